@@ -1,0 +1,22 @@
+# The two README commands. Both install what is missing first (a virtualenv in .venv).
+PYTHON ?= python3
+VENV := .venv
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install
+
+$(INSTALLED): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,embedded]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## Run the whole platform: databases migrated, demo data, web + worker + beat. Ctrl-C stops it.
+run: $(INSTALLED)
+	$(VENV)/bin/python -m config.launcher run
+
+## Run the whole test suite (extra pytest arguments: make test ARGS="-k health").
+test: $(INSTALLED)
+	$(VENV)/bin/python -m config.launcher test $(ARGS)

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _grant_app_role(sender, using, **kwargs):
+    from breederhq.db_roles import grant_app_role
+
+    grant_app_role(using=using)
+
+
+class BreederhqCoreConfig(AppConfig):
+    name = "breederhq"
+    label = "breederhq"
+    verbose_name = "BreederHQ core"
+
+    def ready(self):
+        # post_migrate fires once per app after all migrations of a run; granting is idempotent and
+        # cheap, so every app's signal re-grants rather than depending on which apps have models.
+        post_migrate.connect(_grant_app_role, dispatch_uid="breederhq-grant-app-role")

@@ -1,0 +1,76 @@
+"""`GET /healthz`: each component checked on its own, so an outage names what is down."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from django.conf import settings
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from config.database_routing import DATABASE_ALIASES
+
+
+
+def heartbeat_key_prefix() -> str:
+    # CELERY_KEY_PREFIX keeps platforms (and parallel test sessions) sharing one Redis apart.
+    return f"{settings.CELERY_KEY_PREFIX}breederhq:worker-heartbeat:"
+
+
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def record_worker_heartbeat(hostname: str) -> None:
+    redis_client().set(f"{heartbeat_key_prefix()}{hostname}", int(time.time()), ex=settings.WORKER_HEARTBEAT_TTL)
+
+
+def forget_worker_heartbeat(hostname: str) -> None:
+    redis_client().delete(f"{heartbeat_key_prefix()}{hostname}")
+
+
+def check_database(alias: str) -> dict:
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure means "down"; the message says which
+        return {"status": "down", "error": f"{type(exc).__name__}: {exc}".strip()[:300]}
+    return {"status": "up"}
+
+
+def check_redis() -> dict:
+    try:
+        redis_client().ping()
+    except Exception as exc:
+        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"status": "up"}
+
+
+def check_celery_workers() -> dict:
+    try:
+        prefix = heartbeat_key_prefix()
+        keys = list(redis_client().scan_iter(match=f"{prefix}*", count=100))
+    except Exception as exc:
+        return {"status": "down", "error": f"Redis unreachable, worker heartbeat unknown: {exc}"[:300]}
+    if not keys:
+        return {"status": "down", "error": "no Celery worker heartbeat in the last "
+                f"{settings.WORKER_HEARTBEAT_TTL} s"}
+    workers = sorted(k.decode()[len(prefix):] for k in keys)
+    return {"status": "up", "workers": workers}
+
+
+def platform_health() -> dict:
+    components = {f"database:{alias}": check_database(alias) for alias in DATABASE_ALIASES}
+    components["redis"] = check_redis()
+    components["celery_worker"] = check_celery_workers()
+    down = sorted(name for name, result in components.items() if result["status"] != "up")
+    return {"status": "down" if down else "up", "down": down, "components": components}
+
+
+@require_GET
+def healthz(request):
+    report = platform_health()
+    return JsonResponse(report, status=503 if report["down"] else 200)

@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from breederhq.demo_data import DEMO_PASSWORD, load_demo_data
+
+
+class Command(BaseCommand):
+    help = "Load the small demo data set (idempotent: running it again changes nothing)."
+
+    def handle(self, *args, **options):
+        logins = load_demo_data()
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+        for email, what in logins:
+            self.stdout.write(f"  {email:<32} {what}")

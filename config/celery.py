@@ -1,0 +1,41 @@
+"""The Celery application: Redis broker, settings from Django's (CELERY_* names)."""
+
+import os
+
+from celery import Celery, bootsteps
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
+
+app = Celery("breederhq")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Writes a short-lived key to Redis while the worker runs, so /healthz can tell a live worker
+    from a dead one without a broadcast round trip."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs):
+        self.tref = None
+
+    def start(self, worker):
+        from breederhq.health import record_worker_heartbeat
+
+        record_worker_heartbeat(worker.hostname)
+        from django.conf import settings
+
+        self.tref = worker.timer.call_repeatedly(
+            settings.WORKER_HEARTBEAT_INTERVAL, record_worker_heartbeat, (worker.hostname,), priority=10
+        )
+
+    def stop(self, worker):
+        from breederhq.health import forget_worker_heartbeat
+
+        if self.tref is not None:
+            self.tref.cancel()
+        forget_worker_heartbeat(worker.hostname)
+
+
+app.steps["worker"].add(WorkerHeartbeat)

@@ -1,0 +1,32 @@
+"""Which database each app's tables live in: the one table the router reads (DESIGN section 4).
+
+Every installed app must appear here. The router refuses an app it does not know rather than
+guessing `default`, so a new app cannot silently land in the wrong database.
+"""
+
+TENANT_DB = "default"
+MARKETPLACE_DB = "marketplace"
+
+#: Apps whose tables exist in *both* databases: the per-database core (cross-database reference
+#: registry, outbox, applied-message log, idempotency keys, audit). Code always names the alias.
+EVERY_DATABASE = "__every_database__"
+
+APP_DATABASES: dict[str, str] = {
+    # Django internals live with the tenant side: staff users, admin log, sessions.
+    "admin": TENANT_DB,
+    "auth": TENANT_DB,
+    "contenttypes": TENANT_DB,
+    "sessions": TENANT_DB,
+    "messages": TENANT_DB,
+    "staticfiles": TENANT_DB,
+    "rest_framework": TENANT_DB,
+    "django_filters": TENANT_DB,
+    "drf_spectacular": TENANT_DB,
+    # Our apps.
+    "tenant_app": TENANT_DB,
+    "payments_app": TENANT_DB,
+    "marketplace_app": MARKETPLACE_DB,
+    "breederhq": EVERY_DATABASE,
+}
+
+DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

