@@ -14,3 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api-v1"))),
 ]
+
+# Outside DRF views (unknown URLs, crashes), API paths still answer in problem+json.
+handler404 = "breederhq.api.views.not_found"
+handler500 = "breederhq.api.views.server_error"

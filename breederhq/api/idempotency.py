@@ -1,0 +1,112 @@
+"""`IdempotentAPIView`: DRF views whose POST and PATCH honour `Idempotency-Key` (breederhq.idempotency)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpResponse
+from rest_framework.views import APIView
+
+from breederhq.api.problems import problem_response
+from breederhq.idempotency import (
+    IdempotencyKeyInvalid,
+    claim_key,
+    complete_claim,
+    lock_claim,
+    parse_idempotency_key,
+    request_fingerprint,
+)
+
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+DRAFT = "https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/"
+
+
+class ServerErrorRollback(Exception):
+    """Raised inside the request transaction to undo a request that ended in a 5xx."""
+
+    def __init__(self, response):
+        self.response = response
+
+
+def _scope(request) -> str:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"{user._meta.label_lower}:{user.pk}"
+    return "anonymous"
+
+
+class IdempotentAPIView(APIView):
+    #: The database the view writes to: the key and its stored response live there.
+    idempotency_database = "default"
+
+    def dispatch(self, request, *args, **kwargs):
+        # DRF's dispatch, with the idempotency step between authentication/permissions and the handler.
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            handler = getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
+            handler = handler or self.http_method_not_allowed
+            header = request.headers.get("Idempotency-Key")
+            if request.method in IDEMPOTENT_METHODS and header is not None:
+                response = self._idempotent(handler, header, request, *args, **kwargs)
+            else:
+                response = handler(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def _idempotent(self, handler, header, request, *args, **kwargs):
+        try:
+            key = parse_idempotency_key(header)
+        except IdempotencyKeyInvalid as exc:
+            return problem_response(status_code=400, code="idempotency_key_invalid", title="Invalid Idempotency-Key",
+                                    detail=str(exc), see=DRAFT)
+        using = self.idempotency_database
+        identity = {
+            "scope": _scope(request), "method": request.method, "path": request.path, "key": key,
+            "fingerprint": request_fingerprint(
+                method=request.method, path=request.path,
+                content_type=request.content_type or "", body=request.body,
+            ),
+        }
+        claim_key(using=using, **identity)
+        try:
+            with transaction.atomic(using=using):
+                claim = lock_claim(using=using, **identity)
+                if claim.outcome == "in_flight":
+                    return problem_response(
+                        status_code=409, code="idempotency_key_in_flight", title="Request in progress",
+                        detail="A request with this Idempotency-Key is still being processed; retry shortly.",
+                        headers={"Retry-After": "1"}, see=DRAFT,
+                    )
+                if claim.outcome == "mismatch":
+                    return problem_response(
+                        status_code=422, code="idempotency_key_reused", title="Idempotency-Key reused",
+                        detail="This Idempotency-Key was already used for a different request body; use a new key.",
+                        see=DRAFT,
+                    )
+                if claim.outcome == "replay":
+                    record = claim.record
+                    replay = HttpResponse(record.response_body, status=record.response_status,
+                                          content_type=record.response_content_type)
+                    replay["Idempotent-Replayed"] = "true"
+                    return replay
+                try:
+                    response = handler(request, *args, **kwargs)
+                except Exception as exc:
+                    response = self.handle_exception(exc)
+                response = self.finalize_response(request, response, *args, **kwargs)
+                response.render()
+                if response.status_code >= 500:
+                    raise ServerErrorRollback(response)
+                complete_claim(
+                    claim.record, using=using, status=response.status_code,
+                    content_type=response.get("Content-Type", "application/json"),
+                    body=response.content.decode(),
+                )
+                return response
+        except ServerErrorRollback as rollback:
+            return rollback.response

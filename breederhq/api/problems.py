@@ -1,0 +1,107 @@
+"""RFC 9457 `application/problem+json` for every API error.
+
+DRF's own errors (validation, authentication, permission, throttling, parse errors, 404, 405) and our
+domain errors (breederhq.errors) all leave through `problem_exception_handler`, so a client always gets
+`type`, `title`, `status`, `detail`, a stable `code`, and for invalid input the `errors` per field.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from breederhq.errors import DomainError, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://docs.breederhq.test/problems/"
+
+
+def problem_response(*, status_code: int, code: str, title: str, detail: str, headers=None, **extra) -> Response:
+    body = {
+        "type": f"{PROBLEM_TYPE_BASE}{code}",
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _field_errors(data) -> dict[str, list[str]]:
+    """DRF's nested error structure, flattened to `{"field.sub": ["message", ...]}`."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list) and value and not all(isinstance(v, (str, exceptions.ErrorDetail)) for v in value):
+            for index, inner in enumerate(value):
+                walk(f"{prefix}[{index}]", inner)
+        else:
+            messages = value if isinstance(value, list) else [value]
+            flat.setdefault(prefix or "non_field_errors", []).extend(str(m) for m in messages)
+
+    walk("", data)
+    return flat
+
+
+_DRF_CODES = {
+    exceptions.ParseError: ("malformed_request", "Malformed request"),
+    exceptions.AuthenticationFailed: ("authentication_failed", "Authentication failed"),
+    exceptions.NotAuthenticated: ("not_authenticated", "Authentication required"),
+    exceptions.PermissionDenied: ("permission_denied", "Permission denied"),
+    exceptions.NotFound: ("not_found", "Not found"),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "Method not allowed"),
+    exceptions.NotAcceptable: ("not_acceptable", "Not acceptable"),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
+    exceptions.Throttled: ("throttled", "Too many requests"),
+}
+
+
+def problem_exception_handler(exc, context):
+    if isinstance(exc, ValidationFailed):
+        return problem_response(
+            status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail,
+            errors=exc.field_errors, **exc.extra,
+        )
+    if isinstance(exc, DomainError):
+        return problem_response(status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _field_errors(exc.detail)
+        return problem_response(
+            status_code=status.HTTP_400_BAD_REQUEST,
+            code="validation_failed",
+            title="Invalid input",
+            detail="; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items()),
+            errors=errors,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: Django's 500 handling (and logging) applies
+    code, title = next(
+        ((c, t) for cls, (c, t) in _DRF_CODES.items() if isinstance(exc, cls)),
+        (getattr(exc, "default_code", "error"), "Error"),
+    )
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    extra = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        extra["retry_after_seconds"] = int(exc.wait)
+    return problem_response(
+        status_code=response.status_code, code=code, title=title, detail=str(detail),
+        headers={k: v for k, v in response.items() if k in {"Retry-After", "WWW-Authenticate", "Allow"}},
+        **extra,
+    )
