@@ -9,7 +9,7 @@ from django.db import connections
 from breederhq.db_roles import owner_credentials
 from config.database_routing import DATABASE_ALIASES
 
-pytest_plugins = ["tests.fixtures.celery_worker"]
+pytest_plugins = ["tests.fixtures.celery_worker", "tests.fixtures.broker"]
 
 
 @pytest.fixture(scope="session")

@@ -164,7 +164,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    "breederhq.tasks.*": {"queue": "default"},
+    "breederhq.tasks.*": {"queue": "maintenance"},
+    "breederhq.tasks.ping": {"queue": "default"},
+    "payments_app.tasks.*": {"queue": "webhooks"},
 }
 CELERY_BEAT_SCHEDULE: dict = {}
 # Seconds a worker heartbeat stays valid in Redis; /healthz calls the worker down after that.
@@ -178,6 +180,15 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_placeholder"
 # Where the SDK sends API calls. Tests point it at the local fake Stripe server.
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_CONNECT_CLIENT_ID = env("STRIPE_CONNECT_CLIENT_ID", default="")
+# Seconds before a Stripe API call is abandoned (the SDK's own default is 80).
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
+# Circuit breaker around every Stripe call: open after this many consecutive failures, try again
+# after the reset timeout. Its state lives in Redis so every process sees the same breaker.
+STRIPE_BREAKER_FAIL_MAX = env.int("STRIPE_BREAKER_FAIL_MAX", default=5)
+STRIPE_BREAKER_RESET_SECONDS = env.int("STRIPE_BREAKER_RESET_SECONDS", default=60)
+# Webhook processing: attempts before an event is dead-lettered, and the first retry delay.
+STRIPE_WEBHOOK_MAX_ATTEMPTS = env.int("STRIPE_WEBHOOK_MAX_ATTEMPTS", default=8)
+STRIPE_WEBHOOK_RETRY_BASE_SECONDS = env.int("STRIPE_WEBHOOK_RETRY_BASE_SECONDS", default=30)
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

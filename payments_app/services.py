@@ -1,0 +1,176 @@
+"""Payments writes: the Stripe webhook inbox and its processing (DESIGN section 7)."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import stripe
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from breederhq.errors import DomainError, NotFound
+from payments_app.models import StripeWebhookEvent
+from payments_app.webhook_handlers import HANDLERS
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookSignatureInvalid(DomainError):
+    status = 400
+    code = "webhook_signature_invalid"
+    title = "Webhook signature invalid"
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    event: StripeWebhookEvent
+    duplicate: bool
+
+
+def _enqueue_processing(event_pk: int) -> None:
+    from payments_app.tasks import process_stripe_event
+
+    try:
+        process_stripe_event.delay(event_pk)
+    except Exception:  # Redis down: the event is safe in the inbox; the beat sweep picks it up
+        logger.exception("could not enqueue stripe event %s; the retry sweep will process it", event_pk)
+
+
+def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> ReceivedEvent:
+    """Verify a webhook delivery and store it in the inbox. Processing is enqueued after commit.
+
+    The signature is checked over the raw body exactly as received, with the SDK's default
+    tolerance (300 s), so a replay of an old delivery is refused.
+    """
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET
+        ).to_dict()
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookSignatureInvalid(f"Stripe-Signature does not verify: {exc.user_message or exc}") from exc
+    except ValueError as exc:
+        raise WebhookSignatureInvalid(f"The payload is not a Stripe event: {exc}") from exc
+
+    data_object = (event.get("data") or {}).get("object") or {}
+    fields = {
+        "event_type": event["type"],
+        "stripe_account_id": event.get("account") or "",
+        "livemode": bool(event.get("livemode")),
+        "stripe_created": datetime.fromtimestamp(event["created"], tz=UTC),
+        "object_id": str(data_object.get("id", ""))[:100],
+        "payload": event,
+        "next_attempt_at": timezone.now(),
+    }
+    with transaction.atomic(using="default"):
+        try:
+            with transaction.atomic(using="default"):
+                stored = StripeWebhookEvent.objects.using("default").create(stripe_event_id=event["id"], **fields)
+            duplicate = False
+        except IntegrityError:
+            stored = StripeWebhookEvent.objects.using("default").select_for_update().get(stripe_event_id=event["id"])
+            duplicate = True
+            if stored.status == StripeWebhookEvent.Status.FAILED:
+                # Stripe delivered it again: try now rather than waiting for the backoff.
+                stored.next_attempt_at = timezone.now()
+                stored.save(using="default", update_fields=["next_attempt_at"])
+        if stored.status in {StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED}:
+            transaction.on_commit(lambda: _enqueue_processing(stored.pk), using="default")
+    return ReceivedEvent(stored, duplicate)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter, capped at six hours."""
+    ceiling = min(settings.STRIPE_WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 6 * 3600)
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
+    """Apply one inbox event. Safe to call any number of times, from any number of workers.
+
+    1. Count the attempt in its own committed transaction, so a worker killed mid-event still counts
+       and a poison event cannot loop forever.
+    2. Lock the event, run its handler and mark it succeeded in one transaction: the effect and the
+       "done" mark commit together or not at all.
+    3. On failure, record the error and the next attempt (or dead-letter it) in a fresh transaction.
+    """
+    with transaction.atomic(using="default"):
+        event = (
+            StripeWebhookEvent.objects.using("default").select_for_update(skip_locked=True)
+            .filter(pk=event_pk).first()
+        )
+        if event is None:
+            return None  # another worker holds it, or it does not exist
+        if event.status not in {StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED}:
+            return event  # succeeded, ignored or dead: processed before
+        if event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
+            event.status = StripeWebhookEvent.Status.DEAD
+            event.next_attempt_at = None
+            event.save(using="default", update_fields=["status", "next_attempt_at"])
+            return event
+        event.attempts += 1
+        event.save(using="default", update_fields=["attempts"])
+
+    try:
+        with transaction.atomic(using="default"):
+            event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
+            if event.status not in {StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED}:
+                return event
+            handler = HANDLERS.get(event.event_type)
+            if handler is None:
+                event.status = StripeWebhookEvent.Status.IGNORED
+                event.outcome = "no handler for this event type"
+            else:
+                event.outcome = (handler(event) or "")[:300]
+                event.status = StripeWebhookEvent.Status.SUCCEEDED
+            event.last_error = ""
+            event.next_attempt_at = None
+            event.processed_at = timezone.now()
+            event.save(using="default")
+            return event
+    except Exception as exc:
+        logger.exception("stripe event %s failed", event_pk)
+        with transaction.atomic(using="default"):
+            event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
+            event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
+                event.status = StripeWebhookEvent.Status.DEAD
+                event.next_attempt_at = None
+            else:
+                event.status = StripeWebhookEvent.Status.FAILED
+                event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
+            event.save(using="default", update_fields=["last_error", "status", "next_attempt_at"])
+        return event
+
+
+def stripe_events_due(*, limit: int = 500) -> list[int]:
+    """Ids of events waiting to be (re)processed now: failed ones past their backoff, and received
+    ones whose enqueue was lost (Redis down at the time, worker killed)."""
+    now = timezone.now()
+    return list(
+        StripeWebhookEvent.objects.using("default")
+        .filter(status__in=[StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED],
+                next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def stripe_event_requeue(*, event_pk: int) -> StripeWebhookEvent:
+    """Support staff: give a dead-lettered (or failed) event a fresh set of attempts, now."""
+    with transaction.atomic(using="default"):
+        try:
+            event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
+        except StripeWebhookEvent.DoesNotExist:
+            raise NotFound(f"No Stripe event #{event_pk}.") from None
+        if event.status in {StripeWebhookEvent.Status.SUCCEEDED, StripeWebhookEvent.Status.IGNORED}:
+            return event
+        event.status = StripeWebhookEvent.Status.FAILED
+        event.attempts = 0
+        event.next_attempt_at = timezone.now()
+        event.save(using="default", update_fields=["status", "attempts", "next_attempt_at"])
+        transaction.on_commit(lambda: _enqueue_processing(event.pk), using="default")
+    return event

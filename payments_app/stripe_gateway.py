@@ -1,0 +1,83 @@
+"""Every call to Stripe goes through here: one configured client, our own idempotency keys, and a
+circuit breaker shared by all processes through Redis (DESIGN section 7, STYLE 14).
+
+Never call this inside a database transaction that holds locks: a slow Stripe would hold them too.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import pybreaker
+import redis
+import stripe
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class StripeUnavailable(Exception):
+    """Stripe cannot be reached (network, 5xx, rate limit) or the breaker is open."""
+
+
+#: Errors that mean "Stripe is not well", which count against the breaker. A 4xx (bad request, card
+#: declined) is our or the customer's problem and must not open it.
+OUTAGE_ERRORS = (stripe.APIConnectionError, stripe.RateLimitError)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, OUTAGE_ERRORS):
+        return True
+    return isinstance(exc, stripe.APIError) and (getattr(exc, "http_status", None) or 500) >= 500
+
+
+@lru_cache(maxsize=1)
+def stripe_client() -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        # Retries are ours (webhook backoff, idempotent re-runs); the SDK's would hide outages.
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+@lru_cache(maxsize=1)
+def stripe_breaker() -> pybreaker.CircuitBreaker:
+    storage = pybreaker.CircuitRedisStorage(
+        pybreaker.STATE_CLOSED,
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2),
+        namespace=f"{settings.CELERY_KEY_PREFIX}breederhq:stripe-breaker",
+    )
+    return pybreaker.CircuitBreaker(
+        fail_max=settings.STRIPE_BREAKER_FAIL_MAX,
+        reset_timeout=settings.STRIPE_BREAKER_RESET_SECONDS,
+        exclude=[lambda exc: not _is_outage(exc)],
+        state_storage=storage,
+        name="stripe",
+    )
+
+
+def breaker_is_open() -> bool:
+    return stripe_breaker().current_state == pybreaker.STATE_OPEN
+
+
+def call_stripe(operation: str, function, *args, **kwargs):
+    """Run one SDK call through the breaker. Raises StripeUnavailable for outages and an open breaker;
+    Stripe's own 4xx errors pass through unchanged."""
+    try:
+        return stripe_breaker().call(function, *args, **kwargs)
+    except pybreaker.CircuitBreakerError as exc:
+        logger.warning("stripe breaker open: %s refused", operation)
+        raise StripeUnavailable(f"Stripe is unavailable (circuit open); {operation} not attempted") from exc
+    except stripe.StripeError as exc:
+        if _is_outage(exc):
+            logger.warning("stripe outage during %s: %s", operation, exc)
+            raise StripeUnavailable(f"Stripe is unavailable: {operation} failed ({type(exc).__name__})") from exc
+        raise
+
+
+def idempotency_key(operation: str, *parts: object) -> str:
+    """Our own key, derived from our row, so a retry after a crash never charges twice (DESIGN 12)."""
+    return "breederhq:" + ":".join([operation, *(str(p) for p in parts)])

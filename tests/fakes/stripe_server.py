@@ -1,0 +1,198 @@
+"""A local fake of the Stripe API that the official SDK talks to over real HTTP.
+
+Point the SDK at it with `STRIPE_API_BASE` (the gateway reads it). It keeps objects in memory,
+answers with payloads shaped like Stripe's, replays the first response for a repeated
+`Idempotency-Key` as Stripe does, and can be told to fail (5xx) or stall (timeouts) on the next
+requests. `signed_event()` builds webhook deliveries with real HMAC signatures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import stripe
+
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_fake{next(_ids):08d}"
+
+
+def _nested_form(pairs: dict[str, list[str]]) -> dict:
+    """Stripe form encoding (`metadata[invoice]=5`, `lines[0][amount]=1`) back to a nested dict."""
+    result: dict = {}
+    for raw_key, values in pairs.items():
+        parts = raw_key.replace("]", "").split("[")
+        node = result
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = values[-1]
+    return result
+
+
+class FakeStripe:
+    def __init__(self):
+        self.objects: dict[str, dict[str, dict]] = {"invoices": {}, "payment_intents": {}, "accounts": {}}
+        self.requests: list[dict] = []
+        self._idempotent: dict[str, tuple[int, dict]] = {}
+        self._failures: list[tuple[int, float]] = []  # (status, delay seconds) for the next requests
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- control ---------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> FakeStripe:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, count: int, *, status: int = 500, delay: float = 0.0) -> None:
+        """The next `count` requests answer `status` (after `delay` seconds: a timeout if long)."""
+        with self._lock:
+            self._failures.extend([(status, delay)] * count)
+
+    def requests_to(self, method: str, path_prefix: str) -> list[dict]:
+        return [r for r in self.requests if r["method"] == method and r["path"].startswith(path_prefix)]
+
+    def add_account(self, **fields) -> dict:
+        account = {"id": new_id("acct"), "object": "account", "charges_enabled": True, "payouts_enabled": True,
+                   "details_submitted": True, "requirements": {"disabled_reason": None}, **fields}
+        self.objects["accounts"][account["id"]] = account
+        return account
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _respond(self, status: int, body: dict):
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Request-Id", new_id("req"))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _handle(self, method: str):
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                params = _nested_form(parse_qs(raw or url.query, keep_blank_values=True))
+                key = self.headers.get("Idempotency-Key")
+                fake.requests.append({"method": method, "path": url.path, "params": params, "idempotency_key": key,
+                                      "stripe_account": self.headers.get("Stripe-Account")})
+                with fake._lock:
+                    failure = fake._failures.pop(0) if fake._failures else None
+                if failure:
+                    status, delay = failure
+                    if delay:
+                        time.sleep(delay)
+                    return self._respond(status, {"error": {"type": "api_error", "message": "fake outage"}})
+                if method == "POST" and key and key in fake._idempotent:
+                    return self._respond(*fake._idempotent[key])
+                status, body = fake.route(method, url.path, params)
+                if method == "POST" and key:
+                    fake._idempotent[key] = (status, body)
+                return self._respond(status, body)
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_POST(self):
+                self._handle("POST")
+
+            def do_DELETE(self):
+                self._handle("DELETE")
+
+        return Handler
+
+    def route(self, method: str, path: str, params: dict) -> tuple[int, dict]:
+        parts = path.strip("/").split("/")  # v1, collection, id?, action?
+        if len(parts) < 2 or parts[0] != "v1" or parts[1] not in self.objects:
+            return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({path})"}}
+        collection = self.objects[parts[1]]
+        if len(parts) == 2 and method == "GET":
+            items = sorted(collection.values(), key=lambda o: o["id"])
+            after = params.get("starting_after")
+            if after:
+                items = [o for o in items if o["id"] > after]
+            limit = int(params.get("limit", 10))
+            return 200, {"object": "list", "url": path, "data": items[:limit], "has_more": len(items) > limit}
+        if len(parts) == 2 and method == "POST":
+            return 200, self._create(parts[1], params)
+        obj = collection.get(parts[2])
+        if obj is None:
+            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                   "message": f"No such object: '{parts[2]}'"}}
+        if len(parts) == 4 and method == "POST":
+            return 200, self._action(parts[1], obj, parts[3])
+        if method == "POST":
+            obj.update(params)
+        return 200, obj
+
+    def _create(self, collection: str, params: dict) -> dict:
+        now = int(time.time())
+        if collection == "invoices":
+            obj = {"id": new_id("in"), "object": "invoice", "status": "draft", "created": now,
+                   "currency": params.get("currency", "usd"), "amount_due": int(params.get("amount_due", 0) or 0),
+                   "amount_paid": 0, "customer": params.get("customer"), "metadata": params.get("metadata", {}),
+                   "application_fee_amount": int(params.get("application_fee_amount", 0) or 0)}
+        elif collection == "payment_intents":
+            obj = {"id": new_id("pi"), "object": "payment_intent", "status": "requires_payment_method",
+                   "amount": int(params.get("amount", 0)), "currency": params.get("currency", "usd"),
+                   "created": now, "metadata": params.get("metadata", {}),
+                   "client_secret": new_id("pi_secret")}
+        else:
+            obj = {"id": new_id("acct"), "object": "account", "charges_enabled": False, "payouts_enabled": False,
+                   "details_submitted": False, "requirements": {"disabled_reason": None}, "created": now}
+        self.objects[collection][obj["id"]] = obj
+        return obj
+
+    def _action(self, collection: str, obj: dict, action: str) -> dict:
+        if collection == "invoices" and action == "finalize":
+            obj["status"] = "open"
+        elif collection == "invoices" and action == "void":
+            obj["status"] = "void"
+        elif collection == "invoices" and action == "pay":
+            obj["status"], obj["amount_paid"] = "paid", obj["amount_due"]
+        return obj
+
+
+def stripe_event(event_type: str, data_object: dict, *, created: int | None = None, account: str | None = None,
+                 event_id: str | None = None) -> dict:
+    return {
+        "id": event_id or new_id("evt"),
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": created if created is not None else int(time.time()),
+        "type": event_type,
+        "livemode": False,
+        "account": account,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": data_object},
+    }
+
+
+def signed_delivery(event: dict, secret: str, *, timestamp: int | None = None) -> tuple[bytes, str]:
+    """The exact bytes Stripe would POST and their `Stripe-Signature` header."""
+    body = json.dumps(event, separators=(",", ":"))
+    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
+    return body.encode(), header

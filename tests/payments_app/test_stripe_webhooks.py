@@ -1,0 +1,173 @@
+"""The webhook endpoint verifies, stores and answers; processing is at-least-once with one effect."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.database_routing import DATABASE_ALIASES
+from payments_app import services
+from payments_app.models import StripeConnectAccount, StripeWebhookEvent
+from payments_app.webhook_handlers import HANDLERS
+from tenant_app.models import Tenant
+from tests.fakes.stripe_server import signed_delivery, stripe_event
+
+pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+URL = "/api/v1/payments/stripe/webhook"
+
+
+def deliver(client, event, secret, **kwargs):
+    body, header = signed_delivery(event, secret, **kwargs)
+    return client.post(URL, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+
+
+def account_event(account_id, *, charges=True, payouts=True, created=None, disabled_reason=None):
+    return stripe_event(
+        "account.updated",
+        {"id": account_id, "object": "account", "charges_enabled": charges, "payouts_enabled": payouts,
+         "details_submitted": True, "requirements": {"disabled_reason": disabled_reason}},
+        created=created,
+    )
+
+
+@pytest.fixture
+def connect_account():
+    tenant = Tenant.objects.create(name="Sunny Kennels", slug="sunny")
+    return StripeConnectAccount.objects.create(
+        stripe_account_id="acct_sunny", owner_type="tenant", tenant=tenant
+    )
+
+
+class TestVerification:
+    def test_a_valid_delivery_is_stored_once_and_acknowledged(self, client, webhook_secret):
+        event = account_event("acct_x")
+        response = deliver(client, event, webhook_secret)
+        assert response.status_code == 200
+        assert response.json() == {"received": True, "event": event["id"], "duplicate": False}
+        stored = StripeWebhookEvent.objects.get()
+        assert (stored.stripe_event_id, stored.event_type, stored.object_id, stored.status) == (
+            event["id"], "account.updated", "acct_x", "received")
+        assert stored.payload["data"]["object"]["id"] == "acct_x"
+
+    @pytest.mark.parametrize("how", ["wrong secret", "tampered body", "stale timestamp", "no header"])
+    def test_bad_signatures_are_refused_and_nothing_is_stored(self, client, webhook_secret, how):
+        event = account_event("acct_x")
+        if how == "wrong secret":
+            body, header = signed_delivery(event, "whsec_someone_else")
+        elif how == "stale timestamp":
+            body, header = signed_delivery(event, webhook_secret, timestamp=int(time.time()) - 301)
+        else:
+            body, header = signed_delivery(event, webhook_secret)
+        if how == "tampered body":
+            body = body.replace(b'"charges_enabled":true', b'"charges_enabled":false')
+        headers = {} if how == "no header" else {"HTTP_STRIPE_SIGNATURE": header}
+        response = client.post(URL, body, content_type="application/json", **headers)
+        assert response.status_code == 400
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "webhook_signature_invalid"
+        assert not StripeWebhookEvent.objects.exists()
+
+    def test_a_duplicate_delivery_is_acknowledged_and_not_stored_twice(self, client, webhook_secret):
+        event = account_event("acct_x")
+        deliver(client, event, webhook_secret)
+        response = deliver(client, event, webhook_secret)
+        assert response.status_code == 200
+        assert response.json()["duplicate"] is True
+        assert StripeWebhookEvent.objects.count() == 1
+
+    def test_get_is_refused(self, client):
+        assert client.get(URL).status_code == 405
+
+
+class TestProcessing:
+    def test_account_updated_brings_the_account_up_to_date(self, client, webhook_secret, connect_account):
+        deliver(client, account_event("acct_sunny"), webhook_secret)
+        event = services.stripe_event_process(event_pk=StripeWebhookEvent.objects.get().pk)
+        assert event.status == "succeeded"
+        assert event.attempts == 1
+        connect_account.refresh_from_db()
+        assert connect_account.status == "enabled"
+        assert connect_account.can_take_payments
+
+    def test_a_late_older_event_changes_nothing(self, client, webhook_secret, connect_account):
+        now = int(time.time())
+        newer = account_event("acct_sunny", disabled_reason="rejected.fraud", charges=False, created=now)
+        older = account_event("acct_sunny", created=now - 60)
+        for event in (newer, older):
+            deliver(client, event, webhook_secret)
+            services.stripe_event_process(event_pk=StripeWebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
+        connect_account.refresh_from_db()
+        assert connect_account.status == "disabled"
+        assert connect_account.disabled_reason == "rejected.fraud"
+        late = StripeWebhookEvent.objects.get(stripe_event_id=older["id"])
+        assert late.status == "succeeded"
+        assert late.outcome == "ignored: older than the last applied account.updated"
+
+    def test_a_succeeded_event_is_never_applied_again(self, client, webhook_secret, monkeypatch):
+        calls = []
+        monkeypatch.setitem(HANDLERS, "test.counted", lambda event: calls.append(event.pk) or "counted")
+        event = stripe_event("test.counted", {"id": "obj_1"})
+        deliver(client, event, webhook_secret)
+        pk = StripeWebhookEvent.objects.get().pk
+        services.stripe_event_process(event_pk=pk)
+        deliver(client, event, webhook_secret)  # Stripe redelivers
+        services.stripe_event_process(event_pk=pk)
+        assert calls == [pk]
+
+    def test_a_failing_event_backs_off_then_is_dead_lettered_and_can_be_requeued(
+        self, client, webhook_secret, monkeypatch, settings
+    ):
+        settings.STRIPE_WEBHOOK_MAX_ATTEMPTS = 3
+
+        def broken(event):
+            raise RuntimeError("downstream exploded")
+
+        monkeypatch.setitem(HANDLERS, "test.broken", broken)
+        deliver(client, stripe_event("test.broken", {"id": "obj_1"}), webhook_secret)
+        pk = StripeWebhookEvent.objects.get().pk
+
+        event = services.stripe_event_process(event_pk=pk)
+        assert (event.status, event.attempts) == ("failed", 1)
+        assert event.last_error == "RuntimeError: downstream exploded"
+        assert event.next_attempt_at > timezone.now()
+        assert pk not in services.stripe_events_due()  # still backing off
+
+        for expected_attempts in (2, 3):
+            StripeWebhookEvent.objects.filter(pk=pk).update(next_attempt_at=timezone.now())
+            assert pk in services.stripe_events_due()
+            event = services.stripe_event_process(event_pk=pk)
+            assert event.attempts == expected_attempts
+        assert (event.status, event.next_attempt_at) == ("dead", None)
+        assert pk not in services.stripe_events_due()
+
+        monkeypatch.setitem(HANDLERS, "test.broken", lambda e: "fixed")
+        services.stripe_event_requeue(event_pk=pk)
+        event = services.stripe_event_process(event_pk=pk)
+        assert (event.status, event.attempts, event.outcome) == ("succeeded", 1, "fixed")
+
+    def test_an_event_nobody_handles_is_recorded_as_ignored(self, client, webhook_secret):
+        deliver(client, stripe_event("customer.created", {"id": "cus_1"}), webhook_secret)
+        event = services.stripe_event_process(event_pk=StripeWebhookEvent.objects.get().pk)
+        assert event.status == "ignored"
+
+    def test_backoff_grows_exponentially_with_jitter(self, settings):
+        settings.STRIPE_WEBHOOK_RETRY_BASE_SECONDS = 30
+        for attempts, ceiling in [(1, 30), (2, 60), (5, 480)]:
+            for _ in range(20):
+                delay = services.retry_delay(attempts)
+                assert timedelta(seconds=ceiling / 2) <= delay <= timedelta(seconds=ceiling)
+
+
+def test_redis_down_at_receipt_loses_nothing(client, webhook_secret, connect_account):
+    from tests.fixtures.broker import broker_unreachable
+
+    with broker_unreachable():
+        response = deliver(client, account_event("acct_sunny"), webhook_secret)
+    assert response.status_code == 200
+    pk = StripeWebhookEvent.objects.get().pk
+    # The beat sweep finds it and processing applies it.
+    assert pk in services.stripe_events_due()
+    services.stripe_event_process(event_pk=pk)
+    connect_account.refresh_from_db()
+    assert connect_account.status == "enabled"
