@@ -4,6 +4,7 @@ One module per concern; each model is always used with an explicit database alia
 """
 
 from breederhq.models.crossdb import CrossDbReference
+from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
 
-__all__ = ["CrossDbReference", "IdempotencyKey"]
+__all__ = ["CrossDbReference", "IdempotencyKey", "OutboundEmail"]

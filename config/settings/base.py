@@ -167,6 +167,7 @@ CELERY_TASK_ROUTES = {
     "breederhq.tasks.*": {"queue": "maintenance"},
     "breederhq.tasks.ping": {"queue": "default"},
     "payments_app.tasks.*": {"queue": "webhooks"},
+    "breederhq.tasks.send_outbound_email": {"queue": "email"},
 }
 CELERY_BEAT_SCHEDULE: dict = {}
 # Seconds a worker heartbeat stays valid in Redis; /healthz calls the worker down after that.
@@ -196,6 +197,11 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="BreederHQ <no-reply@bree
 RESEND_API_KEY = env("RESEND_API_KEY", default="")
 ANYMAIL = {"RESEND_API_KEY": RESEND_API_KEY}
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".local" / "mail"))
+# Sending: attempts before an email is marked failed, first retry delay (doubles), worker rate limit.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
+EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=30)
+EMAIL_RATE_LIMIT = env("EMAIL_RATE_LIMIT", default="100/s")
+CELERY_TASK_ANNOTATIONS = {"breederhq.tasks.send_outbound_email": {"rate_limit": EMAIL_RATE_LIMIT}}
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,7 +5,7 @@ from .base import env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 # Tests reuse nothing between connections, so a leaked setting would show up, not hide.
 for _db in DATABASES.values():  # noqa: F405
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)

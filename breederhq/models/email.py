@@ -1,0 +1,39 @@
+from django.db import models
+
+
+class OutboundEmail(models.Model):
+    """A business email, recorded in the same transaction as the event that causes it, then sent by
+    a worker. Lives in the database of that event (both databases have this table).
+
+    `event_key` names the event ("invoice_issued:tenant:12") and is unique: one event, one email,
+    however often the code that records it runs.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    event_key = models.CharField(max_length=200, unique=True)
+    template = models.CharField(max_length=100)
+    to = models.JSONField(help_text="list of recipient addresses")
+    subject = models.CharField(max_length=300)
+    text_body = models.TextField()
+    html_body = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "outbound_emails"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="outbound_emails_due_idx",
+                         condition=models.Q(status="queued")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} to {', '.join(self.to)} [{self.status}]"

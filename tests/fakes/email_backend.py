@@ -1,0 +1,31 @@
+"""An email backend for tests that cross a worker process: it fails a set number of times, then
+delivers each message as a JSON file in a folder the test reads (locmem would stay in the worker)."""
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from django.core.mail.backends.base import BaseEmailBackend
+
+
+class FlakyFileBackend(BaseEmailBackend):
+    """FLAKY_EMAIL_DIR: where delivered messages go; FLAKY_EMAIL_FAILURES: how many sends fail first."""
+
+    def send_messages(self, email_messages):
+        folder = Path(os.environ["FLAKY_EMAIL_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        failures_file = folder / "failures-so-far"
+        failed = int(failures_file.read_text()) if failures_file.exists() else 0
+        if failed < int(os.environ.get("FLAKY_EMAIL_FAILURES", "0")):
+            failures_file.write_text(str(failed + 1))
+            raise ConnectionError(f"simulated provider outage #{failed + 1}")
+        for message in email_messages:
+            record = {"to": message.to, "subject": message.subject, "body": message.body,
+                      "headers": message.extra_headers}
+            (folder / f"sent-{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+        return len(email_messages)
+
+
+def delivered(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("sent-*.json"))]
