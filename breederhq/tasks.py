@@ -1,5 +1,7 @@
 from celery import shared_task
 
+from breederhq.jobs.scheduled import scheduled_job
+
 
 @shared_task(name="breederhq.tasks.ping")
 def ping() -> str:
@@ -7,7 +9,7 @@ def ping() -> str:
     return "pong"
 
 
-@shared_task(name="breederhq.tasks.purge_expired_idempotency_keys")
+@scheduled_job("breederhq.tasks.purge_expired_idempotency_keys")
 def purge_expired_idempotency_keys() -> dict[str, int]:
     """Beat: drop Idempotency-Keys older than 24 h, in each database."""
     from breederhq.idempotency import purge_expired_idempotency_keys as purge
@@ -27,7 +29,7 @@ def send_outbound_email(using: str, pk: int) -> str | None:
     return email.status if email else None
 
 
-@shared_task(name="breederhq.tasks.send_due_emails")
+@scheduled_job("breederhq.tasks.send_due_emails", lock_timeout=5 * 60)
 def send_due_emails() -> dict[str, int]:
     """Beat: enqueue queued emails whose first enqueue was lost (Redis down) or whose retry is due."""
     from breederhq.email import emails_due

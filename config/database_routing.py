@@ -22,11 +22,13 @@ APP_DATABASES: dict[str, str] = {
     "rest_framework": TENANT_DB,
     "django_filters": TENANT_DB,
     "drf_spectacular": TENANT_DB,
+    "django_celery_beat": TENANT_DB,
     # Our apps.
     "tenant_app": TENANT_DB,
     "payments_app": TENANT_DB,
     "marketplace_app": MARKETPLACE_DB,
     "breederhq": EVERY_DATABASE,
+    "jobs": TENANT_DB,  # breederhq.jobs: scheduled-job bookkeeping
 }
 
 DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

@@ -173,8 +173,7 @@ def run_platform(environment: dict[str, str]) -> int:
         "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
                    "--concurrency", "2", "-Q", environment.get("CELERY_QUEUES", "default,email,webhooks,maintenance")],
-        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                 "--schedule", str(LOCAL_DIR / "celerybeat-schedule")],
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }
     LOCAL_DIR.mkdir(exist_ok=True)
     children = {

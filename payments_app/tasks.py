@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from breederhq.jobs.scheduled import scheduled_job
 from payments_app import services
 
 
@@ -9,7 +10,7 @@ def process_stripe_event(event_pk: int) -> str | None:
     return event.status if event else None
 
 
-@shared_task(name="payments_app.tasks.retry_due_stripe_events")
+@scheduled_job("payments_app.tasks.retry_due_stripe_events", lock_timeout=5 * 60)
 def retry_due_stripe_events() -> int:
     """Beat: enqueue every event whose backoff has passed, or whose first enqueue was lost."""
     due = services.stripe_events_due()

@@ -9,6 +9,8 @@ from urllib.parse import unquote
 
 import environ
 
+from config.beat_schedule import BEAT_SCHEDULE
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -32,7 +34,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "django_celery_beat",
     "breederhq",
+    "breederhq.jobs",
     "tenant_app",
     "marketplace_app",
     "payments_app",
@@ -169,7 +173,8 @@ CELERY_TASK_ROUTES = {
     "payments_app.tasks.*": {"queue": "webhooks"},
     "breederhq.tasks.send_outbound_email": {"queue": "email"},
 }
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Seconds a worker heartbeat stays valid in Redis; /healthz calls the worker down after that.
 WORKER_HEARTBEAT_INTERVAL = env.int("WORKER_HEARTBEAT_INTERVAL", default=10)
 WORKER_HEARTBEAT_TTL = WORKER_HEARTBEAT_INTERVAL * 3

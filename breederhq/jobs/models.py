@@ -1,0 +1,29 @@
+from django.db import models
+
+
+class JobStatus(models.Model):
+    """One row per scheduled job: when it last ran and how it ended, for support staff."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (already running elsewhere)"
+
+    name = models.CharField(max_length=200, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    last_result = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    skips = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "job_statuses"
+        verbose_name_plural = "job statuses"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_outcome or 'never run'}"
