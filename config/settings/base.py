@@ -151,6 +151,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task that was taken but not acknowledged (worker killed) comes back after this many seconds.
     # It must exceed the longest task, countdown and retry backoff (DESIGN section 12).
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # How often a worker looks for such abandoned tasks: every interval x throttle seconds.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=6),
     **({"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}),
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (

@@ -3,6 +3,7 @@ delivers each message as a JSON file in a folder the test reads (locmem would st
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -10,11 +11,18 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 
 class FlakyFileBackend(BaseEmailBackend):
-    """FLAKY_EMAIL_DIR: where delivered messages go; FLAKY_EMAIL_FAILURES: how many sends fail first."""
+    """FLAKY_EMAIL_DIR: where delivered messages go; FLAKY_EMAIL_FAILURES: how many sends fail first;
+    FLAKY_EMAIL_HOLD=1: the send writes `entered` and waits for a `release` file (to kill the worker
+    in the middle of a task)."""
 
     def send_messages(self, email_messages):
         folder = Path(os.environ["FLAKY_EMAIL_DIR"])
         folder.mkdir(parents=True, exist_ok=True)
+        if os.environ.get("FLAKY_EMAIL_HOLD") == "1":
+            (folder / "entered").write_text(str(os.getpid()))
+            deadline = time.monotonic() + 60
+            while not (folder / "release").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         failures_file = folder / "failures-so-far"
         failed = int(failures_file.read_text()) if failures_file.exists() else 0
         if failed < int(os.environ.get("FLAKY_EMAIL_FAILURES", "0")):
