@@ -17,3 +17,9 @@ class BreederhqCoreConfig(AppConfig):
         # post_migrate fires once per app after all migrations of a run; granting is idempotent and
         # cheap, so every app's signal re-grants rather than depending on which apps have models.
         post_migrate.connect(_grant_app_role, dispatch_uid="breederhq-grant-app-role")
+        from django.core.signals import request_finished
+
+        from breederhq.observability import celery_signals  # noqa: F401  (task id in logs, task metrics)
+        from breederhq.observability.middleware import clear_request_context
+
+        request_finished.connect(clear_request_context, dispatch_uid="breederhq-clear-request-context")

@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from breederhq.models import OutboundEmail
+from breederhq.observability.metrics import EMAILS
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
             else:
                 email.next_attempt_at = timezone.now() + email_retry_delay(email.attempts)
             email.save(using=using, update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+            EMAILS.labels(email.template, "failed" if email.status == OutboundEmail.Status.FAILED else "retry").inc()
             return email
         email.status = OutboundEmail.Status.SENT
         email.sent_at = timezone.now()
@@ -94,6 +96,7 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
         status = getattr(message, "anymail_status", None)
         email.provider_message_id = (getattr(status, "message_id", None) or "")[:200]
         email.save(using=using)
+        EMAILS.labels(email.template, "sent").inc()
         return email
 
 

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from breederhq.errors import DomainError, NotFound
+from breederhq.observability.metrics import WEBHOOK_EVENTS
 from payments_app.models import StripeWebhookEvent
 from payments_app.webhook_handlers import HANDLERS
 
@@ -130,7 +131,8 @@ def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
             event.next_attempt_at = None
             event.processed_at = timezone.now()
             event.save(using="default")
-            return event
+        WEBHOOK_EVENTS.labels(event.event_type, event.status).inc()
+        return event
     except Exception as exc:
         logger.exception("stripe event %s failed", event_pk)
         with transaction.atomic(using="default"):
@@ -143,6 +145,7 @@ def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
                 event.status = StripeWebhookEvent.Status.FAILED
                 event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
             event.save(using="default", update_fields=["last_error", "status", "next_attempt_at"])
+        WEBHOOK_EVENTS.labels(event.event_type, event.status).inc()
         return event
 
 

@@ -1,0 +1,104 @@
+"""/metrics is protected and reports what matters; logs are JSON with context and no secrets."""
+
+import io
+import json
+import logging
+
+import pytest
+
+from breederhq.observability import context
+from breederhq.observability.logging import JsonFormatter
+from breederhq.tasks import ping
+from config.database_routing import DATABASE_ALIASES
+
+pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+
+
+def metric_lines(client, **headers) -> str:
+    response = client.get("/metrics", **headers)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_metrics_need_the_token_when_one_is_set(client, settings):
+    settings.METRICS_TOKEN = "scrape-me-please"
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert "breederhq_http_request_duration_seconds" in metric_lines(client, HTTP_AUTHORIZATION="Bearer scrape-me-please")
+
+
+def test_without_a_token_only_loopback_may_scrape(client, settings):
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+
+
+def test_request_latency_is_labelled_by_route_pattern_and_queries_by_database(client, settings):
+    settings.METRICS_TOKEN = ""
+    client.get("/healthz")
+    body = metric_lines(client)
+    assert 'breederhq_http_request_duration_seconds_count{method="GET",route="healthz",status="503"}' in body
+    assert 'database="marketplace"' in body
+    assert 'database="default"' in body
+
+
+def test_celery_task_outcomes_are_counted(client, settings):
+    settings.METRICS_TOKEN = ""
+    ping.apply()
+    assert 'breederhq_celery_tasks_total{outcome="success",task="breederhq.tasks.ping"}' in metric_lines(client)
+
+
+def format_record(message, *args, **extra) -> dict:
+    record = logging.LogRecord("breederhq.test", logging.INFO, __file__, 1, message, args, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_log_lines_are_json_with_the_request_and_task_context():
+    tokens = [context.request_id.set("req-123456"), context.task_id.set("task-9"), context.tenant_id.set("7")]
+    try:
+        line = format_record("invoice %s issued", 42)
+    finally:
+        for var, token in zip((context.request_id, context.task_id, context.tenant_id), tokens):
+            var.reset(token)
+    assert line["message"] == "invoice 42 issued"
+    assert (line["request_id"], line["task_id"], line["tenant"], line["level"]) == ("req-123456", "task-9", "7", "INFO")
+    assert "request_id" not in format_record("after the request")
+
+
+@pytest.mark.parametrize("secret", [
+    "sk_live_51HxYzAbCdEf", "whsec_abcdef123456", "4242 4242 4242 4242", "4000-0566-5566-5556",
+    "Bearer eyJhbGciOiJIUzI1NiJ9.payload", "password=hunter2",
+])
+def test_secrets_and_card_numbers_never_reach_the_log(secret):
+    line = format_record("calling stripe with %s", secret, payload={"card_number": "4242424242424242",
+                                                                    "api_key": "k", "amount_cents": 1200})
+    text = json.dumps(line)
+    assert secret not in text
+    assert "4242424242424242" not in text
+    assert line["extra"]["payload"]["amount_cents"] == 1200
+
+
+def test_every_response_carries_a_request_id_and_keeps_a_valid_incoming_one(client):
+    generated = client.get("/healthz")["X-Request-ID"]
+    assert len(generated) == 32
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="client-req-0001")["X-Request-ID"] == "client-req-0001"
+    assert client.get("/healthz", HTTP_X_REQUEST_ID="bad id; drop table")["X-Request-ID"] != "bad id; drop table"
+
+
+def test_request_logs_in_json_carry_the_request_id(client):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        response = client.get("/api/v1/definitely-missing")
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["message"] == "Not Found: /api/v1/definitely-missing"
+    assert line["request_id"] == response["X-Request-ID"]
+    # Once the response is closed the id is gone: the next log line is not labelled with it.
+    assert "request_id" not in format_record("between requests")
