@@ -229,6 +229,11 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     os.chdir(BASE_DIR)
+    # pgserver keeps a lock file in the user's runtime dir; headless machines often have none.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path(f"/tmp/breederhq-runtime-{os.getuid()}")
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     environment, services = service_environment()
     try:
         if argv[0] == "test":
