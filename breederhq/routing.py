@@ -23,7 +23,9 @@ def database_for_app(app_label: str) -> str:
 
 
 def database_for_model(model: type[models.Model]) -> str:
-    return database_for_app(model._meta.app_label)
+    # A proxy of a per-database core model may pin one database (`database_alias = "marketplace"`),
+    # so the admin can list each database's rows through its own model class.
+    return getattr(model, "database_alias", None) or database_for_app(model._meta.app_label)
 
 
 def databases_holding(model: type[models.Model]) -> tuple[str, ...]:

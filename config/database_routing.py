@@ -29,6 +29,7 @@ APP_DATABASES: dict[str, str] = {
     "marketplace_app": MARKETPLACE_DB,
     "breederhq": EVERY_DATABASE,
     "jobs": TENANT_DB,  # breederhq.jobs: scheduled-job bookkeeping
+    "backoffice": TENANT_DB,  # breederhq.backoffice: staff action audit
 }
 
 DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

@@ -6,5 +6,19 @@ One module per concern; each model is always used with an explicit database alia
 from breederhq.models.crossdb import CrossDbReference
 from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
+from breederhq.models.per_database import (
+    MarketplaceDbIdempotencyKey,
+    MarketplaceDbOutboundEmail,
+    TenantDbIdempotencyKey,
+    TenantDbOutboundEmail,
+)
 
-__all__ = ["CrossDbReference", "IdempotencyKey", "OutboundEmail"]
+__all__ = [
+    "CrossDbReference",
+    "IdempotencyKey",
+    "MarketplaceDbIdempotencyKey",
+    "MarketplaceDbOutboundEmail",
+    "OutboundEmail",
+    "TenantDbIdempotencyKey",
+    "TenantDbOutboundEmail",
+]

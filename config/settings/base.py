@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "breederhq",
     "breederhq.jobs",
+    "breederhq.backoffice",
     "tenant_app",
     "marketplace_app",
     "payments_app",

@@ -26,7 +26,7 @@ def test_every_installed_app_is_in_the_routing_table():
 
 def test_each_model_table_exists_where_the_routing_table_says_and_nowhere_else():
     present = {alias: tables_in(alias) for alias in DATABASE_ALIASES}
-    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.managed]
+    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.managed and not m._meta.proxy]
     assert models, "no models found"
     for model in models:
         table = model._meta.db_table
@@ -36,7 +36,7 @@ def test_each_model_table_exists_where_the_routing_table_says_and_nowhere_else()
 
 
 def test_no_database_holds_a_table_no_model_routes_there():
-    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.managed]
+    models = [m for m in apps.get_models(include_auto_created=True) if m._meta.managed and not m._meta.proxy]
     for alias in DATABASE_ALIASES:
         routed = {m._meta.db_table for m in models if alias in databases_holding(m)}
         unexpected = tables_in(alias) - routed - {"django_migrations"}
@@ -77,3 +77,13 @@ def test_relations_across_databases_are_refused():
     assert router.allow_relation(tenant_side, other) is False
     other._state.db = "default"
     assert router.allow_relation(tenant_side, other) is True
+
+
+def test_per_database_proxies_route_to_their_database():
+    from breederhq.models import MarketplaceDbOutboundEmail, OutboundEmail, TenantDbOutboundEmail
+
+    router = DatabaseRouter()
+    assert router.db_for_read(TenantDbOutboundEmail) == "default"
+    assert router.db_for_write(MarketplaceDbOutboundEmail) == "marketplace"
+    with pytest.raises(UnroutedModelError, match="name one with .using"):
+        router.db_for_read(OutboundEmail)

@@ -1,0 +1,72 @@
+"""Admin actions that ask for confirmation and a reason, and write a StaffActionAudit row each.
+
+    requeue = audited_action(
+        "requeue_stripe_event", "Requeue selected events",
+        perform=lambda event, user: stripe_event_requeue(event_pk=event.pk).status,
+    )
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import router, transaction
+from django.template.response import TemplateResponse
+
+from breederhq.backoffice.models import StaffActionAudit
+from breederhq.errors import DomainError
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), min_length=5,
+                             help_text="Why you are doing this; it is kept in the staff action audit.")
+
+
+def staff_action_record(*, user, action: str, obj, reason: str, result: str) -> StaffActionAudit:
+    return StaffActionAudit.objects.using("default").create(
+        actor_id=user.pk, actor_username=user.get_username(), action=action,
+        target_model=obj._meta.label, target_database=obj._state.db or router.db_for_write(type(obj)),
+        target_id=str(obj.pk), reason=reason, result=result[:300],
+    )
+
+
+def audited_action(name: str, description: str, *, perform, permissions=("change",)):
+    """An admin action that shows a confirmation page with a reason field first."""
+
+    def action(modeladmin, request, queryset):
+        if request.POST.get("confirmed") == "yes":
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                done = failed = 0
+                for obj in queryset:
+                    try:
+                        result = perform(obj, request.user) or "done"
+                    except DomainError as exc:
+                        result, failed = f"refused: {exc.detail}", failed + 1
+                    else:
+                        done += 1
+                    with transaction.atomic(using="default"):
+                        staff_action_record(user=request.user, action=name, obj=obj,
+                                            reason=form.cleaned_data["reason"], result=str(result))
+                level = messages.WARNING if failed else messages.SUCCESS
+                modeladmin.message_user(request, f"{description}: {done} done, {failed} refused.", level)
+                return None
+        else:
+            form = ReasonForm()
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": f"{description}: are you sure?",
+            "action_name": name,
+            "description": description,
+            "objects": list(queryset[:100]),
+            "count": queryset.count(),
+            "form": form,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/backoffice/confirm_action.html", context)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=list(permissions))(action)

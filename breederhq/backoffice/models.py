@@ -1,0 +1,28 @@
+from django.db import models
+
+
+class StaffActionAudit(models.Model):
+    """Every back-office action a staff member confirmed: who, what, on which row, and why.
+
+    Append-only: the application role may insert and read, never change or delete (db_roles).
+    """
+
+    append_only = True
+
+    actor_id = models.BigIntegerField()
+    actor_username = models.CharField(max_length=150)
+    action = models.CharField(max_length=100)
+    target_model = models.CharField(max_length=100)
+    target_database = models.CharField(max_length=20)
+    target_id = models.CharField(max_length=64)
+    reason = models.TextField()
+    result = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "staff_action_audit"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_model", "target_id"], name="staff_audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username}: {self.action} {self.target_model}#{self.target_id}"

@@ -1,0 +1,41 @@
+"""One proxy per database for the core models that exist in both, so the admin (and anything else
+that cannot pass `using=`) reaches each database's rows through its own class."""
+
+from breederhq.models.email import OutboundEmail
+from breederhq.models.idempotency import IdempotencyKey
+
+
+class TenantDbOutboundEmail(OutboundEmail):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "outbound email (tenant DB)"
+        verbose_name_plural = "outbound emails (tenant DB)"
+
+
+class MarketplaceDbOutboundEmail(OutboundEmail):
+    database_alias = "marketplace"
+
+    class Meta:
+        proxy = True
+        verbose_name = "outbound email (marketplace DB)"
+        verbose_name_plural = "outbound emails (marketplace DB)"
+
+
+class TenantDbIdempotencyKey(IdempotencyKey):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "idempotency key (tenant DB)"
+        verbose_name_plural = "idempotency keys (tenant DB)"
+
+
+class MarketplaceDbIdempotencyKey(IdempotencyKey):
+    database_alias = "marketplace"
+
+    class Meta:
+        proxy = True
+        verbose_name = "idempotency key (marketplace DB)"
+        verbose_name_plural = "idempotency keys (marketplace DB)"
