@@ -17,3 +17,12 @@ class BreederhqCoreConfig(AppConfig):
         # post_migrate fires once per app after all migrations of a run; granting is idempotent and
         # cheap, so every app's signal re-grants rather than depending on which apps have models.
         post_migrate.connect(_grant_app_role, dispatch_uid="breederhq-grant-app-role")
+
+        from django.utils.module_loading import autodiscover_modules
+
+        from breederhq.crossdb import connect_registry_signals
+
+        connect_registry_signals()
+        # Outbox handlers live in each app's `outbox_handlers.py`; every process (web, worker, beat)
+        # must know all of them before it relays anything.
+        autodiscover_modules("outbox_handlers")

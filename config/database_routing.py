@@ -27,6 +27,9 @@ APP_DATABASES: dict[str, str] = {
     "payments_app": TENANT_DB,
     "marketplace_app": MARKETPLACE_DB,
     "breederhq": EVERY_DATABASE,
+    # Test-only apps (installed by config.settings.test alone) exercising the cross-database core.
+    "crossdb_tenant": TENANT_DB,
+    "crossdb_marketplace": MARKETPLACE_DB,
 }
 
 DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

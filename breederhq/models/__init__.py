@@ -4,5 +4,6 @@ One module per concern; each model is always used with an explicit database alia
 """
 
 from breederhq.models.crossdb import CrossDbReference
+from breederhq.models.outbox import AppliedMessage, OutboxMessage
 
-__all__ = ["CrossDbReference"]
+__all__ = ["AppliedMessage", "CrossDbReference", "OutboxMessage"]
