@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -126,7 +125,8 @@ def outbox_enqueue(*, using: str, topic: str, payload: dict) -> OutboxMessage:
     _step("enqueue.before_commit", message)
     # robust: the caller's change is committed by now; a broker outage must not turn it into an
     # error. The sweep relays whatever this failed to hand over.
-    transaction.on_commit(partial(_dispatch, using, message), using=using, robust=True)
+    # (A closure, not functools.partial: Django logs a robust callback's failure by __qualname__.)
+    transaction.on_commit(lambda: _dispatch(using, message), using=using, robust=True)
     return message
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from django.db import connections
 
-from breederhq.db_roles import owner_credentials
+from psycopg import sql
+
+from breederhq.db_roles import app_role_name, owner_credentials
 from config.database_routing import DATABASE_ALIASES
 
 pytest_plugins = ["tests.fixtures.celery_worker"]
@@ -19,6 +21,14 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     verbosity = request.config.option.verbose
     with django_db_blocker.unblock(), owner_credentials():
         databases = setup_databases(verbosity=verbosity, interactive=False, aliases=set(DATABASE_ALIASES))
+        # transaction=True tests end with `flush` (TRUNCATE), run as the app role: allow it in the
+        # test databases only. Production never grants the app role TRUNCATE.
+        for alias in DATABASE_ALIASES:
+            with connections[alias].cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {}")
+                    .format(sql.Identifier(app_role_name(alias))).as_string()
+                )
     yield
     with django_db_blocker.unblock(), owner_credentials():
         teardown_databases(databases, verbosity=verbosity)

@@ -19,11 +19,11 @@ def faults():
 
 def relay_until_quiet(max_rounds: int = 20) -> None:
     """Run the sweep as if time had moved past every backoff, until nothing is pending."""
-    for _ in range(max_rounds):
+    for round_ in range(1, max_rounds + 1):
         if not any(
             OutboxMessage.objects.using(alias).filter(status=OutboxMessage.Status.PENDING).exists()
             for alias in DATABASE_ALIASES
         ):
             return
-        outbox_relay_due(now=timezone.now() + timedelta(days=1))
+        outbox_relay_due(now=timezone.now() + timedelta(days=round_))
     raise AssertionError("outbox messages still pending after the relay ran repeatedly")
