@@ -80,12 +80,18 @@ def outbox_handler(topic: str, *, applies_in: str) -> Callable:
 
     def register(func: Callable[[dict], None]) -> Callable[[dict], None]:
         existing = _HANDLERS.get(topic)
-        if existing is not None and existing.func.__qualname__ != func.__qualname__:
-            raise ImproperlyConfigured(f"outbox topic {topic!r} already has a handler: {existing.func.__qualname__}")
+        # Re-registering the same function (a module imported twice) is harmless; a second,
+        # different handler would make delivery depend on import order.
+        if existing is not None and _qualified(existing.func) != _qualified(func):
+            raise ImproperlyConfigured(f"outbox topic {topic!r} already has a handler: {_qualified(existing.func)}")
         _HANDLERS[topic] = OutboxHandler(topic=topic, applies_in=applies_in, func=func)
         return func
 
     return register
+
+
+def _qualified(func: Callable) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
 
 
 def outbox_handler_for(topic: str) -> OutboxHandler:

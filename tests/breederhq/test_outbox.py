@@ -209,3 +209,11 @@ def test_concurrent_sweeps_apply_each_message_exactly_once():
     assert sorted(effects()) == sorted(("invoice_paid", i.pk) for i in invoices)
     assert set(Transaction.objects.values_list("status", flat=True)) == {"paid"}
     assert AppliedMessage.objects.using("marketplace").count() == 12
+
+
+def test_the_relay_task_is_handed_over_when_the_source_database_commits_not_the_default_one():
+    txn = TransactionFactory(invoice_type="tenant", invoice_id=InvoiceFactory().pk)
+    with transaction.atomic(using="default"), transaction.atomic(using="marketplace"):
+        services.transaction_cancel(transaction_id=txn.pk)
+        assert len(connections["marketplace"].run_on_commit) == 1
+        assert connections["default"].run_on_commit == []
