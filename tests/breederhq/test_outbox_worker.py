@@ -78,3 +78,17 @@ def test_a_lost_hand_over_is_relayed_by_the_sweep_in_the_worker(faults, celery_w
     assert message_of(flow).status == "pending"
     assert sweep_in_worker() == {RelayOutcome.APPLIED: 1}
     assert_exactly_once_and_clean(flow, state)
+
+
+@pytest.mark.parametrize("step", ["relay.before_effect", "relay.after_effect", "relay.after_target_commit"])
+def test_a_worker_process_killed_mid_relay_is_redelivered_and_applies_once(step, faults, celery_worker):
+    flow = FLOWS[0]
+    state = flow.arrange()
+    faults.inject(step, kill=True)
+    flow.act(state)
+    # SIGKILL drops the worker's database connections (PostgreSQL rolls back what was open) and the
+    # unacknowledged task goes back to the queue (task_reject_on_worker_lost); it runs again.
+    wait_until(lambda: message_of(flow).status == "applied", timeout=60)
+    assert faults.remaining(step) == 0
+    assert message_of(flow).attempts == 0  # a killed attempt records nothing
+    assert_exactly_once_and_clean(flow, state)

@@ -3,10 +3,14 @@
 Faults are planned in Redis (the test session's cache), so they fire in this process and in a real
 Celery worker process alike. `InjectedFault` is an ordinary failure (the relay records it and
 retries); `InjectedCrash` is a BaseException nothing in our code catches: the process "dies" at that
-point, every open transaction rolls back, and nothing is recorded.
+point, every open transaction rolls back, and nothing is recorded. `kill=True` really kills the
+process with SIGKILL (only for faults meant to fire in a worker process).
 """
 
 from __future__ import annotations
+
+import os
+import signal
 
 from django.core.cache import cache
 
@@ -31,9 +35,10 @@ class InjectedCrash(BaseException):
     pass
 
 
-def inject(step: str, *, times: int = 1, crash: bool = False) -> None:
+def inject(step: str, *, times: int = 1, crash: bool = False, kill: bool = False) -> None:
     assert step in STEPS, step
-    cache.set(_KIND.format(step=step), "crash" if crash else "fault", timeout=600)
+    kind = "kill" if kill else "crash" if crash else "fault"
+    cache.set(_KIND.format(step=step), kind, timeout=600)
     cache.set(_KEY.format(step=step), times, timeout=600)
 
 
@@ -55,7 +60,10 @@ def _fire(sender, step, message, **kwargs):
         return
     if left < 0:
         return
-    error = InjectedCrash if cache.get(_KIND.format(step=step)) == "crash" else InjectedFault
+    kind = cache.get(_KIND.format(step=step))
+    if kind == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    error = InjectedCrash if kind == "crash" else InjectedFault
     raise error(f"injected at {step} for {message.topic} {message.message_id}")
 
 
