@@ -260,3 +260,47 @@ def outbox_message_requeue(*, using: str, message_id) -> OutboxMessage:
             message.next_attempt_at = timezone.now()
             message.save(update_fields=["status", "attempts", "next_attempt_at"])
     return message
+
+
+def outbox_purge(*, older_than: timedelta | None = None, now: datetime | None = None,
+                 batch_size: int = 1000) -> dict[str, int]:
+    """Delete applied messages, and recorded message ids, older than OUTBOX_RETENTION_DAYS (30).
+
+    A recorded id is kept while its source message is not applied yet (the relay may still come
+    back with it after a crash between the two commits), whatever its age.
+    """
+    now = now or timezone.now()
+    cutoff = now - (older_than or timedelta(days=getattr(settings, "OUTBOX_RETENTION_DAYS", 30)))
+    deleted: Counter[str] = Counter()
+    for target in DATABASE_ALIASES:
+        deleted[f"{target}:outbox_applied_messages"] += 0
+        last_pk = 0
+        while True:
+            batch = list(
+                AppliedMessage.objects.using(target)
+                .filter(applied_at__lt=cutoff, pk__gt=last_pk)
+                .order_by("pk")
+                .values_list("pk", "message_id", "source_db")[:batch_size]
+            )
+            if not batch:
+                break
+            last_pk = batch[-1][0]
+            open_ids = set()
+            for source in {source for _, _, source in batch}:
+                open_ids |= set(
+                    OutboxMessage.objects.using(source)
+                    .filter(message_id__in=[mid for _, mid, s in batch if s == source])
+                    .exclude(status=OutboxMessage.Status.APPLIED)
+                    .values_list("message_id", flat=True)
+                )
+            purgeable = [pk for pk, mid, _ in batch if mid not in open_ids]
+            deleted[f"{target}:outbox_applied_messages"] += (
+                AppliedMessage.objects.using(target).filter(pk__in=purgeable).delete()[0]
+            )
+    for source in DATABASE_ALIASES:
+        deleted[f"{source}:outbox_messages"] += (
+            OutboxMessage.objects.using(source)
+            .filter(status=OutboxMessage.Status.APPLIED, applied_at__lt=cutoff)
+            .delete()[0]
+        )
+    return dict(deleted)

@@ -54,3 +54,11 @@ def crossdb_check_task(stuck_after_minutes: int = 30) -> dict:
     for problem in report["problems"]:
         logger.error("crossdb_check: %s", problem)
     return {"ok": report["ok"], "problems": len(report["problems"]), "checked": report["checked"]}
+
+
+@shared_task(name="breederhq.tasks.outbox_purge")
+def outbox_purge_task() -> dict[str, int]:
+    """Beat job: drop applied outbox messages and recorded message ids past their retention."""
+    from breederhq.outbox import outbox_purge
+
+    return outbox_purge()

@@ -23,6 +23,7 @@ from breederhq.outbox import (
 from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app import services
 from tests.crossdb_app.factories import InvoiceFactory, TransactionFactory
+from tests.crossdb_app.faults import InjectedCrash
 from tests.crossdb_app.marketplace_side.models import Effect as MarketplaceEffect
 from tests.crossdb_app.marketplace_side.models import Transaction
 
@@ -217,3 +218,34 @@ def test_the_relay_task_is_handed_over_when_the_source_database_commits_not_the_
         services.transaction_cancel(transaction_id=txn.pk)
         assert len(connections["marketplace"].run_on_commit) == 1
         assert connections["default"].run_on_commit == []
+
+
+def test_purge_drops_old_applied_messages_but_keeps_an_id_whose_source_is_not_marked_applied(faults):
+    from breederhq.outbox import outbox_purge
+
+    old_invoice, recent_invoice, half_done_invoice = InvoiceFactory(), InvoiceFactory(), InvoiceFactory()
+    for invoice in (old_invoice, recent_invoice):
+        services.invoice_mark_paid(invoice_id=invoice.pk)
+    relay_now = timezone.now()
+    outbox_relay_due(now=relay_now)
+    services.invoice_mark_paid(invoice_id=half_done_invoice.pk)
+    faults.inject("relay.after_target_commit", crash=True)
+    with pytest.raises(InjectedCrash):
+        outbox_relay_due()
+    by_invoice = {m.payload["invoice_id"]: m for m in OutboxMessage.objects.using("default")}
+    forty_days_ago = timezone.now() - timedelta(days=40)
+    OutboxMessage.objects.using("default").filter(pk=by_invoice[old_invoice.pk].pk).update(applied_at=forty_days_ago)
+    AppliedMessage.objects.using("marketplace").exclude(
+        message_id=by_invoice[recent_invoice.pk].message_id
+    ).update(applied_at=forty_days_ago)
+
+    assert outbox_purge() == {
+        "default:outbox_applied_messages": 0, "marketplace:outbox_applied_messages": 1,
+        "default:outbox_messages": 1, "marketplace:outbox_messages": 0,
+    }
+    assert sorted(AppliedMessage.objects.using("marketplace").values_list("message_id", flat=True)) == sorted(
+        [by_invoice[recent_invoice.pk].message_id, by_invoice[half_done_invoice.pk].message_id]
+    )
+    # The half-done message still finds its id and is not applied twice.
+    assert outbox_relay_due() == {RelayOutcome.ALREADY_APPLIED: 1}
+    assert sorted(effects()) == sorted(("invoice_paid", i.pk) for i in (old_invoice, recent_invoice, half_done_invoice))
