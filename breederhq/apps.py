@@ -23,3 +23,12 @@ class BreederhqCoreConfig(AppConfig):
         from breederhq.observability.middleware import clear_request_context
 
         request_finished.connect(clear_request_context, dispatch_uid="breederhq-clear-request-context")
+
+        from django.utils.module_loading import autodiscover_modules
+
+        from breederhq.crossdb import connect_registry_signals
+
+        connect_registry_signals()
+        # Outbox handlers live in each app's `outbox_handlers.py`; every process (web, worker, beat)
+        # must know all of them before it relays anything.
+        autodiscover_modules("outbox_handlers")

@@ -1,6 +1,15 @@
+"""Core tasks: thin wrappers that take ids and call one function (STYLE 15)."""
+
+from __future__ import annotations
+
+import logging
+
 from celery import shared_task
+from django.utils import timezone
 
 from breederhq.jobs.scheduled import scheduled_job
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="breederhq.tasks.ping")
@@ -42,3 +51,51 @@ def send_due_emails() -> dict[str, int]:
             send_outbound_email.delay(alias, pk)
         counts[alias] = len(due)
     return counts
+
+
+@shared_task(name="breederhq.tasks.outbox_relay_message", bind=True)
+def outbox_relay_message_task(self, source: str, message_pk: int) -> str:
+    """Relay one outbox message; enqueued when the transaction that wrote it commits.
+
+    Safe to run twice (the message row is locked and re-checked). After a failed attempt it
+    schedules itself for the message's next attempt; the beat sweep covers a lost task.
+    """
+    from breederhq.models import OutboxMessage
+    from breederhq.outbox import RelayOutcome, outbox_relay_message
+
+    outcome = outbox_relay_message(source=source, message_pk=message_pk)
+    if outcome == RelayOutcome.RETRY:
+        next_attempt_at = (
+            OutboxMessage.objects.using(source).filter(pk=message_pk).values_list("next_attempt_at", flat=True).first()
+        )
+        if next_attempt_at is not None:
+            countdown = max(0.0, (next_attempt_at - timezone.now()).total_seconds())
+            self.apply_async(kwargs={"source": source, "message_pk": message_pk}, countdown=countdown)
+    return outcome
+
+
+@shared_task(name="breederhq.tasks.outbox_relay_due")
+def outbox_relay_due_task() -> dict[str, int]:
+    """Beat sweep: relay every pending outbox message that is due, in both databases."""
+    from breederhq.outbox import outbox_relay_due
+
+    return outbox_relay_due()
+
+
+@shared_task(name="breederhq.tasks.crossdb_check")
+def crossdb_check_task(stuck_after_minutes: int = 30) -> dict:
+    """Beat job: run the cross-database integrity check and log every problem as an error."""
+    from breederhq.crossdb_check import run_crossdb_check
+
+    report = run_crossdb_check(stuck_after_minutes=stuck_after_minutes)
+    for problem in report["problems"]:
+        logger.error("crossdb_check: %s", problem)
+    return {"ok": report["ok"], "problems": len(report["problems"]), "checked": report["checked"]}
+
+
+@shared_task(name="breederhq.tasks.outbox_purge")
+def outbox_purge_task() -> dict[str, int]:
+    """Beat job: drop applied outbox messages and recorded message ids past their retention."""
+    from breederhq.outbox import outbox_purge
+
+    return outbox_purge()

@@ -30,6 +30,9 @@ APP_DATABASES: dict[str, str] = {
     "breederhq": EVERY_DATABASE,
     "jobs": TENANT_DB,  # breederhq.jobs: scheduled-job bookkeeping
     "backoffice": TENANT_DB,  # breederhq.backoffice: staff action audit
+    # Test-only apps (installed by config.settings.test alone) exercising the cross-database core.
+    "crossdb_tenant": TENANT_DB,
+    "crossdb_marketplace": MARKETPLACE_DB,
 }
 
 DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

@@ -6,6 +6,7 @@ One module per concern; each model is always used with an explicit database alia
 from breederhq.models.crossdb import CrossDbReference
 from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
+from breederhq.models.outbox import AppliedMessage, OutboxMessage
 from breederhq.models.per_database import (
     MarketplaceDbIdempotencyKey,
     MarketplaceDbOutboundEmail,
@@ -14,11 +15,13 @@ from breederhq.models.per_database import (
 )
 
 __all__ = [
+    "AppliedMessage",
     "CrossDbReference",
     "IdempotencyKey",
     "MarketplaceDbIdempotencyKey",
     "MarketplaceDbOutboundEmail",
     "OutboundEmail",
+    "OutboxMessage",
     "TenantDbIdempotencyKey",
     "TenantDbOutboundEmail",
 ]

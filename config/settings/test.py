@@ -4,6 +4,8 @@ from .base import *  # noqa: F401,F403
 from .base import env
 
 DEBUG = False
+# A test-only pair of apps, one per database, that exercises the cross-database mechanism.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.crossdb_app.tenant_side", "tests.crossdb_app.marketplace_side"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 # Tests reuse nothing between connections, so a leaked setting would show up, not hide.

@@ -1,0 +1,195 @@
+"""The registry follows every declared reference column through save, clear, polymorphic switches,
+bulk_create and hard deletes; hard-deleting a referenced row is refused and changes nothing."""
+
+import pytest
+from django.db import connections
+
+from breederhq.crossdb import CrossDatabaseReference, referencing_rows
+from breederhq.errors import ReferencedRowDeletion
+from breederhq.models import CrossDbReference
+from config.database_routing import DATABASE_ALIASES
+from tests.crossdb_app.factories import (
+    ContactFactory,
+    InvoiceFactory,
+    MarketplaceInvoiceFactory,
+    MemberFactory,
+    TransactionFactory,
+)
+from tests.crossdb_app.marketplace_side.models import MarketplaceInvoice, Member, Transaction
+from tests.crossdb_app.tenant_side.models import Contact, Invoice
+
+pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+
+
+def registry(alias, table):
+    return sorted(
+        CrossDbReference.objects.using(alias).filter(source_table=table).values_list(
+            "source_id", "source_column", "target_db", "target_table", "target_id"
+        )
+    )
+
+
+def test_a_reference_is_recorded_changed_and_cleared_with_its_column():
+    first, second = MemberFactory(), MemberFactory()
+    contact = ContactFactory(marketplace_member_id=first.pk)
+    assert registry("default", "crossdb_test_contacts") == [
+        (contact.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", first.pk)
+    ]
+    created_at = CrossDbReference.objects.using("default").get(source_id=contact.pk).created_at
+
+    contact.marketplace_member_id = second.pk
+    contact.save()
+    ref = CrossDbReference.objects.using("default").get(source_id=contact.pk)
+    assert (ref.target_id, ref.created_at) == (second.pk, created_at)
+
+    contact.marketplace_member_id = None
+    contact.save(update_fields=["marketplace_member_id"])
+    assert registry("default", "crossdb_test_contacts") == []
+    assert not CrossDbReference.objects.using("marketplace").exists()
+
+
+def test_a_save_that_cannot_touch_a_reference_does_not_query_the_registry():
+    from django.test.utils import CaptureQueriesContext
+
+    contact = ContactFactory(marketplace_member_id=MemberFactory().pk)
+    contact.name = "Renamed"
+    with CaptureQueriesContext(connections["default"]) as queries:
+        contact.save(update_fields=["name"])
+    assert len(queries) == 1
+    assert "cross_db_references" not in queries[0]["sql"]
+
+
+def test_polymorphic_reference_is_registered_only_while_it_points_into_the_other_database():
+    tenant_invoice = InvoiceFactory()
+    marketplace_invoice = MarketplaceInvoiceFactory()
+    txn = TransactionFactory(invoice_type="tenant", invoice_id=tenant_invoice.pk)
+    assert registry("marketplace", "crossdb_test_transactions") == [
+        (txn.pk, "invoice_id", "default", "crossdb_test_invoices", tenant_invoice.pk)
+    ]
+
+    txn.invoice_type, txn.invoice_id = "marketplace", marketplace_invoice.pk
+    txn.save()
+    assert registry("marketplace", "crossdb_test_transactions") == []
+
+    txn.invoice_type, txn.invoice_id = "tenant", tenant_invoice.pk
+    txn.save(update_fields=["invoice_type", "invoice_id"])
+    assert registry("marketplace", "crossdb_test_transactions") == [
+        (txn.pk, "invoice_id", "default", "crossdb_test_invoices", tenant_invoice.pk)
+    ]
+    # Changing only the discriminator moves the link too.
+    txn.invoice_type = "marketplace"
+    txn.save(update_fields=["invoice_type"])
+    assert registry("marketplace", "crossdb_test_transactions") == []
+    assert not CrossDbReference.objects.using("default").exists()
+
+
+def test_polymorphic_declaration_names_its_targets():
+    field = Transaction._meta.get_field("invoice_id")
+    assert field.is_polymorphic and field.discriminator == "invoice_type"
+    assert field.target_models() == {"tenant": Invoice, "marketplace": MarketplaceInvoice}
+    assert field.target_model_for(Transaction(invoice_type="tenant")) is Invoice
+    assert field.target_model_for(Transaction(invoice_type="bogus")) is None
+    with pytest.raises(TypeError, match="discriminator"):
+        CrossDatabaseReference(targets={"a": "crossdb_tenant.Invoice"})
+    with pytest.raises(TypeError, match="either target or targets"):
+        CrossDatabaseReference("crossdb_tenant.Invoice", targets={"a": "crossdb_tenant.Invoice"})
+
+
+def test_bulk_create_records_every_new_rows_reference_in_one_statement_per_field():
+    members = [MemberFactory() for _ in range(3)]
+    contacts = Contact.objects.using("default").bulk_create(
+        [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)]
+        + [Contact(name="unlinked")]
+    )
+    assert registry("default", "crossdb_test_contacts") == sorted(
+        (c.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", m.pk)
+        for c, m in zip(contacts, members)
+    )
+    invoice = InvoiceFactory()
+    txns = Transaction.objects.using("marketplace").bulk_create(
+        [Transaction(invoice_type="tenant", invoice_id=invoice.pk),
+         Transaction(invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk)]
+    )
+    assert registry("marketplace", "crossdb_test_transactions") == [
+        (txns[0].pk, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
+    ]
+
+
+def test_queryset_update_bypasses_the_registry_and_record_references_repairs_it():
+    from breederhq.crossdb import record_references
+
+    old, new = MemberFactory(), MemberFactory()
+    contact = ContactFactory(marketplace_member_id=old.pk)
+    Contact.objects.using("default").filter(pk=contact.pk).update(marketplace_member_id=new.pk)
+    assert registry("default", "crossdb_test_contacts")[0][4] == old.pk  # stale: documented
+
+    record_references(Contact.objects.using("default").filter(pk=contact.pk), using="default")
+    assert registry("default", "crossdb_test_contacts")[0][4] == new.pk
+
+
+def test_hard_deleting_a_source_row_forgets_its_references_in_the_same_transaction():
+    member = MemberFactory()
+    kept, one, many = (ContactFactory(marketplace_member_id=member.pk) for _ in range(3))
+    extra = ContactFactory(marketplace_member_id=member.pk)
+    one.delete()
+    Contact.objects.using("default").filter(pk__in=[many.pk, extra.pk]).delete()
+    assert [r[0] for r in registry("default", "crossdb_test_contacts")] == [kept.pk]
+
+
+def test_soft_deleting_a_source_row_keeps_its_references():
+    invoice = InvoiceFactory()
+    txn = TransactionFactory(invoice_type="tenant", invoice_id=invoice.pk)
+    txn.delete()
+    Transaction.objects.using("marketplace").all().delete()
+    assert Transaction.all_objects.get(pk=txn.pk).is_deleted
+    assert len(registry("marketplace", "crossdb_test_transactions")) == 1
+
+
+def test_hard_delete_of_a_row_referenced_from_the_other_database_is_refused_and_names_the_referrer():
+    member = MemberFactory()
+    contact = ContactFactory(marketplace_member_id=member.pk)
+    with pytest.raises(ReferencedRowDeletion) as refused:
+        member.hard_delete()
+    assert refused.value.extra == {"referenced_by": [f"default:crossdb_test_contacts#{contact.pk}.marketplace_member_id"]}
+    with pytest.raises(ReferencedRowDeletion, match=f"crossdb_test_contacts#{contact.pk}"):
+        Member.all_objects.using("marketplace").filter(pk=member.pk).hard_delete()
+    assert Member.all_objects.filter(pk=member.pk).exists()
+
+    invoice = InvoiceFactory()
+    txn = TransactionFactory(invoice_type="tenant", invoice_id=invoice.pk)
+    with pytest.raises(ReferencedRowDeletion, match=f"marketplace:crossdb_test_transactions#{txn.pk}.invoice_id"):
+        invoice.hard_delete()
+    assert Invoice.all_objects.filter(pk=invoice.pk).exists()
+
+
+def test_hard_delete_of_a_row_referenced_from_its_own_database_is_refused_too():
+    marketplace_invoice = MarketplaceInvoiceFactory()
+    other = MarketplaceInvoiceFactory()
+    txn = TransactionFactory(invoice_type="marketplace", invoice_id=marketplace_invoice.pk)
+    assert referencing_rows(MarketplaceInvoice, [marketplace_invoice.pk]) == [
+        f"marketplace:crossdb_test_transactions#{txn.pk}.invoice_id"
+    ]
+    with pytest.raises(ReferencedRowDeletion):
+        MarketplaceInvoice.all_objects.using("marketplace").filter(pk__in=[marketplace_invoice.pk, other.pk]).hard_delete()
+    # All or nothing: the unreferenced row in the same batch is still there.
+    assert MarketplaceInvoice.all_objects.filter(pk__in=[marketplace_invoice.pk, other.pk]).count() == 2
+    # A tenant invoice with the same id is a different row: it does not block this one.
+    assert referencing_rows(Invoice, [marketplace_invoice.pk]) == []
+
+
+def test_an_unreferenced_row_can_be_hard_deleted_once_its_referrers_let_go():
+    member = MemberFactory()
+    contact = ContactFactory(marketplace_member_id=member.pk)
+    contact.marketplace_member_id = None
+    contact.save()
+    member.hard_delete()
+    assert not Member.all_objects.filter(pk=member.pk).exists()
+
+
+def test_soft_delete_hides_rows_from_the_default_manager_and_restore_brings_them_back():
+    alive, gone = MemberFactory(), MemberFactory()
+    Member.objects.using("marketplace").filter(pk=gone.pk).delete()
+    assert list(Member.objects.values_list("pk", flat=True)) == [alive.pk]
+    assert Member.all_objects.deleted().get().pk == gone.pk
+    assert Member.all_objects.using("marketplace").filter(pk=gone.pk).restore() == 1
+    assert sorted(Member.objects.values_list("pk", flat=True)) == sorted([alive.pk, gone.pk])
