@@ -96,9 +96,9 @@ def _live_provider(provider_id: int, *, lock: bool = False) -> Provider:
         raise NotFound(f"Provider #{provider_id} does not exist") from None
 
 
-def _touch_contact(*, provider_id: int, user_id: int) -> None:
+def _touch_contact(*, provider_id: int, user_id: int, at=None) -> None:
     """Insert-or-update in one statement: two first contacts at once cannot both insert."""
-    now = timezone.now()
+    now = at or timezone.now()
     MarketplaceContact.objects.using(DB).bulk_create(
         [MarketplaceContact(provider_id=provider_id, user_id=user_id, first_contact_at=now, last_contact_at=now)],
         update_conflicts=True,
@@ -588,7 +588,7 @@ def message_thread_open(
             created_at=now,
         )
         Message.objects.using(DB).create(thread=thread, sender_id=buyer_id, body=body, created_at=now)
-        _touch_contact(provider_id=provider.pk, user_id=buyer_id)
+        _touch_contact(provider_id=provider.pk, user_id=buyer_id, at=now)
     return thread
 
 
@@ -608,7 +608,7 @@ def message_send(*, thread_id: int, sender_id: int, body: str) -> Message:
         message = Message.objects.using(DB).create(thread=thread, sender_id=sender_id, body=body, created_at=now)
         MessageThread.objects.using(DB).filter(pk=thread.pk).update(last_message_at=now)
         if sender_id == buyer_id:
-            _touch_contact(provider_id=thread.provider_id, user_id=buyer_id)
+            _touch_contact(provider_id=thread.provider_id, user_id=buyer_id, at=now)
     return message
 
 
