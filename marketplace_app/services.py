@@ -406,6 +406,10 @@ def marketplace_invoice_create(
                 "Breeders bill with their tenant invoice; marketplace invoices are for service providers only.",
                 code="breeder_uses_tenant_invoice",
             )
+        if tx.invoice_id is not None:
+            raise Conflict(f"Transaction #{tx.pk} already has a {tx.invoice_type} invoice #{tx.invoice_id}.",
+                           code="already_invoiced")
+        TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.INVOICED)
         if provider.payment_mode == Provider.PaymentMode.DISABLED:
             raise Conflict("This provider has marketplace payments disabled.", code="payments_disabled")
         subtotal = sum(item.unit_price_cents * item.quantity for item in line_items)

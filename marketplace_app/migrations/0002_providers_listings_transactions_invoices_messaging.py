@@ -50,12 +50,12 @@ DROP TABLE messages CASCADE;
 """
 
 # Only service providers own marketplace invoices: (provider_id, provider_kind) must match a
-# provider's (id, kind), and provider_kind is CHECKed to 'service_provider'.
+# provider's (id, kind), and provider_kind is CHECKed to 'service_provider'. Checked immediately (not
+# deferred like Django's own foreign keys), so the offending statement itself fails.
 INVOICE_PROVIDER_KIND_FK_SQL = """
 ALTER TABLE marketplace_invoices
     ADD CONSTRAINT marketplace_invoices_provider_kind_fk
-    FOREIGN KEY (provider_id, provider_kind) REFERENCES marketplace_providers (id, kind)
-    DEFERRABLE INITIALLY DEFERRED;
+    FOREIGN KEY (provider_id, provider_kind) REFERENCES marketplace_providers (id, kind);
 """
 
 INVOICE_PROVIDER_KIND_FK_REVERSE_SQL = """
