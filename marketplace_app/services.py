@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from marketplace_app.models import (
     INVOICE_STATES,
     LISTING_STATES,
@@ -247,9 +247,11 @@ def transaction_create(
     return tx
 
 
-def _transaction_move(tx: MarketplaceTransaction, target: str, *, refunded_cents: int | None = None) -> None:
+def _transaction_move(
+    tx: MarketplaceTransaction, target: str, *, refunded_cents: int | None = None, partial_refund: bool = False
+) -> None:
     """Apply a checked transition (tx is locked) and move the provider's stats by the difference."""
-    if target != tx.status:  # a partial refund keeps the status and only moves the amount
+    if not (partial_refund and target == tx.status):  # a partial refund only moves the amount
         TRANSACTION_STATES.check(tx.status, target)
     count_before = _transaction_counts(tx.status)
     revenue_before = _transaction_revenue(tx.status, tx.amount_cents, tx.refunded_cents)
@@ -330,8 +332,9 @@ def transaction_resolve_dispute(*, transaction_id: int, won: bool) -> Marketplac
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
         if tx.status != MarketplaceTransaction.Status.DISPUTED:
-            TRANSACTION_STATES.check(tx.status, "paid" if won else "refunded")
-            raise Conflict(f"Transaction #{tx.pk} is not disputed.", code="not_disputed")
+            raise IllegalTransition(entity="MarketplaceTransaction", current=tx.status,
+                                    target="paid" if won else "refunded",
+                                    allowed=list(TRANSACTION_STATES.allowed_from(tx.status)))
         if won:
             _transaction_move(tx, MarketplaceTransaction.Status.PAID)
         else:
@@ -359,7 +362,7 @@ def _transaction_refund_locked(tx: MarketplaceTransaction, amount_cents: int) ->
             field_errors={"amount_cents": ["Too large."]},
         )
     target = MarketplaceTransaction.Status.REFUNDED if refunded == tx.amount_cents else tx.status
-    _transaction_move(tx, target, refunded_cents=refunded)
+    _transaction_move(tx, target, refunded_cents=refunded, partial_refund=True)
 
 
 # --- Marketplace invoices --------------------------------------------------------------------------
@@ -497,7 +500,9 @@ def marketplace_invoice_reject_payment_claim(*, invoice_id: int, expected_versio
         invoice = _get_locked(MarketplaceInvoice, invoice_id)
         _check_version(invoice, expected_version)
         if invoice.status != MarketplaceInvoice.Status.PENDING_CONFIRMATION:
-            INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.SENT)
+            # draft -> sent is legal, but it is sending, not rejecting a payment claim.
+            raise IllegalTransition(entity="MarketplaceInvoice", current=invoice.status, target="sent",
+                                    allowed=list(INVOICE_STATES.allowed_from(invoice.status)))
         invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
         _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
     return invoice
