@@ -591,6 +591,10 @@ def message_thread_open(
         _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
         if provider.user_id == buyer_id:
             raise ValidationFailed("You cannot open a thread with yourself.")
+        if listing_id is not None and not ServiceListing.objects.using(DB).filter(
+            pk=listing_id, provider_id=provider.pk
+        ).exists():
+            raise ValidationFailed("That listing is not this provider's.", field_errors={"listing_id": ["Unknown."]})
         now = timezone.now()
         thread = MessageThread.objects.using(DB).create(
             provider=provider, buyer_id=buyer_id, listing_id=listing_id, subject=subject, last_message_at=now,

@@ -218,3 +218,31 @@ def test_webhook_racing_manual_confirmation_has_one_effect():
     assert (invoice.status, invoice.version) == ("paid", 4)
     assert tx.status == MarketplaceTransaction.Status.PAID
     assert (provider.total_transactions, provider.total_revenue_cents) == (1, 10000)
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+def test_two_editors_with_the_same_version_one_wins_one_gets_409():
+    _provider, _buyer, _tx, invoice = _invoice()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def send():
+        try:
+            barrier.wait()
+            services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
+            outcomes.append("sent")
+        except VersionConflict:
+            outcomes.append("conflict")
+        except IllegalTransition:
+            outcomes.append("illegal")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict", "sent"]
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.version) == ("sent", 2)

@@ -134,3 +134,36 @@ def test_breeder_provider_records_its_tenant_reference():
     ref = CrossDbReference.objects.using("marketplace").get(source_table="marketplace_providers", source_id=provider.pk)
     assert (ref.source_column, ref.target_db, ref.target_table, ref.target_id) == (
         "tenant_id", "default", "tenants", 4242)
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+def test_concurrent_writers_keep_the_counters_exact():
+    import threading
+
+    from django.db import connections
+
+    provider = ProviderFactory()
+    buyers = [MarketplaceUserFactory() for _ in range(6)]
+    barrier = threading.Barrier(len(buyers))
+    errors = []
+
+    def buy_and_pay(buyer):
+        try:
+            barrier.wait()
+            tx = services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, amount_cents=1000)
+            services.transaction_mark_paid(transaction_id=tx.pk)
+            services.transaction_refund(transaction_id=tx.pk, amount_cents=100)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=buy_and_pay, args=(buyer,)) for buyer in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    provider.refresh_from_db()
+    assert (provider.total_transactions, provider.total_revenue_cents) == (6, 6 * 900)
+    assert provider_stats_drift() == []
