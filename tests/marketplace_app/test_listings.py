@@ -98,3 +98,19 @@ def test_buying_a_listing_takes_its_price_and_title():
     tx = services.transaction_create(provider_id=provider.pk, client_id=MarketplaceUserFactory().pk,
                                      listing_id=listing.pk)
     assert (tx.amount_cents, tx.currency, tx.description, tx.status) == (4200, "USD", "Bath", "pending_invoice")
+
+
+def test_transaction_lists_by_provider_and_client_newest_first():
+    from marketplace_app.selectors import transaction_list_for_client, transaction_list_for_provider
+
+    provider, other = ProviderFactory(), ProviderFactory()
+    buyer = MarketplaceUserFactory()
+    first = services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, amount_cents=1)
+    second = services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, amount_cents=2)
+    elsewhere = services.transaction_create(provider_id=other.pk, client_id=buyer.pk, amount_cents=3)
+    services.transaction_mark_paid(transaction_id=first.pk)
+    assert [t.pk for t in transaction_list_for_provider(provider_id=provider.pk)] == [second.pk, first.pk]
+    assert [t.pk for t in transaction_list_for_provider(provider_id=provider.pk, status="paid")] == [first.pk]
+    assert [t.pk for t in transaction_list_for_client(client_id=buyer.pk)] == [elsewhere.pk, second.pk, first.pk]
+    assert [t.pk for t in transaction_list_for_client(client_id=buyer.pk, status="pending_invoice")] == [
+        elsewhere.pk, second.pk]

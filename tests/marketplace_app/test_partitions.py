@@ -74,12 +74,16 @@ def test_command_creates_months_ahead_idempotently():
 
 def test_new_partition_takes_over_rows_that_waited_in_the_default_partition():
     thread, buyer = _thread()
-    far_month = add_months(month_start(timezone.now()), 20)
+    # The first month from +20 on that no other test of the session has created yet.
+    existing, steps = list_partitions(), 20
+    while partition_name(add_months(month_start(timezone.now()), steps)) in existing:
+        steps += 1
+    far_month = add_months(month_start(timezone.now()), steps)
     when = datetime(far_month.year, far_month.month, 15, 12, tzinfo=UTC)
     message = Message.objects.create(thread=thread, sender_id=buyer.pk, body="early", created_at=when)
     assert partition_of(message_id=message.id, created_at=when) == "messages_default"
 
-    created = ensure_message_partitions(months_ahead=20)
+    created = ensure_message_partitions(months_ahead=steps)
 
     assert partition_name(far_month) in created
     assert partition_of(message_id=message.id, created_at=when) == partition_name(far_month)
@@ -125,3 +129,19 @@ def test_archive_command_moves_two_year_old_messages():
     call_command("archive_messages", "--batch-size", "1")
     assert MessageArchive.objects.filter(id=ancient.id, body="ancient").count() == 1
     assert not Message.objects.filter(id=ancient.id).exists()
+
+
+def test_an_interrupted_archival_loses_nothing_and_the_next_run_finishes():
+    thread, buyer = _thread()
+    cutoff = archive_cutoff(timezone.now())
+    for i in range(5):
+        Message.objects.create(thread=thread, sender_id=buyer.pk, body=f"old {i}",
+                               created_at=cutoff - timedelta(hours=1 + i))
+    total = Message.objects.count() + MessageArchive.objects.count()
+
+    assert archive_messages(batch_size=2, max_batches=1) == 2  # stopped after one batch
+    assert (Message.objects.count(), MessageArchive.objects.count()) == (4, 2)
+    assert Message.objects.count() + MessageArchive.objects.count() == total
+
+    assert archive_messages(batch_size=2) == 3
+    assert (Message.objects.count(), MessageArchive.objects.count()) == (1, 5)
