@@ -212,13 +212,18 @@ def message_list(
     """Newest first, keyset-paginated by (created_at, id). The plain `created_at <= ...` bound next
     to the row comparison is what lets PostgreSQL prune partitions (DESIGN section 12)."""
     thread_get_for_user(thread_id=thread_id, user_id=user_id)
+    return list(message_page_queryset(thread_id=thread_id, before=before)[: max(1, min(limit, 200))])
+
+
+def message_page_queryset(*, thread_id: int, before: tuple[datetime, int] | None = None):
+    """The unchecked page query behind `message_list` (no participant check: callers check)."""
     messages = Message.objects.using(DB).filter(thread_id=thread_id)
     if before is not None:
         created_at, message_id = before
         messages = messages.filter(created_at__lte=created_at).filter(
             Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=message_id)
         )
-    return list(messages.order_by("-created_at", "-id")[: max(1, min(limit, 200))])
+    return messages.order_by("-created_at", "-id")
 
 
 def unread_count(*, thread_id: int, user_id: int) -> int:

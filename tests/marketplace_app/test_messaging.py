@@ -119,3 +119,24 @@ def test_deleted_provider_cannot_be_contacted(provider, buyer):
     with pytest.raises(NotFound):
         services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="hello?")
     assert MessageThread.objects.count() == 0
+
+
+def test_keyset_page_query_prunes_later_partitions(provider, buyer):
+    """The plain `created_at <=` bound beside the row comparison lets PostgreSQL skip partitions
+    newer than the cursor (a row comparison alone would scan them all)."""
+    import json
+
+    from django.db import connections
+    from marketplace_app.partitions import add_months, month_start, partition_name
+
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="m0")
+    newest = Message.objects.get(thread=thread)
+    cursor = (newest.created_at, newest.id)
+    queryset = selectors.message_page_queryset(thread_id=thread.pk, before=cursor)[:50]
+    sql, params = queryset.query.sql_with_params()
+    with connections["marketplace"].cursor() as db_cursor:
+        db_cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = json.dumps(db_cursor.fetchone()[0])
+    next_month = partition_name(add_months(month_start(newest.created_at), 1))
+    assert partition_name(month_start(newest.created_at)) in plan
+    assert next_month not in plan
