@@ -3,6 +3,7 @@ models are read-only here, and counters and statuses are never edited by hand (t
 the state machines, the version check and the F() counters)."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from marketplace_app import services
 from marketplace_app.models import (
@@ -18,7 +19,13 @@ from marketplace_app.models import (
 )
 
 
+# Django 6 makes https the default scheme of URL form fields; say so now (and silence the warning).
+URL_FIELDS_HTTPS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS_HTTPS
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -71,6 +78,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 class ServiceListingImageInline(admin.TabularInline):
     model = ServiceListingImage
+    formfield_overrides = URL_FIELDS_HTTPS
     extra = 0
 
 
@@ -100,6 +108,7 @@ class MarketplaceTransactionAdmin(ReadOnlyAdmin):
 
 class LineItemInline(admin.TabularInline):
     model = MarketplaceInvoiceLineItem
+    formfield_overrides = URL_FIELDS_HTTPS
     extra = 0
     can_delete = False
 
