@@ -24,4 +24,76 @@ def load_demo_data() -> list[tuple[str, str]]:
     """Create the demo rows if missing; return (login, description) pairs to print."""
     with transaction.atomic(using="default"):
         _user(email="admin@breederhq.test", is_staff=True, is_superuser=True, first_name="Ada")
-    return [("admin@breederhq.test", "superuser: the back office at /admin/")]
+    logins = [("admin@breederhq.test", "superuser: the back office at /admin/")]
+    logins += load_marketplace_demo_data()
+    return logins
+
+
+def load_marketplace_demo_data() -> list[tuple[str, str]]:
+    """A buyer, a service provider with listings and images, a thread with messages and a paid
+    transaction (with its marketplace invoice). Each person signs in with a tenant-side user (the
+    login identity) linked from their MarketplaceUser."""
+    from marketplace_app import services
+    from marketplace_app.models import MarketplaceTransaction, MarketplaceUser, MessageThread, Provider, ServiceListing
+
+    def marketplace_user(*, email: str, display_name: str, kind: str) -> MarketplaceUser:
+        with transaction.atomic(using="default"):
+            login = _user(email=email, first_name=display_name.split()[0])
+        found = MarketplaceUser.all_objects.using("marketplace").filter(email=email).first()
+        if found is None:
+            found = MarketplaceUser(email=email, display_name=display_name, kind=kind, tenant_user_id=login.pk)
+            found.save(using="marketplace")
+        return found
+
+    buyer = marketplace_user(email="buyer@breederhq.test", display_name="Bea Buyer", kind="buyer")
+    owner = marketplace_user(email="groomer@breederhq.test", display_name="Gus Groomer", kind="service_provider")
+    provider = Provider.all_objects.using("marketplace").filter(user=owner).first() or services.provider_create(
+        user=owner, kind="service_provider", business_name="Happy Paws Grooming", city="Austin", state="TX",
+        description="Mobile grooming for dogs and cats across Austin.", payment_mode="manual",
+    )
+    demo_listings = [
+        ("demo-full-dog-groom", "Full dog groom", "Bath, haircut, nails and ears for dogs of every size.",
+         "grooming", 6500, {"breed_sizes": ["small", "medium", "large"], "mobile": True},
+         [("https://images.breederhq.test/demo/groom-1.jpg", "Before"),
+          ("https://images.breederhq.test/demo/groom-2.jpg", "After")]),
+        ("demo-puppy-first-groom", "Puppy's first groom", "A gentle first grooming session for puppies.",
+         "grooming", 3500, {"breed_sizes": ["small"], "mobile": True},
+         [("https://images.breederhq.test/demo/puppy-1.jpg", "Happy puppy")]),
+    ]
+    listings = []
+    for slug, title, description, category, price, metadata, images in demo_listings:
+        listing = ServiceListing.objects.using("marketplace").filter(slug=slug).first()
+        if listing is None:
+            listing = services.listing_create(
+                provider_id=provider.pk, slug=slug, title=title, description=description, category=category,
+                price_cents=price, city="Austin", state="TX", category_metadata=metadata,
+            )
+            for url, caption in images:
+                services.listing_image_add(listing_id=listing.pk, url=url, caption=caption)
+            listing = services.listing_transition(listing_id=listing.pk, target="active")
+        listings.append(listing)
+
+    if not MessageThread.objects.using("marketplace").filter(provider=provider, buyer=buyer).exists():
+        thread = services.message_thread_open(
+            buyer_id=buyer.pk, provider_id=provider.pk, listing_id=listings[0].pk, subject="Grooming next week",
+            body="Hi! Do you have a slot next Tuesday for a medium poodle?",
+        )
+        services.message_send(thread_id=thread.pk, sender_id=owner.pk, body="Yes, 10am works. See you then!")
+        services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="Booked, thank you.")
+
+    if not MarketplaceTransaction.objects.using("marketplace").filter(provider=provider, client=buyer).exists():
+        tx = services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, listing_id=listings[0].pk)
+        invoice = services.marketplace_invoice_create(
+            transaction_id=tx.pk, line_items=[services.LineItem(listings[0].title, listings[0].price_cents)]
+        )
+        invoice = services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=invoice.version)
+        invoice = services.marketplace_invoice_buyer_mark_paid(
+            invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url="https://files.breederhq.test/demo/receipt.pdf",
+            expected_version=invoice.version,
+        )
+        services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
+
+    return [
+        ("buyer@breederhq.test", "marketplace buyer with a message thread and a paid purchase"),
+        ("groomer@breederhq.test", "service provider 'Happy Paws Grooming' with two listings"),
+    ]

@@ -1,6 +1,22 @@
+"""The public marketplace (marketplace database): users, providers, listings, transactions,
+marketplace invoices, messaging and blocks.
+
+Tenant-side rows (tenants, tenant users, tenant invoices) are never imported here: they are named by
+`CrossDatabaseReference` strings, or, for the polymorphic `invoice_id`, by a plain BIGINT for now.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel
+from breederhq.errors import ReferencedRowDeletion
+from breederhq.money import CentsField, CurrencyField, currency_check
+from breederhq.state_machine import StateMachine
 
 
 class MarketplaceUser(CrossDatabaseReferencesMixin, SoftDeleteModel):
@@ -18,6 +34,7 @@ class MarketplaceUser(CrossDatabaseReferencesMixin, SoftDeleteModel):
     display_name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.BUYER)
     tenant_user_id = CrossDatabaseReference("tenant_app.User", null=True, blank=True)
+    phone = models.CharField(max_length=40, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -32,3 +49,521 @@ class MarketplaceUser(CrossDatabaseReferencesMixin, SoftDeleteModel):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+# --- Providers -------------------------------------------------------------------------------------
+
+
+class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
+    """A seller on the marketplace: a breeder (backed by a tenant) or a non-breeder service provider.
+
+    `total_listings`, `total_transactions` and `total_revenue_cents` are denormalised for the public
+    profile. Services move them with F() expressions in the same transaction as the change that
+    causes them; `manage.py provider_stats_check` recomputes them and reports drift. Definitions
+    (the recomputation in `selectors.provider_stats_recompute` is the reference):
+
+    * total_listings: listings currently `active`;
+    * total_transactions: transactions that are not `cancelled`;
+    * total_revenue_cents: amount minus refunded amount of transactions that reached `paid`
+      (states paid, disputed, refunded), in the provider's currency.
+    """
+
+    class Kind(models.TextChoices):
+        BREEDER = "breeder", "Breeder"
+        SERVICE_PROVIDER = "service_provider", "Service provider"
+
+    class PaymentMode(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        MANUAL = "manual", "Manual (bank transfer, cash)"
+        DISABLED = "disabled", "Marketplace payments disabled"
+
+    user = models.OneToOneField(MarketplaceUser, on_delete=models.PROTECT, related_name="provider")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    tenant_id = CrossDatabaseReference("tenant_app.Tenant", null=True, blank=True)
+    business_name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
+    state = models.CharField(max_length=50, blank=True, default="")
+    country = models.CharField(max_length=2, default="US")
+    currency = CurrencyField()
+    # Non-breeder providers bill with MarketplaceInvoice; their payment mode lives here and is
+    # snapshotted onto each invoice (breeders' mode lives on the tenant, DESIGN section 6).
+    payment_mode = models.CharField(max_length=20, choices=PaymentMode.choices, default=PaymentMode.MANUAL)
+    total_listings = models.IntegerField(default=0)
+    total_transactions = models.IntegerField(default=0)
+    total_revenue_cents = CentsField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "marketplace_providers"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="breeder", tenant_id__isnull=False)
+                | Q(kind="service_provider", tenant_id__isnull=True),
+                name="marketplace_providers_breeder_has_tenant",
+            ),
+            models.CheckConstraint(
+                condition=Q(payment_mode__in=["stripe", "manual", "disabled"]),
+                name="marketplace_providers_payment_mode_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_listings__gte=0, total_transactions__gte=0),
+                name="marketplace_providers_counters_not_negative",
+            ),
+            currency_check(name="marketplace_providers_currency_valid"),
+            # Target of the composite foreign key that lets only service providers own marketplace
+            # invoices (see MarketplaceInvoice.provider_kind).
+            models.UniqueConstraint(fields=["id", "kind"], name="marketplace_providers_id_kind_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.business_name
+
+    def hard_delete(self, using=None):
+        # Transactions are financial history: a provider that has any is only ever soft-deleted.
+        if MarketplaceTransaction.objects.using(using or "marketplace").filter(provider_id=self.pk).exists():
+            raise ReferencedRowDeletion(
+                f"Provider #{self.pk} has marketplace transactions; it can only be soft-deleted "
+                f"(provider_delete), never hard-deleted.",
+                code="provider_has_transactions",
+            )
+        return super().hard_delete(using=using)
+
+
+# --- Listings --------------------------------------------------------------------------------------
+
+
+class ServiceListing(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    class Category(models.TextChoices):
+        PUPPIES = "puppies", "Puppies"
+        KITTENS = "kittens", "Kittens"
+        STUD = "stud", "Stud service"
+        GROOMING = "grooming", "Grooming"
+        TRAINING = "training", "Training"
+        VETERINARY = "veterinary", "Veterinary"
+        TRANSPORT = "transport", "Transport"
+        BOARDING = "boarding", "Boarding"
+        OTHER = "other", "Other"
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="listings")
+    # Unique through the constraint below only: `unique=True` on a SlugField would also add a
+    # varchar_pattern_ops "_like" index, the redundant slug index the review asks to remove.
+    slug = models.SlugField(max_length=120, db_index=False)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    category = models.CharField(max_length=30, choices=Category.choices)
+    state = models.CharField(max_length=50, blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
+    price_cents = CentsField()
+    currency = CurrencyField()
+    category_metadata = models.JSONField(default=dict, blank=True)
+    # A stored generated column rather than a trigger: PostgreSQL keeps it right on every write
+    # path (ORM, bulk_update, raw SQL), and it needs no code to drift from.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", weight="A", config="english")
+        + SearchVector("description", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "service_listings"
+        constraints = [
+            models.UniqueConstraint(fields=["slug"], name="service_listings_slug_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "paused", "archived"]),
+                name="service_listings_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(price_cents__gte=0), name="service_listings_price_not_negative"),
+            currency_check(name="service_listings_currency_valid"),
+        ]
+        indexes = [
+            GinIndex(fields=["category_metadata"], name="service_listings_metadata_gin"),
+            GinIndex(fields=["search_vector"], name="service_listings_search_gin"),
+            # The review's active-listing search index. `status` is left out of the key: the
+            # predicate already fixes it, so it would only widen every entry.
+            models.Index(
+                fields=["category", "state", "city"],
+                condition=Q(status="active"),
+                name="service_listings_active_search",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+LISTING_STATES = StateMachine(
+    "ServiceListing",
+    {
+        "draft": {"active", "archived"},
+        "active": {"paused", "archived"},
+        "paused": {"active", "archived"},
+        "archived": set(),
+    },
+)
+
+
+class ServiceListingImage(models.Model):
+    listing = models.ForeignKey(ServiceListing, on_delete=models.CASCADE, related_name="images")
+    url = models.URLField(max_length=500)
+    caption = models.TextField(blank=True, default="")
+    sort_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "service_listing_images"
+        ordering = ["sort_order", "id"]
+        indexes = [models.Index(fields=["listing", "sort_order"], name="service_listing_images_order")]
+
+
+class MarketplaceContact(models.Model):
+    """A provider's relationship with a marketplace user (first and latest contact).
+
+    Name, email and phone are read from MarketplaceUser, not copied here: the review flags cached
+    copies without an update strategy.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="contacts")
+    user = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="provider_contacts")
+    first_contact_at = models.DateTimeField(default=timezone.now)
+    last_contact_at = models.DateTimeField(default=timezone.now)
+    notes = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "marketplace_contacts"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "user"], name="marketplace_contacts_one_per_pair"),
+        ]
+
+
+# --- Transactions ----------------------------------------------------------------------------------
+
+
+class MarketplaceTransaction(models.Model):
+    """A purchase on the marketplace. Billed by exactly one invoice (DESIGN section 6, Flaw #4):
+    a tenant invoice for breeders, a MarketplaceInvoice for non-breeder service providers."""
+
+    class Status(models.TextChoices):
+        PENDING_INVOICE = "pending_invoice", "Pending invoice"
+        INVOICED = "invoiced", "Invoiced"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+
+    class InvoiceType(models.TextChoices):
+        TENANT = "tenant", "Tenant invoice (breeder)"
+        MARKETPLACE = "marketplace", "Marketplace invoice (service provider)"
+
+    id = models.BigAutoField(primary_key=True)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="transactions")
+    client = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="purchases")
+    listing = models.ForeignKey(
+        ServiceListing, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+    )
+    description = models.CharField(max_length=500, blank=True, default="")
+    amount_cents = CentsField()
+    refunded_cents = CentsField()
+    currency = CurrencyField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_INVOICE)
+    invoice_type = models.CharField(max_length=20, choices=InvoiceType.choices, null=True, blank=True)
+    # Polymorphic: the id of a tenant_app.Invoice (tenant DB) or of a MarketplaceInvoice (this DB),
+    # by invoice_type. A plain BIGINT until polymorphic cross-database references land; the lead
+    # wires it to the registry then.
+    invoice_id = models.BigIntegerField(
+        null=True, blank=True, db_comment="id of tenant_app.Invoice or marketplace_invoices, by invoice_type"
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "marketplace_transactions"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(invoice_type__isnull=True) | Q(invoice_type__in=["tenant", "marketplace"]),
+                name="marketplace_transactions_invoice_type_valid",
+            ),
+            # Type and id come together or not at all.
+            models.CheckConstraint(
+                condition=Q(invoice_type__isnull=True, invoice_id__isnull=True)
+                | Q(invoice_type__isnull=False, invoice_id__isnull=False),
+                name="marketplace_transactions_invoice_pair",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="invoiced") | Q(invoice_id__isnull=False),
+                name="marketplace_transactions_invoiced_has_invoice",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["pending_invoice", "invoiced", "paid", "cancelled", "refunded", "disputed"]
+                ),
+                name="marketplace_transactions_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gte=0, refunded_cents__gte=0, refunded_cents__lte=F("amount_cents")),
+                name="marketplace_transactions_amounts_valid",
+            ),
+            currency_check(name="marketplace_transactions_currency_valid"),
+        ]
+        indexes = [
+            models.Index(
+                F("provider"), F("status"), F("created_at").desc(), name="mkt_tx_provider_status_created"
+            ),
+            models.Index(F("client"), F("status"), F("created_at").desc(), name="mkt_tx_client_status_created"),
+        ]
+
+
+TRANSACTION_STATES = StateMachine(
+    "MarketplaceTransaction",
+    {
+        "pending_invoice": {"invoiced", "paid", "cancelled"},
+        "invoiced": {"paid", "cancelled"},
+        "paid": {"refunded", "disputed"},
+        # A dispute is resolved either way: won (back to paid) or lost (refunded).
+        "disputed": {"paid", "refunded"},
+        "cancelled": set(),
+        "refunded": set(),
+    },
+)
+
+
+# --- Marketplace invoices (non-breeder service providers only) ------------------------------------
+
+
+class MarketplaceInvoice(models.Model):
+    """The invoice of a non-breeder service provider (breeders bill with the tenant Invoice).
+
+    Only service providers can own one: `(provider_id, provider_kind)` is a composite foreign key to
+    `marketplace_providers (id, kind)` (added in SQL by the migration) and `provider_kind` is fixed
+    to 'service_provider' by a CHECK, so PostgreSQL itself refuses a breeder's invoice, and refuses
+    turning a provider that has invoices into a breeder.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        PENDING_CONFIRMATION = "pending_confirmation", "Pending confirmation"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+
+    class PaymentMode(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        MANUAL = "manual", "Manual"
+
+    class ReconciliationStatus(models.TextChoices):
+        SYNCED = "synced", "Synced"
+        MISMATCH = "mismatch", "Mismatch"
+        PENDING = "pending", "Pending"
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="marketplace_invoices")
+    provider_kind = models.CharField(max_length=20, default="service_provider", editable=False)
+    transaction = models.ForeignKey(
+        MarketplaceTransaction, on_delete=models.PROTECT, related_name="marketplace_invoices"
+    )
+    client = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="marketplace_invoices")
+    number = models.CharField(max_length=50)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.DRAFT)
+    currency = CurrencyField()
+    subtotal_cents = CentsField()
+    tax_cents = CentsField()
+    total_cents = CentsField()
+    refunded_cents = CentsField()
+    payment_mode_snapshot = models.CharField(max_length=20, choices=PaymentMode.choices)
+    payment_mode_locked_at = models.DateTimeField()
+    reconciliation_status = models.CharField(
+        max_length=20, choices=ReconciliationStatus.choices, default=ReconciliationStatus.SYNCED
+    )
+    stripe_invoice_id = models.CharField(max_length=50, null=True, blank=True, unique=True)
+    buyer_payment_receipt_url = models.URLField(max_length=500, null=True, blank=True)
+    buyer_marked_paid_at = models.DateTimeField(null=True, blank=True)
+    version = models.IntegerField(default=1)
+    due_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "marketplace_invoices"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(provider_kind="service_provider"), name="marketplace_invoices_service_provider_only"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "draft", "sent", "pending_confirmation", "paid", "void", "partially_refunded", "refunded"
+                    ]
+                ),
+                name="marketplace_invoices_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(payment_mode_snapshot__in=["stripe", "manual"]),
+                name="marketplace_invoices_payment_mode_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(reconciliation_status__in=["synced", "mismatch", "pending"]),
+                name="marketplace_invoices_reconciliation_valid",
+            ),
+            # The review's receipt rule: a buyer's manual "I paid" needs a receipt.
+            models.CheckConstraint(
+                condition=~Q(payment_mode_snapshot="manual")
+                | Q(buyer_marked_paid_at__isnull=True)
+                | Q(buyer_payment_receipt_url__isnull=False),
+                name="marketplace_invoices_manual_payment_receipt",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_cents__gte=0, refunded_cents__gte=0, refunded_cents__lte=F("total_cents")),
+                name="marketplace_invoices_amounts_valid",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="marketplace_invoices_version_positive"),
+            currency_check(name="marketplace_invoices_currency_valid"),
+            models.UniqueConstraint(fields=["provider", "number"], name="marketplace_invoices_number_unique"),
+            # Single invoice strategy: at most one live (non-void) invoice per transaction.
+            models.UniqueConstraint(
+                fields=["transaction"], condition=~Q(status="void"), name="marketplace_invoices_one_live_per_tx"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["transaction", "status"], name="mkt_invoices_tx_status"),
+            # The 7-day expiry sweep of pending confirmations.
+            models.Index(
+                fields=["buyer_marked_paid_at"],
+                condition=Q(status="pending_confirmation"),
+                name="mkt_invoices_pending_conf_age",
+            ),
+        ]
+
+
+INVOICE_STATES = StateMachine(
+    "MarketplaceInvoice",
+    {
+        "draft": {"sent", "void"},
+        "sent": {"pending_confirmation", "paid", "void"},
+        # Falls back to sent when the provider rejects the claim or it expires after 7 days.
+        "pending_confirmation": {"paid", "sent", "void"},
+        "paid": {"partially_refunded", "refunded"},
+        "partially_refunded": {"partially_refunded", "refunded"},
+        "void": set(),
+        "refunded": set(),
+    },
+)
+
+
+class MarketplaceInvoiceLineItem(models.Model):
+    invoice = models.ForeignKey(MarketplaceInvoice, on_delete=models.CASCADE, related_name="line_items")
+    description = models.TextField()
+    quantity = models.IntegerField(default=1)
+    unit_price_cents = CentsField()
+    total_cents = CentsField()
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "marketplace_invoice_line_items"
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="mkt_invoice_lines_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(total_cents=F("quantity") * F("unit_price_cents")),
+                name="mkt_invoice_lines_total_matches",
+            ),
+        ]
+
+
+# --- Messaging -------------------------------------------------------------------------------------
+
+
+class MessageThread(models.Model):
+    """A conversation between one buyer and one provider. Its two participants are `buyer` and the
+    provider's user; nobody else may read it."""
+
+    id = models.BigAutoField(primary_key=True)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="threads")
+    buyer = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="threads")
+    listing = models.ForeignKey(ServiceListing, on_delete=models.SET_NULL, null=True, blank=True)
+    transaction = models.ForeignKey(MarketplaceTransaction, on_delete=models.SET_NULL, null=True, blank=True)
+    subject = models.CharField(max_length=200, blank=True, default="")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "message_threads"
+        indexes = [
+            models.Index(F("buyer"), F("last_message_at").desc(), name="msg_threads_buyer_recent"),
+            models.Index(F("provider"), F("last_message_at").desc(), name="msg_threads_provider_recent"),
+        ]
+
+
+class Message(models.Model):
+    """One message. `messages` is RANGE-partitioned by `created_at` (monthly partitions
+    `messages_pYYYY_MM` plus `messages_default`), created by SQL in the migration, so the primary key
+    must include the partition key: (id, created_at). `id` comes from the `messages_id_seq` sequence.
+
+    `read_at` is set when the message's recipient (the participant who did not send it) reads it.
+    Always insert with `Message.objects.create(...)`.
+    """
+
+    pk = models.CompositePrimaryKey("id", "created_at")
+    id = models.BigIntegerField(db_default=models.Func(models.Value("messages_id_seq"), function="nextval"))
+    created_at = models.DateTimeField(default=timezone.now)
+    thread = models.ForeignKey(MessageThread, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "messages"
+        indexes = [
+            models.Index(
+                F("thread"), F("created_at").desc(), include=["read_at"], name="messages_thread_created"
+            ),
+        ]
+
+
+class MessageArchive(models.Model):
+    """Messages older than two years, moved out of `messages` by `manage.py archive_messages`.
+    Same ids as they had in `messages`."""
+
+    id = models.BigIntegerField(primary_key=True)
+    created_at = models.DateTimeField()
+    thread = models.ForeignKey(MessageThread, on_delete=models.CASCADE, related_name="archived_messages")
+    sender = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    read_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "message_archive"
+        indexes = [models.Index(F("thread"), F("created_at").desc(), name="message_archive_thread_created")]
+
+
+class UserBlock(models.Model):
+    """A provider blocks a user: the user can no longer open threads with, message or buy from it."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="blocks")
+    blocked_user = models.ForeignKey(MarketplaceUser, on_delete=models.CASCADE, related_name="blocked_by")
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "marketplace_user_blocks"
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "blocked_user"], name="marketplace_user_blocks_one_per_pair"),
+        ]

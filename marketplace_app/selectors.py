@@ -1,0 +1,235 @@
+"""Reads on the marketplace database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from breederhq.errors import NotFound, ValidationFailed
+from marketplace_app.models import (
+    MarketplaceTransaction,
+    Message,
+    MessageThread,
+    Provider,
+    ServiceListing,
+    UserBlock,
+)
+
+DB = "marketplace"
+SEARCH_ORDERS = ("relevance", "newest")
+
+
+def listing_search(
+    *,
+    query: str | None = None,
+    category: str | None = None,
+    state: str | None = None,
+    city: str | None = None,
+    price_min_cents: int | None = None,
+    price_max_cents: int | None = None,
+    metadata: dict | None = None,
+    metadata_keys: list[str] | None = None,
+    order: str = "relevance",
+):
+    """Active listings of providers that are not deleted, filtered, then ordered by full-text
+    relevance (when there is a query) or newest first.
+
+    `metadata` matches by containment (`category_metadata @> metadata`), `metadata_keys` requires
+    every key to be present (`?&`); both use the GIN index on category_metadata.
+    """
+    if order not in SEARCH_ORDERS:
+        raise ValidationFailed("Unknown order.", field_errors={"order": [f"One of {', '.join(SEARCH_ORDERS)}."]})
+    listings = ServiceListing.objects.using(DB).filter(
+        status=ServiceListing.Status.ACTIVE, provider__deleted_at__isnull=True
+    )
+    # Normalised the way listing_create stores them, so plain equality can use the partial index.
+    if category:
+        listings = listings.filter(category=category)
+    if state:
+        listings = listings.filter(state=state.strip().upper())
+    if city:
+        listings = listings.filter(city=city.strip())
+    if price_min_cents is not None:
+        listings = listings.filter(price_cents__gte=price_min_cents)
+    if price_max_cents is not None:
+        listings = listings.filter(price_cents__lte=price_max_cents)
+    if metadata:
+        listings = listings.filter(category_metadata__contains=metadata)
+    if metadata_keys:
+        listings = listings.filter(category_metadata__has_keys=list(metadata_keys))
+    if query and query.strip():
+        search = SearchQuery(query.strip(), config="english", search_type="websearch")
+        listings = listings.filter(search_vector=search)
+        if order == "relevance":
+            return listings.annotate(rank=SearchRank(F("search_vector"), search)).order_by(
+                "-rank", "-published_at", "-id"
+            )
+    return listings.order_by(F("published_at").desc(nulls_last=True), "-id")
+
+
+def listing_get_public(*, slug: str) -> ServiceListing:
+    listing = (
+        ServiceListing.objects.using(DB)
+        .filter(slug=slug, status=ServiceListing.Status.ACTIVE, provider__deleted_at__isnull=True)
+        .select_related("provider")
+        .prefetch_related("images")
+        .first()
+    )
+    if listing is None:
+        raise NotFound(f"Listing '{slug}' does not exist")
+    return listing
+
+
+def is_blocked(*, provider_id: int, user_id: int) -> bool:
+    return UserBlock.objects.using(DB).filter(provider_id=provider_id, blocked_user_id=user_id).exists()
+
+
+# --- Provider statistics ---------------------------------------------------------------------------
+
+
+def _actual_stats_queryset():
+    """Every provider (deleted ones too) annotated with its counters as recomputed from the rows.
+
+    Subquery-free but per-aggregate filtered joins would multiply rows, so each count is a separate
+    correlated aggregate."""
+    from django.db.models import OuterRef, Subquery
+
+    def aggregate(queryset, expression):
+        return Coalesce(
+            Subquery(queryset.filter(provider_id=OuterRef("pk")).order_by().values("provider_id")
+                     .annotate(value=expression).values("value")),
+            Value(0),
+        )
+
+    listings = ServiceListing.objects.using(DB).filter(status=ServiceListing.Status.ACTIVE)
+    transactions = MarketplaceTransaction.objects.using(DB)
+    return Provider.all_objects.using(DB).annotate(
+        actual_listings=aggregate(listings, Count("id")),
+        actual_transactions=aggregate(transactions.exclude(status="cancelled"), Count("id")),
+        actual_revenue=aggregate(
+            transactions.filter(status__in=["paid", "disputed", "refunded"]),
+            Sum(F("amount_cents") - F("refunded_cents")),
+        ),
+    )
+
+
+def provider_stats_recompute(*, provider_id: int) -> dict[str, int]:
+    row = _actual_stats_queryset().filter(pk=provider_id).values(
+        "actual_listings", "actual_transactions", "actual_revenue"
+    ).first()
+    if row is None:
+        raise NotFound(f"Provider #{provider_id} does not exist")
+    return {
+        "total_listings": row["actual_listings"],
+        "total_transactions": row["actual_transactions"],
+        "total_revenue_cents": row["actual_revenue"],
+    }
+
+
+def provider_stats_drift() -> list[dict]:
+    """Providers whose stored counters differ from the recomputation, one query for all."""
+    rows = (
+        _actual_stats_queryset()
+        .filter(
+            ~Q(total_listings=F("actual_listings"))
+            | ~Q(total_transactions=F("actual_transactions"))
+            | ~Q(total_revenue_cents=F("actual_revenue"))
+        )
+        .order_by("pk")
+        .values("pk", "business_name", "total_listings", "actual_listings", "total_transactions",
+                "actual_transactions", "total_revenue_cents", "actual_revenue")
+    )
+    return [
+        {
+            "provider_id": row["pk"],
+            "business_name": row["business_name"],
+            "fields": {
+                name: (row[stored], row[actual])
+                for name, stored, actual in (
+                    ("total_listings", "total_listings", "actual_listings"),
+                    ("total_transactions", "total_transactions", "actual_transactions"),
+                    ("total_revenue_cents", "total_revenue_cents", "actual_revenue"),
+                )
+                if row[stored] != row[actual]
+            },
+        }
+        for row in rows
+    ]
+
+
+# --- Transactions ----------------------------------------------------------------------------------
+
+
+def transaction_list_for_provider(*, provider_id: int, status: str | None = None):
+    """Served by mkt_tx_provider_status_created (provider, status, created_at DESC)."""
+    transactions = MarketplaceTransaction.objects.using(DB).filter(provider_id=provider_id)
+    if status:
+        transactions = transactions.filter(status=status)
+    return transactions.order_by("-created_at", "-id")
+
+
+def transaction_list_for_client(*, client_id: int, status: str | None = None):
+    transactions = MarketplaceTransaction.objects.using(DB).filter(client_id=client_id)
+    if status:
+        transactions = transactions.filter(status=status)
+    return transactions.order_by("-created_at", "-id")
+
+
+# --- Messaging -------------------------------------------------------------------------------------
+
+
+def _participant_filter(user_id: int) -> Q:
+    return Q(buyer_id=user_id) | Q(provider__user_id=user_id)
+
+
+def thread_list_for_user(*, user_id: int):
+    """Only the threads the user takes part in, most recent first."""
+    return (
+        MessageThread.objects.using(DB)
+        .filter(_participant_filter(user_id))
+        .select_related("provider", "buyer")
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")
+    )
+
+
+def thread_get_for_user(*, thread_id: int, user_id: int) -> MessageThread:
+    """NotFound, not 403, for a non-participant: the thread's existence is private too."""
+    thread = (
+        MessageThread.objects.using(DB).filter(_participant_filter(user_id), pk=thread_id)
+        .select_related("provider", "buyer").first()
+    )
+    if thread is None:
+        raise NotFound(f"MessageThread #{thread_id} does not exist")
+    return thread
+
+
+def message_list(
+    *, thread_id: int, user_id: int, before: tuple[datetime, int] | None = None, limit: int = 50
+) -> list[Message]:
+    """Newest first, keyset-paginated by (created_at, id). The plain `created_at <= ...` bound next
+    to the row comparison is what lets PostgreSQL prune partitions (DESIGN section 12)."""
+    thread_get_for_user(thread_id=thread_id, user_id=user_id)
+    return list(message_page_queryset(thread_id=thread_id, before=before)[: max(1, min(limit, 200))])
+
+
+def message_page_queryset(*, thread_id: int, before: tuple[datetime, int] | None = None):
+    """The unchecked page query behind `message_list` (no participant check: callers check)."""
+    messages = Message.objects.using(DB).filter(thread_id=thread_id)
+    if before is not None:
+        created_at, message_id = before
+        messages = messages.filter(created_at__lte=created_at).filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=message_id)
+        )
+    return messages.order_by("-created_at", "-id")
+
+
+def unread_count(*, thread_id: int, user_id: int) -> int:
+    return (
+        Message.objects.using(DB)
+        .filter(thread_id=thread_id, read_at__isnull=True)
+        .exclude(sender_id=user_id)
+        .count()
+    )

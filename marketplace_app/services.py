@@ -1,0 +1,684 @@
+"""Writes on the marketplace database. Each function is one `atomic(using="marketplace")`.
+
+Provider statistics move with F() expressions in the same transaction as the change that moves
+them, computed as "contribution after minus contribution before" of the row that changed, so every
+path (create, transition, refund) keeps them equal to `selectors.provider_stats_recompute`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from marketplace_app.models import (
+    INVOICE_STATES,
+    LISTING_STATES,
+    TRANSACTION_STATES,
+    MarketplaceContact,
+    MarketplaceInvoice,
+    MarketplaceInvoiceLineItem,
+    MarketplaceTransaction,
+    MarketplaceUser,
+    Message,
+    MessageThread,
+    Provider,
+    ServiceListing,
+    ServiceListingImage,
+    UserBlock,
+)
+
+DB = "marketplace"
+#: A buyer's "I paid" claim falls back to `sent` when the provider has not confirmed it by then.
+PENDING_CONFIRMATION_TIMEOUT = timedelta(days=7)
+
+
+# --- Helpers ---------------------------------------------------------------------------------------
+
+
+def _get_locked(model, pk, *, manager="objects"):
+    try:
+        return getattr(model, manager).using(DB).select_for_update().get(pk=pk)
+    except model.DoesNotExist:
+        raise NotFound(f"{model.__name__} #{pk} does not exist") from None
+
+
+def _bump_provider_stats(provider_id: int, *, listings: int = 0, transactions: int = 0, revenue_cents: int = 0):
+    changes = {}
+    if listings:
+        changes["total_listings"] = F("total_listings") + listings
+    if transactions:
+        changes["total_transactions"] = F("total_transactions") + transactions
+    if revenue_cents:
+        changes["total_revenue_cents"] = F("total_revenue_cents") + revenue_cents
+    if changes:
+        # all_objects: a soft-deleted provider's history still moves its numbers.
+        Provider.all_objects.using(DB).filter(pk=provider_id).update(**changes, updated_at=timezone.now())
+
+
+def _listing_counts(status: str) -> int:
+    return 1 if status == ServiceListing.Status.ACTIVE else 0
+
+
+def _transaction_counts(status: str) -> int:
+    return 0 if status == MarketplaceTransaction.Status.CANCELLED else 1
+
+
+_REVENUE_STATES = {"paid", "disputed", "refunded"}
+
+
+def _transaction_revenue(status: str, amount_cents: int, refunded_cents: int) -> int:
+    return amount_cents - refunded_cents if status in _REVENUE_STATES else 0
+
+
+def _is_blocked(*, provider_id: int, user_id: int) -> bool:
+    return UserBlock.objects.using(DB).filter(provider_id=provider_id, blocked_user_id=user_id).exists()
+
+
+def _refuse_if_blocked(*, provider_id: int, user_id: int, action: str) -> None:
+    if _is_blocked(provider_id=provider_id, user_id=user_id):
+        raise PermissionDenied(f"This provider has blocked you; you cannot {action}.", code="blocked_by_provider")
+
+
+def _live_provider(provider_id: int, *, lock: bool = False) -> Provider:
+    queryset = Provider.objects.using(DB)
+    if lock:
+        queryset = queryset.select_for_update()
+    try:
+        return queryset.get(pk=provider_id)
+    except Provider.DoesNotExist:
+        raise NotFound(f"Provider #{provider_id} does not exist") from None
+
+
+def _touch_contact(*, provider_id: int, user_id: int, at=None) -> None:
+    """Insert-or-update in one statement: two first contacts at once cannot both insert."""
+    now = at or timezone.now()
+    MarketplaceContact.objects.using(DB).bulk_create(
+        [MarketplaceContact(provider_id=provider_id, user_id=user_id, first_contact_at=now, last_contact_at=now)],
+        update_conflicts=True,
+        unique_fields=["provider", "user"],
+        update_fields=["last_contact_at"],
+    )
+
+
+# --- Providers -------------------------------------------------------------------------------------
+
+
+def provider_create(
+    *,
+    user: MarketplaceUser,
+    kind: str,
+    business_name: str,
+    tenant_id: int | None = None,
+    city: str = "",
+    state: str = "",
+    currency: str = "USD",
+    payment_mode: str = Provider.PaymentMode.MANUAL,
+    description: str = "",
+) -> Provider:
+    if kind == Provider.Kind.BREEDER and tenant_id is None:
+        raise ValidationFailed("A breeder provider needs its tenant.", field_errors={"tenant_id": ["Required."]})
+    if kind == Provider.Kind.SERVICE_PROVIDER and tenant_id is not None:
+        raise ValidationFailed(
+            "A service provider has no tenant.", field_errors={"tenant_id": ["Must be empty for service providers."]}
+        )
+    with transaction.atomic(using=DB):
+        provider = Provider(
+            user=user, kind=kind, tenant_id=tenant_id, business_name=business_name, city=city.strip(),
+            state=state.strip().upper(), currency=currency, payment_mode=payment_mode, description=description,
+        )
+        provider.save(using=DB)
+        MarketplaceUser.objects.using(DB).filter(pk=user.pk).update(kind=kind)
+        user.kind = kind
+    return provider
+
+
+def provider_delete(*, provider_id: int) -> Provider:
+    """Soft delete: the provider disappears from search; its history stays."""
+    with transaction.atomic(using=DB):
+        provider = _get_locked(Provider, provider_id, manager="all_objects")
+        provider.delete(using=DB)
+    return provider
+
+
+# --- Listings --------------------------------------------------------------------------------------
+
+
+def listing_create(
+    *,
+    provider_id: int,
+    title: str,
+    category: str,
+    price_cents: int,
+    description: str = "",
+    state: str = "",
+    city: str = "",
+    category_metadata: dict | None = None,
+    slug: str | None = None,
+) -> ServiceListing:
+    if category not in ServiceListing.Category.values:
+        raise ValidationFailed("Unknown category.", field_errors={"category": [f"'{category}' is not a category."]})
+    if not isinstance(price_cents, int) or price_cents < 0:
+        raise ValidationFailed("Price must be a non-negative whole number of cents.", field_errors={"price_cents": ["Invalid."]})
+    slug = slug or f"{slugify(title)[:100] or 'listing'}-{secrets.token_hex(3)}"
+    with transaction.atomic(using=DB):
+        provider = _live_provider(provider_id)
+        listing = ServiceListing(
+            provider=provider, slug=slug, title=title, description=description, category=category,
+            state=state.strip().upper(), city=city.strip(), price_cents=price_cents, currency=provider.currency,
+            category_metadata=category_metadata or {},
+        )
+        try:
+            with transaction.atomic(using=DB):
+                listing.save(using=DB)
+        except IntegrityError:
+            raise ValidationFailed("That slug is taken.", field_errors={"slug": ["Already in use."]}) from None
+    return listing
+
+
+def listing_transition(*, listing_id: int, target: str) -> ServiceListing:
+    """publish (-> active), pause, archive. Moves the provider's active-listing count."""
+    with transaction.atomic(using=DB):
+        listing = _get_locked(ServiceListing, listing_id)
+        LISTING_STATES.check(listing.status, target)
+        before = _listing_counts(listing.status)
+        listing.status = target
+        fields = ["status", "updated_at"]
+        if target == ServiceListing.Status.ACTIVE and listing.published_at is None:
+            listing.published_at = timezone.now()
+            fields.append("published_at")
+        listing.save(using=DB, update_fields=fields)
+        _bump_provider_stats(listing.provider_id, listings=_listing_counts(target) - before)
+    return listing
+
+
+def listing_image_add(*, listing_id: int, url: str, caption: str = "", sort_order: int | None = None) -> ServiceListingImage:
+    with transaction.atomic(using=DB):
+        listing = _get_locked(ServiceListing, listing_id)
+        if sort_order is None:
+            last = listing.images.using(DB).order_by("-sort_order").values_list("sort_order", flat=True).first()
+            sort_order = 0 if last is None else last + 1
+        image = ServiceListingImage(listing=listing, url=url, caption=caption, sort_order=sort_order)
+        image.save(using=DB)
+    return image
+
+
+# --- Transactions ----------------------------------------------------------------------------------
+
+
+def transaction_create(
+    *,
+    provider_id: int,
+    client_id: int,
+    listing_id: int | None = None,
+    amount_cents: int | None = None,
+    description: str = "",
+) -> MarketplaceTransaction:
+    with transaction.atomic(using=DB):
+        provider = _live_provider(provider_id)
+        _refuse_if_blocked(provider_id=provider.pk, user_id=client_id, action="buy from them")
+        if provider.user_id == client_id:
+            raise ValidationFailed("A provider cannot buy from itself.")
+        listing = None
+        if listing_id is not None:
+            listing = ServiceListing.objects.using(DB).filter(pk=listing_id, provider_id=provider.pk).first()
+            if listing is None or listing.status != ServiceListing.Status.ACTIVE:
+                raise ValidationFailed(
+                    "That listing is not on sale from this provider.", field_errors={"listing_id": ["Not available."]}
+                )
+            if amount_cents is None:
+                amount_cents = listing.price_cents
+            description = description or listing.title
+        if not isinstance(amount_cents, int) or amount_cents < 0:
+            raise ValidationFailed("Amount must be a non-negative whole number of cents.",
+                                   field_errors={"amount_cents": ["Invalid."]})
+        tx = MarketplaceTransaction.objects.using(DB).create(
+            provider=provider, client_id=client_id, listing=listing, amount_cents=amount_cents,
+            currency=provider.currency, description=description,
+        )
+        _bump_provider_stats(provider.pk, transactions=1)
+        _touch_contact(provider_id=provider.pk, user_id=client_id)
+    return tx
+
+
+def _transaction_move(
+    tx: MarketplaceTransaction, target: str, *, refunded_cents: int | None = None, partial_refund: bool = False
+) -> None:
+    """Apply a checked transition (tx is locked) and move the provider's stats by the difference."""
+    if not (partial_refund and target == tx.status):  # a partial refund only moves the amount
+        TRANSACTION_STATES.check(tx.status, target)
+    count_before = _transaction_counts(tx.status)
+    revenue_before = _transaction_revenue(tx.status, tx.amount_cents, tx.refunded_cents)
+    now = timezone.now()
+    tx.status = target
+    fields = ["status", "updated_at"]
+    if refunded_cents is not None:
+        tx.refunded_cents = refunded_cents
+        fields.append("refunded_cents")
+    if target == MarketplaceTransaction.Status.PAID and tx.paid_at is None:
+        tx.paid_at = now
+        fields.append("paid_at")
+    if target == MarketplaceTransaction.Status.CANCELLED:
+        tx.cancelled_at = now
+        fields.append("cancelled_at")
+    tx.save(using=DB, update_fields=fields)
+    _bump_provider_stats(
+        tx.provider_id,
+        transactions=_transaction_counts(target) - count_before,
+        revenue_cents=_transaction_revenue(target, tx.amount_cents, tx.refunded_cents) - revenue_before,
+    )
+
+
+def transaction_attach_invoice(*, transaction_id: int, invoice_type: str, invoice_id: int) -> MarketplaceTransaction:
+    """pending_invoice -> invoiced, pointing at exactly one invoice (single invoice strategy).
+
+    Breeders are billed with tenant invoices, service providers with marketplace invoices.
+    """
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        _attach_invoice_locked(tx, invoice_type=invoice_type, invoice_id=invoice_id)
+    return tx
+
+
+def _attach_invoice_locked(tx: MarketplaceTransaction, *, invoice_type: str, invoice_id: int) -> None:
+    provider_kind = Provider.all_objects.using(DB).values_list("kind", flat=True).get(pk=tx.provider_id)
+    expected = "tenant" if provider_kind == Provider.Kind.BREEDER else "marketplace"
+    if invoice_type != expected:
+        raise ValidationFailed(
+            f"A {provider_kind} bills with a {expected} invoice, not a {invoice_type} one.",
+            field_errors={"invoice_type": [f"Must be '{expected}'."]},
+        )
+    if tx.invoice_id is not None:
+        raise Conflict(f"Transaction #{tx.pk} already has a {tx.invoice_type} invoice #{tx.invoice_id}.",
+                       code="already_invoiced")
+    TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.INVOICED)
+    tx.invoice_type, tx.invoice_id = invoice_type, invoice_id
+    tx.status = MarketplaceTransaction.Status.INVOICED
+    tx.save(using=DB, update_fields=["invoice_type", "invoice_id", "status", "updated_at"])
+
+
+def transaction_mark_paid(*, transaction_id: int) -> MarketplaceTransaction:
+    """Idempotent: a transaction already paid (or past paid) is returned unchanged."""
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        if tx.status in _REVENUE_STATES:
+            return tx
+        _transaction_move(tx, MarketplaceTransaction.Status.PAID)
+    return tx
+
+
+def transaction_cancel(*, transaction_id: int) -> MarketplaceTransaction:
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
+    return tx
+
+
+def transaction_dispute(*, transaction_id: int) -> MarketplaceTransaction:
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        _transaction_move(tx, MarketplaceTransaction.Status.DISPUTED)
+    return tx
+
+
+def transaction_resolve_dispute(*, transaction_id: int, won: bool) -> MarketplaceTransaction:
+    """Won: back to paid. Lost: fully refunded."""
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        if tx.status != MarketplaceTransaction.Status.DISPUTED:
+            raise IllegalTransition(entity="MarketplaceTransaction", current=tx.status,
+                                    target="paid" if won else "refunded",
+                                    allowed=list(TRANSACTION_STATES.allowed_from(tx.status)))
+        if won:
+            _transaction_move(tx, MarketplaceTransaction.Status.PAID)
+        else:
+            _transaction_move(tx, MarketplaceTransaction.Status.REFUNDED, refunded_cents=tx.amount_cents)
+    return tx
+
+
+def transaction_refund(*, transaction_id: int, amount_cents: int) -> MarketplaceTransaction:
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        _transaction_refund_locked(tx, amount_cents)
+    return tx
+
+
+def _transaction_refund_locked(tx: MarketplaceTransaction, amount_cents: int) -> None:
+    if not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ValidationFailed("Refund must be a positive whole number of cents.",
+                               field_errors={"amount_cents": ["Invalid."]})
+    if tx.status not in {MarketplaceTransaction.Status.PAID, MarketplaceTransaction.Status.DISPUTED}:
+        TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.REFUNDED)
+    refunded = tx.refunded_cents + amount_cents
+    if refunded > tx.amount_cents:
+        raise ValidationFailed(
+            f"Refund of {amount_cents} exceeds what is left to refund ({tx.amount_cents - tx.refunded_cents}).",
+            field_errors={"amount_cents": ["Too large."]},
+        )
+    target = MarketplaceTransaction.Status.REFUNDED if refunded == tx.amount_cents else tx.status
+    _transaction_move(tx, target, refunded_cents=refunded, partial_refund=True)
+
+
+# --- Marketplace invoices --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineItem:
+    description: str
+    unit_price_cents: int
+    quantity: int = 1
+
+
+def _check_version(invoice: MarketplaceInvoice, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != invoice.version:
+        raise VersionConflict(entity=f"MarketplaceInvoice #{invoice.pk}", expected=expected_version,
+                              current=invoice.version)
+
+
+def _save_invoice(invoice: MarketplaceInvoice, fields: list[str]) -> None:
+    invoice.version += 1
+    invoice.save(using=DB, update_fields=[*fields, "version", "updated_at"])
+
+
+def marketplace_invoice_create(
+    *,
+    transaction_id: int,
+    line_items: list[LineItem],
+    tax_cents: int = 0,
+    due_at=None,
+) -> MarketplaceInvoice:
+    """Bill a service provider's transaction. Locks the provider row and snapshots its payment mode
+    (review Flaw #2): a concurrent mode switch waits, and everything after reads the snapshot."""
+    if not line_items:
+        raise ValidationFailed("An invoice needs at least one line item.", field_errors={"line_items": ["Empty."]})
+    for item in line_items:
+        if item.quantity <= 0 or item.unit_price_cents < 0:
+            raise ValidationFailed("Line items need a positive quantity and a non-negative price.",
+                                   field_errors={"line_items": ["Invalid line item."]})
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        provider = Provider.all_objects.using(DB).select_for_update().get(pk=tx.provider_id)
+        if provider.kind != Provider.Kind.SERVICE_PROVIDER:
+            raise PermissionDenied(
+                "Breeders bill with their tenant invoice; marketplace invoices are for service providers only.",
+                code="breeder_uses_tenant_invoice",
+            )
+        if tx.invoice_id is not None:
+            raise Conflict(f"Transaction #{tx.pk} already has a {tx.invoice_type} invoice #{tx.invoice_id}.",
+                           code="already_invoiced")
+        TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.INVOICED)
+        if provider.payment_mode == Provider.PaymentMode.DISABLED:
+            raise Conflict("This provider has marketplace payments disabled.", code="payments_disabled")
+        subtotal = sum(item.unit_price_cents * item.quantity for item in line_items)
+        sequence = MarketplaceInvoice.objects.using(DB).filter(provider=provider).count() + 1
+        invoice = MarketplaceInvoice(
+            provider=provider, transaction=tx, client_id=tx.client_id, number=f"MP-{provider.pk}-{sequence:06d}",
+            currency=tx.currency, subtotal_cents=subtotal, tax_cents=tax_cents, total_cents=subtotal + tax_cents,
+            payment_mode_snapshot=provider.payment_mode, payment_mode_locked_at=timezone.now(), due_at=due_at,
+        )
+        invoice.save(using=DB)
+        MarketplaceInvoiceLineItem.objects.using(DB).bulk_create(
+            MarketplaceInvoiceLineItem(
+                invoice=invoice, description=item.description, quantity=item.quantity,
+                unit_price_cents=item.unit_price_cents, total_cents=item.unit_price_cents * item.quantity,
+                sort_order=position,
+            )
+            for position, item in enumerate(line_items)
+        )
+        _attach_invoice_locked(tx, invoice_type="marketplace", invoice_id=invoice.pk)
+    return invoice
+
+
+def marketplace_invoice_send(*, invoice_id: int, expected_version: int) -> MarketplaceInvoice:
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        _check_version(invoice, expected_version)
+        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.SENT)
+        invoice.status, invoice.sent_at = MarketplaceInvoice.Status.SENT, timezone.now()
+        _save_invoice(invoice, ["status", "sent_at"])
+    return invoice
+
+
+def marketplace_invoice_buyer_mark_paid(
+    *, invoice_id: int, buyer_id: int, receipt_url: str | None, expected_version: int
+) -> MarketplaceInvoice:
+    """The buyer says they paid manually: needs a receipt; the provider then confirms."""
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        if invoice.client_id != buyer_id:
+            raise NotFound(f"MarketplaceInvoice #{invoice_id} does not exist")
+        _check_version(invoice, expected_version)
+        if invoice.payment_mode_snapshot != MarketplaceInvoice.PaymentMode.MANUAL:
+            raise Conflict("This invoice is paid through Stripe, not marked paid by hand.", code="payment_mode_mismatch")
+        if not receipt_url:
+            raise ValidationFailed("A manual payment needs a receipt.",
+                                   field_errors={"receipt_url": ["Upload the payment receipt."]})
+        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.PENDING_CONFIRMATION)
+        invoice.status = MarketplaceInvoice.Status.PENDING_CONFIRMATION
+        invoice.buyer_payment_receipt_url, invoice.buyer_marked_paid_at = receipt_url, timezone.now()
+        _save_invoice(invoice, ["status", "buyer_payment_receipt_url", "buyer_marked_paid_at"])
+    return invoice
+
+
+def marketplace_invoice_mark_paid(
+    *, invoice_id: int, source: str, expected_version: int | None = None
+) -> tuple[MarketplaceInvoice, bool]:
+    """Mark paid: by the Stripe webhook (`source="stripe"`) or the provider's manual confirmation
+    (`source="manual"`). Locks the row; a second "paid" is a no-op. Returns (invoice, changed).
+
+    `expected_version` is for people editing through the API; the webhook passes none.
+    """
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        if invoice.paid_at is not None:
+            return invoice, False
+        _check_version(invoice, expected_version)
+        if source != invoice.payment_mode_snapshot:
+            raise Conflict(
+                f"This invoice was issued for {invoice.payment_mode_snapshot} payment; a {source} payment "
+                f"does not settle it.",
+                code="payment_mode_mismatch",
+            )
+        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.PAID)
+        invoice.status, invoice.paid_at = MarketplaceInvoice.Status.PAID, timezone.now()
+        _save_invoice(invoice, ["status", "paid_at"])
+        tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
+        if tx.status not in _REVENUE_STATES:
+            _transaction_move(tx, MarketplaceTransaction.Status.PAID)
+    return invoice, True
+
+
+def marketplace_invoice_reject_payment_claim(*, invoice_id: int, expected_version: int | None) -> MarketplaceInvoice:
+    """pending_confirmation -> sent: the provider did not receive the money, or the claim expired."""
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        _check_version(invoice, expected_version)
+        if invoice.status != MarketplaceInvoice.Status.PENDING_CONFIRMATION:
+            # draft -> sent is legal, but it is sending, not rejecting a payment claim.
+            raise IllegalTransition(entity="MarketplaceInvoice", current=invoice.status, target="sent",
+                                    allowed=list(INVOICE_STATES.allowed_from(invoice.status)))
+        invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
+        _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
+    return invoice
+
+
+def marketplace_invoice_expire_pending_confirmations(*, now=None) -> int:
+    """Beat: claims unconfirmed for 7 days fall back to `sent`. Safe to run twice."""
+    cutoff = (now or timezone.now()) - PENDING_CONFIRMATION_TIMEOUT
+    expired = 0
+    ids = list(
+        MarketplaceInvoice.objects.using(DB)
+        .filter(status=MarketplaceInvoice.Status.PENDING_CONFIRMATION, buyer_marked_paid_at__lt=cutoff)
+        .values_list("pk", flat=True)
+    )
+    for invoice_id in ids:
+        with transaction.atomic(using=DB):
+            invoice = _get_locked(MarketplaceInvoice, invoice_id)
+            # Re-checked under the lock: a confirmation may have landed since the scan.
+            if invoice.status != MarketplaceInvoice.Status.PENDING_CONFIRMATION or invoice.buyer_marked_paid_at >= cutoff:
+                continue
+            invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
+            _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
+            expired += 1
+    return expired
+
+
+def marketplace_invoice_void(*, invoice_id: int, expected_version: int) -> MarketplaceInvoice:
+    """Void an unpaid invoice; the sale is off, so its transaction is cancelled with it."""
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        _check_version(invoice, expected_version)
+        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.VOID)
+        invoice.status, invoice.voided_at = MarketplaceInvoice.Status.VOID, timezone.now()
+        _save_invoice(invoice, ["status", "voided_at"])
+        tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
+        _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
+    return invoice
+
+
+def marketplace_invoice_refund(
+    *, invoice_id: int, amount_cents: int, expected_version: int | None = None
+) -> MarketplaceInvoice:
+    """Partial or full refund of a paid invoice; the transaction's refunded amount moves with it."""
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        _check_version(invoice, expected_version)
+        if not isinstance(amount_cents, int) or amount_cents <= 0:
+            raise ValidationFailed("Refund must be a positive whole number of cents.",
+                                   field_errors={"amount_cents": ["Invalid."]})
+        refunded = invoice.refunded_cents + amount_cents
+        if refunded > invoice.total_cents:
+            raise ValidationFailed(
+                f"Refund of {amount_cents} exceeds what is left to refund ({invoice.total_cents - invoice.refunded_cents}).",
+                field_errors={"amount_cents": ["Too large."]},
+            )
+        target = (MarketplaceInvoice.Status.REFUNDED if refunded == invoice.total_cents
+                  else MarketplaceInvoice.Status.PARTIALLY_REFUNDED)
+        INVOICE_STATES.check(invoice.status, target)
+        invoice.status, invoice.refunded_cents = target, refunded
+        _save_invoice(invoice, ["status", "refunded_cents"])
+        tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
+        # The transaction carries the service amount, the invoice may add tax: the transaction is
+        # refunded in full with the invoice, and never beyond its own amount before that.
+        remaining = tx.amount_cents - tx.refunded_cents
+        tx_refund = remaining if target == MarketplaceInvoice.Status.REFUNDED else min(amount_cents, remaining)
+        if tx_refund > 0:
+            _transaction_refund_locked(tx, tx_refund)
+    return invoice
+
+
+# --- Messaging -------------------------------------------------------------------------------------
+
+
+def _thread_participant_ids(thread: MessageThread) -> tuple[int, int]:
+    provider_user_id = Provider.all_objects.using(DB).values_list("user_id", flat=True).get(pk=thread.provider_id)
+    return thread.buyer_id, provider_user_id
+
+
+def message_thread_open(
+    *, buyer_id: int, provider_id: int, body: str, subject: str = "", listing_id: int | None = None
+) -> MessageThread:
+    if not body.strip():
+        raise ValidationFailed("A message cannot be empty.", field_errors={"body": ["Required."]})
+    with transaction.atomic(using=DB):
+        provider = _live_provider(provider_id)
+        _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
+        if provider.user_id == buyer_id:
+            raise ValidationFailed("You cannot open a thread with yourself.")
+        if listing_id is not None and not ServiceListing.objects.using(DB).filter(
+            pk=listing_id, provider_id=provider.pk
+        ).exists():
+            raise ValidationFailed("That listing is not this provider's.", field_errors={"listing_id": ["Unknown."]})
+        now = timezone.now()
+        thread = MessageThread.objects.using(DB).create(
+            provider=provider, buyer_id=buyer_id, listing_id=listing_id, subject=subject, last_message_at=now,
+            created_at=now,
+        )
+        Message.objects.using(DB).create(thread=thread, sender_id=buyer_id, body=body, created_at=now)
+        _touch_contact(provider_id=provider.pk, user_id=buyer_id, at=now)
+    return thread
+
+
+def message_send(*, thread_id: int, sender_id: int, body: str) -> Message:
+    if not body.strip():
+        raise ValidationFailed("A message cannot be empty.", field_errors={"body": ["Required."]})
+    with transaction.atomic(using=DB):
+        # The lock orders messages of one thread with the block check below.
+        thread = _get_locked(MessageThread, thread_id)
+        buyer_id, provider_user_id = _thread_participant_ids(thread)
+        if sender_id not in (buyer_id, provider_user_id):
+            # Same answer as for a thread that does not exist: non-participants learn nothing.
+            raise NotFound(f"MessageThread #{thread_id} does not exist")
+        if sender_id == buyer_id:
+            _refuse_if_blocked(provider_id=thread.provider_id, user_id=buyer_id, action="message them")
+        now = timezone.now()
+        message = Message.objects.using(DB).create(thread=thread, sender_id=sender_id, body=body, created_at=now)
+        MessageThread.objects.using(DB).filter(pk=thread.pk).update(last_message_at=now)
+        if sender_id == buyer_id:
+            _touch_contact(provider_id=thread.provider_id, user_id=buyer_id, at=now)
+    return message
+
+
+def message_thread_mark_read(*, thread_id: int, reader_id: int) -> int:
+    """Marks read what the *other* participant sent; returns how many messages changed."""
+    with transaction.atomic(using=DB):
+        try:
+            thread = MessageThread.objects.using(DB).get(pk=thread_id)
+        except MessageThread.DoesNotExist:
+            raise NotFound(f"MessageThread #{thread_id} does not exist") from None
+        if reader_id not in _thread_participant_ids(thread):
+            raise NotFound(f"MessageThread #{thread_id} does not exist")
+        return (
+            Message.objects.using(DB)
+            .filter(thread_id=thread_id, read_at__isnull=True)
+            .exclude(sender_id=reader_id)
+            .update(read_at=timezone.now())
+        )
+
+
+# --- Blocks ----------------------------------------------------------------------------------------
+
+
+def user_block_create(*, provider_id: int, user_id: int, reason: str = "") -> UserBlock:
+    """Idempotent: blocking twice keeps the first block."""
+    with transaction.atomic(using=DB):
+        provider = _live_provider(provider_id)
+        if provider.user_id == user_id:
+            raise ValidationFailed("A provider cannot block itself.")
+        block, _created = UserBlock.objects.using(DB).get_or_create(
+            provider=provider, blocked_user_id=user_id, defaults={"reason": reason}
+        )
+    return block
+
+
+def user_block_delete(*, provider_id: int, user_id: int) -> int:
+    with transaction.atomic(using=DB):
+        deleted, _ = UserBlock.objects.using(DB).filter(provider_id=provider_id, blocked_user_id=user_id).delete()
+    return deleted
+
+
+# --- Stats repair ----------------------------------------------------------------------------------
+
+
+def provider_stats_fix(*, provider_id: int) -> dict[str, tuple[int, int]]:
+    """Set one provider's counters to the recomputation; returns {field: (stored, actual)} changed."""
+    from marketplace_app.selectors import provider_stats_recompute
+
+    with transaction.atomic(using=DB):
+        provider = _get_locked(Provider, provider_id, manager="all_objects")
+        actual = provider_stats_recompute(provider_id=provider_id)
+        changed = {
+            name: (getattr(provider, name), value)
+            for name, value in actual.items()
+            if getattr(provider, name) != value
+        }
+        if changed:
+            Provider.all_objects.using(DB).filter(pk=provider_id).update(**actual, updated_at=timezone.now())
+    return changed
+

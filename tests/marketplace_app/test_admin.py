@@ -1,0 +1,59 @@
+"""The back office lists marketplace rows from the marketplace database and never edits money."""
+
+import pytest
+from django.urls import reverse
+
+from breederhq.demo_data import load_marketplace_demo_data
+from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider
+from tenant_app.models import User
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+
+@pytest.fixture
+def staff_client(client):
+    admin_user = User.objects.create_superuser(username="root@x.test", email="root@x.test", password="pw-123456789")
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["marketplaceuser", "provider", "servicelisting", "marketplacetransaction", "marketplaceinvoice",
+     "messagethread", "userblock"],
+)
+def test_changelists_render(staff_client, model):
+    load_marketplace_demo_data()
+    response = staff_client.get(reverse(f"admin:marketplace_app_{model}_changelist"))
+    assert response.status_code == 200
+
+
+def test_financial_rows_are_read_only(staff_client):
+    load_marketplace_demo_data()
+    invoice = MarketplaceInvoice.objects.get()
+    tx = MarketplaceTransaction.objects.get()
+    assert staff_client.get(reverse("admin:marketplace_app_marketplaceinvoice_change", args=[invoice.pk])).status_code == 200
+    response = staff_client.post(reverse("admin:marketplace_app_marketplacetransaction_change", args=[tx.pk]),
+                                 {"status": "cancelled"})
+    assert response.status_code == 403
+    tx.refresh_from_db()
+    assert tx.status == "paid"
+
+
+def test_soft_delete_action(staff_client):
+    load_marketplace_demo_data()
+    provider = Provider.objects.get()
+    response = staff_client.post(reverse("admin:marketplace_app_provider_changelist"),
+                                 {"action": "soft_delete", "_selected_action": [provider.pk]})
+    assert response.status_code == 302
+    assert Provider.all_objects.get(pk=provider.pk).deleted_at is not None
+
+
+def test_listing_and_provider_change_pages_render(staff_client):
+    from marketplace_app.models import ServiceListing
+
+    load_marketplace_demo_data()
+    listing = ServiceListing.objects.first()
+    assert staff_client.get(reverse("admin:marketplace_app_servicelisting_change", args=[listing.pk])).status_code == 200
+    assert staff_client.get(
+        reverse("admin:marketplace_app_provider_change", args=[listing.provider_id])).status_code == 200

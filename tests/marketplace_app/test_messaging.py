@@ -1,0 +1,142 @@
+"""Threads: only participants see them, reads are per participant, blocks are enforced."""
+
+import pytest
+
+from breederhq.errors import NotFound, PermissionDenied
+from marketplace_app import selectors, services
+from marketplace_app.models import MarketplaceContact, MarketplaceTransaction, Message, MessageThread, UserBlock
+from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+
+@pytest.fixture
+def provider():
+    return ProviderFactory()
+
+
+@pytest.fixture
+def buyer():
+    return MarketplaceUserFactory()
+
+
+def test_open_thread_records_first_message_and_contact(provider, buyer):
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, subject="Hi", body="Available?")
+    messages = list(Message.objects.filter(thread=thread).values_list("sender_id", "body"))
+    assert messages == [(buyer.pk, "Available?")]
+    contact = MarketplaceContact.objects.get(provider=provider, user=buyer)
+    assert contact.first_contact_at == contact.last_contact_at == thread.created_at
+
+
+def test_only_participants_see_and_write_to_a_thread(provider, buyer):
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hello")
+    stranger = MarketplaceUserFactory()
+    assert [t.pk for t in selectors.thread_list_for_user(user_id=buyer.pk)] == [thread.pk]
+    assert [t.pk for t in selectors.thread_list_for_user(user_id=provider.user_id)] == [thread.pk]
+    assert list(selectors.thread_list_for_user(user_id=stranger.pk)) == []
+    with pytest.raises(NotFound):
+        selectors.thread_get_for_user(thread_id=thread.pk, user_id=stranger.pk)
+    with pytest.raises(NotFound):
+        selectors.message_list(thread_id=thread.pk, user_id=stranger.pk)
+    with pytest.raises(NotFound):
+        services.message_send(thread_id=thread.pk, sender_id=stranger.pk, body="let me in")
+    with pytest.raises(NotFound):
+        services.message_thread_mark_read(thread_id=thread.pk, reader_id=stranger.pk)
+    assert Message.objects.filter(thread=thread).count() == 1
+
+
+def test_reads_are_marked_per_participant(provider, buyer):
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="b1")
+    services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="b2")
+    services.message_send(thread_id=thread.pk, sender_id=provider.user_id, body="p1")
+
+    assert selectors.unread_count(thread_id=thread.pk, user_id=provider.user_id) == 2
+    assert selectors.unread_count(thread_id=thread.pk, user_id=buyer.pk) == 1
+
+    assert services.message_thread_mark_read(thread_id=thread.pk, reader_id=provider.user_id) == 2
+    assert selectors.unread_count(thread_id=thread.pk, user_id=provider.user_id) == 0
+    # The buyer's own unread message from the provider is untouched by the provider's read.
+    assert selectors.unread_count(thread_id=thread.pk, user_id=buyer.pk) == 1
+    read = dict(Message.objects.filter(thread=thread).values_list("body", "read_at"))
+    assert read["p1"] is None and read["b1"] is not None and read["b2"] is not None
+    assert services.message_thread_mark_read(thread_id=thread.pk, reader_id=provider.user_id) == 0
+
+
+def test_message_list_is_newest_first_with_a_keyset_cursor(provider, buyer):
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="m0")
+    for i in range(1, 5):
+        services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body=f"m{i}")
+    first_page = selectors.message_list(thread_id=thread.pk, user_id=buyer.pk, limit=2)
+    assert [m.body for m in first_page] == ["m4", "m3"]
+    cursor = (first_page[-1].created_at, first_page[-1].id)
+    second_page = selectors.message_list(thread_id=thread.pk, user_id=buyer.pk, before=cursor, limit=10)
+    assert [m.body for m in second_page] == ["m2", "m1", "m0"]
+
+
+def test_blocked_user_cannot_open_threads_message_or_buy(provider, buyer):
+    listing = make_listing(provider)
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="before block")
+    services.user_block_create(provider_id=provider.pk, user_id=buyer.pk, reason="spam")
+    assert services.user_block_create(provider_id=provider.pk, user_id=buyer.pk).reason == "spam"
+    assert UserBlock.objects.count() == 1
+
+    with pytest.raises(PermissionDenied) as refused:
+        services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="again")
+    assert refused.value.code == "blocked_by_provider"
+    with pytest.raises(PermissionDenied):
+        services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="still there?")
+    with pytest.raises(PermissionDenied):
+        services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, listing_id=listing.pk)
+
+    # Nothing happened on the refused paths.
+    assert MessageThread.objects.count() == 1
+    assert list(Message.objects.values_list("body", flat=True)) == ["before block"]
+    assert MarketplaceTransaction.objects.count() == 0
+    provider.refresh_from_db()
+    assert provider.total_transactions == 0
+
+    # The provider can still write to them, and other users are unaffected.
+    services.message_send(thread_id=thread.pk, sender_id=provider.user_id, body="goodbye")
+    other = MarketplaceUserFactory()
+    services.message_thread_open(buyer_id=other.pk, provider_id=provider.pk, body="hi")
+    services.transaction_create(provider_id=provider.pk, client_id=other.pk, listing_id=listing.pk)
+
+    assert services.user_block_delete(provider_id=provider.pk, user_id=buyer.pk) == 1
+    services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="unblocked")
+
+
+def test_a_block_by_one_provider_does_not_affect_another(provider, buyer):
+    other_provider = ProviderFactory()
+    services.user_block_create(provider_id=provider.pk, user_id=buyer.pk)
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=other_provider.pk, body="hi")
+    assert thread.provider_id == other_provider.pk
+    assert selectors.is_blocked(provider_id=provider.pk, user_id=buyer.pk) is True
+    assert selectors.is_blocked(provider_id=other_provider.pk, user_id=buyer.pk) is False
+
+
+def test_deleted_provider_cannot_be_contacted(provider, buyer):
+    services.provider_delete(provider_id=provider.pk)
+    with pytest.raises(NotFound):
+        services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="hello?")
+    assert MessageThread.objects.count() == 0
+
+
+def test_keyset_page_query_prunes_later_partitions(provider, buyer):
+    """The plain `created_at <=` bound beside the row comparison lets PostgreSQL skip partitions
+    newer than the cursor (a row comparison alone would scan them all)."""
+    import json
+
+    from django.db import connections
+    from marketplace_app.partitions import add_months, month_start, partition_name
+
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="m0")
+    newest = Message.objects.get(thread=thread)
+    cursor = (newest.created_at, newest.id)
+    queryset = selectors.message_page_queryset(thread_id=thread.pk, before=cursor)[:50]
+    sql, params = queryset.query.sql_with_params()
+    with connections["marketplace"].cursor() as db_cursor:
+        db_cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = json.dumps(db_cursor.fetchone()[0])
+    next_month = partition_name(add_months(month_start(newest.created_at), 1))
+    assert partition_name(month_start(newest.created_at)) in plan
+    assert next_month not in plan

@@ -1,0 +1,102 @@
+"""Listing search returns exactly the matching active listings of live providers."""
+
+import pytest
+
+from breederhq.errors import ValidationFailed
+from marketplace_app import services
+from marketplace_app.selectors import listing_get_public, listing_search
+from tests.factories.marketplace import ProviderFactory, make_listing
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+
+@pytest.fixture
+def catalogue():
+    austin = ProviderFactory(city="Austin", state="TX")
+    denver = ProviderFactory(city="Denver", state="CO")
+    gone = ProviderFactory(city="Austin", state="TX")
+    listings = {
+        "groom": make_listing(austin, title="Full dog grooming", description="Bath, nails and haircut",
+                              category="grooming", price_cents=6000,
+                              category_metadata={"breed_sizes": ["small", "medium"], "mobile": True}),
+        "groom_cheap": make_listing(austin, title="Nail trim", description="Quick nail trimming for dogs",
+                                    category="grooming", price_cents=1500, category_metadata={"mobile": False}),
+        "train": make_listing(austin, title="Puppy training class", description="Obedience for puppies",
+                              category="training", price_cents=12000, category_metadata={"group": True}),
+        "denver_groom": make_listing(denver, title="Cat grooming", description="Gentle grooming for cats",
+                                     category="grooming", price_cents=7000, category_metadata={"mobile": True}),
+        "draft": make_listing(austin, title="Grooming deluxe", description="grooming", category="grooming",
+                              publish=False),
+        "paused": make_listing(austin, title="Grooming paused", description="grooming", category="grooming"),
+        "archived": make_listing(austin, title="Grooming archived", description="grooming", category="grooming"),
+        "deleted_provider": make_listing(gone, title="Grooming by a deleted provider", category="grooming"),
+    }
+    services.listing_transition(listing_id=listings["paused"].pk, target="paused")
+    services.listing_transition(listing_id=listings["archived"].pk, target="archived")
+    services.provider_delete(provider_id=gone.pk)
+    return listings
+
+
+def ids(queryset):
+    return {listing.pk for listing in queryset}
+
+
+def pks(catalogue, *names):
+    return {catalogue[name].pk for name in names}
+
+
+def test_without_filters_only_active_listings_of_live_providers(catalogue):
+    assert ids(listing_search()) == pks(catalogue, "groom", "groom_cheap", "train", "denver_groom")
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"category": "grooming"}, {"groom", "groom_cheap", "denver_groom"}),
+        ({"category": "grooming", "state": "tx"}, {"groom", "groom_cheap"}),
+        ({"state": "CO", "city": "Denver"}, {"denver_groom"}),
+        ({"city": "Austin", "category": "training"}, {"train"}),
+        ({"price_min_cents": 6000}, {"groom", "train", "denver_groom"}),
+        ({"price_max_cents": 6000}, {"groom", "groom_cheap"}),
+        ({"price_min_cents": 6000, "price_max_cents": 7000}, {"groom", "denver_groom"}),
+        ({"metadata": {"mobile": True}}, {"groom", "denver_groom"}),
+        ({"metadata": {"breed_sizes": ["small"]}}, {"groom"}),
+        ({"metadata_keys": ["mobile"]}, {"groom", "groom_cheap", "denver_groom"}),
+        ({"metadata_keys": ["mobile", "breed_sizes"]}, {"groom"}),
+        ({"query": "grooming"}, {"groom", "denver_groom"}),
+        ({"query": "nails"}, {"groom", "groom_cheap"}),
+        ({"query": "puppies"}, {"train"}),
+        ({"query": "grooming", "state": "TX"}, {"groom"}),
+        ({"query": "cats -dog"}, {"denver_groom"}),
+        ({"query": "hamster"}, set()),
+        ({"category": "veterinary"}, set()),
+    ],
+)
+def test_filters_and_full_text_return_exactly_the_matches(catalogue, filters, expected):
+    assert ids(listing_search(**filters)) == pks(catalogue, *expected)
+
+
+def test_relevance_puts_title_matches_first(catalogue):
+    # "grooming" is in the title of both; "nail" is in the title of groom_cheap only (weight A)
+    # and in the description of groom (weight B).
+    results = list(listing_search(query="nail"))
+    assert [listing.pk for listing in results] == [catalogue["groom_cheap"].pk, catalogue["groom"].pk]
+
+
+def test_newest_order_is_by_publication(catalogue):
+    results = [listing.pk for listing in listing_search(category="grooming", order="newest")]
+    assert results == [catalogue["denver_groom"].pk, catalogue["groom_cheap"].pk, catalogue["groom"].pk]
+
+
+def test_unknown_order_is_refused(catalogue):
+    with pytest.raises(ValidationFailed):
+        listing_search(order="cheapest")
+
+
+def test_public_listing_hides_inactive_and_deleted(catalogue):
+    assert listing_get_public(slug=catalogue["groom"].slug).pk == catalogue["groom"].pk
+    from breederhq.errors import NotFound
+
+    for name in ("draft", "paused", "archived", "deleted_provider"):
+        with pytest.raises(NotFound):
+            listing_get_public(slug=catalogue[name].slug)
