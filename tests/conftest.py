@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.db import connections
-
 from psycopg import sql
 
 from breederhq.db_roles import app_role_name, owner_credentials
