@@ -309,8 +309,8 @@ def _refuse_if_referenced(model: type[models.Model], pks: Iterable[int]) -> None
     refs = referencing_rows(model, pks)
     if refs:
         raise ReferencedRowDeletion(
-            f"{model._meta.label} #{', #'.join(str(pk) for pk in pks)} is referenced by "
-            f"{', '.join(refs)}; it can only be soft-deleted.",
+            f"Cannot hard-delete {model._meta.label} #{', #'.join(str(pk) for pk in pks)}: referenced by "
+            f"{', '.join(refs)}. Soft-delete it instead; nothing was deleted.",
             extra={"referenced_by": refs},
         )
 
