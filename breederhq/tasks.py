@@ -74,7 +74,7 @@ def outbox_relay_message_task(self, source: str, message_pk: int) -> str:
     return outcome
 
 
-@shared_task(name="breederhq.tasks.outbox_relay_due")
+@scheduled_job("breederhq.tasks.outbox_relay_due")
 def outbox_relay_due_task() -> dict[str, int]:
     """Beat sweep: relay every pending outbox message that is due, in both databases."""
     from breederhq.outbox import outbox_relay_due
@@ -82,7 +82,7 @@ def outbox_relay_due_task() -> dict[str, int]:
     return outbox_relay_due()
 
 
-@shared_task(name="breederhq.tasks.crossdb_check")
+@scheduled_job("breederhq.tasks.crossdb_check")
 def crossdb_check_task(stuck_after_minutes: int = 30) -> dict:
     """Beat job: run the cross-database integrity check and log every problem as an error."""
     from breederhq.crossdb_check import run_crossdb_check
@@ -93,7 +93,7 @@ def crossdb_check_task(stuck_after_minutes: int = 30) -> dict:
     return {"ok": report["ok"], "problems": len(report["problems"]), "checked": report["checked"]}
 
 
-@shared_task(name="breederhq.tasks.outbox_purge")
+@scheduled_job("breederhq.tasks.outbox_purge")
 def outbox_purge_task() -> dict[str, int]:
     """Beat job: drop applied outbox messages and recorded message ids past their retention."""
     from breederhq.outbox import outbox_purge

@@ -19,6 +19,36 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expire_seconds": 55},
     },
+    "outbox-relay-due": {
+        "task": "breederhq.tasks.outbox_relay_due",
+        "schedule": 60.0,
+        "options": {"expire_seconds": 55},
+    },
+    "crossdb-check": {
+        "task": "breederhq.tasks.crossdb_check",
+        "schedule": crontab(minute="*/15"),
+    },
+    "outbox-purge": {
+        "task": "breederhq.tasks.outbox_purge",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "message-partitions-ahead": {
+        "task": "marketplace_app.tasks.ensure_message_partitions",
+        "schedule": crontab(hour=3, minute=0),
+        "kwargs": {"months_ahead": 3},
+    },
+    "archive-old-messages": {
+        "task": "marketplace_app.tasks.archive_old_messages",
+        "schedule": crontab(hour=4, minute=0),
+    },
+    "provider-stats-check": {
+        "task": "marketplace_app.tasks.provider_stats_check",
+        "schedule": crontab(hour=5, minute=0),
+    },
+    "expire-marketplace-pending-confirmations": {
+        "task": "marketplace_app.tasks.expire_pending_confirmations",
+        "schedule": crontab(minute=7),
+    },
     "purge-expired-idempotency-keys": {
         "task": "breederhq.tasks.purge_expired_idempotency_keys",
         "schedule": crontab(minute=17),

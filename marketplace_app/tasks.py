@@ -1,26 +1,25 @@
 """Thin periodic tasks: each calls one function and is safe to run twice (beat may overlap).
 
-They belong on the `maintenance` queue: routed there by a CELERY_TASK_ROUTES entry
-(`"marketplace_app.tasks.*": {"queue": "maintenance"}`) rather than a per-task `queue=`, which
-Celery deprecates. Until that entry exists they run on `default`.
+They run on the `maintenance` queue (CELERY_TASK_ROUTES) as `@scheduled_job`s: one run at a time,
+outcome recorded in JobStatus.
 """
 
-from celery import shared_task
+from breederhq.jobs.scheduled import scheduled_job
 
 from marketplace_app import partitions, selectors, services
 
 
-@shared_task(name="marketplace_app.tasks.ensure_message_partitions")
+@scheduled_job("marketplace_app.tasks.ensure_message_partitions")
 def ensure_message_partitions(months_ahead: int = 3) -> list[str]:
     return partitions.ensure_message_partitions(months_ahead=months_ahead)
 
 
-@shared_task(name="marketplace_app.tasks.archive_old_messages")
+@scheduled_job("marketplace_app.tasks.archive_old_messages")
 def archive_old_messages(batch_size: int = 1000) -> int:
     return partitions.archive_messages(batch_size=batch_size)
 
 
-@shared_task(name="marketplace_app.tasks.provider_stats_check")
+@scheduled_job("marketplace_app.tasks.provider_stats_check")
 def provider_stats_check() -> list[dict]:
     """Reports drift (the task result and a log line); repairing stays a human decision
     (`manage.py provider_stats_check --fix`), since drift means a write path has a bug."""
@@ -32,6 +31,6 @@ def provider_stats_check() -> list[dict]:
     return [{**row, "fields": {k: list(v) for k, v in row["fields"].items()}} for row in drift]
 
 
-@shared_task(name="marketplace_app.tasks.expire_pending_confirmations")
+@scheduled_job("marketplace_app.tasks.expire_pending_confirmations")
 def expire_pending_confirmations() -> int:
     return services.marketplace_invoice_expire_pending_confirmations()

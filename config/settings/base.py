@@ -175,6 +175,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "breederhq.tasks.*": {"queue": "maintenance"},
     "breederhq.tasks.ping": {"queue": "default"},
+    "breederhq.tasks.outbox_relay_message": {"queue": "default"},
+    "marketplace_app.tasks.*": {"queue": "maintenance"},
     "payments_app.tasks.*": {"queue": "webhooks"},
     "breederhq.tasks.send_outbound_email": {"queue": "email"},
 }
