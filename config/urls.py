@@ -7,6 +7,7 @@ from breederhq.health import healthz
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="docs"),
+    path("", include("tenant_app.api.urls")),
 ]
 
 urlpatterns = [
