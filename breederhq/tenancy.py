@@ -169,8 +169,10 @@ def set_connection_context(*, tenant_id: int | None, user_id: int | None, using:
 def reset_connection_context(*, using: str = "default") -> None:
     """Clear both settings; if that fails the connection is closed, so nothing can leak through it."""
     connection = connections[using]
+    # Always, not only when our helpers set something: a stray session-level set_config anywhere
+    # in the request must not reach the next one either. One cheap query per request.
     if connection.connection is None:
-        return  # no open connection: nothing was set on it
+        return  # the connection is gone, and its session settings with it
     try:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -215,13 +217,55 @@ def write_authorization_audit(*, user_id, resource_type: str, resource_id, actio
 TENANT_HEADER = "HTTP_X_TENANT_ID"
 
 
-class TenantContextMiddleware:
-    """Resolves the tenant from the authenticated user's membership and sets it for this request only.
+def activate_request_tenant(request, user):
+    """Resolve the tenant for an authenticated request and set it on the connection.
 
-    The tenant is the one named by the `X-Tenant-ID` header (or `tenant_id` in the session), or the
-    user's only membership. Naming a tenant the user does not belong to is a 403 with an
-    `authorization_audit` row; anything unresolved means no context, hence zero rows.
-    Put it after AuthenticationMiddleware.
+    Returns a 403 response to send instead of running the view, or None. The tenant is the one
+    named by the `X-Tenant-ID` header (or `tenant_id` in the session), or the user's only
+    membership. Naming a tenant the user does not belong to is a 403 with an `authorization_audit`
+    row; anything unresolved means no context, hence zero rows. Whatever it sets is cleared by
+    TenantContextMiddleware at the end of the request, so an authentication that happens later
+    (DRF tokens) may call this too.
+    """
+    request.tenant_id = None
+    request.tenant_membership = None
+    requested = request.META.get(TENANT_HEADER) or (
+        request.session.get("tenant_id") if hasattr(request, "session") else None
+    )
+    set_connection_context(tenant_id=None, user_id=user.pk)
+    memberships = user_memberships(user.pk)
+    if requested not in (None, ""):
+        try:
+            requested_id = int(requested)
+        except (TypeError, ValueError):
+            requested_id = None
+        membership = next((m for m in memberships if m.tenant_id == requested_id), None)
+        if membership is None:
+            write_authorization_audit(
+                user_id=user.pk, resource_type="tenant", resource_id=requested, action="access",
+                allowed=False, reason="no membership in the requested tenant", request=request,
+            )
+            return JsonResponse(
+                {"type": "about:blank", "title": "Permission denied", "status": 403,
+                 "detail": "You are not a member of that tenant.", "code": "permission_denied"},
+                status=403, content_type="application/problem+json",
+            )
+    elif len(memberships) == 1:
+        membership = memberships[0]
+    else:
+        membership = None  # several tenants and none chosen: no context, zero rows
+    if membership is not None:
+        request.tenant_id = membership.tenant_id
+        request.tenant_membership = membership
+        set_connection_context(tenant_id=membership.tenant_id, user_id=user.pk)
+    return None
+
+
+class TenantContextMiddleware:
+    """Sets the tenant context for exactly one request and clears it afterwards, whatever happened.
+
+    Put it after AuthenticationMiddleware. Session-authenticated users are resolved here; the
+    `finally` also clears what a later authentication set through `activate_request_tenant`.
     """
 
     def __init__(self, get_response):
@@ -230,46 +274,15 @@ class TenantContextMiddleware:
     def __call__(self, request):
         request.tenant_id = None
         request.tenant_membership = None
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return self.get_response(request)
         try:
-            denied = self._activate(request, user)
-            if denied is not None:
-                return denied
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                denied = activate_request_tenant(request, user)
+                if denied is not None:
+                    return denied
             return self.get_response(request)
         finally:
             reset_connection_context(using="default")
-
-    def _activate(self, request, user):
-        requested = request.META.get(TENANT_HEADER) or request.session.get("tenant_id")
-        set_connection_context(tenant_id=None, user_id=user.pk)
-        memberships = user_memberships(user.pk)
-        if requested not in (None, ""):
-            try:
-                requested_id = int(requested)
-            except (TypeError, ValueError):
-                requested_id = None
-            membership = next((m for m in memberships if m.tenant_id == requested_id), None)
-            if membership is None:
-                write_authorization_audit(
-                    user_id=user.pk, resource_type="tenant", resource_id=requested, action="access",
-                    allowed=False, reason="no membership in the requested tenant", request=request,
-                )
-                return JsonResponse(
-                    {"type": "about:blank", "title": "Permission denied", "status": 403,
-                     "detail": "You are not a member of that tenant.", "code": "permission_denied"},
-                    status=403, content_type="application/problem+json",
-                )
-        elif len(memberships) == 1:
-            membership = memberships[0]
-        else:
-            membership = None  # several tenants and none chosen: no context, zero rows
-        if membership is not None:
-            request.tenant_id = membership.tenant_id
-            request.tenant_membership = membership
-            set_connection_context(tenant_id=membership.tenant_id, user_id=user.pk)
-        return None
 
 
 # --- Support staff: the one audited way across tenants ---------------------------------------------

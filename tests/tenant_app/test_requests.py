@@ -118,6 +118,7 @@ def test_alternating_requests_on_one_persistent_connection_never_see_the_other_t
             ("/fail/transaction/", b, 500, None),
             ("/probe/", a, 200, [a.pk]),
             (f"/fail/session-setting/?tenant={b.pk}", a, 500, None),
+            (f"/fail/session-setting/?tenant={b.pk}", None, 500, None),
             ("/probe/", None, 200, []),
             ("/probe/", a, 200, [a.pk]),
             ("/fail/read/", b, 500, None),
