@@ -390,7 +390,11 @@ def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, ext
     """
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
-        if invoice.status in REFUNDABLE or invoice.status == InvoiceStatus.REFUNDED or _existing_payment(idempotency_key):
+        existing = _existing_payment(idempotency_key)
+        if existing is not None and existing.invoice_id != invoice.pk:
+            raise Conflict("This idempotency key was used for a payment on another invoice.",
+                           code="idempotency_key_reused")
+        if existing is not None or invoice.status in (*REFUNDABLE, InvoiceStatus.REFUNDED):
             return invoice
         _check_method(invoice, method)
         INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)

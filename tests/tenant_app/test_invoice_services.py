@@ -187,6 +187,11 @@ def test_refunds_issue_numbered_credit_notes(tenant, contact, owner):
     with pytest.raises(IllegalTransition):
         services.invoice_refund(invoice_id=invoice.pk, amount_cents=1, reason="x", idempotency_key="r0")
     services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="cash", actor=owner)
+    other = make_invoice(contact=contact)
+    services.invoice_send(invoice_id=other.pk)
+    with pytest.raises(Conflict, match="another invoice"):
+        services.invoice_mark_paid(invoice_id=other.pk, method="manual", idempotency_key="cash")
+    assert Invoice.objects.get(pk=other.pk).status == "sent"
     cn1 = services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1")
     assert services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1") == cn1
     with pytest.raises(ValidationFailed, match="exceeds the refundable 7000"):

@@ -6,8 +6,9 @@ import json
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client, RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from breederhq.models import AuthorizationAudit
 from breederhq.tenancy import tenant_context
@@ -71,6 +72,21 @@ class TestContactList:
         assert (audit.user_id, audit.resource_type, audit.resource_id, audit.allowed, audit.user_agent) == (
             a.owner_user.pk, "tenant", str(b.pk), False, "curl/8")
         assert settings_on(connection) == ("", "")
+
+    def test_the_list_runs_a_constant_number_of_queries(self):
+        a, _ = seed_two_tenants()
+        client = Client()
+        client.force_login(a.owner_user)
+
+        def count() -> int:
+            with CaptureQueriesContext(connections["default"]) as captured:
+                assert client.get(CONTACTS_URL).status_code == 200
+            return len(captured)
+
+        one = count()
+        with tenant_context(a.pk):
+            ContactFactory.create_batch(5, tenant=a)
+        assert count() == one
 
     def test_a_user_without_membership_gets_403_and_anonymous_is_refused(self):
         seed_two_tenants()
