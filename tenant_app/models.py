@@ -323,6 +323,12 @@ class Invoice(TenantOwned, SoftDeleteModel):
                                    name="invoices_paid_not_above_total"),
             models.CheckConstraint(condition=Q(refunded_cents__lte=models.F("paid_cents")),
                                    name="invoices_refunded_not_above_paid"),
+            # Issued documents stay visible in the ledger: only drafts and void invoices are
+            # (soft-)deleted.
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True) | Q(status__in=["draft", "void"]),
+                name="invoices_only_draft_or_void_deleted",
+            ),
             # Review section 4: a manual payment claimed by the buyer always has a receipt.
             models.CheckConstraint(
                 condition=~Q(payment_mode_snapshot="manual") | Q(buyer_marked_paid_at__isnull=True)

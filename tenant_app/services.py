@@ -56,9 +56,11 @@ def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = Paym
     if payment_mode not in PaymentMode.values:
         raise ValidationFailed("Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]})
     with transaction.atomic(using=DB):
-        if Tenant.all_objects.filter(slug=slug).exists():
-            raise ValidationFailed("Slug taken.", field_errors={"slug": ["already in use"]})
-        tenant = Tenant.objects.create(name=name, slug=slug, marketplace_payment_mode=payment_mode)
+        try:
+            with transaction.atomic(using=DB):
+                tenant = Tenant.objects.create(name=name, slug=slug, marketplace_payment_mode=payment_mode)
+        except IntegrityError as exc:
+            raise ValidationFailed("Slug taken.", field_errors={"slug": ["already in use"]}) from exc
         with tenant_context(tenant.pk, using=DB):
             TenantMembership.objects.create(tenant=tenant, user=owner, role=TenantMembership.Role.OWNER)
     return tenant

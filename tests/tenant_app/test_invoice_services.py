@@ -230,6 +230,8 @@ def test_a_sent_invoice_is_never_edited_or_hard_deleted(tenant, contact, owner):
             cursor.execute("DELETE FROM invoices WHERE id = %s", [invoice.pk])
     with pytest.raises(Conflict, match="void it before deleting"):
         services.invoice_delete(invoice_id=invoice.pk)
+    with pytest.raises(DatabaseError, match="invoices_only_draft_or_void_deleted"), transaction.atomic():
+        invoice.delete()
     invoice.refresh_from_db()
     assert (invoice.total_cents, invoice.status, invoice.deleted_at) == (40_500, "sent", None)
 
