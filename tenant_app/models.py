@@ -1,14 +1,29 @@
+"""The tenant database: breeder businesses, their staff, contacts, invoices and payments.
+
+Every table here except `users` and `tenants` is tenant-owned: it carries `tenant_id` and a FORCED
+row-level security policy (breederhq.tenancy), so the application role only ever sees the rows of
+the tenant in the current context. Unique constraints on those tables include `tenant_id`, or a
+violation would reveal that another tenant has the value.
+"""
+
+from __future__ import annotations
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import Q
 
-from breederhq.crossdb import SoftDeleteModel
+from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
+from breederhq.money import CentsField, CurrencyField, currency_check
+from breederhq.state_machine import StateMachine
+from breederhq.tenancy import UnscopedTenantLookup
 
 
 class User(AbstractUser):
     """A person who signs in to the tenant side or the back office.
 
     Custom from the first migration so the user table can grow without a swap later. Email is the
-    login identity people know; it is unique case-insensitively.
+    login identity people know; it is unique case-insensitively. Global: one person may belong to
+    several tenants through TenantMembership.
     """
 
     email = models.EmailField("email address", unique=True)
@@ -20,13 +35,21 @@ class User(AbstractUser):
         ]
 
 
-class Tenant(SoftDeleteModel):
-    """A breeder business: owns its staff memberships, contacts, invoices and payments."""
+class PaymentMode(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    MANUAL = "manual", "Manual (bank transfer, cash)"
+    DISABLED = "disabled", "Marketplace payments disabled"
 
-    class PaymentMode(models.TextChoices):
-        STRIPE = "stripe", "Stripe"
-        MANUAL = "manual", "Manual (bank transfer, cash)"
-        DISABLED = "disabled", "Marketplace payments disabled"
+
+class Tenant(SoftDeleteModel):
+    """A breeder business: owns its staff memberships, contacts, invoices and payments.
+
+    Not itself under RLS: it holds no private data (name, slug, payment mode), the marketplace
+    resolves tenants by id, and invoice creation must lock this row before any context exists for
+    the invoice.
+    """
+
+    PaymentMode = PaymentMode
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -47,3 +70,436 @@ class Tenant(SoftDeleteModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TenantOwned(models.Model):
+    """Base for every tenant-owned table: the `tenant_id` column the RLS policy compares."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        abstract = True
+
+
+class TenantMembership(TenantOwned):
+    """A user's role in one tenant. Readable by the user themselves without a tenant context (the
+    policy also matches `app.current_user_id`), which is how a request finds its tenant."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        STAFF = "staff", "Staff"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "tenant_memberships"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="tenant_memberships_one_per_user"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "admin", "staff", "viewer"]), name="tenant_memberships_role_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["user"], name="tenant_memberships_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.tenant_id} ({self.role})"
+
+
+class DocumentSequence(TenantOwned):
+    """Gap-free per-tenant numbering of invoices and credit notes (rolls back with its transaction)."""
+
+    kind = models.CharField(max_length=20)
+    last_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "tenant_document_sequences"
+        constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="tenant_document_sequences_unique")]
+
+
+# --- Contacts ---------------------------------------------------------------------------------------
+
+
+def _mentions(node, names: tuple[str, ...]) -> bool:
+    if isinstance(node, Q):
+        return any(_mentions(child, names) for child in node.children)
+    if isinstance(node, tuple):
+        return node[0].split("__")[0] in names
+    return False
+
+
+class ContactQuerySet(SoftDeleteQuerySet):
+    """Refuses to look contacts up by `marketplace_user_id` unless the same query names the tenant
+    (review Flaw #3): the classic leak is `filter(marketplace_user_id=42)` across every tenant. RLS
+    already confines the result to the current tenant; this makes the mistake loud in code too."""
+
+    _tenant_scoped = False
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._tenant_scoped = self._tenant_scoped
+        return clone
+
+    def _filter_or_exclude(self, negate, args, kwargs):
+        conditions = [*args, *kwargs.items()]
+        names_tenant = any(_mentions(c, ("tenant", "tenant_id")) for c in conditions)
+        if (not self._tenant_scoped and not names_tenant
+                and any(_mentions(c, ("marketplace_user_id", "marketplace_user")) for c in conditions)):
+            raise UnscopedTenantLookup(
+                "Contacts are never looked up by marketplace_user_id without a tenant: add "
+                "tenant_id=... to the same filter, or use "
+                "tenant_app.selectors.contact_get_by_marketplace_user."
+            )
+        clone = super()._filter_or_exclude(negate, args, kwargs)
+        clone._tenant_scoped = self._tenant_scoped or names_tenant
+        return clone
+
+
+class ContactManager(models.Manager.from_queryset(ContactQuerySet)):
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Contact(CrossDatabaseReferencesMixin, TenantOwned, SoftDeleteModel):
+    """A party the tenant deals with: a person or an organisation (the Party pattern)."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        ORGANIZATION = "organization", "Organisation"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PERSON)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    organization_name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    notes = models.TextField(blank=True)
+    # No single-column index: the only lookups allowed name the tenant too, which the partial
+    # unique index below serves.
+    marketplace_user_id = CrossDatabaseReference("marketplace_app.MarketplaceUser", null=True, blank=True,
+                                                 db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ContactManager()
+    all_objects = models.Manager.from_queryset(ContactQuerySet)()
+
+    class Meta:
+        db_table = "contacts"
+        base_manager_name = "all_objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["marketplace_user_id", "tenant"],
+                condition=Q(marketplace_user_id__isnull=False),
+                name="contacts_marketplace_user_tenant_unique",
+            ),
+            models.UniqueConstraint(fields=["id", "tenant"], name="contacts_id_tenant_unique"),
+            models.CheckConstraint(condition=Q(kind__in=["person", "organization"]), name="contacts_kind_valid"),
+            models.CheckConstraint(
+                condition=(Q(kind="person") & ~(Q(first_name="") & Q(last_name="")))
+                | (Q(kind="organization") & ~Q(organization_name="")),
+                name="contacts_has_a_name",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "last_name", "first_name"], name="contacts_tenant_name_idx")]
+
+    @property
+    def display_name(self) -> str:
+        if self.kind == self.Kind.ORGANIZATION:
+            return self.organization_name
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+# --- Invoices ---------------------------------------------------------------------------------------
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SENT = "sent", "Sent"
+    PENDING_CONFIRMATION = "pending_confirmation", "Pending confirmation"
+    PAID = "paid", "Paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+    VOID = "void", "Void"
+
+
+#: The one table of invoice transitions (DESIGN section 6). A partial refund after a partial refund
+#: stays in `partially_refunded`; `pending_confirmation -> sent` is a rejection or the 7-day expiry.
+INVOICE_TRANSITIONS = StateMachine(
+    "Invoice",
+    {
+        InvoiceStatus.DRAFT: {InvoiceStatus.SENT, InvoiceStatus.VOID},
+        InvoiceStatus.SENT: {InvoiceStatus.PENDING_CONFIRMATION, InvoiceStatus.PAID, InvoiceStatus.VOID},
+        InvoiceStatus.PENDING_CONFIRMATION: {InvoiceStatus.PAID, InvoiceStatus.SENT, InvoiceStatus.VOID},
+        InvoiceStatus.PAID: {InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED},
+        InvoiceStatus.PARTIALLY_REFUNDED: {InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED},
+        InvoiceStatus.REFUNDED: set(),
+        InvoiceStatus.VOID: set(),
+    },
+)
+
+
+class ReconciliationStatus(models.TextChoices):
+    SYNCED = "synced", "Agrees with the processor"
+    MISMATCH = "mismatch", "Disagrees with the processor"
+    RESOLVED = "resolved", "Mismatch resolved by staff"
+
+
+def receipt_upload_path(instance: Invoice, filename: str) -> str:
+    return f"tenants/{instance.tenant_id}/receipts/{instance.pk or 'new'}/{filename}"
+
+
+class Invoice(TenantOwned, SoftDeleteModel):
+    """A breeder's invoice. Once sent it is a ledger document: its amounts, lines, currency and
+    payment mode never change (a trigger enforces it); corrections are void + reissue and refunds
+    issue credit notes. Every change bumps `version` (optimistic locking)."""
+
+    Status = InvoiceStatus
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices")
+    invoice_number = models.CharField(max_length=50)
+    currency = CurrencyField()
+    subtotal_cents = CentsField()
+    tax_cents = CentsField()
+    total_cents = CentsField()
+    paid_cents = CentsField()
+    refunded_cents = CentsField()
+    status = models.CharField(max_length=30, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
+    # Flaw #2: taken from the tenant row while it is locked FOR UPDATE; never re-read afterwards.
+    payment_mode_snapshot = models.CharField(max_length=20, choices=PaymentMode.choices)
+    payment_mode_locked_at = models.DateTimeField()
+    buyer_payment_receipt = models.FileField(upload_to=receipt_upload_path, max_length=500, blank=True, default="")
+    buyer_marked_paid_at = models.DateTimeField(null=True, blank=True)
+    reconciliation_status = models.CharField(
+        max_length=20, choices=ReconciliationStatus.choices, default=ReconciliationStatus.SYNCED
+    )
+    version = models.PositiveIntegerField(default=1)
+    is_marketplace_invoice = models.BooleanField(default=False)
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    notes = models.TextField(blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "invoices"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "invoice_number"], name="invoices_number_unique_per_tenant"),
+            models.UniqueConstraint(fields=["id", "tenant"], name="invoices_id_tenant_unique"),
+            currency_check(name="invoices_currency_iso"),
+            models.CheckConstraint(condition=Q(status__in=InvoiceStatus.values), name="invoices_status_valid"),
+            models.CheckConstraint(
+                condition=Q(payment_mode_snapshot__in=PaymentMode.values), name="invoices_payment_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(reconciliation_status__in=ReconciliationStatus.values),
+                name="invoices_reconciliation_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(subtotal_cents__gte=0, tax_cents__gte=0, paid_cents__gte=0, refunded_cents__gte=0),
+                name="invoices_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(total_cents=models.F("subtotal_cents") + models.F("tax_cents")),
+                name="invoices_total_is_subtotal_plus_tax",
+            ),
+            models.CheckConstraint(condition=Q(paid_cents__lte=models.F("total_cents")),
+                                   name="invoices_paid_not_above_total"),
+            models.CheckConstraint(condition=Q(refunded_cents__lte=models.F("paid_cents")),
+                                   name="invoices_refunded_not_above_paid"),
+            # Issued documents stay visible in the ledger: only drafts and void invoices are
+            # (soft-)deleted.
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True) | Q(status__in=["draft", "void"]),
+                name="invoices_only_draft_or_void_deleted",
+            ),
+            # Review section 4: a manual payment claimed by the buyer always has a receipt.
+            models.CheckConstraint(
+                condition=~Q(payment_mode_snapshot="manual") | Q(buyer_marked_paid_at__isnull=True)
+                | ~Q(buyer_payment_receipt=""),
+                name="invoices_manual_mark_paid_needs_receipt",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "created_at"], name="invoices_tenant_status_idx"),
+            # The 7-day expiry sweep (review section 4).
+            models.Index(fields=["status", "buyer_marked_paid_at"], name="invoices_pending_confirm_idx",
+                         condition=Q(status="pending_confirmation")),
+        ]
+
+    def __str__(self) -> str:
+        return self.invoice_number
+
+    @property
+    def balance_cents(self) -> int:
+        return self.total_cents - self.paid_cents
+
+
+class InvoiceLineItem(TenantOwned):
+    """One line of an invoice (normalised, review section 3). Frozen once the invoice is sent."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="line_items")
+    description = models.CharField(max_length=500)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price_cents = CentsField()
+    total_cents = CentsField()
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "invoice_line_items"
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="invoice_line_items_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price_cents__gte=0), name="invoice_line_items_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(total_cents=models.F("quantity") * models.F("unit_price_cents")),
+                name="invoice_line_items_total_is_quantity_times_price",
+            ),
+        ]
+
+
+class CreditNote(TenantOwned):
+    """The document a refund issues, numbered in its own per-tenant sequence. Append-only."""
+
+    append_only = True
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    credit_note_number = models.CharField(max_length=50)
+    currency = CurrencyField()
+    amount_cents = CentsField()
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "credit_notes"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "credit_note_number"], name="credit_notes_number_unique_per_tenant"),
+            models.UniqueConstraint(fields=["id", "tenant"], name="credit_notes_id_tenant_unique"),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_notes_amount_positive"),
+            currency_check(name="credit_notes_currency_iso"),
+        ]
+
+    def __str__(self) -> str:
+        return self.credit_note_number
+
+
+class Payment(TenantOwned):
+    """Money received for an invoice, or given back. Processor-agnostic.
+
+    Refunds are **separate rows** with `kind = refund` and a *positive* `amount_cents`, each tied to
+    the credit note it issued; nothing is ever negative and nothing is updated, so the invoice's
+    `paid_cents` is the sum of its payment rows and `refunded_cents` the sum of its refund rows.
+    `idempotency_key` is unique per tenant: recording the same payment twice returns the first row.
+    """
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", "Payment"
+        REFUND = "refund", "Refund"
+
+    class Method(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        MANUAL = "manual", "Manual (bank transfer, cash)"
+        OTHER = "other", "Other"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PAYMENT)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    amount_cents = CentsField()
+    currency = CurrencyField()
+    external_reference = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=255)
+    credit_note = models.ForeignKey(CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "payments"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="payments_idempotency_key_unique_per_tenant"),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payments_amount_positive"),
+            models.CheckConstraint(condition=Q(kind__in=["payment", "refund"]), name="payments_kind_valid"),
+            models.CheckConstraint(condition=Q(method__in=["stripe", "manual", "other"]), name="payments_method_valid"),
+            models.CheckConstraint(
+                condition=Q(kind="payment", credit_note__isnull=True) | Q(kind="refund", credit_note__isnull=False),
+                name="payments_refund_has_credit_note",
+            ),
+            currency_check(name="payments_currency_iso"),
+        ]
+        indexes = [models.Index(fields=["invoice", "kind"], name="payments_invoice_kind_idx")]
+
+
+# --- Audit ------------------------------------------------------------------------------------------
+
+
+class InvoiceAuditLog(TenantOwned):
+    """One row per change to an invoice, written in the same transaction as the change. Append-only.
+
+    `old_status == new_status` for changes that keep the status (a partial payment, a draft edit).
+    """
+
+    append_only = True
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="audit_log")
+    action = models.CharField(max_length=50)
+    old_status = models.CharField(max_length=30, blank=True)
+    new_status = models.CharField(max_length=30)
+    payment_mode = models.CharField(max_length=20)
+    changed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    #: Who acted when it was not a tenant user: "stripe", "system:expire_pending", "marketplace_user:42".
+    actor = models.CharField(max_length=100, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "invoice_audit_log"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["invoice", "id"], name="invoice_audit_log_invoice_idx")]
+
+
+class PaymentConfirmationAudit(CrossDatabaseReferencesMixin, TenantOwned):
+    """Each step of a payment confirmation: the buyer's claim, the provider's (or Stripe's)
+    confirmation or rejection, the 7-day expiry. Same transaction as the step. Append-only."""
+
+    append_only = True
+
+    class Event(models.TextChoices):
+        BUYER_MARKED_PAID = "buyer_marked_paid", "Buyer marked paid"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired unconfirmed"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="confirmation_audit")
+    event = models.CharField(max_length=30, choices=Event.choices)
+    marked_paid_by_marketplace_user_id = CrossDatabaseReference(
+        "marketplace_app.MarketplaceUser", null=True, blank=True, db_index=False
+    )
+    marked_paid_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    confirmed_by_actor = models.CharField(max_length=100, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    payment_method = models.CharField(max_length=20, blank=True)
+    payment_reference = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "payment_confirmation_audit"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["invoice", "id"], name="payment_confirm_audit_inv_idx")]

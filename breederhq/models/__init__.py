@@ -3,6 +3,7 @@
 One module per concern; each model is always used with an explicit database alias.
 """
 
+from breederhq.models.audit import AuthorizationAudit, CrossTenantQueryAudit  # noqa: F401
 from breederhq.models.crossdb import CrossDbReference
 from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey

@@ -1,0 +1,314 @@
+"""Tenant context and row-level security (DESIGN sections 5 and 12).
+
+Every tenant-owned table carries `tenant_id` and a FORCED RLS policy comparing it with the
+PostgreSQL setting `app.current_tenant_id`. Nothing in Python filters for safety's sake alone: the
+database refuses to show or accept another tenant's rows, and with no context it shows none.
+
+Two ways to set the context, both of which end with the unit of work:
+
+* `tenant_context(tenant_id)` — **per transaction**. Opens `atomic(using=...)` and runs
+  `SELECT set_config('app.current_tenant_id', %s, true)`; the value dies with the transaction. When
+  nested inside an outer transaction (a request-level context, pytest-django's per-test
+  transaction), the previous value is put back on exit; on an exception the savepoint rollback
+  restores it. Services, Celery tasks and tests use this.
+* `TenantContextMiddleware` — **per connection checkout** for one HTTP request: a session-level
+  setting made after authentication, reset in `finally` (and the connection closed when the reset
+  cannot run), so it never reaches the next request on a persistent connection.
+
+`app.current_user_id` is a second setting that only lets a user see their own memberships: it is
+what makes the membership lookup at authentication time possible before any tenant is chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.apps import apps
+from django.db import connections, migrations, models, transaction
+from django.http import JsonResponse
+
+from breederhq.errors import PermissionDenied
+
+logger = logging.getLogger(__name__)
+
+TENANT_SETTING = "app.current_tenant_id"
+USER_SETTING = "app.current_user_id"
+
+# The setting sits in a sub-select so PostgreSQL evaluates it once per query, not once per row
+# (about twice as fast on large scans). `nullif(..., '')` because after a transaction that used
+# set_config(..., true) the setting reads '' rather than NULL, and ''::bigint would raise.
+CURRENT_TENANT_SQL = f"(SELECT nullif(current_setting('{TENANT_SETTING}', true), '')::bigint)"
+CURRENT_USER_SQL = f"(SELECT nullif(current_setting('{USER_SETTING}', true), '')::bigint)"
+TENANT_MATCH_SQL = f"tenant_id = {CURRENT_TENANT_SQL}"
+POLICY_NAME = "tenant_isolation"
+
+
+class UnscopedTenantLookup(RuntimeError):
+    """A lookup that must name the tenant did not (a programming error, never a user error)."""
+
+
+# --- Which tables are tenant-owned -----------------------------------------------------------------
+
+
+def is_tenant_owned(model: type[models.Model]) -> bool:
+    return any(f.column == "tenant_id" for f in model._meta.concrete_fields) and not model._meta.proxy
+
+
+def tenant_owned_models() -> list[type[models.Model]]:
+    """Every installed model with a tenant_id column: each one must have the RLS policy."""
+    return sorted(
+        (m for m in apps.get_models() if is_tenant_owned(m) and m._meta.managed),
+        key=lambda m: m._meta.db_table,
+    )
+
+
+# --- Migrations ------------------------------------------------------------------------------------
+
+
+def enable_tenant_rls(table: str, *, extra_using: str | None = None) -> migrations.RunSQL:
+    """A migration operation: RLS enabled and FORCED on `table`, one policy with USING and CHECK.
+
+    FORCED because the owner role (which runs migrations) would otherwise bypass it. `extra_using`
+    widens what may be *read* (never what may be written), e.g. a user's own memberships.
+    """
+    using = TENANT_MATCH_SQL if extra_using is None else f"({TENANT_MATCH_SQL}) OR ({extra_using})"
+    return migrations.RunSQL(
+        sql=[
+            f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY',
+            f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY',
+            f'CREATE POLICY {POLICY_NAME} ON "{table}" FOR ALL USING ({using}) WITH CHECK ({TENANT_MATCH_SQL})',
+        ],
+        reverse_sql=[
+            f'DROP POLICY IF EXISTS {POLICY_NAME} ON "{table}"',
+            f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY',
+            f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY',
+        ],
+    )
+
+
+def same_tenant_foreign_key(table: str, column: str, parent_table: str) -> migrations.RunSQL:
+    """A composite FK (column, tenant_id) -> parent (id, tenant_id).
+
+    Foreign-key checks bypass RLS, so a plain FK would accept a child row of tenant A pointing at a
+    parent of tenant B whose id someone guessed. The parent needs UNIQUE (id, tenant_id).
+    """
+    name = f"{table}_{column}_same_tenant"
+    return migrations.RunSQL(
+        sql=(
+            f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" FOREIGN KEY ("{column}", tenant_id) '
+            f'REFERENCES "{parent_table}" (id, tenant_id) DEFERRABLE INITIALLY DEFERRED'
+        ),
+        reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{name}"',
+    )
+
+
+# --- Reading and setting the context ---------------------------------------------------------------
+
+
+def current_tenant_id(*, using: str = "default") -> int | None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {CURRENT_TENANT_SQL}")
+        return cursor.fetchone()[0]
+
+
+def require_tenant_id(*, using: str = "default") -> int:
+    """The tenant of the current context; services call this instead of taking a tenant argument,
+    so the tenant always comes from the authenticated membership or the task, never the caller."""
+    tenant_id = current_tenant_id(using=using)
+    if tenant_id is None:
+        raise UnscopedTenantLookup(
+            "No tenant context: wrap the call in breederhq.tenancy.tenant_context(...) or run it in "
+            "a request that TenantContextMiddleware resolved to a tenant."
+        )
+    return tenant_id
+
+
+def _set_local(cursor, name: str, value: str) -> None:
+    cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+@contextmanager
+def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
+    """Run the block in one transaction whose RLS context is `tenant_id`.
+
+    The setting is transaction-local, so it cannot outlive the block on a reused connection. When
+    the block is nested in an outer transaction, the outer value is restored on the way out.
+    """
+    if isinstance(tenant_id, bool) or not isinstance(tenant_id, int) or tenant_id <= 0:
+        raise ValueError(f"tenant_context needs a positive integer tenant id, got {tenant_id!r}")
+    nested = connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            previous = None
+            if nested:
+                cursor.execute("SELECT current_setting(%s, true)", [TENANT_SETTING])
+                previous = cursor.fetchone()[0]
+            _set_local(cursor, TENANT_SETTING, str(tenant_id))
+        yield tenant_id
+        # Only reached on success; on an exception the savepoint rollback undoes set_config itself.
+        if nested:
+            with connections[using].cursor() as cursor:
+                _set_local(cursor, TENANT_SETTING, previous or "")
+
+
+# --- Per-request context (connection checkout) -----------------------------------------------------
+
+
+def set_connection_context(*, tenant_id: int | None, user_id: int | None, using: str = "default") -> None:
+    """Session-level settings for one request; `reset_connection_context` must follow in `finally`."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config(%s, %s, false), set_config(%s, %s, false)",
+            [TENANT_SETTING, "" if tenant_id is None else str(tenant_id),
+             USER_SETTING, "" if user_id is None else str(user_id)],
+        )
+
+
+def reset_connection_context(*, using: str = "default") -> None:
+    """Clear both settings; if that fails the connection is closed, so nothing can leak through it."""
+    connection = connections[using]
+    # Always, not only when our helpers set something: a stray session-level set_config anywhere
+    # in the request must not reach the next one either. One cheap query per request.
+    if connection.connection is None:
+        return  # the connection is gone, and its session settings with it
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config(%s, '', false), set_config(%s, '', false)", [TENANT_SETTING, USER_SETTING]
+            )
+    except Exception:
+        logger.warning("could not reset the tenant context; closing the connection", exc_info=True)
+        connection.close()
+
+
+def user_memberships(user_id: int, *, using: str = "default"):
+    """A user's own memberships. Readable before any tenant is chosen only while `app.current_user_id`
+    names the user (the memberships policy allows that; see set_connection_context)."""
+    from tenant_app.models import TenantMembership
+
+    return list(
+        TenantMembership.objects.using(using)
+        .filter(user_id=user_id, tenant__deleted_at__isnull=True)
+        .select_related("tenant")
+        .order_by("tenant_id")
+    )
+
+
+def write_authorization_audit(*, user_id, resource_type: str, resource_id, action: str, allowed: bool,
+                              reason: str, request=None, using: str = "default") -> None:
+    from breederhq.models import AuthorizationAudit
+
+    meta = getattr(request, "META", {}) if request is not None else {}
+    with transaction.atomic(using=using):
+        AuthorizationAudit.objects.using(using).create(
+            user_id=user_id,
+            resource_type=resource_type,
+            resource_id="" if resource_id is None else str(resource_id),
+            action=action,
+            allowed=allowed,
+            reason=reason,
+            ip_address=meta.get("REMOTE_ADDR") or None,
+            user_agent=meta.get("HTTP_USER_AGENT", "")[:500],
+        )
+
+
+TENANT_HEADER = "HTTP_X_TENANT_ID"
+
+
+def activate_request_tenant(request, user):
+    """Resolve the tenant for an authenticated request and set it on the connection.
+
+    Returns a 403 response to send instead of running the view, or None. The tenant is the one
+    named by the `X-Tenant-ID` header (or `tenant_id` in the session), or the user's only
+    membership. Naming a tenant the user does not belong to is a 403 with an `authorization_audit`
+    row; anything unresolved means no context, hence zero rows. Whatever it sets is cleared by
+    TenantContextMiddleware at the end of the request, so an authentication that happens later
+    (DRF tokens) may call this too.
+    """
+    request.tenant_id = None
+    request.tenant_membership = None
+    requested = request.META.get(TENANT_HEADER) or (
+        request.session.get("tenant_id") if hasattr(request, "session") else None
+    )
+    set_connection_context(tenant_id=None, user_id=user.pk)
+    memberships = user_memberships(user.pk)
+    if requested not in (None, ""):
+        try:
+            requested_id = int(requested)
+        except (TypeError, ValueError):
+            requested_id = None
+        membership = next((m for m in memberships if m.tenant_id == requested_id), None)
+        if membership is None:
+            write_authorization_audit(
+                user_id=user.pk, resource_type="tenant", resource_id=requested, action="access",
+                allowed=False, reason="no membership in the requested tenant", request=request,
+            )
+            return JsonResponse(
+                {"type": "about:blank", "title": "Permission denied", "status": 403,
+                 "detail": "You are not a member of that tenant.", "code": "permission_denied"},
+                status=403, content_type="application/problem+json",
+            )
+    elif len(memberships) == 1:
+        membership = memberships[0]
+    else:
+        membership = None  # several tenants and none chosen: no context, zero rows
+    if membership is not None:
+        request.tenant_id = membership.tenant_id
+        request.tenant_membership = membership
+        set_connection_context(tenant_id=membership.tenant_id, user_id=user.pk)
+    return None
+
+
+class TenantContextMiddleware:
+    """Sets the tenant context for exactly one request and clears it afterwards, whatever happened.
+
+    Put it after AuthenticationMiddleware. Session-authenticated users are resolved here; the
+    `finally` also clears what a later authentication set through `activate_request_tenant`.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.tenant_id = None
+        request.tenant_membership = None
+        try:
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                denied = activate_request_tenant(request, user)
+                if denied is not None:
+                    return denied
+            return self.get_response(request)
+        finally:
+            reset_connection_context(using="default")
+
+
+# --- Support staff: the one audited way across tenants ---------------------------------------------
+
+
+@contextmanager
+def support_tenant_access(*, staff_user, tenant_id: int, reason: str, query_type: str,
+                          source_tenant_id: int | None = None) -> Iterator[int]:
+    """Enter another tenant's context as support staff. Every attempt, allowed or not, writes
+    `cross_tenant_query_audit` first (its own transaction when called at top level)."""
+    from breederhq.models import CrossTenantQueryAudit
+
+    allowed = bool(staff_user is not None and staff_user.is_active and staff_user.is_staff and reason.strip())
+    with transaction.atomic(using="default"):
+        CrossTenantQueryAudit.objects.using("default").create(
+            user_id=getattr(staff_user, "pk", None),
+            source_tenant_id=source_tenant_id,
+            target_tenant_id=tenant_id,
+            query_type=query_type,
+            allowed=allowed,
+            reason=reason,
+        )
+    if not allowed:
+        raise PermissionDenied(
+            "Cross-tenant access needs an active staff user and a stated reason.",
+            code="cross_tenant_denied",
+        )
+    with tenant_context(tenant_id, using="default") as scoped:
+        yield scoped

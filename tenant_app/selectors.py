@@ -1,0 +1,30 @@
+"""Reads on the tenant side. Every selector names the tenant it reads, and row-level security
+confines the rows to the tenant of the current context as well: both have to agree."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from tenant_app.models import Contact, Invoice, InvoiceAuditLog
+
+
+def contact_list(*, tenant_id: int) -> QuerySet[Contact]:
+    return Contact.objects.filter(tenant_id=tenant_id).order_by("last_name", "first_name", "organization_name", "id")
+
+
+def contact_get_by_marketplace_user(*, tenant_id: int, marketplace_user_id: int) -> Contact | None:
+    """The one allowed way to find a contact from a marketplace user: always inside one tenant."""
+    return Contact.objects.filter(tenant_id=tenant_id, marketplace_user_id=marketplace_user_id).first()
+
+
+def invoice_list(*, tenant_id: int, status: str | None = None) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.filter(tenant_id=tenant_id).select_related("contact").order_by("-created_at", "-id")
+    return invoices if status is None else invoices.filter(status=status)
+
+
+def invoice_get(*, tenant_id: int, invoice_id: int) -> Invoice | None:
+    return Invoice.objects.filter(tenant_id=tenant_id, pk=invoice_id).prefetch_related("line_items").first()
+
+
+def invoice_audit_trail(*, tenant_id: int, invoice_id: int) -> QuerySet[InvoiceAuditLog]:
+    return InvoiceAuditLog.objects.filter(tenant_id=tenant_id, invoice_id=invoice_id).order_by("id")

@@ -1,0 +1,620 @@
+"""Writes on the tenant side. Keyword-only functions, one `atomic(using="default")` each.
+
+None of them takes a tenant: they act in the tenant of the current context (the request's
+membership, the task's tenant_context), and row-level security confines every row they touch to it.
+State changes lock the invoice row, re-check, act, bump `version` and write `invoice_audit_log` in the
+same transaction; an illegal transition raises IllegalTransition (409), a stale version
+VersionConflict (409).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.core.files import File
+from django.db import IntegrityError, connections, transaction
+from django.utils import timezone
+
+from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.money import SUPPORTED_CURRENCIES
+from breederhq.tenancy import require_tenant_id, tenant_context
+from tenant_app.models import (
+    INVOICE_TRANSITIONS,
+    Contact,
+    CreditNote,
+    Invoice,
+    InvoiceAuditLog,
+    InvoiceLineItem,
+    InvoiceStatus,
+    Payment,
+    PaymentConfirmationAudit,
+    PaymentMode,
+    Tenant,
+    TenantMembership,
+    User,
+)
+
+DB = "default"
+#: Review section 4: a buyer's unconfirmed claim of payment falls back to `sent` after this long.
+PENDING_CONFIRMATION_TTL = timedelta(days=7)
+REFUNDABLE = (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED)
+PAYABLE = (InvoiceStatus.SENT, InvoiceStatus.PENDING_CONFIRMATION)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    unit_price_cents: int
+    quantity: int = 1
+
+
+# --- Tenants, memberships ---------------------------------------------------------------------------
+
+
+def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = PaymentMode.MANUAL) -> Tenant:
+    if payment_mode not in PaymentMode.values:
+        raise ValidationFailed("Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]})
+    with transaction.atomic(using=DB):
+        try:
+            with transaction.atomic(using=DB):
+                tenant = Tenant.objects.create(name=name, slug=slug, marketplace_payment_mode=payment_mode)
+        except IntegrityError as exc:
+            raise ValidationFailed("Slug taken.", field_errors={"slug": ["already in use"]}) from exc
+        with tenant_context(tenant.pk, using=DB):
+            TenantMembership.objects.create(tenant=tenant, user=owner, role=TenantMembership.Role.OWNER)
+    return tenant
+
+
+def tenant_set_payment_mode(*, mode: str, actor: User | None = None) -> Tenant:
+    """Switch the current tenant's marketplace payment mode. Locks the tenant row, so it waits for
+    any invoice creation in progress (which holds the same lock) and vice versa (Flaw #2)."""
+    if mode not in PaymentMode.values:
+        raise ValidationFailed("Unknown payment mode.", field_errors={"mode": [f"not one of {PaymentMode.values}"]})
+    with transaction.atomic(using=DB):
+        tenant = Tenant.objects.select_for_update().get(pk=require_tenant_id(using=DB))
+        tenant.marketplace_payment_mode = mode
+        tenant.save(update_fields=["marketplace_payment_mode", "updated_at"])
+    return tenant
+
+
+def membership_add(*, user: User, role: str) -> TenantMembership:
+    if role not in TenantMembership.Role.values:
+        raise ValidationFailed("Unknown role.", field_errors={"role": [f"not one of {TenantMembership.Role.values}"]})
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        membership, _ = TenantMembership.objects.update_or_create(
+            tenant_id=tenant_id, user=user, defaults={"role": role}
+        )
+    return membership
+
+
+# --- Contacts ---------------------------------------------------------------------------------------
+
+CONTACT_FIELDS = {
+    "kind", "first_name", "last_name", "organization_name", "email", "phone", "address_line1",
+    "address_line2", "city", "region", "postal_code", "country", "notes", "marketplace_user_id",
+}
+
+
+def _validate_contact(contact: Contact) -> None:
+    errors = {}
+    if contact.kind not in Contact.Kind.values:
+        errors["kind"] = [f"not one of {Contact.Kind.values}"]
+    elif contact.kind == Contact.Kind.PERSON and not (contact.first_name or contact.last_name):
+        errors["last_name"] = ["a person needs a first or last name"]
+    elif contact.kind == Contact.Kind.ORGANIZATION and not contact.organization_name:
+        errors["organization_name"] = ["an organisation needs a name"]
+    if errors:
+        raise ValidationFailed("Invalid contact.", field_errors=errors)
+
+
+def _save_contact(contact: Contact) -> Contact:
+    try:
+        with transaction.atomic(using=DB):
+            contact.save()
+    except IntegrityError as exc:
+        if "contacts_marketplace_user_tenant_unique" in str(exc):
+            raise ValidationFailed(
+                "That marketplace user is already linked to another contact.",
+                field_errors={"marketplace_user_id": ["already linked to a contact of this tenant"]},
+            ) from exc
+        raise
+    return contact
+
+
+def contact_create(*, kind: str = Contact.Kind.PERSON, **fields) -> Contact:
+    unknown = set(fields) - CONTACT_FIELDS
+    if unknown:
+        raise ValidationFailed(f"Unknown contact fields: {', '.join(sorted(unknown))}.")
+    with transaction.atomic(using=DB):
+        contact = Contact(tenant_id=require_tenant_id(using=DB), kind=kind, **fields)
+        _validate_contact(contact)
+        return _save_contact(contact)
+
+
+def contact_update(*, contact_id: int, **fields) -> Contact:
+    unknown = set(fields) - CONTACT_FIELDS
+    if unknown:
+        raise ValidationFailed(f"Unknown contact fields: {', '.join(sorted(unknown))}.")
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        contact = Contact.objects.select_for_update().filter(tenant_id=tenant_id, pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"Contact {contact_id} not found.")
+        for name, value in fields.items():
+            setattr(contact, name, value)
+        _validate_contact(contact)
+        return _save_contact(contact)
+
+
+def contact_delete(*, contact_id: int) -> None:
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        contact = Contact.objects.filter(tenant_id=tenant_id, pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"Contact {contact_id} not found.")
+        contact.delete()
+
+
+# --- Invoice helpers --------------------------------------------------------------------------------
+
+
+def _next_number(*, tenant_id: int, kind: str) -> int:
+    """The next number in the tenant's sequence for `kind`; rolls back with the transaction."""
+    with connections[DB].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO tenant_document_sequences (tenant_id, kind, last_value) VALUES (%s, %s, 1) "
+            "ON CONFLICT (tenant_id, kind) DO UPDATE "
+            "SET last_value = tenant_document_sequences.last_value + 1 RETURNING last_value",
+            [tenant_id, kind],
+        )
+        return cursor.fetchone()[0]
+
+
+def _lock_invoice(invoice_id: int) -> Invoice:
+    invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"Invoice {invoice_id} not found.")
+    return invoice
+
+
+def _check_version(invoice: Invoice, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != invoice.version:
+        raise VersionConflict(entity=f"Invoice {invoice.invoice_number}", expected=expected_version,
+                              current=invoice.version)
+
+
+def _audit(invoice: Invoice, *, action: str, old_status: str, actor: User | None, actor_label: str = "",
+           metadata: dict | None = None) -> InvoiceAuditLog:
+    return InvoiceAuditLog.objects.create(
+        tenant_id=invoice.tenant_id,
+        invoice=invoice,
+        action=action,
+        old_status=old_status,
+        new_status=invoice.status,
+        payment_mode=invoice.payment_mode_snapshot,
+        changed_by=actor,
+        actor=actor_label,
+        metadata=metadata or {},
+    )
+
+
+def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | None = None,
+            actor: User | None, actor_label: str = "", metadata: dict | None = None) -> Invoice:
+    """Apply one change to a locked invoice: transition check, version bump, save, audit row."""
+    old_status = invoice.status
+    if new_status is not None:
+        INVOICE_TRANSITIONS.check(old_status, new_status)
+        fields = {**fields, "status": new_status}
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    invoice.version += 1
+    invoice.save(update_fields=[*fields, "version", "updated_at"])
+    _audit(invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata)
+    return invoice
+
+
+def _validate_lines(lines: list[LineInput]) -> None:
+    if not lines:
+        raise ValidationFailed("An invoice needs at least one line.", field_errors={"lines": ["empty"]})
+    errors = []
+    for index, line in enumerate(lines):
+        if not isinstance(line.unit_price_cents, int) or isinstance(line.unit_price_cents, bool) or line.unit_price_cents < 0:
+            errors.append(f"line {index}: unit_price_cents must be a non-negative integer")
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity < 1:
+            errors.append(f"line {index}: quantity must be a positive integer")
+        if not line.description.strip():
+            errors.append(f"line {index}: description is required")
+    if errors:
+        raise ValidationFailed("Invalid invoice lines.", field_errors={"lines": errors})
+
+
+def _write_lines(invoice: Invoice, lines: list[LineInput]) -> int:
+    InvoiceLineItem.objects.bulk_create([
+        InvoiceLineItem(
+            tenant_id=invoice.tenant_id, invoice=invoice, description=line.description, quantity=line.quantity,
+            unit_price_cents=line.unit_price_cents, total_cents=line.quantity * line.unit_price_cents,
+            sort_order=index,
+        )
+        for index, line in enumerate(lines)
+    ])
+    return sum(line.quantity * line.unit_price_cents for line in lines)
+
+
+# --- Invoices ---------------------------------------------------------------------------------------
+
+
+def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "USD", tax_cents: int = 0,
+                   notes: str = "", due_date: date | None = None, is_marketplace_invoice: bool = False,
+                   actor: User | None = None, replaces: Invoice | None = None) -> Invoice:
+    """A draft invoice. The tenant row is locked FOR UPDATE while its payment mode is copied into
+    `payment_mode_snapshot`, so a concurrent mode switch either happens before (and is what the
+    invoice gets) or waits until this invoice exists (Flaw #2). Everything later reads the snapshot."""
+    _validate_lines(lines)
+    if currency not in SUPPORTED_CURRENCIES:
+        raise ValidationFailed("Unsupported currency.", field_errors={"currency": [f"not one of {SUPPORTED_CURRENCIES}"]})
+    if not isinstance(tax_cents, int) or tax_cents < 0:
+        raise ValidationFailed("Invalid tax.", field_errors={"tax_cents": ["must be a non-negative integer"]})
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+        mode = tenant.marketplace_payment_mode
+        if is_marketplace_invoice and mode == PaymentMode.DISABLED:
+            raise ValidationFailed(
+                "Marketplace payments are disabled for this tenant.",
+                field_errors={"is_marketplace_invoice": ["payment mode is 'disabled'"]},
+            )
+        contact = Contact.objects.filter(tenant_id=tenant_id, pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"Contact {contact_id} not found.")
+        number = _next_number(tenant_id=tenant_id, kind="invoice")
+        invoice = Invoice.objects.create(
+            tenant_id=tenant_id, contact=contact, invoice_number=f"INV-{number:06d}", currency=currency,
+            payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(), notes=notes, due_date=due_date,
+            is_marketplace_invoice=is_marketplace_invoice, created_by=actor, replaces=replaces,
+        )
+        subtotal = _write_lines(invoice, lines)
+        invoice.subtotal_cents, invoice.tax_cents, invoice.total_cents = subtotal, tax_cents, subtotal + tax_cents
+        invoice.save(update_fields=["subtotal_cents", "tax_cents", "total_cents"])
+        _audit(invoice, action="created", old_status="", actor=actor,
+               metadata={"replaces": replaces.invoice_number} if replaces else None)
+    return invoice
+
+
+def invoice_update_draft(*, invoice_id: int, expected_version: int, actor: User | None = None,
+                         lines: list[LineInput] | None = None, tax_cents: int | None = None,
+                         notes: str | None = None, due_date: date | None = None) -> Invoice:
+    """Edit a draft. A sent invoice is a ledger document: never edited (void and reissue it)."""
+    if lines is not None:
+        _validate_lines(lines)
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
+        if invoice.status != InvoiceStatus.DRAFT:
+            raise Conflict(
+                f"Invoice {invoice.invoice_number} is {invoice.status}: only drafts are edited; void and reissue it.",
+                code="invoice_issued",
+            )
+        fields: dict = {}
+        if lines is not None:
+            invoice.line_items.all().delete()
+            fields["subtotal_cents"] = _write_lines(invoice, lines)
+        if tax_cents is not None:
+            fields["tax_cents"] = tax_cents
+        if lines is not None or tax_cents is not None:
+            fields["total_cents"] = fields.get("subtotal_cents", invoice.subtotal_cents) + fields.get("tax_cents", invoice.tax_cents)
+        if notes is not None:
+            fields["notes"] = notes
+        if due_date is not None:
+            fields["due_date"] = due_date
+        return _change(invoice, action="draft_updated", fields=fields, actor=actor)
+
+
+def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor: User | None = None) -> Invoice:
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
+        if invoice.total_cents <= 0:
+            raise ValidationFailed("An invoice with a zero total is not sent.", field_errors={"total_cents": ["zero"]})
+        return _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
+                       actor=actor)
+
+
+def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference: str = "",
+                            marketplace_user_id: int | None = None) -> Invoice:
+    """The buyer says they paid manually: needs a receipt (review section 4); the provider then
+    confirms or rejects, or it falls back to `sent` after 7 days."""
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        if invoice.payment_mode_snapshot != PaymentMode.MANUAL:
+            raise ValidationFailed(
+                f"Invoice {invoice.invoice_number} is paid through {invoice.payment_mode_snapshot}, not manually.",
+                code="payment_mode_mismatch",
+            )
+        if receipt is None:
+            raise ValidationFailed("A manual payment needs a receipt.", field_errors={"receipt": ["required"]})
+        linked = invoice.contact.marketplace_user_id
+        if marketplace_user_id is not None and linked is not None and linked != marketplace_user_id:
+            raise PermissionDenied("Only the invoice's buyer may mark it paid.")
+        INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PENDING_CONFIRMATION)
+        now = timezone.now()
+        invoice.buyer_payment_receipt.save(getattr(receipt, "name", None) or "receipt", receipt, save=False)
+        label = f"marketplace_user:{marketplace_user_id}" if marketplace_user_id else "buyer"
+        _change(invoice, action="buyer_marked_paid", new_status=InvoiceStatus.PENDING_CONFIRMATION,
+                fields={"buyer_marked_paid_at": now, "buyer_payment_receipt": invoice.buyer_payment_receipt.name},
+                actor=None, actor_label=label, metadata={"reference": reference})
+        PaymentConfirmationAudit.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.BUYER_MARKED_PAID,
+            marked_paid_by_marketplace_user_id=marketplace_user_id, marked_paid_at=now,
+            payment_method=PaymentMode.MANUAL, payment_reference=reference,
+        )
+    return invoice
+
+
+def _settle(invoice: Invoice, *, method: str, idempotency_key: str, external_reference: str,
+            actor: User | None, actor_label: str, action: str) -> Payment:
+    payment = Payment.objects.create(
+        tenant_id=invoice.tenant_id, invoice=invoice, kind=Payment.Kind.PAYMENT, method=method,
+        amount_cents=invoice.balance_cents, currency=invoice.currency, external_reference=external_reference,
+        idempotency_key=idempotency_key, recorded_by=actor,
+    )
+    _change(invoice, action=action, new_status=InvoiceStatus.PAID,
+            fields={"paid_cents": invoice.total_cents, "paid_at": timezone.now()},
+            actor=actor, actor_label=actor_label,
+            metadata={"payment_id": payment.pk, "method": method, "amount_cents": payment.amount_cents})
+    return payment
+
+
+def _check_method(invoice: Invoice, method: str) -> None:
+    if method not in Payment.Method.values:
+        raise ValidationFailed("Unknown payment method.", field_errors={"method": [f"not one of {Payment.Method.values}"]})
+    # Review section 4: a Stripe payment is only accepted on an invoice created in Stripe mode.
+    # Money handed over in person (manual, other) is accepted whatever the mode.
+    if method == Payment.Method.STRIPE and invoice.payment_mode_snapshot != PaymentMode.STRIPE:
+        raise ValidationFailed(
+            f"Invoice {invoice.invoice_number} was created in {invoice.payment_mode_snapshot} mode; "
+            f"a Stripe payment does not match it.",
+            code="payment_mode_mismatch",
+        )
+
+
+def _existing_payment(idempotency_key: str) -> Payment | None:
+    return Payment.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, external_reference: str = "",
+                      actor: User | None = None, actor_label: str = "") -> Invoice:
+    """The processor (Stripe webhook) or the provider confirms the invoice is paid in full.
+
+    Locks the invoice row; if it is already paid (a webhook racing a manual confirmation), this is a
+    no-op: one payment, one audit row, whichever path came first.
+    """
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        existing = _existing_payment(idempotency_key)
+        if existing is not None and existing.invoice_id != invoice.pk:
+            raise Conflict("This idempotency key was used for a payment on another invoice.",
+                           code="idempotency_key_reused")
+        if existing is not None or invoice.status in (*REFUNDABLE, InvoiceStatus.REFUNDED):
+            return invoice
+        _check_method(invoice, method)
+        INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
+        _settle(invoice, method=method, idempotency_key=idempotency_key, external_reference=external_reference,
+                actor=actor, actor_label=actor_label, action="marked_paid")
+        PaymentConfirmationAudit.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.CONFIRMED,
+            marked_paid_at=invoice.buyer_marked_paid_at, confirmed_by=actor, confirmed_by_actor=actor_label,
+            confirmed_at=invoice.paid_at, payment_method=method, payment_reference=external_reference,
+        )
+    return invoice
+
+
+def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = "") -> Invoice:
+    """The provider confirms the buyer's manual payment claim. Idempotent once paid."""
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        if invoice.status in (*REFUNDABLE, InvoiceStatus.REFUNDED):
+            return invoice
+        INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
+        if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
+            raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to confirm.",
+                           code="nothing_to_confirm")
+        _settle(invoice, method=Payment.Method.MANUAL, idempotency_key=f"confirm:{invoice.pk}",
+                external_reference=reference, actor=actor, actor_label="", action="payment_confirmed")
+        PaymentConfirmationAudit.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.CONFIRMED,
+            marked_paid_at=invoice.buyer_marked_paid_at, confirmed_by=actor, confirmed_at=invoice.paid_at,
+            payment_method=Payment.Method.MANUAL, payment_reference=reference,
+        )
+    return invoice
+
+
+def invoice_reject_payment(*, invoice_id: int, actor: User, reason: str) -> Invoice:
+    """The provider did not receive the money the buyer claims: back to `sent`."""
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
+            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.SENT)
+            raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to reject.",
+                           code="nothing_to_confirm")
+        marked_at = invoice.buyer_marked_paid_at
+        _change(invoice, action="payment_rejected", new_status=InvoiceStatus.SENT,
+                fields={"buyer_marked_paid_at": None}, actor=actor, metadata={"reason": reason})
+        PaymentConfirmationAudit.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.REJECTED,
+            marked_paid_at=marked_at, confirmed_by=actor, confirmed_at=timezone.now(),
+            payment_method=PaymentMode.MANUAL, metadata={"reason": reason},
+        )
+    return invoice
+
+
+def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, idempotency_key: str,
+                           external_reference: str = "", actor: User | None = None) -> Payment:
+    """Record money received (possibly part of the balance). Idempotent by key: the same key returns
+    the first payment. The invoice's balance is recalculated in the same transaction and reaching
+    the total makes it `paid`."""
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise ValidationFailed("Invalid amount.", field_errors={"amount_cents": ["must be a positive integer"]})
+    if not idempotency_key:
+        raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        existing = _existing_payment(idempotency_key)
+        if existing is not None:
+            if (existing.invoice_id, existing.amount_cents, existing.method, existing.kind) != (
+                    invoice.pk, amount_cents, method, Payment.Kind.PAYMENT):
+                raise Conflict("This idempotency key was used for a different payment.", code="idempotency_key_reused")
+            return existing
+        _check_method(invoice, method)
+        if invoice.status not in PAYABLE:
+            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
+        if amount_cents > invoice.balance_cents:
+            raise ValidationFailed(
+                f"{amount_cents} exceeds the balance of {invoice.balance_cents}.",
+                field_errors={"amount_cents": [f"at most {invoice.balance_cents}"]},
+            )
+        payment = Payment.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, kind=Payment.Kind.PAYMENT, method=method,
+            amount_cents=amount_cents, currency=invoice.currency, external_reference=external_reference,
+            idempotency_key=idempotency_key, recorded_by=actor,
+        )
+        paid = Payment.objects.filter(invoice=invoice, kind=Payment.Kind.PAYMENT).values_list("amount_cents", flat=True)
+        paid_cents = sum(paid)
+        fields = {"paid_cents": paid_cents}
+        new_status = None
+        if paid_cents == invoice.total_cents:
+            new_status, fields["paid_at"] = InvoiceStatus.PAID, timezone.now()
+        _change(invoice, action="payment_recorded", new_status=new_status, fields=fields, actor=actor,
+                metadata={"payment_id": payment.pk, "method": method, "amount_cents": amount_cents})
+    return payment
+
+
+def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempotency_key: str,
+                   actor: User | None = None, method: str | None = None, external_reference: str = "") -> CreditNote:
+    """Give money back: issues a credit note (own number) and a refund row; partial or full."""
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise ValidationFailed("Invalid amount.", field_errors={"amount_cents": ["must be a positive integer"]})
+    if not idempotency_key:
+        raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        existing = _existing_payment(idempotency_key)
+        if existing is not None:
+            if (existing.invoice_id, existing.amount_cents, existing.kind) != (invoice.pk, amount_cents, Payment.Kind.REFUND):
+                raise Conflict("This idempotency key was used for a different payment.", code="idempotency_key_reused")
+            return existing.credit_note
+        if invoice.status not in REFUNDABLE:
+            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.REFUNDED)
+        refundable = invoice.paid_cents - invoice.refunded_cents
+        if amount_cents > refundable:
+            raise ValidationFailed(f"{amount_cents} exceeds the refundable {refundable}.",
+                                   field_errors={"amount_cents": [f"at most {refundable}"]})
+        if method is None:
+            method = Payment.Method.STRIPE if invoice.payment_mode_snapshot == PaymentMode.STRIPE else Payment.Method.MANUAL
+        number = _next_number(tenant_id=invoice.tenant_id, kind="credit_note")
+        credit_note = CreditNote.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, credit_note_number=f"CN-{number:06d}",
+            currency=invoice.currency, amount_cents=amount_cents, reason=reason, created_by=actor,
+        )
+        Payment.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, kind=Payment.Kind.REFUND, method=method,
+            amount_cents=amount_cents, currency=invoice.currency, external_reference=external_reference,
+            idempotency_key=idempotency_key, credit_note=credit_note, recorded_by=actor,
+        )
+        refunded = invoice.refunded_cents + amount_cents
+        new_status = InvoiceStatus.REFUNDED if refunded == invoice.paid_cents else InvoiceStatus.PARTIALLY_REFUNDED
+        _change(invoice, action="refunded", new_status=new_status, fields={"refunded_cents": refunded}, actor=actor,
+                metadata={"credit_note": credit_note.credit_note_number, "amount_cents": amount_cents, "reason": reason})
+    return credit_note
+
+
+def invoice_void(*, invoice_id: int, actor: User | None = None, reason: str = "",
+                 expected_version: int | None = None) -> Invoice:
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
+        return _void_locked(invoice, actor=actor, reason=reason)
+
+
+def _void_locked(invoice: Invoice, *, actor: User | None, reason: str) -> Invoice:
+    INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.VOID)
+    if invoice.paid_cents:
+        raise Conflict(
+            f"Invoice {invoice.invoice_number} has {invoice.paid_cents} paid: record a refund instead of voiding.",
+            code="invoice_has_payments",
+        )
+    return _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
+                   actor=actor, metadata={"reason": reason})
+
+
+def invoice_reissue(*, invoice_id: int, actor: User | None = None, lines: list[LineInput] | None = None,
+                    tax_cents: int | None = None, reason: str = "") -> Invoice:
+    """Correct an issued invoice: void it and create a new draft that names it in `replaces`."""
+    with transaction.atomic(using=DB):
+        original = _lock_invoice(invoice_id)
+        if original.status != InvoiceStatus.VOID:
+            _void_locked(original, actor=actor, reason=reason or "reissued")
+        if lines is None:
+            lines = [LineInput(description=li.description, unit_price_cents=li.unit_price_cents, quantity=li.quantity)
+                     for li in original.line_items.all()]
+        return invoice_create(
+            contact_id=original.contact_id, lines=lines, currency=original.currency,
+            tax_cents=original.tax_cents if tax_cents is None else tax_cents, notes=original.notes,
+            due_date=original.due_date, is_marketplace_invoice=original.is_marketplace_invoice, actor=actor,
+            replaces=original,
+        )
+
+
+def invoice_delete(*, invoice_id: int, actor: User | None = None, expected_version: int | None = None) -> None:
+    """Soft delete (the row stays: the marketplace may point at it). Only drafts and void invoices."""
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
+        if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
+            raise Conflict(f"Invoice {invoice.invoice_number} is {invoice.status}: void it before deleting it.",
+                           code="invoice_issued")
+        _change(invoice, action="deleted", fields={"deleted_at": timezone.now()}, actor=actor)
+
+
+def invoice_set_reconciliation_status(*, invoice_id: int, status: str, note: str = "", actor: User | None = None,
+                                      actor_label: str = "") -> Invoice:
+    from tenant_app.models import ReconciliationStatus
+
+    if status not in ReconciliationStatus.values:
+        raise ValidationFailed("Unknown reconciliation status.", field_errors={"status": [f"not one of {ReconciliationStatus.values}"]})
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        if invoice.reconciliation_status == status:
+            return invoice
+        return _change(invoice, action="reconciliation", fields={"reconciliation_status": status}, actor=actor,
+                       actor_label=actor_label, metadata={"from": invoice.reconciliation_status, "note": note})
+
+
+def invoice_expire_pending_confirmations(*, now: datetime | None = None) -> list[int]:
+    """Buyer claims older than 7 days that nobody confirmed fall back to `sent` (current tenant).
+
+    Rows being confirmed right now are skipped (SKIP LOCKED) and seen again by the next run; the
+    WHERE clause is re-checked on the locked row, so a claim confirmed meanwhile is left alone.
+    """
+    now = now or timezone.now()
+    expired = []
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        candidates = (
+            Invoice.objects.select_for_update(skip_locked=True)
+            .filter(tenant_id=tenant_id, status=InvoiceStatus.PENDING_CONFIRMATION,
+                    buyer_marked_paid_at__lte=now - PENDING_CONFIRMATION_TTL)
+            .order_by("id")
+        )
+        for invoice in candidates:
+            marked_at = invoice.buyer_marked_paid_at
+            _change(invoice, action="confirmation_expired", new_status=InvoiceStatus.SENT,
+                    fields={"buyer_marked_paid_at": None}, actor=None, actor_label="system:expire_pending")
+            PaymentConfirmationAudit.objects.create(
+                tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.EXPIRED,
+                marked_paid_at=marked_at, confirmed_by_actor="system:expire_pending", confirmed_at=now,
+                payment_method=PaymentMode.MANUAL,
+            )
+            expired.append(invoice.pk)
+    return expired

@@ -1,0 +1,27 @@
+"""Thin tasks: take ids, enter the tenant context, call one service. Safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from breederhq.tenancy import tenant_context
+
+
+@shared_task(name="tenant_app.tasks.expire_pending_confirmations")
+def expire_pending_confirmations(tenant_id: int | None = None) -> int:
+    """Send unconfirmed manual-payment claims older than 7 days back to `sent`.
+
+    With no tenant_id (the beat job) it visits every tenant in turn, each in its own context and
+    transaction: RLS allows no other way to see a tenant's invoices.
+    """
+    from tenant_app.models import Tenant
+    from tenant_app.services import invoice_expire_pending_confirmations
+
+    tenant_ids = [tenant_id] if tenant_id is not None else list(
+        Tenant.objects.order_by("id").values_list("id", flat=True)
+    )
+    expired = 0
+    for tid in tenant_ids:
+        with tenant_context(tid, using="default"):
+            expired += len(invoice_expire_pending_confirmations())
+    return expired

@@ -1,0 +1,160 @@
+"""The request's tenant context: from the membership, for that request only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection, connections
+from django.test import Client, RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
+
+from breederhq.models import AuthorizationAudit
+from breederhq.tenancy import tenant_context
+from tenant_app.models import TenantMembership
+from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory
+
+CONTACTS_URL = "/api/v1/contacts/"
+
+
+def seed_two_tenants():
+    a, b = TenantFactory(name="A"), TenantFactory(name="B")
+    with tenant_context(a.pk):
+        ContactFactory(tenant=a, first_name="Ann", last_name="Alpha")
+    with tenant_context(b.pk):
+        ContactFactory(tenant=b, first_name="Bob", last_name="Beta")
+        ContactFactory(tenant=b, first_name="Bea", last_name="Beta")
+    return a, b
+
+
+def settings_on(conn) -> tuple[str, str]:
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.current_tenant_id', true), current_setting('app.current_user_id', true)")
+        return tuple(value or "" for value in cursor.fetchone())
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"])
+class TestContactList:
+    def test_a_member_sees_only_their_tenants_contacts(self):
+        a, b = seed_two_tenants()
+        client = Client()
+        client.force_login(a.owner_user)
+        response = client.get(CONTACTS_URL)
+        assert response.status_code == 200
+        assert [c["display_name"] for c in response.json()["results"]] == ["Ann Alpha"]
+        assert settings_on(connection) == ("", "")
+
+    def test_a_member_of_two_tenants_chooses_one_with_the_header(self):
+        a, b = seed_two_tenants()
+        person = UserFactory()
+        for tenant in (a, b):
+            with tenant_context(tenant.pk):
+                TenantMembership.objects.create(tenant=tenant, user=person, role="staff")
+        client = Client()
+        client.force_login(person)
+        response = client.get(CONTACTS_URL)
+        assert response.status_code == 403
+        assert response.json()["code"] == "no_tenant"
+        response = client.get(CONTACTS_URL, HTTP_X_TENANT_ID=str(b.pk))
+        assert [c["display_name"] for c in response.json()["results"]] == ["Bea Beta", "Bob Beta"]
+        audit = AuthorizationAudit.objects.using("default").get()
+        assert (audit.user_id, audit.resource_type, audit.action, audit.allowed) == (person.pk, "contacts", "list", False)
+
+    def test_naming_a_tenant_without_membership_is_403_and_audited(self):
+        a, b = seed_two_tenants()
+        client = Client()
+        client.force_login(a.owner_user)
+        response = client.get(CONTACTS_URL, HTTP_X_TENANT_ID=str(b.pk), HTTP_USER_AGENT="curl/8")
+        assert response.status_code == 403
+        assert response["Content-Type"] == "application/problem+json"
+        audit = AuthorizationAudit.objects.using("default").get()
+        assert (audit.user_id, audit.resource_type, audit.resource_id, audit.allowed, audit.user_agent) == (
+            a.owner_user.pk, "tenant", str(b.pk), False, "curl/8")
+        assert settings_on(connection) == ("", "")
+
+    def test_the_list_runs_a_constant_number_of_queries(self):
+        a, _ = seed_two_tenants()
+        client = Client()
+        client.force_login(a.owner_user)
+
+        def count() -> int:
+            with CaptureQueriesContext(connections["default"]) as captured:
+                assert client.get(CONTACTS_URL).status_code == 200
+            return len(captured)
+
+        one = count()
+        with tenant_context(a.pk):
+            ContactFactory.create_batch(5, tenant=a)
+        assert count() == one
+
+    def test_a_user_without_membership_gets_403_and_anonymous_is_refused(self):
+        seed_two_tenants()
+        client = Client()
+        assert client.get(CONTACTS_URL).status_code == 403
+        client.force_login(UserFactory())
+        assert client.get(CONTACTS_URL).status_code == 403
+        assert AuthorizationAudit.objects.using("default").count() == 1
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@override_settings(ROOT_URLCONF="tests.tenant_app.urls", DEBUG_PROPAGATE_EXCEPTIONS=False)
+def test_alternating_requests_on_one_persistent_connection_never_see_the_other_tenant(caplog):
+    """Real WSGI handling (request_started/finished close or keep connections as in production),
+    CONN_MAX_AGE > 0 so one connection serves every request, some requests failing midway."""
+    a, b = seed_two_tenants()
+    cookies = {}
+    for tenant in (a, b):
+        client = Client()
+        client.force_login(tenant.owner_user)
+        cookies[tenant.pk] = f"sessionid={client.cookies['sessionid'].value}"
+    connection.close()
+    saved = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 600
+    handler, factory = WSGIHandler(), RequestFactory()
+
+    def request(path: str, tenant=None) -> tuple[int, dict | None]:
+        extra = {"HTTP_COOKIE": cookies[tenant.pk]} if tenant is not None else {}
+        status = {}
+        body = handler(factory.get(path, **extra).environ, lambda s, headers, exc_info=None: status.update(code=s))
+        try:
+            content = b"".join(body)
+        finally:
+            body.close()  # fires request_finished, as a WSGI server does
+        code = int(status["code"].split()[0])
+        return code, (json.loads(content) if code == 200 else None)
+
+    try:
+        pids = set()
+        steps = [
+            ("/probe/", a, 200, [a.pk]),
+            ("/probe/", b, 200, [b.pk]),
+            ("/fail/read/", a, 500, None),
+            ("/probe/", b, 200, [b.pk]),
+            ("/fail/transaction/", b, 500, None),
+            ("/probe/", a, 200, [a.pk]),
+            (f"/fail/session-setting/?tenant={b.pk}", a, 500, None),
+            (f"/fail/session-setting/?tenant={b.pk}", None, 500, None),
+            ("/probe/", None, 200, []),
+            ("/probe/", a, 200, [a.pk]),
+            ("/fail/read/", b, 500, None),
+            ("/probe/", None, 200, []),
+            ("/probe/", b, 200, [b.pk]),
+        ]
+        for path, tenant, expected_code, expected_tenants in steps:
+            code, body = request(path, tenant)
+            assert code == expected_code, path
+            if body is not None:
+                assert body["tenants"] == expected_tenants, (path, tenant and tenant.name)
+                pids.add(body["pid"])
+            # Between requests the connection carries no context at all.
+            assert settings_on(connection) == ("", ""), path
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids.add(cursor.fetchone()[0])
+        assert len(pids) == 1, "the requests did not share one persistent connection"
+        code, body = request(CONTACTS_URL, a)
+        assert [c["display_name"] for c in body["results"]] == ["Ann Alpha"]
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = saved
+        connection.close()
