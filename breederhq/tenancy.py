@@ -57,9 +57,15 @@ def is_tenant_owned(model: type[models.Model]) -> bool:
 
 
 def tenant_owned_models() -> list[type[models.Model]]:
-    """Every installed model with a tenant_id column: each one must have the RLS policy."""
+    """Every tenant-database model with a tenant_id column: each one must have the RLS policy.
+
+    (A marketplace provider's `tenant_id` is a cross-database reference, not tenant-owned data.)
+    """
+    from breederhq.routing import database_for_model
+
     return sorted(
-        (m for m in apps.get_models() if is_tenant_owned(m) and m._meta.managed),
+        (m for m in apps.get_models()
+         if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == "default"),
         key=lambda m: m._meta.db_table,
     )
 

@@ -22,10 +22,10 @@ class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(StripeConnectAccount)
 class StripeConnectAccountAdmin(admin.ModelAdmin):
-    list_display = ("stripe_account_id", "owner_type", "tenant", "provider_id", "status", "charges_enabled",
+    list_display = ("stripe_account_id", "owner_type", "owner_tenant", "provider_id", "status", "charges_enabled",
                     "payouts_enabled", "updated_at")
     list_filter = ("status", "owner_type")
-    search_fields = ("stripe_account_id", "tenant__name")
-    list_select_related = ("tenant",)
+    search_fields = ("stripe_account_id", "owner_tenant__name")
+    list_select_related = ("owner_tenant",)
     readonly_fields = ("charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason", "status",
                        "last_event_created", "created_at", "updated_at")

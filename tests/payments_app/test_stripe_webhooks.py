@@ -35,7 +35,7 @@ def account_event(account_id, *, charges=True, payouts=True, created=None, disab
 def connect_account():
     tenant = Tenant.objects.create(name="Sunny Kennels", slug="sunny")
     return StripeConnectAccount.objects.create(
-        stripe_account_id="acct_sunny", owner_type="tenant", tenant=tenant
+        stripe_account_id="acct_sunny", owner_type="tenant", owner_tenant=tenant
     )
 
 

@@ -23,7 +23,7 @@ def wait_for(predicate, timeout=30):
 
 def test_delivery_is_processed_by_the_worker(client, webhook_secret, celery_worker, settings):
     tenant = Tenant.objects.create(name="Sunny Kennels", slug="sunny")
-    account = StripeConnectAccount.objects.create(stripe_account_id="acct_w", owner_type="tenant", tenant=tenant)
+    account = StripeConnectAccount.objects.create(stripe_account_id="acct_w", owner_type="tenant", owner_tenant=tenant)
     event = stripe_event("account.updated", {"id": "acct_w", "object": "account", "charges_enabled": True,
                                              "payouts_enabled": True, "details_submitted": True,
                                              "requirements": {"disabled_reason": None}})
