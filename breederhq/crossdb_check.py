@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from breederhq.crossdb import models_with_references, reference_fields, resolve
 from breederhq.routing import database_for_model
+from breederhq.tenancy import system_read_context
 from config.database_routing import DATABASE_ALIASES
 
 
@@ -33,11 +34,14 @@ def run_crossdb_check(*, stuck_after_minutes: int = 30, now: datetime | None = N
     problems: list[dict] = []
     checked: Counter[str] = Counter()
     sequences = _LastAllocatedIds()
-    for model in models_with_references():
-        _check_source_model(model, problems, checked, sequences, batch_size)
-    for alias in DATABASE_ALIASES:
-        _check_registry_sources(alias, problems, checked)
-        _check_outbox(alias, problems, checked, now - timedelta(minutes=stuck_after_minutes))
+    # Tenant tables force row-level security: the check reads every tenant's rows through the
+    # audited, SELECT-only system context (breederhq.tenancy), never by bypassing RLS.
+    with system_read_context(job="crossdb_check", using="default"):
+        for model in models_with_references():
+            _check_source_model(model, problems, checked, sequences, batch_size)
+        for alias in DATABASE_ALIASES:
+            _check_registry_sources(alias, problems, checked)
+            _check_outbox(alias, problems, checked, now - timedelta(minutes=stuck_after_minutes))
     return {"ok": not problems, "problems": problems, "checked": dict(sorted(checked.items()))}
 
 

@@ -43,6 +43,11 @@ CURRENT_TENANT_SQL = f"(SELECT nullif(current_setting('{TENANT_SETTING}', true),
 CURRENT_USER_SQL = f"(SELECT nullif(current_setting('{USER_SETTING}', true), '')::bigint)"
 TENANT_MATCH_SQL = f"tenant_id = {CURRENT_TENANT_SQL}"
 POLICY_NAME = "tenant_isolation"
+# Scheduled jobs that must *read* across tenants (crossdb_check) say so with this setting, inside
+# `system_read_context`. It opens a second, SELECT-only policy: writes still need the tenant match.
+SYSTEM_READ_SETTING = "app.system_read"
+SYSTEM_READ_POLICY_NAME = "system_read"
+SYSTEM_READ_SQL = f"(SELECT nullif(current_setting('{SYSTEM_READ_SETTING}', true), '')) IS NOT NULL"
 
 
 class UnscopedTenantLookup(RuntimeError):
@@ -91,6 +96,16 @@ def enable_tenant_rls(table: str, *, extra_using: str | None = None) -> migratio
             f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY',
             f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY',
         ],
+    )
+
+
+def enable_system_read(table: str) -> migrations.RunSQL:
+    """A migration operation: a SELECT-only policy that lets a `system_read_context` read `table`
+    across tenants. Permissive policies combine with OR for reads only; UPDATE, DELETE and INSERT
+    still pass through `tenant_isolation` alone."""
+    return migrations.RunSQL(
+        sql=f'CREATE POLICY {SYSTEM_READ_POLICY_NAME} ON "{table}" FOR SELECT USING ({SYSTEM_READ_SQL})',
+        reverse_sql=f'DROP POLICY IF EXISTS {SYSTEM_READ_POLICY_NAME} ON "{table}"',
     )
 
 
@@ -157,6 +172,33 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
         if nested:
             with connections[using].cursor() as cursor:
                 _set_local(cursor, TENANT_SETTING, previous or "")
+
+
+@contextmanager
+def system_read_context(*, job: str, using: str = "default") -> Iterator[None]:
+    """Let a scheduled job read every tenant's rows for the block (one transaction), audited.
+
+    Reads only: the extra policy is FOR SELECT, so a write in the block still needs a tenant context
+    and the matching tenant. Each use writes a `cross_tenant_query_audit` row first (target 0 = all).
+    """
+    from breederhq.models import CrossTenantQueryAudit
+
+    with transaction.atomic(using=using):
+        CrossTenantQueryAudit.objects.using(using).create(
+            user_id=None, target_tenant_id=0, query_type=f"system:{job}"[:100], allowed=True,
+            reason="read-only scan by a scheduled job",
+        )
+    nested = connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            previous = None
+            if nested:
+                cursor.execute("SELECT current_setting(%s, true)", [SYSTEM_READ_SETTING])
+                previous = cursor.fetchone()[0]
+            _set_local(cursor, SYSTEM_READ_SETTING, job)
+        yield
+        with connections[using].cursor() as cursor:
+            _set_local(cursor, SYSTEM_READ_SETTING, previous or "")
 
 
 # --- Per-request context (connection checkout) -----------------------------------------------------

@@ -61,10 +61,14 @@ def test_every_tenant_table_has_forced_rls_with_using_and_check():
             table = model._meta.db_table
             cursor.execute("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", [table])
             assert cursor.fetchone() == (True, True), table
-            cursor.execute("SELECT cmd, qual, with_check FROM pg_policies WHERE tablename = %s", [table])
+            cursor.execute("SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE tablename = %s "
+                           "ORDER BY policyname", [table])
             policies = cursor.fetchall()
-            assert len(policies) == 1, table
-            cmd, qual, with_check = policies[0]
+            assert [p[0] for p in policies] == ["system_read", "tenant_isolation"], table
+            _name, system_cmd, system_qual, system_check = policies[0]
+            assert (system_cmd, system_check) == ("SELECT", None), table
+            assert "current_setting('app.system_read'::text, true)" in system_qual
+            _name, cmd, qual, with_check = policies[1]
             assert cmd == "ALL"
             assert "current_setting('app.current_tenant_id'::text, true)" in qual
             assert with_check == "(tenant_id = ( SELECT (NULLIF(current_setting('app.current_tenant_id'::text, true), ''::text))::bigint AS \"nullif\"))"
@@ -233,3 +237,19 @@ def test_cross_tenant_access_by_a_non_staff_user_is_refused_and_audited(two_tena
     assert current_tenant_id() is None
     audit = CrossTenantQueryAudit.objects.using("default").get()
     assert (audit.user_id, audit.target_tenant_id, audit.allowed) == (a.owner_user.pk, b.pk, False)
+
+
+def test_a_system_read_sees_every_tenant_but_writes_nothing_across_tenants(two_tenants):
+    from breederhq.tenancy import system_read_context
+
+    a, b, _seed_a, _seed_b = two_tenants
+    with system_read_context(job="crossdb_check"):
+        assert tenant_ids_seen("contacts") == sorted([a.pk, b.pk])
+        with pytest.raises(DatabaseError), transaction.atomic(using="default"):
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE contacts SET notes = 'changed by a job'")
+                if cursor.rowcount == 0:  # RLS filtered every row out: nothing written, as required
+                    raise DatabaseError("no row updatable")
+    assert tenant_ids_seen("contacts") == []  # the setting ended with the block
+    audit = CrossTenantQueryAudit.objects.using("default").get(query_type="system:crossdb_check")
+    assert (audit.target_tenant_id, audit.allowed, audit.user_id) == (0, True, None)
