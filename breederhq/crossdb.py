@@ -69,6 +69,13 @@ class CrossDatabaseReference(models.BigIntegerField):
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.BigIntegerField", args, kwargs
 
+    def clone(self):
+        # Field.clone rebuilds through __init__ from deconstruct(), which drops db_index=False (the
+        # plain field's default) and the targets; this class would then default to an index.
+        name, _path, args, kwargs = self.deconstruct()
+        kwargs["db_index"] = self.db_index
+        return self.__class__(self.target, *args, targets=self.targets, discriminator=self.discriminator, **kwargs)
+
     @property
     def is_polymorphic(self) -> bool:
         return self.targets is not None

@@ -251,7 +251,7 @@ class MarketplaceContact(models.Model):
 # --- Transactions ----------------------------------------------------------------------------------
 
 
-class MarketplaceTransaction(models.Model):
+class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
     """A purchase on the marketplace. Billed by exactly one invoice (DESIGN section 6, Flaw #4):
     a tenant invoice for breeders, a MarketplaceInvoice for non-breeder service providers."""
 
@@ -279,11 +279,13 @@ class MarketplaceTransaction(models.Model):
     currency = CurrencyField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_INVOICE)
     invoice_type = models.CharField(max_length=20, choices=InvoiceType.choices, null=True, blank=True)
-    # Polymorphic: the id of a tenant_app.Invoice (tenant DB) or of a MarketplaceInvoice (this DB),
-    # by invoice_type. A plain BIGINT until polymorphic cross-database references land; the lead
-    # wires it to the registry then.
-    invoice_id = models.BigIntegerField(
-        null=True, blank=True, db_comment="id of tenant_app.Invoice or marketplace_invoices, by invoice_type"
+    # Polymorphic: the id of a tenant_app.Invoice (tenant DB, recorded in cross_db_references) or of
+    # a MarketplaceInvoice (this DB), by invoice_type. Indexed with invoice_type (Meta.indexes): the
+    # outbox looks transactions up by their tenant invoice.
+    invoice_id = CrossDatabaseReference(
+        targets={"tenant": "tenant_app.Invoice", "marketplace": "marketplace_app.MarketplaceInvoice"},
+        discriminator="invoice_type", null=True, blank=True, db_index=False,
+        db_comment="id of tenant_app.Invoice or marketplace_invoices, by invoice_type",
     )
     paid_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -324,6 +326,8 @@ class MarketplaceTransaction(models.Model):
                 F("provider"), F("status"), F("created_at").desc(), name="mkt_tx_provider_status_created"
             ),
             models.Index(F("client"), F("status"), F("created_at").desc(), name="mkt_tx_client_status_created"),
+            models.Index(fields=["invoice_type", "invoice_id"], name="mkt_tx_invoice_idx",
+                         condition=Q(invoice_id__isnull=False)),
         ]
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.outbox import outbox_enqueue
 from marketplace_app.models import (
     INVOICE_STATES,
     LISTING_STATES,
@@ -314,10 +315,32 @@ def transaction_mark_paid(*, transaction_id: int) -> MarketplaceTransaction:
 
 
 def transaction_cancel(*, transaction_id: int) -> MarketplaceTransaction:
+    """Cancel; a breeder's tenant invoice for it is voided (if still unpaid) through the outbox."""
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
         _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
+        if tx.invoice_type == MarketplaceTransaction.InvoiceType.TENANT:
+            tenant_id = Provider.all_objects.using(DB).values_list("tenant_id", flat=True).get(pk=tx.provider_id)
+            outbox_enqueue(using=DB, topic="marketplace.transaction_cancelled",
+                           payload={"transaction_id": tx.pk, "invoice_id": tx.invoice_id, "tenant_id": tenant_id})
     return tx
+
+
+def marketplace_user_erase(*, user_id: int) -> MarketplaceUser:
+    """Erase a person from the marketplace: personal fields anonymised, the row soft-deleted (what
+    refers to it keeps resolving), and every tenant's contact linked to them unlinked through the
+    outbox. Idempotent."""
+    with transaction.atomic(using=DB):
+        user = _get_locked(MarketplaceUser, user_id, manager="all_objects")
+        if user.email == f"erased-{user.pk}@erased.invalid":
+            return user
+        user.email = f"erased-{user.pk}@erased.invalid"
+        user.display_name = "Erased user"
+        user.phone = ""
+        user.deleted_at = user.deleted_at or timezone.now()
+        user.save(using=DB, update_fields=["email", "display_name", "phone", "deleted_at", "updated_at"])
+        outbox_enqueue(using=DB, topic="marketplace.user_erased", payload={"marketplace_user_id": user.pk})
+    return user
 
 
 def transaction_dispute(*, transaction_id: int) -> MarketplaceTransaction:

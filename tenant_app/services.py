@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.money import SUPPORTED_CURRENCIES
+from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
+from breederhq.outbox import outbox_enqueue
 from breederhq.tenancy import require_tenant_id, tenant_context
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
@@ -212,6 +214,12 @@ def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | No
     invoice.version += 1
     invoice.save(update_fields=[*fields, "version", "updated_at"])
     _audit(invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata)
+    if invoice.is_marketplace_invoice and new_status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
+        # The marketplace transaction this invoice bills becomes paid too: same transaction here,
+        # applied in the marketplace database by the outbox relay (marketplace_app/outbox_handlers.py).
+        outbox_enqueue(using=DB, topic="tenant.invoice_paid",
+                       payload={"invoice_id": invoice.pk, "tenant_id": invoice.tenant_id})
+    INVOICE_TRANSITIONS_METRIC.labels("tenant_invoice", old_status, invoice.status, invoice.payment_mode_snapshot).inc()
     return invoice
 
 

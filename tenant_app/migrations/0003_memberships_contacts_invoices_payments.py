@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('postal_code', models.CharField(blank=True, max_length=20)),
                 ('country', models.CharField(blank=True, help_text='ISO 3166-1 alpha-2', max_length=2)),
                 ('notes', models.TextField(blank=True)),
-                ('marketplace_user_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ('marketplace_user_id', models.BigIntegerField(blank=True, db_index=False, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenant_app.tenant')),
@@ -175,7 +175,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('event', models.CharField(choices=[('buyer_marked_paid', 'Buyer marked paid'), ('confirmed', 'Confirmed'), ('rejected', 'Rejected'), ('expired', 'Expired unconfirmed')], max_length=30)),
-                ('marked_paid_by_marketplace_user_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ('marked_paid_by_marketplace_user_id', models.BigIntegerField(blank=True, db_index=False, null=True)),
                 ('marked_paid_at', models.DateTimeField(blank=True, null=True)),
                 ('confirmed_by_actor', models.CharField(blank=True, max_length=100)),
                 ('confirmed_at', models.DateTimeField(blank=True, null=True)),

@@ -1,0 +1,27 @@
+"""Effects in the marketplace database of changes made in the tenant database (breederhq.outbox).
+
+Each runs inside the relay's marketplace transaction, together with the applied-message record,
+so a message applied twice has one effect.
+"""
+
+from breederhq.outbox import outbox_handler
+from marketplace_app import services
+from marketplace_app.models import MarketplaceTransaction
+
+
+class TransactionNotLinkedYet(LookupError):
+    """The tenant invoice is paid but no transaction points at it yet: retried with backoff, and
+    visible as stuck (crossdb_check) if it never appears."""
+
+
+@outbox_handler("tenant.invoice_paid", applies_in="marketplace")
+def mark_transaction_paid(payload: dict) -> None:
+    tx_id = (
+        MarketplaceTransaction.objects.using("marketplace")
+        .filter(invoice_type=MarketplaceTransaction.InvoiceType.TENANT, invoice_id=payload["invoice_id"])
+        .values_list("pk", flat=True).first()
+    )
+    if tx_id is None:
+        raise TransactionNotLinkedYet(f"no marketplace transaction bills tenant invoice #{payload['invoice_id']}")
+    # Idempotent, and never moves a refunded or disputed transaction backwards.
+    services.transaction_mark_paid(transaction_id=tx_id)
