@@ -100,6 +100,9 @@ class EmbeddedRedis:
                 "--pidfile", str(self.pid_file), "--logfile", str(self.data_dir / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
+            # Its own session: Ctrl-C on `make run` must not stop Redis before the worker has
+            # shut down cleanly; the launcher stops it last.
+            start_new_session=True,
         )
         for _ in range(100):
             if self._responds(self.port):
