@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.email import email_enqueue
 from breederhq.outbox import outbox_enqueue
 from marketplace_app.models import (
     INVOICE_STATES,
@@ -623,8 +624,9 @@ def message_thread_open(
             provider=provider, buyer_id=buyer_id, listing_id=listing_id, subject=subject, last_message_at=now,
             created_at=now,
         )
-        Message.objects.using(DB).create(thread=thread, sender_id=buyer_id, body=body, created_at=now)
+        first = Message.objects.using(DB).create(thread=thread, sender_id=buyer_id, body=body, created_at=now)
         _touch_contact(provider_id=provider.pk, user_id=buyer_id, at=now)
+        _email_new_message(thread, first, recipient_id=provider.user_id)
     return thread
 
 
@@ -645,7 +647,21 @@ def message_send(*, thread_id: int, sender_id: int, body: str) -> Message:
         MessageThread.objects.using(DB).filter(pk=thread.pk).update(last_message_at=now)
         if sender_id == buyer_id:
             _touch_contact(provider_id=thread.provider_id, user_id=buyer_id, at=now)
+        _email_new_message(thread, message, recipient_id=provider_user_id if sender_id == buyer_id else buyer_id)
     return message
+
+
+def _email_new_message(thread: MessageThread, message: Message, *, recipient_id: int) -> None:
+    recipient = MarketplaceUser.all_objects.using(DB).filter(pk=recipient_id, deleted_at__isnull=True).first()
+    if recipient is None:
+        return
+    sender_name = MarketplaceUser.all_objects.using(DB).values_list("display_name", flat=True).get(pk=message.sender_id)
+    email_enqueue(
+        using=DB, event_key=f"marketplace_message:{message.pk}", template="marketplace_new_message",
+        to=[recipient.email],
+        context={"recipient": recipient.display_name, "sender": sender_name, "subject": thread.subject,
+                 "excerpt": message.body[:200]},
+    )
 
 
 def message_thread_mark_read(*, thread_id: int, reader_id: int) -> int:

@@ -20,6 +20,7 @@ from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFai
 from breederhq.money import SUPPORTED_CURRENCIES
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
+from tenant_app.notifications import invoice_event_emails
 from breederhq.tenancy import require_tenant_id, tenant_context
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
@@ -214,6 +215,7 @@ def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | No
     invoice.version += 1
     invoice.save(update_fields=[*fields, "version", "updated_at"])
     _audit(invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata)
+    invoice_event_emails(invoice, action=action, metadata=metadata)
     if invoice.is_marketplace_invoice and new_status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
         # The marketplace transaction this invoice bills becomes paid too: same transaction here,
         # applied in the marketplace database by the outbox relay (marketplace_app/outbox_handlers.py).

@@ -1,0 +1,69 @@
+"""Business emails are recorded with the event that causes them, once per event."""
+
+import pytest
+
+from breederhq.models import OutboundEmail
+from breederhq.tenancy import tenant_context
+from config.database_routing import DATABASE_ALIASES
+from marketplace_app import services as market
+from tenant_app import services as tenant
+from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory
+from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory, make_invoice, receipt_file
+
+pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+
+
+def emails(using="default"):
+    return list(OutboundEmail.objects.using(using).order_by("id").values_list("template", "to"))
+
+
+def test_the_invoice_lifecycle_emails_the_right_people():
+    owner = UserFactory(email="owner@kennel.test")
+    kennel = TenantFactory(name="Sunny Kennels", owner=owner)
+    with tenant_context(kennel.pk):
+        contact = ContactFactory(tenant=kennel, email="jamie@example.test")
+        invoice = make_invoice(contact=contact, amounts=(12_345,))
+        assert emails() == []  # a draft is private
+        invoice = tenant.invoice_send(invoice_id=invoice.pk)
+        invoice = tenant.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=receipt_file(), reference="ref 1")
+        invoice = tenant.invoice_reject_payment(invoice_id=invoice.pk, actor=owner, reason="nothing arrived")
+    assert emails() == [
+        ("invoice_sent", ["jamie@example.test"]),
+        ("invoice_buyer_marked_paid", ["owner@kennel.test"]),
+        ("invoice_payment_rejected", ["jamie@example.test"]),
+    ]
+    sent = OutboundEmail.objects.using("default").get(template="invoice_sent")
+    assert sent.subject == f"Sunny Kennels: invoice {invoice.invoice_number} (123.45 USD)"
+    rejected = OutboundEmail.objects.using("default").get(template="invoice_payment_rejected")
+    assert "Reason: nothing arrived" in rejected.text_body
+
+
+def test_a_refused_action_sends_nothing():
+    kennel = TenantFactory()
+    with tenant_context(kennel.pk):
+        contact = ContactFactory(tenant=kennel, email="jamie@example.test")
+        invoice = make_invoice(contact=contact)
+        with pytest.raises(Exception):
+            tenant.invoice_confirm_payment(invoice_id=invoice.pk, actor=kennel.owner_user)
+    assert emails() == []
+
+
+def test_a_contact_without_an_email_gets_none():
+    kennel = TenantFactory()
+    with tenant_context(kennel.pk):
+        contact = ContactFactory(tenant=kennel, email="")
+        invoice = make_invoice(contact=contact)
+        tenant.invoice_send(invoice_id=invoice.pk)
+    assert emails() == []
+
+
+def test_a_new_message_emails_the_other_participant_in_the_marketplace_database():
+    buyer = MarketplaceUserFactory(email="bea@example.test", display_name="Bea")
+    provider = ProviderFactory()
+    thread = market.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hello!", subject="Grooming")
+    market.message_send(thread_id=thread.pk, sender_id=provider.user_id, body="Tuesday works.")
+    assert emails("marketplace") == [
+        ("marketplace_new_message", [provider.user.email]),
+        ("marketplace_new_message", ["bea@example.test"]),
+    ]
+    assert emails("default") == []
