@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install
+.PHONY: run test install bench
 
 $(INSTALLED): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,3 +20,9 @@ run: $(INSTALLED)
 ## Run the whole test suite (extra pytest arguments: make test ARGS="-k health").
 test: $(INSTALLED)
 	$(VENV)/bin/python -m config.launcher test $(ARGS)
+
+## Benchmarks (not part of the tests): make bench [SCALE=full]; report in bench/reports/latest.md.
+SCALE ?= small
+bench: $(INSTALLED)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(VENV)/bin/python -m bench.run --scale $(SCALE)

@@ -136,6 +136,11 @@ def service_environment() -> tuple[dict[str, str], list]:
             f"Set all of {', '.join(SERVICE_URL_VARS)} or none of them (embedded default); "
             f"missing: {', '.join(missing)}"
         )
+    # pgserver keeps a lock file in the user's runtime dir; headless machines often have none.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path(f"/tmp/breederhq-runtime-{os.getuid()}")
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = environment["XDG_RUNTIME_DIR"] = str(runtime)
     postgres = EmbeddedPostgres(LOCAL_DIR / "postgres")
     postgres.start()
     redis = EmbeddedRedis(LOCAL_DIR / "redis")
@@ -232,11 +237,6 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     os.chdir(BASE_DIR)
-    # pgserver keeps a lock file in the user's runtime dir; headless machines often have none.
-    if not os.environ.get("XDG_RUNTIME_DIR"):
-        runtime = Path(f"/tmp/breederhq-runtime-{os.getuid()}")
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     environment, services = service_environment()
     try:
         if argv[0] == "test":

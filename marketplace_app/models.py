@@ -13,7 +13,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel
+from breederhq.crossdb import (
+    CrossDatabaseReference,
+    CrossDatabaseReferencesManager,
+    CrossDatabaseReferencesMixin,
+    SoftDeleteModel,
+)
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.money import CentsField, CurrencyField, currency_check
 from breederhq.state_machine import StateMachine
@@ -292,6 +297,8 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+
+    objects = CrossDatabaseReferencesManager()  # bulk_create records references too
     class Meta:
         db_table = "marketplace_transactions"
         constraints = [

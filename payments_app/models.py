@@ -1,6 +1,6 @@
 from django.db import models
 
-from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin
+from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesManager, CrossDatabaseReferencesMixin
 
 
 class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
@@ -40,6 +40,8 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+
+    objects = CrossDatabaseReferencesManager()  # bulk_create records references too
     class Meta:
         db_table = "stripe_connect_accounts"
         constraints = [

@@ -1,0 +1,361 @@
+"""The benchmark suite: `make bench` (or `python -m bench.run --scale small`).
+
+Runs on the embedded default or on the servers in the environment, in separate databases
+(`breederhq_bench_tenant`, `breederhq_bench_marketplace`), generates the data set once, serves the
+platform with gunicorn as production does (2 sync workers on 2 cores), and reports every figure as
+a ratio against a baseline measured in the same run, interleaved (A B A B), median of the runs.
+Writes bench/reports/latest.md and latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+REPORTS = BASE_DIR / "bench" / "reports"
+DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+# --- environment ------------------------------------------------------------------------------------
+
+
+def bench_environment() -> tuple[dict, list]:
+    from config.launcher import service_environment
+
+    environment, services = service_environment()
+    for variable, name in (("TENANT_DATABASE_URL", "breederhq_bench_tenant"),
+                           ("MARKETPLACE_DATABASE_URL", "breederhq_bench_marketplace")):
+        environment[variable] = environment[variable].rsplit("/", 1)[0] + f"/{name}"
+    environment["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    environment["CELERY_KEY_PREFIX"] = "bench:"
+    environment["STRIPE_WEBHOOK_SECRET"] = "whsec_bench_secret"
+    return environment, services
+
+
+def manage(environment: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, environment: dict, workers: int = 2):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", str(workers), "--bind",
+             f"127.0.0.1:{self.port}", "--log-level", "warning"],
+            cwd=BASE_DIR, env=environment, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+
+def wrk(url: str, *, connections: int = 16, script: str | None = None, script_args: list[str] | None = None) -> dict:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}s", "--latency"]
+    if script:
+        command += ["-s", script]
+    command.append(url)
+    if script_args:
+        command += ["--", *script_args]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = {}
+    for pct in ("50", "99"):
+        match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(match.group(1)), match.group(2)
+        latency[f"p{pct}_ms"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, **latency, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def interleaved(a, b, rounds: int = ROUNDS) -> tuple[list, list]:
+    results_a, results_b = [], []
+    for _ in range(rounds):
+        results_a.append(a())
+        results_b.append(b())
+    return results_a, results_b
+
+
+def median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def sql_timer(dsn: str, statements: list[tuple[str, list]], setup: list[str] = (), repeat: int = 200) -> float:
+    """Mean seconds per execution of the statements, on one connection (after a warm-up)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=False) as conn, conn.cursor() as cursor:
+        for statement in setup:
+            cursor.execute(statement)
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+        started = time.perf_counter()
+        for _ in range(repeat):
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+        elapsed = time.perf_counter() - started
+        conn.rollback()
+    return elapsed / repeat
+
+
+# --- scenarios --------------------------------------------------------------------------------------
+
+
+def scenario_calibration(environment: dict, server: Server) -> dict:
+    from breederhq.backup import pg_tool
+
+    admin = environment["DATABASE_ADMIN_URL"]
+    pgbench = pg_tool("pgbench", 15)
+    import psycopg
+
+    # pgbench gets its own database: its tables have no place in the platform's.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'breederhq_bench_pgbench'").fetchone():
+            conn.execute("CREATE DATABASE breederhq_bench_pgbench")
+    bench_db_admin = admin.rsplit("/", 1)[0] + "/breederhq_bench_pgbench"
+    subprocess.run([pgbench, "-i", "-q", "-s", "5", bench_db_admin], check=True, capture_output=True)
+    out = subprocess.run([pgbench, "-S", "-c", "8", "-j", "2", "-T", str(DURATION), bench_db_admin],
+                         check=True, capture_output=True, text=True).stdout
+    pg_tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    baseline = [wrk(f"{server.url}/bench/baseline?id=1") for _ in range(ROUNDS)]
+    return {"pgbench_select_tps": pg_tps, "baseline_rps": median(baseline, "rps"),
+            "baseline_p99_ms": median(baseline, "p99_ms"),
+            "baseline_share_of_pgbench": median(baseline, "rps") / pg_tps}
+
+
+def scenario_webhooks(environment: dict, server: Server, baseline_rps: float) -> dict:
+    import stripe
+
+    sys.path.insert(0, str(BASE_DIR))
+    from tests.fakes.stripe_server import stripe_event
+
+    count = 40_000
+    events = [stripe_event("account.updated", {"id": f"acct_bench_{i % 500}", "object": "account",
+                                               "charges_enabled": True, "payouts_enabled": True,
+                                               "details_submitted": True, "requirements": {}, "filler": "x" * 2000})
+              for i in range(count)]
+    lines = []
+    for i, event in enumerate(events):
+        chosen = events[i - 1] if i % 10 == 9 else event  # 10 % duplicates
+        body = json.dumps(chosen, separators=(",", ":"))
+        header = stripe.WebhookSignature.generate_signature_header(body, environment["STRIPE_WEBHOOK_SECRET"])
+        lines.append(f"{header}\t{body}")
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+        handle.write("\n".join(lines))
+    webhook, baseline = interleaved(
+        lambda: wrk(f"{server.url}/api/v1/payments/stripe/webhook", script=str(BASE_DIR / "bench" / "webhook.lua"),
+                    script_args=[handle.name]),
+        lambda: wrk(f"{server.url}/bench/baseline?id=1"),
+    )
+    os.unlink(handle.name)
+    import psycopg
+
+    with psycopg.connect(environment["TENANT_DATABASE_URL"]) as conn:
+        stored, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT stripe_event_id) FROM stripe_webhook_events").fetchone()
+    rps = median(webhook, "rps")
+    return {"rps": rps, "p99_ms": median(webhook, "p99_ms"), "ratio_to_baseline": rps / median(baseline, "rps"),
+            "non_2xx": sum(r["non_2xx"] for r in webhook), "inbox_rows": stored,
+            "duplicate_inbox_rows": stored - distinct}
+
+
+def scenario_rls_cost(environment: dict) -> dict:
+    import psycopg
+
+    tenant_dsn = environment["TENANT_DATABASE_URL"]
+    admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/breederhq_bench_tenant"
+    with psycopg.connect(admin) as conn:
+        tenant_id = conn.execute("SELECT id FROM tenants WHERE slug = 'bench-7'").fetchone()[0]
+    query = [("SELECT id, invoice_number, total_cents, status FROM invoices WHERE tenant_id = %s "
+              "ORDER BY created_at DESC, id DESC LIMIT 50", [tenant_id])]
+    on, off = interleaved(
+        lambda: sql_timer(tenant_dsn, query, setup=[f"SELECT set_config('app.current_tenant_id', '{tenant_id}', true)"]),
+        lambda: sql_timer(admin, query),
+    )
+    return {"rls_on_ms": statistics.median(on) * 1000, "rls_off_ms": statistics.median(off) * 1000,
+            "ratio_on_to_off": statistics.median(off) / statistics.median(on)}
+
+
+def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
+    dsn = environment["MARKETPLACE_DATABASE_URL"]
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        cursor_row = conn.execute(
+            "SELECT created_at, id FROM messages WHERE thread_id = %s ORDER BY created_at DESC, id DESC "
+            "OFFSET 100000 LIMIT 1", [deep_thread]).fetchone()
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT * FROM messages WHERE thread_id = %s AND created_at <= %s AND "
+            "(created_at, id) < (%s, %s) ORDER BY created_at DESC, id DESC LIMIT 50",
+            [deep_thread, cursor_row[0], cursor_row[0], cursor_row[1]]).fetchall())
+    keyset = [("SELECT * FROM messages WHERE thread_id = %s AND created_at <= %s AND (created_at, id) < (%s, %s) "
+               "ORDER BY created_at DESC, id DESC LIMIT 50", [deep_thread, cursor_row[0], cursor_row[0], cursor_row[1]])]
+    offset = [("SELECT * FROM messages WHERE thread_id = %s ORDER BY created_at DESC, id DESC OFFSET 100000 LIMIT 50",
+               [deep_thread])]
+    k, o = interleaved(lambda: sql_timer(dsn, keyset, repeat=50), lambda: sql_timer(dsn, offset, repeat=5))
+    return {"cursor_ms": statistics.median(k) * 1000, "offset_ms": statistics.median(o) * 1000,
+            "cursor_vs_offset": statistics.median(o) / statistics.median(k),
+            "cursor_plan_sorts": " Sort " in plan or "Sort\n" in plan}
+
+
+def scenario_crossdb_resolution(environment: dict) -> dict:
+    """Resolving tenant invoices for a page of transactions: batched resolve() vs one query per row,
+    in-process (the API list arrives with the API issue)."""
+    code = r'''
+import json, statistics, time, django
+django.setup()
+from django.db import connections, reset_queries
+from django.test.utils import CaptureQueriesContext
+from breederhq.crossdb import resolve
+from breederhq.tenancy import system_read_context
+from marketplace_app.models import MarketplaceTransaction
+from tenant_app.models import Invoice
+out = {}
+for size in (20, 100):
+    rows = list(MarketplaceTransaction.objects.using("marketplace").filter(invoice_type="tenant").order_by("-id")[:size])
+    def batched():
+        with system_read_context(job="bench"):
+            return resolve(rows, "invoice_id")
+    def naive():
+        with system_read_context(job="bench"):
+            return [Invoice.all_objects.filter(pk=r.invoice_id).first() for r in rows]
+    with CaptureQueriesContext(connections["default"]) as q:
+        batched()
+    batched_queries = len(q.captured_queries)
+    with CaptureQueriesContext(connections["default"]) as q:
+        naive()
+    naive_queries = len(q.captured_queries)
+    b, n = [], []
+    for _ in range(5):
+        t = time.perf_counter(); [batched() for _ in range(20)]; b.append((time.perf_counter() - t) / 20)
+        t = time.perf_counter(); [naive() for _ in range(20)]; n.append((time.perf_counter() - t) / 20)
+    out[size] = {"batched_ms": statistics.median(b) * 1000, "naive_ms": statistics.median(n) * 1000,
+                 "speedup": statistics.median(n) / statistics.median(b),
+                 "tenant_db_queries_batched": batched_queries, "tenant_db_queries_naive": naive_queries}
+print(json.dumps(out))
+'''
+    result = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=environment, capture_output=True,
+                            text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+
+def verdict(achieved: float, target: float, higher_is_better: bool = True) -> str:
+    ok = achieved >= target if higher_is_better else achieved <= target
+    return "met" if ok else "MISSED"
+
+
+def write_report(results: dict) -> None:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    c, w, r, m, x = (results[k] for k in ("calibration", "webhooks", "rls", "messages_sql", "crossdb_resolution"))
+    rows = [
+        ("calibration: pgbench -S (tps)", f"{c['pgbench_select_tps']:.0f}", "—", "—"),
+        ("calibration: baseline view (req/s, p99)", f"{c['baseline_rps']:.0f}, {c['baseline_p99_ms']:.1f} ms",
+         "—", f"{c['baseline_share_of_pgbench']:.2f} of pgbench"),
+        ("webhook ingestion vs baseline", f"{w['ratio_to_baseline']:.2f}x, p99 {w['p99_ms']:.1f} ms",
+         "≥ 0.5x, p99 ≤ 25 ms", verdict(w["ratio_to_baseline"], 0.5) + (" / " + verdict(w["p99_ms"], 25, False))),
+        ("webhook duplicates stored twice", str(w["duplicate_inbox_rows"]), "0", verdict(-w["duplicate_inbox_rows"], 0)),
+        ("RLS on vs off (same tenant query)", f"{r['ratio_on_to_off']:.2f}x", "≥ 0.9x", verdict(r["ratio_on_to_off"], 0.9)),
+        ("messages: cursor vs OFFSET 100,000 (SQL)", f"{m['cursor_vs_offset']:.0f}x", "≥ 100x", verdict(m["cursor_vs_offset"], 100)),
+        ("messages: Sort node in the cursor plan", str(m["cursor_plan_sorts"]), "False", verdict(0 if m["cursor_plan_sorts"] else 1, 1)),
+        ("cross-DB resolution, page 100: batched vs naive", f"{x['100']['speedup']:.1f}x", "≥ 10x", verdict(x["100"]["speedup"], 10)),
+        ("cross-DB resolution: tenant-DB queries at 20 / 100 rows",
+         f"{x['20']['tenant_db_queries_batched']} / {x['100']['tenant_db_queries_batched']} (naive {x['100']['tenant_db_queries_naive']})",
+         "constant", verdict(1 if x["20"]["tenant_db_queries_batched"] == x["100"]["tenant_db_queries_batched"] else 0, 1)),
+    ]
+    lines = [f"# Benchmark report ({results['scale']} scale, {results['finished_at']})", "",
+             f"{ROUNDS} interleaved rounds of {DURATION} s per HTTP figure; medians. 2 gunicorn sync workers.", "",
+             "| scenario | achieved | target | |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {t} | {v} |" for a, b, t, v in rows]
+    lines += ["", "Not yet measured (need the API endpoints): listing search, transaction list pages, message "
+              "history over HTTP, invoice list with cross-DB names over HTTP, admin change lists."]
+    (REPORTS / "latest.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=["small", "full"], default="small")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it")
+    os.chdir(BASE_DIR)
+    environment, services = bench_environment()
+    server = None
+    try:
+        manage(environment, "db_bootstrap")
+        manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
+        manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
+        generated = subprocess.run([sys.executable, "-m", "bench.generate", "--scale", args.scale], cwd=BASE_DIR,
+                                   env=environment, check=True, capture_output=True, text=True).stdout
+        log(generated.strip().splitlines()[-1])
+        import psycopg
+
+        with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
+            deep_thread = conn.execute(
+                "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+        os.environ.update({k: environment[k] for k in ("DJANGO_SETTINGS_MODULE",)})
+        server = Server(environment)
+        results = {"scale": args.scale}
+        log("calibration"); results["calibration"] = scenario_calibration(environment, server)
+        log("webhook ingestion"); results["webhooks"] = scenario_webhooks(environment, server, results["calibration"]["baseline_rps"])
+        log("RLS cost"); results["rls"] = scenario_rls_cost(environment)
+        log("messages"); results["messages_sql"] = scenario_messages_sql(environment, deep_thread)
+        log("cross-DB resolution"); results["crossdb_resolution"] = scenario_crossdb_resolution(environment)
+        results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        write_report(results)
+    finally:
+        if server:
+            server.stop()
+        for service in services:
+            if hasattr(service, "stop"):
+                service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
