@@ -542,8 +542,10 @@ class Message(models.Model):
     class Meta:
         db_table = "messages"
         indexes = [
+            # The review's index plus the keyset's tie-breaker `id`: a cursor page is then read in
+            # index order across partitions (Merge Append, no Sort node; bench/run.py checks).
             models.Index(
-                F("thread"), F("created_at").desc(), include=["read_at"], name="messages_thread_created"
+                F("thread"), F("created_at").desc(), F("id").desc(), include=["read_at"], name="messages_thread_created"
             ),
         ]
 

@@ -23,7 +23,7 @@ CREATE TABLE messages (
     PRIMARY KEY (id, created_at)
 ) PARTITION BY RANGE (created_at);
 ALTER SEQUENCE messages_id_seq OWNED BY messages.id;
-CREATE INDEX messages_thread_created ON messages (thread_id, created_at DESC) INCLUDE (read_at);
+CREATE INDEX messages_thread_created ON messages (thread_id, created_at DESC, id DESC) INCLUDE (read_at);
 CREATE INDEX messages_sender_id ON messages (sender_id);
 CREATE TABLE messages_default PARTITION OF messages DEFAULT;
 -- The current month and the next two; `manage.py message_partitions` (beat) keeps ahead after that.
@@ -292,7 +292,7 @@ class Migration(migrations.Migration):
                     ],
                     options={
                         'db_table': 'messages',
-                        'indexes': [models.Index(models.F('thread'), models.OrderBy(models.F('created_at'), descending=True), include=('read_at',), name='messages_thread_created')],
+                        'indexes': [models.Index(models.F('thread'), models.OrderBy(models.F('created_at'), descending=True), models.OrderBy(models.F('id'), descending=True), include=('read_at',), name='messages_thread_created')],
                     },
                 ),
             ],

@@ -29,7 +29,7 @@ def test_review_composite_indexes_exist():
     assert tx["mkt_tx_provider_status_created"].endswith("(provider_id, status, created_at DESC)")
     assert tx["mkt_tx_client_status_created"].endswith("(client_id, status, created_at DESC)")
     assert indexes("messages")["messages_thread_created"].endswith(
-        "(thread_id, created_at DESC) INCLUDE (read_at)")
+        "(thread_id, created_at DESC, id DESC) INCLUDE (read_at)")
     assert indexes("service_listings")["service_listings_active_search"].endswith(
         "(category, state, city) WHERE ((status)::text = 'active'::text)")
     assert indexes("marketplace_invoices")["mkt_invoices_tx_status"].endswith("(transaction_id, status)")
