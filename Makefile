@@ -21,8 +21,9 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(VENV)/bin/python -m config.launcher test $(ARGS)
 
-## Benchmarks (not part of the tests): make bench [SCALE=full]; report in bench/reports/latest.md.
+## Benchmarks (not part of the tests): make bench [SCALE=full] [BENCH_ARGS=--fresh]; report in bench/reports/latest.md.
 SCALE ?= small
+BENCH_ARGS ?=
 bench: $(INSTALLED)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(VENV)/bin/python -m bench.run --scale $(SCALE)
+	$(VENV)/bin/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)

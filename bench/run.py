@@ -320,6 +320,7 @@ def write_report(results: dict) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=["small", "full"], default="small")
+    parser.add_argument("--fresh", action="store_true", help="drop the bench databases and generate again")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it")
@@ -327,6 +328,12 @@ def main(argv: list[str]) -> int:
     environment, services = bench_environment()
     server = None
     try:
+        if args.fresh:
+            import psycopg
+
+            with psycopg.connect(environment["DATABASE_ADMIN_URL"], autocommit=True) as conn:
+                for name in ("breederhq_bench_tenant", "breederhq_bench_marketplace"):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         manage(environment, "db_bootstrap")
         manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
         manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
