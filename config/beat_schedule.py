@@ -49,6 +49,18 @@ BEAT_SCHEDULE = {
         "task": "marketplace_app.tasks.expire_pending_confirmations",
         "schedule": crontab(minute=7),
     },
+    "expire-tenant-pending-confirmations": {
+        "task": "tenant_app.tasks.expire_pending_confirmations",
+        "schedule": crontab(minute=37),
+    },
+    "purge-deleted-contacts": {
+        "task": "tenant_app.tasks.purge_deleted_contacts",
+        "schedule": crontab(hour=1, minute=15, day_of_week=0),
+    },
+    "purge-deleted-providers": {
+        "task": "marketplace_app.tasks.purge_deleted_providers",
+        "schedule": crontab(hour=1, minute=45, day_of_week=0),
+    },
     "purge-expired-idempotency-keys": {
         "task": "breederhq.tasks.purge_expired_idempotency_keys",
         "schedule": crontab(minute=17),

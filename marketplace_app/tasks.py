@@ -34,3 +34,10 @@ def provider_stats_check() -> list[dict]:
 @scheduled_job("marketplace_app.tasks.expire_pending_confirmations")
 def expire_pending_confirmations() -> int:
     return services.marketplace_invoice_expire_pending_confirmations()
+
+
+@scheduled_job("marketplace_app.tasks.purge_deleted_providers")
+def purge_deleted_providers() -> list[int]:
+    from marketplace_app.lifecycle import provider_purge_deleted
+
+    return provider_purge_deleted()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from breederhq.jobs.scheduled import scheduled_job
 from breederhq.tenancy import tenant_context
 
 
@@ -25,3 +26,10 @@ def expire_pending_confirmations(tenant_id: int | None = None) -> int:
         with tenant_context(tid, using="default"):
             expired += len(invoice_expire_pending_confirmations())
     return expired
+
+
+@scheduled_job("tenant_app.tasks.purge_deleted_contacts")
+def purge_deleted_contacts() -> list[int]:
+    from tenant_app.lifecycle import contact_purge_deleted
+
+    return contact_purge_deleted()

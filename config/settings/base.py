@@ -179,6 +179,7 @@ CELERY_TASK_ROUTES = {
     "breederhq.tasks.ping": {"queue": "default"},
     "breederhq.tasks.outbox_relay_message": {"queue": "default"},
     "marketplace_app.tasks.*": {"queue": "maintenance"},
+    "tenant_app.tasks.*": {"queue": "maintenance"},
     "payments_app.tasks.*": {"queue": "webhooks"},
     "breederhq.tasks.send_outbound_email": {"queue": "email"},
 }
