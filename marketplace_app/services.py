@@ -439,12 +439,22 @@ def marketplace_invoice_create(
         TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.INVOICED)
         if provider.payment_mode == Provider.PaymentMode.DISABLED:
             raise Conflict("This provider has marketplace payments disabled.", code="payments_disabled")
+        mode = provider.payment_mode
+        fallback = None
+        if mode == Provider.PaymentMode.STRIPE:
+            from payments_app.providers import stripe_mode_fallback
+
+            fallback = stripe_mode_fallback(provider_id=provider.pk)
+            if fallback is not None and not fallback.allowed:
+                raise Conflict(f"Stripe cannot take this payment now ({fallback.reason}).", code="stripe_unavailable")
+            if fallback is not None:
+                mode = Provider.PaymentMode.MANUAL
         subtotal = sum(item.unit_price_cents * item.quantity for item in line_items)
         sequence = MarketplaceInvoice.objects.using(DB).filter(provider=provider).count() + 1
         invoice = MarketplaceInvoice(
             provider=provider, transaction=tx, client_id=tx.client_id, number=f"MP-{provider.pk}-{sequence:06d}",
             currency=tx.currency, subtotal_cents=subtotal, tax_cents=tax_cents, total_cents=subtotal + tax_cents,
-            payment_mode_snapshot=provider.payment_mode, payment_mode_locked_at=timezone.now(), due_at=due_at,
+            payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(), due_at=due_at,
         )
         invoice.save(using=DB)
         MarketplaceInvoiceLineItem.objects.using(DB).bulk_create(
@@ -456,6 +466,14 @@ def marketplace_invoice_create(
             for position, item in enumerate(line_items)
         )
         _attach_invoice_locked(tx, invoice_type="marketplace", invoice_id=invoice.pk)
+        if fallback is not None:
+            from payments_app.services import invoice_payment_record_fallback
+
+            # The flag lives in the tenant database: written once this invoice exists for sure.
+            transaction.on_commit(lambda: invoice_payment_record_fallback(
+                invoice_kind="marketplace", invoice_id=invoice.pk, tenant_id=None, reason=fallback.reason,
+                amount_cents=invoice.total_cents, currency=invoice.currency,
+                connect_account_id=fallback.account_id), using=DB)
     return invoice
 
 
@@ -466,6 +484,10 @@ def marketplace_invoice_send(*, invoice_id: int, expected_version: int) -> Marke
         INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.SENT)
         invoice.status, invoice.sent_at = MarketplaceInvoice.Status.SENT, timezone.now()
         _save_invoice(invoice, ["status", "sent_at"])
+        if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
+            from payments_app.services import invoice_payment_open_on_commit
+
+            invoice_payment_open_on_commit(invoice_kind="marketplace", invoice_id=invoice.pk, tenant_id=None, using=DB)
     return invoice
 
 
@@ -529,6 +551,18 @@ def marketplace_invoice_reject_payment_claim(*, invoice_id: int, expected_versio
                                     allowed=list(INVOICE_STATES.allowed_from(invoice.status)))
         invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
         _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
+    return invoice
+
+
+def marketplace_invoice_set_reconciliation_status(*, invoice_id: int, status: str) -> MarketplaceInvoice:
+    """What Stripe says disagrees (or agrees again) with this invoice: set by webhooks and reconciliation."""
+    if status not in MarketplaceInvoice.ReconciliationStatus.values:
+        raise ValidationFailed("Unknown reconciliation status.", field_errors={"status": ["Invalid."]})
+    with transaction.atomic(using=DB):
+        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        if invoice.reconciliation_status != status:
+            invoice.reconciliation_status = status
+            _save_invoice(invoice, ["reconciliation_status"])
     return invoice
 
 

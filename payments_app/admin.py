@@ -2,7 +2,13 @@ from django.contrib import admin
 
 from breederhq.admin import ReadOnlyAdminMixin
 from breederhq.backoffice.actions import audited_action
-from payments_app.models import StripeConnectAccount, StripeWebhookEvent
+from payments_app.models import (
+    InvoicePayment,
+    ReconciliationItem,
+    ReconciliationRun,
+    StripeConnectAccount,
+    StripeWebhookEvent,
+)
 from payments_app.services import stripe_event_requeue
 
 
@@ -23,9 +29,46 @@ class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(StripeConnectAccount)
 class StripeConnectAccountAdmin(admin.ModelAdmin):
     list_display = ("stripe_account_id", "owner_type", "owner_tenant", "provider_id", "status", "charges_enabled",
-                    "payouts_enabled", "updated_at")
+                    "payouts_enabled", "allow_manual_fallback", "updated_at")
     list_filter = ("status", "owner_type")
     search_fields = ("stripe_account_id", "owner_tenant__name")
     list_select_related = ("owner_tenant",)
     readonly_fields = ("charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason", "status",
                        "last_event_created", "created_at", "updated_at")
+
+
+@admin.register(InvoicePayment)
+class InvoicePaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """How each invoice is collected: Stripe payment intent, or manual (with the fallback reason when
+    Stripe was unusable at creation), and what reconciliation last concluded."""
+
+    list_display = ("invoice_kind", "invoice_id", "owner_tenant_id", "provider", "fallback_reason", "amount_cents",
+                    "currency", "stripe_payment_intent_id", "stripe_status", "dispute_status",
+                    "reconciliation_status", "reconciled_at")
+    list_filter = ("provider", "fallback_reason", "reconciliation_status", "invoice_kind", "dispute_status")
+    search_fields = ("stripe_payment_intent_id", "dispute_id", "connect_account_id")
+    readonly_fields = [f.name for f in InvoicePayment._meta.fields]
+
+
+class ReconciliationItemInline(admin.TabularInline):
+    model = ReconciliationItem
+    fields = ("status", "invoice_kind", "invoice_id", "tenant_id_hint", "stripe_object_id", "local_amount_cents",
+              "remote_amount_cents", "detail")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The report of each reconciliation with Stripe; each disagreement is a line below the run."""
+
+    list_display = ("pk", "trigger", "started_at", "finished_at", "remote_objects", "local_payments", "synced",
+                    "mismatch", "missing_remote", "missing_local", "error")
+    list_filter = ("trigger",)
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in ReconciliationRun._meta.fields]
+    inlines = [ReconciliationItemInline]

@@ -26,6 +26,9 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
         DISABLED = "disabled", "Disabled"
 
     stripe_account_id = models.CharField(max_length=50, unique=True)
+    #: When the account cannot take payments, or Stripe is unreachable, new invoices are created in
+    #: manual mode instead (visible on InvoicePayment) if this is on; otherwise creation is refused.
+    allow_manual_fallback = models.BooleanField(default=True)
     owner_type = models.CharField(max_length=20, choices=OwnerType.choices)
     owner_tenant = models.OneToOneField(
         "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_account"
@@ -105,3 +108,142 @@ class StripeWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_event_id} {self.event_type} [{self.status}]"
+
+
+class InvoiceKind(models.TextChoices):
+    TENANT = "tenant", "Tenant invoice (breeder)"
+    MARKETPLACE = "marketplace", "Marketplace invoice (service provider)"
+
+
+class ReconciliationState(models.TextChoices):
+    SYNCED = "synced", "Agrees with Stripe"
+    MISMATCH = "mismatch", "Disagrees with Stripe"
+    MISSING_REMOTE = "missing_remote", "Not found in Stripe"
+    MISSING_LOCAL = "missing_local", "In Stripe, not here"
+
+
+class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
+    """How one invoice (tenant or marketplace) is collected, and what Stripe says about it.
+
+    One row per invoice (unique), created before any Stripe call, so the payment intent is created
+    at most once: its idempotency key is derived from the invoice and the id is stored here. A row
+    with `provider="manual"` and a `fallback_reason` is an invoice that fell back to manual payment
+    when it was created (breaker open or Connect account disabled): the visible flag support sees.
+
+    A platform table like StripeConnectAccount: webhook workers find it by Stripe id before any
+    tenant is known, hence `owner_tenant` and not `tenant_id`.
+    """
+
+    class Provider(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        MANUAL = "manual", "Manual"
+
+    class FallbackReason(models.TextChoices):
+        NONE = "", "No fallback"
+        BREAKER_OPEN = "breaker_open", "Stripe unavailable (circuit open)"
+        ACCOUNT_DISABLED = "account_disabled", "Connect account cannot take payments"
+
+    invoice_kind = models.CharField(max_length=20, choices=InvoiceKind.choices)
+    invoice_id = CrossDatabaseReference(
+        targets={"tenant": "tenant_app.Invoice", "marketplace": "marketplace_app.MarketplaceInvoice"},
+        discriminator="invoice_kind", db_index=False,
+    )
+    owner_tenant = models.ForeignKey(
+        "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    fallback_reason = models.CharField(max_length=30, choices=FallbackReason.choices, blank=True, default="")
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    application_fee_cents = models.BigIntegerField(default=0)
+    connect_account_id = models.CharField(max_length=50, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    stripe_status = models.CharField(max_length=40, blank=True)
+    refunded_cents = models.BigIntegerField(default=0)
+    dispute_id = models.CharField(max_length=100, blank=True)
+    dispute_status = models.CharField(max_length=40, blank=True)
+    reconciliation_status = models.CharField(
+        max_length=20, choices=ReconciliationState.choices, default=ReconciliationState.SYNCED
+    )
+    reconciliation_note = models.CharField(max_length=300, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "invoice_payments"
+        constraints = [
+            models.UniqueConstraint(fields=["invoice_kind", "invoice_id"], name="invoice_payments_one_per_invoice"),
+            models.CheckConstraint(condition=models.Q(invoice_kind__in=["tenant", "marketplace"]),
+                                   name="invoice_payments_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(invoice_kind="marketplace", owner_tenant__isnull=True)
+                | models.Q(invoice_kind="tenant", owner_tenant__isnull=False),
+                name="invoice_payments_tenant_for_tenant_invoices",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(provider="stripe") | models.Q(stripe_payment_intent_id__isnull=True),
+                name="invoice_payments_manual_has_no_intent",
+            ),
+            models.CheckConstraint(condition=models.Q(amount_cents__gte=0, refunded_cents__gte=0),
+                                   name="invoice_payments_amounts_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["reconciliation_status"], name="invoice_payments_recon_idx",
+                         condition=~models.Q(reconciliation_status="synced")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_kind} invoice #{self.invoice_id} via {self.provider}"
+
+    def metadata(self) -> dict[str, str]:
+        """What we put on the Stripe object, so a webhook finds the invoice (and its tenant)."""
+        return stripe_metadata(self.invoice_kind, self.invoice_id, self.owner_tenant_id)
+
+
+def stripe_metadata(invoice_kind: str, invoice_id: int, tenant_id: int | None) -> dict[str, str]:
+    data = {"breederhq_invoice_kind": invoice_kind, "breederhq_invoice_id": str(invoice_id)}
+    if tenant_id is not None:
+        data["breederhq_tenant_id"] = str(tenant_id)
+    return data
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of our invoices with Stripe (nightly beat or `manage.py reconcile_stripe`)."""
+
+    trigger = models.CharField(max_length=20)  # "beat" | "command"
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    remote_objects = models.PositiveIntegerField(default=0)
+    local_payments = models.PositiveIntegerField(default=0)
+    synced = models.PositiveIntegerField(default=0)
+    mismatch = models.PositiveIntegerField(default=0)
+    missing_remote = models.PositiveIntegerField(default=0)
+    missing_local = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "stripe_reconciliation_runs"
+
+    def __str__(self) -> str:
+        return f"reconciliation #{self.pk} ({self.started_at:%Y-%m-%d %H:%M})"
+
+
+class ReconciliationItem(models.Model):
+    """One disagreement found by a run, in words support staff can act on."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="items")
+    status = models.CharField(max_length=20, choices=ReconciliationState.choices)
+    invoice_kind = models.CharField(max_length=20, blank=True)
+    invoice_id = models.BigIntegerField(null=True, blank=True)
+    tenant_id_hint = models.BigIntegerField(null=True, blank=True)
+    stripe_object_id = models.CharField(max_length=100, blank=True)
+    local_amount_cents = models.BigIntegerField(null=True, blank=True)
+    remote_amount_cents = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=300)
+
+    class Meta:
+        db_table = "stripe_reconciliation_items"
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.detail}"

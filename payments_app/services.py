@@ -1,4 +1,5 @@
-"""Payments writes: the Stripe webhook inbox and its processing (DESIGN section 7)."""
+"""Payments writes: the Stripe webhook inbox and its processing (DESIGN section 7), and collecting
+invoices through a payment provider (Stripe payment intents, manual fallback)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from breederhq.errors import DomainError, NotFound
+from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
-from payments_app.models import StripeWebhookEvent
+from breederhq.tenancy import tenant_context
+from payments_app.models import InvoiceKind, InvoicePayment, StripeWebhookEvent
 from payments_app.webhook_handlers import HANDLERS
 
 logger = logging.getLogger(__name__)
@@ -177,3 +179,123 @@ def stripe_event_requeue(*, event_pk: int) -> StripeWebhookEvent:
         event.save(using="default", update_fields=["status", "attempts", "next_attempt_at"])
         transaction.on_commit(lambda: _enqueue_processing(event.pk), using="default")
     return event
+
+
+# --- Collecting invoices through a provider ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """What paying an invoice needs to know, read in the invoice's own database (and tenant)."""
+
+    kind: str
+    invoice_id: int
+    tenant_id: int | None
+    provider_id: int | None
+    number: str
+    status: str
+    payment_mode: str
+    total_cents: int
+    refunded_cents: int
+    currency: str
+
+
+def invoice_facts(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoiceFacts | None:
+    from marketplace_app.models import MarketplaceInvoice
+    from tenant_app.models import Invoice
+
+    if invoice_kind == InvoiceKind.TENANT:
+        if tenant_id is None:
+            return None
+        with tenant_context(tenant_id):
+            invoice = Invoice.all_objects.filter(pk=invoice_id).first()
+        if invoice is None:
+            return None
+        return InvoiceFacts(invoice_kind, invoice.pk, invoice.tenant_id, None, invoice.invoice_number, invoice.status,
+                            invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency)
+    invoice = MarketplaceInvoice.objects.using("marketplace").filter(pk=invoice_id).first()
+    if invoice is None:
+        return None
+    return InvoiceFacts(invoice_kind, invoice.pk, None, invoice.provider_id, invoice.number, invoice.status,
+                        invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency)
+
+
+def invoice_payment_record_fallback(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, reason: str,
+                                    amount_cents: int, currency: str, connect_account_id: str = "") -> InvoicePayment:
+    """Record that a new invoice fell back from Stripe to manual payment (the visible flag).
+
+    Called by invoice creation (tenant: inside its transaction; marketplace: after its commit).
+    """
+    with transaction.atomic(using="default"):
+        payment, _ = InvoicePayment.objects.using("default").get_or_create(
+            invoice_kind=invoice_kind, invoice_id=invoice_id,
+            defaults={"owner_tenant_id": tenant_id, "provider": InvoicePayment.Provider.MANUAL,
+                      "fallback_reason": reason, "amount_cents": amount_cents, "currency": currency,
+                      "connect_account_id": connect_account_id},
+        )
+    logger.warning("%s invoice %s created in manual mode: stripe fallback (%s)", invoice_kind, invoice_id, reason)
+    return payment
+
+
+def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> InvoicePayment:
+    """Create the Stripe payment intent of a sent, Stripe-mode invoice: at most one, ever.
+
+    The row is claimed first (unique per invoice) and committed; the Stripe call runs with no
+    transaction open, under an idempotency key derived from the invoice, so a crash between the call
+    and the save, or two workers at once, end with the same single payment intent. Raises
+    StripeUnavailable on an outage (the caller retries later).
+    """
+    from payments_app.providers import PaymentRequest, StripeConnectProvider, application_fee_cents, connect_account_for
+
+    facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+    if facts is None:
+        raise NotFound(f"No {invoice_kind} invoice #{invoice_id}.")
+    existing = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+    if existing is not None and (existing.stripe_payment_intent_id or existing.provider != InvoicePayment.Provider.STRIPE):
+        return existing
+    if facts.payment_mode != "stripe":
+        raise Conflict(f"Invoice {facts.number} is paid {facts.payment_mode}ly, not through Stripe.",
+                       code="payment_mode_mismatch")
+    if facts.status != "sent":
+        raise Conflict(f"Invoice {facts.number} is {facts.status}; only a sent invoice is put on Stripe.",
+                       code="invoice_not_sent")
+    account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
+    if account is None or not account.can_take_payments:
+        raise Conflict("The Stripe Connect account cannot take payments.", code="stripe_account_unusable")
+    with transaction.atomic(using="default"):
+        payment, _ = InvoicePayment.objects.using("default").get_or_create(
+            invoice_kind=invoice_kind, invoice_id=invoice_id,
+            defaults={"owner_tenant_id": facts.tenant_id, "provider": InvoicePayment.Provider.STRIPE,
+                      "amount_cents": facts.total_cents, "currency": facts.currency,
+                      "application_fee_cents": application_fee_cents(facts.total_cents),
+                      "connect_account_id": account.stripe_account_id},
+        )
+    if payment.stripe_payment_intent_id or payment.provider != InvoicePayment.Provider.STRIPE:
+        return payment
+    result = StripeConnectProvider().execute(PaymentRequest(
+        invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id, amount_cents=payment.amount_cents,
+        currency=payment.currency, connect_account_id=payment.connect_account_id,
+        description=f"Invoice {facts.number}", metadata=payment.metadata(),
+    ))
+    with transaction.atomic(using="default"):
+        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
+        if not payment.stripe_payment_intent_id:
+            payment.stripe_payment_intent_id = result.matching_id
+            payment.stripe_status = result.status
+            payment.save(using="default", update_fields=["stripe_payment_intent_id", "stripe_status", "updated_at"])
+    return payment
+
+
+def invoice_payment_open_on_commit(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, using: str) -> None:
+    """Called by `invoice_send` inside its transaction: once the invoice is sent for sure, a worker
+    creates its Stripe payment intent (no Stripe call inside the send's transaction and locks)."""
+
+    def enqueue():
+        from payments_app.tasks import open_invoice_payment
+
+        try:
+            open_invoice_payment.delay(invoice_kind, invoice_id, tenant_id)
+        except Exception:  # Redis down: `manage.py`/admin or the next send retry opens it later
+            logger.exception("could not enqueue the payment intent of %s invoice %s", invoice_kind, invoice_id)
+
+    transaction.on_commit(enqueue, using=using)

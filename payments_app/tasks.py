@@ -17,3 +17,20 @@ def retry_due_stripe_events() -> int:
     for event_pk in due:
         process_stripe_event.delay(event_pk)
     return len(due)
+
+
+@shared_task(name="payments_app.tasks.open_invoice_payment", acks_late=True)
+def open_invoice_payment(invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> str | None:
+    """Create the invoice's Stripe payment intent (once; safe to run again)."""
+    payment = services.invoice_payment_open(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+    return payment.stripe_payment_intent_id
+
+
+@scheduled_job("payments_app.tasks.reconcile_stripe", lock_timeout=60 * 60)
+def reconcile_stripe() -> dict:
+    """Beat, nightly: compare our invoice payments with Stripe; disagreements land in admin."""
+    from payments_app.reconciliation import stripe_reconcile
+
+    run = stripe_reconcile(trigger="beat")
+    return {"run": run.pk, "synced": run.synced, "mismatch": run.mismatch, "missing_remote": run.missing_remote,
+            "missing_local": run.missing_local}

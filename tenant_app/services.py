@@ -270,6 +270,17 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "
         tenant_id = require_tenant_id(using=DB)
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
         mode = tenant.marketplace_payment_mode
+        fallback = None
+        if mode == PaymentMode.STRIPE:
+            # payments_app sits on top of tenant_app: imported here, not at module level.
+            from payments_app.providers import stripe_mode_fallback
+
+            fallback = stripe_mode_fallback(tenant_id=tenant_id)
+            if fallback is not None and not fallback.allowed:
+                raise ValidationFailed(f"Stripe cannot take this payment now ({fallback.reason}).",
+                                       code="stripe_unavailable")
+            if fallback is not None:
+                mode = PaymentMode.MANUAL
         if is_marketplace_invoice and mode == PaymentMode.DISABLED:
             raise ValidationFailed(
                 "Marketplace payments are disabled for this tenant.",
@@ -287,8 +298,16 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "
         subtotal = _write_lines(invoice, lines)
         invoice.subtotal_cents, invoice.tax_cents, invoice.total_cents = subtotal, tax_cents, subtotal + tax_cents
         invoice.save(update_fields=["subtotal_cents", "tax_cents", "total_cents"])
-        _audit(invoice, action="created", old_status="", actor=actor,
-               metadata={"replaces": replaces.invoice_number} if replaces else None)
+        metadata = {"replaces": replaces.invoice_number} if replaces else {}
+        if fallback is not None:
+            metadata["payment_mode_fallback"] = fallback.reason
+        _audit(invoice, action="created", old_status="", actor=actor, metadata=metadata)
+        if fallback is not None:
+            from payments_app.services import invoice_payment_record_fallback
+
+            invoice_payment_record_fallback(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=tenant_id,
+                                            reason=fallback.reason, amount_cents=invoice.total_cents,
+                                            currency=invoice.currency, connect_account_id=fallback.account_id)
     return invoice
 
 
@@ -327,8 +346,14 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
         _check_version(invoice, expected_version)
         if invoice.total_cents <= 0:
             raise ValidationFailed("An invoice with a zero total is not sent.", field_errors={"total_cents": ["zero"]})
-        return _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
-                       actor=actor)
+        invoice = _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
+                          actor=actor)
+        if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
+            from payments_app.services import invoice_payment_open_on_commit
+
+            invoice_payment_open_on_commit(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=invoice.tenant_id,
+                                           using=DB)
+        return invoice
 
 
 def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference: str = "",

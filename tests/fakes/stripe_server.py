@@ -38,7 +38,8 @@ def _nested_form(pairs: dict[str, list[str]]) -> dict:
 
 class FakeStripe:
     def __init__(self):
-        self.objects: dict[str, dict[str, dict]] = {"invoices": {}, "payment_intents": {}, "accounts": {}}
+        self.objects: dict[str, dict[str, dict]] = {"invoices": {}, "payment_intents": {}, "accounts": {},
+                                                    "refunds": {}}
         self.requests: list[dict] = []
         self._idempotent: dict[str, tuple[int, dict]] = {}
         self._failures: list[tuple[int, float]] = []  # (status, delay seconds) for the next requests
@@ -160,8 +161,14 @@ class FakeStripe:
         elif collection == "payment_intents":
             obj = {"id": new_id("pi"), "object": "payment_intent", "status": "requires_payment_method",
                    "amount": int(params.get("amount", 0)), "currency": params.get("currency", "usd"),
-                   "created": now, "metadata": params.get("metadata", {}),
-                   "client_secret": new_id("pi_secret")}
+                   "amount_received": 0, "created": now, "metadata": params.get("metadata", {}),
+                   "description": params.get("description"), "latest_charge": None,
+                   "application_fee_amount": int(params.get("application_fee_amount", 0) or 0),
+                   "transfer_data": params.get("transfer_data"), "client_secret": new_id("pi_secret")}
+        elif collection == "refunds":
+            obj = {"id": new_id("re"), "object": "refund", "status": "succeeded", "created": now,
+                   "amount": int(params.get("amount", 0)), "payment_intent": params.get("payment_intent"),
+                   "currency": "usd"}
         else:
             obj = {"id": new_id("acct"), "object": "account", "charges_enabled": False, "payouts_enabled": False,
                    "details_submitted": False, "requirements": {"disabled_reason": None}, "created": now}
@@ -175,7 +182,31 @@ class FakeStripe:
             obj["status"] = "void"
         elif collection == "invoices" and action == "pay":
             obj["status"], obj["amount_paid"] = "paid", obj["amount_due"]
+        elif collection == "payment_intents" and action == "cancel":
+            obj["status"] = "canceled"
         return obj
+
+    # --- what a buyer, a bank or support does on Stripe's side (tests drive them) -----------------
+    def succeed_intent(self, intent_id: str, *, amount_received: int | None = None) -> dict:
+        """The buyer pays: the intent succeeds with a charge. Returns the intent."""
+        intent = self.objects["payment_intents"][intent_id]
+        intent["status"] = "succeeded"
+        intent["amount_received"] = intent["amount"] if amount_received is None else amount_received
+        intent["latest_charge"] = intent.get("latest_charge") or new_id("ch")
+        return intent
+
+    def charge_of(self, intent_id: str, *, amount_refunded: int = 0) -> dict:
+        """The charge object of a succeeded intent, as `charge.*` events carry it."""
+        intent = self.objects["payment_intents"][intent_id]
+        return {"id": intent["latest_charge"], "object": "charge", "amount": intent["amount_received"],
+                "amount_refunded": amount_refunded, "refunded": amount_refunded >= intent["amount_received"],
+                "currency": intent["currency"], "payment_intent": intent_id, "metadata": dict(intent["metadata"])}
+
+    def dispute_of(self, intent_id: str, *, status: str = "needs_response", dispute_id: str | None = None) -> dict:
+        intent = self.objects["payment_intents"][intent_id]
+        return {"id": dispute_id or new_id("dp"), "object": "dispute", "amount": intent["amount_received"],
+                "currency": intent["currency"], "charge": intent["latest_charge"], "payment_intent": intent_id,
+                "status": status, "reason": "fraudulent", "metadata": {}}
 
 
 def stripe_event(event_type: str, data_object: dict, *, created: int | None = None, account: str | None = None,

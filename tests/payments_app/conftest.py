@@ -29,3 +29,62 @@ def fake_stripe(settings):
 def webhook_secret(settings):
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     return WEBHOOK_SECRET
+
+
+# --- Invoices collected through Stripe -----------------------------------------------------------
+
+from dataclasses import dataclass  # noqa: E402
+
+from breederhq.tenancy import tenant_context  # noqa: E402
+from payments_app.models import StripeConnectAccount, StripeWebhookEvent  # noqa: E402
+from tests.fakes.stripe_server import signed_delivery  # noqa: E402
+
+
+@dataclass
+class StripeTenant:
+    tenant: object
+    account: StripeConnectAccount
+    contact: object
+
+
+def connect_account(*, tenant=None, provider=None, status="enabled", allow_manual_fallback=True,
+                    stripe_account_id=None):
+    enabled = status == "enabled"
+    return StripeConnectAccount.objects.create(
+        stripe_account_id=stripe_account_id or f"acct_{'t' if tenant else 'p'}{(tenant or provider).pk}",
+        owner_type="tenant" if tenant else "provider", owner_tenant=tenant,
+        provider_id=provider.pk if provider else None, status=status, charges_enabled=enabled,
+        payouts_enabled=enabled, details_submitted=True, allow_manual_fallback=allow_manual_fallback,
+    )
+
+
+@pytest.fixture
+def stripe_tenant(db):
+    from tests.factories.tenant import ContactFactory, TenantFactory
+
+    tenant = TenantFactory(marketplace_payment_mode="stripe")
+    account = connect_account(tenant=tenant)
+    with tenant_context(tenant.pk):
+        contact = ContactFactory(tenant=tenant)
+    return StripeTenant(tenant, account, contact)
+
+
+def sent_tenant_invoice(st: StripeTenant, *, amount=25_000, **kwargs):
+    from tenant_app import services as tenant_services
+    from tests.factories.tenant import make_invoice
+
+    with tenant_context(st.tenant.pk):
+        invoice = make_invoice(contact=st.contact, amounts=(amount,), **kwargs)
+        return tenant_services.invoice_send(invoice_id=invoice.pk)
+
+
+def deliver_and_process(client, event, secret=WEBHOOK_SECRET):
+    """Stripe POSTs the event (real signature); a worker processes it. Returns the inbox row."""
+    from payments_app import services
+
+    body, header = signed_delivery(event, secret)
+    response = client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 200
+    pk = StripeWebhookEvent.objects.get(stripe_event_id=event["id"]).pk
+    return services.stripe_event_process(event_pk=pk)

@@ -1,0 +1,45 @@
+"""Effects in the marketplace database of Stripe disputes recorded in the tenant database.
+
+A dispute arrives as a webhook (inbox, tenant DB); the marketplace transaction billed by the
+disputed invoice moves in the marketplace DB through the outbox, applied exactly once.
+"""
+
+from breederhq.outbox import outbox_handler
+from marketplace_app import services
+from marketplace_app.models import MarketplaceTransaction
+
+Status = MarketplaceTransaction.Status
+
+
+class TransactionNotPaidYet(LookupError):
+    """The dispute arrived before the transaction's own "paid" was applied: retried with backoff."""
+
+
+def _transaction(payload: dict) -> MarketplaceTransaction:
+    tx = (MarketplaceTransaction.objects.using("marketplace").select_for_update()
+          .filter(invoice_type=payload["invoice_type"], invoice_id=payload["invoice_id"]).first())
+    if tx is None:
+        raise TransactionNotPaidYet(f"no transaction bills {payload['invoice_type']} invoice #{payload['invoice_id']}")
+    return tx
+
+
+@outbox_handler("payments.dispute_opened", applies_in="marketplace")
+def dispute_opened(payload: dict) -> None:
+    tx = _transaction(payload)
+    if tx.status in {Status.DISPUTED, Status.REFUNDED}:
+        return
+    if tx.status != Status.PAID:
+        raise TransactionNotPaidYet(f"transaction #{tx.pk} is {tx.status}")
+    services.transaction_dispute(transaction_id=tx.pk)
+
+
+@outbox_handler("payments.dispute_closed", applies_in="marketplace")
+def dispute_closed(payload: dict) -> None:
+    tx = _transaction(payload)
+    if tx.status == Status.DISPUTED:
+        services.transaction_resolve_dispute(transaction_id=tx.pk, won=payload["won"])
+    elif tx.status == Status.PAID and not payload["won"]:
+        # The opening never got here first: a lost dispute still takes the money back.
+        services.transaction_refund(transaction_id=tx.pk, amount_cents=tx.amount_cents - tx.refunded_cents)
+    elif tx.status in {Status.PENDING_INVOICE, Status.INVOICED}:
+        raise TransactionNotPaidYet(f"transaction #{tx.pk} is {tx.status}")
