@@ -22,6 +22,7 @@ APP_DATABASES: dict[str, str] = {
     "rest_framework": TENANT_DB,
     "django_filters": TENANT_DB,
     "drf_spectacular": TENANT_DB,
+    "token_blacklist": TENANT_DB,  # simplejwt: refresh tokens issued to tenant_app.User, and revoked ones
     "django_celery_beat": TENANT_DB,
     # Our apps.
     "tenant_app": TENANT_DB,

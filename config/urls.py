@@ -8,7 +8,9 @@ from breederhq.observability.views import metrics
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="docs"),
+    path("auth/", include("breederhq.api.urls")),
     path("payments/", include("payments_app.api.urls")),
+    path("marketplace/", include("marketplace_app.api.urls")),
     path("", include("tenant_app.api.urls")),
 ]
 

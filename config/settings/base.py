@@ -4,6 +4,7 @@ Everything that differs between machines comes from the environment, read here a
 (django-environ). `.env.example` lists every variable with a one-line explanation.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Refresh-token revocation (POST /api/v1/auth/token/revoke/): the outstanding/blacklisted tables.
+    "rest_framework_simplejwt.token_blacklist",
     "django_celery_beat",
     "breederhq",
     "breederhq.jobs",
@@ -230,6 +233,31 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Bearer JWTs for client apps; the session for the browsable docs and the back office's users.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "breederhq.api.authentication.BreederHQJWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Per user and per client IP, on sign-in and on writes (breederhq.api.throttling); reads are free.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_ip": env("API_THROTTLE_AUTH_IP", default="20/min"),
+        "write_user": env("API_THROTTLE_WRITE_USER", default="120/min"),
+        "write_ip": env("API_THROTTLE_WRITE_IP", default="300/min"),
+    },
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+}
+# Access tokens are short-lived (revocation blacklists the refresh token; an access token lives on
+# until it expires), refresh tokens rotate and the used one is blacklisted.
+# A buyer's payment receipt (PDF, PNG, JPEG, WebP) may not be larger than this.
+RECEIPT_MAX_BYTES = env.int("RECEIPT_MAX_BYTES", default=10 * 1024 * 1024)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=10)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default="") or SECRET_KEY,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BreederHQ API",

@@ -1,7 +1,13 @@
 from django.urls import path
 
-from tenant_app.api.views import ContactListView
+from tenant_app.api import views
 
 urlpatterns = [
-    path("contacts/", ContactListView.as_view(), name="contact-list"),
+    path("tenants/me/", views.TenantMeView.as_view(), name="tenant-me"),
+    path("contacts/", views.ContactListView.as_view(), name="contact-list"),
+    path("contacts/<int:contact_id>/", views.ContactDetailView.as_view(), name="contact-detail"),
+    path("invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
+    path("invoices/<int:invoice_id>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path("invoices/<int:invoice_id>/receipt/", views.InvoiceReceiptView.as_view(), name="invoice-receipt"),
+    path("payments/", views.PaymentListView.as_view(), name="payment-list"),
 ]

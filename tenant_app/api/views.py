@@ -1,35 +1,371 @@
-from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import IsAuthenticated
+"""Tenant endpoints: thin views over tenant_app.services (writes) and selectors (reads).
+
+The tenant is never a parameter: it is the caller's membership, set as the request's RLS context
+by `TenantAPIView`, so a row of another tenant is simply not there (404).
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from breederhq.tenancy import write_authorization_audit
-from tenant_app.selectors import contact_list
+from breederhq.api.base import MANAGER_ROLES, TenantAPIView
+from breederhq.api.pagination import PageNumber
+from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problem
+from breederhq.crossdb import resolve
+from breederhq.errors import NotFound, ValidationFailed, VersionConflict
+from tenant_app import selectors, services
+from tenant_app.api import serializers as s
+from tenant_app.models import Contact, Invoice, InvoiceStatus, Payment, Tenant
+
+IF_MATCH = OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+                            description='The invoice version last read, as its ETag ("3"); or `version` in the body.')
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",
+)
 
 
-class ContactSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
-    display_name = serializers.CharField()
-    email = serializers.CharField()
-    phone = serializers.CharField()
+def _problem_on_validation(serializer_class, data, *, partial=False):
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
-class ContactListView(APIView):
-    """The current tenant's contacts. The tenant comes from TenantContextMiddleware."""
+def _contact_payload(contacts: list[Contact]) -> list[dict]:
+    """Rows plus the linked marketplace person, resolved for the whole page in one query."""
+    linked = resolve(contacts, "marketplace_user_id")
+    out = []
+    for contact, ref in zip(contacts, linked):
+        contact.marketplace_user = None if ref is None else {
+            "id": ref.id,
+            "display_name": getattr(ref.obj, "display_name", None),
+            "is_deleted": ref.is_deleted or ref.is_missing,
+        }
+        out.append(contact)
+    return s.ContactOut(out, many=True).data
 
-    authentication_classes = [SessionAuthentication]
-    permission_classes = [IsAuthenticated]
 
+# --- The tenant ------------------------------------------------------------------------------------
+
+
+class TenantMeView(TenantAPIView):
+    resource_type = "tenant"
+
+    @extend_schema(operation_id="tenant_me", tags=["tenant"], responses={200: s.TenantMeOut, **READ_ERRORS},
+                   summary="The tenant this request acts in, and your role there")
     def get(self, request):
-        tenant_id = getattr(request._request, "tenant_id", None)
-        if tenant_id is None:
-            write_authorization_audit(
-                user_id=request.user.pk, resource_type="contacts", resource_id=None, action="list",
-                allowed=False, reason="no tenant membership resolved for this request", request=request._request,
+        tenant = Tenant.objects.get(pk=request.tenant_id)
+        return Response(s.TenantMeOut({
+            "id": tenant.pk, "name": tenant.name, "slug": tenant.slug,
+            "marketplace_payment_mode": tenant.marketplace_payment_mode, "role": request.tenant_membership.role,
+        }).data)
+
+
+# --- Contacts --------------------------------------------------------------------------------------
+
+
+class ContactFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=Contact.Kind.choices)
+    q = django_filters.CharFilter(method="search", label="Name or email contains")
+
+    class Meta:
+        model = Contact
+        fields = ["kind"]
+
+    def search(self, queryset, name, value):
+        from django.db.models import Q
+
+        return queryset.filter(Q(first_name__icontains=value) | Q(last_name__icontains=value)
+                               | Q(organization_name__icontains=value) | Q(email__icontains=value))
+
+
+class ContactListView(TenantAPIView):
+    resource_type = "contacts"
+    pagination_class = PageNumber
+    filterset_class = ContactFilter
+    serializer_class = s.ContactOut
+
+    def get_queryset(self):
+        return selectors.contact_list(tenant_id=self.request.tenant_id)
+
+    @extend_schema(operation_id="contacts_list", tags=["contacts"], responses={200: s.ContactOut(many=True),
+                   **READ_ERRORS})
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(_contact_payload(page))
+
+    @extend_schema(operation_id="contacts_create", tags=["contacts"], request=s.ContactIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ContactOut, **WRITE_ERRORS})
+    def post(self, request):
+        data = _problem_on_validation(s.ContactIn, request.data)
+        contact = services.contact_create(**data)
+        return Response(_contact_payload([contact])[0], status=status.HTTP_201_CREATED)
+
+
+class ContactDetailView(TenantAPIView):
+    resource_type = "contacts"
+    serializer_class = s.ContactOut
+
+    def roles_for(self, request):
+        return MANAGER_ROLES if request.method == "DELETE" else super().roles_for(request)
+
+    def _get(self, contact_id: int) -> Contact:
+        contact = selectors.contact_list(tenant_id=self.request.tenant_id).filter(pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"Contact {contact_id} not found.")
+        return contact
+
+    @extend_schema(operation_id="contacts_retrieve", tags=["contacts"], responses={200: s.ContactOut, **READ_ERRORS})
+    def get(self, request, contact_id: int):
+        return Response(_contact_payload([self._get(contact_id)])[0])
+
+    @extend_schema(operation_id="contacts_update", tags=["contacts"], request=s.ContactPatch,
+                   parameters=[IDEMPOTENCY_KEY], responses={200: s.ContactOut, **WRITE_ERRORS})
+    def patch(self, request, contact_id: int):
+        data = _problem_on_validation(s.ContactPatch, request.data, partial=True)
+        contact = services.contact_update(contact_id=contact_id, **data)
+        return Response(_contact_payload([contact])[0])
+
+    @extend_schema(operation_id="contacts_delete", tags=["contacts"], responses={204: None, **READ_ERRORS})
+    def delete(self, request, contact_id: int):
+        services.contact_delete(contact_id=contact_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Invoices --------------------------------------------------------------------------------------
+
+
+class InvoiceFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=InvoiceStatus.choices)
+    contact = django_filters.NumberFilter(field_name="contact_id")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    is_marketplace_invoice = django_filters.BooleanFilter()
+    ordering = django_filters.OrderingFilter(fields=(("created_at", "created_at"), ("total_cents", "total_cents"),
+                                                     ("invoice_number", "invoice_number")))
+
+    class Meta:
+        model = Invoice
+        fields = ["status", "contact", "is_marketplace_invoice"]
+
+
+def _etag(invoice: Invoice) -> str:
+    return f'"{invoice.version}"'
+
+
+def _invoice_response(invoice_id: int, *, tenant_id: int, status_code: int = 200) -> Response:
+    invoice = selectors.invoice_get(tenant_id=tenant_id, invoice_id=invoice_id)
+    if invoice is None:
+        raise NotFound(f"Invoice {invoice_id} not found.")
+    return Response(s.InvoiceDetailOut(invoice).data, status=status_code, headers={"ETag": _etag(invoice)})
+
+
+def _lines(data) -> list[services.LineInput]:
+    return [services.LineInput(description=line["description"], unit_price_cents=line["unit_price_cents"],
+                               quantity=line["quantity"]) for line in data]
+
+
+def _expected_version(request, body_version: int | None) -> int:
+    """`version` in the body, or the `If-Match` ETag; one of them is required for every change."""
+    header = request.headers.get("If-Match")
+    if header is not None:
+        raw = header.strip()
+        raw = raw[2:] if raw.startswith("W/") else raw
+        try:
+            header_version = int(raw.strip('"'))
+        except ValueError:
+            raise ValidationFailed("If-Match must be an invoice ETag such as \"3\".",
+                                   field_errors={"If-Match": ["not a version ETag"]}) from None
+        if body_version is not None and body_version != header_version:
+            raise ValidationFailed("`version` and If-Match disagree.", field_errors={"version": ["differs from If-Match"]})
+        return header_version
+    if body_version is None:
+        raise ValidationFailed("Send the version you last read (`version` or If-Match).",
+                               field_errors={"version": ["required (or If-Match)"]})
+    return body_version
+
+
+class InvoiceListView(TenantAPIView):
+    resource_type = "invoices"
+    pagination_class = PageNumber
+    filterset_class = InvoiceFilter
+    serializer_class = s.InvoiceOut
+
+    def get_queryset(self):
+        return selectors.invoice_list(tenant_id=self.request.tenant_id)
+
+    @extend_schema(operation_id="invoices_list", tags=["invoices"], responses={200: s.InvoiceOut(many=True),
+                   **READ_ERRORS})
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(s.InvoiceOut(page, many=True).data)
+
+    @extend_schema(operation_id="invoices_create", tags=["invoices"], request=s.InvoiceIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.InvoiceDetailOut, **WRITE_ERRORS})
+    def post(self, request):
+        data = _problem_on_validation(s.InvoiceIn, request.data)
+        invoice = services.invoice_create(
+            contact_id=data["contact_id"], lines=_lines(data["lines"]), currency=data["currency"],
+            tax_cents=data["tax_cents"], notes=data["notes"], due_date=data["due_date"],
+            is_marketplace_invoice=data["is_marketplace_invoice"], actor=request.user,
+        )
+        return _invoice_response(invoice.pk, tenant_id=request.tenant_id, status_code=status.HTTP_201_CREATED)
+
+
+#: Actions that only an owner or admin may take (money leaves, or a ledger document dies).
+MANAGER_ACTIONS = frozenset({"void", "refund"})
+
+
+class InvoiceDetailView(TenantAPIView):
+    resource_type = "invoices"
+    serializer_class = s.InvoiceDetailOut
+
+    @extend_schema(operation_id="invoices_retrieve", tags=["invoices"],
+                   responses={200: s.InvoiceDetailOut, **READ_ERRORS})
+    def get(self, request, invoice_id: int):
+        return _invoice_response(invoice_id, tenant_id=request.tenant_id)
+
+    @extend_schema(
+        operation_id="invoices_update", tags=["invoices"], request=s.InvoicePatch,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.InvoiceDetailOut, **WRITE_ERRORS},
+        summary="A state change (`action`) or a draft edit, at the version you last read",
+        description="Actions: send, mark_paid (method), confirm_payment, reject_payment (reason), void, "
+                    "refund (amount_cents, reason). Without an action: draft fields. A stale version is "
+                    "409 `version_conflict` with `current_version`.",
+    )
+    def patch(self, request, invoice_id: int):
+        data = _problem_on_validation(s.InvoicePatch, request.data)
+        version = _expected_version(request, data.get("version"))
+        action = data.get("action")
+        if action in MANAGER_ACTIONS and request.tenant_membership.role not in MANAGER_ROLES:
+            from breederhq.api.base import refuse
+
+            refuse(request, resource_type="invoices", resource_id=invoice_id, action=action,
+                   reason=f"role {request.tenant_membership.role} may not {action}", code="role_forbidden",
+                   detail=f"Only an owner or admin may {action} an invoice.")
+        with transaction.atomic(using="default"):
+            # Lock, then compare the version: the service's own lock is then re-entered in the same
+            # transaction, so nothing can change the invoice between this check and the change.
+            current = Invoice.objects.select_for_update().filter(pk=invoice_id).values_list("version", flat=True).first()
+            if current is None:
+                raise NotFound(f"Invoice {invoice_id} not found.")
+            if current != version:
+                raise VersionConflict(entity=f"Invoice {invoice_id}", expected=version, current=current)
+            self._apply(request, invoice_id, version, action, data)
+        return _invoice_response(invoice_id, tenant_id=request.tenant_id)
+
+    @staticmethod
+    def _apply(request, invoice_id: int, version: int, action: str | None, data: dict) -> None:
+        actor = request.user
+        if action is None:
+            services.invoice_update_draft(
+                invoice_id=invoice_id, expected_version=version, actor=actor,
+                lines=_lines(data["lines"]) if "lines" in data else None, tax_cents=data.get("tax_cents"),
+                notes=data.get("notes"), due_date=data.get("due_date"),
             )
-            return Response({"title": "Permission denied", "status": 403, "code": "no_tenant",
-                             "detail": "Choose a tenant you are a member of (X-Tenant-ID)."}, status=403)
-        contacts = contact_list(tenant_id=tenant_id)
-        return Response({"results": ContactSerializer(contacts, many=True).data})
+        elif action == "send":
+            services.invoice_send(invoice_id=invoice_id, expected_version=version, actor=actor)
+        elif action == "mark_paid":
+            # One full payment per version: a retried request at the same version is the same payment.
+            services.invoice_mark_paid(invoice_id=invoice_id, method=data["method"],
+                                       idempotency_key=f"api:mark_paid:{invoice_id}:v{version}",
+                                       external_reference=data["reference"], actor=actor)
+        elif action == "confirm_payment":
+            services.invoice_confirm_payment(invoice_id=invoice_id, actor=actor, reference=data["reference"])
+        elif action == "reject_payment":
+            services.invoice_reject_payment(invoice_id=invoice_id, actor=actor, reason=data["reason"])
+        elif action == "void":
+            services.invoice_void(invoice_id=invoice_id, actor=actor, reason=data["reason"], expected_version=version)
+        elif action == "refund":
+            services.invoice_refund(invoice_id=invoice_id, amount_cents=data["amount_cents"], reason=data["reason"],
+                                    idempotency_key=f"api:refund:{invoice_id}:v{version}", actor=actor)
+
+
+# --- Receipts --------------------------------------------------------------------------------------
+
+#: What a receipt may be, recognised by its first bytes (the client's Content-Type is not trusted).
+RECEIPT_SIGNATURES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+
+
+def receipt_kind(upload) -> str | None:
+    head = upload.read(16)
+    upload.seek(0)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in RECEIPT_SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def check_receipt(upload) -> None:
+    limit = settings.RECEIPT_MAX_BYTES
+    if upload.size > limit:
+        raise ValidationFailed(f"The receipt is {upload.size} bytes; the limit is {limit}.",
+                               field_errors={"receipt": [f"larger than {limit} bytes"]}, code="receipt_too_large")
+    if upload.size == 0 or receipt_kind(upload) is None:
+        raise ValidationFailed("A receipt must be a PDF, PNG, JPEG or WebP file.",
+                               field_errors={"receipt": ["not a PDF, PNG, JPEG or WebP file"]},
+                               code="receipt_type_refused")
+
+
+class InvoiceReceiptView(TenantAPIView):
+    """Staff record a buyer's manual payment claim with the receipt the buyer sent them."""
+
+    resource_type = "invoices"
+    serializer_class = s.ReceiptIn
+
+    @extend_schema(operation_id="invoices_receipt_upload", tags=["invoices"],
+                   request={"multipart/form-data": s.ReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+                   responses={200: s.InvoiceDetailOut, **WRITE_ERRORS, 413: problem("Receipt too large")},
+                   summary="Upload the buyer's receipt: the invoice becomes pending_confirmation")
+    def post(self, request, invoice_id: int):
+        data = _problem_on_validation(s.ReceiptIn, request.data)
+        check_receipt(data["receipt"])
+        version = _expected_version(request, data.get("version"))
+        with transaction.atomic(using="default"):
+            current = Invoice.objects.select_for_update().filter(pk=invoice_id).values_list("version", flat=True).first()
+            if current is None:
+                raise NotFound(f"Invoice {invoice_id} not found.")
+            if current != version:
+                raise VersionConflict(entity=f"Invoice {invoice_id}", expected=version, current=current)
+            services.invoice_buyer_mark_paid(invoice_id=invoice_id, receipt=data["receipt"],
+                                             reference=data["reference"])
+        return _invoice_response(invoice_id, tenant_id=request.tenant_id)
+
+
+# --- Payments --------------------------------------------------------------------------------------
+
+
+class PaymentFilter(django_filters.FilterSet):
+    invoice = django_filters.NumberFilter(field_name="invoice_id")
+    kind = django_filters.ChoiceFilter(choices=Payment.Kind.choices)
+    method = django_filters.ChoiceFilter(choices=Payment.Method.choices)
+
+    class Meta:
+        model = Payment
+        fields = ["invoice", "kind", "method"]
+
+
+class PaymentListView(TenantAPIView):
+    resource_type = "payments"
+    pagination_class = PageNumber
+    filterset_class = PaymentFilter
+    serializer_class = s.PaymentOut
+
+    def get_queryset(self):
+        return (Payment.objects.filter(tenant_id=self.request.tenant_id)
+                .select_related("invoice", "credit_note").order_by("-created_at", "-id"))
+
+    @extend_schema(operation_id="payments_list", tags=["payments"], responses={200: s.PaymentOut(many=True),
+                   **READ_ERRORS}, summary="Payments and refunds (refunds are separate rows with a credit note)")
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(s.PaymentOut(page, many=True).data)

@@ -91,7 +91,7 @@ class TestContactList:
     def test_a_user_without_membership_gets_403_and_anonymous_is_refused(self):
         seed_two_tenants()
         client = Client()
-        assert client.get(CONTACTS_URL).status_code == 403
+        assert client.get(CONTACTS_URL).status_code == 401  # not signed in: a bearer challenge
         client.force_login(UserFactory())
         assert client.get(CONTACTS_URL).status_code == 403
         assert AuthorizationAudit.objects.using("default").count() == 1

@@ -1,0 +1,219 @@
+"""Sign-in for client apps: JWTs (djangorestframework-simplejwt) that say what the holder may reach.
+
+A person signs in as the global `tenant_app.User`. Their access token carries (the review's
+MarketplaceToken):
+
+* `tenants` — the ids of the tenants they are a member of when the token was issued;
+* `mku` / `mkk` — the id and kind of their `MarketplaceUser` (linked by `tenant_user_id`), if any.
+
+The claims only ever *narrow* access: a tenant request also needs a live membership (read under
+RLS at request time), so a membership removed after sign-in stops working at once, and one added
+later needs a refresh. Refreshing recomputes the claims; refresh tokens rotate and the used one is
+blacklisted; revoking blacklists a refresh token (access tokens are short-lived and expire).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import connections, transaction
+from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from breederhq.tenancy import USER_SETTING
+
+TENANTS_CLAIM = "tenants"
+MARKETPLACE_USER_CLAIM = "mku"
+MARKETPLACE_KIND_CLAIM = "mkk"
+
+
+def identity_claims(user) -> dict:
+    """What the token says the user may reach: two queries, one per database."""
+    from marketplace_app.models import MarketplaceUser
+    from tenant_app.models import TenantMembership
+
+    # Memberships are tenant rows under RLS; the policy admits a user's own rows while
+    # app.current_user_id names them. Transaction-local, so nothing outlives this block.
+    with transaction.atomic(using="default"):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user.pk)])
+        tenants = sorted(
+            TenantMembership.objects.using("default")
+            .filter(user_id=user.pk, tenant__deleted_at__isnull=True)
+            .values_list("tenant_id", flat=True)
+        )
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT set_config(%s, '', true)", [USER_SETTING])
+    marketplace = (
+        MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).values("id", "kind").first()
+    )
+    return {
+        TENANTS_CLAIM: tenants,
+        MARKETPLACE_USER_CLAIM: marketplace["id"] if marketplace else None,
+        MARKETPLACE_KIND_CLAIM: marketplace["kind"] if marketplace else None,
+    }
+
+
+def token_pair_for(user) -> RefreshToken:
+    refresh = RefreshToken.for_user(user)
+    for name, value in identity_claims(user).items():
+        refresh[name] = value
+    return refresh
+
+
+class TokenPairResponse(serializers.Serializer):
+    access = serializers.CharField(help_text="Bearer token for `Authorization: Bearer ...`; short-lived.")
+    refresh = serializers.CharField(help_text="Exchange at /api/v1/auth/token/refresh/; one use (rotates).")
+
+
+class TokenObtainSerializer(serializers.Serializer):
+    """Email and password -> an access and a refresh token (Django's authentication backends,
+    so inactive users and wrong passwords are refused the same way as everywhere else)."""
+
+    email = serializers.EmailField(write_only=True)
+    password = serializers.CharField(write_only=True, style={"input_type": "password"}, trim_whitespace=False)
+
+    def validate(self, attrs):
+        from django.contrib.auth import authenticate
+
+        account = get_user_model().objects.filter(email__iexact=attrs["email"]).first()
+        user = account and authenticate(self.context.get("request"), username=account.get_username(),
+                                        password=attrs["password"])
+        if not user or not api_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed("No active account found with the given credentials.",
+                                       code="no_active_account")
+        refresh = token_pair_for(user)
+        return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+class TokenRefreshSerializer(serializers.Serializer):
+    """A refresh token -> a new pair with freshly computed claims; the old refresh token is blacklisted."""
+
+    refresh = serializers.CharField(write_only=True)
+
+    def validate(self, attrs):
+        old = RefreshToken(attrs["refresh"])  # signature, expiry, type and blacklist checked
+        user = get_user_model().objects.filter(pk=old.payload.get(api_settings.USER_ID_CLAIM)).first()
+        if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
+        old.blacklist()
+        new = token_pair_for(user)
+        return {"access": str(new.access_token), "refresh": str(new)}
+
+
+class TokenRevokeSerializer(serializers.Serializer):
+    refresh = serializers.CharField(write_only=True)
+
+    def validate(self, attrs):
+        RefreshToken(attrs["refresh"]).blacklist()
+        return {}
+
+
+# --- Views ------------------------------------------------------------------------------------------
+# Not idempotent-key views on purpose: storing a token response to replay it would keep live
+# credentials in the idempotency table. Signing in twice is harmless anyway.
+
+from drf_spectacular.utils import extend_schema  # noqa: E402
+from rest_framework.permissions import AllowAny, IsAuthenticated  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError  # noqa: E402
+
+from breederhq.api.schema import problem  # noqa: E402
+from breederhq.api.throttling import AuthIPThrottle  # noqa: E402
+
+
+class _TokenView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthIPThrottle]
+    serializer_class: type[serializers.Serializer]
+
+    def get_authenticate_header(self, request):
+        # A refused credential is a 401 with a challenge, even though this view authenticates nobody.
+        return 'Bearer realm="api"'
+
+    def post(self, request):
+        serializer = self.serializer_class(data=request.data, context={"request": request})
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(serializer.validated_data or None, status=200 if serializer.validated_data else 204)
+
+
+class TokenObtainRequest(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(style={"input_type": "password"})
+
+
+class TokenRefreshRequest(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+_AUTH_ERRORS = {400: problem("Invalid input"), 401: problem("Wrong credentials or token"), 429: problem("Throttled")}
+
+
+class TokenObtainView(_TokenView):
+    serializer_class = TokenObtainSerializer
+
+    @extend_schema(operation_id="auth_token_obtain", tags=["auth"], request=TokenObtainRequest,
+                   responses={200: TokenPairResponse, **_AUTH_ERRORS},
+                   summary="Sign in: email and password -> access and refresh tokens")
+    def post(self, request):
+        return super().post(request)
+
+
+class TokenRefreshView(_TokenView):
+    serializer_class = TokenRefreshSerializer
+
+    @extend_schema(operation_id="auth_token_refresh", tags=["auth"], request=TokenRefreshRequest,
+                   responses={200: TokenPairResponse, **_AUTH_ERRORS},
+                   summary="A new token pair (claims recomputed); the refresh token sent is revoked")
+    def post(self, request):
+        return super().post(request)
+
+
+class TokenRevokeView(_TokenView):
+    serializer_class = TokenRevokeSerializer
+
+    @extend_schema(operation_id="auth_token_revoke", tags=["auth"], request=TokenRefreshRequest,
+                   responses={204: None, **_AUTH_ERRORS}, summary="Sign out: revoke a refresh token")
+    def post(self, request):
+        return super().post(request)
+
+
+class MembershipOut(serializers.Serializer):
+    tenant_id = serializers.IntegerField()
+    tenant_name = serializers.CharField()
+    role = serializers.ChoiceField(choices=["owner", "admin", "staff", "viewer"])
+
+
+class MeOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    memberships = MembershipOut(many=True)
+    marketplace_user_id = serializers.IntegerField(allow_null=True)
+    marketplace_kind = serializers.CharField(allow_null=True)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(operation_id="auth_me", tags=["auth"], responses={200: MeOut, 401: problem("Not signed in")},
+                   summary="Who am I: memberships (tenants and roles) and marketplace identity")
+    def get(self, request):
+        from breederhq.tenancy import set_connection_context, user_memberships
+
+        # The middleware clears the user setting at the end of the request.
+        set_connection_context(tenant_id=getattr(request._request, "tenant_id", None), user_id=request.user.pk)
+        memberships = user_memberships(request.user.pk)
+        claims = identity_claims(request.user)
+        return Response(MeOut({
+            "id": request.user.pk, "email": request.user.email,
+            "memberships": [{"tenant_id": m.tenant_id, "tenant_name": m.tenant.name, "role": m.role}
+                            for m in memberships],
+            "marketplace_user_id": claims[MARKETPLACE_USER_CLAIM],
+            "marketplace_kind": claims[MARKETPLACE_KIND_CLAIM],
+        }).data)

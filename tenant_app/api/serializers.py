@@ -1,0 +1,201 @@
+"""Request and response shapes of the tenant API. Input serializers validate types only; the rules
+live in tenant_app.services. Output serializers are plain (no ModelSerializer): lists stay light."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from breederhq.money import SUPPORTED_CURRENCIES
+from tenant_app.models import Contact, InvoiceStatus, Payment
+
+CONTACT_FIELDS = ("kind", "first_name", "last_name", "organization_name", "email", "phone", "address_line1",
+                  "address_line2", "city", "region", "postal_code", "country", "notes")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Unknown fields are an error, not silently ignored (a typo must not drop a change)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class MarketplaceUserRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField(allow_null=True)
+    is_deleted = serializers.BooleanField()
+
+
+class ContactOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Contact.Kind.choices)
+    display_name = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    organization_name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    city = serializers.CharField()
+    region = serializers.CharField()
+    postal_code = serializers.CharField()
+    country = serializers.CharField()
+    notes = serializers.CharField()
+    marketplace_user = MarketplaceUserRef(allow_null=True, help_text="The linked marketplace person, if any.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ContactIn(StrictSerializer):
+    kind = serializers.ChoiceField(choices=Contact.Kind.choices, default=Contact.Kind.PERSON)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    organization_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    address_line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class ContactPatch(ContactIn):
+    kind = serializers.ChoiceField(choices=Contact.Kind.choices, required=False)
+
+
+class LineIn(StrictSerializer):
+    description = serializers.CharField(max_length=500)
+    unit_price_cents = serializers.IntegerField(min_value=0, max_value=10**13)
+    quantity = serializers.IntegerField(min_value=1, max_value=10**6, default=1)
+
+
+class LineOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price_cents = serializers.IntegerField()
+    total_cents = serializers.IntegerField()
+
+
+class InvoiceIn(StrictSerializer):
+    contact_id = serializers.IntegerField(min_value=1)
+    lines = LineIn(many=True, allow_empty=False)
+    currency = serializers.ChoiceField(choices=sorted(SUPPORTED_CURRENCIES), default="USD")
+    tax_cents = serializers.IntegerField(min_value=0, max_value=10**13, default=0)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    due_date = serializers.DateField(required=False, allow_null=True, default=None)
+    is_marketplace_invoice = serializers.BooleanField(default=False)
+
+
+ACTIONS = ("send", "mark_paid", "confirm_payment", "reject_payment", "void", "refund")
+
+
+class InvoicePatch(StrictSerializer):
+    """Either an `action` (a state change) or draft fields (lines, tax, notes, due date), with the
+    `version` the client last saw (or `If-Match`)."""
+
+    action = serializers.ChoiceField(choices=ACTIONS, required=False)
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The version you last read; or send it as If-Match.")
+    # mark_paid
+    method = serializers.ChoiceField(choices=Payment.Method.choices, required=False)
+    # mark_paid, confirm_payment
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    # reject_payment, void, refund
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    # refund
+    amount_cents = serializers.IntegerField(min_value=1, max_value=10**13, required=False)
+    # draft update
+    lines = LineIn(many=True, required=False, allow_empty=False)
+    tax_cents = serializers.IntegerField(min_value=0, max_value=10**13, required=False)
+    notes = serializers.CharField(required=False, allow_blank=True)
+    due_date = serializers.DateField(required=False)
+
+    def validate(self, attrs):
+        action = attrs.get("action")
+        draft_fields = {"lines", "tax_cents", "notes", "due_date"} & set(attrs)
+        if action and draft_fields:
+            raise serializers.ValidationError({name: [f"not allowed with action {action}"] for name in draft_fields})
+        if not action and not draft_fields:
+            raise serializers.ValidationError({"action": ["an action or draft fields are required"]})
+        if action == "mark_paid" and "method" not in attrs:
+            raise serializers.ValidationError({"method": ["required for mark_paid"]})
+        if action == "refund" and "amount_cents" not in attrs:
+            raise serializers.ValidationError({"amount_cents": ["required for refund"]})
+        if action in ("reject_payment", "refund") and not attrs.get("reason", "").strip():
+            raise serializers.ValidationError({"reason": [f"required for {action}"]})
+        return attrs
+
+
+class ContactRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+
+
+class InvoiceOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice_number = serializers.CharField()
+    status = serializers.ChoiceField(choices=InvoiceStatus.choices)
+    version = serializers.IntegerField()
+    contact = ContactRef()
+    currency = serializers.CharField()
+    subtotal_cents = serializers.IntegerField()
+    tax_cents = serializers.IntegerField()
+    total_cents = serializers.IntegerField()
+    paid_cents = serializers.IntegerField()
+    refunded_cents = serializers.IntegerField()
+    balance_cents = serializers.IntegerField()
+    payment_mode_snapshot = serializers.CharField()
+    reconciliation_status = serializers.CharField()
+    is_marketplace_invoice = serializers.BooleanField()
+    has_receipt = serializers.SerializerMethodField()
+    buyer_marked_paid_at = serializers.DateTimeField(allow_null=True)
+    notes = serializers.CharField()
+    due_date = serializers.DateField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    voided_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_has_receipt(self, invoice) -> bool:
+        return bool(invoice.buyer_payment_receipt)
+
+
+class InvoiceDetailOut(InvoiceOut):
+    lines = LineOut(many=True, source="line_items.all")
+
+
+class PaymentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice_id = serializers.IntegerField()
+    invoice_number = serializers.CharField(source="invoice.invoice_number")
+    kind = serializers.ChoiceField(choices=Payment.Kind.choices)
+    method = serializers.ChoiceField(choices=Payment.Method.choices)
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    external_reference = serializers.CharField()
+    credit_note_number = serializers.CharField(source="credit_note.credit_note_number", allow_null=True,
+                                               default=None)
+    created_at = serializers.DateTimeField()
+
+
+class ReceiptIn(serializers.Serializer):
+    receipt = serializers.FileField(help_text="PDF, PNG, JPEG or WebP; at most RECEIPT_MAX_BYTES.")
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    version = serializers.IntegerField(min_value=1, required=False)
+
+
+class TenantMeOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    marketplace_payment_mode = serializers.CharField()
+    role = serializers.CharField()
