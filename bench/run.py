@@ -236,7 +236,8 @@ def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
     k, o = interleaved(lambda: sql_timer(dsn, keyset, repeat=50), lambda: sql_timer(dsn, offset, repeat=5))
     return {"cursor_ms": statistics.median(k) * 1000, "offset_ms": statistics.median(o) * 1000,
             "cursor_vs_offset": statistics.median(o) / statistics.median(k),
-            "cursor_plan_sorts": " Sort " in plan or "Sort\n" in plan}
+            # A Sort *node* (Merge Append's "Sort Key:" line is fine: it merges presorted inputs).
+            "cursor_plan_sorts": bool(re.search(r"(^|->\s+)(Incremental )?Sort\s+\(", plan, re.M))}
 
 
 def scenario_crossdb_resolution(environment: dict) -> dict:
@@ -338,8 +339,10 @@ def main(argv: list[str]) -> int:
         manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
         manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
         generated = subprocess.run([sys.executable, "-m", "bench.generate", "--scale", args.scale], cwd=BASE_DIR,
-                                   env=environment, check=True, capture_output=True, text=True).stdout
-        log(generated.strip().splitlines()[-1])
+                                   env=environment, capture_output=True, text=True)
+        if generated.returncode != 0:
+            raise SystemExit(f"data generation failed:\n{generated.stderr[-3000:]}")
+        log(generated.stdout.strip().splitlines()[-1])
         import psycopg
 
         with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
