@@ -151,10 +151,10 @@ def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
         return event
 
 
-def stripe_events_due(*, limit: int = 500) -> list[int]:
+def stripe_events_due(*, limit: int = 500, now: datetime | None = None) -> list[int]:
     """Ids of events waiting to be (re)processed now: failed ones past their backoff, and received
     ones whose enqueue was lost (Redis down at the time, worker killed)."""
-    now = timezone.now()
+    now = now or timezone.now()
     return list(
         StripeWebhookEvent.objects.using("default")
         .filter(status__in=[StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED],
