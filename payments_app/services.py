@@ -17,6 +17,7 @@ from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
 from breederhq.tenancy import tenant_context
 from payments_app.models import InvoiceKind, InvoicePayment, StripeWebhookEvent
+from payments_app.stripe_gateway import StripeUnavailable
 from payments_app.webhook_handlers import HANDLERS
 
 logger = logging.getLogger(__name__)
@@ -151,10 +152,10 @@ def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
         return event
 
 
-def stripe_events_due(*, limit: int = 500) -> list[int]:
+def stripe_events_due(*, limit: int = 500, now: datetime | None = None) -> list[int]:
     """Ids of events waiting to be (re)processed now: failed ones past their backoff, and received
     ones whose enqueue was lost (Redis down at the time, worker killed)."""
-    now = timezone.now()
+    now = now or timezone.now()
     return list(
         StripeWebhookEvent.objects.using("default")
         .filter(status__in=[StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED],
@@ -299,3 +300,15 @@ def invoice_payment_open_on_commit(*, invoice_kind: str, invoice_id: int, tenant
             logger.exception("could not enqueue the payment intent of %s invoice %s", invoice_kind, invoice_id)
 
     transaction.on_commit(enqueue, using=using)
+
+
+def invoice_payments_unopened(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None,
+                              limit: int = 500) -> list[InvoicePayment]:
+    """Stripe payments claimed but never given their intent (Stripe was down, the worker died):
+    the beat sweep opens them again, under the same idempotency key."""
+    cutoff = (now or timezone.now()) - older_than
+    return list(
+        InvoicePayment.objects.using("default")
+        .filter(provider=InvoicePayment.Provider.STRIPE, stripe_payment_intent_id__isnull=True, created_at__lte=cutoff)
+        .order_by("pk")[:limit]
+    )

@@ -34,3 +34,22 @@ def reconcile_stripe() -> dict:
     run = stripe_reconcile(trigger="beat")
     return {"run": run.pk, "synced": run.synced, "mismatch": run.mismatch, "missing_remote": run.missing_remote,
             "missing_local": run.missing_local}
+
+
+@scheduled_job("payments_app.tasks.open_unopened_invoice_payments", lock_timeout=10 * 60)
+def open_unopened_invoice_payments() -> dict:
+    """Beat: give every claimed Stripe payment without an intent its intent (same key: never two).
+    Stops at the first outage; the breaker would refuse the rest anyway."""
+    opened = failed = 0
+    for payment in services.invoice_payments_unopened():
+        try:
+            services.invoice_payment_open(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
+                                          tenant_id=payment.owner_tenant_id)
+        except services.StripeUnavailable:
+            failed += 1
+            break
+        except services.DomainError:
+            failed += 1  # voided or paid meanwhile, account disabled: left for reconciliation and staff
+        else:
+            opened += 1
+    return {"opened": opened, "failed": failed}

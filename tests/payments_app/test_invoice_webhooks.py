@@ -3,8 +3,10 @@ invoice's own tenant (found from the metadata we put on the Stripe object)."""
 
 import copy
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
@@ -176,6 +178,10 @@ class TestRefunds:
         assert early.last_error == f"EventNotReady: invoice {invoice.invoice_number} is sent; its payment has not arrived yet"
         assert tenant_state(st, invoice)[1] == []
         deliver_and_process(client, succeeded(fake_stripe, intent_id))
+        # Backing off: not due now; due once the first backoff (at most the base delay) has passed.
+        assert early.pk not in services.stripe_events_due()
+        later = timezone.now() + timedelta(seconds=settings.STRIPE_WEBHOOK_RETRY_BASE_SECONDS + 1)
+        assert early.pk in services.stripe_events_due(now=later)
         retried = services.stripe_event_process(event_pk=early.pk)
         assert (retried.status, retried.attempts) == ("succeeded", 2)
         invoice, payments = tenant_state(st, invoice)

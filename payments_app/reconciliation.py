@@ -1,0 +1,146 @@
+"""Reconciliation with Stripe (nightly beat and `manage.py reconcile_stripe`).
+
+Lists every payment intent in Stripe through the SDK, a page at a time (each page through the
+breaker), and compares it with our InvoicePayment rows and the invoices they collect:
+- synced: Stripe and we agree (amount, currency, paid or not);
+- mismatch: both exist but disagree (the invoice is marked `reconciliation_status=mismatch` too);
+- missing_remote: we hold a payment intent id Stripe does not know;
+- missing_local: Stripe holds a payment intent for one of our invoices that we have no record of.
+Each disagreement is a ReconciliationItem of the run, readable in admin. No lock is held while
+Stripe is called: pages are fetched first, then rows are updated one short transaction each.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from breederhq.tenancy import system_read_context, tenant_context
+from payments_app.models import (
+    InvoiceKind,
+    InvoicePayment,
+    ReconciliationItem,
+    ReconciliationRun,
+    ReconciliationState,
+)
+from payments_app.stripe_gateway import call_stripe, stripe_client
+
+logger = logging.getLogger(__name__)
+PAGE_SIZE = 100
+PAID_LOCALLY = {"paid", "partially_refunded", "refunded"}
+
+
+def stripe_payment_intents(*, page_size: int = PAGE_SIZE) -> dict[str, dict]:
+    """Every payment intent in Stripe, by id, fetched page by page (`starting_after`)."""
+    intents: dict[str, dict] = {}
+    params: dict = {"limit": page_size}
+    while True:
+        page = call_stripe("payment_intent.list", stripe_client().v1.payment_intents.list, params=params)
+        for intent in page.data:
+            intents[intent.id] = intent.to_dict()
+        if not page.has_more or not page.data:
+            return intents
+        params = {"limit": page_size, "starting_after": page.data[-1].id}
+
+
+def _local_statuses(payments: list[InvoicePayment]) -> dict[tuple[str, int], tuple[str, int, str]]:
+    """(kind, id) -> (status, total_cents, currency) for the invoices of these rows, in two reads."""
+    from marketplace_app.models import MarketplaceInvoice
+    from tenant_app.models import Invoice
+
+    tenant_ids = [p.invoice_id for p in payments if p.invoice_kind == InvoiceKind.TENANT]
+    market_ids = [p.invoice_id for p in payments if p.invoice_kind == InvoiceKind.MARKETPLACE]
+    result = {}
+    if tenant_ids:
+        with system_read_context(job="reconcile_stripe"):
+            for pk, status, total, currency in Invoice.all_objects.filter(pk__in=tenant_ids).values_list(
+                    "pk", "status", "total_cents", "currency"):
+                result[(InvoiceKind.TENANT, pk)] = (status, total, currency)
+    for pk, status, total, currency in MarketplaceInvoice.objects.using("marketplace").filter(
+            pk__in=market_ids).values_list("pk", "status", "total_cents", "currency"):
+        result[(InvoiceKind.MARKETPLACE, pk)] = (status, total, currency)
+    return result
+
+
+def _compare(payment: InvoicePayment, remote: dict | None, local: tuple[str, int, str] | None) -> tuple[str, str]:
+    if remote is None:
+        return ReconciliationState.MISSING_REMOTE, f"payment intent {payment.stripe_payment_intent_id} not in Stripe"
+    if local is None:
+        return ReconciliationState.MISSING_LOCAL, f"{payment.invoice_kind} invoice #{payment.invoice_id} not found here"
+    status, total, currency = local
+    if remote["amount"] != total or remote["currency"].upper() != currency:
+        return ReconciliationState.MISMATCH, (f"Stripe {remote['amount']} {remote['currency'].upper()}, "
+                                              f"invoice {total} {currency}")
+    paid_remote = remote["status"] == "succeeded"
+    if paid_remote != (status in PAID_LOCALLY):
+        return ReconciliationState.MISMATCH, f"Stripe says {remote['status']}, invoice is {status}"
+    return ReconciliationState.SYNCED, ""
+
+
+def _set_invoice_mismatch(payment: InvoicePayment, note: str) -> None:
+    from marketplace_app import services as marketplace_services
+    from tenant_app import services as tenant_services
+
+    if payment.invoice_kind == InvoiceKind.TENANT:
+        with tenant_context(payment.owner_tenant_id):
+            tenant_services.invoice_set_reconciliation_status(invoice_id=payment.invoice_id, status="mismatch",
+                                                              note=note, actor_label="system:reconcile_stripe")
+    else:
+        marketplace_services.marketplace_invoice_set_reconciliation_status(invoice_id=payment.invoice_id,
+                                                                           status="mismatch")
+
+
+def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> ReconciliationRun:
+    """Compare everything once; returns the run with its counts (items hold the disagreements)."""
+    run = ReconciliationRun.objects.using("default").create(trigger=trigger)
+    try:
+        remote = stripe_payment_intents(page_size=page_size)
+    except Exception as exc:
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        run.finished_at = timezone.now()
+        run.save(using="default", update_fields=["error", "finished_at"])
+        logger.error("stripe reconciliation could not list Stripe: %s", exc)
+        raise
+    payments = list(InvoicePayment.objects.using("default").filter(provider=InvoicePayment.Provider.STRIPE)
+                    .exclude(stripe_payment_intent_id=None).order_by("pk"))
+    local = _local_statuses(payments)
+    counts = {state: 0 for state in ReconciliationState.values}
+    known = set()
+    now = timezone.now()
+    for payment in payments:
+        known.add(payment.stripe_payment_intent_id)
+        state, note = _compare(payment, remote.get(payment.stripe_payment_intent_id),
+                               local.get((payment.invoice_kind, payment.invoice_id)))
+        counts[state] += 1
+        with transaction.atomic(using="default"):
+            InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
+                reconciliation_status=state, reconciliation_note=note[:300], reconciled_at=now, updated_at=now)
+            if state != ReconciliationState.SYNCED:
+                intent = remote.get(payment.stripe_payment_intent_id) or {}
+                ReconciliationItem.objects.using("default").create(
+                    run=run, status=state, invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
+                    tenant_id_hint=payment.owner_tenant_id, stripe_object_id=payment.stripe_payment_intent_id,
+                    local_amount_cents=payment.amount_cents, remote_amount_cents=intent.get("amount"), detail=note[:300])
+        if state == ReconciliationState.MISMATCH:
+            _set_invoice_mismatch(payment, note)
+    for intent_id, intent in remote.items():
+        metadata = intent.get("metadata") or {}
+        if intent_id in known or metadata.get("breederhq_invoice_kind") not in InvoiceKind.values:
+            continue  # not created by us (another integration on the same account)
+        counts[ReconciliationState.MISSING_LOCAL] += 1
+        tenant = metadata.get("breederhq_tenant_id")
+        ReconciliationItem.objects.using("default").create(
+            run=run, status=ReconciliationState.MISSING_LOCAL, invoice_kind=metadata["breederhq_invoice_kind"],
+            invoice_id=int(metadata.get("breederhq_invoice_id") or 0) or None,
+            tenant_id_hint=int(tenant) if tenant else None, stripe_object_id=intent_id,
+            remote_amount_cents=intent.get("amount"),
+            detail=f"Stripe has payment intent {intent_id} ({intent.get('status')}) we have no record of",
+        )
+    run.remote_objects, run.local_payments = len(remote), len(payments)
+    run.synced, run.mismatch = counts["synced"], counts["mismatch"]
+    run.missing_remote, run.missing_local = counts["missing_remote"], counts["missing_local"]
+    run.finished_at = timezone.now()
+    run.save(using="default")
+    return run

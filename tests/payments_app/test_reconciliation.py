@@ -1,0 +1,123 @@
+"""Reconciliation with Stripe, page by page through the SDK: each kind of disagreement found,
+recorded on the payment and in a report support staff read in admin."""
+
+import pytest
+from django.core.management import call_command
+
+from breederhq.tenancy import tenant_context
+from config.database_routing import DATABASE_ALIASES
+from payments_app import services
+from payments_app.models import InvoicePayment, ReconciliationRun
+from payments_app.reconciliation import stripe_reconcile
+from payments_app.tasks import reconcile_stripe
+from tenant_app.models import Invoice
+from tests.fakes.stripe_server import new_id, stripe_event
+from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice
+
+pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+
+
+@pytest.fixture
+def landscape(client, fake_stripe, stripe_tenant):
+    """Five Stripe-mode invoices, one of each situation (plus a foreign intent that is not ours)."""
+    tenant_id = stripe_tenant.tenant.pk
+
+    def opened(amount):
+        invoice = sent_tenant_invoice(stripe_tenant, amount=amount)
+        row = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=tenant_id)
+        return invoice, row.stripe_payment_intent_id
+
+    paid, paid_intent = opened(10_000)
+    deliver_and_process(client, stripe_event("payment_intent.succeeded", fake_stripe.succeed_intent(paid_intent)))
+    open_, _ = opened(11_000)  # nobody paid yet: agrees
+    unrecorded, unrecorded_intent = opened(12_000)
+    fake_stripe.succeed_intent(unrecorded_intent)  # paid in Stripe, the webhook never came
+    lost, lost_intent = opened(13_000)
+    del fake_stripe.objects["payment_intents"][lost_intent]  # Stripe does not know it
+    stray = {"id": new_id("pi"), "object": "payment_intent", "status": "succeeded", "amount": 14_000,
+             "amount_received": 14_000, "currency": "usd", "created": 0,
+             "metadata": {"breederhq_invoice_kind": "tenant", "breederhq_invoice_id": "999999",
+                          "breederhq_tenant_id": str(tenant_id)}}
+    fake_stripe.objects["payment_intents"][stray["id"]] = stray
+    foreign = {"id": new_id("pi"), "object": "payment_intent", "status": "succeeded", "amount": 1, "currency": "usd",
+               "created": 0, "metadata": {}}
+    fake_stripe.objects["payment_intents"][foreign["id"]] = foreign
+    return {"tenant": stripe_tenant.tenant, "paid": paid, "open": open_, "unrecorded": unrecorded, "lost": lost,
+            "stray": stray["id"], "lost_intent": lost_intent, "unrecorded_intent": unrecorded_intent}
+
+
+def statuses():
+    return dict(InvoicePayment.objects.values_list("invoice_id", "reconciliation_status"))
+
+
+def test_each_kind_of_disagreement_is_found_and_reported(fake_stripe, landscape):
+    run = stripe_reconcile(trigger="command", page_size=2)
+    # 5 intents in Stripe, two per page: three GETs, each through the SDK with `starting_after`.
+    pages = fake_stripe.requests_to("GET", "/v1/payment_intents")
+    assert len(pages) == 3
+    assert [p["params"].get("starting_after") is None for p in pages] == [True, False, False]
+    assert (run.remote_objects, run.local_payments, run.synced, run.mismatch, run.missing_remote,
+            run.missing_local, run.error) == (5, 4, 2, 1, 1, 1, "")
+    assert statuses() == {landscape["paid"].pk: "synced", landscape["open"].pk: "synced",
+                          landscape["unrecorded"].pk: "mismatch", landscape["lost"].pk: "missing_remote"}
+    items = list(run.items.order_by("status").values_list("status", "invoice_id", "stripe_object_id", "detail"))
+    assert items == [
+        ("mismatch", landscape["unrecorded"].pk, landscape["unrecorded_intent"],
+         "Stripe says succeeded, invoice is sent"),
+        ("missing_local", 999999, landscape["stray"],
+         f"Stripe has payment intent {landscape['stray']} (succeeded) we have no record of"),
+        ("missing_remote", landscape["lost"].pk, landscape["lost_intent"],
+         f"payment intent {landscape['lost_intent']} not in Stripe"),
+    ]
+    # The invoice itself says so too, for the people who look at invoices.
+    with tenant_context(landscape["tenant"].pk):
+        assert dict(Invoice.objects.values_list("pk", "reconciliation_status")) == {
+            landscape["paid"].pk: "synced", landscape["open"].pk: "synced", landscape["unrecorded"].pk: "mismatch",
+            landscape["lost"].pk: "synced"}
+
+
+def test_an_amount_difference_is_a_mismatch(fake_stripe, landscape):
+    intent = fake_stripe.objects["payment_intents"][
+        InvoicePayment.objects.get(invoice_id=landscape["open"].pk).stripe_payment_intent_id]
+    intent["amount"] = 10_999
+    stripe_reconcile()
+    payment = InvoicePayment.objects.get(invoice_id=landscape["open"].pk)
+    assert (payment.reconciliation_status, payment.reconciliation_note) == ("mismatch", "Stripe 10999 USD, invoice 11000 USD")
+
+
+def test_running_again_after_the_fix_is_synced_and_listing_is_read_only(fake_stripe, landscape):
+    stripe_reconcile()
+    posts = len(fake_stripe.requests_to("POST", "/"))
+    fake_stripe.objects["payment_intents"][landscape["unrecorded_intent"]]["status"] = "requires_payment_method"
+    run = stripe_reconcile()
+    assert InvoicePayment.objects.get(invoice_id=landscape["unrecorded"].pk).reconciliation_status == "synced"
+    assert (run.mismatch, run.missing_remote, run.missing_local) == (0, 1, 1)
+    assert len(fake_stripe.requests_to("POST", "/")) == posts  # reconciliation never writes to Stripe
+
+
+def test_the_command_prints_the_report_and_exits_1_on_disagreement(fake_stripe, landscape, capsys):
+    with pytest.raises(SystemExit) as exited:
+        call_command("reconcile_stripe", "--page-size", "50")
+    assert exited.value.code == 1
+    out = capsys.readouterr().out
+    assert "synced=2 mismatch=1 missing_remote=1 missing_local=1" in out
+    assert f"missing_remote: payment intent {landscape['lost_intent']} not in Stripe" in out
+
+
+def test_the_nightly_job_records_a_run(fake_stripe, landscape):
+    result = reconcile_stripe()
+    run = ReconciliationRun.objects.get()
+    assert result == {"run": run.pk, "synced": 2, "mismatch": 1, "missing_remote": 1, "missing_local": 1}
+    assert run.trigger == "beat"
+
+
+def test_stripe_down_records_a_failed_run_and_changes_nothing(fake_stripe, landscape):
+    from payments_app.stripe_gateway import StripeUnavailable
+
+    fake_stripe.fail_next(1, status=500)
+    with pytest.raises(StripeUnavailable):
+        stripe_reconcile()
+    run = ReconciliationRun.objects.get()
+    assert run.error.startswith("StripeUnavailable: Stripe is unavailable: payment_intent.list failed")
+    assert set(statuses().values()) == {"synced"}
+    assert not run.items.exists()
