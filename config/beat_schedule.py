@@ -61,6 +61,15 @@ BEAT_SCHEDULE = {
         "task": "marketplace_app.tasks.purge_deleted_providers",
         "schedule": crontab(hour=1, minute=45, day_of_week=0),
     },
+    "reconcile-stripe": {
+        "task": "payments_app.tasks.reconcile_stripe",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    "open-unopened-invoice-payments": {
+        "task": "payments_app.tasks.open_unopened_invoice_payments",
+        "schedule": 300.0,
+        "options": {"expire_seconds": 290},
+    },
     "purge-expired-idempotency-keys": {
         "task": "breederhq.tasks.purge_expired_idempotency_keys",
         "schedule": crontab(minute=17),

@@ -184,6 +184,8 @@ CELERY_TASK_ROUTES = {
     "marketplace_app.tasks.*": {"queue": "maintenance"},
     "tenant_app.tasks.*": {"queue": "maintenance"},
     "payments_app.tasks.*": {"queue": "webhooks"},
+    "payments_app.tasks.reconcile_stripe": {"queue": "maintenance"},
+    "payments_app.tasks.open_unopened_invoice_payments": {"queue": "maintenance"},
     "breederhq.tasks.send_outbound_email": {"queue": "email"},
 }
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
