@@ -64,7 +64,9 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Searched before the apps' templates, so the back office's admin/base_site.html (the
+        # support-session banner) overrides django.contrib.admin's.
+        "DIRS": [BASE_DIR / "breederhq" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

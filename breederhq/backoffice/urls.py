@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from breederhq.backoffice import views
+
+app_name = "backoffice"
+
+# admin_view: staff login required (others are redirected to the admin login), CSRF, no caching.
+urlpatterns = [
+    path("support/", admin.site.admin_view(views.support_tenant_view), name="support"),
+    path("dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
+]
