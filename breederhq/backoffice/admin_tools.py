@@ -152,6 +152,12 @@ class CrossDatabaseLinksMixin:
             self._resolve_page(request, rows)
         return changelist
 
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and self.crossdb_links:
+            self._resolve_page(request, [obj])  # the change page resolves like a one-row list
+        return obj
+
     def _resolve_page(self, request, rows) -> None:
         resolved = {field: resolve(rows, field) for field in self.crossdb_links if not self._needs_tenant(field)}
         tenant_fields = [f for f in self.crossdb_links if self._needs_tenant(f)]

@@ -86,3 +86,18 @@ def test_a_tenant_invoice_of_another_tenant_is_not_shown(superuser_client):
     body = superuser_client.get(reverse("admin:marketplace_app_marketplacetransaction_changelist")).content.decode()
     assert f"invoice #{invoice.pk} (other tenant or missing)" in body
     assert invoice.invoice_number not in body
+
+
+def test_the_change_page_links_the_invoice_of_the_tenant_being_worked_on(superuser_client):
+    tenant = TenantFactory()
+    provider = ProviderFactory(breeder=True, tenant_id=tenant.pk)
+    with tenant_context(tenant.pk):
+        invoice = make_invoice(contact=ContactFactory(tenant=tenant))
+    tx = make_transaction(provider)
+    mp.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
+    url = reverse("admin:marketplace_app_marketplacetransaction_change", args=[tx.pk])
+    assert invoice.invoice_number not in superuser_client.get(url).content.decode()  # no tenant chosen: hidden
+    work_on(superuser_client, tenant)
+    body = superuser_client.get(url).content.decode()
+    assert reverse("admin:tenant_app_invoice_change", args=[invoice.pk]) in body
+    assert f"{invoice.invoice_number} (invoice #{invoice.pk})" in body

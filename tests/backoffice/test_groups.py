@@ -124,3 +124,10 @@ def test_anonymous_and_non_staff_go_to_the_login_page(client, url):
     client.force_login(UserFactory())
     response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+
+
+def test_migrate_creates_both_groups():
+    """No fixture here: the groups come from the post_migrate hook of the test database's migrate."""
+    assert set(Group.objects.filter(name__in=["support", "finance"]).values_list("name", flat=True)) == {
+        "support", "finance"}
+    assert ("backoffice", "payment_actions") in codenames("finance")

@@ -139,3 +139,24 @@ def test_an_invoice_of_another_tenant_is_not_found(superuser_client, two_tenants
     response = superuser_client.get(reverse("admin:tenant_app_invoice_change", args=[invoice_b.pk]))
     assert response.status_code == 302  # Django admin: "doesn't exist", back to the index
     assert response["Location"] == reverse("admin:index")
+
+
+def test_login_and_index_pages_render_with_the_back_office_links(client, support_client):
+    assert client.get(reverse("admin:login")).status_code == 200
+    body = support_client.get(reverse("admin:index")).content.decode()
+    assert reverse("backoffice:dashboard") in body and reverse("backoffice:support") in body
+    assert 'id="support-banner"' not in body
+
+
+def test_a_staff_member_without_support_rights_cannot_pick_a_tenant(bare_staff_client, two_tenants):
+    response = bare_staff_client.post(reverse("backoffice:support"), {"tenant": two_tenants[0][0].pk,
+                                                                      "reason": "just looking around"})
+    assert response.status_code == 403
+    assert SESSION_KEY not in bare_staff_client.session
+    assert not CrossTenantQueryAudit.objects.using("default").exists()
+
+
+def test_next_must_stay_on_this_site(superuser_client, two_tenants):
+    response = superuser_client.post(reverse("backoffice:support"), {
+        "tenant": two_tenants[0][0].pk, "reason": "ticket #5", "next": "https://evil.example/"})
+    assert response["Location"] == reverse("admin:index")
