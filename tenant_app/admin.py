@@ -57,9 +57,15 @@ def _all_fields(model) -> list[str]:
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
-                    "last_login")
+                    "last_login", "view_as")
     search_fields = ("email", "username", "first_name", "last_name")
     date_hierarchy = "date_joined"
+
+    @admin.display(description="")
+    def view_as(self, obj):
+        if obj.is_staff or obj.is_superuser:
+            return ""
+        return format_html('<a href="{}?user={}">view the API as</a>', reverse("backoffice:view_as"), obj.pk)
 
 
 @admin.register(Tenant)

@@ -12,6 +12,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from breederhq.backoffice.admin_tools import PAYMENT_ACTIONS, SUPPORT_ACTIONS, VIEW_DASHBOARD
 from breederhq.backoffice.selectors import dashboard_get
+from breederhq.backoffice.view_as import VIEW_AS_TTL, view_as_end, view_as_get, view_as_start
+from breederhq.errors import PermissionDenied as DomainPermissionDenied
 from breederhq.backoffice.support import (
     SUPPORT_SESSION_TTL,
     support_session_end,
@@ -74,3 +76,42 @@ def dashboard_view(request):
         raise PermissionDenied
     context = {**admin.site.each_context(request), "title": "Staff dashboard", "board": dashboard_get()}
     return TemplateResponse(request, "admin/backoffice/dashboard.html", context)
+
+
+class ViewAsForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=None, help_text="A tenant user (never a staff account).")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), min_length=5,
+                             help_text="Why (ticket number). Kept with every request you make as them.")
+
+    def __init__(self, *args, **kwargs):
+        from tenant_app.models import User
+
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = User.objects.using("default").filter(
+            is_staff=False, is_superuser=False, is_active=True).order_by("email")
+
+
+def view_as_view(request):
+    """Start or stop seeing the API as one tenant user (read-only, audited, time-limited)."""
+    if not request.user.has_perm(SUPPORT_ACTIONS):
+        raise PermissionDenied
+    if request.method == "POST" and request.POST.get("end"):
+        view_as_end(request=request)
+        messages.info(request, "You no longer view the API as another user.")
+        return HttpResponseRedirect(reverse("admin:index"))
+    if request.method == "POST":
+        form = ViewAsForm(request.POST)
+        if form.is_valid():
+            try:
+                view_as = view_as_start(request=request, target=form.cleaned_data["user"],
+                                        reason=form.cleaned_data["reason"])
+            except DomainPermissionDenied as exc:
+                raise PermissionDenied(exc.detail) from exc
+            messages.success(request, f"The API now shows you what {view_as.email} sees, read-only, until "
+                                      f"{view_as.expires_at:%H:%M} UTC.")
+            return HttpResponseRedirect(reverse("api-v1:docs"))
+    else:
+        form = ViewAsForm(initial={"user": request.GET.get("user")})
+    context = {**admin.site.each_context(request), "title": "View the API as a tenant user", "form": form,
+               "current": view_as_get(request), "ttl_minutes": int(VIEW_AS_TTL.total_seconds() // 60)}
+    return TemplateResponse(request, "admin/backoffice/view_as.html", context)

@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Support staff's audited, read-only "view as" a tenant user (before the tenant middleware).
+    "breederhq.backoffice.view_as.ViewAsMiddleware",
     # The tenant context for this request only (RLS), from the authenticated user's membership.
     "breederhq.tenancy.TenantContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
