@@ -160,3 +160,12 @@ def test_next_must_stay_on_this_site(superuser_client, two_tenants):
     response = superuser_client.post(reverse("backoffice:support"), {
         "tenant": two_tenants[0][0].pk, "reason": "ticket #5", "next": "https://evil.example/"})
     assert response["Location"] == reverse("admin:index")
+
+
+def test_the_tenant_list_offers_work_on_links_and_the_picker_preselects(support_client, two_tenants):
+    tenant, _ = two_tenants[1]
+    body = support_client.get(reverse("admin:tenant_app_tenant_changelist")).content.decode()
+    assert f'{reverse("backoffice:support")}?tenant={tenant.pk}' in body
+    response = support_client.get(reverse("backoffice:support"), {"tenant": tenant.pk})
+    assert response.status_code == 200
+    assert f'<option value="{tenant.pk}" selected>{tenant.name}</option>' in response.content.decode()
