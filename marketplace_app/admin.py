@@ -1,10 +1,14 @@
 """Back office for the marketplace. Money and state move only through services: the financial
 models are read-only here, and counters and statuses are never edited by hand (that would bypass
-the state machines, the version check and the F() counters)."""
+the state machines, the version check and the F() counters). Actions are confirmed, give a reason
+and write a StaffActionAudit row (breederhq.backoffice.actions.audited_action); references into
+the tenant database are links resolved in batch (breederhq.backoffice.admin_tools)."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import models
 
+from breederhq.backoffice.actions import audited_action
+from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
 from marketplace_app import services
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -18,14 +22,15 @@ from marketplace_app.models import (
     UserBlock,
 )
 
-
 # Django 6 makes https the default scheme of URL form fields; say so now (and silence the warning).
 URL_FIELDS_HTTPS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class BackofficeAdmin(CrossDatabaseLinksMixin, BackofficeActionsMixin, admin.ModelAdmin):
     formfield_overrides = URL_FIELDS_HTTPS
 
+
+class ReadOnlyAdmin(BackofficeAdmin):
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -37,11 +42,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(MarketplaceUser)
-class MarketplaceUserAdmin(admin.ModelAdmin):
-    list_display = ("id", "email", "display_name", "kind", "deleted_at", "created_at")
+class MarketplaceUserAdmin(BackofficeAdmin):
+    crossdb_links = ("tenant_user_id",)
+    list_display = ("id", "email", "display_name", "kind", "tenant_user_id_link", "deleted_at", "created_at")
     list_filter = ("kind",)
     search_fields = ("email", "display_name")
-    readonly_fields = ("tenant_user_id", "deleted_at", "created_at", "updated_at")
+    date_hierarchy = "created_at"
+    readonly_fields = ("tenant_user_id_link", "tenant_user_id", "deleted_at", "created_at", "updated_at")
 
     def get_queryset(self, request):
         return MarketplaceUser.all_objects.all()
@@ -50,15 +57,33 @@ class MarketplaceUserAdmin(admin.ModelAdmin):
         return False
 
 
+def _provider_delete(provider, user):
+    return "deleted" if services.provider_delete(provider_id=provider.pk).deleted_at else "not deleted"
+
+
+def _provider_restore(provider, user):
+    return "restored" if services.provider_restore(provider_id=provider.pk).deleted_at is None else "still deleted"
+
+
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
-    list_display = ("id", "business_name", "kind", "city", "state", "total_listings", "total_transactions",
-                    "total_revenue_cents", "deleted_at")
+class ProviderAdmin(BackofficeAdmin):
+    crossdb_links = ("tenant_id",)
+    revenue = money("total_revenue_cents")
+    list_display = ("id", "business_name", "kind", "tenant_id_link", "city", "state", "total_listings",
+                    "total_transactions", "revenue", "deleted_at")
     list_filter = ("kind", "payment_mode")
     search_fields = ("business_name", "user__email")
-    readonly_fields = ("user", "kind", "tenant_id", "total_listings", "total_transactions", "total_revenue_cents",
-                       "deleted_at", "created_at", "updated_at")
-    actions = ["soft_delete"]
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("user", "kind", "tenant_id_link", "tenant_id", "total_listings", "total_transactions",
+                       "revenue", "deleted_at", "created_at", "updated_at")
+    exclude = ("total_revenue_cents",)
+    actions = [
+        audited_action("soft_delete_provider", "Soft-delete the selected providers (hide them from the marketplace)",
+                       perform=_provider_delete, permissions=("support_action",)),
+        audited_action("restore_provider", "Restore the selected soft-deleted providers",
+                       perform=_provider_restore, permissions=("support_action",)),
+    ]
 
     def get_queryset(self, request):
         return Provider.all_objects.select_related("user")
@@ -67,13 +92,7 @@ class ProviderAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False  # providers are only ever soft-deleted, through the action below
-
-    @admin.action(description="Soft-delete the selected providers (hide them from the marketplace)")
-    def soft_delete(self, request, queryset):
-        for provider in queryset:
-            services.provider_delete(provider_id=provider.pk)
-        self.message_user(request, f"{queryset.count()} provider(s) soft-deleted.", messages.SUCCESS)
+        return False  # providers are only ever soft-deleted, through the action above
 
 
 class ServiceListingImageInline(admin.TabularInline):
@@ -82,14 +101,33 @@ class ServiceListingImageInline(admin.TabularInline):
     extra = 0
 
 
+def _listing_take_down(listing, user):
+    return services.listing_transition(listing_id=listing.pk, target=ServiceListing.Status.PAUSED).status
+
+
+def _listing_restore(listing, user):
+    return services.listing_transition(listing_id=listing.pk, target=ServiceListing.Status.ACTIVE).status
+
+
 @admin.register(ServiceListing)
-class ServiceListingAdmin(admin.ModelAdmin):
-    list_display = ("id", "title", "provider", "category", "status", "state", "city", "price_cents", "currency")
+class ServiceListingAdmin(BackofficeAdmin):
+    price = money("price_cents")
+    list_display = ("id", "title", "provider", "category", "status", "state", "city", "price")
     list_filter = ("status", "category")
+    list_select_related = ("provider",)
     search_fields = ("title", "slug")
-    readonly_fields = ("provider", "status", "currency", "published_at", "created_at", "updated_at")
-    exclude = ("search_vector",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("provider", "status", "price", "currency", "published_at", "created_at", "updated_at")
+    exclude = ("search_vector", "price_cents")
     inlines = [ServiceListingImageInline]
+    # Listings have no deleted_at: "soft delete" takes one off the marketplace (paused, history and
+    # counters intact) and "restore" puts it back (active), both through the listing state machine.
+    actions = [
+        audited_action("take_down_listing", "Take the selected listings off the marketplace (soft delete)",
+                       perform=_listing_take_down, permissions=("support_action",)),
+        audited_action("restore_listing", "Restore the selected listings to the marketplace",
+                       perform=_listing_restore, permissions=("support_action",)),
+    ]
 
     def has_add_permission(self, request):
         return False
@@ -100,10 +138,16 @@ class ServiceListingAdmin(admin.ModelAdmin):
 
 @admin.register(MarketplaceTransaction)
 class MarketplaceTransactionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "provider", "client", "status", "amount_cents", "refunded_cents", "currency",
-                    "invoice_type", "invoice_id", "created_at")
-    list_filter = ("status", "invoice_type")
+    crossdb_links = ("invoice_id",)
+    amount = money("amount_cents")
+    refunded = money("refunded_cents")
+    list_display = ("id", "provider", "client", "status", "amount", "refunded", "invoice_type", "invoice_id_link",
+                    "created_at")
+    list_filter = ("status", "invoice_type", "currency")
     list_select_related = ("provider", "client")
+    search_fields = ("description", "client__email", "provider__business_name")
+    date_hierarchy = "created_at"
+    readonly_fields = ("amount", "refunded", "invoice_id_link")
 
 
 class LineItemInline(admin.TabularInline):
@@ -119,23 +163,50 @@ class LineItemInline(admin.TabularInline):
         return False
 
 
+def _mi_confirm(invoice, user):
+    invoice, changed = services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
+    return invoice.status if changed else f"already {invoice.status}"
+
+
+def _mi_reject(invoice, user):
+    return services.marketplace_invoice_reject_payment_claim(invoice_id=invoice.pk, expected_version=None).status
+
+
 @admin.register(MarketplaceInvoice)
 class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
-    list_display = ("id", "number", "provider", "client", "status", "total_cents", "refunded_cents", "currency",
-                    "payment_mode_snapshot", "reconciliation_status", "version")
+    total = money("total_cents")
+    refunded = money("refunded_cents")
+    list_display = ("id", "number", "provider", "client", "status", "total", "refunded", "payment_mode_snapshot",
+                    "reconciliation_status", "version")
     list_filter = ("status", "payment_mode_snapshot", "reconciliation_status")
     list_select_related = ("provider", "client")
     search_fields = ("number",)
+    date_hierarchy = "created_at"
     inlines = [LineItemInline]
+    actions = [
+        audited_action("confirm_marketplace_payment", "Confirm the buyer's manual payment", perform=_mi_confirm,
+                       permissions=("payment_action",)),
+        audited_action("reject_marketplace_payment", "Reject (or expire) the buyer's manual payment claim",
+                       perform=_mi_reject, permissions=("payment_action",)),
+    ]
 
 
 @admin.register(MessageThread)
 class MessageThreadAdmin(ReadOnlyAdmin):
     list_display = ("id", "provider", "buyer", "subject", "last_message_at")
     list_select_related = ("provider", "buyer")
+    search_fields = ("subject",)
+
+
+def _unblock(block, user):
+    return f"{services.user_block_delete(provider_id=block.provider_id, user_id=block.blocked_user_id)} block(s) removed"
 
 
 @admin.register(UserBlock)
 class UserBlockAdmin(ReadOnlyAdmin):
     list_display = ("id", "provider", "blocked_user", "reason", "created_at")
     list_select_related = ("provider", "blocked_user")
+    search_fields = ("blocked_user__email", "provider__business_name")
+    date_hierarchy = "created_at"
+    actions = [audited_action("unblock_user", "Unblock the selected users", perform=_unblock,
+                              permissions=("support_action",))]

@@ -149,6 +149,15 @@ def provider_delete(*, provider_id: int) -> Provider:
     return provider
 
 
+def provider_restore(*, provider_id: int) -> Provider:
+    """Undo a soft delete: the provider is listed again (its counters never stopped being kept)."""
+    with transaction.atomic(using=DB):
+        provider = _get_locked(Provider, provider_id, manager="all_objects")
+        if provider.deleted_at is not None:
+            provider.restore(using=DB)
+    return provider
+
+
 # --- Listings --------------------------------------------------------------------------------------
 
 

@@ -626,6 +626,27 @@ def invoice_set_reconciliation_status(*, invoice_id: int, status: str, note: str
                        actor_label=actor_label, metadata={"from": invoice.reconciliation_status, "note": note})
 
 
+def invoice_expire_payment_claim(*, invoice_id: int, actor: User | None = None,
+                                 actor_label: str = "") -> Invoice:
+    """Expire one buyer claim now (support staff, before the 7-day sweep): back to `sent`, with the
+    same confirmation audit row the sweep writes."""
+    with transaction.atomic(using=DB):
+        invoice = _lock_invoice(invoice_id)
+        if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
+            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.SENT)
+            raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to expire.",
+                           code="nothing_to_confirm")
+        marked_at = invoice.buyer_marked_paid_at
+        _change(invoice, action="confirmation_expired", new_status=InvoiceStatus.SENT,
+                fields={"buyer_marked_paid_at": None}, actor=actor, actor_label=actor_label)
+        PaymentConfirmationAudit.objects.create(
+            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.EXPIRED,
+            marked_paid_at=marked_at, confirmed_by=actor, confirmed_by_actor=actor_label,
+            confirmed_at=timezone.now(), payment_method=PaymentMode.MANUAL,
+        )
+    return invoice
+
+
 def invoice_expire_pending_confirmations(*, now: datetime | None = None) -> list[int]:
     """Buyer claims older than 7 days that nobody confirmed fall back to `sent` (current tenant).
 

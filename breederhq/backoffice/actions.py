@@ -31,8 +31,9 @@ def staff_action_record(*, user, action: str, obj, reason: str, result: str) -> 
     )
 
 
-def audited_action(name: str, description: str, *, perform, permissions=("change",)):
-    """An admin action that shows a confirmation page with a reason field first."""
+def audited_action(name: str, description: str, *, perform, permissions=("change",), pass_reason: bool = False):
+    """An admin action that shows a confirmation page with a reason field first. With
+    `pass_reason`, `perform(obj, user, reason)` also gets the reason (e.g. a rejection's)."""
 
     def action(modeladmin, request, queryset):
         if request.POST.get("confirmed") == "yes":
@@ -41,7 +42,8 @@ def audited_action(name: str, description: str, *, perform, permissions=("change
                 done = failed = 0
                 for obj in queryset:
                     try:
-                        result = perform(obj, request.user) or "done"
+                        args = (obj, request.user, form.cleaned_data["reason"]) if pass_reason else (obj, request.user)
+                        result = perform(*args) or "done"
                     except DomainError as exc:
                         result, failed = f"refused: {exc.detail}", failed + 1
                     else:

@@ -1,4 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _sync_groups(sender, using="default", **kwargs):
+    # After every migrate of the tenant database (auth tables live there), so a fresh install has
+    # both groups without a manual step; `manage.py backoffice_groups` does the same on demand.
+    if using != "default":
+        return
+    from breederhq.backoffice.groups import backoffice_groups_sync
+
+    backoffice_groups_sync()
 
 
 class BackofficeConfig(AppConfig):
@@ -7,3 +18,6 @@ class BackofficeConfig(AppConfig):
     name = "breederhq.backoffice"
     label = "backoffice"
     verbose_name = "Back office"
+
+    def ready(self):
+        post_migrate.connect(_sync_groups, sender=self, dispatch_uid="backoffice_groups_sync")

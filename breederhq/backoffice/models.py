@@ -22,6 +22,12 @@ class StaffActionAudit(models.Model):
     class Meta:
         db_table = "staff_action_audit"
         ordering = ["-created_at"]
+        # The back office's own permissions (groups: breederhq/backoffice/groups.py).
+        permissions = [
+            ("support_actions", "Can work on a tenant and run support actions in the back office"),
+            ("payment_actions", "Can run payment and reconciliation actions in the back office"),
+            ("view_dashboard", "Can see the staff dashboard"),
+        ]
         indexes = [models.Index(fields=["target_model", "target_id"], name="staff_audit_target_idx")]
 
     def __str__(self) -> str:

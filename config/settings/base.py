@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Support staff's audited, read-only "view as" a tenant user (before the tenant middleware).
+    "breederhq.backoffice.view_as.ViewAsMiddleware",
     # The tenant context for this request only (RLS), from the authenticated user's membership.
     "breederhq.tenancy.TenantContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -67,7 +69,9 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Searched before the apps' templates, so the back office's admin/base_site.html (the
+        # support-session banner) overrides django.contrib.admin's.
+        "DIRS": [BASE_DIR / "breederhq" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

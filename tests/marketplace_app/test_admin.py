@@ -44,7 +44,8 @@ def test_soft_delete_action(staff_client):
     load_marketplace_demo_data()
     provider = Provider.objects.get()
     response = staff_client.post(reverse("admin:marketplace_app_provider_changelist"),
-                                 {"action": "soft_delete", "_selected_action": [provider.pk]})
+                                 {"action": "soft_delete_provider", "_selected_action": [provider.pk],
+                                  "confirmed": "yes", "reason": "fraud report #7"})
     assert response.status_code == 302
     assert Provider.all_objects.get(pk=provider.pk).deleted_at is not None
 

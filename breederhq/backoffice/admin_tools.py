@@ -1,0 +1,186 @@
+"""Building blocks for the back-office ModelAdmins: the audited tenant path, money shown as
+currency, cross-database references as links resolved in batch, and the action permissions.
+
+    class InvoiceAdmin(TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, admin.ModelAdmin):
+        crossdb_links = ("contact__marketplace_user_id",)
+        list_display = ("invoice_number", money("total_cents"))
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from breederhq.backoffice.support import support_request_context, support_session_get
+from breederhq.crossdb import ResolvedReference, resolve
+from breederhq.money import Money
+from breederhq.routing import database_for_model
+from breederhq.tenancy import is_tenant_owned as _has_tenant_column
+
+#: Custom permissions (declared on StaffActionAudit, see breederhq/backoffice/models.py).
+SUPPORT_ACTIONS = "backoffice.support_actions"
+PAYMENT_ACTIONS = "backoffice.payment_actions"
+VIEW_DASHBOARD = "backoffice.view_dashboard"
+
+
+def is_tenant_owned(model) -> bool:
+    """Under row-level security (a marketplace provider's `tenant_id` is only a reference)."""
+    return _has_tenant_column(model) and database_for_model(model) == "default"
+
+
+# --- Money --------------------------------------------------------------------------------------------
+
+
+def money(field: str, *, currency_field: str = "currency", description: str | None = None):
+    """A list/readonly column showing `field` (minor units) as currency, e.g. "1,250.00 USD"."""
+
+    @admin.display(description=description or field.removesuffix("_cents").replace("_", " "), ordering=field)
+    def show(*args):  # (obj) as a list_display callable, (admin, obj) as an admin attribute
+        obj = args[-1]
+        cents = getattr(obj, field)
+        return "" if cents is None else Money(int(cents), getattr(obj, currency_field)).format()
+
+    show.__name__ = f"{field}_money"
+    return show
+
+
+# --- Permissions for actions -------------------------------------------------------------------------
+
+
+class BackofficeActionsMixin:
+    """`audited_action(..., permissions=("support_action",))` or `("payment_action",)`."""
+
+    def has_support_action_permission(self, request):
+        return request.user.has_perm(SUPPORT_ACTIONS)
+
+    def has_payment_action_permission(self, request):
+        return request.user.has_perm(PAYMENT_ACTIONS)
+
+
+# --- The audited tenant path -------------------------------------------------------------------------
+
+
+def support_picker_url(request, *, tenant_id: int | None = None) -> str:
+    query = {"next": request.get_full_path()}
+    if tenant_id is not None:
+        query["tenant"] = tenant_id
+    return f"{reverse('backoffice:support')}?{urlencode(query)}"
+
+
+class TenantScopedAdminMixin:
+    """Every view of a tenant-owned model runs in the chosen tenant's context, through
+    `support_tenant_access` (one audit row per request). Without a chosen tenant the staff member is
+    sent to the "work on tenant" page first. The response is rendered inside the context: a
+    TemplateResponse evaluates the changelist's queryset only when it renders, and outside the
+    transaction row-level security would show it zero rows."""
+
+    def _in_tenant(self, request, page: str, view, *args, **kwargs):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before anything else: no tenant choice, no audit row
+        if support_session_get(request) is None:
+            return HttpResponseRedirect(support_picker_url(request))
+        with support_request_context(request, page=f"{self.opts.label_lower}:{page}"):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        return self._in_tenant(request, "changelist", super().changelist_view, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if object_id is None and not self.has_add_permission(request):
+            raise PermissionDenied
+        return self._in_tenant(request, f"change:{object_id}", super().changeform_view, object_id, form_url,
+                               extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        return self._in_tenant(request, f"history:{object_id}", super().history_view, object_id, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._in_tenant(request, f"delete:{object_id}", super().delete_view, object_id, extra_context)
+
+
+# --- Cross-database links ------------------------------------------------------------------------------
+
+
+def admin_url(obj) -> str | None:
+    try:
+        return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return None
+
+
+def _render_reference(ref: ResolvedReference | None) -> str:
+    if ref is None:
+        return "-"
+    label = f"{ref.model._meta.verbose_name} #{ref.id}"
+    if ref.is_missing:
+        # Tenant rows of another tenant than the one being worked on are invisible (RLS), as are
+        # rows that no longer exist: say which, without guessing.
+        hidden = is_tenant_owned(ref.model)
+        return format_html('<span title="{}">{} ({})</span>', "not visible outside its tenant" if hidden else "",
+                           label, "other tenant or missing" if hidden else "missing")
+    url = admin_url(ref.obj)
+    text = f"{ref.obj} ({label})" + (" [deleted]" if ref.is_deleted else "")
+    return format_html('<a href="{}">{}</a>', url, text) if url else text
+
+
+class CrossDatabaseLinksMixin:
+    """`crossdb_links = ("marketplace_user_id", ...)`: each named CrossDatabaseReference becomes a
+    column `<field>_link` linking to the row's admin page in the other database. A changelist page
+    resolves each column with one `breederhq.crossdb.resolve` call (one query per target table),
+    not one query per row."""
+
+    crossdb_links: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for field in cls.crossdb_links:
+            setattr(cls, f"{field}_link", _link_column(field))
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        changelist.result_list = rows
+        if rows and self.crossdb_links:
+            self._resolve_page(request, rows)
+        return changelist
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and self.crossdb_links:
+            self._resolve_page(request, [obj])  # the change page resolves like a one-row list
+        return obj
+
+    def _resolve_page(self, request, rows) -> None:
+        resolved = {field: resolve(rows, field) for field in self.crossdb_links if not self._needs_tenant(field)}
+        tenant_fields = [f for f in self.crossdb_links if self._needs_tenant(f)]
+        if tenant_fields:
+            if support_session_get(request) is not None and not isinstance(self, TenantScopedAdminMixin):
+                with support_request_context(request, page=f"{self.opts.label_lower}:resolve"):
+                    resolved.update({field: resolve(rows, field) for field in tenant_fields})
+            else:
+                resolved.update({field: resolve(rows, field) for field in tenant_fields})
+        for index, row in enumerate(rows):
+            row._crossdb_resolved = {field: refs[index] for field, refs in resolved.items()}
+
+    def _needs_tenant(self, field: str) -> bool:
+        reference = self.model._meta.get_field(field)
+        return any(is_tenant_owned(model) for model in reference.target_models().values())
+
+
+def _link_column(field: str):
+    @admin.display(description=field.removesuffix("_id").replace("_", " "))
+    def column(self, obj):
+        cached = getattr(obj, "_crossdb_resolved", None)
+        ref = cached[field] if cached is not None and field in cached else resolve([obj], field)[0]
+        return _render_reference(ref)
+
+    column.__name__ = f"{field}_link"
+    return column

@@ -1,0 +1,118 @@
+"""The staff dashboard's numbers: a fixed number of aggregate queries, whatever the data volume
+(tests/backoffice/test_dashboard.py counts them per database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from breederhq.money import Money
+from breederhq.tenancy import system_read_context
+
+#: Same threshold as `crossdb_check`: a pending outbox message older than this is stuck in practice.
+OUTBOX_STUCK_AFTER = timedelta(minutes=30)
+SUCCEEDED_TRANSACTIONS = ("paid", "refunded", "disputed")
+
+
+@dataclass
+class Bar:
+    label: str
+    value: int
+    percent: float = 0.0
+
+
+def bars(counts: dict[str, int]) -> list[Bar]:
+    total = sum(counts.values())
+    return [Bar(label, value, round(100 * value / total, 1) if total else 0.0) for label, value in counts.items()]
+
+
+@dataclass
+class Dashboard:
+    transactions_total: int = 0
+    transactions_succeeded: int = 0
+    transactions_cancelled: int = 0
+    transaction_volume: list[str] = field(default_factory=list)
+    invoice_states: list[Bar] = field(default_factory=list)
+    payment_split: list[Bar] = field(default_factory=list)
+    webhook_states: list[Bar] = field(default_factory=list)
+    webhook_total: int = 0
+    webhook_failed: int = 0
+    emails: dict[str, dict[str, int]] = field(default_factory=dict)
+    outbox: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.transactions_succeeded + self.transactions_cancelled
+        return round(100 * self.transactions_succeeded / finished, 1) if finished else None
+
+    @property
+    def webhook_failure_rate(self) -> float | None:
+        return round(100 * self.webhook_failed / self.webhook_total, 1) if self.webhook_total else None
+
+
+def _email_counts(model, using: str) -> dict[str, int]:
+    row = model.objects.using(using).aggregate(
+        queued=Count("id", filter=Q(status="queued")), failed=Count("id", filter=Q(status="failed")))
+    return row
+
+
+def _outbox_counts(using: str, now) -> dict[str, int]:
+    from breederhq.models import OutboxMessage
+
+    return OutboxMessage.objects.using(using).aggregate(
+        stuck=Count("id", filter=Q(status="stuck")),
+        pending_too_long=Count("id", filter=Q(status="pending", created_at__lt=now - OUTBOX_STUCK_AFTER)),
+    )
+
+
+def dashboard_get() -> Dashboard:
+    """Marketplace DB: 4 queries. Tenant DB: 4 aggregates, plus the audited system read (its audit
+    row and the transaction-local setting) that lets the invoice aggregate see every tenant."""
+    from breederhq.models import OutboundEmail
+    from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
+    from payments_app.models import StripeWebhookEvent
+    from tenant_app.models import Invoice
+
+    now = timezone.now()
+    board = Dashboard()
+    succeeded = Q(status__in=SUCCEEDED_TRANSACTIONS)
+    for row in (MarketplaceTransaction.objects.using("marketplace").values("currency")
+                .annotate(total=Count("id"), succeeded=Count("id", filter=succeeded),
+                          cancelled=Count("id", filter=Q(status="cancelled")),
+                          volume=Sum("amount_cents", filter=succeeded, default=0))
+                .order_by("currency")):
+        board.transactions_total += row["total"]
+        board.transactions_succeeded += row["succeeded"]
+        board.transactions_cancelled += row["cancelled"]
+        board.transaction_volume.append(Money(int(row["volume"]), row["currency"]).format())
+
+    states: dict[str, int] = {}
+    split: dict[str, int] = {}
+
+    def add(rows):
+        for row in rows:
+            states[row["status"]] = states.get(row["status"], 0) + row["n"]
+            if row["status"] in ("paid", "partially_refunded", "refunded"):
+                mode = row["payment_mode_snapshot"]
+                split[mode] = split.get(mode, 0) + row["n"]
+
+    add(MarketplaceInvoice.objects.using("marketplace").values("status", "payment_mode_snapshot")
+        .annotate(n=Count("id")).order_by())
+    with system_read_context(job="admin_dashboard"):
+        add(Invoice.all_objects.using("default").values("status", "payment_mode_snapshot")
+            .annotate(n=Count("id")).order_by())
+    board.invoice_states = bars(dict(sorted(states.items())))
+    board.payment_split = bars(dict(sorted(split.items())))
+
+    webhook = dict(StripeWebhookEvent.objects.using("default").values_list("status").annotate(n=Count("id")).order_by())
+    board.webhook_states = bars(dict(sorted(webhook.items())))
+    board.webhook_total = sum(webhook.values())
+    board.webhook_failed = webhook.get("failed", 0) + webhook.get("dead", 0)
+
+    for alias, label in (("default", "tenant DB"), ("marketplace", "marketplace DB")):
+        board.emails[label] = _email_counts(OutboundEmail, alias)
+        board.outbox[label] = _outbox_counts(alias, now)
+    return board

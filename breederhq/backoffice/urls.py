@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+
+from breederhq.backoffice import views
+
+app_name = "backoffice"
+
+# admin_view: staff login required (others are redirected to the admin login), CSRF, no caching.
+urlpatterns = [
+    path("support/", admin.site.admin_view(views.support_tenant_view), name="support"),
+    path("view-as/", admin.site.admin_view(views.view_as_view), name="view_as"),
+    path("dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
+]

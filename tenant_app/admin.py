@@ -1,0 +1,286 @@
+"""Back office for the tenant database.
+
+Tenant-owned tables force row-level security: every page of them runs in the tenant the staff
+member chose on "Work on a tenant", through the audited `support_tenant_access` path
+(breederhq/backoffice/admin_tools.TenantScopedAdminMixin). Nothing here is edited by hand: invoices,
+payments, credit notes and audit rows are ledger records changed only by services (the version
+check, the state machine and the audit trail live there); the actions below call those services.
+"""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from breederhq.backoffice.actions import audited_action
+from breederhq.backoffice.admin_tools import (
+    BackofficeActionsMixin,
+    CrossDatabaseLinksMixin,
+    TenantScopedAdminMixin,
+    money,
+)
+from tenant_app import services
+from tenant_app.models import (
+    Contact,
+    CreditNote,
+    DocumentSequence,
+    Invoice,
+    InvoiceAuditLog,
+    InvoiceLineItem,
+    Payment,
+    PaymentConfirmationAudit,
+    ReconciliationStatus,
+    Tenant,
+    TenantMembership,
+    User,
+)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _all_fields(model) -> list[str]:
+    return [f.name for f in model._meta.fields]
+
+
+# --- Global tables -------------------------------------------------------------------------------------
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
+                    "last_login", "view_as")
+    search_fields = ("email", "username", "first_name", "last_name")
+    date_hierarchy = "date_joined"
+
+    @admin.display(description="")
+    def view_as(self, obj):
+        if obj.is_staff or obj.is_superuser:
+            return ""
+        return format_html('<a href="{}?user={}">view the API as</a>', reverse("backoffice:view_as"), obj.pk)
+
+
+@admin.register(Tenant)
+class TenantAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Global table (no private data): listed without a tenant context."""
+
+    list_display = ("id", "name", "slug", "marketplace_payment_mode", "created_at", "deleted_at", "work_on")
+    list_filter = ("marketplace_payment_mode",)
+    search_fields = ("name", "slug")
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return Tenant.all_objects.all()
+
+    @admin.display(description="")
+    def work_on(self, obj):
+        return format_html('<a href="{}?tenant={}">work on this tenant</a>', reverse("backoffice:support"), obj.pk)
+
+
+# --- Tenant-owned tables (audited tenant path) ----------------------------------------------------------
+
+
+class TenantOwnedAdmin(TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, ReadOnlyMixin,
+                       admin.ModelAdmin):
+    pass
+
+
+@admin.register(TenantMembership)
+class TenantMembershipAdmin(TenantOwnedAdmin):
+    list_display = ("id", "user", "role", "tenant", "created_at")
+    list_filter = ("role",)
+    list_select_related = ("user", "tenant")
+    search_fields = ("user__email",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(Contact)
+class ContactAdmin(TenantOwnedAdmin):
+    crossdb_links = ("marketplace_user_id",)
+    list_display = ("id", "display_name", "kind", "email", "phone", "city", "country", "marketplace_user_id_link",
+                    "deleted_at", "created_at")
+    list_filter = ("kind", "country")
+    search_fields = ("first_name", "last_name", "organization_name", "email", "phone")
+    date_hierarchy = "created_at"
+    readonly_fields = ("marketplace_user_id_link",)
+
+    def get_queryset(self, request):
+        return Contact.all_objects.all()
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class LineItemInline(ReadOnlyInline):
+    model = InvoiceLineItem
+    unit_price = money("unit_price_cents", currency_field="invoice_currency")
+    total = money("total_cents", currency_field="invoice_currency")
+    fields = readonly_fields = ("sort_order", "description", "quantity", "unit_price", "total")
+
+    def get_queryset(self, request):
+        from django.db.models import F
+
+        return super().get_queryset(request).annotate(invoice_currency=F("invoice__currency"))
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    amount = money("amount_cents")
+    fields = readonly_fields = ("created_at", "kind", "method", "amount", "external_reference", "credit_note",
+                                "recorded_by")
+
+
+class CreditNoteInline(ReadOnlyInline):
+    model = CreditNote
+    amount = money("amount_cents")
+    fields = readonly_fields = ("credit_note_number", "amount", "reason", "created_by", "created_at")
+
+
+class AuditLogInline(ReadOnlyInline):
+    model = InvoiceAuditLog
+    fields = readonly_fields = ("changed_at", "action", "old_status", "new_status", "payment_mode", "changed_by",
+                                "actor", "metadata")
+
+
+class ConfirmationAuditInline(ReadOnlyInline):
+    model = PaymentConfirmationAudit
+    fields = readonly_fields = ("created_at", "event", "marked_paid_by_marketplace_user_id", "marked_paid_at",
+                                "confirmed_by", "confirmed_by_actor", "confirmed_at", "payment_method",
+                                "payment_reference")
+
+
+def _confirm(invoice, user, reason):
+    return services.invoice_confirm_payment(invoice_id=invoice.pk, actor=user, reference=f"back office: {reason}"[:255]).status
+
+
+def _reject(invoice, user, reason):
+    return services.invoice_reject_payment(invoice_id=invoice.pk, actor=user, reason=reason).status
+
+
+def _expire(invoice, user):
+    return services.invoice_expire_payment_claim(invoice_id=invoice.pk, actor=user,
+                                                 actor_label=f"staff:{user.get_username()}").status
+
+
+def _resolve(invoice, user, reason):
+    if invoice.reconciliation_status != ReconciliationStatus.MISMATCH:
+        return f"nothing to resolve ({invoice.reconciliation_status})"
+    return services.invoice_set_reconciliation_status(
+        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason, actor=user).reconciliation_status
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(TenantOwnedAdmin):
+    total = money("total_cents")
+    paid = money("paid_cents")
+    refunded = money("refunded_cents")
+    subtotal = money("subtotal_cents")
+    tax = money("tax_cents")
+    list_display = ("invoice_number", "contact", "status", "total", "paid", "refunded", "payment_mode_snapshot",
+                    "reconciliation_status", "is_marketplace_invoice", "created_at")
+    list_filter = ("status", "payment_mode_snapshot", "reconciliation_status", "is_marketplace_invoice", "currency")
+    list_select_related = ("contact",)
+    search_fields = ("invoice_number", "contact__last_name", "contact__organization_name", "contact__email")
+    date_hierarchy = "created_at"
+    readonly_fields = ("subtotal", "tax", "total", "paid", "refunded",
+                       *(f for f in _all_fields(Invoice) if not f.endswith("_cents")))
+    exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents")
+    inlines = [LineItemInline, PaymentInline, CreditNoteInline, ConfirmationAuditInline, AuditLogInline]
+    actions = [
+        audited_action("confirm_manual_payment", "Confirm the buyer's manual payment", perform=_confirm,
+                       permissions=("payment_action",), pass_reason=True),
+        audited_action("reject_manual_payment", "Reject the buyer's manual payment claim", perform=_reject,
+                       permissions=("payment_action",), pass_reason=True),
+        audited_action("expire_manual_payment", "Expire the buyer's manual payment claim now", perform=_expire,
+                       permissions=("payment_action",)),
+        audited_action("resolve_reconciliation", "Mark the reconciliation mismatch resolved", perform=_resolve,
+                       permissions=("payment_action",), pass_reason=True),
+    ]
+
+    def get_queryset(self, request):
+        return Invoice.all_objects.all()
+
+
+@admin.register(Payment)
+class PaymentAdmin(TenantOwnedAdmin):
+    amount = money("amount_cents")
+    list_display = ("id", "invoice", "kind", "method", "amount", "external_reference", "created_at")
+    list_filter = ("kind", "method", "currency")
+    list_select_related = ("invoice",)
+    search_fields = ("invoice__invoice_number", "external_reference", "idempotency_key")
+    date_hierarchy = "created_at"
+    readonly_fields = ("amount", *(f for f in _all_fields(Payment) if f != "amount_cents"))
+    exclude = ("amount_cents",)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(TenantOwnedAdmin):
+    amount = money("amount_cents")
+    list_display = ("credit_note_number", "invoice", "amount", "reason", "created_at")
+    list_select_related = ("invoice",)
+    search_fields = ("credit_note_number", "invoice__invoice_number")
+    date_hierarchy = "created_at"
+    readonly_fields = ("amount", *(f for f in _all_fields(CreditNote) if f != "amount_cents"))
+    exclude = ("amount_cents",)
+
+
+@admin.register(InvoiceAuditLog)
+class InvoiceAuditLogAdmin(TenantOwnedAdmin):
+    list_display = ("changed_at", "invoice", "action", "old_status", "new_status", "changed_by", "actor")
+    list_filter = ("action", "new_status")
+    list_select_related = ("invoice", "changed_by")
+    search_fields = ("invoice__invoice_number", "actor")
+    date_hierarchy = "changed_at"
+
+
+@admin.register(PaymentConfirmationAudit)
+class PaymentConfirmationAuditAdmin(TenantOwnedAdmin):
+    crossdb_links = ("marked_paid_by_marketplace_user_id",)
+    list_display = ("created_at", "invoice", "event", "marked_paid_by_marketplace_user_id_link", "confirmed_by",
+                    "confirmed_by_actor", "payment_method")
+    list_filter = ("event",)
+    list_select_related = ("invoice", "confirmed_by")
+    search_fields = ("invoice__invoice_number", "payment_reference")
+    date_hierarchy = "created_at"
+    readonly_fields = ("marked_paid_by_marketplace_user_id_link",)
+
+
+@admin.register(InvoiceLineItem)
+class InvoiceLineItemAdmin(TenantOwnedAdmin):
+    unit_price = money("unit_price_cents", currency_field="invoice_currency")
+    total = money("total_cents", currency_field="invoice_currency")
+    list_display = ("id", "invoice", "description", "quantity", "unit_price", "total")
+    list_select_related = ("invoice",)
+    search_fields = ("invoice__invoice_number", "description")
+    readonly_fields = ("unit_price", "total", *(f for f in _all_fields(InvoiceLineItem) if not f.endswith("_cents")))
+    exclude = ("unit_price_cents", "total_cents")
+
+    def get_queryset(self, request):
+        from django.db.models import F
+
+        return super().get_queryset(request).annotate(invoice_currency=F("invoice__currency"))
+
+
+@admin.register(DocumentSequence)
+class DocumentSequenceAdmin(TenantOwnedAdmin):
+    list_display = ("id", "kind", "last_value")

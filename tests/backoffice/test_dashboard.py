@@ -1,0 +1,86 @@
+"""The staff dashboard: real numbers from a fixed number of aggregate queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from breederhq.backoffice.selectors import dashboard_get
+from breederhq.demo_data import load_demo_data
+from breederhq.email import email_enqueue
+from breederhq.models import CrossTenantQueryAudit, MarketplaceDbOutboundEmail, OutboxMessage
+from marketplace_app import services as mp
+from payments_app.models import StripeWebhookEvent
+from tests.factories.marketplace import ProviderFactory, make_transaction
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+
+def _event(n, status):
+    StripeWebhookEvent.objects.create(stripe_event_id=f"evt_{n}", event_type="invoice.paid",
+                                      stripe_created=timezone.now(), payload={}, status=status)
+
+
+def _queries():
+    with CaptureQueriesContext(connections["default"]) as tenant_db, \
+            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+        board = dashboard_get()
+    return board, len(tenant_db), len(marketplace_db)
+
+
+def test_numbers(groups):
+    load_demo_data()  # Sunny Kennels' invoices in every state + one paid marketplace transaction
+    provider = ProviderFactory()
+    mp.transaction_cancel(transaction_id=make_transaction(provider).pk)
+    make_transaction(provider)  # pending, neither succeeded nor failed
+    for n, status in enumerate(["succeeded", "succeeded", "succeeded", "dead"]):
+        _event(n, status)
+    failed = email_enqueue(using="marketplace", event_key="w:1", template="welcome", to=["a@example.test"],
+                           context={"name": "A", "url": "u"})
+    MarketplaceDbOutboundEmail.objects.filter(pk=failed.pk).update(status="failed")
+    OutboxMessage.objects.using("default").create(topic="t", target_db="marketplace", status="stuck")
+    old = OutboxMessage.objects.using("marketplace").create(topic="t", target_db="default")
+    OutboxMessage.objects.using("marketplace").filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    board = dashboard_get()
+    assert (board.transactions_total, board.transactions_succeeded, board.transactions_cancelled) == (3, 1, 1)
+    assert board.success_rate == 50.0
+    assert board.transaction_volume == ["65.00 USD"]
+    states = {bar.label: bar.value for bar in board.invoice_states}
+    assert states["paid"] == 2  # one tenant invoice, one marketplace invoice
+    assert set(states) >= {"draft", "sent", "pending_confirmation", "paid", "partially_refunded", "void"}
+    assert {bar.label: bar.value for bar in board.payment_split} == {"manual": 3}
+    assert (board.webhook_total, board.webhook_failed, board.webhook_failure_rate) == (4, 1, 25.0)
+    assert board.emails["marketplace DB"] == {"queued": 0, "failed": 1}
+    assert board.outbox == {"tenant DB": {"stuck": 1, "pending_too_long": 0},
+                            "marketplace DB": {"stuck": 0, "pending_too_long": 1}}
+    assert CrossTenantQueryAudit.objects.using("default").filter(query_type="system:admin_dashboard").exists()
+
+
+def test_a_constant_number_of_queries(groups):
+    _, tenant_queries, marketplace_queries = _queries()
+    load_demo_data()
+    provider = ProviderFactory()
+    for _ in range(20):
+        make_transaction(provider)
+    for n in range(20):
+        _event(n, "failed")
+    _, tenant_after, marketplace_after = _queries()
+    assert (tenant_after, marketplace_after) == (tenant_queries, marketplace_queries)
+    assert marketplace_queries == 4
+
+
+def test_the_page_shows_charts(support_client):
+    load_demo_data()
+    response = support_client.get(reverse("backoffice:dashboard"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    for anchor in ('id="transactions"', 'id="payment-split"', 'id="invoice-states"', 'id="webhooks"',
+                   'id="emails"', 'id="outbox"', 'class="fill"'):
+        assert anchor in body
+    assert "<script" not in body.split('id="content"')[-1]  # CSS bars, nothing fetched from a CDN
