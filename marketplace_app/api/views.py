@@ -28,7 +28,8 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
-from tenant_app.api.views import IDEMPOTENCY_KEY
+from tenant_app.api.serializers import ReceiptIn
+from tenant_app.api.views import IDEMPOTENCY_KEY, check_receipt
 
 
 def _valid(serializer_class, data):
@@ -233,3 +234,51 @@ class BlockDetailView(_ProviderView):
         if not services.user_block_delete(provider_id=self.provider(request).pk, user_id=user_id):
             raise NotFound(f"User {user_id} is not blocked.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- A buyer's receipt for a breeder's (tenant) invoice ----------------------------------------------
+
+
+class BuyerReceiptOut(serializers.Serializer):
+    transaction_id = serializers.IntegerField()
+    invoice_id = serializers.IntegerField()
+    invoice_status = serializers.CharField()
+
+
+class TransactionReceiptView(MarketplaceAPIView):
+    """The buyer says they paid a breeder's invoice manually and uploads the receipt. The invoice
+    lives in the breeder's tenant: the write runs in that tenant's context (found through the
+    transaction's provider), and the service checks the invoice's contact is this buyer."""
+
+    # The effect is in the tenant database, so the Idempotency-Key and its response live there too.
+    idempotency_database = "default"
+    serializer_class = BuyerReceiptOut
+    queryset = MarketplaceTransaction.objects.none()
+
+    @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
+                   request={"multipart/form-data": ReceiptIn}, parameters=[IDEMPOTENCY_KEY],
+                   responses={200: BuyerReceiptOut, **WRITE_ERRORS},
+                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation")
+    def post(self, request, transaction_id: int):
+        from breederhq.tenancy import tenant_context
+        from tenant_app import services as tenant_services
+        from tenant_app.models import Invoice
+
+        data = _valid(ReceiptIn, request.data)
+        check_receipt(data["receipt"])
+        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
+              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
+        if tx is None:
+            raise NotFound(f"Transaction {transaction_id} not found.")
+        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
+                or tx.provider.tenant_id is None:
+            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
+                                   code="no_tenant_invoice")
+        with tenant_context(tx.provider.tenant_id):
+            tenant_services.invoice_buyer_mark_paid(
+                invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
+                marketplace_user_id=request.marketplace_user.pk,
+            )
+            invoice_status = Invoice.objects.values_list("status", flat=True).get(pk=tx.invoice_id)
+        return Response(BuyerReceiptOut({"transaction_id": tx.pk, "invoice_id": tx.invoice_id,
+                                         "invoice_status": invoice_status}).data)

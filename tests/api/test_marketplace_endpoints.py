@@ -163,3 +163,43 @@ def test_marketplace_lists_run_constant_queries_per_database():
                         (buyer_client, f"{M}threads/{thread.pk}/messages/"), (provider_client, f"{M}blocks/")):
         per_size = {size: _counts(client, url, size) for size in (1, 10, 100)}
         assert len(set(per_size.values())) == 1, (url, per_size)
+
+
+class TestBuyerReceipt:
+    def _breeder_sale(self):
+        from breederhq.tenancy import tenant_context
+        from tenant_app.services import invoice_send
+        from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
+
+        tenant = TenantFactory()
+        _, breeder_identity = person("breeder")
+        provider = ProviderFactory(user=breeder_identity, kind="breeder", tenant_id=tenant.pk)
+        buyer_login, buyer = person()
+        with tenant_context(tenant.pk):
+            contact = ContactFactory(tenant=tenant, marketplace_user_id=buyer.pk)
+            invoice = make_invoice(contact=contact, is_marketplace_invoice=True)
+            invoice_send(invoice_id=invoice.pk)
+        tx = make_transaction(provider, buyer)
+        services.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
+        return tenant, buyer_login, tx, invoice
+
+    def test_the_buyer_uploads_a_receipt_for_the_breeders_invoice(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from breederhq.tenancy import tenant_context
+        from tenant_app.models import Invoice
+
+        tenant, buyer_login, tx, invoice = self._breeder_sale()
+        url = f"{M}transactions/{tx.pk}/receipt/"
+        outsider_login, _ = person()
+        refused = bearer(outsider_login).post(url, {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x")})
+        assert refused.status_code == 404
+        bad = bearer(buyer_login).post(url, {"receipt": SimpleUploadedFile("r.pdf", b"<html>")})
+        assert (bad.status_code, body(bad)["code"]) == (400, "receipt_type_refused")
+        response = bearer(buyer_login).post(url, {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x"),
+                                                  "reference": "wire 7"})
+        assert (response.status_code, body(response)) == (200, {
+            "transaction_id": tx.pk, "invoice_id": invoice.pk, "invoice_status": "pending_confirmation"})
+        with tenant_context(tenant.pk):
+            stored = Invoice.objects.get(pk=invoice.pk)
+            assert (stored.status, bool(stored.buyer_payment_receipt)) == ("pending_confirmation", True)
