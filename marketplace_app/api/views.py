@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
-from breederhq.api.pagination import NewestFirstCursor, PageNumber
+from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
 from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
@@ -127,7 +127,7 @@ class TransactionListView(MarketplaceAPIView):
 
 
 class ThreadListView(MarketplaceAPIView):
-    pagination_class = PageNumber
+    pagination_class = RecentThreadsCursor
     serializer_class = s.ThreadOut
     queryset = MessageThread.objects.none()
 

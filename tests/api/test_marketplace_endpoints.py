@@ -203,3 +203,23 @@ class TestBuyerReceipt:
         with tenant_context(tenant.pk):
             stored = Invoice.objects.get(pk=invoice.pk)
             assert (stored.status, bool(stored.buyer_payment_receipt)) == ("pending_confirmation", True)
+
+
+def test_the_thread_list_runs_constant_queries_per_database():
+    buyer_login, buyer = person()
+    for provider in ProviderFactory.create_batch(100):
+        services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hi")
+    client = bearer(buyer_login)
+    per_size = {size: _counts(client, f"{M}threads/", size) for size in (1, 10, 100)}
+    assert len(set(per_size.values())) == 1, per_size
+
+
+def test_threads_page_by_cursor_most_recent_first():
+    buyer_login, buyer = person()
+    opened = [services.message_thread_open(buyer_id=buyer.pk, provider_id=p.pk, body="Hi").pk
+              for p in ProviderFactory.create_batch(3)]
+    client = bearer(buyer_login)
+    first = body(client.get(f"{M}threads/", {"page_size": 2}))
+    rest = body(client.get(first["next"]))
+    assert [t["id"] for t in first["results"] + rest["results"]] == list(reversed(opened))
+    assert rest["next"] is None
