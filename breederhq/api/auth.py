@@ -120,7 +120,7 @@ from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError  # noqa: E402
 
-from breederhq.api.schema import problem  # noqa: E402
+from breederhq.api.schema import problems  # noqa: E402
 from breederhq.api.throttling import AuthIPThrottle  # noqa: E402
 
 
@@ -152,7 +152,7 @@ class TokenRefreshRequest(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-_AUTH_ERRORS = {400: problem("Invalid input"), 401: problem("Wrong credentials or token"), 429: problem("Throttled")}
+_AUTH_ERRORS = problems(e400="Invalid input", e401="Wrong credentials or token", e429="Throttled")
 
 
 class TokenObtainView(_TokenView):
@@ -201,7 +201,7 @@ class MeOut(serializers.Serializer):
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="auth_me", tags=["auth"], responses={200: MeOut, 401: problem("Not signed in")},
+    @extend_schema(operation_id="auth_me", tags=["auth"], responses={200: MeOut, **problems(e401="Not signed in")},
                    summary="Who am I: memberships (tenants and roles) and marketplace identity")
     def get(self, request):
         from breederhq.tenancy import set_connection_context, user_memberships

@@ -18,3 +18,9 @@ class NewestFirstCursor(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
     ordering = ("-created_at", "-id")
+
+
+class RecentThreadsCursor(NewestFirstCursor):
+    """Threads by latest activity (every thread has a first message, so never NULL)."""
+
+    ordering = ("-last_message_at", "-id")

@@ -42,7 +42,11 @@ def _field_errors(data) -> dict[str, list[str]]:
     def walk(prefix: str, value):
         if isinstance(value, dict):
             for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+                # DRF reports list items as {index: errors}: name them like list positions.
+                if isinstance(key, int):
+                    walk(f"{prefix}[{key}]", inner)
+                else:
+                    walk(f"{prefix}.{key}" if prefix else str(key), inner)
         elif isinstance(value, list) and value and not all(isinstance(v, (str, exceptions.ErrorDetail)) for v in value):
             for index, inner in enumerate(value):
                 walk(f"{prefix}[{index}]", inner)

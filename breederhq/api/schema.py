@@ -19,15 +19,34 @@ class ProblemSerializer(serializers.Serializer):
     current_version = serializers.IntegerField(required=False, help_text="On version_conflict: the version to send.")
 
 
+PROBLEM = "application/problem+json"
+
+
 def problem(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=ProblemSerializer, description=description)
 
 
-READ_ERRORS = {401: problem("Not signed in"), 403: problem("Not allowed"), 404: problem("Not found")}
+def problems(**described: str) -> dict:
+    """Error responses keyed (status, "application/problem+json"), as they are really served."""
+    return {(int(code.lstrip("e")), PROBLEM): problem(text) for code, text in described.items()}
+
+
+READ_ERRORS = problems(e401="Not signed in", e403="Not allowed (role, tenant, service provider)", e404="Not found")
 WRITE_ERRORS = {
     **READ_ERRORS,
-    400: problem("Invalid input (field errors in `errors`)"),
-    409: problem("Conflict: stale version, illegal transition, or Idempotency-Key in flight"),
-    422: problem("Idempotency-Key reused with another body"),
-    429: problem("Throttled"),
+    **problems(
+        e400="Invalid input (field errors in `errors`)",
+        e409="Conflict: stale version (`current_version`), illegal transition, or Idempotency-Key in flight",
+        e422="Idempotency-Key reused with another body",
+        e429="Throttled",
+    ),
 }
+
+
+# Bearer JWTs in the schema: drf-spectacular knows simplejwt's class but not subclasses of it.
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme  # noqa: E402
+
+
+class BreederHQJWTScheme(SimpleJWTScheme):
+    target_class = "breederhq.api.authentication.BreederHQJWTAuthentication"
+    name = "jwtAuth"

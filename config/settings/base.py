@@ -270,6 +270,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tenant (breeder) and marketplace API. Errors are RFC 9457 problem+json.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets that share a field name get stable names (a generated client's types depend on them).
+    "ENUM_NAME_OVERRIDES": {
+        "ContactKindEnum": "tenant_app.api.serializers.CONTACT_KINDS",
+        "PaymentKindEnum": "tenant_app.api.serializers.PAYMENT_KINDS",
+        "InvoiceStatusEnum": "tenant_app.api.serializers.INVOICE_STATUSES",
+        "TransactionStatusEnum": "marketplace_app.api.serializers.TRANSACTION_STATUSES",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------

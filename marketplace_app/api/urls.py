@@ -1,1 +1,15 @@
-urlpatterns = []
+from django.urls import path
+
+from marketplace_app.api import views
+
+urlpatterns = [
+    path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
+    path("listings/<slug:slug>/", views.ListingDetailView.as_view(), name="listing-detail"),
+    path("transactions/", views.TransactionListView.as_view(), name="marketplace-transaction-list"),
+    path("transactions/<int:transaction_id>/receipt/", views.TransactionReceiptView.as_view(),
+         name="marketplace-transaction-receipt"),
+    path("threads/", views.ThreadListView.as_view(), name="thread-list"),
+    path("threads/<int:thread_id>/messages/", views.MessageListView.as_view(), name="message-list"),
+    path("blocks/", views.BlockListView.as_view(), name="block-list"),
+    path("blocks/<int:user_id>/", views.BlockDetailView.as_view(), name="block-detail"),
+]

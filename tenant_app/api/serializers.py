@@ -8,6 +8,11 @@ from rest_framework import serializers
 from breederhq.money import SUPPORTED_CURRENCIES
 from tenant_app.models import Contact, InvoiceStatus, Payment
 
+# Named enums in the schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+CONTACT_KINDS = Contact.Kind.choices
+PAYMENT_KINDS = Payment.Kind.choices
+INVOICE_STATUSES = InvoiceStatus.choices
+
 CONTACT_FIELDS = ("kind", "first_name", "last_name", "organization_name", "email", "phone", "address_line1",
                   "address_line2", "city", "region", "postal_code", "country", "notes")
 

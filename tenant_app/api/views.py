@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MANAGER_ROLES, TenantAPIView
 from breederhq.api.pagination import PageNumber
-from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problem
+from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS
 from breederhq.crossdb import resolve
 from breederhq.errors import NotFound, ValidationFailed, VersionConflict
 from tenant_app import selectors, services
@@ -92,6 +92,8 @@ class ContactListView(TenantAPIView):
     serializer_class = s.ContactOut
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request tenant
+            return Contact.objects.none()
         return selectors.contact_list(tenant_id=self.request.tenant_id)
 
     @extend_schema(operation_id="contacts_list", tags=["contacts"], responses={200: s.ContactOut(many=True),
@@ -198,6 +200,8 @@ class InvoiceListView(TenantAPIView):
     serializer_class = s.InvoiceOut
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invoice.objects.none()
         return selectors.invoice_list(tenant_id=self.request.tenant_id)
 
     @extend_schema(operation_id="invoices_list", tags=["invoices"], responses={200: s.InvoiceOut(many=True),
@@ -324,7 +328,7 @@ class InvoiceReceiptView(TenantAPIView):
 
     @extend_schema(operation_id="invoices_receipt_upload", tags=["invoices"],
                    request={"multipart/form-data": s.ReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-                   responses={200: s.InvoiceDetailOut, **WRITE_ERRORS, 413: problem("Receipt too large")},
+                   responses={200: s.InvoiceDetailOut, **WRITE_ERRORS},
                    summary="Upload the buyer's receipt: the invoice becomes pending_confirmation")
     def post(self, request, invoice_id: int):
         data = _problem_on_validation(s.ReceiptIn, request.data)
@@ -361,6 +365,8 @@ class PaymentListView(TenantAPIView):
     serializer_class = s.PaymentOut
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Payment.objects.none()
         return (Payment.objects.filter(tenant_id=self.request.tenant_id)
                 .select_related("invoice", "credit_note").order_by("-created_at", "-id"))
 

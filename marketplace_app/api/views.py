@@ -1,0 +1,284 @@
+"""Marketplace endpoints: public listing search, and a marketplace user's own transactions,
+threads, messages and (for providers) blocks. Thin views over marketplace_app services/selectors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from breederhq.api.base import MarketplaceAPIView
+from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
+from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problems
+from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from marketplace_app import selectors, services
+from marketplace_app.api import serializers as s
+from marketplace_app.models import (
+    MarketplaceTransaction,
+    MarketplaceUser,
+    Message,
+    MessageThread,
+    ServiceListing,
+    UserBlock,
+)
+from tenant_app.api.serializers import ReceiptIn
+from tenant_app.api.views import IDEMPOTENCY_KEY, check_receipt
+
+
+def _valid(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Listings (public) -----------------------------------------------------------------------------
+
+
+class ListingSearchParams(serializers.Serializer):
+    q = serializers.CharField(required=False, max_length=200, help_text="Full text (websearch syntax).")
+    category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
+    state = serializers.CharField(required=False, max_length=50)
+    city = serializers.CharField(required=False, max_length=100)
+    price_min_cents = serializers.IntegerField(required=False, min_value=0)
+    price_max_cents = serializers.IntegerField(required=False, min_value=0)
+    metadata_keys = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    order = serializers.ChoiceField(choices=["relevance", "newest"], default="relevance")
+
+
+class ListingSearchView(MarketplaceAPIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    pagination_class = PageNumber
+    serializer_class = s.ListingOut
+    queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
+
+    @extend_schema(operation_id="listings_search", tags=["marketplace"], parameters=[ListingSearchParams],
+                   responses={200: s.ListingOut(many=True), **problems(e400="Invalid filter")},
+                   summary="Active listings: filters and full-text search")
+    def get(self, request):
+        params = request.query_params.copy()
+        data = {k: v for k, v in params.items() if k not in ("page", "page_size", "metadata_keys")}
+        if "metadata_keys" in params:
+            data["metadata_keys"] = params.getlist("metadata_keys")
+        filters = _valid(ListingSearchParams, data)
+        listings = selectors.listing_search(
+            query=filters.get("q"), category=filters.get("category"), state=filters.get("state"),
+            city=filters.get("city"), price_min_cents=filters.get("price_min_cents"),
+            price_max_cents=filters.get("price_max_cents"), metadata_keys=filters.get("metadata_keys"),
+            order=filters["order"],
+        ).select_related("provider")
+        page = self.paginate_queryset(listings)
+        return self.get_paginated_response(s.ListingOut(page, many=True).data)
+
+
+class ListingDetailView(MarketplaceAPIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = s.ListingDetailOut
+
+    @extend_schema(operation_id="listings_retrieve", tags=["marketplace"],
+                   responses={200: s.ListingDetailOut, **problems(e404="No such active listing")})
+    def get(self, request, slug: str):
+        return Response(s.ListingDetailOut(selectors.listing_get_public(slug=slug)).data)
+
+
+# --- Transactions (own only) -----------------------------------------------------------------------
+
+AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"], required=False,
+                            description="Your purchases (client, default) or your sales (provider).")
+
+
+class TransactionListView(MarketplaceAPIView):
+    pagination_class = NewestFirstCursor
+    serializer_class = s.TransactionOut
+    queryset = MarketplaceTransaction.objects.none()
+
+    @extend_schema(operation_id="marketplace_transactions_list", tags=["marketplace"],
+                   parameters=[AS_PARAM, OpenApiParameter("status", OpenApiTypes.STR, required=False,
+                                                          enum=MarketplaceTransaction.Status.values)],
+                   responses={200: s.TransactionOut(many=True), **READ_ERRORS})
+    def get(self, request):
+        side = request.query_params.get("as", "client")
+        status_filter = request.query_params.get("status") or None
+        if status_filter is not None and status_filter not in MarketplaceTransaction.Status.values:
+            raise ValidationFailed("Unknown status.", field_errors={"status": ["not a transaction status"]})
+        if side == "client":
+            transactions = selectors.transaction_list_for_client(client_id=request.marketplace_user.pk,
+                                                                 status=status_filter)
+        elif side == "provider":
+            provider = getattr(request.marketplace_user, "provider", None)
+            if provider is None:
+                raise PermissionDenied("You are not a provider.", code="not_a_provider")
+            transactions = selectors.transaction_list_for_provider(provider_id=provider.pk, status=status_filter)
+        else:
+            raise ValidationFailed("`as` is client or provider.", field_errors={"as": ["client or provider"]})
+        page = self.paginate_queryset(transactions.select_related("provider"))
+        return self.get_paginated_response(s.TransactionOut(page, many=True).data)
+
+
+# --- Threads and messages (participants only) ------------------------------------------------------
+
+
+class ThreadListView(MarketplaceAPIView):
+    pagination_class = RecentThreadsCursor
+    serializer_class = s.ThreadOut
+    queryset = MessageThread.objects.none()
+
+    @extend_schema(operation_id="threads_list", tags=["marketplace"],
+                   responses={200: s.ThreadOut(many=True), **READ_ERRORS})
+    def get(self, request):
+        page = self.paginate_queryset(selectors.thread_list_for_user(user_id=request.marketplace_user.pk))
+        return self.get_paginated_response(s.ThreadOut(page, many=True).data)
+
+    @extend_schema(operation_id="threads_open", tags=["marketplace"], request=s.ThreadIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ThreadOut, **WRITE_ERRORS})
+    def post(self, request):
+        data = _valid(s.ThreadIn, request.data)
+        thread = services.message_thread_open(buyer_id=request.marketplace_user.pk, **data)
+        thread = selectors.thread_get_for_user(thread_id=thread.pk, user_id=request.marketplace_user.pk)
+        return Response(s.ThreadOut(thread).data, status=status.HTTP_201_CREATED)
+
+
+def _encode_cursor(message: Message) -> str:
+    return base64.urlsafe_b64encode(f"{message.created_at.isoformat()}|{message.id}".encode()).decode()
+
+
+def _decode_cursor(raw: str) -> tuple[datetime, int]:
+    try:
+        created, message_id = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
+        when = parse_datetime(created)
+        if when is None:
+            raise ValueError(created)
+        return when, int(message_id)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise ValidationFailed("Invalid cursor.", field_errors={"cursor": ["not a cursor from this API"]}) from None
+
+
+class MessageListView(MarketplaceAPIView):
+    """Newest first, keyset by (created_at, id) with the bound that prunes partitions."""
+
+    serializer_class = s.MessageOut
+
+    @extend_schema(operation_id="messages_list", tags=["marketplace"],
+                   parameters=[OpenApiParameter("cursor", OpenApiTypes.STR, required=False),
+                               OpenApiParameter("page_size", OpenApiTypes.INT, required=False)],
+                   responses={200: s.MessagePageOut, **READ_ERRORS})
+    def get(self, request, thread_id: int):
+        before = _decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else None
+        try:
+            size = max(1, min(int(request.query_params.get("page_size", 50)), 100))
+        except ValueError:
+            raise ValidationFailed("page_size is a number.", field_errors={"page_size": ["not a number"]}) from None
+        selectors.thread_get_for_user(thread_id=thread_id, user_id=request.marketplace_user.pk)
+        rows = list(selectors.message_page_queryset(thread_id=thread_id, before=before)[: size + 1])
+        more, rows = len(rows) > size, rows[:size]
+        return Response({"next": _encode_cursor(rows[-1]) if more else None,
+                         "results": s.MessageOut(rows, many=True).data})
+
+    @extend_schema(operation_id="messages_send", tags=["marketplace"], request=s.MessageIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS})
+    def post(self, request, thread_id: int):
+        data = _valid(s.MessageIn, request.data)
+        message = services.message_send(thread_id=thread_id, sender_id=request.marketplace_user.pk, body=data["body"])
+        return Response(s.MessageOut(message).data, status=status.HTTP_201_CREATED)
+
+
+# --- Blocks (providers) ----------------------------------------------------------------------------
+
+
+class _ProviderView(MarketplaceAPIView):
+    def provider(self, request):
+        provider = getattr(request.marketplace_user, "provider", None)
+        if provider is None or provider.deleted_at is not None:
+            raise PermissionDenied("Only providers block users.", code="not_a_provider")
+        return provider
+
+
+class BlockListView(_ProviderView):
+    pagination_class = PageNumber
+    serializer_class = s.BlockOut
+    queryset = UserBlock.objects.none()
+
+    @extend_schema(operation_id="blocks_list", tags=["marketplace"],
+                   responses={200: s.BlockOut(many=True), **READ_ERRORS})
+    def get(self, request):
+        blocks = (UserBlock.objects.using("marketplace").filter(provider=self.provider(request))
+                  .select_related("blocked_user").order_by("-created_at", "-id"))
+        page = self.paginate_queryset(blocks)
+        return self.get_paginated_response(s.BlockOut(page, many=True).data)
+
+    @extend_schema(operation_id="blocks_create", tags=["marketplace"], request=s.BlockIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.BlockOut, **WRITE_ERRORS})
+    def post(self, request):
+        data = _valid(s.BlockIn, request.data)
+        if not MarketplaceUser.objects.using("marketplace").filter(pk=data["user_id"]).exists():
+            raise NotFound(f"Marketplace user {data['user_id']} not found.")
+        block = services.user_block_create(provider_id=self.provider(request).pk, user_id=data["user_id"],
+                                           reason=data["reason"])
+        block = UserBlock.objects.using("marketplace").select_related("blocked_user").get(pk=block.pk)
+        return Response(s.BlockOut(block).data, status=status.HTTP_201_CREATED)
+
+
+class BlockDetailView(_ProviderView):
+    serializer_class = s.BlockOut
+
+    @extend_schema(operation_id="blocks_delete", tags=["marketplace"], responses={204: None, **READ_ERRORS})
+    def delete(self, request, user_id: int):
+        if not services.user_block_delete(provider_id=self.provider(request).pk, user_id=user_id):
+            raise NotFound(f"User {user_id} is not blocked.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- A buyer's receipt for a breeder's (tenant) invoice ----------------------------------------------
+
+
+class BuyerReceiptOut(serializers.Serializer):
+    transaction_id = serializers.IntegerField()
+    invoice_id = serializers.IntegerField()
+    invoice_status = serializers.CharField()
+
+
+class TransactionReceiptView(MarketplaceAPIView):
+    """The buyer says they paid a breeder's invoice manually and uploads the receipt. The invoice
+    lives in the breeder's tenant: the write runs in that tenant's context (found through the
+    transaction's provider), and the service checks the invoice's contact is this buyer."""
+
+    # The effect is in the tenant database, so the Idempotency-Key and its response live there too.
+    idempotency_database = "default"
+    serializer_class = BuyerReceiptOut
+    queryset = MarketplaceTransaction.objects.none()
+
+    @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
+                   request={"multipart/form-data": ReceiptIn}, parameters=[IDEMPOTENCY_KEY],
+                   responses={200: BuyerReceiptOut, **WRITE_ERRORS},
+                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation")
+    def post(self, request, transaction_id: int):
+        from breederhq.tenancy import tenant_context
+        from tenant_app import services as tenant_services
+        from tenant_app.models import Invoice
+
+        data = _valid(ReceiptIn, request.data)
+        check_receipt(data["receipt"])
+        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
+              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
+        if tx is None:
+            raise NotFound(f"Transaction {transaction_id} not found.")
+        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
+                or tx.provider.tenant_id is None:
+            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
+                                   code="no_tenant_invoice")
+        with tenant_context(tx.provider.tenant_id):
+            tenant_services.invoice_buyer_mark_paid(
+                invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
+                marketplace_user_id=request.marketplace_user.pk,
+            )
+            invoice_status = Invoice.objects.values_list("status", flat=True).get(pk=tx.invoice_id)
+        return Response(BuyerReceiptOut({"transaction_id": tx.pk, "invoice_id": tx.invoice_id,
+                                         "invoice_status": invoice_status}).data)

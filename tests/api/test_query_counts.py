@@ -1,0 +1,64 @@
+"""Every list endpoint runs the same number of queries on each database at page sizes 1, 10, 100."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+
+from breederhq.tenancy import tenant_context
+from tenant_app.models import Contact, Payment
+from tests.api.conftest import bearer, body
+from tests.factories.marketplace import MarketplaceUserFactory
+from tests.factories.tenant import ContactFactory, make_invoice
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+ROWS = 105
+
+
+def counts(client, url: str, page_size: int, **params) -> tuple[int, int]:
+    with CaptureQueriesContext(connections["default"]) as tenant_db, \
+            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+        response = client.get(url, {"page_size": page_size, **params})
+    assert response.status_code == 200, response.content
+    assert len(body(response)["results"]) == page_size
+    return len(tenant_db), len(marketplace_db)
+
+
+def assert_constant(client, url: str, **params) -> None:
+    per_size = {size: counts(client, url, size, **params) for size in (1, 10, 100)}
+    assert len(set(per_size.values())) == 1, per_size
+
+
+@pytest.fixture
+def tenant_with_rows(two_tenants):
+    a, _ = two_tenants
+    people = MarketplaceUserFactory.create_batch(ROWS)
+    with tenant_context(a.pk):
+        contacts = ContactFactory.create_batch(ROWS, tenant=a)
+        for contact, person in zip(contacts, people):
+            contact.marketplace_user_id = person.pk  # every row resolves across databases
+            contact.save()
+        invoices = [make_invoice(contact=contacts[i % 7]) for i in range(ROWS)]
+        Payment.objects.bulk_create([
+            Payment(tenant_id=a.pk, invoice=invoice, kind="payment", method="manual", amount_cents=100,
+                    currency="USD", idempotency_key=f"qc-{invoice.pk}")
+            for invoice in invoices
+        ])
+        assert Contact.objects.count() == ROWS
+    return a
+
+
+@pytest.mark.parametrize("url, params", [
+    ("/api/v1/contacts/", {}),
+    ("/api/v1/invoices/", {}),
+    ("/api/v1/invoices/", {"status": "draft", "ordering": "-total_cents"}),
+    ("/api/v1/payments/", {}),
+])
+def test_tenant_lists_run_constant_queries_per_database(tenant_with_rows, url, params):
+    assert_constant(bearer(tenant_with_rows.owner_user), url, **params)
+
+
+def test_the_contact_list_resolves_marketplace_people_in_one_query(tenant_with_rows):
+    _, marketplace = counts(bearer(tenant_with_rows.owner_user), "/api/v1/contacts/", 100)
+    assert marketplace == 1

@@ -1,0 +1,67 @@
+"""Sign-in is throttled per client IP; writes per user and per IP; reads are not counted."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from django.test import Client
+
+from tests.api.conftest import PASSWORD, body, sign_in
+from tests.factories.tenant import ContactFactory
+from breederhq.tenancy import tenant_context
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+
+def fresh_ip() -> str:
+    # Counters live in the shared Redis for a minute: a new address per test keeps runs independent.
+    return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(**overrides):
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **overrides}}
+    return set_rates
+
+
+def test_sign_in_attempts_are_limited_per_ip(two_tenants, rates):
+    a, _ = two_tenants
+    rates(auth_ip="3/min")
+    ip, other_ip = fresh_ip(), fresh_ip()
+    attempt = lambda addr, password: Client(REMOTE_ADDR=addr).post(  # noqa: E731
+        "/api/v1/auth/token/", json.dumps({"email": a.owner_user.email, "password": password}),
+        content_type="application/json")
+    assert [attempt(ip, "wrong").status_code for _ in range(3)] == [401, 401, 401]
+    blocked = attempt(ip, PASSWORD)
+    assert blocked.status_code == 429
+    assert (body(blocked)["code"], blocked["Content-Type"]) == ("throttled", "application/problem+json")
+    assert int(blocked["Retry-After"]) > 0
+    assert attempt(other_ip, PASSWORD).status_code == 200
+
+
+def test_writes_are_limited_per_user_and_reads_are_free(two_tenants, rates):
+    a, _ = two_tenants
+    rates(write_user="2/min")
+    access = sign_in(a.owner_user)["access"]
+    client = Client(REMOTE_ADDR=fresh_ip(), headers={"Authorization": f"Bearer {access}"})
+    with tenant_context(a.pk):
+        ContactFactory(tenant=a)
+    payload = json.dumps({"last_name": "X"})
+    codes = [client.post("/api/v1/contacts/", payload, content_type="application/json").status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+    assert [client.get("/api/v1/contacts/").status_code for _ in range(5)] == [200] * 5
+
+
+def test_writes_are_limited_per_ip_across_users(two_tenants, rates):
+    a, b = two_tenants
+    rates(write_ip="1/min")
+    ip = fresh_ip()
+    first = Client(REMOTE_ADDR=ip, headers={"Authorization": f"Bearer {sign_in(a.owner_user)['access']}"})
+    second = Client(REMOTE_ADDR=ip, headers={"Authorization": f"Bearer {sign_in(b.owner_user)['access']}"})
+    payload = json.dumps({"last_name": "X"})
+    assert first.post("/api/v1/contacts/", payload, content_type="application/json").status_code == 201
+    assert second.post("/api/v1/contacts/", payload, content_type="application/json").status_code == 429
