@@ -3,8 +3,11 @@ from django.contrib import admin
 from breederhq.backoffice.actions import audited_action
 from breederhq.email import email_resend
 from breederhq.models import (
+    MarketplaceDbAuthorizationAudit,
     MarketplaceDbIdempotencyKey,
     MarketplaceDbOutboundEmail,
+    TenantDbAuthorizationAudit,
+    TenantDbCrossTenantQueryAudit,
     TenantDbIdempotencyKey,
     TenantDbOutboundEmail,
 )
@@ -52,3 +55,24 @@ admin.site.register(TenantDbOutboundEmail, OutboundEmailAdmin)
 admin.site.register(MarketplaceDbOutboundEmail, OutboundEmailAdmin)
 admin.site.register(TenantDbIdempotencyKey, IdempotencyKeyAdmin)
 admin.site.register(MarketplaceDbIdempotencyKey, IdempotencyKeyAdmin)
+
+
+class AuthorizationAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("requested_at", "user_id", "action", "resource_type", "resource_id", "allowed", "ip_address")
+    list_filter = ("allowed", "action", "resource_type")
+    search_fields = ("user_id", "resource_id", "reason")
+    date_hierarchy = "requested_at"
+    readonly_fields = [f.name for f in TenantDbAuthorizationAudit._meta.fields]
+
+
+class CrossTenantQueryAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("executed_at", "user_id", "target_tenant_id", "query_type", "allowed")
+    list_filter = ("allowed", "query_type")
+    search_fields = ("user_id", "target_tenant_id", "reason")
+    date_hierarchy = "executed_at"
+    readonly_fields = [f.name for f in TenantDbCrossTenantQueryAudit._meta.fields]
+
+
+admin.site.register(TenantDbAuthorizationAudit, AuthorizationAuditAdmin)
+admin.site.register(MarketplaceDbAuthorizationAudit, AuthorizationAuditAdmin)
+admin.site.register(TenantDbCrossTenantQueryAudit, CrossTenantQueryAuditAdmin)

@@ -99,3 +99,12 @@ def outbox_purge_task() -> dict[str, int]:
     from breederhq.outbox import outbox_purge
 
     return outbox_purge()
+
+
+@scheduled_job("breederhq.tasks.flush_expired_tokens")
+def flush_expired_tokens() -> str:
+    """Beat: drop expired refresh tokens from simplejwt's outstanding/blacklist tables."""
+    from django.core.management import call_command
+
+    call_command("flushexpiredtokens", verbosity=0)
+    return "flushed"

@@ -70,6 +70,10 @@ BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expire_seconds": 290},
     },
+    "flush-expired-tokens": {
+        "task": "breederhq.tasks.flush_expired_tokens",
+        "schedule": crontab(hour=2, minute=0),
+    },
     "purge-expired-idempotency-keys": {
         "task": "breederhq.tasks.purge_expired_idempotency_keys",
         "schedule": crontab(minute=17),

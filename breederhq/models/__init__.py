@@ -9,8 +9,11 @@ from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
 from breederhq.models.outbox import AppliedMessage, OutboxMessage
 from breederhq.models.per_database import (
+    MarketplaceDbAuthorizationAudit,
     MarketplaceDbIdempotencyKey,
     MarketplaceDbOutboundEmail,
+    TenantDbAuthorizationAudit,
+    TenantDbCrossTenantQueryAudit,
     TenantDbIdempotencyKey,
     TenantDbOutboundEmail,
 )

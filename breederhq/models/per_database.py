@@ -1,6 +1,7 @@
 """One proxy per database for the core models that exist in both, so the admin (and anything else
 that cannot pass `using=`) reaches each database's rows through its own class."""
 
+from breederhq.models.audit import AuthorizationAudit, CrossTenantQueryAudit
 from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
 
@@ -39,3 +40,33 @@ class MarketplaceDbIdempotencyKey(IdempotencyKey):
         proxy = True
         verbose_name = "idempotency key (marketplace DB)"
         verbose_name_plural = "idempotency keys (marketplace DB)"
+
+
+# The audit trails (append-only), one admin page per database.
+
+
+class TenantDbAuthorizationAudit(AuthorizationAudit):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "authorization decision (tenant DB)"
+        verbose_name_plural = "authorization decisions (tenant DB)"
+
+
+class MarketplaceDbAuthorizationAudit(AuthorizationAudit):
+    database_alias = "marketplace"
+
+    class Meta:
+        proxy = True
+        verbose_name = "authorization decision (marketplace DB)"
+        verbose_name_plural = "authorization decisions (marketplace DB)"
+
+
+class TenantDbCrossTenantQueryAudit(CrossTenantQueryAudit):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "cross-tenant access (tenant DB)"
+        verbose_name_plural = "cross-tenant accesses (tenant DB)"
