@@ -228,14 +228,32 @@ def invoice_payment_record_fallback(*, invoice_kind: str, invoice_id: int, tenan
     Called by invoice creation (tenant: inside its transaction; marketplace: after its commit).
     """
     with transaction.atomic(using="default"):
-        payment, _ = InvoicePayment.objects.using("default").get_or_create(
+        payment, created = InvoicePayment.objects.using("default").get_or_create(
             invoice_kind=invoice_kind, invoice_id=invoice_id,
             defaults={"owner_tenant_id": tenant_id, "provider": InvoicePayment.Provider.MANUAL,
                       "fallback_reason": reason, "amount_cents": amount_cents, "currency": currency,
                       "connect_account_id": connect_account_id},
         )
+        if created and tenant_id is not None:
+            _email_fallback_notice(tenant_id=tenant_id, invoice_id=invoice_id, reason=reason)
     logger.warning("%s invoice %s created in manual mode: stripe fallback (%s)", invoice_kind, invoice_id, reason)
     return payment
+
+
+def _email_fallback_notice(*, tenant_id: int, invoice_id: int, reason: str) -> None:
+    """Tell the tenant's owners and admins, in the same transaction as the fallback record."""
+    from breederhq.email import email_enqueue
+    from tenant_app.models import Invoice, TenantMembership
+
+    with tenant_context(tenant_id):
+        invoice = Invoice.all_objects.select_related("tenant").get(pk=invoice_id)
+        to = sorted(TenantMembership.objects.filter(role__in=["owner", "admin"]).exclude(user__email="")
+                    .values_list("user__email", flat=True))
+        if to:
+            email_enqueue(using="default", event_key=f"stripe_fallback:tenant:{invoice_id}",
+                          template="stripe_fallback_notice", to=to,
+                          context={"tenant": invoice.tenant.name, "invoice_number": invoice.invoice_number,
+                                   "reason": reason.replace("_", " ")})
 
 
 def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> InvoicePayment:

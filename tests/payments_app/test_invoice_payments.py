@@ -137,6 +137,12 @@ class TestManualFallback:
             invoice = make_invoice(contact=stripe_tenant.contact)
         assert invoice.payment_mode_snapshot == "manual"
         assert InvoicePayment.objects.get().fallback_reason == "account_disabled"
+        # The tenant's owners are told, in the same transaction (one email for the event).
+        from breederhq.models import OutboundEmail
+
+        notice = OutboundEmail.objects.using("default").get(template="stripe_fallback_notice")
+        assert notice.to == [stripe_tenant.tenant.owner_user.email]
+        assert "could not use Stripe (account disabled)" in notice.text_body
 
     def test_without_the_tenants_consent_creation_is_refused_and_nothing_is_written(self, fake_stripe, stripe_tenant):
         stripe_tenant.account.allow_manual_fallback = False
