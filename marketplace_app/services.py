@@ -19,6 +19,7 @@ from django.utils.text import slugify
 from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.email import email_enqueue
 from breederhq.outbox import outbox_enqueue
+from marketplace_app.notifications import marketplace_invoice_event_emails
 from marketplace_app.models import (
     INVOICE_STATES,
     LISTING_STATES,
@@ -493,6 +494,7 @@ def marketplace_invoice_send(*, invoice_id: int, expected_version: int) -> Marke
         INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.SENT)
         invoice.status, invoice.sent_at = MarketplaceInvoice.Status.SENT, timezone.now()
         _save_invoice(invoice, ["status", "sent_at"])
+        marketplace_invoice_event_emails(invoice, action="sent")
         if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
             from payments_app.services import invoice_payment_open_on_commit
 
@@ -518,6 +520,7 @@ def marketplace_invoice_buyer_mark_paid(
         invoice.status = MarketplaceInvoice.Status.PENDING_CONFIRMATION
         invoice.buyer_payment_receipt_url, invoice.buyer_marked_paid_at = receipt_url, timezone.now()
         _save_invoice(invoice, ["status", "buyer_payment_receipt_url", "buyer_marked_paid_at"])
+        marketplace_invoice_event_emails(invoice, action="buyer_marked_paid")
     return invoice
 
 
@@ -541,8 +544,11 @@ def marketplace_invoice_mark_paid(
                 code="payment_mode_mismatch",
             )
         INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.PAID)
+        confirming_a_claim = invoice.status == MarketplaceInvoice.Status.PENDING_CONFIRMATION
         invoice.status, invoice.paid_at = MarketplaceInvoice.Status.PAID, timezone.now()
         _save_invoice(invoice, ["status", "paid_at"])
+        if confirming_a_claim:
+            marketplace_invoice_event_emails(invoice, action="payment_confirmed")
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         if tx.status not in _REVENUE_STATES:
             _transaction_move(tx, MarketplaceTransaction.Status.PAID)
@@ -560,6 +566,7 @@ def marketplace_invoice_reject_payment_claim(*, invoice_id: int, expected_versio
                                     allowed=list(INVOICE_STATES.allowed_from(invoice.status)))
         invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
         _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
+        marketplace_invoice_event_emails(invoice, action="payment_rejected")
     return invoice
 
 
@@ -592,6 +599,7 @@ def marketplace_invoice_expire_pending_confirmations(*, now=None) -> int:
                 continue
             invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
             _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
+            marketplace_invoice_event_emails(invoice, action="confirmation_expired")
             expired += 1
     return expired
 

@@ -56,8 +56,8 @@ def test_numbers(groups):
     assert set(states) >= {"draft", "sent", "pending_confirmation", "paid", "partially_refunded", "void"}
     assert {bar.label: bar.value for bar in board.payment_split} == {"manual": 3}
     assert (board.webhook_total, board.webhook_failed, board.webhook_failure_rate) == (4, 1, 25.0)
-    # The demo thread (opening message and two replies) queued one email each.
-    assert board.emails["marketplace DB"] == {"queued": 3, "failed": 1}
+    # Demo data queued six: the thread's three messages, and its invoice sent, claimed, confirmed.
+    assert board.emails["marketplace DB"] == {"queued": 6, "failed": 1}
     assert board.outbox == {"tenant DB": {"stuck": 1, "pending_too_long": 0},
                             "marketplace DB": {"stuck": 0, "pending_too_long": 1}}
     assert CrossTenantQueryAudit.objects.using("default").filter(query_type="system:admin_dashboard").exists()

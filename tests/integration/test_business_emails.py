@@ -67,3 +67,41 @@ def test_a_new_message_emails_the_other_participant_in_the_marketplace_database(
         ("marketplace_new_message", ["bea@example.test"]),
     ]
     assert emails("default") == []
+
+
+def test_the_marketplace_invoice_lifecycle_emails_buyer_and_provider():
+    buyer = MarketplaceUserFactory(email="bea@example.test")
+    provider = ProviderFactory(business_name="Happy Paws")
+    tx = market.transaction_create(provider_id=provider.pk, client_id=buyer.pk, amount_cents=6_500)
+    invoice = market.marketplace_invoice_create(transaction_id=tx.pk, line_items=[market.LineItem("Groom", 6_500)])
+    invoice = market.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=invoice.version)
+    invoice = market.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk,
+                                                         receipt_url="https://files.test/r.pdf",
+                                                         expected_version=invoice.version)
+    market.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
+    assert emails("marketplace") == [
+        ("invoice_sent", ["bea@example.test"]),
+        ("invoice_buyer_marked_paid", [provider.user.email]),
+        ("invoice_payment_confirmed", ["bea@example.test"]),
+    ]
+    sent = OutboundEmail.objects.using("marketplace").get(template="invoice_sent")
+    assert sent.subject.startswith("Happy Paws: invoice ")
+    assert "65.00 USD" in sent.subject
+
+
+def test_redis_down_when_an_invoice_is_issued_loses_neither_invoice_nor_email(redis_broker_down):
+    from breederhq.email import email_send, emails_due
+
+    kennel = TenantFactory()
+    with tenant_context(kennel.pk):
+        contact = ContactFactory(tenant=kennel, email="jamie@example.test")
+        invoice = tenant.invoice_send(invoice_id=make_invoice(contact=contact).pk)
+    assert invoice.status == "sent"
+    email = OutboundEmail.objects.using("default").get(template="invoice_sent")
+    assert email.status == "queued" and email.pk in emails_due(using="default")
+    # Redis is back: the sweep's send goes out once.
+    email_send(using="default", pk=email.pk)
+    email_send(using="default", pk=email.pk)
+    from django.core import mail
+
+    assert [m.to for m in mail.outbox] == [["jamie@example.test"]]
