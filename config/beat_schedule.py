@@ -1,9 +1,7 @@
 """Every scheduled job, in one place (issue 8). README.md ("Scheduled jobs") explains each one.
 
-Beat uses django-celery-beat's DatabaseScheduler: at start it writes these entries into the
-PeriodicTask table, where support staff can see them in the admin and disable or re-enable one
-(the enabled flag survives restarts; an interval changed by hand is reset to this file's at the
-next beat start, so this file stays the source of truth).
+These are defaults: beat's scheduler (breederhq.jobs.scheduler) writes a job into the PeriodicTask
+table when it is missing there; after that the admin owns its schedule and enabled flag.
 """
 
 from celery.schedules import crontab

@@ -193,7 +193,7 @@ CELERY_TASK_ROUTES = {
     "breederhq.tasks.send_outbound_email": {"queue": "email"},
 }
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "breederhq.jobs.scheduler:ScheduleDefaultsDatabaseScheduler"
 # Seconds a worker heartbeat stays valid in Redis; /healthz calls the worker down after that.
 WORKER_HEARTBEAT_INTERVAL = env.int("WORKER_HEARTBEAT_INTERVAL", default=10)
 WORKER_HEARTBEAT_TTL = WORKER_HEARTBEAT_INTERVAL * 3

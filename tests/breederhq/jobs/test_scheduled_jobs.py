@@ -80,15 +80,26 @@ def test_every_beat_entry_names_a_registered_task():
         assert entry["task"] in app.tasks, f"beat entry {name} names an unknown task {entry['task']}"
 
 
-def test_beat_writes_the_schedule_to_the_database_and_keeps_an_admin_disable():
-    from django_celery_beat.models import PeriodicTask
-    from django_celery_beat.schedulers import DatabaseScheduler
+def test_beat_writes_the_schedule_to_the_database_and_keeps_admin_changes():
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+    from breederhq.jobs.scheduler import ScheduleDefaultsDatabaseScheduler
     from config.celery import app
 
-    DatabaseScheduler(app=app)
+    ScheduleDefaultsDatabaseScheduler(app=app)
     assert set(BEAT_SCHEDULE) <= set(PeriodicTask.objects.values_list("name", flat=True))
+    # Support staff disable one job and slow another down in the admin...
     PeriodicTask.objects.filter(name="send-due-emails").update(enabled=False)
-    DatabaseScheduler(app=app)  # beat restarts
+    every_five_minutes, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(name="retry-due-stripe-events").update(interval=every_five_minutes)
+    PeriodicTask.objects.filter(name="outbox-purge").delete()
+    ScheduleDefaultsDatabaseScheduler(app=app)  # ...then beat restarts (a deploy)
     assert PeriodicTask.objects.get(name="send-due-emails").enabled is False
-    assert PeriodicTask.objects.get(name="retry-due-stripe-events").enabled is True
+    assert PeriodicTask.objects.get(name="retry-due-stripe-events").interval.every == 300
+    assert PeriodicTask.objects.filter(name="outbox-purge").exists()  # a missing job comes back from the file
+
+
+def test_beat_is_configured_with_this_scheduler():
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULER == "breederhq.jobs.scheduler:ScheduleDefaultsDatabaseScheduler"
