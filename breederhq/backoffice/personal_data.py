@@ -26,6 +26,65 @@ def _rows(rows, *, exclude=()) -> list[dict]:
     ]
 
 
+def _audit(*, staff_username: str, action: str, model: str, database: str, target_id, reason: str,
+           result: str) -> None:
+    with transaction.atomic(using="default"):
+        StaffActionAudit.objects.using("default").create(
+            actor_id=0, actor_username=staff_username, action=action, target_model=model,
+            target_database=database, target_id=str(target_id), reason=reason, result=result,
+        )
+
+
+def export_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str) -> dict:
+    """One tenant's contact: the contact, the invoices addressed to them with their lines and
+    payments, in that tenant's context; plus the linked marketplace user's export, if any."""
+    from breederhq.tenancy import tenant_context
+    from tenant_app.models import Contact, Invoice, InvoiceLineItem, Payment
+
+    with tenant_context(tenant_id):
+        contact = Contact.all_objects.filter(pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"No contact #{contact_id} in tenant #{tenant_id}.")
+        invoices = list(Invoice.all_objects.filter(contact_id=contact_id).order_by("pk"))
+        export = {
+            "tenant_contact": _rows([contact])[0],
+            "invoices": _rows(invoices, exclude=("buyer_payment_receipt",)),
+            "invoice_lines": _rows(InvoiceLineItem.objects.filter(invoice__in=invoices).order_by("pk")),
+            "payments": _rows(Payment.objects.filter(invoice__in=invoices).order_by("pk")),
+        }
+    _audit(staff_username=staff_username, action="export_personal_data", model="tenant_app.Contact",
+           database="default", target_id=contact_id, reason=reason, result="exported")
+    if contact.marketplace_user_id:
+        export["marketplace"] = export_marketplace_user(
+            marketplace_user_id=contact.marketplace_user_id, staff_username=staff_username, reason=reason)
+    return export
+
+
+def erase_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str) -> None:
+    """Anonymise one tenant's contact; invoices and payments keep their amounts (the ledger). The
+    person's marketplace identity, if any, is erased too, which unlinks them in every tenant through
+    the outbox (`marketplace_user_erase`)."""
+    from breederhq.tenancy import tenant_context
+    from marketplace_app.services import marketplace_user_erase
+    from tenant_app.models import Contact
+
+    with tenant_context(tenant_id):
+        contact = Contact.all_objects.select_for_update().filter(pk=contact_id).first()
+        if contact is None:
+            raise NotFound(f"No contact #{contact_id} in tenant #{tenant_id}.")
+        marketplace_user_id = contact.marketplace_user_id
+        for field in ("first_name", "last_name", "organization_name", "email", "phone", "address_line1",
+                      "address_line2", "city", "region", "postal_code", "notes"):
+            if hasattr(contact, field):
+                setattr(contact, field, "")
+        contact.first_name = "Erased"
+        contact.save(using="default")
+    _audit(staff_username=staff_username, action="erase_personal_data", model="tenant_app.Contact",
+           database="default", target_id=contact_id, reason=reason, result="anonymised")
+    if marketplace_user_id:
+        marketplace_user_erase(user_id=marketplace_user_id)
+
+
 def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, reason: str) -> dict:
     from marketplace_app.models import (
         MarketplaceInvoice,
@@ -41,12 +100,8 @@ def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, re
     user = MarketplaceUser.all_objects.using("marketplace").filter(pk=marketplace_user_id).first()
     if user is None:
         raise NotFound(f"No marketplace user #{marketplace_user_id}.")
-    with transaction.atomic(using="default"):
-        StaffActionAudit.objects.using("default").create(
-            actor_id=0, actor_username=staff_username, action="export_personal_data",
-            target_model="marketplace_app.MarketplaceUser", target_database="marketplace",
-            target_id=str(marketplace_user_id), reason=reason, result="exported",
-        )
+    _audit(staff_username=staff_username, action="export_personal_data", model="marketplace_app.MarketplaceUser",
+           database="marketplace", target_id=marketplace_user_id, reason=reason, result="exported")
     mp = "marketplace"
     threads = MessageThread.objects.using(mp).filter(buyer_id=user.pk)
     export = {

@@ -48,3 +48,36 @@ def test_export_of_an_unknown_user_is_a_clear_error():
 
     with pytest.raises(CommandError, match="No marketplace user #999999"):
         call_command("export_personal_data", marketplace_user=999999, staff="sam", reason="x")
+
+
+def test_a_tenant_contact_is_exported_and_erased_across_both_databases():
+    from breederhq.models import OutboxMessage
+    from breederhq.outbox import outbox_relay_due
+    from marketplace_app.models import MarketplaceUser
+    from tenant_app.models import Contact, Invoice
+
+    buyer = MarketplaceUserFactory(email="bea@example.test")
+    kennel = TenantFactory()
+    with tenant_context(kennel.pk):
+        contact = ContactFactory(tenant=kennel, marketplace_user_id=buyer.pk, email="bea@example.test",
+                                 first_name="Bea", last_name="Jones")
+        invoice = make_invoice(contact=contact, amounts=(2_500, 500))
+
+    out = StringIO()
+    call_command("export_personal_data", contact=f"{kennel.pk}:{contact.pk}", staff="sam", reason="SAR-18", stdout=out)
+    export = json.loads(out.getvalue())
+    assert export["tenant_contact"]["last_name"] == "Jones"
+    assert [i["total_cents"] for i in export["invoices"]] == [3_000]
+    assert len(export["invoice_lines"]) == 2
+    assert export["marketplace"]["marketplace_user"]["email"] == "bea@example.test"
+
+    call_command("export_personal_data", contact=f"{kennel.pk}:{contact.pk}", erase=True, staff="sam",
+                 reason="erasure request 18", stdout=StringIO())
+    outbox_relay_due()
+    with tenant_context(kennel.pk):
+        erased = Contact.all_objects.get(pk=contact.pk)
+        assert (erased.first_name, erased.last_name, erased.email, erased.marketplace_user_id) == ("Erased", "", "", None)
+        assert Invoice.all_objects.get(pk=invoice.pk).total_cents == 3_000  # the ledger keeps its amounts
+    assert MarketplaceUser.all_objects.using("marketplace").get(pk=buyer.pk).display_name == "Erased user"
+    assert OutboxMessage.objects.using("marketplace").filter(topic="marketplace.user_erased").count() == 1
+    assert StaffActionAudit.objects.filter(action="erase_personal_data", target_id=str(contact.pk)).exists()
