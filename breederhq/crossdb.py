@@ -249,6 +249,14 @@ class ResolvedReference:
         return self.obj is not None and getattr(self.obj, "deleted_at", None) is not None
 
 
+def _load_targets(model: type[models.Model], ids: set[int]) -> dict:
+    """One query per target table; its latency is the review's cross-DB resolution metric."""
+    from breederhq.observability.metrics import CROSSDB_RESOLUTION_SECONDS
+
+    with CROSSDB_RESOLUTION_SECONDS.labels(model._meta.db_table).time():
+        return model._base_manager.using(database_for_model(model)).in_bulk(sorted(ids))
+
+
 def resolve(rows: Sequence[models.Model], field_name: str) -> list[ResolvedReference | None]:
     """The targets of `field_name` for a page of rows, in the rows' order (None where the column is
     empty or the discriminator is unknown).
@@ -268,10 +276,7 @@ def resolve(rows: Sequence[models.Model], field_name: str) -> list[ResolvedRefer
         targets.append((model, target_id) if model is not None else None)
         if model is not None:
             wanted[model].add(target_id)
-    loaded = {
-        model: model._base_manager.using(database_for_model(model)).in_bulk(sorted(ids))
-        for model, ids in wanted.items()
-    }
+    loaded = {model: _load_targets(model, ids) for model, ids in wanted.items()}
     return [
         ResolvedReference(model=t[0], id=t[1], obj=loaded[t[0]].get(t[1])) if t is not None else None
         for t in targets

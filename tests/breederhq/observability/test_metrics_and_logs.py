@@ -102,3 +102,15 @@ def test_request_logs_in_json_carry_the_request_id(client):
     assert line["request_id"] == response["X-Request-ID"]
     # Once the response is closed the id is gone: the next log line is not labelled with it.
     assert "request_id" not in format_record("between requests")
+
+
+def test_cross_database_resolution_latency_is_recorded_per_target_table(client, settings):
+    from breederhq.crossdb import resolve
+    from marketplace_app.models import MarketplaceUser
+    from tenant_app.models import User
+
+    settings.METRICS_TOKEN = ""
+    staff = User.objects.create(username="m@example.test", email="m@example.test")
+    buyer = MarketplaceUser.objects.create(email="m@example.test", display_name="M", tenant_user_id=staff.pk)
+    assert resolve([buyer], "tenant_user_id")[0].obj == staff
+    assert 'breederhq_crossdb_resolution_duration_seconds_count{target_table="users"}' in metric_lines(client)
