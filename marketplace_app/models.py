@@ -411,6 +411,13 @@ class MarketplaceInvoice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remembered for the transition metric (services set the new status before saving).
+        instance._loaded_status = instance.__dict__.get("status", "")  # never loads a deferred field
+        return instance
     class Meta:
         db_table = "marketplace_invoices"
         constraints = [

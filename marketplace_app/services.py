@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.email import email_enqueue
+from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
 from marketplace_app.notifications import marketplace_invoice_event_emails
 from marketplace_app.models import (
@@ -418,6 +419,12 @@ def _check_version(invoice: MarketplaceInvoice, expected_version: int | None) ->
 def _save_invoice(invoice: MarketplaceInvoice, fields: list[str]) -> None:
     invoice.version += 1
     invoice.save(using=DB, update_fields=[*fields, "version", "updated_at"])
+    if "status" in fields:
+        # The status the row had when it was loaded (and locked) by this transaction.
+        loaded = getattr(invoice, "_loaded_status", "")
+        INVOICE_TRANSITIONS_METRIC.labels("marketplace_invoice", loaded, invoice.status,
+                                          invoice.payment_mode_snapshot).inc()
+        invoice._loaded_status = invoice.status
 
 
 def marketplace_invoice_create(

@@ -114,3 +114,17 @@ def test_cross_database_resolution_latency_is_recorded_per_target_table(client, 
     buyer = MarketplaceUser.objects.create(email="m@example.test", display_name="M", tenant_user_id=staff.pk)
     assert resolve([buyer], "tenant_user_id")[0].obj == staff
     assert 'breederhq_crossdb_resolution_duration_seconds_count{target_table="users"}' in metric_lines(client)
+
+
+def test_invoice_transitions_are_counted_for_both_kinds(client, settings):
+    from marketplace_app import services as market
+    from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory
+
+    settings.METRICS_TOKEN = ""
+    buyer, provider = MarketplaceUserFactory(), ProviderFactory()
+    tx = market.transaction_create(provider_id=provider.pk, client_id=buyer.pk, amount_cents=1_000)
+    invoice = market.marketplace_invoice_create(transaction_id=tx.pk, line_items=[market.LineItem("Walk", 1_000)])
+    market.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=invoice.version)
+    body = metric_lines(client)
+    assert ('breederhq_invoice_transitions_total{from_status="draft",kind="marketplace_invoice",'
+            'payment_mode="manual",to_status="sent"}') in body
