@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, F, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from breederhq.errors import NotFound, ValidationFailed
 from marketplace_app.models import (
+    MarketplaceInvoice,
     MarketplaceTransaction,
     Message,
     MessageThread,
@@ -81,6 +82,37 @@ def listing_get_public(*, slug: str) -> ServiceListing:
     if listing is None:
         raise NotFound(f"Listing '{slug}' does not exist")
     return listing
+
+
+def provider_get_public(*, provider_id: int) -> Provider:
+    """A live provider with its active listings (newest first) as `active_listings`."""
+    active = (ServiceListing.objects.using(DB).filter(status=ServiceListing.Status.ACTIVE)
+              .order_by("-published_at", "-id"))
+    provider = (Provider.objects.using(DB).filter(pk=provider_id)
+                .prefetch_related(Prefetch("listings", queryset=active, to_attr="active_listings")).first())
+    if provider is None:
+        raise NotFound(f"Provider #{provider_id} does not exist")
+    return provider
+
+
+def marketplace_invoice_list_for_provider(*, provider_id: int, status: str | None = None):
+    invoices = MarketplaceInvoice.objects.using(DB).filter(provider_id=provider_id)
+    return invoices.filter(status=status) if status else invoices
+
+
+def marketplace_invoice_list_for_client(*, client_id: int, status: str | None = None):
+    invoices = MarketplaceInvoice.objects.using(DB).filter(client_id=client_id)
+    return invoices.filter(status=status) if status else invoices
+
+
+def marketplace_invoice_get_for_user(*, invoice_id: int, user_id: int) -> MarketplaceInvoice:
+    """The invoice if `user_id` is its buyer or its provider's user; otherwise it does not exist."""
+    invoice = (MarketplaceInvoice.objects.using(DB).filter(pk=invoice_id)
+               .filter(Q(client_id=user_id) | Q(provider__user_id=user_id))
+               .select_related("provider").prefetch_related("line_items").first())
+    if invoice is None:
+        raise NotFound(f"MarketplaceInvoice #{invoice_id} does not exist")
+    return invoice
 
 
 def is_blocked(*, provider_id: int, user_id: int) -> bool:

@@ -151,6 +151,24 @@ def provider_delete(*, provider_id: int) -> Provider:
     return provider
 
 
+#: What a provider edits on its own public profile (kind, tenant and payment mode have their own paths).
+PROVIDER_PROFILE_FIELDS = ("business_name", "description", "city", "state")
+
+
+def provider_update_profile(*, provider_id: int, **changes) -> Provider:
+    unknown = sorted(set(changes) - set(PROVIDER_PROFILE_FIELDS))
+    if unknown:
+        raise ValidationFailed("Not a profile field.", field_errors={name: ["not editable"] for name in unknown})
+    if "business_name" in changes and not str(changes["business_name"]).strip():
+        raise ValidationFailed("A business name is required.", field_errors={"business_name": ["Empty."]})
+    with transaction.atomic(using=DB):
+        provider = _get_locked(Provider, provider_id)
+        for name, value in changes.items():
+            setattr(provider, name, value)
+        provider.save(using=DB, update_fields=[*changes, "updated_at"])
+    return provider
+
+
 def provider_restore(*, provider_id: int) -> Provider:
     """Undo a soft delete: the provider is listed again (its counters never stopped being kept)."""
     with transaction.atomic(using=DB):

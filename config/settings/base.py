@@ -276,6 +276,9 @@ SPECTACULAR_SETTINGS = {
         "PaymentKindEnum": "tenant_app.api.serializers.PAYMENT_KINDS",
         "InvoiceStatusEnum": "tenant_app.api.serializers.INVOICE_STATUSES",
         "TransactionStatusEnum": "marketplace_app.api.serializers.TRANSACTION_STATUSES",
+        "TransactionActionEnum": "marketplace_app.api.serializers.TRANSACTION_ACTIONS",
+        "MarketplaceInvoiceActionEnum": "marketplace_app.api.serializers.MARKETPLACE_INVOICE_ACTIONS",
+        "ProviderKindEnum": "marketplace_app.api.serializers.PROVIDER_KINDS",
     },
 }
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from marketplace_app.models import MarketplaceTransaction, ServiceListing
+from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
 from tenant_app.api.serializers import StrictSerializer
 
 
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
+TRANSACTION_ACTIONS = ("cancel",)
+PROVIDER_KINDS = Provider.Kind.choices
 
 
 class ProviderRef(serializers.Serializer):
@@ -110,3 +112,132 @@ class BlockOut(serializers.Serializer):
 class BlockIn(StrictSerializer):
     user_id = serializers.IntegerField(min_value=1)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# --- Marketplace invoices (service providers) ------------------------------------------------------
+
+MARKETPLACE_INVOICE_ACTIONS = ("send", "mark_paid", "confirm_payment", "reject_payment", "void", "refund")
+
+
+class MarketplaceLineOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price_cents = serializers.IntegerField()
+    total_cents = serializers.IntegerField()
+
+
+class MarketplaceInvoiceOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=MarketplaceInvoice.Status.choices)
+    version = serializers.IntegerField()
+    provider = ProviderRef()
+    client_id = serializers.IntegerField()
+    transaction_id = serializers.IntegerField()
+    currency = serializers.CharField()
+    subtotal_cents = serializers.IntegerField()
+    tax_cents = serializers.IntegerField()
+    total_cents = serializers.IntegerField()
+    refunded_cents = serializers.IntegerField()
+    payment_mode_snapshot = serializers.ChoiceField(choices=MarketplaceInvoice.PaymentMode.choices)
+    buyer_payment_receipt_url = serializers.URLField(allow_null=True)
+    buyer_marked_paid_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    voided_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class MarketplaceInvoiceDetailOut(MarketplaceInvoiceOut):
+    line_items = MarketplaceLineOut(many=True, source="line_items.all")
+
+
+class MarketplaceLineIn(StrictSerializer):
+    description = serializers.CharField(max_length=500)
+    unit_price_cents = serializers.IntegerField(min_value=0, max_value=10**13)
+    quantity = serializers.IntegerField(min_value=1, max_value=10**6, default=1)
+
+
+class MarketplaceInvoiceIn(StrictSerializer):
+    transaction_id = serializers.IntegerField(min_value=1)
+    line_items = MarketplaceLineIn(many=True, allow_empty=False)
+    tax_cents = serializers.IntegerField(min_value=0, max_value=10**13, default=0)
+    due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class MarketplaceInvoicePatch(StrictSerializer):
+    """A state change at the `version` the caller last read (or `If-Match`). `mark_paid` is the
+    buyer's claim (with `receipt_url`); every other action is the provider's."""
+
+    action = serializers.ChoiceField(choices=MARKETPLACE_INVOICE_ACTIONS)
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The version you last read; or send it as If-Match.")
+    receipt_url = serializers.URLField(max_length=500, required=False,
+                                       help_text="mark_paid: where the payment receipt is.")
+    amount_cents = serializers.IntegerField(min_value=1, max_value=10**13, required=False,
+                                            help_text="refund: how much.")
+
+    def validate(self, attrs):
+        if attrs["action"] == "mark_paid" and not attrs.get("receipt_url"):
+            raise serializers.ValidationError({"receipt_url": ["required for mark_paid"]})
+        if attrs["action"] == "refund" and "amount_cents" not in attrs:
+            raise serializers.ValidationError({"amount_cents": ["required for refund"]})
+        return attrs
+
+
+# --- Transactions: actions -------------------------------------------------------------------------
+
+
+class TransactionPatch(StrictSerializer):
+    action = serializers.ChoiceField(choices=TRANSACTION_ACTIONS)
+
+
+# --- Providers -------------------------------------------------------------------------------------
+
+
+class ProviderListingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    category = serializers.ChoiceField(choices=ServiceListing.Category.choices)
+    price_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    city = serializers.CharField()
+    state = serializers.CharField()
+    published_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProviderOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    business_name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Provider.Kind.choices)
+    description = serializers.CharField()
+    city = serializers.CharField()
+    state = serializers.CharField()
+    country = serializers.CharField()
+    currency = serializers.CharField()
+    total_listings = serializers.IntegerField()
+    total_transactions = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class ProviderDetailOut(ProviderOut):
+    listings = ProviderListingOut(many=True, source="active_listings")
+
+
+class ProviderOwnOut(ProviderOut):
+    payment_mode = serializers.ChoiceField(choices=Provider.PaymentMode.choices)
+
+
+class ProviderPatch(StrictSerializer):
+    business_name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    state = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError({"business_name": ["send at least one field to change"]})
+        return attrs

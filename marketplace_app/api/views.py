@@ -7,6 +7,7 @@ import base64
 import binascii
 from datetime import datetime
 
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,10 +18,11 @@ from rest_framework.response import Response
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
 from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problems
-from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.models import (
+    MarketplaceInvoice,
     MarketplaceTransaction,
     MarketplaceUser,
     Message,
@@ -29,7 +31,7 @@ from marketplace_app.models import (
     UserBlock,
 )
 from tenant_app.api.serializers import ReceiptIn
-from tenant_app.api.views import IDEMPOTENCY_KEY, check_receipt
+from tenant_app.api.views import IDEMPOTENCY_KEY, IF_MATCH, _expected_version, check_receipt
 
 
 def _valid(serializer_class, data):
@@ -197,7 +199,7 @@ class _ProviderView(MarketplaceAPIView):
     def provider(self, request):
         provider = getattr(request.marketplace_user, "provider", None)
         if provider is None or provider.deleted_at is not None:
-            raise PermissionDenied("Only providers block users.", code="not_a_provider")
+            raise PermissionDenied("You are not a provider.", code="not_a_provider")
         return provider
 
 
@@ -282,3 +284,176 @@ class TransactionReceiptView(MarketplaceAPIView):
             invoice_status = Invoice.objects.values_list("status", flat=True).get(pk=tx.invoice_id)
         return Response(BuyerReceiptOut({"transaction_id": tx.pk, "invoice_id": tx.invoice_id,
                                          "invoice_status": invoice_status}).data)
+
+
+# --- Transactions: actions -------------------------------------------------------------------------
+
+
+class TransactionDetailView(MarketplaceAPIView):
+    serializer_class = s.TransactionOut
+    queryset = MarketplaceTransaction.objects.none()
+
+    @staticmethod
+    def _own(request, transaction_id: int) -> MarketplaceTransaction:
+        me = request.marketplace_user.pk
+        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
+              .filter(Q(client_id=me) | Q(provider__user_id=me), pk=transaction_id).first())
+        if tx is None:
+            raise NotFound(f"Transaction {transaction_id} not found.")
+        return tx
+
+    @extend_schema(operation_id="marketplace_transactions_retrieve", tags=["marketplace"],
+                   responses={200: s.TransactionOut, **READ_ERRORS})
+    def get(self, request, transaction_id: int):
+        return Response(s.TransactionOut(self._own(request, transaction_id)).data)
+
+    @extend_schema(operation_id="marketplace_transactions_update", tags=["marketplace"], request=s.TransactionPatch,
+                   parameters=[IDEMPOTENCY_KEY], responses={200: s.TransactionOut, **WRITE_ERRORS},
+                   summary="Cancel (buyer or provider) while unpaid",
+                   description="A paid (or already cancelled) transaction is 409 `illegal_transition`. Cancelling a "
+                               "breeder's sale voids its unpaid tenant invoice (through the outbox).")
+    def patch(self, request, transaction_id: int):
+        _valid(s.TransactionPatch, request.data)
+        tx = self._own(request, transaction_id)
+        if tx.invoice_type == MarketplaceTransaction.InvoiceType.MARKETPLACE:
+            # Cancelling alone would leave the invoice payable; voiding it cancels the sale with it.
+            raise Conflict("This sale has a marketplace invoice: void the invoice instead.",
+                           code="void_the_invoice")
+        services.transaction_cancel(transaction_id=transaction_id)
+        return Response(s.TransactionOut(self._own(request, transaction_id)).data)
+
+
+# --- Marketplace invoices (service providers bill, buyers pay) -------------------------------------
+
+INVOICE_AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"], required=False,
+                                    description="Invoices you were sent (client, default) or you issued (provider).")
+#: Actions of the buyer; every other action is the provider's.
+BUYER_INVOICE_ACTIONS = frozenset({"mark_paid"})
+
+
+def _invoice_etag(invoice: MarketplaceInvoice) -> str:
+    return f'"{invoice.version}"'
+
+
+def _invoice_response(request, invoice_id: int, *, status_code: int = 200) -> Response:
+    invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
+    return Response(s.MarketplaceInvoiceDetailOut(invoice).data, status=status_code,
+                    headers={"ETag": _invoice_etag(invoice)})
+
+
+class MarketplaceInvoiceListView(_ProviderView):
+    pagination_class = PageNumber
+    serializer_class = s.MarketplaceInvoiceOut
+    queryset = MarketplaceInvoice.objects.none()
+
+    @extend_schema(operation_id="marketplace_invoices_list", tags=["marketplace"],
+                   parameters=[INVOICE_AS_PARAM, OpenApiParameter("status", OpenApiTypes.STR, required=False,
+                                                                  enum=MarketplaceInvoice.Status.values)],
+                   responses={200: s.MarketplaceInvoiceOut(many=True), **READ_ERRORS})
+    def get(self, request):
+        side = request.query_params.get("as", "client")
+        status_filter = request.query_params.get("status") or None
+        if status_filter is not None and status_filter not in MarketplaceInvoice.Status.values:
+            raise ValidationFailed("Unknown status.", field_errors={"status": ["not an invoice status"]})
+        if side == "client":
+            invoices = selectors.marketplace_invoice_list_for_client(client_id=request.marketplace_user.pk,
+                                                                     status=status_filter)
+        elif side == "provider":
+            invoices = selectors.marketplace_invoice_list_for_provider(provider_id=self.provider(request).pk,
+                                                                       status=status_filter)
+        else:
+            raise ValidationFailed("`as` is client or provider.", field_errors={"as": ["client or provider"]})
+        page = self.paginate_queryset(invoices.select_related("provider").order_by("-created_at", "-id"))
+        return self.get_paginated_response(s.MarketplaceInvoiceOut(page, many=True).data)
+
+    @extend_schema(operation_id="marketplace_invoices_create", tags=["marketplace"], request=s.MarketplaceInvoiceIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
+                   summary="Bill one of your sales (service providers; breeders bill with tenant invoices)")
+    def post(self, request):
+        data = _valid(s.MarketplaceInvoiceIn, request.data)
+        provider = self.provider(request)
+        if not MarketplaceTransaction.objects.using("marketplace").filter(
+                pk=data["transaction_id"], provider_id=provider.pk).exists():
+            raise NotFound(f"Transaction {data['transaction_id']} not found.")
+        invoice = services.marketplace_invoice_create(
+            transaction_id=data["transaction_id"], tax_cents=data["tax_cents"], due_at=data["due_at"],
+            line_items=[services.LineItem(description=line["description"], quantity=line["quantity"],
+                                          unit_price_cents=line["unit_price_cents"]) for line in data["line_items"]],
+        )
+        return _invoice_response(request, invoice.pk, status_code=status.HTTP_201_CREATED)
+
+
+class MarketplaceInvoiceDetailView(MarketplaceAPIView):
+    serializer_class = s.MarketplaceInvoiceDetailOut
+    queryset = MarketplaceInvoice.objects.none()
+
+    @extend_schema(operation_id="marketplace_invoices_retrieve", tags=["marketplace"],
+                   responses={200: s.MarketplaceInvoiceDetailOut, **READ_ERRORS})
+    def get(self, request, invoice_id: int):
+        return _invoice_response(request, invoice_id)
+
+    @extend_schema(
+        operation_id="marketplace_invoices_update", tags=["marketplace"], request=s.MarketplaceInvoicePatch,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
+        summary="A state change (`action`) at the version you last read",
+        description="Provider: send, confirm_payment, reject_payment, void, refund (amount_cents). Buyer: mark_paid "
+                    "(receipt_url) on a manual invoice. A stale version is 409 `version_conflict` with "
+                    "`current_version`.",
+    )
+    def patch(self, request, invoice_id: int):
+        data = _valid(s.MarketplaceInvoicePatch, request.data)
+        version = _expected_version(request, data.get("version"))
+        me = request.marketplace_user.pk
+        invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=me)
+        action = data["action"]
+        is_provider = invoice.provider.user_id == me
+        if (action in BUYER_INVOICE_ACTIONS) == is_provider:
+            raise PermissionDenied(
+                f"Only the {'buyer' if action in BUYER_INVOICE_ACTIONS else 'provider'} may {action} this invoice.",
+                code="not_your_action")
+        if action == "send":
+            services.marketplace_invoice_send(invoice_id=invoice_id, expected_version=version)
+        elif action == "mark_paid":
+            services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice_id, buyer_id=me,
+                                                         receipt_url=data["receipt_url"], expected_version=version)
+        elif action == "confirm_payment":
+            services.marketplace_invoice_mark_paid(invoice_id=invoice_id, source="manual", expected_version=version)
+        elif action == "reject_payment":
+            services.marketplace_invoice_reject_payment_claim(invoice_id=invoice_id, expected_version=version)
+        elif action == "void":
+            services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version)
+        elif action == "refund":
+            services.marketplace_invoice_refund(invoice_id=invoice_id, amount_cents=data["amount_cents"],
+                                                expected_version=version)
+        return _invoice_response(request, invoice_id)
+
+
+# --- Providers -------------------------------------------------------------------------------------
+
+
+class ProviderDetailView(MarketplaceAPIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = s.ProviderDetailOut
+
+    @extend_schema(operation_id="providers_retrieve", tags=["marketplace"],
+                   responses={200: s.ProviderDetailOut, **problems(e404="No such provider")},
+                   summary="A provider's public profile with its active listings")
+    def get(self, request, provider_id: int):
+        return Response(s.ProviderDetailOut(selectors.provider_get_public(provider_id=provider_id)).data)
+
+
+class ProviderMeView(_ProviderView):
+    serializer_class = s.ProviderOwnOut
+
+    @extend_schema(operation_id="providers_me", tags=["marketplace"], responses={200: s.ProviderOwnOut, **READ_ERRORS})
+    def get(self, request):
+        return Response(s.ProviderOwnOut(self.provider(request)).data)
+
+    @extend_schema(operation_id="providers_me_update", tags=["marketplace"], request=s.ProviderPatch,
+                   parameters=[IDEMPOTENCY_KEY], responses={200: s.ProviderOwnOut, **WRITE_ERRORS},
+                   summary="Edit your public profile")
+    def patch(self, request):
+        data = _valid(s.ProviderPatch, request.data)
+        provider = services.provider_update_profile(provider_id=self.provider(request).pk, **data)
+        return Response(s.ProviderOwnOut(provider).data)
