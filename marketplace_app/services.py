@@ -639,6 +639,11 @@ def marketplace_invoice_void(*, invoice_id: int, expected_version: int) -> Marke
         _save_invoice(invoice, ["status", "voided_at"])
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
+        if invoice.payment_mode_snapshot == "stripe":
+            from payments_app.services import invoice_payment_cancel_on_void
+
+            # Its open payment intent is cancelled (outbox, then a worker) once this void commits.
+            invoice_payment_cancel_on_void(invoice_kind="marketplace", invoice_id=invoice.pk, using=DB)
     return invoice
 
 

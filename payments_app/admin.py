@@ -3,6 +3,7 @@ from django.contrib import admin
 from breederhq.admin import ReadOnlyAdminMixin
 from breederhq.backoffice.actions import audited_action
 from payments_app.models import (
+    ConnectMoneyMovement,
     InvoicePayment,
     ReconciliationItem,
     ReconciliationRun,
@@ -37,17 +38,43 @@ class StripeConnectAccountAdmin(admin.ModelAdmin):
                        "last_event_created", "created_at", "updated_at")
 
 
+class ConnectMoneyMovementInline(admin.TabularInline):
+    model = ConnectMoneyMovement
+    fields = ("kind", "stripe_object_id", "amount_cents", "currency", "status", "connect_account_id",
+              "source_charge_id", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConnectMoneyMovement)
+class ConnectMoneyMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Where each paid Stripe invoice's money went: our fee, the transfer, the account's payouts."""
+
+    list_display = ("stripe_object_id", "kind", "amount_cents", "currency", "status", "connect_account_id",
+                    "invoice_payment", "source_charge_id", "updated_at")
+    list_filter = ("kind", "status")
+    search_fields = ("stripe_object_id", "connect_account_id", "source_charge_id")
+    list_select_related = ("invoice_payment",)
+    readonly_fields = [f.name for f in ConnectMoneyMovement._meta.fields]
+
+
 @admin.register(InvoicePayment)
 class InvoicePaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """How each invoice is collected: Stripe payment intent, or manual (with the fallback reason when
     Stripe was unusable at creation), and what reconciliation last concluded."""
 
     list_display = ("invoice_kind", "invoice_id", "owner_tenant_id", "provider", "fallback_reason", "amount_cents",
-                    "currency", "stripe_payment_intent_id", "stripe_status", "dispute_status",
+                    "currency", "stripe_payment_intent_id", "stripe_status", "cancel_status", "dispute_status",
                     "reconciliation_status", "reconciled_at")
-    list_filter = ("provider", "fallback_reason", "reconciliation_status", "invoice_kind", "dispute_status")
+    list_filter = ("provider", "fallback_reason", "reconciliation_status", "invoice_kind", "dispute_status",
+                   "cancel_status")
     search_fields = ("stripe_payment_intent_id", "dispute_id", "connect_account_id")
     readonly_fields = [f.name for f in InvoicePayment._meta.fields]
+    inlines = [ConnectMoneyMovementInline]
 
 
 class ReconciliationItemInline(admin.TabularInline):

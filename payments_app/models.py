@@ -122,6 +122,13 @@ class ReconciliationState(models.TextChoices):
     MISSING_LOCAL = "missing_local", "In Stripe, not here"
 
 
+class CancelStatus(models.TextChoices):
+    NONE = "", "Not requested"
+    PENDING = "pending", "Cancel pending (retried)"
+    CANCELED = "canceled", "Intent cancelled in Stripe"
+    REFUSED = "refused", "Stripe refused (e.g. already paid): see reconciliation"
+
+
 class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
     """How one invoice (tenant or marketplace) is collected, and what Stripe says about it.
 
@@ -167,6 +174,11 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
     )
     reconciliation_note = models.CharField(max_length=300, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    #: Cancelling the payment intent of a voided invoice: requested in (or right after) the void's
+    #: transaction, done by a worker after it commits, retried by the 5-minute sweep while "pending".
+    cancel_status = models.CharField(max_length=20, choices=CancelStatus.choices, blank=True, default="")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -247,3 +259,45 @@ class ReconciliationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}: {self.detail}"
+
+
+class ConnectMoneyMovement(models.Model):
+    """Where the money of a paid Stripe invoice went (destination charges, DESIGN section 7): the
+    platform's application fee, the transfer to the connected account, and that account's payouts
+    to its bank. One row per Stripe object (unique id), so a duplicate or replayed event has one
+    effect; events arriving in any order fill in the same row (a transfer seen before its charge is
+    linked to the invoice when the charge arrives).
+
+    Payouts belong to the connected account, not to one invoice: `invoice_payment` is empty for them.
+    """
+
+    class Kind(models.TextChoices):
+        APPLICATION_FEE = "application_fee", "Platform application fee"
+        TRANSFER = "transfer", "Transfer to the connected account"
+        PAYOUT = "payout", "Payout of the connected account"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    stripe_object_id = models.CharField(max_length=100, unique=True)
+    invoice_payment = models.ForeignKey(InvoicePayment, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="money_movements")
+    connect_account_id = models.CharField(max_length=50, blank=True, db_index=True)
+    #: The charge the fee or transfer came from (ch_...); empty for payouts.
+    source_charge_id = models.CharField(max_length=100, blank=True, db_index=True)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=30, blank=True)
+    #: The `created` of the last event applied: an older one arriving late changes nothing.
+    last_event_created = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "stripe_connect_money_movements"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_cents__gte=0), name="connect_movements_amount_valid"),
+            models.CheckConstraint(condition=~models.Q(kind="payout") | models.Q(invoice_payment__isnull=True),
+                                   name="connect_movements_payout_has_no_invoice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.stripe_object_id} {self.amount_cents} {self.currency}"

@@ -1,7 +1,8 @@
-"""Effects in the marketplace database of Stripe disputes recorded in the tenant database.
+"""Effects across databases of payment events, applied exactly once through the outbox.
 
 A dispute arrives as a webhook (inbox, tenant DB); the marketplace transaction billed by the
-disputed invoice moves in the marketplace DB through the outbox, applied exactly once.
+disputed invoice moves in the marketplace DB. A marketplace invoice voided (marketplace DB) marks
+its Stripe payment, in the tenant DB, for its intent to be cancelled.
 """
 
 from breederhq.outbox import outbox_handler
@@ -43,3 +44,11 @@ def dispute_closed(payload: dict) -> None:
         services.transaction_refund(transaction_id=tx.pk, amount_cents=tx.amount_cents - tx.refunded_cents)
     elif tx.status in {Status.PENDING_INVOICE, Status.INVOICED}:
         raise TransactionNotPaidYet(f"transaction #{tx.pk} is {tx.status}")
+
+
+@outbox_handler("payments.cancel_intent", applies_in="default")
+def cancel_intent(payload: dict) -> None:
+    """A marketplace invoice was voided: mark its Stripe payment for cancelling (tenant database)."""
+    from payments_app.services import invoice_payment_cancel_requested
+
+    invoice_payment_cancel_requested(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"])

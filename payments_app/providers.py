@@ -59,7 +59,7 @@ class PaymentProvider(Protocol):
 
     def execute(self, request: PaymentRequest) -> PaymentResult: ...
 
-    def cancel(self, matching_id: str) -> None: ...
+    def cancel(self, matching_id: str, *, key: str | None = None) -> str: ...
 
     def refund(self, matching_id: str, *, amount_cents: int, key: str) -> RefundResult: ...
 
@@ -89,9 +89,13 @@ class StripeConnectProvider:
         )
         return PaymentResult(self.name, intent.id, intent.status, intent.to_dict().get("client_secret"))
 
-    def cancel(self, matching_id: str) -> None:
-        call_stripe("payment_intent.cancel", stripe_client().v1.payment_intents.cancel, matching_id,
-                    options={"idempotency_key": idempotency_key("payment_intent.cancel", matching_id)})
+    def cancel(self, matching_id: str, *, key: str | None = None) -> str:
+        intent = call_stripe("payment_intent.cancel", stripe_client().v1.payment_intents.cancel, matching_id,
+                             options={"idempotency_key": key or idempotency_key("payment_intent.cancel", matching_id)})
+        return intent.status
+
+    def status_of(self, matching_id: str) -> str:
+        return call_stripe("payment_intent.retrieve", stripe_client().v1.payment_intents.retrieve, matching_id).status
 
     def refund(self, matching_id: str, *, amount_cents: int, key: str) -> RefundResult:
         refund = call_stripe(
@@ -110,8 +114,8 @@ class ManualProvider:
     def execute(self, request: PaymentRequest) -> PaymentResult:
         return PaymentResult(self.name, None, "awaiting_manual_payment")
 
-    def cancel(self, matching_id: str) -> None:
-        return None
+    def cancel(self, matching_id: str, *, key: str | None = None) -> str:
+        return "canceled"
 
     def refund(self, matching_id: str, *, amount_cents: int, key: str) -> RefundResult:
         # Money handed back by hand; the ledger records it (credit note), nothing to call.

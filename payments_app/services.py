@@ -16,7 +16,7 @@ from django.utils import timezone
 from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
 from breederhq.tenancy import tenant_context
-from payments_app.models import InvoiceKind, InvoicePayment, StripeWebhookEvent
+from payments_app.models import CancelStatus, InvoiceKind, InvoicePayment, ReconciliationState, StripeWebhookEvent
 from payments_app.stripe_gateway import StripeUnavailable
 from payments_app.webhook_handlers import HANDLERS
 
@@ -302,6 +302,13 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
             payment.stripe_payment_intent_id = result.matching_id
             payment.stripe_status = result.status
             payment.save(using="default", update_fields=["stripe_payment_intent_id", "stripe_status", "updated_at"])
+    # The invoice may have been voided while Stripe was creating the intent (the void found no
+    # intent to cancel): cancel it now rather than leave a payable intent on a void invoice.
+    after = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
+    if after is not None and after.status == "void":
+        with transaction.atomic(using="default"):
+            invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id,
+                                             intent_just_stored=True)
     return payment
 
 
@@ -329,4 +336,118 @@ def invoice_payments_unopened(*, older_than: timedelta = timedelta(minutes=5), n
         InvoicePayment.objects.using("default")
         .filter(provider=InvoicePayment.Provider.STRIPE, stripe_payment_intent_id__isnull=True, created_at__lte=cutoff)
         .order_by("pk")[:limit]
+    )
+
+
+# --- Cancelling the payment intent of a voided invoice ----------------------------------------------
+
+
+def invoice_payment_cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored: bool = False) -> int:
+    """Mark the invoice's open Stripe payment as to be cancelled, in the caller's transaction on the
+    tenant database (the void's own, for tenant invoices; the outbox's, for marketplace ones), and
+    have a worker cancel it once that commits. Returns how many rows were marked (0 or 1).
+
+    `intent_just_stored`: called by `invoice_payment_open` after it stored an intent and found the
+    invoice void. A cancel that ran meanwhile found no intent and said "canceled": ask again.
+    """
+    rows = InvoicePayment.objects.using("default").filter(
+        invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE)
+    if intent_just_stored:
+        rows = rows.exclude(cancel_status__in=[CancelStatus.PENDING, CancelStatus.REFUSED])
+    else:
+        rows = rows.filter(cancel_status=CancelStatus.NONE)
+    marked = (
+        rows.exclude(stripe_status__in=["succeeded", "canceled"])
+        .update(cancel_status=CancelStatus.PENDING, cancel_requested_at=timezone.now(), updated_at=timezone.now())
+    )
+    if marked:
+        transaction.on_commit(lambda: _enqueue_cancel(invoice_kind, invoice_id), using="default")
+    return marked
+
+
+def invoice_payment_cancel_on_void(*, invoice_kind: str, invoice_id: int, using: str) -> None:
+    """Called by the invoice services inside the void's transaction on `using`. The Stripe call
+    itself happens in a worker after the commit: never while the invoice row is locked."""
+    if using == "default":
+        invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id)
+    else:
+        from breederhq.outbox import outbox_enqueue
+
+        # The payment row lives in the tenant database: the outbox marks it, exactly once, after
+        # the marketplace void commits (payments_app/outbox_handlers.py).
+        outbox_enqueue(using=using, topic="payments.cancel_intent",
+                       payload={"invoice_kind": invoice_kind, "invoice_id": invoice_id})
+
+
+def _enqueue_cancel(invoice_kind: str, invoice_id: int) -> None:
+    from payments_app.tasks import cancel_invoice_payment
+
+    try:
+        cancel_invoice_payment.delay(invoice_kind, invoice_id)
+    except Exception:  # Redis down: the row stays "pending" and the 5-minute sweep cancels it
+        logger.exception("could not enqueue the cancel of %s invoice %s's intent", invoice_kind, invoice_id)
+
+
+def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePayment | None:
+    """Cancel the Stripe payment intent of a voided invoice (a payment row marked "pending").
+
+    No transaction is open during the Stripe call. The idempotency key is derived from the invoice,
+    so a retry after a crash or an outage is the same request to Stripe. Stripe refusing (the buyer
+    paid just before the void) is recorded as "refused" for reconciliation and staff; an outage
+    leaves it "pending" and raises StripeUnavailable (the sweep retries).
+    """
+    from payments_app.providers import StripeConnectProvider
+    from payments_app.stripe_gateway import idempotency_key
+
+    payment = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+    if payment is None or payment.cancel_status != CancelStatus.PENDING:
+        return payment
+    provider = StripeConnectProvider()
+    # No intent (never opened): nothing to cancel. If `invoice_payment_open` stores one after this,
+    # it sees the void and asks again.
+    status, error, stripe_status = CancelStatus.CANCELED, "", None
+    if payment.stripe_payment_intent_id:
+        try:
+            stripe_status = provider.cancel(
+                payment.stripe_payment_intent_id,
+                key=idempotency_key("invoice.payment_intent.cancel", invoice_kind, invoice_id),
+            )
+        except StripeUnavailable as exc:
+            _save_cancel(payment.pk, status=CancelStatus.PENDING, error=str(exc)[:300])
+            raise
+        except stripe.InvalidRequestError as exc:
+            stripe_status = provider.status_of(payment.stripe_payment_intent_id)
+            if stripe_status != "canceled":  # already cancelled (by Stripe's own void) is what we wanted
+                status, error = CancelStatus.REFUSED, f"{exc.user_message or exc}"[:300]
+                logger.warning("stripe refused to cancel %s of voided %s invoice %s: %s",
+                               payment.stripe_payment_intent_id, invoice_kind, invoice_id, error)
+    return _save_cancel(payment.pk, status=status, error=error, stripe_status=stripe_status)
+
+
+def _save_cancel(payment_pk: int, *, status: str, error: str, stripe_status: str | None = None) -> InvoicePayment:
+    with transaction.atomic(using="default"):
+        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
+        if payment.cancel_status != CancelStatus.PENDING:
+            return payment  # another worker finished it meanwhile
+        payment.cancel_status, payment.cancel_error = status, error
+        fields = ["cancel_status", "cancel_error", "updated_at"]
+        if stripe_status is not None and status != CancelStatus.PENDING:
+            payment.stripe_status = stripe_status
+            fields.append("stripe_status")
+        if status == CancelStatus.REFUSED:
+            payment.reconciliation_status = ReconciliationState.MISMATCH
+            payment.reconciliation_note = f"invoice voided, intent not cancelled: {error}"[:300]
+            fields += ["reconciliation_status", "reconciliation_note"]
+        payment.save(using="default", update_fields=fields)
+    return payment
+
+
+def invoice_payments_cancel_pending(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None,
+                                    limit: int = 500) -> list[InvoicePayment]:
+    """Cancels requested but not done (Stripe down, Redis down, worker killed): the sweep retries."""
+    cutoff = (now or timezone.now()) - older_than
+    return list(
+        InvoicePayment.objects.using("default")
+        .filter(cancel_status=CancelStatus.PENDING, cancel_requested_at__lte=cutoff)
+        .order_by("cancel_requested_at")[:limit]
     )

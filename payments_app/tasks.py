@@ -26,6 +26,17 @@ def open_invoice_payment(invoice_kind: str, invoice_id: int, tenant_id: int | No
     return payment.stripe_payment_intent_id
 
 
+@shared_task(name="payments_app.tasks.cancel_invoice_payment", acks_late=True)
+def cancel_invoice_payment(invoice_kind: str, invoice_id: int) -> str | None:
+    """Cancel a voided invoice's payment intent (after the void committed). An outage leaves it
+    pending for the 5-minute sweep instead of retrying here."""
+    try:
+        payment = services.invoice_payment_cancel(invoice_kind=invoice_kind, invoice_id=invoice_id)
+    except services.StripeUnavailable:
+        return "pending"
+    return payment.cancel_status if payment else None
+
+
 @scheduled_job("payments_app.tasks.reconcile_stripe", lock_timeout=60 * 60)
 def reconcile_stripe() -> dict:
     """Beat, nightly: compare our invoice payments with Stripe; disagreements land in admin."""
@@ -38,8 +49,28 @@ def reconcile_stripe() -> dict:
 
 @scheduled_job("payments_app.tasks.open_unopened_invoice_payments", lock_timeout=10 * 60)
 def open_unopened_invoice_payments() -> dict:
-    """Beat: give every claimed Stripe payment without an intent its intent (same key: never two).
+    """Beat: give every claimed Stripe payment without an intent its intent (same key: never two),
+    and cancel the intents of voided invoices whose cancel has not happened yet.
     Stops at the first outage; the breaker would refuse the rest anyway."""
+    result = _open_unopened()
+    result.update(_cancel_pending())
+    return result
+
+
+def _cancel_pending() -> dict:
+    cancelled = cancel_pending = 0
+    for payment in services.invoice_payments_cancel_pending():
+        try:
+            done = services.invoice_payment_cancel(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id)
+        except services.StripeUnavailable:
+            cancel_pending += 1
+            break
+        if done is not None and done.cancel_status != "pending":
+            cancelled += 1
+    return {"cancelled": cancelled, "cancel_pending": cancel_pending}
+
+
+def _open_unopened() -> dict:
     opened = failed = 0
     for payment in services.invoice_payments_unopened():
         try:

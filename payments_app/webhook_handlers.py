@@ -14,7 +14,7 @@ from datetime import datetime
 from breederhq.outbox import outbox_enqueue
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as marketplace_services
-from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, StripeConnectAccount, StripeWebhookEvent
+from payments_app.models import ConnectMoneyMovement, InvoiceKind, InvoicePayment, ReconciliationState, StripeConnectAccount, StripeWebhookEvent
 from tenant_app import services as tenant_services
 
 Handler = Callable[[StripeWebhookEvent], str]
@@ -280,3 +280,98 @@ def dispute_closed(event: StripeWebhookEvent) -> str:
     outbox_enqueue(using="default", topic="payments.dispute_closed",
                    payload={"invoice_type": target.kind, "invoice_id": target.invoice_id, "won": outcome == "won"})
     return f"dispute {data['id']} {outcome}"
+
+
+# --- Connect money movement: application fee, transfer, payout ------------------------------------
+# Destination charges: the buyer's charge lands on the platform, Stripe keeps our application fee
+# and transfers the rest to the connected account, which later pays it out to its bank. Each Stripe
+# object is one ConnectMoneyMovement row (unique id): duplicates find it, and whichever event comes
+# first creates it while a later one only fills in what was missing.
+
+Movement = ConnectMoneyMovement.Kind
+
+
+def _record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, amount: int, currency: str,
+                     status: str, payment: InvoicePayment | None = None, account: str = "",
+                     charge: str = "") -> tuple[ConnectMoneyMovement, bool]:
+    movement, created = (ConnectMoneyMovement.objects.using("default").select_for_update()
+                         .get_or_create(stripe_object_id=object_id, defaults={
+                             "kind": kind, "amount_cents": amount, "currency": currency.upper(), "status": status,
+                             "invoice_payment": payment, "connect_account_id": account, "source_charge_id": charge,
+                             "last_event_created": event.stripe_created}))
+    if created:
+        return movement, True
+    changed = []
+    for name, value in (("invoice_payment", payment), ("connect_account_id", account), ("source_charge_id", charge)):
+        if value and not getattr(movement, name):
+            setattr(movement, name, value)
+            changed.append(name)
+    if movement.last_event_created is None or event.stripe_created >= movement.last_event_created:
+        if status and status != movement.status:
+            movement.status = status
+            changed.append("status")
+        movement.last_event_created = event.stripe_created
+        changed.append("last_event_created")
+    if changed:
+        movement.save(using="default", update_fields=[*changed, "updated_at"])
+    return movement, False
+
+
+@handles("charge.succeeded")
+def charge_succeeded(event: StripeWebhookEvent) -> str:
+    """The fee and the transfer of one paid invoice, both named on its charge."""
+    data = event.payload["data"]["object"]
+    target = _target(data)
+    if target is None or target.payment is None:
+        return "ignored: charge of a payment that is not ours"
+    payment, charge_id, currency = target.payment, data["id"], data.get("currency") or target.payment.currency
+    destination = (data.get("transfer_data") or {}).get("destination") or payment.connect_account_id
+    fee = int(data.get("application_fee_amount") or 0)
+    notes = []
+    if data.get("application_fee"):
+        _, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["application_fee"], event=event,
+                                  amount=fee, currency=currency, status="collected", payment=payment,
+                                  account=destination, charge=charge_id)
+        notes.append(f"fee {fee}" if new else "fee already recorded")
+        if fee != payment.application_fee_cents:
+            notes.append(f"fee differs from the expected {payment.application_fee_cents}")
+    if data.get("transfer"):
+        amount = int((data.get("transfer_data") or {}).get("amount") or (int(data.get("amount") or 0) - fee))
+        _, new = _record_movement(kind=Movement.TRANSFER, object_id=data["transfer"], event=event, amount=amount,
+                                  currency=currency, status="created", payment=payment, account=destination,
+                                  charge=charge_id)
+        notes.append(f"transfer {amount} to {destination}" if new else "transfer already recorded")
+    if not notes:
+        return f"charge {charge_id}: no Connect fee or transfer on it"
+    return f"charge {charge_id}: " + "; ".join(notes)
+
+
+@handles("transfer.created", "transfer.reversed")
+def transfer_event(event: StripeWebhookEvent) -> str:
+    """May arrive before its charge: then it is recorded unlinked, and the charge links it."""
+    data = event.payload["data"]["object"]
+    charge_id = data.get("source_transaction") or ""
+    payment = None
+    if charge_id:
+        known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
+                 .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
+        payment = InvoicePayment.objects.using("default").filter(pk=known).first() if known else None
+    status = "reversed" if data.get("reversed") or event.event_type == "transfer.reversed" else "created"
+    movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["id"], event=event,
+                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     status=status, payment=payment, account=data.get("destination") or "",
+                                     charge=charge_id)
+    return f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
+
+
+@handles("payout.paid", "payout.failed")
+def payout_event(event: StripeWebhookEvent) -> str:
+    """A connected account's payout to its bank (the event comes from that account)."""
+    data = event.payload["data"]["object"]
+    account = event.stripe_account_id
+    if not StripeConnectAccount.objects.using("default").filter(stripe_account_id=account).exists():
+        return f"ignored: payout of an account that is not ours ({account or 'platform'})"
+    movement, new = _record_movement(kind=Movement.PAYOUT, object_id=data["id"], event=event,
+                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     status=data.get("status") or event.event_type.split(".")[1], account=account)
+    return f"payout {data['id']} of {account} {'recorded' if new else 'already recorded'} ({movement.status})"

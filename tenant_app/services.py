@@ -579,8 +579,14 @@ def _void_locked(invoice: Invoice, *, actor: User | None, reason: str) -> Invoic
             f"Invoice {invoice.invoice_number} has {invoice.paid_cents} paid: record a refund instead of voiding.",
             code="invoice_has_payments",
         )
-    return _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
-                   actor=actor, metadata={"reason": reason})
+    voided = _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
+                     actor=actor, metadata={"reason": reason})
+    if invoice.payment_mode_snapshot == "stripe":
+        from payments_app.services import invoice_payment_cancel_on_void
+
+        # Its open payment intent is cancelled by a worker once this void commits.
+        invoice_payment_cancel_on_void(invoice_kind="tenant", invoice_id=invoice.pk, using=DB)
+    return voided
 
 
 def invoice_reissue(*, invoice_id: int, actor: User | None = None, lines: list[LineInput] | None = None,

@@ -146,6 +146,10 @@ class FakeStripe:
             return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                    "message": f"No such object: '{parts[2]}'"}}
         if len(parts) == 4 and method == "POST":
+            if parts[1] == "payment_intents" and parts[3] == "cancel" and obj["status"] in {"succeeded", "canceled"}:
+                return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+                                       "message": f"You cannot cancel this PaymentIntent because it has a status of "
+                                                  f"{obj['status']}."}}
             return 200, self._action(parts[1], obj, parts[3])
         if method == "POST":
             obj.update(params)
@@ -201,6 +205,31 @@ class FakeStripe:
         return {"id": intent["latest_charge"], "object": "charge", "amount": intent["amount_received"],
                 "amount_refunded": amount_refunded, "refunded": amount_refunded >= intent["amount_received"],
                 "currency": intent["currency"], "payment_intent": intent_id, "metadata": dict(intent["metadata"])}
+
+    def succeeded_charge_of(self, intent_id: str) -> dict:
+        """The charge of a succeeded destination-charge intent, as `charge.succeeded` carries it: its
+        application fee (fee_...) and its transfer (tr_...) to the connected account."""
+        intent = self.objects["payment_intents"][intent_id]
+        intent.setdefault("_fee_id", new_id("fee"))
+        intent.setdefault("_transfer_id", new_id("tr"))
+        destination = (intent.get("transfer_data") or {}).get("destination")
+        return {**self.charge_of(intent_id), "paid": True, "status": "succeeded",
+                "application_fee": intent["_fee_id"], "application_fee_amount": intent["application_fee_amount"],
+                "transfer": intent["_transfer_id"], "transfer_data": {"destination": destination},
+                "on_behalf_of": None}
+
+    def transfer_of(self, intent_id: str, *, reversed: bool = False) -> dict:
+        intent = self.objects["payment_intents"][intent_id]
+        charge = self.succeeded_charge_of(intent_id)
+        return {"id": intent["_transfer_id"], "object": "transfer",
+                "amount": intent["amount_received"] - intent["application_fee_amount"], "currency": intent["currency"],
+                "destination": charge["transfer_data"]["destination"], "source_transaction": charge["id"],
+                "reversed": reversed, "metadata": {}}
+
+    def payout(self, *, amount: int, status: str = "paid", payout_id: str | None = None) -> dict:
+        """A connected account's payout to its bank (events about it carry `account`)."""
+        return {"id": payout_id or new_id("po"), "object": "payout", "amount": amount, "currency": "usd",
+                "status": status, "arrival_date": int(time.time()), "method": "standard", "metadata": {}}
 
     def dispute_of(self, intent_id: str, *, status: str = "needs_response", dispute_id: str | None = None) -> dict:
         intent = self.objects["payment_intents"][intent_id]
