@@ -106,6 +106,11 @@ def _live_provider(provider_id: int, *, lock: bool = False) -> Provider:
         raise NotFound(f"Provider #{provider_id} does not exist") from None
 
 
+def _require_live_user(user_id: int) -> None:
+    if not MarketplaceUser.objects.using(DB).filter(pk=user_id).exists():
+        raise NotFound(f"MarketplaceUser #{user_id} does not exist")
+
+
 def _touch_contact(*, provider_id: int, user_id: int, at=None) -> None:
     """Insert-or-update in one statement: two first contacts at once cannot both insert."""
     now = at or timezone.now()
@@ -233,6 +238,7 @@ def transaction_create(
     with transaction.atomic(using=DB):
         # Locked now because the counters below update this row anyway (see _refuse_if_blocked).
         provider = _live_provider(provider_id, lock=True)
+        _require_live_user(client_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=client_id, action="buy from them", provider_locked=True)
         if provider.user_id == client_id:
             raise ValidationFailed("A provider cannot buy from itself.")
@@ -599,6 +605,7 @@ def message_thread_open(
         raise ValidationFailed("A message cannot be empty.", field_errors={"body": ["Required."]})
     with transaction.atomic(using=DB):
         provider = _live_provider(provider_id)
+        _require_live_user(buyer_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
         if provider.user_id == buyer_id:
             raise ValidationFailed("You cannot open a thread with yourself.")

@@ -196,3 +196,13 @@ def test_an_action_racing_a_block_waits_for_it_and_is_refused(action):
     assert MarketplaceTransaction.objects.count() == 0
     assert MessageThread.objects.count() == 1
     assert list(Message.objects.values_list("body", flat=True)) == ["hi"]
+
+
+def test_deleted_or_unknown_users_cannot_buy_or_open_threads(provider, buyer):
+    buyer.delete()
+    for user_id in (buyer.pk, 987654):
+        with pytest.raises(NotFound):
+            services.transaction_create(provider_id=provider.pk, client_id=user_id, amount_cents=1)
+        with pytest.raises(NotFound):
+            services.message_thread_open(buyer_id=user_id, provider_id=provider.pk, body="hi")
+    assert (MarketplaceTransaction.objects.count(), MessageThread.objects.count()) == (0, 0)
