@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -85,7 +85,17 @@ def _is_blocked(*, provider_id: int, user_id: int) -> bool:
     return UserBlock.objects.using(DB).filter(provider_id=provider_id, blocked_user_id=user_id).exists()
 
 
-def _refuse_if_blocked(*, provider_id: int, user_id: int, action: str) -> None:
+def _refuse_if_blocked(*, provider_id: int, user_id: int, action: str, provider_locked: bool = False) -> None:
+    """Check for a block with the provider row share-locked first: `user_block_create` locks it
+    exclusively, so a block being created concurrently either commits before this check sees the
+    table (and refuses) or waits until this transaction is done (the action came first). Shared
+    locks do not wait for each other, so buyers are not serialised by it.
+
+    A caller that will update the provider row later in the transaction must lock it for update
+    up front instead (`provider_locked=True`): two share-lock holders that both upgrade deadlock."""
+    if not provider_locked:
+        with connections[DB].cursor() as cursor:
+            cursor.execute("SELECT 1 FROM marketplace_providers WHERE id = %s FOR SHARE", [provider_id])
     if _is_blocked(provider_id=provider_id, user_id=user_id):
         raise PermissionDenied(f"This provider has blocked you; you cannot {action}.", code="blocked_by_provider")
 
@@ -93,11 +103,16 @@ def _refuse_if_blocked(*, provider_id: int, user_id: int, action: str) -> None:
 def _live_provider(provider_id: int, *, lock: bool = False) -> Provider:
     queryset = Provider.objects.using(DB)
     if lock:
-        queryset = queryset.select_for_update()
+        queryset = queryset.select_for_update(no_key=True)
     try:
         return queryset.get(pk=provider_id)
     except Provider.DoesNotExist:
         raise NotFound(f"Provider #{provider_id} does not exist") from None
+
+
+def _require_live_user(user_id: int) -> None:
+    if not MarketplaceUser.objects.using(DB).filter(pk=user_id).exists():
+        raise NotFound(f"MarketplaceUser #{user_id} does not exist")
 
 
 def _touch_contact(*, provider_id: int, user_id: int, at=None) -> None:
@@ -252,8 +267,10 @@ def transaction_create(
     description: str = "",
 ) -> MarketplaceTransaction:
     with transaction.atomic(using=DB):
-        provider = _live_provider(provider_id)
-        _refuse_if_blocked(provider_id=provider.pk, user_id=client_id, action="buy from them")
+        # Locked now because the counters below update this row anyway (see _refuse_if_blocked).
+        provider = _live_provider(provider_id, lock=True)
+        _require_live_user(client_id)
+        _refuse_if_blocked(provider_id=provider.pk, user_id=client_id, action="buy from them", provider_locked=True)
         if provider.user_id == client_id:
             raise ValidationFailed("A provider cannot buy from itself.")
         listing = None
@@ -693,6 +710,7 @@ def message_thread_open(
         raise ValidationFailed("A message cannot be empty.", field_errors={"body": ["Required."]})
     with transaction.atomic(using=DB):
         provider = _live_provider(provider_id)
+        _require_live_user(buyer_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
         if provider.user_id == buyer_id:
             raise ValidationFailed("You cannot open a thread with yourself.")
@@ -768,7 +786,8 @@ def message_thread_mark_read(*, thread_id: int, reader_id: int) -> int:
 def user_block_create(*, provider_id: int, user_id: int, reason: str = "") -> UserBlock:
     """Idempotent: blocking twice keeps the first block."""
     with transaction.atomic(using=DB):
-        provider = _live_provider(provider_id)
+        # Exclusive against the share lock taken by _refuse_if_blocked (no_key: only this row).
+        provider = _live_provider(provider_id, lock=True)
         if provider.user_id == user_id:
             raise ValidationFailed("A provider cannot block itself.")
         block, _created = UserBlock.objects.using(DB).get_or_create(

@@ -140,3 +140,69 @@ def test_keyset_page_query_prunes_later_partitions(provider, buyer):
     next_month = partition_name(add_months(month_start(newest.created_at), 1))
     assert partition_name(month_start(newest.created_at)) in plan
     assert next_month not in plan
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.parametrize("action", ["buy", "open_thread", "message"])
+def test_an_action_racing_a_block_waits_for_it_and_is_refused(action):
+    """The block is created but not yet committed when the buyer acts: the buyer's action waits for
+    the provider row lock and then sees the block. Without the lock it would slip through."""
+    import threading
+
+    from django.db import connections, transaction
+
+    provider, buyer = ProviderFactory(), MarketplaceUserFactory()
+    listing = make_listing(provider)
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="hi")
+    block_written, release_block = threading.Event(), threading.Event()
+    outcome = []
+
+    def block():
+        try:
+            with transaction.atomic(using="marketplace"):
+                services.user_block_create(provider_id=provider.pk, user_id=buyer.pk)
+                block_written.set()
+                release_block.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def act():
+        try:
+            if action == "buy":
+                services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, listing_id=listing.pk)
+            elif action == "open_thread":
+                services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="again")
+            else:
+                services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="still there?")
+            outcome.append("done")
+        except PermissionDenied:
+            outcome.append("refused")
+        finally:
+            connections.close_all()
+
+    blocker = threading.Thread(target=block)
+    blocker.start()
+    assert block_written.wait(timeout=30)
+    actor = threading.Thread(target=act)
+    actor.start()
+    actor.join(timeout=1)
+    waited = actor.is_alive()
+    release_block.set()
+    blocker.join()
+    actor.join()
+
+    assert waited is True
+    assert outcome == ["refused"]
+    assert MarketplaceTransaction.objects.count() == 0
+    assert MessageThread.objects.count() == 1
+    assert list(Message.objects.values_list("body", flat=True)) == ["hi"]
+
+
+def test_deleted_or_unknown_users_cannot_buy_or_open_threads(provider, buyer):
+    buyer.delete()
+    for user_id in (buyer.pk, 987654):
+        with pytest.raises(NotFound):
+            services.transaction_create(provider_id=provider.pk, client_id=user_id, amount_cents=1)
+        with pytest.raises(NotFound):
+            services.message_thread_open(buyer_id=user_id, provider_id=provider.pk, body="hi")
+    assert (MarketplaceTransaction.objects.count(), MessageThread.objects.count()) == (0, 0)
