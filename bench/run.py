@@ -153,7 +153,7 @@ def scenario_calibration(environment: dict, server: Server) -> dict:
             "baseline_share_of_pgbench": median(baseline, "rps") / pg_tps}
 
 
-def scenario_webhooks(environment: dict, server: Server, baseline_rps: float) -> dict:
+def scenario_webhooks(environment: dict, server: Server) -> dict:
     import stripe
 
     sys.path.insert(0, str(BASE_DIR))
@@ -394,7 +394,7 @@ def main(argv: list[str]) -> int:
         server = Server(environment)
         results = {"scale": args.scale}
         log("calibration"); results["calibration"] = scenario_calibration(environment, server)
-        log("webhook ingestion"); results["webhooks"] = scenario_webhooks(environment, server, results["calibration"]["baseline_rps"])
+        log("webhook ingestion"); results["webhooks"] = scenario_webhooks(environment, server)
         log("RLS cost"); results["rls"] = scenario_rls_cost(environment)
         log("messages"); results["messages_sql"] = scenario_messages_sql(environment, deep_thread)
         log("cross-DB resolution"); results["crossdb_resolution"] = scenario_crossdb_resolution(environment)

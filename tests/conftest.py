@@ -4,7 +4,6 @@ connects as the application role, so row-level security is really exercised."""
 from __future__ import annotations
 
 import pytest
-from django.db import connections
 
 from breederhq.db_roles import owner_credentials
 from config.database_routing import DATABASE_ALIASES
@@ -22,11 +21,3 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     yield
     with django_db_blocker.unblock(), owner_credentials():
         teardown_databases(databases, verbosity=verbosity)
-
-
-@pytest.fixture
-def both_databases(db):
-    """Marker-free way for a test to use both databases: `@pytest.mark.django_db(databases=...)`
-    is still needed; this fixture only documents and checks it."""
-    for alias in DATABASE_ALIASES:
-        assert connections[alias].settings_dict["NAME"].startswith("test_")
