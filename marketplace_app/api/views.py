@@ -1,5 +1,6 @@
-"""Marketplace endpoints: public listing search, and a marketplace user's own transactions,
-threads, messages and (for providers) blocks. Thin views over marketplace_app services/selectors."""
+"""Marketplace endpoints: public listing and provider search, and a marketplace user's own
+transactions, invoices, threads, messages and (for providers) profile and blocks. Thin views over
+marketplace_app services/selectors."""
 
 from __future__ import annotations
 
@@ -317,8 +318,9 @@ class TransactionDetailView(MarketplaceAPIView):
     @extend_schema(operation_id="marketplace_transactions_update", tags=["marketplace"], request=s.TransactionPatch,
                    parameters=[IDEMPOTENCY_KEY], responses={200: s.TransactionOut, **WRITE_ERRORS},
                    summary="Cancel (buyer or provider) while unpaid",
-                   description="A paid (or already cancelled) transaction is 409 `illegal_transition`. Cancelling a "
-                               "breeder's sale voids its unpaid tenant invoice (through the outbox).")
+                   description="A paid (or already cancelled) transaction is 409 `illegal_transition`; a sale whose "
+                               "marketplace invoice is not void is 409 `void_the_invoice` (void the invoice). "
+                               "Cancelling a breeder's sale voids its unpaid tenant invoice (through the outbox).")
     def patch(self, request, transaction_id: int):
         _valid(s.TransactionPatch, request.data)
         self._own(request, transaction_id)
