@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
@@ -172,6 +173,7 @@ class MarketplaceInvoiceIn(StrictSerializer):
     due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
+@extend_schema_serializer(deprecate_fields=["receipt_url"])
 class MarketplaceInvoicePatch(StrictSerializer):
     """A state change at the `version` the caller last read (or `If-Match`). `mark_paid` is the
     buyer's claim with `receipt_url` (deprecated: upload the file to `invoices/{id}/receipt/`);

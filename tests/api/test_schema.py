@@ -31,6 +31,8 @@ def test_the_schema_generates_without_warnings(tmp_path):
     receipt = paths["/api/v1/marketplace/invoices/{invoice_id}/receipt/"]["post"]
     assert set(receipt["requestBody"]["content"]) == {"multipart/form-data"}
     assert set(receipt["responses"]) >= {"200", "400", "404", "409", "413", "422"}
+    mark_paid = schema["components"]["schemas"]["PatchedMarketplaceInvoicePatch"]["properties"]["receipt_url"]
+    assert mark_paid["deprecated"] is True  # kept working for older clients; new ones upload the file
     me = paths["/api/v1/marketplace/providers/me/"]["patch"]
     assert {p["name"] for p in me["parameters"]} >= {"If-Match", "Idempotency-Key"}
     assert "jwtAuth" in schema["components"]["securitySchemes"]
