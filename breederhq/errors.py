@@ -42,6 +42,17 @@ class PermissionDenied(DomainError):
     title = "Permission denied"
 
 
+class PayloadTooLarge(DomainError):
+    """The request body (or an uploaded file in it) is over a limit; `max_bytes` names the limit."""
+
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+    def __init__(self, detail: str, *, max_bytes: int, code: str | None = None):
+        super().__init__(detail, code=code, extra={"max_bytes": max_bytes})
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"

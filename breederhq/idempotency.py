@@ -49,13 +49,22 @@ def parse_idempotency_key(header: str) -> str:
 
 
 def request_fingerprint(*, method: str, path: str, content_type: str, body: bytes) -> str:
-    """Same request => same fingerprint. JSON bodies are canonicalised (key order, spacing)."""
+    """Same request => same fingerprint. JSON bodies are canonicalised (key order, spacing);
+    multipart bodies lose their boundary, which clients pick at random for every attempt."""
     canonical = body
-    if content_type.split(";")[0].strip() in {"application/json", "application/merge-patch+json"} and body:
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type in {"application/json", "application/merge-patch+json"} and body:
         try:
             canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
         except (ValueError, UnicodeDecodeError):
             canonical = body
+    elif media_type == "multipart/form-data" and body:
+        boundary = next((value.strip().strip('"') for name, _, value in
+                         (param.strip().partition("=") for param in params.split(";"))
+                         if name.strip().lower() == "boundary"), "")
+        if boundary:
+            canonical = body.replace(b"--" + boundary.encode("latin-1", "replace"), b"--boundary")
     digest = hashlib.sha256()
     for part in (method.encode(), b"\0", path.encode(), b"\0", canonical):
         digest.update(part)

@@ -76,7 +76,7 @@ class ProviderAdmin(BackofficeAdmin):
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = ("user", "kind", "tenant_id_link", "tenant_id", "total_listings", "total_transactions",
-                       "revenue", "deleted_at", "created_at", "updated_at")
+                       "revenue", "version", "deleted_at", "created_at", "updated_at")
     exclude = ("total_revenue_cents",)
     actions = [
         audited_action("soft_delete_provider", "Soft-delete the selected providers (hide them from the marketplace)",
@@ -87,6 +87,14 @@ class ProviderAdmin(BackofficeAdmin):
 
     def get_queryset(self, request):
         return Provider.all_objects.select_related("user")
+
+    def save_model(self, request, obj, form, change):
+        # A staff edit is a write like the services': an API client holding the old version gets a 409.
+        if change:
+            obj.version = models.F("version") + 1
+        super().save_model(request, obj, form, change)
+        if change:
+            obj.refresh_from_db(fields=["version"])
 
     def has_add_permission(self, request):
         return False

@@ -97,11 +97,24 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
     total_listings = models.IntegerField(default=0)
     total_transactions = models.IntegerField(default=0)
     total_revenue_cents = CentsField()
+    # Optimistic locking of the profile (API: `version` / If-Match, 409 when stale). Every service
+    # write to the row bumps it, counters included: the ETag names the representation clients read.
+    version = models.IntegerField(default=1)
+    # Public provider search, like listings': a stored generated column, so no write path can let it drift.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("business_name", weight="A", config="english")
+        + SearchVector("description", weight="B", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         db_table = "marketplace_providers"
+        indexes = [
+            GinIndex(fields=["search_vector"], name="mkt_providers_search_gin"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind="breeder", tenant_id__isnull=False)
@@ -117,6 +130,7 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
                 name="marketplace_providers_counters_not_negative",
             ),
             currency_check(name="marketplace_providers_currency_valid"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="marketplace_providers_version_positive"),
             # Target of the composite foreign key that lets only service providers own marketplace
             # invoices (see MarketplaceInvoice.provider_kind).
             models.UniqueConstraint(fields=["id", "kind"], name="marketplace_providers_id_kind_unique"),
@@ -355,6 +369,10 @@ TRANSACTION_STATES = StateMachine(
 # --- Marketplace invoices (non-breeder service providers only) ------------------------------------
 
 
+def marketplace_receipt_upload_path(instance: "MarketplaceInvoice", filename: str) -> str:
+    return f"marketplace/receipts/{instance.provider_id}/{instance.pk or 'new'}/{filename}"
+
+
 class MarketplaceInvoice(models.Model):
     """The invoice of a non-breeder service provider (breeders bill with the tenant Invoice).
 
@@ -401,6 +419,10 @@ class MarketplaceInvoice(models.Model):
         max_length=20, choices=ReconciliationStatus.choices, default=ReconciliationStatus.SYNCED
     )
     stripe_invoice_id = models.CharField(max_length=50, null=True, blank=True, unique=True)
+    # The buyer's receipt: a file uploaded through the API (Django storage), or (older clients) a URL.
+    buyer_payment_receipt = models.FileField(
+        upload_to=marketplace_receipt_upload_path, max_length=500, blank=True, default=""
+    )
     buyer_payment_receipt_url = models.URLField(max_length=500, null=True, blank=True)
     buyer_marked_paid_at = models.DateTimeField(null=True, blank=True)
     version = models.IntegerField(default=1)
@@ -444,8 +466,9 @@ class MarketplaceInvoice(models.Model):
             models.CheckConstraint(
                 condition=~Q(payment_mode_snapshot="manual")
                 | Q(buyer_marked_paid_at__isnull=True)
-                | Q(buyer_payment_receipt_url__isnull=False),
-                name="marketplace_invoices_manual_payment_receipt",
+                | Q(buyer_payment_receipt_url__isnull=False)
+                | ~Q(buyer_payment_receipt=""),
+                name="marketplace_invoices_manual_payment_receipt_v2",
             ),
             models.CheckConstraint(
                 condition=Q(total_cents__gte=0, refunded_cents__gte=0, refunded_cents__lte=F("total_cents")),

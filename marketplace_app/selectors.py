@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import Count, F, Prefetch, Q, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from breederhq.errors import NotFound, ValidationFailed
@@ -84,11 +84,44 @@ def listing_get_public(*, slug: str) -> ServiceListing:
     return listing
 
 
+PROVIDER_ORDERS = ("relevance", "newest", "name", "popular")
+
+
+def provider_list_public():
+    """Providers the public may see: not soft-deleted, and their marketplace person not erased."""
+    return Provider.objects.using(DB).filter(user__deleted_at__isnull=True)
+
+
+def provider_offering(providers, *, category: str):
+    """Providers with at least one active listing in `category` (a semi-join: no duplicate rows)."""
+    return providers.filter(Exists(ServiceListing.objects.using(DB).filter(
+        provider_id=OuterRef("pk"), status=ServiceListing.Status.ACTIVE, category=category)))
+
+
+def provider_search(providers, *, query: str | None = None, order: str = "relevance"):
+    """Full text over business name (weighted first) and description, websearch syntax, on the
+    stored `search_vector` (GIN index); ordered by relevance when there is a query, otherwise
+    newest first, or by name, or by sales (`popular`)."""
+    if order not in PROVIDER_ORDERS:
+        raise ValidationFailed("Unknown order.", field_errors={"order": [f"One of {', '.join(PROVIDER_ORDERS)}."]})
+    if query and query.strip():
+        search = SearchQuery(query.strip(), config="english", search_type="websearch")
+        providers = providers.filter(search_vector=search)
+        if order == "relevance":
+            return providers.annotate(rank=SearchRank(F("search_vector"), search)).order_by(
+                "-rank", "-created_at", "-id")
+    if order == "name":
+        return providers.order_by("business_name", "id")
+    if order == "popular":
+        return providers.order_by("-total_transactions", "-id")
+    return providers.order_by("-created_at", "-id")
+
+
 def provider_get_public(*, provider_id: int) -> Provider:
     """A live provider with its active listings (newest first) as `active_listings`."""
     active = (ServiceListing.objects.using(DB).filter(status=ServiceListing.Status.ACTIVE)
               .order_by("-published_at", "-id"))
-    provider = (Provider.objects.using(DB).filter(pk=provider_id)
+    provider = (provider_list_public().filter(pk=provider_id)
                 .prefetch_related(Prefetch("listings", queryset=active, to_attr="active_listings")).first())
     if provider is None:
         raise NotFound(f"Provider #{provider_id} does not exist")

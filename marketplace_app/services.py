@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.files import File
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -63,7 +64,8 @@ def _bump_provider_stats(provider_id: int, *, listings: int = 0, transactions: i
         changes["total_revenue_cents"] = F("total_revenue_cents") + revenue_cents
     if changes:
         # all_objects: a soft-deleted provider's history still moves its numbers.
-        Provider.all_objects.using(DB).filter(pk=provider_id).update(**changes, updated_at=timezone.now())
+        Provider.all_objects.using(DB).filter(pk=provider_id).update(
+            **changes, version=F("version") + 1, updated_at=timezone.now())
 
 
 def _listing_counts(status: str) -> int:
@@ -158,11 +160,19 @@ def provider_create(
     return provider
 
 
+def _save_provider(provider: Provider, fields: list[str]) -> None:
+    """Every service write to a provider row moves its version (the profile's ETag)."""
+    provider.version += 1
+    provider.save(using=DB, update_fields=[*fields, "version", "updated_at"])
+
+
 def provider_delete(*, provider_id: int) -> Provider:
     """Soft delete: the provider disappears from search; its history stays."""
     with transaction.atomic(using=DB):
         provider = _get_locked(Provider, provider_id, manager="all_objects")
-        provider.delete(using=DB)
+        if provider.deleted_at is None:
+            provider.deleted_at = timezone.now()
+            _save_provider(provider, ["deleted_at"])
     return provider
 
 
@@ -170,7 +180,9 @@ def provider_delete(*, provider_id: int) -> Provider:
 PROVIDER_PROFILE_FIELDS = ("business_name", "description", "city", "state")
 
 
-def provider_update_profile(*, provider_id: int, **changes) -> Provider:
+def provider_update_profile(*, provider_id: int, expected_version: int | None = None, **changes) -> Provider:
+    """Edit the public profile. With `expected_version` (the API always sends it) a provider changed
+    since the caller read it is a 409 `version_conflict`, compared under the row lock."""
     unknown = sorted(set(changes) - set(PROVIDER_PROFILE_FIELDS))
     if unknown:
         raise ValidationFailed("Not a profile field.", field_errors={name: ["not editable"] for name in unknown})
@@ -178,9 +190,13 @@ def provider_update_profile(*, provider_id: int, **changes) -> Provider:
         raise ValidationFailed("A business name is required.", field_errors={"business_name": ["Empty."]})
     with transaction.atomic(using=DB):
         provider = _get_locked(Provider, provider_id)
+        if expected_version is not None and expected_version != provider.version:
+            raise VersionConflict(entity=f"Provider #{provider_id}", expected=expected_version,
+                                  current=provider.version)
+        normalise = {"city": str.strip, "state": lambda value: value.strip().upper()}  # as provider_create stores them
         for name, value in changes.items():
-            setattr(provider, name, value)
-        provider.save(using=DB, update_fields=[*changes, "updated_at"])
+            setattr(provider, name, normalise.get(name, lambda v: v)(value))
+        _save_provider(provider, list(changes))
     return provider
 
 
@@ -189,7 +205,8 @@ def provider_restore(*, provider_id: int) -> Provider:
     with transaction.atomic(using=DB):
         provider = _get_locked(Provider, provider_id, manager="all_objects")
         if provider.deleted_at is not None:
-            provider.restore(using=DB)
+            provider.deleted_at = None
+            _save_provider(provider, ["deleted_at"])
     return provider
 
 
@@ -362,9 +379,27 @@ def transaction_mark_paid(*, transaction_id: int) -> MarketplaceTransaction:
 
 
 def transaction_cancel(*, transaction_id: int) -> MarketplaceTransaction:
-    """Cancel; a breeder's tenant invoice for it is voided (if still unpaid) through the outbox."""
+    """Cancel; a breeder's tenant invoice for it is voided (if still unpaid) through the outbox.
+
+    A sale billed with a marketplace invoice that is still live (anything but void) is refused with
+    409 `void_the_invoice`: cancelling the sale alone would leave that invoice payable, and voiding
+    the invoice cancels the sale with it (`marketplace_invoice_void`). Checked here, under the
+    transaction's lock, so the API, the back office and tasks all get the rule."""
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
+        TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.CANCELLED)  # a paid sale: illegal_transition
+        if tx.invoice_type == MarketplaceTransaction.InvoiceType.MARKETPLACE:
+            # Read, not locked: invoice services lock the invoice before the transaction, and `void`
+            # is final, so a status read after taking the transaction's lock cannot go stale into a
+            # wrong "yes".
+            invoice_status = (MarketplaceInvoice.objects.using(DB).filter(pk=tx.invoice_id)
+                              .values_list("status", flat=True).first())
+            if invoice_status is not None and invoice_status != MarketplaceInvoice.Status.VOID:
+                raise Conflict(
+                    f"Transaction #{tx.pk} is billed by marketplace invoice #{tx.invoice_id} ({invoice_status}): "
+                    f"void the invoice instead, which cancels the sale with it.",
+                    code="void_the_invoice", extra={"invoice_id": tx.invoice_id, "invoice_status": invoice_status},
+                )
         _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
         if tx.invoice_type == MarketplaceTransaction.InvoiceType.TENANT:
             tenant_id = Provider.all_objects.using(DB).values_list("tenant_id", flat=True).get(pk=tx.provider_id)
@@ -545,9 +580,13 @@ def marketplace_invoice_send(*, invoice_id: int, expected_version: int) -> Marke
 
 
 def marketplace_invoice_buyer_mark_paid(
-    *, invoice_id: int, buyer_id: int, receipt_url: str | None, expected_version: int
+    *, invoice_id: int, buyer_id: int, expected_version: int, receipt: File | None = None,
+    receipt_url: str | None = None,
 ) -> MarketplaceInvoice:
-    """The buyer says they paid manually: needs a receipt; the provider then confirms."""
+    """The buyer says they paid manually: needs a receipt; the provider then confirms.
+
+    The receipt is an uploaded file (checked by the caller: `breederhq.api.uploads.check_receipt`),
+    stored through Django's storage; `receipt_url` is the older form, a link the buyer gives."""
     with transaction.atomic(using=DB):
         invoice = _get_locked(MarketplaceInvoice, invoice_id)
         if invoice.client_id != buyer_id:
@@ -555,13 +594,20 @@ def marketplace_invoice_buyer_mark_paid(
         _check_version(invoice, expected_version)
         if invoice.payment_mode_snapshot != MarketplaceInvoice.PaymentMode.MANUAL:
             raise Conflict("This invoice is paid through Stripe, not marked paid by hand.", code="payment_mode_mismatch")
-        if not receipt_url:
+        if receipt is None and not receipt_url:
             raise ValidationFailed("A manual payment needs a receipt.",
-                                   field_errors={"receipt_url": ["Upload the payment receipt."]})
+                                   field_errors={"receipt": ["Upload the payment receipt."]})
         INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.PENDING_CONFIRMATION)
         invoice.status = MarketplaceInvoice.Status.PENDING_CONFIRMATION
-        invoice.buyer_payment_receipt_url, invoice.buyer_marked_paid_at = receipt_url, timezone.now()
-        _save_invoice(invoice, ["status", "buyer_payment_receipt_url", "buyer_marked_paid_at"])
+        invoice.buyer_marked_paid_at = timezone.now()
+        fields = ["status", "buyer_marked_paid_at"]
+        if receipt is not None:
+            invoice.buyer_payment_receipt.save(getattr(receipt, "name", None) or "receipt", receipt, save=False)
+            fields.append("buyer_payment_receipt")
+        if receipt_url:
+            invoice.buyer_payment_receipt_url = receipt_url
+            fields.append("buyer_payment_receipt_url")
+        _save_invoice(invoice, fields)
         marketplace_invoice_event_emails(invoice, action="buyer_marked_paid")
     return invoice
 
@@ -818,6 +864,7 @@ def provider_stats_fix(*, provider_id: int) -> dict[str, tuple[int, int]]:
             if getattr(provider, name) != value
         }
         if changed:
-            Provider.all_objects.using(DB).filter(pk=provider_id).update(**actual, updated_at=timezone.now())
+            Provider.all_objects.using(DB).filter(pk=provider_id).update(
+                **actual, version=F("version") + 1, updated_at=timezone.now())
     return changed
 

@@ -120,6 +120,7 @@ from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError  # noqa: E402
 
+from breederhq.api.limits import check_body_size  # noqa: E402
 from breederhq.api.schema import problems  # noqa: E402
 from breederhq.api.throttling import AuthIPThrottle  # noqa: E402
 
@@ -129,6 +130,10 @@ class _TokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [AuthIPThrottle]
     serializer_class: type[serializers.Serializer]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        check_body_size(request)
 
     def get_authenticate_header(self, request):
         # A refused credential is a 401 with a challenge, even though this view authenticates nobody.

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.http import HttpResponse
 from rest_framework.views import APIView
 
+from breederhq.api.limits import check_body_size, read_body
 from breederhq.api.problems import problem_response
 from breederhq.idempotency import (
     IdempotencyKeyInvalid,
@@ -46,6 +47,7 @@ class IdempotentAPIView(APIView):
         self.headers = self.default_response_headers
         try:
             self.initial(request, *args, **kwargs)
+            check_body_size(request)  # 413 before anything reads the body
             handler = getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
             handler = handler or self.http_method_not_allowed
             header = request.headers.get("Idempotency-Key")
@@ -69,7 +71,7 @@ class IdempotentAPIView(APIView):
             "scope": _scope(request), "method": request.method, "path": request.path, "key": key,
             "fingerprint": request_fingerprint(
                 method=request.method, path=request.path,
-                content_type=request.content_type or "", body=request.body,
+                content_type=request.content_type or "", body=read_body(request),
             ),
         }
         claim_key(using=using, **identity)

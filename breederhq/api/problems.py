@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -79,6 +81,18 @@ def problem_exception_handler(exc, context):
         )
     if isinstance(exc, DomainError):
         return problem_response(status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own limit on the form fields of a body (DATA_UPLOAD_MAX_MEMORY_SIZE), hit while parsing.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem_response(
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, code="payload_too_large",
+            title="Request body too large", detail=f"The form fields of this request are over {limit} bytes.",
+            max_bytes=limit,
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Too many fields or files, a malformed multipart body: the client's input, never a 500.
+        return problem_response(status_code=status.HTTP_400_BAD_REQUEST, code="malformed_request",
+                                title="Malformed request", detail=str(exc) or "The request body was refused.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

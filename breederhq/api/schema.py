@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
@@ -17,6 +18,7 @@ class ProblemSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
                                    help_text="Field errors, e.g. {\"lines[0].quantity\": [\"...\"]}.")
     current_version = serializers.IntegerField(required=False, help_text="On version_conflict: the version to send.")
+    max_bytes = serializers.IntegerField(required=False, help_text="On 413: the largest body (or file) accepted.")
 
 
 PROBLEM = "application/problem+json"
@@ -37,10 +39,16 @@ WRITE_ERRORS = {
     **problems(
         e400="Invalid input (field errors in `errors`)",
         e409="Conflict: stale version (`current_version`), illegal transition, or Idempotency-Key in flight",
+        e413="Request body (or uploaded file) over the limit in `max_bytes`",
         e422="Idempotency-Key reused with another body",
         e429="Throttled",
     ),
 }
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",
+)
 
 
 # Bearer JWTs in the schema: drf-spectacular knows simplejwt's class but not subclasses of it.

@@ -47,3 +47,15 @@ class WriteIPThrottle(_SettingsRateThrottle):
         if request.method in SAFE_METHODS:
             return None
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class PublicReadIPThrottle(_SettingsRateThrottle):
+    """Anonymous reads of the public marketplace (listing and provider search and profiles) per
+    client IP: browsing is free, scraping the whole catalogue is not."""
+
+    scope = "public_read_ip"
+
+    def get_cache_key(self, request, view):
+        if request.method not in SAFE_METHODS:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -245,11 +245,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # Per user and per client IP, on sign-in and on writes (breederhq.api.throttling); reads are free.
+    # Per user and per client IP, on sign-in and on writes (breederhq.api.throttling); signed-in reads are
+    # free, anonymous reads of the public marketplace are counted per IP.
     "DEFAULT_THROTTLE_RATES": {
         "auth_ip": env("API_THROTTLE_AUTH_IP", default="20/min"),
         "write_user": env("API_THROTTLE_WRITE_USER", default="120/min"),
         "write_ip": env("API_THROTTLE_WRITE_IP", default="300/min"),
+        "public_read_ip": env("API_THROTTLE_PUBLIC_READ_IP", default="600/min"),
     },
     "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
@@ -141,13 +142,18 @@ class MarketplaceInvoiceOut(serializers.Serializer):
     total_cents = serializers.IntegerField()
     refunded_cents = serializers.IntegerField()
     payment_mode_snapshot = serializers.ChoiceField(choices=MarketplaceInvoice.PaymentMode.choices)
-    buyer_payment_receipt_url = serializers.URLField(allow_null=True)
+    has_receipt = serializers.SerializerMethodField(help_text="The buyer uploaded a receipt file.")
+    buyer_payment_receipt_url = serializers.URLField(allow_null=True,
+                                                     help_text="A receipt given as a URL (deprecated form).")
     buyer_marked_paid_at = serializers.DateTimeField(allow_null=True)
     due_at = serializers.DateTimeField(allow_null=True)
     sent_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
     voided_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+    def get_has_receipt(self, invoice) -> bool:
+        return bool(invoice.buyer_payment_receipt)
 
 
 class MarketplaceInvoiceDetailOut(MarketplaceInvoiceOut):
@@ -167,15 +173,18 @@ class MarketplaceInvoiceIn(StrictSerializer):
     due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
+@extend_schema_serializer(deprecate_fields=["receipt_url"])
 class MarketplaceInvoicePatch(StrictSerializer):
     """A state change at the `version` the caller last read (or `If-Match`). `mark_paid` is the
-    buyer's claim (with `receipt_url`); every other action is the provider's."""
+    buyer's claim with `receipt_url` (deprecated: upload the file to `invoices/{id}/receipt/`);
+    every other action is the provider's."""
 
     action = serializers.ChoiceField(choices=MARKETPLACE_INVOICE_ACTIONS)
     version = serializers.IntegerField(min_value=1, required=False,
                                        help_text="The version you last read; or send it as If-Match.")
     receipt_url = serializers.URLField(max_length=500, required=False,
-                                       help_text="mark_paid: where the payment receipt is.")
+                                       help_text="mark_paid: where the payment receipt is. Deprecated: upload "
+                                                 "the file with POST invoices/{id}/receipt/ instead.")
     amount_cents = serializers.IntegerField(min_value=1, max_value=10**13, required=False,
                                             help_text="refund: how much.")
 
@@ -229,6 +238,7 @@ class ProviderDetailOut(ProviderOut):
 
 class ProviderOwnOut(ProviderOut):
     payment_mode = serializers.ChoiceField(choices=Provider.PaymentMode.choices)
+    version = serializers.IntegerField(help_text="Send it back (or If-Match) with a change.")
 
 
 class ProviderPatch(StrictSerializer):
@@ -236,8 +246,16 @@ class ProviderPatch(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     state = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The version you last read; or send it as If-Match.")
 
     def validate(self, attrs):
-        if not attrs:
+        if not set(attrs) - {"version"}:
             raise serializers.ValidationError({"business_name": ["send at least one field to change"]})
         return attrs
+
+
+class MarketplaceReceiptIn(StrictSerializer):
+    receipt = serializers.FileField(help_text="PDF, PNG, JPEG or WebP (by content); at most RECEIPT_MAX_BYTES.")
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The invoice version you last read; or send it as If-Match.")

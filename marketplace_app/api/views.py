@@ -1,5 +1,6 @@
-"""Marketplace endpoints: public listing search, and a marketplace user's own transactions,
-threads, messages and (for providers) blocks. Thin views over marketplace_app services/selectors."""
+"""Marketplace endpoints: public listing and provider search, and a marketplace user's own
+transactions, invoices, threads, messages and (for providers) profile and blocks. Thin views over
+marketplace_app services/selectors."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import binascii
 from datetime import datetime
 
+import django_filters
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -17,8 +19,11 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
-from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problems
-from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
+from breederhq.api.throttling import PublicReadIPThrottle
+from breederhq.api.uploads import check_receipt
+from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
+from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.models import (
@@ -27,11 +32,11 @@ from marketplace_app.models import (
     MarketplaceUser,
     Message,
     MessageThread,
+    Provider,
     ServiceListing,
     UserBlock,
 )
 from tenant_app.api.serializers import ReceiptIn
-from tenant_app.api.views import IDEMPOTENCY_KEY, IF_MATCH, _expected_version, check_receipt
 
 
 def _valid(serializer_class, data):
@@ -54,9 +59,14 @@ class ListingSearchParams(serializers.Serializer):
     order = serializers.ChoiceField(choices=["relevance", "newest"], default="relevance")
 
 
-class ListingSearchView(MarketplaceAPIView):
+class PublicAPIView(MarketplaceAPIView):
+    # Anonymous reads of the public marketplace, throttled per client IP.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [PublicReadIPThrottle]
+
+
+class ListingSearchView(PublicAPIView):
     pagination_class = PageNumber
     serializer_class = s.ListingOut
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
@@ -80,9 +90,7 @@ class ListingSearchView(MarketplaceAPIView):
         return self.get_paginated_response(s.ListingOut(page, many=True).data)
 
 
-class ListingDetailView(MarketplaceAPIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class ListingDetailView(PublicAPIView):
     serializer_class = s.ListingDetailOut
 
     @extend_schema(operation_id="listings_retrieve", tags=["marketplace"],
@@ -310,15 +318,12 @@ class TransactionDetailView(MarketplaceAPIView):
     @extend_schema(operation_id="marketplace_transactions_update", tags=["marketplace"], request=s.TransactionPatch,
                    parameters=[IDEMPOTENCY_KEY], responses={200: s.TransactionOut, **WRITE_ERRORS},
                    summary="Cancel (buyer or provider) while unpaid",
-                   description="A paid (or already cancelled) transaction is 409 `illegal_transition`. Cancelling a "
-                               "breeder's sale voids its unpaid tenant invoice (through the outbox).")
+                   description="A paid (or already cancelled) transaction is 409 `illegal_transition`; a sale whose "
+                               "marketplace invoice is not void is 409 `void_the_invoice` (void the invoice). "
+                               "Cancelling a breeder's sale voids its unpaid tenant invoice (through the outbox).")
     def patch(self, request, transaction_id: int):
         _valid(s.TransactionPatch, request.data)
-        tx = self._own(request, transaction_id)
-        if tx.invoice_type == MarketplaceTransaction.InvoiceType.MARKETPLACE:
-            # Cancelling alone would leave the invoice payable; voiding it cancels the sale with it.
-            raise Conflict("This sale has a marketplace invoice: void the invoice instead.",
-                           code="void_the_invoice")
+        self._own(request, transaction_id)
         services.transaction_cancel(transaction_id=transaction_id)
         return Response(s.TransactionOut(self._own(request, transaction_id)).data)
 
@@ -331,14 +336,10 @@ INVOICE_AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "pro
 BUYER_INVOICE_ACTIONS = frozenset({"mark_paid"})
 
 
-def _invoice_etag(invoice: MarketplaceInvoice) -> str:
-    return f'"{invoice.version}"'
-
-
 def _invoice_response(request, invoice_id: int, *, status_code: int = 200) -> Response:
     invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
     return Response(s.MarketplaceInvoiceDetailOut(invoice).data, status=status_code,
-                    headers={"ETag": _invoice_etag(invoice)})
+                    headers={"ETag": version_etag(invoice.version)})
 
 
 class MarketplaceInvoiceListView(_ProviderView):
@@ -397,12 +398,12 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
         summary="A state change (`action`) at the version you last read",
         description="Provider: send, confirm_payment, reject_payment, void, refund (amount_cents). Buyer: mark_paid "
-                    "(receipt_url) on a manual invoice. A stale version is 409 `version_conflict` with "
-                    "`current_version`.",
+                    "(receipt_url; deprecated: upload the file with POST invoices/{id}/receipt/) on a manual "
+                    "invoice. A stale version is 409 `version_conflict` with `current_version`.",
     )
     def patch(self, request, invoice_id: int):
         data = _valid(s.MarketplaceInvoicePatch, request.data)
-        version = _expected_version(request, data.get("version"))
+        version = expected_version_from_request(request, data.get("version"))
         me = request.marketplace_user.pk
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=me)
         action = data["action"]
@@ -428,16 +429,104 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         return _invoice_response(request, invoice_id)
 
 
+class MarketplaceInvoiceReceiptView(MarketplaceAPIView):
+    """The buyer's manual payment claim with the receipt file, as on tenant invoices
+    (`POST /api/v1/invoices/{id}/receipt/`): checked by content and size, stored through Django's
+    storage, and the invoice becomes pending_confirmation."""
+
+    serializer_class = s.MarketplaceReceiptIn
+    queryset = MarketplaceInvoice.objects.none()
+
+    @extend_schema(operation_id="marketplace_invoices_receipt_upload", tags=["marketplace"],
+                   request={"multipart/form-data": s.MarketplaceReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+                   responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
+                   summary="Upload your payment receipt (buyer, manual invoice): the invoice becomes "
+                           "pending_confirmation")
+    def post(self, request, invoice_id: int):
+        data = _valid(s.MarketplaceReceiptIn, request.data)
+        version = expected_version_from_request(request, data.get("version"))
+        me = request.marketplace_user.pk
+        invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=me)
+        if invoice.provider.user_id == me:
+            raise PermissionDenied("Only the buyer may mark this invoice paid.", code="not_your_action")
+        check_receipt(data["receipt"])
+        services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice_id, buyer_id=me, receipt=data["receipt"],
+                                                     expected_version=version)
+        return _invoice_response(request, invoice_id)
+
+
 # --- Providers -------------------------------------------------------------------------------------
 
 
-class ProviderDetailView(MarketplaceAPIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+class ProviderFilter(django_filters.FilterSet):
+    """Public provider search. `category` is what a provider offers (an active listing in it):
+    species (puppies, kittens, stud) and service types (grooming, training, ...)."""
+
+    q = django_filters.CharFilter(method="_deferred", max_length=200, label="Full text (websearch syntax)")
+    kind = django_filters.ChoiceFilter(choices=Provider.Kind.choices, label="breeder or service_provider")
+    category = django_filters.ChoiceFilter(choices=ServiceListing.Category.choices, method="_offering",
+                                           label="Offers an active listing in this category")
+    city = django_filters.CharFilter(field_name="city", lookup_expr="iexact", max_length=100)
+    state = django_filters.CharFilter(field_name="state", lookup_expr="iexact", max_length=50)
+    country = django_filters.CharFilter(field_name="country", lookup_expr="iexact", max_length=2)
+    order = django_filters.ChoiceFilter(choices=[(o, o) for o in selectors.PROVIDER_ORDERS], method="_deferred",
+                                        label="relevance (default; newest without q), newest, name, popular")
+
+    class Meta:
+        model = Provider
+        fields = ["kind", "city", "state", "country"]
+
+    def _deferred(self, queryset, name, value):
+        return queryset  # q and order are applied together in filter_queryset (relevance needs both)
+
+    def _offering(self, queryset, name, value):
+        return selectors.provider_offering(queryset, category=value)
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        return selectors.provider_search(queryset, query=self.form.cleaned_data.get("q"),
+                                         order=self.form.cleaned_data.get("order") or "relevance")
+
+
+#: Documented explicitly: with problem+json responses next to the 200, drf-spectacular does not see a
+#: list view, and leaves out the filter and page parameters.
+PROVIDER_SEARCH_PARAMETERS = (
+    OpenApiParameter("q", OpenApiTypes.STR, required=False, description="Full text (websearch syntax) over "
+                     "business name and description."),
+    OpenApiParameter("kind", OpenApiTypes.STR, required=False, enum=Provider.Kind.values),
+    OpenApiParameter("category", OpenApiTypes.STR, required=False, enum=ServiceListing.Category.values,
+                     description="Offers an active listing in this category (species or service type)."),
+    OpenApiParameter("city", OpenApiTypes.STR, required=False, description="Exact, any case."),
+    OpenApiParameter("state", OpenApiTypes.STR, required=False, description="Exact, any case."),
+    OpenApiParameter("country", OpenApiTypes.STR, required=False, description="ISO 3166 alpha-2, any case."),
+    OpenApiParameter("order", OpenApiTypes.STR, required=False, enum=list(selectors.PROVIDER_ORDERS),
+                     description="relevance (default; newest first without q), newest, name, popular."),
+    OpenApiParameter("page", OpenApiTypes.INT, required=False),
+    OpenApiParameter("page_size", OpenApiTypes.INT, required=False, description="At most 100."),
+)
+
+
+class ProviderListView(PublicAPIView):
+    pagination_class = PageNumber
+    filterset_class = ProviderFilter
+    serializer_class = s.ProviderOut
+
+    def get_queryset(self):
+        return selectors.provider_list_public()
+
+    @extend_schema(operation_id="providers_list", tags=["marketplace"], parameters=[*PROVIDER_SEARCH_PARAMETERS],
+                   responses={200: s.ProviderOut(many=True), **problems(e400="Invalid filter", e429="Throttled")},
+                   summary="Live providers: filters, full-text search, ordering (public)")
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(s.ProviderOut(page, many=True).data)
+
+
+class ProviderDetailView(PublicAPIView):
     serializer_class = s.ProviderDetailOut
 
     @extend_schema(operation_id="providers_retrieve", tags=["marketplace"],
-                   responses={200: s.ProviderDetailOut, **problems(e404="No such provider")},
+                   responses={200: s.ProviderDetailOut, **problems(e404="No such provider", e429="Throttled")},
                    summary="A provider's public profile with its active listings")
     def get(self, request, provider_id: int):
         return Response(s.ProviderDetailOut(selectors.provider_get_public(provider_id=provider_id)).data)
@@ -448,12 +537,17 @@ class ProviderMeView(_ProviderView):
 
     @extend_schema(operation_id="providers_me", tags=["marketplace"], responses={200: s.ProviderOwnOut, **READ_ERRORS})
     def get(self, request):
-        return Response(s.ProviderOwnOut(self.provider(request)).data)
+        provider = self.provider(request)
+        return Response(s.ProviderOwnOut(provider).data, headers={"ETag": version_etag(provider.version)})
 
     @extend_schema(operation_id="providers_me_update", tags=["marketplace"], request=s.ProviderPatch,
-                   parameters=[IDEMPOTENCY_KEY], responses={200: s.ProviderOwnOut, **WRITE_ERRORS},
-                   summary="Edit your public profile")
+                   parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.ProviderOwnOut, **WRITE_ERRORS},
+                   summary="Edit your public profile at the version you last read",
+                   description="Send `version` (or If-Match); a stale one is 409 `version_conflict` with "
+                               "`current_version`.")
     def patch(self, request):
         data = _valid(s.ProviderPatch, request.data)
-        provider = services.provider_update_profile(provider_id=self.provider(request).pk, **data)
-        return Response(s.ProviderOwnOut(provider).data)
+        version = expected_version_from_request(request, data.pop("version", None))
+        provider = services.provider_update_profile(provider_id=self.provider(request).pk, expected_version=version,
+                                                    **data)
+        return Response(s.ProviderOwnOut(provider).data, headers={"ETag": version_etag(provider.version)})

@@ -23,12 +23,8 @@ from tenant_app import selectors, services
 from tenant_app.api import serializers as s
 from tenant_app.models import Contact, Invoice, InvoiceStatus, Payment, Tenant
 
-IF_MATCH = OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                            description='The invoice version last read, as its ETag ("3"); or `version` in the body.')
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",
-)
+from breederhq.api.schema import IDEMPOTENCY_KEY  # noqa: E402  (shared with the marketplace views)
+from breederhq.api.versioning import IF_MATCH  # noqa: E402
 
 
 def _problem_on_validation(serializer_class, data, *, partial=False):
@@ -173,24 +169,7 @@ def _lines(data) -> list[services.LineInput]:
                                quantity=line["quantity"]) for line in data]
 
 
-def _expected_version(request, body_version: int | None) -> int:
-    """`version` in the body, or the `If-Match` ETag; one of them is required for every change."""
-    header = request.headers.get("If-Match")
-    if header is not None:
-        raw = header.strip()
-        raw = raw[2:] if raw.startswith("W/") else raw
-        try:
-            header_version = int(raw.strip('"'))
-        except ValueError:
-            raise ValidationFailed("If-Match must be an invoice ETag such as \"3\".",
-                                   field_errors={"If-Match": ["not a version ETag"]}) from None
-        if body_version is not None and body_version != header_version:
-            raise ValidationFailed("`version` and If-Match disagree.", field_errors={"version": ["differs from If-Match"]})
-        return header_version
-    if body_version is None:
-        raise ValidationFailed("Send the version you last read (`version` or If-Match).",
-                               field_errors={"version": ["required (or If-Match)"]})
-    return body_version
+from breederhq.api.versioning import expected_version_from_request as _expected_version  # noqa: E402
 
 
 class InvoiceListView(TenantAPIView):
@@ -293,31 +272,7 @@ class InvoiceDetailView(TenantAPIView):
 
 # --- Receipts --------------------------------------------------------------------------------------
 
-#: What a receipt may be, recognised by its first bytes (the client's Content-Type is not trusted).
-RECEIPT_SIGNATURES = {
-    b"%PDF-": "application/pdf",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-}
-
-
-def receipt_kind(upload) -> str | None:
-    head = upload.read(16)
-    upload.seek(0)
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return next((kind for magic, kind in RECEIPT_SIGNATURES.items() if head.startswith(magic)), None)
-
-
-def check_receipt(upload) -> None:
-    limit = settings.RECEIPT_MAX_BYTES
-    if upload.size > limit:
-        raise ValidationFailed(f"The receipt is {upload.size} bytes; the limit is {limit}.",
-                               field_errors={"receipt": [f"larger than {limit} bytes"]}, code="receipt_too_large")
-    if upload.size == 0 or receipt_kind(upload) is None:
-        raise ValidationFailed("A receipt must be a PDF, PNG, JPEG or WebP file.",
-                               field_errors={"receipt": ["not a PDF, PNG, JPEG or WebP file"]},
-                               code="receipt_type_refused")
+from breederhq.api.uploads import RECEIPT_SIGNATURES, check_receipt, receipt_kind  # noqa: E402,F401
 
 
 class InvoiceReceiptView(TenantAPIView):

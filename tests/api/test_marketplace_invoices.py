@@ -227,13 +227,115 @@ class TestProviders:
         buyer_login, _ = person()
         client = bearer(provider_login)
         assert body(client.get(f"{M}providers/me/"))["business_name"] == "Old"
-        updated = send_json(client, "patch", f"{M}providers/me/", {"business_name": "New", "city": "Dallas"})
+        updated = send_json(client, "patch", f"{M}providers/me/", {"business_name": "New", "city": "Dallas", "version": 1})
         assert (updated.status_code, body(updated)["business_name"], body(updated)["city"]) == (200, "New", "Dallas")
         stored = Provider.objects.using("marketplace").get(pk=provider.pk)
         assert (stored.business_name, stored.city, stored.state) == ("New", "Dallas", "TX")
-        for bad in ({"payment_mode": "stripe"}, {"kind": "breeder"}, {}, {"business_name": ""}):
+        for bad in ({"payment_mode": "stripe", "version": 2}, {"kind": "breeder", "version": 2}, {"version": 2},
+                    {"business_name": "", "version": 2}):
             assert send_json(client, "patch", f"{M}providers/me/", bad).status_code == 400, bad
-        refused = send_json(bearer(buyer_login), "patch", f"{M}providers/me/", {"business_name": "Mine"})
+        refused = send_json(bearer(buyer_login), "patch", f"{M}providers/me/", {"business_name": "Mine", "version": 1})
         assert (refused.status_code, body(refused)["code"]) == (403, "not_a_provider")
         stored = Provider.objects.using("marketplace").get(pk=provider.pk)
         assert (stored.business_name, stored.payment_mode, stored.kind) == ("New", "manual", "service_provider")
+
+
+PDF = b"%PDF-1.4 bank transfer receipt"
+
+
+def _sent_invoice(tx) -> MarketplaceInvoice:
+    invoice = services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[services.LineItem("Groom", 8000)])
+    return services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
+
+
+def upload(client: Client, invoice_id: int, content: bytes = PDF, *, boundary: str | None = None, **fields):
+    """A multipart upload; `boundary` picks the envelope's boundary (clients choose a new one per attempt)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test.client import BOUNDARY, encode_multipart
+
+    headers = {name.replace("_", "-"): value for name, value in fields.pop("headers", {}).items()}
+    data = {"receipt": SimpleUploadedFile("receipt.pdf", content, content_type="application/pdf"), **fields}
+    boundary = boundary or BOUNDARY
+    return client.post(f"{M}invoices/{invoice_id}/receipt/", encode_multipart(boundary, data),
+                       content_type=f"multipart/form-data; boundary={boundary}", headers=headers or None)
+
+
+class TestReceiptUpload:
+    def test_the_buyer_uploads_the_file_and_the_provider_confirms(self, sale):
+        provider_client, buyer_client, provider, buyer, tx = sale
+        invoice = _sent_invoice(tx)
+        response = upload(buyer_client, invoice.pk, version=2)
+        assert response.status_code == 200, response.content
+        out = body(response)
+        assert (out["status"], out["version"], out["has_receipt"], out["buyer_payment_receipt_url"], response["ETag"]) == (
+            "pending_confirmation", 3, True, None, '"3"')
+        stored = _stored(invoice.pk)
+        assert stored.buyer_payment_receipt.name.startswith(f"marketplace/receipts/{provider.pk}/{invoice.pk}/")
+        with stored.buyer_payment_receipt.open("rb") as saved:  # through Django's storage
+            assert saved.read() == PDF
+        confirmed = send_json(provider_client, "patch", f"{M}invoices/{invoice.pk}/",
+                              {"action": "confirm_payment", "version": 3})
+        assert (confirmed.status_code, body(confirmed)["status"]) == (200, "paid")
+
+    def test_who_may_upload(self, sale):
+        provider_client, buyer_client, provider, buyer, tx = sale
+        invoice = _sent_invoice(tx)
+        outsider_login, _ = person()
+        other_provider_login, _ = provider_with_login()
+        assert upload(Client(), invoice.pk, version=2).status_code == 401
+        for client in (bearer(outsider_login), bearer(other_provider_login)):
+            assert upload(client, invoice.pk, version=2).status_code == 404
+        refused = upload(provider_client, invoice.pk, version=2)
+        assert (refused.status_code, body(refused)["code"]) == (403, "not_your_action")
+        stored = _stored(invoice.pk)
+        assert (stored.status, stored.version, stored.buyer_payment_receipt.name) == ("sent", 2, "")
+
+    @pytest.mark.parametrize("content, status_code, code", [
+        (b"MZ\x90\x00 an executable", 400, "receipt_type_refused"),
+        (b"", 400, "validation_failed"),
+        (b"%PDF-" + b"x" * 2048, 413, "receipt_too_large"),
+    ])
+    def test_the_file_is_checked_by_content_and_size(self, sale, settings, content, status_code, code):
+        _, buyer_client, _, _, tx = sale
+        settings.RECEIPT_MAX_BYTES = 1024
+        invoice = _sent_invoice(tx)
+        response = upload(buyer_client, invoice.pk, content, version=2)
+        assert (response.status_code, response["Content-Type"], body(response)["code"]) == (
+            status_code, "application/problem+json", code)
+        if status_code == 413:
+            assert body(response)["max_bytes"] == 1024 and "1024" in body(response)["detail"]
+        assert _stored(invoice.pk).status == "sent"
+
+    def test_version_is_required_and_a_stale_one_is_409(self, sale):
+        _, buyer_client, _, _, tx = sale
+        invoice = _sent_invoice(tx)
+        missing = upload(buyer_client, invoice.pk)
+        assert (missing.status_code, body(missing)["code"]) == (400, "validation_failed")
+        stale = upload(buyer_client, invoice.pk, version=1)
+        assert (stale.status_code, body(stale)["code"], body(stale)["current_version"]) == (409, "version_conflict", 2)
+        by_header = upload(buyer_client, invoice.pk, headers={"If-Match": '"2"'})
+        assert (by_header.status_code, body(by_header)["status"]) == (200, "pending_confirmation")
+        again = upload(buyer_client, invoice.pk, version=3)
+        assert (again.status_code, body(again)["code"]) == (409, "illegal_transition")
+
+    def test_idempotent_retry_with_another_boundary_replays(self, sale):
+        _, buyer_client, _, _, tx = sale
+        invoice = _sent_invoice(tx)
+        first = upload(buyer_client, invoice.pk, version=2, boundary="first-attempt",
+                       headers={"Idempotency-Key": "receipt-1"})
+        retry = upload(buyer_client, invoice.pk, version=2, boundary="second-attempt",
+                       headers={"Idempotency-Key": "receipt-1"})
+        assert (first.status_code, retry.status_code, retry["Idempotent-Replayed"], body(retry)) == (
+            200, 200, "true", body(first))
+        other_file = upload(buyer_client, invoice.pk, b"%PDF-1.4 another", version=2,
+                            headers={"Idempotency-Key": "receipt-1"})
+        assert (other_file.status_code, body(other_file)["code"]) == (422, "idempotency_key_reused")
+        assert _stored(invoice.pk).version == 3
+
+    def test_the_url_form_still_works(self, sale):
+        _, buyer_client, _, _, tx = sale
+        invoice = _sent_invoice(tx)
+        claimed = send_json(buyer_client, "patch", f"{M}invoices/{invoice.pk}/",
+                            {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"})
+        assert (claimed.status_code, body(claimed)["has_receipt"], body(claimed)["buyer_payment_receipt_url"]) == (
+            200, False, "https://files.test/r.pdf")

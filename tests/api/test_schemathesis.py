@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from breederhq.tenancy import tenant_context
 from tests.api.conftest import sign_in
-from tests.factories.marketplace import MarketplaceUserFactory
+from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
 
@@ -40,7 +40,11 @@ def signed_in(db, django_db_blocker):
     with tenant_context(tenant.pk):
         contact = ContactFactory(tenant=tenant)
         make_invoice(contact=contact)
-    MarketplaceUserFactory(kind="buyer", tenant_user_id=tenant.owner_user.pk)
+    # The owner is also the breeder's marketplace identity: providers/me/ and the public provider
+    # search have rows to work on.
+    identity = MarketplaceUserFactory(kind="breeder", tenant_user_id=tenant.owner_user.pk)
+    make_listing(ProviderFactory(user=identity, breeder=True, tenant_id=tenant.pk, description="Golden retrievers"),
+                 slug="goldens", category="puppies")
     return {"Authorization": f"Bearer {sign_in(tenant.owner_user)['access']}"}
 
 

@@ -58,3 +58,15 @@ def test_listing_and_provider_change_pages_render(staff_client):
     assert staff_client.get(reverse("admin:marketplace_app_servicelisting_change", args=[listing.pk])).status_code == 200
     assert staff_client.get(
         reverse("admin:marketplace_app_provider_change", args=[listing.provider_id])).status_code == 200
+
+
+def test_a_staff_edit_of_a_provider_moves_its_version(staff_client):
+    from tests.factories.marketplace import ProviderFactory
+
+    provider = ProviderFactory(business_name="Old", description="", city="Austin", state="TX")
+    url = reverse("admin:marketplace_app_provider_change", args=[provider.pk])
+    response = staff_client.post(url, {"business_name": "Renamed", "description": "", "city": "Austin",
+                                       "state": "TX", "country": "US", "currency": "USD", "payment_mode": "manual"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stored = Provider.objects.get(pk=provider.pk)
+    assert (stored.business_name, stored.version) == ("Renamed", 2)

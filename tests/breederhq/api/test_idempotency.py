@@ -140,3 +140,16 @@ class TestFailuresAndConcurrency:
         assert response.status_code == 201
         assert "Idempotent-Replayed" not in response
         assert Tenant.objects.count() == 1
+
+
+def test_a_multipart_fingerprint_ignores_the_boundary_but_not_the_content():
+    from breederhq.idempotency import request_fingerprint
+
+    def fingerprint(boundary: str, content: bytes) -> str:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"receipt\"; filename=\"r.pdf\"\r\n\r\n"
+                .encode() + content + f"\r\n--{boundary}--\r\n".encode())
+        return request_fingerprint(method="POST", path="/x/", body=body,
+                                   content_type=f'multipart/form-data; boundary="{boundary}"')
+
+    assert fingerprint("aaa", b"%PDF-1") == fingerprint("bbb-longer", b"%PDF-1")
+    assert fingerprint("aaa", b"%PDF-1") != fingerprint("aaa", b"%PDF-2")

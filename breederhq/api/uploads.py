@@ -1,0 +1,45 @@
+"""Uploaded files in the API: what a payment receipt may be, checked by content and size.
+
+Used by every receipt upload (tenant invoices, a buyer's receipt for a breeder's invoice,
+marketplace invoices). The client's Content-Type and file name are not trusted: the first bytes
+decide. A file over the limit is `413 receipt_too_large` with the limit (`max_bytes`).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from breederhq.errors import PayloadTooLarge, ValidationFailed
+
+#: What a receipt may be, recognised by its first bytes (the client's Content-Type is not trusted).
+RECEIPT_SIGNATURES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+#: Room for the multipart envelope (boundaries, part headers, the small text fields) around a receipt.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def receipt_kind(upload) -> str | None:
+    head = upload.read(16)
+    upload.seek(0)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in RECEIPT_SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def check_receipt(upload) -> None:
+    limit = settings.RECEIPT_MAX_BYTES
+    if upload.size > limit:
+        raise PayloadTooLarge(f"The receipt is {upload.size} bytes; the limit is {limit} bytes.",
+                              max_bytes=limit, code="receipt_too_large")
+    if upload.size == 0 or receipt_kind(upload) is None:
+        raise ValidationFailed("A receipt must be a PDF, PNG, JPEG or WebP file.",
+                               field_errors={"receipt": ["not a PDF, PNG, JPEG or WebP file"]},
+                               code="receipt_type_refused")
+
+
+def receipt_upload_max_body_bytes() -> int:
+    """The largest request body a receipt upload view accepts: the receipt limit plus the envelope."""
+    return settings.RECEIPT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
