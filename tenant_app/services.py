@@ -662,7 +662,8 @@ def _replayed_refund(invoice: Invoice, *, idempotency_key: str, amount_cents: in
 
 def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempotency_key: str,
                    actor: User | None = None, method: str | None = None, external_reference: str = "",
-                   expected_version: int | None = None, through_provider: bool = False) -> CreditNote:
+                   expected_version: int | None = None, through_provider: bool = False,
+                   refunded_total_cents: int | None = None) -> CreditNote | None:
     """Give money back: issues a credit note (own number) and a refund row; partial or full.
 
     The same `idempotency_key` returns the first credit note. `expected_version` (people acting through
@@ -674,7 +675,10 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
     idempotency key derived from the invoice, its version and the amount (a retry gets the same
     Stripe refund back); the refund is then recorded only if the invoice is still at the version
     read before the call. Without it (the Stripe webhook) the refund already happened at the
-    processor and is only recorded here.
+    processor and is only recorded here; `refunded_total_cents` (the processor's cumulative total,
+    Stripe's `amount_refunded`) then makes it record only what the ledger lacks, computed under the
+    lock, so a refund recorded meanwhile (the API's own) is never counted twice; None when nothing
+    is missing.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise ValidationFailed("Invalid amount.", field_errors={"amount_cents": ["must be a positive integer"]})
@@ -714,6 +718,10 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
                 extra={"current_version": invoice.version, "stripe_refund_id": sent_through.matching_id},
             )
         _check_version(invoice, expected_version)
+        if refunded_total_cents is not None:
+            amount_cents = refunded_total_cents - invoice.refunded_cents
+            if amount_cents <= 0:
+                return None
         replayed = _replayed_refund(invoice, idempotency_key=idempotency_key, amount_cents=amount_cents)
         if replayed is not None:
             return replayed

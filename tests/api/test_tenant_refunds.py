@@ -218,3 +218,27 @@ class TestStripeInvoices:
         response = refund(bearer(tenant.owner_user), invoice.pk, {"amount_cents": 5_000, "reason": "x", "version": version})
         assert (response.status_code, body(response)["code"]) == (409, "stripe_refund_refused")
         assert ledger(tenant, invoice.pk) == (("paid", 0, version), [])
+
+    def test_a_notification_computed_before_the_api_refund_was_recorded_adds_only_what_is_missing(
+            self, fake_stripe, stripe_paid):
+        """The webhook reads the invoice, then waits for its lock while the API records its refund: it
+        brings the ledger to Stripe's cumulative total under the lock instead of adding its stale difference."""
+        tenant, invoice, intent_id = stripe_paid
+        version = ledger(tenant, invoice.pk)[0][2]
+        assert refund(bearer(tenant.owner_user), invoice.pk,
+                      {"amount_cents": 5_000, "reason": "vet bill", "version": version}).status_code == 201
+        charge_id = fake_stripe.objects["payment_intents"][intent_id]["latest_charge"]
+
+        def as_the_webhook(total: int, stale_difference: int):
+            with tenant_context(tenant.pk):
+                return services.invoice_refund(
+                    invoice_id=invoice.pk, amount_cents=stale_difference, reason="refunded in Stripe",
+                    idempotency_key=f"stripe:refund:{charge_id}:{total}", method="stripe",
+                    external_reference=charge_id, refunded_total_cents=total)
+
+        assert as_the_webhook(5_000, 5_000) is None
+        assert ledger(tenant, invoice.pk)[0] == ("partially_refunded", 5_000, version + 1)
+        # Another 3000 refunded in Stripe's dashboard: the notification's total is 8000.
+        as_the_webhook(8_000, 8_000)
+        assert ledger(tenant, invoice.pk)[1][-1] == (3_000, "stripe", charge_id, "refunded in Stripe")
+        assert ledger(tenant, invoice.pk)[0] == ("partially_refunded", 8_000, version + 2)
