@@ -59,6 +59,14 @@ class Conflict(DomainError):
     title = "Conflict with the current state"
 
 
+class Unavailable(DomainError):
+    """A service we depend on (Stripe) cannot be reached now: nothing was done; retry later."""
+
+    status = 503
+    code = "unavailable"
+    title = "Temporarily unavailable"
+
+
 class IllegalTransition(Conflict):
     code = "illegal_transition"
     title = "State transition not allowed"

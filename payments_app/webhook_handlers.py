@@ -206,11 +206,15 @@ def invoice_voided(event: StripeWebhookEvent) -> str:
     return f"invoice {facts.number} voided"
 
 
-def _reverse(target: Target, facts, *, amount: int, key: str, reason: str, reference: str) -> None:
+def _reverse(target: Target, facts, *, amount: int, key: str, reason: str, reference: str,
+             refunded_total: int | None = None) -> None:
     if target.kind == InvoiceKind.TENANT:
         with tenant_context(target.tenant_id):
+            # With the cumulative total the service re-computes the difference under the invoice's
+            # lock: a refund the API recorded after `facts` was read is not added a second time.
             tenant_services.invoice_refund(invoice_id=target.invoice_id, amount_cents=amount, reason=reason,
-                                           idempotency_key=key, method="stripe", external_reference=reference)
+                                           idempotency_key=key, method="stripe", external_reference=reference,
+                                           refunded_total_cents=refunded_total)
     else:
         marketplace_services.marketplace_invoice_refund(invoice_id=target.invoice_id, amount_cents=amount)
 
@@ -233,7 +237,7 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     if new <= 0:
         return f"ignored: refunds up to {total_refunded} already recorded on invoice {facts.number}"
     _reverse(target, facts, amount=new, key=f"stripe:refund:{data['id']}:{total_refunded}",
-             reason="refunded in Stripe", reference=data["id"])
+             reason="refunded in Stripe", reference=data["id"], refunded_total=total_refunded)
     _note_payment(target, refunded_cents=total_refunded)
     return f"refunded {new} on invoice {facts.number} ({'full' if total_refunded >= facts.total_cents else 'partial'})"
 

@@ -27,6 +27,7 @@ from tenant_app.models import (
     Invoice,
     InvoiceAuditLog,
     InvoiceLineItem,
+    MembershipAuditLog,
     Payment,
     PaymentConfirmationAudit,
     ReconciliationStatus,
@@ -250,6 +251,15 @@ class InvoiceAuditLogAdmin(TenantOwnedAdmin):
     list_filter = ("action", "new_status")
     list_select_related = ("invoice", "changed_by")
     search_fields = ("invoice__invoice_number", "actor")
+    date_hierarchy = "changed_at"
+
+
+@admin.register(MembershipAuditLog)
+class MembershipAuditLogAdmin(TenantOwnedAdmin):
+    list_display = ("changed_at", "user", "action", "old_role", "new_role", "changed_by")
+    list_filter = ("action", "new_role")
+    list_select_related = ("user", "changed_by")
+    search_fields = ("user__email",)
     date_hierarchy = "changed_at"
 
 

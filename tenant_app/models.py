@@ -93,6 +93,8 @@ class TenantMembership(TenantOwned):
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    #: Bumped by every role change (optimistic locking, like invoices).
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -107,6 +109,34 @@ class TenantMembership(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.tenant_id} ({self.role})"
+
+
+class MembershipAuditLog(TenantOwned):
+    """One row per membership change (added, role changed, removed), written in the same transaction
+    as the change. Keeps the user, not the membership: a removed membership row is gone. Append-only."""
+
+    append_only = True
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        REMOVED = "removed", "Removed"
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    old_role = models.CharField(max_length=10, blank=True)
+    new_role = models.CharField(max_length=10, blank=True)
+    changed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "membership_audit_log"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=["added", "role_changed", "removed"]),
+                                   name="membership_audit_log_action_valid"),
+        ]
+        indexes = [models.Index(fields=["tenant", "id"], name="membership_audit_tenant_idx")]
 
 
 class DocumentSequence(TenantOwned):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from tenant_app.models import Contact, Invoice, InvoiceAuditLog
+from tenant_app.models import Contact, Invoice, InvoiceAuditLog, Payment, TenantMembership
 
 
 def contact_list(*, tenant_id: int) -> QuerySet[Contact]:
@@ -28,3 +28,13 @@ def invoice_get(*, tenant_id: int, invoice_id: int) -> Invoice | None:
 
 def invoice_audit_trail(*, tenant_id: int, invoice_id: int) -> QuerySet[InvoiceAuditLog]:
     return InvoiceAuditLog.objects.filter(tenant_id=tenant_id, invoice_id=invoice_id).order_by("id")
+
+
+def membership_list(*, tenant_id: int) -> QuerySet[TenantMembership]:
+    return TenantMembership.objects.filter(tenant_id=tenant_id).select_related("user").order_by("id")
+
+
+def invoice_refund_list(*, tenant_id: int, invoice_id: int) -> QuerySet[Payment]:
+    """An invoice's refunds: refund payment rows with the credit note each issued, newest first."""
+    return (Payment.objects.filter(tenant_id=tenant_id, invoice_id=invoice_id, kind=Payment.Kind.REFUND)
+            .select_related("credit_note", "recorded_by").order_by("-created_at", "-id"))

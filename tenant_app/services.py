@@ -30,6 +30,7 @@ from tenant_app.models import (
     InvoiceAuditLog,
     InvoiceLineItem,
     InvoiceStatus,
+    MembershipAuditLog,
     Payment,
     PaymentConfirmationAudit,
     PaymentMode,
@@ -90,6 +91,112 @@ def membership_add(*, user: User, role: str) -> TenantMembership:
             tenant_id=tenant_id, user=user, defaults={"role": role}
         )
     return membership
+
+
+#: Roles that may manage memberships; only an owner may grant, change or remove the owner role.
+MEMBERSHIP_MANAGERS = (TenantMembership.Role.OWNER, TenantMembership.Role.ADMIN)
+
+
+def _membership_audit(membership: TenantMembership, *, action: str, old_role: str, new_role: str,
+                      actor: User | None) -> None:
+    MembershipAuditLog.objects.create(tenant_id=membership.tenant_id, user_id=membership.user_id, action=action,
+                                      old_role=old_role, new_role=new_role, changed_by=actor)
+
+
+def _check_role(role: str) -> None:
+    if role not in TenantMembership.Role.values:
+        raise ValidationFailed("Unknown role.", field_errors={"role": [f"not one of {TenantMembership.Role.values}"]})
+
+
+def _require_manager(actor: User, *, tenant_id: int, touches_owner: bool) -> None:
+    """The actor's own membership, read in the same transaction: owners and admins manage, and only
+    an owner may grant, change or remove the owner role."""
+    role = TenantMembership.objects.filter(tenant_id=tenant_id, user=actor).values_list("role", flat=True).first()
+    if role not in MEMBERSHIP_MANAGERS:
+        raise PermissionDenied("Only an owner or admin may manage memberships.", code="role_forbidden")
+    if touches_owner and role != TenantMembership.Role.OWNER:
+        raise PermissionDenied("Only an owner may grant, change or remove the owner role.", code="owner_role_forbidden")
+
+
+def _lock_membership_for_change(membership_id: int, *, tenant_id: int) -> TenantMembership:
+    """Lock every owner membership of the tenant (in id order, so two changes never deadlock), then
+    the target. A concurrent demotion or removal of another owner waits here and then re-reads, so
+    two of them can never both leave the tenant without an owner."""
+    list(TenantMembership.objects.select_for_update().filter(tenant_id=tenant_id, role=TenantMembership.Role.OWNER)
+         .order_by("id").values_list("id", flat=True))
+    membership = (TenantMembership.objects.select_for_update().select_related("user")
+                  .filter(tenant_id=tenant_id, pk=membership_id).first())
+    if membership is None:
+        raise NotFound(f"Membership {membership_id} not found.")
+    return membership
+
+
+def _refuse_losing_the_last_owner(membership: TenantMembership, *, what: str) -> None:
+    if membership.role != TenantMembership.Role.OWNER:
+        return
+    others = (TenantMembership.objects.filter(tenant_id=membership.tenant_id, role=TenantMembership.Role.OWNER)
+              .exclude(pk=membership.pk).count())
+    if others == 0:
+        raise Conflict(f"{membership.user.email} is the tenant's last owner and cannot be {what}: "
+                       f"make another member owner first.", code="last_owner")
+
+
+def membership_create(*, email: str, role: str, actor: User) -> TenantMembership:
+    """Add an existing platform user (found by email, case-insensitively) to the current tenant."""
+    _check_role(role)
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        _require_manager(actor, tenant_id=tenant_id, touches_owner=role == TenantMembership.Role.OWNER)
+        user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+        if user is None:
+            raise NotFound(f"No BreederHQ account uses {email}; ask them to sign up first.", code="user_not_found")
+        try:
+            with transaction.atomic(using=DB):
+                membership = TenantMembership.objects.create(tenant_id=tenant_id, user=user, role=role)
+        except IntegrityError as exc:
+            raise Conflict(f"{user.email} is already a member of this tenant.", code="already_a_member") from exc
+        _membership_audit(membership, action=MembershipAuditLog.Action.ADDED, old_role="", new_role=role, actor=actor)
+    return membership
+
+
+def membership_change_role(*, membership_id: int, role: str, actor: User,
+                           expected_version: int | None = None) -> TenantMembership:
+    _check_role(role)
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        membership = _lock_membership_for_change(membership_id, tenant_id=tenant_id)
+        if expected_version is not None and expected_version != membership.version:
+            raise VersionConflict(entity=f"Membership {membership_id}", expected=expected_version,
+                                  current=membership.version)
+        touches_owner = TenantMembership.Role.OWNER in (role, membership.role)
+        _require_manager(actor, tenant_id=tenant_id, touches_owner=touches_owner)
+        if membership.role == role:
+            return membership
+        if role != TenantMembership.Role.OWNER:
+            _refuse_losing_the_last_owner(membership, what="demoted")
+        old_role = membership.role
+        membership.role = role
+        membership.version += 1
+        membership.save(update_fields=["role", "version"])
+        _membership_audit(membership, action=MembershipAuditLog.Action.ROLE_CHANGED, old_role=old_role,
+                          new_role=role, actor=actor)
+    return membership
+
+
+def membership_delete(*, membership_id: int, actor: User, expected_version: int | None = None) -> None:
+    """Remove a member (the row is deleted; the audit trail keeps who and when). Their next request
+    to this tenant is refused: every request re-reads the live memberships."""
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        membership = _lock_membership_for_change(membership_id, tenant_id=tenant_id)
+        if expected_version is not None and expected_version != membership.version:
+            raise VersionConflict(entity=f"Membership {membership_id}", expected=expected_version,
+                                  current=membership.version)
+        _require_manager(actor, tenant_id=tenant_id, touches_owner=membership.role == TenantMembership.Role.OWNER)
+        _refuse_losing_the_last_owner(membership, what="removed")
+        _membership_audit(membership, action=MembershipAuditLog.Action.REMOVED, old_role=membership.role,
+                          new_role="", actor=actor)
+        membership.delete()
 
 
 # --- Contacts ---------------------------------------------------------------------------------------
@@ -357,11 +464,13 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
 
 
 def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference: str = "",
-                            marketplace_user_id: int | None = None) -> Invoice:
+                            marketplace_user_id: int | None = None,
+                            expected_version: int | None = None) -> Invoice:
     """The buyer says they paid manually: needs a receipt (review section 4); the provider then
     confirms or rejects, or it falls back to `sent` after 7 days."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
         if invoice.payment_mode_snapshot != PaymentMode.MANUAL:
             raise ValidationFailed(
                 f"Invoice {invoice.invoice_number} is paid through {invoice.payment_mode_snapshot}, not manually.",
@@ -419,14 +528,17 @@ def _existing_payment(idempotency_key: str) -> Payment | None:
 
 
 def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, external_reference: str = "",
-                      actor: User | None = None, actor_label: str = "") -> Invoice:
+                      actor: User | None = None, actor_label: str = "",
+                      expected_version: int | None = None) -> Invoice:
     """The processor (Stripe webhook) or the provider confirms the invoice is paid in full.
 
     Locks the invoice row; if it is already paid (a webhook racing a manual confirmation), this is a
-    no-op: one payment, one audit row, whichever path came first.
+    no-op: one payment, one audit row, whichever path came first. `expected_version` is for people
+    acting through the API (compared under the lock, before anything else); webhooks pass none.
     """
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
         existing = _existing_payment(idempotency_key)
         if existing is not None and existing.invoice_id != invoice.pk:
             raise Conflict("This idempotency key was used for a payment on another invoice.",
@@ -445,10 +557,12 @@ def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, ext
     return invoice
 
 
-def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = "") -> Invoice:
+def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = "",
+                            expected_version: int | None = None) -> Invoice:
     """The provider confirms the buyer's manual payment claim. Idempotent once paid."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
         if invoice.status in (*REFUNDABLE, InvoiceStatus.REFUNDED):
             return invoice
         INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
@@ -465,10 +579,12 @@ def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = ""
     return invoice
 
 
-def invoice_reject_payment(*, invoice_id: int, actor: User, reason: str) -> Invoice:
+def invoice_reject_payment(*, invoice_id: int, actor: User, reason: str,
+                           expected_version: int | None = None) -> Invoice:
     """The provider did not receive the money the buyer claims: back to `sent`."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
+        _check_version(invoice, expected_version)
         if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
             INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.SENT)
             raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to reject.",
@@ -525,26 +641,91 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
     return payment
 
 
+def _refundable_cents(invoice: Invoice, amount_cents: int) -> int:
+    if invoice.status not in REFUNDABLE:
+        INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.REFUNDED)
+    refundable = invoice.paid_cents - invoice.refunded_cents
+    if amount_cents > refundable:
+        raise Conflict(f"{amount_cents} exceeds the refundable {refundable} of invoice {invoice.invoice_number}.",
+                       code="refund_exceeds_refundable", extra={"refundable_cents": refundable})
+    return refundable
+
+
+def _replayed_refund(invoice: Invoice, *, idempotency_key: str, amount_cents: int) -> CreditNote | None:
+    existing = _existing_payment(idempotency_key)
+    if existing is None:
+        return None
+    if (existing.invoice_id, existing.amount_cents, existing.kind) != (invoice.pk, amount_cents, Payment.Kind.REFUND):
+        raise Conflict("This idempotency key was used for a different payment.", code="idempotency_key_reused")
+    return existing.credit_note
+
+
 def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempotency_key: str,
-                   actor: User | None = None, method: str | None = None, external_reference: str = "") -> CreditNote:
-    """Give money back: issues a credit note (own number) and a refund row; partial or full."""
+                   actor: User | None = None, method: str | None = None, external_reference: str = "",
+                   expected_version: int | None = None, through_provider: bool = False,
+                   refunded_total_cents: int | None = None) -> CreditNote | None:
+    """Give money back: issues a credit note (own number) and a refund row; partial or full.
+
+    The same `idempotency_key` returns the first credit note. `expected_version` (people acting through
+    the API) is compared under the invoice's row lock. More than what was paid and not yet refunded is
+    a 409 `refund_exceeds_refundable`.
+
+    `through_provider` (a person asks for the refund): for a Stripe-mode invoice the money is sent
+    back through the payment provider first, with no row lock held (STYLE 14), under a Stripe
+    idempotency key derived from the invoice, its version and the amount (a retry gets the same
+    Stripe refund back); the refund is then recorded only if the invoice is still at the version
+    read before the call. Without it (the Stripe webhook) the refund already happened at the
+    processor and is only recorded here; `refunded_total_cents` (the processor's cumulative total,
+    Stripe's `amount_refunded`) then makes it record only what the ledger lacks, computed under the
+    lock, so a refund recorded meanwhile (the API's own) is never counted twice; None when nothing
+    is missing.
+    """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise ValidationFailed("Invalid amount.", field_errors={"amount_cents": ["must be a positive integer"]})
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
+    sent_through = None
+    if through_provider:
+        with transaction.atomic(using=DB):
+            invoice = Invoice.objects.filter(pk=invoice_id).first()
+            if invoice is None:
+                raise NotFound(f"Invoice {invoice_id} not found.")
+            _check_version(invoice, expected_version)
+            replayed = _replayed_refund(invoice, idempotency_key=idempotency_key, amount_cents=amount_cents)
+            if replayed is not None:
+                return replayed
+            _refundable_cents(invoice, amount_cents)
+        if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
+            from payments_app.services import invoice_payment_refund
+
+            sent_through = invoice_payment_refund(
+                invoice_kind="tenant", invoice_id=invoice.pk, amount_cents=amount_cents,
+                key=f"tenant:{invoice.pk}:v{invoice.version}:{amount_cents}",
+            )
+            if sent_through is not None:
+                method, external_reference = Payment.Method.STRIPE, sent_through.matching_id
+                expected_version = invoice.version
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
-        existing = _existing_payment(idempotency_key)
-        if existing is not None:
-            if (existing.invoice_id, existing.amount_cents, existing.kind) != (invoice.pk, amount_cents, Payment.Kind.REFUND):
-                raise Conflict("This idempotency key was used for a different payment.", code="idempotency_key_reused")
-            return existing.credit_note
-        if invoice.status not in REFUNDABLE:
-            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.REFUNDED)
-        refundable = invoice.paid_cents - invoice.refunded_cents
-        if amount_cents > refundable:
-            raise ValidationFailed(f"{amount_cents} exceeds the refundable {refundable}.",
-                                   field_errors={"amount_cents": [f"at most {refundable}"]})
+        if sent_through is not None and invoice.version != expected_version:
+            # Most likely Stripe's own charge.refunded notification recorded it first; whatever it
+            # was, the webhook brings the ledger to Stripe's cumulative total, so nothing is lost.
+            raise Conflict(
+                f"The refund was sent through Stripe ({sent_through.matching_id}) but invoice "
+                f"{invoice.invoice_number} changed meanwhile; it is recorded from Stripe's notification. "
+                f"Do not send it again.",
+                code="refund_sent_not_recorded",
+                extra={"current_version": invoice.version, "stripe_refund_id": sent_through.matching_id},
+            )
+        _check_version(invoice, expected_version)
+        if refunded_total_cents is not None:
+            amount_cents = refunded_total_cents - invoice.refunded_cents
+            if amount_cents <= 0:
+                return None
+        replayed = _replayed_refund(invoice, idempotency_key=idempotency_key, amount_cents=amount_cents)
+        if replayed is not None:
+            return replayed
+        _refundable_cents(invoice, amount_cents)
         if method is None:
             method = Payment.Method.STRIPE if invoice.payment_mode_snapshot == PaymentMode.STRIPE else Payment.Method.MANUAL
         number = _next_number(tenant_id=invoice.tenant_id, kind="credit_note")
@@ -560,7 +741,8 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
         refunded = invoice.refunded_cents + amount_cents
         new_status = InvoiceStatus.REFUNDED if refunded == invoice.paid_cents else InvoiceStatus.PARTIALLY_REFUNDED
         _change(invoice, action="refunded", new_status=new_status, fields={"refunded_cents": refunded}, actor=actor,
-                metadata={"credit_note": credit_note.credit_note_number, "amount_cents": amount_cents, "reason": reason})
+                metadata={"credit_note": credit_note.credit_note_number, "amount_cents": amount_cents, "reason": reason,
+                          **({"stripe_refund_id": sent_through.matching_id} if sent_through else {})})
     return credit_note
 
 

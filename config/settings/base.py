@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "ContactKindEnum": "tenant_app.api.serializers.CONTACT_KINDS",
         "PaymentKindEnum": "tenant_app.api.serializers.PAYMENT_KINDS",
         "InvoiceStatusEnum": "tenant_app.api.serializers.INVOICE_STATUSES",
+        "MembershipRoleEnum": "tenant_app.api.serializers.MEMBERSHIP_ROLES",
         "TransactionStatusEnum": "marketplace_app.api.serializers.TRANSACTION_STATUSES",
         "TransactionActionEnum": "marketplace_app.api.serializers.TRANSACTION_ACTIONS",
         "MarketplaceInvoiceActionEnum": "marketplace_app.api.serializers.MARKETPLACE_INVOICE_ACTIONS",

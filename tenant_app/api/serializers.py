@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from breederhq.money import SUPPORTED_CURRENCIES
-from tenant_app.models import Contact, InvoiceStatus, Payment
+from tenant_app.models import Contact, InvoiceStatus, Payment, TenantMembership
 
 # Named enums in the schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
 CONTACT_KINDS = Contact.Kind.choices
@@ -204,3 +204,60 @@ class TenantMeOut(serializers.Serializer):
     slug = serializers.CharField()
     marketplace_payment_mode = serializers.CharField()
     role = serializers.CharField()
+
+
+# --- Memberships -----------------------------------------------------------------------------------
+
+MEMBERSHIP_ROLES = TenantMembership.Role.choices
+
+
+class TenantMemberUserOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+
+
+class TenantMemberOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = TenantMemberUserOut()
+    role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class TenantMemberIn(StrictSerializer):
+    email = serializers.EmailField(help_text="The email of an existing BreederHQ account.")
+    role = serializers.ChoiceField(choices=TenantMembership.Role.choices, default=TenantMembership.Role.STAFF)
+
+
+class TenantMemberPatch(StrictSerializer):
+    role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The version you last read; or send it as If-Match.")
+
+
+# --- Refunds ---------------------------------------------------------------------------------------
+
+
+class RefundOut(serializers.Serializer):
+    """One refund: a `Payment` row of kind `refund` and the credit note it issued."""
+
+    id = serializers.IntegerField()
+    invoice_id = serializers.IntegerField()
+    credit_note_number = serializers.CharField(source="credit_note.credit_note_number")
+    amount_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    reason = serializers.CharField(source="credit_note.reason")
+    method = serializers.ChoiceField(choices=Payment.Method.choices)
+    provider_reference = serializers.CharField(source="external_reference",
+                                               help_text="The processor's id (a Stripe refund or charge), if any.")
+    recorded_by = serializers.EmailField(source="recorded_by.email", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+
+class RefundIn(StrictSerializer):
+    amount_cents = serializers.IntegerField(min_value=1, max_value=10**13)
+    reason = serializers.CharField(max_length=2000)
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The invoice version you last read; or send it as If-Match.")

@@ -4,10 +4,14 @@ from tenant_app.api import views
 
 urlpatterns = [
     path("tenants/me/", views.TenantMeView.as_view(), name="tenant-me"),
+    path("tenants/me/memberships/", views.MembershipListView.as_view(), name="membership-list"),
+    path("tenants/me/memberships/<int:membership_id>/", views.MembershipDetailView.as_view(),
+         name="membership-detail"),
     path("contacts/", views.ContactListView.as_view(), name="contact-list"),
     path("contacts/<int:contact_id>/", views.ContactDetailView.as_view(), name="contact-detail"),
     path("invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
     path("invoices/<int:invoice_id>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path("invoices/<int:invoice_id>/refunds/", views.InvoiceRefundListView.as_view(), name="invoice-refunds"),
     path("invoices/<int:invoice_id>/receipt/", views.InvoiceReceiptView.as_view(), name="invoice-receipt"),
     path("payments/", views.PaymentListView.as_view(), name="payment-list"),
 ]

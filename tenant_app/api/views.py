@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from breederhq.api.base import MANAGER_ROLES, TenantAPIView
+from breederhq.api.base import MANAGER_ROLES, TenantAPIView, refuse
 from breederhq.api.pagination import PageNumber
-from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS
+from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.crossdb import resolve
-from breederhq.errors import NotFound, ValidationFailed, VersionConflict
+from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from tenant_app import selectors, services
 from tenant_app.api import serializers as s
-from tenant_app.models import Contact, Invoice, InvoiceStatus, Payment, Tenant
+from tenant_app.models import Contact, Invoice, InvoiceStatus, Payment, Tenant, TenantMembership
 
 from breederhq.api.schema import IDEMPOTENCY_KEY  # noqa: E402  (shared with the marketplace views)
 from breederhq.api.versioning import IF_MATCH  # noqa: E402
@@ -61,6 +60,97 @@ class TenantMeView(TenantAPIView):
             "id": tenant.pk, "name": tenant.name, "slug": tenant.slug,
             "marketplace_payment_mode": tenant.marketplace_payment_mode, "role": request.tenant_membership.role,
         }).data)
+
+
+# --- Memberships -----------------------------------------------------------------------------------
+
+MEMBERSHIP_IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description='The membership version last read, as its ETag ("3"); or `version` in the body.',
+)
+
+
+def _membership_response(membership_id: int, *, tenant_id: int, status_code: int = 200) -> Response:
+    membership = selectors.membership_list(tenant_id=tenant_id).filter(pk=membership_id).first()
+    if membership is None:
+        raise NotFound(f"Membership {membership_id} not found.")
+    return Response(s.TenantMemberOut(membership).data, status=status_code, headers={"ETag": f'"{membership.version}"'})
+
+
+class MembershipWrites:
+    """Reads for every member; writes for owners and admins (the services also check, under the lock,
+    that only an owner touches the owner role). Refusals from the services are audited too."""
+
+    resource_type = "memberships"
+    write_roles = MANAGER_ROLES
+
+    def _refused(self, request, exc: PermissionDenied, membership_id=None):
+        refuse(request, resource_type=self.resource_type, resource_id=membership_id,
+               action=self.audit_action(request), reason=exc.detail, code=exc.code, detail=exc.detail)
+
+
+class MembershipListView(MembershipWrites, TenantAPIView):
+    pagination_class = PageNumber
+    serializer_class = s.TenantMemberOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return TenantMembership.objects.none()
+        return selectors.membership_list(tenant_id=self.request.tenant_id)
+
+    @extend_schema(operation_id="memberships_list", tags=["tenant"], responses={200: s.TenantMemberOut(many=True),
+                   **READ_ERRORS}, summary="The members of this tenant and their roles")
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.TenantMemberOut(page, many=True).data)
+
+    @extend_schema(operation_id="memberships_create", tags=["tenant"], request=s.TenantMemberIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.TenantMemberOut, **WRITE_ERRORS},
+                   summary="Add an existing BreederHQ account (by email) with a role (owners and admins)",
+                   description="Unknown email: 404 `user_not_found`; already a member: 409 `already_a_member`; "
+                               "granting `owner` needs an owner.")
+    def post(self, request):
+        data = _problem_on_validation(s.TenantMemberIn, request.data)
+        try:
+            membership = services.membership_create(email=data["email"], role=data["role"], actor=request.user)
+        except PermissionDenied as exc:
+            self._refused(request, exc)
+        return _membership_response(membership.pk, tenant_id=request.tenant_id, status_code=status.HTTP_201_CREATED)
+
+
+class MembershipDetailView(MembershipWrites, TenantAPIView):
+    serializer_class = s.TenantMemberOut
+
+    @extend_schema(operation_id="memberships_retrieve", tags=["tenant"],
+                   responses={200: s.TenantMemberOut, **READ_ERRORS})
+    def get(self, request, membership_id: int):
+        return _membership_response(membership_id, tenant_id=request.tenant_id)
+
+    @extend_schema(operation_id="memberships_update", tags=["tenant"], request=s.TenantMemberPatch,
+                   parameters=[MEMBERSHIP_IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.TenantMemberOut, **WRITE_ERRORS},
+                   summary="Change a member's role, at the version you last read",
+                   description="Demoting the last owner is 409 `last_owner`; a stale version 409 `version_conflict`.")
+    def patch(self, request, membership_id: int):
+        data = _problem_on_validation(s.TenantMemberPatch, request.data)
+        version = _expected_version(request, data.get("version"))
+        try:
+            services.membership_change_role(membership_id=membership_id, role=data["role"], actor=request.user,
+                                            expected_version=version)
+        except PermissionDenied as exc:
+            self._refused(request, exc, membership_id)
+        return _membership_response(membership_id, tenant_id=request.tenant_id)
+
+    @extend_schema(operation_id="memberships_delete", tags=["tenant"], parameters=[MEMBERSHIP_IF_MATCH],
+                   responses={204: None, **WRITE_ERRORS},
+                   summary="Remove a member (their next request to this tenant is refused)",
+                   description="Removing the last owner is 409 `last_owner`. If-Match is optional here.")
+    def delete(self, request, membership_id: int):
+        version = _expected_version(request, None) if request.headers.get("If-Match") is not None else None
+        try:
+            services.membership_delete(membership_id=membership_id, actor=request.user, expected_version=version)
+        except PermissionDenied as exc:
+            self._refused(request, exc, membership_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # --- Contacts --------------------------------------------------------------------------------------
@@ -205,6 +295,16 @@ class InvoiceListView(TenantAPIView):
 MANAGER_ACTIONS = frozenset({"void", "refund"})
 
 
+def _refund(request, invoice_id: int, *, version: int, amount_cents: int, reason: str):
+    """`PATCH action=refund` and `POST .../refunds/` are one refund per invoice version: the same
+    ledger key, and for a Stripe-mode invoice the money goes back through the provider."""
+    return services.invoice_refund(
+        invoice_id=invoice_id, amount_cents=amount_cents, reason=reason,
+        idempotency_key=f"api:refund:{invoice_id}:v{version}", actor=request.user, expected_version=version,
+        through_provider=True,
+    )
+
+
 class InvoiceDetailView(TenantAPIView):
     resource_type = "invoices"
     serializer_class = s.InvoiceDetailOut
@@ -227,20 +327,11 @@ class InvoiceDetailView(TenantAPIView):
         version = _expected_version(request, data.get("version"))
         action = data.get("action")
         if action in MANAGER_ACTIONS and request.tenant_membership.role not in MANAGER_ROLES:
-            from breederhq.api.base import refuse
-
             refuse(request, resource_type="invoices", resource_id=invoice_id, action=action,
                    reason=f"role {request.tenant_membership.role} may not {action}", code="role_forbidden",
                    detail=f"Only an owner or admin may {action} an invoice.")
-        with transaction.atomic(using="default"):
-            # Lock, then compare the version: the service's own lock is then re-entered in the same
-            # transaction, so nothing can change the invoice between this check and the change.
-            current = Invoice.objects.select_for_update().filter(pk=invoice_id).values_list("version", flat=True).first()
-            if current is None:
-                raise NotFound(f"Invoice {invoice_id} not found.")
-            if current != version:
-                raise VersionConflict(entity=f"Invoice {invoice_id}", expected=version, current=current)
-            self._apply(request, invoice_id, version, action, data)
+        # Every service compares `version` under the invoice's row lock, in its own transaction.
+        self._apply(request, invoice_id, version, action, data)
         return _invoice_response(invoice_id, tenant_id=request.tenant_id)
 
     @staticmethod
@@ -258,16 +349,72 @@ class InvoiceDetailView(TenantAPIView):
             # One full payment per version: a retried request at the same version is the same payment.
             services.invoice_mark_paid(invoice_id=invoice_id, method=data["method"],
                                        idempotency_key=f"api:mark_paid:{invoice_id}:v{version}",
-                                       external_reference=data["reference"], actor=actor)
+                                       external_reference=data["reference"], actor=actor, expected_version=version)
         elif action == "confirm_payment":
-            services.invoice_confirm_payment(invoice_id=invoice_id, actor=actor, reference=data["reference"])
+            services.invoice_confirm_payment(invoice_id=invoice_id, actor=actor, reference=data["reference"],
+                                             expected_version=version)
         elif action == "reject_payment":
-            services.invoice_reject_payment(invoice_id=invoice_id, actor=actor, reason=data["reason"])
+            services.invoice_reject_payment(invoice_id=invoice_id, actor=actor, reason=data["reason"],
+                                            expected_version=version)
         elif action == "void":
             services.invoice_void(invoice_id=invoice_id, actor=actor, reason=data["reason"], expected_version=version)
         elif action == "refund":
-            services.invoice_refund(invoice_id=invoice_id, amount_cents=data["amount_cents"], reason=data["reason"],
-                                    idempotency_key=f"api:refund:{invoice_id}:v{version}", actor=actor)
+            _refund(request, invoice_id, version=version, amount_cents=data["amount_cents"], reason=data["reason"])
+
+
+# --- Refunds -------------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="Required. Same key + same body replays the first response; another body -> 422.",
+)
+
+
+class InvoiceRefundListView(TenantAPIView):
+    """An invoice's refunds (each a refund `Payment` row with its credit note). Creating one needs an
+    owner or admin, the invoice version and an Idempotency-Key."""
+
+    resource_type = "refunds"
+    write_roles = MANAGER_ROLES
+    pagination_class = PageNumber
+    serializer_class = s.RefundOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Payment.objects.none()
+        return selectors.invoice_refund_list(tenant_id=self.request.tenant_id, invoice_id=self.kwargs["invoice_id"])
+
+    def _invoice_exists(self, invoice_id: int) -> None:
+        if not selectors.invoice_list(tenant_id=self.request.tenant_id).filter(pk=invoice_id).exists():
+            raise NotFound(f"Invoice {invoice_id} not found.")
+
+    @extend_schema(operation_id="invoice_refunds_list", tags=["invoices"], responses={200: s.RefundOut(many=True),
+                   **READ_ERRORS}, summary="The refunds of one invoice, newest first")
+    def get(self, request, invoice_id: int):
+        self._invoice_exists(invoice_id)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.RefundOut(page, many=True).data)
+
+    @extend_schema(
+        operation_id="invoice_refunds_create", tags=["invoices"], request=s.RefundIn,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY_REQUIRED],
+        responses={201: s.RefundOut, **WRITE_ERRORS, **problems(e503="Stripe unavailable: nothing was refunded")},
+        summary="Refund part or all of what was paid (owners and admins)",
+        description="Issues a credit note and a refund row; a Stripe-paid invoice is refunded through Stripe "
+                    "first. More than paid and not yet refunded: 409 `refund_exceeds_refundable` "
+                    "(`refundable_cents`). The same as `PATCH action=refund` at that version.",
+    )
+    def post(self, request, invoice_id: int):
+        if request.headers.get("Idempotency-Key") is None:
+            raise ValidationFailed("Creating a refund needs an Idempotency-Key header.",
+                                   field_errors={"Idempotency-Key": ["required"]}, code="idempotency_key_required")
+        data = _problem_on_validation(s.RefundIn, request.data)
+        version = _expected_version(request, data.get("version"))
+        credit_note = _refund(request, invoice_id, version=version, amount_cents=data["amount_cents"],
+                              reason=data["reason"])
+        refund = selectors.invoice_refund_list(tenant_id=request.tenant_id, invoice_id=invoice_id).get(
+            credit_note=credit_note)
+        return Response(s.RefundOut(refund).data, status=status.HTTP_201_CREATED)
 
 
 # --- Receipts --------------------------------------------------------------------------------------
@@ -289,14 +436,8 @@ class InvoiceReceiptView(TenantAPIView):
         data = _problem_on_validation(s.ReceiptIn, request.data)
         check_receipt(data["receipt"])
         version = _expected_version(request, data.get("version"))
-        with transaction.atomic(using="default"):
-            current = Invoice.objects.select_for_update().filter(pk=invoice_id).values_list("version", flat=True).first()
-            if current is None:
-                raise NotFound(f"Invoice {invoice_id} not found.")
-            if current != version:
-                raise VersionConflict(entity=f"Invoice {invoice_id}", expected=version, current=current)
-            services.invoice_buyer_mark_paid(invoice_id=invoice_id, receipt=data["receipt"],
-                                             reference=data["reference"])
+        services.invoice_buyer_mark_paid(invoice_id=invoice_id, receipt=data["receipt"], reference=data["reference"],
+                                         expected_version=version)
         return _invoice_response(invoice_id, tenant_id=request.tenant_id)
 
 

@@ -7,10 +7,11 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from breederhq.tenancy import tenant_context
-from tenant_app.models import Contact, Payment
+from tenant_app import services
+from tenant_app.models import Contact, Payment, TenantMembership
 from tests.api.conftest import bearer, body
 from tests.factories.marketplace import MarketplaceUserFactory
-from tests.factories.tenant import ContactFactory, make_invoice
+from tests.factories.tenant import ContactFactory, UserFactory, make_invoice
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 ROWS = 105
@@ -62,3 +63,23 @@ def test_tenant_lists_run_constant_queries_per_database(tenant_with_rows, url, p
 def test_the_contact_list_resolves_marketplace_people_in_one_query(tenant_with_rows):
     _, marketplace = counts(bearer(tenant_with_rows.owner_user), "/api/v1/contacts/", 100)
     assert marketplace == 1
+
+
+def test_the_membership_list_runs_constant_queries(two_tenants):
+    a, _ = two_tenants
+    users = UserFactory.create_batch(ROWS)
+    with tenant_context(a.pk):
+        TenantMembership.objects.bulk_create([TenantMembership(tenant=a, user=user, role="staff") for user in users])
+    assert_constant(bearer(a.owner_user), "/api/v1/tenants/me/memberships/")
+
+
+def test_the_refund_list_runs_constant_queries(two_tenants):
+    a, _ = two_tenants
+    with tenant_context(a.pk):
+        invoice = make_invoice(contact=ContactFactory(tenant=a), amounts=(ROWS * 100,))
+        services.invoice_send(invoice_id=invoice.pk)
+        services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="all")
+        for index in range(ROWS):
+            services.invoice_refund(invoice_id=invoice.pk, amount_cents=100, reason=f"part {index}",
+                                    idempotency_key=f"part-{index}", actor=a.owner_user)
+    assert_constant(bearer(a.owner_user), f"/api/v1/invoices/{invoice.pk}/refunds/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from breederhq.tenancy import tenant_context
 from tenant_app import services
-from tests.factories.tenant import ContactFactory, make_invoice, receipt_file
+from tests.factories.tenant import ContactFactory, UserFactory, make_invoice, receipt_file
 
 
 def seed_every_table(tenant) -> dict:
@@ -17,4 +17,5 @@ def seed_every_table(tenant) -> dict:
         services.invoice_confirm_payment(invoice_id=invoice.pk, actor=owner, reference="bank-1")
         credit_note = services.invoice_refund(invoice_id=invoice.pk, amount_cents=5_000, reason="puppy food",
                                               idempotency_key=f"refund-{tenant.pk}", actor=owner)
+        services.membership_create(email=UserFactory().email, role="viewer", actor=owner)  # membership audit
     return {"contact": contact, "invoice": invoice, "credit_note": credit_note}

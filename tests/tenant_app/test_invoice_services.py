@@ -194,7 +194,7 @@ def test_refunds_issue_numbered_credit_notes(tenant, contact, owner):
     assert Invoice.objects.get(pk=other.pk).status == "sent"
     cn1 = services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1")
     assert services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1") == cn1
-    with pytest.raises(ValidationFailed, match="exceeds the refundable 7000"):
+    with pytest.raises(Conflict, match="exceeds the refundable 7000"):
         services.invoice_refund(invoice_id=invoice.pk, amount_cents=7_001, reason="x", idempotency_key="r2")
     invoice.refresh_from_db()
     assert (invoice.status, invoice.refunded_cents) == ("partially_refunded", 3_000)
