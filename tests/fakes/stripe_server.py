@@ -115,8 +115,9 @@ class FakeStripe:
                 raw = self.rfile.read(length).decode() if length else ""
                 params = _nested_form(parse_qs(raw or url.query, keep_blank_values=True))
                 key = self.headers.get("Idempotency-Key")
-                fake.requests.append({"method": method, "path": url.path, "params": params, "idempotency_key": key,
-                                      "stripe_account": self.headers.get("Stripe-Account")})
+                record = {"method": method, "path": url.path, "params": params, "idempotency_key": key,
+                          "stripe_account": self.headers.get("Stripe-Account")}
+                fake.requests.append(record)
                 with fake._lock:
                     failure = fake._failures.pop(0) if fake._failures else None
                 if failure:
@@ -133,7 +134,9 @@ class FakeStripe:
                 if latency:
                     time.sleep(latency)
                 with fake._lock:  # one request at a time acts on the objects, as Stripe serialises them
-                    if method == "POST" and key and key in fake._idempotent:
+                    replayed = method == "POST" and bool(key) and key in fake._idempotent
+                    record["replayed"] = replayed  # answered from the idempotency cache: no effect
+                    if replayed:
                         status, body = fake._idempotent[key]
                     else:
                         status, body = fake.route(method, url.path, params)
