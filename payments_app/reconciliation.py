@@ -157,7 +157,8 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         invoice_id = metadata.get("breederhq_invoice_id") or ""
         if invoice_id.isdigit():
             _set_invoice_state(local, metadata["breederhq_invoice_kind"], int(invoice_id),
-                               ReconciliationState.MISSING_LOCAL, f"Stripe has payment intent {intent_id} we have no record of")
+                               ReconciliationState.MISSING_LOCAL,
+                               f"Stripe has payment intent {intent_id} we have no record of")
         ReconciliationItem.objects.using("default").create(
             run=run, status=ReconciliationState.MISSING_LOCAL, invoice_kind=metadata["breederhq_invoice_kind"],
             invoice_id=int(metadata.get("breederhq_invoice_id") or 0) or None,

@@ -386,6 +386,36 @@ def _transfer_disagreement(payment: InvoicePayment, amount: int) -> str:
             f"({payment.invoice_kind} invoice #{payment.invoice_id} minus the fee)")
 
 
+def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
+    """The invoice payment a charge belongs to, as far as its recorded fee or transfer says."""
+    if not charge_id:
+        return None
+    known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
+             .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
+    return InvoicePayment.objects.using("default").select_for_update().filter(pk=known).first() if known else None
+
+
+@handles("application_fee.created", "application_fee.refunded")
+def application_fee_event(event: StripeWebhookEvent) -> str:
+    """The platform's fee on a charge, told on its own. May arrive before the charge: then it is
+    recorded unlinked, and `charge.succeeded` links it (and checks the charge's fee)."""
+    data = event.payload["data"]["object"]
+    charge_id = data.get("charge") or ""
+    payment = _payment_of_charge(charge_id)
+    status = "refunded" if data.get("refunded") else "collected"
+    movement, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["id"], event=event,
+                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     status=status, payment=payment, account=data.get("account") or "",
+                                     charge=charge_id)
+    outcome = f"application fee {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
+    if payment is not None:
+        target = Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
+        problem = _fee_disagreement(target, int(data.get("amount") or 0), "Stripe took an")
+        if problem:
+            outcome += "; " + _mark_mismatch(target, problem)
+    return outcome
+
+
 @handles("transfer.created", "transfer.reversed")
 def transfer_event(event: StripeWebhookEvent) -> str:
     """May arrive before its charge: then it is recorded unlinked, and the charge links it."""

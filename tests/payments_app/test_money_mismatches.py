@@ -208,3 +208,41 @@ def test_a_mismatch_is_visible_in_admin_and_staff_can_resolve_it(staff_client, f
     assert collected.invoice()[2] == "resolved"
     assert StaffActionAudit.objects.filter(action=action).count() == 1
     assert staff_client.get(url + "?reconciliation_status=mismatch").context["cl"].result_count == 0
+
+
+def application_fee_of(fake_stripe, intent_id, *, amount):
+    """The `application_fee` object Stripe sends in `application_fee.created`."""
+    charge = fake_stripe.succeeded_charge_of(intent_id)
+    return {"id": charge["application_fee"], "object": "application_fee", "amount": amount, "amount_refunded": 0,
+            "currency": "usd", "charge": charge["id"], "account": charge["transfer_data"]["destination"],
+            "refunded": False}
+
+
+@pytest.mark.parametrize("fee_event_first", [False, True])
+def test_an_application_fee_event_that_disagrees_is_a_mismatch(client, fake_stripe, collected, fee_event_first):
+    pay(client, fake_stripe, collected)
+    fee = application_fee_of(fake_stripe, collected.intent_id, amount=FEE + 250)
+    charge = fake_stripe.succeeded_charge_of(collected.intent_id)
+    charge["application_fee_amount"] = FEE + 250  # the same fee, told on the charge too
+    if fee_event_first:  # not linked yet: the charge links it and checks it
+        assert "mismatch" not in deliver_and_process(client, stripe_event("application_fee.created", fee)).outcome
+        assert collected.invoice()[2] == "synced"
+        assert "mismatch: charge application fee" in deliver_and_process(
+            client, stripe_event("charge.succeeded", charge)).outcome
+    else:
+        deliver_and_process(client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id)))
+        assert collected.invoice()[2] == "synced"
+        outcome = deliver_and_process(client, stripe_event("application_fee.created", fee)).outcome
+        assert outcome.endswith(f"mismatch: Stripe took an application fee {FEE + 250}, expected {FEE} "
+                                f"({collected.kind} invoice #{collected.invoice_id})")
+    assert (collected.invoice()[2], collected.payment()[0]) == ("mismatch", "mismatch")
+    assert ConnectMoneyMovement.objects.filter(kind="application_fee").count() == 1
+
+
+def test_an_application_fee_event_that_agrees_changes_nothing(client, fake_stripe, collected):
+    pay(client, fake_stripe, collected)
+    deliver_and_process(client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id)))
+    fee = application_fee_of(fake_stripe, collected.intent_id, amount=FEE)
+    assert deliver_and_process(client, stripe_event("application_fee.created", fee)).outcome == (
+        f"application fee {fee['id']} already recorded (collected)")
+    assert (collected.invoice()[2], collected.payment()[0]) == ("synced", "synced")
