@@ -213,3 +213,46 @@ def test_an_invoice_staff_resolved_stays_resolved_while_it_still_disagrees(fake_
     with tenant_context(landscape["tenant"].pk):
         assert Invoice.objects.get(pk=landscape["lost"].pk).reconciliation_status == "resolved"
     assert InvoicePayment.objects.get(invoice_id=landscape["lost"].pk).reconciliation_status == "missing_remote"
+
+
+def test_every_table_takes_exactly_the_one_set_of_states(fake_stripe, stripe_tenant):
+    """The same values everywhere, and the database refuses any other (the shared CHECK)."""
+    from django.db import IntegrityError, transaction
+
+    from breederhq.reconciliation import ReconciliationStatus
+    from marketplace_app.models import MarketplaceInvoice
+    from payments_app.models import ReconciliationItem, ReconciliationState
+    from tenant_app.models import ReconciliationStatus as TenantStatus
+
+    expected = ["pending", "synced", "mismatch", "missing_remote", "missing_local", "resolved"]
+    assert ReconciliationStatus.values == expected
+    assert TenantStatus is ReconciliationStatus and ReconciliationState is ReconciliationStatus
+    assert MarketplaceInvoice.ReconciliationStatus is ReconciliationStatus
+    for model, field in ((Invoice, "reconciliation_status"), (MarketplaceInvoice, "reconciliation_status"),
+                         (InvoicePayment, "reconciliation_status"), (ReconciliationItem, "status")):
+        assert model._meta.get_field(field).choices == ReconciliationStatus.choices
+
+    invoice = sent_tenant_invoice(stripe_tenant)
+    run = ReconciliationRun.objects.create(trigger="command")
+    ReconciliationItem.objects.create(run=run, status="missing_local", detail="x")
+    with tenant_context(stripe_tenant.tenant.pk):
+        for state in expected:  # every value is accepted...
+            Invoice.all_objects.filter(pk=invoice.pk).update(reconciliation_status=state)
+    tables = [
+        lambda: Invoice.all_objects.filter(pk=invoice.pk).update(reconciliation_status="unknown"),
+        lambda: InvoicePayment.objects.update(reconciliation_status="unknown"),
+        lambda: ReconciliationItem.objects.update(status="unknown"),
+    ]
+    for write in tables:  # ...and anything else refused by PostgreSQL
+        with pytest.raises(IntegrityError), transaction.atomic(), tenant_context(stripe_tenant.tenant.pk):
+            write()
+    from marketplace_app import services as marketplace_services
+    from marketplace_app.services import LineItem
+    from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
+
+    provider = ProviderFactory(payment_mode="manual")
+    tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=5_000)
+    marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Walk", 5_000)])
+    MarketplaceInvoice.objects.update(reconciliation_status="missing_remote")
+    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+        MarketplaceInvoice.objects.update(reconciliation_status="unknown")
