@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db import models
 
 from breederhq.backoffice.actions import audited_action
+from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
 from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
 from marketplace_app import services
 from marketplace_app.models import (
@@ -171,6 +172,13 @@ class LineItemInline(admin.TabularInline):
         return False
 
 
+def _mi_resolve(invoice, user):
+    if invoice.reconciliation_status not in DISAGREEMENTS:
+        return f"nothing to resolve ({invoice.reconciliation_status})"
+    return services.marketplace_invoice_set_reconciliation_status(
+        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED).reconciliation_status
+
+
 def _mi_confirm(invoice, user):
     invoice, changed = services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
     return invoice.status if changed else f"already {invoice.status}"
@@ -196,6 +204,8 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
                        permissions=("payment_action",)),
         audited_action("reject_marketplace_payment", "Reject (or expire) the buyer's manual payment claim",
                        perform=_mi_reject, permissions=("payment_action",)),
+        audited_action("resolve_marketplace_reconciliation", "Mark the reconciliation disagreement resolved",
+                       perform=_mi_resolve, permissions=("payment_action",)),
     ]
 
 

@@ -21,6 +21,7 @@ from breederhq.crossdb import (
 )
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.money import CentsField, CurrencyField, currency_check
+from breederhq.reconciliation import ReconciliationStatus, reconciliation_status_check
 from breederhq.state_machine import StateMachine
 
 
@@ -395,10 +396,7 @@ class MarketplaceInvoice(models.Model):
         STRIPE = "stripe", "Stripe"
         MANUAL = "manual", "Manual"
 
-    class ReconciliationStatus(models.TextChoices):
-        SYNCED = "synced", "Synced"
-        MISMATCH = "mismatch", "Mismatch"
-        PENDING = "pending", "Pending"
+    ReconciliationStatus = ReconciliationStatus  # the one set: breederhq/reconciliation.py
 
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="marketplace_invoices")
     provider_kind = models.CharField(max_length=20, default="service_provider", editable=False)
@@ -458,10 +456,7 @@ class MarketplaceInvoice(models.Model):
                 condition=Q(payment_mode_snapshot__in=["stripe", "manual"]),
                 name="marketplace_invoices_payment_mode_valid",
             ),
-            models.CheckConstraint(
-                condition=Q(reconciliation_status__in=["synced", "mismatch", "pending"]),
-                name="marketplace_invoices_reconciliation_valid",
-            ),
+            reconciliation_status_check(name="marketplace_invoices_reconciliation_valid"),
             # The review's receipt rule: a buyer's manual "I paid" needs a receipt.
             models.CheckConstraint(
                 condition=~Q(payment_mode_snapshot="manual")

@@ -68,10 +68,10 @@ class InvoicePaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     Stripe was unusable at creation), and what reconciliation last concluded."""
 
     list_display = ("invoice_kind", "invoice_id", "owner_tenant_id", "provider", "fallback_reason", "amount_cents",
-                    "currency", "stripe_payment_intent_id", "stripe_status", "cancel_status", "dispute_status",
-                    "reconciliation_status", "reconciled_at")
-    list_filter = ("provider", "fallback_reason", "reconciliation_status", "invoice_kind", "dispute_status",
-                   "cancel_status")
+                    "currency", "open_state", "stripe_payment_intent_id", "stripe_status", "cancel_status",
+                    "dispute_status", "reconciliation_status", "reconciliation_note", "reconciled_at")
+    list_filter = ("provider", "fallback_reason", "open_state", "reconciliation_status", "invoice_kind",
+                   "dispute_status", "cancel_status")
     search_fields = ("stripe_payment_intent_id", "dispute_id", "connect_account_id")
     readonly_fields = [f.name for f in InvoicePayment._meta.fields]
     inlines = [ConnectMoneyMovementInline]

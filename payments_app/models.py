@@ -1,6 +1,7 @@
 from django.db import models
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesManager, CrossDatabaseReferencesMixin
+from breederhq.reconciliation import ReconciliationStatus, reconciliation_status_check
 
 
 class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
@@ -115,11 +116,17 @@ class InvoiceKind(models.TextChoices):
     MARKETPLACE = "marketplace", "Marketplace invoice (service provider)"
 
 
-class ReconciliationState(models.TextChoices):
-    SYNCED = "synced", "Agrees with Stripe"
-    MISMATCH = "mismatch", "Disagrees with Stripe"
-    MISSING_REMOTE = "missing_remote", "Not found in Stripe"
-    MISSING_LOCAL = "missing_local", "In Stripe, not here"
+#: The one set of reconciliation states, shared with tenant and marketplace invoices.
+ReconciliationState = ReconciliationStatus
+
+
+class OpenState(models.TextChoices):
+    """Whether a Stripe-mode invoice has its payment intent yet (empty for manual rows)."""
+
+    NONE = "", "Manual: no intent"
+    UNOPENED = "unopened", "Sent, intent not created yet (the sweep retries)"
+    OPENED = "opened", "Intent created"
+    ABANDONED = "abandoned", "Closed without an intent (invoice void or settled first)"
 
 
 class CancelStatus(models.TextChoices):
@@ -165,6 +172,12 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
     application_fee_cents = models.BigIntegerField(default=0)
     connect_account_id = models.CharField(max_length=50, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    #: Written "unopened" in the send's own transaction (tenant invoices; marketplace ones through
+    #: the outbox), "opened" when the intent id is stored, "abandoned" when the invoice was voided
+    #: or settled before any intent existed (the sweep stops retrying it).
+    open_state = models.CharField(max_length=20, choices=OpenState.choices, blank=True, default="")
+    #: Why the last open did not happen (account unusable, invoice void, ...), for staff.
+    open_note = models.CharField(max_length=300, blank=True)
     stripe_status = models.CharField(max_length=40, blank=True)
     refunded_cents = models.BigIntegerField(default=0)
     dispute_id = models.CharField(max_length=100, blank=True)
@@ -199,6 +212,16 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
             ),
             models.CheckConstraint(condition=models.Q(amount_cents__gte=0, refunded_cents__gte=0),
                                    name="invoice_payments_amounts_valid"),
+            reconciliation_status_check(name="invoice_payments_reconciliation_valid"),
+            models.CheckConstraint(
+                condition=models.Q(provider="manual", open_state="")
+                | models.Q(provider="stripe", open_state__in=["unopened", "opened", "abandoned"]),
+                name="invoice_payments_open_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stripe_payment_intent_id__isnull=True) | models.Q(open_state="opened"),
+                name="invoice_payments_intent_means_opened",
+            ),
         ]
         indexes = [
             models.Index(fields=["reconciliation_status"], name="invoice_payments_recon_idx",
@@ -256,6 +279,7 @@ class ReconciliationItem(models.Model):
 
     class Meta:
         db_table = "stripe_reconciliation_items"
+        constraints = [reconciliation_status_check("status", name="stripe_reconciliation_items_status_valid")]
 
     def __str__(self) -> str:
         return f"{self.status}: {self.detail}"

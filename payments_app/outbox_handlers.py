@@ -52,3 +52,13 @@ def cancel_intent(payload: dict) -> None:
     from payments_app.services import invoice_payment_cancel_requested
 
     invoice_payment_cancel_requested(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"])
+
+
+@outbox_handler("payments.open_intent", applies_in="default")
+def open_intent(payload: dict) -> None:
+    """A marketplace invoice was sent: write its "unopened" Stripe payment row (tenant database) and
+    enqueue its opening once that commits; the sweep opens it if the enqueue is lost."""
+    from payments_app.services import invoice_payment_record_unopened
+
+    invoice_payment_record_unopened(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"],
+                                    tenant_id=None)

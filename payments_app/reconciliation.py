@@ -3,9 +3,11 @@
 Lists every payment intent in Stripe through the SDK, a page at a time (each page through the
 breaker), and compares it with our InvoicePayment rows and the invoices they collect:
 - synced: Stripe and we agree (amount, currency, paid or not);
-- mismatch: both exist but disagree (the invoice is marked `reconciliation_status=mismatch` too);
+- mismatch: both exist but disagree;
 - missing_remote: we hold a payment intent id Stripe does not know;
 - missing_local: Stripe holds a payment intent for one of our invoices that we have no record of.
+The payment row and the invoice (tenant or marketplace) both take the state found (the one set of
+breederhq/reconciliation.py); an invoice staff marked `resolved` stays so until it is synced again.
 Each disagreement is a ReconciliationItem of the run, readable in admin. No lock is held while
 Stripe is called: pages are fetched first, then rows are updated one short transaction each.
 """
@@ -17,6 +19,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.errors import NotFound
+from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
 from breederhq.tenancy import system_read_context, tenant_context
 from payments_app.models import (
     InvoiceKind,
@@ -45,31 +49,33 @@ def stripe_payment_intents(*, page_size: int = PAGE_SIZE) -> dict[str, dict]:
         params = {"limit": page_size, "starting_after": page.data[-1].id}
 
 
-def _local_statuses(payments: list[InvoicePayment]) -> dict[tuple[str, int], tuple[str, int, str]]:
-    """(kind, id) -> (status, total_cents, currency) for the invoices of these rows, in two reads."""
+def _local_statuses(keys: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, int, str, str, int | None]]:
+    """(kind, id) -> (status, total_cents, currency, reconciliation_status, tenant id) for these
+    invoices, in two reads."""
     from marketplace_app.models import MarketplaceInvoice
     from tenant_app.models import Invoice
 
-    tenant_ids = [p.invoice_id for p in payments if p.invoice_kind == InvoiceKind.TENANT]
-    market_ids = [p.invoice_id for p in payments if p.invoice_kind == InvoiceKind.MARKETPLACE]
+    tenant_ids = [invoice_id for kind, invoice_id in keys if kind == InvoiceKind.TENANT]
+    market_ids = [invoice_id for kind, invoice_id in keys if kind == InvoiceKind.MARKETPLACE]
     result = {}
     if tenant_ids:
         with system_read_context(job="reconcile_stripe"):
-            for pk, status, total, currency in Invoice.all_objects.filter(pk__in=tenant_ids).values_list(
-                    "pk", "status", "total_cents", "currency"):
-                result[(InvoiceKind.TENANT, pk)] = (status, total, currency)
-    for pk, status, total, currency in MarketplaceInvoice.objects.using("marketplace").filter(
-            pk__in=market_ids).values_list("pk", "status", "total_cents", "currency"):
-        result[(InvoiceKind.MARKETPLACE, pk)] = (status, total, currency)
+            for pk, status, total, currency, recon, tenant in Invoice.all_objects.filter(pk__in=tenant_ids).values_list(
+                    "pk", "status", "total_cents", "currency", "reconciliation_status", "tenant_id"):
+                result[(InvoiceKind.TENANT, pk)] = (status, total, currency, recon, tenant)
+    if market_ids:
+        for pk, status, total, currency, recon in MarketplaceInvoice.objects.using("marketplace").filter(
+                pk__in=market_ids).values_list("pk", "status", "total_cents", "currency", "reconciliation_status"):
+            result[(InvoiceKind.MARKETPLACE, pk)] = (status, total, currency, recon, None)
     return result
 
 
-def _compare(payment: InvoicePayment, remote: dict | None, local: tuple[str, int, str] | None) -> tuple[str, str]:
+def _compare(payment: InvoicePayment, remote: dict | None, local: tuple | None) -> tuple[str, str]:
     if remote is None:
         return ReconciliationState.MISSING_REMOTE, f"payment intent {payment.stripe_payment_intent_id} not in Stripe"
     if local is None:
         return ReconciliationState.MISSING_LOCAL, f"{payment.invoice_kind} invoice #{payment.invoice_id} not found here"
-    status, total, currency = local
+    status, total, currency = local[:3]
     if remote["amount"] != total or remote["currency"].upper() != currency:
         return ReconciliationState.MISMATCH, (f"Stripe {remote['amount']} {remote['currency'].upper()}, "
                                               f"invoice {total} {currency}")
@@ -79,17 +85,28 @@ def _compare(payment: InvoicePayment, remote: dict | None, local: tuple[str, int
     return ReconciliationState.SYNCED, ""
 
 
-def _set_invoice_mismatch(payment: InvoicePayment, note: str) -> None:
+def _set_invoice_state(local: dict, kind: str, invoice_id: int, state: str, note: str) -> None:
+    """Give the invoice the state found, through its own service (tenant: audited). Unchanged states
+    write nothing; an invoice staff resolved stays resolved while it still disagrees."""
     from marketplace_app import services as marketplace_services
     from tenant_app import services as tenant_services
 
-    if payment.invoice_kind == InvoiceKind.TENANT:
-        with tenant_context(payment.owner_tenant_id):
-            tenant_services.invoice_set_reconciliation_status(invoice_id=payment.invoice_id, status="mismatch",
-                                                              note=note, actor_label="system:reconcile_stripe")
-    else:
-        marketplace_services.marketplace_invoice_set_reconciliation_status(invoice_id=payment.invoice_id,
-                                                                           status="mismatch")
+    invoice = local.get((kind, invoice_id))
+    if invoice is None:
+        return  # not here: the payment row / report item says missing_local
+    current, tenant_id = invoice[3], invoice[4]
+    local[(kind, invoice_id)] = (*invoice[:3], state, tenant_id)  # a later intent of the same invoice sees it
+    if current == state or (current == ReconciliationStatus.RESOLVED and state in DISAGREEMENTS):
+        return
+    try:
+        if kind == InvoiceKind.TENANT:
+            with tenant_context(tenant_id):
+                tenant_services.invoice_set_reconciliation_status(invoice_id=invoice_id, status=state, note=note,
+                                                                  actor_label="system:reconcile_stripe")
+        else:
+            marketplace_services.marketplace_invoice_set_reconciliation_status(invoice_id=invoice_id, status=state)
+    except NotFound:
+        logger.warning("reconciliation: %s invoice %s vanished before it could be marked %s", kind, invoice_id, state)
 
 
 def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> ReconciliationRun:
@@ -105,7 +122,14 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         raise
     payments = list(InvoicePayment.objects.using("default").filter(provider=InvoicePayment.Provider.STRIPE)
                     .exclude(stripe_payment_intent_id=None).order_by("pk"))
-    local = _local_statuses(payments)
+    unknown = {intent_id: intent for intent_id, intent in remote.items()
+               if (intent.get("metadata") or {}).get("breederhq_invoice_kind") in InvoiceKind.values}
+    keys = {(p.invoice_kind, p.invoice_id) for p in payments}
+    for intent in unknown.values():
+        invoice_id = (intent.get("metadata") or {}).get("breederhq_invoice_id") or ""
+        if invoice_id.isdigit():
+            keys.add((intent["metadata"]["breederhq_invoice_kind"], int(invoice_id)))
+    local = _local_statuses(sorted(keys))
     counts = {state: 0 for state in ReconciliationState.values}
     known = set()
     now = timezone.now()
@@ -123,14 +147,18 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
                     run=run, status=state, invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
                     tenant_id_hint=payment.owner_tenant_id, stripe_object_id=payment.stripe_payment_intent_id,
                     local_amount_cents=payment.amount_cents, remote_amount_cents=intent.get("amount"), detail=note[:300])
-        if state == ReconciliationState.MISMATCH:
-            _set_invoice_mismatch(payment, note)
-    for intent_id, intent in remote.items():
-        metadata = intent.get("metadata") or {}
-        if intent_id in known or metadata.get("breederhq_invoice_kind") not in InvoiceKind.values:
-            continue  # not created by us (another integration on the same account)
+        _set_invoice_state(local, payment.invoice_kind, payment.invoice_id, state, note)
+    for intent_id, intent in unknown.items():  # only intents carrying our metadata: others are not ours
+        if intent_id in known:
+            continue
+        metadata = intent["metadata"]
         counts[ReconciliationState.MISSING_LOCAL] += 1
         tenant = metadata.get("breederhq_tenant_id")
+        invoice_id = metadata.get("breederhq_invoice_id") or ""
+        if invoice_id.isdigit():
+            _set_invoice_state(local, metadata["breederhq_invoice_kind"], int(invoice_id),
+                               ReconciliationState.MISSING_LOCAL,
+                               f"Stripe has payment intent {intent_id} we have no record of")
         ReconciliationItem.objects.using("default").create(
             run=run, status=ReconciliationState.MISSING_LOCAL, invoice_kind=metadata["breederhq_invoice_kind"],
             invoice_id=int(metadata.get("breederhq_invoice_id") or 0) or None,

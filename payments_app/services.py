@@ -16,7 +16,14 @@ from django.utils import timezone
 from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
 from breederhq.tenancy import tenant_context
-from payments_app.models import CancelStatus, InvoiceKind, InvoicePayment, ReconciliationState, StripeWebhookEvent
+from payments_app.models import (
+    CancelStatus,
+    InvoiceKind,
+    InvoicePayment,
+    OpenState,
+    ReconciliationState,
+    StripeWebhookEvent,
+)
 from payments_app.stripe_gateway import StripeUnavailable
 from payments_app.webhook_handlers import HANDLERS
 
@@ -256,25 +263,73 @@ def _email_fallback_notice(*, tenant_id: int, invoice_id: int, reason: str) -> N
                                    "reason": reason.replace("_", " ")})
 
 
+#: Invoice states in which no payment intent will ever be needed: an unopened row is closed.
+NEVER_OPENED = frozenset({"void", "paid", "partially_refunded", "refunded"})
+
+
+def _payment_claim(facts: InvoiceFacts, *, connect_account_id: str) -> InvoicePayment:
+    """The invoice's Stripe payment row ("unopened" until its intent id is stored), created once.
+    Runs in the caller's transaction on the tenant database."""
+    from payments_app.providers import application_fee_cents
+
+    payment, created = InvoicePayment.objects.using("default").get_or_create(
+        invoice_kind=facts.kind, invoice_id=facts.invoice_id,
+        defaults={"owner_tenant_id": facts.tenant_id, "provider": InvoicePayment.Provider.STRIPE,
+                  "amount_cents": facts.total_cents, "currency": facts.currency,
+                  "application_fee_cents": application_fee_cents(facts.total_cents),
+                  "connect_account_id": connect_account_id, "open_state": OpenState.UNOPENED},
+    )
+    if not created and connect_account_id and not payment.connect_account_id:
+        payment.connect_account_id = connect_account_id  # onboarded after the send
+        payment.save(using="default", update_fields=["connect_account_id", "updated_at"])
+    return payment
+
+
+def _abandon(payment_pk: int, *, reason: str) -> InvoicePayment:
+    """Close an unopened row whose invoice will never need an intent: the sweep stops retrying it."""
+    with transaction.atomic(using="default"):
+        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
+        if payment.stripe_payment_intent_id or payment.open_state != OpenState.UNOPENED:
+            return payment
+        payment.open_state, payment.open_note = OpenState.ABANDONED, reason[:300]
+        payment.save(using="default", update_fields=["open_state", "open_note", "updated_at"])
+    logger.warning("payment intent of %s invoice %s abandoned: %s", payment.invoice_kind, payment.invoice_id, reason)
+    return payment
+
+
+def invoice_payment_note_open_failure(*, payment_pk: int, reason: str) -> None:
+    """The sweep could not open this row (account unusable, ...): say why, for staff, and move it to
+    the back of the sweep's queue (ordered by `updated_at`) so it cannot starve the others."""
+    with transaction.atomic(using="default"):
+        InvoicePayment.objects.using("default").filter(pk=payment_pk, open_state=OpenState.UNOPENED).update(
+            open_note=reason[:300], updated_at=timezone.now())
+
+
 def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> InvoicePayment:
     """Create the Stripe payment intent of a sent, Stripe-mode invoice: at most one, ever.
 
-    The row is claimed first (unique per invoice) and committed; the Stripe call runs with no
+    The row ("unopened", written by the send) is claimed and committed; the Stripe call runs with no
     transaction open, under an idempotency key derived from the invoice, so a crash between the call
-    and the save, or two workers at once, end with the same single payment intent. Raises
+    and the save, or two workers at once, end with the same single payment intent. An invoice voided
+    or settled before any intent existed closes its row ("abandoned") instead. Raises
     StripeUnavailable on an outage (the caller retries later).
     """
-    from payments_app.providers import PaymentRequest, StripeConnectProvider, application_fee_cents, connect_account_for
+    from payments_app.providers import PaymentRequest, StripeConnectProvider, connect_account_for
 
     facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
-    if facts is None:
-        raise NotFound(f"No {invoice_kind} invoice #{invoice_id}.")
     existing = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
-    if existing is not None and (existing.stripe_payment_intent_id or existing.provider != InvoicePayment.Provider.STRIPE):
+    if existing is not None and (existing.stripe_payment_intent_id or existing.provider != InvoicePayment.Provider.STRIPE
+                                 or existing.open_state == OpenState.ABANDONED):
         return existing
+    if facts is None:
+        if existing is not None:
+            return _abandon(existing.pk, reason=f"{invoice_kind} invoice #{invoice_id} no longer exists")
+        raise NotFound(f"No {invoice_kind} invoice #{invoice_id}.")
     if facts.payment_mode != "stripe":
         raise Conflict(f"Invoice {facts.number} is paid {facts.payment_mode}ly, not through Stripe.",
                        code="payment_mode_mismatch")
+    if existing is not None and facts.status in NEVER_OPENED:
+        return _abandon(existing.pk, reason=f"invoice {facts.number} became {facts.status} before its intent existed")
     if facts.status != "sent":
         raise Conflict(f"Invoice {facts.number} is {facts.status}; only a sent invoice is put on Stripe.",
                        code="invoice_not_sent")
@@ -282,14 +337,9 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     if account is None or not account.can_take_payments:
         raise Conflict("The Stripe Connect account cannot take payments.", code="stripe_account_unusable")
     with transaction.atomic(using="default"):
-        payment, _ = InvoicePayment.objects.using("default").get_or_create(
-            invoice_kind=invoice_kind, invoice_id=invoice_id,
-            defaults={"owner_tenant_id": facts.tenant_id, "provider": InvoicePayment.Provider.STRIPE,
-                      "amount_cents": facts.total_cents, "currency": facts.currency,
-                      "application_fee_cents": application_fee_cents(facts.total_cents),
-                      "connect_account_id": account.stripe_account_id},
-        )
-    if payment.stripe_payment_intent_id or payment.provider != InvoicePayment.Provider.STRIPE:
+        payment = _payment_claim(facts, connect_account_id=account.stripe_account_id)
+    if (payment.stripe_payment_intent_id or payment.provider != InvoicePayment.Provider.STRIPE
+            or payment.open_state == OpenState.ABANDONED):
         return payment
     result = StripeConnectProvider().execute(PaymentRequest(
         invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id, amount_cents=payment.amount_cents,
@@ -299,13 +349,17 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     with transaction.atomic(using="default"):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
         if not payment.stripe_payment_intent_id:
+            # Even on a row a concurrent void closed meanwhile: the intent exists in Stripe now,
+            # so it is recorded, and cancelled just below.
             payment.stripe_payment_intent_id = result.matching_id
             payment.stripe_status = result.status
-            payment.save(using="default", update_fields=["stripe_payment_intent_id", "stripe_status", "updated_at"])
+            payment.open_state, payment.open_note = OpenState.OPENED, ""
+            payment.save(using="default", update_fields=["stripe_payment_intent_id", "stripe_status", "open_state",
+                                                         "open_note", "updated_at"])
     # The invoice may have been voided while Stripe was creating the intent (the void found no
     # intent to cancel): cancel it now rather than leave a payable intent on a void invoice.
     after = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
-    if after is not None and after.status == "void":
+    if after is None or after.status == "void":
         with transaction.atomic(using="default"):
             invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id,
                                              intent_just_stored=True)
@@ -313,29 +367,57 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
 
 
 def invoice_payment_open_on_commit(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, using: str) -> None:
-    """Called by `invoice_send` inside its transaction: once the invoice is sent for sure, a worker
-    creates its Stripe payment intent (no Stripe call inside the send's transaction and locks)."""
+    """Called by `invoice_send` inside its transaction on `using`.
+
+    The durable record comes first: the "unopened" payment row is written in the send's own
+    transaction (tenant invoices), or through the outbox in it (marketplace invoices: the row lives
+    in the tenant database). Once that commits a worker creates the Stripe intent, never inside the
+    send's transaction and locks; if the enqueue is lost (Redis down) the sweep opens the row later.
+    """
+    if using != "default":
+        from breederhq.outbox import outbox_enqueue
+
+        outbox_enqueue(using=using, topic="payments.open_intent",
+                       payload={"invoice_kind": invoice_kind, "invoice_id": invoice_id})
+        return
+    invoice_payment_record_unopened(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+
+
+def invoice_payment_record_unopened(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoicePayment | None:
+    """Write the "unopened" Stripe payment row of a just-sent invoice in the caller's transaction on
+    the tenant database, and enqueue its opening once that commits."""
+    from payments_app.providers import connect_account_for
+
+    facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+    if facts is None or facts.payment_mode != "stripe":
+        return None
+    account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
+    payment = _payment_claim(facts, connect_account_id=account.stripe_account_id if account else "")
 
     def enqueue():
         from payments_app.tasks import open_invoice_payment
 
         try:
-            open_invoice_payment.delay(invoice_kind, invoice_id, tenant_id)
-        except Exception:  # Redis down: `manage.py`/admin or the next send retry opens it later
-            logger.exception("could not enqueue the payment intent of %s invoice %s", invoice_kind, invoice_id)
+            open_invoice_payment.delay(invoice_kind, invoice_id, facts.tenant_id)
+        except Exception:  # Redis down: the row is "unopened"; the 5-minute sweep opens it
+            logger.exception("could not enqueue the payment intent of %s invoice %s; the sweep will open it",
+                             invoice_kind, invoice_id)
 
-    transaction.on_commit(enqueue, using=using)
+    transaction.on_commit(enqueue, using="default")
+    return payment
 
 
 def invoice_payments_unopened(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None,
                               limit: int = 500) -> list[InvoicePayment]:
-    """Stripe payments claimed but never given their intent (Stripe was down, the worker died):
-    the beat sweep opens them again, under the same idempotency key."""
+    """Stripe payments written at send but never given their intent (Redis or Stripe was down, the
+    worker died, the account is not onboarded yet): the beat sweep opens them, under the same
+    idempotency key. Least recently tried first, so rows that keep failing cannot starve the rest."""
     cutoff = (now or timezone.now()) - older_than
     return list(
         InvoicePayment.objects.using("default")
-        .filter(provider=InvoicePayment.Provider.STRIPE, stripe_payment_intent_id__isnull=True, created_at__lte=cutoff)
-        .order_by("pk")[:limit]
+        .filter(provider=InvoicePayment.Provider.STRIPE, open_state=OpenState.UNOPENED,
+                stripe_payment_intent_id__isnull=True, created_at__lte=cutoff)
+        .order_by("updated_at", "pk")[:limit]
     )
 
 
@@ -343,22 +425,31 @@ def invoice_payments_unopened(*, older_than: timedelta = timedelta(minutes=5), n
 
 
 def invoice_payment_cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored: bool = False) -> int:
-    """Mark the invoice's open Stripe payment as to be cancelled, in the caller's transaction on the
-    tenant database (the void's own, for tenant invoices; the outbox's, for marketplace ones), and
-    have a worker cancel it once that commits. Returns how many rows were marked (0 or 1).
+    """Settle the invoice's Stripe payment after a void, in the caller's transaction on the tenant
+    database (the void's own, for tenant invoices; the outbox's, for marketplace ones):
+    - no intent yet: the "unopened" row is closed ("abandoned"); nothing to ask Stripe;
+    - an intent: marked to be cancelled, and a worker cancels it once this commits.
+    Returns how many rows were marked for cancelling (0 or 1).
 
+    Both are single UPDATEs evaluated on the row as committed, so they serialise with
+    `invoice_payment_open` storing an intent: whichever commits first, the other sees it.
     `intent_just_stored`: called by `invoice_payment_open` after it stored an intent and found the
-    invoice void. A cancel that ran meanwhile found no intent and said "canceled": ask again.
+    invoice void. A void that ran meanwhile closed the row or found nothing to cancel: ask now.
     """
     rows = InvoicePayment.objects.using("default").filter(
         invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE)
+    now = timezone.now()
     if intent_just_stored:
         rows = rows.exclude(cancel_status__in=[CancelStatus.PENDING, CancelStatus.REFUSED])
     else:
+        abandoned = rows.filter(stripe_payment_intent_id__isnull=True, open_state=OpenState.UNOPENED).update(
+            open_state=OpenState.ABANDONED, open_note="invoice voided before its intent existed", updated_at=now)
+        if abandoned:
+            logger.info("%s invoice %s voided before its payment intent existed: row closed", invoice_kind, invoice_id)
         rows = rows.filter(cancel_status=CancelStatus.NONE)
     marked = (
-        rows.exclude(stripe_status__in=["succeeded", "canceled"])
-        .update(cancel_status=CancelStatus.PENDING, cancel_requested_at=timezone.now(), updated_at=timezone.now())
+        rows.filter(stripe_payment_intent_id__isnull=False).exclude(stripe_status__in=["succeeded", "canceled"])
+        .update(cancel_status=CancelStatus.PENDING, cancel_requested_at=now, cancel_error="", updated_at=now)
     )
     if marked:
         transaction.on_commit(lambda: _enqueue_cancel(invoice_kind, invoice_id), using="default")
@@ -421,14 +512,21 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
                 status, error = CancelStatus.REFUSED, f"{exc.user_message or exc}"[:300]
                 logger.warning("stripe refused to cancel %s of voided %s invoice %s: %s",
                                payment.stripe_payment_intent_id, invoice_kind, invoice_id, error)
-    return _save_cancel(payment.pk, status=status, error=error, stripe_status=stripe_status)
+    return _save_cancel(payment.pk, status=status, error=error, stripe_status=stripe_status,
+                        intent_id=payment.stripe_payment_intent_id)
 
 
-def _save_cancel(payment_pk: int, *, status: str, error: str, stripe_status: str | None = None) -> InvoicePayment:
+def _save_cancel(payment_pk: int, *, status: str, error: str, stripe_status: str | None = None,
+                 intent_id: str | None = None) -> InvoicePayment:
     with transaction.atomic(using="default"):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
         if payment.cancel_status != CancelStatus.PENDING:
             return payment  # another worker finished it meanwhile
+        if status != CancelStatus.PENDING and payment.stripe_payment_intent_id != intent_id:
+            # An intent was stored after this cancel read the row: it is not cancelled yet. Stay
+            # pending and go again (the sweep retries it if this enqueue is lost).
+            transaction.on_commit(lambda: _enqueue_cancel(payment.invoice_kind, payment.invoice_id), using="default")
+            return payment
         payment.cancel_status, payment.cancel_error = status, error
         fields = ["cancel_status", "cancel_error", "updated_at"]
         if stripe_status is not None and status != CancelStatus.PENDING:

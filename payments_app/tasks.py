@@ -49,8 +49,9 @@ def reconcile_stripe() -> dict:
 
 @scheduled_job("payments_app.tasks.open_unopened_invoice_payments", lock_timeout=10 * 60)
 def open_unopened_invoice_payments() -> dict:
-    """Beat: give every claimed Stripe payment without an intent its intent (same key: never two),
-    and cancel the intents of voided invoices whose cancel has not happened yet.
+    """Beat: give every "unopened" Stripe payment its intent (same key: never two), close the ones
+    whose invoice was voided or settled first ("abandoned"), and cancel the intents of voided
+    invoices whose cancel has not happened yet.
     Stops at the first outage; the breaker would refuse the rest anyway."""
     result = _open_unopened()
     result.update(_cancel_pending())
@@ -71,16 +72,21 @@ def _cancel_pending() -> dict:
 
 
 def _open_unopened() -> dict:
-    opened = failed = 0
+    opened = failed = abandoned = 0
     for payment in services.invoice_payments_unopened():
         try:
-            services.invoice_payment_open(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
-                                          tenant_id=payment.owner_tenant_id)
+            done = services.invoice_payment_open(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
+                                                 tenant_id=payment.owner_tenant_id)
         except services.StripeUnavailable:
             failed += 1
             break
-        except services.DomainError:
-            failed += 1  # voided or paid meanwhile, account disabled: left for reconciliation and staff
+        except services.DomainError as exc:
+            # Account not onboarded or unusable, ...: tried again later, behind the others.
+            services.invoice_payment_note_open_failure(payment_pk=payment.pk, reason=f"{exc.code}: {exc}")
+            failed += 1
         else:
-            opened += 1
-    return {"opened": opened, "failed": failed}
+            if done.open_state == "abandoned":
+                abandoned += 1  # voided or settled before its intent existed: closed, not retried
+            else:
+                opened += 1
+    return {"opened": opened, "failed": failed, "abandoned": abandoned}

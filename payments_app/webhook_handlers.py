@@ -129,7 +129,22 @@ def _mark_mismatch(target: Target, note: str) -> str:
     return f"mismatch: {note}"
 
 
-def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id: str) -> str:
+def _fee_disagreement(target: Target, fee: int | None, what: str) -> str:
+    """'' when the application fee Stripe reports is the one we asked for (the payment row's snapshot),
+    else the disagreement in words."""
+    if fee is None or target.payment is None or target.payment.provider != InvoicePayment.Provider.STRIPE:
+        return ""
+    if fee == target.payment.application_fee_cents:
+        return ""
+    return (f"{what} application fee {fee}, expected {target.payment.application_fee_cents} "
+            f"({target.kind} invoice #{target.invoice_id})")
+
+
+def _optional_int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id: str, fee: int | None = None) -> str:
     target = _target(event.payload["data"]["object"])
     if target is None:
         return "ignored: not one of our invoices"
@@ -152,6 +167,11 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     else:
         marketplace_services.marketplace_invoice_mark_paid(invoice_id=target.invoice_id, source="stripe")
     _note_payment(target, stripe_status="succeeded")
+    # The buyer paid the right amount, so the invoice is paid; a wrong platform fee is ours and the
+    # breeder's to sort out: the invoice and its payment row are flagged for staff.
+    fee_problem = _fee_disagreement(target, fee, "Stripe took an")
+    if fee_problem:
+        return f"invoice {facts.number} paid; " + _mark_mismatch(target, fee_problem)
     return f"invoice {facts.number} paid"
 
 
@@ -159,14 +179,16 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
 def invoice_paid(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
     return _paid(event, amount=int(data.get("amount_paid") or 0), currency=data.get("currency") or "",
-                 matching_id=data.get("payment_intent") or data["id"])
+                 matching_id=data.get("payment_intent") or data["id"],
+                 fee=_optional_int(data.get("application_fee_amount")))
 
 
 @handles("payment_intent.succeeded")
 def payment_intent_succeeded(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
     amount = data.get("amount_received") if data.get("amount_received") is not None else data.get("amount")
-    return _paid(event, amount=int(amount or 0), currency=data.get("currency") or "", matching_id=data["id"])
+    return _paid(event, amount=int(amount or 0), currency=data.get("currency") or "", matching_id=data["id"],
+                 fee=_optional_int(data.get("application_fee_amount")))
 
 
 @handles("invoice.payment_failed")
@@ -231,6 +253,11 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here"
     total_refunded = int(data.get("amount_refunded") or 0)
+    charged = int(data.get("amount") if data.get("amount") is not None else facts.total_cents)
+    currency = (data.get("currency") or facts.currency).upper()
+    if charged != facts.total_cents or currency != facts.currency or total_refunded > facts.total_cents:
+        return _mark_mismatch(target, f"Stripe charge {data['id']} of {charged} {currency} refunded {total_refunded}, "
+                                      f"invoice {facts.number} is {facts.total_cents} {facts.currency}; no refund recorded")
     if facts.status not in SETTLED:
         raise EventNotReady(f"invoice {facts.number} is {facts.status}; its payment has not arrived yet")
     new = total_refunded - facts.refunded_cents
@@ -337,17 +364,60 @@ def charge_succeeded(event: StripeWebhookEvent) -> str:
                                   amount=fee, currency=currency, status="collected", payment=payment,
                                   account=destination, charge=charge_id)
         notes.append(f"fee {fee}" if new else "fee already recorded")
-        if fee != payment.application_fee_cents:
-            notes.append(f"fee differs from the expected {payment.application_fee_cents}")
+    problems = [p for p in [_fee_disagreement(target, fee if data.get("application_fee") else None, "charge")] if p]
     if data.get("transfer"):
         amount = int((data.get("transfer_data") or {}).get("amount") or (int(data.get("amount") or 0) - fee))
-        _, new = _record_movement(kind=Movement.TRANSFER, object_id=data["transfer"], event=event, amount=amount,
-                                  currency=currency, status="created", payment=payment, account=destination,
-                                  charge=charge_id)
+        movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["transfer"], event=event,
+                                         amount=amount, currency=currency, status="created", payment=payment,
+                                         account=destination, charge=charge_id)
         notes.append(f"transfer {amount} to {destination}" if new else "transfer already recorded")
+        # A transfer event seen first recorded Stripe's own amount: check that one.
+        problems += [p for p in [_transfer_disagreement(payment, movement.amount_cents)] if p]
     if not notes:
         return f"charge {charge_id}: no Connect fee or transfer on it"
-    return f"charge {charge_id}: " + "; ".join(notes)
+    outcome = f"charge {charge_id}: " + "; ".join(notes)
+    if problems:
+        outcome += "; " + _mark_mismatch(target, "; ".join(problems))
+    return outcome
+
+
+def _transfer_disagreement(payment: InvoicePayment, amount: int) -> str:
+    """'' when the transfer to the connected account is the invoice amount minus our fee snapshot."""
+    expected = payment.amount_cents - payment.application_fee_cents
+    if amount == expected:
+        return ""
+    return (f"transfer {amount} to the connected account, expected {expected} "
+            f"({payment.invoice_kind} invoice #{payment.invoice_id} minus the fee)")
+
+
+def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
+    """The invoice payment a charge belongs to, as far as its recorded fee or transfer says."""
+    if not charge_id:
+        return None
+    known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
+             .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
+    return InvoicePayment.objects.using("default").select_for_update().filter(pk=known).first() if known else None
+
+
+@handles("application_fee.created", "application_fee.refunded")
+def application_fee_event(event: StripeWebhookEvent) -> str:
+    """The platform's fee on a charge, told on its own. May arrive before the charge: then it is
+    recorded unlinked, and `charge.succeeded` links it (and checks the charge's fee)."""
+    data = event.payload["data"]["object"]
+    charge_id = data.get("charge") or ""
+    payment = _payment_of_charge(charge_id)
+    status = "refunded" if data.get("refunded") else "collected"
+    movement, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["id"], event=event,
+                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     status=status, payment=payment, account=data.get("account") or "",
+                                     charge=charge_id)
+    outcome = f"application fee {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
+    if payment is not None:
+        target = Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
+        problem = _fee_disagreement(target, int(data.get("amount") or 0), "Stripe took an")
+        if problem:
+            outcome += "; " + _mark_mismatch(target, problem)
+    return outcome
 
 
 @handles("transfer.created", "transfer.reversed")
@@ -365,7 +435,14 @@ def transfer_event(event: StripeWebhookEvent) -> str:
                                      amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
                                      status=status, payment=payment, account=data.get("destination") or "",
                                      charge=charge_id)
-    return f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
+    outcome = f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
+    linked = movement.invoice_payment
+    problem = _transfer_disagreement(linked, int(data.get("amount") or 0)) if linked is not None else ""
+    if problem:  # unlinked (before its charge): the charge checks it when it links it
+        locked = InvoicePayment.objects.using("default").select_for_update().get(pk=linked.pk)
+        target = Target(locked.invoice_kind, locked.invoice_id, locked.owner_tenant_id, locked)
+        outcome += "; " + _mark_mismatch(target, problem)
+    return outcome
 
 
 @handles("payout.paid", "payout.failed")

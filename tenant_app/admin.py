@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from breederhq.backoffice.actions import audited_action
+from breederhq.reconciliation import DISAGREEMENTS
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
     CrossDatabaseLinksMixin,
@@ -184,7 +185,7 @@ def _expire(invoice, user):
 
 
 def _resolve(invoice, user, reason):
-    if invoice.reconciliation_status != ReconciliationStatus.MISMATCH:
+    if invoice.reconciliation_status not in DISAGREEMENTS:
         return f"nothing to resolve ({invoice.reconciliation_status})"
     return services.invoice_set_reconciliation_status(
         invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason, actor=user).reconciliation_status
@@ -214,7 +215,7 @@ class InvoiceAdmin(TenantOwnedAdmin):
                        permissions=("payment_action",), pass_reason=True),
         audited_action("expire_manual_payment", "Expire the buyer's manual payment claim now", perform=_expire,
                        permissions=("payment_action",)),
-        audited_action("resolve_reconciliation", "Mark the reconciliation mismatch resolved", perform=_resolve,
+        audited_action("resolve_reconciliation", "Mark the reconciliation disagreement resolved", perform=_resolve,
                        permissions=("payment_action",), pass_reason=True),
     ]
 

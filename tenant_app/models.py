@@ -14,6 +14,8 @@ from django.db.models import Q
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
 from breederhq.money import CentsField, CurrencyField, currency_check
+from breederhq.reconciliation import ReconciliationStatus as _ReconciliationStatus
+from breederhq.reconciliation import reconciliation_status_check
 from breederhq.state_machine import StateMachine
 from breederhq.tenancy import UnscopedTenantLookup
 
@@ -281,10 +283,8 @@ INVOICE_TRANSITIONS = StateMachine(
 )
 
 
-class ReconciliationStatus(models.TextChoices):
-    SYNCED = "synced", "Agrees with the processor"
-    MISMATCH = "mismatch", "Disagrees with the processor"
-    RESOLVED = "resolved", "Mismatch resolved by staff"
+# One set for every invoice kind and payment row (breederhq/reconciliation.py); re-exported here.
+ReconciliationStatus = _ReconciliationStatus
 
 
 def receipt_upload_path(instance: Invoice, filename: str) -> str:
@@ -337,10 +337,7 @@ class Invoice(TenantOwned, SoftDeleteModel):
             models.CheckConstraint(
                 condition=Q(payment_mode_snapshot__in=PaymentMode.values), name="invoices_payment_mode_valid"
             ),
-            models.CheckConstraint(
-                condition=Q(reconciliation_status__in=ReconciliationStatus.values),
-                name="invoices_reconciliation_status_valid",
-            ),
+            reconciliation_status_check(name="invoices_reconciliation_status_valid"),
             models.CheckConstraint(
                 condition=Q(subtotal_cents__gte=0, tax_cents__gte=0, paid_cents__gte=0, refunded_cents__gte=0),
                 name="invoices_amounts_not_negative",

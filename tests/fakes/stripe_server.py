@@ -43,6 +43,8 @@ class FakeStripe:
         self.requests: list[dict] = []
         self._idempotent: dict[str, tuple[int, dict]] = {}
         self._failures: list[tuple[int, float]] = []  # (status, delay seconds) for the next requests
+        self._latency: list[tuple[str, str, float]] = []  # (method, path prefix, seconds) before answering
+        self._holds: list[tuple[str, str, threading.Event, threading.Event]] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -64,6 +66,19 @@ class FakeStripe:
         """The next `count` requests answer `status` (after `delay` seconds: a timeout if long)."""
         with self._lock:
             self._failures.extend([(status, delay)] * count)
+
+    def delay(self, method: str, path_prefix: str, seconds: float) -> None:
+        """Every matching request takes `seconds` before Stripe acts on it (a slow Stripe)."""
+        with self._lock:
+            self._latency.append((method, path_prefix, seconds))
+
+    def hold_next(self, method: str, path_suffix: str) -> tuple[threading.Event, threading.Event]:
+        """The next matching request is carried out (as Stripe would), then its answer is held until
+        `release` is set: returns (entered, release). A client killed meanwhile never hears back."""
+        entered, release = threading.Event(), threading.Event()
+        with self._lock:
+            self._holds.append((method, path_suffix, entered, release))
+        return entered, release
 
     def requests_to(self, method: str, path_prefix: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and r["path"].startswith(path_prefix)]
@@ -100,8 +115,9 @@ class FakeStripe:
                 raw = self.rfile.read(length).decode() if length else ""
                 params = _nested_form(parse_qs(raw or url.query, keep_blank_values=True))
                 key = self.headers.get("Idempotency-Key")
-                fake.requests.append({"method": method, "path": url.path, "params": params, "idempotency_key": key,
-                                      "stripe_account": self.headers.get("Stripe-Account")})
+                record = {"method": method, "path": url.path, "params": params, "idempotency_key": key,
+                          "stripe_account": self.headers.get("Stripe-Account")}
+                fake.requests.append(record)
                 with fake._lock:
                     failure = fake._failures.pop(0) if fake._failures else None
                 if failure:
@@ -109,11 +125,26 @@ class FakeStripe:
                     if delay:
                         time.sleep(delay)
                     return self._respond(status, {"error": {"type": "api_error", "message": "fake outage"}})
-                if method == "POST" and key and key in fake._idempotent:
-                    return self._respond(*fake._idempotent[key])
-                status, body = fake.route(method, url.path, params)
-                if method == "POST" and key:
-                    fake._idempotent[key] = (status, body)
+                with fake._lock:
+                    latency = max([s for m, p, s in fake._latency if m == method and url.path.startswith(p)],
+                                  default=0.0)
+                    hold = next((h for h in fake._holds if h[0] == method and url.path.endswith(h[1])), None)
+                    if hold:
+                        fake._holds.remove(hold)
+                if latency:
+                    time.sleep(latency)
+                with fake._lock:  # one request at a time acts on the objects, as Stripe serialises them
+                    replayed = method == "POST" and bool(key) and key in fake._idempotent
+                    record["replayed"] = replayed  # answered from the idempotency cache: no effect
+                    if replayed:
+                        status, body = fake._idempotent[key]
+                    else:
+                        status, body = fake.route(method, url.path, params)
+                        if method == "POST" and key:
+                            fake._idempotent[key] = (status, body)
+                if hold:
+                    hold[2].set()
+                    hold[3].wait(timeout=60)
                 return self._respond(status, body)
 
             def do_GET(self):

@@ -81,7 +81,9 @@ class TestPaymentIntent:
             open_tenant(stripe_tenant, invoice)
         assert refused.value.code == "stripe_account_unusable"
         assert fake_stripe.requests == []
-        assert not InvoicePayment.objects.exists()
+        # The send wrote the row; it stays "unopened" (the sweep retries it once the account is usable).
+        assert list(InvoicePayment.objects.values_list("invoice_id", "open_state", "stripe_payment_intent_id")) == [
+            (invoice.pk, "unopened", None)]
 
     def test_the_fee_is_rounded_half_up_in_whole_cents(self):
         assert [application_fee_cents(a) for a in (0, 9, 10, 11, 12_345)] == [0, 0, 1, 1, 617]

@@ -59,7 +59,7 @@ def test_the_sweep_opens_what_an_outage_left_unopened_once(fake_stripe, stripe_t
     later = timezone.now() + timedelta(minutes=6)
     assert services.invoice_payments_unopened(now=later) == [row]
     InvoicePayment.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=6))
-    assert open_unopened_invoice_payments() == {"opened": 1, "failed": 0, "cancelled": 0, "cancel_pending": 0}
-    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "cancelled": 0, "cancel_pending": 0}
+    assert open_unopened_invoice_payments() == {"opened": 1, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
+    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
     row.refresh_from_db()
     assert list(fake_stripe.objects["payment_intents"]) == [row.stripe_payment_intent_id]

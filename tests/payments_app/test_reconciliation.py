@@ -73,7 +73,7 @@ def test_each_kind_of_disagreement_is_found_and_reported(fake_stripe, landscape)
     with tenant_context(landscape["tenant"].pk):
         assert dict(Invoice.objects.values_list("pk", "reconciliation_status")) == {
             landscape["paid"].pk: "synced", landscape["open"].pk: "synced", landscape["unrecorded"].pk: "mismatch",
-            landscape["lost"].pk: "synced"}
+            landscape["lost"].pk: "missing_remote"}
 
 
 def test_an_amount_difference_is_a_mismatch(fake_stripe, landscape):
@@ -121,3 +121,138 @@ def test_stripe_down_records_a_failed_run_and_changes_nothing(fake_stripe, lands
     assert run.error.startswith("StripeUnavailable: Stripe is unavailable: payment_intent.list failed")
     assert set(statuses().values()) == {"synced"}
     assert not run.items.exists()
+
+
+# --- Every state, on both invoice kinds -----------------------------------------------------------
+
+
+def _tenant_invoice_factory(stripe_tenant):
+    def make(amount):
+        invoice = sent_tenant_invoice(stripe_tenant, amount=amount)
+        return invoice.pk, stripe_tenant.tenant.pk
+
+    def state(pk):
+        with tenant_context(stripe_tenant.tenant.pk):
+            return Invoice.all_objects.values_list("reconciliation_status", flat=True).get(pk=pk)
+
+    return make, state
+
+
+def _marketplace_invoice_factory():
+    from marketplace_app import services as marketplace_services
+    from marketplace_app.models import MarketplaceInvoice
+    from marketplace_app.services import LineItem
+    from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
+    from tests.payments_app.conftest import connect_account
+
+    provider = ProviderFactory(payment_mode="stripe")
+    connect_account(provider=provider)
+    buyer = MarketplaceUserFactory()
+
+    def make(amount):
+        tx = make_transaction(provider, buyer, amount_cents=amount)
+        invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
+                                                                  line_items=[LineItem("Groom", amount)])
+        marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
+        from breederhq.outbox import outbox_relay_due
+
+        outbox_relay_due()  # the "unopened" payment row is written through the outbox
+        return invoice.pk, None
+
+    def state(pk):
+        return MarketplaceInvoice.objects.values_list("reconciliation_status", flat=True).get(pk=pk)
+
+    return make, state
+
+
+@pytest.mark.parametrize("kind", ["tenant", "marketplace"])
+def test_each_state_is_set_on_both_invoice_kinds_and_on_their_payment_rows(fake_stripe, stripe_tenant, kind):
+    make, state = (_tenant_invoice_factory(stripe_tenant) if kind == "tenant" else _marketplace_invoice_factory())
+
+    def opened(amount):
+        pk, tenant_id = make(amount)
+        return pk, services.invoice_payment_open(invoice_kind=kind, invoice_id=pk, tenant_id=tenant_id)
+
+    agrees, _ = opened(10_000)
+    wrong_amount, row = opened(11_000)
+    fake_stripe.objects["payment_intents"][row.stripe_payment_intent_id]["amount"] = 10_500
+    lost, row = opened(12_000)
+    del fake_stripe.objects["payment_intents"][row.stripe_payment_intent_id]
+    # An intent Stripe created for one of our invoices whose id never reached us (the worker died
+    # between Stripe's answer and our save; the row is still "unopened").
+    unrecorded, tenant_id = make(13_000)
+    stray = {"id": new_id("pi"), "object": "payment_intent", "status": "requires_payment_method", "amount": 13_000,
+             "currency": "usd", "created": 0,
+             "metadata": {"breederhq_invoice_kind": kind, "breederhq_invoice_id": str(unrecorded),
+                          **({"breederhq_tenant_id": str(tenant_id)} if tenant_id else {})}}
+    fake_stripe.objects["payment_intents"][stray["id"]] = stray
+
+    run = stripe_reconcile()
+
+    assert (run.synced, run.mismatch, run.missing_remote, run.missing_local) == (1, 1, 1, 1)
+    assert {pk: state(pk) for pk in (agrees, wrong_amount, lost, unrecorded)} == {
+        agrees: "synced", wrong_amount: "mismatch", lost: "missing_remote", unrecorded: "missing_local"}
+    rows = dict(InvoicePayment.objects.filter(invoice_kind=kind).values_list("invoice_id", "reconciliation_status"))
+    assert rows == {agrees: "synced", wrong_amount: "mismatch", lost: "missing_remote", unrecorded: "synced"}
+
+    # Fixed in Stripe: the next run says synced again, on the invoice too.
+    fake_stripe.objects["payment_intents"][
+        InvoicePayment.objects.get(invoice_kind=kind, invoice_id=wrong_amount).stripe_payment_intent_id]["amount"] = 11_000
+    stripe_reconcile()
+    assert state(wrong_amount) == "synced"
+
+
+def test_an_invoice_staff_resolved_stays_resolved_while_it_still_disagrees(fake_stripe, landscape):
+    from tenant_app import services as tenant_services
+
+    stripe_reconcile()
+    with tenant_context(landscape["tenant"].pk):
+        tenant_services.invoice_set_reconciliation_status(invoice_id=landscape["lost"].pk, status="resolved",
+                                                          note="intent deleted on purpose")
+    stripe_reconcile()
+    with tenant_context(landscape["tenant"].pk):
+        assert Invoice.objects.get(pk=landscape["lost"].pk).reconciliation_status == "resolved"
+    assert InvoicePayment.objects.get(invoice_id=landscape["lost"].pk).reconciliation_status == "missing_remote"
+
+
+def test_every_table_takes_exactly_the_one_set_of_states(fake_stripe, stripe_tenant):
+    """The same values everywhere, and the database refuses any other (the shared CHECK)."""
+    from django.db import IntegrityError, transaction
+
+    from breederhq.reconciliation import ReconciliationStatus
+    from marketplace_app.models import MarketplaceInvoice
+    from payments_app.models import ReconciliationItem, ReconciliationState
+    from tenant_app.models import ReconciliationStatus as TenantStatus
+
+    expected = ["pending", "synced", "mismatch", "missing_remote", "missing_local", "resolved"]
+    assert ReconciliationStatus.values == expected
+    assert TenantStatus is ReconciliationStatus and ReconciliationState is ReconciliationStatus
+    assert MarketplaceInvoice.ReconciliationStatus is ReconciliationStatus
+    for model, field in ((Invoice, "reconciliation_status"), (MarketplaceInvoice, "reconciliation_status"),
+                         (InvoicePayment, "reconciliation_status"), (ReconciliationItem, "status")):
+        assert model._meta.get_field(field).choices == ReconciliationStatus.choices
+
+    invoice = sent_tenant_invoice(stripe_tenant)
+    run = ReconciliationRun.objects.create(trigger="command")
+    ReconciliationItem.objects.create(run=run, status="missing_local", detail="x")
+    with tenant_context(stripe_tenant.tenant.pk):
+        for state in expected:  # every value is accepted...
+            Invoice.all_objects.filter(pk=invoice.pk).update(reconciliation_status=state)
+    tables = [
+        lambda: Invoice.all_objects.filter(pk=invoice.pk).update(reconciliation_status="unknown"),
+        lambda: InvoicePayment.objects.update(reconciliation_status="unknown"),
+        lambda: ReconciliationItem.objects.update(status="unknown"),
+    ]
+    for write in tables:  # ...and anything else refused by PostgreSQL
+        with pytest.raises(IntegrityError), transaction.atomic(), tenant_context(stripe_tenant.tenant.pk):
+            write()
+    from marketplace_app import services as marketplace_services
+    from marketplace_app.services import LineItem
+    from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
+
+    provider = ProviderFactory(payment_mode="manual")
+    tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=5_000)
+    marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Walk", 5_000)])
+    MarketplaceInvoice.objects.update(reconciliation_status="missing_remote")
+    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+        MarketplaceInvoice.objects.update(reconciliation_status="unknown")

@@ -13,6 +13,7 @@ from marketplace_app import services as marketplace_services
 from marketplace_app.services import LineItem
 from payments_app import services
 from payments_app.models import InvoicePayment
+from payments_app.providers import PaymentRequest, StripeConnectProvider
 from payments_app.stripe_gateway import StripeUnavailable
 from payments_app.tasks import cancel_invoice_payment, open_unopened_invoice_payments
 from tenant_app import services as tenant_services
@@ -75,8 +76,8 @@ def test_stripe_down_leaves_it_pending_and_the_sweep_cancels_it_with_the_same_ke
     assert error.startswith("Stripe is unavailable: payment_intent.cancel failed")
     assert services.invoice_payments_cancel_pending() == []  # too fresh: the worker may still be on it
     InvoicePayment.objects.update(cancel_requested_at=timezone.now() - timedelta(minutes=6))
-    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "cancelled": 1, "cancel_pending": 0}
-    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "cancelled": 0, "cancel_pending": 0}
+    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 1, "cancel_pending": 0}
+    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
     key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
     assert [k for _, k in cancels(fake_stripe)] == [key, key]
     assert row() == ("canceled", "canceled", "")
@@ -105,12 +106,19 @@ def test_an_intent_already_cancelled_in_stripe_counts_as_cancelled(
     assert row() == ("canceled", "canceled", "")
 
 
-def test_voiding_an_invoice_without_an_intent_asks_nothing_of_stripe(
+def test_voiding_an_invoice_without_an_intent_closes_its_row_and_asks_nothing_of_stripe(
     fake_stripe, stripe_tenant, django_capture_on_commit_callbacks
 ):
     invoice = sent_tenant_invoice(stripe_tenant)
+    assert InvoicePayment.objects.values_list("open_state", flat=True).get() == "unopened"  # written by the send
     callbacks = void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
-    assert (len(callbacks), InvoicePayment.objects.count(), fake_stripe.requests) == (0, 0, [])
+    assert (len(callbacks), fake_stripe.requests) == (0, [])
+    assert InvoicePayment.objects.values_list("open_state", "open_note", "cancel_status").get() == (
+        "abandoned", "invoice voided before its intent existed", "")
+    # The sweep never tries it again, and an open arriving late changes nothing.
+    assert services.invoice_payments_unopened(now=timezone.now() + timedelta(hours=1)) == []
+    late = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk)
+    assert (late.open_state, late.stripe_payment_intent_id, fake_stripe.requests) == ("abandoned", None, [])
 
 
 def test_a_marketplace_void_cancels_through_the_outbox(fake_stripe):
@@ -133,25 +141,37 @@ def test_a_marketplace_void_cancels_through_the_outbox(fake_stripe):
 def test_an_intent_created_while_its_invoice_was_voided_is_cancelled_too(
     fake_stripe, stripe_tenant, django_capture_on_commit_callbacks
 ):
+    """The void ran while the open was waiting for Stripe: it closed the row ("abandoned") with no
+    intent to cancel; the open stores the intent it got, sees the void and asks for the cancel."""
     invoice = sent_tenant_invoice(stripe_tenant)
-    fake_stripe.fail_next(1, status=500)  # the first open claims the row but gets no intent
-    with pytest.raises(StripeUnavailable):
-        services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk)
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
-    # The cancel worker finds no intent yet: nothing to ask Stripe.
-    assert services.invoice_payment_cancel(invoice_kind="tenant", invoice_id=invoice.pk).cancel_status == "canceled"
-    assert cancels(fake_stripe) == []
-    # An open that read the invoice before the void stores its intent now, and sees the void.
-    with tenant_context(stripe_tenant.tenant.pk):
-        from tenant_app.models import Invoice
-
-        Invoice.all_objects.filter(pk=invoice.pk).update(status="sent")
-        payment = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                tenant_id=stripe_tenant.tenant.pk)
-        Invoice.all_objects.filter(pk=invoice.pk).update(status="void")
-    assert row()[0] == "canceled"  # the invoice still read "sent" after the store: no cancel asked
-    services.invoice_payment_cancel_requested(invoice_kind="tenant", invoice_id=invoice.pk, intent_just_stored=True)
-    assert row()[0] == "pending"
+    assert row()[0] == "" and InvoicePayment.objects.get().open_state == "abandoned"
+    # What the open does after Stripe answered: store the intent, re-read the invoice (void), ask.
+    intent = StripeConnectProvider().execute(PaymentRequest(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk, amount_cents=25_000,
+        currency="USD", connect_account_id=stripe_tenant.account.stripe_account_id, description="race",
+        metadata=InvoicePayment.objects.get().metadata()))
+    InvoicePayment.objects.update(stripe_payment_intent_id=intent.matching_id, stripe_status=intent.status,
+                                  open_state="opened")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.invoice_payment_cancel_requested(invoice_kind="tenant", invoice_id=invoice.pk,
+                                                         intent_just_stored=True) == 1
+    assert (row()[0], len(callbacks)) == ("pending", 1)
     services.invoice_payment_cancel(invoice_kind="tenant", invoice_id=invoice.pk)
     assert row() == ("canceled", "canceled", "")
-    assert fake_stripe.objects["payment_intents"][payment.stripe_payment_intent_id]["status"] == "canceled"
+    assert fake_stripe.objects["payment_intents"][intent.matching_id]["status"] == "canceled"
+
+
+def test_a_cancel_that_read_the_row_before_the_intent_was_stored_stays_pending(
+    fake_stripe, stripe_tenant, open_invoice, django_capture_on_commit_callbacks
+):
+    """The cancel worker found no intent, then the open stored one before the worker saved: the
+    worker must not call it "canceled" (a live intent on a void invoice); it stays pending and goes again."""
+    invoice, intent_id = open_invoice
+    void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
+    payment = InvoicePayment.objects.get()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        saved = services._save_cancel(payment.pk, status="canceled", error="", intent_id=None)
+    assert (saved.cancel_status, len(callbacks)) == ("pending", 1)
+    assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
+    assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
