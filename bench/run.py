@@ -360,6 +360,27 @@ def write_report(results: dict) -> None:
     print("\n".join(lines))
 
 
+def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
+    """Bench databases migrated and filled (once); returns the id of the deep message thread."""
+    import psycopg
+
+    if fresh:
+        with psycopg.connect(environment["DATABASE_ADMIN_URL"], autocommit=True) as conn:
+            for name in ("breederhq_bench_tenant", "breederhq_bench_marketplace"):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    manage(environment, "db_bootstrap")
+    manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
+    manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
+    generated = subprocess.run([sys.executable, "-m", "bench.generate", "--scale", scale], cwd=BASE_DIR,
+                               env=environment, capture_output=True, text=True)
+    if generated.returncode != 0:
+        raise SystemExit(f"data generation failed:\n{generated.stderr[-3000:]}")
+    log(generated.stdout.strip().splitlines()[-1])
+    with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
+        return conn.execute(
+            "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=["small", "full"], default="small")
@@ -371,25 +392,7 @@ def main(argv: list[str]) -> int:
     environment, services = bench_environment()
     server = None
     try:
-        if args.fresh:
-            import psycopg
-
-            with psycopg.connect(environment["DATABASE_ADMIN_URL"], autocommit=True) as conn:
-                for name in ("breederhq_bench_tenant", "breederhq_bench_marketplace"):
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        manage(environment, "db_bootstrap")
-        manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
-        manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
-        generated = subprocess.run([sys.executable, "-m", "bench.generate", "--scale", args.scale], cwd=BASE_DIR,
-                                   env=environment, capture_output=True, text=True)
-        if generated.returncode != 0:
-            raise SystemExit(f"data generation failed:\n{generated.stderr[-3000:]}")
-        log(generated.stdout.strip().splitlines()[-1])
-        import psycopg
-
-        with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
-            deep_thread = conn.execute(
-                "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+        deep_thread = prepare(environment, scale=args.scale, fresh=args.fresh)
         os.environ.update({k: environment[k] for k in ("DJANGO_SETTINGS_MODULE",)})
         server = Server(environment)
         results = {"scale": args.scale}
