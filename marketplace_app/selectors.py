@@ -238,6 +238,12 @@ def thread_get_for_user(*, thread_id: int, user_id: int) -> MessageThread:
     return thread
 
 
+def thread_check_participant(*, thread_id: int, user_id: int) -> None:
+    """`thread_get_for_user`'s check without loading the thread: NotFound for a non-participant."""
+    if not MessageThread.objects.using(DB).filter(_participant_filter(user_id), pk=thread_id).exists():
+        raise NotFound(f"MessageThread #{thread_id} does not exist")
+
+
 def message_list(
     *, thread_id: int, user_id: int, before: tuple[datetime, int] | None = None, limit: int = 50
 ) -> list[Message]:
