@@ -52,6 +52,11 @@ for alias, captured in (("default", tenant_q), ("marketplace", mk_q)):
             with connections[alias].cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
                 print("\n".join("        " + r[0] for r in cursor.fetchall()))
+cpu, wall = time.process_time(), time.perf_counter()
+for _ in range(requests):
+    client.get(url, **headers)
+print(f"unprofiled: {(time.perf_counter() - wall) / requests * 1000:.2f} ms wall, "
+      f"{(time.process_time() - cpu) / requests * 1000:.2f} ms CPU of this process per request")
 profiler = Profiler(interval=0.001)
 started = time.perf_counter()
 profiler.start()

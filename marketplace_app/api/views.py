@@ -25,7 +25,6 @@ from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
     MarketplaceUser,
-    Message,
     MessageThread,
     ServiceListing,
     UserBlock,

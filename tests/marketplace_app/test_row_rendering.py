@@ -52,3 +52,13 @@ def test_message_rows_render_as_message_out():
     rows = s.message_rows_out(messages.values(*s.MESSAGE_VALUES))
     assert sorted(r["read_at"] is None for r in rows) == [False, True]
     same_json(rows, s.MessageOut(messages, many=True).data)
+
+
+def test_rows_render_in_the_active_time_zone_like_drf():
+    provider, buyer = ProviderFactory(), MarketplaceUserFactory()
+    make_transaction(provider, buyer)
+    transactions = MarketplaceTransaction.objects.using("marketplace").order_by("id")
+    with timezone.override("America/Chicago"):
+        rows = s.transaction_rows_out(transactions.values(*s.TRANSACTION_VALUES))
+        assert not rows[0]["created_at"].endswith("Z")
+        same_json(rows, s.TransactionOut(transactions.select_related("provider"), many=True).data)
