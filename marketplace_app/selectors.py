@@ -196,7 +196,8 @@ def provider_stats_drift() -> list[dict]:
 
 
 def transaction_list_for_provider(*, provider_id: int, status: str | None = None):
-    """Served by mkt_tx_provider_status_created (provider, status, created_at DESC)."""
+    """Served by mkt_tx_provider_created (provider, created_at DESC, id DESC), or with a status by
+    mkt_tx_provider_status_created."""
     transactions = MarketplaceTransaction.objects.using(DB).filter(provider_id=provider_id)
     if status:
         transactions = transactions.filter(status=status)
