@@ -1,10 +1,16 @@
-"""The platform's URLs plus the calibration baseline: one indexed SELECT, plain JSON."""
+"""The platform's URLs plus what only the benchmark needs: the calibration baseline (one indexed
+SELECT, plain JSON) and an OFFSET variant of the message page, to compare with the API's cursor.
+Neither is part of the product API."""
 
 from django.db import connections
 from django.http import JsonResponse
 from django.urls import path
+from rest_framework.response import Response
 
+from breederhq.api.base import MarketplaceAPIView
 from config.urls import urlpatterns as platform_urlpatterns
+from marketplace_app import selectors
+from marketplace_app.api import serializers as s
 
 
 def baseline(request):
@@ -16,4 +22,19 @@ def baseline(request):
     return JsonResponse({"id": row[0], "name": row[1], "slug": row[2]} if row else {})
 
 
-urlpatterns = [path("bench/baseline", baseline), *platform_urlpatterns]
+class MessagePageByOffset(MarketplaceAPIView):
+    """The message page as a naive API would serve it: `?offset=N`, the same checks, columns and
+    rendering as `MessageListView`, only OFFSET instead of the keyset cursor."""
+
+    def get(self, request, thread_id: int):
+        offset = int(request.query_params.get("offset", 0))
+        selectors.thread_check_participant(thread_id=thread_id, user_id=request.marketplace_user.pk)
+        rows = list(selectors.message_page_queryset(thread_id=thread_id).values(*s.MESSAGE_VALUES)[offset:offset + 51])
+        return Response({"more": len(rows) > 50, "results": s.message_rows_out(rows[:50])})
+
+
+urlpatterns = [
+    path("bench/baseline", baseline),
+    path("bench/threads/<int:thread_id>/messages-by-offset", MessagePageByOffset.as_view()),
+    *platform_urlpatterns,
+]

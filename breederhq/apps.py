@@ -29,6 +29,9 @@ class BreederhqCoreConfig(AppConfig):
         from breederhq.crossdb import connect_registry_signals
 
         connect_registry_signals()
+        from breederhq.api.identity_cache import connect_invalidation
+
+        connect_invalidation()
         # Outbox handlers live in each app's `outbox_handlers.py`; every process (web, worker, beat)
         # must know all of them before it relays anything.
         autodiscover_modules("outbox_handlers")

@@ -322,15 +322,30 @@ class TenantContextMiddleware:
     def __call__(self, request):
         request.tenant_id = None
         request.tenant_membership = None
+        used = _ConnectionUse()
         try:
-            user = getattr(request, "user", None)
-            if user is not None and user.is_authenticated:
-                denied = activate_request_tenant(request, user)
-                if denied is not None:
-                    return denied
-            return self.get_response(request)
+            with connections["default"].execute_wrapper(used):
+                user = getattr(request, "user", None)
+                if user is not None and user.is_authenticated:
+                    denied = activate_request_tenant(request, user)
+                    if denied is not None:
+                        return denied
+                return self.get_response(request)
         finally:
-            reset_connection_context(using="default")
+            # A request that sent nothing to the tenant database (a marketplace read served from the
+            # identity cache, the public search) cannot have changed its session: no reset needed.
+            if used.executed:
+                reset_connection_context(using="default")
+
+
+class _ConnectionUse:
+    """An execute wrapper that notes whether any statement went through the connection."""
+
+    executed = False
+
+    def __call__(self, execute, sql, params, many, context):
+        self.executed = True
+        return execute(sql, params, many, context)
 
 
 # --- Support staff: the one audited way across tenants ---------------------------------------------

@@ -348,6 +348,10 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
                 F("provider"), F("status"), F("created_at").desc(), name="mkt_tx_provider_status_created"
             ),
             models.Index(F("client"), F("status"), F("created_at").desc(), name="mkt_tx_client_status_created"),
+            # The unfiltered lists (the API's default) page by (created_at, id) DESC: read in index
+            # order, so a page deep in the history costs what the first one does (no Sort node).
+            models.Index(F("provider"), F("created_at").desc(), F("id").desc(), name="mkt_tx_provider_created"),
+            models.Index(F("client"), F("created_at").desc(), F("id").desc(), name="mkt_tx_client_created"),
             models.Index(fields=["invoice_type", "invoice_id"], name="mkt_tx_invoice_idx",
                          condition=Q(invoice_id__isnull=False)),
         ]

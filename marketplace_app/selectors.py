@@ -229,7 +229,8 @@ def provider_stats_drift() -> list[dict]:
 
 
 def transaction_list_for_provider(*, provider_id: int, status: str | None = None):
-    """Served by mkt_tx_provider_status_created (provider, status, created_at DESC)."""
+    """Served by mkt_tx_provider_created (provider, created_at DESC, id DESC), or with a status by
+    mkt_tx_provider_status_created."""
     transactions = MarketplaceTransaction.objects.using(DB).filter(provider_id=provider_id)
     if status:
         transactions = transactions.filter(status=status)
@@ -269,6 +270,12 @@ def thread_get_for_user(*, thread_id: int, user_id: int) -> MessageThread:
     if thread is None:
         raise NotFound(f"MessageThread #{thread_id} does not exist")
     return thread
+
+
+def thread_check_participant(*, thread_id: int, user_id: int) -> None:
+    """`thread_get_for_user`'s check without loading the thread: NotFound for a non-participant."""
+    if not MessageThread.objects.using(DB).filter(_participant_filter(user_id), pk=thread_id).exists():
+        raise NotFound(f"MessageThread #{thread_id} does not exist")
 
 
 def message_list(

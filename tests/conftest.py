@@ -21,3 +21,14 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     yield
     with django_db_blocker.unblock(), owner_credentials():
         teardown_databases(databases, verbosity=verbosity)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_identity_cache():
+    """Each test starts with an empty per-process identity cache: a rolled-back test transaction
+    sends no post_save/post_delete, so entries could otherwise outlive the rows they came from."""
+    from breederhq.api import identity_cache
+
+    identity_cache.clear()
+    yield
+    identity_cache.clear()

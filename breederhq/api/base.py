@@ -21,6 +21,7 @@ from rest_framework import generics
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework_simplejwt.tokens import Token
 
+from breederhq.api import identity_cache
 from breederhq.api.auth import MARKETPLACE_KIND_CLAIM, MARKETPLACE_USER_CLAIM, TENANTS_CLAIM
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
@@ -157,7 +158,13 @@ class MarketplaceAPIView(IdempotentAPIView, generics.GenericAPIView):
 
             user_id, _ = _marketplace_identity(request)
             if user_id is not None:
-                # Re-read: an erased (soft-deleted) marketplace user's token stops working.
-                request.marketplace_user = MarketplaceUser.objects.using("marketplace").filter(pk=user_id).first()
+                # Re-read: an erased (soft-deleted) marketplace user's token stops working (on reads
+                # within API_IDENTITY_CACHE_SECONDS, see identity_cache; on writes at once).
+                def load():
+                    return (MarketplaceUser.objects.using("marketplace").filter(pk=user_id)
+                            .select_related("provider").first())
+
+                request.marketplace_user = (identity_cache.cached(("marketplace_user", str(user_id)), load)
+                                            if request.method in SAFE_METHODS else load())
         self.check_permissions(request)
         self.check_throttles(request)

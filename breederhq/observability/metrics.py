@@ -6,6 +6,7 @@ Alert thresholds (from the review) are in README.md next to each metric.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -38,6 +39,7 @@ BLOCKED_CROSS_TENANT = Counter(
 _TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=2048)  # the same statements come back with every request
 def sql_table_and_operation(sql: str) -> tuple[str, str]:
     operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "OTHER"
     if operation not in {"SELECT", "INSERT", "UPDATE", "DELETE"}:

@@ -257,6 +257,9 @@ REST_FRAMEWORK = {
 }
 # Access tokens are short-lived (revocation blacklists the refresh token; an access token lives on
 # until it expires), refresh tokens rotate and the used one is blacklisted.
+# API reads take the caller's User and MarketplaceUser from a per-process cache for at most this long
+# (breederhq.api.identity_cache): a deactivated or erased account loses read access within it.
+API_IDENTITY_CACHE_SECONDS = env.float("API_IDENTITY_CACHE_SECONDS", default=5)
 # A buyer's payment receipt (PDF, PNG, JPEG, WebP) may not be larger than this.
 RECEIPT_MAX_BYTES = env.int("RECEIPT_MAX_BYTES", default=10 * 1024 * 1024)
 SIMPLE_JWT = {

@@ -30,7 +30,6 @@ from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
     MarketplaceUser,
-    Message,
     MessageThread,
     Provider,
     ServiceListing,
@@ -85,9 +84,9 @@ class ListingSearchView(PublicAPIView):
             city=filters.get("city"), price_min_cents=filters.get("price_min_cents"),
             price_max_cents=filters.get("price_max_cents"), metadata_keys=filters.get("metadata_keys"),
             order=filters["order"],
-        ).select_related("provider")
+        ).values(*s.LISTING_VALUES)
         page = self.paginate_queryset(listings)
-        return self.get_paginated_response(s.ListingOut(page, many=True).data)
+        return self.get_paginated_response(s.listing_rows_out(page))
 
 
 class ListingDetailView(PublicAPIView):
@@ -129,8 +128,8 @@ class TransactionListView(MarketplaceAPIView):
             transactions = selectors.transaction_list_for_provider(provider_id=provider.pk, status=status_filter)
         else:
             raise ValidationFailed("`as` is client or provider.", field_errors={"as": ["client or provider"]})
-        page = self.paginate_queryset(transactions.select_related("provider"))
-        return self.get_paginated_response(s.TransactionOut(page, many=True).data)
+        page = self.paginate_queryset(transactions.values(*s.TRANSACTION_VALUES))
+        return self.get_paginated_response(s.transaction_rows_out(page))
 
 
 # --- Threads and messages (participants only) ------------------------------------------------------
@@ -156,8 +155,8 @@ class ThreadListView(MarketplaceAPIView):
         return Response(s.ThreadOut(thread).data, status=status.HTTP_201_CREATED)
 
 
-def _encode_cursor(message: Message) -> str:
-    return base64.urlsafe_b64encode(f"{message.created_at.isoformat()}|{message.id}".encode()).decode()
+def _encode_cursor(message: dict) -> str:
+    return base64.urlsafe_b64encode(f"{message['created_at'].isoformat()}|{message['id']}".encode()).decode()
 
 
 def _decode_cursor(raw: str) -> tuple[datetime, int]:
@@ -186,11 +185,11 @@ class MessageListView(MarketplaceAPIView):
             size = max(1, min(int(request.query_params.get("page_size", 50)), 100))
         except ValueError:
             raise ValidationFailed("page_size is a number.", field_errors={"page_size": ["not a number"]}) from None
-        selectors.thread_get_for_user(thread_id=thread_id, user_id=request.marketplace_user.pk)
-        rows = list(selectors.message_page_queryset(thread_id=thread_id, before=before)[: size + 1])
+        selectors.thread_check_participant(thread_id=thread_id, user_id=request.marketplace_user.pk)
+        rows = list(selectors.message_page_queryset(thread_id=thread_id, before=before)
+                    .values(*s.MESSAGE_VALUES)[: size + 1])
         more, rows = len(rows) > size, rows[:size]
-        return Response({"next": _encode_cursor(rows[-1]) if more else None,
-                         "results": s.MessageOut(rows, many=True).data})
+        return Response({"next": _encode_cursor(rows[-1]) if more else None, "results": s.message_rows_out(rows)})
 
     @extend_schema(operation_id="messages_send", tags=["marketplace"], request=s.MessageIn,
                    parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS})

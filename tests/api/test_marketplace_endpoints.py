@@ -161,6 +161,7 @@ def test_marketplace_lists_run_constant_queries_per_database():
     buyer_client, provider_client = bearer(buyer_login), bearer(provider_login)
     for client, url in ((Client(), f"{M}listings/"), (buyer_client, f"{M}transactions/"),
                         (buyer_client, f"{M}threads/{thread.pk}/messages/"), (provider_client, f"{M}blocks/")):
+        _counts(client, url, 1)  # warm: the first read of a login fills the identity cache
         per_size = {size: _counts(client, url, size) for size in (1, 10, 100)}
         assert len(set(per_size.values())) == 1, (url, per_size)
 
@@ -210,6 +211,7 @@ def test_the_thread_list_runs_constant_queries_per_database():
     for provider in ProviderFactory.create_batch(100):
         services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hi")
     client = bearer(buyer_login)
+    _counts(client, f"{M}threads/", 1)  # warm: the first read of a login fills the identity cache
     per_size = {size: _counts(client, f"{M}threads/", size) for size in (1, 10, 100)}
     assert len(set(per_size.values())) == 1, per_size
 

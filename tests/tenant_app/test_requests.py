@@ -158,3 +158,15 @@ def test_alternating_requests_on_one_persistent_connection_never_see_the_other_t
     finally:
         connection.settings_dict["CONN_MAX_AGE"] = saved
         connection.close()
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"])
+def test_a_request_that_never_touches_the_tenant_database_sends_it_nothing():
+    """The reset after the request runs only when the request sent something to the tenant DB
+    (a stray session setting is still cleared: see the alternating-requests test above)."""
+    with CaptureQueriesContext(connections["default"]) as tenant_db:
+        assert Client().get("/api/v1/marketplace/listings/").status_code == 200
+    assert len(tenant_db) == 0
+    with CaptureQueriesContext(connections["default"]) as tenant_db:
+        assert Client().get("/bench-free-404/").status_code == 404
+    assert len(tenant_db) == 0

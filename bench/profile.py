@@ -1,0 +1,101 @@
+"""Profile one API request end to end, in process (Django test client, bench settings and data).
+
+    .venv/bin/pip install pyinstrument        # not a project dependency
+    .venv/bin/python -m bench.profile listing_search [--requests 300] [--html out.html]
+
+Uses the bench databases (`bench.run.prepare` generates them once) and prints pyinstrument's
+call tree for N requests after a warm-up, plus the queries per request on each database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from bench.run import BASE_DIR, bench_environment, prepare
+
+CHILD = r'''
+import json, sys, time, django
+django.setup()
+from django.db import connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from pyinstrument import Profiler
+
+scenario, requests, html, logins = sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+client = Client(HTTP_HOST="localhost")
+
+def bearer(email):
+    response = client.post("/api/v1/auth/token/", {"email": email, "password": logins["password"]},
+                           content_type="application/json")
+    return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access']}"}
+
+targets = {
+    "listing_search": ("/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX", {}),
+    "transactions_first_page": ("/api/v1/marketplace/transactions/?as=provider", bearer(logins["provider"])),
+    "messages_newest_page": (f"/api/v1/marketplace/threads/{logins['deep_thread_id']}/messages/",
+                             bearer(logins["provider"])),
+    "contacts_with_marketplace_names": ("/api/v1/contacts/", bearer(logins["owner"])),
+    "baseline": ("/bench/baseline?id=1", {}),
+}
+url, headers = targets[scenario]
+for _ in range(20):
+    assert client.get(url, **headers).status_code == 200
+with CaptureQueriesContext(connections["default"]) as tenant_q, CaptureQueriesContext(connections["marketplace"]) as mk_q:
+    client.get(url, **headers)
+print(f"queries per request: tenant DB {len(tenant_q)}, marketplace DB {len(mk_q)}")
+for alias, captured in (("default", tenant_q), ("marketplace", mk_q)):
+    for q in captured.captured_queries:
+        print("   ", q["time"], q["sql"][:160])
+        if "--explain" in sys.argv and q["sql"].lstrip().upper().startswith("SELECT") and "set_config" not in q["sql"]:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
+                print("\n".join("        " + r[0] for r in cursor.fetchall()))
+cpu, wall = time.process_time(), time.perf_counter()
+for _ in range(requests):
+    client.get(url, **headers)
+print(f"unprofiled: {(time.perf_counter() - wall) / requests * 1000:.2f} ms wall, "
+      f"{(time.process_time() - cpu) / requests * 1000:.2f} ms CPU of this process per request")
+profiler = Profiler(interval=0.001)
+started = time.perf_counter()
+profiler.start()
+for _ in range(requests):
+    client.get(url, **headers)
+profiler.stop()
+print(f"{(time.perf_counter() - started) / requests * 1000:.2f} ms per request (profiled)")
+print(profiler.output_text(unicode=False, color=False, show_all=("--all" in sys.argv)))
+if html != "-":
+    open(html, "w").write(profiler.output_html())
+'''
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="+", choices=["listing_search", "transactions_first_page", "messages_newest_page",
+                                             "contacts_with_marketplace_names", "baseline"])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--html", default="-")
+    parser.add_argument("--all", action="store_true", help="show every frame (pyinstrument show_all)")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each SELECT of one request")
+    args = parser.parse_args(argv)
+    environment, services = bench_environment()
+    try:
+        prepare(environment, scale="small")
+        logins = subprocess.run([sys.executable, "-m", "bench.generate", "--logins"], cwd=BASE_DIR, env=environment,
+                                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        for scenario in args.scenarios:
+            print(f"=== {scenario}", flush=True)
+            html = args.html.replace(".html", f"-{scenario}.html")
+            subprocess.run([sys.executable, "-c", CHILD, scenario, str(args.requests), html, logins,
+                            *(["--all"] if args.all else []), *(["--explain"] if args.explain else [])],
+                           cwd=BASE_DIR, env=environment, check=True)
+        return 0
+    finally:
+        for service in services:
+            if hasattr(service, "stop"):
+                service.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

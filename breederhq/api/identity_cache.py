@@ -1,0 +1,91 @@
+"""A short per-process cache of who the caller is, for reads (GET, HEAD, OPTIONS) only.
+
+Every authenticated API request used to re-read the `User` behind the token (simplejwt: is the
+account still active?) and the caller's `MarketplaceUser` (is it erased? is it a provider?): two
+queries on two databases before the view's own. Reads now take both from this cache for at most
+`API_IDENTITY_CACHE_SECONDS` (default 5); writes always read them live.
+
+The security property, kept and tested (tests/api/test_identity_cache.py): a deactivated user or an
+erased marketplace user loses read access within `API_IDENTITY_CACHE_SECONDS` in every process, and
+at once in the process that made the change (post_save / post_delete clear its entries). Tenant
+memberships are not cached: a removed membership still stops working at once.
+
+Entries are copies (`copy.copy`), so a view that changes its `request.user` never changes the cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_ENTRIES = 10_000
+_entries: dict[tuple, tuple[float, Any]] = {}
+_lock = threading.Lock()
+_MISSING = object()
+
+
+def ttl_seconds() -> float:
+    return float(getattr(settings, "API_IDENTITY_CACHE_SECONDS", 5))
+
+
+def cached(key: tuple, load: Callable[[], Any]) -> Any:
+    """`load()`'s result for `key`, at most `ttl_seconds()` old; a copy of a cached model instance."""
+    ttl = ttl_seconds()
+    if ttl <= 0:
+        return load()
+    now = time.monotonic()
+    hit = _entries.get(key, _MISSING)
+    if hit is not _MISSING and hit[0] > now:
+        return copy.copy(hit[1]) if hit[1] is not None else None
+    value = load()
+    with _lock:
+        if len(_entries) >= _MAX_ENTRIES:
+            _entries.clear()
+        _entries[key] = (now + ttl, value)
+    return copy.copy(value) if value is not None else None
+
+
+def forget(kind: str, pk) -> None:
+    """Drop the entries for one row; keys hold the id as a string (token claims may be either)."""
+    with _lock:
+        for key in [k for k in _entries if k[0] == kind and k[1] == str(pk)]:
+            del _entries[key]
+
+
+def clear() -> None:
+    with _lock:
+        _entries.clear()
+
+
+def connect_invalidation() -> None:
+    """Any save or delete of a user, a marketplace user or a provider in this process drops the
+    entries it could have made stale (called from the app's ready())."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.db.models.signals import post_delete, post_save
+
+    from marketplace_app.models import MarketplaceUser, Provider
+
+    def dropper(kind: str, attribute: str):
+        def changed(sender, instance, using, **kwargs):
+            pk = getattr(instance, attribute)
+            forget(kind, pk)
+            # Again after commit: a read in between (another thread) may have cached the old row.
+            transaction.on_commit(lambda: forget(kind, pk), using=using)
+        return changed
+
+    user_changed = dropper("user", "pk")
+    marketplace_user_changed = dropper("marketplace_user", "pk")
+    provider_changed = dropper("marketplace_user", "user_id")
+
+    for signal in (post_save, post_delete):
+        signal.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid=f"identity-user-{signal}")
+        signal.connect(marketplace_user_changed, sender=MarketplaceUser, weak=False,
+                       dispatch_uid=f"identity-mku-{signal}")
+        signal.connect(provider_changed, sender=Provider, weak=False, dispatch_uid=f"identity-provider-{signal}")

@@ -1,0 +1,81 @@
+"""The per-process identity cache on reads (breederhq.api.identity_cache): a change made where this
+process's signals cannot see it (another process: here, raw SQL) reaches reads within
+API_IDENTITY_CACHE_SECONDS; writes and changes made through the ORM in this process apply at once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connections
+
+from marketplace_app import services
+from tests.api.conftest import bearer, body, send_json
+from tests.api.test_marketplace_endpoints import M, person, provider_with_login
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+TTL = 1.0
+
+
+@pytest.fixture
+def short_ttl(settings):
+    settings.API_IDENTITY_CACHE_SECONDS = TTL
+
+
+def erase_behind_our_back(marketplace_user_id: int) -> None:
+    with connections["marketplace"].cursor() as cursor:
+        cursor.execute("UPDATE marketplace_users SET deleted_at = now() WHERE id = %s", [marketplace_user_id])
+
+
+def test_an_erased_marketplace_user_loses_read_access_within_the_ttl(short_ttl):
+    login, identity = person()
+    client = bearer(login)
+    assert client.get(f"{M}transactions/").status_code == 200
+    erase_behind_our_back(identity.pk)
+    # Another process erased them: this process still answers from its cache, for at most the TTL...
+    assert client.get(f"{M}transactions/").status_code == 200
+    # ...but a write reads the identity live and is refused at once,
+    _, provider = provider_with_login()
+    response = send_json(client, "post", f"{M}threads/", {"provider_id": provider.pk, "body": "hi"})
+    assert (response.status_code, body(response)["code"]) == (403, "permission_denied")
+    time.sleep(TTL + 0.1)
+    # and after the TTL reads are refused too.
+    response = client.get(f"{M}transactions/")
+    assert (response.status_code, body(response)["code"]) == (403, "permission_denied")
+
+
+def test_an_erasure_in_this_process_applies_at_once(short_ttl):
+    login, identity = person()
+    client = bearer(login)
+    assert client.get(f"{M}transactions/").status_code == 200
+    services.marketplace_user_erase(user_id=identity.pk)
+    assert client.get(f"{M}transactions/").status_code == 403
+
+
+def test_a_deactivated_login_loses_read_access_within_the_ttl(short_ttl):
+    login, _ = person()
+    client = bearer(login)
+    assert client.get(f"{M}transactions/").status_code == 200
+    with connections["default"].cursor() as cursor:
+        cursor.execute("UPDATE users SET is_active = false WHERE id = %s", [login.pk])
+    assert client.get(f"{M}transactions/").status_code == 200
+    time.sleep(TTL + 0.1)
+    assert client.get(f"{M}transactions/").status_code == 401
+
+
+def test_deactivating_through_the_orm_applies_at_once(short_ttl):
+    login, _ = person()
+    client = bearer(login)
+    assert client.get(f"{M}transactions/").status_code == 200
+    login.is_active = False
+    login.save(update_fields=["is_active"])
+    assert client.get(f"{M}transactions/").status_code == 401
+
+
+def test_a_zero_ttl_reads_live_every_time(settings):
+    settings.API_IDENTITY_CACHE_SECONDS = 0
+    login, identity = person()
+    client = bearer(login)
+    assert client.get(f"{M}transactions/").status_code == 200
+    erase_behind_our_back(identity.pk)
+    assert client.get(f"{M}transactions/").status_code == 403
