@@ -415,8 +415,10 @@ def _api_traces(buyer, owner) -> None:
     from breederhq.models import IdempotencyKey
     from breederhq.tenancy import write_authorization_audit
 
-    for alias, path, scope in (("default", "/api/v1/contacts/", f"user:{owner.pk}"),
-                               ("marketplace", "/api/v1/marketplace/threads/", f"user:{buyer.tenant_user_id}")):
+    # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user.
+    for alias, path, scope in (("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}"),
+                               ("marketplace", "/api/v1/marketplace/threads/",
+                                f"tenant_app.user:{buyer.tenant_user_id}")):
         key = "demo-key-1"
         if IdempotencyKey.objects.using(alias).filter(key=key).exists():
             continue
