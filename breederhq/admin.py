@@ -180,7 +180,7 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, BackofficeActionsMixin, admin.Model
     search_fields = ("message_id", "topic", "last_error")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    readonly_fields = ["handler", *(f.name for f in OutboxMessage._meta.fields)]
     actions = [audited_action("requeue_outbox_message", "Requeue selected stuck messages", perform=_requeue,
                               permissions=("support_action",))]
 
@@ -242,7 +242,7 @@ class CrossDbReferenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("source_table", "source_column", "target_table", "source_id", "target_id")
     date_hierarchy = "created_at"
     ordering = ("-id",)
-    readonly_fields = [f.name for f in CrossDbReference._meta.fields]
+    readonly_fields = ["source_link", "target_link", "target_state", *(f.name for f in CrossDbReference._meta.fields)]
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

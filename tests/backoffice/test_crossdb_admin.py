@@ -211,3 +211,10 @@ def test_the_registry_shows_soft_deleted_and_missing_targets(support_client):
     assert body.count(">live<") == 1 and body.count(">missing<") == 1 and ">deleted 20" in body
     work_on(support_client, tenant)
     assert "(other tenant or missing)" not in support_client.get(REGISTRY["default"]).content.decode()
+    # The change page shows the same links, resolved like a one-row list.
+    from breederhq.models import TenantDbCrossDbReference
+
+    ref = TenantDbCrossDbReference.objects.get(target_id=gone.pk)
+    page = support_client.get(reverse("admin:breederhq_tenantdbcrossdbreference_change", args=[ref.pk]))
+    assert f"Gone Buyer (marketplace user #{gone.pk}) [deleted]" in page.content.decode()
+    assert reverse("admin:marketplace_app_marketplaceuser_change", args=[gone.pk]) in page.content.decode()
