@@ -18,7 +18,9 @@ run: $(INSTALLED)
 	$(VENV)/bin/python -m config.launcher run
 
 ## Run the whole test suite (extra pytest arguments: make test ARGS="-k health").
+## The browser test (tests/backoffice/test_browser.py) drives Debian's chromium through chromedriver.
 test: $(INSTALLED)
+	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
 	$(VENV)/bin/python -m config.launcher test $(ARGS)
 
 ## Benchmarks (not part of the tests): make bench [SCALE=full] [BENCH_ARGS=--fresh]; report in bench/reports/latest.md.

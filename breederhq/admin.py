@@ -1,16 +1,41 @@
+from collections import defaultdict
+from datetime import timedelta
+from functools import cache
+from urllib.parse import urlencode
+
+from django.apps import apps
 from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.timesince import timesince
 
 from breederhq.backoffice.actions import audited_action
+from breederhq.backoffice.admin_tools import BackofficeActionsMixin, is_tenant_owned, render_reference
+from breederhq.backoffice.selectors import OUTBOX_STUCK_AFTER
+from breederhq.backoffice.support import support_request_context, support_session_get
+from breederhq.crossdb import ResolvedReference
 from breederhq.email import email_resend
 from breederhq.models import (
+    APPLIED_MESSAGE_PROXIES,
+    CROSSDB_REFERENCE_PROXIES,
+    OUTBOX_PROXIES,
+    AppliedMessage,
+    CrossDbReference,
     MarketplaceDbAuthorizationAudit,
     MarketplaceDbIdempotencyKey,
     MarketplaceDbOutboundEmail,
+    OutboxMessage,
     TenantDbAuthorizationAudit,
     TenantDbCrossTenantQueryAudit,
     TenantDbIdempotencyKey,
     TenantDbOutboundEmail,
 )
+from breederhq.outbox import outbox_handler_for, outbox_message_requeue
+from breederhq.routing import database_for_model
 
 
 class ReadOnlyAdminMixin:
@@ -76,3 +101,205 @@ class CrossTenantQueryAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 admin.site.register(TenantDbAuthorizationAudit, AuthorizationAuditAdmin)
 admin.site.register(MarketplaceDbAuthorizationAudit, AuthorizationAuditAdmin)
 admin.site.register(TenantDbCrossTenantQueryAudit, CrossTenantQueryAuditAdmin)
+
+
+# --- The cross-database machinery: outbox, applied message ids, reference registry ------------------
+# One read-only page per database each. Stuck outbox messages can be requeued (audited action).
+
+
+class OutboxStuckFilter(admin.SimpleListFilter):
+    """The dashboard's "stuck" figure: gave up (status stuck), or still pending after
+    OUTBOX_STUCK_AFTER (30 minutes, as crossdb_check)."""
+
+    title = "stuck"
+    parameter_name = "stuck"
+
+    def lookups(self, request, model_admin):
+        minutes = int(OUTBOX_STUCK_AFTER.total_seconds() // 60)
+        return [("yes", f"stuck, or pending > {minutes} min"), ("no", "on time or applied")]
+
+    def queryset(self, request, queryset):
+        stuck = Q(status=OutboxMessage.Status.STUCK) | Q(status=OutboxMessage.Status.PENDING,
+                                                        created_at__lt=timezone.now() - OUTBOX_STUCK_AFTER)
+        if self.value() == "yes":
+            return queryset.filter(stuck)
+        if self.value() == "no":
+            return queryset.exclude(stuck)
+        return queryset
+
+
+class OutboxAttemptsFilter(admin.SimpleListFilter):
+    title = "attempts"
+    parameter_name = "attempts"
+    RANGES = {"0": Q(attempts=0), "1-3": Q(attempts__gte=1, attempts__lte=3), "4+": Q(attempts__gte=4)}
+
+    def lookups(self, request, model_admin):
+        return [(key, key) for key in self.RANGES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(self.RANGES[self.value()]) if self.value() in self.RANGES else queryset
+
+
+def age_filter(field: str):
+    """A list filter on how long ago `field` was: < 5 min, < 1 hour, < 1 day, older."""
+
+    class AgeFilter(admin.SimpleListFilter):
+        title = "age"
+        parameter_name = "age"
+        RANGES = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+
+        def lookups(self, request, model_admin):
+            return [("5m", "< 5 minutes"), ("1h", "< 1 hour"), ("1d", "< 1 day"), ("older", "older than a day")]
+
+        def queryset(self, request, queryset):
+            now = timezone.now()
+            if self.value() in self.RANGES:
+                return queryset.filter(**{f"{field}__gte": now - self.RANGES[self.value()]})
+            if self.value() == "older":
+                return queryset.filter(**{f"{field}__lt": now - self.RANGES["1d"]})
+            return queryset
+
+    return AgeFilter
+
+
+def _other_database_search(proxies: dict, alias: str, text: str) -> str:
+    """The changelist of `alias`'s page of a per-database model, searched for `text` (no query)."""
+    opts = proxies[alias]._meta
+    return f"{reverse(f'admin:{opts.app_label}_{opts.model_name}_changelist')}?{urlencode({'q': text})}"
+
+
+def _requeue(message, user):
+    requeued = outbox_message_requeue(using=message._state.db, message_id=message.message_id)
+    return f"{requeued.status}: attempts reset, due now"
+
+
+class OutboxMessageAdmin(ReadOnlyAdminMixin, BackofficeActionsMixin, admin.ModelAdmin):
+    list_display = ("short_id", "topic", "handler", "target_db", "status", "attempts", "age", "next_attempt_at",
+                    "last_attempt_at", "error", "applied_link")
+    list_filter = (OutboxStuckFilter, "status", "topic", "target_db", OutboxAttemptsFilter, age_filter("created_at"))
+    search_fields = ("message_id", "topic", "last_error")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    readonly_fields = ["handler", *(f.name for f in OutboxMessage._meta.fields)]
+    actions = [audited_action("requeue_outbox_message", "Requeue selected stuck messages", perform=_requeue,
+                              permissions=("support_action",))]
+
+    @admin.display(description="message", ordering="message_id")
+    def short_id(self, obj):
+        return str(obj.message_id)[:8]
+
+    @admin.display(description="handler")
+    def handler(self, obj):
+        try:
+            func = outbox_handler_for(obj.topic).func
+        except ImproperlyConfigured:
+            return "(no handler)"
+        return f"{func.__module__}.{func.__qualname__}"
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj):
+        return timesince(obj.created_at)
+
+    @admin.display(description="last error")
+    def error(self, obj):
+        return Truncator(obj.last_error).chars(80)
+
+    @admin.display(description="applied in target")
+    def applied_link(self, obj):
+        if obj.status != OutboxMessage.Status.APPLIED:
+            return "-"
+        return format_html('<a href="{}">{}</a>', _other_database_search(APPLIED_MESSAGE_PROXIES, obj.target_db,
+                                                                         str(obj.message_id)), obj.target_db)
+
+
+class AppliedMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("message_id", "topic", "source_db", "applied_at", "source_link")
+    list_filter = ("topic", "source_db", age_filter("applied_at"))
+    search_fields = ("message_id", "topic")
+    date_hierarchy = "applied_at"
+    ordering = ("-applied_at", "-id")
+    readonly_fields = [f.name for f in AppliedMessage._meta.fields]
+
+    @admin.display(description="outbox message")
+    def source_link(self, obj):
+        return format_html('<a href="{}">{} outbox</a>', _other_database_search(OUTBOX_PROXIES, obj.source_db,
+                                                                                str(obj.message_id)), obj.source_db)
+
+
+@cache
+def _models_by_table() -> dict[str, type]:
+    return {m._meta.db_table: m for m in apps.get_models() if not m._meta.proxy}
+
+
+class CrossDbReferenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The registry: each row's source (this database) and target (the other one) as links to their
+    admin pages. A page resolves each table it mentions with one query (`in_bulk`), whatever the
+    number of rows; tenant rows are read in the audited support context of the tenant being worked on
+    (others show as "other tenant or missing")."""
+
+    list_display = ("__str__", "source_link", "target_link", "target_state", "created_at", "updated_at")
+    list_filter = ("source_table", "source_column", "target_table", "target_db", age_filter("created_at"))
+    search_fields = ("source_table", "source_column", "target_table", "source_id", "target_id")
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    readonly_fields = ["source_link", "target_link", "target_state", *(f.name for f in CrossDbReference._meta.fields)]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        changelist.result_list = list(changelist.result_list)
+        self._resolve(request, changelist.result_list)
+        return changelist
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            self._resolve(request, [obj])
+        return obj
+
+    def _resolve(self, request, rows) -> None:
+        """Sets `_source` and `_target` (ResolvedReference or None) on each row."""
+        wanted: dict[type, set[int]] = defaultdict(set)
+        models_by_table = _models_by_table()
+        for row in rows:
+            for table, pk in ((row.source_table, row.source_id), (row.target_table, row.target_id)):
+                if table in models_by_table:
+                    wanted[models_by_table[table]].add(pk)
+
+        def load(models):
+            return {model: model._base_manager.using(database_for_model(model)).in_bulk(sorted(wanted[model]))
+                    for model in models}
+
+        tenant_owned = [model for model in wanted if is_tenant_owned(model)]
+        loaded = load([model for model in wanted if model not in tenant_owned])
+        if tenant_owned and support_session_get(request) is not None:
+            with support_request_context(request, page=f"{self.opts.label_lower}:resolve"):
+                loaded.update(load(tenant_owned))
+        for row in rows:
+            for attr, table, pk in (("_source", row.source_table, row.source_id),
+                                    ("_target", row.target_table, row.target_id)):
+                model = models_by_table.get(table)
+                setattr(row, attr, None if model is None else
+                        ResolvedReference(model=model, id=pk, obj=loaded.get(model, {}).get(pk)))
+
+    @admin.display(description="source")
+    def source_link(self, obj):
+        return render_reference(getattr(obj, "_source", None))
+
+    @admin.display(description="target")
+    def target_link(self, obj):
+        return render_reference(getattr(obj, "_target", None))
+
+    @admin.display(description="target state")
+    def target_state(self, obj):
+        ref = getattr(obj, "_target", None)
+        if ref is None:
+            return "unknown table"
+        if ref.is_missing:
+            return "other tenant or missing" if is_tenant_owned(ref.model) else "missing"
+        return f"deleted {ref.obj.deleted_at:%Y-%m-%d %H:%M}" if ref.is_deleted else "live"
+
+
+for _alias in ("default", "marketplace"):
+    admin.site.register(OUTBOX_PROXIES[_alias], OutboxMessageAdmin)
+    admin.site.register(APPLIED_MESSAGE_PROXIES[_alias], AppliedMessageAdmin)
+    admin.site.register(CROSSDB_REFERENCE_PROXIES[_alias], CrossDbReferenceAdmin)

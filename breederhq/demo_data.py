@@ -1,4 +1,5 @@
-"""The small demo data set `make run` loads: enough for every page to show something real.
+"""The small demo data set `make run` loads: enough for every page — every admin change list of both
+databases included — to show something real.
 
 Idempotent: every row is looked up by a natural key before it is created.
 """
@@ -81,8 +82,9 @@ def _sunny_kennels() -> None:
                                         idempotency_key=f"{key}:refund", actor=owner)
 
 
-def load_demo_data() -> list[tuple[str, str]]:
-    """Create the demo rows if missing; return (login, description) pairs to print."""
+def load_demo_data(*, back_office: bool = True) -> list[tuple[str, str]]:
+    """Create the demo rows if missing; return (login, description) pairs to print. `back_office`
+    adds what fills every admin page (Stripe events, outbox, audits...; see below)."""
     with transaction.atomic(using="default"):
         _user(email="admin@breederhq.test", is_staff=True, is_superuser=True, first_name="Ada")
         _sunny_kennels()
@@ -91,6 +93,8 @@ def load_demo_data() -> list[tuple[str, str]]:
         ("owner@sunny-kennels.test", "owner of the demo tenant Sunny Kennels (contacts, invoices)"),
     ]
     logins += load_marketplace_demo_data()
+    if back_office:
+        load_back_office_demo_data()
     return logins
 
 
@@ -162,3 +166,289 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
         ("buyer@breederhq.test", "marketplace buyer with a message thread and a paid purchase"),
         ("groomer@breederhq.test", "service provider 'Happy Paws Grooming' with two listings"),
     ]
+
+
+# --- The back office's pages: every admin change list shows at least one real row ---------------------
+# (tests/backoffice/test_demo_data_pages.py walks them). Everything goes through the services, the
+# outbox relay and the Stripe webhook inbox, except what only Stripe itself could answer here: the
+# Connect account's onboarding, the card payment's intent and a reconciliation run's listing, which
+# are recorded as those flows record them.
+
+
+def load_back_office_demo_data() -> None:
+    from marketplace_app.models import MarketplaceUser, Provider
+    from tenant_app.models import Contact, Tenant
+
+    tenant = Tenant.objects.get(slug="sunny-kennels")
+    owner = _user(email="owner@sunny-kennels.test")
+    staff = _user(email="admin@breederhq.test")
+    buyer = MarketplaceUser.all_objects.using("marketplace").get(email="buyer@breederhq.test")
+    groomer = Provider.all_objects.using("marketplace").get(business_name="Happy Paws Grooming")
+    maya = _in_tenant(tenant, lambda: Contact.objects.get(email="maya.lopez@example.test"))
+    _link_contact(tenant, maya, buyer)
+    breeder = _sunny_breeder(tenant, owner)
+    _breeder_sales(tenant, owner, maya, breeder, buyer)
+    _stripe_demo(tenant, owner, maya, breeder, buyer)
+    _blocks(groomer, staff)
+    _undeliverable_email()
+    _api_traces(buyer, owner)
+    _scheduled_jobs()
+
+
+def _in_tenant(tenant, read):
+    from breederhq.tenancy import tenant_context
+
+    with tenant_context(tenant.pk):
+        return read()
+
+
+def _link_contact(tenant, contact, buyer) -> None:
+    """Maya is also the marketplace buyer: a reference from the tenant database to the marketplace."""
+    from breederhq.tenancy import tenant_context
+    from tenant_app import services
+
+    if contact.marketplace_user_id is None:
+        with tenant_context(tenant.pk):
+            services.contact_update(contact_id=contact.pk, marketplace_user_id=buyer.pk)
+
+
+def _sunny_breeder(tenant, owner):
+    """Sunny Kennels also sells on the marketplace, as a breeder billed with its own tenant invoices."""
+    from marketplace_app import services
+    from marketplace_app.models import MarketplaceUser, Provider
+
+    provider = Provider.all_objects.using("marketplace").filter(tenant_id=tenant.pk).first()
+    if provider is not None:
+        return provider
+    user = MarketplaceUser.all_objects.using("marketplace").filter(email=owner.email).first()
+    if user is None:
+        user = MarketplaceUser(email=owner.email, display_name="Sunny Owner", kind="breeder", tenant_user_id=owner.pk)
+        user.save(using="marketplace")
+    return services.provider_create(user=user, kind="breeder", business_name="Sunny Kennels", tenant_id=tenant.pk,
+                                    city="Austin", state="TX", description="Golden Retrievers and Labradors.")
+
+
+def _breeder_sale(tenant, owner, contact, breeder, buyer, *, key: str, line: tuple[str, int]):
+    """A marketplace transaction billed with a Sunny tenant invoice (sent); returns (tx, invoice),
+    or None when it exists already."""
+    from breederhq.tenancy import tenant_context
+    from marketplace_app import services as market
+    from tenant_app import services
+    from tenant_app.models import Invoice
+
+    if _in_tenant(tenant, lambda: Invoice.all_objects.filter(notes=key).exists()):
+        return None
+    tx = market.transaction_create(provider_id=breeder.pk, client_id=buyer.pk, amount_cents=line[1],
+                                   description=line[0])
+    with tenant_context(tenant.pk):
+        invoice = services.invoice_create(contact_id=contact.pk, notes=key, actor=owner, is_marketplace_invoice=True,
+                                          lines=[services.LineInput(line[0], line[1])])
+    market.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
+    with tenant_context(tenant.pk):
+        invoice = services.invoice_send(invoice_id=invoice.pk, actor=owner)
+    return tx, invoice
+
+
+def _breeder_sales(tenant, owner, contact, breeder, buyer) -> None:
+    """The outbox both ways, relayed: a paid tenant invoice marks its marketplace transaction paid
+    (tenant DB -> marketplace DB), a cancelled transaction voids its unpaid tenant invoice
+    (marketplace DB -> tenant DB)."""
+    from django.core.files.base import ContentFile
+
+    from breederhq.outbox import outbox_relay_due
+    from breederhq.tenancy import tenant_context
+    from marketplace_app import services as market
+    from tenant_app import services
+
+    paid = _breeder_sale(tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-paid",
+                         line=("Golden Retriever puppy (litter B)", 250_000))
+    if paid is not None:
+        with tenant_context(tenant.pk):
+            services.invoice_buyer_mark_paid(invoice_id=paid[1].pk, reference="transfer demo:breeder-sale",
+                                             receipt=ContentFile(b"Demo bank transfer receipt", name="receipt.txt"))
+            services.invoice_confirm_payment(invoice_id=paid[1].pk, actor=owner, reference="transfer demo:breeder-sale")
+    cancelled = _breeder_sale(tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-cancelled",
+                              line=("Labrador puppy reservation", 50_000))
+    if cancelled is not None:
+        market.transaction_cancel(transaction_id=cancelled[0].pk)
+    outbox_relay_due()
+
+
+def _stripe_event(event_type: str, data_object: dict, *, key: str, account: str | None = None):
+    """One webhook delivery, signed as Stripe signs it, through the inbox (stored, then processed)."""
+    import json
+    import time
+
+    import stripe
+    from django.conf import settings
+
+    from payments_app.services import stripe_event_process, stripe_event_receive
+
+    event = {"id": f"evt_demo_{key}", "object": "event", "api_version": "2024-06-20", "created": int(time.time()),
+             "livemode": False, "type": event_type, "account": account, "pending_webhooks": 1,
+             "request": {"id": None, "idempotency_key": None}, "data": {"object": data_object}}
+    body = json.dumps(event, separators=(",", ":"))
+    header = stripe.WebhookSignature.generate_signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
+    received = stripe_event_receive(payload=body.encode(), signature_header=header)
+    return stripe_event_process(event_pk=received.event.pk)
+
+
+def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
+    """Connect account, payout, a card payment Stripe took for an invoice in manual mode (a
+    reconciliation mismatch), its dispute (whose outbox message cannot apply: the transaction is
+    not paid, so it ends stuck), a refund that arrived before any payment (dead-lettered after every
+    attempt) and an event type nobody handles (ignored)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from breederhq.models import OutboxMessage
+    from breederhq.outbox import max_attempts, outbox_relay_message
+    from payments_app.models import (
+        InvoicePayment,
+        ReconciliationItem,
+        ReconciliationRun,
+        StripeConnectAccount,
+        StripeWebhookEvent,
+        stripe_metadata,
+    )
+    from payments_app.services import stripe_event_process
+
+    if StripeWebhookEvent.objects.using("default").filter(stripe_event_id__startswith="evt_demo_").exists():
+        return
+    account_id = "acct_demo_sunny"
+    # Onboarding (Stripe's account links) records the account; Stripe then tells us it is enabled.
+    StripeConnectAccount.objects.using("default").get_or_create(
+        stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant})
+    _stripe_event("account.updated", {"id": account_id, "object": "account", "charges_enabled": True,
+                                      "payouts_enabled": True, "details_submitted": True, "requirements": {}},
+                  key="account", account=account_id)
+    _stripe_event("payout.paid", {"id": "po_demo_1", "object": "payout", "amount": 180_000, "currency": "usd",
+                                  "status": "paid"}, key="payout", account=account_id)
+    _stripe_event("customer.created", {"id": "cus_demo_1", "object": "customer"}, key="customer")
+
+    sale = _breeder_sale(tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-card",
+                         line=("Labrador puppy (card)", 120_000))
+    if sale is None:
+        return
+    _, invoice = sale
+    # Checkout (Stripe's payment intent) records the payment it opened.
+    intent = "pi_demo_card"
+    metadata = stripe_metadata("tenant", invoice.pk, tenant.pk)
+    InvoicePayment.objects.using("default").create(
+        invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
+        amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
+        stripe_payment_intent_id=intent, stripe_status="requires_payment_method")
+    succeeded = _stripe_event("payment_intent.succeeded", {
+        "id": intent, "object": "payment_intent", "amount": invoice.total_cents, "amount_received": invoice.total_cents,
+        "currency": "usd", "status": "succeeded", "metadata": metadata}, key="card-paid")
+    _stripe_event("charge.dispute.created", {"id": "dp_demo_1", "object": "dispute", "payment_intent": intent,
+                                             "amount": invoice.total_cents, "status": "needs_response"}, key="dispute")
+    refund = _stripe_event("charge.refunded", {"id": "ch_demo_card", "object": "charge", "payment_intent": intent,
+                                               "amount_refunded": 20_000, "metadata": metadata}, key="refund")
+    for _ in range(settings.STRIPE_WEBHOOK_MAX_ATTEMPTS):  # the retries Stripe's inbox would make
+        stripe_event_process(event_pk=refund.pk)
+
+    # The dispute's message to the marketplace cannot apply while the transaction is unpaid: after
+    # the last attempt the relay leaves it stuck, for support to requeue from the outbox page.
+    message = OutboxMessage.objects.using("default").filter(topic="payments.dispute_opened").first()
+    if message is not None:
+        now = timezone.now()
+        for attempt in range(max_attempts()):
+            outbox_relay_message(source="default", message_pk=message.pk, now=now + timedelta(minutes=attempt))
+
+    # Last night's reconciliation (it lists Stripe's payment intents) found the mismatch.
+    run = ReconciliationRun.objects.using("default").create(
+        trigger="command", finished_at=timezone.now(), remote_objects=1, local_payments=1, mismatch=1)
+    ReconciliationItem.objects.using("default").create(
+        run=run, status="mismatch", invoice_kind="tenant", invoice_id=invoice.pk, tenant_id_hint=tenant.pk,
+        stripe_object_id=intent, local_amount_cents=invoice.total_cents, remote_amount_cents=invoice.total_cents,
+        detail=(succeeded.outcome or "Stripe took a payment for an invoice in manual mode")[:300])
+
+
+def _blocks(groomer, staff) -> None:
+    """Two users blocked by the groomer; support lifted one block (the audited back-office action)."""
+    from breederhq.backoffice.actions import staff_action_record
+    from marketplace_app import services
+    from marketplace_app.models import MarketplaceUser, UserBlock
+
+    if UserBlock.objects.using("marketplace").filter(provider=groomer).exists():
+        return
+    spammer = MarketplaceUser.all_objects.using("marketplace").filter(email="spam@example.test").first()
+    if spammer is None:
+        spammer = MarketplaceUser(email="spam@example.test", display_name="Spammy Sam", kind="buyer")
+        spammer.save(using="marketplace")
+    mistaken = MarketplaceUser.all_objects.using("marketplace").filter(email="oops@example.test").first()
+    if mistaken is None:
+        mistaken = MarketplaceUser(email="oops@example.test", display_name="Olive Oops", kind="buyer")
+        mistaken.save(using="marketplace")
+    services.user_block_create(provider_id=groomer.pk, user_id=spammer.pk, reason="sends the same ad every day")
+    lifted = services.user_block_create(provider_id=groomer.pk, user_id=mistaken.pk, reason="blocked by mistake")
+    removed = services.user_block_delete(provider_id=groomer.pk, user_id=mistaken.pk)
+    staff_action_record(user=staff, action="unblock_user", obj=lifted, reason="ticket #2: the groomer asked",
+                        result=f"{removed} block(s) removed")
+
+
+def _undeliverable_email() -> None:
+    """A welcome email to an address pasted with a line break in it: every attempt fails, the last
+    one marks it failed (the rest of the demo's emails stay queued until a worker sends them)."""
+    from django.conf import settings
+
+    from breederhq.email import email_enqueue, email_send
+
+    email = email_enqueue(using="marketplace", event_key="demo:welcome-typo", template="welcome",
+                          to=["olive@example.test\nolive.oops@example.test"],
+                          context={"name": "Olive", "url": "http://127.0.0.1:8000/"})
+    for _ in range(settings.EMAIL_MAX_ATTEMPTS - email.attempts):
+        email_send(using="marketplace", pk=email.pk)
+
+
+def _api_traces(buyer, owner) -> None:
+    """What API traffic leaves behind: an idempotency key per database (a replayable POST), a
+    refused access in each database's authorization audit, and sign-in tokens (one signed out)."""
+    from django.db import transaction
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from breederhq.idempotency import claim_key, complete_claim, lock_claim, request_fingerprint
+    from breederhq.models import IdempotencyKey
+    from breederhq.tenancy import write_authorization_audit
+
+    # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user.
+    for alias, path, scope in (("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}"),
+                               ("marketplace", "/api/v1/marketplace/threads/",
+                                f"tenant_app.user:{buyer.tenant_user_id}")):
+        key = "demo-key-1"
+        if IdempotencyKey.objects.using(alias).filter(key=key).exists():
+            continue
+        body = b'{"demo": true}'
+        fingerprint = request_fingerprint(method="POST", path=path, content_type="application/json", body=body)
+        claim_key(using=alias, scope=scope, method="POST", path=path, key=key, fingerprint=fingerprint)
+        with transaction.atomic(using=alias):
+            claim = lock_claim(using=alias, scope=scope, method="POST", path=path, key=key, fingerprint=fingerprint)
+            complete_claim(claim.record, using=alias, status=201, content_type="application/json", body='{"id": 1}')
+        write_authorization_audit(user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
+                                  resource_type="invoice" if alias == "default" else "thread", resource_id=999,
+                                  action="view", allowed=False, reason="not a member of the owning tenant (demo)",
+                                  using=alias)
+    login = _user(email="buyer@breederhq.test")
+    if not OutstandingToken.objects.filter(user=login).exists():
+        RefreshToken.for_user(login)
+        RefreshToken.for_user(login).blacklist()  # signed out on another device
+
+
+def _scheduled_jobs() -> None:
+    """Beat's schedule in the PeriodicTask table (as beat writes it at start-up) and one job's status."""
+    from django_celery_beat.models import PeriodicTask
+
+    from breederhq.jobs.scheduler import ScheduleDefaultsDatabaseScheduler
+    from breederhq.tasks import purge_expired_idempotency_keys
+    from config.celery import app
+
+    # What beat's scheduler does at start-up for a job missing from the table (its Entry.from_entry).
+    existing = set(PeriodicTask.objects.values_list("name", flat=True))
+    for name, entry in app.conf.beat_schedule.items():
+        if name not in existing:
+            ScheduleDefaultsDatabaseScheduler.Entry.from_entry(name, app=app, **entry)
+    purge_expired_idempotency_keys()

@@ -38,7 +38,7 @@ from django.db import connections, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from breederhq.errors import NotFound
+from breederhq.errors import Conflict, NotFound
 from breederhq.models import AppliedMessage, OutboxMessage
 from config.database_routing import DATABASE_ALIASES
 
@@ -249,16 +249,24 @@ def outbox_relay_due(*, now: datetime | None = None, limit: int = 500) -> dict[s
 
 
 def outbox_message_requeue(*, using: str, message_id) -> OutboxMessage:
-    """Give a stuck message a fresh set of attempts (after fixing what made it fail)."""
+    """Give a stuck or overdue message a fresh set of attempts (after fixing what made it fail).
+
+    A stuck message goes back to pending; a pending one waiting out its backoff is made due now.
+    Either way attempts restart at 0 and the relay picks it up once this commits (a task is
+    dispatched, and the sweep would find it anyway). An applied message is refused (Conflict).
+    """
     with transaction.atomic(using=using):
         message = OutboxMessage.objects.using(using).select_for_update().filter(message_id=message_id).first()
         if message is None:
             raise NotFound(f"no outbox message {message_id} in {using}")
-        if message.status == OutboxMessage.Status.STUCK:
-            message.status = OutboxMessage.Status.PENDING
-            message.attempts = 0
-            message.next_attempt_at = timezone.now()
-            message.save(update_fields=["status", "attempts", "next_attempt_at"])
+        if message.status == OutboxMessage.Status.APPLIED:
+            raise Conflict(f"outbox message {message_id} was applied at {message.applied_at:%Y-%m-%d %H:%M}; "
+                           f"there is nothing to requeue")
+        message.status = OutboxMessage.Status.PENDING
+        message.attempts = 0
+        message.next_attempt_at = timezone.now()
+        message.save(update_fields=["status", "attempts", "next_attempt_at"])
+        transaction.on_commit(lambda: _dispatch(using, message), using=using, robust=True)
     return message
 
 

@@ -175,18 +175,21 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
-def system_read_context(*, job: str, using: str = "default") -> Iterator[None]:
-    """Let a scheduled job read every tenant's rows for the block (one transaction), audited.
+def system_read_context(*, job: str, using: str = "default", user_id: int | None = None) -> Iterator[None]:
+    """Let a scheduled job — or a staff member's back-office page — read every tenant's rows for the
+    block (one transaction), audited.
 
     Reads only: the extra policy is FOR SELECT, so a write in the block still needs a tenant context
-    and the matching tenant. Each use writes a `cross_tenant_query_audit` row first (target 0 = all).
+    and the matching tenant. Each use writes a `cross_tenant_query_audit` row first (target 0 = all)
+    naming who asked: `user_id` is the staff user when one triggered the read (dashboard, personal
+    data export), None for scheduled jobs and the outbox relay.
     """
     from breederhq.models import CrossTenantQueryAudit
 
     with transaction.atomic(using=using):
         CrossTenantQueryAudit.objects.using(using).create(
-            user_id=None, target_tenant_id=0, query_type=f"system:{job}"[:100], allowed=True,
-            reason="read-only scan by a scheduled job",
+            user_id=user_id, target_tenant_id=0, query_type=f"system:{job}"[:100], allowed=True,
+            reason="read-only scan by a scheduled job" if user_id is None else "read-only scan asked by staff",
         )
     nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):

@@ -116,7 +116,8 @@ def admin_url(obj) -> str | None:
         return None
 
 
-def _render_reference(ref: ResolvedReference | None) -> str:
+def render_reference(ref: ResolvedReference | None) -> str:
+    """A resolved reference as a link to its admin page, `[deleted]` or `(missing)` where so."""
     if ref is None:
         return "-"
     label = f"{ref.model._meta.verbose_name} #{ref.id}"
@@ -180,7 +181,7 @@ def _link_column(field: str):
     def column(self, obj):
         cached = getattr(obj, "_crossdb_resolved", None)
         ref = cached[field] if cached is not None and field in cached else resolve([obj], field)[0]
-        return _render_reference(ref)
+        return render_reference(ref)
 
     column.__name__ = f"{field}_link"
     return column

@@ -26,16 +26,17 @@ def _rows(rows, *, exclude=()) -> list[dict]:
     ]
 
 
-def _audit(*, staff_username: str, action: str, model: str, database: str, target_id, reason: str,
-           result: str) -> None:
+def _audit(*, staff_username: str, staff_user_id: int | None, action: str, model: str, database: str, target_id,
+           reason: str, result: str) -> None:
     with transaction.atomic(using="default"):
         StaffActionAudit.objects.using("default").create(
-            actor_id=0, actor_username=staff_username, action=action, target_model=model,
+            actor_id=staff_user_id or 0, actor_username=staff_username, action=action, target_model=model,
             target_database=database, target_id=str(target_id), reason=reason, result=result,
         )
 
 
-def export_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str) -> dict:
+def export_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str,
+        staff_user_id: int | None = None) -> dict:
     """One tenant's contact: the contact, the invoices addressed to them with their lines and
     payments, in that tenant's context; plus the linked marketplace user's export, if any."""
     from breederhq.tenancy import tenant_context
@@ -52,15 +53,17 @@ def export_contact(*, tenant_id: int, contact_id: int, staff_username: str, reas
             "invoice_lines": _rows(InvoiceLineItem.objects.filter(invoice__in=invoices).order_by("pk")),
             "payments": _rows(Payment.objects.filter(invoice__in=invoices).order_by("pk")),
         }
-    _audit(staff_username=staff_username, action="export_personal_data", model="tenant_app.Contact",
+    _audit(staff_username=staff_username, staff_user_id=staff_user_id, action="export_personal_data", model="tenant_app.Contact",
            database="default", target_id=contact_id, reason=reason, result="exported")
     if contact.marketplace_user_id:
         export["marketplace"] = export_marketplace_user(
-            marketplace_user_id=contact.marketplace_user_id, staff_username=staff_username, reason=reason)
+            marketplace_user_id=contact.marketplace_user_id, staff_username=staff_username, reason=reason,
+            staff_user_id=staff_user_id)
     return export
 
 
-def erase_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str) -> None:
+def erase_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str,
+        staff_user_id: int | None = None) -> None:
     """Anonymise one tenant's contact; invoices and payments keep their amounts (the ledger). The
     person's marketplace identity, if any, is erased too, which unlinks them in every tenant through
     the outbox (`marketplace_user_erase`)."""
@@ -79,13 +82,14 @@ def erase_contact(*, tenant_id: int, contact_id: int, staff_username: str, reaso
                 setattr(contact, field, "")
         contact.first_name = "Erased"
         contact.save(using="default")
-    _audit(staff_username=staff_username, action="erase_personal_data", model="tenant_app.Contact",
+    _audit(staff_username=staff_username, staff_user_id=staff_user_id, action="erase_personal_data", model="tenant_app.Contact",
            database="default", target_id=contact_id, reason=reason, result="anonymised")
     if marketplace_user_id:
         marketplace_user_erase(user_id=marketplace_user_id)
 
 
-def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, reason: str) -> dict:
+def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, reason: str,
+        staff_user_id: int | None = None) -> dict:
     from marketplace_app.models import (
         MarketplaceInvoice,
         MarketplaceTransaction,
@@ -100,7 +104,7 @@ def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, re
     user = MarketplaceUser.all_objects.using("marketplace").filter(pk=marketplace_user_id).first()
     if user is None:
         raise NotFound(f"No marketplace user #{marketplace_user_id}.")
-    _audit(staff_username=staff_username, action="export_personal_data", model="marketplace_app.MarketplaceUser",
+    _audit(staff_username=staff_username, staff_user_id=staff_user_id, action="export_personal_data", model="marketplace_app.MarketplaceUser",
            database="marketplace", target_id=marketplace_user_id, reason=reason, result="exported")
     mp = "marketplace"
     threads = MessageThread.objects.using(mp).filter(buyer_id=user.pk)
@@ -120,7 +124,7 @@ def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, re
                 target_id=user.pk)
         .values_list("source_id", flat=True)
     )
-    with system_read_context(job="personal_data_export"):
+    with system_read_context(job="personal_data_export", user_id=staff_user_id):
         contacts = list(Contact.all_objects.filter(pk__in=contact_ids).order_by("pk"))
         invoices = list(Invoice.all_objects.filter(contact_id__in=contact_ids).order_by("pk"))
         export["tenant_contacts"] = _rows(contacts)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db.models import Count, Q, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.money import Money
@@ -68,9 +69,18 @@ def _outbox_counts(using: str, now) -> dict[str, int]:
     )
 
 
-def dashboard_get() -> Dashboard:
+def outbox_stuck_url(alias: str) -> str:
+    """The outbox admin page of database `alias`, filtered to what the dashboard counts as stuck."""
+    from breederhq.models import OUTBOX_PROXIES
+
+    opts = OUTBOX_PROXIES[alias]._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + "?stuck=yes"
+
+
+def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
     """Marketplace DB: 4 queries. Tenant DB: 4 aggregates, plus the audited system read (its audit
-    row and the transaction-local setting) that lets the invoice aggregate see every tenant."""
+    row, naming `staff_user_id`, and the transaction-local setting) that lets the invoice aggregate
+    see every tenant."""
     from breederhq.models import OutboundEmail
     from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
     from payments_app.models import StripeWebhookEvent
@@ -101,7 +111,7 @@ def dashboard_get() -> Dashboard:
 
     add(MarketplaceInvoice.objects.using("marketplace").values("status", "payment_mode_snapshot")
         .annotate(n=Count("id")).order_by())
-    with system_read_context(job="admin_dashboard"):
+    with system_read_context(job="admin_dashboard", user_id=staff_user_id):
         add(Invoice.all_objects.using("default").values("status", "payment_mode_snapshot")
             .annotate(n=Count("id")).order_by())
     board.invoice_states = bars(dict(sorted(states.items())))
@@ -114,5 +124,5 @@ def dashboard_get() -> Dashboard:
 
     for alias, label in (("default", "tenant DB"), ("marketplace", "marketplace DB")):
         board.emails[label] = _email_counts(OutboundEmail, alias)
-        board.outbox[label] = _outbox_counts(alias, now)
+        board.outbox[label] = {**_outbox_counts(alias, now), "stuck_url": outbox_stuck_url(alias)}
     return board

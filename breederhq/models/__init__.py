@@ -9,13 +9,22 @@ from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
 from breederhq.models.outbox import AppliedMessage, OutboxMessage
 from breederhq.models.per_database import (
+    APPLIED_MESSAGE_PROXIES,
+    CROSSDB_REFERENCE_PROXIES,
+    OUTBOX_PROXIES,
+    MarketplaceDbAppliedMessage,
     MarketplaceDbAuthorizationAudit,
+    MarketplaceDbCrossDbReference,
     MarketplaceDbIdempotencyKey,
     MarketplaceDbOutboundEmail,
+    MarketplaceDbOutboxMessage,
+    TenantDbAppliedMessage,
     TenantDbAuthorizationAudit,
+    TenantDbCrossDbReference,
     TenantDbCrossTenantQueryAudit,
     TenantDbIdempotencyKey,
     TenantDbOutboundEmail,
+    TenantDbOutboxMessage,
 )
 
 __all__ = [

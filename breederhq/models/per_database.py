@@ -2,8 +2,10 @@
 that cannot pass `using=`) reaches each database's rows through its own class."""
 
 from breederhq.models.audit import AuthorizationAudit, CrossTenantQueryAudit
+from breederhq.models.crossdb import CrossDbReference
 from breederhq.models.email import OutboundEmail
 from breederhq.models.idempotency import IdempotencyKey
+from breederhq.models.outbox import AppliedMessage, OutboxMessage
 
 
 class TenantDbOutboundEmail(OutboundEmail):
@@ -70,3 +72,66 @@ class TenantDbCrossTenantQueryAudit(CrossTenantQueryAudit):
         proxy = True
         verbose_name = "cross-tenant access (tenant DB)"
         verbose_name_plural = "cross-tenant accesses (tenant DB)"
+
+
+# The cross-database machinery (outbox, applied message ids, reference registry), one page per database.
+
+
+class TenantDbOutboxMessage(OutboxMessage):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "outbox message (tenant DB)"
+        verbose_name_plural = "outbox messages (tenant DB)"
+
+
+class MarketplaceDbOutboxMessage(OutboxMessage):
+    database_alias = "marketplace"
+
+    class Meta:
+        proxy = True
+        verbose_name = "outbox message (marketplace DB)"
+        verbose_name_plural = "outbox messages (marketplace DB)"
+
+
+class TenantDbAppliedMessage(AppliedMessage):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "applied message (tenant DB)"
+        verbose_name_plural = "applied messages (tenant DB)"
+
+
+class MarketplaceDbAppliedMessage(AppliedMessage):
+    database_alias = "marketplace"
+
+    class Meta:
+        proxy = True
+        verbose_name = "applied message (marketplace DB)"
+        verbose_name_plural = "applied messages (marketplace DB)"
+
+
+class TenantDbCrossDbReference(CrossDbReference):
+    database_alias = "default"
+
+    class Meta:
+        proxy = True
+        verbose_name = "cross-database reference (tenant DB)"
+        verbose_name_plural = "cross-database references (tenant DB)"
+
+
+class MarketplaceDbCrossDbReference(CrossDbReference):
+    database_alias = "marketplace"
+
+    class Meta:
+        proxy = True
+        verbose_name = "cross-database reference (marketplace DB)"
+        verbose_name_plural = "cross-database references (marketplace DB)"
+
+
+#: {alias: proxy} for the pages that show one database's rows of a model in both.
+OUTBOX_PROXIES = {"default": TenantDbOutboxMessage, "marketplace": MarketplaceDbOutboxMessage}
+APPLIED_MESSAGE_PROXIES = {"default": TenantDbAppliedMessage, "marketplace": MarketplaceDbAppliedMessage}
+CROSSDB_REFERENCE_PROXIES = {"default": TenantDbCrossDbReference, "marketplace": MarketplaceDbCrossDbReference}

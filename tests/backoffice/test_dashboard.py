@@ -34,7 +34,8 @@ def _queries():
 
 
 def test_numbers(groups):
-    load_demo_data()  # Sunny Kennels' invoices in every state + one paid marketplace transaction
+    # Sunny Kennels' invoices in every state + one paid marketplace transaction
+    load_demo_data(back_office=False)
     provider = ProviderFactory()
     mp.transaction_cancel(transaction_id=make_transaction(provider).pk)
     make_transaction(provider)  # pending, neither succeeded nor failed
@@ -58,8 +59,12 @@ def test_numbers(groups):
     assert (board.webhook_total, board.webhook_failed, board.webhook_failure_rate) == (4, 1, 25.0)
     # Demo data queued six: the thread's three messages, and its invoice sent, claimed, confirmed.
     assert board.emails["marketplace DB"] == {"queued": 6, "failed": 1}
-    assert board.outbox == {"tenant DB": {"stuck": 1, "pending_too_long": 0},
-                            "marketplace DB": {"stuck": 0, "pending_too_long": 1}}
+    assert board.outbox == {
+        "tenant DB": {"stuck": 1, "pending_too_long": 0,
+                      "stuck_url": reverse("admin:breederhq_tenantdboutboxmessage_changelist") + "?stuck=yes"},
+        "marketplace DB": {"stuck": 0, "pending_too_long": 1,
+                           "stuck_url": reverse("admin:breederhq_marketplacedboutboxmessage_changelist") + "?stuck=yes"},
+    }
     assert CrossTenantQueryAudit.objects.using("default").filter(query_type="system:admin_dashboard").exists()
 
 
@@ -85,3 +90,18 @@ def test_the_page_shows_charts(support_client):
                    'id="emails"', 'id="outbox"', 'class="fill"'):
         assert anchor in body
     assert "<script" not in body.split('id="content"')[-1]  # CSS bars, nothing fetched from a CDN
+
+
+def test_the_cross_tenant_read_names_the_staff_member(support_client):
+    assert support_client.get(reverse("backoffice:dashboard")).status_code == 200
+    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:admin_dashboard")
+    assert (read.user_id, read.target_tenant_id, read.reason) == (support_client.user.pk, 0,
+                                                                 "read-only scan asked by staff")
+
+
+def test_a_scheduled_job_still_reads_as_nobody():
+    from breederhq.crossdb_check import run_crossdb_check
+
+    run_crossdb_check()
+    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:crossdb_check")
+    assert (read.user_id, read.reason) == (None, "read-only scan by a scheduled job")

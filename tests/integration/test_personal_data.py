@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as market
@@ -16,7 +17,16 @@ from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
-def test_export_gathers_both_databases_and_is_audited():
+@pytest.fixture(autouse=True)
+def sam():
+    """The staff member who runs the command (`--staff sam`): named in both audits."""
+    from tenant_app.models import User
+
+    return User.objects.create_user(username="sam", email="sam@breederhq.test", password="pw-for-tests-123",
+                                    is_staff=True)
+
+
+def test_export_gathers_both_databases_and_is_audited(sam):
     buyer = MarketplaceUserFactory(email="bea@example.test", display_name="Bea")
     provider = ProviderFactory()
     make_transaction(provider, buyer, amount_cents=4_200)
@@ -40,7 +50,21 @@ def test_export_gathers_both_databases_and_is_audited():
     assert {c["email"] for c in export["tenant_contacts"]} == {"bea@example.test"}
     assert len(export["tenant_invoices"]) == 2
     audit = StaffActionAudit.objects.get(action="export_personal_data")
-    assert (audit.actor_username, audit.reason, audit.target_id) == ("sam", "SAR-17", str(buyer.pk))
+    assert (audit.actor_username, audit.actor_id, audit.reason, audit.target_id) == ("sam", sam.pk, "SAR-17",
+                                                                                      str(buyer.pk))
+    # The cross-tenant read of the contacts names the staff member, not "a scheduled job".
+    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:personal_data_export")
+    assert (read.user_id, read.target_tenant_id) == (sam.pk, 0)
+
+
+def test_staff_must_be_a_staff_account():
+    from django.core.management.base import CommandError
+
+    buyer = MarketplaceUserFactory()
+    for who in ("nobody", "bea@example.test"):
+        with pytest.raises(CommandError, match="not an active staff account"):
+            call_command("export_personal_data", marketplace_user=buyer.pk, staff=who, reason="x")
+    assert not StaffActionAudit.objects.exists()
 
 
 def test_export_of_an_unknown_user_is_a_clear_error():

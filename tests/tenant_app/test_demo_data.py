@@ -8,8 +8,8 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 
 def test_demo_tenant_is_loaded_once_with_invoices_in_every_state():
-    logins = load_demo_data()
-    load_demo_data()
+    logins = load_demo_data(back_office=False)  # the back office's rows: tests/backoffice/test_demo_data_pages.py
+    load_demo_data(back_office=False)
     assert ("owner@sunny-kennels.test", "owner of the demo tenant Sunny Kennels (contacts, invoices)") in logins
     tenant = Tenant.objects.get()
     assert (tenant.name, tenant.slug) == ("Sunny Kennels", "sunny-kennels")
@@ -20,6 +20,6 @@ def test_demo_tenant_is_loaded_once_with_invoices_in_every_state():
             "draft", "paid", "partially_refunded", "pending_confirmation", "sent", "void"]
         assert Payment.objects.count() == 3
         audit_rows = InvoiceAuditLog.objects.count()
-    load_demo_data()
+    load_demo_data(back_office=False)
     with tenant_context(tenant.pk):
         assert InvoiceAuditLog.objects.count() == audit_rows
