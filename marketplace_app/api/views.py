@@ -488,24 +488,6 @@ class ProviderFilter(django_filters.FilterSet):
                                          order=self.form.cleaned_data.get("order") or "relevance")
 
 
-#: Documented explicitly: with problem+json responses next to the 200, drf-spectacular does not see a
-#: list view, and leaves out the filter and page parameters.
-PROVIDER_SEARCH_PARAMETERS = (
-    OpenApiParameter("q", OpenApiTypes.STR, required=False, description="Full text (websearch syntax) over "
-                     "business name and description."),
-    OpenApiParameter("kind", OpenApiTypes.STR, required=False, enum=Provider.Kind.values),
-    OpenApiParameter("category", OpenApiTypes.STR, required=False, enum=ServiceListing.Category.values,
-                     description="Offers an active listing in this category (species or service type)."),
-    OpenApiParameter("city", OpenApiTypes.STR, required=False, description="Exact, any case."),
-    OpenApiParameter("state", OpenApiTypes.STR, required=False, description="Exact, any case."),
-    OpenApiParameter("country", OpenApiTypes.STR, required=False, description="ISO 3166 alpha-2, any case."),
-    OpenApiParameter("order", OpenApiTypes.STR, required=False, enum=list(selectors.PROVIDER_ORDERS),
-                     description="relevance (default; newest first without q), newest, name, popular."),
-    OpenApiParameter("page", OpenApiTypes.INT, required=False),
-    OpenApiParameter("page_size", OpenApiTypes.INT, required=False, description="At most 100."),
-)
-
-
 class ProviderListView(PublicAPIView):
     pagination_class = PageNumber
     filterset_class = ProviderFilter
@@ -514,7 +496,7 @@ class ProviderListView(PublicAPIView):
     def get_queryset(self):
         return selectors.provider_list_public()
 
-    @extend_schema(operation_id="providers_list", tags=["marketplace"], parameters=[*PROVIDER_SEARCH_PARAMETERS],
+    @extend_schema(operation_id="providers_list", tags=["marketplace"],
                    responses={200: s.ProviderOut(many=True), **problems(e400="Invalid filter", e429="Throttled")},
                    summary="Live providers: filters, full-text search, ordering (public)")
     def get(self, request):
