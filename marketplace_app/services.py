@@ -19,6 +19,7 @@ from django.utils.text import slugify
 
 from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.email import email_enqueue
+from breederhq.files import files_removed_on_failure
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
 from marketplace_app.notifications import marketplace_invoice_event_emails
@@ -586,8 +587,9 @@ def marketplace_invoice_buyer_mark_paid(
     """The buyer says they paid manually: needs a receipt; the provider then confirms.
 
     The receipt is an uploaded file (checked by the caller: `breederhq.api.uploads.check_receipt`),
-    stored through Django's storage; `receipt_url` is the older form, a link the buyer gives."""
-    with transaction.atomic(using=DB):
+    stored through Django's storage (removed again if the write fails); `receipt_url` is the older
+    form, a link the buyer gives."""
+    with files_removed_on_failure() as stored, transaction.atomic(using=DB):
         invoice = _get_locked(MarketplaceInvoice, invoice_id)
         if invoice.client_id != buyer_id:
             raise NotFound(f"MarketplaceInvoice #{invoice_id} does not exist")
@@ -602,7 +604,7 @@ def marketplace_invoice_buyer_mark_paid(
         invoice.buyer_marked_paid_at = timezone.now()
         fields = ["status", "buyer_marked_paid_at"]
         if receipt is not None:
-            invoice.buyer_payment_receipt.save(getattr(receipt, "name", None) or "receipt", receipt, save=False)
+            stored.save(invoice.buyer_payment_receipt, getattr(receipt, "name", None) or "receipt", receipt)
             fields.append("buyer_payment_receipt")
         if receipt_url:
             invoice.buyer_payment_receipt_url = receipt_url

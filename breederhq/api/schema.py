@@ -47,6 +47,12 @@ WRITE_ERRORS = {
     ),
 }
 
+#: A stored receipt, served as a download in the type its content has.
+RECEIPT_FILE = {
+    (200, kind): OpenApiResponse(response=OpenApiTypes.BINARY, description="The receipt file (attachment)")
+    for kind in ("application/pdf", "image/png", "image/jpeg", "image/webp")
+}
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",

@@ -19,9 +19,9 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
-from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
+from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
-from breederhq.api.uploads import check_receipt
+from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
@@ -255,15 +255,41 @@ class BuyerReceiptOut(serializers.Serializer):
     invoice_status = serializers.CharField()
 
 
-class TransactionReceiptView(MarketplaceAPIView):
+class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     """The buyer says they paid a breeder's invoice manually and uploads the receipt. The invoice
     lives in the breeder's tenant: the write runs in that tenant's context (found through the
-    transaction's provider), and the service checks the invoice's contact is this buyer."""
+    transaction's provider), and the service checks the invoice's contact is this buyer. GET: the
+    buyer's own receipt file back (the breeder's staff read it at `GET /api/v1/invoices/{id}/receipt/`)."""
 
     # The effect is in the tenant database, so the Idempotency-Key and its response live there too.
     idempotency_database = "default"
     serializer_class = BuyerReceiptOut
     queryset = MarketplaceTransaction.objects.none()
+
+    def _tenant_invoice_transaction(self, request, transaction_id: int) -> MarketplaceTransaction:
+        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
+              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
+        if tx is None:
+            raise NotFound(f"Transaction {transaction_id} not found.")
+        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
+                or tx.provider.tenant_id is None:
+            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
+                                   code="no_tenant_invoice")
+        return tx
+
+    @extend_schema(operation_id="marketplace_transactions_receipt_download", tags=["marketplace"],
+                   responses={**RECEIPT_FILE, **READ_ERRORS, **problems(e400="No breeder invoice on this purchase")},
+                   summary="Download the receipt you uploaded for the breeder's invoice (the buyer)")
+    def get(self, request, transaction_id: int):
+        from breederhq.tenancy import tenant_context
+        from tenant_app.models import Invoice
+
+        tx = self._tenant_invoice_transaction(request, transaction_id)
+        with tenant_context(tx.provider.tenant_id):
+            invoice = Invoice.objects.filter(pk=tx.invoice_id).only("invoice_number", "buyer_payment_receipt").first()
+        if invoice is None:
+            raise NotFound(f"Transaction {transaction_id} has no invoice.")
+        return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.invoice_number}")
 
     @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
                    request={"multipart/form-data": ReceiptIn}, parameters=[IDEMPOTENCY_KEY],
@@ -276,14 +302,7 @@ class TransactionReceiptView(MarketplaceAPIView):
 
         data = _valid(ReceiptIn, request.data)
         check_receipt(data["receipt"])
-        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
-              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
-        if tx is None:
-            raise NotFound(f"Transaction {transaction_id} not found.")
-        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
-                or tx.provider.tenant_id is None:
-            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
-                                   code="no_tenant_invoice")
+        tx = self._tenant_invoice_transaction(request, transaction_id)
         with tenant_context(tx.provider.tenant_id):
             tenant_services.invoice_buyer_mark_paid(
                 invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
@@ -429,13 +448,21 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         return _invoice_response(request, invoice_id)
 
 
-class MarketplaceInvoiceReceiptView(MarketplaceAPIView):
+class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     """The buyer's manual payment claim with the receipt file, as on tenant invoices
     (`POST /api/v1/invoices/{id}/receipt/`): checked by content and size, stored through Django's
-    storage, and the invoice becomes pending_confirmation."""
+    storage, and the invoice becomes pending_confirmation. GET: the file, for the buyer and the provider
+    only (anyone else: 404, as the invoice)."""
 
     serializer_class = s.MarketplaceReceiptIn
     queryset = MarketplaceInvoice.objects.none()
+
+    @extend_schema(operation_id="marketplace_invoices_receipt_download", tags=["marketplace"],
+                   responses={**RECEIPT_FILE, **READ_ERRORS},
+                   summary="Download the buyer's receipt file (the buyer or the invoice's provider)")
+    def get(self, request, invoice_id: int):
+        invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
+        return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.number}")
 
     @extend_schema(operation_id="marketplace_invoices_receipt_upload", tags=["marketplace"],
                    request={"multipart/form-data": s.MarketplaceReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],

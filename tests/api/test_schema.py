@@ -20,6 +20,11 @@ def test_the_schema_generates_without_warnings(tmp_path):
                  "/api/v1/marketplace/threads/{thread_id}/messages/", "/api/v1/marketplace/blocks/",
                  "/api/v1/marketplace/providers/", "/api/v1/marketplace/invoices/{invoice_id}/receipt/"):
         assert path in paths, path
+    for receipt_path in ("/api/v1/invoices/{invoice_id}/receipt/", "/api/v1/marketplace/invoices/{invoice_id}/receipt/",
+                         "/api/v1/marketplace/transactions/{transaction_id}/receipt/"):
+        download = paths[receipt_path]["get"]["responses"]
+        assert set(download["200"]["content"]) == {"application/pdf", "image/png", "image/jpeg", "image/webp"}
+        assert set(download["404"]["content"]) == {"application/problem+json"}
     patch = paths["/api/v1/invoices/{invoice_id}/"]["patch"]
     assert {p["name"] for p in patch["parameters"]} >= {"If-Match", "Idempotency-Key", "invoice_id"}
     assert set(patch["responses"]) >= {"200", "400", "403", "404", "409", "422"}
