@@ -136,6 +136,10 @@ class TransactionListView(MarketplaceAPIView):
 # --- Threads and messages (participants only) ------------------------------------------------------
 
 
+#: Opening a thread with (or writing to) a provider that left the marketplace.
+PROVIDER_GONE = problems(e410="The provider left the marketplace (`provider_gone`): no new messages")
+
+
 class ThreadListView(MarketplaceAPIView):
     pagination_class = RecentThreadsCursor
     serializer_class = s.ThreadOut
@@ -148,7 +152,7 @@ class ThreadListView(MarketplaceAPIView):
         return self.get_paginated_response(s.ThreadOut(page, many=True).data)
 
     @extend_schema(operation_id="threads_open", tags=["marketplace"], request=s.ThreadIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ThreadOut, **WRITE_ERRORS})
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ThreadOut, **WRITE_ERRORS, **PROVIDER_GONE})
     def post(self, request):
         data = _valid(s.ThreadIn, request.data)
         thread = services.message_thread_open(buyer_id=request.marketplace_user.pk, **data)
@@ -193,7 +197,7 @@ class MessageListView(MarketplaceAPIView):
                          "results": s.MessageOut(rows, many=True).data})
 
     @extend_schema(operation_id="messages_send", tags=["marketplace"], request=s.MessageIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS})
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS, **PROVIDER_GONE})
     def post(self, request, thread_id: int):
         data = _valid(s.MessageIn, request.data)
         message = services.message_send(thread_id=thread_id, sender_id=request.marketplace_user.pk, body=data["body"])
