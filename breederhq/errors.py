@@ -36,6 +36,15 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+class Gone(NotFound):
+    """It existed and is withdrawn for good (a deleted provider, an erased person's provider). A
+    NotFound to callers that only care that it is not there."""
+
+    status = 410
+    code = "gone"
+    title = "Gone"
+
+
 class PermissionDenied(DomainError):
     status = 403
     code = "permission_denied"

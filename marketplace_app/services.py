@@ -17,8 +17,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from breederhq.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.errors import Conflict, Gone, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.email import email_enqueue
+from breederhq.files import files_removed_on_failure
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
 from marketplace_app.notifications import marketplace_invoice_event_emails
@@ -103,13 +104,18 @@ def _refuse_if_blocked(*, provider_id: int, user_id: int, action: str, provider_
 
 
 def _live_provider(provider_id: int, *, lock: bool = False) -> Provider:
-    queryset = Provider.objects.using(DB)
+    """The provider, if it still takes listings, messages and sales. Deleted, or its person erased:
+    410 `provider_gone` (not there at all: 404)."""
+    queryset = Provider.all_objects.using(DB)
     if lock:
         queryset = queryset.select_for_update(no_key=True)
-    try:
-        return queryset.get(pk=provider_id)
-    except Provider.DoesNotExist:
-        raise NotFound(f"Provider #{provider_id} does not exist") from None
+    provider = queryset.filter(pk=provider_id).first()
+    if provider is None:
+        raise NotFound(f"Provider #{provider_id} does not exist")
+    if provider.deleted_at is not None or not MarketplaceUser.objects.using(DB).filter(pk=provider.user_id).exists():
+        raise Gone(f"Provider #{provider_id} has left the marketplace: it takes no new messages or purchases.",
+                   code="provider_gone")
+    return provider
 
 
 def _require_live_user(user_id: int) -> None:
@@ -410,10 +416,12 @@ def transaction_cancel(*, transaction_id: int) -> MarketplaceTransaction:
 
 def marketplace_user_erase(*, user_id: int) -> MarketplaceUser:
     """Erase a person from the marketplace: personal fields anonymised, the row soft-deleted (what
-    refers to it keeps resolving), and every tenant's contact linked to them unlinked through the
-    outbox. Idempotent."""
+    refers to it keeps resolving), their provider (if any) withdrawn — listings archived, provider
+    soft-deleted, so it takes no new messages or purchases — and every tenant's contact linked to them
+    unlinked through the outbox. Idempotent (erasing again withdraws a provider left live earlier)."""
     with transaction.atomic(using=DB):
         user = _get_locked(MarketplaceUser, user_id, manager="all_objects")
+        _provider_withdraw(user_id=user.pk)
         if user.email == f"erased-{user.pk}@erased.invalid":
             return user
         user.email = f"erased-{user.pk}@erased.invalid"
@@ -423,6 +431,19 @@ def marketplace_user_erase(*, user_id: int) -> MarketplaceUser:
         user.save(using=DB, update_fields=["email", "display_name", "phone", "deleted_at", "updated_at"])
         outbox_enqueue(using=DB, topic="marketplace.user_erased", payload={"marketplace_user_id": user.pk})
     return user
+
+
+def _provider_withdraw(*, user_id: int) -> None:
+    """The person's provider leaves the marketplace: every listing not archived yet is archived
+    (`listing_transition`, which keeps the counters) and the provider is soft-deleted (`provider_delete`)."""
+    provider_id = Provider.all_objects.using(DB).filter(user_id=user_id).values_list("pk", flat=True).first()
+    if provider_id is None:
+        return
+    listings = (ServiceListing.objects.using(DB).filter(provider_id=provider_id)
+                .exclude(status=ServiceListing.Status.ARCHIVED).order_by("pk").values_list("pk", flat=True))
+    for listing_id in listings:
+        listing_transition(listing_id=listing_id, target=ServiceListing.Status.ARCHIVED)
+    provider_delete(provider_id=provider_id)
 
 
 def transaction_dispute(*, transaction_id: int) -> MarketplaceTransaction:
@@ -586,8 +607,9 @@ def marketplace_invoice_buyer_mark_paid(
     """The buyer says they paid manually: needs a receipt; the provider then confirms.
 
     The receipt is an uploaded file (checked by the caller: `breederhq.api.uploads.check_receipt`),
-    stored through Django's storage; `receipt_url` is the older form, a link the buyer gives."""
-    with transaction.atomic(using=DB):
+    stored through Django's storage (removed again if the write fails); `receipt_url` is the older
+    form, a link the buyer gives."""
+    with files_removed_on_failure() as stored, transaction.atomic(using=DB):
         invoice = _get_locked(MarketplaceInvoice, invoice_id)
         if invoice.client_id != buyer_id:
             raise NotFound(f"MarketplaceInvoice #{invoice_id} does not exist")
@@ -602,7 +624,7 @@ def marketplace_invoice_buyer_mark_paid(
         invoice.buyer_marked_paid_at = timezone.now()
         fields = ["status", "buyer_marked_paid_at"]
         if receipt is not None:
-            invoice.buyer_payment_receipt.save(getattr(receipt, "name", None) or "receipt", receipt, save=False)
+            stored.save(invoice.buyer_payment_receipt, getattr(receipt, "name", None) or "receipt", receipt)
             fields.append("buyer_payment_receipt")
         if receipt_url:
             invoice.buyer_payment_receipt_url = receipt_url
@@ -786,6 +808,8 @@ def message_send(*, thread_id: int, sender_id: int, body: str) -> Message:
             # Same answer as for a thread that does not exist: non-participants learn nothing.
             raise NotFound(f"MessageThread #{thread_id} does not exist")
         if sender_id == buyer_id:
+            if not MarketplaceUser.objects.using(DB).filter(pk=provider_user_id).exists():
+                raise Gone("This provider's account was erased: it takes no new messages.", code="provider_gone")
             _refuse_if_blocked(provider_id=thread.provider_id, user_id=buyer_id, action="message them")
         now = timezone.now()
         message = Message.objects.using(DB).create(thread=thread, sender_id=sender_id, body=body, created_at=now)

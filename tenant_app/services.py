@@ -17,6 +17,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.files import files_removed_on_failure
 from breederhq.money import SUPPORTED_CURRENCIES
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
@@ -467,8 +468,8 @@ def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference:
                             marketplace_user_id: int | None = None,
                             expected_version: int | None = None) -> Invoice:
     """The buyer says they paid manually: needs a receipt (review section 4); the provider then
-    confirms or rejects, or it falls back to `sent` after 7 days."""
-    with transaction.atomic(using=DB):
+    confirms or rejects, or it falls back to `sent` after 7 days. A failed write leaves no file."""
+    with files_removed_on_failure() as stored, transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
         if invoice.payment_mode_snapshot != PaymentMode.MANUAL:
@@ -483,7 +484,7 @@ def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference:
             raise PermissionDenied("Only the invoice's buyer may mark it paid.")
         INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PENDING_CONFIRMATION)
         now = timezone.now()
-        invoice.buyer_payment_receipt.save(getattr(receipt, "name", None) or "receipt", receipt, save=False)
+        stored.save(invoice.buyer_payment_receipt, getattr(receipt, "name", None) or "receipt", receipt)
         label = f"marketplace_user:{marketplace_user_id}" if marketplace_user_id else "buyer"
         _change(invoice, action="buyer_marked_paid", new_status=InvoiceStatus.PENDING_CONFIRMATION,
                 fields={"buyer_marked_paid_at": now, "buyer_payment_receipt": invoice.buyer_payment_receipt.name},

@@ -1,7 +1,9 @@
-"""Schema helpers: the problem+json error body, documented on every endpoint that can return it."""
+"""Schema helpers: the problem+json error body, documented on every endpoint that can return it, and
+the AutoSchema every view uses (`REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`)."""
 
 from __future__ import annotations
 
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -45,6 +47,12 @@ WRITE_ERRORS = {
     ),
 }
 
+#: A stored receipt, served as a download in the type its content has.
+RECEIPT_FILE = {
+    (200, kind): OpenApiResponse(response=OpenApiTypes.BINARY, description="The receipt file (attachment)")
+    for kind in ("application/pdf", "image/png", "image/jpeg", "image/webp")
+}
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",
@@ -58,3 +66,38 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme  # 
 class BreederHQJWTScheme(SimpleJWTScheme):
     target_class = "breederhq.api.authentication.BreederHQJWTAuthentication"
     name = "jwtAuth"
+
+
+def _status_of(code) -> int | None:
+    """The status of an `extend_schema(responses=...)` key: 200, "200", (400, "application/problem+json")."""
+    code = code[0] if isinstance(code, tuple) else code
+    try:
+        return int(code)
+    except (TypeError, ValueError):  # "2XX", "default"
+        return None
+
+
+class BreederHQAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema, deciding "is this a list?" from the success response.
+
+    drf-spectacular takes the smallest response key *as a string* as the main response, and
+    `str((400, "application/problem+json"))` sorts before "200": a list view that documents its
+    problem+json errors looked like a view returning one Problem, and lost its filter, ordering and
+    page/cursor parameters. Here the lowest 2xx response decides, so every list endpoint documents its
+    query parameters and the paginated envelope, and its errors stay problem+json.
+    """
+
+    def _is_list_view(self, serializer=None) -> bool:
+        if serializer is None:
+            serializer = self.get_response_serializers()
+        if isinstance(serializer, dict) and serializer:
+            successes = {status: response for status, response in
+                         ((_status_of(code), response) for code, response in serializer.items())
+                         if status is not None and 200 <= status < 300}
+            if successes:
+                serializer = successes[min(successes)]
+                if isinstance(serializer, OpenApiResponse):
+                    serializer = serializer.response
+                if serializer is None:  # e.g. {204: None, ...}: no body, no list
+                    return False
+        return super()._is_list_view(serializer)

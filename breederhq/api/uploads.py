@@ -1,15 +1,22 @@
-"""Uploaded files in the API: what a payment receipt may be, checked by content and size.
+"""Uploaded files in the API: what a payment receipt may be, checked by content and size, and how
+a stored receipt is handed back.
 
 Used by every receipt upload (tenant invoices, a buyer's receipt for a breeder's invoice,
 marketplace invoices). The client's Content-Type and file name are not trusted: the first bytes
 decide. A file over the limit is `413 receipt_too_large` with the limit (`max_bytes`).
+
+Stored receipts are never on a public URL (MEDIA_URL is not served): they are read only through
+the `GET .../receipt/` endpoints, after the same checks as the invoice itself (`receipt_download`).
 """
 
 from __future__ import annotations
 
-from django.conf import settings
+import posixpath
 
-from breederhq.errors import PayloadTooLarge, ValidationFailed
+from django.conf import settings
+from django.http import FileResponse
+
+from breederhq.errors import NotFound, PayloadTooLarge, ValidationFailed
 
 #: What a receipt may be, recognised by its first bytes (the client's Content-Type is not trusted).
 RECEIPT_SIGNATURES = {
@@ -43,3 +50,29 @@ def check_receipt(upload) -> None:
 def receipt_upload_max_body_bytes() -> int:
     """The largest request body a receipt upload view accepts: the receipt limit plus the envelope."""
     return settings.RECEIPT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
+
+
+def receipt_download(field_file, *, filename: str) -> FileResponse:
+    """The stored receipt as an attachment, its type from its first bytes. The caller has checked who
+    may see it. No file (none uploaded, or a receipt given as a URL) -> 404 `receipt_missing`."""
+    if not field_file:
+        raise NotFound("No receipt file was uploaded for this invoice.", code="receipt_missing")
+    try:
+        handle = field_file.storage.open(field_file.name, "rb")
+    except FileNotFoundError:
+        raise NotFound("The receipt file is no longer in storage.", code="receipt_missing") from None
+    kind = receipt_kind(handle) or "application/octet-stream"
+    extension = posixpath.splitext(field_file.name)[1].lower()
+    response = FileResponse(handle, content_type=kind, as_attachment=True, filename=f"{filename}{extension}")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+class ReceiptDownloadNegotiation:
+    """A receipt GET answers with the file whatever the client's Accept says (its errors stay
+    problem+json): only JSON renderers are configured, so strict negotiation would refuse
+    `Accept: application/pdf`."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=force or request.method == "GET")

@@ -19,9 +19,9 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
-from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
+from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
-from breederhq.api.uploads import check_receipt
+from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
@@ -135,6 +135,10 @@ class TransactionListView(MarketplaceAPIView):
 # --- Threads and messages (participants only) ------------------------------------------------------
 
 
+#: Opening a thread with (or writing to) a provider that left the marketplace.
+PROVIDER_GONE = problems(e410="The provider left the marketplace (`provider_gone`): no new messages")
+
+
 class ThreadListView(MarketplaceAPIView):
     pagination_class = RecentThreadsCursor
     serializer_class = s.ThreadOut
@@ -147,7 +151,7 @@ class ThreadListView(MarketplaceAPIView):
         return self.get_paginated_response(s.ThreadOut(page, many=True).data)
 
     @extend_schema(operation_id="threads_open", tags=["marketplace"], request=s.ThreadIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ThreadOut, **WRITE_ERRORS})
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ThreadOut, **WRITE_ERRORS, **PROVIDER_GONE})
     def post(self, request):
         data = _valid(s.ThreadIn, request.data)
         thread = services.message_thread_open(buyer_id=request.marketplace_user.pk, **data)
@@ -192,7 +196,7 @@ class MessageListView(MarketplaceAPIView):
         return Response({"next": _encode_cursor(rows[-1]) if more else None, "results": s.message_rows_out(rows)})
 
     @extend_schema(operation_id="messages_send", tags=["marketplace"], request=s.MessageIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS})
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS, **PROVIDER_GONE})
     def post(self, request, thread_id: int):
         data = _valid(s.MessageIn, request.data)
         message = services.message_send(thread_id=thread_id, sender_id=request.marketplace_user.pk, body=data["body"])
@@ -254,15 +258,41 @@ class BuyerReceiptOut(serializers.Serializer):
     invoice_status = serializers.CharField()
 
 
-class TransactionReceiptView(MarketplaceAPIView):
+class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     """The buyer says they paid a breeder's invoice manually and uploads the receipt. The invoice
     lives in the breeder's tenant: the write runs in that tenant's context (found through the
-    transaction's provider), and the service checks the invoice's contact is this buyer."""
+    transaction's provider), and the service checks the invoice's contact is this buyer. GET: the
+    buyer's own receipt file back (the breeder's staff read it at `GET /api/v1/invoices/{id}/receipt/`)."""
 
     # The effect is in the tenant database, so the Idempotency-Key and its response live there too.
     idempotency_database = "default"
     serializer_class = BuyerReceiptOut
     queryset = MarketplaceTransaction.objects.none()
+
+    def _tenant_invoice_transaction(self, request, transaction_id: int) -> MarketplaceTransaction:
+        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
+              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
+        if tx is None:
+            raise NotFound(f"Transaction {transaction_id} not found.")
+        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
+                or tx.provider.tenant_id is None:
+            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
+                                   code="no_tenant_invoice")
+        return tx
+
+    @extend_schema(operation_id="marketplace_transactions_receipt_download", tags=["marketplace"],
+                   responses={**RECEIPT_FILE, **READ_ERRORS, **problems(e400="No breeder invoice on this purchase")},
+                   summary="Download the receipt you uploaded for the breeder's invoice (the buyer)")
+    def get(self, request, transaction_id: int):
+        from breederhq.tenancy import tenant_context
+        from tenant_app.models import Invoice
+
+        tx = self._tenant_invoice_transaction(request, transaction_id)
+        with tenant_context(tx.provider.tenant_id):
+            invoice = Invoice.objects.filter(pk=tx.invoice_id).only("invoice_number", "buyer_payment_receipt").first()
+        if invoice is None:
+            raise NotFound(f"Transaction {transaction_id} has no invoice.")
+        return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.invoice_number}")
 
     @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
                    request={"multipart/form-data": ReceiptIn}, parameters=[IDEMPOTENCY_KEY],
@@ -275,14 +305,7 @@ class TransactionReceiptView(MarketplaceAPIView):
 
         data = _valid(ReceiptIn, request.data)
         check_receipt(data["receipt"])
-        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
-              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
-        if tx is None:
-            raise NotFound(f"Transaction {transaction_id} not found.")
-        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
-                or tx.provider.tenant_id is None:
-            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
-                                   code="no_tenant_invoice")
+        tx = self._tenant_invoice_transaction(request, transaction_id)
         with tenant_context(tx.provider.tenant_id):
             tenant_services.invoice_buyer_mark_paid(
                 invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
@@ -428,13 +451,21 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         return _invoice_response(request, invoice_id)
 
 
-class MarketplaceInvoiceReceiptView(MarketplaceAPIView):
+class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     """The buyer's manual payment claim with the receipt file, as on tenant invoices
     (`POST /api/v1/invoices/{id}/receipt/`): checked by content and size, stored through Django's
-    storage, and the invoice becomes pending_confirmation."""
+    storage, and the invoice becomes pending_confirmation. GET: the file, for the buyer and the provider
+    only (anyone else: 404, as the invoice)."""
 
     serializer_class = s.MarketplaceReceiptIn
     queryset = MarketplaceInvoice.objects.none()
+
+    @extend_schema(operation_id="marketplace_invoices_receipt_download", tags=["marketplace"],
+                   responses={**RECEIPT_FILE, **READ_ERRORS},
+                   summary="Download the buyer's receipt file (the buyer or the invoice's provider)")
+    def get(self, request, invoice_id: int):
+        invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
+        return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.number}")
 
     @extend_schema(operation_id="marketplace_invoices_receipt_upload", tags=["marketplace"],
                    request={"multipart/form-data": s.MarketplaceReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
@@ -487,24 +518,6 @@ class ProviderFilter(django_filters.FilterSet):
                                          order=self.form.cleaned_data.get("order") or "relevance")
 
 
-#: Documented explicitly: with problem+json responses next to the 200, drf-spectacular does not see a
-#: list view, and leaves out the filter and page parameters.
-PROVIDER_SEARCH_PARAMETERS = (
-    OpenApiParameter("q", OpenApiTypes.STR, required=False, description="Full text (websearch syntax) over "
-                     "business name and description."),
-    OpenApiParameter("kind", OpenApiTypes.STR, required=False, enum=Provider.Kind.values),
-    OpenApiParameter("category", OpenApiTypes.STR, required=False, enum=ServiceListing.Category.values,
-                     description="Offers an active listing in this category (species or service type)."),
-    OpenApiParameter("city", OpenApiTypes.STR, required=False, description="Exact, any case."),
-    OpenApiParameter("state", OpenApiTypes.STR, required=False, description="Exact, any case."),
-    OpenApiParameter("country", OpenApiTypes.STR, required=False, description="ISO 3166 alpha-2, any case."),
-    OpenApiParameter("order", OpenApiTypes.STR, required=False, enum=list(selectors.PROVIDER_ORDERS),
-                     description="relevance (default; newest first without q), newest, name, popular."),
-    OpenApiParameter("page", OpenApiTypes.INT, required=False),
-    OpenApiParameter("page_size", OpenApiTypes.INT, required=False, description="At most 100."),
-)
-
-
 class ProviderListView(PublicAPIView):
     pagination_class = PageNumber
     filterset_class = ProviderFilter
@@ -513,7 +526,7 @@ class ProviderListView(PublicAPIView):
     def get_queryset(self):
         return selectors.provider_list_public()
 
-    @extend_schema(operation_id="providers_list", tags=["marketplace"], parameters=[*PROVIDER_SEARCH_PARAMETERS],
+    @extend_schema(operation_id="providers_list", tags=["marketplace"],
                    responses={200: s.ProviderOut(many=True), **problems(e400="Invalid filter", e429="Throttled")},
                    summary="Live providers: filters, full-text search, ordering (public)")
     def get(self, request):

@@ -419,14 +419,25 @@ class InvoiceRefundListView(TenantAPIView):
 
 # --- Receipts --------------------------------------------------------------------------------------
 
-from breederhq.api.uploads import RECEIPT_SIGNATURES, check_receipt, receipt_kind  # noqa: E402,F401
+from breederhq.api.schema import RECEIPT_FILE  # noqa: E402
+from breederhq.api.uploads import (  # noqa: E402,F401
+    RECEIPT_SIGNATURES, ReceiptDownloadNegotiation, check_receipt, receipt_download, receipt_kind)
 
 
-class InvoiceReceiptView(TenantAPIView):
-    """Staff record a buyer's manual payment claim with the receipt the buyer sent them."""
+class InvoiceReceiptView(ReceiptDownloadNegotiation, TenantAPIView):
+    """Staff record a buyer's manual payment claim with the receipt the buyer sent them. GET: the
+    stored file, for members who may read the invoice (another tenant's invoice is not there: 404)."""
 
     resource_type = "invoices"
     serializer_class = s.ReceiptIn
+
+    @extend_schema(operation_id="invoices_receipt_download", tags=["invoices"],
+                   responses={**RECEIPT_FILE, **READ_ERRORS}, summary="Download the buyer's receipt file")
+    def get(self, request, invoice_id: int):
+        invoice = selectors.invoice_get(tenant_id=request.tenant_id, invoice_id=invoice_id)
+        if invoice is None:
+            raise NotFound(f"Invoice {invoice_id} not found.")
+        return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.invoice_number}")
 
     @extend_schema(operation_id="invoices_receipt_upload", tags=["invoices"],
                    request={"multipart/form-data": s.ReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],

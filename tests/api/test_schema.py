@@ -20,6 +20,11 @@ def test_the_schema_generates_without_warnings(tmp_path):
                  "/api/v1/marketplace/threads/{thread_id}/messages/", "/api/v1/marketplace/blocks/",
                  "/api/v1/marketplace/providers/", "/api/v1/marketplace/invoices/{invoice_id}/receipt/"):
         assert path in paths, path
+    for receipt_path in ("/api/v1/invoices/{invoice_id}/receipt/", "/api/v1/marketplace/invoices/{invoice_id}/receipt/",
+                         "/api/v1/marketplace/transactions/{transaction_id}/receipt/"):
+        download = paths[receipt_path]["get"]["responses"]
+        assert set(download["200"]["content"]) == {"application/pdf", "image/png", "image/jpeg", "image/webp"}
+        assert set(download["404"]["content"]) == {"application/problem+json"}
     patch = paths["/api/v1/invoices/{invoice_id}/"]["patch"]
     assert {p["name"] for p in patch["parameters"]} >= {"If-Match", "Idempotency-Key", "invoice_id"}
     assert set(patch["responses"]) >= {"200", "400", "403", "404", "409", "422"}
@@ -44,3 +49,70 @@ def test_the_schema_is_served():
     response = Client().get("/api/v1/schema/")
     assert response.status_code == 200
     assert b"/api/v1/invoices/" in response.content
+
+
+#: GETs of one object whose path does not end in an id.
+SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/"}
+
+
+def _generated():
+    """The schema as served, and the view behind each (path, method)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    generator = SchemaGenerator(api_version="v1")
+    schema = generator.get_schema(request=None, public=True)
+    views = {(path, method.lower()): view for path, _regex, method, view in generator._get_paths_and_endpoints()}
+    return schema, views
+
+
+def _resolve(schema, node):
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_every_list_operation_documents_its_filters_pages_and_envelope():
+    """A GET not ending in an id is a list: its filterset, ordering and page/cursor parameters are in the
+    schema, its 200 is the paginated envelope, and its errors stay problem+json (a generated client
+    needs all three). Covers list endpoints added later without naming them."""
+    schema, views = _generated()
+    lists = [path for path, item in schema["paths"].items() if "get" in item
+             and not path.rstrip("/").rsplit("/", 1)[-1].startswith("{") and path not in SINGLE_OBJECT_PATHS
+             and "application/json" in item["get"]["responses"]["200"]["content"]]  # not a file download
+    assert {"/api/v1/contacts/", "/api/v1/invoices/", "/api/v1/payments/", "/api/v1/marketplace/transactions/",
+            "/api/v1/marketplace/threads/", "/api/v1/marketplace/blocks/", "/api/v1/marketplace/invoices/",
+            "/api/v1/marketplace/listings/", "/api/v1/marketplace/providers/"} <= set(lists)
+    for path in lists:
+        operation, view = schema["paths"][path]["get"], views[(path, "get")]
+        query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        paginator = view.pagination_class() if view.pagination_class else None
+        expected = {"page_size"} | ({"cursor"} if paginator is None or hasattr(paginator, "cursor_query_param")
+                                    else {"page"})
+        filterset = getattr(view, "filterset_class", None)
+        if filterset is not None:
+            expected |= set(filterset.base_filters)
+        assert expected <= query, (path, sorted(expected - query))
+        envelope = _resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
+        properties = envelope["properties"]
+        assert properties["results"]["type"] == "array", path
+        assert {"next"} | ({"previous"} if paginator else set()) <= set(properties), path
+        errors = [status for status in operation["responses"] if status.startswith("4")]
+        assert errors, path
+        for status in errors:
+            assert set(operation["responses"][status]["content"]) == {"application/problem+json"}, (path, status)
+    for path in SINGLE_OBJECT_PATHS:  # and the singletons stay single objects, without list parameters
+        operation = schema["paths"][path]["get"]
+        assert not {p["name"] for p in operation.get("parameters", [])} & {"page", "cursor", "page_size"}, path
+        assert "results" not in _resolve(schema, operation["responses"]["200"]["content"]["application/json"]
+                                         ["schema"]).get("properties", {}), path
+
+
+def test_list_parameters_are_typed_from_their_filters():
+    schema, _views = _generated()
+    invoices = {p["name"]: p for p in schema["paths"]["/api/v1/invoices/"]["get"]["parameters"]}
+    assert invoices["created_after"]["schema"] == {"type": "string", "format": "date-time"}
+    assert invoices["page"]["schema"]["type"] == "integer"
+    assert {"created_at", "-total_cents"} <= set(invoices["ordering"]["schema"]["items"]["enum"])
+    providers = {p["name"]: p for p in schema["paths"]["/api/v1/marketplace/providers/"]["get"]["parameters"]}
+    assert set(providers["kind"]["schema"]["enum"]) == {"breeder", "service_provider"}
+    assert "popular" in providers["order"]["schema"]["enum"]

@@ -27,7 +27,7 @@ class ClientWSGIApp:
         response = self.handler(environ)
         headers = [*response.items(), *(("Set-Cookie", c.output(header="").strip()) for c in response.cookies.values())]
         start_response(f"{response.status_code} {response.reason_phrase}", headers)
-        return [response.content]
+        return response.streaming_content if response.streaming else [response.content]  # file downloads stream
 
 
 # Loaded at collection: serving the schema touches no database.
