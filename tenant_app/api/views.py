@@ -7,7 +7,6 @@ by `TenantAPIView`, so a row of another tenant is simply not there (404).
 from __future__ import annotations
 
 import django_filters
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -15,15 +14,15 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MANAGER_ROLES, TenantAPIView, refuse
 from breederhq.api.pagination import PageNumber
-from breederhq.api.schema import READ_ERRORS, WRITE_ERRORS, problems
+from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
+from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
+from breederhq.api.versioning import IF_MATCH
+from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.crossdb import resolve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from tenant_app import selectors, services
 from tenant_app.api import serializers as s
 from tenant_app.models import Contact, Invoice, InvoiceStatus, Payment, Tenant, TenantMembership
-
-from breederhq.api.schema import IDEMPOTENCY_KEY  # noqa: E402  (shared with the marketplace views)
-from breederhq.api.versioning import IF_MATCH  # noqa: E402
 
 
 def _problem_on_validation(serializer_class, data, *, partial=False):
@@ -259,8 +258,6 @@ def _lines(data) -> list[services.LineInput]:
                                quantity=line["quantity"]) for line in data]
 
 
-from breederhq.api.versioning import expected_version_from_request as _expected_version  # noqa: E402
-
 
 class InvoiceListView(TenantAPIView):
     resource_type = "invoices"
@@ -418,10 +415,6 @@ class InvoiceRefundListView(TenantAPIView):
 
 
 # --- Receipts --------------------------------------------------------------------------------------
-
-from breederhq.api.schema import RECEIPT_FILE  # noqa: E402
-from breederhq.api.uploads import (  # noqa: E402,F401
-    RECEIPT_SIGNATURES, ReceiptDownloadNegotiation, check_receipt, receipt_download, receipt_kind)
 
 
 class InvoiceReceiptView(ReceiptDownloadNegotiation, TenantAPIView):

@@ -13,7 +13,7 @@ from breederhq.tenancy import tenant_context
 from tenant_app.models import Contact, TenantMembership
 from tests.api.conftest import PASSWORD, bearer, body, member, send_json, sign_in
 from tests.factories.marketplace import MarketplaceUserFactory
-from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory
+from tests.factories.tenant import ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 TOKEN, REFRESH, REVOKE = "/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/token/revoke/"

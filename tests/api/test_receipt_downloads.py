@@ -9,7 +9,7 @@ from django.test import Client
 from breederhq.tenancy import tenant_context
 from marketplace_app import services
 from tenant_app.models import Invoice
-from tests.api.conftest import bearer, body, member, send_json
+from tests.api.conftest import bearer, member, send_json
 from tests.api.test_marketplace_endpoints import TestBuyerReceipt, person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
-from django.test.utils import CaptureQueriesContext
 
 from breederhq.models import AuthorizationAudit, IdempotencyKey
 from breederhq.tenancy import tenant_context
