@@ -186,6 +186,7 @@ def load_back_office_demo_data() -> None:
     groomer = Provider.all_objects.using("marketplace").get(business_name="Happy Paws Grooming")
     maya = _in_tenant(tenant, lambda: Contact.objects.get(email="maya.lopez@example.test"))
     _link_contact(tenant, maya, buyer)
+    _team(tenant, owner)
     breeder = _sunny_breeder(tenant, owner)
     _breeder_sales(tenant, owner, maya, breeder, buyer)
     _stripe_demo(tenant, owner, maya, breeder, buyer)
@@ -200,6 +201,18 @@ def _in_tenant(tenant, read):
 
     with tenant_context(tenant.pk):
         return read()
+
+
+def _team(tenant, owner) -> None:
+    """The owner added a kennel assistant as staff (the membership audit log records it)."""
+    from breederhq.tenancy import tenant_context
+    from tenant_app import services
+    from tenant_app.models import TenantMembership
+
+    assistant = _user(email="assistant@sunny-kennels.test", first_name="Kim", last_name="Assistant")
+    with tenant_context(tenant.pk):
+        if not TenantMembership.objects.filter(tenant_id=tenant.pk, user=assistant).exists():
+            services.membership_create(email=assistant.email, role=TenantMembership.Role.STAFF, actor=owner)
 
 
 def _link_contact(tenant, contact, buyer) -> None:
@@ -339,7 +352,7 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     InvoicePayment.objects.using("default").create(
         invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
         amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
-        stripe_payment_intent_id=intent, stripe_status="requires_payment_method")
+        stripe_payment_intent_id=intent, stripe_status="requires_payment_method", open_state="opened")
     succeeded = _stripe_event("payment_intent.succeeded", {
         "id": intent, "object": "payment_intent", "amount": invoice.total_cents, "amount_received": invoice.total_cents,
         "currency": "usd", "status": "succeeded", "metadata": metadata}, key="card-paid")
