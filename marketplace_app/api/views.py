@@ -256,6 +256,7 @@ class BuyerReceiptOut(serializers.Serializer):
     transaction_id = serializers.IntegerField()
     invoice_id = serializers.IntegerField()
     invoice_status = serializers.CharField()
+    invoice_version = serializers.IntegerField(help_text="The breeder's invoice version after the change (also the ETag).")
 
 
 class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
@@ -295,9 +296,12 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
         return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.invoice_number}")
 
     @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
-                   request={"multipart/form-data": ReceiptIn}, parameters=[IDEMPOTENCY_KEY],
+                   request={"multipart/form-data": ReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
                    responses={200: BuyerReceiptOut, **WRITE_ERRORS},
-                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation")
+                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation",
+                   description="Send the invoice `version` you last saw (body or If-Match); a stale one is 409 "
+                               "`version_conflict` with `current_version`. Without one the upload is not "
+                               "version-checked (older clients).")
     def post(self, request, transaction_id: int):
         from breederhq.tenancy import tenant_context
         from tenant_app import services as tenant_services
@@ -305,15 +309,20 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
 
         data = _valid(ReceiptIn, request.data)
         check_receipt(data["receipt"])
+        # Optional here (unlike the other mark_paid endpoints): a buyer has no read of the breeder's
+        # invoice before the first upload; when sent, it is compared under the invoice's row lock.
+        sent_version = data.get("version") is not None or request.headers.get("If-Match") is not None
+        version = expected_version_from_request(request, data.get("version")) if sent_version else None
         tx = self._tenant_invoice_transaction(request, transaction_id)
         with tenant_context(tx.provider.tenant_id):
             tenant_services.invoice_buyer_mark_paid(
                 invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
-                marketplace_user_id=request.marketplace_user.pk,
+                marketplace_user_id=request.marketplace_user.pk, expected_version=version,
             )
-            invoice_status = Invoice.objects.values_list("status", flat=True).get(pk=tx.invoice_id)
+            invoice_status, invoice_version = Invoice.objects.values_list("status", "version").get(pk=tx.invoice_id)
         return Response(BuyerReceiptOut({"transaction_id": tx.pk, "invoice_id": tx.invoice_id,
-                                         "invoice_status": invoice_status}).data)
+                                         "invoice_status": invoice_status, "invoice_version": invoice_version}).data,
+                        headers={"ETag": version_etag(invoice_version)})
 
 
 # --- Transactions: actions -------------------------------------------------------------------------
