@@ -104,10 +104,39 @@ AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"],
                             description="Your purchases (client, default) or your sales (provider).")
 
 
+IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="Required. Same key + same body replays the first response; another body -> 422; in flight -> 409.",
+)
+
+
 class TransactionListView(MarketplaceAPIView):
     pagination_class = NewestFirstCursor
     serializer_class = s.TransactionOut
     queryset = MarketplaceTransaction.objects.none()
+
+    @extend_schema(
+        operation_id="marketplace_transactions_create", tags=["marketplace"], request=s.TransactionIn,
+        parameters=[IDEMPOTENCY_KEY_REQUIRED],
+        responses={201: s.TransactionOut, **WRITE_ERRORS,
+                   **problems(e410="The provider left the marketplace (`provider_gone`): no new purchases")},
+        summary="Buy a listing: a purchase (you are the buyer) at the listing's price",
+        description="Needs an Idempotency-Key (a retry replays the first answer). A listing that does not exist "
+                    "or is not on sale, or your own listing, is 400 `validation_failed`; a provider that blocked "
+                    "you is 403 `blocked_by_provider`; one that left is 410 `provider_gone`.",
+    )
+    def post(self, request):
+        if request.headers.get("Idempotency-Key") is None:
+            raise ValidationFailed("Buying needs an Idempotency-Key header.",
+                                   field_errors={"Idempotency-Key": ["required"]}, code="idempotency_key_required")
+        data = _valid(s.TransactionIn, request.data)
+        provider_id = selectors.listing_provider_id(listing_id=data["listing_id"])
+        if provider_id is None:
+            raise ValidationFailed("That listing is not on sale.", field_errors={"listing_id": ["Not available."]})
+        tx = services.transaction_create(provider_id=provider_id, client_id=request.marketplace_user.pk,
+                                         listing_id=data["listing_id"])
+        tx = MarketplaceTransaction.objects.using("marketplace").select_related("provider").get(pk=tx.pk)
+        return Response(s.TransactionOut(tx).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="marketplace_transactions_list", tags=["marketplace"],
                    parameters=[AS_PARAM, OpenApiParameter("status", OpenApiTypes.STR, required=False,
