@@ -237,6 +237,12 @@ def transaction_list_for_provider(*, provider_id: int, status: str | None = None
     return transactions.order_by("-created_at", "-id")
 
 
+def listing_provider_id(*, listing_id: int) -> int | None:
+    """The provider selling a listing (whatever its status: the purchase service decides whether it
+    is on sale), or None when there is no such listing."""
+    return ServiceListing.objects.using(DB).filter(pk=listing_id).values_list("provider_id", flat=True).first()
+
+
 def transaction_list_for_client(*, client_id: int, status: str | None = None):
     transactions = MarketplaceTransaction.objects.using(DB).filter(client_id=client_id)
     if status:

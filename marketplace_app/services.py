@@ -733,15 +733,25 @@ def marketplace_invoice_void(*, invoice_id: int, expected_version: int) -> Marke
 
 
 def marketplace_invoice_refund(
-    *, invoice_id: int, amount_cents: int, expected_version: int | None = None
+    *, invoice_id: int, amount_cents: int, expected_version: int | None = None,
+    refunded_total_cents: int | None = None,
 ) -> MarketplaceInvoice:
-    """Partial or full refund of a paid invoice; the transaction's refunded amount moves with it."""
+    """Partial or full refund of a paid invoice; the transaction's refunded amount moves with it.
+
+    `refunded_total_cents` (the Stripe webhook: the processor's cumulative total, `amount_refunded`)
+    records only what the invoice lacks, computed under its row lock, so a refund recorded meanwhile
+    (the provider's own, through the API) is never counted twice; nothing missing changes nothing.
+    """
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise ValidationFailed("Refund must be a positive whole number of cents.",
+                               field_errors={"amount_cents": ["Invalid."]})
     with transaction.atomic(using=DB):
         invoice = _get_locked(MarketplaceInvoice, invoice_id)
         _check_version(invoice, expected_version)
-        if not isinstance(amount_cents, int) or amount_cents <= 0:
-            raise ValidationFailed("Refund must be a positive whole number of cents.",
-                                   field_errors={"amount_cents": ["Invalid."]})
+        if refunded_total_cents is not None:
+            amount_cents = refunded_total_cents - invoice.refunded_cents
+            if amount_cents <= 0:
+                return invoice
         refunded = invoice.refunded_cents + amount_cents
         if refunded > invoice.total_cents:
             raise ValidationFailed(

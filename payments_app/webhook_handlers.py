@@ -238,7 +238,9 @@ def _reverse(target: Target, facts, *, amount: int, key: str, reason: str, refer
                                            idempotency_key=key, method="stripe", external_reference=reference,
                                            refunded_total_cents=refunded_total)
     else:
-        marketplace_services.marketplace_invoice_refund(invoice_id=target.invoice_id, amount_cents=amount)
+        # The same for marketplace invoices: the difference is re-computed under the invoice's lock.
+        marketplace_services.marketplace_invoice_refund(invoice_id=target.invoice_id, amount_cents=amount,
+                                                        refunded_total_cents=refunded_total)
 
 
 @handles("charge.refunded")

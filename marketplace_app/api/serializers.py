@@ -200,6 +200,11 @@ class MarketplaceInvoicePatch(StrictSerializer):
 # --- Transactions: actions -------------------------------------------------------------------------
 
 
+class TransactionIn(StrictSerializer):
+    listing_id = serializers.IntegerField(min_value=1, help_text="The active listing you buy; its price and "
+                                                                  "title make the purchase.")
+
+
 class TransactionPatch(StrictSerializer):
     action = serializers.ChoiceField(choices=TRANSACTION_ACTIONS)
 

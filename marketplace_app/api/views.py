@@ -104,10 +104,39 @@ AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"],
                             description="Your purchases (client, default) or your sales (provider).")
 
 
+IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="Required. Same key + same body replays the first response; another body -> 422; in flight -> 409.",
+)
+
+
 class TransactionListView(MarketplaceAPIView):
     pagination_class = NewestFirstCursor
     serializer_class = s.TransactionOut
     queryset = MarketplaceTransaction.objects.none()
+
+    @extend_schema(
+        operation_id="marketplace_transactions_create", tags=["marketplace"], request=s.TransactionIn,
+        parameters=[IDEMPOTENCY_KEY_REQUIRED],
+        responses={201: s.TransactionOut, **WRITE_ERRORS,
+                   **problems(e410="The provider left the marketplace (`provider_gone`): no new purchases")},
+        summary="Buy a listing: a purchase (you are the buyer) at the listing's price",
+        description="Needs an Idempotency-Key (a retry replays the first answer). A listing that does not exist "
+                    "or is not on sale, or your own listing, is 400 `validation_failed`; a provider that blocked "
+                    "you is 403 `blocked_by_provider`; one that left is 410 `provider_gone`.",
+    )
+    def post(self, request):
+        if request.headers.get("Idempotency-Key") is None:
+            raise ValidationFailed("Buying needs an Idempotency-Key header.",
+                                   field_errors={"Idempotency-Key": ["required"]}, code="idempotency_key_required")
+        data = _valid(s.TransactionIn, request.data)
+        provider_id = selectors.listing_provider_id(listing_id=data["listing_id"])
+        if provider_id is None:
+            raise ValidationFailed("That listing is not on sale.", field_errors={"listing_id": ["Not available."]})
+        tx = services.transaction_create(provider_id=provider_id, client_id=request.marketplace_user.pk,
+                                         listing_id=data["listing_id"])
+        tx = MarketplaceTransaction.objects.using("marketplace").select_related("provider").get(pk=tx.pk)
+        return Response(s.TransactionOut(tx).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(operation_id="marketplace_transactions_list", tags=["marketplace"],
                    parameters=[AS_PARAM, OpenApiParameter("status", OpenApiTypes.STR, required=False,
@@ -256,6 +285,7 @@ class BuyerReceiptOut(serializers.Serializer):
     transaction_id = serializers.IntegerField()
     invoice_id = serializers.IntegerField()
     invoice_status = serializers.CharField()
+    invoice_version = serializers.IntegerField(help_text="The breeder's invoice version after the change (also the ETag).")
 
 
 class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
@@ -295,9 +325,12 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
         return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.invoice_number}")
 
     @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
-                   request={"multipart/form-data": ReceiptIn}, parameters=[IDEMPOTENCY_KEY],
+                   request={"multipart/form-data": ReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
                    responses={200: BuyerReceiptOut, **WRITE_ERRORS},
-                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation")
+                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation",
+                   description="Send the invoice `version` you last saw (body or If-Match); a stale one is 409 "
+                               "`version_conflict` with `current_version`. Without one the upload is not "
+                               "version-checked (older clients).")
     def post(self, request, transaction_id: int):
         from breederhq.tenancy import tenant_context
         from tenant_app import services as tenant_services
@@ -305,15 +338,20 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
 
         data = _valid(ReceiptIn, request.data)
         check_receipt(data["receipt"])
+        # Optional here (unlike the other mark_paid endpoints): a buyer has no read of the breeder's
+        # invoice before the first upload; when sent, it is compared under the invoice's row lock.
+        sent_version = data.get("version") is not None or request.headers.get("If-Match") is not None
+        version = expected_version_from_request(request, data.get("version")) if sent_version else None
         tx = self._tenant_invoice_transaction(request, transaction_id)
         with tenant_context(tx.provider.tenant_id):
             tenant_services.invoice_buyer_mark_paid(
                 invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
-                marketplace_user_id=request.marketplace_user.pk,
+                marketplace_user_id=request.marketplace_user.pk, expected_version=version,
             )
-            invoice_status = Invoice.objects.values_list("status", flat=True).get(pk=tx.invoice_id)
+            invoice_status, invoice_version = Invoice.objects.values_list("status", "version").get(pk=tx.invoice_id)
         return Response(BuyerReceiptOut({"transaction_id": tx.pk, "invoice_id": tx.invoice_id,
-                                         "invoice_status": invoice_status}).data)
+                                         "invoice_status": invoice_status, "invoice_version": invoice_version}).data,
+                        headers={"ETag": version_etag(invoice_version)})
 
 
 # --- Transactions: actions -------------------------------------------------------------------------

@@ -199,11 +199,54 @@ class TestBuyerReceipt:
         assert (bad.status_code, body(bad)["code"]) == (400, "receipt_type_refused")
         response = bearer(buyer_login).post(url, {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x"),
                                                   "reference": "wire 7"})
-        assert (response.status_code, body(response)) == (200, {
-            "transaction_id": tx.pk, "invoice_id": invoice.pk, "invoice_status": "pending_confirmation"})
         with tenant_context(tenant.pk):
             stored = Invoice.objects.get(pk=invoice.pk)
             assert (stored.status, bool(stored.buyer_payment_receipt)) == ("pending_confirmation", True)
+        assert (response.status_code, body(response)) == (200, {
+            "transaction_id": tx.pk, "invoice_id": invoice.pk, "invoice_status": "pending_confirmation",
+            "invoice_version": stored.version})
+        assert response["ETag"] == f'"{stored.version}"'
+
+    @pytest.mark.parametrize("via", ["body", "if_match"])
+    def test_the_buyers_receipt_carries_the_invoice_version_and_a_stale_one_is_409(self, via):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from breederhq.tenancy import tenant_context
+        from tenant_app.models import Invoice
+
+        tenant, buyer_login, tx, invoice = self._breeder_sale()
+        url = f"{M}transactions/{tx.pk}/receipt/"
+        with tenant_context(tenant.pk):
+            current = Invoice.objects.get(pk=invoice.pk).version
+
+        def upload(version):
+            data = {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x")}
+            if via == "body":
+                return bearer(buyer_login).post(url, {**data, "version": version})
+            return bearer(buyer_login).post(url, data, headers={"If-Match": f'"{version}"'})
+
+        stale = upload(current - 1)
+        assert (stale.status_code, stale["Content-Type"]) == (409, "application/problem+json")
+        assert (body(stale)["code"], body(stale)["current_version"]) == ("version_conflict", current)
+        with tenant_context(tenant.pk):
+            untouched = Invoice.objects.get(pk=invoice.pk)
+            assert (untouched.status, untouched.version, bool(untouched.buyer_payment_receipt)) == (
+                "sent", current, False)
+        fresh = upload(current)
+        assert (fresh.status_code, body(fresh)["invoice_status"], body(fresh)["invoice_version"]) == (
+            200, "pending_confirmation", current + 1)
+        # The claim is in: uploading again at the old version is stale, not a second claim.
+        again = upload(current)
+        assert (again.status_code, body(again)["current_version"]) == (409, current + 1)
+
+    def test_a_receipt_with_a_malformed_if_match_is_400(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        _, buyer_login, tx, _ = self._breeder_sale()
+        response = bearer(buyer_login).post(f"{M}transactions/{tx.pk}/receipt/",
+                                            {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x")},
+                                            headers={"If-Match": "latest"})
+        assert (response.status_code, body(response)["code"]) == (400, "validation_failed")
 
 
 def test_the_thread_list_runs_constant_queries_per_database():

@@ -30,6 +30,10 @@ def test_the_schema_generates_without_warnings(tmp_path):
     assert set(patch["responses"]) >= {"200", "400", "403", "404", "409", "422"}
     assert patch["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
     assert schema["components"]["schemas"]["PatchedInvoicePatch"]["properties"]["action"]["$ref"].endswith("ActionEnum")
+    purchase = paths["/api/v1/marketplace/transactions/"]["post"]
+    assert {(p["name"], p["required"]) for p in purchase["parameters"]} == {("Idempotency-Key", True)}
+    assert set(purchase["responses"]) >= {"201", "400", "401", "403", "409", "410", "422"}
+    assert "results" not in str(purchase["responses"]["201"])  # one purchase, not a page
     providers = paths["/api/v1/marketplace/providers/"]["get"]
     assert {p["name"] for p in providers["parameters"]} >= {"q", "kind", "category", "city", "state", "order", "page"}
     assert providers["security"] == [{}]  # anonymous
