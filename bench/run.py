@@ -399,7 +399,7 @@ def scenario_api_depth(environment: dict, server: Server, logins: dict) -> dict:
         provider_id = conn.execute("SELECT provider_id FROM message_threads WHERE id = %s", [thread]).fetchone()[0]
         history = conn.execute("SELECT count(*) FROM marketplace_transactions WHERE provider_id = %s",
                                [provider_id]).fetchone()[0]
-        depth = max(history - 30, 0)  # the last full page of the provider's history
+        depth = max(history - 30, 0)  # the last full page of the provider's (long) history
         created_at = conn.execute(
             "SELECT created_at FROM marketplace_transactions WHERE provider_id = %s "
             "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", [provider_id, depth]).fetchone()[0]
@@ -592,7 +592,16 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
                                env=environment, capture_output=True, text=True)
     if generated.returncode != 0:
         raise SystemExit(f"data generation failed:\n{generated.stderr[-3000:]}")
-    log(generated.stdout.strip().splitlines()[-1])
+    summary = generated.stdout.strip().splitlines()[-1]
+    log(summary)
+    if "skipped" not in summary:
+        # Statistics and the visibility map, as a database in service has them (autovacuum): the
+        # generator runs as the application role, which may not ANALYZE tables it does not own.
+        for name in ("breederhq_bench_tenant", "breederhq_bench_marketplace"):
+            with psycopg.connect(environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + f"/{name}",
+                                 autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
+        log("vacuumed and analyzed")
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
         return conn.execute(
             "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
