@@ -18,7 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
-from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
+from breederhq.api.pagination import NewestFirstCursor, PageNumber, PageNumberCountedInPage, RecentThreadsCursor
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
@@ -66,7 +66,7 @@ class PublicAPIView(MarketplaceAPIView):
 
 
 class ListingSearchView(PublicAPIView):
-    pagination_class = PageNumber
+    pagination_class = PageNumberCountedInPage
     serializer_class = s.ListingOut
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
 
