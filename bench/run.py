@@ -172,25 +172,38 @@ def scenario_webhooks(environment: dict, server: Server) -> dict:
     sys.path.insert(0, str(BASE_DIR))
     from tests.fakes.stripe_server import stripe_event
 
-    count = 40_000
-    events = [stripe_event("account.updated", {"id": f"acct_bench_{i % 500}", "object": "account",
-                                               "charges_enabled": True, "payouts_enabled": True,
-                                               "details_submitted": True, "requirements": {}, "filler": "x" * 2000})
-              for i in range(count)]
-    lines = []
-    for i, event in enumerate(events):
-        chosen = events[i - 1] if i % 10 == 9 else event  # 10 % duplicates
-        body = json.dumps(chosen, separators=(",", ":"))
-        header = stripe.WebhookSignature.generate_signature_header(body, environment["STRIPE_WEBHOOK_SECRET"])
-        lines.append(f"{header}\t{body}")
-    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
-        handle.write("\n".join(lines))
+    # One file of deliveries per round (wrk starts each run at the first line): every round sends
+    # events of its own, 10 % of them a repeat of the one before. Ids unique to this run, too: the
+    # inbox keeps earlier runs' events.
+    per_round, run = 15_000, time.time_ns()
+    files = []
+    for r in range(ROUNDS):
+        events = [stripe_event("account.updated", {"id": f"acct_bench_{i % 500}", "object": "account",
+                                                   "charges_enabled": True, "payouts_enabled": True,
+                                                   "details_submitted": True, "requirements": {},
+                                                   "filler": "x" * 2000},
+                               event_id=f"evt_bench_{run}_{r}_{i}")
+                  for i in range(per_round)]
+        lines = []
+        for i, event in enumerate(events):
+            chosen = events[i - 1] if i % 10 == 9 else event  # 10 % duplicates
+            body = json.dumps(chosen, separators=(",", ":"))
+            header = stripe.WebhookSignature.generate_signature_header(body, environment["STRIPE_WEBHOOK_SECRET"])
+            lines.append(f"{header}\t{body}")
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+            handle.write("\n".join(lines))
+        files.append(handle.name)
+    # The queue starts empty (earlier runs' messages would be worked off with this run's).
+    subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", "webhooks"], cwd=BASE_DIR,
+                   env=environment, check=True, capture_output=True)
+    rounds = iter(files)
     webhook, baseline = interleaved(
         lambda: wrk(f"{server.url}/api/v1/payments/stripe/webhook", script=str(BASE_DIR / "bench" / "webhook.lua"),
-                    script_args=[handle.name]),
+                    script_args=[next(rounds)]),
         lambda: wrk(f"{server.url}/bench/baseline?id=1"),
     )
-    os.unlink(handle.name)
+    for name in files:
+        os.unlink(name)
     import psycopg
 
     with psycopg.connect(environment["TENANT_DATABASE_URL"]) as conn:
@@ -199,7 +212,74 @@ def scenario_webhooks(environment: dict, server: Server) -> dict:
     rps = median(webhook, "rps")
     return {"rps": rps, "p99_ms": median(webhook, "p99_ms"), "ratio_to_baseline": rps / median(baseline, "rps"),
             "non_2xx": sum(r["non_2xx"] for r in webhook), "inbox_rows": stored,
-            "duplicate_inbox_rows": stored - distinct}
+            "duplicate_inbox_rows": stored - distinct,
+            **webhook_processing(environment, f"evt_bench_{run}_")}
+
+
+def webhook_processing(environment: dict, prefix: str) -> dict:
+    """A real Celery worker (2 processes, the webhooks queue) works off what ingestion enqueued:
+    events per second until every one of this run's events is in a final state, and how many had
+    their handling committed more than once (must be none). `attempts_counted_twice`: events a
+    second worker took between the first one's attempt count and its handler (it then found the
+    event done and changed nothing, but the attempt stays counted)."""
+    import psycopg
+
+    dsn = environment["TENANT_DATABASE_URL"]
+    admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/breederhq_bench_tenant"
+    # Bench only, dropped again below: a trigger notes every commit of an event's handling (status to
+    # done with a new processed_at; the handler's effect commits in the same transaction). An event
+    # noted twice had its effect applied twice.
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_event_effects (stripe_event_id text NOT NULL)")
+        conn.execute("TRUNCATE bench_event_effects")
+        conn.execute("""
+            CREATE OR REPLACE FUNCTION bench_note_event_effect() RETURNS trigger
+            LANGUAGE plpgsql SECURITY DEFINER AS $$
+            BEGIN
+                INSERT INTO bench_event_effects VALUES (NEW.stripe_event_id);
+                RETURN NEW;
+            END $$""")
+        conn.execute("DROP TRIGGER IF EXISTS bench_event_effect ON stripe_webhook_events")
+        conn.execute("""
+            CREATE TRIGGER bench_event_effect AFTER UPDATE ON stripe_webhook_events FOR EACH ROW
+            WHEN (NEW.status IN ('succeeded', 'ignored') AND NEW.processed_at IS DISTINCT FROM OLD.processed_at)
+            EXECUTE FUNCTION bench_note_event_effect()""")
+    pending = ("SELECT count(*) FILTER (WHERE status IN ('received', 'failed')), count(*) "
+               "FROM stripe_webhook_events WHERE stripe_event_id LIKE %s")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        waiting, total = conn.execute(pending, [prefix + "%"]).fetchone()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2",
+             "-Q", "webhooks", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=BASE_DIR, env=environment, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            started = first = None
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                left = conn.execute(pending, [prefix + "%"]).fetchone()[0]
+                if left < waiting and started is None:
+                    started = first = time.monotonic()  # the worker is up and taking events
+                if left == 0:
+                    break
+                time.sleep(0.2)
+            finished = time.monotonic()
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+        left = conn.execute(pending, [prefix + "%"]).fetchone()[0]
+        attempts_twice = conn.execute("SELECT count(*) FROM stripe_webhook_events WHERE stripe_event_id LIKE %s "
+                                      "AND attempts > 1", [prefix + "%"]).fetchone()[0]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        effects, distinct = conn.execute("SELECT count(*), count(DISTINCT stripe_event_id) FROM bench_event_effects "
+                                         "WHERE stripe_event_id LIKE %s", [prefix + "%"]).fetchone()
+        conn.execute("DROP TRIGGER bench_event_effect ON stripe_webhook_events")
+        conn.execute("DROP FUNCTION bench_note_event_effect()")
+        conn.execute("DROP TABLE bench_event_effects")
+    elapsed = (finished - first) if first else None
+    return {"processed_events": total - left, "left_unprocessed": left,
+            "processing_per_second": (waiting / elapsed) if elapsed else None,
+            "events_handled": effects, "duplicate_effects": effects - distinct,
+            "attempts_counted_twice": attempts_twice}
 
 
 def scenario_rls_cost(environment: dict) -> dict:
@@ -474,7 +554,8 @@ def timer(execute, sql, params, many, context):
 def webhook_request(i):
     body = json.dumps(stripe_event("account.updated", {"id": f"acct_cost_{i}", "object": "account",
                                    "charges_enabled": True, "payouts_enabled": True, "details_submitted": True,
-                                   "requirements": {}, "filler": "x" * 2000}), separators=(",", ":"))
+                                   "requirements": {}, "filler": "x" * 2000}, event_id=f"evt_cost_{i}"),
+                      separators=(",", ":"))
     header = stripe.WebhookSignature.generate_signature_header(body, secret)
     return lambda: client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
                                HTTP_STRIPE_SIGNATURE=header)
@@ -599,6 +680,11 @@ def write_report(results: dict) -> None:
         ("webhook ingestion vs baseline", f"{w['ratio_to_baseline']:.2f}x, p99 {w['p99_ms']:.1f} ms",
          "≥ 0.5x, p99 ≤ 25 ms", verdict(w["ratio_to_baseline"], 0.5) + (" / " + verdict(w["p99_ms"], 25, False))),
         ("webhook duplicates stored twice", str(w["duplicate_inbox_rows"]), "0", verdict(-w["duplicate_inbox_rows"], 0)),
+        ("webhook processing by a Celery worker (2 processes): events/s, left unprocessed",
+         f"{w['processing_per_second'] or 0:.0f}/s, {w['left_unprocessed']} of {w['processed_events'] + w['left_unprocessed']}",
+         "—", "—"),
+        ("webhook duplicate side effects (an event's handling committed twice)",
+         f"{w['duplicate_effects']} of {w['events_handled']} handled", "0", verdict(-w["duplicate_effects"], 0)),
         (f"RLS on vs off (same tenant query; median of {r['rounds']} rounds, range)",
          f"{r['ratio_on_to_off']:.2f}x ({r['ratio_min']:.2f}–{r['ratio_max']:.2f})", "≥ 0.9x",
          verdict(r["ratio_on_to_off"], 0.9)),
