@@ -37,7 +37,6 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     import django
 
     django.setup()
-    from django.db import connections, transaction
     from django.utils import timezone
 
     from breederhq.tenancy import tenant_context
@@ -113,7 +112,9 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     # Transactions: breeders' ones billed by a tenant invoice (registry rows via bulk_create).
     transactions = []
     for i in range(p["transactions"]):
-        provider = providers[i % len(providers)]
+        # Provider 0 (the bench provider login) sells a quarter of everything: a long history for
+        # the deep cursor page; the rest spread evenly.
+        provider = providers[0] if i % 4 == 0 else providers[i % len(providers)]
         tx = MarketplaceTransaction(
             provider=provider, client=buyers[i % len(buyers)], amount_cents=rng.randrange(1_000, 200_000),
             status="pending_invoice", created_at=now - timedelta(minutes=i),
@@ -130,12 +131,18 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     # Messages over `months` monthly partitions; one deep thread for the cursor-vs-OFFSET scenario.
     first = add_months(month_start(now), -p["months"])
     ensure_message_partitions(months_ahead=p["months"] + 2, now=first, alias=mp)
-    threads = MessageThread.objects.using(mp).bulk_create(
-        [MessageThread(provider=providers[i % len(providers)], buyer=buyers[i % len(buyers)], subject=_text(rng, 3),
-                       created_at=now) for i in range(p["threads"])], batch_size=BATCH,
-    )
     span = (now - timedelta(days=30 * p["months"]), now)
     seconds = int((span[1] - span[0]).total_seconds())
+    # Each thread's message times first: a thread is opened with its first message (created_at)
+    # and `last_message_at` is its newest one's, as the services keep them (the message pages rely on it).
+    times = [[span[0] + timedelta(seconds=seconds * i // p["deep_thread"]) for i in range(p["deep_thread"])]]
+    times += [sorted(span[0] + timedelta(seconds=rng.randrange(seconds)) for _ in range(p["messages"]))
+              for _ in range(p["threads"] - 1)]
+    threads = MessageThread.objects.using(mp).bulk_create(
+        [MessageThread(provider=providers[i % len(providers)], buyer=buyers[i % len(buyers)], subject=_text(rng, 3),
+                       created_at=moments[0], last_message_at=moments[-1]) for i, moments in enumerate(times)],
+        batch_size=BATCH,
+    )
     batch = []
 
     def flush():
@@ -143,21 +150,18 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         batch.clear()
 
     deep = threads[0]
-    for i in range(p["deep_thread"]):
-        batch.append(Message(thread=deep, sender_id=deep.buyer_id if i % 2 else providers[0].user_id,
-                             body=_text(rng, 12), created_at=span[0] + timedelta(seconds=seconds * i // p["deep_thread"])))
-        if len(batch) == BATCH:
-            flush()
-    for thread in threads[1:]:
-        for _ in range(p["messages"]):
-            batch.append(Message(thread=thread, sender_id=thread.buyer_id, body=_text(rng, 12),
-                                 created_at=span[0] + timedelta(seconds=rng.randrange(seconds))))
+    for thread, moments in zip(threads, times):
+        for i, moment in enumerate(moments):
+            if thread is deep:
+                sender_id = deep.buyer_id if i % 2 else providers[0].user_id
+            else:
+                sender_id = thread.buyer_id
+            batch.append(Message(thread=thread, sender_id=sender_id, body=_text(rng, 12), created_at=moment))
             if len(batch) == BATCH:
                 flush()
     flush()
-    for alias in ("default", "marketplace"):
-        with connections[alias].cursor() as cursor:
-            cursor.execute("ANALYZE")
+    # No ANALYZE here: the application role may not analyze tables it does not own. bench.run runs
+    # VACUUM ANALYZE as the admin after generating.
     # The counters were not moved by the bulk inserts: recompute them (the command exits 1 on drift).
     from django.core.management import call_command
 

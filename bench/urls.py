@@ -29,7 +29,7 @@ class MessagePageByOffset(MarketplaceAPIView):
     def get(self, request, thread_id: int):
         offset = int(request.query_params.get("offset", 0))
         selectors.thread_check_participant(thread_id=thread_id, user_id=request.marketplace_user.pk)
-        rows = list(selectors.message_page_queryset(thread_id=thread_id).values(*s.MESSAGE_VALUES)[offset:offset + 51])
+        rows = list(selectors.message_page_queryset_unbounded(thread_id=thread_id).values(*s.MESSAGE_VALUES)[offset:offset + 51])
         return Response({"more": len(rows) > 50, "results": s.message_rows_out(rows[:50])})
 
 

@@ -303,7 +303,7 @@ def _stripe_event(event_type: str, data_object: dict, *, key: str, account: str 
     body = json.dumps(event, separators=(",", ":"))
     header = stripe.WebhookSignature.generate_signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
     received = stripe_event_receive(payload=body.encode(), signature_header=header)
-    return stripe_event_process(event_pk=received.event.pk)
+    return stripe_event_process(event_pk=received.pk)
 
 
 def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:

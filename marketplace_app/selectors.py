@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
@@ -284,24 +285,79 @@ def thread_check_participant(*, thread_id: int, user_id: int) -> None:
         raise NotFound(f"MessageThread #{thread_id} does not exist")
 
 
+@dataclass(frozen=True)
+class ThreadSpan:
+    """When a thread's messages can be: none is older than the thread (it is opened with its first
+    message), and `last_message_at` is the newest one's time (moved under the thread's lock)."""
+
+    created_at: datetime
+    last_message_at: datetime | None
+
+
+def thread_span_for_user(*, thread_id: int, user_id: int) -> ThreadSpan:
+    """The participant check (NotFound for anyone else), answering with the thread's span: one query."""
+    row = (
+        MessageThread.objects.using(DB).filter(_participant_filter(user_id), pk=thread_id)
+        .values_list("created_at", "last_message_at").first()
+    )
+    if row is None:
+        raise NotFound(f"MessageThread #{thread_id} does not exist")
+    return ThreadSpan(*row)
+
+
+# A message page is read newest first in windows of `created_at` bounded on both sides, so that
+# PostgreSQL prunes `messages` to the monthly partitions a window covers (DESIGN section 12) instead
+# of opening an index scan on every partition. The first window is a month back from the cursor (or
+# from the thread's last message); a page still short reads the next, wider window below it, and the
+# last window reaches down to the thread's creation. A busy thread's page is one query on one or two
+# partitions; a quiet thread's at most four.
+MESSAGE_PAGE_WINDOWS = (timedelta(days=31), timedelta(days=92), timedelta(days=366))
+
+
+def message_page(
+    *, thread_id: int, span: ThreadSpan, before: tuple[datetime, int] | None = None, limit: int = 50,
+    values: tuple[str, ...] | None = None,
+) -> list:
+    """Up to `limit` messages newest first, keyset-paginated by (created_at, id): those strictly
+    before the cursor `before`. Unchecked (callers check participation, `thread_span_for_user`).
+    Rows are `Message`s, or dicts of `values`."""
+    anchor = before[0] if before else (span.last_message_at or span.created_at)
+    rows: list = []
+    below: datetime | None = None  # the previous window's lower bound (exclusive upper bound here)
+    for window in (*MESSAGE_PAGE_WINDOWS, None):
+        lower = span.created_at if window is None else max(span.created_at, anchor - window)
+        messages = Message.objects.using(DB).filter(thread_id=thread_id, created_at__gte=lower)
+        if below is not None:
+            messages = messages.filter(created_at__lt=below)
+        elif before is not None:
+            # The plain `created_at <=` beside the row comparison is what prunes the newer partitions.
+            created_at, message_id = before
+            messages = messages.filter(created_at__lte=created_at).filter(
+                Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=message_id)
+            )
+        # No upper bound on the newest page: a message sent since `last_message_at` was read is still in it.
+        messages = messages.order_by("-created_at", "-id")
+        if values is not None:
+            messages = messages.values(*values)
+        rows += messages[: limit - len(rows)]
+        if len(rows) >= limit or lower <= span.created_at:
+            return rows
+        below = lower
+    return rows
+
+
 def message_list(
     *, thread_id: int, user_id: int, before: tuple[datetime, int] | None = None, limit: int = 50
 ) -> list[Message]:
-    """Newest first, keyset-paginated by (created_at, id). The plain `created_at <= ...` bound next
-    to the row comparison is what lets PostgreSQL prune partitions (DESIGN section 12)."""
-    thread_get_for_user(thread_id=thread_id, user_id=user_id)
-    return list(message_page_queryset(thread_id=thread_id, before=before)[: max(1, min(limit, 200))])
+    """Newest first, keyset-paginated by (created_at, id); see `message_page`."""
+    span = thread_span_for_user(thread_id=thread_id, user_id=user_id)
+    return message_page(thread_id=thread_id, span=span, before=before, limit=max(1, min(limit, 200)))
 
 
-def message_page_queryset(*, thread_id: int, before: tuple[datetime, int] | None = None):
-    """The unchecked page query behind `message_list` (no participant check: callers check)."""
-    messages = Message.objects.using(DB).filter(thread_id=thread_id)
-    if before is not None:
-        created_at, message_id = before
-        messages = messages.filter(created_at__lte=created_at).filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=message_id)
-        )
-    return messages.order_by("-created_at", "-id")
+def message_page_queryset_unbounded(*, thread_id: int):
+    """The thread's messages newest first with no `created_at` bound: every partition is scanned.
+    Only for comparison (the benchmark's OFFSET page); the product reads pages with `message_page`."""
+    return Message.objects.using(DB).filter(thread_id=thread_id).order_by("-created_at", "-id")
 
 
 def unread_count(*, thread_id: int, user_id: int) -> int:

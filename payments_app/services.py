@@ -3,6 +3,7 @@ invoices through a payment provider (Stripe payment intents, manual fallback).""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -11,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from breederhq.errors import Conflict, DomainError, NotFound
@@ -39,24 +40,74 @@ class WebhookSignatureInvalid(DomainError):
 
 @dataclass(frozen=True)
 class ReceivedEvent:
-    event: StripeWebhookEvent
+    """What a delivery left in the inbox: the row's id, Stripe's event id, its status as the
+    statement saw it, and whether the event was there already."""
+
+    pk: int
+    stripe_event_id: str
+    status: str
     duplicate: bool
 
 
-def _enqueue_processing(event_pk: int) -> None:
-    """After commit, off the request thread: the webhook answers without waiting on the broker. A
-    message lost on the way (Redis down, process killed) is re-enqueued by `retry_due_stripe_events`."""
-    from breederhq.jobs.publish_later import publish_later
-    from payments_app.tasks import process_stripe_event
+_PROCESSABLE = frozenset({StripeWebhookEvent.Status.RECEIVED.value, StripeWebhookEvent.Status.FAILED.value})
 
-    publish_later(process_stripe_event, event_pk)
+
+def _enqueue_processing(event_pk: int) -> None:
+    """Off the request thread: the webhook answers without waiting on the broker. A message lost on
+    the way (Redis down, process killed) is re-enqueued by `retry_due_stripe_events`. A burst of
+    them goes out as one `process_stripe_events` message (see publish_later)."""
+    from breederhq.jobs.publish_later import publish_later
+    from payments_app.tasks import process_stripe_event, process_stripe_events
+
+    publish_later(process_stripe_event, event_pk, batch_task=process_stripe_events)
+
+
+@functools.cache
+def _inbox_statements() -> tuple[list, str, str]:
+    """The inbox SQL, built once from the model: (fields inserted, INSERT, duplicate statement)."""
+    meta = StripeWebhookEvent._meta
+    qn = connections["default"].ops.quote_name
+    table, pk = qn(meta.db_table), qn(meta.pk.column)
+    event_id = qn(meta.get_field("stripe_event_id").column)
+    status = qn(meta.get_field("status").column)
+    next_attempt_at = qn(meta.get_field("next_attempt_at").column)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    # The verified raw body goes in as text cast to jsonb: the same JSON we parsed, not re-serialised.
+    values = ", ".join("%s::jsonb" if f.name == "payload" else "%s" for f in fields)
+    insert = (f"INSERT INTO {table} ({', '.join(qn(f.column) for f in fields)}) VALUES ({values}) "
+              f"ON CONFLICT ({event_id}) DO NOTHING RETURNING {pk}")
+    # One statement, one snapshot. The UPDATE moves a FAILED event's next attempt to now; when it
+    # matched nothing, the SELECT (same snapshot as the UPDATE) gives the status.
+    duplicate = (
+        f"WITH bumped AS (UPDATE {table} SET {next_attempt_at} = %s "
+        f"WHERE {event_id} = %s AND {status} = %s RETURNING {pk}, {status}) "
+        f"SELECT {pk}, {status} FROM bumped "
+        f"UNION ALL SELECT {pk}, {status} FROM {table} WHERE {event_id} = %s AND NOT EXISTS (SELECT 1 FROM bumped)"
+    )
+    return fields, insert, duplicate
+
+
+def _payload_text(payload: bytes, event: dict) -> str:
+    """The body as text for the jsonb column; re-serialised only when PostgreSQL could not read the
+    bytes as they are (not UTF-8, or a byte-order mark, both of which json.loads accepts)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return json.dumps(event)
+    return json.dumps(event) if text.startswith("\ufeff") else text
 
 
 def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> ReceivedEvent:
-    """Verify a webhook delivery and store it in the inbox. Processing is enqueued after commit.
+    """Verify a webhook delivery and store it in the inbox; processing is enqueued once that is
+    committed (at once in autocommit, else on the caller's commit).
 
     The signature is checked over the raw body exactly as received, with the SDK's default
     tolerance (300 s), so a replay of an old delivery is refused.
+
+    One statement per delivery on the tenant database, in autocommit: a new event is an
+    `INSERT ... ON CONFLICT (stripe_event_id) DO NOTHING RETURNING id`; a duplicate (nothing
+    returned) is one more statement that moves a FAILED event's next attempt to now and reads the
+    status. Processing is enqueued when that status is RECEIVED or FAILED.
     """
     # What stripe.Webhook.construct_event does, minus building a StripeObject tree only to turn it
     # back into the dict we store: verify over the raw body, then parse it.
@@ -71,31 +122,53 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     if not isinstance(event, dict) or not {"id", "type", "created"} <= event.keys():
         raise WebhookSignatureInvalid("The payload is not a Stripe event: it needs id, type and created.")
 
+    connection = connections["default"]
+    fields, insert, duplicate_sql = _inbox_statements()
+    now = timezone.now()
     data_object = (event.get("data") or {}).get("object") or {}
-    fields = {
-        "event_type": event["type"],
-        "stripe_account_id": event.get("account") or "",
-        "livemode": bool(event.get("livemode")),
-        "stripe_created": datetime.fromtimestamp(event["created"], tz=UTC),
-        "object_id": str(data_object.get("id", ""))[:100],
-        "payload": event,
-        "next_attempt_at": timezone.now(),
-    }
-    with transaction.atomic(using="default"):
-        try:
-            with transaction.atomic(using="default"):
-                stored = StripeWebhookEvent.objects.using("default").create(stripe_event_id=event["id"], **fields)
-            duplicate = False
-        except IntegrityError:
-            stored = StripeWebhookEvent.objects.using("default").select_for_update().get(stripe_event_id=event["id"])
-            duplicate = True
-            if stored.status == StripeWebhookEvent.Status.FAILED:
-                # Stripe delivered it again: try now rather than waiting for the backoff.
-                stored.next_attempt_at = timezone.now()
-                stored.save(using="default", update_fields=["next_attempt_at"])
-        if stored.status in {StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED}:
-            transaction.on_commit(lambda: _enqueue_processing(stored.pk), using="default")
-    return ReceivedEvent(stored, duplicate)
+    row = StripeWebhookEvent(
+        stripe_event_id=event["id"],
+        event_type=event["type"],
+        stripe_account_id=event.get("account") or "",
+        livemode=bool(event.get("livemode")),
+        stripe_created=datetime.fromtimestamp(event["created"], tz=UTC),
+        object_id=str(data_object.get("id", ""))[:100],
+        next_attempt_at=now,
+    )
+    # Every other column as the ORM's INSERT would write it (defaults, auto_now_add, adaptation).
+    params = [_payload_text(payload, event) if f.name == "payload"
+              else f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute(insert, params)
+            inserted = cursor.fetchone()
+            if inserted is not None:
+                received = ReceivedEvent(inserted[0], row.stripe_event_id, str(row.status), False)
+                break
+            # A duplicate. Race-safe without the SELECT ... FOR UPDATE the ORM version took: that
+            # lock (a) kept "is it FAILED? then bump next_attempt_at" from interleaving with a
+            # worker changing the status, and (b) made the status read wait for a worker's open
+            # transaction. (a) is what the single UPDATE ... WHERE status = 'failed' does by itself:
+            # it locks the row, waits for a worker holding it and re-checks the WHERE on the
+            # committed row (READ COMMITTED), so it never touches an event a worker has just moved
+            # on, and it writes only next_attempt_at. (b) only chose which committed state we see:
+            # reading the statement's snapshot instead is the answer the locked read gives a
+            # delivery arriving a moment earlier, and the enqueue decision stays safe either way -
+            # processing re-checks the status under its own lock, so an extra message (an event a
+            # worker has just finished) is a no-op, and a RECEIVED/FAILED one is never skipped.
+            cursor.execute(duplicate_sql, [now, row.stripe_event_id, StripeWebhookEvent.Status.FAILED.value,
+                                           row.stripe_event_id])
+            existing = cursor.fetchone()
+            if existing is not None:
+                received = ReceivedEvent(existing[0], row.stripe_event_id, existing[1], True)
+                break
+            # Deleted between the two statements (support staff): store it again.
+        else:
+            raise StripeWebhookEvent.DoesNotExist(f"Stripe event {row.stripe_event_id} vanished while stored")
+    if received.status in _PROCESSABLE:
+        # In autocommit (the webhook view) this runs at once; inside a caller's atomic block, on its commit.
+        transaction.on_commit(functools.partial(_enqueue_processing, received.pk), using="default")
+    return received
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -1,13 +1,36 @@
+import logging
+
 from celery import shared_task
 
 from breederhq.jobs.scheduled import scheduled_job
 from payments_app import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="payments_app.tasks.process_stripe_event", acks_late=True)
 def process_stripe_event(event_pk: int) -> str | None:
     event = services.stripe_event_process(event_pk=event_pk)
     return event.status if event else None
+
+
+@shared_task(name="payments_app.tasks.process_stripe_events", acks_late=True)
+def process_stripe_events(event_pks: list[int]) -> list[str | None]:
+    """Several inbox events in one message (a burst coalesced by publish_later), one after the other.
+
+    Each is safe to process twice, so a batch redelivered after a worker died is harmless. One event
+    that raises does not stop the others: it stays RECEIVED/FAILED and the beat sweep
+    (`retry_due_stripe_events`) picks it up."""
+    statuses = []
+    for event_pk in event_pks:
+        try:
+            event = services.stripe_event_process(event_pk=event_pk)
+        except Exception:
+            logger.exception("stripe event %s could not be processed; the sweep will retry it", event_pk)
+            statuses.append(None)
+        else:
+            statuses.append(event.status if event else None)
+    return statuses
 
 
 @scheduled_job("payments_app.tasks.retry_due_stripe_events", lock_timeout=5 * 60)

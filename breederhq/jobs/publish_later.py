@@ -5,6 +5,12 @@
 recorded in the database first and that a beat sweep re-enqueues when a message is lost (a process
 killed with messages still queued, the broker down): the Stripe inbox (`retry_due_stripe_events`)
 is one. A failed publish is logged, never raised.
+
+Under a burst the thread takes everything queued at once. `publish_later(task, arg,
+batch_task=batch)` names a companion task taking a list of such single arguments: when several items
+of the same task and companion are waiting, they go out as one `batch.delay([arg, ...])` message (at
+most `BATCH_MAX` arguments each) instead of one message each. A lone item still goes out as
+`task.delay(arg)`, so a quiet system pays no latency for it.
 """
 
 from __future__ import annotations
@@ -16,18 +22,49 @@ import threading
 
 logger = logging.getLogger(__name__)
 
+#: The most arguments one batch message carries.
+BATCH_MAX = 100
+
 _queue: queue.SimpleQueue = queue.SimpleQueue()
 _started_in_pid: int | None = None
 _start_lock = threading.Lock()
 
 
+def _drain() -> list[tuple]:
+    """Block for one item, then take whatever else is queued already (up to a bound)."""
+    items = [_queue.get()]
+    while len(items) < 10 * BATCH_MAX:
+        try:
+            items.append(_queue.get_nowait())
+        except queue.Empty:
+            break
+    return items
+
+
+def _publish(task, *args) -> None:
+    try:
+        task.delay(*args)
+    except Exception:  # broker down: the sweep picks the work up from the database
+        logger.exception("could not publish %s%r; the sweep will pick it up", task.name, args)
+
+
 def _run() -> None:
     while True:
-        task, args = _queue.get()
-        try:
-            task.delay(*args)
-        except Exception:  # broker down: the sweep picks the work up from the database
-            logger.exception("could not publish %s%r; the sweep will pick it up", task.name, args)
+        # (task, batch_task) -> their args, in order of arrival; keyed by identity, tasks need not hash.
+        groups: dict[tuple[int, int], tuple[object, object, list[tuple]]] = {}
+        for task, args, batch_task in _drain():
+            groups.setdefault((id(task), id(batch_task)), (task, batch_task, []))[2].append(args)
+        for task, batch_task, calls in groups.values():
+            if batch_task is None or len(calls) == 1:
+                for args in calls:
+                    _publish(task, *args)
+                continue
+            for start in range(0, len(calls), BATCH_MAX):
+                chunk = calls[start:start + BATCH_MAX]
+                if len(chunk) == 1:
+                    _publish(task, *chunk[0])
+                else:
+                    _publish(batch_task, [args[0] for args in chunk])
 
 
 def _ensure_thread() -> None:
@@ -41,9 +78,13 @@ def _ensure_thread() -> None:
             _started_in_pid = os.getpid()
 
 
-def publish_later(task, *args) -> None:
+def publish_later(task, *args, batch_task=None) -> None:
+    """Queue `task.delay(*args)`. With `batch_task`, `args` is a single argument and several waiting
+    items may be published together as `batch_task.delay([arg, ...])`."""
+    if batch_task is not None and len(args) != 1:
+        raise TypeError("publish_later with a batch_task takes exactly one argument")
     _ensure_thread()
-    _queue.put((task, args))
+    _queue.put((task, args, batch_task))
 
 
 def pending() -> int:

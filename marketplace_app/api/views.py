@@ -18,7 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
-from breederhq.api.pagination import NewestFirstCursor, PageNumber, RecentThreadsCursor
+from breederhq.api.pagination import NewestFirstCursor, PageNumber, PageNumberCountedInPage, RecentThreadsCursor
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
@@ -66,7 +66,7 @@ class PublicAPIView(MarketplaceAPIView):
 
 
 class ListingSearchView(PublicAPIView):
-    pagination_class = PageNumber
+    pagination_class = PageNumberCountedInPage
     serializer_class = s.ListingOut
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
 
@@ -196,7 +196,7 @@ def _decode_cursor(raw: str) -> tuple[datetime, int]:
     try:
         created, message_id = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
         when = parse_datetime(created)
-        if when is None:
+        if when is None or when.tzinfo is None:
             raise ValueError(created)
         return when, int(message_id)
     except (ValueError, binascii.Error, UnicodeError):
@@ -218,9 +218,9 @@ class MessageListView(MarketplaceAPIView):
             size = max(1, min(int(request.query_params.get("page_size", 50)), 100))
         except ValueError:
             raise ValidationFailed("page_size is a number.", field_errors={"page_size": ["not a number"]}) from None
-        selectors.thread_check_participant(thread_id=thread_id, user_id=request.marketplace_user.pk)
-        rows = list(selectors.message_page_queryset(thread_id=thread_id, before=before)
-                    .values(*s.MESSAGE_VALUES)[: size + 1])
+        span = selectors.thread_span_for_user(thread_id=thread_id, user_id=request.marketplace_user.pk)
+        rows = selectors.message_page(thread_id=thread_id, span=span, before=before, limit=size + 1,
+                                      values=s.MESSAGE_VALUES)
         more, rows = len(rows) > size, rows[:size]
         return Response({"next": _encode_cursor(rows[-1]) if more else None, "results": s.message_rows_out(rows)})
 

@@ -17,6 +17,6 @@ def stripe_webhook(request):
     except WebhookSignatureInvalid as exc:
         return problem_http_response(exc.status, exc.code, exc.title, exc.detail)
     return JsonResponse(
-        {"received": True, "event": received.event.stripe_event_id, "duplicate": received.duplicate},
+        {"received": True, "event": received.stripe_event_id, "duplicate": received.duplicate},
         status=200,
     )

@@ -268,3 +268,34 @@ def test_threads_page_by_cursor_most_recent_first():
     rest = body(client.get(first["next"]))
     assert [t["id"] for t in first["results"] + rest["results"]] == list(reversed(opened))
     assert rest["next"] is None
+
+
+def test_the_listing_search_page_and_its_count_are_one_query():
+    """`count` comes with the page (COUNT(*) OVER ()); only an empty page needs a separate COUNT.
+    Same answers as two queries would give: count, next/previous links, 404 past the end."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    provider = ProviderFactory(state="TX")
+    for i in range(5):
+        make_listing(provider, title=f"Gentle puppy grooming {i}", state="TX")
+    client = Client()
+    with CaptureQueriesContext(connections["marketplace"]) as captured:
+        first = body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2}))
+    assert len(captured) == 1
+    assert first["count"] == 5 and len(first["results"]) == 2 and first["previous"] is None
+    assert "page=2" in first["next"]
+    last = body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": "last"}))
+    assert (last["count"], len(last["results"]), last["next"]) == (5, 1, None)
+    assert "_page_total_count" not in last["results"][0]
+    seen = [r["slug"] for page in (1, 2, 3)
+            for r in body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": page}))["results"]]
+    assert len(seen) == len(set(seen)) == 5
+
+    with CaptureQueriesContext(connections["marketplace"]) as captured:
+        past_the_end = client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": 4})
+    assert past_the_end.status_code == 404 and len(captured) == 2
+    nothing = body(client.get(f"{M}listings/", {"q": "zebra"}))
+    assert (nothing["count"], nothing["results"]) == (0, [])
+    assert client.get(f"{M}listings/", {"page": "x"}).status_code == 404
+    assert client.get(f"{M}listings/", {"page": "0"}).status_code == 404

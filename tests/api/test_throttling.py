@@ -65,3 +65,57 @@ def test_writes_are_limited_per_ip_across_users(two_tenants, rates):
     payload = json.dumps({"last_name": "X"})
     assert first.post("/api/v1/contacts/", payload, content_type="application/json").status_code == 201
     assert second.post("/api/v1/contacts/", payload, content_type="application/json").status_code == 429
+
+
+def test_the_counter_is_one_integer_per_window_in_redis(rates):
+    """O(1) per request: an INCR on this window's counter, not a list of every request's time."""
+    from django.conf import settings
+
+    from breederhq.api.throttling import _client
+
+    rates(public_read_ip="5/min")
+    ip = fresh_ip()
+    client = Client(REMOTE_ADDR=ip)
+    assert [client.get("/api/v1/marketplace/listings/").status_code for _ in range(3)] == [200] * 3
+    keys = _client().keys(f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:throttle_public_read_ip_{ip}:*")
+    assert len(keys) == 1
+    assert int(_client().get(keys[0])) == 3
+    assert 60 < _client().ttl(keys[0]) <= 120
+
+
+def test_the_previous_window_still_counts_while_it_slides_out(rates):
+    """A client that used its whole allowance at the end of one window is not handed a fresh one
+    the moment the next window starts; Retry-After says when the estimate drops under the rate."""
+    import time
+
+    from django.conf import settings
+
+    from breederhq.api.throttling import _client
+
+    rates(public_read_ip="4/min")
+    ip = fresh_ip()
+    window = int(time.time() // 60)
+    _client().set(f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:throttle_public_read_ip_{ip}:{window - 1}", 8,
+                  ex=120)
+    refused = Client(REMOTE_ADDR=ip).get("/api/v1/marketplace/listings/")
+    elapsed = time.time() - window * 60
+    if elapsed < 40:  # 8 * (1 - elapsed/60) + 1 > 4 until 37.5 s into the window
+        assert refused.status_code == 429
+        retry_after = int(refused["Retry-After"])
+        assert 1 <= retry_after <= 60
+        # previous * (1 - (elapsed + retry_after)/60) + 1 <= 4 must hold by then.
+        assert 8 * (1 - (elapsed + retry_after) / 60) + 1 <= 4 + 1e-6
+    else:
+        assert refused.status_code == 200
+
+
+def test_an_unreachable_redis_lets_requests_through(rates, monkeypatch, caplog):
+    import redis
+
+    from breederhq.api import throttling
+
+    rates(public_read_ip="1/min")
+    monkeypatch.setattr(throttling, "_redis", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    client = Client(REMOTE_ADDR=fresh_ip())
+    assert [client.get("/api/v1/marketplace/listings/").status_code for _ in range(3)] == [200] * 3
+    assert "Redis unreachable" in caplog.text

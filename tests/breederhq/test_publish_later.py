@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from breederhq.jobs.publish_later import publish_later
 
 
@@ -40,3 +42,64 @@ def test_a_failed_publish_is_logged_and_the_next_one_still_goes(caplog):
     publish_later(fine, 2)
     assert fine.done.wait(10)
     assert "could not publish tests.recorder(1,)" in caplog.text
+
+
+class Held(Recorder):
+    """Keeps the publisher thread busy until released, so what is queued meanwhile waits together."""
+
+    name = "tests.held"
+
+    def __init__(self):
+        super().__init__(hold=threading.Event())
+        self.started = threading.Event()
+
+    def delay(self, *args):
+        self.started.set()
+        super().delay(*args)
+
+
+def hold_the_publisher() -> Held:
+    held = Held()
+    publish_later(held)
+    assert held.started.wait(10)
+    return held
+
+
+def test_items_waiting_together_go_out_as_one_batch_message_per_task_in_chunks(monkeypatch):
+    from breederhq.jobs import publish_later as module
+
+    monkeypatch.setattr(module, "BATCH_MAX", 3)
+    single, batch, other = Recorder(), Recorder(), Recorder()
+    held = hold_the_publisher()
+    for pk in range(1, 6):
+        publish_later(single, pk, batch_task=batch)
+    publish_later(other, "x")
+    held.hold.set()
+    assert other.done.wait(10)
+    assert [args for _, args in batch.threads] == [([1, 2, 3],), ([4, 5],)]
+    assert single.threads == [] and [args for _, args in other.threads] == [("x",)]
+
+
+def test_a_lone_item_goes_out_as_the_task_itself():
+    single, batch = Recorder(), Recorder()
+    held = hold_the_publisher()
+    publish_later(single, 7, batch_task=batch)
+    held.hold.set()
+    assert single.done.wait(10)
+    assert [args for _, args in single.threads] == [(7,)] and batch.threads == []
+
+
+def test_a_failed_batch_publish_is_logged_not_raised(caplog):
+    single, failing, fine = Recorder(), Recorder(fail=True), Recorder()
+    held = hold_the_publisher()
+    publish_later(single, 1, batch_task=failing)
+    publish_later(single, 2, batch_task=failing)
+    publish_later(fine, 3)
+    held.hold.set()
+    assert fine.done.wait(10)
+    assert "could not publish tests.recorder([1, 2],)" in caplog.text
+
+
+def test_a_batch_task_takes_exactly_one_argument():
+    with pytest.raises(TypeError):
+        publish_later(Recorder(), 1, 2, batch_task=Recorder())

@@ -121,25 +121,96 @@ def test_deleted_provider_cannot_be_contacted(provider, buyer):
     assert MessageThread.objects.count() == 0
 
 
-def test_keyset_page_query_prunes_later_partitions(provider, buyer):
-    """The plain `created_at <=` bound beside the row comparison lets PostgreSQL skip partitions
-    newer than the cursor (a row comparison alone would scan them all)."""
+def _thread_over_months(provider, buyer, *, per_month: dict[int, int]) -> tuple[MessageThread, list[Message]]:
+    """A thread opened on the first of this month with `per_month[k]` messages on day 10 of month
+    this+k (the migration makes partitions for this month and the next two); returns it and its messages, newest first."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from marketplace_app.partitions import add_months, list_partitions, month_start, partition_name
+
+    this_month = month_start(timezone.now())
+    assert all(partition_name(add_months(this_month, k)) in list_partitions() for k in per_month)
+    opened = datetime(*this_month.timetuple()[:3], tzinfo=UTC)
+    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="opening")
+    Message.objects.filter(thread=thread).update(created_at=opened)
+    messages = [
+        Message.objects.create(thread=thread, sender_id=buyer.pk, body=f"{k}/{i}",
+                               created_at=datetime(*add_months(this_month, k).timetuple()[:3], 10, tzinfo=UTC)
+                               + timedelta(minutes=i))
+        for k, count in sorted(per_month.items()) for i in range(count)
+    ]
+    MessageThread.objects.filter(pk=thread.pk).update(created_at=opened, last_message_at=messages[-1].created_at)
+    everything = list(Message.objects.filter(thread=thread).order_by("-created_at", "-id"))
+    return thread, everything
+
+
+def _partitions_scanned(captured) -> set[str]:
+    """The `messages` partitions in the plans of the captured page queries."""
     import json
+    import re
 
     from django.db import connections
+
+    scanned = set()
+    with connections["marketplace"].cursor() as cursor:
+        for query in captured:
+            if '"messages"' not in query["sql"]:
+                continue
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {query['sql']}")
+            scanned |= set(re.findall(r'"(messages_(?:p\d{4}_\d{2}|default))"', json.dumps(cursor.fetchone()[0])))
+    return scanned
+
+
+def test_a_deep_message_page_reads_only_the_partitions_of_its_window(provider, buyer):
+    """The cursor's page is bounded on both sides of `created_at`: PostgreSQL opens the month or two
+    the window covers, not every partition of the thread's history."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
     from marketplace_app.partitions import add_months, month_start, partition_name
 
-    thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="m0")
-    newest = Message.objects.get(thread=thread)
-    cursor = (newest.created_at, newest.id)
-    queryset = selectors.message_page_queryset(thread_id=thread.pk, before=cursor)[:50]
-    sql, params = queryset.query.sql_with_params()
-    with connections["marketplace"].cursor() as db_cursor:
-        db_cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-        plan = json.dumps(db_cursor.fetchone()[0])
-    next_month = partition_name(add_months(month_start(newest.created_at), 1))
-    assert partition_name(month_start(newest.created_at)) in plan
-    assert next_month not in plan
+    thread, everything = _thread_over_months(provider, buyer, per_month={0: 5, 1: 5, 2: 5})
+    span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
+    cursor = (everything[4].created_at, everything[4].id)  # the oldest of month 2's messages
+
+    with CaptureQueriesContext(connections["marketplace"]) as captured:
+        page = selectors.message_page(thread_id=thread.pk, span=span, before=cursor, limit=5)
+
+    assert [m.pk for m in page] == [m.pk for m in everything[5:10]]  # month 1's
+    assert len(captured) == 1
+    month = month_start(everything[0].created_at)
+    assert _partitions_scanned(captured) == {partition_name(add_months(month, -1)), partition_name(month)}
+
+
+def test_message_pages_walk_a_sparse_thread_in_widening_windows(provider, buyer):
+    """A quiet thread's page reaches back through wider windows down to the thread's creation;
+    walking every page returns each message once, in order."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    thread, everything = _thread_over_months(provider, buyer, per_month={0: 2, 2: 1})
+    span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
+
+    with CaptureQueriesContext(connections["marketplace"]) as captured:
+        newest = selectors.message_page(thread_id=thread.pk, span=span, limit=50)
+    assert [m.pk for m in newest] == [m.pk for m in everything]
+    # A month back from the newest: one message, short; the next window (three months) reaches the
+    # thread's creation, so it is the last.
+    assert len(captured) == 2
+
+    walked, before = [], None
+    while True:
+        page = selectors.message_page(thread_id=thread.pk, span=span, before=before, limit=2)
+        walked += page
+        if len(page) < 2:
+            break
+        before = (page[-1].created_at, page[-1].id)
+    assert [m.pk for m in walked] == [m.pk for m in everything]
+
+    values = selectors.message_page(thread_id=thread.pk, span=span, limit=2, values=("id", "body"))
+    assert values == [{"id": m.id, "body": m.body} for m in everything[:2]]
 
 
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
