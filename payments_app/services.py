@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -177,15 +178,51 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
+#: The top 16 bits of the advisory lock key that claims an inbox event for one worker ("WH").
+_EVENT_CLAIM_NAMESPACE = 0x5748 << 48
+
+
+@contextmanager
+def _event_claim(event_pk: int):
+    """A session-level advisory lock on the event for the whole of its processing (both
+    transactions): a second worker given the same event (a duplicate delivery's message, a batch
+    and a single one, the sweep) steps aside instead of counting an attempt of its own between the
+    first worker's attempt count and its handler. Gone with the connection if the worker dies."""
+    key = _EVENT_CLAIM_NAMESPACE | event_pk
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        claimed = cursor.fetchone()[0]
+    try:
+        yield claimed
+    finally:
+        if claimed:
+            try:
+                with connections["default"].cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except Exception:  # the connection broke: the lock went with it; make sure it is not reused
+                logger.warning("could not release the claim on stripe event %s; closing the connection", event_pk)
+                connections["default"].close()
+
+
 def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
     """Apply one inbox event. Safe to call any number of times, from any number of workers.
 
+    0. Claim it (`_event_claim`): a worker that cannot returns None at once, as for a locked row.
     1. Count the attempt in its own committed transaction, so a worker killed mid-event still counts
        and a poison event cannot loop forever.
     2. Lock the event, run its handler and mark it succeeded in one transaction: the effect and the
        "done" mark commit together or not at all.
     3. On failure, record the error and the next attempt (or dead-letter it) in a fresh transaction.
     """
+    if event_pk >= 1 << 48:
+        raise ValueError(f"stripe event pk {event_pk} does not fit the claim's key")
+    with _event_claim(event_pk) as claimed:
+        if not claimed:
+            return None  # another worker is processing it
+        return _stripe_event_process_claimed(event_pk)
+
+
+def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
     with transaction.atomic(using="default"):
         event = (
             StripeWebhookEvent.objects.using("default").select_for_update(skip_locked=True)

@@ -171,3 +171,30 @@ def test_redis_down_at_receipt_loses_nothing(client, webhook_secret, connect_acc
     services.stripe_event_process(event_pk=pk)
     connect_account.refresh_from_db()
     assert connect_account.status == "enabled"
+
+
+def test_a_worker_that_cannot_claim_the_event_steps_aside_without_counting_an_attempt(
+    client, webhook_secret, monkeypatch
+):
+    """While one worker processes an event (its claim held across both of its transactions), a
+    second message for the same event is a no-op: no attempt counted, no handler run. Without the
+    claim, the second worker could count an attempt between the first one's count and its handler,
+    and enough duplicates would dead-letter an event that never failed."""
+    import psycopg
+    from django.db import connections
+
+    calls = []
+    monkeypatch.setitem(HANDLERS, "test.claimed", lambda event: calls.append(event.pk) or "done")
+    deliver(client, stripe_event("test.claimed", {"id": "obj_claim"}), webhook_secret)
+    pk = StripeWebhookEvent.objects.get().pk
+    settings_dict = connections["default"].get_connection_params()
+    with psycopg.connect(**settings_dict, autocommit=True) as first_worker:
+        first_worker.execute("SELECT pg_advisory_lock(%s)", [services._EVENT_CLAIM_NAMESPACE | pk])
+        assert services.stripe_event_process(event_pk=pk) is None
+        assert StripeWebhookEvent.objects.get(pk=pk).attempts == 0
+        first_worker.execute("SELECT pg_advisory_unlock(%s)", [services._EVENT_CLAIM_NAMESPACE | pk])
+    event = services.stripe_event_process(event_pk=pk)
+    assert (event.status, event.attempts, calls) == (StripeWebhookEvent.Status.SUCCEEDED, 1, [pk])
+    # The claim is released afterwards: another session can take it at once.
+    with psycopg.connect(**settings_dict, autocommit=True) as other:
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", [services._EVENT_CLAIM_NAMESPACE | pk]).fetchone()[0]
