@@ -171,7 +171,22 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         pass  # drift was expected, and is fixed now
     elapsed = time.monotonic() - started
     log(f"messages: {p['deep_thread'] + (len(threads) - 1) * p['messages']} ({elapsed:.0f} s in all)")
-    return {"scale": scale, "seconds": round(elapsed, 1), "deep_thread_id": deep.pk}
+    sizes = database_sizes()
+    log("database sizes: " + ", ".join(f"{alias} {size / 2**20:,.0f} MiB" for alias, size in sizes.items()))
+    return {"scale": scale, "seconds": round(elapsed, 1), "deep_thread_id": deep.pk,
+            "database_bytes": sizes}
+
+
+def database_sizes() -> dict[str, int]:
+    """Bytes on disk of each platform database (tables, indexes, TOAST)."""
+    from django.db import connections
+
+    sizes = {}
+    for alias in ("default", "marketplace"):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            sizes["tenant" if alias == "default" else alias] = cursor.fetchone()[0]
+    return sizes
 
 
 BENCH_PASSWORD = "bench-password-123"

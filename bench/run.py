@@ -700,6 +700,7 @@ def write_report(results: dict) -> None:
     ]
     lines = [f"# Benchmark report ({results['scale']} scale, {results['finished_at']})", "",
              f"{ROUNDS} interleaved rounds of {DURATION} s per HTTP figure; medians. 2 gunicorn sync workers.", "",
+             *dataset_lines(results.get("dataset") or {}),
              "| scenario | achieved | target | |", "| --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {t} | {v} |" for a, b, t, v in rows]
     api_targets = {"listing_search": "≥ 0.5x, p99 ≤ 30 ms", "transactions_first_page": "≥ 0.5x",
@@ -741,6 +742,16 @@ def write_report(results: dict) -> None:
     lines += missed_target_lines(results)
     (REPORTS / "latest.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def dataset_lines(dataset: dict) -> list[str]:
+    if not dataset:
+        return []
+    parts = []
+    for database, counts in dataset.items():
+        rows = ", ".join(f"{table} {n:,}" for table, n in counts.items() if table != "bytes")
+        parts.append(f"`{database}` {counts['bytes'] / 2**20:,.0f} MiB ({rows})")
+    return ["Data: " + "; ".join(parts) + ".", ""]
 
 
 def request_cost_lines(results: dict) -> list[str]:
@@ -824,6 +835,23 @@ def missed_target_lines(results: dict) -> list[str]:
     return ["", "## Missed targets: why, and what it would take", "", *out]
 
 
+def dataset_summary(environment: dict) -> dict:
+    """Rows in the tables the scenarios read, and each database's size (after VACUUM)."""
+    import psycopg
+
+    out = {}
+    for variable, tables in (("TENANT_DATABASE_URL", ("tenants", "contacts", "invoices")),
+                             ("MARKETPLACE_DATABASE_URL", ("service_listings", "marketplace_transactions",
+                                                           "message_threads", "messages"))):
+        admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/" + environment[variable].rsplit("/", 1)[1]
+        with psycopg.connect(admin) as conn:
+            out[environment[variable].rsplit("/", 1)[1]] = {
+                "bytes": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
+                **{table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables},
+            }
+    return out
+
+
 def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
     """Bench databases migrated and filled (once); returns the id of the deep message thread."""
     import psycopg
@@ -873,7 +901,7 @@ def main(argv: list[str]) -> int:
         deep_thread = prepare(environment, scale=args.scale, fresh=args.fresh)
         os.environ.update({k: environment[k] for k in ("DJANGO_SETTINGS_MODULE",)})
         server = Server(environment)
-        results = {"scale": args.scale}
+        results = {"scale": args.scale, "dataset": dataset_summary(environment)}
         logins = None
 
         def bench_logins() -> dict:
