@@ -359,7 +359,8 @@ def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
     queries = message_page_queries(environment, deep_thread, 100_000)
     keyset = [(sql, None) for sql in queries["deep"]]
     offset = [(sql, None) for sql in queries["offset"]]
-    k, o = interleaved(lambda: sql_timer(dsn, keyset, repeat=200), lambda: sql_timer(dsn, offset, repeat=5))
+    k, o = interleaved(lambda: sql_timer(dsn, keyset, repeat=2000), lambda: sql_timer(dsn, offset, repeat=20),
+                       rounds=5)
     plans = [_plan(dsn, sql) for sql in queries["deep"]]
     # The same queries on an unpartitioned copy (same columns, same index), made once.
     # Dropped again afterwards: migrations (as the owner role) re-grant every table and may not touch it.
