@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
@@ -19,6 +19,7 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
+from marketplace_app.partitions import add_months, month_start
 
 DB = "marketplace"
 SEARCH_ORDERS = ("relevance", "newest")
@@ -305,13 +306,19 @@ def thread_span_for_user(*, thread_id: int, user_id: int) -> ThreadSpan:
     return ThreadSpan(*row)
 
 
-# A message page is read newest first in windows of `created_at` bounded on both sides, so that
-# PostgreSQL prunes `messages` to the monthly partitions a window covers (DESIGN section 12) instead
-# of opening an index scan on every partition. The first window is a month back from the cursor (or
-# from the thread's last message); a page still short reads the next, wider window below it, and the
-# last window reaches down to the thread's creation. A busy thread's page is one query on one or two
-# partitions; a quiet thread's at most four.
-MESSAGE_PAGE_WINDOWS = (timedelta(days=31), timedelta(days=92), timedelta(days=366))
+# A message page is read newest first in windows of `created_at` bounded on both sides and aligned
+# with the monthly partitions, so that PostgreSQL opens exactly the partitions a window covers
+# (DESIGN section 12) instead of an index scan on every one. The first window is the month of the
+# cursor (or of the thread's last message); a page still short reads the next window below it: the
+# two months before, then the nine before those, then everything down to the thread's creation. A
+# busy thread's page is one query on one partition (two when it crosses a month's start); a quiet
+# thread's at most four.
+MESSAGE_PAGE_WINDOWS_MONTHS = (0, 2, 11)
+
+
+def _month_start_utc(moment: datetime, months_back: int) -> datetime:
+    first = add_months(month_start(moment.astimezone(UTC)), -months_back)
+    return datetime(first.year, first.month, 1, tzinfo=UTC)
 
 
 def message_page(
@@ -324,8 +331,9 @@ def message_page(
     anchor = before[0] if before else (span.last_message_at or span.created_at)
     rows: list = []
     below: datetime | None = None  # the previous window's lower bound (exclusive upper bound here)
-    for window in (*MESSAGE_PAGE_WINDOWS, None):
-        lower = span.created_at if window is None else max(span.created_at, anchor - window)
+    for months_back in (*MESSAGE_PAGE_WINDOWS_MONTHS, None):
+        lower = span.created_at if months_back is None else max(span.created_at,
+                                                                _month_start_utc(anchor, months_back))
         messages = Message.objects.using(DB).filter(thread_id=thread_id, created_at__gte=lower)
         if below is not None:
             messages = messages.filter(created_at__lt=below)

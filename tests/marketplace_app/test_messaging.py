@@ -164,8 +164,9 @@ def _partitions_scanned(captured) -> set[str]:
 
 
 def test_a_deep_message_page_reads_only_the_partitions_of_its_window(provider, buyer):
-    """The cursor's page is bounded on both sides of `created_at`: PostgreSQL opens the month or two
-    the window covers, not every partition of the thread's history."""
+    """The cursor's page is bounded on both sides of `created_at`, aligned with the monthly
+    partitions: PostgreSQL opens the cursor's month, and the months before only when the page
+    reaches into them, never the partitions of the rest of the thread's history."""
     from django.db import connections
     from django.test.utils import CaptureQueriesContext
 
@@ -173,15 +174,21 @@ def test_a_deep_message_page_reads_only_the_partitions_of_its_window(provider, b
 
     thread, everything = _thread_over_months(provider, buyer, per_month={0: 5, 1: 5, 2: 5})
     span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
-    cursor = (everything[4].created_at, everything[4].id)  # the oldest of month 2's messages
+    month = month_start(everything[0].created_at)  # month 2: the newest
 
     with CaptureQueriesContext(connections["marketplace"]) as captured:
-        page = selectors.message_page(thread_id=thread.pk, span=span, before=cursor, limit=5)
-
-    assert [m.pk for m in page] == [m.pk for m in everything[5:10]]  # month 1's
+        page = selectors.message_page(thread_id=thread.pk, span=span, before=(everything[2].created_at,
+                                                                              everything[2].id), limit=2)
+    assert [m.pk for m in page] == [m.pk for m in everything[3:5]]
     assert len(captured) == 1
-    month = month_start(everything[0].created_at)
-    assert _partitions_scanned(captured) == {partition_name(add_months(month, -1)), partition_name(month)}
+    assert _partitions_scanned(captured) == {partition_name(month)}
+
+    with CaptureQueriesContext(connections["marketplace"]) as captured:
+        page = selectors.message_page(thread_id=thread.pk, span=span, before=(everything[4].created_at,
+                                                                              everything[4].id), limit=5)
+    assert [m.pk for m in page] == [m.pk for m in everything[5:10]]  # month 1's
+    assert len(captured) == 2  # the cursor's month (nothing older in it), then the two before
+    assert _partitions_scanned(captured) == {partition_name(add_months(month, k)) for k in (0, -1, -2)}
 
 
 def test_message_pages_walk_a_sparse_thread_in_widening_windows(provider, buyer):
@@ -196,8 +203,8 @@ def test_message_pages_walk_a_sparse_thread_in_widening_windows(provider, buyer)
     with CaptureQueriesContext(connections["marketplace"]) as captured:
         newest = selectors.message_page(thread_id=thread.pk, span=span, limit=50)
     assert [m.pk for m in newest] == [m.pk for m in everything]
-    # A month back from the newest: one message, short; the next window (three months) reaches the
-    # thread's creation, so it is the last.
+    # The newest message's month: one message, short; the next window (the two months before)
+    # reaches the thread's creation, so it is the last.
     assert len(captured) == 2
 
     walked, before = [], None
