@@ -4,13 +4,8 @@ marketplace_app services/selectors."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime
-
 import django_filters
 from django.db.models import Q
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -18,7 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
-from breederhq.api.pagination import NewestFirstCursor, PageNumber, PageNumberCountedInPage, RecentThreadsCursor
+from breederhq.api.keyset import KeysetPagination, Position, decode_position, encode_position
+from breederhq.api.pagination import PageNumber, PageNumberCountedInPage, RecentThreadsCursor
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
@@ -111,7 +107,7 @@ IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
 
 
 class TransactionListView(MarketplaceAPIView):
-    pagination_class = NewestFirstCursor
+    pagination_class = KeysetPagination
     serializer_class = s.TransactionOut
     queryset = MarketplaceTransaction.objects.none()
 
@@ -148,16 +144,16 @@ class TransactionListView(MarketplaceAPIView):
         if status_filter is not None and status_filter not in MarketplaceTransaction.Status.values:
             raise ValidationFailed("Unknown status.", field_errors={"status": ["not a transaction status"]})
         if side == "client":
-            transactions = selectors.transaction_list_for_client(client_id=request.marketplace_user.pk,
-                                                                 status=status_filter)
+            owner = {"client_id": request.marketplace_user.pk}
         elif side == "provider":
             provider = getattr(request.marketplace_user, "provider", None)
             if provider is None:
                 raise PermissionDenied("You are not a provider.", code="not_a_provider")
-            transactions = selectors.transaction_list_for_provider(provider_id=provider.pk, status=status_filter)
+            owner = {"provider_id": provider.pk}
         else:
             raise ValidationFailed("`as` is client or provider.", field_errors={"as": ["client or provider"]})
-        page = self.paginate_queryset(transactions.values(*s.TRANSACTION_VALUES))
+        page = self.paginate_queryset(lambda position, limit: selectors.transaction_page(
+            **owner, status=status_filter, position=position, limit=limit))
         return self.get_paginated_response(s.transaction_rows_out(page))
 
 
@@ -188,21 +184,6 @@ class ThreadListView(MarketplaceAPIView):
         return Response(s.ThreadOut(thread).data, status=status.HTTP_201_CREATED)
 
 
-def _encode_cursor(message: dict) -> str:
-    return base64.urlsafe_b64encode(f"{message['created_at'].isoformat()}|{message['id']}".encode()).decode()
-
-
-def _decode_cursor(raw: str) -> tuple[datetime, int]:
-    try:
-        created, message_id = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
-        when = parse_datetime(created)
-        if when is None or when.tzinfo is None:
-            raise ValueError(created)
-        return when, int(message_id)
-    except (ValueError, binascii.Error, UnicodeError):
-        raise ValidationFailed("Invalid cursor.", field_errors={"cursor": ["not a cursor from this API"]}) from None
-
-
 class MessageListView(MarketplaceAPIView):
     """Newest first, keyset by (created_at, id) with the bound that prunes partitions."""
 
@@ -213,7 +194,9 @@ class MessageListView(MarketplaceAPIView):
                                OpenApiParameter("page_size", OpenApiTypes.INT, required=False)],
                    responses={200: s.MessagePageOut, **READ_ERRORS})
     def get(self, request, thread_id: int):
-        before = _decode_cursor(request.query_params["cursor"]) if request.query_params.get("cursor") else None
+        raw = request.query_params.get("cursor")
+        position = decode_position(raw, allow_newer=False) if raw else None
+        before = (position.created_at, position.id) if position else None
         try:
             size = max(1, min(int(request.query_params.get("page_size", 50)), 100))
         except ValueError:
@@ -222,7 +205,7 @@ class MessageListView(MarketplaceAPIView):
         rows = selectors.message_page(thread_id=thread_id, span=span, before=before, limit=size + 1,
                                       values=s.MESSAGE_VALUES)
         more, rows = len(rows) > size, rows[:size]
-        return Response({"next": _encode_cursor(rows[-1]) if more else None, "results": s.message_rows_out(rows)})
+        return Response({"next": encode_position(Position(rows[-1]["created_at"], rows[-1]["id"])) if more else None, "results": s.message_rows_out(rows)})
 
     @extend_schema(operation_id="messages_send", tags=["marketplace"], request=s.MessageIn,
                    parameters=[IDEMPOTENCY_KEY], responses={201: s.MessageOut, **WRITE_ERRORS, **PROVIDER_GONE})

@@ -79,3 +79,25 @@ def test_a_zero_ttl_reads_live_every_time(settings):
     assert client.get(f"{M}transactions/").status_code == 200
     erase_behind_our_back(identity.pk)
     assert client.get(f"{M}transactions/").status_code == 403
+
+
+def test_a_verified_token_is_remembered_but_still_expires_and_a_forged_one_is_refused():
+    """BreederHQJWTAuthentication checks a token's signature once per process; each later use still
+    checks its expiry, and other bytes (a changed signature) are checked from scratch."""
+    from datetime import timedelta
+
+    from breederhq.api.auth import token_pair_for
+    from tests.factories.tenant import UserFactory
+
+    login, _ = person()
+    access = token_pair_for(login).access_token
+    access.set_exp(lifetime=timedelta(seconds=2))
+    encoded = str(access)
+    assert bearer(access=encoded).get(f"{M}transactions/").status_code == 200
+    assert bearer(access=encoded).get(f"{M}transactions/").status_code == 200  # from the remembered check
+    forged = encoded[:-4] + ("AAAA" if not encoded.endswith("AAAA") else "BBBB")
+    assert bearer(access=forged).get(f"{M}transactions/").status_code == 401
+    time.sleep(2.1)
+    expired = bearer(access=encoded).get(f"{M}transactions/")
+    assert expired.status_code == 401 and expired["Content-Type"] == "application/problem+json"
+    assert bearer(UserFactory()).get(f"{M}transactions/").status_code == 403  # others unaffected
