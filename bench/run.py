@@ -481,17 +481,20 @@ def scenario_api_depth(environment: dict, server: Server, logins: dict) -> dict:
         history = conn.execute("SELECT count(*) FROM marketplace_transactions WHERE provider_id = %s",
                                [provider_id]).fetchone()[0]
         depth = history * 2 // 3  # two thirds into the provider's (long) history
-        created_at = conn.execute(
-            "SELECT created_at FROM marketplace_transactions WHERE provider_id = %s "
-            "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", [provider_id, depth]).fetchone()[0]
+        created_at, tx_id = conn.execute(
+            "SELECT created_at, id FROM marketplace_transactions WHERE provider_id = %s "
+            "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", [provider_id, depth]).fetchone()
+        # The statement selectors.transaction_page runs for that cursor.
         deep_plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN SELECT * FROM marketplace_transactions WHERE provider_id = %s AND created_at < %s "
-            "ORDER BY created_at DESC, id DESC LIMIT 26", [provider_id, created_at]).fetchall())
+            "EXPLAIN SELECT t.*, p.business_name, p.kind, p.city, p.state FROM marketplace_transactions t "
+            "JOIN marketplace_providers p ON p.id = t.provider_id WHERE t.provider_id = %s "
+            "AND (t.created_at, t.id) < (%s, %s) ORDER BY t.created_at DESC, t.id DESC LIMIT 26",
+            [provider_id, created_at, tx_id]).fetchall())
         message_row = conn.execute(
             "SELECT created_at, id FROM messages WHERE thread_id = %s ORDER BY created_at DESC, id DESC "
             "OFFSET 99999 LIMIT 1", [thread]).fetchone()
-    # The cursors exactly as the API encodes them (DRF CursorPagination; MessageListView).
-    tx_cursor = base64.b64encode(urlencode({"p": str(created_at)}).encode()).decode()
+    # The cursors exactly as the API writes them (breederhq.api.keyset.encode_position).
+    tx_cursor = base64.urlsafe_b64encode(f"{created_at.isoformat()}|{tx_id}".encode()).decode()
     message_cursor = base64.urlsafe_b64encode(f"{message_row[0].isoformat()}|{message_row[1]}".encode()).decode()
     base = f"{server.url}/api/v1/marketplace/"
     first, deep = interleaved(lambda: wrk_with(f"{base}transactions/?as=provider", headers),

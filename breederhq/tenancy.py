@@ -22,6 +22,7 @@ what makes the membership lookup at authentication time possible before any tena
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -220,8 +221,9 @@ def set_connection_context(*, tenant_id: int | None, user_id: int | None, using:
 def reset_connection_context(*, using: str = "default") -> None:
     """Clear both settings; if that fails the connection is closed, so nothing can leak through it."""
     connection = connections[using]
-    # Always, not only when our helpers set something: a stray session-level set_config anywhere
-    # in the request must not reach the next one either. One cheap query per request.
+    # Not only when our helpers set something: after any request whose statements could have set
+    # a session setting (TenantContextMiddleware), a stray session-level set_config must not reach
+    # the next request either.
     if connection.connection is None:
         return  # the connection is gone, and its session settings with it
     try:
@@ -335,20 +337,28 @@ class TenantContextMiddleware:
                         return denied
                 return self.get_response(request)
         finally:
-            # A request that sent nothing to the tenant database (a marketplace read served from the
-            # identity cache, the public search) cannot have changed its session: no reset needed.
-            if used.executed:
+            # Only a statement that can change a session setting makes the reset necessary: any
+            # `set_config` (ours set the context through it, and a stray session-level one anywhere
+            # in the request is caught the same way) or a `SET`. A request that sent only plain
+            # statements to the tenant database (the Stripe webhook's inbox insert), or nothing (a
+            # marketplace read served from the identity cache), cannot have changed its session.
+            if used.may_have_set_session:
                 reset_connection_context(using="default")
 
 
 class _ConnectionUse:
-    """An execute wrapper that notes whether any statement went through the connection."""
+    """An execute wrapper that notes whether a statement through the connection could have changed
+    a session setting (`set_config(...)` anywhere in it, or a `SET ...` / `RESET ...` statement)."""
 
-    executed = False
+    may_have_set_session = False
 
     def __call__(self, execute, sql, params, many, context):
-        self.executed = True
+        if not self.may_have_set_session and _MAY_SET_SESSION.search(sql):
+            self.may_have_set_session = True
         return execute(sql, params, many, context)
+
+
+_MAY_SET_SESSION = re.compile(r"set_config|^\s*(SET|RESET)\b", re.IGNORECASE)
 
 
 # --- Support staff: the one audited way across tenants ---------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -103,3 +104,35 @@ def test_a_failed_batch_publish_is_logged_not_raised(caplog):
 def test_a_batch_task_takes_exactly_one_argument():
     with pytest.raises(TypeError):
         publish_later(Recorder(), 1, 2, batch_task=Recorder())
+
+
+def test_a_steady_stream_goes_out_in_few_messages_and_every_item_once_in_order():
+    """One item every millisecond (a web worker taking Stripe deliveries): after the first, the
+    publisher lingers for company, so the items share messages instead of one message each."""
+    single, batch = Recorder(), Recorder()
+    for pk in range(60):
+        publish_later(single, pk, batch_task=batch)
+        time.sleep(0.001)
+    deadline = time.monotonic() + 10
+    published = lambda: [pk for _, args in single.threads for pk in args] + [  # noqa: E731
+        pk for _, args in batch.threads for pk in args[0]]
+    while len(published()) < 60 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(published()) == list(range(60))
+    assert [pk for _, args in batch.threads for pk in args[0]] == sorted(pk for _, args in batch.threads for pk in args[0])
+    assert len(single.threads) + len(batch.threads) <= 20
+
+
+def test_after_a_quiet_spell_a_lone_item_goes_out_without_lingering(monkeypatch):
+    from breederhq.jobs import publish_later as module
+
+    monkeypatch.setattr(module, "BUSY_SECONDS", 0.05)
+    time.sleep(0.1)  # whatever earlier tests published, the publisher is quiet now
+    first = Recorder()
+    publish_later(first, 1)
+    assert first.done.wait(10)
+    monkeypatch.setattr(module, "LINGER_SECONDS", 5.0)  # a linger would outlast the wait below
+    time.sleep(0.1)  # quiet for longer than BUSY_SECONDS
+    lone = Recorder()
+    publish_later(lone, 2)
+    assert lone.done.wait(3) and [args for _, args in lone.threads] == [(2,)]

@@ -178,3 +178,18 @@ def test_a_duplicate_waits_for_a_worker_holding_a_failed_event_and_respects_its_
     else:
         assert stored.status == "failed" and stored.next_attempt_at <= timezone.now()
         assert again.status == "failed"
+
+
+@in_test_transaction
+def test_a_delivery_over_http_sends_the_tenant_database_its_insert_and_nothing_else(webhook_secret):
+    """TenantContextMiddleware resets the session settings only after a request whose statements
+    could have set one (tests/tenant_app/test_requests.py shows a stray one still cleared): the
+    webhook's inbox insert cannot, so the delivery costs one statement, not two."""
+    from django.test import Client
+
+    _, body, header = delivery(webhook_secret)
+    with CaptureQueriesContext(connections["default"]) as queries:
+        response = Client().post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
+                                 HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 200, response.content
+    assert [q["sql"].split(" ", 2)[:2] for q in queries] == [["INSERT", "INTO"]]
