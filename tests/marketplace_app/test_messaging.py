@@ -284,3 +284,14 @@ def test_deleted_or_unknown_users_cannot_buy_or_open_threads(provider, buyer):
         with pytest.raises(NotFound):
             services.message_thread_open(buyer_id=user_id, provider_id=provider.pk, body="hi")
     assert (MarketplaceTransaction.objects.count(), MessageThread.objects.count()) == (0, 0)
+
+
+def test_a_message_page_returns_message_fields_only(provider, buyer):
+    thread, everything = _thread_over_months(provider, buyer, per_month={0: 2})
+    span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
+    rows = selectors.message_page(thread_id=thread.pk, span=span, limit=5,
+                                  values=("id", "thread_id", "sender_id", "body", "read_at", "created_at"))
+    assert rows == list(Message.objects.filter(thread=thread).order_by("-created_at", "-id").values(
+        "id", "thread_id", "sender_id", "body", "read_at", "created_at"))
+    with pytest.raises(ValueError):
+        selectors.message_page(thread_id=thread.pk, span=span, values=("thread__subject",))
