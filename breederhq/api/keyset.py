@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils.dateparse import parse_datetime
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -51,8 +50,8 @@ def decode_position(raw: str, *, allow_newer: bool = True) -> Position:
         parts = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
         if len(parts) not in (2, 3) or (len(parts) == 3 and (parts[2] != "r" or not allow_newer)):
             raise ValueError(raw)
-        when = parse_datetime(parts[0])
-        if when is None or when.tzinfo is None:  # a naive time would be read in some other zone
+        when = datetime.fromisoformat(parts[0])
+        if when.tzinfo is None:  # a naive time would be read in some other zone
             raise ValueError(parts[0])
         return Position(created_at=when, id=int(parts[1]), newer=len(parts) == 3)
     except (ValueError, binascii.Error, UnicodeError):
