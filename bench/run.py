@@ -787,10 +787,13 @@ def missed_target_lines(results: dict) -> list[str]:
                 f"(ceiling about {base / c['cpu_ms']:.2f}x), and waits {c['db_wait_ms']:.1f} ms on "
                 f"{c['queries']:.0f} queries.")
 
-    fixed_cost = ("What remains is Django REST framework's request cycle (negotiation, JWT check, permissions, "
-                  "throttle, pagination, rendering) and the ORM building and compiling each query, against a "
-                  "baseline that is one raw SELECT. What it would take: plain Django views with raw SQL for the "
-                  "hottest reads, or fewer, cheaper layers per request; more web cores scale all of it.")
+    fixed_cost = ("What remains is Django REST framework's request cycle (negotiation, the JWT check, permissions, "
+                  "the throttle's Redis round trip, pagination, rendering) against a baseline that is one raw "
+                  "SELECT in a plain Django view. The transaction list and the message pages already read through "
+                  "written-out statements (`selectors.transaction_page`, `message_page`) instead of compiling "
+                  "an ORM query per request. What it would take: the same for the other hot reads, or plain "
+                  "Django views for them (losing DRF's negotiation and browsable API); more web cores scale "
+                  "all of it.")
     api = results.get("api", {})
     search = api.get("listing_search")
     if search and (search["ratio_to_baseline"] < 0.5 or search["p99_ms"] > 30):
@@ -806,11 +809,12 @@ def missed_target_lines(results: dict) -> list[str]:
     w = results.get("webhooks", {})
     if w and (w.get("ratio_to_baseline", 1) < 0.5 or w.get("p99_ms", 0) > 25):
         out.append(f"- Webhook ingestion ({w['ratio_to_baseline']:.2f}x, p99 {w['p99_ms']:.0f} ms)." + cpu_bound("webhook")
-                   + " Per event: the signature check over the raw body, one JSON parse, the insert of the "
-                   "payload (jsonb) with its commit, and the Celery publish for the worker. What it would take: "
-                   "a lighter publish than Celery's per message (or none: workers polling the inbox), and "
-                   "`synchronous_commit = off` for the inbox insert, which would trade the durability the inbox "
-                   "exists for, so it stays on.")
+                   + " Per event: the signature check over the raw body, one JSON parse, one committed insert of "
+                   "the payload (jsonb), and its share of a Celery publish (one message per ~50 ms of events under "
+                   "load). With 2 sync workers each request also waits for PostgreSQL (the insert's commit, the "
+                   "connection health check) with the CPU idle. What it would take: more workers to overlap those "
+                   "waits on a host with more cores, or `synchronous_commit = off` for the inbox insert, which "
+                   "would trade the durability the inbox exists for, so it stays on.")
     d = results.get("api_depth", {})
     m = results.get("messages_sql", {})
     if d and d.get("messages_cursor_vs_offset", 99) < 20:
