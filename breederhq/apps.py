@@ -32,6 +32,9 @@ class BreederhqCoreConfig(AppConfig):
         from breederhq.api.identity_cache import connect_invalidation
 
         connect_invalidation()
+        from breederhq.db_adapters import use_fast_timestamptz_loader
+
+        use_fast_timestamptz_loader()
         # Outbox handlers live in each app's `outbox_handlers.py`; every process (web, worker, beat)
         # must know all of them before it relays anything.
         autodiscover_modules("outbox_handlers")

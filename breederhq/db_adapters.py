@@ -1,0 +1,55 @@
+"""`timestamptz` values parsed by psycopg's C loader instead of the pure-Python one Django installs.
+
+Django (psycopg_any.register_tzloader) reads every `timestamptz` through a subclass of psycopg's
+*Python* `TimestamptzLoader` (it sets the tzinfo to the connection's time zone), so even with
+`psycopg[binary]` each datetime of every row is parsed in Python (Django ticket #36960; the C
+class is final and cannot be subclassed). On a list page of 25-100 rows with two datetimes each
+that was a tenth of the request's CPU (bench/, issue 11).
+
+`FastTzLoader` gives the same result: it keeps Django's class (so Django's own check in
+`create_cursor`, "is the connection's loader for my time zone?", still holds) but parses with the
+loader psycopg registered for `timestamptz` - the C one when the binary package is installed -
+through the public `AdaptersMap.get_loader`, then sets the tzinfo exactly as Django does.
+`use_fast_timestamptz_loader` installs it on every new connection (`connection_created`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from psycopg import adapters as psycopg_adapters
+from psycopg.postgres import types as postgres_types
+from psycopg.pq import Format
+
+TIMESTAMPTZ_OID = postgres_types["timestamptz"].oid
+
+
+@lru_cache
+def fast_tz_loader(timezone):
+    """The loader class for one time zone (Django's SpecificTzLoader, parsing in C)."""
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+
+    parser_class = psycopg_adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+
+    class FastTzLoader(BaseTzLoader):
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            self._parse = parser_class(oid, context).load
+
+        def load(self, data):
+            return self._parse(data).replace(tzinfo=self.timezone)
+
+    FastTzLoader.timezone = timezone
+    return FastTzLoader
+
+
+def _install(sender, connection, **kwargs) -> None:
+    if connection.vendor != "postgresql" or not hasattr(connection.connection, "adapters"):
+        return  # not psycopg 3
+    connection.connection.adapters.register_loader("timestamptz", fast_tz_loader(connection.timezone))
+
+
+def use_fast_timestamptz_loader() -> None:
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_install, dispatch_uid="breederhq-fast-timestamptz-loader")

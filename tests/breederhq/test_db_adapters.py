@@ -1,0 +1,43 @@
+"""timestamptz values are parsed by psycopg's C loader (breederhq.db_adapters) with Django's result."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from django.db import connections
+from psycopg.pq import Format
+from psycopg.types.datetime import TimestamptzLoader as PythonTimestamptzLoader
+
+from breederhq.db_adapters import TIMESTAMPTZ_OID, fast_tz_loader
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+
+@pytest.mark.parametrize("alias", ["default", "marketplace"])
+def test_every_connection_reads_timestamptz_with_the_fast_loader_and_djangos_result(alias):
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        loader = cursor.cursor.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+        assert loader is fast_tz_loader(connection.timezone) and loader.timezone == connection.timezone
+        cursor.execute("SELECT '2026-03-01 12:00:00.5+00'::timestamptz, '2026-03-01 12:00:00+05:30'::timestamptz,"
+                       " '1999-12-31 23:59:59.999999-08'::timestamptz, NULL::timestamptz")
+        assert cursor.fetchone() == (
+            datetime(2026, 3, 1, 12, 0, 0, 500000, tzinfo=UTC),
+            datetime(2026, 3, 1, 6, 30, tzinfo=UTC),
+            datetime(2000, 1, 1, 7, 59, 59, 999999, tzinfo=UTC),
+            None,
+        )
+    value = datetime(2026, 3, 1, 12, tzinfo=timezone(timedelta(hours=-5)))
+    with connection.cursor() as cursor:  # through Django's own parameter path too
+        cursor.execute("SELECT %s::timestamptz", [value])
+        (read,) = cursor.fetchone()
+    assert read == value and read.tzinfo is UTC
+
+
+def test_with_the_binary_package_the_parsing_is_not_the_python_loader():
+    parser = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+    if psycopg.pq.__impl__ == "python":
+        pytest.skip("pure-Python psycopg: there is no C loader to use")
+    assert parser is not PythonTimestamptzLoader
