@@ -1,9 +1,12 @@
-"""Builds the benchmark data set fast: bulk inserts (`bulk_create` in large batches), never the ORM
-row by row. Tenant rows are written inside each tenant's context (row-level security applies to the
-application role here too).
+"""Builds the benchmark data set fast: every table is filled by `INSERT ... SELECT` statements that
+generate the rows inside PostgreSQL (generate_series, joins on small lookup tables), never row by
+row from Python. Tenant rows are written in each tenant's RLS context, as the application role
+(row-level security applies to the generator too); the cross-database registry is brought in line
+set-wise afterwards (`breederhq.crossdb.record_table_references`), and the providers' counters by
+one UPDATE, checked by `provider_stats_drift`.
 
-    python -m bench.generate --scale small   # about a minute
-    python -m bench.generate --scale full    # the review's projections (hours on 2 cores)
+    python -m bench.generate --scale small   # well under a minute
+    python -m bench.generate --scale full    # the review's projections
 """
 
 from __future__ import annotations
@@ -22,24 +25,93 @@ SCALES = {
     "full": dict(tenants=50_000, contacts=20, invoices=40, providers=40_000, listings=25,
                  transactions=5_000_000, threads=500_000, deep_thread=200_000, messages=20, months=36),
 }
-BATCH = 5_000
 CATEGORIES = ["grooming", "training", "veterinary", "transport", "boarding"]
 CITIES = [("Austin", "TX"), ("Denver", "CO"), ("Portland", "OR"), ("Boston", "MA"), ("Miami", "FL")]
-WORDS = ("gentle puppy grooming bath nails kitten training obedience agility vet checkup vaccines "
-         "transport crate boarding daycare walk senior dog cat poodle retriever siamese maine coon").split()
+#: Listing text is drawn from its category's own words and a shared vocabulary in which a few
+#: words are common and most are rare (Zipf-like weights by rank), as in real listings: a two-word
+#: query matches a few percent of them, not most (with one small vocabulary for everything, every
+#: listing contained "puppy" three times in four).
+CATEGORY_WORDS = {
+    "grooming": "grooming groomer bath nails haircut trim brushing deshedding shampoo coat styling spa",
+    "training": "training trainer obedience agility leash recall socialization behavior class manners crate tricks",
+    "veterinary": "vet veterinary checkup vaccines vaccination clinic dental exam microchip wellness surgery health",
+    "transport": "transport delivery travel flight nanny pickup crate ground airport relocation shipping courier",
+    "boarding": "boarding kennel daycare overnight sitting stay suite playtime walks housing vacation care",
+}
+COMMON_WORDS = (
+    "dog cat pet home family puppy friendly experienced kitten small large service local certified licensed "
+    "gentle safe happy quality professional senior young breed poodle retriever shepherd bulldog terrier "
+    "siamese persian ragdoll maine coon beagle husky corgi labrador spaniel schnauzer dachshund boxer collie "
+    "weekend daily weekly appointment available insured clean calm patient loving caring trusted affordable "
+    "premium mobile indoor outdoor yard fenced heated cooled organic natural hypoallergenic"
+).split()
+_COMMON_WEIGHTS = [1 / (rank + 1) for rank in range(len(COMMON_WORDS))]
+#: Distinct texts of each length the rows draw from (by a hash of their number): generating every
+#: text in Python would be most of the run at full scale.
+TEXTS = 20_000
+#: Rows per INSERT ... SELECT for the big tables (progress, and bounded transactions).
+CHUNK = 500_000
+#: Tenants per transaction on the tenant side (two statements each, in the tenant's RLS context).
+TENANTS_PER_COMMIT = 500
 
 
-def _text(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
+def _text(rng: random.Random, n: int, category: str | None = None) -> str:
+    """n words: with a category, four in ten from its own words, the rest from the shared ones."""
+    own = CATEGORY_WORDS[category].split() if category else []
+    return " ".join(rng.choice(own) if own and rng.random() < 0.4 else rng.choices(COMMON_WORDS, _COMMON_WEIGHTS)[0]
+                    for _ in range(n))
+
+
+def _pick(expression: str, modulus: int | str) -> str:
+    """A deterministic, well spread index in [0, modulus) from an integer SQL expression."""
+    return f"(mod(hashint8(({expression})::bigint)::bigint + 2147483648, {modulus}))"
+
+
+def insert_select(cursor, model, *, values: dict[str, str], source: str, params: dict | None = None) -> int:
+    """`INSERT INTO <model's table> (...) SELECT ... FROM <source>`: the columns named in `values`
+    take those SQL expressions; every other column takes what the ORM would write for a new
+    instance (its default, auto_now, blank string), adapted by the field itself, so the statement
+    keeps up with the model. The id and database-default columns are left to PostgreSQL."""
+    from django.db import connections
+
+    connection = connections[cursor.db.alias]
+    template = model()
+    columns, expressions, literals = [], [], {}
+    for field in model._meta.concrete_fields:
+        if field.column in values:
+            columns.append(field.column)
+            expressions.append(values[field.column])
+        elif field.generated or field is model._meta.auto_field or field.has_db_default():
+            continue
+        else:
+            name = f"_{field.column}"
+            columns.append(field.column)
+            expressions.append(f"%({name})s")
+            literals[name] = field.get_db_prep_save(field.pre_save(template, True), connection)
+    unknown = set(values) - set(columns)
+    if unknown:
+        raise ValueError(f"{model.__name__} has no columns {sorted(unknown)}")
+    cursor.execute(
+        f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)}) SELECT {", ".join(expressions)} FROM {source}',
+        {**literals, **(params or {})},
+    )
+    return cursor.rowcount
+
+
+def _chunks(total: int, size: int = CHUNK):
+    for start in range(0, total, size):
+        yield start, min(start + size, total)
 
 
 def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     import django
 
     django.setup()
+    from django.db import connections, transaction
     from django.utils import timezone
 
-    from breederhq.tenancy import tenant_context
+    from breederhq.crossdb import record_table_references
+    from breederhq.tenancy import TENANT_SETTING
     from marketplace_app.models import (
         MarketplaceTransaction,
         MarketplaceUser,
@@ -49,6 +121,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         ServiceListing,
     )
     from marketplace_app.partitions import add_months, ensure_message_partitions, month_start
+    from marketplace_app.selectors import provider_stats_drift
     from tenant_app.models import Contact, Invoice, Tenant
 
     p = SCALES[scale]
@@ -59,121 +132,206 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         log("data already generated; delete the bench databases to regenerate")
         return {"skipped": True}
 
-    # Tenants (global table) and, in each tenant's context, contacts and invoices.
-    Tenant.objects.bulk_create(
-        [Tenant(name=f"Bench Kennel {i}", slug=f"bench-{i}") for i in range(p["tenants"])], batch_size=BATCH
-    )
-    tenant_ids = list(Tenant.objects.filter(slug__startswith="bench-").values_list("pk", flat=True))
-    invoice_ids_by_tenant: dict[int, list[int]] = {}
-    for tenant_id in tenant_ids:
-        with tenant_context(tenant_id):
-            contacts = Contact.objects.bulk_create(
-                [Contact(tenant_id=tenant_id, first_name="Pat", last_name=f"Buyer{i}", email=f"b{i}@t{tenant_id}.test")
-                 for i in range(p["contacts"])]
-            )
-            invoices = []
-            for i in range(p["invoices"]):
-                total = rng.randrange(5_000, 500_000)
-                invoices.append(Invoice(
-                    tenant_id=tenant_id, contact=rng.choice(contacts), invoice_number=f"INV-{i:06d}",
-                    subtotal_cents=total, total_cents=total, status="draft", payment_mode_snapshot="manual",
-                    payment_mode_locked_at=now, is_marketplace_invoice=True,
-                ))
-            invoice_ids_by_tenant[tenant_id] = [inv.pk for inv in Invoice.objects.bulk_create(invoices)]
-    log(f"tenant side: {len(tenant_ids)} tenants ({time.monotonic() - started:.0f} s)")
+    def elapsed() -> str:
+        return f"{time.monotonic() - started:.0f} s"
 
-    # Marketplace users and providers (breeders point at a bench tenant), listings.
+    # Kind 0: general text (thread subjects, messages); kind i: listing text of CATEGORIES[i - 1].
+    texts = {(0, n): [_text(rng, n) for _ in range(TEXTS)] for n in (3, 12)}
+    texts |= {(kind, n): [_text(rng, n, category) for _ in range(TEXTS)]
+              for kind, category in enumerate(CATEGORIES, start=1) for n in (4, 30)}
+
+    def load_texts(cursor) -> None:
+        """A temporary lookup table bench_texts(kind, words, n, body) on this connection."""
+        cursor.execute("CREATE TEMPORARY TABLE bench_texts (kind int, words int, n int, body text,"
+                       " PRIMARY KEY (kind, words, n))")
+        with cursor.cursor.copy("COPY bench_texts (kind, words, n, body) FROM STDIN") as copy:
+            for (kind, words), bodies in texts.items():
+                for n, body in enumerate(bodies):
+                    copy.write_row((kind, words, n, body))
+        cursor.execute("ANALYZE bench_texts")
+
+    def text(words: int, row: str, kind: str = "0") -> str:
+        return (f"(SELECT body FROM bench_texts WHERE kind = {kind} AND words = {words}"
+                f" AND n = {_pick(f'{row} * 31 + {words}', TEXTS)})")
+
+    # --- Tenant side: tenants (global table); each tenant's contacts and invoices in its context.
+    with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+        insert_select(cursor, Tenant, source="generate_series(0, %(n)s - 1) g", params={"n": p["tenants"]},
+                      values={"name": "'Bench Kennel ' || g", "slug": "'bench-' || g"})
+        cursor.execute("SELECT id FROM tenants WHERE slug LIKE 'bench-%%' ORDER BY id")
+        tenant_ids = [row[0] for row in cursor.fetchall()]
+    invoice_ids: dict[int, list[int]] = {}
+    for first in range(0, len(tenant_ids), TENANTS_PER_COMMIT):
+        with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+            for tenant_id in tenant_ids[first:first + TENANTS_PER_COMMIT]:
+                cursor.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)])
+                insert_select(cursor, Contact, source="generate_series(0, %(n)s - 1) g",
+                              params={"n": p["contacts"], "tenant": tenant_id},
+                              values={"tenant_id": "%(tenant)s", "first_name": "'Pat'", "last_name": "'Buyer' || g",
+                                      "email": "'b' || g || '@t' || %(tenant)s || '.test'"})
+                insert_select(
+                    cursor, Invoice,
+                    source="generate_series(0, %(n)s - 1) g, (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS k"
+                           " FROM contacts WHERE tenant_id = %(tenant)s) c",
+                    params={"n": p["invoices"], "tenant": tenant_id, "now": now},
+                    values={"tenant_id": "%(tenant)s", "contact_id": f"c.ids[1 + {_pick('g + %(tenant)s * 64', 'c.k')}]",
+                            "invoice_number": "'INV-' || lpad(g::text, 6, '0')",
+                            "subtotal_cents": f"5000 + {_pick('g * 7 + %(tenant)s', 495000)}",
+                            "total_cents": f"5000 + {_pick('g * 7 + %(tenant)s', 495000)}",
+                            "status": "'draft'", "payment_mode_snapshot": "'manual'",
+                            "payment_mode_locked_at": "%(now)s", "is_marketplace_invoice": "TRUE"},
+                )
+                cursor.execute("SELECT array_agg(id ORDER BY id) FROM invoices WHERE tenant_id = %s", [tenant_id])
+                invoice_ids[tenant_id] = cursor.fetchone()[0] or []
+        log(f"tenant side: {min(first + TENANTS_PER_COMMIT, len(tenant_ids))} of {len(tenant_ids)} tenants ({elapsed()})")
+
+    # --- Marketplace side, on one connection with the lookup tables.
     mp = "marketplace"
-    users = MarketplaceUser.objects.using(mp).bulk_create(
-        [MarketplaceUser(email=f"bench-user-{i}@bench.test", display_name=f"Bench User {i}",
-                         kind="service_provider" if i < p["providers"] else "buyer")
-         for i in range(p["providers"] * 3)], batch_size=BATCH,
-    )
-    provider_users, buyers = users[: p["providers"]], users[p["providers"]:]
-    providers = Provider.objects.using(mp).bulk_create(
-        [Provider(user=u, kind="breeder" if i % 2 == 0 else "service_provider",
-                  tenant_id=tenant_ids[i % len(tenant_ids)] if i % 2 == 0 else None,
-                  business_name=f"Bench Provider {i}", city=CITIES[i % 5][0], state=CITIES[i % 5][1])
-         for i, u in enumerate(provider_users)], batch_size=BATCH,
-    )
-    listings = []
-    for provider in providers:
-        for j in range(p["listings"]):
-            listings.append(ServiceListing(
-                provider=provider, slug=f"bench-{provider.pk}-{j}", title=_text(rng, 4), description=_text(rng, 30),
-                status="active" if j % 5 else "paused", category=rng.choice(CATEGORIES),
-                state=provider.state, city=provider.city, price_cents=rng.randrange(1_000, 100_000),
-                category_metadata={"mobile": bool(j % 2), "sizes": ["small", "large"][: 1 + j % 2]},
-                published_at=now,
-            ))
-    ServiceListing.objects.using(mp).bulk_create(listings, batch_size=BATCH)
-    log(f"marketplace: {len(providers)} providers, {len(listings)} listings ({time.monotonic() - started:.0f} s)")
+    with connections[mp].cursor() as cursor:
+        cursor.execute("SELECT setseed(%s)", [seed / 100])
+        load_texts(cursor)
+        cursor.execute("CREATE TEMPORARY TABLE bench_tenants (n int PRIMARY KEY, tenant_id bigint, invoice_ids bigint[])")
+        with cursor.cursor.copy("COPY bench_tenants (n, tenant_id, invoice_ids) FROM STDIN") as copy:
+            for n, tenant_id in enumerate(tenant_ids):
+                copy.write_row((n, tenant_id, invoice_ids[tenant_id]))
+        del invoice_ids
 
-    # Transactions: breeders' ones billed by a tenant invoice (registry rows via bulk_create).
-    transactions = []
-    for i in range(p["transactions"]):
-        # Provider 0 (the bench provider login) sells a quarter of everything: a long history for
-        # the deep cursor page; the rest spread evenly.
-        provider = providers[0] if i % 4 == 0 else providers[i % len(providers)]
-        tx = MarketplaceTransaction(
-            provider=provider, client=buyers[i % len(buyers)], amount_cents=rng.randrange(1_000, 200_000),
-            status="pending_invoice", created_at=now - timedelta(minutes=i),
-        )
-        if provider.tenant_id and invoice_ids_by_tenant[provider.tenant_id]:
-            tx.invoice_type, tx.invoice_id, tx.status = "tenant", rng.choice(invoice_ids_by_tenant[provider.tenant_id]), "invoiced"
-        transactions.append(tx)
-        if len(transactions) == BATCH:
-            MarketplaceTransaction.objects.using(mp).bulk_create(transactions)
-            transactions = []
-    MarketplaceTransaction.objects.using(mp).bulk_create(transactions)
-    log(f"transactions: {p['transactions']} ({time.monotonic() - started:.0f} s)")
+        # Users: the first `providers` are the providers' logins, the rest buyers.
+        with transaction.atomic(using=mp):
+            insert_select(cursor, MarketplaceUser, source="generate_series(0, %(n)s - 1) g",
+                          params={"n": p["providers"] * 3, "providers": p["providers"]},
+                          values={"email": "'bench-user-' || g || '@bench.test'", "display_name": "'Bench User ' || g",
+                                  "kind": "CASE WHEN g < %(providers)s THEN 'service_provider' ELSE 'buyer' END"})
+            cursor.execute("CREATE TEMPORARY TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id))::int - 1 AS n, id"
+                           " FROM marketplace_users WHERE email LIKE 'bench-user-%%@bench.test'")
+            cursor.execute("ALTER TABLE bench_users ADD PRIMARY KEY (n)")
+            cities = "(ARRAY[" + ", ".join(f"'{c}'" for c, _ in CITIES) + "])"
+            states = "(ARRAY[" + ", ".join(f"'{s}'" for _, s in CITIES) + "])"
+            insert_select(
+                cursor, Provider,
+                source="bench_users u LEFT JOIN bench_tenants t ON t.n = mod(u.n, %(tenants)s) WHERE u.n < %(providers)s",
+                params={"providers": p["providers"], "tenants": len(tenant_ids)},
+                values={"user_id": "u.id", "kind": "CASE WHEN u.n %% 2 = 0 THEN 'breeder' ELSE 'service_provider' END",
+                        "tenant_id": "CASE WHEN u.n %% 2 = 0 THEN t.tenant_id END",
+                        "business_name": "'Bench Provider ' || u.n",
+                        "city": f"{cities}[1 + u.n %% 5]", "state": f"{states}[1 + u.n %% 5]"})
+            cursor.execute(
+                "CREATE TEMPORARY TABLE bench_providers AS SELECT u.n, p.id, p.user_id, p.tenant_id, p.city, p.state"
+                " FROM marketplace_providers p JOIN bench_users u ON u.id = p.user_id WHERE u.n < %s", [p["providers"]])
+            cursor.execute("ALTER TABLE bench_providers ADD PRIMARY KEY (n)")
+            cursor.execute("ANALYZE bench_users; ANALYZE bench_providers; ANALYZE bench_tenants")
+        # Listings: `listings` per provider, a fifth of them paused.
+        categories = "(ARRAY[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "])"
+        kind = f"(1 + {_pick('b.n * 100 + j + 17', len(CATEGORIES))})"  # the listing's category, 1-based
+        with transaction.atomic(using=mp):
+            listings = insert_select(
+                cursor, ServiceListing, source="bench_providers b CROSS JOIN generate_series(0, %(per)s - 1) j",
+                params={"per": p["listings"], "now": now},
+                values={"provider_id": "b.id", "slug": "'bench-' || b.id || '-' || j",
+                        "title": text(4, "b.n * 100 + j", kind), "description": text(30, "b.n * 100 + j", kind),
+                        "status": "CASE WHEN j %% 5 = 0 THEN 'paused' ELSE 'active' END",
+                        "category": f"{categories}[{kind}]",
+                        "state": "b.state", "city": "b.city",
+                        "price_cents": f"1000 + {_pick('b.n * 100 + j + 23', 99000)}",
+                        "category_metadata": "jsonb_build_object('mobile', j %% 2 = 1, 'sizes',"
+                                             " CASE WHEN j %% 2 = 1 THEN '[\"small\", \"large\"]'::jsonb"
+                                             " ELSE '[\"small\"]'::jsonb END)",
+                        "published_at": "%(now)s"})
+        log(f"marketplace: {p['providers']} providers, {listings} listings ({elapsed()})")
 
-    # Messages over `months` monthly partitions; one deep thread for the cursor-vs-OFFSET scenario.
-    first = add_months(month_start(now), -p["months"])
-    ensure_message_partitions(months_ahead=p["months"] + 2, now=first, alias=mp)
-    span = (now - timedelta(days=30 * p["months"]), now)
-    seconds = int((span[1] - span[0]).total_seconds())
-    # Each thread's message times first: a thread is opened with its first message (created_at)
-    # and `last_message_at` is its newest one's, as the services keep them (the message pages rely on it).
-    times = [[span[0] + timedelta(seconds=seconds * i // p["deep_thread"]) for i in range(p["deep_thread"])]]
-    times += [sorted(span[0] + timedelta(seconds=rng.randrange(seconds)) for _ in range(p["messages"]))
-              for _ in range(p["threads"] - 1)]
-    threads = MessageThread.objects.using(mp).bulk_create(
-        [MessageThread(provider=providers[i % len(providers)], buyer=buyers[i % len(buyers)], subject=_text(rng, 3),
-                       created_at=moments[0], last_message_at=moments[-1]) for i, moments in enumerate(times)],
-        batch_size=BATCH,
-    )
-    batch = []
+        # Transactions: provider 0 (the bench provider login) sells a quarter of everything - a long
+        # history for the deep cursor page; the rest spread evenly. A breeder's are billed by an
+        # invoice of its tenant.
+        buyers = p["providers"] * 2
+        for start, stop in _chunks(p["transactions"]):
+            with transaction.atomic(using=mp):
+                insert_select(
+                    cursor, MarketplaceTransaction,
+                    source="generate_series(%(start)s, %(stop)s - 1) g"
+                           " JOIN bench_providers b ON b.n = CASE WHEN g %% 4 = 0 THEN 0 ELSE g %% %(providers)s END"
+                           " JOIN bench_users u ON u.n = %(providers)s + g %% %(buyers)s"
+                           " LEFT JOIN bench_tenants t ON t.tenant_id = b.tenant_id",
+                    params={"start": start, "stop": stop, "providers": p["providers"], "buyers": buyers, "now": now},
+                    values={"provider_id": "b.id", "client_id": "u.id",
+                            "amount_cents": f"1000 + {_pick('g + 101', 199000)}",
+                            "status": "CASE WHEN cardinality(t.invoice_ids) > 0 THEN 'invoiced' ELSE 'pending_invoice' END",
+                            "invoice_type": "CASE WHEN cardinality(t.invoice_ids) > 0 THEN 'tenant' END",
+                            "invoice_id": f"t.invoice_ids[1 + {_pick('g', 'greatest(cardinality(t.invoice_ids), 1)')}]",
+                            "created_at": "%(now)s - make_interval(mins => g::int)"})
+            log(f"transactions: {stop} of {p['transactions']} ({elapsed()})")
 
-    def flush():
-        Message.objects.using(mp).bulk_create(batch)
-        batch.clear()
+        # Threads and messages over `months` monthly partitions; thread 0 is the deep one (its
+        # messages evenly spread over the whole span, alternating buyer and provider). A thread is
+        # opened with its first message (created_at) and last_message_at is its newest one's, as
+        # the services keep them (the message pages rely on it).
+        first_month = add_months(month_start(now), -p["months"])
+        ensure_message_partitions(months_ahead=p["months"] + 2, now=first_month, alias=mp)
+        span_start = now - timedelta(days=30 * p["months"])
+        span_seconds = int((now - span_start).total_seconds())
+        with transaction.atomic(using=mp):
+            insert_select(
+                cursor, MessageThread,
+                source="(SELECT g, least(a, b) AS opened, greatest(a, b) AS last FROM generate_series(0, %(n)s - 1) g,"
+                       f" LATERAL (SELECT {_pick('g * 2 + 1', '%(seconds)s')} AS a, {_pick('g * 2 + 2', '%(seconds)s')} AS b"
+                       " OFFSET 0) r) s"
+                       " JOIN bench_providers b ON b.n = s.g %% %(providers)s"
+                       " JOIN bench_users u ON u.n = %(providers)s + s.g %% %(buyers)s",
+                params={"n": p["threads"], "seconds": span_seconds, "providers": p["providers"], "buyers": buyers,
+                        "start": span_start, "now": now},
+                values={"provider_id": "b.id", "buyer_id": "u.id", "subject": text(3, "s.g"),
+                        "created_at": "CASE WHEN s.g = 0 THEN %(start)s ELSE %(start)s + make_interval(secs => s.opened) END",
+                        "last_message_at": "CASE WHEN s.g = 0 THEN %(now)s - interval '1 second'"
+                                           " ELSE %(start)s + make_interval(secs => s.last) END"})
+            cursor.execute(
+                "CREATE TEMPORARY TABLE bench_threads AS SELECT (row_number() OVER (ORDER BY t.id))::int - 1 AS n,"
+                " t.id, t.buyer_id, t.created_at, t.last_message_at, b.user_id AS provider_user_id"
+                " FROM message_threads t JOIN bench_providers b ON b.id = t.provider_id")
+            cursor.execute("ALTER TABLE bench_threads ADD PRIMARY KEY (n); ANALYZE bench_threads")
+            cursor.execute("SELECT id FROM bench_threads WHERE n = 0")
+            deep_thread_id = cursor.fetchone()[0]
+        # The deep thread: evenly spaced from its opening to its last message.
+        with transaction.atomic(using=mp):
+            messages = insert_select(
+                cursor, Message, source="bench_threads t, generate_series(0, %(m)s - 1) k WHERE t.n = 0",
+                params={"m": p["deep_thread"]},
+                values={"thread_id": "t.id", "body": text(12, "k"),
+                        "sender_id": "CASE WHEN k %% 2 = 1 THEN t.buyer_id ELSE t.provider_user_id END",
+                        "created_at": "t.created_at + (t.last_message_at - t.created_at) * k / (%(m)s - 1)"})
+        # The others: `messages` each from the buyer, the first and last at the thread's own times.
+        per_chunk = max(1, CHUNK // p["messages"])
+        for start, stop in _chunks(p["threads"] - 1, per_chunk):
+            with transaction.atomic(using=mp):
+                messages += insert_select(
+                    cursor, Message,
+                    source="bench_threads t, generate_series(0, %(m)s - 1) k WHERE t.n > %(start)s AND t.n <= %(stop)s",
+                    params={"m": p["messages"], "start": start, "stop": stop},
+                    values={"thread_id": "t.id", "sender_id": "t.buyer_id", "body": text(12, "t.n * 64 + k"),
+                            "created_at": "CASE WHEN k = 0 THEN t.created_at WHEN k = %(m)s - 1 THEN t.last_message_at"
+                                          f" ELSE t.created_at + (t.last_message_at - t.created_at)"
+                                          f" * {_pick('t.n * 64 + k', 1_000_000)} / 1000000.0 END"})
+            log(f"messages: {messages} ({elapsed()})")
 
-    deep = threads[0]
-    for thread, moments in zip(threads, times):
-        for i, moment in enumerate(moments):
-            if thread is deep:
-                sender_id = deep.buyer_id if i % 2 else providers[0].user_id
-            else:
-                sender_id = thread.buyer_id
-            batch.append(Message(thread=thread, sender_id=sender_id, body=_text(rng, 12), created_at=moment))
-            if len(batch) == BATCH:
-                flush()
-    flush()
+        # The cross-database registry and the providers' counters, set-wise.
+        registered = record_table_references(Provider) + record_table_references(MarketplaceTransaction)
+        with transaction.atomic(using=mp):
+            cursor.execute(
+                "UPDATE marketplace_providers p SET total_listings = s.listings, total_transactions = s.transactions,"
+                " total_revenue_cents = s.revenue FROM ("
+                " SELECT b.id, (SELECT count(*) FROM service_listings l WHERE l.provider_id = b.id AND l.status = 'active')"
+                " AS listings, coalesce(t.n, 0) AS transactions, coalesce(t.revenue, 0) AS revenue FROM bench_providers b"
+                " LEFT JOIN (SELECT provider_id, count(*) FILTER (WHERE status <> 'cancelled') AS n, sum(amount_cents - refunded_cents)"
+                " FILTER (WHERE status IN ('paid', 'disputed', 'refunded')) AS revenue"
+                " FROM marketplace_transactions GROUP BY provider_id) t ON t.provider_id = b.id) s WHERE p.id = s.id")
+    drift = provider_stats_drift()
+    if drift:
+        raise SystemExit(f"provider counters disagree with a recount after loading: {drift[:3]}")
+    log(f"registry rows: {registered}; provider counters match a recount ({elapsed()})")
     # No ANALYZE here: the application role may not analyze tables it does not own. bench.run runs
     # VACUUM ANALYZE as the admin after generating.
-    # The counters were not moved by the bulk inserts: recompute them (the command exits 1 on drift).
-    from django.core.management import call_command
-
-    try:
-        call_command("provider_stats_check", fix=True, verbosity=0)
-    except SystemExit:
-        pass  # drift was expected, and is fixed now
-    elapsed = time.monotonic() - started
-    log(f"messages: {p['deep_thread'] + (len(threads) - 1) * p['messages']} ({elapsed:.0f} s in all)")
+    seconds = time.monotonic() - started
     sizes = database_sizes()
     log("database sizes: " + ", ".join(f"{alias} {size / 2**20:,.0f} MiB" for alias, size in sizes.items()))
-    return {"scale": scale, "seconds": round(elapsed, 1), "deep_thread_id": deep.pk,
+    return {"scale": scale, "seconds": round(seconds, 1), "deep_thread_id": deep_thread_id, "messages": messages,
             "database_bytes": sizes}
 
 

@@ -39,11 +39,33 @@ targets = {
     "contacts_with_marketplace_names": ("/api/v1/contacts/", bearer(logins["owner"])),
     "baseline": ("/bench/baseline?id=1", {}),
 }
-url, headers = targets[scenario]
+
+def webhook_calls(n):
+    """Signed 2-3 KB Stripe events, each new (as the webhook scenario sends them, minus duplicates)."""
+    import stripe
+    from django.conf import settings
+    sys.path.insert(0, ".")
+    from tests.fakes.stripe_server import stripe_event
+
+    def call(i):
+        body = json.dumps(stripe_event("account.updated", {"id": f"acct_prof_{i}", "object": "account",
+                                       "charges_enabled": True, "filler": "x" * 2000}, event_id=f"evt_prof_{i}"),
+                          separators=(",", ":"))
+        header = stripe.WebhookSignature.generate_signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
+        return lambda: client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
+                                   HTTP_STRIPE_SIGNATURE=header)
+    return [call(f"{time.time_ns()}_{i}") for i in range(n)]
+
+if scenario == "webhook":
+    calls = iter(webhook_calls(requests * 2 + 21))
+    request = lambda: next(calls)()
+else:
+    url, headers = targets[scenario]
+    request = lambda: client.get(url, **headers)
 for _ in range(20):
-    assert client.get(url, **headers).status_code == 200
+    assert request().status_code == 200
 with CaptureQueriesContext(connections["default"]) as tenant_q, CaptureQueriesContext(connections["marketplace"]) as mk_q:
-    client.get(url, **headers)
+    request()
 print(f"queries per request: tenant DB {len(tenant_q)}, marketplace DB {len(mk_q)}")
 for alias, captured in (("default", tenant_q), ("marketplace", mk_q)):
     for q in captured.captured_queries:
@@ -54,14 +76,14 @@ for alias, captured in (("default", tenant_q), ("marketplace", mk_q)):
                 print("\n".join("        " + r[0] for r in cursor.fetchall()))
 cpu, wall = time.process_time(), time.perf_counter()
 for _ in range(requests):
-    client.get(url, **headers)
+    request()
 print(f"unprofiled: {(time.perf_counter() - wall) / requests * 1000:.2f} ms wall, "
       f"{(time.process_time() - cpu) / requests * 1000:.2f} ms CPU of this process per request")
 profiler = Profiler(interval=0.001)
 started = time.perf_counter()
 profiler.start()
 for _ in range(requests):
-    client.get(url, **headers)
+    request()
 profiler.stop()
 print(f"{(time.perf_counter() - started) / requests * 1000:.2f} ms per request (profiled)")
 print(profiler.output_text(unicode=False, color=False, show_all=("--all" in sys.argv)))
@@ -73,7 +95,7 @@ if html != "-":
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenarios", nargs="+", choices=["listing_search", "transactions_first_page", "messages_newest_page",
-                                             "contacts_with_marketplace_names", "baseline"])
+                                             "contacts_with_marketplace_names", "baseline", "webhook"])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--html", default="-")
     parser.add_argument("--all", action="store_true", help="show every frame (pyinstrument show_all)")

@@ -1,10 +1,11 @@
 """The benchmark suite: `make bench` (or `python -m bench.run --scale small`).
 
 Runs on the embedded default or on the servers in the environment, in separate databases
-(`breederhq_bench_tenant`, `breederhq_bench_marketplace`), generates the data set once, serves the
+(`breederhq_bench_tenant`, `breederhq_bench_marketplace`; `breederhq_bench_full_*` for `--scale full`,
+so both data sets can be kept), generates the data set once, serves the
 platform with gunicorn as production does (2 sync workers on 2 cores), and reports every figure as
 a ratio against a baseline measured in the same run, interleaved (A B A B), median of the runs.
-Writes bench/reports/latest.md and latest.json.
+Writes bench/reports/latest.md and latest.json (`--scale full`: full.md and full.json).
 """
 
 from __future__ import annotations
@@ -38,12 +39,23 @@ def log(message: str) -> None:
 # --- environment ------------------------------------------------------------------------------------
 
 
-def bench_environment() -> tuple[dict, list]:
+def bench_databases(scale: str) -> tuple[str, str]:
+    """The bench's (tenant, marketplace) database names: one pair per scale, so both data sets
+    can be kept side by side."""
+    infix = "" if scale == "small" else f"_{scale}"
+    return f"breederhq_bench{infix}_tenant", f"breederhq_bench{infix}_marketplace"
+
+
+def admin_url(environment: dict, variable: str) -> str:
+    """The superuser's URL to the database `variable` (TENANT_/MARKETPLACE_DATABASE_URL) names."""
+    return environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/" + environment[variable].rsplit("/", 1)[1]
+
+
+def bench_environment(scale: str = "small") -> tuple[dict, list]:
     from config.launcher import service_environment
 
     environment, services = service_environment()
-    for variable, name in (("TENANT_DATABASE_URL", "breederhq_bench_tenant"),
-                           ("MARKETPLACE_DATABASE_URL", "breederhq_bench_marketplace")):
+    for variable, name in zip(("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL"), bench_databases(scale), strict=True):
         environment[variable] = environment[variable].rsplit("/", 1)[0] + f"/{name}"
     environment["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     environment["CELERY_KEY_PREFIX"] = "bench:"
@@ -225,7 +237,7 @@ def webhook_processing(environment: dict, prefix: str) -> dict:
     import psycopg
 
     dsn = environment["TENANT_DATABASE_URL"]
-    admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/breederhq_bench_tenant"
+    admin = admin_url(environment, "TENANT_DATABASE_URL")
     # Bench only, dropped again below: a trigger notes every commit of an event's handling (status to
     # done with a new processed_at; the handler's effect commits in the same transaction). An event
     # noted twice had its effect applied twice.
@@ -288,7 +300,7 @@ def scenario_rls_cost(environment: dict) -> dict:
     import psycopg
 
     tenant_dsn = environment["TENANT_DATABASE_URL"]
-    admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/breederhq_bench_tenant"
+    admin = admin_url(environment, "TENANT_DATABASE_URL")
     with psycopg.connect(admin) as conn:
         tenant_id = conn.execute("SELECT id FROM tenants WHERE slug = 'bench-7'").fetchone()[0]
     query = [("SELECT id, invoice_number, total_cents, status FROM invoices WHERE tenant_id = %s "
@@ -364,7 +376,7 @@ def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
     plans = [_plan(dsn, sql) for sql in queries["deep"]]
     # The same queries on an unpartitioned copy (same columns, same index), made once.
     # Dropped again afterwards: migrations (as the owner role) re-grant every table and may not touch it.
-    admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/breederhq_bench_marketplace"
+    admin = admin_url(environment, "MARKETPLACE_DATABASE_URL")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_messages_unpartitioned")
         conn.execute("CREATE TABLE bench_messages_unpartitioned AS SELECT * FROM messages")
@@ -461,6 +473,11 @@ def scenario_api(environment: dict, server: Server, logins: dict) -> dict:
         results[name] = {"rps": median(measured, "rps"), "p99_ms": median(measured, "p99_ms"),
                          "ratio_to_baseline": median(measured, "rps") / median(baseline, "rps"),
                          "non_2xx": sum(r["non_2xx"] for r in measured)}
+    # How much the search ranks and counts per request: its own `count` (every match).
+    import urllib.request
+
+    with urllib.request.urlopen(targets["listing_search"][0], timeout=30) as response:
+        results["listing_search"]["matches"] = json.loads(response.read())["count"]
     return results
 
 
@@ -673,9 +690,15 @@ def verdict(achieved: float, target: float, higher_is_better: bool = True) -> st
     return "met" if ok else "MISSED"
 
 
+def report_name(scale: str) -> str:
+    """bench/reports/<name>.md and .json: `latest` for the small data set (the one the README
+    shows), the scale's own name for the others."""
+    return "latest" if scale == "small" else scale
+
+
 def write_report(results: dict) -> None:
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    (REPORTS / f"{report_name(results['scale'])}.json").write_text(json.dumps(results, indent=2, sort_keys=True))
     c, w, r, m, x = (results[k] for k in ("calibration", "webhooks", "rls", "messages_sql", "crossdb_resolution"))
     rows = [
         ("calibration: pgbench -S (tps)", f"{c['pgbench_select_tps']:.0f}", "—", "—"),
@@ -714,8 +737,9 @@ def write_report(results: dict) -> None:
         ok = verdict(a["ratio_to_baseline"], 0.5) if target != "—" else "—"
         if name == "listing_search":
             ok += " / " + verdict(a["p99_ms"], 30, False)
+        matches = f", {a['matches']:,} matches ranked" if "matches" in a else ""
         lines.append(f"| API {name.replace('_', ' ')} vs baseline | {a['ratio_to_baseline']:.2f}x, p99 {a['p99_ms']:.1f} ms"
-                     f"{', ' + str(a['non_2xx']) + ' non-2xx' if a['non_2xx'] else ''} | {target} | {ok} |")
+                     f"{matches}{', ' + str(a['non_2xx']) + ' non-2xx' if a['non_2xx'] else ''} | {target} | {ok} |")
     d = results["api_depth"]
     lines += [
         f"| API transactions: page {d['transactions_depth_rows']:,} rows deep vs first page (cursor) | "
@@ -744,7 +768,7 @@ def write_report(results: dict) -> None:
                          f"{g['baseline_rps']:.0f}, {g['baseline_p99_ms']:.1f} ms |")
     lines += request_cost_lines(results)
     lines += missed_target_lines(results)
-    (REPORTS / "latest.md").write_text("\n".join(lines) + "\n")
+    (REPORTS / f"{report_name(results['scale'])}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -862,8 +886,7 @@ def dataset_summary(environment: dict) -> dict:
     for variable, tables in (("TENANT_DATABASE_URL", ("tenants", "contacts", "invoices")),
                              ("MARKETPLACE_DATABASE_URL", ("service_listings", "marketplace_transactions",
                                                            "message_threads", "messages"))):
-        admin = environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + "/" + environment[variable].rsplit("/", 1)[1]
-        with psycopg.connect(admin) as conn:
+        with psycopg.connect(admin_url(environment, variable)) as conn:
             out[environment[variable].rsplit("/", 1)[1]] = {
                 "bytes": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
                 **{table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables},
@@ -877,7 +900,7 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
 
     if fresh:
         with psycopg.connect(environment["DATABASE_ADMIN_URL"], autocommit=True) as conn:
-            for name in ("breederhq_bench_tenant", "breederhq_bench_marketplace"):
+            for name in bench_databases(scale):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     manage(environment, "db_bootstrap")
     manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
@@ -891,9 +914,8 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
     if "skipped" not in summary:
         # Statistics and the visibility map, as a database in service has them (autovacuum): the
         # generator runs as the application role, which may not ANALYZE tables it does not own.
-        for name in ("breederhq_bench_tenant", "breederhq_bench_marketplace"):
-            with psycopg.connect(environment["DATABASE_ADMIN_URL"].rsplit("/", 1)[0] + f"/{name}",
-                                 autocommit=True) as conn:
+        for variable in ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL"):
+            with psycopg.connect(admin_url(environment, variable), autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE")
         log("vacuumed and analyzed")
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
@@ -914,7 +936,7 @@ def main(argv: list[str]) -> int:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it")
     os.chdir(BASE_DIR)
-    environment, services = bench_environment()
+    environment, services = bench_environment(args.scale)
     server = None
     try:
         deep_thread = prepare(environment, scale=args.scale, fresh=args.fresh)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.apps import apps
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
@@ -157,6 +157,60 @@ def record_references(instances: models.Model | Iterable[models.Model], *, using
                     unique_fields=["source_table", "source_id", "source_column"],
                     update_fields=["target_db", "target_table", "target_id", "updated_at"],
                 )
+
+
+def record_table_references(model: type[models.Model], *, using: str | None = None) -> int:
+    """`record_references` for every row of `model`'s table at once, in SQL: after a bulk load by
+    raw SQL or COPY (the benchmark's data generator), where loading the rows into Python only to
+    register them would cost more than the load.
+
+    Per reference field, one upsert of the registry rows the column calls for (only targets in the
+    other database, as `record_references` does) and one DELETE of the rows it no longer does;
+    both in one transaction. Returns the number of registry rows written.
+    """
+    from breederhq.models import CrossDbReference
+
+    using = using or database_for_model(model)
+    registry = CrossDbReference._meta.db_table
+    table, pk = model._meta.db_table, model._meta.pk.column
+    written = 0
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        for field in reference_fields(model):
+            # (discriminator value or None, target database, target table) for the other database.
+            targets = [(key, database_for_model(target), target._meta.db_table)
+                       for key, target in field.target_models().items() if database_for_model(target) != using]
+            if targets and field.is_polymorphic:
+                discriminator = model._meta.get_field(field.discriminator).column
+                whens = " ".join(f'WHEN "{discriminator}" = %s THEN %s' for _ in targets)
+                target_db, target_table = f"CASE {whens} END", f"CASE {whens} END"
+                params = [v for key, db, _ in targets for v in (key, db)] + [
+                    v for key, _, tbl in targets for v in (key, tbl)]
+                selected = f'"{discriminator}" IN ({", ".join(["%s"] * len(targets))})'
+                params_where = [key for key, _, _ in targets]
+            elif targets:
+                target_db, target_table, params, selected, params_where = "%s", "%s", list(targets[0][1:]), "TRUE", []
+            if targets:
+                cursor.execute(
+                    f'INSERT INTO "{registry}" (source_table, source_id, source_column, target_db, target_table,'
+                    f" target_id, created_at, updated_at)"
+                    f' SELECT %s, "{pk}", %s, {target_db}, {target_table}, "{field.column}", now(), now()'
+                    f' FROM "{table}" WHERE "{field.column}" IS NOT NULL AND {selected}'
+                    f" ON CONFLICT (source_table, source_id, source_column) DO UPDATE SET"
+                    f" target_db = EXCLUDED.target_db, target_table = EXCLUDED.target_table,"
+                    f" target_id = EXCLUDED.target_id, updated_at = EXCLUDED.updated_at"
+                    f" WHERE ({registry}.target_db, {registry}.target_table, {registry}.target_id)"
+                    f" IS DISTINCT FROM (EXCLUDED.target_db, EXCLUDED.target_table, EXCLUDED.target_id)",
+                    [table, field.column, *params, *params_where],
+                )
+                written += cursor.rowcount
+            # Registry rows whose column no longer calls for one (empty, same database, row gone).
+            keep = (f' AND "{field.column}" IS NOT NULL AND {selected}') if targets else " AND FALSE"
+            cursor.execute(
+                f'DELETE FROM "{registry}" r WHERE r.source_table = %s AND r.source_column = %s'
+                f' AND NOT EXISTS (SELECT 1 FROM "{table}" s WHERE s."{pk}" = r.source_id{keep})',
+                [table, field.column, *(params_where if targets else [])],
+            )
+    return written
 
 
 def forget_references(model: type[models.Model], pks: Sequence[int], *, using: str) -> None:

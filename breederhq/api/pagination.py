@@ -23,7 +23,8 @@ class PageNumberCountedInPage(PageNumber):
     for the ORDER BY anyway (a ranked search sorts them all). Only a page with no rows (past the end,
     or nothing matches) needs the separate COUNT, to tell "empty" from "no such page".
 
-    For `values()` querysets (the hot lists render dict rows)."""
+    For `values()` querysets (the hot lists render dict rows), or a written-out search with
+    `page(offset=, limit=) -> (rows, count)` and `count()` (`marketplace_app.selectors.ListingSearch`)."""
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -31,12 +32,16 @@ class PageNumberCountedInPage(PageNumber):
         if not page_size:
             return None
         raw = request.query_params.get(self.page_query_param) or 1
-        paginator = Paginator(queryset, page_size)
+        written_out = hasattr(queryset, "page")
+        # A written-out search cannot be sliced lazily: the paginator gets only its count.
+        paginator = Paginator([] if written_out else queryset, page_size)
 
         def invalid(message: str):
             return NotFound(self.invalid_page_message.format(page_number=raw, message=message))
 
         if raw in self.last_page_strings:
+            if written_out:
+                paginator.count = queryset.count()
             number = paginator.num_pages  # the last page's number needs the COUNT first
         else:
             try:
@@ -46,10 +51,13 @@ class PageNumberCountedInPage(PageNumber):
             if number < 1:
                 raise invalid("That page number is less than 1")
         offset = (number - 1) * page_size
-        rows = list(queryset.annotate(**{_TOTAL: Window(Count("*"))})[offset:offset + page_size])
-        paginator.count = rows[0][_TOTAL] if rows else queryset.count()  # cached_property: set, not computed
-        for row in rows:
-            del row[_TOTAL]
+        if written_out:
+            rows, paginator.count = queryset.page(offset=offset, limit=page_size)
+        else:
+            rows = list(queryset.annotate(**{_TOTAL: Window(Count("*"))})[offset:offset + page_size])
+            paginator.count = rows[0][_TOTAL] if rows else queryset.count()  # cached_property: set, not computed
+            for row in rows:
+                del row[_TOTAL]
         try:
             self.page = paginator.page(number)  # validates against the count; slices lazily (no query)
         except InvalidPage as exc:

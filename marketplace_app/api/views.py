@@ -80,7 +80,7 @@ class ListingSearchView(PublicAPIView):
             city=filters.get("city"), price_min_cents=filters.get("price_min_cents"),
             price_max_cents=filters.get("price_max_cents"), metadata_keys=filters.get("metadata_keys"),
             order=filters["order"],
-        ).values(*s.LISTING_VALUES)
+        )
         page = self.paginate_queryset(listings)
         return self.get_paginated_response(s.listing_rows_out(page))
 

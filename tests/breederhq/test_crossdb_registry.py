@@ -193,3 +193,49 @@ def test_soft_delete_hides_rows_from_the_default_manager_and_restore_brings_them
     assert Member.all_objects.deleted().get().pk == gone.pk
     assert Member.all_objects.using("marketplace").filter(pk=gone.pk).restore() == 1
     assert sorted(Member.objects.values_list("pk", flat=True)) == sorted([alive.pk, gone.pk])
+
+
+def test_record_table_references_registers_a_table_loaded_by_raw_sql_as_record_references_would():
+    """The bulk-load path (bench/generate.py): rows written by SQL, bypassing the registry, then
+    brought in line in one statement per field; the same rows `record_references` would write, and
+    stale or no-longer-wanted registry rows go."""
+    from breederhq.crossdb import record_table_references
+
+    members, invoice, mk_invoice = [MemberFactory() for _ in range(3)], InvoiceFactory(), MarketplaceInvoiceFactory()
+    cleared = ContactFactory(marketplace_member_id=members[0].pk)  # registered now, cleared by SQL below
+    moved = ContactFactory(marketplace_member_id=members[0].pk)  # registered now, repointed by SQL below
+    with connections["default"].cursor() as cursor:
+        cursor.execute("INSERT INTO crossdb_test_contacts (name, marketplace_member_id) VALUES"
+                       " ('a', %s), ('b', %s), ('unlinked', NULL) RETURNING id", [members[1].pk, members[2].pk])
+        loaded = [row[0] for row in cursor.fetchall()]
+        cursor.execute("UPDATE crossdb_test_contacts SET marketplace_member_id = NULL WHERE id = %s", [cleared.pk])
+        cursor.execute("UPDATE crossdb_test_contacts SET marketplace_member_id = %s WHERE id = %s",
+                       [members[2].pk, moved.pk])
+    with connections["marketplace"].cursor() as cursor:
+        cursor.execute("INSERT INTO crossdb_test_transactions (status, invoice_type, invoice_id) VALUES"
+                       " ('pending', 'tenant', %s), ('pending', 'marketplace', %s), ('pending', NULL, NULL)"
+                       " RETURNING id", [invoice.pk, mk_invoice.pk])
+        tenant_tx = cursor.fetchall()[0][0]
+
+    assert record_table_references(Contact) == 3  # two new rows, one repointed; the unchanged row is not rewritten
+    assert record_table_references(Transaction, using="marketplace") == 1
+    assert registry("default", "crossdb_test_contacts") == sorted([
+        (loaded[0], "marketplace_member_id", "marketplace", "crossdb_test_members", members[1].pk),
+        (loaded[1], "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
+        (moved.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
+    ])
+    assert registry("marketplace", "crossdb_test_transactions") == [
+        (tenant_tx, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
+    ]
+    assert record_table_references(Contact) == 0  # idempotent
+
+
+def test_record_table_references_drops_a_registry_row_when_the_discriminator_moves_to_the_same_database():
+    from breederhq.crossdb import record_table_references
+
+    tx = TransactionFactory(invoice_type="tenant", invoice_id=InvoiceFactory().pk)
+    assert registry("marketplace", "crossdb_test_transactions")
+    Transaction.objects.using("marketplace").filter(pk=tx.pk).update(
+        invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk)
+    record_table_references(Transaction)
+    assert registry("marketplace", "crossdb_test_transactions") == []

@@ -37,8 +37,14 @@ def catalogue():
     return listings
 
 
-def ids(queryset):
-    return {listing.pk for listing in queryset}
+def found(search) -> list[int]:
+    rows, count = search.page(offset=0, limit=100)
+    assert count == len(rows)
+    return [row["id"] for row in rows]
+
+
+def ids(search):
+    return set(found(search))
 
 
 def pks(catalogue, *names):
@@ -79,13 +85,28 @@ def test_filters_and_full_text_return_exactly_the_matches(catalogue, filters, ex
 def test_relevance_puts_title_matches_first(catalogue):
     # "grooming" is in the title of both; "nail" is in the title of groom_cheap only (weight A)
     # and in the description of groom (weight B).
-    results = list(listing_search(query="nail"))
-    assert [listing.pk for listing in results] == [catalogue["groom_cheap"].pk, catalogue["groom"].pk]
+    assert found(listing_search(query="nail")) == [catalogue["groom_cheap"].pk, catalogue["groom"].pk]
 
 
 def test_newest_order_is_by_publication(catalogue):
-    results = [listing.pk for listing in listing_search(category="grooming", order="newest")]
-    assert results == [catalogue["denver_groom"].pk, catalogue["groom_cheap"].pk, catalogue["groom"].pk]
+    assert found(listing_search(category="grooming", order="newest")) == [catalogue["denver_groom"].pk, catalogue["groom_cheap"].pk, catalogue["groom"].pk]
+
+
+def test_pages_split_the_ordered_matches_and_each_carries_the_count(catalogue):
+    search = listing_search(category="grooming", order="newest")
+    everything = found(search)
+    pages = [search.page(offset=offset, limit=2) for offset in (0, 2, 4)]
+    assert [row["id"] for rows, _ in pages for row in rows] == everything
+    assert [count for _, count in pages] == [3, 3, 3]  # the last, empty page counts separately
+    assert search.count() == 3
+
+
+def test_search_rows_name_their_columns_as_the_api_renders_them(catalogue):
+    from marketplace_app.api.serializers import LISTING_VALUES
+
+    rows, _ = listing_search(query="nail").page(offset=0, limit=1)
+    assert tuple(rows[0]) == LISTING_VALUES
+    assert rows[0]["provider__state"] == "TX" and rows[0]["slug"] == catalogue["groom_cheap"].slug
 
 
 def test_unknown_order_is_refused(catalogue):
