@@ -98,6 +98,20 @@ def insert_select(cursor, model, *, values: dict[str, str], source: str, params:
     return cursor.rowcount
 
 
+#: The providers' counters as `provider_stats_check` recomputes them (active listings, transactions
+#: not cancelled, revenue of those that reached paid), for the providers in {providers} (a table of ids).
+COUNTERS_SQL = (
+    "UPDATE marketplace_providers p SET total_listings = coalesce(l.n, 0), total_transactions = coalesce(t.n, 0),"
+    " total_revenue_cents = coalesce(t.revenue, 0) FROM {providers} b"
+    " LEFT JOIN (SELECT provider_id, count(*) AS n FROM service_listings WHERE status = 'active'"
+    " GROUP BY provider_id) l ON l.provider_id = b.id"
+    " LEFT JOIN (SELECT provider_id, count(*) FILTER (WHERE status <> 'cancelled') AS n,"
+    " sum(amount_cents - refunded_cents) FILTER (WHERE status IN ('paid', 'disputed', 'refunded')) AS revenue"
+    " FROM marketplace_transactions GROUP BY provider_id) t ON t.provider_id = b.id"
+    " WHERE p.id = b.id"
+)
+
+
 def _chunks(total: int, size: int = CHUNK):
     for start in range(0, total, size):
         yield start, min(start + size, total)
@@ -121,7 +135,6 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         ServiceListing,
     )
     from marketplace_app.partitions import add_months, ensure_message_partitions, month_start
-    from marketplace_app.selectors import provider_stats_drift
     from tenant_app.models import Contact, Invoice, Tenant
 
     p = SCALES[scale]
@@ -311,23 +324,15 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
                                           f" * {_pick('t.n * 64 + k', 1_000_000)} / 1000000.0 END"})
             log(f"messages: {messages} ({elapsed()})")
 
-        # The cross-database registry and the providers' counters, set-wise.
+        # The cross-database registry and the providers' counters, set-wise. Aggregates joined by
+        # hash, not correlated per provider: the fresh tables have no statistics yet, and a
+        # per-provider subquery was planned as a scan of the whole active-listing index each time.
         registered = record_table_references(Provider) + record_table_references(MarketplaceTransaction)
         with transaction.atomic(using=mp):
-            cursor.execute(
-                "UPDATE marketplace_providers p SET total_listings = s.listings, total_transactions = s.transactions,"
-                " total_revenue_cents = s.revenue FROM ("
-                " SELECT b.id, (SELECT count(*) FROM service_listings l WHERE l.provider_id = b.id AND l.status = 'active')"
-                " AS listings, coalesce(t.n, 0) AS transactions, coalesce(t.revenue, 0) AS revenue FROM bench_providers b"
-                " LEFT JOIN (SELECT provider_id, count(*) FILTER (WHERE status <> 'cancelled') AS n, sum(amount_cents - refunded_cents)"
-                " FILTER (WHERE status IN ('paid', 'disputed', 'refunded')) AS revenue"
-                " FROM marketplace_transactions GROUP BY provider_id) t ON t.provider_id = b.id) s WHERE p.id = s.id")
-    drift = provider_stats_drift()
-    if drift:
-        raise SystemExit(f"provider counters disagree with a recount after loading: {drift[:3]}")
-    log(f"registry rows: {registered}; provider counters match a recount ({elapsed()})")
+            cursor.execute(COUNTERS_SQL.format(providers="bench_providers"))
+    log(f"registry rows: {registered}; provider counters set ({elapsed()})")
     # No ANALYZE here: the application role may not analyze tables it does not own. bench.run runs
-    # VACUUM ANALYZE as the admin after generating.
+    # VACUUM ANALYZE as the admin after generating, then `provider_stats_check` (exit 1 on drift).
     seconds = time.monotonic() - started
     sizes = database_sizes()
     log("database sizes: " + ", ".join(f"{alias} {size / 2**20:,.0f} MiB" for alias, size in sizes.items()))
