@@ -12,4 +12,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends postgresql-clie
     && pip install --no-cache-dir . && useradd --create-home breederhq
 USER breederhq
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--workers", "3", "--bind", "0.0.0.0:8000"]
+# gunicorn reads its worker count from WEB_CONCURRENCY: one sync worker per core. On 2 cores the
+# bench's worker comparison (bench/reports/latest.md) finds 3 or 5 sync workers, or gthread, slower
+# than 2 for every figure measured; set it to the host's core count.
+ENV WEB_CONCURRENCY=2
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"]

@@ -80,6 +80,7 @@ def free_port() -> int:
 # What a 2-core host could run; the main figures use the first. (scenario_gunicorn compares them.)
 GUNICORN_CHOICES = {
     "2 sync workers": ["--workers", "2"],
+    "3 sync workers": ["--workers", "3"],
     "5 sync workers (2 x cores + 1)": ["--workers", "5"],
     "2 gthread workers x 4 threads": ["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
 }
@@ -178,24 +179,24 @@ def scenario_calibration(environment: dict, server: Server) -> dict:
             "baseline_share_of_pgbench": median(baseline, "rps") / pg_tps}
 
 
-def scenario_webhooks(environment: dict, server: Server) -> dict:
+def webhook_delivery_files(environment: dict, count: int, run: int, per_file: int = 15_000) -> list[str]:
+    """Files of signed deliveries for bench/webhook.lua, one per wrk run (wrk starts each run at the
+    first line): every file has events of its own, 10 % of them a repeat of the one before. Ids
+    carry `run` (unique to this bench run: the inbox keeps earlier runs' events). Signed now, so
+    they must be sent within the SDK's 300 s tolerance."""
     import stripe
 
     sys.path.insert(0, str(BASE_DIR))
     from tests.fakes.stripe_server import stripe_event
 
-    # One file of deliveries per round (wrk starts each run at the first line): every round sends
-    # events of its own, 10 % of them a repeat of the one before. Ids unique to this run, too: the
-    # inbox keeps earlier runs' events.
-    per_round, run = 15_000, time.time_ns()
     files = []
-    for r in range(ROUNDS):
+    for r in range(count):
         events = [stripe_event("account.updated", {"id": f"acct_bench_{i % 500}", "object": "account",
                                                    "charges_enabled": True, "payouts_enabled": True,
                                                    "details_submitted": True, "requirements": {},
                                                    "filler": "x" * 2000},
                                event_id=f"evt_bench_{run}_{r}_{i}")
-                  for i in range(per_round)]
+                  for i in range(per_file)]
         lines = []
         for i, event in enumerate(events):
             chosen = events[i - 1] if i % 10 == 9 else event  # 10 % duplicates
@@ -205,13 +206,23 @@ def scenario_webhooks(environment: dict, server: Server) -> dict:
         with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
             handle.write("\n".join(lines))
         files.append(handle.name)
+    return files
+
+
+def wrk_webhook(server: "Server", deliveries: str) -> dict:
+    return wrk(f"{server.url}/api/v1/payments/stripe/webhook", script=str(BASE_DIR / "bench" / "webhook.lua"),
+               script_args=[deliveries])
+
+
+def scenario_webhooks(environment: dict, server: Server) -> dict:
+    run = time.time_ns()
+    files = webhook_delivery_files(environment, ROUNDS, run)
     # The queue starts empty (earlier runs' messages would be worked off with this run's).
     subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", "webhooks"], cwd=BASE_DIR,
                    env=environment, check=True, capture_output=True)
     rounds = iter(files)
     webhook, baseline = interleaved(
-        lambda: wrk(f"{server.url}/api/v1/payments/stripe/webhook", script=str(BASE_DIR / "bench" / "webhook.lua"),
-                    script_args=[next(rounds)]),
+        lambda: wrk_webhook(server, next(rounds)),
         lambda: wrk(f"{server.url}/bench/baseline?id=1"),
     )
     for name in files:
@@ -654,17 +665,27 @@ print(json.dumps(out))
 
 
 def scenario_gunicorn(environment: dict, logins: dict) -> dict:
-    """The transaction list against the baseline under worker settings a 2-core host could use."""
+    """The transaction list (CPU-bound), webhook ingestion (waits on its commit) and the baseline
+    under worker settings a 2-core host could use, interleaved, 2 rounds each."""
     results = {}
     for name, options in GUNICORN_CHOICES.items():
+        # Signed just before use: the SDK refuses a signature older than 300 s.
+        files = webhook_delivery_files(environment, 2, time.time_ns(), per_file=12_000)
+        deliveries = iter(files)
         server = Server(environment, options=options)
         try:
             bearer = ["-H", f"Authorization: Bearer {token(server, logins['provider'], logins['password'])}"]
-            api, base = interleaved(lambda: wrk_with(f"{server.url}/api/v1/marketplace/transactions/?as=provider", bearer),
-                                    lambda: wrk(f"{server.url}/bench/baseline?id=1"), rounds=2)
+            api, webhook, base = [], [], []
+            for _ in range(2):
+                api.append(wrk_with(f"{server.url}/api/v1/marketplace/transactions/?as=provider", bearer))
+                base.append(wrk(f"{server.url}/bench/baseline?id=1"))
+                webhook.append(wrk_webhook(server, next(deliveries)))
         finally:
             server.stop()
+            for file in files:
+                os.unlink(file)
         results[name] = {"transactions_rps": median(api, "rps"), "transactions_p99_ms": median(api, "p99_ms"),
+                         "webhook_rps": median(webhook, "rps"), "webhook_p99_ms": median(webhook, "p99_ms"),
                          "baseline_rps": median(base, "rps"), "baseline_p99_ms": median(base, "p99_ms")}
     return results
 
@@ -762,11 +783,18 @@ def write_report(results: dict) -> None:
                          f"{large['rows']} rows | {small['tenant_db']} + {small['marketplace_db']} / "
                          f"{large['tenant_db']} + {large['marketplace_db']} | constant | {'met' if same else 'MISSED'} |")
     if "gunicorn" in results:
-        lines += ["", "Gunicorn worker settings on this host (transaction list and baseline, req/s and p99, "
-                  "2 interleaved rounds each):", "", "| workers | transactions | baseline |", "| --- | --- | --- |"]
+        lines += ["", "Gunicorn worker settings on this host (req/s and p99, 2 interleaved rounds each; the "
+                  "ratio is to that setting's own baseline):", "",
+                  "| workers | transactions | webhook ingestion | baseline |", "| --- | --- | --- | --- |"]
         for name, g in results["gunicorn"].items():
-            lines.append(f"| {name} | {g['transactions_rps']:.0f}, {g['transactions_p99_ms']:.1f} ms | "
-                         f"{g['baseline_rps']:.0f}, {g['baseline_p99_ms']:.1f} ms |")
+            figures = [f"{g['transactions_rps']:.0f}, {g['transactions_p99_ms']:.1f} ms"
+                       f" ({g['transactions_rps'] / g['baseline_rps']:.2f}x)"]
+            if "webhook_rps" in g:  # reports from before the webhook was compared have none
+                figures.append(f"{g['webhook_rps']:.0f}, {g['webhook_p99_ms']:.1f} ms"
+                               f" ({g['webhook_rps'] / g['baseline_rps']:.2f}x)")
+            else:
+                figures.append("—")
+            lines.append(f"| {name} | {' | '.join(figures)} | {g['baseline_rps']:.0f}, {g['baseline_p99_ms']:.1f} ms |")
     lines += request_cost_lines(results)
     lines += missed_target_lines(results)
     (REPORTS / f"{report_name(results['scale'])}.md").write_text("\n".join(lines) + "\n")
@@ -966,7 +994,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-gunicorn", action="store_true", help="skip the gunicorn worker comparison")
     parser.add_argument("--only", nargs="+", metavar="SCENARIO",
                         choices=["calibration", "webhooks", "rls", "messages_sql", "crossdb_resolution", "api",
-                                 "api_depth", "admin", "request_costs"],
+                                 "api_depth", "admin", "request_costs", "gunicorn"],
                         help="run only these scenarios and print their figures (no report written)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -1006,6 +1034,11 @@ def main(argv: list[str]) -> int:
                 log(name)
                 results[name] = run()
         if args.only:  # a partial run: figures for a quick look, the report stays as it was
+            if "gunicorn" in args.only:
+                server.stop()
+                server = None
+                log("gunicorn workers")
+                results["gunicorn"] = scenario_gunicorn(environment, bench_logins())
             print(json.dumps(results, indent=2, default=str))
             return 0
         if not args.skip_gunicorn:

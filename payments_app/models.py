@@ -81,13 +81,15 @@ class StripeWebhookEvent(models.Model):
         DEAD = "dead", "Dead-lettered"
         IGNORED = "ignored", "Ignored (no handler)"
 
-    stripe_event_id = models.CharField(max_length=100, unique=True)
-    event_type = models.CharField(max_length=100, db_index=True)
+    # Unique and indexed through Meta, not `unique=True` / `db_index=True`, which would add a
+    # varchar_pattern_ops "_like" index per column to every insert (migration 0006).
+    stripe_event_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=100)
     stripe_account_id = models.CharField(max_length=50, blank=True)
     livemode = models.BooleanField(default=False)
     stripe_created = models.DateTimeField()
     #: The id of the object the event is about (in_..., pi_..., ch_..., acct_...).
-    object_id = models.CharField(max_length=100, blank=True, db_index=True)
+    object_id = models.CharField(max_length=100, blank=True)
     payload = models.JSONField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
@@ -100,11 +102,17 @@ class StripeWebhookEvent(models.Model):
 
     class Meta:
         db_table = "stripe_webhook_events"
+        constraints = [
+            # ON CONFLICT (stripe_event_id) in the webhook's insert arbitrates on this one.
+            models.UniqueConstraint(fields=["stripe_event_id"], name="stripe_webhook_events_stripe_event_id_key"),
+        ]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"], name="stripe_events_due_idx",
                 condition=models.Q(status__in=["received", "failed"]),
             ),
+            models.Index(fields=["event_type"], name="stripe_events_type_idx"),
+            models.Index(fields=["object_id"], name="stripe_events_object_idx"),
         ]
 
     def __str__(self) -> str:

@@ -193,3 +193,18 @@ def test_a_delivery_over_http_sends_the_tenant_database_its_insert_and_nothing_e
                                  HTTP_STRIPE_SIGNATURE=header)
     assert response.status_code == 200, response.content
     assert [q["sql"].split(" ", 2)[:2] for q in queries] == [["INSERT", "INTO"]]
+
+
+@in_test_transaction
+def test_the_inbox_carries_no_pattern_indexes_and_keeps_its_unique_event_id():
+    """Migration 0006: every delivery's insert maintains the inbox's indexes, so it has only those a
+    query uses. The `_like` (varchar_pattern_ops) ones Django adds for `unique=True`/`db_index=True`
+    serve `LIKE 'prefix%'`, which nothing runs."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'stripe_webhook_events'")
+        found = dict(cursor.fetchall())
+    assert not [name for name, definition in found.items() if "pattern_ops" in definition]
+    assert sorted(found) == sorted(["stripe_webhook_events_pkey", "stripe_webhook_events_stripe_event_id_key",
+                                    "stripe_events_due_idx", "stripe_events_type_idx", "stripe_events_object_idx"])
+    assert found["stripe_webhook_events_stripe_event_id_key"].startswith("CREATE UNIQUE INDEX")
+    assert found["stripe_events_object_idx"].endswith("USING btree (object_id)")
