@@ -43,14 +43,17 @@ _start_lock = threading.Lock()
 
 def _drain(*, last_published: float) -> list[tuple]:
     """Block for one item, then take whatever else is queued already (up to a bound); when the
-    previous publish was recent, also what arrives within LINGER_SECONDS."""
+    previous publish was recent, first sleep LINGER_SECONDS so what arrives meanwhile comes too.
+
+    One sleep, not a `get(timeout=...)` per item: each of those woke this thread for every item a
+    request queued, and the wake-ups (the GIL handed to and fro) cost the web worker about as much
+    CPU per Stripe delivery as its insert (bench/profile.py webhook)."""
     items = [_queue.get()]
-    now = time.monotonic()
-    deadline = now + (LINGER_SECONDS if now - last_published < BUSY_SECONDS else 0.0)
+    if time.monotonic() - last_published < BUSY_SECONDS and _queue.qsize() < BATCH_MAX:
+        time.sleep(LINGER_SECONDS)
     while len(items) < 10 * BATCH_MAX:
-        remaining = deadline - time.monotonic()
         try:
-            items.append(_queue.get(timeout=remaining) if remaining > 0 else _queue.get_nowait())
+            items.append(_queue.get_nowait())
         except queue.Empty:
             break
     return items
