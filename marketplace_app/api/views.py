@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.keyset import KeysetPagination, Position, decode_position, encode_position
 from breederhq.api.pagination import PageNumber, PageNumberCountedInPage, RecentThreadsCursor
+from breederhq.api.params import QueryParams
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
@@ -43,7 +44,7 @@ def _valid(serializer_class, data):
 # --- Listings (public) -----------------------------------------------------------------------------
 
 
-class ListingSearchParams(serializers.Serializer):
+class ListingSearchParams(QueryParams):
     q = serializers.CharField(required=False, max_length=200, help_text="Full text (websearch syntax).")
     category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
     state = serializers.CharField(required=False, max_length=50)
