@@ -52,6 +52,26 @@ def browser():
         driver.quit()
 
 
+def replaced(element):
+    """`expected_conditions.staleness_of`, also when chromedriver, asked while the page navigates,
+    answers "Node with given id does not belong to the document": a WebDriverException rather than
+    StaleElementReferenceException, for a node that is just as gone (a CI flake at the login)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def check(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in (exc.msg or ""):
+                return True
+            raise
+        return False
+
+    return check
+
+
 @pytest.fixture
 def claimed_invoice():
     """Sunny's invoice the buyer says they paid by bank transfer, and another tenant's invoice."""
@@ -93,7 +113,7 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
 
     def submit_and_wait(button):
         button.click()
-        wait.until(ec.staleness_of(button))
+        wait.until(replaced(button))
 
     # Sign in through the real login form, asking for the invoice list straight away.
     invoices_url = live_server.url + reverse("admin:tenant_app_invoice_changelist")
