@@ -12,8 +12,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends postgresql-clie
     && pip install --no-cache-dir . && useradd --create-home breederhq
 USER breederhq
 EXPOSE 8000
-# gunicorn reads its worker count from WEB_CONCURRENCY: one sync worker per core. On 2 cores the
-# bench's worker comparison (bench/reports/latest.md) finds 3 or 5 sync workers, or gthread, slower
-# than 2 for every figure measured; set it to the host's core count.
-ENV WEB_CONCURRENCY=2
+# gunicorn reads its worker count from WEB_CONCURRENCY (set it for the host). 3 sync workers on 2
+# cores: the bench's worker table (bench/reports/latest.md) finds 2 and 3 level for the measured
+# endpoints and 5 or gthread slower on the CPU-bound reads, and the third worker keeps the site
+# answering while two requests wait on Stripe (a refund calls it in the request, up to
+# STRIPE_TIMEOUT_SECONDS).
+ENV WEB_CONCURRENCY=3
 CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"]

@@ -86,6 +86,9 @@ def _inbox_statements() -> tuple[list, str, str]:
     for f in fields:
         if f.name in _INBOX_PER_EVENT:
             template.append(f.name)
+        elif getattr(f, "auto_now", False) or (f.has_default() and callable(f.default)):
+            # Prepared once, such a default would be the same value on every row.
+            raise TypeError(f"stripe_event_receive must fill {f.name} per delivery (_INBOX_PER_EVENT)")
         elif f.has_default() or f.null or f.empty_strings_allowed:
             template.append(_InboxDefault(f.get_db_prep_save(getattr(defaults, f.attname), connection)))
         else:  # a new NOT NULL column without a default: the insert would fail; say so at once
@@ -153,6 +156,10 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
         raise WebhookSignatureInvalid(f"The payload is not a Stripe event: {exc}") from exc
     if not isinstance(event, dict) or not {"id", "type", "created"} <= event.keys():
         raise WebhookSignatureInvalid("The payload is not a Stripe event: it needs id, type and created.")
+    if not all(isinstance(event[key], str) and event[key] for key in ("id", "type")) or not isinstance(
+            event["created"], int | float) or isinstance(event["created"], bool):
+        raise WebhookSignatureInvalid("The payload is not a Stripe event: id and type must be non-empty strings "
+                                      "and created a Unix timestamp.")
 
     connection = connections["default"]
     template, insert, duplicate_sql = _inbox_statements()
@@ -162,8 +169,8 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     # preparing every field per delivery (a tenth of the request's CPU): strings, a bool, aware
     # datetimes and the body as text for the jsonb cast.
     own = {
-        "stripe_event_id": str(event["id"]),
-        "event_type": str(event["type"]),
+        "stripe_event_id": event["id"],
+        "event_type": event["type"],
         "stripe_account_id": str(event.get("account") or ""),
         "livemode": bool(event.get("livemode")),
         "stripe_created": datetime.fromtimestamp(event["created"], tz=UTC),

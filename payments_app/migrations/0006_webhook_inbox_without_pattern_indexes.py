@@ -6,6 +6,10 @@
 leaf pages to dirty and log. The uniqueness and the two plain indexes stay, declared in Meta and
 bound to the names the database already has, so no index is rebuilt: the state moves, the
 database only drops the pattern indexes and renames two plain ones to Meta-length names.
+
+Outside a transaction (`atomic = False`) so the drops are CONCURRENTLY: a plain DROP INDEX takes an
+ACCESS EXCLUSIVE lock that would queue every delivery's insert behind any open transaction on the
+inbox; the rename takes only SHARE UPDATE EXCLUSIVE. The reverse builds the indexes CONCURRENTLY too.
 """
 
 from django.db import migrations, models
@@ -22,16 +26,18 @@ RENAMES = {
     "stripe_webhook_events_object_id_a4307dcb": "stripe_events_object_idx",
 }
 
-forward = [f"DROP INDEX IF EXISTS {name}" for name in PATTERN_INDEXES] + [
-    f"ALTER INDEX IF EXISTS {old} RENAME TO {new}" for old, new in RENAMES.items()
+forward = [f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name in PATTERN_INDEXES] + [
+    f"ALTER INDEX {old} RENAME TO {new}" for old, new in RENAMES.items()
 ]
-backward = [f"ALTER INDEX IF EXISTS {new} RENAME TO {old}" for old, new in RENAMES.items()] + [
-    f"CREATE INDEX IF NOT EXISTS {name} ON {TABLE} ({column} varchar_pattern_ops)"
+backward = [f"ALTER INDEX {new} RENAME TO {old}" for old, new in RENAMES.items()] + [
+    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {TABLE} ({column} varchar_pattern_ops)"
     for name, column in PATTERN_INDEXES.items()
 ]
 
 
 class Migration(migrations.Migration):
+
+    atomic = False
 
     dependencies = [
         ("payments_app", "0005_invoice_payment_open_state_and_one_reconciliation_set"),
