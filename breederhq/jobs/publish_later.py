@@ -15,7 +15,7 @@ most `BATCH_MAX` arguments each) instead of one message each. A lone item still 
 A steady stream is a burst too, only spread out: a web worker taking one Stripe delivery every
 millisecond or two would otherwise publish one message per event, and a Celery publish costs about
 as much CPU as the rest of the request. So when the previous publish was less than `BUSY_SECONDS`
-ago, the thread lingers up to `LINGER_SECONDS` for more items before it publishes: under load a
+ago, the thread sleeps `LINGER_SECONDS` (unless `BATCH_MAX` items wait already) before it publishes: under load a
 message carries the events of the last few milliseconds; after a quiet spell the first item goes
 out at once.
 """
