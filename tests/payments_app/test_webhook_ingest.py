@@ -208,3 +208,17 @@ def test_the_inbox_carries_no_pattern_indexes_and_keeps_its_unique_event_id():
                                     "stripe_events_due_idx", "stripe_events_type_idx", "stripe_events_object_idx"])
     assert found["stripe_webhook_events_stripe_event_id_key"].startswith("CREATE UNIQUE INDEX")
     assert found["stripe_events_object_idx"].endswith("USING btree (object_id)")
+
+
+@pytest.mark.parametrize("default", [lambda: "x", None])
+def test_the_inbox_insert_refuses_a_column_it_cannot_fill_once_for_every_row(monkeypatch, default):
+    """The INSERT's defaults are prepared once: a later column with a callable default (a uuid, now)
+    would get one value for every row, and a NOT NULL one without a default could not be filled. Both
+    fail at once, naming the column, instead of storing wrong rows."""
+    from django.db.models import NOT_PROVIDED
+
+    field = StripeWebhookEvent._meta.get_field("attempts")
+    monkeypatch.setattr(field, "default", default if default is not None else NOT_PROVIDED)
+    monkeypatch.setattr(field, "empty_strings_allowed", False)
+    with pytest.raises(TypeError, match="attempts"):
+        services._inbox_statements.__wrapped__()
