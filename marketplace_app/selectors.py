@@ -22,7 +22,9 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
+from marketplace_app import search_cache
 from marketplace_app.partitions import add_months, month_start
+from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
 
 if TYPE_CHECKING:
     from breederhq.api.keyset import Position
@@ -42,6 +44,13 @@ _LISTING_PAGE_KEYS = tuple(key for _, key in LISTING_PAGE_COLUMNS)
 _TSQUERY = "websearch_to_tsquery('english'::regconfig, %s)"
 
 
+#: A listing is public only while its provider is: the few soft-deleted providers are excluded by
+#: an anti-join (their index entries), not by joining every match to its provider row; the page's
+#: own rows are joined to their providers after the LIMIT.
+_PROVIDER_LIVE = ("NOT EXISTS (SELECT 1 FROM marketplace_providers d"
+                  " WHERE d.id = l.provider_id AND d.deleted_at IS NOT NULL)")
+
+
 @dataclass(frozen=True)
 class ListingSearch:
     """A listing search, written out as SQL: the filters (`where`, `params`) and the order.
@@ -56,38 +65,51 @@ class ListingSearch:
     query: str | None
     order: str
 
-    def _order_by(self, prefix: str) -> str:
+    def _order_by(self) -> str:
+        # Valid inside the statement (over service_listings l, `rank` its output column) and around
+        # it (over the subquery, also named l).
         if self.query is not None and self.order == "relevance":
-            return f"rank DESC, {prefix}published_at DESC, {prefix}id DESC"
-        return f"{prefix}published_at DESC NULLS LAST, {prefix}id DESC"
+            return "rank DESC, l.published_at DESC, l.id DESC"
+        return "l.published_at DESC NULLS LAST, l.id DESC"
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
-        """(rows, number of all matches): dicts of `LISTING_PAGE_COLUMNS`' keys, in order.
+        """(rows, number of all matches): dicts of `LISTING_PAGE_COLUMNS`' keys, in order; from the
+        search cache (`search_cache`) while it holds a fresh answer."""
+        return search_cache.cached(("page", self.where, self.params, self.order, offset, limit),
+                                   lambda: self._page(offset=offset, limit=limit))
+
+    def count(self) -> int:
+        """The number of all matches (cached like the pages)."""
+        return search_cache.cached(("count", self.where, self.params), self._count)
+
+    def _page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
+        """`page()` read from the database.
 
         One statement: `count(*) OVER ()` counts the matches while PostgreSQL reads them for the
-        ORDER BY anyway (a ranked search sorts them all). A page past the end (no rows) answers the
-        count with a second, plain COUNT. (Ranking over ids first and reading the wide columns for
-        the page alone saved work only past several hundred matches on the bench data, and cost
-        more planning than it saved below that.)"""
+        ORDER BY anyway (a ranked search sorts them all), and only the page's rows are joined to
+        their providers. A page past the end (no rows) answers the count with a second, plain
+        COUNT. (Ranking over ids first and reading the wide columns for the page alone saved work
+        only past several hundred matches on the bench data, and cost more planning than it saved
+        below that.)"""
         rank = f"ts_rank(l.search_vector, {_TSQUERY})" if self.query is not None else "0"
         rank_params = [self.query] if self.query is not None else []
+        listing_columns = ", ".join(column for column, _ in LISTING_PAGE_COLUMNS if column.startswith("l."))
         sql = (
-            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, {rank} AS rank,"
-            f" count(*) OVER () AS total FROM service_listings l JOIN marketplace_providers p ON p.id = l.provider_id"
-            f" WHERE {self.where} ORDER BY {self._order_by('l.')} LIMIT %s OFFSET %s"
+            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, l.total"
+            f" FROM (SELECT {listing_columns}, {rank} AS rank, count(*) OVER () AS total FROM service_listings l"
+            f" WHERE {self.where} ORDER BY {self._order_by()} LIMIT %s OFFSET %s) l"
+            f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {self._order_by()}"
         )
         with connections[DB].cursor() as cursor:
             cursor.execute(sql, [*rank_params, *self.params, limit, offset])
             rows = cursor.fetchall()
         if not rows:
-            return [], self.count()
-        return [dict(zip(_LISTING_PAGE_KEYS, row[:-2], strict=True)) for row in rows], rows[0][-1]
+            return [], self._count()
+        return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
 
-    def count(self) -> int:
+    def _count(self) -> int:
         with connections[DB].cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM service_listings l JOIN marketplace_providers p ON p.id = l.provider_id"
-                f" WHERE {self.where}", self.params)
+            cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {self.where}", self.params)
             return cursor.fetchone()[0]
 
 
@@ -107,19 +129,34 @@ def listing_search(
     relevance (`ts_rank`, when there is a query; then newest, then id) or newest first.
 
     The query uses websearch syntax with the english configuration, against the stored
-    `search_vector` (title weighted over description, GIN index). `metadata` matches by
-    containment (`category_metadata @> metadata`), `metadata_keys` requires every key to be
-    present (`?&`); both use the GIN index on category_metadata.
+    `search_vector` (title weighted over description). With a query, the category, state and city
+    filters are matched in the same tsquery, against the listing search document
+    (`search_document`: the text lexemes plus "state=TX"-style facet lexemes, one GIN index);
+    without one, by plain equality on the active-listing index. A query of stop words alone matches
+    nothing, with or without filters. `metadata` matches by containment
+    (`category_metadata @> metadata`), `metadata_keys` requires every key to be present (`?&`);
+    both use the GIN index on category_metadata.
     """
     if order not in SEARCH_ORDERS:
         raise ValidationFailed("Unknown order.", field_errors={"order": [f"One of {', '.join(SEARCH_ORDERS)}."]})
-    where, params = ["l.status = %s", "p.deleted_at IS NULL"], [ServiceListing.Status.ACTIVE.value]
-    # Normalised the way listing_create stores them, so plain equality can use the partial index.
-    for column, value in (("l.category", category), ("l.state", state.strip().upper() if state else None),
-                          ("l.city", city.strip() if city else None)):
-        if value:
-            where.append(f"{column} = %s")
-            params.append(value)
+    where, params = ["l.status = %s", _PROVIDER_LIVE], [ServiceListing.Status.ACTIVE.value]
+    # Normalised the way listing_create stores them, so that equality finds them.
+    facets = {"category": category or None, "state": state.strip().upper() if state else None,
+              "city": city.strip() if city else None}
+    query = query.strip() if query and query.strip() else None
+    if query is None:
+        for column, value in facets.items():
+            if value:
+                where.append(f"l.{column} = %s")
+                params.append(value)
+    elif (facet_query := facet_tsquery(**facets)) is not None:
+        # `&&` with a query of stop words alone (an empty tsquery) would leave the facets alone:
+        # numnode() keeps such a search empty, as it is without facets (a one-time filter).
+        where.extend([f"{LISTING_SEARCH_DOCUMENT_SQL} @@ ({_TSQUERY} && %s::tsquery)", f"numnode({_TSQUERY}) > 0"])
+        params.extend([query, facet_query, query])
+    else:
+        where.append(f"{LISTING_SEARCH_DOCUMENT_SQL} @@ {_TSQUERY}")
+        params.append(query)
     if price_min_cents is not None:
         where.append("l.price_cents >= %s")
         params.append(price_min_cents)
@@ -132,10 +169,6 @@ def listing_search(
     if metadata_keys:
         where.append("l.category_metadata ?& %s::text[]")
         params.append(list(metadata_keys))
-    query = query.strip() if query and query.strip() else None
-    if query is not None:
-        where.append(f"l.search_vector @@ {_TSQUERY}")
-        params.append(query)
     return ListingSearch(where=" AND ".join(where), params=tuple(params), query=query, order=order)
 
 

@@ -15,19 +15,11 @@ import redis
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from breederhq import request_redis
+
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-_redis: redis.Redis | None = None
-
-
-def _client() -> redis.Redis:
-    """One client (and connection pool) per process; redis-py re-opens the pool after a fork."""
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-    return _redis
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
@@ -53,9 +45,9 @@ class _SettingsRateThrottle(SimpleRateThrottle):
             return True
         now = time.time()
         window = int(now // self.duration)
-        prefix = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{self.key}:"
+        prefix = f"{request_redis.key_prefix()}:{self.key}:"
         try:
-            pipe = _client().pipeline(transaction=False)
+            pipe = request_redis.client().pipeline(transaction=False)
             pipe.incr(f"{prefix}{window}")
             pipe.expire(f"{prefix}{window}", 2 * self.duration)
             pipe.get(f"{prefix}{window - 1}")

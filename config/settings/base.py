@@ -260,6 +260,9 @@ REST_FRAMEWORK = {
 # API reads take the caller's User and MarketplaceUser from a per-process cache for at most this long
 # (breederhq.api.identity_cache): a deactivated or erased account loses read access within it.
 API_IDENTITY_CACHE_SECONDS = env.float("API_IDENTITY_CACHE_SECONDS", default=5)
+# The public listing search's pages are cached in Redis this long (0: not cached); any listing or
+# provider write makes them stale at once (marketplace_app.search_cache).
+LISTING_SEARCH_CACHE_SECONDS = env.int("LISTING_SEARCH_CACHE_SECONDS", default=60)
 # A buyer's payment receipt (PDF, PNG, JPEG, WebP) may not be larger than this.
 RECEIPT_MAX_BYTES = env.int("RECEIPT_MAX_BYTES", default=10 * 1024 * 1024)
 SIMPLE_JWT = {

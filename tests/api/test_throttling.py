@@ -71,7 +71,7 @@ def test_the_counter_is_one_integer_per_window_in_redis(rates):
     """O(1) per request: an INCR on this window's counter, not a list of every request's time."""
     from django.conf import settings
 
-    from breederhq.api.throttling import _client
+    from breederhq.request_redis import client as _client
 
     rates(public_read_ip="5/min")
     ip = fresh_ip()
@@ -90,7 +90,7 @@ def test_the_previous_window_still_counts_while_it_slides_out(rates):
 
     from django.conf import settings
 
-    from breederhq.api.throttling import _client
+    from breederhq.request_redis import client as _client
 
     rates(public_read_ip="4/min")
     ip = fresh_ip()
@@ -115,10 +115,10 @@ def test_the_previous_window_still_counts_while_it_slides_out(rates):
 def test_an_unreachable_redis_lets_requests_through(rates, monkeypatch, caplog):
     import redis
 
-    from breederhq.api import throttling
+    from breederhq import request_redis
 
     rates(public_read_ip="1/min")
-    monkeypatch.setattr(throttling, "_redis", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    monkeypatch.setattr(request_redis, "_redis", redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     client = Client(REMOTE_ADDR=fresh_ip())
     assert [client.get("/api/v1/marketplace/listings/").status_code for _ in range(3)] == [200] * 3
     assert "Redis unreachable" in caplog.text

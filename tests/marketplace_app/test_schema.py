@@ -38,7 +38,10 @@ def test_review_composite_indexes_exist():
 def test_listing_gin_indexes_and_a_single_slug_index():
     listing = indexes("service_listings")
     assert "USING gin (category_metadata)" in listing["service_listings_metadata_gin"]
-    assert "USING gin (search_vector)" in listing["service_listings_search_gin"]
+    assert listing["listings_search_document_gin"].endswith(
+        "USING gin (((search_vector || array_to_tsvector(ARRAY[('category='::text || (category)::text), "
+        "('state='::text || (state)::text), ('city='::text || (city)::text)]))))")
+    assert "service_listings_search_gin" not in listing  # the text-only index it replaces
     slug_indexes = [name for name, definition in listing.items() if "(slug" in definition]
     assert slug_indexes == ["service_listings_slug_unique"]
 

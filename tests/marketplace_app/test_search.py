@@ -1,6 +1,7 @@
 """Listing search returns exactly the matching active listings of live providers."""
 
 import pytest
+from django.db import connections
 
 from breederhq.errors import ValidationFailed
 from marketplace_app import services
@@ -73,6 +74,15 @@ def test_without_filters_only_active_listings_of_live_providers(catalogue):
         ({"query": "nails"}, {"groom", "groom_cheap"}),
         ({"query": "puppies"}, {"train"}),
         ({"query": "grooming", "state": "TX"}, {"groom"}),
+        ({"query": "grooming", "state": "tx", "category": "grooming", "city": "Austin"}, {"groom"}),
+        ({"query": "nail", "city": "Austin"}, {"groom", "groom_cheap"}),
+        ({"query": "nail", "city": "austin"}, set()),  # city is matched exactly, with or without a query
+        ({"city": "austin"}, set()),
+        ({"query": "grooming", "category": "training"}, set()),
+        ({"query": "grooming", "state": "CO", "price_min_cents": 7000}, {"denver_groom"}),
+        ({"query": "state=TX"}, set()),  # words, never a facet: "state" & "tx" are in no listing
+        ({"query": "the and of"}, set()),  # stop words alone match nothing ...
+        ({"query": "the and of", "state": "TX"}, set()),  # ... with a facet too (not every TX listing)
         ({"query": "cats -dog"}, {"denver_groom"}),
         ({"query": "hamster"}, set()),
         ({"category": "veterinary"}, set()),
@@ -121,3 +131,36 @@ def test_public_listing_hides_inactive_and_deleted(catalogue):
     for name in ("draft", "paused", "archived", "deleted_provider"):
         with pytest.raises(NotFound):
             listing_get_public(slug=catalogue[name].slug)
+
+
+@pytest.mark.parametrize("city", ["O'Fallon", "St. Mary's \\ Bay", "A & B | !C", "Quote''d:*", "Ville  d'Avray"])
+def test_facet_values_match_verbatim_whatever_their_characters(city):
+    provider = ProviderFactory(city=city, state="MO")
+    listing = make_listing(provider, title="Dog grooming")
+    make_listing(ProviderFactory(city=city + "x", state="MO"), title="Dog grooming")
+    assert ids(listing_search(query="grooming", city=city, state="MO")) == {listing.pk}
+    assert ids(listing_search(city=city)) == {listing.pk}
+
+
+def test_facet_tsquery_quotes_each_value_and_knows_its_facets():
+    from marketplace_app.search_document import facet_tsquery
+
+    assert facet_tsquery(state="TX", city="O'Fallon", category=None) == "'state=TX' & 'city=O''Fallon'"
+    assert facet_tsquery(state="", city=None) is None
+    with pytest.raises(ValueError, match="price"):
+        facet_tsquery(price="1")
+
+
+def test_a_search_with_text_and_facets_is_one_condition_the_document_index_answers(catalogue):
+    """The query's expression must be the index's, or PostgreSQL silently reads the table instead.
+    (On a handful of rows any plan is as good, so the condition is explained alone, scans off.)"""
+    from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL
+
+    search = listing_search(query="grooming puppy", state="TX", city="Austin", category="grooming")
+    text_and_facets = next(part for part in search.where.split(" AND ") if LISTING_SEARCH_DOCUMENT_SQL in part)
+    with connections["marketplace"].cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+        cursor.execute(f"EXPLAIN SELECT l.id FROM service_listings l WHERE {text_and_facets}", search.params[1:3])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Bitmap Index Scan on listings_search_document_gin" in plan, plan
+    assert "'groom' & 'puppi' & 'category=grooming' & 'state=TX' & 'city=Austin'".replace("'", "''") in plan

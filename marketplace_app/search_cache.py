@@ -1,0 +1,109 @@
+"""Listing search results, cached in Redis for LISTING_SEARCH_CACHE_SECONDS (the review's
+"service_listing_search, TTL 1 minute, invalidated on listing writes").
+
+A public search's page (its rows and the number of all matches) is kept under a key made of the
+search's SQL filters, parameters, order and page. Any committed write to a listing or a provider
+(services, the admin, a staff action: the models' post_save/post_delete) moves a generation counter,
+and an entry made under an older generation is stale at once; the TTL bounds everything else (a
+write made while Redis was away). Reading an entry and the generation is one round trip (MGET).
+
+A stale entry is recomputed by one request at a time (a short NX lock); the other requests for it
+meanwhile answer from the stale entry, so a popular search expiring under load costs one query, not
+one per waiting client. So a search may show a listing for the duration of one recomputation after
+it changed, and for at most LISTING_SEARCH_CACHE_SECONDS after a change the generation missed.
+
+Without Redis the search runs uncached (logged), as the throttle lets requests through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from django.conf import settings
+
+from breederhq import request_redis
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Bumped when what an entry holds changes shape, so a deploy never reads the previous release's.
+_FORMAT = "v1"
+#: How long an entry outlives its freshness, to be answered from while one request recomputes it.
+STALE_GRACE_SECONDS = 60
+#: How long one request may hold the recomputation of an entry before another may take it over.
+RECOMPUTE_LOCK_SECONDS = 10
+
+
+def _generation_key() -> str:
+    return f"{request_redis.key_prefix()}:listing-search:generation"
+
+
+def _entry_key(parts: tuple) -> str:
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()
+    return f"{request_redis.key_prefix()}:listing-search:{_FORMAT}:{digest}"
+
+
+def cached(parts: tuple, compute: Callable[[], T]) -> T:
+    """`compute()`'s result for the search identified by `parts` (anything whose repr identifies
+    it exactly: the SQL and its parameters), from the cache when it is fresh."""
+    seconds = settings.LISTING_SEARCH_CACHE_SECONDS
+    if seconds <= 0:
+        return compute()
+    key = _entry_key(parts)
+    client = request_redis.client()
+    try:
+        raw, generation = client.mget([key, _generation_key()])
+        generation = int(generation or 0)
+        if raw is not None:
+            made_under, fresh_until, value = pickle.loads(raw)
+            if made_under == generation and fresh_until > time.time():
+                return value
+            if not client.set(f"{key}:lock", 1, nx=True, ex=RECOMPUTE_LOCK_SECONDS):
+                return value  # another request is recomputing it: the stale answer meanwhile
+    except redis.RedisError as exc:
+        logger.warning("listing search not cached, Redis unreachable: %s", exc)
+        return compute()
+    value = compute()
+    entry = pickle.dumps((generation, time.time() + seconds, value), protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, entry, ex=seconds + STALE_GRACE_SECONDS)
+        pipe.delete(f"{key}:lock")
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("listing search not cached, Redis unreachable: %s", exc)
+    return value
+
+
+def listings_changed() -> None:
+    """Every cached search is stale from now on (call it after the change commits)."""
+    try:
+        request_redis.client().incr(_generation_key())
+    except redis.RedisError as exc:
+        logger.warning("listing search cache not invalidated (stale for up to %ss), Redis unreachable: %s",
+                       settings.LISTING_SEARCH_CACHE_SECONDS, exc)
+
+
+def connect_invalidation() -> None:
+    """A committed save or delete of a listing or a provider makes every cached search stale
+    (called from the app's ready()). Provider counters move by UPDATE, without signals: they are
+    not in search results."""
+    from django.db import transaction
+    from django.db.models.signals import post_delete, post_save
+
+    from marketplace_app.models import Provider, ServiceListing
+
+    def changed(sender, using, **kwargs):
+        transaction.on_commit(listings_changed, using=using)
+
+    for model in (ServiceListing, Provider):
+        for signal in (post_save, post_delete):
+            signal.connect(changed, sender=model, weak=False,
+                           dispatch_uid=f"listing-search-cache-{model.__name__}-{signal}")
