@@ -540,8 +540,12 @@ def scenario_api(environment: dict, server: Server, logins: dict) -> dict:
     """The API lists over HTTP, each against the baseline view in the same interleaved run."""
     provider = token(server, logins["provider"], logins["password"])
     owner = token(server, logins["owner"], logins["password"])
+    search = f"{server.url}/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX"
     targets = {
-        "listing_search": (f"{server.url}/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX", None),
+        # The same search again and again (a popular one): answered by the search cache.
+        "listing_search": (search, None),
+        # Every request a different search (bench/distinct_search.lua): each reads the database.
+        "listing_search_uncached": (search, None),
         "transactions_first_page": (f"{server.url}/api/v1/marketplace/transactions/?as=provider", provider),
         "messages_newest_page": (f"{server.url}/api/v1/marketplace/threads/{logins['deep_thread_id']}/messages/", provider),
         "contacts_with_marketplace_names": (f"{server.url}/api/v1/contacts/", owner),
@@ -549,6 +553,8 @@ def scenario_api(environment: dict, server: Server, logins: dict) -> dict:
     results = {}
     for name, (url, bearer) in targets.items():
         headers = ["-H", f"Authorization: Bearer {bearer}"] if bearer else []
+        if name == "listing_search_uncached":
+            headers += ["-s", str(BASE_DIR / "bench" / "distinct_search.lua")]
         measured, baseline = interleaved(lambda: wrk_with(url, headers), lambda: wrk(f"{server.url}/bench/baseline?id=1"))
         results[name] = {"rps": median(measured, "rps"), "p99_ms": median(measured, "p99_ms"),
                          "ratio_to_baseline": median(measured, "rps") / median(baseline, "rps"),
@@ -556,8 +562,9 @@ def scenario_api(environment: dict, server: Server, logins: dict) -> dict:
     # How much the search ranks and counts per request: its own `count` (every match).
     import urllib.request
 
-    with urllib.request.urlopen(targets["listing_search"][0], timeout=30) as response:
-        results["listing_search"]["matches"] = json.loads(response.read())["count"]
+    with urllib.request.urlopen(search, timeout=30) as response:
+        results["listing_search"]["matches"] = results["listing_search_uncached"]["matches"] = (
+            json.loads(response.read())["count"])
     return results
 
 
@@ -616,6 +623,8 @@ REQUEST_COST_TARGETS = {
     "baseline": ("/bench/baseline?id=1", None),
     "webhook": None,  # a POST, measured with the webhook's own body below
     "listing_search": ("/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX", None),
+    # A different search each request (an upper price bound above every price): each misses the cache.
+    "listing_search_uncached": ("/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX&price_max_cents={n}", None),
     "transactions_first_page": ("/api/v1/marketplace/transactions/?as=provider", "provider"),
     "messages_newest_page": ("/api/v1/marketplace/threads/{deep_thread_id}/messages/", "provider"),
     "contacts_with_marketplace_names": ("/api/v1/contacts/", "owner"),
@@ -667,8 +676,8 @@ for name, target in REQUEST_COST_TARGETS.items():
     else:
         url, who = target
         headers = bearer(who) if who else {}
-        url = url.format(**logins)
-        calls = [lambda: client.get(url, **headers)] * 320
+        unique = time.time_ns()  # {n}: a value no earlier request (or run) used
+        calls = [lambda url=url.format(n=unique + i, **logins): client.get(url, **headers) for i in range(320)]
     for call in calls[:20]:
         assert call().status_code == 200, name
     waited[:] = [0.0, 0]
@@ -828,15 +837,19 @@ def write_report(results: dict) -> None:
              *server_lines(results.get("server") or {}),
              "| scenario | achieved | target | |", "| --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {t} | {v} |" for a, b, t, v in rows]
-    api_targets = {"listing_search": "≥ 0.5x, p99 ≤ 30 ms", "transactions_first_page": "≥ 0.5x",
-                   "messages_newest_page": "—", "contacts_with_marketplace_names": "—"}
+    api_targets = {"listing_search": "≥ 0.5x, p99 ≤ 30 ms", "listing_search_uncached": "≥ 0.5x, p99 ≤ 30 ms",
+                   "transactions_first_page": "≥ 0.5x", "messages_newest_page": "—",
+                   "contacts_with_marketplace_names": "—"}
     for name, target in api_targets.items():
-        a = results["api"][name]
+        a = results["api"].get(name)
+        if a is None:  # reports from before the search cache measured one search only
+            continue
         ok = verdict(a["ratio_to_baseline"], 0.5) if target != "—" else "—"
-        if name == "listing_search":
+        if name.startswith("listing_search"):
             ok += " / " + verdict(a["p99_ms"], 30, False)
         matches = f", {a['matches']:,} matches ranked" if "matches" in a else ""
-        lines.append(f"| API {name.replace('_', ' ')} vs baseline | {ratio_text(a['ratio_to_baseline'])}, p99 {a['p99_ms']:.1f} ms"
+        lines.append(f"| API {API_LABELS.get(name, name.replace('_', ' '))} vs baseline | "
+                     f"{ratio_text(a['ratio_to_baseline'])}, p99 {a['p99_ms']:.1f} ms"
                      f"{matches}{', ' + str(a['non_2xx']) + ' non-2xx' if a['non_2xx'] else ''} | {target} | {ok} |")
     d = results["api_depth"]
     lines += [
@@ -876,6 +889,12 @@ def write_report(results: dict) -> None:
     lines += missed_target_lines(results)
     (REPORTS / f"{report_name(results['scale'])}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+API_LABELS = {
+    "listing_search": "listing search, the same search repeated (from the search cache)",
+    "listing_search_uncached": "listing search, a different search each request (from PostgreSQL)",
+}
 
 
 def ratio_text(ratio: float) -> str:
@@ -937,7 +956,7 @@ def missed_target_lines(results: dict) -> list[str]:
                   "Django views for them (losing DRF's negotiation and browsable API); more web cores scale "
                   "all of it.")
     def search_io(search: dict) -> str:
-        c = costs.get("listing_search")
+        c = costs.get("listing_search_uncached")
         if not c or c["db_wait_ms"] < c["cpu_ms"]:
             return ""
         shared = (results.get("server") or {}).get("shared_buffers", "?")
@@ -949,11 +968,20 @@ def missed_target_lines(results: dict) -> list[str]:
     api = results.get("api", {})
     search = api.get("listing_search")
     if search and (search["ratio_to_baseline"] < 0.5 or search["p99_ms"] > 30):
-        out.append(f"- Listing search ({ratio_text(search['ratio_to_baseline'])}, p99 {search['p99_ms']:.0f} ms)."
-                   + cpu_bound("listing_search") + " The database part is real work: it ranks every match "
-                   "(`ts_rank`) to return the best 25 and counts them all for `count`. " + search_io(search) + fixed_cost
-                   + " For search itself: a capped count (\"1,000+\") and a precomputed rank, or a search "
-                   "engine beside PostgreSQL; both change what the API promises.")
+        out.append(f"- Listing search from the search cache ({ratio_text(search['ratio_to_baseline'])}, p99 "
+                   f"{search['p99_ms']:.0f} ms)." + cpu_bound("listing_search") + " It reads no table: one Redis "
+                   "round trip for the page and the generation. " + fixed_cost)
+    uncached = api.get("listing_search_uncached")
+    if uncached and (uncached["ratio_to_baseline"] < 0.5 or uncached["p99_ms"] > 30):
+        out.append(f"- Listing search read from PostgreSQL, a different search each request "
+                   f"({ratio_text(uncached['ratio_to_baseline'])}, p99 {uncached['p99_ms']:.0f} ms)."
+                   + cpu_bound("listing_search_uncached") + " The database part is real work: it ranks every match "
+                   "(`ts_rank`) to return the best 25 and counts them all for `count`, found by one GIN index over "
+                   "the text and the filters (`marketplace_app/search_document.py`). " + search_io(uncached)
+                   + "The search cache serves a repeated search (the row above), and each search is read again "
+                   "once per LISTING_SEARCH_CACHE_SECONDS and after a listing or provider changes. What it would take "
+                   "for every search: a capped count (\"1,000+\") with ranking over a bounded set of candidates, or "
+                   "a search engine beside PostgreSQL; both change what the API promises.")
     tx = api.get("transactions_first_page")
     if tx and tx["ratio_to_baseline"] < 0.5:
         out.append(f"- Transaction list ({tx['ratio_to_baseline']:.2f}x)." + cpu_bound("transactions_first_page")

@@ -23,7 +23,7 @@ from breederhq.errors import ReferencedRowDeletion
 from breederhq.money import CentsField, CurrencyField, currency_check
 from breederhq.reconciliation import ReconciliationStatus, reconciliation_status_check
 from breederhq.state_machine import StateMachine
-from marketplace_app.search_document import ListingSearchDocument
+from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, ListingSearchDocument
 
 
 class MarketplaceUser(CrossDatabaseReferencesMixin, SoftDeleteModel):
@@ -211,9 +211,11 @@ class ServiceListing(models.Model):
         ]
         indexes = [
             GinIndex(fields=["category_metadata"], name="service_listings_metadata_gin"),
+            GinIndex(fields=["search_vector"], name="service_listings_search_gin"),
             # The listing search's text and its category/state/city filters, in one GIN index
-            # (marketplace_app/search_document.py).
-            GinIndex(ListingSearchDocument(), name="listings_search_document_gin"),
+            # (marketplace_app/search_document.py). It replaces the one above, which the previous
+            # release searches by: drop that one in the release after (expand/contract).
+            GinIndex(ListingSearchDocument(LISTING_SEARCH_DOCUMENT_SQL), name="listings_search_document_gin"),
             # The review's active-listing search index. `status` is left out of the key: the
             # predicate already fixes it, so it would only widen every entry.
             models.Index(

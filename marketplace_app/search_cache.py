@@ -2,15 +2,18 @@
 "service_listing_search, TTL 1 minute, invalidated on listing writes").
 
 A public search's page (its rows and the number of all matches) is kept under a key made of the
-search's SQL filters, parameters, order and page. Any committed write to a listing or a provider
-(services, the admin, a staff action: the models' post_save/post_delete) moves a generation counter,
-and an entry made under an older generation is stale at once; the TTL bounds everything else (a
-write made while Redis was away). Reading an entry and the generation is one round trip (MGET).
+statement that reads it and its parameters, as JSON: never pickle, since this Redis is shared with
+the broker and what is read back must not be able to run code. Any committed write to a listing or
+a provider (services, the admin, a staff action: the models' post_save/post_delete) moves a
+generation counter, and an entry made under an older generation is stale at once; the TTL bounds
+everything else (a write made while Redis was away). Reading an entry and the generation is one
+round trip (MGET).
 
 A stale entry is recomputed by one request at a time (a short NX lock); the other requests for it
 meanwhile answer from the stale entry, so a popular search expiring under load costs one query, not
-one per waiting client. So a search may show a listing for the duration of one recomputation after
-it changed, and for at most LISTING_SEARCH_CACHE_SECONDS after a change the generation missed.
+one per waiting client. (A search nobody made within the TTL and grace is computed by whoever asks
+for it.) So a search may show a listing for the duration of one recomputation after it changed, and
+for at most LISTING_SEARCH_CACHE_SECONDS after a change whose invalidation was lost.
 
 Without Redis the search runs uncached (logged), as the throttle lets requests through.
 """
@@ -18,11 +21,13 @@ Without Redis the search runs uncached (logged), as the throttle lets requests t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import pickle
+import secrets
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from datetime import datetime
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -31,9 +36,7 @@ from breederhq import request_redis
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: Bumped when what an entry holds changes shape, so a deploy never reads the previous release's.
+#: Bumped when the entries' encoding changes, so a deploy never decodes the previous release's.
 _FORMAT = "v1"
 #: How long an entry outlives its freshness, to be answered from while one request recomputes it.
 STALE_GRACE_SECONDS = 60
@@ -50,33 +53,58 @@ def _entry_key(parts: tuple) -> str:
     return f"{request_redis.key_prefix()}:listing-search:{_FORMAT}:{digest}"
 
 
-def cached(parts: tuple, compute: Callable[[], T]) -> T:
-    """`compute()`'s result for the search identified by `parts` (anything whose repr identifies
-    it exactly: the SQL and its parameters), from the cache when it is fresh."""
+def _encode(value: Any) -> bytes:
+    def default(obj):
+        if isinstance(obj, datetime):
+            return {"$datetime": obj.isoformat()}
+        raise TypeError(f"not cacheable: {type(obj).__name__}")
+
+    return json.dumps(value, default=default, separators=(",", ":")).encode()
+
+
+def _decode(raw: bytes) -> Any:
+    def datetimes(obj: dict):
+        return datetime.fromisoformat(obj["$datetime"]) if obj.keys() == {"$datetime"} else obj
+
+    return json.loads(raw, object_hook=datetimes)
+
+
+#: Deletes the recomputation lock only if it is still the caller's (it may have expired and been
+#: taken by another request meanwhile).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def cached(parts: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()`'s result (JSON-able, datetimes allowed; tuples come back as lists) for the
+    search identified by `parts` (whose repr identifies it exactly: the statement and its
+    parameters), from the cache when it is fresh."""
     seconds = settings.LISTING_SEARCH_CACHE_SECONDS
     if seconds <= 0:
         return compute()
-    key = _entry_key(parts)
+    key, lock, token = _entry_key(parts), f"{_entry_key(parts)}:lock", None
     client = request_redis.client()
     try:
         raw, generation = client.mget([key, _generation_key()])
         generation = int(generation or 0)
         if raw is not None:
-            made_under, fresh_until, value = pickle.loads(raw)
-            if made_under == generation and fresh_until > time.time():
-                return value
-            if not client.set(f"{key}:lock", 1, nx=True, ex=RECOMPUTE_LOCK_SECONDS):
-                return value  # another request is recomputing it: the stale answer meanwhile
+            try:
+                made_under, fresh_until, value = _decode(raw)
+            except (ValueError, TypeError, KeyError) as exc:  # not ours, or corrupt: read it again
+                logger.warning("listing search cache entry %s unreadable, recomputed: %r", key, exc)
+            else:
+                if made_under == generation and fresh_until > time.time():
+                    return value
+                token = secrets.token_hex(8)
+                if not client.set(lock, token, nx=True, ex=RECOMPUTE_LOCK_SECONDS):
+                    return value  # another request is recomputing it: the stale answer meanwhile
     except redis.RedisError as exc:
         logger.warning("listing search not cached, Redis unreachable: %s", exc)
         return compute()
     value = compute()
-    entry = pickle.dumps((generation, time.time() + seconds, value), protocol=pickle.HIGHEST_PROTOCOL)
     try:
-        pipe = client.pipeline(transaction=False)
-        pipe.set(key, entry, ex=seconds + STALE_GRACE_SECONDS)
-        pipe.delete(f"{key}:lock")
-        pipe.execute()
+        client.set(key, _encode([generation, time.time() + seconds, value]), ex=seconds + STALE_GRACE_SECONDS)
+        if token is not None:
+            client.eval(_RELEASE, 1, lock, token)
     except redis.RedisError as exc:
         logger.warning("listing search not cached, Redis unreachable: %s", exc)
     return value

@@ -74,16 +74,8 @@ class ListingSearch:
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
         """(rows, number of all matches): dicts of `LISTING_PAGE_COLUMNS`' keys, in order; from the
-        search cache (`search_cache`) while it holds a fresh answer."""
-        return search_cache.cached(("page", self.where, self.params, self.order, offset, limit),
-                                   lambda: self._page(offset=offset, limit=limit))
-
-    def count(self) -> int:
-        """The number of all matches (cached like the pages)."""
-        return search_cache.cached(("count", self.where, self.params), self._count)
-
-    def _page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
-        """`page()` read from the database.
+        search cache (`search_cache`, keyed by the statement and its parameters) while it holds a
+        fresh answer.
 
         One statement: `count(*) OVER ()` counts the matches while PostgreSQL reads them for the
         ORDER BY anyway (a ranked search sorts them all), and only the page's rows are joined to
@@ -100,16 +92,30 @@ class ListingSearch:
             f" WHERE {self.where} ORDER BY {self._order_by()} LIMIT %s OFFSET %s) l"
             f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {self._order_by()}"
         )
-        with connections[DB].cursor() as cursor:
-            cursor.execute(sql, [*rank_params, *self.params, limit, offset])
-            rows = cursor.fetchall()
-        if not rows:
-            return [], self._count()
-        return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
+        params = (*rank_params, *self.params, limit, offset)
+
+        def read() -> tuple[list[dict], int]:
+            with connections[DB].cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+            if not rows:
+                return [], self._count()
+            return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
+
+        # The keys are part of the key: rows of another release's column list are not this one's.
+        rows, count = search_cache.cached((sql, params, _LISTING_PAGE_KEYS), read)
+        return rows, count
+
+    def count(self) -> int:
+        """The number of all matches (cached like the pages)."""
+        return search_cache.cached((self._count_sql(), self.params), self._count)
+
+    def _count_sql(self) -> str:
+        return f"SELECT count(*) FROM service_listings l WHERE {self.where}"
 
     def _count(self) -> int:
         with connections[DB].cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {self.where}", self.params)
+            cursor.execute(self._count_sql(), self.params)
             return cursor.fetchone()[0]
 
 

@@ -1,5 +1,5 @@
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations
 
 from marketplace_app.search_document import ListingSearchDocument
@@ -9,10 +9,10 @@ class Migration(migrations.Migration):
     """The listing search reads one GIN index over its text and its category/state/city filters
     (`marketplace_app.search_document`), which replaces the index over the text alone.
 
-    service_listings is large: the new index is built CONCURRENTLY, and only then is the old one
-    dropped CONCURRENTLY, both outside a transaction, so no write waits on a lock. The previous
-    release searches by the old index: a web process of it still serving after this migration
-    searches without one until it restarts.
+    service_listings is large: the index is built CONCURRENTLY, outside a transaction, so no write
+    waits on it, then the table is analysed, for the planner to have the expression's statistics
+    from the start. The text-only index stays for this release, whose predecessor still searches by
+    it; the release after drops it (expand/contract, README "Safe migrations").
     """
 
     atomic = False
@@ -24,7 +24,13 @@ class Migration(migrations.Migration):
     operations = [
         AddIndexConcurrently(
             model_name="servicelisting",
-            index=GinIndex(ListingSearchDocument(), name="listings_search_document_gin"),
+            index=GinIndex(
+                ListingSearchDocument(
+                    "(search_vector || array_to_tsvector(ARRAY['category=' || category, 'state=' || state,"
+                    " 'city=' || city]))"
+                ),
+                name="listings_search_document_gin",
+            ),
         ),
-        RemoveIndexConcurrently(model_name="servicelisting", name="service_listings_search_gin"),
+        migrations.RunSQL("ANALYZE service_listings", reverse_sql=migrations.RunSQL.noop),
     ]

@@ -3,6 +3,7 @@ committed listing or provider write makes every page stale at once, one request 
 page while the others answer from it, and without Redis the search runs uncached."""
 
 import logging
+from datetime import datetime
 
 import pytest
 import redis
@@ -30,6 +31,11 @@ def search_cache_on(settings):
 def austin():
     provider = ProviderFactory(business_name="Austin Groomers", city="Austin", state="TX")
     return provider, [make_listing(provider, title=f"Dog grooming {n}") for n in range(3)]
+
+
+def entry_keys() -> list[str]:
+    return sorted(key.decode() for key in request_redis.client().scan_iter(
+        match=f"{request_redis.key_prefix()}:listing-search:v1:*") if not key.endswith(b":lock"))
 
 
 def marketplace_queries(search, **page):
@@ -94,8 +100,8 @@ def test_a_stale_page_is_recomputed_by_one_request_while_the_others_answer_from_
     marketplace_queries(search)
     services.listing_transition(listing_id=listings[0].pk, target="paused")
     search_cache.listings_changed()  # as the commit would
-    key = search_cache._entry_key(("page", search.where, search.params, search.order, 0, 10))
-    request_redis.client().set(f"{key}:lock", 1, ex=30)  # another request is recomputing it
+    [key] = entry_keys()
+    request_redis.client().set(f"{key}:lock", "another", ex=30)  # another request is recomputing it
     ids, count, queries = marketplace_queries(search)
     assert listings[0].pk in ids and count == 3 and queries == 0  # the stale answer, no query
     request_redis.client().delete(f"{key}:lock")
@@ -111,7 +117,7 @@ def test_a_page_older_than_the_ttl_is_read_again(austin, monkeypatch):
     monkeypatch.setattr(search_cache.time, "time", lambda: now + 61)
     assert marketplace_queries(search)[2] == 1
     assert marketplace_queries(search)[2] == 0
-    key = search_cache._entry_key(("page", search.where, search.params, search.order, 0, 10))
+    [key] = entry_keys()
     assert 60 < request_redis.client().ttl(key) <= 60 + search_cache.STALE_GRACE_SECONDS
 
 
@@ -142,3 +148,37 @@ def test_the_api_answers_a_repeated_search_from_the_cache(austin):
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and first.json()["count"] == 3
     assert len(queries) == 0
+
+
+def test_a_recomputation_releases_only_its_own_lock(austin, monkeypatch):
+    """A recomputation that outlived its lock leaves the next holder's lock alone."""
+    search = listing_search(query="grooming", state="TX")
+    marketplace_queries(search)
+    search_cache.listings_changed()
+    [key] = entry_keys()
+
+    def taken_over_meanwhile():  # this recomputation's lock expired and another request took it
+        request_redis.client().set(f"{key}:lock", "the next holder", ex=30)
+        return [[], 0]
+
+    monkeypatch.setattr(search_cache, "_entry_key", lambda parts: key)
+    search_cache.cached(("the stale entry",), taken_over_meanwhile)
+    assert request_redis.client().get(f"{key}:lock") == b"the next holder"
+
+
+def test_an_unreadable_entry_is_read_again_from_the_database(austin, caplog):
+    search = listing_search(query="grooming", state="TX")
+    marketplace_queries(search)
+    [key] = entry_keys()
+    request_redis.client().set(key, b"\x80\x04not json")
+    with caplog.at_level(logging.WARNING, logger="marketplace_app.search_cache"):
+        ids, count, queries = marketplace_queries(search)
+    assert count == 3 and len(ids) == 3 and queries == 1 and "unreadable" in caplog.text
+    assert marketplace_queries(search)[2] == 0  # stored again, readable
+
+
+def test_cached_rows_come_back_as_they_were_read(austin):
+    search = listing_search(query="grooming", state="TX")
+    read = search.page(offset=0, limit=10)
+    again = search.page(offset=0, limit=10)
+    assert again == read and isinstance(again[0][0]["published_at"], datetime)
