@@ -1,9 +1,9 @@
 """Listing search results, cached in Redis for LISTING_SEARCH_CACHE_SECONDS (the review's
 "service_listing_search, TTL 1 minute, invalidated on listing writes").
 
-A public search's page (its rows and the number of all matches) is kept under a key made of the
-statement that reads it and its parameters, as JSON: never pickle, since this Redis is shared with
-the broker and what is read back must not be able to run code. Any committed write to a listing or
+The public listing search's answers (the API's page: count, links and rows, as rendered) are kept
+under a key made of the request's full URL (`ListingSearchView`), as JSON: never pickle, since this
+Redis is shared with the broker and what is read back must not be able to run code. Any committed write to a listing or
 a provider (services, the admin, a staff action: the models' post_save/post_delete) moves a
 generation counter, and an entry made under an older generation is stale at once; the TTL bounds
 everything else (a write made while Redis was away). Reading an entry and the generation is one
@@ -26,7 +26,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import redis
@@ -54,19 +53,11 @@ def _entry_key(parts: tuple) -> str:
 
 
 def _encode(value: Any) -> bytes:
-    def default(obj):
-        if isinstance(obj, datetime):
-            return {"$datetime": obj.isoformat()}
-        raise TypeError(f"not cacheable: {type(obj).__name__}")
-
-    return json.dumps(value, default=default, separators=(",", ":")).encode()
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _decode(raw: bytes) -> Any:
-    def datetimes(obj: dict):
-        return datetime.fromisoformat(obj["$datetime"]) if obj.keys() == {"$datetime"} else obj
-
-    return json.loads(raw, object_hook=datetimes)
+    return json.loads(raw)
 
 
 #: Deletes the recomputation lock only if it is still the caller's (it may have expired and been
@@ -75,13 +66,14 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 
 def cached(parts: tuple, compute: Callable[[], Any]) -> Any:
-    """`compute()`'s result (JSON-able, datetimes allowed; tuples come back as lists) for the
-    search identified by `parts` (whose repr identifies it exactly: the statement and its
-    parameters), from the cache when it is fresh."""
+    """`compute()`'s result (JSON-able; tuples come back as lists) for the search identified by
+    `parts` (whose repr identifies it exactly), from the cache when it is fresh. An exception from
+    `compute()` (a refused search) is raised and nothing is cached."""
     seconds = settings.LISTING_SEARCH_CACHE_SECONDS
     if seconds <= 0:
         return compute()
-    key, lock, token = _entry_key(parts), f"{_entry_key(parts)}:lock", None
+    key = _entry_key(parts)
+    lock, token = f"{key}:lock", None
     client = request_redis.client()
     try:
         raw, generation = client.mget([key, _generation_key()])

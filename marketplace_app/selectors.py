@@ -22,7 +22,6 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
-from marketplace_app import search_cache
 from marketplace_app.partitions import add_months, month_start
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
 
@@ -73,9 +72,8 @@ class ListingSearch:
         return "l.published_at DESC NULLS LAST, l.id DESC"
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
-        """(rows, number of all matches): dicts of `LISTING_PAGE_COLUMNS`' keys, in order; from the
-        search cache (`search_cache`, keyed by the statement and its parameters) while it holds a
-        fresh answer.
+        """(rows, number of all matches): dicts of `LISTING_PAGE_COLUMNS`' keys, in order. (The
+        API caches its answers: marketplace_app/search_cache.py.)
 
         One statement: `count(*) OVER ()` counts the matches while PostgreSQL reads them for the
         ORDER BY anyway (a ranked search sorts them all), and only the page's rows are joined to
@@ -94,28 +92,16 @@ class ListingSearch:
         )
         params = (*rank_params, *self.params, limit, offset)
 
-        def read() -> tuple[list[dict], int]:
-            with connections[DB].cursor() as cursor:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()
-            if not rows:
-                return [], self._count()
-            return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
-
-        # The keys are part of the key: rows of another release's column list are not this one's.
-        rows, count = search_cache.cached((sql, params, _LISTING_PAGE_KEYS), read)
-        return rows, count
+        with connections[DB].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return [], self.count()
+        return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
 
     def count(self) -> int:
-        """The number of all matches (cached like the pages)."""
-        return search_cache.cached((self._count_sql(), self.params), self._count)
-
-    def _count_sql(self) -> str:
-        return f"SELECT count(*) FROM service_listings l WHERE {self.where}"
-
-    def _count(self) -> int:
         with connections[DB].cursor() as cursor:
-            cursor.execute(self._count_sql(), self.params)
+            cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {self.where}", self.params)
             return cursor.fetchone()[0]
 
 

@@ -21,7 +21,7 @@ from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
-from marketplace_app import selectors, services
+from marketplace_app import search_cache, selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -62,6 +62,10 @@ class PublicAPIView(MarketplaceAPIView):
     throttle_classes = [PublicReadIPThrottle]
 
 
+#: What a cached answer holds: another release's rows (other columns) are never read as this one's.
+_SEARCH_ANSWER_SHAPE = ("listing-search-page", s.LISTING_VALUES)
+
+
 class ListingSearchView(PublicAPIView):
     pagination_class = PageNumberCountedInPage
     serializer_class = s.ListingOut
@@ -71,6 +75,14 @@ class ListingSearchView(PublicAPIView):
                    responses={200: s.ListingOut(many=True), **problems(e400="Invalid filter")},
                    summary="Active listings: filters and full-text search")
     def get(self, request):
+        # A page this search answered before comes from the search cache (marketplace_app/
+        # search_cache.py) as it was answered, with no validation, query or rendering of rows: only
+        # answers are cached, so a query string in the cache was valid. The key is the full URL
+        # (its links are absolute) and the rows' shape.
+        key = (_SEARCH_ANSWER_SHAPE, request.build_absolute_uri())
+        return Response(search_cache.cached(key, lambda: self._search(request)))
+
+    def _search(self, request) -> dict:
         params = request.query_params.copy()
         data = {k: v for k, v in params.items() if k not in ("page", "page_size", "metadata_keys")}
         if "metadata_keys" in params:
@@ -83,7 +95,7 @@ class ListingSearchView(PublicAPIView):
             order=filters["order"],
         )
         page = self.paginate_queryset(listings)
-        return self.get_paginated_response(s.listing_rows_out(page))
+        return self.get_paginated_response(s.listing_rows_out(page)).data
 
 
 class ListingDetailView(PublicAPIView):
