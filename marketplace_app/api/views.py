@@ -62,8 +62,9 @@ class PublicAPIView(MarketplaceAPIView):
     throttle_classes = [PublicReadIPThrottle]
 
 
-#: What a cached answer holds: another release's rows (other columns) are never read as this one's.
-_SEARCH_ANSWER_SHAPE = ("listing-search-page", s.LISTING_VALUES)
+#: Part of every cached answer's key, so another release's answers are never read as this one's:
+#: the selector's columns, and a version to bump when `listing_rows_out` renders them differently.
+_SEARCH_ANSWER_SHAPE = ("listing-search-page-1", s.LISTING_VALUES)
 
 
 class ListingSearchView(PublicAPIView):
