@@ -83,33 +83,30 @@ def test_the_counter_is_one_integer_per_window_in_redis(rates):
     assert 60 < _client().ttl(keys[0]) <= 120
 
 
-def test_the_previous_window_still_counts_while_it_slides_out(rates):
+@pytest.mark.parametrize(("seconds_into_window", "status", "retry_after"), [(10.0, 429, "28"), (45.0, 200, None)])
+def test_the_previous_window_still_counts_while_it_slides_out(rates, monkeypatch, seconds_into_window, status,
+                                                              retry_after):
     """A client that used its whole allowance at the end of one window is not handed a fresh one
-    the moment the next window starts; Retry-After says when the estimate drops under the rate."""
+    the moment the next window starts; Retry-After says when the estimate drops under the rate.
+    The throttle's clock is pinned, so the answer at each moment is exact."""
     import time
 
     from django.conf import settings
 
+    from breederhq.api.throttling import PublicReadIPThrottle
     from breederhq.request_redis import client as _client
 
     rates(public_read_ip="4/min")
     ip = fresh_ip()
     window = int(time.time() // 60)
+    monkeypatch.setattr(PublicReadIPThrottle, "timer", staticmethod(lambda: window * 60 + seconds_into_window))
     _client().set(f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:throttle_public_read_ip_{ip}:{window - 1}", 8,
                   ex=120)
-    started = time.time() - window * 60
-    refused = Client(REMOTE_ADDR=ip).get("/api/v1/marketplace/listings/")
-    elapsed = time.time() - window * 60
-    # 8 * (1 - elapsed/60) + 1 > 4 until exactly 37.5 s into the window. The throttle read the clock
-    # between `started` and `elapsed`: only a request wholly on one side of 37.5 s has a known answer.
-    if elapsed < 37.5:
-        assert refused.status_code == 429
-        retry_after = int(refused["Retry-After"])
-        assert 1 <= retry_after <= 60
-        # previous * (1 - (elapsed + retry_after)/60) + 1 <= 4 must hold by then.
-        assert 8 * (1 - (elapsed + retry_after) / 60) + 1 <= 4 + 1e-6
-    elif started > 37.5 and elapsed < 60:
-        assert refused.status_code == 200
+    answer = Client(REMOTE_ADDR=ip).get("/api/v1/marketplace/listings/")
+    # The estimate is previous * (1 - elapsed/60) + current: 8 * 50/60 + 1 = 7.7 > 4 at 10 s, refused
+    # until 8 * (1 - t/60) + 1 <= 4, t = 37.5 s, so Retry-After is 28 (rounded up); 8 * 15/60 + 1 = 3 at 45 s.
+    assert answer.status_code == status
+    assert answer.get("Retry-After") == retry_after
 
 
 def test_an_unreachable_redis_lets_requests_through(rates, monkeypatch, caplog):
