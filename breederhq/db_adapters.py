@@ -1,4 +1,7 @@
-"""`timestamptz` values parsed by psycopg's C loader instead of the pure-Python one Django installs.
+"""Two psycopg-level adjustments on the hot paths (bench/, issue 11): `timestamptz` values parsed
+by psycopg's C loader, and a cursor that binds its parameters on the server.
+
+`timestamptz` values parsed by psycopg's C loader instead of the pure-Python one Django installs.
 
 Django (psycopg_any.register_tzloader) reads every `timestamptz` through a subclass of psycopg's
 *Python* `TimestamptzLoader` (it sets the tzinfo to the connection's time zone), so even with
@@ -15,8 +18,11 @@ through the public `AdaptersMap.get_loader`, then sets the tzinfo exactly as Dja
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
+import psycopg
 from psycopg import adapters as psycopg_adapters
 from psycopg.postgres import types as postgres_types
 from psycopg.pq import Format
@@ -53,3 +59,27 @@ def use_fast_timestamptz_loader() -> None:
     from django.db.backends.signals import connection_created
 
     connection_created.connect(_install, dispatch_uid="breederhq-fast-timestamptz-loader")
+
+
+@contextmanager
+def server_binding_cursor(connection) -> Iterator:
+    """A Django cursor (the connection's execute wrappers, query logging and error translation, as
+    `connection.cursor()` gives) over psycopg's server-side-binding `Cursor` instead of the
+    `ClientCursor` Django uses by default, for a statement with a long text parameter on a hot path.
+
+    The parameters travel apart from the SQL (the extended protocol), so psycopg does not quote and
+    escape them into the statement, nor PostgreSQL lex them back out of it: for the Stripe webhook's
+    inbox insert (2-3 KB of JSON) that is a fifth of the service function's CPU (bench/, issue 11).
+    The SQL must be valid with server-side parameters: `%s` placeholders, one statement. Django's
+    query log shows it as PostgreSQL receives it, with `$1`, `$2` for the values. (Nothing is
+    prepared: Django leaves psycopg's prepare_threshold at None, which keeps poolers working.)
+    """
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(connection.connection)
+    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    try:
+        yield cursor
+    finally:
+        cursor.close()

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from breederhq.db_adapters import server_binding_cursor
 from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
 from breederhq.tenancy import tenant_context
@@ -181,7 +182,7 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     }
     params = [column.value if isinstance(column, _InboxDefault) else own[column] for column in template]
     event_id = own["stripe_event_id"]
-    with connection.cursor() as cursor:
+    with server_binding_cursor(connection) as cursor:  # prepared once per connection
         for _ in range(2):
             cursor.execute(insert, params)
             inserted = cursor.fetchone()

@@ -1,4 +1,5 @@
-"""timestamptz values are parsed by psycopg's C loader (breederhq.db_adapters) with Django's result."""
+"""breederhq.db_adapters: timestamptz values are parsed by psycopg's C loader with Django's result; the
+server-binding cursor sends the values apart and still goes through Django's cursor machinery."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.db import connections
 from psycopg.pq import Format
 from psycopg.types.datetime import TimestamptzLoader as PythonTimestamptzLoader
 
-from breederhq.db_adapters import TIMESTAMPTZ_OID, fast_tz_loader
+from breederhq.db_adapters import TIMESTAMPTZ_OID, fast_tz_loader, server_binding_cursor
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -41,3 +42,29 @@ def test_with_the_binary_package_the_parsing_is_not_the_python_loader():
     if psycopg.pq.__impl__ == "python":
         pytest.skip("pure-Python psycopg: there is no C loader to use")
     assert parser is not PythonTimestamptzLoader
+
+
+def test_the_server_binding_cursor_sends_the_values_apart_through_djangos_cursor():
+    from django.test.utils import CaptureQueriesContext
+
+    connection = connections["default"]
+    sql = "SELECT %s::text || ' ' || %s::text AS greeting"
+    seen = []
+    with CaptureQueriesContext(connection) as captured, \
+            connection.execute_wrapper(lambda execute, *args: seen.append(args[0]) or execute(*args)), \
+            server_binding_cursor(connection) as cursor:
+        for n in range(3):
+            cursor.execute(sql, [f"hello {n}", "it's -- not SQL"])
+            assert cursor.fetchone() == (f"hello {n} it's -- not SQL",)
+    assert seen == [sql] * 3  # the connection's execute wrappers ran (metrics, the tenancy check)
+    # Logged as PostgreSQL received it: placeholders, the values sent apart (a ClientCursor would log
+    # them quoted into the text).
+    assert [q["sql"] for q in captured.captured_queries] == ["SELECT $1::text || ' ' || $2::text AS greeting"] * 3
+
+
+def test_the_server_binding_cursor_raises_djangos_errors():
+    from django.db import DataError
+
+    connection = connections["default"]
+    with pytest.raises(DataError), server_binding_cursor(connection) as cursor:
+        cursor.execute("SELECT %s::int", ["not a number"])
