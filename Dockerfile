@@ -12,10 +12,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends postgresql-clie
     && pip install --no-cache-dir . && useradd --create-home breederhq
 USER breederhq
 EXPOSE 8000
-# gunicorn reads its worker count from WEB_CONCURRENCY (set it for the host). 3 sync workers on 2
-# cores: the bench's worker table (bench/reports/latest.md) finds 2 and 3 level for the measured
-# endpoints and 5 or gthread slower on the CPU-bound reads, and the third worker keeps the site
-# answering while two requests wait on Stripe (a refund calls it in the request, up to
-# STRIPE_TIMEOUT_SECONDS).
-ENV WEB_CONCURRENCY=3
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000"]
+# Worker settings live in config/gunicorn.py (WEB_CONCURRENCY sync workers, 3 when unset), the same
+# file the bench serves with.
+CMD ["gunicorn", "-c", "python:config.gunicorn", "--bind", "0.0.0.0:8000"]

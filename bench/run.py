@@ -3,7 +3,8 @@
 Runs on the embedded default or on the servers in the environment, in separate databases
 (`breederhq_bench_tenant`, `breederhq_bench_marketplace`; `breederhq_bench_full_*` for `--scale full`,
 so both data sets can be kept), generates the data set once, serves the
-platform with gunicorn (2 sync workers on 2 cores; a worker table compares 3, 5 and gthread), and reports every figure as
+platform with gunicorn as deployed (`config/gunicorn.py`: 3 sync workers unless WEB_CONCURRENCY says otherwise;
+a worker table compares 2, 5 and gthread), and reports every figure as
 a ratio against a baseline measured in the same run, interleaved (A B A B), median of the runs.
 Writes bench/reports/latest.md and latest.json (`--scale full`: full.md and full.json).
 """
@@ -77,20 +78,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-# What a 2-core host could run; the main figures use the first. (scenario_gunicorn compares them.)
-GUNICORN_CHOICES = {
-    "2 sync workers": ["--workers", "2"],
-    "3 sync workers": ["--workers", "3"],
-    "5 sync workers (2 x cores + 1)": ["--workers", "5"],
-    "2 gthread workers x 4 threads": ["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
-}
+def deployed_workers(environment: dict) -> int:
+    """The sync workers config/gunicorn.py starts in this environment (its own reading of WEB_CONCURRENCY)."""
+    code = "import config.gunicorn as g; print(g.workers)"
+    return int(subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=environment, check=True,
+                              capture_output=True, text=True).stdout)
+
+
+def deployed_label(environment: dict) -> str:
+    return f"{deployed_workers(environment)} sync workers (config/gunicorn.py, as deployed)"
+
+
+def gunicorn_choices(environment: dict) -> dict[str, list[str]]:
+    """What a 2-core host could run, each on top of the deployed config (options on the command line
+    override the file's); the main figures use the deployed one. (scenario_gunicorn compares them.)"""
+    choices = {deployed_label(environment): []}
+    for workers in (2, 3):
+        if workers != deployed_workers(environment):
+            choices[f"{workers} sync workers"] = ["--workers", str(workers)]
+    choices["5 sync workers (2 x cores + 1)"] = ["--workers", "5"]
+    choices["2 gthread workers x 4 threads"] = ["--workers", "2", "--worker-class", "gthread", "--threads", "4"]
+    return choices
 
 
 class Server:
-    def __init__(self, environment: dict, options: list[str] = GUNICORN_CHOICES["2 sync workers"]):
+    """gunicorn serving the platform with the deployed settings (`-c python:config.gunicorn`), plus
+    any options that override them."""
+
+    def __init__(self, environment: dict, options: list[str] = ()):
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", *options, "--bind",
+            [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", *options, "--bind",
              f"127.0.0.1:{self.port}", "--log-level", "warning"],
             cwd=BASE_DIR, env=environment, start_new_session=True,
         )
@@ -256,7 +274,7 @@ def webhook_without_durable_commit(environment: dict) -> dict:
     server, files = None, []
     try:
         server = Server(environment)
-        wrk(f"{server.url}/bench/baseline?id=1")  # warm both workers' connections and imports first
+        wrk(f"{server.url}/bench/baseline?id=1")  # warm every worker's connections and imports first
         # Signed just before use (the SDK's 300 s tolerance), one file per round.
         files = webhook_delivery_files(environment, ROUNDS, time.time_ns(), per_file=12_000)
         deliveries = iter(files)
@@ -746,7 +764,7 @@ def scenario_gunicorn(environment: dict, logins: dict) -> dict:
     """The transaction list (CPU-bound), webhook ingestion (waits on its commit) and the baseline
     under worker settings a 2-core host could use, interleaved, 2 rounds each."""
     results = {}
-    for name, options in GUNICORN_CHOICES.items():
+    for name, options in gunicorn_choices(environment).items():
         # Signed just before use: the SDK refuses a signature older than 300 s.
         after_id = inbox_last_id(environment)
         files = webhook_delivery_files(environment, 2, time.time_ns(), per_file=12_000)
@@ -832,7 +850,8 @@ def write_report(results: dict) -> None:
          "constant", verdict(1 if x["20"]["tenant_db_queries_batched"] == x["100"]["tenant_db_queries_batched"] else 0, 1)),
     ]
     lines = [f"# Benchmark report ({results['scale']} scale, {results['finished_at']})", "",
-             f"{ROUNDS} interleaved rounds of {DURATION} s per HTTP figure; medians. 2 gunicorn sync workers.", "",
+             f"{ROUNDS} interleaved rounds of {DURATION} s per HTTP figure; medians. gunicorn with "
+             f"{results.get('gunicorn_workers', '?')}.", "",
              *dataset_lines(results.get("dataset") or {}),
              *server_lines(results.get("server") or {}),
              "| scenario | achieved | target | |", "| --- | --- | --- | --- |"]
@@ -996,8 +1015,8 @@ def missed_target_lines(results: dict) -> list[str]:
         out.append(f"- Webhook ingestion ({w['ratio_to_baseline']:.2f}x, p99 {w['p99_ms']:.0f} ms)." + cpu_bound("webhook")
                    + " Per event: the signature check over the raw body, one JSON parse, one committed insert of "
                    "the payload (jsonb), and its share of a Celery publish (one message per ~50 ms of events under "
-                   "load). With 2 sync workers each request also waits for PostgreSQL (the insert's commit, the "
-                   "connection health check) with the CPU idle." + measured + " What it would take: more workers "
+                   "load). Each request also holds its sync worker while it waits for PostgreSQL (the insert's "
+                   "commit, the connection health check), with the CPU idle." + measured + " What it would take: more workers "
                    "or threads to overlap those waits (see the worker table: gthread favours ingestion and costs the "
                    "CPU-bound reads), or `synchronous_commit = off` for the inbox "
                    "insert, which would trade the durability the inbox exists for (a 200 tells Stripe the event is "
@@ -1124,7 +1143,7 @@ def main(argv: list[str]) -> int:
         os.environ.update({k: environment[k] for k in ("DJANGO_SETTINGS_MODULE",)})
         server = Server(environment)
         results = {"scale": args.scale, "dataset": dataset_summary(environment),
-                   "server": server_settings(environment)}
+                   "server": server_settings(environment), "gunicorn_workers": deployed_label(environment)}
         logins = None
 
         def bench_logins() -> dict:

@@ -5,9 +5,9 @@ The public listing search's answers (the API's page: count, links and rows, as r
 under a key made of the request's full URL (`ListingSearchView`), as JSON: never pickle, since this
 Redis is shared with the broker and what is read back must not be able to run code. Any committed
 write to a listing or a provider (services, the admin, a staff action: the models'
-post_save/post_delete) moves a generation counter, and an entry made under an older generation is stale at once; the TTL bounds
-everything else (a write made while Redis was away). Reading an entry and the generation is one
-round trip (MGET).
+post_save/post_delete) moves a generation counter, and an entry made under an older generation is
+stale at once; the TTL bounds everything else (a write made while Redis was away). Reading an entry
+and the generation is one round trip (MGET).
 
 A stale entry is recomputed by one request at a time (a short NX lock); the other requests for it
 meanwhile answer from the stale entry, so a popular search expiring under load costs one query, not
