@@ -13,10 +13,10 @@ import argparse
 import subprocess
 import sys
 
-from bench.run import BASE_DIR, bench_environment, prepare
+from bench.run import BASE_DIR, REQUEST_COST_TARGETS, bench_environment, prepare
 
 CHILD = r'''
-import json, sys, time, django
+import itertools, json, sys, time, django
 django.setup()
 from django.db import connections
 from django.test import Client
@@ -26,19 +26,10 @@ from pyinstrument import Profiler
 scenario, requests, html, logins = sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
 client = Client(HTTP_HOST="localhost")
 
-def bearer(email):
-    response = client.post("/api/v1/auth/token/", {"email": email, "password": logins["password"]},
+def bearer(who):
+    response = client.post("/api/v1/auth/token/", {"email": logins[who], "password": logins["password"]},
                            content_type="application/json")
     return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access']}"}
-
-targets = {
-    "listing_search": ("/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX", {}),
-    "transactions_first_page": ("/api/v1/marketplace/transactions/?as=provider", bearer(logins["provider"])),
-    "messages_newest_page": (f"/api/v1/marketplace/threads/{logins['deep_thread_id']}/messages/",
-                             bearer(logins["provider"])),
-    "contacts_with_marketplace_names": ("/api/v1/contacts/", bearer(logins["owner"])),
-    "baseline": ("/bench/baseline?id=1", {}),
-}
 
 def webhook_calls(n):
     """Signed 2-3 KB Stripe events, each new (as the webhook scenario sends them, minus duplicates)."""
@@ -60,8 +51,12 @@ if scenario == "webhook":
     calls = iter(webhook_calls(requests * 2 + 21))
     request = lambda: next(calls)()
 else:
-    url, headers = targets[scenario]
-    request = lambda: client.get(url, **headers)
+    from bench.run import REQUEST_COST_TARGETS
+    url, who = REQUEST_COST_TARGETS[scenario]
+    headers = bearer(who) if who else {}
+    # {n}: a value no earlier request (or run) used, so a search misses the search cache each time.
+    urls = (url.format(n=time.time_ns() + i, **logins) for i in itertools.count())
+    request = lambda: client.get(next(urls), **headers)
 for _ in range(20):
     assert request().status_code == 200
 with CaptureQueriesContext(connections["default"]) as tenant_q, CaptureQueriesContext(connections["marketplace"]) as mk_q:
@@ -79,6 +74,16 @@ for _ in range(requests):
     request()
 print(f"unprofiled: {(time.perf_counter() - wall) / requests * 1000:.2f} ms wall, "
       f"{(time.process_time() - cpu) / requests * 1000:.2f} ms CPU of this process per request")
+if "--cprofile" in sys.argv:
+    import cProfile, pstats
+    profile = cProfile.Profile(time.process_time)  # CPU seconds: waits on PostgreSQL do not count
+    profile.enable()
+    for _ in range(requests):
+        request()
+    profile.disable()
+    print(f"cProfile, CPU time, {requests} requests:")
+    pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+    sys.exit(0)
 profiler = Profiler(interval=0.001)
 started = time.perf_counter()
 profiler.start()
@@ -94,11 +99,12 @@ if html != "-":
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenarios", nargs="+", choices=["listing_search", "transactions_first_page", "messages_newest_page",
-                                             "contacts_with_marketplace_names", "baseline", "webhook"])
+    parser.add_argument("scenarios", nargs="+", choices=list(REQUEST_COST_TARGETS))
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--html", default="-")
     parser.add_argument("--all", action="store_true", help="show every frame (pyinstrument show_all)")
+    parser.add_argument("--cprofile", action="store_true",
+                        help="CPU time by function (cProfile, sorted by own time) instead of pyinstrument's wall-clock tree")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each SELECT of one request")
     args = parser.parse_args(argv)
     environment, services = bench_environment()
@@ -110,7 +116,8 @@ def main(argv: list[str]) -> int:
             print(f"=== {scenario}", flush=True)
             html = args.html.replace(".html", f"-{scenario}.html")
             subprocess.run([sys.executable, "-c", CHILD, scenario, str(args.requests), html, logins,
-                            *(["--all"] if args.all else []), *(["--explain"] if args.explain else [])],
+                            *(["--all"] if args.all else []), *(["--explain"] if args.explain else []),
+                            *(["--cprofile"] if args.cprofile else [])],
                            cwd=BASE_DIR, env=environment, check=True)
         return 0
     finally:
