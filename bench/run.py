@@ -964,7 +964,8 @@ def missed_target_lines(results: dict) -> list[str]:
         if not c or not base:
             return ""
         return (f" It needs {c['cpu_ms']:.1f} ms of Python CPU per request against the baseline's {base:.1f} ms "
-                f"(ceiling about {base / c['cpu_ms']:.2f}x), and waits {c['db_wait_ms']:.1f} ms on "
+                f"(about {base / c['cpu_ms']:.2f}x if the web workers' CPU were all that counted; PostgreSQL and wrk share "
+                f"the 2 cores), and waits {c['db_wait_ms']:.1f} ms on "
                 f"{c['queries']:.0f} queries.")
 
     fixed_cost = ("What remains is Django REST framework's request cycle (negotiation, the JWT check, permissions, "
