@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from breederhq.api.rendering import datetime_renderer
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
 from tenant_app.api.serializers import StrictSerializer
 
@@ -269,28 +269,10 @@ class MarketplaceReceiptIn(StrictSerializer):
 
 # --- Hot lists rendered from `values()` rows ---------------------------------------------------------
 # The search, transaction and message lists read only the columns they show (`*_VALUES`) and render
-# the rows with these functions instead of building model instances and walking DRF fields per row.
+# the rows with these functions (breederhq/api/rendering.py) instead of building model instances and
+# walking DRF fields per row.
 # The output is exactly what ListingOut / TransactionOut / MessageOut give for the same rows
 # (tests/marketplace_app/test_row_rendering.py); those classes still define the schema.
-
-_DATETIME = serializers.DateTimeField()
-
-
-def _datetime_renderer():
-    """DRF's DateTimeField.to_representation for aware values (what the database returns), with the
-    current time zone looked up once per list instead of once per value."""
-    zone = timezone.get_current_timezone()
-
-    def render(value):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return _DATETIME.to_representation(value)
-        text = value.astimezone(zone).isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-    return render
-
 
 PROVIDER_REF_VALUES = ("provider_id", "provider__business_name", "provider__kind", "provider__city",
                        "provider__state")
@@ -307,14 +289,14 @@ def _provider_ref(row: dict) -> dict:
 
 
 def listing_rows_out(rows) -> list[dict]:
-    _datetime = _datetime_renderer()
+    _datetime = datetime_renderer()
     return [{"id": r["id"], "slug": r["slug"], "title": r["title"], "category": r["category"],
              "price_cents": r["price_cents"], "currency": r["currency"], "city": r["city"], "state": r["state"],
              "provider": _provider_ref(r), "published_at": _datetime(r["published_at"])} for r in rows]
 
 
 def transaction_rows_out(rows) -> list[dict]:
-    _datetime = _datetime_renderer()
+    _datetime = datetime_renderer()
     return [{"id": r["id"], "status": r["status"], "provider": _provider_ref(r), "client_id": r["client_id"],
              "listing_id": r["listing_id"], "description": r["description"], "amount_cents": r["amount_cents"],
              "refunded_cents": r["refunded_cents"], "currency": r["currency"], "invoice_type": r["invoice_type"],
@@ -323,6 +305,6 @@ def transaction_rows_out(rows) -> list[dict]:
 
 
 def message_rows_out(rows) -> list[dict]:
-    _datetime = _datetime_renderer()
+    _datetime = datetime_renderer()
     return [{"id": r["id"], "thread_id": r["thread_id"], "sender_id": r["sender_id"], "body": r["body"],
              "read_at": _datetime(r["read_at"]), "created_at": _datetime(r["created_at"])} for r in rows]

@@ -42,7 +42,7 @@ def _contact_payload(contacts: list[Contact]) -> list[dict]:
             "is_deleted": ref.is_deleted or ref.is_missing,
         }
         out.append(contact)
-    return s.ContactOut(out, many=True).data
+    return s.contact_rows_out(out)
 
 
 # --- The tenant ------------------------------------------------------------------------------------
