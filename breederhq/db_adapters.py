@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-import psycopg
 from psycopg import adapters as psycopg_adapters
 from psycopg.postgres import types as postgres_types
 from psycopg.pq import Format
@@ -63,9 +62,10 @@ def use_fast_timestamptz_loader() -> None:
 
 @contextmanager
 def server_binding_cursor(connection) -> Iterator:
-    """A Django cursor (the connection's execute wrappers, query logging and error translation, as
-    `connection.cursor()` gives) over psycopg's server-side-binding `Cursor` instead of the
-    `ClientCursor` Django uses by default, for a statement with a long text parameter on a hot path.
+    """`connection.cursor()` (the health check, the connection's execute wrappers, query logging,
+    error translation, the time zone of the timestamps read) over Django's server-side-binding
+    cursor class instead of the client-side one Django uses by default, for a statement with a long
+    text parameter on a hot path.
 
     The parameters travel apart from the SQL (the extended protocol), so psycopg does not quote and
     escape them into the statement, nor PostgreSQL lex them back out of it: for the Stripe webhook's
@@ -74,12 +74,16 @@ def server_binding_cursor(connection) -> Iterator:
     query log shows it as PostgreSQL receives it, with `$1`, `$2` for the values. (Nothing is
     prepared: Django leaves psycopg's prepare_threshold at None, which keeps poolers working.)
     """
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    # What BaseDatabaseWrapper._cursor and the PostgreSQL backend's create_cursor do, with the other class.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        raw = psycopg.Cursor(connection.connection)
+        raw = ServerBindingCursor(connection.connection)
+        if connection.timezone != raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+            raw.adapters.register_loader("timestamptz", fast_tz_loader(connection.timezone))
     cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-    try:
+    with cursor:  # closed as Django closes its cursors (an error while closing does not hide the first)
         yield cursor
-    finally:
-        cursor.close()

@@ -182,7 +182,7 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     }
     params = [column.value if isinstance(column, _InboxDefault) else own[column] for column in template]
     event_id = own["stripe_event_id"]
-    with server_binding_cursor(connection) as cursor:  # prepared once per connection
+    with server_binding_cursor(connection) as cursor:  # the payload travels apart from the SQL
         for _ in range(2):
             cursor.execute(insert, params)
             inserted = cursor.fetchone()

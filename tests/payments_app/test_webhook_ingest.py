@@ -67,6 +67,8 @@ def test_a_new_delivery_is_one_statement_in_autocommit_and_is_enqueued_at_once(w
     assert len(queries) == 1, [q["sql"] for q in queries]
     assert queries[0]["sql"].startswith('INSERT INTO "stripe_webhook_events"')
     assert "ON CONFLICT" in queries[0]["sql"]
+    # Bound on the server (breederhq.db_adapters.server_binding_cursor): the payload is not in the SQL.
+    assert "$1" in queries[0]["sql"] and "acct_platform" not in queries[0]["sql"]
     assert (received.stripe_event_id, received.status, received.duplicate) == (event["id"], "received", False)
 
     stored = StripeWebhookEvent.objects.get()
@@ -222,3 +224,19 @@ def test_the_inbox_insert_refuses_a_column_it_cannot_fill_once_for_every_row(mon
     monkeypatch.setattr(field, "empty_strings_allowed", False)
     with pytest.raises(TypeError, match="attempts"):
         services._inbox_statements.__wrapped__()
+
+
+@committed
+def test_a_delivery_after_postgresql_dropped_the_connection_reconnects_and_is_stored(webhook_secret):
+    """The inbox insert's cursor runs Django's health check, as connection.cursor() does: a
+    persistent connection PostgreSQL has closed (a restart, an idle timeout) is replaced, not a 500."""
+    db = connections["default"]
+    db.ensure_connection()
+    dropped = db.connection.info.backend_pid
+    with connections["marketplace"].cursor() as cursor:  # the same role may end its own sessions
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped])  # waits until it has ended
+    db.health_check_done = False  # as at the start of each request with persistent connections
+    event, body, header = delivery(webhook_secret)
+    received = receive(body, header)
+    assert db.connection.info.backend_pid != dropped
+    assert StripeWebhookEvent.objects.get().stripe_event_id == event["id"] == received.stripe_event_id
