@@ -45,7 +45,9 @@ RECOMPUTE_LOCK_SECONDS = 10
 
 
 def _generation_key() -> str:
-    return f"{request_redis.key_prefix()}:listing-search:generation"
+    # Named by the format too: a release with another kind of generation (v1 counted with INCR) keeps
+    # its own key during a rolling deploy instead of failing to read or move this one.
+    return f"{request_redis.key_prefix()}:listing-search:{_FORMAT}:generation"
 
 
 def _entry_key(parts: tuple) -> str:
