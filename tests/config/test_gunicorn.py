@@ -34,5 +34,6 @@ def test_the_image_and_compose_start_gunicorn_with_the_file():
     dockerfile = (BASE_DIR / "Dockerfile").read_text()
     cmd = re.search(r"^CMD (\[.*\])$", dockerfile, flags=re.MULTILINE).group(1)
     assert USE_THE_FILE.replace(" ", '", "') in cmd
-    web = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]["web"]["command"]
-    assert f"gunicorn {USE_THE_FILE} " in web
+    web = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]["web"]
+    assert f"gunicorn {USE_THE_FILE} " in web["command"]
+    assert web["environment"]["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-3}"  # passed through to gunicorn
