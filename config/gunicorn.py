@@ -3,10 +3,11 @@ all start gunicorn with `-c python:config.gunicorn`, so the bench measures what 
 
 Sync workers, `WEB_CONCURRENCY` of them from gunicorn's own environment (3 when unset; compose
 passes it through; gunicorn itself refuses an empty value). On a 2-core host the bench's worker
-table (bench/reports/latest.md) puts 2 and 3 within run-to-run noise of each other on throughput,
-with 5 (gunicorn's 2 x cores + 1) and gthread far behind on the CPU-bound reads' p99. 3 rather than 2: a request that waits (on the webhook inbox's
-commit, or on Stripe: a refund calls it in the request, up to STRIPE_TIMEOUT_SECONDS) then leaves two
-workers answering, not one. Set WEB_CONCURRENCY for a bigger host.
+table (bench/reports/latest.md) has 5 (gunicorn's 2 x cores + 1) and gthread far behind on the
+CPU-bound reads' p99, and 2 ahead of 3 on throughput in most runs. 3 rather than 2: a request that
+waits on Stripe (a refund calls it in the request, up to STRIPE_TIMEOUT_SECONDS) then leaves two
+workers answering, not one. Set WEB_CONCURRENCY=2 on a 2-core host for the throughput, or higher
+on a bigger one.
 """
 
 import os
