@@ -67,8 +67,7 @@ def contact_rows_out(contacts) -> list[dict]:
         "last_name": c.last_name, "organization_name": c.organization_name, "email": c.email, "phone": c.phone,
         "address_line1": c.address_line1, "address_line2": c.address_line2, "city": c.city, "region": c.region,
         "postal_code": c.postal_code, "country": c.country, "notes": c.notes,
-        "marketplace_user": None if (ref := c.marketplace_user) is None else {
-            "id": ref["id"], "display_name": ref["display_name"], "is_deleted": ref["is_deleted"]},
+        "marketplace_user": c.marketplace_user,  # already {id, display_name, is_deleted} or None (the view)
         "created_at": _datetime(c.created_at), "updated_at": _datetime(c.updated_at),
     } for c in contacts]
 
