@@ -53,6 +53,9 @@ TEXTS = 20_000
 CHUNK = 500_000
 #: Tenants per transaction on the tenant side (two statements each, in the tenant's RLS context).
 TENANTS_PER_COMMIT = 500
+#: The bench owner's tenant ("bench-7", `ensure_logins`) is a larger kennel, so its contact list has
+#: pages of 100 (the cross-database list scenario reads pages of 20 and 100).
+BENCH_TENANT_SLUG, BENCH_TENANT_CONTACTS = "bench-7", 250
 
 
 def _text(rng: random.Random, n: int, category: str | None = None) -> str:
@@ -125,7 +128,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     from django.utils import timezone
 
     from breederhq.crossdb import record_table_references
-    from breederhq.tenancy import TENANT_SETTING
+    from breederhq.tenancy import TENANT_SETTING, system_read_context
     from marketplace_app.models import (
         MarketplaceTransaction,
         MarketplaceUser,
@@ -167,21 +170,41 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         return (f"(SELECT body FROM bench_texts WHERE kind = {kind} AND words = {words}"
                 f" AND n = {_pick(f'{row} * 31 + {words}', TEXTS)})")
 
+    # --- Marketplace users first (the tenant side links contacts to them): the first `providers` are
+    # the providers' logins, the rest buyers.
+    with transaction.atomic(using="marketplace"), connections["marketplace"].cursor() as cursor:
+        insert_select(cursor, MarketplaceUser, source="generate_series(0, %(n)s - 1) g",
+                      params={"n": p["providers"] * 3, "providers": p["providers"]},
+                      values={"email": "'bench-user-' || g || '@bench.test'", "display_name": "'Bench User ' || g",
+                              "kind": "CASE WHEN g < %(providers)s THEN 'service_provider' ELSE 'buyer' END"})
+        cursor.execute("SELECT array_agg(id ORDER BY id) FROM marketplace_users"
+                       " WHERE kind = 'buyer' AND email LIKE 'bench-user-%%@bench.test'")
+        buyer_ids = cursor.fetchone()[0]
+
     # --- Tenant side: tenants (global table); each tenant's contacts and invoices in its context.
+    # Every other contact is a marketplace buyer the breeder sold to (`marketplace_user_id`, a
+    # cross-database reference): the contact list shows that person's marketplace name.
     with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
         insert_select(cursor, Tenant, source="generate_series(0, %(n)s - 1) g", params={"n": p["tenants"]},
                       values={"name": "'Bench Kennel ' || g", "slug": "'bench-' || g"})
-        cursor.execute("SELECT id FROM tenants WHERE slug LIKE 'bench-%%' ORDER BY id")
-        tenant_ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT id, slug FROM tenants WHERE slug LIKE 'bench-%%' ORDER BY id")
+        tenants = cursor.fetchall()
+        tenant_ids = [tenant_id for tenant_id, _ in tenants]
+        bench_tenant_id = next(tenant_id for tenant_id, slug in tenants if slug == BENCH_TENANT_SLUG)
     invoice_ids: dict[int, list[int]] = {}
     for first in range(0, len(tenant_ids), TENANTS_PER_COMMIT):
         with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
-            for tenant_id in tenant_ids[first:first + TENANTS_PER_COMMIT]:
+            for index, tenant_id in enumerate(tenant_ids[first:first + TENANTS_PER_COMMIT], start=first):
                 cursor.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)])
+                contacts = BENCH_TENANT_CONTACTS if tenant_id == bench_tenant_id else p["contacts"]
+                # Distinct buyers within the tenant (a buyer is one contact per tenant).
+                linked = [buyer_ids[(index * 10 + k) % len(buyer_ids)] for k in range((contacts + 1) // 2)]
                 insert_select(cursor, Contact, source="generate_series(0, %(n)s - 1) g",
-                              params={"n": p["contacts"], "tenant": tenant_id},
+                              params={"n": contacts, "tenant": tenant_id, "linked": linked},
                               values={"tenant_id": "%(tenant)s", "first_name": "'Pat'", "last_name": "'Buyer' || g",
-                                      "email": "'b' || g || '@t' || %(tenant)s || '.test'"})
+                                      "email": "'b' || g || '@t' || %(tenant)s || '.test'",
+                                      "marketplace_user_id": "CASE WHEN g %% 2 = 0 THEN"
+                                                             " (%(linked)s::bigint[])[1 + g / 2] END"})
                 insert_select(
                     cursor, Invoice,
                     source="generate_series(0, %(n)s - 1) g, (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS k"
@@ -209,12 +232,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
                 copy.write_row((n, tenant_id, invoice_ids[tenant_id]))
         del invoice_ids
 
-        # Users: the first `providers` are the providers' logins, the rest buyers.
         with transaction.atomic(using=mp):
-            insert_select(cursor, MarketplaceUser, source="generate_series(0, %(n)s - 1) g",
-                          params={"n": p["providers"] * 3, "providers": p["providers"]},
-                          values={"email": "'bench-user-' || g || '@bench.test'", "display_name": "'Bench User ' || g",
-                                  "kind": "CASE WHEN g < %(providers)s THEN 'service_provider' ELSE 'buyer' END"})
             cursor.execute("CREATE TEMPORARY TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id))::int - 1 AS n, id"
                            " FROM marketplace_users WHERE email LIKE 'bench-user-%%@bench.test'")
             cursor.execute("ALTER TABLE bench_users ADD PRIMARY KEY (n)")
@@ -328,6 +346,8 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         # hash, not correlated per provider: the fresh tables have no statistics yet, and a
         # per-provider subquery was planned as a scan of the whole active-listing index each time.
         registered = record_table_references(Provider) + record_table_references(MarketplaceTransaction)
+        with system_read_context(job="bench:generate"):  # contacts are read across tenants
+            registered += record_table_references(Contact)
         with transaction.atomic(using=mp):
             cursor.execute(COUNTERS_SQL.format(providers="bench_providers"))
     log(f"registry rows: {registered}; provider counters set ({elapsed()})")
@@ -373,7 +393,7 @@ def ensure_logins() -> dict:
         return user
 
     owner = login("bench-owner@bench.test")
-    tenant = Tenant.objects.get(slug="bench-7")
+    tenant = Tenant.objects.get(slug=BENCH_TENANT_SLUG)
     with tenant_context(tenant.pk):
         TenantMembership.objects.get_or_create(tenant=tenant, user=owner, defaults={"role": "owner"})
     deep = MessageThread.objects.using("marketplace").order_by("pk").select_related("provider__user").first()

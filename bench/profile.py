@@ -82,7 +82,8 @@ if "--cprofile" in sys.argv:
         request()
     profile.disable()
     print(f"cProfile, CPU time, {requests} requests:")
-    pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+    sort = sys.argv[sys.argv.index("--sort") + 1] if "--sort" in sys.argv else "tottime"
+    pstats.Stats(profile).sort_stats(sort).print_stats(40)
     sys.exit(0)
 profiler = Profiler(interval=0.001)
 started = time.perf_counter()
@@ -105,6 +106,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--all", action="store_true", help="show every frame (pyinstrument show_all)")
     parser.add_argument("--cprofile", action="store_true",
                         help="CPU time by function (cProfile, sorted by own time) instead of pyinstrument's wall-clock tree")
+    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"],
+                        help="with --cprofile: order by a function's own time (default) or including what it calls")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each SELECT of one request")
     args = parser.parse_args(argv)
     environment, services = bench_environment()
@@ -117,7 +120,7 @@ def main(argv: list[str]) -> int:
             html = args.html.replace(".html", f"-{scenario}.html")
             subprocess.run([sys.executable, "-c", CHILD, scenario, str(args.requests), html, logins,
                             *(["--all"] if args.all else []), *(["--explain"] if args.explain else []),
-                            *(["--cprofile"] if args.cprofile else [])],
+                            *(["--cprofile", "--sort", args.sort] if args.cprofile else [])],
                            cwd=BASE_DIR, env=environment, check=True)
         return 0
     finally:
