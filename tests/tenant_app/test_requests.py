@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from breederhq.models import AuthorizationAudit
-from breederhq.tenancy import tenant_context
+from breederhq.tenancy import reset_connection_context, set_connection_context, tenant_context, user_memberships
 from tenant_app.models import TenantMembership
 from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory
 
@@ -95,6 +95,38 @@ class TestContactList:
         client.force_login(UserFactory())
         assert client.get(CONTACTS_URL).status_code == 403
         assert AuthorizationAudit.objects.using("default").count() == 1
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"])
+def test_user_memberships_are_the_orms_instances_with_their_tenant_loaded():
+    """The written-out statement returns what the ORM query it replaced returned: the user's own
+    memberships in tenants not deleted, by tenant id, every field, the tenant loaded with it."""
+    person, other = UserFactory(), UserFactory()
+    tenants = [TenantFactory(name=f"T{i}") for i in range(3)]
+    for tenant in reversed(tenants):
+        for user, role in ((person, "staff"), (other, "viewer")):
+            with tenant_context(tenant.pk):
+                TenantMembership.objects.create(tenant=tenant, user=user, role=role)
+    tenants[1].delete()  # soft delete: the membership stays, the tenant is gone
+    set_connection_context(tenant_id=None, user_id=person.pk)
+    try:
+        expected = list(TenantMembership.objects.filter(user_id=person.pk, tenant__deleted_at__isnull=True)
+                        .select_related("tenant").order_by("tenant_id"))
+        with CaptureQueriesContext(connection) as captured:
+            memberships = user_memberships(person.pk)
+            tenant_names = [m.tenant.name for m in memberships]  # loaded: no query
+    finally:
+        reset_connection_context()
+    assert len(captured) == 1
+    assert [m.tenant_id for m in memberships] == sorted(t.pk for t in (tenants[0], tenants[2]))
+    assert tenant_names == ["T0", "T2"]
+
+    def fields(instance):
+        return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+    assert [fields(m) for m in memberships] == [fields(m) for m in expected]
+    assert [fields(m.tenant) for m in memberships] == [fields(m.tenant) for m in expected]
+    assert all(not m._state.adding and m._state.db == "default" for m in memberships)
 
 
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
