@@ -1198,6 +1198,7 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
                 conn.execute("VACUUM ANALYZE")
         log("vacuumed and analyzed")
         manage(environment, "provider_stats_check")  # exit 1 (and no bench) if the counters drifted
+        manage(environment, "crossdb_check")  # exit 1 if a link between the databases is unsound
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
         return conn.execute(
             "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
