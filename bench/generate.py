@@ -182,8 +182,11 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         buyer_ids = cursor.fetchone()[0]
 
     # --- Tenant side: tenants (global table); each tenant's contacts and invoices in its context.
-    # Every other contact is a marketplace buyer the breeder sold to (`marketplace_user_id`, a
-    # cross-database reference): the contact list shows that person's marketplace name.
+    # Every other contact is linked to a marketplace buyer (`marketplace_user_id`, a cross-database
+    # reference; which buyer is arbitrary, not tied to the generated transactions): the contact list
+    # shows that person's marketplace name. A buyer is one contact per tenant (a unique constraint).
+    if (max(BENCH_TENANT_CONTACTS, p["contacts"]) + 1) // 2 > len(buyer_ids):
+        raise SystemExit("too few marketplace buyers for a tenant's linked contacts to be distinct")
     with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
         insert_select(cursor, Tenant, source="generate_series(0, %(n)s - 1) g", params={"n": p["tenants"]},
                       values={"name": "'Bench Kennel ' || g", "slug": "'bench-' || g"})

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, migrations, models, transaction
 from django.http import JsonResponse
 
@@ -269,6 +270,11 @@ def _memberships_statement() -> tuple[str, list[str], list[str]]:
     from tenant_app.models import Tenant, TenantMembership
 
     membership_fields, tenant_fields = TenantMembership._meta.concrete_fields, Tenant._meta.concrete_fields
+    # The rows go to from_db as the cursor returns them, without the fields' database converters:
+    # a field that needs one (a JSONField, a custom type) must be read through the ORM instead.
+    converted = [f"{f.model.__name__}.{f.name}" for f in (*membership_fields, *tenant_fields) if hasattr(f, "from_db_value")]
+    if converted:
+        raise ImproperlyConfigured(f"user_memberships reads raw rows; these fields need converting: {converted}")
     columns = [f'm."{f.column}"' for f in membership_fields] + [f't."{f.column}"' for f in tenant_fields]
     sql = (f'SELECT {", ".join(columns)} FROM "{TenantMembership._meta.db_table}" m'
            f' JOIN "{Tenant._meta.db_table}" t ON t."{Tenant._meta.pk.column}" = m."{TenantMembership._meta.get_field("tenant").column}"'

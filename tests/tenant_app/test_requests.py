@@ -202,3 +202,22 @@ def test_a_request_that_never_touches_the_tenant_database_sends_it_nothing():
     with CaptureQueriesContext(connections["default"]) as tenant_db:
         assert Client().get("/bench-free-404/").status_code == 404
     assert len(tenant_db) == 0
+
+
+def test_user_memberships_refuses_fields_that_need_database_converters(monkeypatch):
+    """The raw rows skip the fields' from_db_value: a field that has one must fail loudly, not be
+    handed over unconverted."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from breederhq import tenancy
+
+    role = TenantMembership._meta.get_field("role")
+    monkeypatch.setattr(role, "from_db_value", lambda value, expression, connection: value, raising=False)
+    tenancy._memberships_statement.cache_clear()
+    try:
+        with pytest.raises(ImproperlyConfigured, match="TenantMembership.role"):
+            tenancy._memberships_statement()
+    finally:
+        monkeypatch.undo()
+        tenancy._memberships_statement.cache_clear()
+    assert tenancy._memberships_statement()[0].startswith("SELECT")
