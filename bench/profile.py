@@ -1,7 +1,7 @@
 """Profile one API request end to end, in process (Django test client, bench settings and data).
 
     .venv/bin/pip install pyinstrument        # not a project dependency
-    .venv/bin/python -m bench.profile listing_search [--requests 300] [--html out.html]
+    .venv/bin/python -m bench.profile listing_search [--requests 300] [--html out.html] [--scale full]
 
 Uses the bench databases (`bench.run.prepare` generates them once) and prints pyinstrument's
 call tree for N requests after a warm-up, plus the queries per request on each database.
@@ -109,10 +109,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"],
                         help="with --cprofile: order by a function's own time (default) or including what it calls")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each SELECT of one request")
+    parser.add_argument("--scale", choices=["small", "full"], default="small", help="which bench data set")
     args = parser.parse_args(argv)
-    environment, services = bench_environment()
+    environment, services = bench_environment(args.scale)
     try:
-        prepare(environment, scale="small")
+        prepare(environment, scale=args.scale)
         logins = subprocess.run([sys.executable, "-m", "bench.generate", "--logins"], cwd=BASE_DIR, env=environment,
                                 check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         for scenario in args.scenarios:

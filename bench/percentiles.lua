@@ -1,0 +1,7 @@
+-- Appended to every wrk script the bench runs (bench/run.py wrk_with): wrk's --latency table has no
+-- 95th percentile, so this prints the ones the report gives, in microseconds, after the run.
+done = function(summary, latency, requests)
+  for _, p in ipairs({ 50, 95, 99 }) do
+    io.write(string.format("bench-percentile %d %d\n", p, latency:percentile(p)))
+  end
+end
