@@ -1158,11 +1158,15 @@ def missed_target_lines(results: dict) -> list[str]:
         need = CONNECTIONS / p99_target_ms * 1000
         base_p99 = (results.get("calibration") or {}).get("baseline_p99_ms")
         own_p99 = f", whose own p99 in the calibration is {base_p99:.0f} ms" if base_p99 else ""
-        return (f" With wrk's {CONNECTIONS} connections each waiting on its answer, the mean latency is {CONNECTIONS} / "
-                f"rate (Little's law): {CONNECTIONS / rps * 1000:.0f} ms at {rps:.0f} req/s. A p99 of {p99_target_ms:.0f} ms "
-                f"needs a mean below it, so more than {need:.0f} req/s: {need / base_rps:.2f}x the {base_rps:.0f} req/s of "
-                f"the baseline view measured beside it{own_p99}. At {CONNECTIONS} clients on these 2 cores the p99 target "
-                "asks for more than the ratio target does; more web cores are what meets both.")
+        mean = f" With wrk's {CONNECTIONS} connections each waiting on its answer, the mean latency is {CONNECTIONS} / " \
+               f"rate (Little's law): {CONNECTIONS / rps * 1000:.0f} ms at {rps:.0f} req/s."
+        if need / base_rps <= 0.5:
+            return (mean + f" That is within {p99_target_ms:.0f} ms: what misses is the tail, requests queued behind "
+                    "slower ones on a busy worker, on 2 cores shared with PostgreSQL and wrk.")
+        return (mean + f" A p99 of {p99_target_ms:.0f} ms needs a mean below it, so more than {need:.0f} req/s: "
+                f"{need / base_rps:.2f}x the {base_rps:.0f} req/s of the baseline view measured beside it{own_p99}. "
+                f"At {CONNECTIONS} clients on these 2 cores the p99 target asks for more than the ratio target does; "
+                "more web cores are what meets both.")
 
     fixed_cost = ("What remains is Django REST framework's request cycle (negotiation, the JWT check, permissions, "
                   "the throttle's Redis round trip, pagination, rendering) against a baseline that is one raw "
