@@ -789,6 +789,7 @@ def scenario_request_costs(environment: dict, logins: dict) -> dict:
 import json, sys, time, django
 django.setup()
 from contextlib import ExitStack
+from statistics import median
 from django.db import connections
 from django.test import Client
 import stripe
@@ -846,7 +847,6 @@ for _ in range(ROUNDS):
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         rounds[name].append({"cpu_ms": cpu / REQUESTS * 1000, "wall_ms": wall / REQUESTS * 1000,
                              "db_wait_ms": waited[0] / REQUESTS * 1000, "queries": waited[1] / REQUESTS})
-median = lambda values: sorted(values)[len(values) // 2]
 out = {name: {**{key: median([r[key] for r in measured]) for key in measured[0]},
               "cpu_vs_baseline": median([r["cpu_ms"] / b["cpu_ms"] for r, b in zip(measured, rounds["baseline"])]),
               "rounds": len(measured), "requests_per_round": REQUESTS,
@@ -939,11 +939,11 @@ CONNECTIONS = 16
 def wrk_with(url: str, extra: list[str], trailing: list[str] = ()) -> dict:
     """One wrk run: req/s, p50/p95/p99 in ms, non-2xx answers. A Lua script in `extra` ("-s path")
     runs with bench/percentiles.lua appended (wrk takes one script), which prints the percentiles."""
-    extra = list(extra)
-    own = extra.index("-s") if "-s" in extra else None
-    script_text = Path(extra.pop(own + 1)).read_text() + "\n" if own is not None else ""
-    if own is not None:
-        extra.pop(own)
+    extra, script_text = list(extra), ""
+    if "-s" in extra:
+        at = extra.index("-s")
+        script_text = Path(extra[at + 1]).read_text() + "\n"
+        del extra[at:at + 2]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(script_text + (BASE_DIR / "bench" / "percentiles.lua").read_text())
         script.flush()
