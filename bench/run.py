@@ -652,7 +652,9 @@ with CaptureQueriesContext(connections["marketplace"]) as captured:
     selectors.listing_search(**json.loads(sys.argv[1])).page(offset=0, limit=25)
 print(json.dumps(captured[0]["sql"]))
 """
-    result = subprocess.run([sys.executable, "-c", code, json.dumps(SEARCH_ARGUMENTS)], cwd=BASE_DIR, env=environment,
+    # With no statement timeout the selector sends the statement alone (not after a SET LOCAL).
+    result = subprocess.run([sys.executable, "-c", code, json.dumps(SEARCH_ARGUMENTS)], cwd=BASE_DIR,
+                            env={**environment, "LISTING_SEARCH_STATEMENT_TIMEOUT_MS": "0"},
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 

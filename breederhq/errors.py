@@ -76,6 +76,18 @@ class Unavailable(DomainError):
     title = "Temporarily unavailable"
 
 
+class TimedOut(DomainError):
+    """A read stopped by its time limit (a statement timeout): nothing was changed; the `detail`
+    says what to change so that it fits (a narrower search), and `timeout_ms` names the limit."""
+
+    status = 503
+    code = "timed_out"
+    title = "The request took too long"
+
+    def __init__(self, detail: str, *, timeout_ms: int, code: str | None = None):
+        super().__init__(detail, code=code, extra={"timeout_ms": timeout_ms})
+
+
 class IllegalTransition(Conflict):
     code = "illegal_transition"
     title = "State transition not allowed"

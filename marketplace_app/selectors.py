@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connections
+from django.db import OperationalError, connections, transaction
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
+from psycopg.errors import QueryCanceled
 
-from breederhq.errors import NotFound, ValidationFailed
+from breederhq.errors import NotFound, TimedOut, ValidationFailed
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
@@ -90,19 +92,48 @@ class ListingSearch:
             f" WHERE {self.where} ORDER BY {self._order_by()} LIMIT %s OFFSET %s) l"
             f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {self._order_by()}"
         )
-        params = (*rank_params, *self.params, limit, offset)
-
-        with connections[DB].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        rows = _fetch_within_timeout(sql, (*rank_params, *self.params, limit, offset))
         if not rows:
             return [], self.count()
         return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
 
     def count(self) -> int:
-        with connections[DB].cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {self.where}", self.params)
-            return cursor.fetchone()[0]
+        return _fetch_within_timeout(f"SELECT count(*) FROM service_listings l WHERE {self.where}", self.params)[0][0]
+
+
+def _fetch_within_timeout(sql: str, params) -> list[tuple]:
+    """The rows of one search statement, which PostgreSQL stops after
+    LISTING_SEARCH_STATEMENT_TIMEOUT_MS: then `TimedOut` (503 `search_timeout`), and the
+    connection is as it was.
+
+    One round trip: `SET LOCAL` and the statement travel as one simple-query message (Django's
+    client-side-binding cursor), which PostgreSQL runs as one implicit transaction, so the limit
+    ends with it. Inside a transaction (a caller's atomic block, a test) they run in a savepoint
+    that is always rolled back, as only a rollback ends a `SET LOCAL` before the transaction does
+    (a released savepoint passes it on): the read keeps its rows, the transaction neither the
+    limit nor, after a cancel, an aborted state."""
+    timeout_ms = settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS
+    connection = connections[DB]
+    if timeout_ms <= 0:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    savepoint = transaction.savepoint(using=DB) if connection.in_atomic_block else None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}; {sql}", params)
+            cursor.nextset()  # past SET's empty result, to the statement's rows
+            return cursor.fetchall()
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, QueryCanceled):
+            raise
+        raise TimedOut(
+            f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "
+            "or more specific words) and try again.", timeout_ms=timeout_ms, code="search_timeout",
+        ) from exc
+    finally:
+        if savepoint is not None:
+            transaction.savepoint_rollback(savepoint, using=DB)
 
 
 def listing_search(

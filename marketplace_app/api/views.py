@@ -73,7 +73,10 @@ class ListingSearchView(PublicAPIView):
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
 
     @extend_schema(operation_id="listings_search", tags=["marketplace"], parameters=[ListingSearchParams],
-                   responses={200: s.ListingOut(many=True), **problems(e400="Invalid filter")},
+                   responses={200: s.ListingOut(many=True), **problems(
+                       e400="Invalid filter",
+                       e503="The search ran past its time limit (`search_timeout`, the limit in `timeout_ms`): "
+                            "narrow it")},
                    summary="Active listings: filters and full-text search")
     def get(self, request):
         # A page this search answered before comes from the search cache (marketplace_app/

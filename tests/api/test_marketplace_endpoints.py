@@ -12,6 +12,7 @@ from marketplace_app.models import UserBlock
 from tests.api.conftest import bearer, body, send_json
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing, make_transaction
 from tests.factories.tenant import UserFactory
+from tests.locks import table_locked
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 M = "/api/v1/marketplace/"
@@ -29,6 +30,20 @@ def provider_with_login(**fields):
 
 
 class TestListings:
+    def test_a_search_past_its_time_limit_is_a_503_problem_saying_to_narrow_it(self, settings):
+        settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 200
+        with table_locked("marketplace", "service_listings"):
+            response = Client().get(f"{M}listings/", {"q": "grooming", "state": "TX"})
+        assert response.status_code == 503
+        assert response["Content-Type"] == "application/problem+json"
+        problem = response.json()
+        assert (problem["code"], problem["timeout_ms"]) == ("search_timeout", 200)
+        assert problem["detail"].startswith("The search was stopped after 200 ms. Narrow it")
+        # Nothing was kept of it: the same search answers once the database is free again.
+        make_listing(ProviderFactory(state="TX"), slug="groom", title="Dog grooming")
+        assert [row["slug"] for row in body(Client().get(f"{M}listings/", {"q": "grooming", "state": "TX"}))["results"]] \
+            == ["groom"]
+
     def test_search_filters_full_text_and_pages(self):
         _, provider = provider_with_login(business_name="Happy Paws")
         make_listing(provider, slug="groom", title="Full dog groom", description="Bath and haircut", price_cents=6500)
@@ -270,9 +285,11 @@ def test_threads_page_by_cursor_most_recent_first():
     assert rest["next"] is None
 
 
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_the_listing_search_page_and_its_count_are_one_query():
     """`count` comes with the page (COUNT(*) OVER ()); only an empty page needs a separate COUNT.
-    Same answers as two queries would give: count, next/previous links, 404 past the end."""
+    Same answers as two queries would give: count, next/previous links, 404 past the end. (Outside
+    a test transaction, as the API reads: inside one, each statement also takes a savepoint.)"""
     from django.db import connections
     from django.test.utils import CaptureQueriesContext
 

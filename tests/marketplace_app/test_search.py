@@ -2,11 +2,13 @@
 
 import pytest
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
-from breederhq.errors import ValidationFailed
+from breederhq.errors import TimedOut, ValidationFailed
 from marketplace_app import services
 from marketplace_app.selectors import listing_get_public, listing_search
 from tests.factories.marketplace import ProviderFactory, make_listing
+from tests.locks import table_locked
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -164,3 +166,52 @@ def test_a_search_with_text_and_facets_is_one_condition_the_document_index_answe
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Bitmap Index Scan on listings_search_document_gin" in plan, plan
     assert "'groom' & 'puppi' & 'category=grooming' & 'state=TX' & 'city=Austin'".replace("'", "''") in plan
+
+
+def statement_timeout() -> str:
+    with connections["marketplace"].cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("in_transaction", [
+    pytest.param(False, id="autocommit, as the API reads", marks=pytest.mark.django_db(
+        databases=["default", "marketplace"], transaction=True)),
+    pytest.param(True, id="inside a caller's transaction"),
+])
+def test_a_search_past_its_time_limit_is_stopped_and_leaves_the_connection_as_it_was(in_transaction, settings):
+    settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 300
+    before = statement_timeout()
+    assert before != "300ms"
+    assert connections["marketplace"].in_atomic_block is in_transaction
+    search = listing_search(query="grooming", state="TX")
+
+    with table_locked("marketplace", "service_listings"):
+        for read in (lambda: search.page(offset=0, limit=25), search.count):
+            with pytest.raises(TimedOut) as stopped:
+                read()
+            assert (stopped.value.status, stopped.value.code) == (503, "search_timeout")
+            assert stopped.value.extra == {"timeout_ms": 300}
+            assert "Narrow it" in stopped.value.detail
+            assert statement_timeout() == before  # the limit ended with the statement
+
+    # The connection (and a caller's transaction) still works, with no limit left behind.
+    listing = make_listing(ProviderFactory(state="TX"), title="Dog grooming")
+    assert found(search) == [listing.pk]
+    assert statement_timeout() == before
+
+
+def test_the_time_limit_travels_with_the_search_statement(settings):
+    settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 1234
+    make_listing(ProviderFactory(), title="Dog grooming")
+
+    def searches() -> list[str]:
+        with CaptureQueriesContext(connections["marketplace"]) as captured:
+            found(listing_search(query="grooming"))
+        return [query["sql"] for query in captured if "service_listings" in query["sql"]]
+
+    [statement] = searches()
+    assert statement.startswith("SET LOCAL statement_timeout = 1234; SELECT ")
+    settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 0
+    [statement] = searches()
+    assert statement.startswith("SELECT ")
