@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from breederhq.crossdb_check import run_crossdb_check
@@ -201,3 +202,34 @@ def test_manage_py_exit_codes_from_a_separate_process():
     broken = run()
     assert broken.returncode == 1, broken.stderr
     assert [p["kind"] for p in json.loads(broken.stdout)["problems"]] == ["dangling_reference"]
+
+
+def queries_of_a_check(**options) -> tuple[dict, dict[str, int]]:
+    captured = {alias: CaptureQueriesContext(connections[alias]) for alias in DATABASE_ALIASES}
+    with captured["default"], captured["marketplace"]:
+        report = run_crossdb_check(**options)
+    return report, {alias: len(context) for alias, context in captured.items()}
+
+
+def test_the_check_reads_set_wise_its_queries_do_not_grow_with_the_rows():
+    healthy_data()
+    small, small_queries = queries_of_a_check()
+    for _ in range(20):
+        healthy_data()
+    large, large_queries = queries_of_a_check()
+    assert small["ok"] and large["ok"]
+    assert large["checked"]["default:crossdb_test_contacts"] == 21 * small["checked"]["default:crossdb_test_contacts"]
+    assert large_queries == small_queries
+
+
+def test_ids_are_looked_up_in_batches_and_a_missing_one_is_found_in_any_batch():
+    members = [MemberFactory() for _ in range(5)]
+    contacts = [ContactFactory(marketplace_member_id=member.pk) for member in members]
+    raw("marketplace", "DELETE FROM crossdb_test_members WHERE id = ANY(%s)", [[members[1].pk, members[4].pk]])
+    report, queries = queries_of_a_check(batch_size=2)
+    assert [(p["kind"], p["id"], p["value"]) for p in report["problems"]] == [
+        ("reference_to_hard_deleted_row", contacts[1].pk, members[1].pk),
+        ("reference_to_hard_deleted_row", contacts[4].pk, members[4].pk),
+    ]
+    # Five distinct ids two at a time: three lookups in the members' database.
+    assert queries_of_a_check(batch_size=5)[1]["marketplace"] == queries["marketplace"] - 2
