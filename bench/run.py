@@ -905,6 +905,32 @@ print(json.dumps(out))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+#: How often beat runs the integrity check (config/beat_schedule.py, "crossdb-check": every 15 minutes).
+CROSSDB_CHECK_PERIOD_SECONDS = 15 * 60
+
+
+def scenario_crossdb_check(environment: dict, runs: int = 3) -> dict:
+    """The cross-database integrity check over the whole data set, as `manage.py crossdb_check`
+    (what beat's job runs every 15 minutes): wall time per run, the median of `runs` runs each in a
+    fresh process (Django's start included), as a share of its period, and the rows it checked."""
+    seconds, report = [], {}
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "manage.py", "crossdb_check", "--json"], cwd=BASE_DIR,
+                                env=environment, capture_output=True, text=True)
+        seconds.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            return {"error": (result.stderr.strip().splitlines() or result.stdout.strip().splitlines() or ["?"])[-1][:300]}
+        report = json.loads(result.stdout)
+    checked = report["checked"]
+    return {
+        "seconds": statistics.median(seconds), "runs": runs,
+        "share_of_period": statistics.median(seconds) / CROSSDB_CHECK_PERIOD_SECONDS,
+        "source_rows": sum(n for name, n in checked.items() if not name.endswith(("cross_db_references", "outbox_messages_open"))),
+        "registry_rows": sum(n for name, n in checked.items() if name.endswith("cross_db_references")),
+    }
+
+
 def scenario_gunicorn(environment: dict, logins: dict) -> dict:
     """The transaction list (CPU-bound), webhook ingestion (waits on its commit) and the baseline
     under worker settings a 2-core host could use, interleaved, 2 rounds each."""
@@ -1057,6 +1083,13 @@ def write_report(results: dict) -> None:
             lines.append(f"| admin {name} change list: queries (tenant DB + marketplace DB) at {small['rows']} / "
                          f"{large['rows']} rows | {small['tenant_db']} + {small['marketplace_db']} / "
                          f"{large['tenant_db']} + {large['marketplace_db']} | constant | {'met' if same else 'MISSED'} |")
+    j = results.get("crossdb_check")
+    if j is not None:
+        lines.append(
+            f"| scheduled crossdb_check (beat, every {CROSSDB_CHECK_PERIOD_SECONDS // 60} min): wall time, share of its period |"
+            + (f" not measured: {j['error']} | — | — |" if "error" in j else
+               f" {j['seconds']:.1f} s ({j['share_of_period']:.1%}), {j['source_rows']:,} source rows and"
+               f" {j['registry_rows']:,} registry rows checked | — | — |"))
     if "gunicorn" in results:
         lines += ["", "Gunicorn worker settings on this host (req/s and p99, 2 interleaved rounds each; the "
                   "ratio is to that setting's own baseline):", "",
@@ -1377,7 +1410,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-gunicorn", action="store_true", help="skip the gunicorn worker comparison")
     parser.add_argument("--only", nargs="+", metavar="SCENARIO",
                         choices=["calibration", "webhooks", "rls", "messages_sql", "crossdb_resolution", "crossdb_api", "search_plan", "api",
-                                 "api_depth", "admin", "request_costs", "gunicorn"],
+                                 "api_depth", "admin", "request_costs", "crossdb_check", "gunicorn"],
                         help="run only these scenarios and print their figures (no report written)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -1413,6 +1446,7 @@ def main(argv: list[str]) -> int:
             "api_depth": lambda: scenario_api_depth(environment, server, bench_logins()),
             "admin": lambda: scenario_admin_queries(environment),
             "request_costs": lambda: scenario_request_costs(environment, bench_logins()),
+            "crossdb_check": lambda: scenario_crossdb_check(environment),
         }
         for name, run in scenarios.items():
             if not args.only or name in args.only:
