@@ -214,8 +214,11 @@ class ServiceListing(models.Model):
             GinIndex(fields=["search_vector"], name="service_listings_search_gin"),
             # The listing search's text and its category/state/city filters, in one GIN index
             # (marketplace_app/search_document.py). It replaces the one above, which the previous
-            # release searches by: drop that one in the release after (expand/contract).
-            GinIndex(ListingSearchDocument(LISTING_SEARCH_DOCUMENT_SQL), name="listings_search_document_gin"),
+            # release searches by: drop that one in the release after (expand/contract). Without
+            # fastupdate (migration 0009): a listing write updates the index itself instead of a
+            # pending list that every search would scan until the next cleanup.
+            GinIndex(ListingSearchDocument(LISTING_SEARCH_DOCUMENT_SQL), name="listings_search_document_gin",
+                     fastupdate=False),
             # The review's active-listing search index. `status` is left out of the key: the
             # predicate already fixes it, so it would only widen every entry.
             models.Index(

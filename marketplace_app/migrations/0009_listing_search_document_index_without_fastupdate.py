@@ -1,0 +1,46 @@
+from django.contrib.postgres.indexes import GinIndex
+from django.db import migrations
+
+from marketplace_app.search_document import ListingSearchDocument
+
+INDEX = "listings_search_document_gin"
+DOCUMENT = ("(search_vector || array_to_tsvector(ARRAY['category=' || category, 'state=' || state,"
+            " 'city=' || city]))")
+
+
+class Migration(migrations.Migration):
+    """The listing search's GIN index without `fastupdate`: a listing write puts its entries into
+    the index itself, instead of a pending list that every search scans in full until autovacuum or
+    the 4 MB gin_pending_list_limit empties it. Measured on the bench data (small scale): after
+    3,000 listing writes the search took 1.77 ms against 0.55 ms with the list empty, and 0.69 ms
+    without fastupdate; each write costs about 0.1 ms more. Listings are written rarely and searched
+    on every public request.
+
+    A change of the index's options, not a rebuild: no data is read. `ALTER INDEX ... SET` takes an
+    ACCESS EXCLUSIVE lock on the index for the catalog update, so it waits at most 5 s for one
+    (lock_timeout: the migration fails and is run again, rather than stalling the writes queued
+    behind it). The pending list it leaves is emptied into the index at once.
+    """
+
+    dependencies = [
+        ("marketplace_app", "0008_listing_search_document_index"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                migrations.RunSQL(
+                    f"SET LOCAL lock_timeout = '5s'; ALTER INDEX {INDEX} SET (fastupdate = off)",
+                    reverse_sql=f"SET LOCAL lock_timeout = '5s'; ALTER INDEX {INDEX} RESET (fastupdate)",
+                ),
+            ],
+            state_operations=[
+                migrations.RemoveIndex(model_name="servicelisting", name=INDEX),
+                migrations.AddIndex(
+                    model_name="servicelisting",
+                    index=GinIndex(ListingSearchDocument(DOCUMENT), name=INDEX, fastupdate=False),
+                ),
+            ],
+        ),
+        migrations.RunSQL(f"SELECT gin_clean_pending_list('{INDEX}')", reverse_sql=migrations.RunSQL.noop),
+    ]
