@@ -715,7 +715,38 @@ def _search_plan(environment: dict) -> dict:
         "heap_blocks_read": heap["Shared Read Blocks"] - its_index["Shared Read Blocks"],
         "matches": heap_scans[0]["Actual Rows"],
         "postings": postings,
+        "after_writes": _search_after_listing_writes(environment, sql),
     }
+
+
+#: Listing writes made (and rolled back) before the search is timed again.
+LISTING_WRITES = 2_000
+
+
+def _search_after_listing_writes(environment: dict, sql: str) -> dict:
+    """The search's execution time after LISTING_WRITES listing edits, with the search index as
+    deployed (no `fastupdate`, migration 0009) and with PostgreSQL's default (`fastupdate` on: the
+    writes' index entries wait in a pending list that every search scans); and each edit's time.
+    Each run is one transaction as the tables' owner, rolled back (the index option with it); the
+    table is vacuumed afterwards, which also empties what the default left in the pending list."""
+    import psycopg
+
+    owner = admin_url(environment, "MARKETPLACE_DATABASE_URL")
+    out = {"writes": LISTING_WRITES}
+    with psycopg.connect(owner) as conn:
+        for name, fastupdate in (("deployed", "off"), ("fastupdate", "on")):
+            conn.execute(f"ALTER INDEX listings_search_document_gin SET (fastupdate = {fastupdate})")
+            started = time.perf_counter()
+            conn.execute("UPDATE service_listings SET title = title || ' (edited)'"
+                         " WHERE id IN (SELECT id FROM service_listings ORDER BY id DESC LIMIT %s)", [LISTING_WRITES])
+            write_ms = (time.perf_counter() - started) * 1000 / LISTING_WRITES
+            times = [conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchone()[0][0]["Execution Time"]
+                     for _ in range(6)][1:]
+            out[name] = {"search_ms": statistics.median(times), "write_ms": write_ms}
+            conn.rollback()
+    with psycopg.connect(owner, autocommit=True) as conn:
+        conn.execute("VACUUM service_listings")
+    return out
 
 
 def scenario_api_depth(environment: dict, server: Server, logins: dict) -> dict:
@@ -1063,6 +1094,13 @@ def write_report(results: dict) -> None:
                          f"{p['execution_ms']:.1f} ms: {p['index_scan_ms']:.1f} ms to {p['candidates']:,} candidates, "
                          f"{p['heap_scan_ms']:.1f} ms over {p['heap_blocks']:,} pages, "
                          f"{p['execution_ms'] - p['index_scan_ms'] - p['heap_scan_ms']:.1f} ms | — | — |")
+            if w := p.get("after_writes"):
+                lines.append(
+                    f"| listing search inside PostgreSQL after {w['writes']:,} listing edits: the index as deployed"
+                    f" (no fastupdate) vs PostgreSQL's default (fastupdate: a pending list every search scans) |"
+                    f" {w['deployed']['search_ms']:.2f} vs {w['fastupdate']['search_ms']:.2f} ms"
+                    f" ({w['fastupdate']['search_ms'] / w['deployed']['search_ms']:.1f}x); an edit"
+                    f" {w['deployed']['write_ms']:.2f} vs {w['fastupdate']['write_ms']:.2f} ms | — | — |")
     d = results["api_depth"]
     lines += [
         f"| API transactions: page {d['transactions_depth_rows']:,} rows deep vs first page (cursor) | "
