@@ -40,7 +40,7 @@ def test_listing_gin_indexes_and_a_single_slug_index():
     assert "USING gin (category_metadata)" in listing["service_listings_metadata_gin"]
     assert listing["listings_search_document_gin"].endswith(
         "USING gin (((search_vector || array_to_tsvector(ARRAY[('category='::text || (category)::text), "
-        "('state='::text || (state)::text), ('city='::text || (city)::text)]))))")
+        "('state='::text || (state)::text), ('city='::text || (city)::text)])))) WITH (fastupdate=off)")
     # The text-only index it replaces stays one release, for the previous release's processes.
     assert "USING gin (search_vector)" in listing["service_listings_search_gin"]
     slug_indexes = [name for name, definition in listing.items() if "(slug" in definition]

@@ -216,10 +216,3 @@ def test_the_time_limit_travels_with_the_search_statement(settings):
     [statement] = searches()
     assert statement.startswith("SELECT ")
 
-
-def test_the_search_index_takes_writes_directly_not_through_a_pending_list_every_search_scans():
-    with connections["marketplace"].cursor() as cursor:
-        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'listings_search_document_gin'")
-        assert cursor.fetchone()[0] == ["fastupdate=off"]
-    listing = make_listing(ProviderFactory(state="TX"), title="Dog grooming")
-    assert found(listing_search(query="grooming", state="TX")) == [listing.pk]
