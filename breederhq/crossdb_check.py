@@ -34,8 +34,9 @@ def run_crossdb_check(*, stuck_after_minutes: int = 30, now: datetime | None = N
     """Every problem in both databases, each source table's problems in the order of its rows.
     Set-wise: per reference column, one statement finds the rows whose column and registry row
     disagree, and the ids the column points at are checked against the target table
-    `batch_size` distinct ids per statement, so the check reads ids, never model instances (at the
-    benchmark's full scale, 9 million source rows, it went from 9 minutes of Python to seconds)."""
+    `batch_size` distinct ids per statement, so the check reads ids, never model instances. On the
+    benchmark's full-scale data (6.2 million source rows, 3 million registry rows) the command took
+    259 s loading model instances page by page and takes 12 s this way (bench/, issue 11)."""
     now = now or timezone.now()
     problems: list[dict] = []
     checked: Counter[str] = Counter()
