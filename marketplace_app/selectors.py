@@ -108,24 +108,26 @@ def _fetch_within_timeout(sql: str, params) -> list[tuple]:
 
     One round trip: `SET LOCAL` and the statement travel as one simple-query message (Django's
     client-side-binding cursor), which PostgreSQL runs as one implicit transaction, so the limit
-    ends with it. Inside a transaction (a caller's atomic block, a test) they run in a savepoint
-    that is always rolled back, as only a rollback ends a `SET LOCAL` before the transaction does
-    (a released savepoint passes it on): the read keeps its rows, the transaction neither the
-    limit nor, after a cancel, an aborted state."""
+    ends with it. Inside a transaction (a caller's atomic block, autocommit off, a test) they run
+    in a savepoint that is always rolled back, as only a rollback ends a `SET LOCAL` before the
+    transaction does (a released savepoint passes it on): the read keeps its rows, the transaction
+    neither the limit nor, after a cancel, an aborted state."""
     timeout_ms = settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS
     connection = connections[DB]
     if timeout_ms <= 0:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    savepoint = transaction.savepoint(using=DB) if connection.in_atomic_block else None
+    savepoint = transaction.savepoint(using=DB) if not connection.get_autocommit() else None
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}; {sql}", params)
             cursor.nextset()  # past SET's empty result, to the statement's rows
             return cursor.fetchall()
     except OperationalError as exc:
-        if not isinstance(exc.__cause__, QueryCanceled):
+        # Only the time limit: a statement cancelled by an operator (pg_cancel_backend) stays a 500.
+        if not (isinstance(exc.__cause__, QueryCanceled)
+                and "statement timeout" in (exc.__cause__.diag.message_primary or "")):
             raise
         raise TimedOut(
             f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "

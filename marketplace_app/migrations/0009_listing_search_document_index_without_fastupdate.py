@@ -17,10 +17,15 @@ class Migration(migrations.Migration):
     on every public request.
 
     A change of the index's options, not a rebuild: no data is read. `ALTER INDEX ... SET` takes an
-    ACCESS EXCLUSIVE lock on the index for the catalog update, so it waits at most 5 s for one
-    (lock_timeout: the migration fails and is run again, rather than stalling the writes queued
-    behind it). The pending list it leaves is emptied into the index at once.
+    ACCESS EXCLUSIVE lock on the index (which blocks the table's writes and its planning) for the
+    catalog update alone: it runs in its own transaction and waits at most 5 s for the lock
+    (lock_timeout: the migration fails and is run again, rather than stalling the statements queued
+    behind it). The pending list it leaves is emptied into the index afterwards, in a transaction of
+    its own that holds no such lock.
     """
+
+    # Each operation in its own transaction, so the exclusive lock ends with the ALTER.
+    atomic = False
 
     dependencies = [
         ("marketplace_app", "0008_listing_search_document_index"),
@@ -29,9 +34,12 @@ class Migration(migrations.Migration):
     operations = [
         migrations.SeparateDatabaseAndState(
             database_operations=[
+                # One element each, sent as one message: PostgreSQL runs it as one implicit
+                # transaction, which SET LOCAL applies to (a plain string would be split into two
+                # statements, each in its own transaction).
                 migrations.RunSQL(
-                    f"SET LOCAL lock_timeout = '5s'; ALTER INDEX {INDEX} SET (fastupdate = off)",
-                    reverse_sql=f"SET LOCAL lock_timeout = '5s'; ALTER INDEX {INDEX} RESET (fastupdate)",
+                    [f"SET LOCAL lock_timeout = '5s'; ALTER INDEX {INDEX} SET (fastupdate = off)"],
+                    reverse_sql=[f"SET LOCAL lock_timeout = '5s'; ALTER INDEX {INDEX} RESET (fastupdate)"],
                 ),
             ],
             state_operations=[

@@ -42,6 +42,20 @@ def test_request_latency_is_labelled_by_route_pattern_and_queries_by_database(cl
     assert 'database="default"' in body
 
 
+def test_the_listing_search_is_labelled_by_its_select_not_by_its_time_limit(client):
+    from prometheus_client import REGISTRY
+
+    def searches_counted(operation: str) -> float:
+        return REGISTRY.get_sample_value("breederhq_db_query_duration_seconds_count", {
+            "database": "marketplace", "table": "service_listings", "operation": operation}) or 0
+
+    before = {operation: searches_counted(operation) for operation in ("SELECT", "OTHER")}
+    assert client.get("/api/v1/marketplace/listings/", {"q": "grooming"}).status_code == 200
+    # One page of nothing found: the page's statement, then the plain COUNT.
+    assert searches_counted("SELECT") == before["SELECT"] + 2
+    assert searches_counted("OTHER") == before["OTHER"]
+
+
 def test_celery_task_outcomes_are_counted(client, settings):
     settings.METRICS_TOKEN = ""
     ping.apply()
