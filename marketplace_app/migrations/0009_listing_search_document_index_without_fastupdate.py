@@ -11,10 +11,11 @@ DOCUMENT = ("(search_vector || array_to_tsvector(ARRAY['category=' || category, 
 class Migration(migrations.Migration):
     """The listing search's GIN index without `fastupdate`: a listing write puts its entries into
     the index itself, instead of a pending list that every search scans in full until autovacuum or
-    the 4 MB gin_pending_list_limit empties it. Measured on the bench data (small scale): after
-    3,000 listing writes the search took 1.77 ms against 0.55 ms with the list empty, and 0.69 ms
-    without fastupdate; each write costs about 0.1 ms more. Listings are written rarely and searched
-    on every public request.
+    the 4 MB gin_pending_list_limit empties it. Measured by the bench (`search_plan`, after 2,000
+    listing edits): the search took 1.27 ms with fastupdate and 0.51 ms without at small scale (at
+    full scale the same 0.7 ms is a small part of a broad search's 48 ms); an edit took 0.12-0.15 ms
+    without fastupdate against 0.05 ms with it. Listings are written rarely and searched on every
+    public request.
 
     A change of the index's options, not a rebuild: no data is read. `ALTER INDEX ... SET` takes an
     ACCESS EXCLUSIVE lock on the index (which blocks the table's writes and its planning) for the
