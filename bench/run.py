@@ -1130,7 +1130,8 @@ def write_report(results: dict) -> None:
             f"| scheduled crossdb_check (beat, every {CROSSDB_CHECK_PERIOD_SECONDS // 60} min): wall time, share of its period |"
             + (f" not measured: {j['error']} | — | — |" if "error" in j else
                f" {j['seconds']:.1f} s ({j['share_of_period']:.1%}), {j['source_rows']:,} source rows and"
-               f" {j['registry_rows']:,} registry rows checked | — | — |"))
+               f" {j['registry_rows']:,} registry rows checked"
+               + (f", {j['problems']} problems found" if j.get("problems") else "") + " | — | — |"))
     if "gunicorn" in results:
         lines += ["", "Gunicorn worker settings on this host (req/s and p99, 2 interleaved rounds each; the "
                   "ratio is to that setting's own baseline):", "",

@@ -87,7 +87,7 @@ def _check_source_model(model, problems, checked, last_allocated, batch_size) ->
     where = {"database": home, "table": table}
     found: list[tuple[int, int, int, dict]] = []  # (field, source row id, position in the row's problems, problem)
     for index, field in enumerate(fields):
-        targets = {key: target for key, target in field.target_models().items()}
+        targets = field.target_models()
         for position, problem in _registry_problems(model, field, targets, home, where):
             found.append((index, problem["id"], position, problem))
         for key, target in targets.items():
@@ -112,12 +112,11 @@ def _registry_text(row) -> str:
                                 target_table=row[4], target_id=row[5]))
 
 
-def _target_case(field, targets: dict, attribute) -> tuple[str, list]:
-    """SQL for the (database or table) each row's column points into, by its discriminator; NULL
-    for an unknown discriminator."""
-    if not field.is_polymorphic:
+def _target_case(discriminator: str | None, targets: dict, attribute) -> tuple[str, list]:
+    """SQL for the (database or table) each row's column points into, by its `discriminator`
+    column's value (None: a single target); NULL for an unknown discriminator."""
+    if discriminator is None:
         return "%s", [attribute(targets[None])]
-    discriminator = f's.{_quoted(field.model._meta.get_field(field.discriminator).column)}'
     whens = " ".join(f"WHEN {discriminator} = %s THEN %s" for _ in targets)
     return f"(CASE {whens} END)", [value for key, target in targets.items() for value in (key, attribute(target))]
 
@@ -128,13 +127,13 @@ def _registry_problems(model, field, targets, home, where):
     database with no registry row or another one, or a registry row for a same-database link (2).
     One statement: the source table joined to its registry rows."""
     table, pk, column = model._meta.db_table, _quoted(model._meta.pk.column), _quoted(field.column)
-    target_db, db_params = _target_case(field, targets, database_for_model)
-    target_table, table_params = _target_case(field, targets, lambda target: target._meta.db_table)
     discriminator = (f's.{_quoted(model._meta.get_field(field.discriminator).column)}' if field.is_polymorphic
-                     else "NULL")
+                     else None)
+    target_db, db_params = _target_case(discriminator, targets, database_for_model)
+    target_table, table_params = _target_case(discriminator, targets, lambda target: target._meta.db_table)
     rows = _rows(
         home,
-        f"SELECT s.{pk}, s.{column}, {discriminator}, {target_db}, {target_table},"
+        f"SELECT s.{pk}, s.{column}, {discriminator or 'NULL'}, {target_db}, {target_table},"
         f" r.source_table, r.source_id, r.source_column, r.target_db, r.target_table, r.target_id"
         f" FROM {_quoted(table)} s LEFT JOIN {_quoted(CrossDbReference._meta.db_table)} r"
         f" ON r.source_table = %s AND r.source_id = s.{pk} AND r.source_column = %s"
@@ -199,8 +198,6 @@ def _missing_targets(model, field, key, target, home, where, last_allocated, bat
 
 
 def _check_registry_sources(alias, problems, checked) -> None:
-    from breederhq.models import CrossDbReference
-
     registry = CrossDbReference.objects.using(alias)
     checked[f"{alias}:cross_db_references"] += registry.count()
     sources = {m._meta.db_table: m for m in models_with_references() if database_for_model(m) == alias}
