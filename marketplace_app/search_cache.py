@@ -33,6 +33,7 @@ import redis
 from django.conf import settings
 
 from breederhq import request_redis
+from breederhq.errors import TimedOut
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 def cached(parts: tuple, compute: Callable[[], Any]) -> Any:
     """`compute()`'s result (JSON-able; tuples come back as lists) for the search identified by
     `parts` (whose repr identifies it exactly), from the cache when it is fresh. An exception from
-    `compute()` (a refused search) is raised and nothing is cached."""
+    `compute()` (a refused search) is raised and nothing is cached, except that a stale answer whose
+    recomputation runs past its time limit (`TimedOut`) is answered again as it was."""
     seconds = settings.LISTING_SEARCH_CACHE_SECONDS
     if seconds <= 0:
         return compute()
@@ -100,14 +102,31 @@ def cached(parts: tuple, compute: Callable[[], Any]) -> Any:
     except redis.RedisError as exc:
         logger.warning("listing search not cached, Redis unreachable: %s", exc)
         return compute()
-    value = compute()
     try:
-        client.set(key, _encode([generation, time.time() + seconds, value]), ex=seconds + STALE_GRACE_SECONDS)
-        if token is not None:
-            client.eval(_RELEASE, 1, lock, token)
+        fresh = compute()
+    except TimedOut:
+        if token is None:
+            raise
+        # The stale answer rather than none while the database cannot recompute it in time; the
+        # next request after the lock's release tries again.
+        logger.warning("listing search %s not recomputed in time, its stale answer served", key)
+        _release(client, lock, token)
+        return value
+    try:
+        client.set(key, _encode([generation, time.time() + seconds, fresh]), ex=seconds + STALE_GRACE_SECONDS)
     except redis.RedisError as exc:
         logger.warning("listing search not cached, Redis unreachable: %s", exc)
-    return value
+    _release(client, lock, token)
+    return fresh
+
+
+def _release(client, lock: str, token: str | None) -> None:
+    if token is None:
+        return
+    try:
+        client.eval(_RELEASE, 1, lock, token)
+    except redis.RedisError as exc:  # it expires after RECOMPUTE_LOCK_SECONDS anyway
+        logger.warning("listing search recomputation lock %s not released, Redis unreachable: %s", lock, exc)
 
 
 def _new_generation() -> str:

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from breederhq import request_redis
 from marketplace_app import search_cache, services
 from tests.factories.marketplace import ProviderFactory, make_listing
+from tests.locks import table_locked
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -134,6 +135,32 @@ def test_a_stale_answer_is_recomputed_by_one_request_while_the_others_answer_fro
     answer, queries = search()
     assert listings[0].slug not in slugs(answer) and answer["count"] == 2 and queries == 1
     assert not request_redis.client().exists(f"{key}:lock")  # released once stored
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+def test_a_stale_answer_whose_recomputation_runs_past_the_time_limit_is_answered_again(austin, settings, caplog):
+    """The database cannot recompute the stale answer in time (here: a lock it waits on): the
+    request answers the stale one instead of a 503, and the next one tries again."""
+    _, listings = austin
+    search()
+    services.listing_transition(listing_id=listings[0].pk, target="paused")
+    settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 200
+    [key] = entry_keys()
+    with table_locked("marketplace", "service_listings"):
+        answer, queries = search()
+    assert listings[0].slug in slugs(answer) and answer["count"] == 3 and queries == 1  # tried, then stale
+    assert "not recomputed in time" in caplog.text
+    assert not request_redis.client().exists(f"{key}:lock")
+    answer, queries = search()
+    assert listings[0].slug not in slugs(answer) and answer["count"] == 2 and queries == 1
+
+
+def test_a_search_never_answered_before_that_runs_past_the_time_limit_is_a_503(settings):
+    settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 200
+    with table_locked("marketplace", "service_listings"):
+        response = Client().get(SEARCH, {"q": "grooming", "state": "TX"})
+    assert (response.status_code, response.json()["code"]) == (503, "search_timeout")
+    assert entry_keys() == []
 
 
 def test_a_recomputation_releases_only_its_own_lock(austin, monkeypatch):
