@@ -215,4 +215,3 @@ def test_the_time_limit_travels_with_the_search_statement(settings):
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 0
     [statement] = searches()
     assert statement.startswith("SELECT ")
-
