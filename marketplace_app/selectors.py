@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import OperationalError, connections, transaction
+from django.db import connections
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
-from psycopg.errors import QueryCanceled
 
 from breederhq.errors import NotFound, TimedOut, ValidationFailed
+from breederhq.statement_timeout import statement_time_limit
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
@@ -104,38 +104,21 @@ class ListingSearch:
 def _fetch_within_timeout(sql: str, params) -> list[tuple]:
     """The rows of one search statement, which PostgreSQL stops after
     LISTING_SEARCH_STATEMENT_TIMEOUT_MS: then `TimedOut` (503 `search_timeout`), and the
-    connection is as it was.
-
-    One round trip: `SET LOCAL` and the statement travel as one simple-query message (Django's
-    client-side-binding cursor), which PostgreSQL runs as one implicit transaction, so the limit
-    ends with it. Inside a transaction (a caller's atomic block, autocommit off, a test) they run
-    in a savepoint that is always rolled back, as only a rollback ends a `SET LOCAL` before the
-    transaction does (a released savepoint passes it on): the read keeps its rows, the transaction
-    neither the limit nor, after a cancel, an aborted state."""
+    connection is as it was (breederhq/statement_timeout.py: the limit travels with the statement,
+    in the same message)."""
     timeout_ms = settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS
-    connection = connections[DB]
-    if timeout_ms <= 0:
-        with connection.cursor() as cursor:
+    with statement_time_limit(DB, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms)):
+        with connections[DB].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    savepoint = transaction.savepoint(using=DB) if not connection.get_autocommit() else None
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}; {sql}", params)
-            cursor.nextset()  # past SET's empty result, to the statement's rows
-            return cursor.fetchall()
-    except OperationalError as exc:
-        # Only the time limit: a statement cancelled by an operator (pg_cancel_backend) stays a 500.
-        if not (isinstance(exc.__cause__, QueryCanceled)
-                and "statement timeout" in (exc.__cause__.diag.message_primary or "")):
-            raise
-        raise TimedOut(
-            f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "
-            "or more specific words) and try again.", timeout_ms=timeout_ms, code="search_timeout",
-        ) from exc
-    finally:
-        if savepoint is not None:
-            transaction.savepoint_rollback(savepoint, using=DB)
+
+
+def search_timed_out(timeout_ms: int) -> TimedOut:
+    """The 503 `search_timeout` problem of a public search stopped by its time limit."""
+    return TimedOut(
+        f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "
+        "or more specific words) and try again.", timeout_ms=timeout_ms, code="search_timeout",
+    )
 
 
 def listing_search(
@@ -241,6 +224,14 @@ def provider_search(providers, *, query: str | None = None, order: str = "releva
     if order == "popular":
         return providers.order_by("-total_transactions", "-id")
     return providers.order_by("-created_at", "-id")
+
+
+def provider_search_time_limit():
+    """A block whose reads (the provider search's count and page) PostgreSQL stops after
+    PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS: then `TimedOut` (503 `search_timeout`), as the listing
+    search's. A many-term websearch query over every provider's text is otherwise unbounded."""
+    timeout_ms = settings.PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS
+    return statement_time_limit(DB, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms))
 
 
 def provider_get_public(*, provider_id: int) -> Provider:

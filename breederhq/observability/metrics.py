@@ -39,14 +39,8 @@ BLOCKED_CROSS_TENANT = Counter(
 _TABLE = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN)\s+"?([A-Za-z_][A-Za-z0-9_]*)"?', re.IGNORECASE)
 
 
-#: A statement sent after its own `SET LOCAL ...;` (the listing search's time limit) is labelled
-#: by the statement, not by the SET.
-_SET_LOCAL_PREFIX = re.compile(r"^\s*SET\s+LOCAL\s[^;]*;", re.I)
-
-
 @functools.lru_cache(maxsize=2048)  # the same statements come back with every request
 def sql_table_and_operation(sql: str) -> tuple[str, str]:
-    sql = _SET_LOCAL_PREFIX.sub("", sql, count=1)
     operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "OTHER"
     if operation not in {"SELECT", "INSERT", "UPDATE", "DELETE"}:
         operation = "OTHER"

@@ -565,10 +565,14 @@ class ProviderListView(PublicAPIView):
         return selectors.provider_list_public()
 
     @extend_schema(operation_id="providers_list", tags=["marketplace"],
-                   responses={200: s.ProviderOut(many=True), **problems(e400="Invalid filter", e429="Throttled")},
+                   responses={200: s.ProviderOut(many=True), **problems(
+                       e400="Invalid filter", e429="Throttled",
+                       e503="The search ran past its time limit (`search_timeout`, the limit in `timeout_ms`): "
+                            "narrow it")},
                    summary="Live providers: filters, full-text search, ordering (public)")
     def get(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        with selectors.provider_search_time_limit():  # the count and the page
+            page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.ProviderOut(page, many=True).data)
 
 

@@ -14,6 +14,7 @@ from marketplace_app.models import Provider
 from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import ProviderFactory, make_listing, make_transaction
+from tests.locks import table_locked
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 PROVIDERS = "/api/v1/marketplace/providers/"
@@ -106,9 +107,24 @@ class TestProviderSearch:
                     response = client.get(PROVIDERS, {"page_size": size, **params})
                 assert response.status_code == 200
                 assert len(body(response)["results"]) == size
-                per_size[size] = (len(tenant_db), len(marketplace_db))
+                # Less the savepoint the search's time limit takes inside the test's transaction.
+                reads = [q for q in marketplace_db if "SAVEPOINT" not in q["sql"]]
+                per_size[size] = (len(tenant_db), len(reads))
             assert len(set(per_size.values())) == 1, (params, per_size)
             assert per_size[1][1] == 2, per_size  # the count and the page, nothing per row
+
+    def test_a_search_past_its_time_limit_is_a_503_problem_saying_to_narrow_it(self, settings):
+        settings.PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS = 200
+        with table_locked("marketplace", "marketplace_providers"):
+            response = Client().get(PROVIDERS, {"q": "grooming", "state": "TX"})
+        assert response.status_code == 503
+        assert response["Content-Type"] == "application/problem+json"
+        problem = body(response)
+        assert (problem["code"], problem["timeout_ms"]) == ("search_timeout", 200)
+        assert problem["detail"].startswith("The search was stopped after 200 ms. Narrow it")
+        # The same search answers once the database is free again.
+        ProviderFactory(business_name="Grooming Co", state="TX")
+        assert names(Client(), q="grooming", state="TX") == ["Grooming Co"]
 
     def test_anonymous_reads_are_throttled_per_ip(self, settings):
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
