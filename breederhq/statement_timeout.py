@@ -8,12 +8,15 @@ Every statement the block sends on that connection travels as `SET LOCAL stateme
 costs no extra round trip. With autocommit on (as the API reads), PostgreSQL runs such a message as
 one implicit transaction and the limit ends with it. Inside a transaction (a caller's atomic block, a
 test) the block runs in a savepoint that is always rolled back, since only a rollback ends a `SET
-LOCAL` before the transaction does (a released savepoint passes it on to the transaction): the reads
-keep their rows, the transaction neither the limit nor, after a cancel, an aborted state. So the
-block must only read.
+LOCAL` before the transaction does (a released savepoint passes it on to the transaction), then
+released: the reads keep their rows, the transaction neither the limit, nor, after a cancel, an
+aborted state, nor a deeper subtransaction. So the block may only read: a statement other than
+SELECT, WITH or SHOW is refused (TypeError) before it is sent.
 
 A statement stopped by the limit raises `on_timeout()` (chained to PostgreSQL's error). A statement
-cancelled otherwise (an operator's `pg_cancel_backend`) stays the database error it is.
+cancelled otherwise (an operator's `pg_cancel_backend`) stays the database error it is. Both share
+one SQLSTATE (57014), so they are told apart by PostgreSQL's message: the server's `lc_messages`
+must be English (its default, and the Docker image's); otherwise a timeout is a 500.
 
 The limit's execute wrapper is the innermost: wrappers entered before the block (the request
 metrics) see each statement without its `SET LOCAL`; Django's query log shows what PostgreSQL
@@ -25,9 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.db import OperationalError, connections, transaction
+from django.db import Error, OperationalError, connections, transaction
 from psycopg import ClientCursor
 from psycopg.errors import QueryCanceled
+
+
+#: How the statements a limited block may send begin.
+_READS = ("SELECT", "WITH", "SHOW", "(SELECT")
 
 
 def is_statement_timeout(error: BaseException) -> bool:
@@ -50,6 +57,8 @@ def statement_time_limit(alias: str, timeout_ms: int, *, on_timeout: Callable[[]
         if many or not isinstance(raw, ClientCursor):
             # A server-side-binding cursor takes one statement per message, executemany one per row.
             raise TypeError("statement_time_limit applies to single statements on client-side-binding cursors")
+        if not sql.lstrip()[:7].upper().startswith(_READS):
+            raise TypeError(f"statement_time_limit blocks only read: {sql[:60]!r}")
         result = execute(prefix + sql, params, many, context)
         raw.nextset()  # past SET's empty result, to the statement's own
         return result
@@ -59,10 +68,27 @@ def statement_time_limit(alias: str, timeout_ms: int, *, on_timeout: Callable[[]
     try:
         with connection.execute_wrapper(limited):
             yield
-    except OperationalError as error:
-        if not is_statement_timeout(error):
-            raise
-        raise on_timeout() from error
-    finally:
+    except BaseException as error:
         if savepoint is not None:
-            transaction.savepoint_rollback(savepoint, using=alias)
+            _rollback_and_release(connection, savepoint, raising=False)
+        if isinstance(error, OperationalError) and is_statement_timeout(error):
+            raise on_timeout() from error
+        raise
+    if savepoint is not None:
+        _rollback_and_release(connection, savepoint, raising=True)
+
+
+def _rollback_and_release(connection, savepoint: str, *, raising: bool) -> None:
+    """What Django's atomic does when a block fails: roll back to the savepoint, then release it.
+    An error inside the block (which an ORM write marks the transaction for) is undone by the
+    rollback. When that fails too (the connection lost), the caller's transaction is marked for
+    rollback; the error is raised unless the block's own error is on its way."""
+    connection.needs_rollback = False
+    try:
+        connection.savepoint_rollback(savepoint)
+        connection.savepoint_commit(savepoint)
+    except Error:
+        if connection.in_atomic_block:
+            connection.needs_rollback = True
+        if raising:
+            raise

@@ -8,12 +8,13 @@ import time
 
 import psycopg
 import pytest
-from django.db import OperationalError, connections
+from django.db import OperationalError, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.statement_timeout import is_statement_timeout, statement_time_limit
 from marketplace_app.models import Provider
+from tests.factories.marketplace import ProviderFactory
 from tests.locks import table_locked
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
@@ -100,17 +101,21 @@ def test_a_statement_cancelled_by_an_operator_stays_a_database_error():
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
     cancelled = threading.Event()
+    failures: list[BaseException] = []
 
     def operator():
-        with psycopg.connect(**connections[ALIAS].get_connection_params(), autocommit=True) as admin:
-            for _ in range(500):  # until our statement waits on the lock
-                waiting = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
-                                        [pid]).fetchone()
-                if waiting and waiting[0] == "Lock":
-                    admin.execute("SELECT pg_cancel_backend(%s)", [pid])
-                    cancelled.set()
-                    return
-                time.sleep(0.01)
+        try:
+            with psycopg.connect(**connections[ALIAS].get_connection_params(), autocommit=True) as admin:
+                for _ in range(500):  # until our statement waits on the lock
+                    waiting = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                            [pid]).fetchone()
+                    if waiting and waiting[0] == "Lock":
+                        admin.execute("SELECT pg_cancel_backend(%s)", [pid])
+                        cancelled.set()
+                        return
+                    time.sleep(0.01)
+        except BaseException as failure:  # noqa: BLE001 - reported by the test below
+            failures.append(failure)
 
     with table_locked(ALIAS, "marketplace_providers"):
         thread = threading.Thread(target=operator)
@@ -120,7 +125,7 @@ def test_a_statement_cancelled_by_an_operator_stays_a_database_error():
                 list(Provider.objects.using(ALIAS).all())
         finally:
             thread.join()
-    assert cancelled.is_set()
+    assert not failures and cancelled.is_set()
     assert not is_statement_timeout(error.value)
     assert "canceling statement due to user request" in str(error.value)
 
@@ -132,3 +137,29 @@ def test_only_single_statements_on_the_default_cursor_can_carry_the_limit():
             cursor.execute("SELECT %s::int", [1])
         with connection.cursor() as cursor, pytest.raises(TypeError, match="single statements"):
             cursor.executemany("SELECT %s::int", [[1], [2]])
+        with pytest.raises(TypeError, match="single statements"):  # a server-side (named) cursor
+            list(Provider.objects.using(ALIAS).iterator())
+
+
+def test_a_limited_block_only_reads():
+    with limited(1000), pytest.raises(TypeError, match="only read"):
+        Provider.objects.using(ALIAS).filter(business_name="nobody").update(description="x")
+
+
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+def test_inside_a_transaction_the_block_leaves_no_savepoint_limit_or_error_behind():
+    before = current_timeout()
+    with transaction.atomic(using=ALIAS), CaptureQueriesContext(connections[ALIAS]) as logged:
+        for _ in range(2):
+            with pytest.raises(ZeroDivisionError), limited(1234):
+                assert current_timeout() == "1234ms"
+                1 / 0  # noqa: B018 - not a database error
+            with limited(1234):
+                current_timeout()
+        assert current_timeout() == before
+        assert not connections[ALIAS].needs_rollback
+        # Each savepoint rolled back, then released: the caller's transaction is no deeper.
+        kinds = [query["sql"].split(' "')[0] for query in logged if "SAVEPOINT" in query["sql"]]
+        assert kinds == ["SAVEPOINT", "ROLLBACK TO SAVEPOINT", "RELEASE SAVEPOINT"] * 4
+        provider = ProviderFactory()  # the transaction still writes
+    assert Provider.objects.using(ALIAS).filter(pk=provider.pk).exists()
