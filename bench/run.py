@@ -779,13 +779,14 @@ def _search_with_rum(environment: dict, sql: str, expression: str, tsquery: str)
     edited = False
     try:
         with psycopg.connect(admin_url(environment, "MARKETPLACE_DATABASE_URL")) as conn:
+            out: dict = {}
+
             def timed(name: str, statement: str) -> None:
                 plans = [conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}").fetchone()[0][0]
                          for _ in range(6)][1:]
                 out[f"{name}_ms"] = statistics.median(plan["Execution Time"] for plan in plans)
                 out[f"{name}_index"] = sorted({n["Index Name"] for n in _plan_nodes(plans[0]["Plan"]) if "Index Name" in n})
 
-            out: dict = {}
             timed("capped_count_deployed", statements["capped_count"])  # what a capped count alone saves
             if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'rum'").fetchone():
                 return {**out, "unavailable": "the server has no rum extension"}
