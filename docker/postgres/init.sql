@@ -1,4 +1,5 @@
--- First start of the compose PostgreSQL: the two roles and the two databases (DESIGN sections 4, 5).
+-- First start of the compose PostgreSQL: the two roles and the two databases
+-- (docs/architecture/databases-and-routing.md).
 -- The owner role owns the databases and runs migrations; the app role is what web/worker/beat use.
 CREATE ROLE breederhq_owner LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS PASSWORD 'breederhq_owner';
 CREATE ROLE breederhq_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD 'breederhq_app';
