@@ -336,3 +336,17 @@ def test_the_device_secrets_have_no_admin_pages(superuser_client):
 
     assert not admin.site.is_registered(TOTPDevice) and not admin.site.is_registered(StaticDevice)
     assert authenticator(superuser_client.user).confirmed
+
+
+def test_a_reset_from_the_shell_when_nobody_can_sign_in(enrolled):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("reset_second_factor", enrolled.email, reason="the only superuser lost the phone", stdout=out)
+    assert "removed" in out.getvalue()
+    assert not TOTPDevice.objects.filter(user=enrolled).exists()
+    audit = StaffActionAudit.objects.get(action="reset_second_factor")
+    assert (audit.actor_id, audit.actor_username, audit.target_id, audit.reason) == (
+        0, "manage.py", str(enrolled.pk), "the only superuser lost the phone")
