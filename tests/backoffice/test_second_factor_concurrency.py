@@ -6,7 +6,6 @@ from __future__ import annotations
 import psycopg
 import pytest
 from django.db import connections
-from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
