@@ -89,7 +89,8 @@ def load_demo_data(*, back_office: bool = True) -> list[tuple[str, str]]:
         _user(email="admin@breederhq.test", is_staff=True, is_superuser=True, first_name="Ada")
         _sunny_kennels()
     logins = [
-        ("admin@breederhq.test", "superuser: the back office at /admin/"),
+        ("admin@breederhq.test", "superuser: the back office at /admin/ (on first sign-in, set up a second "
+                                 "factor with any authenticator app: docs/operations/staff-2fa.md)"),
         ("owner@sunny-kennels.test", "owner of the demo tenant Sunny Kennels (contacts, invoices)"),
     ]
     logins += load_marketplace_demo_data()

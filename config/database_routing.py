@@ -24,6 +24,10 @@ APP_DATABASES: dict[str, str] = {
     "drf_spectacular": TENANT_DB,
     "token_blacklist": TENANT_DB,  # simplejwt: refresh tokens issued to tenant_app.User, and revoked ones
     "django_celery_beat": TENANT_DB,
+    # django-otp: staff second-factor devices (authenticator apps, recovery codes), beside the users.
+    "django_otp": TENANT_DB,
+    "otp_totp": TENANT_DB,
+    "otp_static": TENANT_DB,
     # Our apps.
     "tenant_app": TENANT_DB,
     "payments_app": TENANT_DB,

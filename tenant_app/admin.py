@@ -56,12 +56,38 @@ def _all_fields(model) -> list[str]:
 # --- Global tables -------------------------------------------------------------------------------------
 
 
+def _reset_second_factor(user, actor):
+    from breederhq.backoffice.second_factor import second_factor_reset
+
+    return second_factor_reset(target=user, actor=actor)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
-                    "last_login", "view_as")
+                    "second_factor", "last_login", "view_as")
     search_fields = ("email", "username", "first_name", "last_name")
     date_hierarchy = "date_joined"
+    # A staff member who lost their phone and recovery codes: remove their devices (audited, with a
+    # reason); they set up a new one at their next sign-in (docs/operations/staff-2fa.md).
+    actions = [audited_action("reset_second_factor", "Reset the second factor of selected staff",
+                              perform=_reset_second_factor, permissions=("reset_second_factor",))]
+
+    def has_reset_second_factor_permission(self, request):
+        return request.user.has_perm("backoffice.reset_second_factor")
+
+    def get_queryset(self, request):
+        from django.db.models import Exists, OuterRef
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        return super().get_queryset(request).annotate(second_factor_enrolled=Exists(
+            TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)))
+
+    @admin.display(description="second factor", boolean=True)
+    def second_factor(self, obj):
+        if not (obj.is_staff or obj.is_superuser):
+            return None
+        return getattr(obj, "second_factor_enrolled", False)
 
     @admin.display(description="")
     def view_as(self, obj):

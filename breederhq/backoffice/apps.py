@@ -21,3 +21,4 @@ class BackofficeConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_sync_groups, sender=self, dispatch_uid="backoffice_groups_sync")
+

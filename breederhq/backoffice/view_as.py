@@ -8,6 +8,7 @@ permissions and data are the user's own; writes (`POST`, `PATCH`, ...) are refus
 recorded. Each request writes a `cross_tenant_query_audit` row (`query_type` `view_as:<user>:<method>
 <path>`, the tenant the user resolved to, the reason) and answers with `X-Viewing-As: <email>`; the
 admin shows a banner with a Stop button. The admin itself keeps the staff member's own identity.
+It lasts only while the staff member's session has passed the second factor.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 
+from breederhq.backoffice.second_factor import session_is_verified
 from breederhq.errors import PermissionDenied
 from breederhq.tenancy import write_authorization_audit
 
@@ -63,7 +65,8 @@ def view_as_get(request) -> ViewAs | None:
         return None
     staff = getattr(request, "staff_user", None) or request.user
     if (datetime.fromisoformat(data["expires_at"]) <= timezone.now() or not staff.is_authenticated
-            or staff.pk != data["staff_id"] or not staff.is_active or not staff.is_staff):
+            or staff.pk != data["staff_id"] or not staff.is_active or not staff.is_staff
+            or not session_is_verified(staff)):  # e.g. their second factor was reset meanwhile
         session.pop(SESSION_KEY, None)
         return None
     return ViewAs(int(data["user_id"]), data["email"], data["reason"], datetime.fromisoformat(data["expires_at"]))

@@ -26,7 +26,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the back office's site (a second factor for every staff member).
+    "breederhq.backoffice.admin_apps.BackofficeAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -38,6 +39,10 @@ INSTALLED_APPS = [
     # Refresh-token revocation (POST /api/v1/auth/token/revoke/): the outstanding/blacklisted tables.
     "rest_framework_simplejwt.token_blacklist",
     "django_celery_beat",
+    # Staff second factor: TOTP authenticator apps and single-use recovery codes (docs/operations/staff-2fa.md).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "breederhq",
     "breederhq.jobs",
     "breederhq.backoffice",
@@ -54,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the staff second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     # Support staff's audited, read-only "view as" a tenant user (before the tenant middleware).
     "breederhq.backoffice.view_as.ViewAsMiddleware",
     # The tenant context for this request only (RLS), from the authenticated user's membership.
@@ -227,6 +234,13 @@ EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=30)
 EMAIL_RATE_LIMIT = env("EMAIL_RATE_LIMIT", default="100/s")
 CELERY_TASK_ANNOTATIONS = {"breederhq.tasks.send_outbound_email": {"rate_limit": EMAIL_RATE_LIMIT}}
 
+# --- Staff second factor (django-otp; docs/operations/staff-2fa.md) --------------------------------
+# The name authenticator apps show next to the account.
+OTP_TOTP_ISSUER = "BreederHQ back office"
+# After n wrong codes in a row a device refuses every code for factor * 2**(n-1) seconds.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "breederhq.api.schema.BreederHQAutoSchema",
@@ -242,7 +256,8 @@ REST_FRAMEWORK = {
     # Bearer JWTs for client apps; the session for the browsable docs and the back office's users.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "breederhq.api.authentication.BreederHQJWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # Django's session, except a staff account's session before its second factor (anonymous then).
+        "breederhq.backoffice.api_auth.SecondFactorSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Per user and per client IP, on sign-in and on writes (breederhq.api.throttling); signed-in reads are

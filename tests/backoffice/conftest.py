@@ -9,15 +9,14 @@ from django.urls import reverse
 
 from breederhq.backoffice.groups import backoffice_groups_sync
 from tenant_app.models import Tenant, User
+from tests.staff import staff_login
 
 PASSWORD = "pw-for-tests-123"
 
 
 def _client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    client.user = user
-    return client
+    """Signed in, second factor passed (tests/staff.py)."""
+    return staff_login(Client(), user)
 
 
 def _staff(email: str, *groups: str, superuser: bool = False) -> User:

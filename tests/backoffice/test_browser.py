@@ -1,5 +1,6 @@
 """The real admin in headless Chromium: a staff member of the support and finance groups signs in
-through the login form, chooses the tenant to work on, finds an invoice by its number, opens it,
+through the login form, sets up their second factor (the key on the page, a code computed from it,
+the recovery codes), chooses the tenant to work on, finds an invoice by its number, opens it,
 confirms the buyer's manual payment through the action's confirmation page, and sees the result;
 the database has the paid invoice and the audit rows naming them and their reason.
 
@@ -85,6 +86,15 @@ def claimed_invoice():
     return tenant, _invoice_row(tenant, invoice.pk)
 
 
+def _code_for(secret: str) -> str:
+    """What an authenticator app shows now for the base32 key (spaces as the page groups it)."""
+    from base64 import b32decode
+
+    from django_otp.oath import TOTP
+
+    return f"{TOTP(b32decode(secret.replace(' ', ''))).token():06d}"
+
+
 def _invoice_row(tenant, pk) -> Invoice:
     with tenant_context(tenant.pk):
         return Invoice.objects.get(pk=pk)
@@ -121,6 +131,16 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
     find("#id_username").send_keys(staff_member.username)
     find("#id_password").send_keys(PASSWORD)
     submit_and_wait(find("#login-form input[type=submit]"))
+
+    # First sign-in: no second factor yet, so the admin asks to set one up. The test plays the
+    # authenticator app: it takes the key shown on the page and computes the current code.
+    secret = find("#second-factor-secret").text
+    assert "Set up your second factor" in browser.title
+    find("#id_code").send_keys(_code_for(secret))
+    submit_and_wait(find("#second-factor-form input[type=submit]"))
+    codes = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
+    assert len(codes) == 10
+    submit_and_wait(find("#second-factor-continue"))
 
     # Tenant rows need a chosen tenant: the admin sends us to choose one, then back to the list.
     find("select[name=tenant]")
@@ -167,7 +187,8 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
         events = list(PaymentConfirmationAudit.objects.filter(invoice_id=invoice.pk).order_by("id")
                       .values_list("event", "confirmed_by_id"))
     assert events == [("buyer_marked_paid", None), ("confirmed", staff_member.pk)]
-    assert list(StaffActionAudit.objects.values_list(
+    assert StaffActionAudit.objects.filter(action="second_factor_enrolled", actor_id=staff_member.pk).count() == 1
+    assert list(StaffActionAudit.objects.exclude(action="second_factor_enrolled").values_list(
         "actor_id", "actor_username", "action", "target_model", "target_database", "target_id", "reason",
         "result")) == [(staff_member.pk, staff_member.username, "confirm_manual_payment", "tenant_app.Invoice",
                         "default", str(invoice.pk), REASON, "paid")]

@@ -12,6 +12,7 @@ from breederhq.models import MarketplaceDbOutboundEmail, TenantDbOutboundEmail
 from config.database_routing import DATABASE_ALIASES
 from payments_app.models import StripeWebhookEvent
 from tenant_app.models import User
+from tests.staff import staff_login
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -19,9 +20,7 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 @pytest.fixture
 def staff_client(client):
     user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!")
-    client.force_login(user)
-    client.user = user
-    return client
+    return staff_login(client, user)
 
 
 def dead_event():

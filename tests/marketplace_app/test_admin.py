@@ -6,6 +6,7 @@ from django.urls import reverse
 from breederhq.demo_data import load_marketplace_demo_data
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider
 from tenant_app.models import User
+from tests.staff import staff_login
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -13,8 +14,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 @pytest.fixture
 def staff_client(client):
     admin_user = User.objects.create_superuser(username="root@x.test", email="root@x.test", password="pw-123456789")
-    client.force_login(admin_user)
-    return client
+    return staff_login(client, admin_user)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from payments_app import services
 from payments_app.models import ConnectMoneyMovement, InvoicePayment
 from tenant_app.models import User
 from tests.fakes.stripe_server import stripe_event
+from tests.staff import staff_login
 from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -94,7 +95,7 @@ def test_movements_are_visible_in_admin(client, fake_stripe, paid_intent):
     deliver_and_process(client, stripe_event("charge.succeeded", charge))
     user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test",
                                          password="pw-123456!")
-    staff.force_login(user)
+    staff_login(staff, user)
     listing = staff.get(reverse("admin:payments_app_connectmoneymovement_changelist") + "?kind=transfer")
     assert listing.status_code == 200
     assert charge["transfer"].encode() in listing.content and charge["application_fee"].encode() not in listing.content

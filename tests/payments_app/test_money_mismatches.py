@@ -21,6 +21,7 @@ from payments_app.models import ConnectMoneyMovement, InvoicePayment
 from tenant_app.models import Invoice, User
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
+from tests.staff import staff_login
 from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -181,8 +182,7 @@ def _tenant(tenant_id):
 def staff_client(client):
     user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test",
                                          password="pw-123456!")
-    client.force_login(user)
-    return client
+    return staff_login(client, user)
 
 
 def test_a_mismatch_is_visible_in_admin_and_staff_can_resolve_it(staff_client, fake_stripe, collected):

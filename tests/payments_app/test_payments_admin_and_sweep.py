@@ -16,6 +16,7 @@ from payments_app.stripe_gateway import StripeUnavailable, stripe_breaker
 from payments_app.tasks import open_unopened_invoice_payments
 from tenant_app.models import User
 from tests.factories.tenant import make_invoice
+from tests.staff import staff_login
 from tests.payments_app.conftest import sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -24,8 +25,7 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 @pytest.fixture
 def staff_client(client):
     user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!")
-    client.force_login(user)
-    return client
+    return staff_login(client, user)
 
 
 def test_a_fallback_is_visible_in_admin(staff_client, fake_stripe, stripe_tenant):
