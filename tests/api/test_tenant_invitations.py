@@ -397,3 +397,43 @@ def test_simultaneous_accepts_of_one_invitation_make_one_membership():
     with tenant_context(tenant.pk):
         assert TenantMembership.objects.filter(user=person).count() == 1
         assert MembershipAuditLog.objects.filter(action="invitation_accepted").count() == 1
+
+
+# --- The email, sent ----------------------------------------------------------------------------------
+
+
+def test_the_queued_invitation_is_sent_with_text_and_html(two_tenants):
+    from django.core import mail
+
+    from breederhq.email import email_send
+
+    a, _ = two_tenants
+    invite(bearer(a.owner_user), "sent@example.test", "viewer")
+    queued = emails_to("sent@example.test")[0]
+    email_send(using="default", pk=queued.pk)
+    [message] = mail.outbox
+    token = token_for("sent@example.test")
+    assert message.to == ["sent@example.test"] and token in message.body
+    [(html, kind)] = message.alternatives
+    assert kind == "text/html" and token in html and "viewer" in html
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+def test_a_real_worker_delivers_the_invitation_and_its_link_lets_the_invitee_join(start_celery_worker, tmp_path):
+    import time
+
+    from tests.fakes.email_backend import delivered
+
+    start_celery_worker(EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend", FLAKY_EMAIL_DIR=str(tmp_path))
+    tenant = TenantFactory(name="Worker Kennels")
+    person = UserFactory()
+    assert invite(bearer(tenant.owner_user), person.email, "staff").status_code == 201
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and not delivered(tmp_path):
+        time.sleep(0.2)
+    [message] = delivered(tmp_path)
+    assert message["to"] == [person.email] and "Worker Kennels" in message["subject"]
+    token = re.search(r"invitation code, if the app asks for it: (\S+)", message["body"]).group(1)
+    response = send_json(bearer(person), "post", ACCEPT, {"token": token})
+    assert (response.status_code, body(response)["tenant_name"]) == (201, "Worker Kennels")
