@@ -88,17 +88,6 @@ def tenant_set_payment_mode(*, mode: str, actor: User | None = None) -> Tenant:
     return tenant
 
 
-def membership_add(*, user: User, role: str) -> TenantMembership:
-    if role not in TenantMembership.Role.values:
-        raise ValidationFailed("Unknown role.", field_errors={"role": [f"not one of {TenantMembership.Role.values}"]})
-    with transaction.atomic(using=DB):
-        tenant_id = require_tenant_id(using=DB)
-        membership, _ = TenantMembership.objects.update_or_create(
-            tenant_id=tenant_id, user=user, defaults={"role": role}
-        )
-    return membership
-
-
 #: Roles that may manage memberships; only an owner may grant, change or remove the owner role.
 MEMBERSHIP_MANAGERS = (TenantMembership.Role.OWNER, TenantMembership.Role.ADMIN)
 
