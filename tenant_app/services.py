@@ -229,7 +229,9 @@ def _invitation_for_token(token: str, *, user: User) -> tuple[int, int]:
 def _lock_invitation_for_response(invitation_id: int, *, user: User) -> TenantInvitation:
     """Lock the invitation (in the tenant's context), then check it is addressed to `user` and open.
     Two responses to one invitation queue on the lock; the second sees the first's outcome."""
-    invitation = TenantInvitation.objects.select_for_update().select_related("tenant").get(pk=invitation_id)
+    invitation = TenantInvitation.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invitation_id)
+    if invitation.tenant.deleted_at is not None:  # the tenant is gone: so is its offer
+        raise NotFound("No invitation has this token: check the link in the email.", code="invitation_not_found")
     if invitation.email.strip().lower() != (user.email or "").strip().lower():
         raise PermissionDenied("This invitation was sent to another email address: sign in with that address to "
                                "answer it.", code="invitation_email_mismatch")

@@ -302,6 +302,15 @@ class TestAccept:
         assert memberships_of(a) == [(a.owner_user.email, "owner")]
         assert [row[0] for row in audit_rows(a)] == ["invited", "invitation_declined"]
 
+    def test_an_invitation_of_a_deleted_tenant_is_not_found(self, two_tenants):
+        a, _ = two_tenants
+        person = UserFactory()
+        invite(bearer(a.owner_user), person.email)
+        a.delete()  # soft delete
+        response = send_json(bearer(person), "post", ACCEPT, {"token": token_for(person.email)})
+        assert (response.status_code, body(response)["code"]) == (404, "invitation_not_found")
+        assert body(bearer(person).get(MINE))["results"] == []
+
     def test_a_replayed_accept_answers_the_same(self, two_tenants):
         a, _ = two_tenants
         person = UserFactory()
