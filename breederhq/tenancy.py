@@ -194,7 +194,8 @@ def system_read_context(*, job: str, using: str = "default", user_id: int | None
     with transaction.atomic(using=using):
         CrossTenantQueryAudit.objects.using(using).create(
             user_id=user_id, target_tenant_id=0, query_type=f"system:{job}"[:100], allowed=True,
-            reason=reason or ("read-only scan by a scheduled job" if user_id is None else "read-only scan asked by staff"),
+            reason=reason or ("read-only scan by a scheduled job" if user_id is None
+                              else "read-only scan asked by staff"),
         )
     nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):
@@ -314,8 +315,8 @@ def activate_request_tenant(request, user, *, token_tenants: list[int] | None = 
     membership. With several memberships and none named, a bearer token whose `tenants` claim names
     exactly one of them (`token_tenants`: it was issued before the user joined the others) keeps
     acting in that one, so joining another tenant never breaks a client that did not ask for it;
-    once refreshed, the token names them all and a request must choose. Naming a tenant the user does not belong to is a 403 with an `authorization_audit`
-    row; anything unresolved means no context, hence zero rows. Whatever it sets is cleared by
+    once refreshed, the token names them all and a request must choose. Naming a tenant the user
+    does not belong to is a 403 with an `authorization_audit` row; anything unresolved means no context, hence zero rows. Whatever it sets is cleared by
     TenantContextMiddleware at the end of the request, so an authentication that happens later
     (DRF tokens) may call this too.
     """
