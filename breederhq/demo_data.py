@@ -205,15 +205,29 @@ def _in_tenant(tenant, read):
 
 
 def _team(tenant, owner) -> None:
-    """The owner added a kennel assistant as staff (the membership audit log records it)."""
+    """The owner invited a kennel assistant as staff and she accepted (the invitation email is in the
+    queue; the membership audit log records the invitation and the acceptance)."""
     from breederhq.tenancy import tenant_context
     from tenant_app import services
     from tenant_app.models import TenantMembership
 
     assistant = _user(email="assistant@sunny-kennels.test", first_name="Kim", last_name="Assistant")
     with tenant_context(tenant.pk):
-        if not TenantMembership.objects.filter(tenant_id=tenant.pk, user=assistant).exists():
-            services.membership_create(email=assistant.email, role=TenantMembership.Role.STAFF, actor=owner)
+        if TenantMembership.objects.filter(tenant_id=tenant.pk, user=assistant).exists():
+            return
+        services.invitation_create(email=assistant.email, role=TenantMembership.Role.STAFF, actor=owner)
+    services.invitation_accept(token=_invitation_token(assistant.email), user=assistant)
+
+
+def _invitation_token(email: str) -> str:
+    """The token the invitation email carries (demo only: it is stored nowhere but in the email)."""
+    import re
+
+    from breederhq.models import OutboundEmail
+
+    body = (OutboundEmail.objects.using("default").filter(template="tenant_invitation", to=[email])
+            .order_by("-id").values_list("text_body", flat=True).first())
+    return re.search(r"invitation code, if the app asks for it: (\S+)", body).group(1)
 
 
 def _link_contact(tenant, contact, buyer) -> None:

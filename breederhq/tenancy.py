@@ -178,21 +178,24 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
-def system_read_context(*, job: str, using: str = "default", user_id: int | None = None) -> Iterator[None]:
+def system_read_context(*, job: str, using: str = "default", user_id: int | None = None,
+                        reason: str | None = None) -> Iterator[None]:
     """Let a scheduled job — or a staff member's back-office page — read every tenant's rows for the
     block (one transaction), audited.
 
     Reads only: the extra policy is FOR SELECT, so a write in the block still needs a tenant context
     and the matching tenant. Each use writes a `cross_tenant_query_audit` row first (target 0 = all)
     naming who asked: `user_id` is the staff user when one triggered the read (dashboard, personal
-    data export), None for scheduled jobs and the outbox relay.
+    data export), None for scheduled jobs and the outbox relay; `reason` overrides the default text
+    (an account finding the invitation its token names, for instance).
     """
     from breederhq.models import CrossTenantQueryAudit
 
     with transaction.atomic(using=using):
         CrossTenantQueryAudit.objects.using(using).create(
             user_id=user_id, target_tenant_id=0, query_type=f"system:{job}"[:100], allowed=True,
-            reason="read-only scan by a scheduled job" if user_id is None else "read-only scan asked by staff",
+            reason=reason or ("read-only scan by a scheduled job" if user_id is None
+                              else "read-only scan asked by staff"),
         )
     nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):
@@ -304,13 +307,16 @@ def write_authorization_audit(*, user_id, resource_type: str, resource_id, actio
 TENANT_HEADER = "HTTP_X_TENANT_ID"
 
 
-def activate_request_tenant(request, user):
+def activate_request_tenant(request, user, *, token_tenants: list[int] | None = None):
     """Resolve the tenant for an authenticated request and set it on the connection.
 
     Returns a 403 response to send instead of running the view, or None. The tenant is the one
     named by the `X-Tenant-ID` header (or `tenant_id` in the session), or the user's only
-    membership. Naming a tenant the user does not belong to is a 403 with an `authorization_audit`
-    row; anything unresolved means no context, hence zero rows. Whatever it sets is cleared by
+    membership. With several memberships and none named, a bearer token whose `tenants` claim names
+    exactly one of them (`token_tenants`: it was issued before the user joined the others) keeps
+    acting in that one, so joining another tenant never breaks a client that did not ask for it;
+    once refreshed, the token names them all and a request must choose. Naming a tenant the user
+    does not belong to is a 403 with an `authorization_audit` row; anything unresolved means no context, hence zero rows. Whatever it sets is cleared by
     TenantContextMiddleware at the end of the request, so an authentication that happens later
     (DRF tokens) may call this too.
     """
@@ -340,7 +346,9 @@ def activate_request_tenant(request, user):
     elif len(memberships) == 1:
         membership = memberships[0]
     else:
-        membership = None  # several tenants and none chosen: no context, zero rows
+        named = [m for m in memberships if m.tenant_id in (token_tenants or ())]
+        # Several tenants and none chosen (nor one alone in the token): no context, zero rows.
+        membership = named[0] if len(named) == 1 else None
     if membership is not None:
         request.tenant_id = membership.tenant_id
         request.tenant_membership = membership

@@ -33,6 +33,7 @@ from tenant_app.models import (
     PaymentConfirmationAudit,
     ReconciliationStatus,
     Tenant,
+    TenantInvitation,
     TenantMembership,
     User,
 )
@@ -128,6 +129,20 @@ class TenantMembershipAdmin(TenantOwnedAdmin):
     list_select_related = ("user", "tenant")
     search_fields = ("user__email",)
     date_hierarchy = "created_at"
+
+
+@admin.register(TenantInvitation)
+class TenantInvitationAdmin(TenantOwnedAdmin):
+    """Read-only for support: who was invited, with what role, and what became of it. The token's hash
+    is not shown (the token itself is stored nowhere)."""
+
+    list_display = ("id", "email", "role", "status", "invited_by", "created_at", "expires_at", "responded_at",
+                    "responded_by")
+    list_filter = ("status", "role")
+    list_select_related = ("invited_by", "responded_by")
+    search_fields = ("email",)
+    date_hierarchy = "created_at"
+    exclude = ("token_hash",)
 
 
 @admin.register(Contact)
@@ -283,10 +298,10 @@ class InvoiceAuditLogAdmin(TenantOwnedAdmin):
 
 @admin.register(MembershipAuditLog)
 class MembershipAuditLogAdmin(TenantOwnedAdmin):
-    list_display = ("changed_at", "user", "action", "old_role", "new_role", "changed_by")
+    list_display = ("changed_at", "user", "email", "action", "old_role", "new_role", "changed_by")
     list_filter = ("action", "new_role")
     list_select_related = ("user", "changed_by")
-    search_fields = ("user__email",)
+    search_fields = ("user__email", "email")
     date_hierarchy = "changed_at"
 
 

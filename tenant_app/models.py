@@ -113,9 +113,68 @@ class TenantMembership(TenantOwned):
         return f"{self.user_id}@{self.tenant_id} ({self.role})"
 
 
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+
+
+class TenantInvitation(TenantOwned):
+    """An owner's or admin's offer of a role in their tenant to an email address: the only way into a
+    tenant besides creating it. The person it is addressed to accepts (or declines) it while signed in
+    with that email; nobody is added to a tenant without their consent.
+
+    Only the SHA-256 of the token is stored; the token itself exists only in the email sent. A pending
+    invitation past `expires_at` is expired (computed, nothing rewrites the row). `pending` is the
+    only state that moves; accepted, declined and revoked are final.
+    """
+
+    Status = InvitationStatus
+
+    email = models.EmailField(help_text="Where the invitation was sent; matched case-insensitively on acceptance.")
+    role = models.CharField(max_length=10, choices=TenantMembership.Role.choices)
+    token_hash = models.CharField(max_length=64, help_text="SHA-256 (hex) of the token in the email.")
+    status = models.CharField(max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    #: When and by whom it left `pending` (the invitee for accepted/declined, a manager for revoked).
+    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "tenant_invitations"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Leading token_hash: the acceptance lookup. Unique per tenant (every unique constraint on a
+            # tenant table names the tenant); the token is 256 random bits, so never equal anyway.
+            models.UniqueConstraint(fields=["token_hash", "tenant"], name="tenant_invitations_token_unique"),
+            models.UniqueConstraint(fields=["id", "tenant"], name="tenant_invitations_id_tenant_unique"),
+            # One live invitation per address and tenant: inviting again replaces it.
+            models.UniqueConstraint(models.F("tenant"), models.functions.Lower("email"),
+                                    condition=Q(status="pending"), name="tenant_invitations_one_pending_per_email"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "accepted", "declined", "revoked"]),
+                                   name="tenant_invitations_status_valid"),
+            models.CheckConstraint(condition=Q(role__in=["owner", "admin", "staff", "viewer"]),
+                                   name="tenant_invitations_role_valid"),
+            models.CheckConstraint(condition=Q(status="pending") | Q(responded_at__isnull=False),
+                                   name="tenant_invitations_response_recorded"),
+        ]
+        indexes = [models.Index(models.functions.Lower("email"), name="tenant_invitations_email_idx",
+                                condition=Q(status="pending"))]
+
+    def __str__(self) -> str:
+        return f"{self.email} -> {self.tenant_id} ({self.role}, {self.status})"
+
+
 class MembershipAuditLog(TenantOwned):
-    """One row per membership change (added, role changed, removed), written in the same transaction
-    as the change. Keeps the user, not the membership: a removed membership row is gone. Append-only."""
+    """One row per membership or invitation event, written in the same transaction as the event.
+    Keeps the user, not the membership: a removed membership row is gone. Append-only.
+
+    `user` is the account concerned; an invitation sent or revoked names only the address (`email`):
+    whether an account uses it is nobody's business until its owner accepts or declines.
+    """
 
     append_only = True
 
@@ -123,8 +182,16 @@ class MembershipAuditLog(TenantOwned):
         ADDED = "added", "Added"
         ROLE_CHANGED = "role_changed", "Role changed"
         REMOVED = "removed", "Removed"
+        INVITED = "invited", "Invited"
+        INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted (joined)"
+        INVITATION_DECLINED = "invitation_declined", "Invitation declined"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        LEFT = "left", "Left the tenant"
 
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    email = models.EmailField(blank=True, help_text="The address invited (invitation events).")
+    invitation = models.ForeignKey(TenantInvitation, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
     action = models.CharField(max_length=20, choices=Action.choices)
     old_role = models.CharField(max_length=10, blank=True)
     new_role = models.CharField(max_length=10, blank=True)
@@ -135,8 +202,12 @@ class MembershipAuditLog(TenantOwned):
         db_table = "membership_audit_log"
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(action__in=["added", "role_changed", "removed"]),
+            models.CheckConstraint(condition=Q(action__in=["added", "role_changed", "removed", "invited",
+                                                           "invitation_accepted", "invitation_declined",
+                                                           "invitation_revoked", "left"]),
                                    name="membership_audit_log_action_valid"),
+            models.CheckConstraint(condition=Q(user__isnull=False) | Q(action__in=["invited", "invitation_revoked"]),
+                                   name="membership_audit_log_user_named"),
         ]
         indexes = [models.Index(fields=["tenant", "id"], name="membership_audit_tenant_idx")]
 

@@ -45,3 +45,25 @@ def invoice_event_emails(invoice: Invoice, *, action: str, metadata: dict | None
             "reason": (metadata or {}).get("reason", ""),
         },
     )
+
+
+def invitation_email(invitation, *, token: str, actor) -> None:
+    """The invitation email: the only place the raw token ever goes (the link and the text). The same
+    words whether or not an account uses the address: it says to sign in, or sign up, with it."""
+    from django.conf import settings
+
+    email_enqueue(
+        using="default",
+        event_key=f"tenant_invitation:{invitation.pk}",
+        template="tenant_invitation",
+        to=[invitation.email],
+        context={
+            "tenant": invitation.tenant.name,
+            "inviter": actor.get_full_name() or actor.email,
+            "role": TenantMembership.Role(invitation.role).label.lower(),
+            "email": invitation.email,
+            "token": token,
+            "url": settings.TENANT_INVITATION_ACCEPT_URL.replace("{token}", token),
+            "expires_at": invitation.expires_at,
+        },
+    )

@@ -4,8 +4,19 @@ confines the rows to the tenant of the current context as well: both have to agr
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from tenant_app.models import Contact, Invoice, InvoiceAuditLog, Payment, TenantMembership
+from breederhq.tenancy import system_read_context
+from tenant_app.models import (
+    Contact,
+    InvitationStatus,
+    Invoice,
+    InvoiceAuditLog,
+    Payment,
+    TenantInvitation,
+    TenantMembership,
+    User,
+)
 
 
 def contact_list(*, tenant_id: int) -> QuerySet[Contact]:
@@ -38,3 +49,20 @@ def invoice_refund_list(*, tenant_id: int, invoice_id: int) -> QuerySet[Payment]
     """An invoice's refunds: refund payment rows with the credit note each issued, newest first."""
     return (Payment.objects.filter(tenant_id=tenant_id, invoice_id=invoice_id, kind=Payment.Kind.REFUND)
             .select_related("credit_note", "recorded_by").order_by("-created_at", "-id"))
+
+
+def invitation_list(*, tenant_id: int) -> QuerySet[TenantInvitation]:
+    return TenantInvitation.objects.filter(tenant_id=tenant_id).select_related("invited_by").order_by("-created_at", "-id")
+
+
+def invitations_addressed_to(*, user: User) -> list[TenantInvitation]:
+    """The open invitations sent to the user's email, in every tenant (newest first). They belong to
+    tenants the user may not be in yet, so this is an audited system read, for reading only; the
+    address comes from the signed-in account, never from the request."""
+    with system_read_context(job="tenant_invitation:mine", user_id=user.pk,
+                             reason="an account listing the invitations sent to its email"):
+        return list(
+            TenantInvitation.objects.filter(email__iexact=user.email.strip(), status=InvitationStatus.PENDING,
+                                            expires_at__gt=timezone.now(), tenant__deleted_at__isnull=True)
+            .select_related("tenant", "invited_by").order_by("-created_at", "-id")
+        )

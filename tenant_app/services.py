@@ -9,20 +9,23 @@ VersionConflict (409).
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
-from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, VersionConflict
+from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
 from breederhq.money import SUPPORTED_CURRENCIES
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
-from tenant_app.notifications import invoice_event_emails
-from breederhq.tenancy import require_tenant_id, tenant_context
+from tenant_app.notifications import invitation_email, invoice_event_emails
+from breederhq.tenancy import require_tenant_id, system_read_context, tenant_context
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
     Contact,
@@ -30,12 +33,14 @@ from tenant_app.models import (
     Invoice,
     InvoiceAuditLog,
     InvoiceLineItem,
+    InvitationStatus,
     InvoiceStatus,
     MembershipAuditLog,
     Payment,
     PaymentConfirmationAudit,
     PaymentMode,
     Tenant,
+    TenantInvitation,
     TenantMembership,
     User,
 )
@@ -81,17 +86,6 @@ def tenant_set_payment_mode(*, mode: str, actor: User | None = None) -> Tenant:
         tenant.marketplace_payment_mode = mode
         tenant.save(update_fields=["marketplace_payment_mode", "updated_at"])
     return tenant
-
-
-def membership_add(*, user: User, role: str) -> TenantMembership:
-    if role not in TenantMembership.Role.values:
-        raise ValidationFailed("Unknown role.", field_errors={"role": [f"not one of {TenantMembership.Role.values}"]})
-    with transaction.atomic(using=DB):
-        tenant_id = require_tenant_id(using=DB)
-        membership, _ = TenantMembership.objects.update_or_create(
-            tenant_id=tenant_id, user=user, defaults={"role": role}
-        )
-    return membership
 
 
 #: Roles that may manage memberships; only an owner may grant, change or remove the owner role.
@@ -142,22 +136,164 @@ def _refuse_losing_the_last_owner(membership: TenantMembership, *, what: str) ->
                        f"make another member owner first.", code="last_owner")
 
 
-def membership_create(*, email: str, role: str, actor: User) -> TenantMembership:
-    """Add an existing platform user (found by email, case-insensitively) to the current tenant."""
+# --- Invitations: membership only by the invitee's consent -------------------------------------------
+
+
+def invitation_token_hash(token: str) -> str:
+    """What is stored of an invitation token: its SHA-256 (the token is 256 random bits, so no salt
+    or slow hash is needed: nothing can be guessed from the hash)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _invitation_audit(invitation: TenantInvitation, *, action: str, user: User | None, actor: User | None,
+                      old_role: str = "", new_role: str = "") -> None:
+    MembershipAuditLog.objects.create(tenant_id=invitation.tenant_id, user=user, email=invitation.email,
+                                      invitation=invitation, action=action, old_role=old_role, new_role=new_role,
+                                      changed_by=actor)
+
+
+def _close_invitation(invitation: TenantInvitation, *, status: str, by: User | None) -> None:
+    invitation.status = status
+    invitation.responded_at = timezone.now()
+    invitation.responded_by = by
+    invitation.save(update_fields=["status", "responded_at", "responded_by"])
+
+
+def invitation_create(*, email: str, role: str, actor: User) -> TenantInvitation:
+    """Invite an email address to the current tenant with a role (owners and admins; only an owner
+    invites an owner). An emailed, single-use token that expires after TENANT_INVITATION_TTL_DAYS.
+
+    Privacy: this never looks at whether an account uses the address. The invitation, the email and
+    the answer are the same either way; the address's owner decides, by accepting or declining while
+    signed in. The one refusal that names the address is `already_a_member`, about a member of this
+    very tenant, whom every member can already see in the member list. Inviting an address that has
+    a pending invitation replaces it (the old link stops working).
+    """
     _check_role(role)
+    email = email.strip()
+    token = secrets.token_urlsafe(32)
     with transaction.atomic(using=DB):
         tenant_id = require_tenant_id(using=DB)
         _require_manager(actor, tenant_id=tenant_id, touches_owner=role == TenantMembership.Role.OWNER)
-        user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
-        if user is None:
-            raise NotFound(f"No BreederHQ account uses {email}; ask them to sign up first.", code="user_not_found")
+        if TenantMembership.objects.filter(tenant_id=tenant_id, user__email__iexact=email).exists():
+            raise Conflict(f"{email} is already a member of this tenant.", code="already_a_member")
+        for previous in (TenantInvitation.objects.select_for_update()
+                         .filter(tenant_id=tenant_id, email__iexact=email, status=InvitationStatus.PENDING)):
+            _close_invitation(previous, status=InvitationStatus.REVOKED, by=actor)
+            _invitation_audit(previous, action=MembershipAuditLog.Action.INVITATION_REVOKED, user=None, actor=actor,
+                              old_role=previous.role)
         try:
             with transaction.atomic(using=DB):
-                membership = TenantMembership.objects.create(tenant_id=tenant_id, user=user, role=role)
-        except IntegrityError as exc:
-            raise Conflict(f"{user.email} is already a member of this tenant.", code="already_a_member") from exc
-        _membership_audit(membership, action=MembershipAuditLog.Action.ADDED, old_role="", new_role=role, actor=actor)
+                invitation = TenantInvitation.objects.create(
+                    tenant_id=tenant_id, email=email, role=role, token_hash=invitation_token_hash(token),
+                    invited_by=actor, expires_at=timezone.now() + timedelta(days=settings.TENANT_INVITATION_TTL_DAYS),
+                )
+        except IntegrityError as exc:  # another invitation to the address committed meanwhile
+            raise Conflict(f"An invitation to {email} was just sent by someone else; reload the list.",
+                           code="invitation_conflict") from exc
+        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITED, user=None, actor=actor, new_role=role)
+        invitation_email(invitation, token=token, actor=actor)
+    return invitation
+
+
+def invitation_revoke(*, invitation_id: int, actor: User) -> TenantInvitation:
+    """Withdraw a pending invitation of the current tenant (owners and admins; an owner invitation by
+    an owner). Its link stops working at once."""
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        invitation = TenantInvitation.objects.select_for_update().filter(tenant_id=tenant_id, pk=invitation_id).first()
+        if invitation is None:
+            raise NotFound(f"Invitation {invitation_id} not found.", code="invitation_not_found")
+        _require_manager(actor, tenant_id=tenant_id, touches_owner=invitation.role == TenantMembership.Role.OWNER)
+        if invitation.status != InvitationStatus.PENDING:
+            raise Conflict(f"Invitation {invitation_id} is {invitation.status}: only a pending one can be revoked.",
+                           code="invitation_not_pending", extra={"invitation_status": invitation.status})
+        _close_invitation(invitation, status=InvitationStatus.REVOKED, by=actor)
+        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_REVOKED, user=None, actor=actor,
+                          old_role=invitation.role)
+    return invitation
+
+
+def _invitation_for_token(token: str, *, user: User) -> tuple[int, int]:
+    """(invitation id, tenant id) of the invitation a token names. The token is all there is (no tenant
+    yet), so the lookup is an audited system read; the caller then works in that tenant's context."""
+    with system_read_context(job="tenant_invitation:token", using=DB, user_id=user.pk,
+                             reason="an account presenting an invitation token"):
+        row = (TenantInvitation.objects.filter(token_hash=invitation_token_hash(token))
+               .values_list("pk", "tenant_id").first())
+    if row is None:
+        raise NotFound("No invitation has this token: check the link in the email.", code="invitation_not_found")
+    return row
+
+
+def _lock_invitation_for_response(invitation_id: int, *, user: User) -> TenantInvitation:
+    """Lock the invitation (in the tenant's context), then check it is addressed to `user` and open.
+    Two responses to one invitation queue on the lock; the second sees the first's outcome."""
+    invitation = TenantInvitation.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invitation_id)
+    if invitation.tenant.deleted_at is not None:  # the tenant is gone: so is its offer
+        raise NotFound("No invitation has this token: check the link in the email.", code="invitation_not_found")
+    if invitation.email.strip().lower() != (user.email or "").strip().lower():
+        raise PermissionDenied("This invitation was sent to another email address: sign in with that address to "
+                               "answer it.", code="invitation_email_mismatch")
+    refusals = {
+        InvitationStatus.ACCEPTED: ("has been used already", "invitation_used"),
+        InvitationStatus.DECLINED: ("was declined", "invitation_declined"),
+        InvitationStatus.REVOKED: ("was withdrawn by the tenant", "invitation_revoked"),
+    }
+    if invitation.status in refusals:
+        what, code = refusals[invitation.status]
+        raise Conflict(f"This invitation {what}.", code=code, extra={"invitation_status": invitation.status})
+    if invitation.expires_at <= timezone.now():
+        raise Gone("This invitation has expired: ask the tenant to invite you again.", code="invitation_expired")
+    return invitation
+
+
+def invitation_accept(*, token: str, user: User) -> TenantMembership:
+    """The signed-in invitee accepts: a membership with the invited role, once (the invitation row is
+    locked, then marked accepted in the same transaction). Their other memberships are untouched, and
+    a token issued before keeps acting in the tenant it named (breederhq.tenancy.activate_request_tenant)."""
+    invitation_id, tenant_id = _invitation_for_token(token, user=user)
+    with tenant_context(tenant_id, using=DB):
+        invitation = _lock_invitation_for_response(invitation_id, user=user)
+        if TenantMembership.objects.filter(tenant_id=tenant_id, user=user).exists():
+            raise Conflict("You are already a member of this tenant.", code="already_a_member")
+        membership = TenantMembership.objects.create(tenant_id=tenant_id, user=user, role=invitation.role)
+        _close_invitation(invitation, status=InvitationStatus.ACCEPTED, by=user)
+        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_ACCEPTED, user=user, actor=user,
+                          new_role=invitation.role)
+    membership.tenant = invitation.tenant
     return membership
+
+
+def invitation_decline(*, token: str, user: User) -> TenantInvitation:
+    """The signed-in invitee declines: the invitation is closed and its link stops working."""
+    invitation_id, tenant_id = _invitation_for_token(token, user=user)
+    with tenant_context(tenant_id, using=DB):
+        invitation = _lock_invitation_for_response(invitation_id, user=user)
+        _close_invitation(invitation, status=InvitationStatus.DECLINED, by=user)
+        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_DECLINED, user=user, actor=user,
+                          old_role=invitation.role)
+    return invitation
+
+
+def membership_leave(*, actor: User) -> None:
+    """The signed-in member leaves the current tenant. The last owner may not (409 `last_owner`):
+    someone must be able to manage the tenant; make another member owner first."""
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        own_id = (TenantMembership.objects.filter(tenant_id=tenant_id, user=actor)
+                  .values_list("pk", flat=True).first())
+        if own_id is None:
+            raise NotFound("You are not a member of this tenant.", code="not_a_member")
+        membership = _lock_membership_for_change(own_id, tenant_id=tenant_id)
+        if membership.role == TenantMembership.Role.OWNER and not (
+                TenantMembership.objects.filter(tenant_id=tenant_id, role=TenantMembership.Role.OWNER)
+                .exclude(pk=membership.pk).exists()):
+            raise Conflict("You are this tenant's last owner: make another member owner before leaving.",
+                           code="last_owner")
+        _membership_audit(membership, action=MembershipAuditLog.Action.LEFT, old_role=membership.role, new_role="",
+                          actor=actor)
+        membership.delete()
 
 
 def membership_change_role(*, membership_id: int, role: str, actor: User,

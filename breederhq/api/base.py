@@ -117,7 +117,9 @@ class TenantAPIView(IdempotentAPIView, generics.GenericAPIView):
         if getattr(django_request, "tenant_membership", None) is None:
             # Token authentication happens after TenantContextMiddleware; resolve it now. The
             # middleware's `finally` still clears whatever this sets.
-            denied = activate_request_tenant(django_request, request.user)
+            claims = _claims(request)
+            denied = activate_request_tenant(django_request, request.user,
+                                             token_tenants=claims.get(TENANTS_CLAIM) if claims else None)
             if denied is not None:  # the audit row is written already
                 BLOCKED_CROSS_TENANT.labels("not_a_member").inc()
                 raise PermissionDenied("You are not a member of that tenant.", code="permission_denied")

@@ -241,6 +241,13 @@ OTP_TOTP_ISSUER = "BreederHQ back office"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
 
+# Tenant invitations: how long the emailed token works, and the link in the email ({token} is replaced;
+# the client app posts it to /api/v1/invitations/accept/ while signed in).
+TENANT_INVITATION_TTL_DAYS = env.int("TENANT_INVITATION_TTL_DAYS", default=7)
+TENANT_INVITATION_ACCEPT_URL = env(
+    "TENANT_INVITATION_ACCEPT_URL", default="https://app.breederhq.test/invitations/accept?token={token}"
+)
+
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "breederhq.api.schema.BreederHQAutoSchema",
@@ -305,6 +312,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentKindEnum": "tenant_app.api.serializers.PAYMENT_KINDS",
         "InvoiceStatusEnum": "tenant_app.api.serializers.INVOICE_STATUSES",
         "MembershipRoleEnum": "tenant_app.api.serializers.MEMBERSHIP_ROLES",
+        "InvitationStatusEnum": "tenant_app.api.serializers.INVITATION_STATUSES",
         "TransactionStatusEnum": "marketplace_app.api.serializers.TRANSACTION_STATUSES",
         "TransactionActionEnum": "marketplace_app.api.serializers.TRANSACTION_ACTIONS",
         "MarketplaceInvoiceActionEnum": "marketplace_app.api.serializers.MARKETPLACE_INVOICE_ACTIONS",

@@ -3,11 +3,20 @@ live in tenant_app.services. Output serializers are plain (no ModelSerializer): 
 
 from __future__ import annotations
 
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from breederhq.api.rendering import datetime_renderer
 from breederhq.money import SUPPORTED_CURRENCIES
-from tenant_app.models import Contact, InvoiceStatus, Payment, TenantMembership
+from tenant_app.models import (
+    Contact,
+    InvitationStatus,
+    InvoiceStatus,
+    Payment,
+    TenantInvitation,
+    TenantMembership,
+)
 
 # Named enums in the schema (SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
 CONTACT_KINDS = Contact.Kind.choices
@@ -244,7 +253,7 @@ class TenantMemberOut(serializers.Serializer):
 
 
 class TenantMemberIn(StrictSerializer):
-    email = serializers.EmailField(help_text="The email of an existing BreederHQ account.")
+    email = serializers.EmailField(max_length=254, help_text="The address to invite (an account may or may not use it).")
     role = serializers.ChoiceField(choices=TenantMembership.Role.choices, default=TenantMembership.Role.STAFF)
 
 
@@ -252,6 +261,77 @@ class TenantMemberPatch(StrictSerializer):
     role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
     version = serializers.IntegerField(min_value=1, required=False,
                                        help_text="The version you last read; or send it as If-Match.")
+
+
+# --- Invitations -----------------------------------------------------------------------------------
+
+#: What an invitation's `status` says: the stored state, with a pending one past its expiry `expired`.
+INVITATION_STATUSES = [*InvitationStatus.choices, ("expired", "Expired")]
+
+
+def invitation_status(invitation: TenantInvitation) -> str:
+    if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= timezone.now():
+        return "expired"
+    return invitation.status
+
+
+class InvitationPersonOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    name = serializers.CharField(source="get_full_name")
+
+
+class TenantInvitationIn(TenantMemberIn):
+    """An address and the role offered. Whether an account uses the address changes nothing here."""
+
+
+class TenantInvitationOut(serializers.Serializer):
+    """An invitation as its tenant's owners and admins see it: the address and role offered, never
+    anything about an account (there may be none until the invitee signs up)."""
+
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
+    status = serializers.SerializerMethodField()
+    invited_by = InvitationPersonOut(allow_null=True)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=INVITATION_STATUSES))
+    def get_status(self, invitation) -> str:
+        return invitation_status(invitation)
+
+
+class InvitationTokenIn(StrictSerializer):
+    token = serializers.CharField(max_length=200, help_text="The code from the invitation email (its link carries it).")
+
+
+class AccountInvitationOut(serializers.Serializer):
+    """An invitation as the person it is addressed to sees it."""
+
+    id = serializers.IntegerField()
+    tenant_id = serializers.IntegerField()
+    tenant_name = serializers.CharField(source="tenant.name")
+    role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
+    status = serializers.SerializerMethodField()
+    invited_by = InvitationPersonOut(allow_null=True)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=INVITATION_STATUSES))
+    def get_status(self, invitation) -> str:
+        return invitation_status(invitation)
+
+
+class InvitationAcceptedOut(serializers.Serializer):
+    """The membership an accepted invitation made."""
+
+    membership_id = serializers.IntegerField(source="id")
+    tenant_id = serializers.IntegerField()
+    tenant_name = serializers.CharField(source="tenant.name")
+    role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
+    created_at = serializers.DateTimeField()
 
 
 # --- Refunds ---------------------------------------------------------------------------------------

@@ -9,11 +9,15 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from django.utils import timezone
+from rest_framework import generics, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from breederhq.api.base import MANAGER_ROLES, TenantAPIView, refuse
+from breederhq.api.base import MANAGER_ROLES, READ_ROLES, TenantAPIView, refuse
+from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.pagination import PageNumber
+from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH
@@ -22,7 +26,16 @@ from breederhq.crossdb import resolve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from tenant_app import selectors, services
 from tenant_app.api import serializers as s
-from tenant_app.models import Contact, Invoice, InvoiceStatus, Payment, Tenant, TenantMembership
+from tenant_app.models import (
+    Contact,
+    InvitationStatus,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    Tenant,
+    TenantInvitation,
+    TenantMembership,
+)
 
 
 def _problem_on_validation(serializer_class, data, *, partial=False):
@@ -76,6 +89,22 @@ def _membership_response(membership_id: int, *, tenant_id: int, status_code: int
     return Response(s.TenantMemberOut(membership).data, status=status_code, headers={"ETag": f'"{membership.version}"'})
 
 
+INVITE_ERRORS = {
+    **WRITE_ERRORS,
+    **problems(e403="`role_forbidden` (staff, viewers) or `owner_role_forbidden` (an admin inviting an owner)",
+               e409="`already_a_member` (a member of this tenant uses the address; see the member list), "
+                    "`invitation_conflict`, or an Idempotency-Key in flight"),
+}
+
+
+def _invite(view, request):
+    data = _problem_on_validation(s.TenantInvitationIn, request.data)
+    try:
+        return services.invitation_create(email=data["email"], role=data["role"], actor=request.user)
+    except PermissionDenied as exc:
+        view._refused(request, exc)
+
+
 class MembershipWrites:
     """Reads for every member; writes for owners and admins (the services also check, under the lock,
     that only an owner touches the owner role). Refusals from the services are audited too."""
@@ -104,17 +133,15 @@ class MembershipListView(MembershipWrites, TenantAPIView):
         return self.get_paginated_response(s.TenantMemberOut(page, many=True).data)
 
     @extend_schema(operation_id="memberships_create", tags=["tenant"], request=s.TenantMemberIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.TenantMemberOut, **WRITE_ERRORS},
-                   summary="Add an existing BreederHQ account (by email) with a role (owners and admins)",
-                   description="Unknown email: 404 `user_not_found`; already a member: 409 `already_a_member`; "
-                               "granting `owner` needs an owner.")
+                   parameters=[IDEMPOTENCY_KEY], responses={202: s.TenantInvitationOut, **INVITE_ERRORS},
+                   deprecated=True,
+                   summary="Deprecated: invites the address (POST /tenants/me/invitations/); adds nobody",
+                   description="Nobody joins a tenant without consenting: this sends an invitation exactly as "
+                               "`invitations_create` does and answers 202 with it. The answer is the same "
+                               "whether or not an account uses the address.")
     def post(self, request):
-        data = _problem_on_validation(s.TenantMemberIn, request.data)
-        try:
-            membership = services.membership_create(email=data["email"], role=data["role"], actor=request.user)
-        except PermissionDenied as exc:
-            self._refused(request, exc)
-        return _membership_response(membership.pk, tenant_id=request.tenant_id, status_code=status.HTTP_201_CREATED)
+        invitation = _invite(self, request)
+        return Response(s.TenantInvitationOut(invitation).data, status=status.HTTP_202_ACCEPTED)
 
 
 class MembershipDetailView(MembershipWrites, TenantAPIView):
@@ -150,6 +177,173 @@ class MembershipDetailView(MembershipWrites, TenantAPIView):
         except PermissionDenied as exc:
             self._refused(request, exc, membership_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MembershipLeaveView(TenantAPIView):
+    """The signed-in member's own membership of the request's tenant: any role may leave."""
+
+    resource_type = "memberships"
+    write_roles = READ_ROLES
+
+    @extend_schema(operation_id="memberships_leave", tags=["tenant"], responses={
+                   204: None, **READ_ERRORS, **problems(e409="`last_owner`: make another member owner first",
+                                                        e429="Throttled")},
+                   summary="Leave this tenant (the one X-Tenant-ID names, or your only one)",
+                   description="Your membership is deleted and the departure audited; your next request to "
+                               "this tenant is refused. The last owner cannot leave: 409 `last_owner`.")
+    def delete(self, request):
+        services.membership_leave(actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Invitations (the tenant's side) ----------------------------------------------------------------
+
+
+class InvitationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=s.INVITATION_STATUSES, method="by_status",
+                                         label="pending (still open), expired, accepted, declined or revoked")
+
+    class Meta:
+        model = TenantInvitation
+        fields = ["status"]
+
+    def by_status(self, queryset, name, value):
+        now = timezone.now()
+        if value == "expired":
+            return queryset.filter(status=InvitationStatus.PENDING, expires_at__lte=now)
+        if value == InvitationStatus.PENDING:
+            return queryset.filter(status=InvitationStatus.PENDING, expires_at__gt=now)
+        return queryset.filter(status=value)
+
+
+class InvitationListView(MembershipWrites, TenantAPIView):
+    """The tenant's invitations: owners and admins list, send and revoke them."""
+
+    resource_type = "invitations"
+    read_roles = MANAGER_ROLES
+    pagination_class = PageNumber
+    filterset_class = InvitationFilter
+    serializer_class = s.TenantInvitationOut
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return TenantInvitation.objects.none()
+        return selectors.invitation_list(tenant_id=self.request.tenant_id)
+
+    @extend_schema(operation_id="invitations_list", tags=["tenant"], responses={
+                   200: s.TenantInvitationOut(many=True), **READ_ERRORS},
+                   summary="This tenant's invitations, newest first (owners and admins); ?status=pending")
+    def get(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(s.TenantInvitationOut(page, many=True).data)
+
+    @extend_schema(operation_id="invitations_create", tags=["tenant"], request=s.TenantInvitationIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.TenantInvitationOut, **INVITE_ERRORS},
+                   summary="Invite an email address with a role (owners and admins; owner only by an owner)",
+                   description="Emails a single-use link that expires after TENANT_INVITATION_TTL_DAYS (7). "
+                               "The answer is the same whether or not an account uses the address; the "
+                               "person joins only by accepting while signed in with it. Inviting an address "
+                               "that has a pending invitation replaces that one.")
+    def post(self, request):
+        invitation = _invite(self, request)
+        return Response(s.TenantInvitationOut(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailView(MembershipWrites, TenantAPIView):
+    resource_type = "invitations"
+    read_roles = MANAGER_ROLES
+    serializer_class = s.TenantInvitationOut
+
+    def _get(self, invitation_id: int) -> TenantInvitation:
+        invitation = selectors.invitation_list(tenant_id=self.request.tenant_id).filter(pk=invitation_id).first()
+        if invitation is None:
+            raise NotFound(f"Invitation {invitation_id} not found.", code="invitation_not_found")
+        return invitation
+
+    @extend_schema(operation_id="invitations_retrieve", tags=["tenant"],
+                   responses={200: s.TenantInvitationOut, **READ_ERRORS})
+    def get(self, request, invitation_id: int):
+        return Response(s.TenantInvitationOut(self._get(invitation_id)).data)
+
+    @extend_schema(operation_id="invitations_revoke", tags=["tenant"], responses={
+                   204: None, **READ_ERRORS, **problems(e409="`invitation_not_pending`: accepted, declined or "
+                                                        "revoked already", e429="Throttled")},
+                   summary="Revoke a pending invitation: its link stops working (the record stays)")
+    def delete(self, request, invitation_id: int):
+        try:
+            services.invitation_revoke(invitation_id=invitation_id, actor=request.user)
+        except PermissionDenied as exc:
+            self._refused(request, exc, invitation_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Invitations (the invitee's side: the account, no tenant yet) -----------------------------------
+
+
+class AccountAPIView(IdempotentAPIView, generics.GenericAPIView):
+    """Endpoints of the signed-in account itself, outside any tenant (its invitations): no tenant is
+    resolved, writes are throttled and honour Idempotency-Key like every other write."""
+
+    idempotency_database = "default"
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [WriteUserThrottle, WriteIPThrottle]
+
+
+TOKEN_ERRORS = {
+    **problems(
+        e400="Invalid input (field errors in `errors`)",
+        e401="Not signed in",
+        e403="`invitation_email_mismatch`: sent to another address; sign in with that one",
+        e404="`invitation_not_found`: no invitation has this token",
+        e409="`invitation_used`, `invitation_declined`, `invitation_revoked`, `already_a_member`, "
+             "or an Idempotency-Key in flight",
+        e410="`invitation_expired`: ask for a new invitation",
+        e413="Request body over the limit",
+        e422="Idempotency-Key reused with another body",
+        e429="Throttled",
+    ),
+}
+
+
+class AccountInvitationListView(AccountAPIView):
+    pagination_class = PageNumber
+    serializer_class = s.AccountInvitationOut
+    queryset = TenantInvitation.objects.none()  # the schema's model; the rows come from the selector
+
+    @extend_schema(operation_id="account_invitations_list", tags=["invitations"], responses={
+                   200: s.AccountInvitationOut(many=True), **problems(e401="Not signed in")},
+                   summary="Open invitations sent to your account's email, in any tenant",
+                   description="Accepting or declining needs the token from the email.")
+    def get(self, request):
+        page = self.paginate_queryset(selectors.invitations_addressed_to(user=request.user))
+        return self.get_paginated_response(s.AccountInvitationOut(page, many=True).data)
+
+
+class InvitationAcceptView(AccountAPIView):
+    serializer_class = s.InvitationTokenIn
+
+    @extend_schema(operation_id="invitations_accept", tags=["invitations"], request=s.InvitationTokenIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.InvitationAcceptedOut, **TOKEN_ERRORS},
+                   summary="Accept an invitation: you become a member with the role offered",
+                   description="Signed in with the invited address (case-insensitive). Works once. Your other "
+                               "memberships are untouched, and a token issued before keeps acting in the "
+                               "tenant it named; after a refresh, choose the tenant with X-Tenant-ID.")
+    def post(self, request):
+        data = _problem_on_validation(s.InvitationTokenIn, request.data)
+        membership = services.invitation_accept(token=data["token"], user=request.user)
+        return Response(s.InvitationAcceptedOut(membership).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDeclineView(AccountAPIView):
+    serializer_class = s.InvitationTokenIn
+
+    @extend_schema(operation_id="invitations_decline", tags=["invitations"], request=s.InvitationTokenIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={200: s.AccountInvitationOut, **TOKEN_ERRORS},
+                   summary="Decline an invitation: it is closed and its link stops working")
+    def post(self, request):
+        data = _problem_on_validation(s.InvitationTokenIn, request.data)
+        invitation = services.invitation_decline(token=data["token"], user=request.user)
+        return Response(s.AccountInvitationOut(invitation).data)
 
 
 # --- Contacts --------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Membership management through /api/v1/tenants/me/memberships/: who may do what, versions,
-idempotency, the last-owner rule (also under concurrency) and a removed member losing access."""
+idempotency, the last-owner rule (also under concurrency) and a removed member losing access.
+Joining is by invitation only (tests/api/test_tenant_invitations.py)."""
 
 from __future__ import annotations
 
@@ -65,25 +66,29 @@ class TestList:
 
 
 class TestAdd:
-    def test_an_owner_adds_an_existing_user_by_email_with_a_role(self, two_tenants):
+    """POST here no longer adds anyone: it invites the address, exactly as POST /tenants/me/invitations/
+    (tests/api/test_tenant_invitations.py), and answers 202 with the invitation."""
+
+    def test_posting_an_existing_accounts_email_invites_it_and_adds_nobody(self, two_tenants):
         a, _ = two_tenants
         newcomer = UserFactory(email="Groomer.Gail@example.test")
         response = send_json(bearer(a.owner_user), "post", MEMBERS, {"email": "groomer.gail@EXAMPLE.test", "role": "staff"})
-        assert response.status_code == 201, response.content
-        assert (body(response)["user"]["id"], body(response)["role"], body(response)["version"]) == (newcomer.pk, "staff", 1)
-        assert response["ETag"] == '"1"'
-        assert membership_of(a, newcomer).role == "staff"
-        assert audit_rows(a) == [(newcomer.email, "added", "", "staff", a.owner_user.email)]
+        assert response.status_code == 202, response.content
+        assert (body(response)["email"], body(response)["role"], body(response)["status"]) == (
+            "groomer.gail@EXAMPLE.test", "staff", "pending")
+        with tenant_context(a.pk):
+            assert not TenantMembership.objects.filter(user=newcomer).exists()
+        assert audit_rows(a) == [(None, "invited", "", "staff", a.owner_user.email)]
 
-    def test_unknown_email_is_404_and_an_existing_member_409(self, two_tenants):
+    def test_an_unknown_email_is_invited_alike_and_an_existing_member_is_409(self, two_tenants):
         a, _ = two_tenants
         client = bearer(a.owner_user)
         unknown = send_json(client, "post", MEMBERS, {"email": "nobody@example.test", "role": "staff"})
-        assert (unknown.status_code, body(unknown)["code"]) == (404, "user_not_found")
+        assert (unknown.status_code, body(unknown)["status"]) == (202, "pending")
         again = send_json(client, "post", MEMBERS, {"email": a.owner_user.email, "role": "staff"})
         assert (again.status_code, body(again)["code"]) == (409, "already_a_member")
         assert membership_of(a, a.owner_user).role == "owner"
-        assert audit_rows(a) == []
+        assert [row[1] for row in audit_rows(a)] == ["invited"]
 
     def test_malformed_input_is_400_with_field_errors(self, two_tenants):
         a, _ = two_tenants
@@ -105,26 +110,23 @@ class TestAdd:
         with tenant_context(a.pk):
             assert not TenantMembership.objects.filter(user__email="late@example.test").exists()
 
-    def test_an_admin_adds_staff_but_only_an_owner_grants_owner(self, two_tenants):
+    def test_an_admin_invites_staff_but_only_an_owner_grants_owner(self, two_tenants):
         a, _ = two_tenants
         admin = bearer(member(a, "admin"))
-        UserFactory(email="s@example.test")
-        UserFactory(email="o@example.test")
-        assert send_json(admin, "post", MEMBERS, {"email": "s@example.test", "role": "staff"}).status_code == 201
+        assert send_json(admin, "post", MEMBERS, {"email": "s@example.test", "role": "staff"}).status_code == 202
         refused = send_json(admin, "post", MEMBERS, {"email": "o@example.test", "role": "owner"})
         assert (refused.status_code, body(refused)["code"]) == (403, "owner_role_forbidden")
         assert AuthorizationAudit.objects.using("default").get().reason.startswith("Only an owner")
         with tenant_context(a.pk):
-            assert not TenantMembership.objects.filter(user__email="o@example.test").exists()
+            assert not TenantMembership.objects.filter(user__email__in=["s@example.test", "o@example.test"]).exists()
 
-    def test_a_replayed_add_answers_the_same_and_adds_once(self, two_tenants):
+    def test_a_replayed_add_answers_the_same_and_invites_once(self, two_tenants):
         a, _ = two_tenants
-        UserFactory(email="twice@example.test")
         client = bearer(a.owner_user)
         data = {"email": "twice@example.test", "role": "viewer"}
         first = send_json(client, "post", MEMBERS, data, **{"Idempotency-Key": "add-1"})
         again = send_json(client, "post", MEMBERS, data, **{"Idempotency-Key": "add-1"})
-        assert (first.status_code, again.status_code, again["Idempotent-Replayed"]) == (201, 201, "true")
+        assert (first.status_code, again.status_code, again["Idempotent-Replayed"]) == (202, 202, "true")
         assert body(again) == body(first)
         assert len(audit_rows(a)) == 1
 

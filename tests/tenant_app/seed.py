@@ -17,5 +17,6 @@ def seed_every_table(tenant) -> dict:
         services.invoice_confirm_payment(invoice_id=invoice.pk, actor=owner, reference="bank-1")
         credit_note = services.invoice_refund(invoice_id=invoice.pk, amount_cents=5_000, reason="puppy food",
                                               idempotency_key=f"refund-{tenant.pk}", actor=owner)
-        services.membership_create(email=UserFactory().email, role="viewer", actor=owner)  # membership audit
+        # An invitation (and its membership audit row) for tenant_invitations and membership_audit_log.
+        services.invitation_create(email=UserFactory().email, role="viewer", actor=owner)
     return {"contact": contact, "invoice": invoice, "credit_note": credit_note}

@@ -23,17 +23,6 @@ def test_tenant_create_makes_the_owner_membership_and_refuses_a_taken_slug():
     assert list(Tenant.objects.values_list("slug", "marketplace_payment_mode")) == [("sunny", "stripe")]
 
 
-def test_membership_add_sets_or_changes_a_role_in_the_current_tenant():
-    tenant = TenantFactory()
-    person = UserFactory()
-    with tenant_context(tenant.pk):
-        services.membership_add(user=person, role="viewer")
-        services.membership_add(user=person, role="admin")
-        with pytest.raises(ValidationFailed):
-            services.membership_add(user=person, role="god")
-        assert TenantMembership.objects.get(user=person).role == "admin"
-
-
 def test_contacts_validate_names_record_their_marketplace_link_and_soft_delete():
     tenant = TenantFactory()
     with tenant_context(tenant.pk):
