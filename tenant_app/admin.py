@@ -56,12 +56,21 @@ def _all_fields(model) -> list[str]:
 # --- Global tables -------------------------------------------------------------------------------------
 
 
+def _sign_out_everywhere(user, staff):
+    from breederhq.api.sessions import user_sign_out_everywhere
+
+    return f"tokens issued before {user_sign_out_everywhere(user_id=user.pk).isoformat()} are void"
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
     list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
                     "last_login", "view_as")
     search_fields = ("email", "username", "first_name", "last_name")
     date_hierarchy = "date_joined"
+    # A stolen device or token: every API token of the user stops working within a second.
+    actions = [audited_action("sign_out_everywhere", "Sign the selected users out everywhere (void every API token)",
+                              perform=_sign_out_everywhere, permissions=("support_action",))]
 
     @admin.display(description="")
     def view_as(self, obj):
