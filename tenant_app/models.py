@@ -87,11 +87,14 @@ class RefreshTokenFamily(models.Model):
     id = models.UUIDField(primary_key=True)
     user_id = models.BigIntegerField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    #: The last new refresh token issued in it: once that has expired, no token of it can be used.
+    last_issued_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=50, blank=True)
 
     class Meta:
         db_table = "refresh_token_families"
+        indexes = [models.Index(fields=["last_issued_at"], name="refresh_families_issued_idx")]
 
     def __str__(self) -> str:
         return f"{self.id} (user {self.user_id}{', revoked' if self.revoked_at else ''})"

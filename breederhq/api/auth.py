@@ -215,7 +215,8 @@ class SignOutEverywhereView(APIView):
     throttle_classes = [AuthIPThrottle]
 
     @extend_schema(operation_id="auth_sign_out_everywhere", tags=["auth"], request=None,
-                   responses={204: None, **problems(e401="Not signed in or token revoked", e429="Throttled")},
+                   responses={204: None, **problems(e401="Not signed in or token revoked",
+                                                    e403="Session sign-in without a CSRF token", e429="Throttled")},
                    summary="Sign out everywhere: every access and refresh token issued so far is void")
     def post(self, request):
         from breederhq.api.sessions import user_sign_out_everywhere

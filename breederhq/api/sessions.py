@@ -223,6 +223,8 @@ def refresh_rotate(*, raw: str, request=None):
             elif stamp_claim(user.tokens_valid_after) != token.get(REVOCATION_CLAIM, 0):
                 refused = "Token has been revoked; sign in again."
             else:
+                family.last_issued_at = timezone.now()
+                family.save(update_fields=["last_issued_at"])
                 return token_pair_for(user, family_id=family.id)
     raise _refused(refused)
 
@@ -243,6 +245,17 @@ def refresh_revoke(*, raw: str, request=None) -> None:
             refused = "Token has already been used."
     if refused:
         raise _refused(refused)
+
+
+def families_purge() -> int:
+    """Drop the families whose newest refresh token has expired (nothing of them can be presented
+    any more: an expired token is refused before its family is looked at). Returns how many."""
+    from tenant_app.models import RefreshTokenFamily
+
+    cutoff = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME - timedelta(minutes=5)
+    with transaction.atomic(using="default"):
+        deleted, _ = RefreshTokenFamily.objects.using("default").filter(last_issued_at__lt=cutoff).delete()
+    return deleted
 
 
 # --- Every authenticated request -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ good once, a reused one revokes its sign-in and is audited, and every token can 
 from __future__ import annotations
 
 import time
+import uuid
 
 import jwt
 import pytest
@@ -240,3 +241,21 @@ class TestSignInTiming:
         CountingHasher.calls = 0
         assert send_json(Client(), "post", TOKEN, {"email": user.email, "password": PASSWORD}).status_code == 200
         assert CountingHasher.calls == 1
+
+
+def test_the_daily_purge_drops_only_families_whose_tokens_have_all_expired():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from breederhq.tasks import flush_expired_tokens
+    from tenant_app.models import RefreshTokenFamily
+
+    user = UserFactory()
+    old, current = sign_in(user), sign_in(user)
+    fam = lambda pair: jwt.decode(pair["refresh"], options={"verify_signature": False})["fam"]  # noqa: E731
+    RefreshTokenFamily.objects.filter(id=fam(old)).update(last_issued_at=timezone.now() - timedelta(days=15))
+    assert flush_expired_tokens() == "flushed, 1 sign-in families dropped"
+    assert list(RefreshTokenFamily.objects.filter(user_id=user.pk).values_list("id", flat=True)) == [
+        uuid.UUID(fam(current))]
+    assert refresh(current["refresh"]).status_code == 200
