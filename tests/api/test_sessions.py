@@ -225,6 +225,23 @@ class CountingHasher(MD5PasswordHasher):
         return super().encode(password, salt)
 
 
+class UpgradedHasher(MD5PasswordHasher):
+    """A "new" hasher: hashes made by the old one are upgraded when their password is checked."""
+
+    algorithm = "md5-upgraded"
+
+
+def test_a_hash_upgrade_at_sign_in_is_not_a_password_change(settings):
+    user = UserFactory()
+    earlier = sign_in(user)
+    settings.PASSWORD_HASHERS = ["tests.api.test_sessions.UpgradedHasher",
+                                 "django.contrib.auth.hashers.MD5PasswordHasher"]
+    sign_in(user)  # the stored hash is upgraded and saved
+    assert User.objects.get(pk=user.pk).password.startswith("md5-upgraded$")
+    assert read(earlier["access"]).status_code == 200
+    assert refresh(earlier["refresh"]).status_code == 200
+
+
 class TestSignInTiming:
     def test_an_unknown_email_costs_one_password_hash_like_a_wrong_password(self, settings):
         settings.PASSWORD_HASHERS = ["tests.api.test_sessions.CountingHasher"]
