@@ -24,7 +24,8 @@ class BreederHQJWTAuthentication(JWTAuthentication):
 
     Every request first checks that the token was not revoked and its user is active
     (breederhq.api.sessions.session_check). On reads the token's user then comes from `identity_cache`
-    (at most API_IDENTITY_CACHE_SECONDS old); writes read it live. DRF makes one instance per request, so `_reading` is this request's."""
+    (at most API_IDENTITY_CACHE_SECONDS old); writes read it live. DRF makes one instance per
+    request, so `_reading` is this request's."""
 
     www_authenticate_realm = "api"
     _reading = False
