@@ -104,6 +104,14 @@ class TestRotation:
         assert read(laptop["access"]).status_code == 200
         assert reuse_audits(user) == []  # signing out is not a theft
 
+    def test_revoking_an_already_used_refresh_token_is_a_reuse(self):
+        user = UserFactory()
+        first = sign_in(user)
+        second = body(refresh(first["refresh"]))
+        assert refused(send_json(Client(), "post", REVOKE, {"refresh": first["refresh"]}))
+        assert refused(refresh(second["refresh"]))
+        assert reuse_audits(user) == [("revoke", False)]
+
 
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_ten_simultaneous_refreshes_with_one_token_give_exactly_one_new_pair():
@@ -247,14 +255,17 @@ class TestSignInTiming:
         settings.PASSWORD_HASHERS = ["tests.api.test_sessions.CountingHasher"]
         user = UserFactory()
         inactive = UserFactory(is_active=False)
+        invited = UserFactory(password=None)  # no usable password (yet)
+        invited.set_unusable_password()
+        invited.save()
         spent = {}
-        for case, email in (("wrong password", user.email), ("unknown email", "nobody@example.test"),
-                            ("inactive", inactive.email)):
+        for case, email in (("wrong password", user.email), ("unknown email", "NOBODY@example.test"),
+                            ("inactive", inactive.email), ("no usable password", invited.email)):
             CountingHasher.calls = 0
             response = send_json(Client(), "post", TOKEN, {"email": email, "password": "not-the-password"})
             assert response.status_code == 401
             spent[case] = CountingHasher.calls
-        assert spent == {"wrong password": 1, "unknown email": 1, "inactive": 1}
+        assert spent == {"wrong password": 1, "unknown email": 1, "inactive": 1, "no usable password": 1}
         CountingHasher.calls = 0
         assert send_json(Client(), "post", TOKEN, {"email": user.email, "password": PASSWORD}).status_code == 200
         assert CountingHasher.calls == 1
