@@ -107,7 +107,8 @@ def user_sign_out_everywhere(*, user_id: int) -> datetime:
 def family_start(*, user_id: int) -> uuid.UUID:
     from tenant_app.models import RefreshTokenFamily
 
-    family = RefreshTokenFamily.objects.using("default").create(id=uuid.uuid4(), user_id=user_id)
+    with transaction.atomic(using="default"):
+        family = RefreshTokenFamily.objects.using("default").create(id=uuid.uuid4(), user_id=user_id)
     return family.id
 
 
@@ -150,11 +151,14 @@ def _family_locked(family_id: uuid.UUID, user_id):
 def _use_once(token, user_id) -> bool:
     """Blacklist the token; True if this call did it, False if it was already used. The unique
     `token_blacklist_blacklistedtoken.token_id` decides between simultaneous callers."""
-    outstanding, _ = OutstandingToken.objects.using("default").get_or_create(
-        jti=token[api_settings.JTI_CLAIM],
-        defaults={"user_id": user_id, "token": str(token), "created_at": timezone.now(),
-                  "expires_at": datetime_from_epoch(token["exp"])},
-    )
+    jti = token[api_settings.JTI_CLAIM]
+    outstanding = OutstandingToken.objects.using("default").filter(jti=jti).first()
+    if outstanding is None:  # issued elsewhere than RefreshToken.for_user: record it first
+        user = get_user_model().objects.using("default").filter(pk=user_id).first()
+        outstanding, _ = OutstandingToken.objects.using("default").get_or_create(
+            jti=jti, defaults={"user": user, "token": str(token), "created_at": timezone.now(),
+                               "expires_at": datetime_from_epoch(token["exp"])},
+        )
     try:
         with transaction.atomic(using="default"):
             BlacklistedToken.objects.using("default").create(token=outstanding)

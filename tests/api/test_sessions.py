@@ -93,6 +93,16 @@ class TestRotation:
         assert refused(refresh(fresh["refresh"]))
         assert reuse_audits(user) == [("refresh", False)]
 
+    def test_a_token_of_a_deleted_user_is_refused_not_a_500(self):
+        user = UserFactory()
+        pair = sign_in(user)
+        forged_elsewhere = RefreshToken()  # signed with our key, never recorded as outstanding
+        forged_elsewhere["user_id"] = str(user.pk)
+        User.objects.filter(pk=user.pk).delete()
+        assert refused(refresh(pair["refresh"]))
+        assert refused(refresh(str(forged_elsewhere)))
+        assert refused(read(pair["access"]))
+
     def test_revoke_signs_out_that_sign_in_only_and_a_second_revoke_is_refused(self):
         user = UserFactory()
         phone, laptop = sign_in(user), sign_in(user)
