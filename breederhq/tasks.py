@@ -103,8 +103,11 @@ def outbox_purge_task() -> dict[str, int]:
 
 @scheduled_job("breederhq.tasks.flush_expired_tokens")
 def flush_expired_tokens() -> str:
-    """Beat: drop expired refresh tokens from simplejwt's outstanding/blacklist tables."""
+    """Beat: drop expired refresh tokens from simplejwt's outstanding/blacklist tables, and the sign-in
+    families none of whose tokens can still be used (breederhq.api.sessions)."""
     from django.core.management import call_command
 
+    from breederhq.api.sessions import families_purge
+
     call_command("flushexpiredtokens", verbosity=0)
-    return "flushed"
+    return f"flushed, {families_purge()} sign-in families dropped"

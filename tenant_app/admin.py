@@ -63,16 +63,25 @@ def _reset_second_factor(user, actor):
     return second_factor_reset(target=user, actor=actor)
 
 
+def _sign_out_everywhere(user, staff):
+    from breederhq.api.sessions import user_sign_out_everywhere
+
+    return f"tokens issued before {user_sign_out_everywhere(user_id=user.pk).isoformat()} are void"
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
     list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
                     "second_factor", "last_login", "view_as")
     search_fields = ("email", "username", "first_name", "last_name")
     date_hierarchy = "date_joined"
     # A staff member who lost their phone and recovery codes: remove their devices (audited, with a
     # reason); they set up a new one at their next sign-in (docs/operations/staff-2fa.md).
+    # A stolen device or token: every API token of the user stops working within a second.
     actions = [audited_action("reset_second_factor", "Reset the second factor of selected staff",
-                              perform=_reset_second_factor, permissions=("reset_second_factor",))]
+                              perform=_reset_second_factor, permissions=("reset_second_factor",)),
+               audited_action("sign_out_everywhere", "Sign the selected users out everywhere (void every API token)",
+                              perform=_sign_out_everywhere, permissions=("support_action",))]
 
     def has_reset_second_factor_permission(self, request):
         return request.user.has_perm("backoffice.reset_second_factor")

@@ -29,12 +29,75 @@ class User(AbstractUser):
     """
 
     email = models.EmailField("email address", unique=True)
+    tokens_valid_after = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="API tokens issued before this moment are void (sign-out everywhere, a password change, "
+                  "a deactivation); see breederhq/api/sessions.py.")
 
     class Meta:
         db_table = "users"
         constraints = [
             models.UniqueConstraint(models.functions.Lower("email"), name="users_email_lower_unique"),
         ]
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_credentials = (instance.__dict__.get("password"), instance.__dict__.get("is_active"))
+        return instance
+
+    def check_password(self, raw_password):
+        # A correct password whose hash is upgraded on the way (a new hasher or iteration count) is
+        # saved again: not a password change, so no sign-out.
+        self._rehashing_password = True
+        try:
+            return super().check_password(raw_password)
+        finally:
+            self._rehashing_password = False
+
+    async def acheck_password(self, raw_password):
+        self._rehashing_password = True
+        try:
+            return await super().acheck_password(raw_password)
+        finally:
+            self._rehashing_password = False
+
+    def save(self, *args, **kwargs):
+        """A changed password hash (any path: the API, the admin's password form, `set_password`) or a
+        deactivation voids every API token issued before it (breederhq.api.sessions)."""
+        from breederhq.api.sessions import credentials_changed, next_revocation_stamp
+
+        if self.pk is not None and credentials_changed(self):
+            self.tokens_valid_after = next_revocation_stamp(self.tokens_valid_after)
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "tokens_valid_after"}
+        super().save(*args, **kwargs)
+        self._loaded_credentials = (self.__dict__.get("password"), self.__dict__.get("is_active"))
+
+
+class RefreshTokenFamily(models.Model):
+    """One sign-in and every refresh token rotated from it (`fam` claim in the tokens).
+
+    Presenting a refresh token that was already used revokes the whole family: the thief's and the
+    owner's descendants alike (breederhq/api/sessions.py). A global table, not tenant-owned: it is keyed
+    by the user, whatever tenants they belong to.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    user_id = models.BigIntegerField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    #: The last new refresh token issued in it: once that has expired, no token of it can be used.
+    last_issued_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        db_table = "refresh_token_families"
+        indexes = [models.Index(fields=["last_issued_at"], name="refresh_families_issued_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.id} (user {self.user_id}{', revoked' if self.revoked_at else ''})"
 
 
 class PaymentMode(models.TextChoices):

@@ -1,15 +1,18 @@
 """Sign-in for client apps: JWTs (djangorestframework-simplejwt) that say what the holder may reach.
 
-A person signs in as the global `tenant_app.User`. Their access token carries (the review's
-MarketplaceToken):
+A person signs in as the global `tenant_app.User`. Their tokens carry:
 
 * `tenants` — the ids of the tenants they are a member of when the token was issued;
-* `mku` / `mkk` — the id and kind of their `MarketplaceUser` (linked by `tenant_user_id`), if any.
+* `mku` / `mkk` — the id and kind of their `MarketplaceUser` (linked by `tenant_user_id`), if any;
+* `fam` / `rev` — the sign-in (refresh-token family) and the user's revocation stamp at issue
+  (breederhq.api.sessions).
 
-The claims only ever *narrow* access: a tenant request also needs a live membership (read under
-RLS at request time), so a membership removed after sign-in stops working at once, and one added
-later needs a refresh. Refreshing recomputes the claims; refresh tokens rotate and the used one is
-blacklisted; revoking blacklists a refresh token (access tokens are short-lived and expire).
+The tenant claims only ever *narrow* access: a tenant request also needs a live membership (read
+under RLS at request time), so a membership removed after sign-in stops working at once, and one
+added later needs a refresh. Refreshing recomputes the claims and rotates the refresh token: each one
+is good exactly once, and presenting a used one revokes its whole sign-in. Every authenticated request
+checks the revocation stamp, so signing out everywhere, a password change or a deactivation voids
+access tokens too, within API_REVOCATION_CACHE_SECONDS (1). Details: docs/api/sessions.md.
 """
 
 from __future__ import annotations
@@ -55,9 +58,15 @@ def identity_claims(user) -> dict:
     }
 
 
-def token_pair_for(user) -> RefreshToken:
+def token_pair_for(user, *, family_id=None) -> RefreshToken:
+    """A new refresh token (and `.access_token`) for `user`: a new sign-in unless `family_id` names
+    the family a rotation continues."""
+    from breederhq.api.sessions import family_start, session_claims
+
+    if family_id is None:
+        family_id = family_start(user_id=user.pk)
     refresh = RefreshToken.for_user(user)
-    for name, value in identity_claims(user).items():
+    for name, value in {**identity_claims(user), **session_claims(user, family_id)}.items():
         refresh[name] = value
     return refresh
 
@@ -77,9 +86,17 @@ class TokenObtainSerializer(serializers.Serializer):
     def validate(self, attrs):
         from django.contrib.auth import authenticate
 
-        account = get_user_model().objects.filter(email__iexact=attrs["email"]).first()
-        user = account and authenticate(self.context.get("request"), username=account.get_username(),
-                                        password=attrs["password"])
+        User = get_user_model()
+        account = User.objects.filter(email__iexact=attrs["email"]).first()
+        if account is None:
+            # Hash the password anyway, as Django's ModelBackend does for an unknown username: an
+            # unknown email must cost the same time as a wrong password, or timing tells who has an
+            # account.
+            User().set_password(attrs["password"])
+            user = None
+        else:
+            user = authenticate(self.context.get("request"), username=account.get_username(),
+                                password=attrs["password"])
         if not user or not api_settings.USER_AUTHENTICATION_RULE(user):
             raise AuthenticationFailed("No active account found with the given credentials.",
                                        code="no_active_account")
@@ -88,17 +105,15 @@ class TokenObtainSerializer(serializers.Serializer):
 
 
 class TokenRefreshSerializer(serializers.Serializer):
-    """A refresh token -> a new pair with freshly computed claims; the old refresh token is blacklisted."""
+    """A refresh token -> a new pair with freshly computed claims; the refresh token sent is used up
+    (exactly once, even under simultaneous requests) and a used one revokes its sign-in."""
 
     refresh = serializers.CharField(write_only=True)
 
     def validate(self, attrs):
-        old = RefreshToken(attrs["refresh"])  # signature, expiry, type and blacklist checked
-        user = get_user_model().objects.filter(pk=old.payload.get(api_settings.USER_ID_CLAIM)).first()
-        if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
-            raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
-        old.blacklist()
-        new = token_pair_for(user)
+        from breederhq.api.sessions import refresh_rotate
+
+        new = refresh_rotate(raw=attrs["refresh"], request=self.context.get("request"))
         return {"access": str(new.access_token), "refresh": str(new)}
 
 
@@ -106,7 +121,9 @@ class TokenRevokeSerializer(serializers.Serializer):
     refresh = serializers.CharField(write_only=True)
 
     def validate(self, attrs):
-        RefreshToken(attrs["refresh"]).blacklist()
+        from breederhq.api.sessions import refresh_revoke
+
+        refresh_revoke(raw=attrs["refresh"], request=self.context.get("request"))
         return {}
 
 
@@ -175,7 +192,8 @@ class TokenRefreshView(_TokenView):
 
     @extend_schema(operation_id="auth_token_refresh", tags=["auth"], request=TokenRefreshRequest,
                    responses={200: TokenPairResponse, **_AUTH_ERRORS},
-                   summary="A new token pair (claims recomputed); the refresh token sent is revoked")
+                   summary="A new token pair (claims recomputed); the refresh token sent is used up, "
+                           "and a used one revokes its whole sign-in")
     def post(self, request):
         return super().post(request)
 
@@ -184,9 +202,27 @@ class TokenRevokeView(_TokenView):
     serializer_class = TokenRevokeSerializer
 
     @extend_schema(operation_id="auth_token_revoke", tags=["auth"], request=TokenRefreshRequest,
-                   responses={204: None, **_AUTH_ERRORS}, summary="Sign out: revoke a refresh token")
+                   responses={204: None, **_AUTH_ERRORS},
+                   summary="Sign out: revoke a refresh token and every token of its sign-in")
     def post(self, request):
         return super().post(request)
+
+
+class SignOutEverywhereView(APIView):
+    """Void every token of the signed-in user (every device, this one included)."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [AuthIPThrottle]
+
+    @extend_schema(operation_id="auth_sign_out_everywhere", tags=["auth"], request=None,
+                   responses={204: None, **problems(e401="Not signed in or token revoked",
+                                                    e403="Session sign-in without a CSRF token", e429="Throttled")},
+                   summary="Sign out everywhere: every access and refresh token issued so far is void")
+    def post(self, request):
+        from breederhq.api.sessions import user_sign_out_everywhere
+
+        user_sign_out_everywhere(user_id=request.user.pk)
+        return Response(status=204)
 
 
 class MembershipOut(serializers.Serializer):

@@ -22,8 +22,10 @@ class BreederHQJWTAuthentication(JWTAuthentication):
     (breederhq.api.auth). The tenant context is set afterwards by the view (breederhq.api.base),
     which knows whether the endpoint is a tenant one.
 
-    On reads the token's user comes from `identity_cache` (at most API_IDENTITY_CACHE_SECONDS old);
-    writes read it live. DRF makes one instance per request, so `_reading` is this request's."""
+    Every request first checks that the token was not revoked and its user is active
+    (breederhq.api.sessions.session_check). On reads the token's user then comes from `identity_cache`
+    (at most API_IDENTITY_CACHE_SECONDS old); writes read it live. DRF makes one instance per
+    request, so `_reading` is this request's."""
 
     www_authenticate_realm = "api"
     _reading = False
@@ -48,6 +50,11 @@ class BreederHQJWTAuthentication(JWTAuthentication):
         return token
 
     def get_user(self, validated_token):
+        """The token's user, after `sessions.session_check` (active, revocation stamp, family): on
+        reads from a per-process answer at most API_REVOCATION_CACHE_SECONDS old, on writes live."""
+        from breederhq.api.sessions import session_check
+
+        session_check(validated_token, cached=self._reading)
         if not self._reading:
             return super().get_user(validated_token)
         from rest_framework_simplejwt.settings import api_settings

@@ -5,9 +5,11 @@ account still active?) and the caller's `MarketplaceUser` (is it erased? is it a
 queries on two databases before the view's own. Reads now take both from this cache for at most
 `API_IDENTITY_CACHE_SECONDS` (default 5); writes always read them live.
 
-The security property, kept and tested (tests/api/test_identity_cache.py): a deactivated user or an
-erased marketplace user loses read access within `API_IDENTITY_CACHE_SECONDS` in every process, and
-at once in the process that made the change (post_save / post_delete clear its entries). Tenant
+The security property, kept and tested (tests/api/test_identity_cache.py): an erased marketplace user
+loses read access within `API_IDENTITY_CACHE_SECONDS` in every process, and at once in the process
+that made the change (post_save / post_delete clear its entries). A deactivated user, or a revoked
+token, is refused sooner: breederhq.api.sessions checks `is_active` and the revocation stamp on every
+request, kept here under the key kind "revocation" for at most `API_REVOCATION_CACHE_SECONDS` (1). Tenant
 memberships are not cached: a removed membership still stops working at once.
 
 Entries are copies (`copy.copy`), so a view that changes its `request.user` never changes the cache.
@@ -34,9 +36,10 @@ def ttl_seconds() -> float:
     return float(getattr(settings, "API_IDENTITY_CACHE_SECONDS", 5))
 
 
-def cached(key: tuple, load: Callable[[], Any]) -> Any:
-    """`load()`'s result for `key`, at most `ttl_seconds()` old; a copy of a cached model instance."""
-    ttl = ttl_seconds()
+def cached(key: tuple, load: Callable[[], Any], *, ttl: float | None = None) -> Any:
+    """`load()`'s result for `key`, at most `ttl` (default `ttl_seconds()`) old; a copy of a cached
+    model instance."""
+    ttl = ttl_seconds() if ttl is None else ttl
     if ttl <= 0:
         return load()
     now = time.monotonic()
@@ -72,17 +75,22 @@ def connect_invalidation() -> None:
 
     from marketplace_app.models import MarketplaceUser, Provider
 
-    def dropper(kind: str, attribute: str):
+    def dropper(attribute: str, *kinds: str):
         def changed(sender, instance, using, **kwargs):
             pk = getattr(instance, attribute)
-            forget(kind, pk)
+
+            def drop():
+                for kind in kinds:
+                    forget(kind, pk)
+            drop()
             # Again after commit: a read in between (another thread) may have cached the old row.
-            transaction.on_commit(lambda: forget(kind, pk), using=using)
+            transaction.on_commit(drop, using=using)
         return changed
 
-    user_changed = dropper("user", "pk")
-    marketplace_user_changed = dropper("marketplace_user", "pk")
-    provider_changed = dropper("marketplace_user", "user_id")
+    # A user's row also holds what breederhq.api.sessions checks on every request (active, stamp).
+    user_changed = dropper("pk", "user", "revocation")
+    marketplace_user_changed = dropper("pk", "marketplace_user")
+    provider_changed = dropper("user_id", "marketplace_user")
 
     for signal in (post_save, post_delete):
         signal.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid=f"identity-user-{signal}")

@@ -277,11 +277,15 @@ REST_FRAMEWORK = {
     },
     "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
-# Access tokens are short-lived (revocation blacklists the refresh token; an access token lives on
-# until it expires), refresh tokens rotate and the used one is blacklisted.
+# Access tokens are short-lived; refresh tokens rotate, each is good once, and a reused one revokes
+# its sign-in (breederhq.api.sessions).
 # API reads take the caller's User and MarketplaceUser from a per-process cache for at most this long
-# (breederhq.api.identity_cache): a deactivated or erased account loses read access within it.
+# (breederhq.api.identity_cache): an erased marketplace account loses read access within it.
 API_IDENTITY_CACHE_SECONDS = env.float("API_IDENTITY_CACHE_SECONDS", default=5)
+# Every authenticated request checks the user is active and the token not revoked; reads keep that
+# answer per process for at most this long, so a revocation or deactivation reaches every process
+# within it (breederhq.api.sessions).
+API_REVOCATION_CACHE_SECONDS = env.float("API_REVOCATION_CACHE_SECONDS", default=1)
 # The public listing search's pages are cached in Redis this long (0: not cached); any listing or
 # provider write makes them stale at once (marketplace_app.search_cache).
 LISTING_SEARCH_CACHE_SECONDS = env.int("LISTING_SEARCH_CACHE_SECONDS", default=60)

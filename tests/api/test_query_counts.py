@@ -17,6 +17,13 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 ROWS = 105
 
 
+@pytest.fixture(autouse=True)
+def steady_session_check(settings):
+    """Reads re-check a token's revocation at most every API_REVOCATION_CACHE_SECONDS (1): one query
+    whenever that runs out. Longer here, so that a slow run does not count it in one page size only."""
+    settings.API_REVOCATION_CACHE_SECONDS = 60
+
+
 def counts(client, url: str, page_size: int, **params) -> tuple[int, int]:
     with CaptureQueriesContext(connections["default"]) as tenant_db, \
             CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
