@@ -318,6 +318,7 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
 
     from breederhq.models import OutboxMessage
     from breederhq.outbox import max_attempts, outbox_relay_message
+    from breederhq.tenancy import tenant_context
     from payments_app.models import (
         InvoicePayment,
         ReconciliationItem,
@@ -332,8 +333,9 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         return
     account_id = "acct_demo_sunny"
     # Onboarding (Stripe's account links) records the account; Stripe then tells us it is enabled.
-    StripeConnectAccount.objects.using("default").get_or_create(
-        stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant})
+    with tenant_context(tenant.pk):  # the account is the tenant's row (row-level security)
+        StripeConnectAccount.objects.using("default").get_or_create(
+            stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant})
     _stripe_event("account.updated", {"id": account_id, "object": "account", "charges_enabled": True,
                                       "payouts_enabled": True, "details_submitted": True, "requirements": {}},
                   key="account", account=account_id)
@@ -349,10 +351,11 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     # Checkout (Stripe's payment intent) records the payment it opened.
     intent = "pi_demo_card"
     metadata = stripe_metadata("tenant", invoice.pk, tenant.pk)
-    InvoicePayment.objects.using("default").create(
-        invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
-        amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
-        stripe_payment_intent_id=intent, stripe_status="requires_payment_method", open_state="opened")
+    with tenant_context(tenant.pk):
+        InvoicePayment.objects.using("default").create(
+            invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
+            amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
+            stripe_payment_intent_id=intent, stripe_status="requires_payment_method", open_state="opened")
     succeeded = _stripe_event("payment_intent.succeeded", {
         "id": intent, "object": "payment_intent", "amount": invoice.total_cents, "amount_received": invoice.total_cents,
         "currency": "usd", "status": "succeeded", "metadata": metadata}, key="card-paid")
