@@ -192,7 +192,7 @@ def load_back_office_demo_data() -> None:
     _stripe_demo(tenant, owner, maya, breeder, buyer)
     _blocks(groomer, staff)
     _undeliverable_email()
-    _api_traces(buyer, owner)
+    _api_traces(buyer, owner, tenant)
     _scheduled_jobs()
 
 
@@ -420,7 +420,7 @@ def _undeliverable_email() -> None:
         email_send(using="marketplace", pk=email.pk)
 
 
-def _api_traces(buyer, owner) -> None:
+def _api_traces(buyer, owner, tenant) -> None:
     """What API traffic leaves behind: an idempotency key per database (a replayable POST), a
     refused access in each database's authorization audit, and sign-in tokens (one signed out)."""
     from django.db import transaction
@@ -431,19 +431,24 @@ def _api_traces(buyer, owner) -> None:
     from breederhq.models import IdempotencyKey
     from breederhq.tenancy import write_authorization_audit
 
-    # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user.
-    for alias, path, scope in (("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}"),
-                               ("marketplace", "/api/v1/marketplace/threads/",
-                                f"tenant_app.user:{buyer.tenant_user_id}")):
+    # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user, and where the
+    # request acted (the tenant, or the marketplace identity).
+    for alias, path, scope, context in (
+            ("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
+            ("marketplace", "/api/v1/marketplace/threads/", f"tenant_app.user:{buyer.tenant_user_id}",
+             f"marketplace:{buyer.pk}")):
         key = "demo-key-1"
         if IdempotencyKey.objects.using(alias).filter(key=key).exists():
             continue
         body = b'{"demo": true}'
-        fingerprint = request_fingerprint(method="POST", path=path, content_type="application/json", body=body)
-        claim_key(using=alias, scope=scope, method="POST", path=path, key=key, fingerprint=fingerprint)
+        identity = {"scope": scope, "context": context, "method": "POST", "path": path, "key": key,
+                    "fingerprint": request_fingerprint(method="POST", path=path, content_type="application/json",
+                                                       body=body, tenant_header="")}
+        claim_key(using=alias, **identity)
         with transaction.atomic(using=alias):
-            claim = lock_claim(using=alias, scope=scope, method="POST", path=path, key=key, fingerprint=fingerprint)
-            complete_claim(claim.record, using=alias, status=201, content_type="application/json", body='{"id": 1}')
+            claim = lock_claim(using=alias, **identity)
+            complete_claim(claim.record, using=alias, status=201, content_type="application/json", body='{"id": 1}',
+                           headers={"Content-Type": "application/json"})
         write_authorization_audit(user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
                                   resource_type="invoice" if alias == "default" else "thread", resource_id=999,
                                   action="view", allowed=False, reason="not a member of the owning tenant (demo)",
