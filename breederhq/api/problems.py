@@ -82,7 +82,7 @@ def problem_exception_handler(exc, context):
         logger.warning("database time limit hit: %s", exc)
         return problem_response(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_timeout", title="Request took too long",
-            detail="The database stopped this request at its time limit; nothing was changed. Retry later.",
+            detail="The database stopped this request at its time limit (its transaction was rolled back). Retry later.",
             headers={"Retry-After": "5"},
         )
     if isinstance(exc, ValidationFailed):

@@ -123,3 +123,22 @@ class TestRowsFromBeforeTheUpgrade:
         assert replay["Idempotent-Replayed"] == "true"
         assert body(replay)["id"] == body(first)["id"]
         assert contacts_of(a) == ["Tom"]
+
+
+class TestMarketplaceKeys:
+    def test_a_marketplace_key_is_scoped_to_the_marketplace_identity(self):
+        from marketplace_app import services as marketplace_services
+        from tests.api.test_marketplace_endpoints import M, person, provider_with_login
+
+        _, provider = provider_with_login()
+        buyer_login, buyer = person()
+        thread = marketplace_services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hi")
+        url = f"{M}threads/{thread.pk}/messages/"
+        client = bearer(buyer_login)
+        first = send_json(client, "post", url, {"body": "paid?"}, **{"Idempotency-Key": "m-K"})
+        again = send_json(client, "post", url, {"body": "paid?"}, **{"Idempotency-Key": "m-K"})
+        assert first.status_code == again.status_code == 201
+        assert again["Idempotent-Replayed"] == "true"
+        assert again["Content-Type"] == first["Content-Type"]
+        row = IdempotencyKey.objects.using("marketplace").get(key="m-K")
+        assert row.context == f"marketplace:{buyer.pk}"
