@@ -127,6 +127,10 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     from django.db import connections, transaction
     from django.utils import timezone
 
+    from breederhq.db_timeouts import MAINTENANCE, use_session_limits
+
+    use_session_limits(MAINTENANCE)  # bulk loads of millions of rows: not cut off by the web limits
+
     from breederhq.crossdb import record_table_references
     from breederhq.tenancy import TENANT_SETTING, system_read_context
     from marketplace_app.models import (

@@ -29,6 +29,10 @@ class BreederhqCoreConfig(AppConfig):
         from breederhq.crossdb import connect_registry_signals
 
         connect_registry_signals()
+
+        from breederhq.db_timeouts import connect_signals as connect_database_timeouts
+
+        connect_database_timeouts()
         from breederhq.api.identity_cache import connect_invalidation
 
         connect_invalidation()

@@ -29,22 +29,32 @@ def app_role_name(alias: str) -> str:
 
 @contextmanager
 def owner_credentials(aliases=DATABASE_ALIASES):
-    """Reconnect the given aliases as the owner role for the duration (migrations, test DB set-up)."""
+    """Reconnect the given aliases as the owner role for the duration (migrations, test DB set-up),
+    without the application role's time limits: a long migration (an index built concurrently, a
+    backfill) is never cut off (breederhq/db_timeouts.py)."""
+    from breederhq.db_timeouts import startup_options
+
     saved = {}
     for alias in aliases:
         settings_dict = connections[alias].settings_dict
         settings_dict.setdefault("APP_USER", settings_dict["USER"])
-        saved[alias] = (settings_dict["USER"], settings_dict["PASSWORD"])
+        options = settings_dict.setdefault("OPTIONS", {})
+        saved[alias] = (settings_dict["USER"], settings_dict["PASSWORD"], options.get("options"))
         connections[alias].close()
         settings_dict["USER"] = settings.DATABASE_OWNER_USER
         settings_dict["PASSWORD"] = settings.DATABASE_OWNER_PASSWORD
+        options["options"] = startup_options(0, 0, base=options.get("options") or "")
     try:
         yield
     finally:
-        for alias, (user, password) in saved.items():
+        for alias, (user, password, startup) in saved.items():
             connections[alias].close()
             connections[alias].settings_dict["USER"] = user
             connections[alias].settings_dict["PASSWORD"] = password
+            if startup is None:
+                connections[alias].settings_dict["OPTIONS"].pop("options", None)
+            else:
+                connections[alias].settings_dict["OPTIONS"]["options"] = startup
 
 
 def append_only_tables() -> set[str]:

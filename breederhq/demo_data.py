@@ -193,7 +193,7 @@ def load_back_office_demo_data() -> None:
     _stripe_demo(tenant, owner, maya, breeder, buyer)
     _blocks(groomer, staff)
     _undeliverable_email()
-    _api_traces(buyer, owner)
+    _api_traces(buyer, owner, tenant)
     _scheduled_jobs()
 
 
@@ -333,6 +333,7 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
 
     from breederhq.models import OutboxMessage
     from breederhq.outbox import max_attempts, outbox_relay_message
+    from breederhq.tenancy import tenant_context
     from payments_app.models import (
         InvoicePayment,
         ReconciliationItem,
@@ -347,8 +348,9 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         return
     account_id = "acct_demo_sunny"
     # Onboarding (Stripe's account links) records the account; Stripe then tells us it is enabled.
-    StripeConnectAccount.objects.using("default").get_or_create(
-        stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant})
+    with tenant_context(tenant.pk):  # the account is the tenant's row (row-level security)
+        StripeConnectAccount.objects.using("default").get_or_create(
+            stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant})
     _stripe_event("account.updated", {"id": account_id, "object": "account", "charges_enabled": True,
                                       "payouts_enabled": True, "details_submitted": True, "requirements": {}},
                   key="account", account=account_id)
@@ -364,10 +366,11 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     # Checkout (Stripe's payment intent) records the payment it opened.
     intent = "pi_demo_card"
     metadata = stripe_metadata("tenant", invoice.pk, tenant.pk)
-    InvoicePayment.objects.using("default").create(
-        invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
-        amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
-        stripe_payment_intent_id=intent, stripe_status="requires_payment_method", open_state="opened")
+    with tenant_context(tenant.pk):
+        InvoicePayment.objects.using("default").create(
+            invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
+            amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
+            stripe_payment_intent_id=intent, stripe_status="requires_payment_method", open_state="opened")
     succeeded = _stripe_event("payment_intent.succeeded", {
         "id": intent, "object": "payment_intent", "amount": invoice.total_cents, "amount_received": invoice.total_cents,
         "currency": "usd", "status": "succeeded", "metadata": metadata}, key="card-paid")
@@ -432,7 +435,7 @@ def _undeliverable_email() -> None:
         email_send(using="marketplace", pk=email.pk)
 
 
-def _api_traces(buyer, owner) -> None:
+def _api_traces(buyer, owner, tenant) -> None:
     """What API traffic leaves behind: an idempotency key per database (a replayable POST), a
     refused access in each database's authorization audit, and sign-in tokens (one signed out)."""
     from django.db import transaction
@@ -443,19 +446,24 @@ def _api_traces(buyer, owner) -> None:
     from breederhq.models import IdempotencyKey
     from breederhq.tenancy import write_authorization_audit
 
-    # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user.
-    for alias, path, scope in (("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}"),
-                               ("marketplace", "/api/v1/marketplace/threads/",
-                                f"tenant_app.user:{buyer.tenant_user_id}")):
+    # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user, and where the
+    # request acted (the tenant, or the marketplace identity).
+    for alias, path, scope, context in (
+            ("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
+            ("marketplace", "/api/v1/marketplace/threads/", f"tenant_app.user:{buyer.tenant_user_id}",
+             f"marketplace:{buyer.pk}")):
         key = "demo-key-1"
         if IdempotencyKey.objects.using(alias).filter(key=key).exists():
             continue
         body = b'{"demo": true}'
-        fingerprint = request_fingerprint(method="POST", path=path, content_type="application/json", body=body)
-        claim_key(using=alias, scope=scope, method="POST", path=path, key=key, fingerprint=fingerprint)
+        identity = {"scope": scope, "context": context, "method": "POST", "path": path, "key": key,
+                    "fingerprint": request_fingerprint(method="POST", path=path, content_type="application/json",
+                                                       body=body, tenant_header="")}
+        claim_key(using=alias, **identity)
         with transaction.atomic(using=alias):
-            claim = lock_claim(using=alias, scope=scope, method="POST", path=path, key=key, fingerprint=fingerprint)
-            complete_claim(claim.record, using=alias, status=201, content_type="application/json", body='{"id": 1}')
+            claim = lock_claim(using=alias, **identity)
+            complete_claim(claim.record, using=alias, status=201, content_type="application/json", body='{"id": 1}',
+                           headers={"Content-Type": "application/json"})
         write_authorization_audit(user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
                                   resource_type="invoice" if alias == "default" else "thread", resource_id=999,
                                   action="view", allowed=False, reason="not a member of the owning tenant (demo)",

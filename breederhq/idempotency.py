@@ -2,16 +2,23 @@
 
 How a request with a key is processed, in the database the request writes to:
 
-1. `INSERT ... ON CONFLICT DO NOTHING` claims (scope, method, path, key) and commits at once, so a
-   concurrent duplicate sees the claim.
+1. `INSERT ... ON CONFLICT DO NOTHING` claims (scope, context, method, path, key) and commits at
+   once, so a concurrent duplicate sees the claim. `scope` is the user, `context` where the request
+   acted: `tenant:<id>` (the tenant the request resolved to), `marketplace:<marketplace user id>`, or
+   `none`. The same key sent by the same user to another tenant is another key.
 2. In the request's own transaction, `SELECT ... FOR UPDATE NOWAIT` on the claim:
    - lock not available  -> the first request is still running: 409;
    - another fingerprint -> the key was reused for a different request: 422;
    - completed           -> replay the stored response;
    - in flight, unlocked -> a new request, or one whose process died (its transaction rolled back,
      so it left no effect): run it now.
-3. The response is stored in the same transaction as the effect. A 5xx rolls everything back and
-   leaves the claim in flight, so the client's retry runs the request again.
+3. The response (status, body and the headers a client relies on: Content-Type, ETag, Location, ...)
+   is stored in the same transaction as the effect. A 5xx rolls everything back and leaves the claim
+   in flight, so the client's retry runs the request again.
+
+Rows written before `context` existed have context '' and a fingerprint without the tenant header;
+they are honoured as they were (for the rest of their 24 hours) so a retry across the upgrade never
+runs twice.
 """
 
 from __future__ import annotations
@@ -48,9 +55,27 @@ def parse_idempotency_key(header: str) -> str:
     return key
 
 
-def request_fingerprint(*, method: str, path: str, content_type: str, body: bytes) -> str:
+#: `context` of the rows written before the column existed.
+LEGACY_CONTEXT = ""
+
+#: Response headers never stored for a replay: recomputed for every response, or never replayable.
+NOT_REPLAYED_HEADERS = frozenset({
+    "content-length", "date", "vary", "allow", "set-cookie", "idempotent-replayed", "x-request-id",
+    "server", "connection", "transfer-encoding", "keep-alive",
+})
+
+
+def replayable_headers(response) -> dict[str, str]:
+    """The headers of a first answer that its replay gives back (ETag, Location, Content-Type, ...)."""
+    return {name: value for name, value in response.items() if name.lower() not in NOT_REPLAYED_HEADERS}
+
+
+def request_fingerprint(*, method: str, path: str, content_type: str, body: bytes,
+                        tenant_header: str | None = None) -> str:
     """Same request => same fingerprint. JSON bodies are canonicalised (key order, spacing);
-    multipart bodies lose their boundary, which clients pick at random for every attempt."""
+    multipart bodies lose their boundary, which clients pick at random for every attempt.
+    `tenant_header` (the X-Tenant-ID sent, '' when none) is part of the request; None computes the
+    fingerprint of rows written before it was (no tenant part)."""
     canonical = body
     media_type, _, params = content_type.partition(";")
     media_type = media_type.strip().lower()
@@ -68,6 +93,8 @@ def request_fingerprint(*, method: str, path: str, content_type: str, body: byte
     digest = hashlib.sha256()
     for part in (method.encode(), b"\0", path.encode(), b"\0", canonical):
         digest.update(part)
+    if tenant_header is not None:
+        digest.update(b"\0x-tenant-id:" + tenant_header.strip().encode("utf-8", "replace"))
     return digest.hexdigest()
 
 
@@ -79,49 +106,60 @@ class Claim:
     record: IdempotencyKey | None = None
 
 
-def claim_key(*, using: str, scope: str, method: str, path: str, key: str, fingerprint: str) -> None:
-    """Step 1: make sure a claim row exists (its own short transaction)."""
+def claim_key(*, using: str, scope: str, context: str, method: str, path: str, key: str, fingerprint: str,
+              legacy_fingerprint: str = "") -> None:
+    """Step 1: make sure a claim row exists (its own short transaction). No conflict target: any
+    unique constraint on the table (the current one, or an older one during an upgrade) makes it a
+    no-op."""
     now = timezone.now()
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
             cursor.execute(
-                "INSERT INTO idempotency_keys (key, scope, method, path, request_fingerprint, status, "
-                "response_content_type, response_body, created_at, expires_at) "
-                "VALUES (%s, %s, %s, %s, %s, 'in_flight', '', '', %s, %s) "
-                "ON CONFLICT (scope, method, path, key) DO NOTHING",
-                [key, scope, method, path[:500], fingerprint, now, now + KEY_LIFETIME],
+                "INSERT INTO idempotency_keys (key, scope, context, method, path, request_fingerprint, status, "
+                "response_content_type, response_body, response_headers, created_at, expires_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, 'in_flight', '', '', '{}'::jsonb, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [key, scope, context, method, path[:500], fingerprint, now, now + KEY_LIFETIME],
             )
 
 
-def lock_claim(*, using: str, scope: str, method: str, path: str, key: str, fingerprint: str) -> Claim:
-    """Step 2; call inside `transaction.atomic(using=using)`."""
+def lock_claim(*, using: str, scope: str, context: str, method: str, path: str, key: str, fingerprint: str,
+               legacy_fingerprint: str = "") -> Claim:
+    """Step 2; call inside `transaction.atomic(using=using)`. A row written before keys had a
+    context (same user, method, path and key) wins over the new claim, compared with the
+    fingerprint of that time."""
     try:
-        record = (
+        records = list(
             IdempotencyKey.objects.using(using)
             .select_for_update(nowait=True)
-            .get(scope=scope, method=method, path=path[:500], key=key)
+            .filter(scope=scope, method=method, path=path[:500], key=key, context__in=[context, LEGACY_CONTEXT])
         )
     except OperationalError:
         return Claim("in_flight")
-    except IdempotencyKey.DoesNotExist:
+    record = next((r for r in records if r.context == LEGACY_CONTEXT and context != LEGACY_CONTEXT), None)
+    expected = legacy_fingerprint if record is not None else fingerprint
+    record = record or next((r for r in records if r.context == context), None)
+    if record is None:
         # Expired and purged between the two steps: treat as in flight; the client retries.
         return Claim("in_flight")
-    if record.request_fingerprint != fingerprint:
+    if record.request_fingerprint != expected:
         return Claim("mismatch", record)
     if record.status == IdempotencyKey.Status.COMPLETED:
         return Claim("replay", record)
     return Claim("run", record)
 
 
-def complete_claim(record: IdempotencyKey, *, using: str, status: int, content_type: str, body: str) -> None:
+def complete_claim(record: IdempotencyKey, *, using: str, status: int, content_type: str, body: str,
+                   headers: dict[str, str] | None = None) -> None:
     """Step 3, in the request's transaction."""
     record.status = IdempotencyKey.Status.COMPLETED
     record.response_status = status
     record.response_content_type = content_type
     record.response_body = body
+    record.response_headers = dict(headers or {})
     record.completed_at = timezone.now()
     record.save(using=using, update_fields=[
-        "status", "response_status", "response_content_type", "response_body", "completed_at",
+        "status", "response_status", "response_content_type", "response_body", "response_headers", "completed_at",
     ])
 
 

@@ -18,6 +18,24 @@ def ping() -> str:
     return "pong"
 
 
+@shared_task(name="breederhq.tasks.database_session_limits")
+def database_session_limits() -> dict[str, dict[str, str]]:
+    """The time limits a worker's database sessions run with, per database (breederhq/db_timeouts.py):
+    for operators checking a deployment, and tests."""
+    from django.db import connections
+
+    from config.database_routing import DATABASE_ALIASES
+
+    limits = {}
+    for alias in DATABASE_ALIASES:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout'), "
+                           "current_setting('idle_in_transaction_session_timeout')")
+            statement, idle = cursor.fetchone()
+        limits[alias] = {"statement_timeout": statement, "idle_in_transaction_session_timeout": idle}
+    return limits
+
+
 @scheduled_job("breederhq.tasks.purge_expired_idempotency_keys")
 def purge_expired_idempotency_keys() -> dict[str, int]:
     """Beat: drop Idempotency-Keys older than 24 h, in each database."""

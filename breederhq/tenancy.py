@@ -1,7 +1,8 @@
 """Tenant context and row-level security (DESIGN sections 5 and 12).
 
-Every tenant-owned table carries `tenant_id` and a FORCED RLS policy comparing it with the
-PostgreSQL setting `app.current_tenant_id`. Nothing in Python filters for safety's sake alone: the
+Every tenant-owned table carries `tenant_id` (or, for the payment tables that also hold platform
+rows, `owner_tenant_id`) and a FORCED RLS policy comparing it with the PostgreSQL setting
+`app.current_tenant_id`. Nothing in Python filters for safety's sake alone: the
 database refuses to show or accept another tenant's rows, and with no context it shows none.
 
 Two ways to set the context, both of which end with the unit of work:
@@ -51,6 +52,17 @@ POLICY_NAME = "tenant_isolation"
 SYSTEM_READ_SETTING = "app.system_read"
 SYSTEM_READ_POLICY_NAME = "system_read"
 SYSTEM_READ_SQL = f"(SELECT nullif(current_setting('{SYSTEM_READ_SETTING}', true), '')) IS NOT NULL"
+# Rows of a table keyed by `owner_tenant_id` that belong to no tenant (a marketplace invoice's
+# payment, a service provider's Stripe account) are reachable only inside `platform_context`, never
+# from a tenant's context nor with no context at all.
+PLATFORM_SETTING = "app.platform_rows"
+PLATFORM_SQL = f"(SELECT nullif(current_setting('{PLATFORM_SETTING}', true), '')) IS NOT NULL"
+#: The columns that name a row's tenant, in the order looked for.
+TENANT_COLUMNS = ("tenant_id", "owner_tenant_id")
+
+
+def tenant_match_sql(column: str = "tenant_id") -> str:
+    return f'"{column}" = {CURRENT_TENANT_SQL}' if column != "tenant_id" else TENANT_MATCH_SQL
 
 
 class UnscopedTenantLookup(RuntimeError):
@@ -60,12 +72,19 @@ class UnscopedTenantLookup(RuntimeError):
 # --- Which tables are tenant-owned -----------------------------------------------------------------
 
 
+def tenant_column(model: type[models.Model]) -> str | None:
+    """The column naming the row's tenant (`tenant_id`, or `owner_tenant_id`), or None."""
+    columns = {f.column for f in model._meta.concrete_fields}
+    return next((c for c in TENANT_COLUMNS if c in columns), None)
+
+
 def is_tenant_owned(model: type[models.Model]) -> bool:
-    return any(f.column == "tenant_id" for f in model._meta.concrete_fields) and not model._meta.proxy
+    return tenant_column(model) is not None and not model._meta.proxy
 
 
 def tenant_owned_models() -> list[type[models.Model]]:
-    """Every tenant-database model with a tenant_id column: each one must have the RLS policy.
+    """Every tenant-database model with a tenant_id or owner_tenant_id column: each one must have
+    the RLS policy.
 
     (A marketplace provider's `tenant_id` is a cross-database reference, not tenant-owned data.)
     """
@@ -81,18 +100,31 @@ def tenant_owned_models() -> list[type[models.Model]]:
 # --- Migrations ------------------------------------------------------------------------------------
 
 
-def enable_tenant_rls(table: str, *, extra_using: str | None = None) -> migrations.RunSQL:
+def tenant_policy_sql(*, column: str = "tenant_id", extra_using: str | None = None,
+                      platform_rows: bool = False) -> tuple[str, str]:
+    """(USING, WITH CHECK) of the tenant isolation policy on a table keyed by `column`."""
+    check = tenant_match_sql(column)
+    if platform_rows:
+        check = f'({check}) OR ("{column}" IS NULL AND {PLATFORM_SQL})'
+    using = check if extra_using is None else f"({check}) OR ({extra_using})"
+    return using, check
+
+
+def enable_tenant_rls(table: str, *, column: str = "tenant_id", extra_using: str | None = None,
+                      platform_rows: bool = False) -> migrations.RunSQL:
     """A migration operation: RLS enabled and FORCED on `table`, one policy with USING and CHECK.
 
-    FORCED because the owner role (which runs migrations) would otherwise bypass it. `extra_using`
-    widens what may be *read* (never what may be written), e.g. a user's own memberships.
+    FORCED because the owner role (which runs migrations) would otherwise bypass it. `column` names
+    the row's tenant (`tenant_id`, `owner_tenant_id`). `extra_using` widens what may be *read*
+    (never what may be written), e.g. a user's own memberships. `platform_rows`: rows whose
+    `column` is NULL belong to the platform and are read and written only in `platform_context`.
     """
-    using = TENANT_MATCH_SQL if extra_using is None else f"({TENANT_MATCH_SQL}) OR ({extra_using})"
+    using, check = tenant_policy_sql(column=column, extra_using=extra_using, platform_rows=platform_rows)
     return migrations.RunSQL(
         sql=[
             f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY',
             f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY',
-            f'CREATE POLICY {POLICY_NAME} ON "{table}" FOR ALL USING ({using}) WITH CHECK ({TENANT_MATCH_SQL})',
+            f'CREATE POLICY {POLICY_NAME} ON "{table}" FOR ALL USING ({using}) WITH CHECK ({check})',
         ],
         reverse_sql=[
             f'DROP POLICY IF EXISTS {POLICY_NAME} ON "{table}"',
@@ -175,6 +207,38 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
         if nested:
             with connections[using].cursor() as cursor:
                 _set_local(cursor, TENANT_SETTING, previous or "")
+
+
+@contextmanager
+def platform_context(*, using: str = "default") -> Iterator[None]:
+    """Run the block in one transaction that may read and write the platform's own rows of a table
+    keyed by `owner_tenant_id` (rows whose owner is NULL: a marketplace invoice's payment, a
+    service provider's Stripe account). It reaches no tenant's rows: those still need
+    `tenant_context`. Transaction-local like `tenant_context`; the outer value comes back on exit."""
+    nested = connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            previous = None
+            if nested:
+                cursor.execute("SELECT current_setting(%s, true)", [PLATFORM_SETTING])
+                previous = cursor.fetchone()[0]
+            _set_local(cursor, PLATFORM_SETTING, "on")
+        yield
+        if nested:
+            with connections[using].cursor() as cursor:
+                _set_local(cursor, PLATFORM_SETTING, previous or "")
+
+
+@contextmanager
+def owner_context(tenant_id: int | None, *, using: str = "default") -> Iterator[None]:
+    """The context that reaches a row keyed by `owner_tenant_id`: its tenant's, or the platform's
+    when the owner is NULL."""
+    if tenant_id is None:
+        with platform_context(using=using):
+            yield
+    else:
+        with tenant_context(tenant_id, using=using):
+            yield
 
 
 @contextmanager

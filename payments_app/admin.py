@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from breederhq.admin import ReadOnlyAdminMixin
 from breederhq.backoffice.actions import audited_action
+from breederhq.backoffice.admin_tools import SystemReadAdminMixin
 from payments_app.models import (
     ConnectMoneyMovement,
     InvoicePayment,
@@ -28,7 +29,7 @@ class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StripeConnectAccount)
-class StripeConnectAccountAdmin(admin.ModelAdmin):
+class StripeConnectAccountAdmin(SystemReadAdminMixin, admin.ModelAdmin):
     list_display = ("stripe_account_id", "owner_type", "owner_tenant", "provider_id", "status", "charges_enabled",
                     "payouts_enabled", "allow_manual_fallback", "updated_at")
     list_filter = ("status", "owner_type")
@@ -51,7 +52,7 @@ class ConnectMoneyMovementInline(admin.TabularInline):
 
 
 @admin.register(ConnectMoneyMovement)
-class ConnectMoneyMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConnectMoneyMovementAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Where each paid Stripe invoice's money went: our fee, the transfer, the account's payouts."""
 
     list_display = ("stripe_object_id", "kind", "amount_cents", "currency", "status", "connect_account_id",
@@ -63,7 +64,7 @@ class ConnectMoneyMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(InvoicePayment)
-class InvoicePaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvoicePaymentAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """How each invoice is collected: Stripe payment intent, or manual (with the fallback reason when
     Stripe was unusable at creation), and what reconciliation last concluded."""
 

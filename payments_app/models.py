@@ -10,10 +10,10 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
     Its capability flags are kept current from `account.updated` events; `last_event_created` makes
     an older event that arrives late change nothing.
 
-    A platform table, not tenant-owned data: it holds providers' accounts too, and webhook workers
-    look accounts up by Stripe id before any tenant is known. Hence `owner_tenant`, not `tenant_id`
-    (the RLS walk in tests/tenant_app/test_isolation.py treats every `tenant_id` as tenant-owned).
-    Tenants reach their account only through services that check their membership.
+    Under row-level security keyed by `owner_tenant` (a tenant's account is its row; a service
+    provider's account has no owner and is reachable only in `platform_context`). Webhook workers
+    look accounts up by Stripe id before any tenant is known: through the audited system read, then
+    write in the owner's context (payments_app/access.py, docs/security/data-layer.md).
     """
 
     class OwnerType(models.TextChoices):
@@ -152,8 +152,10 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
     with `provider="manual"` and a `fallback_reason` is an invoice that fell back to manual payment
     when it was created (breaker open or Connect account disabled): the visible flag support sees.
 
-    A platform table like StripeConnectAccount: webhook workers find it by Stripe id before any
-    tenant is known, hence `owner_tenant` and not `tenant_id`.
+    Under row-level security keyed by `owner_tenant` like StripeConnectAccount: a tenant invoice's
+    row is its tenant's; a marketplace invoice's row has no owner and is reachable only in
+    `platform_context`. Webhook workers find a row by Stripe id through the audited system read,
+    then write it in its owner's context (payments_app/access.py).
     """
 
     class Provider(models.TextChoices):

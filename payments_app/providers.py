@@ -133,9 +133,17 @@ class StripeFallback:
 
 
 def connect_account_for(*, tenant_id: int | None = None, provider_id: int | None = None) -> StripeConnectAccount | None:
+    """The Connect account of a tenant (read in its context) or of a service provider (a platform
+    row, read in `platform_context`): row-level security holds on `stripe_connect_accounts`."""
+    from breederhq.tenancy import platform_context, tenant_context
+
     if tenant_id is not None:
-        return StripeConnectAccount.objects.using("default").filter(owner_tenant_id=tenant_id).first()
-    return StripeConnectAccount.objects.using("default").filter(provider_id=provider_id).first()
+        with tenant_context(tenant_id):
+            return StripeConnectAccount.objects.using("default").filter(owner_tenant_id=tenant_id).first()
+    if provider_id is None:
+        return None
+    with platform_context():
+        return StripeConnectAccount.objects.using("default").filter(provider_id=provider_id).first()
 
 
 def _breaker_open() -> bool:

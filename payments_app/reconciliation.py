@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from breederhq.errors import NotFound
 from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
-from breederhq.tenancy import system_read_context, tenant_context
+from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from payments_app.models import (
     InvoiceKind,
     InvoicePayment,
@@ -120,8 +120,9 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         run.save(using="default", update_fields=["error", "finished_at"])
         logger.error("stripe reconciliation could not list Stripe: %s", exc)
         raise
-    payments = list(InvoicePayment.objects.using("default").filter(provider=InvoicePayment.Provider.STRIPE)
-                    .exclude(stripe_payment_intent_id=None).order_by("pk"))
+    with system_read_context(job="reconcile_stripe"):  # every tenant's payments; each written in its owner's context
+        payments = list(InvoicePayment.objects.using("default").filter(provider=InvoicePayment.Provider.STRIPE)
+                        .exclude(stripe_payment_intent_id=None).order_by("pk"))
     unknown = {intent_id: intent for intent_id, intent in remote.items()
                if (intent.get("metadata") or {}).get("breederhq_invoice_kind") in InvoiceKind.values}
     keys = {(p.invoice_kind, p.invoice_id) for p in payments}
@@ -139,8 +140,9 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
                                local.get((payment.invoice_kind, payment.invoice_id)))
         counts[state] += 1
         with transaction.atomic(using="default"):
-            InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
-                reconciliation_status=state, reconciliation_note=note[:300], reconciled_at=now, updated_at=now)
+            with owner_context(payment.owner_tenant_id):
+                InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
+                    reconciliation_status=state, reconciliation_note=note[:300], reconciled_at=now, updated_at=now)
             if state != ReconciliationState.SYNCED:
                 intent = remote.get(payment.stripe_payment_intent_id) or {}
                 ReconciliationItem.objects.using("default").create(

@@ -19,7 +19,7 @@ from django.utils import timezone
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
-from breederhq.tenancy import tenant_context
+from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from payments_app.models import (
     CancelStatus,
     InvoiceKind,
@@ -391,7 +391,7 @@ def invoice_payment_record_fallback(*, invoice_kind: str, invoice_id: int, tenan
 
     Called by invoice creation (tenant: inside its transaction; marketplace: after its commit).
     """
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using="default"), owner_context(tenant_id):
         payment, created = InvoicePayment.objects.using("default").get_or_create(
             invoice_kind=invoice_kind, invoice_id=invoice_id,
             defaults={"owner_tenant_id": tenant_id, "provider": InvoicePayment.Provider.MANUAL,
@@ -426,25 +426,26 @@ NEVER_OPENED = frozenset({"void", "paid", "partially_refunded", "refunded"})
 
 def _payment_claim(facts: InvoiceFacts, *, connect_account_id: str) -> InvoicePayment:
     """The invoice's Stripe payment row ("unopened" until its intent id is stored), created once.
-    Runs in the caller's transaction on the tenant database."""
+    Runs in the caller's transaction on the tenant database, in the invoice's owner's context."""
     from payments_app.providers import application_fee_cents
 
-    payment, created = InvoicePayment.objects.using("default").get_or_create(
-        invoice_kind=facts.kind, invoice_id=facts.invoice_id,
-        defaults={"owner_tenant_id": facts.tenant_id, "provider": InvoicePayment.Provider.STRIPE,
-                  "amount_cents": facts.total_cents, "currency": facts.currency,
-                  "application_fee_cents": application_fee_cents(facts.total_cents),
-                  "connect_account_id": connect_account_id, "open_state": OpenState.UNOPENED},
-    )
-    if not created and connect_account_id and not payment.connect_account_id:
-        payment.connect_account_id = connect_account_id  # onboarded after the send
-        payment.save(using="default", update_fields=["connect_account_id", "updated_at"])
+    with owner_context(facts.tenant_id):
+        payment, created = InvoicePayment.objects.using("default").get_or_create(
+            invoice_kind=facts.kind, invoice_id=facts.invoice_id,
+            defaults={"owner_tenant_id": facts.tenant_id, "provider": InvoicePayment.Provider.STRIPE,
+                      "amount_cents": facts.total_cents, "currency": facts.currency,
+                      "application_fee_cents": application_fee_cents(facts.total_cents),
+                      "connect_account_id": connect_account_id, "open_state": OpenState.UNOPENED},
+        )
+        if not created and connect_account_id and not payment.connect_account_id:
+            payment.connect_account_id = connect_account_id  # onboarded after the send
+            payment.save(using="default", update_fields=["connect_account_id", "updated_at"])
     return payment
 
 
-def _abandon(payment_pk: int, *, reason: str) -> InvoicePayment:
+def _abandon(payment_pk: int, *, owner: int | None, reason: str) -> InvoicePayment:
     """Close an unopened row whose invoice will never need an intent: the sweep stops retrying it."""
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using="default"), owner_context(owner):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
         if payment.stripe_payment_intent_id or payment.open_state != OpenState.UNOPENED:
             return payment
@@ -454,10 +455,10 @@ def _abandon(payment_pk: int, *, reason: str) -> InvoicePayment:
     return payment
 
 
-def invoice_payment_note_open_failure(*, payment_pk: int, reason: str) -> None:
+def invoice_payment_note_open_failure(*, payment_pk: int, owner_tenant_id: int | None, reason: str) -> None:
     """The sweep could not open this row (account unusable, ...): say why, for staff, and move it to
     the back of the sweep's queue (ordered by `updated_at`) so it cannot starve the others."""
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using="default"), owner_context(owner_tenant_id):
         InvoicePayment.objects.using("default").filter(pk=payment_pk, open_state=OpenState.UNOPENED).update(
             open_note=reason[:300], updated_at=timezone.now())
 
@@ -471,22 +472,29 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     or settled before any intent existed closes its row ("abandoned") instead. Raises
     StripeUnavailable on an outage (the caller retries later).
     """
+    from payments_app.access import invoice_owner
     from payments_app.providers import PaymentRequest, StripeConnectProvider, connect_account_for
 
+    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id,
+                          job="payments:open_intent")
+    tenant_id = owner if invoice_kind == InvoiceKind.TENANT else tenant_id
     facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
-    existing = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+    with owner_context(owner):
+        existing = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind,
+                                                                  invoice_id=invoice_id).first()
     if existing is not None and (existing.stripe_payment_intent_id or existing.provider != InvoicePayment.Provider.STRIPE
                                  or existing.open_state == OpenState.ABANDONED):
         return existing
     if facts is None:
         if existing is not None:
-            return _abandon(existing.pk, reason=f"{invoice_kind} invoice #{invoice_id} no longer exists")
+            return _abandon(existing.pk, owner=owner, reason=f"{invoice_kind} invoice #{invoice_id} no longer exists")
         raise NotFound(f"No {invoice_kind} invoice #{invoice_id}.")
     if facts.payment_mode != "stripe":
         raise Conflict(f"Invoice {facts.number} is paid {facts.payment_mode}ly, not through Stripe.",
                        code="payment_mode_mismatch")
     if existing is not None and facts.status in NEVER_OPENED:
-        return _abandon(existing.pk, reason=f"invoice {facts.number} became {facts.status} before its intent existed")
+        return _abandon(existing.pk, owner=owner,
+                        reason=f"invoice {facts.number} became {facts.status} before its intent existed")
     if facts.status != "sent":
         raise Conflict(f"Invoice {facts.number} is {facts.status}; only a sent invoice is put on Stripe.",
                        code="invoice_not_sent")
@@ -503,7 +511,7 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
         currency=payment.currency, connect_account_id=payment.connect_account_id,
         description=f"Invoice {facts.number}", metadata=payment.metadata(),
     ))
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using="default"), owner_context(owner):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
         if not payment.stripe_payment_intent_id:
             # Even on a row a concurrent void closed meanwhile: the intent exists in Stripe now,
@@ -570,12 +578,13 @@ def invoice_payments_unopened(*, older_than: timedelta = timedelta(minutes=5), n
     worker died, the account is not onboarded yet): the beat sweep opens them, under the same
     idempotency key. Least recently tried first, so rows that keep failing cannot starve the rest."""
     cutoff = (now or timezone.now()) - older_than
-    return list(
-        InvoicePayment.objects.using("default")
-        .filter(provider=InvoicePayment.Provider.STRIPE, open_state=OpenState.UNOPENED,
-                stripe_payment_intent_id__isnull=True, created_at__lte=cutoff)
-        .order_by("updated_at", "pk")[:limit]
-    )
+    with system_read_context(job="payments:open_unopened"):  # every tenant's rows; each is written in its own
+        return list(
+            InvoicePayment.objects.using("default")
+            .filter(provider=InvoicePayment.Provider.STRIPE, open_state=OpenState.UNOPENED,
+                    stripe_payment_intent_id__isnull=True, created_at__lte=cutoff)
+            .order_by("updated_at", "pk")[:limit]
+        )
 
 
 # --- Cancelling the payment intent of a voided invoice ----------------------------------------------
@@ -593,6 +602,15 @@ def invoice_payment_cancel_requested(*, invoice_kind: str, invoice_id: int, inte
     `intent_just_stored`: called by `invoice_payment_open` after it stored an intent and found the
     invoice void. A void that ran meanwhile closed the row or found nothing to cancel: ask now.
     """
+    from payments_app.access import invoice_owner
+
+    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:cancel_requested")
+    with owner_context(owner):
+        return _cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id,
+                                 intent_just_stored=intent_just_stored)
+
+
+def _cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored: bool) -> int:
     rows = InvoicePayment.objects.using("default").filter(
         invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE)
     now = timezone.now()
@@ -644,10 +662,14 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
     paid just before the void) is recorded as "refused" for reconciliation and staff; an outage
     leaves it "pending" and raises StripeUnavailable (the sweep retries).
     """
+    from payments_app.access import invoice_owner
     from payments_app.providers import StripeConnectProvider
     from payments_app.stripe_gateway import idempotency_key
 
-    payment = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:cancel_intent")
+    with owner_context(owner):
+        payment = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind,
+                                                                  invoice_id=invoice_id).first()
     if payment is None or payment.cancel_status != CancelStatus.PENDING:
         return payment
     provider = StripeConnectProvider()
@@ -661,7 +683,7 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
                 key=idempotency_key("invoice.payment_intent.cancel", invoice_kind, invoice_id),
             )
         except StripeUnavailable as exc:
-            _save_cancel(payment.pk, status=CancelStatus.PENDING, error=str(exc)[:300])
+            _save_cancel(payment.pk, owner=owner, status=CancelStatus.PENDING, error=str(exc)[:300])
             raise
         except stripe.InvalidRequestError as exc:
             stripe_status = provider.status_of(payment.stripe_payment_intent_id)
@@ -669,13 +691,13 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
                 status, error = CancelStatus.REFUSED, f"{exc.user_message or exc}"[:300]
                 logger.warning("stripe refused to cancel %s of voided %s invoice %s: %s",
                                payment.stripe_payment_intent_id, invoice_kind, invoice_id, error)
-    return _save_cancel(payment.pk, status=status, error=error, stripe_status=stripe_status,
+    return _save_cancel(payment.pk, owner=owner, status=status, error=error, stripe_status=stripe_status,
                         intent_id=payment.stripe_payment_intent_id)
 
 
-def _save_cancel(payment_pk: int, *, status: str, error: str, stripe_status: str | None = None,
+def _save_cancel(payment_pk: int, *, owner: int | None, status: str, error: str, stripe_status: str | None = None,
                  intent_id: str | None = None) -> InvoicePayment:
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using="default"), owner_context(owner):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
         if payment.cancel_status != CancelStatus.PENDING:
             return payment  # another worker finished it meanwhile
@@ -701,11 +723,12 @@ def invoice_payments_cancel_pending(*, older_than: timedelta = timedelta(minutes
                                     limit: int = 500) -> list[InvoicePayment]:
     """Cancels requested but not done (Stripe down, Redis down, worker killed): the sweep retries."""
     cutoff = (now or timezone.now()) - older_than
-    return list(
-        InvoicePayment.objects.using("default")
-        .filter(cancel_status=CancelStatus.PENDING, cancel_requested_at__lte=cutoff)
-        .order_by("cancel_requested_at")[:limit]
-    )
+    with system_read_context(job="payments:cancel_pending"):  # every tenant's rows; each is written in its own
+        return list(
+            InvoicePayment.objects.using("default")
+            .filter(cancel_status=CancelStatus.PENDING, cancel_requested_at__lte=cutoff)
+            .order_by("cancel_requested_at")[:limit]
+        )
 
 
 def invoice_payment_refund(*, invoice_kind: str, invoice_id: int, amount_cents: int, key: str):
@@ -718,11 +741,14 @@ def invoice_payment_refund(*, invoice_kind: str, invoice_id: int, amount_cents: 
     -> `Conflict` 409 `stripe_refund_refused`; nothing is recorded either way.
     """
     from breederhq.errors import Unavailable
+    from payments_app.access import invoice_owner
     from payments_app.providers import PROVIDERS
 
-    payment = (InvoicePayment.objects.using("default")
-               .filter(invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
-                       stripe_payment_intent_id__isnull=False).first())
+    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:refund")
+    with owner_context(owner):
+        payment = (InvoicePayment.objects.using("default")
+                   .filter(invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
+                           stripe_payment_intent_id__isnull=False).first())
     if payment is None:
         return None
     try:

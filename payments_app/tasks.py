@@ -105,7 +105,8 @@ def _open_unopened() -> dict:
             break
         except services.DomainError as exc:
             # Account not onboarded or unusable, ...: tried again later, behind the others.
-            services.invoice_payment_note_open_failure(payment_pk=payment.pk, reason=f"{exc.code}: {exc}")
+            services.invoice_payment_note_open_failure(payment_pk=payment.pk, owner_tenant_id=payment.owner_tenant_id,
+                                                       reason=f"{exc.code}: {exc}")
             failed += 1
         else:
             if done.open_state == "abandoned":

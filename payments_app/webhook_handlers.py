@@ -3,6 +3,10 @@
 A handler runs inside the processing transaction (tenant database) with the event row locked; it
 returns a short outcome for support staff. It must be safe to run again for the same event (the
 inbox makes that rare, not impossible) and must never move state backwards for a late event.
+
+The payment and Connect account rows are under row-level security and the event does not say
+whose they are until one is found: a handler finds them through `payments_app.access.locate` (the
+audited, SELECT-only system read), then locks and writes them in their owner's context.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from breederhq.outbox import outbox_enqueue
-from breederhq.tenancy import tenant_context
+from breederhq.tenancy import owner_context, tenant_context
 from marketplace_app import services as marketplace_services
+from payments_app.access import locate, owner_of
 from payments_app.models import ConnectMoneyMovement, InvoiceKind, InvoicePayment, ReconciliationState, StripeConnectAccount, StripeWebhookEvent
 from tenant_app import services as tenant_services
 
@@ -43,10 +48,8 @@ def _account_status(account: dict) -> str:
 @handles("account.updated")
 def account_updated(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
-    account = (
-        StripeConnectAccount.objects.using("default").select_for_update()
-        .filter(stripe_account_id=data["id"]).first()
-    )
+    account = locate(StripeConnectAccount, job="stripe_webhook:account.updated", lock=True,
+                     stripe_account_id=data["id"])
     if account is None:
         return f"ignored: no local account {data['id']}"
     created: datetime = event.stripe_created
@@ -58,7 +61,8 @@ def account_updated(event: StripeWebhookEvent) -> str:
     account.disabled_reason = (data.get("requirements") or {}).get("disabled_reason") or ""
     account.status = _account_status(data)
     account.last_event_created = created
-    account.save(using="default")
+    with owner_context(account.owner_tenant_id):
+        account.save(using="default")
     return f"account {account.stripe_account_id} is {account.status}"
 
 
@@ -88,15 +92,14 @@ def _target(data: dict) -> Target | None:
     intent_id = data["id"] if data.get("object") == "payment_intent" else data.get("payment_intent")
     payment = None
     if intent_id:
-        payment = (InvoicePayment.objects.using("default").select_for_update()
-                   .filter(stripe_payment_intent_id=intent_id).first())
+        payment = locate(InvoicePayment, job="stripe_webhook:payment", lock=True, stripe_payment_intent_id=intent_id)
     metadata = data.get("metadata") or {}
     if metadata.get("breederhq_invoice_kind") in InvoiceKind.values and metadata.get("breederhq_invoice_id"):
         tenant = metadata.get("breederhq_tenant_id")
         kind, invoice_id = metadata["breederhq_invoice_kind"], int(metadata["breederhq_invoice_id"])
         if payment is None:
-            payment = (InvoicePayment.objects.using("default").select_for_update()
-                       .filter(invoice_kind=kind, invoice_id=invoice_id).first())
+            payment = locate(InvoicePayment, job="stripe_webhook:payment", lock=True,
+                             invoice_kind=kind, invoice_id=invoice_id)
         return Target(kind, invoice_id, int(tenant) if tenant else None, payment)
     if payment is not None:
         return Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
@@ -114,7 +117,8 @@ def _note_payment(target: Target, **fields) -> None:
         return
     for name, value in fields.items():
         setattr(target.payment, name, value)
-    target.payment.save(using="default", update_fields=[*fields, "updated_at"])
+    with owner_context(target.payment.owner_tenant_id):
+        target.payment.save(using="default", update_fields=[*fields, "updated_at"])
 
 
 def _mark_mismatch(target: Target, note: str) -> str:
@@ -336,7 +340,8 @@ def _record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, am
         return movement, True
     changed = []
     for name, value in (("invoice_payment", payment), ("connect_account_id", account), ("source_charge_id", charge)):
-        if value and not getattr(movement, name):
+        # The id, not the related object: loading the payment here would need its owner's context.
+        if value and not getattr(movement, "invoice_payment_id" if name == "invoice_payment" else name):
             setattr(movement, name, value)
             changed.append(name)
     if movement.last_event_created is None or event.stripe_created >= movement.last_event_created:
@@ -398,7 +403,7 @@ def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
         return None
     known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
              .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
-    return InvoicePayment.objects.using("default").select_for_update().filter(pk=known).first() if known else None
+    return locate(InvoicePayment, job="stripe_webhook:charge", lock=True, pk=known) if known else None
 
 
 @handles("application_fee.created", "application_fee.refunded")
@@ -431,17 +436,21 @@ def transfer_event(event: StripeWebhookEvent) -> str:
     if charge_id:
         known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
                  .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
-        payment = InvoicePayment.objects.using("default").filter(pk=known).first() if known else None
+        payment = locate(InvoicePayment, job="stripe_webhook:transfer", pk=known) if known else None
     status = "reversed" if data.get("reversed") or event.event_type == "transfer.reversed" else "created"
     movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["id"], event=event,
                                      amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
                                      status=status, payment=payment, account=data.get("destination") or "",
                                      charge=charge_id)
     outcome = f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
-    linked = movement.invoice_payment
+    # The payment row is read in its owner's context (a plain `movement.invoice_payment` would see
+    # nothing under row-level security).
+    linked = (payment if payment is not None and payment.pk == movement.invoice_payment_id else
+              locate(InvoicePayment, job="stripe_webhook:transfer", pk=movement.invoice_payment_id)
+              if movement.invoice_payment_id else None)
     problem = _transfer_disagreement(linked, int(data.get("amount") or 0)) if linked is not None else ""
     if problem:  # unlinked (before its charge): the charge checks it when it links it
-        locked = InvoicePayment.objects.using("default").select_for_update().get(pk=linked.pk)
+        locked = locate(InvoicePayment, job="stripe_webhook:transfer", lock=True, pk=linked.pk)
         target = Target(locked.invoice_kind, locked.invoice_id, locked.owner_tenant_id, locked)
         outcome += "; " + _mark_mismatch(target, problem)
     return outcome
@@ -452,7 +461,7 @@ def payout_event(event: StripeWebhookEvent) -> str:
     """A connected account's payout to its bank (the event comes from that account)."""
     data = event.payload["data"]["object"]
     account = event.stripe_account_id
-    if not StripeConnectAccount.objects.using("default").filter(stripe_account_id=account).exists():
+    if not account or owner_of(StripeConnectAccount, job="stripe_webhook:payout", stripe_account_id=account) is None:
         return f"ignored: payout of an account that is not ours ({account or 'platform'})"
     movement, new = _record_movement(kind=Movement.PAYOUT, object_id=data["id"], event=event,
                                      amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",

@@ -149,6 +149,10 @@ class MarketplaceAPIView(IdempotentAPIView, generics.GenericAPIView):
     permission_classes = [IsAuthenticated, HasMarketplaceIdentity]
     throttle_classes = [WriteUserThrottle, WriteIPThrottle]
 
+    def idempotency_context(self, request) -> str:
+        marketplace_user = getattr(request, "marketplace_user", None)
+        return f"marketplace:{marketplace_user.pk}" if marketplace_user is not None else "marketplace"
+
     def initial(self, request, *args, **kwargs):
         self.format_kwarg = self.get_format_suffix(**kwargs)
         request.accepted_renderer, request.accepted_media_type = self.perform_content_negotiation(request)

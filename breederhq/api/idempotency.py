@@ -14,8 +14,10 @@ from breederhq.idempotency import (
     complete_claim,
     lock_claim,
     parse_idempotency_key,
+    replayable_headers,
     request_fingerprint,
 )
+from breederhq.tenancy import TENANT_HEADER
 
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 DRAFT = "https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/"
@@ -38,6 +40,11 @@ def _scope(request) -> str:
 class IdempotentAPIView(APIView):
     #: The database the view writes to: the key and its stored response live there.
     idempotency_database = "default"
+
+    def idempotency_context(self, request) -> str:
+        """Where the request acts, part of the key's identity: the tenant it resolved to."""
+        tenant_id = getattr(request, "tenant_id", None)
+        return f"tenant:{tenant_id}" if tenant_id is not None else "none"
 
     def dispatch(self, request, *args, **kwargs):
         # DRF's dispatch, with the idempotency step between authentication/permissions and the handler.
@@ -67,11 +74,17 @@ class IdempotentAPIView(APIView):
             return problem_response(status_code=400, code="idempotency_key_invalid", title="Invalid Idempotency-Key",
                                     detail=str(exc), see=DRAFT)
         using = self.idempotency_database
+        body = read_body(request)
+        content_type = request.content_type or ""
         identity = {
-            "scope": _scope(request), "method": request.method, "path": request.path, "key": key,
+            "scope": _scope(request), "context": self.idempotency_context(request),
+            "method": request.method, "path": request.path, "key": key,
             "fingerprint": request_fingerprint(
-                method=request.method, path=request.path,
-                content_type=request.content_type or "", body=read_body(request),
+                method=request.method, path=request.path, content_type=content_type, body=body,
+                tenant_header=request.META.get(TENANT_HEADER, ""),
+            ),
+            "legacy_fingerprint": request_fingerprint(
+                method=request.method, path=request.path, content_type=content_type, body=body,
             ),
         }
         claim_key(using=using, **identity)
@@ -94,6 +107,8 @@ class IdempotentAPIView(APIView):
                     record = claim.record
                     replay = HttpResponse(record.response_body, status=record.response_status,
                                           content_type=record.response_content_type)
+                    for name, value in (record.response_headers or {}).items():
+                        replay[name] = value
                     replay["Idempotent-Replayed"] = "true"
                     return replay
                 try:
@@ -107,7 +122,7 @@ class IdempotentAPIView(APIView):
                 complete_claim(
                     claim.record, using=using, status=response.status_code,
                     content_type=response.get("Content-Type", "application/json"),
-                    body=response.content.decode(),
+                    body=response.content.decode(), headers=replayable_headers(response),
                 )
                 return response
         except ServerErrorRollback as rollback:

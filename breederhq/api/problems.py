@@ -74,6 +74,17 @@ _DRF_CODES = {
 
 
 def problem_exception_handler(exc, context):
+    from breederhq.db_timeouts import is_database_timeout
+
+    if is_database_timeout(exc):
+        # The database's own time limit (breederhq/db_timeouts.py) stopped the request's work; the
+        # transaction it was in is rolled back. Retrying later may succeed.
+        logger.warning("database time limit hit: %s", exc)
+        return problem_response(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_timeout", title="Request took too long",
+            detail="The database stopped this request at its time limit (its transaction was rolled back). Retry later.",
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, ValidationFailed):
         return problem_response(
             status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail,

@@ -106,6 +106,54 @@ class TenantScopedAdminMixin:
         return self._in_tenant(request, f"delete:{object_id}", super().delete_view, object_id, extra_context)
 
 
+class SystemReadAdminMixin:
+    """Platform pages over a table under row-level security that staff see across tenants (invoice
+    payments, Stripe Connect accounts, keyed by `owner_tenant_id`). Each page reads through the
+    audited `system_read_context` naming the staff member (SELECT only); a save or delete is
+    written in the row's owner's context (`owner_context`), never by bypassing the policy. The
+    response is rendered inside the read, as TenantScopedAdminMixin does."""
+
+    def _system_read(self, request, page: str, view, *args, **kwargs):
+        from breederhq.tenancy import system_read_context
+
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        with system_read_context(job=f"admin:{self.opts.label_lower}:{page}", user_id=request.user.pk):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        return self._system_read(request, "changelist", super().changelist_view, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._system_read(request, f"change:{object_id}", super().changeform_view, object_id, form_url,
+                                 extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        return self._system_read(request, f"history:{object_id}", super().history_view, object_id, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._system_read(request, f"delete:{object_id}", super().delete_view, object_id, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        from breederhq.tenancy import owner_context
+
+        with owner_context(getattr(obj, "owner_tenant_id", None)):
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        from breederhq.tenancy import owner_context
+
+        with owner_context(getattr(obj, "owner_tenant_id", None)):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:  # each in its own owner's context (a bulk DELETE under the read would delete nothing)
+            self.delete_model(request, obj)
+
+
 # --- Cross-database links ------------------------------------------------------------------------------
 
 

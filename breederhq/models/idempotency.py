@@ -15,6 +15,10 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=255)
     #: Who sent it: keys are private to a user (or an anonymous client's scope).
     scope = models.CharField(max_length=120)
+    #: Where it acted: `tenant:<id>` for a tenant endpoint, `marketplace:<marketplace user id>` for a
+    #: marketplace one, `none` when neither applies. The same user's key in another tenant is
+    #: another key. '' only on rows written before the column existed (they expire within 24 h).
+    context = models.CharField(max_length=120, default="", db_default="", blank=True)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
     request_fingerprint = models.CharField(max_length=64)
@@ -22,6 +26,8 @@ class IdempotencyKey(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_content_type = models.CharField(max_length=100, blank=True)
     response_body = models.TextField(blank=True)
+    #: The response headers a client relies on (ETag, Location, ...), replayed with the body.
+    response_headers = models.JSONField(default=dict, db_default={}, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
@@ -29,7 +35,8 @@ class IdempotencyKey(models.Model):
     class Meta:
         db_table = "idempotency_keys"
         constraints = [
-            models.UniqueConstraint(fields=["scope", "method", "path", "key"], name="idempotency_keys_unique"),
+            models.UniqueConstraint(fields=["scope", "context", "method", "path", "key"],
+                                    name="idempotency_keys_unique_in_context"),
         ]
 
     def __str__(self) -> str:

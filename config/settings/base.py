@@ -121,6 +121,17 @@ DEFAULT_MARKETPLACE_DATABASE_URL = (
 )
 
 
+# Time limits PostgreSQL enforces on the application role's sessions (milliseconds, 0: none): a
+# runaway statement is cancelled, a session left idle inside a transaction is terminated, so neither
+# holds a connection (and its locks) for long. Web-sized by default; Celery tasks get the WORKER ones
+# per session, migrations and maintenance commands none (breederhq/db_timeouts.py).
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30_000)
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
+DATABASE_WORKER_STATEMENT_TIMEOUT_MS = env.int("DATABASE_WORKER_STATEMENT_TIMEOUT_MS", default=15 * 60_000)
+DATABASE_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS = env.int(
+    "DATABASE_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=10 * 60_000)
+
+
 def _database(url_var: str, default_url: str, test_name_var: str) -> dict:
     config = env.db_url(url_var, default=default_url)
     # A Unix-socket directory arrives percent-encoded in the URL's host part (`%2Ftmp%2Fpg`).
@@ -132,6 +143,12 @@ def _database(url_var: str, default_url: str, test_name_var: str) -> dict:
     config["ATOMIC_REQUESTS"] = False
     config.setdefault("OPTIONS", {})
     config["OPTIONS"].setdefault("application_name", "breederhq")
+    # The web limits travel in the startup packet of every connection (breederhq/db_timeouts.py).
+    config["OPTIONS"]["options"] = " ".join(filter(None, [
+        config["OPTIONS"].get("options", ""),
+        f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+        f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+    ]))
     config["TEST"] = {"NAME": env(test_name_var, default=None) or f"test_{config['NAME']}"}
     return config
 
@@ -191,6 +208,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "breederhq.tasks.*": {"queue": "maintenance"},
     "breederhq.tasks.ping": {"queue": "default"},
+    "breederhq.tasks.database_session_limits": {"queue": "default"},
     "breederhq.tasks.outbox_relay_message": {"queue": "default"},
     "marketplace_app.tasks.*": {"queue": "maintenance"},
     "tenant_app.tasks.*": {"queue": "maintenance"},

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from breederhq.demo_data import load_demo_data
-from breederhq.tenancy import tenant_context
+from breederhq.tenancy import system_read_context, tenant_context
 from tests.backoffice.conftest import work_on
 from tenant_app.models import Tenant
 
@@ -39,7 +39,9 @@ def _row_counts() -> dict[str, int]:
     from tenant_app.models import Invoice
 
     counts = {model.__name__: model._base_manager.count() for model in (
-        StaffActionAudit, MarketplaceTransaction, UserBlock, InvoicePayment, ReconciliationRun, StripeWebhookEvent)}
+        StaffActionAudit, MarketplaceTransaction, UserBlock, ReconciliationRun, StripeWebhookEvent)}
+    with system_read_context(job="tests"):  # every owner's payment rows (row-level security)
+        counts["InvoicePayment"] = InvoicePayment._base_manager.count()
     for alias in ("default", "marketplace"):
         for model in (AuthorizationAudit, IdempotencyKey, OutboundEmail, OutboxMessage):
             counts[f"{model.__name__} {alias}"] = model.objects.using(alias).count()
@@ -98,7 +100,8 @@ def test_the_demo_dispute_and_reconciliation_mismatch():
     from payments_app.models import InvoicePayment, ReconciliationItem
 
     load_demo_data()
-    payment = InvoicePayment.objects.get(stripe_payment_intent_id="pi_demo_card")
+    with tenant_context(Tenant.objects.get(slug="sunny-kennels").pk):  # the tenant's row (row-level security)
+        payment = InvoicePayment.objects.get(stripe_payment_intent_id="pi_demo_card")
     assert (payment.dispute_id, payment.dispute_status, payment.reconciliation_status) == (
         "dp_demo_1", "needs_response", "mismatch")
     item = ReconciliationItem.objects.get()

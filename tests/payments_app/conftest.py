@@ -49,7 +49,15 @@ class StripeTenant:
 
 def connect_account(*, tenant=None, provider=None, status="enabled", allow_manual_fallback=True,
                     stripe_account_id=None):
+    from breederhq.tenancy import owner_context
+
     enabled = status == "enabled"
+    with owner_context(tenant.pk if tenant else None):  # the owner's row (row-level security)
+        return _create_account(tenant=tenant, provider=provider, status=status, enabled=enabled,
+                               allow_manual_fallback=allow_manual_fallback, stripe_account_id=stripe_account_id)
+
+
+def _create_account(*, tenant, provider, status, enabled, allow_manual_fallback, stripe_account_id):
     return StripeConnectAccount.objects.create(
         stripe_account_id=stripe_account_id or f"acct_{'t' if tenant else 'p'}{(tenant or provider).pk}",
         owner_type="tenant" if tenant else "provider", owner_tenant=tenant,
@@ -88,3 +96,56 @@ def deliver_and_process(client, event, secret=WEBHOOK_SECRET):
     assert response.status_code == 200
     pk = StripeWebhookEvent.objects.get(stripe_event_id=event["id"]).pk
     return services.stripe_event_process(event_pk=pk)
+
+
+# --- The payment tables under row-level security, seen by a test ------------------------------------
+
+from django.db.models import QuerySet  # noqa: E402
+
+from breederhq.tenancy import owner_context, system_read_context  # noqa: E402
+
+
+class _EveryOwnerQuerySet(QuerySet):
+    """A test's look at every row of a table keyed by `owner_tenant_id`, whoever owns it: reads go
+    through the audited system read (as the sweeps and the webhook worker do), an `update()` is
+    written row owner by row owner in that owner's context. Nothing bypasses the policy."""
+
+    def _fetch_all(self):
+        if self._result_cache is None:
+            with system_read_context(job="tests"):
+                super()._fetch_all()
+
+    def count(self):
+        with system_read_context(job="tests"):
+            return super().count()
+
+    def exists(self):
+        with system_read_context(job="tests"):
+            return super().exists()
+
+    def update(self, **fields):
+        owners = set(self.values_list("owner_tenant_id", flat=True))
+        updated = 0
+        for owner in owners:
+            with owner_context(owner):
+                updated += QuerySet.update(self.filter(owner_tenant_id=owner), **fields)
+        return updated
+
+
+def every_row(model) -> QuerySet:
+    """`model.objects.all()` across owners for assertions (see _EveryOwnerQuerySet)."""
+    rows = model.objects.all()
+    rows.__class__ = _EveryOwnerQuerySet
+    return rows
+
+
+def owner_save(obj) -> None:
+    """Save a payment-table row in its owner's context."""
+    with owner_context(obj.owner_tenant_id):
+        obj.save()
+
+
+def owner_refresh(obj) -> None:
+    """Reload a payment-table row in its owner's context."""
+    with owner_context(obj.owner_tenant_id):
+        obj.refresh_from_db()

@@ -13,7 +13,7 @@ from config.database_routing import DATABASE_ALIASES
 from payments_app.models import InvoicePayment
 from payments_app.tasks import open_unopened_invoice_payments
 from tenant_app import services as tenant_services
-from tests.payments_app.conftest import sent_tenant_invoice
+from tests.payments_app.conftest import sent_tenant_invoice, every_row
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
@@ -34,9 +34,9 @@ def worker_environment(fake_stripe, **extra):
 def opened_invoice(stripe_tenant):
     """Sent (the worker opens its intent after the send commits); returns (invoice, intent id)."""
     invoice = sent_tenant_invoice(stripe_tenant)
-    assert wait_for(lambda: InvoicePayment.objects.filter(stripe_payment_intent_id__isnull=False).exists()), \
+    assert wait_for(lambda: every_row(InvoicePayment).filter(stripe_payment_intent_id__isnull=False).exists()), \
         "the worker never opened the intent"
-    return invoice, InvoicePayment.objects.get().stripe_payment_intent_id
+    return invoice, every_row(InvoicePayment).get().stripe_payment_intent_id
 
 
 def void(invoice, tenant_id):
@@ -50,7 +50,7 @@ def cancel_requests(fake_stripe):
 
 
 def row():
-    return InvoicePayment.objects.values_list("cancel_status", "stripe_status").get()
+    return every_row(InvoicePayment).values_list("cancel_status", "stripe_status").get()
 
 
 def test_the_worker_cancels_a_voided_invoices_intent(fake_stripe, stripe_tenant, start_celery_worker):

@@ -10,7 +10,7 @@ from payments_app.models import ConnectMoneyMovement, InvoicePayment
 from tenant_app.models import User
 from tests.fakes.stripe_server import stripe_event
 from tests.staff import staff_login
-from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice
+from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -31,7 +31,7 @@ def movements():
 
 def test_a_paid_invoice_records_the_fee_and_the_transfer_once(client, fake_stripe, stripe_tenant, paid_intent):
     charge = fake_stripe.succeeded_charge_of(paid_intent)
-    payment = InvoicePayment.objects.get()
+    payment = every_row(InvoicePayment).get()
     event = stripe_event("charge.succeeded", charge)
     outcome = deliver_and_process(client, event).outcome
     assert outcome == f"charge {charge['id']}: fee 1250; transfer 23750 to acct_t{stripe_tenant.tenant.pk}"
@@ -57,7 +57,7 @@ def test_a_transfer_seen_before_its_charge_is_linked_when_the_charge_arrives(cli
     deliver_and_process(client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(paid_intent)))
     row = ConnectMoneyMovement.objects.get(stripe_object_id=transfer["id"])
     assert (row.invoice_payment_id, row.amount_cents, row.source_charge_id) == (
-        InvoicePayment.objects.get().pk, 23_750, transfer["source_transaction"])
+        every_row(InvoicePayment).get().pk, 23_750, transfer["source_transaction"])
     assert ConnectMoneyMovement.objects.count() == 2
 
 
@@ -99,6 +99,6 @@ def test_movements_are_visible_in_admin(client, fake_stripe, paid_intent):
     listing = staff.get(reverse("admin:payments_app_connectmoneymovement_changelist") + "?kind=transfer")
     assert listing.status_code == 200
     assert charge["transfer"].encode() in listing.content and charge["application_fee"].encode() not in listing.content
-    page = staff.get(reverse("admin:payments_app_invoicepayment_change", args=[InvoicePayment.objects.get().pk]))
+    page = staff.get(reverse("admin:payments_app_invoicepayment_change", args=[every_row(InvoicePayment).get().pk]))
     assert page.status_code == 200
     assert charge["transfer"].encode() in page.content and charge["application_fee"].encode() in page.content

@@ -15,7 +15,7 @@ from payments_app.models import InvoicePayment
 from tenant_app.models import CreditNote, Invoice, Payment
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice
+from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -53,7 +53,7 @@ class TestBreederSale:
         assert deliver_and_process(client, again).outcome == "duplicate: dispute dp_1 already open"
         relay()
         assert tx_status(tx) == ("disputed", 0)
-        payment = InvoicePayment.objects.get()
+        payment = every_row(InvoicePayment).get()
         assert (payment.dispute_id, payment.dispute_status) == ("dp_1", "needs_response")
 
     def test_lost_reverses_the_payment_in_the_ledger_and_refunds_the_transaction(self, client, fake_stripe, breeder_sale):
@@ -72,7 +72,7 @@ class TestBreederSale:
                 ("payment", 25_000, intent_id), ("refund", 25_000, "dp_1")]
             assert CreditNote.objects.get().reason == "dispute dp_1 lost"
         assert tx_status(tx) == ("refunded", 25_000)
-        assert InvoicePayment.objects.get().dispute_status == "lost"
+        assert every_row(InvoicePayment).get().dispute_status == "lost"
         # Our rows point at both databases; the integrity check finds nothing wrong.
         assert run_crossdb_check()["problems"] == []
 

@@ -6,6 +6,7 @@ import pytest
 
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
+from tests.payments_app.conftest import every_row
 from payments_app.models import InvoicePayment
 from tenant_app import services as tenant_services
 from tests.factories.tenant import make_invoice
@@ -28,7 +29,7 @@ def test_sending_opens_the_payment_intent_after_commit(fake_stripe, stripe_tenan
         invoice = make_invoice(contact=stripe_tenant.contact, amounts=(30_000,))
         assert not fake_stripe.requests  # nothing before the send commits
         tenant_services.invoice_send(invoice_id=invoice.pk)
-    assert wait_for(lambda: InvoicePayment.objects.filter(stripe_payment_intent_id__isnull=False).exists())
-    row = InvoicePayment.objects.get()
+    assert wait_for(lambda: every_row(InvoicePayment).filter(stripe_payment_intent_id__isnull=False).exists())
+    row = every_row(InvoicePayment).get()
     assert (row.invoice_kind, row.invoice_id, row.amount_cents) == ("tenant", invoice.pk, 30_000)
     assert list(fake_stripe.objects["payment_intents"]) == [row.stripe_payment_intent_id]

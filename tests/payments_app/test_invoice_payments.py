@@ -16,7 +16,7 @@ from tenant_app import services as tenant_services
 from tenant_app.models import Invoice, InvoiceAuditLog
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import make_invoice, receipt_file
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice
+from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row, owner_save
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -42,7 +42,7 @@ class TestPaymentIntent:
         # The second call found the stored id and never reached Stripe.
         posts = fake_stripe.requests_to("POST", "/v1/payment_intents")
         assert [p["idempotency_key"] for p in posts] == [f"breederhq:invoice.payment_intent:tenant:{invoice.pk}"]
-        row = InvoicePayment.objects.get()
+        row = every_row(InvoicePayment).get()
         assert (row.provider, row.fallback_reason, row.amount_cents, row.currency, row.application_fee_cents,
                 row.owner_tenant_id, row.stripe_status) == (
             "stripe", "", 25_000, "USD", 1_250, stripe_tenant.tenant.pk, "requires_payment_method")
@@ -52,7 +52,7 @@ class TestPaymentIntent:
         row = open_tenant(stripe_tenant, invoice)
         created = row.stripe_payment_intent_id
         # As if the worker died after Stripe answered and before the id was saved.
-        InvoicePayment.objects.filter(pk=row.pk).update(stripe_payment_intent_id=None, stripe_status="")
+        every_row(InvoicePayment).filter(pk=row.pk).update(stripe_payment_intent_id=None, stripe_status="")
         again = open_tenant(stripe_tenant, invoice)
         assert again.stripe_payment_intent_id == created
         assert len(fake_stripe.objects["payment_intents"]) == 1
@@ -64,7 +64,7 @@ class TestPaymentIntent:
         fake_stripe.fail_next(1, status=503)
         with pytest.raises(StripeUnavailable):
             open_tenant(stripe_tenant, invoice)
-        assert InvoicePayment.objects.get().stripe_payment_intent_id is None
+        assert every_row(InvoicePayment).get().stripe_payment_intent_id is None
         assert fake_stripe.objects["payment_intents"] == {}
         assert open_tenant(stripe_tenant, invoice).stripe_payment_intent_id in fake_stripe.objects["payment_intents"]
 
@@ -76,13 +76,13 @@ class TestPaymentIntent:
         assert refused.value.code == "invoice_not_sent"
         invoice = sent_tenant_invoice(stripe_tenant)
         stripe_tenant.account.status = "restricted"
-        stripe_tenant.account.save()
+        owner_save(stripe_tenant.account)
         with pytest.raises(Conflict) as refused:
             open_tenant(stripe_tenant, invoice)
         assert refused.value.code == "stripe_account_unusable"
         assert fake_stripe.requests == []
         # The send wrote the row; it stays "unopened" (the sweep retries it once the account is usable).
-        assert list(InvoicePayment.objects.values_list("invoice_id", "open_state", "stripe_payment_intent_id")) == [
+        assert list(every_row(InvoicePayment).values_list("invoice_id", "open_state", "stripe_payment_intent_id")) == [
             (invoice.pk, "unopened", None)]
 
     def test_the_fee_is_rounded_half_up_in_whole_cents(self):
@@ -122,7 +122,7 @@ class TestManualFallback:
             tenant_services.invoice_send(invoice_id=invoice.pk)
             tenant_services.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=receipt_file())
             assert Invoice.objects.get(pk=invoice.pk).status == "pending_confirmation"
-        flag = InvoicePayment.objects.get()
+        flag = every_row(InvoicePayment).get()
         assert (flag.invoice_kind, flag.invoice_id, flag.provider, flag.fallback_reason, flag.owner_tenant_id,
                 flag.stripe_payment_intent_id) == ("tenant", invoice.pk, "manual", "breaker_open",
                                                    stripe_tenant.tenant.pk, None)
@@ -134,11 +134,11 @@ class TestManualFallback:
 
     def test_a_disabled_account_falls_back_too(self, fake_stripe, stripe_tenant):
         stripe_tenant.account.status, stripe_tenant.account.charges_enabled = "disabled", False
-        stripe_tenant.account.save()
+        owner_save(stripe_tenant.account)
         with tenant_context(stripe_tenant.tenant.pk):
             invoice = make_invoice(contact=stripe_tenant.contact)
         assert invoice.payment_mode_snapshot == "manual"
-        assert InvoicePayment.objects.get().fallback_reason == "account_disabled"
+        assert every_row(InvoicePayment).get().fallback_reason == "account_disabled"
         # The tenant's owners are told, in the same transaction (one email for the event).
         from breederhq.models import OutboundEmail
 
@@ -148,20 +148,20 @@ class TestManualFallback:
 
     def test_without_the_tenants_consent_creation_is_refused_and_nothing_is_written(self, fake_stripe, stripe_tenant):
         stripe_tenant.account.allow_manual_fallback = False
-        stripe_tenant.account.save()
+        owner_save(stripe_tenant.account)
         stripe_breaker().open()
         with tenant_context(stripe_tenant.tenant.pk):
             with pytest.raises(ValidationFailed) as refused:
                 make_invoice(contact=stripe_tenant.contact)
             assert not Invoice.objects.exists()
         assert refused.value.code == "stripe_unavailable"
-        assert not InvoicePayment.objects.exists()
+        assert not every_row(InvoicePayment).exists()
 
     def test_a_healthy_stripe_keeps_stripe_mode(self, fake_stripe, stripe_tenant):
         with tenant_context(stripe_tenant.tenant.pk):
             invoice = make_invoice(contact=stripe_tenant.contact)
         assert invoice.payment_mode_snapshot == "stripe"
-        assert not InvoicePayment.objects.exists()
+        assert not every_row(InvoicePayment).exists()
 
     def test_a_marketplace_invoice_falls_back_and_is_flagged_after_commit(
         self, fake_stripe, django_capture_on_commit_callbacks
@@ -174,6 +174,6 @@ class TestManualFallback:
             invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
                                                                       line_items=[LineItem("Groom", 8_000)])
         assert invoice.payment_mode_snapshot == "manual"
-        flag = InvoicePayment.objects.get()
+        flag = every_row(InvoicePayment).get()
         assert (flag.invoice_kind, flag.invoice_id, flag.provider, flag.fallback_reason) == (
             "marketplace", invoice.pk, "manual", "breaker_open")

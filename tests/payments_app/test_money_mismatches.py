@@ -22,7 +22,7 @@ from tenant_app.models import Invoice, User
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
 from tests.staff import staff_login
-from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice
+from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -46,7 +46,7 @@ class Collected:
         return invoice.status, invoice.refunded_cents, invoice.reconciliation_status
 
     def payment(self):
-        return InvoicePayment.objects.values_list("reconciliation_status", "reconciliation_note").get(
+        return every_row(InvoicePayment).values_list("reconciliation_status", "reconciliation_note").get(
             invoice_kind=self.kind, invoice_id=self.invoice_id)
 
 

@@ -17,7 +17,7 @@ from payments_app.tasks import open_unopened_invoice_payments
 from tenant_app.models import User
 from tests.factories.tenant import make_invoice
 from tests.staff import staff_login
-from tests.payments_app.conftest import sent_tenant_invoice
+from tests.payments_app.conftest import sent_tenant_invoice, every_row, owner_refresh
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -54,12 +54,12 @@ def test_the_sweep_opens_what_an_outage_left_unopened_once(fake_stripe, stripe_t
     fake_stripe.fail_next(1, status=500)
     with pytest.raises(StripeUnavailable):
         services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk)
-    row = InvoicePayment.objects.get()
+    row = every_row(InvoicePayment).get()
     assert services.invoice_payments_unopened() == []  # too fresh: the task may still be retrying
     later = timezone.now() + timedelta(minutes=6)
     assert services.invoice_payments_unopened(now=later) == [row]
-    InvoicePayment.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    every_row(InvoicePayment).filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=6))
     assert open_unopened_invoice_payments() == {"opened": 1, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
     assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
-    row.refresh_from_db()
+    owner_refresh(row)
     assert list(fake_stripe.objects["payment_intents"]) == [row.stripe_payment_intent_id]

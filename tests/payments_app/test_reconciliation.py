@@ -12,7 +12,7 @@ from payments_app.reconciliation import stripe_reconcile
 from payments_app.tasks import reconcile_stripe
 from tenant_app.models import Invoice
 from tests.fakes.stripe_server import new_id, stripe_event
-from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice
+from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -47,7 +47,7 @@ def landscape(client, fake_stripe, stripe_tenant):
 
 
 def statuses():
-    return dict(InvoicePayment.objects.values_list("invoice_id", "reconciliation_status"))
+    return dict(every_row(InvoicePayment).values_list("invoice_id", "reconciliation_status"))
 
 
 def test_each_kind_of_disagreement_is_found_and_reported(fake_stripe, landscape):
@@ -78,10 +78,10 @@ def test_each_kind_of_disagreement_is_found_and_reported(fake_stripe, landscape)
 
 def test_an_amount_difference_is_a_mismatch(fake_stripe, landscape):
     intent = fake_stripe.objects["payment_intents"][
-        InvoicePayment.objects.get(invoice_id=landscape["open"].pk).stripe_payment_intent_id]
+        every_row(InvoicePayment).get(invoice_id=landscape["open"].pk).stripe_payment_intent_id]
     intent["amount"] = 10_999
     stripe_reconcile()
-    payment = InvoicePayment.objects.get(invoice_id=landscape["open"].pk)
+    payment = every_row(InvoicePayment).get(invoice_id=landscape["open"].pk)
     assert (payment.reconciliation_status, payment.reconciliation_note) == ("mismatch", "Stripe 10999 USD, invoice 11000 USD")
 
 
@@ -90,7 +90,7 @@ def test_running_again_after_the_fix_is_synced_and_listing_is_read_only(fake_str
     posts = len(fake_stripe.requests_to("POST", "/"))
     fake_stripe.objects["payment_intents"][landscape["unrecorded_intent"]]["status"] = "requires_payment_method"
     run = stripe_reconcile()
-    assert InvoicePayment.objects.get(invoice_id=landscape["unrecorded"].pk).reconciliation_status == "synced"
+    assert every_row(InvoicePayment).get(invoice_id=landscape["unrecorded"].pk).reconciliation_status == "synced"
     assert (run.mismatch, run.missing_remote, run.missing_local) == (0, 1, 1)
     assert len(fake_stripe.requests_to("POST", "/")) == posts  # reconciliation never writes to Stripe
 
@@ -192,12 +192,12 @@ def test_each_state_is_set_on_both_invoice_kinds_and_on_their_payment_rows(fake_
     assert (run.synced, run.mismatch, run.missing_remote, run.missing_local) == (1, 1, 1, 1)
     assert {pk: state(pk) for pk in (agrees, wrong_amount, lost, unrecorded)} == {
         agrees: "synced", wrong_amount: "mismatch", lost: "missing_remote", unrecorded: "missing_local"}
-    rows = dict(InvoicePayment.objects.filter(invoice_kind=kind).values_list("invoice_id", "reconciliation_status"))
+    rows = dict(every_row(InvoicePayment).filter(invoice_kind=kind).values_list("invoice_id", "reconciliation_status"))
     assert rows == {agrees: "synced", wrong_amount: "mismatch", lost: "missing_remote", unrecorded: "synced"}
 
     # Fixed in Stripe: the next run says synced again, on the invoice too.
     fake_stripe.objects["payment_intents"][
-        InvoicePayment.objects.get(invoice_kind=kind, invoice_id=wrong_amount).stripe_payment_intent_id]["amount"] = 11_000
+        every_row(InvoicePayment).get(invoice_kind=kind, invoice_id=wrong_amount).stripe_payment_intent_id]["amount"] = 11_000
     stripe_reconcile()
     assert state(wrong_amount) == "synced"
 
@@ -212,7 +212,7 @@ def test_an_invoice_staff_resolved_stays_resolved_while_it_still_disagrees(fake_
     stripe_reconcile()
     with tenant_context(landscape["tenant"].pk):
         assert Invoice.objects.get(pk=landscape["lost"].pk).reconciliation_status == "resolved"
-    assert InvoicePayment.objects.get(invoice_id=landscape["lost"].pk).reconciliation_status == "missing_remote"
+    assert every_row(InvoicePayment).get(invoice_id=landscape["lost"].pk).reconciliation_status == "missing_remote"
 
 
 def test_every_table_takes_exactly_the_one_set_of_states(fake_stripe, stripe_tenant):
@@ -240,7 +240,7 @@ def test_every_table_takes_exactly_the_one_set_of_states(fake_stripe, stripe_ten
             Invoice.all_objects.filter(pk=invoice.pk).update(reconciliation_status=state)
     tables = [
         lambda: Invoice.all_objects.filter(pk=invoice.pk).update(reconciliation_status="unknown"),
-        lambda: InvoicePayment.objects.update(reconciliation_status="unknown"),
+        lambda: every_row(InvoicePayment).update(reconciliation_status="unknown"),
         lambda: ReconciliationItem.objects.update(status="unknown"),
     ]
     for write in tables:  # ...and anything else refused by PostgreSQL

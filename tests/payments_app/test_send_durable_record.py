@@ -22,19 +22,19 @@ from tenant_app.models import Invoice
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import make_invoice
 from tests.fixtures.broker import broker_unreachable
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice
+from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row, owner_save
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
 def rows():
-    return list(InvoicePayment.objects.order_by("pk").values_list(
+    return list(every_row(InvoicePayment).order_by("pk").values_list(
         "invoice_kind", "invoice_id", "provider", "open_state", "stripe_payment_intent_id"))
 
 
 def sweep_later():
     """The 5-minute beat sweep, run once the rows are old enough for it."""
-    InvoicePayment.objects.update(created_at=timezone.now() - timedelta(minutes=6))
+    every_row(InvoicePayment).update(created_at=timezone.now() - timedelta(minutes=6))
     return open_unopened_invoice_payments()
 
 
@@ -55,7 +55,7 @@ def test_redis_down_at_send_keeps_the_row_and_the_sweep_opens_exactly_one_intent
     # Redis is back; the sweep opens it, once.
     assert sweep_later() == {"opened": 1, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
     assert sweep_later() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
-    intent_id = InvoicePayment.objects.get().stripe_payment_intent_id
+    intent_id = every_row(InvoicePayment).get().stripe_payment_intent_id
     assert list(fake_stripe.objects["payment_intents"]) == [intent_id]
     assert rows() == [("tenant", invoice.pk, "stripe", "opened", intent_id)]
 
@@ -99,7 +99,7 @@ def test_the_sweep_closes_a_row_whose_invoice_was_settled_before_its_intent_exis
     with tenant_context(stripe_tenant.tenant.pk):
         Invoice.all_objects.filter(pk=invoice.pk).update(status="void" if then == "void" else "paid")
     assert sweep_later() == {"opened": 0, "failed": 0, "abandoned": 1, "cancelled": 0, "cancel_pending": 0}
-    payment = InvoicePayment.objects.get()
+    payment = every_row(InvoicePayment).get()
     expected = "void" if then == "void" else "paid"
     assert (payment.open_state, payment.open_note, payment.stripe_payment_intent_id) == (
         "abandoned", f"invoice {invoice.invoice_number} became {expected} before its intent existed", None)
@@ -113,11 +113,11 @@ def test_the_sweep_closes_a_row_whose_invoice_was_settled_before_its_intent_exis
 def test_a_row_that_cannot_be_opened_yet_says_why_and_is_opened_once_it_can(fake_stripe, stripe_tenant):
     stuck = sent_tenant_invoice(stripe_tenant)
     stripe_tenant.account.status = "restricted"
-    stripe_tenant.account.save()
+    owner_save(stripe_tenant.account)
     assert sweep_later() == {"opened": 0, "failed": 1, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
-    payment = InvoicePayment.objects.get(invoice_id=stuck.pk)
+    payment = every_row(InvoicePayment).get(invoice_id=stuck.pk)
     assert (payment.open_state, payment.open_note) == (
         "unopened", "stripe_account_unusable: The Stripe Connect account cannot take payments.")
     stripe_tenant.account.status = "enabled"
-    stripe_tenant.account.save()
+    owner_save(stripe_tenant.account)
     assert sweep_later()["opened"] == 1

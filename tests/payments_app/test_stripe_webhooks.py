@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import StripeConnectAccount, StripeWebhookEvent
@@ -33,10 +34,13 @@ def account_event(account_id, *, charges=True, payouts=True, created=None, disab
 
 @pytest.fixture
 def connect_account():
+    from breederhq.tenancy import tenant_context
+
     tenant = Tenant.objects.create(name="Sunny Kennels", slug="sunny")
-    return StripeConnectAccount.objects.create(
-        stripe_account_id="acct_sunny", owner_type="tenant", owner_tenant=tenant
-    )
+    with tenant_context(tenant.pk):  # the tenant's row (row-level security)
+        return StripeConnectAccount.objects.create(
+            stripe_account_id="acct_sunny", owner_type="tenant", owner_tenant=tenant
+        )
 
 
 class TestVerification:
@@ -99,7 +103,8 @@ class TestProcessing:
         event = services.stripe_event_process(event_pk=StripeWebhookEvent.objects.get().pk)
         assert event.status == "succeeded"
         assert event.attempts == 1
-        connect_account.refresh_from_db()
+        with tenant_context(connect_account.owner_tenant_id):
+            connect_account.refresh_from_db()
         assert connect_account.status == "enabled"
         assert connect_account.can_take_payments
 
@@ -110,7 +115,8 @@ class TestProcessing:
         for event in (newer, older):
             deliver(client, event, webhook_secret)
             services.stripe_event_process(event_pk=StripeWebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
-        connect_account.refresh_from_db()
+        with tenant_context(connect_account.owner_tenant_id):
+            connect_account.refresh_from_db()
         assert connect_account.status == "disabled"
         assert connect_account.disabled_reason == "rejected.fraud"
         late = StripeWebhookEvent.objects.get(stripe_event_id=older["id"])
@@ -182,7 +188,8 @@ def test_redis_down_at_receipt_loses_nothing(client, webhook_secret, connect_acc
     # The beat sweep finds it and processing applies it.
     assert pk in services.stripe_events_due()
     services.stripe_event_process(event_pk=pk)
-    connect_account.refresh_from_db()
+    with tenant_context(connect_account.owner_tenant_id):
+        connect_account.refresh_from_db()
     assert connect_account.status == "enabled"
 
 

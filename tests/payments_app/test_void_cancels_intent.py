@@ -18,7 +18,7 @@ from payments_app.stripe_gateway import StripeUnavailable
 from payments_app.tasks import cancel_invoice_payment, open_unopened_invoice_payments
 from tenant_app import services as tenant_services
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice
+from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -43,7 +43,7 @@ def cancels(fake_stripe):
 
 
 def row():
-    return InvoicePayment.objects.values_list("cancel_status", "stripe_status", "cancel_error").get()
+    return every_row(InvoicePayment).values_list("cancel_status", "stripe_status", "cancel_error").get()
 
 
 def test_void_requests_the_cancel_and_the_worker_cancels_once_with_the_invoice_key(
@@ -75,7 +75,7 @@ def test_stripe_down_leaves_it_pending_and_the_sweep_cancels_it_with_the_same_ke
     assert (status, stripe_status) == ("pending", "requires_payment_method")
     assert error.startswith("Stripe is unavailable: payment_intent.cancel failed")
     assert services.invoice_payments_cancel_pending() == []  # too fresh: the worker may still be on it
-    InvoicePayment.objects.update(cancel_requested_at=timezone.now() - timedelta(minutes=6))
+    every_row(InvoicePayment).update(cancel_requested_at=timezone.now() - timedelta(minutes=6))
     assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 1, "cancel_pending": 0}
     assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
     key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
@@ -110,10 +110,10 @@ def test_voiding_an_invoice_without_an_intent_closes_its_row_and_asks_nothing_of
     fake_stripe, stripe_tenant, django_capture_on_commit_callbacks
 ):
     invoice = sent_tenant_invoice(stripe_tenant)
-    assert InvoicePayment.objects.values_list("open_state", flat=True).get() == "unopened"  # written by the send
+    assert every_row(InvoicePayment).values_list("open_state", flat=True).get() == "unopened"  # written by the send
     callbacks = void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
     assert (len(callbacks), fake_stripe.requests) == (0, [])
-    assert InvoicePayment.objects.values_list("open_state", "open_note", "cancel_status").get() == (
+    assert every_row(InvoicePayment).values_list("open_state", "open_note", "cancel_status").get() == (
         "abandoned", "invoice voided before its intent existed", "")
     # The sweep never tries it again, and an open arriving late changes nothing.
     assert services.invoice_payments_unopened(now=timezone.now() + timedelta(hours=1)) == []
@@ -145,13 +145,13 @@ def test_an_intent_created_while_its_invoice_was_voided_is_cancelled_too(
     intent to cancel; the open stores the intent it got, sees the void and asks for the cancel."""
     invoice = sent_tenant_invoice(stripe_tenant)
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
-    assert row()[0] == "" and InvoicePayment.objects.get().open_state == "abandoned"
+    assert row()[0] == "" and every_row(InvoicePayment).get().open_state == "abandoned"
     # What the open does after Stripe answered: store the intent, re-read the invoice (void), ask.
     intent = StripeConnectProvider().execute(PaymentRequest(
         invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk, amount_cents=25_000,
         currency="USD", connect_account_id=stripe_tenant.account.stripe_account_id, description="race",
-        metadata=InvoicePayment.objects.get().metadata()))
-    InvoicePayment.objects.update(stripe_payment_intent_id=intent.matching_id, stripe_status=intent.status,
+        metadata=every_row(InvoicePayment).get().metadata()))
+    every_row(InvoicePayment).update(stripe_payment_intent_id=intent.matching_id, stripe_status=intent.status,
                                   open_state="opened")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert services.invoice_payment_cancel_requested(invoice_kind="tenant", invoice_id=invoice.pk,
@@ -169,9 +169,10 @@ def test_a_cancel_that_read_the_row_before_the_intent_was_stored_stays_pending(
     worker must not call it "canceled" (a live intent on a void invoice); it stays pending and goes again."""
     invoice, intent_id = open_invoice
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
-    payment = InvoicePayment.objects.get()
+    payment = every_row(InvoicePayment).get()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        saved = services._save_cancel(payment.pk, status="canceled", error="", intent_id=None)
+        saved = services._save_cancel(payment.pk, owner=payment.owner_tenant_id, status="canceled", error="",
+                                      intent_id=None)
     assert (saved.cancel_status, len(callbacks)) == ("pending", 1)
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"

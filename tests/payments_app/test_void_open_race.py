@@ -26,7 +26,7 @@ from tenant_app import services as tenant_services
 from tenant_app.models import Invoice
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fixtures.broker import broker_unreachable
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice
+from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 
@@ -109,12 +109,12 @@ def race_once(fake_stripe, stripe_tenant, kind, *, stripe_seconds: float, void_a
 
     # Whatever the cancel worker would do (its enqueue failed: Redis is down in this test), the
     # 5-minute sweep does too.
-    InvoicePayment.objects.update(cancel_requested_at=timezone.now() - timedelta(minutes=6),
+    every_row(InvoicePayment).update(cancel_requested_at=timezone.now() - timedelta(minutes=6),
                                   created_at=timezone.now() - timedelta(minutes=6))
     open_unopened_invoice_payments()
 
     assert invoice_status(kind, invoice_id, tenant_id) == "void"
-    payment = InvoicePayment.objects.get(invoice_kind=kind, invoice_id=invoice_id)
+    payment = every_row(InvoicePayment).get(invoice_kind=kind, invoice_id=invoice_id)
     ours = [i for i in fake_stripe.objects["payment_intents"].values()
             if i["metadata"] == payment.metadata()]
     assert len(ours) <= 1  # one idempotency key per invoice: never two intents
@@ -134,5 +134,5 @@ def test_void_and_intent_creation_racing_always_end_consistent(fake_stripe, stri
             race_once(fake_stripe, stripe_tenant, kind, stripe_seconds=stripe_seconds, void_after=void_after,
                       open_after=open_after)
     # Both outcomes happened across the runs: the race was really run both ways.
-    outcomes = set(InvoicePayment.objects.values_list("open_state", flat=True))
+    outcomes = set(every_row(InvoicePayment).values_list("open_state", flat=True))
     assert outcomes == {"abandoned", "opened"}, outcomes

@@ -5,7 +5,9 @@ import time
 import pytest
 
 from config.database_routing import DATABASE_ALIASES
+from breederhq.tenancy import tenant_context
 from payments_app.models import StripeConnectAccount, StripeWebhookEvent
+from tests.payments_app.conftest import every_row
 from tenant_app.models import Tenant
 from tests.fakes.stripe_server import signed_delivery, stripe_event
 
@@ -23,7 +25,9 @@ def wait_for(predicate, timeout=30):
 
 def test_delivery_is_processed_by_the_worker(client, webhook_secret, celery_worker, settings):
     tenant = Tenant.objects.create(name="Sunny Kennels", slug="sunny")
-    account = StripeConnectAccount.objects.create(stripe_account_id="acct_w", owner_type="tenant", owner_tenant=tenant)
+    with tenant_context(tenant.pk):  # the tenant's row (row-level security)
+        account = StripeConnectAccount.objects.create(stripe_account_id="acct_w", owner_type="tenant",
+                                                      owner_tenant=tenant)
     event = stripe_event("account.updated", {"id": "acct_w", "object": "account", "charges_enabled": True,
                                              "payouts_enabled": True, "details_submitted": True,
                                              "requirements": {"disabled_reason": None}})
@@ -33,7 +37,8 @@ def test_delivery_is_processed_by_the_worker(client, webhook_secret, celery_work
                            HTTP_STRIPE_SIGNATURE=header).status_code == 200
     assert wait_for(lambda: StripeWebhookEvent.objects.get().status == "succeeded")
     assert StripeWebhookEvent.objects.count() == 1  # the duplicate delivery stored nothing new
-    account.refresh_from_db()
+    with tenant_context(tenant.pk):
+        account.refresh_from_db()
     assert account.status == "enabled"
 
 
@@ -58,9 +63,12 @@ def test_a_burst_goes_out_as_one_batch_message_and_a_worker_processes_all_of_it(
 ):
     from tests.payments_app.test_webhook_ingest import PublisherHeld
 
-    accounts = [StripeConnectAccount.objects.create(
-        stripe_account_id=f"acct_b{i}", owner_type="tenant",
-        owner_tenant=Tenant.objects.create(name=f"Kennel {i}", slug=f"kennel-{i}")) for i in range(5)]
+    accounts = []
+    for i in range(5):
+        tenant = Tenant.objects.create(name=f"Kennel {i}", slug=f"kennel-{i}")
+        with tenant_context(tenant.pk):  # each tenant's row (row-level security)
+            accounts.append(StripeConnectAccount.objects.create(
+                stripe_account_id=f"acct_b{i}", owner_type="tenant", owner_tenant=tenant))
     with PublisherHeld():  # the publisher is busy: the deliveries queue up behind it
         for account in accounts:
             event = stripe_event("account.updated", {"id": account.stripe_account_id, "object": "account",
@@ -83,5 +91,5 @@ def test_a_burst_goes_out_as_one_batch_message_and_a_worker_processes_all_of_it(
 
     start_celery_worker()
     assert wait_for(lambda: set(StripeWebhookEvent.objects.values_list("status", flat=True)) == {"succeeded"})
-    assert {a.status for a in StripeConnectAccount.objects.filter(pk__in=[a.pk for a in accounts])} == {"enabled"}
+    assert {a.status for a in every_row(StripeConnectAccount).filter(pk__in=[a.pk for a in accounts])} == {"enabled"}
     assert StripeWebhookEvent.objects.filter(attempts=1).count() == 5

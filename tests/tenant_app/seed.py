@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from breederhq.tenancy import tenant_context
+from breederhq.tenancy import platform_context, tenant_context
+from payments_app.models import InvoicePayment, StripeConnectAccount
 from tenant_app import services
 from tests.factories.tenant import ContactFactory, UserFactory, make_invoice, receipt_file
 
@@ -19,4 +20,22 @@ def seed_every_table(tenant) -> dict:
                                               idempotency_key=f"refund-{tenant.pk}", actor=owner)
         # An invitation (and its membership audit row) for tenant_invitations and membership_audit_log.
         services.invitation_create(email=UserFactory().email, role="viewer", actor=owner)
-    return {"contact": contact, "invoice": invoice, "credit_note": credit_note}
+        # The payment tables keyed by owner_tenant_id: the tenant's Connect account and an invoice's
+        # payment row (the payments services write these in the same context).
+        account = StripeConnectAccount.objects.create(stripe_account_id=f"acct_seed_{tenant.pk}", owner_type="tenant",
+                                                      owner_tenant=tenant)
+        payment = InvoicePayment.objects.create(invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant,
+                                                provider="manual", amount_cents=35_000, currency=invoice.currency)
+    return {"contact": contact, "invoice": invoice, "credit_note": credit_note, "account": account,
+            "payment": payment}
+
+
+def seed_platform_rows() -> dict:
+    """Rows of the payment tables that belong to no tenant (a service provider's Connect account, a
+    marketplace invoice's payment): written in platform_context, reachable only there."""
+    with platform_context():
+        account = StripeConnectAccount.objects.create(stripe_account_id="acct_seed_provider", owner_type="provider",
+                                                      provider_id=990_001)
+        payment = InvoicePayment.objects.create(invoice_kind="marketplace", invoice_id=990_001, provider="manual",
+                                                amount_cents=12_000, currency="USD")
+    return {"account": account, "payment": payment}

@@ -1,6 +1,7 @@
 """Row-level security as the application role: one tenant never sees or writes another's rows, and
-no context means no rows. The walk covers every table with a tenant_id column, so a new tenant
-table without a policy (or without a row in the seed) fails here."""
+no context means no rows. The walk covers every table with a tenant_id or owner_tenant_id column, so
+a new tenant table without a policy (or without a row in the seed) fails here, whatever its tenant
+column is called."""
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -9,22 +10,24 @@ from breederhq.errors import PermissionDenied
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import (
     UnscopedTenantLookup,
+    TENANT_COLUMNS,
     current_tenant_id,
     support_tenant_access,
+    tenant_column,
     tenant_context,
     tenant_owned_models,
 )
 from tenant_app.models import Contact, Invoice, TenantMembership
 from tenant_app.selectors import contact_get_by_marketplace_user
 from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory
-from tests.tenant_app.seed import seed_every_table
+from tests.tenant_app.seed import seed_every_table, seed_platform_rows
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 
-def tenant_ids_seen(table: str) -> list[int]:
+def tenant_ids_seen(table: str, column: str = "tenant_id") -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT tenant_id, count(*) FROM "{table}" GROUP BY tenant_id ORDER BY tenant_id')
+        cursor.execute(f'SELECT "{column}", count(*) FROM "{table}" GROUP BY 1 ORDER BY 1')
         return [tenant_id for tenant_id, _count in cursor.fetchall()]
 
 
@@ -37,21 +40,23 @@ def row_count(table: str) -> int:
 @pytest.fixture
 def two_tenants():
     a, b = TenantFactory(name="A Kennels"), TenantFactory(name="B Cattery")
+    seed_platform_rows()
     return a, b, seed_every_table(a), seed_every_table(b)
 
 
-def test_every_table_with_a_tenant_id_column_is_a_tenant_owned_model():
+def test_every_table_with_a_tenant_column_is_a_tenant_owned_model():
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
-            "USING (table_schema, table_name) WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' "
-            "AND t.table_type = 'BASE TABLE' ORDER BY 1"
+            "SELECT DISTINCT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+            "USING (table_schema, table_name) WHERE c.table_schema = 'public' AND c.column_name = ANY(%s) "
+            "AND t.table_type = 'BASE TABLE' ORDER BY 1", [list(TENANT_COLUMNS)]
         )
         tables = [name for (name,) in cursor.fetchall()]
     assert tables == sorted(m._meta.db_table for m in tenant_owned_models())
     assert set(tables) >= {
         "tenant_memberships", "contacts", "invoices", "invoice_line_items", "payments", "credit_notes",
         "invoice_audit_log", "payment_confirmation_audit", "tenant_document_sequences",
+        "invoice_payments", "stripe_connect_accounts",
     }
 
 
@@ -71,12 +76,25 @@ def test_every_tenant_table_has_forced_rls_with_using_and_check():
             _name, cmd, qual, with_check = policies[1]
             assert cmd == "ALL"
             assert "current_setting('app.current_tenant_id'::text, true)" in qual
-            assert with_check == "(tenant_id = ( SELECT (NULLIF(current_setting('app.current_tenant_id'::text, true), ''::text))::bigint AS \"nullif\"))"
+            column = tenant_column(model)
+            match = f"({column} = ( SELECT (NULLIF(current_setting('app.current_tenant_id'::text, true), ''::text))::bigint AS \"nullif\"))"
+            if column == "tenant_id":
+                assert with_check == match, table
+            else:  # rows with no owner belong to the platform: only in platform_context
+                assert with_check.startswith(f"({match}") and "current_setting('app.platform_rows'::text, true)" in with_check, table
+
+
+#: Tables keyed by owner_tenant_id whose unique columns are ids that Stripe issues, unique worldwide
+#: (an account id, a payment intent id) or one row per invoice / provider / tenant: a tenant cannot
+#: collide with another's row by choosing a value.
+GLOBALLY_UNIQUE_IDS = {"invoice_payments", "stripe_connect_accounts"}
 
 
 def test_every_unique_constraint_on_a_tenant_table_includes_tenant_id():
     with connection.cursor() as cursor:
         for model in tenant_owned_models():
+            if model._meta.db_table in GLOBALLY_UNIQUE_IDS:
+                continue
             cursor.execute(
                 "SELECT i.indexrelid::regclass::text, array_agg(a.attname::text) FROM pg_index i "
                 "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
@@ -90,11 +108,11 @@ def test_every_unique_constraint_on_a_tenant_table_includes_tenant_id():
 def test_with_tenant_a_context_no_table_shows_a_row_of_tenant_b(two_tenants):
     a, b, _, _ = two_tenants
     for model in tenant_owned_models():
-        table = model._meta.db_table
+        table, column = model._meta.db_table, tenant_column(model)
         with tenant_context(a.pk):
-            assert tenant_ids_seen(table) == [a.pk], f"{table}: seed a row for it in tests/tenant_app/seed.py"
+            assert tenant_ids_seen(table, column) == [a.pk], f"{table}: seed a row for it in tests/tenant_app/seed.py"
         with tenant_context(b.pk):
-            assert tenant_ids_seen(table) == [b.pk], table
+            assert tenant_ids_seen(table, column) == [b.pk], table
 
 
 def test_without_a_context_every_tenant_table_is_empty(two_tenants):

@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.db_timeouts import MAINTENANCE, session_limits
 
 
 class Command(BaseCommand):
@@ -22,7 +23,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        report = run_crossdb_check(stuck_after_minutes=options["stuck_after_minutes"])
+        with session_limits(MAINTENANCE):  # a scan of every table: not cut off by the web limits
+            report = run_crossdb_check(stuck_after_minutes=options["stuck_after_minutes"])
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, sort_keys=True, default=str))
         else:
