@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Under /api/: every error answer is problem+json (DEBUG or not); NUL or over-long query params -> 400.
+    "breederhq.api.middleware.APIProblemMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "breederhq.observability.middleware.RequestObservabilityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -233,11 +235,8 @@ REST_FRAMEWORK = {
     # Every API error leaves as RFC 9457 application/problem+json.
     "EXCEPTION_HANDLER": "breederhq.api.problems.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (another body: 415); the receipt uploads add multipart (breederhq.api.parsers).
+    "DEFAULT_PARSER_CLASSES": ["breederhq.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # Bearer JWTs for client apps; the session for the browsable docs and the back office's users.
     "DEFAULT_AUTHENTICATION_CLASSES": [

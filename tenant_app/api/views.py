@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from breederhq.api.base import MANAGER_ROLES, TenantAPIView, refuse
 from breederhq.api.pagination import PageNumber
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
-from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
+from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS, ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH
 from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.crossdb import resolve
@@ -420,6 +420,8 @@ class InvoiceRefundListView(TenantAPIView):
 class InvoiceReceiptView(ReceiptDownloadNegotiation, TenantAPIView):
     """Staff record a buyer's manual payment claim with the receipt the buyer sent them. GET: the
     stored file, for members who may read the invoice (another tenant's invoice is not there: 404)."""
+
+    parser_classes = RECEIPT_UPLOAD_PARSERS
 
     resource_type = "invoices"
     serializer_class = s.ReceiptIn
