@@ -27,6 +27,7 @@ from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS, ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from breederhq.money import MAX_AMOUNT_CENTS
 from marketplace_app import search_cache, selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.models import (
@@ -55,8 +56,8 @@ class ListingSearchParams(QueryParams):
     category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
     state = serializers.CharField(required=False, max_length=50)
     city = serializers.CharField(required=False, max_length=100)
-    price_min_cents = serializers.IntegerField(required=False, min_value=0)
-    price_max_cents = serializers.IntegerField(required=False, min_value=0)
+    price_min_cents = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AMOUNT_CENTS)
+    price_max_cents = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AMOUNT_CENTS)
     metadata_keys = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     order = serializers.ChoiceField(choices=["relevance", "newest"], default="relevance")
 
