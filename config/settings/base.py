@@ -283,6 +283,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tenant (breeder) and marketplace API. Errors are RFC 9457 problem+json.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # PATCH bodies are validated whole (required fields stay required), not as partial updates.
+    "COMPONENT_SPLIT_PATCH": False,
     # Choice sets that share a field name get stable names (a generated client's types depend on them).
     "ENUM_NAME_OVERRIDES": {
         "ContactKindEnum": "tenant_app.api.serializers.CONTACT_KINDS",

@@ -22,7 +22,7 @@ from breederhq.api.pagination import (
     page_size_of,
 )
 from breederhq.api.params import QueryParams
-from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
+from breederhq.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_SCHEMA, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS, ReceiptDownloadNegotiation, check_receipt, receipt_download
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
@@ -125,7 +125,7 @@ AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"],
 
 
 IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=True,
     description="Required. Same key + same body replays the first response; another body -> 422; in flight -> 409.",
 )
 

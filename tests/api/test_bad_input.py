@@ -137,6 +137,22 @@ def test_query_strings_with_nul_or_absurd_lengths_are_a_400(world, query):
         assert response.status_code == 400 and response["Content-Type"] == PROBLEM
 
 
+@pytest.mark.parametrize("value,status", [("0059-09-21T09:16:22-18:49", 200), ("2026-01-01T00:00:00%2B23:59", 200),
+                                          ("0001-01-01T00:00:00%2B18:00", 400), ("9999-12-31T23:59:59-18:00", 400)])
+def test_a_time_filter_with_an_offset_postgresql_refuses_is_not_a_500(world, value, status):
+    response = world["client"].get(f"/api/v1/invoices/?created_before={value}")
+    assert response.status_code == status, response.content[:300]
+    if status == 400:
+        assert response["Content-Type"] == PROBLEM and "created_before" in body(response)["errors"]
+
+
+def test_a_boolean_filter_refuses_what_is_not_a_boolean(world):
+    client = world["client"]
+    assert client.get("/api/v1/invoices/?is_marketplace_invoice=false").status_code == 200
+    response = client.get("/api/v1/invoices/?is_marketplace_invoice=null")
+    assert response.status_code == 400 and "is_marketplace_invoice" in body(response)["errors"]
+
+
 # --- Bodies --------------------------------------------------------------------------------------
 
 
