@@ -108,6 +108,28 @@ def check_lines(lines, *, field: str = "lines", tax_cents: int = 0) -> int:
     return subtotal
 
 
+def amount_bound_check(*fields: str, name: str) -> models.CheckConstraint:
+    """The database's own copy of the bound: each field at most MAX_AMOUNT_CENTS."""
+    return models.CheckConstraint(condition=models.Q(**{f"{field}__lte": MAX_AMOUNT_CENTS for field in fields}),
+                                  name=name)
+
+
+def add_amount_bound_not_valid(model_name: str, table: str, constraint: models.CheckConstraint):
+    """A migration operation adding `constraint` (from amount_bound_check) as NOT VALID: checked for
+    every row written from now on, without scanning (and locking) the rows already there."""
+    from django.db import migrations
+
+    fields = [key.removesuffix("__lte") for key, _ in constraint.condition.children]
+    condition = " AND ".join(f'"{field}" <= {MAX_AMOUNT_CENTS}' for field in fields)
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddConstraint(model_name, constraint)],
+        database_operations=[migrations.RunSQL(
+            f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint.name}" CHECK ({condition}) NOT VALID',
+            reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint.name}"',
+        )],
+    )
+
+
 def percent_of(amount_cents: int, percent: Decimal | str) -> int:
     """`percent` % of an amount, rounded half to even to whole minor units."""
     result = Decimal(amount_cents) * Decimal(percent) / Decimal(100)

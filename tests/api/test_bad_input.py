@@ -281,3 +281,18 @@ def test_a_crash_under_api_with_debug_on_is_a_problem_json_500(settings, monkeyp
     assert response.status_code == 500
     assert response["Content-Type"] == PROBLEM
     assert b"Traceback" not in response.content and body(response)["code"] == "server_error"
+
+
+def test_the_database_refuses_an_amount_past_the_bound_too(world):
+    """The CHECK constraints (added NOT VALID: new writes checked, old rows not scanned)."""
+    from django.db import IntegrityError, transaction
+
+    from marketplace_app.models import ServiceListing
+
+    with tenant_context(world["tenant"].pk), pytest.raises(IntegrityError, match="invoices_total_within_bound"):
+        with transaction.atomic(using="default"):
+            Invoice.objects.filter(pk=world["ids"]["invoice_id"]).update(
+                subtotal_cents=MAX_AMOUNT_CENTS + 1, total_cents=MAX_AMOUNT_CENTS + 1)
+    with pytest.raises(IntegrityError, match="service_listings_price_within_bound"):
+        with transaction.atomic(using="marketplace"):
+            ServiceListing.objects.using("marketplace").update(price_cents=MAX_AMOUNT_CENTS + 1)
