@@ -30,7 +30,6 @@ _BY_STATUS = {
     429: ("throttled", "Too many requests"),
     500: ("server_error", "Server error"),
 }
-_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
 
 
 def query_problem(query) -> tuple[str, str] | None:
@@ -81,8 +80,8 @@ class APIProblemMiddleware:
             return response
         code, title = _BY_STATUS.get(response.status_code, ("error", "Error"))
         problem = problem_http_response(response.status_code, code, title, _detail(request, response.status_code))
-        for header in _KEPT_HEADERS:
-            if header in response:
-                problem[header] = response[header]
+        for header, value in response.items():  # Allow, WWW-Authenticate, Retry-After, security headers...
+            if header.lower() not in ("content-type", "content-length"):
+                problem[header] = value
         return problem
 

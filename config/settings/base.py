@@ -48,10 +48,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Under /api/: every error answer is problem+json (DEBUG or not); NUL or over-long query params -> 400.
-    "breederhq.api.middleware.APIProblemMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "breederhq.observability.middleware.RequestObservabilityMiddleware",
+    # Under /api/: every error answer is problem+json (DEBUG or not); NUL or over-long query params -> 400.
+    "breederhq.api.middleware.APIProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -296,3 +296,26 @@ def test_the_database_refuses_an_amount_past_the_bound_too(world):
     with pytest.raises(IntegrityError, match="service_listings_price_within_bound"):
         with transaction.atomic(using="marketplace"):
             ServiceListing.objects.using("marketplace").update(price_cents=MAX_AMOUNT_CENTS + 1)
+
+
+def _operations_with_ids() -> list[tuple[str, str]]:
+    schema = json.loads(Client().get("/api/v1/schema/?format=json", HTTP_HOST="localhost").content)
+    return [(method.upper(), path) for path, operations in schema["paths"].items() if "{" in path
+            for method in operations if method in ("get", "post", "patch", "delete")]
+
+
+@pytest.mark.parametrize("method,path", _operations_with_ids(), ids=lambda value: str(value))
+def test_an_id_past_bigint_in_any_url_is_a_4xx_problem(world, method, path):
+    url = re.sub(r"\{\w+\}", "99999999999999999999999", path)
+    client = world["client"]
+    if method in ("GET", "DELETE"):
+        response = getattr(client, method.lower())(url)
+    else:
+        response = getattr(client, method.lower())(url, "{}", content_type="application/json")
+    assert 400 <= response.status_code < 500, (method, url, response.status_code, response.content[:300])
+    assert response["Content-Type"] == PROBLEM
+
+
+def test_a_refused_query_keeps_the_request_id(world):
+    response = Client().get("/api/v1/marketplace/listings/?q=%00")
+    assert response.status_code == 400 and response["X-Request-ID"]  # logged and traceable like any answer
