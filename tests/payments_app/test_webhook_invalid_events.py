@@ -80,6 +80,7 @@ def test_an_invalid_delivery_shows_in_the_admin_with_its_reason(client, webhook_
     client.force_login(staff)
     listing = client.get("/admin/payments_app/stripewebhookevent/?status__exact=dead")
     assert listing.status_code == 200 and stored.stripe_event_id.encode() in listing.content
+    assert b"received but invalid: id is not a string" in listing.content  # the reason, in the list
     page = client.get(f"/admin/payments_app/stripewebhookevent/{stored.pk}/change/")
     assert page.status_code == 200 and b"received but invalid" in page.content
 
