@@ -319,3 +319,22 @@ def test_an_id_past_bigint_in_any_url_is_a_4xx_problem(world, method, path):
 def test_a_refused_query_keeps_the_request_id(world):
     response = Client().get("/api/v1/marketplace/listings/?q=%00")
     assert response.status_code == 400 and response["X-Request-ID"]  # logged and traceable like any answer
+
+
+@pytest.mark.parametrize("method,url,payload", [
+    ("post", "/api/v1/invoices/", {"contact_id": 10**20, "lines": [{"description": "x", "unit_price_cents": 1}]}),
+    ("post", "/api/v1/contacts/", {"first_name": "A", "notes": "x" * 10}),
+    ("post", "/api/v1/marketplace/blocks/", {"user_id": 10**20}),
+    ("post", "/api/v1/marketplace/threads/", {"provider_id": 10**20, "body": "hi"}),
+    ("post", "/api/v1/marketplace/transactions/", {"listing_id": 10**20}),
+    ("post", "/api/v1/marketplace/invoices/", {"transaction_id": 10**20, "line_items": [{"description": "x",
+                                                                                         "unit_price_cents": 1}]}),
+    ("patch", "/api/v1/invoices/{invoice_id}/", {"version": 10**20, "notes": "x"}),
+    ("patch", "/api/v1/marketplace/providers/me/", {"version": 10**20, "city": "x"}),
+])
+def test_ids_and_versions_past_bigint_in_a_body_are_a_4xx(world, method, url, payload):
+    url = url.format(**world["ids"])
+    response = send_json(world["client"], method, url, payload, **{"Idempotency-Key": f"k-{method}-{url}"})
+    assert response.status_code < 500, (url, response.status_code, response.content[:300])
+    if response.status_code >= 400:
+        assert response["Content-Type"] == PROBLEM
