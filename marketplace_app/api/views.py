@@ -22,9 +22,21 @@ from breederhq.api.pagination import (
     page_size_of,
 )
 from breederhq.api.params import QueryParams
-from breederhq.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_SCHEMA, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
+from breederhq.api.schema import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_SCHEMA,
+    READ_ERRORS,
+    RECEIPT_FILE,
+    WRITE_ERRORS,
+    problems,
+)
 from breederhq.api.throttling import PublicReadIPThrottle
-from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS, ReceiptDownloadNegotiation, check_receipt, receipt_download
+from breederhq.api.uploads import (
+    RECEIPT_UPLOAD_PARSERS,
+    ReceiptDownloadNegotiation,
+    check_receipt,
+    receipt_download,
+)
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from breederhq.money import MAX_AMOUNT_CENTS

@@ -14,8 +14,20 @@ from rest_framework.response import Response
 from breederhq.api.base import MANAGER_ROLES, TenantAPIView, refuse
 from breederhq.api.filters import StrictBooleanFilter, UTCIsoDateTimeFilter
 from breederhq.api.pagination import PageNumber
-from breederhq.api.schema import IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_SCHEMA, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
-from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS, ReceiptDownloadNegotiation, check_receipt, receipt_download
+from breederhq.api.schema import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_SCHEMA,
+    READ_ERRORS,
+    RECEIPT_FILE,
+    WRITE_ERRORS,
+    problems,
+)
+from breederhq.api.uploads import (
+    RECEIPT_UPLOAD_PARSERS,
+    ReceiptDownloadNegotiation,
+    check_receipt,
+    receipt_download,
+)
 from breederhq.api.versioning import IF_MATCH, IF_MATCH_PATTERN
 from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.crossdb import resolve
