@@ -11,6 +11,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.core.validators import RegexValidator
 from django.db import models
 
+from breederhq.errors import ValidationFailed
+
 #: Digits after the decimal point for currencies that are not the usual two.
 MINOR_UNIT_EXPONENT = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3}
 SUPPORTED_CURRENCIES = ("USD", "CAD", "EUR", "GBP", "AUD", "NZD")
@@ -33,6 +35,99 @@ def CentsField(**kwargs) -> models.BigIntegerField:  # noqa: N802
 
 def currency_check(field: str = "currency", *, name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=models.Q(**{f"{field}__regex": r"^[A-Z]{3}$"}), name=name)
+
+
+#: PostgreSQL BIGINT's largest value: no stored amount may pass it.
+BIGINT_MAX = 2**63 - 1
+#: The largest amount, in minor units, of any one money value the platform accepts or computes: a unit
+#: price, a line total, a tax, an invoice total, a listing price, a refund (10^13 cents: 100 billion
+#: dollars). Far below BIGINT (about 9.2 * 10^18), so a sum of a few such values cannot overflow either.
+MAX_AMOUNT_CENTS = 10**13
+#: The largest quantity on one invoice line.
+MAX_QUANTITY = 10**6
+#: The most lines one invoice may have.
+MAX_LINES = 500
+
+#: Said in the API schema where the bounds apply to a computed value rather than one field.
+LINE_TOTAL_HELP = (f"unit_price_cents x quantity may be at most {MAX_AMOUNT_CENTS} (the largest line total); "
+                   "more is a 400 naming the line.")
+INVOICE_TOTAL_HELP = (f"At most {MAX_LINES} lines; the lines' sum plus tax_cents may be at most {MAX_AMOUNT_CENTS} "
+                      "(the largest invoice total); more is a 400 naming the field.")
+
+
+def amount_problem(value, *, allow_zero: bool = True) -> str | None:
+    """Why `value` is not an acceptable amount in minor units, or None when it is."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "must be a whole number of minor units"
+    low = 0 if allow_zero else 1
+    if value < low:
+        return f"must be at least {low}"
+    if value > MAX_AMOUNT_CENTS:
+        return f"{value} is over the largest amount, {MAX_AMOUNT_CENTS}"
+    return None
+
+
+def check_amount(field: str, value, *, allow_zero: bool = True) -> int:
+    """`value` if it is an acceptable amount, else ValidationFailed (400) naming `field`."""
+    problem = amount_problem(value, allow_zero=allow_zero)
+    if problem is not None:
+        raise ValidationFailed(f"{field}: {problem}.", field_errors={field: [problem]})
+    return value
+
+
+def check_lines(lines, *, field: str = "lines", tax_cents: int = 0) -> int:
+    """Validate invoice lines (objects with `unit_price_cents`, `quantity`) against the money bounds
+    and return their subtotal. Each unit price, each line total (price x quantity), the subtotal and
+    subtotal + tax stay within MAX_AMOUNT_CENTS; ValidationFailed names the offending field."""
+    errors: dict[str, list[str]] = {}
+    if len(lines) > MAX_LINES:
+        errors[field] = [f"at most {MAX_LINES} lines"]
+    subtotal = 0
+    for index, line in enumerate(lines):
+        price, quantity = line.unit_price_cents, line.quantity
+        problem = amount_problem(price)
+        if problem is not None:
+            errors[f"{field}[{index}].unit_price_cents"] = [problem]
+            continue
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
+            errors[f"{field}[{index}].quantity"] = [f"must be a whole number from 1 to {MAX_QUANTITY}"]
+            continue
+        total = price * quantity
+        if total > MAX_AMOUNT_CENTS:
+            errors[f"{field}[{index}].quantity"] = [
+                f"unit_price_cents x quantity = {total} is over the largest line total, {MAX_AMOUNT_CENTS}"]
+            continue
+        subtotal += total
+    if not errors and subtotal > MAX_AMOUNT_CENTS:
+        errors[field] = [f"the lines add up to {subtotal}, over the largest invoice total, {MAX_AMOUNT_CENTS}"]
+    if not errors and subtotal + tax_cents > MAX_AMOUNT_CENTS:
+        errors["tax_cents"] = [f"subtotal + tax = {subtotal + tax_cents} is over the largest invoice total, "
+                               f"{MAX_AMOUNT_CENTS}"]
+    if errors:
+        raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), field_errors=errors)
+    return subtotal
+
+
+def amount_bound_check(*fields: str, name: str) -> models.CheckConstraint:
+    """The database's own copy of the bound: each field at most MAX_AMOUNT_CENTS."""
+    return models.CheckConstraint(condition=models.Q(**{f"{field}__lte": MAX_AMOUNT_CENTS for field in fields}),
+                                  name=name)
+
+
+def add_amount_bound_not_valid(model_name: str, table: str, constraint: models.CheckConstraint):
+    """A migration operation adding `constraint` (from amount_bound_check) as NOT VALID: checked for
+    every row written from now on, without scanning (and locking) the rows already there."""
+    from django.db import migrations
+
+    fields = [key.removesuffix("__lte") for key, _ in constraint.condition.children]
+    condition = " AND ".join(f'"{field}" <= {MAX_AMOUNT_CENTS}' for field in fields)
+    return migrations.SeparateDatabaseAndState(
+        state_operations=[migrations.AddConstraint(model_name, constraint)],
+        database_operations=[migrations.RunSQL(
+            f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint.name}" CHECK ({condition}) NOT VALID',
+            reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint.name}"',
+        )],
+    )
 
 
 def percent_of(amount_cents: int, percent: Decimal | str) -> int:

@@ -20,7 +20,7 @@ from breederhq.crossdb import (
     SoftDeleteModel,
 )
 from breederhq.errors import ReferencedRowDeletion
-from breederhq.money import CentsField, CurrencyField, currency_check
+from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
 from breederhq.reconciliation import ReconciliationStatus, reconciliation_status_check
 from breederhq.state_machine import StateMachine
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, ListingSearchDocument
@@ -207,6 +207,7 @@ class ServiceListing(models.Model):
                 name="service_listings_status_valid",
             ),
             models.CheckConstraint(condition=Q(price_cents__gte=0), name="service_listings_price_not_negative"),
+            amount_bound_check("price_cents", name="service_listings_price_within_bound"),
             currency_check(name="service_listings_currency_valid"),
         ]
         indexes = [
@@ -325,6 +326,7 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
     class Meta:
         db_table = "marketplace_transactions"
         constraints = [
+            amount_bound_check("amount_cents", "refunded_cents", name="marketplace_transactions_amounts_within_bound"),
             models.CheckConstraint(
                 condition=Q(invoice_type__isnull=True) | Q(invoice_type__in=["tenant", "marketplace"]),
                 name="marketplace_transactions_invoice_type_valid",
@@ -453,6 +455,8 @@ class MarketplaceInvoice(models.Model):
     class Meta:
         db_table = "marketplace_invoices"
         constraints = [
+            amount_bound_check("subtotal_cents", "tax_cents", "total_cents", "refunded_cents",
+                               name="marketplace_invoices_amounts_within_bound"),
             models.CheckConstraint(
                 condition=Q(provider_kind="service_provider"), name="marketplace_invoices_service_provider_only"
             ),
@@ -532,6 +536,7 @@ class MarketplaceInvoiceLineItem(models.Model):
                 condition=Q(total_cents=F("quantity") * F("unit_price_cents")),
                 name="mkt_invoice_lines_total_matches",
             ),
+            amount_bound_check("unit_price_cents", "total_cents", name="mkt_invoice_lines_amounts_within_bound"),
         ]
 
 

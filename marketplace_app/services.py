@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from breederhq.errors import Conflict, Gone, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.email import email_enqueue
 from breederhq.files import files_removed_on_failure
+from breederhq.money import check_amount, check_lines
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
 from marketplace_app.notifications import marketplace_invoice_event_emails
@@ -233,8 +234,7 @@ def listing_create(
 ) -> ServiceListing:
     if category not in ServiceListing.Category.values:
         raise ValidationFailed("Unknown category.", field_errors={"category": [f"'{category}' is not a category."]})
-    if not isinstance(price_cents, int) or price_cents < 0:
-        raise ValidationFailed("Price must be a non-negative whole number of cents.", field_errors={"price_cents": ["Invalid."]})
+    check_amount("price_cents", price_cents)
     slug = slug or f"{slugify(title)[:100] or 'listing'}-{secrets.token_hex(3)}"
     with transaction.atomic(using=DB):
         provider = _live_provider(provider_id)
@@ -306,9 +306,7 @@ def transaction_create(
             if amount_cents is None:
                 amount_cents = listing.price_cents
             description = description or listing.title
-        if not isinstance(amount_cents, int) or amount_cents < 0:
-            raise ValidationFailed("Amount must be a non-negative whole number of cents.",
-                                   field_errors={"amount_cents": ["Invalid."]})
+        check_amount("amount_cents", amount_cents)
         tx = MarketplaceTransaction.objects.using(DB).create(
             provider=provider, client_id=client_id, listing=listing, amount_cents=amount_cents,
             currency=provider.currency, description=description,
@@ -476,9 +474,7 @@ def transaction_refund(*, transaction_id: int, amount_cents: int) -> Marketplace
 
 
 def _transaction_refund_locked(tx: MarketplaceTransaction, amount_cents: int) -> None:
-    if not isinstance(amount_cents, int) or amount_cents <= 0:
-        raise ValidationFailed("Refund must be a positive whole number of cents.",
-                               field_errors={"amount_cents": ["Invalid."]})
+    check_amount("amount_cents", amount_cents, allow_zero=False)
     if tx.status not in {MarketplaceTransaction.Status.PAID, MarketplaceTransaction.Status.DISPUTED}:
         TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.REFUNDED)
     refunded = tx.refunded_cents + amount_cents
@@ -533,6 +529,8 @@ def marketplace_invoice_create(
         if item.quantity <= 0 or item.unit_price_cents < 0:
             raise ValidationFailed("Line items need a positive quantity and a non-negative price.",
                                    field_errors={"line_items": ["Invalid line item."]})
+    check_amount("tax_cents", tax_cents)
+    check_lines(line_items, field="line_items", tax_cents=tax_cents)  # no total can pass BIGINT
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
         provider = Provider.all_objects.using(DB).select_for_update().get(pk=tx.provider_id)
@@ -742,9 +740,7 @@ def marketplace_invoice_refund(
     records only what the invoice lacks, computed under its row lock, so a refund recorded meanwhile
     (the provider's own, through the API) is never counted twice; nothing missing changes nothing.
     """
-    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
-        raise ValidationFailed("Refund must be a positive whole number of cents.",
-                               field_errors={"amount_cents": ["Invalid."]})
+    check_amount("amount_cents", amount_cents, allow_zero=False)
     with transaction.atomic(using=DB):
         invoice = _get_locked(MarketplaceInvoice, invoice_id)
         _check_version(invoice, expected_version)

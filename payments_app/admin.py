@@ -16,8 +16,9 @@ from payments_app.services import stripe_event_requeue
 
 @admin.register(StripeWebhookEvent)
 class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # `outcome`: why an event was ignored, or, for a dead-lettered one that could not be read, the reason.
     list_display = ("stripe_event_id", "event_type", "status", "attempts", "next_attempt_at", "object_id",
-                    "received_at", "processed_at")
+                    "outcome", "received_at", "processed_at")
     list_filter = ("status", "event_type", "livemode")
     search_fields = ("stripe_event_id", "object_id", "stripe_account_id")
     date_hierarchy = "received_at"

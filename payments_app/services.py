@@ -4,6 +4,7 @@ invoices through a payment provider (Stripe payment intents, manual fallback).""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import random
@@ -13,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DataError, connections, transaction
 from django.utils import timezone
 
+from breederhq.api.parsers import nul_path
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
@@ -126,6 +128,86 @@ def _payload_text(payload: bytes, event: dict) -> str:
     return json.dumps(event) if text.startswith("\ufeff") else text
 
 
+#: `outcome` of a validly signed delivery that could not be stored as an event (dead-lettered).
+INVALID_EVENT_OUTCOME = "received but invalid: "
+#: Stripe did not exist before this; a `created` earlier than it, or more than a day ahead, is absurd.
+_EARLIEST_CREATED = datetime(2009, 1, 1, tzinfo=UTC)
+_CREATED_AHEAD = timedelta(days=1)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _fits(value, field: str) -> bool:
+    """A non-empty string without NUL that fits the inbox column `field`."""
+    max_length = StripeWebhookEvent._meta.get_field(field).max_length
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
+
+
+def _event_problem(payload: bytes, event, *, now: datetime) -> str | None:
+    """Why a verified, parsed delivery cannot be stored as an event, or None when it can."""
+    if not isinstance(event, dict):
+        return f"the payload is a JSON {type(event).__name__}, not an object"
+    missing = sorted({"id", "type", "created"} - event.keys())
+    if missing:
+        return f"it has no {', '.join(missing)}"
+    for key, field in (("id", "stripe_event_id"), ("type", "event_type")):
+        if not _fits(event[key], field):
+            limit = StripeWebhookEvent._meta.get_field(field).max_length
+            return f"{key} is not a string of 1 to {limit} characters without NUL"
+    account = event.get("account")
+    if account not in (None, "") and not _fits(account, "stripe_account_id"):
+        limit = StripeWebhookEvent._meta.get_field("stripe_account_id").max_length
+        return f"account is not a string of at most {limit} characters without NUL"
+    created = event["created"]
+    if not isinstance(created, int | float) or isinstance(created, bool):
+        return "created is not a Unix timestamp"
+    if not _EARLIEST_CREATED.timestamp() <= created <= (now + _CREATED_AHEAD).timestamp():
+        return f"created ({created}) is not between {_EARLIEST_CREATED:%Y-%m-%d} and a day from now"
+    data = event.get("data")
+    if data is not None and not isinstance(data, dict):
+        return "data is not an object"
+    if isinstance(data, dict) and data.get("object") is not None and not isinstance(data["object"], dict):
+        return "data.object is not an object"
+    # A NUL can only be there as the escape \u0000 (raw control characters are not JSON): look only then.
+    if b"\\u0000" in payload:
+        path = nul_path(event)
+        if path is not None:
+            return f"{path} contains a NUL character, which PostgreSQL cannot store"
+    return None
+
+
+def _store_invalid(payload: bytes, event, reason: str, *, now: datetime) -> ReceivedEvent:
+    """A validly signed delivery that is not a storable event: kept dead-lettered, with the reason,
+    for support staff (the Stripe events admin, status "dead"); its body as text under `unparsed`.
+    Its Stripe id when usable, else one derived from the body, so a redelivery is a duplicate."""
+    event = event if isinstance(event, dict) else {}
+    event_id = event.get("id") if _fits(event.get("id"), "stripe_event_id") else (
+        "invalid_" + hashlib.sha256(payload).hexdigest()[:64])
+    text = payload.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    reason = reason.replace("\x00", "\ufffd")
+    row, created = StripeWebhookEvent.objects.using("default").get_or_create(
+        stripe_event_id=event_id,
+        defaults={
+            "event_type": event.get("type") if _fits(event.get("type"), "event_type") else "invalid",
+            "stripe_account_id": event.get("account") if _fits(event.get("account"), "stripe_account_id") else "",
+            "livemode": event.get("livemode") is True,
+            "stripe_created": now,
+            "payload": {"unparsed": text},
+            "status": StripeWebhookEvent.Status.DEAD,
+            "next_attempt_at": None,
+            "last_error": reason,
+            "outcome": (INVALID_EVENT_OUTCOME + reason)[:300],
+            "processed_at": now,
+        },
+    )
+    if created:
+        logger.warning("stripe webhook: validly signed but invalid event %s dead-lettered: %s", event_id, reason)
+        WEBHOOK_EVENTS.labels(row.event_type, "invalid").inc()
+    return ReceivedEvent(row.pk, event_id, row.status, not created)
+
+
 # Bound once: the SDK resolves `stripe.<Name>` through a module __getattr__ that imports the
 # submodule on every access, which cost the webhook view a tenth of its CPU (bench/profile.py webhook).
 _WebhookSignature = stripe.WebhookSignature
@@ -150,21 +232,23 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     try:
         _WebhookSignature.verify_header(payload, signature_header, settings.STRIPE_WEBHOOK_SECRET,
                                         tolerance=_WEBHOOK_TOLERANCE)
-        event = json.loads(payload)
     except _SignatureVerificationError as exc:
         raise WebhookSignatureInvalid(f"Stripe-Signature does not verify: {exc.user_message or exc}") from exc
-    except ValueError as exc:
-        raise WebhookSignatureInvalid(f"The payload is not a Stripe event: {exc}") from exc
-    if not isinstance(event, dict) or not {"id", "type", "created"} <= event.keys():
-        raise WebhookSignatureInvalid("The payload is not a Stripe event: it needs id, type and created.")
-    if not all(isinstance(event[key], str) and event[key] for key in ("id", "type")) or not isinstance(
-            event["created"], int | float) or isinstance(event["created"], bool):
-        raise WebhookSignatureInvalid("The payload is not a Stripe event: id and type must be non-empty strings "
-                                      "and created a Unix timestamp.")
+    except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes cannot carry its signature
+        raise WebhookSignatureInvalid("Stripe-Signature does not verify: the body is not UTF-8.") from None
+    # From here the delivery is Stripe's: whatever it holds, it is stored and answered 200 (a 4xx or
+    # 5xx makes Stripe retry for days). What cannot be stored as an event is dead-lettered.
+    now = timezone.now()
+    try:
+        event = json.loads(payload, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        return _store_invalid(payload, None, f"the payload is not JSON ({exc})", now=now)
+    problem = _event_problem(payload, event, now=now)
+    if problem is not None:
+        return _store_invalid(payload, event, problem, now=now)
 
     connection = connections["default"]
     template, insert, duplicate_sql = _inbox_statements()
-    now = timezone.now()
     data_object = (event.get("data") or {}).get("object") or {}
     # The columns as the ORM's INSERT would write them, without building a model instance and
     # preparing every field per delivery (a tenth of the request's CPU): strings, a bool, aware
@@ -184,7 +268,12 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     event_id = own["stripe_event_id"]
     with server_binding_cursor(connection) as cursor:  # the payload travels apart from the SQL
         for _ in range(2):
-            cursor.execute(insert, params)
+            try:
+                cursor.execute(insert, params)
+            except DataError as exc:  # a value PostgreSQL refuses that the checks above let through
+                if connection.in_atomic_block:
+                    raise  # a caller's transaction is broken now: theirs to handle (the view runs in autocommit)
+                return _store_invalid(payload, event, f"the database refused it ({exc})".strip(), now=now)
             inserted = cursor.fetchone()
             if inserted is not None:
                 received = ReceivedEvent(inserted[0], event_id, StripeWebhookEvent.Status.RECEIVED.value, False)
@@ -338,6 +427,8 @@ def stripe_event_requeue(*, event_pk: int) -> StripeWebhookEvent:
             raise NotFound(f"No Stripe event #{event_pk}.") from None
         if event.status in {StripeWebhookEvent.Status.SUCCEEDED, StripeWebhookEvent.Status.IGNORED}:
             return event
+        if event.outcome.startswith(INVALID_EVENT_OUTCOME):
+            return event  # not an event that processing could read: it stays dead-lettered
         event.status = StripeWebhookEvent.Status.FAILED
         event.attempts = 0
         event.next_attempt_at = timezone.now()

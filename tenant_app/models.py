@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
-from breederhq.money import CentsField, CurrencyField, currency_check
+from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
 from breederhq.reconciliation import ReconciliationStatus as _ReconciliationStatus
 from breederhq.reconciliation import reconciliation_status_check
 from breederhq.state_machine import StateMachine
@@ -480,6 +480,8 @@ class Invoice(TenantOwned, SoftDeleteModel):
                 condition=Q(total_cents=models.F("subtotal_cents") + models.F("tax_cents")),
                 name="invoices_total_is_subtotal_plus_tax",
             ),
+            # breederhq.money.MAX_AMOUNT_CENTS: with the checks above, bounds every amount of the invoice.
+            amount_bound_check("total_cents", name="invoices_total_within_bound"),
             models.CheckConstraint(condition=Q(paid_cents__lte=models.F("total_cents")),
                                    name="invoices_paid_not_above_total"),
             models.CheckConstraint(condition=Q(refunded_cents__lte=models.F("paid_cents")),
@@ -532,6 +534,7 @@ class InvoiceLineItem(TenantOwned):
                 condition=Q(total_cents=models.F("quantity") * models.F("unit_price_cents")),
                 name="invoice_line_items_total_is_quantity_times_price",
             ),
+            amount_bound_check("total_cents", name="invoice_line_items_total_within_bound"),
         ]
 
 

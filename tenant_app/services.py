@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
-from breederhq.money import SUPPORTED_CURRENCIES
+from breederhq.money import SUPPORTED_CURRENCIES, check_amount, check_lines
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
 from tenant_app.notifications import invitation_email, invoice_event_emails
@@ -482,6 +482,7 @@ def _validate_lines(lines: list[LineInput]) -> None:
             errors.append(f"line {index}: description is required")
     if errors:
         raise ValidationFailed("Invalid invoice lines.", field_errors={"lines": errors})
+    check_lines(lines)  # the money bounds: no line, subtotal or total can pass BIGINT
 
 
 def _write_lines(invoice: Invoice, lines: list[LineInput]) -> int:
@@ -508,8 +509,8 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "
     _validate_lines(lines)
     if currency not in SUPPORTED_CURRENCIES:
         raise ValidationFailed("Unsupported currency.", field_errors={"currency": [f"not one of {SUPPORTED_CURRENCIES}"]})
-    if not isinstance(tax_cents, int) or tax_cents < 0:
-        raise ValidationFailed("Invalid tax.", field_errors={"tax_cents": ["must be a non-negative integer"]})
+    check_amount("tax_cents", tax_cents)
+    check_lines(lines, tax_cents=tax_cents)
     with transaction.atomic(using=DB):
         tenant_id = require_tenant_id(using=DB)
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
@@ -570,6 +571,10 @@ def invoice_update_draft(*, invoice_id: int, expected_version: int, actor: User 
                 code="invoice_issued",
             )
         fields: dict = {}
+        if tax_cents is not None:
+            check_amount("tax_cents", tax_cents)
+        check_lines(lines if lines is not None else list(invoice.line_items.all()),
+                    tax_cents=invoice.tax_cents if tax_cents is None else tax_cents)
         if lines is not None:
             invoice.line_items.all().delete()
             fields["subtotal_cents"] = _write_lines(invoice, lines)
@@ -742,8 +747,7 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
     """Record money received (possibly part of the balance). Idempotent by key: the same key returns
     the first payment. The invoice's balance is recalculated in the same transaction and reaching
     the total makes it `paid`."""
-    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
-        raise ValidationFailed("Invalid amount.", field_errors={"amount_cents": ["must be a positive integer"]})
+    check_amount("amount_cents", amount_cents, allow_zero=False)
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
     with transaction.atomic(using=DB):
@@ -817,8 +821,7 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
     lock, so a refund recorded meanwhile (the API's own) is never counted twice; None when nothing
     is missing.
     """
-    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
-        raise ValidationFailed("Invalid amount.", field_errors={"amount_cents": ["must be a positive integer"]})
+    check_amount("amount_cents", amount_cents, allow_zero=False)
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
     sent_through = None

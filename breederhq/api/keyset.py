@@ -26,7 +26,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from breederhq.api.pagination import BoundedParameters
 from breederhq.errors import ValidationFailed
+from breederhq.money import BIGINT_MAX
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,18 @@ def encode_position(position: Position) -> str:
 def decode_position(raw: str, *, allow_newer: bool = True) -> Position:
     """The position in `raw`; ValidationFailed (400) for anything this API did not write."""
     try:
+        if len(raw) > 500:
+            raise ValueError("too long")
         parts = base64.urlsafe_b64decode(raw.encode()).decode().split("|")
         if len(parts) not in (2, 3) or (len(parts) == 3 and (parts[2] != "r" or not allow_newer)):
             raise ValueError(raw)
         when = datetime.fromisoformat(parts[0])
         if when.tzinfo is None:  # a naive time would be read in some other zone
             raise ValueError(parts[0])
-        return Position(created_at=when, id=int(parts[1]), newer=len(parts) == 3)
+        row_id = int(parts[1])
+        if not 0 < row_id <= BIGINT_MAX:  # compared with a BIGINT column
+            raise ValueError(parts[1])
+        return Position(created_at=when, id=row_id, newer=len(parts) == 3)
     except (ValueError, binascii.Error, UnicodeError):
         raise ValidationFailed("Invalid cursor.", field_errors={"cursor": ["not a cursor from this API"]}) from None
 
@@ -64,12 +71,9 @@ def decode_position(raw: str, *, allow_newer: bool = True) -> Position:
 PageReader = Callable[[Position | None, int], list[dict]]
 
 
-class KeysetPagination(CursorPagination):
+class KeysetPagination(BoundedParameters, CursorPagination):
     """Newest first by (created_at, id); pages are read by a `PageReader`, not from a queryset."""
 
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
     ordering = ("-created_at", "-id")  # documentation only (the reader orders)
 
     def paginate_queryset(self, queryset: PageReader, request, view=None) -> list[dict]:  # type: ignore[override]

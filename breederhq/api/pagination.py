@@ -1,20 +1,87 @@
-"""Pagination: page numbers for short lists, cursors (keyset) for the high-volume ones."""
+"""Pagination: page numbers for short lists, cursors (keyset) for the high-volume ones.
+
+Every list checks its paging parameters before it reads anything: `page` is a whole number from 1 to
+MAX_PAGE (or `last`), `page_size` one from 1 to MAX_PAGE_SIZE; anything else (not a number, zero,
+negative, too large, too long) is a 400 `validation_failed` naming the parameter. A page past the end
+of the list is a 404 `not_found`. The schema states both bounds.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count, Window
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
+from breederhq.errors import ValidationFailed
+
 #: The name the window count travels under in each row (removed before the rows are rendered).
 _TOTAL = "_page_total_count"
 
+#: The largest page number a list accepts (page x page_size stays far inside BIGINT for OFFSET).
+MAX_PAGE = 1_000_000
+#: The largest `page_size` any list accepts, and the default one.
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 25
 
-class PageNumber(PageNumberPagination):
-    page_size = 25
+
+def bounded_int(name: str, raw, *, low: int, high: int) -> int:
+    """`raw` (a query parameter's text) as an int in [low, high], else ValidationFailed naming `name`."""
+    text = str(raw).strip()
+    # Digits only (no sign, spaces, underscores or other scripts' digits), and never a long string.
+    if not (0 < len(text) <= len(str(high)) + 2 and text.isascii() and text.isdigit()):
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit() and len(text) <= 22:
+            problem = f"must be at least {low}"
+        else:
+            problem = f"must be a whole number from {low} to {high}"
+        raise ValidationFailed(f"{name}: {problem}.", field_errors={name: [problem]})
+    value = int(text)
+    if not low <= value <= high:
+        problem = f"must be from {low} to {high}"
+        raise ValidationFailed(f"{name}: {problem}.", field_errors={name: [problem]})
+    return value
+
+
+def page_size_of(request, *, param: str = "page_size", default: int = DEFAULT_PAGE_SIZE,
+                 maximum: int = MAX_PAGE_SIZE) -> int:
+    raw = request.query_params.get(param)
+    if raw is None or raw == "":
+        return default
+    return bounded_int(param, raw, low=1, high=maximum)
+
+
+class BoundedParameters:
+    """The paging parameters' checks and their bounds in the schema, for every paginator."""
+
+    page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        return page_size_of(request, param=self.page_size_query_param, default=self.page_size,
+                            maximum=self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            schema = parameter.setdefault("schema", {})
+            if parameter["name"] == self.page_size_query_param:
+                schema.update(minimum=1, maximum=self.max_page_size)
+            elif parameter["name"] == getattr(self, "page_query_param", None):
+                schema.update(minimum=1, maximum=MAX_PAGE)
+            elif parameter["name"] == getattr(self, "cursor_query_param", None):
+                schema.update(maxLength=500)
+        return parameters
+
+
+class PageNumber(BoundedParameters, PageNumberPagination):
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param) or 1
+        if raw in self.last_page_strings:
+            return paginator.num_pages
+        return bounded_int(self.page_query_param, raw, low=1, high=MAX_PAGE)
 
 
 class PageNumberCountedInPage(PageNumber):
@@ -44,12 +111,7 @@ class PageNumberCountedInPage(PageNumber):
                 paginator.count = queryset.count()
             number = paginator.num_pages  # the last page's number needs the COUNT first
         else:
-            try:
-                number = int(raw)
-            except (TypeError, ValueError):
-                raise invalid("That page number is not an integer") from None
-            if number < 1:
-                raise invalid("That page number is less than 1")
+            number = raw if raw == 1 else bounded_int(self.page_query_param, raw, low=1, high=MAX_PAGE)
         offset = (number - 1) * page_size
         if written_out:
             rows, paginator.count = queryset.page(offset=offset, limit=page_size)
@@ -68,13 +130,22 @@ class PageNumberCountedInPage(PageNumber):
         return rows
 
 
-class NewestFirstCursor(CursorPagination):
+class NewestFirstCursor(BoundedParameters, CursorPagination):
     """Keyset on (created_at, id) newest first: stable under inserts, no OFFSET scans."""
 
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
     ordering = ("-created_at", "-id")
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)  # 404 for a cursor that is not DRF's
+        if cursor is not None and cursor.position is not None:
+            # The position is compared with a timestamp column: it must be one.
+            try:
+                when = datetime.fromisoformat(cursor.position)
+            except ValueError:
+                raise NotFound(self.invalid_cursor_message) from None
+            if when.tzinfo is None:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 class RecentThreadsCursor(NewestFirstCursor):

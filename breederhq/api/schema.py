@@ -53,8 +53,12 @@ RECEIPT_FILE = {
     for kind in ("application/pdf", "image/png", "image/jpeg", "image/webp")
 }
 
+#: An Idempotency-Key as documented: printable ASCII without surrounding spaces or quotes (a quoted
+#: structured-field string is accepted too).
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!#-~]([ !#-~]*[!#-~])?$"}
+
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=False,
     description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",
 )
 
@@ -75,6 +79,29 @@ def _status_of(code) -> int | None:
         return int(code)
     except (TypeError, ValueError):  # "2XX", "default"
         return None
+
+
+#: Request strings: no NUL (PostgreSQL text refuses it; the API answers 400), and, where the field
+#: trims whitespace and may not be blank, at least one character that is not whitespace.
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK_NO_NUL = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+#: What Django's EmailValidator and URLValidator accept, in the common form (a generated client or a
+#: property-based test then produces addresses the API takes).
+EMAIL_PATTERN = (r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                 r"[A-Za-z]{2,24}$")
+URL_PATTERN = (r"^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+               r"(/[A-Za-z0-9._~-]*)*$")
+#: A query parameter's value may not be longer (breederhq.api.middleware).
+MAX_QUERY_VALUE_CHARS = 1000
+
+#: Added to every operation that lacks them: the answers any of them can give.
+_ANY_OPERATION_ERRORS = {
+    "400": "Invalid input: a field or query parameter (`errors` names it), including a query parameter with "
+           "a NUL character or over 1000 characters",
+}
+_LIST_ERRORS = {"404": "Not found (a page past the end of the list)"}
+_BODY_ERRORS = {"415": "The body is not JSON (multipart/form-data where the operation documents it)"}
 
 
 class BreederHQAutoSchema(AutoSchema):
@@ -101,3 +128,69 @@ class BreederHQAutoSchema(AutoSchema):
                 if serializer is None:  # e.g. {204: None, ...}: no body, no list
                     return False
         return super()._is_list_view(serializer)
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        extra = dict(_ANY_OPERATION_ERRORS)
+        if self.method == "GET" and self._is_list_view() and self._get_paginator() is not None:
+            extra.update(_LIST_ERRORS)
+        if "requestBody" in operation:
+            extra.update(_BODY_ERRORS)
+        self._bound_query_parameters(operation)
+        responses = operation.setdefault("responses", {})
+        problem_ref = None
+        for code, description in extra.items():
+            if code not in responses:
+                problem_ref = problem_ref or self.resolve_serializer(ProblemSerializer, "response").ref
+                responses[code] = {"content": {PROBLEM: {"schema": problem_ref}}, "description": description}
+        return operation
+
+    def _bound_query_parameters(self, operation) -> None:
+        """Query strings as the API takes them: filters' own max_length, and for every string no NUL and
+        at most MAX_QUERY_VALUE_CHARS characters (the middleware refuses more with a 400)."""
+        filterset = getattr(self.view, "filterset_class", None)
+        filters = filterset.base_filters if filterset is not None else {}
+        for parameter in operation.get("parameters", []):
+            if parameter.get("in") != "query":
+                continue
+            schema = parameter.get("schema", {})
+            if schema.get("type") != "string" or "enum" in schema or "format" in schema:
+                continue
+            max_length = getattr(filters.get(parameter["name"]), "extra", {}).get("max_length")
+            schema.setdefault("maxLength", max_length or MAX_QUERY_VALUE_CHARS)
+            schema.setdefault("pattern", NO_NUL)
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request":
+            # Input serializers refuse unknown fields (tenant_app.api.serializers.StrictSerializer), and
+            # a NUL anywhere in a JSON body is refused (breederhq.api.parsers).
+            schema["additionalProperties"] = False
+        return schema
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.ListSerializer | serializers.ListField):
+            # DRF refuses an empty list (allow_empty=False) and one over max_length.
+            if not getattr(field, "allow_empty", True):
+                schema.setdefault("minItems", 1)
+            if getattr(field, "max_length", None) is not None:
+                schema.setdefault("maxItems", field.max_length)
+        return schema
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        if direction == "request" and isinstance(field, serializers.CharField) and not field.read_only:
+            # What DRF's CharField enforces on input: not blank (after trimming), no NUL character.
+            blank_refused = not field.allow_blank
+            if blank_refused:
+                meta.setdefault("minLength", 1)
+            if isinstance(field, serializers.EmailField):
+                meta.setdefault("pattern", EMAIL_PATTERN)
+            elif isinstance(field, serializers.URLField):
+                meta.setdefault("pattern", URL_PATTERN)
+            else:
+                meta.setdefault("pattern", NOT_BLANK_NO_NUL if blank_refused and field.trim_whitespace else NO_NUL)
+        return meta

@@ -16,6 +16,9 @@ import posixpath
 from django.conf import settings
 from django.http import FileResponse
 
+from rest_framework.parsers import FormParser, MultiPartParser
+
+from breederhq.api.parsers import JSONParser
 from breederhq.errors import NotFound, PayloadTooLarge, ValidationFailed
 
 #: What a receipt may be, recognised by its first bytes (the client's Content-Type is not trusted).
@@ -67,6 +70,10 @@ def receipt_download(field_file, *, filename: str) -> FileResponse:
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+#: The receipt uploads take multipart (the file) besides JSON; every other endpoint reads JSON only.
+RECEIPT_UPLOAD_PARSERS = [JSONParser, MultiPartParser, FormParser]
 
 
 class ReceiptDownloadNegotiation:

@@ -8,9 +8,10 @@ from django.views import defaults
 from breederhq.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
 
-def problem_http_response(status: int, code: str, title: str, detail: str) -> HttpResponse:
+def problem_http_response(status: int, code: str, title: str, detail: str, **extra) -> HttpResponse:
     """problem+json from a plain Django view (no DRF content negotiation)."""
-    body = {"type": f"{PROBLEM_TYPE_BASE}{code}", "title": title, "status": status, "detail": detail, "code": code}
+    body = {"type": f"{PROBLEM_TYPE_BASE}{code}", "title": title, "status": status, "detail": detail, "code": code,
+            **extra}
     return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 

@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "breederhq.observability.middleware.RequestObservabilityMiddleware",
+    # Under /api/: every error answer is problem+json (DEBUG or not); NUL or over-long query params -> 400.
+    "breederhq.api.middleware.APIProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -272,11 +274,8 @@ REST_FRAMEWORK = {
     # Every API error leaves as RFC 9457 application/problem+json.
     "EXCEPTION_HANDLER": "breederhq.api.problems.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (another body: 415); the receipt uploads add multipart (breederhq.api.parsers).
+    "DEFAULT_PARSER_CLASSES": ["breederhq.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # Bearer JWTs for client apps; the session for the browsable docs and the back office's users.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -328,6 +327,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tenant (breeder) and marketplace API. Errors are RFC 9457 problem+json.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # PATCH bodies are validated whole (required fields stay required), not as partial updates.
+    "COMPONENT_SPLIT_PATCH": False,
     # Choice sets that share a field name get stable names (a generated client's types depend on them).
     "ENUM_NAME_OVERRIDES": {
         "ContactKindEnum": "tenant_app.api.serializers.CONTACT_KINDS",

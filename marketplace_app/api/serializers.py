@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from breederhq.api.rendering import datetime_renderer
+from breederhq.money import INVOICE_TOTAL_HELP, LINE_TOTAL_HELP, MAX_AMOUNT_CENTS, MAX_LINES, MAX_QUANTITY
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
 from tenant_app.api.serializers import StrictSerializer
 
@@ -163,14 +164,15 @@ class MarketplaceInvoiceDetailOut(MarketplaceInvoiceOut):
 
 class MarketplaceLineIn(StrictSerializer):
     description = serializers.CharField(max_length=500)
-    unit_price_cents = serializers.IntegerField(min_value=0, max_value=10**13)
-    quantity = serializers.IntegerField(min_value=1, max_value=10**6, default=1)
+    unit_price_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1, help_text=LINE_TOTAL_HELP)
 
 
 class MarketplaceInvoiceIn(StrictSerializer):
     transaction_id = serializers.IntegerField(min_value=1)
-    line_items = MarketplaceLineIn(many=True, allow_empty=False)
-    tax_cents = serializers.IntegerField(min_value=0, max_value=10**13, default=0)
+    line_items = MarketplaceLineIn(many=True, allow_empty=False, max_length=MAX_LINES,
+                                   help_text=INVOICE_TOTAL_HELP)
+    tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
@@ -186,7 +188,7 @@ class MarketplaceInvoicePatch(StrictSerializer):
     receipt_url = serializers.URLField(max_length=500, required=False,
                                        help_text="mark_paid: where the payment receipt is. Deprecated: upload "
                                                  "the file with POST invoices/{id}/receipt/ instead.")
-    amount_cents = serializers.IntegerField(min_value=1, max_value=10**13, required=False,
+    amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS, required=False,
                                             help_text="refund: how much.")
 
     def validate(self, attrs):

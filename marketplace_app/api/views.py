@@ -14,13 +14,32 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.keyset import KeysetPagination, Position, decode_position, encode_position
-from breederhq.api.pagination import PageNumber, PageNumberCountedInPage, RecentThreadsCursor
+from breederhq.api.pagination import (
+    MAX_PAGE_SIZE,
+    PageNumber,
+    PageNumberCountedInPage,
+    RecentThreadsCursor,
+    page_size_of,
+)
 from breederhq.api.params import QueryParams
-from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
+from breederhq.api.schema import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_SCHEMA,
+    READ_ERRORS,
+    RECEIPT_FILE,
+    WRITE_ERRORS,
+    problems,
+)
 from breederhq.api.throttling import PublicReadIPThrottle
-from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
+from breederhq.api.uploads import (
+    RECEIPT_UPLOAD_PARSERS,
+    ReceiptDownloadNegotiation,
+    check_receipt,
+    receipt_download,
+)
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from breederhq.money import MAX_AMOUNT_CENTS
 from marketplace_app import search_cache, selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.models import (
@@ -49,8 +68,8 @@ class ListingSearchParams(QueryParams):
     category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
     state = serializers.CharField(required=False, max_length=50)
     city = serializers.CharField(required=False, max_length=100)
-    price_min_cents = serializers.IntegerField(required=False, min_value=0)
-    price_max_cents = serializers.IntegerField(required=False, min_value=0)
+    price_min_cents = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AMOUNT_CENTS)
+    price_max_cents = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AMOUNT_CENTS)
     metadata_keys = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     order = serializers.ChoiceField(choices=["relevance", "newest"], default="relevance")
 
@@ -118,7 +137,7 @@ AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"],
 
 
 IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=True,
     description="Required. Same key + same body replays the first response; another body -> 422; in flight -> 409.",
 )
 
@@ -207,17 +226,16 @@ class MessageListView(MarketplaceAPIView):
     serializer_class = s.MessageOut
 
     @extend_schema(operation_id="messages_list", tags=["marketplace"],
-                   parameters=[OpenApiParameter("cursor", OpenApiTypes.STR, required=False),
-                               OpenApiParameter("page_size", OpenApiTypes.INT, required=False)],
+                   parameters=[OpenApiParameter("cursor", {"type": "string", "maxLength": 500}, required=False),
+                               OpenApiParameter("page_size", {"type": "integer", "minimum": 1,
+                                                              "maximum": MAX_PAGE_SIZE}, required=False,
+                                                description="Messages per page (default 50).")],
                    responses={200: s.MessagePageOut, **READ_ERRORS})
     def get(self, request, thread_id: int):
         raw = request.query_params.get("cursor")
         position = decode_position(raw, allow_newer=False) if raw else None
         before = (position.created_at, position.id) if position else None
-        try:
-            size = max(1, min(int(request.query_params.get("page_size", 50)), 100))
-        except ValueError:
-            raise ValidationFailed("page_size is a number.", field_errors={"page_size": ["not a number"]}) from None
+        size = page_size_of(request, default=50)
         span = selectors.thread_span_for_user(thread_id=thread_id, user_id=request.marketplace_user.pk)
         rows = selectors.message_page(thread_id=thread_id, span=span, before=before, limit=size + 1,
                                       values=s.MESSAGE_VALUES)
@@ -293,6 +311,8 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     lives in the breeder's tenant: the write runs in that tenant's context (found through the
     transaction's provider), and the service checks the invoice's contact is this buyer. GET: the
     buyer's own receipt file back (the breeder's staff read it at `GET /api/v1/invoices/{id}/receipt/`)."""
+
+    parser_classes = RECEIPT_UPLOAD_PARSERS
 
     # The effect is in the tenant database, so the Idempotency-Key and its response live there too.
     idempotency_database = "default"
@@ -494,6 +514,8 @@ class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIVi
     (`POST /api/v1/invoices/{id}/receipt/`): checked by content and size, stored through Django's
     storage, and the invoice becomes pending_confirmation. GET: the file, for the buyer and the provider
     only (anyone else: 404, as the invoice)."""
+
+    parser_classes = RECEIPT_UPLOAD_PARSERS
 
     serializer_class = s.MarketplaceReceiptIn
     queryset = MarketplaceInvoice.objects.none()

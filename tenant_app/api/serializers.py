@@ -8,7 +8,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from breederhq.api.rendering import datetime_renderer
-from breederhq.money import SUPPORTED_CURRENCIES
+from breederhq.money import (
+    INVOICE_TOTAL_HELP,
+    LINE_TOTAL_HELP,
+    MAX_AMOUNT_CENTS,
+    MAX_LINES,
+    MAX_QUANTITY,
+    SUPPORTED_CURRENCIES,
+)
 from tenant_app.models import (
     Contact,
     InvitationStatus,
@@ -103,8 +110,8 @@ class ContactPatch(ContactIn):
 
 class LineIn(StrictSerializer):
     description = serializers.CharField(max_length=500)
-    unit_price_cents = serializers.IntegerField(min_value=0, max_value=10**13)
-    quantity = serializers.IntegerField(min_value=1, max_value=10**6, default=1)
+    unit_price_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1, help_text=LINE_TOTAL_HELP)
 
 
 class LineOut(serializers.Serializer):
@@ -117,9 +124,9 @@ class LineOut(serializers.Serializer):
 
 class InvoiceIn(StrictSerializer):
     contact_id = serializers.IntegerField(min_value=1)
-    lines = LineIn(many=True, allow_empty=False)
+    lines = LineIn(many=True, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
     currency = serializers.ChoiceField(choices=sorted(SUPPORTED_CURRENCIES), default="USD")
-    tax_cents = serializers.IntegerField(min_value=0, max_value=10**13, default=0)
+    tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
     is_marketplace_invoice = serializers.BooleanField(default=False)
@@ -142,10 +149,11 @@ class InvoicePatch(StrictSerializer):
     # reject_payment, void, refund
     reason = serializers.CharField(required=False, allow_blank=True, default="")
     # refund
-    amount_cents = serializers.IntegerField(min_value=1, max_value=10**13, required=False)
+    amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS, required=False)
     # draft update
-    lines = LineIn(many=True, required=False, allow_empty=False)
-    tax_cents = serializers.IntegerField(min_value=0, max_value=10**13, required=False)
+    lines = LineIn(many=True, required=False, allow_empty=False, max_length=MAX_LINES,
+                   help_text=INVOICE_TOTAL_HELP)
+    tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, required=False)
     notes = serializers.CharField(required=False, allow_blank=True)
     due_date = serializers.DateField(required=False)
 
@@ -354,7 +362,7 @@ class RefundOut(serializers.Serializer):
 
 
 class RefundIn(StrictSerializer):
-    amount_cents = serializers.IntegerField(min_value=1, max_value=10**13)
+    amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS)
     reason = serializers.CharField(max_length=2000)
     version = serializers.IntegerField(min_value=1, required=False,
                                        help_text="The invoice version you last read; or send it as If-Match.")

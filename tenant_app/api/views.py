@@ -7,7 +7,6 @@ by `TenantAPIView`, so a row of another tenant is simply not there (404).
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from django.utils import timezone
 from rest_framework import generics, status
@@ -15,12 +14,25 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from breederhq.api.base import MANAGER_ROLES, READ_ROLES, TenantAPIView, refuse
+from breederhq.api.filters import StrictBooleanFilter, UTCIsoDateTimeFilter
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.pagination import PageNumber
+from breederhq.api.schema import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_SCHEMA,
+    READ_ERRORS,
+    RECEIPT_FILE,
+    WRITE_ERRORS,
+    problems,
+)
 from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
-from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS, problems
-from breederhq.api.uploads import ReceiptDownloadNegotiation, check_receipt, receipt_download
-from breederhq.api.versioning import IF_MATCH
+from breederhq.api.uploads import (
+    RECEIPT_UPLOAD_PARSERS,
+    ReceiptDownloadNegotiation,
+    check_receipt,
+    receipt_download,
+)
+from breederhq.api.versioning import IF_MATCH, IF_MATCH_PATTERN
 from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.crossdb import resolve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
@@ -77,7 +89,7 @@ class TenantMeView(TenantAPIView):
 # --- Memberships -----------------------------------------------------------------------------------
 
 MEMBERSHIP_IF_MATCH = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "If-Match", {"type": "string", "pattern": IF_MATCH_PATTERN}, OpenApiParameter.HEADER, required=False,
     description='The membership version last read, as its ETag ("3"); or `version` in the body.',
 )
 
@@ -425,9 +437,9 @@ class ContactDetailView(TenantAPIView):
 class InvoiceFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=InvoiceStatus.choices)
     contact = django_filters.NumberFilter(field_name="contact_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    is_marketplace_invoice = django_filters.BooleanFilter()
+    created_after = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    is_marketplace_invoice = StrictBooleanFilter()
     ordering = django_filters.OrderingFilter(fields=(("created_at", "created_at"), ("total_cents", "total_cents"),
                                                      ("invoice_number", "invoice_number")))
 
@@ -556,7 +568,7 @@ class InvoiceDetailView(TenantAPIView):
 # --- Refunds -------------------------------------------------------------------------------------
 
 IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=True,
     description="Required. Same key + same body replays the first response; another body -> 422.",
 )
 
@@ -614,6 +626,8 @@ class InvoiceRefundListView(TenantAPIView):
 class InvoiceReceiptView(ReceiptDownloadNegotiation, TenantAPIView):
     """Staff record a buyer's manual payment claim with the receipt the buyer sent them. GET: the
     stored file, for members who may read the invoice (another tenant's invoice is not there: 404)."""
+
+    parser_classes = RECEIPT_UPLOAD_PARSERS
 
     resource_type = "invoices"
     serializer_class = s.ReceiptIn

@@ -314,5 +314,5 @@ def test_the_listing_search_page_and_its_count_are_one_query():
     assert past_the_end.status_code == 404 and len(captured) == 2
     nothing = body(client.get(f"{M}listings/", {"q": "zebra"}))
     assert (nothing["count"], nothing["results"]) == (0, [])
-    assert client.get(f"{M}listings/", {"page": "x"}).status_code == 404
-    assert client.get(f"{M}listings/", {"page": "0"}).status_code == 404
+    assert client.get(f"{M}listings/", {"page": "x"}).status_code == 400  # not a page number: invalid input
+    assert client.get(f"{M}listings/", {"page": "0"}).status_code == 400

@@ -74,16 +74,18 @@ class TestVerification:
 
     @pytest.mark.parametrize("change", [{"id": None}, {"id": ""}, {"id": 42}, {"type": None},
                                         {"created": "yesterday"}, {"created": True}])
-    def test_a_signed_payload_that_is_not_a_stripe_event_is_refused_and_not_stored(self, client, webhook_secret,
-                                                                                  change):
-        """Verified but malformed: a null id must not be stored as the string "None" (a second one would
-        then pass for its duplicate and never be processed)."""
-        response = deliver(client, {**account_event("acct_x"), **change}, webhook_secret)
-        assert response.status_code == 400
-        assert response["Content-Type"] == "application/problem+json"
-        assert response.json()["code"] == "webhook_signature_invalid"
-        assert "not a Stripe event" in response.json()["detail"]
-        assert not StripeWebhookEvent.objects.exists()
+    def test_a_signed_payload_that_is_not_a_stripe_event_is_dead_lettered_not_refused(self, client, webhook_secret,
+                                                                                     change):
+        """Verified but malformed: answered 200 (a refusal makes Stripe retry for days) and kept
+        dead-lettered with the reason. A null id is never stored as the string "None" (a second one
+        would then pass for its duplicate)."""
+        event = {**account_event("acct_x"), **change}
+        response = deliver(client, event, webhook_secret)
+        assert response.status_code == 200
+        stored = StripeWebhookEvent.objects.get()
+        assert stored.status == "dead" and stored.last_error
+        assert stored.outcome.startswith(services.INVALID_EVENT_OUTCOME)
+        assert stored.stripe_event_id not in ("None", "", "42")
 
     def test_a_duplicate_delivery_is_acknowledged_and_not_stored_twice(self, client, webhook_secret):
         event = account_event("acct_x")
