@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """The money bound (breederhq.money.MAX_AMOUNT_CENTS) in the database too, added NOT VALID: every
     row written from now on is checked, the rows already there are not scanned (no long lock)."""
 
-    dependencies = [("tenant_app", "0008_merge_memberships_and_reconciliation")]
+    dependencies = [("tenant_app", "0010_user_tokens_valid_after_and_refresh_token_families")]
 
     operations = [
         add_amount_bound_not_valid("invoice", "invoices",
