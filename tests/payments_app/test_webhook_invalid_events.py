@@ -13,6 +13,7 @@ from config.database_routing import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import StripeWebhookEvent
 from tests.fakes.stripe_server import stripe_event
+from tests.staff import staff_login
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 URL = "/api/v1/payments/stripe/webhook"
@@ -77,7 +78,7 @@ def test_an_invalid_delivery_shows_in_the_admin_with_its_reason(client, webhook_
     stored = StripeWebhookEvent.objects.get()
     staff = get_user_model().objects.create_superuser(username="ops@breederhq.test", email="ops@breederhq.test",
                                                       password="pw-for-tests-123")
-    client.force_login(staff)
+    staff_login(client, staff)
     listing = client.get("/admin/payments_app/stripewebhookevent/?status__exact=dead")
     assert listing.status_code == 200 and stored.stripe_event_id.encode() in listing.content
     assert b"received but invalid: id is not a string" in listing.content  # the reason, in the list
