@@ -53,9 +53,10 @@ RECEIPT_FILE = {
     for kind in ("application/pdf", "image/png", "image/jpeg", "image/webp")
 }
 
-#: An Idempotency-Key as documented: printable ASCII without surrounding spaces or quotes (a quoted
-#: structured-field string is accepted too).
-IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!#-~]([ !#-~]*[!#-~])?$"}
+#: An Idempotency-Key: 1 to 255 printable characters once surrounding spaces (and the quotes of a
+#: structured-field string) are removed (breederhq.idempotency.parse_idempotency_key). "Printable"
+#: is Python's, which a JSON Schema pattern cannot state exactly: the bounds are what is stated.
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255}
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=False,
@@ -85,6 +86,9 @@ def _status_of(code) -> int | None:
 #: trims whitespace and may not be blank, at least one character that is not whitespace.
 NO_NUL = "^[^\\u0000]*$"
 NOT_BLANK_NO_NUL = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+#: For a field that may be blank: drf-spectacular states it as `oneOf` this or the empty string, so
+#: this alternative must not match the empty string too.
+NOT_EMPTY_NO_NUL = "^[^\\u0000]+$"
 
 #: What Django's EmailValidator and URLValidator accept, in the common form (a generated client or a
 #: property-based test then produces addresses the API takes).
@@ -192,5 +196,8 @@ class BreederHQAutoSchema(AutoSchema):
             elif isinstance(field, serializers.URLField):
                 meta.setdefault("pattern", URL_PATTERN)
             else:
-                meta.setdefault("pattern", NOT_BLANK_NO_NUL if blank_refused and field.trim_whitespace else NO_NUL)
+                if not blank_refused:
+                    meta.setdefault("pattern", NOT_EMPTY_NO_NUL)
+                else:
+                    meta.setdefault("pattern", NOT_BLANK_NO_NUL if field.trim_whitespace else NO_NUL)
         return meta
