@@ -394,13 +394,18 @@ def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
         with transaction.atomic(using="default"):
             event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
             event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
+            if getattr(exc, "permanent", False):
+                # The event itself is wrong (an amount that is not an integer): retrying cannot help.
+                event.status = StripeWebhookEvent.Status.DEAD
+                event.next_attempt_at = None
+                event.outcome = f"dead-lettered: {exc}"[:300]
+            elif event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
                 event.status = StripeWebhookEvent.Status.DEAD
                 event.next_attempt_at = None
             else:
                 event.status = StripeWebhookEvent.Status.FAILED
                 event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
-            event.save(using="default", update_fields=["last_error", "status", "next_attempt_at"])
+            event.save(using="default", update_fields=["last_error", "status", "next_attempt_at", "outcome"])
         WEBHOOK_EVENTS.labels(event.event_type, event.status).inc()
         return event
 
