@@ -459,6 +459,9 @@ class InvoiceFacts:
     total_cents: int
     refunded_cents: int
     currency: str
+    version: int = 0
+    #: What was collected (a tenant invoice may be paid in parts; a marketplace one in full).
+    paid_cents: int = 0
 
 
 def invoice_facts(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoiceFacts | None:
@@ -473,12 +476,14 @@ def invoice_facts(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) 
         if invoice is None:
             return None
         return InvoiceFacts(invoice_kind, invoice.pk, invoice.tenant_id, None, invoice.invoice_number, invoice.status,
-                            invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency)
+                            invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency,
+                            invoice.version, invoice.paid_cents)
     invoice = MarketplaceInvoice.objects.using("marketplace").filter(pk=invoice_id).first()
     if invoice is None:
         return None
     return InvoiceFacts(invoice_kind, invoice.pk, None, invoice.provider_id, invoice.number, invoice.status,
-                        invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency)
+                        invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency,
+                        invoice.version, invoice.total_cents if invoice.paid_at is not None else 0)
 
 
 def invoice_payment_record_fallback(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, reason: str,

@@ -177,7 +177,9 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here (missing_local)"
     if facts.status in SETTLED:
-        return f"duplicate: invoice {facts.number} already {facts.status}"
+        if target.payment is None or target.payment.stripe_status == "succeeded" or target.payment.provider != "stripe":
+            return f"duplicate: invoice {facts.number} already {facts.status}"
+        return _collected_twice(target, facts, amount=amount)
     if amount != facts.total_cents or currency.upper() != facts.currency:
         return _mark_mismatch(target, f"Stripe paid {amount} {currency.upper()}, invoice {facts.number} is "
                                       f"{facts.total_cents} {facts.currency}; not marked paid")
@@ -198,6 +200,20 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if fee_problem:
         return f"invoice {facts.number} paid; " + _mark_mismatch(target, fee_problem)
     return f"invoice {facts.number} paid"
+
+
+def _collected_twice(target: Target, facts, *, amount: int) -> str:
+    """The card paid an invoice already settled another way (by hand): the buyer paid twice. The
+    card money goes back through Stripe (a worker, after this commits), and the invoice and its
+    payment row are flagged for finance (the tenant invoice's change is audited)."""
+    from payments_app.refunds import duplicate_collection_return
+
+    note = (f"collected twice: card payment {target.payment.stripe_payment_intent_id} of {amount} arrived for "
+            f"invoice {facts.number}, already {facts.status}; the card payment is refunded")
+    _note_payment(target, stripe_status="succeeded")
+    if amount > 0:
+        duplicate_collection_return(payment=target.payment, amount_cents=amount, note=note)
+    return _mark_mismatch(target, note)
 
 
 @handles("invoice.paid")
@@ -287,12 +303,23 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
                                       f"invoice {facts.number} is {facts.total_cents} {facts.currency}; no refund recorded")
     if facts.status not in SETTLED:
         raise EventNotReady(f"invoice {facts.number} is {facts.status}; its payment has not arrived yet")
+    if target.payment is not None:
+        from payments_app.refunds import refunded_for_the_invoice, refunds_in_flight
+
+        if refunds_in_flight(target.payment):
+            # A refund asked for through the API (or returning a duplicate payment) is between Stripe
+            # and our ledger: retried once it is recorded, so the same money never counts twice.
+            raise EventNotReady(f"a refund of invoice {facts.number} is being sent; retried after it is recorded")
+        if target.payment.provider == InvoicePayment.Provider.STRIPE and target.payment.stripe_status != "succeeded":
+            raise EventNotReady(f"the card payment of invoice {facts.number} has not been applied yet")
+        total_refunded = refunded_for_the_invoice(target.payment, total_refunded)
     new = total_refunded - facts.refunded_cents
     if new <= 0:
         return f"ignored: refunds up to {total_refunded} already recorded on invoice {facts.number}"
     _reverse(target, facts, amount=new, key=f"stripe:refund:{data['id']}:{total_refunded}",
              reason="refunded in Stripe", reference=data["id"], refunded_total=total_refunded)
-    _note_payment(target, refunded_cents=total_refunded)
+    _note_payment(target, refunded_cents=max(target.payment.refunded_cents if target.payment else 0,
+                                             money(data, "amount_refunded", required=True)))
     return f"refunded {new} on invoice {facts.number} ({'full' if total_refunded >= facts.total_cents else 'partial'})"
 
 

@@ -811,52 +811,28 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
     the API) is compared under the invoice's row lock. More than what was paid and not yet refunded is
     a 409 `refund_exceeds_refundable`.
 
-    `through_provider` (a person asks for the refund): for a Stripe-mode invoice the money is sent
-    back through the payment provider first, with no row lock held (STYLE 14), under a Stripe
-    idempotency key derived from the invoice, its version and the amount (a retry gets the same
-    Stripe refund back); the refund is then recorded only if the invoice is still at the version
-    read before the call. Without it (the Stripe webhook) the refund already happened at the
-    processor and is only recorded here; `refunded_total_cents` (the processor's cumulative total,
-    Stripe's `amount_refunded`) then makes it record only what the ledger lacks, computed under the
-    lock, so a refund recorded meanwhile (the API's own) is never counted twice; None when nothing
-    is missing.
+    `through_provider` (a person asks for the refund): the money goes back through the channel that
+    took it, keyed by `idempotency_key` (the client's), via `payments_app.refunds`, which records it
+    here afterwards. Without it (the Stripe webhook, or the refund path recording what Stripe
+    accepted) the refund already happened and is only recorded here; `refunded_total_cents` (the
+    processor's cumulative total, Stripe's `amount_refunded`) then makes it record only what the
+    ledger lacks, computed under the lock, so a refund recorded meanwhile is never counted twice;
+    None when nothing is missing.
     """
     check_amount("amount_cents", amount_cents, allow_zero=False)
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
-    sent_through = None
     if through_provider:
-        with transaction.atomic(using=DB):
-            invoice = Invoice.objects.filter(pk=invoice_id).first()
-            if invoice is None:
-                raise NotFound(f"Invoice {invoice_id} not found.")
-            _check_version(invoice, expected_version)
-            replayed = _replayed_refund(invoice, idempotency_key=idempotency_key, amount_cents=amount_cents)
-            if replayed is not None:
-                return replayed
-            _refundable_cents(invoice, amount_cents)
-        if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
-            from payments_app.services import invoice_payment_refund
+        # A person asks: the money goes back through the channel that took it, keyed by their key
+        # (payments_app/refunds.py), and is recorded here once it has.
+        from payments_app.refunds import invoice_refund_through_channel
 
-            sent_through = invoice_payment_refund(
-                invoice_kind="tenant", invoice_id=invoice.pk, amount_cents=amount_cents,
-                key=f"tenant:{invoice.pk}:v{invoice.version}:{amount_cents}",
-            )
-            if sent_through is not None:
-                method, external_reference = Payment.Method.STRIPE, sent_through.matching_id
-                expected_version = invoice.version
+        return invoice_refund_through_channel(
+            invoice_kind="tenant", invoice_id=invoice_id, tenant_id=require_tenant_id(using=DB),
+            amount_cents=amount_cents, key=idempotency_key, reason=reason, expected_version=expected_version,
+            actor=actor).record
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
-        if sent_through is not None and invoice.version != expected_version:
-            # Most likely Stripe's own charge.refunded notification recorded it first; whatever it
-            # was, the webhook brings the ledger to Stripe's cumulative total, so nothing is lost.
-            raise Conflict(
-                f"The refund was sent through Stripe ({sent_through.matching_id}) but invoice "
-                f"{invoice.invoice_number} changed meanwhile; it is recorded from Stripe's notification. "
-                f"Do not send it again.",
-                code="refund_sent_not_recorded",
-                extra={"current_version": invoice.version, "stripe_refund_id": sent_through.matching_id},
-            )
         _check_version(invoice, expected_version)
         if refunded_total_cents is not None:
             amount_cents = refunded_total_cents - invoice.refunded_cents
@@ -882,7 +858,8 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
         new_status = InvoiceStatus.REFUNDED if refunded == invoice.paid_cents else InvoiceStatus.PARTIALLY_REFUNDED
         _change(invoice, action="refunded", new_status=new_status, fields={"refunded_cents": refunded}, actor=actor,
                 metadata={"credit_note": credit_note.credit_note_number, "amount_cents": amount_cents, "reason": reason,
-                          **({"stripe_refund_id": sent_through.matching_id} if sent_through else {})})
+                          **({"stripe_refund_id": external_reference} if method == Payment.Method.STRIPE
+                             and external_reference.startswith("re_") else {})})
     return credit_note
 
 
