@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -148,10 +149,13 @@ def _reserve(payment: InvoicePayment, facts, *, key: str, amount_cents: int, rea
                 return existing, True
             if existing.status == Status.PENDING:
                 return existing, False  # sent before, outcome unknown: the same Stripe call again
+        if existing is None:
+            # The version the client read, compared with the invoice as it was when this request
+            # arrived: a request made on a stale view is refused, while one that merely waited for
+            # a concurrent refund (another key) is judged below against what that one left.
+            _check_version(facts, expected_version)
         # Re-read under the lock: a refund recorded meanwhile is in the invoice's refunded amount.
         facts = _facts(facts.kind, facts.invoice_id, facts.tenant_id)
-        if existing is None:
-            _check_version(facts, expected_version)
         if facts.status not in {"paid", "partially_refunded"}:
             raise Conflict(f"Invoice {facts.number} is {facts.status}; only a paid invoice is refunded.",
                            code="illegal_transition")
@@ -185,8 +189,8 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
         payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
     try:
         result = StripeConnectProvider().refund(payment.stripe_payment_intent_id, amount_cents=request.amount_cents,
-                                                key=f"request:{request.pk}",
-                                                metadata={"breederhq_refund_request": str(request.pk)})
+                                                key=stripe_key(request),
+                                                metadata={"breederhq_refund_key": stripe_key(request)})
     except StripeUnavailable as exc:
         with owner_context(owner):
             RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
@@ -273,13 +277,23 @@ def _existing_record(request: RefundRequest):
 
 def refunds_in_flight(payment: InvoicePayment) -> int:
     """For `charge.refunded`: how many requests of this payment are being sent (then it waits)."""
-    return RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING).count()
+    with owner_context(payment.owner_tenant_id):
+        return RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING).count()
 
 
 def refunded_for_the_invoice(payment: InvoicePayment, stripe_total: int) -> int:
     """Stripe's cumulative refunded amount minus card money returned for a duplicate collection:
     what the invoice's own ledger should hold as refunded through Stripe."""
-    return stripe_total - _returned_duplicates(payment)
+    with owner_context(payment.owner_tenant_id):
+        return stripe_total - _returned_duplicates(payment)
+
+
+def stripe_key(request: RefundRequest) -> str:
+    """The Stripe idempotency key of a request: derived from its payment row and the client's key
+    (unique together), so a retry with the same key, even after the request row itself was rolled
+    back with a failed response, asks Stripe for the very same refund."""
+    digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:40]
+    return f"payment:{request.payment_id}:{digest}"
 
 
 def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, note: str) -> RefundRequest:
@@ -345,7 +359,7 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
     while True:
         page = call_stripe("refund.list", stripe_client().v1.refunds.list, params=params)
         for refund in page.data:
-            if (refund.to_dict().get("metadata") or {}).get("breederhq_refund_request") == str(request.pk):
+            if (refund.to_dict().get("metadata") or {}).get("breederhq_refund_key") == stripe_key(request):
                 return refund.id
         if not page.has_more or not page.data:
             return None

@@ -193,10 +193,12 @@ class TestStripeInvoices:
         assert response.status_code == 201, response.content
         [call] = fake_stripe.requests_to("POST", "/v1/refunds")
         [request] = every_row(RefundRequest)
+        from payments_app.refunds import stripe_key
+
         assert call["params"] == {"payment_intent": intent_id, "amount": "5000",
-                                  "metadata": {"breederhq_refund_request": str(request.pk)}}
-        # Derived from our own row (one per client key), not from the invoice's version.
-        assert call["idempotency_key"] == f"breederhq:refund:{intent_id}:request:{request.pk}"
+                                  "metadata": {"breederhq_refund_key": stripe_key(request)}}
+        # Derived from our payment row and the client's key, not from the invoice's version.
+        assert call["idempotency_key"] == f"breederhq:refund:{intent_id}:{stripe_key(request)}"
         assert (request.idempotency_key, request.status, request.amount_cents) == ("api:refund-1", "succeeded", 5_000)
         refund_id = next(iter(fake_stripe.objects["refunds"]))
         assert (body(response)["method"], body(response)["provider_reference"]) == ("stripe", refund_id)
