@@ -300,15 +300,20 @@ def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, n
     """A card payment arrived for an invoice already paid another way (called by the webhook inside
     its transaction, the payment row locked): flag it for finance and queue the money's return; a
     worker refunds it through Stripe after the commit (the sweep if that enqueue is lost)."""
-    request, created = RefundRequest.objects.using("default").get_or_create(
+    with owner_context(payment.owner_tenant_id):
+        request, created = _duplicate_request(payment, amount_cents, note)
+    if created:
+        transaction.on_commit(lambda: _enqueue_resume(request.pk, request.owner_tenant_id), using="default")
+    return request
+
+
+def _duplicate_request(payment: InvoicePayment, amount_cents: int, note: str) -> tuple[RefundRequest, bool]:
+    return RefundRequest.objects.using("default").get_or_create(
         payment=payment, idempotency_key=f"duplicate_collection:{payment.stripe_payment_intent_id}",
         defaults={"owner_tenant_id": payment.owner_tenant_id, "amount_cents": amount_cents,
                   "currency": payment.currency, "purpose": RefundRequest.Purpose.DUPLICATE_COLLECTION,
                   "reason": note[:500]},
     )
-    if created:
-        transaction.on_commit(lambda: _enqueue_resume(request.pk, request.owner_tenant_id), using="default")
-    return request
 
 
 def _enqueue_resume(request_pk: int, owner: int | None) -> None:

@@ -665,6 +665,19 @@ def _check_method(invoice: Invoice, method: str) -> None:
         )
 
 
+def _close_card_channel(invoice_id: int, method: str) -> None:
+    """Money by hand on a Stripe-mode invoice: its open payment intent is cancelled first (no lock
+    held here), so the buyer cannot pay it twice (payments_app.services.invoice_payment_close_for_manual)."""
+    if method == Payment.Method.STRIPE:
+        return
+    invoice = Invoice.objects.filter(pk=invoice_id).only("payment_mode_snapshot", "status", "tenant_id").first()
+    if invoice is None or invoice.payment_mode_snapshot != PaymentMode.STRIPE or invoice.status not in PAYABLE:
+        return
+    from payments_app.services import invoice_payment_close_for_manual
+
+    invoice_payment_close_for_manual(invoice_kind="tenant", invoice_id=invoice_id, tenant_id=invoice.tenant_id)
+
+
 def _existing_payment(idempotency_key: str) -> Payment | None:
     return Payment.objects.filter(idempotency_key=idempotency_key).first()
 
@@ -678,6 +691,7 @@ def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, ext
     no-op: one payment, one audit row, whichever path came first. `expected_version` is for people
     acting through the API (compared under the lock, before anything else); webhooks pass none.
     """
+    _close_card_channel(invoice_id, method)
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
@@ -750,6 +764,8 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
     check_amount("amount_cents", amount_cents, allow_zero=False)
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
+    if _existing_payment(idempotency_key) is None:
+        _close_card_channel(invoice_id, method)
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         existing = _existing_payment(idempotency_key)
