@@ -832,37 +832,6 @@ def invoice_payments_cancel_pending(*, older_than: timedelta = timedelta(minutes
         )
 
 
-def invoice_payment_refund(*, invoice_kind: str, invoice_id: int, amount_cents: int, key: str):
-    """Send `amount_cents` of an invoice's Stripe payment back to the buyer (provider `refund`).
-
-    Called with no row lock held (STYLE 14): the caller records the refund in its ledger afterwards.
-    `key` makes the Stripe call idempotent (a retry gets the same refund back). Returns the
-    provider's `RefundResult`, or None when the invoice has no Stripe payment intent (collected by
-    hand after a fallback: nothing to call). Stripe down -> `Unavailable` (503), Stripe refusing it
-    -> `Conflict` 409 `stripe_refund_refused`; nothing is recorded either way.
-    """
-    from breederhq.errors import Unavailable
-    from payments_app.access import invoice_owner
-    from payments_app.providers import PROVIDERS
-
-    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:refund")
-    with owner_context(owner):
-        payment = (InvoicePayment.objects.using("default")
-                   .filter(invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
-                           stripe_payment_intent_id__isnull=False).first())
-    if payment is None:
-        return None
-    try:
-        return PROVIDERS[InvoicePayment.Provider.STRIPE].refund(payment.stripe_payment_intent_id,
-                                                                amount_cents=amount_cents, key=key)
-    except StripeUnavailable as exc:
-        raise Unavailable(f"Stripe cannot be reached; nothing was refunded. Retry later. ({exc})",
-                          code="stripe_unavailable") from exc
-    except stripe.StripeError as exc:
-        raise Conflict(f"Stripe refused the refund: {getattr(exc, 'user_message', None) or exc}",
-                       code="stripe_refund_refused") from exc
-
-
 # --- A payment by hand on a Stripe-mode invoice ------------------------------------------------------
 
 

@@ -78,7 +78,9 @@ def open_unopened_invoice_payments() -> dict:
     Stops at the first outage; the breaker would refuse the rest anyway."""
     result = _open_unopened()
     result.update(_cancel_pending())
-    result.update(_resume_refunds())
+    refunds = _resume_refunds()
+    if any(refunds.values()):  # reported only when there was something to settle
+        result.update(refunds)
     return result
 
 

@@ -24,7 +24,7 @@ from breederhq.files import files_removed_on_failure
 from breederhq.money import SUPPORTED_CURRENCIES, check_amount, check_lines
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
-from tenant_app.notifications import invitation_email, invoice_event_emails
+from tenant_app.notifications import invitation_email, invoice_event_emails, invoice_payment_receipts
 from breederhq.tenancy import require_tenant_id, system_read_context, tenant_context
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
@@ -460,6 +460,8 @@ def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | No
     invoice.save(update_fields=[*fields, "version", "updated_at"])
     _audit(invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata)
     invoice_event_emails(invoice, action=action, metadata=metadata)
+    if invoice.status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
+        invoice_payment_receipts(invoice, method=(metadata or {}).get("method", ""))
     if invoice.is_marketplace_invoice and new_status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
         # The marketplace transaction this invoice bills becomes paid too: same transaction here,
         # applied in the marketplace database by the outbox relay (marketplace_app/outbox_handlers.py).

@@ -142,6 +142,7 @@ class TestMarketplaceRefundsReachStripe:
         assert lost.status_code == 503
         every_row(RefundRequest).update(updated_at=timezone.now() - timedelta(minutes=10))
         assert _resume_refunds() == {"refunds_settled": 1, "refunds_pending": 0}
+        assert _resume_refunds() == {"refunds_settled": 0, "refunds_pending": 0}
         assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).refunded_cents == 2000
         assert len(fake_stripe.objects["refunds"]) == 1
 
