@@ -288,3 +288,28 @@ class TestConcurrentKeys:
         assert body(results[0])["credit_note_number"] != body(results[1])["credit_note_number"]
         assert len(patient_stripe.objects["refunds"]) == 2
         assert tenant_ledger(tenant, invoice) == ("partially_refunded", 10_000, [(5_000, "stripe"), (5_000, "stripe")])
+
+
+class TestReconciliation:
+    def test_a_refund_stripe_made_that_we_did_not_record_is_flagged(self, fake_stripe, tenant_card_paid):
+        from payments_app.reconciliation import stripe_reconcile
+
+        tenant, invoice, intent_id = tenant_card_paid
+        assert stripe_reconcile(trigger="command").mismatch == 0
+        # Someone refunds in Stripe's dashboard and the notification never arrives.
+        fake_stripe.route("POST", "/v1/refunds", {"payment_intent": intent_id, "amount": "700"})
+        run = stripe_reconcile(trigger="command")
+        assert run.mismatch == 1
+        row = payment_row("tenant", invoice.pk)
+        assert (row.reconciliation_status, row.reconciliation_note) == (
+            "mismatch", f"Stripe refunded 700 on {intent_id}, we recorded 0")
+        with tenant_context(tenant.pk):
+            assert Invoice.objects.get(pk=invoice.pk).reconciliation_status == "mismatch"
+
+    def test_refunds_through_the_api_reconcile_as_synced(self, fake_stripe, tenant_card_paid):
+        from payments_app.reconciliation import stripe_reconcile
+
+        tenant, invoice, intent_id = tenant_card_paid
+        assert refund(bearer(tenant.owner_user), invoice, 700, "r1", invoice.version).status_code == 201
+        assert stripe_reconcile(trigger="command").mismatch == 0
+        assert payment_row("tenant", invoice.pk).reconciliation_status == "synced"
