@@ -1,5 +1,6 @@
-"""A Stripe webhook racing the provider's manual confirmation, on separate connections against
-committed data in real PostgreSQL: exactly one payment, whichever wins."""
+"""A card payment that Stripe has taken and the provider's confirmation of a payment by hand, on
+separate connections against committed data in real PostgreSQL: the payment by hand is refused
+(the card paid), and the webhook records exactly one payment."""
 
 import pytest
 
