@@ -33,3 +33,21 @@ def marketplace_invoice_event_emails(invoice: MarketplaceInvoice, *, action: str
         context={"tenant": provider.business_name, "invoice_number": invoice.number,
                  "total": Money(invoice.total_cents, invoice.currency).format(), "reason": reason},
     )
+
+
+#: How a payment's channel reads in the receipts.
+METHOD_WORDS = {"stripe": "card, through Stripe", "manual": "by hand"}
+
+
+def marketplace_invoice_payment_receipts(invoice: MarketplaceInvoice, *, method: str) -> None:
+    """Whatever the channel, the same two emails when an invoice becomes paid: a receipt to the
+    buyer and a notice to the provider (the same templates as tenant invoices)."""
+    provider = Provider.all_objects.using("marketplace").select_related("user").get(pk=invoice.provider_id)
+    buyer = MarketplaceUser.all_objects.using("marketplace").filter(pk=invoice.client_id, deleted_at__isnull=True).first()
+    seller = provider.user if provider.user.deleted_at is None else None
+    context = {"tenant": provider.business_name, "invoice_number": invoice.number,
+               "total": Money(invoice.total_cents, invoice.currency).format(), "method": METHOD_WORDS.get(method, method)}
+    for template, recipient in (("invoice_payment_receipt", buyer), ("invoice_payment_received", seller)):
+        if recipient is not None and recipient.email:
+            email_enqueue(using="marketplace", event_key=f"marketplace_invoice:{invoice.pk}:v{invoice.version}:{template}",
+                          template=template, to=[recipient.email], context=context)

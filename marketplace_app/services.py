@@ -23,7 +23,7 @@ from breederhq.files import files_removed_on_failure
 from breederhq.money import check_amount, check_lines
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
-from marketplace_app.notifications import marketplace_invoice_event_emails
+from marketplace_app.notifications import marketplace_invoice_event_emails, marketplace_invoice_payment_receipts
 from marketplace_app.models import (
     INVOICE_STATES,
     LISTING_STATES,
@@ -657,6 +657,7 @@ def marketplace_invoice_mark_paid(
         _save_invoice(invoice, ["status", "paid_at"])
         if confirming_a_claim:
             marketplace_invoice_event_emails(invoice, action="payment_confirmed")
+        marketplace_invoice_payment_receipts(invoice, method=source)
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         if tx.status not in _REVENUE_STATES:
             _transaction_move(tx, MarketplaceTransaction.Status.PAID)

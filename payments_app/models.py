@@ -335,3 +335,57 @@ class ConnectMoneyMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.stripe_object_id} {self.amount_cents} {self.currency}"
+
+
+class RefundRequest(models.Model):
+    """Money sent back through Stripe for one invoice payment: one row per client Idempotency-Key
+    (or per duplicate collection), written and committed before Stripe is called.
+
+    The row is the reservation: while it is `pending` its amount counts as refunded when another
+    request is judged, and a `charge.refunded` notification waits for it (retried) instead of
+    recording the same money a second time. Stripe's idempotency key is derived from this row, so a
+    retry (the client's, or the sweep's after a crash) gets the very same Stripe refund back.
+
+    Under row-level security keyed by `owner_tenant` like its payment row.
+    """
+
+    class Purpose(models.TextChoices):
+        REFUND = "refund", "Refund asked for through the API"
+        DUPLICATE_COLLECTION = "duplicate_collection", "Card payment on an invoice already paid: returned"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sent (or being sent) to Stripe, not recorded yet"
+        SUCCEEDED = "succeeded", "Stripe refunded it; recorded"
+        FAILED = "failed", "Stripe unreachable: nothing refunded (may be retried)"
+        REFUSED = "refused", "Stripe refused it: nothing refunded"
+
+    payment = models.ForeignKey(InvoicePayment, on_delete=models.PROTECT, related_name="refund_requests")
+    owner_tenant = models.ForeignKey(
+        "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    purpose = models.CharField(max_length=30, choices=Purpose.choices, default=Purpose.REFUND)
+    idempotency_key = models.CharField(max_length=300)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=500, blank=True)
+    #: Who asked (a tenant user's id, or a marketplace user's), for the ledger when the sweep finishes it.
+    requested_by_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    stripe_refund_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "invoice_refund_requests"
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "idempotency_key"], name="invoice_refund_requests_one_per_key"),
+            models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="invoice_refund_requests_amount_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["updated_at"], name="refund_requests_pending_idx",
+                         condition=models.Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount_cents} {self.currency} of payment #{self.payment_id} [{self.status}]"

@@ -61,7 +61,8 @@ class PaymentProvider(Protocol):
 
     def cancel(self, matching_id: str, *, key: str | None = None) -> str: ...
 
-    def refund(self, matching_id: str, *, amount_cents: int, key: str) -> RefundResult: ...
+    def refund(self, matching_id: str, *, amount_cents: int, key: str,
+               metadata: dict[str, str] | None = None) -> RefundResult: ...
 
 
 class StripeConnectProvider:
@@ -97,10 +98,14 @@ class StripeConnectProvider:
     def status_of(self, matching_id: str) -> str:
         return call_stripe("payment_intent.retrieve", stripe_client().v1.payment_intents.retrieve, matching_id).status
 
-    def refund(self, matching_id: str, *, amount_cents: int, key: str) -> RefundResult:
+    def refund(self, matching_id: str, *, amount_cents: int, key: str,
+               metadata: dict[str, str] | None = None) -> RefundResult:
+        params = {"payment_intent": matching_id, "amount": amount_cents}
+        if metadata:
+            params["metadata"] = metadata
         refund = call_stripe(
             "refund.create", stripe_client().v1.refunds.create,
-            params={"payment_intent": matching_id, "amount": amount_cents},
+            params=params,
             options={"idempotency_key": idempotency_key("refund", matching_id, key)},
         )
         return RefundResult(refund.id, refund.amount, refund.status)
@@ -117,7 +122,8 @@ class ManualProvider:
     def cancel(self, matching_id: str, *, key: str | None = None) -> str:
         return "canceled"
 
-    def refund(self, matching_id: str, *, amount_cents: int, key: str) -> RefundResult:
+    def refund(self, matching_id: str, *, amount_cents: int, key: str,
+               metadata: dict[str, str] | None = None) -> RefundResult:
         # Money handed back by hand; the ledger records it (credit note), nothing to call.
         return RefundResult(matching_id, amount_cents, "recorded")
 

@@ -28,6 +28,7 @@ from payments_app.models import (
     ReconciliationItem,
     ReconciliationRun,
     ReconciliationState,
+    RefundRequest,
 )
 from payments_app.stripe_gateway import call_stripe, stripe_client
 
@@ -47,6 +48,32 @@ def stripe_payment_intents(*, page_size: int = PAGE_SIZE) -> dict[str, dict]:
         if not page.has_more or not page.data:
             return intents
         params = {"limit": page_size, "starting_after": page.data[-1].id}
+
+
+def stripe_refunded_by_intent(*, page_size: int = PAGE_SIZE) -> dict[str, int]:
+    """What Stripe has refunded (succeeded or pending refunds), summed per payment intent."""
+    totals: dict[str, int] = {}
+    params: dict = {"limit": page_size}
+    while True:
+        page = call_stripe("refund.list", stripe_client().v1.refunds.list, params=params)
+        for refund in page.data:
+            data = refund.to_dict()
+            if data.get("payment_intent") and data.get("status") in {"succeeded", "pending"}:
+                totals[data["payment_intent"]] = totals.get(data["payment_intent"], 0) + int(data["amount"])
+        if not page.has_more or not page.data:
+            return totals
+        params = {"limit": page_size, "starting_after": page.data[-1].id}
+
+
+def _refund_disagreement(payment: InvoicePayment, refunded_remote: int, duplicates: set[int]) -> str:
+    """'' when what Stripe refunded on this intent is what we recorded, else the disagreement."""
+    if payment.pk in duplicates:
+        return payment.reconciliation_note or (f"collected twice: card payment {payment.stripe_payment_intent_id} "
+                                               f"on an invoice paid another way")
+    if refunded_remote != payment.refunded_cents:
+        return (f"Stripe refunded {refunded_remote} on {payment.stripe_payment_intent_id}, "
+                f"we recorded {payment.refunded_cents}")
+    return ""
 
 
 def _local_statuses(keys: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, int, str, str, int | None]]:
@@ -114,6 +141,7 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     run = ReconciliationRun.objects.using("default").create(trigger=trigger)
     try:
         remote = stripe_payment_intents(page_size=page_size)
+        refunded_remote = stripe_refunded_by_intent(page_size=page_size)
     except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         run.finished_at = timezone.now()
@@ -123,6 +151,9 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     with system_read_context(job="reconcile_stripe"):  # every tenant's payments; each written in its owner's context
         payments = list(InvoicePayment.objects.using("default").filter(provider=InvoicePayment.Provider.STRIPE)
                         .exclude(stripe_payment_intent_id=None).order_by("pk"))
+    with system_read_context(job="reconcile_stripe"):  # card payments returned as collected twice
+        duplicates = set(RefundRequest.objects.using("default").filter(
+            purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION).values_list("payment_id", flat=True))
     unknown = {intent_id: intent for intent_id, intent in remote.items()
                if (intent.get("metadata") or {}).get("breederhq_invoice_kind") in InvoiceKind.values}
     keys = {(p.invoice_kind, p.invoice_id) for p in payments}
@@ -138,6 +169,11 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         known.add(payment.stripe_payment_intent_id)
         state, note = _compare(payment, remote.get(payment.stripe_payment_intent_id),
                                local.get((payment.invoice_kind, payment.invoice_id)))
+        if state == ReconciliationState.SYNCED:
+            refund_problem = _refund_disagreement(payment, refunded_remote.get(payment.stripe_payment_intent_id, 0),
+                                                  duplicates)
+            if refund_problem:
+                state, note = ReconciliationState.MISMATCH, refund_problem
         counts[state] += 1
         with transaction.atomic(using="default"):
             with owner_context(payment.owner_tenant_id):

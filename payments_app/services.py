@@ -394,13 +394,18 @@ def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
         with transaction.atomic(using="default"):
             event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
             event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
+            if getattr(exc, "permanent", False):
+                # The event itself is wrong (an amount that is not an integer): retrying cannot help.
+                event.status = StripeWebhookEvent.Status.DEAD
+                event.next_attempt_at = None
+                event.outcome = f"dead-lettered: {exc}"[:300]
+            elif event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
                 event.status = StripeWebhookEvent.Status.DEAD
                 event.next_attempt_at = None
             else:
                 event.status = StripeWebhookEvent.Status.FAILED
                 event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
-            event.save(using="default", update_fields=["last_error", "status", "next_attempt_at"])
+            event.save(using="default", update_fields=["last_error", "status", "next_attempt_at", "outcome"])
         WEBHOOK_EVENTS.labels(event.event_type, event.status).inc()
         return event
 
@@ -454,6 +459,9 @@ class InvoiceFacts:
     total_cents: int
     refunded_cents: int
     currency: str
+    version: int = 0
+    #: What was collected (a tenant invoice may be paid in parts; a marketplace one in full).
+    paid_cents: int = 0
 
 
 def invoice_facts(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoiceFacts | None:
@@ -468,12 +476,14 @@ def invoice_facts(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) 
         if invoice is None:
             return None
         return InvoiceFacts(invoice_kind, invoice.pk, invoice.tenant_id, None, invoice.invoice_number, invoice.status,
-                            invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency)
+                            invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency,
+                            invoice.version, invoice.paid_cents)
     invoice = MarketplaceInvoice.objects.using("marketplace").filter(pk=invoice_id).first()
     if invoice is None:
         return None
     return InvoiceFacts(invoice_kind, invoice.pk, None, invoice.provider_id, invoice.number, invoice.status,
-                        invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency)
+                        invoice.payment_mode_snapshot, invoice.total_cents, invoice.refunded_cents, invoice.currency,
+                        invoice.version, invoice.total_cents if invoice.paid_at is not None else 0)
 
 
 def invoice_payment_record_fallback(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, reason: str,
@@ -615,7 +625,7 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     # The invoice may have been voided while Stripe was creating the intent (the void found no
     # intent to cancel): cancel it now rather than leave a payable intent on a void invoice.
     after = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
-    if after is None or after.status == "void":
+    if after is None or after.status in NEVER_OPENED:  # voided, or paid by hand, meanwhile
         with transaction.atomic(using="default"):
             invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id,
                                              intent_just_stored=True)
@@ -822,32 +832,61 @@ def invoice_payments_cancel_pending(*, older_than: timedelta = timedelta(minutes
         )
 
 
-def invoice_payment_refund(*, invoice_kind: str, invoice_id: int, amount_cents: int, key: str):
-    """Send `amount_cents` of an invoice's Stripe payment back to the buyer (provider `refund`).
+# --- A payment by hand on a Stripe-mode invoice ------------------------------------------------------
 
-    Called with no row lock held (STYLE 14): the caller records the refund in its ledger afterwards.
-    `key` makes the Stripe call idempotent (a retry gets the same refund back). Returns the
-    provider's `RefundResult`, or None when the invoice has no Stripe payment intent (collected by
-    hand after a fallback: nothing to call). Stripe down -> `Unavailable` (503), Stripe refusing it
-    -> `Conflict` 409 `stripe_refund_refused`; nothing is recorded either way.
+
+class PaymentIntentBusy(Conflict):
+    code = "payment_intent_processing"
+
+
+def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> None:
+    """Called before a payment by hand is recorded on an invoice: a Stripe-mode invoice's open
+    payment intent is cancelled first, so the buyer cannot pay it a second time by card.
+
+    - no Stripe payment row, or its intent already cancelled or succeeded: nothing to do (a card
+      payment that succeeded is the invoice's payment; the invoice service says so);
+    - not opened yet: the row is closed ("abandoned"), and an intent the open worker stores
+      meanwhile is cancelled by it (`invoice_payment_open` sees the invoice paid);
+    - processing (a bank debit under way): 409 `payment_intent_processing`, nothing recorded;
+    - Stripe unreachable: 503 `stripe_unavailable`, nothing recorded.
+    A card payment that still arrives is refunded automatically (webhook_handlers._collected_twice).
     """
     from breederhq.errors import Unavailable
     from payments_app.access import invoice_owner
-    from payments_app.providers import PROVIDERS
+    from payments_app.providers import StripeConnectProvider
+    from payments_app.stripe_gateway import idempotency_key
 
-    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:refund")
+    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id,
+                          job="payments:close_for_manual")
     with owner_context(owner):
-        payment = (InvoicePayment.objects.using("default")
-                   .filter(invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
-                           stripe_payment_intent_id__isnull=False).first())
-    if payment is None:
-        return None
+        payment = InvoicePayment.objects.using("default").filter(
+            invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE).first()
+    if payment is None or payment.stripe_status in {"succeeded", "canceled"}:
+        return
+    if not payment.stripe_payment_intent_id:
+        _abandon(payment.pk, owner=owner, reason="paid by hand before its intent existed")
+        return
+    provider = StripeConnectProvider()
+    intent_id = payment.stripe_payment_intent_id
     try:
-        return PROVIDERS[InvoicePayment.Provider.STRIPE].refund(payment.stripe_payment_intent_id,
-                                                                amount_cents=amount_cents, key=key)
+        status = provider.status_of(intent_id)
+        if status not in {"processing", "succeeded", "canceled"}:
+            try:
+                status = provider.cancel(intent_id, key=idempotency_key("invoice.payment_intent.cancel",
+                                                                        invoice_kind, invoice_id))
+            except stripe.InvalidRequestError:
+                status = provider.status_of(intent_id)  # it moved on meanwhile: say what it is now
     except StripeUnavailable as exc:
-        raise Unavailable(f"Stripe cannot be reached; nothing was refunded. Retry later. ({exc})",
-                          code="stripe_unavailable") from exc
-    except stripe.StripeError as exc:
-        raise Conflict(f"Stripe refused the refund: {getattr(exc, 'user_message', None) or exc}",
-                       code="stripe_refund_refused") from exc
+        raise Unavailable("Stripe cannot be reached to cancel the invoice's card payment; nothing was recorded. "
+                          f"Retry later. ({exc})", code="stripe_unavailable") from exc
+    if status == "processing":
+        raise PaymentIntentBusy("The buyer's card or bank payment of this invoice is being processed; a payment "
+                                "by hand is not recorded meanwhile. Wait for it to succeed or fail.",
+                                extra={"payment_intent": intent_id})
+    if status == "succeeded":
+        raise Conflict("The buyer has paid this invoice by card; it is marked paid as soon as Stripe says so. "
+                       "A payment by hand is not recorded.", code="paid_by_card", extra={"payment_intent": intent_id})
+    with transaction.atomic(using="default"), owner_context(owner):
+        InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
+            stripe_status=status, cancel_status=CancelStatus.CANCELED, cancel_requested_at=timezone.now(),
+            open_note="intent cancelled: paid by hand", updated_at=timezone.now())

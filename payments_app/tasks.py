@@ -78,7 +78,37 @@ def open_unopened_invoice_payments() -> dict:
     Stops at the first outage; the breaker would refuse the rest anyway."""
     result = _open_unopened()
     result.update(_cancel_pending())
+    refunds = _resume_refunds()
+    if any(refunds.values()):  # reported only when there was something to settle
+        result.update(refunds)
     return result
+
+
+@shared_task(name="payments_app.tasks.resume_refund_request", acks_late=True)
+def resume_refund_request(request_pk: int, owner: int | None = None) -> str:
+    """Send (or settle) a pending refund request: a duplicate card payment going back, or an API
+    refund whose answer from Stripe never came. An outage leaves it pending for the sweep."""
+    from payments_app.refunds import invoice_refund_resume
+
+    try:
+        return invoice_refund_resume(request_pk=request_pk, owner=owner).status
+    except (services.StripeUnavailable, services.DomainError):
+        return "pending"
+
+
+def _resume_refunds() -> dict:
+    from payments_app.refunds import invoice_refund_resume, invoice_refunds_pending
+
+    settled = refund_pending = 0
+    for request_pk, owner in invoice_refunds_pending():
+        try:
+            done = invoice_refund_resume(request_pk=request_pk, owner=owner)
+        except (services.StripeUnavailable, services.DomainError):
+            refund_pending += 1
+            break
+        if done.status != "pending":
+            settled += 1
+    return {"refunds_settled": settled, "refunds_pending": refund_pending}
 
 
 def _cancel_pending() -> dict:

@@ -75,6 +75,31 @@ def account_updated(event: StripeWebhookEvent) -> str:
 SETTLED = {"paid", "partially_refunded", "refunded"}
 
 
+class InvalidEventAmount(Exception):
+    """A money field of the event is not an integer (a float, a string, a bool, or missing where it
+    is required). Amounts are never rounded or parsed: the event is dead-lettered at once with this
+    reason, for support staff (stripe_event_process)."""
+
+    permanent = True
+
+
+def money(data: dict, field: str, *, required: bool = False, default: int | None = None) -> int | None:
+    """`data[field]` as Stripe sends money: a JSON integer, in minor units. Anything else fails the
+    event; an absent (or null) optional field is `default`."""
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise InvalidEventAmount(f"{field} is required and missing (or null) on {data.get('object', 'the object')} "
+                                     f"{data.get('id', '')}".rstrip())
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEventAmount(f"{field} is not an integer amount in minor units: {value!r} "
+                                 f"({type(value).__name__}); nothing was rounded or recorded")
+    if value < 0:
+        raise InvalidEventAmount(f"{field} is negative: {value}")
+    return value
+
+
 class EventNotReady(Exception):
     """The event is about a state we do not have yet (a refund before its payment arrived):
     failing makes the inbox retry it with backoff, by which time the earlier event has landed."""
@@ -144,10 +169,6 @@ def _fee_disagreement(target: Target, fee: int | None, what: str) -> str:
             f"({target.kind} invoice #{target.invoice_id})")
 
 
-def _optional_int(value) -> int | None:
-    return None if value is None else int(value)
-
-
 def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id: str, fee: int | None = None) -> str:
     target = _target(event.payload["data"]["object"])
     if target is None:
@@ -156,7 +177,9 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here (missing_local)"
     if facts.status in SETTLED:
-        return f"duplicate: invoice {facts.number} already {facts.status}"
+        if target.payment is None or target.payment.stripe_status == "succeeded" or target.payment.provider != "stripe":
+            return f"duplicate: invoice {facts.number} already {facts.status}"
+        return _collected_twice(target, facts, amount=amount)
     if amount != facts.total_cents or currency.upper() != facts.currency:
         return _mark_mismatch(target, f"Stripe paid {amount} {currency.upper()}, invoice {facts.number} is "
                                       f"{facts.total_cents} {facts.currency}; not marked paid")
@@ -179,20 +202,34 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     return f"invoice {facts.number} paid"
 
 
+def _collected_twice(target: Target, facts, *, amount: int) -> str:
+    """The card paid an invoice already settled another way (by hand): the buyer paid twice. The
+    card money goes back through Stripe (a worker, after this commits), and the invoice and its
+    payment row are flagged for finance (the tenant invoice's change is audited)."""
+    from payments_app.refunds import duplicate_collection_return
+
+    note = (f"collected twice: card payment {target.payment.stripe_payment_intent_id} of {amount} arrived for "
+            f"invoice {facts.number}, already {facts.status}; the card payment is refunded")
+    _note_payment(target, stripe_status="succeeded")
+    if amount > 0:
+        duplicate_collection_return(payment=target.payment, amount_cents=amount, note=note)
+    return _mark_mismatch(target, note)
+
+
 @handles("invoice.paid")
 def invoice_paid(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
-    return _paid(event, amount=int(data.get("amount_paid") or 0), currency=data.get("currency") or "",
+    return _paid(event, amount=money(data, "amount_paid", required=True), currency=data.get("currency") or "",
                  matching_id=data.get("payment_intent") or data["id"],
-                 fee=_optional_int(data.get("application_fee_amount")))
+                 fee=money(data, "application_fee_amount"))
 
 
 @handles("payment_intent.succeeded")
 def payment_intent_succeeded(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
-    amount = data.get("amount_received") if data.get("amount_received") is not None else data.get("amount")
-    return _paid(event, amount=int(amount or 0), currency=data.get("currency") or "", matching_id=data["id"],
-                 fee=_optional_int(data.get("application_fee_amount")))
+    field = "amount_received" if "amount_received" in data else "amount"
+    return _paid(event, amount=money(data, field, required=True), currency=data.get("currency") or "",
+                 matching_id=data["id"], fee=money(data, "application_fee_amount"))
 
 
 @handles("invoice.payment_failed")
@@ -258,20 +295,31 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     facts = _facts(target)
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here"
-    total_refunded = int(data.get("amount_refunded") or 0)
-    charged = int(data.get("amount") if data.get("amount") is not None else facts.total_cents)
+    total_refunded = money(data, "amount_refunded", required=True)
+    charged = money(data, "amount", default=facts.total_cents)
     currency = (data.get("currency") or facts.currency).upper()
     if charged != facts.total_cents or currency != facts.currency or total_refunded > facts.total_cents:
         return _mark_mismatch(target, f"Stripe charge {data['id']} of {charged} {currency} refunded {total_refunded}, "
                                       f"invoice {facts.number} is {facts.total_cents} {facts.currency}; no refund recorded")
     if facts.status not in SETTLED:
         raise EventNotReady(f"invoice {facts.number} is {facts.status}; its payment has not arrived yet")
+    if target.payment is not None:
+        from payments_app.refunds import refunded_for_the_invoice, refunds_in_flight
+
+        if refunds_in_flight(target.payment):
+            # A refund asked for through the API (or returning a duplicate payment) is between Stripe
+            # and our ledger: retried once it is recorded, so the same money never counts twice.
+            raise EventNotReady(f"a refund of invoice {facts.number} is being sent; retried after it is recorded")
+        if target.payment.provider == InvoicePayment.Provider.STRIPE and target.payment.stripe_status != "succeeded":
+            raise EventNotReady(f"the card payment of invoice {facts.number} has not been applied yet")
+        total_refunded = refunded_for_the_invoice(target.payment, total_refunded)
     new = total_refunded - facts.refunded_cents
     if new <= 0:
         return f"ignored: refunds up to {total_refunded} already recorded on invoice {facts.number}"
     _reverse(target, facts, amount=new, key=f"stripe:refund:{data['id']}:{total_refunded}",
              reason="refunded in Stripe", reference=data["id"], refunded_total=total_refunded)
-    _note_payment(target, refunded_cents=total_refunded)
+    _note_payment(target, refunded_cents=max(target.payment.refunded_cents if target.payment else 0,
+                                             money(data, "amount_refunded", required=True)))
     return f"refunded {new} on invoice {facts.number} ({'full' if total_refunded >= facts.total_cents else 'partial'})"
 
 
@@ -364,7 +412,7 @@ def charge_succeeded(event: StripeWebhookEvent) -> str:
         return "ignored: charge of a payment that is not ours"
     payment, charge_id, currency = target.payment, data["id"], data.get("currency") or target.payment.currency
     destination = (data.get("transfer_data") or {}).get("destination") or payment.connect_account_id
-    fee = int(data.get("application_fee_amount") or 0)
+    fee = money(data, "application_fee_amount", default=0)
     notes = []
     if data.get("application_fee"):
         _, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["application_fee"], event=event,
@@ -373,7 +421,8 @@ def charge_succeeded(event: StripeWebhookEvent) -> str:
         notes.append(f"fee {fee}" if new else "fee already recorded")
     problems = [p for p in [_fee_disagreement(target, fee if data.get("application_fee") else None, "charge")] if p]
     if data.get("transfer"):
-        amount = int((data.get("transfer_data") or {}).get("amount") or (int(data.get("amount") or 0) - fee))
+        transfer_amount = money(data.get("transfer_data") or {}, "amount")
+        amount = transfer_amount if transfer_amount is not None else money(data, "amount", required=True) - fee
         movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["transfer"], event=event,
                                          amount=amount, currency=currency, status="created", payment=payment,
                                          account=destination, charge=charge_id)
@@ -414,14 +463,15 @@ def application_fee_event(event: StripeWebhookEvent) -> str:
     charge_id = data.get("charge") or ""
     payment = _payment_of_charge(charge_id)
     status = "refunded" if data.get("refunded") else "collected"
+    fee_amount = money(data, "amount", required=True)
     movement, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["id"], event=event,
-                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     amount=fee_amount, currency=data.get("currency") or "usd",
                                      status=status, payment=payment, account=data.get("account") or "",
                                      charge=charge_id)
     outcome = f"application fee {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
     if payment is not None:
         target = Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
-        problem = _fee_disagreement(target, int(data.get("amount") or 0), "Stripe took an")
+        problem = _fee_disagreement(target, fee_amount, "Stripe took an")
         if problem:
             outcome += "; " + _mark_mismatch(target, problem)
     return outcome
@@ -438,8 +488,9 @@ def transfer_event(event: StripeWebhookEvent) -> str:
                  .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
         payment = locate(InvoicePayment, job="stripe_webhook:transfer", pk=known) if known else None
     status = "reversed" if data.get("reversed") or event.event_type == "transfer.reversed" else "created"
+    transfer_amount = money(data, "amount", required=True)
     movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["id"], event=event,
-                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     amount=transfer_amount, currency=data.get("currency") or "usd",
                                      status=status, payment=payment, account=data.get("destination") or "",
                                      charge=charge_id)
     outcome = f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
@@ -448,7 +499,7 @@ def transfer_event(event: StripeWebhookEvent) -> str:
     linked = (payment if payment is not None and payment.pk == movement.invoice_payment_id else
               locate(InvoicePayment, job="stripe_webhook:transfer", pk=movement.invoice_payment_id)
               if movement.invoice_payment_id else None)
-    problem = _transfer_disagreement(linked, int(data.get("amount") or 0)) if linked is not None else ""
+    problem = _transfer_disagreement(linked, transfer_amount) if linked is not None else ""
     if problem:  # unlinked (before its charge): the charge checks it when it links it
         locked = locate(InvoicePayment, job="stripe_webhook:transfer", lock=True, pk=linked.pk)
         target = Target(locked.invoice_kind, locked.invoice_id, locked.owner_tenant_id, locked)
@@ -464,6 +515,7 @@ def payout_event(event: StripeWebhookEvent) -> str:
     if not account or owner_of(StripeConnectAccount, job="stripe_webhook:payout", stripe_account_id=account) is None:
         return f"ignored: payout of an account that is not ours ({account or 'platform'})"
     movement, new = _record_movement(kind=Movement.PAYOUT, object_id=data["id"], event=event,
-                                     amount=int(data.get("amount") or 0), currency=data.get("currency") or "usd",
+                                     amount=money(data, "amount", required=True),
+                                     currency=data.get("currency") or "usd",
                                      status=data.get("status") or event.event_type.split(".")[1], account=account)
     return f"payout {data['id']} of {account} {'recorded' if new else 'already recorded'} ({movement.status})"

@@ -47,6 +47,23 @@ def invoice_event_emails(invoice: Invoice, *, action: str, metadata: dict | None
     )
 
 
+#: How a payment's channel reads in the receipts.
+METHOD_WORDS = {"stripe": "card, through Stripe", "manual": "by hand", "other": "by hand"}
+
+
+def invoice_payment_receipts(invoice: Invoice, *, method: str) -> None:
+    """Whatever the channel (card through Stripe, or by hand), the same two emails when an invoice
+    becomes paid: a receipt to the payer and a notice to the tenant's owners and admins."""
+    context = {"tenant": invoice.tenant.name, "invoice_number": invoice.invoice_number,
+               "total": Money(invoice.total_cents, invoice.currency).format(),
+               "method": METHOD_WORDS.get(method, method)}
+    for template, audience in (("invoice_payment_receipt", "buyer"), ("invoice_payment_received", "tenant_staff")):
+        to = _recipients(invoice, audience)
+        if to:
+            email_enqueue(using="default", event_key=f"tenant_invoice:{invoice.pk}:v{invoice.version}:{template}",
+                          template=template, to=to, context=context)
+
+
 def invitation_email(invitation, *, token: str, actor) -> None:
     """The invitation email: the only place the raw token ever goes (the link and the text). The same
     words whether or not an account uses the address: it says to sign in, or sign up, with it."""

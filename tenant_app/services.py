@@ -24,7 +24,7 @@ from breederhq.files import files_removed_on_failure
 from breederhq.money import SUPPORTED_CURRENCIES, check_amount, check_lines
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
 from breederhq.outbox import outbox_enqueue
-from tenant_app.notifications import invitation_email, invoice_event_emails
+from tenant_app.notifications import invitation_email, invoice_event_emails, invoice_payment_receipts
 from breederhq.tenancy import require_tenant_id, system_read_context, tenant_context
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
@@ -460,6 +460,8 @@ def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | No
     invoice.save(update_fields=[*fields, "version", "updated_at"])
     _audit(invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata)
     invoice_event_emails(invoice, action=action, metadata=metadata)
+    if invoice.status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
+        invoice_payment_receipts(invoice, method=(metadata or {}).get("method", ""))
     if invoice.is_marketplace_invoice and new_status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
         # The marketplace transaction this invoice bills becomes paid too: same transaction here,
         # applied in the marketplace database by the outbox relay (marketplace_app/outbox_handlers.py).
@@ -665,6 +667,19 @@ def _check_method(invoice: Invoice, method: str) -> None:
         )
 
 
+def _close_card_channel(invoice_id: int, method: str) -> None:
+    """Money by hand on a Stripe-mode invoice: its open payment intent is cancelled first (no lock
+    held here), so the buyer cannot pay it twice (payments_app.services.invoice_payment_close_for_manual)."""
+    if method == Payment.Method.STRIPE:
+        return
+    invoice = Invoice.objects.filter(pk=invoice_id).only("payment_mode_snapshot", "status", "tenant_id").first()
+    if invoice is None or invoice.payment_mode_snapshot != PaymentMode.STRIPE or invoice.status not in PAYABLE:
+        return
+    from payments_app.services import invoice_payment_close_for_manual
+
+    invoice_payment_close_for_manual(invoice_kind="tenant", invoice_id=invoice_id, tenant_id=invoice.tenant_id)
+
+
 def _existing_payment(idempotency_key: str) -> Payment | None:
     return Payment.objects.filter(idempotency_key=idempotency_key).first()
 
@@ -678,6 +693,7 @@ def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, ext
     no-op: one payment, one audit row, whichever path came first. `expected_version` is for people
     acting through the API (compared under the lock, before anything else); webhooks pass none.
     """
+    _close_card_channel(invoice_id, method)
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
@@ -750,6 +766,8 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
     check_amount("amount_cents", amount_cents, allow_zero=False)
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
+    if _existing_payment(idempotency_key) is None:
+        _close_card_channel(invoice_id, method)
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         existing = _existing_payment(idempotency_key)
@@ -811,52 +829,28 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
     the API) is compared under the invoice's row lock. More than what was paid and not yet refunded is
     a 409 `refund_exceeds_refundable`.
 
-    `through_provider` (a person asks for the refund): for a Stripe-mode invoice the money is sent
-    back through the payment provider first, with no row lock held (STYLE 14), under a Stripe
-    idempotency key derived from the invoice, its version and the amount (a retry gets the same
-    Stripe refund back); the refund is then recorded only if the invoice is still at the version
-    read before the call. Without it (the Stripe webhook) the refund already happened at the
-    processor and is only recorded here; `refunded_total_cents` (the processor's cumulative total,
-    Stripe's `amount_refunded`) then makes it record only what the ledger lacks, computed under the
-    lock, so a refund recorded meanwhile (the API's own) is never counted twice; None when nothing
-    is missing.
+    `through_provider` (a person asks for the refund): the money goes back through the channel that
+    took it, keyed by `idempotency_key` (the client's), via `payments_app.refunds`, which records it
+    here afterwards. Without it (the Stripe webhook, or the refund path recording what Stripe
+    accepted) the refund already happened and is only recorded here; `refunded_total_cents` (the
+    processor's cumulative total, Stripe's `amount_refunded`) then makes it record only what the
+    ledger lacks, computed under the lock, so a refund recorded meanwhile is never counted twice;
+    None when nothing is missing.
     """
     check_amount("amount_cents", amount_cents, allow_zero=False)
     if not idempotency_key:
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
-    sent_through = None
     if through_provider:
-        with transaction.atomic(using=DB):
-            invoice = Invoice.objects.filter(pk=invoice_id).first()
-            if invoice is None:
-                raise NotFound(f"Invoice {invoice_id} not found.")
-            _check_version(invoice, expected_version)
-            replayed = _replayed_refund(invoice, idempotency_key=idempotency_key, amount_cents=amount_cents)
-            if replayed is not None:
-                return replayed
-            _refundable_cents(invoice, amount_cents)
-        if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
-            from payments_app.services import invoice_payment_refund
+        # A person asks: the money goes back through the channel that took it, keyed by their key
+        # (payments_app/refunds.py), and is recorded here once it has.
+        from payments_app.refunds import invoice_refund_through_channel
 
-            sent_through = invoice_payment_refund(
-                invoice_kind="tenant", invoice_id=invoice.pk, amount_cents=amount_cents,
-                key=f"tenant:{invoice.pk}:v{invoice.version}:{amount_cents}",
-            )
-            if sent_through is not None:
-                method, external_reference = Payment.Method.STRIPE, sent_through.matching_id
-                expected_version = invoice.version
+        return invoice_refund_through_channel(
+            invoice_kind="tenant", invoice_id=invoice_id, tenant_id=require_tenant_id(using=DB),
+            amount_cents=amount_cents, key=idempotency_key, reason=reason, expected_version=expected_version,
+            actor=actor).record
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
-        if sent_through is not None and invoice.version != expected_version:
-            # Most likely Stripe's own charge.refunded notification recorded it first; whatever it
-            # was, the webhook brings the ledger to Stripe's cumulative total, so nothing is lost.
-            raise Conflict(
-                f"The refund was sent through Stripe ({sent_through.matching_id}) but invoice "
-                f"{invoice.invoice_number} changed meanwhile; it is recorded from Stripe's notification. "
-                f"Do not send it again.",
-                code="refund_sent_not_recorded",
-                extra={"current_version": invoice.version, "stripe_refund_id": sent_through.matching_id},
-            )
         _check_version(invoice, expected_version)
         if refunded_total_cents is not None:
             amount_cents = refunded_total_cents - invoice.refunded_cents
@@ -882,7 +876,8 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
         new_status = InvoiceStatus.REFUNDED if refunded == invoice.paid_cents else InvoiceStatus.PARTIALLY_REFUNDED
         _change(invoice, action="refunded", new_status=new_status, fields={"refunded_cents": refunded}, actor=actor,
                 metadata={"credit_note": credit_note.credit_note_number, "amount_cents": amount_cents, "reason": reason,
-                          **({"stripe_refund_id": sent_through.matching_id} if sent_through else {})})
+                          **({"stripe_refund_id": external_reference} if method == Payment.Method.STRIPE
+                             and external_reference.startswith("re_") else {})})
     return credit_note
 
 

@@ -504,8 +504,13 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         elif action == "void":
             services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version)
         elif action == "refund":
-            services.marketplace_invoice_refund(invoice_id=invoice_id, amount_cents=data["amount_cents"],
-                                                expected_version=version)
+            # Through the channel that took the money (Stripe for a card payment), one per key.
+            from payments_app.refunds import invoice_refund_through_channel
+
+            invoice_refund_through_channel(
+                invoice_kind="marketplace", invoice_id=invoice_id, tenant_id=None, amount_cents=data["amount_cents"],
+                key=request.headers.get("Idempotency-Key") or f"version:{version}", expected_version=version,
+                reason="refunded by the provider")
         return _invoice_response(request, invoice_id)
 
 

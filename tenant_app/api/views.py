@@ -499,12 +499,13 @@ MANAGER_ACTIONS = frozenset({"void", "refund"})
 
 
 def _refund(request, invoice_id: int, *, version: int, amount_cents: int, reason: str):
-    """`PATCH action=refund` and `POST .../refunds/` are one refund per invoice version: the same
-    ledger key, and for a Stripe-mode invoice the money goes back through the provider."""
+    """`PATCH action=refund` and `POST .../refunds/`: one refund per Idempotency-Key (another key is
+    another refund, judged against what is still refundable), through the channel that took the
+    money. A PATCH without a key is one refund per version."""
+    key = request.headers.get("Idempotency-Key") or f"version:{version}"
     return services.invoice_refund(
         invoice_id=invoice_id, amount_cents=amount_cents, reason=reason,
-        idempotency_key=f"api:refund:{invoice_id}:v{version}", actor=request.user, expected_version=version,
-        through_provider=True,
+        idempotency_key=f"api:{key}", actor=request.user, expected_version=version, through_provider=True,
     )
 
 
@@ -603,9 +604,11 @@ class InvoiceRefundListView(TenantAPIView):
         parameters=[IF_MATCH, IDEMPOTENCY_KEY_REQUIRED],
         responses={201: s.RefundOut, **WRITE_ERRORS, **problems(e503="Stripe unavailable: nothing was refunded")},
         summary="Refund part or all of what was paid (owners and admins)",
-        description="Issues a credit note and a refund row; a Stripe-paid invoice is refunded through Stripe "
-                    "first. More than paid and not yet refunded: 409 `refund_exceeds_refundable` "
-                    "(`refundable_cents`). The same as `PATCH action=refund` at that version.",
+        description="Issues a credit note and a refund row, through the channel that took the money: a card "
+                    "payment is refunded through Stripe first (`method` stripe, `provider_reference` the Stripe "
+                    "refund), a manual one is recorded as a manual refund. One refund per Idempotency-Key; "
+                    "another key is another refund. More than paid and not yet refunded (or being refunded): 409 "
+                    "`refund_exceeds_refundable` (`refundable_cents`). Stripe unreachable: 503, nothing recorded.",
     )
     def post(self, request, invoice_id: int):
         if request.headers.get("Idempotency-Key") is None:

@@ -14,7 +14,14 @@ from tenant_app.models import CreditNote, Invoice, Payment
 from tests.api.conftest import bearer, body, member, send_json
 from tests.factories.tenant import ContactFactory, make_invoice
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import deliver_and_process, fake_stripe, sent_tenant_invoice, stripe_tenant  # noqa: F401
+from payments_app.models import RefundRequest
+from tests.payments_app.conftest import (  # noqa: F401
+    deliver_and_process,
+    every_row,
+    fake_stripe,
+    sent_tenant_invoice,
+    stripe_tenant,
+)
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -185,8 +192,14 @@ class TestStripeInvoices:
                           {"amount_cents": 5_000, "reason": "vet bill", "version": version})
         assert response.status_code == 201, response.content
         [call] = fake_stripe.requests_to("POST", "/v1/refunds")
-        assert call["params"] == {"payment_intent": intent_id, "amount": "5000"}
-        assert call["idempotency_key"] == f"breederhq:refund:{intent_id}:tenant:{invoice.pk}:v{version}:5000"
+        [request] = every_row(RefundRequest)
+        from payments_app.refunds import stripe_key
+
+        assert call["params"] == {"payment_intent": intent_id, "amount": "5000",
+                                  "metadata": {"breederhq_refund_key": stripe_key(request)}}
+        # Derived from our payment row and the client's key, not from the invoice's version.
+        assert call["idempotency_key"] == f"breederhq:refund:{intent_id}:{stripe_key(request)}"
+        assert (request.idempotency_key, request.status, request.amount_cents) == ("api:refund-1", "succeeded", 5_000)
         refund_id = next(iter(fake_stripe.objects["refunds"]))
         assert (body(response)["method"], body(response)["provider_reference"]) == ("stripe", refund_id)
         assert ledger(tenant, invoice.pk) == (("partially_refunded", 5_000, version + 1),

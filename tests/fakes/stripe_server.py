@@ -165,19 +165,26 @@ class FakeStripe:
         collection = self.objects[parts[1]]
         if len(parts) == 2 and method == "GET":
             items = sorted(collection.values(), key=lambda o: o["id"])
+            if params.get("payment_intent"):  # GET /v1/refunds?payment_intent=pi_...
+                items = [o for o in items if o.get("payment_intent") == params["payment_intent"]]
             after = params.get("starting_after")
             if after:
                 items = [o for o in items if o["id"] > after]
             limit = int(params.get("limit", 10))
             return 200, {"object": "list", "url": path, "data": items[:limit], "has_more": len(items) > limit}
         if len(parts) == 2 and method == "POST":
+            if parts[1] == "refunds":
+                refused = self._refund_refusal(params)
+                if refused:
+                    return 400, {"error": {"type": "invalid_request_error", **refused}}
             return 200, self._create(parts[1], params)
         obj = collection.get(parts[2])
         if obj is None:
             return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                    "message": f"No such object: '{parts[2]}'"}}
         if len(parts) == 4 and method == "POST":
-            if parts[1] == "payment_intents" and parts[3] == "cancel" and obj["status"] in {"succeeded", "canceled"}:
+            if parts[1] == "payment_intents" and parts[3] == "cancel" and obj["status"] in {"succeeded", "canceled",
+                                                                                              "processing"}:
                 return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
                                        "message": f"You cannot cancel this PaymentIntent because it has a status of "
                                                   f"{obj['status']}."}}
@@ -201,14 +208,38 @@ class FakeStripe:
                    "application_fee_amount": int(params.get("application_fee_amount", 0) or 0),
                    "transfer_data": params.get("transfer_data"), "client_secret": new_id("pi_secret")}
         elif collection == "refunds":
+            intent = self.objects["payment_intents"][params["payment_intent"]]
+            amount = int(params["amount"]) if params.get("amount") else intent["amount_received"] - intent.get(
+                "_amount_refunded", 0)
+            intent["_amount_refunded"] = intent.get("_amount_refunded", 0) + amount
             obj = {"id": new_id("re"), "object": "refund", "status": "succeeded", "created": now,
-                   "amount": int(params.get("amount", 0)), "payment_intent": params.get("payment_intent"),
-                   "currency": "usd"}
+                   "amount": amount, "payment_intent": intent["id"], "charge": intent["latest_charge"],
+                   "currency": intent["currency"], "metadata": params.get("metadata", {}), "reason": None}
         else:
             obj = {"id": new_id("acct"), "object": "account", "charges_enabled": False, "payouts_enabled": False,
                    "details_submitted": False, "requirements": {"disabled_reason": None}, "created": now}
         self.objects[collection][obj["id"]] = obj
         return obj
+
+    def _refund_refusal(self, params: dict) -> dict | None:
+        """Stripe's answer to a refund it will not make: an intent without a successful charge, or
+        more than what is left unrefunded on the charge."""
+        intent = self.objects["payment_intents"].get(params.get("payment_intent") or "")
+        if intent is None:
+            return {"code": "resource_missing", "param": "payment_intent",
+                    "message": f"No such payment_intent: '{params.get('payment_intent')}'"}
+        if intent["status"] != "succeeded":
+            return {"code": "charge_not_refundable",
+                    "message": f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund."}
+        left = intent["amount_received"] - intent.get("_amount_refunded", 0)
+        if left <= 0:
+            return {"code": "charge_already_refunded", "message": f"Charge {intent['latest_charge']} has already "
+                                                                  f"been refunded."}
+        if params.get("amount") and int(params["amount"]) > left:
+            return {"code": "amount_too_large", "param": "amount",
+                    "message": f"Refund amount ({params['amount']}) is greater than unrefunded amount on charge "
+                               f"({left})"}
+        return None
 
     def _action(self, collection: str, obj: dict, action: str) -> dict:
         if collection == "invoices" and action == "finalize":
@@ -218,7 +249,7 @@ class FakeStripe:
         elif collection == "invoices" and action == "pay":
             obj["status"], obj["amount_paid"] = "paid", obj["amount_due"]
         elif collection == "payment_intents" and action == "cancel":
-            obj["status"] = "canceled"
+            obj["status"], obj["cancellation_reason"] = "canceled", "requested_by_customer"
         return obj
 
     # --- what a buyer, a bank or support does on Stripe's side (tests drive them) -----------------
@@ -230,9 +261,18 @@ class FakeStripe:
         intent["latest_charge"] = intent.get("latest_charge") or new_id("ch")
         return intent
 
-    def charge_of(self, intent_id: str, *, amount_refunded: int = 0) -> dict:
-        """The charge object of a succeeded intent, as `charge.*` events carry it."""
+    def start_processing(self, intent_id: str) -> dict:
+        """The buyer's payment is under way (a bank debit): Stripe will not cancel the intent now."""
         intent = self.objects["payment_intents"][intent_id]
+        intent["status"] = "processing"
+        return intent
+
+    def charge_of(self, intent_id: str, *, amount_refunded: int | None = None) -> dict:
+        """The charge object of a succeeded intent, as `charge.*` events carry it; `amount_refunded`
+        is what refunds through this fake added up to unless given."""
+        intent = self.objects["payment_intents"][intent_id]
+        if amount_refunded is None:
+            amount_refunded = intent.get("_amount_refunded", 0)
         return {"id": intent["latest_charge"], "object": "charge", "amount": intent["amount_received"],
                 "amount_refunded": amount_refunded, "refunded": amount_refunded >= intent["amount_received"],
                 "currency": intent["currency"], "payment_intent": intent_id, "metadata": dict(intent["metadata"])}

@@ -83,6 +83,9 @@ def test_the_marketplace_invoice_lifecycle_emails_buyer_and_provider():
         ("invoice_sent", ["bea@example.test"]),
         ("invoice_buyer_marked_paid", [provider.user.email]),
         ("invoice_payment_confirmed", ["bea@example.test"]),
+        # Every payment, whatever the channel: a receipt to the buyer, a notice to the provider.
+        ("invoice_payment_receipt", ["bea@example.test"]),
+        ("invoice_payment_received", [provider.user.email]),
     ]
     sent = OutboundEmail.objects.using("marketplace").get(template="invoice_sent")
     assert sent.subject.startswith("Happy Paws: invoice ")

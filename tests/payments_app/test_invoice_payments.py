@@ -103,10 +103,12 @@ class TestPaymentIntent:
     def test_the_provider_interface_refunds_and_cancels_through_stripe(self, fake_stripe, stripe_tenant):
         invoice = sent_tenant_invoice(stripe_tenant)
         intent_id = open_tenant(stripe_tenant, invoice).stripe_payment_intent_id
-        refund = StripeConnectProvider().refund(intent_id, amount_cents=500, key="cn-1")
-        assert (refund.amount_cents, refund.status) == (500, "succeeded")
         StripeConnectProvider().cancel(intent_id)
         assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
+        paid = open_tenant(stripe_tenant, sent_tenant_invoice(stripe_tenant)).stripe_payment_intent_id
+        fake_stripe.succeed_intent(paid)  # Stripe refunds only a successful charge
+        refund = StripeConnectProvider().refund(paid, amount_cents=500, key="cn-1")
+        assert (refund.amount_cents, refund.status) == (500, "succeeded")
 
 
 class TestManualFallback:

@@ -1,7 +1,10 @@
-"""A Stripe webhook racing the provider's manual confirmation, on separate connections against
-committed data in real PostgreSQL: exactly one payment, whichever wins."""
+"""A card payment that Stripe has taken and the provider's confirmation of a payment by hand, on
+separate connections against committed data in real PostgreSQL: the payment by hand is refused
+(the card paid), and the webhook records exactly one payment."""
 
 import pytest
+
+from breederhq.errors import Conflict
 
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
@@ -36,10 +39,14 @@ def test_webhook_racing_a_manual_confirmation_records_one_payment(round_, client
             return tenant_services.invoice_mark_paid(invoice_id=invoice.pk, method="manual",
                                                      idempotency_key=f"bank-{invoice.pk}", actor=st.tenant.owner_user)
 
-    processed, _ = race(st.tenant, invoice, webhook, provider_confirms_bank_transfer)
+    # The card has paid at Stripe: a payment by hand asks Stripe first, finds the intent succeeded
+    # and is refused (never a second collection); the webhook then pays the invoice once.
+    with pytest.raises(Conflict) as refused:
+        provider_confirms_bank_transfer()
+    assert refused.value.code == "paid_by_card"
+    processed = race(st.tenant, invoice, webhook)[0]
     assert processed.status == "succeeded"
-    assert processed.outcome in {f"invoice {invoice.invoice_number} paid",
-                                 f"duplicate: invoice {invoice.invoice_number} already paid"}
+    assert processed.outcome == f"invoice {invoice.invoice_number} paid"
     with tenant_context(st.tenant.pk):
         invoice = Invoice.objects.get(pk=invoice.pk)
         assert (invoice.status, invoice.paid_cents) == ("paid", 25_000)

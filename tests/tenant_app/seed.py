@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from breederhq.tenancy import platform_context, tenant_context
-from payments_app.models import InvoicePayment, StripeConnectAccount
+from payments_app.models import InvoicePayment, RefundRequest, StripeConnectAccount
 from tenant_app import services
 from tests.factories.tenant import ContactFactory, UserFactory, make_invoice, receipt_file
 
@@ -26,6 +26,8 @@ def seed_every_table(tenant) -> dict:
                                                       owner_tenant=tenant)
         payment = InvoicePayment.objects.create(invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant,
                                                 provider="manual", amount_cents=35_000, currency=invoice.currency)
+        RefundRequest.objects.create(payment=payment, owner_tenant=tenant, idempotency_key="seed", amount_cents=100,
+                                     currency=invoice.currency, status="succeeded")
     return {"contact": contact, "invoice": invoice, "credit_note": credit_note, "account": account,
             "payment": payment}
 
@@ -38,4 +40,5 @@ def seed_platform_rows() -> dict:
                                                       provider_id=990_001)
         payment = InvoicePayment.objects.create(invoice_kind="marketplace", invoice_id=990_001, provider="manual",
                                                 amount_cents=12_000, currency="USD")
+        RefundRequest.objects.create(payment=payment, idempotency_key="seed", amount_cents=100, currency="USD")
     return {"account": account, "payment": payment}

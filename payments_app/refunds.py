@@ -1,0 +1,395 @@
+"""Refunds through the channel that took the money, one behaviour for tenant and marketplace invoices.
+
+- Keyed by the client's Idempotency-Key: one refund per key. Another key is another refund request,
+  judged against what is still refundable (what was paid, minus what is recorded as refunded, minus
+  what other requests are sending right now).
+- Manual payment (cash, bank transfer, or a Stripe-mode invoice paid by hand): recorded as a manual
+  refund; Stripe is not called.
+- Card payment: a `RefundRequest` row is committed first (the reservation), then Stripe is called
+  with no transaction open, under an idempotency key derived from that row; only once Stripe accepts
+  is the refund recorded on the invoice (and the payment row). Stripe unreachable: 503, nothing
+  recorded (the same key may be retried); Stripe refusing: 409, nothing recorded.
+- Stripe's own `charge.refunded` notification waits while a request is pending (the webhook
+  retries), so a refund asked for through the API and the one Stripe reports never count twice.
+- A request left pending by a crash is finished by the client's retry with the same key or by the
+  5-minute sweep (`invoice_refunds_resume`): the same Stripe refund comes back and is recorded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import stripe
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
+from breederhq.money import check_amount
+from breederhq.tenancy import owner_context, system_read_context, tenant_context
+from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest
+from payments_app.stripe_gateway import StripeUnavailable, idempotency_key
+
+logger = logging.getLogger(__name__)
+
+Status = RefundRequest.Status
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    """What actually happened, for the answer to the client."""
+
+    channel: str  # "stripe" or "manual"
+    amount_cents: int
+    stripe_refund_id: str | None
+    #: The domain's record of it (tenant: the CreditNote; marketplace: the invoice).
+    record: object
+    replayed: bool = False
+
+
+def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoicePayment | None:
+    """The invoice's Stripe payment row when a card payment took its money (the intent succeeded and
+    settled the invoice), else None: the money came by hand and goes back by hand."""
+    with owner_context(tenant_id if invoice_kind == InvoiceKind.TENANT else None):
+        payment = InvoicePayment.objects.using("default").filter(
+            invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
+            stripe_payment_intent_id__isnull=False, stripe_status="succeeded",
+        ).exclude(refund_requests__purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION).first()
+    return payment
+
+
+def _facts(invoice_kind: str, invoice_id: int, tenant_id: int | None):
+    from payments_app.services import invoice_facts
+
+    facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+    if facts is None:
+        raise NotFound(f"Invoice {invoice_id} not found.")
+    return facts
+
+
+def _check_version(facts, expected_version: int | None) -> None:
+    from breederhq.errors import VersionConflict
+
+    if expected_version is not None and expected_version != facts.version:
+        raise VersionConflict(entity=f"Invoice {facts.number}", expected=expected_version, current=facts.version)
+
+
+def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, amount_cents: int,
+                                   key: str, reason: str = "", expected_version: int | None = None,
+                                   actor=None) -> RefundOutcome:
+    """Give `amount_cents` back through the channel that took the money (see the module docstring).
+
+    `key` is the client's Idempotency-Key (scoped to this invoice); `expected_version` the version
+    the client read: compared with the invoice before anything is sent, so a request made at a
+    version that has changed since is 409 `version_conflict`, while two requests made at the same
+    version with different keys are two refunds, each judged against what is still refundable.
+    """
+    check_amount("amount_cents", amount_cents, allow_zero=False)
+    if not key:
+        raise ValidationFailed("An idempotency key is required.", field_errors={"Idempotency-Key": ["required"]},
+                               code="idempotency_key_required")
+    facts = _facts(invoice_kind, invoice_id, tenant_id)
+    payment = card_payment(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
+    if payment is None:
+        # Paid by hand (whatever the invoice's mode): given back by hand, recorded as a manual
+        # refund; the invoice's service judges the amount and replays the same key under its lock.
+        ledger_key = f"refund:{invoice_kind}:{invoice_id}:key:{key}"
+        replay = _manual_refund_recorded(invoice_kind, facts.tenant_id, ledger_key)
+        if not replay:
+            _check_version(facts, expected_version)
+        record = _record(invoice_kind, invoice_id, facts.tenant_id, amount_cents=amount_cents, reason=reason,
+                         ledger_key=ledger_key, method="manual", reference="", actor=actor)
+        return RefundOutcome("manual", amount_cents, None, record, replayed=replay)
+    request, replay = _reserve(payment, facts, key=key, amount_cents=amount_cents, reason=reason,
+                               expected_version=expected_version, actor=actor)
+    if replay:
+        return RefundOutcome("stripe", request.amount_cents, request.stripe_refund_id,
+                             _existing_record(request), replayed=True)
+    return _send_and_record(request, actor=actor)
+
+
+def _manual_refund_recorded(invoice_kind: str, tenant_id: int | None, ledger_key: str) -> bool:
+    if invoice_kind != InvoiceKind.TENANT:
+        return False  # marketplace invoices keep no refund ledger: the API's Idempotency-Key replays
+    from tenant_app.models import Payment
+
+    with tenant_context(tenant_id):
+        return Payment.objects.filter(idempotency_key=ledger_key).exists()
+
+
+def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int:
+    """What requests of this payment are sending right now (reserved, not recorded yet)."""
+    rows = RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING)
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    return rows.aggregate(total=Sum("amount_cents"))["total"] or 0
+
+
+def _returned_duplicates(payment: InvoicePayment) -> int:
+    """Card money returned because the invoice was already paid another way: never the invoice's refund."""
+    return RefundRequest.objects.using("default").filter(
+        payment=payment, purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION, status=Status.SUCCEEDED,
+    ).aggregate(total=Sum("amount_cents"))["total"] or 0
+
+
+def _reserve(payment: InvoicePayment, facts, *, key: str, amount_cents: int, reason: str,
+             expected_version: int | None, actor) -> tuple[RefundRequest, bool]:
+    """Under the payment row's lock: replay the key's request, or judge and commit a new one."""
+    owner = payment.owner_tenant_id
+    with transaction.atomic(using="default"), owner_context(owner):
+        locked = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
+        existing = RefundRequest.objects.using("default").filter(payment=locked, idempotency_key=key).first()
+        if existing is not None:
+            if existing.amount_cents != amount_cents or existing.purpose != RefundRequest.Purpose.REFUND:
+                raise Conflict("This idempotency key was used for a different refund.", code="idempotency_key_reused")
+            if existing.status == Status.SUCCEEDED:
+                return existing, True
+            if existing.status == Status.PENDING:
+                return existing, False  # sent before, outcome unknown: the same Stripe call again
+        if existing is None:
+            # The version the client read, compared with the invoice as it was when this request
+            # arrived: a request made on a stale view is refused, while one that merely waited for
+            # a concurrent refund (another key) is judged below against what that one left.
+            _check_version(facts, expected_version)
+        # Re-read under the lock: a refund recorded meanwhile is in the invoice's refunded amount.
+        facts = _facts(facts.kind, facts.invoice_id, facts.tenant_id)
+        if facts.status not in {"paid", "partially_refunded"}:
+            raise Conflict(f"Invoice {facts.number} is {facts.status}; only a paid invoice is refunded.",
+                           code="illegal_transition")
+        refundable = facts.paid_cents - facts.refunded_cents - _refunding(locked)
+        if amount_cents > refundable:
+            raise Conflict(f"{amount_cents} exceeds the refundable {max(refundable, 0)} of invoice {facts.number}.",
+                           code="refund_exceeds_refundable", extra={"refundable_cents": max(refundable, 0)})
+        if existing is not None:  # failed or refused before: this is a new attempt, judged again
+            existing.status, existing.error = Status.PENDING, ""
+            existing.save(using="default", update_fields=["status", "error", "updated_at"])
+            return existing, False
+        request = RefundRequest.objects.using("default").create(
+            payment=locked, owner_tenant_id=owner, idempotency_key=key, amount_cents=amount_cents,
+            currency=locked.currency, reason=reason[:500], requested_by_id=getattr(actor, "pk", None),
+        )
+    return request, False
+
+
+def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
+    """Call Stripe (no transaction open), then record what Stripe accepted.
+
+    Stripe unreachable (or no answer in time): the request stays pending, with the error, and the
+    client is told nothing was recorded. It may still have reached Stripe: the client's retry with
+    the same key sends the same Stripe request (same refund back), and the sweep asks Stripe
+    whether it exists (`invoice_refund_settle_unknown`). Meanwhile its amount stays reserved and
+    `charge.refunded` waits for it."""
+    from payments_app.providers import StripeConnectProvider
+
+    owner = request.owner_tenant_id
+    with owner_context(owner):
+        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+    try:
+        result = StripeConnectProvider().refund(payment.stripe_payment_intent_id, amount_cents=request.amount_cents,
+                                                key=stripe_key(request),
+                                                metadata={"breederhq_refund_key": stripe_key(request)})
+    except StripeUnavailable as exc:
+        with owner_context(owner):
+            RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
+                error=str(exc)[:300], updated_at=timezone.now())
+        raise Unavailable(f"Stripe cannot be reached; nothing was recorded. Retry with the same Idempotency-Key. "
+                          f"({exc})", code="stripe_unavailable") from exc
+    except stripe.StripeError as exc:
+        message = getattr(exc, "user_message", None) or str(exc)
+        _close(request, status=Status.REFUSED, error=message)
+        raise Conflict(f"Stripe refused the refund; nothing was refunded: {message}",
+                       code="stripe_refund_refused") from exc
+    record = _record_sent(request, refund_id=result.matching_id, actor=actor)
+    return RefundOutcome("stripe", request.amount_cents, result.matching_id, record)
+
+
+def _close(request: RefundRequest, *, status: str, error: str) -> None:
+    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
+        RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
+            status=status, error=error[:300], updated_at=timezone.now())
+
+
+def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
+    """Stripe refunded it: record it once. Tenant invoices: the ledger and the request in one
+    transaction. Marketplace invoices: the invoice (marketplace database) first, then the request."""
+    with owner_context(request.owner_tenant_id):
+        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+    kind, invoice_id, tenant_id = payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id
+    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
+        locked_payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
+        locked = RefundRequest.objects.using("default").select_for_update().get(pk=request.pk)
+        if locked.status == Status.SUCCEEDED:
+            return _existing_record(locked)
+        record = None
+        if locked.purpose == RefundRequest.Purpose.REFUND:
+            record = _record(kind, invoice_id, tenant_id, amount_cents=locked.amount_cents, reason=locked.reason,
+                             ledger_key=f"refund_request:{locked.pk}", method="stripe", reference=refund_id,
+                             actor=actor)
+        locked.status, locked.stripe_refund_id, locked.error = Status.SUCCEEDED, refund_id, ""
+        locked.save(using="default", update_fields=["status", "stripe_refund_id", "error", "updated_at"])
+        locked_payment.refunded_cents += locked.amount_cents
+        locked_payment.save(using="default", update_fields=["refunded_cents", "updated_at"])
+    return record
+
+
+def _record(kind: str, invoice_id: int, tenant_id: int | None, *, amount_cents: int, reason: str, ledger_key: str,
+            method: str, reference: str, actor=None):
+    """The refund in the invoice's own ledger, through its own service (judged under its lock)."""
+    if kind == InvoiceKind.TENANT:
+        from tenant_app import services as tenant_services
+
+        with tenant_context(tenant_id):
+            return tenant_services.invoice_refund(
+                invoice_id=invoice_id, amount_cents=amount_cents, reason=reason or "refund",
+                idempotency_key=ledger_key, actor=actor if _is_tenant_user(actor) else None, method=method,
+                external_reference=reference)
+    from marketplace_app import services as marketplace_services
+
+    return marketplace_services.marketplace_invoice_refund(invoice_id=invoice_id, amount_cents=amount_cents)
+
+
+def _is_tenant_user(actor) -> bool:
+    from tenant_app.models import User
+
+    return isinstance(actor, User)
+
+
+def _existing_record(request: RefundRequest):
+    with owner_context(request.owner_tenant_id):
+        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+    if payment.invoice_kind == InvoiceKind.TENANT:
+        from tenant_app.models import Payment
+
+        with tenant_context(payment.owner_tenant_id):
+            row = Payment.objects.filter(idempotency_key=f"refund_request:{request.pk}").select_related(
+                "credit_note").first()
+            return row.credit_note if row is not None else None
+    from marketplace_app.models import MarketplaceInvoice
+
+    return MarketplaceInvoice.objects.using("marketplace").get(pk=payment.invoice_id)
+
+
+# --- The notification, duplicate collections, and the sweep -------------------------------------------
+
+
+def refunds_in_flight(payment: InvoicePayment) -> int:
+    """For `charge.refunded`: how many requests of this payment are being sent (then it waits)."""
+    with owner_context(payment.owner_tenant_id):
+        return RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING).count()
+
+
+def refunded_for_the_invoice(payment: InvoicePayment, stripe_total: int) -> int:
+    """Stripe's cumulative refunded amount minus card money returned for a duplicate collection:
+    what the invoice's own ledger should hold as refunded through Stripe."""
+    with owner_context(payment.owner_tenant_id):
+        return stripe_total - _returned_duplicates(payment)
+
+
+def stripe_key(request: RefundRequest) -> str:
+    """The Stripe idempotency key of a request: derived from its payment row and the client's key
+    (unique together), so a retry with the same key, even after the request row itself was rolled
+    back with a failed response, asks Stripe for the very same refund."""
+    digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:40]
+    return f"payment:{request.payment_id}:{digest}"
+
+
+def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, note: str) -> RefundRequest:
+    """A card payment arrived for an invoice already paid another way (called by the webhook inside
+    its transaction, the payment row locked): flag it for finance and queue the money's return; a
+    worker refunds it through Stripe after the commit (the sweep if that enqueue is lost)."""
+    with owner_context(payment.owner_tenant_id):
+        request, created = _duplicate_request(payment, amount_cents, note)
+    if created:
+        transaction.on_commit(lambda: _enqueue_resume(request.pk, request.owner_tenant_id), using="default")
+    return request
+
+
+def _duplicate_request(payment: InvoicePayment, amount_cents: int, note: str) -> tuple[RefundRequest, bool]:
+    return RefundRequest.objects.using("default").get_or_create(
+        payment=payment, idempotency_key=f"duplicate_collection:{payment.stripe_payment_intent_id}",
+        defaults={"owner_tenant_id": payment.owner_tenant_id, "amount_cents": amount_cents,
+                  "currency": payment.currency, "purpose": RefundRequest.Purpose.DUPLICATE_COLLECTION,
+                  "reason": note[:500]},
+    )
+
+
+def _enqueue_resume(request_pk: int, owner: int | None) -> None:
+    from payments_app.tasks import resume_refund_request
+
+    try:
+        resume_refund_request.delay(request_pk, owner)
+    except Exception:  # Redis down: the request stays pending and the 5-minute sweep sends it
+        logger.exception("could not enqueue refund request %s; the sweep will send it", request_pk)
+
+
+def invoice_refund_resume(*, request_pk: int, owner: int | None) -> RefundRequest:
+    """Finish a pending request (the worker after a duplicate collection, or the sweep).
+
+    A duplicate collection is sent (again): the same Stripe key gives the same refund back. A
+    request from the API whose answer never came is not sent again behind the client's back: Stripe
+    is asked whether it made that refund (our request id is on it); found, it is recorded; not
+    found, the request is closed as failed and its amount is free again."""
+    with owner_context(owner):
+        request = RefundRequest.objects.using("default").get(pk=request_pk)
+    if request.status != Status.PENDING:
+        return request
+    if request.purpose == RefundRequest.Purpose.REFUND:
+        made = _stripe_refund_made(request)
+        if made is None:
+            _close(request, status=Status.FAILED, error="Stripe has no such refund: nothing was refunded")
+        else:
+            _record_sent(request, refund_id=made)
+    else:
+        try:
+            _send_and_record(request)
+        except Conflict:
+            pass  # refused: recorded on the request, flagged below
+    with owner_context(owner):
+        request.refresh_from_db()
+    if request.purpose == RefundRequest.Purpose.DUPLICATE_COLLECTION and request.status != Status.PENDING:
+        _note_returned(request)
+    return request
+
+
+def _stripe_refund_made(request: RefundRequest) -> str | None:
+    from payments_app.stripe_gateway import call_stripe, stripe_client
+
+    with owner_context(request.owner_tenant_id):
+        intent_id = InvoicePayment.objects.using("default").values_list(
+            "stripe_payment_intent_id", flat=True).get(pk=request.payment_id)
+    params: dict = {"payment_intent": intent_id, "limit": 100}
+    while True:
+        page = call_stripe("refund.list", stripe_client().v1.refunds.list, params=params)
+        for refund in page.data:
+            if (refund.to_dict().get("metadata") or {}).get("breederhq_refund_key") == stripe_key(request):
+                return refund.id
+        if not page.has_more or not page.data:
+            return None
+        params = {**params, "starting_after": page.data[-1].id}
+
+
+def _note_returned(request: RefundRequest) -> None:
+    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
+        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=request.payment_id)
+        word = {"succeeded": "returned", "refused": "NOT returned (Stripe refused)"}.get(request.status, request.status)
+        payment.reconciliation_status = ReconciliationState.MISMATCH
+        payment.reconciliation_note = (f"collected twice: card payment {payment.stripe_payment_intent_id} "
+                                       f"{word} ({request.stripe_refund_id or request.error})")[:300]
+        payment.save(using="default", update_fields=["reconciliation_status", "reconciliation_note", "updated_at"])
+
+
+def invoice_refunds_pending(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None,
+                            limit: int = 200) -> list[tuple[int, int | None]]:
+    """(pk, owner) of requests left pending (a crash after Stripe answered, a lost enqueue)."""
+    cutoff = (now or timezone.now()) - older_than
+    with system_read_context(job="payments:refunds_pending"):
+        return list(RefundRequest.objects.using("default").filter(status=Status.PENDING, updated_at__lte=cutoff)
+                    .order_by("updated_at").values_list("pk", "owner_tenant_id")[:limit])
+
+
+__all__ = ["RefundOutcome", "card_payment", "duplicate_collection_return",
+           "invoice_refund_resume", "invoice_refund_through_channel", "invoice_refunds_pending",
+           "refunded_for_the_invoice", "refunds_in_flight"]
