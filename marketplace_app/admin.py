@@ -8,12 +8,15 @@ from django.contrib import admin
 from django.db import models
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
+from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
+from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
 from marketplace_app import services
 from marketplace_app.models import (
     MarketplaceInvoice,
+    MarketplaceInvoiceAuditLog,
     MarketplaceInvoiceLineItem,
+    MarketplacePaymentConfirmationAudit,
     MarketplaceTransaction,
     MarketplaceUser,
     MessageThread,
@@ -159,53 +162,53 @@ class MarketplaceTransactionAdmin(ReadOnlyAdmin):
     readonly_fields = ("amount", "refunded", "invoice_id_link")
 
 
-class LineItemInline(admin.TabularInline):
+class LineItemInline(ReadOnlyInline):
     model = MarketplaceInvoiceLineItem
     formfield_overrides = URL_FIELDS_HTTPS
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-def _mi_resolve(invoice, user):
-    if invoice.reconciliation_status not in DISAGREEMENTS:
-        return f"nothing to resolve ({invoice.reconciliation_status})"
+def _staff(user) -> str:
+    return f"staff:{user.get_username()}"
+
+
+def _mi_resolve(invoice, user, reason):
+    # The rule (only a disagreement is resolved) is the service's: a refusal is shown as such.
     return services.marketplace_invoice_set_reconciliation_status(
-        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED).reconciliation_status
+        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason,
+        actor_label=_staff(user)).reconciliation_status
 
 
 def _mi_confirm(invoice, user):
-    invoice, changed = services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
+    invoice, changed = services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual",
+                                                              actor_label=_staff(user))
     return invoice.status if changed else f"already {invoice.status}"
 
 
-def _mi_reject(invoice, user):
-    return services.marketplace_invoice_reject_payment_claim(invoice_id=invoice.pk, expected_version=None).status
+def _mi_reject(invoice, user, reason):
+    return services.marketplace_invoice_reject_payment_claim(invoice_id=invoice.pk, expected_version=None,
+                                                             actor_label=_staff(user), reason=reason).status
 
 
 @admin.register(MarketplaceInvoice)
 class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     total = money("total_cents")
     refunded = money("refunded_cents")
-    list_display = ("id", "number", "provider", "client", "status", "total", "refunded", "payment_mode_snapshot",
+    list_display = ("id", "invoice_number", "provider", "client", "status", "total", "refunded", "payment_mode_snapshot",
                     "reconciliation_status", "version")
     list_filter = ("status", "payment_mode_snapshot", "reconciliation_status")
     list_select_related = ("provider", "client")
-    search_fields = ("number",)
+    search_fields = ("invoice_number",)
     date_hierarchy = "created_at"
-    inlines = [LineItemInline]
+    inlines = [LineItemInline,
+               *timeline_inlines(audit_model=MarketplaceInvoiceAuditLog,
+                                 confirmation_model=MarketplacePaymentConfirmationAudit, claimant_field="marked_paid_by")]
     actions = [
         audited_action("confirm_marketplace_payment", "Confirm the buyer's manual payment", perform=_mi_confirm,
                        permissions=("payment_action",)),
         audited_action("reject_marketplace_payment", "Reject (or expire) the buyer's manual payment claim",
-                       perform=_mi_reject, permissions=("payment_action",)),
+                       perform=_mi_reject, permissions=("payment_action",), pass_reason=True),
         audited_action("resolve_marketplace_reconciliation", "Mark the reconciliation disagreement resolved",
-                       perform=_mi_resolve, permissions=("payment_action",)),
+                       perform=_mi_resolve, permissions=("payment_action",), pass_reason=True),
     ]
 
 

@@ -21,7 +21,14 @@ from breederhq.crossdb import (
 )
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
-from breederhq.reconciliation import ReconciliationStatus, reconciliation_status_check
+from breederhq.reconciliation import reconciliation_status_check
+from breederhq.invoicing.models import (
+    AbstractInvoice,
+    AbstractInvoiceAuditLog,
+    AbstractInvoiceLineItem,
+    AbstractPaymentConfirmationAudit,
+)
+from breederhq.invoicing.status import INVOICE_TRANSITIONS, InvoiceStatus
 from breederhq.state_machine import StateMachine
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, ListingSearchDocument
 
@@ -388,8 +395,9 @@ def marketplace_receipt_upload_path(instance: "MarketplaceInvoice", filename: st
     return f"marketplace/receipts/{instance.provider_id}/{instance.pk or 'new'}/{filename}"
 
 
-class MarketplaceInvoice(models.Model):
-    """The invoice of a non-breeder service provider (breeders bill with the tenant Invoice).
+class MarketplaceInvoice(AbstractInvoice):
+    """The invoice of a non-breeder service provider (breeders bill with the tenant Invoice). The
+    common columns and the lifecycle are the invoice core's (breederhq/invoicing/).
 
     Only service providers can own one: `(provider_id, provider_kind)` is a composite foreign key to
     `marketplace_providers (id, kind)` (added in SQL by the migration) and `provider_kind` is fixed
@@ -397,20 +405,9 @@ class MarketplaceInvoice(models.Model):
     turning a provider that has invoices into a breeder.
     """
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SENT = "sent", "Sent"
-        PENDING_CONFIRMATION = "pending_confirmation", "Pending confirmation"
-        PAID = "paid", "Paid"
-        VOID = "void", "Void"
-        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-        REFUNDED = "refunded", "Refunded"
-
     class PaymentMode(models.TextChoices):
         STRIPE = "stripe", "Stripe"
         MANUAL = "manual", "Manual"
-
-    ReconciliationStatus = ReconciliationStatus  # the one set: breederhq/reconciliation.py
 
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="marketplace_invoices")
     provider_kind = models.CharField(max_length=20, default="service_provider", editable=False)
@@ -418,33 +415,25 @@ class MarketplaceInvoice(models.Model):
         MarketplaceTransaction, on_delete=models.PROTECT, related_name="marketplace_invoices"
     )
     client = models.ForeignKey(MarketplaceUser, on_delete=models.PROTECT, related_name="marketplace_invoices")
-    number = models.CharField(max_length=50)
-    status = models.CharField(max_length=30, choices=Status.choices, default=Status.DRAFT)
-    currency = CurrencyField()
-    subtotal_cents = CentsField()
-    tax_cents = CentsField()
-    total_cents = CentsField()
-    refunded_cents = CentsField()
+    #: The column keeps its first name, `number`.
+    invoice_number = models.CharField(max_length=50, db_column="number")
     payment_mode_snapshot = models.CharField(max_length=20, choices=PaymentMode.choices)
-    payment_mode_locked_at = models.DateTimeField()
-    reconciliation_status = models.CharField(
-        max_length=20, choices=ReconciliationStatus.choices, default=ReconciliationStatus.SYNCED
-    )
     stripe_invoice_id = models.CharField(max_length=50, null=True, blank=True, unique=True)
     # The buyer's receipt: a file uploaded through the API (Django storage), or (older clients) a URL.
     buyer_payment_receipt = models.FileField(
         upload_to=marketplace_receipt_upload_path, max_length=500, blank=True, default=""
     )
     buyer_payment_receipt_url = models.URLField(max_length=500, null=True, blank=True)
-    buyer_marked_paid_at = models.DateTimeField(null=True, blank=True)
-    version = models.IntegerField(default=1)
     due_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
+    @property
+    def number(self) -> str:
+        """The name this column had here before the core named it `invoice_number`."""
+        return self.invoice_number
+
+    @number.setter
+    def number(self, value: str) -> None:
+        self.invoice_number = value
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -463,7 +452,8 @@ class MarketplaceInvoice(models.Model):
             models.CheckConstraint(
                 condition=Q(
                     status__in=[
-                        "draft", "sent", "pending_confirmation", "paid", "void", "partially_refunded", "refunded"
+                        InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.PENDING_CONFIRMATION, InvoiceStatus.PAID,
+                        InvoiceStatus.VOID, InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED,
                     ]
                 ),
                 name="marketplace_invoices_status_valid",
@@ -487,10 +477,10 @@ class MarketplaceInvoice(models.Model):
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="marketplace_invoices_version_positive"),
             currency_check(name="marketplace_invoices_currency_valid"),
-            models.UniqueConstraint(fields=["provider", "number"], name="marketplace_invoices_number_unique"),
+            models.UniqueConstraint(fields=["provider", "invoice_number"], name="marketplace_invoices_number_unique"),
             # Single invoice strategy: at most one live (non-void) invoice per transaction.
             models.UniqueConstraint(
-                fields=["transaction"], condition=~Q(status="void"), name="marketplace_invoices_one_live_per_tx"
+                fields=["transaction"], condition=~Q(status=InvoiceStatus.VOID), name="marketplace_invoices_one_live_per_tx"
             ),
         ]
         indexes = [
@@ -498,38 +488,24 @@ class MarketplaceInvoice(models.Model):
             # The 7-day expiry sweep of pending confirmations.
             models.Index(
                 fields=["buyer_marked_paid_at"],
-                condition=Q(status="pending_confirmation"),
+                condition=Q(status=InvoiceStatus.PENDING_CONFIRMATION),
                 name="mkt_invoices_pending_conf_age",
             ),
         ]
 
 
-INVOICE_STATES = StateMachine(
-    "MarketplaceInvoice",
-    {
-        "draft": {"sent", "void"},
-        "sent": {"pending_confirmation", "paid", "void"},
-        # Falls back to sent when the provider rejects the claim or it expires after 7 days.
-        "pending_confirmation": {"paid", "sent", "void"},
-        "paid": {"partially_refunded", "refunded"},
-        "partially_refunded": {"partially_refunded", "refunded"},
-        "void": set(),
-        "refunded": set(),
-    },
-)
+# The one table of invoice transitions (breederhq/invoicing/status.py).
+INVOICE_STATES = INVOICE_TRANSITIONS
 
 
-class MarketplaceInvoiceLineItem(models.Model):
+class MarketplaceInvoiceLineItem(AbstractInvoiceLineItem):
+    """One line of a marketplace invoice (columns: breederhq/invoicing/models.py)."""
+
     invoice = models.ForeignKey(MarketplaceInvoice, on_delete=models.CASCADE, related_name="line_items")
     description = models.TextField()
-    quantity = models.IntegerField(default=1)
-    unit_price_cents = CentsField()
-    total_cents = CentsField()
-    sort_order = models.IntegerField(default=0)
 
-    class Meta:
+    class Meta(AbstractInvoiceLineItem.Meta):
         db_table = "marketplace_invoice_line_items"
-        ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="mkt_invoice_lines_quantity_positive"),
             models.CheckConstraint(
@@ -538,6 +514,35 @@ class MarketplaceInvoiceLineItem(models.Model):
             ),
             amount_bound_check("unit_price_cents", "total_cents", name="mkt_invoice_lines_amounts_within_bound"),
         ]
+
+
+class MarketplaceInvoiceAuditLog(AbstractInvoiceAuditLog):
+    """The audit trail of marketplace invoices, in the marketplace database, written in the same
+    transaction as each change (columns: breederhq/invoicing/models.py). Append-only: the
+    application role has no UPDATE or DELETE on it (breederhq/db_roles.py)."""
+
+    invoice = models.ForeignKey(MarketplaceInvoice, on_delete=models.PROTECT, related_name="audit_log")
+    changed_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+
+    class Meta(AbstractInvoiceAuditLog.Meta):
+        db_table = "marketplace_invoice_audit_log"
+        indexes = [models.Index(fields=["invoice", "id"], name="mkt_invoice_audit_invoice_idx")]
+
+
+class MarketplacePaymentConfirmationAudit(AbstractPaymentConfirmationAudit):
+    """Each step of a marketplace invoice's payment confirmation, in the marketplace database.
+    Append-only."""
+
+    invoice = models.ForeignKey(MarketplaceInvoice, on_delete=models.PROTECT, related_name="confirmation_audit")
+    marked_paid_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
+    confirmed_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+
+    class Meta(AbstractPaymentConfirmationAudit.Meta):
+        db_table = "marketplace_payment_confirmation_audit"
+        indexes = [models.Index(fields=["invoice", "id"], name="mkt_payment_confirm_inv_idx")]
 
 
 # --- Messaging -------------------------------------------------------------------------------------

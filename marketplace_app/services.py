@@ -21,11 +21,11 @@ from breederhq.errors import Conflict, Gone, IllegalTransition, NotFound, Permis
 from breederhq.email import email_enqueue
 from breederhq.files import files_removed_on_failure
 from breederhq.money import check_amount, check_lines
-from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
+from breederhq.invoicing import lifecycle
+from breederhq.invoicing.status import ConfirmationEvent, InvoiceStatus
 from breederhq.outbox import outbox_enqueue
-from marketplace_app.notifications import marketplace_invoice_event_emails, marketplace_invoice_payment_receipts
+from marketplace_app.invoicing import MARKETPLACE_INVOICES as KIND
 from marketplace_app.models import (
-    INVOICE_STATES,
     LISTING_STATES,
     TRANSACTION_STATES,
     MarketplaceContact,
@@ -398,7 +398,7 @@ def transaction_cancel(*, transaction_id: int) -> MarketplaceTransaction:
             # wrong "yes".
             invoice_status = (MarketplaceInvoice.objects.using(DB).filter(pk=tx.invoice_id)
                               .values_list("status", flat=True).first())
-            if invoice_status is not None and invoice_status != MarketplaceInvoice.Status.VOID:
+            if invoice_status is not None and invoice_status != InvoiceStatus.VOID:
                 raise Conflict(
                     f"Transaction #{tx.pk} is billed by marketplace invoice #{tx.invoice_id} ({invoice_status}): "
                     f"void the invoice instead, which cancels the sale with it.",
@@ -497,21 +497,22 @@ class LineItem:
     quantity: int = 1
 
 
+# The lifecycle steps are the invoice core's (breederhq/invoicing/lifecycle.py), bound to this kind.
+# Actors are marketplace user ids; `actor_label` names who acted otherwise ("stripe", "system:...").
+
+
+def _lock_invoice(invoice_id: int) -> MarketplaceInvoice:
+    return lifecycle.lock(KIND, invoice_id)
+
+
 def _check_version(invoice: MarketplaceInvoice, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != invoice.version:
-        raise VersionConflict(entity=f"MarketplaceInvoice #{invoice.pk}", expected=expected_version,
-                              current=invoice.version)
+    lifecycle.check_version(KIND, invoice, expected_version)
 
 
-def _save_invoice(invoice: MarketplaceInvoice, fields: list[str]) -> None:
-    invoice.version += 1
-    invoice.save(using=DB, update_fields=[*fields, "version", "updated_at"])
-    if "status" in fields:
-        # The status the row had when it was loaded (and locked) by this transaction.
-        loaded = getattr(invoice, "_loaded_status", "")
-        INVOICE_TRANSITIONS_METRIC.labels("marketplace_invoice", loaded, invoice.status,
-                                          invoice.payment_mode_snapshot).inc()
-        invoice._loaded_status = invoice.status
+def _change(invoice: MarketplaceInvoice, *, action: str, fields: dict | None = None, new_status: str | None = None,
+            actor: int | None = None, actor_label: str = "", metadata: dict | None = None) -> MarketplaceInvoice:
+    return lifecycle.change(KIND, invoice, action=action, fields=fields, new_status=new_status, actor=actor,
+                            actor_label=actor_label, metadata=metadata)
 
 
 def marketplace_invoice_create(
@@ -520,6 +521,7 @@ def marketplace_invoice_create(
     line_items: list[LineItem],
     tax_cents: int = 0,
     due_at=None,
+    actor_id: int | None = None,
 ) -> MarketplaceInvoice:
     """Bill a service provider's transaction. Locks the provider row and snapshots its payment mode
     (review Flaw #2): a concurrent mode switch waits, and everything after reads the snapshot."""
@@ -558,7 +560,7 @@ def marketplace_invoice_create(
         subtotal = sum(item.unit_price_cents * item.quantity for item in line_items)
         sequence = MarketplaceInvoice.objects.using(DB).filter(provider=provider).count() + 1
         invoice = MarketplaceInvoice(
-            provider=provider, transaction=tx, client_id=tx.client_id, number=f"MP-{provider.pk}-{sequence:06d}",
+            provider=provider, transaction=tx, client_id=tx.client_id, invoice_number=f"MP-{provider.pk}-{sequence:06d}",
             currency=tx.currency, subtotal_cents=subtotal, tax_cents=tax_cents, total_cents=subtotal + tax_cents,
             payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(), due_at=due_at,
         )
@@ -572,25 +574,26 @@ def marketplace_invoice_create(
             for position, item in enumerate(line_items)
         )
         _attach_invoice_locked(tx, invoice_type="marketplace", invoice_id=invoice.pk)
+        lifecycle.audit(KIND, invoice, action="created", old_status="", actor=actor_id,
+                        metadata={"payment_mode_fallback": fallback.reason} if fallback is not None else {})
         if fallback is not None:
-            from payments_app.services import invoice_payment_record_fallback
-
-            # The flag lives in the tenant database: written once this invoice exists for sure.
-            transaction.on_commit(lambda: invoice_payment_record_fallback(
-                invoice_kind="marketplace", invoice_id=invoice.pk, tenant_id=None, reason=fallback.reason,
-                amount_cents=invoice.total_cents, currency=invoice.currency,
-                connect_account_id=fallback.account_id), using=DB)
+            # The flag lives in the tenant database: through the outbox, in this transaction, so it is
+            # written exactly once the invoice exists for sure, and a tenant-database error cannot
+            # turn the created invoice into a failed request (payments_app/outbox_handlers.py).
+            outbox_enqueue(using=DB, topic="payments.record_fallback", payload={
+                "invoice_kind": "marketplace", "invoice_id": invoice.pk, "tenant_id": None,
+                "reason": fallback.reason, "amount_cents": invoice.total_cents, "currency": invoice.currency,
+                "connect_account_id": fallback.account_id})
     return invoice
 
 
-def marketplace_invoice_send(*, invoice_id: int, expected_version: int) -> MarketplaceInvoice:
+def marketplace_invoice_send(*, invoice_id: int, expected_version: int, actor_id: int | None = None) -> MarketplaceInvoice:
     with transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
-        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.SENT)
-        invoice.status, invoice.sent_at = MarketplaceInvoice.Status.SENT, timezone.now()
-        _save_invoice(invoice, ["status", "sent_at"])
-        marketplace_invoice_event_emails(invoice, action="sent")
+        lifecycle.check_send(KIND, invoice)
+        _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
+                actor=actor_id)
         if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
             from payments_app.services import invoice_payment_open_on_commit
 
@@ -608,7 +611,7 @@ def marketplace_invoice_buyer_mark_paid(
     stored through Django's storage (removed again if the write fails); `receipt_url` is the older
     form, a link the buyer gives."""
     with files_removed_on_failure() as stored, transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         if invoice.client_id != buyer_id:
             raise NotFound(f"MarketplaceInvoice #{invoice_id} does not exist")
         _check_version(invoice, expected_version)
@@ -617,23 +620,25 @@ def marketplace_invoice_buyer_mark_paid(
         if receipt is None and not receipt_url:
             raise ValidationFailed("A manual payment needs a receipt.",
                                    field_errors={"receipt": ["Upload the payment receipt."]})
-        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.PENDING_CONFIRMATION)
-        invoice.status = MarketplaceInvoice.Status.PENDING_CONFIRMATION
-        invoice.buyer_marked_paid_at = timezone.now()
-        fields = ["status", "buyer_marked_paid_at"]
+        lifecycle.check_transition(invoice, InvoiceStatus.PENDING_CONFIRMATION)
+        now = timezone.now()
+        fields: dict = {"buyer_marked_paid_at": now}
         if receipt is not None:
             stored.save(invoice.buyer_payment_receipt, getattr(receipt, "name", None) or "receipt", receipt)
-            fields.append("buyer_payment_receipt")
+            fields["buyer_payment_receipt"] = invoice.buyer_payment_receipt.name
         if receipt_url:
-            invoice.buyer_payment_receipt_url = receipt_url
-            fields.append("buyer_payment_receipt_url")
-        _save_invoice(invoice, fields)
-        marketplace_invoice_event_emails(invoice, action="buyer_marked_paid")
+            fields["buyer_payment_receipt_url"] = receipt_url
+        _change(invoice, action="buyer_marked_paid", new_status=InvoiceStatus.PENDING_CONFIRMATION, fields=fields,
+                actor=buyer_id)
+        lifecycle.confirmation(KIND, invoice, event=ConfirmationEvent.BUYER_MARKED_PAID, marked_paid_by_id=buyer_id,
+                               marked_paid_at=now, payment_method=MarketplaceInvoice.PaymentMode.MANUAL,
+                               payment_reference=receipt_url or "")
     return invoice
 
 
 def marketplace_invoice_mark_paid(
-    *, invoice_id: int, source: str, expected_version: int | None = None
+    *, invoice_id: int, source: str, expected_version: int | None = None, actor_id: int | None = None,
+    actor_label: str = "",
 ) -> tuple[MarketplaceInvoice, bool]:
     """Mark paid: by the Stripe webhook (`source="stripe"`) or the provider's manual confirmation
     (`source="manual"`). Locks the row; a second "paid" is a no-op. Returns (invoice, changed).
@@ -641,7 +646,7 @@ def marketplace_invoice_mark_paid(
     `expected_version` is for people editing through the API; the webhook passes none.
     """
     with transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         if invoice.paid_at is not None:
             return invoice, False
         _check_version(invoice, expected_version)
@@ -651,43 +656,55 @@ def marketplace_invoice_mark_paid(
                 f"does not settle it.",
                 code="payment_mode_mismatch",
             )
-        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.PAID)
-        confirming_a_claim = invoice.status == MarketplaceInvoice.Status.PENDING_CONFIRMATION
-        invoice.status, invoice.paid_at = MarketplaceInvoice.Status.PAID, timezone.now()
-        _save_invoice(invoice, ["status", "paid_at"])
-        if confirming_a_claim:
-            marketplace_invoice_event_emails(invoice, action="payment_confirmed")
-        marketplace_invoice_payment_receipts(invoice, method=source)
+        lifecycle.check_transition(invoice, InvoiceStatus.PAID)
+        confirming_a_claim = invoice.status == InvoiceStatus.PENDING_CONFIRMATION
+        label = actor_label or ("stripe" if source == MarketplaceInvoice.PaymentMode.STRIPE and actor_id is None else "")
+        _change(invoice, action="payment_confirmed" if confirming_a_claim else "marked_paid",
+                new_status=InvoiceStatus.PAID, fields={"paid_at": timezone.now()}, actor=actor_id,
+                actor_label=label, metadata={"method": source, "amount_cents": invoice.total_cents})
+        lifecycle.confirmation(KIND, invoice, event=ConfirmationEvent.CONFIRMED, confirmed_by=actor_id,
+                               confirmed_by_actor=label, marked_paid_at=invoice.buyer_marked_paid_at,
+                               confirmed_at=invoice.paid_at, payment_method=source)
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         if tx.status not in _REVENUE_STATES:
             _transaction_move(tx, MarketplaceTransaction.Status.PAID)
     return invoice, True
 
 
-def marketplace_invoice_reject_payment_claim(*, invoice_id: int, expected_version: int | None) -> MarketplaceInvoice:
+def _back_to_sent(invoice: MarketplaceInvoice, *, action: str, event: str, actor_id: int | None, actor_label: str,
+                  metadata: dict | None = None) -> None:
+    """pending_confirmation -> sent (a rejection or an expiry), with its confirmation audit row."""
+    marked_at = invoice.buyer_marked_paid_at
+    _change(invoice, action=action, new_status=InvoiceStatus.SENT, fields={"buyer_marked_paid_at": None},
+            actor=actor_id, actor_label=actor_label, metadata=metadata)
+    lifecycle.confirmation(KIND, invoice, event=event, confirmed_by=actor_id, confirmed_by_actor=actor_label,
+                           marked_paid_at=marked_at, confirmed_at=timezone.now(),
+                           payment_method=MarketplaceInvoice.PaymentMode.MANUAL, metadata=metadata or {})
+
+
+def marketplace_invoice_reject_payment_claim(*, invoice_id: int, expected_version: int | None,
+                                             actor_id: int | None = None, actor_label: str = "",
+                                             reason: str = "") -> MarketplaceInvoice:
     """pending_confirmation -> sent: the provider did not receive the money, or the claim expired."""
     with transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
-        if invoice.status != MarketplaceInvoice.Status.PENDING_CONFIRMATION:
-            # draft -> sent is legal, but it is sending, not rejecting a payment claim.
-            raise IllegalTransition(entity="MarketplaceInvoice", current=invoice.status, target="sent",
-                                    allowed=list(INVOICE_STATES.allowed_from(invoice.status)))
-        invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
-        _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
-        marketplace_invoice_event_emails(invoice, action="payment_rejected")
+        lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.SENT, what="reject")
+        _back_to_sent(invoice, action="payment_rejected", event=ConfirmationEvent.REJECTED, actor_id=actor_id,
+                      actor_label=actor_label, metadata={"reason": reason} if reason else None)
     return invoice
 
 
-def marketplace_invoice_set_reconciliation_status(*, invoice_id: int, status: str) -> MarketplaceInvoice:
-    """What Stripe says disagrees (or agrees again) with this invoice: set by webhooks and reconciliation."""
-    if status not in MarketplaceInvoice.ReconciliationStatus.values:
-        raise ValidationFailed("Unknown reconciliation status.", field_errors={"status": ["Invalid."]})
+def marketplace_invoice_set_reconciliation_status(*, invoice_id: int, status: str, note: str = "",
+                                                  actor_label: str = "") -> MarketplaceInvoice:
+    """What Stripe says disagrees (or agrees again) with this invoice, or staff closing a disagreement
+    (`resolved`, only on an invoice that disagrees: breederhq/invoicing/lifecycle.py)."""
     with transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         if invoice.reconciliation_status != status:
-            invoice.reconciliation_status = status
-            _save_invoice(invoice, ["reconciliation_status"])
+            lifecycle.check_reconciliation_change(KIND, invoice, status)
+            _change(invoice, action="reconciliation", fields={"reconciliation_status": status},
+                    actor_label=actor_label, metadata={"from": invoice.reconciliation_status, "note": note})
     return invoice
 
 
@@ -697,33 +714,32 @@ def marketplace_invoice_expire_pending_confirmations(*, now=None) -> int:
     expired = 0
     ids = list(
         MarketplaceInvoice.objects.using(DB)
-        .filter(status=MarketplaceInvoice.Status.PENDING_CONFIRMATION, buyer_marked_paid_at__lt=cutoff)
+        .filter(status=InvoiceStatus.PENDING_CONFIRMATION, buyer_marked_paid_at__lt=cutoff)
         .values_list("pk", flat=True)
     )
     for invoice_id in ids:
         with transaction.atomic(using=DB):
-            invoice = _get_locked(MarketplaceInvoice, invoice_id)
+            invoice = _lock_invoice(invoice_id)
             # Re-checked under the lock: a confirmation may have landed since the scan.
-            if invoice.status != MarketplaceInvoice.Status.PENDING_CONFIRMATION or invoice.buyer_marked_paid_at >= cutoff:
+            if invoice.status != InvoiceStatus.PENDING_CONFIRMATION or invoice.buyer_marked_paid_at >= cutoff:
                 continue
-            invoice.status, invoice.buyer_marked_paid_at = MarketplaceInvoice.Status.SENT, None
-            _save_invoice(invoice, ["status", "buyer_marked_paid_at"])
-            marketplace_invoice_event_emails(invoice, action="confirmation_expired")
+            _back_to_sent(invoice, action="confirmation_expired", event=ConfirmationEvent.EXPIRED, actor_id=None,
+                          actor_label="system:expire_pending")
             expired += 1
     return expired
 
 
-def marketplace_invoice_void(*, invoice_id: int, expected_version: int) -> MarketplaceInvoice:
+def marketplace_invoice_void(*, invoice_id: int, expected_version: int, actor_id: int | None = None,
+                             actor_label: str = "") -> MarketplaceInvoice:
     """Void an unpaid invoice; the sale is off, so its transaction is cancelled with it."""
     with transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
-        INVOICE_STATES.check(invoice.status, MarketplaceInvoice.Status.VOID)
-        invoice.status, invoice.voided_at = MarketplaceInvoice.Status.VOID, timezone.now()
-        _save_invoice(invoice, ["status", "voided_at"])
+        _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
+                actor=actor_id, actor_label=actor_label)
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
-        if invoice.payment_mode_snapshot == "stripe":
+        if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
             from payments_app.services import invoice_payment_cancel_on_void
 
             # Its open payment intent is cancelled (outbox, then a worker) once this void commits.
@@ -733,7 +749,7 @@ def marketplace_invoice_void(*, invoice_id: int, expected_version: int) -> Marke
 
 def marketplace_invoice_refund(
     *, invoice_id: int, amount_cents: int, expected_version: int | None = None,
-    refunded_total_cents: int | None = None,
+    refunded_total_cents: int | None = None, actor_id: int | None = None,
 ) -> MarketplaceInvoice:
     """Partial or full refund of a paid invoice; the transaction's refunded amount moves with it.
 
@@ -743,7 +759,7 @@ def marketplace_invoice_refund(
     """
     check_amount("amount_cents", amount_cents, allow_zero=False)
     with transaction.atomic(using=DB):
-        invoice = _get_locked(MarketplaceInvoice, invoice_id)
+        invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
         if refunded_total_cents is not None:
             amount_cents = refunded_total_cents - invoice.refunded_cents
@@ -755,16 +771,15 @@ def marketplace_invoice_refund(
                 f"Refund of {amount_cents} exceeds what is left to refund ({invoice.total_cents - invoice.refunded_cents}).",
                 field_errors={"amount_cents": ["Too large."]},
             )
-        target = (MarketplaceInvoice.Status.REFUNDED if refunded == invoice.total_cents
-                  else MarketplaceInvoice.Status.PARTIALLY_REFUNDED)
-        INVOICE_STATES.check(invoice.status, target)
-        invoice.status, invoice.refunded_cents = target, refunded
-        _save_invoice(invoice, ["status", "refunded_cents"])
+        target = InvoiceStatus.REFUNDED if refunded == invoice.total_cents else InvoiceStatus.PARTIALLY_REFUNDED
+        _change(invoice, action="refunded", new_status=target, fields={"refunded_cents": refunded}, actor=actor_id,
+                actor_label="stripe" if refunded_total_cents is not None else "",
+                metadata={"amount_cents": amount_cents})
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         # The transaction carries the service amount, the invoice may add tax: the transaction is
         # refunded in full with the invoice, and never beyond its own amount before that.
         remaining = tx.amount_cents - tx.refunded_cents
-        tx_refund = remaining if target == MarketplaceInvoice.Status.REFUNDED else min(amount_cents, remaining)
+        tx_refund = remaining if target == InvoiceStatus.REFUNDED else min(amount_cents, remaining)
         if tx_refund > 0:
             _transaction_refund_locked(tx, tx_refund)
     return invoice

@@ -54,6 +54,15 @@ def cancel_intent(payload: dict) -> None:
     invoice_payment_cancel_requested(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"])
 
 
+@outbox_handler("payments.record_fallback", applies_in="default")
+def record_fallback(payload: dict) -> None:
+    """A marketplace invoice fell back from Stripe to manual: its visible flag (tenant database).
+    Idempotent: a second delivery finds the row."""
+    from payments_app.services import invoice_payment_record_fallback
+
+    invoice_payment_record_fallback(**payload)
+
+
 @outbox_handler("payments.open_intent", applies_in="default")
 def open_intent(payload: dict) -> None:
     """A marketplace invoice was sent: write its "unopened" Stripe payment row (tenant database) and

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from breederhq.errors import NotFound
+from breederhq.invoicing.status import SETTLED
 from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from payments_app.models import (
@@ -34,7 +35,7 @@ from payments_app.stripe_gateway import call_stripe, stripe_client
 
 logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
-PAID_LOCALLY = {"paid", "partially_refunded", "refunded"}
+PAID_LOCALLY = SETTLED
 
 
 def stripe_payment_intents(*, page_size: int = PAGE_SIZE) -> dict[str, dict]:

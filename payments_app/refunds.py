@@ -31,7 +31,7 @@ from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from breederhq.money import check_amount
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest
-from payments_app.stripe_gateway import StripeUnavailable, idempotency_key
+from payments_app.stripe_gateway import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,10 @@ def _record(kind: str, invoice_id: int, tenant_id: int | None, *, amount_cents: 
                 external_reference=reference)
     from marketplace_app import services as marketplace_services
 
-    return marketplace_services.marketplace_invoice_refund(invoice_id=invoice_id, amount_cents=amount_cents)
+    # A marketplace actor is the marketplace user's id (the invoice's audit row names them).
+    actor_id = actor if isinstance(actor, int) and not isinstance(actor, bool) else None
+    return marketplace_services.marketplace_invoice_refund(invoice_id=invoice_id, amount_cents=amount_cents,
+                                                           actor_id=actor_id)
 
 
 def _is_tenant_user(actor) -> bool:

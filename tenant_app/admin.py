@@ -13,13 +13,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.reconciliation import DISAGREEMENTS
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
     CrossDatabaseLinksMixin,
     TenantScopedAdminMixin,
     money,
 )
+from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
 from tenant_app import services
 from tenant_app.models import (
     Contact,
@@ -168,21 +168,6 @@ class ContactAdmin(TenantOwnedAdmin):
         return Contact.all_objects.all()
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class LineItemInline(ReadOnlyInline):
     model = InvoiceLineItem
     unit_price = money("unit_price_cents", currency_field="invoice_currency")
@@ -208,19 +193,6 @@ class CreditNoteInline(ReadOnlyInline):
     fields = readonly_fields = ("credit_note_number", "amount", "reason", "created_by", "created_at")
 
 
-class AuditLogInline(ReadOnlyInline):
-    model = InvoiceAuditLog
-    fields = readonly_fields = ("changed_at", "action", "old_status", "new_status", "payment_mode", "changed_by",
-                                "actor", "metadata")
-
-
-class ConfirmationAuditInline(ReadOnlyInline):
-    model = PaymentConfirmationAudit
-    fields = readonly_fields = ("created_at", "event", "marked_paid_by_marketplace_user_id", "marked_paid_at",
-                                "confirmed_by", "confirmed_by_actor", "confirmed_at", "payment_method",
-                                "payment_reference")
-
-
 def _confirm(invoice, user, reason):
     return services.invoice_confirm_payment(invoice_id=invoice.pk, actor=user, reference=f"back office: {reason}"[:255]).status
 
@@ -235,8 +207,7 @@ def _expire(invoice, user):
 
 
 def _resolve(invoice, user, reason):
-    if invoice.reconciliation_status not in DISAGREEMENTS:
-        return f"nothing to resolve ({invoice.reconciliation_status})"
+    # The rule (only a disagreement is resolved) is the service's: a refusal is shown as such.
     return services.invoice_set_reconciliation_status(
         invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason, actor=user).reconciliation_status
 
@@ -257,7 +228,9 @@ class InvoiceAdmin(TenantOwnedAdmin):
     readonly_fields = ("subtotal", "tax", "total", "paid", "refunded",
                        *(f for f in _all_fields(Invoice) if not f.endswith("_cents")))
     exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents")
-    inlines = [LineItemInline, PaymentInline, CreditNoteInline, ConfirmationAuditInline, AuditLogInline]
+    inlines = [LineItemInline, PaymentInline, CreditNoteInline,
+               *timeline_inlines(audit_model=InvoiceAuditLog, confirmation_model=PaymentConfirmationAudit,
+                                 claimant_field="marked_paid_by_marketplace_user_id")]
     actions = [
         audited_action("confirm_manual_payment", "Confirm the buyer's manual payment", perform=_confirm,
                        permissions=("payment_action",), pass_reason=True),

@@ -16,7 +16,14 @@ from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMix
 from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
 from breederhq.reconciliation import ReconciliationStatus as _ReconciliationStatus
 from breederhq.reconciliation import reconciliation_status_check
-from breederhq.state_machine import StateMachine
+from breederhq.invoicing.models import (
+    AbstractInvoice,
+    AbstractInvoiceAuditLog,
+    AbstractInvoiceLineItem,
+    AbstractPaymentConfirmationAudit,
+)
+from breederhq.invoicing.status import INVOICE_TRANSITIONS as _INVOICE_TRANSITIONS
+from breederhq.invoicing.status import InvoiceStatus as _InvoiceStatus
 from breederhq.tenancy import UnscopedTenantLookup
 
 
@@ -391,30 +398,9 @@ class Contact(CrossDatabaseReferencesMixin, TenantOwned, SoftDeleteModel):
 # --- Invoices ---------------------------------------------------------------------------------------
 
 
-class InvoiceStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SENT = "sent", "Sent"
-    PENDING_CONFIRMATION = "pending_confirmation", "Pending confirmation"
-    PAID = "paid", "Paid"
-    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
-    REFUNDED = "refunded", "Refunded"
-    VOID = "void", "Void"
-
-
-#: The one table of invoice transitions (DESIGN section 6). A partial refund after a partial refund
-#: stays in `partially_refunded`; `pending_confirmation -> sent` is a rejection or the 7-day expiry.
-INVOICE_TRANSITIONS = StateMachine(
-    "Invoice",
-    {
-        InvoiceStatus.DRAFT: {InvoiceStatus.SENT, InvoiceStatus.VOID},
-        InvoiceStatus.SENT: {InvoiceStatus.PENDING_CONFIRMATION, InvoiceStatus.PAID, InvoiceStatus.VOID},
-        InvoiceStatus.PENDING_CONFIRMATION: {InvoiceStatus.PAID, InvoiceStatus.SENT, InvoiceStatus.VOID},
-        InvoiceStatus.PAID: {InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED},
-        InvoiceStatus.PARTIALLY_REFUNDED: {InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED},
-        InvoiceStatus.REFUNDED: set(),
-        InvoiceStatus.VOID: set(),
-    },
-)
+# One status enum and one transition table for every invoice kind (breederhq/invoicing/status.py).
+InvoiceStatus = _InvoiceStatus
+INVOICE_TRANSITIONS = _INVOICE_TRANSITIONS
 
 
 # One set for every invoice kind and payment row (breederhq/reconciliation.py); re-exported here.
@@ -425,41 +411,21 @@ def receipt_upload_path(instance: Invoice, filename: str) -> str:
     return f"tenants/{instance.tenant_id}/receipts/{instance.pk or 'new'}/{filename}"
 
 
-class Invoice(TenantOwned, SoftDeleteModel):
+class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
     """A breeder's invoice. Once sent it is a ledger document: its amounts, lines, currency and
     payment mode never change (a trigger enforces it); corrections are void + reissue and refunds
-    issue credit notes. Every change bumps `version` (optimistic locking)."""
-
-    Status = InvoiceStatus
+    issue credit notes. The common columns and the lifecycle are the invoice core's
+    (breederhq/invoicing/); this adds the tenant, the contact, payments and replacement."""
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="invoices")
-    invoice_number = models.CharField(max_length=50)
-    currency = CurrencyField()
-    subtotal_cents = CentsField()
-    tax_cents = CentsField()
-    total_cents = CentsField()
     paid_cents = CentsField()
-    refunded_cents = CentsField()
-    status = models.CharField(max_length=30, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT)
-    # Flaw #2: taken from the tenant row while it is locked FOR UPDATE; never re-read afterwards.
     payment_mode_snapshot = models.CharField(max_length=20, choices=PaymentMode.choices)
-    payment_mode_locked_at = models.DateTimeField()
     buyer_payment_receipt = models.FileField(upload_to=receipt_upload_path, max_length=500, blank=True, default="")
-    buyer_marked_paid_at = models.DateTimeField(null=True, blank=True)
-    reconciliation_status = models.CharField(
-        max_length=20, choices=ReconciliationStatus.choices, default=ReconciliationStatus.SYNCED
-    )
-    version = models.PositiveIntegerField(default=1)
     is_marketplace_invoice = models.BooleanField(default=False)
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     notes = models.TextField(blank=True)
     due_date = models.DateField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         db_table = "invoices"
@@ -489,7 +455,7 @@ class Invoice(TenantOwned, SoftDeleteModel):
             # Issued documents stay visible in the ledger: only drafts and void invoices are
             # (soft-)deleted.
             models.CheckConstraint(
-                condition=Q(deleted_at__isnull=True) | Q(status__in=["draft", "void"]),
+                condition=Q(deleted_at__isnull=True) | Q(status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]),
                 name="invoices_only_draft_or_void_deleted",
             ),
             # Review section 4: a manual payment claimed by the buyer always has a receipt.
@@ -503,30 +469,22 @@ class Invoice(TenantOwned, SoftDeleteModel):
             models.Index(fields=["tenant", "status", "created_at"], name="invoices_tenant_status_idx"),
             # The 7-day expiry sweep (review section 4).
             models.Index(fields=["status", "buyer_marked_paid_at"], name="invoices_pending_confirm_idx",
-                         condition=Q(status="pending_confirmation")),
+                         condition=Q(status=InvoiceStatus.PENDING_CONFIRMATION)),
         ]
-
-    def __str__(self) -> str:
-        return self.invoice_number
 
     @property
     def balance_cents(self) -> int:
         return self.total_cents - self.paid_cents
 
 
-class InvoiceLineItem(TenantOwned):
-    """One line of an invoice (normalised, review section 3). Frozen once the invoice is sent."""
+class InvoiceLineItem(TenantOwned, AbstractInvoiceLineItem):
+    """One line of a tenant invoice (columns: breederhq/invoicing/models.py)."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="line_items")
     description = models.CharField(max_length=500)
-    quantity = models.PositiveIntegerField(default=1)
-    unit_price_cents = CentsField()
-    total_cents = CentsField()
-    sort_order = models.PositiveIntegerField(default=0)
 
-    class Meta:
+    class Meta(AbstractInvoiceLineItem.Meta):
         db_table = "invoice_line_items"
-        ordering = ["sort_order", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="invoice_line_items_quantity_positive"),
             models.CheckConstraint(condition=Q(unit_price_cents__gte=0), name="invoice_line_items_price_not_negative"),
@@ -612,24 +570,11 @@ class Payment(TenantOwned):
 # --- Audit ------------------------------------------------------------------------------------------
 
 
-class InvoiceAuditLog(TenantOwned):
-    """One row per change to an invoice, written in the same transaction as the change. Append-only.
-
-    `old_status == new_status` for changes that keep the status (a partial payment, a draft edit).
-    """
-
-    append_only = True
+class InvoiceAuditLog(TenantOwned, AbstractInvoiceAuditLog):
+    """The audit trail of tenant invoices (columns: breederhq/invoicing/models.py). Append-only."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="audit_log")
-    action = models.CharField(max_length=50)
-    old_status = models.CharField(max_length=30, blank=True)
-    new_status = models.CharField(max_length=30)
-    payment_mode = models.CharField(max_length=20)
     changed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    #: Who acted when it was not a tenant user: "stripe", "system:expire_pending", "marketplace_user:42".
-    actor = models.CharField(max_length=100, blank=True)
-    changed_at = models.DateTimeField(auto_now_add=True)
-    metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "invoice_audit_log"
@@ -637,31 +582,15 @@ class InvoiceAuditLog(TenantOwned):
         indexes = [models.Index(fields=["invoice", "id"], name="invoice_audit_log_invoice_idx")]
 
 
-class PaymentConfirmationAudit(CrossDatabaseReferencesMixin, TenantOwned):
-    """Each step of a payment confirmation: the buyer's claim, the provider's (or Stripe's)
-    confirmation or rejection, the 7-day expiry. Same transaction as the step. Append-only."""
-
-    append_only = True
-
-    class Event(models.TextChoices):
-        BUYER_MARKED_PAID = "buyer_marked_paid", "Buyer marked paid"
-        CONFIRMED = "confirmed", "Confirmed"
-        REJECTED = "rejected", "Rejected"
-        EXPIRED = "expired", "Expired unconfirmed"
+class PaymentConfirmationAudit(CrossDatabaseReferencesMixin, TenantOwned, AbstractPaymentConfirmationAudit):
+    """Each step of a tenant invoice's payment confirmation (columns: breederhq/invoicing/models.py).
+    Append-only."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="confirmation_audit")
-    event = models.CharField(max_length=30, choices=Event.choices)
     marked_paid_by_marketplace_user_id = CrossDatabaseReference(
         "marketplace_app.MarketplaceUser", null=True, blank=True, db_index=False
     )
-    marked_paid_at = models.DateTimeField(null=True, blank=True)
     confirmed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    confirmed_by_actor = models.CharField(max_length=100, blank=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    payment_method = models.CharField(max_length=20, blank=True)
-    payment_reference = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         db_table = "payment_confirmation_audit"

@@ -1,67 +1,18 @@
-"""Which tenant-invoice events send which email, to whom (issue 8). Called inside the service's
+"""Emails of the tenant side: invitations, and the invoice events (breederhq/invoicing/lifecycle.py
+holds which invoice event sends which email, for both kinds). Called inside the service's
 transaction, so the email row commits (or not) with the change that causes it."""
 
 from __future__ import annotations
 
 from breederhq.email import email_enqueue
-from breederhq.money import Money
+from breederhq.invoicing.lifecycle import send_emails
+from tenant_app.invoicing import TENANT_INVOICES
 from tenant_app.models import Invoice, TenantMembership
-
-#: audit action -> (template, who receives it)
-INVOICE_EMAILS = {
-    "sent": ("invoice_sent", "buyer"),
-    "buyer_marked_paid": ("invoice_buyer_marked_paid", "tenant_staff"),
-    "payment_confirmed": ("invoice_payment_confirmed", "buyer"),
-    "payment_rejected": ("invoice_payment_rejected", "buyer"),
-    "confirmation_expired": ("invoice_confirmation_expired", "buyer"),
-}
-
-
-def _recipients(invoice: Invoice, audience: str) -> list[str]:
-    if audience == "buyer":
-        return [invoice.contact.email] if invoice.contact.email else []
-    return sorted(
-        TenantMembership.objects.filter(tenant_id=invoice.tenant_id, role__in=["owner", "admin"])
-        .exclude(user__email="").values_list("user__email", flat=True)
-    )
 
 
 def invoice_event_emails(invoice: Invoice, *, action: str, metadata: dict | None = None) -> None:
-    if action not in INVOICE_EMAILS:
-        return
-    template, audience = INVOICE_EMAILS[action]
-    to = _recipients(invoice, audience)
-    if not to:
-        return  # a contact without an email address: nothing to send, nothing to retry
-    email_enqueue(
-        using="default",
-        event_key=f"tenant_invoice:{invoice.pk}:v{invoice.version}:{action}",
-        template=template,
-        to=to,
-        context={
-            "tenant": invoice.tenant.name,
-            "invoice_number": invoice.invoice_number,
-            "total": Money(invoice.total_cents, invoice.currency).format(),
-            "reason": (metadata or {}).get("reason", ""),
-        },
-    )
-
-
-#: How a payment's channel reads in the receipts.
-METHOD_WORDS = {"stripe": "card, through Stripe", "manual": "by hand", "other": "by hand"}
-
-
-def invoice_payment_receipts(invoice: Invoice, *, method: str) -> None:
-    """Whatever the channel (card through Stripe, or by hand), the same two emails when an invoice
-    becomes paid: a receipt to the payer and a notice to the tenant's owners and admins."""
-    context = {"tenant": invoice.tenant.name, "invoice_number": invoice.invoice_number,
-               "total": Money(invoice.total_cents, invoice.currency).format(),
-               "method": METHOD_WORDS.get(method, method)}
-    for template, audience in (("invoice_payment_receipt", "buyer"), ("invoice_payment_received", "tenant_staff")):
-        to = _recipients(invoice, audience)
-        if to:
-            email_enqueue(using="default", event_key=f"tenant_invoice:{invoice.pk}:v{invoice.version}:{template}",
-                          template=template, to=to, context=context)
+    """The email a tenant-invoice action sends (the table is the invoice core's, one for both kinds)."""
+    send_emails(TENANT_INVOICES, invoice, action=action, metadata=metadata)
 
 
 def invitation_email(invitation, *, token: str, actor) -> None:

@@ -22,22 +22,21 @@ from django.utils import timezone
 from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
 from breederhq.money import SUPPORTED_CURRENCIES, check_amount, check_lines
-from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
-from breederhq.outbox import outbox_enqueue
-from tenant_app.notifications import invitation_email, invoice_event_emails, invoice_payment_receipts
+from breederhq.invoicing import lifecycle
+from breederhq.invoicing.status import PAYABLE, REFUNDABLE, SETTLED, ConfirmationEvent
+from tenant_app.invoicing import TENANT_INVOICES as KIND
+from tenant_app.notifications import invitation_email
 from breederhq.tenancy import require_tenant_id, system_read_context, tenant_context
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
     Contact,
     CreditNote,
     Invoice,
-    InvoiceAuditLog,
     InvoiceLineItem,
     InvitationStatus,
     InvoiceStatus,
     MembershipAuditLog,
     Payment,
-    PaymentConfirmationAudit,
     PaymentMode,
     Tenant,
     TenantInvitation,
@@ -48,8 +47,6 @@ from tenant_app.models import (
 DB = "default"
 #: Review section 4: a buyer's unconfirmed claim of payment falls back to `sent` after this long.
 PENDING_CONFIRMATION_TTL = timedelta(days=7)
-REFUNDABLE = (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED)
-PAYABLE = (InvoiceStatus.SENT, InvoiceStatus.PENDING_CONFIRMATION)
 
 
 @dataclass(frozen=True)
@@ -419,56 +416,27 @@ def _next_number(*, tenant_id: int, kind: str) -> int:
         return cursor.fetchone()[0]
 
 
+# The lifecycle steps are the invoice core's (breederhq/invoicing/lifecycle.py), bound to this kind.
+
+
 def _lock_invoice(invoice_id: int) -> Invoice:
-    invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
-    if invoice is None:
-        raise NotFound(f"Invoice {invoice_id} not found.")
-    return invoice
+    return lifecycle.lock(KIND, invoice_id)
 
 
 def _check_version(invoice: Invoice, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != invoice.version:
-        raise VersionConflict(entity=f"Invoice {invoice.invoice_number}", expected=expected_version,
-                              current=invoice.version)
-
-
-def _audit(invoice: Invoice, *, action: str, old_status: str, actor: User | None, actor_label: str = "",
-           metadata: dict | None = None) -> InvoiceAuditLog:
-    return InvoiceAuditLog.objects.create(
-        tenant_id=invoice.tenant_id,
-        invoice=invoice,
-        action=action,
-        old_status=old_status,
-        new_status=invoice.status,
-        payment_mode=invoice.payment_mode_snapshot,
-        changed_by=actor,
-        actor=actor_label,
-        metadata=metadata or {},
-    )
+    lifecycle.check_version(KIND, invoice, expected_version)
 
 
 def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | None = None,
             actor: User | None, actor_label: str = "", metadata: dict | None = None) -> Invoice:
-    """Apply one change to a locked invoice: transition check, version bump, save, audit row."""
-    old_status = invoice.status
-    if new_status is not None:
-        INVOICE_TRANSITIONS.check(old_status, new_status)
-        fields = {**fields, "status": new_status}
-    for name, value in fields.items():
-        setattr(invoice, name, value)
-    invoice.version += 1
-    invoice.save(update_fields=[*fields, "version", "updated_at"])
-    _audit(invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata)
-    invoice_event_emails(invoice, action=action, metadata=metadata)
-    if invoice.status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
-        invoice_payment_receipts(invoice, method=(metadata or {}).get("method", ""))
-    if invoice.is_marketplace_invoice and new_status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
-        # The marketplace transaction this invoice bills becomes paid too: same transaction here,
-        # applied in the marketplace database by the outbox relay (marketplace_app/outbox_handlers.py).
-        outbox_enqueue(using=DB, topic="tenant.invoice_paid",
-                       payload={"invoice_id": invoice.pk, "tenant_id": invoice.tenant_id})
-    INVOICE_TRANSITIONS_METRIC.labels("tenant_invoice", old_status, invoice.status, invoice.payment_mode_snapshot).inc()
-    return invoice
+    """Apply one change to a locked invoice: transition check, version bump, save, audit row, emails,
+    effects (breederhq/invoicing/lifecycle.py `change`)."""
+    return lifecycle.change(KIND, invoice, action=action, fields=fields, new_status=new_status, actor=actor,
+                            actor_label=actor_label, metadata=metadata)
+
+
+def _confirmation(invoice: Invoice, *, event: str, confirmed_by: User | None = None, **columns) -> None:
+    lifecycle.confirmation(KIND, invoice, event=event, confirmed_by=confirmed_by, **columns)
 
 
 def _validate_lines(lines: list[LineInput]) -> None:
@@ -548,7 +516,7 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "
         metadata = {"replaces": replaces.invoice_number} if replaces else {}
         if fallback is not None:
             metadata["payment_mode_fallback"] = fallback.reason
-        _audit(invoice, action="created", old_status="", actor=actor, metadata=metadata)
+        lifecycle.audit(KIND, invoice, action="created", old_status="", actor=actor, metadata=metadata)
         if fallback is not None:
             from payments_app.services import invoice_payment_record_fallback
 
@@ -595,6 +563,7 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
+        lifecycle.check_send(KIND, invoice)
         if invoice.total_cents <= 0:
             raise ValidationFailed("An invoice with a zero total is not sent.", field_errors={"total_cents": ["zero"]})
         invoice = _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
@@ -632,8 +601,8 @@ def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference:
         _change(invoice, action="buyer_marked_paid", new_status=InvoiceStatus.PENDING_CONFIRMATION,
                 fields={"buyer_marked_paid_at": now, "buyer_payment_receipt": invoice.buyer_payment_receipt.name},
                 actor=None, actor_label=label, metadata={"reference": reference})
-        PaymentConfirmationAudit.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.BUYER_MARKED_PAID,
+        _confirmation(
+            invoice, event=ConfirmationEvent.BUYER_MARKED_PAID,
             marked_paid_by_marketplace_user_id=marketplace_user_id, marked_paid_at=now,
             payment_method=PaymentMode.MANUAL, payment_reference=reference,
         )
@@ -701,14 +670,14 @@ def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, ext
         if existing is not None and existing.invoice_id != invoice.pk:
             raise Conflict("This idempotency key was used for a payment on another invoice.",
                            code="idempotency_key_reused")
-        if existing is not None or invoice.status in (*REFUNDABLE, InvoiceStatus.REFUNDED):
+        if existing is not None or invoice.status in SETTLED:
             return invoice
         _check_method(invoice, method)
         INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
         _settle(invoice, method=method, idempotency_key=idempotency_key, external_reference=external_reference,
                 actor=actor, actor_label=actor_label, action="marked_paid")
-        PaymentConfirmationAudit.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.CONFIRMED,
+        _confirmation(
+            invoice, event=ConfirmationEvent.CONFIRMED,
             marked_paid_at=invoice.buyer_marked_paid_at, confirmed_by=actor, confirmed_by_actor=actor_label,
             confirmed_at=invoice.paid_at, payment_method=method, payment_reference=external_reference,
         )
@@ -721,16 +690,13 @@ def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = ""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
-        if invoice.status in (*REFUNDABLE, InvoiceStatus.REFUNDED):
+        if invoice.status in SETTLED:
             return invoice
-        INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
-        if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
-            raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to confirm.",
-                           code="nothing_to_confirm")
+        lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.PAID, what="confirm")
         _settle(invoice, method=Payment.Method.MANUAL, idempotency_key=f"confirm:{invoice.pk}",
                 external_reference=reference, actor=actor, actor_label="", action="payment_confirmed")
-        PaymentConfirmationAudit.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.CONFIRMED,
+        _confirmation(
+            invoice, event=ConfirmationEvent.CONFIRMED,
             marked_paid_at=invoice.buyer_marked_paid_at, confirmed_by=actor, confirmed_at=invoice.paid_at,
             payment_method=Payment.Method.MANUAL, payment_reference=reference,
         )
@@ -743,15 +709,12 @@ def invoice_reject_payment(*, invoice_id: int, actor: User, reason: str,
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
-        if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
-            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.SENT)
-            raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to reject.",
-                           code="nothing_to_confirm")
+        lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.SENT, what="reject")
         marked_at = invoice.buyer_marked_paid_at
         _change(invoice, action="payment_rejected", new_status=InvoiceStatus.SENT,
                 fields={"buyer_marked_paid_at": None}, actor=actor, metadata={"reason": reason})
-        PaymentConfirmationAudit.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.REJECTED,
+        _confirmation(
+            invoice, event=ConfirmationEvent.REJECTED,
             marked_paid_at=marked_at, confirmed_by=actor, confirmed_at=timezone.now(),
             payment_method=PaymentMode.MANUAL, metadata={"reason": reason},
         )
@@ -898,7 +861,7 @@ def _void_locked(invoice: Invoice, *, actor: User | None, reason: str) -> Invoic
         )
     voided = _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
                      actor=actor, metadata={"reason": reason})
-    if invoice.payment_mode_snapshot == "stripe":
+    if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
         from payments_app.services import invoice_payment_cancel_on_void
 
         # Its open payment intent is cancelled by a worker once this void commits.
@@ -937,14 +900,13 @@ def invoice_delete(*, invoice_id: int, actor: User | None = None, expected_versi
 
 def invoice_set_reconciliation_status(*, invoice_id: int, status: str, note: str = "", actor: User | None = None,
                                       actor_label: str = "") -> Invoice:
-    from tenant_app.models import ReconciliationStatus
-
-    if status not in ReconciliationStatus.values:
-        raise ValidationFailed("Unknown reconciliation status.", field_errors={"status": [f"not one of {ReconciliationStatus.values}"]})
+    """What Stripe says disagrees (or agrees again) with this invoice, or staff closing a disagreement
+    (`resolved`, only on an invoice that disagrees: breederhq/invoicing/lifecycle.py)."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         if invoice.reconciliation_status == status:
             return invoice
+        lifecycle.check_reconciliation_change(KIND, invoice, status)
         return _change(invoice, action="reconciliation", fields={"reconciliation_status": status}, actor=actor,
                        actor_label=actor_label, metadata={"from": invoice.reconciliation_status, "note": note})
 
@@ -955,15 +917,12 @@ def invoice_expire_payment_claim(*, invoice_id: int, actor: User | None = None,
     same confirmation audit row the sweep writes."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
-        if invoice.status != InvoiceStatus.PENDING_CONFIRMATION:
-            INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.SENT)
-            raise Conflict(f"Invoice {invoice.invoice_number} has no payment claim to expire.",
-                           code="nothing_to_confirm")
+        lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.SENT, what="expire")
         marked_at = invoice.buyer_marked_paid_at
         _change(invoice, action="confirmation_expired", new_status=InvoiceStatus.SENT,
                 fields={"buyer_marked_paid_at": None}, actor=actor, actor_label=actor_label)
-        PaymentConfirmationAudit.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.EXPIRED,
+        _confirmation(
+            invoice, event=ConfirmationEvent.EXPIRED,
             marked_paid_at=marked_at, confirmed_by=actor, confirmed_by_actor=actor_label,
             confirmed_at=timezone.now(), payment_method=PaymentMode.MANUAL,
         )
@@ -990,8 +949,8 @@ def invoice_expire_pending_confirmations(*, now: datetime | None = None) -> list
             marked_at = invoice.buyer_marked_paid_at
             _change(invoice, action="confirmation_expired", new_status=InvoiceStatus.SENT,
                     fields={"buyer_marked_paid_at": None}, actor=None, actor_label="system:expire_pending")
-            PaymentConfirmationAudit.objects.create(
-                tenant_id=invoice.tenant_id, invoice=invoice, event=PaymentConfirmationAudit.Event.EXPIRED,
+            _confirmation(
+                invoice, event=ConfirmationEvent.EXPIRED,
                 marked_paid_at=marked_at, confirmed_by_actor="system:expire_pending", confirmed_at=now,
                 payment_method=PaymentMode.MANUAL,
             )

@@ -13,6 +13,8 @@ urlpatterns = [
     path("invoices/", views.MarketplaceInvoiceListView.as_view(), name="marketplace-invoice-list"),
     path("invoices/<int:invoice_id>/", views.MarketplaceInvoiceDetailView.as_view(),
          name="marketplace-invoice-detail"),
+    path("invoices/<int:invoice_id>/timeline/", views.MarketplaceInvoiceTimelineView.as_view(),
+         name="marketplace-invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.MarketplaceInvoiceReceiptView.as_view(),
          name="marketplace-invoice-receipt"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),

@@ -39,9 +39,11 @@ from breederhq.api.uploads import (
 )
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
 from breederhq.money import MAX_AMOUNT_CENTS
 from marketplace_app import search_cache, selectors, services
 from marketplace_app.api import serializers as s
+from marketplace_app.invoicing import MARKETPLACE_INVOICES
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
@@ -458,6 +460,7 @@ class MarketplaceInvoiceListView(_ProviderView):
             raise NotFound(f"Transaction {data['transaction_id']} not found.")
         invoice = services.marketplace_invoice_create(
             transaction_id=data["transaction_id"], tax_cents=data["tax_cents"], due_at=data["due_at"],
+            actor_id=request.marketplace_user.pk,
             line_items=[services.LineItem(description=line["description"], quantity=line["quantity"],
                                           unit_price_cents=line["unit_price_cents"]) for line in data["line_items"]],
         )
@@ -493,16 +496,18 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
                 f"Only the {'buyer' if action in BUYER_INVOICE_ACTIONS else 'provider'} may {action} this invoice.",
                 code="not_your_action")
         if action == "send":
-            services.marketplace_invoice_send(invoice_id=invoice_id, expected_version=version)
+            services.marketplace_invoice_send(invoice_id=invoice_id, expected_version=version, actor_id=me)
         elif action == "mark_paid":
             services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice_id, buyer_id=me,
                                                          receipt_url=data["receipt_url"], expected_version=version)
         elif action == "confirm_payment":
-            services.marketplace_invoice_mark_paid(invoice_id=invoice_id, source="manual", expected_version=version)
+            services.marketplace_invoice_mark_paid(invoice_id=invoice_id, source="manual", expected_version=version,
+                                                   actor_id=me)
         elif action == "reject_payment":
-            services.marketplace_invoice_reject_payment_claim(invoice_id=invoice_id, expected_version=version)
+            services.marketplace_invoice_reject_payment_claim(invoice_id=invoice_id, expected_version=version,
+                                                              actor_id=me)
         elif action == "void":
-            services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version)
+            services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version, actor_id=me)
         elif action == "refund":
             # Through the channel that took the money (Stripe for a card payment), one per key.
             from payments_app.refunds import invoice_refund_through_channel
@@ -510,8 +515,26 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
             invoice_refund_through_channel(
                 invoice_kind="marketplace", invoice_id=invoice_id, tenant_id=None, amount_cents=data["amount_cents"],
                 key=request.headers.get("Idempotency-Key") or f"version:{version}", expected_version=version,
-                reason="refunded by the provider")
+                reason="refunded by the provider", actor=me)
         return _invoice_response(request, invoice_id)
+
+
+class MarketplaceInvoiceTimelineView(MarketplaceAPIView):
+    """The invoice's audit timeline (its buyer and its provider only; anyone else: 404, as the
+    invoice): every change and every payment-confirmation step, oldest first. Same shape as tenant
+    invoices'."""
+
+    pagination_class = PageNumber
+    serializer_class = TimelineEntryOut
+    queryset = MarketplaceInvoice.objects.none()
+
+    @extend_schema(operation_id="marketplace_invoices_timeline", tags=["marketplace"],
+                   responses={200: TimelineEntryOut(many=True), **READ_ERRORS},
+                   summary="The invoice's changes and payment-confirmation steps, oldest first")
+    def get(self, request, invoice_id: int):
+        invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
+        page = self.paginate_queryset(invoice_timeline(MARKETPLACE_INVOICES, invoice))
+        return self.get_paginated_response(TimelineEntryOut(page, many=True).data)
 
 
 class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):

@@ -19,6 +19,7 @@ urlpatterns = [
     path("invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
     path("invoices/<int:invoice_id>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
     path("invoices/<int:invoice_id>/refunds/", views.InvoiceRefundListView.as_view(), name="invoice-refunds"),
+    path("invoices/<int:invoice_id>/timeline/", views.InvoiceTimelineView.as_view(), name="invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.InvoiceReceiptView.as_view(), name="invoice-receipt"),
     path("payments/", views.PaymentListView.as_view(), name="payment-list"),
 ]

@@ -36,6 +36,8 @@ from breederhq.api.versioning import IF_MATCH, IF_MATCH_PATTERN
 from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.crossdb import resolve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
+from tenant_app.invoicing import TENANT_INVOICES
 from tenant_app import selectors, services
 from tenant_app.api import serializers as s
 from tenant_app.models import (
@@ -564,6 +566,26 @@ class InvoiceDetailView(TenantAPIView):
             services.invoice_void(invoice_id=invoice_id, actor=actor, reason=data["reason"], expected_version=version)
         elif action == "refund":
             _refund(request, invoice_id, version=version, amount_cents=data["amount_cents"], reason=data["reason"])
+
+
+class InvoiceTimelineView(TenantAPIView):
+    """The invoice's audit timeline: every change and every payment-confirmation step, oldest first.
+    Any member who may read the invoice may read it (the same shape as marketplace invoices')."""
+
+    resource_type = "invoices"
+    pagination_class = PageNumber
+    serializer_class = TimelineEntryOut
+    queryset = Invoice.objects.none()  # the schema's model; reads go through the selector
+
+    @extend_schema(operation_id="invoices_timeline", tags=["invoices"],
+                   responses={200: TimelineEntryOut(many=True), **READ_ERRORS},
+                   summary="The invoice's changes and payment-confirmation steps, oldest first")
+    def get(self, request, invoice_id: int):
+        invoice = selectors.invoice_get(tenant_id=request.tenant_id, invoice_id=invoice_id)
+        if invoice is None:
+            raise NotFound(f"Invoice {invoice_id} not found.")
+        page = self.paginate_queryset(invoice_timeline(TENANT_INVOICES, invoice))
+        return self.get_paginated_response(TimelineEntryOut(page, many=True).data)
 
 
 # --- Refunds -------------------------------------------------------------------------------------

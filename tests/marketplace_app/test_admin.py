@@ -70,3 +70,30 @@ def test_a_staff_edit_of_a_provider_moves_its_version(staff_client):
     assert response.status_code == 302, response.content.decode()[:2000]
     stored = Provider.objects.get(pk=provider.pk)
     assert (stored.business_name, stored.version) == ("Renamed", 2)
+
+
+def test_the_invoice_page_shows_its_timeline(staff_client):
+    load_marketplace_demo_data()
+    invoice = MarketplaceInvoice.objects.get()
+    page = staff_client.get(reverse("admin:marketplace_app_marketplaceinvoice_change", args=[invoice.pk]))
+    assert page.status_code == 200
+    assert b"Timeline: changes" in page.content and b"Timeline: payment confirmations" in page.content
+    shown = {formset.opts.model._meta.model_name: [obj for obj in formset.formset.get_queryset()]
+             for formset in page.context["inline_admin_formsets"]}
+    assert [row.action for row in shown["marketplaceinvoiceauditlog"]] == [
+        "created", "sent", "buyer_marked_paid", "payment_confirmed"]
+    assert [row.event for row in shown["marketplacepaymentconfirmationaudit"]] == ["buyer_marked_paid", "confirmed"]
+
+
+def test_resolving_an_invoice_that_agrees_with_stripe_is_refused_by_the_service(staff_client):
+    from breederhq.backoffice.models import StaffActionAudit
+
+    load_marketplace_demo_data()
+    invoice = MarketplaceInvoice.objects.get()
+    response = staff_client.post(reverse("admin:marketplace_app_marketplaceinvoice_changelist"),
+                                 {"action": "resolve_marketplace_reconciliation", "_selected_action": [invoice.pk],
+                                  "confirmed": "yes", "reason": "looked at it"})
+    assert response.status_code == 302
+    assert MarketplaceInvoice.objects.get().reconciliation_status == "synced"
+    result = StaffActionAudit.objects.get(action="resolve_marketplace_reconciliation").result
+    assert result.startswith("refused:") and "no disagreement" in result

@@ -111,6 +111,8 @@ def _expected_invoice(state: str, refunded: int, total: int, operation: str) -> 
               "confirm_paid": "paid", "void": "void"}[operation]
     if operation == "reject_claim" and state != "pending_confirmation":
         return None
+    if operation == "send" and state != "draft":
+        return None  # only a draft is sent: a buyer's claim is rejected or expires, never re-sent over
     return (target, refunded) if (state, target) in INVOICE_EDGES else None
 
 

@@ -4,6 +4,7 @@ the manual fallback for new invoices when Stripe is unusable (visible and audite
 import pytest
 
 from breederhq.errors import Conflict, ValidationFailed
+from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
@@ -165,17 +166,17 @@ class TestManualFallback:
         assert invoice.payment_mode_snapshot == "stripe"
         assert not every_row(InvoicePayment).exists()
 
-    def test_a_marketplace_invoice_falls_back_and_is_flagged_after_commit(
-        self, fake_stripe, django_capture_on_commit_callbacks
-    ):
+    def test_a_marketplace_invoice_falls_back_and_is_flagged_through_the_outbox(self, fake_stripe):
         provider = ProviderFactory(payment_mode="stripe")
         connect_account(provider=provider)
         stripe_breaker().open()
         tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-        with django_capture_on_commit_callbacks(using="marketplace", execute=True):
-            invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                                      line_items=[LineItem("Groom", 8_000)])
+        invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
+                                                                  line_items=[LineItem("Groom", 8_000)])
         assert invoice.payment_mode_snapshot == "manual"
+        assert not every_row(InvoicePayment).exists()  # written by the relay, in the tenant database
+        outbox_relay_due()
+        outbox_relay_due()  # a second pass changes nothing
         flag = every_row(InvoicePayment).get()
         assert (flag.invoice_kind, flag.invoice_id, flag.provider, flag.fallback_reason) == (
             "marketplace", invoice.pk, "manual", "breaker_open")

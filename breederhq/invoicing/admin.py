@@ -1,0 +1,41 @@
+"""The invoice timeline in the admin, for both kinds: the audit rows and the payment-confirmation
+rows as read-only inlines on the invoice page (the tables are append-only)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+AUDIT_FIELDS = ("changed_at", "action", "old_status", "new_status", "payment_mode", "changed_by", "actor",
+                "metadata")
+CONFIRMATION_FIELDS = ("created_at", "event", "marked_paid_at", "confirmed_by", "confirmed_by_actor",
+                       "confirmed_at", "payment_method", "payment_reference")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def timeline_inlines(*, audit_model, confirmation_model, claimant_field: str) -> list[type]:
+    """[payment confirmations, changes] inlines for one invoice kind; `claimant_field` names the
+    confirmation column that holds the buyer who claimed the payment."""
+    confirmation_fields = (*CONFIRMATION_FIELDS[:2], claimant_field, *CONFIRMATION_FIELDS[2:])
+    confirmations = type("PaymentConfirmationInline", (ReadOnlyInline,), {
+        "model": confirmation_model, "fields": confirmation_fields, "readonly_fields": confirmation_fields,
+        "verbose_name_plural": "Timeline: payment confirmations", "__module__": __name__,
+    })
+    changes = type("InvoiceAuditInline", (ReadOnlyInline,), {
+        "model": audit_model, "fields": AUDIT_FIELDS, "readonly_fields": AUDIT_FIELDS,
+        "verbose_name_plural": "Timeline: changes", "__module__": __name__,
+    })
+    return [confirmations, changes]
