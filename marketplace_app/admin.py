@@ -10,6 +10,7 @@ from django.db import models
 from breederhq.backoffice.actions import audited_action
 from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
 from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
+from breederhq.backoffice.receipts import receipt_link
 from marketplace_app import services
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -198,6 +199,10 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ("provider", "client")
     search_fields = ("number",)
     date_hierarchy = "created_at"
+    # The receipt opens through the back office's permission-checked, audited download (not /media/).
+    receipt = receipt_link("marketplace")
+    exclude = ("buyer_payment_receipt",)
+    readonly_fields = ("receipt",)
     inlines = [LineItemInline]
     actions = [
         audited_action("confirm_marketplace_payment", "Confirm the buyer's manual payment", perform=_mi_confirm,
