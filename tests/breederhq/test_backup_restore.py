@@ -131,10 +131,13 @@ def test_restore_command_says_what_to_run_when_it_may_not_create_the_database(
         tmp_path, missing_database_names, settings):
     seed()
     call_command("backup", out=str(tmp_path / "b"))
+    from urllib.parse import quote
+
     app = settings.DATABASES["default"]
     # A role that may not create databases (the application role) in place of a superuser.
     settings.DATABASE_ADMIN_URL = (
-        f"postgres://{app.get('APP_USER') or app['USER']}:{app['PASSWORD']}@{app['HOST']}:{app['PORT']}/postgres")
+        f"postgres://{app.get('APP_USER') or app['USER']}:{quote(app['PASSWORD'] or '', safe='')}"
+        f"@{quote(app['HOST'] or '127.0.0.1', safe='')}:{app['PORT'] or 5432}/postgres")
     target = missing_database_names["default"]
     with pytest.raises(CommandError) as raised:
         call_command("restore", str(tmp_path / "b"), tenant_database=target,
