@@ -1,6 +1,10 @@
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=config.settings.production \
+    MEDIA_ROOT=/app/media
 WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 breederhq
 COPY pyproject.toml ./
 COPY config ./config
 COPY breederhq ./breederhq
@@ -8,8 +12,12 @@ COPY tenant_app ./tenant_app
 COPY marketplace_app ./marketplace_app
 COPY payments_app ./payments_app
 COPY manage.py ./
-RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client && rm -rf /var/lib/apt/lists/* \
-    && pip install --no-cache-dir . && useradd --create-home breederhq
+COPY docker/build-app.sh ./docker/build-app.sh
+RUN pip install --no-cache-dir .
+# As root, at build time: static files collected into the (root-owned, read-only at run time) image,
+# and the media folder owned by the app user (docker/build-app.sh).
+RUN sh docker/build-app.sh breederhq
+# Everything runs as this unprivileged user; it writes only to MEDIA_ROOT (a volume) and /tmp.
 USER breederhq
 EXPOSE 8000
 # Worker settings live in config/gunicorn.py (WEB_CONCURRENCY sync workers, 3 when unset), the same

@@ -60,12 +60,28 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "template")
     search_fields = ("event_key", "subject", "to")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in TenantDbOutboundEmail._meta.fields]
+    # The bodies rendered, not as source: the HTML in a sandboxed iframe (no scripts, no forms, no
+    # access to the admin's origin), the text as it is read.
+    readonly_fields = ["html_preview", "text_preview",
+                       *(f.name for f in TenantDbOutboundEmail._meta.fields if f.name not in {"html_body", "text_body"})]
     actions = [audited_action("resend_email", "Resend selected emails", perform=_resend, permissions=("view",))]
 
     @admin.display(description="to")
     def recipients(self, obj):
         return ", ".join(obj.to)
+
+    @admin.display(description="HTML")
+    def html_preview(self, obj):
+        if not obj.html_body:
+            return "(no HTML part)"
+        return format_html(
+            '<iframe sandbox="" referrerpolicy="no-referrer" title="HTML body" srcdoc="{}" '
+            'style="width:100%;min-width:40em;height:28em;border:1px solid #ccc;background:#fff"></iframe>',
+            obj.html_body)
+
+    @admin.display(description="text")
+    def text_preview(self, obj):
+        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', obj.text_body)
 
 
 class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):

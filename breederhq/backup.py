@@ -44,6 +44,58 @@ def admin_url_for(database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1))
+    return urlunsplit(parts)
+
+
+def setup_statements(database: str) -> str:
+    """The SQL a superuser runs by hand to prepare `database` as a restore target."""
+    owner = settings.DATABASE_OWNER_USER
+    lines = [
+        f"CREATE ROLE {owner} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD '...';"
+        "  -- if missing",
+    ]
+    for alias in DATABASE_ALIASES:
+        config = settings.DATABASES[alias]
+        app_user = config.get("APP_USER") or config["USER"]
+        line = f"CREATE ROLE {app_user} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD '...';  -- if missing"
+        if line not in lines:
+            lines.append(line)
+    lines.append(f"CREATE DATABASE {database} OWNER {owner};")
+    return "\n".join(f"  {line}" for line in lines)
+
+
+def prepare_target(database: str, *, log=print) -> None:
+    """Make `database` ready for a restore on this server: the owner and application roles (cluster-
+    wide, absent on a new server) and the database itself, owned by the owner role, when missing.
+    Raises BackupError saying exactly what to run when that is not possible."""
+    from breederhq.db_roles import ensure_roles
+
+    if not settings.DATABASE_ADMIN_URL:
+        admin_url_for(database)  # raises the "not set" error
+    try:
+        with psycopg.connect(settings.DATABASE_ADMIN_URL, autocommit=True) as conn, conn.cursor() as cursor:
+            ensure_roles(cursor, log=log)
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(database), sql.Identifier(settings.DATABASE_OWNER_USER)))
+                log(f"created database {database} owned by {settings.DATABASE_OWNER_USER}")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise BackupError(
+            f"cannot prepare the target database {database} as the DATABASE_ADMIN_URL role ({exc}). "
+            f"Run as a superuser (psql), then restore again:\n{setup_statements(database)}"
+        ) from exc
+    except psycopg.OperationalError as exc:
+        raise BackupError(
+            f"cannot connect with DATABASE_ADMIN_URL ({_redacted(settings.DATABASE_ADMIN_URL)}): "
+            f"{str(exc).strip()}. Point DATABASE_ADMIN_URL at a superuser of the target server."
+        ) from exc
+
+
 def pg_tool(name: str, server_major: int) -> str:
     """A pg_dump/pg_restore at least as new as the server (PG_BIN_DIR overrides the search)."""
     candidates = []
@@ -116,12 +168,15 @@ def backup(out_dir: Path) -> dict:
     return manifest
 
 
-def restore(from_dir: Path, *, targets: dict[str, str] | None = None) -> dict[str, dict[str, int]]:
+def restore(from_dir: Path, *, targets: dict[str, str] | None = None, log=print) -> dict[str, dict[str, int]]:
     """Restore each archive into its (empty) target database; returns the restored row counts.
 
-    `targets` maps alias -> database name (default: the configured names). Refuses a target that has
-    tables, and an archive whose checksum does not match the manifest.
+    `targets` maps alias -> database name (default: the configured names). A missing target database
+    is created (owned by the owner role, with the roles created too when the server has none).
+    Refuses a target that has tables, and an archive whose checksum does not match the manifest.
     """
+    if not (from_dir / MANIFEST).is_file():
+        raise BackupError(f"{from_dir} is not a backup folder (no {MANIFEST}); `manage.py backup` writes one")
     manifest = json.loads((from_dir / MANIFEST).read_text())
     if manifest.get("format") != FORMAT_VERSION:
         raise BackupError(f"unknown backup format {manifest.get('format')!r}")
@@ -132,6 +187,7 @@ def restore(from_dir: Path, *, targets: dict[str, str] | None = None) -> dict[st
             raise BackupError(f"{archive.name} does not match its checksum in the manifest")
         name = (targets or {}).get(alias) or settings.DATABASES[alias]["NAME"]
         url = admin_url_for(name)
+        prepare_target(name, log=log)
         with psycopg.connect(url, autocommit=True) as conn:
             if table_row_counts(conn):
                 raise BackupError(f"target database {name} is not empty; restore only into an empty database")

@@ -98,27 +98,36 @@ def _role_exists(cursor, name: str) -> bool:
     return cursor.fetchone() is not None
 
 
+def ensure_roles(cursor, *, log=print) -> None:
+    """Create the owner role and the application role(s) when missing (roles are cluster-wide: a new
+    server has none of them). `cursor` is a superuser's, in autocommit."""
+    owner = settings.DATABASE_OWNER_USER
+    if not _role_exists(cursor, owner):
+        cursor.execute(
+            sql.SQL(
+                "CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD {}"
+            ).format(sql.Identifier(owner), sql.Literal(settings.DATABASE_OWNER_PASSWORD))
+        )
+        log(f"created owner role {owner}")
+    for alias in DATABASE_ALIASES:
+        config = settings.DATABASES[alias]
+        app_user = config.get("APP_USER") or config["USER"]
+        if not _role_exists(cursor, app_user):
+            cursor.execute(
+                sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
+                ).format(sql.Identifier(app_user), sql.Literal(config["PASSWORD"] or ""))
+            )
+            log(f"created application role {app_user}")
+
+
 def bootstrap_roles_and_databases(admin_url: str, *, log=print) -> None:
     """Create the owner role, the app role(s) and both databases when missing. Idempotent."""
     owner = settings.DATABASE_OWNER_USER
     with psycopg.connect(admin_url, autocommit=True) as conn, conn.cursor() as cursor:
-        if not _role_exists(cursor, owner):
-            cursor.execute(
-                sql.SQL(
-                    "CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD {}"
-                ).format(sql.Identifier(owner), sql.Literal(settings.DATABASE_OWNER_PASSWORD))
-            )
-            log(f"created owner role {owner}")
+        ensure_roles(cursor, log=log)
         for alias in DATABASE_ALIASES:
             config = settings.DATABASES[alias]
-            app_user = config.get("APP_USER") or config["USER"]
-            if not _role_exists(cursor, app_user):
-                cursor.execute(
-                    sql.SQL(
-                        "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
-                    ).format(sql.Identifier(app_user), sql.Literal(config["PASSWORD"] or ""))
-                )
-                log(f"created application role {app_user}")
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
             if cursor.fetchone() is None:
                 cursor.execute(

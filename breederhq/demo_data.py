@@ -2,14 +2,57 @@
 databases included — to show something real.
 
 Idempotent: every row is looked up by a natural key before it is created.
+
+A few rows are deliberate faults, so support has something to practise on (a dead-lettered webhook,
+a stuck outbox message, an undeliverable email). They are marked as demo data (`evt_demo_*` event
+ids, `demo:` event keys, the `demo_fault` key in an outbox message's payload), what the real code
+logs while making them is logged at INFO as a deliberate demo fault instead of ERROR, and
+`crossdb_check` lists a marked outbox message as a demo fault, not as a problem.
 """
 
 from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 DEMO_PASSWORD = "demo-password-123"
+#: The key, in an outbox message's payload, that marks it as a deliberate demo fault (its value says why).
+DEMO_FAULT_KEY = "demo_fault"
+#: The loggers the deliberate faults go through (the webhook inbox, the outbox relay, email sending).
+_FAULT_LOGGERS = ("payments_app.services", "breederhq.outbox", "breederhq.email")
+
+
+class _DemoFaultFilter(logging.Filter):
+    """Turns what the real code logs about a deliberate demo fault into one INFO line saying so
+    (no traceback): an operator's first `make run` shows no ERROR that is not a real one."""
+
+    def __init__(self, fault: str):
+        super().__init__()
+        self.fault = fault
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            record.msg = f"demo data, deliberate fault ({self.fault}): {record.msg}"
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+@contextmanager
+def deliberate_fault(fault: str):
+    """Within the block, the fault loggers' warnings and errors are logged as a demo fault at INFO."""
+    fault_filter = _DemoFaultFilter(fault)
+    loggers = [logging.getLogger(name) for name in _FAULT_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(fault_filter)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(fault_filter)
 
 
 def _user(*, email: str, **fields):
@@ -376,18 +419,23 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         "currency": "usd", "status": "succeeded", "metadata": metadata}, key="card-paid")
     _stripe_event("charge.dispute.created", {"id": "dp_demo_1", "object": "dispute", "payment_intent": intent,
                                              "amount": invoice.total_cents, "status": "needs_response"}, key="dispute")
-    refund = _stripe_event("charge.refunded", {"id": "ch_demo_card", "object": "charge", "payment_intent": intent,
-                                               "amount_refunded": 20_000, "metadata": metadata}, key="refund")
-    for _ in range(settings.STRIPE_WEBHOOK_MAX_ATTEMPTS):  # the retries Stripe's inbox would make
-        stripe_event_process(event_pk=refund.pk)
+    with deliberate_fault("a refund webhook before its payment, dead-lettered"):
+        refund = _stripe_event("charge.refunded", {"id": "ch_demo_card", "object": "charge", "payment_intent": intent,
+                                                   "amount_refunded": 20_000, "metadata": metadata}, key="refund")
+        for _ in range(settings.STRIPE_WEBHOOK_MAX_ATTEMPTS):  # the retries Stripe's inbox would make
+            stripe_event_process(event_pk=refund.pk)
 
     # The dispute's message to the marketplace cannot apply while the transaction is unpaid: after
     # the last attempt the relay leaves it stuck, for support to requeue from the outbox page.
     message = OutboxMessage.objects.using("default").filter(topic="payments.dispute_opened").first()
     if message is not None:
+        why = "a dispute for a transaction that is not paid, stuck in the outbox"
+        message.payload = {**message.payload, DEMO_FAULT_KEY: why}
+        message.save(using="default", update_fields=["payload"])
         now = timezone.now()
-        for attempt in range(max_attempts()):
-            outbox_relay_message(source="default", message_pk=message.pk, now=now + timedelta(minutes=attempt))
+        with deliberate_fault(why):
+            for attempt in range(max_attempts()):
+                outbox_relay_message(source="default", message_pk=message.pk, now=now + timedelta(minutes=attempt))
 
     # Last night's reconciliation (it lists Stripe's payment intents) found the mismatch.
     run = ReconciliationRun.objects.using("default").create(
@@ -431,8 +479,9 @@ def _undeliverable_email() -> None:
     email = email_enqueue(using="marketplace", event_key="demo:welcome-typo", template="welcome",
                           to=["olive@example.test\nolive.oops@example.test"],
                           context={"name": "Olive", "url": "http://127.0.0.1:8000/"})
-    for _ in range(settings.EMAIL_MAX_ATTEMPTS - email.attempts):
-        email_send(using="marketplace", pk=email.pk)
+    with deliberate_fault("an email address with a line break, undeliverable"):
+        for _ in range(settings.EMAIL_MAX_ATTEMPTS - email.attempts):
+            email_send(using="marketplace", pk=email.pk)
 
 
 def _api_traces(buyer, owner, tenant) -> None:

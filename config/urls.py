@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from breederhq.health import healthz
 from breederhq.observability.views import metrics
@@ -8,6 +8,7 @@ from breederhq.observability.views import metrics
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-v1:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-v1:schema"), name="redoc"),
     path("auth/", include("breederhq.api.urls")),
     path("payments/", include("payments_app.api.urls")),
     path("marketplace/", include("marketplace_app.api.urls")),

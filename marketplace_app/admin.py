@@ -11,6 +11,7 @@ from breederhq.backoffice.actions import audited_action
 from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
 from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
+from breederhq.backoffice.receipts import receipt_link
 from marketplace_app import services
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -199,6 +200,10 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ("provider", "client")
     search_fields = ("invoice_number",)
     date_hierarchy = "created_at"
+    # The receipt opens through the back office's permission-checked, audited download (not /media/).
+    receipt = receipt_link("marketplace")
+    exclude = ("buyer_payment_receipt",)
+    readonly_fields = ("receipt",)
     inlines = [LineItemInline,
                *timeline_inlines(audit_model=MarketplaceInvoiceAuditLog,
                                  confirmation_model=MarketplacePaymentConfirmationAudit, claimant_field="marked_paid_by")]

@@ -263,6 +263,9 @@ class ServiceListingImage(models.Model):
         ordering = ["sort_order", "id"]
         indexes = [models.Index(fields=["listing", "sort_order"], name="service_listing_images_order")]
 
+    def __str__(self) -> str:
+        return f"Image {self.sort_order + 1} of listing #{self.listing_id}" + (f": {self.caption[:60]}" if self.caption else "")
+
 
 class MarketplaceContact(models.Model):
     """A provider's relationship with a marketplace user (first and latest contact).
@@ -282,6 +285,9 @@ class MarketplaceContact(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "user"], name="marketplace_contacts_one_per_pair"),
         ]
+
+    def __str__(self) -> str:
+        return f"Contact of provider #{self.provider_id} with user #{self.user_id}"
 
 
 # --- Transactions ----------------------------------------------------------------------------------
@@ -330,6 +336,12 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
 
 
     objects = CrossDatabaseReferencesManager()  # bulk_create records references too
+    def __str__(self) -> str:
+        from breederhq.money import Money
+
+        amount = Money(int(self.amount_cents or 0), self.currency).format() if self.currency else self.amount_cents
+        return f"Transaction #{self.pk} · {amount} · {self.get_status_display()}"
+
     class Meta:
         db_table = "marketplace_transactions"
         constraints = [
@@ -568,6 +580,9 @@ class MessageThread(models.Model):
             models.Index(F("provider"), F("last_message_at").desc(), name="msg_threads_provider_recent"),
         ]
 
+    def __str__(self) -> str:
+        return f"Thread #{self.pk}: " + (self.subject[:80] or f"user #{self.buyer_id} with provider #{self.provider_id}")
+
 
 class Message(models.Model):
     """One message. `messages` is RANGE-partitioned by `created_at` (monthly partitions
@@ -596,6 +611,9 @@ class Message(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Message #{self.id} in thread #{self.thread_id}"
+
 
 class MessageArchive(models.Model):
     """Messages older than two years, moved out of `messages` by `manage.py archive_messages`.
@@ -613,6 +631,9 @@ class MessageArchive(models.Model):
         db_table = "message_archive"
         indexes = [models.Index(F("thread"), F("created_at").desc(), name="message_archive_thread_created")]
 
+    def __str__(self) -> str:
+        return f"Archived message #{self.id} in thread #{self.thread_id}"
+
 
 class UserBlock(models.Model):
     """A provider blocks a user: the user can no longer open threads with, message or buy from it."""
@@ -627,3 +648,6 @@ class UserBlock(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "blocked_user"], name="marketplace_user_blocks_one_per_pair"),
         ]
+
+    def __str__(self) -> str:
+        return f"Provider #{self.provider_id} blocks user #{self.blocked_user_id}"

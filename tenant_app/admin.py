@@ -19,6 +19,7 @@ from breederhq.backoffice.admin_tools import (
     TenantScopedAdminMixin,
     money,
 )
+from breederhq.backoffice.receipts import receipt_link
 from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
 from tenant_app import services
 from tenant_app.models import (
@@ -225,9 +226,11 @@ class InvoiceAdmin(TenantOwnedAdmin):
     list_select_related = ("contact",)
     search_fields = ("invoice_number", "contact__last_name", "contact__organization_name", "contact__email")
     date_hierarchy = "created_at"
-    readonly_fields = ("subtotal", "tax", "total", "paid", "refunded",
-                       *(f for f in _all_fields(Invoice) if not f.endswith("_cents")))
-    exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents")
+    # The receipt opens through the back office's permission-checked, audited download (not /media/).
+    receipt = receipt_link("tenant")
+    readonly_fields = ("subtotal", "tax", "total", "paid", "refunded", "receipt",
+                       *(f for f in _all_fields(Invoice) if not f.endswith("_cents") and f != "buyer_payment_receipt"))
+    exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents", "buyer_payment_receipt")
     inlines = [LineItemInline, PaymentInline, CreditNoteInline,
                *timeline_inlines(audit_model=InvoiceAuditLog, confirmation_model=PaymentConfirmationAudit,
                                  claimant_field="marked_paid_by_marketplace_user_id")]

@@ -281,6 +281,10 @@ class MembershipAuditLog(TenantOwned):
         ]
         indexes = [models.Index(fields=["tenant", "id"], name="membership_audit_tenant_idx")]
 
+    def __str__(self) -> str:
+        who = self.email if self.user_id is None else f"user #{self.user_id}"
+        return f"{self.get_action_display()}: {who} in tenant #{self.tenant_id}"
+
 
 class DocumentSequence(TenantOwned):
     """Gap-free per-tenant numbering of invoices and credit notes (rolls back with its transaction)."""
@@ -291,6 +295,9 @@ class DocumentSequence(TenantOwned):
     class Meta:
         db_table = "tenant_document_sequences"
         constraints = [models.UniqueConstraint(fields=["tenant", "kind"], name="tenant_document_sequences_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} numbering of tenant #{self.tenant_id}: last {self.last_value}"
 
 
 # --- Contacts ---------------------------------------------------------------------------------------

@@ -55,9 +55,10 @@ def receipt_upload_max_body_bytes() -> int:
     return settings.RECEIPT_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
 
 
-def receipt_download(field_file, *, filename: str) -> FileResponse:
+def receipt_download(field_file, *, filename: str, inline: bool = False) -> FileResponse:
     """The stored receipt as an attachment, its type from its first bytes. The caller has checked who
-    may see it. No file (none uploaded, or a receipt given as a URL) -> 404 `receipt_missing`."""
+    may see it. No file (none uploaded, or a receipt given as a URL) -> 404 `receipt_missing`.
+    `inline` (the back office's preview): shown in the browser when it is a PDF or an image."""
     if not field_file:
         raise NotFound("No receipt file was uploaded for this invoice.", code="receipt_missing")
     try:
@@ -66,7 +67,8 @@ def receipt_download(field_file, *, filename: str) -> FileResponse:
         raise NotFound("The receipt file is no longer in storage.", code="receipt_missing") from None
     kind = receipt_kind(handle) or "application/octet-stream"
     extension = posixpath.splitext(field_file.name)[1].lower()
-    response = FileResponse(handle, content_type=kind, as_attachment=True, filename=f"{filename}{extension}")
+    as_attachment = not (inline and kind in set(RECEIPT_SIGNATURES.values()) | {"image/webp"})
+    response = FileResponse(handle, content_type=kind, as_attachment=as_attachment, filename=f"{filename}{extension}")
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -31,6 +31,36 @@ def staff_action_record(*, user, action: str, obj, reason: str, result: str) -> 
     )
 
 
+#: Where a row keeps its amount, its payer and its payment method, first match wins (the
+#: confirmation page shows them so staff see what they are about to act on).
+_AMOUNT_FIELDS = ("total_cents", "amount_cents")
+_PAYER_FIELDS = ("contact", "client", "buyer", "payer", "blocked_user", "user")
+_METHOD_FIELDS = ("payment_mode_snapshot", "method", "provider", "kind")
+
+
+def confirmation_details(obj) -> list[tuple[str, str]]:
+    """(label, value) pairs for one row on a confirmation page: amount with its currency, payer,
+    payment method and status, those the row has."""
+    from breederhq.money import Money
+
+    names = {field.name for field in obj._meta.concrete_fields}
+    details: list[tuple[str, str]] = []
+    amount = next((f for f in _AMOUNT_FIELDS if f in names), None)
+    if amount is not None and getattr(obj, amount) is not None and getattr(obj, "currency", None):
+        details.append(("Amount", Money(int(getattr(obj, amount)), obj.currency).format()))
+    payer = next((f for f in _PAYER_FIELDS if f in names), None)
+    if payer is not None and getattr(obj, f"{payer}_id", None) is not None:
+        details.append(("Payer", str(getattr(obj, payer))))
+    method = next((f for f in _METHOD_FIELDS if f in names), None)
+    if method is not None and getattr(obj, method, None):
+        display = getattr(obj, f"get_{method}_display", None)
+        details.append(("Method", str(display() if display else getattr(obj, method))))
+    if "status" in names:
+        display = getattr(obj, "get_status_display", None)
+        details.append(("Status", str(display() if display else obj.status)))
+    return details
+
+
 def audited_action(name: str, description: str, *, perform, permissions=("change",), pass_reason: bool = False):
     """An admin action that shows a confirmation page with a reason field first. With
     `pass_reason`, `perform(obj, user, reason)` also gets the reason (e.g. a rejection's)."""
@@ -40,12 +70,14 @@ def audited_action(name: str, description: str, *, perform, permissions=("change
             form = ReasonForm(request.POST)
             if form.is_valid():
                 done = failed = 0
+                refusals: list[str] = []
                 for obj in queryset:
                     try:
                         args = (obj, request.user, form.cleaned_data["reason"]) if pass_reason else (obj, request.user)
                         result = perform(*args) or "done"
                     except DomainError as exc:
                         result, failed = f"refused: {exc.detail}", failed + 1
+                        refusals.append(f"{obj}: refused, {exc.detail}")
                     else:
                         done += 1
                     with transaction.atomic(using="default"):
@@ -53,6 +85,8 @@ def audited_action(name: str, description: str, *, perform, permissions=("change
                                             reason=form.cleaned_data["reason"], result=str(result))
                 level = messages.WARNING if failed else messages.SUCCESS
                 modeladmin.message_user(request, f"{description}: {done} done, {failed} refused.", level)
+                for refusal in refusals:  # each refusal's reason, not only the count
+                    modeladmin.message_user(request, refusal, messages.WARNING)
                 return None
         else:
             form = ReasonForm()
@@ -61,7 +95,7 @@ def audited_action(name: str, description: str, *, perform, permissions=("change
             "title": f"{description}: are you sure?",
             "action_name": name,
             "description": description,
-            "objects": list(queryset[:100]),
+            "objects": [(obj, confirmation_details(obj)) for obj in queryset[:100]],
             "count": queryset.count(),
             "form": form,
             "opts": modeladmin.model._meta,

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from breederhq.backoffice import views
+from breederhq.backoffice import receipts, views
 
 app_name = "backoffice"
 
@@ -9,5 +9,7 @@ app_name = "backoffice"
 urlpatterns = [
     path("support/", admin.site.admin_view(views.support_tenant_view), name="support"),
     path("view-as/", admin.site.admin_view(views.view_as_view), name="view_as"),
+    path("search/", admin.site.admin_view(views.support_search_view), name="search"),
     path("dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
+    path("receipts/<str:kind>/<int:invoice_id>/", admin.site.admin_view(receipts.receipt_view), name="receipt"),
 ]

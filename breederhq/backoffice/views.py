@@ -115,3 +115,24 @@ def view_as_view(request):
     context = {**admin.site.each_context(request), "title": "View the API as a tenant user", "form": form,
                "current": view_as_get(request), "ttl_minutes": int(VIEW_AS_TTL.total_seconds() // 60)}
     return TemplateResponse(request, "admin/backoffice/view_as.html", context)
+
+
+class SupportSearchForm(forms.Form):
+    q = forms.CharField(label="Invoice number, email or Stripe id", max_length=200, min_length=3)
+    reason = forms.CharField(max_length=300, min_length=5,
+                             help_text="Why (ticket number). Searching reads every tenant's data: it is audited.")
+
+
+def support_search_view(request):
+    """One search box across tenants and both databases (breederhq/backoffice/search.py)."""
+    from breederhq.backoffice.search import support_search
+
+    if not (request.user.has_perm(SUPPORT_ACTIONS) or request.user.has_perm(PAYMENT_ACTIONS)):
+        raise PermissionDenied
+    form = SupportSearchForm(request.GET or None)
+    hits = None
+    if form.is_valid():
+        hits = support_search(query=form.cleaned_data["q"], staff_user=request.user,
+                              reason=form.cleaned_data["reason"])
+    context = {**admin.site.each_context(request), "title": "Support search", "form": form, "hits": hits}
+    return TemplateResponse(request, "admin/backoffice/support_search.html", context)

@@ -158,3 +158,24 @@ def test_marketplace_invoice_payment_claim_confirm(finance_client):
     run(finance_client, url, "confirm_marketplace_payment", [invoice.pk])
     assert audits()[0][1:4] == ("confirm_marketplace_payment", "marketplace_app.MarketplaceInvoice", "marketplace")
     assert audits()[0][6] == "already paid"
+
+
+def test_a_refusal_says_why_and_the_confirmation_shows_amount_payer_and_method(finance_client, claimed):
+    from django.contrib.messages import get_messages
+
+    tenant, invoice = claimed
+    work_on(finance_client, tenant)
+    confirmation = finance_client.post(INVOICES, {"action": "expire_manual_payment", "_selected_action": [invoice.pk]})
+    page = confirmation.content.decode()
+    with tenant_context(tenant.pk):
+        contact = str(Invoice.objects.select_related("contact").get(pk=invoice.pk).contact)
+    assert "Amount <span class=\"confirm-amount\">400.00 USD</span>" in page
+    assert f"Payer <span class=\"confirm-payer\">{contact}</span>" in page
+    assert "Method <span class=\"confirm-method\">" in page
+
+    run(finance_client, INVOICES, "confirm_manual_payment", [invoice.pk])
+    response = run(finance_client, INVOICES, "expire_manual_payment", [invoice.pk])  # already paid
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    reason = audits()[1][6].removeprefix("refused: ")
+    assert any("0 done, 1 refused" in text for text in texts)
+    assert any(text.endswith(f"refused, {reason}") for text in texts), texts

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from psycopg import sql
 
 from breederhq.backup import BackupError, admin_url_for, backup, restore, table_row_counts
@@ -93,3 +94,67 @@ def test_the_commands_report_what_they_did(tmp_path, scratch_databases, capsys):
     output = capsys.readouterr().out
     assert "backup written to" in output
     assert "restore complete" in output
+
+
+def _database_owner(name: str) -> str | None:
+    with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return row[0] if row else None
+
+
+@pytest.fixture
+def missing_database_names():
+    """Names of databases that do not exist yet; whatever a test creates under them is dropped."""
+    names = {alias: f"restore_new_{alias}_{uuid.uuid4().hex[:8]}" for alias in DATABASE_ALIASES}
+    yield names
+    with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
+        for name in names.values():
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_restore_command_creates_missing_target_databases_owned_by_the_owner_role(
+        tmp_path, missing_database_names, capsys):
+    seed()
+    call_command("backup", out=str(tmp_path / "b"))
+    call_command("restore", str(tmp_path / "b"), tenant_database=missing_database_names["default"],
+                 marketplace_database=missing_database_names["marketplace"])
+    output = capsys.readouterr().out
+    for alias, name in missing_database_names.items():
+        assert f"created database {name} owned by {settings.DATABASE_OWNER_USER}" in output
+        assert _database_owner(name) == settings.DATABASE_OWNER_USER
+    assert "restore complete" in output
+    with psycopg.connect(admin_url_for(missing_database_names["default"]), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM tenants").fetchone()[0] == 3
+
+
+def test_restore_command_says_what_to_run_when_it_may_not_create_the_database(
+        tmp_path, missing_database_names, settings):
+    seed()
+    call_command("backup", out=str(tmp_path / "b"))
+    from urllib.parse import quote
+
+    app = settings.DATABASES["default"]
+    # A role that may not create databases (the application role) in place of a superuser.
+    settings.DATABASE_ADMIN_URL = (
+        f"postgres://{app.get('APP_USER') or app['USER']}:{quote(app['PASSWORD'] or '', safe='')}"
+        f"@{quote(app['HOST'] or '127.0.0.1', safe='')}:{app['PORT'] or 5432}/postgres")
+    target = missing_database_names["default"]
+    with pytest.raises(CommandError) as raised:
+        call_command("restore", str(tmp_path / "b"), tenant_database=target,
+                     marketplace_database=missing_database_names["marketplace"])
+    message = str(raised.value)
+    assert f"CREATE DATABASE {target} OWNER {settings.DATABASE_OWNER_USER};" in message
+    assert "Run as a superuser" in message
+    assert _database_owner(target) is None
+
+
+def test_restore_command_explains_an_unreachable_server_and_a_folder_that_is_no_backup(tmp_path, settings):
+    with pytest.raises(CommandError, match="is not a backup folder"):
+        call_command("restore", str(tmp_path))
+    (tmp_path / "b").mkdir()
+    seed()
+    call_command("backup", out=str(tmp_path / "b"))
+    settings.DATABASE_ADMIN_URL = "postgres://postgres:secret@127.0.0.1:1/postgres"
+    with pytest.raises(CommandError, match=r"cannot connect with DATABASE_ADMIN_URL \(postgres://postgres:\*\*\*@"):
+        call_command("restore", str(tmp_path / "b"), tenant_database="restore_nowhere_t",
+                     marketplace_database="restore_nowhere_m")

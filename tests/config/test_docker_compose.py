@@ -9,7 +9,7 @@ import yaml
 from tests.config.settings_variables import READ_ELSEWHERE, variables_read_by_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "beat")
 REQUIRED = {
     "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL",
     "REDIS_URL", "DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD",
@@ -21,7 +21,7 @@ def compose() -> dict:
 
 
 def test_compose_has_every_service():
-    assert set(compose()["services"]) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
 
 
 def test_every_app_service_sets_only_variables_the_settings_read_and_all_required_ones():
@@ -44,3 +44,27 @@ def test_database_urls_name_roles_and_databases_the_postgres_init_creates():
         assert url.username in roles and url.username != owner
         assert databases[url.path.lstrip("/")] == owner
     assert owner in roles
+
+
+def test_web_worker_and_beat_wait_for_migrations_and_restart():
+    services = compose()["services"]
+    migrate = services["migrate"]
+    assert "migrate --database default" in migrate["command"]
+    assert "migrate --database marketplace" in migrate["command"]
+    assert migrate.get("restart", "no") == "no"  # one-shot
+    for name in ("web", "worker", "beat"):
+        service = services[name]
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+        assert service["restart"] in {"unless-stopped", "always", "on-failure"}, name
+        assert "migrate" not in service["command"], f"{name} must not migrate (the migrate service does)"
+        assert "collectstatic" not in service["command"], f"{name} must not write static files at run time"
+    for name in ("web", "worker"):
+        assert services[name]["healthcheck"]["test"], name
+
+
+def test_the_image_runs_as_an_unprivileged_user_after_its_build_steps():
+    lines = [line.strip() for line in (BASE_DIR / "Dockerfile").read_text().splitlines()]
+    build = lines.index("RUN sh docker/build-app.sh breederhq")
+    user = next(i for i, line in enumerate(lines) if line.startswith("USER "))
+    assert lines[user] == "USER breederhq" and user > build
+    assert not any(line.startswith("RUN") for line in lines[user:]), "nothing runs as root after USER"

@@ -31,6 +31,9 @@ class Command(BaseCommand):
             for problem in report["problems"]:
                 details = ", ".join(f"{k}={v}" for k, v in problem.items() if k != "kind")
                 self.stdout.write(f"{problem['kind']}: {details}")
+            for fault in report.get("demo_faults", []):
+                self.stdout.write(f"demo data, not a problem: {fault['kind']} {fault['message_id']} "
+                                  f"({fault['demo_fault']})")
             checked = ", ".join(f"{name} {count}" for name, count in report["checked"].items())
             self.stdout.write(f"checked: {checked or 'nothing'}")
             self.stdout.write(f"{len(report['problems'])} problem(s)" if report["problems"] else "OK")

@@ -8,7 +8,8 @@ from breederhq.backup import BackupError, restore
 
 class Command(BaseCommand):
     help = ("Restore a `backup` folder into empty databases (the configured ones, or --tenant-database/"
-            "--marketplace-database), verify row counts against the manifest, then run crossdb_check.")
+            "--marketplace-database; missing ones are created with the owner and application roles), "
+            "verify row counts against the manifest, then run crossdb_check.")
 
     def add_arguments(self, parser):
         parser.add_argument("folder")
@@ -19,7 +20,7 @@ class Command(BaseCommand):
     def handle(self, folder, tenant_database=None, marketplace_database=None, skip_check=False, **options):
         targets = {alias: name for alias, name in (("default", tenant_database), ("marketplace", marketplace_database)) if name}
         try:
-            restored = restore(Path(folder), targets=targets)
+            restored = restore(Path(folder), targets=targets, log=self.stdout.write)
         except BackupError as exc:
             raise CommandError(str(exc)) from exc
         for alias, counts in restored.items():

@@ -1,0 +1,40 @@
+"""Every admin page reads as a person would: no row is labelled "<Model> object (N)" (Django's
+default `__str__`) on any registered model's change list or change page, with the demo data loaded
+(`make run`'s), read as a superuser working on the demo tenant."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib import admin
+
+from breederhq.demo_data import load_demo_data
+from tests.backoffice.conftest import work_on
+from tests.backoffice.test_every_admin_page import MODELS, _pages
+from tenant_app.models import Tenant
+
+pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+
+DEFAULT_LABEL = re.compile(r"\b([A-Z]\w*) object \((\d+)\)")
+#: Invoice models (and their lines, payments and audits) belong to the invoice lifecycle's own
+#: change; their labels are left to it. Keep this list empty once they have their `__str__`.
+LEFT_TO_THE_INVOICE_MODELS = {
+    "MarketplaceInvoice", "MarketplaceInvoiceLineItem", "InvoiceLineItem", "InvoiceAuditLog",
+    "PaymentConfirmationAudit", "Payment",
+}
+
+
+def test_no_admin_page_shows_a_default_object_label(superuser_client):
+    load_demo_data()
+    tenant = Tenant.objects.get(slug="sunny-kennels")
+    work_on(superuser_client, tenant)
+    found: dict[str, set[str]] = {}
+    for model in MODELS:
+        for url in _pages(model, admin.site._registry[model], tenant):
+            response = superuser_client.get(url)
+            assert response.status_code == 200, url
+            for name, _pk in DEFAULT_LABEL.findall(response.content.decode()):
+                if name not in LEFT_TO_THE_INVOICE_MODELS:
+                    found.setdefault(name, set()).add(url)
+    assert found == {}
