@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
-from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
+from breederhq.money import CentsField, CurrencyField, Money, amount_bound_check, currency_check
 from breederhq.reconciliation import ReconciliationStatus as _ReconciliationStatus
 from breederhq.reconciliation import reconciliation_status_check
 from breederhq.invoicing.models import (
@@ -573,9 +573,11 @@ class Payment(TenantOwned):
         ]
         indexes = [models.Index(fields=["invoice", "kind"], name="payments_invoice_kind_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {Money(self.amount_cents, self.currency).format()} ({self.get_method_display()})"
+
 
 # --- Audit ------------------------------------------------------------------------------------------
-
 
 class InvoiceAuditLog(TenantOwned, AbstractInvoiceAuditLog):
     """The audit trail of tenant invoices (columns: breederhq/invoicing/models.py). Append-only."""

@@ -60,6 +60,9 @@ class AbstractInvoiceLineItem(models.Model):
         abstract = True
         ordering = ["sort_order", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.quantity} x {getattr(self, 'description', '')}".strip()
+
 
 class AbstractInvoiceAuditLog(models.Model):
     """One row per change to an invoice, written in the same transaction as the change. Append-only
@@ -83,6 +86,9 @@ class AbstractInvoiceAuditLog(models.Model):
         abstract = True
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.action}: {self.old_status or '-'} -> {self.new_status}"
+
 
 class AbstractPaymentConfirmationAudit(models.Model):
     """Each step of a payment confirmation: the buyer's claim, the seller's (or Stripe's) confirmation
@@ -103,3 +109,6 @@ class AbstractPaymentConfirmationAudit(models.Model):
     class Meta:
         abstract = True
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.event} ({self.payment_method or 'no method'})"

@@ -17,12 +17,8 @@ from tenant_app.models import Tenant
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 DEFAULT_LABEL = re.compile(r"\b([A-Z]\w*) object \((\d+)\)")
-#: Invoice models (and their lines, payments and audits) belong to the invoice lifecycle's own
-#: change; their labels are left to it. Keep this list empty once they have their `__str__`.
-LEFT_TO_THE_INVOICE_MODELS = {
-    "MarketplaceInvoice", "MarketplaceInvoiceLineItem", "InvoiceLineItem", "InvoiceAuditLog",
-    "PaymentConfirmationAudit", "Payment",
-}
+#: Models allowed to show a default label: none (every model defines `__str__`).
+LEFT_TO_THE_INVOICE_MODELS: set[str] = set()
 
 
 def test_no_admin_page_shows_a_default_object_label(superuser_client):
