@@ -350,3 +350,34 @@ def test_a_reset_from_the_shell_when_nobody_can_sign_in(enrolled):
     audit = StaffActionAudit.objects.get(action="reset_second_factor")
     assert (audit.actor_id, audit.actor_username, audit.target_id, audit.reason) == (
         0, "manage.py", str(enrolled.pk), "the only superuser lost the phone")
+
+
+def test_a_secret_shown_to_one_session_stops_working_when_another_session_enrols(staff):
+    """Someone with only the password opens the enrolment page and copies the secret without
+    confirming it; the staff member later enrols from their own browser: the copied secret is worth
+    nothing, neither before nor after the staff member confirms theirs."""
+    intruder, _ = password_login(staff)
+    copied = intruder.get(ENROL).context["secret"]
+    copied_device = TOTPDevice.objects.get(user=staff)
+
+    owner, _ = password_login(staff)
+    page = owner.get(ENROL)
+    assert page.context["secret"] != copied
+    mine = TOTPDevice.objects.get(user=staff)  # the copied one is gone
+    assert mine.pk != copied_device.pk and sf.totp_secret_base32(mine) == page.context["secret"]
+
+    # The intruder's code (from the copied secret) no longer confirms anything, nor does it confirm
+    # the staff member's pending device from the intruder's session.
+    copied_code = f"{TOTP(copied_device.bin_key).token():06d}"  # what the intruder's app shows
+    response = intruder.post(ENROL, {"code": copied_code})
+    assert response.status_code == 200 and "Open the enrolment page first" in response.content.decode()
+    response = intruder.post(ENROL, {"code": totp_code(mine)})
+    assert response.status_code == 200 and "Open the enrolment page first" in response.content.decode()
+    assert not TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+
+    assert owner.post(ENROL, {"code": totp_code(mine)}).status_code == 200
+    assert list(TOTPDevice.objects.filter(user=staff).values_list("pk", "confirmed")) == [(mine.pk, True)]
+    # The copied secret signs nobody in.
+    response = intruder.post(VERIFY, {"code": f"{TOTP(copied_device.bin_key).token():06d}"})
+    assert response.status_code == 200 and "That code is not right" in response.content.decode()
+    assert intruder.get(INDEX)["Location"].startswith(VERIFY)
