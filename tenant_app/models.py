@@ -46,6 +46,19 @@ class User(AbstractUser):
         instance._loaded_credentials = (instance.__dict__.get("password"), instance.__dict__.get("is_active"))
         return instance
 
+    def _get_session_auth_hash(self, secret=None):
+        """Django checks this hash on every request of a signed-in (Django) session. It covers the
+        revocation stamp too, so whatever moves the stamp (sign out everywhere, from the API or the back
+        office, a password change, a deactivation, a second-factor reset) also ends every Django
+        session of the user: the admin's and the API's session authentication alike. Until the stamp is
+        first set it is Django's own hash, so existing sessions are kept."""
+        if self.tokens_valid_after is None:
+            return super()._get_session_auth_hash(secret=secret)
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac("tenant_app.User.session_auth_hash", f"{self.password}\0{self.tokens_valid_after.isoformat()}",
+                           secret=secret, algorithm="sha256").hexdigest()
+
     def check_password(self, raw_password):
         # A correct password whose hash is upgraded on the way (a new hasher or iteration count) is
         # saved again: not a password change, so no sign-out.
@@ -188,7 +201,9 @@ class TenantInvitation(TenantOwned):
     tenant besides creating it. The person it is addressed to accepts (or declines) it while signed in
     with that email; nobody is added to a tenant without their consent.
 
-    Only the SHA-256 of the token is stored; the token itself exists only in the email sent. A pending
+    Only the SHA-256 of the token is stored with the invitation; the token itself is in the email: the
+    queued email row holds it until it is sent, then it is removed from the row (the back office never
+    shows it: breederhq.email.SECRETS_IN_TEMPLATES). A pending
     invitation past `expires_at` is expired (computed, nothing rewrites the row). `pending` is the
     only state that moves; accepted, declined and revoked are final.
     """

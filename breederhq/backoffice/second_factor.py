@@ -229,7 +229,8 @@ def recovery_codes_regenerate(*, user) -> list[str]:
 
 def second_factor_reset(*, target, actor) -> str:
     """Remove every device of another staff member (a lost phone): their next sign-in enrols anew,
-    and a session verified with a removed device is verified no more. Only a superuser resets a
+    and a session verified with a removed device is verified no more; every session and API token of
+    theirs ends (breederhq.api.sessions.user_sign_out_everywhere). Only a superuser resets a
     superuser's; nobody resets their own here. The caller audits (the admin action, with its reason).
     Returns what was removed."""
     if actor is not None and target.pk == actor.pk:
@@ -238,9 +239,13 @@ def second_factor_reset(*, target, actor) -> str:
     if actor is not None and target.is_superuser and not actor.is_superuser:
         raise PermissionDenied("Only a superuser may reset a superuser's second factor.",
                                code="second_factor_reset_superuser")
+    from breederhq.api.sessions import user_sign_out_everywhere
+
     with transaction.atomic(using=DB):
         _lock_user(target)
+        # Signed out everywhere too: whoever held the lost device may hold a session or tokens as well.
+        user_sign_out_everywhere(user_id=target.pk)
         totp, _ = TOTPDevice.objects.using(DB).filter(user_id=target.pk).delete()
         static = StaticDevice.objects.using(DB).filter(user_id=target.pk).count()
         StaticDevice.objects.using(DB).filter(user_id=target.pk).delete()
-    return f"{totp} authenticator device(s) and {static} recovery code set(s) removed"
+    return f"{totp} authenticator device(s) and {static} recovery code set(s) removed; signed out everywhere"
