@@ -210,6 +210,19 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
+def own_rows_context(user_id: int, *, using: str = "default") -> Iterator[int]:
+    """Run the block in one transaction where `app.current_user_id` names the user (transaction-local),
+    and no tenant: only what the policies give a user as such is visible, e.g. their own memberships,
+    the invitations sent to their email. No audit: nobody reads anyone else's rows here."""
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
+        raise ValueError(f"own_rows_context needs a positive integer user id, got {user_id!r}")
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            _set_local(cursor, USER_SETTING, str(user_id))
+        yield user_id
+
+
+@contextmanager
 def platform_context(*, using: str = "default") -> Iterator[None]:
     """Run the block in one transaction that may read and write the platform's own rows of a table
     keyed by `owner_tenant_id` (rows whose owner is NULL: a marketplace invoice's payment, a

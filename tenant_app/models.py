@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
 from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
@@ -196,6 +197,22 @@ class InvitationStatus(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
+class InvitationQuerySet(models.QuerySet):
+    """The one definition of an open and an expired invitation (a pending one past `expires_at` is
+    expired: computed, nothing rewrites the row)."""
+
+    def unexpired(self, *, now=None):
+        """Pending and not expired (the `pending` of the API's status)."""
+        return self.filter(status=InvitationStatus.PENDING, expires_at__gt=now or timezone.now())
+
+    def open(self, *, now=None):
+        """Unexpired, of a tenant that is not deleted: what can still be answered."""
+        return self.unexpired(now=now).filter(tenant__deleted_at__isnull=True)
+
+    def expired(self, *, now=None):
+        return self.filter(status=InvitationStatus.PENDING, expires_at__lte=now or timezone.now())
+
+
 class TenantInvitation(TenantOwned):
     """An owner's or admin's offer of a role in their tenant to an email address: the only way into a
     tenant besides creating it. The person it is addressed to accepts (or declines) it while signed in
@@ -209,6 +226,8 @@ class TenantInvitation(TenantOwned):
     """
 
     Status = InvitationStatus
+
+    objects = InvitationQuerySet.as_manager()
 
     email = models.EmailField(help_text="Where the invitation was sent; matched case-insensitively on acceptance.")
     role = models.CharField(max_length=10, choices=TenantMembership.Role.choices)
@@ -244,6 +263,10 @@ class TenantInvitation(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.email} -> {self.tenant_id} ({self.role}, {self.status})"
+
+    def is_expired(self, *, now=None) -> bool:
+        """The row's side of InvitationQuerySet.expired()."""
+        return self.status == InvitationStatus.PENDING and self.expires_at <= (now or timezone.now())
 
 
 class MembershipAuditLog(TenantOwned):

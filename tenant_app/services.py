@@ -245,7 +245,7 @@ def _lock_invitation_for_response(invitation_id: int, *, user: User) -> TenantIn
     if invitation.status in refusals:
         what, code = refusals[invitation.status]
         raise Conflict(f"This invitation {what}.", code=code, extra={"invitation_status": invitation.status})
-    if invitation.expires_at <= timezone.now():
+    if invitation.is_expired():
         raise Gone("This invitation has expired: ask the tenant to invite you again.", code="invitation_expired")
     return invitation
 

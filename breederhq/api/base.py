@@ -140,6 +140,15 @@ class TenantAPIView(IdempotentAPIView, generics.GenericAPIView):
         request.tenant_membership = membership
 
 
+class AccountAPIView(IdempotentAPIView, generics.GenericAPIView):
+    """Endpoints of the signed-in account itself, outside any tenant (its invitations, for instance):
+    no tenant is resolved, writes are throttled and honour Idempotency-Key like every other write."""
+
+    idempotency_database = "default"
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [WriteUserThrottle, WriteIPThrottle]
+
+
 class HasMarketplaceIdentity(BasePermission):
     message = "This endpoint needs a marketplace account linked to your login."
 
