@@ -18,7 +18,7 @@ from breederhq.backoffice.admin_tools import BackofficeActionsMixin, is_tenant_o
 from breederhq.backoffice.selectors import OUTBOX_STUCK_AFTER
 from breederhq.backoffice.support import support_request_context, support_session_get
 from breederhq.crossdb import ResolvedReference
-from breederhq.email import email_resend
+from breederhq.email import email_resend, email_without_secrets
 from breederhq.models import (
     APPLIED_MESSAGE_PROXIES,
     CROSSDB_REFERENCE_PROXIES,
@@ -60,20 +60,45 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "template")
     search_fields = ("event_key", "subject", "to")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in TenantDbOutboundEmail._meta.fields]
+    # The bodies as shown: without the single-use secrets some templates carry (an invitation token),
+    # also while the email is still queued or has failed (breederhq.email.SECRETS_IN_TEMPLATES).
+    fields = readonly_fields = [
+        {"text_body": "text_body_shown", "html_body": "html_body_shown"}.get(f.name, f.name)
+        for f in TenantDbOutboundEmail._meta.fields]
     actions = [audited_action("resend_email", "Resend selected emails", perform=_resend, permissions=("view",))]
 
     @admin.display(description="to")
     def recipients(self, obj):
         return ", ".join(obj.to)
 
+    @admin.display(description="text body")
+    def text_body_shown(self, obj):
+        return email_without_secrets(obj).text_body
+
+    @admin.display(description="HTML body")
+    def html_body_shown(self, obj):
+        return email_without_secrets(obj).html_body
+
 
 class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("key", "scope", "method", "path", "status", "response_status", "created_at", "expires_at")
+    """A stored response is a tenant's (or a marketplace user's) data: the contacts, invoices... a
+    replay would send back. Staff see what the key was for (scope, context, request) and the answer's
+    status, type and size, never its body or headers: tenant data is shown only through the audited
+    paths (view-as, support search)."""
+
+    list_display = ("key", "scope", "context", "method", "path", "status", "response_status", "created_at",
+                    "expires_at")
     list_filter = ("status", "method")
-    search_fields = ("key", "scope", "path")
+    search_fields = ("key", "scope", "context", "path")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in TenantDbIdempotencyKey._meta.fields]
+    fields = readonly_fields = ("key", "scope", "context", "method", "path", "request_fingerprint", "status",
+                                "response_status", "response_content_type", "response_size", "created_at",
+                                "completed_at", "expires_at")
+
+    @admin.display(description="response size")
+    def response_size(self, obj):
+        size = len((obj.response_body or "").encode("utf-8"))
+        return f"{size} bytes, {len(obj.response_headers or {})} header(s) (not shown: tenant data)"
 
 
 admin.site.register(TenantDbOutboundEmail, OutboundEmailAdmin)
