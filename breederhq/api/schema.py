@@ -72,6 +72,15 @@ class BreederHQJWTScheme(SimpleJWTScheme):
     name = "jwtAuth"
 
 
+# The session cookie, as DRF's session authentication (a staff session counts only once it passed the
+# second factor: breederhq.backoffice.api_auth).
+from drf_spectacular.authentication import SessionScheme  # noqa: E402
+
+
+class SecondFactorSessionScheme(SessionScheme):
+    target_class = "breederhq.backoffice.api_auth.SecondFactorSessionAuthentication"
+
+
 def _status_of(code) -> int | None:
     """The status of an `extend_schema(responses=...)` key: 200, "200", (400, "application/problem+json")."""
     code = code[0] if isinstance(code, tuple) else code
