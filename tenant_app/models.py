@@ -57,8 +57,8 @@ class User(AbstractUser):
             return super()._get_session_auth_hash(secret=secret)
         from django.utils.crypto import salted_hmac
 
-        return salted_hmac("tenant_app.User.session_auth_hash", f"{self.password}\0{self.tokens_valid_after.isoformat()}",
-                           secret=secret, algorithm="sha256").hexdigest()
+        value = f"{self.password}\0{self.tokens_valid_after.isoformat()}"
+        return salted_hmac("tenant_app.User.session_auth_hash", value, secret=secret, algorithm="sha256").hexdigest()
 
     def check_password(self, raw_password):
         # A correct password whose hash is upgraded on the way (a new hasher or iteration count) is

@@ -3,7 +3,8 @@
 The API reads JSON only (`REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]`): any other body where JSON is
 documented is a 415 `unsupported_media_type`; the receipt uploads add multipart. Malformed JSON is
 a 400 `malformed_request`. A string (or object key) holding a NUL character or an unpaired
-surrogate escape (`\\ud800`), which PostgreSQL text and jsonb refuse, is a 400 `validation_failed` naming the field, e.g. `lines[0].description`.
+surrogate escape (`\\ud800`), which PostgreSQL text and jsonb refuse, is a 400 `validation_failed`
+naming the field, e.g. `lines[0].description`.
 """
 
 from __future__ import annotations

@@ -493,7 +493,8 @@ class TestAnInvitationDiesWithItsInvitersAuthority:
         elif change == "left":
             assert bearer(admin).delete(LEAVE).status_code == 204
         else:
-            response = send_json(owner, "patch", f"{MEMBERS}{self._membership_id(a, admin)}/", {"role": "staff", "version": 1})
+            response = send_json(owner, "patch", f"{MEMBERS}{self._membership_id(a, admin)}/",
+                                 {"role": "staff", "version": 1})
             assert response.status_code == 200, response.content
 
         response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
