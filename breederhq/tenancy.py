@@ -389,9 +389,9 @@ def _printable(text: str) -> str:
 
 
 TENANT_HEADER = "HTTP_X_TENANT_ID"
-#: What X-Tenant-ID may be: a tenant id, digits only, within PostgreSQL's BIGINT (the OpenAPI schema
-#: declares the same pattern, breederhq.api.schema.TENANT_HEADER_PARAMETER).
-TENANT_HEADER_PATTERN = r"^[0-9]{1,19}$"
+#: What X-Tenant-ID may be: a tenant id, digits only, within PostgreSQL's BIGINT; an empty header is
+#: no header (the OpenAPI schema declares this pattern on every tenant endpoint).
+TENANT_HEADER_PATTERN = r"^([0-9]{1,19})?$"
 _TENANT_HEADER_RE = re.compile(r"[0-9]{1,19}")
 _BIGINT_MAX = 2**63 - 1
 TENANT_HEADER_ERROR = "must be a tenant id: digits only, at most 19, within a 64-bit signed integer"
