@@ -18,7 +18,7 @@ from breederhq.backoffice.admin_tools import BackofficeActionsMixin, is_tenant_o
 from breederhq.backoffice.selectors import OUTBOX_STUCK_AFTER
 from breederhq.backoffice.support import support_request_context, support_session_get
 from breederhq.crossdb import ResolvedReference
-from breederhq.email import email_resend
+from breederhq.email import email_resend, email_without_secrets
 from breederhq.models import (
     APPLIED_MESSAGE_PROXIES,
     CROSSDB_REFERENCE_PROXIES,
@@ -61,9 +61,12 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("event_key", "subject", "to")
     date_hierarchy = "created_at"
     # The bodies rendered, not as source: the HTML in a sandboxed iframe (no scripts, no forms, no
-    # access to the admin's origin), the text as it is read.
-    readonly_fields = ["html_preview", "text_preview",
-                       *(f.name for f in TenantDbOutboundEmail._meta.fields if f.name not in {"html_body", "text_body"})]
+    # access to the admin's origin), the text as it is read; both without the single-use secrets
+    # some templates carry (an invitation token), also while the email is still queued or has failed
+    # (breederhq.email.SECRETS_IN_TEMPLATES).
+    fields = readonly_fields = ["html_preview", "text_preview",
+                                *(f.name for f in TenantDbOutboundEmail._meta.fields
+                                  if f.name not in {"html_body", "text_body"})]
     actions = [audited_action("resend_email", "Resend selected emails", perform=_resend, permissions=("view",))]
 
     @admin.display(description="to")
@@ -72,24 +75,38 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="HTML")
     def html_preview(self, obj):
-        if not obj.html_body:
+        html = email_without_secrets(obj).html_body
+        if not html:
             return "(no HTML part)"
         return format_html(
             '<iframe sandbox="" referrerpolicy="no-referrer" title="HTML body" srcdoc="{}" '
             'style="width:100%;min-width:40em;height:28em;border:1px solid #ccc;background:#fff"></iframe>',
-            obj.html_body)
+            html)
 
     @admin.display(description="text")
     def text_preview(self, obj):
-        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', obj.text_body)
+        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', email_without_secrets(obj).text_body)
 
 
 class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("key", "scope", "method", "path", "status", "response_status", "created_at", "expires_at")
+    """A stored response is a tenant's (or a marketplace user's) data: the contacts, invoices... a
+    replay would send back. Staff see what the key was for (scope, context, request) and the answer's
+    status, type and size, never its body or headers: tenant data is shown only through the audited
+    paths (view-as, support search)."""
+
+    list_display = ("key", "scope", "context", "method", "path", "status", "response_status", "created_at",
+                    "expires_at")
     list_filter = ("status", "method")
-    search_fields = ("key", "scope", "path")
+    search_fields = ("key", "scope", "context", "path")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in TenantDbIdempotencyKey._meta.fields]
+    fields = readonly_fields = ("key", "scope", "context", "method", "path", "request_fingerprint", "status",
+                                "response_status", "response_content_type", "response_size", "created_at",
+                                "completed_at", "expires_at")
+
+    @admin.display(description="response size")
+    def response_size(self, obj):
+        size = len((obj.response_body or "").encode("utf-8"))
+        return f"{size} bytes, {len(obj.response_headers or {})} header(s) (not shown: tenant data)"
 
 
 admin.site.register(TenantDbOutboundEmail, OutboundEmailAdmin)

@@ -9,7 +9,9 @@
 * **worker** (Celery tasks): `DATABASE_WORKER_STATEMENT_TIMEOUT_MS` (15 min) and
   `DATABASE_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS` (10 min), set per session on each connection
   the task's thread opens (`connection_created`) and on those it already has (`task_prerun`).
-* **maintenance** (migrations as the owner role, restore's check, crossdb_check): no limit
+  Long management commands (`LongRunningCommand`: reconcile_stripe, archive_messages,
+  export_personal_data, load_demo_data) run with these too.
+* **maintenance** (migrations as the owner role, restore's check, crossdb_check, message_partitions): no limit
   (0). `owner_credentials` swaps the startup options together with the user
   (breederhq.db_roles); the commands run in `session_limits(MAINTENANCE)`. Backup and restore
   themselves run pg_dump / pg_restore through DATABASE_ADMIN_URL, which these limits never touch.
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.core.management.base import BaseCommand, OutputWrapper
 from django.db import DatabaseError, connections
 
 WEB, WORKER, MAINTENANCE = "web", "worker", "maintenance"
@@ -127,6 +130,25 @@ def _on_task_prerun(sender=None, task=None, **kwargs) -> None:
         return  # run in the caller's thread (a web request): keep the caller's limits
     if current_kind() != WORKER:
         use_session_limits(WORKER)
+
+
+class LongRunningCommand(BaseCommand):
+    """A management command that may run longer than a web request (a reconciliation, an archive, an
+    export, demo data): it runs with the `session_limits_kind` limits (the worker's by default), not
+    the web's 30 s that a command would otherwise get. At verbosity 2 it says which, as the database
+    reports them."""
+
+    session_limits_kind = WORKER
+
+    def execute(self, *args, **options):
+        with session_limits(self.session_limits_kind):
+            if options.get("verbosity", 1) >= 2:
+                with connections["default"].cursor() as cursor:
+                    cursor.execute("SHOW statement_timeout")
+                    shown = cursor.fetchone()[0]
+                err = OutputWrapper(options["stderr"]) if options.get("stderr") else self.stderr
+                err.write(f"database session limits: {self.session_limits_kind} (statement_timeout {shown})")
+            return super().execute(*args, **options)
 
 
 def connect_signals() -> None:

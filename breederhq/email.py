@@ -95,9 +95,40 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
         email.last_error = ""
         status = getattr(message, "anymail_status", None)
         email.provider_message_id = (getattr(status, "message_id", None) or "")[:200]
+        _redact_sent_secrets(email)
         email.save(using=using)
         EMAILS.labels(email.template, "sent").inc()
         return email
+
+
+#: Templates whose emails carry a single-use secret (an invitation token): the function (dotted path)
+#: finds the secrets in a stored email. Once the email is sent the row keeps them no more (the back
+#: office shows stored emails; the secret is meant to exist only in the recipient's mailbox). A sent
+#: one resent by staff goes out without it: send a new invitation instead.
+SECRETS_IN_TEMPLATES = {"tenant_invitation": "tenant_app.notifications.invitation_email_secrets"}
+REDACTED = "[removed once sent]"
+
+
+def _redact_sent_secrets(email: OutboundEmail) -> None:
+    from django.utils.module_loading import import_string
+
+    path = SECRETS_IN_TEMPLATES.get(email.template)
+    if path is None:
+        return
+    for secret in import_string(path)(email):
+        if secret:
+            email.subject = email.subject.replace(secret, REDACTED)
+            email.text_body = email.text_body.replace(secret, REDACTED)
+            email.html_body = email.html_body.replace(secret, REDACTED)
+
+
+def email_without_secrets(email: OutboundEmail) -> OutboundEmail:
+    """A copy of the row as it may be shown (the back office): its secrets removed, sent or not."""
+    from copy import copy
+
+    shown = copy(email)
+    _redact_sent_secrets(shown)
+    return shown
 
 
 def emails_due(*, using: str, limit: int = 500) -> list[int]:

@@ -124,10 +124,11 @@ def claim_key(*, using: str, scope: str, context: str, method: str, path: str, k
 
 
 def lock_claim(*, using: str, scope: str, context: str, method: str, path: str, key: str, fingerprint: str,
-               legacy_fingerprint: str = "") -> Claim:
+               legacy_fingerprint="") -> Claim:
     """Step 2; call inside `transaction.atomic(using=using)`. A row written before keys had a
     context (same user, method, path and key) wins over the new claim, compared with the
-    fingerprint of that time."""
+    fingerprint of that time (`legacy_fingerprint`, a string or a function giving it; "" when the
+    old row cannot be trusted for this request, which makes it a 422 mismatch)."""
     try:
         records = list(
             IdempotencyKey.objects.using(using)
@@ -137,6 +138,8 @@ def lock_claim(*, using: str, scope: str, context: str, method: str, path: str, 
     except OperationalError:
         return Claim("in_flight")
     record = next((r for r in records if r.context == LEGACY_CONTEXT and context != LEGACY_CONTEXT), None)
+    if record is not None and callable(legacy_fingerprint):
+        legacy_fingerprint = legacy_fingerprint()  # worked out only when a legacy row is there
     expected = legacy_fingerprint if record is not None else fingerprint
     record = record or next((r for r in records if r.context == context), None)
     if record is None:

@@ -210,6 +210,19 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
+def own_rows_context(user_id: int, *, using: str = "default") -> Iterator[int]:
+    """Run the block in one transaction where `app.current_user_id` names the user (transaction-local),
+    and no tenant: only what the policies give a user as such is visible, e.g. their own memberships,
+    the invitations sent to their email. No audit: nobody reads anyone else's rows here."""
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
+        raise ValueError(f"own_rows_context needs a positive integer user id, got {user_id!r}")
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            _set_local(cursor, USER_SETTING, str(user_id))
+        yield user_id
+
+
+@contextmanager
 def platform_context(*, using: str = "default") -> Iterator[None]:
     """Run the block in one transaction that may read and write the platform's own rows of a table
     keyed by `owner_tenant_id` (rows whose owner is NULL: a marketplace invoice's payment, a
@@ -359,7 +372,10 @@ def write_authorization_audit(*, user_id, resource_type: str, resource_id, actio
         AuthorizationAudit.objects.using(using).create(
             user_id=user_id,
             resource_type=resource_type,
-            resource_id="" if resource_id is None else str(resource_id),
+            # The column holds 100 characters, and a resource id may come straight from a request
+            # (a header, a path): cut to fit, NUL (refused by PostgreSQL text) and lone surrogates
+            # (not UTF-8) dropped, so an audit of a refusal never becomes a 500 itself.
+            resource_id=_printable("" if resource_id is None else str(resource_id))[:100],
             action=action,
             allowed=allowed,
             reason=reason,
@@ -368,13 +384,37 @@ def write_authorization_audit(*, user_id, resource_type: str, resource_id, actio
         )
 
 
+def _printable(text: str) -> str:
+    return text.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+
+
 TENANT_HEADER = "HTTP_X_TENANT_ID"
+#: What X-Tenant-ID may be: a tenant id, digits only, within PostgreSQL's BIGINT; an empty header is
+#: no header (the OpenAPI schema declares this pattern on every tenant endpoint).
+TENANT_HEADER_PATTERN = r"^([0-9]{1,19})?$"
+_TENANT_HEADER_RE = re.compile(r"[0-9]{1,19}")
+_BIGINT_MAX = 2**63 - 1
+TENANT_HEADER_ERROR = "must be a tenant id: digits only, at most 19, within a 64-bit signed integer"
+
+
+def tenant_header_error(value: str) -> JsonResponse | None:
+    """The 400 problem for an X-Tenant-ID that cannot name a tenant (not digits, too long, beyond
+    BIGINT), else None. Checked before anything is looked up or audited."""
+    if _TENANT_HEADER_RE.fullmatch(value) and int(value) <= _BIGINT_MAX:
+        return None
+    return JsonResponse(
+        {"type": "about:blank", "title": "Invalid input", "status": 400,
+         "detail": f"X-Tenant-ID {TENANT_HEADER_ERROR}.",
+         "code": "validation_failed", "errors": {"X-Tenant-ID": [TENANT_HEADER_ERROR]}},
+        status=400, content_type="application/problem+json",
+    )
 
 
 def activate_request_tenant(request, user, *, token_tenants: list[int] | None = None):
     """Resolve the tenant for an authenticated request and set it on the connection.
 
-    Returns a 403 response to send instead of running the view, or None. The tenant is the one
+    Returns a 403 response (or a 400 for an X-Tenant-ID that is no tenant id) to send instead of
+    running the view, or None. The tenant is the one
     named by the `X-Tenant-ID` header (or `tenant_id` in the session), or the user's only
     membership. With several memberships and none named, a bearer token whose `tenants` claim names
     exactly one of them (`token_tenants`: it was issued before the user joined the others) keeps
@@ -389,6 +429,9 @@ def activate_request_tenant(request, user, *, token_tenants: list[int] | None = 
     requested = request.META.get(TENANT_HEADER) or (
         request.session.get("tenant_id") if hasattr(request, "session") else None
     )
+    header = request.META.get(TENANT_HEADER)
+    if header not in (None, "") and (invalid := tenant_header_error(header)) is not None:
+        return invalid
     set_connection_context(tenant_id=None, user_id=user.pk)
     memberships = user_memberships(user.pk)
     if requested not in (None, ""):
@@ -423,7 +466,8 @@ def activate_request_tenant(request, user, *, token_tenants: list[int] | None = 
 class TenantContextMiddleware:
     """Sets the tenant context for exactly one request and clears it afterwards, whatever happened.
 
-    Put it after AuthenticationMiddleware. Session-authenticated users are resolved here; the
+    Put it after AuthenticationMiddleware and OTPMiddleware. Session-authenticated users are
+    resolved here (not a staff session that has not passed the second factor); the
     `finally` also clears what a later authentication set through `activate_request_tenant`.
     """
 
@@ -437,7 +481,7 @@ class TenantContextMiddleware:
         try:
             with connections["default"].execute_wrapper(used):
                 user = getattr(request, "user", None)
-                if user is not None and user.is_authenticated:
+                if user is not None and user.is_authenticated and not _unverified_staff(user):
                     denied = activate_request_tenant(request, user)
                     if denied is not None:
                         return denied
@@ -450,6 +494,15 @@ class TenantContextMiddleware:
             # marketplace read served from the identity cache), cannot have changed its session.
             if used.may_have_set_session:
                 reset_connection_context(using="default")
+
+
+def _unverified_staff(user) -> bool:
+    """A staff account's session that has not passed the second factor: the API treats it as
+    anonymous (breederhq.backoffice.api_auth) and the admin shows it only the second-factor pages, so
+    no tenant is resolved for it (no membership read, no audit written on its behalf)."""
+    from breederhq.backoffice.second_factor import is_staff_account, session_is_verified
+
+    return is_staff_account(user) and not session_is_verified(user)
 
 
 class _ConnectionUse:

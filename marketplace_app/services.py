@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.core.files import File
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -56,6 +56,20 @@ def _get_locked(model, pk, *, manager="objects"):
         raise NotFound(f"{model.__name__} #{pk} does not exist") from None
 
 
+_BIGINT_MAX = 2**63 - 1
+
+
+def _saturating_add(field: str, delta: int):
+    """`field + delta` that stops at the BIGINT bounds instead of failing the statement (a running
+    statistic: a 500 on the sale that would pass 9.2 quintillion cents helps nobody). The CASE tests
+    the bound first, so the addition that would overflow is never evaluated."""
+    if delta > 0:
+        near = When(**{f"{field}__gt": _BIGINT_MAX - delta}, then=Value(_BIGINT_MAX))
+    else:
+        near = When(**{f"{field}__lt": -_BIGINT_MAX - delta}, then=Value(-_BIGINT_MAX))
+    return Case(near, default=F(field) + delta, output_field=BigIntegerField())
+
+
 def _bump_provider_stats(provider_id: int, *, listings: int = 0, transactions: int = 0, revenue_cents: int = 0):
     changes = {}
     if listings:
@@ -63,7 +77,7 @@ def _bump_provider_stats(provider_id: int, *, listings: int = 0, transactions: i
     if transactions:
         changes["total_transactions"] = F("total_transactions") + transactions
     if revenue_cents:
-        changes["total_revenue_cents"] = F("total_revenue_cents") + revenue_cents
+        changes["total_revenue_cents"] = _saturating_add("total_revenue_cents", revenue_cents)
     if changes:
         # all_objects: a soft-deleted provider's history still moves its numbers.
         Provider.all_objects.using(DB).filter(pk=provider_id).update(

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.db import DataError, connections, transaction
 from django.utils import timezone
 
-from breederhq.api.parsers import nul_path
+from breederhq.api.parsers import nul_path, storable
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.errors import Conflict, DomainError, NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
@@ -139,10 +140,13 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _fits(value, field: str) -> bool:
-    """A non-empty string without NUL that fits the inbox column `field`."""
+    """A non-empty string PostgreSQL can store (no NUL, no lone surrogate) that fits the inbox column `field`."""
     max_length = StripeWebhookEvent._meta.get_field(field).max_length
-    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
+    return isinstance(value, str) and 0 < len(value) <= max_length and storable(value)
 
 
 def _event_problem(payload: bytes, event, *, now: datetime) -> str | None:
@@ -170,11 +174,12 @@ def _event_problem(payload: bytes, event, *, now: datetime) -> str | None:
         return "data is not an object"
     if isinstance(data, dict) and data.get("object") is not None and not isinstance(data["object"], dict):
         return "data.object is not an object"
-    # A NUL can only be there as the escape \u0000 (raw control characters are not JSON): look only then.
-    if b"\\u0000" in payload:
+    # A NUL or a lone surrogate can only be there as an escape (\u0000, \ud800 to \udfff; raw control
+    # characters are not JSON, raw surrogates not UTF-8): look only then.
+    if b"\\u0000" in payload or _SURROGATE_ESCAPE.search(payload):
         path = nul_path(event)
         if path is not None:
-            return f"{path} contains a NUL character, which PostgreSQL cannot store"
+            return f"{path} contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store"
     return None
 
 

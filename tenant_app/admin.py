@@ -144,7 +144,8 @@ class TenantMembershipAdmin(TenantOwnedAdmin):
 @admin.register(TenantInvitation)
 class TenantInvitationAdmin(TenantOwnedAdmin):
     """Read-only for support: who was invited, with what role, and what became of it. The token's hash
-    is not shown (the token itself is stored nowhere)."""
+    is not shown, and the token itself is kept only in the queued email until it is sent (then removed
+    from the row; the email pages never show it: breederhq.email.SECRETS_IN_TEMPLATES)."""
 
     list_display = ("id", "email", "role", "status", "invited_by", "created_at", "expires_at", "responded_at",
                     "responded_by")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
 from breederhq.money import CentsField, CurrencyField, Money, amount_bound_check, currency_check
@@ -52,6 +53,19 @@ class User(AbstractUser):
         instance = super().from_db(db, field_names, values)
         instance._loaded_credentials = (instance.__dict__.get("password"), instance.__dict__.get("is_active"))
         return instance
+
+    def _get_session_auth_hash(self, secret=None):
+        """Django checks this hash on every request of a signed-in (Django) session. It covers the
+        revocation stamp too, so whatever moves the stamp (sign out everywhere, from the API or the back
+        office, a password change, a deactivation, a second-factor reset) also ends every Django
+        session of the user: the admin's and the API's session authentication alike. Until the stamp is
+        first set it is Django's own hash, so existing sessions are kept."""
+        if self.tokens_valid_after is None:
+            return super()._get_session_auth_hash(secret=secret)
+        from django.utils.crypto import salted_hmac
+
+        value = f"{self.password}\0{self.tokens_valid_after.isoformat()}"
+        return salted_hmac("tenant_app.User.session_auth_hash", value, secret=secret, algorithm="sha256").hexdigest()
 
     def check_password(self, raw_password):
         # A correct password whose hash is upgraded on the way (a new hasher or iteration count) is
@@ -190,17 +204,37 @@ class InvitationStatus(models.TextChoices):
     REVOKED = "revoked", "Revoked"
 
 
+class InvitationQuerySet(models.QuerySet):
+    """The one definition of an open and an expired invitation (a pending one past `expires_at` is
+    expired: computed, nothing rewrites the row)."""
+
+    def unexpired(self, *, now=None):
+        """Pending and not expired (the `pending` of the API's status)."""
+        return self.filter(status=InvitationStatus.PENDING, expires_at__gt=now or timezone.now())
+
+    def open(self, *, now=None):
+        """Unexpired, of a tenant that is not deleted: what can still be answered."""
+        return self.unexpired(now=now).filter(tenant__deleted_at__isnull=True)
+
+    def expired(self, *, now=None):
+        return self.filter(status=InvitationStatus.PENDING, expires_at__lte=now or timezone.now())
+
+
 class TenantInvitation(TenantOwned):
     """An owner's or admin's offer of a role in their tenant to an email address: the only way into a
     tenant besides creating it. The person it is addressed to accepts (or declines) it while signed in
     with that email; nobody is added to a tenant without their consent.
 
-    Only the SHA-256 of the token is stored; the token itself exists only in the email sent. A pending
+    Only the SHA-256 of the token is stored with the invitation; the token itself is in the email: the
+    queued email row holds it until it is sent, then it is removed from the row (the back office never
+    shows it: breederhq.email.SECRETS_IN_TEMPLATES). A pending
     invitation past `expires_at` is expired (computed, nothing rewrites the row). `pending` is the
     only state that moves; accepted, declined and revoked are final.
     """
 
     Status = InvitationStatus
+
+    objects = InvitationQuerySet.as_manager()
 
     email = models.EmailField(help_text="Where the invitation was sent; matched case-insensitively on acceptance.")
     role = models.CharField(max_length=10, choices=TenantMembership.Role.choices)
@@ -236,6 +270,10 @@ class TenantInvitation(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.email} -> {self.tenant_id} ({self.role}, {self.status})"
+
+    def is_expired(self, *, now=None) -> bool:
+        """The row's side of InvitationQuerySet.expired()."""
+        return self.status == InvitationStatus.PENDING and self.expires_at <= (now or timezone.now())
 
 
 class MembershipAuditLog(TenantOwned):

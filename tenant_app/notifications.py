@@ -4,6 +4,8 @@ transaction, so the email row commits (or not) with the change that causes it.""
 
 from __future__ import annotations
 
+import re
+
 from breederhq.email import email_enqueue
 from breederhq.invoicing.lifecycle import send_emails
 from tenant_app.invoicing import TENANT_INVOICES
@@ -35,3 +37,13 @@ def invitation_email(invitation, *, token: str, actor) -> None:
             "expires_at": invitation.expires_at,
         },
     )
+
+
+_INVITATION_CODE = re.compile(r"invitation code, if the app asks for it: (\S+)")
+
+
+def invitation_email_secrets(email) -> list[str]:
+    """The token in a stored invitation email (breederhq.email.SECRETS_IN_TEMPLATES): it is removed
+    from the row once the email is sent, so the token then exists only in the recipient's mailbox."""
+    found = _INVITATION_CODE.search(email.text_body or "")
+    return [found.group(1)] if found else []

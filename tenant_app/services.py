@@ -123,13 +123,15 @@ def _lock_membership_for_change(membership_id: int, *, tenant_id: int) -> Tenant
     return membership
 
 
-def _refuse_losing_the_last_owner(membership: TenantMembership, *, what: str) -> None:
+def _refuse_losing_the_last_owner(membership: TenantMembership, *, what: str, detail: str | None = None) -> None:
+    """The one rule: a tenant always keeps an owner (409 `last_owner`). Call it with the owner
+    memberships locked (_lock_membership_for_change)."""
     if membership.role != TenantMembership.Role.OWNER:
         return
     others = (TenantMembership.objects.filter(tenant_id=membership.tenant_id, role=TenantMembership.Role.OWNER)
-              .exclude(pk=membership.pk).count())
-    if others == 0:
-        raise Conflict(f"{membership.user.email} is the tenant's last owner and cannot be {what}: "
+              .exclude(pk=membership.pk).exists())
+    if not others:
+        raise Conflict(detail or f"{membership.user.email} is the tenant's last owner and cannot be {what}: "
                        f"make another member owner first.", code="last_owner")
 
 
@@ -240,24 +242,49 @@ def _lock_invitation_for_response(invitation_id: int, *, user: User) -> TenantIn
     if invitation.status in refusals:
         what, code = refusals[invitation.status]
         raise Conflict(f"This invitation {what}.", code=code, extra={"invitation_status": invitation.status})
-    if invitation.expires_at <= timezone.now():
+    if invitation.is_expired():
         raise Gone("This invitation has expired: ask the tenant to invite you again.", code="invitation_expired")
     return invitation
+
+
+def _inviter_lost_authority(invitation: TenantInvitation) -> Conflict | None:
+    """An invitation is an offer made with its inviter's authority, checked again when it is answered:
+    the inviter must still be an owner or admin of the tenant, and an owner to offer the owner role.
+    A removed, demoted or departed inviter's pending offers are void (whatever removed them: the API,
+    the back office, account deletion). Returns the refusal, or None."""
+    role = (TenantMembership.objects.filter(tenant_id=invitation.tenant_id, user_id=invitation.invited_by_id)
+            .values_list("role", flat=True).first() if invitation.invited_by_id is not None else None)
+    if role in MEMBERSHIP_MANAGERS and (invitation.role != TenantMembership.Role.OWNER
+                                        or role == TenantMembership.Role.OWNER):
+        return None
+    return Conflict("Whoever sent this invitation may no longer grant this role in the tenant, so the "
+                    "invitation was withdrawn: ask the tenant to invite you again.",
+                    code="invitation_inviter_not_authorized", extra={"invitation_status": InvitationStatus.REVOKED})
 
 
 def invitation_accept(*, token: str, user: User) -> TenantMembership:
     """The signed-in invitee accepts: a membership with the invited role, once (the invitation row is
     locked, then marked accepted in the same transaction). Their other memberships are untouched, and
-    a token issued before keeps acting in the tenant it named (breederhq.tenancy.activate_request_tenant)."""
+    a token issued before keeps acting in the tenant it named (breederhq.tenancy.activate_request_tenant).
+    An inviter who has since lost the right to grant the role voids it (409
+    `invitation_inviter_not_authorized`, the invitation is then revoked)."""
     invitation_id, tenant_id = _invitation_for_token(token, user=user)
     with tenant_context(tenant_id, using=DB):
         invitation = _lock_invitation_for_response(invitation_id, user=user)
         if TenantMembership.objects.filter(tenant_id=tenant_id, user=user).exists():
             raise Conflict("You are already a member of this tenant.", code="already_a_member")
-        membership = TenantMembership.objects.create(tenant_id=tenant_id, user=user, role=invitation.role)
-        _close_invitation(invitation, status=InvitationStatus.ACCEPTED, by=user)
-        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_ACCEPTED, user=user, actor=user,
-                          new_role=invitation.role)
+        refusal = _inviter_lost_authority(invitation)
+        if refusal is None:
+            membership = TenantMembership.objects.create(tenant_id=tenant_id, user=user, role=invitation.role)
+            _close_invitation(invitation, status=InvitationStatus.ACCEPTED, by=user)
+            _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_ACCEPTED, user=user,
+                              actor=user, new_role=invitation.role)
+        else:  # the offer dies with the inviter's authority: revoked (committed), then refused
+            _close_invitation(invitation, status=InvitationStatus.REVOKED, by=None)
+            _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_REVOKED, user=None, actor=None,
+                              old_role=invitation.role)
+    if refusal is not None:
+        raise refusal
     membership.tenant = invitation.tenant
     return membership
 
@@ -283,11 +310,8 @@ def membership_leave(*, actor: User) -> None:
         if own_id is None:
             raise NotFound("You are not a member of this tenant.", code="not_a_member")
         membership = _lock_membership_for_change(own_id, tenant_id=tenant_id)
-        if membership.role == TenantMembership.Role.OWNER and not (
-                TenantMembership.objects.filter(tenant_id=tenant_id, role=TenantMembership.Role.OWNER)
-                .exclude(pk=membership.pk).exists()):
-            raise Conflict("You are this tenant's last owner: make another member owner before leaving.",
-                           code="last_owner")
+        _refuse_losing_the_last_owner(membership, what="leave", detail="You are this tenant's last owner: make "
+                                      "another member owner before leaving.")
         _membership_audit(membership, action=MembershipAuditLog.Action.LEFT, old_role=membership.role, new_role="",
                           actor=actor)
         membership.delete()

@@ -25,9 +25,9 @@ from breederhq.api import identity_cache
 from breederhq.api.auth import MARKETPLACE_KIND_CLAIM, MARKETPLACE_USER_CLAIM, TENANTS_CLAIM
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
-from breederhq.errors import PermissionDenied
+from breederhq.errors import PermissionDenied, ValidationFailed
 from breederhq.observability.metrics import BLOCKED_CROSS_TENANT
-from breederhq.tenancy import activate_request_tenant, write_authorization_audit
+from breederhq.tenancy import TENANT_HEADER_ERROR, activate_request_tenant, write_authorization_audit
 
 READ_ROLES = frozenset({"owner", "admin", "staff", "viewer"})
 WRITE_ROLES = frozenset({"owner", "admin", "staff"})
@@ -120,6 +120,9 @@ class TenantAPIView(IdempotentAPIView, generics.GenericAPIView):
             claims = _claims(request)
             denied = activate_request_tenant(django_request, request.user,
                                              token_tenants=claims.get(TENANTS_CLAIM) if claims else None)
+            if denied is not None and denied.status_code == 400:  # X-Tenant-ID is no tenant id
+                raise ValidationFailed(f"X-Tenant-ID {TENANT_HEADER_ERROR}.",
+                                       field_errors={"X-Tenant-ID": [TENANT_HEADER_ERROR]})
             if denied is not None:  # the audit row is written already
                 BLOCKED_CROSS_TENANT.labels("not_a_member").inc()
                 raise PermissionDenied("You are not a member of that tenant.", code="permission_denied")
@@ -135,6 +138,15 @@ class TenantAPIView(IdempotentAPIView, generics.GenericAPIView):
                    detail="This token was issued before you joined that tenant: refresh it.")
         request.tenant_id = membership.tenant_id
         request.tenant_membership = membership
+
+
+class AccountAPIView(IdempotentAPIView, generics.GenericAPIView):
+    """Endpoints of the signed-in account itself, outside any tenant (its invitations, for instance):
+    no tenant is resolved, writes are throttled and honour Idempotency-Key like every other write."""
+
+    idempotency_database = "default"
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [WriteUserThrottle, WriteIPThrottle]
 
 
 class HasMarketplaceIdentity(BasePermission):

@@ -37,6 +37,20 @@ def _scope(request) -> str:
     return "anonymous"
 
 
+def _legacy_fingerprint(request, **parts) -> str:
+    """The fingerprint a key stored before keys had a context (context '') is compared with, or ""
+    when that old row cannot be told apart from another tenant's: it was stored without the tenant,
+    so for a user of several tenants it may be another tenant's answer. Then the key is refused
+    (422 idempotency_key_reused: use a new key) rather than replayed across tenants or run twice.
+    Only while such rows live (24 h after the upgrade)."""
+    if getattr(request, "tenant_id", None) is not None:
+        from breederhq.tenancy import user_memberships
+
+        if len(user_memberships(request.user.pk)) != 1:
+            return ""
+    return request_fingerprint(**parts)
+
+
 class IdempotentAPIView(APIView):
     #: The database the view writes to: the key and its stored response live there.
     idempotency_database = "default"
@@ -83,9 +97,8 @@ class IdempotentAPIView(APIView):
                 method=request.method, path=request.path, content_type=content_type, body=body,
                 tenant_header=request.META.get(TENANT_HEADER, ""),
             ),
-            "legacy_fingerprint": request_fingerprint(
-                method=request.method, path=request.path, content_type=content_type, body=body,
-            ),
+            "legacy_fingerprint": lambda: _legacy_fingerprint(
+                request, method=request.method, path=request.path, content_type=content_type, body=body),
         }
         claim_key(using=using, **identity)
         try:

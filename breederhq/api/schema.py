@@ -73,6 +73,15 @@ class BreederHQJWTScheme(SimpleJWTScheme):
     name = "jwtAuth"
 
 
+# The session cookie, as DRF's session authentication (a staff session counts only once it passed the
+# second factor: breederhq.backoffice.api_auth).
+from drf_spectacular.authentication import SessionScheme  # noqa: E402
+
+
+class SecondFactorSessionScheme(SessionScheme):
+    target_class = "breederhq.backoffice.api_auth.SecondFactorSessionAuthentication"
+
+
 def _status_of(code) -> int | None:
     """The status of an `extend_schema(responses=...)` key: 200, "200", (400, "application/problem+json")."""
     code = code[0] if isinstance(code, tuple) else code
@@ -143,6 +152,7 @@ class BreederHQAutoSchema(AutoSchema):
         if "requestBody" in operation:
             extra.update(_BODY_ERRORS)
         self._bound_query_parameters(operation)
+        self._add_tenant_header(operation)
         responses = operation.setdefault("responses", {})
         problem_ref = None
         for code, description in extra.items():
@@ -150,6 +160,24 @@ class BreederHQAutoSchema(AutoSchema):
                 problem_ref = problem_ref or self.resolve_serializer(ProblemSerializer, "response").ref
                 responses[code] = {"content": {PROBLEM: {"schema": problem_ref}}, "description": description}
         return operation
+
+    def _add_tenant_header(self, operation) -> None:
+        """Tenant endpoints take the tenant to act in from X-Tenant-ID: a tenant id (anything else is
+        a 400 naming the header, breederhq.tenancy.tenant_header_error)."""
+        from breederhq.api.base import TenantAPIView
+        from breederhq.tenancy import TENANT_HEADER_PATTERN
+
+        if not isinstance(self.view, TenantAPIView):
+            return
+        parameters = operation.setdefault("parameters", [])
+        if any(p.get("in") == "header" and p.get("name", "").lower() == "x-tenant-id" for p in parameters):
+            return
+        parameters.append({
+            "in": "header", "name": "X-Tenant-ID", "required": False,
+            "schema": {"type": "string", "pattern": TENANT_HEADER_PATTERN, "maxLength": 19},
+            "description": "The tenant to act in (one of yours); needed when you belong to several. "
+                           "A value that is not a tenant id is a 400; a tenant you are not a member of, a 403.",
+        })
 
     def _bound_query_parameters(self, operation) -> None:
         """Query strings as the API takes them: filters' own max_length, and for every string no NUL and

@@ -130,15 +130,24 @@ def _new_recovery_codes(device: StaticDevice) -> list[str]:
     return codes
 
 
-def enrolment_device(*, user) -> TOTPDevice:
-    """The staff member's pending (unconfirmed) authenticator device: created on the first visit of
-    the enrolment page, the same secret on every later visit until it is confirmed."""
+def enrolment_device(*, user, device_id: int | None = None, create: bool = True) -> TOTPDevice | None:
+    """The pending (unconfirmed) authenticator device of this enrolment attempt. `device_id` is the
+    one this browser session was shown (kept in the session by the enrolment page): while it is still
+    pending the same secret is shown again. Otherwise a fresh secret is made and every other pending
+    device of the staff member is deleted, so a secret shown to one session (someone who had only the
+    password, say) stops working the moment another session starts enrolling; and only the device
+    a session was shown can be confirmed from that session (enrolment_confirm). With create=False
+    (a refused confirmation being shown again) nothing is made or deleted: None if it is gone."""
     with transaction.atomic(using=DB):
         _lock_user(user)
         if has_any_device(user):
             raise Conflict("You already have a second factor; sign in with it.", code="second_factor_enrolled")
-        device = TOTPDevice.objects.using(DB).filter(user_id=user.pk, confirmed=False).order_by("pk").first()
+        pending = TOTPDevice.objects.using(DB).filter(user_id=user.pk, confirmed=False)
+        device = pending.filter(pk=device_id).first() if device_id is not None else None
         if device is None:
+            if not create:
+                return None
+            pending.delete()
             device = TOTPDevice.objects.using(DB).create(user_id=user.pk, name=TOTP_DEVICE_NAME, confirmed=False)
     device.user = user
     return device
@@ -150,18 +159,19 @@ class Enrolment:
     recovery_codes: list[str]
 
 
-def enrolment_confirm(*, user, code: str) -> Enrolment:
-    """The first code from the app confirms the pending device; recovery codes are made (returned
-    once, never shown again). Audited."""
+def enrolment_confirm(*, user, code: str, device_id: int | None) -> Enrolment:
+    """The first code from the app confirms the pending device this session was shown (`device_id`,
+    see enrolment_device); recovery codes are made (returned once, never shown again). Audited."""
     code = normalize_code(code)
     with transaction.atomic(using=DB):
         _lock_user(user)
         if has_any_device(user):
             raise Conflict("You already have a second factor; sign in with it.", code="second_factor_enrolled")
-        device = (TOTPDevice.objects.using(DB).select_for_update().filter(user_id=user.pk, confirmed=False)
-                  .order_by("pk").first())
+        device = (TOTPDevice.objects.using(DB).select_for_update()
+                  .filter(user_id=user.pk, confirmed=False, pk=device_id).first() if device_id is not None else None)
         if device is None:
-            raise Conflict("Open the enrolment page first: it shows the secret to add to your app.",
+            raise Conflict("Open the enrolment page first: it shows the secret to add to your app (a secret "
+                           "shown in another window or browser no longer counts).",
                            code="second_factor_no_pending_device")
         error = _check(device, code)
         if error is None:
@@ -219,7 +229,8 @@ def recovery_codes_regenerate(*, user) -> list[str]:
 
 def second_factor_reset(*, target, actor) -> str:
     """Remove every device of another staff member (a lost phone): their next sign-in enrols anew,
-    and a session verified with a removed device is verified no more. Only a superuser resets a
+    and a session verified with a removed device is verified no more; every session and API token of
+    theirs ends (breederhq.api.sessions.user_sign_out_everywhere). Only a superuser resets a
     superuser's; nobody resets their own here. The caller audits (the admin action, with its reason).
     Returns what was removed."""
     if actor is not None and target.pk == actor.pk:
@@ -228,9 +239,13 @@ def second_factor_reset(*, target, actor) -> str:
     if actor is not None and target.is_superuser and not actor.is_superuser:
         raise PermissionDenied("Only a superuser may reset a superuser's second factor.",
                                code="second_factor_reset_superuser")
+    from breederhq.api.sessions import user_sign_out_everywhere
+
     with transaction.atomic(using=DB):
         _lock_user(target)
+        # Signed out everywhere too: whoever held the lost device may hold a session or tokens as well.
+        user_sign_out_everywhere(user_id=target.pk)
         totp, _ = TOTPDevice.objects.using(DB).filter(user_id=target.pk).delete()
         static = StaticDevice.objects.using(DB).filter(user_id=target.pk).count()
         StaticDevice.objects.using(DB).filter(user_id=target.pk).delete()
-    return f"{totp} authenticator device(s) and {static} recovery code set(s) removed"
+    return f"{totp} authenticator device(s) and {static} recovery code set(s) removed; signed out everywhere"

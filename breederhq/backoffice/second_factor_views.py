@@ -77,6 +77,10 @@ def verify_view(request):
                             _context(request, title="Second factor", form=form))
 
 
+#: The pending device this session was shown: only it can be confirmed from this session.
+ENROLMENT_SESSION_KEY = "second_factor_enrolment_device"
+
+
 def enrol_view(request):
     """First sign-in without a device: add the secret to an authenticator app, confirm a code."""
     if (redirect := _gate(request)) is not None:
@@ -86,17 +90,24 @@ def enrol_view(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            enrolment = sf.enrolment_confirm(user=request.user, code=form.cleaned_data["code"])
+            enrolment = sf.enrolment_confirm(user=request.user, code=form.cleaned_data["code"],
+                                             device_id=request.session.get(ENROLMENT_SESSION_KEY))
         except DomainError as exc:
             form.add_error("code", exc.detail)
         else:
+            request.session.pop(ENROLMENT_SESSION_KEY, None)
             _verified(request, enrolment.device)
             return TemplateResponse(request, "admin/backoffice/second_factor_recovery_codes.html", _context(
                 request, title="Your recovery codes", codes=enrolment.recovery_codes, enrolled=True))
-    device = sf.enrolment_device(user=request.user)
+    # A GET shows this session's pending secret (a fresh one if it has none, which voids any other
+    # session's); a refused code shows the same again, or, if another session replaced it, none.
+    device = sf.enrolment_device(user=request.user, device_id=request.session.get(ENROLMENT_SESSION_KEY),
+                                 create=request.method != "POST")
+    if device is not None:
+        request.session[ENROLMENT_SESSION_KEY] = device.pk
     return TemplateResponse(request, "admin/backoffice/second_factor_enrol.html", _context(
-        request, title="Set up your second factor", form=form, secret=sf.totp_secret_base32(device),
-        otpauth_uri=device.config_url))
+        request, title="Set up your second factor", form=form,
+        secret=sf.totp_secret_base32(device) if device else None, otpauth_uri=device.config_url if device else None))
 
 
 def recovery_codes_view(request):

@@ -3,7 +3,6 @@ live in tenant_app.services. Output serializers are plain (no ModelSerializer): 
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -278,7 +277,7 @@ INVITATION_STATUSES = [*InvitationStatus.choices, ("expired", "Expired")]
 
 
 def invitation_status(invitation: TenantInvitation) -> str:
-    if invitation.status == InvitationStatus.PENDING and invitation.expires_at <= timezone.now():
+    if invitation.is_expired():
         return "expired"
     return invitation.status
 

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from django.utils import timezone
-from rest_framework import generics, status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import status
 from rest_framework.response import Response
 
-from breederhq.api.base import MANAGER_ROLES, READ_ROLES, TenantAPIView, refuse
+from breederhq.api.base import MANAGER_ROLES, READ_ROLES, AccountAPIView, TenantAPIView, refuse
 from breederhq.api.filters import StrictBooleanFilter, UTCIsoDateTimeFilter
-from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.pagination import PageNumber
 from breederhq.api.schema import (
     IDEMPOTENCY_KEY,
@@ -25,7 +22,6 @@ from breederhq.api.schema import (
     WRITE_ERRORS,
     problems,
 )
-from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
 from breederhq.api.uploads import (
     RECEIPT_UPLOAD_PARSERS,
     ReceiptDownloadNegotiation,
@@ -222,11 +218,10 @@ class InvitationFilter(django_filters.FilterSet):
         fields = ["status"]
 
     def by_status(self, queryset, name, value):
-        now = timezone.now()
         if value == "expired":
-            return queryset.filter(status=InvitationStatus.PENDING, expires_at__lte=now)
+            return queryset.expired()
         if value == InvitationStatus.PENDING:
-            return queryset.filter(status=InvitationStatus.PENDING, expires_at__gt=now)
+            return queryset.unexpired()
         return queryset.filter(status=value)
 
 
@@ -294,15 +289,6 @@ class InvitationDetailView(MembershipWrites, TenantAPIView):
 # --- Invitations (the invitee's side: the account, no tenant yet) -----------------------------------
 
 
-class AccountAPIView(IdempotentAPIView, generics.GenericAPIView):
-    """Endpoints of the signed-in account itself, outside any tenant (its invitations): no tenant is
-    resolved, writes are throttled and honour Idempotency-Key like every other write."""
-
-    idempotency_database = "default"
-    permission_classes = [IsAuthenticated]
-    throttle_classes = [WriteUserThrottle, WriteIPThrottle]
-
-
 TOKEN_ERRORS = {
     **problems(
         e400="Invalid input (field errors in `errors`)",
@@ -310,7 +296,8 @@ TOKEN_ERRORS = {
         e403="`invitation_email_mismatch`: sent to another address; sign in with that one",
         e404="`invitation_not_found`: no invitation has this token",
         e409="`invitation_used`, `invitation_declined`, `invitation_revoked`, `already_a_member`, "
-             "or an Idempotency-Key in flight",
+             "`invitation_inviter_not_authorized` (whoever invited you may no longer grant the role: "
+             "the invitation is withdrawn), or an Idempotency-Key in flight",
         e410="`invitation_expired`: ask for a new invitation",
         e413="Request body over the limit",
         e422="Idempotency-Key reused with another body",

@@ -187,6 +187,17 @@ def test_nul_in_a_json_string_is_a_400_naming_the_field(world):
     assert response.status_code == 400 and "notes" in body(response)["errors"]
 
 
+def test_a_lone_surrogate_in_a_json_string_or_key_is_a_400_naming_the_field(world):
+    """JSON's \\ud800 escape decodes to a string no database encoding takes: 400, never a 500."""
+    client = world["client"]
+    response = send_json(client, "post", "/api/v1/contacts/", '{"first_name": "A", "notes": "x\\ud800y"}')
+    assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+    assert "notes" in body(response)["errors"]
+    response = send_json(client, "post", "/api/v1/contacts/", '{"first_name": "A", "n\\udc00": 1}')
+    assert response.status_code == 400 and response["Content-Type"] == PROBLEM
+    assert list(body(response)["errors"]) == ["n\\udc00"]
+
+
 # --- Money bounds -------------------------------------------------------------------------------
 
 
@@ -248,6 +259,37 @@ def test_a_marketplace_invoice_past_the_bound_is_a_400():
     response = send_json(client, "post", "/api/v1/marketplace/invoices/",
                          {"transaction_id": tx.pk, "line_items": [half, half]})
     assert response.status_code == 400 and "line_items" in body(response)["errors"]
+
+
+#: Each line's total fits BIGINT (4.7 * 10**18), their sum does not (9.4 * 10**18 > 2**63 - 1).
+_NEAR_BIGINT_LINE = {"description": "x", "unit_price_cents": MAX_AMOUNT_CENTS, "quantity": 470_000}
+
+
+def test_two_tenant_invoice_lines_that_fit_bigint_but_whose_sum_does_not_are_a_400_naming_the_field(world):
+    client, contact = world["client"], world["contact"]
+    with tenant_context(world["tenant"].pk):
+        before = Invoice.objects.count()
+    response = send_json(client, "post", "/api/v1/invoices/",
+                         {"contact_id": contact.pk, "lines": [_NEAR_BIGINT_LINE, _NEAR_BIGINT_LINE]})
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == PROBLEM
+    assert set(body(response)["errors"]) & {"lines", "lines[0].quantity", "lines[1].quantity"}
+    with tenant_context(world["tenant"].pk):
+        assert Invoice.objects.count() == before
+
+
+def test_two_marketplace_invoice_lines_that_fit_bigint_but_whose_sum_does_not_are_a_400_naming_the_field():
+    from marketplace_app.models import MarketplaceInvoice
+    from tests.api.test_marketplace_endpoints import provider_with_login
+
+    login, provider = provider_with_login()
+    tx = make_transaction(provider)
+    response = send_json(bearer(login), "post", "/api/v1/marketplace/invoices/",
+                         {"transaction_id": tx.pk, "line_items": [_NEAR_BIGINT_LINE, _NEAR_BIGINT_LINE]})
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == PROBLEM
+    assert set(body(response)["errors"]) & {"line_items", "line_items[0].quantity", "line_items[1].quantity"}
+    assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction_id=tx.pk).exists()
 
 
 # --- Errors under /api/ whatever DEBUG says -----------------------------------------------------
@@ -338,3 +380,39 @@ def test_ids_and_versions_past_bigint_in_a_body_are_a_4xx(world, method, url, pa
     assert response.status_code < 500, (url, response.status_code, response.content[:300])
     if response.status_code >= 400:
         assert response["Content-Type"] == PROBLEM
+
+
+# --- X-Tenant-ID that cannot name a tenant --------------------------------------------------------------
+
+BAD_TENANT_HEADERS = ["9" * 101, "1" * 20, str(2**63), "12a", "-1", "1 2", "x" * 300, "١٢"]
+
+
+@pytest.mark.parametrize("value", BAD_TENANT_HEADERS)
+@pytest.mark.parametrize("auth", ["bearer", "session"])
+def test_an_x_tenant_id_that_is_no_tenant_id_is_a_400_naming_the_header(value, auth):
+    from breederhq.models import AuthorizationAudit
+
+    tenant = TenantFactory()
+    if auth == "bearer":
+        client = bearer(tenant.owner_user)
+    else:
+        client = Client()
+        client.force_login(tenant.owner_user)
+    response = client.get("/api/v1/contacts/", HTTP_X_TENANT_ID=value)
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == PROBLEM
+    assert "X-Tenant-ID" in body(response)["errors"]
+    # A well-formed id of a tenant the caller is not in is still a 403, audited with the id.
+    stranger = TenantFactory()
+    response = client.get("/api/v1/contacts/", HTTP_X_TENANT_ID=str(stranger.pk))
+    assert response.status_code == 403
+    assert AuthorizationAudit.objects.using("default").filter(resource_id=str(stranger.pk)).exists()
+
+
+def test_an_authorization_audit_keeps_at_most_100_characters_of_any_resource_id():
+    from breederhq.models import AuthorizationAudit
+    from breederhq.tenancy import write_authorization_audit
+
+    write_authorization_audit(user_id=None, resource_type="tenant", resource_id="7" * 500 + "\x00\ud800",
+                              action="access", allowed=False, reason="test")
+    assert AuthorizationAudit.objects.using("default").get().resource_id == "7" * 100

@@ -125,6 +125,28 @@ class TestRowsFromBeforeTheUpgrade:
         assert contacts_of(a) == ["Tom"]
 
 
+    def test_a_key_stored_without_a_context_is_not_replayed_into_another_tenant(self, user_in_two_tenants):
+        """For a user of several tenants an old row cannot say which tenant it acted in: the key is
+        refused (422, use a new key) instead of answering tenant B's request with tenant A's contact."""
+        import json
+
+        from breederhq.idempotency import request_fingerprint
+
+        user, a, b = user_in_two_tenants
+        data = {"first_name": "Ann", "last_name": "Old"}
+        first = send_json(bearer(user, tenant_id=a.pk), "post", CONTACTS, data, **{"Idempotency-Key": "old-2"})
+        assert first.status_code == 201
+        row = IdempotencyKey.objects.using("default").get(key="old-2")
+        legacy = request_fingerprint(method="POST", path=CONTACTS, content_type="application/json",
+                                     body=json.dumps(data).encode())
+        IdempotencyKey.objects.using("default").filter(pk=row.pk).update(
+            context="", request_fingerprint=legacy, response_headers={})
+        other = send_json(bearer(user, tenant_id=b.pk), "post", CONTACTS, data, **{"Idempotency-Key": "old-2"})
+        assert (other.status_code, body(other)["code"]) == (422, "idempotency_key_reused")
+        assert contacts_of(b) == []
+        assert body(other).get("id") != body(first)["id"]
+
+
 class TestMarketplaceKeys:
     def test_a_marketplace_key_is_scoped_to_the_marketplace_identity(self):
         from marketplace_app import services as marketplace_services

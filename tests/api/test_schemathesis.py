@@ -9,6 +9,8 @@ Exemptions, each for a reason the schema cannot state:
   `next` / `previous` links are valid; a generated one is refused (400 or 404), as it should be.
 * A positive case gets a fresh `Idempotency-Key`: a key is single-use by design, and generated keys
   repeat across examples (the same key with another body is, rightly, a 422).
+* A positive case that sends `X-Tenant-ID` names the signed-in owner's tenant: any other well-formed
+  id is a tenant the caller is not in (403), which a schema cannot say.
 * A positive case that sends both `version` in the body and an `If-Match` header keeps only the
   body's: the two must agree (400 otherwise), which a schema cannot say.
 * `positive_data_acceptance` is not applied to the operations in POSITIVE_EXEMPT, each for the rule
@@ -84,7 +86,13 @@ def signed_in(db, django_db_blocker):
     identity = MarketplaceUserFactory(kind="breeder", tenant_user_id=tenant.owner_user.pk)
     make_listing(ProviderFactory(user=identity, breeder=True, tenant_id=tenant.pk, description="Golden retrievers"),
                  slug="goldens", category="puppies")
+    _SIGNED_IN_TENANT["id"] = tenant.pk
     return {"Authorization": f"Bearer {sign_in(tenant.owner_user)['access']}"}
+
+
+#: The signed-in owner's tenant: a positive case names it in X-Tenant-ID (a generated tenant id is
+#: well-formed but, almost surely, someone else's tenant: a 403, rightly).
+_SIGNED_IN_TENANT: dict[str, int] = {}
 
 
 @pytest.mark.django_db(databases=["default", "marketplace"])
@@ -100,6 +108,8 @@ def test_no_server_errors_and_responses_match_the_schema(case, signed_in, settin
             case.query.pop("cursor", None)
         if case.headers and "Idempotency-Key" in case.headers:
             case.headers["Idempotency-Key"] = uuid.uuid4().hex
+        if case.headers and "X-Tenant-ID" in case.headers:
+            case.headers["X-Tenant-ID"] = str(_SIGNED_IN_TENANT["id"])
         if case.headers and "If-Match" in case.headers and isinstance(case.body, dict) and "version" in case.body:
             del case.headers["If-Match"]
         if (case.method, case.path) in POSITIVE_EXEMPT:

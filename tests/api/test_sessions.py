@@ -297,3 +297,19 @@ def test_the_daily_purge_drops_only_families_whose_tokens_have_all_expired():
     assert list(RefreshTokenFamily.objects.filter(user_id=user.pk).values_list("id", flat=True)) == [
         uuid.UUID(fam(current))]
     assert refresh(current["refresh"]).status_code == 200
+
+
+def test_signing_out_everywhere_through_the_api_ends_the_users_django_sessions_too():
+    """A browser session (Django's session cookie) is one of "everywhere": it ends with the tokens."""
+    user, bystander = UserFactory(), UserFactory()
+    browser, other = Client(), Client()
+    browser.force_login(user)
+    other.force_login(bystander)
+    assert browser.get(ME).status_code == 200
+    assert bearer(user).post(EVERYWHERE).status_code == 204
+    assert browser.get(ME).status_code == 401
+    assert "_auth_user_id" not in browser.session
+    assert other.get(ME).status_code == 200
+    # Signing in again works as before.
+    browser.force_login(User.objects.get(pk=user.pk))
+    assert browser.get(ME).status_code == 200

@@ -339,6 +339,24 @@ class TestLists:
             ("A", "viewer", "pending"), ("B", "admin", "pending")]
         assert "token" not in json.dumps(rows)
         assert body(bearer(UserFactory()).get(MINE))["results"] == []
+        # Reading one's own invitations is no cross-tenant read: nothing audited, nothing to flood.
+        for _ in range(3):
+            assert bearer(person).get(MINE).status_code == 200
+        assert not CrossTenantQueryAudit.objects.using("default").exists()
+
+    def test_the_addressee_policy_shows_an_account_only_the_invitations_to_its_own_email(self, two_tenants):
+        """Straight at the database, as the application role: with only the user named (no tenant),
+        the invitations to their address are visible, nobody else's."""
+        from breederhq.tenancy import own_rows_context
+
+        a, b = two_tenants
+        person = UserFactory(email="me@example.test")
+        invite(bearer(a.owner_user), "ME@example.test", "viewer")
+        invite(bearer(b.owner_user), "other@example.test", "admin")
+        with own_rows_context(person.pk):
+            assert list(TenantInvitation.objects.values_list("email", flat=True)) == ["ME@example.test"]
+        with own_rows_context(UserFactory().pk):
+            assert not TenantInvitation.objects.exists()
 
     def test_owners_and_admins_list_their_tenants_invitations_only(self, two_tenants):
         a, b = two_tenants
@@ -419,12 +437,17 @@ def test_the_queued_invitation_is_sent_with_text_and_html(two_tenants):
     a, _ = two_tenants
     invite(bearer(a.owner_user), "sent@example.test", "viewer")
     queued = emails_to("sent@example.test")[0]
+    token = token_for("sent@example.test")
     email_send(using="default", pk=queued.pk)
     [message] = mail.outbox
-    token = token_for("sent@example.test")
     assert message.to == ["sent@example.test"] and token in message.body
     [(html, kind)] = message.alternatives
     assert kind == "text/html" and token in html and "viewer" in html
+    # Sent: the stored row (shown in the back office) keeps the token no more; the mailbox has it.
+    sent = emails_to("sent@example.test")[0]
+    assert sent.status == "sent"
+    assert token not in sent.text_body + sent.html_body + sent.subject
+    assert "[removed once sent]" in sent.text_body and "[removed once sent]" in sent.html_body
 
 
 @pytest.mark.worker
@@ -446,3 +469,63 @@ def test_a_real_worker_delivers_the_invitation_and_its_link_lets_the_invitee_joi
     token = re.search(r"invitation code, if the app asks for it: (\S+)", message["body"]).group(1)
     response = send_json(bearer(person), "post", ACCEPT, {"token": token})
     assert (response.status_code, body(response)["tenant_name"]) == (201, "Worker Kennels")
+
+
+class TestAnInvitationDiesWithItsInvitersAuthority:
+    """An invitation is offered with its inviter's authority: once the inviter is removed, leaves, or
+    is demoted below the role the invitation grants, accepting it is refused and the invitation is
+    revoked (so nobody joins on a departed admin's word)."""
+
+    @staticmethod
+    def _membership_id(tenant, user) -> int:
+        with tenant_context(tenant.pk):
+            return TenantMembership.objects.get(user=user).pk
+
+    @pytest.mark.parametrize("change", ["removed", "left", "demoted to staff"])
+    def test_an_admins_pending_invitation_is_void_once_the_admin_is_no_longer_one(self, two_tenants, change):
+        a, _ = two_tenants
+        admin = member(a, "admin")
+        invitee = UserFactory(email="newcomer@example.test")
+        assert invite(bearer(admin), invitee.email, "staff").status_code == 201
+        owner = bearer(a.owner_user)
+        if change == "removed":
+            assert owner.delete(f"{MEMBERS}{self._membership_id(a, admin)}/").status_code == 204
+        elif change == "left":
+            assert bearer(admin).delete(LEAVE).status_code == 204
+        else:
+            response = send_json(owner, "patch", f"{MEMBERS}{self._membership_id(a, admin)}/",
+                                 {"role": "staff", "version": 1})
+            assert response.status_code == 200, response.content
+
+        response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
+        assert (response.status_code, body(response)["code"]) == (409, "invitation_inviter_not_authorized")
+        assert (invitee.email, "staff") not in memberships_of(a)
+        pending = [i for i in body(bearer(invitee).get(MINE))["results"] if i["status"] == "pending"]
+        assert pending == []
+        again = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
+        assert (again.status_code, body(again)["code"]) == (409, "invitation_revoked")
+        assert audit_rows(a)[-1][:4] == ("invitation_revoked", invitee.email, None, "staff")
+
+    def test_an_owner_invitation_is_void_once_its_inviter_is_no_longer_an_owner(self, two_tenants):
+        a, _ = two_tenants
+        second_owner = member(a, "owner")
+        invitee = UserFactory(email="heir@example.test")
+        assert invite(bearer(second_owner), invitee.email, "owner").status_code == 201
+        response = send_json(bearer(a.owner_user), "patch", f"{MEMBERS}{self._membership_id(a, second_owner)}/",
+                             {"role": "admin", "version": 1})
+        assert response.status_code == 200, response.content
+        response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
+        assert (response.status_code, body(response)["code"]) == (409, "invitation_inviter_not_authorized")
+        assert (invitee.email, "owner") not in memberships_of(a)
+
+    def test_an_inviter_who_keeps_the_right_role_still_brings_the_invitee_in(self, two_tenants):
+        a, _ = two_tenants
+        admin = member(a, "admin")
+        invitee = UserFactory(email="welcome@example.test")
+        assert invite(bearer(admin), invitee.email, "viewer").status_code == 201
+        response = send_json(bearer(a.owner_user), "patch", f"{MEMBERS}{self._membership_id(a, admin)}/",
+                             {"role": "owner", "version": 1})
+        assert response.status_code == 200, response.content
+        response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
+        assert response.status_code == 201, response.content
+        assert (invitee.email, "viewer") in memberships_of(a)

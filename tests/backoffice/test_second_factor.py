@@ -264,11 +264,14 @@ def test_a_superuser_resets_a_lost_device_and_the_staff_member_enrols_again(enro
     audit = StaffActionAudit.objects.get(action="reset_second_factor")
     assert (audit.actor_username, audit.target_model, audit.target_id, audit.reason, audit.result) == (
         superuser_client.user.username, "tenant_app.User", str(enrolled.pk), "ticket #9: lost her phone and her codes",
-        "1 authenticator device(s) and 1 recovery code set(s) removed")
+        "1 authenticator device(s) and 1 recovery code set(s) removed; signed out everywhere")
 
-    # Her session, verified with the removed device, is verified no more: she must enrol again.
+    # Her session has ended (a reset signs out everywhere: whoever has the phone may have a session
+    # too); signed in again with her password, she must enrol anew.
     response = sue.get(INDEX)
-    assert response.status_code == 302 and response["Location"].startswith(VERIFY)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+    assert "_auth_user_id" not in sue.session
+    sue, _ = password_login(enrolled)
     assert sue.get(VERIFY)["Location"].startswith(ENROL)
     assert sue.get(ENROL).status_code == 200
 
@@ -297,7 +300,7 @@ def test_only_staff_with_the_reset_right_may_reset_and_never_their_own_or_a_supe
     assert results == [
         (str(helper.pk), "refused: Ask another staff member to reset your own second factor."),
         (str(root.pk), "refused: Only a superuser may reset a superuser's second factor."),
-        (str(enrolled.pk), "1 authenticator device(s) and 1 recovery code set(s) removed"),
+        (str(enrolled.pk), "1 authenticator device(s) and 1 recovery code set(s) removed; signed out everywhere"),
     ]
 
 
@@ -317,6 +320,23 @@ def test_an_unverified_staff_session_is_anonymous_to_the_api(staff):
     response = unverified.get(me)
     assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
     assert staff_login(Client(), staff).get(me).status_code == 200
+
+
+def test_no_tenant_is_resolved_for_an_unverified_staff_session(staff):
+    """Anonymous to the API means anonymous to the tenant resolution too: naming a tenant writes no
+    refusal on the staff member's behalf, and a tenant of theirs is not entered."""
+    from breederhq.models import AuthorizationAudit
+    from tenant_app.models import TenantMembership
+    from breederhq.tenancy import tenant_context
+
+    mine, other = TenantFactory(), TenantFactory()
+    with tenant_context(mine.pk):
+        TenantMembership.objects.create(tenant=mine, user=staff, role="owner")
+    unverified, _ = password_login(staff)
+    for tenant in (other, mine):
+        response = unverified.get("/api/v1/contacts/", HTTP_X_TENANT_ID=str(tenant.pk))
+        assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+    assert not AuthorizationAudit.objects.using("default").filter(user_id=staff.pk).exists()
 
 
 def test_view_as_ends_when_the_staff_members_second_factor_is_reset(support_client, superuser_client):
@@ -350,3 +370,34 @@ def test_a_reset_from_the_shell_when_nobody_can_sign_in(enrolled):
     audit = StaffActionAudit.objects.get(action="reset_second_factor")
     assert (audit.actor_id, audit.actor_username, audit.target_id, audit.reason) == (
         0, "manage.py", str(enrolled.pk), "the only superuser lost the phone")
+
+
+def test_a_secret_shown_to_one_session_stops_working_when_another_session_enrols(staff):
+    """Someone with only the password opens the enrolment page and copies the secret without
+    confirming it; the staff member later enrols from their own browser: the copied secret is worth
+    nothing, neither before nor after the staff member confirms theirs."""
+    intruder, _ = password_login(staff)
+    copied = intruder.get(ENROL).context["secret"]
+    copied_device = TOTPDevice.objects.get(user=staff)
+
+    owner, _ = password_login(staff)
+    page = owner.get(ENROL)
+    assert page.context["secret"] != copied
+    mine = TOTPDevice.objects.get(user=staff)  # the copied one is gone
+    assert mine.pk != copied_device.pk and sf.totp_secret_base32(mine) == page.context["secret"]
+
+    # The intruder's code (from the copied secret) no longer confirms anything, nor does it confirm
+    # the staff member's pending device from the intruder's session.
+    copied_code = f"{TOTP(copied_device.bin_key).token():06d}"  # what the intruder's app shows
+    response = intruder.post(ENROL, {"code": copied_code})
+    assert response.status_code == 200 and "Open the enrolment page first" in response.content.decode()
+    response = intruder.post(ENROL, {"code": totp_code(mine)})
+    assert response.status_code == 200 and "Open the enrolment page first" in response.content.decode()
+    assert not TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+
+    assert owner.post(ENROL, {"code": totp_code(mine)}).status_code == 200
+    assert list(TOTPDevice.objects.filter(user=staff).values_list("pk", "confirmed")) == [(mine.pk, True)]
+    # The copied secret signs nobody in.
+    response = intruder.post(VERIFY, {"code": f"{TOTP(copied_device.bin_key).token():06d}"})
+    assert response.status_code == 200 and "That code is not right" in response.content.decode()
+    assert intruder.get(INDEX)["Location"].startswith(VERIFY)

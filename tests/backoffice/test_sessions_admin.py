@@ -61,3 +61,27 @@ def test_a_password_set_in_the_admin_voids_the_users_tokens(superuser_client):
     assert refused(read(pair["access"]))
     assert refused(send_json(Client(), "post", REFRESH, {"refresh": pair["refresh"]}))
     assert read(sign_in(user, password="Another-pass-789")["access"]).status_code == 200
+
+
+def test_signing_out_everywhere_also_ends_the_users_django_sessions(support_client):
+    """The admin action ends the user's Django sessions too: a session signed in to the API (and, for
+    staff, to the back office), not only the API tokens."""
+    user, bystander = UserFactory(), UserFactory()
+    browser, other = Client(), Client()
+    browser.force_login(user)
+    other.force_login(bystander)
+    assert browser.get(ME).status_code == 200
+    assert run(support_client, USERS, "sign_out_everywhere", [user.pk], reason="account taken over").status_code == 302
+    assert browser.get(ME).status_code == 401
+    assert "_auth_user_id" not in browser.session
+    assert other.get(ME).status_code == 200
+
+
+def test_a_second_factor_reset_signs_the_staff_member_out_everywhere(superuser_client, support_client):
+    sue = support_client.user
+    access = sign_in(sue)["access"]
+    assert read(access).status_code == 200
+    response = run(superuser_client, USERS, "reset_second_factor", [sue.pk], reason="lost her phone")
+    assert response.status_code == 302
+    assert refused(read(access))
+    assert support_client.get(reverse("admin:index"))["Location"].startswith(reverse("admin:login"))

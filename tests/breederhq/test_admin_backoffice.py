@@ -103,3 +103,51 @@ def test_the_staff_action_audit_is_append_only_for_the_app_role(staff_client):
                                     target_database="default", target_id="1", reason="because")
     with pytest.raises(ProgrammingError, match="permission denied"), connections["default"].cursor() as cursor:
         cursor.execute("UPDATE staff_action_audit SET reason = 'rewritten'")
+
+
+def test_an_idempotency_keys_page_shows_what_it_was_for_never_the_stored_response(staff_client):
+    """A stored response is tenant data (a contact, an invoice): the admin shows its context, status
+    and size, not its body or headers."""
+    from datetime import timedelta
+
+    from breederhq.models import TenantDbIdempotencyKey
+
+    row = TenantDbIdempotencyKey.objects.using("default").create(
+        key="k-1", scope="user:1", context="tenant:42", method="POST", path="/api/v1/contacts/",
+        request_fingerprint="f" * 64, status="completed", response_status=201,
+        response_content_type="application/json",
+        response_body='{"first_name": "Secret-Contact-Name", "email": "hidden@example.test"}',
+        response_headers={"Location": "/api/v1/contacts/secret-location/"},
+        expires_at=timezone.now() + timedelta(hours=1))
+    listing = staff_client.get(reverse("admin:breederhq_tenantdbidempotencykey_changelist")).content.decode()
+    assert "tenant:42" in listing
+    page = staff_client.get(reverse("admin:breederhq_tenantdbidempotencykey_change", args=[row.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "tenant:42" in html and "201" in html and "bytes" in html
+    assert "Secret-Contact-Name" not in html and "hidden@example.test" not in html and "secret-location" not in html
+
+
+def test_a_sent_invitation_email_keeps_no_token_for_the_admin_to_show(staff_client):
+    import re as _re
+
+    from breederhq.email import email_send
+    from breederhq.models import TenantDbOutboundEmail
+    from tests.api.conftest import bearer, send_json
+    from tests.factories.tenant import TenantFactory
+
+    tenant = TenantFactory()
+    response = send_json(bearer(tenant.owner_user), "post", "/api/v1/tenants/me/invitations/",
+                         {"email": "guest@example.test", "role": "staff"})
+    assert response.status_code == 201
+    queued = TenantDbOutboundEmail.objects.using("default").get(template="tenant_invitation")
+    token = _re.search(r"invitation code, if the app asks for it: (\S+)", queued.text_body).group(1)
+    page = staff_client.get(reverse("admin:breederhq_tenantdboutboundemail_change", args=[queued.pk]))
+    assert page.status_code == 200 and "guest@example.test" in page.content.decode()
+    assert token not in page.content.decode()  # queued: stored, never shown
+    email_send(using="default", pk=queued.pk)
+    queued.refresh_from_db()
+    assert token not in queued.text_body + queued.html_body  # sent: not even stored
+    page = staff_client.get(reverse("admin:breederhq_tenantdboutboundemail_change", args=[queued.pk]))
+    assert page.status_code == 200 and "guest@example.test" in page.content.decode()
+    assert token not in page.content.decode()

@@ -126,3 +126,22 @@ def test_a_worker_runs_with_its_own_higher_limits(celery_worker):
     expected = {"statement_timeout": "15min", "idle_in_transaction_session_timeout": "10min"}
     assert reported == {alias: expected for alias in DATABASE_ALIASES}
     assert limits() == ("30s", "1min")  # the web process keeps its own
+
+
+@pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+@pytest.mark.parametrize("command, args, shown", [
+    ("archive_messages", ["--batch-size", "1"], "worker (statement_timeout 15min)"),
+    ("message_partitions", [], "maintenance (statement_timeout 0)"),
+])
+def test_long_management_commands_run_with_the_worker_or_maintenance_limits_not_the_webs(command, args, shown):
+    """A command that can run for minutes is not cut off at the web's 30 s: the database itself
+    reports the limits it ran under; afterwards the process is back to its own."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    assert limits() == ("30s", "1min")
+    err = StringIO()
+    call_command(command, *args, verbosity=2, stdout=StringIO(), stderr=err)
+    assert f"database session limits: {shown}" in err.getvalue()
+    assert limits() == ("30s", "1min")

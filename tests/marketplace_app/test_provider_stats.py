@@ -167,3 +167,29 @@ def test_concurrent_writers_keep_the_counters_exact():
     provider.refresh_from_db()
     assert (provider.total_transactions, provider.total_revenue_cents) == (6, 6 * 900)
     assert provider_stats_drift() == []
+
+
+@pytest.mark.parametrize("start, amount, refund, expected_after_pay, expected_after_refund", [
+    (2**63 - 1 - 10, 1_000, 400, 2**63 - 1, 2**63 - 1 - 400),  # a sale past the top stops at it
+    (-(2**63 - 1) + 10, 1_000, 1_000, -(2**63 - 1) + 1_010, -(2**63 - 1) + 10),  # a refund near the bottom
+])
+def test_revenue_near_the_bigint_bounds_saturates_instead_of_failing_the_sale(start, amount, refund,
+                                                                             expected_after_pay,
+                                                                             expected_after_refund):
+    provider = ProviderFactory()
+    Provider.all_objects.filter(pk=provider.pk).update(total_revenue_cents=start)
+    tx = services.transaction_create(provider_id=provider.pk, client_id=MarketplaceUserFactory().pk,
+                                     amount_cents=amount)
+    services.transaction_mark_paid(transaction_id=tx.pk)
+    assert Provider.all_objects.get(pk=provider.pk).total_revenue_cents == expected_after_pay
+    services.transaction_refund(transaction_id=tx.pk, amount_cents=refund)
+    assert Provider.all_objects.get(pk=provider.pk).total_revenue_cents == expected_after_refund
+
+
+def test_a_refund_at_the_bottom_bound_saturates_too():
+    provider = ProviderFactory()
+    tx = services.transaction_create(provider_id=provider.pk, client_id=MarketplaceUserFactory().pk, amount_cents=500)
+    services.transaction_mark_paid(transaction_id=tx.pk)
+    Provider.all_objects.filter(pk=provider.pk).update(total_revenue_cents=-(2**63 - 1) + 100)
+    services.transaction_refund(transaction_id=tx.pk, amount_cents=500)
+    assert Provider.all_objects.get(pk=provider.pk).total_revenue_cents == -(2**63 - 1)

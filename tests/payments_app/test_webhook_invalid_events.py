@@ -41,6 +41,13 @@ INVALID = {
     "NUL in the type": body_of(event(type="account.updated\x00")),
     "NUL deep in the payload": body_of(event(data={"object": {"id": "acct_x", "name": "a\x00b"}})),
     "NUL in a key": body_of(event(data={"object": {"id": "acct_x", "k\x00": 1}})),
+    # json.dumps writes a lone surrogate as its escape: valid JSON, no valid UTF-8 string.
+    "lone surrogate in the id": body_of(event(id="evt_\ud800")),
+    "lone surrogate in the type": body_of(event(type="account.updated\udfff")),
+    "lone surrogate in the account": body_of(event(account="acct_\ud800")),
+    "lone surrogate in data.object.id": body_of(event(data={"object": {"id": "acct_\ud800", "object": "account"}})),
+    "lone surrogate deep in the payload": body_of(event(data={"object": {"id": "acct_x", "n": ["a", "\udc00"]}})),
+    "lone surrogate in a key": body_of(event(data={"object": {"id": "acct_x", "k\ud800": 1}})),
     "created far in the future": body_of(event(created=10**12)),
     "created past year 9999": body_of(event(created=10**15)),
     "created negative": body_of(event(created=-5)),

@@ -60,6 +60,10 @@ def test_every_table_with_a_tenant_column_is_a_tenant_owned_model():
     }
 
 
+#: SELECT-only policies that let a signed-in user read their own rows before choosing a tenant.
+OWN_ROWS_POLICIES = {"tenant_invitations": ("addressee_read",)}
+
+
 def test_every_tenant_table_has_forced_rls_with_using_and_check():
     with connection.cursor() as cursor:
         for model in tenant_owned_models():
@@ -69,6 +73,12 @@ def test_every_tenant_table_has_forced_rls_with_using_and_check():
             cursor.execute("SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE tablename = %s "
                            "ORDER BY policyname", [table])
             policies = cursor.fetchall()
+            # Read-only widenings for a user's own rows (no tenant chosen): never for writes.
+            own = [p for p in policies if p[0] in OWN_ROWS_POLICIES.get(table, ())]
+            for name, own_cmd, own_qual, own_check in own:
+                assert (own_cmd, own_check) == ("SELECT", None), (table, name)
+                assert "current_setting('app.current_user_id'::text, true)" in own_qual, (table, name)
+            policies = [p for p in policies if p[0] not in OWN_ROWS_POLICIES.get(table, ())]
             assert [p[0] for p in policies] == ["system_read", "tenant_isolation"], table
             _name, system_cmd, system_qual, system_check = policies[0]
             assert (system_cmd, system_check) == ("SELECT", None), table

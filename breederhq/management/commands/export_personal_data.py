@@ -1,12 +1,13 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from breederhq.backoffice.personal_data import erase_contact, export_contact, export_marketplace_user
+from breederhq.db_timeouts import LongRunningCommand
 from breederhq.errors import NotFound
 
 
-class Command(BaseCommand):
+class Command(LongRunningCommand):
     help = ("Print, as JSON, everything the platform holds on one person across both databases: a "
             "marketplace user (--marketplace-user ID) or a tenant contact (--contact TENANT_ID:CONTACT_ID). "
             "With --erase (contacts) the contact is anonymised instead. Audited: --staff (a staff account) and "

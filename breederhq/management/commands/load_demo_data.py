@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from breederhq.db_timeouts import LongRunningCommand
 from breederhq.demo_data import DEMO_PASSWORD, load_demo_data
 
 
-class Command(BaseCommand):
+class Command(LongRunningCommand):
     help = "Load the small demo data set (idempotent: running it again changes nothing)."
 
     def handle(self, *args, **options):

@@ -1,11 +1,10 @@
 """Move messages older than two years to message_archive, in batches, without loss."""
 
-from django.core.management.base import BaseCommand
-
+from breederhq.db_timeouts import LongRunningCommand
 from marketplace_app.partitions import archive_messages
 
 
-class Command(BaseCommand):
+class Command(LongRunningCommand):
     help = "Move messages older than two years from `messages` to `message_archive`, one batch per transaction."
 
     def add_arguments(self, parser):

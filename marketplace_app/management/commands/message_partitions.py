@@ -1,11 +1,12 @@
 """Create the monthly `messages` partitions ahead of time (idempotent; beat runs it daily)."""
 
-from django.core.management.base import BaseCommand
+from breederhq.db_timeouts import MAINTENANCE, LongRunningCommand
 
 from marketplace_app.partitions import ensure_message_partitions
 
 
-class Command(BaseCommand):
+class Command(LongRunningCommand):
+    session_limits_kind = MAINTENANCE  # DDL: may wait for locks held by long readers
     help = "Create messages_pYYYY_MM partitions for the current month and N months ahead, when missing."
 
     def add_arguments(self, parser):

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
+from breederhq.db_timeouts import LongRunningCommand
 from payments_app.reconciliation import stripe_reconcile
 
 
-class Command(BaseCommand):
+class Command(LongRunningCommand):
     help = "Compare local invoice payments with Stripe now (the nightly job, on demand). Exit 1 on any disagreement."
 
     def add_arguments(self, parser):
