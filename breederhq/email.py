@@ -26,13 +26,14 @@ from breederhq.observability.metrics import EMAILS
 logger = logging.getLogger(__name__)
 
 
-def _enqueue_send(using: str, pk: int) -> None:
+def _enqueue_send_after_commit(using: str, pk: int) -> None:
+    """Once the caller's transaction commits, hand the send to the publisher thread: the request
+    never waits on the broker. Redis down or the message lost: the row is safe and the beat sweep
+    (`send_due_emails`) sends it later."""
+    from breederhq.jobs.publish_later import publish_after_commit
     from breederhq.tasks import send_outbound_email
 
-    try:
-        send_outbound_email.delay(using, pk)
-    except Exception:  # Redis down: the row is safe; the beat sweep sends it later
-        logger.exception("could not enqueue email %s/%s; the sweep will send it", using, pk)
+    publish_after_commit(send_outbound_email, using, pk, using=using)
 
 
 def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], context: dict) -> OutboundEmail:
@@ -52,7 +53,7 @@ def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], c
             html_body=render_to_string(f"email/{template}.html", context),
             next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(lambda: _enqueue_send(using, email.pk), using=using)
+        _enqueue_send_after_commit(using, email.pk)
     return email
 
 
@@ -116,5 +117,5 @@ def email_resend(*, using: str, pk: int) -> OutboundEmail:
         email.attempts = 0
         email.next_attempt_at = timezone.now()
         email.save(using=using, update_fields=["status", "attempts", "next_attempt_at"])
-        transaction.on_commit(lambda: _enqueue_send(using, email.pk), using=using)
+        _enqueue_send_after_commit(using, email.pk)
     return email

@@ -191,11 +191,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker looks for such abandoned tasks: every interval x throttle seconds.
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=6),
+    # Short socket timeouts: a Redis that is down or silent fails a publish in seconds instead of
+    # holding the publishing thread (requests never publish themselves: breederhq/jobs/publish_later.py).
+    "socket_timeout": env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5.0),
+    "socket_connect_timeout": env.float("CELERY_REDIS_CONNECT_TIMEOUT", default=2.0),
     **({"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}),
 }
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
-    {"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}
-)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_REDIS_CONNECT_TIMEOUT", default=2.0)
+# A publish retries a lost connection twice, then gives up (the caller's row and a sweep remain).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5.0)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = env.float("CELERY_REDIS_CONNECT_TIMEOUT", default=2.0)
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    # The result backend's reconnect loop (20 tries by default) is what held a request ~19 s.
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+    **({"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}),
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
