@@ -217,6 +217,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Every task has a soft limit (SoftTimeLimitExceeded raised in the task) and a hard one (the worker
+# process is killed); tasks and scheduled jobs name tighter ones. The hard limit plus any delay a
+# task schedules for itself stays under the visibility timeout (tests/breederhq/test_task_limits.py).
+CELERY_TASK_SOFT_TIME_LIMIT = 5 * 60
+CELERY_TASK_TIME_LIMIT = 6 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "breederhq.tasks.*": {"queue": "maintenance"},
@@ -263,6 +268,9 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".local" / "mail
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
 EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=30)
 EMAIL_RATE_LIMIT = env("EMAIL_RATE_LIMIT", default="100/s")
+# A claimed (`sending`) email whose worker has not finished after this long is taken to be
+# abandoned (its worker died): longer than the send task's hard time limit (90 s).
+EMAIL_SENDING_STALE_SECONDS = env.int("EMAIL_SENDING_STALE_SECONDS", default=120)
 CELERY_TASK_ANNOTATIONS = {"breederhq.tasks.send_outbound_email": {"rate_limit": EMAIL_RATE_LIMIT}}
 
 # --- Staff second factor (django-otp; docs/operations/staff-2fa.md) --------------------------------
