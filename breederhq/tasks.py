@@ -67,6 +67,15 @@ def send_outbound_email(self, using: str, pk: int) -> str | None:
     if email is not None and email.status == email.Status.QUEUED and email.next_attempt_at:
         # Failed this time: try again after the backoff (the sweep would too, if this is lost).
         _reschedule(self, (using, pk), {}, at=email.next_attempt_at)
+    elif email is not None and email.status == email.Status.SENDING and email.claimed_at:
+        # Claimed by another worker: come back when that claim would be stale (its worker died, or
+        # this is a duplicate message and the row is sent by then).
+        from datetime import timedelta
+
+        from django.conf import settings
+
+        _reschedule(self, (using, pk), {},
+                    at=email.claimed_at + timedelta(seconds=settings.EMAIL_SENDING_STALE_SECONDS + 1))
     return email.status if email else None
 
 
