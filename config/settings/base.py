@@ -217,6 +217,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat keep Django's LOGGING (config/celery.py): JSON lines like the web.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Every task has a soft limit (SoftTimeLimitExceeded raised in the task) and a hard one (the worker
 # process is killed); tasks and scheduled jobs name tighter ones. The hard limit plus any delay a
 # task schedules for itself stays under the visibility timeout (tests/breederhq/test_task_limits.py).
