@@ -11,6 +11,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.worker_process_shutdown.connect
+def forget_dead_process_gauges(pid=None, **kwargs):
+    """Prometheus multiprocess mode: a pool process that exits drops its live gauges (counters stay)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())
+
+
 @signals.setup_logging.connect
 def use_django_logging(**kwargs):
     """Workers and beat log like the web: Django's LOGGING (JSON lines with the task id and name,
