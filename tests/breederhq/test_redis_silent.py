@@ -142,13 +142,15 @@ def test_every_enqueue_after_commit_goes_through_the_publisher_thread(silent_bro
 
 def test_nothing_outside_a_worker_publishes_a_task_itself():
     """Services, views and other request code enqueue through breederhq/jobs/publish_later.py
-    (after commit, off the request thread); only task modules (running in a worker or beat) call
-    `.delay()` / `.apply_async()` directly."""
+    (after commit, off the request thread); only task modules (running in a worker) and the job
+    machinery in breederhq/jobs/ (the publisher thread, beat's scheduler) publish directly."""
     offenders = []
     for package in ("breederhq", "tenant_app", "marketplace_app", "payments_app", "config"):
         for path in (BASE_DIR / package).rglob("*.py"):
-            if path.name == "tasks.py" or "migrations" in path.parts or path.name == "publish_later.py":
+            if path.name == "tasks.py" or "migrations" in path.parts:
                 continue
+            if path.parent == BASE_DIR / "breederhq" / "jobs":
+                continue  # the publisher thread, beat's scheduler and the job wrapper themselves
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 code = line.split("#", 1)[0]
                 if re.search(r"\.(delay|apply_async|delay_on_commit|send_task)\(", code) and "publish_later" not in code:
