@@ -1,22 +1,26 @@
-"""The email queue (DESIGN section 2, issue 8).
+"""The email queue.
 
 `email_enqueue` is called inside the transaction of the event that causes the email; it renders the
-text and HTML templates and stores an OutboundEmail row in the same database, and enqueues sending
-after commit. `email_send` (run by a worker) sends it at most once per provider idempotency key:
-the row is locked while it is sent and marked sent in the same transaction, and the provider gets
-the event key as its idempotency key, so a worker that dies between sending and committing cannot
-make the retry deliver twice.
+text and HTML templates and stores an OutboundEmail row in the same database, and hands the send to
+the publisher thread once that commits (breederhq/jobs/publish_later.py; the `send_due_emails` sweep
+covers a lost message). `email_send` (run by a worker) claims the row (`sending`, with the attempt's
+idempotency key) and commits before it calls the provider, outside any row lock, then records the
+outcome. A worker that dies during the call leaves the row `sending`: once the claim is stale it is
+sent again with the same key where the provider deduplicates (Resend), and otherwise marked
+`delivery_unknown` for staff instead of being sent a second time.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -25,14 +29,19 @@ from breederhq.observability.metrics import EMAILS
 
 logger = logging.getLogger(__name__)
 
+#: Sent with `step="after_provider_call"` and `email=<OutboundEmail>` once the provider answered and
+#: before the outcome is recorded. Tests inject faults through it; nothing in production listens.
+email_step = Signal()
 
-def _enqueue_send(using: str, pk: int) -> None:
+
+def _enqueue_send_after_commit(using: str, pk: int) -> None:
+    """Once the caller's transaction commits, hand the send to the publisher thread: the request
+    never waits on the broker. Redis down or the message lost: the row is safe and the beat sweep
+    (`send_due_emails`) sends it later."""
+    from breederhq.jobs.publish_later import publish_after_commit
     from breederhq.tasks import send_outbound_email
 
-    try:
-        send_outbound_email.delay(using, pk)
-    except Exception:  # Redis down: the row is safe; the beat sweep sends it later
-        logger.exception("could not enqueue email %s/%s; the sweep will send it", using, pk)
+    publish_after_commit(send_outbound_email, using, pk, using=using)
 
 
 def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], context: dict) -> OutboundEmail:
@@ -52,7 +61,7 @@ def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], c
             html_body=render_to_string(f"email/{template}.html", context),
             next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(lambda: _enqueue_send(using, email.pk), using=using)
+        _enqueue_send_after_commit(using, email.pk)
     return email
 
 
@@ -61,44 +70,109 @@ def email_retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
-def email_send(*, using: str, pk: int) -> OutboundEmail | None:
-    """Send one queued email. Returns the row, or None when another worker is sending it now."""
+def _provider_deduplicates(connection) -> bool:
+    """Whether the backend passes the attempt key to a provider that drops a repeated send
+    (breederhq.mail_backends.ResendEmailBackend)."""
+    return bool(getattr(connection, "supports_idempotency_key", False))
+
+
+def _stale_claim_before():
+    return timezone.now() - timedelta(seconds=settings.EMAIL_SENDING_STALE_SECONDS)
+
+
+def _claim(*, using: str, pk: int, connection) -> OutboundEmail | None:
+    """Step 1, committed before the provider is called: the row becomes `sending` with the key of
+    this attempt. A row left `sending` by a worker that died is taken again with the same key when
+    the provider deduplicates; otherwise it becomes `delivery_unknown` (no silent second send).
+    Returns the row; it is ours to send only when its status is `sending` afterwards and
+    `_claimed` is set on it."""
     with transaction.atomic(using=using):
-        email = (
-            OutboundEmail.objects.using(using).select_for_update(skip_locked=True).filter(pk=pk).first()
-        )
-        if email is None or email.status != OutboundEmail.Status.QUEUED:
-            return email
-        email.attempts += 1
-        message = EmailMultiAlternatives(
-            subject=email.subject, body=email.text_body, from_email=settings.DEFAULT_FROM_EMAIL, to=email.to,
-            headers={"X-BreederHQ-Event": email.event_key},
-        )
-        if email.html_body:
-            message.attach_alternative(email.html_body, "text/html")
-        message.idempotency_key = email.event_key  # read by breederhq.mail_backends
-        try:
-            get_connection().send_messages([message])
-        except Exception as exc:
-            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if email.attempts >= settings.EMAIL_MAX_ATTEMPTS:
-                email.status = OutboundEmail.Status.FAILED
+        email = OutboundEmail.objects.using(using).select_for_update(skip_locked=True).filter(pk=pk).first()
+        if email is None:
+            return None
+        now = timezone.now()
+        if email.status == OutboundEmail.Status.QUEUED:
+            email.attempts += 1
+            email.attempt_key = f"{email.event_key}:{uuid.uuid4().hex[:12]}"[:250]
+        elif email.status == OutboundEmail.Status.SENDING and email.claimed_at and email.claimed_at < _stale_claim_before():
+            if not _provider_deduplicates(connection):
+                email.status = OutboundEmail.Status.DELIVERY_UNKNOWN
                 email.next_attempt_at = None
-            else:
-                email.next_attempt_at = timezone.now() + email_retry_delay(email.attempts)
-            email.save(using=using, update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            EMAILS.labels(email.template, "failed" if email.status == OutboundEmail.Status.FAILED else "retry").inc()
-            return email
-        email.status = OutboundEmail.Status.SENT
-        email.sent_at = timezone.now()
-        email.next_attempt_at = None
-        email.last_error = ""
-        status = getattr(message, "anymail_status", None)
-        email.provider_message_id = (getattr(status, "message_id", None) or "")[:200]
-        _redact_sent_secrets(email)
-        email.save(using=using)
-        EMAILS.labels(email.template, "sent").inc()
+                email.last_error = ("the worker sending it died after the provider call began; the provider "
+                                    "cannot tell whether it went out")
+                email.save(using=using, update_fields=["status", "next_attempt_at", "last_error"])
+                EMAILS.labels(email.template, "delivery_unknown").inc()
+                logger.error("email %s/%s: delivery unknown (worker died mid-send, provider without idempotency)",
+                             using, pk)
+                return email
+            logger.warning("email %s/%s: its worker died mid-send; trying again with the same key", using, pk)
+        else:
+            return email  # sent, failed, unknown, or being sent right now
+        email.status = OutboundEmail.Status.SENDING
+        email.claimed_at = now
+        email.save(using=using, update_fields=["attempts", "attempt_key", "status", "claimed_at"])
+        email._claimed = True
         return email
+
+
+def email_send(*, using: str, pk: int) -> OutboundEmail | None:
+    """Send one queued email, at most once per attempt key:
+
+    1. claim the row (`sending`, with the attempt's idempotency key) and commit;
+    2. call the provider, with no transaction open and no row locked;
+    3. record the outcome, if the row is still ours (same status and key).
+
+    A worker killed between 1 and 3 leaves the row `sending`; after EMAIL_SENDING_STALE_SECONDS it is
+    sent again with the same key (the provider drops the duplicate) or, for a provider that cannot,
+    marked `delivery_unknown` for staff. Returns the row, or None when there is none.
+    """
+    connection = get_connection()
+    email = _claim(using=using, pk=pk, connection=connection)
+    if email is None or not getattr(email, "_claimed", False):
+        return email
+    message = EmailMultiAlternatives(
+        subject=email.subject, body=email.text_body, from_email=settings.DEFAULT_FROM_EMAIL, to=email.to,
+        headers={"X-BreederHQ-Event": email.event_key},
+    )
+    if email.html_body:
+        message.attach_alternative(email.html_body, "text/html")
+    message.idempotency_key = email.attempt_key  # read by breederhq.mail_backends
+    error = None
+    try:
+        connection.send_messages([message])
+    except Exception as exc:
+        error = exc
+    email_step.send(sender=OutboundEmail, step="after_provider_call", email=email)
+    return _record_outcome(using=using, email=email, message=message, error=error)
+
+
+def _record_outcome(*, using: str, email: OutboundEmail, message, error: Exception | None) -> OutboundEmail:
+    with transaction.atomic(using=using):
+        row = OutboundEmail.objects.using(using).select_for_update().get(pk=email.pk)
+        if row.status != OutboundEmail.Status.SENDING or row.attempt_key != email.attempt_key:
+            return row  # taken over meanwhile (staff resend, or a stale-claim retry): theirs to record
+        if error is not None:
+            row.last_error = f"{type(error).__name__}: {error}"[:2000]
+            row.claimed_at = None
+            if row.attempts >= settings.EMAIL_MAX_ATTEMPTS:
+                row.status = OutboundEmail.Status.FAILED
+                row.next_attempt_at = None
+            else:
+                row.status = OutboundEmail.Status.QUEUED
+                row.next_attempt_at = timezone.now() + email_retry_delay(row.attempts)
+            row.save(using=using, update_fields=["last_error", "claimed_at", "status", "next_attempt_at"])
+            EMAILS.labels(row.template, "failed" if row.status == OutboundEmail.Status.FAILED else "retry").inc()
+            return row
+        row.status = OutboundEmail.Status.SENT
+        row.sent_at = timezone.now()
+        row.next_attempt_at = None
+        row.last_error = ""
+        status = getattr(message, "anymail_status", None)
+        row.provider_message_id = (getattr(status, "message_id", None) or "")[:200]
+        _redact_sent_secrets(row)
+        row.save(using=using)
+        EMAILS.labels(row.template, "sent").inc()
+        return row
 
 
 #: Templates whose emails carry a single-use secret (an invitation token): the function (dotted path)
@@ -132,11 +206,18 @@ def email_without_secrets(email: OutboundEmail) -> OutboundEmail:
 
 
 def emails_due(*, using: str, limit: int = 500) -> list[int]:
-    return list(
+    """Queued emails whose time has come, and claimed ones whose worker has died (stale `sending`)."""
+    queued = list(
         OutboundEmail.objects.using(using)
         .filter(status=OutboundEmail.Status.QUEUED, next_attempt_at__lte=timezone.now())
         .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
     )
+    stale = list(
+        OutboundEmail.objects.using(using)
+        .filter(status=OutboundEmail.Status.SENDING, claimed_at__lt=_stale_claim_before())
+        .order_by("claimed_at").values_list("pk", flat=True)[:limit]
+    )
+    return queued + stale
 
 
 def email_resend(*, using: str, pk: int) -> OutboundEmail:
@@ -146,6 +227,7 @@ def email_resend(*, using: str, pk: int) -> OutboundEmail:
         email.status = OutboundEmail.Status.QUEUED
         email.attempts = 0
         email.next_attempt_at = timezone.now()
-        email.save(using=using, update_fields=["status", "attempts", "next_attempt_at"])
-        transaction.on_commit(lambda: _enqueue_send(using, email.pk), using=using)
+        email.claimed_at = None
+        email.save(using=using, update_fields=["status", "attempts", "next_attempt_at", "claimed_at"])
+        _enqueue_send_after_commit(using, email.pk)
     return email

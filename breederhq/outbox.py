@@ -129,18 +129,20 @@ def outbox_enqueue(*, using: str, topic: str, payload: dict) -> OutboxMessage:
         topic=topic, payload=payload, target_db=handler.applies_in, next_attempt_at=timezone.now()
     )
     _step("enqueue.before_commit", message)
-    # robust: the caller's change is committed by now; a broker outage must not turn it into an
-    # error. The sweep relays whatever this failed to hand over.
+    # robust: the caller's change is committed by now; nothing after it may turn it into an error.
+    # The publish itself happens on the publisher thread (breederhq/jobs/publish_later.py), so a
+    # broker that is down or silent never holds the caller; the sweep relays whatever it loses.
     # (A closure, not functools.partial: Django logs a robust callback's failure by __qualname__.)
     transaction.on_commit(lambda: _dispatch(using, message), using=using, robust=True)
     return message
 
 
 def _dispatch(source: str, message: OutboxMessage) -> None:
+    from breederhq.jobs.publish_later import publish_later
     from breederhq.tasks import outbox_relay_message_task
 
     _step("enqueue.after_commit", message)
-    outbox_relay_message_task.apply_async(kwargs={"source": source, "message_pk": message.pk})
+    publish_later(outbox_relay_message_task, source, message.pk)
 
 
 # --- Relaying --------------------------------------------------------------------------------------

@@ -11,14 +11,27 @@ from breederhq.jobs.scheduled import scheduled_job
 
 logger = logging.getLogger(__name__)
 
+#: A task that schedules its own next attempt does so only this far ahead; a later attempt is left to
+#: the beat sweep. A message waiting for its time is held unacknowledged by a worker, so this plus
+#: the task's hard time limit must stay under the broker's visibility timeout (or Redis would hand
+#: the message to a second worker): tests/breederhq/test_task_limits.py checks it.
+RESCHEDULES_WITHIN = 10 * 60
 
-@shared_task(name="breederhq.tasks.ping")
+
+def _reschedule(task, args: tuple, kwargs: dict, *, at) -> None:
+    countdown = max(0.0, (at - timezone.now()).total_seconds())
+    if countdown > task.reschedules_within:
+        return  # the sweep (send_due_emails / outbox_relay_due) picks it up when it is due
+    task.apply_async(args, kwargs, countdown=countdown)
+
+
+@shared_task(name="breederhq.tasks.ping", soft_time_limit=10, time_limit=20)
 def ping() -> str:
     """A round trip through the broker and a worker, for health checks and tests."""
     return "pong"
 
 
-@shared_task(name="breederhq.tasks.database_session_limits")
+@shared_task(name="breederhq.tasks.database_session_limits", soft_time_limit=30, time_limit=45)
 def database_session_limits() -> dict[str, dict[str, str]]:
     """The time limits a worker's database sessions run with, per database (breederhq/db_timeouts.py):
     for operators checking a deployment, and tests."""
@@ -45,18 +58,28 @@ def purge_expired_idempotency_keys() -> dict[str, int]:
     return {alias: purge(using=alias) for alias in DATABASE_ALIASES}
 
 
-@shared_task(name="breederhq.tasks.send_outbound_email", acks_late=True)
-def send_outbound_email(using: str, pk: int) -> str | None:
+@shared_task(name="breederhq.tasks.send_outbound_email", ignore_result=True, acks_late=True, bind=True,
+             soft_time_limit=60, time_limit=90, reschedules_within=RESCHEDULES_WITHIN)
+def send_outbound_email(self, using: str, pk: int) -> str | None:
     from breederhq.email import email_send
 
     email = email_send(using=using, pk=pk)
     if email is not None and email.status == email.Status.QUEUED and email.next_attempt_at:
         # Failed this time: try again after the backoff (the sweep would too, if this is lost).
-        send_outbound_email.apply_async((using, pk), eta=email.next_attempt_at)
+        _reschedule(self, (using, pk), {}, at=email.next_attempt_at)
+    elif email is not None and email.status == email.Status.SENDING and email.claimed_at:
+        # Claimed by another worker: come back when that claim would be stale (its worker died, or
+        # this is a duplicate message and the row is sent by then).
+        from datetime import timedelta
+
+        from django.conf import settings
+
+        _reschedule(self, (using, pk), {},
+                    at=email.claimed_at + timedelta(seconds=settings.EMAIL_SENDING_STALE_SECONDS + 1))
     return email.status if email else None
 
 
-@scheduled_job("breederhq.tasks.send_due_emails", lock_timeout=5 * 60)
+@scheduled_job("breederhq.tasks.send_due_emails", soft_time_limit=120, time_limit=150)
 def send_due_emails() -> dict[str, int]:
     """Beat: enqueue queued emails whose first enqueue was lost (Redis down) or whose retry is due."""
     from breederhq.email import emails_due
@@ -71,7 +94,8 @@ def send_due_emails() -> dict[str, int]:
     return counts
 
 
-@shared_task(name="breederhq.tasks.outbox_relay_message", bind=True)
+@shared_task(name="breederhq.tasks.outbox_relay_message", ignore_result=True, bind=True,
+             soft_time_limit=120, time_limit=150, reschedules_within=RESCHEDULES_WITHIN)
 def outbox_relay_message_task(self, source: str, message_pk: int) -> str:
     """Relay one outbox message; enqueued when the transaction that wrote it commits.
 
@@ -87,8 +111,7 @@ def outbox_relay_message_task(self, source: str, message_pk: int) -> str:
             OutboxMessage.objects.using(source).filter(pk=message_pk).values_list("next_attempt_at", flat=True).first()
         )
         if next_attempt_at is not None:
-            countdown = max(0.0, (next_attempt_at - timezone.now()).total_seconds())
-            self.apply_async(kwargs={"source": source, "message_pk": message_pk}, countdown=countdown)
+            _reschedule(self, (), {"source": source, "message_pk": message_pk}, at=next_attempt_at)
     return outcome
 
 

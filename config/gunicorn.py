@@ -13,5 +13,14 @@ on a bigger one.
 import os
 
 wsgi_app = "config.wsgi:application"
+
+
+def child_exit(server, worker):
+    """Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, shared with the Celery worker): drop a
+    dead worker's live gauges; its counters stay in the directory and keep counting in /metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 worker_class = "sync"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))

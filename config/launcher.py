@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
 import time
@@ -222,6 +223,12 @@ def run_platform(environment: dict[str, str]) -> int:
         "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }
     LOCAL_DIR.mkdir(exist_ok=True)
+    # One Prometheus multiprocess directory for web, worker and beat: /metrics shows them all.
+    if not environment.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = LOCAL_DIR / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     children = {
         name: subprocess.Popen(command, env=environment, cwd=BASE_DIR, start_new_session=True)
         for name, command in processes.items()

@@ -12,3 +12,8 @@ DJANGO_SETTINGS_MODULE=config.settings.base python -m django collectstatic --no-
 mkdir -p "${MEDIA_ROOT:?MEDIA_ROOT must be set}"
 chown "$app_user" "$MEDIA_ROOT"
 chmod 0750 "$MEDIA_ROOT"
+# The Prometheus multiprocess folder (web, worker and beat write their metrics there), when set.
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    chown "$app_user" "$PROMETHEUS_MULTIPROC_DIR"
+fi

@@ -665,16 +665,12 @@ def invoice_payment_record_unopened(*, invoice_kind: str, invoice_id: int, tenan
     account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
     payment = _payment_claim(facts, connect_account_id=account.stripe_account_id if account else "")
 
-    def enqueue():
-        from payments_app.tasks import open_invoice_payment
+    from breederhq.jobs.publish_later import publish_after_commit
+    from payments_app.tasks import open_invoice_payment
 
-        try:
-            open_invoice_payment.delay(invoice_kind, invoice_id, facts.tenant_id)
-        except Exception:  # Redis down: the row is "unopened"; the 5-minute sweep opens it
-            logger.exception("could not enqueue the payment intent of %s invoice %s; the sweep will open it",
-                             invoice_kind, invoice_id)
-
-    transaction.on_commit(enqueue, using="default")
+    # Published off the request thread once this commits; lost (Redis down): the row is "unopened"
+    # and the 5-minute sweep opens it.
+    publish_after_commit(open_invoice_payment, invoice_kind, invoice_id, facts.tenant_id, using="default")
     return payment
 
 
@@ -733,7 +729,12 @@ def _cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored:
         .update(cancel_status=CancelStatus.PENDING, cancel_requested_at=now, cancel_error="", updated_at=now)
     )
     if marked:
-        transaction.on_commit(lambda: _enqueue_cancel(invoice_kind, invoice_id), using="default")
+        from breederhq.jobs.publish_later import publish_after_commit
+        from payments_app.tasks import cancel_invoice_payment
+
+        # Published off the request thread once this commits; lost (Redis down): the row stays
+        # "pending" and the 5-minute sweep cancels it.
+        publish_after_commit(cancel_invoice_payment, invoice_kind, invoice_id, using="default")
     return marked
 
 
@@ -749,15 +750,6 @@ def invoice_payment_cancel_on_void(*, invoice_kind: str, invoice_id: int, using:
         # the marketplace void commits (payments_app/outbox_handlers.py).
         outbox_enqueue(using=using, topic="payments.cancel_intent",
                        payload={"invoice_kind": invoice_kind, "invoice_id": invoice_id})
-
-
-def _enqueue_cancel(invoice_kind: str, invoice_id: int) -> None:
-    from payments_app.tasks import cancel_invoice_payment
-
-    try:
-        cancel_invoice_payment.delay(invoice_kind, invoice_id)
-    except Exception:  # Redis down: the row stays "pending" and the 5-minute sweep cancels it
-        logger.exception("could not enqueue the cancel of %s invoice %s's intent", invoice_kind, invoice_id)
 
 
 def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePayment | None:
@@ -810,7 +802,10 @@ def _save_cancel(payment_pk: int, *, owner: int | None, status: str, error: str,
         if status != CancelStatus.PENDING and payment.stripe_payment_intent_id != intent_id:
             # An intent was stored after this cancel read the row: it is not cancelled yet. Stay
             # pending and go again (the sweep retries it if this enqueue is lost).
-            transaction.on_commit(lambda: _enqueue_cancel(payment.invoice_kind, payment.invoice_id), using="default")
+            from breederhq.jobs.publish_later import publish_after_commit
+            from payments_app.tasks import cancel_invoice_payment
+
+            publish_after_commit(cancel_invoice_payment, payment.invoice_kind, payment.invoice_id, using="default")
             return payment
         payment.cancel_status, payment.cancel_error = status, error
         fields = ["cancel_status", "cancel_error", "updated_at"]

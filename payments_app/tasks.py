@@ -8,13 +8,15 @@ from payments_app import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="payments_app.tasks.process_stripe_event", acks_late=True)
+@shared_task(name="payments_app.tasks.process_stripe_event", ignore_result=True, acks_late=True,
+             soft_time_limit=120, time_limit=150)
 def process_stripe_event(event_pk: int) -> str | None:
     event = services.stripe_event_process(event_pk=event_pk)
     return event.status if event else None
 
 
-@shared_task(name="payments_app.tasks.process_stripe_events", acks_late=True)
+@shared_task(name="payments_app.tasks.process_stripe_events", ignore_result=True, acks_late=True,
+             soft_time_limit=600, time_limit=660)
 def process_stripe_events(event_pks: list[int]) -> list[str | None]:
     """Several inbox events in one message (a burst coalesced by publish_later), one after the other.
 
@@ -33,7 +35,7 @@ def process_stripe_events(event_pks: list[int]) -> list[str | None]:
     return statuses
 
 
-@scheduled_job("payments_app.tasks.retry_due_stripe_events", lock_timeout=5 * 60)
+@scheduled_job("payments_app.tasks.retry_due_stripe_events", soft_time_limit=120, time_limit=150)
 def retry_due_stripe_events() -> int:
     """Beat: enqueue every event whose backoff has passed, or whose first enqueue was lost."""
     due = services.stripe_events_due()
@@ -42,14 +44,16 @@ def retry_due_stripe_events() -> int:
     return len(due)
 
 
-@shared_task(name="payments_app.tasks.open_invoice_payment", acks_late=True)
+@shared_task(name="payments_app.tasks.open_invoice_payment", ignore_result=True, acks_late=True,
+             soft_time_limit=60, time_limit=90)
 def open_invoice_payment(invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> str | None:
     """Create the invoice's Stripe payment intent (once; safe to run again)."""
     payment = services.invoice_payment_open(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
     return payment.stripe_payment_intent_id
 
 
-@shared_task(name="payments_app.tasks.cancel_invoice_payment", acks_late=True)
+@shared_task(name="payments_app.tasks.cancel_invoice_payment", ignore_result=True, acks_late=True,
+             soft_time_limit=60, time_limit=90)
 def cancel_invoice_payment(invoice_kind: str, invoice_id: int) -> str | None:
     """Cancel a voided invoice's payment intent (after the void committed). An outage leaves it
     pending for the 5-minute sweep instead of retrying here."""
@@ -60,7 +64,7 @@ def cancel_invoice_payment(invoice_kind: str, invoice_id: int) -> str | None:
     return payment.cancel_status if payment else None
 
 
-@scheduled_job("payments_app.tasks.reconcile_stripe", lock_timeout=60 * 60)
+@scheduled_job("payments_app.tasks.reconcile_stripe", soft_time_limit=45 * 60, time_limit=50 * 60)
 def reconcile_stripe() -> dict:
     """Beat, nightly: compare our invoice payments with Stripe; disagreements land in admin."""
     from payments_app.reconciliation import stripe_reconcile
@@ -70,7 +74,7 @@ def reconcile_stripe() -> dict:
             "missing_local": run.missing_local}
 
 
-@scheduled_job("payments_app.tasks.open_unopened_invoice_payments", lock_timeout=10 * 60)
+@scheduled_job("payments_app.tasks.open_unopened_invoice_payments", soft_time_limit=240, time_limit=270)
 def open_unopened_invoice_payments() -> dict:
     """Beat: give every "unopened" Stripe payment its intent (same key: never two), close the ones
     whose invoice was voided or settled first ("abandoned"), and cancel the intents of voided

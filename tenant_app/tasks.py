@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from breederhq.jobs.scheduled import scheduled_job
 from breederhq.tenancy import tenant_context
 
 
-@shared_task(name="tenant_app.tasks.expire_pending_confirmations")
+@scheduled_job("tenant_app.tasks.expire_pending_confirmations")
 def expire_pending_confirmations(tenant_id: int | None = None) -> int:
     """Send unconfirmed manual-payment claims older than 7 days back to `sent`.
 

@@ -73,6 +73,23 @@ _DRF_CODES = {
 }
 
 
+def is_database_unavailable(error: BaseException) -> bool:
+    """The database connection was lost under the request (the server ended the session, a restart
+    or failover, the network): SQLSTATE classes 08 (connection exception) and 57 (operator
+    intervention), or a client-side error with no SQLSTATE on a connection that is closed now."""
+    from django.db import InterfaceError, OperationalError
+
+    if not isinstance(error, (InterfaceError, OperationalError)):
+        return False
+    cause = error.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or ""
+    if sqlstate[:2] in {"08", "57"}:
+        return not sqlstate.startswith("57014")  # 57014 is a cancelled statement: a timeout, mapped above
+    if sqlstate:
+        return False
+    return isinstance(error, InterfaceError) or bool(getattr(getattr(cause, "pgconn", None), "status", 0))
+
+
 def problem_exception_handler(exc, context):
     from breederhq.db_timeouts import is_database_timeout
 
@@ -84,6 +101,17 @@ def problem_exception_handler(exc, context):
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_timeout", title="Request took too long",
             detail="The database stopped this request at its time limit (its transaction was rolled back). Retry later.",
             headers={"Retry-After": "5"},
+        )
+    if is_database_unavailable(exc):
+        # The connection died mid-request: the server rolled its transaction back, so nothing of this
+        # request was kept. Django drops the broken connection; the next request opens a new one.
+        logger.error("database connection lost during the request: %s", exc)
+        return problem_response(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_unavailable",
+            title="Database unavailable",
+            detail="The connection to the database was lost; nothing of this request was saved. Retry shortly "
+                   "(with the same Idempotency-Key, if you sent one).",
+            headers={"Retry-After": "2"},
         )
     if isinstance(exc, ValidationFailed):
         return problem_response(

@@ -108,6 +108,36 @@ def publish_later(task, *args, batch_task=None) -> None:
     _queue.put((task, args, batch_task))
 
 
+def publish_after_commit(task, *args, using: str, batch_task=None) -> None:
+    """Once the caller's transaction on `using` commits, queue `task.delay(*args)` for the publisher
+    thread. Every enqueue from a request goes through here (or `publish_later`): the request thread
+    only appends to an in-process queue, so a broker that is down or silent cannot hold it. The
+    caller's row is the durable record; a beat sweep re-enqueues whatever this loses."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: publish_later(task, *args, batch_task=batch_task), using=using, robust=True)
+
+
+def wait_until_published(timeout: float = 30) -> bool:
+    """Block until everything queued so far has been handed to the broker (or failed): for tests,
+    and a worker or command that wants its messages out before it exits."""
+    done = threading.Event()
+    publish_later(_Marker(done))
+    return done.wait(timeout)
+
+
+class _Marker:
+    """Stands where a task would in the queue; its `delay` sets an event once reached."""
+
+    name = "publish_later.marker"
+
+    def __init__(self, done: threading.Event):
+        self.done = done
+
+    def delay(self, *args) -> None:
+        self.done.set()
+
+
 def pending() -> int:
     """Messages not yet handed to the broker (for tests and diagnostics)."""
     return _queue.qsize()

@@ -11,8 +11,12 @@ class OutboundEmail(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending (claimed by a worker)"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (gave up)"
+        # A worker died during the provider call and the provider cannot deduplicate a retry: it
+        # may or may not have gone out. Support staff decide (resend, or leave it).
+        DELIVERY_UNKNOWN = "delivery_unknown", "Delivery unknown (worker died while sending)"
 
     event_key = models.CharField(max_length=200, unique=True)
     template = models.CharField(max_length=100)
@@ -25,6 +29,10 @@ class OutboundEmail(models.Model):
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # The idempotency key of the current attempt, given to the provider; kept when a claimed send
+    # whose worker died is tried again, new for a fresh attempt after a failure or a resend.
+    attempt_key = models.CharField(max_length=250, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -33,6 +41,8 @@ class OutboundEmail(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="outbound_emails_due_idx",
                          condition=models.Q(status="queued")),
+            models.Index(fields=["claimed_at"], name="outbound_emails_sending_idx",
+                         condition=models.Q(status="sending")),
         ]
 
     def __str__(self) -> str:

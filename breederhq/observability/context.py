@@ -11,8 +11,9 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 user_id: contextvars.ContextVar[str] = contextvars.ContextVar("user_id", default="")
 tenant_id: contextvars.ContextVar[str] = contextvars.ContextVar("tenant_id", default="")
 task_id: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="")
+task_name: contextvars.ContextVar[str] = contextvars.ContextVar("task_name", default="")
 
-ALL = {"request_id": request_id, "user": user_id, "tenant": tenant_id, "task_id": task_id}
+ALL = {"request_id": request_id, "user": user_id, "tenant": tenant_id, "task_id": task_id, "task_name": task_name}
 
 
 def snapshot() -> dict[str, str]:

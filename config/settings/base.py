@@ -193,11 +193,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker looks for such abandoned tasks: every interval x throttle seconds.
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=6),
+    # Short socket timeouts: a Redis that is down or silent fails a publish in seconds instead of
+    # holding the publishing thread (requests never publish themselves: breederhq/jobs/publish_later.py).
+    "socket_timeout": env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5.0),
+    "socket_connect_timeout": env.float("CELERY_REDIS_CONNECT_TIMEOUT", default=2.0),
     **({"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}),
 }
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
-    {"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}
-)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_REDIS_CONNECT_TIMEOUT", default=2.0)
+# A publish retries a lost connection twice, then gives up (the caller's row and a sweep remain).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5.0)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = env.float("CELERY_REDIS_CONNECT_TIMEOUT", default=2.0)
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    # The result backend's reconnect loop (20 tries by default) is what held a request ~19 s.
+    "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+    **({"global_keyprefix": CELERY_KEY_PREFIX} if CELERY_KEY_PREFIX else {}),
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -208,6 +219,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat keep Django's LOGGING (config/celery.py): JSON lines like the web.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Every task has a soft limit (SoftTimeLimitExceeded raised in the task) and a hard one (the worker
+# process is killed); tasks and scheduled jobs name tighter ones. The hard limit plus any delay a
+# task schedules for itself stays under the visibility timeout (tests/breederhq/test_task_limits.py).
+CELERY_TASK_SOFT_TIME_LIMIT = 5 * 60
+CELERY_TASK_TIME_LIMIT = 6 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "breederhq.tasks.*": {"queue": "maintenance"},
@@ -254,6 +272,9 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".local" / "mail
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=5)
 EMAIL_RETRY_BASE_SECONDS = env.int("EMAIL_RETRY_BASE_SECONDS", default=30)
 EMAIL_RATE_LIMIT = env("EMAIL_RATE_LIMIT", default="100/s")
+# A claimed (`sending`) email whose worker has not finished after this long is taken to be
+# abandoned (its worker died): longer than the send task's hard time limit (90 s).
+EMAIL_SENDING_STALE_SECONDS = env.int("EMAIL_SENDING_STALE_SECONDS", default=120)
 CELERY_TASK_ANNOTATIONS = {"breederhq.tasks.send_outbound_email": {"rate_limit": EMAIL_RATE_LIMIT}}
 
 # --- Staff second factor (django-otp; docs/operations/staff-2fa.md) --------------------------------

@@ -18,7 +18,7 @@ for _db in DATABASES.values():  # noqa: F405
 _session = env("TEST_SESSION_ID", default="test") + "-" + env("PYTEST_XDIST_WORKER", default="main")
 CELERY_KEY_PREFIX = f"{_session}:"
 CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": CELERY_KEY_PREFIX}  # noqa: F405
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {**CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS, "global_keyprefix": CELERY_KEY_PREFIX}  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = f"breederhq-{_session}"  # noqa: F405
 # Throttling is exercised by its own tests with low rates; the rest of the suite must not trip it.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {  # noqa: F405

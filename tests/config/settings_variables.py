@@ -20,4 +20,4 @@ def variables_read_by_settings() -> set[str]:
     return names - TOOLING
 # Read outside the settings modules: by manage.py/wsgi/celery, by the launcher (make run) and by
 # config/gunicorn.py (WEB_CONCURRENCY).
-READ_ELSEWHERE = {"DJANGO_SETTINGS_MODULE", "PORT", "WEB_CONCURRENCY", "BREEDERHQ_LOCAL_DIR"}
+READ_ELSEWHERE = {"DJANGO_SETTINGS_MODULE", "PORT", "WEB_CONCURRENCY", "BREEDERHQ_LOCAL_DIR", "PROMETHEUS_MULTIPROC_DIR"}

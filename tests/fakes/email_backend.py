@@ -1,6 +1,7 @@
 """An email backend for tests that cross a worker process: it fails a set number of times, then
 delivers each message as a JSON file in a folder the test reads (locmem would stay in the worker)."""
 
+import hashlib
 import json
 import os
 import time
@@ -13,7 +14,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 class FlakyFileBackend(BaseEmailBackend):
     """FLAKY_EMAIL_DIR: where delivered messages go; FLAKY_EMAIL_FAILURES: how many sends fail first;
     FLAKY_EMAIL_HOLD=1: the send writes `entered` and waits for a `release` file (to kill the worker
-    in the middle of a task)."""
+    in the middle of a task); FLAKY_EMAIL_HOLD_AFTER=1: the same, after the message was accepted
+    (`accepted`), before the backend returns."""
 
     def send_messages(self, email_messages):
         folder = Path(os.environ["FLAKY_EMAIL_DIR"])
@@ -31,8 +33,29 @@ class FlakyFileBackend(BaseEmailBackend):
         for message in email_messages:
             record = {"to": message.to, "subject": message.subject, "body": message.body,
                       "headers": message.extra_headers}
-            (folder / f"sent-{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+            self.deliver(folder, message, record)
+        if os.environ.get("FLAKY_EMAIL_HOLD_AFTER") == "1":
+            (folder / "accepted").write_text(str(os.getpid()))
+            deadline = time.monotonic() + 60
+            while not (folder / "release").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
         return len(email_messages)
+
+    def deliver(self, folder: Path, message, record: dict) -> None:
+        (folder / f"sent-{uuid.uuid4().hex}.json").write_text(json.dumps(record))
+
+
+class IdempotentFileBackend(FlakyFileBackend):
+    """Like a provider with idempotency keys (Resend): a message whose `idempotency_key` was seen
+    before is accepted again but not delivered twice."""
+
+    supports_idempotency_key = True
+
+    def deliver(self, folder: Path, message, record: dict) -> None:
+        key = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
+        target = folder / f"sent-{key}.json"
+        if not target.exists():
+            target.write_text(json.dumps({**record, "idempotency_key": message.idempotency_key}))
 
 
 def delivered(folder: Path) -> list[dict]:

@@ -1,0 +1,24 @@
+"""A scheduled job for the two-beats test: each run appends its slot to SLOT_JOB_FILE. Imported by
+the test's worker (`celery worker --include`), never by the application."""
+
+import logging
+import os
+
+from celery import shared_task
+
+from breederhq.jobs.scheduled import current_slot, scheduled_job
+
+NAME = "tests.jobs.slot_recorder"
+
+
+@scheduled_job(NAME)
+def slot_recorder() -> str:
+    with open(os.environ["SLOT_JOB_FILE"], "a") as out:
+        out.write(f"{current_slot()} {os.getpid()}\n")
+    return str(current_slot())
+
+
+@shared_task(name="tests.jobs.log_a_line", soft_time_limit=10, time_limit=20)
+def log_a_line(text: str) -> None:
+    """Logs one warning, for the worker-log test."""
+    logging.getLogger("tests.jobs").warning("%s", text)
