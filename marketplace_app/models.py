@@ -202,6 +202,8 @@ class ServiceListing(models.Model):
         db_persist=True,
     )
     published_at = models.DateTimeField(null=True, blank=True)
+    #: Bumped by every service write (edits and status changes): the ETag the provider's client reads.
+    version = models.IntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

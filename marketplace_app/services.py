@@ -181,6 +181,52 @@ def provider_create(
     return provider
 
 
+def marketplace_identity_for(*, tenant_user_id: int, email: str, display_name: str) -> MarketplaceUser:
+    """The marketplace identity of a signed-in account, made on first need (linked by `tenant_user_id`).
+    An unlinked identity with the same address is linked rather than duplicated: the caller checks that
+    the account has confirmed that address."""
+    with transaction.atomic(using=DB):
+        user = MarketplaceUser.objects.using(DB).select_for_update().filter(tenant_user_id=tenant_user_id).first()
+        if user is not None:
+            return user
+        user = (MarketplaceUser.objects.using(DB).select_for_update()
+                .filter(email__iexact=email, tenant_user_id__isnull=True).first())
+        if user is not None:
+            user.tenant_user_id = tenant_user_id
+            user.save(using=DB, update_fields=["tenant_user_id", "updated_at"])
+            return user
+        try:
+            with transaction.atomic(using=DB):
+                return MarketplaceUser.objects.using(DB).create(email=email, display_name=display_name[:200] or email,
+                                                                tenant_user_id=tenant_user_id)
+        except IntegrityError as exc:
+            raise Conflict("Another marketplace account uses this email address.",
+                           code="marketplace_email_taken") from exc
+
+
+#: Sales still in progress: a provider with any cannot leave the marketplace.
+OPEN_TRANSACTION_STATES = ("pending_invoice", "invoiced", "disputed")
+
+
+def provider_withdraw(*, provider_id: int) -> Provider:
+    """The provider leaves the marketplace on its own: its listings are archived and it is soft-deleted
+    (through the cross-database registry, so what refers to it keeps resolving). Refused with 409
+    `provider_has_open_transactions` while a sale is unfinished (not invoiced, unpaid or disputed)."""
+    with transaction.atomic(using=DB):
+        provider = _get_locked(Provider, provider_id, manager="all_objects")
+        if provider.deleted_at is not None:
+            return provider
+        open_ids = list(MarketplaceTransaction.objects.using(DB)
+                        .filter(provider_id=provider.pk, status__in=OPEN_TRANSACTION_STATES)
+                        .order_by("pk").values_list("pk", flat=True)[:20])
+        if open_ids:
+            raise Conflict("Finish or cancel your open sales before leaving the marketplace.",
+                           code="provider_has_open_transactions", extra={"transaction_ids": open_ids})
+        _provider_withdraw(user_id=provider.user_id)
+        provider.refresh_from_db(using=DB)
+    return provider
+
+
 def _save_provider(provider: Provider, fields: list[str]) -> None:
     """Every service write to a provider row moves its version (the profile's ETag)."""
     provider.version += 1
@@ -265,19 +311,62 @@ def listing_create(
     return listing
 
 
-def listing_transition(*, listing_id: int, target: str) -> ServiceListing:
-    """publish (-> active), pause, archive. Moves the provider's active-listing count."""
+def listing_transition(*, listing_id: int, target: str, expected_version: int | None = None,
+                       provider_id: int | None = None) -> ServiceListing:
+    """publish (-> active), pause, archive. Moves the provider's active-listing count. With
+    `provider_id` the listing must be that provider's (404 otherwise); with `expected_version` a listing
+    changed since the caller read it is a 409 `version_conflict`, compared under the row lock."""
     with transaction.atomic(using=DB):
         listing = _get_locked(ServiceListing, listing_id)
+        if provider_id is not None and listing.provider_id != provider_id:
+            raise NotFound(f"ServiceListing #{listing_id} does not exist")
+        _check_listing_version(listing, expected_version)
         LISTING_STATES.check(listing.status, target)
         before = _listing_counts(listing.status)
         listing.status = target
-        fields = ["status", "updated_at"]
+        listing.version += 1
+        fields = ["status", "version", "updated_at"]
         if target == ServiceListing.Status.ACTIVE and listing.published_at is None:
             listing.published_at = timezone.now()
             fields.append("published_at")
         listing.save(using=DB, update_fields=fields)
         _bump_provider_stats(listing.provider_id, listings=_listing_counts(target) - before)
+    return listing
+
+
+def _check_listing_version(listing: ServiceListing, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != listing.version:
+        raise VersionConflict(entity=f"Listing #{listing.pk}", expected=expected_version, current=listing.version)
+
+
+#: What a provider edits on its own listing (status has its own path: listing_transition).
+LISTING_FIELDS = ("title", "description", "category", "price_cents", "city", "state", "category_metadata")
+
+
+def listing_update(*, listing_id: int, provider_id: int, expected_version: int, **changes) -> ServiceListing:
+    """Edit a listing of the provider at the version read. An archived listing is final (409
+    `listing_archived`). The search sees the change at once (the search cache's invalidation)."""
+    unknown = sorted(set(changes) - set(LISTING_FIELDS))
+    if unknown:
+        raise ValidationFailed("Not a listing field.", field_errors={name: ["not editable"] for name in unknown})
+    if "category" in changes and changes["category"] not in ServiceListing.Category.values:
+        raise ValidationFailed("Unknown category.", field_errors={"category": [f"'{changes['category']}' is not a category."]})
+    if "price_cents" in changes:
+        check_amount("price_cents", changes["price_cents"])
+    if "title" in changes and not str(changes["title"]).strip():
+        raise ValidationFailed("A title is required.", field_errors={"title": ["Empty."]})
+    with transaction.atomic(using=DB):
+        listing = _get_locked(ServiceListing, listing_id)
+        if listing.provider_id != provider_id:
+            raise NotFound(f"ServiceListing #{listing_id} does not exist")
+        _check_listing_version(listing, expected_version)
+        if listing.status == ServiceListing.Status.ARCHIVED:
+            raise Conflict("An archived listing cannot be edited.", code="listing_archived")
+        normalise = {"city": str.strip, "state": lambda value: value.strip().upper()}  # as listing_create stores them
+        for name, value in changes.items():
+            setattr(listing, name, normalise.get(name, lambda v: v)(value))
+        listing.version += 1
+        listing.save(using=DB, update_fields=[*changes, "version", "updated_at"])
     return listing
 
 

@@ -41,6 +41,10 @@ class User(AbstractUser):
         null=True, blank=True, editable=False,
         help_text="API tokens issued before this moment are void (sign-out everywhere, a password change, "
                   "a deactivation); see breederhq/api/sessions.py.")
+    email_verified_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the owner of the address proved it by the emailed link. Until then the account "
+                  "can sign in but not buy, sell or invite (tenant_app/accounts.py).")
 
     class Meta:
         db_table = "users"
@@ -121,6 +125,72 @@ class RefreshTokenFamily(models.Model):
         return f"{self.id} (user {self.user_id}{', revoked' if self.revoked_at else ''})"
 
 
+class AccountTokenPurpose(models.TextChoices):
+    VERIFY_EMAIL = "verify_email", "Verify the email address"
+    RESET_PASSWORD = "reset_password", "Reset the password"
+
+
+class AccountToken(models.Model):
+    """An emailed, single-use, expiring secret for one account: email verification or password reset.
+
+    Only the SHA-256 of the token is stored (breederhq.secret_tokens, the same rule as invitations).
+    Used once: the use locks the row and sets `used_at`. Issuing a new token of a purpose voids the
+    account's open ones of that purpose (`voided_at`); a password reset voids every open token of the
+    account. Global, like `users`: an account belongs to no tenant.
+    """
+
+    Purpose = AccountTokenPurpose
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=20, choices=AccountTokenPurpose.choices)
+    #: The address the token was sent to: verifying proves this address, not whatever the account has now.
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "account_tokens"
+        constraints = [
+            models.CheckConstraint(condition=Q(purpose__in=["verify_email", "reset_password"]),
+                                   name="account_tokens_purpose_valid"),
+        ]
+        indexes = [models.Index(fields=["user", "purpose"], name="account_tokens_user_idx",
+                                condition=Q(used_at__isnull=True, voided_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} for user {self.user_id}"
+
+
+class AccountAuditLog(models.Model):
+    """One row per account event (signed up, verified, password reset or changed, deleted), written in
+    the same transaction as the event. Append-only. Keeps the user id, not a foreign key: an erased
+    account's history stays."""
+
+    append_only = True
+
+    class Action(models.TextChoices):
+        SIGNED_UP = "signed_up", "Signed up"
+        EMAIL_VERIFIED = "email_verified", "Email verified"
+        PASSWORD_RESET = "password_reset", "Password reset by email"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        DELETED = "deleted", "Account deleted (personal data erased)"
+
+    user_id = models.BigIntegerField(db_index=True)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "account_audit_log"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: {self.action}"
+
+
 class PaymentMode(models.TextChoices):
     STRIPE = "stripe", "Stripe"
     MANUAL = "manual", "Manual (bank transfer, cash)"
@@ -142,6 +212,21 @@ class Tenant(SoftDeleteModel):
     marketplace_payment_mode = models.CharField(
         max_length=20, choices=PaymentMode.choices, default=PaymentMode.MANUAL
     )
+    # The business's profile, edited by its owners (tenant_app.services.tenant_update_profile).
+    contact_email = models.EmailField(blank=True, default="")
+    phone = models.CharField(max_length=40, blank=True, default="")
+    address_line1 = models.CharField(max_length=200, blank=True, default="")
+    address_line2 = models.CharField(max_length=200, blank=True, default="")
+    city = models.CharField(max_length=100, blank=True, default="")
+    region = models.CharField(max_length=100, blank=True, default="")
+    postal_code = models.CharField(max_length=20, blank=True, default="")
+    country = models.CharField(max_length=2, blank=True, default="", help_text="ISO 3166-1 alpha-2, e.g. US.")
+    #: The currency new invoices get when the request names none.
+    default_currency = CurrencyField()
+    #: Put before the sequence number of new invoices: "INV-" gives INV-000042.
+    invoice_number_prefix = models.CharField(max_length=12, default="INV-")
+    #: Bumped by every profile change (optimistic locking, like invoices).
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -152,6 +237,10 @@ class Tenant(SoftDeleteModel):
                 condition=models.Q(marketplace_payment_mode__in=["stripe", "manual", "disabled"]),
                 name="tenants_payment_mode_valid",
             ),
+            currency_check("default_currency", name="tenants_default_currency_valid"),
+            models.CheckConstraint(condition=models.Q(invoice_number_prefix__regex=r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,11}$"),
+                                   name="tenants_invoice_number_prefix_valid"),
+            models.CheckConstraint(condition=models.Q(country__regex=r"^([A-Z]{2})?$"), name="tenants_country_valid"),
         ]
 
     def __str__(self) -> str:
@@ -165,6 +254,31 @@ class TenantOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class TenantProfileAuditLog(TenantOwned):
+    """One row per creation or profile change of a tenant, written in the same transaction: who, when,
+    and each changed field's old and new value. Append-only."""
+
+    append_only = True
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Profile updated"
+
+    action = models.CharField(max_length=10, choices=Action.choices)
+    #: {"field": [old, new], ...}; for a creation, every field's first value ([null, value]).
+    changes = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(help_text="The tenant's version after the change.")
+    changed_by = models.ForeignKey("User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "tenant_profile_audit_log"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"tenant {self.tenant_id} {self.action} v{self.version}"
 
 
 class TenantMembership(TenantOwned):

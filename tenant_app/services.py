@@ -9,8 +9,7 @@ VersionConflict (409).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -24,6 +23,7 @@ from breederhq.files import files_removed_on_failure
 from breederhq.money import SUPPORTED_CURRENCIES, check_amount, check_lines
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.status import PAYABLE, REFUNDABLE, SETTLED, ConfirmationEvent
+from breederhq.secret_tokens import new_secret_token, secret_token_hash
 from tenant_app.invoicing import TENANT_INVOICES as KIND
 from tenant_app.notifications import invitation_email
 from breederhq.tenancy import require_tenant_id, system_read_context, tenant_context
@@ -41,6 +41,7 @@ from tenant_app.models import (
     Tenant,
     TenantInvitation,
     TenantMembership,
+    TenantProfileAuditLog,
     User,
 )
 
@@ -59,17 +60,75 @@ class LineInput:
 # --- Tenants, memberships ---------------------------------------------------------------------------
 
 
-def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = PaymentMode.MANUAL) -> Tenant:
+#: What an owner edits on the tenant's profile (payment mode has its own path).
+TENANT_PROFILE_FIELDS = ("name", "contact_email", "phone", "address_line1", "address_line2", "city", "region",
+                         "postal_code", "country", "default_currency", "invoice_number_prefix")
+
+
+def _check_tenant_profile(fields: dict) -> None:
+    errors = {}
+    if "name" in fields and not str(fields["name"]).strip():
+        errors["name"] = ["A name is required."]
+    if "default_currency" in fields and fields["default_currency"] not in SUPPORTED_CURRENCIES:
+        errors["default_currency"] = [f"not one of {sorted(SUPPORTED_CURRENCIES)}"]
+    if "invoice_number_prefix" in fields and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_/-]{0,11}",
+                                                              str(fields["invoice_number_prefix"])):
+        errors["invoice_number_prefix"] = ["1 to 12 letters, digits, '-', '_' or '/', starting with a letter or digit."]
+    if "country" in fields and not re.fullmatch(r"([A-Z]{2})?", str(fields["country"])):
+        errors["country"] = ["Two capital letters (ISO 3166-1 alpha-2), or empty."]
+    unknown = sorted(set(fields) - set(TENANT_PROFILE_FIELDS))
+    errors.update({name: ["not editable"] for name in unknown})
+    if errors:
+        raise ValidationFailed("Invalid tenant profile.", field_errors=errors)
+
+
+def _tenant_audit(tenant: Tenant, *, action: str, changes: dict, actor: User | None) -> None:
+    with tenant_context(tenant.pk, using=DB):
+        TenantProfileAuditLog.objects.create(tenant=tenant, action=action, changes=changes, version=tenant.version,
+                                             changed_by=actor)
+
+
+def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = PaymentMode.MANUAL,
+                  **profile) -> Tenant:
+    """A tenant, its owner's membership and the first row of its profile audit, in one transaction.
+    `profile`: any of TENANT_PROFILE_FIELDS but name."""
     if payment_mode not in PaymentMode.values:
         raise ValidationFailed("Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]})
+    _check_tenant_profile({"name": name, **profile})
     with transaction.atomic(using=DB):
         try:
             with transaction.atomic(using=DB):
-                tenant = Tenant.objects.create(name=name, slug=slug, marketplace_payment_mode=payment_mode)
+                tenant = Tenant.objects.create(name=name, slug=slug, marketplace_payment_mode=payment_mode, **profile)
         except IntegrityError as exc:
             raise ValidationFailed("Slug taken.", field_errors={"slug": ["already in use"]}) from exc
         with tenant_context(tenant.pk, using=DB):
             TenantMembership.objects.create(tenant=tenant, user=owner, role=TenantMembership.Role.OWNER)
+        _tenant_audit(tenant, action=TenantProfileAuditLog.Action.CREATED, actor=owner, changes={
+            field: [None, getattr(tenant, field)] for field in ("slug", *TENANT_PROFILE_FIELDS)})
+    return tenant
+
+
+def tenant_update_profile(*, actor: User, expected_version: int, **changes) -> Tenant:
+    """The current tenant's owner edits its profile at the version they read: the tenant row is locked,
+    the version compared (409 `version_conflict`), the fields written, the version bumped and the change
+    audited (old and new values), all in one transaction. Only owners (403 `role_forbidden`)."""
+    _check_tenant_profile(changes)
+    with transaction.atomic(using=DB):
+        tenant_id = require_tenant_id(using=DB)
+        role = TenantMembership.objects.filter(tenant_id=tenant_id, user=actor).values_list("role", flat=True).first()
+        if role != TenantMembership.Role.OWNER:
+            raise PermissionDenied("Only an owner may edit the tenant's profile.", code="role_forbidden")
+        tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+        if expected_version != tenant.version:
+            raise VersionConflict(entity=f"Tenant #{tenant_id}", expected=expected_version, current=tenant.version)
+        diff = {field: [getattr(tenant, field), value] for field, value in changes.items()
+                if getattr(tenant, field) != value}
+        if diff:
+            for field, (_, value) in diff.items():
+                setattr(tenant, field, value)
+            tenant.version += 1
+            tenant.save(update_fields=[*diff, "version", "updated_at"])
+            _tenant_audit(tenant, action=TenantProfileAuditLog.Action.UPDATED, changes=diff, actor=actor)
     return tenant
 
 
@@ -139,9 +198,8 @@ def _refuse_losing_the_last_owner(membership: TenantMembership, *, what: str, de
 
 
 def invitation_token_hash(token: str) -> str:
-    """What is stored of an invitation token: its SHA-256 (the token is 256 random bits, so no salt
-    or slow hash is needed: nothing can be guessed from the hash)."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """What is stored of an invitation token (breederhq.secret_tokens, the rule for every emailed token)."""
+    return secret_token_hash(token)
 
 
 def _invitation_audit(invitation: TenantInvitation, *, action: str, user: User | None, actor: User | None,
@@ -170,7 +228,7 @@ def invitation_create(*, email: str, role: str, actor: User) -> TenantInvitation
     """
     _check_role(role)
     email = email.strip()
-    token = secrets.token_urlsafe(32)
+    token, token_hash = new_secret_token()
     with transaction.atomic(using=DB):
         tenant_id = require_tenant_id(using=DB)
         _require_manager(actor, tenant_id=tenant_id, touches_owner=role == TenantMembership.Role.OWNER)
@@ -184,7 +242,7 @@ def invitation_create(*, email: str, role: str, actor: User) -> TenantInvitation
         try:
             with transaction.atomic(using=DB):
                 invitation = TenantInvitation.objects.create(
-                    tenant_id=tenant_id, email=email, role=role, token_hash=invitation_token_hash(token),
+                    tenant_id=tenant_id, email=email, role=role, token_hash=token_hash,
                     invited_by=actor, expires_at=timezone.now() + timedelta(days=settings.TENANT_INVITATION_TTL_DAYS),
                 )
         except IntegrityError as exc:  # another invitation to the address committed meanwhile
@@ -494,20 +552,21 @@ def _write_lines(invoice: Invoice, lines: list[LineInput]) -> int:
 # --- Invoices ---------------------------------------------------------------------------------------
 
 
-def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "USD", tax_cents: int = 0,
+def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | None = None, tax_cents: int = 0,
                    notes: str = "", due_date: date | None = None, is_marketplace_invoice: bool = False,
                    actor: User | None = None, replaces: Invoice | None = None) -> Invoice:
     """A draft invoice. The tenant row is locked FOR UPDATE while its payment mode is copied into
     `payment_mode_snapshot`, so a concurrent mode switch either happens before (and is what the
     invoice gets) or waits until this invoice exists (Flaw #2). Everything later reads the snapshot."""
     _validate_lines(lines)
-    if currency not in SUPPORTED_CURRENCIES:
+    if currency is not None and currency not in SUPPORTED_CURRENCIES:
         raise ValidationFailed("Unsupported currency.", field_errors={"currency": [f"not one of {SUPPORTED_CURRENCIES}"]})
     check_amount("tax_cents", tax_cents)
     check_lines(lines, tax_cents=tax_cents)
     with transaction.atomic(using=DB):
         tenant_id = require_tenant_id(using=DB)
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+        currency = currency or tenant.default_currency  # none named: the tenant's own
         mode = tenant.marketplace_payment_mode
         fallback = None
         if mode == PaymentMode.STRIPE:
@@ -530,7 +589,8 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str = "
             raise NotFound(f"Contact {contact_id} not found.")
         number = _next_number(tenant_id=tenant_id, kind="invoice")
         invoice = Invoice.objects.create(
-            tenant_id=tenant_id, contact=contact, invoice_number=f"INV-{number:06d}", currency=currency,
+            tenant_id=tenant_id, contact=contact, invoice_number=f"{tenant.invoice_number_prefix}{number:06d}",
+            currency=currency,
             payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(), notes=notes, due_date=due_date,
             is_marketplace_invoice=is_marketplace_invoice, created_by=actor, replaces=replaces,
         )

@@ -234,6 +234,8 @@ class MembershipOut(serializers.Serializer):
 class MeOut(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
+    email_verified_at = serializers.DateTimeField(
+        allow_null=True, help_text="null until the address is confirmed: until then no buying, selling or inviting")
     memberships = MembershipOut(many=True)
     marketplace_user_id = serializers.IntegerField(allow_null=True)
     marketplace_kind = serializers.CharField(allow_null=True)
@@ -253,6 +255,9 @@ class MeView(APIView):
         claims = identity_claims(request.user)
         return Response(MeOut({
             "id": request.user.pk, "email": request.user.email,
+            # Live, not the cached user: a verification shows at once.
+            "email_verified_at": type(request.user).objects.filter(pk=request.user.pk)
+                                 .values_list("email_verified_at", flat=True).first(),
             "memberships": [{"tenant_id": m.tenant_id, "tenant_name": m.tenant.name, "role": m.role}
                             for m in memberships],
             "marketplace_user_id": claims[MARKETPLACE_USER_CLAIM],

@@ -219,7 +219,12 @@ class BreederHQAutoSchema(AutoSchema):
             blank_refused = not field.allow_blank
             if blank_refused:
                 meta.setdefault("minLength", 1)
-            if isinstance(field, serializers.EmailField):
+            if isinstance(field, serializers.RegexField):
+                # Its own pattern, not the generic one: a client must see the rule the field applies.
+                regexes = [v.regex.pattern for v in field.validators if hasattr(v, "regex")]
+                if regexes:
+                    meta["pattern"] = regexes[0]
+            elif isinstance(field, serializers.EmailField):
                 meta.setdefault("pattern", EMAIL_PATTERN)
             elif isinstance(field, serializers.URLField):
                 meta.setdefault("pattern", URL_PATTERN)

@@ -110,3 +110,27 @@ class PublicReadIPThrottle(_SettingsRateThrottle):
         if request.method not in SAFE_METHODS:
             return None
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AccountEmailThrottle(_SettingsRateThrottle):
+    """Emails sent on request (sign-up, verification resend, password reset) per target address: nobody
+    floods an inbox, whatever address they send from. The address is hashed into the key; requests with
+    no usable address are left to the per-IP throttle (they are refused as bad input anyway)."""
+
+    scope = "account_email"
+
+    def get_cache_key(self, request, view):
+        import hashlib
+
+        if request.method in SAFE_METHODS:
+            return None
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            address = user.email
+        else:
+            data = request.data if isinstance(getattr(request, "data", None), dict) else {}
+            address = data.get("email")
+        if not isinstance(address, str) or not address.strip():
+            return None
+        digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": digest}

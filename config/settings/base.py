@@ -291,6 +291,16 @@ TENANT_INVITATION_ACCEPT_URL = env(
     "TENANT_INVITATION_ACCEPT_URL", default="https://app.breederhq.test/invitations/accept?token={token}"
 )
 
+# Accounts (tenant_app/accounts.py): how long the emailed verification and reset links work, and the
+# client app's pages they open ({token} is replaced; the app posts it to the API).
+ACCOUNT_VERIFY_EMAIL_TTL_HOURS = env.int("ACCOUNT_VERIFY_EMAIL_TTL_HOURS", default=48)
+ACCOUNT_PASSWORD_RESET_TTL_MINUTES = env.int("ACCOUNT_PASSWORD_RESET_TTL_MINUTES", default=60)
+ACCOUNT_VERIFY_EMAIL_URL = env("ACCOUNT_VERIFY_EMAIL_URL", default="https://app.breederhq.test/verify-email?token={token}")
+ACCOUNT_PASSWORD_RESET_URL = env("ACCOUNT_PASSWORD_RESET_URL",
+                                 default="https://app.breederhq.test/reset-password?token={token}")
+ACCOUNT_PASSWORD_RESET_REQUEST_URL = env("ACCOUNT_PASSWORD_RESET_REQUEST_URL",
+                                         default="https://app.breederhq.test/reset-password")
+
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "breederhq.api.schema.BreederHQAutoSchema",
@@ -314,6 +324,8 @@ REST_FRAMEWORK = {
         "write_user": env("API_THROTTLE_WRITE_USER", default="120/min"),
         "write_ip": env("API_THROTTLE_WRITE_IP", default="300/min"),
         "public_read_ip": env("API_THROTTLE_PUBLIC_READ_IP", default="600/min"),
+        # Emails sent on request (sign-up, verification resend, password reset) per target address.
+        "account_email": env("API_THROTTLE_ACCOUNT_EMAIL", default="5/hour"),
     },
     "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
@@ -370,6 +382,7 @@ SPECTACULAR_SETTINGS = {
         "TransactionActionEnum": "marketplace_app.api.serializers.TRANSACTION_ACTIONS",
         "MarketplaceInvoiceActionEnum": "marketplace_app.api.serializers.MARKETPLACE_INVOICE_ACTIONS",
         "ProviderKindEnum": "marketplace_app.api.serializers.PROVIDER_KINDS",
+        "CurrencyEnum": "tenant_app.api.serializers.CURRENCIES",
     },
 }
 

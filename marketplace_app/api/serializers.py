@@ -8,7 +8,7 @@ from rest_framework import serializers
 from breederhq.api.rendering import datetime_renderer
 from breederhq.money import INVOICE_TOTAL_HELP, LINE_TOTAL_HELP, MAX_AMOUNT_CENTS, MAX_LINES, MAX_QUANTITY
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
-from tenant_app.api.serializers import StrictSerializer
+from tenant_app.api.serializers import CURRENCIES, StrictSerializer
 
 
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
@@ -310,3 +310,78 @@ def message_rows_out(rows) -> list[dict]:
     _datetime = datetime_renderer()
     return [{"id": r["id"], "thread_id": r["thread_id"], "sender_id": r["sender_id"], "body": r["body"],
              "read_at": _datetime(r["read_at"]), "created_at": _datetime(r["created_at"])} for r in rows]
+
+
+# --- Self-service: a provider profile and its listings ------------------------------------------------
+
+
+class ProviderCreateIn(StrictSerializer):
+    business_name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=Provider.Kind.choices, default=Provider.Kind.SERVICE_PROVIDER,
+                                   help_text="A breeder names its tenant (`tenant_id`, which you own).")
+    tenant_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    state = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
+
+
+class OwnListingOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.ChoiceField(choices=ServiceListing.Status.choices)
+    category = serializers.ChoiceField(choices=ServiceListing.Category.choices)
+    price_cents = serializers.IntegerField()
+    currency = serializers.CharField()
+    city = serializers.CharField()
+    state = serializers.CharField()
+    category_metadata = serializers.JSONField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    version = serializers.IntegerField(help_text="Send it back (or If-Match) with a change.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class _ListingFields(StrictSerializer):
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=10000, required=False, allow_blank=True)
+    category = serializers.ChoiceField(choices=ServiceListing.Category.choices)
+    price_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS,
+                                           help_text="In minor units of the provider's currency.")
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    state = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    category_metadata = serializers.DictField(required=False, help_text="Free-form facts (breed, age, ...).")
+
+    def validate_category_metadata(self, value):
+        import json
+
+        if len(json.dumps(value)) > 10000:
+            raise serializers.ValidationError("at most 10000 characters of JSON")
+        return value
+
+
+class ListingCreateIn(_ListingFields):
+    pass
+
+
+LISTING_ACTIONS = ("publish", "unpublish", "archive")
+
+
+class ListingPatch(_ListingFields):
+    title = serializers.CharField(max_length=200, required=False)
+    category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
+    price_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, required=False)
+    action = serializers.ChoiceField(choices=LISTING_ACTIONS, required=False,
+                                     help_text="publish (on sale, public), unpublish (paused), archive (final).")
+    version = serializers.IntegerField(min_value=1, required=False,
+                                       help_text="The version you last read; or send it as If-Match.")
+
+    def validate(self, attrs):
+        fields = set(attrs) - {"version", "action"}
+        if "action" in attrs and fields:
+            raise serializers.ValidationError({"action": ["an action or field changes, not both"]})
+        if "action" not in attrs and not fields:
+            raise serializers.ValidationError({"action": ["send an action or at least one field to change"]})
+        return attrs

@@ -5,11 +5,12 @@ marketplace_app services/selectors."""
 from __future__ import annotations
 
 import django_filters
+from django.db import IntegrityError
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
@@ -38,7 +39,7 @@ from breederhq.api.uploads import (
     receipt_download,
 )
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
-from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
+from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
 from breederhq.money import MAX_AMOUNT_CENTS
 from marketplace_app import search_cache, selectors, services
@@ -53,6 +54,7 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
+from tenant_app.accounts import require_verified_email
 from tenant_app.api.serializers import ReceiptIn
 
 
@@ -157,12 +159,14 @@ class TransactionListView(MarketplaceAPIView):
         summary="Buy a listing: a purchase (you are the buyer) at the listing's price",
         description="Needs an Idempotency-Key (a retry replays the first answer). A listing that does not exist "
                     "or is not on sale, or your own listing, is 400 `validation_failed`; a provider that blocked "
-                    "you is 403 `blocked_by_provider`; one that left is 410 `provider_gone`.",
+                    "you is 403 `blocked_by_provider`; one that left is 410 `provider_gone`. An account whose email "
+                    "address is not confirmed yet is 403 `email_unverified`.",
     )
     def post(self, request):
         if request.headers.get("Idempotency-Key") is None:
             raise ValidationFailed("Buying needs an Idempotency-Key header.",
                                    field_errors={"Idempotency-Key": ["required"]}, code="idempotency_key_required")
+        require_verified_email(request.user, to="buy")
         data = _valid(s.TransactionIn, request.data)
         provider_id = selectors.listing_provider_id(listing_id=data["listing_id"])
         if provider_id is None:
@@ -453,6 +457,7 @@ class MarketplaceInvoiceListView(_ProviderView):
                    parameters=[IDEMPOTENCY_KEY], responses={201: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
                    summary="Bill one of your sales (service providers; breeders bill with tenant invoices)")
     def post(self, request):
+        require_verified_email(request.user, to="sell")
         data = _valid(s.MarketplaceInvoiceIn, request.data)
         provider = self.provider(request)
         if not MarketplaceTransaction.objects.using("marketplace").filter(
@@ -639,6 +644,48 @@ class ProviderDetailView(PublicAPIView):
 class ProviderMeView(_ProviderView):
     serializer_class = s.ProviderOwnOut
 
+    def get_permissions(self):
+        if self.request.method == "POST":  # creating the profile may create the marketplace identity too
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    @extend_schema(operation_id="providers_me_create", tags=["marketplace"], request=s.ProviderCreateIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ProviderOwnOut, **WRITE_ERRORS, **problems(
+                       e403="`email_unverified` (confirm your address first), `not_a_tenant_owner` (breeder)",
+                       e409="`already_a_provider`, `marketplace_email_taken`, or an Idempotency-Key in flight")},
+                   summary="Become a provider: create your public provider profile",
+                   description="Needs a confirmed email address. Makes your marketplace identity if you have "
+                               "none yet: refresh your access token afterwards. A breeder names the tenant it "
+                               "owns (`tenant_id`).")
+    def post(self, request):
+        require_verified_email(request.user, to="sell")
+        data = _valid(s.ProviderCreateIn, request.data)
+        kind, tenant_id = data.pop("kind"), data.pop("tenant_id", None)
+        if kind == Provider.Kind.BREEDER:
+            _require_tenant_owner(request.user, tenant_id)
+        identity = request.marketplace_user or services.marketplace_identity_for(
+            tenant_user_id=request.user.pk, email=request.user.email,
+            display_name=request.user.get_full_name() or data["business_name"])
+        if Provider.all_objects.using("marketplace").filter(user_id=identity.pk).exists():
+            raise Conflict("You have a provider profile already (a withdrawn one cannot be made again here).",
+                           code="already_a_provider")
+        try:
+            provider = services.provider_create(user=identity, kind=kind, tenant_id=tenant_id, **data)
+        except IntegrityError as exc:  # one provider per marketplace identity: a simultaneous create won
+            raise Conflict("You have a provider profile already.", code="already_a_provider") from exc
+        return Response(s.ProviderOwnOut(provider).data, status=status.HTTP_201_CREATED,
+                        headers={"ETag": version_etag(provider.version)})
+
+    @extend_schema(operation_id="providers_me_withdraw", tags=["marketplace"], request=None,
+                   responses={204: None, **WRITE_ERRORS, **problems(
+                       e409="`provider_has_open_transactions`: finish or cancel the sales in `transaction_ids`")},
+                   summary="Leave the marketplace: your listings are archived and your profile withdrawn",
+                   description="A soft delete: your past sales and invoices keep resolving. Refused while a "
+                               "sale is unfinished (pending invoice, invoiced, disputed).")
+    def delete(self, request):
+        services.provider_withdraw(provider_id=self.provider(request).pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @extend_schema(operation_id="providers_me", tags=["marketplace"], responses={200: s.ProviderOwnOut, **READ_ERRORS})
     def get(self, request):
         provider = self.provider(request)
@@ -655,3 +702,90 @@ class ProviderMeView(_ProviderView):
         provider = services.provider_update_profile(provider_id=self.provider(request).pk, expected_version=version,
                                                     **data)
         return Response(s.ProviderOwnOut(provider).data, headers={"ETag": version_etag(provider.version)})
+
+
+def _require_tenant_owner(user, tenant_id) -> None:
+    from breederhq.tenancy import tenant_context
+    from tenant_app.models import TenantMembership
+
+    if tenant_id is None:
+        raise ValidationFailed("A breeder provider names its tenant.", field_errors={"tenant_id": ["Required."]})
+    with tenant_context(tenant_id):
+        owner = TenantMembership.objects.filter(tenant_id=tenant_id, user_id=user.pk, role="owner").exists()
+    if not owner:
+        raise PermissionDenied("Only an owner of that tenant can make it a breeder provider.",
+                               code="not_a_tenant_owner")
+
+
+# --- Self-service listings (the signed-in provider's own) ----------------------------------------------
+
+
+def _own_listing_response(listing: ServiceListing, status_code: int = 200) -> Response:
+    return Response(s.OwnListingOut(listing).data, status=status_code, headers={"ETag": version_etag(listing.version)})
+
+
+class OwnListingListView(_ProviderView):
+    pagination_class = PageNumber
+    serializer_class = s.OwnListingOut
+    queryset = ServiceListing.objects.none()  # for the schema
+
+    @extend_schema(operation_id="own_listings_list", tags=["marketplace"],
+                   responses={200: s.OwnListingOut(many=True), **READ_ERRORS},
+                   summary="Your listings in every status (draft, active, paused, archived), newest first")
+    def get(self, request):
+        listings = (ServiceListing.objects.using("marketplace").filter(provider_id=self.provider(request).pk)
+                    .order_by("-created_at", "-id"))
+        page = self.paginate_queryset(listings)
+        return self.get_paginated_response(s.OwnListingOut(page, many=True).data)
+
+    @extend_schema(operation_id="own_listings_create", tags=["marketplace"], request=s.ListingCreateIn,
+                   parameters=[IDEMPOTENCY_KEY], responses={201: s.OwnListingOut, **WRITE_ERRORS, **problems(
+                       e403="`not_a_provider`, `email_unverified`", e410="`provider_gone`")},
+                   summary="Create a listing (a draft: publish it to put it on sale)",
+                   description="The price is in minor units of your provider currency.")
+    def post(self, request):
+        provider = self.provider(request)
+        require_verified_email(request.user, to="sell")
+        data = _valid(s.ListingCreateIn, request.data)
+        listing = services.listing_create(provider_id=provider.pk, **data)
+        return _own_listing_response(listing, status.HTTP_201_CREATED)
+
+
+class OwnListingDetailView(_ProviderView):
+    serializer_class = s.OwnListingOut
+
+    def _get(self, request, listing_id: int) -> ServiceListing:
+        listing = (ServiceListing.objects.using("marketplace")
+                   .filter(pk=listing_id, provider_id=self.provider(request).pk).first())
+        if listing is None:
+            raise NotFound(f"Listing {listing_id} not found.")
+        return listing
+
+    @extend_schema(operation_id="own_listings_retrieve", tags=["marketplace"],
+                   responses={200: s.OwnListingOut, **READ_ERRORS})
+    def get(self, request, listing_id: int):
+        return _own_listing_response(self._get(request, listing_id))
+
+    @extend_schema(operation_id="own_listings_update", tags=["marketplace"], request=s.ListingPatch,
+                   parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.OwnListingOut, **WRITE_ERRORS, **problems(
+                       e403="`not_a_provider`, `email_unverified` (publishing)",
+                       e409="`version_conflict` (`current_version`), `illegal_transition`, `listing_archived`")},
+                   summary="Edit a listing, or publish / unpublish / archive it, at the version you last read",
+                   description="Either `action` or fields, with `version` (or If-Match). Only published "
+                               "(active) listings are public and searchable; the search sees a change at once.")
+    def patch(self, request, listing_id: int):
+        provider = self.provider(request)
+        data = _valid(s.ListingPatch, request.data)
+        version = expected_version_from_request(request, data.pop("version", None))
+        action = data.pop("action", None)
+        if action is not None:
+            if action == "publish":
+                require_verified_email(request.user, to="sell")
+            target = {"publish": ServiceListing.Status.ACTIVE, "unpublish": ServiceListing.Status.PAUSED,
+                      "archive": ServiceListing.Status.ARCHIVED}[action]
+            listing = services.listing_transition(listing_id=listing_id, target=target, expected_version=version,
+                                                  provider_id=provider.pk)
+        else:
+            listing = services.listing_update(listing_id=listing_id, provider_id=provider.pk,
+                                              expected_version=version, **data)
+        return _own_listing_response(listing)

@@ -33,6 +33,10 @@ CONTACT_FIELDS = ("kind", "first_name", "last_name", "organization_name", "email
                   "address_line2", "city", "region", "postal_code", "country", "notes")
 
 
+#: The currencies a request may name (one enum in the schema, `CurrencyEnum`).
+CURRENCIES = sorted(SUPPORTED_CURRENCIES)
+
+
 class StrictSerializer(serializers.Serializer):
     """Unknown fields are an error, not silently ignored (a typo must not drop a change)."""
 
@@ -124,7 +128,8 @@ class LineOut(serializers.Serializer):
 class InvoiceIn(StrictSerializer):
     contact_id = serializers.IntegerField(min_value=1)
     lines = LineIn(many=True, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
-    currency = serializers.ChoiceField(choices=sorted(SUPPORTED_CURRENCIES), default="USD")
+    currency = serializers.ChoiceField(choices=CURRENCIES, required=False,
+                                       help_text="Default: the tenant's `default_currency`.")
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
@@ -237,6 +242,50 @@ class TenantMeOut(serializers.Serializer):
     slug = serializers.CharField()
     marketplace_payment_mode = serializers.CharField()
     role = serializers.CharField()
+    contact_email = serializers.CharField()
+    phone = serializers.CharField()
+    address_line1 = serializers.CharField()
+    address_line2 = serializers.CharField()
+    city = serializers.CharField()
+    region = serializers.CharField()
+    postal_code = serializers.CharField()
+    country = serializers.CharField()
+    default_currency = serializers.CharField()
+    invoice_number_prefix = serializers.CharField()
+    version = serializers.IntegerField(help_text="Send it back (or its ETag as If-Match) with a change.")
+
+
+INVOICE_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,11}$"
+
+
+class TenantProfileFields(StrictSerializer):
+    """The editable profile; every field optional (a PATCH names only what changes)."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    contact_email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    address_line1 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    address_line2 = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    city = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    region = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    country = serializers.RegexField(r"^([A-Z]{2})?$", max_length=2, required=False, allow_blank=True,
+                                     help_text="ISO 3166-1 alpha-2 (US, GB, ...), or empty.")
+    default_currency = serializers.ChoiceField(choices=CURRENCIES, required=False,
+                                               help_text="New invoices get it when they name no currency.")
+    invoice_number_prefix = serializers.RegexField(
+        INVOICE_PREFIX_PATTERN, max_length=12, required=False,
+        help_text="Put before the number of new invoices (INV- gives INV-000042); issued invoices keep theirs.")
+
+
+class TenantIn(TenantProfileFields):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=80, required=False,
+                                 help_text="The tenant's unique short name; made from the name when absent.")
+
+
+class TenantPatch(TenantProfileFields):
+    version = serializers.IntegerField(min_value=1, required=False, help_text="The version you read, or If-Match.")
 
 
 # --- Memberships -----------------------------------------------------------------------------------

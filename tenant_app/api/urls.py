@@ -3,6 +3,7 @@ from django.urls import path
 from tenant_app.api import views
 
 urlpatterns = [
+    path("tenants/", views.TenantCreateView.as_view(), name="tenant-create"),
     path("tenants/me/", views.TenantMeView.as_view(), name="tenant-me"),
     path("tenants/me/memberships/", views.MembershipListView.as_view(), name="membership-list"),
     path("tenants/me/memberships/<int:membership_id>/", views.MembershipDetailView.as_view(),

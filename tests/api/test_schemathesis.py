@@ -72,6 +72,14 @@ POSITIVE_EXEMPT = {
     ("POST", "/api/v1/invoices/{invoice_id}/receipt/"): "a real receipt file",
     ("POST", "/api/v1/marketplace/invoices/{invoice_id}/receipt/"): "a real receipt file",
     ("POST", "/api/v1/marketplace/transactions/{transaction_id}/receipt/"): "a real receipt file",
+    # Passwords: the password rules (common passwords, similarity to the name) and the right current one.
+    ("POST", "/api/v1/auth/sign-up/"): "a password that passes the password rules",
+    ("POST", "/api/v1/auth/password/"): "the account's current password, and a new one that passes the rules",
+    ("POST", "/api/v1/auth/account/delete/"): "the account's current password",
+    ("PATCH", "/api/v1/tenants/me/"): _VERSION,
+    ("POST", "/api/v1/tenants/"): "a `slug` no tenant has yet (generated examples repeat one)",
+    ("POST", "/api/v1/marketplace/providers/me/"): "a breeder names a tenant it owns; one profile per account",
+    ("PATCH", "/api/v1/marketplace/providers/me/listings/{listing_id}/"): "an action or field changes, with the version",
 }
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 from django.core.files.base import ContentFile
 
 from breederhq.tenancy import tenant_context
@@ -20,6 +21,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.LazyAttribute(lambda o: o.email)
     first_name = "Pat"
     password = factory.django.Password("pw-for-tests-123")
+    #: Test people have proved their addresses; `UserFactory(email_verified_at=None)` for one who has not.
+    email_verified_at = factory.LazyFunction(timezone.now)
 
 
 class TenantFactory(factory.django.DjangoModelFactory):

@@ -20,6 +20,8 @@ def seed_every_table(tenant) -> dict:
                                               idempotency_key=f"refund-{tenant.pk}", actor=owner)
         # An invitation (and its membership audit row) for tenant_invitations and membership_audit_log.
         services.invitation_create(email=UserFactory().email, role="viewer", actor=owner)
+        # A profile change, for tenant_profile_audit_log.
+        services.tenant_update_profile(actor=owner, expected_version=tenant.version, phone="+1 555 0100")
         # The payment tables keyed by owner_tenant_id: the tenant's Connect account and an invoice's
         # payment row (the payments services write these in the same context).
         account = StripeConnectAccount.objects.create(stripe_account_id=f"acct_seed_{tenant.pk}", owner_type="tenant",
