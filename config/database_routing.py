@@ -22,6 +22,7 @@ APP_DATABASES: dict[str, str] = {
     "rest_framework": TENANT_DB,
     "django_filters": TENANT_DB,
     "drf_spectacular": TENANT_DB,
+    "drf_spectacular_sidecar": TENANT_DB,  # Swagger UI and ReDoc assets served offline (static files only)
     "token_blacklist": TENANT_DB,  # simplejwt: refresh tokens issued to tenant_app.User, and revoked ones
     "django_celery_beat": TENANT_DB,
     # django-otp: staff second-factor devices (authenticator apps, recovery codes), beside the users.

@@ -306,7 +306,13 @@ def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, n
     with owner_context(payment.owner_tenant_id):
         request, created = _duplicate_request(payment, amount_cents, note)
     if created:
-        transaction.on_commit(lambda: _enqueue_resume(request.pk, request.owner_tenant_id), using="default")
+        # Published by the background publisher after the commit (never from the caller's thread: a
+        # broker that is down cannot hold it); the request stays pending and the sweep sends it if
+        # the message is lost.
+        from breederhq.jobs.publish_later import publish_after_commit
+        from payments_app.tasks import resume_refund_request
+
+        publish_after_commit(resume_refund_request, request.pk, request.owner_tenant_id, using="default")
     return request
 
 
@@ -317,15 +323,6 @@ def _duplicate_request(payment: InvoicePayment, amount_cents: int, note: str) ->
                   "currency": payment.currency, "purpose": RefundRequest.Purpose.DUPLICATE_COLLECTION,
                   "reason": note[:500]},
     )
-
-
-def _enqueue_resume(request_pk: int, owner: int | None) -> None:
-    from payments_app.tasks import resume_refund_request
-
-    try:
-        resume_refund_request.delay(request_pk, owner)
-    except Exception:  # Redis down: the request stays pending and the 5-minute sweep sends it
-        logger.exception("could not enqueue refund request %s; the sweep will send it", request_pk)
 
 
 def invoice_refund_resume(*, request_pk: int, owner: int | None) -> RefundRequest:

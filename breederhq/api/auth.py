@@ -256,7 +256,7 @@ class MeView(APIView):
         return Response(MeOut({
             "id": request.user.pk, "email": request.user.email,
             # Live, not the cached user: a verification shows at once.
-            "email_verified_at": type(request.user).objects.filter(pk=request.user.pk)
+            "email_verified_at": get_user_model().objects.filter(pk=request.user.pk)
                                  .values_list("email_verified_at", flat=True).first(),
             "memberships": [{"tenant_id": m.tenant_id, "tenant_name": m.tenant.name, "role": m.role}
                             for m in memberships],

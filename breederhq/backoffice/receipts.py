@@ -26,7 +26,7 @@ from breederhq.backoffice.support import support_request_context, support_sessio
 #: kind -> (model label, view permission, invoice number field, database)
 RECEIPT_SOURCES = {
     "tenant": ("tenant_app.Invoice", "tenant_app.view_invoice", "invoice_number", "default"),
-    "marketplace": ("marketplace_app.MarketplaceInvoice", "marketplace_app.view_marketplaceinvoice", "number",
+    "marketplace": ("marketplace_app.MarketplaceInvoice", "marketplace_app.view_marketplaceinvoice", "invoice_number",
                     "marketplace"),
 }
 AUDIT_ACTION = "receipt_read"

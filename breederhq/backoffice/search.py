@@ -78,9 +78,9 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
                 hits.append(SearchHit("Stripe account", query, account.owner_type, tenant_id,
                                       tenant_name(tenant_id) if tenant_id else "",
                                       _tenant_link(tenant_id, url) if tenant_id else url))
-    for invoice in (MarketplaceInvoice.objects.using("marketplace").filter(number__iexact=query)
+    for invoice in (MarketplaceInvoice.objects.using("marketplace").filter(invoice_number__iexact=query)
                     .order_by("id")[:MAX_HITS_PER_KIND]):
-        hits.append(SearchHit("marketplace invoice", invoice.number,
+        hits.append(SearchHit("marketplace invoice", invoice.invoice_number,
                               f"{Money(invoice.total_cents, invoice.currency).format()} · {invoice.status}", None, "",
                               reverse("admin:marketplace_app_marketplaceinvoice_change", args=[invoice.pk])))
     if "@" in query:

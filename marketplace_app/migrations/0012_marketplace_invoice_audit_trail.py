@@ -1,6 +1,6 @@
 """The invoice core for marketplace invoices: one status set and the same column types as tenant
-invoices (version, line quantity and order become positive integers: each only adds a CHECK that the
-existing rows already meet), and the two audit trails (invoice changes, payment confirmations) in
+invoices (version, line quantity and order become positive integers: each only adds a CHECK, added NOT VALID
+so that no existing row is scanned under lock), and the two audit trails (invoice changes, payment confirmations) in
 the marketplace database. Both audit tables are append-only: breederhq/db_roles.py revokes UPDATE,
 DELETE and TRUNCATE from the application role after every migrate, as for the tenant audit tables."""
 
@@ -15,25 +15,52 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='marketplaceinvoice',
-            name='status',
-            field=models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('pending_confirmation', 'Pending confirmation'), ('paid', 'Paid'), ('partially_refunded', 'Partially refunded'), ('refunded', 'Refunded'), ('void', 'Void')], default='draft', max_length=30),
-        ),
-        migrations.AlterField(
-            model_name='marketplaceinvoice',
-            name='version',
-            field=models.PositiveIntegerField(default=1),
-        ),
-        migrations.AlterField(
-            model_name='marketplaceinvoicelineitem',
-            name='quantity',
-            field=models.PositiveIntegerField(default=1),
-        ),
-        migrations.AlterField(
-            model_name='marketplaceinvoicelineitem',
-            name='sort_order',
-            field=models.PositiveIntegerField(default=0),
+        # On tables that already hold rows: the status change is choices only (no SQL), and each
+        # positive type only adds a CHECK, added NOT VALID so no existing row is scanned under lock
+        # (new and updated rows are checked; every existing value is already >= 0).
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name='marketplaceinvoice',
+                    name='status',
+                    field=models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('pending_confirmation', 'Pending confirmation'), ('paid', 'Paid'), ('partially_refunded', 'Partially refunded'), ('refunded', 'Refunded'), ('void', 'Void')], default='draft', max_length=30),
+                ),
+                migrations.AlterField(
+                    model_name='marketplaceinvoice',
+                    name='version',
+                    field=models.PositiveIntegerField(default=1),
+                ),
+                migrations.AlterField(
+                    model_name='marketplaceinvoicelineitem',
+                    name='quantity',
+                    field=models.PositiveIntegerField(default=1),
+                ),
+                migrations.AlterField(
+                    model_name='marketplaceinvoicelineitem',
+                    name='sort_order',
+                    field=models.PositiveIntegerField(default=0),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    'ALTER TABLE "marketplace_invoices" ADD CONSTRAINT "marketplace_invoices_version_nonnegative" '
+                    'CHECK ("version" >= 0) NOT VALID',
+                    reverse_sql='ALTER TABLE "marketplace_invoices" DROP CONSTRAINT "marketplace_invoices_version_nonnegative"',
+                ),
+                migrations.RunSQL(
+                    'ALTER TABLE "marketplace_invoice_line_items" ADD CONSTRAINT "marketplace_invoice_line_items_quantity_nonnegative" '
+                    'CHECK ("quantity" >= 0) NOT VALID',
+                    reverse_sql='ALTER TABLE "marketplace_invoice_line_items" '
+                                'DROP CONSTRAINT "marketplace_invoice_line_items_quantity_nonnegative"',
+                ),
+                migrations.RunSQL(
+                    'ALTER TABLE "marketplace_invoice_line_items" '
+                    'ADD CONSTRAINT "marketplace_invoice_line_items_sort_order_nonnegative" '
+                    'CHECK ("sort_order" >= 0) NOT VALID',
+                    reverse_sql='ALTER TABLE "marketplace_invoice_line_items" '
+                                'DROP CONSTRAINT "marketplace_invoice_line_items_sort_order_nonnegative"',
+                ),
+            ],
         ),
         migrations.CreateModel(
             name='MarketplaceInvoiceAuditLog',

@@ -53,7 +53,12 @@ def world():
     make_transaction(provider)
     thread = marketplace_services.message_thread_open(buyer_id=MarketplaceUserFactory().pk,
                                                       provider_id=provider.pk, body="Hello")
-    ids = {"invoice_id": invoice.pk, "thread_id": thread.pk}
+    # A marketplace invoice the owner's identity is the buyer of (a groomer, not a breeder, bills
+    # with marketplace invoices): its timeline is one of the lists.
+    sale = make_transaction(ProviderFactory(), identity)
+    marketplace_invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=sale.pk, line_items=[marketplace_services.LineItem("Grooming", 100)])
+    ids = {"invoice_id": invoice.pk, "thread_id": thread.pk, "marketplace_invoice_id": marketplace_invoice.pk}
     return {"client": bearer(tenant.owner_user), "ids": ids, "tenant": tenant, "contact": contact,
             "provider": provider}
 
@@ -61,6 +66,8 @@ def world():
 def _url(path: str, ids: dict) -> str:
     def fill(match):
         name = match.group(1)
+        if name == "invoice_id" and path.startswith("/api/v1/marketplace/"):
+            name = "marketplace_invoice_id"
         assert name in ids, f"test_bad_input.world needs an id for {{{name}}} (a new list endpoint: add one)"
         return str(ids[name])
 

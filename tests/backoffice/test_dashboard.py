@@ -57,8 +57,9 @@ def test_numbers(groups):
     assert set(states) >= {"draft", "sent", "pending_confirmation", "paid", "partially_refunded", "void"}
     assert {bar.label: bar.value for bar in board.payment_split} == {"manual": 3}
     assert (board.webhook_total, board.webhook_failed, board.webhook_failure_rate) == (4, 1, 25.0)
-    # Demo data queued six: the thread's three messages, and its invoice sent, claimed, confirmed.
-    assert board.emails["marketplace DB"] == {"queued": 6, "failed": 1}
+    # Demo data queued eight: the thread's three messages, its invoice sent, claimed and confirmed,
+    # and the payment's receipt to the buyer and notice to the provider.
+    assert board.emails["marketplace DB"] == {"queued": 8, "failed": 1}
     assert board.outbox == {
         "tenant DB": {"stuck": 1, "pending_too_long": 0,
                       "stuck_url": reverse("admin:breederhq_tenantdboutboxmessage_changelist") + "?stuck=yes"},

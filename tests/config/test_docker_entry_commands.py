@@ -112,6 +112,13 @@ def _as_nobody():
     os.setuid(nobody.pw_uid)
 
 
+def _metrics_volume(path: Path) -> Path:
+    path.mkdir(exist_ok=True)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    return path
+
+
 @pytest.fixture
 def service_env(app_copy):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("TENANT_", "MARKETPLACE_", "DATABASE_"))}
@@ -122,6 +129,9 @@ def service_env(app_copy):
         TENANT_DATABASE_URL=_url("default"), MARKETPLACE_DATABASE_URL=_url("marketplace"),
         REDIS_URL=os.environ["REDIS_URL"], CELERY_KEY_PREFIX=f"{prefix}:", CACHE_KEY_PREFIX=prefix,
         MEDIA_ROOT=str(app_copy / "media"), HOME="/nonexistent",
+        # The metrics folder is a volume in compose (writable by the app user), here a folder beside
+        # the read-only app directory.
+        PROMETHEUS_MULTIPROC_DIR=str(_metrics_volume(app_copy.parent / "metrics")),
         HOSTNAME=socket.gethostname(),  # as in a container: the worker names itself celery@$HOSTNAME
         WEB_CONCURRENCY="1", PYTHONDONTWRITEBYTECODE="1",
     )
