@@ -6,7 +6,7 @@ set-wise afterwards (`breederhq.crossdb.record_table_references`), and the provi
 one UPDATE, checked by `provider_stats_drift`.
 
     python -m bench.generate --scale small   # well under a minute
-    python -m bench.generate --scale full    # the review's projections
+    python -m bench.generate --scale full    # production-sized (docs/benchmarks.md)
 """
 
 from __future__ import annotations

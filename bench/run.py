@@ -1090,8 +1090,8 @@ def verdict(achieved: float, target: float, higher_is_better: bool = True) -> st
 
 
 def report_name(scale: str) -> str:
-    """bench/reports/<name>.md and .json: `latest` for the small data set (the one the README
-    shows), the scale's own name for the others."""
+    """bench/reports/<name>.md and .json: `latest` for the small data set (the one docs/benchmarks.md
+    links), the scale's own name for the others."""
     return "latest" if scale == "small" else scale
 
 

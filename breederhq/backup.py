@@ -1,4 +1,4 @@
-"""Coordinated backup and restore of both databases (issue 10).
+"""Coordinated backup and restore of both databases (docs/operations/runbook.md#backup-and-restore).
 
 A backup is a folder: one `pg_dump` custom-format archive per database, and `manifest.json` with
 the databases, each one's WAL position (`pg_current_wal_lsn()`) taken before its dump, each

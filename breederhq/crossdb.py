@@ -1,5 +1,5 @@
-"""Links between the two databases (DESIGN section 4): declared columns, a registry, soft delete,
-batch resolution. The README section "Cross-database integrity" is the user guide.
+"""Links between the two databases: declared columns, a registry, soft delete,
+batch resolution. docs/architecture/cross-database-integrity.md is the user guide.
 
 A column that holds an id from the other database is declared in one line::
 
@@ -304,7 +304,7 @@ class ResolvedReference:
 
 
 def _load_targets(model: type[models.Model], ids: set[int]) -> dict:
-    """One query per target table; its latency is the review's cross-DB resolution metric."""
+    """One query per target table; its latency is the cross-DB resolution metric."""
     from breederhq.observability.metrics import CROSSDB_RESOLUTION_SECONDS
 
     with CROSSDB_RESOLUTION_SECONDS.labels(model._meta.db_table).time():

@@ -1,4 +1,4 @@
-"""The cross-database integrity check (DESIGN section 4, step 4): what `manage.py crossdb_check` and
+"""The cross-database integrity check: what `manage.py crossdb_check` and
 the beat job report. Read-only; each problem is a dict with a `kind` and where to look.
 
 Kinds:
@@ -38,7 +38,7 @@ def run_crossdb_check(*, stuck_after_minutes: int = 30, now: datetime | None = N
     `batch_size` distinct ids per statement (two statements per batch: a constant number of
     queries per reference column and batch), so the check reads ids, never model instances. On the
     benchmark's full-scale data (6.2 million source rows, 3 million registry rows) the command took
-    259 s loading model instances page by page and takes 12 s this way (bench/, issue 11)."""
+    259 s loading model instances page by page and takes 12 s this way (measured with bench/)."""
     now = now or timezone.now()
     problems: list[dict] = []
     demo_faults: list[dict] = []

@@ -1,4 +1,4 @@
-"""Two psycopg-level adjustments on the hot paths (bench/, issue 11): `timestamptz` values parsed
+"""Two psycopg-level adjustments on the hot paths (measured with bench/): `timestamptz` values parsed
 by psycopg's C loader, and a cursor that binds its parameters on the server.
 
 `timestamptz` values parsed by psycopg's C loader instead of the pure-Python one Django installs.
@@ -7,7 +7,7 @@ Django (psycopg_any.register_tzloader) reads every `timestamptz` through a subcl
 *Python* `TimestamptzLoader` (it sets the tzinfo to the connection's time zone), so even with
 `psycopg[binary]` each datetime of every row is parsed in Python (Django ticket #36960; the C
 class is final and cannot be subclassed). On a list page of 25-100 rows with two datetimes each
-that was a tenth of the request's CPU (bench/, issue 11).
+that was a tenth of the request's CPU (measured with bench/).
 
 `FastTzLoader` gives the same result: it keeps Django's class (so Django's own check in
 `create_cursor`, "is the connection's loader for my time zone?", still holds) but parses with the
@@ -69,7 +69,7 @@ def server_binding_cursor(connection) -> Iterator:
 
     The parameters travel apart from the SQL (the extended protocol), so psycopg does not quote and
     escape them into the statement, nor PostgreSQL lex them back out of it: for the Stripe webhook's
-    inbox insert (2-3 KB of JSON) that is a fifth of the service function's CPU (bench/, issue 11).
+    inbox insert (2-3 KB of JSON) that is a fifth of the service function's CPU (measured with bench/).
     The SQL must be valid with server-side parameters: `%s` placeholders, one statement. Django's
     query log shows it as PostgreSQL receives it, with `$1`, `$2` for the values. (Nothing is
     prepared: Django leaves psycopg's prepare_threshold at None, which keeps poolers working.)

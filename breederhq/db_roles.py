@@ -1,4 +1,4 @@
-"""The two PostgreSQL roles (DESIGN section 5).
+"""The two PostgreSQL roles (docs/architecture/databases-and-routing.md#two-postgresql-roles).
 
 * The **owner** role owns both databases and every table; only migrations run as it.
 * The **application** role, named by TENANT_DATABASE_URL / MARKETPLACE_DATABASE_URL, is what the

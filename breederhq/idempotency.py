@@ -1,4 +1,4 @@
-"""Idempotency-Key handling on PostgreSQL (DESIGN section 8, IETF draft-ietf-httpapi-idempotency-key-header).
+"""Idempotency-Key handling on PostgreSQL (docs/security/data-layer.md, IETF draft-ietf-httpapi-idempotency-key-header).
 
 How a request with a key is processed, in the database the request writes to:
 

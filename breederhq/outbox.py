@@ -1,4 +1,4 @@
-"""The outbox: a change in one database that must cause a change in the other (DESIGN section 4).
+"""The outbox: a change in one database that must cause a change in the other.
 
 Writing side, inside the service's own transaction::
 

@@ -1,4 +1,4 @@
-"""Core tasks: thin wrappers that take ids and call one function (STYLE 15)."""
+"""Core tasks: thin wrappers that take ids and call one function."""
 
 from __future__ import annotations
 

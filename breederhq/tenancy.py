@@ -1,4 +1,4 @@
-"""Tenant context and row-level security (DESIGN sections 5 and 12).
+"""Tenant context and row-level security (docs/architecture/tenancy-and-rls.md).
 
 Every tenant-owned table carries `tenant_id` (or, for the payment tables that also hold platform
 rows, `owner_tenant_id`) and a FORCED RLS policy comparing it with the PostgreSQL setting
@@ -324,7 +324,7 @@ def user_memberships(user_id: int, *, using: str = "default") -> list:
     (the memberships policy allows that; see set_connection_context).
 
     Every tenant request runs this, so it is a written-out statement: compiling the ORM query (a
-    join and select_related) cost about twice its round trip (bench/, issue 11). The instances are
+    join and select_related) cost about twice its round trip (measured with bench/). The instances are
     the ORM's own (`Model.from_db`), equal to what
     `TenantMembership.objects.filter(user_id=..., tenant__deleted_at__isnull=True).select_related("tenant")`
     returns (tests/tenant_app/test_requests.py)."""

@@ -1,4 +1,4 @@
-"""Every scheduled job, in one place (issue 8). README.md ("Scheduled jobs") explains each one.
+"""Every scheduled job, in one place. docs/architecture/jobs-email-celery.md#scheduled-jobs explains each one.
 
 These are defaults: beat's scheduler (breederhq.jobs.scheduler) writes a job into the PeriodicTask
 table when it is missing there; after that the admin owns its schedule and enabled flag.

@@ -1,4 +1,5 @@
-"""Which database each app's tables live in: the one table the router reads (DESIGN section 4).
+"""Which database each app's tables live in: the one table the router reads.
+See docs/architecture/databases-and-routing.md.
 
 Every installed app must appear here. The router refuses an app it does not know rather than
 guessing `default`, so a new app cannot silently land in the wrong database.

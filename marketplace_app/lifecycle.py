@@ -1,4 +1,4 @@
-"""Data lifecycle for the marketplace database (issue 10): what soft-deleted rows may finally go.
+"""Data lifecycle for the marketplace database: what soft-deleted rows may finally go.
 
 Policy: a soft-deleted provider is purged after `PROVIDER_RETENTION` when it never sold anything
 (no transactions, no invoices, no threads) and nothing in the other database points at it; its

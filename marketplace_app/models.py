@@ -101,7 +101,7 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
     country = models.CharField(max_length=2, default="US")
     currency = CurrencyField()
     # Non-breeder providers bill with MarketplaceInvoice; their payment mode lives here and is
-    # snapshotted onto each invoice (breeders' mode lives on the tenant, DESIGN section 6).
+    # snapshotted onto each invoice (breeders' mode lives on the tenant).
     payment_mode = models.CharField(max_length=20, choices=PaymentMode.choices, default=PaymentMode.MANUAL)
     total_listings = models.IntegerField(default=0)
     total_transactions = models.IntegerField(default=0)
@@ -182,7 +182,7 @@ class ServiceListing(models.Model):
 
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="listings")
     # Unique through the constraint below only: `unique=True` on a SlugField would also add a
-    # varchar_pattern_ops "_like" index, the redundant slug index the review asks to remove.
+    # varchar_pattern_ops "_like" index, a redundant second index on slug.
     slug = models.SlugField(max_length=120, db_index=False)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
@@ -229,7 +229,7 @@ class ServiceListing(models.Model):
             # pending list that every search would scan until the next cleanup.
             GinIndex(ListingSearchDocument(LISTING_SEARCH_DOCUMENT_SQL), name="listings_search_document_gin",
                      fastupdate=False),
-            # The review's active-listing search index. `status` is left out of the key: the
+            # The active-listing search index. `status` is left out of the key: the
             # predicate already fixes it, so it would only widen every entry.
             models.Index(
                 fields=["category", "state", "city"],
@@ -272,8 +272,8 @@ class ServiceListingImage(models.Model):
 class MarketplaceContact(models.Model):
     """A provider's relationship with a marketplace user (first and latest contact).
 
-    Name, email and phone are read from MarketplaceUser, not copied here: the review flags cached
-    copies without an update strategy.
+    Name, email and phone are read from MarketplaceUser, not copied here: a cached copy would
+    need an update strategy to stay current.
     """
 
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="contacts")
@@ -296,7 +296,7 @@ class MarketplaceContact(models.Model):
 
 
 class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
-    """A purchase on the marketplace. Billed by exactly one invoice (DESIGN section 6, Flaw #4):
+    """A purchase on the marketplace. Billed by exactly one invoice, never two:
     a tenant invoice for breeders, a MarketplaceInvoice for non-breeder service providers."""
 
     class Status(models.TextChoices):
@@ -477,7 +477,7 @@ class MarketplaceInvoice(AbstractInvoice):
                 name="marketplace_invoices_payment_mode_valid",
             ),
             reconciliation_status_check(name="marketplace_invoices_reconciliation_valid"),
-            # The review's receipt rule: a buyer's manual "I paid" needs a receipt.
+            # The receipt rule: a buyer's manual "I paid" needs a receipt.
             models.CheckConstraint(
                 condition=~Q(payment_mode_snapshot="manual")
                 | Q(buyer_marked_paid_at__isnull=True)
@@ -606,7 +606,7 @@ class Message(models.Model):
     class Meta:
         db_table = "messages"
         indexes = [
-            # The review's index plus the keyset's tie-breaker `id`: a cursor page is then read in
+            # The thread's newest-first index plus the keyset's tie-breaker `id`: a cursor page is then read in
             # index order across partitions (Merge Append, no Sort node; bench/run.py checks).
             models.Index(
                 F("thread"), F("created_at").desc(), F("id").desc(), include=["read_at"], name="messages_thread_created"

@@ -1,5 +1,5 @@
-"""Listing search results, cached in Redis for LISTING_SEARCH_CACHE_SECONDS (the review's
-"service_listing_search, TTL 1 minute, invalidated on listing writes").
+"""Listing search results, cached in Redis for LISTING_SEARCH_CACHE_SECONDS (one minute by
+default) and invalidated on listing writes (docs/architecture/marketplace.md#search-cache).
 
 The public listing search's answers (the API's page: count, links and rows, as rendered) are kept
 under a key made of the request's full URL (`ListingSearchView`), as JSON: never pickle, since this

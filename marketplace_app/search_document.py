@@ -6,7 +6,7 @@ one tsquery ('groom' & 'puppi' & 'state=TX') that the GIN index answers in one s
 inside the index. Before, the planner ANDed the text index's bitmap with a B-tree bitmap of every
 listing in the state: at a million listings that bitmap alone (160,000 entries) cost as much as the
 rest of the search and went lossy in the default work_mem, so most heap pages were read twice over
-(bench/, issue 11).
+(measured with bench/).
 
 An expression index rather than a stored column: adding it needs no table rewrite, and it is built
 CONCURRENTLY. It is not partial (`status = 'active'` stays a plain filter) because PostgreSQL keeps

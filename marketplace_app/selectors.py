@@ -59,7 +59,7 @@ class ListingSearch:
     Read it a page at a time with `page()`: one statement returns the page and the number of all
     matches. Written out rather than built by the ORM because this is the public marketplace's
     hottest read and compiling the ORM query (search, rank, window count) cost more CPU than the
-    rest of the request (bench/, issue 11)."""
+    rest of the request (measured with bench/)."""
 
     where: str
     params: tuple
@@ -393,7 +393,7 @@ def transaction_page(
     `position` (None: the newest page): the rows after it (older), or with `position.newer` the
     rows before it, oldest first (the caller reverses them). One statement, written out rather than
     built by the ORM: this is the hottest authenticated list, and compiling its query cost more CPU
-    than the rest of the request (bench/, issue 11). Served by mkt_tx_provider_created /
+    than the rest of the request (measured with bench/). Served by mkt_tx_provider_created /
     mkt_tx_client_created (owner, created_at DESC, id DESC) with no Sort node, whatever the depth;
     with a status by the *_status_created indexes."""
     if (provider_id is None) == (client_id is None):
@@ -476,7 +476,7 @@ def thread_span_for_user(*, thread_id: int, user_id: int) -> ThreadSpan:
 
 # A message page is read newest first in windows of `created_at` bounded on both sides and aligned
 # with the monthly partitions, so that PostgreSQL opens exactly the partitions a window covers
-# (DESIGN section 12) instead of an index scan on every one. The first window is the month of the
+# (partition pruning) instead of an index scan on every one. The first window is the month of the
 # cursor (or of the thread's last message); a page still short reads the next window below it: the
 # two months before, then the nine before those, then everything down to the thread's creation. A
 # busy thread's page is one query on one partition (two when it crosses a month's start); a quiet

@@ -627,7 +627,7 @@ def marketplace_invoice_create(
     actor_id: int | None = None,
 ) -> MarketplaceInvoice:
     """Bill a service provider's transaction. Locks the provider row and snapshots its payment mode
-    (review Flaw #2): a concurrent mode switch waits, and everything after reads the snapshot."""
+    onto the invoice: a concurrent mode switch waits, and everything after reads the snapshot."""
     if not line_items:
         raise ValidationFailed("An invoice needs at least one line item.", field_errors={"line_items": ["Empty."]})
     for item in line_items:

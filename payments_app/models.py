@@ -67,7 +67,7 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
 
 
 class StripeWebhookEvent(models.Model):
-    """The inbox: every verified Stripe event, stored before it is processed (DESIGN section 7).
+    """The inbox: every verified Stripe event, stored before it is processed.
 
     The unique `stripe_event_id` makes a duplicate delivery a no-op at the database, not a
     check-then-act race. Processing happens in a worker; a failure is retried with backoff and, after
@@ -296,7 +296,7 @@ class ReconciliationItem(models.Model):
 
 
 class ConnectMoneyMovement(models.Model):
-    """Where the money of a paid Stripe invoice went (destination charges, DESIGN section 7): the
+    """Where the money of a paid Stripe invoice went (destination charges): the
     platform's application fee, the transfer to the connected account, and that account's payouts
     to its bank. One row per Stripe object (unique id), so a duplicate or replayed event has one
     effect; events arriving in any order fill in the same row (a transfer seen before its charge is

@@ -1,4 +1,4 @@
-"""Payment providers: one interface, a Stripe Connect implementation and a manual one (STYLE 11).
+"""Payment providers: one interface, a Stripe Connect implementation and a manual one.
 
 A provider turns a `PaymentRequest` (our invoice, in plain values) into something the buyer can pay,
 and can cancel or refund it. `matching_id` is what reconciliation compares with the processor.

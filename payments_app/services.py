@@ -1,4 +1,4 @@
-"""Payments writes: the Stripe webhook inbox and its processing (DESIGN section 7), and collecting
+"""Payments writes: the Stripe webhook inbox and its processing, and collecting
 invoices through a payment provider (Stripe payment intents, manual fallback)."""
 
 from __future__ import annotations

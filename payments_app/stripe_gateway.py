@@ -1,5 +1,5 @@
 """Every call to Stripe goes through here: one configured client, our own idempotency keys, and a
-circuit breaker shared by all processes through Redis (DESIGN section 7, STYLE 14).
+circuit breaker shared by all processes through Redis (docs/architecture/invoices-and-payments.md).
 
 Never call this inside a database transaction that holds locks: a slow Stripe would hold them too.
 """
@@ -79,5 +79,5 @@ def call_stripe(operation: str, function, *args, **kwargs):
 
 
 def idempotency_key(operation: str, *parts: object) -> str:
-    """Our own key, derived from our row, so a retry after a crash never charges twice (DESIGN 12)."""
+    """Our own key, derived from our row, so a retry after a crash never charges twice."""
     return "breederhq:" + ":".join([operation, *(str(p) for p in parts)])

@@ -1,4 +1,4 @@
-"""Data lifecycle for the tenant database (issue 10).
+"""Data lifecycle for the tenant database.
 
 Policy: a soft-deleted contact is purged after `CONTACT_RETENTION` when no invoice was ever
 addressed to it (invoices are the ledger: they and their contacts are kept, soft-deleted at most)

@@ -464,8 +464,8 @@ def _mentions(node, names: tuple[str, ...]) -> bool:
 
 
 class ContactQuerySet(SoftDeleteQuerySet):
-    """Refuses to look contacts up by `marketplace_user_id` unless the same query names the tenant
-    (review Flaw #3): the classic leak is `filter(marketplace_user_id=42)` across every tenant. RLS
+    """Refuses to look contacts up by `marketplace_user_id` unless the same query names the tenant:
+    the classic leak is `filter(marketplace_user_id=42)` across every tenant. RLS
     already confines the result to the current tenant; this makes the mistake loud in code too."""
 
     _tenant_scoped = False
@@ -617,7 +617,7 @@ class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
                 condition=Q(deleted_at__isnull=True) | Q(status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]),
                 name="invoices_only_draft_or_void_deleted",
             ),
-            # Review section 4: a manual payment claimed by the buyer always has a receipt.
+            # A manual payment claimed by the buyer always has a receipt.
             models.CheckConstraint(
                 condition=~Q(payment_mode_snapshot="manual") | Q(buyer_marked_paid_at__isnull=True)
                 | ~Q(buyer_payment_receipt=""),
@@ -626,7 +626,7 @@ class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
         ]
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="invoices_tenant_status_idx"),
-            # The 7-day expiry sweep (review section 4).
+            # The 7-day expiry sweep of buyers' unconfirmed claims.
             models.Index(fields=["status", "buyer_marked_paid_at"], name="invoices_pending_confirm_idx",
                          condition=Q(status=InvoiceStatus.PENDING_CONFIRMATION)),
         ]

@@ -46,7 +46,7 @@ from tenant_app.models import (
 )
 
 DB = "default"
-#: Review section 4: a buyer's unconfirmed claim of payment falls back to `sent` after this long.
+#: A buyer's unconfirmed claim of payment falls back to `sent` after this long.
 PENDING_CONFIRMATION_TTL = timedelta(days=7)
 
 
@@ -134,7 +134,7 @@ def tenant_update_profile(*, actor: User, expected_version: int, **changes) -> T
 
 def tenant_set_payment_mode(*, mode: str, actor: User | None = None) -> Tenant:
     """Switch the current tenant's marketplace payment mode. Locks the tenant row, so it waits for
-    any invoice creation in progress (which holds the same lock) and vice versa (Flaw #2)."""
+    any invoice creation in progress (which holds the same lock) and vice versa."""
     if mode not in PaymentMode.values:
         raise ValidationFailed("Unknown payment mode.", field_errors={"mode": [f"not one of {PaymentMode.values}"]})
     with transaction.atomic(using=DB):
@@ -557,7 +557,7 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
                    actor: User | None = None, replaces: Invoice | None = None) -> Invoice:
     """A draft invoice. The tenant row is locked FOR UPDATE while its payment mode is copied into
     `payment_mode_snapshot`, so a concurrent mode switch either happens before (and is what the
-    invoice gets) or waits until this invoice exists (Flaw #2). Everything later reads the snapshot."""
+    invoice gets) or waits until this invoice exists. Everything later reads the snapshot."""
     _validate_lines(lines)
     if currency is not None and currency not in SUPPORTED_CURRENCIES:
         raise ValidationFailed("Unsupported currency.", field_errors={"currency": [f"not one of {SUPPORTED_CURRENCIES}"]})
@@ -663,7 +663,7 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
 def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference: str = "",
                             marketplace_user_id: int | None = None,
                             expected_version: int | None = None) -> Invoice:
-    """The buyer says they paid manually: needs a receipt (review section 4); the provider then
+    """The buyer says they paid manually: needs a receipt; the provider then
     confirms or rejects, or it falls back to `sent` after 7 days. A failed write leaves no file."""
     with files_removed_on_failure() as stored, transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
@@ -710,7 +710,7 @@ def _settle(invoice: Invoice, *, method: str, idempotency_key: str, external_ref
 def _check_method(invoice: Invoice, method: str) -> None:
     if method not in Payment.Method.values:
         raise ValidationFailed("Unknown payment method.", field_errors={"method": [f"not one of {Payment.Method.values}"]})
-    # Review section 4: a Stripe payment is only accepted on an invoice created in Stripe mode.
+    # A Stripe payment is only accepted on an invoice created in Stripe mode.
     # Money handed over in person (manual, other) is accepted whatever the mode.
     if method == Payment.Method.STRIPE and invoice.payment_mode_snapshot != PaymentMode.STRIPE:
         raise ValidationFailed(

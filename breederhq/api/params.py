@@ -12,7 +12,7 @@ class QueryParams(serializers.Serializer):
     DRF gives every serializer instance deep copies of the declared fields, and a field's deep copy
     rebuilds it from deep copies of its constructor arguments, choices lists included: about 190 us
     for the listing search's eight fields, nearly all of its validation, on the public marketplace's
-    hottest read (bench/, issue 11). A parameters serializer never changes those arguments, so each
+    hottest read (measured with bench/). A parameters serializer never changes those arguments, so each
     instance builds its fields from them as declared; only a nested field (a ListField's `child`)
     is rebuilt too, since binding sets its parent. Declare no mutable default (`default=[]`): it
     would be shared between requests.

@@ -1,4 +1,4 @@
-"""Everything the platform holds on one person, as JSON (issue 10, subject access requests).
+"""Everything the platform holds on one person, as JSON, for subject access requests (docs/operations/runbook.md).
 
 A marketplace user: their profile, providers, purchases, marketplace invoices, threads and the
 messages they sent, blocks — and, across every tenant, the contacts linked to them with the invoices

@@ -1,4 +1,4 @@
-"""Support staff working on one tenant from the back office (DESIGN section 5).
+"""Support staff working on one tenant from the back office (docs/operations/back-office.md#working-on-a-tenant).
 
 Tenant tables force row-level security, so the admin sees no tenant rows by itself. A staff member
 first chooses a tenant and states why ("work on tenant X"); that choice is kept in their session

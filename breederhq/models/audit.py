@@ -2,7 +2,7 @@ from django.db import models
 
 
 class CrossTenantQueryAudit(models.Model):
-    """Every attempt by support staff to reach into a tenant's data, allowed or not (DESIGN section 5).
+    """Every attempt by support staff to reach into a tenant's data, allowed or not.
 
     Written by `breederhq.tenancy.support_tenant_access`, the only cross-tenant path. Append-only: the
     application role may insert and read but never update or delete it.
@@ -30,7 +30,7 @@ class CrossTenantQueryAudit(models.Model):
 
 
 class AuthorizationAudit(models.Model):
-    """One authorization decision worth keeping: refusals above all (review section 10).
+    """One authorization decision worth keeping: refusals above all.
 
     Exists in both databases: a marketplace user refused tenant data is recorded where the refusal
     happened. `user_id` is the id in that database's user table. Append-only.

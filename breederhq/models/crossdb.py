@@ -2,7 +2,7 @@ from django.db import models
 
 
 class CrossDbReference(models.Model):
-    """One link from a row in this database to a row in the other one (DESIGN section 4, step 1).
+    """One link from a row in this database to a row in the other one.
 
     Written in the source row's database, in the same transaction as the source row, by
     `breederhq.crossdb.record_references`. One row per (source row, column).

@@ -2,7 +2,7 @@ from django.db import models
 
 
 class IdempotencyKey(models.Model):
-    """One `Idempotency-Key` a client sent, with the response it got (DESIGN section 8).
+    """One `Idempotency-Key` a client sent, with the response it got (docs/security/data-layer.md).
 
     Lives in the database the request writes to, so the stored response commits in the same
     transaction as the request's effect: either both are there or neither is.

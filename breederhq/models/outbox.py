@@ -4,7 +4,7 @@ from django.db import models
 
 
 class OutboxMessage(models.Model):
-    """A change in this database that must cause a change in the other one (DESIGN section 4, step 3).
+    """A change in this database that must cause a change in the other one.
 
     Written by `breederhq.outbox.outbox_enqueue` in the same transaction as the change that causes
     it, and applied in `target_db` by the relay. The payload carries lookup keys, never copies of

@@ -1,7 +1,7 @@
-"""Prometheus metrics (issue 10). One definition per metric; code records through these helpers.
+"""Prometheus metrics. One definition per metric; code records through these helpers.
 
 Labels are bounded: routes are URL patterns, never raw paths; tables are table names.
-Alert thresholds (from the review) are in README.md next to each metric.
+Alert thresholds are in docs/operations/runbook.md#health-metrics-and-logs, next to each metric.
 """
 
 from __future__ import annotations

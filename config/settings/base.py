@@ -95,7 +95,7 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "tenant_app.User"
-# BIGINT primary keys everywhere (review section 3, "Data Type Choices").
+# BIGINT primary keys everywhere: no large table can run out of 32-bit ids.
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -115,7 +115,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".local" / "media")))
 
-# --- Databases (DESIGN section 4) -----------------------------------------------------------------
+# --- Databases (docs/architecture/databases-and-routing.md) ---------------------------------------
 # The URLs name the *application* role: the one the running platform connects as, which is neither
 # superuser, nor table owner, nor BYPASSRLS, so row-level security really applies to it.
 # Migrations run as the *owner* role (DATABASE_OWNER_USER), see breederhq.db_roles.
@@ -188,7 +188,7 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_KEY_PREFIX = env("CELERY_KEY_PREFIX", default="")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task that was taken but not acknowledged (worker killed) comes back after this many seconds.
-    # It must exceed the longest task, countdown and retry backoff (DESIGN section 12).
+    # It must exceed the longest task, countdown and retry backoff, or the task is delivered twice.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     # How often a worker looks for such abandoned tasks: every interval x throttle seconds.
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),

@@ -3,7 +3,7 @@ pending, synced, mismatch, missing_remote, missing_local, resolved.
 
 Every old value (synced, mismatch, pending) is in the new set, so no row changes. The choices are
 state only; the CHECK constraint is replaced NOT VALID and then validated, so the large table is not
-held under an exclusive lock while it is scanned (README "Safe migrations").
+held under an exclusive lock while it is scanned (docs/operations/runbook.md#safe-migrations).
 """
 
 from django.db import migrations, models

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     service_listings is large: the index is built CONCURRENTLY, outside a transaction, so no write
     waits on it, then the table is analysed, for the planner to have the expression's statistics
     from the start. The text-only index stays for this release, whose predecessor still searches by
-    it; the release after drops it (expand/contract, README "Safe migrations").
+    it; the release after drops it (expand/contract, docs/operations/runbook.md#safe-migrations).
     """
 
     atomic = False

@@ -78,7 +78,7 @@ class ContactOut(serializers.Serializer):
 def contact_rows_out(contacts) -> list[dict]:
     """ContactOut's representation of each contact (its `marketplace_user` set by the view), built
     directly: DRF's field-by-field `to_representation` was about a third of the contact list's CPU
-    (bench/, issue 11). The JSON is exactly ContactOut's, key order included
+    (measured with bench/). The JSON is exactly ContactOut's, key order included
     (tests/tenant_app/test_contact_rendering.py); ContactOut still defines the schema."""
     _datetime = datetime_renderer()
     return [{

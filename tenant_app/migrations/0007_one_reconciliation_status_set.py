@@ -3,7 +3,7 @@ mismatch, missing_remote, missing_local, resolved.
 
 Every old value (synced, mismatch, resolved) is in the new set, so no row changes. The choices are
 state only; the CHECK constraint is replaced NOT VALID and then validated, so the large invoices
-table is not held under an exclusive lock while it is scanned (README "Safe migrations").
+table is not held under an exclusive lock while it is scanned (docs/operations/runbook.md#safe-migrations).
 """
 
 from django.db import migrations, models

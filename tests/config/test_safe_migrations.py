@@ -1,15 +1,15 @@
-"""Migrations never block or rewrite a large table once it exists (issue 10, expand/contract).
+"""Migrations never block or rewrite a large table once it exists (expand/contract).
 
 On a table that already holds data, an index must be built CONCURRENTLY (Django's
 AddIndexConcurrently in a non-atomic migration) and a column's type must not change in place
-(add a new column, backfill, switch, drop: see README "Safe migrations").
+(add a new column, backfill, switch, drop: see docs/operations/runbook.md#safe-migrations).
 """
 
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 
-#: Tables expected to grow large in production (the review's projections).
+#: Tables expected to grow large in production (listed in docs/operations/runbook.md#safe-migrations).
 LARGE_MODELS = {
     ("tenant_app", "contact"), ("tenant_app", "invoice"), ("tenant_app", "invoicelineitem"),
     ("tenant_app", "payment"), ("tenant_app", "invoiceauditlog"),

@@ -1,4 +1,4 @@
-"""The review's schema requirements, read back from PostgreSQL's catalogue."""
+"""Schema requirements (indexes, constraints), read back from PostgreSQL's catalogue."""
 
 import pytest
 from django.db import IntegrityError, connections, transaction

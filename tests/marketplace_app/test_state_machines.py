@@ -1,5 +1,5 @@
 """Transaction and invoice state machines, driven through the services by hypothesis and checked
-against transition tables written out independently here (DESIGN section 6)."""
+against transition tables written out independently here (docs/architecture/marketplace.md#state-machines)."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-# The transitions DESIGN section 6 allows, plus dispute resolution (won -> paid, lost -> refunded).
+# The transitions the marketplace allows, plus dispute resolution (won -> paid, lost -> refunded).
 TRANSACTION_EDGES = {
     ("pending_invoice", "invoiced"), ("pending_invoice", "paid"), ("pending_invoice", "cancelled"),
     ("invoiced", "paid"), ("invoiced", "cancelled"),
