@@ -63,7 +63,9 @@ def app_copy():
             shutil.copy2(BASE_DIR / source, destination)
     _python_for_nobody(root / "venv")
     media = app / "media"
-    environment = {**os.environ, "MEDIA_ROOT": str(media)}
+    # The build step's `python` is this test run's (its Django), whatever PATH the suite started with.
+    environment = {**os.environ, "MEDIA_ROOT": str(media),
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     build = subprocess.run(["sh", "docker/build-app.sh", "nobody"], cwd=app, env=environment,
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
