@@ -1,20 +1,13 @@
-"""Emails of the tenant side: invitations, and the invoice events (breederhq/invoicing/lifecycle.py
-holds which invoice event sends which email, for both kinds). Called inside the service's
-transaction, so the email row commits (or not) with the change that causes it."""
+"""Emails of the tenant side that are not invoice events: invitations (breederhq/invoicing/lifecycle.py
+sends the invoice emails of both kinds). Called inside the service's transaction, so the email row
+commits (or not) with the change that causes it."""
 
 from __future__ import annotations
 
 import re
 
 from breederhq.email import email_enqueue
-from breederhq.invoicing.lifecycle import send_emails
-from tenant_app.invoicing import TENANT_INVOICES
-from tenant_app.models import Invoice, TenantMembership
-
-
-def invoice_event_emails(invoice: Invoice, *, action: str, metadata: dict | None = None) -> None:
-    """The email a tenant-invoice action sends (the table is the invoice core's, one for both kinds)."""
-    send_emails(TENANT_INVOICES, invoice, action=action, metadata=metadata)
+from tenant_app.models import TenantMembership
 
 
 def invitation_email(invitation, *, token: str, actor) -> None:
