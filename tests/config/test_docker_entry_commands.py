@@ -88,6 +88,9 @@ def _python_for_nobody(venv: Path) -> None:
     interpreter = next((c for c in candidates if c.exists() and _world_executable(c)), None)
     if interpreter is None:
         pytest.skip("no Python 3.11 that an unprivileged user can run")
+    packages = Path(sysconfig.get_paths()["purelib"])
+    if not _world_executable(packages):
+        pytest.skip(f"the suite's packages ({packages}) sit in a folder an unprivileged user cannot enter")
     subprocess.run([str(interpreter), "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next(venv.glob("lib/python3.*/site-packages"))
     (site / "breederhq-test-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
