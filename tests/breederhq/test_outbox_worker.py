@@ -1,8 +1,6 @@
 """The relay across a real Celery worker process: the task enqueued on commit applies the message,
 and the beat sweep task picks up what a failure in the worker (or a lost hand-over) left behind."""
 
-import time
-
 import pytest
 from django.utils import timezone
 
@@ -11,17 +9,9 @@ from breederhq.outbox import RelayOutcome
 from breederhq.tasks import outbox_relay_due_task
 from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app.flows import FLOWS, assert_exactly_once_and_clean
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
-
-
-def wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def message_of(flow):
@@ -36,7 +26,7 @@ def sweep_in_worker():
 def test_the_task_enqueued_on_commit_applies_each_flow_in_the_worker(flow, faults, celery_worker):
     state = flow.arrange()
     flow.act(state)
-    wait_until(lambda: message_of(flow).status == "applied")
+    assert wait_until(lambda: message_of(flow).status == "applied")
     assert_exactly_once_and_clean(flow, state)
 
 
@@ -45,7 +35,7 @@ def test_a_fault_in_the_worker_is_recorded_and_the_sweep_applies_it_once(faults,
     state = flow.arrange()
     faults.inject("relay.before_effect")
     flow.act(state)
-    wait_until(lambda: message_of(flow).attempts == 1)
+    assert wait_until(lambda: message_of(flow).attempts == 1)
     message = message_of(flow)
     assert message.status == "pending" and "InjectedFault" in message.last_error
     assert not flow.effect_done(state)
@@ -60,7 +50,7 @@ def test_a_failure_in_the_worker_after_the_target_commit_is_not_applied_twice(fa
     state = flow.arrange()
     faults.inject("relay.after_target_commit")
     flow.act(state)
-    wait_until(lambda: faults.remaining("relay.after_target_commit") == 0
+    assert wait_until(lambda: faults.remaining("relay.after_target_commit") == 0
                and AppliedMessage.objects.using(flow.target).exists())
     # One worker process: the sweep below runs only after the failed task rolled its source
     # transaction back, so the message is pending and unlocked when the sweep looks at it.
@@ -88,7 +78,7 @@ def test_a_worker_process_killed_mid_relay_is_redelivered_and_applies_once(step,
     flow.act(state)
     # SIGKILL drops the worker's database connections (PostgreSQL rolls back what was open) and the
     # unacknowledged task goes back to the queue (task_reject_on_worker_lost); it runs again.
-    wait_until(lambda: message_of(flow).status == "applied", timeout=60)
+    assert wait_until(lambda: message_of(flow).status == "applied", timeout=60)
     assert faults.remaining(step) == 0
     assert message_of(flow).attempts == 0  # a killed attempt records nothing
     assert_exactly_once_and_clean(flow, state)

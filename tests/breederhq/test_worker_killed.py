@@ -3,7 +3,6 @@ deduplicates, and is never silently sent twice where it cannot."""
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -11,17 +10,9 @@ from breederhq.email import email_enqueue
 from breederhq.models import OutboundEmail
 from config.database_routing import DATABASE_ALIASES
 from tests.fakes.email_backend import delivered
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
-
-
-def wait_until(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def environment(tmp_path, backend: str, **extra) -> dict:
@@ -53,7 +44,7 @@ def test_killed_after_the_provider_accepted_is_retried_with_the_same_key_and_del
     first = start_celery_worker(**environment(tmp_path, "IdempotentFileBackend", FLAKY_EMAIL_HOLD_AFTER="1"))
     email = email_enqueue(using="default", event_key="welcome:killed", template="welcome",
                           to=["ada@example.test"], context={"name": "Ada", "url": "https://x.test"})
-    assert wait_until(lambda: (tmp_path / "accepted").exists()), "the provider never accepted it"
+    assert wait_until(lambda: (tmp_path / "accepted").exists(), timeout=60), "the provider never accepted it"
     kill(first)
     email.refresh_from_db()
     # The claim was committed before the provider call: the row says who had it, and with which key.
@@ -63,7 +54,7 @@ def test_killed_after_the_provider_accepted_is_retried_with_the_same_key_and_del
 
     (tmp_path / "release").write_text("go")
     start_celery_worker(**environment(tmp_path, "IdempotentFileBackend"))
-    assert wait_until(lambda: status(email) == "sent"), "never redelivered"
+    assert wait_until(lambda: status(email) == "sent", timeout=60), "never redelivered"
     email.refresh_from_db()
     assert (email.attempts, email.attempt_key) == (1, key)
     sent = delivered(tmp_path)
@@ -78,13 +69,13 @@ def test_without_provider_idempotency_a_killed_send_becomes_delivery_unknown_not
     email = email_enqueue(using="default", event_key="welcome:unknown", template="welcome",
                           to=["ada@example.test"], context={"name": "Ada", "url": "https://x.test"})
     marker = "entered" if hold == "FLAKY_EMAIL_HOLD" else "accepted"
-    assert wait_until(lambda: (tmp_path / marker).exists()), "the worker never started sending"
+    assert wait_until(lambda: (tmp_path / marker).exists(), timeout=60), "the worker never started sending"
     kill(first)
     accepted_before_death = len(delivered(tmp_path))
 
     (tmp_path / "release").write_text("go")
     start_celery_worker(**environment(tmp_path, "FlakyFileBackend"))
-    assert wait_until(lambda: status(email) == "delivery_unknown"), status(email)
+    assert wait_until(lambda: status(email) == "delivery_unknown", timeout=60), status(email)
     email.refresh_from_db()
     assert "worker" in email.last_error
     assert len(delivered(tmp_path)) == accepted_before_death  # nothing more went out

@@ -4,7 +4,6 @@ in Stripe (same idempotency key; the retry is answered from Stripe's idempotency
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -13,18 +12,10 @@ from config.database_routing import DATABASE_ALIASES
 from payments_app.models import InvoicePayment
 from payments_app.tasks import open_unopened_invoice_payments
 from tenant_app import services as tenant_services
-from tests.payments_app.conftest import sent_tenant_invoice, every_row
+from tests.payments_app.conftest import every_row, sent_tenant_invoice
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def worker_environment(fake_stripe, **extra):
@@ -34,7 +25,7 @@ def worker_environment(fake_stripe, **extra):
 def opened_invoice(stripe_tenant):
     """Sent (the worker opens its intent after the send commits); returns (invoice, intent id)."""
     invoice = sent_tenant_invoice(stripe_tenant)
-    assert wait_for(lambda: every_row(InvoicePayment).filter(stripe_payment_intent_id__isnull=False).exists()), \
+    assert wait_until(lambda: every_row(InvoicePayment).filter(stripe_payment_intent_id__isnull=False).exists(), timeout=60), \
         "the worker never opened the intent"
     return invoice, every_row(InvoicePayment).get().stripe_payment_intent_id
 
@@ -57,7 +48,7 @@ def test_the_worker_cancels_a_voided_invoices_intent(fake_stripe, stripe_tenant,
     start_celery_worker(**worker_environment(fake_stripe))
     invoice, intent_id = opened_invoice(stripe_tenant)
     void(invoice, stripe_tenant.tenant.pk)
-    assert wait_for(lambda: row()[0] == "canceled"), row()
+    assert wait_until(lambda: row()[0] == "canceled", timeout=60), row()
     assert row() == ("canceled", "canceled")
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
     key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
@@ -85,7 +76,7 @@ def test_a_worker_killed_mid_cancel_is_completed_once_by_the_redelivered_task(
     assert row() == ("pending", "requires_payment_method")  # our side never heard back
 
     start_celery_worker(**environment)
-    assert wait_for(lambda: row()[0] == "canceled"), "the task was never redelivered"
+    assert wait_until(lambda: row()[0] == "canceled", timeout=60), "the task was never redelivered"
     assert row() == ("canceled", "canceled")
     key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
     # Two calls, one key: the second was answered from Stripe's idempotency cache (no second effect).

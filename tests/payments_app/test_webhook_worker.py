@@ -4,23 +4,15 @@ import time
 
 import pytest
 
-from config.database_routing import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
+from config.database_routing import DATABASE_ALIASES
 from payments_app.models import StripeConnectAccount, StripeWebhookEvent
-from tests.payments_app.conftest import every_row
 from tenant_app.models import Tenant
 from tests.fakes.stripe_server import signed_delivery, stripe_event
+from tests.payments_app.conftest import every_row
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_delivery_is_processed_by_the_worker(client, webhook_secret, celery_worker, settings):
@@ -35,7 +27,7 @@ def test_delivery_is_processed_by_the_worker(client, webhook_secret, celery_work
     for _ in range(2):  # delivered twice, as Stripe does
         assert client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
                            HTTP_STRIPE_SIGNATURE=header).status_code == 200
-    assert wait_for(lambda: StripeWebhookEvent.objects.get().status == "succeeded")
+    assert wait_until(lambda: StripeWebhookEvent.objects.get().status == "succeeded")
     assert StripeWebhookEvent.objects.count() == 1  # the duplicate delivery stored nothing new
     with tenant_context(tenant.pk):
         account.refresh_from_db()
@@ -85,11 +77,11 @@ def test_a_burst_goes_out_as_one_batch_message_and_a_worker_processes_all_of_it(
         return [(task, args) for task, args in queued_messages(settings)
                 if set(pks) & set(args[0] if isinstance(args[0], list) else args)]
 
-    assert wait_for(lambda: mine(), timeout=10)
+    assert wait_until(lambda: mine(), timeout=10)
     time.sleep(0.5)  # nothing else is on its way
     assert mine() == [("payments_app.tasks.process_stripe_events", [pks])]  # one message, every pk
 
     start_celery_worker()
-    assert wait_for(lambda: set(StripeWebhookEvent.objects.values_list("status", flat=True)) == {"succeeded"})
+    assert wait_until(lambda: set(StripeWebhookEvent.objects.values_list("status", flat=True)) == {"succeeded"})
     assert {a.status for a in every_row(StripeConnectAccount).filter(pk__in=[a.pk for a in accounts])} == {"enabled"}
     assert StripeWebhookEvent.objects.filter(attempts=1).count() == 5

@@ -14,6 +14,7 @@ from breederhq.jobs.models import JobStatus
 from config.database_routing import DATABASE_ALIASES
 from tests.breederhq.jobs.slot_job import NAME
 from tests.fixtures.celery_worker import BASE_DIR, WorkerProcess
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
@@ -34,15 +35,6 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def wait_until(predicate, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_two_beats_run_each_slot_of_a_job_once(tmp_path, django_db_setup):
@@ -70,7 +62,7 @@ def test_two_beats_run_each_slot_of_a_job_once(tmp_path, django_db_setup):
             status = JobStatus.objects.filter(name=NAME).first()
             return status is not None and status.skips >= 2 and len(record.read_text().splitlines()) >= 4
 
-        assert wait_until(both_beats_fired_some_slot_and_four_slots_ran), (
+        assert wait_until(both_beats_fired_some_slot_and_four_slots_ran, timeout=90), (
             record.read_text(), list(JobStatus.objects.filter(name=NAME).values()))
     finally:
         for beat in beats:
