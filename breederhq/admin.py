@@ -14,7 +14,12 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.backoffice.admin_tools import BackofficeActionsMixin, is_tenant_owned, render_reference
+from breederhq.backoffice.admin_tools import (
+    BackofficeActionsMixin,
+    ReadOnlyAdminMixin,
+    is_tenant_owned,
+    render_reference,
+)
 from breederhq.backoffice.selectors import OUTBOX_STUCK_AFTER
 from breederhq.backoffice.support import support_request_context, support_session_get
 from breederhq.crossdb import ResolvedReference
@@ -36,19 +41,6 @@ from breederhq.models import (
 )
 from breederhq.outbox import outbox_handler_for, outbox_message_requeue
 from breederhq.routing import database_for_model
-
-
-class ReadOnlyAdminMixin:
-    """Records written by the platform: staff look, never edit or delete by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _resend(email, user):

@@ -10,7 +10,12 @@ from django.db import models
 from breederhq.backoffice.actions import audited_action
 from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
 from breederhq.reconciliation import ReconciliationStatus
-from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
+from breederhq.backoffice.admin_tools import (
+    BackofficeActionsMixin,
+    CrossDatabaseLinksMixin,
+    ReadOnlyAdminMixin,
+    money,
+)
 from breederhq.backoffice.receipts import receipt_link
 from marketplace_app import services
 from marketplace_app.models import (
@@ -35,15 +40,8 @@ class BackofficeAdmin(CrossDatabaseLinksMixin, BackofficeActionsMixin, admin.Mod
     formfield_overrides = URL_FIELDS_HTTPS
 
 
-class ReadOnlyAdmin(BackofficeAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, BackofficeAdmin):
+    """Marketplace records written by the platform, with the back office's links and actions."""
 
 
 @admin.register(MarketplaceUser)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from breederhq.admin import ReadOnlyAdminMixin
+from breederhq.backoffice.admin_tools import ReadOnlyAdminMixin
 from breederhq.backoffice.actions import audited_action
 from breederhq.backoffice.admin_tools import SystemReadAdminMixin
 from payments_app.models import (

@@ -16,6 +16,7 @@ from breederhq.backoffice.actions import audited_action
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
     CrossDatabaseLinksMixin,
+    ReadOnlyAdminMixin,
     TenantScopedAdminMixin,
     money,
 )
@@ -38,17 +39,6 @@ from tenant_app.models import (
     TenantMembership,
     User,
 )
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _all_fields(model) -> list[str]:
@@ -108,7 +98,7 @@ class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Global table (no private data): listed without a tenant context."""
 
     list_display = ("id", "name", "slug", "marketplace_payment_mode", "created_at", "deleted_at", "work_on")
@@ -127,7 +117,7 @@ class TenantAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- Tenant-owned tables (audited tenant path) ----------------------------------------------------------
 
 
-class TenantOwnedAdmin(TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, ReadOnlyMixin,
+class TenantOwnedAdmin(TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, ReadOnlyAdminMixin,
                        admin.ModelAdmin):
     pass
 

@@ -33,6 +33,19 @@ def is_tenant_owned(model) -> bool:
     return _has_tenant_column(model) and database_for_model(model) == "default"
 
 
+class ReadOnlyAdminMixin:
+    """Records written by the platform: staff look, never edit or delete by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 # --- Money --------------------------------------------------------------------------------------------
 
 
