@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from breederhq.api.auth import TokenPairResponse, token_pair_for
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.limits import check_body_size
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, problems
 from breederhq.api.throttling import AccountEmailThrottle, AuthIPThrottle
 from tenant_app import accounts
@@ -28,12 +29,6 @@ TOKEN_MAX = 128
 
 def _ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
-
-
-def _valid(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _local_part_fits(value: str) -> None:
@@ -124,7 +119,7 @@ class SignUpView(IdempotentAPIView):
                     "is emailed instead). The new account can sign in at once, but cannot buy, sell or invite "
                     "until the address is confirmed (POST /api/v1/auth/verify-email/).")
     def post(self, request):
-        data = _valid(SignUpIn, request)
+        data = validated(SignUpIn, request.data)
         accounts.account_sign_up(email=data["email"], password=data["password"], first_name=data["first_name"],
                                  last_name=data["last_name"], ip=_ip(request))
         return Response({"detail": SIGN_UP_ACCEPTED.format(email=accounts.normalize_email(data["email"]))},
@@ -145,7 +140,7 @@ class EmailVerifyView(_AnonymousView):
                    responses={200: VerifiedOut, **TOKEN_ERRORS},
                    summary="Confirm an email address with the emailed token (works once; no sign-in needed)")
     def post(self, request):
-        data = _valid(TokenIn, request)
+        data = validated(TokenIn, request.data)
         user = accounts.email_verify(token=data["token"], ip=_ip(request))
         return Response(VerifiedOut(user).data)
 
@@ -174,7 +169,7 @@ class PasswordResetView(_AnonymousView):
                    summary="Ask for a password reset link by email",
                    description="The answer is the same whether or not an account uses the address.")
     def post(self, request):
-        data = _valid(EmailIn, request)
+        data = validated(EmailIn, request.data)
         accounts.password_reset_request(email=data["email"])
         return Response({"detail": RESET_ACCEPTED.format(email=accounts.normalize_email(data["email"]))},
                         status=202)
@@ -187,7 +182,7 @@ class PasswordResetConfirmView(_AnonymousView):
                    description="Weak passwords are 400 `password_too_weak` (the token stays usable). Every "
                                "access and refresh token of the account, and every other emailed link, is void.")
     def post(self, request):
-        data = _valid(ResetConfirmIn, request)
+        data = validated(ResetConfirmIn, request.data)
         accounts.password_reset_confirm(token=data["token"], new_password=data["new_password"], ip=_ip(request))
         return Response(status=204)
 
@@ -208,7 +203,7 @@ class PasswordChangeView(APIView):
                    summary="Change the password (the current one required): every other sign-in ends, and "
                            "this one continues with the new token pair in the answer")
     def post(self, request):
-        data = _valid(PasswordChangeIn, request)
+        data = validated(PasswordChangeIn, request.data)
         user = accounts.password_change(user=request.user, current_password=data["current_password"],
                                         new_password=data["new_password"], ip=_ip(request))
         refresh = token_pair_for(user)
@@ -234,6 +229,6 @@ class AccountDeleteView(APIView):
                                "payments of others keep their amounts. The only owner of a tenant must hand "
                                "ownership over first.")
     def post(self, request):
-        data = _valid(PasswordIn, request)
+        data = validated(PasswordIn, request.data)
         accounts.account_delete(user=request.user, password=data["password"], ip=_ip(request))
         return Response(status=204)

@@ -27,3 +27,11 @@ def _rebuilt(field: Field) -> Field:
     args = [_rebuilt(value) if isinstance(value, Field) else value for value in field._args]
     kwargs = {key: _rebuilt(value) if isinstance(value, Field) else value for key, value in field._kwargs.items()}
     return type(field)(*args, **kwargs)
+
+
+def validated(serializer_class: type[serializers.Serializer], data, *, partial: bool = False) -> dict:
+    """The input `serializer_class` accepts from `data`; otherwise the 400 problem with each field's
+    reasons (DRF's ValidationError, rendered by breederhq/api/problems.py)."""
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

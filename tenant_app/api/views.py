@@ -16,6 +16,7 @@ from breederhq.api.base import MANAGER_ROLES, READ_ROLES, AccountAPIView, Tenant
 from breederhq.api.filters import StrictBooleanFilter, UTCIsoDateTimeFilter
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.pagination import PageNumber
+from breederhq.api.params import validated
 from breederhq.api.schema import (
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_SCHEMA,
@@ -31,7 +32,7 @@ from breederhq.api.uploads import (
     check_receipt,
     receipt_download,
 )
-from breederhq.api.versioning import IF_MATCH, IF_MATCH_PATTERN
+from breederhq.api.versioning import IF_MATCH, IF_MATCH_PATTERN, version_etag
 from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.crossdb import resolve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
@@ -50,12 +51,6 @@ from tenant_app.models import (
     TenantInvitation,
     TenantMembership,
 )
-
-
-def _problem_on_validation(serializer_class, data, *, partial=False):
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _contact_payload(contacts: list[Contact]) -> list[dict]:
@@ -108,7 +103,7 @@ class TenantMeView(TenantAPIView):
                                "version is 409 `version_conflict` with `current_version`; other roles get 403 "
                                "`role_forbidden`. Every change is audited with its old and new values.")
     def patch(self, request):
-        data = dict(_problem_on_validation(s.TenantPatch, request.data))
+        data = dict(validated(s.TenantPatch, request.data))
         version = _expected_version(request, data.pop("version", None))
         try:
             tenant = services.tenant_update_profile(actor=request.user, expected_version=version, **data)
@@ -145,7 +140,7 @@ class TenantCreateView(IdempotentAPIView, generics.GenericAPIView):
                                "(POST /api/v1/auth/token/refresh/) to work in the new tenant.")
     def post(self, request):
         require_verified_email(request.user, to="create a business")
-        data = dict(_problem_on_validation(s.TenantIn, request.data))
+        data = dict(validated(s.TenantIn, request.data))
         name, slug = data.pop("name"), data.pop("slug", None)
         tenant = services.tenant_create(name=name.strip(), slug=slug or _free_slug(name), owner=request.user, **data)
         return Response(_tenant_payload(tenant, TenantMembership.Role.OWNER), status=status.HTTP_201_CREATED,
@@ -178,7 +173,7 @@ INVITE_ERRORS = {
 
 def _invite(view, request):
     require_verified_email(request.user, to="invite people")
-    data = _problem_on_validation(s.TenantInvitationIn, request.data)
+    data = validated(s.TenantInvitationIn, request.data)
     try:
         return services.invitation_create(email=data["email"], role=data["role"], actor=request.user)
     except PermissionDenied as exc:
@@ -237,7 +232,7 @@ class MembershipDetailView(MembershipWrites, TenantAPIView):
                    summary="Change a member's role, at the version you last read",
                    description="Demoting the last owner is 409 `last_owner`; a stale version 409 `version_conflict`.")
     def patch(self, request, membership_id: int):
-        data = _problem_on_validation(s.TenantMemberPatch, request.data)
+        data = validated(s.TenantMemberPatch, request.data)
         version = _expected_version(request, data.get("version"))
         try:
             services.membership_change_role(membership_id=membership_id, role=data["role"], actor=request.user,
@@ -400,7 +395,7 @@ class InvitationAcceptView(AccountAPIView):
                                "memberships are untouched, and a token issued before keeps acting in the "
                                "tenant it named; after a refresh, choose the tenant with X-Tenant-ID.")
     def post(self, request):
-        data = _problem_on_validation(s.InvitationTokenIn, request.data)
+        data = validated(s.InvitationTokenIn, request.data)
         membership = services.invitation_accept(token=data["token"], user=request.user)
         return Response(s.InvitationAcceptedOut(membership).data, status=status.HTTP_201_CREATED)
 
@@ -412,7 +407,7 @@ class InvitationDeclineView(AccountAPIView):
                    parameters=[IDEMPOTENCY_KEY], responses={200: s.AccountInvitationOut, **TOKEN_ERRORS},
                    summary="Decline an invitation: it is closed and its link stops working")
     def post(self, request):
-        data = _problem_on_validation(s.InvitationTokenIn, request.data)
+        data = validated(s.InvitationTokenIn, request.data)
         invitation = services.invitation_decline(token=data["token"], user=request.user)
         return Response(s.AccountInvitationOut(invitation).data)
 
@@ -455,7 +450,7 @@ class ContactListView(TenantAPIView):
     @extend_schema(operation_id="contacts_create", tags=["contacts"], request=s.ContactIn,
                    parameters=[IDEMPOTENCY_KEY], responses={201: s.ContactOut, **WRITE_ERRORS})
     def post(self, request):
-        data = _problem_on_validation(s.ContactIn, request.data)
+        data = validated(s.ContactIn, request.data)
         contact = services.contact_create(**data)
         return Response(_contact_payload([contact])[0], status=status.HTTP_201_CREATED)
 
@@ -480,7 +475,7 @@ class ContactDetailView(TenantAPIView):
     @extend_schema(operation_id="contacts_update", tags=["contacts"], request=s.ContactPatch,
                    parameters=[IDEMPOTENCY_KEY], responses={200: s.ContactOut, **WRITE_ERRORS})
     def patch(self, request, contact_id: int):
-        data = _problem_on_validation(s.ContactPatch, request.data, partial=True)
+        data = validated(s.ContactPatch, request.data, partial=True)
         contact = services.contact_update(contact_id=contact_id, **data)
         return Response(_contact_payload([contact])[0])
 
@@ -507,15 +502,11 @@ class InvoiceFilter(django_filters.FilterSet):
         fields = ["status", "contact", "is_marketplace_invoice"]
 
 
-def _etag(invoice: Invoice) -> str:
-    return f'"{invoice.version}"'
-
-
 def _invoice_response(invoice_id: int, *, tenant_id: int, status_code: int = 200) -> Response:
     invoice = selectors.invoice_get(tenant_id=tenant_id, invoice_id=invoice_id)
     if invoice is None:
         raise NotFound(f"Invoice {invoice_id} not found.")
-    return Response(s.InvoiceDetailOut(invoice).data, status=status_code, headers={"ETag": _etag(invoice)})
+    return Response(s.InvoiceDetailOut(invoice).data, status=status_code, headers={"ETag": version_etag(invoice.version)})
 
 
 def _lines(data) -> list[services.LineInput]:
@@ -544,7 +535,7 @@ class InvoiceListView(TenantAPIView):
     @extend_schema(operation_id="invoices_create", tags=["invoices"], request=s.InvoiceIn,
                    parameters=[IDEMPOTENCY_KEY], responses={201: s.InvoiceDetailOut, **WRITE_ERRORS})
     def post(self, request):
-        data = _problem_on_validation(s.InvoiceIn, request.data)
+        data = validated(s.InvoiceIn, request.data)
         invoice = services.invoice_create(
             contact_id=data["contact_id"], lines=_lines(data["lines"]), currency=data.get("currency"),
             tax_cents=data["tax_cents"], notes=data["notes"], due_date=data["due_date"],
@@ -586,7 +577,7 @@ class InvoiceDetailView(TenantAPIView):
                     "409 `version_conflict` with `current_version`.",
     )
     def patch(self, request, invoice_id: int):
-        data = _problem_on_validation(s.InvoicePatch, request.data)
+        data = validated(s.InvoicePatch, request.data)
         version = _expected_version(request, data.get("version"))
         action = data.get("action")
         if action in MANAGER_ACTIONS and request.tenant_membership.role not in MANAGER_ROLES:
@@ -693,7 +684,7 @@ class InvoiceRefundListView(TenantAPIView):
         if request.headers.get("Idempotency-Key") is None:
             raise ValidationFailed("Creating a refund needs an Idempotency-Key header.",
                                    field_errors={"Idempotency-Key": ["required"]}, code="idempotency_key_required")
-        data = _problem_on_validation(s.RefundIn, request.data)
+        data = validated(s.RefundIn, request.data)
         version = _expected_version(request, data.get("version"))
         credit_note = _refund(request, invoice_id, version=version, amount_cents=data["amount_cents"],
                               reason=data["reason"])
@@ -727,7 +718,7 @@ class InvoiceReceiptView(ReceiptDownloadNegotiation, TenantAPIView):
                    responses={200: s.InvoiceDetailOut, **WRITE_ERRORS},
                    summary="Upload the buyer's receipt: the invoice becomes pending_confirmation")
     def post(self, request, invoice_id: int):
-        data = _problem_on_validation(s.ReceiptIn, request.data)
+        data = validated(s.ReceiptIn, request.data)
         check_receipt(data["receipt"])
         version = _expected_version(request, data.get("version"))
         services.invoice_buyer_mark_paid(invoice_id=invoice_id, receipt=data["receipt"], reference=data["reference"],
