@@ -129,8 +129,8 @@ class LineOut(serializers.Serializer):
 class InvoiceIn(StrictSerializer):
     contact_id = serializers.IntegerField(min_value=1)
     lines = LineIn(many=True, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
-    currency = CurrencyChoiceField(required=False,
-                                       help_text="Default: the tenant's `default_currency`.")
+    currency = CurrencyChoiceField(required=False, help_text="Default: the tenant's `default_currency`. Amounts are "
+                                   "in its minor unit (JPY: yen; KWD: fils, ending in 0).")
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
@@ -273,7 +273,7 @@ class TenantProfileFields(StrictSerializer):
     country = serializers.RegexField(r"^([A-Z]{2})?$", max_length=2, required=False, allow_blank=True,
                                      help_text="ISO 3166-1 alpha-2 (US, GB, ...), or empty.")
     default_currency = CurrencyChoiceField(required=False,
-                                               help_text="New invoices get it when they name no currency.")
+                                           help_text="New invoices get it when they name no currency.")
     invoice_number_prefix = serializers.RegexField(
         INVOICE_PREFIX_PATTERN, max_length=12, required=False,
         help_text="Put before the number of new invoices (INV- gives INV-000042); issued invoices keep theirs.")
