@@ -1,6 +1,9 @@
 """Money is an integer count of minor units (BIGINT) plus an ISO 4217 currency code. Never floats.
 
-Percentages (tax, fees) are computed in Decimal and quantised in one place, `percent_of`.
+What a currency is (its minor unit, the step its amounts keep, Stripe's limits, how it is shown)
+lives in breederhq/currencies.py; this module holds the bounds every amount obeys whatever its
+currency. Percentages are computed in integers or Decimal, never floats (`percent_of`; the
+platform's fee: `breederhq.currencies.fee_of`).
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.core.validators import RegexValidator
 from django.db import models
 
+from breederhq.currencies import CURRENCY_CODES, format_amount, step_problem
 from breederhq.errors import ValidationFailed
 
-#: Digits after the decimal point for currencies that are not the usual two.
-MINOR_UNIT_EXPONENT = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3}
-SUPPORTED_CURRENCIES = ("USD", "CAD", "EUR", "GBP", "AUD", "NZD")
+#: The currencies the platform accepts (breederhq/currencies.py has their facts).
+SUPPORTED_CURRENCIES = CURRENCY_CODES
 
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Currency must be a 3-letter ISO 4217 code.")
 
@@ -55,8 +58,9 @@ INVOICE_TOTAL_HELP = (f"At most {MAX_LINES} lines; the lines' sum plus tax_cents
                       "(the largest invoice total); more is a 400 naming the field.")
 
 
-def amount_problem(value, *, allow_zero: bool = True) -> str | None:
-    """Why `value` is not an acceptable amount in minor units, or None when it is."""
+def amount_problem(value, *, allow_zero: bool = True, currency: str | None = None) -> str | None:
+    """Why `value` is not an acceptable amount in minor units (of `currency`, when named: its step,
+    such as a three-decimal amount ending in 0), or None when it is."""
     if not isinstance(value, int) or isinstance(value, bool):
         return "must be a whole number of minor units"
     low = 0 if allow_zero else 1
@@ -64,28 +68,32 @@ def amount_problem(value, *, allow_zero: bool = True) -> str | None:
         return f"must be at least {low}"
     if value > MAX_AMOUNT_CENTS:
         return f"{value} is over the largest amount, {MAX_AMOUNT_CENTS}"
-    return None
+    return step_problem(currency, value) if currency else None
 
 
-def check_amount(field: str, value, *, allow_zero: bool = True) -> int:
-    """`value` if it is an acceptable amount, else ValidationFailed (400) naming `field`."""
-    problem = amount_problem(value, allow_zero=allow_zero)
+def check_amount(field: str, value, *, allow_zero: bool = True, currency: str | None = None) -> int:
+    """`value` if it is an acceptable amount (in `currency`, when named), else ValidationFailed
+    (400) naming `field`."""
+    problem = amount_problem(value, allow_zero=allow_zero, currency=currency)
     if problem is not None:
         raise ValidationFailed(f"{field}: {problem}.", field_errors={field: [problem]})
     return value
 
 
-def check_lines(lines, *, field: str = "lines", tax_cents: int = 0) -> int:
+def check_lines(lines, *, field: str = "lines", tax_cents: int = 0, currency: str | None = None) -> int:
     """Validate invoice lines (objects with `unit_price_cents`, `quantity`) against the money bounds
     and return their subtotal. Each unit price, each line total (price x quantity), the subtotal and
-    subtotal + tax stay within MAX_AMOUNT_CENTS; ValidationFailed names the offending field."""
+    subtotal + tax stay within MAX_AMOUNT_CENTS; with `currency`, each unit price and the tax keep
+    its step too. ValidationFailed names the offending field."""
     errors: dict[str, list[str]] = {}
+    if currency and (problem := amount_problem(tax_cents, currency=currency)):
+        errors["tax_cents"] = [problem]
     if len(lines) > MAX_LINES:
         errors[field] = [f"at most {MAX_LINES} lines"]
     subtotal = 0
     for index, line in enumerate(lines):
         price, quantity = line.unit_price_cents, line.quantity
-        problem = amount_problem(price)
+        problem = amount_problem(price, currency=currency)
         if problem is not None:
             errors[f"{field}[{index}].unit_price_cents"] = [problem]
             continue
@@ -158,8 +166,7 @@ class Money:
             raise ValueError(f"cannot combine {self.currency} with {other.currency}")
 
     def format(self) -> str:
-        exponent = MINOR_UNIT_EXPONENT.get(self.currency, 2)
-        value = Decimal(self.cents).scaleb(-exponent)
-        return f"{value:,.{exponent}f} {self.currency}"
+        """For people: the currency's own decimals (breederhq.currencies.format_amount)."""
+        return format_amount(self.cents, self.currency)
 
     __str__ = format

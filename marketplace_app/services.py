@@ -20,6 +20,8 @@ from django.utils.text import slugify
 from breederhq.errors import Conflict, Gone, IllegalTransition, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.email import email_enqueue
 from breederhq.files import files_removed_on_failure
+from breederhq.currencies import check_stripe_charge
+from breederhq.currencies import currency as currency_facts
 from breederhq.money import check_amount, check_lines
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.status import ConfirmationEvent, InvoiceStatus
@@ -170,6 +172,7 @@ def provider_create(
         raise ValidationFailed(
             "A service provider has no tenant.", field_errors={"tenant_id": ["Must be empty for service providers."]}
         )
+    currency_facts(currency)  # 400 unsupported_currency
     with transaction.atomic(using=DB):
         provider = Provider(
             user=user, kind=kind, tenant_id=tenant_id, business_name=business_name, city=city.strip(),
@@ -298,6 +301,7 @@ def listing_create(
     slug = slug or f"{slugify(title)[:100] or 'listing'}-{secrets.token_hex(3)}"
     with transaction.atomic(using=DB):
         provider = _live_provider(provider_id)
+        check_amount("price_cents", price_cents, currency=provider.currency)
         listing = ServiceListing(
             provider=provider, slug=slug, title=title, description=description, category=category,
             state=state.strip().upper(), city=city.strip(), price_cents=price_cents, currency=provider.currency,
@@ -362,6 +366,8 @@ def listing_update(*, listing_id: int, provider_id: int, expected_version: int, 
         _check_listing_version(listing, expected_version)
         if listing.status == ServiceListing.Status.ARCHIVED:
             raise Conflict("An archived listing cannot be edited.", code="listing_archived")
+        if "price_cents" in changes:
+            check_amount("price_cents", changes["price_cents"], currency=listing.currency)
         normalise = {"city": str.strip, "state": lambda value: value.strip().upper()}  # as listing_create stores them
         for name, value in changes.items():
             setattr(listing, name, normalise.get(name, lambda v: v)(value))
@@ -409,7 +415,7 @@ def transaction_create(
             if amount_cents is None:
                 amount_cents = listing.price_cents
             description = description or listing.title
-        check_amount("amount_cents", amount_cents)
+        check_amount("amount_cents", amount_cents, currency=provider.currency)
         tx = MarketplaceTransaction.objects.using(DB).create(
             provider=provider, client_id=client_id, listing=listing, amount_cents=amount_cents,
             currency=provider.currency, description=description,
@@ -577,7 +583,7 @@ def transaction_refund(*, transaction_id: int, amount_cents: int) -> Marketplace
 
 
 def _transaction_refund_locked(tx: MarketplaceTransaction, amount_cents: int) -> None:
-    check_amount("amount_cents", amount_cents, allow_zero=False)
+    check_amount("amount_cents", amount_cents, allow_zero=False, currency=tx.currency)
     if tx.status not in {MarketplaceTransaction.Status.PAID, MarketplaceTransaction.Status.DISPUTED}:
         TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.REFUNDED)
     refunded = tx.refunded_cents + amount_cents
@@ -639,6 +645,7 @@ def marketplace_invoice_create(
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
         provider = Provider.all_objects.using(DB).select_for_update().get(pk=tx.provider_id)
+        check_lines(line_items, field="line_items", tax_cents=tax_cents, currency=tx.currency)
         if provider.kind != Provider.Kind.SERVICE_PROVIDER:
             raise PermissionDenied(
                 "Breeders bill with their tenant invoice; marketplace invoices are for service providers only.",
@@ -695,6 +702,8 @@ def marketplace_invoice_send(*, invoice_id: int, expected_version: int, actor_id
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
         lifecycle.check_send(KIND, invoice)
+        if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
+            check_stripe_charge(invoice.currency, invoice.total_cents)  # Stripe's minimum and maximum
         _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
                 actor=actor_id)
         if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
+from breederhq.currencies import fee_of
 from payments_app.models import InvoicePayment, StripeConnectAccount
 from payments_app.stripe_gateway import StripeUnavailable, breaker_is_open, call_stripe, idempotency_key, stripe_client
 
@@ -22,9 +22,10 @@ logger = logging.getLogger(__name__)
 PLATFORM_FEE_BPS = 500
 
 
-def application_fee_cents(amount_cents: int) -> int:
-    """Percentage maths in Decimal, rounded half up to whole cents, in one place."""
-    return int((Decimal(amount_cents) * PLATFORM_FEE_BPS / Decimal(10_000)).quantize(Decimal(1), ROUND_HALF_UP))
+def application_fee_cents(amount_cents: int, currency: str) -> int:
+    """Our fee on an amount in `currency`'s minor units: integer maths, rounded half up to the
+    currency's step (breederhq.currencies.fee_of), in one place."""
+    return fee_of(amount_cents, PLATFORM_FEE_BPS, currency)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class StripeConnectProvider:
                 "currency": request.currency.lower(),
                 "description": request.description,
                 "metadata": request.metadata,
-                "application_fee_amount": application_fee_cents(request.amount_cents),
+                "application_fee_amount": application_fee_cents(request.amount_cents, request.currency),
                 "transfer_data": {"destination": request.connect_account_id},
             },
             options={"idempotency_key": key},

@@ -92,6 +92,7 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
         raise ValidationFailed("An idempotency key is required.", field_errors={"Idempotency-Key": ["required"]},
                                code="idempotency_key_required")
     facts = _facts(invoice_kind, invoice_id, tenant_id)
+    check_amount("amount_cents", amount_cents, allow_zero=False, currency=facts.currency)  # its step (KWD: ends in 0)
     payment = card_payment(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
     if payment is None:
         # Paid by hand (whatever the invoice's mode): given back by hand, recorded as a manual

@@ -540,7 +540,7 @@ def _payment_claim(facts: InvoiceFacts, *, connect_account_id: str) -> InvoicePa
             invoice_kind=facts.kind, invoice_id=facts.invoice_id,
             defaults={"owner_tenant_id": facts.tenant_id, "provider": InvoicePayment.Provider.STRIPE,
                       "amount_cents": facts.total_cents, "currency": facts.currency,
-                      "application_fee_cents": application_fee_cents(facts.total_cents),
+                      "application_fee_cents": application_fee_cents(facts.total_cents, facts.currency),
                       "connect_account_id": connect_account_id, "open_state": OpenState.UNOPENED},
         )
         if not created and connect_account_id and not payment.connect_account_id:

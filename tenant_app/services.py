@@ -20,7 +20,9 @@ from django.utils import timezone
 
 from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
-from breederhq.money import SUPPORTED_CURRENCIES, check_amount, check_lines
+from breederhq.currencies import CURRENCIES, check_stripe_charge
+from breederhq.currencies import currency as currency_facts
+from breederhq.money import check_amount, check_lines
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.status import PAYABLE, REFUNDABLE, SETTLED, ConfirmationEvent
 from breederhq.secret_tokens import new_secret_token, secret_token_hash
@@ -69,8 +71,8 @@ def _check_tenant_profile(fields: dict) -> None:
     errors = {}
     if "name" in fields and not str(fields["name"]).strip():
         errors["name"] = ["A name is required."]
-    if "default_currency" in fields and fields["default_currency"] not in SUPPORTED_CURRENCIES:
-        errors["default_currency"] = [f"not one of {sorted(SUPPORTED_CURRENCIES)}"]
+    if "default_currency" in fields and fields["default_currency"] not in CURRENCIES:
+        currency_facts(fields["default_currency"], field="default_currency")  # 400 unsupported_currency
     if "invoice_number_prefix" in fields and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_/-]{0,11}",
                                                               str(fields["invoice_number_prefix"])):
         errors["invoice_number_prefix"] = ["1 to 12 letters, digits, '-', '_' or '/', starting with a letter or digit."]
@@ -559,14 +561,16 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
     `payment_mode_snapshot`, so a concurrent mode switch either happens before (and is what the
     invoice gets) or waits until this invoice exists. Everything later reads the snapshot."""
     _validate_lines(lines)
-    if currency is not None and currency not in SUPPORTED_CURRENCIES:
-        raise ValidationFailed("Unsupported currency.", field_errors={"currency": [f"not one of {SUPPORTED_CURRENCIES}"]})
+    if currency is not None:
+        currency_facts(currency)  # 400 unsupported_currency
     check_amount("tax_cents", tax_cents)
-    check_lines(lines, tax_cents=tax_cents)
+    check_lines(lines, tax_cents=tax_cents, currency=currency)
     with transaction.atomic(using=DB):
         tenant_id = require_tenant_id(using=DB)
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
-        currency = currency or tenant.default_currency  # none named: the tenant's own
+        if currency is None:  # none named: the tenant's own, whose step the amounts must keep
+            currency = tenant.default_currency
+            check_lines(lines, tax_cents=tax_cents, currency=currency)
         mode = tenant.marketplace_payment_mode
         fallback = None
         if mode == PaymentMode.STRIPE:
@@ -628,7 +632,7 @@ def invoice_update_draft(*, invoice_id: int, expected_version: int, actor: User 
         if tax_cents is not None:
             check_amount("tax_cents", tax_cents)
         check_lines(lines if lines is not None else list(invoice.line_items.all()),
-                    tax_cents=invoice.tax_cents if tax_cents is None else tax_cents)
+                    tax_cents=invoice.tax_cents if tax_cents is None else tax_cents, currency=invoice.currency)
         if lines is not None:
             invoice.line_items.all().delete()
             fields["subtotal_cents"] = _write_lines(invoice, lines)
@@ -650,6 +654,8 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
         lifecycle.check_send(KIND, invoice)
         if invoice.total_cents <= 0:
             raise ValidationFailed("An invoice with a zero total is not sent.", field_errors={"total_cents": ["zero"]})
+        if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
+            check_stripe_charge(invoice.currency, invoice.total_cents)  # Stripe's minimum and maximum
         invoice = _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
                           actor=actor)
         if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
@@ -826,6 +832,7 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
         _check_method(invoice, method)
         if invoice.status not in PAYABLE:
             INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
+        check_amount("amount_cents", amount_cents, currency=invoice.currency)
         if amount_cents > invoice.balance_cents:
             raise ValidationFailed(
                 f"{amount_cents} exceeds the balance of {invoice.balance_cents}.",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from breederhq.api.currency_field import CurrencyChoiceField
 from breederhq.api.rendering import datetime_renderer
 from breederhq.money import INVOICE_TOTAL_HELP, LINE_TOTAL_HELP, MAX_AMOUNT_CENTS, MAX_LINES, MAX_QUANTITY
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
-from tenant_app.api.serializers import CURRENCIES, StrictSerializer
+from tenant_app.api.serializers import StrictSerializer
 
 
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
@@ -323,7 +324,7 @@ class ProviderCreateIn(StrictSerializer):
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     city = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     state = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
-    currency = serializers.ChoiceField(choices=CURRENCIES, default="USD")
+    currency = CurrencyChoiceField(default="USD")
 
 
 class OwnListingOut(serializers.Serializer):

@@ -6,14 +6,15 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from breederhq.api.currency_field import CurrencyChoiceField
 from breederhq.api.rendering import datetime_renderer
+from breederhq.currencies import CURRENCY_CODES
 from breederhq.money import (
     INVOICE_TOTAL_HELP,
     LINE_TOTAL_HELP,
     MAX_AMOUNT_CENTS,
     MAX_LINES,
     MAX_QUANTITY,
-    SUPPORTED_CURRENCIES,
 )
 from tenant_app.models import (
     Contact,
@@ -34,7 +35,7 @@ CONTACT_FIELDS = ("kind", "first_name", "last_name", "organization_name", "email
 
 
 #: The currencies a request may name (one enum in the schema, `CurrencyEnum`).
-CURRENCIES = sorted(SUPPORTED_CURRENCIES)
+CURRENCIES = list(CURRENCY_CODES)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -128,8 +129,8 @@ class LineOut(serializers.Serializer):
 class InvoiceIn(StrictSerializer):
     contact_id = serializers.IntegerField(min_value=1)
     lines = LineIn(many=True, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
-    currency = serializers.ChoiceField(choices=CURRENCIES, required=False,
-                                       help_text="Default: the tenant's `default_currency`.")
+    currency = CurrencyChoiceField(required=False, help_text="Default: the tenant's `default_currency`. Amounts are "
+                                   "in its minor unit (JPY: yen; KWD: fils, ending in 0).")
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     due_date = serializers.DateField(required=False, allow_null=True, default=None)
@@ -271,8 +272,8 @@ class TenantProfileFields(StrictSerializer):
     postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
     country = serializers.RegexField(r"^([A-Z]{2})?$", max_length=2, required=False, allow_blank=True,
                                      help_text="ISO 3166-1 alpha-2 (US, GB, ...), or empty.")
-    default_currency = serializers.ChoiceField(choices=CURRENCIES, required=False,
-                                               help_text="New invoices get it when they name no currency.")
+    default_currency = CurrencyChoiceField(required=False,
+                                           help_text="New invoices get it when they name no currency.")
     invoice_number_prefix = serializers.RegexField(
         INVOICE_PREFIX_PATTERN, max_length=12, required=False,
         help_text="Put before the number of new invoices (INV- gives INV-000042); issued invoices keep theirs.")

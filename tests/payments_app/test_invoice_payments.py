@@ -87,7 +87,7 @@ class TestPaymentIntent:
             (invoice.pk, "unopened", None)]
 
     def test_the_fee_is_rounded_half_up_in_whole_cents(self):
-        assert [application_fee_cents(a) for a in (0, 9, 10, 11, 12_345)] == [0, 0, 1, 1, 617]
+        assert [application_fee_cents(a, "USD") for a in (0, 9, 10, 11, 12_345)] == [0, 0, 1, 1, 617]
 
     def test_marketplace_invoices_get_their_intent_too(self, fake_stripe):
         provider = ProviderFactory(payment_mode="stripe")
