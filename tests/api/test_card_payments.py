@@ -200,6 +200,13 @@ class TestBreederInvoiceByCard:
         row = every_row(InvoicePayment).get(invoice_kind="tenant", invoice_id=invoice.pk)
         assert (row.stripe_payment_intent_id, row.amount_cents, row.stripe_status, row.reconciliation_status) == (
             balance["payment_intent_id"], 15_000, "succeeded", "synced")
+        # Reconciliation agrees: the balance intent matches its row, the cancelled one is not "missing".
+        from payments_app.reconciliation import stripe_reconcile
+
+        run = stripe_reconcile(trigger="command")
+        assert (run.synced, run.mismatch, run.missing_local, run.missing_remote) == (1, 0, 0, 0)
+        with tenant_context(tenant.pk):
+            assert Invoice.objects.get(pk=invoice.pk).reconciliation_status == "synced"
 
     def test_only_the_buyer_of_the_purchase_may_pay(self, fake_stripe, breeder_sale):
         _, _, tx, _, breeder = breeder_sale
