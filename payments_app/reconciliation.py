@@ -98,13 +98,21 @@ def _local_statuses(keys: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[
     return result
 
 
+def _replaced(intent: dict, keys_with_rows: set[tuple[str, int]]) -> bool:
+    metadata = intent.get("metadata") or {}
+    invoice_id = metadata.get("breederhq_invoice_id") or ""
+    return invoice_id.isdigit() and (metadata.get("breederhq_invoice_kind"), int(invoice_id)) in keys_with_rows
+
+
 def _compare(payment: InvoicePayment, remote: dict | None, local: tuple | None) -> tuple[str, str]:
     if remote is None:
         return ReconciliationState.MISSING_REMOTE, f"payment intent {payment.stripe_payment_intent_id} not in Stripe"
     if local is None:
         return ReconciliationState.MISSING_LOCAL, f"{payment.invoice_kind} invoice #{payment.invoice_id} not found here"
     status, total, currency = local[:3]
-    if remote["amount"] != total or remote["currency"].upper() != currency:
+    # The intent asks for what was due when it was made: the total, or the balance of a tenant
+    # invoice partly paid by hand (payments_app/card_payments.py): the payment row's amount.
+    if remote["amount"] != payment.amount_cents or payment.amount_cents > total or remote["currency"].upper() != currency:
         return ReconciliationState.MISMATCH, (f"Stripe {remote['amount']} {remote['currency'].upper()}, "
                                               f"invoice {total} {currency}")
     paid_remote = remote["status"] == "succeeded"
@@ -158,6 +166,7 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     unknown = {intent_id: intent for intent_id, intent in remote.items()
                if (intent.get("metadata") or {}).get("breederhq_invoice_kind") in InvoiceKind.values}
     keys = {(p.invoice_kind, p.invoice_id) for p in payments}
+    keys_with_rows = set(keys)
     for intent in unknown.values():
         invoice_id = (intent.get("metadata") or {}).get("breederhq_invoice_id") or ""
         if invoice_id.isdigit():
@@ -190,6 +199,8 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     for intent_id, intent in unknown.items():  # only intents carrying our metadata: others are not ours
         if intent_id in known:
             continue
+        if intent.get("status") == "canceled" and _replaced(intent, keys_with_rows):
+            continue  # replaced by the invoice's current intent (card_payments._replace): no money, nothing to do
         metadata = intent["metadata"]
         counts[ReconciliationState.MISSING_LOCAL] += 1
         tenant = metadata.get("breederhq_tenant_id")

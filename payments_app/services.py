@@ -778,7 +778,8 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
         try:
             stripe_status = provider.cancel(
                 payment.stripe_payment_intent_id,
-                key=idempotency_key("invoice.payment_intent.cancel", invoice_kind, invoice_id),
+                key=idempotency_key("invoice.payment_intent.cancel", invoice_kind, invoice_id,
+                                    payment.stripe_payment_intent_id),
             )
         except StripeUnavailable as exc:
             _save_cancel(payment.pk, owner=owner, status=CancelStatus.PENDING, error=str(exc)[:300])
@@ -873,7 +874,7 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
         if status not in {"processing", "succeeded", "canceled"}:
             try:
                 status = provider.cancel(intent_id, key=idempotency_key("invoice.payment_intent.cancel",
-                                                                        invoice_kind, invoice_id))
+                                                                        invoice_kind, invoice_id, intent_id))
             except stripe.InvalidRequestError:
                 status = provider.status_of(intent_id)  # it moved on meanwhile: say what it is now
     except StripeUnavailable as exc:

@@ -180,9 +180,12 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
         if target.payment is None or target.payment.stripe_status == "succeeded" or target.payment.provider != "stripe":
             return f"duplicate: invoice {facts.number} already {facts.status}"
         return _collected_twice(target, facts, amount=amount)
-    if amount != facts.total_cents or currency.upper() != facts.currency:
+    # What is still due: the total, less what a tenant invoice collected in parts by hand (the card
+    # payment's intent asks for that balance: payments_app/card_payments.py).
+    due = facts.total_cents - facts.paid_cents
+    if amount != due or currency.upper() != facts.currency:
         return _mark_mismatch(target, f"Stripe paid {amount} {currency.upper()}, invoice {facts.number} is "
-                                      f"{facts.total_cents} {facts.currency}; not marked paid")
+                                      f"{facts.total_cents} {facts.currency} with {due} due; not marked paid")
     if facts.status == "void" or facts.payment_mode != "stripe":
         return _mark_mismatch(target, f"Stripe took a payment for invoice {facts.number}, which is "
                                       f"{facts.status} in {facts.payment_mode} mode here")

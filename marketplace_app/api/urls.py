@@ -1,6 +1,7 @@
 from django.urls import path
 
 from marketplace_app.api import views
+from payments_app.api import card_payment_views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -10,6 +11,8 @@ urlpatterns = [
          name="marketplace-transaction-detail"),
     path("transactions/<int:transaction_id>/receipt/", views.TransactionReceiptView.as_view(),
          name="marketplace-transaction-receipt"),
+    path("transactions/<int:transaction_id>/card-payment/", card_payment_views.TransactionCardPaymentView.as_view(),
+         name="marketplace-transaction-card-payment"),
     path("invoices/", views.MarketplaceInvoiceListView.as_view(), name="marketplace-invoice-list"),
     path("invoices/<int:invoice_id>/", views.MarketplaceInvoiceDetailView.as_view(),
          name="marketplace-invoice-detail"),
@@ -17,6 +20,8 @@ urlpatterns = [
          name="marketplace-invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.MarketplaceInvoiceReceiptView.as_view(),
          name="marketplace-invoice-receipt"),
+    path("invoices/<int:invoice_id>/card-payment/", card_payment_views.MarketplaceInvoiceCardPaymentView.as_view(),
+         name="marketplace-invoice-card-payment"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),

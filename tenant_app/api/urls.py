@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenant_app.api import views
+from tenant_app.api import marketplace_billing_views, views
 
 urlpatterns = [
     path("tenants/", views.TenantCreateView.as_view(), name="tenant-create"),
@@ -18,6 +18,8 @@ urlpatterns = [
     path("contacts/", views.ContactListView.as_view(), name="contact-list"),
     path("contacts/<int:contact_id>/", views.ContactDetailView.as_view(), name="contact-detail"),
     path("invoices/", views.InvoiceListView.as_view(), name="invoice-list"),
+    path("invoices/from-marketplace-transaction/", marketplace_billing_views.SaleInvoiceCreateView.as_view(),
+         name="invoice-from-marketplace-transaction"),
     path("invoices/<int:invoice_id>/", views.InvoiceDetailView.as_view(), name="invoice-detail"),
     path("invoices/<int:invoice_id>/refunds/", views.InvoiceRefundListView.as_view(), name="invoice-refunds"),
     path("invoices/<int:invoice_id>/timeline/", views.InvoiceTimelineView.as_view(), name="invoice-timeline"),

@@ -44,6 +44,14 @@ def test_the_schema_generates_without_warnings(tmp_path):
     assert mark_paid["deprecated"] is True  # kept working for older clients; new ones upload the file
     me = paths["/api/v1/marketplace/providers/me/"]["patch"]
     assert {p["name"] for p in me["parameters"]} >= {"If-Match", "Idempotency-Key"}
+    for card_path in ("/api/v1/marketplace/invoices/{invoice_id}/card-payment/",
+                      "/api/v1/marketplace/transactions/{transaction_id}/card-payment/"):
+        card = paths[card_path]["post"]
+        assert set(card["responses"]) >= {"200", "401", "403", "404", "409", "503"}, card_path
+        assert "client_secret" in str(card["responses"]["200"])
+    billing = paths["/api/v1/invoices/from-marketplace-transaction/"]["post"]
+    assert set(billing["responses"]) >= {"201", "400", "403", "404", "409"}
+    assert "already_invoiced" in billing["responses"]["409"]["description"]
     assert "jwtAuth" in schema["components"]["securitySchemes"]
     assert {"InvoiceStatusEnum", "TransactionStatusEnum", "ContactKindEnum"} <= set(schema["components"]["schemas"])
 

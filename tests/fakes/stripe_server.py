@@ -2,7 +2,8 @@
 
 Point the SDK at it with `STRIPE_API_BASE` (the gateway reads it). It keeps objects in memory,
 answers with payloads shaped like Stripe's, replays the first response for a repeated
-`Idempotency-Key` as Stripe does, and can be told to fail (5xx) or stall (timeouts) on the next
+`Idempotency-Key` as Stripe does (the same key with another request is a 400 `idempotency_error`),
+and can be told to fail (5xx) or stall (timeouts) on the next
 requests. `signed_event()` builds webhook deliveries with real HMAC signatures.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,7 +98,8 @@ class FakeStripe:
         self.objects: dict[str, dict[str, dict]] = {"invoices": {}, "payment_intents": {}, "accounts": {},
                                                     "refunds": {}}
         self.requests: list[dict] = []
-        self._idempotent: dict[str, tuple[int, dict]] = {}
+        #: Idempotency-Key -> ((method, path, params) of the first request, its answer)
+        self._idempotent: dict[str, tuple[tuple, tuple[int, dict]]] = {}
         self._failures: list[tuple[int, float]] = []  # (status, delay seconds) for the next requests
         self._latency: list[tuple[str, str, float]] = []  # (method, path prefix, seconds) before answering
         self._holds: list[tuple[str, str, threading.Event, threading.Event]] = []
@@ -192,11 +195,20 @@ class FakeStripe:
                     replayed = method == "POST" and bool(key) and key in fake._idempotent
                     record["replayed"] = replayed  # answered from the idempotency cache: no effect
                     if replayed:
-                        status, body = fake._idempotent[key]
+                        first, (status, body) = fake._idempotent[key]
+                        if first != (method, url.path, params):
+                            # Stripe compares the replay with the first request: another endpoint
+                            # or other parameters under the same key are refused, nothing is done.
+                            record["replayed"] = False
+                            status, body = 400, {"error": {
+                                "type": "idempotency_error",
+                                "message": f"Keys for idempotent requests can only be used with the same parameters "
+                                           f"they were first used with. Try using a key other than '{key}' if you "
+                                           f"meant to execute a different request."}}
                     else:
                         status, body = fake.route(method, url.path, params)
                         if method == "POST" and key:
-                            fake._idempotent[key] = (status, body)
+                            fake._idempotent[key] = ((method, url.path, params), (status, json.loads(json.dumps(body))))
                 if hold:
                     hold[2].set()
                     hold[3].wait(timeout=60)
@@ -248,9 +260,32 @@ class FakeStripe:
                                        "message": f"You cannot cancel this PaymentIntent because it has a status of "
                                                   f"{obj['status']}."}}
             return 200, self._action(parts[1], obj, parts[3])
+        if method == "POST" and parts[1] == "payment_intents":
+            return self._update_intent(obj, params)
         if method == "POST":
             obj.update(params)
         return 200, obj
+
+    #: PaymentIntent statuses in which Stripe still lets the amount change.
+    INTENT_UPDATABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+
+    def _update_intent(self, intent: dict, params: dict) -> tuple[int, dict]:
+        """POST /v1/payment_intents/{id}: amounts are integers, and only an intent the buyer has not
+        paid (or started paying) may change its amount."""
+        if {"amount", "application_fee_amount"} & params.keys() and intent["status"] not in self.INTENT_UPDATABLE:
+            return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+                                   "message": f"This PaymentIntent's amount could not be updated because it has a "
+                                              f"status of {intent['status']}."}}
+        for name in ("amount", "application_fee_amount"):
+            if name in params:
+                if not str(params[name]).isdigit():
+                    return 400, {"error": {"type": "invalid_request_error", "code": "parameter_invalid_integer",
+                                           "param": name, "message": f"Invalid integer: {params[name]}"}}
+                intent[name] = int(params[name])
+        for name, value in params.items():
+            if name not in ("amount", "application_fee_amount"):
+                intent[name] = value
+        return 200, intent
 
     def _create(self, collection: str, params: dict) -> dict:
         now = int(time.time())
@@ -265,7 +300,9 @@ class FakeStripe:
                    "amount_received": 0, "created": now, "metadata": params.get("metadata", {}),
                    "description": params.get("description"), "latest_charge": None,
                    "application_fee_amount": int(params.get("application_fee_amount", 0) or 0),
-                   "transfer_data": params.get("transfer_data"), "client_secret": new_id("pi_secret")}
+                   "transfer_data": params.get("transfer_data")}
+            # Stripe's format: the intent's id, "_secret_", then a random part.
+            obj["client_secret"] = f"{obj['id']}_secret_{secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')}"
         elif collection == "refunds":
             intent = self.objects["payment_intents"][params["payment_intent"]]
             amount = int(params["amount"]) if params.get("amount") else intent["amount_received"] - intent.get(

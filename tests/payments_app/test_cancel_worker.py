@@ -51,7 +51,7 @@ def test_the_worker_cancels_a_voided_invoices_intent(fake_stripe, stripe_tenant,
     assert wait_until(lambda: row()[0] == "canceled", timeout=60), row()
     assert row() == ("canceled", "canceled")
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
-    key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
+    key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}"
     assert cancel_requests(fake_stripe) == [(key, False)]
 
 
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_cancel_is_completed_once_by_the_redelivered_task(
     start_celery_worker(**environment)
     assert wait_until(lambda: row()[0] == "canceled", timeout=60), "the task was never redelivered"
     assert row() == ("canceled", "canceled")
-    key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
+    key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}"
     # Two calls, one key: the second was answered from Stripe's idempotency cache (no second effect).
     assert cancel_requests(fake_stripe) == [(key, False), (key, True)]
     # Nothing is left for the sweep.

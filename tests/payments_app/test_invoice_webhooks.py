@@ -80,7 +80,7 @@ class TestPaid:
         processed = deliver_and_process(client, event)
         assert processed.status == "succeeded"
         assert processed.outcome == (f"mismatch: Stripe paid 20000 USD, invoice {invoice.invoice_number} is "
-                                     f"25000 USD; not marked paid")
+                                     f"25000 USD with 25000 due; not marked paid")
         invoice, payments = tenant_state(st, invoice)
         assert (invoice.status, invoice.paid_cents, invoice.reconciliation_status, payments) == (
             "sent", 0, "mismatch", [])

@@ -58,7 +58,7 @@ def test_void_requests_the_cancel_and_the_worker_cancels_once_with_the_invoice_k
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
     assert cancels(fake_stripe) == [(f"/v1/payment_intents/{intent_id}/cancel",
-                                     f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}")]
+                                     f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}")]
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
     assert row() == ("canceled", "canceled", "")
 
@@ -78,7 +78,7 @@ def test_stripe_down_leaves_it_pending_and_the_sweep_cancels_it_with_the_same_ke
     every_row(InvoicePayment).update(cancel_requested_at=timezone.now() - timedelta(minutes=6))
     assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 1, "cancel_pending": 0}
     assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
-    key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}"
+    key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}"
     assert [k for _, k in cancels(fake_stripe)] == [key, key]
     assert row() == ("canceled", "canceled", "")
 
@@ -135,7 +135,7 @@ def test_a_marketplace_void_cancels_through_the_outbox(fake_stripe):
     assert cancel_invoice_payment("marketplace", invoice.pk) == "canceled"
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
     assert cancels(fake_stripe) == [(f"/v1/payment_intents/{intent_id}/cancel",
-                                     f"breederhq:invoice.payment_intent.cancel:marketplace:{invoice.pk}")]
+                                     f"breederhq:invoice.payment_intent.cancel:marketplace:{invoice.pk}:{intent_id}")]
 
 
 def test_an_intent_created_while_its_invoice_was_voided_is_cancelled_too(
