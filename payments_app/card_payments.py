@@ -188,7 +188,7 @@ def _replace(payment: InvoicePayment, facts, *, due: int, account_id: str, previ
     its intent existed). The key names what it replaces and the amount: a retry after a crash gets
     this same intent back from Stripe."""
     previous_id = previous["id"] if previous else "none"
-    fee = application_fee_cents(due)
+    fee = application_fee_cents(due, facts.currency)
     created = call_stripe(
         "payment_intent.create", stripe_client().v1.payment_intents.create,
         params={"amount": due, "currency": facts.currency.lower(), "description": f"Invoice {facts.number}",
@@ -215,7 +215,7 @@ def _update_amount(payment: InvoicePayment, intent: dict, *, due: int) -> dict:
     on the row. Stripe refusing means the buyer's payment started meanwhile: say so."""
     from payments_app.services import PaymentIntentBusy
 
-    fee = application_fee_cents(due)
+    fee = application_fee_cents(due, payment.currency)
     try:
         updated = call_stripe(
             "payment_intent.update", stripe_client().v1.payment_intents.update, intent["id"],
