@@ -8,10 +8,11 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 
 from breederhq.api.base import TenantAPIView
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, problems
 from breederhq.money import MAX_AMOUNT_CENTS
 from tenant_app.api import serializers as s
-from tenant_app.api.views import _invoice_response, _lines, _problem_on_validation
+from tenant_app.api.views import _invoice_response, _lines
 from tenant_app.marketplace_billing import breeder_sale_invoice_create
 
 
@@ -46,7 +47,7 @@ class SaleInvoiceCreateView(TenantAPIView):
                     "201, the others 409 `already_invoiced`. Send it with PATCH invoices/{id}/ action=send.",
     )
     def post(self, request):
-        data = _problem_on_validation(SaleInvoiceIn, request.data)
+        data = validated(SaleInvoiceIn, request.data)
         invoice = breeder_sale_invoice_create(
             transaction_id=data["transaction_id"], actor=request.user, contact_id=data["contact_id"],
             lines=_lines(data["lines"]) if data.get("lines") else None, tax_cents=data["tax_cents"],
