@@ -26,6 +26,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.faults import fault_rows, scenario_redis_down
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 REPORTS = BASE_DIR / "bench" / "reports"
 DURATION = int(os.environ.get("BENCH_SECONDS", "8"))
@@ -1132,6 +1134,7 @@ def write_report(results: dict) -> None:
          + f" (naive {x['100']['tenant_db_queries_naive']})",
          "constant", verdict(1 if x["20"]["tenant_db_queries_batched"] == x["100"]["tenant_db_queries_batched"] else 0, 1)),
         *crossdb_api_rows(results.get("crossdb_api")),
+        *fault_rows(results.get("faults")),
     ]
     lines = [f"# Benchmark report ({results['scale']} scale, {results['finished_at']})", "",
              f"{ROUNDS} interleaved rounds of {DURATION} s per HTTP figure; medians. gunicorn with "
@@ -1549,7 +1552,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-gunicorn", action="store_true", help="skip the gunicorn worker comparison")
     parser.add_argument("--only", nargs="+", metavar="SCENARIO",
                         choices=["calibration", "webhooks", "rls", "messages_sql", "crossdb_resolution", "crossdb_api", "search_plan", "api",
-                                 "api_depth", "admin", "request_costs", "crossdb_check", "gunicorn"],
+                                 "api_depth", "admin", "request_costs", "crossdb_check", "faults", "gunicorn"],
                         help="run only these scenarios and print their figures (no report written)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
@@ -1586,6 +1589,7 @@ def main(argv: list[str]) -> int:
             "admin": lambda: scenario_admin_queries(environment),
             "request_costs": lambda: scenario_request_costs(environment, bench_logins()),
             "crossdb_check": lambda: scenario_crossdb_check(environment),
+            "faults": lambda: scenario_redis_down(environment),
         }
         for name, run in scenarios.items():
             if not args.only or name in args.only:

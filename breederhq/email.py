@@ -7,7 +7,9 @@ covers a lost message). `email_send` (run by a worker) claims the row (`sending`
 idempotency key) and commits before it calls the provider, outside any row lock, then records the
 outcome. A worker that dies during the call leaves the row `sending`: once the claim is stale it is
 sent again with the same key where the provider deduplicates (Resend), and otherwise marked
-`delivery_unknown` for staff instead of being sent a second time.
+`delivery_unknown` for staff instead of being sent a second time. Provider outages count against a
+circuit breaker shared by all workers (breederhq/email_breaker.py): while it is open, emails wait
+`queued` instead of being tried.
 """
 
 from __future__ import annotations
@@ -125,25 +127,69 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
     A worker killed between 1 and 3 leaves the row `sending`; after EMAIL_SENDING_STALE_SECONDS it is
     sent again with the same key (the provider drops the duplicate) or, for a provider that cannot,
     marked `delivery_unknown` for staff. Returns the row, or None when there is none.
+
+    While the provider's circuit breaker (breederhq/email_breaker.py) refuses, the email is not
+    claimed: it stays `queued` and is due again when the provider may be tried (the returned row
+    then has `waiting_for_provider` set).
     """
+    from breederhq.email_breaker import ProviderRefused, call_provider, email_admission, end_probe
+
     connection = get_connection()
-    email = _claim(using=using, pk=pk, connection=connection)
-    if email is None or not getattr(email, "_claimed", False):
-        return email
-    message = EmailMultiAlternatives(
-        subject=email.subject, body=email.text_body, from_email=settings.DEFAULT_FROM_EMAIL, to=email.to,
-        headers={"X-BreederHQ-Event": email.event_key},
-    )
-    if email.html_body:
-        message.attach_alternative(email.html_body, "text/html")
-    message.idempotency_key = email.attempt_key  # read by breederhq.mail_backends
-    error = None
+    admission = email_admission()
+    if not admission.allowed:  # the provider's breaker is open: not claimed, not an attempt
+        return _wait_for_provider(using=using, pk=pk, seconds=admission.wait_seconds)
     try:
-        connection.send_messages([message])
-    except Exception as exc:
-        error = exc
-    email_step.send(sender=OutboundEmail, step="after_provider_call", email=email)
-    return _record_outcome(using=using, email=email, message=message, error=error)
+        email = _claim(using=using, pk=pk, connection=connection)
+        if email is None or not getattr(email, "_claimed", False):
+            return email
+        message = EmailMultiAlternatives(
+            subject=email.subject, body=email.text_body, from_email=settings.DEFAULT_FROM_EMAIL, to=email.to,
+            headers={"X-BreederHQ-Event": email.event_key},
+        )
+        if email.html_body:
+            message.attach_alternative(email.html_body, "text/html")
+        message.idempotency_key = email.attempt_key  # read by breederhq.mail_backends
+        error = None
+        try:
+            call_provider(connection.send_messages, [message])
+        except ProviderRefused:  # opened by another worker since the admission: the provider was not called
+            return _release_claim(using=using, email=email, seconds=admission.wait_seconds
+                                  or settings.EMAIL_BREAKER_RESET_SECONDS)
+        except Exception as exc:
+            error = exc
+        email_step.send(sender=OutboundEmail, step="after_provider_call", email=email)
+        return _record_outcome(using=using, email=email, message=message, error=error)
+    finally:
+        if admission.probing:
+            end_probe()
+
+
+def _wait_for_provider(*, using: str, pk: int, seconds: float) -> OutboundEmail | None:
+    """The breaker refuses: a queued email stays queued, due again when the provider may be tried
+    (the `send-due-emails` sweep sends it then); its attempts are not touched."""
+    from django.db.models.functions import Greatest
+
+    later = timezone.now() + timedelta(seconds=seconds)
+    OutboundEmail.objects.using(using).filter(pk=pk, status=OutboundEmail.Status.QUEUED).update(
+        next_attempt_at=Greatest("next_attempt_at", later))
+    email = OutboundEmail.objects.using(using).filter(pk=pk).first()
+    if email is not None:
+        email.waiting_for_provider = True
+    return email
+
+
+def _release_claim(*, using: str, email: OutboundEmail, seconds: float) -> OutboundEmail:
+    """Undo a claim whose provider call never happened: queued again, the attempt not counted."""
+    with transaction.atomic(using=using):
+        row = OutboundEmail.objects.using(using).select_for_update().get(pk=email.pk)
+        if row.status == OutboundEmail.Status.SENDING and row.attempt_key == email.attempt_key:
+            row.status = OutboundEmail.Status.QUEUED
+            row.attempts = max(row.attempts - 1, 0)
+            row.claimed_at = None
+            row.next_attempt_at = timezone.now() + timedelta(seconds=seconds)
+            row.save(using=using, update_fields=["status", "attempts", "claimed_at", "next_attempt_at"])
+    row.waiting_for_provider = True
+    return row
 
 
 def _record_outcome(*, using: str, email: OutboundEmail, message, error: Exception | None) -> OutboundEmail:

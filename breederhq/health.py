@@ -62,12 +62,30 @@ def check_celery_workers() -> dict:
     return {"status": "up", "workers": workers}
 
 
+def check_email_provider(redis_up: bool) -> dict:
+    """The email provider's circuit breaker (breederhq/email_breaker.py). Open or half-open is
+    `degraded`, never `down`: emails wait queued, and the web serves on."""
+    if not redis_up:  # the breaker's state lives in Redis; asking again would only wait on it
+        return {"status": "unknown", "breaker": "unknown"}
+    from breederhq.email_breaker import email_provider_status
+
+    breaker = email_provider_status()
+    state = breaker.pop("state")
+    return {"status": "up" if state == "closed" else "unknown" if state == "unknown" else "degraded",
+            "breaker": state, **breaker}
+
+
 def platform_health() -> dict:
+    """`down`: what the platform cannot run without (503). `degraded`: a dependency that is failing
+    while the platform works around it (the email provider: emails wait), reported but 200."""
     components = {f"database:{alias}": check_database(alias) for alias in DATABASE_ALIASES}
     components["redis"] = check_redis()
     components["celery_worker"] = check_celery_workers()
-    down = sorted(name for name, result in components.items() if result["status"] != "up")
-    return {"status": "down" if down else "up", "down": down, "components": components}
+    components["email_provider"] = check_email_provider(components["redis"]["status"] == "up")
+    down = sorted(name for name, result in components.items() if result["status"] == "down")
+    degraded = sorted(name for name, result in components.items() if result["status"] == "degraded")
+    status = "down" if down else "degraded" if degraded else "up"
+    return {"status": status, "down": down, "degraded": degraded, "components": components}
 
 
 @require_GET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from django.utils import timezone
@@ -64,7 +65,9 @@ def send_outbound_email(self, using: str, pk: int) -> str | None:
     from breederhq.email import email_send
 
     email = email_send(using=using, pk=pk)
-    if email is not None and email.status == email.Status.QUEUED and email.next_attempt_at:
+    if getattr(email, "waiting_for_provider", False):
+        pass  # the provider's breaker is open: the sweep sends it once the provider may be tried
+    elif email is not None and email.status == email.Status.QUEUED and email.next_attempt_at:
         # Failed this time: try again after the backoff (the sweep would too, if this is lost).
         _reschedule(self, (using, pk), {}, at=email.next_attempt_at)
     elif email is not None and email.status == email.Status.SENDING and email.claimed_at:
@@ -80,17 +83,33 @@ def send_outbound_email(self, using: str, pk: int) -> str | None:
 
 
 @scheduled_job("breederhq.tasks.send_due_emails", soft_time_limit=120, time_limit=150)
-def send_due_emails() -> dict[str, int]:
-    """Beat: enqueue queued emails whose first enqueue was lost (Redis down) or whose retry is due."""
+def send_due_emails() -> dict[str, int | str]:
+    """Beat: enqueue queued emails whose first enqueue was lost (Redis down) or whose retry is due.
+
+    While the provider's breaker is open nothing is enqueued (the emails wait, queued); once its
+    open period is over, one email goes out as the probe, and the rest follow when it has closed."""
     from breederhq.email import emails_due
+    from breederhq.email_breaker import email_provider_status
     from config.database_routing import DATABASE_ALIASES
 
+    provider = email_provider_status()
+    limit = 500
+    if provider["state"] == "open" and "retry_at" in provider and (
+            datetime.fromisoformat(provider["retry_at"]) > timezone.now()):
+        limit = 0
+    elif provider["state"] in ("open", "half-open"):
+        limit = 1
     counts = {}
     for alias in DATABASE_ALIASES:
-        due = emails_due(using=alias)
+        due = emails_due(using=alias, limit=limit) if limit else []
+        due = due[:limit]
         for pk in due:
             send_outbound_email.delay(alias, pk)
         counts[alias] = len(due)
+        if due and limit == 1:
+            limit = 0  # one probe in all
+    if provider["state"] != "closed":
+        counts["provider_breaker"] = provider["state"]
     return counts
 
 

@@ -34,6 +34,7 @@ from django.db import connections, migrations, models, transaction
 from django.http import JsonResponse
 
 from breederhq.errors import PermissionDenied
+from breederhq.observability import context as log_context
 
 logger = logging.getLogger(__name__)
 
@@ -195,18 +196,22 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
     if isinstance(tenant_id, bool) or not isinstance(tenant_id, int) or tenant_id <= 0:
         raise ValueError(f"tenant_context needs a positive integer tenant id, got {tenant_id!r}")
     nested = connections[using].in_atomic_block
-    with transaction.atomic(using=using):
-        with connections[using].cursor() as cursor:
-            previous = None
-            if nested:
-                cursor.execute("SELECT current_setting(%s, true)", [TENANT_SETTING])
-                previous = cursor.fetchone()[0]
-            _set_local(cursor, TENANT_SETTING, str(tenant_id))
-        yield tenant_id
-        # Only reached on success; on an exception the savepoint rollback undoes set_config itself.
-        if nested:
+    log_token = log_context.tenant_id.set(str(tenant_id))  # log lines of the block name the tenant
+    try:
+        with transaction.atomic(using=using):
             with connections[using].cursor() as cursor:
-                _set_local(cursor, TENANT_SETTING, previous or "")
+                previous = None
+                if nested:
+                    cursor.execute("SELECT current_setting(%s, true)", [TENANT_SETTING])
+                    previous = cursor.fetchone()[0]
+                _set_local(cursor, TENANT_SETTING, str(tenant_id))
+            yield tenant_id
+            # Only reached on success; on an exception the savepoint rollback undoes set_config itself.
+            if nested:
+                with connections[using].cursor() as cursor:
+                    _set_local(cursor, TENANT_SETTING, previous or "")
+    finally:
+        log_context.tenant_id.reset(log_token)
 
 
 @contextmanager
@@ -292,6 +297,8 @@ def system_read_context(*, job: str, using: str = "default", user_id: int | None
 
 def set_connection_context(*, tenant_id: int | None, user_id: int | None, using: str = "default") -> None:
     """Session-level settings for one request; `reset_connection_context` must follow in `finally`."""
+    if tenant_id is not None:  # the request's log lines (cleared when it finishes) and the tasks it publishes
+        log_context.tenant_id.set(str(tenant_id))
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT set_config(%s, %s, false), set_config(%s, %s, false)",

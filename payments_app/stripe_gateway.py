@@ -1,5 +1,6 @@
 """Every call to Stripe goes through here: one configured client, our own idempotency keys, and a
-circuit breaker shared by all processes through Redis (docs/architecture/invoices-and-payments.md).
+circuit breaker shared by all processes through Redis (breederhq/breakers.py,
+docs/architecture/invoices-and-payments.md).
 
 Never call this inside a database transaction that holds locks: a slow Stripe would hold them too.
 """
@@ -10,9 +11,10 @@ import logging
 from functools import lru_cache
 
 import pybreaker
-import redis
 import stripe
 from django.conf import settings
+
+from breederhq.breakers import shared_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +47,8 @@ def stripe_client() -> stripe.StripeClient:
 
 @lru_cache(maxsize=1)
 def stripe_breaker() -> pybreaker.CircuitBreaker:
-    storage = pybreaker.CircuitRedisStorage(
-        pybreaker.STATE_CLOSED,
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2),
-        namespace=f"{settings.CELERY_KEY_PREFIX}breederhq:stripe-breaker",
-    )
-    return pybreaker.CircuitBreaker(
-        fail_max=settings.STRIPE_BREAKER_FAIL_MAX,
-        reset_timeout=settings.STRIPE_BREAKER_RESET_SECONDS,
-        exclude=[lambda exc: not _is_outage(exc)],
-        state_storage=storage,
-        name="stripe",
-    )
+    return shared_breaker("stripe", fail_max=settings.STRIPE_BREAKER_FAIL_MAX,
+                          reset_timeout=settings.STRIPE_BREAKER_RESET_SECONDS, is_outage=_is_outage)
 
 
 def breaker_is_open() -> bool:

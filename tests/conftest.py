@@ -32,3 +32,20 @@ def _fresh_identity_cache():
     identity_cache.clear()
     yield
     identity_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _email_breaker_closed():
+    """Each test starts with the email provider's breaker closed and built from its settings: its
+    state lives in Redis, and failures one test simulates must not open it for the next."""
+    from breederhq.email_breaker import email_breaker
+
+    email_breaker.cache_clear()
+    try:
+        storage = email_breaker()._state_storage
+        storage._redis.delete(*(storage._namespace(part) for part in
+                                ("state", "fail_counter", "success_counter", "opened_at", "probe")))
+    except Exception:  # noqa: BLE001 - Redis down is some tests' subject; nothing to reset then
+        pass
+    yield
+    email_breaker.cache_clear()

@@ -42,6 +42,8 @@ class Dashboard:
     webhook_total: int = 0
     webhook_failed: int = 0
     emails: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The email provider's circuit breaker, as /healthz shows it (breederhq/email_breaker.py).
+    email_provider: dict = field(default_factory=dict)
     outbox: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
@@ -54,10 +56,21 @@ class Dashboard:
         return round(100 * self.webhook_failed / self.webhook_total, 1) if self.webhook_total else None
 
 
+#: The email states the dashboard counts; each count links to the admin list filtered to it.
+EMAIL_STATES_SHOWN = ("queued", "sending", "delivery_unknown", "failed")
+
+
 def _email_counts(model, using: str) -> dict[str, int]:
-    row = model.objects.using(using).aggregate(
-        queued=Count("id", filter=Q(status="queued")), failed=Count("id", filter=Q(status="failed")))
-    return row
+    return model.objects.using(using).aggregate(
+        **{state: Count("id", filter=Q(status=state)) for state in EMAIL_STATES_SHOWN})
+
+
+def email_list_url(alias: str, status: str) -> str:
+    """The outbound email admin page of database `alias`, filtered to `status`."""
+    from breederhq.models import MarketplaceDbOutboundEmail, TenantDbOutboundEmail
+
+    opts = {"default": TenantDbOutboundEmail, "marketplace": MarketplaceDbOutboundEmail}[alias]._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?status__exact={status}"
 
 
 def _outbox_counts(using: str, now) -> dict[str, int]:
@@ -123,6 +136,10 @@ def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
     board.webhook_failed = webhook.get("failed", 0) + webhook.get("dead", 0)
 
     for alias, label in (("default", "tenant DB"), ("marketplace", "marketplace DB")):
-        board.emails[label] = _email_counts(OutboundEmail, alias)
+        counts = _email_counts(OutboundEmail, alias)
+        board.emails[label] = {**counts, "urls": {state: email_list_url(alias, state) for state in counts}}
         board.outbox[label] = {**_outbox_counts(alias, now), "stuck_url": outbox_stuck_url(alias)}
+    from breederhq.health import check_email_provider
+
+    board.email_provider = check_email_provider(redis_up=True)
     return board

@@ -28,6 +28,8 @@ import queue
 import threading
 import time
 
+from breederhq.observability import context as log_context
+
 logger = logging.getLogger(__name__)
 
 #: The most arguments one batch message carries.
@@ -59,32 +61,36 @@ def _drain(*, last_published: float) -> list[tuple]:
     return items
 
 
-def _publish(task, *args) -> None:
+def _publish(task, *args, tenant: str = "") -> None:
+    token = log_context.tenant_id.set(tenant)  # the message's tenant header (observability/celery_signals.py)
     try:
         task.delay(*args)
     except Exception:  # broker down: the sweep picks the work up from the database
         logger.exception("could not publish %s%r; the sweep will pick it up", task.name, args)
+    finally:
+        log_context.tenant_id.reset(token)
 
 
 def _run() -> None:
     last_published = float("-inf")
     while True:
         items = _drain(last_published=last_published)
-        # (task, batch_task) -> their args, in order of arrival; keyed by identity, tasks need not hash.
-        groups: dict[tuple[int, int], tuple[object, object, list[tuple]]] = {}
-        for task, args, batch_task in items:
-            groups.setdefault((id(task), id(batch_task)), (task, batch_task, []))[2].append(args)
-        for task, batch_task, calls in groups.values():
+        # (task, batch_task, tenant) -> their args, in order of arrival; tasks keyed by identity, they
+        # need not hash; a batch carries one tenant's work only.
+        groups: dict[tuple[int, int, str], tuple[object, object, list[tuple]]] = {}
+        for task, args, batch_task, tenant in items:
+            groups.setdefault((id(task), id(batch_task), tenant), (task, batch_task, []))[2].append(args)
+        for (_, _, tenant), (task, batch_task, calls) in groups.items():
             if batch_task is None or len(calls) == 1:
                 for args in calls:
-                    _publish(task, *args)
+                    _publish(task, *args, tenant=tenant)
                 continue
             for start in range(0, len(calls), BATCH_MAX):
                 chunk = calls[start:start + BATCH_MAX]
                 if len(chunk) == 1:
-                    _publish(task, *chunk[0])
+                    _publish(task, *chunk[0], tenant=tenant)
                 else:
-                    _publish(batch_task, [args[0] for args in chunk])
+                    _publish(batch_task, [args[0] for args in chunk], tenant=tenant)
         last_published = time.monotonic()
 
 
@@ -105,7 +111,7 @@ def publish_later(task, *args, batch_task=None) -> None:
     if batch_task is not None and len(args) != 1:
         raise TypeError("publish_later with a batch_task takes exactly one argument")
     _ensure_thread()
-    _queue.put((task, args, batch_task))
+    _queue.put((task, args, batch_task, log_context.tenant_id.get()))
 
 
 def publish_after_commit(task, *args, using: str, batch_task=None) -> None:

@@ -44,14 +44,27 @@ def slot_for(schedule, *, now: datetime) -> str:
     """The slot a message that beat sends at `now` for `schedule` belongs to.
 
     Interval schedules: the interval's multiple of the clock (epoch aligned), so two beats whose
-    timers are out of phase still agree. Crontab and every other kind: the minute (a crontab fires
-    at most once a minute)."""
+    timers are out of phase still agree. Crontabs: from the latest fire time at or before `now` to
+    the next one (breederhq/jobs/cron_slots.py), so a run that makes up for a fire time missed while
+    beat was down is that fire time's slot. Any other kind: the minute."""
     seconds = 60
     run_every = getattr(schedule, "run_every", None)
     if run_every is not None and not hasattr(schedule, "minute"):
         seconds = max(1, int(run_every.total_seconds()))
+    elif hasattr(schedule, "minute") and hasattr(schedule, "day_of_week"):
+        from breederhq.jobs.cron_slots import crontab_slot
+
+        slot = crontab_slot(schedule, now=now, default_tz=_beat_timezone())
+        if slot is not None:
+            return f"{slot[0]}/{slot[1]}"
     epoch = int(now.timestamp())
     return f"{epoch - epoch % seconds}/{seconds}"
+
+
+def _beat_timezone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(getattr(settings, "CELERY_TIMEZONE", None) or "UTC")
 
 
 _current_slot: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_slot", default=None)

@@ -275,6 +275,10 @@ EMAIL_RATE_LIMIT = env("EMAIL_RATE_LIMIT", default="100/s")
 # A claimed (`sending`) email whose worker has not finished after this long is taken to be
 # abandoned (its worker died): longer than the send task's hard time limit (90 s).
 EMAIL_SENDING_STALE_SECONDS = env.int("EMAIL_SENDING_STALE_SECONDS", default=120)
+# The email provider's circuit breaker (breederhq/email_breaker.py): opens after this many outages in
+# a row, and lets one probe through after this many seconds.
+EMAIL_BREAKER_FAIL_MAX = env.int("EMAIL_BREAKER_FAIL_MAX", default=5)
+EMAIL_BREAKER_RESET_SECONDS = env.int("EMAIL_BREAKER_RESET_SECONDS", default=60)
 CELERY_TASK_ANNOTATIONS = {"breederhq.tasks.send_outbound_email": {"rate_limit": EMAIL_RATE_LIMIT}}
 
 # --- Staff second factor (django-otp; docs/operations/staff-2fa.md) --------------------------------

@@ -59,7 +59,13 @@ def test_numbers(groups):
     assert (board.webhook_total, board.webhook_failed, board.webhook_failure_rate) == (4, 1, 25.0)
     # Demo data queued eight: the thread's three messages, its invoice sent, claimed and confirmed,
     # and the payment's receipt to the buyer and notice to the provider.
-    assert board.emails["marketplace DB"] == {"queued": 8, "failed": 1}
+    marketplace_emails = dict(board.emails["marketplace DB"])
+    urls = marketplace_emails.pop("urls")
+    assert marketplace_emails == {"queued": 8, "sending": 0, "delivery_unknown": 0, "failed": 1}
+    listing = reverse("admin:breederhq_marketplacedboutboundemail_changelist")
+    assert urls["delivery_unknown"] == listing + "?status__exact=delivery_unknown"
+    assert urls["sending"] == listing + "?status__exact=sending"
+    assert board.email_provider["breaker"] == "closed"
     assert board.outbox == {
         "tenant DB": {"stuck": 1, "pending_too_long": 0,
                       "stuck_url": reverse("admin:breederhq_tenantdboutboxmessage_changelist") + "?stuck=yes"},
@@ -106,3 +112,27 @@ def test_a_scheduled_job_still_reads_as_nobody():
     run_crossdb_check()
     read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:crossdb_check")
     assert (read.user_id, read.reason) == (None, "read-only scan by a scheduled job")
+
+
+def test_an_open_email_breaker_and_the_emails_in_doubt_are_shown_with_links(support_client, settings, tmp_path,
+                                                                            monkeypatch):
+    from breederhq.email import email_send
+    from breederhq.email_breaker import email_breaker
+    from breederhq.models import TenantDbOutboundEmail
+
+    settings.EMAIL_BACKEND = "tests.fakes.email_backend.FlakyFileBackend"
+    settings.EMAIL_BREAKER_FAIL_MAX = 1
+    email_breaker.cache_clear()
+    monkeypatch.setenv("FLAKY_EMAIL_DIR", str(tmp_path))
+    (tmp_path / "down").write_text("")
+    email = email_enqueue(using="default", event_key="w:open", template="welcome", to=["a@example.test"],
+                          context={"name": "A", "url": "u"})
+    email_send(using="default", pk=email.pk)  # fails: the breaker opens
+    unknown = email_enqueue(using="default", event_key="w:unknown", template="welcome", to=["b@example.test"],
+                            context={"name": "B", "url": "u"})
+    TenantDbOutboundEmail.objects.filter(pk=unknown.pk).update(status="delivery_unknown")
+    body = support_client.get(reverse("backoffice:dashboard")).content.decode()
+    assert "circuit OPEN" in body
+    listing = reverse("admin:breederhq_tenantdboutboundemail_changelist")
+    assert f'<a href="{listing}?status__exact=delivery_unknown">1</a>' in body
+    assert f'<a href="{listing}?status__exact=sending">0</a>' in body

@@ -14,8 +14,10 @@ def test_all_up_with_a_real_worker(client, celery_worker):
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "up"
-    assert body["down"] == []
-    assert set(body["components"]) == {"database:default", "database:marketplace", "redis", "celery_worker"}
+    assert body["down"] == [] and body["degraded"] == []
+    assert set(body["components"]) == {"database:default", "database:marketplace", "redis", "celery_worker",
+                                       "email_provider"}
+    assert body["components"]["email_provider"] == {"status": "up", "breaker": "closed", "failures": 0}
     assert celery_worker.hostname in body["components"]["celery_worker"]["workers"]
 
 
@@ -33,6 +35,7 @@ def test_redis_down_is_named(client, settings):
     assert "redis" in body["down"]
     assert body["components"]["redis"]["status"] == "down"
     assert body["components"]["database:default"]["status"] == "up"
+    assert body["components"]["email_provider"] == {"status": "unknown", "breaker": "unknown"}
 
 
 @pytest.fixture

@@ -15,16 +15,22 @@ class FlakyFileBackend(BaseEmailBackend):
     """FLAKY_EMAIL_DIR: where delivered messages go; FLAKY_EMAIL_FAILURES: how many sends fail first;
     FLAKY_EMAIL_HOLD=1: the send writes `entered` and waits for a `release` file (to kill the worker
     in the middle of a task); FLAKY_EMAIL_HOLD_AFTER=1: the same, after the message was accepted
-    (`accepted`), before the backend returns."""
+    (`accepted`), before the backend returns. While a file `down` is in the folder the provider is
+    out: every send fails with a connection error (a test removes it to bring the provider back).
+    Every call is counted in `calls` (what reached the provider, delivered or not)."""
 
     def send_messages(self, email_messages):
         folder = Path(os.environ["FLAKY_EMAIL_DIR"])
         folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "calls", "a") as calls:
+            calls.write(f"{os.getpid()}\n")
         if os.environ.get("FLAKY_EMAIL_HOLD") == "1":
             (folder / "entered").write_text(str(os.getpid()))
             deadline = time.monotonic() + 60
             while not (folder / "release").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
+        if (folder / "down").exists():
+            raise ConnectionError("simulated provider outage (down)")
         failures_file = folder / "failures-so-far"
         failed = int(failures_file.read_text()) if failures_file.exists() else 0
         if failed < int(os.environ.get("FLAKY_EMAIL_FAILURES", "0")):
@@ -56,6 +62,12 @@ class IdempotentFileBackend(FlakyFileBackend):
         target = folder / f"sent-{key}.json"
         if not target.exists():
             target.write_text(json.dumps({**record, "idempotency_key": message.idempotency_key}))
+
+
+def provider_calls(folder: Path) -> int:
+    """How many times the provider was called (each call a batch of messages)."""
+    calls = folder / "calls"
+    return len(calls.read_text().splitlines()) if calls.exists() else 0
 
 
 def delivered(folder: Path) -> list[dict]:

@@ -22,3 +22,22 @@ def slot_recorder() -> str:
 def log_a_line(text: str) -> None:
     """Logs one warning, for the worker-log test."""
     logging.getLogger("tests.jobs").warning("%s", text)
+
+
+@shared_task(name="tests.jobs.log_for_tenant", soft_time_limit=10, time_limit=20)
+def log_for_tenant(tenant_id: int, text: str) -> None:
+    """Work for one tenant, named by its argument: logs one line (the worker-log test)."""
+    logging.getLogger("tests.jobs").warning("%s", text)
+
+
+@shared_task(name="tests.jobs.log_tenant_by_tenant", soft_time_limit=10, time_limit=20)
+def log_tenant_by_tenant(tenant_ids: list[int]) -> None:
+    """A sweep visiting tenants in turn, each in its own context: logs before, in each, and after."""
+    from breederhq.tenancy import tenant_context
+
+    log = logging.getLogger("tests.jobs")
+    log.warning("sweep starts")
+    for tenant_id in tenant_ids:
+        with tenant_context(tenant_id):
+            log.warning("sweep visits %s", tenant_id)
+    log.warning("sweep ends")
