@@ -30,7 +30,7 @@ MAX_SCORED_IMAGES = 3
 
 #: The score of the listing row `l`, as SQL (one home for the rule: services and the backfill).
 SCORE_SQL = (
-    "(extract(epoch FROM l.published_at)::bigint"
+    "(floor(extract(epoch FROM l.published_at))::bigint"
     f" + CASE WHEN length(l.description) >= {DESCRIBED_MIN_CHARS} THEN {DESCRIBED_BONUS_SECONDS} ELSE 0 END"
     f" + {IMAGE_BONUS_SECONDS} * (SELECT count(*) FROM (SELECT 1 FROM service_listing_images i"
     f" WHERE i.listing_id = l.id LIMIT {MAX_SCORED_IMAGES}) images))"
