@@ -274,7 +274,11 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
                         "category_metadata": "jsonb_build_object('mobile', j %% 2 = 1, 'sizes',"
                                              " CASE WHEN j %% 2 = 1 THEN '[\"small\", \"large\"]'::jsonb"
                                              " ELSE '[\"small\"]'::jsonb END)",
-                        "published_at": "%(now)s"})
+                        # Published over the last month, scored as listing_score.SCORE_SQL scores a
+                        # listing without images (the search's stored order).
+                        "published_at": "%(now)s::timestamptz - ((b.n * 100 + j) %% 43200) * interval '1 minute'",
+                        "search_score": "floor(extract(epoch FROM %(now)s::timestamptz))::bigint"
+                                        " - ((b.n * 100 + j) %% 43200) * 60"})
         log(f"marketplace: {p['providers']} providers, {listings} listings ({elapsed()})")
 
         # Transactions: provider 0 (the bench provider login) sells a quarter of everything - a long

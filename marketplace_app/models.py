@@ -202,6 +202,10 @@ class ServiceListing(models.Model):
         db_persist=True,
     )
     published_at = models.DateTimeField(null=True, blank=True)
+    #: The order a buyer sees a search in (marketplace_app/listing_score.py): recency plus a bonus
+    #: for a described, illustrated listing. Kept by the services that change its inputs; NULL until
+    #: published (and, on a table older than the column, until `listing_search_scores` backfills it).
+    search_score = models.BigIntegerField(null=True, blank=True, editable=False)
     #: Bumped by every service write (edits and status changes): the ETag the provider's client reads.
     version = models.IntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -236,6 +240,12 @@ class ServiceListing(models.Model):
                 condition=Q(status="active"),
                 name="service_listings_active_search",
             ),
+            # The search's stored orders (selectors.ListingSearch): read in index order and stopped
+            # at the page, whatever the number of matches.
+            models.Index(F("search_score").desc(nulls_last=True), F("id").desc(), condition=Q(status="active"),
+                         name="listings_active_by_score"),
+            models.Index(F("published_at").desc(nulls_last=True), F("id").desc(), condition=Q(status="active"),
+                         name="listings_active_by_published"),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -13,7 +12,7 @@ from django.db import connections
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
-from breederhq.errors import NotFound, TimedOut, ValidationFailed
+from breederhq.errors import NotFound, ValidationFailed
 from breederhq.statement_timeout import statement_time_limit
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -25,159 +24,19 @@ from marketplace_app.models import (
     UserBlock,
 )
 from marketplace_app.partitions import add_months, month_start
-from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
+# The listing search lives in its own module; these names are part of the selectors' interface.
+from marketplace_app.listing_search import (  # noqa: F401
+    LISTING_PAGE_COLUMNS,
+    SEARCH_ORDERS,
+    ListingSearch,
+    listing_search,
+    search_timed_out,
+)
 
 if TYPE_CHECKING:
     from breederhq.api.keyset import Position
 
 DB = "marketplace"
-SEARCH_ORDERS = ("relevance", "newest")
-
-
-#: The columns of a listing search row, as `.values()` would name them (the API renders these).
-LISTING_PAGE_COLUMNS = (
-    ("l.id", "id"), ("l.slug", "slug"), ("l.title", "title"), ("l.category", "category"),
-    ("l.price_cents", "price_cents"), ("l.currency", "currency"), ("l.city", "city"), ("l.state", "state"),
-    ("l.published_at", "published_at"), ("l.provider_id", "provider_id"), ("p.business_name", "provider__business_name"),
-    ("p.kind", "provider__kind"), ("p.city", "provider__city"), ("p.state", "provider__state"),
-)
-_LISTING_PAGE_KEYS = tuple(key for _, key in LISTING_PAGE_COLUMNS)
-_TSQUERY = "websearch_to_tsquery('english'::regconfig, %s)"
-
-
-#: A listing is public only while its provider is: the few soft-deleted providers are excluded by
-#: an anti-join (their index entries), not by joining every match to its provider row; the page's
-#: own rows are joined to their providers after the LIMIT.
-_PROVIDER_LIVE = ("NOT EXISTS (SELECT 1 FROM marketplace_providers d"
-                  " WHERE d.id = l.provider_id AND d.deleted_at IS NOT NULL)")
-
-
-@dataclass(frozen=True)
-class ListingSearch:
-    """A listing search, written out as SQL: the filters (`where`, `params`) and the order.
-
-    Read it a page at a time with `page()`: one statement returns the page and the number of all
-    matches. Written out rather than built by the ORM because this is the public marketplace's
-    hottest read and compiling the ORM query (search, rank, window count) cost more CPU than the
-    rest of the request (measured with bench/)."""
-
-    where: str
-    params: tuple
-    query: str | None
-    order: str
-
-    def _order_by(self) -> str:
-        # Valid inside the statement (over service_listings l, `rank` its output column) and around
-        # it (over the subquery, also named l).
-        if self.query is not None and self.order == "relevance":
-            return "rank DESC, l.published_at DESC, l.id DESC"
-        return "l.published_at DESC NULLS LAST, l.id DESC"
-
-    def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
-        """(rows, number of all matches): dicts of `LISTING_PAGE_COLUMNS`' keys, in order. (The
-        API caches its answers: marketplace_app/search_cache.py.)
-
-        One statement: `count(*) OVER ()` counts the matches while PostgreSQL reads them for the
-        ORDER BY anyway (a ranked search sorts them all), and only the page's rows are joined to
-        their providers. A page past the end (no rows) answers the count with a second, plain
-        COUNT. (Ranking over ids first and reading the wide columns for the page alone saved work
-        only past several hundred matches on the bench data, and cost more planning than it saved
-        below that.)"""
-        rank = f"ts_rank(l.search_vector, {_TSQUERY})" if self.query is not None else "0"
-        rank_params = [self.query] if self.query is not None else []
-        listing_columns = ", ".join(column for column, _ in LISTING_PAGE_COLUMNS if column.startswith("l."))
-        sql = (
-            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, l.total"
-            f" FROM (SELECT {listing_columns}, {rank} AS rank, count(*) OVER () AS total FROM service_listings l"
-            f" WHERE {self.where} ORDER BY {self._order_by()} LIMIT %s OFFSET %s) l"
-            f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {self._order_by()}"
-        )
-        rows = _fetch_within_timeout(sql, (*rank_params, *self.params, limit, offset))
-        if not rows:
-            return [], self.count()
-        return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
-
-    def count(self) -> int:
-        return _fetch_within_timeout(f"SELECT count(*) FROM service_listings l WHERE {self.where}", self.params)[0][0]
-
-
-def _fetch_within_timeout(sql: str, params) -> list[tuple]:
-    """The rows of one search statement, which PostgreSQL stops after
-    LISTING_SEARCH_STATEMENT_TIMEOUT_MS: then `TimedOut` (503 `search_timeout`), and the
-    connection is as it was (breederhq/statement_timeout.py: the limit travels with the statement,
-    in the same message)."""
-    timeout_ms = settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS
-    with statement_time_limit(DB, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms)):
-        with connections[DB].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-
-
-def search_timed_out(timeout_ms: int) -> TimedOut:
-    """The 503 `search_timeout` problem of a public search stopped by its time limit."""
-    return TimedOut(
-        f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "
-        "or more specific words) and try again.", timeout_ms=timeout_ms, code="search_timeout",
-    )
-
-
-def listing_search(
-    *,
-    query: str | None = None,
-    category: str | None = None,
-    state: str | None = None,
-    city: str | None = None,
-    price_min_cents: int | None = None,
-    price_max_cents: int | None = None,
-    metadata: dict | None = None,
-    metadata_keys: list[str] | None = None,
-    order: str = "relevance",
-) -> ListingSearch:
-    """Active listings of providers that are not deleted, filtered, then ordered by full-text
-    relevance (`ts_rank`, when there is a query; then newest, then id) or newest first.
-
-    The query uses websearch syntax with the english configuration, against the stored
-    `search_vector` (title weighted over description). With a query, the category, state and city
-    filters are matched in the same tsquery, against the listing search document
-    (`search_document`: the text lexemes plus "state=TX"-style facet lexemes, one GIN index);
-    without one, by plain equality on the active-listing index. A query of stop words alone matches
-    nothing, with or without filters. `metadata` matches by containment
-    (`category_metadata @> metadata`), `metadata_keys` requires every key to be present (`?&`);
-    both use the GIN index on category_metadata.
-    """
-    if order not in SEARCH_ORDERS:
-        raise ValidationFailed("Unknown order.", field_errors={"order": [f"One of {', '.join(SEARCH_ORDERS)}."]})
-    where, params = ["l.status = %s", _PROVIDER_LIVE], [ServiceListing.Status.ACTIVE.value]
-    # Normalised the way listing_create stores them, so that equality finds them.
-    facets = {"category": category or None, "state": state.strip().upper() if state else None,
-              "city": city.strip() if city else None}
-    query = query.strip() if query and query.strip() else None
-    if query is None:
-        for column, value in facets.items():
-            if value:
-                where.append(f"l.{column} = %s")
-                params.append(value)
-    elif (facet_query := facet_tsquery(**facets)) is not None:
-        # `&&` with a query of stop words alone (an empty tsquery) would leave the facets alone:
-        # numnode() keeps such a search empty, as it is without facets (a one-time filter).
-        where.extend([f"{LISTING_SEARCH_DOCUMENT_SQL} @@ ({_TSQUERY} && %s::tsquery)", f"numnode({_TSQUERY}) > 0"])
-        params.extend([query, facet_query, query])
-    else:
-        where.append(f"{LISTING_SEARCH_DOCUMENT_SQL} @@ {_TSQUERY}")
-        params.append(query)
-    if price_min_cents is not None:
-        where.append("l.price_cents >= %s")
-        params.append(price_min_cents)
-    if price_max_cents is not None:
-        where.append("l.price_cents <= %s")
-        params.append(price_max_cents)
-    if metadata:
-        where.append("l.category_metadata @> %s::jsonb")
-        params.append(json.dumps(metadata))
-    if metadata_keys:
-        where.append("l.category_metadata ?& %s::text[]")
-        params.append(list(metadata_keys))
-    return ListingSearch(where=" AND ".join(where), params=tuple(params), query=query, order=order)
 
 
 def listing_get_public(*, slug: str) -> ServiceListing:

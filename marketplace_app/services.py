@@ -26,6 +26,7 @@ from breederhq.money import check_amount, check_lines
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.status import ConfirmationEvent, InvoiceStatus
 from breederhq.outbox import outbox_enqueue
+from marketplace_app import listing_score
 from marketplace_app.invoicing import MARKETPLACE_INVOICES as KIND
 from marketplace_app.models import (
     LISTING_STATES,
@@ -334,6 +335,7 @@ def listing_transition(*, listing_id: int, target: str, expected_version: int | 
             listing.published_at = timezone.now()
             fields.append("published_at")
         listing.save(using=DB, update_fields=fields)
+        listing_score.refresh(listing.pk)
         _bump_provider_stats(listing.provider_id, listings=_listing_counts(target) - before)
     return listing
 
@@ -373,6 +375,7 @@ def listing_update(*, listing_id: int, provider_id: int, expected_version: int, 
             setattr(listing, name, normalise.get(name, lambda v: v)(value))
         listing.version += 1
         listing.save(using=DB, update_fields=[*changes, "version", "updated_at"])
+        listing_score.refresh(listing.pk)
     return listing
 
 
@@ -384,6 +387,7 @@ def listing_image_add(*, listing_id: int, url: str, caption: str = "", sort_orde
             sort_order = 0 if last is None else last + 1
         image = ServiceListingImage(listing=listing, url=url, caption=caption, sort_order=sort_order)
         image.save(using=DB)
+        listing_score.refresh(listing.pk)
     return image
 
 

@@ -91,7 +91,7 @@ class PageNumberCountedInPage(PageNumber):
     or nothing matches) needs the separate COUNT, to tell "empty" from "no such page".
 
     For `values()` querysets (the hot lists render dict rows), or a written-out search with
-    `page(offset=, limit=) -> (rows, count)` and `count()` (`marketplace_app.selectors.ListingSearch`)."""
+    `page(offset=, limit=) -> (rows, count)` and `count()` (`marketplace_app.listing_search.ListingSearch`)."""
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -106,15 +106,25 @@ class PageNumberCountedInPage(PageNumber):
         def invalid(message: str):
             return NotFound(self.invalid_page_message.format(page_number=raw, message=message))
 
+        cap = getattr(queryset, "count_cap", None)
+        self.count_capped = None if cap is None else False
+
+        def capped(count: int) -> int:  # a search counted up to cap + 1: "cap+" (`count_capped`)
+            if cap is not None and count > cap:
+                self.count_capped = True
+                return cap
+            return count
+
         if raw in self.last_page_strings:
             if written_out:
-                paginator.count = queryset.count()
+                paginator.count = capped(queryset.count())
             number = paginator.num_pages  # the last page's number needs the COUNT first
         else:
             number = raw if raw == 1 else bounded_int(self.page_query_param, raw, low=1, high=MAX_PAGE)
         offset = (number - 1) * page_size
         if written_out:
-            rows, paginator.count = queryset.page(offset=offset, limit=page_size)
+            rows, count = queryset.page(offset=offset, limit=page_size)
+            paginator.count = capped(count)
         else:
             rows = list(queryset.annotate(**{_TOTAL: Window(Count("*"))})[offset:offset + page_size])
             paginator.count = rows[0][_TOTAL] if rows else queryset.count()  # cached_property: set, not computed
@@ -128,6 +138,30 @@ class PageNumberCountedInPage(PageNumber):
         if paginator.num_pages > 1 and self.template is not None:
             self.display_page_controls = True
         return rows
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        if getattr(self, "count_capped", None) is not None:
+            response.data["count_capped"] = self.count_capped
+        return response
+
+
+class PageNumberCappedCount(PageNumberCountedInPage):
+    """`PageNumberCountedInPage` for a search whose count stops at a cap (`count_cap`): `count` is
+    exact up to the cap; past it `count` is the cap and `count_capped` is true ("1,000+"), and pages
+    end at the cap (a later page is a 404 like any page past the end)."""
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        answer["properties"]["count"]["description"] = (
+            "The number of matches, exact up to the cap (LISTING_SEARCH_COUNT_CAP, 1,000 by default); "
+            "the cap itself when count_capped is true.")
+        answer["properties"]["count_capped"] = {
+            "type": "boolean", "example": False,
+            "description": "True when there are more matches than `count` (show it as \"1,000+\"); the "
+                           "pages end at the cap: narrow the search to reach the others."}
+        answer["required"] = [*answer.get("required", []), "count_capped"]
+        return answer
 
 
 class NewestFirstCursor(BoundedParameters, CursorPagination):

@@ -342,14 +342,27 @@ API_IDENTITY_CACHE_SECONDS = env.float("API_IDENTITY_CACHE_SECONDS", default=5)
 # answer per process for at most this long, so a revocation or deactivation reaches every process
 # within it (breederhq.api.sessions).
 API_REVOCATION_CACHE_SECONDS = env.float("API_REVOCATION_CACHE_SECONDS", default=1)
-# The public listing search's pages are cached in Redis this long (0: not cached); any listing or
-# provider write makes them stale at once (marketplace_app.search_cache).
+# The public listing search's pages are cached in Redis this long (0: not cached); a listing or
+# provider write makes the answers that could show it stale at once (marketplace_app.search_cache).
 LISTING_SEARCH_CACHE_SECONDS = env.int("LISTING_SEARCH_CACHE_SECONDS", default=60)
+# A search stopped by its time limit is answered 503 from the cache this long (0: not cached), so
+# repeating it costs the database nothing.
+LISTING_SEARCH_REFUSAL_CACHE_SECONDS = env.int("LISTING_SEARCH_REFUSAL_CACHE_SECONDS", default=30)
+# Uncached listing searches one client (IP) may run at once (0: no limit); more is a 429 with Retry-After
+# (marketplace_app.search_guard). Without Redis there is no limit.
+LISTING_SEARCH_CONCURRENT_PER_CLIENT = env.int("LISTING_SEARCH_CONCURRENT_PER_CLIENT", default=2)
+# The listing search's count is exact up to this many matches, then "at least this many" (count_capped),
+# and its pages end there. Relevance (ts_rank) orders the first LISTING_SEARCH_RERANK_CANDIDATES matches
+# in the stored order (marketplace_app.listing_search).
+LISTING_SEARCH_COUNT_CAP = env.int("LISTING_SEARCH_COUNT_CAP", default=1000)
+LISTING_SEARCH_RERANK_CANDIDATES = env.int("LISTING_SEARCH_RERANK_CANDIDATES", default=200)
 # PostgreSQL stops a public search's statements after this many milliseconds (0: no limit) and
 # the API answers 503 `search_timeout`: an anonymous client's broad or many-term search may not hold
 # a database backend for long (bench/: a broad search over 1M listings, 10,000 matches, takes about
 # 50 ms inside PostgreSQL; nothing else bounds a many-term one). Listings, then providers.
 LISTING_SEARCH_STATEMENT_TIMEOUT_MS = env.int("LISTING_SEARCH_STATEMENT_TIMEOUT_MS", default=1500)
+# The listing search's limit for a caller who is not signed in (most of the public, and any script).
+LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS = env.int("LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS", default=500)
 PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS = env.int("PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS", default=1500)
 # A buyer's payment receipt (PDF, PNG, JPEG, WebP) may not be larger than this.
 RECEIPT_MAX_BYTES = env.int("RECEIPT_MAX_BYTES", default=10 * 1024 * 1024)

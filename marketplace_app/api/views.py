@@ -18,11 +18,9 @@ from breederhq.api.keyset import KeysetPagination, Position, decode_position, en
 from breederhq.api.pagination import (
     MAX_PAGE_SIZE,
     PageNumber,
-    PageNumberCountedInPage,
     RecentThreadsCursor,
     page_size_of,
 )
-from breederhq.api.params import QueryParams
 from breederhq.api.schema import (
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_SCHEMA,
@@ -41,9 +39,9 @@ from breederhq.api.uploads import (
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
-from breederhq.money import MAX_AMOUNT_CENTS
-from marketplace_app import search_cache, selectors, services
+from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
+from marketplace_app.api.listing_search import ListingSearchParams, ListingSearchView  # noqa: F401 (urls, schema)
 from marketplace_app.invoicing import MARKETPLACE_INVOICES
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -67,62 +65,11 @@ def _valid(serializer_class, data):
 # --- Listings (public) -----------------------------------------------------------------------------
 
 
-class ListingSearchParams(QueryParams):
-    q = serializers.CharField(required=False, max_length=200, help_text="Full text (websearch syntax).")
-    category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
-    state = serializers.CharField(required=False, max_length=50)
-    city = serializers.CharField(required=False, max_length=100)
-    price_min_cents = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AMOUNT_CENTS)
-    price_max_cents = serializers.IntegerField(required=False, min_value=0, max_value=MAX_AMOUNT_CENTS)
-    metadata_keys = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
-    order = serializers.ChoiceField(choices=["relevance", "newest"], default="relevance")
-
-
 class PublicAPIView(MarketplaceAPIView):
     # Anonymous reads of the public marketplace, throttled per client IP.
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [PublicReadIPThrottle]
-
-
-#: Part of every cached answer's key, so another release's answers are never read as this one's:
-#: the selector's columns, and a version to bump when `listing_rows_out` renders them differently.
-_SEARCH_ANSWER_SHAPE = ("listing-search-page-1", s.LISTING_VALUES)
-
-
-class ListingSearchView(PublicAPIView):
-    pagination_class = PageNumberCountedInPage
-    serializer_class = s.ListingOut
-    queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
-
-    @extend_schema(operation_id="listings_search", tags=["marketplace"], parameters=[ListingSearchParams],
-                   responses={200: s.ListingOut(many=True), **problems(
-                       e400="Invalid filter",
-                       e503="The search ran past its time limit (`search_timeout`, the limit in `timeout_ms`): "
-                            "narrow it")},
-                   summary="Active listings: filters and full-text search")
-    def get(self, request):
-        # A page this search answered before comes from the search cache (marketplace_app/
-        # search_cache.py) as it was answered, with no validation, query or rendering of rows: only
-        # answers are cached, so a query string in the cache was valid. The key is the full URL
-        # (its links are absolute) and the rows' shape.
-        key = (_SEARCH_ANSWER_SHAPE, request.build_absolute_uri())
-        return Response(search_cache.cached(key, lambda: self._search(request)))
-
-    def _search(self, request) -> dict:
-        params = request.query_params.copy()
-        data = {k: v for k, v in params.items() if k not in ("page", "page_size", "metadata_keys")}
-        if "metadata_keys" in params:
-            data["metadata_keys"] = params.getlist("metadata_keys")
-        filters = _valid(ListingSearchParams, data)
-        listings = selectors.listing_search(
-            query=filters.get("q"), category=filters.get("category"), state=filters.get("state"),
-            city=filters.get("city"), price_min_cents=filters.get("price_min_cents"),
-            price_max_cents=filters.get("price_max_cents"), metadata_keys=filters.get("metadata_keys"),
-            order=filters["order"],
-        )
-        page = self.paginate_queryset(listings)
-        return self.get_paginated_response(s.listing_rows_out(page)).data
 
 
 class ListingDetailView(PublicAPIView):

@@ -1,0 +1,220 @@
+"""The public listing search (read side): filters, the stored order, relevance over the first
+candidates, and a count capped at LISTING_SEARCH_COUNT_CAP.
+
+What a search costs does not grow with the number of its matches (docs/decisions/0005-bounded-
+listing-search.md):
+- The matches are read in a stored order (`search_score`, marketplace_app/listing_score.py, or
+  `published_at` for "newest") from a partial B-tree index, the text and the filters checked on each
+  row, and the read stops once the page is full. A common word ("dog", most listings) is then a
+  short index walk. A rare one would make that walk long, so PostgreSQL may instead find the few
+  matches through the GIN index over the listing search document (marketplace_app/
+  search_document.py) and sort them: the planner chooses from its statistics, per statement.
+- Relevance (`ts_rank`) orders only the first LISTING_SEARCH_RERANK_CANDIDATES matches in the stored
+  order; the matches after those follow in the stored order. So the first pages of a search show its
+  best text matches among its best listings, and no search ranks every match.
+- The count is exact up to LISTING_SEARCH_COUNT_CAP; past it the answer says "at least the cap"
+  (`count_capped`), from a read that stops at cap + 1 matches. Pages end at the cap too: a search
+  with more matches is narrowed to see the others.
+
+Written out as SQL rather than built with the ORM: this is the public marketplace's hottest read,
+and compiling the ORM query cost more CPU than the rest of the request (measured with bench/).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections
+
+from breederhq.errors import TimedOut, ValidationFailed
+from breederhq.statement_timeout import statement_time_limit
+from marketplace_app.models import ServiceListing
+from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
+
+DB = "marketplace"
+SEARCH_ORDERS = ("relevance", "newest")
+
+#: The columns of a listing search row, as `.values()` would name them (the API renders these).
+LISTING_PAGE_COLUMNS = (
+    ("l.id", "id"), ("l.slug", "slug"), ("l.title", "title"), ("l.category", "category"),
+    ("l.price_cents", "price_cents"), ("l.currency", "currency"), ("l.city", "city"), ("l.state", "state"),
+    ("l.published_at", "published_at"), ("l.provider_id", "provider_id"), ("p.business_name", "provider__business_name"),
+    ("p.kind", "provider__kind"), ("p.city", "provider__city"), ("p.state", "provider__state"),
+)
+_LISTING_PAGE_KEYS = tuple(key for _, key in LISTING_PAGE_COLUMNS)
+_LISTING_COLUMNS = ", ".join(column for column, _ in LISTING_PAGE_COLUMNS if column.startswith("l."))
+_TSQUERY = "websearch_to_tsquery('english'::regconfig, %s)"
+
+#: The stored orders, each the key of a partial index on active listings (ServiceListing.Meta).
+_STORED_ORDER = {
+    "relevance": "l.search_score DESC NULLS LAST, l.id DESC",
+    "newest": "l.published_at DESC NULLS LAST, l.id DESC",
+}
+
+#: A listing is public only while its provider is: the few soft-deleted providers are excluded by
+#: an anti-join (their index entries), not by joining every match to its provider row; the page's
+#: own rows are joined to their providers after the LIMIT.
+_PROVIDER_LIVE = ("NOT EXISTS (SELECT 1 FROM marketplace_providers d"
+                  " WHERE d.id = l.provider_id AND d.deleted_at IS NOT NULL)")
+
+
+@dataclass(frozen=True)
+class ListingSearch:
+    """A listing search, written out as SQL: the filters (`where`, `params`) and the order. Read it
+    a page at a time with `page()` (the page and the capped count in one statement)."""
+
+    where: str
+    params: tuple
+    query: str | None
+    order: str
+    timeout_ms: int
+    count_cap: int
+    candidates: int
+
+    @property
+    def reranked(self) -> bool:
+        return self.query is not None and self.order == "relevance"
+
+    def _matches(self, *, columns: str, limit: int | None, offset: int = 0) -> tuple[str, list]:
+        """The matches in the stored order, `limit` of them from `offset`, as a subquery."""
+        sql = f"SELECT {columns} FROM service_listings l WHERE {self.where} ORDER BY {_STORED_ORDER[self.order]}"
+        params = list(self.params)
+        if limit is not None:
+            sql += " LIMIT %s OFFSET %s"
+            params += [limit, offset]
+        return sql, params
+
+    def _count_sql(self) -> tuple[str, list]:
+        return (f"SELECT count(*) FROM (SELECT 1 FROM service_listings l WHERE {self.where} LIMIT %s) capped",
+                [*self.params, self.count_cap + 1])
+
+    def _page_sql(self, *, offset: int, limit: int) -> tuple[str, list, str]:
+        """(the page's listing rows as a subquery `l`, its params, the order they are in)."""
+        stored = _STORED_ORDER[self.order]
+        n = self.candidates
+        if not self.reranked or offset >= n:
+            sql, params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_score", limit=limit, offset=offset)
+            return sql, params, stored
+        # The first `n` matches in the stored order, ordered by relevance; any rows of the page past
+        # them continue in the stored order (`part` 1).
+        inner, inner_params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_vector, l.search_score", limit=n)
+        ranked = (f"SELECT {_LISTING_COLUMNS}, l.search_score, ts_rank(l.search_vector, {_TSQUERY}) AS rank,"
+                  f" 0 AS part FROM ({inner}) l")
+        params = [self.query, *inner_params]
+        rest = offset + limit - n
+        if rest > 0:
+            tail, tail_params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_score, 0::real, 1",
+                                              limit=rest, offset=n)
+            ranked = f"({ranked}) UNION ALL ({tail})"
+            params += tail_params
+        order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
+        return f"SELECT * FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s", [*params, limit, offset], order
+
+    def page_sql(self, *, offset: int, limit: int) -> tuple[str, list]:
+        """The one statement `page()` sends, with its parameters (also for EXPLAIN)."""
+        count_sql, count_params = self._count_sql()
+        page_sql, page_params, order = self._page_sql(offset=offset, limit=limit)
+        sql = (f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, ({count_sql})"
+               f" FROM ({page_sql}) l JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}")
+        return sql, [*count_params, *page_params]
+
+    def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
+        """(rows, matches counted up to `count_cap + 1`): dicts of `LISTING_PAGE_COLUMNS`' keys, in
+        order. A page with no rows answers the count with a second statement (`count()`)."""
+        rows = _fetch_within_timeout(*self.page_sql(offset=offset, limit=limit), timeout_ms=self.timeout_ms)
+        if not rows:
+            return [], self.count()
+        return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
+
+    def count(self) -> int:
+        """The number of matches, counted up to `count_cap + 1` (more than the cap: "cap+")."""
+        return _fetch_within_timeout(*self._count_sql(), timeout_ms=self.timeout_ms)[0][0]
+
+
+def _fetch_within_timeout(sql: str, params, *, timeout_ms: int) -> list[tuple]:
+    """The rows of one search statement, which PostgreSQL stops after `timeout_ms`: then `TimedOut`
+    (503 `search_timeout`), and the connection is as it was (breederhq/statement_timeout.py: the
+    limit travels with the statement, in the same message)."""
+    with statement_time_limit(DB, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms)):
+        with connections[DB].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def search_timed_out(timeout_ms: int) -> TimedOut:
+    """The 503 `search_timeout` problem of a public search stopped by its time limit."""
+    return TimedOut(
+        f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "
+        "or more specific words) and try again.", timeout_ms=timeout_ms, code="search_timeout",
+    )
+
+
+def listing_search(
+    *,
+    query: str | None = None,
+    category: str | None = None,
+    state: str | None = None,
+    city: str | None = None,
+    price_min_cents: int | None = None,
+    price_max_cents: int | None = None,
+    metadata: dict | None = None,
+    metadata_keys: list[str] | None = None,
+    order: str = "relevance",
+    timeout_ms: int | None = None,
+) -> ListingSearch:
+    """Active listings of providers that are not deleted, filtered, in the stored order ("relevance":
+    `search_score`, the first candidates re-ranked by `ts_rank` when there is a query; "newest":
+    `published_at`). `timeout_ms` defaults to LISTING_SEARCH_STATEMENT_TIMEOUT_MS.
+
+    The query uses websearch syntax with the english configuration, against the stored
+    `search_vector` (title weighted over description). With a query, the category, state and city
+    filters are matched in the same tsquery, against the listing search document
+    (`search_document`: the text lexemes plus "state=TX"-style facet lexemes, one GIN index);
+    without one, by plain equality. A query of stop words alone matches nothing, with or without
+    filters. `metadata` matches by containment (`category_metadata @> metadata`), `metadata_keys`
+    requires every key to be present (`?&`).
+    """
+    if order not in SEARCH_ORDERS:
+        raise ValidationFailed("Unknown order.", field_errors={"order": [f"One of {', '.join(SEARCH_ORDERS)}."]})
+    where, params = ["l.status = %s", _PROVIDER_LIVE], [ServiceListing.Status.ACTIVE.value]
+    facets = search_facets(category=category, state=state, city=city)
+    query = query.strip() if query and query.strip() else None
+    if query is None:
+        for column, value in facets.items():
+            if value:
+                where.append(f"l.{column} = %s")
+                params.append(value)
+    elif (facet_query := facet_tsquery(**facets)) is not None:
+        # `&&` with a query of stop words alone (an empty tsquery) would leave the facets alone:
+        # numnode() keeps such a search empty, as it is without facets (a one-time filter).
+        where.extend([f"{LISTING_SEARCH_DOCUMENT_SQL} @@ ({_TSQUERY} && %s::tsquery)", f"numnode({_TSQUERY}) > 0"])
+        params.extend([query, facet_query, query])
+    else:
+        where.append(f"{LISTING_SEARCH_DOCUMENT_SQL} @@ {_TSQUERY}")
+        params.append(query)
+    if price_min_cents is not None:
+        where.append("l.price_cents >= %s")
+        params.append(price_min_cents)
+    if price_max_cents is not None:
+        where.append("l.price_cents <= %s")
+        params.append(price_max_cents)
+    if metadata:
+        where.append("l.category_metadata @> %s::jsonb")
+        params.append(json.dumps(metadata))
+    if metadata_keys:
+        where.append("l.category_metadata ?& %s::text[]")
+        params.append(list(metadata_keys))
+    return ListingSearch(
+        where=" AND ".join(where), params=tuple(params), query=query, order=order,
+        timeout_ms=settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS if timeout_ms is None else timeout_ms,
+        count_cap=settings.LISTING_SEARCH_COUNT_CAP, candidates=settings.LISTING_SEARCH_RERANK_CANDIDATES,
+    )
+
+
+def search_facets(*, category: str | None, state: str | None, city: str | None) -> dict[str, str | None]:
+    """The facet filters as the listings store them (listing_create's normalisation), so that
+    equality finds them: also what the search cache scopes an answer by."""
+    return {"category": category or None, "state": state.strip().upper() if state and state.strip() else None,
+            "city": city.strip() if city and city.strip() else None}
