@@ -5,6 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from payments_app.api.dispute_serializers import invoice_dispute_field
+
 from breederhq.api.rendering import datetime_renderer
 from breederhq.money import INVOICE_TOTAL_HELP, LINE_TOTAL_HELP, MAX_AMOUNT_CENTS, MAX_LINES, MAX_QUANTITY
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
@@ -160,6 +162,7 @@ class MarketplaceInvoiceOut(serializers.Serializer):
 
 class MarketplaceInvoiceDetailOut(MarketplaceInvoiceOut):
     line_items = MarketplaceLineOut(many=True, source="line_items.all")
+    dispute = invoice_dispute_field("marketplace")()
 
 
 class MarketplaceLineIn(StrictSerializer):

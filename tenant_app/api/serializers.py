@@ -6,6 +6,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from payments_app.api.dispute_serializers import invoice_dispute_field
+
 from breederhq.api.rendering import datetime_renderer
 from breederhq.money import (
     INVOICE_TOTAL_HELP,
@@ -214,6 +216,7 @@ class InvoiceOut(serializers.Serializer):
 
 class InvoiceDetailOut(InvoiceOut):
     lines = LineOut(many=True, source="line_items.all")
+    dispute = invoice_dispute_field("tenant")()
 
 
 class PaymentOut(serializers.Serializer):
