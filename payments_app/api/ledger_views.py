@@ -87,7 +87,7 @@ class _MoneyMovementList:
                 return ledger.movement_page(account_id=account_id, owner_tenant_id=owner, position=position,
                                             limit=limit, **filters)
 
-        rows = self.paginate_queryset(read, request)
+        rows = self.paginate_queryset(read)
         return self.get_paginated_response(MoneyMovementOut(rows, many=True).data)
 
 
