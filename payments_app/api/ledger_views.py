@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 
 from breederhq.api.base import MANAGER_ROLES, MarketplaceAPIView, TenantAPIView
 from breederhq.api.keyset import KeysetPagination
@@ -77,12 +76,11 @@ class _MoneyMovementList:
     serializer_class = MoneyMovementOut
     queryset = ConnectMoneyMovement.objects.none()  # for the schema; reads go through payments_app.ledger
 
-    def _page(self, request, *, account_id: str | None, owner: int | None) -> Response:
+    def _page(self, request, *, account_id: str | None, owner: int | None):
         filters = _filters(request)
-        if account_id is None:  # no connected account yet: nothing has moved
-            return Response({"next": None, "previous": None, "results": []})
-
         def read(position, limit):
+            if account_id is None:  # no connected account yet: nothing has moved (paging still checked)
+                return []
             with owner_context(owner):
                 return ledger.movement_page(account_id=account_id, owner_tenant_id=owner, position=position,
                                             limit=limit, **filters)
