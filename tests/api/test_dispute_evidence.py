@@ -235,3 +235,28 @@ def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(
         action="dispute_evidence_submitted").count() == 1
     outsider, _ = person()
     assert bearer(outsider).get(base).status_code == 404
+
+
+def test_the_fake_stripe_files_and_disputes_behave_like_stripe(fake_stripe, disputed):  # noqa: F811
+    """The calls the evidence makes, straight through the SDK: an upload replayed under its key is the
+    same file, and a closed dispute refuses an update with Stripe's 400."""
+    import io
+
+    import stripe
+
+    from payments_app.stripe_gateway import stripe_client
+
+    def upload():
+        handle = io.BytesIO(PDF)
+        handle.name = "r.pdf"
+        return stripe_client().v1.files.create(params={"purpose": "dispute_evidence", "file": handle},
+                                               options={"idempotency_key": "k-file"})
+
+    first, again = upload(), upload()
+    assert (first.id, first.purpose, first.type) == (again.id, "dispute_evidence", "pdf")
+    assert len(fake_stripe.objects["files"]) == 1 and fake_stripe.requests_to("POST", "/v1/files")[1]["replayed"]
+    assert stripe_client().v1.disputes.retrieve("dp_1").evidence_details.submission_count == 0
+    fake_stripe.objects["disputes"]["dp_1"]["status"] = "won"
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        stripe_client().v1.disputes.update("dp_1", params={"evidence": {"uncategorized_text": "x"}})
+    assert (refused.value.http_status, refused.value.code) == (400, "dispute_already_closed")
