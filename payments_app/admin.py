@@ -57,7 +57,7 @@ class ConnectMoneyMovementAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.
     """Where each paid Stripe invoice's money went: our fee, the transfer, the account's payouts."""
 
     list_display = ("stripe_object_id", "kind", "amount_cents", "currency", "status", "connect_account_id",
-                    "invoice_payment", "source_charge_id", "updated_at")
+                    "owner_tenant_id", "invoice_payment", "source_charge_id", "occurred_at", "updated_at")
     list_filter = ("kind", "status")
     search_fields = ("stripe_object_id", "connect_account_id", "source_charge_id")
     list_select_related = ("invoice_payment",)
@@ -101,3 +101,6 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in ReconciliationRun._meta.fields]
     inlines = [ReconciliationItemInline]
+
+
+from payments_app import dispute_admin  # noqa: E402, F401  (registers the dispute pages)

@@ -303,9 +303,18 @@ class ConnectMoneyMovement(models.Model):
     linked to the invoice when the charge arrives).
 
     Payouts belong to the connected account, not to one invoice: `invoice_payment` is empty for them.
+
+    Also the ledger a connected account's owner reads through the API (payments_app/ledger.py): the
+    buyer's payment (the charge), refunds and disputes join the fee, transfer and payout rows.
+    Under row-level security keyed by `owner_tenant` (the owner of the connected account the row
+    is about: a tenant, or NULL for a service provider's account or one that is not ours) like
+    `invoice_payments`; `occurred_at` is when Stripe created the object, the order of the ledger.
     """
 
     class Kind(models.TextChoices):
+        PAYMENT = "payment", "Payment by the buyer (charge)"
+        REFUND = "refund", "Refund to the buyer"
+        DISPUTE = "dispute", "Disputed by the buyer (chargeback)"
         APPLICATION_FEE = "application_fee", "Platform application fee"
         TRANSFER = "transfer", "Transfer to the connected account"
         PAYOUT = "payout", "Payout of the connected account"
@@ -315,6 +324,11 @@ class ConnectMoneyMovement(models.Model):
     invoice_payment = models.ForeignKey(InvoicePayment, null=True, blank=True, on_delete=models.PROTECT,
                                         related_name="money_movements")
     connect_account_id = models.CharField(max_length=50, blank=True, db_index=True)
+    owner_tenant = models.ForeignKey(
+        "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    #: When Stripe created the object (its `created`), else the first event's time: the ledger's order.
+    occurred_at = models.DateTimeField()
     #: The charge the fee or transfer came from (ch_...); empty for payouts.
     source_charge_id = models.CharField(max_length=100, blank=True, db_index=True)
     amount_cents = models.BigIntegerField()
@@ -331,6 +345,10 @@ class ConnectMoneyMovement(models.Model):
             models.CheckConstraint(condition=models.Q(amount_cents__gte=0), name="connect_movements_amount_valid"),
             models.CheckConstraint(condition=~models.Q(kind="payout") | models.Q(invoice_payment__isnull=True),
                                    name="connect_movements_payout_has_no_invoice"),
+        ]
+        indexes = [
+            # The API's ledger of one connected account, newest first (payments_app/ledger.py).
+            models.Index(fields=["connect_account_id", "-occurred_at", "-id"], name="connect_movements_ledger_idx"),
         ]
 
     def __str__(self) -> str:
@@ -389,3 +407,7 @@ class RefundRequest(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.amount_cents} {self.currency} of payment #{self.payment_id} [{self.status}]"
+
+
+# Disputes and their evidence live in their own module; imported here so Django registers them.
+from payments_app.dispute_models import DisputeEvidenceFile, InvoiceDispute  # noqa: E402, F401

@@ -31,6 +31,7 @@ from payments_app.models import (
     ReconciliationState,
     RefundRequest,
 )
+from payments_app.disputes import dispute_disagreements, stripe_disputes
 from payments_app.stripe_gateway import call_stripe, stripe_client
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,8 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     try:
         remote = stripe_payment_intents(page_size=page_size)
         refunded_remote = stripe_refunded_by_intent(page_size=page_size)
+        # Closed disputes: a lost one is money gone like a refund (payments_app/disputes.py).
+        dispute_problems = dispute_disagreements(stripe_disputes(page_size=page_size))
     except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         run.finished_at = timezone.now()
@@ -182,6 +185,7 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         if state == ReconciliationState.SYNCED:
             refund_problem = _refund_disagreement(payment, refunded_remote.get(payment.stripe_payment_intent_id, 0),
                                                   duplicates)
+            refund_problem = refund_problem or dispute_problems.get(payment.stripe_payment_intent_id, "")
             if refund_problem:
                 state, note = ReconciliationState.MISMATCH, refund_problem
         counts[state] += 1

@@ -34,11 +34,20 @@ def _is_outage(exc: BaseException) -> bool:
     return isinstance(exc, stripe.APIError) and (getattr(exc, "http_status", None) or 500) >= 500
 
 
+def stripe_files_base() -> str:
+    """Where file uploads go: Stripe's own upload host when we talk to Stripe itself, else the API base
+    we were pointed at (a local fake or mock serves both), unless STRIPE_FILES_BASE names one."""
+    explicit = getattr(settings, "STRIPE_FILES_BASE", "")
+    if explicit:
+        return explicit
+    return "https://files.stripe.com" if settings.STRIPE_API_BASE == "https://api.stripe.com" else settings.STRIPE_API_BASE
+
+
 @lru_cache(maxsize=1)
 def stripe_client() -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
-        base_addresses={"api": settings.STRIPE_API_BASE},
+        base_addresses={"api": settings.STRIPE_API_BASE, "files": stripe_files_base()},
         # Retries are ours (webhook backoff, idempotent re-runs); the SDK's would hide outages.
         max_network_retries=0,
         http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from breederhq.outbox import outbox_enqueue
-from breederhq.tenancy import owner_context, tenant_context
+from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from marketplace_app import services as marketplace_services
 from payments_app.access import locate, owner_of
 from payments_app.models import ConnectMoneyMovement, InvoiceKind, InvoicePayment, ReconciliationState, StripeConnectAccount, StripeWebhookEvent
@@ -293,6 +293,9 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     a duplicate or an older event (smaller total) arriving late finds nothing to add."""
     data = event.payload["data"]["object"]
     target = _target(data)
+    from payments_app.ledger_handlers import record_charge_refunds
+
+    record_charge_refunds(event, data)  # each refund listed on the charge, in the ledger
     if target is None:
         return "ignored: not one of our invoices"
     facts = _facts(target)
@@ -326,48 +329,7 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     return f"refunded {new} on invoice {facts.number} ({'full' if total_refunded >= facts.total_cents else 'partial'})"
 
 
-@handles("charge.dispute.created")
-def dispute_created(event: StripeWebhookEvent) -> str:
-    data = event.payload["data"]["object"]
-    target = _target(data)
-    if target is None or target.payment is None:
-        return "ignored: dispute on a payment that is not ours"
-    payment = target.payment
-    if payment.dispute_id == data["id"] and payment.dispute_status in {"won", "lost"}:
-        return f"ignored: dispute {data['id']} already closed ({payment.dispute_status})"
-    if payment.dispute_id == data["id"]:
-        return f"duplicate: dispute {data['id']} already open"
-    _note_payment(target, dispute_id=data["id"], dispute_status=data.get("status") or "needs_response")
-    # The marketplace transaction lives in the other database: the outbox moves it, exactly once.
-    outbox_enqueue(using="default", topic="payments.dispute_opened",
-                   payload={"invoice_type": target.kind, "invoice_id": target.invoice_id})
-    return f"dispute {data['id']} opened on {target.kind} invoice #{target.invoice_id}"
-
-
-@handles("charge.dispute.closed")
-def dispute_closed(event: StripeWebhookEvent) -> str:
-    data = event.payload["data"]["object"]
-    target = _target(data)
-    if target is None or target.payment is None:
-        return "ignored: dispute on a payment that is not ours"
-    outcome = data.get("status")
-    if outcome not in {"won", "lost"}:
-        return f"ignored: dispute closed as {outcome}"
-    payment = target.payment
-    if payment.dispute_id == data["id"] and payment.dispute_status in {"won", "lost"}:
-        return f"duplicate: dispute {data['id']} already {payment.dispute_status}"
-    if outcome == "lost":
-        facts = _facts(target)
-        if facts.status not in SETTLED:
-            raise EventNotReady(f"invoice {facts.number} is {facts.status}; its payment has not arrived yet")
-        remaining = facts.total_cents - facts.refunded_cents
-        if remaining > 0:
-            _reverse(target, facts, amount=remaining, key=f"stripe:dispute:{data['id']}",
-                     reason=f"dispute {data['id']} lost", reference=data["id"])
-    _note_payment(target, dispute_id=data["id"], dispute_status=outcome)
-    outbox_enqueue(using="default", topic="payments.dispute_closed",
-                   payload={"invoice_type": target.kind, "invoice_id": target.invoice_id, "won": outcome == "won"})
-    return f"dispute {data['id']} {outcome}"
+# Disputes (charge.dispute.*): payments_app/disputes.py, registered below.
 
 
 # --- Connect money movement: application fee, transfer, payout ------------------------------------
@@ -379,31 +341,20 @@ def dispute_closed(event: StripeWebhookEvent) -> str:
 Movement = ConnectMoneyMovement.Kind
 
 
+def object_time(data: dict, event: StripeWebhookEvent):
+    from payments_app.ledger import object_time as when
+
+    return when(data, event)
+
+
 def _record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, amount: int, currency: str,
                      status: str, payment: InvoicePayment | None = None, account: str = "",
-                     charge: str = "") -> tuple[ConnectMoneyMovement, bool]:
-    movement, created = (ConnectMoneyMovement.objects.using("default").select_for_update()
-                         .get_or_create(stripe_object_id=object_id, defaults={
-                             "kind": kind, "amount_cents": amount, "currency": currency.upper(), "status": status,
-                             "invoice_payment": payment, "connect_account_id": account, "source_charge_id": charge,
-                             "last_event_created": event.stripe_created}))
-    if created:
-        return movement, True
-    changed = []
-    for name, value in (("invoice_payment", payment), ("connect_account_id", account), ("source_charge_id", charge)):
-        # The id, not the related object: loading the payment here would need its owner's context.
-        if value and not getattr(movement, "invoice_payment_id" if name == "invoice_payment" else name):
-            setattr(movement, name, value)
-            changed.append(name)
-    if movement.last_event_created is None or event.stripe_created >= movement.last_event_created:
-        if status and status != movement.status:
-            movement.status = status
-            changed.append("status")
-        movement.last_event_created = event.stripe_created
-        changed.append("last_event_created")
-    if changed:
-        movement.save(using="default", update_fields=[*changed, "updated_at"])
-    return movement, False
+                     charge: str = "", occurred_at=None) -> tuple[ConnectMoneyMovement, bool]:
+    # The ledger's one writer (row-level security, idempotency, ordering): payments_app/ledger.py.
+    from payments_app.ledger import record_movement
+
+    return record_movement(kind=kind, object_id=object_id, event=event, amount=amount, currency=currency,
+                           status=status, payment=payment, account=account, charge=charge, occurred_at=occurred_at)
 
 
 @handles("charge.succeeded")
@@ -417,10 +368,13 @@ def charge_succeeded(event: StripeWebhookEvent) -> str:
     destination = (data.get("transfer_data") or {}).get("destination") or payment.connect_account_id
     fee = money(data, "application_fee_amount", default=0)
     notes = []
+    from payments_app.ledger_handlers import record_charge_payment
+
+    record_charge_payment(event, data, payment=payment, account=destination)  # the buyer's payment, in the ledger
     if data.get("application_fee"):
         _, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["application_fee"], event=event,
                                   amount=fee, currency=currency, status="collected", payment=payment,
-                                  account=destination, charge=charge_id)
+                                  account=destination, charge=charge_id, occurred_at=object_time(data, event))
         notes.append(f"fee {fee}" if new else "fee already recorded")
     problems = [p for p in [_fee_disagreement(target, fee if data.get("application_fee") else None, "charge")] if p]
     if data.get("transfer"):
@@ -428,7 +382,8 @@ def charge_succeeded(event: StripeWebhookEvent) -> str:
         amount = transfer_amount if transfer_amount is not None else money(data, "amount", required=True) - fee
         movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["transfer"], event=event,
                                          amount=amount, currency=currency, status="created", payment=payment,
-                                         account=destination, charge=charge_id)
+                                         account=destination, charge=charge_id,
+                                         occurred_at=object_time(data, event))
         notes.append(f"transfer {amount} to {destination}" if new else "transfer already recorded")
         # A transfer event seen first recorded Stripe's own amount: check that one.
         problems += [p for p in [_transfer_disagreement(payment, movement.amount_cents)] if p]
@@ -453,8 +408,9 @@ def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
     """The invoice payment a charge belongs to, as far as its recorded fee or transfer says."""
     if not charge_id:
         return None
-    known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
-             .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
+    with system_read_context(job="stripe_webhook:charge"):  # the ledger is under row-level security
+        known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
+                 .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
     return locate(InvoicePayment, job="stripe_webhook:charge", lock=True, pk=known) if known else None
 
 
@@ -470,7 +426,7 @@ def application_fee_event(event: StripeWebhookEvent) -> str:
     movement, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["id"], event=event,
                                      amount=fee_amount, currency=data.get("currency") or "usd",
                                      status=status, payment=payment, account=data.get("account") or "",
-                                     charge=charge_id)
+                                     charge=charge_id, occurred_at=object_time(data, event))
     outcome = f"application fee {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
     if payment is not None:
         target = Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
@@ -487,15 +443,15 @@ def transfer_event(event: StripeWebhookEvent) -> str:
     charge_id = data.get("source_transaction") or ""
     payment = None
     if charge_id:
-        known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
-                 .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
+        known = _payment_of_charge(charge_id)
+        known = known.pk if known is not None else None
         payment = locate(InvoicePayment, job="stripe_webhook:transfer", pk=known) if known else None
     status = "reversed" if data.get("reversed") or event.event_type == "transfer.reversed" else "created"
     transfer_amount = money(data, "amount", required=True)
     movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["id"], event=event,
                                      amount=transfer_amount, currency=data.get("currency") or "usd",
                                      status=status, payment=payment, account=data.get("destination") or "",
-                                     charge=charge_id)
+                                     charge=charge_id, occurred_at=object_time(data, event))
     outcome = f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
     # The payment row is read in its owner's context (a plain `movement.invoice_payment` would see
     # nothing under row-level security).
@@ -520,5 +476,11 @@ def payout_event(event: StripeWebhookEvent) -> str:
     movement, new = _record_movement(kind=Movement.PAYOUT, object_id=data["id"], event=event,
                                      amount=money(data, "amount", required=True),
                                      currency=data.get("currency") or "usd",
-                                     status=data.get("status") or event.event_type.split(".")[1], account=account)
+                                     status=data.get("status") or event.event_type.split(".")[1], account=account,
+                                     occurred_at=object_time(data, event))
     return f"payout {data['id']} of {account} {'recorded' if new else 'already recorded'} ({movement.status})"
+
+
+# Handlers kept in their own modules, registered in HANDLERS when this table is imported.
+from payments_app import disputes as _disputes  # noqa: E402, F401
+from payments_app import ledger_handlers as _ledger_handlers  # noqa: E402, F401

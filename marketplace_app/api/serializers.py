@@ -7,10 +7,21 @@ from rest_framework import serializers
 
 from breederhq.api.currency_field import CurrencyChoiceField
 from breederhq.api.rendering import datetime_renderer
-from breederhq.money import INVOICE_TOTAL_HELP, LINE_TOTAL_HELP, MAX_AMOUNT_CENTS, MAX_LINES, MAX_QUANTITY
-from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider, ServiceListing
+from breederhq.money import (
+    INVOICE_TOTAL_HELP,
+    LINE_TOTAL_HELP,
+    MAX_AMOUNT_CENTS,
+    MAX_LINES,
+    MAX_QUANTITY,
+)
+from marketplace_app.models import (
+    MarketplaceInvoice,
+    MarketplaceTransaction,
+    Provider,
+    ServiceListing,
+)
+from payments_app.api.dispute_serializers import invoice_dispute_field
 from tenant_app.api.serializers import StrictSerializer
-
 
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
 TRANSACTION_ACTIONS = ("cancel",)
@@ -161,6 +172,7 @@ class MarketplaceInvoiceOut(serializers.Serializer):
 
 class MarketplaceInvoiceDetailOut(MarketplaceInvoiceOut):
     line_items = MarketplaceLineOut(many=True, source="line_items.all")
+    dispute = invoice_dispute_field("marketplace")()
 
 
 class MarketplaceLineIn(StrictSerializer):

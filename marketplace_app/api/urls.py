@@ -1,7 +1,7 @@
 from django.urls import path
 
 from marketplace_app.api import views
-from payments_app.api import card_payment_views
+from payments_app.api import card_payment_views, dispute_views, ledger_views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -24,6 +24,14 @@ urlpatterns = [
          name="marketplace-invoice-card-payment"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
+    path("providers/me/money-movements/", ledger_views.ProviderMoneyMovementListView.as_view(),
+         name="provider-money-movements"),
+    path("invoices/<int:invoice_id>/dispute/", dispute_views.MarketplaceInvoiceDisputeView.as_view(),
+         name="marketplace-invoice-dispute"),
+    path("invoices/<int:invoice_id>/dispute/evidence-files/",
+         dispute_views.MarketplaceDisputeEvidenceFileView.as_view(), name="marketplace-invoice-dispute-evidence-files"),
+    path("invoices/<int:invoice_id>/dispute/evidence/", dispute_views.MarketplaceDisputeEvidenceView.as_view(),
+         name="marketplace-invoice-dispute-evidence"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),
     path("providers/me/listings/<int:listing_id>/", views.OwnListingDetailView.as_view(), name="own-listing-detail"),
     path("providers/<int:provider_id>/", views.ProviderDetailView.as_view(), name="provider-detail"),

@@ -16,6 +16,7 @@ from breederhq.money import (
     MAX_LINES,
     MAX_QUANTITY,
 )
+from payments_app.api.dispute_serializers import invoice_dispute_field
 from tenant_app.models import (
     Contact,
     InvitationStatus,
@@ -215,6 +216,7 @@ class InvoiceOut(serializers.Serializer):
 
 class InvoiceDetailOut(InvoiceOut):
     lines = LineOut(many=True, source="line_items.all")
+    dispute = invoice_dispute_field("tenant")()
 
 
 class PaymentOut(serializers.Serializer):

@@ -64,7 +64,9 @@ def test_the_schema_is_served():
 
 
 #: GETs of one object whose path does not end in an id.
-SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/"}
+SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/",
+                       "/api/v1/invoices/{invoice_id}/dispute/",
+                       "/api/v1/marketplace/invoices/{invoice_id}/dispute/"}
 
 
 def _generated():
@@ -93,7 +95,8 @@ def test_every_list_operation_documents_its_filters_pages_and_envelope():
              and "application/json" in item["get"]["responses"]["200"]["content"]]  # not a file download
     assert {"/api/v1/contacts/", "/api/v1/invoices/", "/api/v1/payments/", "/api/v1/marketplace/transactions/",
             "/api/v1/marketplace/threads/", "/api/v1/marketplace/blocks/", "/api/v1/marketplace/invoices/",
-            "/api/v1/marketplace/listings/", "/api/v1/marketplace/providers/"} <= set(lists)
+            "/api/v1/marketplace/listings/", "/api/v1/marketplace/providers/", "/api/v1/tenants/me/money-movements/",
+            "/api/v1/marketplace/providers/me/money-movements/"} <= set(lists)
     for path in lists:
         operation, view = schema["paths"][path]["get"], views[(path, "get")]
         query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}

@@ -9,6 +9,8 @@ requests. `signed_event()` builds webhook deliveries with real HMAC signatures.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import itertools
 import json
 import secrets
@@ -93,10 +95,33 @@ def _nested_form(pairs: dict[str, list[str]]) -> dict:
     return result
 
 
+def _multipart(raw: bytes, content_type: str) -> tuple[dict, dict[str, dict]]:
+    """A multipart/form-data body (the SDK's file uploads) as (fields, files): files by field name,
+    each {"filename", "content"}."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    fields: dict = {}
+    files: dict[str, dict] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            files[name] = {"filename": part.get_filename(), "content": content}
+        else:
+            fields[name] = content.decode()
+    return fields, files
+
+
+#: What Stripe calls a file's type, from its first bytes.
+_FILE_TYPES = {b"%PDF-": "pdf", b"\x89PNG": "png", b"\xff\xd8\xff": "jpg"}
+_CLOSED_DISPUTE = {"won", "lost", "warning_closed"}
+
+
 class FakeStripe:
     def __init__(self):
         self.objects: dict[str, dict[str, dict]] = {"invoices": {}, "payment_intents": {}, "accounts": {},
-                                                    "refunds": {}}
+                                                    "refunds": {}, "disputes": {}, "files": {}}
+        self.file_contents: dict[str, bytes] = {}  # file id -> the bytes uploaded
         self.requests: list[dict] = []
         #: Idempotency-Key -> ((method, path, params) of the first request, its answer)
         self._idempotent: dict[str, tuple[tuple, tuple[int, dict]]] = {}
@@ -170,8 +195,13 @@ class FakeStripe:
             def _handle(self, method: str):
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
-                params = _nested_form(parse_qs(raw or url.query, keep_blank_values=True))
+                body = self.rfile.read(length) if length else b""
+                content_type = self.headers.get("Content-Type") or ""
+                if content_type.startswith("multipart/form-data"):
+                    fields, files = _multipart(body, content_type)
+                    params = {**_nested_form({k: [v] for k, v in fields.items()}), "_files": files}
+                else:
+                    params = _nested_form(parse_qs(body.decode() or url.query, keep_blank_values=True))
                 key = self.headers.get("Idempotency-Key")
                 record = {"method": method, "path": url.path, "params": params, "idempotency_key": key,
                           "stripe_account": self.headers.get("Stripe-Account")}
@@ -244,6 +274,8 @@ class FakeStripe:
                 refused = intent_refusal(params)
                 if refused:
                     return 400, {"error": {"type": "invalid_request_error", **refused}}
+            if parts[1] == "files":
+                return self._create_file(params)
             if parts[1] == "refunds":
                 refused = self._refund_refusal(params)
                 if refused:
@@ -262,6 +294,8 @@ class FakeStripe:
             return 200, self._action(parts[1], obj, parts[3])
         if method == "POST" and parts[1] == "payment_intents":
             return self._update_intent(obj, params)
+        if method == "POST" and parts[1] == "disputes":
+            return self._update_dispute(obj, params)
         if method == "POST":
             obj.update(params)
         return 200, obj
@@ -286,6 +320,48 @@ class FakeStripe:
             if name not in ("amount", "application_fee_amount"):
                 intent[name] = value
         return 200, intent
+
+    def _create_file(self, params: dict) -> tuple[int, dict]:
+        """POST /v1/files (multipart): `file` and `purpose` required, as Stripe checks them."""
+        upload = (params.get("_files") or {}).get("file")
+        if upload is None:
+            return 400, {"error": {"type": "invalid_request_error", "code": "parameter_missing", "param": "file",
+                                   "message": "Missing required param: file."}}
+        if params.get("purpose") not in {"dispute_evidence", "identity_document", "business_logo"}:
+            return 400, {"error": {"type": "invalid_request_error", "code": "parameter_invalid_empty",
+                                   "param": "purpose", "message": f"Invalid purpose: {params.get('purpose')!r}"}}
+        kind = next((k for magic, k in _FILE_TYPES.items() if upload["content"].startswith(magic)), None)
+        if kind is None:
+            return 400, {"error": {"type": "invalid_request_error", "code": "file_upload_invalid", "param": "file",
+                                   "message": "The file type is not supported for this purpose."}}
+        obj = {"id": new_id("file"), "object": "file", "purpose": params["purpose"], "created": int(time.time()),
+               "filename": upload["filename"], "size": len(upload["content"]), "type": kind, "url": None}
+        self.objects["files"][obj["id"]] = obj
+        self.file_contents[obj["id"]] = upload["content"]
+        return 200, obj
+
+    def _update_dispute(self, dispute: dict, params: dict) -> tuple[int, dict]:
+        """POST /v1/disputes/{id}: evidence (file fields name files uploaded for dispute evidence) and
+        `submit`. A closed dispute, or one whose evidence was submitted, is a 400 as in Stripe."""
+        if dispute["status"] in _CLOSED_DISPUTE or dispute["evidence_details"]["submission_count"] > 0:
+            return 400, {"error": {"type": "invalid_request_error", "code": "dispute_already_closed"
+                                   if dispute["status"] in _CLOSED_DISPUTE else "dispute_not_updatable",
+                                   "message": f"This dispute cannot be updated because it has a status of "
+                                              f"{dispute['status']}."}}
+        evidence = params.get("evidence") or {}
+        for field in FILE_EVIDENCE_FIELDS & set(evidence):
+            file = self.objects["files"].get(evidence[field])
+            if file is None or file["purpose"] != "dispute_evidence":
+                return 400, {"error": {"type": "invalid_request_error", "code": "resource_missing",
+                                       "param": f"evidence[{field}]", "message": f"No such file upload: "
+                                                                                 f"'{evidence[field]}'"}}
+        dispute["evidence"].update(evidence)
+        if params.get("submit") == "true":
+            dispute["status"] = "warning_under_review" if dispute["status"].startswith("warning") else "under_review"
+            dispute["evidence_details"]["submission_count"] += 1
+            dispute["evidence_details"]["has_evidence"] = True
+        dispute["metadata"].update(params.get("metadata") or {})
+        return 200, dispute
 
     def _create(self, collection: str, params: dict) -> dict:
         now = int(time.time())
@@ -400,11 +476,41 @@ class FakeStripe:
         return {"id": payout_id or new_id("po"), "object": "payout", "amount": amount, "currency": "usd",
                 "status": status, "arrival_date": int(time.time()), "method": "standard", "metadata": {}}
 
-    def dispute_of(self, intent_id: str, *, status: str = "needs_response", dispute_id: str | None = None) -> dict:
+    def dispute_of(self, intent_id: str, *, status: str = "needs_response", dispute_id: str | None = None,
+                   amount: int | None = None, due_by: int | None = None, reason: str = "fraudulent") -> dict:
+        """The buyer's bank disputes the intent's charge (or the dispute moves to `status`): the
+        dispute is kept here (retrieve, update, list) and a copy returned, as `charge.dispute.*` carry it."""
         intent = self.objects["payment_intents"][intent_id]
-        return {"id": dispute_id or new_id("dp"), "object": "dispute", "amount": intent["amount_received"],
-                "currency": intent["currency"], "charge": intent["latest_charge"], "payment_intent": intent_id,
-                "status": status, "reason": "fraudulent", "metadata": {}}
+        dispute_id = dispute_id or new_id("dp")
+        dispute = self.objects["disputes"].get(dispute_id)
+        if dispute is None:
+            dispute = {"id": dispute_id, "object": "dispute", "amount": intent["amount_received"] if amount is None
+                       else amount, "currency": intent["currency"], "charge": intent["latest_charge"],
+                       "payment_intent": intent_id, "reason": reason, "created": int(time.time()), "livemode": False,
+                       "is_charge_refundable": False, "evidence": {}, "metadata": {},
+                       "evidence_details": {"due_by": due_by or int(time.time()) + 7 * 86400, "has_evidence": False,
+                                            "past_due": False, "submission_count": 0}}
+            self.objects["disputes"][dispute_id] = dispute
+        dispute["status"] = status
+        if due_by is not None:
+            dispute["evidence_details"]["due_by"] = due_by
+        return json.loads(json.dumps(dispute))
+
+    def refund_of(self, intent_id: str, *, amount: int, refund_id: str | None = None, status: str = "succeeded") -> dict:
+        """A refund of the intent's charge made in Stripe (the dashboard), as `refund.*` events carry it."""
+        intent = self.objects["payment_intents"][intent_id]
+        refund = {"id": refund_id or new_id("re"), "object": "refund", "amount": amount, "status": status,
+                  "currency": intent["currency"], "charge": intent["latest_charge"], "payment_intent": intent_id,
+                  "created": int(time.time()), "metadata": {}, "reason": None}
+        self.objects["refunds"][refund["id"]] = refund
+        return dict(refund)
+
+
+#: The dispute evidence fields that name an uploaded file (the rest are text).
+FILE_EVIDENCE_FIELDS = frozenset({
+    "cancellation_policy", "customer_communication", "customer_signature", "duplicate_charge_documentation",
+    "receipt", "refund_policy", "service_documentation", "shipping_documentation", "uncategorized_file",
+})
 
 
 def stripe_event(event_type: str, data_object: dict, *, created: int | None = None, account: str | None = None,

@@ -25,7 +25,7 @@ def paid_intent(client, fake_stripe, stripe_tenant):
 
 
 def movements():
-    return list(ConnectMoneyMovement.objects.order_by("kind", "stripe_object_id").values_list(
+    return list(every_row(ConnectMoneyMovement).order_by("kind", "stripe_object_id").values_list(
         "kind", "amount_cents", "currency", "status", "connect_account_id", "invoice_payment_id", "source_charge_id"))
 
 
@@ -37,6 +37,8 @@ def test_a_paid_invoice_records_the_fee_and_the_transfer_once(client, fake_strip
     assert outcome == f"charge {charge['id']}: fee 1250; transfer 23750 to acct_t{stripe_tenant.tenant.pk}"
     expected = [
         ("application_fee", 1_250, "USD", "collected", f"acct_t{stripe_tenant.tenant.pk}", payment.pk, charge["id"]),
+        # The buyer's payment is in the connected account's ledger too (payments_app/ledger.py).
+        ("payment", 25_000, "USD", "succeeded", f"acct_t{stripe_tenant.tenant.pk}", payment.pk, charge["id"]),
         ("transfer", 23_750, "USD", "created", f"acct_t{stripe_tenant.tenant.pk}", payment.pk, charge["id"]),
     ]
     assert movements() == expected
@@ -53,12 +55,12 @@ def test_a_transfer_seen_before_its_charge_is_linked_when_the_charge_arrives(cli
     transfer = fake_stripe.transfer_of(paid_intent)
     outcome = deliver_and_process(client, stripe_event("transfer.created", transfer)).outcome
     assert outcome == f"transfer {transfer['id']} recorded (created)"
-    assert ConnectMoneyMovement.objects.get().invoice_payment_id is None
+    assert every_row(ConnectMoneyMovement).get().invoice_payment_id is None
     deliver_and_process(client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(paid_intent)))
-    row = ConnectMoneyMovement.objects.get(stripe_object_id=transfer["id"])
+    row = every_row(ConnectMoneyMovement).get(stripe_object_id=transfer["id"])
     assert (row.invoice_payment_id, row.amount_cents, row.source_charge_id) == (
         every_row(InvoicePayment).get().pk, 23_750, transfer["source_transaction"])
-    assert ConnectMoneyMovement.objects.count() == 2
+    assert every_row(ConnectMoneyMovement).count() == 3  # the fee, the transfer and the buyer's payment
 
 
 def test_a_reversal_is_recorded_and_an_older_created_does_not_undo_it(client, fake_stripe, paid_intent):
@@ -67,7 +69,7 @@ def test_a_reversal_is_recorded_and_an_older_created_does_not_undo_it(client, fa
                              created=1_700_000_100)
     deliver_and_process(client, reversed_)
     deliver_and_process(client, created)
-    assert ConnectMoneyMovement.objects.values_list("status", flat=True).get() == "reversed"
+    assert every_row(ConnectMoneyMovement).values_list("status", flat=True).get() == "reversed"
 
 
 def test_payouts_of_a_connected_account_are_recorded_and_others_ignored(client, fake_stripe, stripe_tenant):

@@ -113,7 +113,7 @@ def test_a_charge_whose_application_fee_disagrees_is_a_mismatch(client, fake_str
     status, note = collected.payment()
     assert status == "mismatch" and note.startswith(f"charge application fee {FEE - 300}, expected {FEE}")
     # What Stripe did is still recorded, as Stripe reports it.
-    assert ConnectMoneyMovement.objects.get(kind="application_fee").amount_cents == FEE - 300
+    assert every_row(ConnectMoneyMovement).get(kind="application_fee").amount_cents == FEE - 300
 
 
 def test_a_charge_that_agrees_changes_nothing(client, fake_stripe, collected):
@@ -236,7 +236,7 @@ def test_an_application_fee_event_that_disagrees_is_a_mismatch(client, fake_stri
         assert outcome.endswith(f"mismatch: Stripe took an application fee {FEE + 250}, expected {FEE} "
                                 f"({collected.kind} invoice #{collected.invoice_id})")
     assert (collected.invoice()[2], collected.payment()[0]) == ("mismatch", "mismatch")
-    assert ConnectMoneyMovement.objects.filter(kind="application_fee").count() == 1
+    assert every_row(ConnectMoneyMovement).filter(kind="application_fee").count() == 1
 
 
 def test_an_application_fee_event_that_agrees_changes_nothing(client, fake_stripe, collected):

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from breederhq.tenancy import platform_context, tenant_context
-from payments_app.models import InvoicePayment, RefundRequest, StripeConnectAccount
+from django.utils import timezone
+
+from payments_app.models import (
+    ConnectMoneyMovement,
+    DisputeEvidenceFile,
+    InvoiceDispute,
+    InvoicePayment,
+    RefundRequest,
+    StripeConnectAccount,
+)
 from tenant_app import services
 from tests.factories.tenant import ContactFactory, UserFactory, make_invoice, receipt_file
 
@@ -30,6 +39,7 @@ def seed_every_table(tenant) -> dict:
                                                 provider="manual", amount_cents=35_000, currency=invoice.currency)
         RefundRequest.objects.create(payment=payment, owner_tenant=tenant, idempotency_key="seed", amount_cents=100,
                                      currency=invoice.currency, status="succeeded")
+        _seed_ledger_and_dispute(payment, owner=tenant, suffix=str(tenant.pk))
     return {"contact": contact, "invoice": invoice, "credit_note": credit_note, "account": account,
             "payment": payment}
 
@@ -43,4 +53,18 @@ def seed_platform_rows() -> dict:
         payment = InvoicePayment.objects.create(invoice_kind="marketplace", invoice_id=990_001, provider="manual",
                                                 amount_cents=12_000, currency="USD")
         RefundRequest.objects.create(payment=payment, idempotency_key="seed", amount_cents=100, currency="USD")
+        _seed_ledger_and_dispute(payment, owner=None, suffix="provider")
     return {"account": account, "payment": payment}
+
+
+def _seed_ledger_and_dispute(payment, *, owner, suffix: str) -> None:
+    """A money movement of the owner's connected account, a dispute of its payment and an evidence file."""
+    ConnectMoneyMovement.objects.create(kind="payment", stripe_object_id=f"ch_seed_{suffix}", owner_tenant=owner,
+                                        connect_account_id=f"acct_seed_{suffix}", amount_cents=100, currency="USD",
+                                        occurred_at=timezone.now())
+    dispute = InvoiceDispute.objects.create(payment=payment, owner_tenant=owner, invoice_kind=payment.invoice_kind,
+                                            invoice_id=payment.invoice_id, stripe_dispute_id=f"dp_seed_{suffix}",
+                                            amount_cents=100, currency="USD", status="needs_response")
+    DisputeEvidenceFile.objects.create(dispute=dispute, owner_tenant=owner, stripe_file_id=f"file_seed_{suffix}",
+                                       filename="receipt.pdf", content_type="application/pdf", size_bytes=10,
+                                       sha256="0" * 64)

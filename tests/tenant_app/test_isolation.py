@@ -98,7 +98,8 @@ def test_every_tenant_table_has_forced_rls_with_using_and_check():
 #: (an account id, a payment intent id, a refund id) or one row per invoice / provider / tenant
 #: (or per payment row and client key): a tenant cannot
 #: collide with another's row by choosing a value.
-GLOBALLY_UNIQUE_IDS = {"invoice_payments", "stripe_connect_accounts", "invoice_refund_requests"}
+GLOBALLY_UNIQUE_IDS = {"invoice_payments", "stripe_connect_accounts", "invoice_refund_requests",
+                       "stripe_connect_money_movements", "invoice_disputes", "invoice_dispute_evidence_files"}
 
 
 def test_every_unique_constraint_on_a_tenant_table_includes_tenant_id():

@@ -1,0 +1,32 @@
+"""Back-office pages of disputes and their evidence files (read-only; rows found through the
+audited system read, like the other payment tables)."""
+
+from django.contrib import admin
+
+from breederhq.admin import ReadOnlyAdminMixin
+from breederhq.backoffice.admin_tools import SystemReadAdminMixin
+from payments_app.dispute_models import DisputeEvidenceFile, InvoiceDispute
+
+
+class DisputeEvidenceFileInline(admin.TabularInline):
+    model = DisputeEvidenceFile
+    fields = ("stripe_file_id", "filename", "content_type", "size_bytes", "uploaded_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(InvoiceDispute)
+class InvoiceDisputeAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Buyers' disputes of card payments: Stripe's status, the deadline, the seller's submission, and
+    whether a lost one's money has left the invoice (`settled_at`)."""
+
+    list_display = ("stripe_dispute_id", "invoice_kind", "invoice_id", "owner_tenant_id", "amount_cents", "currency",
+                    "reason", "status", "evidence_due_by", "submission", "settled_at", "updated_at")
+    list_filter = ("status", "submission", "invoice_kind")
+    search_fields = ("stripe_dispute_id", "stripe_charge_id")
+    readonly_fields = [f.name for f in InvoiceDispute._meta.fields]
+    inlines = [DisputeEvidenceFileInline]
