@@ -8,11 +8,12 @@ from django.contrib import admin
 from django.db import models
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
+from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
 from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import BackofficeActionsMixin, CrossDatabaseLinksMixin, money
 from breederhq.backoffice.receipts import receipt_link
 from marketplace_app import services
+from marketplace_app.document_models import MarketplaceInvoiceDocument
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceInvoiceAuditLog,
@@ -204,7 +205,7 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     receipt = receipt_link("marketplace")
     exclude = ("buyer_payment_receipt",)
     readonly_fields = ("receipt",)
-    inlines = [LineItemInline,
+    inlines = [LineItemInline, documents_inline(document_model=MarketplaceInvoiceDocument, kind="marketplace"),
                *timeline_inlines(audit_model=MarketplaceInvoiceAuditLog,
                                  confirmation_model=MarketplacePaymentConfirmationAudit, claimant_field="marked_paid_by")]
     actions = [

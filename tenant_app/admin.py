@@ -20,8 +20,9 @@ from breederhq.backoffice.admin_tools import (
     money,
 )
 from breederhq.backoffice.receipts import receipt_link
-from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
+from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
 from tenant_app import services
+from tenant_app.document_models import InvoiceDocument
 from tenant_app.models import (
     Contact,
     CreditNote,
@@ -233,6 +234,7 @@ class InvoiceAdmin(TenantOwnedAdmin):
                        *(f for f in _all_fields(Invoice) if not f.endswith("_cents") and f != "buyer_payment_receipt"))
     exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents", "buyer_payment_receipt")
     inlines = [LineItemInline, PaymentInline, CreditNoteInline,
+               documents_inline(document_model=InvoiceDocument, kind="tenant"),
                *timeline_inlines(audit_model=InvoiceAuditLog, confirmation_model=PaymentConfirmationAudit,
                                  claimant_field="marked_paid_by_marketplace_user_id")]
     actions = [

@@ -10,6 +10,7 @@ written. Why fpdf2: docs/decisions/0005-invoice-pdfs.md.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,9 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from breederhq.money import Money
+
+#: fontTools (fpdf2's font subsetting) logs every glyph at INFO: not worth a log line per document.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace_app.api import views
+from marketplace_app.api import documents, views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -10,6 +10,8 @@ urlpatterns = [
          name="marketplace-transaction-detail"),
     path("transactions/<int:transaction_id>/receipt/", views.TransactionReceiptView.as_view(),
          name="marketplace-transaction-receipt"),
+    path("transactions/<int:transaction_id>/document/", documents.TransactionDocumentView.as_view(),
+         name="marketplace-transaction-document"),
     path("invoices/", views.MarketplaceInvoiceListView.as_view(), name="marketplace-invoice-list"),
     path("invoices/<int:invoice_id>/", views.MarketplaceInvoiceDetailView.as_view(),
          name="marketplace-invoice-detail"),
@@ -17,6 +19,12 @@ urlpatterns = [
          name="marketplace-invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.MarketplaceInvoiceReceiptView.as_view(),
          name="marketplace-invoice-receipt"),
+    path("invoices/<int:invoice_id>/document/", documents.MarketplaceInvoiceDocumentView.as_view(),
+         name="marketplace-invoice-document"),
+    path("invoices/<int:invoice_id>/documents/", documents.MarketplaceInvoiceDocumentListView.as_view(),
+         name="marketplace-invoice-documents"),
+    path("invoices/<int:invoice_id>/documents/<int:document_id>/", documents.MarketplaceInvoiceDocumentFileView.as_view(),
+         name="marketplace-invoice-documents-file"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),

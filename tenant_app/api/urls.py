@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenant_app.api import views
+from tenant_app.api import documents, views
 
 urlpatterns = [
     path("tenants/", views.TenantCreateView.as_view(), name="tenant-create"),
@@ -22,5 +22,10 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/refunds/", views.InvoiceRefundListView.as_view(), name="invoice-refunds"),
     path("invoices/<int:invoice_id>/timeline/", views.InvoiceTimelineView.as_view(), name="invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.InvoiceReceiptView.as_view(), name="invoice-receipt"),
+    path("invoices/<int:invoice_id>/document/", documents.InvoiceDocumentView.as_view(), name="invoice-document"),
+    path("invoices/<int:invoice_id>/documents/", documents.InvoiceDocumentListView.as_view(),
+         name="invoice-documents"),
+    path("invoices/<int:invoice_id>/documents/<int:document_id>/", documents.InvoiceDocumentFileView.as_view(),
+         name="invoice-documents-file"),
     path("payments/", views.PaymentListView.as_view(), name="payment-list"),
 ]
