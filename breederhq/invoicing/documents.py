@@ -55,11 +55,6 @@ class DocumentNotIssued(Conflict):
     title = "The invoice was never issued"
 
 
-class DocumentNotReady(Conflict):
-    code = "document_not_ready"
-    title = "The document is being rendered"
-
-
 class DocumentDamaged(Exception):
     """The stored file is missing or its bytes no longer match the SHA-256 recorded with it."""
 

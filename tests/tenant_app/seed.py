@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from breederhq.invoicing.documents import document_ensure, invoice_ref
 from breederhq.tenancy import platform_context, tenant_context
 from payments_app.models import InvoicePayment, RefundRequest, StripeConnectAccount
 from tenant_app import services
@@ -30,6 +31,8 @@ def seed_every_table(tenant) -> dict:
                                                 provider="manual", amount_cents=35_000, currency=invoice.currency)
         RefundRequest.objects.create(payment=payment, owner_tenant=tenant, idempotency_key="seed", amount_cents=100,
                                      currency=invoice.currency, status="succeeded")
+        # The invoice's PDF, for invoice_documents (rendered as the worker does).
+        document_ensure(invoice_ref("tenant_invoice", invoice))
     return {"contact": contact, "invoice": invoice, "credit_note": credit_note, "account": account,
             "payment": payment}
 
