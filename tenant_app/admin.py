@@ -19,6 +19,7 @@ from breederhq.backoffice.admin_tools import (
     TenantScopedAdminMixin,
     money,
 )
+from breederhq.backoffice.invoice_documents import document_link
 from breederhq.backoffice.receipts import receipt_link
 from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
 from tenant_app import services
@@ -273,6 +274,20 @@ class CreditNoteAdmin(TenantOwnedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("amount", *(f for f in _all_fields(CreditNote) if f != "amount_cents"))
     exclude = ("amount_cents",)
+
+
+@admin.register(InvoiceDocument)
+class InvoiceDocumentAdmin(TenantOwnedAdmin):
+    """Stored invoice and credit-note PDFs (append-only), opened through the audited back-office view."""
+
+    pdf = document_link("tenant")
+    list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
+    list_select_related = ("invoice",)
+    list_filter = ("kind",)
+    search_fields = ("number", "invoice__invoice_number")
+    date_hierarchy = "created_at"
+    readonly_fields = ("pdf", *(f for f in _all_fields(InvoiceDocument) if f != "file"))
+    exclude = ("file",)
 
 
 @admin.register(InvoiceAuditLog)
