@@ -145,11 +145,11 @@ def documents_requested(kind, invoice, *, action: str, audit_entry, metadata: di
     from breederhq.jobs.publish_later import publish_after_commit
     from breederhq.tasks import render_invoice_document
 
-    source = source_for(kind.name)
     refs = []
     if action == "sent":
         refs.append(invoice_ref(kind.name, invoice))
     elif action == "refunded":
+        source = source_for(kind.name)
         source_id = source.credit_note_source_id(invoice, audit_entry=audit_entry, metadata=metadata)
         if source_id is not None:
             refs.append(DocumentRef(kind=kind.name, owner=source.owner_of(invoice), invoice_id=invoice.pk,
