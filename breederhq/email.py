@@ -10,6 +10,11 @@ sent again with the same key where the provider deduplicates (Resend), and other
 `delivery_unknown` for staff instead of being sent a second time. Provider outages count against a
 circuit breaker shared by all workers (breederhq/email_breaker.py): while it is open, emails wait
 `queued` instead of being tried.
+
+An email may name attachments by reference (`attachments`, e.g. the invoice's PDF). They are
+resolved by the worker before it claims the email (`ATTACHMENT_RESOLVERS`): one that cannot be had
+yet (not rendered, storage down) counts as a failed attempt and the email waits for its retry, so
+it never leaves without them.
 """
 
 from __future__ import annotations
@@ -46,8 +51,10 @@ def _enqueue_send_after_commit(using: str, pk: int) -> None:
     publish_after_commit(send_outbound_email, using, pk, using=using)
 
 
-def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], context: dict) -> OutboundEmail:
-    """Record one email for one event (idempotent by `event_key`). Call inside the event's transaction."""
+def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], context: dict,
+                  attachments: list[dict] | None = None) -> OutboundEmail:
+    """Record one email for one event (idempotent by `event_key`). Call inside the event's transaction.
+    `attachments`: references each resolved when the email is sent (`ATTACHMENT_RESOLVERS`)."""
     if not to:
         raise ValueError("an email needs at least one recipient")
     with transaction.atomic(using=using):
@@ -61,6 +68,7 @@ def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], c
             subject=render_to_string(f"email/{template}.subject.txt", context).strip(),
             text_body=render_to_string(f"email/{template}.txt", context),
             html_body=render_to_string(f"email/{template}.html", context),
+            attachments=list(attachments or []),
             next_attempt_at=timezone.now(),
         )
         _enqueue_send_after_commit(using, email.pk)
@@ -139,6 +147,9 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
     if not admission.allowed:  # the provider's breaker is open: not claimed, not an attempt
         return _wait_for_provider(using=using, pk=pk, seconds=admission.wait_seconds)
     try:
+        files = _attachments_or_postpone(using=using, pk=pk)
+        if files is None:  # an attachment cannot be had yet: not claimed, retried later
+            return OutboundEmail.objects.using(using).filter(pk=pk).first()
         email = _claim(using=using, pk=pk, connection=connection)
         if email is None or not getattr(email, "_claimed", False):
             return email
@@ -148,6 +159,8 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
         )
         if email.html_body:
             message.attach_alternative(email.html_body, "text/html")
+        for filename, content, mimetype in files:
+            message.attach(filename, content, mimetype)
         message.idempotency_key = email.attempt_key  # read by breederhq.mail_backends
         error = None
         try:
@@ -190,6 +203,41 @@ def _release_claim(*, using: str, email: OutboundEmail, seconds: float) -> Outbo
             row.save(using=using, update_fields=["status", "attempts", "claimed_at", "next_attempt_at"])
     row.waiting_for_provider = True
     return row
+
+
+#: The `type` of an attachment reference -> the function (dotted path) that turns the reference
+#: into (file name, bytes, content type), raising while it cannot.
+ATTACHMENT_RESOLVERS = {"invoice_document": "breederhq.invoicing.documents.email_attachment"}
+
+
+def _attachments_or_postpone(*, using: str, pk: int) -> list[tuple[str, bytes, str]] | None:
+    """The email's attachments, resolved before it is claimed (nothing is claimed while a document
+    is being rendered). None when one cannot be had now: the email then stays `queued`, this
+    counted as a failed attempt with its backoff (after EMAIL_MAX_ATTEMPTS it is `failed`, for staff)."""
+    from django.utils.module_loading import import_string
+
+    row = OutboundEmail.objects.using(using).filter(pk=pk).values("attachments", "status").first()
+    if row is None or not row["attachments"] or row["status"] not in (OutboundEmail.Status.QUEUED,
+                                                                        OutboundEmail.Status.SENDING):
+        return []
+    try:
+        return [import_string(ATTACHMENT_RESOLVERS[ref["type"]])(ref) for ref in row["attachments"]]
+    except Exception as exc:  # the attachment's own problem: this email waits, nothing is sent
+        logger.warning("email %s/%s: attachment not available yet: %s", using, pk, exc)
+        with transaction.atomic(using=using):
+            email = OutboundEmail.objects.using(using).select_for_update().filter(
+                pk=pk, status=OutboundEmail.Status.QUEUED).first()
+            if email is not None:
+                email.attempts += 1
+                email.last_error = f"attachment not available: {type(exc).__name__}: {exc}"[:2000]
+                if email.attempts >= settings.EMAIL_MAX_ATTEMPTS:
+                    email.status = OutboundEmail.Status.FAILED
+                    email.next_attempt_at = None
+                else:
+                    email.next_attempt_at = timezone.now() + email_retry_delay(email.attempts)
+                email.save(using=using, update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+                EMAILS.labels(email.template, "failed" if email.status == OutboundEmail.Status.FAILED else "retry").inc()
+        return None
 
 
 def _record_outcome(*, using: str, email: OutboundEmail, message, error: Exception | None) -> OutboundEmail:

@@ -82,6 +82,25 @@ def send_outbound_email(self, using: str, pk: int) -> str | None:
     return email.status if email else None
 
 
+@shared_task(name="breederhq.tasks.render_invoice_document", ignore_result=True, acks_late=True,
+             soft_time_limit=60, time_limit=90, autoretry_for=(Exception,), dont_autoretry_for=(ValueError,),
+             retry_backoff=5, retry_backoff_max=300, max_retries=8)
+def render_invoice_document(ref: dict) -> str:
+    """Render and store one invoice or credit-note PDF (breederhq/invoicing/documents.py), once:
+    a second run finds it. Published when the change that issues it commits; the invoice email's
+    worker renders it too if this has not run yet. A transient failure (storage, database) retries
+    with backoff; an invoice that was never sent has no document."""
+    from breederhq.invoicing.documents import DocumentNotIssued, DocumentRef, document_ensure
+    from breederhq.errors import NotFound
+
+    try:
+        _, created = document_ensure(DocumentRef.from_dict(ref))
+    except (DocumentNotIssued, NotFound) as exc:
+        logger.warning("invoice document %s not rendered: %s", ref, exc)
+        return "nothing_to_render"
+    return "rendered" if created else "already_stored"
+
+
 @scheduled_job("breederhq.tasks.send_due_emails", soft_time_limit=120, time_limit=150)
 def send_due_emails() -> dict[str, int | str]:
     """Beat: enqueue queued emails whose first enqueue was lost (Redis down) or whose retry is due.

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db import models
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
+from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
 from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
@@ -16,8 +16,10 @@ from breederhq.backoffice.admin_tools import (
     ReadOnlyAdminMixin,
     money,
 )
+from breederhq.backoffice.invoice_documents import document_link
 from breederhq.backoffice.receipts import receipt_link
 from marketplace_app import services
+from marketplace_app.document_models import MarketplaceInvoiceDocument
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceInvoiceAuditLog,
@@ -202,7 +204,7 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     receipt = receipt_link("marketplace")
     exclude = ("buyer_payment_receipt",)
     readonly_fields = ("receipt",)
-    inlines = [LineItemInline,
+    inlines = [LineItemInline, documents_inline(document_model=MarketplaceInvoiceDocument, kind="marketplace"),
                *timeline_inlines(audit_model=MarketplaceInvoiceAuditLog,
                                  confirmation_model=MarketplacePaymentConfirmationAudit, claimant_field="marked_paid_by")]
     actions = [
@@ -213,6 +215,20 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
         audited_action("resolve_marketplace_reconciliation", "Mark the reconciliation disagreement resolved",
                        perform=_mi_resolve, permissions=("payment_action",), pass_reason=True),
     ]
+
+
+@admin.register(MarketplaceInvoiceDocument)
+class MarketplaceInvoiceDocumentAdmin(ReadOnlyAdmin):
+    """Stored invoice and credit-note PDFs (append-only), opened through the audited back-office view."""
+
+    pdf = document_link("marketplace")
+    list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
+    list_select_related = ("invoice",)
+    list_filter = ("kind",)
+    search_fields = ("number",)
+    date_hierarchy = "created_at"
+    exclude = ("file",)
+    readonly_fields = ("pdf",)
 
 
 @admin.register(MessageThread)

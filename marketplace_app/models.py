@@ -663,3 +663,7 @@ class UserBlock(models.Model):
 
     def __str__(self) -> str:
         return f"Provider #{self.provider_id} blocks user #{self.blocked_user_id}"
+
+
+# The stored PDFs of invoices and credit notes (kept in their own module).
+from marketplace_app.document_models import MarketplaceInvoiceDocument  # noqa: E402,F401

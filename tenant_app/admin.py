@@ -20,9 +20,11 @@ from breederhq.backoffice.admin_tools import (
     TenantScopedAdminMixin,
     money,
 )
+from breederhq.backoffice.invoice_documents import document_link
 from breederhq.backoffice.receipts import receipt_link
-from breederhq.invoicing.admin import ReadOnlyInline, timeline_inlines
+from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
 from tenant_app import services
+from tenant_app.document_models import InvoiceDocument
 from tenant_app.models import (
     Contact,
     CreditNote,
@@ -223,6 +225,7 @@ class InvoiceAdmin(TenantOwnedAdmin):
                        *(f for f in _all_fields(Invoice) if not f.endswith("_cents") and f != "buyer_payment_receipt"))
     exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents", "buyer_payment_receipt")
     inlines = [LineItemInline, PaymentInline, CreditNoteInline,
+               documents_inline(document_model=InvoiceDocument, kind="tenant"),
                *timeline_inlines(audit_model=InvoiceAuditLog, confirmation_model=PaymentConfirmationAudit,
                                  claimant_field="marked_paid_by_marketplace_user_id")]
     actions = [
@@ -261,6 +264,20 @@ class CreditNoteAdmin(TenantOwnedAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("amount", *(f for f in _all_fields(CreditNote) if f != "amount_cents"))
     exclude = ("amount_cents",)
+
+
+@admin.register(InvoiceDocument)
+class InvoiceDocumentAdmin(TenantOwnedAdmin):
+    """Stored invoice and credit-note PDFs (append-only), opened through the audited back-office view."""
+
+    pdf = document_link("tenant")
+    list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
+    list_select_related = ("invoice",)
+    list_filter = ("kind",)
+    search_fields = ("number", "invoice__invoice_number")
+    date_hierarchy = "created_at"
+    readonly_fields = ("pdf", *(f for f in _all_fields(InvoiceDocument) if f != "file"))
+    exclude = ("file",)
 
 
 @admin.register(InvoiceAuditLog)

@@ -757,3 +757,7 @@ class PaymentConfirmationAudit(CrossDatabaseReferencesMixin, TenantOwned, Abstra
         db_table = "payment_confirmation_audit"
         ordering = ["id"]
         indexes = [models.Index(fields=["invoice", "id"], name="payment_confirm_audit_inv_idx")]
+
+
+# The stored PDFs of invoices and credit notes (kept in their own module).
+from tenant_app.document_models import InvoiceDocument  # noqa: E402,F401

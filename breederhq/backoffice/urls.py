@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from breederhq.backoffice import receipts, views
+from breederhq.backoffice import invoice_documents, receipts, views
 
 app_name = "backoffice"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("search/", admin.site.admin_view(views.support_search_view), name="search"),
     path("dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
     path("receipts/<str:kind>/<int:invoice_id>/", admin.site.admin_view(receipts.receipt_view), name="receipt"),
+    path("invoice-documents/<str:kind>/<int:invoice_id>/<int:document_id>/",
+         admin.site.admin_view(invoice_documents.invoice_document_view), name="invoice_document"),
 ]

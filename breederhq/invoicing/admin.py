@@ -39,3 +39,17 @@ def timeline_inlines(*, audit_model, confirmation_model, claimant_field: str) ->
         "verbose_name_plural": "Timeline: changes", "__module__": __name__,
     })
     return [confirmations, changes]
+
+
+DOCUMENT_FIELDS = ("kind", "number", "version", "size", "sha256", "created_at", "pdf")
+
+
+def documents_inline(*, document_model, kind: str) -> type:
+    """The invoice's stored PDFs (its own and its credit notes'), each opened through the back office
+    (breederhq/backoffice/invoice_documents.py). `kind`: "tenant" or "marketplace"."""
+    from breederhq.backoffice.invoice_documents import document_link
+
+    return type("InvoiceDocumentInline", (ReadOnlyInline,), {
+        "model": document_model, "fields": DOCUMENT_FIELDS, "readonly_fields": DOCUMENT_FIELDS,
+        "pdf": document_link(kind), "verbose_name_plural": "Documents (PDF)", "__module__": __name__,
+    })

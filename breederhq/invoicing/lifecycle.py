@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from breederhq.email import email_enqueue
+from breederhq.invoicing.documents import documents_requested, email_attachments
 from breederhq.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from breederhq.invoicing.status import INVOICE_TRANSITIONS, InvoiceStatus
 from breederhq.money import Money
@@ -165,9 +166,10 @@ def change(kind: InvoiceKind, invoice, *, action: str, fields: dict | None = Non
         setattr(invoice, name, value)
     invoice.version += 1
     invoice.save(using=kind.using, update_fields=[*fields, "version", "updated_at"])
-    audit(kind, invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label,
-          metadata=metadata)
+    entry = audit(kind, invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label,
+                  metadata=metadata)
     send_emails(kind, invoice, action=action, metadata=metadata)
+    documents_requested(kind, invoice, action=action, audit_entry=entry, metadata=metadata or {})
     if invoice.status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
         send_payment_receipts(kind, invoice, method=(metadata or {}).get("method", ""))
     kind.after_change(invoice, old_status=old_status, action=action, metadata=metadata or {})
@@ -177,7 +179,8 @@ def change(kind: InvoiceKind, invoice, *, action: str, fields: dict | None = Non
 
 
 def send_emails(kind: InvoiceKind, invoice, *, action: str, metadata: dict | None = None) -> None:
-    """The email an action sends, if any, enqueued in the invoice's database (same transaction)."""
+    """The email an action sends, if any, enqueued in the invoice's database (same transaction).
+    The invoice email carries the invoice's PDF (breederhq/invoicing/documents.py)."""
     if action not in INVOICE_EMAILS:
         return
     template, audience = INVOICE_EMAILS[action]
@@ -195,6 +198,7 @@ def send_emails(kind: InvoiceKind, invoice, *, action: str, metadata: dict | Non
             "total": Money(invoice.total_cents, invoice.currency).format(),
             "reason": (metadata or {}).get("reason", ""),
         },
+        attachments=email_attachments(kind, invoice, action=action),
     )
 
 

@@ -112,3 +112,54 @@ class AbstractPaymentConfirmationAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} ({self.payment_method or 'no method'})"
+
+
+class DocumentKind(models.TextChoices):
+    INVOICE = "invoice", "Invoice"
+    CREDIT_NOTE = "credit_note", "Credit note"
+
+
+def document_file_name(instance, filename: str) -> str:
+    """Documents are stored under the name their service chose (breederhq/invoicing/documents.py)."""
+    return filename
+
+
+class AbstractInvoiceDocument(models.Model):
+    """The PDF of a sent invoice or of a credit note, rendered once by a worker and never changed:
+    append-only (no UPDATE or DELETE for the application role), one row per invoice, kind, source
+    and version (a unique constraint on each kind's table), the file's SHA-256 and size recorded
+    with it. `source_id` is what the document renders: the invoice itself for `invoice`, the credit
+    note (tenant) or the refund's audit row (marketplace) for `credit_note`. Only version 1 is
+    written today; a later correction would be a new version, never an overwrite."""
+
+    append_only = True
+    Kind = DocumentKind
+
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices)
+    source_id = models.BigIntegerField()
+    version = models.PositiveIntegerField(default=1)
+    #: The number printed on it: the invoice's or the credit note's.
+    number = models.CharField(max_length=60)
+    file = models.FileField(upload_to=document_file_name, max_length=500)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.number} (v{self.version})"
+
+    @staticmethod
+    def common_checks(prefix: str) -> list[models.CheckConstraint]:
+        Q = models.Q
+        return [
+            models.CheckConstraint(condition=Q(kind__in=DocumentKind.values), name=f"{prefix}_kind_valid"),
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name=f"{prefix}_sha256_hex"),
+            models.CheckConstraint(condition=Q(size__gt=0, version__gte=1), name=f"{prefix}_size_and_version"),
+            # An invoice's own document renders the invoice.
+            models.CheckConstraint(condition=~Q(kind="invoice") | Q(source_id=models.F("invoice_id")),
+                                   name=f"{prefix}_invoice_is_its_source"),
+        ]

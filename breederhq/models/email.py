@@ -33,6 +33,10 @@ class OutboundEmail(models.Model):
     # whose worker died is tried again, new for a fresh attempt after a failure or a resend.
     attempt_key = models.CharField(max_length=250, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    #: Files that go with the email, by reference, resolved when it is sent (breederhq.email
+    #: ATTACHMENT_RESOLVERS): e.g. the invoice's PDF. An email whose attachment cannot be had yet is
+    #: not sent yet.
+    attachments = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -230,6 +230,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "breederhq.tasks.*": {"queue": "maintenance"},
     "breederhq.tasks.ping": {"queue": "default"},
+    "breederhq.tasks.render_invoice_document": {"queue": "default"},
     "breederhq.tasks.database_session_limits": {"queue": "default"},
     "breederhq.tasks.outbox_relay_message": {"queue": "default"},
     "marketplace_app.tasks.*": {"queue": "maintenance"},

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from marketplace_app.api import views
 from payments_app.api import card_payment_views, dispute_views, ledger_views
+from marketplace_app.api import documents, views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -13,6 +13,8 @@ urlpatterns = [
          name="marketplace-transaction-receipt"),
     path("transactions/<int:transaction_id>/card-payment/", card_payment_views.TransactionCardPaymentView.as_view(),
          name="marketplace-transaction-card-payment"),
+    path("transactions/<int:transaction_id>/document/", documents.TransactionDocumentView.as_view(),
+         name="marketplace-transaction-document"),
     path("invoices/", views.MarketplaceInvoiceListView.as_view(), name="marketplace-invoice-list"),
     path("invoices/<int:invoice_id>/", views.MarketplaceInvoiceDetailView.as_view(),
          name="marketplace-invoice-detail"),
@@ -22,6 +24,12 @@ urlpatterns = [
          name="marketplace-invoice-receipt"),
     path("invoices/<int:invoice_id>/card-payment/", card_payment_views.MarketplaceInvoiceCardPaymentView.as_view(),
          name="marketplace-invoice-card-payment"),
+    path("invoices/<int:invoice_id>/document/", documents.MarketplaceInvoiceDocumentView.as_view(),
+         name="marketplace-invoice-document"),
+    path("invoices/<int:invoice_id>/documents/", documents.MarketplaceInvoiceDocumentListView.as_view(),
+         name="marketplace-invoice-documents"),
+    path("invoices/<int:invoice_id>/documents/<int:document_id>/", documents.MarketplaceInvoiceDocumentFileView.as_view(),
+         name="marketplace-invoice-documents-file"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
     path("providers/me/money-movements/", ledger_views.ProviderMoneyMovementListView.as_view(),

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from payments_app.api import dispute_views, ledger_views
-from tenant_app.api import marketplace_billing_views, views
+from tenant_app.api import documents, marketplace_billing_views, views
 
 urlpatterns = [
     path("tenants/", views.TenantCreateView.as_view(), name="tenant-create"),
@@ -25,6 +25,11 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/refunds/", views.InvoiceRefundListView.as_view(), name="invoice-refunds"),
     path("invoices/<int:invoice_id>/timeline/", views.InvoiceTimelineView.as_view(), name="invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.InvoiceReceiptView.as_view(), name="invoice-receipt"),
+    path("invoices/<int:invoice_id>/document/", documents.InvoiceDocumentView.as_view(), name="invoice-document"),
+    path("invoices/<int:invoice_id>/documents/", documents.InvoiceDocumentListView.as_view(),
+         name="invoice-documents"),
+    path("invoices/<int:invoice_id>/documents/<int:document_id>/", documents.InvoiceDocumentFileView.as_view(),
+         name="invoice-documents-file"),
     path("payments/", views.PaymentListView.as_view(), name="payment-list"),
     # Money movements and disputes (payments_app/api, docs/api/money-and-disputes.md)
     path("tenants/me/money-movements/", ledger_views.TenantMoneyMovementListView.as_view(),

@@ -11,6 +11,13 @@ from pathlib import Path
 from django.core.mail.backends.base import BaseEmailBackend
 
 
+def _attachment(attachment) -> dict:
+    """An attached file as the test reads it back: its name, type and the SHA-256 of its bytes."""
+    filename, content, mimetype = attachment
+    content = content.encode() if isinstance(content, str) else content
+    return {"filename": filename, "mimetype": mimetype, "sha256": hashlib.sha256(content).hexdigest()}
+
+
 class FlakyFileBackend(BaseEmailBackend):
     """FLAKY_EMAIL_DIR: where delivered messages go; FLAKY_EMAIL_FAILURES: how many sends fail first;
     FLAKY_EMAIL_HOLD=1: the send writes `entered` and waits for a `release` file (to kill the worker
@@ -38,7 +45,7 @@ class FlakyFileBackend(BaseEmailBackend):
             raise ConnectionError(f"simulated provider outage #{failed + 1}")
         for message in email_messages:
             record = {"to": message.to, "subject": message.subject, "body": message.body,
-                      "headers": message.extra_headers}
+                      "headers": message.extra_headers, "attachments": [_attachment(a) for a in message.attachments]}
             self.deliver(folder, message, record)
         if os.environ.get("FLAKY_EMAIL_HOLD_AFTER") == "1":
             (folder / "accepted").write_text(str(os.getpid()))

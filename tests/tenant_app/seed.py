@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from breederhq.invoicing.documents import document_ensure, invoice_ref
 from breederhq.tenancy import platform_context, tenant_context
 from django.utils import timezone
 
@@ -40,6 +41,8 @@ def seed_every_table(tenant) -> dict:
         RefundRequest.objects.create(payment=payment, owner_tenant=tenant, idempotency_key="seed", amount_cents=100,
                                      currency=invoice.currency, status="succeeded")
         _seed_ledger_and_dispute(payment, owner=tenant, suffix=str(tenant.pk))
+        # The invoice's PDF, for invoice_documents (rendered as the worker does).
+        document_ensure(invoice_ref("tenant_invoice", invoice))
     return {"contact": contact, "invoice": invoice, "credit_note": credit_note, "account": account,
             "payment": payment}
 
