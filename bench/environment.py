@@ -41,6 +41,9 @@ def bench_environment(scale: str = "small") -> tuple[dict, list]:
     # load generator on one address cannot reach: a 429 is not a measurement.
     for scope in ("AUTH_IP", "WRITE_USER", "WRITE_IP", "PUBLIC_READ_IP"):
         environment[f"API_THROTTLE_{scope}"] = "1000000/min"
+    # Likewise the search's limit of concurrent searches per client: wrk's connections all come
+    # from one address, where real clients would be many.
+    environment["LISTING_SEARCH_CONCURRENT_PER_CLIENT"] = "1000"
     return environment, services
 
 

@@ -117,7 +117,7 @@ def sql_rows(results: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-API_LABELS = {
+API_ROWS = {
     "transactions_first_page": ("transactions first page", "≥ 0.5x stack", 0.5),
     "messages_newest_page": ("messages newest page", "—", None),
     "contacts_with_marketplace_names": ("contacts with marketplace names", "—", None),
@@ -128,7 +128,7 @@ def api_lines(api: dict | None) -> list[str]:
     if not api:
         return []
     lines = []
-    for name, (label, target, at_least) in API_LABELS.items():
+    for name, (label, target, at_least) in API_ROWS.items():
         if (a := api.get(name)) is None:
             continue
         users = f" ({a['users']} users, a random one each request)" if "users" in a else ""
@@ -217,12 +217,6 @@ def crossdb_api_rows(x: dict | None) -> list[tuple[str, str, str, str]]:
                      + (f", {h['non_2xx']} non-2xx" if h["non_2xx"] else ""),
                      "— (≥ 10x is the resolution's, above)", "—"))
     return rows
-
-
-API_LABELS = {
-    "listing_search": "listing search, the same search repeated (from the search cache)",
-    "listing_search_uncached": "listing search, a different search each request (from PostgreSQL)",
-}
 
 
 def dataset_lines(dataset: dict) -> list[str]:

@@ -41,7 +41,7 @@ def plan_nodes(node: dict):
 
 def plan_kind(indexes: set[str]) -> str:
     if BTREE_INDEX in indexes and GIN_INDEX in indexes:
-        return "both"
+        return "B-tree in score order and GIN"
     if BTREE_INDEX in indexes:
         return "B-tree in score order"
     if GIN_INDEX in indexes:

@@ -4,11 +4,13 @@
 -- search cache and reads PostgreSQL, as the first search for anything does.
 local words = {}
 local states = { "", "", "&state=TX", "&state=CO", "&state=OR", "&state=MA", "&state=FL" }
-local run = tostring(os.time())
+local run
 local counter = 0
 
 init = function(args)
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 1000)
+  -- "1" + 6 random digits + a 6-digit counter: above every price, below the API's bound (10^13).
+  run = "1" .. string.format("%06d", math.random(0, 999999))
   for line in io.lines(args[1]) do
     if #line > 0 then
       words[#words + 1] = line

@@ -52,7 +52,7 @@ def main() -> None:
         url, who = REQUEST_COST_TARGETS[scenario]
         headers = bearer(who) if who else {}
         # {n}: a value no earlier request (or run) used, so a search misses the search cache each time.
-        urls = (url.format(n=time.time_ns() + i, **logins) for i in itertools.count())
+        urls = (url.format(n=10**12 + time.time_ns() // 1000 % 10**11 + i, **logins) for i in itertools.count())
 
         def request():
             return client.get(next(urls), **headers)

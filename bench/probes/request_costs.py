@@ -50,7 +50,8 @@ def main() -> None:
         if target is None:
             return [webhook_request(f"{time.time_ns()}_{i}") for i in range(count)]
         url, who = target
-        unique = time.time_ns()  # {n}: a value no earlier request (or run) used
+        # {n}: a value no earlier request (or run) used, above every price and below the API bound (10^13)
+        unique = 10**12 + time.time_ns() // 1000 % 10**11
         return [lambda url=url.format(n=unique + i, **logins): client.get(url, **headers[name]) for i in range(count)]
     headers = {name: bearer(target[1]) if target and target[1] else {} for name, target in REQUEST_COST_TARGETS.items()}
     for name in REQUEST_COST_TARGETS:  # warm every path (imports, connections, caches) before measuring any
