@@ -1,4 +1,4 @@
-"""Fault scenario for bench/run.py (`--only faults`): what a Redis outage costs the web.
+"""Fault scenario of the bench (`--only faults`): what a Redis outage costs the web.
 
 Two gunicorn servers as deployed, one with Redis (broker, cache, result backend) pointed at a port
 nothing listens on. Webhook ingestion (a write that hands its work to a worker through the
@@ -22,7 +22,7 @@ HEALTHZ_REQUESTS = 20
 
 
 def redis_down_environment(environment: dict) -> dict:
-    from bench.run import free_port
+    from bench.servers import free_port
 
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # a free port: connections are refused
     return {**environment, "REDIS_URL": nowhere, "CELERY_BROKER_URL": nowhere, "CELERY_RESULT_BACKEND": nowhere}
@@ -44,8 +44,9 @@ def healthz_times_ms(url: str, count: int = HEALTHZ_REQUESTS) -> tuple[list[floa
 
 
 def scenario_redis_down(environment: dict) -> dict:
-    from bench.run import (ROUNDS, Server, discard_bench_events, inbox_last_id, interleaved, median,
-                           webhook_delivery_files, wrk_webhook)
+    from bench.load import ROUNDS, interleaved, median
+    from bench.servers import Server
+    from bench.webhooks import discard_bench_events, inbox_last_id, webhook_delivery_files, wrk_webhook
 
     after_id = inbox_last_id(environment)
     files = webhook_delivery_files(environment, 2 * ROUNDS, time.time_ns(), per_file=8_000)
@@ -72,8 +73,8 @@ def scenario_redis_down(environment: dict) -> dict:
 
 
 def fault_rows(f: dict | None) -> list[tuple[str, str, str, str]]:
-    """The report's rows (bench/run.py write_report)."""
-    from bench.run import verdict
+    """The report's rows (bench/report.py)."""
+    from bench.report_format import verdict
 
     if not f:
         return []

@@ -362,7 +362,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         with transaction.atomic(using=mp):
             cursor.execute(COUNTERS_SQL.format(providers="bench_providers"))
     log(f"registry rows: {registered}; provider counters set ({elapsed()})")
-    # No ANALYZE here: the application role may not analyze tables it does not own. bench.run runs
+    # No ANALYZE here: the application role may not analyze tables it does not own. bench.environment.prepare runs
     # VACUUM ANALYZE as the admin after generating, then `provider_stats_check` (exit 1 on drift).
     seconds = time.monotonic() - started
     sizes = database_sizes()

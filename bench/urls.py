@@ -1,13 +1,12 @@
-"""The platform's URLs plus what only the benchmark needs: the calibration baseline (one indexed
-SELECT, plain JSON), an OFFSET variant of the message page, to compare with the API's cursor, and a
-per-row variant of the contact list, to compare with its batched cross-database resolution. None
-of them is part of the product API."""
+"""The platform's URLs plus what only the benchmark needs: the calibration baseline through the
+whole stack (bench/baseline.py: one indexed SELECT, plain JSON), an OFFSET variant of the message
+page, to compare with the API's cursor, and a per-row variant of the contact list, to compare with
+its batched cross-database resolution. None of them is part of the product API."""
 
-from django.db import connections
-from django.http import JsonResponse
 from django.urls import path
 from rest_framework.response import Response
 
+from bench.baseline import baseline
 from breederhq.api.base import MarketplaceAPIView
 from config.urls import urlpatterns as platform_urlpatterns
 from marketplace_app import selectors
@@ -15,15 +14,6 @@ from marketplace_app.api import serializers as s
 from marketplace_app.models import MarketplaceUser
 from tenant_app.api import serializers as tenant_serializers
 from tenant_app.api.views import ContactListView
-
-
-def baseline(request):
-    """What Django itself costs: one primary-key SELECT on the tenant DB, serialised by hand."""
-    tenant_id = int(request.GET.get("id", 1))
-    with connections["default"].cursor() as cursor:
-        cursor.execute("SELECT id, name, slug FROM tenants WHERE id = %s", [tenant_id])
-        row = cursor.fetchone()
-    return JsonResponse({"id": row[0], "name": row[1], "slug": row[2]} if row else {})
 
 
 class MessagePageByOffset(MarketplaceAPIView):

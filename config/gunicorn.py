@@ -1,4 +1,4 @@
-"""gunicorn's settings as deployed: the Dockerfile, docker-compose.yml and the bench (`bench/run.py`)
+"""gunicorn's settings as deployed: the Dockerfile, docker-compose.yml and the bench (`bench/servers.py`)
 all start gunicorn with `-c python:config.gunicorn`, so the bench measures what ships.
 
 Sync workers, `WEB_CONCURRENCY` of them from gunicorn's own environment (3 when unset; compose

@@ -1,4 +1,4 @@
--- Appended to every wrk script the bench runs (bench/run.py wrk_with): wrk's --latency table has no
+-- Appended to every wrk script the bench runs (bench/load.py wrk_with): wrk's --latency table has no
 -- 95th percentile, so this prints the ones the report gives, in microseconds, after the run. A
 -- `done` the script itself defines still runs first.
 local script_done = done

@@ -1,0 +1,7 @@
+"""The bare baseline server's only URL (bench/bare_settings.py)."""
+
+from django.urls import path
+
+from bench.baseline import baseline
+
+urlpatterns = [path("bench/baseline", baseline)]

@@ -1,0 +1,118 @@
+"""The listing search over HTTP, each figure against both baselines with its p99:
+
+- uncached: every request a different random search drawn from the listing vocabulary
+  (bench/lua/random_search.lua), so each reads PostgreSQL;
+- broad: the most common word alone, uncached (a new price bound each request, bench/lua/
+  distinct_search.lua);
+- cached: the reference search repeated (answered by the search cache) while one provider edit per
+  second (bench/probes/listing_edits.py) makes the search's scope stale, as a live marketplace does;
+- the rest of the site (the authenticated reads, many users, bench/lua/users.lua) alone and while 4
+  more clients hammer broad uncached searches: its throughput under that load against its own
+  without it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from bench import generate
+from bench.environment import BASE_DIR
+from bench.load import DURATION, ROUNDS, WARMUP, Bench, lua, summary, with_ratios, wrk_with
+from bench.targets import BROAD_SEARCH_PATH, SEARCH_ARGUMENTS, SEARCH_PATH
+
+#: Clients hammering broad searches while the rest of the site is measured.
+HAMMER_CONNECTIONS = 4
+
+
+def vocabulary_file() -> str:
+    """The words listing text is drawn from (bench/generate.py), one per line."""
+    words = sorted({*generate.COMMON_WORDS, *(w for ws in generate.CATEGORY_WORDS.values() for w in ws.split())})
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(words) + "\n")
+    return handle.name
+
+
+def scenario_search(bench: Bench, users: dict) -> dict:
+    url = bench.stack.url
+    vocabulary = vocabulary_file()
+    try:
+        out = {
+            "uncached_random": bench.against_baselines(lambda duration: wrk_with(
+                f"{url}/api/v1/marketplace/listings/", ["-s", lua("random_search.lua")], ["--", vocabulary],
+                duration=duration)),
+            "broad": bench.against_baselines(lambda duration: wrk_with(
+                url + BROAD_SEARCH_PATH, ["-s", lua("distinct_search.lua")], duration=duration)),
+            "cached_with_edits": cached_with_edits(bench),
+            "site_under_broad_hammer": site_under_hammer(bench, users),
+        }
+    finally:
+        Path(vocabulary).unlink()
+    return out
+
+
+def cached_with_edits(bench: Bench) -> dict:
+    editor = subprocess.Popen([sys.executable, "-m", "bench.probes.listing_edits", SEARCH_ARGUMENTS["state"]],
+                              cwd=BASE_DIR, env=bench.environment, stdout=subprocess.PIPE, text=True)
+    try:
+        measured = bench.against_baselines(lambda duration: wrk_with(bench.stack.url + SEARCH_PATH, duration=duration))
+    finally:
+        editor.send_signal(signal.SIGTERM)
+        output, _ = editor.communicate(timeout=60)
+    edits = json.loads(output.strip().splitlines()[-1]) if output.strip() else {"edits": None}
+    return {**measured, "edits": edits["edits"]}
+
+
+def site_mix_file(users: dict) -> str:
+    """Every authenticated read of every user in one file: the rest of the site, many users."""
+    lines = []
+    for kind in ("transactions", "messages", "contacts"):
+        lines += Path(users[kind][0]).read_text().splitlines()
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+        handle.write("\n".join(lines) + "\n")
+    return handle.name
+
+
+def site_under_hammer(bench: Bench, users: dict) -> dict:
+    """Rounds of: bare baseline, stack baseline, the site mix alone, the site mix while
+    HAMMER_CONNECTIONS clients send broad uncached searches (started first, stopped after)."""
+    mix = site_mix_file(users)
+    url = bench.stack.url
+
+    def site(duration=None):
+        return wrk_with(f"{url}/", ["-s", lua("users.lua")], ["--", mix], duration=duration)
+
+    def hammered(duration=None):
+        hammer: dict = {}
+        length = (duration or DURATION) + 2
+
+        def run():
+            hammer.update(wrk_with(url + BROAD_SEARCH_PATH, ["-s", lua("distinct_search.lua")], duration=length,
+                                   connections=HAMMER_CONNECTIONS))
+        thread = threading.Thread(target=run)
+        thread.start()
+        threading.Event().wait(1.0)  # the hammer at full speed before the site is measured
+        result = site(duration)
+        thread.join()
+        return {**result, "hammer": hammer}
+
+    bare_load, stack_load = bench.baselines()
+    bare, stack, alone, under = [], [], [], []
+    try:
+        for _ in range(ROUNDS):
+            bare.append(bench.run(bare_load))
+            stack.append(bench.run(stack_load))
+            alone.append(bench.run(site))
+            under.append(bench.run(hammered))
+    finally:
+        Path(mix).unlink()
+    hammer = summary([r["hammer"] for r in under])
+    under_summary = with_ratios(summary(under), summary(bare), summary(stack))
+    alone_summary = with_ratios(summary(alone), summary(bare), summary(stack))
+    return {**under_summary, "alone": alone_summary, "ratio_to_alone": under_summary["rps"] / alone_summary["rps"],
+            "hammer": hammer, "hammer_connections": HAMMER_CONNECTIONS, "warmup_seconds": WARMUP}
