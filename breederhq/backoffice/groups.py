@@ -5,7 +5,7 @@
   restore a provider or listing, unblock a user), sees the dashboard. Edits nothing by hand.
 - `finance`: sees every admin page, works on a tenant (to reach its invoices), runs the payment
   actions (confirm, reject or expire a manual payment claim, resolve a reconciliation mismatch), sees
-  the dashboard.
+  the dashboard, exports invoices, payments, refunds and money movements (breederhq/backoffice/exports.py).
 - superusers: everything (Django's `is_superuser`; no group needed).
 """
 
@@ -19,7 +19,7 @@ from django.db import transaction
 SUPPORT = "support"
 FINANCE = "finance"
 SUPPORT_EXTRA = ("support_actions", "view_dashboard")
-FINANCE_EXTRA = ("payment_actions", "view_dashboard")
+FINANCE_EXTRA = ("payment_actions", "view_dashboard", "finance_exports")
 #: Who may grant rights stays with superusers: nobody in a group even sees the groups.
 NOT_VIEWABLE = {("auth", "group"), ("auth", "permission")}
 

@@ -27,6 +27,7 @@ class StaffActionAudit(models.Model):
             ("support_actions", "Can work on a tenant and run support actions in the back office"),
             ("payment_actions", "Can run payment and reconciliation actions in the back office"),
             ("view_dashboard", "Can see the staff dashboard"),
+            ("finance_exports", "Can export invoices, payments, refunds and money movements"),
             # No group has it: superusers, and whom a superuser grants it (docs/operations/staff-2fa.md).
             ("reset_second_factor", "Can reset another staff member's second factor"),
         ]

@@ -74,7 +74,10 @@ def support_tenant_view(request):
 def dashboard_view(request):
     if not request.user.has_perm(VIEW_DASHBOARD):
         raise PermissionDenied
-    context = {**admin.site.each_context(request), "title": "Staff dashboard", "board": dashboard_get(staff_user_id=request.user.pk)}
+    from breederhq.backoffice.dashboard_period import dashboard_period_context
+
+    context = {**admin.site.each_context(request), "title": "Staff dashboard", "board": dashboard_get(staff_user_id=request.user.pk),
+               **dashboard_period_context(request)}
     return TemplateResponse(request, "admin/backoffice/dashboard.html", context)
 
 

@@ -1,0 +1,425 @@
+"""Finance exports: invoices (tenant and marketplace), payments, refunds and Stripe money movements
+for a date range, optionally one tenant and/or one provider, as CSV or XLSX.
+
+Reads are streamed: each source is one server-side cursor (`iterator(chunk_size=...)`) on its own
+database, so memory stays flat whatever the range and the number of queries does not grow with the
+rows. Tenant-database sources read across tenants through the audited, SELECT-only
+`system_read_context` (one `cross_tenant_query_audit` row naming the staff member and their reason);
+the cursor lives inside that transaction, which stays open while the rows are sent. XLSX is written
+by openpyxl's write-only workbook (rows go to a temporary file as they come), then sent in chunks.
+
+Money is shown twice: the integer amount in minor units and a formatted amount with its currency
+(`1,250.00 USD`), never a float. Datetimes are ISO 8601 in UTC. Text cells are neutralised against
+spreadsheet formula injection (`neutralise`). Every export, finished or not, writes one
+`StaffActionAudit` row `finance_export`: who, which dataset and format, the range and filters, the
+reason, and the row count. Docs: docs/operations/back-office.md#finance-exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.conf import settings
+
+from breederhq.backoffice.models import StaffActionAudit
+from breederhq.backoffice.ranges import DateRange, iso_utc
+from breederhq.money import Money
+from breederhq.tenancy import system_read_context
+
+FINANCE_EXPORTS = "backoffice.finance_exports"
+AUDIT_ACTION = "finance_export"
+DEFAULT_CHUNK_SIZE = 2000
+#: CSV text is sent in pieces of about this many rows (one yield each).
+CSV_ROWS_PER_PIECE = 500
+FILE_PIECE_BYTES = 64 * 1024
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# --- Cells ----------------------------------------------------------------------------------------------
+
+#: Control characters XML (hence XLSX) cannot hold and spreadsheets do not show; tab, LF, CR stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: A cell starting with one of these is read as a formula (or a DDE call) by spreadsheet programs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Text safe for a spreadsheet: control characters (NUL included) removed, and a leading
+    formula character escaped with an apostrophe, the mark spreadsheets read as "this is text"."""
+    text = _CONTROL.sub("", text)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def cell(value):
+    """One exported value: integers stay integers (amounts in minor units), datetimes become
+    ISO 8601 UTC, dates ISO 8601, everything else neutralised text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return neutralise(str(value))
+
+
+def formatted(cents: int | None, currency: str) -> str:
+    return "" if cents is None else Money(int(cents), currency).format()
+
+
+# --- What is exported -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    dataset: str
+    range: DateRange
+    tenant_id: int | None = None
+    provider_id: int | None = None
+    reason: str = ""
+
+    @property
+    def tenant_side(self) -> bool:
+        """Rows of tenants are wanted: no filter, or a tenant named."""
+        return self.tenant_id is not None or self.provider_id is None
+
+    @property
+    def marketplace_side(self) -> bool:
+        return self.provider_id is not None or self.tenant_id is None
+
+    def describe(self) -> str:
+        parts = [self.range.describe()]
+        if self.tenant_id is not None:
+            parts.append(f"tenant #{self.tenant_id}")
+        if self.provider_id is not None:
+            parts.append(f"provider #{self.provider_id}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One query of a dataset: its database, the queryset (None when the filters exclude it) and
+    how one object becomes a row (a dict keyed by the dataset's columns)."""
+
+    database: str
+    queryset: Callable[[ExportRequest], object]
+    row: Callable[[object], dict]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    sources: tuple[Source, ...] = field(default=())
+
+
+def _between(queryset, column: str, req: ExportRequest):
+    return queryset.filter(**{f"{column}__gte": req.range.start, f"{column}__lt": req.range.end})
+
+
+# Invoices ---------------------------------------------------------------------------------------------
+
+INVOICE_COLUMNS = (
+    "kind", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "provider", "customer",
+    "status", "payment_mode", "currency", "subtotal_cents", "tax_cents", "total_cents", "total", "paid_cents",
+    "refunded_cents", "refunded", "created_at", "sent_at", "paid_at", "voided_at",
+)
+
+
+def _tenant_invoices(req: ExportRequest):
+    from tenant_app.models import Invoice
+
+    if not req.tenant_side:
+        return None
+    queryset = Invoice.all_objects.using("default").select_related("tenant", "contact")
+    if req.tenant_id is not None:
+        queryset = queryset.filter(tenant_id=req.tenant_id)
+    return _between(queryset, "created_at", req).order_by("created_at", "id")
+
+
+def _tenant_invoice_row(invoice) -> dict:
+    return {
+        "kind": "tenant", "invoice_id": invoice.pk, "invoice_number": invoice.invoice_number,
+        "tenant_id": invoice.tenant_id, "tenant": invoice.tenant.name, "customer": invoice.contact.display_name,
+        "status": invoice.status, "payment_mode": invoice.payment_mode_snapshot, "currency": invoice.currency,
+        "subtotal_cents": invoice.subtotal_cents, "tax_cents": invoice.tax_cents, "total_cents": invoice.total_cents,
+        "total": formatted(invoice.total_cents, invoice.currency), "paid_cents": invoice.paid_cents,
+        "refunded_cents": invoice.refunded_cents, "refunded": formatted(invoice.refunded_cents, invoice.currency),
+        "created_at": invoice.created_at, "sent_at": invoice.sent_at, "paid_at": invoice.paid_at,
+        "voided_at": invoice.voided_at,
+    }
+
+
+def _marketplace_invoices(req: ExportRequest, *, column: str = "created_at"):
+    from marketplace_app.models import MarketplaceInvoice
+
+    if not req.marketplace_side:
+        return None
+    queryset = MarketplaceInvoice.objects.using("marketplace").select_related("provider", "client")
+    if req.provider_id is not None:
+        queryset = queryset.filter(provider_id=req.provider_id)
+    return _between(queryset, column, req).order_by(column, "id")
+
+
+def _marketplace_invoice_row(invoice) -> dict:
+    return {
+        "kind": "marketplace", "invoice_id": invoice.pk, "invoice_number": invoice.invoice_number,
+        "provider_id": invoice.provider_id, "provider": invoice.provider.business_name,
+        "customer": invoice.client.display_name, "status": invoice.status,
+        "payment_mode": invoice.payment_mode_snapshot, "currency": invoice.currency,
+        "subtotal_cents": invoice.subtotal_cents, "tax_cents": invoice.tax_cents, "total_cents": invoice.total_cents,
+        "total": formatted(invoice.total_cents, invoice.currency),
+        "refunded_cents": invoice.refunded_cents, "refunded": formatted(invoice.refunded_cents, invoice.currency),
+        "created_at": invoice.created_at, "sent_at": invoice.sent_at, "paid_at": invoice.paid_at,
+        "voided_at": invoice.voided_at,
+    }
+
+
+# Payments and refunds ------------------------------------------------------------------------------------
+
+PAYMENT_COLUMNS = (
+    "kind", "payment_id", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "provider",
+    "method", "currency", "amount_cents", "amount", "reference", "paid_at",
+)
+
+
+def _tenant_ledger(req: ExportRequest, kind: str):
+    from tenant_app.models import Payment
+
+    if not req.tenant_side:
+        return None
+    queryset = Payment.objects.using("default").filter(kind=kind).select_related("tenant", "invoice", "credit_note")
+    if req.tenant_id is not None:
+        queryset = queryset.filter(tenant_id=req.tenant_id)
+    return _between(queryset, "created_at", req).order_by("created_at", "id")
+
+
+def _tenant_payment_row(payment) -> dict:
+    return {
+        "kind": "tenant", "payment_id": payment.pk, "invoice_id": payment.invoice_id,
+        "invoice_number": payment.invoice.invoice_number, "tenant_id": payment.tenant_id,
+        "tenant": payment.tenant.name, "method": payment.method, "currency": payment.currency,
+        "amount_cents": payment.amount_cents, "amount": formatted(payment.amount_cents, payment.currency),
+        "reference": payment.external_reference, "paid_at": payment.created_at,
+    }
+
+
+def _marketplace_payment_row(invoice) -> dict:
+    """A marketplace invoice is paid in one go (Stripe or a confirmed manual payment): its payment
+    is the invoice's total at `paid_at`."""
+    return {
+        "kind": "marketplace", "payment_id": "", "invoice_id": invoice.pk, "invoice_number": invoice.invoice_number,
+        "provider_id": invoice.provider_id, "provider": invoice.provider.business_name,
+        "method": invoice.payment_mode_snapshot, "currency": invoice.currency,
+        "amount_cents": invoice.total_cents, "amount": formatted(invoice.total_cents, invoice.currency),
+        "reference": invoice.stripe_invoice_id or "", "paid_at": invoice.paid_at,
+    }
+
+
+REFUND_COLUMNS = (
+    "kind", "refund_id", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "method", "status",
+    "currency", "amount_cents", "amount", "credit_note", "stripe_refund_id", "reason", "created_at",
+)
+
+
+def _tenant_refund_row(refund) -> dict:
+    return {
+        "kind": "tenant", "refund_id": refund.pk, "invoice_id": refund.invoice_id,
+        "invoice_number": refund.invoice.invoice_number, "tenant_id": refund.tenant_id, "tenant": refund.tenant.name,
+        "method": refund.method, "status": "recorded", "currency": refund.currency,
+        "amount_cents": refund.amount_cents, "amount": formatted(refund.amount_cents, refund.currency),
+        "credit_note": refund.credit_note.credit_note_number if refund.credit_note_id else "",
+        "reason": refund.credit_note.reason if refund.credit_note_id else "", "created_at": refund.created_at,
+    }
+
+
+def _marketplace_refund_requests(req: ExportRequest):
+    """Refunds of marketplace invoices sent through Stripe (tenant invoices' appear in their ledger
+    as refund rows, above). Kept in the tenant database, rows without an owner tenant."""
+    from marketplace_app.models import MarketplaceInvoice
+    from payments_app.models import RefundRequest
+
+    if not req.marketplace_side:
+        return None
+    queryset = RefundRequest.objects.using("default").filter(payment__invoice_kind="marketplace")
+    if req.provider_id is not None:  # the provider's invoices live in the other database
+        ids = list(MarketplaceInvoice.objects.using("marketplace").filter(provider_id=req.provider_id)
+                   .values_list("id", flat=True))
+        queryset = queryset.filter(payment__invoice_id__in=ids)
+    return _between(queryset.select_related("payment"), "created_at", req).order_by("created_at", "id")
+
+
+def _marketplace_refund_row(refund) -> dict:
+    return {
+        "kind": "marketplace", "refund_id": refund.pk, "invoice_id": refund.payment.invoice_id,
+        "method": "stripe", "status": refund.status, "currency": refund.currency,
+        "amount_cents": refund.amount_cents, "amount": formatted(refund.amount_cents, refund.currency),
+        "stripe_refund_id": refund.stripe_refund_id or "", "reason": refund.reason, "created_at": refund.created_at,
+    }
+
+
+# Money movements (Stripe Connect: application fees, transfers, payouts) ----------------------------------
+
+MOVEMENT_COLUMNS = (
+    "movement_id", "kind", "stripe_object_id", "connect_account_id", "invoice_kind", "invoice_id", "tenant_id",
+    "status", "currency", "amount_cents", "amount", "source_charge_id", "created_at", "updated_at",
+)
+
+
+def _movements(req: ExportRequest):
+    from django.db.models import Q
+
+    from payments_app.models import ConnectMoneyMovement, StripeConnectAccount
+
+    queryset = ConnectMoneyMovement.objects.using("default").select_related("invoice_payment")
+    if req.tenant_id is not None or req.provider_id is not None:
+        owners = Q(pk__in=[])
+        if req.tenant_id is not None:
+            owners |= Q(owner_tenant_id=req.tenant_id)
+        if req.provider_id is not None:
+            owners |= Q(provider_id=req.provider_id)
+        queryset = queryset.filter(connect_account_id__in=StripeConnectAccount.objects.using("default")
+                                   .filter(owners).values("stripe_account_id"))
+    return _between(queryset, "created_at", req).order_by("created_at", "id")
+
+
+def _movement_row(movement) -> dict:
+    payment = movement.invoice_payment
+    return {
+        "movement_id": movement.pk, "kind": movement.kind, "stripe_object_id": movement.stripe_object_id,
+        "connect_account_id": movement.connect_account_id,
+        "invoice_kind": payment.invoice_kind if payment else "", "invoice_id": payment.invoice_id if payment else None,
+        "tenant_id": payment.owner_tenant_id if payment else None, "status": movement.status,
+        "currency": movement.currency, "amount_cents": movement.amount_cents,
+        "amount": formatted(movement.amount_cents, movement.currency), "source_charge_id": movement.source_charge_id,
+        "created_at": movement.created_at, "updated_at": movement.updated_at,
+    }
+
+
+DATASETS: dict[str, Dataset] = {
+    dataset.key: dataset for dataset in (
+        Dataset("invoices", "Invoices (tenant and marketplace), by creation date", INVOICE_COLUMNS, (
+            Source("default", _tenant_invoices, _tenant_invoice_row),
+            Source("marketplace", _marketplace_invoices, _marketplace_invoice_row),
+        )),
+        Dataset("payments", "Payments received, by payment date", PAYMENT_COLUMNS, (
+            Source("default", lambda req: _tenant_ledger(req, "payment"), _tenant_payment_row),
+            Source("marketplace", lambda req: _marketplace_invoices(req, column="paid_at"), _marketplace_payment_row),
+        )),
+        Dataset("refunds", "Refunds, by date", REFUND_COLUMNS, (
+            Source("default", lambda req: _tenant_ledger(req, "refund"), _tenant_refund_row),
+            Source("default", _marketplace_refund_requests, _marketplace_refund_row),
+        )),
+        Dataset("money_movements", "Stripe money movements (fees, transfers, payouts), by date", MOVEMENT_COLUMNS, (
+            Source("default", _movements, _movement_row),
+        )),
+    )
+}
+FORMATS = ("csv", "xlsx")
+
+
+# --- Streaming ----------------------------------------------------------------------------------------
+
+
+def chunk_size() -> int:
+    return int(getattr(settings, "BACKOFFICE_EXPORT_CHUNK_SIZE", DEFAULT_CHUNK_SIZE))
+
+
+def export_rows(req: ExportRequest, *, staff_user_id: int) -> Iterator[list]:
+    """Each row of the export as a list of cells in column order (the header not included).
+    Tenant-database sources are read inside one audited system read each."""
+    dataset = DATASETS[req.dataset]
+    for source in dataset.sources:
+        queryset = source.queryset(req)
+        if queryset is None:
+            continue
+        context = (system_read_context(job=f"finance_export:{req.dataset}", user_id=staff_user_id,
+                                       reason=f"finance export {req.dataset} {req.describe()}: {req.reason}"[:500])
+                   if source.database == "default" else nullcontext())
+        with context:
+            for obj in queryset.iterator(chunk_size=chunk_size()):
+                values = source.row(obj)
+                yield [cell(values.get(column)) for column in dataset.columns]
+
+
+class _Counter:
+    def __init__(self):
+        self.rows = 0
+
+
+def _csv_pieces(req: ExportRequest, rows: Iterator[list], counter: _Counter) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # a BOM, so spreadsheet programs read the file as UTF-8
+    writer.writerow(DATASETS[req.dataset].columns)
+    for row in rows:
+        writer.writerow(row)
+        counter.rows += 1
+        if counter.rows % CSV_ROWS_PER_PIECE == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _xlsx_pieces(req: ExportRequest, rows: Iterator[list], counter: _Counter) -> Iterator[bytes]:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)  # rows go to a temporary file as they are appended
+    sheet = workbook.create_sheet(title=req.dataset)
+    sheet.append(list(DATASETS[req.dataset].columns))
+    for row in rows:
+        sheet.append(row)
+        counter.rows += 1
+    with tempfile.TemporaryFile() as file:
+        workbook.save(file)
+        file.seek(0)
+        while piece := file.read(FILE_PIECE_BYTES):
+            yield piece
+
+
+def export_stream(req: ExportRequest, *, fmt: str, staff_user) -> Iterator[bytes]:
+    """The bytes of the export, as a generator for StreamingHttpResponse. The audit row is written
+    when the stream ends, however it ends (finished, client gone, error), with the rows sent."""
+    counter = _Counter()
+    outcome = "interrupted"
+    rows = export_rows(req, staff_user_id=staff_user.pk)
+    try:
+        pieces = _csv_pieces if fmt == "csv" else _xlsx_pieces
+        yield from pieces(req, rows, counter)
+        outcome = "done"
+    except Exception as exc:
+        outcome = f"failed ({type(exc).__name__})"
+        raise
+    finally:
+        # Leave the read transaction (a client gone mid-stream rolls it back) before writing the
+        # audit row, so the row is committed on its own.
+        rows.close()
+        finance_export_audit(req, fmt=fmt, staff_user=staff_user, rows=counter.rows, outcome=outcome)
+
+
+def finance_export_audit(req: ExportRequest, *, fmt: str, staff_user, rows: int, outcome: str) -> StaffActionAudit:
+    databases = sorted({source.database for source in DATASETS[req.dataset].sources})
+    return StaffActionAudit.objects.using("default").create(
+        actor_id=staff_user.pk, actor_username=staff_user.get_username(), action=AUDIT_ACTION,
+        target_model=f"export:{req.dataset}", target_database="+".join(databases)[:20],
+        target_id=f"{fmt} {req.range.first_day:%Y%m%d}-{req.range.last_day:%Y%m%d}",
+        reason=f"{req.describe()}; reason: {req.reason}",
+        result=f"{rows} rows, {outcome}"[:300],
+    )
+
+
+def export_filename(req: ExportRequest, fmt: str) -> str:
+    return f"breederhq-{req.dataset}-{req.range.first_day:%Y%m%d}-{req.range.last_day:%Y%m%d}.{fmt}"
