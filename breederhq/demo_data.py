@@ -242,6 +242,25 @@ def load_back_office_demo_data() -> None:
     _undeliverable_email()
     _api_traces(buyer, owner, tenant)
     _scheduled_jobs()
+    _invoice_documents(tenant)
+
+
+def _invoice_documents(tenant) -> None:
+    """The PDFs a worker renders after each invoice is sent (rendered here, as the demo runs no worker)."""
+    from breederhq.invoicing.documents import DocumentNotIssued, document_ensure, invoice_ref
+    from breederhq.invoicing.status import InvoiceStatus
+    from marketplace_app.models import MarketplaceInvoice
+    from tenant_app.models import Invoice
+
+    issued = [("tenant_invoice", invoice) for invoice in _in_tenant(
+        tenant, lambda: list(Invoice.objects.exclude(status=InvoiceStatus.DRAFT)))]
+    issued += [("marketplace_invoice", invoice) for invoice in
+               MarketplaceInvoice.objects.using("marketplace").exclude(status=InvoiceStatus.DRAFT)]
+    for kind, invoice in issued:
+        try:
+            document_ensure(invoice_ref(kind, invoice))
+        except DocumentNotIssued:  # voided before it was ever sent
+            continue
 
 
 def _in_tenant(tenant, read):

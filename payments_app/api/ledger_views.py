@@ -30,8 +30,8 @@ class MoneyMovementParams(QueryParams):
 
     def validate(self, attrs):
         after, before = attrs.get("occurred_after"), attrs.get("occurred_before")
-        if after is not None and before is not None and after >= before:
-            raise serializers.ValidationError({"occurred_before": ["must be later than occurred_after"]})
+        if after is not None and before is not None and after > before:
+            raise serializers.ValidationError({"occurred_before": ["must not be earlier than occurred_after"]})
         return attrs
 
 
