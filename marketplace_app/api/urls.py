@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace_app.api import views
+from marketplace_app.api import image_views, views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -21,6 +21,16 @@ urlpatterns = [
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),
     path("providers/me/listings/<int:listing_id>/", views.OwnListingDetailView.as_view(), name="own-listing-detail"),
+    path("providers/me/listings/<int:listing_id>/images/", image_views.OwnListingImagesView.as_view(),
+         name="own-listing-images"),
+    path("providers/me/listings/<int:listing_id>/images/order/", image_views.OwnListingImageOrderView.as_view(),
+         name="own-listing-image-order"),
+    path("providers/me/listings/<int:listing_id>/images/<int:image_id>/", image_views.OwnListingImageDetailView.as_view(),
+         name="own-listing-image-detail"),
+    path("providers/me/listings/<int:listing_id>/images/<int:image_id>/<str:variant>/",
+         image_views.OwnListingImageFileView.as_view(), name="own-listing-image-file"),
+    path("listing-images/<int:image_id>/<str:variant>/", image_views.ListingImageFileView.as_view(),
+         name="listing-image-file"),
     path("providers/<int:provider_id>/", views.ProviderDetailView.as_view(), name="provider-detail"),
     path("threads/", views.ThreadListView.as_view(), name="thread-list"),
     path("threads/<int:thread_id>/messages/", views.MessageListView.as_view(), name="message-list"),

@@ -42,7 +42,7 @@ from breederhq.api.versioning import IF_MATCH, expected_version_from_request, ve
 from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
 from breederhq.money import MAX_AMOUNT_CENTS
-from marketplace_app import search_cache, selectors, services
+from marketplace_app import listing_images, search_cache, selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.invoicing import MARKETPLACE_INVOICES
 from marketplace_app.models import (
@@ -87,7 +87,7 @@ class PublicAPIView(MarketplaceAPIView):
 
 #: Part of every cached answer's key, so another release's answers are never read as this one's:
 #: the selector's columns, and a version to bump when `listing_rows_out` renders them differently.
-_SEARCH_ANSWER_SHAPE = ("listing-search-page-1", s.LISTING_VALUES)
+_SEARCH_ANSWER_SHAPE = ("listing-search-page-1", s.LISTING_VALUES, "images-1")
 
 
 class ListingSearchView(PublicAPIView):
@@ -96,7 +96,7 @@ class ListingSearchView(PublicAPIView):
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
 
     @extend_schema(operation_id="listings_search", tags=["marketplace"], parameters=[ListingSearchParams],
-                   responses={200: s.ListingOut(many=True), **problems(
+                   responses={200: s.ListingWithImagesOut(many=True), **problems(
                        e400="Invalid filter",
                        e503="The search ran past its time limit (`search_timeout`, the limit in `timeout_ms`): "
                             "narrow it")},
@@ -122,7 +122,8 @@ class ListingSearchView(PublicAPIView):
             order=filters["order"],
         )
         page = self.paginate_queryset(listings)
-        return self.get_paginated_response(s.listing_rows_out(page)).data
+        rows = listing_images.with_images(s.listing_rows_out(page), request=request)  # one query for the page
+        return self.get_paginated_response(rows).data
 
 
 class ListingDetailView(PublicAPIView):
@@ -131,7 +132,9 @@ class ListingDetailView(PublicAPIView):
     @extend_schema(operation_id="listings_retrieve", tags=["marketplace"],
                    responses={200: s.ListingDetailOut, **problems(e404="No such active listing")})
     def get(self, request, slug: str):
-        return Response(s.ListingDetailOut(selectors.listing_get_public(slug=slug)).data)
+        listing = selectors.listing_get_public(slug=slug)
+        listing.shown_images = listing_images.images_by_listing([listing.pk], request=request)[listing.pk]
+        return Response(s.ListingDetailOut(listing).data)
 
 
 # --- Transactions (own only) -----------------------------------------------------------------------
@@ -587,6 +590,8 @@ class ProviderFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="_deferred", max_length=200, label="Full text (websearch syntax)")
     kind = django_filters.ChoiceFilter(choices=Provider.Kind.choices, label="breeder or service_provider")
+    primary_category = django_filters.ChoiceFilter(choices=ServiceListing.Category.choices,
+                                                   label="The provider's own primary category")
     category = django_filters.ChoiceFilter(choices=ServiceListing.Category.choices, method="_offering",
                                            label="Offers an active listing in this category")
     city = django_filters.CharFilter(field_name="city", lookup_expr="iexact", max_length=100)
@@ -597,7 +602,7 @@ class ProviderFilter(django_filters.FilterSet):
 
     class Meta:
         model = Provider
-        fields = ["kind", "city", "state", "country"]
+        fields = ["kind", "primary_category", "city", "state", "country"]
 
     def _deferred(self, queryset, name, value):
         return queryset  # q and order are applied together in filter_queryset (relevance needs both)
@@ -734,7 +739,7 @@ class OwnListingListView(_ProviderView):
                    summary="Your listings in every status (draft, active, paused, archived), newest first")
     def get(self, request):
         listings = (ServiceListing.objects.using("marketplace").filter(provider_id=self.provider(request).pk)
-                    .order_by("-created_at", "-id"))
+                    .select_related("moderation").order_by("-created_at", "-id"))
         page = self.paginate_queryset(listings)
         return self.get_paginated_response(s.OwnListingOut(page, many=True).data)
 
@@ -755,7 +760,7 @@ class OwnListingDetailView(_ProviderView):
     serializer_class = s.OwnListingOut
 
     def _get(self, request, listing_id: int) -> ServiceListing:
-        listing = (ServiceListing.objects.using("marketplace")
+        listing = (ServiceListing.objects.using("marketplace").select_related("moderation")
                    .filter(pk=listing_id, provider_id=self.provider(request).pk).first())
         if listing is None:
             raise NotFound(f"Listing {listing_id} not found.")
