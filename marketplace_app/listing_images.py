@@ -36,7 +36,7 @@ from django.db import transaction
 from django.urls import reverse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from breederhq.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed, VersionConflict
+from breederhq.errors import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
 from marketplace_app.models import ServiceListing, ServiceListingImage
 
@@ -49,7 +49,8 @@ _KINDS = {"image/jpeg": ("JPEG", "jpg"), "image/png": ("PNG", "png"), "image/web
 
 
 class UnsupportedImageType(ValidationFailed):
-    status_code = 415
+    status = 415
+    title = "Unsupported image type"
 
 
 def sniff_image_type(head: bytes) -> str | None:
@@ -74,10 +75,16 @@ class CleanImage:
         return _KINDS[self.content_type][1]
 
 
-def _too_many_pixels(width: int, height: int) -> PayloadTooLarge:
+class ImageTooLarge(DomainError):
+    status = 413
+    code = "image_too_large"
+    title = "Image too large"
+
+
+def _too_many_pixels(width: int, height: int) -> ImageTooLarge:
     limit = settings.LISTING_IMAGE_MAX_PIXELS
-    return PayloadTooLarge(f"The image is {width}x{height} pixels; at most {limit} pixels are accepted.",
-                           max_pixels=limit, code="image_too_large")
+    return ImageTooLarge(f"The image is {width}x{height} pixels; at most {limit} pixels are accepted.",
+                         extra={"max_pixels": limit})
 
 
 def _unreadable() -> ValidationFailed:
@@ -122,6 +129,7 @@ def clean_image(upload) -> CleanImage:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         Image.MAX_IMAGE_PIXELS = settings.LISTING_IMAGE_MAX_PIXELS
+        image = None
         try:
             # Only the decoder the bytes named: a file cannot pick another parser by its contents.
             image = Image.open(upload, formats=[pillow_format])
@@ -132,7 +140,8 @@ def clean_image(upload) -> CleanImage:
             image.load()
             upright = ImageOps.exif_transpose(image)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise _too_many_pixels(*image.size) from None
+            # Pillow's own guard (its header check, at open) caught it first.
+            raise _too_many_pixels(*(image.size if image is not None else ("?", "?"))) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
             raise _unreadable() from None
     return CleanImage(data=_encode(upright, pillow_format), content_type=content_type,
@@ -177,8 +186,8 @@ def listing_image_upload(*, listing_id: int, provider_id: int, upload, caption: 
         images = ServiceListingImage.objects.using(DB).filter(listing_id=listing.pk)
         limit = settings.LISTING_IMAGES_PER_LISTING
         if images.count() >= limit:
-            raise Conflict(f"A listing may have at most {limit} images: delete one first.", max_images=limit,
-                           code="too_many_images")
+            raise Conflict(f"A listing may have at most {limit} images: delete one first.",
+                           extra={"max_images": limit}, code="too_many_images")
         last = images.order_by("-sort_order").values_list("sort_order", flat=True).first()
         image = ServiceListingImage(listing=listing, caption=caption, sort_order=0 if last is None else last + 1,
                                     content_type=clean.content_type, width=clean.width, height=clean.height,
