@@ -392,6 +392,7 @@ SPECTACULAR_SETTINGS = {
         "TransactionActionEnum": "marketplace_app.api.serializers.TRANSACTION_ACTIONS",
         "MarketplaceInvoiceActionEnum": "marketplace_app.api.serializers.MARKETPLACE_INVOICE_ACTIONS",
         "ProviderKindEnum": "marketplace_app.api.serializers.PROVIDER_KINDS",
+        "CategoryEnum": "marketplace_app.api.serializers.LISTING_CATEGORIES",
         "CurrencyEnum": "tenant_app.api.serializers.CURRENCIES",
     },
 }

@@ -15,6 +15,8 @@ from tenant_app.api.serializers import CURRENCIES, StrictSerializer
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
 TRANSACTION_ACTIONS = ("cancel",)
 PROVIDER_KINDS = Provider.Kind.choices
+#: Listing categories, also a provider's primary category: one enum in the schema (CategoryEnum).
+LISTING_CATEGORIES = ServiceListing.Category.choices
 
 
 class ProviderRef(serializers.Serializer):
@@ -232,8 +234,9 @@ class ProviderOut(serializers.Serializer):
     city = serializers.CharField()
     state = serializers.CharField()
     country = serializers.CharField()
-    primary_category = serializers.ChoiceField(choices=[("", "None"), *ServiceListing.Category.choices],
-                                               help_text="What the provider mainly offers (a listing category).")
+    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, allow_blank=True,
+                                               help_text="What the provider mainly offers (a listing category), "
+                                                         "or empty.")
     currency = serializers.CharField()
     total_listings = serializers.IntegerField()
     total_transactions = serializers.IntegerField()
