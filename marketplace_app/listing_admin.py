@@ -8,6 +8,7 @@ ever moderated."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html
 
 from marketplace_app.models import ListingModeration, ServiceListingImage
@@ -26,6 +27,7 @@ class _ReadOnly:
 
 @admin.register(ServiceListingImage)
 class ServiceListingImageAdmin(_ReadOnly, admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("id", "listing", "sort_order", "content_type", "width", "height", "byte_size", "has_thumbnail",
                     "file", "created_at")
     list_filter = ("content_type",)
