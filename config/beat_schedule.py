@@ -39,6 +39,14 @@ BEAT_SCHEDULE = {
         "task": "marketplace_app.tasks.archive_old_messages",
         "schedule": crontab(hour=4, minute=0),
     },
+    "listing-thumbnails-sweep": {
+        "task": "marketplace_app.tasks.thumbnails_sweep",
+        "schedule": crontab(minute="*/10"),
+    },
+    "purge-account-tokens": {
+        "task": "tenant_app.tasks.purge_account_tokens",
+        "schedule": crontab(hour=2, minute=45),
+    },
     "provider-stats-check": {
         "task": "marketplace_app.tasks.provider_stats_check",
         "schedule": crontab(hour=5, minute=0),

@@ -112,6 +112,8 @@ class ServiceListingImageInline(admin.TabularInline):
     model = ServiceListingImage
     formfield_overrides = URL_FIELDS_HTTPS
     extra = 0
+    # Uploaded files pass the API's checks (marketplace_app/listing_images.py): never replaced here.
+    readonly_fields = ("original", "thumbnail", "content_type", "width", "height", "byte_size")
 
 
 def _listing_take_down(listing, user):
@@ -120,6 +122,19 @@ def _listing_take_down(listing, user):
 
 def _listing_restore(listing, user):
     return services.listing_transition(listing_id=listing.pk, target=ServiceListing.Status.ACTIVE).status
+
+
+def _listing_hide(listing, user, reason):
+    from marketplace_app.moderation import listing_hide
+
+    return f"hidden ({listing_hide(listing_id=listing.pk, reason=reason, actor_label=_staff(user)).reason[:40]})"
+
+
+def _listing_reinstate(listing, user, reason):
+    from marketplace_app.moderation import listing_reinstate
+
+    listing_reinstate(listing_id=listing.pk, reason=reason, actor_label=_staff(user))
+    return "reinstated"
 
 
 @admin.register(ServiceListing)
@@ -140,6 +155,12 @@ class ServiceListingAdmin(BackofficeAdmin):
                        perform=_listing_take_down, permissions=("support_action",)),
         audited_action("restore_listing", "Restore the selected listings to the marketplace",
                        perform=_listing_restore, permissions=("support_action",)),
+        # Moderation (marketplace_app/moderation.py): the provider is emailed the reason and cannot
+        # publish the listing again until it is reinstated.
+        audited_action("hide_listing", "Hide the selected listings (moderation: the provider is told the reason)",
+                       perform=_listing_hide, permissions=("support_action",), pass_reason=True),
+        audited_action("reinstate_listing", "Reinstate the selected hidden listings (the provider is told)",
+                       perform=_listing_reinstate, permissions=("support_action",), pass_reason=True),
     ]
 
     def has_add_permission(self, request):
@@ -250,3 +271,6 @@ class UserBlockAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = [audited_action("unblock_user", "Unblock the selected users", perform=_unblock,
                               permissions=("support_action",))]
+
+
+from marketplace_app import listing_admin  # noqa: E402,F401  (listing images, moderation)

@@ -65,6 +65,11 @@ class MarketplaceUser(CrossDatabaseReferencesMixin, SoftDeleteModel):
         return self.display_name
 
 
+#: A provider's primary category: empty, or one of the listing categories (ServiceListing.Category).
+PROVIDER_CATEGORY_VALUES = ["", "puppies", "kittens", "stud", "grooming", "training", "veterinary", "transport",
+                            "boarding", "other"]
+
+
 # --- Providers -------------------------------------------------------------------------------------
 
 
@@ -99,6 +104,9 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
     city = models.CharField(max_length=100, blank=True, default="")
     state = models.CharField(max_length=50, blank=True, default="")
     country = models.CharField(max_length=2, default="US")
+    #: What the provider mainly offers, in the listing categories' terms (public provider search
+    #: filters by it); empty until the provider says. Checked by marketplace_providers_category_valid.
+    primary_category = models.CharField(max_length=30, blank=True, default="")
     currency = CurrencyField()
     # Non-breeder providers bill with MarketplaceInvoice; their payment mode lives here and is
     # snapshotted onto each invoice (breeders' mode lives on the tenant).
@@ -140,6 +148,8 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
             ),
             currency_check(name="marketplace_providers_currency_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="marketplace_providers_version_positive"),
+            models.CheckConstraint(condition=Q(primary_category__in=PROVIDER_CATEGORY_VALUES),
+                                   name="marketplace_providers_category_valid"),
             # Target of the composite foreign key that lets only service providers own marketplace
             # invoices (see MarketplaceInvoice.provider_kind).
             models.UniqueConstraint(fields=["id", "kind"], name="marketplace_providers_id_kind_unique"),
@@ -261,22 +271,6 @@ LISTING_STATES = StateMachine(
         "archived": set(),
     },
 )
-
-
-class ServiceListingImage(models.Model):
-    listing = models.ForeignKey(ServiceListing, on_delete=models.CASCADE, related_name="images")
-    url = models.URLField(max_length=500)
-    caption = models.TextField(blank=True, default="")
-    sort_order = models.IntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        db_table = "service_listing_images"
-        ordering = ["sort_order", "id"]
-        indexes = [models.Index(fields=["listing", "sort_order"], name="service_listing_images_order")]
-
-    def __str__(self) -> str:
-        return f"Image {self.sort_order + 1} of listing #{self.listing_id}" + (f": {self.caption[:60]}" if self.caption else "")
 
 
 class MarketplaceContact(models.Model):
@@ -667,3 +661,5 @@ class UserBlock(models.Model):
 
 # The stored PDFs of invoices and credit notes (kept in their own module).
 from marketplace_app.document_models import MarketplaceInvoiceDocument  # noqa: E402,F401
+# Listing images and moderation live in their own module (the models are this app's all the same).
+from marketplace_app.listing_models import ListingModeration, ServiceListingImage  # noqa: E402,F401

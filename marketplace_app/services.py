@@ -166,6 +166,7 @@ def provider_create(
     currency: str = "USD",
     payment_mode: str = Provider.PaymentMode.MANUAL,
     description: str = "",
+    primary_category: str = "",
 ) -> Provider:
     if kind == Provider.Kind.BREEDER and tenant_id is None:
         raise ValidationFailed("A breeder provider needs its tenant.", field_errors={"tenant_id": ["Required."]})
@@ -178,6 +179,7 @@ def provider_create(
         provider = Provider(
             user=user, kind=kind, tenant_id=tenant_id, business_name=business_name, city=city.strip(),
             state=state.strip().upper(), currency=currency, payment_mode=payment_mode, description=description,
+            primary_category=primary_category,
         )
         provider.save(using=DB)
         MarketplaceUser.objects.using(DB).filter(pk=user.pk).update(kind=kind)
@@ -248,7 +250,7 @@ def provider_delete(*, provider_id: int) -> Provider:
 
 
 #: What a provider edits on its own public profile (kind, tenant and payment mode have their own paths).
-PROVIDER_PROFILE_FIELDS = ("business_name", "description", "city", "state")
+PROVIDER_PROFILE_FIELDS = ("business_name", "description", "city", "state", "primary_category")
 
 
 def provider_update_profile(*, provider_id: int, expected_version: int | None = None, **changes) -> Provider:
@@ -327,6 +329,10 @@ def listing_transition(*, listing_id: int, target: str, expected_version: int | 
             raise NotFound(f"ServiceListing #{listing_id} does not exist")
         _check_listing_version(listing, expected_version)
         LISTING_STATES.check(listing.status, target)
+        if target == ServiceListing.Status.ACTIVE:
+            from marketplace_app.moderation import require_not_hidden
+
+            require_not_hidden(listing)  # staff's hold (marketplace_app/moderation.py)
         before = _listing_counts(listing.status)
         listing.status = target
         listing.version += 1

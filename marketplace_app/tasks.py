@@ -4,6 +4,8 @@ They run on the `maintenance` queue (CELERY_TASK_ROUTES) as `@scheduled_job`s: o
 outcome recorded in JobStatus.
 """
 
+from celery import shared_task
+
 from breederhq.jobs.scheduled import scheduled_job
 
 from marketplace_app import partitions, selectors, services
@@ -41,3 +43,23 @@ def purge_deleted_providers() -> list[int]:
     from marketplace_app.lifecycle import provider_purge_deleted
 
     return provider_purge_deleted()
+
+
+@shared_task(name="marketplace_app.tasks.make_listing_image_thumbnail", ignore_result=True, acks_late=True,
+             soft_time_limit=60, time_limit=90)
+def make_listing_image_thumbnail(image_id: int) -> str:
+    """Queued after an image upload commits (marketplace_app/listing_images.py); safe to run twice."""
+    from marketplace_app.listing_images import listing_image_make_thumbnail
+
+    return listing_image_make_thumbnail(image_id=image_id)
+
+
+@scheduled_job("marketplace_app.tasks.thumbnails_sweep")
+def thumbnails_sweep() -> int:
+    """Re-queue the thumbnails whose message was lost (uploaded a while ago, no thumbnail yet)."""
+    from marketplace_app.listing_images import images_missing_thumbnails
+
+    image_ids = images_missing_thumbnails()
+    for image_id in image_ids:
+        make_listing_image_thumbnail.delay(image_id)
+    return len(image_ids)

@@ -329,3 +329,6 @@ class InvoiceLineItemAdmin(TenantOwnedAdmin):
 @admin.register(DocumentSequence)
 class DocumentSequenceAdmin(TenantOwnedAdmin):
     list_display = ("id", "kind", "last_value")
+
+
+from tenant_app import account_admin  # noqa: E402,F401  (account tokens and the account audit log)

@@ -31,3 +31,11 @@ def purge_deleted_contacts() -> list[int]:
     from tenant_app.lifecycle import contact_purge_deleted
 
     return contact_purge_deleted()
+
+
+@scheduled_job("tenant_app.tasks.purge_account_tokens")
+def purge_account_tokens() -> int:
+    """Beat: delete used, voided and expired account tokens past their retention (in batches)."""
+    from tenant_app.account_tokens import account_tokens_purge
+
+    return account_tokens_purge()

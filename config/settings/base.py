@@ -367,6 +367,16 @@ LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS = env.int("LISTING_SEARCH_ANONYMOU
 PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS = env.int("PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS", default=1500)
 # A buyer's payment receipt (PDF, PNG, JPEG, WebP) may not be larger than this.
 RECEIPT_MAX_BYTES = env.int("RECEIPT_MAX_BYTES", default=10 * 1024 * 1024)
+# Listing images (marketplace_app/listing_images.py): the largest upload (within the multipart limit
+# above), the most pixels one may decode to, how many a listing may have, a thumbnail's longest side.
+LISTING_IMAGE_MAX_BYTES = env.int("LISTING_IMAGE_MAX_BYTES", default=8 * 1024 * 1024)
+LISTING_IMAGE_MAX_PIXELS = env.int("LISTING_IMAGE_MAX_PIXELS", default=40_000_000)
+LISTING_IMAGES_PER_LISTING = env.int("LISTING_IMAGES_PER_LISTING", default=12)
+LISTING_IMAGE_THUMBNAIL_PIXELS = env.int("LISTING_IMAGE_THUMBNAIL_PIXELS", default=400)
+# Used (verification, password reset) and expired account tokens are deleted this many days after
+# (tenant_app/account_tokens.py), in batches of ACCOUNT_TOKEN_PURGE_BATCH rows.
+ACCOUNT_TOKEN_RETENTION_DAYS = env.int("ACCOUNT_TOKEN_RETENTION_DAYS", default=7)
+ACCOUNT_TOKEN_PURGE_BATCH = env.int("ACCOUNT_TOKEN_PURGE_BATCH", default=1000)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=10)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
@@ -400,6 +410,7 @@ SPECTACULAR_SETTINGS = {
         "TransactionActionEnum": "marketplace_app.api.serializers.TRANSACTION_ACTIONS",
         "MarketplaceInvoiceActionEnum": "marketplace_app.api.serializers.MARKETPLACE_INVOICE_ACTIONS",
         "ProviderKindEnum": "marketplace_app.api.serializers.PROVIDER_KINDS",
+        "CategoryEnum": "marketplace_app.api.serializers.LISTING_CATEGORIES",
         "CurrencyEnum": "tenant_app.api.serializers.CURRENCIES",
     },
 }

@@ -26,7 +26,7 @@ from breederhq.api.schema import problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.errors import ValidationFailed
 from breederhq.money import MAX_AMOUNT_CENTS
-from marketplace_app import search_cache, search_guard
+from marketplace_app import listing_images, search_cache, search_guard
 from marketplace_app.api import serializers as s
 from marketplace_app.listing_search import listing_search, search_facets
 from marketplace_app.models import ServiceListing
@@ -49,7 +49,7 @@ KNOWN_PARAMETERS = frozenset({*ListingSearchParams._declared_fields, "page", "pa
 
 #: Part of every cached answer's key, so another release's answers are never read as this one's:
 #: the selector's columns, and a version to bump when `listing_rows_out` renders them differently.
-_SEARCH_ANSWER_SHAPE = ("listing-search-page-2", s.LISTING_VALUES)
+_SEARCH_ANSWER_SHAPE = ("listing-search-page-2", s.LISTING_VALUES, "images-1")
 
 
 def search_parameters(query_params) -> dict:
@@ -99,7 +99,7 @@ class ListingSearchView(MarketplaceAPIView):
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
 
     @extend_schema(operation_id="listings_search", tags=["marketplace"], parameters=[ListingSearchParams],
-                   responses={200: s.ListingOut(many=True), **problems(
+                   responses={200: s.ListingWithImagesOut(many=True), **problems(
                        e400="Invalid filter (`validation_failed`), or a parameter the search does not take "
                             "(`unknown_parameter`, named in `errors`)",
                        e404="A page past the last one (pages end at the count cap)",
@@ -132,4 +132,5 @@ class ListingSearchView(MarketplaceAPIView):
             metadata_keys=params["metadata_keys"], order=params["order"], timeout_ms=timeout_ms,
         )
         page = self.paginate_queryset(listings)
-        return self.get_paginated_response(s.listing_rows_out(page)).data
+        rows = listing_images.with_images(s.listing_rows_out(page), request=request)  # one query for the page
+        return self.get_paginated_response(rows).data

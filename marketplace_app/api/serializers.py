@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from breederhq.api.currency_field import CurrencyChoiceField
@@ -14,6 +14,7 @@ from breederhq.money import (
     MAX_LINES,
     MAX_QUANTITY,
 )
+from marketplace_app.api.image_serializers import ImageOut, ModerationOut
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
@@ -26,6 +27,8 @@ from tenant_app.api.serializers import StrictSerializer
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
 TRANSACTION_ACTIONS = ("cancel",)
 PROVIDER_KINDS = Provider.Kind.choices
+#: Listing categories, also a provider's primary category: one enum in the schema (CategoryEnum).
+LISTING_CATEGORIES = ServiceListing.Category.choices
 
 
 class ProviderRef(serializers.Serializer):
@@ -34,13 +37,6 @@ class ProviderRef(serializers.Serializer):
     kind = serializers.CharField()
     city = serializers.CharField()
     state = serializers.CharField()
-
-
-class ImageOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.URLField()
-    caption = serializers.CharField()
-    sort_order = serializers.IntegerField()
 
 
 class ListingOut(serializers.Serializer):
@@ -56,10 +52,14 @@ class ListingOut(serializers.Serializer):
     published_at = serializers.DateTimeField(allow_null=True)
 
 
-class ListingDetailOut(ListingOut):
+class ListingWithImagesOut(ListingOut):
+    images = ImageOut(many=True, help_text="In the provider's order.")
+
+
+class ListingDetailOut(ListingWithImagesOut):
     description = serializers.CharField()
     category_metadata = serializers.JSONField()
-    images = ImageOut(many=True, source="images.all")
+    images = ImageOut(many=True, source="shown_images", help_text="In the provider's order.")
 
 
 class TransactionOut(serializers.Serializer):
@@ -247,6 +247,9 @@ class ProviderOut(serializers.Serializer):
     city = serializers.CharField()
     state = serializers.CharField()
     country = serializers.CharField()
+    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, allow_blank=True,
+                                               help_text="What the provider mainly offers (a listing category), "
+                                                         "or empty.")
     currency = serializers.CharField()
     total_listings = serializers.IntegerField()
     total_transactions = serializers.IntegerField()
@@ -267,6 +270,8 @@ class ProviderPatch(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     state = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False,
+                                               allow_blank=True, help_text="A listing category, or empty.")
     version = serializers.IntegerField(min_value=1, required=False,
                                        help_text="The version you last read; or send it as If-Match.")
 
@@ -336,6 +341,9 @@ class ProviderCreateIn(StrictSerializer):
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     city = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     state = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False,
+                                               allow_blank=True, default="",
+                                               help_text="What you mainly offer (a listing category).")
     currency = CurrencyChoiceField(default="USD")
 
 
@@ -353,8 +361,15 @@ class OwnListingOut(serializers.Serializer):
     category_metadata = serializers.JSONField()
     published_at = serializers.DateTimeField(allow_null=True)
     version = serializers.IntegerField(help_text="Send it back (or If-Match) with a change.")
+    moderation = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(ModerationOut)
+    def get_moderation(self, listing) -> dict:
+        from marketplace_app.moderation import moderation_out
+
+        return ModerationOut(moderation_out(listing)).data
 
 
 class _ListingFields(StrictSerializer):

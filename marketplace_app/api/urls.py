@@ -1,7 +1,7 @@
 from django.urls import path
 
+from marketplace_app.api import documents, image_views, views
 from payments_app.api import card_payment_views, dispute_views, ledger_views
-from marketplace_app.api import documents, views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -42,6 +42,16 @@ urlpatterns = [
          name="marketplace-invoice-dispute-evidence"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),
     path("providers/me/listings/<int:listing_id>/", views.OwnListingDetailView.as_view(), name="own-listing-detail"),
+    path("providers/me/listings/<int:listing_id>/images/", image_views.OwnListingImagesView.as_view(),
+         name="own-listing-images"),
+    path("providers/me/listings/<int:listing_id>/images/order/", image_views.OwnListingImageOrderView.as_view(),
+         name="own-listing-image-order"),
+    path("providers/me/listings/<int:listing_id>/images/<int:image_id>/", image_views.OwnListingImageDetailView.as_view(),
+         name="own-listing-image-detail"),
+    path("providers/me/listings/<int:listing_id>/images/<int:image_id>/<str:variant>/",
+         image_views.OwnListingImageFileView.as_view(), name="own-listing-image-file"),
+    path("listing-images/<int:image_id>/<str:variant>/", image_views.ListingImageFileView.as_view(),
+         name="listing-image-file"),
     path("providers/<int:provider_id>/", views.ProviderDetailView.as_view(), name="provider-detail"),
     path("threads/", views.ThreadListView.as_view(), name="thread-list"),
     path("threads/<int:thread_id>/messages/", views.MessageListView.as_view(), name="message-list"),

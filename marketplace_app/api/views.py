@@ -39,7 +39,7 @@ from breederhq.api.uploads import (
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
-from marketplace_app import selectors, services
+from marketplace_app import listing_images, selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.api.listing_search import ListingSearchParams, ListingSearchView  # noqa: F401 (urls, schema)
 from marketplace_app.invoicing import MARKETPLACE_INVOICES
@@ -78,7 +78,9 @@ class ListingDetailView(PublicAPIView):
     @extend_schema(operation_id="listings_retrieve", tags=["marketplace"],
                    responses={200: s.ListingDetailOut, **problems(e404="No such active listing")})
     def get(self, request, slug: str):
-        return Response(s.ListingDetailOut(selectors.listing_get_public(slug=slug)).data)
+        listing = selectors.listing_get_public(slug=slug)
+        listing.shown_images = listing_images.images_by_listing([listing.pk], request=request)[listing.pk]
+        return Response(s.ListingDetailOut(listing).data)
 
 
 # --- Transactions (own only) -----------------------------------------------------------------------
@@ -534,6 +536,8 @@ class ProviderFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="_deferred", max_length=200, label="Full text (websearch syntax)")
     kind = django_filters.ChoiceFilter(choices=Provider.Kind.choices, label="breeder or service_provider")
+    primary_category = django_filters.ChoiceFilter(choices=ServiceListing.Category.choices,
+                                                   label="The provider's own primary category")
     category = django_filters.ChoiceFilter(choices=ServiceListing.Category.choices, method="_offering",
                                            label="Offers an active listing in this category")
     city = django_filters.CharFilter(field_name="city", lookup_expr="iexact", max_length=100)
@@ -544,7 +548,7 @@ class ProviderFilter(django_filters.FilterSet):
 
     class Meta:
         model = Provider
-        fields = ["kind", "city", "state", "country"]
+        fields = ["kind", "primary_category", "city", "state", "country"]
 
     def _deferred(self, queryset, name, value):
         return queryset  # q and order are applied together in filter_queryset (relevance needs both)
@@ -681,7 +685,7 @@ class OwnListingListView(_ProviderView):
                    summary="Your listings in every status (draft, active, paused, archived), newest first")
     def get(self, request):
         listings = (ServiceListing.objects.using("marketplace").filter(provider_id=self.provider(request).pk)
-                    .order_by("-created_at", "-id"))
+                    .select_related("moderation").order_by("-created_at", "-id"))
         page = self.paginate_queryset(listings)
         return self.get_paginated_response(s.OwnListingOut(page, many=True).data)
 
@@ -702,7 +706,7 @@ class OwnListingDetailView(_ProviderView):
     serializer_class = s.OwnListingOut
 
     def _get(self, request, listing_id: int) -> ServiceListing:
-        listing = (ServiceListing.objects.using("marketplace")
+        listing = (ServiceListing.objects.using("marketplace").select_related("moderation")
                    .filter(pk=listing_id, provider_id=self.provider(request).pk).first())
         if listing is None:
             raise NotFound(f"Listing {listing_id} not found.")

@@ -68,10 +68,14 @@ POSITIVE_EXEMPT = {
     ("POST", "/api/v1/marketplace/invoices/"): _TOTAL,
     ("PATCH", "/api/v1/marketplace/invoices/{invoice_id}/"): _VERSION,
     ("PATCH", "/api/v1/tenants/me/memberships/{membership_id}/"): _VERSION,
+    ("PUT", "/api/v1/marketplace/providers/me/listings/{listing_id}/images/order/"):
+        _VERSION + "; and every image of the listing, once",
     # A receipt must be a real PDF, PNG, JPEG or WebP (checked by content): no generator makes one.
     ("POST", "/api/v1/invoices/{invoice_id}/receipt/"): "a real receipt file",
     ("POST", "/api/v1/marketplace/invoices/{invoice_id}/receipt/"): "a real receipt file",
     ("POST", "/api/v1/marketplace/transactions/{transaction_id}/receipt/"): "a real receipt file",
+    # Likewise a listing image must be a real JPEG, PNG or WebP image.
+    ("POST", "/api/v1/marketplace/providers/me/listings/{listing_id}/images/"): "a real image file",
     # Passwords: the password rules (common passwords, similarity to the name) and the right current one.
     ("POST", "/api/v1/auth/sign-up/"): "a password that passes the password rules",
     ("POST", "/api/v1/auth/password/"): "the account's current password, and a new one that passes the rules",
