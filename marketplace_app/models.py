@@ -653,3 +653,7 @@ class UserBlock(models.Model):
 
     def __str__(self) -> str:
         return f"Provider #{self.provider_id} blocks user #{self.blocked_user_id}"
+
+
+# The payment mode audit lives in its own module; imported here so the app registers it.
+from marketplace_app.payment_mode_audit import ProviderPaymentModeAudit  # noqa: E402, F401

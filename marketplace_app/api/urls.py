@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace_app.api import views
+from marketplace_app.api import payment_settings, views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -19,6 +19,16 @@ urlpatterns = [
          name="marketplace-invoice-receipt"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
+    path("providers/me/payment-settings/", payment_settings.ProviderPaymentSettingsView.as_view(),
+         name="provider-payment-settings"),
+    path("providers/me/stripe-account/", payment_settings.ProviderStripeAccountView.as_view(),
+         name="provider-stripe-account"),
+    path("providers/me/stripe-account/onboarding/", payment_settings.ProviderStripeOnboardingView.as_view(),
+         name="provider-stripe-onboarding"),
+    path("providers/me/stripe-account/onboarding/refresh/",
+         payment_settings.ProviderStripeOnboardingRefreshView.as_view(), name="provider-stripe-onboarding-refresh"),
+    path("providers/me/stripe-account/sync/", payment_settings.ProviderStripeAccountSyncView.as_view(),
+         name="provider-stripe-account-sync"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),
     path("providers/me/listings/<int:listing_id>/", views.OwnListingDetailView.as_view(), name="own-listing-detail"),
     path("providers/<int:provider_id>/", views.ProviderDetailView.as_view(), name="provider-detail"),

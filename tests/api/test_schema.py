@@ -56,7 +56,10 @@ def test_the_schema_is_served():
 
 
 #: GETs of one object whose path does not end in an id.
-SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/"}
+SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/",
+                       "/api/v1/tenants/me/payment-settings/", "/api/v1/tenants/me/stripe-account/",
+                       "/api/v1/marketplace/providers/me/payment-settings/",
+                       "/api/v1/marketplace/providers/me/stripe-account/"}
 
 
 def _generated():
