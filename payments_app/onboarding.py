@@ -147,8 +147,14 @@ def require_ready(account: StripeConnectAccount | None, *, who: str) -> None:
 
 
 def _status_of(data: dict) -> str:
-    if (data.get("requirements") or {}).get("disabled_reason"):
+    """Our summary. Stripe disables a new account until its requirements are given
+    (`requirements.past_due`): that is onboarding (pending) or, once details were submitted,
+    restricted; any other reason (rejected, paused by the platform, under review) is disabled."""
+    reason = str((data.get("requirements") or {}).get("disabled_reason") or "")
+    if reason and not reason.startswith("requirements."):
         return Status.DISABLED
+    if reason:
+        return Status.RESTRICTED if data.get("details_submitted") else Status.PENDING
     if data.get("charges_enabled") and data.get("payouts_enabled"):
         return Status.ENABLED
     if data.get("details_submitted"):
