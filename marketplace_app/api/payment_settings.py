@@ -40,6 +40,7 @@ class _ServiceProviderView(_ProviderView):
 
 
 class ProviderPaymentSettingsView(_ServiceProviderView):
+    serializer_class = PaymentSettingsOut  # also what OPTIONS describes
     @extend_schema(operation_id="provider_payment_settings", tags=["payments"],
                    responses={200: PaymentSettingsOut, **PROVIDER_READ_ERRORS},
                    summary="Your payment mode (service providers) and your Stripe account's state")
@@ -66,6 +67,7 @@ class ProviderPaymentSettingsView(_ServiceProviderView):
 
 
 class ProviderStripeAccountView(_ServiceProviderView):
+    serializer_class = ConnectAccountOut  # also what OPTIONS describes
     @extend_schema(operation_id="provider_stripe_account", tags=["payments"],
                    responses={200: ConnectAccountOut, **PROVIDER_READ_ERRORS},
                    summary="Onboarding state of your Stripe account (service providers)")
@@ -74,6 +76,7 @@ class ProviderStripeAccountView(_ServiceProviderView):
 
 
 class ProviderStripeOnboardingView(_ServiceProviderView):
+    serializer_class = OnboardingLinkOut  # also what OPTIONS describes
     @extend_schema(operation_id="provider_stripe_onboarding_start", tags=["payments"], request=None,
                    parameters=[IDEMPOTENCY_KEY], responses={201: OnboardingLinkOut, 200: OnboardingLinkOut,
                                                             **ONBOARDING_ERRORS},
@@ -86,6 +89,7 @@ class ProviderStripeOnboardingView(_ServiceProviderView):
 
 
 class ProviderStripeOnboardingRefreshView(_ServiceProviderView):
+    serializer_class = OnboardingLinkOut  # also what OPTIONS describes
     @extend_schema(operation_id="provider_stripe_onboarding_refresh", tags=["payments"], request=None,
                    parameters=[IDEMPOTENCY_KEY], responses={200: OnboardingLinkOut, **ONBOARDING_ERRORS},
                    summary="A fresh onboarding link, when the last one expired or was used")
@@ -94,6 +98,7 @@ class ProviderStripeOnboardingRefreshView(_ServiceProviderView):
 
 
 class ProviderStripeAccountSyncView(_ServiceProviderView):
+    serializer_class = ConnectAccountOut  # also what OPTIONS describes
     @extend_schema(operation_id="provider_stripe_account_sync", tags=["payments"], request=None,
                    parameters=[IDEMPOTENCY_KEY], responses={200: ConnectAccountOut, **ONBOARDING_ERRORS},
                    summary="Re-read your account from Stripe now (after returning from onboarding)")

@@ -33,6 +33,7 @@ def _owner(request) -> onboarding.ConnectOwner:
 
 
 class TenantPaymentSettingsView(TenantAPIView):
+    serializer_class = PaymentSettingsOut  # also what OPTIONS describes
     resource_type = "payment_settings"
     read_roles = READ_ROLES
     write_roles = MANAGER_ROLES
@@ -66,6 +67,7 @@ class TenantPaymentSettingsView(TenantAPIView):
 
 
 class TenantStripeAccountView(TenantAPIView):
+    serializer_class = ConnectAccountOut  # also what OPTIONS describes
     resource_type = "stripe_account"
     read_roles = MANAGER_ROLES
 
@@ -79,6 +81,7 @@ class TenantStripeAccountView(TenantAPIView):
 
 
 class TenantStripeOnboardingView(TenantAPIView):
+    serializer_class = OnboardingLinkOut  # also what OPTIONS describes
     resource_type = "stripe_account"
     write_roles = OWNER_ONLY
 
@@ -94,6 +97,7 @@ class TenantStripeOnboardingView(TenantAPIView):
 
 
 class TenantStripeOnboardingRefreshView(TenantAPIView):
+    serializer_class = OnboardingLinkOut  # also what OPTIONS describes
     resource_type = "stripe_account"
     write_roles = OWNER_ONLY
 
@@ -105,6 +109,7 @@ class TenantStripeOnboardingRefreshView(TenantAPIView):
 
 
 class TenantStripeAccountSyncView(TenantAPIView):
+    serializer_class = ConnectAccountOut  # also what OPTIONS describes
     resource_type = "stripe_account"
     write_roles = MANAGER_ROLES
 
