@@ -89,10 +89,13 @@ class TestTenantPaymentSettings:
         assert (response.status_code, response["Content-Type"]) == (400, "application/problem+json"), response.content
         assert Tenant.objects.get(pk=tenant.pk).version == 1
 
-    def test_a_bad_if_match_is_400(self, two_tenants):
+    @pytest.mark.parametrize("if_match", ["nope", "", '"2"'])
+    def test_a_bad_if_match_is_400(self, two_tenants, if_match):
         tenant, _ = two_tenants
-        response = patch(bearer(tenant.owner_user), SETTINGS, {"payment_mode": "disabled"}, **{"If-Match": "nope"})
-        assert response.status_code == 400
+        response = patch(bearer(tenant.owner_user), SETTINGS, {"payment_mode": "disabled", "version": 1},
+                         **{"If-Match": if_match})
+        assert (response.status_code, body(response)["code"]) == (400, "validation_failed")
+        assert Tenant.objects.get(pk=tenant.pk).version == 1
 
     def test_stripe_mode_waits_for_an_account_that_can_take_payments(self, two_tenants, fake_stripe, client,
                                                                        settings):
