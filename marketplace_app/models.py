@@ -663,3 +663,5 @@ class UserBlock(models.Model):
 from marketplace_app.document_models import MarketplaceInvoiceDocument  # noqa: E402,F401
 # Listing images and moderation live in their own module (the models are this app's all the same).
 from marketplace_app.listing_models import ListingModeration, ServiceListingImage  # noqa: E402,F401
+# The payment mode audit lives in its own module; imported here so the app registers it.
+from marketplace_app.payment_mode_audit import ProviderPaymentModeAudit  # noqa: E402, F401

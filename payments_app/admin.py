@@ -31,13 +31,25 @@ class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(StripeConnectAccount)
 class StripeConnectAccountAdmin(SystemReadAdminMixin, admin.ModelAdmin):
-    list_display = ("stripe_account_id", "owner_type", "owner_tenant", "provider_id", "status", "charges_enabled",
-                    "payouts_enabled", "allow_manual_fallback", "updated_at")
-    list_filter = ("status", "owner_type")
+    """Connected accounts and where their onboarding stands, as Stripe last told us
+    (`account.updated`, or a sync from the API): what is due, overdue, and why it is disabled."""
+
+    list_display = ("stripe_account_id", "owner_type", "owner_tenant", "provider_id", "account_type", "status",
+                    "charges_enabled", "payouts_enabled", "details_submitted", "requirements_due",
+                    "disabled_reason", "allow_manual_fallback", "updated_at")
+    list_filter = ("status", "owner_type", "charges_enabled", "details_submitted")
     search_fields = ("stripe_account_id", "owner_tenant__name")
     list_select_related = ("owner_tenant",)
-    readonly_fields = ("charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason", "status",
-                       "last_event_created", "created_at", "updated_at")
+    readonly_fields = ("account_type", "charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason",
+                       "requirements_currently_due", "requirements_past_due", "requirements_current_deadline",
+                       "status", "last_event_created", "created_at", "updated_at")
+
+    @admin.display(description="Requirements due (past due)")
+    def requirements_due(self, obj):
+        due, past = obj.requirements_currently_due or [], obj.requirements_past_due or []
+        if not due and not past:
+            return "-"
+        return f"{len(due)} ({len(past)}): {', '.join(due[:4])}{'...' if len(due) > 4 else ''}"
 
 
 class ConnectMoneyMovementInline(admin.TabularInline):

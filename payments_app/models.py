@@ -39,6 +39,14 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
     payouts_enabled = models.BooleanField(default=False)
     details_submitted = models.BooleanField(default=False)
     disabled_reason = models.CharField(max_length=100, blank=True)
+    #: The account type we created it as ("express": payments_app/onboarding.py says why); empty
+    #: for an account linked before onboarding went through the API.
+    account_type = models.CharField(max_length=20, blank=True, default="")
+    #: What Stripe still needs from the account holder (`requirements.currently_due`/`past_due`,
+    #: lists of field names such as "external_account") and by when: kept from `account.updated`.
+    requirements_currently_due = models.JSONField(default=list, blank=True)
+    requirements_past_due = models.JSONField(default=list, blank=True)
+    requirements_current_deadline = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     last_event_created = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

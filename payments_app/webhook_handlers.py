@@ -35,35 +35,22 @@ def handles(*event_types: str):
     return register
 
 
-def _account_status(account: dict) -> str:
-    if account.get("requirements", {}).get("disabled_reason"):
-        return StripeConnectAccount.Status.DISABLED
-    if account.get("charges_enabled") and account.get("payouts_enabled"):
-        return StripeConnectAccount.Status.ENABLED
-    if account.get("details_submitted"):
-        return StripeConnectAccount.Status.RESTRICTED
-    return StripeConnectAccount.Status.PENDING
-
-
 @handles("account.updated")
 def account_updated(event: StripeWebhookEvent) -> str:
+    """The account's flags and what Stripe still needs (payments_app/onboarding.py), applied only
+    when the event is not older than what the row holds."""
+    from payments_app.onboarding import apply_account_object
+
     data = event.payload["data"]["object"]
     account = locate(StripeConnectAccount, job="stripe_webhook:account.updated", lock=True,
                      stripe_account_id=data["id"])
     if account is None:
         return f"ignored: no local account {data['id']}"
     created: datetime = event.stripe_created
-    if account.last_event_created and created < account.last_event_created:
+    if not apply_account_object(account, data, as_of=created):
         return "ignored: older than the last applied account.updated"
-    account.charges_enabled = bool(data.get("charges_enabled"))
-    account.payouts_enabled = bool(data.get("payouts_enabled"))
-    account.details_submitted = bool(data.get("details_submitted"))
-    account.disabled_reason = (data.get("requirements") or {}).get("disabled_reason") or ""
-    account.status = _account_status(data)
-    account.last_event_created = created
-    with owner_context(account.owner_tenant_id):
-        account.save(using="default")
-    return f"account {account.stripe_account_id} is {account.status}"
+    due = len(account.requirements_currently_due) + len(account.requirements_past_due)
+    return f"account {account.stripe_account_id} is {account.status}" + (f" ({due} requirements due)" if due else "")
 
 
 # --- Invoices: payment, failure, void, refunds, disputes ------------------------------------------

@@ -253,6 +253,13 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_placeholder"
 # Where the SDK sends API calls. Tests point it at the local fake Stripe server.
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_CONNECT_CLIENT_ID = env("STRIPE_CONNECT_CLIENT_ID", default="")
+# Connect onboarding (payments_app/onboarding.py): the client app's pages Stripe's hosted onboarding
+# sends the account holder back to: `return` when they leave it, `refresh` when the link expired
+# (the page asks the API for a new one). {owner_type} is "tenant" or "provider".
+STRIPE_CONNECT_RETURN_URL = env("STRIPE_CONNECT_RETURN_URL",
+                                default="https://app.breederhq.test/settings/payments/{owner_type}/return")
+STRIPE_CONNECT_REFRESH_URL = env("STRIPE_CONNECT_REFRESH_URL",
+                                 default="https://app.breederhq.test/settings/payments/{owner_type}/refresh")
 # Seconds before a Stripe API call is abandoned (the SDK's own default is 80).
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
 # Circuit breaker around every Stripe call: open after this many consecutive failures, try again
@@ -412,6 +419,7 @@ SPECTACULAR_SETTINGS = {
         "ProviderKindEnum": "marketplace_app.api.serializers.PROVIDER_KINDS",
         "CategoryEnum": "marketplace_app.api.serializers.LISTING_CATEGORIES",
         "CurrencyEnum": "tenant_app.api.serializers.CURRENCIES",
+        "ConnectAccountStatusEnum": "payments_app.api.connect.ACCOUNT_STATUSES",
     },
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace_app.api import documents, image_views, views
+from marketplace_app.api import documents, image_views, payment_settings, views
 from payments_app.api import card_payment_views, dispute_views, ledger_views
 
 urlpatterns = [
@@ -40,6 +40,16 @@ urlpatterns = [
          dispute_views.MarketplaceDisputeEvidenceFileView.as_view(), name="marketplace-invoice-dispute-evidence-files"),
     path("invoices/<int:invoice_id>/dispute/evidence/", dispute_views.MarketplaceDisputeEvidenceView.as_view(),
          name="marketplace-invoice-dispute-evidence"),
+    path("providers/me/payment-settings/", payment_settings.ProviderPaymentSettingsView.as_view(),
+         name="provider-payment-settings"),
+    path("providers/me/stripe-account/", payment_settings.ProviderStripeAccountView.as_view(),
+         name="provider-stripe-account"),
+    path("providers/me/stripe-account/onboarding/", payment_settings.ProviderStripeOnboardingView.as_view(),
+         name="provider-stripe-onboarding"),
+    path("providers/me/stripe-account/onboarding/refresh/",
+         payment_settings.ProviderStripeOnboardingRefreshView.as_view(), name="provider-stripe-onboarding-refresh"),
+    path("providers/me/stripe-account/sync/", payment_settings.ProviderStripeAccountSyncView.as_view(),
+         name="provider-stripe-account-sync"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),
     path("providers/me/listings/<int:listing_id>/", views.OwnListingDetailView.as_view(), name="own-listing-detail"),
     path("providers/me/listings/<int:listing_id>/images/", image_views.OwnListingImagesView.as_view(),

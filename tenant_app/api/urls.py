@@ -1,11 +1,20 @@
 from django.urls import path
 
 from payments_app.api import dispute_views, ledger_views
-from tenant_app.api import documents, marketplace_billing_views, views
+from tenant_app.api import documents, marketplace_billing_views, payment_settings, views
 
 urlpatterns = [
     path("tenants/", views.TenantCreateView.as_view(), name="tenant-create"),
     path("tenants/me/", views.TenantMeView.as_view(), name="tenant-me"),
+    path("tenants/me/payment-settings/", payment_settings.TenantPaymentSettingsView.as_view(),
+         name="tenant-payment-settings"),
+    path("tenants/me/stripe-account/", payment_settings.TenantStripeAccountView.as_view(), name="tenant-stripe-account"),
+    path("tenants/me/stripe-account/onboarding/", payment_settings.TenantStripeOnboardingView.as_view(),
+         name="tenant-stripe-onboarding"),
+    path("tenants/me/stripe-account/onboarding/refresh/", payment_settings.TenantStripeOnboardingRefreshView.as_view(),
+         name="tenant-stripe-onboarding-refresh"),
+    path("tenants/me/stripe-account/sync/", payment_settings.TenantStripeAccountSyncView.as_view(),
+         name="tenant-stripe-account-sync"),
     path("tenants/me/memberships/", views.MembershipListView.as_view(), name="membership-list"),
     path("tenants/me/memberships/<int:membership_id>/", views.MembershipDetailView.as_view(),
          name="membership-detail"),

@@ -68,7 +68,10 @@ SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marke
                        "/api/v1/invoices/{invoice_id}/dispute/",
                        "/api/v1/marketplace/invoices/{invoice_id}/dispute/",
                        # A listing's image set: one object, at most LISTING_IMAGES_PER_LISTING images.
-                       "/api/v1/marketplace/providers/me/listings/{listing_id}/images/"}
+                       "/api/v1/marketplace/providers/me/listings/{listing_id}/images/",
+                       "/api/v1/tenants/me/payment-settings/", "/api/v1/tenants/me/stripe-account/",
+                       "/api/v1/marketplace/providers/me/payment-settings/",
+                       "/api/v1/marketplace/providers/me/stripe-account/"}
 
 
 def _generated():

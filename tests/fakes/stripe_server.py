@@ -2,9 +2,11 @@
 
 Point the SDK at it with `STRIPE_API_BASE` (the gateway reads it). It keeps objects in memory,
 answers with payloads shaped like Stripe's, replays the first response for a repeated
-`Idempotency-Key` as Stripe does (the same key with another request is a 400 `idempotency_error`),
-and can be told to fail (5xx) or stall (timeouts) on the next
-requests. `signed_event()` builds webhook deliveries with real HMAC signatures.
+`Idempotency-Key` as Stripe does (the same key with other parameters is a 400 `idempotency_error`;
+the same key while its first request is still being carried out is a 409 `idempotency_key_in_use`),
+and can be told to fail (5xx) or stall (timeouts) on the next requests. `signed_delivery()` builds
+webhook deliveries with real HMAC signatures; `account_updated()` is the `account.updated` event of
+an account as the fake holds it (after `complete_onboarding()`, say).
 """
 
 from __future__ import annotations
@@ -120,11 +122,13 @@ _CLOSED_DISPUTE = {"won", "lost", "warning_closed"}
 class FakeStripe:
     def __init__(self):
         self.objects: dict[str, dict[str, dict]] = {"invoices": {}, "payment_intents": {}, "accounts": {},
-                                                    "refunds": {}, "disputes": {}, "files": {}}
+                                                    "refunds": {}, "disputes": {}, "files": {},
+                                                    "account_links": {}}
         self.file_contents: dict[str, bytes] = {}  # file id -> the bytes uploaded
         self.requests: list[dict] = []
-        #: Idempotency-Key -> ((method, path, params) of the first request, its answer)
+        #: Idempotency-Key -> ((method, path, params) of the first request, its answer as it was)
         self._idempotent: dict[str, tuple[tuple, tuple[int, dict]]] = {}
+        self._in_flight: set[str] = set()  # keys whose first request is being carried out
         self._failures: list[tuple[int, float]] = []  # (status, delay seconds) for the next requests
         self._latency: list[tuple[str, str, float]] = []  # (method, path prefix, seconds) before answering
         self._holds: list[tuple[str, str, threading.Event, threading.Event]] = []
@@ -219,26 +223,44 @@ class FakeStripe:
                     hold = next((h for h in fake._holds if h[0] == method and url.path.endswith(h[1])), None)
                     if hold:
                         fake._holds.remove(hold)
-                if latency:
-                    time.sleep(latency)
-                with fake._lock:  # one request at a time acts on the objects, as Stripe serialises them
-                    replayed = method == "POST" and bool(key) and key in fake._idempotent
-                    record["replayed"] = replayed  # answered from the idempotency cache: no effect
-                    if replayed:
-                        first, (status, body) = fake._idempotent[key]
-                        if first != (method, url.path, params):
-                            # Stripe compares the replay with the first request: another endpoint
-                            # or other parameters under the same key are refused, nothing is done.
-                            record["replayed"] = False
-                            status, body = 400, {"error": {
-                                "type": "idempotency_error",
-                                "message": f"Keys for idempotent requests can only be used with the same parameters "
-                                           f"they were first used with. Try using a key other than '{key}' if you "
-                                           f"meant to execute a different request."}}
-                    else:
-                        status, body = fake.route(method, url.path, params)
-                        if method == "POST" and key:
-                            fake._idempotent[key] = ((method, url.path, params), (status, json.loads(json.dumps(body))))
+                idempotent = method == "POST" and bool(key)
+                with fake._lock:
+                    busy = idempotent and key in fake._in_flight
+                    if idempotent and not busy and key not in fake._idempotent:
+                        fake._in_flight.add(key)
+                if busy:  # Stripe refuses a key whose first request has not finished yet
+                    record["replayed"] = False
+                    return self._respond(409, {"error": {
+                        "type": "invalid_request_error", "code": "idempotency_key_in_use",
+                        "message": "There is currently another in-progress request using this idempotent key "
+                                   "(that probably means you submitted twice, and the other request is still "
+                                   "going through): " + key + ". Please try again later."}})
+                try:
+                    if latency:
+                        time.sleep(latency)
+                    with fake._lock:  # one request at a time acts on the objects, as Stripe serialises them
+                        replayed = idempotent and key in fake._idempotent
+                        record["replayed"] = replayed  # answered from the idempotency cache: no effect
+                        if replayed:
+                            first, (status, body) = fake._idempotent[key]
+                            if first != (method, url.path, params):
+                                # Stripe compares the replay with the first request: another endpoint
+                                # or other parameters under the same key are refused, nothing is done.
+                                record["replayed"] = False
+                                status, body = 400, {"error": {
+                                    "type": "idempotency_error",
+                                    "message": "Keys for idempotent requests can only be used with the same "
+                                               "parameters they were first used with. Try using a key other than "
+                                               f"'{key}' if you meant to execute a different request."}}
+                        else:
+                            status, body = fake.route(method, url.path, params)
+                            if idempotent:
+                                fake._idempotent[key] = ((method, url.path, params),
+                                                         (status, json.loads(json.dumps(body))))
+                finally:
+                    if idempotent:
+                        with fake._lock:
+                            fake._in_flight.discard(key)
                 if hold:
                     hold[2].set()
                     hold[3].wait(timeout=60)
@@ -276,12 +298,16 @@ class FakeStripe:
                     return 400, {"error": {"type": "invalid_request_error", **refused}}
             if parts[1] == "files":
                 return self._create_file(params)
+            if parts[1] == "account_links":
+                refused = self._account_link_refusal(params)
+                if refused:
+                    return 400, {"error": {"type": "invalid_request_error", **refused}}
             if parts[1] == "refunds":
                 refused = self._refund_refusal(params)
                 if refused:
                     return 400, {"error": {"type": "invalid_request_error", **refused}}
             return 200, self._create(parts[1], params)
-        obj = collection.get(parts[2])
+        obj = collection.get(parts[2]) if parts[1] != "account_links" else None  # links cannot be read back
         if obj is None:
             return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                    "message": f"No such object: '{parts[2]}'"}}
@@ -387,11 +413,51 @@ class FakeStripe:
             obj = {"id": new_id("re"), "object": "refund", "status": "succeeded", "created": now,
                    "amount": amount, "payment_intent": intent["id"], "charge": intent["latest_charge"],
                    "currency": intent["currency"], "metadata": params.get("metadata", {}), "reason": None}
+        elif collection == "account_links":
+            obj = {"object": "account_link", "created": now, "expires_at": now + 300,
+                   "url": f"https://connect.stripe.com/setup/e/{params['account']}/{new_id('link')}"}
+            self.objects[collection][obj["url"]] = {**obj, "account": params["account"], "type": params["type"],
+                                                    "refresh_url": params["refresh_url"],
+                                                    "return_url": params["return_url"]}
+            return obj
         else:
-            obj = {"id": new_id("acct"), "object": "account", "charges_enabled": False, "payouts_enabled": False,
-                   "details_submitted": False, "requirements": {"disabled_reason": None}, "created": now}
+            obj = self._new_account(params, now)
         self.objects[collection][obj["id"]] = obj
         return obj
+
+    #: What a new Express account still owes before it may take charges (a subset of Stripe's list).
+    NEW_ACCOUNT_REQUIREMENTS = ["business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"]
+
+    def _new_account(self, params: dict, now: int) -> dict:
+        capabilities = {name: "inactive" for name, wanted in (params.get("capabilities") or {}).items()
+                        if str((wanted or {}).get("requested")).lower() == "true"}
+        due = list(self.NEW_ACCOUNT_REQUIREMENTS)
+        return {"id": new_id("acct"), "object": "account", "type": params.get("type", "standard"),
+                "country": params.get("country", "US"), "email": params.get("email"),
+                "default_currency": "usd", "created": now, "metadata": params.get("metadata", {}),
+                "business_profile": params.get("business_profile", {}), "capabilities": capabilities,
+                "charges_enabled": False, "payouts_enabled": False, "details_submitted": False,
+                "requirements": {"currently_due": due, "eventually_due": list(due), "past_due": list(due),
+                                 "pending_verification": [], "errors": [], "current_deadline": None,
+                                 "disabled_reason": "requirements.past_due"}}
+
+    def _account_link_refusal(self, params: dict) -> dict | None:
+        """Stripe's answer to an account link it will not make."""
+        for name in ("account", "type"):
+            if not params.get(name):
+                return {"code": "parameter_missing", "param": name, "message": f"Missing required param: {name}."}
+        if params["account"] not in self.objects["accounts"]:
+            return {"code": "resource_missing", "param": "account",
+                    "message": f"No such account: '{params['account']}'"}
+        if params["type"] not in {"account_onboarding", "account_update"}:
+            return {"code": "parameter_invalid_string", "param": "type",
+                    "message": "Invalid type: must be one of account_onboarding or account_update"}
+        if params["type"] == "account_onboarding":
+            for name in ("refresh_url", "return_url"):
+                if not params.get(name):
+                    return {"code": "parameter_missing", "param": name,
+                            "message": f"Missing required param: {name}."}
+        return None
 
     def _refund_refusal(self, params: dict) -> dict | None:
         """Stripe's answer to a refund it will not make: an intent without a successful charge, or
@@ -427,6 +493,29 @@ class FakeStripe:
         return obj
 
     # --- what a buyer, a bank or support does on Stripe's side (tests drive them) -----------------
+    def links_of(self, account_id: str) -> list[dict]:
+        """The account links made for an account, oldest first, with what they were made with."""
+        return [link for link in self.objects["account_links"].values() if link["account"] == account_id]
+
+    def complete_onboarding(self, account_id: str, *, charges: bool = True, payouts: bool = True,
+                            currently_due: list[str] | None = None, past_due: list[str] | None = None,
+                            disabled_reason: str | None = None) -> dict:
+        """The account holder finishes (or half-finishes) the hosted onboarding. Returns the account."""
+        account = self.objects["accounts"][account_id]
+        currently_due = list(currently_due or [])
+        account.update(charges_enabled=charges, payouts_enabled=payouts, details_submitted=True)
+        account["capabilities"] = {name: "active" if charges else "inactive" for name in account.get("capabilities", {})}
+        account["requirements"] = {**account.get("requirements", {}), "currently_due": currently_due,
+                                   "eventually_due": list(currently_due), "past_due": list(past_due or []),
+                                   "disabled_reason": disabled_reason}
+        return account
+
+    def account_updated(self, account_id: str, *, created: int | None = None) -> dict:
+        """The `account.updated` event Stripe sends about the account as it is now (deliver it with
+        `signed_delivery`)."""
+        return stripe_event("account.updated", json.loads(json.dumps(self.objects["accounts"][account_id])),
+                            created=created, account=account_id)
+
     def succeed_intent(self, intent_id: str, *, amount_received: int | None = None) -> dict:
         """The buyer pays: the intent succeeds with a charge. Returns the intent."""
         intent = self.objects["payment_intents"][intent_id]
