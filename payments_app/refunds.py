@@ -30,12 +30,14 @@ from django.utils import timezone
 from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from breederhq.money import check_amount
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
-from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest
+from breederhq.invoicing.status import REFUNDABLE
+from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest, StripeStatus
 from payments_app.stripe_gateway import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
 Status = RefundRequest.Status
+Channel = InvoicePayment.Provider  # the channel a refund goes back through: Stripe or by hand
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -
     with owner_context(tenant_id if invoice_kind == InvoiceKind.TENANT else None):
         payment = InvoicePayment.objects.using("default").filter(
             invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
-            stripe_payment_intent_id__isnull=False, stripe_status="succeeded",
+            stripe_payment_intent_id__isnull=False, stripe_status=StripeStatus.SUCCEEDED,
         ).exclude(refund_requests__purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION).first()
     return payment
 
@@ -102,12 +104,12 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
         if not replay:
             _check_version(facts, expected_version)
         record = _record(invoice_kind, invoice_id, facts.tenant_id, amount_cents=amount_cents, reason=reason,
-                         ledger_key=ledger_key, method="manual", reference="", actor=actor)
-        return RefundOutcome("manual", amount_cents, None, record, replayed=replay)
+                         ledger_key=ledger_key, method=Channel.MANUAL, reference="", actor=actor)
+        return RefundOutcome(Channel.MANUAL, amount_cents, None, record, replayed=replay)
     request, replay = _reserve(payment, facts, key=key, amount_cents=amount_cents, reason=reason,
                                expected_version=expected_version, actor=actor)
     if replay:
-        return RefundOutcome("stripe", request.amount_cents, request.stripe_refund_id,
+        return RefundOutcome(Channel.STRIPE, request.amount_cents, request.stripe_refund_id,
                              _existing_record(request), replayed=True)
     return _send_and_record(request, actor=actor)
 
@@ -157,7 +159,7 @@ def _reserve(payment: InvoicePayment, facts, *, key: str, amount_cents: int, rea
             _check_version(facts, expected_version)
         # Re-read under the lock: a refund recorded meanwhile is in the invoice's refunded amount.
         facts = _facts(facts.kind, facts.invoice_id, facts.tenant_id)
-        if facts.status not in {"paid", "partially_refunded"}:
+        if facts.status not in REFUNDABLE:
             raise Conflict(f"Invoice {facts.number} is {facts.status}; only a paid invoice is refunded.",
                            code="illegal_transition")
         refundable = facts.paid_cents - facts.refunded_cents - _refunding(locked)
@@ -204,7 +206,7 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
         raise Conflict(f"Stripe refused the refund; nothing was refunded: {message}",
                        code="stripe_refund_refused") from exc
     record = _record_sent(request, refund_id=result.matching_id, actor=actor)
-    return RefundOutcome("stripe", request.amount_cents, result.matching_id, record)
+    return RefundOutcome(Channel.STRIPE, request.amount_cents, result.matching_id, record)
 
 
 def _close(request: RefundRequest, *, status: str, error: str) -> None:
@@ -227,7 +229,7 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
         record = None
         if locked.purpose == RefundRequest.Purpose.REFUND:
             record = _record(kind, invoice_id, tenant_id, amount_cents=locked.amount_cents, reason=locked.reason,
-                             ledger_key=f"refund_request:{locked.pk}", method="stripe", reference=refund_id,
+                             ledger_key=f"refund_request:{locked.pk}", method=Channel.STRIPE, reference=refund_id,
                              actor=actor)
         locked.status, locked.stripe_refund_id, locked.error = Status.SUCCEEDED, refund_id, ""
         locked.save(using="default", update_fields=["status", "stripe_refund_id", "error", "updated_at"])
@@ -375,7 +377,7 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 def _note_returned(request: RefundRequest) -> None:
     with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=request.payment_id)
-        word = {"succeeded": "returned", "refused": "NOT returned (Stripe refused)"}.get(request.status, request.status)
+        word = {Status.SUCCEEDED: "returned", Status.REFUSED: "NOT returned (Stripe refused)"}.get(request.status, request.status)
         payment.reconciliation_status = ReconciliationState.MISMATCH
         payment.reconciliation_note = (f"collected twice: card payment {payment.stripe_payment_intent_id} "
                                        f"{word} ({request.stripe_refund_id or request.error})")[:300]
