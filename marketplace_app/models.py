@@ -653,3 +653,7 @@ class UserBlock(models.Model):
 
     def __str__(self) -> str:
         return f"Provider #{self.provider_id} blocks user #{self.blocked_user_id}"
+
+
+# Stripe refunds recorded on marketplace invoices, by refund id (their own module).
+from marketplace_app.invoice_refunds import MarketplaceInvoiceRefund  # noqa: E402, F401

@@ -313,7 +313,9 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     if target.payment is not None:
         from payments_app.refunds import refunded_for_the_invoice, refunds_in_flight
 
-        if refunds_in_flight(target.payment):
+        from payments_app.refund_completion import records_unapplied
+
+        if refunds_in_flight(target.payment) or records_unapplied(target.payment):
             # A refund asked for through the API (or returning a duplicate payment) is between Stripe
             # and our ledger: retried once it is recorded, so the same money never counts twice.
             raise EventNotReady(f"a refund of invoice {facts.number} is being sent; retried after it is recorded")
@@ -328,6 +330,15 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     _note_payment(target, refunded_cents=max(target.payment.refunded_cents if target.payment else 0,
                                              money(data, "amount_refunded", required=True)))
     return f"refunded {new} on invoice {facts.number} ({'full' if total_refunded >= facts.total_cents else 'partial'})"
+
+
+@handles("refund.created", "refund.updated", "charge.refund.updated")
+def refund_changed(event: StripeWebhookEvent) -> str:
+    """A refund we asked for, told on its own: finishes its request if a crash left it unrecorded
+    (payments_app/refund_completion.py); the invoice's total comes with `charge.refunded`."""
+    from payments_app.refund_completion import refund_event_complete
+
+    return refund_event_complete(event.payload["data"]["object"])
 
 
 @handles("charge.dispute.created")
