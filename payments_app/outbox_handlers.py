@@ -80,3 +80,12 @@ def refund_recorded(payload: dict) -> None:
     from payments_app.refund_completion import record_marketplace_refund
 
     record_marketplace_refund(payload)
+
+
+@outbox_handler("marketplace.invoice_deleted", applies_in="default")
+def invoice_deleted(payload: dict) -> None:
+    """A (draft or void) marketplace invoice was soft-deleted: its Stripe payment row, if any, takes
+    no payment (an unopened row is closed, an open intent cancelled; idempotent)."""
+    from payments_app.services import invoice_payment_cancel_requested
+
+    invoice_payment_cancel_requested(invoice_kind="marketplace", invoice_id=payload["invoice_id"])

@@ -65,8 +65,19 @@ def complete_unapplied(request: RefundRequest) -> bool:
 
 
 def records_unapplied(payment: InvoicePayment) -> bool:
-    """For `charge.refunded`: a refund of this payment is recorded here and not yet there."""
-    return payment.invoice_kind == InvoiceKind.MARKETPLACE and _unapplied(payment_id=payment.pk).exists()
+    """For `charge.refunded`: a refund of this payment is recorded here and not yet on the invoice
+    (its message unapplied and no row for its refund id there: the usual case, recorded in the same
+    request, does not wait)."""
+    from marketplace_app.models import MarketplaceInvoiceRefund
+
+    if payment.invoice_kind != InvoiceKind.MARKETPLACE:
+        return False
+    refund_ids = set(_unapplied(payment_id=payment.pk).values_list("payload__stripe_refund_id", flat=True))
+    if not refund_ids:
+        return False
+    recorded = set(MarketplaceInvoiceRefund.objects.using("marketplace").filter(
+        stripe_refund_id__in=refund_ids).values_list("stripe_refund_id", flat=True))
+    return bool(refund_ids - recorded)
 
 
 def refund_event_complete(data: dict) -> str:
