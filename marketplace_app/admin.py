@@ -211,12 +211,19 @@ def _mi_reject(invoice, user, reason):
                                                              actor_label=_staff(user), reason=reason).status
 
 
+def _mi_soft_delete(invoice, user, reason):
+    from marketplace_app.invoice_deletion import marketplace_invoice_delete
+
+    return "deleted" if marketplace_invoice_delete(invoice_id=invoice.pk, actor_label=_staff(user)).deleted_at \
+        else "not deleted"
+
+
 @admin.register(MarketplaceInvoice)
 class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     total = money("total_cents")
     refunded = money("refunded_cents")
     list_display = ("id", "invoice_number", "provider", "client", "status", "total", "refunded", "payment_mode_snapshot",
-                    "reconciliation_status", "version")
+                    "reconciliation_status", "version", "deleted_at")
     list_filter = ("status", "payment_mode_snapshot", "reconciliation_status")
     list_select_related = ("provider", "client")
     search_fields = ("invoice_number",)
@@ -235,7 +242,13 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
                        perform=_mi_reject, permissions=("payment_action",), pass_reason=True),
         audited_action("resolve_marketplace_reconciliation", "Mark the reconciliation disagreement resolved",
                        perform=_mi_resolve, permissions=("payment_action",), pass_reason=True),
+        # Never a hard delete (ReadOnlyAdmin has no delete permission): drafts and void invoices only.
+        audited_action("soft_delete_marketplace_invoice", "Soft-delete the selected draft or void invoices",
+                       perform=_mi_soft_delete, permissions=("support_action",), pass_reason=True),
     ]
+
+    def get_queryset(self, request):
+        return MarketplaceInvoice.all_objects.all()
 
 
 @admin.register(MarketplaceInvoiceDocument)

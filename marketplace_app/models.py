@@ -30,6 +30,11 @@ from breederhq.invoicing.models import (
 )
 from breederhq.invoicing.status import INVOICE_TRANSITIONS, InvoiceStatus
 from breederhq.state_machine import StateMachine
+from marketplace_app.invoice_deletion import (
+    MarketplaceInvoiceAllObjects,
+    MarketplaceInvoiceManager,
+    marketplace_invoice_delete,
+)
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, ListingSearchDocument
 
 
@@ -413,7 +418,7 @@ def marketplace_receipt_upload_path(instance: "MarketplaceInvoice", filename: st
     return f"marketplace/receipts/{instance.provider_id}/{instance.pk or 'new'}/{filename}"
 
 
-class MarketplaceInvoice(AbstractInvoice):
+class MarketplaceInvoice(SoftDeleteModel, AbstractInvoice):
     """The invoice of a non-breeder service provider (breeders bill with the tenant Invoice). The
     common columns and the lifecycle are the invoice core's (breederhq/invoicing/).
 
@@ -443,6 +448,16 @@ class MarketplaceInvoice(AbstractInvoice):
     )
     buyer_payment_receipt_url = models.URLField(max_length=500, null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
+    #: Soft delete only (marketplace_app/invoice_deletion.py); indexed by a partial index (Meta).
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MarketplaceInvoiceManager()
+    all_objects = MarketplaceInvoiceAllObjects()
+
+    def delete(self, using=None, keep_parents=False):
+        marketplace_invoice_delete(invoice_id=self.pk, actor_label="system:model_delete")
+        self.refresh_from_db(using=using, fields=["deleted_at", "version", "updated_at"])
+        return 0, {}
 
     @property
     def number(self) -> str:
@@ -500,9 +515,15 @@ class MarketplaceInvoice(AbstractInvoice):
             models.UniqueConstraint(
                 fields=["transaction"], condition=~Q(status=InvoiceStatus.VOID), name="marketplace_invoices_one_live_per_tx"
             ),
+            # Issued documents stay visible: only drafts and void invoices are (soft-)deleted.
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True) | Q(status__in=[InvoiceStatus.DRAFT, InvoiceStatus.VOID]),
+                name="marketplace_invoices_only_draft_or_void_deleted",
+            ),
         ]
         indexes = [
             models.Index(fields=["transaction", "status"], name="mkt_invoices_tx_status"),
+            models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="mkt_invoices_deleted"),
             # The 7-day expiry sweep of pending confirmations.
             models.Index(
                 fields=["buyer_marked_paid_at"],
@@ -665,3 +686,5 @@ from marketplace_app.document_models import MarketplaceInvoiceDocument  # noqa: 
 from marketplace_app.listing_models import ListingModeration, ServiceListingImage  # noqa: E402,F401
 # The payment mode audit lives in its own module; imported here so the app registers it.
 from marketplace_app.payment_mode_audit import ProviderPaymentModeAudit  # noqa: E402, F401
+# Stripe refunds recorded on marketplace invoices, by refund id (their own module).
+from marketplace_app.invoice_refunds import MarketplaceInvoiceRefund  # noqa: E402, F401

@@ -25,3 +25,10 @@ def mark_transaction_paid(payload: dict) -> None:
         raise TransactionNotLinkedYet(f"no marketplace transaction bills tenant invoice #{payload['invoice_id']}")
     # Idempotent, and never moves a refunded or disputed transaction backwards.
     services.transaction_mark_paid(transaction_id=tx_id)
+
+
+@outbox_handler("tenant.user_deleted", applies_in="marketplace")
+def close_identities_of_deleted_user(payload: dict) -> None:
+    from marketplace_app.tenant_users import tenant_user_deleted
+
+    tenant_user_deleted(tenant_user_id=payload["user_id"])

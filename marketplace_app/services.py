@@ -871,17 +871,22 @@ def marketplace_invoice_void(*, invoice_id: int, expected_version: int, actor_id
 
 def marketplace_invoice_refund(
     *, invoice_id: int, amount_cents: int, expected_version: int | None = None,
-    refunded_total_cents: int | None = None, actor_id: int | None = None,
+    refunded_total_cents: int | None = None, actor_id: int | None = None, stripe_refund_id: str | None = None,
 ) -> MarketplaceInvoice:
     """Partial or full refund of a paid invoice; the transaction's refunded amount moves with it.
 
     `refunded_total_cents` (the Stripe webhook: the processor's cumulative total, `amount_refunded`)
     records only what the invoice lacks, computed under its row lock, so a refund recorded meanwhile
     (the provider's own, through the API) is never counted twice; nothing missing changes nothing.
+    `stripe_refund_id` (a card refund): recorded once per refund id (marketplace_app/invoice_refunds.py).
     """
+    from marketplace_app.invoice_refunds import refund_already_recorded, refund_record
+
     check_amount("amount_cents", amount_cents, allow_zero=False)
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
+        if stripe_refund_id and refund_already_recorded(invoice=invoice, stripe_refund_id=stripe_refund_id, using=DB):
+            return invoice
         _check_version(invoice, expected_version)
         if refunded_total_cents is not None:
             amount_cents = refunded_total_cents - invoice.refunded_cents
@@ -904,6 +909,8 @@ def marketplace_invoice_refund(
         tx_refund = remaining if target == InvoiceStatus.REFUNDED else min(amount_cents, remaining)
         if tx_refund > 0:
             _transaction_refund_locked(tx, tx_refund)
+        if stripe_refund_id:
+            refund_record(invoice=invoice, stripe_refund_id=stripe_refund_id, amount_cents=amount_cents, using=DB)
     return invoice
 
 

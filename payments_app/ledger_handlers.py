@@ -60,6 +60,11 @@ def record_charge_refunds(event: StripeWebhookEvent, charge: dict) -> list[str]:
 @handles("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 def refund_event(event: StripeWebhookEvent) -> str:
     """A refund told on its own (newer API versions send these besides `charge.refunded`): the
-    ledger's entry only. What the invoice records is `charge.refunded`'s business (its cumulative
-    amount), so a refund is never recorded on the invoice twice."""
-    return _record_refund(event, event.payload["data"]["object"])
+    ledger's entry, and the request it answers finished if a crash left it unrecorded
+    (payments_app/refund_completion.py). What the invoice records is otherwise `charge.refunded`'s
+    business (its cumulative amount), so a refund is never recorded on the invoice twice."""
+    from payments_app.refund_completion import refund_event_complete
+
+    refund = event.payload["data"]["object"]
+    entry = _record_refund(event, refund)
+    return f"{entry}; {refund_event_complete(refund)}"

@@ -145,6 +145,16 @@ class OpenState(models.TextChoices):
     ABANDONED = "abandoned", "Closed without an intent (invoice void or settled first)"
 
 
+class StripeStatus(models.TextChoices):
+    """What Stripe last said of a payment (`InvoicePayment.stripe_status`, free text: Stripe may add
+    statuses): the payment intent's status, or `void` once Stripe voided its invoice."""
+
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    CANCELED = "canceled", "Canceled"
+    VOID = "void", "Invoice voided in Stripe"
+
+
 class CancelStatus(models.TextChoices):
     NONE = "", "Not requested"
     PENDING = "pending", "Cancel pending (retried)"

@@ -71,3 +71,21 @@ def open_intent(payload: dict) -> None:
 
     invoice_payment_record_unopened(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"],
                                     tenant_id=None)
+
+
+@outbox_handler("payments.refund_recorded", applies_in="marketplace")
+def refund_recorded(payload: dict) -> None:
+    """A card refund the tenant side recorded: the marketplace invoice gets it, once per Stripe
+    refund id (payments_app/refund_completion.py)."""
+    from payments_app.refund_completion import record_marketplace_refund
+
+    record_marketplace_refund(payload)
+
+
+@outbox_handler("marketplace.invoice_deleted", applies_in="default")
+def invoice_deleted(payload: dict) -> None:
+    """A (draft or void) marketplace invoice was soft-deleted: its Stripe payment row, if any, takes
+    no payment (an unopened row is closed, an open intent cancelled; idempotent)."""
+    from payments_app.services import invoice_payment_cancel_requested
+
+    invoice_payment_cancel_requested(invoice_kind="marketplace", invoice_id=payload["invoice_id"])

@@ -11,8 +11,11 @@
   recorded (the same key may be retried); Stripe refusing: 409, nothing recorded.
 - Stripe's own `charge.refunded` notification waits while a request is pending (the webhook
   retries), so a refund asked for through the API and the one Stripe reports never count twice.
-- A request left pending by a crash is finished by the client's retry with the same key or by the
-  5-minute sweep (`invoice_refunds_resume`): the same Stripe refund comes back and is recorded once.
+- A request left pending by a crash is finished by the client's retry with the same key, by the
+  5-minute sweep (`invoice_refunds_resume`) or by Stripe's `refund.*` webhook: the same Stripe refund
+  comes back and is recorded once. A marketplace invoice's record lives in the other database and
+  is keyed by the Stripe refund id; a crash between the two databases is finished by the outbox
+  (payments_app/refund_completion.py).
 """
 
 from __future__ import annotations
@@ -25,17 +28,29 @@ from datetime import datetime, timedelta
 import stripe
 from django.db import transaction
 from django.db.models import Sum
+from django.dispatch import Signal
 from django.utils import timezone
 
 from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from breederhq.money import check_amount
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
-from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest
+from breederhq.invoicing.status import REFUNDABLE
+from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest, StripeStatus
 from payments_app.stripe_gateway import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
 Status = RefundRequest.Status
+Channel = InvoicePayment.Provider  # the channel a refund goes back through: Stripe or by hand
+
+#: Sent at "refund.accepted" (Stripe accepted, nothing recorded yet) and "refund.recorded" (the
+#: tenant side committed; an API request's marketplace transaction is still open). Tests inject
+#: crashes through it (tests/crossdb_app/faults.py); nothing in production listens.
+refund_step = Signal()
+
+
+def _step(step: str, request: RefundRequest) -> None:
+    refund_step.send(sender=RefundRequest, step=step, request=request)
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -
     with owner_context(tenant_id if invoice_kind == InvoiceKind.TENANT else None):
         payment = InvoicePayment.objects.using("default").filter(
             invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
-            stripe_payment_intent_id__isnull=False, stripe_status="succeeded",
+            stripe_payment_intent_id__isnull=False, stripe_status=StripeStatus.SUCCEEDED,
         ).exclude(refund_requests__purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION).first()
     return payment
 
@@ -102,12 +117,15 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
         if not replay:
             _check_version(facts, expected_version)
         record = _record(invoice_kind, invoice_id, facts.tenant_id, amount_cents=amount_cents, reason=reason,
-                         ledger_key=ledger_key, method="manual", reference="", actor=actor)
-        return RefundOutcome("manual", amount_cents, None, record, replayed=replay)
+                         ledger_key=ledger_key, method=Channel.MANUAL, reference="", actor=actor)
+        return RefundOutcome(Channel.MANUAL, amount_cents, None, record, replayed=replay)
     request, replay = _reserve(payment, facts, key=key, amount_cents=amount_cents, reason=reason,
                                expected_version=expected_version, actor=actor)
     if replay:
-        return RefundOutcome("stripe", request.amount_cents, request.stripe_refund_id,
+        from payments_app.refund_completion import complete_unapplied
+
+        complete_unapplied(request)  # a crash after the tenant side committed: the invoice gets it now
+        return RefundOutcome(Channel.STRIPE, request.amount_cents, request.stripe_refund_id,
                              _existing_record(request), replayed=True)
     return _send_and_record(request, actor=actor)
 
@@ -157,7 +175,7 @@ def _reserve(payment: InvoicePayment, facts, *, key: str, amount_cents: int, rea
             _check_version(facts, expected_version)
         # Re-read under the lock: a refund recorded meanwhile is in the invoice's refunded amount.
         facts = _facts(facts.kind, facts.invoice_id, facts.tenant_id)
-        if facts.status not in {"paid", "partially_refunded"}:
+        if facts.status not in REFUNDABLE:
             raise Conflict(f"Invoice {facts.number} is {facts.status}; only a paid invoice is refunded.",
                            code="illegal_transition")
         refundable = facts.paid_cents - facts.refunded_cents - _refunding(locked)
@@ -203,8 +221,10 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
         _close(request, status=Status.REFUSED, error=message)
         raise Conflict(f"Stripe refused the refund; nothing was refunded: {message}",
                        code="stripe_refund_refused") from exc
+    _step("refund.accepted", request)
     record = _record_sent(request, refund_id=result.matching_id, actor=actor)
-    return RefundOutcome("stripe", request.amount_cents, result.matching_id, record)
+    _step("refund.recorded", request)
+    return RefundOutcome(Channel.STRIPE, request.amount_cents, result.matching_id, record)
 
 
 def _close(request: RefundRequest, *, status: str, error: str) -> None:
@@ -227,8 +247,13 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
         record = None
         if locked.purpose == RefundRequest.Purpose.REFUND:
             record = _record(kind, invoice_id, tenant_id, amount_cents=locked.amount_cents, reason=locked.reason,
-                             ledger_key=f"refund_request:{locked.pk}", method="stripe", reference=refund_id,
+                             ledger_key=f"refund_request:{locked.pk}", method=Channel.STRIPE, reference=refund_id,
                              actor=actor)
+            if kind == InvoiceKind.MARKETPLACE:
+                from payments_app.refund_completion import enqueue_marketplace_record
+
+                enqueue_marketplace_record(request=locked, payment=locked_payment, refund_id=refund_id,
+                                           actor_id=_marketplace_actor(actor))
         locked.status, locked.stripe_refund_id, locked.error = Status.SUCCEEDED, refund_id, ""
         locked.save(using="default", update_fields=["status", "stripe_refund_id", "error", "updated_at"])
         locked_payment.refunded_cents += locked.amount_cents
@@ -249,10 +274,14 @@ def _record(kind: str, invoice_id: int, tenant_id: int | None, *, amount_cents: 
                 external_reference=reference)
     from marketplace_app import services as marketplace_services
 
-    # A marketplace actor is the marketplace user's id (the invoice's audit row names them).
-    actor_id = actor if isinstance(actor, int) and not isinstance(actor, bool) else None
-    return marketplace_services.marketplace_invoice_refund(invoice_id=invoice_id, amount_cents=amount_cents,
-                                                           actor_id=actor_id)
+    return marketplace_services.marketplace_invoice_refund(
+        invoice_id=invoice_id, amount_cents=amount_cents, actor_id=_marketplace_actor(actor),
+        stripe_refund_id=reference if method == Channel.STRIPE and reference else None)
+
+
+def _marketplace_actor(actor) -> int | None:
+    """A marketplace actor is the marketplace user's id (the invoice's audit row names them)."""
+    return actor if isinstance(actor, int) and not isinstance(actor, bool) else None
 
 
 def _is_tenant_user(actor) -> bool:
@@ -375,7 +404,7 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 def _note_returned(request: RefundRequest) -> None:
     with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=request.payment_id)
-        word = {"succeeded": "returned", "refused": "NOT returned (Stripe refused)"}.get(request.status, request.status)
+        word = {Status.SUCCEEDED: "returned", Status.REFUSED: "NOT returned (Stripe refused)"}.get(request.status, request.status)
         payment.reconciliation_status = ReconciliationState.MISMATCH
         payment.reconciliation_note = (f"collected twice: card payment {payment.stripe_payment_intent_id} "
                                        f"{word} ({request.stripe_refund_id or request.error})")[:300]

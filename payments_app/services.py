@@ -21,6 +21,7 @@ from django.utils import timezone
 from breederhq.api.parsers import nul_path, storable
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.errors import Conflict, DomainError, NotFound
+from breederhq.invoicing.status import SETTLED, InvoiceStatus, PaymentModeSnapshot
 from breederhq.observability.metrics import WEBHOOK_EVENTS
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from payments_app.models import (
@@ -29,6 +30,7 @@ from payments_app.models import (
     InvoicePayment,
     OpenState,
     ReconciliationState,
+    StripeStatus,
     StripeWebhookEvent,
 )
 from payments_app.stripe_gateway import StripeUnavailable
@@ -527,7 +529,7 @@ def _email_fallback_notice(*, tenant_id: int, invoice_id: int, reason: str) -> N
 
 
 #: Invoice states in which no payment intent will ever be needed: an unopened row is closed.
-NEVER_OPENED = frozenset({"void", "paid", "partially_refunded", "refunded"})
+NEVER_OPENED = frozenset({InvoiceStatus.VOID, *SETTLED})
 
 
 def _payment_claim(facts: InvoiceFacts, *, connect_account_id: str) -> InvoicePayment:
@@ -595,13 +597,13 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
         if existing is not None:
             return _abandon(existing.pk, owner=owner, reason=f"{invoice_kind} invoice #{invoice_id} no longer exists")
         raise NotFound(f"No {invoice_kind} invoice #{invoice_id}.")
-    if facts.payment_mode != "stripe":
+    if facts.payment_mode != PaymentModeSnapshot.STRIPE:
         raise Conflict(f"Invoice {facts.number} is paid {facts.payment_mode}ly, not through Stripe.",
                        code="payment_mode_mismatch")
     if existing is not None and facts.status in NEVER_OPENED:
         return _abandon(existing.pk, owner=owner,
                         reason=f"invoice {facts.number} became {facts.status} before its intent existed")
-    if facts.status != "sent":
+    if facts.status != InvoiceStatus.SENT:
         raise Conflict(f"Invoice {facts.number} is {facts.status}; only a sent invoice is put on Stripe.",
                        code="invoice_not_sent")
     account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
@@ -660,7 +662,7 @@ def invoice_payment_record_unopened(*, invoice_kind: str, invoice_id: int, tenan
     from payments_app.providers import connect_account_for
 
     facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
-    if facts is None or facts.payment_mode != "stripe":
+    if facts is None or facts.payment_mode != PaymentModeSnapshot.STRIPE:
         return None
     account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
     payment = _payment_claim(facts, connect_account_id=account.stripe_account_id if account else "")
@@ -725,7 +727,7 @@ def _cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored:
             logger.info("%s invoice %s voided before its payment intent existed: row closed", invoice_kind, invoice_id)
         rows = rows.filter(cancel_status=CancelStatus.NONE)
     marked = (
-        rows.filter(stripe_payment_intent_id__isnull=False).exclude(stripe_status__in=["succeeded", "canceled"])
+        rows.filter(stripe_payment_intent_id__isnull=False).exclude(stripe_status__in=[StripeStatus.SUCCEEDED, StripeStatus.CANCELED])
         .update(cancel_status=CancelStatus.PENDING, cancel_requested_at=now, cancel_error="", updated_at=now)
     )
     if marked:
@@ -786,7 +788,7 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
             raise
         except stripe.InvalidRequestError as exc:
             stripe_status = provider.status_of(payment.stripe_payment_intent_id)
-            if stripe_status != "canceled":  # already cancelled (by Stripe's own void) is what we wanted
+            if stripe_status != StripeStatus.CANCELED:  # already cancelled (by Stripe's own void) is what we wanted
                 status, error = CancelStatus.REFUSED, f"{exc.user_message or exc}"[:300]
                 logger.warning("stripe refused to cancel %s of voided %s invoice %s: %s",
                                payment.stripe_payment_intent_id, invoice_kind, invoice_id, error)
@@ -862,7 +864,7 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
     with owner_context(owner):
         payment = InvoicePayment.objects.using("default").filter(
             invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE).first()
-    if payment is None or payment.stripe_status in {"succeeded", "canceled"}:
+    if payment is None or payment.stripe_status in {StripeStatus.SUCCEEDED, StripeStatus.CANCELED}:
         return
     if not payment.stripe_payment_intent_id:
         _abandon(payment.pk, owner=owner, reason="paid by hand before its intent existed")
@@ -871,7 +873,7 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
     intent_id = payment.stripe_payment_intent_id
     try:
         status = provider.status_of(intent_id)
-        if status not in {"processing", "succeeded", "canceled"}:
+        if status not in {StripeStatus.PROCESSING, StripeStatus.SUCCEEDED, StripeStatus.CANCELED}:
             try:
                 status = provider.cancel(intent_id, key=idempotency_key("invoice.payment_intent.cancel",
                                                                         invoice_kind, invoice_id, intent_id))
@@ -884,7 +886,7 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
         raise PaymentIntentBusy("The buyer's card or bank payment of this invoice is being processed; a payment "
                                 "by hand is not recorded meanwhile. Wait for it to succeed or fail.",
                                 extra={"payment_intent": intent_id})
-    if status == "succeeded":
+    if status == StripeStatus.SUCCEEDED:
         raise Conflict("The buyer has paid this invoice by card; it is marked paid as soon as Stripe says so. "
                        "A payment by hand is not recorded.", code="paid_by_card", extra={"payment_intent": intent_id})
     with transaction.atomic(using="default"), owner_context(owner):

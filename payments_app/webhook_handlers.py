@@ -15,11 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from breederhq.outbox import outbox_enqueue
+from breederhq.invoicing.status import SETTLED, InvoiceStatus, PaymentModeSnapshot
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from marketplace_app import services as marketplace_services
 from payments_app.access import locate, owner_of
-from payments_app.models import ConnectMoneyMovement, InvoiceKind, InvoicePayment, ReconciliationState, StripeConnectAccount, StripeWebhookEvent
+from payments_app.models import (
+    ConnectMoneyMovement,
+    InvoiceKind,
+    InvoicePayment,
+    ReconciliationState,
+    StripeConnectAccount,
+    StripeStatus,
+    StripeWebhookEvent,
+)
 from tenant_app import services as tenant_services
 
 Handler = Callable[[StripeWebhookEvent], str]
@@ -58,8 +66,6 @@ def account_updated(event: StripeWebhookEvent) -> str:
 # (kind, id and, for tenant invoices, the tenant whose context it enters), or from the payment
 # intent id we stored. Effects go through the tenant and marketplace services, which lock, re-check
 # and make a repeat a no-op; what a handler refuses to do (move backwards) it says in its outcome.
-
-SETTLED = {"paid", "partially_refunded", "refunded"}
 
 
 class InvalidEventAmount(Exception):
@@ -164,7 +170,7 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here (missing_local)"
     if facts.status in SETTLED:
-        if target.payment is None or target.payment.stripe_status == "succeeded" or target.payment.provider != "stripe":
+        if target.payment is None or target.payment.stripe_status == StripeStatus.SUCCEEDED or target.payment.provider != InvoicePayment.Provider.STRIPE:
             return f"duplicate: invoice {facts.number} already {facts.status}"
         return _collected_twice(target, facts, amount=amount)
     # What is still due: the total, less what a tenant invoice collected in parts by hand (the card
@@ -173,17 +179,17 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if amount != due or currency.upper() != facts.currency:
         return _mark_mismatch(target, f"Stripe paid {amount} {currency.upper()}, invoice {facts.number} is "
                                       f"{facts.total_cents} {facts.currency} with {due} due; not marked paid")
-    if facts.status == "void" or facts.payment_mode != "stripe":
+    if facts.status == InvoiceStatus.VOID or facts.payment_mode != PaymentModeSnapshot.STRIPE:
         return _mark_mismatch(target, f"Stripe took a payment for invoice {facts.number}, which is "
                                       f"{facts.status} in {facts.payment_mode} mode here")
     if target.kind == InvoiceKind.TENANT:
         with tenant_context(target.tenant_id):
-            tenant_services.invoice_mark_paid(invoice_id=target.invoice_id, method="stripe",
+            tenant_services.invoice_mark_paid(invoice_id=target.invoice_id, method=InvoicePayment.Provider.STRIPE,
                                               idempotency_key=f"stripe:{matching_id}", external_reference=matching_id,
                                               actor_label="stripe")
     else:
-        marketplace_services.marketplace_invoice_mark_paid(invoice_id=target.invoice_id, source="stripe")
-    _note_payment(target, stripe_status="succeeded")
+        marketplace_services.marketplace_invoice_mark_paid(invoice_id=target.invoice_id, source=InvoicePayment.Provider.STRIPE)
+    _note_payment(target, stripe_status=StripeStatus.SUCCEEDED)
     # The buyer paid the right amount, so the invoice is paid; a wrong platform fee is ours and the
     # breeder's to sort out: the invoice and its payment row are flagged for staff.
     fee_problem = _fee_disagreement(target, fee, "Stripe took an")
@@ -200,7 +206,7 @@ def _collected_twice(target: Target, facts, *, amount: int) -> str:
 
     note = (f"collected twice: card payment {target.payment.stripe_payment_intent_id} of {amount} arrived for "
             f"invoice {facts.number}, already {facts.status}; the card payment is refunded")
-    _note_payment(target, stripe_status="succeeded")
+    _note_payment(target, stripe_status=StripeStatus.SUCCEEDED)
     if amount > 0:
         duplicate_collection_return(payment=target.payment, amount_cents=amount, note=note)
     return _mark_mismatch(target, note)
@@ -230,7 +236,7 @@ def invoice_payment_failed(event: StripeWebhookEvent) -> str:
     facts = _facts(target)
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here"
-    if facts.status in SETTLED or facts.status == "void":
+    if facts.status in SETTLED or facts.status == InvoiceStatus.VOID:
         return f"ignored: late invoice.payment_failed, invoice {facts.number} is already {facts.status}"
     _note_payment(target, stripe_status="payment_failed")
     return f"payment failed; invoice {facts.number} stays {facts.status}"
@@ -244,9 +250,9 @@ def invoice_voided(event: StripeWebhookEvent) -> str:
     facts = _facts(target)
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here"
-    if facts.status == "void":
+    if facts.status == InvoiceStatus.VOID:
         return f"duplicate: invoice {facts.number} already void"
-    if facts.status not in {"draft", "sent"}:
+    if facts.status not in {InvoiceStatus.DRAFT, InvoiceStatus.SENT}:
         return f"ignored: invoice {facts.number} is {facts.status}; a Stripe void does not move it back"
     if target.kind == InvoiceKind.TENANT:
         with tenant_context(target.tenant_id):
@@ -255,7 +261,7 @@ def invoice_voided(event: StripeWebhookEvent) -> str:
         version = marketplace_services.MarketplaceInvoice.objects.using("marketplace").values_list(
             "version", flat=True).get(pk=target.invoice_id)
         marketplace_services.marketplace_invoice_void(invoice_id=target.invoice_id, expected_version=version)
-    _note_payment(target, stripe_status="void")
+    _note_payment(target, stripe_status=StripeStatus.VOID)
     return f"invoice {facts.number} voided"
 
 
@@ -266,7 +272,7 @@ def _reverse(target: Target, facts, *, amount: int, key: str, reason: str, refer
             # With the cumulative total the service re-computes the difference under the invoice's
             # lock: a refund the API recorded after `facts` was read is not added a second time.
             tenant_services.invoice_refund(invoice_id=target.invoice_id, amount_cents=amount, reason=reason,
-                                           idempotency_key=key, method="stripe", external_reference=reference,
+                                           idempotency_key=key, method=InvoicePayment.Provider.STRIPE, external_reference=reference,
                                            refunded_total_cents=refunded_total)
     else:
         # The same for marketplace invoices: the difference is re-computed under the invoice's lock.
@@ -299,11 +305,13 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     if target.payment is not None:
         from payments_app.refunds import refunded_for_the_invoice, refunds_in_flight
 
-        if refunds_in_flight(target.payment):
+        from payments_app.refund_completion import records_unapplied
+
+        if refunds_in_flight(target.payment) or records_unapplied(target.payment):
             # A refund asked for through the API (or returning a duplicate payment) is between Stripe
             # and our ledger: retried once it is recorded, so the same money never counts twice.
             raise EventNotReady(f"a refund of invoice {facts.number} is being sent; retried after it is recorded")
-        if target.payment.provider == InvoicePayment.Provider.STRIPE and target.payment.stripe_status != "succeeded":
+        if target.payment.provider == InvoicePayment.Provider.STRIPE and target.payment.stripe_status != StripeStatus.SUCCEEDED:
             raise EventNotReady(f"the card payment of invoice {facts.number} has not been applied yet")
         total_refunded = refunded_for_the_invoice(target.payment, total_refunded)
     new = total_refunded - facts.refunded_cents

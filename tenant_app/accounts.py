@@ -15,7 +15,8 @@ Described for API clients in docs/api/accounts.md. The rules:
   before is void. A change gives the caller a fresh pair.
 * **Deletion** erases the person: their marketplace identity through `marketplace_user_erase` (the
   erasure staff use, which withdraws a provider and unlinks the tenants' contacts), their memberships
-  removed (audited), the account anonymised and deactivated. The last owner of a tenant is refused.
+  removed (audited), the account anonymised, deactivated and soft-deleted (never a hard delete: the
+  marketplace points at the row). The last owner of a tenant is refused.
 """
 
 from __future__ import annotations
@@ -285,6 +286,7 @@ def account_delete(*, user: User, password: str, ip: str | None = None) -> None:
     (invoices, payments, audit trails) keep their rows and amounts."""
     from marketplace_app.models import MarketplaceUser
     from marketplace_app.services import marketplace_user_erase
+    from tenant_app.user_deletion import mark_deleted
 
     account = User.objects.using(DB).get(pk=user.pk)
     _check_current_password(account, password)
@@ -316,4 +318,5 @@ def account_delete(*, user: User, password: str, ip: str | None = None) -> None:
         account.set_unusable_password()
         account.is_active = False  # with the new hash, save() moves the revocation stamp
         account.save(using=DB)
+        mark_deleted(account)  # soft delete: the marketplace still points at the row (tenant_app/user_deletion.py)
         _audit(account.pk, AccountAuditLog.Action.DELETED, ip)

@@ -62,10 +62,16 @@ def _sign_out_everywhere(user, staff):
     return f"tokens issued before {user_sign_out_everywhere(user_id=user.pk).isoformat()} are void"
 
 
+def _soft_delete_user(user, staff):
+    from tenant_app.user_deletion import user_soft_delete
+
+    return f"deactivated and soft-deleted at {user_soft_delete(user_id=user.pk).deleted_at.isoformat()}"
+
+
 @admin.register(User)
 class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
     list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
-                    "second_factor", "last_login", "view_as")
+                    "second_factor", "last_login", "deleted_at", "view_as")
     search_fields = ("email", "username", "first_name", "last_name")
     date_hierarchy = "date_joined"
     # A staff member who lost their phone and recovery codes: remove their devices (audited, with a
@@ -74,7 +80,14 @@ class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
     actions = [audited_action("reset_second_factor", "Reset the second factor of selected staff",
                               perform=_reset_second_factor, permissions=("reset_second_factor",)),
                audited_action("sign_out_everywhere", "Sign the selected users out everywhere (void every API token)",
-                              perform=_sign_out_everywhere, permissions=("support_action",))]
+                              perform=_sign_out_everywhere, permissions=("support_action",)),
+               # The marketplace may point at a user: never a hard delete (tenant_app/user_deletion.py).
+               # Erasing a person's data is the personal-data flow (docs/operations/runbook.md).
+               audited_action("soft_delete_user", "Deactivate and soft-delete the selected accounts",
+                              perform=_soft_delete_user, permissions=("support_action",))]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # soft delete only, through the action above
 
     def has_reset_second_factor_permission(self, request):
         return request.user.has_perm("backoffice.reset_second_factor")

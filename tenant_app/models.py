@@ -26,6 +26,7 @@ from breederhq.invoicing.models import (
 from breederhq.invoicing.status import INVOICE_TRANSITIONS as _INVOICE_TRANSITIONS
 from breederhq.invoicing.status import InvoiceStatus as _InvoiceStatus
 from breederhq.tenancy import UnscopedTenantLookup
+from tenant_app.user_deletion import UserManager, user_soft_delete
 
 
 class User(AbstractUser):
@@ -45,6 +46,10 @@ class User(AbstractUser):
         null=True, blank=True,
         help_text="When the owner of the address proved it by the emailed link. Until then the account "
                   "can sign in but not buy, sell or invite (tenant_app/accounts.py).")
+    #: Soft delete only: the marketplace may point at the user (tenant_app/user_deletion.py).
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = UserManager()
 
     class Meta:
         db_table = "users"
@@ -86,6 +91,19 @@ class User(AbstractUser):
             return await super().acheck_password(raw_password)
         finally:
             self._rehashing_password = False
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def delete(self, using=None, keep_parents=False):
+        user_soft_delete(user_id=self.pk)
+        self.refresh_from_db(using=using, fields=["deleted_at", "is_active", "tokens_valid_after"])
+        return 0, {}
+
+    def hard_delete(self, using=None):
+        """Really delete, refused (nothing deleted) while the marketplace points at the user."""
+        return type(self).objects.using(using or "default").filter(pk=self.pk).hard_delete()
 
     def save(self, *args, **kwargs):
         """A changed password hash (any path: the API, the admin's password form, `set_password`) or a

@@ -40,6 +40,13 @@ PAYABLE = frozenset({InvoiceStatus.SENT, InvoiceStatus.PENDING_CONFIRMATION})
 SETTLED = frozenset({*REFUNDABLE, InvoiceStatus.REFUNDED})
 
 
+class PaymentModeSnapshot(models.TextChoices):
+    """How an issued invoice of either kind is collected (its `payment_mode_snapshot`)."""
+
+    STRIPE = "stripe", "Stripe"
+    MANUAL = "manual", "Manual"
+
+
 class ConfirmationEvent(models.TextChoices):
     """The steps of a payment confirmation, for both kinds."""
 

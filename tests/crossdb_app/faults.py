@@ -1,4 +1,5 @@
-"""Fault injection at the outbox's steps between the two databases.
+"""Fault injection at the outbox's steps between the two databases, and at the steps of a card
+refund between Stripe and our two databases (`payments_app.refunds.refund_step`).
 
 Faults are planned in Redis (the test session's cache), so they fire in this process and in a real
 Celery worker process alike. `InjectedFault` is an ordinary failure (the relay records it and
@@ -22,6 +23,8 @@ STEPS = (
     "relay.before_effect",
     "relay.after_effect",
     "relay.after_target_commit",
+    "refund.accepted",
+    "refund.recorded",
 )
 _KEY = "crossdb-fault:{step}"
 _KIND = "crossdb-fault-kind:{step}"
@@ -50,7 +53,7 @@ def clear() -> None:
     cache.delete_many([_KEY.format(step=s) for s in STEPS] + [_KIND.format(step=s) for s in STEPS])
 
 
-def _fire(sender, step, message, **kwargs):
+def _fire(sender, step, message=None, request=None, **kwargs):
     key = _KEY.format(step=step)
     if not cache.get(key):
         return
@@ -64,8 +67,12 @@ def _fire(sender, step, message, **kwargs):
     if kind == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
     error = InjectedCrash if kind == "crash" else InjectedFault
-    raise error(f"injected at {step} for {message.topic} {message.message_id}")
+    about = f"{message.topic} {message.message_id}" if message is not None else f"refund request #{request.pk}"
+    raise error(f"injected at {step} for {about}")
 
 
 def connect() -> None:
+    from payments_app.refunds import refund_step
+
     outbox_step.connect(_fire, dispatch_uid="crossdb-test-faults")
+    refund_step.connect(_fire, dispatch_uid="crossdb-test-refund-faults")
