@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from breederhq.backoffice.admin_tools import ReadOnlyAdminMixin
+from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin
 from breederhq.backoffice.actions import audited_action
 from breederhq.backoffice.admin_tools import SystemReadAdminMixin
 from payments_app.models import (
@@ -15,12 +15,12 @@ from payments_app.services import stripe_event_requeue
 
 
 @admin.register(StripeWebhookEvent)
-class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StripeWebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # `outcome`: why an event was ignored, or, for a dead-lettered one that could not be read, the reason.
     list_display = ("stripe_event_id", "event_type", "status", "attempts", "next_attempt_at", "object_id",
                     "outcome", "received_at", "processed_at")
     list_filter = ("status", "event_type", "livemode")
-    search_fields = ("stripe_event_id", "object_id", "stripe_account_id")
+    search_fields = ("=stripe_event_id", "=object_id")
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in StripeWebhookEvent._meta.fields]
     actions = [audited_action(
@@ -30,11 +30,11 @@ class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StripeConnectAccount)
-class StripeConnectAccountAdmin(SystemReadAdminMixin, admin.ModelAdmin):
+class StripeConnectAccountAdmin(LargeTableAdminMixin, SystemReadAdminMixin, admin.ModelAdmin):
     list_display = ("stripe_account_id", "owner_type", "owner_tenant", "provider_id", "status", "charges_enabled",
                     "payouts_enabled", "allow_manual_fallback", "updated_at")
     list_filter = ("status", "owner_type")
-    search_fields = ("stripe_account_id", "owner_tenant__name")
+    search_fields = ("=stripe_account_id",)
     list_select_related = ("owner_tenant",)
     readonly_fields = ("charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason", "status",
                        "last_event_created", "created_at", "updated_at")
@@ -53,19 +53,19 @@ class ConnectMoneyMovementInline(admin.TabularInline):
 
 
 @admin.register(ConnectMoneyMovement)
-class ConnectMoneyMovementAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConnectMoneyMovementAdmin(LargeTableAdminMixin, SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Where each paid Stripe invoice's money went: our fee, the transfer, the account's payouts."""
 
     list_display = ("stripe_object_id", "kind", "amount_cents", "currency", "status", "connect_account_id",
                     "invoice_payment", "source_charge_id", "updated_at")
     list_filter = ("kind", "status")
-    search_fields = ("stripe_object_id", "connect_account_id", "source_charge_id")
+    search_fields = ("=stripe_object_id", "=connect_account_id", "=source_charge_id")
     list_select_related = ("invoice_payment",)
     readonly_fields = [f.name for f in ConnectMoneyMovement._meta.fields]
 
 
 @admin.register(InvoicePayment)
-class InvoicePaymentAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvoicePaymentAdmin(LargeTableAdminMixin, SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """How each invoice is collected: Stripe payment intent, or manual (with the fallback reason when
     Stripe was unusable at creation), and what reconciliation last concluded."""
 
@@ -74,7 +74,7 @@ class InvoicePaymentAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelA
                     "dispute_status", "reconciliation_status", "reconciliation_note", "reconciled_at")
     list_filter = ("provider", "fallback_reason", "open_state", "reconciliation_status", "invoice_kind",
                    "dispute_status", "cancel_status")
-    search_fields = ("stripe_payment_intent_id", "dispute_id", "connect_account_id")
+    search_fields = ("=stripe_payment_intent_id",)
     readonly_fields = [f.name for f in InvoicePayment._meta.fields]
     inlines = [ConnectMoneyMovementInline]
 
@@ -92,7 +92,7 @@ class ReconciliationItemInline(admin.TabularInline):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconciliationRunAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The report of each reconciliation with Stripe; each disagreement is a line below the run."""
 
     list_display = ("pk", "trigger", "started_at", "finished_at", "remote_objects", "local_payments", "synced",
