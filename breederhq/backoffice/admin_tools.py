@@ -94,7 +94,7 @@ class LargeTableAdminMixin:
     `search_fields` entries are `=field` (equal to the text: ids, numbers, keys, invoice numbers,
     and on tenant tables names and emails; a btree on the column) or `^field` (starts with the
     text, any case: names, emails; an index on `UPPER(column) text_pattern_ops`,
-    breederhq/search_indexes.py). No substring (`icontains`) search: no btree serves it. Tables under
+    breederhq/db_indexes.py). No substring (`icontains`) search: no btree serves it. Tables under
     row-level security take only `=`: PostgreSQL uses an index under a policy only for leakproof
     operators, and `=` is one where UPPER() and LIKE are not. A text `=` matches the text as typed,
     in lower case, in upper case or with only its first letter capital ("smith" finds "Smith"). The whole search text is one value (not split into words), and each field is searched

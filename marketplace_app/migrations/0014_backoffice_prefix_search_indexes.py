@@ -1,12 +1,12 @@
 from django.db import migrations
 
-from breederhq.search_indexes import prefix_search_index
+from breederhq.db_indexes import prefix_search_index
 
 
 class Migration(migrations.Migration):
     """The back office's "starts with" searches (a marketplace user's email, a provider's business
     name, a listing's title) read an index over `UPPER(column) text_pattern_ops` instead of the whole
-    table (breederhq/search_indexes.py).
+    table (breederhq/db_indexes.py).
 
     The tables are large: the indexes are built CONCURRENTLY, outside a transaction.
     """

@@ -1,11 +1,11 @@
 from django.db import migrations
 
-from breederhq.search_indexes import exact_search_index, prefix_search_index
+from breederhq.db_indexes import exact_search_index, prefix_search_index
 
 
 class Migration(migrations.Migration):
     """The back office's searches read an index instead of the whole table
-    (breederhq/search_indexes.py): a user's email by its first letters (`UPPER(email)
+    (breederhq/db_indexes.py): a user's email by its first letters (`UPPER(email)
     text_pattern_ops`); a contact's last or organisation name or email and an invitation's email
     exactly (plain btrees: these tables are under row-level security, where only `=` can use an
     index).
