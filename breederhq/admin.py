@@ -16,6 +16,7 @@ from django.utils.timesince import timesince
 from breederhq.backoffice.actions import audited_action
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
+    LargeTableAdminMixin,
     ReadOnlyAdminMixin,
     is_tenant_owned,
     render_reference,
@@ -47,10 +48,10 @@ def _resend(email, user):
     return email_resend(using=email._state.db, pk=email.pk).status
 
 
-class OutboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OutboundEmailAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("template", "recipients", "subject", "status", "attempts", "created_at", "sent_at")
     list_filter = ("status", "template")
-    search_fields = ("event_key", "subject", "to")
+    search_fields = ("=event_key",)
     date_hierarchy = "created_at"
     # The bodies rendered, not as source: the HTML in a sandboxed iframe (no scripts, no forms, no
     # access to the admin's origin), the text as it is read; both without the single-use secrets
@@ -80,7 +81,7 @@ class OutboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', email_without_secrets(obj).text_body)
 
 
-class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class IdempotencyKeyAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """A stored response is a tenant's (or a marketplace user's) data: the contacts, invoices... a
     replay would send back. Staff see what the key was for (scope, context, request) and the answer's
     status, type and size, never its body or headers: tenant data is shown only through the audited
@@ -89,7 +90,7 @@ class IdempotencyKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("key", "scope", "context", "method", "path", "status", "response_status", "created_at",
                     "expires_at")
     list_filter = ("status", "method")
-    search_fields = ("key", "scope", "context", "path")
+    search_fields = ("=key",)
     date_hierarchy = "created_at"
     fields = readonly_fields = ("key", "scope", "context", "method", "path", "request_fingerprint", "status",
                                 "response_status", "response_content_type", "response_size", "created_at",
@@ -107,18 +108,18 @@ admin.site.register(TenantDbIdempotencyKey, IdempotencyKeyAdmin)
 admin.site.register(MarketplaceDbIdempotencyKey, IdempotencyKeyAdmin)
 
 
-class AuthorizationAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuthorizationAuditAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("requested_at", "user_id", "action", "resource_type", "resource_id", "allowed", "ip_address")
     list_filter = ("allowed", "action", "resource_type")
-    search_fields = ("user_id", "resource_id", "reason")
+    search_fields = ("=user_id",)
     date_hierarchy = "requested_at"
     readonly_fields = [f.name for f in TenantDbAuthorizationAudit._meta.fields]
 
 
-class CrossTenantQueryAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CrossTenantQueryAuditAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("executed_at", "user_id", "target_tenant_id", "query_type", "allowed")
     list_filter = ("allowed", "query_type")
-    search_fields = ("user_id", "target_tenant_id", "reason")
+    search_fields = ("=user_id", "=target_tenant_id")
     date_hierarchy = "executed_at"
     readonly_fields = [f.name for f in TenantDbCrossTenantQueryAudit._meta.fields]
 
@@ -198,11 +199,11 @@ def _requeue(message, user):
     return f"{requeued.status}: attempts reset, due now"
 
 
-class OutboxMessageAdmin(ReadOnlyAdminMixin, BackofficeActionsMixin, admin.ModelAdmin):
+class OutboxMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, BackofficeActionsMixin, admin.ModelAdmin):
     list_display = ("short_id", "topic", "handler", "target_db", "status", "attempts", "age", "next_attempt_at",
                     "last_attempt_at", "error", "applied_link")
     list_filter = (OutboxStuckFilter, "status", "topic", "target_db", OutboxAttemptsFilter, age_filter("created_at"))
-    search_fields = ("message_id", "topic", "last_error")
+    search_fields = ("=message_id",)
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     readonly_fields = ["handler", *(f.name for f in OutboxMessage._meta.fields)]
@@ -237,10 +238,10 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, BackofficeActionsMixin, admin.Model
                                                                          str(obj.message_id)), obj.target_db)
 
 
-class AppliedMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AppliedMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("message_id", "topic", "source_db", "applied_at", "source_link")
     list_filter = ("topic", "source_db", age_filter("applied_at"))
-    search_fields = ("message_id", "topic")
+    search_fields = ("=message_id",)
     date_hierarchy = "applied_at"
     ordering = ("-applied_at", "-id")
     readonly_fields = [f.name for f in AppliedMessage._meta.fields]
@@ -256,7 +257,7 @@ def _models_by_table() -> dict[str, type]:
     return {m._meta.db_table: m for m in apps.get_models() if not m._meta.proxy}
 
 
-class CrossDbReferenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CrossDbReferenceAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The registry: each row's source (this database) and target (the other one) as links to their
     admin pages. A page resolves each table it mentions with one query (`in_bulk`), whatever the
     number of rows; tenant rows are read in the audited support context of the tenant being worked on
@@ -264,7 +265,7 @@ class CrossDbReferenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("__str__", "source_link", "target_link", "target_state", "created_at", "updated_at")
     list_filter = ("source_table", "source_column", "target_table", "target_db", age_filter("created_at"))
-    search_fields = ("source_table", "source_column", "target_table", "source_id", "target_id")
+    search_fields = ("=source_id", "=target_id")
     date_hierarchy = "created_at"
     ordering = ("-id",)
     readonly_fields = ["source_link", "target_link", "target_state", *(f.name for f in CrossDbReference._meta.fields)]

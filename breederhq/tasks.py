@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 #: the task's hard time limit must stay under the broker's visibility timeout (or Redis would hand
 #: the message to a second worker): tests/breederhq/test_task_limits.py checks it.
 RESCHEDULES_WITHIN = 10 * 60
+#: crossdb_check stops after the batch that crosses this (seconds), inside its soft time limit
+#: (breederhq.jobs.scheduled.DEFAULT_SOFT_TIME_LIMIT, 10 minutes) and its 15-minute period.
+CROSSDB_CHECK_BUDGET_SECONDS = 8 * 60
 
 
 def _reschedule(task, args: tuple, kwargs: dict, *, at) -> None:
@@ -162,14 +165,20 @@ def outbox_relay_due_task() -> dict[str, int]:
 
 
 @scheduled_job("breederhq.tasks.crossdb_check")
-def crossdb_check_task(stuck_after_minutes: int = 30) -> dict:
-    """Beat job: run the cross-database integrity check and log every problem as an error."""
+def crossdb_check_task(stuck_after_minutes: int = 30, mode: str = "incremental",
+                       time_budget_seconds: float = CROSSDB_CHECK_BUDGET_SECONDS) -> dict:
+    """Beat job: the cross-database integrity check, logging every problem as an error. Every 15
+    minutes incrementally (the rows changed since the last run), nightly in full (`mode="full"`);
+    either stops after its time budget, well inside its time limit, and the next run of that mode
+    resumes where it stopped (breederhq/crossdb_check.py)."""
     from breederhq.crossdb_check import run_crossdb_check
 
-    report = run_crossdb_check(stuck_after_minutes=stuck_after_minutes)
+    report = run_crossdb_check(mode=mode, stuck_after_minutes=stuck_after_minutes,
+                               time_budget_seconds=time_budget_seconds)
     for problem in report["problems"]:
         logger.error("crossdb_check: %s", problem)
-    return {"ok": report["ok"], "problems": len(report["problems"]), "checked": report["checked"]}
+    return {"ok": report["ok"], "mode": mode, "complete": report["complete"], "problems": len(report["problems"]),
+            "checked": report["checked"], **({"skipped": report["skipped"]} if "skipped" in report else {})}
 
 
 @scheduled_job("breederhq.tasks.outbox_purge")

@@ -22,9 +22,14 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expire_seconds": 55},
     },
-    "crossdb-check": {
+    "crossdb-check": {  # the rows changed since the last run (breederhq/crossdb_check.py)
         "task": "breederhq.tasks.crossdb_check",
         "schedule": crontab(minute="*/15"),
+    },
+    "crossdb-check-full": {  # every row, nightly; resumes the next night if its budget runs out
+        "task": "breederhq.tasks.crossdb_check",
+        "schedule": crontab(hour=3, minute=5),
+        "kwargs": {"mode": "full"},
     },
     "outbox-purge": {
         "task": "breederhq.tasks.outbox_purge",

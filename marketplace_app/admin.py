@@ -13,6 +13,7 @@ from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
     CrossDatabaseLinksMixin,
+    LargeTableAdminMixin,
     ReadOnlyAdminMixin,
     money,
 )
@@ -38,7 +39,7 @@ from marketplace_app.models import (
 URL_FIELDS_HTTPS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class BackofficeAdmin(CrossDatabaseLinksMixin, BackofficeActionsMixin, admin.ModelAdmin):
+class BackofficeAdmin(LargeTableAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, admin.ModelAdmin):
     formfield_overrides = URL_FIELDS_HTTPS
 
 
@@ -51,7 +52,7 @@ class MarketplaceUserAdmin(BackofficeAdmin):
     crossdb_links = ("tenant_user_id",)
     list_display = ("id", "email", "display_name", "kind", "tenant_user_id_link", "deleted_at", "created_at")
     list_filter = ("kind",)
-    search_fields = ("email", "display_name")
+    search_fields = ("^email",)
     date_hierarchy = "created_at"
     readonly_fields = ("tenant_user_id_link", "tenant_user_id", "deleted_at", "created_at", "updated_at")
 
@@ -77,7 +78,7 @@ class ProviderAdmin(BackofficeAdmin):
     list_display = ("id", "business_name", "kind", "tenant_id_link", "city", "state", "total_listings",
                     "total_transactions", "revenue", "deleted_at")
     list_filter = ("kind", "payment_mode")
-    search_fields = ("business_name", "user__email")
+    search_fields = ("^business_name", "^user__email")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = ("user", "kind", "tenant_id_link", "tenant_id", "total_listings", "total_transactions",
@@ -143,7 +144,7 @@ class ServiceListingAdmin(BackofficeAdmin):
     list_display = ("id", "title", "provider", "category", "status", "state", "city", "price")
     list_filter = ("status", "category")
     list_select_related = ("provider",)
-    search_fields = ("title", "slug")
+    search_fields = ("^title", "=slug")
     date_hierarchy = "created_at"
     readonly_fields = ("provider", "status", "price", "currency", "published_at", "created_at", "updated_at")
     exclude = ("search_vector", "price_cents")
@@ -179,7 +180,7 @@ class MarketplaceTransactionAdmin(ReadOnlyAdmin):
                     "created_at")
     list_filter = ("status", "invoice_type", "currency")
     list_select_related = ("provider", "client")
-    search_fields = ("description", "client__email", "provider__business_name")
+    search_fields = ("=id", "^client__email", "^provider__business_name")
     date_hierarchy = "created_at"
     readonly_fields = ("amount", "refunded", "invoice_id_link")
 
@@ -226,7 +227,7 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
                     "reconciliation_status", "version", "deleted_at")
     list_filter = ("status", "payment_mode_snapshot", "reconciliation_status")
     list_select_related = ("provider", "client")
-    search_fields = ("invoice_number",)
+    search_fields = ("=invoice_number",)
     date_hierarchy = "created_at"
     # The receipt opens through the back office's permission-checked, audited download (not /media/).
     receipt = receipt_link("marketplace")
@@ -269,7 +270,7 @@ class MarketplaceInvoiceDocumentAdmin(ReadOnlyAdmin):
 class MessageThreadAdmin(ReadOnlyAdmin):
     list_display = ("id", "provider", "buyer", "subject", "last_message_at")
     list_select_related = ("provider", "buyer")
-    search_fields = ("subject",)
+    search_fields = ("^buyer__email", "^provider__business_name")
 
 
 def _unblock(block, user):
@@ -280,7 +281,7 @@ def _unblock(block, user):
 class UserBlockAdmin(ReadOnlyAdmin):
     list_display = ("id", "provider", "blocked_user", "reason", "created_at")
     list_select_related = ("provider", "blocked_user")
-    search_fields = ("blocked_user__email", "provider__business_name")
+    search_fields = ("^blocked_user__email", "^provider__business_name")
     date_hierarchy = "created_at"
     actions = [audited_action("unblock_user", "Unblock the selected users", perform=_unblock,
                               permissions=("support_action",))]

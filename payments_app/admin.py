@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from breederhq.backoffice.admin_tools import ReadOnlyAdminMixin
+from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin
 from breederhq.backoffice.actions import audited_action
 from breederhq.backoffice.admin_tools import SystemReadAdminMixin
 from payments_app.models import (
@@ -15,12 +15,12 @@ from payments_app.services import stripe_event_requeue
 
 
 @admin.register(StripeWebhookEvent)
-class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StripeWebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # `outcome`: why an event was ignored, or, for a dead-lettered one that could not be read, the reason.
     list_display = ("stripe_event_id", "event_type", "status", "attempts", "next_attempt_at", "object_id",
                     "outcome", "received_at", "processed_at")
     list_filter = ("status", "event_type", "livemode")
-    search_fields = ("stripe_event_id", "object_id", "stripe_account_id")
+    search_fields = ("=stripe_event_id", "=object_id")
     date_hierarchy = "received_at"
     readonly_fields = [f.name for f in StripeWebhookEvent._meta.fields]
     actions = [audited_action(
@@ -30,7 +30,7 @@ class StripeWebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(StripeConnectAccount)
-class StripeConnectAccountAdmin(SystemReadAdminMixin, admin.ModelAdmin):
+class StripeConnectAccountAdmin(LargeTableAdminMixin, SystemReadAdminMixin, admin.ModelAdmin):
     """Connected accounts and where their onboarding stands, as Stripe last told us
     (`account.updated`, or a sync from the API): what is due, overdue, and why it is disabled."""
 
@@ -38,7 +38,7 @@ class StripeConnectAccountAdmin(SystemReadAdminMixin, admin.ModelAdmin):
                     "charges_enabled", "payouts_enabled", "details_submitted", "requirements_due",
                     "disabled_reason", "allow_manual_fallback", "updated_at")
     list_filter = ("status", "owner_type", "charges_enabled", "details_submitted")
-    search_fields = ("stripe_account_id", "owner_tenant__name")
+    search_fields = ("=stripe_account_id",)
     list_select_related = ("owner_tenant",)
     readonly_fields = ("account_type", "charges_enabled", "payouts_enabled", "details_submitted", "disabled_reason",
                        "requirements_currently_due", "requirements_past_due", "requirements_current_deadline",
@@ -65,19 +65,19 @@ class ConnectMoneyMovementInline(admin.TabularInline):
 
 
 @admin.register(ConnectMoneyMovement)
-class ConnectMoneyMovementAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConnectMoneyMovementAdmin(LargeTableAdminMixin, SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Where each paid Stripe invoice's money went: our fee, the transfer, the account's payouts."""
 
     list_display = ("stripe_object_id", "kind", "amount_cents", "currency", "status", "connect_account_id",
                     "owner_tenant_id", "invoice_payment", "source_charge_id", "occurred_at", "updated_at")
     list_filter = ("kind", "status")
-    search_fields = ("stripe_object_id", "connect_account_id", "source_charge_id")
+    search_fields = ("=stripe_object_id", "=connect_account_id", "=source_charge_id")
     list_select_related = ("invoice_payment",)
     readonly_fields = [f.name for f in ConnectMoneyMovement._meta.fields]
 
 
 @admin.register(InvoicePayment)
-class InvoicePaymentAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvoicePaymentAdmin(LargeTableAdminMixin, SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """How each invoice is collected: Stripe payment intent, or manual (with the fallback reason when
     Stripe was unusable at creation), and what reconciliation last concluded."""
 
@@ -86,7 +86,7 @@ class InvoicePaymentAdmin(SystemReadAdminMixin, ReadOnlyAdminMixin, admin.ModelA
                     "dispute_status", "reconciliation_status", "reconciliation_note", "reconciled_at")
     list_filter = ("provider", "fallback_reason", "open_state", "reconciliation_status", "invoice_kind",
                    "dispute_status", "cancel_status")
-    search_fields = ("stripe_payment_intent_id", "dispute_id", "connect_account_id")
+    search_fields = ("=stripe_payment_intent_id",)
     readonly_fields = [f.name for f in InvoicePayment._meta.fields]
     inlines = [ConnectMoneyMovementInline]
 
@@ -104,7 +104,7 @@ class ReconciliationItemInline(admin.TabularInline):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconciliationRunAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The report of each reconciliation with Stripe; each disagreement is a line below the run."""
 
     list_display = ("pk", "trigger", "started_at", "finished_at", "remote_objects", "local_payments", "synced",

@@ -16,6 +16,7 @@ from breederhq.backoffice.actions import audited_action
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
     CrossDatabaseLinksMixin,
+    LargeTableAdminMixin,
     ReadOnlyAdminMixin,
     TenantScopedAdminMixin,
     money,
@@ -69,10 +70,10 @@ def _soft_delete_user(user, staff):
 
 
 @admin.register(User)
-class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
+class UserAdmin(LargeTableAdminMixin, BackofficeActionsMixin, DjangoUserAdmin):
     list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
                     "second_factor", "last_login", "deleted_at", "view_as")
-    search_fields = ("email", "username", "first_name", "last_name")
+    search_fields = ("^email",)
     date_hierarchy = "date_joined"
     # A staff member who lost their phone and recovery codes: remove their devices (audited, with a
     # reason); they set up a new one at their next sign-in (docs/operations/staff-2fa.md).
@@ -113,12 +114,12 @@ class UserAdmin(BackofficeActionsMixin, DjangoUserAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TenantAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Global table (no private data): listed without a tenant context."""
 
     list_display = ("id", "name", "slug", "marketplace_payment_mode", "created_at", "deleted_at", "work_on")
     list_filter = ("marketplace_payment_mode",)
-    search_fields = ("name", "slug")
+    search_fields = ("=slug",)
     date_hierarchy = "created_at"
 
     def get_queryset(self, request):
@@ -132,7 +133,7 @@ class TenantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- Tenant-owned tables (audited tenant path) ----------------------------------------------------------
 
 
-class TenantOwnedAdmin(TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, ReadOnlyAdminMixin,
+class TenantOwnedAdmin(LargeTableAdminMixin, TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, ReadOnlyAdminMixin,
                        admin.ModelAdmin):
     pass
 
@@ -142,7 +143,7 @@ class TenantMembershipAdmin(TenantOwnedAdmin):
     list_display = ("id", "user", "role", "tenant", "created_at")
     list_filter = ("role",)
     list_select_related = ("user", "tenant")
-    search_fields = ("user__email",)
+    search_fields = ("^user__email",)
     date_hierarchy = "created_at"
 
 
@@ -156,7 +157,7 @@ class TenantInvitationAdmin(TenantOwnedAdmin):
                     "responded_by")
     list_filter = ("status", "role")
     list_select_related = ("invited_by", "responded_by")
-    search_fields = ("email",)
+    search_fields = ("=email",)
     date_hierarchy = "created_at"
     exclude = ("token_hash",)
 
@@ -167,7 +168,7 @@ class ContactAdmin(TenantOwnedAdmin):
     list_display = ("id", "display_name", "kind", "email", "phone", "city", "country", "marketplace_user_id_link",
                     "deleted_at", "created_at")
     list_filter = ("kind", "country")
-    search_fields = ("first_name", "last_name", "organization_name", "email", "phone")
+    search_fields = ("=last_name", "=organization_name", "=email")
     date_hierarchy = "created_at"
     readonly_fields = ("marketplace_user_id_link",)
 
@@ -230,7 +231,7 @@ class InvoiceAdmin(TenantOwnedAdmin):
                     "reconciliation_status", "is_marketplace_invoice", "created_at")
     list_filter = ("status", "payment_mode_snapshot", "reconciliation_status", "is_marketplace_invoice", "currency")
     list_select_related = ("contact",)
-    search_fields = ("invoice_number", "contact__last_name", "contact__organization_name", "contact__email")
+    search_fields = ("=invoice_number", "=contact__last_name", "=contact__organization_name", "=contact__email")
     date_hierarchy = "created_at"
     # The receipt opens through the back office's permission-checked, audited download (not /media/).
     receipt = receipt_link("tenant")
@@ -262,7 +263,7 @@ class PaymentAdmin(TenantOwnedAdmin):
     list_display = ("id", "invoice", "kind", "method", "amount", "external_reference", "created_at")
     list_filter = ("kind", "method", "currency")
     list_select_related = ("invoice",)
-    search_fields = ("invoice__invoice_number", "external_reference", "idempotency_key")
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "created_at"
     readonly_fields = ("amount", *(f for f in _all_fields(Payment) if f != "amount_cents"))
     exclude = ("amount_cents",)
@@ -273,7 +274,7 @@ class CreditNoteAdmin(TenantOwnedAdmin):
     amount = money("amount_cents")
     list_display = ("credit_note_number", "invoice", "amount", "reason", "created_at")
     list_select_related = ("invoice",)
-    search_fields = ("credit_note_number", "invoice__invoice_number")
+    search_fields = ("=credit_note_number", "=invoice__invoice_number")
     date_hierarchy = "created_at"
     readonly_fields = ("amount", *(f for f in _all_fields(CreditNote) if f != "amount_cents"))
     exclude = ("amount_cents",)
@@ -298,7 +299,7 @@ class InvoiceAuditLogAdmin(TenantOwnedAdmin):
     list_display = ("changed_at", "invoice", "action", "old_status", "new_status", "changed_by", "actor")
     list_filter = ("action", "new_status")
     list_select_related = ("invoice", "changed_by")
-    search_fields = ("invoice__invoice_number", "actor")
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "changed_at"
 
 
@@ -307,7 +308,7 @@ class MembershipAuditLogAdmin(TenantOwnedAdmin):
     list_display = ("changed_at", "user", "email", "action", "old_role", "new_role", "changed_by")
     list_filter = ("action", "new_role")
     list_select_related = ("user", "changed_by")
-    search_fields = ("user__email", "email")
+    search_fields = ("^user__email",)
     date_hierarchy = "changed_at"
 
 
@@ -318,7 +319,7 @@ class PaymentConfirmationAuditAdmin(TenantOwnedAdmin):
                     "confirmed_by_actor", "payment_method")
     list_filter = ("event",)
     list_select_related = ("invoice", "confirmed_by")
-    search_fields = ("invoice__invoice_number", "payment_reference")
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "created_at"
     readonly_fields = ("marked_paid_by_marketplace_user_id_link",)
 
@@ -329,7 +330,7 @@ class InvoiceLineItemAdmin(TenantOwnedAdmin):
     total = money("total_cents", currency_field="invoice_currency")
     list_display = ("id", "invoice", "description", "quantity", "unit_price", "total")
     list_select_related = ("invoice",)
-    search_fields = ("invoice__invoice_number", "description")
+    search_fields = ("=invoice__invoice_number",)
     readonly_fields = ("unit_price", "total", *(f for f in _all_fields(InvoiceLineItem) if not f.endswith("_cents")))
     exclude = ("unit_price_cents", "total_cents")
 

@@ -8,10 +8,15 @@ currency, cross-database references as links resolved in batch, and the action p
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import connections, models
+from django.utils.functional import cached_property
 from django.http import HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -44,6 +49,104 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Big tables: no full count, searches an index can answer ----------------------------------------
+
+
+def estimated_rows(queryset) -> int | None:
+    """PostgreSQL's estimate of the rows `queryset` returns (EXPLAIN, no execution): for an
+    unfiltered list the table's pg_class.reltuples scaled to its current size, for a filtered one
+    the planner's selectivity. None when the query cannot be explained (an empty `IN ()`...)."""
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except Exception:  # EmptyResultSet and friends: the exact count costs nothing then
+        return None
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class EstimatedCountPaginator(Paginator):
+    """A changelist paginator whose `count` is PostgreSQL's estimate when that is large
+    (settings.BACKOFFICE_EXACT_COUNT_BELOW, 10,000 by default) and an exact COUNT(*) only below it:
+    a page of a million-row table costs its one LIMIT query and one EXPLAIN, not a scan of the
+    table. Pages past the real end are simply empty."""
+
+    @cached_property
+    def count(self) -> int:
+        if not isinstance(self.object_list, models.QuerySet):
+            return super().count
+        estimate = estimated_rows(self.object_list)
+        if estimate is None or estimate < settings.BACKOFFICE_EXACT_COUNT_BELOW:
+            return super().count
+        return estimate
+
+
+class LargeTableAdminMixin:
+    """For the admins of tables that grow without bound (listings, transactions, messages, invoices,
+    payments, outbox, emails, webhook events, audits...): the changelist counts nothing in full
+    (`show_full_result_count = False`, `EstimatedCountPaginator`), and the search box runs only
+    searches an index answers.
+
+    `search_fields` entries are `=field` (equal to the text: ids, numbers, keys, invoice numbers,
+    and on tenant tables names and emails; a btree on the column) or `^field` (starts with the
+    text, any case: names, emails; an index on `UPPER(column) text_pattern_ops`,
+    breederhq/db_indexes.py). No substring (`icontains`) search: no btree serves it. Tables under
+    row-level security take only `=`: PostgreSQL uses an index under a policy only for leakproof
+    operators, and `=` is one where UPPER() and LIKE are not. A text `=` matches the text as typed,
+    in lower case, in upper case or with only its first letter capital ("smith" finds "Smith"). The whole search text is one value (not split into words), and each field is searched
+    on its own, the matches united (`id IN (... UNION ...)`), so a field across a relation
+    (`^client__email`) is answered by that table's index too, not by a join of both tables in full.
+    tests/backoffice/test_admin_search_indexes.py EXPLAINs every admin's search."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        fields = self.get_search_fields(request)
+        if not term or not fields:
+            return queryset, False
+        base = self.model._base_manager.db_manager(queryset.db).all()
+        branches = []
+        for entry in fields:
+            lookup = search_lookup(self.model, entry, term)
+            if lookup is not None:
+                branches.append(base.filter(**lookup).order_by().values("pk"))
+        if not branches:
+            return queryset.none(), False
+        ids = branches[0].union(*branches[1:]) if len(branches) > 1 else branches[0]
+        return queryset.filter(pk__in=ids), False
+
+
+def search_lookup(model, entry: str, term: str) -> dict | None:
+    """The filter for one `=field` / `^field` search entry, or None when `term` cannot be a value of
+    the field (letters for a number, a malformed UUID): that field then matches nothing."""
+    if entry[:1] not in "=^":
+        raise ValueError(f"{model._meta.label}: search field {entry!r} must start with = or ^ (an indexed search)")
+    path = entry[1:]
+    field = _final_field(model, path)
+    if entry[0] == "^":
+        return {f"{path}__istartswith": term}
+    if isinstance(field, (models.CharField, models.TextField)):
+        return {f"{path}__in": sorted({term, term.lower(), term.upper(), term[:1].upper() + term[1:].lower()})}
+    try:
+        value = field.to_python(term)
+        if isinstance(field, models.IntegerField) and not -(2**63) <= value < 2**63:
+            return None
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        return None
+    return {f"{path}__exact": value}
+
+
+def _final_field(model, path: str):
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.get_field(relation).related_model
+    return model._meta.get_field(name)
 
 
 # --- Money --------------------------------------------------------------------------------------------

@@ -27,3 +27,20 @@ class JobStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.last_outcome or 'never run'}"
+
+
+class JobCheckpoint(models.Model):
+    """Where a job that works through a table in steps stands: one row per (job, key), e.g. the
+    cross-database check's watermark per source table (breederhq/crossdb_check.py)."""
+
+    job = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    position = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "job_checkpoints"
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="job_checkpoints_job_key")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.key}: {self.position}"

@@ -295,6 +295,9 @@ OTP_TOTP_ISSUER = "BreederHQ back office"
 # After n wrong codes in a row a device refuses every code for factor * 2**(n-1) seconds.
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# Back-office lists of big tables show PostgreSQL's row estimate above this many rows, an exact
+# count below it (breederhq/backoffice/admin_tools.EstimatedCountPaginator).
+BACKOFFICE_EXACT_COUNT_BELOW = env.int("BACKOFFICE_EXACT_COUNT_BELOW", default=10_000)
 
 # Tenant invitations: how long the emailed token works, and the link in the email ({token} is replaced;
 # the client app posts it to /api/v1/invitations/accept/ while signed in).
