@@ -505,9 +505,9 @@ class TenantContextMiddleware:
 
 def _unverified_staff(user) -> bool:
     """A staff account's session that has not passed the second factor: the API treats it as
-    anonymous (breederhq.backoffice.api_auth) and the admin shows it only the second-factor pages, so
+    anonymous (breederhq.backoffice.api_auth; breederhq/staff.py) and the admin shows it only the second-factor pages, so
     no tenant is resolved for it (no membership read, no audit written on its behalf)."""
-    from breederhq.backoffice.second_factor import is_staff_account, session_is_verified
+    from breederhq.staff import is_staff_account, session_is_verified
 
     return is_staff_account(user) and not session_is_verified(user)
 

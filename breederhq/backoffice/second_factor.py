@@ -61,16 +61,6 @@ class Throttled(DomainError):
 # --- Reads ----------------------------------------------------------------------------------------
 
 
-def is_staff_account(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and (user.is_staff or user.is_superuser))
-
-
-def session_is_verified(user) -> bool:
-    """This request's user passed the second factor in this session (OTPMiddleware's verdict)."""
-    is_verified = getattr(user, "is_verified", None)
-    return bool(callable(is_verified) and is_verified())
-
-
 def is_enrolled(user) -> bool:
     """The staff member has a confirmed authenticator app."""
     return TOTPDevice.objects.using(DB).filter(user_id=user.pk, confirmed=True).exists()
