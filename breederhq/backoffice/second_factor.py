@@ -27,6 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breederhq.backoffice.actions import staff_action_record
 from breederhq.errors import Conflict, DomainError, PermissionDenied
+from breederhq.staff import is_staff_account, session_is_verified  # noqa: F401  (sf.is_staff_account, ...)
 
 DB = "default"
 RECOVERY_CODE_COUNT = 10
