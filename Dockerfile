@@ -12,6 +12,7 @@ COPY breederhq ./breederhq
 COPY tenant_app ./tenant_app
 COPY marketplace_app ./marketplace_app
 COPY payments_app ./payments_app
+COPY demo ./demo
 COPY manage.py ./
 COPY docker/build-app.sh ./docker/build-app.sh
 RUN pip install --no-cache-dir .

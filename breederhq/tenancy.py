@@ -22,14 +22,12 @@ what makes the membership lookup at authentication time possible before any tena
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, migrations, models, transaction
 from django.http import JsonResponse
 
@@ -327,47 +325,12 @@ def reset_connection_context(*, using: str = "default") -> None:
 
 def user_memberships(user_id: int, *, using: str = "default") -> list:
     """A user's own memberships in tenants that are not deleted, by tenant id, each with its `tenant`
-    loaded. Readable before any tenant is chosen only while `app.current_user_id` names the user
-    (the memberships policy allows that; see set_connection_context).
+    loaded (tenant_app/identity.py answers, through the identity port breederhq/identity.py). Readable
+    before any tenant is chosen only while `app.current_user_id` names the user (the memberships
+    policy allows that; see set_connection_context)."""
+    from breederhq.identity import tenant_identity
 
-    Every tenant request runs this, so it is a written-out statement: compiling the ORM query (a
-    join and select_related) cost about twice its round trip (measured with bench/). The instances are
-    the ORM's own (`Model.from_db`), equal to what
-    `TenantMembership.objects.filter(user_id=..., tenant__deleted_at__isnull=True).select_related("tenant")`
-    returns (tests/tenant_app/test_requests.py)."""
-    from tenant_app.models import Tenant, TenantMembership
-
-    sql, membership_names, tenant_names = _memberships_statement()
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, [user_id])
-        rows = cursor.fetchall()
-    split = len(membership_names)
-    memberships = []
-    for row in rows:
-        membership = TenantMembership.from_db(using, membership_names, row[:split])
-        membership.tenant = Tenant.from_db(using, tenant_names, row[split:])
-        memberships.append(membership)
-    return memberships
-
-
-@functools.cache
-def _memberships_statement() -> tuple[str, list[str], list[str]]:
-    """(SQL, the membership's field attnames, the tenant's) for `user_memberships`; every concrete
-    column of both, so the instances are complete, as select_related would load them."""
-    from tenant_app.models import Tenant, TenantMembership
-
-    membership_fields, tenant_fields = TenantMembership._meta.concrete_fields, Tenant._meta.concrete_fields
-    # The rows go to from_db as the cursor returns them, without the fields' database converters:
-    # a field that needs one (a JSONField, a custom type) must be read through the ORM instead.
-    converted = [f"{f.model.__name__}.{f.name}" for f in (*membership_fields, *tenant_fields) if hasattr(f, "from_db_value")]
-    if converted:
-        raise ImproperlyConfigured(f"user_memberships reads raw rows; these fields need converting: {converted}")
-    columns = [f'm."{f.column}"' for f in membership_fields] + [f't."{f.column}"' for f in tenant_fields]
-    sql = (f'SELECT {", ".join(columns)} FROM "{TenantMembership._meta.db_table}" m'
-           f' JOIN "{Tenant._meta.db_table}" t ON t."{Tenant._meta.pk.column}" = m."{TenantMembership._meta.get_field("tenant").column}"'
-           f' WHERE m."{TenantMembership._meta.get_field("user").column}" = %s AND t."{Tenant._meta.get_field("deleted_at").column}" IS NULL'
-           f' ORDER BY m."{TenantMembership._meta.get_field("tenant").column}"')
-    return sql, [f.attname for f in membership_fields], [f.attname for f in tenant_fields]
+    return tenant_identity().user_memberships(user_id, using=using)
 
 
 def write_authorization_audit(*, user_id, resource_type: str, resource_id, action: str, allowed: bool,
@@ -505,9 +468,9 @@ class TenantContextMiddleware:
 
 def _unverified_staff(user) -> bool:
     """A staff account's session that has not passed the second factor: the API treats it as
-    anonymous (breederhq.backoffice.api_auth) and the admin shows it only the second-factor pages, so
+    anonymous (breederhq.backoffice.api_auth; breederhq/staff.py) and the admin shows it only the second-factor pages, so
     no tenant is resolved for it (no membership read, no audit written on its behalf)."""
-    from breederhq.backoffice.second_factor import is_staff_account, session_is_verified
+    from breederhq.staff import is_staff_account, session_is_verified
 
     return is_staff_account(user) and not session_is_verified(user)
 

@@ -12,7 +12,9 @@ api_v1 = [
     path("auth/", include("breederhq.api.urls")),
     path("payments/", include("payments_app.api.urls")),
     path("marketplace/", include("marketplace_app.api.urls")),
+    path("marketplace/", include("payments_app.api.marketplace_urls")),
     path("", include("tenant_app.api.urls")),
+    path("", include("payments_app.api.tenant_urls")),
 ]
 
 urlpatterns = [

@@ -670,7 +670,7 @@ def marketplace_invoice_create(
         mode = provider.payment_mode
         fallback = None
         if mode == Provider.PaymentMode.STRIPE:
-            from payments_app.providers import stripe_mode_fallback
+            from breederhq.invoicing.payments import stripe_mode_fallback
 
             fallback = stripe_mode_fallback(provider_id=provider.pk)
             if fallback is not None and not fallback.allowed:
@@ -717,7 +717,7 @@ def marketplace_invoice_send(*, invoice_id: int, expected_version: int, actor_id
         _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
                 actor=actor_id)
         if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
-            from payments_app.services import invoice_payment_open_on_commit
+            from breederhq.invoicing.payments import invoice_payment_open_on_commit
 
             invoice_payment_open_on_commit(invoice_kind="marketplace", invoice_id=invoice.pk, tenant_id=None, using=DB)
     return invoice
@@ -862,7 +862,7 @@ def marketplace_invoice_void(*, invoice_id: int, expected_version: int, actor_id
         tx = _get_locked(MarketplaceTransaction, invoice.transaction_id)
         _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
         if invoice.payment_mode_snapshot == MarketplaceInvoice.PaymentMode.STRIPE:
-            from payments_app.services import invoice_payment_cancel_on_void
+            from breederhq.invoicing.payments import invoice_payment_cancel_on_void
 
             # Its open payment intent is cancelled (outbox, then a worker) once this void commits.
             invoice_payment_cancel_on_void(invoice_kind="marketplace", invoice_id=invoice.pk, using=DB)

@@ -574,8 +574,7 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
         mode = tenant.marketplace_payment_mode
         fallback = None
         if mode == PaymentMode.STRIPE:
-            # payments_app sits on top of tenant_app: imported here, not at module level.
-            from payments_app.providers import stripe_mode_fallback
+            from breederhq.invoicing.payments import stripe_mode_fallback
 
             fallback = stripe_mode_fallback(tenant_id=tenant_id)
             if fallback is not None and not fallback.allowed:
@@ -606,7 +605,7 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
             metadata["payment_mode_fallback"] = fallback.reason
         lifecycle.audit(KIND, invoice, action="created", old_status="", actor=actor, metadata=metadata)
         if fallback is not None:
-            from payments_app.services import invoice_payment_record_fallback
+            from breederhq.invoicing.payments import invoice_payment_record_fallback
 
             invoice_payment_record_fallback(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=tenant_id,
                                             reason=fallback.reason, amount_cents=invoice.total_cents,
@@ -659,7 +658,7 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
         invoice = _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
                           actor=actor)
         if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
-            from payments_app.services import invoice_payment_open_on_commit
+            from breederhq.invoicing.payments import invoice_payment_open_on_commit
 
             invoice_payment_open_on_commit(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=invoice.tenant_id,
                                            using=DB)
@@ -734,7 +733,7 @@ def _close_card_channel(invoice_id: int, method: str) -> None:
     invoice = Invoice.objects.filter(pk=invoice_id).only("payment_mode_snapshot", "status", "tenant_id").first()
     if invoice is None or invoice.payment_mode_snapshot != PaymentMode.STRIPE or invoice.status not in PAYABLE:
         return
-    from payments_app.services import invoice_payment_close_for_manual
+    from breederhq.invoicing.payments import invoice_payment_close_for_manual
 
     invoice_payment_close_for_manual(invoice_kind="tenant", invoice_id=invoice_id, tenant_id=invoice.tenant_id)
 
@@ -897,7 +896,7 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
     if through_provider:
         # A person asks: the money goes back through the channel that took it, keyed by their key
         # (payments_app/refunds.py), and is recorded here once it has.
-        from payments_app.refunds import invoice_refund_through_channel
+        from breederhq.invoicing.payments import invoice_refund_through_channel
 
         return invoice_refund_through_channel(
             invoice_kind="tenant", invoice_id=invoice_id, tenant_id=require_tenant_id(using=DB),
@@ -953,7 +952,7 @@ def _void_locked(invoice: Invoice, *, actor: User | None, reason: str) -> Invoic
     voided = _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
                      actor=actor, metadata={"reason": reason})
     if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
-        from payments_app.services import invoice_payment_cancel_on_void
+        from breederhq.invoicing.payments import invoice_payment_cancel_on_void
 
         # Its open payment intent is cancelled by a worker once this void commits.
         invoice_payment_cancel_on_void(invoice_kind="tenant", invoice_id=invoice.pk, using=DB)

@@ -18,13 +18,11 @@ access tokens too, within API_REVOCATION_CACHE_SECONDS (1). Details: docs/api/se
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db import connections, transaction
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from breederhq.tenancy import USER_SETTING
 
 TENANTS_CLAIM = "tenants"
 MARKETPLACE_USER_CLAIM = "mku"
@@ -32,29 +30,16 @@ MARKETPLACE_KIND_CLAIM = "mkk"
 
 
 def identity_claims(user) -> dict:
-    """What the token says the user may reach: two queries, one per database."""
-    from marketplace_app.models import MarketplaceUser
-    from tenant_app.models import TenantMembership
+    """What the token says the user may reach: two queries, one per database (the identity port,
+    breederhq/identity.py)."""
+    from breederhq.identity import marketplace_identity, tenant_identity
 
-    # Memberships are tenant rows under RLS; the policy admits a user's own rows while
-    # app.current_user_id names them. Transaction-local, so nothing outlives this block.
-    with transaction.atomic(using="default"):
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user.pk)])
-        tenants = sorted(
-            TenantMembership.objects.using("default")
-            .filter(user_id=user.pk, tenant__deleted_at__isnull=True)
-            .values_list("tenant_id", flat=True)
-        )
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT set_config(%s, '', true)", [USER_SETTING])
-    marketplace = (
-        MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).values("id", "kind").first()
-    )
+    tenants = tenant_identity().tenant_ids(user.pk)
+    marketplace_user_id, kind = marketplace_identity().identity_of(user.pk)
     return {
         TENANTS_CLAIM: tenants,
-        MARKETPLACE_USER_CLAIM: marketplace["id"] if marketplace else None,
-        MARKETPLACE_KIND_CLAIM: marketplace["kind"] if marketplace else None,
+        MARKETPLACE_USER_CLAIM: marketplace_user_id,
+        MARKETPLACE_KIND_CLAIM: kind,
     }
 
 

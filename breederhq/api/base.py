@@ -26,6 +26,7 @@ from breederhq.api.auth import MARKETPLACE_KIND_CLAIM, MARKETPLACE_USER_CLAIM, T
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
 from breederhq.errors import PermissionDenied, ValidationFailed
+from breederhq.identity import marketplace_identity
 from breederhq.observability.metrics import BLOCKED_CROSS_TENANT
 from breederhq.tenancy import TENANT_HEADER_ERROR, activate_request_tenant, write_authorization_audit
 
@@ -44,11 +45,7 @@ def _marketplace_identity(request) -> tuple[int | None, str | None]:
     claims = _claims(request)
     if claims is not None:
         return claims.get(MARKETPLACE_USER_CLAIM), claims.get(MARKETPLACE_KIND_CLAIM)
-    from marketplace_app.models import MarketplaceUser
-
-    row = (MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=request.user.pk)
-           .values_list("id", "kind").first())
-    return row if row is not None else (None, None)
+    return marketplace_identity().identity_of(request.user.pk)
 
 
 def refuse(request, *, resource_type: str, action: str, reason: str, detail: str, code: str,
@@ -172,15 +169,12 @@ class MarketplaceAPIView(IdempotentAPIView, generics.GenericAPIView):
         self.perform_authentication(request)
         request.marketplace_user = None
         if request.user and request.user.is_authenticated:
-            from marketplace_app.models import MarketplaceUser
-
             user_id, _ = _marketplace_identity(request)
             if user_id is not None:
                 # Re-read: an erased (soft-deleted) marketplace user's token stops working (on reads
                 # within API_IDENTITY_CACHE_SECONDS, see identity_cache; on writes at once).
                 def load():
-                    return (MarketplaceUser.objects.using("marketplace").filter(pk=user_id)
-                            .select_related("provider").first())
+                    return marketplace_identity().marketplace_user(user_id)
 
                 request.marketplace_user = (identity_cache.cached(("marketplace_user", str(user_id)), load)
                                             if request.method in SAFE_METHODS else load())

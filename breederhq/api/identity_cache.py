@@ -66,34 +66,30 @@ def clear() -> None:
         _entries.clear()
 
 
-def connect_invalidation() -> None:
-    """Any save or delete of a user, a marketplace user or a provider in this process drops the
-    entries it could have made stale (called from the app's ready())."""
-    from django.contrib.auth import get_user_model
+def drop_on_change(model, attribute: str, *kinds: str, uid: str) -> None:
+    """Any save or delete of a `model` row in this process drops the entries of these `kinds` keyed
+    by the row's `attribute`: the entries it could have made stale."""
     from django.db import transaction
     from django.db.models.signals import post_delete, post_save
 
-    from marketplace_app.models import MarketplaceUser, Provider
+    def changed(sender, instance, using, **kwargs):
+        pk = getattr(instance, attribute)
 
-    def dropper(attribute: str, *kinds: str):
-        def changed(sender, instance, using, **kwargs):
-            pk = getattr(instance, attribute)
-
-            def drop():
-                for kind in kinds:
-                    forget(kind, pk)
-            drop()
-            # Again after commit: a read in between (another thread) may have cached the old row.
-            transaction.on_commit(drop, using=using)
-        return changed
-
-    # A user's row also holds what breederhq.api.sessions checks on every request (active, stamp).
-    user_changed = dropper("pk", "user", "revocation")
-    marketplace_user_changed = dropper("pk", "marketplace_user")
-    provider_changed = dropper("user_id", "marketplace_user")
+        def drop():
+            for kind in kinds:
+                forget(kind, pk)
+        drop()
+        # Again after commit: a read in between (another thread) may have cached the old row.
+        transaction.on_commit(drop, using=using)
 
     for signal in (post_save, post_delete):
-        signal.connect(user_changed, sender=get_user_model(), weak=False, dispatch_uid=f"identity-user-{signal}")
-        signal.connect(marketplace_user_changed, sender=MarketplaceUser, weak=False,
-                       dispatch_uid=f"identity-mku-{signal}")
-        signal.connect(provider_changed, sender=Provider, weak=False, dispatch_uid=f"identity-provider-{signal}")
+        signal.connect(changed, sender=model, weak=False, dispatch_uid=f"{uid}-{signal}")
+
+
+def connect_invalidation() -> None:
+    """A user's save or delete drops its entries (called from the core app's ready()); the
+    marketplace app connects its own rows' (marketplace_app/identity.py)."""
+    from django.contrib.auth import get_user_model
+
+    # A user's row also holds what breederhq.api.sessions checks on every request (active, stamp).
+    drop_on_change(get_user_model(), "pk", "user", "revocation", uid="identity-user")

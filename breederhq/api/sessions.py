@@ -40,6 +40,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from breederhq.api import identity_cache
+from breederhq.identity import tenant_identity
 
 FAMILY_CLAIM = "fam"
 REVOCATION_CLAIM = "rev"
@@ -105,7 +106,7 @@ def user_sign_out_everywhere(*, user_id: int) -> datetime:
 
 
 def family_start(*, user_id: int) -> uuid.UUID:
-    from tenant_app.models import RefreshTokenFamily
+    RefreshTokenFamily = tenant_identity().refresh_family_model()
 
     with transaction.atomic(using="default"):
         family = RefreshTokenFamily.objects.using("default").create(id=uuid.uuid4(), user_id=user_id)
@@ -142,7 +143,7 @@ def _family_id(token) -> uuid.UUID:
 
 
 def _family_locked(family_id: uuid.UUID, user_id):
-    from tenant_app.models import RefreshTokenFamily
+    RefreshTokenFamily = tenant_identity().refresh_family_model()
 
     RefreshTokenFamily.objects.using("default").get_or_create(id=family_id, defaults={"user_id": int(user_id)})
     return RefreshTokenFamily.objects.using("default").select_for_update().get(id=family_id)
@@ -254,7 +255,7 @@ def refresh_revoke(*, raw: str, request=None) -> None:
 def families_purge() -> int:
     """Drop the families whose newest refresh token has expired (nothing of them can be presented
     any more: an expired token is refused before its family is looked at). Returns how many."""
-    from tenant_app.models import RefreshTokenFamily
+    RefreshTokenFamily = tenant_identity().refresh_family_model()
 
     cutoff = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME - timedelta(minutes=5)
     with transaction.atomic(using="default"):

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from breederhq.api import accounts, auth
+from breederhq.api import auth
+from tenant_app.api import accounts
 
 urlpatterns = [
     path("token/", auth.TokenObtainView.as_view(), name="token-obtain"),

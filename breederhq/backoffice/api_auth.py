@@ -15,7 +15,7 @@ class SecondFactorSessionAuthentication(SessionAuthentication):
         result = super().authenticate(request)
         if result is None:
             return None
-        from breederhq.backoffice.second_factor import is_staff_account, session_is_verified
+        from breederhq.staff import is_staff_account, session_is_verified
 
         user = result[0]
         if is_staff_account(user) and not session_is_verified(user):

@@ -27,6 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breederhq.backoffice.actions import staff_action_record
 from breederhq.errors import Conflict, DomainError, PermissionDenied
+from breederhq.staff import is_staff_account, session_is_verified  # noqa: F401  (sf.is_staff_account, ...)
 
 DB = "default"
 RECOVERY_CODE_COUNT = 10
@@ -59,16 +60,6 @@ class Throttled(DomainError):
 
 
 # --- Reads ----------------------------------------------------------------------------------------
-
-
-def is_staff_account(user) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and (user.is_staff or user.is_superuser))
-
-
-def session_is_verified(user) -> bool:
-    """This request's user passed the second factor in this session (OTPMiddleware's verdict)."""
-    is_verified = getattr(user, "is_verified", None)
-    return bool(callable(is_verified) and is_verified())
 
 
 def is_enrolled(user) -> bool:

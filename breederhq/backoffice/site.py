@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from breederhq.backoffice.second_factor import is_staff_account, session_is_verified
+from breederhq.staff import is_staff_account, session_is_verified
 
 
 def needs_second_factor(request) -> bool:

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 
-from breederhq.backoffice.second_factor import session_is_verified
+from breederhq.staff import session_is_verified
 from breederhq.errors import PermissionDenied
 from breederhq.tenancy import write_authorization_audit
 

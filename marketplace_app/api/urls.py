@@ -1,7 +1,6 @@
 from django.urls import path
 
-from marketplace_app.api import documents, image_views, payment_settings, views
-from payments_app.api import card_payment_views, dispute_views, ledger_views
+from marketplace_app.api import documents, image_views, views
 
 urlpatterns = [
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
@@ -11,8 +10,6 @@ urlpatterns = [
          name="marketplace-transaction-detail"),
     path("transactions/<int:transaction_id>/receipt/", views.TransactionReceiptView.as_view(),
          name="marketplace-transaction-receipt"),
-    path("transactions/<int:transaction_id>/card-payment/", card_payment_views.TransactionCardPaymentView.as_view(),
-         name="marketplace-transaction-card-payment"),
     path("transactions/<int:transaction_id>/document/", documents.TransactionDocumentView.as_view(),
          name="marketplace-transaction-document"),
     path("invoices/", views.MarketplaceInvoiceListView.as_view(), name="marketplace-invoice-list"),
@@ -22,8 +19,6 @@ urlpatterns = [
          name="marketplace-invoice-timeline"),
     path("invoices/<int:invoice_id>/receipt/", views.MarketplaceInvoiceReceiptView.as_view(),
          name="marketplace-invoice-receipt"),
-    path("invoices/<int:invoice_id>/card-payment/", card_payment_views.MarketplaceInvoiceCardPaymentView.as_view(),
-         name="marketplace-invoice-card-payment"),
     path("invoices/<int:invoice_id>/document/", documents.MarketplaceInvoiceDocumentView.as_view(),
          name="marketplace-invoice-document"),
     path("invoices/<int:invoice_id>/documents/", documents.MarketplaceInvoiceDocumentListView.as_view(),
@@ -32,24 +27,6 @@ urlpatterns = [
          name="marketplace-invoice-documents-file"),
     path("providers/", views.ProviderListView.as_view(), name="provider-list"),
     path("providers/me/", views.ProviderMeView.as_view(), name="provider-me"),
-    path("providers/me/money-movements/", ledger_views.ProviderMoneyMovementListView.as_view(),
-         name="provider-money-movements"),
-    path("invoices/<int:invoice_id>/dispute/", dispute_views.MarketplaceInvoiceDisputeView.as_view(),
-         name="marketplace-invoice-dispute"),
-    path("invoices/<int:invoice_id>/dispute/evidence-files/",
-         dispute_views.MarketplaceDisputeEvidenceFileView.as_view(), name="marketplace-invoice-dispute-evidence-files"),
-    path("invoices/<int:invoice_id>/dispute/evidence/", dispute_views.MarketplaceDisputeEvidenceView.as_view(),
-         name="marketplace-invoice-dispute-evidence"),
-    path("providers/me/payment-settings/", payment_settings.ProviderPaymentSettingsView.as_view(),
-         name="provider-payment-settings"),
-    path("providers/me/stripe-account/", payment_settings.ProviderStripeAccountView.as_view(),
-         name="provider-stripe-account"),
-    path("providers/me/stripe-account/onboarding/", payment_settings.ProviderStripeOnboardingView.as_view(),
-         name="provider-stripe-onboarding"),
-    path("providers/me/stripe-account/onboarding/refresh/",
-         payment_settings.ProviderStripeOnboardingRefreshView.as_view(), name="provider-stripe-onboarding-refresh"),
-    path("providers/me/stripe-account/sync/", payment_settings.ProviderStripeAccountSyncView.as_view(),
-         name="provider-stripe-account-sync"),
     path("providers/me/listings/", views.OwnListingListView.as_view(), name="own-listing-list"),
     path("providers/me/listings/<int:listing_id>/", views.OwnListingDetailView.as_view(), name="own-listing-detail"),
     path("providers/me/listings/<int:listing_id>/images/", image_views.OwnListingImagesView.as_view(),

@@ -464,7 +464,7 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
             services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version, actor_id=me)
         elif action == "refund":
             # Through the channel that took the money (Stripe for a card payment), one per key.
-            from payments_app.refunds import invoice_refund_through_channel
+            from breederhq.invoicing.payments import invoice_refund_through_channel
 
             invoice_refund_through_channel(
                 invoice_kind="marketplace", invoice_id=invoice_id, tenant_id=None, amount_cents=data["amount_cents"],

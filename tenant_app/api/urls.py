@@ -1,7 +1,6 @@
 from django.urls import path
 
-from payments_app.api import dispute_views, ledger_views
-from tenant_app.api import documents, marketplace_billing_views, payment_settings, views
+from tenant_app.api import documents, marketplace_billing_views, views
 
 urlpatterns = [
     path("tenants/", views.TenantCreateView.as_view(), name="tenant-create"),
@@ -40,13 +39,4 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/documents/<int:document_id>/", documents.InvoiceDocumentFileView.as_view(),
          name="invoice-documents-file"),
     path("payments/", views.PaymentListView.as_view(), name="payment-list"),
-    # Money movements and disputes (payments_app/api, docs/api/money-and-disputes.md)
-    path("tenants/me/money-movements/", ledger_views.TenantMoneyMovementListView.as_view(),
-         name="tenant-money-movements"),
-    path("invoices/<int:invoice_id>/dispute/", dispute_views.TenantInvoiceDisputeView.as_view(),
-         name="invoice-dispute"),
-    path("invoices/<int:invoice_id>/dispute/evidence-files/", dispute_views.TenantDisputeEvidenceFileView.as_view(),
-         name="invoice-dispute-evidence-files"),
-    path("invoices/<int:invoice_id>/dispute/evidence/", dispute_views.TenantDisputeEvidenceView.as_view(),
-         name="invoice-dispute-evidence"),
 ]

@@ -149,7 +149,7 @@ def test_unblock_a_user(support_client):
 
 
 def test_marketplace_invoice_payment_claim_confirm(finance_client):
-    from breederhq.demo_data import load_marketplace_demo_data
+    from demo.data import load_marketplace_demo_data
     from marketplace_app.models import MarketplaceInvoice
 
     load_marketplace_demo_data()

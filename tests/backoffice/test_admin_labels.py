@@ -9,7 +9,7 @@ import re
 import pytest
 from django.contrib import admin
 
-from breederhq.demo_data import load_demo_data
+from demo.data import load_demo_data
 from tests.backoffice.conftest import work_on
 from tests.backoffice.test_every_admin_page import MODELS, _pages
 from tenant_app.models import Tenant

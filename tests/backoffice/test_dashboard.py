@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.selectors import dashboard_get
-from breederhq.demo_data import load_demo_data
+from demo.data import load_demo_data
 from breederhq.email import email_enqueue
 from breederhq.models import CrossTenantQueryAudit, MarketplaceDbOutboundEmail, OutboxMessage
 from marketplace_app import services as mp

@@ -8,7 +8,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from breederhq.demo_data import load_demo_data
+from demo.data import load_demo_data
 from breederhq.tenancy import system_read_context, tenant_context
 from tests.backoffice.conftest import work_on
 from tenant_app.models import Tenant

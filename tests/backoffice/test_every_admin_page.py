@@ -9,7 +9,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from breederhq.demo_data import load_demo_data
+from demo.data import load_demo_data
 from breederhq.routing import database_for_model
 from breederhq.tenancy import tenant_context
 from tests.backoffice.conftest import work_on

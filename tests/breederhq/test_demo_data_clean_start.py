@@ -23,7 +23,7 @@ def test_demo_data_logs_no_error_and_crossdb_check_is_clean(caplog, capsys):
 def test_a_stuck_message_is_a_problem_unless_marked_as_a_demo_fault(capsys):
     from django.core.management.base import CommandError
 
-    from breederhq.demo_data import DEMO_FAULT_KEY
+    from breederhq.crossdb_check import DEMO_FAULT_KEY
     from breederhq.models import OutboxMessage
 
     OutboxMessage.objects.using("default").create(topic="t.demo", target_db="marketplace", status="stuck",

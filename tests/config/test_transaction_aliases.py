@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("breederhq", "tenant_app", "marketplace_app", "payments_app", "config")
+PACKAGES = ("breederhq", "tenant_app", "marketplace_app", "payments_app", "config", "demo")
 NEEDS_USING = {"atomic", "on_commit"}
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from breederhq.demo_data import load_marketplace_demo_data
+from demo.data import load_marketplace_demo_data
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider
 from tenant_app.models import User
 from tests.staff import staff_login

@@ -2,7 +2,7 @@
 
 import pytest
 
-from breederhq.demo_data import load_demo_data, load_marketplace_demo_data
+from demo.data import load_demo_data, load_marketplace_demo_data
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,

@@ -1,6 +1,6 @@
 import pytest
 
-from breederhq.demo_data import load_demo_data
+from demo.data import load_demo_data
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Contact, Invoice, InvoiceAuditLog, Payment, Tenant, TenantMembership
 

@@ -209,15 +209,15 @@ def test_user_memberships_refuses_fields_that_need_database_converters(monkeypat
     handed over unconverted."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from breederhq import tenancy
+    from tenant_app import identity
 
     role = TenantMembership._meta.get_field("role")
     monkeypatch.setattr(role, "from_db_value", lambda value, expression, connection: value, raising=False)
-    tenancy._memberships_statement.cache_clear()
+    identity._memberships_statement.cache_clear()
     try:
         with pytest.raises(ImproperlyConfigured, match="TenantMembership.role"):
-            tenancy._memberships_statement()
+            identity._memberships_statement()
     finally:
         monkeypatch.undo()
-        tenancy._memberships_statement.cache_clear()
-    assert tenancy._memberships_statement()[0].startswith("SELECT")
+        identity._memberships_statement.cache_clear()
+    assert identity._memberships_statement()[0].startswith("SELECT")

@@ -1,5 +1,5 @@
 from breederhq.db_timeouts import LongRunningCommand
-from breederhq.demo_data import DEMO_PASSWORD, load_demo_data
+from demo.data import DEMO_PASSWORD, load_demo_data
 
 
 class Command(LongRunningCommand):

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from breederhq.crossdb_check import DEMO_FAULT_KEY
+
 DEMO_PASSWORD = "demo-password-123"
-#: The key, in an outbox message's payload, that marks it as a deliberate demo fault (its value says why).
-DEMO_FAULT_KEY = "demo_fault"
 #: The loggers the deliberate faults go through (the webhook inbox, the outbox relay, email sending).
 _FAULT_LOGGERS = ("payments_app.services", "breederhq.outbox", "breederhq.email")
 
