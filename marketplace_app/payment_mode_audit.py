@@ -1,5 +1,5 @@
 """The audit trail of a service provider's payment mode (marketplace database): one row per change,
-written in the transaction that makes it (marketplace_app/payment_settings.py). Append-only: the
+written in the transaction that makes it (payments_app/provider_payment_settings.py). Append-only: the
 application role may not update or delete it (breederhq/db_roles.py).
 
 Kept out of marketplace_app/models.py, which only imports it so the app registers the model.

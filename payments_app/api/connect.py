@@ -1,5 +1,5 @@
 """Shapes and responses shared by the tenant and provider endpoints of Connect onboarding and payment
-settings (tenant_app/api/payment_settings.py, marketplace_app/api/payment_settings.py)."""
+settings (payments_app/api/tenant_payment_settings.py, payments_app/api/provider_payment_settings.py)."""
 
 from __future__ import annotations
 

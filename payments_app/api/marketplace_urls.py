@@ -4,6 +4,7 @@ docs/architecture/layers.md). Described in docs/api/money-and-disputes.md."""
 
 from django.urls import path
 
+from payments_app.api import provider_payment_settings as payment_settings
 from payments_app.api import card_payment_views, dispute_views, ledger_views
 
 urlpatterns = [
@@ -19,4 +20,14 @@ urlpatterns = [
          dispute_views.MarketplaceDisputeEvidenceFileView.as_view(), name="marketplace-invoice-dispute-evidence-files"),
     path("invoices/<int:invoice_id>/dispute/evidence/", dispute_views.MarketplaceDisputeEvidenceView.as_view(),
          name="marketplace-invoice-dispute-evidence"),
+    path("providers/me/payment-settings/", payment_settings.ProviderPaymentSettingsView.as_view(),
+         name="provider-payment-settings"),
+    path("providers/me/stripe-account/", payment_settings.ProviderStripeAccountView.as_view(),
+         name="provider-stripe-account"),
+    path("providers/me/stripe-account/onboarding/", payment_settings.ProviderStripeOnboardingView.as_view(),
+         name="provider-stripe-onboarding"),
+    path("providers/me/stripe-account/onboarding/refresh/",
+         payment_settings.ProviderStripeOnboardingRefreshView.as_view(), name="provider-stripe-onboarding-refresh"),
+    path("providers/me/stripe-account/sync/", payment_settings.ProviderStripeAccountSyncView.as_view(),
+         name="provider-stripe-account-sync"),
 ]

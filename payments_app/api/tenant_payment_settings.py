@@ -1,5 +1,5 @@
 """The tenant's payment settings and its Stripe Connect onboarding (thin views over
-tenant_app/payment_settings.py and payments_app/onboarding.py; docs/api/payments-setup.md)."""
+payments_app/tenant_payment_settings.py and payments_app/onboarding.py; docs/api/payments-setup.md)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from payments_app.api.connect import (
     state_response,
 )
 from tenant_app.models import Tenant
-from tenant_app.payment_settings import tenant_payment_mode_set
+from payments_app.tenant_payment_settings import tenant_payment_mode_set
 
 OWNER_ONLY = frozenset({"owner"})
 

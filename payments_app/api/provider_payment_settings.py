@@ -1,5 +1,5 @@
 """A service provider's payment settings and its Stripe Connect onboarding (thin views over
-marketplace_app/payment_settings.py and payments_app/onboarding.py; docs/api/payments-setup.md).
+payments_app/provider_payment_settings.py and payments_app/onboarding.py; docs/api/payments-setup.md).
 
 Only the provider itself (its marketplace user) reaches these; a breeder provider is answered 409
 `breeder_uses_tenant_settings`: its payments follow its tenant (/api/v1/tenants/me/...)."""
@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, problems
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request
 from marketplace_app.api.views import _ProviderView
-from marketplace_app.payment_settings import provider_payment_mode_set, require_service_provider
+from payments_app.provider_payment_settings import provider_payment_mode_set, require_service_provider
 from payments_app import onboarding
 from payments_app.api.connect import (
     ONBOARDING_ERRORS,
