@@ -243,6 +243,28 @@ def load_back_office_demo_data() -> None:
     _api_traces(buyer, owner, tenant)
     _scheduled_jobs()
     _invoice_documents(tenant)
+    _self_service(groomer)
+
+
+def _self_service(groomer) -> None:
+    """A sign-up still waiting for its email confirmation (an account token and its audit row), and
+    a listing staff hid with a reason (listing moderation)."""
+    from marketplace_app import moderation, services
+    from marketplace_app.models import ServiceListing
+    from tenant_app.accounts import account_sign_up
+    from tenant_app.models import User
+
+    if not User.objects.filter(email="newcomer@breederhq.test").exists():
+        account_sign_up(email="newcomer@breederhq.test", password="Demo-newcomer-2026!", first_name="Nia")
+    slug = "demo-hidden-flea-dip"
+    if not ServiceListing.objects.using("marketplace").filter(slug=slug).exists():
+        listing = services.listing_create(
+            provider_id=groomer.pk, slug=slug, title="Miracle flea dip", description="Cures every ailment.",
+            category="grooming", price_cents=2500, city="Austin", state="TX", category_metadata={},
+        )
+        services.listing_transition(listing_id=listing.pk, target="active")
+        moderation.listing_hide(listing_id=listing.pk, reason="Makes medical claims a groomer cannot make.",
+                                actor_label="admin@breederhq.test")
 
 
 def _invoice_documents(tenant) -> None:
