@@ -1,9 +1,10 @@
 from django.urls import path
 
-from marketplace_app.api import documents, image_views, payment_settings, views
+from marketplace_app.api import documents, identity_views, image_views, payment_settings, views
 from payments_app.api import card_payment_views, dispute_views, ledger_views
 
 urlpatterns = [
+    path("me/", identity_views.MarketplaceMeView.as_view(), name="marketplace-me"),
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
     path("listings/<slug:slug>/", views.ListingDetailView.as_view(), name="listing-detail"),
     path("transactions/", views.TransactionListView.as_view(), name="marketplace-transaction-list"),
