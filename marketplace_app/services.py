@@ -596,6 +596,15 @@ def transaction_refund(*, transaction_id: int, amount_cents: int) -> Marketplace
     return tx
 
 
+def transaction_refund_to(*, transaction_id: int, refunded_cents: int) -> MarketplaceTransaction:
+    """Bring the refunded total up to `refunded_cents` (the billing invoice's); never down."""
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        if refunded_cents > tx.refunded_cents:
+            _transaction_refund_locked(tx, refunded_cents - tx.refunded_cents)
+    return tx
+
+
 def _transaction_refund_locked(tx: MarketplaceTransaction, amount_cents: int) -> None:
     check_amount("amount_cents", amount_cents, allow_zero=False, currency=tx.currency)
     if tx.status not in {MarketplaceTransaction.Status.PAID, MarketplaceTransaction.Status.DISPUTED}:
