@@ -14,8 +14,7 @@ class TransactionNotLinkedYet(LookupError):
     visible as stuck (crossdb_check) if it never appears."""
 
 
-@outbox_handler("tenant.invoice_paid", applies_in="marketplace")
-def mark_transaction_paid(payload: dict) -> None:
+def _billed_transaction(payload: dict) -> int:
     tx_id = (
         MarketplaceTransaction.objects.using("marketplace")
         .filter(invoice_type=MarketplaceTransaction.InvoiceType.TENANT, invoice_id=payload["invoice_id"])
@@ -23,6 +22,12 @@ def mark_transaction_paid(payload: dict) -> None:
     )
     if tx_id is None:
         raise TransactionNotLinkedYet(f"no marketplace transaction bills tenant invoice #{payload['invoice_id']}")
+    return tx_id
+
+
+@outbox_handler("tenant.invoice_paid", applies_in="marketplace")
+def mark_transaction_paid(payload: dict) -> None:
+    tx_id = _billed_transaction(payload)
     # Idempotent, and never moves a refunded or disputed transaction backwards.
     services.transaction_mark_paid(transaction_id=tx_id)
 
@@ -32,3 +37,11 @@ def close_identities_of_deleted_user(payload: dict) -> None:
     from marketplace_app.tenant_users import tenant_user_deleted
 
     tenant_user_deleted(tenant_user_id=payload["user_id"])
+
+
+@outbox_handler("tenant.invoice_refunded", applies_in="marketplace")
+def record_transaction_refund(payload: dict) -> None:
+    """The breeder refunded (part of) the sale's invoice: the purchase shows what was refunded in
+    total. A transaction not paid here yet refuses (illegal transition) and the relay retries."""
+    services.transaction_refund_to(transaction_id=_billed_transaction(payload),
+                                   refunded_cents=payload["refunded_cents"])

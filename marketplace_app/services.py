@@ -206,6 +206,10 @@ def marketplace_identity_for(*, tenant_user_id: int, email: str, display_name: s
                 return MarketplaceUser.objects.using(DB).create(email=email, display_name=display_name[:200] or email,
                                                                 tenant_user_id=tenant_user_id)
         except IntegrityError as exc:
+            # A simultaneous request of the same account made it first (nothing to lock before it existed).
+            mine = MarketplaceUser.objects.using(DB).filter(tenant_user_id=tenant_user_id).first()
+            if mine is not None:
+                return mine
             raise Conflict("Another marketplace account uses this email address.",
                            code="marketplace_email_taken") from exc
 
@@ -589,6 +593,15 @@ def transaction_refund(*, transaction_id: int, amount_cents: int) -> Marketplace
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
         _transaction_refund_locked(tx, amount_cents)
+    return tx
+
+
+def transaction_refund_to(*, transaction_id: int, refunded_cents: int) -> MarketplaceTransaction:
+    """Bring the refunded total up to `refunded_cents` (the billing invoice's); never down."""
+    with transaction.atomic(using=DB):
+        tx = _get_locked(MarketplaceTransaction, transaction_id)
+        if refunded_cents > tx.refunded_cents:
+            _transaction_refund_locked(tx, refunded_cents - tx.refunded_cents)
     return tx
 
 

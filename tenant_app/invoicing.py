@@ -41,6 +41,11 @@ class TenantInvoiceKind(InvoiceKind):
             # applied in the marketplace database by the outbox relay (marketplace_app/outbox_handlers.py).
             outbox_enqueue(using=self.using, topic="tenant.invoice_paid",
                            payload={"invoice_id": invoice.pk, "tenant_id": invoice.tenant_id})
+        if invoice.is_marketplace_invoice and action == "refunded":
+            # The buyer sees it on the purchase: the cumulative total, so a repeat or a late message adds nothing.
+            outbox_enqueue(using=self.using, topic="tenant.invoice_refunded",
+                           payload={"invoice_id": invoice.pk, "tenant_id": invoice.tenant_id,
+                                    "refunded_cents": invoice.refunded_cents})
 
 
 TENANT_INVOICES = TenantInvoiceKind()

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from marketplace_app.api import documents, image_views, views
+from marketplace_app.api import documents, identity_views, image_views, views
 
 urlpatterns = [
+    path("me/", identity_views.MarketplaceMeView.as_view(), name="marketplace-me"),
     path("listings/", views.ListingSearchView.as_view(), name="listing-search"),
     path("listings/<slug:slug>/", views.ListingDetailView.as_view(), name="listing-detail"),
     path("transactions/", views.TransactionListView.as_view(), name="marketplace-transaction-list"),

@@ -65,6 +65,7 @@ def test_the_schema_is_served():
 
 #: GETs of one object whose path does not end in an id.
 SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/",
+                       "/api/v1/marketplace/me/",
                        "/api/v1/invoices/{invoice_id}/dispute/",
                        "/api/v1/marketplace/invoices/{invoice_id}/dispute/",
                        # A listing's image set: one object, at most LISTING_IMAGES_PER_LISTING images.

@@ -560,6 +560,23 @@ class FakeStripe:
                 "destination": charge["transfer_data"]["destination"], "source_transaction": charge["id"],
                 "reversed": reversed, "metadata": {}}
 
+    def application_fee_of(self, intent_id: str) -> dict:
+        """The platform's application fee on a succeeded destination charge, as `application_fee.created`
+        carries it (`account`: the connected account the charge went to)."""
+        intent = self.objects["payment_intents"][intent_id]
+        charge = self.succeeded_charge_of(intent_id)
+        return {"id": intent["_fee_id"], "object": "application_fee", "amount": intent["application_fee_amount"],
+                "amount_refunded": 0, "refunded": False, "currency": intent["currency"], "charge": charge["id"],
+                "account": charge["transfer_data"]["destination"], "created": int(time.time())}
+
+    def refunded_charge_of(self, intent_id: str) -> dict:
+        """The charge after refunds made through this fake, as `charge.refunded` carries it: the
+        cumulative `amount_refunded` and the refunds in `refunds.data`, newest first."""
+        refunds = sorted((dict(r) for r in self.objects["refunds"].values() if r.get("payment_intent") == intent_id),
+                         key=lambda r: (r["created"], r["id"]), reverse=True)
+        return {**self.succeeded_charge_of(intent_id),
+                "refunds": {"object": "list", "data": refunds, "has_more": False}}
+
     def payout(self, *, amount: int, status: str = "paid", payout_id: str | None = None) -> dict:
         """A connected account's payout to its bank (events about it carry `account`)."""
         return {"id": payout_id or new_id("po"), "object": "payout", "amount": amount, "currency": "usd",
