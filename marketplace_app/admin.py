@@ -260,7 +260,7 @@ class MarketplaceInvoiceDocumentAdmin(ReadOnlyAdmin):
     list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
     list_select_related = ("invoice",)
     list_filter = ("kind",)
-    search_fields = ("number",)
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "created_at"
     exclude = ("file",)
     readonly_fields = ("pdf",)

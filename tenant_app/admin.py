@@ -288,7 +288,7 @@ class InvoiceDocumentAdmin(TenantOwnedAdmin):
     list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
     list_select_related = ("invoice",)
     list_filter = ("kind",)
-    search_fields = ("number", "invoice__invoice_number")
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "created_at"
     readonly_fields = ("pdf", *(f for f in _all_fields(InvoiceDocument) if f != "file"))
     exclude = ("file",)
