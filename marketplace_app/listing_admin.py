@@ -26,7 +26,7 @@ class ServiceListingImageAdmin(_ReadOnly, admin.ModelAdmin):
                     "file", "created_at")
     list_filter = ("content_type",)
     list_select_related = ("listing",)
-    search_fields = ("=listing__slug",)
+    # No search: reached from the listing's page (a search by listing slug joins and cannot use its index).
     date_hierarchy = "created_at"
     readonly_fields = ("file",)
 
@@ -50,4 +50,4 @@ class ListingModerationAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("listing", "hidden", "reason", "hidden_count", "hidden_at", "hidden_by", "reinstated_at")
     list_filter = ("hidden",)
     list_select_related = ("listing",)
-    search_fields = ("=listing__slug",)
+    # No search: reached from the listing's page (a search by listing slug joins and cannot use its index).
