@@ -135,7 +135,8 @@ def archive_command(archive_dir: Path) -> str:
 def take_base_backup(connection: dict, backups_dir: Path, *, bindir: Path | None = None) -> Path:
     """`pg_basebackup` of the whole cluster (both databases) into `<backups_dir>/<UTC timestamp>/`.
     `connection`: host (a socket folder or a host name), port, user (a superuser or a role with
-    REPLICATION). The WAL it needs comes from the archive, so the archive must be on."""
+    REPLICATION), password (optional). The WAL it needs comes from the archive, so the archive must
+    be on."""
     bindir = bindir or find_bindir()
     if bindir is None:
         raise PitrError("no PostgreSQL binaries found (set PG_BIN_DIR)")
@@ -144,7 +145,8 @@ def take_base_backup(connection: dict, backups_dir: Path, *, bindir: Path | None
     target = backups_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_tool([bindir / "pg_basebackup", "-h", connection["host"], "-p", str(connection["port"]),
               "-U", connection["user"], "-D", target, "--checkpoint=fast", "--wal-method=none",
-              "--no-password"])
+              "--no-password"],
+             env={**os.environ, **({"PGPASSWORD": connection["password"]} if connection.get("password") else {})})
     return target
 
 

@@ -9,6 +9,7 @@ marketplace reference to a tenant row resolves (the drill's share of crossdb_che
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 import time
@@ -16,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from breederhq.pitr import (
     PitrError,
@@ -133,10 +136,24 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
     live, target = live_history(workdir, archive_command(archive_dir), take_backup)
     live.stop()  # as after a disaster: only the backups and the archive are left
 
+    # Through the command, as an operator runs it; the drill's schema is not the application's, so
+    # the test runs the drill's share of crossdb_check itself (assert_restored_to_target).
+    out = io.StringIO()
+    call_command("pitr_restore", "--to", target.isoformat(), "--into", str(path / "restored"),
+                 "--backups", str(backups_dir), "--wal-archive", str(archive_dir), "--skip-check", stdout=out)
+    assert "recovery stopping before commit" in out.getvalue()
+    assert f"both databases restored to {target.isoformat()}" in out.getvalue()
     restored = RestoredCluster(path / "restored", BINDIR)
     clusters.append(restored)
-    restore_from_archive(backups_dir, archive_dir, target, restored.data_dir)
     assert_restored_to_target(restored)
+
+
+def test_pitr_restore_refuses_a_time_without_zone_and_a_missing_source(tmp_path):
+    with pytest.raises(CommandError, match="no time zone"):
+        call_command("pitr_restore", "--to", "2026-12-06T12:00:00", "--into", str(tmp_path / "x"), "--stanza", "s")
+    with pytest.raises(CommandError, match="--backups and --wal-archive"):
+        call_command("pitr_restore", "--to", "2026-12-06T12:00:00Z", "--into", str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
 
 
 def test_restore_refuses_a_target_before_every_base_backup(workdir):
@@ -169,6 +186,7 @@ def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
         (config.write_text(config.read_text() + f"pg1-port={live.port}\n"))
         run_tool([*pgbackrest, "stanza-create"])
         run_tool([*pgbackrest, "--type=full", "backup"])
+        time.sleep(1.1)  # pgBackRest keeps a backup's stop time in whole seconds: T must be past it
 
     archive = f"pgbackrest --config={config} --stanza=drill archive-push %p"
     live, target = live_history(workdir, archive, take_backup)
