@@ -13,9 +13,12 @@ from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
 from marketplace_app.models import MarketplaceInvoice
 from tenant_app.models import Invoice
-from tests.api.conftest import body, send_json
-from tests.api.test_marketplace_invoices import LINES, M, sale  # noqa: F401 (fixture)
-from tests.api.test_tenant_endpoints import INVOICES, invoice_url, new_invoice, owner_a, patch  # noqa: F401 (fixture)
+from tests.api.conftest import bearer, body, send_json
+from tests.api.test_marketplace_endpoints import person, provider_with_login
+from tests.api.test_marketplace_invoices import LINES, M
+from tests.api.test_tenant_endpoints import INVOICES, invoice_url, new_invoice, patch
+from tests.factories.marketplace import make_transaction
+from tests.factories.tenant import ContactFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -26,6 +29,23 @@ BAD_DATES = [
     "10000-01-01", "9999-12-31", "1999-12-31", "2200-01-01", "0001-01-01",
 ]
 LAST_WEEK = (today() - timedelta(days=7)).isoformat()
+
+
+@pytest.fixture
+def breeder(two_tenants):
+    """(tenant, its owner's client, a contact)."""
+    tenant, _ = two_tenants
+    with tenant_context(tenant.pk):
+        contact = ContactFactory(tenant=tenant)
+    return tenant, bearer(tenant.owner_user), contact
+
+
+@pytest.fixture
+def sale():
+    """(the provider's client, the buyer's client, the buyer, an unbilled sale between them)."""
+    provider_login, provider = provider_with_login()
+    buyer_login, buyer = person()
+    return bearer(provider_login), bearer(buyer_login), buyer, make_transaction(provider, buyer, amount_cents=8000)
 
 
 def _problem(response, field: str) -> dict:
@@ -41,8 +61,8 @@ def _marketplace_create(client, tx, **extra):
 
 
 class TestTenantInvoices:
-    def test_create_with_a_due_date_read_it_back_and_edit_it(self, owner_a):
-        a, client, contact = owner_a
+    def test_create_with_a_due_date_read_it_back_and_edit_it(self, breeder):
+        a, client, contact = breeder
         created = new_invoice(client, contact.pk, due_date="2030-01-31")
         assert created.status_code == 201, created.content
         invoice = body(created)
@@ -56,8 +76,8 @@ class TestTenantInvoices:
             assert Invoice.objects.get(pk=invoice["id"]).due_date == date(2031, 2, 28)
 
     @pytest.mark.parametrize("value", BAD_DATES)
-    def test_a_bad_due_date_is_400_and_writes_nothing(self, owner_a, value):
-        a, client, contact = owner_a
+    def test_a_bad_due_date_is_400_and_writes_nothing(self, breeder, value):
+        a, client, contact = breeder
         _problem(new_invoice(client, contact.pk, due_date=value), "due_date")
         invoice_id = body(new_invoice(client, contact.pk, due_date="2030-01-31"))["id"]
         _problem(patch(client, invoice_id, {"version": 1, "due_date": value}), "due_date")
@@ -65,8 +85,8 @@ class TestTenantInvoices:
             assert list(Invoice.objects.values_list("id", "due_date", "version")) == [
                 (invoice_id, date(2030, 1, 31), 1)]
 
-    def test_overdue_once_sent_with_a_past_due_date(self, owner_a):
-        _, client, contact = owner_a
+    def test_overdue_once_sent_with_a_past_due_date(self, breeder):
+        _, client, contact = breeder
         past = body(new_invoice(client, contact.pk, due_date=LAST_WEEK))
         future = body(new_invoice(client, contact.pk, due_date="2030-01-31"))
         assert past["is_overdue"] is False  # a draft is not owed yet
@@ -81,7 +101,7 @@ class TestTenantInvoices:
 
 class TestMarketplaceInvoices:
     def test_create_with_a_due_date_read_it_back_with_the_deprecated_alias(self, sale):
-        provider_client, buyer_client, _, _, tx = sale
+        provider_client, buyer_client, _, tx = sale
         created = _marketplace_create(provider_client, tx, due_date="2030-01-31")
         assert created.status_code == 201, created.content
         invoice = body(created)
@@ -93,7 +113,7 @@ class TestMarketplaceInvoices:
         assert (stored.due_date, stored.due_at) == (date(2030, 1, 31), datetime(2030, 1, 31, tzinfo=UTC))
 
     def test_the_deprecated_due_at_input_means_its_utc_date(self, sale):
-        provider_client, _, _, _, tx = sale
+        provider_client, _, _, tx = sale
         created = _marketplace_create(provider_client, tx, due_at="2030-01-31T23:30:00-05:00")
         assert created.status_code == 201, created.content
         assert (body(created)["due_date"], body(created)["due_at"]) == ("2030-02-01", "2030-02-01T00:00:00Z")
@@ -107,20 +127,20 @@ class TestMarketplaceInvoices:
         ({"due_at": "2299-06-01T12:00:00Z"}, "due_date"),
     ])
     def test_a_bad_due_at_is_400_and_writes_nothing(self, sale, extra, field):
-        provider_client, _, _, _, tx = sale
+        provider_client, _, _, tx = sale
         _problem(_marketplace_create(provider_client, tx, **extra), field)
         assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction=tx).exists()
 
     @pytest.mark.parametrize("value", BAD_DATES)
     def test_a_bad_due_date_is_400_and_writes_nothing(self, sale, value):
-        provider_client, _, _, _, tx = sale
+        provider_client, _, _, tx = sale
         _problem(_marketplace_create(provider_client, tx, due_date=value), "due_date")
         assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction=tx).exists()
         tx.refresh_from_db(using="marketplace")
         assert (tx.status, tx.invoice_id) == ("pending_invoice", None)
 
     def test_overdue_once_sent_and_the_email_names_the_due_date(self, sale):
-        provider_client, buyer_client, _, buyer, tx = sale
+        provider_client, buyer_client, buyer, tx = sale
         invoice = body(_marketplace_create(provider_client, tx, due_date=LAST_WEEK))
         assert invoice["is_overdue"] is False
         url = f"{M}invoices/{invoice['id']}/"
