@@ -24,6 +24,7 @@ from breederhq.currencies import check_stripe_charge
 from breederhq.currencies import currency as currency_facts
 from breederhq.money import check_amount, check_lines
 from breederhq.invoicing import lifecycle
+from breederhq.invoicing.due_dates import check_due_date, instant_of_due_date
 from breederhq.invoicing.status import ConfirmationEvent, InvoiceStatus
 from breederhq.outbox import outbox_enqueue
 from marketplace_app import listing_score
@@ -652,11 +653,13 @@ def marketplace_invoice_create(
     transaction_id: int,
     line_items: list[LineItem],
     tax_cents: int = 0,
-    due_at=None,
+    due_date=None,
     actor_id: int | None = None,
 ) -> MarketplaceInvoice:
     """Bill a service provider's transaction. Locks the provider row and snapshots its payment mode
-    onto the invoice: a concurrent mode switch waits, and everything after reads the snapshot."""
+    onto the invoice: a concurrent mode switch waits, and everything after reads the snapshot.
+    `due_date` is also written as the deprecated `due_at` for one release (its midnight UTC)."""
+    check_due_date(due_date)
     if not line_items:
         raise ValidationFailed("An invoice needs at least one line item.", field_errors={"line_items": ["Empty."]})
     for item in line_items:
@@ -695,7 +698,8 @@ def marketplace_invoice_create(
         invoice = MarketplaceInvoice(
             provider=provider, transaction=tx, client_id=tx.client_id, invoice_number=f"MP-{provider.pk}-{sequence:06d}",
             currency=tx.currency, subtotal_cents=subtotal, tax_cents=tax_cents, total_cents=subtotal + tax_cents,
-            payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(), due_at=due_at,
+            payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(),
+            due_date=due_date, due_at=instant_of_due_date(due_date),
         )
         invoice.save(using=DB)
         MarketplaceInvoiceLineItem.objects.using(DB).bulk_create(

@@ -24,6 +24,7 @@ from breederhq.currencies import CURRENCIES, check_stripe_charge
 from breederhq.currencies import currency as currency_facts
 from breederhq.money import check_amount, check_lines
 from breederhq.invoicing import lifecycle
+from breederhq.invoicing.due_dates import check_due_date
 from breederhq.invoicing.status import PAYABLE, REFUNDABLE, SETTLED, ConfirmationEvent
 from breederhq.secret_tokens import new_secret_token, secret_token_hash
 from tenant_app.invoicing import TENANT_INVOICES as KIND
@@ -561,6 +562,7 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
     `payment_mode_snapshot`, so a concurrent mode switch either happens before (and is what the
     invoice gets) or waits until this invoice exists. Everything later reads the snapshot."""
     _validate_lines(lines)
+    check_due_date(due_date)
     if currency is not None:
         currency_facts(currency)  # 400 unsupported_currency
     check_amount("tax_cents", tax_cents)
@@ -619,6 +621,7 @@ def invoice_update_draft(*, invoice_id: int, expected_version: int, actor: User 
     """Edit a draft. A sent invoice is a ledger document: never edited (void and reissue it)."""
     if lines is not None:
         _validate_lines(lines)
+    check_due_date(due_date)
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)

@@ -197,6 +197,7 @@ def send_emails(kind: InvoiceKind, invoice, *, action: str, metadata: dict | Non
             "invoice_number": invoice.invoice_number,
             "total": Money(invoice.total_cents, invoice.currency).format(),
             "reason": (metadata or {}).get("reason", ""),
+            "due_date": invoice.due_date.isoformat() if invoice.due_date else "",
         },
         attachments=email_attachments(kind, invoice, action=action),
     )

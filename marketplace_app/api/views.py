@@ -413,7 +413,7 @@ class MarketplaceInvoiceListView(_ProviderView):
                 pk=data["transaction_id"], provider_id=provider.pk).exists():
             raise NotFound(f"Transaction {data['transaction_id']} not found.")
         invoice = services.marketplace_invoice_create(
-            transaction_id=data["transaction_id"], tax_cents=data["tax_cents"], due_at=data["due_at"],
+            transaction_id=data["transaction_id"], tax_cents=data["tax_cents"], due_date=data["due_date"],
             actor_id=request.marketplace_user.pk,
             line_items=[services.LineItem(description=line["description"], quantity=line["quantity"],
                                           unit_price_cents=line["unit_price_cents"]) for line in data["line_items"]],
