@@ -13,7 +13,7 @@ from breederhq.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, problems
 from breederhq.invoicing.due_dates import DUE_DATE_HELP
 from breederhq.money import MAX_AMOUNT_CENTS
 from tenant_app.api import serializers as s
-from tenant_app.api.views import _invoice_response, _lines
+from tenant_app.api.views.invoices import _invoice_response, _lines
 from tenant_app.marketplace_billing import breeder_sale_invoice_create
 
 
