@@ -164,6 +164,11 @@ def dispute_summary(dispute: InvoiceDispute | None) -> dict | None:
     }
 
 
+def latest_dispute_summary(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> dict | None:
+    """The core's disputes port (breederhq/invoicing/disputes.py): the invoice's latest dispute, summarised."""
+    return dispute_summary(invoice_dispute(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id))
+
+
 # --- Reconciliation --------------------------------------------------------------------------------
 
 
