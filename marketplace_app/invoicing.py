@@ -70,10 +70,16 @@ class MarketplaceInvoiceKind(InvoiceKind):
         version = MarketplaceInvoice.objects.using(self.using).values_list("version", flat=True).get(pk=invoice_id)
         services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version)
 
-    def flag_mismatch(self, invoice_id: int, *, tenant_id: int | None, note: str) -> None:
+    def set_reconciliation_status(self, invoice_id: int, *, tenant_id: int | None, status: str, note: str,
+                                  actor_label: str) -> None:
+        # The invoice's audit shows the change; the note stays on the payment row (as it always has).
         from marketplace_app import services
 
-        services.marketplace_invoice_set_reconciliation_status(invoice_id=invoice_id, status="mismatch")
+        services.marketplace_invoice_set_reconciliation_status(invoice_id=invoice_id, status=status)
+
+    def reconciliation_rows(self, invoice_ids: list[int]) -> dict[int, tuple[str, int, str, str, int | None]]:
+        return {pk: (*row, None) for pk, *row in MarketplaceInvoice.objects.using(self.using).filter(
+            pk__in=invoice_ids).values_list("pk", "status", "total_cents", "currency", "reconciliation_status")}
 
     def refund(self, invoice_id: int, *, tenant_id: int | None, amount_cents: int, reason: str, ledger_key: str,
                method: str, reference: str = "", refund_id: str | None = None, actor=None,

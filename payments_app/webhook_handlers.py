@@ -142,7 +142,8 @@ def _note_payment(target: Target, **fields) -> None:
 
 
 def _mark_mismatch(target: Target, note: str) -> str:
-    _invoices(target).flag_mismatch(target.invoice_id, tenant_id=target.tenant_id, note=note)
+    _invoices(target).set_reconciliation_status(target.invoice_id, tenant_id=target.tenant_id, status="mismatch",
+                                                note=note, actor_label="stripe")
     _note_payment(target, reconciliation_status=ReconciliationState.MISMATCH, reconciliation_note=note[:300])
     return f"mismatch: {note}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from breederhq.invoicing.lifecycle import InvoiceFacts, InvoiceKind
 from breederhq.invoicing.status import InvoiceStatus
 from breederhq.outbox import outbox_enqueue
-from breederhq.tenancy import tenant_context
+from breederhq.tenancy import system_read_context, tenant_context
 from tenant_app.models import Invoice, InvoiceAuditLog, PaymentConfirmationAudit, TenantMembership
 
 
@@ -77,12 +77,18 @@ class TenantInvoiceKind(InvoiceKind):
         with tenant_context(tenant_id):
             services.invoice_void(invoice_id=invoice_id, reason=reason, actor=None)
 
-    def flag_mismatch(self, invoice_id: int, *, tenant_id: int | None, note: str) -> None:
+    def set_reconciliation_status(self, invoice_id: int, *, tenant_id: int | None, status: str, note: str,
+                                  actor_label: str) -> None:
         from tenant_app import services
 
         with tenant_context(tenant_id):
-            services.invoice_set_reconciliation_status(invoice_id=invoice_id, status="mismatch", note=note,
-                                                       actor_label="stripe")
+            services.invoice_set_reconciliation_status(invoice_id=invoice_id, status=status, note=note,
+                                                       actor_label=actor_label)
+
+    def reconciliation_rows(self, invoice_ids: list[int]) -> dict[int, tuple[str, int, str, str, int | None]]:
+        with system_read_context(job="reconcile_stripe"):
+            return {pk: row for pk, *row in Invoice.all_objects.filter(pk__in=invoice_ids).values_list(
+                "pk", "status", "total_cents", "currency", "reconciliation_status", "tenant_id")}
 
     def refund(self, invoice_id: int, *, tenant_id: int | None, amount_cents: int, reason: str, ledger_key: str,
                method: str, reference: str = "", refund_id: str | None = None, actor=None,

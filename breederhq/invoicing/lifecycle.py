@@ -135,8 +135,15 @@ class InvoiceKind:
         """Voided at the provider: void it here too, at its current version."""
         raise NotImplementedError
 
-    def flag_mismatch(self, invoice_id: int, *, tenant_id: int | None, note: str) -> None:
-        """The provider and the invoice disagree: reconciliation status `mismatch`, for staff."""
+    def set_reconciliation_status(self, invoice_id: int, *, tenant_id: int | None, status: str, note: str,
+                                  actor_label: str) -> None:
+        """How the invoice agrees with the provider (`mismatch` for staff, ...), through the kind's
+        own service (the rule: `check_reconciliation_change`)."""
+        raise NotImplementedError
+
+    def reconciliation_rows(self, invoice_ids: list[int]) -> dict[int, tuple[str, int, str, str, int | None]]:
+        """id -> (status, total_cents, currency, reconciliation_status, tenant id) of these invoices,
+        whatever their tenant (one audited read), for the reconciliation job."""
         raise NotImplementedError
 
     def refund(self, invoice_id: int, *, tenant_id: int | None, amount_cents: int, reason: str, ledger_key: str,
