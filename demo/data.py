@@ -22,7 +22,7 @@ from breederhq.crossdb_check import DEMO_FAULT_KEY
 
 DEMO_PASSWORD = "demo-password-123"
 #: The loggers the deliberate faults go through (the webhook inbox, the outbox relay, email sending).
-_FAULT_LOGGERS = ("payments_app.services", "breederhq.outbox", "breederhq.email")
+_FAULT_LOGGERS = ("payments_app.inbox_processing", "breederhq.outbox", "breederhq.email")
 
 
 class _DemoFaultFilter(logging.Filter):
@@ -398,7 +398,8 @@ def _stripe_event(event_type: str, data_object: dict, *, key: str, account: str 
     import stripe
     from django.conf import settings
 
-    from payments_app.services import stripe_event_process, stripe_event_receive
+    from payments_app.inbox import stripe_event_receive
+    from payments_app.inbox_processing import stripe_event_process
 
     event = {"id": f"evt_demo_{key}", "object": "event", "api_version": "2024-06-20", "created": int(time.time()),
              "livemode": False, "type": event_type, "account": account, "pending_webhooks": 1,
@@ -430,7 +431,7 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         StripeWebhookEvent,
         stripe_metadata,
     )
-    from payments_app.services import stripe_event_process
+    from payments_app.inbox_processing import stripe_event_process
 
     if StripeWebhookEvent.objects.using("default").filter(stripe_event_id__startswith="evt_demo_").exists():
         return

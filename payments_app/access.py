@@ -14,7 +14,8 @@ from __future__ import annotations
 from django.db import models
 
 from breederhq.tenancy import current_tenant_id, owner_context, system_read_context
-from payments_app.models import InvoiceKind, InvoicePayment, StripeConnectAccount
+from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
+from payments_app.models import InvoicePayment, StripeConnectAccount
 
 __all__ = ["InvoicePayment", "StripeConnectAccount", "invoice_owner", "locate", "owner_context", "owner_of"]
 
@@ -44,7 +45,7 @@ def invoice_owner(*, invoice_kind: str, invoice_id: int, tenant_id: int | None =
     """The owner of an invoice's payment row: None (the platform) for a marketplace invoice; the
     tenant given, else the tenant of the current context, else the one the audited system read
     finds (None when the row does not exist: the platform context then sees no tenant row)."""
-    if invoice_kind != InvoiceKind.TENANT:
+    if not invoice_kind_of(invoice_kind).tenant_owned:
         return None
     if tenant_id is not None:
         return tenant_id

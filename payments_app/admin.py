@@ -11,7 +11,7 @@ from payments_app.models import (
     StripeConnectAccount,
     StripeWebhookEvent,
 )
-from payments_app.services import stripe_event_requeue
+from payments_app.inbox_processing import stripe_event_requeue
 
 
 @admin.register(StripeWebhookEvent)

@@ -7,7 +7,10 @@ class PaymentsAppConfig(AppConfig):
 
     def ready(self):
         # The domain apps call the core's payments port; this app answers it.
-        from breederhq.invoicing.payments import register
+        from breederhq.invoicing import disputes, payments
+        from payments_app.disputes import latest_dispute_summary
         from payments_app.payments_port import StripePayments
 
-        register(StripePayments())
+        payments.register(StripePayments())
+        # Invoice details show their latest dispute through the core's disputes port.
+        disputes.register(latest_dispute_summary)

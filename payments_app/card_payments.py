@@ -100,7 +100,7 @@ def _invoice_claim(invoice_kind: str, invoice_id: int, *, wait_seconds: float):
 
 
 def _payable(invoice_kind: str, invoice_id: int, tenant_id: int | None):
-    from payments_app.services import invoice_facts
+    from payments_app.collection import invoice_facts
 
     facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
     if facts is None:
@@ -146,7 +146,8 @@ def _retrieve(intent_id: str) -> dict:
 
 
 def _prepare_claimed(invoice_kind: str, invoice_id: int, tenant_id: int | None, account_id: str) -> CardPayment:
-    from payments_app.services import PaymentIntentBusy, invoice_payment_cancel_requested, invoice_payment_open
+    from payments_app.collection import invoice_payment_open
+    from payments_app.intent_cancel import PaymentIntentBusy, invoice_payment_cancel_requested
 
     facts, due = _payable(invoice_kind, invoice_id, tenant_id)  # again, now that no one else is at it
     owner = facts.tenant_id
@@ -213,7 +214,7 @@ def _replace(payment: InvoicePayment, facts, *, due: int, account_id: str, previ
 def _update_amount(payment: InvoicePayment, intent: dict, *, due: int) -> dict:
     """The open intent asks for another amount than is due: change it (and the fee) in Stripe, then
     on the row. Stripe refusing means the buyer's payment started meanwhile: say so."""
-    from payments_app.services import PaymentIntentBusy
+    from payments_app.intent_cancel import PaymentIntentBusy
 
     fee = application_fee_cents(due, payment.currency)
     try:

@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
+from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.outbox import outbox_enqueue
 from breederhq.tenancy import owner_context, system_read_context
 from payments_app.access import owner_of
 from payments_app.dispute_models import InvoiceDispute
 from payments_app.ledger import object_time, record_movement
-from payments_app.models import ConnectMoneyMovement, InvoiceKind, InvoicePayment, StripeWebhookEvent
+from payments_app.models import ConnectMoneyMovement, InvoicePayment, StripeWebhookEvent
 from payments_app.webhook_handlers import (
     SETTLED,
     EventNotReady,
@@ -145,7 +146,7 @@ def dispute_event(event: StripeWebhookEvent) -> str:
 
 def invoice_dispute(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoiceDispute | None:
     """The invoice's latest dispute, read in its owner's context (one query), or None."""
-    owner = tenant_id if invoice_kind == InvoiceKind.TENANT else None
+    owner = invoice_kind_of(invoice_kind).payment_owner(tenant_id)
     with owner_context(owner):
         return (InvoiceDispute.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id)
                 .order_by("-created_at", "-id").first())
@@ -161,6 +162,11 @@ def dispute_summary(dispute: InvoiceDispute | None) -> dict | None:
         "evidence_submitted": dispute.submission == InvoiceDispute.Submission.SUBMITTED,
         "evidence_submitted_at": dispute.evidence_submitted_at, "closed_at": dispute.closed_at,
     }
+
+
+def latest_dispute_summary(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> dict | None:
+    """The core's disputes port (breederhq/invoicing/disputes.py): the invoice's latest dispute, summarised."""
+    return dispute_summary(invoice_dispute(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id))
 
 
 # --- Reconciliation --------------------------------------------------------------------------------

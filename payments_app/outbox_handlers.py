@@ -49,7 +49,7 @@ def dispute_closed(payload: dict) -> None:
 @outbox_handler("payments.cancel_intent", applies_in="default")
 def cancel_intent(payload: dict) -> None:
     """A marketplace invoice was voided: mark its Stripe payment for cancelling (tenant database)."""
-    from payments_app.services import invoice_payment_cancel_requested
+    from payments_app.intent_cancel import invoice_payment_cancel_requested
 
     invoice_payment_cancel_requested(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"])
 
@@ -58,7 +58,7 @@ def cancel_intent(payload: dict) -> None:
 def record_fallback(payload: dict) -> None:
     """A marketplace invoice fell back from Stripe to manual: its visible flag (tenant database).
     Idempotent: a second delivery finds the row."""
-    from payments_app.services import invoice_payment_record_fallback
+    from payments_app.collection import invoice_payment_record_fallback
 
     invoice_payment_record_fallback(**payload)
 
@@ -67,7 +67,7 @@ def record_fallback(payload: dict) -> None:
 def open_intent(payload: dict) -> None:
     """A marketplace invoice was sent: write its "unopened" Stripe payment row (tenant database) and
     enqueue its opening once that commits; the sweep opens it if the enqueue is lost."""
-    from payments_app.services import invoice_payment_record_unopened
+    from payments_app.collection import invoice_payment_record_unopened
 
     invoice_payment_record_unopened(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"],
                                     tenant_id=None)
@@ -86,6 +86,6 @@ def refund_recorded(payload: dict) -> None:
 def invoice_deleted(payload: dict) -> None:
     """A (draft or void) marketplace invoice was soft-deleted: its Stripe payment row, if any, takes
     no payment (an unopened row is closed, an open intent cancelled; idempotent)."""
-    from payments_app.services import invoice_payment_cancel_requested
+    from payments_app.intent_cancel import invoice_payment_cancel_requested
 
     invoice_payment_cancel_requested(invoice_kind="marketplace", invoice_id=payload["invoice_id"])

@@ -20,9 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from breederhq.errors import NotFound
+from breederhq.invoicing.lifecycle import invoice_kind
 from breederhq.invoicing.status import SETTLED
 from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
-from breederhq.tenancy import owner_context, system_read_context, tenant_context
+from breederhq.tenancy import owner_context, system_read_context
 from payments_app.models import (
     InvoiceKind,
     InvoicePayment,
@@ -80,22 +81,14 @@ def _refund_disagreement(payment: InvoicePayment, refunded_remote: int, duplicat
 
 def _local_statuses(keys: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, int, str, str, int | None]]:
     """(kind, id) -> (status, total_cents, currency, reconciliation_status, tenant id) for these
-    invoices, in two reads."""
-    from marketplace_app.models import MarketplaceInvoice
-    from tenant_app.models import Invoice
-
-    tenant_ids = [invoice_id for kind, invoice_id in keys if kind == InvoiceKind.TENANT]
-    market_ids = [invoice_id for kind, invoice_id in keys if kind == InvoiceKind.MARKETPLACE]
+    invoices, one read per kind (its adapter's)."""
+    wanted: dict[str, list[int]] = {}
+    for kind, invoice_id in keys:
+        wanted.setdefault(kind, []).append(invoice_id)
     result = {}
-    if tenant_ids:
-        with system_read_context(job="reconcile_stripe"):
-            for pk, status, total, currency, recon, tenant in Invoice.all_objects.filter(pk__in=tenant_ids).values_list(
-                    "pk", "status", "total_cents", "currency", "reconciliation_status", "tenant_id"):
-                result[(InvoiceKind.TENANT, pk)] = (status, total, currency, recon, tenant)
-    if market_ids:
-        for pk, status, total, currency, recon in MarketplaceInvoice.objects.using("marketplace").filter(
-                pk__in=market_ids).values_list("pk", "status", "total_cents", "currency", "reconciliation_status"):
-            result[(InvoiceKind.MARKETPLACE, pk)] = (status, total, currency, recon, None)
+    for kind, invoice_ids in wanted.items():
+        for pk, row in invoice_kind(kind).reconciliation_rows(invoice_ids).items():
+            result[(kind, pk)] = row
     return result
 
 
@@ -125,9 +118,6 @@ def _compare(payment: InvoicePayment, remote: dict | None, local: tuple | None) 
 def _set_invoice_state(local: dict, kind: str, invoice_id: int, state: str, note: str) -> None:
     """Give the invoice the state found, through its own service (tenant: audited). Unchanged states
     write nothing; an invoice staff resolved stays resolved while it still disagrees."""
-    from marketplace_app import services as marketplace_services
-    from tenant_app import services as tenant_services
-
     invoice = local.get((kind, invoice_id))
     if invoice is None:
         return  # not here: the payment row / report item says missing_local
@@ -136,12 +126,8 @@ def _set_invoice_state(local: dict, kind: str, invoice_id: int, state: str, note
     if current == state or (current == ReconciliationStatus.RESOLVED and state in DISAGREEMENTS):
         return
     try:
-        if kind == InvoiceKind.TENANT:
-            with tenant_context(tenant_id):
-                tenant_services.invoice_set_reconciliation_status(invoice_id=invoice_id, status=state, note=note,
-                                                                  actor_label="system:reconcile_stripe")
-        else:
-            marketplace_services.marketplace_invoice_set_reconciliation_status(invoice_id=invoice_id, status=state)
+        invoice_kind(kind).set_reconciliation_status(invoice_id, tenant_id=tenant_id, status=state, note=note,
+                                                     actor_label="system:reconcile_stripe")
     except NotFound:
         logger.warning("reconciliation: %s invoice %s vanished before it could be marked %s", kind, invoice_id, state)
 

@@ -33,9 +33,10 @@ from django.utils import timezone
 
 from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from breederhq.money import check_amount
-from breederhq.tenancy import owner_context, system_read_context, tenant_context
+from breederhq.tenancy import owner_context, system_read_context
+from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.invoicing.status import REFUNDABLE
-from payments_app.models import InvoiceKind, InvoicePayment, ReconciliationState, RefundRequest, StripeStatus
+from payments_app.models import InvoicePayment, ReconciliationState, RefundRequest, StripeStatus
 from payments_app.stripe_gateway import StripeUnavailable
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class RefundOutcome:
 def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoicePayment | None:
     """The invoice's Stripe payment row when a card payment took its money (the intent succeeded and
     settled the invoice), else None: the money came by hand and goes back by hand."""
-    with owner_context(tenant_id if invoice_kind == InvoiceKind.TENANT else None):
+    with owner_context(invoice_kind_of(invoice_kind).payment_owner(tenant_id)):
         payment = InvoicePayment.objects.using("default").filter(
             invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
             stripe_payment_intent_id__isnull=False, stripe_status=StripeStatus.SUCCEEDED,
@@ -77,9 +78,7 @@ def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -
 
 
 def _facts(invoice_kind: str, invoice_id: int, tenant_id: int | None):
-    from payments_app.services import invoice_facts
-
-    facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+    facts = invoice_kind_of(invoice_kind).facts(invoice_id, tenant_id=tenant_id)
     if facts is None:
         raise NotFound(f"Invoice {invoice_id} not found.")
     return facts
@@ -113,7 +112,8 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
         # Paid by hand (whatever the invoice's mode): given back by hand, recorded as a manual
         # refund; the invoice's service judges the amount and replays the same key under its lock.
         ledger_key = f"refund:{invoice_kind}:{invoice_id}:key:{key}"
-        replay = _manual_refund_recorded(invoice_kind, facts.tenant_id, ledger_key)
+        replay = invoice_kind_of(invoice_kind).refund_recorded(invoice_id, tenant_id=facts.tenant_id,
+                                                               ledger_key=ledger_key)
         if not replay:
             _check_version(facts, expected_version)
         record = _record(invoice_kind, invoice_id, facts.tenant_id, amount_cents=amount_cents, reason=reason,
@@ -128,15 +128,6 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
         return RefundOutcome(Channel.STRIPE, request.amount_cents, request.stripe_refund_id,
                              _existing_record(request), replayed=True)
     return _send_and_record(request, actor=actor)
-
-
-def _manual_refund_recorded(invoice_kind: str, tenant_id: int | None, ledger_key: str) -> bool:
-    if invoice_kind != InvoiceKind.TENANT:
-        return False  # marketplace invoices keep no refund ledger: the API's Idempotency-Key replays
-    from tenant_app.models import Payment
-
-    with tenant_context(tenant_id):
-        return Payment.objects.filter(idempotency_key=ledger_key).exists()
 
 
 def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int:
@@ -249,7 +240,7 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
             record = _record(kind, invoice_id, tenant_id, amount_cents=locked.amount_cents, reason=locked.reason,
                              ledger_key=f"refund_request:{locked.pk}", method=Channel.STRIPE, reference=refund_id,
                              actor=actor)
-            if kind == InvoiceKind.MARKETPLACE:
+            if invoice_kind_of(kind).using != "default":  # the invoice is in the other database: through the outbox
                 from payments_app.refund_completion import enqueue_marketplace_record
 
                 enqueue_marketplace_record(request=locked, payment=locked_payment, refund_id=refund_id,
@@ -263,20 +254,12 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
 
 def _record(kind: str, invoice_id: int, tenant_id: int | None, *, amount_cents: int, reason: str, ledger_key: str,
             method: str, reference: str, actor=None):
-    """The refund in the invoice's own ledger, through its own service (judged under its lock)."""
-    if kind == InvoiceKind.TENANT:
-        from tenant_app import services as tenant_services
-
-        with tenant_context(tenant_id):
-            return tenant_services.invoice_refund(
-                invoice_id=invoice_id, amount_cents=amount_cents, reason=reason or "refund",
-                idempotency_key=ledger_key, actor=actor if _is_tenant_user(actor) else None, method=method,
-                external_reference=reference)
-    from marketplace_app import services as marketplace_services
-
-    return marketplace_services.marketplace_invoice_refund(
-        invoice_id=invoice_id, amount_cents=amount_cents, actor_id=_marketplace_actor(actor),
-        stripe_refund_id=reference if method == Channel.STRIPE and reference else None)
+    """The refund in the invoice's own ledger, through its kind's adapter (its own refund service,
+    judged under its lock). A card refund's Stripe id keys it where the kind has no ledger."""
+    return invoice_kind_of(kind).refund(
+        invoice_id, tenant_id=tenant_id, amount_cents=amount_cents, reason=reason, ledger_key=ledger_key,
+        method=method, reference=reference, refund_id=reference if method == Channel.STRIPE and reference else None,
+        actor=actor)
 
 
 def _marketplace_actor(actor) -> int | None:
@@ -284,25 +267,11 @@ def _marketplace_actor(actor) -> int | None:
     return actor if isinstance(actor, int) and not isinstance(actor, bool) else None
 
 
-def _is_tenant_user(actor) -> bool:
-    from tenant_app.models import User
-
-    return isinstance(actor, User)
-
-
 def _existing_record(request: RefundRequest):
     with owner_context(request.owner_tenant_id):
         payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
-    if payment.invoice_kind == InvoiceKind.TENANT:
-        from tenant_app.models import Payment
-
-        with tenant_context(payment.owner_tenant_id):
-            row = Payment.objects.filter(idempotency_key=f"refund_request:{request.pk}").select_related(
-                "credit_note").first()
-            return row.credit_note if row is not None else None
-    from marketplace_app.models import MarketplaceInvoice
-
-    return MarketplaceInvoice.objects.using("marketplace").get(pk=payment.invoice_id)
+    return invoice_kind_of(payment.invoice_kind).refund_record(
+        payment.invoice_id, tenant_id=payment.owner_tenant_id, ledger_key=f"refund_request:{request.pk}")
 
 
 # --- The notification, duplicate collections, and the sweep -------------------------------------------

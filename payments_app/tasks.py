@@ -3,7 +3,9 @@ import logging
 from celery import shared_task
 
 from breederhq.jobs.scheduled import scheduled_job
-from payments_app import services
+from breederhq.errors import DomainError
+from payments_app import collection, inbox_processing, intent_cancel
+from payments_app.stripe_gateway import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -11,7 +13,7 @@ logger = logging.getLogger(__name__)
 @shared_task(name="payments_app.tasks.process_stripe_event", ignore_result=True, acks_late=True,
              soft_time_limit=120, time_limit=150)
 def process_stripe_event(event_pk: int) -> str | None:
-    event = services.stripe_event_process(event_pk=event_pk)
+    event = inbox_processing.stripe_event_process(event_pk=event_pk)
     return event.status if event else None
 
 
@@ -26,7 +28,7 @@ def process_stripe_events(event_pks: list[int]) -> list[str | None]:
     statuses = []
     for event_pk in event_pks:
         try:
-            event = services.stripe_event_process(event_pk=event_pk)
+            event = inbox_processing.stripe_event_process(event_pk=event_pk)
         except Exception:
             logger.exception("stripe event %s could not be processed; the sweep will retry it", event_pk)
             statuses.append(None)
@@ -38,7 +40,7 @@ def process_stripe_events(event_pks: list[int]) -> list[str | None]:
 @scheduled_job("payments_app.tasks.retry_due_stripe_events", soft_time_limit=120, time_limit=150)
 def retry_due_stripe_events() -> int:
     """Beat: enqueue every event whose backoff has passed, or whose first enqueue was lost."""
-    due = services.stripe_events_due()
+    due = inbox_processing.stripe_events_due()
     for event_pk in due:
         process_stripe_event.delay(event_pk)
     return len(due)
@@ -48,7 +50,7 @@ def retry_due_stripe_events() -> int:
              soft_time_limit=60, time_limit=90)
 def open_invoice_payment(invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> str | None:
     """Create the invoice's Stripe payment intent (once; safe to run again)."""
-    payment = services.invoice_payment_open(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
+    payment = collection.invoice_payment_open(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
     return payment.stripe_payment_intent_id
 
 
@@ -58,8 +60,8 @@ def cancel_invoice_payment(invoice_kind: str, invoice_id: int) -> str | None:
     """Cancel a voided invoice's payment intent (after the void committed). An outage leaves it
     pending for the 5-minute sweep instead of retrying here."""
     try:
-        payment = services.invoice_payment_cancel(invoice_kind=invoice_kind, invoice_id=invoice_id)
-    except services.StripeUnavailable:
+        payment = intent_cancel.invoice_payment_cancel(invoice_kind=invoice_kind, invoice_id=invoice_id)
+    except StripeUnavailable:
         return "pending"
     return payment.cancel_status if payment else None
 
@@ -96,7 +98,7 @@ def resume_refund_request(request_pk: int, owner: int | None = None) -> str:
 
     try:
         return invoice_refund_resume(request_pk=request_pk, owner=owner).status
-    except (services.StripeUnavailable, services.DomainError):
+    except (StripeUnavailable, DomainError):
         return "pending"
 
 
@@ -107,7 +109,7 @@ def _resume_refunds() -> dict:
     for request_pk, owner in invoice_refunds_pending():
         try:
             done = invoice_refund_resume(request_pk=request_pk, owner=owner)
-        except (services.StripeUnavailable, services.DomainError):
+        except (StripeUnavailable, DomainError):
             refund_pending += 1
             break
         if done.status != "pending":
@@ -117,10 +119,10 @@ def _resume_refunds() -> dict:
 
 def _cancel_pending() -> dict:
     cancelled = cancel_pending = 0
-    for payment in services.invoice_payments_cancel_pending():
+    for payment in intent_cancel.invoice_payments_cancel_pending():
         try:
-            done = services.invoice_payment_cancel(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id)
-        except services.StripeUnavailable:
+            done = intent_cancel.invoice_payment_cancel(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id)
+        except StripeUnavailable:
             cancel_pending += 1
             break
         if done is not None and done.cancel_status != "pending":
@@ -130,16 +132,16 @@ def _cancel_pending() -> dict:
 
 def _open_unopened() -> dict:
     opened = failed = abandoned = 0
-    for payment in services.invoice_payments_unopened():
+    for payment in collection.invoice_payments_unopened():
         try:
-            done = services.invoice_payment_open(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
+            done = collection.invoice_payment_open(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
                                                  tenant_id=payment.owner_tenant_id)
-        except services.StripeUnavailable:
+        except StripeUnavailable:
             failed += 1
             break
-        except services.DomainError as exc:
+        except DomainError as exc:
             # Account not onboarded or unusable, ...: tried again later, behind the others.
-            services.invoice_payment_note_open_failure(payment_pk=payment.pk, owner_tenant_id=payment.owner_tenant_id,
+            collection.invoice_payment_note_open_failure(payment_pk=payment.pk, owner_tenant_id=payment.owner_tenant_id,
                                                        reason=f"{exc.code}: {exc}")
             failed += 1
         else:

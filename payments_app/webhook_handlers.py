@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from breederhq.invoicing.lifecycle import invoice_kind
 from breederhq.invoicing.status import SETTLED, InvoiceStatus, PaymentModeSnapshot
-from breederhq.tenancy import owner_context, system_read_context, tenant_context
-from marketplace_app import services as marketplace_services
-from marketplace_app.models import MarketplaceInvoice
+from breederhq.tenancy import owner_context, system_read_context
 from payments_app.access import locate, owner_of
 from payments_app.models import (
     ConnectMoneyMovement,
@@ -29,7 +28,6 @@ from payments_app.models import (
     StripeStatus,
     StripeWebhookEvent,
 )
-from tenant_app import services as tenant_services
 
 Handler = Callable[[StripeWebhookEvent], str]
 HANDLERS: dict[str, Handler] = {}
@@ -125,10 +123,13 @@ def _target(data: dict) -> Target | None:
     return None
 
 
-def _facts(target: Target):
-    from payments_app.services import invoice_facts
+def _invoices(target: Target):
+    """The adapter of the target's invoice kind (breederhq/invoicing/lifecycle.py)."""
+    return invoice_kind(target.kind)
 
-    return invoice_facts(invoice_kind=target.kind, invoice_id=target.invoice_id, tenant_id=target.tenant_id)
+
+def _facts(target: Target):
+    return _invoices(target).facts(target.invoice_id, tenant_id=target.tenant_id)
 
 
 def _note_payment(target: Target, **fields) -> None:
@@ -141,13 +142,8 @@ def _note_payment(target: Target, **fields) -> None:
 
 
 def _mark_mismatch(target: Target, note: str) -> str:
-    if target.kind == InvoiceKind.TENANT:
-        with tenant_context(target.tenant_id):
-            tenant_services.invoice_set_reconciliation_status(invoice_id=target.invoice_id, status="mismatch",
-                                                              note=note, actor_label="stripe")
-    else:
-        marketplace_services.marketplace_invoice_set_reconciliation_status(invoice_id=target.invoice_id,
-                                                                           status="mismatch")
+    _invoices(target).set_reconciliation_status(target.invoice_id, tenant_id=target.tenant_id, status="mismatch",
+                                                note=note, actor_label="stripe")
     _note_payment(target, reconciliation_status=ReconciliationState.MISMATCH, reconciliation_note=note[:300])
     return f"mismatch: {note}"
 
@@ -183,13 +179,8 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if facts.status == InvoiceStatus.VOID or facts.payment_mode != PaymentModeSnapshot.STRIPE:
         return _mark_mismatch(target, f"Stripe took a payment for invoice {facts.number}, which is "
                                       f"{facts.status} in {facts.payment_mode} mode here")
-    if target.kind == InvoiceKind.TENANT:
-        with tenant_context(target.tenant_id):
-            tenant_services.invoice_mark_paid(invoice_id=target.invoice_id, method=InvoicePayment.Provider.STRIPE,
-                                              idempotency_key=f"stripe:{matching_id}", external_reference=matching_id,
-                                              actor_label="stripe")
-    else:
-        marketplace_services.marketplace_invoice_mark_paid(invoice_id=target.invoice_id, source=InvoicePayment.Provider.STRIPE)
+    _invoices(target).mark_paid(target.invoice_id, tenant_id=target.tenant_id, method=InvoicePayment.Provider.STRIPE,
+                                reference=matching_id)
     _note_payment(target, stripe_status=StripeStatus.SUCCEEDED)
     # The buyer paid the right amount, so the invoice is paid; a wrong platform fee is ours and the
     # breeder's to sort out: the invoice and its payment row are flagged for staff.
@@ -255,30 +246,18 @@ def invoice_voided(event: StripeWebhookEvent) -> str:
         return f"duplicate: invoice {facts.number} already void"
     if facts.status not in {InvoiceStatus.DRAFT, InvoiceStatus.SENT}:
         return f"ignored: invoice {facts.number} is {facts.status}; a Stripe void does not move it back"
-    if target.kind == InvoiceKind.TENANT:
-        with tenant_context(target.tenant_id):
-            tenant_services.invoice_void(invoice_id=target.invoice_id, reason="voided in Stripe", actor=None)
-    else:
-        version = MarketplaceInvoice.objects.using("marketplace").values_list(
-            "version", flat=True).get(pk=target.invoice_id)
-        marketplace_services.marketplace_invoice_void(invoice_id=target.invoice_id, expected_version=version)
+    _invoices(target).void(target.invoice_id, tenant_id=target.tenant_id, reason="voided in Stripe")
     _note_payment(target, stripe_status=StripeStatus.VOID)
     return f"invoice {facts.number} voided"
 
 
 def _reverse(target: Target, facts, *, amount: int, key: str, reason: str, reference: str,
              refunded_total: int | None = None) -> None:
-    if target.kind == InvoiceKind.TENANT:
-        with tenant_context(target.tenant_id):
-            # With the cumulative total the service re-computes the difference under the invoice's
-            # lock: a refund the API recorded after `facts` was read is not added a second time.
-            tenant_services.invoice_refund(invoice_id=target.invoice_id, amount_cents=amount, reason=reason,
-                                           idempotency_key=key, method=InvoicePayment.Provider.STRIPE, external_reference=reference,
-                                           refunded_total_cents=refunded_total)
-    else:
-        # The same for marketplace invoices: the difference is re-computed under the invoice's lock.
-        marketplace_services.marketplace_invoice_refund(invoice_id=target.invoice_id, amount_cents=amount,
-                                                        refunded_total_cents=refunded_total)
+    # With the cumulative total the invoice's refund service re-computes the difference under the
+    # invoice's lock: a refund the API recorded after `facts` was read is not added a second time.
+    _invoices(target).refund(target.invoice_id, tenant_id=target.tenant_id, amount_cents=amount, reason=reason,
+                             ledger_key=key, method=InvoicePayment.Provider.STRIPE, reference=reference,
+                             refunded_total_cents=refunded_total)
 
 
 @handles("charge.refunded")

@@ -9,7 +9,11 @@ marketplace_app/services/invoices.py) open one `transaction.atomic(using=kind.us
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
+
+from django.utils.module_loading import import_string
 
 from breederhq.email import email_enqueue
 from breederhq.invoicing.documents import documents_requested, email_attachments
@@ -37,10 +41,34 @@ PAYMENT_METHOD_WORDS = {"stripe": "card, through Stripe", "manual": "by hand", "
 PAYMENT_RECEIPTS = (("invoice_payment_receipt", "buyer"), ("invoice_payment_received", "seller"))
 
 
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """What paying or refunding an invoice needs to know, read in the invoice's own database (and
+    tenant), whatever its kind (`InvoiceKind.facts`)."""
+
+    kind: str
+    invoice_id: int
+    tenant_id: int | None
+    provider_id: int | None
+    number: str
+    status: str
+    payment_mode: str
+    total_cents: int
+    refunded_cents: int
+    currency: str
+    version: int = 0
+    #: What was collected (a tenant invoice may be paid in parts; a marketplace one in full).
+    paid_cents: int = 0
+
+
 class InvoiceKind:
     """The adapter one invoice kind supplies: which database and tables, who the actor columns name,
-    who receives its emails, what a change does beyond the invoice. Subclassed once per kind."""
+    who receives its emails, what a change does beyond the invoice, and what payments ask of it
+    (its facts, marking it paid, void or refunded, flagging a disagreement with Stripe). Subclassed
+    once per kind; found by its key through `invoice_kind`."""
 
+    #: "tenant" / "marketplace": the key the payments side names the kind by (`INVOICE_KINDS`).
+    key: str
     #: "tenant_invoice" / "marketplace_invoice": the metric label and the prefix of email event keys.
     name: str
     #: The database alias every query of this kind runs in.
@@ -84,6 +112,69 @@ class InvoiceKind:
 
     def describe(self, invoice) -> str:
         return f"{self.entity} {invoice.invoice_number}"
+
+    # --- what payments ask of an invoice (payments_app calls these; each kind answers once) -------
+
+    #: Whether the invoice belongs to a tenant (its payment rows are then the tenant's, under
+    #: row-level security); False: the platform's (a marketplace invoice).
+    tenant_owned = False
+
+    def payment_owner(self, tenant_id: int | None) -> int | None:
+        """The owner of the invoice's payment rows: the tenant given for a tenant's invoice, else None."""
+        return tenant_id if self.tenant_owned else None
+
+    def facts(self, invoice_id: int, *, tenant_id: int | None) -> InvoiceFacts | None:
+        """The invoice's facts, or None when it does not exist (or `tenant_id` is needed and missing)."""
+        raise NotImplementedError
+
+    def mark_paid(self, invoice_id: int, *, tenant_id: int | None, method: str, reference: str) -> None:
+        """Paid through a provider (`reference`: its payment id), once whatever the repeats."""
+        raise NotImplementedError
+
+    def void(self, invoice_id: int, *, tenant_id: int | None, reason: str) -> None:
+        """Voided at the provider: void it here too, at its current version."""
+        raise NotImplementedError
+
+    def set_reconciliation_status(self, invoice_id: int, *, tenant_id: int | None, status: str, note: str,
+                                  actor_label: str) -> None:
+        """How the invoice agrees with the provider (`mismatch` for staff, ...), through the kind's
+        own service (the rule: `check_reconciliation_change`)."""
+        raise NotImplementedError
+
+    def reconciliation_rows(self, invoice_ids: list[int]) -> dict[int, tuple[str, int, str, str, int | None]]:
+        """id -> (status, total_cents, currency, reconciliation_status, tenant id) of these invoices,
+        whatever their tenant (one audited read), for the reconciliation job."""
+        raise NotImplementedError
+
+    def refund(self, invoice_id: int, *, tenant_id: int | None, amount_cents: int, reason: str, ledger_key: str,
+               method: str, reference: str = "", refund_id: str | None = None, actor=None,
+               refunded_total_cents: int | None = None):
+        """Record money given back, through the kind's own refund service (judged under its lock):
+        `ledger_key` or the provider's `refund_id` makes a repeat a replay, `refunded_total_cents`
+        (the provider's cumulative total) makes the service add only the difference; `reference`
+        is the provider's id the ledger shows. Returns the kind's record of it."""
+        raise NotImplementedError
+
+    def refund_recorded(self, invoice_id: int, *, tenant_id: int | None, ledger_key: str) -> bool:
+        """Whether a refund under `ledger_key` is already in the invoice's ledger (False: no ledger)."""
+        return False
+
+    def refund_record(self, invoice_id: int, *, tenant_id: int | None, ledger_key: str):
+        """The kind's record of the refund recorded under `ledger_key` (what `refund` returned)."""
+        raise NotImplementedError
+
+
+#: invoice kind key -> its adapter, named by path so the core imports no domain app.
+INVOICE_KINDS = {
+    "tenant": "tenant_app.invoicing.TENANT_INVOICES",
+    "marketplace": "marketplace_app.invoicing.MARKETPLACE_INVOICES",
+}
+
+
+@cache
+def invoice_kind(key: str) -> InvoiceKind:
+    """The adapter of the invoice kind `key` ("tenant", "marketplace"); KeyError for any other."""
+    return import_string(INVOICE_KINDS[key])
 
 
 def lock(kind: InvoiceKind, invoice_id: int, *, queryset=None):

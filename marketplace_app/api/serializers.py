@@ -22,7 +22,7 @@ from marketplace_app.models import (
     Provider,
     ServiceListing,
 )
-from payments_app.api.dispute_serializers import invoice_dispute_field
+from breederhq.api.disputes import invoice_dispute_field
 from tenant_app.api.serializers import StrictSerializer
 
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
@@ -77,6 +77,20 @@ class TransactionOut(serializers.Serializer):
     invoice_id = serializers.IntegerField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+def _billing_invoice(tx: MarketplaceTransaction) -> tuple[str, int, int | None] | None:
+    """The invoice billing a purchase: a breeder's tenant invoice (in the breeder's tenant) or a
+    service provider's marketplace invoice; None before it is invoiced."""
+    if tx.invoice_id is None:
+        return None
+    tenant_id = tx.provider.tenant_id if tx.invoice_type == MarketplaceTransaction.InvoiceType.TENANT else None
+    return tx.invoice_type, tx.invoice_id, tenant_id
+
+
+class TransactionDetailOut(TransactionOut):
+    dispute = invoice_dispute_field(locate=_billing_invoice)(
+        help_text="The buyer's dispute (chargeback) of the card payment of the invoice billing this, or null.")
 
 
 class UserRef(serializers.Serializer):

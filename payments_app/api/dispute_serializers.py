@@ -1,9 +1,11 @@
-"""How a dispute reads in the API (a leaf module: the invoice serializers of both apps use it)."""
+"""How a dispute reads in the seller's and the buyer's dispute endpoints. The summary an invoice
+detail carries is the core's (breederhq/api/disputes.py); these add the evidence files."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from breederhq.api.disputes import DisputeSummaryOut
 
 
 class DisputeFileOut(serializers.Serializer):
@@ -14,37 +16,6 @@ class DisputeFileOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class DisputeSummaryOut(serializers.Serializer):
-    id = serializers.CharField(help_text="Stripe's dispute id.")
-    status = serializers.CharField(help_text="needs_response, under_review, won, lost, warning_* ...")
-    amount_cents = serializers.IntegerField(help_text="The disputed amount, in the currency's minor unit.")
-    currency = serializers.CharField()
-    reason = serializers.CharField(help_text="Stripe's reason: fraudulent, product_not_received, ...")
-    evidence_due_by = serializers.DateTimeField(allow_null=True)
-    evidence_submitted = serializers.BooleanField()
-    evidence_submitted_at = serializers.DateTimeField(allow_null=True)
-    closed_at = serializers.DateTimeField(allow_null=True)
-
-
 class DisputeOut(DisputeSummaryOut):
     evidence_files = DisputeFileOut(many=True, help_text="The seller's uploaded files (empty for the buyer).")
 
-
-def invoice_dispute_field(invoice_kind: str):
-    """A read-only `dispute` field for an invoice serializer: the invoice's latest dispute, or null
-    (one query, on detail answers only)."""
-
-    @extend_schema_field(DisputeSummaryOut(allow_null=True))
-    class InvoiceDisputeField(serializers.Field):
-        def __init__(self, **kwargs):
-            super().__init__(source="*", read_only=True,
-                             help_text="The buyer's dispute of the card payment (chargeback), or null.", **kwargs)
-
-        def to_representation(self, invoice):
-            from payments_app.disputes import dispute_summary, invoice_dispute
-
-            summary = dispute_summary(invoice_dispute(invoice_kind=invoice_kind, invoice_id=invoice.pk,
-                                                      tenant_id=getattr(invoice, "tenant_id", None)))
-            return DisputeSummaryOut(summary).data if summary is not None else None
-
-    return InvoiceDisputeField

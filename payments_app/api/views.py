@@ -3,7 +3,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from breederhq.api.views import problem_http_response
-from payments_app.services import WebhookSignatureInvalid, stripe_event_receive
+from payments_app.inbox import WebhookSignatureInvalid, stripe_event_receive
 
 
 @csrf_exempt

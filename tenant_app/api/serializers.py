@@ -17,7 +17,7 @@ from breederhq.money import (
     MAX_LINES,
     MAX_QUANTITY,
 )
-from payments_app.api.dispute_serializers import invoice_dispute_field
+from breederhq.api.disputes import invoice_dispute_field
 from tenant_app.models import (
     Contact,
     InvitationStatus,

@@ -88,7 +88,7 @@ def _check_method(invoice: Invoice, method: str) -> None:
 
 def _close_card_channel(invoice_id: int, method: str) -> None:
     """Money by hand on a Stripe-mode invoice: its open payment intent is cancelled first (no lock
-    held here), so the buyer cannot pay it twice (payments_app.services.invoice_payment_close_for_manual)."""
+    held here), so the buyer cannot pay it twice (payments_app.intent_cancel.invoice_payment_close_for_manual)."""
     if method == Payment.Method.STRIPE:
         return
     invoice = Invoice.objects.filter(pk=invoice_id).only("payment_mode_snapshot", "status", "tenant_id").first()

@@ -22,7 +22,7 @@ from payments_app.reconciliation import stripe_reconcile
 from tenant_app.models import Invoice, InvoiceAuditLog
 from tests.api.conftest import bearer, body, member, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
-from tests.factories.marketplace import make_transaction
+from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
 from tests.payments_app.conftest import (  # noqa: F401
     connect_account,
@@ -227,6 +227,7 @@ def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(
     seen = bearer(buyer_login).get(base)
     assert (seen.status_code, body(seen)["amount_cents"], body(seen)["evidence_files"]) == (200, 8_000, [])
     assert body(bearer(buyer_login).get(f"/api/v1/marketplace/invoices/{invoice.pk}/"))["dispute"]["id"] == "dp_m"
+    assert body(bearer(buyer_login).get(f"/api/v1/marketplace/transactions/{tx.pk}/"))["dispute"]["id"] == "dp_m"
     refused = send_json(bearer(buyer_login), "post", base + "evidence/", {"uncategorized_text": "x"})
     assert (refused.status_code, body(refused)["code"]) == (403, "not_your_action")
     answered = send_json(bearer(provider_login), "post", base + "evidence/", {"uncategorized_text": "Groomed on time"})
@@ -235,6 +236,30 @@ def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(
         action="dispute_evidence_submitted").count() == 1
     outsider, _ = person()
     assert bearer(outsider).get(base).status_code == 404
+
+
+def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_purchase(
+        fake_stripe, stripe_tenant):  # noqa: F811
+    """A breeder bills a sale with a tenant invoice: the buyer has no tenant-side view of it, so the
+    dispute of its card payment shows on the purchase (read through the core's disputes port)."""
+    tenant = stripe_tenant.tenant
+    invoice = sent_tenant_invoice(stripe_tenant, amount=25_000, is_marketplace_invoice=True)
+    buyer_login, buyer = person()
+    tx = make_transaction(ProviderFactory(breeder=True, tenant_id=tenant.pk), buyer, amount_cents=25_000)
+    marketplace_services.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
+    purchase = f"/api/v1/marketplace/transactions/{tx.pk}/"
+    assert body(bearer(buyer_login).get(purchase))["dispute"] is None
+    intent_id = payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
+                                                      tenant_id=tenant.pk).stripe_payment_intent_id
+    deliver(stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
+    deliver(stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_b", amount=10_000,
+                                                                          reason="fraudulent")))
+    dispute = body(bearer(buyer_login).get(purchase))["dispute"]
+    assert (dispute["id"], dispute["amount_cents"], dispute["currency"], dispute["reason"]) == (
+        "dp_b", 10_000, "USD", "fraudulent")
+    # The list of purchases stays as it was: the dispute is on the detail only (no query per row).
+    listed = body(bearer(buyer_login).get("/api/v1/marketplace/transactions/"))
+    assert all("dispute" not in row for row in listed["results"])
 
 
 def test_the_fake_stripe_files_and_disputes_behave_like_stripe(fake_stripe, disputed):  # noqa: F811

@@ -14,7 +14,7 @@ from breederhq.models import OutboxMessage
 from breederhq.outbox import outbox_relay_due
 from config.database_routing import DATABASE_ALIASES
 from marketplace_app.models import MarketplaceInvoice
-from payments_app import services as payment_services
+from payments_app import collection
 from payments_app.models import InvoicePayment
 from payments_app.stripe_gateway import stripe_breaker
 from tests.api.conftest import bearer, body, send_json
@@ -31,12 +31,12 @@ def test_a_tenant_database_error_does_not_fail_a_created_marketplace_invoice(fak
     stripe_breaker().open()
     buyer_login, buyer = person()
     tx = make_transaction(provider, buyer, amount_cents=8_000)
-    record = payment_services.invoice_payment_record_fallback
+    record = collection.invoice_payment_record_fallback
 
     def tenant_database_down(**kwargs):
         raise OperationalError("the tenant database is unreachable")
 
-    monkeypatch.setattr(payment_services, "invoice_payment_record_fallback", tenant_database_down)
+    monkeypatch.setattr(collection, "invoice_payment_record_fallback", tenant_database_down)
     created = send_json(bearer(login), "post", "/api/v1/marketplace/invoices/",
                         {"transaction_id": tx.pk, "line_items": [{"description": "Groom", "unit_price_cents": 8_000,
                                                                   "quantity": 1}]})
@@ -48,7 +48,7 @@ def test_a_tenant_database_error_does_not_fail_a_created_marketplace_invoice(fak
 
     outbox_relay_due()  # the tenant database still fails: the message stays, to be retried
     assert not every_row(InvoicePayment).exists()
-    monkeypatch.setattr(payment_services, "invoice_payment_record_fallback", record)
+    monkeypatch.setattr(collection, "invoice_payment_record_fallback", record)
     outbox_relay_due(now=timezone.now() + timedelta(days=1))
     outbox_relay_due(now=timezone.now() + timedelta(days=2))
     flag = every_row(InvoicePayment).get()

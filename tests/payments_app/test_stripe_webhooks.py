@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
-from payments_app import services
+from payments_app import inbox_processing, services
 from payments_app.models import StripeConnectAccount, StripeWebhookEvent
 from payments_app.webhook_handlers import HANDLERS
 from tenant_app.models import Tenant
@@ -211,12 +211,12 @@ def test_a_worker_that_cannot_claim_the_event_steps_aside_without_counting_an_at
     pk = StripeWebhookEvent.objects.get().pk
     settings_dict = connections["default"].get_connection_params()
     with psycopg.connect(**settings_dict, autocommit=True) as first_worker:
-        first_worker.execute("SELECT pg_advisory_lock(%s)", [services._EVENT_CLAIM_NAMESPACE | pk])
+        first_worker.execute("SELECT pg_advisory_lock(%s)", [inbox_processing._EVENT_CLAIM_NAMESPACE | pk])
         assert services.stripe_event_process(event_pk=pk) is None
         assert StripeWebhookEvent.objects.get(pk=pk).attempts == 0
-        first_worker.execute("SELECT pg_advisory_unlock(%s)", [services._EVENT_CLAIM_NAMESPACE | pk])
+        first_worker.execute("SELECT pg_advisory_unlock(%s)", [inbox_processing._EVENT_CLAIM_NAMESPACE | pk])
     event = services.stripe_event_process(event_pk=pk)
     assert (event.status, event.attempts, calls) == (StripeWebhookEvent.Status.SUCCEEDED, 1, [pk])
     # The claim is released afterwards: another session can take it at once.
     with psycopg.connect(**settings_dict, autocommit=True) as other:
-        assert other.execute("SELECT pg_try_advisory_lock(%s)", [services._EVENT_CLAIM_NAMESPACE | pk]).fetchone()[0]
+        assert other.execute("SELECT pg_try_advisory_lock(%s)", [inbox_processing._EVENT_CLAIM_NAMESPACE | pk]).fetchone()[0]

@@ -11,7 +11,7 @@ from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.services import LineItem
-from payments_app import services
+from payments_app import intent_cancel, services
 from payments_app.models import InvoicePayment
 from payments_app.providers import PaymentRequest, StripeConnectProvider
 from payments_app.stripe_gateway import StripeUnavailable
@@ -171,7 +171,7 @@ def test_a_cancel_that_read_the_row_before_the_intent_was_stored_stays_pending(
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
     payment = every_row(InvoicePayment).get()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        saved = services._save_cancel(payment.pk, owner=payment.owner_tenant_id, status="canceled", error="",
+        saved = intent_cancel._save_cancel(payment.pk, owner=payment.owner_tenant_id, status="canceled", error="",
                                       intent_id=None)
     assert (saved.cancel_status, len(callbacks)) == ("pending", 1)
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"

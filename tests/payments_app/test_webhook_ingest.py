@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from breederhq.jobs import publish_later
 from config.database_routing import DATABASE_ALIASES
-from payments_app import services
+from payments_app import inbox, services
 from payments_app.models import StripeWebhookEvent
 from tests.fakes.stripe_server import signed_delivery, stripe_event
 from tests.tenant_app.test_concurrency import Worker, wait_until_a_session_waits_for_a_lock
@@ -223,7 +223,7 @@ def test_the_inbox_insert_refuses_a_column_it_cannot_fill_once_for_every_row(mon
     monkeypatch.setattr(field, "default", default if default is not None else NOT_PROVIDED)
     monkeypatch.setattr(field, "empty_strings_allowed", False)
     with pytest.raises(TypeError, match="attempts"):
-        services._inbox_statements.__wrapped__()
+        inbox._inbox_statements.__wrapped__()
 
 
 @committed

@@ -188,9 +188,9 @@ class TransactionDetailView(MarketplaceAPIView):
         return tx
 
     @extend_schema(operation_id="marketplace_transactions_retrieve", tags=["marketplace"],
-                   responses={200: s.TransactionOut, **READ_ERRORS})
+                   responses={200: s.TransactionDetailOut, **READ_ERRORS})
     def get(self, request, transaction_id: int):
-        return Response(s.TransactionOut(self._own(request, transaction_id)).data)
+        return Response(s.TransactionDetailOut(self._own(request, transaction_id)).data)
 
     @extend_schema(operation_id="marketplace_transactions_update", tags=["marketplace"], request=s.TransactionPatch,
                    parameters=[IDEMPOTENCY_KEY], responses={200: s.TransactionOut, **WRITE_ERRORS},
