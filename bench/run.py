@@ -32,6 +32,7 @@ from bench.report import SECTIONS, write_report
 from bench.search import scenario_search
 from bench.search_plan import scenario_search_plan
 from bench.servers import Server, deployed_label
+from bench.soak import scenario_soak
 from bench.sql_timings import scenario_messages_sql, scenario_rls_cost
 from bench.webhooks import scenario_webhooks
 
@@ -48,6 +49,8 @@ def main(argv: list[str]) -> int:
                         help="run only these scenarios")
     parser.add_argument("--write-report", action="store_true",
                         help="with --only: write the report of what ran (otherwise printed as JSON only)")
+    parser.add_argument("--merge-report", action="store_true",
+                        help="with --only: put what ran into the scale's existing report (the rest kept as it was)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it")
@@ -90,6 +93,7 @@ def main(argv: list[str]) -> int:
             "request_costs": lambda: inprocess.scenario_request_costs(environment, logins()),
             "crossdb_check": lambda: inprocess.scenario_crossdb_check(environment),
             "faults": lambda: scenario_redis_down(environment),
+            "soak": lambda: scenario_soak(environment),
         }
         for name, run in scenarios.items():
             if not args.only or name in args.only:
@@ -105,6 +109,9 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # the main figures are in already: report them anyway
                 log(f"gunicorn comparison failed: {exc!r}")
         results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        if args.only and args.merge_report:
+            print(write_report(merged_results(args.scale, results)))
+            return 0
         if args.only and not args.write_report:  # a partial run: figures for a quick look
             print(json.dumps(results, indent=2, default=str))
             return 0
@@ -116,6 +123,15 @@ def main(argv: list[str]) -> int:
             if hasattr(service, "stop"):
                 service.stop()
     return 0
+
+
+def merged_results(scale: str, results: dict) -> dict:
+    """The scale's last report's results with this partial run's scenarios (and finish time) put in."""
+    from bench.report import REPORTS, report_name
+
+    path = REPORTS / f"{report_name(scale)}.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    return {**earlier, **results}
 
 
 if __name__ == "__main__":
