@@ -84,7 +84,7 @@ class SoakLoad:
     # --- the kinds ---------------------------------------------------------------------------
     def listing_search(self, rng: random.Random) -> None:
         word = rng.choice(self.setup["words"])
-        self.request("listing_search", "GET", f"/api/v1/marketplace/listings/?q={word}&max_price={rng.randint(1, 10**6)}",
+        self.request("listing_search", "GET", f"/api/v1/marketplace/listings/?q={word}&price_max_cents={rng.randint(10**9, 10**12)}",
                      auth=False)
 
     def provider_page(self, rng: random.Random) -> None:

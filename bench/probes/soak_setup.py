@@ -16,6 +16,7 @@ def main() -> None:
 
     logins = ensure_logins()  # django.setup() inside
     django.setup()
+    from django.db import connection
     from django.utils import timezone
 
     from breederhq.api.auth import token_pair_for
@@ -30,7 +31,15 @@ def main() -> None:
         owner.save(update_fields=["email_verified_at"])
     buyer = services.marketplace_identity_for(tenant_user_id=owner.pk, email=owner.email, display_name="Bench Owner")
     tenant_id = Tenant.objects.get(slug=BENCH_TENANT_SLUG).pk  # the owner's tenant (ensure_logins)
-    with tenant_context(tenant_id):
+    with tenant_context(tenant_id), connection.cursor() as cursor:
+        # The generator numbers its invoices itself (INV-000001 ...) without the tenant's sequence:
+        # move the sequence past them, or every invoice the API creates would take a used number.
+        cursor.execute(
+            "INSERT INTO tenant_document_sequences (tenant_id, kind, last_value) "
+            "SELECT %s, 'invoice', coalesce(max(substring(invoice_number from '[0-9]+$')::bigint), 0) "
+            "FROM invoices WHERE tenant_id = %s ON CONFLICT (tenant_id, kind) DO UPDATE "
+            "SET last_value = greatest(tenant_document_sequences.last_value, EXCLUDED.last_value)",
+            [tenant_id, tenant_id])
         contacts = list(Contact.objects.filter(tenant_id=tenant_id).order_by("id")
                         .values_list("id", flat=True)[:40])
     listings = list(ServiceListing.objects.using("marketplace").filter(status="active")
