@@ -33,7 +33,7 @@ def write_report(results: dict, directory: Path = REPORTS) -> str:
     (directory / f"{report_name(results['scale'])}.json").write_text(json.dumps(results, indent=2))
     sections = [name for name in SECTIONS if name in results]
     lines = [f"# Benchmark report ({results['scale']} scale, {results['finished_at']})", "",
-             f"{ROUNDS} rounds of {DURATION} s per HTTP figure (each round: the bare baseline, the baseline "
+             f"{results.get('rounds', ROUNDS)} rounds of {results.get('duration_seconds', DURATION)} s per HTTP figure (each round: the bare baseline, the baseline "
              "through the stack, the measured run, each after a drain and a discarded warm-up); medians. gunicorn "
              f"with {results.get('gunicorn_workers', '?')}. Scenarios run: {', '.join(sections)}.", "",
              *dataset_lines(results.get("dataset") or {}),

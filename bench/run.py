@@ -26,7 +26,7 @@ from bench import scenarios_http as http
 from bench import scenarios_inprocess as inprocess
 from bench.environment import BASE_DIR, bench_environment, dataset_summary, log, prepare, server_settings
 from bench.faults import scenario_redis_down
-from bench.load import Bench
+from bench.load import DURATION, ROUNDS, Bench
 from bench.probes.run import probe
 from bench.report import SECTIONS, write_report
 from bench.search import scenario_search
@@ -63,7 +63,8 @@ def main(argv: list[str]) -> int:
         servers += [stack, bare]
         bench = Bench(environment, stack, bare)
         results = {"scale": args.scale, "dataset": dataset_summary(environment),
-                   "server": server_settings(environment), "gunicorn_workers": deployed_label(environment)}
+                   "server": server_settings(environment), "gunicorn_workers": deployed_label(environment),
+                   "rounds": ROUNDS, "duration_seconds": DURATION}
         cache: dict = {}
 
         def logins() -> dict:
@@ -131,7 +132,9 @@ def merged_results(scale: str, results: dict) -> dict:
 
     path = REPORTS / f"{report_name(scale)}.json"
     earlier = json.loads(path.read_text()) if path.exists() else {}
-    return {**earlier, **results}
+    # The HTTP figures kept are the earlier run's, measured with its rounds (and its data set).
+    kept = {key: earlier[key] for key in ("rounds", "duration_seconds", "dataset") if key in earlier}
+    return {**earlier, **results, **kept}
 
 
 if __name__ == "__main__":
