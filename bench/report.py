@@ -13,6 +13,7 @@ from bench.load import DURATION, ROUNDS
 from bench.report_format import both, latency, non_2xx, ratio_text, verdict
 from bench.report_missed import missed_target_lines
 from bench.report_search import search_lines
+from bench.soak_check import soak_lines
 
 REPORTS = BASE_DIR / "bench" / "reports"
 #: How often beat runs the integrity check (config/beat_schedule.py, "crossdb-check": every 15 minutes).
@@ -32,7 +33,7 @@ def write_report(results: dict, directory: Path = REPORTS) -> str:
     (directory / f"{report_name(results['scale'])}.json").write_text(json.dumps(results, indent=2))
     sections = [name for name in SECTIONS if name in results]
     lines = [f"# Benchmark report ({results['scale']} scale, {results['finished_at']})", "",
-             f"{ROUNDS} rounds of {DURATION} s per HTTP figure (each round: the bare baseline, the baseline "
+             f"{results.get('rounds', ROUNDS)} rounds of {results.get('duration_seconds', DURATION)} s per HTTP figure (each round: the bare baseline, the baseline "
              "through the stack, the measured run, each after a drain and a discarded warm-up); medians. gunicorn "
              f"with {results.get('gunicorn_workers', '?')}. Scenarios run: {', '.join(sections)}.", "",
              *dataset_lines(results.get("dataset") or {}),
@@ -46,6 +47,7 @@ def write_report(results: dict, directory: Path = REPORTS) -> str:
     lines += search_lines(results)
     lines += gunicorn_lines(results.get("gunicorn"))
     lines += request_cost_lines(results)
+    lines += soak_lines(results.get("soak"))
     lines += missed_target_lines(results)
     text = "\n".join(lines) + "\n"
     (directory / f"{report_name(results['scale'])}.md").write_text(text)
@@ -53,7 +55,7 @@ def write_report(results: dict, directory: Path = REPORTS) -> str:
 
 
 SECTIONS = ("calibration", "webhooks", "rls", "messages_sql", "crossdb_resolution", "crossdb_api", "search_plan",
-            "search", "api", "api_depth", "admin", "request_costs", "crossdb_check", "faults", "gunicorn")
+            "search", "api", "api_depth", "admin", "request_costs", "crossdb_check", "faults", "soak", "gunicorn")
 
 
 def calibration_rows(c: dict | None) -> list[tuple[str, str, str, str]]:

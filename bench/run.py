@@ -26,12 +26,13 @@ from bench import scenarios_http as http
 from bench import scenarios_inprocess as inprocess
 from bench.environment import BASE_DIR, bench_environment, dataset_summary, log, prepare, server_settings
 from bench.faults import scenario_redis_down
-from bench.load import Bench
+from bench.load import DURATION, ROUNDS, Bench
 from bench.probes.run import probe
 from bench.report import SECTIONS, write_report
 from bench.search import scenario_search
 from bench.search_plan import scenario_search_plan
 from bench.servers import Server, deployed_label
+from bench.soak import scenario_soak
 from bench.sql_timings import scenario_messages_sql, scenario_rls_cost
 from bench.webhooks import scenario_webhooks
 
@@ -48,6 +49,8 @@ def main(argv: list[str]) -> int:
                         help="run only these scenarios")
     parser.add_argument("--write-report", action="store_true",
                         help="with --only: write the report of what ran (otherwise printed as JSON only)")
+    parser.add_argument("--merge-report", action="store_true",
+                        help="with --only: put what ran into the scale's existing report (the rest kept as it was)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it")
@@ -60,7 +63,8 @@ def main(argv: list[str]) -> int:
         servers += [stack, bare]
         bench = Bench(environment, stack, bare)
         results = {"scale": args.scale, "dataset": dataset_summary(environment),
-                   "server": server_settings(environment), "gunicorn_workers": deployed_label(environment)}
+                   "server": server_settings(environment), "gunicorn_workers": deployed_label(environment),
+                   "rounds": ROUNDS, "duration_seconds": DURATION}
         cache: dict = {}
 
         def logins() -> dict:
@@ -90,6 +94,7 @@ def main(argv: list[str]) -> int:
             "request_costs": lambda: inprocess.scenario_request_costs(environment, logins()),
             "crossdb_check": lambda: inprocess.scenario_crossdb_check(environment),
             "faults": lambda: scenario_redis_down(environment),
+            "soak": lambda: scenario_soak(environment),
         }
         for name, run in scenarios.items():
             if not args.only or name in args.only:
@@ -105,6 +110,9 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # the main figures are in already: report them anyway
                 log(f"gunicorn comparison failed: {exc!r}")
         results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        if args.only and args.merge_report:
+            print(write_report(merged_results(args.scale, results)))
+            return 0
         if args.only and not args.write_report:  # a partial run: figures for a quick look
             print(json.dumps(results, indent=2, default=str))
             return 0
@@ -116,6 +124,17 @@ def main(argv: list[str]) -> int:
             if hasattr(service, "stop"):
                 service.stop()
     return 0
+
+
+def merged_results(scale: str, results: dict) -> dict:
+    """The scale's last report's results with this partial run's scenarios (and finish time) put in."""
+    from bench.report import REPORTS, report_name
+
+    path = REPORTS / f"{report_name(scale)}.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    # The HTTP figures kept are the earlier run's, measured with its rounds (and its data set).
+    kept = {key: earlier[key] for key in ("rounds", "duration_seconds", "dataset") if key in earlier}
+    return {**earlier, **results, **kept}
 
 
 if __name__ == "__main__":
