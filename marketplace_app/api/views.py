@@ -39,6 +39,7 @@ from breederhq.api.uploads import (
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
+from breederhq.read_replica import ReplicaReadsMixin
 from marketplace_app import listing_images, selectors, services
 from marketplace_app.api import serializers as s
 from marketplace_app.api.listing_search import ListingSearchParams, ListingSearchView  # noqa: F401 (urls, schema)
@@ -65,8 +66,9 @@ def _valid(serializer_class, data):
 # --- Listings (public) -----------------------------------------------------------------------------
 
 
-class PublicAPIView(MarketplaceAPIView):
-    # Anonymous reads of the public marketplace, throttled per client IP.
+class PublicAPIView(ReplicaReadsMixin, MarketplaceAPIView):
+    # Anonymous reads of the public marketplace, throttled per client IP; from the marketplace
+    # replica when there is one (breederhq/read_replica.py).
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [PublicReadIPThrottle]
