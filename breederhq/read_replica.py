@@ -35,9 +35,10 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
-from rest_framework.throttling import SimpleRateThrottle
 
 from breederhq import request_redis
+from breederhq.api.throttling import PublicReadIPThrottle
+from breederhq.db_timeouts import is_database_timeout
 from config.database_routing import MARKETPLACE_DB
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def primary_alias() -> str:
 
 def _ident(request) -> str:
     # The client's IP as the public read throttle sees it (proxies per NUM_PROXIES).
-    return SimpleRateThrottle().get_ident(request)
+    return PublicReadIPThrottle().get_ident(request)
 
 
 def _marks(request) -> list[str]:
@@ -222,23 +223,27 @@ def choose_read_alias(request, *, avoid_replica: bool = False) -> str:
 # --- The public views -----------------------------------------------------------------------------
 
 
+class _ReplicaReadFailed(Exception):
+    """A read on the replica failed at the connection level (raised past DRF's exception handler,
+    which would otherwise answer 503 `database_unavailable`)."""
+
+
 class ReplicaReadsMixin:
     """For DRF views whose reads may come from the replica (anonymous, read-only views only): after
     authentication, throttling and permissions, chooses the alias `marketplace_read_alias()` answers
     for the rest of the request; a connection-level error on the replica runs the view again on the
     primary."""
 
+    _avoid_replica = False
+    _read_alias: str | None = None
+
     def dispatch(self, request, *args, **kwargs):
-        self._avoid_replica = False
-        self._read_alias = None
+        self._avoid_replica, self._read_alias = False, None
         try:
             try:
                 return super().dispatch(request, *args, **kwargs)
-            except (OperationalError, InterfaceError) as error:
-                replica = replica_alias()
-                if not replica or self._read_alias != replica:
-                    raise
-                replica_failed(replica, error)
+            except _ReplicaReadFailed as failure:
+                replica_failed(self._read_alias, failure.__cause__)
                 self._avoid_replica = True
                 return super().dispatch(request, *args, **kwargs)
         finally:
@@ -248,3 +253,12 @@ class ReplicaReadsMixin:
         super().initial(request, *args, **kwargs)
         self._read_alias = choose_read_alias(request, avoid_replica=self._avoid_replica)
         _read_alias.set(self._read_alias)
+
+    def handle_exception(self, exc):
+        replica = replica_alias()
+        if (replica and self._read_alias == replica and isinstance(exc, (OperationalError, InterfaceError))
+                and not is_database_timeout(exc)):
+            # Lost connection, refused connection, a statement cancelled for a recovery conflict: the
+            # primary answers instead. A time limit is the search's own answer, not the replica's fault.
+            raise _ReplicaReadFailed() from exc
+        return super().handle_exception(exc)
