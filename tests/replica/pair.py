@@ -84,8 +84,9 @@ class PostgresPair:
                     break
                 except KeyError:
                     continue
-            else:
-                raise RuntimeError("running as root and no 'postgres' system user to run PostgreSQL as")
+            else:  # as the pgserver package does in a bare container
+                subprocess.run(["useradd", "-s", "/bin/sh", "pgserver"], check=True, capture_output=True)
+                self.user = pwd.getpwnam("pgserver")
         self.root = Path(tempfile.mkdtemp(prefix="bhq-replica-"))
         self.primary_dir, self.standby_dir = self.root / "primary", self.root / "standby"
         self.primary_port, self.standby_port = _free_port(), _free_port()

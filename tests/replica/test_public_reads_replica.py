@@ -230,13 +230,19 @@ def test_a_stopped_replica_sends_reads_to_the_primary_quickly(replica):
     with override_settings(MARKETPLACE_REPLICA_RETRY_SECONDS=60):
         started = time.monotonic()
         assert _titles(reader, "offline oatmeal") == ["Offline oatmeal bath"]
-        first = time.monotonic() - started
-        started = time.monotonic()
-        detail = reader.get(PROVIDERS, {"q": "Replica Offline oatmeal"})
-        second = time.monotonic() - started
-    assert detail.status_code == 200 and json.loads(detail.content)["count"] == 1
-    assert first < 3, first  # at most the connect timeout
-    assert second < 0.5, second  # the failure is remembered: no new attempt
+        elapsed = time.monotonic() - started
+        providers = reader.get(PROVIDERS, {"q": "Replica Offline oatmeal"})
+        assert providers.status_code == 200 and json.loads(providers.content)["count"] == 1
+        # The failure is remembered: even with the standby back, this process does not try it again
+        # before the retry time.
+        replica.start_standby()
+        assert read_replica.replica_usable(STANDBY, PRIMARY) is False
+    read_replica.forget_health()
+    replica.wait_replayed()
+    assert read_replica.replica_usable(STANDBY, PRIMARY) is True
+    # Not a speed target: a bound on the stall, far above the refused connection it is here and below
+    # what a connection without a connect timeout could wait.
+    assert elapsed < 10, elapsed
 
 
 def test_a_replica_that_dies_after_the_probe_is_retried_on_the_primary(replica):
