@@ -18,9 +18,11 @@ run: $(INSTALLED)
 	$(VENV)/bin/python -m config.launcher run
 
 ## Run the whole test suite (extra pytest arguments: make test ARGS="-k health").
-## The browser test (tests/backoffice/test_browser.py) drives Debian's chromium through chromedriver.
+## The browser test (tests/backoffice/test_browser.py) drives Debian's chromium through chromedriver;
+## the PITR drill (tests/breederhq/test_pitr_drill.py) also restores with Debian's pgbackrest.
 test: $(INSTALLED)
 	command -v chromedriver >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	command -v pgbackrest >/dev/null || (apt-get update -qq && apt-get install -y -qq pgbackrest)
 	$(VENV)/bin/python -m config.launcher test $(ARGS)
 
 ## Benchmarks (not part of the tests): make bench [SCALE=full] [BENCH_ARGS=--fresh]; report in bench/reports/latest.md.

@@ -13,7 +13,7 @@ from marketplace_app import selectors
 from marketplace_app.api import serializers as s
 from marketplace_app.models import MarketplaceUser
 from tenant_app.api import serializers as tenant_serializers
-from tenant_app.api.views import ContactListView
+from tenant_app.api.views.contacts import ContactListView
 
 
 class MessagePageByOffset(MarketplaceAPIView):

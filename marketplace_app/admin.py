@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.db import models
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
+from breederhq.invoicing.admin import OverdueFilter, ReadOnlyInline, documents_inline, timeline_inlines
 from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
@@ -224,8 +224,8 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     total = money("total_cents")
     refunded = money("refunded_cents")
     list_display = ("id", "invoice_number", "provider", "client", "status", "total", "refunded", "payment_mode_snapshot",
-                    "reconciliation_status", "version", "deleted_at")
-    list_filter = ("status", "payment_mode_snapshot", "reconciliation_status")
+                    "reconciliation_status", "due_date", "version", "deleted_at")
+    list_filter = ("status", OverdueFilter, "payment_mode_snapshot", "reconciliation_status")
     list_select_related = ("provider", "client")
     search_fields = ("=invoice_number",)
     date_hierarchy = "created_at"
@@ -260,7 +260,7 @@ class MarketplaceInvoiceDocumentAdmin(ReadOnlyAdmin):
     list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
     list_select_related = ("invoice",)
     list_filter = ("kind",)
-    search_fields = ("number",)
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "created_at"
     exclude = ("file",)
     readonly_fields = ("pdf",)

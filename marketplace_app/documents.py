@@ -57,7 +57,7 @@ class MarketplaceDocuments(DocumentSource):
         contact = ", ".join(part for part in (invoice.provider.user.email, invoice.provider.user.phone) if part)
         return DocumentData(
             kind=DocumentKind.INVOICE, number=invoice.invoice_number, currency=invoice.currency, seller=seller,
-            buyer=_buyer(invoice.client), issue_date=day(invoice.sent_at), due_date=day(invoice.due_at),
+            buyer=_buyer(invoice.client), issue_date=day(invoice.sent_at), due_date=invoice.due_date,
             lines=lines_of(invoice.line_items.using(DB).order_by("sort_order", "id")),
             subtotal_cents=invoice.subtotal_cents, tax_cents=invoice.tax_cents, total_cents=invoice.total_cents,
             references=(f"Marketplace purchase #{invoice.transaction_id}",),

@@ -27,7 +27,7 @@ def marketplace_invoice_delete(*, invoice_id: int, expected_version: int | None 
     """Soft-delete a draft or void invoice (409 `invoice_issued` otherwise). Deleting it again
     changes nothing."""
     from marketplace_app.models import MarketplaceInvoice
-    from marketplace_app.services import _change, _check_version, _lock_invoice
+    from marketplace_app.services.invoices import _change, _check_version, _lock_invoice
 
     with transaction.atomic(using=DB):
         gone = MarketplaceInvoice.all_objects.using(DB).select_for_update().filter(

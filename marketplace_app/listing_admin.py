@@ -11,18 +11,12 @@ from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html
 
+from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin
 from marketplace_app.models import ListingModeration, ServiceListingImage
 
 
-class _ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class _ReadOnly(LargeTableAdminMixin, ReadOnlyAdminMixin):
+    """Written by the platform, never by hand; big tables (no full count, index-backed searches)."""
 
 
 @admin.register(ServiceListingImage)
@@ -32,7 +26,7 @@ class ServiceListingImageAdmin(_ReadOnly, admin.ModelAdmin):
                     "file", "created_at")
     list_filter = ("content_type",)
     list_select_related = ("listing",)
-    search_fields = ("listing__title", "listing__slug", "caption")
+    # No search: reached from the listing's page (a search by listing slug joins and cannot use its index).
     date_hierarchy = "created_at"
     readonly_fields = ("file",)
 
@@ -56,4 +50,4 @@ class ListingModerationAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("listing", "hidden", "reason", "hidden_count", "hidden_at", "hidden_by", "reinstated_at")
     list_filter = ("hidden",)
     list_select_related = ("listing",)
-    search_fields = ("listing__title", "listing__slug", "reason")
+    # No search: reached from the listing's page (a search by listing slug joins and cannot use its index).

@@ -447,6 +447,8 @@ class MarketplaceInvoice(SoftDeleteModel, AbstractInvoice):
         upload_to=marketplace_receipt_upload_path, max_length=500, blank=True, default=""
     )
     buyer_payment_receipt_url = models.URLField(max_length=500, null=True, blank=True)
+    #: Deprecated: the due date as an instant, written alongside `due_date` (its midnight UTC) for one
+    #: release, then dropped (docs/architecture/invoices-and-payments.md, "Due dates").
     due_at = models.DateTimeField(null=True, blank=True)
     #: Soft delete only (marketplace_app/invoice_deletion.py); indexed by a partial index (Meta).
     deleted_at = models.DateTimeField(null=True, blank=True)

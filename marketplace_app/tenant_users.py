@@ -14,7 +14,7 @@ DB = "marketplace"
 def tenant_user_deleted(*, tenant_user_id: int) -> list[int]:
     """Idempotent: an identity already deleted is left as it is. Returns the identities closed."""
     from marketplace_app.models import MarketplaceUser
-    from marketplace_app.services import _provider_withdraw
+    from marketplace_app.services.providers import _provider_withdraw
 
     closed = []
     with transaction.atomic(using=DB):

@@ -2,7 +2,7 @@
 the version it read (marketplace database).
 
 Marketplace invoice creation locks the provider row while it copies the mode into
-`payment_mode_snapshot` (marketplace_app.services.marketplace_invoice_create); the change takes the
+`payment_mode_snapshot` (marketplace_app.services.invoices.marketplace_invoice_create); the change takes the
 same lock, so an invoice gets either the old mode or the new one. Stripe mode is refused (409
 `stripe_account_not_ready`) until the provider's connected account can take payments (the account
 lives in the tenant database, a platform row); if Stripe disables it later, new invoices fall back
@@ -31,7 +31,7 @@ def provider_payment_mode_set(*, provider_id: int, mode: str, expected_version: 
                               actor_id: int | None) -> Provider:
     """Change the provider's payment mode at `expected_version` (409 `version_conflict`); setting the
     mode it already has changes nothing."""
-    from marketplace_app.services import _save_provider
+    from marketplace_app.services.providers import _save_provider
     from payments_app.onboarding import require_ready
     from payments_app.providers import connect_account_for
 

@@ -2,7 +2,7 @@
 and admins at the version they read.
 
 The change locks the tenant row, the lock invoice creation takes while it copies the mode into
-`payment_mode_snapshot` (tenant_app.services.invoice_create): an invoice created during a change
+`payment_mode_snapshot` (tenant_app.services.invoices.invoice_create): an invoice created during a change
 gets either the old mode (it took the lock first) or the new one (it waited), never a mix. Stripe
 mode is refused (409 `stripe_account_not_ready`) until the tenant's connected account can take
 payments; the account row is locked too, so Stripe's `account.updated` cannot disable it between
@@ -32,7 +32,7 @@ def tenant_payment_mode_set(*, actor: User, mode: str, expected_version: int) ->
     # payments_app sits on top of tenant_app: imported here, not at module level.
     from payments_app.models import StripeConnectAccount
     from payments_app.onboarding import require_ready
-    from tenant_app.services import _tenant_audit
+    from tenant_app.services.tenants import _tenant_audit
 
     if mode not in PaymentMode.values:
         raise ValidationFailed("Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]})

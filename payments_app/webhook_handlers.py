@@ -18,6 +18,7 @@ from datetime import datetime
 from breederhq.invoicing.status import SETTLED, InvoiceStatus, PaymentModeSnapshot
 from breederhq.tenancy import owner_context, system_read_context, tenant_context
 from marketplace_app import services as marketplace_services
+from marketplace_app.models import MarketplaceInvoice
 from payments_app.access import locate, owner_of
 from payments_app.models import (
     ConnectMoneyMovement,
@@ -258,7 +259,7 @@ def invoice_voided(event: StripeWebhookEvent) -> str:
         with tenant_context(target.tenant_id):
             tenant_services.invoice_void(invoice_id=target.invoice_id, reason="voided in Stripe", actor=None)
     else:
-        version = marketplace_services.MarketplaceInvoice.objects.using("marketplace").values_list(
+        version = MarketplaceInvoice.objects.using("marketplace").values_list(
             "version", flat=True).get(pk=target.invoice_id)
         marketplace_services.marketplace_invoice_void(invoice_id=target.invoice_id, expected_version=version)
     _note_payment(target, stripe_status=StripeStatus.VOID)

@@ -7,18 +7,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
+from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin
 from tenant_app.models import AccountAuditLog, AccountToken
 
 
-class _ReadOnly:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class _ReadOnly(LargeTableAdminMixin, ReadOnlyAdminMixin):
+    """Written by the platform, never by hand; big tables (no full count, index-backed searches)."""
 
 
 @admin.register(AccountToken)
@@ -29,7 +23,7 @@ class AccountTokenAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("id", "user", "purpose", "email", "state", "created_at", "expires_at", "used_at", "voided_at")
     list_filter = ("purpose",)
     list_select_related = ("user",)
-    search_fields = ("email", "user__email")
+    search_fields = ("^user__email",)
     date_hierarchy = "created_at"
     exclude = ("token_hash",)
     readonly_fields = ("state",)

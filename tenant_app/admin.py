@@ -23,7 +23,7 @@ from breederhq.backoffice.admin_tools import (
 )
 from breederhq.backoffice.invoice_documents import document_link
 from breederhq.backoffice.receipts import receipt_link
-from breederhq.invoicing.admin import ReadOnlyInline, documents_inline, timeline_inlines
+from breederhq.invoicing.admin import OverdueFilter, ReadOnlyInline, documents_inline, timeline_inlines
 from tenant_app import services
 from tenant_app.document_models import InvoiceDocument
 from tenant_app.models import (
@@ -228,8 +228,9 @@ class InvoiceAdmin(TenantOwnedAdmin):
     subtotal = money("subtotal_cents")
     tax = money("tax_cents")
     list_display = ("invoice_number", "contact", "status", "total", "paid", "refunded", "payment_mode_snapshot",
-                    "reconciliation_status", "is_marketplace_invoice", "created_at")
-    list_filter = ("status", "payment_mode_snapshot", "reconciliation_status", "is_marketplace_invoice", "currency")
+                    "reconciliation_status", "is_marketplace_invoice", "due_date", "created_at")
+    list_filter = ("status", OverdueFilter, "payment_mode_snapshot", "reconciliation_status", "is_marketplace_invoice",
+                   "currency")
     list_select_related = ("contact",)
     search_fields = ("=invoice_number", "=contact__last_name", "=contact__organization_name", "=contact__email")
     date_hierarchy = "created_at"
@@ -288,7 +289,7 @@ class InvoiceDocumentAdmin(TenantOwnedAdmin):
     list_display = ("number", "kind", "invoice", "version", "size", "created_at", "pdf")
     list_select_related = ("invoice",)
     list_filter = ("kind",)
-    search_fields = ("number", "invoice__invoice_number")
+    search_fields = ("=invoice__invoice_number",)
     date_hierarchy = "created_at"
     readonly_fields = ("pdf", *(f for f in _all_fields(InvoiceDocument) if f != "file"))
     exclude = ("file",)

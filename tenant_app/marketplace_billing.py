@@ -5,7 +5,7 @@ The invoice lives in the tenant database, the transaction in the marketplace one
 locked first (`SELECT ... FOR UPDATE` on the marketplace database) and held until the invoice exists
 and the sale points at it, so a second attempt waits and then finds the sale invoiced: 409
 `already_invoiced`, whatever its Idempotency-Key. The single-invoice rule itself stays where it is
-(`marketplace_app.services._attach_invoice_locked`); this only orders the two writes:
+(`marketplace_app.services.transactions._attach_invoice_locked`); this only orders the two writes:
 
 1. marketplace: lock the sale; check the seller is this tenant, the sale is still to be invoiced;
 2. tenant: create the draft invoice (its own transaction, committed);
@@ -76,7 +76,7 @@ def breeder_sale_invoice_create(*, transaction_id: int, actor: User | None,
                                 due_date: date | None = None, contact_id: int | None = None) -> Invoice:
     """The draft tenant invoice of the current tenant's marketplace sale `transaction_id`, attached
     to it. Without `lines`: one line, the sale's description at its amount. The currency is the sale's."""
-    from marketplace_app.services import _attach_invoice_locked
+    from marketplace_app.services.transactions import _attach_invoice_locked
 
     tenant_id = require_tenant_id(using="default")
     created: Invoice | None = None

@@ -601,7 +601,6 @@ class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
     is_marketplace_invoice = models.BooleanField(default=False)
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     notes = models.TextField(blank=True)
-    due_date = models.DateField(null=True, blank=True)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:

@@ -134,7 +134,7 @@ def _between(queryset, column: str, req: ExportRequest):
 INVOICE_COLUMNS = (
     "kind", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "provider", "customer",
     "status", "payment_mode", "currency", "subtotal_cents", "tax_cents", "total_cents", "total", "paid_cents",
-    "refunded_cents", "refunded", "created_at", "sent_at", "paid_at", "voided_at",
+    "refunded_cents", "refunded", "created_at", "sent_at", "paid_at", "voided_at", "due_date",
 )
 
 
@@ -158,7 +158,7 @@ def _tenant_invoice_row(invoice) -> dict:
         "total": formatted(invoice.total_cents, invoice.currency), "paid_cents": invoice.paid_cents,
         "refunded_cents": invoice.refunded_cents, "refunded": formatted(invoice.refunded_cents, invoice.currency),
         "created_at": invoice.created_at, "sent_at": invoice.sent_at, "paid_at": invoice.paid_at,
-        "voided_at": invoice.voided_at,
+        "voided_at": invoice.voided_at, "due_date": invoice.due_date,
     }
 
 
@@ -183,7 +183,7 @@ def _marketplace_invoice_row(invoice) -> dict:
         "total": formatted(invoice.total_cents, invoice.currency),
         "refunded_cents": invoice.refunded_cents, "refunded": formatted(invoice.refunded_cents, invoice.currency),
         "created_at": invoice.created_at, "sent_at": invoice.sent_at, "paid_at": invoice.paid_at,
-        "voided_at": invoice.voided_at,
+        "voided_at": invoice.voided_at, "due_date": invoice.due_date,
     }
 
 

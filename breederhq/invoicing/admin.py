@@ -53,3 +53,22 @@ def documents_inline(*, document_model, kind: str) -> type:
         "model": document_model, "fields": DOCUMENT_FIELDS, "readonly_fields": DOCUMENT_FIELDS,
         "pdf": document_link(kind), "verbose_name_plural": "Documents (PDF)", "__module__": __name__,
     })
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    """Both kinds' change lists: the invoices the overdue rule picks (breederhq/invoicing/due_dates.py)."""
+
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request, queryset):
+        from breederhq.invoicing.due_dates import overdue_q
+
+        if self.value() == "yes":
+            return queryset.filter(overdue_q())
+        if self.value() == "no":
+            return queryset.exclude(overdue_q())
+        return queryset

@@ -3,8 +3,8 @@
 A state change goes: `lock` (SELECT ... FOR UPDATE in the invoice's database) -> `check_version`
 (409 `version_conflict` when stale) -> `change` (the transition table, 409 `illegal_transition`;
 version bump; save; one audit row; the kind's emails and effects, all in the caller's transaction).
-Payment-confirmation steps add a `confirmation` row. The callers (tenant_app/services.py,
-marketplace_app/services.py) open one `transaction.atomic(using=kind.using)` around these.
+Payment-confirmation steps add a `confirmation` row. The callers (tenant_app/services/,
+marketplace_app/services/invoices.py) open one `transaction.atomic(using=kind.using)` around these.
 """
 
 from __future__ import annotations
@@ -197,6 +197,7 @@ def send_emails(kind: InvoiceKind, invoice, *, action: str, metadata: dict | Non
             "invoice_number": invoice.invoice_number,
             "total": Money(invoice.total_cents, invoice.currency).format(),
             "reason": (metadata or {}).get("reason", ""),
+            "due_date": invoice.due_date.isoformat() if invoice.due_date else "",
         },
         attachments=email_attachments(kind, invoice, action=action),
     )

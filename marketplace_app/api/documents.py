@@ -20,7 +20,7 @@ from breederhq.api.uploads import ReceiptDownloadNegotiation
 from breederhq.errors import NotFound
 from breederhq.invoicing.documents import invoice_ref
 from marketplace_app import selectors
-from marketplace_app.api.views import TransactionReceiptView
+from marketplace_app.api.views.transactions import TransactionReceiptView
 from marketplace_app.models import MarketplaceInvoiceDocument
 
 DB = "marketplace"

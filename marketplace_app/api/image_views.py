@@ -86,7 +86,7 @@ class OwnListingImagesView(MarketplaceAPIView):
                    description="The type is read from the file's bytes (JPEG, PNG, WebP); the image is stored "
                                "re-encoded without EXIF or other metadata. The listing's version moves (ETag).")
     def post(self, request, listing_id: int):
-        from marketplace_app.api.views import _valid
+        from marketplace_app.api.views.common import _valid
 
         data = _valid(s.ImageUploadIn, request.data)
         version = _optional_version(request, data.get("version"))
@@ -109,7 +109,7 @@ class OwnListingImageOrderView(MarketplaceAPIView):
                        e409="`version_conflict` (`current_version`), `listing_archived`")},
                    summary="Put your listing's images in this order, at the listing version you last read")
     def put(self, request, listing_id: int):
-        from marketplace_app.api.views import _valid
+        from marketplace_app.api.views.common import _valid
 
         data = _valid(s.ImageOrderIn, request.data)
         version = expected_version_from_request(request, data.get("version"))

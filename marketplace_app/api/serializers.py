@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from breederhq.api.currency_field import CurrencyChoiceField
 from breederhq.api.rendering import datetime_renderer
+from breederhq.invoicing.due_dates import DUE_DATE_HELP, OVERDUE_HELP, due_date_of_instant, is_overdue
 from breederhq.money import (
     INVOICE_TOTAL_HELP,
     LINE_TOTAL_HELP,
@@ -131,6 +132,9 @@ class BlockIn(StrictSerializer):
 
 # --- Marketplace invoices (service providers) ------------------------------------------------------
 
+DUE_AT_IN_HELP = ("Deprecated (removed in the next version): send `due_date`. Read as its date in UTC; "
+                  "with `due_date`, both must name the same day.")
+DUE_AT_OUT_HELP = "Deprecated (removed in the next version): read `due_date`. Its midnight UTC."
 MARKETPLACE_INVOICE_ACTIONS = ("send", "mark_paid", "confirm_payment", "reject_payment", "void", "refund")
 
 
@@ -142,6 +146,7 @@ class MarketplaceLineOut(serializers.Serializer):
     total_cents = serializers.IntegerField()
 
 
+@extend_schema_serializer(deprecate_fields=["due_at"])
 class MarketplaceInvoiceOut(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
@@ -160,7 +165,9 @@ class MarketplaceInvoiceOut(serializers.Serializer):
     buyer_payment_receipt_url = serializers.URLField(allow_null=True,
                                                      help_text="A receipt given as a URL (deprecated form).")
     buyer_marked_paid_at = serializers.DateTimeField(allow_null=True)
-    due_at = serializers.DateTimeField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True, help_text="The calendar date the invoice is due.")
+    is_overdue = serializers.SerializerMethodField(help_text=OVERDUE_HELP)
+    due_at = serializers.DateTimeField(allow_null=True, help_text=DUE_AT_OUT_HELP)
     sent_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
     voided_at = serializers.DateTimeField(allow_null=True)
@@ -168,6 +175,9 @@ class MarketplaceInvoiceOut(serializers.Serializer):
 
     def get_has_receipt(self, invoice) -> bool:
         return bool(invoice.buyer_payment_receipt)
+
+    def get_is_overdue(self, invoice) -> bool:
+        return is_overdue(status=invoice.status, due_date=invoice.due_date)
 
 
 class MarketplaceInvoiceDetailOut(MarketplaceInvoiceOut):
@@ -181,12 +191,24 @@ class MarketplaceLineIn(StrictSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1, help_text=LINE_TOTAL_HELP)
 
 
+@extend_schema_serializer(deprecate_fields=["due_at"])
 class MarketplaceInvoiceIn(StrictSerializer):
     transaction_id = serializers.IntegerField(min_value=1)
     line_items = MarketplaceLineIn(many=True, allow_empty=False, max_length=MAX_LINES,
                                    help_text=INVOICE_TOTAL_HELP)
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
-    due_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    due_date = serializers.DateField(required=False, allow_null=True, default=None, help_text=DUE_DATE_HELP)
+    due_at = serializers.DateTimeField(required=False, allow_null=True, help_text=DUE_AT_IN_HELP)
+
+    def validate(self, attrs):
+        # The deprecated instant means its UTC date; sent with `due_date`, both must name the same day.
+        if "due_at" in attrs:
+            meant = due_date_of_instant(attrs.pop("due_at"))
+            if attrs["due_date"] is None:
+                attrs["due_date"] = meant
+            elif meant is not None and meant != attrs["due_date"]:
+                raise serializers.ValidationError({"due_at": ["names another day than due_date; send due_date only"]})
+        return attrs
 
 
 @extend_schema_serializer(deprecate_fields=["receipt_url"])

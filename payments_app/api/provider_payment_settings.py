@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema
 
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, problems
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request
-from marketplace_app.api.views import _ProviderView
+from marketplace_app.api.views.common import _ProviderView
 from payments_app.provider_payment_settings import provider_payment_mode_set, require_service_provider
 from payments_app import onboarding
 from payments_app.api.connect import (

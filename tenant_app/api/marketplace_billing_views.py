@@ -10,9 +10,10 @@ from rest_framework import serializers, status
 from breederhq.api.base import TenantAPIView
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, problems
+from breederhq.invoicing.due_dates import DUE_DATE_HELP
 from breederhq.money import MAX_AMOUNT_CENTS
 from tenant_app.api import serializers as s
-from tenant_app.api.views import _invoice_response, _lines
+from tenant_app.api.views.invoices import _invoice_response, _lines
 from tenant_app.marketplace_billing import breeder_sale_invoice_create
 
 
@@ -25,7 +26,7 @@ class SaleInvoiceIn(s.StrictSerializer):
                      help_text="Default: one line, the sale's description at its amount.")
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
-    due_date = serializers.DateField(required=False, allow_null=True, default=None)
+    due_date = serializers.DateField(required=False, allow_null=True, default=None, help_text=DUE_DATE_HELP)
 
 
 class SaleInvoiceCreateView(TenantAPIView):

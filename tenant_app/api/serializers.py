@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from breederhq.api.currency_field import CurrencyChoiceField
 from breederhq.api.rendering import datetime_renderer
+from breederhq.invoicing.due_dates import DUE_DATE_HELP, OVERDUE_HELP, is_overdue
 from breederhq.currencies import CURRENCY_CODES
 from breederhq.money import (
     INVOICE_TOTAL_HELP,
@@ -134,7 +135,7 @@ class InvoiceIn(StrictSerializer):
                                    "in its minor unit (JPY: yen; KWD: fils, ending in 0).")
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
-    due_date = serializers.DateField(required=False, allow_null=True, default=None)
+    due_date = serializers.DateField(required=False, allow_null=True, default=None, help_text=DUE_DATE_HELP)
     is_marketplace_invoice = serializers.BooleanField(default=False)
 
 
@@ -161,7 +162,7 @@ class InvoicePatch(StrictSerializer):
                    help_text=INVOICE_TOTAL_HELP)
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, required=False)
     notes = serializers.CharField(required=False, allow_blank=True)
-    due_date = serializers.DateField(required=False)
+    due_date = serializers.DateField(required=False, help_text=DUE_DATE_HELP)
 
     def validate(self, attrs):
         action = attrs.get("action")
@@ -203,7 +204,8 @@ class InvoiceOut(serializers.Serializer):
     has_receipt = serializers.SerializerMethodField()
     buyer_marked_paid_at = serializers.DateTimeField(allow_null=True)
     notes = serializers.CharField()
-    due_date = serializers.DateField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True, help_text="The calendar date the invoice is due.")
+    is_overdue = serializers.SerializerMethodField(help_text=OVERDUE_HELP)
     sent_at = serializers.DateTimeField(allow_null=True)
     paid_at = serializers.DateTimeField(allow_null=True)
     voided_at = serializers.DateTimeField(allow_null=True)
@@ -212,6 +214,9 @@ class InvoiceOut(serializers.Serializer):
 
     def get_has_receipt(self, invoice) -> bool:
         return bool(invoice.buyer_payment_receipt)
+
+    def get_is_overdue(self, invoice) -> bool:
+        return is_overdue(status=invoice.status, due_date=invoice.due_date)
 
 
 class InvoiceDetailOut(InvoiceOut):

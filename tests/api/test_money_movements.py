@@ -98,12 +98,14 @@ class TestTenantLedger:
         assert [r[0] for r in rows(client.get(URL, {"kind": ["payout", "refund"]}))] == ["payout", "refund"]
         window = {"occurred_after": "2026-05-28T20:28:20Z", "occurred_before": "2026-05-28T20:31:40Z"}
         assert [r[0] for r in rows(client.get(URL, window))] == ["payout", "refund"]
+        # A window whose end is not after its start holds nothing (not an error: each bound is valid).
+        inverted = {"occurred_after": window["occurred_before"], "occurred_before": window["occurred_after"]}
+        assert rows(client.get(URL, inverted)) == []
 
     @pytest.mark.parametrize("query, field", [
         ({"kind": "lunch"}, "kind"),
         ({"occurred_after": "yesterday"}, "occurred_after"),
         ({"occurred_before": "99999-01-01T00:00:00Z"}, "occurred_before"),
-        ({"occurred_after": "2026-05-02T00:00:00Z", "occurred_before": "2026-05-01T00:00:00Z"}, "occurred_before"),
         ({"cursor": "not-ours"}, "cursor"),
     ])
     def test_a_bad_filter_is_a_400_problem_naming_it(self, moved, query, field):

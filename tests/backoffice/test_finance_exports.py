@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 
 from breederhq.backoffice.exports import DATASETS, neutralise
 from breederhq.backoffice.models import StaffActionAudit
-from breederhq.demo_data import load_demo_data
+from demo.data import load_demo_data
 from breederhq.money import Money
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import system_read_context, tenant_context

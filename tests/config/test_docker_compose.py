@@ -21,7 +21,22 @@ def compose() -> dict:
 
 
 def test_compose_has_every_service():
-    assert set(compose()["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(compose()["services"]) == {"postgres", "pgbackrest", "redis", "migrate", "web", "worker", "beat"}
+
+
+def test_postgres_archives_wal_into_the_pgbackrest_stanza_the_backups_use():
+    """Point-in-time recovery (docs/decisions/0008-point-in-time-recovery.md): the archive_command,
+    the scheduled backups and pgbackrest.conf name one stanza, and a segment is archived at least
+    once a minute (the RPO is 5 minutes)."""
+    settings = dict(arg.split("=", 1) for arg in compose()["services"]["postgres"]["command"] if "=" in arg)
+    assert settings["archive_mode"] == "on"
+    assert int(settings["archive_timeout"]) <= 300
+    stanza = re.search(r"--stanza=(\w+) archive-push %p", settings["archive_command"]).group(1)
+    conf = (BASE_DIR / "docker" / "postgres" / "pgbackrest.conf").read_text()
+    assert f"[{stanza}]" in conf and "pg1-path=/var/lib/postgresql/data" in conf
+    assert f"STANZA={stanza}" in (BASE_DIR / "docker" / "postgres" / "backup-schedule.sh").read_text()
+    volumes = set(compose()["services"]["pgbackrest"]["volumes"]) & set(compose()["services"]["postgres"]["volumes"])
+    assert {"postgres-data:/var/lib/postgresql/data", "pgbackrest-repo:/var/lib/pgbackrest"} <= volumes
 
 
 def test_every_app_service_sets_only_variables_the_settings_read_and_all_required_ones():

@@ -1,0 +1,6 @@
+"""The database alias every tenant write service names."""
+
+from __future__ import annotations
+
+
+DB = "default"
