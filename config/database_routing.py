@@ -7,6 +7,9 @@ guessing `default`, so a new app cannot silently land in the wrong database.
 
 TENANT_DB = "default"
 MARKETPLACE_DB = "marketplace"
+#: A streaming replica of the marketplace database, configured only by MARKETPLACE_REPLICA_DATABASE_URL.
+#: No table is routed to it: the public read views choose it per request (breederhq/read_replica.py).
+MARKETPLACE_REPLICA_DB = "marketplace_replica"
 
 #: Apps whose tables exist in *both* databases: the per-database core (cross-database reference
 #: registry, outbox, applied-message log, idempotency keys, audit). Code always names the alias.
@@ -42,4 +45,5 @@ APP_DATABASES: dict[str, str] = {
     "crossdb_marketplace": MARKETPLACE_DB,
 }
 
+#: The databases that hold tables (migrated, checked, backed up); never the replica.
 DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

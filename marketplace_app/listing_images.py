@@ -38,6 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from breederhq.errors import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
+from breederhq.read_replica import marketplace_read_alias
 from marketplace_app import listing_score
 from marketplace_app.models import ServiceListing, ServiceListingImage
 
@@ -314,7 +315,7 @@ def images_by_listing(listing_ids, *, request=None, own: bool = False) -> dict[i
     shown: dict[int, list[dict]] = {listing_id: [] for listing_id in listing_ids}
     if not shown:
         return shown
-    rows = (ServiceListingImage.objects.using(DB).filter(listing_id__in=list(shown))
+    rows = (ServiceListingImage.objects.using(marketplace_read_alias()).filter(listing_id__in=list(shown))
             .order_by("listing_id", "sort_order", "id").values(*IMAGE_VALUES))
     for row in rows:
         shown[row["listing_id"]].append(image_row_out(row, request=request, own=own))

@@ -29,11 +29,11 @@ from django.conf import settings
 from django.db import connections
 
 from breederhq.errors import TimedOut, ValidationFailed
+from breederhq.read_replica import marketplace_read_alias
 from breederhq.statement_timeout import statement_time_limit
 from marketplace_app.models import ServiceListing
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
 
-DB = "marketplace"
 SEARCH_ORDERS = ("relevance", "newest")
 
 #: The columns of a listing search row, as `.values()` would name them (the API renders these).
@@ -137,8 +137,9 @@ def _fetch_within_timeout(sql: str, params, *, timeout_ms: int) -> list[tuple]:
     """The rows of one search statement, which PostgreSQL stops after `timeout_ms`: then `TimedOut`
     (503 `search_timeout`), and the connection is as it was (breederhq/statement_timeout.py: the
     limit travels with the statement, in the same message)."""
-    with statement_time_limit(DB, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms)):
-        with connections[DB].cursor() as cursor:
+    alias = marketplace_read_alias()  # the replica in the public view (breederhq/read_replica.py)
+    with statement_time_limit(alias, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms)):
+        with connections[alias].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 

@@ -13,6 +13,7 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from breederhq.errors import NotFound, ValidationFailed
+from breederhq.read_replica import marketplace_read_alias
 from breederhq.statement_timeout import statement_time_limit
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -41,7 +42,7 @@ DB = "marketplace"
 
 def listing_get_public(*, slug: str) -> ServiceListing:
     listing = (
-        ServiceListing.objects.using(DB)
+        ServiceListing.objects.using(marketplace_read_alias())  # the replica in a public view
         .filter(slug=slug, status=ServiceListing.Status.ACTIVE, provider__deleted_at__isnull=True)
         .select_related("provider")
         .prefetch_related("images")
@@ -56,13 +57,14 @@ PROVIDER_ORDERS = ("relevance", "newest", "name", "popular")
 
 
 def provider_list_public():
-    """Providers the public may see: not soft-deleted, and their marketplace person not erased."""
-    return Provider.objects.using(DB).filter(user__deleted_at__isnull=True)
+    """Providers the public may see: not soft-deleted, and their marketplace person not erased.
+    In a public view, on the replica when one serves it (breederhq/read_replica.py)."""
+    return Provider.objects.using(marketplace_read_alias()).filter(user__deleted_at__isnull=True)
 
 
 def provider_offering(providers, *, category: str):
     """Providers with at least one active listing in `category` (a semi-join: no duplicate rows)."""
-    return providers.filter(Exists(ServiceListing.objects.using(DB).filter(
+    return providers.filter(Exists(ServiceListing.objects.using(providers.db).filter(
         provider_id=OuterRef("pk"), status=ServiceListing.Status.ACTIVE, category=category)))
 
 
@@ -90,12 +92,12 @@ def provider_search_time_limit():
     PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS: then `TimedOut` (503 `search_timeout`), as the listing
     search's. A many-term websearch query over every provider's text is otherwise unbounded."""
     timeout_ms = settings.PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS
-    return statement_time_limit(DB, timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms))
+    return statement_time_limit(marketplace_read_alias(), timeout_ms, on_timeout=lambda: search_timed_out(timeout_ms))
 
 
 def provider_get_public(*, provider_id: int) -> Provider:
     """A live provider with its active listings (newest first) as `active_listings`."""
-    active = (ServiceListing.objects.using(DB).filter(status=ServiceListing.Status.ACTIVE)
+    active = (ServiceListing.objects.using(marketplace_read_alias()).filter(status=ServiceListing.Status.ACTIVE)
               .order_by("-published_at", "-id"))
     provider = (provider_list_public().filter(pk=provider_id)
                 .prefetch_related(Prefetch("listings", queryset=active, to_attr="active_listings")).first())

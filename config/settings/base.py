@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "breederhq.tenancy.TenantContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # With a marketplace replica: a client that wrote reads the primary for a while (read-your-writes).
+    "breederhq.read_replica.ReplicaStickinessMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -164,6 +166,27 @@ DATABASES = {
     ),
 }
 DATABASE_ROUTERS = ["breederhq.routing.DatabaseRouter"]
+
+# Optional streaming replica of the marketplace database for the anonymous public reads
+# (breederhq/read_replica.py). Absent: everything reads the primary.
+MARKETPLACE_REPLICA_ALIAS = ""
+if env("MARKETPLACE_REPLICA_DATABASE_URL", default=""):
+    MARKETPLACE_REPLICA_ALIAS = "marketplace_replica"
+    DATABASES[MARKETPLACE_REPLICA_ALIAS] = _database("MARKETPLACE_REPLICA_DATABASE_URL", "", "MARKETPLACE_TEST_DATABASE_NAME")
+    # A replica that does not answer must not hold the request: libpq's connect timeout (2 s at least).
+    DATABASES[MARKETPLACE_REPLICA_ALIAS]["OPTIONS"]["connect_timeout"] = env.int(
+        "MARKETPLACE_REPLICA_CONNECT_TIMEOUT_SECONDS", default=2)
+    # The test suite never creates a database for it: it reads the marketplace test database.
+    DATABASES[MARKETPLACE_REPLICA_ALIAS]["TEST"] = {"MIRROR": "marketplace"}
+#: The database the replica follows.
+MARKETPLACE_REPLICA_PRIMARY_ALIAS = "marketplace"
+#: Lag beyond which public reads go to the primary; how long a client that wrote reads the primary
+#: (never shorter than the lag limit); how long one process trusts a probe of the replica, and how
+#: long it keeps away from a replica that failed.
+MARKETPLACE_REPLICA_MAX_LAG_SECONDS = env.float("MARKETPLACE_REPLICA_MAX_LAG_SECONDS", default=2.0)
+MARKETPLACE_REPLICA_STICKY_SECONDS = env.float("MARKETPLACE_REPLICA_STICKY_SECONDS", default=5.0)
+MARKETPLACE_REPLICA_PROBE_SECONDS = env.float("MARKETPLACE_REPLICA_PROBE_SECONDS", default=1.0)
+MARKETPLACE_REPLICA_RETRY_SECONDS = env.float("MARKETPLACE_REPLICA_RETRY_SECONDS", default=5.0)
 
 # The owner role owns the tables and runs migrations; the app role above only gets DML grants.
 DATABASE_OWNER_USER = env("DATABASE_OWNER_USER", default="breederhq_owner")

@@ -25,6 +25,7 @@ from breederhq.api.params import QueryParams
 from breederhq.api.schema import problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.errors import ValidationFailed
+from breederhq.read_replica import ReplicaReadsMixin, marketplace_read_alias
 from breederhq.money import MAX_AMOUNT_CENTS
 from marketplace_app import listing_images, search_cache, search_guard
 from marketplace_app.api import serializers as s
@@ -88,7 +89,7 @@ class _Params:
         self.query_params = query_params
 
 
-class ListingSearchView(MarketplaceAPIView):
+class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
     # Public: anyone may search. A bearer token is read only to give a signed-in caller the longer
     # time limit; the session is not (no cookie work on the hottest read).
     authentication_classes = [BreederHQJWTAuthentication]
@@ -115,7 +116,10 @@ class ListingSearchView(MarketplaceAPIView):
         timeout_ms = (settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS if signed_in
                       else settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS)
         # The answer's links are absolute: the scheme and host are part of the key.
-        key = (_SEARCH_ANSWER_SHAPE, request.scheme, request.get_host(), tuple(sorted(params.items())))
+        # And the database it reads: an answer from the replica (up to its lag limit behind) is never
+        # served to a client that reads the primary (one that just wrote: breederhq/read_replica.py).
+        key = (_SEARCH_ANSWER_SHAPE, request.scheme, request.get_host(), tuple(sorted(params.items())),
+               marketplace_read_alias())
         scope = search_cache.scope_of({facet: params[facet] for facet in search_cache.SCOPE_FACETS})
         ident = PublicReadIPThrottle().get_ident(request)
 

@@ -7,6 +7,7 @@ from rest_framework.permissions import AllowAny
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.errors import PermissionDenied
+from breederhq.read_replica import ReplicaReadsMixin
 
 
 def _valid(serializer_class, data):
@@ -15,8 +16,9 @@ def _valid(serializer_class, data):
     return serializer.validated_data
 
 
-class PublicAPIView(MarketplaceAPIView):
-    # Anonymous reads of the public marketplace, throttled per client IP.
+class PublicAPIView(ReplicaReadsMixin, MarketplaceAPIView):
+    # Anonymous reads of the public marketplace, throttled per client IP; from the marketplace
+    # replica when there is one (breederhq/read_replica.py).
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [PublicReadIPThrottle]

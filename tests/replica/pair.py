@@ -1,0 +1,172 @@
+"""A real PostgreSQL primary and hot standby (streaming replication) for the replica tests.
+
+The shared test server may refuse replication connections, so the harness starts its own small pair
+from the same PostgreSQL binaries the suite uses: `initdb` into a temporary folder (a free loopback
+port, wal_level=replica, a replication line in pg_hba.conf), the marketplace test database's schema
+copied over (`pg_dump --schema-only`), then `pg_basebackup -R` for a standby on another free port.
+Run as root (containers), the servers run as an unprivileged system user, as PostgreSQL requires.
+
+`find_bindir()` looks, in order, at `pg_config --bindir`, /usr/lib/postgresql/*/bin (newest first)
+and the binaries bundled with the pgserver package (the embedded default, config/launcher.py),
+preferring the major version of the server the suite runs on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+APP_ROLE = "breederhq_app"
+DATABASE = "breederhq_marketplace"
+_NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "pg_dump", "psql")
+
+
+def _major(bindir: str) -> int | None:
+    try:
+        out = subprocess.run([os.path.join(bindir, "pg_ctl"), "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return int(out.split()[-1].split(".")[0])
+
+
+def _candidates() -> list[str]:
+    found = []
+    try:
+        found.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                    check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]),
+                    reverse=True)
+    try:
+        import pgserver
+
+        found.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
+    except ImportError:
+        pass
+    return [path for path in found if all(os.access(os.path.join(path, name), os.X_OK) for name in _NEEDED)]
+
+
+def find_bindir(server_major: int | None = None) -> str | None:
+    """A folder with every binary the pair needs, of `server_major` when there is one."""
+    candidates = _candidates()
+    for path in candidates:
+        if server_major is None or _major(path) == server_major:
+            return path
+    return candidates[0] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresPair:
+    """A primary and its standby on loopback ports, data under one temporary folder."""
+
+    def __init__(self, bindir: str):
+        self.bindir = bindir
+        # PostgreSQL refuses to run as root: then as the `postgres` system user (or pgserver's).
+        self.user = None
+        if os.geteuid() == 0:
+            for name in ("postgres", "pgserver"):
+                try:
+                    self.user = pwd.getpwnam(name)
+                    break
+                except KeyError:
+                    continue
+            else:  # as the pgserver package does in a bare container
+                subprocess.run(["useradd", "-s", "/bin/sh", "pgserver"], check=True, capture_output=True)
+                self.user = pwd.getpwnam("pgserver")
+        self.root = Path(tempfile.mkdtemp(prefix="bhq-replica-"))
+        self.primary_dir, self.standby_dir = self.root / "primary", self.root / "standby"
+        self.primary_port, self.standby_port = _free_port(), _free_port()
+        if self.user is not None:
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+
+    def _run(self, name: str, *args: str, input: str | None = None) -> str:
+        result = subprocess.run(
+            [os.path.join(self.bindir, name), *args], input=input, capture_output=True, text=True,
+            user=self.user.pw_uid if self.user else None, group=self.user.pw_gid if self.user else None,
+            cwd=self.root, env={**os.environ, "PGCONNECT_TIMEOUT": "5", "LC_ALL": "C"},
+        )
+        if result.returncode:
+            raise RuntimeError(f"{name} {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def psql(self, sql: str, *, port: int | None = None, database: str = DATABASE) -> str:
+        return self._run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                         str(port or self.primary_port), "-U", "postgres", "-d", database, "-At", input=sql)
+
+    def _start(self, data_dir: Path) -> None:
+        self._run("pg_ctl", "-D", str(data_dir), "-l", str(data_dir / "server.log"), "-w", "-t", "60", "start")
+
+    def start(self, *, schema_sql: str) -> None:
+        self._run("initdb", "-D", str(self.primary_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--locale=C", "--no-sync")
+        with open(self.primary_dir / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"\nport = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.root}'\nwal_level = replica\nmax_wal_senders = 4\n"
+                "hot_standby = on\nfsync = off\nfull_page_writes = off\nshared_buffers = 16MB\n"
+                "max_connections = 40\nlc_messages = 'C'\nwal_keep_size = 64MB\n"
+                # A paused standby must not cancel the primary's vacuum or its own reads.
+                "max_standby_streaming_delay = -1\n"
+            )
+        with open(self.primary_dir / "pg_hba.conf", "a") as hba:
+            hba.write("host replication postgres 127.0.0.1/32 trust\n")
+        self._start(self.primary_dir)
+        self.psql(f"CREATE ROLE {APP_ROLE} LOGIN; CREATE ROLE breederhq_owner LOGIN; CREATE DATABASE {DATABASE};",
+                  database="postgres")
+        self.psql(schema_sql)
+        self.psql(
+            f"GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};"
+            f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};"
+        )
+        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
+                  "-D", str(self.standby_dir), "-R", "-X", "stream", "--no-sync")
+        with open(self.standby_dir / "postgresql.conf", "a") as conf:
+            conf.write(f"\nport = {self.standby_port}\n")
+        self._start(self.standby_dir)
+
+    def stop_standby(self) -> None:
+        self._run("pg_ctl", "-D", str(self.standby_dir), "-m", "immediate", "-w", "stop")
+
+    def start_standby(self) -> None:
+        self._start(self.standby_dir)
+
+    def wait_replayed(self, timeout: float = 10.0) -> None:
+        """Until the standby has replayed everything the primary wrote so far."""
+        lsn = self.psql("SELECT pg_current_wal_lsn()").strip()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn", port=self.standby_port).strip() == "t":
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"the standby did not replay {lsn} within {timeout} s")
+
+    def stop(self) -> None:
+        for data_dir in (self.standby_dir, self.primary_dir):
+            if (data_dir / "postmaster.pid").exists():
+                try:
+                    self._run("pg_ctl", "-D", str(data_dir), "-m", "immediate", "-w", "stop")
+                except RuntimeError:
+                    pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def django_settings(self, *, port: int) -> dict:
+        return {
+            "ENGINE": "django.db.backends.postgresql", "NAME": DATABASE, "USER": APP_ROLE, "PASSWORD": "",
+            "HOST": "127.0.0.1", "PORT": str(port), "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True,
+            "ATOMIC_REQUESTS": False, "OPTIONS": {"application_name": "breederhq-replica-test", "connect_timeout": 2},
+        }
