@@ -28,6 +28,7 @@ from breederhq.invoicing.due_dates import check_due_date, instant_of_due_date
 from breederhq.invoicing.status import ConfirmationEvent, InvoiceStatus
 from breederhq.outbox import outbox_enqueue
 from marketplace_app import listing_score
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.invoicing import MARKETPLACE_INVOICES as KIND
 from marketplace_app.models import (
     LISTING_STATES,
@@ -338,6 +339,7 @@ def listing_transition(*, listing_id: int, target: str, expected_version: int | 
             from marketplace_app.moderation import require_not_hidden
 
             require_not_hidden(listing)  # staff's hold (marketplace_app/moderation.py)
+            require_not_suspended(listing.provider_id)  # staff's suspension (marketplace_app/provider_suspension.py)
         before = _listing_counts(listing.status)
         listing.status = target
         listing.version += 1
@@ -416,6 +418,7 @@ def transaction_create(
     with transaction.atomic(using=DB):
         # Locked now because the counters below update this row anyway (see _refuse_if_blocked).
         provider = _live_provider(provider_id, lock=True)
+        require_not_suspended(provider.pk)
         _require_live_user(client_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=client_id, action="buy from them", provider_locked=True)
         if provider.user_id == client_id:
@@ -946,6 +949,7 @@ def message_thread_open(
         raise ValidationFailed("A message cannot be empty.", field_errors={"body": ["Required."]})
     with transaction.atomic(using=DB):
         provider = _live_provider(provider_id)
+        require_not_suspended(provider.pk)
         _require_live_user(buyer_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
         if provider.user_id == buyer_id:
