@@ -28,7 +28,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.dispatch import Signal
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from breederhq.models import OutboundEmail
@@ -51,6 +52,12 @@ def _enqueue_send_after_commit(using: str, pk: int) -> None:
     publish_after_commit(send_outbound_email, using, pk, using=using)
 
 
+def render_plain(template_name: str, context: dict) -> str:
+    """A plain-text template (subject or body) rendered without HTML escaping: a name such as
+    "Jo's Kennels" reads as written, not "Jo&#x27;s". Only the HTML body is escaped."""
+    return get_template(template_name).template.render(Context(context, autoescape=False))
+
+
 def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], context: dict,
                   attachments: list[dict] | None = None) -> OutboundEmail:
     """Record one email for one event (idempotent by `event_key`). Call inside the event's transaction.
@@ -65,8 +72,8 @@ def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], c
             event_key=event_key,
             template=template,
             to=list(to),
-            subject=render_to_string(f"email/{template}.subject.txt", context).strip(),
-            text_body=render_to_string(f"email/{template}.txt", context),
+            subject=render_plain(f"email/{template}.subject.txt", context).strip(),
+            text_body=render_plain(f"email/{template}.txt", context),
             html_body=render_to_string(f"email/{template}.html", context),
             attachments=list(attachments or []),
             next_attempt_at=timezone.now(),

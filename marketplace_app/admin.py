@@ -71,12 +71,26 @@ def _provider_restore(provider, user):
     return "restored" if services.provider_restore(provider_id=provider.pk).deleted_at is None else "still deleted"
 
 
+def _provider_suspend(provider, user, reason):
+    from marketplace_app.provider_suspension import provider_suspend
+
+    provider_suspend(provider_id=provider.pk, reason=reason, actor_label=_staff(user))
+    return "suspended"
+
+
+def _provider_reinstate(provider, user, reason):
+    from marketplace_app.provider_suspension import provider_reinstate
+
+    provider_reinstate(provider_id=provider.pk, reason=reason, actor_label=_staff(user))
+    return "reinstated"
+
+
 @admin.register(Provider)
 class ProviderAdmin(BackofficeAdmin):
     crossdb_links = ("tenant_id",)
     revenue = money("total_revenue_cents")
     list_display = ("id", "business_name", "kind", "tenant_id_link", "city", "state", "total_listings",
-                    "total_transactions", "revenue", "deleted_at")
+                    "total_transactions", "revenue", "suspended", "deleted_at")
     list_filter = ("kind", "payment_mode")
     search_fields = ("^business_name", "^user__email")
     list_select_related = ("user",)
@@ -89,10 +103,22 @@ class ProviderAdmin(BackofficeAdmin):
                        perform=_provider_delete, permissions=("support_action",)),
         audited_action("restore_provider", "Restore the selected soft-deleted providers",
                        perform=_provider_restore, permissions=("support_action",)),
+        # Suspension (marketplace_app/provider_suspension.py): the owner is emailed the reason; the
+        # provider and its listings leave the public marketplace until reinstated.
+        audited_action("suspend_provider", "Suspend the selected providers (the owner is told the reason)",
+                       perform=_provider_suspend, permissions=("support_action",), pass_reason=True),
+        audited_action("reinstate_provider", "Reinstate the selected suspended providers (the owner is told)",
+                       perform=_provider_reinstate, permissions=("support_action",), pass_reason=True),
     ]
 
     def get_queryset(self, request):
-        return Provider.all_objects.select_related("user")
+        from marketplace_app.provider_suspension import not_suspended
+
+        return Provider.all_objects.select_related("user").annotate(in_good_standing=not_suspended())
+
+    @admin.display(boolean=True, description="suspended")
+    def suspended(self, provider) -> bool:
+        return not provider.in_good_standing
 
     def save_model(self, request, obj, form, change):
         # A staff edit is a write like the services': an API client holding the old version gets a 409.

@@ -3,7 +3,8 @@
 Images are read-only here (a provider's own, changed through the API); the list shows each file's
 link and the listing. Hiding and reinstating are actions on the listing page (marketplace_app/admin.py)
 that call marketplace_app/moderation.py; this page lists the moderation state of every listing staff
-ever moderated."""
+ever moderated, and the suspension page the state of every provider staff ever suspended (the
+suspend and reinstate actions are on the provider page and call marketplace_app/provider_suspension.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db import models
 from django.utils.html import format_html
 
 from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin
-from marketplace_app.models import ListingModeration, ServiceListingImage
+from marketplace_app.models import ListingModeration, ProviderSuspension, ServiceListingImage
 
 
 class _ReadOnly(LargeTableAdminMixin, ReadOnlyAdminMixin):
@@ -51,3 +52,11 @@ class ListingModerationAdmin(_ReadOnly, admin.ModelAdmin):
     list_filter = ("hidden",)
     list_select_related = ("listing",)
     # No search: reached from the listing's page (a search by listing slug joins and cannot use its index).
+
+
+@admin.register(ProviderSuspension)
+class ProviderSuspensionAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("provider", "suspended", "reason", "suspended_count", "suspended_at", "suspended_by",
+                    "reinstated_at")
+    list_filter = ("suspended",)
+    list_select_related = ("provider",)

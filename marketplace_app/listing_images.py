@@ -330,8 +330,10 @@ def with_images(rows: list[dict], *, request=None) -> list[dict]:
 
 def public_image_file(*, image_id: int, variant: str):
     """An image's stored file, when its listing is public (active, its provider live, not hidden)."""
+    from marketplace_app.provider_suspension import not_suspended
+
     image = (ServiceListingImage.objects.using(DB)
-             .filter(pk=image_id, listing__status=ServiceListing.Status.ACTIVE,
+             .filter(not_suspended("listing__provider_id"), pk=image_id, listing__status=ServiceListing.Status.ACTIVE,
                      listing__provider__deleted_at__isnull=True).first())
     return _file_of(image, variant)
 

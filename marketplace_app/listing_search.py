@@ -32,6 +32,7 @@ from breederhq.errors import TimedOut, ValidationFailed
 from breederhq.read_replica import marketplace_read_alias
 from breederhq.statement_timeout import statement_time_limit
 from marketplace_app.models import ServiceListing
+from marketplace_app.provider_suspension import PROVIDER_NOT_SUSPENDED_SQL
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
 
 SEARCH_ORDERS = ("relevance", "newest")
@@ -179,7 +180,7 @@ def listing_search(
     """
     if order not in SEARCH_ORDERS:
         raise ValidationFailed("Unknown order.", field_errors={"order": [f"One of {', '.join(SEARCH_ORDERS)}."]})
-    where, params = ["l.status = %s", _PROVIDER_LIVE], [ServiceListing.Status.ACTIVE.value]
+    where, params = ["l.status = %s", _PROVIDER_LIVE, PROVIDER_NOT_SUSPENDED_SQL], [ServiceListing.Status.ACTIVE.value]
     facets = search_facets(category=category, state=state, city=city)
     query = query.strip() if query and query.strip() else None
     if query is None:

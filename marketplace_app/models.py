@@ -690,3 +690,5 @@ from marketplace_app.listing_models import ListingModeration, ServiceListingImag
 from marketplace_app.payment_mode_audit import ProviderPaymentModeAudit  # noqa: E402, F401
 # Stripe refunds recorded on marketplace invoices, by refund id (their own module).
 from marketplace_app.invoice_refunds import MarketplaceInvoiceRefund  # noqa: E402, F401
+# Staff's suspension of a provider (its own module).
+from marketplace_app.suspension_models import ProviderSuspension  # noqa: E402, F401

@@ -24,6 +24,7 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
+from marketplace_app.provider_suspension import not_suspended
 from marketplace_app.partitions import add_months, month_start
 # The listing search lives in its own module; these names are part of the selectors' interface.
 from marketplace_app.listing_search import (  # noqa: F401
@@ -43,7 +44,8 @@ DB = "marketplace"
 def listing_get_public(*, slug: str) -> ServiceListing:
     listing = (
         ServiceListing.objects.using(marketplace_read_alias())  # the replica in a public view
-        .filter(slug=slug, status=ServiceListing.Status.ACTIVE, provider__deleted_at__isnull=True)
+        .filter(not_suspended("provider_id"), slug=slug, status=ServiceListing.Status.ACTIVE,
+                provider__deleted_at__isnull=True)
         .select_related("provider")
         .prefetch_related("images")
         .first()
@@ -57,9 +59,9 @@ PROVIDER_ORDERS = ("relevance", "newest", "name", "popular")
 
 
 def provider_list_public():
-    """Providers the public may see: not soft-deleted, and their marketplace person not erased.
-    In a public view, on the replica when one serves it (breederhq/read_replica.py)."""
-    return Provider.objects.using(marketplace_read_alias()).filter(user__deleted_at__isnull=True)
+    """Providers the public may see: not soft-deleted, not suspended by staff, and their marketplace
+    person not erased. In a public view, on the replica when one serves it (breederhq/read_replica.py)."""
+    return Provider.objects.using(marketplace_read_alias()).filter(not_suspended(), user__deleted_at__isnull=True)
 
 
 def provider_offering(providers, *, category: str):

@@ -296,9 +296,25 @@ class ProviderDetailOut(ProviderOut):
     listings = ProviderListingOut(many=True, source="active_listings")
 
 
+class SuspensionOut(serializers.Serializer):
+    suspended = serializers.BooleanField(help_text="Staff suspended the profile: it and its listings are off the "
+                                                   "public marketplace, and publishing, new purchases and new "
+                                                   "threads are refused (409 `provider_suspended`).")
+    reason = serializers.CharField(help_text="What staff said when they suspended (or reinstated) it.")
+    suspended_at = serializers.DateTimeField(allow_null=True)
+    reinstated_at = serializers.DateTimeField(allow_null=True)
+
+
 class ProviderOwnOut(ProviderOut):
     payment_mode = serializers.ChoiceField(choices=Provider.PaymentMode.choices)
     version = serializers.IntegerField(help_text="Send it back (or If-Match) with a change.")
+    suspension = serializers.SerializerMethodField()
+
+    @extend_schema_field(SuspensionOut)
+    def get_suspension(self, provider) -> dict:
+        from marketplace_app.provider_suspension import suspension_out
+
+        return SuspensionOut(suspension_out(provider)).data
 
 
 class ProviderPatch(StrictSerializer):

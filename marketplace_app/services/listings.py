@@ -11,6 +11,7 @@ from django.utils.text import slugify
 from breederhq.errors import Conflict, NotFound, ValidationFailed, VersionConflict
 from breederhq.money import check_amount
 from marketplace_app import listing_score
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.models import LISTING_STATES, ServiceListing, ServiceListingImage
 from marketplace_app.services.common import DB, _bump_provider_stats, _get_locked, _listing_counts, _live_provider
 
@@ -62,6 +63,7 @@ def listing_transition(*, listing_id: int, target: str, expected_version: int | 
             from marketplace_app.moderation import require_not_hidden
 
             require_not_hidden(listing)  # staff's hold (marketplace_app/moderation.py)
+            require_not_suspended(listing.provider_id)  # staff's suspension (marketplace_app/provider_suspension.py)
         before = _listing_counts(listing.status)
         listing.status = target
         listing.version += 1

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from breederhq.errors import Gone, NotFound, ValidationFailed
 from breederhq.email import email_enqueue
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.models import MarketplaceUser, Message, MessageThread, Provider, ServiceListing
 from marketplace_app.services.common import (
     DB,
@@ -30,6 +31,7 @@ def message_thread_open(
         raise ValidationFailed("A message cannot be empty.", field_errors={"body": ["Required."]})
     with transaction.atomic(using=DB):
         provider = _live_provider(provider_id)
+        require_not_suspended(provider.pk)
         _require_live_user(buyer_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
         if provider.user_id == buyer_id:

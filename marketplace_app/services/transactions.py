@@ -9,6 +9,7 @@ from breederhq.errors import Conflict, IllegalTransition, ValidationFailed
 from breederhq.money import check_amount
 from breederhq.invoicing.status import InvoiceStatus
 from breederhq.outbox import outbox_enqueue
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.models import (
     TRANSACTION_STATES,
     MarketplaceInvoice,
@@ -41,6 +42,7 @@ def transaction_create(
     with transaction.atomic(using=DB):
         # Locked now because the counters below update this row anyway (see _refuse_if_blocked).
         provider = _live_provider(provider_id, lock=True)
+        require_not_suspended(provider.pk)
         _require_live_user(client_id)
         _refuse_if_blocked(provider_id=provider.pk, user_id=client_id, action="buy from them", provider_locked=True)
         if provider.user_id == client_id:

@@ -34,6 +34,15 @@ def test_enqueue_renders_text_and_html_and_is_idempotent_per_event():
     assert first.status == "queued"
 
 
+def test_the_subject_and_text_read_as_written_and_only_the_html_is_escaped():
+    email = email_enqueue(using="default", event_key="invoice_sent:escape", template="invoice_sent",
+                          to=["maya@example.test"], context={"tenant": "Jo's <Kennels> & Co", "invoice_number": "JO-1",
+                                                             "total": "500.00 USD", "name": "Maya"})
+    assert email.subject == "Jo's <Kennels> & Co: invoice JO-1 (500.00 USD)"
+    assert "Jo's <Kennels> & Co" in email.text_body and "&#x27;" not in email.text_body
+    assert "Jo&#x27;s &lt;Kennels&gt; &amp; Co" in email.html_body
+
+
 def test_an_email_lives_in_the_database_of_its_event():
     enqueue(using="marketplace")
     assert OutboundEmail.objects.using("marketplace").count() == 1
