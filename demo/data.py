@@ -247,8 +247,8 @@ def load_back_office_demo_data() -> None:
 
 
 def _self_service(groomer) -> None:
-    """A sign-up still waiting for its email confirmation (an account token and its audit row), and
-    a listing staff hid with a reason (listing moderation)."""
+    """A sign-up still waiting for its email confirmation (an account token and its audit row), a
+    listing staff hid with a reason (listing moderation), and a provider suspended then reinstated."""
     from marketplace_app import moderation, services
     from marketplace_app.models import ServiceListing
     from tenant_app.accounts import account_sign_up
@@ -265,6 +265,14 @@ def _self_service(groomer) -> None:
         services.listing_transition(listing_id=listing.pk, target="active")
         moderation.listing_hide(listing_id=listing.pk, reason="Makes medical claims a groomer cannot make.",
                                 actor_label="admin@breederhq.test")
+    from marketplace_app.provider_suspension import provider_reinstate, provider_suspend
+    from marketplace_app.suspension_models import ProviderSuspension
+
+    if not ProviderSuspension.objects.using("marketplace").filter(provider=groomer).exists():
+        provider_suspend(provider_id=groomer.pk, reason="Unanswered complaints about missed appointments.",
+                         actor_label="admin@breederhq.test")
+        provider_reinstate(provider_id=groomer.pk, reason="The provider answered every complaint.",
+                           actor_label="admin@breederhq.test")
 
 
 def _invoice_documents(tenant) -> None:

@@ -81,7 +81,8 @@ EXPECTED = [
     ("breederhq.TenantDbAppliedMessage", "", 1),
     ("breederhq.MarketplaceDbAppliedMessage", "", 1),
     ("breederhq.MarketplaceDbOutboundEmail", "?status__exact=failed", 1),
-    ("breederhq.MarketplaceDbOutboundEmail", "?status__exact=queued", 9),  # the payment's two receipts, a hidden listing's
+    # With the payment's two receipts, a hidden listing's email, a provider's suspension and reinstatement.
+    ("breederhq.MarketplaceDbOutboundEmail", "?status__exact=queued", 11),
     ("marketplace_app.UserBlock", "", 1),
     ("backoffice.StaffActionAudit", "?action__exact=unblock_user", 1),
     ("token_blacklist.BlacklistedToken", "", 1),

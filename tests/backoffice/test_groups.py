@@ -94,7 +94,8 @@ def test_finance_sees_payment_actions_not_support_actions(finance_client, claime
 
 
 def test_support_sees_support_actions(support_client):
-    assert _action_names(support_client, PROVIDERS) == {"soft_delete_provider", "restore_provider"}
+    assert _action_names(support_client, PROVIDERS) == {"soft_delete_provider", "restore_provider",
+                                                        "suspend_provider", "reinstate_provider"}
 
 
 def test_superuser_sees_every_action(superuser_client, claimed):
