@@ -7,6 +7,7 @@ from breederhq.email import email_enqueue
 from breederhq.models import OutboundEmail
 from config.database_routing import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
@@ -27,9 +28,14 @@ def test_metrics_scraped_from_the_web_include_the_workers_email_and_job(tmp_path
         while OutboundEmail.objects.using("default").get(pk=email.pk).status != "sent" and time.monotonic() < deadline:
             time.sleep(0.1)
         purge_expired_idempotency_keys.delay().get(timeout=60)
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        job_counted = ('breederhq_celery_tasks_total{outcome="success",'
+                       'task="breederhq.tasks.purge_expired_idempotency_keys"} 1.0')
+        # The result is stored before the worker's success signal counts the task: wait for the count.
+        wait_until(lambda: job_counted in client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode(),
+                   timeout=30)
     finally:
         worker.stop()
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 200
     text = response.content.decode()
