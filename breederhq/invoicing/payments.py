@@ -74,8 +74,10 @@ def invoice_payment_record_fallback(**kwargs) -> Any:
     return _payments().invoice_payment_record_fallback(**kwargs)
 
 
-def invoice_payment_open_on_commit(**kwargs) -> None:
-    _payments().invoice_payment_open_on_commit(**kwargs)
+def invoice_payment_open_on_commit(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, using: str) -> None:
+    """After `using`'s transaction commits, open the invoice's card payment (the caller names its database)."""
+    _payments().invoice_payment_open_on_commit(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id,
+                                               using=using)
 
 
 def invoice_payment_cancel_on_void(**kwargs) -> None:
