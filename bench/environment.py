@@ -51,7 +51,6 @@ def manage(environment: dict, *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment, check=True)
 
 
-
 def tenant_database(environment: dict) -> str:
     return environment["TENANT_DATABASE_URL"].rsplit("/", 1)[1]
 
@@ -65,10 +64,16 @@ def reset_synchronous_commit(environment: dict) -> None:
         conn.execute(f'ALTER DATABASE "{tenant_database(environment)}" RESET synchronous_commit')
 
 
-
 #: The server settings that decide whether the data set is read from memory or not, and how.
-SERVER_SETTINGS = ("server_version", "shared_buffers", "effective_cache_size", "work_mem",
-                   "max_parallel_workers_per_gather", "random_page_cost", "jit")
+SERVER_SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "effective_cache_size",
+    "work_mem",
+    "max_parallel_workers_per_gather",
+    "random_page_cost",
+    "jit",
+)
 
 
 def server_settings(environment: dict) -> dict:
@@ -83,9 +88,10 @@ def dataset_summary(environment: dict) -> dict:
     import psycopg
 
     out = {}
-    for variable, tables in (("TENANT_DATABASE_URL", ("tenants", "contacts", "invoices")),
-                             ("MARKETPLACE_DATABASE_URL", ("service_listings", "marketplace_transactions",
-                                                           "message_threads", "messages"))):
+    for variable, tables in (
+        ("TENANT_DATABASE_URL", ("tenants", "contacts", "invoices")),
+        ("MARKETPLACE_DATABASE_URL", ("service_listings", "marketplace_transactions", "message_threads", "messages")),
+    ):
         with psycopg.connect(admin_url(environment, variable)) as conn:
             out[environment[variable].rsplit("/", 1)[1]] = {
                 "bytes": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
@@ -106,8 +112,13 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
     reset_synchronous_commit(environment)
     manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
     manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
-    generated = subprocess.run([sys.executable, "-m", "bench.generate", "--scale", scale], cwd=BASE_DIR,
-                               env=environment, capture_output=True, text=True)
+    generated = subprocess.run(
+        [sys.executable, "-m", "bench.generate", "--scale", scale],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
     if generated.returncode != 0:
         raise SystemExit(f"data generation failed:\n{generated.stderr[-3000:]}")
     summary = generated.stdout.strip().splitlines()[-1]
@@ -123,5 +134,5 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
         manage(environment, "crossdb_check")  # exit 1 if a link between the databases is unsound
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
         return conn.execute(
-            "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-
+            "SELECT thread_id FROM messages GROUP BY thread_id ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]

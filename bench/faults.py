@@ -54,8 +54,9 @@ def scenario_redis_down(environment: dict) -> dict:
     up = Server(environment)
     down = Server(redis_down_environment(environment))
     try:
-        with_redis, without_redis = interleaved(lambda: wrk_webhook(up, next(deliveries)),
-                                                lambda: wrk_webhook(down, next(deliveries)))
+        with_redis, without_redis = interleaved(
+            lambda: wrk_webhook(up, next(deliveries)), lambda: wrk_webhook(down, next(deliveries))
+        )
         healthz, healthz_status = healthz_times_ms(down.url)
     finally:
         up.stop()
@@ -64,12 +65,17 @@ def scenario_redis_down(environment: dict) -> dict:
             os.unlink(name)
         discard_bench_events(environment, after_id)
     up_p99, down_p99 = median(with_redis, "p99_ms"), median(without_redis, "p99_ms")
-    return {"up_rps": median(with_redis, "rps"), "up_p99_ms": up_p99,
-            "down_rps": median(without_redis, "rps"), "down_p99_ms": down_p99,
-            "p99_ratio": down_p99 / up_p99 if up_p99 else None,
-            "down_non_2xx": sum(r["non_2xx"] for r in without_redis),
-            "healthz_p50_ms": statistics.median(healthz), "healthz_max_ms": max(healthz),
-            "healthz_status": healthz_status}
+    return {
+        "up_rps": median(with_redis, "rps"),
+        "up_p99_ms": up_p99,
+        "down_rps": median(without_redis, "rps"),
+        "down_p99_ms": down_p99,
+        "p99_ratio": down_p99 / up_p99 if up_p99 else None,
+        "down_non_2xx": sum(r["non_2xx"] for r in without_redis),
+        "healthz_p50_ms": statistics.median(healthz),
+        "healthz_max_ms": max(healthz),
+        "healthz_status": healthz_status,
+    }
 
 
 def fault_rows(f: dict | None) -> list[tuple[str, str, str, str]]:
@@ -81,11 +87,17 @@ def fault_rows(f: dict | None) -> list[tuple[str, str, str, str]]:
     if "error" in f:
         return [("Redis down: webhook ingestion p99 vs Redis up", f"not measured: {f['error']}", "—", "—")]
     return [
-        ("Redis down: webhook ingestion p99 vs Redis up (a write handing work to a worker)",
-         f"{f['p99_ratio']:.2f}x ({f['down_p99_ms']:.1f} vs {f['up_p99_ms']:.1f} ms; {f['down_rps']:.0f} vs"
-         f" {f['up_rps']:.0f} req/s" + (f", {f['down_non_2xx']} non-2xx" if f["down_non_2xx"] else "") + ")",
-         f"≤ {P99_RATIO_TARGET}x", verdict(f["p99_ratio"], P99_RATIO_TARGET, higher_is_better=False)),
-        (f"Redis down: /healthz response time ({HEALTHZ_REQUESTS} in a row; answers {f['healthz_status']})",
-         f"median {f['healthz_p50_ms']:.0f} ms, max {f['healthz_max_ms']:.0f} ms", f"< {HEALTHZ_TARGET_MS} ms",
-         verdict(f["healthz_max_ms"], HEALTHZ_TARGET_MS, higher_is_better=False)),
+        (
+            "Redis down: webhook ingestion p99 vs Redis up (a write handing work to a worker)",
+            f"{f['p99_ratio']:.2f}x ({f['down_p99_ms']:.1f} vs {f['up_p99_ms']:.1f} ms; {f['down_rps']:.0f} vs"
+            f" {f['up_rps']:.0f} req/s" + (f", {f['down_non_2xx']} non-2xx" if f["down_non_2xx"] else "") + ")",
+            f"≤ {P99_RATIO_TARGET}x",
+            verdict(f["p99_ratio"], P99_RATIO_TARGET, higher_is_better=False),
+        ),
+        (
+            f"Redis down: /healthz response time ({HEALTHZ_REQUESTS} in a row; answers {f['healthz_status']})",
+            f"median {f['healthz_p50_ms']:.0f} ms, max {f['healthz_max_ms']:.0f} ms",
+            f"< {HEALTHZ_TARGET_MS} ms",
+            verdict(f["healthz_max_ms"], HEALTHZ_TARGET_MS, higher_is_better=False),
+        ),
     ]

@@ -20,10 +20,30 @@ from datetime import timedelta
 SCALES = {
     # tenants, contacts/tenant, invoices/tenant, providers, listings/provider, transactions, threads,
     # messages in the one deep thread, messages per other thread, months of history
-    "small": dict(tenants=200, contacts=20, invoices=40, providers=400, listings=25, transactions=60_000,
-                  threads=2_000, deep_thread=120_000, messages=10, months=36),
-    "full": dict(tenants=50_000, contacts=20, invoices=40, providers=40_000, listings=25,
-                 transactions=5_000_000, threads=500_000, deep_thread=200_000, messages=20, months=36),
+    "small": dict(
+        tenants=200,
+        contacts=20,
+        invoices=40,
+        providers=400,
+        listings=25,
+        transactions=60_000,
+        threads=2_000,
+        deep_thread=120_000,
+        messages=10,
+        months=36,
+    ),
+    "full": dict(
+        tenants=50_000,
+        contacts=20,
+        invoices=40,
+        providers=40_000,
+        listings=25,
+        transactions=5_000_000,
+        threads=500_000,
+        deep_thread=200_000,
+        messages=20,
+        months=36,
+    ),
 }
 CATEGORIES = ["grooming", "training", "veterinary", "transport", "boarding"]
 CITIES = [("Austin", "TX"), ("Denver", "CO"), ("Portland", "OR"), ("Boston", "MA"), ("Miami", "FL")]
@@ -61,8 +81,10 @@ BENCH_TENANT_SLUG, BENCH_TENANT_CONTACTS = "bench-7", 250
 def _text(rng: random.Random, n: int, category: str | None = None) -> str:
     """n words: with a category, four in ten from its own words, the rest from the shared ones."""
     own = CATEGORY_WORDS[category].split() if category else []
-    return " ".join(rng.choice(own) if own and rng.random() < 0.4 else rng.choices(COMMON_WORDS, _COMMON_WEIGHTS)[0]
-                    for _ in range(n))
+    return " ".join(
+        rng.choice(own) if own and rng.random() < 0.4 else rng.choices(COMMON_WORDS, _COMMON_WEIGHTS)[0]
+        for _ in range(n)
+    )
 
 
 def _pick(expression: str, modulus: int | str) -> str:
@@ -157,13 +179,17 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
 
     # Kind 0: general text (thread subjects, messages); kind i: listing text of CATEGORIES[i - 1].
     texts = {(0, n): [_text(rng, n) for _ in range(TEXTS)] for n in (3, 12)}
-    texts |= {(kind, n): [_text(rng, n, category) for _ in range(TEXTS)]
-              for kind, category in enumerate(CATEGORIES, start=1) for n in (4, 30)}
+    texts |= {
+        (kind, n): [_text(rng, n, category) for _ in range(TEXTS)]
+        for kind, category in enumerate(CATEGORIES, start=1)
+        for n in (4, 30)
+    }
 
     def load_texts(cursor) -> None:
         """A temporary lookup table bench_texts(kind, words, n, body) on this connection."""
-        cursor.execute("CREATE TEMPORARY TABLE bench_texts (kind int, words int, n int, body text,"
-                       " PRIMARY KEY (kind, words, n))")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE bench_texts (kind int, words int, n int, body text, PRIMARY KEY (kind, words, n))"
+        )
         with cursor.cursor.copy("COPY bench_texts (kind, words, n, body) FROM STDIN") as copy:
             for (kind, words), bodies in texts.items():
                 for n, body in enumerate(bodies):
@@ -171,18 +197,29 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         cursor.execute("ANALYZE bench_texts")
 
     def text(words: int, row: str, kind: str = "0") -> str:
-        return (f"(SELECT body FROM bench_texts WHERE kind = {kind} AND words = {words}"
-                f" AND n = {_pick(f'{row} * 31 + {words}', TEXTS)})")
+        return (
+            f"(SELECT body FROM bench_texts WHERE kind = {kind} AND words = {words}"
+            f" AND n = {_pick(f'{row} * 31 + {words}', TEXTS)})"
+        )
 
     # --- Marketplace users first (the tenant side links contacts to them): the first `providers` are
     # the providers' logins, the rest buyers.
     with transaction.atomic(using="marketplace"), connections["marketplace"].cursor() as cursor:
-        insert_select(cursor, MarketplaceUser, source="generate_series(0, %(n)s - 1) g",
-                      params={"n": p["providers"] * 3, "providers": p["providers"]},
-                      values={"email": "'bench-user-' || g || '@bench.test'", "display_name": "'Bench User ' || g",
-                              "kind": "CASE WHEN g < %(providers)s THEN 'service_provider' ELSE 'buyer' END"})
-        cursor.execute("SELECT array_agg(id ORDER BY id) FROM marketplace_users"
-                       " WHERE kind = 'buyer' AND email LIKE 'bench-user-%%@bench.test'")
+        insert_select(
+            cursor,
+            MarketplaceUser,
+            source="generate_series(0, %(n)s - 1) g",
+            params={"n": p["providers"] * 3, "providers": p["providers"]},
+            values={
+                "email": "'bench-user-' || g || '@bench.test'",
+                "display_name": "'Bench User ' || g",
+                "kind": "CASE WHEN g < %(providers)s THEN 'service_provider' ELSE 'buyer' END",
+            },
+        )
+        cursor.execute(
+            "SELECT array_agg(id ORDER BY id) FROM marketplace_users"
+            " WHERE kind = 'buyer' AND email LIKE 'bench-user-%%@bench.test'"
+        )
         buyer_ids = cursor.fetchone()[0]
 
     # --- Tenant side: tenants (global table); each tenant's contacts and invoices in its context.
@@ -192,8 +229,13 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     if (max(BENCH_TENANT_CONTACTS, p["contacts"]) + 1) // 2 > len(buyer_ids):
         raise SystemExit("too few marketplace buyers for a tenant's linked contacts to be distinct")
     with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
-        insert_select(cursor, Tenant, source="generate_series(0, %(n)s - 1) g", params={"n": p["tenants"]},
-                      values={"name": "'Bench Kennel ' || g", "slug": "'bench-' || g"})
+        insert_select(
+            cursor,
+            Tenant,
+            source="generate_series(0, %(n)s - 1) g",
+            params={"n": p["tenants"]},
+            values={"name": "'Bench Kennel ' || g", "slug": "'bench-' || g"},
+        )
         cursor.execute("SELECT id, slug FROM tenants WHERE slug LIKE 'bench-%%' ORDER BY id")
         tenants = cursor.fetchall()
         tenant_ids = [tenant_id for tenant_id, _ in tenants]
@@ -201,61 +243,88 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     invoice_ids: dict[int, list[int]] = {}
     for first in range(0, len(tenant_ids), TENANTS_PER_COMMIT):
         with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
-            for index, tenant_id in enumerate(tenant_ids[first:first + TENANTS_PER_COMMIT], start=first):
+            for index, tenant_id in enumerate(tenant_ids[first : first + TENANTS_PER_COMMIT], start=first):
                 cursor.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)])
                 contacts = BENCH_TENANT_CONTACTS if tenant_id == bench_tenant_id else p["contacts"]
                 # Distinct buyers within the tenant (a buyer is one contact per tenant).
                 linked = [buyer_ids[(index * 10 + k) % len(buyer_ids)] for k in range((contacts + 1) // 2)]
-                insert_select(cursor, Contact, source="generate_series(0, %(n)s - 1) g",
-                              params={"n": contacts, "tenant": tenant_id, "linked": linked},
-                              values={"tenant_id": "%(tenant)s", "first_name": "'Pat'", "last_name": "'Buyer' || g",
-                                      "email": "'b' || g || '@t' || %(tenant)s || '.test'",
-                                      "marketplace_user_id": "CASE WHEN g %% 2 = 0 THEN"
-                                                             " (%(linked)s::bigint[])[1 + g / 2] END"})
                 insert_select(
-                    cursor, Invoice,
+                    cursor,
+                    Contact,
+                    source="generate_series(0, %(n)s - 1) g",
+                    params={"n": contacts, "tenant": tenant_id, "linked": linked},
+                    values={
+                        "tenant_id": "%(tenant)s",
+                        "first_name": "'Pat'",
+                        "last_name": "'Buyer' || g",
+                        "email": "'b' || g || '@t' || %(tenant)s || '.test'",
+                        "marketplace_user_id": "CASE WHEN g %% 2 = 0 THEN (%(linked)s::bigint[])[1 + g / 2] END",
+                    },
+                )
+                insert_select(
+                    cursor,
+                    Invoice,
                     source="generate_series(0, %(n)s - 1) g, (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS k"
-                           " FROM contacts WHERE tenant_id = %(tenant)s) c",
+                    " FROM contacts WHERE tenant_id = %(tenant)s) c",
                     params={"n": p["invoices"], "tenant": tenant_id, "now": now},
-                    values={"tenant_id": "%(tenant)s", "contact_id": f"c.ids[1 + {_pick('g + %(tenant)s * 64', 'c.k')}]",
-                            "invoice_number": "'INV-' || lpad(g::text, 6, '0')",
-                            "subtotal_cents": f"5000 + {_pick('g * 7 + %(tenant)s', 495000)}",
-                            "total_cents": f"5000 + {_pick('g * 7 + %(tenant)s', 495000)}",
-                            "status": "'draft'", "payment_mode_snapshot": "'manual'",
-                            "payment_mode_locked_at": "%(now)s", "is_marketplace_invoice": "TRUE"},
+                    values={
+                        "tenant_id": "%(tenant)s",
+                        "contact_id": f"c.ids[1 + {_pick('g + %(tenant)s * 64', 'c.k')}]",
+                        "invoice_number": "'INV-' || lpad(g::text, 6, '0')",
+                        "subtotal_cents": f"5000 + {_pick('g * 7 + %(tenant)s', 495000)}",
+                        "total_cents": f"5000 + {_pick('g * 7 + %(tenant)s', 495000)}",
+                        "status": "'draft'",
+                        "payment_mode_snapshot": "'manual'",
+                        "payment_mode_locked_at": "%(now)s",
+                        "is_marketplace_invoice": "TRUE",
+                    },
                 )
                 cursor.execute("SELECT array_agg(id ORDER BY id) FROM invoices WHERE tenant_id = %s", [tenant_id])
                 invoice_ids[tenant_id] = cursor.fetchone()[0] or []
-        log(f"tenant side: {min(first + TENANTS_PER_COMMIT, len(tenant_ids))} of {len(tenant_ids)} tenants ({elapsed()})")
+        log(
+            f"tenant side: {min(first + TENANTS_PER_COMMIT, len(tenant_ids))} of {len(tenant_ids)} tenants ({elapsed()})"
+        )
 
     # --- Marketplace side, on one connection with the lookup tables.
     mp = "marketplace"
     with connections[mp].cursor() as cursor:
         cursor.execute("SELECT setseed(%s)", [seed / 100])
         load_texts(cursor)
-        cursor.execute("CREATE TEMPORARY TABLE bench_tenants (n int PRIMARY KEY, tenant_id bigint, invoice_ids bigint[])")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE bench_tenants (n int PRIMARY KEY, tenant_id bigint, invoice_ids bigint[])"
+        )
         with cursor.cursor.copy("COPY bench_tenants (n, tenant_id, invoice_ids) FROM STDIN") as copy:
             for n, tenant_id in enumerate(tenant_ids):
                 copy.write_row((n, tenant_id, invoice_ids[tenant_id]))
         del invoice_ids
 
         with transaction.atomic(using=mp):
-            cursor.execute("CREATE TEMPORARY TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id))::int - 1 AS n, id"
-                           " FROM marketplace_users WHERE email LIKE 'bench-user-%%@bench.test'")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE bench_users AS SELECT (row_number() OVER (ORDER BY id))::int - 1 AS n, id"
+                " FROM marketplace_users WHERE email LIKE 'bench-user-%%@bench.test'"
+            )
             cursor.execute("ALTER TABLE bench_users ADD PRIMARY KEY (n)")
             cities = "(ARRAY[" + ", ".join(f"'{c}'" for c, _ in CITIES) + "])"
             states = "(ARRAY[" + ", ".join(f"'{s}'" for _, s in CITIES) + "])"
             insert_select(
-                cursor, Provider,
+                cursor,
+                Provider,
                 source="bench_users u LEFT JOIN bench_tenants t ON t.n = mod(u.n, %(tenants)s) WHERE u.n < %(providers)s",
                 params={"providers": p["providers"], "tenants": len(tenant_ids)},
-                values={"user_id": "u.id", "kind": "CASE WHEN u.n %% 2 = 0 THEN 'breeder' ELSE 'service_provider' END",
-                        "tenant_id": "CASE WHEN u.n %% 2 = 0 THEN t.tenant_id END",
-                        "business_name": "'Bench Provider ' || u.n",
-                        "city": f"{cities}[1 + u.n %% 5]", "state": f"{states}[1 + u.n %% 5]"})
+                values={
+                    "user_id": "u.id",
+                    "kind": "CASE WHEN u.n %% 2 = 0 THEN 'breeder' ELSE 'service_provider' END",
+                    "tenant_id": "CASE WHEN u.n %% 2 = 0 THEN t.tenant_id END",
+                    "business_name": "'Bench Provider ' || u.n",
+                    "city": f"{cities}[1 + u.n %% 5]",
+                    "state": f"{states}[1 + u.n %% 5]",
+                },
+            )
             cursor.execute(
                 "CREATE TEMPORARY TABLE bench_providers AS SELECT u.n, p.id, p.user_id, p.tenant_id, p.city, p.state"
-                " FROM marketplace_providers p JOIN bench_users u ON u.id = p.user_id WHERE u.n < %s", [p["providers"]])
+                " FROM marketplace_providers p JOIN bench_users u ON u.id = p.user_id WHERE u.n < %s",
+                [p["providers"]],
+            )
             cursor.execute("ALTER TABLE bench_providers ADD PRIMARY KEY (n)")
             cursor.execute("ANALYZE bench_users; ANALYZE bench_providers; ANALYZE bench_tenants")
         # Listings: `listings` per provider, a fifth of them paused.
@@ -263,22 +332,30 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         kind = f"(1 + {_pick('b.n * 100 + j + 17', len(CATEGORIES))})"  # the listing's category, 1-based
         with transaction.atomic(using=mp):
             listings = insert_select(
-                cursor, ServiceListing, source="bench_providers b CROSS JOIN generate_series(0, %(per)s - 1) j",
+                cursor,
+                ServiceListing,
+                source="bench_providers b CROSS JOIN generate_series(0, %(per)s - 1) j",
                 params={"per": p["listings"], "now": now},
-                values={"provider_id": "b.id", "slug": "'bench-' || b.id || '-' || j",
-                        "title": text(4, "b.n * 100 + j", kind), "description": text(30, "b.n * 100 + j", kind),
-                        "status": "CASE WHEN j %% 5 = 0 THEN 'paused' ELSE 'active' END",
-                        "category": f"{categories}[{kind}]",
-                        "state": "b.state", "city": "b.city",
-                        "price_cents": f"1000 + {_pick('b.n * 100 + j + 23', 99000)}",
-                        "category_metadata": "jsonb_build_object('mobile', j %% 2 = 1, 'sizes',"
-                                             " CASE WHEN j %% 2 = 1 THEN '[\"small\", \"large\"]'::jsonb"
-                                             " ELSE '[\"small\"]'::jsonb END)",
-                        # Published over the last month, scored as listing_score.SCORE_SQL scores a
-                        # listing without images (the search's stored order).
-                        "published_at": "%(now)s::timestamptz - ((b.n * 100 + j) %% 43200) * interval '1 minute'",
-                        "search_score": "floor(extract(epoch FROM %(now)s::timestamptz))::bigint"
-                                        " - ((b.n * 100 + j) %% 43200) * 60"})
+                values={
+                    "provider_id": "b.id",
+                    "slug": "'bench-' || b.id || '-' || j",
+                    "title": text(4, "b.n * 100 + j", kind),
+                    "description": text(30, "b.n * 100 + j", kind),
+                    "status": "CASE WHEN j %% 5 = 0 THEN 'paused' ELSE 'active' END",
+                    "category": f"{categories}[{kind}]",
+                    "state": "b.state",
+                    "city": "b.city",
+                    "price_cents": f"1000 + {_pick('b.n * 100 + j + 23', 99000)}",
+                    "category_metadata": "jsonb_build_object('mobile', j %% 2 = 1, 'sizes',"
+                    ' CASE WHEN j %% 2 = 1 THEN \'["small", "large"]\'::jsonb'
+                    " ELSE '[\"small\"]'::jsonb END)",
+                    # Published over the last month, scored as listing_score.SCORE_SQL scores a
+                    # listing without images (the search's stored order).
+                    "published_at": "%(now)s::timestamptz - ((b.n * 100 + j) %% 43200) * interval '1 minute'",
+                    "search_score": "floor(extract(epoch FROM %(now)s::timestamptz))::bigint"
+                    " - ((b.n * 100 + j) %% 43200) * 60",
+                },
+            )
         log(f"marketplace: {p['providers']} providers, {listings} listings ({elapsed()})")
 
         # Transactions: provider 0 (the bench provider login) sells a quarter of everything - a long
@@ -288,18 +365,23 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         for start, stop in _chunks(p["transactions"]):
             with transaction.atomic(using=mp):
                 insert_select(
-                    cursor, MarketplaceTransaction,
+                    cursor,
+                    MarketplaceTransaction,
                     source="generate_series(%(start)s, %(stop)s - 1) g"
-                           " JOIN bench_providers b ON b.n = CASE WHEN g %% 4 = 0 THEN 0 ELSE g %% %(providers)s END"
-                           " JOIN bench_users u ON u.n = %(providers)s + g %% %(buyers)s"
-                           " LEFT JOIN bench_tenants t ON t.tenant_id = b.tenant_id",
+                    " JOIN bench_providers b ON b.n = CASE WHEN g %% 4 = 0 THEN 0 ELSE g %% %(providers)s END"
+                    " JOIN bench_users u ON u.n = %(providers)s + g %% %(buyers)s"
+                    " LEFT JOIN bench_tenants t ON t.tenant_id = b.tenant_id",
                     params={"start": start, "stop": stop, "providers": p["providers"], "buyers": buyers, "now": now},
-                    values={"provider_id": "b.id", "client_id": "u.id",
-                            "amount_cents": f"1000 + {_pick('g + 101', 199000)}",
-                            "status": "CASE WHEN cardinality(t.invoice_ids) > 0 THEN 'invoiced' ELSE 'pending_invoice' END",
-                            "invoice_type": "CASE WHEN cardinality(t.invoice_ids) > 0 THEN 'tenant' END",
-                            "invoice_id": f"t.invoice_ids[1 + {_pick('g', 'greatest(cardinality(t.invoice_ids), 1)')}]",
-                            "created_at": "%(now)s - make_interval(mins => g::int)"})
+                    values={
+                        "provider_id": "b.id",
+                        "client_id": "u.id",
+                        "amount_cents": f"1000 + {_pick('g + 101', 199000)}",
+                        "status": "CASE WHEN cardinality(t.invoice_ids) > 0 THEN 'invoiced' ELSE 'pending_invoice' END",
+                        "invoice_type": "CASE WHEN cardinality(t.invoice_ids) > 0 THEN 'tenant' END",
+                        "invoice_id": f"t.invoice_ids[1 + {_pick('g', 'greatest(cardinality(t.invoice_ids), 1)')}]",
+                        "created_at": "%(now)s - make_interval(mins => g::int)",
+                    },
+                )
             log(f"transactions: {stop} of {p['transactions']} ({elapsed()})")
 
         # Threads and messages over `months` monthly partitions; thread 0 is the deep one (its
@@ -312,45 +394,70 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         span_seconds = int((now - span_start).total_seconds())
         with transaction.atomic(using=mp):
             insert_select(
-                cursor, MessageThread,
+                cursor,
+                MessageThread,
                 source="(SELECT g, least(a, b) AS opened, greatest(a, b) AS last FROM generate_series(0, %(n)s - 1) g,"
-                       f" LATERAL (SELECT {_pick('g * 2 + 1', '%(seconds)s')} AS a, {_pick('g * 2 + 2', '%(seconds)s')} AS b"
-                       " OFFSET 0) r) s"
-                       " JOIN bench_providers b ON b.n = s.g %% %(providers)s"
-                       " JOIN bench_users u ON u.n = %(providers)s + s.g %% %(buyers)s",
-                params={"n": p["threads"], "seconds": span_seconds, "providers": p["providers"], "buyers": buyers,
-                        "start": span_start, "now": now},
-                values={"provider_id": "b.id", "buyer_id": "u.id", "subject": text(3, "s.g"),
-                        "created_at": "CASE WHEN s.g = 0 THEN %(start)s ELSE %(start)s + make_interval(secs => s.opened) END",
-                        "last_message_at": "CASE WHEN s.g = 0 THEN %(now)s - interval '1 second'"
-                                           " ELSE %(start)s + make_interval(secs => s.last) END"})
+                f" LATERAL (SELECT {_pick('g * 2 + 1', '%(seconds)s')} AS a, {_pick('g * 2 + 2', '%(seconds)s')} AS b"
+                " OFFSET 0) r) s"
+                " JOIN bench_providers b ON b.n = s.g %% %(providers)s"
+                " JOIN bench_users u ON u.n = %(providers)s + s.g %% %(buyers)s",
+                params={
+                    "n": p["threads"],
+                    "seconds": span_seconds,
+                    "providers": p["providers"],
+                    "buyers": buyers,
+                    "start": span_start,
+                    "now": now,
+                },
+                values={
+                    "provider_id": "b.id",
+                    "buyer_id": "u.id",
+                    "subject": text(3, "s.g"),
+                    "created_at": "CASE WHEN s.g = 0 THEN %(start)s ELSE %(start)s + make_interval(secs => s.opened) END",
+                    "last_message_at": "CASE WHEN s.g = 0 THEN %(now)s - interval '1 second'"
+                    " ELSE %(start)s + make_interval(secs => s.last) END",
+                },
+            )
             cursor.execute(
                 "CREATE TEMPORARY TABLE bench_threads AS SELECT (row_number() OVER (ORDER BY t.id))::int - 1 AS n,"
                 " t.id, t.buyer_id, t.created_at, t.last_message_at, b.user_id AS provider_user_id"
-                " FROM message_threads t JOIN bench_providers b ON b.id = t.provider_id")
+                " FROM message_threads t JOIN bench_providers b ON b.id = t.provider_id"
+            )
             cursor.execute("ALTER TABLE bench_threads ADD PRIMARY KEY (n); ANALYZE bench_threads")
             cursor.execute("SELECT id FROM bench_threads WHERE n = 0")
             deep_thread_id = cursor.fetchone()[0]
         # The deep thread: evenly spaced from its opening to its last message.
         with transaction.atomic(using=mp):
             messages = insert_select(
-                cursor, Message, source="bench_threads t, generate_series(0, %(m)s - 1) k WHERE t.n = 0",
+                cursor,
+                Message,
+                source="bench_threads t, generate_series(0, %(m)s - 1) k WHERE t.n = 0",
                 params={"m": p["deep_thread"]},
-                values={"thread_id": "t.id", "body": text(12, "k"),
-                        "sender_id": "CASE WHEN k %% 2 = 1 THEN t.buyer_id ELSE t.provider_user_id END",
-                        "created_at": "t.created_at + (t.last_message_at - t.created_at) * k / (%(m)s - 1)"})
+                values={
+                    "thread_id": "t.id",
+                    "body": text(12, "k"),
+                    "sender_id": "CASE WHEN k %% 2 = 1 THEN t.buyer_id ELSE t.provider_user_id END",
+                    "created_at": "t.created_at + (t.last_message_at - t.created_at) * k / (%(m)s - 1)",
+                },
+            )
         # The others: `messages` each from the buyer, the first and last at the thread's own times.
         per_chunk = max(1, CHUNK // p["messages"])
         for start, stop in _chunks(p["threads"] - 1, per_chunk):
             with transaction.atomic(using=mp):
                 messages += insert_select(
-                    cursor, Message,
+                    cursor,
+                    Message,
                     source="bench_threads t, generate_series(0, %(m)s - 1) k WHERE t.n > %(start)s AND t.n <= %(stop)s",
                     params={"m": p["messages"], "start": start, "stop": stop},
-                    values={"thread_id": "t.id", "sender_id": "t.buyer_id", "body": text(12, "t.n * 64 + k"),
-                            "created_at": "CASE WHEN k = 0 THEN t.created_at WHEN k = %(m)s - 1 THEN t.last_message_at"
-                                          f" ELSE t.created_at + (t.last_message_at - t.created_at)"
-                                          f" * {_pick('t.n * 64 + k', 1_000_000)} / 1000000.0 END"})
+                    values={
+                        "thread_id": "t.id",
+                        "sender_id": "t.buyer_id",
+                        "body": text(12, "t.n * 64 + k"),
+                        "created_at": "CASE WHEN k = 0 THEN t.created_at WHEN k = %(m)s - 1 THEN t.last_message_at"
+                        f" ELSE t.created_at + (t.last_message_at - t.created_at)"
+                        f" * {_pick('t.n * 64 + k', 1_000_000)} / 1000000.0 END",
+                    },
+                )
             log(f"messages: {messages} ({elapsed()})")
 
         # The cross-database registry and the providers' counters, set-wise. Aggregates joined by
@@ -367,8 +474,13 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     seconds = time.monotonic() - started
     sizes = database_sizes()
     log("database sizes: " + ", ".join(f"{alias} {size / 2**20:,.0f} MiB" for alias, size in sizes.items()))
-    return {"scale": scale, "seconds": round(seconds, 1), "deep_thread_id": deep_thread_id, "messages": messages,
-            "database_bytes": sizes}
+    return {
+        "scale": scale,
+        "seconds": round(seconds, 1),
+        "deep_thread_id": deep_thread_id,
+        "messages": messages,
+        "database_bytes": sizes,
+    }
 
 
 def database_sizes() -> dict[str, int]:
@@ -413,8 +525,12 @@ def ensure_logins() -> dict:
     if marketplace_user.tenant_user_id != provider_login.pk:
         marketplace_user.tenant_user_id = provider_login.pk
         marketplace_user.save(using="marketplace", update_fields=["tenant_user_id"])
-    return {"owner": owner.email, "provider": provider_login.email, "deep_thread_id": deep.pk,
-            "password": BENCH_PASSWORD}
+    return {
+        "owner": owner.email,
+        "provider": provider_login.email,
+        "deep_thread_id": deep.pk,
+        "password": BENCH_PASSWORD,
+    }
 
 
 def main() -> None:

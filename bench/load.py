@@ -28,20 +28,35 @@ def lua(name: str) -> str:
     return str(LUA / name)
 
 
-def wrk_with(url: str, extra: list[str] = (), trailing: list[str] = (), *, duration: int | None = None,
-             connections: int = CONNECTIONS) -> dict:
+def wrk_with(
+    url: str,
+    extra: list[str] = (),
+    trailing: list[str] = (),
+    *,
+    duration: int | None = None,
+    connections: int = CONNECTIONS,
+) -> dict:
     """One wrk run: req/s, p50/p95/p99 in ms, non-2xx answers. A Lua script in `extra` ("-s path")
     runs with bench/lua/percentiles.lua appended (wrk takes one script), which prints the percentiles."""
     extra, script_text = list(extra), ""
     if "-s" in extra:
         at = extra.index("-s")
         script_text = open(extra[at + 1]).read() + "\n"
-        del extra[at:at + 2]
+        del extra[at : at + 2]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(script_text + (LUA / "percentiles.lua").read_text())
         script.flush()
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{duration or DURATION}s", "-s", script.name, *extra, url,
-                   *trailing]
+        command = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration or DURATION}s",
+            "-s",
+            script.name,
+            *extra,
+            url,
+            *trailing,
+        ]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
 
@@ -97,8 +112,10 @@ class Bench:
         return load(duration=None)
 
     def baselines(self) -> tuple[Callable[..., dict], Callable[..., dict]]:
-        return (lambda duration: wrk(self.bare.baseline_url, duration=duration),
-                lambda duration: wrk(self.stack.baseline_url, duration=duration))
+        return (
+            lambda duration: wrk(self.bare.baseline_url, duration=duration),
+            lambda duration: wrk(self.stack.baseline_url, duration=duration),
+        )
 
     def against_baselines(self, load: Callable[..., dict], rounds: int = ROUNDS) -> dict:
         """Rounds of bare baseline, stack baseline, `load`: the medians, and the load's req/s against
@@ -113,6 +130,12 @@ class Bench:
 
 
 def with_ratios(measured: dict, bare: dict, stack: dict) -> dict:
-    return {**measured, "ratio_to_bare": measured["rps"] / bare["rps"], "ratio_to_baseline": measured["rps"] / stack["rps"],
-            "bare_rps": bare["rps"], "bare_p99_ms": bare.get("p99_ms"), "stack_rps": stack["rps"],
-            "stack_p99_ms": stack.get("p99_ms")}
+    return {
+        **measured,
+        "ratio_to_bare": measured["rps"] / bare["rps"],
+        "ratio_to_baseline": measured["rps"] / stack["rps"],
+        "bare_rps": bare["rps"],
+        "bare_p99_ms": bare.get("p99_ms"),
+        "stack_rps": stack["rps"],
+        "stack_p99_ms": stack.get("p99_ms"),
+    }

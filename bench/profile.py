@@ -23,25 +23,55 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--html", default="-")
     parser.add_argument("--all", action="store_true", help="show every frame (pyinstrument show_all)")
-    parser.add_argument("--cprofile", action="store_true",
-                        help="CPU time by function (cProfile, sorted by own time) instead of pyinstrument's wall-clock tree")
-    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"],
-                        help="with --cprofile: order by a function's own time (default) or including what it calls")
+    parser.add_argument(
+        "--cprofile",
+        action="store_true",
+        help="CPU time by function (cProfile, sorted by own time) instead of pyinstrument's wall-clock tree",
+    )
+    parser.add_argument(
+        "--sort",
+        default="tottime",
+        choices=["tottime", "cumulative"],
+        help="with --cprofile: order by a function's own time (default) or including what it calls",
+    )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each SELECT of one request")
     parser.add_argument("--scale", choices=["small", "full"], default="small", help="which bench data set")
     args = parser.parse_args(argv)
     environment, services = bench_environment(args.scale)
     try:
         prepare(environment, scale=args.scale)
-        logins = subprocess.run([sys.executable, "-m", "bench.generate", "--logins"], cwd=BASE_DIR, env=environment,
-                                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        logins = (
+            subprocess.run(
+                [sys.executable, "-m", "bench.generate", "--logins"],
+                cwd=BASE_DIR,
+                env=environment,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         for scenario in args.scenarios:
             print(f"=== {scenario}", flush=True)
             html = args.html.replace(".html", f"-{scenario}.html")
-            subprocess.run([sys.executable, "-m", "bench.probes.profile_request", scenario, str(args.requests), html, logins,
-                            *(["--all"] if args.all else []), *(["--explain"] if args.explain else []),
-                            *(["--cprofile", "--sort", args.sort] if args.cprofile else [])],
-                           cwd=BASE_DIR, env=environment, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.probes.profile_request",
+                    scenario,
+                    str(args.requests),
+                    html,
+                    logins,
+                    *(["--all"] if args.all else []),
+                    *(["--explain"] if args.explain else []),
+                    *(["--cprofile", "--sort", args.sort] if args.cprofile else []),
+                ],
+                cwd=BASE_DIR,
+                env=environment,
+                check=True,
+            )
         return 0
     finally:
         for service in services:

@@ -21,8 +21,11 @@ def ratio_text(ratio: float, target: float | None = None) -> str:
 
 def both(m: dict, target: float | None = None) -> str:
     """A rate against both baselines: "0.41x stack / 0.30x bare"."""
-    return (f"{ratio_text(m['ratio_to_baseline'], target)} stack / "
-            f"{ratio_text(m['ratio_to_bare'])} bare" if "ratio_to_bare" in m else ratio_text(m["ratio_to_baseline"], target))
+    return (
+        f"{ratio_text(m['ratio_to_baseline'], target)} stack / {ratio_text(m['ratio_to_bare'])} bare"
+        if "ratio_to_bare" in m
+        else ratio_text(m["ratio_to_baseline"], target)
+    )
 
 
 def latency(m: dict) -> str:

@@ -26,8 +26,10 @@ def search_lines(results: dict) -> list[str]:
             continue
         ok = verdict(m["ratio_to_baseline"], ratio) + (f" / {verdict(m['p99_ms'], p99, False)}" if p99 else "")
         edits = f", {m['edits']} edits" if m.get("edits") is not None else ""
-        lines.append(f"| API listing search, {label} vs baselines (stack / bare) | {both(m, ratio)}, {latency(m)}"
-                     f"{edits}{non_2xx(m)} | {_target_text(ratio, p99)} | {ok} |")
+        lines.append(
+            f"| API listing search, {label} vs baselines (stack / bare) | {both(m, ratio)}, {latency(m)}"
+            f"{edits}{non_2xx(m)} | {_target_text(ratio, p99)} | {ok} |"
+        )
     if h := s.get("site_under_broad_hammer"):
         alone, hammer = h["alone"], h["hammer"]
         lines.append(
@@ -35,20 +37,24 @@ def search_lines(results: dict) -> list[str]:
             f" broad searches: vs the site alone; vs baselines (stack / bare) | {ratio_text(h['ratio_to_alone'], SITE_TARGET)}"
             f" ({h['rps']:.0f} vs {alone['rps']:.0f} req/s, p99 {h['p99_ms']:.1f} vs {alone['p99_ms']:.1f} ms);"
             f" {both(h)} (alone {both(alone)}); the hammer {hammer['rps']:.0f} req/s, p99 {hammer['p99_ms']:.1f} ms"
-            f"{non_2xx(h)} | ≥ {SITE_TARGET}x the site alone | {verdict(h['ratio_to_alone'], SITE_TARGET)} |")
+            f"{non_2xx(h)} | ≥ {SITE_TARGET}x the site alone | {verdict(h['ratio_to_alone'], SITE_TARGET)} |"
+        )
     p = results.get("search_plan")
     if p and "error" in p:
         lines.append(f"| listing search plans by term class | not measured: {p['error']} | — | — |")
     elif p:
         for name, c in p["classes"].items():
             state = f" in {c['state']}" if c.get("state") else ""
-            lines.append(f"| listing search plan, {name}: '{c['query']}'{state} ({c['matches']:,} matches;"
-                         f" the words alone {c['text_matches']:,}) | {c['plan']} ({', '.join(c['indexes'])});"
-                         f" {c['execution_ms']:.2f} ms + {c['planning_ms']:.2f} ms planning | — | — |")
+            lines.append(
+                f"| listing search plan, {name}: '{c['query']}'{state} ({c['matches']:,} matches;"
+                f" the words alone {c['text_matches']:,}) | {c['plan']} ({', '.join(c['indexes'])});"
+                f" {c['execution_ms']:.2f} ms + {c['planning_ms']:.2f} ms planning | — | — |"
+            )
         if w := p.get("after_writes"):
             lines.append(
                 f"| listing search (reference) inside PostgreSQL after {w['writes']:,} listing edits: the GIN index as"
                 f" deployed (no fastupdate) vs PostgreSQL's default (fastupdate) |"
                 f" {w['deployed']['search_ms']:.2f} vs {w['fastupdate']['search_ms']:.2f} ms; an edit"
-                f" {w['deployed']['write_ms']:.2f} vs {w['fastupdate']['write_ms']:.2f} ms | — | — |")
+                f" {w['deployed']['write_ms']:.2f} vs {w['fastupdate']['write_ms']:.2f} ms | — | — |"
+            )
     return lines

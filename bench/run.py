@@ -45,12 +45,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scale", choices=["small", "full"], default="small")
     parser.add_argument("--fresh", action="store_true", help="drop the bench databases and generate again")
     parser.add_argument("--skip-gunicorn", action="store_true", help="skip the gunicorn worker comparison")
-    parser.add_argument("--only", nargs="+", metavar="SCENARIO", choices=list(SECTIONS),
-                        help="run only these scenarios")
-    parser.add_argument("--write-report", action="store_true",
-                        help="with --only: write the report of what ran (otherwise printed as JSON only)")
-    parser.add_argument("--merge-report", action="store_true",
-                        help="with --only: put what ran into the scale's existing report (the rest kept as it was)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="SCENARIO", choices=list(SECTIONS), help="run only these scenarios"
+    )
+    parser.add_argument(
+        "--write-report",
+        action="store_true",
+        help="with --only: write the report of what ran (otherwise printed as JSON only)",
+    )
+    parser.add_argument(
+        "--merge-report",
+        action="store_true",
+        help="with --only: put what ran into the scale's existing report (the rest kept as it was)",
+    )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed (Debian: apt-get install wrk); `make bench` installs it")
@@ -62,9 +69,14 @@ def main(argv: list[str]) -> int:
         stack, bare = Server(environment), Server(environment, bare=True)
         servers += [stack, bare]
         bench = Bench(environment, stack, bare)
-        results = {"scale": args.scale, "dataset": dataset_summary(environment),
-                   "server": server_settings(environment), "gunicorn_workers": deployed_label(environment),
-                   "rounds": ROUNDS, "duration_seconds": DURATION}
+        results = {
+            "scale": args.scale,
+            "dataset": dataset_summary(environment),
+            "server": server_settings(environment),
+            "gunicorn_workers": deployed_label(environment),
+            "rounds": ROUNDS,
+            "duration_seconds": DURATION,
+        }
         cache: dict = {}
 
         def logins() -> dict:

@@ -31,18 +31,27 @@ def scenario_calibration(bench: Bench) -> dict:
             conn.execute("CREATE DATABASE breederhq_bench_pgbench")
     bench_db_admin = admin.rsplit("/", 1)[0] + "/breederhq_bench_pgbench"
     subprocess.run([pgbench, "-i", "-q", "-s", "5", bench_db_admin], check=True, capture_output=True)
-    out = subprocess.run([pgbench, "-S", "-c", "8", "-j", "2", "-T", str(DURATION), bench_db_admin],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [pgbench, "-S", "-c", "8", "-j", "2", "-T", str(DURATION), bench_db_admin],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     pg_tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
     bare_load, stack_load = bench.baselines()
     bare, stack = [], []
     for _ in range(ROUNDS):
         bare.append(bench.run(bare_load))
         stack.append(bench.run(stack_load))
-    return {"pgbench_select_tps": pg_tps, "baseline_rps": median(stack, "rps"),
-            "baseline_p99_ms": median(stack, "p99_ms"), "bare_rps": median(bare, "rps"),
-            "bare_p99_ms": median(bare, "p99_ms"), "stack_vs_bare": median(stack, "rps") / median(bare, "rps"),
-            "baseline_share_of_pgbench": median(stack, "rps") / pg_tps}
+    return {
+        "pgbench_select_tps": pg_tps,
+        "baseline_rps": median(stack, "rps"),
+        "baseline_p99_ms": median(stack, "p99_ms"),
+        "bare_rps": median(bare, "rps"),
+        "bare_p99_ms": median(bare, "p99_ms"),
+        "stack_vs_bare": median(stack, "rps") / median(bare, "rps"),
+        "baseline_share_of_pgbench": median(stack, "rps") / pg_tps,
+    }
 
 
 def scenario_crossdb_api(bench: Bench, logins: dict) -> dict:
@@ -57,12 +66,18 @@ def scenario_crossdb_api(bench: Bench, logins: dict) -> dict:
         return {"error": str(exc)}
     headers = ["-H", f"Authorization: Bearer {token(server, logins['owner'], logins['password'])}"]
     for size in (20, 100):
-        batched, per_row = interleaved(lambda: wrk_with(f"{server.url}/api/v1/contacts/?page_size={size}", headers),
-                                       lambda: wrk_with(f"{server.url}/bench/contacts-per-row?page_size={size}", headers))
-        out[str(size)] = {"batched_rps": median(batched, "rps"), "per_row_rps": median(per_row, "rps"),
-                          "batched_p99_ms": median(batched, "p99_ms"), "per_row_p99_ms": median(per_row, "p99_ms"),
-                          "speedup": median(batched, "rps") / median(per_row, "rps"),
-                          "non_2xx": sum(r["non_2xx"] for r in batched + per_row)}
+        batched, per_row = interleaved(
+            lambda: wrk_with(f"{server.url}/api/v1/contacts/?page_size={size}", headers),
+            lambda: wrk_with(f"{server.url}/bench/contacts-per-row?page_size={size}", headers),
+        )
+        out[str(size)] = {
+            "batched_rps": median(batched, "rps"),
+            "per_row_rps": median(per_row, "rps"),
+            "batched_p99_ms": median(batched, "p99_ms"),
+            "per_row_p99_ms": median(per_row, "p99_ms"),
+            "speedup": median(batched, "rps") / median(per_row, "rps"),
+            "non_2xx": sum(r["non_2xx"] for r in batched + per_row),
+        }
     return out
 
 
@@ -70,8 +85,10 @@ def token(server: Server, email: str, password: str) -> str:
     import urllib.request
 
     request = urllib.request.Request(
-        f"{server.url}/api/v1/auth/token/", data=json.dumps({"email": email, "password": password}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        f"{server.url}/api/v1/auth/token/",
+        data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())["access"]
@@ -82,12 +99,20 @@ def scenario_api(bench: Bench, users: dict) -> dict:
     (bench/lua/users.lua, tokens minted up front), against both baselines."""
     url = bench.stack.url
     results = {}
-    for name, kind in (("transactions_first_page", "transactions"), ("messages_newest_page", "messages"),
-                       ("contacts_with_marketplace_names", "contacts")):
+    for name, kind in (
+        ("transactions_first_page", "transactions"),
+        ("messages_newest_page", "messages"),
+        ("contacts_with_marketplace_names", "contacts"),
+    ):
         tokens, count = users[kind]
-        results[name] = {**bench.against_baselines(
-            lambda duration, tokens=tokens: wrk_with(f"{url}/", ["-s", lua("users.lua")], ["--", tokens],
-                                                     duration=duration)), "users": count}
+        results[name] = {
+            **bench.against_baselines(
+                lambda duration, tokens=tokens: wrk_with(
+                    f"{url}/", ["-s", lua("users.lua")], ["--", tokens], duration=duration
+                )
+            ),
+            "users": count,
+        }
     return results
 
 
@@ -106,38 +131,53 @@ def scenario_api_depth(bench: Bench, logins: dict) -> dict:
     thread = logins["deep_thread_id"]
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
         provider_id = conn.execute("SELECT provider_id FROM message_threads WHERE id = %s", [thread]).fetchone()[0]
-        history = conn.execute("SELECT count(*) FROM marketplace_transactions WHERE provider_id = %s",
-                               [provider_id]).fetchone()[0]
+        history = conn.execute(
+            "SELECT count(*) FROM marketplace_transactions WHERE provider_id = %s", [provider_id]
+        ).fetchone()[0]
         depth = history * 2 // 3  # two thirds into the provider's (long) history
         created_at, tx_id = conn.execute(
             "SELECT created_at, id FROM marketplace_transactions WHERE provider_id = %s "
-            "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1", [provider_id, depth]).fetchone()
+            "ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
+            [provider_id, depth],
+        ).fetchone()
         # The statement selectors.transaction_page runs for that cursor.
-        deep_plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN SELECT t.*, p.business_name, p.kind, p.city, p.state FROM marketplace_transactions t "
-            "JOIN marketplace_providers p ON p.id = t.provider_id WHERE t.provider_id = %s "
-            "AND (t.created_at, t.id) < (%s, %s) ORDER BY t.created_at DESC, t.id DESC LIMIT 26",
-            [provider_id, created_at, tx_id]).fetchall())
+        deep_plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN SELECT t.*, p.business_name, p.kind, p.city, p.state FROM marketplace_transactions t "
+                "JOIN marketplace_providers p ON p.id = t.provider_id WHERE t.provider_id = %s "
+                "AND (t.created_at, t.id) < (%s, %s) ORDER BY t.created_at DESC, t.id DESC LIMIT 26",
+                [provider_id, created_at, tx_id],
+            ).fetchall()
+        )
         message_row = conn.execute(
             "SELECT created_at, id FROM messages WHERE thread_id = %s ORDER BY created_at DESC, id DESC "
-            "OFFSET 99999 LIMIT 1", [thread]).fetchone()
+            "OFFSET 99999 LIMIT 1",
+            [thread],
+        ).fetchone()
     # The cursors exactly as the API writes them (breederhq.api.keyset.encode_position).
     tx_cursor = base64.urlsafe_b64encode(f"{created_at.isoformat()}|{tx_id}".encode()).decode()
     message_cursor = base64.urlsafe_b64encode(f"{message_row[0].isoformat()}|{message_row[1]}".encode()).decode()
     base = f"{server.url}/api/v1/marketplace/"
-    first, deep = interleaved(lambda: wrk_with(f"{base}transactions/?as=provider", headers),
-                              lambda: wrk_with(f"{base}transactions/?as=provider&{urlencode({'cursor': tx_cursor})}",
-                                               headers))
+    first, deep = interleaved(
+        lambda: wrk_with(f"{base}transactions/?as=provider", headers),
+        lambda: wrk_with(f"{base}transactions/?as=provider&{urlencode({'cursor': tx_cursor})}", headers),
+    )
     by_cursor, by_offset = interleaved(
         lambda: wrk_with(f"{base}threads/{thread}/messages/?{urlencode({'cursor': message_cursor})}", headers),
-        lambda: wrk_with(f"{server.url}/bench/threads/{thread}/messages-by-offset?offset=100000", headers))
+        lambda: wrk_with(f"{server.url}/bench/threads/{thread}/messages-by-offset?offset=100000", headers),
+    )
     return {
-        "transactions_depth_rows": depth, "transactions_history_rows": history,
-        "transactions_first_rps": median(first, "rps"), "transactions_deep_rps": median(deep, "rps"),
+        "transactions_depth_rows": depth,
+        "transactions_history_rows": history,
+        "transactions_first_rps": median(first, "rps"),
+        "transactions_deep_rps": median(deep, "rps"),
         "transactions_deep_vs_first": median(deep, "rps") / median(first, "rps"),
         "transactions_deep_plan_sorts": _sorts(deep_plan),
-        "messages_cursor_rps": median(by_cursor, "rps"), "messages_offset_rps": median(by_offset, "rps"),
-        "messages_cursor_p99_ms": median(by_cursor, "p99_ms"), "messages_offset_p99_ms": median(by_offset, "p99_ms"),
+        "messages_cursor_rps": median(by_cursor, "rps"),
+        "messages_offset_rps": median(by_offset, "rps"),
+        "messages_cursor_p99_ms": median(by_cursor, "p99_ms"),
+        "messages_offset_p99_ms": median(by_offset, "p99_ms"),
         "messages_cursor_vs_offset": median(by_cursor, "rps") / median(by_offset, "rps"),
         "non_2xx": sum(r["non_2xx"] for r in first + deep + by_cursor + by_offset),
     }
@@ -165,8 +205,13 @@ def scenario_gunicorn(environment: dict, logins: dict) -> dict:
             for file in files:
                 os.unlink(file)
             discard_bench_events(environment, after_id)
-        results[name] = {"transactions_rps": median(api, "rps"), "transactions_p99_ms": median(api, "p99_ms"),
-                         "webhook_rps": median(webhook, "rps"), "webhook_p99_ms": median(webhook, "p99_ms"),
-                         "webhook_non_2xx": sum(r["non_2xx"] for r in webhook),
-                         "baseline_rps": median(base, "rps"), "baseline_p99_ms": median(base, "p99_ms")}
+        results[name] = {
+            "transactions_rps": median(api, "rps"),
+            "transactions_p99_ms": median(api, "p99_ms"),
+            "webhook_rps": median(webhook, "rps"),
+            "webhook_p99_ms": median(webhook, "p99_ms"),
+            "webhook_non_2xx": sum(r["non_2xx"] for r in webhook),
+            "baseline_rps": median(base, "rps"),
+            "baseline_p99_ms": median(base, "p99_ms"),
+        }
     return results

@@ -50,8 +50,13 @@ def scenario_crossdb_check(environment: dict, runs: int = 3) -> dict:
     seconds, report = [], {}
     for _ in range(runs):
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "manage.py", "crossdb_check", "--json"], cwd=BASE_DIR,
-                                env=environment, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "manage.py", "crossdb_check", "--json"],
+            cwd=BASE_DIR,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
         seconds.append(time.perf_counter() - started)
         try:  # exit 1 with a report is a check that found problems: still timed
             report = json.loads(result.stdout)
@@ -59,8 +64,12 @@ def scenario_crossdb_check(environment: dict, runs: int = 3) -> dict:
             return {"error": (result.stderr.strip().splitlines() or ["exit code %d" % result.returncode])[-1][:300]}
     checked = report["checked"]
     return {
-        "seconds": statistics.median(seconds), "runs": runs, "problems": len(report["problems"]),
+        "seconds": statistics.median(seconds),
+        "runs": runs,
+        "problems": len(report["problems"]),
         "share_of_period": statistics.median(seconds) / CROSSDB_CHECK_PERIOD_SECONDS,
-        "source_rows": sum(n for name, n in checked.items() if not name.endswith(("cross_db_references", "outbox_messages_open"))),
+        "source_rows": sum(
+            n for name, n in checked.items() if not name.endswith(("cross_db_references", "outbox_messages_open"))
+        ),
         "registry_rows": sum(n for name, n in checked.items() if name.endswith("cross_db_references")),
     }

@@ -43,11 +43,19 @@ def scenario_search(bench: Bench, users: dict) -> dict:
     vocabulary = vocabulary_file()
     try:
         out = {
-            "uncached_random": bench.against_baselines(lambda duration: wrk_with(
-                f"{url}/api/v1/marketplace/listings/", ["-s", lua("random_search.lua")], ["--", vocabulary],
-                duration=duration)),
-            "broad": bench.against_baselines(lambda duration: wrk_with(
-                url + BROAD_SEARCH_PATH, ["-s", lua("distinct_search.lua")], duration=duration)),
+            "uncached_random": bench.against_baselines(
+                lambda duration: wrk_with(
+                    f"{url}/api/v1/marketplace/listings/",
+                    ["-s", lua("random_search.lua")],
+                    ["--", vocabulary],
+                    duration=duration,
+                )
+            ),
+            "broad": bench.against_baselines(
+                lambda duration: wrk_with(
+                    url + BROAD_SEARCH_PATH, ["-s", lua("distinct_search.lua")], duration=duration
+                )
+            ),
             "cached_with_edits": cached_with_edits(bench),
             "site_under_broad_hammer": site_under_hammer(bench, users),
         }
@@ -57,8 +65,13 @@ def scenario_search(bench: Bench, users: dict) -> dict:
 
 
 def cached_with_edits(bench: Bench) -> dict:
-    editor = subprocess.Popen([sys.executable, "-m", "bench.probes.listing_edits", SEARCH_ARGUMENTS["state"]],
-                              cwd=BASE_DIR, env=bench.environment, stdout=subprocess.PIPE, text=True)
+    editor = subprocess.Popen(
+        [sys.executable, "-m", "bench.probes.listing_edits", SEARCH_ARGUMENTS["state"]],
+        cwd=BASE_DIR,
+        env=bench.environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         measured = bench.against_baselines(lambda duration: wrk_with(bench.stack.url + SEARCH_PATH, duration=duration))
     finally:
@@ -92,8 +105,15 @@ def site_under_hammer(bench: Bench, users: dict) -> dict:
         length = (duration or DURATION) + 2
 
         def run():
-            hammer.update(wrk_with(url + BROAD_SEARCH_PATH, ["-s", lua("distinct_search.lua")], duration=length,
-                                   connections=HAMMER_CONNECTIONS))
+            hammer.update(
+                wrk_with(
+                    url + BROAD_SEARCH_PATH,
+                    ["-s", lua("distinct_search.lua")],
+                    duration=length,
+                    connections=HAMMER_CONNECTIONS,
+                )
+            )
+
         thread = threading.Thread(target=run)
         thread.start()
         threading.Event().wait(1.0)  # the hammer at full speed before the site is measured
@@ -114,5 +134,11 @@ def site_under_hammer(bench: Bench, users: dict) -> dict:
     hammer = summary([r["hammer"] for r in under])
     under_summary = with_ratios(summary(under), summary(bare), summary(stack))
     alone_summary = with_ratios(summary(alone), summary(bare), summary(stack))
-    return {**under_summary, "alone": alone_summary, "ratio_to_alone": under_summary["rps"] / alone_summary["rps"],
-            "hammer": hammer, "hammer_connections": HAMMER_CONNECTIONS, "warmup_seconds": WARMUP}
+    return {
+        **under_summary,
+        "alone": alone_summary,
+        "ratio_to_alone": under_summary["rps"] / alone_summary["rps"],
+        "hammer": hammer,
+        "hammer_connections": HAMMER_CONNECTIONS,
+        "warmup_seconds": WARMUP,
+    }

@@ -60,23 +60,33 @@ def scenario_search_plan(environment: dict) -> dict:
 def _explain(conn, sql: str) -> dict:
     plans = [conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}").fetchone()[0][0] for _ in range(6)][1:]
     indexes = {n["Index Name"] for n in plan_nodes(plans[0]["Plan"]) if "Index Name" in n}
-    return {"execution_ms": statistics.median(p["Execution Time"] for p in plans),
-            "planning_ms": statistics.median(p["Planning Time"] for p in plans),
-            "indexes": sorted(indexes), "plan": plan_kind(indexes),
-            "shared_blocks": plans[-1]["Plan"].get("Shared Hit Blocks", 0) + plans[-1]["Plan"].get("Shared Read Blocks", 0)}
+    return {
+        "execution_ms": statistics.median(p["Execution Time"] for p in plans),
+        "planning_ms": statistics.median(p["Planning Time"] for p in plans),
+        "indexes": sorted(indexes),
+        "plan": plan_kind(indexes),
+        "shared_blocks": plans[-1]["Plan"].get("Shared Hit Blocks", 0) + plans[-1]["Plan"].get("Shared Read Blocks", 0),
+    }
 
 
 def _search_plan(environment: dict) -> dict:
     import psycopg
 
-    statements = probe({**environment, "LISTING_SEARCH_STATEMENT_TIMEOUT_MS": "0"}, "search_statement",
-                       json.dumps(list(TERM_CLASSES.values())))
+    statements = probe(
+        {**environment, "LISTING_SEARCH_STATEMENT_TIMEOUT_MS": "0"},
+        "search_statement",
+        json.dumps(list(TERM_CLASSES.values())),
+    )
     classes = {}
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"], prepare_threshold=None) as conn:
         for (name, arguments), statement in zip(TERM_CLASSES.items(), statements, strict=True):
-            classes[name] = {"query": arguments["query"], "state": arguments.get("state"),
-                             "matches": statement["matches"], "text_matches": statement["text_matches"],
-                             **_explain(conn, statement["sql"])}
+            classes[name] = {
+                "query": arguments["query"],
+                "state": arguments.get("state"),
+                "matches": statement["matches"],
+                "text_matches": statement["text_matches"],
+                **_explain(conn, statement["sql"]),
+            }
     reference = statements[list(TERM_CLASSES).index("two words and a state (the reference search)")]["sql"]
     return {"classes": classes, "after_writes": _search_after_listing_writes(environment, reference)}
 
@@ -94,11 +104,16 @@ def _search_after_listing_writes(environment: dict, sql: str) -> dict:
         for name, fastupdate in (("deployed", "off"), ("fastupdate", "on")):
             conn.execute(f"ALTER INDEX {GIN_INDEX} SET (fastupdate = {fastupdate})")
             started = time.perf_counter()
-            conn.execute("UPDATE service_listings SET title = title || ' (edited)'"
-                         " WHERE id IN (SELECT id FROM service_listings ORDER BY id DESC LIMIT %s)", [LISTING_WRITES])
+            conn.execute(
+                "UPDATE service_listings SET title = title || ' (edited)'"
+                " WHERE id IN (SELECT id FROM service_listings ORDER BY id DESC LIMIT %s)",
+                [LISTING_WRITES],
+            )
             write_ms = (time.perf_counter() - started) * 1000 / LISTING_WRITES
-            times = [conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchone()[0][0]["Execution Time"]
-                     for _ in range(6)][1:]
+            times = [
+                conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}").fetchone()[0][0]["Execution Time"]
+                for _ in range(6)
+            ][1:]
             out[name] = {"search_ms": statistics.median(times), "write_ms": write_ms}
             conn.rollback()
             with psycopg.connect(owner, autocommit=True) as vacuum:

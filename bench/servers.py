@@ -58,9 +58,21 @@ class Server:
         self.environment = {**environment, "DJANGO_SETTINGS_MODULE": "bench.bare_settings"} if bare else environment
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn", *options, "--bind",
-             f"127.0.0.1:{self.port}", "--log-level", "warning"],
-            cwd=BASE_DIR, env=self.environment, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:config.gunicorn",
+                *options,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE_DIR,
+            env=self.environment,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -93,7 +105,8 @@ def _active_statements(environment: dict) -> int:
         with psycopg.connect(environment[variable], autocommit=True) as conn:
             total += conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
-                " AND application_name = 'breederhq' AND pid <> pg_backend_pid()").fetchone()[0]
+                " AND application_name = 'breederhq' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
     return total
 
 

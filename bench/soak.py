@@ -50,8 +50,23 @@ class OwnRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 10
         while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).returncode != 0:
             if time.monotonic() > deadline:
@@ -65,9 +80,14 @@ class OwnRedis:
 
 
 def celery(environment: dict, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", *args, "--loglevel", "WARNING"],
-                            cwd=BASE_DIR, env=environment, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", *args, "--loglevel", "WARNING"],
+        cwd=BASE_DIR,
+        env=environment,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def start_worker(environment: dict) -> subprocess.Popen:
@@ -88,25 +108,37 @@ def waiting_work(environment: dict, run: int) -> int:
     total = 0
     for variable in ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL"):
         with psycopg.connect(admin_url(environment, variable)) as conn:
-            total += conn.execute("SELECT (SELECT count(*) FROM outbox_messages WHERE status = 'pending')"
-                                  " + (SELECT count(*) FROM outbound_emails WHERE status IN ('queued', 'sending'))"
-                                  ).fetchone()[0]
+            total += conn.execute(
+                "SELECT (SELECT count(*) FROM outbox_messages WHERE status = 'pending')"
+                " + (SELECT count(*) FROM outbound_emails WHERE status IN ('queued', 'sending'))"
+            ).fetchone()[0]
             if variable == "TENANT_DATABASE_URL":
-                total += conn.execute("SELECT count(*) FROM stripe_webhook_events WHERE status IN ('received', 'failed')"
-                                      " AND stripe_event_id LIKE %s", [f"evt\\_soak\\_{run}\\_%"]).fetchone()[0]
+                total += conn.execute(
+                    "SELECT count(*) FROM stripe_webhook_events WHERE status IN ('received', 'failed')"
+                    " AND stripe_event_id LIKE %s",
+                    [f"evt\\_soak\\_{run}\\_%"],
+                ).fetchone()[0]
     return total
 
 
 def crossdb_check(environment: dict) -> dict:
-    result = subprocess.run([sys.executable, "manage.py", "crossdb_check", "--json"], cwd=BASE_DIR, env=environment,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "crossdb_check", "--json"],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
     try:
         report = json.loads(result.stdout)
     except ValueError:
         return {"error": (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1][:300]}
     problems = report["problems"]
-    return {"problems": len(problems), "checked_rows": sum(report["checked"].values()),
-            "summary": "; ".join(json.dumps(p, default=str)[:200] for p in problems[:3])}
+    return {
+        "problems": len(problems),
+        "checked_rows": sum(report["checked"].values()),
+        "summary": "; ".join(json.dumps(p, default=str)[:200] for p in problems[:3]),
+    }
 
 
 def scenario_soak(environment: dict) -> dict:
@@ -165,8 +197,18 @@ def scenario_soak(environment: dict) -> dict:
         stop(beat)
         redis.stop()
     outcomes = [asdict(o) for o in load.outcomes]
-    return {"config": {"clients": CLIENTS, "steady_seconds": PHASE_SECONDS, "worker_down_seconds": WORKER_DOWN_SECONDS,
-                       "redis_down_seconds": REDIS_DOWN_SECONDS, "drain_limit_seconds": DRAIN_SECONDS},
-            "phases": phase_summary(outcomes), "drain_seconds": drain_seconds, "left_after_drain": left,
-            "facts": facts, "crossdb_check": crossdb,
-            "invariants": evaluate(facts, load.replay_mismatches, crossdb)}
+    return {
+        "config": {
+            "clients": CLIENTS,
+            "steady_seconds": PHASE_SECONDS,
+            "worker_down_seconds": WORKER_DOWN_SECONDS,
+            "redis_down_seconds": REDIS_DOWN_SECONDS,
+            "drain_limit_seconds": DRAIN_SECONDS,
+        },
+        "phases": phase_summary(outcomes),
+        "drain_seconds": drain_seconds,
+        "left_after_drain": left,
+        "facts": facts,
+        "crossdb_check": crossdb,
+        "invariants": evaluate(facts, load.replay_mismatches, crossdb),
+    }

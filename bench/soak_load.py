@@ -52,13 +52,22 @@ class SoakLoad:
     _sent_events: list[str] = field(default_factory=list)
 
     # --- one request -------------------------------------------------------------------------
-    def request(self, kind: str, method: str, path: str, body: dict | str | None = None,
-                headers: dict | None = None, *, auth: bool = True) -> tuple[int, dict]:
+    def request(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        body: dict | str | None = None,
+        headers: dict | None = None,
+        *,
+        auth: bool = True,
+    ) -> tuple[int, dict]:
         data = None
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if auth:
-            all_headers.update({"Authorization": f"Bearer {self.setup['token']}",
-                                "X-Tenant-ID": str(self.setup["tenant_id"])})
+            all_headers.update(
+                {"Authorization": f"Bearer {self.setup['token']}", "X-Tenant-ID": str(self.setup["tenant_id"])}
+            )
         if body is not None:
             data = (body if isinstance(body, str) else json.dumps(body)).encode()
         request = urllib.request.Request(self.base_url + path, data=data, headers=all_headers, method=method)
@@ -75,8 +84,17 @@ class SoakLoad:
             payload = json.loads(text) if text.startswith("{") else {}
         except ValueError:
             payload = {}
-        outcome = Outcome(phase, kind, method, path.split("?")[0], status, (time.perf_counter() - started) * 1000,
-                          str(payload.get("code", "")), retry_after, text[:300] if status >= 500 or not status else "")
+        outcome = Outcome(
+            phase,
+            kind,
+            method,
+            path.split("?")[0],
+            status,
+            (time.perf_counter() - started) * 1000,
+            str(payload.get("code", "")),
+            retry_after,
+            text[:300] if status >= 500 or not status else "",
+        )
         with self._lock:
             self.outcomes.append(outcome)
         return status, payload
@@ -84,17 +102,24 @@ class SoakLoad:
     # --- the kinds ---------------------------------------------------------------------------
     def listing_search(self, rng: random.Random) -> None:
         word = rng.choice(self.setup["words"])
-        self.request("listing_search", "GET", f"/api/v1/marketplace/listings/?q={word}&price_max_cents={rng.randint(10**9, 10**12)}",
-                     auth=False)
+        self.request(
+            "listing_search",
+            "GET",
+            f"/api/v1/marketplace/listings/?q={word}&price_max_cents={rng.randint(10**9, 10**12)}",
+            auth=False,
+        )
 
     def provider_page(self, rng: random.Random) -> None:
-        self.request("provider_page", "GET", f"/api/v1/marketplace/providers/{rng.choice(self.setup['providers'])}/",
-                     auth=False)
+        self.request(
+            "provider_page", "GET", f"/api/v1/marketplace/providers/{rng.choice(self.setup['providers'])}/", auth=False
+        )
 
     def invoice_flow(self, rng: random.Random) -> None:
         key = f"soak-inv-{rng.getrandbits(48):x}"
-        body = {"contact_id": rng.choice(self.setup["contacts"]),
-                "lines": [{"description": "Soak line", "unit_price_cents": rng.randint(100, 90_000)}]}
+        body = {
+            "contact_id": rng.choice(self.setup["contacts"]),
+            "lines": [{"description": "Soak line", "unit_price_cents": rng.randint(100, 90_000)}],
+        }
         status, created = self.request("invoice_create", "POST", "/api/v1/invoices/", body, {"Idempotency-Key": key})
         if status != 201:
             return
@@ -114,11 +139,13 @@ class SoakLoad:
     def purchase(self, rng: random.Random) -> None:
         key = f"soak-buy-{rng.getrandbits(48):x}"
         body = {"listing_id": rng.choice(self.setup["listings"])}
-        status, first = self.request("purchase", "POST", "/api/v1/marketplace/transactions/", body,
-                                     {"Idempotency-Key": key})
+        status, first = self.request(
+            "purchase", "POST", "/api/v1/marketplace/transactions/", body, {"Idempotency-Key": key}
+        )
         if status == 201 and rng.random() < REPEAT_SHARE:
-            again, replay = self.request("purchase", "POST", "/api/v1/marketplace/transactions/", body,
-                                         {"Idempotency-Key": key})
+            again, replay = self.request(
+                "purchase", "POST", "/api/v1/marketplace/transactions/", body, {"Idempotency-Key": key}
+            )
             if again == 201 and replay.get("id") != first.get("id"):
                 self.replay_mismatches.append(f"purchase key {key}: {first.get('id')} then {replay.get('id')}")
 
@@ -134,13 +161,18 @@ class SoakLoad:
         if body is None:
             event_type = rng.choices([t for t, _, _ in EVENT_MIX], [w for _, w, _ in EVENT_MIX])[0]
             n = rng.getrandbits(40)
-            body = json.dumps(stripe_event(event_type, _event_object(event_type, n, 200),
-                                           event_id=f"evt_soak_{self.setup['run']}_{n:x}"), separators=(",", ":"))
+            body = json.dumps(
+                stripe_event(
+                    event_type, _event_object(event_type, n, 200), event_id=f"evt_soak_{self.setup['run']}_{n:x}"
+                ),
+                separators=(",", ":"),
+            )
             with self._lock:
                 self._sent_events.append(body)
         header = stripe.WebhookSignature.generate_signature_header(body, self.webhook_secret)
-        self.request("webhook", "POST", "/api/v1/payments/stripe/webhook", body, {"Stripe-Signature": header},
-                     auth=False)
+        self.request(
+            "webhook", "POST", "/api/v1/payments/stripe/webhook", body, {"Stripe-Signature": header}, auth=False
+        )
 
     # --- the clients -------------------------------------------------------------------------
     def client(self, seed: int) -> None:
@@ -150,8 +182,9 @@ class SoakLoad:
             getattr(self, rng.choices(kinds, weights)[0])(rng)
 
     def start(self, clients: int) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self.client, args=(self.setup["run"] + i,), daemon=True)
-                   for i in range(clients)]
+        threads = [
+            threading.Thread(target=self.client, args=(self.setup["run"] + i,), daemon=True) for i in range(clients)
+        ]
         for thread in threads:
             thread.start()
         return threads

@@ -54,18 +54,29 @@ def scenario_rls_cost(environment: dict) -> dict:
     admin = admin_url(environment, "TENANT_DATABASE_URL")
     with psycopg.connect(admin) as conn:
         tenant_id = conn.execute("SELECT id FROM tenants WHERE slug = 'bench-7'").fetchone()[0]
-    query = [("SELECT id, invoice_number, total_cents, status FROM invoices WHERE tenant_id = %s "
-              "ORDER BY created_at DESC, id DESC LIMIT 50", [tenant_id])]
+    query = [
+        (
+            "SELECT id, invoice_number, total_cents, status FROM invoices WHERE tenant_id = %s "
+            "ORDER BY created_at DESC, id DESC LIMIT 50",
+            [tenant_id],
+        )
+    ]
     on, off = interleaved(
-        lambda: sql_timer(tenant_dsn, query, setup=[f"SELECT set_config('app.current_tenant_id', '{tenant_id}', true)"],
-                          repeat=3000),
+        lambda: sql_timer(
+            tenant_dsn, query, setup=[f"SELECT set_config('app.current_tenant_id', '{tenant_id}', true)"], repeat=3000
+        ),
         lambda: sql_timer(admin, query, repeat=3000),
         rounds=RLS_ROUNDS,
     )
     ratios = sorted(o / n for n, o in zip(on, off))
-    return {"rls_on_ms": statistics.median(on) * 1000, "rls_off_ms": statistics.median(off) * 1000,
-            "ratio_on_to_off": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1],
-            "rounds": RLS_ROUNDS}
+    return {
+        "rls_on_ms": statistics.median(on) * 1000,
+        "rls_off_ms": statistics.median(off) * 1000,
+        "ratio_on_to_off": statistics.median(ratios),
+        "ratio_min": ratios[0],
+        "ratio_max": ratios[-1],
+        "rounds": RLS_ROUNDS,
+    }
 
 
 def message_page_queries(environment: dict, thread: int, depth: int) -> dict:
@@ -96,8 +107,7 @@ def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
     queries = message_page_queries(environment, deep_thread, 100_000)
     keyset = [(sql, None) for sql in queries["deep"]]
     offset = [(sql, None) for sql in queries["offset"]]
-    k, o = interleaved(lambda: sql_timer(dsn, keyset, repeat=2000), lambda: sql_timer(dsn, offset, repeat=20),
-                       rounds=5)
+    k, o = interleaved(lambda: sql_timer(dsn, keyset, repeat=2000), lambda: sql_timer(dsn, offset, repeat=20), rounds=5)
     round_trip = sql_timer(dsn, [("SELECT 1", None)], repeat=2000)  # this host's floor for any statement
     plans = [_plan(dsn, sql) for sql in queries["deep"]]
     # The same queries on an unpartitioned copy (same columns, same index), made once.
@@ -106,8 +116,9 @@ def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_messages_unpartitioned")
         conn.execute("CREATE TABLE bench_messages_unpartitioned AS SELECT * FROM messages")
-        conn.execute("CREATE INDEX ON bench_messages_unpartitioned (thread_id, created_at DESC, id DESC) "
-                     "INCLUDE (read_at)")
+        conn.execute(
+            "CREATE INDEX ON bench_messages_unpartitioned (thread_id, created_at DESC, id DESC) INCLUDE (read_at)"
+        )
         conn.execute("ALTER TABLE bench_messages_unpartitioned ADD PRIMARY KEY (id)")
         conn.execute("VACUUM ANALYZE bench_messages_unpartitioned")
         conn.execute("VACUUM ANALYZE messages")
@@ -115,18 +126,23 @@ def scenario_messages_sql(environment: dict, deep_thread: int) -> dict:
     def thread_queries(table: str) -> list:
         return [(sql.replace('"messages"', f'"{table}"'), None) for sql in queries["newest"] + queries["deep"]]
 
-    part, flat = interleaved(lambda: sql_timer(admin, thread_queries("messages"), repeat=200),
-                             lambda: sql_timer(admin, thread_queries("bench_messages_unpartitioned"), repeat=200),
-                             rounds=5)
+    part, flat = interleaved(
+        lambda: sql_timer(admin, thread_queries("messages"), repeat=200),
+        lambda: sql_timer(admin, thread_queries("bench_messages_unpartitioned"), repeat=200),
+        rounds=5,
+    )
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("DROP TABLE bench_messages_unpartitioned")
     partitions = set(re.findall(r"messages_(?:p\d{4}_\d{2}|default)", "\n".join(plans)))
-    return {"partitioned_ms": statistics.median(part) * 1000, "unpartitioned_ms": statistics.median(flat) * 1000,
-            "partitioned_vs_unpartitioned": statistics.median(flat) / statistics.median(part),
-            "cursor_ms": statistics.median(k) * 1000, "offset_ms": statistics.median(o) * 1000,
-            "round_trip_ms": round_trip * 1000,
-            "cursor_vs_offset": statistics.median(o) / statistics.median(k),
-            "page_queries": {name: len(sqls) for name, sqls in queries.items()},
-            "cursor_plan_partitions": sorted(partitions),
-            "cursor_plan_sorts": any(_sorts(plan) for plan in plans)}
-
+    return {
+        "partitioned_ms": statistics.median(part) * 1000,
+        "unpartitioned_ms": statistics.median(flat) * 1000,
+        "partitioned_vs_unpartitioned": statistics.median(flat) / statistics.median(part),
+        "cursor_ms": statistics.median(k) * 1000,
+        "offset_ms": statistics.median(o) * 1000,
+        "round_trip_ms": round_trip * 1000,
+        "cursor_vs_offset": statistics.median(o) / statistics.median(k),
+        "page_queries": {name: len(sqls) for name, sqls in queries.items()},
+        "cursor_plan_partitions": sorted(partitions),
+        "cursor_plan_sorts": any(_sorts(plan) for plan in plans),
+    }

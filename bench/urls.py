@@ -23,7 +23,11 @@ class MessagePageByOffset(MarketplaceAPIView):
     def get(self, request, thread_id: int):
         offset = int(request.query_params.get("offset", 0))
         selectors.thread_check_participant(thread_id=thread_id, user_id=request.marketplace_user.pk)
-        rows = list(selectors.message_page_queryset_unbounded(thread_id=thread_id).values(*s.MESSAGE_VALUES)[offset:offset + 51])
+        rows = list(
+            selectors.message_page_queryset_unbounded(thread_id=thread_id).values(*s.MESSAGE_VALUES)[
+                offset : offset + 51
+            ]
+        )
         return Response({"more": len(rows) > 50, "results": s.message_rows_out(rows[:50])})
 
 
@@ -35,13 +39,20 @@ class ContactListPerRow(ContactListView):
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         for contact in page:
-            person = (MarketplaceUser._base_manager.using("marketplace").filter(pk=contact.marketplace_user_id).first()
-                      if contact.marketplace_user_id is not None else None)
-            contact.marketplace_user = None if contact.marketplace_user_id is None else {
-                "id": contact.marketplace_user_id,
-                "display_name": getattr(person, "display_name", None),
-                "is_deleted": person is None or person.deleted_at is not None,
-            }
+            person = (
+                MarketplaceUser._base_manager.using("marketplace").filter(pk=contact.marketplace_user_id).first()
+                if contact.marketplace_user_id is not None
+                else None
+            )
+            contact.marketplace_user = (
+                None
+                if contact.marketplace_user_id is None
+                else {
+                    "id": contact.marketplace_user_id,
+                    "display_name": getattr(person, "display_name", None),
+                    "is_deleted": person is None or person.deleted_at is not None,
+                }
+            )
         return self.get_paginated_response(tenant_serializers.contact_rows_out(page))
 
 

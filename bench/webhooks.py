@@ -36,11 +36,25 @@ def _event_object(event_type: str, i: int, filler: int) -> dict:
     kind = event_type.split(".", 1)[0]
     base = {"id": f"{kind[:3]}_bench_{i}", "object": kind, "metadata": {}, "filler": "x" * filler}
     if kind == "account":
-        base.update({"id": f"acct_bench_{i % 500}", "charges_enabled": True, "payouts_enabled": True,
-                     "details_submitted": True, "requirements": {}})
+        base.update(
+            {
+                "id": f"acct_bench_{i % 500}",
+                "charges_enabled": True,
+                "payouts_enabled": True,
+                "details_submitted": True,
+                "requirements": {},
+            }
+        )
     elif kind in ("payment_intent", "charge", "invoice"):
-        base.update({"amount": 5_000 + i % 10_000, "amount_received": 5_000 + i % 10_000,
-                     "amount_paid": 5_000 + i % 10_000, "currency": "usd", "payment_intent": f"pi_bench_{i}"})
+        base.update(
+            {
+                "amount": 5_000 + i % 10_000,
+                "amount_received": 5_000 + i % 10_000,
+                "amount_paid": 5_000 + i % 10_000,
+                "currency": "usd",
+                "payment_intent": f"pi_bench_{i}",
+            }
+        )
     return base
 
 
@@ -68,8 +82,11 @@ def webhook_delivery_files(environment: dict, count: int, run: int, per_file: in
             else:
                 event_type = rng.choices(types, weights)[0]
                 n = r * per_file + i
-                event = stripe_event(event_type, _event_object(event_type, n, rng.randint(*sizes[event_type])),
-                                     event_id=f"evt_bench_{run}_{n}")
+                event = stripe_event(
+                    event_type,
+                    _event_object(event_type, n, rng.randint(*sizes[event_type])),
+                    event_id=f"evt_bench_{run}_{n}",
+                )
                 body = json.dumps(event, separators=(",", ":"))
                 sent.append(body)
             header = stripe.WebhookSignature.generate_signature_header(body, environment["STRIPE_WEBHOOK_SECRET"])
@@ -81,8 +98,9 @@ def webhook_delivery_files(environment: dict, count: int, run: int, per_file: in
 
 
 def wrk_webhook(server: Server, deliveries: str, **options) -> dict:
-    return wrk(f"{server.url}/api/v1/payments/stripe/webhook", script=lua("webhook.lua"), script_args=[deliveries],
-               **options)
+    return wrk(
+        f"{server.url}/api/v1/payments/stripe/webhook", script=lua("webhook.lua"), script_args=[deliveries], **options
+    )
 
 
 def scenario_webhooks(bench: Bench) -> dict:
@@ -92,8 +110,13 @@ def scenario_webhooks(bench: Bench) -> dict:
     files = webhook_delivery_files(environment, 2 * ROUNDS, run)
     after_id = inbox_last_id(environment)  # this run's events come after it (the poll reads by id, not LIKE)
     # The queue starts empty (earlier runs' messages would be worked off with this run's).
-    subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", "webhooks"], cwd=BASE_DIR,
-                   env=environment, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", "webhooks"],
+        cwd=BASE_DIR,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
     rounds = iter(files)
     measured = bench.against_baselines(lambda duration: wrk_webhook(server, next(rounds), duration=duration))
     for name in files:
@@ -102,11 +125,17 @@ def scenario_webhooks(bench: Bench) -> dict:
 
     with psycopg.connect(environment["TENANT_DATABASE_URL"]) as conn:
         stored, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT stripe_event_id) FROM stripe_webhook_events").fetchone()
-    return {**measured, "inbox_rows": stored, "duplicate_inbox_rows": stored - distinct,
-            "event_types": [t for t, _, _ in EVENT_MIX], "duplicate_share": DUPLICATE_SHARE,
-            **webhook_processing(environment, f"evt_bench_{run}_", after_id),
-            "without_durable_commit": webhook_without_durable_commit(bench)}
+            "SELECT count(*), count(DISTINCT stripe_event_id) FROM stripe_webhook_events"
+        ).fetchone()
+    return {
+        **measured,
+        "inbox_rows": stored,
+        "duplicate_inbox_rows": stored - distinct,
+        "event_types": [t for t, _, _ in EVENT_MIX],
+        "duplicate_share": DUPLICATE_SHARE,
+        **webhook_processing(environment, f"evt_bench_{run}_", after_id),
+        "without_durable_commit": webhook_without_durable_commit(bench),
+    }
 
 
 def webhook_without_durable_commit(bench: Bench) -> dict:
@@ -150,10 +179,16 @@ def discard_bench_events(environment: dict, after_id: int) -> None:
     import psycopg
 
     with psycopg.connect(admin_url(environment, "TENANT_DATABASE_URL"), autocommit=True) as conn:
-        conn.execute("DELETE FROM stripe_webhook_events WHERE id > %s AND stripe_event_id LIKE 'evt\\_bench\\_%%'",
-                     [after_id])
-    subprocess.run([sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", "webhooks"], cwd=BASE_DIR,
-                   env=environment, check=True, capture_output=True)
+        conn.execute(
+            "DELETE FROM stripe_webhook_events WHERE id > %s AND stripe_event_id LIKE 'evt\\_bench\\_%%'", [after_id]
+        )
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", "webhooks"],
+        cwd=BASE_DIR,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
 
 
 def webhook_processing(environment: dict, prefix: str, after_id: int) -> dict:
@@ -184,14 +219,36 @@ def webhook_processing(environment: dict, prefix: str, after_id: int) -> dict:
             CREATE TRIGGER bench_event_effect AFTER UPDATE ON stripe_webhook_events FOR EACH ROW
             WHEN (NEW.status IN ('succeeded', 'ignored') AND NEW.processed_at IS DISTINCT FROM OLD.processed_at)
             EXECUTE FUNCTION bench_note_event_effect()""")
-    pending = ("SELECT count(*) FILTER (WHERE status IN ('received', 'failed')), count(*) "
-               "FROM stripe_webhook_events WHERE id > %s AND stripe_event_id LIKE %s")
+    pending = (
+        "SELECT count(*) FILTER (WHERE status IN ('received', 'failed')), count(*) "
+        "FROM stripe_webhook_events WHERE id > %s AND stripe_event_id LIKE %s"
+    )
     with psycopg.connect(dsn, autocommit=True) as conn:
         waiting, total = conn.execute(pending, [after_id, prefix + "%"]).fetchone()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2",
-             "-Q", "webhooks", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=BASE_DIR, env=environment, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "2",
+                "-Q",
+                "webhooks",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=BASE_DIR,
+            env=environment,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             started = first = None
             deadline = time.monotonic() + 600
@@ -207,17 +264,24 @@ def webhook_processing(environment: dict, prefix: str, after_id: int) -> dict:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
         left = conn.execute(pending, [after_id, prefix + "%"]).fetchone()[0]
-        attempts_twice = conn.execute("SELECT count(*) FROM stripe_webhook_events WHERE id > %s "
-                                      "AND stripe_event_id LIKE %s AND attempts > 1", [after_id, prefix + "%"]).fetchone()[0]
+        attempts_twice = conn.execute(
+            "SELECT count(*) FROM stripe_webhook_events WHERE id > %s AND stripe_event_id LIKE %s AND attempts > 1",
+            [after_id, prefix + "%"],
+        ).fetchone()[0]
     with psycopg.connect(admin, autocommit=True) as conn:
-        effects, distinct = conn.execute("SELECT count(*), count(DISTINCT stripe_event_id) FROM bench_event_effects "
-                                         "WHERE stripe_event_id LIKE %s", [prefix + "%"]).fetchone()
+        effects, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT stripe_event_id) FROM bench_event_effects WHERE stripe_event_id LIKE %s",
+            [prefix + "%"],
+        ).fetchone()
         conn.execute("DROP TRIGGER bench_event_effect ON stripe_webhook_events")
         conn.execute("DROP FUNCTION bench_note_event_effect()")
         conn.execute("DROP TABLE bench_event_effects")
     elapsed = (finished - first) if first else None
-    return {"processed_events": total - left, "left_unprocessed": left,
-            "processing_per_second": (waiting / elapsed) if elapsed else None,
-            "events_handled": effects, "duplicate_effects": effects - distinct,
-            "attempts_counted_twice": attempts_twice}
-
+    return {
+        "processed_events": total - left,
+        "left_unprocessed": left,
+        "processing_per_second": (waiting / elapsed) if elapsed else None,
+        "events_handled": effects,
+        "duplicate_effects": effects - distinct,
+        "attempts_counted_twice": attempts_twice,
+    }

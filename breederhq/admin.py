@@ -57,9 +57,11 @@ class OutboundEmailAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
     # access to the admin's origin), the text as it is read; both without the single-use secrets
     # some templates carry (an invitation token), also while the email is still queued or has failed
     # (breederhq.email.SECRETS_IN_TEMPLATES).
-    fields = readonly_fields = ["html_preview", "text_preview",
-                                *(f.name for f in TenantDbOutboundEmail._meta.fields
-                                  if f.name not in {"html_body", "text_body"})]
+    fields = readonly_fields = [
+        "html_preview",
+        "text_preview",
+        *(f.name for f in TenantDbOutboundEmail._meta.fields if f.name not in {"html_body", "text_body"}),
+    ]
     actions = [audited_action("resend_email", "Resend selected emails", perform=_resend, permissions=("view",))]
 
     @admin.display(description="to")
@@ -74,7 +76,8 @@ class OutboundEmailAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
         return format_html(
             '<iframe sandbox="" referrerpolicy="no-referrer" title="HTML body" srcdoc="{}" '
             'style="width:100%;min-width:40em;height:28em;border:1px solid #ccc;background:#fff"></iframe>',
-            html)
+            html,
+        )
 
     @admin.display(description="text")
     def text_preview(self, obj):
@@ -87,14 +90,35 @@ class IdempotencyKeyAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelA
     status, type and size, never its body or headers: tenant data is shown only through the audited
     paths (view-as, support search)."""
 
-    list_display = ("key", "scope", "context", "method", "path", "status", "response_status", "created_at",
-                    "expires_at")
+    list_display = (
+        "key",
+        "scope",
+        "context",
+        "method",
+        "path",
+        "status",
+        "response_status",
+        "created_at",
+        "expires_at",
+    )
     list_filter = ("status", "method")
     search_fields = ("=key",)
     date_hierarchy = "created_at"
-    fields = readonly_fields = ("key", "scope", "context", "method", "path", "request_fingerprint", "status",
-                                "response_status", "response_content_type", "response_size", "created_at",
-                                "completed_at", "expires_at")
+    fields = readonly_fields = (
+        "key",
+        "scope",
+        "context",
+        "method",
+        "path",
+        "request_fingerprint",
+        "status",
+        "response_status",
+        "response_content_type",
+        "response_size",
+        "created_at",
+        "completed_at",
+        "expires_at",
+    )
 
     @admin.display(description="response size")
     def response_size(self, obj):
@@ -145,8 +169,9 @@ class OutboxStuckFilter(admin.SimpleListFilter):
         return [("yes", f"stuck, or pending > {minutes} min"), ("no", "on time or applied")]
 
     def queryset(self, request, queryset):
-        stuck = Q(status=OutboxMessage.Status.STUCK) | Q(status=OutboxMessage.Status.PENDING,
-                                                        created_at__lt=timezone.now() - OUTBOX_STUCK_AFTER)
+        stuck = Q(status=OutboxMessage.Status.STUCK) | Q(
+            status=OutboxMessage.Status.PENDING, created_at__lt=timezone.now() - OUTBOX_STUCK_AFTER
+        )
         if self.value() == "yes":
             return queryset.filter(stuck)
         if self.value() == "no":
@@ -200,15 +225,32 @@ def _requeue(message, user):
 
 
 class OutboxMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, BackofficeActionsMixin, admin.ModelAdmin):
-    list_display = ("short_id", "topic", "handler", "target_db", "status", "attempts", "age", "next_attempt_at",
-                    "last_attempt_at", "error", "applied_link")
+    list_display = (
+        "short_id",
+        "topic",
+        "handler",
+        "target_db",
+        "status",
+        "attempts",
+        "age",
+        "next_attempt_at",
+        "last_attempt_at",
+        "error",
+        "applied_link",
+    )
     list_filter = (OutboxStuckFilter, "status", "topic", "target_db", OutboxAttemptsFilter, age_filter("created_at"))
     search_fields = ("=message_id",)
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     readonly_fields = ["handler", *(f.name for f in OutboxMessage._meta.fields)]
-    actions = [audited_action("requeue_outbox_message", "Requeue selected stuck messages", perform=_requeue,
-                              permissions=("support_action",))]
+    actions = [
+        audited_action(
+            "requeue_outbox_message",
+            "Requeue selected stuck messages",
+            perform=_requeue,
+            permissions=("support_action",),
+        )
+    ]
 
     @admin.display(description="message", ordering="message_id")
     def short_id(self, obj):
@@ -234,8 +276,11 @@ class OutboxMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, BackofficeAct
     def applied_link(self, obj):
         if obj.status != OutboxMessage.Status.APPLIED:
             return "-"
-        return format_html('<a href="{}">{}</a>', _other_database_search(APPLIED_MESSAGE_PROXIES, obj.target_db,
-                                                                         str(obj.message_id)), obj.target_db)
+        return format_html(
+            '<a href="{}">{}</a>',
+            _other_database_search(APPLIED_MESSAGE_PROXIES, obj.target_db, str(obj.message_id)),
+            obj.target_db,
+        )
 
 
 class AppliedMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -248,8 +293,11 @@ class AppliedMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 
     @admin.display(description="outbox message")
     def source_link(self, obj):
-        return format_html('<a href="{}">{} outbox</a>', _other_database_search(OUTBOX_PROXIES, obj.source_db,
-                                                                                str(obj.message_id)), obj.source_db)
+        return format_html(
+            '<a href="{}">{} outbox</a>',
+            _other_database_search(OUTBOX_PROXIES, obj.source_db, str(obj.message_id)),
+            obj.source_db,
+        )
 
 
 @cache
@@ -292,8 +340,10 @@ class CrossDbReferenceAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Mode
                     wanted[models_by_table[table]].add(pk)
 
         def load(models):
-            return {model: model._base_manager.using(database_for_model(model)).in_bulk(sorted(wanted[model]))
-                    for model in models}
+            return {
+                model: model._base_manager.using(database_for_model(model)).in_bulk(sorted(wanted[model]))
+                for model in models
+            }
 
         tenant_owned = [model for model in wanted if is_tenant_owned(model)]
         loaded = load([model for model in wanted if model not in tenant_owned])
@@ -301,11 +351,16 @@ class CrossDbReferenceAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Mode
             with support_request_context(request, page=f"{self.opts.label_lower}:resolve"):
                 loaded.update(load(tenant_owned))
         for row in rows:
-            for attr, table, pk in (("_source", row.source_table, row.source_id),
-                                    ("_target", row.target_table, row.target_id)):
+            for attr, table, pk in (
+                ("_source", row.source_table, row.source_id),
+                ("_target", row.target_table, row.target_id),
+            ):
                 model = models_by_table.get(table)
-                setattr(row, attr, None if model is None else
-                        ResolvedReference(model=model, id=pk, obj=loaded.get(model, {}).get(pk)))
+                setattr(
+                    row,
+                    attr,
+                    None if model is None else ResolvedReference(model=model, id=pk, obj=loaded.get(model, {}).get(pk)),
+                )
 
     @admin.display(description="source")
     def source_link(self, obj):

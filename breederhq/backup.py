@@ -38,8 +38,10 @@ class BackupError(RuntimeError):
 
 def admin_url_for(database: str) -> str:
     if not settings.DATABASE_ADMIN_URL:
-        raise BackupError("DATABASE_ADMIN_URL is not set: backup and restore need a superuser connection "
-                          "(tenant tables force row-level security).")
+        raise BackupError(
+            "DATABASE_ADMIN_URL is not set: backup and restore need a superuser connection "
+            "(tenant tables force row-level security)."
+        )
     parts = urlsplit(settings.DATABASE_ADMIN_URL)
     return urlunsplit(parts._replace(path=f"/{database}"))
 
@@ -55,8 +57,7 @@ def setup_statements(database: str) -> str:
     """The SQL a superuser runs by hand to prepare `database` as a restore target."""
     owner = settings.DATABASE_OWNER_USER
     lines = [
-        f"CREATE ROLE {owner} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD '...';"
-        "  -- if missing",
+        f"CREATE ROLE {owner} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD '...';  -- if missing",
     ]
     for alias in DATABASE_ALIASES:
         config = settings.DATABASES[alias]
@@ -81,8 +82,11 @@ def prepare_target(database: str, *, log=print) -> None:
             ensure_roles(cursor, log=log)
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
             if cursor.fetchone() is None:
-                cursor.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(database), sql.Identifier(settings.DATABASE_OWNER_USER)))
+                cursor.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(database), sql.Identifier(settings.DATABASE_OWNER_USER)
+                    )
+                )
                 log(f"created database {database} owned by {settings.DATABASE_OWNER_USER}")
     except psycopg.errors.InsufficientPrivilege as exc:
         raise BackupError(
@@ -156,13 +160,18 @@ def backup(out_dir: Path) -> dict:
             # Owners, grants and row-level security policies travel with the dump; the roles
             # themselves are cluster-wide (manage.py db_bootstrap creates them on a new server).
             [pg_tool("pg_dump", major), "--format=custom", f"--file={archive}", f"--dbname={url}"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise BackupError(f"pg_dump of {alias} ({name}) failed: {result.stderr.strip()}")
         manifest["databases"][alias] = {
-            "name": name, "wal_lsn_before_dump": lsn, "server_major": major, "file": archive.name,
-            "sha256": _sha256(archive), "row_counts": counts,
+            "name": name,
+            "wal_lsn_before_dump": lsn,
+            "server_major": major,
+            "file": archive.name,
+            "sha256": _sha256(archive),
+            "row_counts": counts,
         }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
@@ -194,7 +203,8 @@ def restore(from_dir: Path, *, targets: dict[str, str] | None = None, log=print)
             major = conn.info.server_version // 10000
         result = subprocess.run(
             [pg_tool("pg_restore", major), "--exit-on-error", f"--dbname={url}", str(archive)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise BackupError(f"pg_restore of {alias} into {name} failed: {result.stderr.strip()}")

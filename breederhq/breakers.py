@@ -56,8 +56,11 @@ def shared_breaker(name: str, *, fail_max: int, reset_timeout: float, is_outage)
         namespace=breaker_namespace(name),
     )
     return pybreaker.CircuitBreaker(
-        fail_max=fail_max, reset_timeout=reset_timeout, exclude=[lambda exc: not is_outage(exc)],
-        state_storage=storage, name=name,
+        fail_max=fail_max,
+        reset_timeout=reset_timeout,
+        exclude=[lambda exc: not is_outage(exc)],
+        state_storage=storage,
+        name=name,
     )
 
 
@@ -72,7 +75,8 @@ def breaker_status(breaker: pybreaker.CircuitBreaker) -> dict:
     client = breaker._state_storage._redis
     try:
         state, failures, opened_at = client.mget(
-            [_key(breaker, "state"), _key(breaker, "fail_counter"), _key(breaker, "opened_at")])
+            [_key(breaker, "state"), _key(breaker, "fail_counter"), _key(breaker, "opened_at")]
+        )
     except redis.RedisError as exc:
         return {"state": "unknown", "error": f"Redis unavailable: {exc}"[:300]}
     status = {"state": state.decode() if state else pybreaker.STATE_CLOSED, "failures": int(failures or 0)}

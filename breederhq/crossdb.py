@@ -53,8 +53,14 @@ class CrossDatabaseReference(models.BigIntegerField):
     target never needs a migration.
     """
 
-    def __init__(self, target: str | None = None, *args, targets: dict[str, str] | None = None,
-                 discriminator: str | None = None, **kwargs):
+    def __init__(
+        self,
+        target: str | None = None,
+        *args,
+        targets: dict[str, str] | None = None,
+        discriminator: str | None = None,
+        **kwargs,
+    ):
         if target is not None and targets is not None:
             raise TypeError("CrossDatabaseReference takes either target or targets, not both")
         if targets is not None and not discriminator:
@@ -141,11 +147,16 @@ def record_references(instances: models.Model | Iterable[models.Model], *, using
                 if target is None or database_for_model(target) == using:
                     unregistered.append(row.pk)
                 else:
-                    registered.append(CrossDbReference(
-                        source_table=table, source_id=row.pk, source_column=field.column,
-                        target_db=database_for_model(target), target_table=target._meta.db_table,
-                        target_id=target_id,
-                    ))
+                    registered.append(
+                        CrossDbReference(
+                            source_table=table,
+                            source_id=row.pk,
+                            source_column=field.column,
+                            target_db=database_for_model(target),
+                            target_table=target._meta.db_table,
+                            target_id=target_id,
+                        )
+                    )
             if unregistered:
                 CrossDbReference.objects.using(using).filter(
                     source_table=table, source_column=field.column, source_id__in=unregistered
@@ -177,14 +188,18 @@ def record_table_references(model: type[models.Model], *, using: str | None = No
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         for field in reference_fields(model):
             # (discriminator value or None, target database, target table) for the other database.
-            targets = [(key, database_for_model(target), target._meta.db_table)
-                       for key, target in field.target_models().items() if database_for_model(target) != using]
+            targets = [
+                (key, database_for_model(target), target._meta.db_table)
+                for key, target in field.target_models().items()
+                if database_for_model(target) != using
+            ]
             if targets and field.is_polymorphic:
                 discriminator = model._meta.get_field(field.discriminator).column
                 whens = " ".join(f'WHEN "{discriminator}" = %s THEN %s' for _ in targets)
                 target_db, target_table = f"CASE {whens} END", f"CASE {whens} END"
                 params = [v for key, db, _ in targets for v in (key, db)] + [
-                    v for key, _, tbl in targets for v in (key, tbl)]
+                    v for key, _, tbl in targets for v in (key, tbl)
+                ]
                 selected = f'"{discriminator}" IN ({", ".join(["%s"] * len(targets))})'
                 params_where = [key for key, _, _ in targets]
             elif targets:
@@ -217,9 +232,7 @@ def forget_references(model: type[models.Model], pks: Sequence[int], *, using: s
     """Drop the registry rows of hard-deleted source rows (same transaction as the delete)."""
     from breederhq.models import CrossDbReference
 
-    CrossDbReference.objects.using(using).filter(
-        source_table=model._meta.db_table, source_id__in=list(pks)
-    ).delete()
+    CrossDbReference.objects.using(using).filter(source_table=model._meta.db_table, source_id__in=list(pks)).delete()
 
 
 def _forget_on_hard_delete(sender, instance, using, **kwargs):
@@ -332,8 +345,7 @@ def resolve(rows: Sequence[models.Model], field_name: str) -> list[ResolvedRefer
             wanted[model].add(target_id)
     loaded = {model: _load_targets(model, ids) for model, ids in wanted.items()}
     return [
-        ResolvedReference(model=t[0], id=t[1], obj=loaded[t[0]].get(t[1])) if t is not None else None
-        for t in targets
+        ResolvedReference(model=t[0], id=t[1], obj=loaded[t[0]].get(t[1])) if t is not None else None for t in targets
     ]
 
 
@@ -349,9 +361,11 @@ def referencing_rows(model: type[models.Model], pks: int | Iterable[int]) -> lis
     pks = [pks] if isinstance(pks, int) else list(pks)
     described = []
     for alias in DATABASE_ALIASES:
-        for ref in CrossDbReference.objects.using(alias).filter(
-            target_table=model._meta.db_table, target_id__in=pks
-        ).order_by("id")[:20]:
+        for ref in (
+            CrossDbReference.objects.using(alias)
+            .filter(target_table=model._meta.db_table, target_id__in=pks)
+            .order_by("id")[:20]
+        ):
             described.append(f"{alias}:{ref.source_table}#{ref.source_id}.{ref.source_column}")
     home = database_for_model(model)
     for source in models_with_references():
@@ -364,9 +378,7 @@ def referencing_rows(model: type[models.Model], pks: int | Iterable[int]) -> lis
                 condition = {f"{field.attname}__in": pks}
                 if key is not None:
                     condition[field.discriminator] = key
-                for source_pk in source._base_manager.using(home).filter(**condition).values_list(
-                    "pk", flat=True
-                )[:20]:
+                for source_pk in source._base_manager.using(home).filter(**condition).values_list("pk", flat=True)[:20]:
                     described.append(f"{home}:{source._meta.db_table}#{source_pk}.{field.column}")
     return described
 

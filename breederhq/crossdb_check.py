@@ -63,9 +63,15 @@ def crossdb_check_lock():
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
 
-def run_crossdb_check(*, mode: str = FULL, stuck_after_minutes: int = 30, now: datetime | None = None,
-                      batch_size: int = 10_000, time_budget_seconds: float | None = None,
-                      settle: timedelta = SETTLE) -> dict:
+def run_crossdb_check(
+    *,
+    mode: str = FULL,
+    stuck_after_minutes: int = 30,
+    now: datetime | None = None,
+    batch_size: int = 10_000,
+    time_budget_seconds: float | None = None,
+    settle: timedelta = SETTLE,
+) -> dict:
     """The problems in both databases, `mode`:
 
     * `full`: every source row, table by table in primary-key batches, and every registry row;
@@ -86,8 +92,15 @@ def run_crossdb_check(*, mode: str = FULL, stuck_after_minutes: int = 30, now: d
         raise ValueError(f"mode must be {FULL!r} or {INCREMENTAL!r}")
     with crossdb_check_lock() as acquired:
         if not acquired:
-            return {"ok": True, "skipped": "another crossdb_check is running", "mode": mode, "problems": [],
-                    "demo_faults": [], "checked": {}, "complete": False}
+            return {
+                "ok": True,
+                "skipped": "another crossdb_check is running",
+                "mode": mode,
+                "problems": [],
+                "demo_faults": [],
+                "checked": {},
+                "complete": False,
+            }
         return _run(mode, stuck_after_minutes, now or timezone.now(), batch_size, time_budget_seconds, settle)
 
 
@@ -120,8 +133,7 @@ def _run(mode, stuck_after_minutes, now, batch_size, time_budget_seconds, settle
         if position is None:
             JobCheckpoint.objects.using("default").filter(job=JOB, key=key).delete()
         else:
-            JobCheckpoint.objects.using("default").update_or_create(job=JOB, key=key,
-                                                                    defaults={"position": position})
+            JobCheckpoint.objects.using("default").update_or_create(job=JOB, key=key, defaults={"position": position})
 
     upto = now - settle  # incremental: rows changed up to then (SETTLE)
     # Tenant tables force row-level security: the check reads every tenant's rows through the
@@ -132,8 +144,9 @@ def _run(mode, stuck_after_minutes, now, batch_size, time_budget_seconds, settle
                 break
             key = f"{mode}:{database_for_model(model)}:{model._meta.db_table}"
             checked[f"{database_for_model(model)}:{model._meta.db_table}"] += 0  # listed even when unchanged
-            for scope, params, examined, position in _source_batches(model, mode, checkpoints.get(key), upto,
-                                                                     batch_size):
+            for scope, params, examined, position in _source_batches(
+                model, mode, checkpoints.get(key), upto, batch_size
+            ):
                 _check_source_rows(model, scope, params, problems, sequences, batch_size)
                 checked[f"{database_for_model(model)}:{model._meta.db_table}"] += examined
                 save(key, position)
@@ -146,8 +159,9 @@ def _run(mode, stuck_after_minutes, now, batch_size, time_budget_seconds, settle
             key = f"{mode}:{alias}:cross_db_references"
             if not budget.spent():
                 checked[f"{alias}:cross_db_references"] += 0  # listed even when nothing changed
-                for examined, position in _check_registry_sources(alias, mode, checkpoints.get(key), upto,
-                                                                  batch_size, problems):
+                for examined, position in _check_registry_sources(
+                    alias, mode, checkpoints.get(key), upto, batch_size, problems
+                ):
                     checked[f"{alias}:cross_db_references"] += examined
                     save(key, position)
                     budget.batches += 1
@@ -157,8 +171,14 @@ def _run(mode, stuck_after_minutes, now, batch_size, time_budget_seconds, settle
     complete = not budget.stopped
     if mode == FULL and complete:  # the next full pass starts again from the first row
         JobCheckpoint.objects.using("default").filter(job=JOB, key__startswith=f"{FULL}:").delete()
-    return {"ok": not problems, "mode": mode, "complete": complete, "problems": problems,
-            "demo_faults": demo_faults, "checked": dict(sorted(checked.items()))}
+    return {
+        "ok": not problems,
+        "mode": mode,
+        "complete": complete,
+        "problems": problems,
+        "demo_faults": demo_faults,
+        "checked": dict(sorted(checked.items())),
+    }
 
 
 def _source_batches(model, mode, position, upto, batch_size):
@@ -171,21 +191,32 @@ def _source_batches(model, mode, position, upto, batch_size):
         after_time = parse_datetime((position or {}).get("updated_at", _EPOCH))
         after_id = (position or {}).get("id", 0)
         while True:
-            rows = _rows(home, f"SELECT {pk}, updated_at FROM {table} WHERE (updated_at, {pk}) > (%s, %s)"
-                               f" AND updated_at <= %s ORDER BY updated_at, {pk} LIMIT {int(batch_size)}",
-                         [after_time, after_id, upto])
+            rows = _rows(
+                home,
+                f"SELECT {pk}, updated_at FROM {table} WHERE (updated_at, {pk}) > (%s, %s)"
+                f" AND updated_at <= %s ORDER BY updated_at, {pk} LIMIT {int(batch_size)}",
+                [after_time, after_id, upto],
+            )
             if not rows:
                 return
             after_id, after_time = rows[-1]
-            yield f"s.{pk} = ANY(%s)", [[row[0] for row in rows]], len(rows), {
-                "updated_at": after_time.isoformat(), "id": after_id}
+            yield (
+                f"s.{pk} = ANY(%s)",
+                [[row[0] for row in rows]],
+                len(rows),
+                {"updated_at": after_time.isoformat(), "id": after_id},
+            )
             if len(rows) < batch_size:
                 return
     else:  # a full pass, or the new rows of an append-only table: by primary key
         after = (position or {}).get("id", 0)
         while True:
-            examined, last = _rows(home, f"SELECT count(*), max(id) FROM (SELECT {pk} AS id FROM {table}"
-                                         f" WHERE {pk} > %s ORDER BY {pk} LIMIT {int(batch_size)}) batch", [after])[0]
+            examined, last = _rows(
+                home,
+                f"SELECT count(*), max(id) FROM (SELECT {pk} AS id FROM {table}"
+                f" WHERE {pk} > %s ORDER BY {pk} LIMIT {int(batch_size)}) batch",
+                [after],
+            )[0]
             if not examined:
                 return
             yield f"s.{pk} > %s AND s.{pk} <= %s", [after, last], examined, {"id": last}
@@ -203,9 +234,14 @@ class _LastAllocatedIds:
 
     def __call__(self, model: type[models.Model]) -> int:
         if model not in self.cache:
-            self.cache[model] = _rows(
-                database_for_model(model), "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass)",
-                [model._meta.db_table, model._meta.pk.column])[0][0] or 0
+            self.cache[model] = (
+                _rows(
+                    database_for_model(model),
+                    "SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass)",
+                    [model._meta.db_table, model._meta.pk.column],
+                )[0][0]
+                or 0
+            )
         return self.cache[model]
 
 
@@ -229,8 +265,9 @@ def _check_source_rows(model, scope, scope_params, problems, last_allocated, bat
         for position, problem in _registry_problems(model, field, targets, home, where, scope, scope_params):
             found.append((index, problem["id"], position, problem))
         for key, target in targets.items():
-            for problem in _missing_targets(model, field, key, target, home, where, last_allocated, batch_size,
-                                            scope, scope_params):
+            for problem in _missing_targets(
+                model, field, key, target, home, where, last_allocated, batch_size, scope, scope_params
+            ):
                 found.append((index, problem["id"], 3, problem))
     problems.extend(problem for *_, problem in sorted(found, key=lambda item: item[:3]))
 
@@ -247,13 +284,30 @@ def _check_stale_registry_rows(model, problems) -> None:
         [table, [f.column for f in reference_fields(model)]],
     )
     for row in stale:
-        problems.append({"kind": "registry_mismatch", "database": home, "table": table, "id": row[1],
-                         "column": row[2], "value": None, "registry": _registry_text(row)})
+        problems.append(
+            {
+                "kind": "registry_mismatch",
+                "database": home,
+                "table": table,
+                "id": row[1],
+                "column": row[2],
+                "value": None,
+                "registry": _registry_text(row),
+            }
+        )
 
 
 def _registry_text(row) -> str:
-    return str(CrossDbReference(source_table=row[0], source_id=row[1], source_column=row[2], target_db=row[3],
-                                target_table=row[4], target_id=row[5]))
+    return str(
+        CrossDbReference(
+            source_table=row[0],
+            source_id=row[1],
+            source_column=row[2],
+            target_db=row[3],
+            target_table=row[4],
+            target_id=row[5],
+        )
+    )
 
 
 def _target_case(discriminator: str | None, targets: dict, attribute) -> tuple[str, list]:
@@ -271,8 +325,7 @@ def _registry_problems(model, field, targets, home, where, scope, scope_params):
     database with no registry row or another one, or a registry row for a same-database link (2).
     One statement: the source table joined to its registry rows."""
     table, pk, column = model._meta.db_table, _quoted(model._meta.pk.column), _quoted(field.column)
-    discriminator = (f's.{_quoted(model._meta.get_field(field.discriminator).column)}' if field.is_polymorphic
-                     else None)
+    discriminator = f"s.{_quoted(model._meta.get_field(field.discriminator).column)}" if field.is_polymorphic else None
     target_db, db_params = _target_case(discriminator, targets, database_for_model)
     target_table, table_params = _target_case(discriminator, targets, lambda target: target._meta.db_table)
     rows = _rows(
@@ -286,8 +339,18 @@ def _registry_problems(model, field, targets, home, where, scope, scope_params):
         f" WHEN {target_db} = %s THEN r.id IS NOT NULL"
         f" ELSE (r.target_db, r.target_table, r.target_id) IS DISTINCT FROM ({target_db}, {target_table}, s.{column})"
         f" END",
-        [*db_params, *table_params, table, field.column, *scope_params, *db_params, *db_params, home, *db_params,
-         *table_params],
+        [
+            *db_params,
+            *table_params,
+            table,
+            field.column,
+            *scope_params,
+            *db_params,
+            *db_params,
+            home,
+            *db_params,
+            *table_params,
+        ],
     )
     for source_id, value, discriminator_value, expected_db, expected_table, *registry in rows:
         at = {**where, "id": source_id, "column": field.column, "value": value}
@@ -299,8 +362,16 @@ def _registry_problems(model, field, targets, home, where, scope, scope_params):
         elif not registered:
             yield 2, {"kind": "unregistered_reference", **at, "target_db": expected_db, "target_table": expected_table}
         else:
-            yield 2, {"kind": "registry_mismatch", **at, "target_db": expected_db, "target_table": expected_table,
-                      "registry": _registry_text(registry)}
+            yield (
+                2,
+                {
+                    "kind": "registry_mismatch",
+                    **at,
+                    "target_db": expected_db,
+                    "target_table": expected_table,
+                    "registry": _registry_text(registry),
+                },
+            )
 
 
 def _missing_targets(model, field, key, target, home, where, last_allocated, batch_size, scope, scope_params):
@@ -311,35 +382,51 @@ def _missing_targets(model, field, key, target, home, where, last_allocated, bat
     target_db, target_table = database_for_model(target), target._meta.db_table
     selected, params = f"{scope} AND s.{column} IS NOT NULL", list(scope_params)
     if field.is_polymorphic:
-        selected += f' AND s.{_quoted(model._meta.get_field(field.discriminator).column)} = %s'
+        selected += f" AND s.{_quoted(model._meta.get_field(field.discriminator).column)} = %s"
         params.append(key)
     missing, after = [], None
     while True:
-        ids = [row[0] for row in _rows(
-            home,
-            f"SELECT DISTINCT s.{column} FROM {_quoted(table)} s WHERE {selected}"
-            + (f" AND s.{column} > %s" if after is not None else "") + f" ORDER BY 1 LIMIT {int(batch_size)}",
-            [*params, *([after] if after is not None else [])],
-        )]
+        ids = [
+            row[0]
+            for row in _rows(
+                home,
+                f"SELECT DISTINCT s.{column} FROM {_quoted(table)} s WHERE {selected}"
+                + (f" AND s.{column} > %s" if after is not None else "")
+                + f" ORDER BY 1 LIMIT {int(batch_size)}",
+                [*params, *([after] if after is not None else [])],
+            )
+        ]
         if not ids:
             break
         after = ids[-1]
-        missing += [row[0] for row in _rows(
-            target_db,
-            f"SELECT wanted.id FROM unnest(%s::bigint[]) AS wanted(id) WHERE NOT EXISTS"
-            f" (SELECT 1 FROM {_quoted(target_table)} t WHERE t.{_quoted(target._meta.pk.column)} = wanted.id)",
-            [ids],
-        )]
+        missing += [
+            row[0]
+            for row in _rows(
+                target_db,
+                f"SELECT wanted.id FROM unnest(%s::bigint[]) AS wanted(id) WHERE NOT EXISTS"
+                f" (SELECT 1 FROM {_quoted(target_table)} t WHERE t.{_quoted(target._meta.pk.column)} = wanted.id)",
+                [ids],
+            )
+        ]
         if len(ids) < batch_size:
             break
     # The rows pointing at them, `batch_size` ids at a time (a wiped target table misses them all).
     for start in range(0, len(missing), batch_size):
-        for source_id, value in _rows(home, f"SELECT s.{pk}, s.{column} FROM {_quoted(table)} s WHERE {selected}"
-                                            f" AND s.{column} = ANY(%s::bigint[])",
-                                      [*params, missing[start:start + batch_size]]):
+        for source_id, value in _rows(
+            home,
+            f"SELECT s.{pk}, s.{column} FROM {_quoted(table)} s WHERE {selected} AND s.{column} = ANY(%s::bigint[])",
+            [*params, missing[start : start + batch_size]],
+        ):
             kind = "reference_to_hard_deleted_row" if value <= last_allocated(target) else "dangling_reference"
-            yield {"kind": kind, **where, "id": source_id, "column": field.column, "value": value,
-                   "target_db": target_db, "target_table": target_table}
+            yield {
+                "kind": kind,
+                **where,
+                "id": source_id,
+                "column": field.column,
+                "value": value,
+                "target_db": target_db,
+                "target_table": target_table,
+            }
 
 
 def _check_registry_sources(alias, mode, position, upto, batch_size, problems):
@@ -355,10 +442,14 @@ def _check_registry_sources(alias, mode, position, upto, batch_size, problems):
     after_time = parse_datetime(position.get("updated_at", _EPOCH))
     while True:
         if mode == INCREMENTAL:
-            rows = list(registry.filter(models.Q(updated_at__gt=after_time) | models.Q(updated_at=after_time,
-                                                                                       id__gt=after_id),
-                                        updated_at__lte=upto)
-                        .order_by("updated_at", "id").values_list("id", "updated_at")[:batch_size])
+            rows = list(
+                registry.filter(
+                    models.Q(updated_at__gt=after_time) | models.Q(updated_at=after_time, id__gt=after_id),
+                    updated_at__lte=upto,
+                )
+                .order_by("updated_at", "id")
+                .values_list("id", "updated_at")[:batch_size]
+            )
             ids = [row[0] for row in rows]
             batch = registry.filter(id__in=ids)
             if rows:
@@ -372,12 +463,22 @@ def _check_registry_sources(alias, mode, position, upto, batch_size, problems):
             return
         found = list(batch.exclude(source_table__in=list(sources)).order_by("id"))
         for model_table, model in sources.items():
-            found += list(batch.filter(source_table=model_table)
-                          .exclude(Exists(model._base_manager.filter(pk=OuterRef("source_id")))).order_by("id"))
+            found += list(
+                batch.filter(source_table=model_table)
+                .exclude(Exists(model._base_manager.filter(pk=OuterRef("source_id"))))
+                .order_by("id")
+            )
         for ref in found:
-            problems.append({"kind": "registry_row_without_source_row", "database": alias,
-                             "table": ref.source_table, "id": ref.source_id, "column": ref.source_column,
-                             "registry": str(ref)})
+            problems.append(
+                {
+                    "kind": "registry_row_without_source_row",
+                    "database": alias,
+                    "table": ref.source_table,
+                    "id": ref.source_id,
+                    "column": ref.source_column,
+                    "registry": str(ref),
+                }
+            )
         yield len(ids), ({"id": after_id} if mode == FULL else {"updated_at": after_time.isoformat(), "id": after_id})
         if len(ids) < batch_size:
             return
@@ -395,13 +496,26 @@ def _check_outbox(alias, problems, checked, overdue_before, demo_faults) -> None
     for message in stuck:
         if isinstance(message.payload, dict) and message.payload.get(DEMO_FAULT_KEY):
             # A deliberate fault of `load_demo_data`, marked in its payload: listed, not a problem.
-            demo_faults.append({"kind": "outbox_message_stuck", "database": alias,
-                                "message_id": str(message.message_id), "topic": message.topic,
-                                "demo_fault": message.payload[DEMO_FAULT_KEY]})
+            demo_faults.append(
+                {
+                    "kind": "outbox_message_stuck",
+                    "database": alias,
+                    "message_id": str(message.message_id),
+                    "topic": message.topic,
+                    "demo_fault": message.payload[DEMO_FAULT_KEY],
+                }
+            )
             continue
-        problems.append({
-            "kind": "outbox_message_stuck", "database": alias, "message_id": str(message.message_id),
-            "topic": message.topic, "status": message.status, "attempts": message.attempts,
-            "last_error": message.last_error, "created_at": message.created_at.isoformat(),
-            "next_attempt_at": message.next_attempt_at.isoformat() if message.next_attempt_at else None,
-        })
+        problems.append(
+            {
+                "kind": "outbox_message_stuck",
+                "database": alias,
+                "message_id": str(message.message_id),
+                "topic": message.topic,
+                "status": message.status,
+                "attempts": message.attempts,
+                "last_error": message.last_error,
+                "created_at": message.created_at.isoformat(),
+                "next_attempt_at": message.next_attempt_at.isoformat() if message.next_attempt_at else None,
+            }
+        )

@@ -58,21 +58,62 @@ def _three(code: str) -> Currency:
     return Currency(code, 3, 3, 10)
 
 
-CURRENCIES: dict[str, Currency] = {c.code: c for c in (
-    # Two-decimal; minimums from Stripe's table of minimum charge amounts.
-    _two("USD", 50), _two("CAD", 50), _two("EUR", 50), _two("GBP", 30), _two("AUD", 50), _two("NZD", 50),
-    _two("CHF", 50), _two("SEK", 300), _two("NOK", 300), _two("DKK", 250), _two("PLN", 200), _two("CZK", 1500),
-    _two("RON", 200), _two("BGN", 100), _two("MXN", 1000), _two("BRL", 50), _two("SGD", 50), _two("HKD", 400),
-    _two("INR", 50), _two("AED", 200), _two("MYR", 200), _two("THB", 1000),
-    # Stripe's special cases.
-    _two("HUF", 17500), _two("TWD"),
-    Currency("ISK", 2, 0, 100),
-    # Zero-decimal (Stripe's list).
-    _zero("JPY", 50), *(_zero(code) for code in ("BIF", "CLP", "DJF", "GNF", "KMF", "KRW", "MGA", "PYG", "RWF",
-                                                 "UGX", "VND", "VUV", "XAF", "XOF", "XPF")),
-    # Three-decimal (Stripe's list): amounts end in 0.
-    *(_three(code) for code in ("BHD", "JOD", "KWD", "OMR", "TND")),
-)}
+CURRENCIES: dict[str, Currency] = {
+    c.code: c
+    for c in (
+        # Two-decimal; minimums from Stripe's table of minimum charge amounts.
+        _two("USD", 50),
+        _two("CAD", 50),
+        _two("EUR", 50),
+        _two("GBP", 30),
+        _two("AUD", 50),
+        _two("NZD", 50),
+        _two("CHF", 50),
+        _two("SEK", 300),
+        _two("NOK", 300),
+        _two("DKK", 250),
+        _two("PLN", 200),
+        _two("CZK", 1500),
+        _two("RON", 200),
+        _two("BGN", 100),
+        _two("MXN", 1000),
+        _two("BRL", 50),
+        _two("SGD", 50),
+        _two("HKD", 400),
+        _two("INR", 50),
+        _two("AED", 200),
+        _two("MYR", 200),
+        _two("THB", 1000),
+        # Stripe's special cases.
+        _two("HUF", 17500),
+        _two("TWD"),
+        Currency("ISK", 2, 0, 100),
+        # Zero-decimal (Stripe's list).
+        _zero("JPY", 50),
+        *(
+            _zero(code)
+            for code in (
+                "BIF",
+                "CLP",
+                "DJF",
+                "GNF",
+                "KMF",
+                "KRW",
+                "MGA",
+                "PYG",
+                "RWF",
+                "UGX",
+                "VND",
+                "VUV",
+                "XAF",
+                "XOF",
+                "XPF",
+            )
+        ),
+        # Three-decimal (Stripe's list): amounts end in 0.
+        *(_three(code) for code in ("BHD", "JOD", "KWD", "OMR", "TND")),
+    )
+}
 
 #: The codes a request may name, sorted (one enum in the API schema, `CurrencyEnum`).
 CURRENCY_CODES: tuple[str, ...] = tuple(sorted(CURRENCIES))
@@ -82,7 +123,8 @@ def unsupported(field: str, code) -> ValidationFailed:
     shown = repr(code)[:20]
     return ValidationFailed(
         f"{field}: {shown} is not a currency we accept (ISO 4217 codes Stripe charges in; see CurrencyEnum).",
-        code="unsupported_currency", field_errors={field: [f"{shown} is not a supported currency"]},
+        code="unsupported_currency",
+        field_errors={field: [f"{shown} is not a supported currency"]},
     )
 
 
@@ -98,8 +140,9 @@ def step_problem(code: str, amount: int) -> str | None:
     """Why `amount` cannot be an amount in `code` (its step), or None. The bounds are breederhq.money's."""
     step = CURRENCIES[code].step if code in CURRENCIES else 1
     if step > 1 and amount % step:
-        return (f"{amount} is not a multiple of {step}: {code} amounts "
-                + ("end in 0 (Stripe's three-decimal rule)" if step == 10 else f"are whole units ({step} minor units)"))
+        return f"{amount} is not a multiple of {step}: {code} amounts " + (
+            "end in 0 (Stripe's three-decimal rule)" if step == 10 else f"are whole units ({step} minor units)"
+        )
     return None
 
 
@@ -117,16 +160,19 @@ def check_stripe_charge(code: str, amount: int, *, field: str = "total_cents") -
     if facts.min_charge is not None and amount < facts.min_charge:
         raise ValidationFailed(
             f"{field}: Stripe's smallest {code} charge is {format_amount(facts.min_charge, code)}; "
-            f"this is {format_amount(amount, code)}.", code="amount_below_stripe_minimum",
+            f"this is {format_amount(amount, code)}.",
+            code="amount_below_stripe_minimum",
             field_errors={field: [f"at least {facts.min_charge} for a card payment in {code}"]},
-            extra={"min_amount": facts.min_charge})
+            extra={"min_amount": facts.min_charge},
+        )
     if amount > facts.max_charge:
         raise ValidationFailed(
             f"{field}: Stripe's largest {code} charge is {format_amount(facts.max_charge, code)}; "
             f"this is {format_amount(amount, code)}. Split it, or collect it manually.",
             code="amount_over_stripe_maximum",
             field_errors={field: [f"at most {facts.max_charge} for a card payment in {code}"]},
-            extra={"max_amount": facts.max_charge})
+            extra={"max_amount": facts.max_charge},
+        )
 
 
 def fee_of(amount: int, basis_points: int, code: str) -> int:
@@ -152,7 +198,7 @@ def _units(amount: int, facts: Currency) -> str:
     if facts.display_exponent == 0:
         return f"{sign}{value}"
     digits = str(value).rjust(facts.display_exponent + 1, "0")
-    return f"{sign}{digits[:-facts.display_exponent]}.{digits[-facts.display_exponent:]}"
+    return f"{sign}{digits[: -facts.display_exponent]}.{digits[-facts.display_exponent :]}"
 
 
 _UNITS = re.compile(r"^(-?)([0-9]{1,20})(?:\.([0-9]{1,6}))?$")
@@ -168,7 +214,7 @@ def from_units(text: str, code: str) -> int:
     sign, whole, fraction = match.group(1), match.group(2), match.group(3) or ""
     if len(fraction) > facts.display_exponent:
         raise ValueError(f"{code} shows {facts.display_exponent} decimals; {text!r} has {len(fraction)}")
-    amount = int(whole + fraction.ljust(facts.exponent, "0")[:facts.exponent]) if facts.exponent else int(whole)
+    amount = int(whole + fraction.ljust(facts.exponent, "0")[: facts.exponent]) if facts.exponent else int(whole)
     amount = -amount if sign else amount
     if step_problem(code, amount):
         raise ValueError(step_problem(code, amount))

@@ -36,5 +36,7 @@ def changed_rows_index(table: str, name: str) -> migrations.RunSQL:
 
 
 def _index(table: str, key: str, name: str) -> migrations.RunSQL:
-    return migrations.RunSQL(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({key})',
-                             reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+    return migrations.RunSQL(
+        f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({key})',
+        reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',
+    )

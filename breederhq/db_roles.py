@@ -61,11 +61,7 @@ def append_only_tables() -> set[str]:
     """Tables the app role may read and insert into but never change (audit trails)."""
     from django.apps import apps
 
-    return {
-        model._meta.db_table
-        for model in apps.get_models()
-        if getattr(model, "append_only", False)
-    }
+    return {model._meta.db_table for model in apps.get_models() if getattr(model, "append_only", False)}
 
 
 def grant_app_role(*, using: str) -> None:
@@ -77,19 +73,17 @@ def grant_app_role(*, using: str) -> None:
         cursor.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role).as_string())
         cursor.execute(
             sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}")
-            .format(role).as_string()
+            .format(role)
+            .as_string()
         )
-        cursor.execute(
-            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role).as_string()
-        )
+        cursor.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(role).as_string())
         cursor.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename = ANY(%s)",
             [sorted(append_only_tables())],
         )
         for (table,) in cursor.fetchall():
             cursor.execute(
-                sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}")
-                .format(sql.Identifier(table), role).as_string()
+                sql.SQL("REVOKE UPDATE, DELETE, TRUNCATE ON {} FROM {}").format(sql.Identifier(table), role).as_string()
             )
 
 
@@ -104,9 +98,9 @@ def ensure_roles(cursor, *, log=print) -> None:
     owner = settings.DATABASE_OWNER_USER
     if not _role_exists(cursor, owner):
         cursor.execute(
-            sql.SQL(
-                "CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD {}"
-            ).format(sql.Identifier(owner), sql.Literal(settings.DATABASE_OWNER_PASSWORD))
+            sql.SQL("CREATE ROLE {} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE PASSWORD {}").format(
+                sql.Identifier(owner), sql.Literal(settings.DATABASE_OWNER_PASSWORD)
+            )
         )
         log(f"created owner role {owner}")
     for alias in DATABASE_ALIASES:
@@ -114,9 +108,9 @@ def ensure_roles(cursor, *, log=print) -> None:
         app_user = config.get("APP_USER") or config["USER"]
         if not _role_exists(cursor, app_user):
             cursor.execute(
-                sql.SQL(
-                    "CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
-                ).format(sql.Identifier(app_user), sql.Literal(config["PASSWORD"] or ""))
+                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                    sql.Identifier(app_user), sql.Literal(config["PASSWORD"] or "")
+                )
             )
             log(f"created application role {app_user}")
 
@@ -131,9 +125,7 @@ def bootstrap_roles_and_databases(admin_url: str, *, log=print) -> None:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
             if cursor.fetchone() is None:
                 cursor.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(config["NAME"]), sql.Identifier(owner)
-                    )
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(config["NAME"]), sql.Identifier(owner))
                 )
                 log(f"created database {config['NAME']} owned by {owner}")
     verify_app_role()
@@ -150,9 +142,7 @@ def verify_app_role() -> None:
                 f"the application role, or row-level security does not apply."
             )
         with connections[alias].cursor() as cursor:
-            cursor.execute(
-                "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-            )
+            cursor.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
             is_superuser, bypasses_rls = cursor.fetchone()
         if is_superuser or bypasses_rls:
             raise RoleConfigurationError(

@@ -58,8 +58,9 @@ def render_plain(template_name: str, context: dict) -> str:
     return get_template(template_name).template.render(Context(context, autoescape=False))
 
 
-def email_enqueue(*, using: str, event_key: str, template: str, to: list[str], context: dict,
-                  attachments: list[dict] | None = None) -> OutboundEmail:
+def email_enqueue(
+    *, using: str, event_key: str, template: str, to: list[str], context: dict, attachments: list[dict] | None = None
+) -> OutboundEmail:
     """Record one email for one event (idempotent by `event_key`). Call inside the event's transaction.
     `attachments`: references each resolved when the email is sent (`ATTACHMENT_RESOLVERS`)."""
     if not to:
@@ -111,16 +112,23 @@ def _claim(*, using: str, pk: int, connection) -> OutboundEmail | None:
         if email.status == OutboundEmail.Status.QUEUED:
             email.attempts += 1
             email.attempt_key = f"{email.event_key}:{uuid.uuid4().hex[:12]}"[:250]
-        elif email.status == OutboundEmail.Status.SENDING and email.claimed_at and email.claimed_at < _stale_claim_before():
+        elif (
+            email.status == OutboundEmail.Status.SENDING
+            and email.claimed_at
+            and email.claimed_at < _stale_claim_before()
+        ):
             if not _provider_deduplicates(connection):
                 email.status = OutboundEmail.Status.DELIVERY_UNKNOWN
                 email.next_attempt_at = None
-                email.last_error = ("the worker sending it died after the provider call began; the provider "
-                                    "cannot tell whether it went out")
+                email.last_error = (
+                    "the worker sending it died after the provider call began; the provider "
+                    "cannot tell whether it went out"
+                )
                 email.save(using=using, update_fields=["status", "next_attempt_at", "last_error"])
                 EMAILS.labels(email.template, "delivery_unknown").inc()
-                logger.error("email %s/%s: delivery unknown (worker died mid-send, provider without idempotency)",
-                             using, pk)
+                logger.error(
+                    "email %s/%s: delivery unknown (worker died mid-send, provider without idempotency)", using, pk
+                )
                 return email
             logger.warning("email %s/%s: its worker died mid-send; trying again with the same key", using, pk)
         else:
@@ -161,7 +169,10 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
         if email is None or not getattr(email, "_claimed", False):
             return email
         message = EmailMultiAlternatives(
-            subject=email.subject, body=email.text_body, from_email=settings.DEFAULT_FROM_EMAIL, to=email.to,
+            subject=email.subject,
+            body=email.text_body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=email.to,
             headers={"X-BreederHQ-Event": email.event_key},
         )
         if email.html_body:
@@ -173,8 +184,9 @@ def email_send(*, using: str, pk: int) -> OutboundEmail | None:
         try:
             call_provider(connection.send_messages, [message])
         except ProviderRefused:  # opened by another worker since the admission: the provider was not called
-            return _release_claim(using=using, email=email, seconds=admission.wait_seconds
-                                  or settings.EMAIL_BREAKER_RESET_SECONDS)
+            return _release_claim(
+                using=using, email=email, seconds=admission.wait_seconds or settings.EMAIL_BREAKER_RESET_SECONDS
+            )
         except Exception as exc:
             error = exc
         email_step.send(sender=OutboundEmail, step="after_provider_call", email=email)
@@ -191,7 +203,8 @@ def _wait_for_provider(*, using: str, pk: int, seconds: float) -> OutboundEmail 
 
     later = timezone.now() + timedelta(seconds=seconds)
     OutboundEmail.objects.using(using).filter(pk=pk, status=OutboundEmail.Status.QUEUED).update(
-        next_attempt_at=Greatest("next_attempt_at", later))
+        next_attempt_at=Greatest("next_attempt_at", later)
+    )
     email = OutboundEmail.objects.using(using).filter(pk=pk).first()
     if email is not None:
         email.waiting_for_provider = True
@@ -224,16 +237,23 @@ def _attachments_or_postpone(*, using: str, pk: int) -> list[tuple[str, bytes, s
     from django.utils.module_loading import import_string
 
     row = OutboundEmail.objects.using(using).filter(pk=pk).values("attachments", "status").first()
-    if row is None or not row["attachments"] or row["status"] not in (OutboundEmail.Status.QUEUED,
-                                                                        OutboundEmail.Status.SENDING):
+    if (
+        row is None
+        or not row["attachments"]
+        or row["status"] not in (OutboundEmail.Status.QUEUED, OutboundEmail.Status.SENDING)
+    ):
         return []
     try:
         return [import_string(ATTACHMENT_RESOLVERS[ref["type"]])(ref) for ref in row["attachments"]]
     except Exception as exc:  # the attachment's own problem: this email waits, nothing is sent
         logger.warning("email %s/%s: attachment not available yet: %s", using, pk, exc)
         with transaction.atomic(using=using):
-            email = OutboundEmail.objects.using(using).select_for_update().filter(
-                pk=pk, status=OutboundEmail.Status.QUEUED).first()
+            email = (
+                OutboundEmail.objects.using(using)
+                .select_for_update()
+                .filter(pk=pk, status=OutboundEmail.Status.QUEUED)
+                .first()
+            )
             if email is not None:
                 email.attempts += 1
                 email.last_error = f"attachment not available: {type(exc).__name__}: {exc}"[:2000]
@@ -243,7 +263,9 @@ def _attachments_or_postpone(*, using: str, pk: int) -> list[tuple[str, bytes, s
                 else:
                     email.next_attempt_at = timezone.now() + email_retry_delay(email.attempts)
                 email.save(using=using, update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-                EMAILS.labels(email.template, "failed" if email.status == OutboundEmail.Status.FAILED else "retry").inc()
+                EMAILS.labels(
+                    email.template, "failed" if email.status == OutboundEmail.Status.FAILED else "retry"
+                ).inc()
         return None
 
 
@@ -311,12 +333,14 @@ def emails_due(*, using: str, limit: int = 500) -> list[int]:
     queued = list(
         OutboundEmail.objects.using(using)
         .filter(status=OutboundEmail.Status.QUEUED, next_attempt_at__lte=timezone.now())
-        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
     )
     stale = list(
         OutboundEmail.objects.using(using)
         .filter(status=OutboundEmail.Status.SENDING, claimed_at__lt=_stale_claim_before())
-        .order_by("claimed_at").values_list("pk", flat=True)[:limit]
+        .order_by("claimed_at")
+        .values_list("pk", flat=True)[:limit]
     )
     return queued + stale
 

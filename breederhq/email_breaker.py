@@ -42,8 +42,12 @@ def is_provider_outage(exc: BaseException) -> bool:
 
 @lru_cache(maxsize=1)
 def email_breaker() -> pybreaker.CircuitBreaker:
-    return breakers.shared_breaker("email", fail_max=settings.EMAIL_BREAKER_FAIL_MAX,
-                                   reset_timeout=settings.EMAIL_BREAKER_RESET_SECONDS, is_outage=is_provider_outage)
+    return breakers.shared_breaker(
+        "email",
+        fail_max=settings.EMAIL_BREAKER_FAIL_MAX,
+        reset_timeout=settings.EMAIL_BREAKER_RESET_SECONDS,
+        is_outage=is_provider_outage,
+    )
 
 
 def email_admission() -> breakers.Admission:

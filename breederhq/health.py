@@ -13,7 +13,6 @@ from django.views.decorators.http import require_GET
 from config.database_routing import DATABASE_ALIASES
 
 
-
 def heartbeat_key_prefix() -> str:
     # CELERY_KEY_PREFIX keeps platforms (and parallel test sessions) sharing one Redis apart.
     return f"{settings.CELERY_KEY_PREFIX}breederhq:worker-heartbeat:"
@@ -56,9 +55,8 @@ def check_celery_workers() -> dict:
     except Exception as exc:
         return {"status": "down", "error": f"Redis unreachable, worker heartbeat unknown: {exc}"[:300]}
     if not keys:
-        return {"status": "down", "error": "no Celery worker heartbeat in the last "
-                f"{settings.WORKER_HEARTBEAT_TTL} s"}
-    workers = sorted(k.decode()[len(prefix):] for k in keys)
+        return {"status": "down", "error": f"no Celery worker heartbeat in the last {settings.WORKER_HEARTBEAT_TTL} s"}
+    workers = sorted(k.decode()[len(prefix) :] for k in keys)
     return {"status": "up", "workers": workers}
 
 
@@ -71,8 +69,11 @@ def check_email_provider(redis_up: bool) -> dict:
 
     breaker = email_provider_status()
     state = breaker.pop("state")
-    return {"status": "up" if state == "closed" else "unknown" if state == "unknown" else "degraded",
-            "breaker": state, **breaker}
+    return {
+        "status": "up" if state == "closed" else "unknown" if state == "unknown" else "degraded",
+        "breaker": state,
+        **breaker,
+    }
 
 
 def platform_health() -> dict:

@@ -59,10 +59,21 @@ def parse_idempotency_key(header: str) -> str:
 LEGACY_CONTEXT = ""
 
 #: Response headers never stored for a replay: recomputed for every response, or never replayable.
-NOT_REPLAYED_HEADERS = frozenset({
-    "content-length", "date", "vary", "allow", "set-cookie", "idempotent-replayed", "x-request-id",
-    "server", "connection", "transfer-encoding", "keep-alive",
-})
+NOT_REPLAYED_HEADERS = frozenset(
+    {
+        "content-length",
+        "date",
+        "vary",
+        "allow",
+        "set-cookie",
+        "idempotent-replayed",
+        "x-request-id",
+        "server",
+        "connection",
+        "transfer-encoding",
+        "keep-alive",
+    }
+)
 
 
 def replayable_headers(response) -> dict[str, str]:
@@ -70,8 +81,9 @@ def replayable_headers(response) -> dict[str, str]:
     return {name: value for name, value in response.items() if name.lower() not in NOT_REPLAYED_HEADERS}
 
 
-def request_fingerprint(*, method: str, path: str, content_type: str, body: bytes,
-                        tenant_header: str | None = None) -> str:
+def request_fingerprint(
+    *, method: str, path: str, content_type: str, body: bytes, tenant_header: str | None = None
+) -> str:
     """Same request => same fingerprint. JSON bodies are canonicalised (key order, spacing);
     multipart bodies lose their boundary, which clients pick at random for every attempt.
     `tenant_header` (the X-Tenant-ID sent, '' when none) is part of the request; None computes the
@@ -85,9 +97,14 @@ def request_fingerprint(*, method: str, path: str, content_type: str, body: byte
         except (ValueError, UnicodeDecodeError):
             canonical = body
     elif media_type == "multipart/form-data" and body:
-        boundary = next((value.strip().strip('"') for name, _, value in
-                         (param.strip().partition("=") for param in params.split(";"))
-                         if name.strip().lower() == "boundary"), "")
+        boundary = next(
+            (
+                value.strip().strip('"')
+                for name, _, value in (param.strip().partition("=") for param in params.split(";"))
+                if name.strip().lower() == "boundary"
+            ),
+            "",
+        )
         if boundary:
             canonical = body.replace(b"--" + boundary.encode("latin-1", "replace"), b"--boundary")
     digest = hashlib.sha256()
@@ -106,8 +123,17 @@ class Claim:
     record: IdempotencyKey | None = None
 
 
-def claim_key(*, using: str, scope: str, context: str, method: str, path: str, key: str, fingerprint: str,
-              legacy_fingerprint: str = "") -> None:
+def claim_key(
+    *,
+    using: str,
+    scope: str,
+    context: str,
+    method: str,
+    path: str,
+    key: str,
+    fingerprint: str,
+    legacy_fingerprint: str = "",
+) -> None:
     """Step 1: make sure a claim row exists (its own short transaction). No conflict target: any
     unique constraint on the table (the current one, or an older one during an upgrade) makes it a
     no-op."""
@@ -123,8 +149,9 @@ def claim_key(*, using: str, scope: str, context: str, method: str, path: str, k
             )
 
 
-def lock_claim(*, using: str, scope: str, context: str, method: str, path: str, key: str, fingerprint: str,
-               legacy_fingerprint="") -> Claim:
+def lock_claim(
+    *, using: str, scope: str, context: str, method: str, path: str, key: str, fingerprint: str, legacy_fingerprint=""
+) -> Claim:
     """Step 2; call inside `transaction.atomic(using=using)`. A row written before keys had a
     context (same user, method, path and key) wins over the new claim, compared with the
     fingerprint of that time (`legacy_fingerprint`, a string or a function giving it; "" when the
@@ -152,8 +179,15 @@ def lock_claim(*, using: str, scope: str, context: str, method: str, path: str, 
     return Claim("run", record)
 
 
-def complete_claim(record: IdempotencyKey, *, using: str, status: int, content_type: str, body: str,
-                   headers: dict[str, str] | None = None) -> None:
+def complete_claim(
+    record: IdempotencyKey,
+    *,
+    using: str,
+    status: int,
+    content_type: str,
+    body: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     """Step 3, in the request's transaction."""
     record.status = IdempotencyKey.Status.COMPLETED
     record.response_status = status
@@ -161,9 +195,17 @@ def complete_claim(record: IdempotencyKey, *, using: str, status: int, content_t
     record.response_body = body
     record.response_headers = dict(headers or {})
     record.completed_at = timezone.now()
-    record.save(using=using, update_fields=[
-        "status", "response_status", "response_content_type", "response_body", "response_headers", "completed_at",
-    ])
+    record.save(
+        using=using,
+        update_fields=[
+            "status",
+            "response_status",
+            "response_content_type",
+            "response_body",
+            "response_headers",
+            "completed_at",
+        ],
+    )
 
 
 def purge_expired_idempotency_keys(*, using: str) -> int:

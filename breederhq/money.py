@@ -52,10 +52,14 @@ MAX_QUANTITY = 10**6
 MAX_LINES = 500
 
 #: Said in the API schema where the bounds apply to a computed value rather than one field.
-LINE_TOTAL_HELP = (f"unit_price_cents x quantity may be at most {MAX_AMOUNT_CENTS} (the largest line total); "
-                   "more is a 400 naming the line.")
-INVOICE_TOTAL_HELP = (f"At most {MAX_LINES} lines; the lines' sum plus tax_cents may be at most {MAX_AMOUNT_CENTS} "
-                      "(the largest invoice total); more is a 400 naming the field.")
+LINE_TOTAL_HELP = (
+    f"unit_price_cents x quantity may be at most {MAX_AMOUNT_CENTS} (the largest line total); "
+    "more is a 400 naming the line."
+)
+INVOICE_TOTAL_HELP = (
+    f"At most {MAX_LINES} lines; the lines' sum plus tax_cents may be at most {MAX_AMOUNT_CENTS} "
+    "(the largest invoice total); more is a 400 naming the field."
+)
 
 
 def amount_problem(value, *, allow_zero: bool = True, currency: str | None = None) -> str | None:
@@ -103,14 +107,16 @@ def check_lines(lines, *, field: str = "lines", tax_cents: int = 0, currency: st
         total = price * quantity
         if total > MAX_AMOUNT_CENTS:
             errors[f"{field}[{index}].quantity"] = [
-                f"unit_price_cents x quantity = {total} is over the largest line total, {MAX_AMOUNT_CENTS}"]
+                f"unit_price_cents x quantity = {total} is over the largest line total, {MAX_AMOUNT_CENTS}"
+            ]
             continue
         subtotal += total
     if not errors and subtotal > MAX_AMOUNT_CENTS:
         errors[field] = [f"the lines add up to {subtotal}, over the largest invoice total, {MAX_AMOUNT_CENTS}"]
     if not errors and subtotal + tax_cents > MAX_AMOUNT_CENTS:
-        errors["tax_cents"] = [f"subtotal + tax = {subtotal + tax_cents} is over the largest invoice total, "
-                               f"{MAX_AMOUNT_CENTS}"]
+        errors["tax_cents"] = [
+            f"subtotal + tax = {subtotal + tax_cents} is over the largest invoice total, {MAX_AMOUNT_CENTS}"
+        ]
     if errors:
         raise ValidationFailed("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), field_errors=errors)
     return subtotal
@@ -118,8 +124,9 @@ def check_lines(lines, *, field: str = "lines", tax_cents: int = 0, currency: st
 
 def amount_bound_check(*fields: str, name: str) -> models.CheckConstraint:
     """The database's own copy of the bound: each field at most MAX_AMOUNT_CENTS."""
-    return models.CheckConstraint(condition=models.Q(**{f"{field}__lte": MAX_AMOUNT_CENTS for field in fields}),
-                                  name=name)
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__lte": MAX_AMOUNT_CENTS for field in fields}), name=name
+    )
 
 
 def add_amount_bound_not_valid(model_name: str, table: str, constraint: models.CheckConstraint):
@@ -131,10 +138,12 @@ def add_amount_bound_not_valid(model_name: str, table: str, constraint: models.C
     condition = " AND ".join(f'"{field}" <= {MAX_AMOUNT_CENTS}' for field in fields)
     return migrations.SeparateDatabaseAndState(
         state_operations=[migrations.AddConstraint(model_name, constraint)],
-        database_operations=[migrations.RunSQL(
-            f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint.name}" CHECK ({condition}) NOT VALID',
-            reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint.name}"',
-        )],
+        database_operations=[
+            migrations.RunSQL(
+                f'ALTER TABLE "{table}" ADD CONSTRAINT "{constraint.name}" CHECK ({condition}) NOT VALID',
+                reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint.name}"',
+            )
+        ],
     )
 
 

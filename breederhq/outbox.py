@@ -99,8 +99,7 @@ def outbox_handler_for(topic: str) -> OutboxHandler:
         return _HANDLERS[topic]
     except KeyError:
         raise ImproperlyConfigured(
-            f"no outbox handler for topic {topic!r}; declare one with @outbox_handler in an app's "
-            f"outbox_handlers.py"
+            f"no outbox handler for topic {topic!r}; declare one with @outbox_handler in an app's outbox_handlers.py"
         ) from None
 
 
@@ -224,12 +223,22 @@ def _record_failure(message: OutboxMessage, exc: Exception, *, now: datetime) ->
     if message.attempts >= max_attempts():
         message.status = OutboxMessage.Status.STUCK
         message.next_attempt_at = None
-        logger.error("outbox message %s (%s) is stuck after %s attempts: %s",
-                     message.message_id, message.topic, message.attempts, message.last_error)
+        logger.error(
+            "outbox message %s (%s) is stuck after %s attempts: %s",
+            message.message_id,
+            message.topic,
+            message.attempts,
+            message.last_error,
+        )
     else:
         message.next_attempt_at = now + retry_delay(message.attempts)
-        logger.warning("outbox message %s (%s) failed, attempt %s: %s",
-                       message.message_id, message.topic, message.attempts, message.last_error)
+        logger.warning(
+            "outbox message %s (%s) failed, attempt %s: %s",
+            message.message_id,
+            message.topic,
+            message.attempts,
+            message.last_error,
+        )
     message.save(update_fields=["attempts", "last_error", "status", "next_attempt_at", "last_attempt_at"])
     return RelayOutcome.STUCK if message.status == OutboxMessage.Status.STUCK else RelayOutcome.RETRY
 
@@ -262,8 +271,10 @@ def outbox_message_requeue(*, using: str, message_id) -> OutboxMessage:
         if message is None:
             raise NotFound(f"no outbox message {message_id} in {using}")
         if message.status == OutboxMessage.Status.APPLIED:
-            raise Conflict(f"outbox message {message_id} was applied at {message.applied_at:%Y-%m-%d %H:%M}; "
-                           f"there is nothing to requeue")
+            raise Conflict(
+                f"outbox message {message_id} was applied at {message.applied_at:%Y-%m-%d %H:%M}; "
+                f"there is nothing to requeue"
+            )
         message.status = OutboxMessage.Status.PENDING
         message.attempts = 0
         message.next_attempt_at = timezone.now()
@@ -272,8 +283,9 @@ def outbox_message_requeue(*, using: str, message_id) -> OutboxMessage:
     return message
 
 
-def outbox_purge(*, older_than: timedelta | None = None, now: datetime | None = None,
-                 batch_size: int = 1000) -> dict[str, int]:
+def outbox_purge(
+    *, older_than: timedelta | None = None, now: datetime | None = None, batch_size: int = 1000
+) -> dict[str, int]:
     """Delete applied messages, and recorded message ids, older than OUTBOX_RETENTION_DAYS (30).
 
     A recorded id is kept while its source message is not applied yet (the relay may still come

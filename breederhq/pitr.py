@@ -52,8 +52,11 @@ def find_bindir() -> Path | None:
         result = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         if result.returncode == 0:
             candidates.append(Path(result.stdout.strip()))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                         key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0), reverse=True)
+    candidates += sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0),
+        reverse=True,
+    )
     for candidate in candidates:
         if all((candidate / name).is_file() for name in REQUIRED_BINARIES):
             return candidate
@@ -69,8 +72,9 @@ def server_os_user() -> str | None:
     try:
         pwd.getpwnam(name)
     except KeyError as exc:
-        raise PitrError(f"running as root and there is no OS user {name!r} to run PostgreSQL as "
-                        "(set PITR_OS_USER)") from exc
+        raise PitrError(
+            f"running as root and there is no OS user {name!r} to run PostgreSQL as (set PITR_OS_USER)"
+        ) from exc
     return name
 
 
@@ -91,11 +95,12 @@ def hand_to_server_user(path: Path) -> None:
 
 def run_tool(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run a PostgreSQL (or pgBackRest) program as the server's user; raise PitrError on failure."""
-    result = subprocess.run([str(c) for c in command], capture_output=True, text=True,
-                            user=server_os_user(), **kwargs)
+    result = subprocess.run([str(c) for c in command], capture_output=True, text=True, user=server_os_user(), **kwargs)
     if result.returncode != 0:
-        raise PitrError(f"{Path(str(command[0])).name} failed ({result.returncode}): "
-                        f"{(result.stderr or result.stdout).strip()[-2000:]}")
+        raise PitrError(
+            f"{Path(str(command[0])).name} failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-2000:]}"
+        )
     return result
 
 
@@ -143,10 +148,23 @@ def take_base_backup(connection: dict, backups_dir: Path, *, bindir: Path | None
     backups_dir.mkdir(parents=True, exist_ok=True)
     hand_to_server_user(backups_dir)
     target = backups_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    run_tool([bindir / "pg_basebackup", "-h", connection["host"], "-p", str(connection["port"]),
-              "-U", connection["user"], "-D", target, "--checkpoint=fast", "--wal-method=none",
-              "--no-password"],
-             env={**os.environ, **({"PGPASSWORD": connection["password"]} if connection.get("password") else {})})
+    run_tool(
+        [
+            bindir / "pg_basebackup",
+            "-h",
+            connection["host"],
+            "-p",
+            str(connection["port"]),
+            "-U",
+            connection["user"],
+            "-D",
+            target,
+            "--checkpoint=fast",
+            "--wal-method=none",
+            "--no-password",
+        ],
+        env={**os.environ, **({"PGPASSWORD": connection["password"]} if connection.get("password") else {})},
+    )
     return target
 
 
@@ -177,8 +195,10 @@ def choose_base_backup(backups_dir: Path, target: datetime) -> Path:
     usable = [(started, path) for started, path in found if started < target]
     if not usable:
         oldest = min((s for s, _ in found), default=None)
-        raise PitrError(f"no base backup in {backups_dir} started before {target.isoformat()}"
-                        + (f" (the oldest started {oldest.isoformat()})" if oldest else ""))
+        raise PitrError(
+            f"no base backup in {backups_dir} started before {target.isoformat()}"
+            + (f" (the oldest started {oldest.isoformat()})" if oldest else "")
+        )
     return max(usable)[1]
 
 
@@ -197,19 +217,23 @@ def restore_from_archive(backups_dir: Path, archive_dir: Path, target: datetime,
                     archive.extractall(into, filter="tar")
     for leftover in ("postmaster.pid", "postmaster.opts", "standby.signal"):
         (into / leftover).unlink(missing_ok=True)
-    _write_recovery_settings(into, {
-        "restore_command": f"cp '{archive_dir}/%f' '%p'",
-        "recovery_target_time": _pg_time(target),
-        "recovery_target_action": "promote",
-    })
+    _write_recovery_settings(
+        into,
+        {
+            "restore_command": f"cp '{archive_dir}/%f' '%p'",
+            "recovery_target_time": _pg_time(target),
+            "recovery_target_action": "promote",
+        },
+    )
     return base
 
 
 # --- pgBackRest ---------------------------------------------------------------------------------
 
 
-def restore_pgbackrest(stanza: str, target: datetime, into: Path, *, config: str | None = None,
-                       extra: tuple[str, ...] = ()) -> None:
+def restore_pgbackrest(
+    stanza: str, target: datetime, into: Path, *, config: str | None = None, extra: tuple[str, ...] = ()
+) -> None:
     """`pgbackrest restore --type=time` of `stanza` into `into` (a new data directory); it picks
     the backup itself and writes restore_command and the recovery target. Archiving is turned off
     in the copy, so it never pushes into the live repository."""
@@ -218,9 +242,16 @@ def restore_pgbackrest(stanza: str, target: datetime, into: Path, *, config: str
     _require_empty(into)
     into.mkdir(parents=True, exist_ok=True)
     hand_to_server_user(into)
-    command = ["pgbackrest", f"--stanza={stanza}", f"--pg1-path={into}", "--type=time",
-               f"--target={_pg_time(target)}", "--target-action=promote", "--archive-mode=off",
-               *extra]
+    command = [
+        "pgbackrest",
+        f"--stanza={stanza}",
+        f"--pg1-path={into}",
+        "--type=time",
+        f"--target={_pg_time(target)}",
+        "--target-action=promote",
+        "--archive-mode=off",
+        *extra,
+    ]
     if config:
         command.insert(1, f"--config={config}")
     run_tool([*command, "restore"])
@@ -267,11 +298,26 @@ class RestoredCluster:
         (self.data_dir / RESTORE_HBA).write_text("local all all trust\n")
         hand_to_server_user(self.data_dir)
         os.chmod(self.socket_dir, 0o700)
-        options = (f"-p {self.port} -c listen_addresses='' -k {self.socket_dir} -c archive_mode=off "
-                   f"-c hba_file={self.data_dir / RESTORE_HBA} -c logging_collector=off")
+        options = (
+            f"-p {self.port} -c listen_addresses='' -k {self.socket_dir} -c archive_mode=off "
+            f"-c hba_file={self.data_dir / RESTORE_HBA} -c logging_collector=off"
+        )
         try:
-            run_tool([self.bindir / "pg_ctl", "-D", self.data_dir, "-l", self.log_file, "-o", options,
-                      "-w", "-t", str(timeout), "start"])
+            run_tool(
+                [
+                    self.bindir / "pg_ctl",
+                    "-D",
+                    self.data_dir,
+                    "-l",
+                    self.log_file,
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    str(timeout),
+                    "start",
+                ]
+            )
         except PitrError as exc:
             raise PitrError(f"the restored cluster did not start: {exc}\n{self.log_tail()}") from exc
         deadline = time.monotonic() + timeout
@@ -296,13 +342,34 @@ class RestoredCluster:
             text = self.log_file.read_text()
         except OSError:
             return []
-        return [line.split("LOG:", 1)[-1].strip() for line in text.splitlines()
-                if "recovery stopping" in line or "last completed transaction" in line
-                or "selected new timeline" in line or "consistent recovery state" in line]
+        return [
+            line.split("LOG:", 1)[-1].strip()
+            for line in text.splitlines()
+            if "recovery stopping" in line
+            or "last completed transaction" in line
+            or "selected new timeline" in line
+            or "consistent recovery state" in line
+        ]
 
     def sql(self, database: str, query: str) -> str:
-        result = run_tool([self.bindir / "psql", "-X", "-A", "-t", "-h", self.socket_dir, "-p", str(self.port),
-                           "-U", self.superuser, "-d", database, "-c", query])
+        result = run_tool(
+            [
+                self.bindir / "psql",
+                "-X",
+                "-A",
+                "-t",
+                "-h",
+                self.socket_dir,
+                "-p",
+                str(self.port),
+                "-U",
+                self.superuser,
+                "-d",
+                database,
+                "-c",
+                query,
+            ]
+        )
         return result.stdout.strip()
 
     def url(self, user: str, database: str, password: str | None = None) -> str:

@@ -165,8 +165,12 @@ def _probe(replica: str, primary: str) -> bool:
         _close(replica)
         return False
     if lag > settings.MARKETPLACE_REPLICA_MAX_LAG_SECONDS:
-        logger.warning("marketplace replica '%s' lags %.1f s (limit %s s), reading the primary",
-                       replica, lag, settings.MARKETPLACE_REPLICA_MAX_LAG_SECONDS)
+        logger.warning(
+            "marketplace replica '%s' lags %.1f s (limit %s s), reading the primary",
+            replica,
+            lag,
+            settings.MARKETPLACE_REPLICA_MAX_LAG_SECONDS,
+        )
         return False
     return True
 
@@ -256,8 +260,12 @@ class ReplicaReadsMixin:
 
     def handle_exception(self, exc):
         replica = replica_alias()
-        if (replica and self._read_alias == replica and isinstance(exc, (OperationalError, InterfaceError))
-                and not is_database_timeout(exc)):
+        if (
+            replica
+            and self._read_alias == replica
+            and isinstance(exc, (OperationalError, InterfaceError))
+            and not is_database_timeout(exc)
+        ):
             # Lost connection, refused connection, a statement cancelled for a recovery conflict: the
             # primary answers instead. A time limit is the search's own answer, not the replica's fault.
             raise _ReplicaReadFailed() from exc

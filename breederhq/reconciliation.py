@@ -23,8 +23,9 @@ class ReconciliationStatus(models.TextChoices):
 
 
 #: The states that ask staff to look (and that the "resolve" admin action closes).
-DISAGREEMENTS = frozenset({ReconciliationStatus.MISMATCH, ReconciliationStatus.MISSING_REMOTE,
-                           ReconciliationStatus.MISSING_LOCAL})
+DISAGREEMENTS = frozenset(
+    {ReconciliationStatus.MISMATCH, ReconciliationStatus.MISSING_REMOTE, ReconciliationStatus.MISSING_LOCAL}
+)
 
 
 def reconciliation_status_check(field: str = "reconciliation_status", *, name: str) -> models.CheckConstraint:

@@ -43,8 +43,7 @@ class DatabaseRouter:
         if instance is not None and instance._state.db:
             return instance._state.db
         raise UnroutedModelError(
-            f"{model._meta.label} exists in every database; name one with .using(alias) or "
-            f"save(using=alias)."
+            f"{model._meta.label} exists in every database; name one with .using(alias) or save(using=alias)."
         )
 
     def db_for_read(self, model, **hints):

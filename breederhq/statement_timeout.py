@@ -32,7 +32,6 @@ from django.db import Error, OperationalError, connections, transaction
 from psycopg import ClientCursor
 from psycopg.errors import QueryCanceled
 
-
 #: How the statements a limited block may send begin.
 _READS = ("SELECT", "WITH", "SHOW", "(SELECT")
 

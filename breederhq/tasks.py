@@ -46,8 +46,9 @@ def database_session_limits() -> dict[str, dict[str, str]]:
     limits = {}
     for alias in DATABASE_ALIASES:
         with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT current_setting('statement_timeout'), "
-                           "current_setting('idle_in_transaction_session_timeout')")
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')"
+            )
             statement, idle = cursor.fetchone()
         limits[alias] = {"statement_timeout": statement, "idle_in_transaction_session_timeout": idle}
     return limits
@@ -62,8 +63,15 @@ def purge_expired_idempotency_keys() -> dict[str, int]:
     return {alias: purge(using=alias) for alias in DATABASE_ALIASES}
 
 
-@shared_task(name="breederhq.tasks.send_outbound_email", ignore_result=True, acks_late=True, bind=True,
-             soft_time_limit=60, time_limit=90, reschedules_within=RESCHEDULES_WITHIN)
+@shared_task(
+    name="breederhq.tasks.send_outbound_email",
+    ignore_result=True,
+    acks_late=True,
+    bind=True,
+    soft_time_limit=60,
+    time_limit=90,
+    reschedules_within=RESCHEDULES_WITHIN,
+)
 def send_outbound_email(self, using: str, pk: int) -> str | None:
     from breederhq.email import email_send
 
@@ -80,21 +88,31 @@ def send_outbound_email(self, using: str, pk: int) -> str | None:
 
         from django.conf import settings
 
-        _reschedule(self, (using, pk), {},
-                    at=email.claimed_at + timedelta(seconds=settings.EMAIL_SENDING_STALE_SECONDS + 1))
+        _reschedule(
+            self, (using, pk), {}, at=email.claimed_at + timedelta(seconds=settings.EMAIL_SENDING_STALE_SECONDS + 1)
+        )
     return email.status if email else None
 
 
-@shared_task(name="breederhq.tasks.render_invoice_document", ignore_result=True, acks_late=True,
-             soft_time_limit=60, time_limit=90, autoretry_for=(Exception,), dont_autoretry_for=(ValueError,),
-             retry_backoff=5, retry_backoff_max=300, max_retries=8)
+@shared_task(
+    name="breederhq.tasks.render_invoice_document",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=(Exception,),
+    dont_autoretry_for=(ValueError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=8,
+)
 def render_invoice_document(ref: dict) -> str:
     """Render and store one invoice or credit-note PDF (breederhq/invoicing/documents.py), once:
     a second run finds it. Published when the change that issues it commits; the invoice email's
     worker renders it too if this has not run yet. A transient failure (storage, database) retries
     with backoff; an invoice that was never sent has no document."""
-    from breederhq.invoicing.documents import DocumentNotIssued, DocumentRef, document_ensure
     from breederhq.errors import NotFound
+    from breederhq.invoicing.documents import DocumentNotIssued, DocumentRef, document_ensure
 
     try:
         _, created = document_ensure(DocumentRef.from_dict(ref))
@@ -116,8 +134,11 @@ def send_due_emails() -> dict[str, int | str]:
 
     provider = email_provider_status()
     limit = 500
-    if provider["state"] == "open" and "retry_at" in provider and (
-            datetime.fromisoformat(provider["retry_at"]) > timezone.now()):
+    if (
+        provider["state"] == "open"
+        and "retry_at" in provider
+        and (datetime.fromisoformat(provider["retry_at"]) > timezone.now())
+    ):
         limit = 0
     elif provider["state"] in ("open", "half-open"):
         limit = 1
@@ -135,8 +156,14 @@ def send_due_emails() -> dict[str, int | str]:
     return counts
 
 
-@shared_task(name="breederhq.tasks.outbox_relay_message", ignore_result=True, bind=True,
-             soft_time_limit=120, time_limit=150, reschedules_within=RESCHEDULES_WITHIN)
+@shared_task(
+    name="breederhq.tasks.outbox_relay_message",
+    ignore_result=True,
+    bind=True,
+    soft_time_limit=120,
+    time_limit=150,
+    reschedules_within=RESCHEDULES_WITHIN,
+)
 def outbox_relay_message_task(self, source: str, message_pk: int) -> str:
     """Relay one outbox message; enqueued when the transaction that wrote it commits.
 
@@ -165,20 +192,28 @@ def outbox_relay_due_task() -> dict[str, int]:
 
 
 @scheduled_job("breederhq.tasks.crossdb_check")
-def crossdb_check_task(stuck_after_minutes: int = 30, mode: str = "incremental",
-                       time_budget_seconds: float = CROSSDB_CHECK_BUDGET_SECONDS) -> dict:
+def crossdb_check_task(
+    stuck_after_minutes: int = 30, mode: str = "incremental", time_budget_seconds: float = CROSSDB_CHECK_BUDGET_SECONDS
+) -> dict:
     """Beat job: the cross-database integrity check, logging every problem as an error. Every 15
     minutes incrementally (the rows changed since the last run), nightly in full (`mode="full"`);
     either stops after its time budget, well inside its time limit, and the next run of that mode
     resumes where it stopped (breederhq/crossdb_check.py)."""
     from breederhq.crossdb_check import run_crossdb_check
 
-    report = run_crossdb_check(mode=mode, stuck_after_minutes=stuck_after_minutes,
-                               time_budget_seconds=time_budget_seconds)
+    report = run_crossdb_check(
+        mode=mode, stuck_after_minutes=stuck_after_minutes, time_budget_seconds=time_budget_seconds
+    )
     for problem in report["problems"]:
         logger.error("crossdb_check: %s", problem)
-    return {"ok": report["ok"], "mode": mode, "complete": report["complete"], "problems": len(report["problems"]),
-            "checked": report["checked"], **({"skipped": report["skipped"]} if "skipped" in report else {})}
+    return {
+        "ok": report["ok"],
+        "mode": mode,
+        "complete": report["complete"],
+        "problems": len(report["problems"]),
+        "checked": report["checked"],
+        **({"skipped": report["skipped"]} if "skipped" in report else {}),
+    }
 
 
 @scheduled_job("breederhq.tasks.outbox_purge")

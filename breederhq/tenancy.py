@@ -90,8 +90,11 @@ def tenant_owned_models() -> list[type[models.Model]]:
     from breederhq.routing import database_for_model
 
     return sorted(
-        (m for m in apps.get_models()
-         if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == "default"),
+        (
+            m
+            for m in apps.get_models()
+            if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == "default"
+        ),
         key=lambda m: m._meta.db_table,
     )
 
@@ -99,8 +102,9 @@ def tenant_owned_models() -> list[type[models.Model]]:
 # --- Migrations ------------------------------------------------------------------------------------
 
 
-def tenant_policy_sql(*, column: str = "tenant_id", extra_using: str | None = None,
-                      platform_rows: bool = False) -> tuple[str, str]:
+def tenant_policy_sql(
+    *, column: str = "tenant_id", extra_using: str | None = None, platform_rows: bool = False
+) -> tuple[str, str]:
     """(USING, WITH CHECK) of the tenant isolation policy on a table keyed by `column`."""
     check = tenant_match_sql(column)
     if platform_rows:
@@ -109,8 +113,9 @@ def tenant_policy_sql(*, column: str = "tenant_id", extra_using: str | None = No
     return using, check
 
 
-def enable_tenant_rls(table: str, *, column: str = "tenant_id", extra_using: str | None = None,
-                      platform_rows: bool = False) -> migrations.RunSQL:
+def enable_tenant_rls(
+    table: str, *, column: str = "tenant_id", extra_using: str | None = None, platform_rows: bool = False
+) -> migrations.RunSQL:
     """A migration operation: RLS enabled and FORCED on `table`, one policy with USING and CHECK.
 
     FORCED because the owner role (which runs migrations) would otherwise bypass it. `column` names
@@ -258,8 +263,9 @@ def owner_context(tenant_id: int | None, *, using: str = "default") -> Iterator[
 
 
 @contextmanager
-def system_read_context(*, job: str, using: str = "default", user_id: int | None = None,
-                        reason: str | None = None) -> Iterator[None]:
+def system_read_context(
+    *, job: str, using: str = "default", user_id: int | None = None, reason: str | None = None
+) -> Iterator[None]:
     """Let a scheduled job — or a staff member's back-office page — read every tenant's rows for the
     block (one transaction), audited.
 
@@ -273,9 +279,12 @@ def system_read_context(*, job: str, using: str = "default", user_id: int | None
 
     with transaction.atomic(using=using):
         CrossTenantQueryAudit.objects.using(using).create(
-            user_id=user_id, target_tenant_id=0, query_type=f"system:{job}"[:100], allowed=True,
-            reason=reason or ("read-only scan by a scheduled job" if user_id is None
-                              else "read-only scan asked by staff"),
+            user_id=user_id,
+            target_tenant_id=0,
+            query_type=f"system:{job}"[:100],
+            allowed=True,
+            reason=reason
+            or ("read-only scan by a scheduled job" if user_id is None else "read-only scan asked by staff"),
         )
     nested = connections[using].in_atomic_block
     with transaction.atomic(using=using):
@@ -300,8 +309,12 @@ def set_connection_context(*, tenant_id: int | None, user_id: int | None, using:
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT set_config(%s, %s, false), set_config(%s, %s, false)",
-            [TENANT_SETTING, "" if tenant_id is None else str(tenant_id),
-             USER_SETTING, "" if user_id is None else str(user_id)],
+            [
+                TENANT_SETTING,
+                "" if tenant_id is None else str(tenant_id),
+                USER_SETTING,
+                "" if user_id is None else str(user_id),
+            ],
         )
 
 
@@ -333,8 +346,17 @@ def user_memberships(user_id: int, *, using: str = "default") -> list:
     return tenant_identity().user_memberships(user_id, using=using)
 
 
-def write_authorization_audit(*, user_id, resource_type: str, resource_id, action: str, allowed: bool,
-                              reason: str, request=None, using: str = "default") -> None:
+def write_authorization_audit(
+    *,
+    user_id,
+    resource_type: str,
+    resource_id,
+    action: str,
+    allowed: bool,
+    reason: str,
+    request=None,
+    using: str = "default",
+) -> None:
     from breederhq.models import AuthorizationAudit
 
     meta = getattr(request, "META", {}) if request is not None else {}
@@ -373,10 +395,16 @@ def tenant_header_error(value: str) -> JsonResponse | None:
     if _TENANT_HEADER_RE.fullmatch(value) and int(value) <= _BIGINT_MAX:
         return None
     return JsonResponse(
-        {"type": "about:blank", "title": "Invalid input", "status": 400,
-         "detail": f"X-Tenant-ID {TENANT_HEADER_ERROR}.",
-         "code": "validation_failed", "errors": {"X-Tenant-ID": [TENANT_HEADER_ERROR]}},
-        status=400, content_type="application/problem+json",
+        {
+            "type": "about:blank",
+            "title": "Invalid input",
+            "status": 400,
+            "detail": f"X-Tenant-ID {TENANT_HEADER_ERROR}.",
+            "code": "validation_failed",
+            "errors": {"X-Tenant-ID": [TENANT_HEADER_ERROR]},
+        },
+        status=400,
+        content_type="application/problem+json",
     )
 
 
@@ -412,13 +440,24 @@ def activate_request_tenant(request, user, *, token_tenants: list[int] | None = 
         membership = next((m for m in memberships if m.tenant_id == requested_id), None)
         if membership is None:
             write_authorization_audit(
-                user_id=user.pk, resource_type="tenant", resource_id=requested, action="access",
-                allowed=False, reason="no membership in the requested tenant", request=request,
+                user_id=user.pk,
+                resource_type="tenant",
+                resource_id=requested,
+                action="access",
+                allowed=False,
+                reason="no membership in the requested tenant",
+                request=request,
             )
             return JsonResponse(
-                {"type": "about:blank", "title": "Permission denied", "status": 403,
-                 "detail": "You are not a member of that tenant.", "code": "permission_denied"},
-                status=403, content_type="application/problem+json",
+                {
+                    "type": "about:blank",
+                    "title": "Permission denied",
+                    "status": 403,
+                    "detail": "You are not a member of that tenant.",
+                    "code": "permission_denied",
+                },
+                status=403,
+                content_type="application/problem+json",
             )
     elif len(memberships) == 1:
         membership = memberships[0]
@@ -494,8 +533,9 @@ _MAY_SET_SESSION = re.compile(r"set_config|^\s*(SET|RESET)\b", re.IGNORECASE)
 
 
 @contextmanager
-def support_tenant_access(*, staff_user, tenant_id: int, reason: str, query_type: str,
-                          source_tenant_id: int | None = None) -> Iterator[int]:
+def support_tenant_access(
+    *, staff_user, tenant_id: int, reason: str, query_type: str, source_tenant_id: int | None = None
+) -> Iterator[int]:
     """Enter another tenant's context as support staff. Every attempt, allowed or not, writes
     `cross_tenant_query_audit` first (its own transaction when called at top level)."""
     from breederhq.models import CrossTenantQueryAudit

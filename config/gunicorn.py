@@ -22,5 +22,7 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
 worker_class = "sync"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))

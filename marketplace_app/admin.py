@@ -8,8 +8,6 @@ from django.contrib import admin
 from django.db import models
 
 from breederhq.backoffice.actions import audited_action
-from breederhq.invoicing.admin import OverdueFilter, ReadOnlyInline, documents_inline, timeline_inlines
-from breederhq.reconciliation import ReconciliationStatus
 from breederhq.backoffice.admin_tools import (
     BackofficeActionsMixin,
     CrossDatabaseLinksMixin,
@@ -19,6 +17,8 @@ from breederhq.backoffice.admin_tools import (
 )
 from breederhq.backoffice.invoice_documents import document_link
 from breederhq.backoffice.receipts import receipt_link
+from breederhq.invoicing.admin import OverdueFilter, ReadOnlyInline, documents_inline, timeline_inlines
+from breederhq.reconciliation import ReconciliationStatus
 from marketplace_app import services
 from marketplace_app.document_models import MarketplaceInvoiceDocument
 from marketplace_app.models import (
@@ -89,26 +89,66 @@ def _provider_reinstate(provider, user, reason):
 class ProviderAdmin(BackofficeAdmin):
     crossdb_links = ("tenant_id",)
     revenue = money("total_revenue_cents")
-    list_display = ("id", "business_name", "kind", "tenant_id_link", "city", "state", "total_listings",
-                    "total_transactions", "revenue", "suspended", "deleted_at")
+    list_display = (
+        "id",
+        "business_name",
+        "kind",
+        "tenant_id_link",
+        "city",
+        "state",
+        "total_listings",
+        "total_transactions",
+        "revenue",
+        "suspended",
+        "deleted_at",
+    )
     list_filter = ("kind", "payment_mode")
     search_fields = ("^business_name", "^user__email")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    readonly_fields = ("user", "kind", "tenant_id_link", "tenant_id", "total_listings", "total_transactions",
-                       "revenue", "version", "deleted_at", "created_at", "updated_at")
+    readonly_fields = (
+        "user",
+        "kind",
+        "tenant_id_link",
+        "tenant_id",
+        "total_listings",
+        "total_transactions",
+        "revenue",
+        "version",
+        "deleted_at",
+        "created_at",
+        "updated_at",
+    )
     exclude = ("total_revenue_cents",)
     actions = [
-        audited_action("soft_delete_provider", "Soft-delete the selected providers (hide them from the marketplace)",
-                       perform=_provider_delete, permissions=("support_action",)),
-        audited_action("restore_provider", "Restore the selected soft-deleted providers",
-                       perform=_provider_restore, permissions=("support_action",)),
+        audited_action(
+            "soft_delete_provider",
+            "Soft-delete the selected providers (hide them from the marketplace)",
+            perform=_provider_delete,
+            permissions=("support_action",),
+        ),
+        audited_action(
+            "restore_provider",
+            "Restore the selected soft-deleted providers",
+            perform=_provider_restore,
+            permissions=("support_action",),
+        ),
         # Suspension (marketplace_app/provider_suspension.py): the owner is emailed the reason; the
         # provider and its listings leave the public marketplace until reinstated.
-        audited_action("suspend_provider", "Suspend the selected providers (the owner is told the reason)",
-                       perform=_provider_suspend, permissions=("support_action",), pass_reason=True),
-        audited_action("reinstate_provider", "Reinstate the selected suspended providers (the owner is told)",
-                       perform=_provider_reinstate, permissions=("support_action",), pass_reason=True),
+        audited_action(
+            "suspend_provider",
+            "Suspend the selected providers (the owner is told the reason)",
+            perform=_provider_suspend,
+            permissions=("support_action",),
+            pass_reason=True,
+        ),
+        audited_action(
+            "reinstate_provider",
+            "Reinstate the selected suspended providers (the owner is told)",
+            perform=_provider_reinstate,
+            permissions=("support_action",),
+            pass_reason=True,
+        ),
     ]
 
     def get_queryset(self, request):
@@ -178,16 +218,34 @@ class ServiceListingAdmin(BackofficeAdmin):
     # Listings have no deleted_at: "soft delete" takes one off the marketplace (paused, history and
     # counters intact) and "restore" puts it back (active), both through the listing state machine.
     actions = [
-        audited_action("take_down_listing", "Take the selected listings off the marketplace (soft delete)",
-                       perform=_listing_take_down, permissions=("support_action",)),
-        audited_action("restore_listing", "Restore the selected listings to the marketplace",
-                       perform=_listing_restore, permissions=("support_action",)),
+        audited_action(
+            "take_down_listing",
+            "Take the selected listings off the marketplace (soft delete)",
+            perform=_listing_take_down,
+            permissions=("support_action",),
+        ),
+        audited_action(
+            "restore_listing",
+            "Restore the selected listings to the marketplace",
+            perform=_listing_restore,
+            permissions=("support_action",),
+        ),
         # Moderation (marketplace_app/moderation.py): the provider is emailed the reason and cannot
         # publish the listing again until it is reinstated.
-        audited_action("hide_listing", "Hide the selected listings (moderation: the provider is told the reason)",
-                       perform=_listing_hide, permissions=("support_action",), pass_reason=True),
-        audited_action("reinstate_listing", "Reinstate the selected hidden listings (the provider is told)",
-                       perform=_listing_reinstate, permissions=("support_action",), pass_reason=True),
+        audited_action(
+            "hide_listing",
+            "Hide the selected listings (moderation: the provider is told the reason)",
+            perform=_listing_hide,
+            permissions=("support_action",),
+            pass_reason=True,
+        ),
+        audited_action(
+            "reinstate_listing",
+            "Reinstate the selected hidden listings (the provider is told)",
+            perform=_listing_reinstate,
+            permissions=("support_action",),
+            pass_reason=True,
+        ),
     ]
 
     def has_add_permission(self, request):
@@ -202,8 +260,17 @@ class MarketplaceTransactionAdmin(ReadOnlyAdmin):
     crossdb_links = ("invoice_id",)
     amount = money("amount_cents")
     refunded = money("refunded_cents")
-    list_display = ("id", "provider", "client", "status", "amount", "refunded", "invoice_type", "invoice_id_link",
-                    "created_at")
+    list_display = (
+        "id",
+        "provider",
+        "client",
+        "status",
+        "amount",
+        "refunded",
+        "invoice_type",
+        "invoice_id_link",
+        "created_at",
+    )
     list_filter = ("status", "invoice_type", "currency")
     list_select_related = ("provider", "client")
     search_fields = ("=id", "^client__email", "^provider__business_name")
@@ -223,34 +290,51 @@ def _staff(user) -> str:
 def _mi_resolve(invoice, user, reason):
     # The rule (only a disagreement is resolved) is the service's: a refusal is shown as such.
     return services.marketplace_invoice_set_reconciliation_status(
-        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason,
-        actor_label=_staff(user)).reconciliation_status
+        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason, actor_label=_staff(user)
+    ).reconciliation_status
 
 
 def _mi_confirm(invoice, user):
-    invoice, changed = services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual",
-                                                              actor_label=_staff(user))
+    invoice, changed = services.marketplace_invoice_mark_paid(
+        invoice_id=invoice.pk, source="manual", actor_label=_staff(user)
+    )
     return invoice.status if changed else f"already {invoice.status}"
 
 
 def _mi_reject(invoice, user, reason):
-    return services.marketplace_invoice_reject_payment_claim(invoice_id=invoice.pk, expected_version=None,
-                                                             actor_label=_staff(user), reason=reason).status
+    return services.marketplace_invoice_reject_payment_claim(
+        invoice_id=invoice.pk, expected_version=None, actor_label=_staff(user), reason=reason
+    ).status
 
 
 def _mi_soft_delete(invoice, user, reason):
     from marketplace_app.invoice_deletion import marketplace_invoice_delete
 
-    return "deleted" if marketplace_invoice_delete(invoice_id=invoice.pk, actor_label=_staff(user)).deleted_at \
+    return (
+        "deleted"
+        if marketplace_invoice_delete(invoice_id=invoice.pk, actor_label=_staff(user)).deleted_at
         else "not deleted"
+    )
 
 
 @admin.register(MarketplaceInvoice)
 class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     total = money("total_cents")
     refunded = money("refunded_cents")
-    list_display = ("id", "invoice_number", "provider", "client", "status", "total", "refunded", "payment_mode_snapshot",
-                    "reconciliation_status", "due_date", "version", "deleted_at")
+    list_display = (
+        "id",
+        "invoice_number",
+        "provider",
+        "client",
+        "status",
+        "total",
+        "refunded",
+        "payment_mode_snapshot",
+        "reconciliation_status",
+        "due_date",
+        "version",
+        "deleted_at",
+    )
     list_filter = ("status", OverdueFilter, "payment_mode_snapshot", "reconciliation_status")
     list_select_related = ("provider", "client")
     search_fields = ("=invoice_number",)
@@ -259,19 +343,44 @@ class MarketplaceInvoiceAdmin(ReadOnlyAdmin):
     receipt = receipt_link("marketplace")
     exclude = ("buyer_payment_receipt",)
     readonly_fields = ("receipt",)
-    inlines = [LineItemInline, documents_inline(document_model=MarketplaceInvoiceDocument, kind="marketplace"),
-               *timeline_inlines(audit_model=MarketplaceInvoiceAuditLog,
-                                 confirmation_model=MarketplacePaymentConfirmationAudit, claimant_field="marked_paid_by")]
+    inlines = [
+        LineItemInline,
+        documents_inline(document_model=MarketplaceInvoiceDocument, kind="marketplace"),
+        *timeline_inlines(
+            audit_model=MarketplaceInvoiceAuditLog,
+            confirmation_model=MarketplacePaymentConfirmationAudit,
+            claimant_field="marked_paid_by",
+        ),
+    ]
     actions = [
-        audited_action("confirm_marketplace_payment", "Confirm the buyer's manual payment", perform=_mi_confirm,
-                       permissions=("payment_action",)),
-        audited_action("reject_marketplace_payment", "Reject (or expire) the buyer's manual payment claim",
-                       perform=_mi_reject, permissions=("payment_action",), pass_reason=True),
-        audited_action("resolve_marketplace_reconciliation", "Mark the reconciliation disagreement resolved",
-                       perform=_mi_resolve, permissions=("payment_action",), pass_reason=True),
+        audited_action(
+            "confirm_marketplace_payment",
+            "Confirm the buyer's manual payment",
+            perform=_mi_confirm,
+            permissions=("payment_action",),
+        ),
+        audited_action(
+            "reject_marketplace_payment",
+            "Reject (or expire) the buyer's manual payment claim",
+            perform=_mi_reject,
+            permissions=("payment_action",),
+            pass_reason=True,
+        ),
+        audited_action(
+            "resolve_marketplace_reconciliation",
+            "Mark the reconciliation disagreement resolved",
+            perform=_mi_resolve,
+            permissions=("payment_action",),
+            pass_reason=True,
+        ),
         # Never a hard delete (ReadOnlyAdmin has no delete permission): drafts and void invoices only.
-        audited_action("soft_delete_marketplace_invoice", "Soft-delete the selected draft or void invoices",
-                       perform=_mi_soft_delete, permissions=("support_action",), pass_reason=True),
+        audited_action(
+            "soft_delete_marketplace_invoice",
+            "Soft-delete the selected draft or void invoices",
+            perform=_mi_soft_delete,
+            permissions=("support_action",),
+            pass_reason=True,
+        ),
     ]
 
     def get_queryset(self, request):
@@ -300,7 +409,9 @@ class MessageThreadAdmin(ReadOnlyAdmin):
 
 
 def _unblock(block, user):
-    return f"{services.user_block_delete(provider_id=block.provider_id, user_id=block.blocked_user_id)} block(s) removed"
+    return (
+        f"{services.user_block_delete(provider_id=block.provider_id, user_id=block.blocked_user_id)} block(s) removed"
+    )
 
 
 @admin.register(UserBlock)
@@ -309,8 +420,9 @@ class UserBlockAdmin(ReadOnlyAdmin):
     list_select_related = ("provider", "blocked_user")
     search_fields = ("^blocked_user__email", "^provider__business_name")
     date_hierarchy = "created_at"
-    actions = [audited_action("unblock_user", "Unblock the selected users", perform=_unblock,
-                              permissions=("support_action",))]
+    actions = [
+        audited_action("unblock_user", "Unblock the selected users", perform=_unblock, permissions=("support_action",))
+    ]
 
 
 from marketplace_app import listing_admin  # noqa: E402,F401  (listing images, moderation)

@@ -18,7 +18,8 @@ class MarketplaceInvoiceDocument(AbstractInvoiceDocument):
         app_label = "marketplace_app"
         db_table = "marketplace_invoice_documents"
         constraints = [
-            models.UniqueConstraint(fields=["invoice", "kind", "source_id", "version"],
-                                    name="mkt_invoice_documents_one_per_version"),
+            models.UniqueConstraint(
+                fields=["invoice", "kind", "source_id", "version"], name="mkt_invoice_documents_one_per_version"
+            ),
             *AbstractInvoiceDocument.common_checks("mkt_invoice_documents"),
         ]

@@ -21,8 +21,12 @@ DB = "marketplace"
 
 def _seller(provider) -> Party:
     user = provider.user
-    return Party(provider.business_name, party_lines(
-        city=provider.city, region=provider.state, country=provider.country, email=user.email, phone=user.phone))
+    return Party(
+        provider.business_name,
+        party_lines(
+            city=provider.city, region=provider.state, country=provider.country, email=user.email, phone=user.phone
+        ),
+    )
 
 
 def _buyer(client) -> Party:
@@ -41,8 +45,12 @@ class MarketplaceDocuments(DocumentSource):
         return audit_entry.pk if audit_entry is not None else None
 
     def _invoice(self, ref: DocumentRef) -> MarketplaceInvoice:
-        invoice = (MarketplaceInvoice.objects.using(DB).filter(pk=ref.invoice_id)
-                   .select_related("provider__user", "client").first())
+        invoice = (
+            MarketplaceInvoice.objects.using(DB)
+            .filter(pk=ref.invoice_id)
+            .select_related("provider__user", "client")
+            .first()
+        )
         if invoice is None:
             raise NotFound(f"MarketplaceInvoice #{ref.invoice_id} does not exist")
         if invoice.sent_at is None:
@@ -56,28 +64,54 @@ class MarketplaceDocuments(DocumentSource):
             return self._credit_note(invoice, seller, ref.source_id)
         contact = ", ".join(part for part in (invoice.provider.user.email, invoice.provider.user.phone) if part)
         return DocumentData(
-            kind=DocumentKind.INVOICE, number=invoice.invoice_number, currency=invoice.currency, seller=seller,
-            buyer=_buyer(invoice.client), issue_date=day(invoice.sent_at), due_date=invoice.due_date,
+            kind=DocumentKind.INVOICE,
+            number=invoice.invoice_number,
+            currency=invoice.currency,
+            seller=seller,
+            buyer=_buyer(invoice.client),
+            issue_date=day(invoice.sent_at),
+            due_date=invoice.due_date,
             lines=lines_of(invoice.line_items.using(DB).order_by("sort_order", "id")),
-            subtotal_cents=invoice.subtotal_cents, tax_cents=invoice.tax_cents, total_cents=invoice.total_cents,
+            subtotal_cents=invoice.subtotal_cents,
+            tax_cents=invoice.tax_cents,
+            total_cents=invoice.total_cents,
             references=(f"Marketplace purchase #{invoice.transaction_id}",),
-            notes=(("Payment", payment_instructions(mode=invoice.payment_mode_snapshot, seller=seller.name,
-                                                     number=invoice.invoice_number, contact=contact)),),
+            notes=(
+                (
+                    "Payment",
+                    payment_instructions(
+                        mode=invoice.payment_mode_snapshot,
+                        seller=seller.name,
+                        number=invoice.invoice_number,
+                        contact=contact,
+                    ),
+                ),
+            ),
         )
 
     def _credit_note(self, invoice: MarketplaceInvoice, seller: Party, audit_id: int) -> DocumentData:
-        refunds = list(MarketplaceInvoiceAuditLog.objects.using(DB).filter(invoice_id=invoice.pk, action="refunded")
-                       .order_by("id").values_list("pk", "changed_at", "metadata"))
+        refunds = list(
+            MarketplaceInvoiceAuditLog.objects.using(DB)
+            .filter(invoice_id=invoice.pk, action="refunded")
+            .order_by("id")
+            .values_list("pk", "changed_at", "metadata")
+        )
         position = next((index for index, row in enumerate(refunds, 1) if row[0] == audit_id), None)
         if position is None:
             raise NotFound(f"Refund {audit_id} of invoice {invoice.invoice_number} not found.")
         _, changed_at, metadata = refunds[position - 1]
         amount = int(metadata["amount_cents"])
         return DocumentData(
-            kind=DocumentKind.CREDIT_NOTE, number=f"{invoice.invoice_number}-CN{position}", currency=invoice.currency,
-            seller=seller, buyer=_buyer(invoice.client), issue_date=day(changed_at),
+            kind=DocumentKind.CREDIT_NOTE,
+            number=f"{invoice.invoice_number}-CN{position}",
+            currency=invoice.currency,
+            seller=seller,
+            buyer=_buyer(invoice.client),
+            issue_date=day(changed_at),
             lines=(DocumentLine(f"Credit against invoice {invoice.invoice_number}", 1, amount, amount),),
-            subtotal_cents=None, tax_cents=None, total_cents=amount,
+            subtotal_cents=None,
+            tax_cents=None,
+            total_cents=amount,
             references=(f"Credits invoice {invoice.invoice_number} of {day(invoice.sent_at).isoformat()}",),
         )
 

@@ -22,25 +22,33 @@ DB = "marketplace"
 DELETABLE = (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
 
 
-def marketplace_invoice_delete(*, invoice_id: int, expected_version: int | None = None, actor_id: int | None = None,
-                               actor_label: str = ""):
+def marketplace_invoice_delete(
+    *, invoice_id: int, expected_version: int | None = None, actor_id: int | None = None, actor_label: str = ""
+):
     """Soft-delete a draft or void invoice (409 `invoice_issued` otherwise). Deleting it again
     changes nothing."""
     from marketplace_app.models import MarketplaceInvoice
     from marketplace_app.services.invoices import _change, _check_version, _lock_invoice
 
     with transaction.atomic(using=DB):
-        gone = MarketplaceInvoice.all_objects.using(DB).select_for_update().filter(
-            pk=invoice_id, deleted_at__isnull=False).first()
+        gone = (
+            MarketplaceInvoice.all_objects.using(DB)
+            .select_for_update()
+            .filter(pk=invoice_id, deleted_at__isnull=False)
+            .first()
+        )
         if gone is not None:
             return gone
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
         if invoice.status not in DELETABLE:
-            raise Conflict(f"Invoice {invoice.invoice_number} is {invoice.status}: void it before deleting it.",
-                           code="invoice_issued")
-        _change(invoice, action="deleted", fields={"deleted_at": timezone.now()}, actor=actor_id,
-                actor_label=actor_label)
+            raise Conflict(
+                f"Invoice {invoice.invoice_number} is {invoice.status}: void it before deleting it.",
+                code="invoice_issued",
+            )
+        _change(
+            invoice, action="deleted", fields={"deleted_at": timezone.now()}, actor=actor_id, actor_label=actor_label
+        )
         outbox_enqueue(using=DB, topic="marketplace.invoice_deleted", payload={"invoice_id": invoice.pk})
     return invoice
 

@@ -23,8 +23,9 @@ class MarketplaceInvoiceRefund(models.Model):
 
     append_only = True
 
-    invoice = models.ForeignKey("marketplace_app.MarketplaceInvoice", on_delete=models.PROTECT,
-                                related_name="stripe_refunds")
+    invoice = models.ForeignKey(
+        "marketplace_app.MarketplaceInvoice", on_delete=models.PROTECT, related_name="stripe_refunds"
+    )
     stripe_refund_id = models.CharField(max_length=100)
     amount_cents = CentsField()
     currency = CurrencyField()
@@ -37,8 +38,9 @@ class MarketplaceInvoiceRefund(models.Model):
         constraints = [
             # A constraint, not unique=True: no extra varchar_pattern_ops index.
             models.UniqueConstraint(fields=["stripe_refund_id"], name="marketplace_invoice_refunds_one_per_refund"),
-            models.CheckConstraint(condition=models.Q(amount_cents__gt=0),
-                                   name="marketplace_invoice_refunds_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gt=0), name="marketplace_invoice_refunds_amount_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -53,4 +55,5 @@ def refund_already_recorded(*, invoice, stripe_refund_id: str, using: str) -> bo
 def refund_record(*, invoice, stripe_refund_id: str, amount_cents: int, using: str) -> MarketplaceInvoiceRefund:
     """In the transaction that adds `amount_cents` to the invoice's refunded amount."""
     return MarketplaceInvoiceRefund.objects.using(using).create(
-        invoice=invoice, stripe_refund_id=stripe_refund_id, amount_cents=amount_cents, currency=invoice.currency)
+        invoice=invoice, stripe_refund_id=stripe_refund_id, amount_cents=amount_cents, currency=invoice.currency
+    )

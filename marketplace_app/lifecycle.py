@@ -29,7 +29,8 @@ def provider_purge_deleted(*, now: datetime | None = None, limit: int = 500) -> 
         .filter(deleted_at__lt=cutoff)
         .exclude(Exists(MarketplaceTransaction.objects.using(DB).filter(provider_id=OuterRef("pk"))))
         .exclude(Exists(MessageThread.objects.using(DB).filter(provider_id=OuterRef("pk"))))
-        .order_by("pk").values_list("pk", flat=True)[:limit]
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
     )
     purged = []
     for provider_id in list(candidates):

@@ -23,8 +23,18 @@ class _ReadOnly(LargeTableAdminMixin, ReadOnlyAdminMixin):
 @admin.register(ServiceListingImage)
 class ServiceListingImageAdmin(_ReadOnly, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ("id", "listing", "sort_order", "content_type", "width", "height", "byte_size", "has_thumbnail",
-                    "file", "created_at")
+    list_display = (
+        "id",
+        "listing",
+        "sort_order",
+        "content_type",
+        "width",
+        "height",
+        "byte_size",
+        "has_thumbnail",
+        "file",
+        "created_at",
+    )
     list_filter = ("content_type",)
     list_select_related = ("listing",)
     # No search: reached from the listing's page (a search by listing slug joins and cannot use its index).
@@ -40,10 +50,15 @@ class ServiceListingImageAdmin(_ReadOnly, admin.ModelAdmin):
         from marketplace_app.listing_images import image_file_url
 
         if image.original:
-            return format_html('<a href="{}" rel="noopener" target="_blank">original</a>',
-                               image_file_url(image.pk, "original", own_listing_id=None))
-        return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">outside URL</a>', image.url) \
-            if image.url else "-"
+            return format_html(
+                '<a href="{}" rel="noopener" target="_blank">original</a>',
+                image_file_url(image.pk, "original", own_listing_id=None),
+            )
+        return (
+            format_html('<a href="{}" rel="noopener noreferrer" target="_blank">outside URL</a>', image.url)
+            if image.url
+            else "-"
+        )
 
 
 @admin.register(ListingModeration)
@@ -56,7 +71,14 @@ class ListingModerationAdmin(_ReadOnly, admin.ModelAdmin):
 
 @admin.register(ProviderSuspension)
 class ProviderSuspensionAdmin(_ReadOnly, admin.ModelAdmin):
-    list_display = ("provider", "suspended", "reason", "suspended_count", "suspended_at", "suspended_by",
-                    "reinstated_at")
+    list_display = (
+        "provider",
+        "suspended",
+        "reason",
+        "suspended_count",
+        "suspended_at",
+        "suspended_by",
+        "reinstated_at",
+    )
     list_filter = ("suspended",)
     list_select_related = ("provider",)

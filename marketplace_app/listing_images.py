@@ -85,13 +85,15 @@ class ImageTooLarge(DomainError):
 
 def _too_many_pixels(width: int, height: int) -> ImageTooLarge:
     limit = settings.LISTING_IMAGE_MAX_PIXELS
-    return ImageTooLarge(f"The image is {width}x{height} pixels; at most {limit} pixels are accepted.",
-                         extra={"max_pixels": limit})
+    return ImageTooLarge(
+        f"The image is {width}x{height} pixels; at most {limit} pixels are accepted.", extra={"max_pixels": limit}
+    )
 
 
 def _unreadable() -> ValidationFailed:
-    return ValidationFailed("The image could not be read.", field_errors={"image": ["not a readable image"]},
-                            code="image_unreadable")
+    return ValidationFailed(
+        "The image could not be read.", field_errors={"image": ["not a readable image"]}, code="image_unreadable"
+    )
 
 
 def _encode(image: Image.Image, pillow_format: str) -> bytes:
@@ -118,15 +120,18 @@ def clean_image(upload) -> CleanImage:
     without metadata. Raises the API's problems; reads nothing from the database."""
     limit = settings.LISTING_IMAGE_MAX_BYTES
     if upload.size > limit:
-        raise PayloadTooLarge(f"The image is {upload.size} bytes; the limit is {limit} bytes.", max_bytes=limit,
-                              code="image_too_large")
+        raise PayloadTooLarge(
+            f"The image is {upload.size} bytes; the limit is {limit} bytes.", max_bytes=limit, code="image_too_large"
+        )
     head = upload.read(16)
     upload.seek(0)
     content_type = sniff_image_type(head)
     if content_type is None:
-        raise UnsupportedImageType("An image must be a JPEG, PNG or WebP file.",
-                                   field_errors={"image": ["not a JPEG, PNG or WebP file"]},
-                                   code="unsupported_image_type")
+        raise UnsupportedImageType(
+            "An image must be a JPEG, PNG or WebP file.",
+            field_errors={"image": ["not a JPEG, PNG or WebP file"]},
+            code="unsupported_image_type",
+        )
     pillow_format = _KINDS[content_type][0]
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -146,8 +151,9 @@ def clean_image(upload) -> CleanImage:
             raise _too_many_pixels(*(image.size if image is not None else ("?", "?"))) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
             raise _unreadable() from None
-    return CleanImage(data=_encode(upright, pillow_format), content_type=content_type,
-                      width=upright.width, height=upright.height)
+    return CleanImage(
+        data=_encode(upright, pillow_format), content_type=content_type, width=upright.width, height=upright.height
+    )
 
 
 def make_thumbnail(data: bytes, content_type: str) -> bytes:
@@ -177,8 +183,9 @@ def _bump(listing: ServiceListing) -> None:
     listing_score.refresh(listing.pk)  # the image count is part of its search order
 
 
-def listing_image_upload(*, listing_id: int, provider_id: int, upload, caption: str = "",
-                         expected_version: int | None = None) -> ServiceListingImage:
+def listing_image_upload(
+    *, listing_id: int, provider_id: int, upload, caption: str = "", expected_version: int | None = None
+) -> ServiceListingImage:
     """Add an uploaded image at the end of the listing's images; its thumbnail follows from a worker."""
     from breederhq.jobs.publish_later import publish_after_commit
     from marketplace_app.tasks import make_listing_image_thumbnail
@@ -189,12 +196,21 @@ def listing_image_upload(*, listing_id: int, provider_id: int, upload, caption: 
         images = ServiceListingImage.objects.using(DB).filter(listing_id=listing.pk)
         limit = settings.LISTING_IMAGES_PER_LISTING
         if images.count() >= limit:
-            raise Conflict(f"A listing may have at most {limit} images: delete one first.",
-                           extra={"max_images": limit}, code="too_many_images")
+            raise Conflict(
+                f"A listing may have at most {limit} images: delete one first.",
+                extra={"max_images": limit},
+                code="too_many_images",
+            )
         last = images.order_by("-sort_order").values_list("sort_order", flat=True).first()
-        image = ServiceListingImage(listing=listing, caption=caption, sort_order=0 if last is None else last + 1,
-                                    content_type=clean.content_type, width=clean.width, height=clean.height,
-                                    byte_size=len(clean.data))
+        image = ServiceListingImage(
+            listing=listing,
+            caption=caption,
+            sort_order=0 if last is None else last + 1,
+            content_type=clean.content_type,
+            width=clean.width,
+            height=clean.height,
+            byte_size=len(clean.data),
+        )
         stored.save(image.original, f"original.{clean.extension}", ContentFile(clean.data))
         image.save(using=DB)
         _bump(listing)
@@ -203,17 +219,22 @@ def listing_image_upload(*, listing_id: int, provider_id: int, upload, caption: 
     return image
 
 
-def listing_images_reorder(*, listing_id: int, provider_id: int, image_ids: list[int],
-                           expected_version: int) -> ServiceListing:
+def listing_images_reorder(
+    *, listing_id: int, provider_id: int, image_ids: list[int], expected_version: int
+) -> ServiceListing:
     """Put the listing's images in the order of `image_ids`, which names each of them once."""
     with transaction.atomic(using=DB):
         listing = _own_listing_locked(listing_id, provider_id, expected_version)
-        images = {image.pk: image for image in
-                  ServiceListingImage.objects.using(DB).select_for_update().filter(listing_id=listing.pk)}
+        images = {
+            image.pk: image
+            for image in ServiceListingImage.objects.using(DB).select_for_update().filter(listing_id=listing.pk)
+        }
         if len(set(image_ids)) != len(image_ids) or set(image_ids) != set(images):
-            raise ValidationFailed("Name every image of the listing once, in the order you want.",
-                                   field_errors={"image_ids": [f"the listing's images are {sorted(images)}"]},
-                                   code="image_ids_mismatch")
+            raise ValidationFailed(
+                "Name every image of the listing once, in the order you want.",
+                field_errors={"image_ids": [f"the listing's images are {sorted(images)}"]},
+                code="image_ids_mismatch",
+            )
         for position, image_id in enumerate(image_ids):
             images[image_id].sort_order = position
         ServiceListingImage.objects.using(DB).bulk_update(images.values(), ["sort_order"])
@@ -230,14 +251,16 @@ def _delete_files(names: list[str]) -> None:
             logger.exception("could not delete listing image file %s", name)
 
 
-def listing_image_delete(*, listing_id: int, provider_id: int, image_id: int,
-                         expected_version: int | None = None) -> ServiceListing:
+def listing_image_delete(
+    *, listing_id: int, provider_id: int, image_id: int, expected_version: int | None = None
+) -> ServiceListing:
     """Remove an image; its files are deleted once the row's deletion has committed."""
     with transaction.atomic(using=DB):
         listing = _own_listing_locked(listing_id, provider_id, expected_version)
         # Locked, so a thumbnail being recorded meanwhile is waited for and its file named here.
-        image = ServiceListingImage.objects.using(DB).select_for_update().filter(pk=image_id,
-                                                                                 listing_id=listing.pk).first()
+        image = (
+            ServiceListingImage.objects.using(DB).select_for_update().filter(pk=image_id, listing_id=listing.pk).first()
+        )
         if image is None:
             raise NotFound(f"Image {image_id} of listing {listing_id} not found.")
         names = [name for name in (image.original.name, image.thumbnail.name) if name]
@@ -274,22 +297,38 @@ def images_missing_thumbnails(*, older_than_seconds: int = 120, limit: int = 500
 
     from django.utils import timezone
 
-    return list(ServiceListingImage.objects.using(DB)
-                .filter(thumbnail="", created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds))
-                .exclude(original="").order_by("id").values_list("id", flat=True)[:limit])
+    return list(
+        ServiceListingImage.objects.using(DB)
+        .filter(thumbnail="", created_at__lt=timezone.now() - timedelta(seconds=older_than_seconds))
+        .exclude(original="")
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
 
 
 # --- How images are shown ------------------------------------------------------------------------------
 
 #: The columns an image is shown from (one query for a whole page of listings).
-IMAGE_VALUES = ("id", "listing_id", "url", "original", "thumbnail", "caption", "sort_order", "width", "height",
-                "content_type")
+IMAGE_VALUES = (
+    "id",
+    "listing_id",
+    "url",
+    "original",
+    "thumbnail",
+    "caption",
+    "sort_order",
+    "width",
+    "height",
+    "content_type",
+)
 
 
 def image_file_url(image_id: int, variant: str, *, request=None, own_listing_id: int | None = None) -> str:
     if own_listing_id is not None:
-        path = reverse("api-v1:own-listing-image-file",
-                       kwargs={"listing_id": own_listing_id, "image_id": image_id, "variant": variant})
+        path = reverse(
+            "api-v1:own-listing-image-file",
+            kwargs={"listing_id": own_listing_id, "image_id": image_id, "variant": variant},
+        )
     else:
         path = reverse("api-v1:listing-image-file", kwargs={"image_id": image_id, "variant": variant})
     return request.build_absolute_uri(path) if request is not None else path
@@ -303,11 +342,21 @@ def image_row_out(row: dict, *, request=None, own: bool = False) -> dict:
         url = image_file_url(row["id"], "original", request=request, own_listing_id=own_listing_id)
     else:
         url = row["url"]
-    thumbnail = (image_file_url(row["id"], "thumbnail", request=request, own_listing_id=own_listing_id)
-                 if row["thumbnail"] else None)
-    return {"id": row["id"], "url": url, "thumbnail_url": thumbnail, "caption": row["caption"],
-            "sort_order": row["sort_order"], "width": row["width"], "height": row["height"],
-            "content_type": row["content_type"] or None}
+    thumbnail = (
+        image_file_url(row["id"], "thumbnail", request=request, own_listing_id=own_listing_id)
+        if row["thumbnail"]
+        else None
+    )
+    return {
+        "id": row["id"],
+        "url": url,
+        "thumbnail_url": thumbnail,
+        "caption": row["caption"],
+        "sort_order": row["sort_order"],
+        "width": row["width"],
+        "height": row["height"],
+        "content_type": row["content_type"] or None,
+    }
 
 
 def images_by_listing(listing_ids, *, request=None, own: bool = False) -> dict[int, list[dict]]:
@@ -315,8 +364,12 @@ def images_by_listing(listing_ids, *, request=None, own: bool = False) -> dict[i
     shown: dict[int, list[dict]] = {listing_id: [] for listing_id in listing_ids}
     if not shown:
         return shown
-    rows = (ServiceListingImage.objects.using(marketplace_read_alias()).filter(listing_id__in=list(shown))
-            .order_by("listing_id", "sort_order", "id").values(*IMAGE_VALUES))
+    rows = (
+        ServiceListingImage.objects.using(marketplace_read_alias())
+        .filter(listing_id__in=list(shown))
+        .order_by("listing_id", "sort_order", "id")
+        .values(*IMAGE_VALUES)
+    )
     for row in rows:
         shown[row["listing_id"]].append(image_row_out(row, request=request, own=own))
     return shown
@@ -332,15 +385,25 @@ def public_image_file(*, image_id: int, variant: str):
     """An image's stored file, when its listing is public (active, its provider live, not hidden)."""
     from marketplace_app.provider_suspension import not_suspended
 
-    image = (ServiceListingImage.objects.using(DB)
-             .filter(not_suspended("listing__provider_id"), pk=image_id, listing__status=ServiceListing.Status.ACTIVE,
-                     listing__provider__deleted_at__isnull=True).first())
+    image = (
+        ServiceListingImage.objects.using(DB)
+        .filter(
+            not_suspended("listing__provider_id"),
+            pk=image_id,
+            listing__status=ServiceListing.Status.ACTIVE,
+            listing__provider__deleted_at__isnull=True,
+        )
+        .first()
+    )
     return _file_of(image, variant)
 
 
 def own_image_file(*, provider_id: int, listing_id: int, image_id: int, variant: str):
-    image = (ServiceListingImage.objects.using(DB)
-             .filter(pk=image_id, listing_id=listing_id, listing__provider_id=provider_id).first())
+    image = (
+        ServiceListingImage.objects.using(DB)
+        .filter(pk=image_id, listing_id=listing_id, listing__provider_id=provider_id)
+        .first()
+    )
     return _file_of(image, variant)
 
 

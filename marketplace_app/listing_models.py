@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 
-def listing_image_path(instance: "ServiceListingImage", filename: str) -> str:
+def listing_image_path(instance: ServiceListingImage, filename: str) -> str:
     """A fresh name per stored file, never a client's: no two rows can name the same file, so
     deleting one row's files never takes another's."""
     extension = filename.rsplit(".", 1)[-1] if "." in filename else "bin"
@@ -43,13 +43,16 @@ class ServiceListingImage(models.Model):
         ordering = ["sort_order", "id"]
         indexes = [models.Index(fields=["listing", "sort_order"], name="service_listing_images_order")]
         constraints = [
-            models.CheckConstraint(condition=Q(content_type__in=["", "image/jpeg", "image/png", "image/webp"]),
-                                   name="service_listing_images_type_valid"),
+            models.CheckConstraint(
+                condition=Q(content_type__in=["", "image/jpeg", "image/png", "image/webp"]),
+                name="service_listing_images_type_valid",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Image {self.sort_order + 1} of listing #{self.listing_id}" + (
-            f": {self.caption[:60]}" if self.caption else "")
+            f": {self.caption[:60]}" if self.caption else ""
+        )
 
 
 class ListingModeration(models.Model):
@@ -60,8 +63,9 @@ class ListingModeration(models.Model):
     whether reinstating should put it back on sale. `hidden_count` numbers the hides, so each hide's
     email is sent once (its event key)."""
 
-    listing = models.OneToOneField("marketplace_app.ServiceListing", on_delete=models.CASCADE, primary_key=True,
-                                   related_name="moderation")
+    listing = models.OneToOneField(
+        "marketplace_app.ServiceListing", on_delete=models.CASCADE, primary_key=True, related_name="moderation"
+    )
     hidden = models.BooleanField(default=False)
     reason = models.TextField(blank=True, default="")
     was_active = models.BooleanField(default=False)

@@ -39,10 +39,20 @@ SEARCH_ORDERS = ("relevance", "newest")
 
 #: The columns of a listing search row, as `.values()` would name them (the API renders these).
 LISTING_PAGE_COLUMNS = (
-    ("l.id", "id"), ("l.slug", "slug"), ("l.title", "title"), ("l.category", "category"),
-    ("l.price_cents", "price_cents"), ("l.currency", "currency"), ("l.city", "city"), ("l.state", "state"),
-    ("l.published_at", "published_at"), ("l.provider_id", "provider_id"), ("p.business_name", "provider__business_name"),
-    ("p.kind", "provider__kind"), ("p.city", "provider__city"), ("p.state", "provider__state"),
+    ("l.id", "id"),
+    ("l.slug", "slug"),
+    ("l.title", "title"),
+    ("l.category", "category"),
+    ("l.price_cents", "price_cents"),
+    ("l.currency", "currency"),
+    ("l.city", "city"),
+    ("l.state", "state"),
+    ("l.published_at", "published_at"),
+    ("l.provider_id", "provider_id"),
+    ("p.business_name", "provider__business_name"),
+    ("p.kind", "provider__kind"),
+    ("p.city", "provider__city"),
+    ("p.state", "provider__state"),
 )
 _LISTING_PAGE_KEYS = tuple(key for _, key in LISTING_PAGE_COLUMNS)
 _LISTING_COLUMNS = ", ".join(column for column, _ in LISTING_PAGE_COLUMNS if column.startswith("l."))
@@ -57,8 +67,9 @@ _STORED_ORDER = {
 #: A listing is public only while its provider is: the few soft-deleted providers are excluded by
 #: an anti-join (their index entries), not by joining every match to its provider row; the page's
 #: own rows are joined to their providers after the LIMIT.
-_PROVIDER_LIVE = ("NOT EXISTS (SELECT 1 FROM marketplace_providers d"
-                  " WHERE d.id = l.provider_id AND d.deleted_at IS NOT NULL)")
+_PROVIDER_LIVE = (
+    "NOT EXISTS (SELECT 1 FROM marketplace_providers d WHERE d.id = l.provider_id AND d.deleted_at IS NOT NULL)"
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +99,10 @@ class ListingSearch:
         return sql, params
 
     def _count_sql(self) -> tuple[str, list]:
-        return (f"SELECT count(*) FROM (SELECT 1 FROM service_listings l WHERE {self.where} LIMIT %s) capped",
-                [*self.params, self.count_cap + 1])
+        return (
+            f"SELECT count(*) FROM (SELECT 1 FROM service_listings l WHERE {self.where} LIMIT %s) capped",
+            [*self.params, self.count_cap + 1],
+        )
 
     def _page_sql(self, *, offset: int, limit: int) -> tuple[str, list, str]:
         """(the page's listing rows as a subquery `l`, its params, the order they are in)."""
@@ -101,13 +114,16 @@ class ListingSearch:
         # The first `n` matches in the stored order, ordered by relevance; any rows of the page past
         # them continue in the stored order (`part` 1).
         inner, inner_params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_vector, l.search_score", limit=n)
-        ranked = (f"SELECT {_LISTING_COLUMNS}, l.search_score, ts_rank(l.search_vector, {_TSQUERY}) AS rank,"
-                  f" 0 AS part FROM ({inner}) l")
+        ranked = (
+            f"SELECT {_LISTING_COLUMNS}, l.search_score, ts_rank(l.search_vector, {_TSQUERY}) AS rank,"
+            f" 0 AS part FROM ({inner}) l"
+        )
         params = [self.query, *inner_params]
         rest = offset + limit - n
         if rest > 0:
-            tail, tail_params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_score, 0::real, 1",
-                                              limit=rest, offset=n)
+            tail, tail_params = self._matches(
+                columns=f"{_LISTING_COLUMNS}, l.search_score, 0::real, 1", limit=rest, offset=n
+            )
             ranked = f"({ranked}) UNION ALL ({tail})"
             params += tail_params
         order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
@@ -117,8 +133,10 @@ class ListingSearch:
         """The one statement `page()` sends, with its parameters (also for EXPLAIN)."""
         count_sql, count_params = self._count_sql()
         page_sql, page_params, order = self._page_sql(offset=offset, limit=limit)
-        sql = (f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, ({count_sql})"
-               f" FROM ({page_sql}) l JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}")
+        sql = (
+            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, ({count_sql})"
+            f" FROM ({page_sql}) l JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}"
+        )
         return sql, [*count_params, *page_params]
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
@@ -149,7 +167,9 @@ def search_timed_out(timeout_ms: int) -> TimedOut:
     """The 503 `search_timeout` problem of a public search stopped by its time limit."""
     return TimedOut(
         f"The search was stopped after {timeout_ms} ms. Narrow it (a category, state or city, a price range, "
-        "or more specific words) and try again.", timeout_ms=timeout_ms, code="search_timeout",
+        "or more specific words) and try again.",
+        timeout_ms=timeout_ms,
+        code="search_timeout",
     )
 
 
@@ -209,14 +229,21 @@ def listing_search(
         where.append("l.category_metadata ?& %s::text[]")
         params.append(list(metadata_keys))
     return ListingSearch(
-        where=" AND ".join(where), params=tuple(params), query=query, order=order,
+        where=" AND ".join(where),
+        params=tuple(params),
+        query=query,
+        order=order,
         timeout_ms=settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS if timeout_ms is None else timeout_ms,
-        count_cap=settings.LISTING_SEARCH_COUNT_CAP, candidates=settings.LISTING_SEARCH_RERANK_CANDIDATES,
+        count_cap=settings.LISTING_SEARCH_COUNT_CAP,
+        candidates=settings.LISTING_SEARCH_RERANK_CANDIDATES,
     )
 
 
 def search_facets(*, category: str | None, state: str | None, city: str | None) -> dict[str, str | None]:
     """The facet filters as the listings store them (listing_create's normalisation), so that
     equality finds them: also what the search cache scopes an answer by."""
-    return {"category": category or None, "state": state.strip().upper() if state and state.strip() else None,
-            "city": city.strip() if city and city.strip() else None}
+    return {
+        "category": category or None,
+        "state": state.strip().upper() if state and state.strip() else None,
+        "city": city.strip() if city and city.strip() else None,
+    }

@@ -20,8 +20,6 @@ from breederhq.crossdb import (
     SoftDeleteModel,
 )
 from breederhq.errors import ReferencedRowDeletion
-from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
-from breederhq.reconciliation import reconciliation_status_check
 from breederhq.invoicing.models import (
     AbstractInvoice,
     AbstractInvoiceAuditLog,
@@ -29,6 +27,8 @@ from breederhq.invoicing.models import (
     AbstractPaymentConfirmationAudit,
 )
 from breederhq.invoicing.status import INVOICE_TRANSITIONS, InvoiceStatus
+from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
+from breederhq.reconciliation import reconciliation_status_check
 from breederhq.state_machine import StateMachine
 from marketplace_app.invoice_deletion import (
     MarketplaceInvoiceAllObjects,
@@ -71,8 +71,18 @@ class MarketplaceUser(CrossDatabaseReferencesMixin, SoftDeleteModel):
 
 
 #: A provider's primary category: empty, or one of the listing categories (ServiceListing.Category).
-PROVIDER_CATEGORY_VALUES = ["", "puppies", "kittens", "stud", "grooming", "training", "veterinary", "transport",
-                            "boarding", "other"]
+PROVIDER_CATEGORY_VALUES = [
+    "",
+    "puppies",
+    "kittens",
+    "stud",
+    "grooming",
+    "training",
+    "veterinary",
+    "transport",
+    "boarding",
+    "other",
+]
 
 
 # --- Providers -------------------------------------------------------------------------------------
@@ -153,8 +163,9 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
             ),
             currency_check(name="marketplace_providers_currency_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="marketplace_providers_version_positive"),
-            models.CheckConstraint(condition=Q(primary_category__in=PROVIDER_CATEGORY_VALUES),
-                                   name="marketplace_providers_category_valid"),
+            models.CheckConstraint(
+                condition=Q(primary_category__in=PROVIDER_CATEGORY_VALUES), name="marketplace_providers_category_valid"
+            ),
             # Target of the composite foreign key that lets only service providers own marketplace
             # invoices (see MarketplaceInvoice.provider_kind).
             models.UniqueConstraint(fields=["id", "kind"], name="marketplace_providers_id_kind_unique"),
@@ -246,8 +257,11 @@ class ServiceListing(models.Model):
             # release searches by: drop that one in the release after (expand/contract). Without
             # fastupdate (migration 0009): a listing write updates the index itself instead of a
             # pending list that every search would scan until the next cleanup.
-            GinIndex(ListingSearchDocument(LISTING_SEARCH_DOCUMENT_SQL), name="listings_search_document_gin",
-                     fastupdate=False),
+            GinIndex(
+                ListingSearchDocument(LISTING_SEARCH_DOCUMENT_SQL),
+                name="listings_search_document_gin",
+                fastupdate=False,
+            ),
             # The active-listing search index. `status` is left out of the key: the
             # predicate already fixes it, so it would only widen every entry.
             models.Index(
@@ -257,10 +271,18 @@ class ServiceListing(models.Model):
             ),
             # The search's stored orders (selectors.ListingSearch): read in index order and stopped
             # at the page, whatever the number of matches.
-            models.Index(F("search_score").desc(nulls_last=True), F("id").desc(), condition=Q(status="active"),
-                         name="listings_active_by_score"),
-            models.Index(F("published_at").desc(nulls_last=True), F("id").desc(), condition=Q(status="active"),
-                         name="listings_active_by_published"),
+            models.Index(
+                F("search_score").desc(nulls_last=True),
+                F("id").desc(),
+                condition=Q(status="active"),
+                name="listings_active_by_score",
+            ),
+            models.Index(
+                F("published_at").desc(nulls_last=True),
+                F("id").desc(),
+                condition=Q(status="active"),
+                name="listings_active_by_published",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -337,7 +359,10 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
     # outbox looks transactions up by their tenant invoice.
     invoice_id = CrossDatabaseReference(
         targets={"tenant": "tenant_app.Invoice", "marketplace": "marketplace_app.MarketplaceInvoice"},
-        discriminator="invoice_type", null=True, blank=True, db_index=False,
+        discriminator="invoice_type",
+        null=True,
+        blank=True,
+        db_index=False,
         db_comment="id of tenant_app.Invoice or marketplace_invoices, by invoice_type",
     )
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -345,8 +370,8 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
-
     objects = CrossDatabaseReferencesManager()  # bulk_create records references too
+
     def __str__(self) -> str:
         from breederhq.money import Money
 
@@ -372,9 +397,7 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
                 name="marketplace_transactions_invoiced_has_invoice",
             ),
             models.CheckConstraint(
-                condition=Q(
-                    status__in=["pending_invoice", "invoiced", "paid", "cancelled", "refunded", "disputed"]
-                ),
+                condition=Q(status__in=["pending_invoice", "invoiced", "paid", "cancelled", "refunded", "disputed"]),
                 name="marketplace_transactions_status_valid",
             ),
             models.CheckConstraint(
@@ -384,16 +407,15 @@ class MarketplaceTransaction(CrossDatabaseReferencesMixin, models.Model):
             currency_check(name="marketplace_transactions_currency_valid"),
         ]
         indexes = [
-            models.Index(
-                F("provider"), F("status"), F("created_at").desc(), name="mkt_tx_provider_status_created"
-            ),
+            models.Index(F("provider"), F("status"), F("created_at").desc(), name="mkt_tx_provider_status_created"),
             models.Index(F("client"), F("status"), F("created_at").desc(), name="mkt_tx_client_status_created"),
             # The unfiltered lists (the API's default) page by (created_at, id) DESC: read in index
             # order, so a page deep in the history costs what the first one does (no Sort node).
             models.Index(F("provider"), F("created_at").desc(), F("id").desc(), name="mkt_tx_provider_created"),
             models.Index(F("client"), F("created_at").desc(), F("id").desc(), name="mkt_tx_client_created"),
-            models.Index(fields=["invoice_type", "invoice_id"], name="mkt_tx_invoice_idx",
-                         condition=Q(invoice_id__isnull=False)),
+            models.Index(
+                fields=["invoice_type", "invoice_id"], name="mkt_tx_invoice_idx", condition=Q(invoice_id__isnull=False)
+            ),
         ]
 
 
@@ -414,7 +436,7 @@ TRANSACTION_STATES = StateMachine(
 # --- Marketplace invoices (non-breeder service providers only) ------------------------------------
 
 
-def marketplace_receipt_upload_path(instance: "MarketplaceInvoice", filename: str) -> str:
+def marketplace_receipt_upload_path(instance: MarketplaceInvoice, filename: str) -> str:
     return f"marketplace/receipts/{instance.provider_id}/{instance.pk or 'new'}/{filename}"
 
 
@@ -476,19 +498,30 @@ class MarketplaceInvoice(SoftDeleteModel, AbstractInvoice):
         # Remembered for the transition metric (services set the new status before saving).
         instance._loaded_status = instance.__dict__.get("status", "")  # never loads a deferred field
         return instance
+
     class Meta:
         db_table = "marketplace_invoices"
         constraints = [
-            amount_bound_check("subtotal_cents", "tax_cents", "total_cents", "refunded_cents",
-                               name="marketplace_invoices_amounts_within_bound"),
+            amount_bound_check(
+                "subtotal_cents",
+                "tax_cents",
+                "total_cents",
+                "refunded_cents",
+                name="marketplace_invoices_amounts_within_bound",
+            ),
             models.CheckConstraint(
                 condition=Q(provider_kind="service_provider"), name="marketplace_invoices_service_provider_only"
             ),
             models.CheckConstraint(
                 condition=Q(
                     status__in=[
-                        InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.PENDING_CONFIRMATION, InvoiceStatus.PAID,
-                        InvoiceStatus.VOID, InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED,
+                        InvoiceStatus.DRAFT,
+                        InvoiceStatus.SENT,
+                        InvoiceStatus.PENDING_CONFIRMATION,
+                        InvoiceStatus.PAID,
+                        InvoiceStatus.VOID,
+                        InvoiceStatus.PARTIALLY_REFUNDED,
+                        InvoiceStatus.REFUNDED,
                     ]
                 ),
                 name="marketplace_invoices_status_valid",
@@ -515,7 +548,9 @@ class MarketplaceInvoice(SoftDeleteModel, AbstractInvoice):
             models.UniqueConstraint(fields=["provider", "invoice_number"], name="marketplace_invoices_number_unique"),
             # Single invoice strategy: at most one live (non-void) invoice per transaction.
             models.UniqueConstraint(
-                fields=["transaction"], condition=~Q(status=InvoiceStatus.VOID), name="marketplace_invoices_one_live_per_tx"
+                fields=["transaction"],
+                condition=~Q(status=InvoiceStatus.VOID),
+                name="marketplace_invoices_one_live_per_tx",
             ),
             # Issued documents stay visible: only drafts and void invoices are (soft-)deleted.
             models.CheckConstraint(
@@ -563,8 +598,7 @@ class MarketplaceInvoiceAuditLog(AbstractInvoiceAuditLog):
     application role has no UPDATE or DELETE on it (breederhq/db_roles.py)."""
 
     invoice = models.ForeignKey(MarketplaceInvoice, on_delete=models.PROTECT, related_name="audit_log")
-    changed_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    changed_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta(AbstractInvoiceAuditLog.Meta):
         db_table = "marketplace_invoice_audit_log"
@@ -576,10 +610,10 @@ class MarketplacePaymentConfirmationAudit(AbstractPaymentConfirmationAudit):
     Append-only."""
 
     invoice = models.ForeignKey(MarketplaceInvoice, on_delete=models.PROTECT, related_name="confirmation_audit")
-    marked_paid_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="+")
-    confirmed_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT,
-                                     related_name="+")
+    marked_paid_by = models.ForeignKey(
+        MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_by = models.ForeignKey(MarketplaceUser, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta(AbstractPaymentConfirmationAudit.Meta):
         db_table = "marketplace_payment_confirmation_audit"
@@ -610,7 +644,9 @@ class MessageThread(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Thread #{self.pk}: " + (self.subject[:80] or f"user #{self.buyer_id} with provider #{self.provider_id}")
+        return f"Thread #{self.pk}: " + (
+            self.subject[:80] or f"user #{self.buyer_id} with provider #{self.provider_id}"
+        )
 
 
 class Message(models.Model):
@@ -684,11 +720,15 @@ class UserBlock(models.Model):
 
 # The stored PDFs of invoices and credit notes (kept in their own module).
 from marketplace_app.document_models import MarketplaceInvoiceDocument  # noqa: E402,F401
-# Listing images and moderation live in their own module (the models are this app's all the same).
-from marketplace_app.listing_models import ListingModeration, ServiceListingImage  # noqa: E402,F401
-# The payment mode audit lives in its own module; imported here so the app registers it.
-from marketplace_app.payment_mode_audit import ProviderPaymentModeAudit  # noqa: E402, F401
+
 # Stripe refunds recorded on marketplace invoices, by refund id (their own module).
 from marketplace_app.invoice_refunds import MarketplaceInvoiceRefund  # noqa: E402, F401
+
+# Listing images and moderation live in their own module (the models are this app's all the same).
+from marketplace_app.listing_models import ListingModeration, ServiceListingImage  # noqa: E402,F401
+
+# The payment mode audit lives in its own module; imported here so the app registers it.
+from marketplace_app.payment_mode_audit import ProviderPaymentModeAudit  # noqa: E402, F401
+
 # Staff's suspension of a provider (its own module).
 from marketplace_app.suspension_models import ProviderSuspension  # noqa: E402, F401

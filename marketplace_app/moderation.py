@@ -27,8 +27,9 @@ DB = "marketplace"
 def require_not_hidden(listing: ServiceListing) -> None:
     """Refuse to publish a listing staff have hidden. Call under the listing's row lock."""
     if ListingModeration.objects.using(DB).filter(listing_id=listing.pk, hidden=True).exists():
-        raise Conflict("Staff have hidden this listing; it cannot be published until they reinstate it.",
-                       code="listing_hidden")
+        raise Conflict(
+            "Staff have hidden this listing; it cannot be published until they reinstate it.", code="listing_hidden"
+        )
 
 
 def _check_reason(reason: str) -> str:
@@ -41,7 +42,9 @@ def _check_reason(reason: str) -> str:
 def _email(listing: ServiceListing, moderation: ListingModeration, *, event: str) -> None:
     provider = listing.provider
     email_enqueue(
-        using=DB, event_key=f"listing_{event}:{listing.pk}:{moderation.hidden_count}", template=f"listing_{event}",
+        using=DB,
+        event_key=f"listing_{event}:{listing.pk}:{moderation.hidden_count}",
+        template=f"listing_{event}",
         to=[provider.user.email],
         context={"name": provider.business_name, "title": listing.title, "reason": moderation.reason},
     )
@@ -54,8 +57,12 @@ def listing_hide(*, listing_id: int, reason: str, actor_label: str) -> ListingMo
 
     reason = _check_reason(reason)
     with transaction.atomic(using=DB):
-        listing = (ServiceListing.objects.using(DB).select_for_update(of=("self",))
-                   .select_related("provider__user").get(pk=listing_id))
+        listing = (
+            ServiceListing.objects.using(DB)
+            .select_for_update(of=("self",))
+            .select_related("provider__user")
+            .get(pk=listing_id)
+        )
         moderation, _ = ListingModeration.objects.using(DB).select_for_update().get_or_create(listing=listing)
         if moderation.hidden:
             raise Conflict("This listing is hidden already.", code="already_hidden")
@@ -76,8 +83,12 @@ def listing_reinstate(*, listing_id: int, reason: str, actor_label: str) -> List
 
     reason = _check_reason(reason)
     with transaction.atomic(using=DB):
-        listing = (ServiceListing.objects.using(DB).select_for_update(of=("self",))
-                   .select_related("provider__user").get(pk=listing_id))
+        listing = (
+            ServiceListing.objects.using(DB)
+            .select_for_update(of=("self",))
+            .select_related("provider__user")
+            .get(pk=listing_id)
+        )
         moderation = ListingModeration.objects.using(DB).select_for_update().filter(listing=listing).first()
         if moderation is None or not moderation.hidden:
             raise Conflict("This listing is not hidden.", code="not_hidden")
@@ -97,5 +108,9 @@ def moderation_out(listing: ServiceListing) -> dict:
         moderation = None
     if moderation is None:
         return {"hidden": False, "reason": "", "hidden_at": None, "reinstated_at": None}
-    return {"hidden": moderation.hidden, "reason": moderation.reason, "hidden_at": moderation.hidden_at,
-            "reinstated_at": moderation.reinstated_at}
+    return {
+        "hidden": moderation.hidden,
+        "reason": moderation.reason,
+        "hidden_at": moderation.hidden_at,
+        "reinstated_at": moderation.reinstated_at,
+    }

@@ -18,7 +18,8 @@ def _billed_transaction(payload: dict) -> int:
     tx_id = (
         MarketplaceTransaction.objects.using("marketplace")
         .filter(invoice_type=MarketplaceTransaction.InvoiceType.TENANT, invoice_id=payload["invoice_id"])
-        .values_list("pk", flat=True).first()
+        .values_list("pk", flat=True)
+        .first()
     )
     if tx_id is None:
         raise TransactionNotLinkedYet(f"no marketplace transaction bills tenant invoice #{payload['invoice_id']}")
@@ -43,5 +44,6 @@ def close_identities_of_deleted_user(payload: dict) -> None:
 def record_transaction_refund(payload: dict) -> None:
     """The breeder refunded (part of) the sale's invoice: the purchase shows what was refunded in
     total. A transaction not paid here yet refuses (illegal transition) and the relay retries."""
-    services.transaction_refund_to(transaction_id=_billed_transaction(payload),
-                                   refunded_cents=payload["refunded_cents"])
+    services.transaction_refund_to(
+        transaction_id=_billed_transaction(payload), refunded_cents=payload["refunded_cents"]
+    )

@@ -117,8 +117,9 @@ def ensure_message_partitions(*, months_ahead: int, now: datetime | None = None,
             low, high = _bound(lower), _bound(add_months(lower, 1))
             # Inserts routed to the default partition wait until the new partition is attached.
             cursor.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(default))
-            cursor.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-                           .format(table, parent))
+            cursor.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(table, parent)
+            )
             cursor.execute(
                 sql.SQL(
                     "WITH moved AS (DELETE FROM {default} WHERE created_at >= %s AND created_at < %s "
@@ -134,9 +135,7 @@ def ensure_message_partitions(*, months_ahead: int, now: datetime | None = None,
                     parent, table, sql.Literal(low.isoformat()), sql.Literal(high.isoformat())
                 )
             )
-            cursor.execute(
-                sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(table, app_role)
-            )
+            cursor.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(table, app_role))
             created.append(name)
     return created
 
@@ -166,8 +165,9 @@ SELECT id, created_at, thread_id, sender_id, body, read_at, now() FROM moved
 """
 
 
-def archive_messages(*, batch_size: int = 1000, now: datetime | None = None, max_batches: int | None = None,
-                     alias: str = DB) -> int:
+def archive_messages(
+    *, batch_size: int = 1000, now: datetime | None = None, max_batches: int | None = None, alias: str = DB
+) -> int:
     """Move messages older than two years to `message_archive`, `batch_size` rows per transaction.
 
     Each batch deletes and inserts in one statement inside one transaction, so a row is always in

@@ -19,8 +19,9 @@ class ProviderPaymentModeAudit(models.Model):
     old_mode = models.CharField(max_length=20)
     new_mode = models.CharField(max_length=20)
     version = models.PositiveIntegerField(help_text="The provider's version after the change.")
-    changed_by = models.ForeignKey("marketplace_app.MarketplaceUser", null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="+")
+    changed_by = models.ForeignKey(
+        "marketplace_app.MarketplaceUser", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

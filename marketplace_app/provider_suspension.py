@@ -33,8 +33,9 @@ DB = "marketplace"
 
 #: The public reads' filter, in SQL over a listing `l` (an anti-join on the few suspended providers'
 #: partial index entries).
-PROVIDER_NOT_SUSPENDED_SQL = ("NOT EXISTS (SELECT 1 FROM provider_suspensions s"
-                              " WHERE s.provider_id = l.provider_id AND s.suspended)")
+PROVIDER_NOT_SUSPENDED_SQL = (
+    "NOT EXISTS (SELECT 1 FROM provider_suspensions s WHERE s.provider_id = l.provider_id AND s.suspended)"
+)
 
 
 def not_suspended(provider_field: str = "pk"):
@@ -49,8 +50,11 @@ def is_suspended(provider_id: int) -> bool:
 def require_not_suspended(provider_id: int) -> None:
     """Refuse what a suspended provider may not do (publish, sell, open threads)."""
     if is_suspended(provider_id):
-        raise Conflict("Staff have suspended this provider: it cannot publish listings or take new purchases "
-                       "or messages until they reinstate it.", code="provider_suspended")
+        raise Conflict(
+            "Staff have suspended this provider: it cannot publish listings or take new purchases "
+            "or messages until they reinstate it.",
+            code="provider_suspended",
+        )
 
 
 def _check_reason(reason: str) -> str:
@@ -63,8 +67,12 @@ def _check_reason(reason: str) -> str:
 def _lock(provider_id: int) -> Provider:
     # The provider row is locked like a sale locks it (transaction_create), so a purchase that
     # began before the suspension commits first and none begins after it.
-    return (Provider.all_objects.using(DB).select_for_update(no_key=True, of=("self",))
-            .select_related("user").get(pk=provider_id))
+    return (
+        Provider.all_objects.using(DB)
+        .select_for_update(no_key=True, of=("self",))
+        .select_related("user")
+        .get(pk=provider_id)
+    )
 
 
 def _touch(provider: Provider) -> None:
@@ -76,8 +84,10 @@ def _touch(provider: Provider) -> None:
 
 def _email(provider: Provider, suspension: ProviderSuspension, *, event: str) -> None:
     email_enqueue(
-        using=DB, event_key=f"provider_{event}:{provider.pk}:{suspension.suspended_count}",
-        template=f"provider_{event}", to=[provider.user.email],
+        using=DB,
+        event_key=f"provider_{event}:{provider.pk}:{suspension.suspended_count}",
+        template=f"provider_{event}",
+        to=[provider.user.email],
         context={"name": provider.business_name, "reason": suspension.reason},
     )
 
@@ -119,5 +129,9 @@ def suspension_out(provider: Provider) -> dict:
     suspension = ProviderSuspension.objects.using(DB).filter(provider_id=provider.pk).first()
     if suspension is None:
         return {"suspended": False, "reason": "", "suspended_at": None, "reinstated_at": None}
-    return {"suspended": suspension.suspended, "reason": suspension.reason,
-            "suspended_at": suspension.suspended_at, "reinstated_at": suspension.reinstated_at}
+    return {
+        "suspended": suspension.suspended,
+        "reason": suspension.reason,
+        "suspended_at": suspension.suspended_at,
+        "reinstated_at": suspension.reinstated_at,
+    }

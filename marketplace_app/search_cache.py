@@ -98,8 +98,9 @@ def _decode(raw: bytes) -> Any:
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
-def cached(parts: tuple, compute: Callable[[], Any], *, scope: tuple[str, str] = ("all", ""),
-           refusal_variant: str = "") -> Any:
+def cached(
+    parts: tuple, compute: Callable[[], Any], *, scope: tuple[str, str] = ("all", ""), refusal_variant: str = ""
+) -> Any:
     """`compute()`'s result (JSON-able; tuples come back as lists) for the search identified by
     `parts` (whose repr identifies it exactly) in `scope` (`scope_of`), from the cache when it is
     fresh. A `TimedOut` from `compute()` (the search's time limit) is remembered for
@@ -171,8 +172,13 @@ def _refusal_remembered(client, refused_key: str, compute: Callable[[], Any]) ->
         seconds = settings.LISTING_SEARCH_REFUSAL_CACHE_SECONDS
         if seconds > 0:
             try:
-                client.set(refused_key, _encode({"detail": refusal.detail, "code": refusal.code,
-                                                      "timeout_ms": refusal.extra["timeout_ms"]}), ex=seconds)
+                client.set(
+                    refused_key,
+                    _encode(
+                        {"detail": refusal.detail, "code": refusal.code, "timeout_ms": refusal.extra["timeout_ms"]}
+                    ),
+                    ex=seconds,
+                )
             except redis.RedisError as exc:
                 logger.warning("listing search refusal not cached, Redis unreachable: %s", exc)
         raise
@@ -201,8 +207,11 @@ def listings_changed(facet_sets: Iterable[Facets] = ()) -> None:
     try:
         request_redis.client().mset({_generation_key(scope): _new_generation() for scope in scopes})
     except redis.RedisError as exc:
-        logger.warning("listing search cache not invalidated (stale for up to %ss), Redis unreachable: %s",
-                       settings.LISTING_SEARCH_CACHE_SECONDS, exc)
+        logger.warning(
+            "listing search cache not invalidated (stale for up to %ss), Redis unreachable: %s",
+            settings.LISTING_SEARCH_CACHE_SECONDS,
+            exc,
+        )
 
 
 def _facets(category, state, city) -> Facets:
@@ -235,8 +244,12 @@ def connect_invalidation() -> None:
 
         def invalidate():
             try:
-                rows = list(ServiceListing.objects.using(using).filter(provider_id=provider_id)
-                            .values_list("category", "state", "city").distinct())
+                rows = list(
+                    ServiceListing.objects.using(using)
+                    .filter(provider_id=provider_id)
+                    .values_list("category", "state", "city")
+                    .distinct()
+                )
             except Exception as exc:  # noqa: BLE001 - the write committed; the TTL bounds the rest
                 logger.warning("listing search cache not invalidated for provider #%s: %s", provider_id, exc)
                 rows = []
@@ -246,7 +259,12 @@ def connect_invalidation() -> None:
 
     post_init.connect(loaded, sender=ServiceListing, weak=False, dispatch_uid="listing-search-cache-loaded")
     for signal in (post_save, post_delete):
-        signal.connect(listing_changed, sender=ServiceListing, weak=False,
-                       dispatch_uid=f"listing-search-cache-ServiceListing-{signal}")
-        signal.connect(provider_changed, sender=Provider, weak=False,
-                       dispatch_uid=f"listing-search-cache-Provider-{signal}")
+        signal.connect(
+            listing_changed,
+            sender=ServiceListing,
+            weak=False,
+            dispatch_uid=f"listing-search-cache-ServiceListing-{signal}",
+        )
+        signal.connect(
+            provider_changed, sender=Provider, weak=False, dispatch_uid=f"listing-search-cache-Provider-{signal}"
+        )

@@ -29,9 +29,7 @@ FACETS = ("category", "state", "city")
 #: The indexed expression, as the query writes it too (PostgreSQL matches the parsed expressions, so
 #: both must say the same). Bare column names: the search query reads one table.
 LISTING_SEARCH_DOCUMENT_SQL = (
-    "(search_vector || array_to_tsvector(ARRAY["
-    + ", ".join(f"'{facet}=' || {facet}" for facet in FACETS)
-    + "]))"
+    "(search_vector || array_to_tsvector(ARRAY[" + ", ".join(f"'{facet}=' || {facet}" for facet in FACETS) + "]))"
 )
 
 

@@ -66,9 +66,13 @@ def search_slot(ident: str, *, timeout_ms: int) -> Iterator[None]:
         return
     if not taken:
         wait = max(1, math.ceil(timeout_ms / 1000)) if timeout_ms > 0 else 1
-        raise Throttled(wait=wait, detail=(
-            f"You already have {limit} searches running. Wait for them to finish (at most {wait} s) and try "
-            "again, or narrow the search."))
+        raise Throttled(
+            wait=wait,
+            detail=(
+                f"You already have {limit} searches running. Wait for them to finish (at most {wait} s) and try "
+                "again, or narrow the search."
+            ),
+        )
     try:
         yield
     finally:

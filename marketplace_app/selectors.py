@@ -15,6 +15,15 @@ from django.db.models.functions import Coalesce
 from breederhq.errors import NotFound, ValidationFailed
 from breederhq.read_replica import marketplace_read_alias
 from breederhq.statement_timeout import statement_time_limit
+
+# The listing search lives in its own module; these names are part of the selectors' interface.
+from marketplace_app.listing_search import (  # noqa: F401
+    LISTING_PAGE_COLUMNS,
+    SEARCH_ORDERS,
+    ListingSearch,
+    listing_search,
+    search_timed_out,
+)
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceTransaction,
@@ -24,16 +33,8 @@ from marketplace_app.models import (
     ServiceListing,
     UserBlock,
 )
-from marketplace_app.provider_suspension import not_suspended
 from marketplace_app.partitions import add_months, month_start
-# The listing search lives in its own module; these names are part of the selectors' interface.
-from marketplace_app.listing_search import (  # noqa: F401
-    LISTING_PAGE_COLUMNS,
-    SEARCH_ORDERS,
-    ListingSearch,
-    listing_search,
-    search_timed_out,
-)
+from marketplace_app.provider_suspension import not_suspended
 
 if TYPE_CHECKING:
     from breederhq.api.keyset import Position
@@ -44,8 +45,12 @@ DB = "marketplace"
 def listing_get_public(*, slug: str) -> ServiceListing:
     listing = (
         ServiceListing.objects.using(marketplace_read_alias())  # the replica in a public view
-        .filter(not_suspended("provider_id"), slug=slug, status=ServiceListing.Status.ACTIVE,
-                provider__deleted_at__isnull=True)
+        .filter(
+            not_suspended("provider_id"),
+            slug=slug,
+            status=ServiceListing.Status.ACTIVE,
+            provider__deleted_at__isnull=True,
+        )
         .select_related("provider")
         .prefetch_related("images")
         .first()
@@ -66,8 +71,13 @@ def provider_list_public():
 
 def provider_offering(providers, *, category: str):
     """Providers with at least one active listing in `category` (a semi-join: no duplicate rows)."""
-    return providers.filter(Exists(ServiceListing.objects.using(providers.db).filter(
-        provider_id=OuterRef("pk"), status=ServiceListing.Status.ACTIVE, category=category)))
+    return providers.filter(
+        Exists(
+            ServiceListing.objects.using(providers.db).filter(
+                provider_id=OuterRef("pk"), status=ServiceListing.Status.ACTIVE, category=category
+            )
+        )
+    )
 
 
 def provider_search(providers, *, query: str | None = None, order: str = "relevance"):
@@ -81,7 +91,8 @@ def provider_search(providers, *, query: str | None = None, order: str = "releva
         providers = providers.filter(search_vector=search)
         if order == "relevance":
             return providers.annotate(rank=SearchRank(F("search_vector"), search)).order_by(
-                "-rank", "-created_at", "-id")
+                "-rank", "-created_at", "-id"
+            )
     if order == "name":
         return providers.order_by("business_name", "id")
     if order == "popular":
@@ -99,10 +110,17 @@ def provider_search_time_limit():
 
 def provider_get_public(*, provider_id: int) -> Provider:
     """A live provider with its active listings (newest first) as `active_listings`."""
-    active = (ServiceListing.objects.using(marketplace_read_alias()).filter(status=ServiceListing.Status.ACTIVE)
-              .order_by("-published_at", "-id"))
-    provider = (provider_list_public().filter(pk=provider_id)
-                .prefetch_related(Prefetch("listings", queryset=active, to_attr="active_listings")).first())
+    active = (
+        ServiceListing.objects.using(marketplace_read_alias())
+        .filter(status=ServiceListing.Status.ACTIVE)
+        .order_by("-published_at", "-id")
+    )
+    provider = (
+        provider_list_public()
+        .filter(pk=provider_id)
+        .prefetch_related(Prefetch("listings", queryset=active, to_attr="active_listings"))
+        .first()
+    )
     if provider is None:
         raise NotFound(f"Provider #{provider_id} does not exist")
     return provider
@@ -120,9 +138,14 @@ def marketplace_invoice_list_for_client(*, client_id: int, status: str | None = 
 
 def marketplace_invoice_get_for_user(*, invoice_id: int, user_id: int) -> MarketplaceInvoice:
     """The invoice if `user_id` is its buyer or its provider's user; otherwise it does not exist."""
-    invoice = (MarketplaceInvoice.objects.using(DB).filter(pk=invoice_id)
-               .filter(Q(client_id=user_id) | Q(provider__user_id=user_id))
-               .select_related("provider").prefetch_related("line_items").first())
+    invoice = (
+        MarketplaceInvoice.objects.using(DB)
+        .filter(pk=invoice_id)
+        .filter(Q(client_id=user_id) | Q(provider__user_id=user_id))
+        .select_related("provider")
+        .prefetch_related("line_items")
+        .first()
+    )
     if invoice is None:
         raise NotFound(f"MarketplaceInvoice #{invoice_id} does not exist")
     return invoice
@@ -144,8 +167,13 @@ def _actual_stats_queryset():
 
     def aggregate(queryset, expression):
         return Coalesce(
-            Subquery(queryset.filter(provider_id=OuterRef("pk")).order_by().values("provider_id")
-                     .annotate(value=expression).values("value")),
+            Subquery(
+                queryset.filter(provider_id=OuterRef("pk"))
+                .order_by()
+                .values("provider_id")
+                .annotate(value=expression)
+                .values("value")
+            ),
             Value(0),
         )
 
@@ -162,9 +190,12 @@ def _actual_stats_queryset():
 
 
 def provider_stats_recompute(*, provider_id: int) -> dict[str, int]:
-    row = _actual_stats_queryset().filter(pk=provider_id).values(
-        "actual_listings", "actual_transactions", "actual_revenue"
-    ).first()
+    row = (
+        _actual_stats_queryset()
+        .filter(pk=provider_id)
+        .values("actual_listings", "actual_transactions", "actual_revenue")
+        .first()
+    )
     if row is None:
         raise NotFound(f"Provider #{provider_id} does not exist")
     return {
@@ -184,8 +215,16 @@ def provider_stats_drift() -> list[dict]:
             | ~Q(total_revenue_cents=F("actual_revenue"))
         )
         .order_by("pk")
-        .values("pk", "business_name", "total_listings", "actual_listings", "total_transactions",
-                "actual_transactions", "total_revenue_cents", "actual_revenue")
+        .values(
+            "pk",
+            "business_name",
+            "total_listings",
+            "actual_listings",
+            "total_transactions",
+            "actual_transactions",
+            "total_revenue_cents",
+            "actual_revenue",
+        )
     )
     return [
         {
@@ -232,23 +271,39 @@ def transaction_list_for_client(*, client_id: int, status: str | None = None):
 
 #: The columns of a transaction page row, as `.values()` would name them (the API renders these).
 TRANSACTION_PAGE_COLUMNS = (
-    ("t.id", "id"), ("t.status", "status"), ("t.client_id", "client_id"), ("t.listing_id", "listing_id"),
-    ("t.description", "description"), ("t.amount_cents", "amount_cents"), ("t.refunded_cents", "refunded_cents"),
-    ("t.currency", "currency"), ("t.invoice_type", "invoice_type"), ("t.invoice_id", "invoice_id"),
-    ("t.paid_at", "paid_at"), ("t.created_at", "created_at"), ("t.provider_id", "provider_id"),
-    ("p.business_name", "provider__business_name"), ("p.kind", "provider__kind"), ("p.city", "provider__city"),
+    ("t.id", "id"),
+    ("t.status", "status"),
+    ("t.client_id", "client_id"),
+    ("t.listing_id", "listing_id"),
+    ("t.description", "description"),
+    ("t.amount_cents", "amount_cents"),
+    ("t.refunded_cents", "refunded_cents"),
+    ("t.currency", "currency"),
+    ("t.invoice_type", "invoice_type"),
+    ("t.invoice_id", "invoice_id"),
+    ("t.paid_at", "paid_at"),
+    ("t.created_at", "created_at"),
+    ("t.provider_id", "provider_id"),
+    ("p.business_name", "provider__business_name"),
+    ("p.kind", "provider__kind"),
+    ("p.city", "provider__city"),
     ("p.state", "provider__state"),
 )
 _TRANSACTION_PAGE_SELECT = (
-    "SELECT " + ", ".join(column for column, _ in TRANSACTION_PAGE_COLUMNS)
+    "SELECT "
+    + ", ".join(column for column, _ in TRANSACTION_PAGE_COLUMNS)
     + " FROM marketplace_transactions t JOIN marketplace_providers p ON p.id = t.provider_id"
 )
 _TRANSACTION_PAGE_KEYS = tuple(key for _, key in TRANSACTION_PAGE_COLUMNS)
 
 
 def transaction_page(
-    *, provider_id: int | None = None, client_id: int | None = None, status: str | None = None,
-    position: Position | None = None, limit: int = 25,
+    *,
+    provider_id: int | None = None,
+    client_id: int | None = None,
+    status: str | None = None,
+    position: Position | None = None,
+    limit: int = 25,
 ) -> list[dict]:
     """One keyset page of a provider's sales or a client's purchases (exactly one of the two ids),
     newest first; rows are dicts of `TRANSACTION_PAGE_COLUMNS`' keys.
@@ -298,8 +353,10 @@ def thread_list_for_user(*, user_id: int):
 def thread_get_for_user(*, thread_id: int, user_id: int) -> MessageThread:
     """NotFound, not 403, for a non-participant: the thread's existence is private too."""
     thread = (
-        MessageThread.objects.using(DB).filter(_participant_filter(user_id), pk=thread_id)
-        .select_related("provider", "buyer").first()
+        MessageThread.objects.using(DB)
+        .filter(_participant_filter(user_id), pk=thread_id)
+        .select_related("provider", "buyer")
+        .first()
     )
     if thread is None:
         raise NotFound(f"MessageThread #{thread_id} does not exist")
@@ -357,7 +414,11 @@ _MESSAGE_COLUMNS = {f.attname: f.column for f in Message._meta.concrete_fields}
 
 
 def message_page(
-    *, thread_id: int, span: ThreadSpan, before: tuple[datetime, int] | None = None, limit: int = 50,
+    *,
+    thread_id: int,
+    span: ThreadSpan,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
     values: tuple[str, ...] | None = None,
 ) -> list:
     """Up to `limit` messages newest first, keyset-paginated by (created_at, id): those strictly
@@ -376,8 +437,9 @@ def message_page(
     below: datetime | None = None  # the previous window's lower bound (exclusive upper bound here)
     with connections[DB].cursor() as cursor:
         for months_back in (*MESSAGE_PAGE_WINDOWS_MONTHS, None):
-            lower = span.created_at if months_back is None else max(span.created_at,
-                                                                    _month_start_utc(anchor, months_back))
+            lower = (
+                span.created_at if months_back is None else max(span.created_at, _month_start_utc(anchor, months_back))
+            )
             sql, params = [f"{select} WHERE thread_id = %s AND created_at >= %s"], [thread_id, lower]
             if below is not None:
                 sql.append("AND created_at < %s")
@@ -416,8 +478,5 @@ def message_page_queryset_unbounded(*, thread_id: int):
 
 def unread_count(*, thread_id: int, user_id: int) -> int:
     return (
-        Message.objects.using(DB)
-        .filter(thread_id=thread_id, read_at__isnull=True)
-        .exclude(sender_id=user_id)
-        .count()
+        Message.objects.using(DB).filter(thread_id=thread_id, read_at__isnull=True).exclude(sender_id=user_id).count()
     )

@@ -20,8 +20,9 @@ class ProviderSuspension(models.Model):
     owner (on reinstatement, the reinstatement's reason). `suspended_count` numbers the
     suspensions, so each one's email is sent once (its event key)."""
 
-    provider = models.OneToOneField("marketplace_app.Provider", on_delete=models.CASCADE, primary_key=True,
-                                    related_name="suspension")
+    provider = models.OneToOneField(
+        "marketplace_app.Provider", on_delete=models.CASCADE, primary_key=True, related_name="suspension"
+    )
     suspended = models.BooleanField(default=False)
     reason = models.TextField(blank=True, default="")
     suspended_count = models.IntegerField(default=0)
@@ -32,8 +33,7 @@ class ProviderSuspension(models.Model):
 
     class Meta:
         db_table = "provider_suspensions"
-        indexes = [models.Index(fields=["provider"], name="provider_suspensions_active",
-                                condition=Q(suspended=True))]
+        indexes = [models.Index(fields=["provider"], name="provider_suspensions_active", condition=Q(suspended=True))]
 
     def __str__(self) -> str:
         return f"Provider #{self.provider_id}: {'suspended' if self.suspended else 'in good standing'}"

@@ -7,7 +7,6 @@ outcome recorded in JobStatus.
 from celery import shared_task
 
 from breederhq.jobs.scheduled import scheduled_job
-
 from marketplace_app import partitions, selectors, services
 
 
@@ -45,8 +44,13 @@ def purge_deleted_providers() -> list[int]:
     return provider_purge_deleted()
 
 
-@shared_task(name="marketplace_app.tasks.make_listing_image_thumbnail", ignore_result=True, acks_late=True,
-             soft_time_limit=60, time_limit=90)
+@shared_task(
+    name="marketplace_app.tasks.make_listing_image_thumbnail",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
 def make_listing_image_thumbnail(image_id: int) -> str:
     """Queued after an image upload commits (marketplace_app/listing_images.py); safe to run twice."""
     from marketplace_app.listing_images import listing_image_make_thumbnail

@@ -18,8 +18,12 @@ def tenant_user_deleted(*, tenant_user_id: int) -> list[int]:
 
     closed = []
     with transaction.atomic(using=DB):
-        for user in (MarketplaceUser.all_objects.using(DB).select_for_update()
-                     .filter(tenant_user_id=tenant_user_id, deleted_at__isnull=True).order_by("pk")):
+        for user in (
+            MarketplaceUser.all_objects.using(DB)
+            .select_for_update()
+            .filter(tenant_user_id=tenant_user_id, deleted_at__isnull=True)
+            .order_by("pk")
+        ):
             _provider_withdraw(user_id=user.pk)
             user.deleted_at = timezone.now()
             user.save(using=DB, update_fields=["deleted_at", "updated_at"])

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from django.db import models
 
-from breederhq.tenancy import current_tenant_id, owner_context, system_read_context
 from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
+from breederhq.tenancy import current_tenant_id, owner_context, system_read_context
 from payments_app.models import InvoicePayment, StripeConnectAccount
 
 __all__ = ["InvoicePayment", "StripeConnectAccount", "invoice_owner", "locate", "owner_context", "owner_of"]

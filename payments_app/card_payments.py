@@ -86,8 +86,10 @@ def _invoice_claim(invoice_kind: str, invoice_id: int, *, wait_seconds: float):
             if cursor.fetchone()[0]:
                 break
         if time.monotonic() >= deadline:
-            raise CardPaymentBusy("Another request is preparing this invoice's card payment; retry in a moment.",
-                                  extra={"retry_after_seconds": 1})
+            raise CardPaymentBusy(
+                "Another request is preparing this invoice's card payment; retry in a moment.",
+                extra={"retry_after_seconds": 1},
+            )
         time.sleep(0.05)
     try:
         yield
@@ -106,13 +108,17 @@ def _payable(invoice_kind: str, invoice_id: int, tenant_id: int | None):
     if facts is None:
         raise InvoiceNotPayable(f"No payable invoice #{invoice_id}.")
     if facts.payment_mode != "stripe":
-        raise InvoiceManualMode(f"Invoice {facts.number} is paid {facts.payment_mode}ly (bank transfer, cash), "
-                                f"not by card: pay it as the seller says and upload the receipt.",
-                                extra={"payment_mode": facts.payment_mode})
+        raise InvoiceManualMode(
+            f"Invoice {facts.number} is paid {facts.payment_mode}ly (bank transfer, cash), "
+            f"not by card: pay it as the seller says and upload the receipt.",
+            extra={"payment_mode": facts.payment_mode},
+        )
     due = facts.total_cents - facts.paid_cents
     if facts.status not in PAYABLE or facts.status == "pending_confirmation" or due <= 0:
-        raise InvoiceNotPayable(f"Invoice {facts.number} is {facts.status}: there is nothing to pay by card.",
-                                extra={"invoice_status": facts.status})
+        raise InvoiceNotPayable(
+            f"Invoice {facts.number} is {facts.status}: there is nothing to pay by card.",
+            extra={"invoice_status": facts.status},
+        )
     return facts, due
 
 
@@ -126,14 +132,17 @@ def card_payment_prepare(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     facts, _ = _payable(invoice_kind, invoice_id, tenant_id)
     account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
     if account is None or not account.can_take_payments:
-        raise SellerCannotCharge("The seller's Stripe account cannot take card payments now; ask the seller, or "
-                                 "pay another way.")
+        raise SellerCannotCharge(
+            "The seller's Stripe account cannot take card payments now; ask the seller, or pay another way."
+        )
     try:
         with _invoice_claim(invoice_kind, invoice_id, wait_seconds=settings.STRIPE_TIMEOUT_SECONDS * 3 + 1):
             return _prepare_claimed(invoice_kind, invoice_id, facts.tenant_id, account.stripe_account_id)
     except StripeUnavailable as exc:
-        raise Unavailable(f"Stripe cannot be reached to prepare the card payment; nothing was charged. Retry "
-                          f"later. ({exc})", code="stripe_unavailable") from exc
+        raise Unavailable(
+            f"Stripe cannot be reached to prepare the card payment; nothing was charged. Retry later. ({exc})",
+            code="stripe_unavailable",
+        ) from exc
 
 
 def _row(invoice_kind: str, invoice_id: int, owner: int | None) -> InvoicePayment | None:
@@ -160,11 +169,15 @@ def _prepare_claimed(invoice_kind: str, invoice_id: int, tenant_id: int | None, 
     if intent is None or intent["status"] == "canceled":
         intent = _replace(payment, facts, due=due, account_id=account_id, previous=intent)
     elif intent["status"] == "succeeded":
-        raise Conflict("You have paid this invoice by card; it is marked paid as soon as Stripe confirms it.",
-                       code="paid_by_card", extra={"payment_intent": intent["id"]})
+        raise Conflict(
+            "You have paid this invoice by card; it is marked paid as soon as Stripe confirms it.",
+            code="paid_by_card",
+            extra={"payment_intent": intent["id"]},
+        )
     elif intent["status"] == "processing":
-        raise PaymentIntentBusy("Your card or bank payment of this invoice is being processed.",
-                                extra={"payment_intent": intent["id"]})
+        raise PaymentIntentBusy(
+            "Your card or bank payment of this invoice is being processed.", extra={"payment_intent": intent["id"]}
+        )
     elif intent["amount"] != due:
         intent = _update_amount(payment, intent, due=due)
     after = _payable_or_none(invoice_kind, invoice_id, tenant_id)
@@ -172,9 +185,17 @@ def _prepare_claimed(invoice_kind: str, invoice_id: int, tenant_id: int | None, 
         with transaction.atomic(using="default"):
             invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id, intent_just_stored=True)
         raise InvoiceNotPayable(f"Invoice {facts.number} stopped being payable meanwhile.")
-    return CardPayment(invoice_kind, invoice_id, facts.number, intent["id"], intent["client_secret"],
-                       settings.STRIPE_PUBLISHABLE_KEY, intent["amount"], intent["currency"].upper(),
-                       intent["status"])
+    return CardPayment(
+        invoice_kind,
+        invoice_id,
+        facts.number,
+        intent["id"],
+        intent["client_secret"],
+        settings.STRIPE_PUBLISHABLE_KEY,
+        intent["amount"],
+        intent["currency"].upper(),
+        intent["status"],
+    )
 
 
 def _payable_or_none(invoice_kind: str, invoice_id: int, tenant_id: int | None):
@@ -191,12 +212,21 @@ def _replace(payment: InvoicePayment, facts, *, due: int, account_id: str, previ
     previous_id = previous["id"] if previous else "none"
     fee = application_fee_cents(due, facts.currency)
     created = call_stripe(
-        "payment_intent.create", stripe_client().v1.payment_intents.create,
-        params={"amount": due, "currency": facts.currency.lower(), "description": f"Invoice {facts.number}",
-                "metadata": payment.metadata(), "application_fee_amount": fee,
-                "transfer_data": {"destination": account_id}},
-        options={"idempotency_key": idempotency_key("invoice.payment_intent.replace", payment.invoice_kind,
-                                                    payment.invoice_id, previous_id, account_id, due)},
+        "payment_intent.create",
+        stripe_client().v1.payment_intents.create,
+        params={
+            "amount": due,
+            "currency": facts.currency.lower(),
+            "description": f"Invoice {facts.number}",
+            "metadata": payment.metadata(),
+            "application_fee_amount": fee,
+            "transfer_data": {"destination": account_id},
+        },
+        options={
+            "idempotency_key": idempotency_key(
+                "invoice.payment_intent.replace", payment.invoice_kind, payment.invoice_id, previous_id, account_id, due
+            )
+        },
     ).to_dict()
     with transaction.atomic(using="default"), owner_context(payment.owner_tenant_id):
         row = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
@@ -204,10 +234,22 @@ def _replace(payment: InvoicePayment, facts, *, due: int, account_id: str, previ
         row.open_state, row.open_note = OpenState.OPENED, f"replaces {previous_id}"[:300]
         row.amount_cents, row.application_fee_cents, row.connect_account_id = due, fee, account_id
         row.cancel_status, row.cancel_error, row.cancel_requested_at = CancelStatus.NONE, "", None
-        row.save(using="default", update_fields=[
-            "stripe_payment_intent_id", "stripe_status", "open_state", "open_note", "amount_cents",
-            "application_fee_cents", "connect_account_id", "cancel_status", "cancel_error", "cancel_requested_at",
-            "updated_at"])
+        row.save(
+            using="default",
+            update_fields=[
+                "stripe_payment_intent_id",
+                "stripe_status",
+                "open_state",
+                "open_note",
+                "amount_cents",
+                "application_fee_cents",
+                "connect_account_id",
+                "cancel_status",
+                "cancel_error",
+                "cancel_requested_at",
+                "updated_at",
+            ],
+        )
     return created
 
 
@@ -219,14 +261,19 @@ def _update_amount(payment: InvoicePayment, intent: dict, *, due: int) -> dict:
     fee = application_fee_cents(due, payment.currency)
     try:
         updated = call_stripe(
-            "payment_intent.update", stripe_client().v1.payment_intents.update, intent["id"],
+            "payment_intent.update",
+            stripe_client().v1.payment_intents.update,
+            intent["id"],
             params={"amount": due, "application_fee_amount": fee},
             options={"idempotency_key": idempotency_key("invoice.payment_intent.update", intent["id"], due)},
         ).to_dict()
     except stripe.InvalidRequestError as exc:
-        raise PaymentIntentBusy("Your card payment of this invoice has already started; wait for it to finish.",
-                                extra={"payment_intent": intent["id"]}) from exc
+        raise PaymentIntentBusy(
+            "Your card payment of this invoice has already started; wait for it to finish.",
+            extra={"payment_intent": intent["id"]},
+        ) from exc
     with transaction.atomic(using="default"), owner_context(payment.owner_tenant_id):
         InvoicePayment.objects.using("default").filter(pk=payment.pk, stripe_payment_intent_id=intent["id"]).update(
-            amount_cents=due, application_fee_cents=fee, stripe_status=updated["status"], updated_at=timezone.now())
+            amount_cents=due, application_fee_cents=fee, stripe_status=updated["status"], updated_at=timezone.now()
+        )
     return updated

@@ -3,8 +3,7 @@ audited system read, like the other payment tables)."""
 
 from django.contrib import admin
 
-from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin
-from breederhq.backoffice.admin_tools import SystemReadAdminMixin
+from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdminMixin, SystemReadAdminMixin
 from payments_app.dispute_models import DisputeEvidenceFile, InvoiceDispute
 
 
@@ -24,8 +23,20 @@ class InvoiceDisputeAdmin(LargeTableAdminMixin, SystemReadAdminMixin, ReadOnlyAd
     """Buyers' disputes of card payments: Stripe's status, the deadline, the seller's submission, and
     whether a lost one's money has left the invoice (`settled_at`)."""
 
-    list_display = ("stripe_dispute_id", "invoice_kind", "invoice_id", "owner_tenant_id", "amount_cents", "currency",
-                    "reason", "status", "evidence_due_by", "submission", "settled_at", "updated_at")
+    list_display = (
+        "stripe_dispute_id",
+        "invoice_kind",
+        "invoice_id",
+        "owner_tenant_id",
+        "amount_cents",
+        "currency",
+        "reason",
+        "status",
+        "evidence_due_by",
+        "submission",
+        "settled_at",
+        "updated_at",
+    )
     list_filter = ("status", "submission", "invoice_kind")
     search_fields = ("=stripe_dispute_id",)
     readonly_fields = [f.name for f in InvoiceDispute._meta.fields]

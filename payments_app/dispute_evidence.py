@@ -36,16 +36,36 @@ Submission = InvoiceDispute.Submission
 EVIDENCE_SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 #: Stripe's text evidence fields accepted here (each at most TEXT_MAX characters).
 TEXT_FIELDS = (
-    "access_activity_log", "billing_address", "cancellation_policy_disclosure", "cancellation_rebuttal",
-    "customer_email_address", "customer_name", "customer_purchase_ip", "duplicate_charge_explanation",
-    "duplicate_charge_id", "product_description", "refund_policy_disclosure", "refund_refusal_explanation",
-    "service_date", "shipping_address", "shipping_carrier", "shipping_date", "shipping_tracking_number",
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_tracking_number",
     "uncategorized_text",
 )
 #: Stripe's evidence fields that name an uploaded file.
 FILE_FIELDS = (
-    "cancellation_policy", "customer_communication", "customer_signature", "duplicate_charge_documentation",
-    "receipt", "refund_policy", "service_documentation", "shipping_documentation", "uncategorized_file",
+    "cancellation_policy",
+    "customer_communication",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "receipt",
+    "refund_policy",
+    "service_documentation",
+    "shipping_documentation",
+    "uncategorized_file",
 )
 TEXT_MAX = 20_000
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
@@ -61,14 +81,20 @@ def _owner(dispute: InvoiceDispute) -> int | None:
 
 def _check_open(dispute: InvoiceDispute) -> None:
     if dispute.is_closed:
-        raise Conflict(f"Dispute {dispute.stripe_dispute_id} is closed ({dispute.status}): evidence can no longer "
-                       f"be sent.", code="dispute_closed")
+        raise Conflict(
+            f"Dispute {dispute.stripe_dispute_id} is closed ({dispute.status}): evidence can no longer be sent.",
+            code="dispute_closed",
+        )
     if dispute.submission == Submission.SUBMITTED:
-        raise Conflict("The evidence of this dispute was submitted already; Stripe takes it once.",
-                       code="evidence_already_submitted")
+        raise Conflict(
+            "The evidence of this dispute was submitted already; Stripe takes it once.",
+            code="evidence_already_submitted",
+        )
     if dispute.evidence_due_by is not None and timezone.now() >= dispute.evidence_due_by:
-        raise Conflict(f"The deadline for evidence passed at {dispute.evidence_due_by.isoformat()}.",
-                       code="evidence_deadline_passed")
+        raise Conflict(
+            f"The deadline for evidence passed at {dispute.evidence_due_by.isoformat()}.",
+            code="evidence_deadline_passed",
+        )
 
 
 def invoice_dispute_or_404(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -> InvoiceDispute:
@@ -83,14 +109,20 @@ def invoice_dispute_or_404(*, invoice_kind: str, invoice_id: int, tenant_id: int
 def _sniff(upload) -> str:
     limit = evidence_max_bytes()
     if upload.size > limit:
-        raise PayloadTooLarge(f"The file is {upload.size} bytes; the limit is {limit} bytes.", max_bytes=limit,
-                              code="evidence_file_too_large")
+        raise PayloadTooLarge(
+            f"The file is {upload.size} bytes; the limit is {limit} bytes.",
+            max_bytes=limit,
+            code="evidence_file_too_large",
+        )
     head = upload.read(16)
     upload.seek(0)
     kind = next((kind for magic, kind in EVIDENCE_SIGNATURES.items() if head.startswith(magic)), None)
     if upload.size == 0 or kind is None:
-        raise ValidationFailed("Dispute evidence must be a PDF, PNG or JPEG file.",
-                               field_errors={"file": ["not a PDF, PNG or JPEG file"]}, code="evidence_file_type_refused")
+        raise ValidationFailed(
+            "Dispute evidence must be a PDF, PNG or JPEG file.",
+            field_errors={"file": ["not a PDF, PNG or JPEG file"]},
+            code="evidence_file_type_refused",
+        )
     return kind
 
 
@@ -106,21 +138,34 @@ def evidence_file_upload(*, dispute: InvoiceDispute, upload, uploaded_by: str) -
         return existing, False
     filename = posixpath.basename(upload.name or "evidence")[-200:] or "evidence"
     try:
-        created = call_stripe("file.create", stripe_client().v1.files.create,
-                              params={"purpose": "dispute_evidence", "file": _named(content, filename)},
-                              options={"idempotency_key": idempotency_key("dispute_file", dispute.stripe_dispute_id,
-                                                                          digest)})
+        created = call_stripe(
+            "file.create",
+            stripe_client().v1.files.create,
+            params={"purpose": "dispute_evidence", "file": _named(content, filename)},
+            options={"idempotency_key": idempotency_key("dispute_file", dispute.stripe_dispute_id, digest)},
+        )
     except StripeUnavailable as exc:
-        raise Unavailable(f"Stripe cannot be reached; the file was not sent. Retry. ({exc})",
-                          code="stripe_unavailable") from exc
+        raise Unavailable(
+            f"Stripe cannot be reached; the file was not sent. Retry. ({exc})", code="stripe_unavailable"
+        ) from exc
     except stripe.StripeError as exc:
-        raise ValidationFailed(f"Stripe refused the file: {getattr(exc, 'user_message', None) or exc}",
-                               field_errors={"file": ["refused by Stripe"]}, code="evidence_file_refused") from exc
+        raise ValidationFailed(
+            f"Stripe refused the file: {getattr(exc, 'user_message', None) or exc}",
+            field_errors={"file": ["refused by Stripe"]},
+            code="evidence_file_refused",
+        ) from exc
     try:
         with owner_context(_owner(dispute)), transaction.atomic(using="default"):
             row = DisputeEvidenceFile.objects.using("default").create(
-                dispute=dispute, owner_tenant_id=_owner(dispute), stripe_file_id=created.id, filename=filename,
-                content_type=content_type, size_bytes=len(content), sha256=digest, uploaded_by=uploaded_by)
+                dispute=dispute,
+                owner_tenant_id=_owner(dispute),
+                stripe_file_id=created.id,
+                filename=filename,
+                content_type=content_type,
+                size_bytes=len(content),
+                sha256=digest,
+                uploaded_by=uploaded_by,
+            )
     except IntegrityError:  # the same content uploaded at the same moment: Stripe gave both the same file
         with owner_context(_owner(dispute)):
             return DisputeEvidenceFile.objects.using("default").get(dispute=dispute, sha256=digest), False
@@ -137,46 +182,62 @@ def _stripe_evidence(dispute: InvoiceDispute, text: dict, files: dict) -> dict:
     """Stripe's `evidence` parameter: the text as given, each file field as its Stripe file id."""
     ours = {int(v) for v in files.values()}
     with owner_context(_owner(dispute)):
-        known = dict(DisputeEvidenceFile.objects.using("default").filter(dispute=dispute, pk__in=ours)
-                     .values_list("pk", "stripe_file_id"))
+        known = dict(
+            DisputeEvidenceFile.objects.using("default")
+            .filter(dispute=dispute, pk__in=ours)
+            .values_list("pk", "stripe_file_id")
+        )
     unknown = {field: ["not a file uploaded for this dispute"] for field, pk in files.items() if int(pk) not in known}
     if unknown:
-        raise ValidationFailed("A file named in the evidence was not uploaded for this dispute.",
-                               field_errors=unknown, code="evidence_file_unknown")
+        raise ValidationFailed(
+            "A file named in the evidence was not uploaded for this dispute.",
+            field_errors=unknown,
+            code="evidence_file_unknown",
+        )
     return {**{k: v for k, v in text.items() if v}, **{field: known[int(pk)] for field, pk in files.items()}}
 
 
-def dispute_evidence_submit(*, dispute: InvoiceDispute, text: dict, files: dict, submitted_by: str,
-                            audit) -> InvoiceDispute:
+def dispute_evidence_submit(
+    *, dispute: InvoiceDispute, text: dict, files: dict, submitted_by: str, audit
+) -> InvoiceDispute:
     """Send the evidence and submit it. `audit(dispute, evidence)` writes the invoice's audit row (in
     the invoice's own database), called once the submission is recorded."""
     evidence = _stripe_evidence(dispute, text, files)
     if not evidence:
-        raise ValidationFailed("Send at least one evidence field or file.", field_errors={"evidence": ["empty"]},
-                               code="evidence_empty")
+        raise ValidationFailed(
+            "Send at least one evidence field or file.", field_errors={"evidence": ["empty"]}, code="evidence_empty"
+        )
     fingerprint = hashlib.sha256(json.dumps(evidence, sort_keys=True).encode()).hexdigest()[:40]
     with owner_context(_owner(dispute)), transaction.atomic(using="default"):
         locked = InvoiceDispute.objects.using("default").select_for_update().get(pk=dispute.pk)
         _check_open(locked)
         if locked.submission == Submission.SUBMITTING and locked.evidence != evidence:
-            raise Conflict("Other evidence for this dispute is being sent to Stripe.",
-                           code="evidence_submission_in_flight")
+            raise Conflict(
+                "Other evidence for this dispute is being sent to Stripe.", code="evidence_submission_in_flight"
+            )
         locked.submission, locked.evidence = Submission.SUBMITTING, evidence
         locked.save(using="default", update_fields=["submission", "evidence", "updated_at"])
     try:
-        answer = call_stripe("dispute.update", stripe_client().v1.disputes.update, dispute.stripe_dispute_id,
-                             params={"evidence": evidence, "submit": True},
-                             options={"idempotency_key": idempotency_key("dispute_submit", dispute.stripe_dispute_id,
-                                                                         fingerprint)})
+        answer = call_stripe(
+            "dispute.update",
+            stripe_client().v1.disputes.update,
+            dispute.stripe_dispute_id,
+            params={"evidence": evidence, "submit": True},
+            options={"idempotency_key": idempotency_key("dispute_submit", dispute.stripe_dispute_id, fingerprint)},
+        )
     except (StripeUnavailable, stripe.StripeError) as exc:
         with owner_context(_owner(dispute)), transaction.atomic(using="default"):
             InvoiceDispute.objects.using("default").filter(pk=dispute.pk, submission=Submission.SUBMITTING).update(
-                submission=Submission.NONE, updated_at=timezone.now())
+                submission=Submission.NONE, updated_at=timezone.now()
+            )
         if isinstance(exc, StripeUnavailable):
-            raise Unavailable(f"Stripe cannot be reached; nothing was submitted. Retry. ({exc})",
-                              code="stripe_unavailable") from exc
-        raise Conflict(f"Stripe refused the evidence; nothing was submitted: "
-                       f"{getattr(exc, 'user_message', None) or exc}", code="dispute_not_updatable") from exc
+            raise Unavailable(
+                f"Stripe cannot be reached; nothing was submitted. Retry. ({exc})", code="stripe_unavailable"
+            ) from exc
+        raise Conflict(
+            f"Stripe refused the evidence; nothing was submitted: {getattr(exc, 'user_message', None) or exc}",
+            code="dispute_not_updatable",
+        ) from exc
     with owner_context(_owner(dispute)), transaction.atomic(using="default"):
         locked = InvoiceDispute.objects.using("default").select_for_update().get(pk=dispute.pk)
         if locked.submission != Submission.SUBMITTED:
@@ -184,8 +245,10 @@ def dispute_evidence_submit(*, dispute: InvoiceDispute, text: dict, files: dict,
             locked.evidence_submitted_by = submitted_by[:100]
             if not locked.is_closed:
                 locked.status = (getattr(answer, "status", None) or locked.status)[:40]
-            locked.save(using="default", update_fields=["submission", "evidence_submitted_at", "evidence_submitted_by",
-                                                        "status", "updated_at"])
+            locked.save(
+                using="default",
+                update_fields=["submission", "evidence_submitted_at", "evidence_submitted_by", "status", "updated_at"],
+            )
             first = True
         else:
             first = False
@@ -203,9 +266,15 @@ def audit_tenant_invoice(*, tenant_id: int, actor, action: str, metadata: dict):
     def write(dispute: InvoiceDispute, evidence: dict | None = None) -> None:
         with tenant_context(tenant_id), transaction.atomic(using="default"):
             invoice = Invoice.objects.using("default").get(pk=dispute.invoice_id)
-            lifecycle.audit(TENANT_INVOICES, invoice, action=action, old_status=invoice.status, actor=actor,
-                            metadata={**metadata, "dispute": dispute.stripe_dispute_id,
-                                      "fields": sorted(evidence or {})})
+            lifecycle.audit(
+                TENANT_INVOICES,
+                invoice,
+                action=action,
+                old_status=invoice.status,
+                actor=actor,
+                metadata={**metadata, "dispute": dispute.stripe_dispute_id, "fields": sorted(evidence or {})},
+            )
+
     return write
 
 
@@ -217,13 +286,18 @@ def audit_marketplace_invoice(*, actor_id: int, action: str, metadata: dict):
     def write(dispute: InvoiceDispute, evidence: dict | None = None) -> None:
         with transaction.atomic(using="marketplace"):
             invoice = MarketplaceInvoice.objects.using("marketplace").get(pk=dispute.invoice_id)
-            lifecycle.audit(MARKETPLACE_INVOICES, invoice, action=action, old_status=invoice.status, actor=actor_id,
-                            metadata={**metadata, "dispute": dispute.stripe_dispute_id,
-                                      "fields": sorted(evidence or {})})
+            lifecycle.audit(
+                MARKETPLACE_INVOICES,
+                invoice,
+                action=action,
+                old_status=invoice.status,
+                actor=actor_id,
+                metadata={**metadata, "dispute": dispute.stripe_dispute_id, "fields": sorted(evidence or {})},
+            )
+
     return write
 
 
 def evidence_files(dispute: InvoiceDispute) -> list[DisputeEvidenceFile]:
     with owner_context(_owner(dispute)):
         return list(DisputeEvidenceFile.objects.using("default").filter(dispute=dispute).order_by("id"))
-

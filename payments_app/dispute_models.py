@@ -52,8 +52,10 @@ class InvoiceDispute(models.Model):
         db_table = "invoice_disputes"
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_cents__gte=0), name="invoice_disputes_amount_valid"),
-            models.CheckConstraint(condition=models.Q(submission__in=["", "submitting", "submitted"]),
-                                   name="invoice_disputes_submission_valid"),
+            models.CheckConstraint(
+                condition=models.Q(submission__in=["", "submitting", "submitted"]),
+                name="invoice_disputes_submission_valid",
+            ),
         ]
         indexes = [models.Index(fields=["invoice_kind", "invoice_id"], name="invoice_disputes_invoice_idx")]
 

@@ -53,16 +53,27 @@ def _upsert(payment: InvoicePayment, data: dict, event: StripeWebhookEvent) -> t
     """(row, created, applied): the dispute's row after this event. `applied` is False when the event
     was older than the last one applied, or would reopen a closed dispute: nothing changed then."""
     amount = money(data, "amount", required=True)
-    fields = {"amount_cents": amount, "currency": (data.get("currency") or payment.currency).upper(),
-              "reason": (data.get("reason") or "")[:50], "status": (data.get("status") or "needs_response")[:40],
-              "evidence_due_by": _due_by(data), "stripe_charge_id": (data.get("charge") or "")[:100]}
+    fields = {
+        "amount_cents": amount,
+        "currency": (data.get("currency") or payment.currency).upper(),
+        "reason": (data.get("reason") or "")[:50],
+        "status": (data.get("status") or "needs_response")[:40],
+        "evidence_due_by": _due_by(data),
+        "stripe_charge_id": (data.get("charge") or "")[:100],
+    }
     found = owner_of(InvoiceDispute, job="stripe_webhook:dispute", stripe_dispute_id=data["id"])
     with owner_context(payment.owner_tenant_id):
         rows = InvoiceDispute.objects.using("default")
         if found is None:
-            dispute = rows.create(payment=payment, owner_tenant_id=payment.owner_tenant_id,
-                                  invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
-                                  stripe_dispute_id=data["id"], last_event_created=event.stripe_created, **fields)
+            dispute = rows.create(
+                payment=payment,
+                owner_tenant_id=payment.owner_tenant_id,
+                invoice_kind=payment.invoice_kind,
+                invoice_id=payment.invoice_id,
+                stripe_dispute_id=data["id"],
+                last_event_created=event.stripe_created,
+                **fields,
+            )
             return dispute, True, True
         dispute = rows.select_for_update().get(pk=found[0])
         older = dispute.last_event_created is not None and event.stripe_created < dispute.last_event_created
@@ -87,16 +98,27 @@ def _settle(target, dispute: InvoiceDispute) -> str:
         raise EventNotReady(f"invoice {facts.number} is {facts.status}; its payment has not arrived yet")
     amount = min(dispute.amount_cents, facts.total_cents - facts.refunded_cents)
     if amount > 0:
-        _reverse(target, facts, amount=amount, key=f"stripe:dispute:{dispute.stripe_dispute_id}",
-                 reason=f"dispute {dispute.stripe_dispute_id} lost", reference=dispute.stripe_dispute_id)
+        _reverse(
+            target,
+            facts,
+            amount=amount,
+            key=f"stripe:dispute:{dispute.stripe_dispute_id}",
+            reason=f"dispute {dispute.stripe_dispute_id} lost",
+            reference=dispute.stripe_dispute_id,
+        )
     with owner_context(dispute.owner_tenant_id):
         dispute.settled_at = timezone.now()
         dispute.save(using="default", update_fields=["settled_at", "updated_at"])
     return ""
 
 
-@handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
-         "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated")
+@handles(
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
 def dispute_event(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
     target = _target(data)
@@ -109,14 +131,25 @@ def dispute_event(event: StripeWebhookEvent) -> str:
         with owner_context(before[1]):
             was = InvoiceDispute.objects.using("default").values_list("status", "closed_at").get(pk=before[0])
     if was is not None and was[1] is not None:  # closed before: nothing moves any more
-        return (f"duplicate: dispute {dispute_id} already {was[0]}" if event.event_type == "charge.dispute.closed"
-                else f"ignored: dispute {dispute_id} already closed ({was[0]})")
+        return (
+            f"duplicate: dispute {dispute_id} already {was[0]}"
+            if event.event_type == "charge.dispute.closed"
+            else f"ignored: dispute {dispute_id} already closed ({was[0]})"
+        )
     dispute, created, applied = _upsert(payment, data, event)
     if payment.connect_account_id:
-        record_movement(kind=ConnectMoneyMovement.Kind.DISPUTE, object_id=dispute_id, event=event,
-                        amount=dispute.amount_cents, currency=dispute.currency, status=dispute.status,
-                        occurred_at=object_time(data, event), payment=payment, account=payment.connect_account_id,
-                        charge=dispute.stripe_charge_id)
+        record_movement(
+            kind=ConnectMoneyMovement.Kind.DISPUTE,
+            object_id=dispute_id,
+            event=event,
+            amount=dispute.amount_cents,
+            currency=dispute.currency,
+            status=dispute.status,
+            occurred_at=object_time(data, event),
+            payment=payment,
+            account=payment.connect_account_id,
+            charge=dispute.stripe_charge_id,
+        )
     if not applied:
         return f"ignored: dispute {dispute_id} event older than the last one applied"
     if dispute.status in OUTCOMES:
@@ -125,15 +158,20 @@ def dispute_event(event: StripeWebhookEvent) -> str:
             dispute.closed_at = timezone.now()
             dispute.save(using="default", update_fields=["closed_at", "updated_at"])
         _note_payment(target, dispute_id=dispute_id, dispute_status=dispute.status)
-        outbox_enqueue(using="default", topic="payments.dispute_closed",
-                       payload={"invoice_type": target.kind, "invoice_id": target.invoice_id,
-                                "won": dispute.status == "won"})
+        outbox_enqueue(
+            using="default",
+            topic="payments.dispute_closed",
+            payload={"invoice_type": target.kind, "invoice_id": target.invoice_id, "won": dispute.status == "won"},
+        )
         return f"dispute {dispute_id} {dispute.status}{problem}"
     if created:
         _note_payment(target, dispute_id=dispute_id, dispute_status=dispute.status)
         # The marketplace transaction lives in the other database: the outbox moves it, exactly once.
-        outbox_enqueue(using="default", topic="payments.dispute_opened",
-                       payload={"invoice_type": target.kind, "invoice_id": target.invoice_id})
+        outbox_enqueue(
+            using="default",
+            topic="payments.dispute_opened",
+            payload={"invoice_type": target.kind, "invoice_id": target.invoice_id},
+        )
         return f"dispute {dispute_id} opened on {target.kind} invoice #{target.invoice_id}"
     _note_payment(target, dispute_status=dispute.status)
     if event.event_type == "charge.dispute.created":
@@ -148,8 +186,12 @@ def invoice_dispute(*, invoice_kind: str, invoice_id: int, tenant_id: int | None
     """The invoice's latest dispute, read in its owner's context (one query), or None."""
     owner = invoice_kind_of(invoice_kind).payment_owner(tenant_id)
     with owner_context(owner):
-        return (InvoiceDispute.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id)
-                .order_by("-created_at", "-id").first())
+        return (
+            InvoiceDispute.objects.using("default")
+            .filter(invoice_kind=invoice_kind, invoice_id=invoice_id)
+            .order_by("-created_at", "-id")
+            .first()
+        )
 
 
 def dispute_summary(dispute: InvoiceDispute | None) -> dict | None:
@@ -157,10 +199,15 @@ def dispute_summary(dispute: InvoiceDispute | None) -> dict | None:
     if dispute is None:
         return None
     return {
-        "id": dispute.stripe_dispute_id, "status": dispute.status, "amount_cents": dispute.amount_cents,
-        "currency": dispute.currency, "reason": dispute.reason, "evidence_due_by": dispute.evidence_due_by,
+        "id": dispute.stripe_dispute_id,
+        "status": dispute.status,
+        "amount_cents": dispute.amount_cents,
+        "currency": dispute.currency,
+        "reason": dispute.reason,
+        "evidence_due_by": dispute.evidence_due_by,
         "evidence_submitted": dispute.submission == InvoiceDispute.Submission.SUBMITTED,
-        "evidence_submitted_at": dispute.evidence_submitted_at, "closed_at": dispute.closed_at,
+        "evidence_submitted_at": dispute.evidence_submitted_at,
+        "closed_at": dispute.closed_at,
     }
 
 
@@ -194,14 +241,19 @@ def dispute_disagreements(remote: list[dict]) -> dict[str, str]:
     if not closed:
         return {}
     with system_read_context(job="reconcile_stripe"):
-        local = {row[0]: row[1:] for row in InvoiceDispute.objects.using("default").filter(
-            stripe_dispute_id__in=[d["id"] for d in closed]).values_list("stripe_dispute_id", "status", "settled_at")}
+        local = {
+            row[0]: row[1:]
+            for row in InvoiceDispute.objects.using("default")
+            .filter(stripe_dispute_id__in=[d["id"] for d in closed])
+            .values_list("stripe_dispute_id", "status", "settled_at")
+        }
     problems: dict[str, str] = {}
     for dispute in closed:
         status, settled_at = local.get(dispute["id"], (None, None))
         if status != dispute["status"]:
-            problems[dispute["payment_intent"]] = (f"Stripe closed dispute {dispute['id']} as {dispute['status']}, "
-                                                   f"here it is {status or 'unknown'}")
+            problems[dispute["payment_intent"]] = (
+                f"Stripe closed dispute {dispute['id']} as {dispute['status']}, here it is {status or 'unknown'}"
+            )
         elif status == "lost" and settled_at is None:
             problems[dispute["payment_intent"]] = f"dispute {dispute['id']} lost, its money has not left the invoice"
     return problems

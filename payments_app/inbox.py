@@ -57,8 +57,17 @@ def enqueue_processing(event_pk: int) -> None:
 
 
 #: The inbox columns a delivery supplies; every other column is written as its default.
-_INBOX_PER_EVENT = ("stripe_event_id", "event_type", "stripe_account_id", "livemode", "stripe_created", "object_id",
-                    "payload", "next_attempt_at", "received_at")
+_INBOX_PER_EVENT = (
+    "stripe_event_id",
+    "event_type",
+    "stripe_account_id",
+    "livemode",
+    "stripe_created",
+    "object_id",
+    "payload",
+    "next_attempt_at",
+    "received_at",
+)
 
 
 @functools.cache
@@ -88,8 +97,10 @@ def _inbox_statements() -> tuple[list, str, str]:
             raise TypeError(f"stripe_event_receive does not know how to fill {f.name}")
     # The verified raw body goes in as text cast to jsonb: the same JSON we parsed, not re-serialised.
     values = ", ".join("%s::jsonb" if f.name == "payload" else "%s" for f in fields)
-    insert = (f"INSERT INTO {table} ({', '.join(qn(f.column) for f in fields)}) VALUES ({values}) "
-              f"ON CONFLICT ({event_id}) DO NOTHING RETURNING {pk}")
+    insert = (
+        f"INSERT INTO {table} ({', '.join(qn(f.column) for f in fields)}) VALUES ({values}) "
+        f"ON CONFLICT ({event_id}) DO NOTHING RETURNING {pk}"
+    )
     # One statement, one snapshot. The UPDATE moves a FAILED event's next attempt to now; when it
     # matched nothing, the SELECT (same snapshot as the UPDATE) gives the status.
     duplicate = (
@@ -177,8 +188,11 @@ def _store_invalid(payload: bytes, event, reason: str, *, now: datetime) -> Rece
     for support staff (the Stripe events admin, status "dead"); its body as text under `unparsed`.
     Its Stripe id when usable, else one derived from the body, so a redelivery is a duplicate."""
     event = event if isinstance(event, dict) else {}
-    event_id = event.get("id") if _fits(event.get("id"), "stripe_event_id") else (
-        "invalid_" + hashlib.sha256(payload).hexdigest()[:64])
+    event_id = (
+        event.get("id")
+        if _fits(event.get("id"), "stripe_event_id")
+        else ("invalid_" + hashlib.sha256(payload).hexdigest()[:64])
+    )
     text = payload.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     reason = reason.replace("\x00", "\ufffd")
     row, created = StripeWebhookEvent.objects.using("default").get_or_create(
@@ -224,8 +238,9 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     # What stripe.Webhook.construct_event does, minus building a StripeObject tree only to turn it
     # back into the dict we store: verify over the raw body, then parse it.
     try:
-        _WebhookSignature.verify_header(payload, signature_header, settings.STRIPE_WEBHOOK_SECRET,
-                                        tolerance=_WEBHOOK_TOLERANCE)
+        _WebhookSignature.verify_header(
+            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=_WEBHOOK_TOLERANCE
+        )
     except _SignatureVerificationError as exc:
         raise WebhookSignatureInvalid(f"Stripe-Signature does not verify: {exc.user_message or exc}") from exc
     except UnicodeDecodeError:  # Stripe signs UTF-8 text: these bytes cannot carry its signature
@@ -295,4 +310,3 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
         # In autocommit (the webhook view) this runs at once; inside a caller's atomic block, on its commit.
         transaction.on_commit(functools.partial(enqueue_processing, received.pk), using="default")
     return received
-

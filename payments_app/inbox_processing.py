@@ -75,8 +75,7 @@ def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
 def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
     with transaction.atomic(using="default"):
         event = (
-            StripeWebhookEvent.objects.using("default").select_for_update(skip_locked=True)
-            .filter(pk=event_pk).first()
+            StripeWebhookEvent.objects.using("default").select_for_update(skip_locked=True).filter(pk=event_pk).first()
         )
         if event is None:
             return None  # another worker holds it, or it does not exist
@@ -135,8 +134,9 @@ def stripe_events_due(*, limit: int = 500, now: datetime | None = None) -> list[
     now = now or timezone.now()
     return list(
         StripeWebhookEvent.objects.using("default")
-        .filter(status__in=[StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED],
-                next_attempt_at__lte=now)
+        .filter(
+            status__in=[StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED], next_attempt_at__lte=now
+        )
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -159,4 +159,3 @@ def stripe_event_requeue(*, event_pk: int) -> StripeWebhookEvent:
         event.save(using="default", update_fields=["status", "attempts", "next_attempt_at"])
         transaction.on_commit(lambda: enqueue_processing(event.pk), using="default")
     return event
-

@@ -32,7 +32,6 @@ def abandon_unopened(payment_pk: int, *, owner: int | None, reason: str) -> Invo
     return payment
 
 
-
 # --- Cancelling the payment intent of a voided invoice ----------------------------------------------
 
 
@@ -52,24 +51,28 @@ def invoice_payment_cancel_requested(*, invoice_kind: str, invoice_id: int, inte
 
     owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:cancel_requested")
     with owner_context(owner):
-        return _cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id,
-                                 intent_just_stored=intent_just_stored)
+        return _cancel_requested(
+            invoice_kind=invoice_kind, invoice_id=invoice_id, intent_just_stored=intent_just_stored
+        )
 
 
 def _cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored: bool) -> int:
     rows = InvoicePayment.objects.using("default").filter(
-        invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE)
+        invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE
+    )
     now = timezone.now()
     if intent_just_stored:
         rows = rows.exclude(cancel_status__in=[CancelStatus.PENDING, CancelStatus.REFUSED])
     else:
         abandoned = rows.filter(stripe_payment_intent_id__isnull=True, open_state=OpenState.UNOPENED).update(
-            open_state=OpenState.ABANDONED, open_note="invoice voided before its intent existed", updated_at=now)
+            open_state=OpenState.ABANDONED, open_note="invoice voided before its intent existed", updated_at=now
+        )
         if abandoned:
             logger.info("%s invoice %s voided before its payment intent existed: row closed", invoice_kind, invoice_id)
         rows = rows.filter(cancel_status=CancelStatus.NONE)
     marked = (
-        rows.filter(stripe_payment_intent_id__isnull=False).exclude(stripe_status__in=[StripeStatus.SUCCEEDED, StripeStatus.CANCELED])
+        rows.filter(stripe_payment_intent_id__isnull=False)
+        .exclude(stripe_status__in=[StripeStatus.SUCCEEDED, StripeStatus.CANCELED])
         .update(cancel_status=CancelStatus.PENDING, cancel_requested_at=now, cancel_error="", updated_at=now)
     )
     if marked:
@@ -92,8 +95,11 @@ def invoice_payment_cancel_on_void(*, invoice_kind: str, invoice_id: int, using:
 
         # The payment row lives in the tenant database: the outbox marks it, exactly once, after
         # the marketplace void commits (payments_app/outbox_handlers.py).
-        outbox_enqueue(using=using, topic="payments.cancel_intent",
-                       payload={"invoice_kind": invoice_kind, "invoice_id": invoice_id})
+        outbox_enqueue(
+            using=using,
+            topic="payments.cancel_intent",
+            payload={"invoice_kind": invoice_kind, "invoice_id": invoice_id},
+        )
 
 
 def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePayment | None:
@@ -110,8 +116,9 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
 
     owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:cancel_intent")
     with owner_context(owner):
-        payment = InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind,
-                                                                  invoice_id=invoice_id).first()
+        payment = (
+            InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+        )
     if payment is None or payment.cancel_status != CancelStatus.PENDING:
         return payment
     provider = StripeConnectProvider()
@@ -122,8 +129,9 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
         try:
             stripe_status = provider.cancel(
                 payment.stripe_payment_intent_id,
-                key=idempotency_key("invoice.payment_intent.cancel", invoice_kind, invoice_id,
-                                    payment.stripe_payment_intent_id),
+                key=idempotency_key(
+                    "invoice.payment_intent.cancel", invoice_kind, invoice_id, payment.stripe_payment_intent_id
+                ),
             )
         except StripeUnavailable as exc:
             _save_cancel(payment.pk, owner=owner, status=CancelStatus.PENDING, error=str(exc)[:300])
@@ -132,14 +140,32 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
             stripe_status = provider.status_of(payment.stripe_payment_intent_id)
             if stripe_status != StripeStatus.CANCELED:  # already cancelled (by Stripe's own void) is what we wanted
                 status, error = CancelStatus.REFUSED, f"{exc.user_message or exc}"[:300]
-                logger.warning("stripe refused to cancel %s of voided %s invoice %s: %s",
-                               payment.stripe_payment_intent_id, invoice_kind, invoice_id, error)
-    return _save_cancel(payment.pk, owner=owner, status=status, error=error, stripe_status=stripe_status,
-                        intent_id=payment.stripe_payment_intent_id)
+                logger.warning(
+                    "stripe refused to cancel %s of voided %s invoice %s: %s",
+                    payment.stripe_payment_intent_id,
+                    invoice_kind,
+                    invoice_id,
+                    error,
+                )
+    return _save_cancel(
+        payment.pk,
+        owner=owner,
+        status=status,
+        error=error,
+        stripe_status=stripe_status,
+        intent_id=payment.stripe_payment_intent_id,
+    )
 
 
-def _save_cancel(payment_pk: int, *, owner: int | None, status: str, error: str, stripe_status: str | None = None,
-                 intent_id: str | None = None) -> InvoicePayment:
+def _save_cancel(
+    payment_pk: int,
+    *,
+    owner: int | None,
+    status: str,
+    error: str,
+    stripe_status: str | None = None,
+    intent_id: str | None = None,
+) -> InvoicePayment:
     with transaction.atomic(using="default"), owner_context(owner):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
         if payment.cancel_status != CancelStatus.PENDING:
@@ -165,8 +191,9 @@ def _save_cancel(payment_pk: int, *, owner: int | None, status: str, error: str,
     return payment
 
 
-def invoice_payments_cancel_pending(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None,
-                                    limit: int = 500) -> list[InvoicePayment]:
+def invoice_payments_cancel_pending(
+    *, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None, limit: int = 500
+) -> list[InvoicePayment]:
     """Cancels requested but not done (Stripe down, Redis down, worker killed): the sweep retries."""
     cutoff = (now or timezone.now()) - older_than
     with system_read_context(job="payments:cancel_pending"):  # every tenant's rows; each is written in its own
@@ -201,11 +228,15 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
     from payments_app.providers import StripeConnectProvider
     from payments_app.stripe_gateway import idempotency_key
 
-    owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id,
-                          job="payments:close_for_manual")
+    owner = invoice_owner(
+        invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id, job="payments:close_for_manual"
+    )
     with owner_context(owner):
-        payment = InvoicePayment.objects.using("default").filter(
-            invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE).first()
+        payment = (
+            InvoicePayment.objects.using("default")
+            .filter(invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE)
+            .first()
+        )
     if payment is None or payment.stripe_status in {StripeStatus.SUCCEEDED, StripeStatus.CANCELED}:
         return
     if not payment.stripe_payment_intent_id:
@@ -217,21 +248,35 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
         status = provider.status_of(intent_id)
         if status not in {StripeStatus.PROCESSING, StripeStatus.SUCCEEDED, StripeStatus.CANCELED}:
             try:
-                status = provider.cancel(intent_id, key=idempotency_key("invoice.payment_intent.cancel",
-                                                                        invoice_kind, invoice_id, intent_id))
+                status = provider.cancel(
+                    intent_id, key=idempotency_key("invoice.payment_intent.cancel", invoice_kind, invoice_id, intent_id)
+                )
             except stripe.InvalidRequestError:
                 status = provider.status_of(intent_id)  # it moved on meanwhile: say what it is now
     except StripeUnavailable as exc:
-        raise Unavailable("Stripe cannot be reached to cancel the invoice's card payment; nothing was recorded. "
-                          f"Retry later. ({exc})", code="stripe_unavailable") from exc
+        raise Unavailable(
+            "Stripe cannot be reached to cancel the invoice's card payment; nothing was recorded. "
+            f"Retry later. ({exc})",
+            code="stripe_unavailable",
+        ) from exc
     if status == "processing":
-        raise PaymentIntentBusy("The buyer's card or bank payment of this invoice is being processed; a payment "
-                                "by hand is not recorded meanwhile. Wait for it to succeed or fail.",
-                                extra={"payment_intent": intent_id})
+        raise PaymentIntentBusy(
+            "The buyer's card or bank payment of this invoice is being processed; a payment "
+            "by hand is not recorded meanwhile. Wait for it to succeed or fail.",
+            extra={"payment_intent": intent_id},
+        )
     if status == StripeStatus.SUCCEEDED:
-        raise Conflict("The buyer has paid this invoice by card; it is marked paid as soon as Stripe says so. "
-                       "A payment by hand is not recorded.", code="paid_by_card", extra={"payment_intent": intent_id})
+        raise Conflict(
+            "The buyer has paid this invoice by card; it is marked paid as soon as Stripe says so. "
+            "A payment by hand is not recorded.",
+            code="paid_by_card",
+            extra={"payment_intent": intent_id},
+        )
     with transaction.atomic(using="default"), owner_context(owner):
         InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
-            stripe_status=status, cancel_status=CancelStatus.CANCELED, cancel_requested_at=timezone.now(),
-            open_note="intent cancelled: paid by hand", updated_at=timezone.now())
+            stripe_status=status,
+            cancel_status=CancelStatus.CANCELED,
+            cancel_requested_at=timezone.now(),
+            open_note="intent cancelled: paid by hand",
+            updated_at=timezone.now(),
+        )

@@ -30,8 +30,12 @@ Kind = ConnectMoneyMovement.Kind
 #: Money into (+1) or out of (-1) the connected account's balance, as its owner reads the ledger:
 #: the payment is the buyer's money for the seller; the fee, refunds, a dispute and payouts take from it.
 DIRECTION = {
-    Kind.PAYMENT: "in", Kind.TRANSFER: "in", Kind.REFUND: "out", Kind.DISPUTE: "out",
-    Kind.APPLICATION_FEE: "out", Kind.PAYOUT: "out",
+    Kind.PAYMENT: "in",
+    Kind.TRANSFER: "in",
+    Kind.REFUND: "out",
+    Kind.DISPUTE: "out",
+    Kind.APPLICATION_FEE: "out",
+    Kind.PAYOUT: "out",
 }
 
 
@@ -51,9 +55,19 @@ def object_time(data: dict, event: StripeWebhookEvent) -> datetime:
     return event.stripe_created
 
 
-def record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, amount: int, currency: str,
-                    status: str, occurred_at: datetime | None = None, payment: InvoicePayment | None = None,
-                    account: str = "", charge: str = "") -> tuple[ConnectMoneyMovement, bool]:
+def record_movement(
+    *,
+    kind: str,
+    object_id: str,
+    event: StripeWebhookEvent,
+    amount: int,
+    currency: str,
+    status: str,
+    occurred_at: datetime | None = None,
+    payment: InvoicePayment | None = None,
+    account: str = "",
+    charge: str = "",
+) -> tuple[ConnectMoneyMovement, bool]:
     """The row of one Stripe object: created by the first event about it, filled in and moved forward
     by later ones (never back). Runs inside the event's transaction. Returns (row, created)."""
     job = f"stripe_webhook:{event.event_type}"
@@ -63,10 +77,18 @@ def record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, amo
         try:
             with owner_context(owner), transaction.atomic(using="default"):  # a savepoint: a lost race is retried
                 movement = ConnectMoneyMovement.objects.using("default").create(
-                    kind=kind, stripe_object_id=object_id, amount_cents=amount, currency=currency.upper(),
-                    status=status, invoice_payment=payment, connect_account_id=account, source_charge_id=charge,
-                    owner_tenant_id=owner, occurred_at=occurred_at or event.stripe_created,
-                    last_event_created=event.stripe_created)
+                    kind=kind,
+                    stripe_object_id=object_id,
+                    amount_cents=amount,
+                    currency=currency.upper(),
+                    status=status,
+                    invoice_payment=payment,
+                    connect_account_id=account,
+                    source_charge_id=charge,
+                    owner_tenant_id=owner,
+                    occurred_at=occurred_at or event.stripe_created,
+                    last_event_created=event.stripe_created,
+                )
             return movement, True
         except IntegrityError:
             found = owner_of(ConnectMoneyMovement, job=job, stripe_object_id=object_id)
@@ -76,8 +98,11 @@ def record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, amo
     with owner_context(owner):
         movement = ConnectMoneyMovement.objects.using("default").select_for_update().get(pk=pk)
         changed = []
-        for name, value in (("invoice_payment_id", payment.pk if payment else None), ("connect_account_id", account),
-                            ("source_charge_id", charge)):
+        for name, value in (
+            ("invoice_payment_id", payment.pk if payment else None),
+            ("connect_account_id", account),
+            ("source_charge_id", charge),
+        ):
             if value and not getattr(movement, name):
                 setattr(movement, name, value)
                 changed.append(name.removesuffix("_id") if name == "invoice_payment_id" else name)
@@ -99,27 +124,51 @@ def movement_account_of_charge(charge_id: str) -> str:
     from breederhq.tenancy import system_read_context
 
     with system_read_context(job="stripe_webhook:charge_account"):
-        return (ConnectMoneyMovement.objects.using("default").filter(
-            Q(stripe_object_id=charge_id) | Q(source_charge_id=charge_id)).exclude(connect_account_id="")
-            .values_list("connect_account_id", flat=True).first()) or ""
+        return (
+            ConnectMoneyMovement.objects.using("default")
+            .filter(Q(stripe_object_id=charge_id) | Q(source_charge_id=charge_id))
+            .exclude(connect_account_id="")
+            .values_list("connect_account_id", flat=True)
+            .first()
+        ) or ""
 
 
 # --- Reading (the API) ---------------------------------------------------------------------------
 
-LEDGER_VALUES = ("id", "kind", "stripe_object_id", "amount_cents", "currency", "status", "occurred_at",
-                 "source_charge_id", "invoice_payment__invoice_kind", "invoice_payment__invoice_id")
+LEDGER_VALUES = (
+    "id",
+    "kind",
+    "stripe_object_id",
+    "amount_cents",
+    "currency",
+    "status",
+    "occurred_at",
+    "source_charge_id",
+    "invoice_payment__invoice_kind",
+    "invoice_payment__invoice_id",
+)
 
 
-def movement_page(*, account_id: str, owner_tenant_id: int | None, kinds: list[str] | None = None,
-                  occurred_after: datetime | None = None, occurred_before: datetime | None = None,
-                  position: Position | None, limit: int) -> list[dict]:
+def movement_page(
+    *,
+    account_id: str,
+    owner_tenant_id: int | None,
+    kinds: list[str] | None = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
+    position: Position | None,
+    limit: int,
+) -> list[dict]:
     """One keyset page of a connected account's ledger, newest first by (occurred_at, id), in one
     statement. Call it in the owner's context (`owner_context(owner_tenant_id)`): the filter on the
     owner repeats what row-level security already enforces. Rows carry `created_at` (= occurred_at)
     for the keyset pagination."""
     rows = ConnectMoneyMovement.objects.using("default").filter(connect_account_id=account_id)
-    rows = rows.filter(owner_tenant_id=owner_tenant_id) if owner_tenant_id is not None else rows.filter(
-        owner_tenant_id__isnull=True)
+    rows = (
+        rows.filter(owner_tenant_id=owner_tenant_id)
+        if owner_tenant_id is not None
+        else rows.filter(owner_tenant_id__isnull=True)
+    )
     if kinds:
         rows = rows.filter(kind__in=kinds)
     if occurred_after is not None:
@@ -144,13 +193,20 @@ def movement_page(*, account_id: str, owner_tenant_id: int | None, kinds: list[s
 def tenant_account_id(tenant_id: int) -> str | None:
     """The tenant's connected account id, read in its context (None: it has none)."""
     with owner_context(tenant_id):
-        return StripeConnectAccount.objects.using("default").filter(owner_tenant_id=tenant_id).values_list(
-            "stripe_account_id", flat=True).first()
+        return (
+            StripeConnectAccount.objects.using("default")
+            .filter(owner_tenant_id=tenant_id)
+            .values_list("stripe_account_id", flat=True)
+            .first()
+        )
 
 
 def provider_account_id(provider_id: int) -> str | None:
     """A service provider's connected account id (a platform row; None: it has none)."""
     with owner_context(None):
-        return StripeConnectAccount.objects.using("default").filter(provider_id=provider_id).values_list(
-            "stripe_account_id", flat=True).first()
-
+        return (
+            StripeConnectAccount.objects.using("default")
+            .filter(provider_id=provider_id)
+            .values_list("stripe_account_id", flat=True)
+            .first()
+        )

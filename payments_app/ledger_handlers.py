@@ -16,15 +16,24 @@ from payments_app.webhook_handlers import handles, money
 Kind = ConnectMoneyMovement.Kind
 
 
-def record_charge_payment(event: StripeWebhookEvent, data: dict, *, payment: InvoicePayment | None,
-                          account: str) -> None:
+def record_charge_payment(
+    event: StripeWebhookEvent, data: dict, *, payment: InvoicePayment | None, account: str
+) -> None:
     """The buyer's payment of a destination charge (`charge.succeeded`), once per charge id."""
     if not account:
         return
-    record_movement(kind=Kind.PAYMENT, object_id=data["id"], event=event, amount=money(data, "amount", required=True),
-                    currency=data.get("currency") or (payment.currency if payment else "usd"),
-                    status=data.get("status") or "succeeded", occurred_at=object_time(data, event),
-                    payment=payment, account=account, charge=data["id"])
+    record_movement(
+        kind=Kind.PAYMENT,
+        object_id=data["id"],
+        event=event,
+        amount=money(data, "amount", required=True),
+        currency=data.get("currency") or (payment.currency if payment else "usd"),
+        status=data.get("status") or "succeeded",
+        occurred_at=object_time(data, event),
+        payment=payment,
+        account=account,
+        charge=data["id"],
+    )
 
 
 def _refund_account(refund: dict, *, charge_id: str) -> tuple[str, InvoicePayment | None]:
@@ -42,19 +51,29 @@ def _record_refund(event: StripeWebhookEvent, refund: dict, *, charge_id: str = 
     account, payment = _refund_account(refund, charge_id=charge_id)
     if not account:
         return f"refund {refund['id']}: ignored, not about a connected account of ours"
-    _, new = record_movement(kind=Kind.REFUND, object_id=refund["id"], event=event,
-                             amount=money(refund, "amount", required=True),
-                             currency=refund.get("currency") or (payment.currency if payment else "usd"),
-                             status=refund.get("status") or "", occurred_at=object_time(refund, event),
-                             payment=payment, account=account, charge=charge_id)
+    _, new = record_movement(
+        kind=Kind.REFUND,
+        object_id=refund["id"],
+        event=event,
+        amount=money(refund, "amount", required=True),
+        currency=refund.get("currency") or (payment.currency if payment else "usd"),
+        status=refund.get("status") or "",
+        occurred_at=object_time(refund, event),
+        payment=payment,
+        account=account,
+        charge=charge_id,
+    )
     return f"refund {refund['id']} {'recorded' if new else 'already recorded'}"
 
 
 def record_charge_refunds(event: StripeWebhookEvent, charge: dict) -> list[str]:
     """The refunds a `charge.refunded` event lists on its charge (`refunds.data`), in the ledger."""
     refunds = ((charge.get("refunds") or {}).get("data")) or []
-    return [_record_refund(event, refund, charge_id=charge.get("id") or "") for refund in refunds
-            if isinstance(refund, dict) and refund.get("id")]
+    return [
+        _record_refund(event, refund, charge_id=charge.get("id") or "")
+        for refund in refunds
+        if isinstance(refund, dict) and refund.get("id")
+    ]
 
 
 @handles("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")

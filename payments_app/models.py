@@ -52,8 +52,8 @@ class StripeConnectAccount(CrossDatabaseReferencesMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-
     objects = CrossDatabaseReferencesManager()  # bulk_create records references too
+
     class Meta:
         db_table = "stripe_connect_accounts"
         constraints = [
@@ -116,7 +116,8 @@ class StripeWebhookEvent(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["next_attempt_at"], name="stripe_events_due_idx",
+                fields=["next_attempt_at"],
+                name="stripe_events_due_idx",
                 condition=models.Q(status__in=["received", "failed"]),
             ),
             models.Index(fields=["event_type"], name="stripe_events_type_idx"),
@@ -188,7 +189,8 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
     invoice_kind = models.CharField(max_length=20, choices=InvoiceKind.choices)
     invoice_id = CrossDatabaseReference(
         targets={"tenant": "tenant_app.Invoice", "marketplace": "marketplace_app.MarketplaceInvoice"},
-        discriminator="invoice_kind", db_index=False,
+        discriminator="invoice_kind",
+        db_index=False,
     )
     owner_tenant = models.ForeignKey(
         "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -227,8 +229,9 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
         db_table = "invoice_payments"
         constraints = [
             models.UniqueConstraint(fields=["invoice_kind", "invoice_id"], name="invoice_payments_one_per_invoice"),
-            models.CheckConstraint(condition=models.Q(invoice_kind__in=["tenant", "marketplace"]),
-                                   name="invoice_payments_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(invoice_kind__in=["tenant", "marketplace"]), name="invoice_payments_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(invoice_kind="marketplace", owner_tenant__isnull=True)
                 | models.Q(invoice_kind="tenant", owner_tenant__isnull=False),
@@ -238,8 +241,9 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
                 condition=models.Q(provider="stripe") | models.Q(stripe_payment_intent_id__isnull=True),
                 name="invoice_payments_manual_has_no_intent",
             ),
-            models.CheckConstraint(condition=models.Q(amount_cents__gte=0, refunded_cents__gte=0),
-                                   name="invoice_payments_amounts_valid"),
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gte=0, refunded_cents__gte=0), name="invoice_payments_amounts_valid"
+            ),
             reconciliation_status_check(name="invoice_payments_reconciliation_valid"),
             models.CheckConstraint(
                 condition=models.Q(provider="manual", open_state="")
@@ -252,8 +256,11 @@ class InvoicePayment(CrossDatabaseReferencesMixin, models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["reconciliation_status"], name="invoice_payments_recon_idx",
-                         condition=~models.Q(reconciliation_status="synced")),
+            models.Index(
+                fields=["reconciliation_status"],
+                name="invoice_payments_recon_idx",
+                condition=~models.Q(reconciliation_status="synced"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -339,8 +346,9 @@ class ConnectMoneyMovement(models.Model):
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     stripe_object_id = models.CharField(max_length=100, unique=True)
-    invoice_payment = models.ForeignKey(InvoicePayment, null=True, blank=True, on_delete=models.PROTECT,
-                                        related_name="money_movements")
+    invoice_payment = models.ForeignKey(
+        InvoicePayment, null=True, blank=True, on_delete=models.PROTECT, related_name="money_movements"
+    )
     connect_account_id = models.CharField(max_length=50, blank=True, db_index=True)
     owner_tenant = models.ForeignKey(
         "tenant_app.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -361,8 +369,10 @@ class ConnectMoneyMovement(models.Model):
         db_table = "stripe_connect_money_movements"
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_cents__gte=0), name="connect_movements_amount_valid"),
-            models.CheckConstraint(condition=~models.Q(kind="payout") | models.Q(invoice_payment__isnull=True),
-                                   name="connect_movements_payout_has_no_invoice"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="payout") | models.Q(invoice_payment__isnull=True),
+                name="connect_movements_payout_has_no_invoice",
+            ),
         ]
         indexes = [
             # The API's ledger of one connected account, newest first (payments_app/ledger.py).
@@ -419,8 +429,9 @@ class RefundRequest(models.Model):
             models.CheckConstraint(condition=models.Q(amount_cents__gt=0), name="invoice_refund_requests_amount_valid"),
         ]
         indexes = [
-            models.Index(fields=["updated_at"], name="refund_requests_pending_idx",
-                         condition=models.Q(status="pending")),
+            models.Index(
+                fields=["updated_at"], name="refund_requests_pending_idx", condition=models.Q(status="pending")
+            ),
         ]
 
     def __str__(self) -> str:

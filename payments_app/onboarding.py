@@ -66,13 +66,23 @@ class ConnectOwner:
 
     @classmethod
     def tenant(cls, tenant) -> ConnectOwner:
-        return cls(StripeConnectAccount.OwnerType.TENANT, tenant_id=tenant.pk, country=tenant.country or "US",
-                   email=tenant.contact_email, business_name=tenant.name)
+        return cls(
+            StripeConnectAccount.OwnerType.TENANT,
+            tenant_id=tenant.pk,
+            country=tenant.country or "US",
+            email=tenant.contact_email,
+            business_name=tenant.name,
+        )
 
     @classmethod
     def provider(cls, provider, *, email: str = "") -> ConnectOwner:
-        return cls(StripeConnectAccount.OwnerType.PROVIDER, provider_id=provider.pk,
-                   country=provider.country or "US", email=email, business_name=provider.business_name)
+        return cls(
+            StripeConnectAccount.OwnerType.PROVIDER,
+            provider_id=provider.pk,
+            country=provider.country or "US",
+            email=email,
+            business_name=provider.business_name,
+        )
 
     @property
     def owner_id(self) -> int:
@@ -84,7 +94,11 @@ class ConnectOwner:
         return {"provider_id": self.provider_id}
 
     def metadata(self) -> dict[str, str]:
-        key = "breederhq_tenant_id" if self.owner_type == StripeConnectAccount.OwnerType.TENANT else "breederhq_provider_id"
+        key = (
+            "breederhq_tenant_id"
+            if self.owner_type == StripeConnectAccount.OwnerType.TENANT
+            else "breederhq_provider_id"
+        )
         return {"breederhq_owner_type": self.owner_type, key: str(self.owner_id)}
 
 
@@ -109,17 +123,34 @@ def onboarding_state(account: StripeConnectAccount | None) -> dict:
     """What a client shows: the flags Stripe reports, what is still due, and whether invoices can be
     paid through Stripe (`ready`: the rule payment settings and invoice creation use)."""
     if account is None:
-        return {"stripe_account_id": None, "account_type": None, "status": NOT_STARTED, "ready": False,
-                "charges_enabled": False, "payouts_enabled": False, "details_submitted": False,
-                "requirements_currently_due": [], "requirements_past_due": [],
-                "requirements_current_deadline": None, "disabled_reason": "", "updated_at": None}
-    return {"stripe_account_id": account.stripe_account_id, "account_type": account.account_type or None,
-            "status": account.status, "ready": is_ready(account), "charges_enabled": account.charges_enabled,
-            "payouts_enabled": account.payouts_enabled, "details_submitted": account.details_submitted,
-            "requirements_currently_due": list(account.requirements_currently_due or []),
-            "requirements_past_due": list(account.requirements_past_due or []),
-            "requirements_current_deadline": account.requirements_current_deadline,
-            "disabled_reason": account.disabled_reason, "updated_at": account.updated_at}
+        return {
+            "stripe_account_id": None,
+            "account_type": None,
+            "status": NOT_STARTED,
+            "ready": False,
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "requirements_currently_due": [],
+            "requirements_past_due": [],
+            "requirements_current_deadline": None,
+            "disabled_reason": "",
+            "updated_at": None,
+        }
+    return {
+        "stripe_account_id": account.stripe_account_id,
+        "account_type": account.account_type or None,
+        "status": account.status,
+        "ready": is_ready(account),
+        "charges_enabled": account.charges_enabled,
+        "payouts_enabled": account.payouts_enabled,
+        "details_submitted": account.details_submitted,
+        "requirements_currently_due": list(account.requirements_currently_due or []),
+        "requirements_past_due": list(account.requirements_past_due or []),
+        "requirements_current_deadline": account.requirements_current_deadline,
+        "disabled_reason": account.disabled_reason,
+        "updated_at": account.updated_at,
+    }
 
 
 def is_ready(account: StripeConnectAccount | None) -> bool:
@@ -135,12 +166,20 @@ def require_ready(account: StripeConnectAccount | None, *, who: str) -> None:
     if account is None:
         detail = f"{who} has no Stripe account yet: start onboarding first."
     else:
-        missing = [name for name, on in (("charges_enabled", account.charges_enabled),
-                                         ("payouts_enabled", account.payouts_enabled)) if not on]
-        detail = (f"{who}'s Stripe account {account.stripe_account_id} cannot take payments yet "
-                  f"({', '.join(missing) or account.disabled_reason or account.status}): finish onboarding first.")
-    raise Conflict(detail, code="stripe_account_not_ready",
-                   extra={"account_status": account.status if account is not None else NOT_STARTED})
+        missing = [
+            name
+            for name, on in (("charges_enabled", account.charges_enabled), ("payouts_enabled", account.payouts_enabled))
+            if not on
+        ]
+        detail = (
+            f"{who}'s Stripe account {account.stripe_account_id} cannot take payments yet "
+            f"({', '.join(missing) or account.disabled_reason or account.status}): finish onboarding first."
+        )
+    raise Conflict(
+        detail,
+        code="stripe_account_not_ready",
+        extra={"account_status": account.status if account is not None else NOT_STARTED},
+    )
 
 
 # --- Applying what Stripe says ------------------------------------------------------------------------
@@ -177,8 +216,11 @@ def _fields_of(data: dict) -> dict:
         "disabled_reason": str(requirements.get("disabled_reason") or "")[:100],
         "requirements_currently_due": _strings(requirements.get("currently_due")),
         "requirements_past_due": _strings(requirements.get("past_due")),
-        "requirements_current_deadline": (datetime.fromtimestamp(deadline, tz=UTC)
-                                          if isinstance(deadline, int) and not isinstance(deadline, bool) else None),
+        "requirements_current_deadline": (
+            datetime.fromtimestamp(deadline, tz=UTC)
+            if isinstance(deadline, int) and not isinstance(deadline, bool)
+            else None
+        ),
         "status": _status_of(data),
     }
 
@@ -207,14 +249,18 @@ def _stripe_error(exc: stripe.StripeError, what: str) -> Conflict:
 
 
 def _create_remote_account(owner: ConnectOwner):
-    params = {"type": ACCOUNT_TYPE, "country": owner.country,
-              "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
-              "metadata": owner.metadata()}
+    params = {
+        "type": ACCOUNT_TYPE,
+        "country": owner.country,
+        "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}},
+        "metadata": owner.metadata(),
+    }
     key = idempotency_key("connect.account", owner.owner_type, owner.owner_id, owner.country)
     for attempt in range(IN_PROGRESS_RETRIES + 1):
         try:
-            return call_stripe("account.create", stripe_client().v1.accounts.create, params=params,
-                               options={"idempotency_key": key})
+            return call_stripe(
+                "account.create", stripe_client().v1.accounts.create, params=params, options={"idempotency_key": key}
+            )
         except stripe.StripeError as exc:
             if getattr(exc, "code", None) != "idempotency_key_in_use" or attempt == IN_PROGRESS_RETRIES:
                 raise
@@ -230,15 +276,22 @@ def connect_account_ensure(owner: ConnectOwner) -> tuple[StripeConnectAccount, b
     try:
         remote = _create_remote_account(owner)
     except StripeUnavailable as exc:
-        raise Unavailable("Stripe cannot be reached to create your account; nothing was created. Retry later.",
-                          code="stripe_unavailable") from exc
+        raise Unavailable(
+            "Stripe cannot be reached to create your account; nothing was created. Retry later.",
+            code="stripe_unavailable",
+        ) from exc
     except stripe.StripeError as exc:
         raise _stripe_error(exc, "create the account") from exc
     try:
         with owner_context(owner.tenant_id, using=DB), transaction.atomic(using=DB):
             account = StripeConnectAccount.objects.using(DB).create(
-                stripe_account_id=remote.id, owner_type=owner.owner_type, owner_tenant_id=owner.tenant_id,
-                provider_id=owner.provider_id, account_type=ACCOUNT_TYPE, **_fields_of(remote.to_dict()))
+                stripe_account_id=remote.id,
+                owner_type=owner.owner_type,
+                owner_tenant_id=owner.tenant_id,
+                provider_id=owner.provider_id,
+                account_type=ACCOUNT_TYPE,
+                **_fields_of(remote.to_dict()),
+            )
     except IntegrityError:
         # A simultaneous request stored it first (the same Stripe account: same idempotency key).
         account = connect_account_of(owner)
@@ -258,16 +311,28 @@ def onboarding_link_create(owner: ConnectOwner, *, account: StripeConnectAccount
     """A fresh hosted onboarding link for the account (links are single-use and expire within minutes)."""
     refresh_url, return_url = _return_urls(owner)
     try:
-        link = call_stripe("account_link.create", stripe_client().v1.account_links.create, params={
-            "account": account.stripe_account_id, "refresh_url": refresh_url, "return_url": return_url,
-            "type": "account_onboarding"})
+        link = call_stripe(
+            "account_link.create",
+            stripe_client().v1.account_links.create,
+            params={
+                "account": account.stripe_account_id,
+                "refresh_url": refresh_url,
+                "return_url": return_url,
+                "type": "account_onboarding",
+            },
+        )
     except StripeUnavailable as exc:
-        raise Unavailable("Stripe cannot be reached for an onboarding link. Retry later.",
-                          code="stripe_unavailable") from exc
+        raise Unavailable(
+            "Stripe cannot be reached for an onboarding link. Retry later.", code="stripe_unavailable"
+        ) from exc
     except stripe.StripeError as exc:
         raise _stripe_error(exc, "make an onboarding link") from exc
-    return OnboardingLink(account=account, url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, tz=UTC),
-                          created=datetime.fromtimestamp(link.created, tz=UTC))
+    return OnboardingLink(
+        account=account,
+        url=link.url,
+        expires_at=datetime.fromtimestamp(link.expires_at, tz=UTC),
+        created=datetime.fromtimestamp(link.created, tz=UTC),
+    )
 
 
 def onboarding_start(owner: ConnectOwner) -> tuple[OnboardingLink, bool]:
@@ -280,8 +345,9 @@ def onboarding_refresh(owner: ConnectOwner) -> OnboardingLink:
     """A new link for an account that exists (the last one expired or was used)."""
     account = connect_account_of(owner)
     if account is None:
-        raise Conflict("There is no Stripe account to onboard yet: start onboarding first.",
-                       code="stripe_account_missing")
+        raise Conflict(
+            "There is no Stripe account to onboard yet: start onboarding first.", code="stripe_account_missing"
+        )
     return onboarding_link_create(owner, account=account)
 
 
@@ -296,8 +362,9 @@ def connect_account_sync(owner: ConnectOwner) -> StripeConnectAccount:
     try:
         remote = call_stripe("account.retrieve", stripe_client().v1.accounts.retrieve, account.stripe_account_id)
     except StripeUnavailable as exc:
-        raise Unavailable("Stripe cannot be reached to read your account. Retry later.",
-                          code="stripe_unavailable") from exc
+        raise Unavailable(
+            "Stripe cannot be reached to read your account. Retry later.", code="stripe_unavailable"
+        ) from exc
     except stripe.StripeError as exc:
         raise _stripe_error(exc, "read the account") from exc
     with owner_context(owner.tenant_id, using=DB), transaction.atomic(using=DB):

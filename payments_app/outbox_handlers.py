@@ -17,8 +17,12 @@ class TransactionNotPaidYet(LookupError):
 
 
 def _transaction(payload: dict) -> MarketplaceTransaction:
-    tx = (MarketplaceTransaction.objects.using("marketplace").select_for_update()
-          .filter(invoice_type=payload["invoice_type"], invoice_id=payload["invoice_id"]).first())
+    tx = (
+        MarketplaceTransaction.objects.using("marketplace")
+        .select_for_update()
+        .filter(invoice_type=payload["invoice_type"], invoice_id=payload["invoice_id"])
+        .first()
+    )
     if tx is None:
         raise TransactionNotPaidYet(f"no transaction bills {payload['invoice_type']} invoice #{payload['invoice_id']}")
     return tx
@@ -69,8 +73,9 @@ def open_intent(payload: dict) -> None:
     enqueue its opening once that commits; the sweep opens it if the enqueue is lost."""
     from payments_app.collection import invoice_payment_record_unopened
 
-    invoice_payment_record_unopened(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"],
-                                    tenant_id=None)
+    invoice_payment_record_unopened(
+        invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"], tenant_id=None
+    )
 
 
 @outbox_handler("payments.refund_recorded", applies_in="marketplace")

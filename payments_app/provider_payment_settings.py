@@ -23,12 +23,14 @@ DB = "marketplace"
 
 def require_service_provider(provider: Provider) -> None:
     if provider.kind != Provider.Kind.SERVICE_PROVIDER:
-        raise Conflict("A breeder's payments follow its business (tenant): use /api/v1/tenants/me/payment-settings/ "
-                       "and /api/v1/tenants/me/stripe-account/.", code="breeder_uses_tenant_settings")
+        raise Conflict(
+            "A breeder's payments follow its business (tenant): use /api/v1/tenants/me/payment-settings/ "
+            "and /api/v1/tenants/me/stripe-account/.",
+            code="breeder_uses_tenant_settings",
+        )
 
 
-def provider_payment_mode_set(*, provider_id: int, mode: str, expected_version: int,
-                              actor_id: int | None) -> Provider:
+def provider_payment_mode_set(*, provider_id: int, mode: str, expected_version: int, actor_id: int | None) -> Provider:
     """Change the provider's payment mode at `expected_version` (409 `version_conflict`); setting the
     mode it already has changes nothing."""
     from marketplace_app.services.providers import _save_provider
@@ -36,16 +38,18 @@ def provider_payment_mode_set(*, provider_id: int, mode: str, expected_version: 
     from payments_app.providers import connect_account_for
 
     if mode not in Provider.PaymentMode.values:
-        raise ValidationFailed("Unknown payment mode.",
-                               field_errors={"payment_mode": [f"not one of {Provider.PaymentMode.values}"]})
+        raise ValidationFailed(
+            "Unknown payment mode.", field_errors={"payment_mode": [f"not one of {Provider.PaymentMode.values}"]}
+        )
     with transaction.atomic(using=DB):
         provider = Provider.objects.using(DB).select_for_update().filter(pk=provider_id).first()
         if provider is None:
             raise NotFound(f"Provider #{provider_id} does not exist")
         require_service_provider(provider)
         if expected_version != provider.version:
-            raise VersionConflict(entity=f"Provider #{provider_id}", expected=expected_version,
-                                  current=provider.version)
+            raise VersionConflict(
+                entity=f"Provider #{provider_id}", expected=expected_version, current=provider.version
+            )
         old = provider.payment_mode
         if mode == old:
             return provider
@@ -53,6 +57,7 @@ def provider_payment_mode_set(*, provider_id: int, mode: str, expected_version: 
             require_ready(connect_account_for(provider_id=provider.pk), who=provider.business_name)
         provider.payment_mode = mode
         _save_provider(provider, ["payment_mode"])
-        ProviderPaymentModeAudit.objects.using(DB).create(provider=provider, old_mode=old, new_mode=mode,
-                                                          version=provider.version, changed_by_id=actor_id)
+        ProviderPaymentModeAudit.objects.using(DB).create(
+            provider=provider, old_mode=old, new_mode=mode, version=provider.version, changed_by_id=actor_id
+        )
     return provider

@@ -62,8 +62,9 @@ class PaymentProvider(Protocol):
 
     def cancel(self, matching_id: str, *, key: str | None = None) -> str: ...
 
-    def refund(self, matching_id: str, *, amount_cents: int, key: str,
-               metadata: dict[str, str] | None = None) -> RefundResult: ...
+    def refund(
+        self, matching_id: str, *, amount_cents: int, key: str, metadata: dict[str, str] | None = None
+    ) -> RefundResult: ...
 
 
 class StripeConnectProvider:
@@ -92,20 +93,26 @@ class StripeConnectProvider:
         return PaymentResult(self.name, intent.id, intent.status, intent.to_dict().get("client_secret"))
 
     def cancel(self, matching_id: str, *, key: str | None = None) -> str:
-        intent = call_stripe("payment_intent.cancel", stripe_client().v1.payment_intents.cancel, matching_id,
-                             options={"idempotency_key": key or idempotency_key("payment_intent.cancel", matching_id)})
+        intent = call_stripe(
+            "payment_intent.cancel",
+            stripe_client().v1.payment_intents.cancel,
+            matching_id,
+            options={"idempotency_key": key or idempotency_key("payment_intent.cancel", matching_id)},
+        )
         return intent.status
 
     def status_of(self, matching_id: str) -> str:
         return call_stripe("payment_intent.retrieve", stripe_client().v1.payment_intents.retrieve, matching_id).status
 
-    def refund(self, matching_id: str, *, amount_cents: int, key: str,
-               metadata: dict[str, str] | None = None) -> RefundResult:
+    def refund(
+        self, matching_id: str, *, amount_cents: int, key: str, metadata: dict[str, str] | None = None
+    ) -> RefundResult:
         params = {"payment_intent": matching_id, "amount": amount_cents}
         if metadata:
             params["metadata"] = metadata
         refund = call_stripe(
-            "refund.create", stripe_client().v1.refunds.create,
+            "refund.create",
+            stripe_client().v1.refunds.create,
             params=params,
             options={"idempotency_key": idempotency_key("refund", matching_id, key)},
         )
@@ -123,8 +130,9 @@ class ManualProvider:
     def cancel(self, matching_id: str, *, key: str | None = None) -> str:
         return "canceled"
 
-    def refund(self, matching_id: str, *, amount_cents: int, key: str,
-               metadata: dict[str, str] | None = None) -> RefundResult:
+    def refund(
+        self, matching_id: str, *, amount_cents: int, key: str, metadata: dict[str, str] | None = None
+    ) -> RefundResult:
         # Money handed back by hand; the ledger records it (credit note), nothing to call.
         return RefundResult(matching_id, amount_cents, "recorded")
 
@@ -172,15 +180,25 @@ def stripe_mode_fallback(*, tenant_id: int | None = None, provider_id: int | Non
     if account is None:
         return None
     if not account.can_take_payments:
-        return StripeFallback(InvoicePayment.FallbackReason.ACCOUNT_DISABLED, account.allow_manual_fallback,
-                              account.stripe_account_id)
+        return StripeFallback(
+            InvoicePayment.FallbackReason.ACCOUNT_DISABLED, account.allow_manual_fallback, account.stripe_account_id
+        )
     if _breaker_open():
-        return StripeFallback(InvoicePayment.FallbackReason.BREAKER_OPEN, account.allow_manual_fallback,
-                              account.stripe_account_id)
+        return StripeFallback(
+            InvoicePayment.FallbackReason.BREAKER_OPEN, account.allow_manual_fallback, account.stripe_account_id
+        )
     return None
 
 
 __all__ = [
-    "PROVIDERS", "ManualProvider", "PaymentRequest", "PaymentResult", "StripeConnectProvider", "StripeFallback",
-    "StripeUnavailable", "application_fee_cents", "connect_account_for", "stripe_mode_fallback",
+    "PROVIDERS",
+    "ManualProvider",
+    "PaymentRequest",
+    "PaymentResult",
+    "StripeConnectProvider",
+    "StripeFallback",
+    "StripeUnavailable",
+    "application_fee_cents",
+    "connect_account_for",
+    "stripe_mode_fallback",
 ]

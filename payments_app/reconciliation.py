@@ -24,6 +24,7 @@ from breederhq.invoicing.lifecycle import invoice_kind
 from breederhq.invoicing.status import SETTLED
 from breederhq.reconciliation import DISAGREEMENTS, ReconciliationStatus
 from breederhq.tenancy import owner_context, system_read_context
+from payments_app.disputes import dispute_disagreements, stripe_disputes
 from payments_app.models import (
     InvoiceKind,
     InvoicePayment,
@@ -32,7 +33,6 @@ from payments_app.models import (
     ReconciliationState,
     RefundRequest,
 )
-from payments_app.disputes import dispute_disagreements, stripe_disputes
 from payments_app.stripe_gateway import call_stripe, stripe_client
 
 logger = logging.getLogger(__name__)
@@ -71,11 +71,14 @@ def stripe_refunded_by_intent(*, page_size: int = PAGE_SIZE) -> dict[str, int]:
 def _refund_disagreement(payment: InvoicePayment, refunded_remote: int, duplicates: set[int]) -> str:
     """'' when what Stripe refunded on this intent is what we recorded, else the disagreement."""
     if payment.pk in duplicates:
-        return payment.reconciliation_note or (f"collected twice: card payment {payment.stripe_payment_intent_id} "
-                                               f"on an invoice paid another way")
+        return payment.reconciliation_note or (
+            f"collected twice: card payment {payment.stripe_payment_intent_id} on an invoice paid another way"
+        )
     if refunded_remote != payment.refunded_cents:
-        return (f"Stripe refunded {refunded_remote} on {payment.stripe_payment_intent_id}, "
-                f"we recorded {payment.refunded_cents}")
+        return (
+            f"Stripe refunded {refunded_remote} on {payment.stripe_payment_intent_id}, "
+            f"we recorded {payment.refunded_cents}"
+        )
     return ""
 
 
@@ -106,9 +109,14 @@ def _compare(payment: InvoicePayment, remote: dict | None, local: tuple | None) 
     status, total, currency = local[:3]
     # The intent asks for what was due when it was made: the total, or the balance of a tenant
     # invoice partly paid by hand (payments_app/card_payments.py): the payment row's amount.
-    if remote["amount"] != payment.amount_cents or payment.amount_cents > total or remote["currency"].upper() != currency:
-        return ReconciliationState.MISMATCH, (f"Stripe {remote['amount']} {remote['currency'].upper()}, "
-                                              f"invoice {total} {currency}")
+    if (
+        remote["amount"] != payment.amount_cents
+        or payment.amount_cents > total
+        or remote["currency"].upper() != currency
+    ):
+        return ReconciliationState.MISMATCH, (
+            f"Stripe {remote['amount']} {remote['currency'].upper()}, invoice {total} {currency}"
+        )
     paid_remote = remote["status"] == "succeeded"
     if paid_remote != (status in PAID_LOCALLY):
         return ReconciliationState.MISMATCH, f"Stripe says {remote['status']}, invoice is {status}"
@@ -126,8 +134,9 @@ def _set_invoice_state(local: dict, kind: str, invoice_id: int, state: str, note
     if current == state or (current == ReconciliationStatus.RESOLVED and state in DISAGREEMENTS):
         return
     try:
-        invoice_kind(kind).set_reconciliation_status(invoice_id, tenant_id=tenant_id, status=state, note=note,
-                                                     actor_label="system:reconcile_stripe")
+        invoice_kind(kind).set_reconciliation_status(
+            invoice_id, tenant_id=tenant_id, status=state, note=note, actor_label="system:reconcile_stripe"
+        )
     except NotFound:
         logger.warning("reconciliation: %s invoice %s vanished before it could be marked %s", kind, invoice_id, state)
 
@@ -147,13 +156,23 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         logger.error("stripe reconciliation could not list Stripe: %s", exc)
         raise
     with system_read_context(job="reconcile_stripe"):  # every tenant's payments; each written in its owner's context
-        payments = list(InvoicePayment.objects.using("default").filter(provider=InvoicePayment.Provider.STRIPE)
-                        .exclude(stripe_payment_intent_id=None).order_by("pk"))
+        payments = list(
+            InvoicePayment.objects.using("default")
+            .filter(provider=InvoicePayment.Provider.STRIPE)
+            .exclude(stripe_payment_intent_id=None)
+            .order_by("pk")
+        )
     with system_read_context(job="reconcile_stripe"):  # card payments returned as collected twice
-        duplicates = set(RefundRequest.objects.using("default").filter(
-            purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION).values_list("payment_id", flat=True))
-    unknown = {intent_id: intent for intent_id, intent in remote.items()
-               if (intent.get("metadata") or {}).get("breederhq_invoice_kind") in InvoiceKind.values}
+        duplicates = set(
+            RefundRequest.objects.using("default")
+            .filter(purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION)
+            .values_list("payment_id", flat=True)
+        )
+    unknown = {
+        intent_id: intent
+        for intent_id, intent in remote.items()
+        if (intent.get("metadata") or {}).get("breederhq_invoice_kind") in InvoiceKind.values
+    }
     keys = {(p.invoice_kind, p.invoice_id) for p in payments}
     keys_with_rows = set(keys)
     for intent in unknown.values():
@@ -166,11 +185,13 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     now = timezone.now()
     for payment in payments:
         known.add(payment.stripe_payment_intent_id)
-        state, note = _compare(payment, remote.get(payment.stripe_payment_intent_id),
-                               local.get((payment.invoice_kind, payment.invoice_id)))
+        state, note = _compare(
+            payment, remote.get(payment.stripe_payment_intent_id), local.get((payment.invoice_kind, payment.invoice_id))
+        )
         if state == ReconciliationState.SYNCED:
-            refund_problem = _refund_disagreement(payment, refunded_remote.get(payment.stripe_payment_intent_id, 0),
-                                                  duplicates)
+            refund_problem = _refund_disagreement(
+                payment, refunded_remote.get(payment.stripe_payment_intent_id, 0), duplicates
+            )
             refund_problem = refund_problem or dispute_problems.get(payment.stripe_payment_intent_id, "")
             if refund_problem:
                 state, note = ReconciliationState.MISMATCH, refund_problem
@@ -178,13 +199,21 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         with transaction.atomic(using="default"):
             with owner_context(payment.owner_tenant_id):
                 InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
-                    reconciliation_status=state, reconciliation_note=note[:300], reconciled_at=now, updated_at=now)
+                    reconciliation_status=state, reconciliation_note=note[:300], reconciled_at=now, updated_at=now
+                )
             if state != ReconciliationState.SYNCED:
                 intent = remote.get(payment.stripe_payment_intent_id) or {}
                 ReconciliationItem.objects.using("default").create(
-                    run=run, status=state, invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
-                    tenant_id_hint=payment.owner_tenant_id, stripe_object_id=payment.stripe_payment_intent_id,
-                    local_amount_cents=payment.amount_cents, remote_amount_cents=intent.get("amount"), detail=note[:300])
+                    run=run,
+                    status=state,
+                    invoice_kind=payment.invoice_kind,
+                    invoice_id=payment.invoice_id,
+                    tenant_id_hint=payment.owner_tenant_id,
+                    stripe_object_id=payment.stripe_payment_intent_id,
+                    local_amount_cents=payment.amount_cents,
+                    remote_amount_cents=intent.get("amount"),
+                    detail=note[:300],
+                )
         _set_invoice_state(local, payment.invoice_kind, payment.invoice_id, state, note)
     for intent_id, intent in unknown.items():  # only intents carrying our metadata: others are not ours
         if intent_id in known:
@@ -196,13 +225,20 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
         tenant = metadata.get("breederhq_tenant_id")
         invoice_id = metadata.get("breederhq_invoice_id") or ""
         if invoice_id.isdigit():
-            _set_invoice_state(local, metadata["breederhq_invoice_kind"], int(invoice_id),
-                               ReconciliationState.MISSING_LOCAL,
-                               f"Stripe has payment intent {intent_id} we have no record of")
+            _set_invoice_state(
+                local,
+                metadata["breederhq_invoice_kind"],
+                int(invoice_id),
+                ReconciliationState.MISSING_LOCAL,
+                f"Stripe has payment intent {intent_id} we have no record of",
+            )
         ReconciliationItem.objects.using("default").create(
-            run=run, status=ReconciliationState.MISSING_LOCAL, invoice_kind=metadata["breederhq_invoice_kind"],
+            run=run,
+            status=ReconciliationState.MISSING_LOCAL,
+            invoice_kind=metadata["breederhq_invoice_kind"],
             invoice_id=int(metadata.get("breederhq_invoice_id") or 0) or None,
-            tenant_id_hint=int(tenant) if tenant else None, stripe_object_id=intent_id,
+            tenant_id_hint=int(tenant) if tenant else None,
+            stripe_object_id=intent_id,
             remote_amount_cents=intent.get("amount"),
             detail=f"Stripe has payment intent {intent_id} ({intent.get('status')}) we have no record of",
         )

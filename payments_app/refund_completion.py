@@ -37,24 +37,43 @@ def record_marketplace_refund(payload: dict) -> bool:
     from marketplace_app.models import MarketplaceInvoiceRefund
     from marketplace_app.services import marketplace_invoice_refund
 
-    if MarketplaceInvoiceRefund.objects.using("marketplace").filter(stripe_refund_id=payload["stripe_refund_id"]).exists():
+    if (
+        MarketplaceInvoiceRefund.objects.using("marketplace")
+        .filter(stripe_refund_id=payload["stripe_refund_id"])
+        .exists()
+    ):
         return False
-    marketplace_invoice_refund(invoice_id=payload["invoice_id"], amount_cents=payload["amount_cents"],
-                               stripe_refund_id=payload["stripe_refund_id"], actor_id=payload.get("actor_id"))
+    marketplace_invoice_refund(
+        invoice_id=payload["invoice_id"],
+        amount_cents=payload["amount_cents"],
+        stripe_refund_id=payload["stripe_refund_id"],
+        actor_id=payload.get("actor_id"),
+    )
     return True  # or recorded meanwhile: the service re-checks under the invoice's lock
 
 
-def enqueue_marketplace_record(*, request: RefundRequest, payment: InvoicePayment, refund_id: str, actor_id=None) -> None:
+def enqueue_marketplace_record(
+    *, request: RefundRequest, payment: InvoicePayment, refund_id: str, actor_id=None
+) -> None:
     """In the tenant transaction that marks `request` succeeded (its marketplace record follows)."""
-    outbox_enqueue(using="default", topic=TOPIC, payload={
-        "refund_request_id": request.pk, "payment_id": payment.pk, "invoice_id": payment.invoice_id,
-        "amount_cents": request.amount_cents, "stripe_refund_id": refund_id, "actor_id": actor_id,
-    })
+    outbox_enqueue(
+        using="default",
+        topic=TOPIC,
+        payload={
+            "refund_request_id": request.pk,
+            "payment_id": payment.pk,
+            "invoice_id": payment.invoice_id,
+            "amount_cents": request.amount_cents,
+            "stripe_refund_id": refund_id,
+            "actor_id": actor_id,
+        },
+    )
 
 
 def _unapplied(**payload_filter):
     return OutboxMessage.objects.using("default").filter(
-        topic=TOPIC, status__in=UNAPPLIED, **{f"payload__{k}": v for k, v in payload_filter.items()})
+        topic=TOPIC, status__in=UNAPPLIED, **{f"payload__{k}": v for k, v in payload_filter.items()}
+    )
 
 
 def complete_unapplied(request: RefundRequest) -> bool:
@@ -75,8 +94,11 @@ def records_unapplied(payment: InvoicePayment) -> bool:
     refund_ids = set(_unapplied(payment_id=payment.pk).values_list("payload__stripe_refund_id", flat=True))
     if not refund_ids:
         return False
-    recorded = set(MarketplaceInvoiceRefund.objects.using("marketplace").filter(
-        stripe_refund_id__in=refund_ids).values_list("stripe_refund_id", flat=True))
+    recorded = set(
+        MarketplaceInvoiceRefund.objects.using("marketplace")
+        .filter(stripe_refund_id__in=refund_ids)
+        .values_list("stripe_refund_id", flat=True)
+    )
     return bool(refund_ids - recorded)
 
 
@@ -90,14 +112,22 @@ def refund_event_complete(data: dict) -> str:
         return f"ignored: refund {data['id']} was not asked for through the API"
     if data.get("status") != "succeeded":
         return f"ignored: refund {data['id']} is {data.get('status')}"
-    payment = locate(InvoicePayment, job="stripe_webhook:refund", lock=False,
-                     stripe_payment_intent_id=data.get("payment_intent") or "")
+    payment = locate(
+        InvoicePayment,
+        job="stripe_webhook:refund",
+        lock=False,
+        stripe_payment_intent_id=data.get("payment_intent") or "",
+    )
     if payment is None:
         return f"ignored: no local payment for refund {data['id']}"
     with owner_context(payment.owner_tenant_id):
-        candidates = list(RefundRequest.objects.using("default").filter(
-            payment=payment, purpose=RefundRequest.Purpose.REFUND,
-            status__in=[RefundRequest.Status.PENDING, RefundRequest.Status.SUCCEEDED]))
+        candidates = list(
+            RefundRequest.objects.using("default").filter(
+                payment=payment,
+                purpose=RefundRequest.Purpose.REFUND,
+                status__in=[RefundRequest.Status.PENDING, RefundRequest.Status.SUCCEEDED],
+            )
+        )
     request = next((r for r in candidates if stripe_key(r) == key), None)
     if request is None:
         return f"ignored: refund {data['id']} answers no open request"

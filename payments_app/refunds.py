@@ -32,10 +32,10 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
-from breederhq.money import check_amount
-from breederhq.tenancy import owner_context, system_read_context
 from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.invoicing.status import REFUNDABLE
+from breederhq.money import check_amount
+from breederhq.tenancy import owner_context, system_read_context
 from payments_app.models import InvoicePayment, ReconciliationState, RefundRequest, StripeStatus
 from payments_app.stripe_gateway import StripeUnavailable
 
@@ -70,10 +70,18 @@ def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -
     """The invoice's Stripe payment row when a card payment took its money (the intent succeeded and
     settled the invoice), else None: the money came by hand and goes back by hand."""
     with owner_context(invoice_kind_of(invoice_kind).payment_owner(tenant_id)):
-        payment = InvoicePayment.objects.using("default").filter(
-            invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE,
-            stripe_payment_intent_id__isnull=False, stripe_status=StripeStatus.SUCCEEDED,
-        ).exclude(refund_requests__purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION).first()
+        payment = (
+            InvoicePayment.objects.using("default")
+            .filter(
+                invoice_kind=invoice_kind,
+                invoice_id=invoice_id,
+                provider=InvoicePayment.Provider.STRIPE,
+                stripe_payment_intent_id__isnull=False,
+                stripe_status=StripeStatus.SUCCEEDED,
+            )
+            .exclude(refund_requests__purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION)
+            .first()
+        )
     return payment
 
 
@@ -91,9 +99,17 @@ def _check_version(facts, expected_version: int | None) -> None:
         raise VersionConflict(entity=f"Invoice {facts.number}", expected=expected_version, current=facts.version)
 
 
-def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, amount_cents: int,
-                                   key: str, reason: str = "", expected_version: int | None = None,
-                                   actor=None) -> RefundOutcome:
+def invoice_refund_through_channel(
+    *,
+    invoice_kind: str,
+    invoice_id: int,
+    tenant_id: int | None,
+    amount_cents: int,
+    key: str,
+    reason: str = "",
+    expected_version: int | None = None,
+    actor=None,
+) -> RefundOutcome:
     """Give `amount_cents` back through the channel that took the money (see the module docstring).
 
     `key` is the client's Idempotency-Key (scoped to this invoice); `expected_version` the version
@@ -103,8 +119,11 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
     """
     check_amount("amount_cents", amount_cents, allow_zero=False)
     if not key:
-        raise ValidationFailed("An idempotency key is required.", field_errors={"Idempotency-Key": ["required"]},
-                               code="idempotency_key_required")
+        raise ValidationFailed(
+            "An idempotency key is required.",
+            field_errors={"Idempotency-Key": ["required"]},
+            code="idempotency_key_required",
+        )
     facts = _facts(invoice_kind, invoice_id, tenant_id)
     check_amount("amount_cents", amount_cents, allow_zero=False, currency=facts.currency)  # its step (KWD: ends in 0)
     payment = card_payment(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
@@ -112,21 +131,39 @@ def invoice_refund_through_channel(*, invoice_kind: str, invoice_id: int, tenant
         # Paid by hand (whatever the invoice's mode): given back by hand, recorded as a manual
         # refund; the invoice's service judges the amount and replays the same key under its lock.
         ledger_key = f"refund:{invoice_kind}:{invoice_id}:key:{key}"
-        replay = invoice_kind_of(invoice_kind).refund_recorded(invoice_id, tenant_id=facts.tenant_id,
-                                                               ledger_key=ledger_key)
+        replay = invoice_kind_of(invoice_kind).refund_recorded(
+            invoice_id, tenant_id=facts.tenant_id, ledger_key=ledger_key
+        )
         if not replay:
             _check_version(facts, expected_version)
-        record = _record(invoice_kind, invoice_id, facts.tenant_id, amount_cents=amount_cents, reason=reason,
-                         ledger_key=ledger_key, method=Channel.MANUAL, reference="", actor=actor)
+        record = _record(
+            invoice_kind,
+            invoice_id,
+            facts.tenant_id,
+            amount_cents=amount_cents,
+            reason=reason,
+            ledger_key=ledger_key,
+            method=Channel.MANUAL,
+            reference="",
+            actor=actor,
+        )
         return RefundOutcome(Channel.MANUAL, amount_cents, None, record, replayed=replay)
-    request, replay = _reserve(payment, facts, key=key, amount_cents=amount_cents, reason=reason,
-                               expected_version=expected_version, actor=actor)
+    request, replay = _reserve(
+        payment,
+        facts,
+        key=key,
+        amount_cents=amount_cents,
+        reason=reason,
+        expected_version=expected_version,
+        actor=actor,
+    )
     if replay:
         from payments_app.refund_completion import complete_unapplied
 
         complete_unapplied(request)  # a crash after the tenant side committed: the invoice gets it now
-        return RefundOutcome(Channel.STRIPE, request.amount_cents, request.stripe_refund_id,
-                             _existing_record(request), replayed=True)
+        return RefundOutcome(
+            Channel.STRIPE, request.amount_cents, request.stripe_refund_id, _existing_record(request), replayed=True
+        )
     return _send_and_record(request, actor=actor)
 
 
@@ -140,13 +177,21 @@ def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int
 
 def _returned_duplicates(payment: InvoicePayment) -> int:
     """Card money returned because the invoice was already paid another way: never the invoice's refund."""
-    return RefundRequest.objects.using("default").filter(
-        payment=payment, purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION, status=Status.SUCCEEDED,
-    ).aggregate(total=Sum("amount_cents"))["total"] or 0
+    return (
+        RefundRequest.objects.using("default")
+        .filter(
+            payment=payment,
+            purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION,
+            status=Status.SUCCEEDED,
+        )
+        .aggregate(total=Sum("amount_cents"))["total"]
+        or 0
+    )
 
 
-def _reserve(payment: InvoicePayment, facts, *, key: str, amount_cents: int, reason: str,
-             expected_version: int | None, actor) -> tuple[RefundRequest, bool]:
+def _reserve(
+    payment: InvoicePayment, facts, *, key: str, amount_cents: int, reason: str, expected_version: int | None, actor
+) -> tuple[RefundRequest, bool]:
     """Under the payment row's lock: replay the key's request, or judge and commit a new one."""
     owner = payment.owner_tenant_id
     with transaction.atomic(using="default"), owner_context(owner):
@@ -167,19 +212,28 @@ def _reserve(payment: InvoicePayment, facts, *, key: str, amount_cents: int, rea
         # Re-read under the lock: a refund recorded meanwhile is in the invoice's refunded amount.
         facts = _facts(facts.kind, facts.invoice_id, facts.tenant_id)
         if facts.status not in REFUNDABLE:
-            raise Conflict(f"Invoice {facts.number} is {facts.status}; only a paid invoice is refunded.",
-                           code="illegal_transition")
+            raise Conflict(
+                f"Invoice {facts.number} is {facts.status}; only a paid invoice is refunded.", code="illegal_transition"
+            )
         refundable = facts.paid_cents - facts.refunded_cents - _refunding(locked)
         if amount_cents > refundable:
-            raise Conflict(f"{amount_cents} exceeds the refundable {max(refundable, 0)} of invoice {facts.number}.",
-                           code="refund_exceeds_refundable", extra={"refundable_cents": max(refundable, 0)})
+            raise Conflict(
+                f"{amount_cents} exceeds the refundable {max(refundable, 0)} of invoice {facts.number}.",
+                code="refund_exceeds_refundable",
+                extra={"refundable_cents": max(refundable, 0)},
+            )
         if existing is not None:  # failed or refused before: this is a new attempt, judged again
             existing.status, existing.error = Status.PENDING, ""
             existing.save(using="default", update_fields=["status", "error", "updated_at"])
             return existing, False
         request = RefundRequest.objects.using("default").create(
-            payment=locked, owner_tenant_id=owner, idempotency_key=key, amount_cents=amount_cents,
-            currency=locked.currency, reason=reason[:500], requested_by_id=getattr(actor, "pk", None),
+            payment=locked,
+            owner_tenant_id=owner,
+            idempotency_key=key,
+            amount_cents=amount_cents,
+            currency=locked.currency,
+            reason=reason[:500],
+            requested_by_id=getattr(actor, "pk", None),
         )
     return request, False
 
@@ -198,20 +252,27 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
     with owner_context(owner):
         payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
     try:
-        result = StripeConnectProvider().refund(payment.stripe_payment_intent_id, amount_cents=request.amount_cents,
-                                                key=stripe_key(request),
-                                                metadata={"breederhq_refund_key": stripe_key(request)})
+        result = StripeConnectProvider().refund(
+            payment.stripe_payment_intent_id,
+            amount_cents=request.amount_cents,
+            key=stripe_key(request),
+            metadata={"breederhq_refund_key": stripe_key(request)},
+        )
     except StripeUnavailable as exc:
         with owner_context(owner):
             RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
-                error=str(exc)[:300], updated_at=timezone.now())
-        raise Unavailable(f"Stripe cannot be reached; nothing was recorded. Retry with the same Idempotency-Key. "
-                          f"({exc})", code="stripe_unavailable") from exc
+                error=str(exc)[:300], updated_at=timezone.now()
+            )
+        raise Unavailable(
+            f"Stripe cannot be reached; nothing was recorded. Retry with the same Idempotency-Key. ({exc})",
+            code="stripe_unavailable",
+        ) from exc
     except stripe.StripeError as exc:
         message = getattr(exc, "user_message", None) or str(exc)
         _close(request, status=Status.REFUSED, error=message)
-        raise Conflict(f"Stripe refused the refund; nothing was refunded: {message}",
-                       code="stripe_refund_refused") from exc
+        raise Conflict(
+            f"Stripe refused the refund; nothing was refunded: {message}", code="stripe_refund_refused"
+        ) from exc
     _step("refund.accepted", request)
     record = _record_sent(request, refund_id=result.matching_id, actor=actor)
     _step("refund.recorded", request)
@@ -221,7 +282,8 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
 def _close(request: RefundRequest, *, status: str, error: str) -> None:
     with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
         RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
-            status=status, error=error[:300], updated_at=timezone.now())
+            status=status, error=error[:300], updated_at=timezone.now()
+        )
 
 
 def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
@@ -237,14 +299,23 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
             return _existing_record(locked)
         record = None
         if locked.purpose == RefundRequest.Purpose.REFUND:
-            record = _record(kind, invoice_id, tenant_id, amount_cents=locked.amount_cents, reason=locked.reason,
-                             ledger_key=f"refund_request:{locked.pk}", method=Channel.STRIPE, reference=refund_id,
-                             actor=actor)
+            record = _record(
+                kind,
+                invoice_id,
+                tenant_id,
+                amount_cents=locked.amount_cents,
+                reason=locked.reason,
+                ledger_key=f"refund_request:{locked.pk}",
+                method=Channel.STRIPE,
+                reference=refund_id,
+                actor=actor,
+            )
             if invoice_kind_of(kind).using != "default":  # the invoice is in the other database: through the outbox
                 from payments_app.refund_completion import enqueue_marketplace_record
 
-                enqueue_marketplace_record(request=locked, payment=locked_payment, refund_id=refund_id,
-                                           actor_id=_marketplace_actor(actor))
+                enqueue_marketplace_record(
+                    request=locked, payment=locked_payment, refund_id=refund_id, actor_id=_marketplace_actor(actor)
+                )
         locked.status, locked.stripe_refund_id, locked.error = Status.SUCCEEDED, refund_id, ""
         locked.save(using="default", update_fields=["status", "stripe_refund_id", "error", "updated_at"])
         locked_payment.refunded_cents += locked.amount_cents
@@ -252,14 +323,31 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
     return record
 
 
-def _record(kind: str, invoice_id: int, tenant_id: int | None, *, amount_cents: int, reason: str, ledger_key: str,
-            method: str, reference: str, actor=None):
+def _record(
+    kind: str,
+    invoice_id: int,
+    tenant_id: int | None,
+    *,
+    amount_cents: int,
+    reason: str,
+    ledger_key: str,
+    method: str,
+    reference: str,
+    actor=None,
+):
     """The refund in the invoice's own ledger, through its kind's adapter (its own refund service,
     judged under its lock). A card refund's Stripe id keys it where the kind has no ledger."""
     return invoice_kind_of(kind).refund(
-        invoice_id, tenant_id=tenant_id, amount_cents=amount_cents, reason=reason, ledger_key=ledger_key,
-        method=method, reference=reference, refund_id=reference if method == Channel.STRIPE and reference else None,
-        actor=actor)
+        invoice_id,
+        tenant_id=tenant_id,
+        amount_cents=amount_cents,
+        reason=reason,
+        ledger_key=ledger_key,
+        method=method,
+        reference=reference,
+        refund_id=reference if method == Channel.STRIPE and reference else None,
+        actor=actor,
+    )
 
 
 def _marketplace_actor(actor) -> int | None:
@@ -271,7 +359,8 @@ def _existing_record(request: RefundRequest):
     with owner_context(request.owner_tenant_id):
         payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
     return invoice_kind_of(payment.invoice_kind).refund_record(
-        payment.invoice_id, tenant_id=payment.owner_tenant_id, ledger_key=f"refund_request:{request.pk}")
+        payment.invoice_id, tenant_id=payment.owner_tenant_id, ledger_key=f"refund_request:{request.pk}"
+    )
 
 
 # --- The notification, duplicate collections, and the sweep -------------------------------------------
@@ -317,10 +406,15 @@ def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, n
 
 def _duplicate_request(payment: InvoicePayment, amount_cents: int, note: str) -> tuple[RefundRequest, bool]:
     return RefundRequest.objects.using("default").get_or_create(
-        payment=payment, idempotency_key=f"duplicate_collection:{payment.stripe_payment_intent_id}",
-        defaults={"owner_tenant_id": payment.owner_tenant_id, "amount_cents": amount_cents,
-                  "currency": payment.currency, "purpose": RefundRequest.Purpose.DUPLICATE_COLLECTION,
-                  "reason": note[:500]},
+        payment=payment,
+        idempotency_key=f"duplicate_collection:{payment.stripe_payment_intent_id}",
+        defaults={
+            "owner_tenant_id": payment.owner_tenant_id,
+            "amount_cents": amount_cents,
+            "currency": payment.currency,
+            "purpose": RefundRequest.Purpose.DUPLICATE_COLLECTION,
+            "reason": note[:500],
+        },
     )
 
 
@@ -357,8 +451,11 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
     from payments_app.stripe_gateway import call_stripe, stripe_client
 
     with owner_context(request.owner_tenant_id):
-        intent_id = InvoicePayment.objects.using("default").values_list(
-            "stripe_payment_intent_id", flat=True).get(pk=request.payment_id)
+        intent_id = (
+            InvoicePayment.objects.using("default")
+            .values_list("stripe_payment_intent_id", flat=True)
+            .get(pk=request.payment_id)
+        )
     params: dict = {"payment_intent": intent_id, "limit": 100}
     while True:
         page = call_stripe("refund.list", stripe_client().v1.refunds.list, params=params)
@@ -373,22 +470,38 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 def _note_returned(request: RefundRequest) -> None:
     with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
         payment = InvoicePayment.objects.using("default").select_for_update().get(pk=request.payment_id)
-        word = {Status.SUCCEEDED: "returned", Status.REFUSED: "NOT returned (Stripe refused)"}.get(request.status, request.status)
+        word = {Status.SUCCEEDED: "returned", Status.REFUSED: "NOT returned (Stripe refused)"}.get(
+            request.status, request.status
+        )
         payment.reconciliation_status = ReconciliationState.MISMATCH
-        payment.reconciliation_note = (f"collected twice: card payment {payment.stripe_payment_intent_id} "
-                                       f"{word} ({request.stripe_refund_id or request.error})")[:300]
+        payment.reconciliation_note = (
+            f"collected twice: card payment {payment.stripe_payment_intent_id} "
+            f"{word} ({request.stripe_refund_id or request.error})"
+        )[:300]
         payment.save(using="default", update_fields=["reconciliation_status", "reconciliation_note", "updated_at"])
 
 
-def invoice_refunds_pending(*, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None,
-                            limit: int = 200) -> list[tuple[int, int | None]]:
+def invoice_refunds_pending(
+    *, older_than: timedelta = timedelta(minutes=5), now: datetime | None = None, limit: int = 200
+) -> list[tuple[int, int | None]]:
     """(pk, owner) of requests left pending (a crash after Stripe answered, a lost enqueue)."""
     cutoff = (now or timezone.now()) - older_than
     with system_read_context(job="payments:refunds_pending"):
-        return list(RefundRequest.objects.using("default").filter(status=Status.PENDING, updated_at__lte=cutoff)
-                    .order_by("updated_at").values_list("pk", "owner_tenant_id")[:limit])
+        return list(
+            RefundRequest.objects.using("default")
+            .filter(status=Status.PENDING, updated_at__lte=cutoff)
+            .order_by("updated_at")
+            .values_list("pk", "owner_tenant_id")[:limit]
+        )
 
 
-__all__ = ["RefundOutcome", "card_payment", "duplicate_collection_return",
-           "invoice_refund_resume", "invoice_refund_through_channel", "invoice_refunds_pending",
-           "refunded_for_the_invoice", "refunds_in_flight"]
+__all__ = [
+    "RefundOutcome",
+    "card_payment",
+    "duplicate_collection_return",
+    "invoice_refund_resume",
+    "invoice_refund_through_channel",
+    "invoice_refunds_pending",
+    "refunded_for_the_invoice",
+    "refunds_in_flight",
+]

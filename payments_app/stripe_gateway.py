@@ -40,7 +40,9 @@ def stripe_files_base() -> str:
     explicit = getattr(settings, "STRIPE_FILES_BASE", "")
     if explicit:
         return explicit
-    return "https://files.stripe.com" if settings.STRIPE_API_BASE == "https://api.stripe.com" else settings.STRIPE_API_BASE
+    return (
+        "https://files.stripe.com" if settings.STRIPE_API_BASE == "https://api.stripe.com" else settings.STRIPE_API_BASE
+    )
 
 
 @lru_cache(maxsize=1)
@@ -56,8 +58,12 @@ def stripe_client() -> stripe.StripeClient:
 
 @lru_cache(maxsize=1)
 def stripe_breaker() -> pybreaker.CircuitBreaker:
-    return shared_breaker("stripe", fail_max=settings.STRIPE_BREAKER_FAIL_MAX,
-                          reset_timeout=settings.STRIPE_BREAKER_RESET_SECONDS, is_outage=_is_outage)
+    return shared_breaker(
+        "stripe",
+        fail_max=settings.STRIPE_BREAKER_FAIL_MAX,
+        reset_timeout=settings.STRIPE_BREAKER_RESET_SECONDS,
+        is_outage=_is_outage,
+    )
 
 
 def breaker_is_open() -> bool:

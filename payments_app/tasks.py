@@ -2,23 +2,33 @@ import logging
 
 from celery import shared_task
 
-from breederhq.jobs.scheduled import scheduled_job
 from breederhq.errors import DomainError
+from breederhq.jobs.scheduled import scheduled_job
 from payments_app import collection, inbox_processing, intent_cancel
 from payments_app.stripe_gateway import StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="payments_app.tasks.process_stripe_event", ignore_result=True, acks_late=True,
-             soft_time_limit=120, time_limit=150)
+@shared_task(
+    name="payments_app.tasks.process_stripe_event",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=120,
+    time_limit=150,
+)
 def process_stripe_event(event_pk: int) -> str | None:
     event = inbox_processing.stripe_event_process(event_pk=event_pk)
     return event.status if event else None
 
 
-@shared_task(name="payments_app.tasks.process_stripe_events", ignore_result=True, acks_late=True,
-             soft_time_limit=600, time_limit=660)
+@shared_task(
+    name="payments_app.tasks.process_stripe_events",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=600,
+    time_limit=660,
+)
 def process_stripe_events(event_pks: list[int]) -> list[str | None]:
     """Several inbox events in one message (a burst coalesced by publish_later), one after the other.
 
@@ -46,16 +56,26 @@ def retry_due_stripe_events() -> int:
     return len(due)
 
 
-@shared_task(name="payments_app.tasks.open_invoice_payment", ignore_result=True, acks_late=True,
-             soft_time_limit=60, time_limit=90)
+@shared_task(
+    name="payments_app.tasks.open_invoice_payment",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
 def open_invoice_payment(invoice_kind: str, invoice_id: int, tenant_id: int | None = None) -> str | None:
     """Create the invoice's Stripe payment intent (once; safe to run again)."""
     payment = collection.invoice_payment_open(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
     return payment.stripe_payment_intent_id
 
 
-@shared_task(name="payments_app.tasks.cancel_invoice_payment", ignore_result=True, acks_late=True,
-             soft_time_limit=60, time_limit=90)
+@shared_task(
+    name="payments_app.tasks.cancel_invoice_payment",
+    ignore_result=True,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
 def cancel_invoice_payment(invoice_kind: str, invoice_id: int) -> str | None:
     """Cancel a voided invoice's payment intent (after the void committed). An outage leaves it
     pending for the 5-minute sweep instead of retrying here."""
@@ -72,8 +92,13 @@ def reconcile_stripe() -> dict:
     from payments_app.reconciliation import stripe_reconcile
 
     run = stripe_reconcile(trigger="beat")
-    return {"run": run.pk, "synced": run.synced, "mismatch": run.mismatch, "missing_remote": run.missing_remote,
-            "missing_local": run.missing_local}
+    return {
+        "run": run.pk,
+        "synced": run.synced,
+        "mismatch": run.mismatch,
+        "missing_remote": run.missing_remote,
+        "missing_local": run.missing_local,
+    }
 
 
 @scheduled_job("payments_app.tasks.open_unopened_invoice_payments", soft_time_limit=240, time_limit=270)
@@ -121,7 +146,9 @@ def _cancel_pending() -> dict:
     cancelled = cancel_pending = 0
     for payment in intent_cancel.invoice_payments_cancel_pending():
         try:
-            done = intent_cancel.invoice_payment_cancel(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id)
+            done = intent_cancel.invoice_payment_cancel(
+                invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id
+            )
         except StripeUnavailable:
             cancel_pending += 1
             break
@@ -134,15 +161,17 @@ def _open_unopened() -> dict:
     opened = failed = abandoned = 0
     for payment in collection.invoice_payments_unopened():
         try:
-            done = collection.invoice_payment_open(invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id,
-                                                 tenant_id=payment.owner_tenant_id)
+            done = collection.invoice_payment_open(
+                invoice_kind=payment.invoice_kind, invoice_id=payment.invoice_id, tenant_id=payment.owner_tenant_id
+            )
         except StripeUnavailable:
             failed += 1
             break
         except DomainError as exc:
             # Account not onboarded or unusable, ...: tried again later, behind the others.
-            collection.invoice_payment_note_open_failure(payment_pk=payment.pk, owner_tenant_id=payment.owner_tenant_id,
-                                                       reason=f"{exc.code}: {exc}")
+            collection.invoice_payment_note_open_failure(
+                payment_pk=payment.pk, owner_tenant_id=payment.owner_tenant_id, reason=f"{exc.code}: {exc}"
+            )
             failed += 1
         else:
             if done.open_state == "abandoned":

@@ -35,7 +35,9 @@ def tenant_payment_mode_set(*, actor: User, mode: str, expected_version: int) ->
     from tenant_app.services.tenants import _tenant_audit
 
     if mode not in PaymentMode.values:
-        raise ValidationFailed("Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]})
+        raise ValidationFailed(
+            "Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]}
+        )
     with transaction.atomic(using=DB):
         tenant_id = require_tenant_id(using=DB)
         role = TenantMembership.objects.filter(tenant_id=tenant_id, user=actor).values_list("role", flat=True).first()
@@ -48,12 +50,20 @@ def tenant_payment_mode_set(*, actor: User, mode: str, expected_version: int) ->
         if mode == old:
             return tenant
         if mode == PaymentMode.STRIPE:
-            account = (StripeConnectAccount.objects.using(DB).select_for_update(no_key=True)
-                       .filter(owner_tenant_id=tenant_id).first())
+            account = (
+                StripeConnectAccount.objects.using(DB)
+                .select_for_update(no_key=True)
+                .filter(owner_tenant_id=tenant_id)
+                .first()
+            )
             require_ready(account, who=f"Tenant {tenant.name}")
         tenant.marketplace_payment_mode = mode
         tenant.version += 1
         tenant.save(update_fields=["marketplace_payment_mode", "version", "updated_at"])
-        _tenant_audit(tenant, action=TenantProfileAuditLog.Action.UPDATED, actor=actor,
-                      changes={"marketplace_payment_mode": [old, mode]})
+        _tenant_audit(
+            tenant,
+            action=TenantProfileAuditLog.Action.UPDATED,
+            actor=actor,
+            changes={"marketplace_payment_mode": [old, mode]},
+        )
     return tenant

@@ -49,8 +49,9 @@ def account_updated(event: StripeWebhookEvent) -> str:
     from payments_app.onboarding import apply_account_object
 
     data = event.payload["data"]["object"]
-    account = locate(StripeConnectAccount, job="stripe_webhook:account.updated", lock=True,
-                     stripe_account_id=data["id"])
+    account = locate(
+        StripeConnectAccount, job="stripe_webhook:account.updated", lock=True, stripe_account_id=data["id"]
+    )
     if account is None:
         return f"ignored: no local account {data['id']}"
     created: datetime = event.stripe_created
@@ -81,12 +82,16 @@ def money(data: dict, field: str, *, required: bool = False, default: int | None
     value = data.get(field)
     if value is None:
         if required:
-            raise InvalidEventAmount(f"{field} is required and missing (or null) on {data.get('object', 'the object')} "
-                                     f"{data.get('id', '')}".rstrip())
+            raise InvalidEventAmount(
+                f"{field} is required and missing (or null) on {data.get('object', 'the object')} "
+                f"{data.get('id', '')}".rstrip()
+            )
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidEventAmount(f"{field} is not an integer amount in minor units: {value!r} "
-                                 f"({type(value).__name__}); nothing was rounded or recorded")
+        raise InvalidEventAmount(
+            f"{field} is not an integer amount in minor units: {value!r} "
+            f"({type(value).__name__}); nothing was rounded or recorded"
+        )
     if value < 0:
         raise InvalidEventAmount(f"{field} is negative: {value}")
     return value
@@ -115,8 +120,9 @@ def _target(data: dict) -> Target | None:
         tenant = metadata.get("breederhq_tenant_id")
         kind, invoice_id = metadata["breederhq_invoice_kind"], int(metadata["breederhq_invoice_id"])
         if payment is None:
-            payment = locate(InvoicePayment, job="stripe_webhook:payment", lock=True,
-                             invoice_kind=kind, invoice_id=invoice_id)
+            payment = locate(
+                InvoicePayment, job="stripe_webhook:payment", lock=True, invoice_kind=kind, invoice_id=invoice_id
+            )
         return Target(kind, invoice_id, int(tenant) if tenant else None, payment)
     if payment is not None:
         return Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
@@ -142,8 +148,9 @@ def _note_payment(target: Target, **fields) -> None:
 
 
 def _mark_mismatch(target: Target, note: str) -> str:
-    _invoices(target).set_reconciliation_status(target.invoice_id, tenant_id=target.tenant_id, status="mismatch",
-                                                note=note, actor_label="stripe")
+    _invoices(target).set_reconciliation_status(
+        target.invoice_id, tenant_id=target.tenant_id, status="mismatch", note=note, actor_label="stripe"
+    )
     _note_payment(target, reconciliation_status=ReconciliationState.MISMATCH, reconciliation_note=note[:300])
     return f"mismatch: {note}"
 
@@ -155,8 +162,10 @@ def _fee_disagreement(target: Target, fee: int | None, what: str) -> str:
         return ""
     if fee == target.payment.application_fee_cents:
         return ""
-    return (f"{what} application fee {fee}, expected {target.payment.application_fee_cents} "
-            f"({target.kind} invoice #{target.invoice_id})")
+    return (
+        f"{what} application fee {fee}, expected {target.payment.application_fee_cents} "
+        f"({target.kind} invoice #{target.invoice_id})"
+    )
 
 
 def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id: str, fee: int | None = None) -> str:
@@ -167,20 +176,31 @@ def _paid(event: StripeWebhookEvent, *, amount: int, currency: str, matching_id:
     if facts is None:
         return f"ignored: {target.kind} invoice #{target.invoice_id} not found here (missing_local)"
     if facts.status in SETTLED:
-        if target.payment is None or target.payment.stripe_status == StripeStatus.SUCCEEDED or target.payment.provider != InvoicePayment.Provider.STRIPE:
+        if (
+            target.payment is None
+            or target.payment.stripe_status == StripeStatus.SUCCEEDED
+            or target.payment.provider != InvoicePayment.Provider.STRIPE
+        ):
             return f"duplicate: invoice {facts.number} already {facts.status}"
         return _collected_twice(target, facts, amount=amount)
     # What is still due: the total, less what a tenant invoice collected in parts by hand (the card
     # payment's intent asks for that balance: payments_app/card_payments.py).
     due = facts.total_cents - facts.paid_cents
     if amount != due or currency.upper() != facts.currency:
-        return _mark_mismatch(target, f"Stripe paid {amount} {currency.upper()}, invoice {facts.number} is "
-                                      f"{facts.total_cents} {facts.currency} with {due} due; not marked paid")
+        return _mark_mismatch(
+            target,
+            f"Stripe paid {amount} {currency.upper()}, invoice {facts.number} is "
+            f"{facts.total_cents} {facts.currency} with {due} due; not marked paid",
+        )
     if facts.status == InvoiceStatus.VOID or facts.payment_mode != PaymentModeSnapshot.STRIPE:
-        return _mark_mismatch(target, f"Stripe took a payment for invoice {facts.number}, which is "
-                                      f"{facts.status} in {facts.payment_mode} mode here")
-    _invoices(target).mark_paid(target.invoice_id, tenant_id=target.tenant_id, method=InvoicePayment.Provider.STRIPE,
-                                reference=matching_id)
+        return _mark_mismatch(
+            target,
+            f"Stripe took a payment for invoice {facts.number}, which is "
+            f"{facts.status} in {facts.payment_mode} mode here",
+        )
+    _invoices(target).mark_paid(
+        target.invoice_id, tenant_id=target.tenant_id, method=InvoicePayment.Provider.STRIPE, reference=matching_id
+    )
     _note_payment(target, stripe_status=StripeStatus.SUCCEEDED)
     # The buyer paid the right amount, so the invoice is paid; a wrong platform fee is ours and the
     # breeder's to sort out: the invoice and its payment row are flagged for staff.
@@ -196,8 +216,10 @@ def _collected_twice(target: Target, facts, *, amount: int) -> str:
     payment row are flagged for finance (the tenant invoice's change is audited)."""
     from payments_app.refunds import duplicate_collection_return
 
-    note = (f"collected twice: card payment {target.payment.stripe_payment_intent_id} of {amount} arrived for "
-            f"invoice {facts.number}, already {facts.status}; the card payment is refunded")
+    note = (
+        f"collected twice: card payment {target.payment.stripe_payment_intent_id} of {amount} arrived for "
+        f"invoice {facts.number}, already {facts.status}; the card payment is refunded"
+    )
     _note_payment(target, stripe_status=StripeStatus.SUCCEEDED)
     if amount > 0:
         duplicate_collection_return(payment=target.payment, amount_cents=amount, note=note)
@@ -207,17 +229,26 @@ def _collected_twice(target: Target, facts, *, amount: int) -> str:
 @handles("invoice.paid")
 def invoice_paid(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
-    return _paid(event, amount=money(data, "amount_paid", required=True), currency=data.get("currency") or "",
-                 matching_id=data.get("payment_intent") or data["id"],
-                 fee=money(data, "application_fee_amount"))
+    return _paid(
+        event,
+        amount=money(data, "amount_paid", required=True),
+        currency=data.get("currency") or "",
+        matching_id=data.get("payment_intent") or data["id"],
+        fee=money(data, "application_fee_amount"),
+    )
 
 
 @handles("payment_intent.succeeded")
 def payment_intent_succeeded(event: StripeWebhookEvent) -> str:
     data = event.payload["data"]["object"]
     field = "amount_received" if "amount_received" in data else "amount"
-    return _paid(event, amount=money(data, field, required=True), currency=data.get("currency") or "",
-                 matching_id=data["id"], fee=money(data, "application_fee_amount"))
+    return _paid(
+        event,
+        amount=money(data, field, required=True),
+        currency=data.get("currency") or "",
+        matching_id=data["id"],
+        fee=money(data, "application_fee_amount"),
+    )
 
 
 @handles("invoice.payment_failed")
@@ -251,13 +282,21 @@ def invoice_voided(event: StripeWebhookEvent) -> str:
     return f"invoice {facts.number} voided"
 
 
-def _reverse(target: Target, facts, *, amount: int, key: str, reason: str, reference: str,
-             refunded_total: int | None = None) -> None:
+def _reverse(
+    target: Target, facts, *, amount: int, key: str, reason: str, reference: str, refunded_total: int | None = None
+) -> None:
     # With the cumulative total the invoice's refund service re-computes the difference under the
     # invoice's lock: a refund the API recorded after `facts` was read is not added a second time.
-    _invoices(target).refund(target.invoice_id, tenant_id=target.tenant_id, amount_cents=amount, reason=reason,
-                             ledger_key=key, method=InvoicePayment.Provider.STRIPE, reference=reference,
-                             refunded_total_cents=refunded_total)
+    _invoices(target).refund(
+        target.invoice_id,
+        tenant_id=target.tenant_id,
+        amount_cents=amount,
+        reason=reason,
+        ledger_key=key,
+        method=InvoicePayment.Provider.STRIPE,
+        reference=reference,
+        refunded_total_cents=refunded_total,
+    )
 
 
 @handles("charge.refunded")
@@ -278,29 +317,45 @@ def charge_refunded(event: StripeWebhookEvent) -> str:
     charged = money(data, "amount", default=facts.total_cents)
     currency = (data.get("currency") or facts.currency).upper()
     if charged != facts.total_cents or currency != facts.currency or total_refunded > facts.total_cents:
-        return _mark_mismatch(target, f"Stripe charge {data['id']} of {charged} {currency} refunded {total_refunded}, "
-                                      f"invoice {facts.number} is {facts.total_cents} {facts.currency}; no refund recorded")
+        return _mark_mismatch(
+            target,
+            f"Stripe charge {data['id']} of {charged} {currency} refunded {total_refunded}, "
+            f"invoice {facts.number} is {facts.total_cents} {facts.currency}; no refund recorded",
+        )
     if facts.status not in SETTLED:
         raise EventNotReady(f"invoice {facts.number} is {facts.status}; its payment has not arrived yet")
     if target.payment is not None:
-        from payments_app.refunds import refunded_for_the_invoice, refunds_in_flight
-
         from payments_app.refund_completion import records_unapplied
+        from payments_app.refunds import refunded_for_the_invoice, refunds_in_flight
 
         if refunds_in_flight(target.payment) or records_unapplied(target.payment):
             # A refund asked for through the API (or returning a duplicate payment) is between Stripe
             # and our ledger: retried once it is recorded, so the same money never counts twice.
             raise EventNotReady(f"a refund of invoice {facts.number} is being sent; retried after it is recorded")
-        if target.payment.provider == InvoicePayment.Provider.STRIPE and target.payment.stripe_status != StripeStatus.SUCCEEDED:
+        if (
+            target.payment.provider == InvoicePayment.Provider.STRIPE
+            and target.payment.stripe_status != StripeStatus.SUCCEEDED
+        ):
             raise EventNotReady(f"the card payment of invoice {facts.number} has not been applied yet")
         total_refunded = refunded_for_the_invoice(target.payment, total_refunded)
     new = total_refunded - facts.refunded_cents
     if new <= 0:
         return f"ignored: refunds up to {total_refunded} already recorded on invoice {facts.number}"
-    _reverse(target, facts, amount=new, key=f"stripe:refund:{data['id']}:{total_refunded}",
-             reason="refunded in Stripe", reference=data["id"], refunded_total=total_refunded)
-    _note_payment(target, refunded_cents=max(target.payment.refunded_cents if target.payment else 0,
-                                             money(data, "amount_refunded", required=True)))
+    _reverse(
+        target,
+        facts,
+        amount=new,
+        key=f"stripe:refund:{data['id']}:{total_refunded}",
+        reason="refunded in Stripe",
+        reference=data["id"],
+        refunded_total=total_refunded,
+    )
+    _note_payment(
+        target,
+        refunded_cents=max(
+            target.payment.refunded_cents if target.payment else 0, money(data, "amount_refunded", required=True)
+        ),
+    )
     return f"refunded {new} on invoice {facts.number} ({'full' if total_refunded >= facts.total_cents else 'partial'})"
 
 
@@ -322,14 +377,34 @@ def object_time(data: dict, event: StripeWebhookEvent):
     return when(data, event)
 
 
-def _record_movement(*, kind: str, object_id: str, event: StripeWebhookEvent, amount: int, currency: str,
-                     status: str, payment: InvoicePayment | None = None, account: str = "",
-                     charge: str = "", occurred_at=None) -> tuple[ConnectMoneyMovement, bool]:
+def _record_movement(
+    *,
+    kind: str,
+    object_id: str,
+    event: StripeWebhookEvent,
+    amount: int,
+    currency: str,
+    status: str,
+    payment: InvoicePayment | None = None,
+    account: str = "",
+    charge: str = "",
+    occurred_at=None,
+) -> tuple[ConnectMoneyMovement, bool]:
     # The ledger's one writer (row-level security, idempotency, ordering): payments_app/ledger.py.
     from payments_app.ledger import record_movement
 
-    return record_movement(kind=kind, object_id=object_id, event=event, amount=amount, currency=currency,
-                           status=status, payment=payment, account=account, charge=charge, occurred_at=occurred_at)
+    return record_movement(
+        kind=kind,
+        object_id=object_id,
+        event=event,
+        amount=amount,
+        currency=currency,
+        status=status,
+        payment=payment,
+        account=account,
+        charge=charge,
+        occurred_at=occurred_at,
+    )
 
 
 @handles("charge.succeeded")
@@ -347,18 +422,35 @@ def charge_succeeded(event: StripeWebhookEvent) -> str:
 
     record_charge_payment(event, data, payment=payment, account=destination)  # the buyer's payment, in the ledger
     if data.get("application_fee"):
-        _, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["application_fee"], event=event,
-                                  amount=fee, currency=currency, status="collected", payment=payment,
-                                  account=destination, charge=charge_id, occurred_at=object_time(data, event))
+        _, new = _record_movement(
+            kind=Movement.APPLICATION_FEE,
+            object_id=data["application_fee"],
+            event=event,
+            amount=fee,
+            currency=currency,
+            status="collected",
+            payment=payment,
+            account=destination,
+            charge=charge_id,
+            occurred_at=object_time(data, event),
+        )
         notes.append(f"fee {fee}" if new else "fee already recorded")
     problems = [p for p in [_fee_disagreement(target, fee if data.get("application_fee") else None, "charge")] if p]
     if data.get("transfer"):
         transfer_amount = money(data.get("transfer_data") or {}, "amount")
         amount = transfer_amount if transfer_amount is not None else money(data, "amount", required=True) - fee
-        movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["transfer"], event=event,
-                                         amount=amount, currency=currency, status="created", payment=payment,
-                                         account=destination, charge=charge_id,
-                                         occurred_at=object_time(data, event))
+        movement, new = _record_movement(
+            kind=Movement.TRANSFER,
+            object_id=data["transfer"],
+            event=event,
+            amount=amount,
+            currency=currency,
+            status="created",
+            payment=payment,
+            account=destination,
+            charge=charge_id,
+            occurred_at=object_time(data, event),
+        )
         notes.append(f"transfer {amount} to {destination}" if new else "transfer already recorded")
         # A transfer event seen first recorded Stripe's own amount: check that one.
         problems += [p for p in [_transfer_disagreement(payment, movement.amount_cents)] if p]
@@ -375,8 +467,10 @@ def _transfer_disagreement(payment: InvoicePayment, amount: int) -> str:
     expected = payment.amount_cents - payment.application_fee_cents
     if amount == expected:
         return ""
-    return (f"transfer {amount} to the connected account, expected {expected} "
-            f"({payment.invoice_kind} invoice #{payment.invoice_id} minus the fee)")
+    return (
+        f"transfer {amount} to the connected account, expected {expected} "
+        f"({payment.invoice_kind} invoice #{payment.invoice_id} minus the fee)"
+    )
 
 
 def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
@@ -384,8 +478,13 @@ def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
     if not charge_id:
         return None
     with system_read_context(job="stripe_webhook:charge"):  # the ledger is under row-level security
-        known = (ConnectMoneyMovement.objects.using("default").filter(source_charge_id=charge_id)
-                 .exclude(invoice_payment=None).values_list("invoice_payment_id", flat=True).first())
+        known = (
+            ConnectMoneyMovement.objects.using("default")
+            .filter(source_charge_id=charge_id)
+            .exclude(invoice_payment=None)
+            .values_list("invoice_payment_id", flat=True)
+            .first()
+        )
     return locate(InvoicePayment, job="stripe_webhook:charge", lock=True, pk=known) if known else None
 
 
@@ -398,10 +497,18 @@ def application_fee_event(event: StripeWebhookEvent) -> str:
     payment = _payment_of_charge(charge_id)
     status = "refunded" if data.get("refunded") else "collected"
     fee_amount = money(data, "amount", required=True)
-    movement, new = _record_movement(kind=Movement.APPLICATION_FEE, object_id=data["id"], event=event,
-                                     amount=fee_amount, currency=data.get("currency") or "usd",
-                                     status=status, payment=payment, account=data.get("account") or "",
-                                     charge=charge_id, occurred_at=object_time(data, event))
+    movement, new = _record_movement(
+        kind=Movement.APPLICATION_FEE,
+        object_id=data["id"],
+        event=event,
+        amount=fee_amount,
+        currency=data.get("currency") or "usd",
+        status=status,
+        payment=payment,
+        account=data.get("account") or "",
+        charge=charge_id,
+        occurred_at=object_time(data, event),
+    )
     outcome = f"application fee {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
     if payment is not None:
         target = Target(payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id, payment)
@@ -423,16 +530,28 @@ def transfer_event(event: StripeWebhookEvent) -> str:
         payment = locate(InvoicePayment, job="stripe_webhook:transfer", pk=known) if known else None
     status = "reversed" if data.get("reversed") or event.event_type == "transfer.reversed" else "created"
     transfer_amount = money(data, "amount", required=True)
-    movement, new = _record_movement(kind=Movement.TRANSFER, object_id=data["id"], event=event,
-                                     amount=transfer_amount, currency=data.get("currency") or "usd",
-                                     status=status, payment=payment, account=data.get("destination") or "",
-                                     charge=charge_id, occurred_at=object_time(data, event))
+    movement, new = _record_movement(
+        kind=Movement.TRANSFER,
+        object_id=data["id"],
+        event=event,
+        amount=transfer_amount,
+        currency=data.get("currency") or "usd",
+        status=status,
+        payment=payment,
+        account=data.get("destination") or "",
+        charge=charge_id,
+        occurred_at=object_time(data, event),
+    )
     outcome = f"transfer {data['id']} {'recorded' if new else 'already recorded'} ({movement.status})"
     # The payment row is read in its owner's context (a plain `movement.invoice_payment` would see
     # nothing under row-level security).
-    linked = (payment if payment is not None and payment.pk == movement.invoice_payment_id else
-              locate(InvoicePayment, job="stripe_webhook:transfer", pk=movement.invoice_payment_id)
-              if movement.invoice_payment_id else None)
+    linked = (
+        payment
+        if payment is not None and payment.pk == movement.invoice_payment_id
+        else locate(InvoicePayment, job="stripe_webhook:transfer", pk=movement.invoice_payment_id)
+        if movement.invoice_payment_id
+        else None
+    )
     problem = _transfer_disagreement(linked, transfer_amount) if linked is not None else ""
     if problem:  # unlinked (before its charge): the charge checks it when it links it
         locked = locate(InvoicePayment, job="stripe_webhook:transfer", lock=True, pk=linked.pk)
@@ -448,11 +567,16 @@ def payout_event(event: StripeWebhookEvent) -> str:
     account = event.stripe_account_id
     if not account or owner_of(StripeConnectAccount, job="stripe_webhook:payout", stripe_account_id=account) is None:
         return f"ignored: payout of an account that is not ours ({account or 'platform'})"
-    movement, new = _record_movement(kind=Movement.PAYOUT, object_id=data["id"], event=event,
-                                     amount=money(data, "amount", required=True),
-                                     currency=data.get("currency") or "usd",
-                                     status=data.get("status") or event.event_type.split(".")[1], account=account,
-                                     occurred_at=object_time(data, event))
+    movement, new = _record_movement(
+        kind=Movement.PAYOUT,
+        object_id=data["id"],
+        event=event,
+        amount=money(data, "amount", required=True),
+        currency=data.get("currency") or "usd",
+        status=data.get("status") or event.event_type.split(".")[1],
+        account=account,
+        occurred_at=object_time(data, event),
+    )
     return f"payout {data['id']} of {account} {'recorded' if new else 'already recorded'} ({movement.status})"
 
 

@@ -33,8 +33,12 @@ def account_tokens_purge(*, batch_size: int | None = None, max_batches: int = 10
     deleted = 0
     for _ in range(max_batches):
         with transaction.atomic(using=DB):
-            ids = list(AccountToken.objects.using(DB).filter(dead_before(cutoff)).order_by("id")
-                       .values_list("id", flat=True)[:batch_size])
+            ids = list(
+                AccountToken.objects.using(DB)
+                .filter(dead_before(cutoff))
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
             if not ids:
                 break
             count, _ = AccountToken.objects.using(DB).filter(pk__in=ids).filter(dead_before(cutoff)).delete()

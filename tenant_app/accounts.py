@@ -34,7 +34,14 @@ from breederhq.email import email_enqueue
 from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
 from breederhq.secret_tokens import new_secret_token, secret_token_hash
 from breederhq.tenancy import USER_SETTING, tenant_context
-from tenant_app.models import AccountAuditLog, AccountToken, AccountTokenPurpose, MembershipAuditLog, TenantMembership, User
+from tenant_app.models import (
+    AccountAuditLog,
+    AccountToken,
+    AccountTokenPurpose,
+    MembershipAuditLog,
+    TenantMembership,
+    User,
+)
 
 DB = "default"
 
@@ -51,8 +58,9 @@ def _check_new_password(password: str, *, user: User, field: str = "password") -
     try:
         validate_password(password, user=user)
     except DjangoValidationError as exc:
-        raise ValidationFailed("The password is too weak.", field_errors={field: list(exc.messages)},
-                               code="password_too_weak") from None
+        raise ValidationFailed(
+            "The password is too weak.", field_errors={field: list(exc.messages)}, code="password_too_weak"
+        ) from None
 
 
 # --- Verified email: the gate on buying, selling and inviting -----------------------------------------
@@ -68,9 +76,11 @@ def is_email_verified(user) -> bool:
 def require_verified_email(user, *, to: str) -> None:
     """403 `email_unverified` unless the account's address is verified. `to` says what was refused."""
     if not is_email_verified(user):
-        raise PermissionDenied(f"Verify your email address before you {to}: follow the link we emailed you, "
-                               "or ask for a new one at POST /api/v1/auth/verify-email/resend/.",
-                               code="email_unverified")
+        raise PermissionDenied(
+            f"Verify your email address before you {to}: follow the link we emailed you, "
+            "or ask for a new one at POST /api/v1/auth/verify-email/resend/.",
+            code="email_unverified",
+        )
 
 
 # --- Tokens ------------------------------------------------------------------------------------------
@@ -86,30 +96,47 @@ def _issue(user: User, purpose: str) -> str:
     """A new token of `purpose` for `user` (the open ones of that purpose are voided) and its email.
     Call inside a transaction on DB."""
     now = timezone.now()
-    AccountToken.objects.using(DB).filter(user=user, purpose=purpose, used_at__isnull=True,
-                                          voided_at__isnull=True).update(voided_at=now)
+    AccountToken.objects.using(DB).filter(
+        user=user, purpose=purpose, used_at__isnull=True, voided_at__isnull=True
+    ).update(voided_at=now)
     token, token_hash = new_secret_token()
-    row = AccountToken.objects.using(DB).create(user=user, purpose=purpose, email=user.email, token_hash=token_hash,
-                                                expires_at=now + _ttl(purpose))
+    row = AccountToken.objects.using(DB).create(
+        user=user, purpose=purpose, email=user.email, token_hash=token_hash, expires_at=now + _ttl(purpose)
+    )
     template, url = {
         AccountTokenPurpose.VERIFY_EMAIL: ("account_verify_email", settings.ACCOUNT_VERIFY_EMAIL_URL),
         AccountTokenPurpose.RESET_PASSWORD: ("account_password_reset", settings.ACCOUNT_PASSWORD_RESET_URL),
     }[purpose]
-    email_enqueue(using=DB, event_key=f"account_token:{row.pk}", template=template, to=[user.email], context={
-        "name": user.first_name or user.email, "email": user.email, "token": token,
-        "url": url.replace("{token}", token), "expires_at": row.expires_at,
-    })
+    email_enqueue(
+        using=DB,
+        event_key=f"account_token:{row.pk}",
+        template=template,
+        to=[user.email],
+        context={
+            "name": user.first_name or user.email,
+            "email": user.email,
+            "token": token,
+            "url": url.replace("{token}", token),
+            "expires_at": row.expires_at,
+        },
+    )
     return token
 
 
 def _use(token: str, purpose: str) -> AccountToken:
     """Lock the token's row and check it is open: 404 unknown (or of another purpose), 409 used or
     replaced, 410 expired. Call inside a transaction on DB; the caller closes it (`used_at`)."""
-    row = (AccountToken.objects.using(DB).select_for_update().select_related("user")
-           .filter(token_hash=secret_token_hash(token or ""), purpose=purpose).first())
+    row = (
+        AccountToken.objects.using(DB)
+        .select_for_update()
+        .select_related("user")
+        .filter(token_hash=secret_token_hash(token or ""), purpose=purpose)
+        .first()
+    )
     if row is None:
-        raise NotFound("No such link: check the link in the email, or ask for a new one.",
-                       code="account_token_not_found")
+        raise NotFound(
+            "No such link: check the link in the email, or ask for a new one.", code="account_token_not_found"
+        )
     if row.used_at is not None:
         raise Conflict("This link has been used already.", code="account_token_used")
     if row.voided_at is not None:
@@ -117,8 +144,9 @@ def _use(token: str, purpose: str) -> AccountToken:
     if row.expires_at <= timezone.now():
         raise Gone("This link has expired: ask for a new one.", code="account_token_expired")
     if not row.user.is_active:
-        raise NotFound("No such link: check the link in the email, or ask for a new one.",
-                       code="account_token_not_found")
+        raise NotFound(
+            "No such link: check the link in the email, or ask for a new one.", code="account_token_not_found"
+        )
     return row
 
 
@@ -129,8 +157,9 @@ def _free_username(email: str) -> str:
     return email if len(email) <= 150 else f"user-{secrets.token_hex(8)}"
 
 
-def account_sign_up(*, email: str, password: str, first_name: str = "", last_name: str = "",
-                    ip: str | None = None) -> User | None:
+def account_sign_up(
+    *, email: str, password: str, first_name: str = "", last_name: str = "", ip: str | None = None
+) -> User | None:
     """Create an unverified account and email it a verification link. If the address already has an
     account, nothing is created and that account's owner is emailed instead (sign in, or reset the
     password): the caller's answer is the same either way. Returns the new user, or None."""
@@ -151,10 +180,17 @@ def account_sign_up(*, email: str, password: str, first_name: str = "", last_nam
                 _issue(user, AccountTokenPurpose.VERIFY_EMAIL)
                 return user
         if existing is not None and existing.is_active:
-            email_enqueue(using=DB, event_key=f"account_exists:{existing.pk}:{secrets.token_hex(8)}",
-                          template="account_exists", to=[existing.email], context={
-                              "name": existing.first_name or existing.email, "email": existing.email,
-                              "reset_url": settings.ACCOUNT_PASSWORD_RESET_REQUEST_URL})
+            email_enqueue(
+                using=DB,
+                event_key=f"account_exists:{existing.pk}:{secrets.token_hex(8)}",
+                template="account_exists",
+                to=[existing.email],
+                context={
+                    "name": existing.first_name or existing.email,
+                    "email": existing.email,
+                    "reset_url": settings.ACCOUNT_PASSWORD_RESET_REQUEST_URL,
+                },
+            )
     return None
 
 
@@ -208,7 +244,8 @@ def password_reset_confirm(*, token: str, new_password: str, ip: str | None = No
         row.used_at = now
         row.save(using=DB, update_fields=["used_at"])
         AccountToken.objects.using(DB).filter(user=user, used_at__isnull=True, voided_at__isnull=True).update(
-            voided_at=now)
+            voided_at=now
+        )
         user.set_password(new_password)  # save() moves the revocation stamp: every session ends
         if user.email_verified_at is None and user.email.lower() == row.email.lower():
             user.email_verified_at = now
@@ -219,8 +256,11 @@ def password_reset_confirm(*, token: str, new_password: str, ip: str | None = No
 
 def _check_current_password(user: User, password: str) -> None:
     if not user.check_password(password or ""):
-        raise ValidationFailed("The current password is wrong.", code="wrong_password",
-                               field_errors={"current_password": ["Wrong password."]})
+        raise ValidationFailed(
+            "The current password is wrong.",
+            code="wrong_password",
+            field_errors={"current_password": ["Wrong password."]},
+        )
 
 
 def password_change(*, user: User, current_password: str, new_password: str, ip: str | None = None) -> User:
@@ -231,13 +271,16 @@ def password_change(*, user: User, current_password: str, new_password: str, ip:
         _check_current_password(account, current_password)
         _check_new_password(new_password, user=account, field="new_password")
         if account.check_password(new_password):
-            raise ValidationFailed("The new password is the current one.", code="password_unchanged",
-                                   field_errors={"new_password": ["Same as the current password."]})
+            raise ValidationFailed(
+                "The new password is the current one.",
+                code="password_unchanged",
+                field_errors={"new_password": ["Same as the current password."]},
+            )
         account.set_password(new_password)
         account.save(using=DB)  # moves the revocation stamp
-        AccountToken.objects.using(DB).filter(user=account, purpose=AccountTokenPurpose.RESET_PASSWORD,
-                                              used_at__isnull=True, voided_at__isnull=True).update(
-            voided_at=timezone.now())
+        AccountToken.objects.using(DB).filter(
+            user=account, purpose=AccountTokenPurpose.RESET_PASSWORD, used_at__isnull=True, voided_at__isnull=True
+        ).update(voided_at=timezone.now())
         _audit(account.pk, AccountAuditLog.Action.PASSWORD_CHANGED, ip)
     return account
 
@@ -274,8 +317,12 @@ def _last_owner_of(user_id: int, tenant_ids: list[int], *, lock: bool) -> list[i
 
 def _refuse_last_owner(alone: list[int]) -> None:
     if alone:
-        raise Conflict("You are the last owner of a tenant: make another member owner (or delete the tenant) "
-                       "before deleting your account.", code="last_owner", extra={"tenant_ids": alone})
+        raise Conflict(
+            "You are the last owner of a tenant: make another member owner (or delete the tenant) "
+            "before deleting your account.",
+            code="last_owner",
+            extra={"tenant_ids": alone},
+        )
 
 
 def account_delete(*, user: User, password: str, ip: str | None = None) -> None:
@@ -292,8 +339,9 @@ def account_delete(*, user: User, password: str, ip: str | None = None) -> None:
     _check_current_password(account, password)
     _refuse_last_owner(_last_owner_of(account.pk, _own_tenant_ids(account.pk), lock=False))
     # The marketplace first: it is idempotent, so if the tenant side below fails, deleting again finishes.
-    marketplace_ids = list(MarketplaceUser.all_objects.using("marketplace").filter(tenant_user_id=account.pk)
-                           .values_list("pk", flat=True))
+    marketplace_ids = list(
+        MarketplaceUser.all_objects.using("marketplace").filter(tenant_user_id=account.pk).values_list("pk", flat=True)
+    )
     for marketplace_user_id in marketplace_ids:
         marketplace_user_erase(user_id=marketplace_user_id)
     with transaction.atomic(using=DB):
@@ -305,11 +353,17 @@ def account_delete(*, user: User, password: str, ip: str | None = None) -> None:
                 membership = TenantMembership.objects.using(DB).filter(tenant_id=tenant_id, user=account).first()
                 if membership is not None:
                     MembershipAuditLog.objects.using(DB).create(
-                        tenant_id=tenant_id, user=account, action=MembershipAuditLog.Action.LEFT,
-                        old_role=membership.role, new_role="", changed_by=account)
+                        tenant_id=tenant_id,
+                        user=account,
+                        action=MembershipAuditLog.Action.LEFT,
+                        old_role=membership.role,
+                        new_role="",
+                        changed_by=account,
+                    )
                     membership.delete()
         AccountToken.objects.using(DB).filter(user=account, used_at__isnull=True, voided_at__isnull=True).update(
-            voided_at=timezone.now())
+            voided_at=timezone.now()
+        )
         erased = f"erased-{account.pk}@erased.invalid"
         account.email = erased
         account.username = erased

@@ -71,21 +71,46 @@ def _soft_delete_user(user, staff):
 
 @admin.register(User)
 class UserAdmin(LargeTableAdminMixin, BackofficeActionsMixin, DjangoUserAdmin):
-    list_display = ("email", "username", "first_name", "last_name", "is_staff", "is_superuser", "is_active",
-                    "second_factor", "last_login", "deleted_at", "view_as")
+    list_display = (
+        "email",
+        "username",
+        "first_name",
+        "last_name",
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "second_factor",
+        "last_login",
+        "deleted_at",
+        "view_as",
+    )
     search_fields = ("^email",)
     date_hierarchy = "date_joined"
     # A staff member who lost their phone and recovery codes: remove their devices (audited, with a
     # reason); they set up a new one at their next sign-in (docs/operations/staff-2fa.md).
     # A stolen device or token: every API token of the user stops working within a second.
-    actions = [audited_action("reset_second_factor", "Reset the second factor of selected staff",
-                              perform=_reset_second_factor, permissions=("reset_second_factor",)),
-               audited_action("sign_out_everywhere", "Sign the selected users out everywhere (void every API token)",
-                              perform=_sign_out_everywhere, permissions=("support_action",)),
-               # The marketplace may point at a user: never a hard delete (tenant_app/user_deletion.py).
-               # Erasing a person's data is the personal-data flow (docs/operations/runbook.md).
-               audited_action("soft_delete_user", "Deactivate and soft-delete the selected accounts",
-                              perform=_soft_delete_user, permissions=("support_action",))]
+    actions = [
+        audited_action(
+            "reset_second_factor",
+            "Reset the second factor of selected staff",
+            perform=_reset_second_factor,
+            permissions=("reset_second_factor",),
+        ),
+        audited_action(
+            "sign_out_everywhere",
+            "Sign the selected users out everywhere (void every API token)",
+            perform=_sign_out_everywhere,
+            permissions=("support_action",),
+        ),
+        # The marketplace may point at a user: never a hard delete (tenant_app/user_deletion.py).
+        # Erasing a person's data is the personal-data flow (docs/operations/runbook.md).
+        audited_action(
+            "soft_delete_user",
+            "Deactivate and soft-delete the selected accounts",
+            perform=_soft_delete_user,
+            permissions=("support_action",),
+        ),
+    ]
 
     def has_delete_permission(self, request, obj=None):
         return False  # soft delete only, through the action above
@@ -97,8 +122,11 @@ class UserAdmin(LargeTableAdminMixin, BackofficeActionsMixin, DjangoUserAdmin):
         from django.db.models import Exists, OuterRef
         from django_otp.plugins.otp_totp.models import TOTPDevice
 
-        return super().get_queryset(request).annotate(second_factor_enrolled=Exists(
-            TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(second_factor_enrolled=Exists(TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)))
+        )
 
     @admin.display(description="second factor", boolean=True)
     def second_factor(self, obj):
@@ -133,8 +161,14 @@ class TenantAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- Tenant-owned tables (audited tenant path) ----------------------------------------------------------
 
 
-class TenantOwnedAdmin(LargeTableAdminMixin, TenantScopedAdminMixin, CrossDatabaseLinksMixin, BackofficeActionsMixin, ReadOnlyAdminMixin,
-                       admin.ModelAdmin):
+class TenantOwnedAdmin(
+    LargeTableAdminMixin,
+    TenantScopedAdminMixin,
+    CrossDatabaseLinksMixin,
+    BackofficeActionsMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
+):
     pass
 
 
@@ -153,8 +187,17 @@ class TenantInvitationAdmin(TenantOwnedAdmin):
     is not shown, and the token itself is kept only in the queued email until it is sent (then removed
     from the row; the email pages never show it: breederhq.email.SECRETS_IN_TEMPLATES)."""
 
-    list_display = ("id", "email", "role", "status", "invited_by", "created_at", "expires_at", "responded_at",
-                    "responded_by")
+    list_display = (
+        "id",
+        "email",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "responded_at",
+        "responded_by",
+    )
     list_filter = ("status", "role")
     list_select_related = ("invited_by", "responded_by")
     search_fields = ("=email",)
@@ -165,8 +208,18 @@ class TenantInvitationAdmin(TenantOwnedAdmin):
 @admin.register(Contact)
 class ContactAdmin(TenantOwnedAdmin):
     crossdb_links = ("marketplace_user_id",)
-    list_display = ("id", "display_name", "kind", "email", "phone", "city", "country", "marketplace_user_id_link",
-                    "deleted_at", "created_at")
+    list_display = (
+        "id",
+        "display_name",
+        "kind",
+        "email",
+        "phone",
+        "city",
+        "country",
+        "marketplace_user_id_link",
+        "deleted_at",
+        "created_at",
+    )
     list_filter = ("kind", "country")
     search_fields = ("=last_name", "=organization_name", "=email")
     date_hierarchy = "created_at"
@@ -191,8 +244,15 @@ class LineItemInline(ReadOnlyInline):
 class PaymentInline(ReadOnlyInline):
     model = Payment
     amount = money("amount_cents")
-    fields = readonly_fields = ("created_at", "kind", "method", "amount", "external_reference", "credit_note",
-                                "recorded_by")
+    fields = readonly_fields = (
+        "created_at",
+        "kind",
+        "method",
+        "amount",
+        "external_reference",
+        "credit_note",
+        "recorded_by",
+    )
 
 
 class CreditNoteInline(ReadOnlyInline):
@@ -202,7 +262,9 @@ class CreditNoteInline(ReadOnlyInline):
 
 
 def _confirm(invoice, user, reason):
-    return services.invoice_confirm_payment(invoice_id=invoice.pk, actor=user, reference=f"back office: {reason}"[:255]).status
+    return services.invoice_confirm_payment(
+        invoice_id=invoice.pk, actor=user, reference=f"back office: {reason}"[:255]
+    ).status
 
 
 def _reject(invoice, user, reason):
@@ -210,14 +272,16 @@ def _reject(invoice, user, reason):
 
 
 def _expire(invoice, user):
-    return services.invoice_expire_payment_claim(invoice_id=invoice.pk, actor=user,
-                                                 actor_label=f"staff:{user.get_username()}").status
+    return services.invoice_expire_payment_claim(
+        invoice_id=invoice.pk, actor=user, actor_label=f"staff:{user.get_username()}"
+    ).status
 
 
 def _resolve(invoice, user, reason):
     # The rule (only a disagreement is resolved) is the service's: a refusal is shown as such.
     return services.invoice_set_reconciliation_status(
-        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason, actor=user).reconciliation_status
+        invoice_id=invoice.pk, status=ReconciliationStatus.RESOLVED, note=reason, actor=user
+    ).reconciliation_status
 
 
 @admin.register(Invoice)
@@ -227,31 +291,81 @@ class InvoiceAdmin(TenantOwnedAdmin):
     refunded = money("refunded_cents")
     subtotal = money("subtotal_cents")
     tax = money("tax_cents")
-    list_display = ("invoice_number", "contact", "status", "total", "paid", "refunded", "payment_mode_snapshot",
-                    "reconciliation_status", "is_marketplace_invoice", "due_date", "created_at")
-    list_filter = ("status", OverdueFilter, "payment_mode_snapshot", "reconciliation_status", "is_marketplace_invoice",
-                   "currency")
+    list_display = (
+        "invoice_number",
+        "contact",
+        "status",
+        "total",
+        "paid",
+        "refunded",
+        "payment_mode_snapshot",
+        "reconciliation_status",
+        "is_marketplace_invoice",
+        "due_date",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        OverdueFilter,
+        "payment_mode_snapshot",
+        "reconciliation_status",
+        "is_marketplace_invoice",
+        "currency",
+    )
     list_select_related = ("contact",)
     search_fields = ("=invoice_number", "=contact__last_name", "=contact__organization_name", "=contact__email")
     date_hierarchy = "created_at"
     # The receipt opens through the back office's permission-checked, audited download (not /media/).
     receipt = receipt_link("tenant")
-    readonly_fields = ("subtotal", "tax", "total", "paid", "refunded", "receipt",
-                       *(f for f in _all_fields(Invoice) if not f.endswith("_cents") and f != "buyer_payment_receipt"))
+    readonly_fields = (
+        "subtotal",
+        "tax",
+        "total",
+        "paid",
+        "refunded",
+        "receipt",
+        *(f for f in _all_fields(Invoice) if not f.endswith("_cents") and f != "buyer_payment_receipt"),
+    )
     exclude = ("subtotal_cents", "tax_cents", "total_cents", "paid_cents", "refunded_cents", "buyer_payment_receipt")
-    inlines = [LineItemInline, PaymentInline, CreditNoteInline,
-               documents_inline(document_model=InvoiceDocument, kind="tenant"),
-               *timeline_inlines(audit_model=InvoiceAuditLog, confirmation_model=PaymentConfirmationAudit,
-                                 claimant_field="marked_paid_by_marketplace_user_id")]
+    inlines = [
+        LineItemInline,
+        PaymentInline,
+        CreditNoteInline,
+        documents_inline(document_model=InvoiceDocument, kind="tenant"),
+        *timeline_inlines(
+            audit_model=InvoiceAuditLog,
+            confirmation_model=PaymentConfirmationAudit,
+            claimant_field="marked_paid_by_marketplace_user_id",
+        ),
+    ]
     actions = [
-        audited_action("confirm_manual_payment", "Confirm the buyer's manual payment", perform=_confirm,
-                       permissions=("payment_action",), pass_reason=True),
-        audited_action("reject_manual_payment", "Reject the buyer's manual payment claim", perform=_reject,
-                       permissions=("payment_action",), pass_reason=True),
-        audited_action("expire_manual_payment", "Expire the buyer's manual payment claim now", perform=_expire,
-                       permissions=("payment_action",)),
-        audited_action("resolve_reconciliation", "Mark the reconciliation disagreement resolved", perform=_resolve,
-                       permissions=("payment_action",), pass_reason=True),
+        audited_action(
+            "confirm_manual_payment",
+            "Confirm the buyer's manual payment",
+            perform=_confirm,
+            permissions=("payment_action",),
+            pass_reason=True,
+        ),
+        audited_action(
+            "reject_manual_payment",
+            "Reject the buyer's manual payment claim",
+            perform=_reject,
+            permissions=("payment_action",),
+            pass_reason=True,
+        ),
+        audited_action(
+            "expire_manual_payment",
+            "Expire the buyer's manual payment claim now",
+            perform=_expire,
+            permissions=("payment_action",),
+        ),
+        audited_action(
+            "resolve_reconciliation",
+            "Mark the reconciliation disagreement resolved",
+            perform=_resolve,
+            permissions=("payment_action",),
+            pass_reason=True,
+        ),
     ]
 
     def get_queryset(self, request):
@@ -316,8 +430,15 @@ class MembershipAuditLogAdmin(TenantOwnedAdmin):
 @admin.register(PaymentConfirmationAudit)
 class PaymentConfirmationAuditAdmin(TenantOwnedAdmin):
     crossdb_links = ("marked_paid_by_marketplace_user_id",)
-    list_display = ("created_at", "invoice", "event", "marked_paid_by_marketplace_user_id_link", "confirmed_by",
-                    "confirmed_by_actor", "payment_method")
+    list_display = (
+        "created_at",
+        "invoice",
+        "event",
+        "marked_paid_by_marketplace_user_id_link",
+        "confirmed_by",
+        "confirmed_by_actor",
+        "payment_method",
+    )
     list_filter = ("event",)
     list_select_related = ("invoice", "confirmed_by")
     search_fields = ("=invoice__invoice_number",)

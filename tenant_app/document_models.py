@@ -18,8 +18,9 @@ class InvoiceDocument(TenantOwned, AbstractInvoiceDocument):
         app_label = "tenant_app"
         db_table = "invoice_documents"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "invoice", "kind", "source_id", "version"],
-                                    name="invoice_documents_one_per_version"),
+            models.UniqueConstraint(
+                fields=["tenant", "invoice", "kind", "source_id", "version"], name="invoice_documents_one_per_version"
+            ),
             models.UniqueConstraint(fields=["id", "tenant"], name="invoice_documents_id_tenant_unique"),
             *AbstractInvoiceDocument.common_checks("invoice_documents"),
         ]

@@ -44,14 +44,18 @@ def _memberships_statement() -> tuple[str, list[str], list[str]]:
     membership_fields, tenant_fields = TenantMembership._meta.concrete_fields, Tenant._meta.concrete_fields
     # The rows go to from_db as the cursor returns them, without the fields' database converters:
     # a field that needs one (a JSONField, a custom type) must be read through the ORM instead.
-    converted = [f"{f.model.__name__}.{f.name}" for f in (*membership_fields, *tenant_fields) if hasattr(f, "from_db_value")]
+    converted = [
+        f"{f.model.__name__}.{f.name}" for f in (*membership_fields, *tenant_fields) if hasattr(f, "from_db_value")
+    ]
     if converted:
         raise ImproperlyConfigured(f"user_memberships reads raw rows; these fields need converting: {converted}")
     columns = [f'm."{f.column}"' for f in membership_fields] + [f't."{f.column}"' for f in tenant_fields]
-    sql = (f'SELECT {", ".join(columns)} FROM "{TenantMembership._meta.db_table}" m'
-           f' JOIN "{Tenant._meta.db_table}" t ON t."{Tenant._meta.pk.column}" = m."{TenantMembership._meta.get_field("tenant").column}"'
-           f' WHERE m."{TenantMembership._meta.get_field("user").column}" = %s AND t."{Tenant._meta.get_field("deleted_at").column}" IS NULL'
-           f' ORDER BY m."{TenantMembership._meta.get_field("tenant").column}"')
+    sql = (
+        f'SELECT {", ".join(columns)} FROM "{TenantMembership._meta.db_table}" m'
+        f' JOIN "{Tenant._meta.db_table}" t ON t."{Tenant._meta.pk.column}" = m."{TenantMembership._meta.get_field("tenant").column}"'
+        f' WHERE m."{TenantMembership._meta.get_field("user").column}" = %s AND t."{Tenant._meta.get_field("deleted_at").column}" IS NULL'
+        f' ORDER BY m."{TenantMembership._meta.get_field("tenant").column}"'
+    )
     return sql, [f.attname for f in membership_fields], [f.attname for f in tenant_fields]
 
 

@@ -27,7 +27,8 @@ def contact_purge_deleted(*, now: datetime | None = None, limit: int = 500) -> l
         candidates = list(
             Contact.all_objects.filter(deleted_at__lt=cutoff)
             .exclude(Exists(Invoice.all_objects.filter(contact_id=OuterRef("pk"))))
-            .order_by("pk").values_list("tenant_id", "pk")[:limit]
+            .order_by("pk")
+            .values_list("tenant_id", "pk")[:limit]
         )
     purged = []
     for tenant_id, contact_id in candidates:

@@ -14,9 +14,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
-from breederhq.money import CentsField, CurrencyField, Money, amount_bound_check, currency_check
-from breederhq.reconciliation import ReconciliationStatus as _ReconciliationStatus
-from breederhq.reconciliation import reconciliation_status_check
 from breederhq.invoicing.models import (
     AbstractInvoice,
     AbstractInvoiceAuditLog,
@@ -25,6 +22,9 @@ from breederhq.invoicing.models import (
 )
 from breederhq.invoicing.status import INVOICE_TRANSITIONS as _INVOICE_TRANSITIONS
 from breederhq.invoicing.status import InvoiceStatus as _InvoiceStatus
+from breederhq.money import CentsField, CurrencyField, Money, amount_bound_check, currency_check
+from breederhq.reconciliation import ReconciliationStatus as _ReconciliationStatus
+from breederhq.reconciliation import reconciliation_status_check
 from breederhq.tenancy import UnscopedTenantLookup
 from tenant_app.user_deletion import UserManager, user_soft_delete
 
@@ -39,13 +39,18 @@ class User(AbstractUser):
 
     email = models.EmailField("email address", unique=True)
     tokens_valid_after = models.DateTimeField(
-        null=True, blank=True, editable=False,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="API tokens issued before this moment are void (sign-out everywhere, a password change, "
-                  "a deactivation); see breederhq/api/sessions.py.")
+        "a deactivation); see breederhq/api/sessions.py.",
+    )
     email_verified_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="When the owner of the address proved it by the emailed link. Until then the account "
-                  "can sign in but not buy, sell or invite (tenant_app/accounts.py).")
+        "can sign in but not buy, sell or invite (tenant_app/accounts.py).",
+    )
     #: Soft delete only: the marketplace may point at the user (tenant_app/user_deletion.py).
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -172,11 +177,17 @@ class AccountToken(models.Model):
     class Meta:
         db_table = "account_tokens"
         constraints = [
-            models.CheckConstraint(condition=Q(purpose__in=["verify_email", "reset_password"]),
-                                   name="account_tokens_purpose_valid"),
+            models.CheckConstraint(
+                condition=Q(purpose__in=["verify_email", "reset_password"]), name="account_tokens_purpose_valid"
+            ),
         ]
-        indexes = [models.Index(fields=["user", "purpose"], name="account_tokens_user_idx",
-                                condition=Q(used_at__isnull=True, voided_at__isnull=True))]
+        indexes = [
+            models.Index(
+                fields=["user", "purpose"],
+                name="account_tokens_user_idx",
+                condition=Q(used_at__isnull=True, voided_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose} for user {self.user_id}"
@@ -227,9 +238,7 @@ class Tenant(SoftDeleteModel):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
-    marketplace_payment_mode = models.CharField(
-        max_length=20, choices=PaymentMode.choices, default=PaymentMode.MANUAL
-    )
+    marketplace_payment_mode = models.CharField(max_length=20, choices=PaymentMode.choices, default=PaymentMode.MANUAL)
     # The business's profile, edited by its owners (tenant_app.services.tenant_update_profile).
     contact_email = models.EmailField(blank=True, default="")
     phone = models.CharField(max_length=40, blank=True, default="")
@@ -256,8 +265,10 @@ class Tenant(SoftDeleteModel):
                 name="tenants_payment_mode_valid",
             ),
             currency_check("default_currency", name="tenants_default_currency_valid"),
-            models.CheckConstraint(condition=models.Q(invoice_number_prefix__regex=r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,11}$"),
-                                   name="tenants_invoice_number_prefix_valid"),
+            models.CheckConstraint(
+                condition=models.Q(invoice_number_prefix__regex=r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,11}$"),
+                name="tenants_invoice_number_prefix_valid",
+            ),
             models.CheckConstraint(condition=models.Q(country__regex=r"^([A-Z]{2})?$"), name="tenants_country_valid"),
         ]
 
@@ -388,17 +399,29 @@ class TenantInvitation(TenantOwned):
             models.UniqueConstraint(fields=["token_hash", "tenant"], name="tenant_invitations_token_unique"),
             models.UniqueConstraint(fields=["id", "tenant"], name="tenant_invitations_id_tenant_unique"),
             # One live invitation per address and tenant: inviting again replaces it.
-            models.UniqueConstraint(models.F("tenant"), models.functions.Lower("email"),
-                                    condition=Q(status="pending"), name="tenant_invitations_one_pending_per_email"),
-            models.CheckConstraint(condition=Q(status__in=["pending", "accepted", "declined", "revoked"]),
-                                   name="tenant_invitations_status_valid"),
-            models.CheckConstraint(condition=Q(role__in=["owner", "admin", "staff", "viewer"]),
-                                   name="tenant_invitations_role_valid"),
-            models.CheckConstraint(condition=Q(status="pending") | Q(responded_at__isnull=False),
-                                   name="tenant_invitations_response_recorded"),
+            models.UniqueConstraint(
+                models.F("tenant"),
+                models.functions.Lower("email"),
+                condition=Q(status="pending"),
+                name="tenant_invitations_one_pending_per_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "accepted", "declined", "revoked"]),
+                name="tenant_invitations_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "admin", "staff", "viewer"]), name="tenant_invitations_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(responded_at__isnull=False),
+                name="tenant_invitations_response_recorded",
+            ),
         ]
-        indexes = [models.Index(models.functions.Lower("email"), name="tenant_invitations_email_idx",
-                                condition=Q(status="pending"))]
+        indexes = [
+            models.Index(
+                models.functions.Lower("email"), name="tenant_invitations_email_idx", condition=Q(status="pending")
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.email} -> {self.tenant_id} ({self.role}, {self.status})"
@@ -430,8 +453,7 @@ class MembershipAuditLog(TenantOwned):
 
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     email = models.EmailField(blank=True, help_text="The address invited (invitation events).")
-    invitation = models.ForeignKey(TenantInvitation, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
+    invitation = models.ForeignKey(TenantInvitation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=20, choices=Action.choices)
     old_role = models.CharField(max_length=10, blank=True)
     new_role = models.CharField(max_length=10, blank=True)
@@ -442,12 +464,25 @@ class MembershipAuditLog(TenantOwned):
         db_table = "membership_audit_log"
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(action__in=["added", "role_changed", "removed", "invited",
-                                                           "invitation_accepted", "invitation_declined",
-                                                           "invitation_revoked", "left"]),
-                                   name="membership_audit_log_action_valid"),
-            models.CheckConstraint(condition=Q(user__isnull=False) | Q(action__in=["invited", "invitation_revoked"]),
-                                   name="membership_audit_log_user_named"),
+            models.CheckConstraint(
+                condition=Q(
+                    action__in=[
+                        "added",
+                        "role_changed",
+                        "removed",
+                        "invited",
+                        "invitation_accepted",
+                        "invitation_declined",
+                        "invitation_revoked",
+                        "left",
+                    ]
+                ),
+                name="membership_audit_log_action_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | Q(action__in=["invited", "invitation_revoked"]),
+                name="membership_audit_log_user_named",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "id"], name="membership_audit_tenant_idx")]
 
@@ -496,8 +531,11 @@ class ContactQuerySet(SoftDeleteQuerySet):
     def _filter_or_exclude(self, negate, args, kwargs):
         conditions = [*args, *kwargs.items()]
         names_tenant = any(_mentions(c, ("tenant", "tenant_id")) for c in conditions)
-        if (not self._tenant_scoped and not names_tenant
-                and any(_mentions(c, ("marketplace_user_id", "marketplace_user")) for c in conditions)):
+        if (
+            not self._tenant_scoped
+            and not names_tenant
+            and any(_mentions(c, ("marketplace_user_id", "marketplace_user")) for c in conditions)
+        ):
             raise UnscopedTenantLookup(
                 "Contacts are never looked up by marketplace_user_id without a tenant: add "
                 "tenant_id=... to the same filter, or use "
@@ -535,8 +573,9 @@ class Contact(CrossDatabaseReferencesMixin, TenantOwned, SoftDeleteModel):
     notes = models.TextField(blank=True)
     # No single-column index: the only lookups allowed name the tenant too, which the partial
     # unique index below serves.
-    marketplace_user_id = CrossDatabaseReference("marketplace_app.MarketplaceUser", null=True, blank=True,
-                                                 db_index=False)
+    marketplace_user_id = CrossDatabaseReference(
+        "marketplace_app.MarketplaceUser", null=True, blank=True, db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -624,10 +663,12 @@ class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
             ),
             # breederhq.money.MAX_AMOUNT_CENTS: with the checks above, bounds every amount of the invoice.
             amount_bound_check("total_cents", name="invoices_total_within_bound"),
-            models.CheckConstraint(condition=Q(paid_cents__lte=models.F("total_cents")),
-                                   name="invoices_paid_not_above_total"),
-            models.CheckConstraint(condition=Q(refunded_cents__lte=models.F("paid_cents")),
-                                   name="invoices_refunded_not_above_paid"),
+            models.CheckConstraint(
+                condition=Q(paid_cents__lte=models.F("total_cents")), name="invoices_paid_not_above_total"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_cents__lte=models.F("paid_cents")), name="invoices_refunded_not_above_paid"
+            ),
             # Issued documents stay visible in the ledger: only drafts and void invoices are
             # (soft-)deleted.
             models.CheckConstraint(
@@ -636,7 +677,8 @@ class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
             ),
             # A manual payment claimed by the buyer always has a receipt.
             models.CheckConstraint(
-                condition=~Q(payment_mode_snapshot="manual") | Q(buyer_marked_paid_at__isnull=True)
+                condition=~Q(payment_mode_snapshot="manual")
+                | Q(buyer_marked_paid_at__isnull=True)
                 | ~Q(buyer_payment_receipt=""),
                 name="invoices_manual_mark_paid_needs_receipt",
             ),
@@ -644,8 +686,11 @@ class Invoice(TenantOwned, SoftDeleteModel, AbstractInvoice):
         indexes = [
             models.Index(fields=["tenant", "status", "created_at"], name="invoices_tenant_status_idx"),
             # The 7-day expiry sweep of buyers' unconfirmed claims.
-            models.Index(fields=["status", "buyer_marked_paid_at"], name="invoices_pending_confirm_idx",
-                         condition=Q(status=InvoiceStatus.PENDING_CONFIRMATION)),
+            models.Index(
+                fields=["status", "buyer_marked_paid_at"],
+                name="invoices_pending_confirm_idx",
+                condition=Q(status=InvoiceStatus.PENDING_CONFIRMATION),
+            ),
         ]
 
     @property
@@ -688,7 +733,9 @@ class CreditNote(TenantOwned):
     class Meta:
         db_table = "credit_notes"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "credit_note_number"], name="credit_notes_number_unique_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "credit_note_number"], name="credit_notes_number_unique_per_tenant"
+            ),
             models.UniqueConstraint(fields=["id", "tenant"], name="credit_notes_id_tenant_unique"),
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="credit_notes_amount_positive"),
             currency_check(name="credit_notes_currency_iso"),
@@ -730,7 +777,9 @@ class Payment(TenantOwned):
     class Meta:
         db_table = "payments"
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="payments_idempotency_key_unique_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], name="payments_idempotency_key_unique_per_tenant"
+            ),
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payments_amount_positive"),
             models.CheckConstraint(condition=Q(kind__in=["payment", "refund"]), name="payments_kind_valid"),
             models.CheckConstraint(condition=Q(method__in=["stripe", "manual", "other"]), name="payments_method_valid"),
@@ -747,6 +796,7 @@ class Payment(TenantOwned):
 
 
 # --- Audit ------------------------------------------------------------------------------------------
+
 
 class InvoiceAuditLog(TenantOwned, AbstractInvoiceAuditLog):
     """The audit trail of tenant invoices (columns: breederhq/invoicing/models.py). Append-only."""

@@ -24,11 +24,16 @@ def void_unpaid_invoice(payload: dict) -> None:
             return
         if invoice.status not in VOIDABLE:
             # Paid, or the buyer says they paid: a human decides (refund or confirm), not the relay.
-            logger.warning("transaction %s cancelled but tenant invoice %s is %s; left as is",
-                           payload["transaction_id"], invoice.pk, invoice.status)
+            logger.warning(
+                "transaction %s cancelled but tenant invoice %s is %s; left as is",
+                payload["transaction_id"],
+                invoice.pk,
+                invoice.status,
+            )
             return
-        services.invoice_void(invoice_id=invoice.pk,
-                              reason=f"marketplace transaction #{payload['transaction_id']} cancelled")
+        services.invoice_void(
+            invoice_id=invoice.pk, reason=f"marketplace transaction #{payload['transaction_id']} cancelled"
+        )
 
 
 @outbox_handler("marketplace.user_erased", applies_in="default")

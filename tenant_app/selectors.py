@@ -45,12 +45,17 @@ def membership_list(*, tenant_id: int) -> QuerySet[TenantMembership]:
 
 def invoice_refund_list(*, tenant_id: int, invoice_id: int) -> QuerySet[Payment]:
     """An invoice's refunds: refund payment rows with the credit note each issued, newest first."""
-    return (Payment.objects.filter(tenant_id=tenant_id, invoice_id=invoice_id, kind=Payment.Kind.REFUND)
-            .select_related("credit_note", "recorded_by").order_by("-created_at", "-id"))
+    return (
+        Payment.objects.filter(tenant_id=tenant_id, invoice_id=invoice_id, kind=Payment.Kind.REFUND)
+        .select_related("credit_note", "recorded_by")
+        .order_by("-created_at", "-id")
+    )
 
 
 def invitation_list(*, tenant_id: int) -> QuerySet[TenantInvitation]:
-    return TenantInvitation.objects.filter(tenant_id=tenant_id).select_related("invited_by").order_by("-created_at", "-id")
+    return (
+        TenantInvitation.objects.filter(tenant_id=tenant_id).select_related("invited_by").order_by("-created_at", "-id")
+    )
 
 
 def invitations_addressed_to(*, user: User) -> list[TenantInvitation]:
@@ -60,6 +65,8 @@ def invitations_addressed_to(*, user: User) -> list[TenantInvitation]:
     policy itself, never from the request), so this is no cross-tenant read and writes no audit."""
     with own_rows_context(user.pk, using="default"):
         return list(
-            TenantInvitation.objects.filter(email__iexact=user.email.strip()).open()
-            .select_related("tenant", "invited_by").order_by("-created_at", "-id")
+            TenantInvitation.objects.filter(email__iexact=user.email.strip())
+            .open()
+            .select_related("tenant", "invited_by")
+            .order_by("-created_at", "-id")
         )

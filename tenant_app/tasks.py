@@ -16,8 +16,8 @@ def expire_pending_confirmations(tenant_id: int | None = None) -> int:
     from tenant_app.models import Tenant
     from tenant_app.services import invoice_expire_pending_confirmations
 
-    tenant_ids = [tenant_id] if tenant_id is not None else list(
-        Tenant.objects.order_by("id").values_list("id", flat=True)
+    tenant_ids = (
+        [tenant_id] if tenant_id is not None else list(Tenant.objects.order_by("id").values_list("id", flat=True))
     )
     expired = 0
     for tid in tenant_ids:

@@ -43,8 +43,9 @@ def _email_breaker_closed():
     email_breaker.cache_clear()
     try:
         storage = email_breaker()._state_storage
-        storage._redis.delete(*(storage._namespace(part) for part in
-                                ("state", "fail_counter", "success_counter", "opened_at", "probe")))
+        storage._redis.delete(
+            *(storage._namespace(part) for part in ("state", "fail_counter", "success_counter", "opened_at", "probe"))
+        )
     except Exception:  # noqa: BLE001 - Redis down is some tests' subject; nothing to reset then
         pass
     yield

@@ -15,21 +15,32 @@ def main() -> None:
     from django.db import connections
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+
     logins = json.loads(sys.argv[1])
     client = Client(HTTP_HOST="localhost")
-    access = client.post("/api/v1/auth/token/", {"email": logins["owner"], "password": logins["password"]},
-                         content_type="application/json").json()["access"]
+    access = client.post(
+        "/api/v1/auth/token/",
+        {"email": logins["owner"], "password": logins["password"]},
+        content_type="application/json",
+    ).json()["access"]
     out = {}
     for variant, path in (("batched", "/api/v1/contacts/"), ("per_row", "/bench/contacts-per-row")):
         for size in (20, 100):
             client.get(f"{path}?page_size={size}", HTTP_AUTHORIZATION=f"Bearer {access}")
-            with CaptureQueriesContext(connections["default"]) as t, CaptureQueriesContext(connections["marketplace"]) as m:
+            with (
+                CaptureQueriesContext(connections["default"]) as t,
+                CaptureQueriesContext(connections["marketplace"]) as m,
+            ):
                 response = client.get(f"{path}?page_size={size}", HTTP_AUTHORIZATION=f"Bearer {access}")
             assert response.status_code == 200, (path, response.status_code)
             rows = response.json()["results"]
-            out[f"{variant}_{size}"] = {"tenant_db": len(t), "marketplace_db": len(m), "rows": len(rows),
-                                        "linked": sum(1 for r in rows if r["marketplace_user"]),
-                                        "named": sum(1 for r in rows if (r["marketplace_user"] or {}).get("display_name"))}
+            out[f"{variant}_{size}"] = {
+                "tenant_db": len(t),
+                "marketplace_db": len(m),
+                "rows": len(rows),
+                "linked": sum(1 for r in rows if r["marketplace_user"]),
+                "named": sum(1 for r in rows if (r["marketplace_user"] or {}).get("display_name")),
+            }
     print(json.dumps(out))
 
 

@@ -15,19 +15,26 @@ def main() -> None:
     django.setup()
     from django.db import connections
     from django.test.utils import CaptureQueriesContext
+
     from breederhq.crossdb import resolve
     from breederhq.tenancy import system_read_context
     from marketplace_app.models import MarketplaceTransaction
     from tenant_app.models import Invoice
+
     out = {}
     for size in (20, 100):
-        rows = list(MarketplaceTransaction.objects.using("marketplace").filter(invoice_type="tenant").order_by("-id")[:size])
+        rows = list(
+            MarketplaceTransaction.objects.using("marketplace").filter(invoice_type="tenant").order_by("-id")[:size]
+        )
+
         def batched():
             with system_read_context(job="bench"):
                 return resolve(rows, "invoice_id")
+
         def naive():
             with system_read_context(job="bench"):
                 return [Invoice.all_objects.filter(pk=r.invoice_id).first() for r in rows]
+
         with CaptureQueriesContext(connections["default"]) as q:
             batched()
         batched_queries = len(q.captured_queries)
@@ -44,10 +51,14 @@ def main() -> None:
                 for _ in range(20):
                     call()
                 times.append((time.perf_counter() - started) / 20)
-        out[size] = {"batched_ms": statistics.median(b) * 1000, "naive_ms": statistics.median(n) * 1000,
-                     "speedup": statistics.median(n) / statistics.median(b),
-                     "tenant_db_queries_batched": batched_queries, "tenant_db_queries_naive": naive_queries,
-                     "tenant_db_queries_resolve": resolve_queries}
+        out[size] = {
+            "batched_ms": statistics.median(b) * 1000,
+            "naive_ms": statistics.median(n) * 1000,
+            "speedup": statistics.median(n) / statistics.median(b),
+            "tenant_db_queries_batched": batched_queries,
+            "tenant_db_queries_naive": naive_queries,
+            "tenant_db_queries_resolve": resolve_queries,
+        }
     print(json.dumps(out))
 
 

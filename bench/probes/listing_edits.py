@@ -20,8 +20,7 @@ def main() -> None:
     from marketplace_app.models import ServiceListing
 
     state = sys.argv[1]
-    listing = (ServiceListing.objects.using("marketplace").filter(status="active", state=state)
-               .order_by("id").first())
+    listing = ServiceListing.objects.using("marketplace").filter(status="active", state=state).order_by("id").first()
     title = listing.title
     edits, running = 0, True
 
@@ -33,14 +32,23 @@ def main() -> None:
     next_at = time.monotonic()
     while running:
         version = ServiceListing.objects.using("marketplace").values_list("version", flat=True).get(pk=listing.pk)
-        services.listing_update(listing_id=listing.pk, provider_id=listing.provider_id, expected_version=version,
-                                title=title if edits % 2 else f"{title} (edited)")
+        services.listing_update(
+            listing_id=listing.pk,
+            provider_id=listing.provider_id,
+            expected_version=version,
+            title=title if edits % 2 else f"{title} (edited)",
+        )
         edits += 1
         next_at += 1.0
         time.sleep(max(0.0, next_at - time.monotonic()))
-    services.listing_update(listing_id=listing.pk, provider_id=listing.provider_id,
-                            expected_version=ServiceListing.objects.using("marketplace").values_list(
-                                "version", flat=True).get(pk=listing.pk), title=title)
+    services.listing_update(
+        listing_id=listing.pk,
+        provider_id=listing.provider_id,
+        expected_version=ServiceListing.objects.using("marketplace")
+        .values_list("version", flat=True)
+        .get(pk=listing.pk),
+        title=title,
+    )
     print(json.dumps({"edits": edits, "listing_id": listing.pk}))
 
 

@@ -1,6 +1,6 @@
 """The child of `python -m bench.profile`: one request profiled in process (Django test client).
 
-    python -m bench.probes.profile_request SCENARIO REQUESTS HTML LOGINS_JSON [--all] [--explain] [--cprofile --sort KEY]
+python -m bench.probes.profile_request SCENARIO REQUESTS HTML LOGINS_JSON [--all] [--explain] [--cprofile --sort KEY]
 """
 
 import itertools
@@ -22,24 +22,35 @@ def main() -> None:
     client = Client(HTTP_HOST="localhost")
 
     def bearer(who):
-        response = client.post("/api/v1/auth/token/", {"email": logins[who], "password": logins["password"]},
-                               content_type="application/json")
+        response = client.post(
+            "/api/v1/auth/token/",
+            {"email": logins[who], "password": logins["password"]},
+            content_type="application/json",
+        )
         return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access']}"}
 
     def webhook_calls(n):
         """Signed 2-3 KB Stripe events, each new (as the webhook scenario sends them, minus duplicates)."""
         import stripe
         from django.conf import settings
+
         sys.path.insert(0, ".")
         from tests.fakes.stripe_server import stripe_event
 
         def call(i):
-            body = json.dumps(stripe_event("account.updated", {"id": f"acct_prof_{i}", "object": "account",
-                                           "charges_enabled": True, "filler": "x" * 2000}, event_id=f"evt_prof_{i}"),
-                              separators=(",", ":"))
+            body = json.dumps(
+                stripe_event(
+                    "account.updated",
+                    {"id": f"acct_prof_{i}", "object": "account", "charges_enabled": True, "filler": "x" * 2000},
+                    event_id=f"evt_prof_{i}",
+                ),
+                separators=(",", ":"),
+            )
             header = stripe.WebhookSignature.generate_signature_header(body, settings.STRIPE_WEBHOOK_SECRET)
-            return lambda: client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
-                                       HTTP_STRIPE_SIGNATURE=header)
+            return lambda: client.post(
+                "/api/v1/payments/stripe/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+            )
+
         return [call(f"{time.time_ns()}_{i}") for i in range(n)]
 
     if scenario == "webhook":
@@ -49,6 +60,7 @@ def main() -> None:
             return next(calls)()
     else:
         from bench.targets import REQUEST_COST_TARGETS
+
         url, who = REQUEST_COST_TARGETS[scenario]
         headers = bearer(who) if who else {}
         # {n}: a value no earlier request (or run) used, so a search misses the search cache each time.
@@ -56,26 +68,37 @@ def main() -> None:
 
         def request():
             return client.get(next(urls), **headers)
+
     for _ in range(20):
         assert request().status_code == 200
-    with CaptureQueriesContext(connections["default"]) as tenant_q, CaptureQueriesContext(connections["marketplace"]) as mk_q:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_q,
+        CaptureQueriesContext(connections["marketplace"]) as mk_q,
+    ):
         request()
     print(f"queries per request: tenant DB {len(tenant_q)}, marketplace DB {len(mk_q)}")
     for alias, captured in (("default", tenant_q), ("marketplace", mk_q)):
         for q in captured.captured_queries:
             print("   ", q["time"], q["sql"][:160])
-            if "--explain" in sys.argv and q["sql"].lstrip().upper().startswith("SELECT") and "set_config" not in q["sql"]:
+            if (
+                "--explain" in sys.argv
+                and q["sql"].lstrip().upper().startswith("SELECT")
+                and "set_config" not in q["sql"]
+            ):
                 with connections[alias].cursor() as cursor:
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
                     print("\n".join("        " + r[0] for r in cursor.fetchall()))
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(requests):
         request()
-    print(f"unprofiled: {(time.perf_counter() - wall) / requests * 1000:.2f} ms wall, "
-          f"{(time.process_time() - cpu) / requests * 1000:.2f} ms CPU of this process per request")
+    print(
+        f"unprofiled: {(time.perf_counter() - wall) / requests * 1000:.2f} ms wall, "
+        f"{(time.process_time() - cpu) / requests * 1000:.2f} ms CPU of this process per request"
+    )
     if "--cprofile" in sys.argv:
         import cProfile
         import pstats
+
         profile = cProfile.Profile(time.process_time)  # CPU seconds: waits on PostgreSQL do not count
         profile.enable()
         for _ in range(requests):

@@ -16,8 +16,13 @@ class ProbeFailed(RuntimeError):
 def probe(environment: dict, name: str, *args: str, check: bool = True):
     """The JSON of the probe's last line of output; ProbeFailed (its last error line) if it exits
     non-zero."""
-    result = subprocess.run([sys.executable, "-m", f"bench.probes.{name}", *args], cwd=BASE_DIR, env=environment,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.probes.{name}", *args],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         lines = result.stderr.strip().splitlines() or [f"exit code {result.returncode}"]
         raise ProbeFailed(f"{name}: {lines[-1][:300]}")

@@ -28,8 +28,11 @@ def main() -> None:
         with connections["marketplace"].cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {search.where}", list(search.params))
             matches = cursor.fetchone()[0]
-            cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {LISTING_SEARCH_DOCUMENT_SQL}"
-                           " @@ websearch_to_tsquery('english'::regconfig, %s)", [arguments["query"]])
+            cursor.execute(
+                f"SELECT count(*) FROM service_listings l WHERE {LISTING_SEARCH_DOCUMENT_SQL}"
+                " @@ websearch_to_tsquery('english'::regconfig, %s)",
+                [arguments["query"]],
+            )
             text_matches = cursor.fetchone()[0]
         out.append({"sql": captured[0]["sql"], "matches": matches, "text_matches": text_matches})
     print(json.dumps(out))

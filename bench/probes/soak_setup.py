@@ -39,16 +39,34 @@ def main() -> None:
             "SELECT %s, 'invoice', coalesce(max(substring(invoice_number from '[0-9]+$')::bigint), 0) "
             "FROM invoices WHERE tenant_id = %s ON CONFLICT (tenant_id, kind) DO UPDATE "
             "SET last_value = greatest(tenant_document_sequences.last_value, EXCLUDED.last_value)",
-            [tenant_id, tenant_id])
-        contacts = list(Contact.objects.filter(tenant_id=tenant_id).order_by("id")
-                        .values_list("id", flat=True)[:40])
-    listings = list(ServiceListing.objects.using("marketplace").filter(status="active")
-                    .exclude(provider__user_id=buyer.pk).order_by("id").values_list("id", flat=True)[:200])
-    providers = list(Provider.objects.using("marketplace").filter(deleted_at__isnull=True).order_by("id")
-                     .values_list("id", flat=True)[:200])
-    print(json.dumps({"token": str(token_pair_for(owner).access_token), "tenant_id": tenant_id,
-                      "contacts": contacts, "listings": listings, "providers": providers,
-                      "words": ["dog", "puppy", "grooming", "training", "boarding", "poodle", "cat", "walking"]}))
+            [tenant_id, tenant_id],
+        )
+        contacts = list(Contact.objects.filter(tenant_id=tenant_id).order_by("id").values_list("id", flat=True)[:40])
+    listings = list(
+        ServiceListing.objects.using("marketplace")
+        .filter(status="active")
+        .exclude(provider__user_id=buyer.pk)
+        .order_by("id")
+        .values_list("id", flat=True)[:200]
+    )
+    providers = list(
+        Provider.objects.using("marketplace")
+        .filter(deleted_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:200]
+    )
+    print(
+        json.dumps(
+            {
+                "token": str(token_pair_for(owner).access_token),
+                "tenant_id": tenant_id,
+                "contacts": contacts,
+                "listings": listings,
+                "providers": providers,
+                "words": ["dog", "puppy", "grooming", "training", "boarding", "poodle", "cat", "walking"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

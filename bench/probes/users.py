@@ -33,10 +33,18 @@ def main() -> None:
             user.save(update_fields=["password"])
         return user
 
-    threads = dict(MessageThread.objects.using("marketplace").values("provider_id")
-                   .annotate(first=Min("id")).values_list("provider_id", "first"))
-    providers = list(Provider.objects.using("marketplace").filter(deleted_at__isnull=True, id__in=threads)
-                     .select_related("user").order_by("id")[1:count + 1])  # provider 0 is the fixed login's
+    threads = dict(
+        MessageThread.objects.using("marketplace")
+        .values("provider_id")
+        .annotate(first=Min("id"))
+        .values_list("provider_id", "first")
+    )
+    providers = list(
+        Provider.objects.using("marketplace")
+        .filter(deleted_at__isnull=True, id__in=threads)
+        .select_related("user")
+        .order_by("id")[1 : count + 1]
+    )  # provider 0 is the fixed login's
     lines: dict[str, list[str]] = {"transactions": [], "messages": [], "contacts": []}
     for index, provider in enumerate(providers):
         user = login(f"bench-provider-{index}@bench.test")

@@ -23,7 +23,6 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-
 TENANTS_CLAIM = "tenants"
 MARKETPLACE_USER_CLAIM = "mku"
 MARKETPLACE_KIND_CLAIM = "mkk"
@@ -80,11 +79,11 @@ class TokenObtainSerializer(serializers.Serializer):
             User().set_password(attrs["password"])
             user = None
         else:
-            user = authenticate(self.context.get("request"), username=account.get_username(),
-                                password=attrs["password"])
+            user = authenticate(
+                self.context.get("request"), username=account.get_username(), password=attrs["password"]
+            )
         if not user or not api_settings.USER_AUTHENTICATION_RULE(user):
-            raise AuthenticationFailed("No active account found with the given credentials.",
-                                       code="no_active_account")
+            raise AuthenticationFailed("No active account found with the given credentials.", code="no_active_account")
         refresh = token_pair_for(user)
         return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
@@ -165,9 +164,13 @@ _AUTH_ERRORS = problems(e400="Invalid input", e401="Wrong credentials or token",
 class TokenObtainView(_TokenView):
     serializer_class = TokenObtainSerializer
 
-    @extend_schema(operation_id="auth_token_obtain", tags=["auth"], request=TokenObtainRequest,
-                   responses={200: TokenPairResponse, **_AUTH_ERRORS},
-                   summary="Sign in: email and password -> access and refresh tokens")
+    @extend_schema(
+        operation_id="auth_token_obtain",
+        tags=["auth"],
+        request=TokenObtainRequest,
+        responses={200: TokenPairResponse, **_AUTH_ERRORS},
+        summary="Sign in: email and password -> access and refresh tokens",
+    )
     def post(self, request):
         return super().post(request)
 
@@ -175,10 +178,14 @@ class TokenObtainView(_TokenView):
 class TokenRefreshView(_TokenView):
     serializer_class = TokenRefreshSerializer
 
-    @extend_schema(operation_id="auth_token_refresh", tags=["auth"], request=TokenRefreshRequest,
-                   responses={200: TokenPairResponse, **_AUTH_ERRORS},
-                   summary="A new token pair (claims recomputed); the refresh token sent is used up, "
-                           "and a used one revokes its whole sign-in")
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        tags=["auth"],
+        request=TokenRefreshRequest,
+        responses={200: TokenPairResponse, **_AUTH_ERRORS},
+        summary="A new token pair (claims recomputed); the refresh token sent is used up, "
+        "and a used one revokes its whole sign-in",
+    )
     def post(self, request):
         return super().post(request)
 
@@ -186,9 +193,13 @@ class TokenRefreshView(_TokenView):
 class TokenRevokeView(_TokenView):
     serializer_class = TokenRevokeSerializer
 
-    @extend_schema(operation_id="auth_token_revoke", tags=["auth"], request=TokenRefreshRequest,
-                   responses={204: None, **_AUTH_ERRORS},
-                   summary="Sign out: revoke a refresh token and every token of its sign-in")
+    @extend_schema(
+        operation_id="auth_token_revoke",
+        tags=["auth"],
+        request=TokenRefreshRequest,
+        responses={204: None, **_AUTH_ERRORS},
+        summary="Sign out: revoke a refresh token and every token of its sign-in",
+    )
     def post(self, request):
         return super().post(request)
 
@@ -199,10 +210,18 @@ class SignOutEverywhereView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [AuthIPThrottle]
 
-    @extend_schema(operation_id="auth_sign_out_everywhere", tags=["auth"], request=None,
-                   responses={204: None, **problems(e401="Not signed in or token revoked",
-                                                    e403="Session sign-in without a CSRF token", e429="Throttled")},
-                   summary="Sign out everywhere: every access and refresh token issued so far is void")
+    @extend_schema(
+        operation_id="auth_sign_out_everywhere",
+        tags=["auth"],
+        request=None,
+        responses={
+            204: None,
+            **problems(
+                e401="Not signed in or token revoked", e403="Session sign-in without a CSRF token", e429="Throttled"
+            ),
+        },
+        summary="Sign out everywhere: every access and refresh token issued so far is void",
+    )
     def post(self, request):
         from breederhq.api.sessions import user_sign_out_everywhere
 
@@ -220,7 +239,8 @@ class MeOut(serializers.Serializer):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     email_verified_at = serializers.DateTimeField(
-        allow_null=True, help_text="null until the address is confirmed: until then no buying, selling or inviting")
+        allow_null=True, help_text="null until the address is confirmed: until then no buying, selling or inviting"
+    )
     memberships = MembershipOut(many=True)
     marketplace_user_id = serializers.IntegerField(allow_null=True)
     marketplace_kind = serializers.CharField(allow_null=True)
@@ -229,8 +249,12 @@ class MeOut(serializers.Serializer):
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="auth_me", tags=["auth"], responses={200: MeOut, **problems(e401="Not signed in")},
-                   summary="Who am I: memberships (tenants and roles) and marketplace identity")
+    @extend_schema(
+        operation_id="auth_me",
+        tags=["auth"],
+        responses={200: MeOut, **problems(e401="Not signed in")},
+        summary="Who am I: memberships (tenants and roles) and marketplace identity",
+    )
     def get(self, request):
         from breederhq.tenancy import set_connection_context, user_memberships
 
@@ -238,13 +262,21 @@ class MeView(APIView):
         set_connection_context(tenant_id=getattr(request._request, "tenant_id", None), user_id=request.user.pk)
         memberships = user_memberships(request.user.pk)
         claims = identity_claims(request.user)
-        return Response(MeOut({
-            "id": request.user.pk, "email": request.user.email,
-            # Live, not the cached user: a verification shows at once.
-            "email_verified_at": get_user_model().objects.filter(pk=request.user.pk)
-                                 .values_list("email_verified_at", flat=True).first(),
-            "memberships": [{"tenant_id": m.tenant_id, "tenant_name": m.tenant.name, "role": m.role}
-                            for m in memberships],
-            "marketplace_user_id": claims[MARKETPLACE_USER_CLAIM],
-            "marketplace_kind": claims[MARKETPLACE_KIND_CLAIM],
-        }).data)
+        return Response(
+            MeOut(
+                {
+                    "id": request.user.pk,
+                    "email": request.user.email,
+                    # Live, not the cached user: a verification shows at once.
+                    "email_verified_at": get_user_model()
+                    .objects.filter(pk=request.user.pk)
+                    .values_list("email_verified_at", flat=True)
+                    .first(),
+                    "memberships": [
+                        {"tenant_id": m.tenant_id, "tenant_name": m.tenant.name, "role": m.role} for m in memberships
+                    ],
+                    "marketplace_user_id": claims[MARKETPLACE_USER_CLAIM],
+                    "marketplace_kind": claims[MARKETPLACE_KIND_CLAIM],
+                }
+            ).data
+        )

@@ -61,5 +61,6 @@ class BreederHQJWTAuthentication(JWTAuthentication):
 
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         # Invalid or unknown tokens are not cached: they raise (and are refused) every time.
-        return identity_cache.cached(("user", str(user_id)), lambda: super(BreederHQJWTAuthentication, self)
-                                     .get_user(validated_token))
+        return identity_cache.cached(
+            ("user", str(user_id)), lambda: super(BreederHQJWTAuthentication, self).get_user(validated_token)
+        )

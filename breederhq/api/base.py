@@ -48,12 +48,16 @@ def _marketplace_identity(request) -> tuple[int | None, str | None]:
     return marketplace_identity().identity_of(request.user.pk)
 
 
-def refuse(request, *, resource_type: str, action: str, reason: str, detail: str, code: str,
-           resource_id=None):
+def refuse(request, *, resource_type: str, action: str, reason: str, detail: str, code: str, resource_id=None):
     """Write the `authorization_audit` row (its own transaction) and raise a 403."""
     write_authorization_audit(
-        user_id=getattr(request.user, "pk", None), resource_type=resource_type, resource_id=resource_id,
-        action=action, allowed=False, reason=reason, request=request._request,
+        user_id=getattr(request.user, "pk", None),
+        resource_type=resource_type,
+        resource_id=resource_id,
+        action=action,
+        allowed=False,
+        reason=reason,
+        request=request._request,
     )
     BLOCKED_CROSS_TENANT.labels(code).inc()
     raise PermissionDenied(detail, code=code)
@@ -68,10 +72,15 @@ class TenantRolePermission(BasePermission):
             return False
         roles = view.roles_for(request)
         if membership.role not in roles:
-            refuse(request, resource_type=view.resource_type, action=view.audit_action(request),
-                   reason=f"role {membership.role} may not {request.method} here", code="role_forbidden",
-                   detail=f"Your role ({membership.role}) does not allow this; it needs one of: "
-                          f"{', '.join(sorted(roles))}.")
+            refuse(
+                request,
+                resource_type=view.resource_type,
+                action=view.audit_action(request),
+                reason=f"role {membership.role} may not {request.method} here",
+                code="role_forbidden",
+                detail=f"Your role ({membership.role}) does not allow this; it needs one of: "
+                f"{', '.join(sorted(roles))}.",
+            )
         return True
 
 
@@ -108,31 +117,49 @@ class TenantAPIView(IdempotentAPIView, generics.GenericAPIView):
         django_request = request._request
         _, kind = _marketplace_identity(request)
         if kind == "service_provider":
-            refuse(request, resource_type=self.resource_type, action="access",
-                   reason="service provider (not a breeder) reaching a tenant endpoint",
-                   code="not_a_breeder", detail="Service providers have no access to breeder (tenant) data.")
+            refuse(
+                request,
+                resource_type=self.resource_type,
+                action="access",
+                reason="service provider (not a breeder) reaching a tenant endpoint",
+                code="not_a_breeder",
+                detail="Service providers have no access to breeder (tenant) data.",
+            )
         if getattr(django_request, "tenant_membership", None) is None:
             # Token authentication happens after TenantContextMiddleware; resolve it now. The
             # middleware's `finally` still clears whatever this sets.
             claims = _claims(request)
-            denied = activate_request_tenant(django_request, request.user,
-                                             token_tenants=claims.get(TENANTS_CLAIM) if claims else None)
+            denied = activate_request_tenant(
+                django_request, request.user, token_tenants=claims.get(TENANTS_CLAIM) if claims else None
+            )
             if denied is not None and denied.status_code == 400:  # X-Tenant-ID is no tenant id
-                raise ValidationFailed(f"X-Tenant-ID {TENANT_HEADER_ERROR}.",
-                                       field_errors={"X-Tenant-ID": [TENANT_HEADER_ERROR]})
+                raise ValidationFailed(
+                    f"X-Tenant-ID {TENANT_HEADER_ERROR}.", field_errors={"X-Tenant-ID": [TENANT_HEADER_ERROR]}
+                )
             if denied is not None:  # the audit row is written already
                 BLOCKED_CROSS_TENANT.labels("not_a_member").inc()
                 raise PermissionDenied("You are not a member of that tenant.", code="permission_denied")
         membership = django_request.tenant_membership
         if membership is None:
-            refuse(request, resource_type=self.resource_type, action=self.audit_action(request),
-                   reason="no tenant membership resolved for this request", code="no_tenant",
-                   detail="Choose a tenant you are a member of (X-Tenant-ID).")
+            refuse(
+                request,
+                resource_type=self.resource_type,
+                action=self.audit_action(request),
+                reason="no tenant membership resolved for this request",
+                code="no_tenant",
+                detail="Choose a tenant you are a member of (X-Tenant-ID).",
+            )
         claims = _claims(request)
         if claims is not None and membership.tenant_id not in (claims.get(TENANTS_CLAIM) or []):
-            refuse(request, resource_type="tenant", resource_id=membership.tenant_id, action="access",
-                   reason="tenant not named in the access token", code="tenant_not_in_token",
-                   detail="This token was issued before you joined that tenant: refresh it.")
+            refuse(
+                request,
+                resource_type="tenant",
+                resource_id=membership.tenant_id,
+                action="access",
+                reason="tenant not named in the access token",
+                code="tenant_not_in_token",
+                detail="This token was issued before you joined that tenant: refresh it.",
+            )
         request.tenant_id = membership.tenant_id
         request.tenant_membership = membership
 
@@ -176,7 +203,10 @@ class MarketplaceAPIView(IdempotentAPIView, generics.GenericAPIView):
                 def load():
                     return marketplace_identity().marketplace_user(user_id)
 
-                request.marketplace_user = (identity_cache.cached(("marketplace_user", str(user_id)), load)
-                                            if request.method in SAFE_METHODS else load())
+                request.marketplace_user = (
+                    identity_cache.cached(("marketplace_user", str(user_id)), load)
+                    if request.method in SAFE_METHODS
+                    else load()
+                )
         self.check_permissions(request)
         self.check_throttles(request)

@@ -25,13 +25,15 @@ class DisputeSummaryOut(serializers.Serializer):
     closed_at = serializers.DateTimeField(allow_null=True)
 
 
-def invoice_dispute_field(invoice_kind: str | None = None, *,
-                          locate: Callable[[Any], tuple[str, int, int | None] | None] | None = None):
+def invoice_dispute_field(
+    invoice_kind: str | None = None, *, locate: Callable[[Any], tuple[str, int, int | None] | None] | None = None
+):
     """A read-only `dispute` field: the latest dispute of an invoice, or null (one query, on detail
     answers only). The serialized object is the invoice of kind `invoice_kind` itself, or, with
     `locate`, an object that names one: `locate(obj)` answers (kind, invoice id, tenant id) or None
     (no invoice, no dispute)."""
     if locate is None:
+
         def locate(invoice):
             return invoice_kind, invoice.pk, getattr(invoice, "tenant_id", None)
 

@@ -34,16 +34,19 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 DOCUMENT_FILE = {
-    (200, PDF): OpenApiResponse(response=OpenApiTypes.BINARY,
-                                description="The PDF (attachment). `ETag` is its SHA-256; send it back in "
-                                            "If-None-Match for a 304."),
+    (200, PDF): OpenApiResponse(
+        response=OpenApiTypes.BINARY,
+        description="The PDF (attachment). `ETag` is its SHA-256; send it back in If-None-Match for a 304.",
+    ),
     304: OpenApiResponse(description="Not modified: the ETag sent in If-None-Match is the document's."),
 }
 DOCUMENT_ERRORS = {
     **READ_ERRORS,
-    **problems(e409="`document_not_ready` (being rendered: retry after `Retry-After` seconds) or "
-                    "`invoice_not_issued` (a draft, or voided before it was sent: no document)",
-               e503="`document_unavailable`: the stored file cannot be read now"),
+    **problems(
+        e409="`document_not_ready` (being rendered: retry after `Retry-After` seconds) or "
+        "`invoice_not_issued` (a draft, or voided before it was sent: no document)",
+        e503="`document_unavailable`: the stored file cannot be read now",
+    ),
 }
 
 
@@ -53,9 +56,13 @@ def _not_ready(ref: DocumentRef):
 
     publish_later(render_invoice_document, ref.as_dict())
     return problem_response(
-        status_code=409, code="document_not_ready", title="The document is being rendered",
+        status_code=409,
+        code="document_not_ready",
+        title="The document is being rendered",
         detail="The invoice's PDF is not rendered yet; ask again shortly.",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, retry_after_seconds=RETRY_AFTER_SECONDS)
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+    )
 
 
 def _etag_matches(request, etag: str) -> bool:
@@ -73,9 +80,13 @@ def file_response(request, row):
             content = document_bytes(row)
         except DocumentDamaged as exc:
             logger.error("invoice document unreadable: %s", exc)
-            return problem_response(status_code=503, code="document_unavailable", title="Document unavailable",
-                                    detail="The stored document cannot be read now; staff have been told.",
-                                    headers={"Retry-After": "60"})
+            return problem_response(
+                status_code=503,
+                code="document_unavailable",
+                title="Document unavailable",
+                detail="The stored document cannot be read now; staff have been told.",
+                headers={"Retry-After": "60"},
+            )
         response = HttpResponse(content, content_type=PDF)
         response["Content-Disposition"] = f'attachment; filename="{download_name(row)}"'
         response["Content-Length"] = str(len(content))

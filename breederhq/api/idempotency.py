@@ -69,7 +69,11 @@ class IdempotentAPIView(APIView):
         try:
             self.initial(request, *args, **kwargs)
             check_body_size(request)  # 413 before anything reads the body
-            handler = getattr(self, request.method.lower(), None) if request.method.lower() in self.http_method_names else None
+            handler = (
+                getattr(self, request.method.lower(), None)
+                if request.method.lower() in self.http_method_names
+                else None
+            )
             handler = handler or self.http_method_not_allowed
             header = request.headers.get("Idempotency-Key")
             if request.method in IDEMPOTENT_METHODS and header is not None:
@@ -85,20 +89,32 @@ class IdempotentAPIView(APIView):
         try:
             key = parse_idempotency_key(header)
         except IdempotencyKeyInvalid as exc:
-            return problem_response(status_code=400, code="idempotency_key_invalid", title="Invalid Idempotency-Key",
-                                    detail=str(exc), see=DRAFT)
+            return problem_response(
+                status_code=400,
+                code="idempotency_key_invalid",
+                title="Invalid Idempotency-Key",
+                detail=str(exc),
+                see=DRAFT,
+            )
         using = self.idempotency_database
         body = read_body(request)
         content_type = request.content_type or ""
         identity = {
-            "scope": _scope(request), "context": self.idempotency_context(request),
-            "method": request.method, "path": request.path, "key": key,
+            "scope": _scope(request),
+            "context": self.idempotency_context(request),
+            "method": request.method,
+            "path": request.path,
+            "key": key,
             "fingerprint": request_fingerprint(
-                method=request.method, path=request.path, content_type=content_type, body=body,
+                method=request.method,
+                path=request.path,
+                content_type=content_type,
+                body=body,
                 tenant_header=request.META.get(TENANT_HEADER, ""),
             ),
             "legacy_fingerprint": lambda: _legacy_fingerprint(
-                request, method=request.method, path=request.path, content_type=content_type, body=body),
+                request, method=request.method, path=request.path, content_type=content_type, body=body
+            ),
         }
         claim_key(using=using, **identity)
         try:
@@ -106,20 +122,26 @@ class IdempotentAPIView(APIView):
                 claim = lock_claim(using=using, **identity)
                 if claim.outcome == "in_flight":
                     return problem_response(
-                        status_code=409, code="idempotency_key_in_flight", title="Request in progress",
+                        status_code=409,
+                        code="idempotency_key_in_flight",
+                        title="Request in progress",
                         detail="A request with this Idempotency-Key is still being processed; retry shortly.",
-                        headers={"Retry-After": "1"}, see=DRAFT,
+                        headers={"Retry-After": "1"},
+                        see=DRAFT,
                     )
                 if claim.outcome == "mismatch":
                     return problem_response(
-                        status_code=422, code="idempotency_key_reused", title="Idempotency-Key reused",
+                        status_code=422,
+                        code="idempotency_key_reused",
+                        title="Idempotency-Key reused",
                         detail="This Idempotency-Key was already used for a different request body; use a new key.",
                         see=DRAFT,
                     )
                 if claim.outcome == "replay":
                     record = claim.record
-                    replay = HttpResponse(record.response_body, status=record.response_status,
-                                          content_type=record.response_content_type)
+                    replay = HttpResponse(
+                        record.response_body, status=record.response_status, content_type=record.response_content_type
+                    )
                     for name, value in (record.response_headers or {}).items():
                         replay[name] = value
                     replay["Idempotent-Replayed"] = "true"
@@ -133,9 +155,12 @@ class IdempotentAPIView(APIView):
                 if response.status_code >= 500:
                     raise ServerErrorRollback(response)
                 complete_claim(
-                    claim.record, using=using, status=response.status_code,
+                    claim.record,
+                    using=using,
+                    status=response.status_code,
                     content_type=response.get("Content-Type", "application/json"),
-                    body=response.content.decode(), headers=replayable_headers(response),
+                    body=response.content.decode(),
+                    headers=replayable_headers(response),
                 )
                 return response
         except ServerErrorRollback as rollback:

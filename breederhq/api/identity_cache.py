@@ -78,6 +78,7 @@ def drop_on_change(model, attribute: str, *kinds: str, uid: str) -> None:
         def drop():
             for kind in kinds:
                 forget(kind, pk)
+
         drop()
         # Again after commit: a read in between (another thread) may have cached the old row.
         transaction.on_commit(drop, using=using)

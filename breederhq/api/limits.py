@@ -41,9 +41,12 @@ def check_body_size(request) -> None:
     limit = max_body_bytes(content_type)
     length = content_length(request)
     if limit is not None and length > limit:
-        what = "a multipart upload (a receipt of at most RECEIPT_MAX_BYTES)" if _is_multipart(content_type) else "a body"
+        what = (
+            "a multipart upload (a receipt of at most RECEIPT_MAX_BYTES)" if _is_multipart(content_type) else "a body"
+        )
         raise PayloadTooLarge(
-            f"The request body is {length} bytes; {what} may be at most {limit} bytes.", max_bytes=limit,
+            f"The request body is {length} bytes; {what} may be at most {limit} bytes.",
+            max_bytes=limit,
         )
 
 

@@ -73,8 +73,9 @@ class APIProblemMiddleware:
         refused = query_problem(request.GET)
         if refused is not None:
             name, problem = refused
-            return problem_http_response(400, "validation_failed", "Invalid input", f"{name}: {problem}.",
-                                         errors={name: [problem]})
+            return problem_http_response(
+                400, "validation_failed", "Invalid input", f"{name}: {problem}.", errors={name: [problem]}
+            )
         response = self.get_response(request)
         if response.status_code < 400 or getattr(response, "streaming", False) or _is_json(response):
             return response
@@ -84,4 +85,3 @@ class APIProblemMiddleware:
             if header.lower() not in ("content-type", "content-length"):
                 problem[header] = value
         return problem
-

@@ -44,8 +44,9 @@ def bounded_int(name: str, raw, *, low: int, high: int) -> int:
     return value
 
 
-def page_size_of(request, *, param: str = "page_size", default: int = DEFAULT_PAGE_SIZE,
-                 maximum: int = MAX_PAGE_SIZE) -> int:
+def page_size_of(
+    request, *, param: str = "page_size", default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
     raw = request.query_params.get(param)
     if raw is None or raw == "":
         return default
@@ -60,8 +61,9 @@ class BoundedParameters:
     max_page_size = MAX_PAGE_SIZE
 
     def get_page_size(self, request):
-        return page_size_of(request, param=self.page_size_query_param, default=self.page_size,
-                            maximum=self.max_page_size)
+        return page_size_of(
+            request, param=self.page_size_query_param, default=self.page_size, maximum=self.max_page_size
+        )
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
@@ -126,7 +128,7 @@ class PageNumberCountedInPage(PageNumber):
             rows, count = queryset.page(offset=offset, limit=page_size)
             paginator.count = capped(count)
         else:
-            rows = list(queryset.annotate(**{_TOTAL: Window(Count("*"))})[offset:offset + page_size])
+            rows = list(queryset.annotate(**{_TOTAL: Window(Count("*"))})[offset : offset + page_size])
             paginator.count = rows[0][_TOTAL] if rows else queryset.count()  # cached_property: set, not computed
             for row in rows:
                 del row[_TOTAL]
@@ -155,11 +157,14 @@ class PageNumberCappedCount(PageNumberCountedInPage):
         answer = super().get_paginated_response_schema(schema)
         answer["properties"]["count"]["description"] = (
             "The number of matches, exact up to the cap (LISTING_SEARCH_COUNT_CAP, 1,000 by default); "
-            "the cap itself when count_capped is true.")
+            "the cap itself when count_capped is true."
+        )
         answer["properties"]["count_capped"] = {
-            "type": "boolean", "example": False,
-            "description": "True when there are more matches than `count` (show it as \"1,000+\"); the "
-                           "pages end at the cap: narrow the search to reach the others."}
+            "type": "boolean",
+            "example": False,
+            "description": 'True when there are more matches than `count` (show it as "1,000+"); the '
+            "pages end at the cap: narrow the search to reach the others.",
+        }
         answer["required"] = [*answer.get("required", []), "count_capped"]
         return answer
 

@@ -59,6 +59,7 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - the body is nested too deeply.") from None
         path = nul_path(data)
         if path is not None:
-            raise ValidationError({path: ["must not contain a NUL character (\\u0000) or an unpaired surrogate "
-                                          "(\\ud800 to \\udfff)"]})
+            raise ValidationError(
+                {path: ["must not contain a NUL character (\\u0000) or an unpaired surrogate (\\ud800 to \\udfff)"]}
+            )
         return data

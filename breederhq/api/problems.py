@@ -98,7 +98,9 @@ def problem_exception_handler(exc, context):
         # transaction it was in is rolled back. Retrying later may succeed.
         logger.warning("database time limit hit: %s", exc)
         return problem_response(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_timeout", title="Request took too long",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            code="database_timeout",
+            title="Request took too long",
             detail="The database stopped this request at its time limit (its transaction was rolled back). Retry later.",
             headers={"Retry-After": "5"},
         )
@@ -107,16 +109,21 @@ def problem_exception_handler(exc, context):
         # request was kept. Django drops the broken connection; the next request opens a new one.
         logger.error("database connection lost during the request: %s", exc)
         return problem_response(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, code="database_unavailable",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            code="database_unavailable",
             title="Database unavailable",
             detail="The connection to the database was lost; nothing of this request was saved. Retry shortly "
-                   "(with the same Idempotency-Key, if you sent one).",
+            "(with the same Idempotency-Key, if you sent one).",
             headers={"Retry-After": "2"},
         )
     if isinstance(exc, ValidationFailed):
         return problem_response(
-            status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail,
-            errors=exc.field_errors, **exc.extra,
+            status_code=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.field_errors,
+            **exc.extra,
         )
     if isinstance(exc, DomainError):
         return problem_response(status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra)
@@ -124,14 +131,20 @@ def problem_exception_handler(exc, context):
         # Django's own limit on the form fields of a body (DATA_UPLOAD_MAX_MEMORY_SIZE), hit while parsing.
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return problem_response(
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, code="payload_too_large",
-            title="Request body too large", detail=f"The form fields of this request are over {limit} bytes.",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            code="payload_too_large",
+            title="Request body too large",
+            detail=f"The form fields of this request are over {limit} bytes.",
             max_bytes=limit,
         )
     if isinstance(exc, SuspiciousOperation):
         # Too many fields or files, a malformed multipart body: the client's input, never a 500.
-        return problem_response(status_code=status.HTTP_400_BAD_REQUEST, code="malformed_request",
-                                title="Malformed request", detail=str(exc) or "The request body was refused.")
+        return problem_response(
+            status_code=status.HTTP_400_BAD_REQUEST,
+            code="malformed_request",
+            title="Malformed request",
+            detail=str(exc) or "The request body was refused.",
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -158,7 +171,10 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         extra["retry_after_seconds"] = int(exc.wait)
     return problem_response(
-        status_code=response.status_code, code=code, title=title, detail=str(detail),
+        status_code=response.status_code,
+        code=code,
+        title=title,
+        detail=str(detail),
         headers={k: v for k, v in response.items() if k in {"Retry-After", "WWW-Authenticate", "Allow"}},
         **extra,
     )

@@ -17,8 +17,11 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. validation_failed, version_conflict.")
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
-                                   help_text="Field errors, e.g. {\"lines[0].quantity\": [\"...\"]}.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Field errors, e.g. {"lines[0].quantity": ["..."]}.',
+    )
     current_version = serializers.IntegerField(required=False, help_text="On version_conflict: the version to send.")
     max_bytes = serializers.IntegerField(required=False, help_text="On 413: the largest body (or file) accepted.")
 
@@ -59,7 +62,10 @@ RECEIPT_FILE = {
 IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255}
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key",
+    IDEMPOTENCY_KEY_SCHEMA,
+    OpenApiParameter.HEADER,
+    required=False,
     description="Same key + same body replays the first response; another body -> 422; in flight -> 409.",
 )
 
@@ -101,17 +107,21 @@ NOT_EMPTY_NO_NUL = "^[^\\u0000]+$"
 
 #: What Django's EmailValidator and URLValidator accept, in the common form (a generated client or a
 #: property-based test then produces addresses the API takes).
-EMAIL_PATTERN = (r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-                 r"[A-Za-z]{2,24}$")
-URL_PATTERN = (r"^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-               r"(/[A-Za-z0-9._~-]*)*$")
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}$"
+)
+URL_PATTERN = (
+    r"^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+    r"(/[A-Za-z0-9._~-]*)*$"
+)
 #: A query parameter's value may not be longer (breederhq.api.middleware).
 MAX_QUERY_VALUE_CHARS = 1000
 
 #: Added to every operation that lacks them: the answers any of them can give.
 _ANY_OPERATION_ERRORS = {
     "400": "Invalid input: a field or query parameter (`errors` names it), including a query parameter with "
-           "a NUL character or over 1000 characters",
+    "a NUL character or over 1000 characters",
 }
 _LIST_ERRORS = {"404": "Not found (a page past the end of the list)"}
 _BODY_ERRORS = {"415": "The body is not JSON (multipart/form-data where the operation documents it)"}
@@ -131,9 +141,11 @@ class BreederHQAutoSchema(AutoSchema):
         if serializer is None:
             serializer = self.get_response_serializers()
         if isinstance(serializer, dict) and serializer:
-            successes = {status: response for status, response in
-                         ((_status_of(code), response) for code, response in serializer.items())
-                         if status is not None and 200 <= status < 300}
+            successes = {
+                status: response
+                for status, response in ((_status_of(code), response) for code, response in serializer.items())
+                if status is not None and 200 <= status < 300
+            }
             if successes:
                 serializer = successes[min(successes)]
                 if isinstance(serializer, OpenApiResponse):
@@ -172,12 +184,16 @@ class BreederHQAutoSchema(AutoSchema):
         parameters = operation.setdefault("parameters", [])
         if any(p.get("in") == "header" and p.get("name", "").lower() == "x-tenant-id" for p in parameters):
             return
-        parameters.append({
-            "in": "header", "name": "X-Tenant-ID", "required": False,
-            "schema": {"type": "string", "pattern": TENANT_HEADER_PATTERN, "maxLength": 19},
-            "description": "The tenant to act in (one of yours); needed when you belong to several. "
-                           "A value that is not a tenant id is a 400; a tenant you are not a member of, a 403.",
-        })
+        parameters.append(
+            {
+                "in": "header",
+                "name": "X-Tenant-ID",
+                "required": False,
+                "schema": {"type": "string", "pattern": TENANT_HEADER_PATTERN, "maxLength": 19},
+                "description": "The tenant to act in (one of yours); needed when you belong to several. "
+                "A value that is not a tenant id is a 400; a tenant you are not a member of, a 403.",
+            }
+        )
 
     def _bound_query_parameters(self, operation) -> None:
         """Query strings as the API takes them: filters' own max_length, and for every string no NUL and

@@ -81,8 +81,13 @@ def credentials_changed(user) -> bool:
         return False
     loaded = getattr(user, "_loaded_credentials", None)
     if loaded is None:
-        row = (type(user)._default_manager.using(user._state.db or "default").filter(pk=user.pk)
-               .values_list("password", "is_active").first())
+        row = (
+            type(user)
+            ._default_manager.using(user._state.db or "default")
+            .filter(pk=user.pk)
+            .values_list("password", "is_active")
+            .first()
+        )
         if row is None:
             return False
         loaded = row
@@ -157,8 +162,13 @@ def _use_once(token, user_id) -> bool:
     if outstanding is None:  # issued elsewhere than RefreshToken.for_user: record it first
         user = get_user_model().objects.using("default").filter(pk=user_id).first()
         outstanding, _ = OutstandingToken.objects.using("default").get_or_create(
-            jti=jti, defaults={"user": user, "token": str(token), "created_at": timezone.now(),
-                               "expires_at": datetime_from_epoch(token["exp"])},
+            jti=jti,
+            defaults={
+                "user": user,
+                "token": str(token),
+                "created_at": timezone.now(),
+                "expires_at": datetime_from_epoch(token["exp"]),
+            },
         )
     try:
         with transaction.atomic(using="default"):
@@ -184,10 +194,14 @@ def _reuse_detected(family, token, *, request, action: str) -> None:
 
     _family_revoke(family, reason=REASON_REUSE)
     write_authorization_audit(
-        user_id=family.user_id, resource_type="refresh_token_family", resource_id=family.id, action=action,
-        allowed=False, request=request,
+        user_id=family.user_id,
+        resource_type="refresh_token_family",
+        resource_id=family.id,
+        action=action,
+        allowed=False,
+        request=request,
         reason=f"reuse of an already used refresh token (jti {token[api_settings.JTI_CLAIM]}): "
-               "every token of this sign-in is revoked",
+        "every token of this sign-in is revoked",
     )
 
 
@@ -270,8 +284,8 @@ def _session_state(user_id: int, family: str | None):
     table = get_user_model()._meta.db_table
     with connections["default"].cursor() as cursor:
         cursor.execute(
-            f'SELECT u.is_active, u.tokens_valid_after, '
-            f'(SELECT f.revoked_at IS NOT NULL FROM refresh_token_families f WHERE f.id = %s::uuid) '
+            f"SELECT u.is_active, u.tokens_valid_after, "
+            f"(SELECT f.revoked_at IS NOT NULL FROM refresh_token_families f WHERE f.id = %s::uuid) "
             f'FROM "{table}" u WHERE u.id = %s',
             [family, user_id],
         )
@@ -291,8 +305,11 @@ def session_check(token, *, cached: bool) -> None:
     except (TypeError, ValueError):
         raise _refused() from None
     load = lambda: _session_state(user_id, family)  # noqa: E731
-    state = (identity_cache.cached(("revocation", str(user_id), family), load, ttl=revocation_cache_seconds())
-             if cached else load())
+    state = (
+        identity_cache.cached(("revocation", str(user_id), family), load, ttl=revocation_cache_seconds())
+        if cached
+        else load()
+    )
     if state is None or not state[0]:
         raise AuthenticationFailed("No active account found for the given token.", code="user_inactive")
     active, stamp, family_revoked = state

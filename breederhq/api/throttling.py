@@ -63,7 +63,9 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         """Seconds until the sliding estimate is under the rate again (at least 1)."""
         if self.current > self.num_requests:
             # This window alone is over: wait for the next one, and for this one to slide out enough.
-            return max(1, math.ceil(self.duration - self.elapsed + self.duration * (1 - self.num_requests / self.current)))
+            return max(
+                1, math.ceil(self.duration - self.elapsed + self.duration * (1 - self.num_requests / self.current))
+            )
         # Wait until the previous window's share has shrunk enough: previous * (1 - t/d) + current <= limit.
         fraction = 1 - (self.num_requests - self.current) / self.previous if self.previous else 0
         return max(1, math.ceil(fraction * self.duration - self.elapsed))

@@ -15,7 +15,6 @@ import posixpath
 
 from django.conf import settings
 from django.http import FileResponse
-
 from rest_framework.parsers import FormParser, MultiPartParser
 
 from breederhq.api.parsers import JSONParser
@@ -42,12 +41,17 @@ def receipt_kind(upload) -> str | None:
 def check_receipt(upload) -> None:
     limit = settings.RECEIPT_MAX_BYTES
     if upload.size > limit:
-        raise PayloadTooLarge(f"The receipt is {upload.size} bytes; the limit is {limit} bytes.",
-                              max_bytes=limit, code="receipt_too_large")
+        raise PayloadTooLarge(
+            f"The receipt is {upload.size} bytes; the limit is {limit} bytes.",
+            max_bytes=limit,
+            code="receipt_too_large",
+        )
     if upload.size == 0 or receipt_kind(upload) is None:
-        raise ValidationFailed("A receipt must be a PDF, PNG, JPEG or WebP file.",
-                               field_errors={"receipt": ["not a PDF, PNG, JPEG or WebP file"]},
-                               code="receipt_type_refused")
+        raise ValidationFailed(
+            "A receipt must be a PDF, PNG, JPEG or WebP file.",
+            field_errors={"receipt": ["not a PDF, PNG, JPEG or WebP file"]},
+            code="receipt_type_refused",
+        )
 
 
 def receipt_upload_max_body_bytes() -> int:

@@ -18,7 +18,10 @@ from breederhq.errors import ValidationFailed
 IF_MATCH_PATTERN = r'^(W/)?"?([0-9]{1,18})"?$'
 
 IF_MATCH = OpenApiParameter(
-    "If-Match", {"type": "string", "pattern": IF_MATCH_PATTERN}, OpenApiParameter.HEADER, required=False,
+    "If-Match",
+    {"type": "string", "pattern": IF_MATCH_PATTERN},
+    OpenApiParameter.HEADER,
+    required=False,
     description='The version last read, as its ETag ("3"); or `version` in the body.',
 )
 
@@ -33,13 +36,18 @@ def expected_version_from_request(request, body_version: int | None) -> int:
     if header is not None:
         match = re.fullmatch(IF_MATCH_PATTERN, header.strip())
         if match is None:
-            raise ValidationFailed("If-Match must be a version ETag such as \"3\".",
-                                   field_errors={"If-Match": ["not a version ETag"]})
+            raise ValidationFailed(
+                'If-Match must be a version ETag such as "3".', field_errors={"If-Match": ["not a version ETag"]}
+            )
         header_version = int(match.group(2))
         if body_version is not None and body_version != header_version:
-            raise ValidationFailed("`version` and If-Match disagree.", field_errors={"version": ["differs from If-Match"]})
+            raise ValidationFailed(
+                "`version` and If-Match disagree.", field_errors={"version": ["differs from If-Match"]}
+            )
         return header_version
     if body_version is None:
-        raise ValidationFailed("Send the version you last read (`version` or If-Match).",
-                               field_errors={"version": ["required (or If-Match)"]})
+        raise ValidationFailed(
+            "Send the version you last read (`version` or If-Match).",
+            field_errors={"version": ["required (or If-Match)"]},
+        )
     return body_version

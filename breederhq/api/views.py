@@ -10,8 +10,14 @@ from breederhq.api.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
 def problem_http_response(status: int, code: str, title: str, detail: str, **extra) -> HttpResponse:
     """problem+json from a plain Django view (no DRF content negotiation)."""
-    body = {"type": f"{PROBLEM_TYPE_BASE}{code}", "title": title, "status": status, "detail": detail, "code": code,
-            **extra}
+    body = {
+        "type": f"{PROBLEM_TYPE_BASE}{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -23,6 +29,10 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if request.path.startswith("/api/"):
-        return problem_http_response(500, "server_error", "Server error",
-                        "The server failed to handle this request; it has been logged. Retry later.")
+        return problem_http_response(
+            500,
+            "server_error",
+            "Server error",
+            "The server failed to handle this request; it has been logged. Retry later.",
+        )
     return defaults.server_error(request)

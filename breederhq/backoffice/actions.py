@@ -1,9 +1,9 @@
 """Admin actions that ask for confirmation and a reason, and write a StaffActionAudit row each.
 
-    requeue = audited_action(
-        "requeue_stripe_event", "Requeue selected events",
-        perform=lambda event, user: stripe_event_requeue(event_pk=event.pk).status,
-    )
+requeue = audited_action(
+    "requeue_stripe_event", "Requeue selected events",
+    perform=lambda event, user: stripe_event_requeue(event_pk=event.pk).status,
+)
 """
 
 from __future__ import annotations
@@ -19,15 +19,23 @@ from breederhq.errors import DomainError
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), min_length=5,
-                             help_text="Why you are doing this; it is kept in the staff action audit.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        min_length=5,
+        help_text="Why you are doing this; it is kept in the staff action audit.",
+    )
 
 
 def staff_action_record(*, user, action: str, obj, reason: str, result: str) -> StaffActionAudit:
     return StaffActionAudit.objects.using("default").create(
-        actor_id=user.pk, actor_username=user.get_username(), action=action,
-        target_model=obj._meta.label, target_database=obj._state.db or router.db_for_write(type(obj)),
-        target_id=str(obj.pk), reason=reason, result=result[:300],
+        actor_id=user.pk,
+        actor_username=user.get_username(),
+        action=action,
+        target_model=obj._meta.label,
+        target_database=obj._state.db or router.db_for_write(type(obj)),
+        target_id=str(obj.pk),
+        reason=reason,
+        result=result[:300],
     )
 
 
@@ -81,8 +89,13 @@ def audited_action(name: str, description: str, *, perform, permissions=("change
                     else:
                         done += 1
                     with transaction.atomic(using="default"):
-                        staff_action_record(user=request.user, action=name, obj=obj,
-                                            reason=form.cleaned_data["reason"], result=str(result))
+                        staff_action_record(
+                            user=request.user,
+                            action=name,
+                            obj=obj,
+                            reason=form.cleaned_data["reason"],
+                            result=str(result),
+                        )
                 level = messages.WARNING if failed else messages.SUCCESS
                 modeladmin.message_user(request, f"{description}: {done} done, {failed} refused.", level)
                 for refusal in refusals:  # each refusal's reason, not only the count

@@ -16,9 +16,9 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.utils.functional import cached_property
 from django.http import HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from breederhq.backoffice.support import support_request_context, support_session_get
@@ -212,8 +212,9 @@ class TenantScopedAdminMixin:
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if object_id is None and not self.has_add_permission(request):
             raise PermissionDenied
-        return self._in_tenant(request, f"change:{object_id}", super().changeform_view, object_id, form_url,
-                               extra_context)
+        return self._in_tenant(
+            request, f"change:{object_id}", super().changeform_view, object_id, form_url, extra_context
+        )
 
     def history_view(self, request, object_id, extra_context=None):
         return self._in_tenant(request, f"history:{object_id}", super().history_view, object_id, extra_context)
@@ -244,8 +245,9 @@ class SystemReadAdminMixin:
         return self._system_read(request, "changelist", super().changelist_view, extra_context)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        return self._system_read(request, f"change:{object_id}", super().changeform_view, object_id, form_url,
-                                 extra_context)
+        return self._system_read(
+            request, f"change:{object_id}", super().changeform_view, object_id, form_url, extra_context
+        )
 
     def history_view(self, request, object_id, extra_context=None):
         return self._system_read(request, f"history:{object_id}", super().history_view, object_id, extra_context)
@@ -289,8 +291,12 @@ def render_reference(ref: ResolvedReference | None) -> str:
         # Tenant rows of another tenant than the one being worked on are invisible (RLS), as are
         # rows that no longer exist: say which, without guessing.
         hidden = is_tenant_owned(ref.model)
-        return format_html('<span title="{}">{} ({})</span>', "not visible outside its tenant" if hidden else "",
-                           label, "other tenant or missing" if hidden else "missing")
+        return format_html(
+            '<span title="{}">{} ({})</span>',
+            "not visible outside its tenant" if hidden else "",
+            label,
+            "other tenant or missing" if hidden else "missing",
+        )
     url = admin_url(ref.obj)
     text = f"{ref.obj} ({label})" + (" [deleted]" if ref.is_deleted else "")
     return format_html('<a href="{}">{}</a>', url, text) if url else text

@@ -23,4 +23,3 @@ class BackofficeConfig(AppConfig):
         post_migrate.connect(_sync_groups, sender=self, dispatch_uid="backoffice_groups_sync")
         # Registers the schema extension for the API's session authentication.
         from breederhq.backoffice import schema  # noqa: F401
-

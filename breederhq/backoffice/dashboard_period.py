@@ -26,8 +26,10 @@ DEFAULT_PERIOD = "7d"
 
 
 class PeriodForm(forms.Form):
-    period = forms.ChoiceField(choices=[("today", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),
-                                        ("custom", "From / to")], initial=DEFAULT_PERIOD)
+    period = forms.ChoiceField(
+        choices=[("today", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("custom", "From / to")],
+        initial=DEFAULT_PERIOD,
+    )
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -84,29 +86,57 @@ def _definitions():
     from payments_app.models import StripeWebhookEvent
 
     return {
-        MarketplaceTransaction: ("marketplace", [
-            ("transactions_created", "Marketplace transactions created", "created_at", {}),
-            ("transactions_paid", "Marketplace transactions paid", "paid_at", {}),
-            ("transactions_cancelled", "Marketplace transactions cancelled", "cancelled_at", {}),
-        ]),
-        MarketplaceInvoice: ("marketplace", [
-            ("marketplace_invoices_created", "Marketplace invoices created", "created_at", {}),
-            ("marketplace_invoices_paid", "Marketplace invoices paid", "paid_at", {}),
-        ]),
-        StripeWebhookEvent: ("default", [
-            ("webhooks_received", "Stripe webhook events received", "received_at", {}),
-            ("webhooks_failed", "Stripe webhook events received and failed or dead", "received_at",
-             {"status__in": "failed,dead"}),
-        ]),
-        TenantDbOutboundEmail: ("default", [
-            ("emails_tenant_created", "Emails queued (tenant DB)", "created_at", {}),
-            ("emails_tenant_failed", "Emails queued and failed (tenant DB)", "created_at", {"status__exact": "failed"}),
-        ]),
-        MarketplaceDbOutboundEmail: ("marketplace", [
-            ("emails_marketplace_created", "Emails queued (marketplace DB)", "created_at", {}),
-            ("emails_marketplace_failed", "Emails queued and failed (marketplace DB)", "created_at",
-             {"status__exact": "failed"}),
-        ]),
+        MarketplaceTransaction: (
+            "marketplace",
+            [
+                ("transactions_created", "Marketplace transactions created", "created_at", {}),
+                ("transactions_paid", "Marketplace transactions paid", "paid_at", {}),
+                ("transactions_cancelled", "Marketplace transactions cancelled", "cancelled_at", {}),
+            ],
+        ),
+        MarketplaceInvoice: (
+            "marketplace",
+            [
+                ("marketplace_invoices_created", "Marketplace invoices created", "created_at", {}),
+                ("marketplace_invoices_paid", "Marketplace invoices paid", "paid_at", {}),
+            ],
+        ),
+        StripeWebhookEvent: (
+            "default",
+            [
+                ("webhooks_received", "Stripe webhook events received", "received_at", {}),
+                (
+                    "webhooks_failed",
+                    "Stripe webhook events received and failed or dead",
+                    "received_at",
+                    {"status__in": "failed,dead"},
+                ),
+            ],
+        ),
+        TenantDbOutboundEmail: (
+            "default",
+            [
+                ("emails_tenant_created", "Emails queued (tenant DB)", "created_at", {}),
+                (
+                    "emails_tenant_failed",
+                    "Emails queued and failed (tenant DB)",
+                    "created_at",
+                    {"status__exact": "failed"},
+                ),
+            ],
+        ),
+        MarketplaceDbOutboundEmail: (
+            "marketplace",
+            [
+                ("emails_marketplace_created", "Emails queued (marketplace DB)", "created_at", {}),
+                (
+                    "emails_marketplace_failed",
+                    "Emails queued and failed (marketplace DB)",
+                    "created_at",
+                    {"status__exact": "failed"},
+                ),
+            ],
+        ),
     }
 
 
@@ -126,8 +156,15 @@ def dashboard_period_get(period: DateRange) -> list[Figure]:
             aggregates[f"{key}__before"] = Count("pk", filter=_in(column, previous) & _as_q(filters))
         counts = model._default_manager.using(alias).aggregate(**aggregates)
         for key, label, column, filters in rows:
-            figures.append(Figure(key, label, counts[f"{key}__now"], counts[f"{key}__before"],
-                                  _changelist(model, column, period, **filters)))
+            figures.append(
+                Figure(
+                    key,
+                    label,
+                    counts[f"{key}__now"],
+                    counts[f"{key}__before"],
+                    _changelist(model, column, period, **filters),
+                )
+            )
     return figures
 
 
@@ -136,5 +173,9 @@ def dashboard_period_context(request) -> dict:
     period and shows the form's message; it never fails the page."""
     form = PeriodForm(request.GET) if "period" in request.GET else PeriodForm()
     period = form.cleaned_data["range"] if form.is_bound and form.is_valid() else preset_range(DEFAULT_PERIOD)
-    return {"period_form": form, "period": period, "period_previous": period.previous(),
-            "period_figures": dashboard_period_get(period)}
+    return {
+        "period_form": form,
+        "period": period,
+        "period_previous": period.previous(),
+        "period_figures": dashboard_period_get(period),
+    }

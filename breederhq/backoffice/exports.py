@@ -132,9 +132,29 @@ def _between(queryset, column: str, req: ExportRequest):
 # Invoices ---------------------------------------------------------------------------------------------
 
 INVOICE_COLUMNS = (
-    "kind", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "provider", "customer",
-    "status", "payment_mode", "currency", "subtotal_cents", "tax_cents", "total_cents", "total", "paid_cents",
-    "refunded_cents", "refunded", "created_at", "sent_at", "paid_at", "voided_at", "due_date",
+    "kind",
+    "invoice_id",
+    "invoice_number",
+    "tenant_id",
+    "tenant",
+    "provider_id",
+    "provider",
+    "customer",
+    "status",
+    "payment_mode",
+    "currency",
+    "subtotal_cents",
+    "tax_cents",
+    "total_cents",
+    "total",
+    "paid_cents",
+    "refunded_cents",
+    "refunded",
+    "created_at",
+    "sent_at",
+    "paid_at",
+    "voided_at",
+    "due_date",
 )
 
 
@@ -151,14 +171,27 @@ def _tenant_invoices(req: ExportRequest):
 
 def _tenant_invoice_row(invoice) -> dict:
     return {
-        "kind": "tenant", "invoice_id": invoice.pk, "invoice_number": invoice.invoice_number,
-        "tenant_id": invoice.tenant_id, "tenant": invoice.tenant.name, "customer": invoice.contact.display_name,
-        "status": invoice.status, "payment_mode": invoice.payment_mode_snapshot, "currency": invoice.currency,
-        "subtotal_cents": invoice.subtotal_cents, "tax_cents": invoice.tax_cents, "total_cents": invoice.total_cents,
-        "total": formatted(invoice.total_cents, invoice.currency), "paid_cents": invoice.paid_cents,
-        "refunded_cents": invoice.refunded_cents, "refunded": formatted(invoice.refunded_cents, invoice.currency),
-        "created_at": invoice.created_at, "sent_at": invoice.sent_at, "paid_at": invoice.paid_at,
-        "voided_at": invoice.voided_at, "due_date": invoice.due_date,
+        "kind": "tenant",
+        "invoice_id": invoice.pk,
+        "invoice_number": invoice.invoice_number,
+        "tenant_id": invoice.tenant_id,
+        "tenant": invoice.tenant.name,
+        "customer": invoice.contact.display_name,
+        "status": invoice.status,
+        "payment_mode": invoice.payment_mode_snapshot,
+        "currency": invoice.currency,
+        "subtotal_cents": invoice.subtotal_cents,
+        "tax_cents": invoice.tax_cents,
+        "total_cents": invoice.total_cents,
+        "total": formatted(invoice.total_cents, invoice.currency),
+        "paid_cents": invoice.paid_cents,
+        "refunded_cents": invoice.refunded_cents,
+        "refunded": formatted(invoice.refunded_cents, invoice.currency),
+        "created_at": invoice.created_at,
+        "sent_at": invoice.sent_at,
+        "paid_at": invoice.paid_at,
+        "voided_at": invoice.voided_at,
+        "due_date": invoice.due_date,
     }
 
 
@@ -175,23 +208,46 @@ def _marketplace_invoices(req: ExportRequest, *, column: str = "created_at"):
 
 def _marketplace_invoice_row(invoice) -> dict:
     return {
-        "kind": "marketplace", "invoice_id": invoice.pk, "invoice_number": invoice.invoice_number,
-        "provider_id": invoice.provider_id, "provider": invoice.provider.business_name,
-        "customer": invoice.client.display_name, "status": invoice.status,
-        "payment_mode": invoice.payment_mode_snapshot, "currency": invoice.currency,
-        "subtotal_cents": invoice.subtotal_cents, "tax_cents": invoice.tax_cents, "total_cents": invoice.total_cents,
+        "kind": "marketplace",
+        "invoice_id": invoice.pk,
+        "invoice_number": invoice.invoice_number,
+        "provider_id": invoice.provider_id,
+        "provider": invoice.provider.business_name,
+        "customer": invoice.client.display_name,
+        "status": invoice.status,
+        "payment_mode": invoice.payment_mode_snapshot,
+        "currency": invoice.currency,
+        "subtotal_cents": invoice.subtotal_cents,
+        "tax_cents": invoice.tax_cents,
+        "total_cents": invoice.total_cents,
         "total": formatted(invoice.total_cents, invoice.currency),
-        "refunded_cents": invoice.refunded_cents, "refunded": formatted(invoice.refunded_cents, invoice.currency),
-        "created_at": invoice.created_at, "sent_at": invoice.sent_at, "paid_at": invoice.paid_at,
-        "voided_at": invoice.voided_at, "due_date": invoice.due_date,
+        "refunded_cents": invoice.refunded_cents,
+        "refunded": formatted(invoice.refunded_cents, invoice.currency),
+        "created_at": invoice.created_at,
+        "sent_at": invoice.sent_at,
+        "paid_at": invoice.paid_at,
+        "voided_at": invoice.voided_at,
+        "due_date": invoice.due_date,
     }
 
 
 # Payments and refunds ------------------------------------------------------------------------------------
 
 PAYMENT_COLUMNS = (
-    "kind", "payment_id", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "provider",
-    "method", "currency", "amount_cents", "amount", "reference", "paid_at",
+    "kind",
+    "payment_id",
+    "invoice_id",
+    "invoice_number",
+    "tenant_id",
+    "tenant",
+    "provider_id",
+    "provider",
+    "method",
+    "currency",
+    "amount_cents",
+    "amount",
+    "reference",
+    "paid_at",
 )
 
 
@@ -208,11 +264,18 @@ def _tenant_ledger(req: ExportRequest, kind: str):
 
 def _tenant_payment_row(payment) -> dict:
     return {
-        "kind": "tenant", "payment_id": payment.pk, "invoice_id": payment.invoice_id,
-        "invoice_number": payment.invoice.invoice_number, "tenant_id": payment.tenant_id,
-        "tenant": payment.tenant.name, "method": payment.method, "currency": payment.currency,
-        "amount_cents": payment.amount_cents, "amount": formatted(payment.amount_cents, payment.currency),
-        "reference": payment.external_reference, "paid_at": payment.created_at,
+        "kind": "tenant",
+        "payment_id": payment.pk,
+        "invoice_id": payment.invoice_id,
+        "invoice_number": payment.invoice.invoice_number,
+        "tenant_id": payment.tenant_id,
+        "tenant": payment.tenant.name,
+        "method": payment.method,
+        "currency": payment.currency,
+        "amount_cents": payment.amount_cents,
+        "amount": formatted(payment.amount_cents, payment.currency),
+        "reference": payment.external_reference,
+        "paid_at": payment.created_at,
     }
 
 
@@ -220,28 +283,57 @@ def _marketplace_payment_row(invoice) -> dict:
     """A marketplace invoice is paid in one go (Stripe or a confirmed manual payment): its payment
     is the invoice's total at `paid_at`."""
     return {
-        "kind": "marketplace", "payment_id": "", "invoice_id": invoice.pk, "invoice_number": invoice.invoice_number,
-        "provider_id": invoice.provider_id, "provider": invoice.provider.business_name,
-        "method": invoice.payment_mode_snapshot, "currency": invoice.currency,
-        "amount_cents": invoice.total_cents, "amount": formatted(invoice.total_cents, invoice.currency),
-        "reference": invoice.stripe_invoice_id or "", "paid_at": invoice.paid_at,
+        "kind": "marketplace",
+        "payment_id": "",
+        "invoice_id": invoice.pk,
+        "invoice_number": invoice.invoice_number,
+        "provider_id": invoice.provider_id,
+        "provider": invoice.provider.business_name,
+        "method": invoice.payment_mode_snapshot,
+        "currency": invoice.currency,
+        "amount_cents": invoice.total_cents,
+        "amount": formatted(invoice.total_cents, invoice.currency),
+        "reference": invoice.stripe_invoice_id or "",
+        "paid_at": invoice.paid_at,
     }
 
 
 REFUND_COLUMNS = (
-    "kind", "refund_id", "invoice_id", "invoice_number", "tenant_id", "tenant", "provider_id", "method", "status",
-    "currency", "amount_cents", "amount", "credit_note", "stripe_refund_id", "reason", "created_at",
+    "kind",
+    "refund_id",
+    "invoice_id",
+    "invoice_number",
+    "tenant_id",
+    "tenant",
+    "provider_id",
+    "method",
+    "status",
+    "currency",
+    "amount_cents",
+    "amount",
+    "credit_note",
+    "stripe_refund_id",
+    "reason",
+    "created_at",
 )
 
 
 def _tenant_refund_row(refund) -> dict:
     return {
-        "kind": "tenant", "refund_id": refund.pk, "invoice_id": refund.invoice_id,
-        "invoice_number": refund.invoice.invoice_number, "tenant_id": refund.tenant_id, "tenant": refund.tenant.name,
-        "method": refund.method, "status": "recorded", "currency": refund.currency,
-        "amount_cents": refund.amount_cents, "amount": formatted(refund.amount_cents, refund.currency),
+        "kind": "tenant",
+        "refund_id": refund.pk,
+        "invoice_id": refund.invoice_id,
+        "invoice_number": refund.invoice.invoice_number,
+        "tenant_id": refund.tenant_id,
+        "tenant": refund.tenant.name,
+        "method": refund.method,
+        "status": "recorded",
+        "currency": refund.currency,
+        "amount_cents": refund.amount_cents,
+        "amount": formatted(refund.amount_cents, refund.currency),
         "credit_note": refund.credit_note.credit_note_number if refund.credit_note_id else "",
-        "reason": refund.credit_note.reason if refund.credit_note_id else "", "created_at": refund.created_at,
+        "reason": refund.credit_note.reason if refund.credit_note_id else "",
+        "created_at": refund.created_at,
     }
 
 
@@ -255,26 +347,48 @@ def _marketplace_refund_requests(req: ExportRequest):
         return None
     queryset = RefundRequest.objects.using("default").filter(payment__invoice_kind="marketplace")
     if req.provider_id is not None:  # the provider's invoices live in the other database
-        ids = list(MarketplaceInvoice.objects.using("marketplace").filter(provider_id=req.provider_id)
-                   .values_list("id", flat=True))
+        ids = list(
+            MarketplaceInvoice.objects.using("marketplace")
+            .filter(provider_id=req.provider_id)
+            .values_list("id", flat=True)
+        )
         queryset = queryset.filter(payment__invoice_id__in=ids)
     return _between(queryset.select_related("payment"), "created_at", req).order_by("created_at", "id")
 
 
 def _marketplace_refund_row(refund) -> dict:
     return {
-        "kind": "marketplace", "refund_id": refund.pk, "invoice_id": refund.payment.invoice_id,
-        "method": "stripe", "status": refund.status, "currency": refund.currency,
-        "amount_cents": refund.amount_cents, "amount": formatted(refund.amount_cents, refund.currency),
-        "stripe_refund_id": refund.stripe_refund_id or "", "reason": refund.reason, "created_at": refund.created_at,
+        "kind": "marketplace",
+        "refund_id": refund.pk,
+        "invoice_id": refund.payment.invoice_id,
+        "method": "stripe",
+        "status": refund.status,
+        "currency": refund.currency,
+        "amount_cents": refund.amount_cents,
+        "amount": formatted(refund.amount_cents, refund.currency),
+        "stripe_refund_id": refund.stripe_refund_id or "",
+        "reason": refund.reason,
+        "created_at": refund.created_at,
     }
 
 
 # Money movements (Stripe Connect: application fees, transfers, payouts) ----------------------------------
 
 MOVEMENT_COLUMNS = (
-    "movement_id", "kind", "stripe_object_id", "connect_account_id", "invoice_kind", "invoice_id", "tenant_id",
-    "status", "currency", "amount_cents", "amount", "source_charge_id", "created_at", "updated_at",
+    "movement_id",
+    "kind",
+    "stripe_object_id",
+    "connect_account_id",
+    "invoice_kind",
+    "invoice_id",
+    "tenant_id",
+    "status",
+    "currency",
+    "amount_cents",
+    "amount",
+    "source_charge_id",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -290,41 +404,72 @@ def _movements(req: ExportRequest):
             owners |= Q(owner_tenant_id=req.tenant_id)
         if req.provider_id is not None:
             owners |= Q(provider_id=req.provider_id)
-        queryset = queryset.filter(connect_account_id__in=StripeConnectAccount.objects.using("default")
-                                   .filter(owners).values("stripe_account_id"))
+        queryset = queryset.filter(
+            connect_account_id__in=StripeConnectAccount.objects.using("default")
+            .filter(owners)
+            .values("stripe_account_id")
+        )
     return _between(queryset, "created_at", req).order_by("created_at", "id")
 
 
 def _movement_row(movement) -> dict:
     payment = movement.invoice_payment
     return {
-        "movement_id": movement.pk, "kind": movement.kind, "stripe_object_id": movement.stripe_object_id,
+        "movement_id": movement.pk,
+        "kind": movement.kind,
+        "stripe_object_id": movement.stripe_object_id,
         "connect_account_id": movement.connect_account_id,
-        "invoice_kind": payment.invoice_kind if payment else "", "invoice_id": payment.invoice_id if payment else None,
-        "tenant_id": payment.owner_tenant_id if payment else None, "status": movement.status,
-        "currency": movement.currency, "amount_cents": movement.amount_cents,
-        "amount": formatted(movement.amount_cents, movement.currency), "source_charge_id": movement.source_charge_id,
-        "created_at": movement.created_at, "updated_at": movement.updated_at,
+        "invoice_kind": payment.invoice_kind if payment else "",
+        "invoice_id": payment.invoice_id if payment else None,
+        "tenant_id": payment.owner_tenant_id if payment else None,
+        "status": movement.status,
+        "currency": movement.currency,
+        "amount_cents": movement.amount_cents,
+        "amount": formatted(movement.amount_cents, movement.currency),
+        "source_charge_id": movement.source_charge_id,
+        "created_at": movement.created_at,
+        "updated_at": movement.updated_at,
     }
 
 
 DATASETS: dict[str, Dataset] = {
-    dataset.key: dataset for dataset in (
-        Dataset("invoices", "Invoices (tenant and marketplace), by creation date", INVOICE_COLUMNS, (
-            Source("default", _tenant_invoices, _tenant_invoice_row),
-            Source("marketplace", _marketplace_invoices, _marketplace_invoice_row),
-        )),
-        Dataset("payments", "Payments received, by payment date", PAYMENT_COLUMNS, (
-            Source("default", lambda req: _tenant_ledger(req, "payment"), _tenant_payment_row),
-            Source("marketplace", lambda req: _marketplace_invoices(req, column="paid_at"), _marketplace_payment_row),
-        )),
-        Dataset("refunds", "Refunds, by date", REFUND_COLUMNS, (
-            Source("default", lambda req: _tenant_ledger(req, "refund"), _tenant_refund_row),
-            Source("default", _marketplace_refund_requests, _marketplace_refund_row),
-        )),
-        Dataset("money_movements", "Stripe money movements (fees, transfers, payouts), by date", MOVEMENT_COLUMNS, (
-            Source("default", _movements, _movement_row),
-        )),
+    dataset.key: dataset
+    for dataset in (
+        Dataset(
+            "invoices",
+            "Invoices (tenant and marketplace), by creation date",
+            INVOICE_COLUMNS,
+            (
+                Source("default", _tenant_invoices, _tenant_invoice_row),
+                Source("marketplace", _marketplace_invoices, _marketplace_invoice_row),
+            ),
+        ),
+        Dataset(
+            "payments",
+            "Payments received, by payment date",
+            PAYMENT_COLUMNS,
+            (
+                Source("default", lambda req: _tenant_ledger(req, "payment"), _tenant_payment_row),
+                Source(
+                    "marketplace", lambda req: _marketplace_invoices(req, column="paid_at"), _marketplace_payment_row
+                ),
+            ),
+        ),
+        Dataset(
+            "refunds",
+            "Refunds, by date",
+            REFUND_COLUMNS,
+            (
+                Source("default", lambda req: _tenant_ledger(req, "refund"), _tenant_refund_row),
+                Source("default", _marketplace_refund_requests, _marketplace_refund_row),
+            ),
+        ),
+        Dataset(
+            "money_movements",
+            "Stripe money movements (fees, transfers, payouts), by date",
+            MOVEMENT_COLUMNS,
+            (Source("default", _movements, _movement_row),),
+        ),
     )
 }
 FORMATS = ("csv", "xlsx")
@@ -345,9 +490,15 @@ def export_rows(req: ExportRequest, *, staff_user_id: int) -> Iterator[list]:
         queryset = source.queryset(req)
         if queryset is None:
             continue
-        context = (system_read_context(job=f"finance_export:{req.dataset}", user_id=staff_user_id,
-                                       reason=f"finance export {req.dataset} {req.describe()}: {req.reason}"[:500])
-                   if source.database == "default" else nullcontext())
+        context = (
+            system_read_context(
+                job=f"finance_export:{req.dataset}",
+                user_id=staff_user_id,
+                reason=f"finance export {req.dataset} {req.describe()}: {req.reason}"[:500],
+            )
+            if source.database == "default"
+            else nullcontext()
+        )
         with context:
             for obj in queryset.iterator(chunk_size=chunk_size()):
                 values = source.row(obj)
@@ -413,8 +564,11 @@ def export_stream(req: ExportRequest, *, fmt: str, staff_user) -> Iterator[bytes
 def finance_export_audit(req: ExportRequest, *, fmt: str, staff_user, rows: int, outcome: str) -> StaffActionAudit:
     databases = sorted({source.database for source in DATASETS[req.dataset].sources})
     return StaffActionAudit.objects.using("default").create(
-        actor_id=staff_user.pk, actor_username=staff_user.get_username(), action=AUDIT_ACTION,
-        target_model=f"export:{req.dataset}", target_database="+".join(databases)[:20],
+        actor_id=staff_user.pk,
+        actor_username=staff_user.get_username(),
+        action=AUDIT_ACTION,
+        target_model=f"export:{req.dataset}",
+        target_database="+".join(databases)[:20],
         target_id=f"{fmt} {req.range.first_day:%Y%m%d}-{req.range.last_day:%Y%m%d}",
         reason=f"{req.describe()}; reason: {req.reason}",
         result=f"{rows} rows, {outcome}"[:300],

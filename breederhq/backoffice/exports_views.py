@@ -31,13 +31,26 @@ class FinanceExportForm(forms.Form):
     fmt = forms.ChoiceField(label="Format", choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)")], initial="csv")
     date_from = forms.DateField(label="From (UTC, inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To (UTC, inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
-    tenant = forms.IntegerField(label="Tenant id", required=False, min_value=1, max_value=MAX_ID,
-                                help_text="Only this tenant's rows (optional).")
-    provider = forms.IntegerField(label="Provider id", required=False, min_value=1, max_value=MAX_ID,
-                                  help_text="Only this marketplace provider's rows (optional).")
-    reason = forms.CharField(min_length=5, max_length=300,
-                             help_text="Why (month-end close, auditor's request). The export reads every "
-                                       "tenant's data: it is audited with this reason.")
+    tenant = forms.IntegerField(
+        label="Tenant id",
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Only this tenant's rows (optional).",
+    )
+    provider = forms.IntegerField(
+        label="Provider id",
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Only this marketplace provider's rows (optional).",
+    )
+    reason = forms.CharField(
+        min_length=5,
+        max_length=300,
+        help_text="Why (month-end close, auditor's request). The export reads every "
+        "tenant's data: it is audited with this reason.",
+    )
 
     def clean(self):
         from marketplace_app.models import Provider
@@ -67,14 +80,25 @@ def finance_export_view(request):
         form = FinanceExportForm(initial={"dataset": dataset if dataset in DATASETS else "invoices"})
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        export = ExportRequest(dataset=data["dataset"], range=data["range"], tenant_id=data.get("tenant"),
-                               provider_id=data.get("provider"), reason=data["reason"])
+        export = ExportRequest(
+            dataset=data["dataset"],
+            range=data["range"],
+            tenant_id=data.get("tenant"),
+            provider_id=data.get("provider"),
+            reason=data["reason"],
+        )
         fmt = data["fmt"]
-        response = StreamingHttpResponse(export_stream(export, fmt=fmt, staff_user=request.user),
-                                         content_type=CSV_CONTENT_TYPE if fmt == "csv" else XLSX_CONTENT_TYPE)
+        response = StreamingHttpResponse(
+            export_stream(export, fmt=fmt, staff_user=request.user),
+            content_type=CSV_CONTENT_TYPE if fmt == "csv" else XLSX_CONTENT_TYPE,
+        )
         response["Content-Disposition"] = f'attachment; filename="{export_filename(export, fmt)}"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
-    context = {**admin.site.each_context(request), "title": "Finance exports", "form": form,
-               "datasets": DATASETS.values()}
+    context = {
+        **admin.site.each_context(request),
+        "title": "Finance exports",
+        "form": form,
+        "datasets": DATASETS.values(),
+    }
     return TemplateResponse(request, "admin/backoffice/finance_export.html", context)

@@ -30,19 +30,21 @@ def _view_permissions() -> list[Permission]:
         for model in admin.site._registry
         if (model._meta.app_label, model._meta.model_name) not in NOT_VIEWABLE
     ]
-    return list(Permission.objects.using("default").filter(
-        content_type__in=content_types, codename__startswith="view_"))
+    return list(
+        Permission.objects.using("default").filter(content_type__in=content_types, codename__startswith="view_")
+    )
 
 
 def _backoffice(codenames) -> list[Permission]:
-    return list(Permission.objects.using("default").filter(content_type__app_label="backoffice",
-                                                           codename__in=codenames))
+    return list(
+        Permission.objects.using("default").filter(content_type__app_label="backoffice", codename__in=codenames)
+    )
 
 
 def backoffice_groups_sync() -> dict[str, int]:
     """Create or reset both groups to exactly their permissions (idempotent). Returns the counts."""
-    from django.contrib.auth.management import create_permissions
     from django.apps import apps
+    from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():  # permissions normally appear after migrate; be sure
         create_permissions(app_config, verbosity=0, using="default")

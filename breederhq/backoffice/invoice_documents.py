@@ -22,8 +22,11 @@ from breederhq.invoicing.documents import PDF, DocumentDamaged, document_bytes, 
 #: kind -> (document model label, view permission of the invoice model, database)
 DOCUMENT_SOURCES = {
     "tenant": ("tenant_app.InvoiceDocument", "tenant_app.view_invoice", "default"),
-    "marketplace": ("marketplace_app.MarketplaceInvoiceDocument", "marketplace_app.view_marketplaceinvoice",
-                    "marketplace"),
+    "marketplace": (
+        "marketplace_app.MarketplaceInvoiceDocument",
+        "marketplace_app.view_marketplaceinvoice",
+        "marketplace",
+    ),
 }
 AUDIT_ACTION = "invoice_document_read"
 
@@ -40,8 +43,11 @@ def document_link(kind: str):
     def display(modeladmin, obj):
         if obj.pk is None:
             return "-"
-        return format_html('<a href="{}" target="_blank" rel="noopener">Open</a> (<a href="{}">download</a>)',
-                           document_url(kind, obj), document_url(kind, obj, download=True))
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">Open</a> (<a href="{}">download</a>)',
+            document_url(kind, obj),
+            document_url(kind, obj, download=True),
+        )
 
     return display
 
@@ -55,7 +61,9 @@ def invoice_document_view(request, kind: str, invoice_id: int, document_id: int)
     model = apps.get_model(label)
     if kind == "tenant":
         if support_session_get(request) is None:
-            return HttpResponseRedirect(f"{reverse('backoffice:support')}?{urlencode({'next': request.get_full_path()})}")
+            return HttpResponseRedirect(
+                f"{reverse('backoffice:support')}?{urlencode({'next': request.get_full_path()})}"
+            )
         with support_request_context(request, page=f"invoice_document:{document_id}") as support:
             document = model.objects.using(database).filter(pk=document_id, invoice_id=invoice_id).first()
         reason = f"working on {support.tenant_name}: {support.reason}"
@@ -64,8 +72,9 @@ def invoice_document_view(request, kind: str, invoice_id: int, document_id: int)
         reason = "opened from the admin"
     if document is None:
         raise Http404("No such document (or not in the tenant you work on).")
-    staff_action_record(user=request.user, action=AUDIT_ACTION, obj=document, reason=reason,
-                        result=f"personal data read: {document}")
+    staff_action_record(
+        user=request.user, action=AUDIT_ACTION, obj=document, reason=reason, result=f"personal data read: {document}"
+    )
     try:
         content = document_bytes(document)
     except DocumentDamaged as exc:

@@ -20,23 +20,44 @@ from breederhq.tenancy import system_read_context
 def _rows(rows, *, exclude=()) -> list[dict]:
     """Each row's columns, JSON-ready (dates, decimals and files as strings)."""
     return [
-        {f.attname: (v if isinstance(v := getattr(row, f.attname), (int, str, bool, type(None), list, dict)) else str(v))
-         for f in row._meta.concrete_fields if f.name not in exclude}
+        {
+            f.attname: (
+                v if isinstance(v := getattr(row, f.attname), (int, str, bool, type(None), list, dict)) else str(v)
+            )
+            for f in row._meta.concrete_fields
+            if f.name not in exclude
+        }
         for row in rows
     ]
 
 
-def _audit(*, staff_username: str, staff_user_id: int | None, action: str, model: str, database: str, target_id,
-           reason: str, result: str) -> None:
+def _audit(
+    *,
+    staff_username: str,
+    staff_user_id: int | None,
+    action: str,
+    model: str,
+    database: str,
+    target_id,
+    reason: str,
+    result: str,
+) -> None:
     with transaction.atomic(using="default"):
         StaffActionAudit.objects.using("default").create(
-            actor_id=staff_user_id or 0, actor_username=staff_username, action=action, target_model=model,
-            target_database=database, target_id=str(target_id), reason=reason, result=result,
+            actor_id=staff_user_id or 0,
+            actor_username=staff_username,
+            action=action,
+            target_model=model,
+            target_database=database,
+            target_id=str(target_id),
+            reason=reason,
+            result=result,
         )
 
 
-def export_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str,
-        staff_user_id: int | None = None) -> dict:
+def export_contact(
+    *, tenant_id: int, contact_id: int, staff_username: str, reason: str, staff_user_id: int | None = None
+) -> dict:
     """One tenant's contact: the contact, the invoices addressed to them with their lines and
     payments, in that tenant's context; plus the linked marketplace user's export, if any."""
     from breederhq.tenancy import tenant_context
@@ -53,17 +74,29 @@ def export_contact(*, tenant_id: int, contact_id: int, staff_username: str, reas
             "invoice_lines": _rows(InvoiceLineItem.objects.filter(invoice__in=invoices).order_by("pk")),
             "payments": _rows(Payment.objects.filter(invoice__in=invoices).order_by("pk")),
         }
-    _audit(staff_username=staff_username, staff_user_id=staff_user_id, action="export_personal_data", model="tenant_app.Contact",
-           database="default", target_id=contact_id, reason=reason, result="exported")
+    _audit(
+        staff_username=staff_username,
+        staff_user_id=staff_user_id,
+        action="export_personal_data",
+        model="tenant_app.Contact",
+        database="default",
+        target_id=contact_id,
+        reason=reason,
+        result="exported",
+    )
     if contact.marketplace_user_id:
         export["marketplace"] = export_marketplace_user(
-            marketplace_user_id=contact.marketplace_user_id, staff_username=staff_username, reason=reason,
-            staff_user_id=staff_user_id)
+            marketplace_user_id=contact.marketplace_user_id,
+            staff_username=staff_username,
+            reason=reason,
+            staff_user_id=staff_user_id,
+        )
     return export
 
 
-def erase_contact(*, tenant_id: int, contact_id: int, staff_username: str, reason: str,
-        staff_user_id: int | None = None) -> None:
+def erase_contact(
+    *, tenant_id: int, contact_id: int, staff_username: str, reason: str, staff_user_id: int | None = None
+) -> None:
     """Anonymise one tenant's contact; invoices and payments keep their amounts (the ledger). The
     person's marketplace identity, if any, is erased too, which unlinks them in every tenant through
     the outbox (`marketplace_user_erase`)."""
@@ -76,20 +109,40 @@ def erase_contact(*, tenant_id: int, contact_id: int, staff_username: str, reaso
         if contact is None:
             raise NotFound(f"No contact #{contact_id} in tenant #{tenant_id}.")
         marketplace_user_id = contact.marketplace_user_id
-        for field in ("first_name", "last_name", "organization_name", "email", "phone", "address_line1",
-                      "address_line2", "city", "region", "postal_code", "notes"):
+        for field in (
+            "first_name",
+            "last_name",
+            "organization_name",
+            "email",
+            "phone",
+            "address_line1",
+            "address_line2",
+            "city",
+            "region",
+            "postal_code",
+            "notes",
+        ):
             if hasattr(contact, field):
                 setattr(contact, field, "")
         contact.first_name = "Erased"
         contact.save(using="default")
-    _audit(staff_username=staff_username, staff_user_id=staff_user_id, action="erase_personal_data", model="tenant_app.Contact",
-           database="default", target_id=contact_id, reason=reason, result="anonymised")
+    _audit(
+        staff_username=staff_username,
+        staff_user_id=staff_user_id,
+        action="erase_personal_data",
+        model="tenant_app.Contact",
+        database="default",
+        target_id=contact_id,
+        reason=reason,
+        result="anonymised",
+    )
     if marketplace_user_id:
         marketplace_user_erase(user_id=marketplace_user_id)
 
 
-def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, reason: str,
-        staff_user_id: int | None = None) -> dict:
+def export_marketplace_user(
+    *, marketplace_user_id: int, staff_username: str, reason: str, staff_user_id: int | None = None
+) -> dict:
     from marketplace_app.models import (
         MarketplaceInvoice,
         MarketplaceTransaction,
@@ -104,8 +157,16 @@ def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, re
     user = MarketplaceUser.all_objects.using("marketplace").filter(pk=marketplace_user_id).first()
     if user is None:
         raise NotFound(f"No marketplace user #{marketplace_user_id}.")
-    _audit(staff_username=staff_username, staff_user_id=staff_user_id, action="export_personal_data", model="marketplace_app.MarketplaceUser",
-           database="marketplace", target_id=marketplace_user_id, reason=reason, result="exported")
+    _audit(
+        staff_username=staff_username,
+        staff_user_id=staff_user_id,
+        action="export_personal_data",
+        model="marketplace_app.MarketplaceUser",
+        database="marketplace",
+        target_id=marketplace_user_id,
+        reason=reason,
+        result="exported",
+    )
     mp = "marketplace"
     threads = MessageThread.objects.using(mp).filter(buyer_id=user.pk)
     export = {
@@ -113,15 +174,15 @@ def export_marketplace_user(*, marketplace_user_id: int, staff_username: str, re
         "providers": _rows(Provider.all_objects.using(mp).filter(user_id=user.pk)),
         "purchases": _rows(MarketplaceTransaction.objects.using(mp).filter(client_id=user.pk).order_by("pk")),
         "marketplace_invoices": _rows(
-            MarketplaceInvoice.objects.using(mp).filter(transaction__client_id=user.pk).order_by("pk")),
+            MarketplaceInvoice.objects.using(mp).filter(transaction__client_id=user.pk).order_by("pk")
+        ),
         "threads": _rows(threads.order_by("pk")),
         "messages_sent": _rows(Message.objects.using(mp).filter(sender_id=user.pk).order_by("created_at")),
         "blocked_by_providers": _rows(UserBlock.objects.using(mp).filter(blocked_user_id=user.pk).order_by("pk")),
     }
     contact_ids = list(
         CrossDbReference.objects.using("default")
-        .filter(source_table=Contact._meta.db_table, target_table=MarketplaceUser._meta.db_table,
-                target_id=user.pk)
+        .filter(source_table=Contact._meta.db_table, target_table=MarketplaceUser._meta.db_table, target_id=user.pk)
         .values_list("source_id", flat=True)
     )
     with system_read_context(job="personal_data_export", user_id=staff_user_id):

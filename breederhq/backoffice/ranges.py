@@ -24,8 +24,10 @@ class DateRange:
 
     @classmethod
     def from_days(cls, first: date, last: date) -> DateRange:
-        return cls(datetime.combine(first, time.min, tzinfo=UTC),
-                   datetime.combine(last, time.min, tzinfo=UTC) + timedelta(days=1))
+        return cls(
+            datetime.combine(first, time.min, tzinfo=UTC),
+            datetime.combine(last, time.min, tzinfo=UTC) + timedelta(days=1),
+        )
 
     @property
     def days(self) -> int:
@@ -53,8 +55,9 @@ def clean_range(first: date | None, last: date | None) -> DateRange:
         raise forms.ValidationError("Give both dates (from and to).", code="range_incomplete")
     for day in (first, last):
         if not FIRST_YEAR <= day.year <= LAST_YEAR:
-            raise forms.ValidationError(f"Dates must lie between the years {FIRST_YEAR} and {LAST_YEAR}.",
-                                        code="range_out_of_bounds")
+            raise forms.ValidationError(
+                f"Dates must lie between the years {FIRST_YEAR} and {LAST_YEAR}.", code="range_out_of_bounds"
+            )
     if first > last:
         raise forms.ValidationError("The start date is after the end date.", code="range_reversed")
     return DateRange.from_days(first, last)

@@ -26,8 +26,12 @@ from breederhq.backoffice.support import support_request_context, support_sessio
 #: kind -> (model label, view permission, invoice number field, database)
 RECEIPT_SOURCES = {
     "tenant": ("tenant_app.Invoice", "tenant_app.view_invoice", "invoice_number", "default"),
-    "marketplace": ("marketplace_app.MarketplaceInvoice", "marketplace_app.view_marketplaceinvoice", "invoice_number",
-                    "marketplace"),
+    "marketplace": (
+        "marketplace_app.MarketplaceInvoice",
+        "marketplace_app.view_marketplaceinvoice",
+        "invoice_number",
+        "marketplace",
+    ),
 }
 AUDIT_ACTION = "receipt_read"
 
@@ -45,9 +49,11 @@ def receipt_link(kind: str):
         if not obj.buyer_payment_receipt:
             given = getattr(obj, "buyer_payment_receipt_url", None)
             return given or "-"
-        return format_html('<a href="{}" target="_blank" rel="noopener">Open the receipt</a> '
-                           '(<a href="{}">download</a>)', receipt_url(kind, obj.pk),
-                           receipt_url(kind, obj.pk, download=True))
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">Open the receipt</a> (<a href="{}">download</a>)',
+            receipt_url(kind, obj.pk),
+            receipt_url(kind, obj.pk, download=True),
+        )
 
     return display
 
@@ -63,7 +69,9 @@ def receipt_view(request, kind: str, invoice_id: int):
     if kind == "tenant":
         if support_session_get(request) is None:
             # Tenant rows are read only while working on their tenant (audited, with a reason).
-            return HttpResponseRedirect(f"{reverse('backoffice:support')}?{urlencode({'next': request.get_full_path()})}")
+            return HttpResponseRedirect(
+                f"{reverse('backoffice:support')}?{urlencode({'next': request.get_full_path()})}"
+            )
         with support_request_context(request, page=f"receipt:{invoice_id}") as support:
             invoice = manager.using(database).filter(pk=invoice_id).first()
         reason = f"working on {support.tenant_name}: {support.reason}"
@@ -73,10 +81,18 @@ def receipt_view(request, kind: str, invoice_id: int):
     if invoice is None:
         raise Http404("No such invoice (or not in the tenant you work on).")
     has_file = bool(invoice.buyer_payment_receipt)
-    staff_action_record(user=request.user, action=AUDIT_ACTION, obj=invoice, reason=reason,
-                        result="personal data read: the buyer's receipt" if has_file else "no receipt file")
+    staff_action_record(
+        user=request.user,
+        action=AUDIT_ACTION,
+        obj=invoice,
+        reason=reason,
+        result="personal data read: the buyer's receipt" if has_file else "no receipt file",
+    )
     try:
-        return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{getattr(invoice, number_field)}",
-                                inline=request.GET.get("download") != "1")
+        return receipt_download(
+            invoice.buyer_payment_receipt,
+            filename=f"receipt-{getattr(invoice, number_field)}",
+            inline=request.GET.get("download") != "1",
+        )
     except NotFound as exc:
         raise Http404(str(exc.detail)) from None

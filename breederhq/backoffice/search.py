@@ -42,8 +42,9 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
 
     query = query.strip()
     hits: list[SearchHit] = []
-    with system_read_context(job="support_search", user_id=staff_user.pk,
-                             reason=f"support search for {query!r}: {reason}"[:500]):
+    with system_read_context(
+        job="support_search", user_id=staff_user.pk, reason=f"support search for {query!r}: {reason}"[:500]
+    ):
         tenants = {}
 
         def tenant_name(tenant_id):
@@ -53,38 +54,95 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
 
         for invoice in Invoice.all_objects.filter(invoice_number__iexact=query).order_by("id")[:MAX_HITS_PER_KIND]:
             url = reverse("admin:tenant_app_invoice_change", args=[invoice.pk])
-            hits.append(SearchHit("tenant invoice", invoice.invoice_number,
-                                  f"{Money(invoice.total_cents, invoice.currency).format()} · {invoice.get_status_display()}",
-                                  invoice.tenant_id, tenant_name(invoice.tenant_id), _tenant_link(invoice.tenant_id, url)))
+            hits.append(
+                SearchHit(
+                    "tenant invoice",
+                    invoice.invoice_number,
+                    f"{Money(invoice.total_cents, invoice.currency).format()} · {invoice.get_status_display()}",
+                    invoice.tenant_id,
+                    tenant_name(invoice.tenant_id),
+                    _tenant_link(invoice.tenant_id, url),
+                )
+            )
         if "@" in query:
             for contact in Contact.all_objects.filter(email__iexact=query).order_by("id")[:MAX_HITS_PER_KIND]:
                 url = reverse("admin:tenant_app_contact_change", args=[contact.pk])
-                hits.append(SearchHit("contact", str(contact), contact.email, contact.tenant_id,
-                                      tenant_name(contact.tenant_id), _tenant_link(contact.tenant_id, url)))
+                hits.append(
+                    SearchHit(
+                        "contact",
+                        str(contact),
+                        contact.email,
+                        contact.tenant_id,
+                        tenant_name(contact.tenant_id),
+                        _tenant_link(contact.tenant_id, url),
+                    )
+                )
             for user in User.objects.filter(email__iexact=query)[:MAX_HITS_PER_KIND]:
-                hits.append(SearchHit("account", user.email, "staff" if user.is_staff else "user", None, "",
-                                      reverse("admin:tenant_app_user_change", args=[user.pk])))
+                hits.append(
+                    SearchHit(
+                        "account",
+                        user.email,
+                        "staff" if user.is_staff else "user",
+                        None,
+                        "",
+                        reverse("admin:tenant_app_user_change", args=[user.pk]),
+                    )
+                )
         if query.startswith(("pi_", "ch_", "re_", "cus_", "acct_")):
-            for payment in InvoicePayment.objects.filter(stripe_payment_intent_id=query).order_by("id")[:MAX_HITS_PER_KIND]:
+            for payment in InvoicePayment.objects.filter(stripe_payment_intent_id=query).order_by("id")[
+                :MAX_HITS_PER_KIND
+            ]:
                 url = reverse("admin:payments_app_invoicepayment_change", args=[payment.pk])
                 tenant_id = payment.owner_tenant_id
-                hits.append(SearchHit("payment", query, f"{payment.invoice_kind} invoice #{payment.invoice_id} · "
-                                      f"{Money(payment.amount_cents, payment.currency).format()}",
-                                      tenant_id, tenant_name(tenant_id) if tenant_id else "",
-                                      _tenant_link(tenant_id, url) if tenant_id else url))
+                hits.append(
+                    SearchHit(
+                        "payment",
+                        query,
+                        f"{payment.invoice_kind} invoice #{payment.invoice_id} · "
+                        f"{Money(payment.amount_cents, payment.currency).format()}",
+                        tenant_id,
+                        tenant_name(tenant_id) if tenant_id else "",
+                        _tenant_link(tenant_id, url) if tenant_id else url,
+                    )
+                )
             for account in StripeConnectAccount.objects.filter(stripe_account_id=query)[:MAX_HITS_PER_KIND]:
                 url = reverse("admin:payments_app_stripeconnectaccount_change", args=[account.pk])
                 tenant_id = account.owner_tenant_id
-                hits.append(SearchHit("Stripe account", query, account.owner_type, tenant_id,
-                                      tenant_name(tenant_id) if tenant_id else "",
-                                      _tenant_link(tenant_id, url) if tenant_id else url))
-    for invoice in (MarketplaceInvoice.objects.using("marketplace").filter(invoice_number__iexact=query)
-                    .order_by("id")[:MAX_HITS_PER_KIND]):
-        hits.append(SearchHit("marketplace invoice", invoice.invoice_number,
-                              f"{Money(invoice.total_cents, invoice.currency).format()} · {invoice.status}", None, "",
-                              reverse("admin:marketplace_app_marketplaceinvoice_change", args=[invoice.pk])))
+                hits.append(
+                    SearchHit(
+                        "Stripe account",
+                        query,
+                        account.owner_type,
+                        tenant_id,
+                        tenant_name(tenant_id) if tenant_id else "",
+                        _tenant_link(tenant_id, url) if tenant_id else url,
+                    )
+                )
+    for invoice in (
+        MarketplaceInvoice.objects.using("marketplace")
+        .filter(invoice_number__iexact=query)
+        .order_by("id")[:MAX_HITS_PER_KIND]
+    ):
+        hits.append(
+            SearchHit(
+                "marketplace invoice",
+                invoice.invoice_number,
+                f"{Money(invoice.total_cents, invoice.currency).format()} · {invoice.status}",
+                None,
+                "",
+                reverse("admin:marketplace_app_marketplaceinvoice_change", args=[invoice.pk]),
+            )
+        )
     if "@" in query:
         for person in MarketplaceUser.all_objects.using("marketplace").filter(email__iexact=query)[:MAX_HITS_PER_KIND]:
-            hits.append(SearchHit("marketplace user", person.email, person.display_name, None, "",
-                                  reverse("admin:marketplace_app_marketplaceuser_change", args=[person.pk])))
+            hits.append(
+                SearchHit(
+                    "marketplace user",
+                    person.email,
+                    person.display_name,
+                    None,
+                    "",
+                    reverse("admin:marketplace_app_marketplaceuser_change", args=[person.pk]),
+                )
+            )
     return hits

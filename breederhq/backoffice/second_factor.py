@@ -55,7 +55,8 @@ class Throttled(DomainError):
         super().__init__(
             f"{failures} wrong code{'s' if failures != 1 else ''} in a row: codes are refused until "
             f"{locked_until:%H:%M:%S} UTC. Wait until then and try again.",
-            extra={"locked_until": locked_until.isoformat()})
+            extra={"locked_until": locked_until.isoformat()},
+        )
         self.failures, self.locked_until = failures, locked_until
 
 
@@ -78,7 +79,7 @@ def recovery_codes_left(user) -> int:
 def totp_secret_base32(device: TOTPDevice) -> str:
     """The secret as authenticator apps take it when typed in (groups of four)."""
     secret = b32encode(device.bin_key).decode()
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 def normalize_code(raw: str) -> str:
@@ -158,22 +159,36 @@ def enrolment_confirm(*, user, code: str, device_id: int | None) -> Enrolment:
         _lock_user(user)
         if has_any_device(user):
             raise Conflict("You already have a second factor; sign in with it.", code="second_factor_enrolled")
-        device = (TOTPDevice.objects.using(DB).select_for_update()
-                  .filter(user_id=user.pk, confirmed=False, pk=device_id).first() if device_id is not None else None)
+        device = (
+            TOTPDevice.objects.using(DB)
+            .select_for_update()
+            .filter(user_id=user.pk, confirmed=False, pk=device_id)
+            .first()
+            if device_id is not None
+            else None
+        )
         if device is None:
-            raise Conflict("Open the enrolment page first: it shows the secret to add to your app (a secret "
-                           "shown in another window or browser no longer counts).",
-                           code="second_factor_no_pending_device")
+            raise Conflict(
+                "Open the enrolment page first: it shows the secret to add to your app (a secret "
+                "shown in another window or browser no longer counts).",
+                code="second_factor_no_pending_device",
+            )
         error = _check(device, code)
         if error is None:
             device.confirmed = True
             device.save(using=DB)
             TOTPDevice.objects.using(DB).filter(user_id=user.pk, confirmed=False).delete()
             recovery, _ = StaticDevice.objects.using(DB).get_or_create(
-                user_id=user.pk, defaults={"name": RECOVERY_DEVICE_NAME, "confirmed": True})
+                user_id=user.pk, defaults={"name": RECOVERY_DEVICE_NAME, "confirmed": True}
+            )
             codes = _new_recovery_codes(recovery)
-            staff_action_record(user=user, action=ENROLLED, obj=user, reason="self-service: enrolled at sign-in",
-                                result=f"authenticator app confirmed, {len(codes)} recovery codes issued")
+            staff_action_record(
+                user=user,
+                action=ENROLLED,
+                obj=user,
+                reason="self-service: enrolled at sign-in",
+                result=f"authenticator app confirmed, {len(codes)} recovery codes issued",
+            )
     if error is not None:
         raise error
     device.user = user
@@ -186,17 +201,22 @@ def verify(*, user, code: str):
     code = normalize_code(code)
     model = TOTPDevice if looks_like_totp(code) else StaticDevice
     with transaction.atomic(using=DB):
-        device = (model.objects.using(DB).select_for_update().filter(user_id=user.pk, confirmed=True)
-                  .order_by("pk").first())
+        device = (
+            model.objects.using(DB).select_for_update().filter(user_id=user.pk, confirmed=True).order_by("pk").first()
+        )
         if device is None:
             kind = "an authenticator app" if model is TOTPDevice else "recovery codes"
             raise WrongCode(f"That code is not right: you have no {kind}.")
         error = _check(device, code)
         if error is None and model is StaticDevice:
             left = device.token_set.count()
-            staff_action_record(user=user, action=RECOVERY_CODE_USED, obj=user,
-                                reason="self-service: signed in with a recovery code",
-                                result=f"{left} recovery code{'s' if left != 1 else ''} left")
+            staff_action_record(
+                user=user,
+                action=RECOVERY_CODE_USED,
+                obj=user,
+                reason="self-service: signed in with a recovery code",
+                result=f"{left} recovery code{'s' if left != 1 else ''} left",
+            )
     if error is not None:
         raise error
     device.user = user
@@ -210,11 +230,16 @@ def recovery_codes_regenerate(*, user) -> list[str]:
         if not is_enrolled(user):
             raise Conflict("Enrol an authenticator app first.", code="second_factor_not_enrolled")
         device, _ = StaticDevice.objects.using(DB).get_or_create(
-            user_id=user.pk, defaults={"name": RECOVERY_DEVICE_NAME, "confirmed": True})
+            user_id=user.pk, defaults={"name": RECOVERY_DEVICE_NAME, "confirmed": True}
+        )
         codes = _new_recovery_codes(device)
-        staff_action_record(user=user, action=RECOVERY_CODES_REGENERATED, obj=user,
-                            reason="self-service: regenerated recovery codes",
-                            result=f"{len(codes)} new recovery codes, the old ones no longer work")
+        staff_action_record(
+            user=user,
+            action=RECOVERY_CODES_REGENERATED,
+            obj=user,
+            reason="self-service: regenerated recovery codes",
+            result=f"{len(codes)} new recovery codes, the old ones no longer work",
+        )
     return codes
 
 
@@ -225,11 +250,13 @@ def second_factor_reset(*, target, actor) -> str:
     superuser's; nobody resets their own here. The caller audits (the admin action, with its reason).
     Returns what was removed."""
     if actor is not None and target.pk == actor.pk:
-        raise PermissionDenied("Ask another staff member to reset your own second factor.",
-                               code="second_factor_reset_self")
+        raise PermissionDenied(
+            "Ask another staff member to reset your own second factor.", code="second_factor_reset_self"
+        )
     if actor is not None and target.is_superuser and not actor.is_superuser:
-        raise PermissionDenied("Only a superuser may reset a superuser's second factor.",
-                               code="second_factor_reset_superuser")
+        raise PermissionDenied(
+            "Only a superuser may reset a superuser's second factor.", code="second_factor_reset_superuser"
+        )
     from breederhq.api.sessions import user_sign_out_everywhere
 
     with transaction.atomic(using=DB):

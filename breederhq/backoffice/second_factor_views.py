@@ -22,14 +22,20 @@ logger = logging.getLogger(__name__)
 
 
 class CodeForm(forms.Form):
-    code = forms.CharField(max_length=32, strip=True, widget=forms.TextInput(attrs={
-        "autocomplete": "one-time-code", "autofocus": True, "size": 12, "spellcheck": "false"}))
+    code = forms.CharField(
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "size": 12, "spellcheck": "false"}
+        ),
+    )
 
 
 def _next(request) -> str:
     target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME) or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("admin:index")
 
@@ -70,11 +76,15 @@ def verify_view(request):
             _verified(request, device)
             if isinstance(device, sf.StaticDevice):
                 left = sf.recovery_codes_left(request.user)
-                messages.warning(request, f"You signed in with a recovery code; {left} left. "
-                                          f"Generate new ones from “Second factor” if you are running low.")
+                messages.warning(
+                    request,
+                    f"You signed in with a recovery code; {left} left. "
+                    f"Generate new ones from “Second factor” if you are running low.",
+                )
             return HttpResponseRedirect(_next(request))
-    return TemplateResponse(request, "admin/backoffice/second_factor_verify.html",
-                            _context(request, title="Second factor", form=form))
+    return TemplateResponse(
+        request, "admin/backoffice/second_factor_verify.html", _context(request, title="Second factor", form=form)
+    )
 
 
 #: The pending device this session was shown: only it can be confirmed from this session.
@@ -90,24 +100,37 @@ def enrol_view(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            enrolment = sf.enrolment_confirm(user=request.user, code=form.cleaned_data["code"],
-                                             device_id=request.session.get(ENROLMENT_SESSION_KEY))
+            enrolment = sf.enrolment_confirm(
+                user=request.user, code=form.cleaned_data["code"], device_id=request.session.get(ENROLMENT_SESSION_KEY)
+            )
         except DomainError as exc:
             form.add_error("code", exc.detail)
         else:
             request.session.pop(ENROLMENT_SESSION_KEY, None)
             _verified(request, enrolment.device)
-            return TemplateResponse(request, "admin/backoffice/second_factor_recovery_codes.html", _context(
-                request, title="Your recovery codes", codes=enrolment.recovery_codes, enrolled=True))
+            return TemplateResponse(
+                request,
+                "admin/backoffice/second_factor_recovery_codes.html",
+                _context(request, title="Your recovery codes", codes=enrolment.recovery_codes, enrolled=True),
+            )
     # A GET shows this session's pending secret (a fresh one if it has none, which voids any other
     # session's); a refused code shows the same again, or, if another session replaced it, none.
-    device = sf.enrolment_device(user=request.user, device_id=request.session.get(ENROLMENT_SESSION_KEY),
-                                 create=request.method != "POST")
+    device = sf.enrolment_device(
+        user=request.user, device_id=request.session.get(ENROLMENT_SESSION_KEY), create=request.method != "POST"
+    )
     if device is not None:
         request.session[ENROLMENT_SESSION_KEY] = device.pk
-    return TemplateResponse(request, "admin/backoffice/second_factor_enrol.html", _context(
-        request, title="Set up your second factor", form=form,
-        secret=sf.totp_secret_base32(device) if device else None, otpauth_uri=device.config_url if device else None))
+    return TemplateResponse(
+        request,
+        "admin/backoffice/second_factor_enrol.html",
+        _context(
+            request,
+            title="Set up your second factor",
+            form=form,
+            secret=sf.totp_secret_base32(device) if device else None,
+            otpauth_uri=device.config_url if device else None,
+        ),
+    )
 
 
 def recovery_codes_view(request):
@@ -118,7 +141,13 @@ def recovery_codes_view(request):
         except DomainError as exc:
             messages.error(request, exc.detail)
             return HttpResponseRedirect(reverse("admin:second_factor_recovery_codes"))
-        return TemplateResponse(request, "admin/backoffice/second_factor_recovery_codes.html", _context(
-            request, title="Your new recovery codes", codes=codes, enrolled=False))
-    return TemplateResponse(request, "admin/backoffice/second_factor_recovery_codes.html", _context(
-        request, title="Recovery codes", codes=None, left=sf.recovery_codes_left(request.user)))
+        return TemplateResponse(
+            request,
+            "admin/backoffice/second_factor_recovery_codes.html",
+            _context(request, title="Your new recovery codes", codes=codes, enrolled=False),
+        )
+    return TemplateResponse(
+        request,
+        "admin/backoffice/second_factor_recovery_codes.html",
+        _context(request, title="Recovery codes", codes=None, left=sf.recovery_codes_left(request.user)),
+    )

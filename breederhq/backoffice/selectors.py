@@ -62,7 +62,8 @@ EMAIL_STATES_SHOWN = ("queued", "sending", "delivery_unknown", "failed")
 
 def _email_counts(model, using: str) -> dict[str, int]:
     return model.objects.using(using).aggregate(
-        **{state: Count("id", filter=Q(status=state)) for state in EMAIL_STATES_SHOWN})
+        **{state: Count("id", filter=Q(status=state)) for state in EMAIL_STATES_SHOWN}
+    )
 
 
 def email_list_url(alias: str, status: str) -> str:
@@ -102,11 +103,17 @@ def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
     now = timezone.now()
     board = Dashboard()
     succeeded = Q(status__in=SUCCEEDED_TRANSACTIONS)
-    for row in (MarketplaceTransaction.objects.using("marketplace").values("currency")
-                .annotate(total=Count("id"), succeeded=Count("id", filter=succeeded),
-                          cancelled=Count("id", filter=Q(status="cancelled")),
-                          volume=Sum("amount_cents", filter=succeeded, default=0))
-                .order_by("currency")):
+    for row in (
+        MarketplaceTransaction.objects.using("marketplace")
+        .values("currency")
+        .annotate(
+            total=Count("id"),
+            succeeded=Count("id", filter=succeeded),
+            cancelled=Count("id", filter=Q(status="cancelled")),
+            volume=Sum("amount_cents", filter=succeeded, default=0),
+        )
+        .order_by("currency")
+    ):
         board.transactions_total += row["total"]
         board.transactions_succeeded += row["succeeded"]
         board.transactions_cancelled += row["cancelled"]
@@ -122,11 +129,19 @@ def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
                 mode = row["payment_mode_snapshot"]
                 split[mode] = split.get(mode, 0) + row["n"]
 
-    add(MarketplaceInvoice.objects.using("marketplace").values("status", "payment_mode_snapshot")
-        .annotate(n=Count("id")).order_by())
+    add(
+        MarketplaceInvoice.objects.using("marketplace")
+        .values("status", "payment_mode_snapshot")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     with system_read_context(job="admin_dashboard", user_id=staff_user_id):
-        add(Invoice.all_objects.using("default").values("status", "payment_mode_snapshot")
-            .annotate(n=Count("id")).order_by())
+        add(
+            Invoice.all_objects.using("default")
+            .values("status", "payment_mode_snapshot")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
     board.invoice_states = bars(dict(sorted(states.items())))
     board.payment_split = bars(dict(sorted(split.items())))
 

@@ -41,8 +41,7 @@ class BackofficeAdminSite(admin.AdminSite):
             if needs_second_factor(request):
                 if request.path == reverse("admin:logout", current_app=self.name):
                     return view(request, *args, **kwargs)  # signing out needs no second factor
-                return redirect_to_login(request.get_full_path(), reverse("admin:second_factor",
-                                                                          current_app=self.name))
+                return redirect_to_login(request.get_full_path(), reverse("admin:second_factor", current_app=self.name))
             return wrapped(request, *args, **kwargs)
 
         inner.__dict__.update(wrapped.__dict__)
@@ -71,8 +70,10 @@ class BackofficeAdminSite(admin.AdminSite):
         return [
             path("second-factor/", signed_in(views.verify_view), name="second_factor"),
             path("second-factor/enrol/", signed_in(views.enrol_view), name="second_factor_enrol"),
-            path("second-factor/recovery-codes/", self.admin_view(views.recovery_codes_view),
-                 name="second_factor_recovery_codes"),
+            path(
+                "second-factor/recovery-codes/",
+                self.admin_view(views.recovery_codes_view),
+                name="second_factor_recovery_codes",
+            ),
             *super().get_urls(),
         ]
-

@@ -32,12 +32,16 @@ class SupportSession:
 
 def support_session_start(*, request, tenant, reason: str) -> SupportSession:
     """Record the choice (audited: the first cross_tenant_query_audit row of the session)."""
-    with support_tenant_access(staff_user=request.user, tenant_id=tenant.pk, reason=reason,
-                               query_type="admin:support_session_start"):
+    with support_tenant_access(
+        staff_user=request.user, tenant_id=tenant.pk, reason=reason, query_type="admin:support_session_start"
+    ):
         pass
     expires_at = timezone.now() + SUPPORT_SESSION_TTL
     request.session[SESSION_KEY] = {
-        "tenant_id": tenant.pk, "tenant_name": tenant.name, "reason": reason, "expires_at": expires_at.isoformat(),
+        "tenant_id": tenant.pk,
+        "tenant_name": tenant.name,
+        "reason": reason,
+        "expires_at": expires_at.isoformat(),
     }
     return SupportSession(tenant.pk, tenant.name, reason, expires_at)
 
@@ -65,6 +69,7 @@ def support_request_context(request, *, page: str):
     support = support_session_get(request)
     if support is None:
         raise LookupError("no support session")
-    with support_tenant_access(staff_user=request.user, tenant_id=support.tenant_id, reason=support.reason,
-                               query_type=f"admin:{page}"[:100]):
+    with support_tenant_access(
+        staff_user=request.user, tenant_id=support.tenant_id, reason=support.reason, query_type=f"admin:{page}"[:100]
+    ):
         yield support

@@ -13,6 +13,9 @@ urlpatterns = [
     path("dashboard/", admin.site.admin_view(views.dashboard_view), name="dashboard"),
     path("exports/", admin.site.admin_view(exports_views.finance_export_view), name="finance_export"),
     path("receipts/<str:kind>/<int:invoice_id>/", admin.site.admin_view(receipts.receipt_view), name="receipt"),
-    path("invoice-documents/<str:kind>/<int:invoice_id>/<int:document_id>/",
-         admin.site.admin_view(invoice_documents.invoice_document_view), name="invoice_document"),
+    path(
+        "invoice-documents/<str:kind>/<int:invoice_id>/<int:document_id>/",
+        admin.site.admin_view(invoice_documents.invoice_document_view),
+        name="invoice_document",
+    ),
 ]

@@ -20,8 +20,8 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 
-from breederhq.staff import session_is_verified
 from breederhq.errors import PermissionDenied
+from breederhq.staff import session_is_verified
 from breederhq.tenancy import write_authorization_audit
 
 SESSION_KEY = "backoffice_view_as"
@@ -41,16 +41,36 @@ def view_as_start(*, request, target, reason: str) -> ViewAs:
     from breederhq.backoffice.admin_tools import SUPPORT_ACTIONS
 
     staff = request.user
-    allowed = bool(staff.is_active and staff.is_staff and staff.has_perm(SUPPORT_ACTIONS) and reason.strip()
-                   and not target.is_staff and not target.is_superuser and target.is_active)
-    write_authorization_audit(user_id=staff.pk, resource_type="view_as", resource_id=f"user:{target.pk}",
-                              action="start", allowed=allowed, reason=reason, request=request)
+    allowed = bool(
+        staff.is_active
+        and staff.is_staff
+        and staff.has_perm(SUPPORT_ACTIONS)
+        and reason.strip()
+        and not target.is_staff
+        and not target.is_superuser
+        and target.is_active
+    )
+    write_authorization_audit(
+        user_id=staff.pk,
+        resource_type="view_as",
+        resource_id=f"user:{target.pk}",
+        action="start",
+        allowed=allowed,
+        reason=reason,
+        request=request,
+    )
     if not allowed:
-        raise PermissionDenied("View as needs support rights, a reason, and an active non-staff user.",
-                               code="view_as_denied")
+        raise PermissionDenied(
+            "View as needs support rights, a reason, and an active non-staff user.", code="view_as_denied"
+        )
     expires_at = timezone.now() + VIEW_AS_TTL
-    request.session[SESSION_KEY] = {"user_id": target.pk, "email": target.email, "reason": reason,
-                                    "staff_id": staff.pk, "expires_at": expires_at.isoformat()}
+    request.session[SESSION_KEY] = {
+        "user_id": target.pk,
+        "email": target.email,
+        "reason": reason,
+        "staff_id": staff.pk,
+        "expires_at": expires_at.isoformat(),
+    }
     return ViewAs(target.pk, target.email, reason, expires_at)
 
 
@@ -64,9 +84,14 @@ def view_as_get(request) -> ViewAs | None:
     if not data:
         return None
     staff = getattr(request, "staff_user", None) or request.user
-    if (datetime.fromisoformat(data["expires_at"]) <= timezone.now() or not staff.is_authenticated
-            or staff.pk != data["staff_id"] or not staff.is_active or not staff.is_staff
-            or not session_is_verified(staff)):  # e.g. their second factor was reset meanwhile
+    if (
+        datetime.fromisoformat(data["expires_at"]) <= timezone.now()
+        or not staff.is_authenticated
+        or staff.pk != data["staff_id"]
+        or not staff.is_active
+        or not staff.is_staff
+        or not session_is_verified(staff)
+    ):  # e.g. their second factor was reset meanwhile
         session.pop(SESSION_KEY, None)
         return None
     return ViewAs(int(data["user_id"]), data["email"], data["reason"], datetime.fromisoformat(data["expires_at"]))
@@ -77,8 +102,11 @@ class ViewAsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/admin/") or not getattr(request, "user", None) \
-                or not request.user.is_authenticated:
+        if (
+            request.path.startswith("/admin/")
+            or not getattr(request, "user", None)
+            or not request.user.is_authenticated
+        ):
             return self.get_response(request)
         view_as = view_as_get(request)
         if view_as is None:
@@ -91,12 +119,26 @@ class ViewAsMiddleware:
             view_as_end(request=request)
             return self.get_response(request)
         if request.method not in SAFE_METHODS:
-            write_authorization_audit(user_id=staff.pk, resource_type="view_as", resource_id=f"user:{target.pk}",
-                                      action=f"{request.method} refused"[:50], allowed=False,
-                                      reason=f"{request.path} (view as is read-only)", request=request)
-            return JsonResponse({"type": "about:blank", "title": "Permission denied", "status": 403,
-                                 "detail": "Viewing as another user is read-only.", "code": "view_as_read_only"},
-                                status=403, content_type="application/problem+json")
+            write_authorization_audit(
+                user_id=staff.pk,
+                resource_type="view_as",
+                resource_id=f"user:{target.pk}",
+                action=f"{request.method} refused"[:50],
+                allowed=False,
+                reason=f"{request.path} (view as is read-only)",
+                request=request,
+            )
+            return JsonResponse(
+                {
+                    "type": "about:blank",
+                    "title": "Permission denied",
+                    "status": 403,
+                    "detail": "Viewing as another user is read-only.",
+                    "code": "view_as_read_only",
+                },
+                status=403,
+                content_type="application/problem+json",
+            )
         request.staff_user = staff
         request.user = request._cached_user = target
         try:
@@ -112,7 +154,9 @@ class ViewAsMiddleware:
 
         with transaction.atomic(using="default"):
             CrossTenantQueryAudit.objects.using("default").create(
-                user_id=staff.pk, target_tenant_id=getattr(request, "tenant_id", None) or 0,
-                query_type=f"view_as:{target.pk}:{request.method} {request.path}"[:100], allowed=True,
+                user_id=staff.pk,
+                target_tenant_id=getattr(request, "tenant_id", None) or 0,
+                query_type=f"view_as:{target.pk}:{request.method} {request.path}"[:100],
+                allowed=True,
                 reason=view_as.reason,
             )

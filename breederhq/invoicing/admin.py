@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-AUDIT_FIELDS = ("changed_at", "action", "old_status", "new_status", "payment_mode", "changed_by", "actor",
-                "metadata")
-CONFIRMATION_FIELDS = ("created_at", "event", "marked_paid_at", "confirmed_by", "confirmed_by_actor",
-                       "confirmed_at", "payment_method", "payment_reference")
+AUDIT_FIELDS = ("changed_at", "action", "old_status", "new_status", "payment_mode", "changed_by", "actor", "metadata")
+CONFIRMATION_FIELDS = (
+    "created_at",
+    "event",
+    "marked_paid_at",
+    "confirmed_by",
+    "confirmed_by_actor",
+    "confirmed_at",
+    "payment_method",
+    "payment_reference",
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -30,14 +37,28 @@ def timeline_inlines(*, audit_model, confirmation_model, claimant_field: str) ->
     """[payment confirmations, changes] inlines for one invoice kind; `claimant_field` names the
     confirmation column that holds the buyer who claimed the payment."""
     confirmation_fields = (*CONFIRMATION_FIELDS[:2], claimant_field, *CONFIRMATION_FIELDS[2:])
-    confirmations = type("PaymentConfirmationInline", (ReadOnlyInline,), {
-        "model": confirmation_model, "fields": confirmation_fields, "readonly_fields": confirmation_fields,
-        "verbose_name_plural": "Timeline: payment confirmations", "__module__": __name__,
-    })
-    changes = type("InvoiceAuditInline", (ReadOnlyInline,), {
-        "model": audit_model, "fields": AUDIT_FIELDS, "readonly_fields": AUDIT_FIELDS,
-        "verbose_name_plural": "Timeline: changes", "__module__": __name__,
-    })
+    confirmations = type(
+        "PaymentConfirmationInline",
+        (ReadOnlyInline,),
+        {
+            "model": confirmation_model,
+            "fields": confirmation_fields,
+            "readonly_fields": confirmation_fields,
+            "verbose_name_plural": "Timeline: payment confirmations",
+            "__module__": __name__,
+        },
+    )
+    changes = type(
+        "InvoiceAuditInline",
+        (ReadOnlyInline,),
+        {
+            "model": audit_model,
+            "fields": AUDIT_FIELDS,
+            "readonly_fields": AUDIT_FIELDS,
+            "verbose_name_plural": "Timeline: changes",
+            "__module__": __name__,
+        },
+    )
     return [confirmations, changes]
 
 
@@ -49,10 +70,18 @@ def documents_inline(*, document_model, kind: str) -> type:
     (breederhq/backoffice/invoice_documents.py). `kind`: "tenant" or "marketplace"."""
     from breederhq.backoffice.invoice_documents import document_link
 
-    return type("InvoiceDocumentInline", (ReadOnlyInline,), {
-        "model": document_model, "fields": DOCUMENT_FIELDS, "readonly_fields": DOCUMENT_FIELDS,
-        "pdf": document_link(kind), "verbose_name_plural": "Documents (PDF)", "__module__": __name__,
-    })
+    return type(
+        "InvoiceDocumentInline",
+        (ReadOnlyInline,),
+        {
+            "model": document_model,
+            "fields": DOCUMENT_FIELDS,
+            "readonly_fields": DOCUMENT_FIELDS,
+            "pdf": document_link(kind),
+            "verbose_name_plural": "Documents (PDF)",
+            "__module__": __name__,
+        },
+    )
 
 
 class OverdueFilter(admin.SimpleListFilter):

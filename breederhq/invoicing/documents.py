@@ -76,8 +76,13 @@ class DocumentRef:
     @classmethod
     def from_dict(cls, data: dict) -> DocumentRef:
         owner = data.get("owner")
-        ref = cls(kind=str(data["kind"]), owner=None if owner is None else int(owner),
-                  invoice_id=int(data["invoice_id"]), document=str(data["document"]), source_id=int(data["source_id"]))
+        ref = cls(
+            kind=str(data["kind"]),
+            owner=None if owner is None else int(owner),
+            invoice_id=int(data["invoice_id"]),
+            document=str(data["document"]),
+            source_id=int(data["source_id"]),
+        )
         if ref.kind not in DOCUMENT_SOURCES or ref.document not in DocumentKind.values:
             raise ValueError(f"not a document reference: {data!r}")
         return ref
@@ -123,8 +128,13 @@ def source_for(kind_name: str) -> DocumentSource:
 
 def invoice_ref(kind_name: str, invoice) -> DocumentRef:
     source = source_for(kind_name)
-    return DocumentRef(kind=kind_name, owner=source.owner_of(invoice), invoice_id=invoice.pk,
-                       document=DocumentKind.INVOICE, source_id=invoice.pk)
+    return DocumentRef(
+        kind=kind_name,
+        owner=source.owner_of(invoice),
+        invoice_id=invoice.pk,
+        document=DocumentKind.INVOICE,
+        source_id=invoice.pk,
+    )
 
 
 def safe_name(text: str) -> str:
@@ -152,8 +162,15 @@ def documents_requested(kind, invoice, *, action: str, audit_entry, metadata: di
         source = source_for(kind.name)
         source_id = source.credit_note_source_id(invoice, audit_entry=audit_entry, metadata=metadata)
         if source_id is not None:
-            refs.append(DocumentRef(kind=kind.name, owner=source.owner_of(invoice), invoice_id=invoice.pk,
-                                    document=DocumentKind.CREDIT_NOTE, source_id=source_id))
+            refs.append(
+                DocumentRef(
+                    kind=kind.name,
+                    owner=source.owner_of(invoice),
+                    invoice_id=invoice.pk,
+                    document=DocumentKind.CREDIT_NOTE,
+                    source_id=source_id,
+                )
+            )
     for ref in refs:
         publish_after_commit(render_invoice_document, ref.as_dict(), using=kind.using)
     return refs
@@ -168,9 +185,17 @@ def email_attachments(kind, invoice, *, action: str) -> list[dict]:
 
 
 def _find(source: DocumentSource, ref: DocumentRef):
-    return source.model.objects.using(source.using).filter(
-        invoice_id=ref.invoice_id, kind=ref.document, source_id=ref.source_id, version=CURRENT_VERSION,
-        **source.row_columns(ref)).first()
+    return (
+        source.model.objects.using(source.using)
+        .filter(
+            invoice_id=ref.invoice_id,
+            kind=ref.document,
+            source_id=ref.source_id,
+            version=CURRENT_VERSION,
+            **source.row_columns(ref),
+        )
+        .first()
+    )
 
 
 def document_find(ref: DocumentRef):
@@ -193,9 +218,16 @@ def document_ensure(ref: DocumentRef):
         data = source.document_data(ref)
         content = render_document(data)
         digest = hashlib.sha256(content).hexdigest()
-        row = source.model(**source.row_columns(ref), invoice_id=ref.invoice_id, kind=ref.document,
-                           source_id=ref.source_id, version=CURRENT_VERSION, number=data.number, sha256=digest,
-                           size=len(content))
+        row = source.model(
+            **source.row_columns(ref),
+            invoice_id=ref.invoice_id,
+            kind=ref.document,
+            source_id=ref.source_id,
+            version=CURRENT_VERSION,
+            number=data.number,
+            sha256=digest,
+            size=len(content),
+        )
         name = f"{source.folder(ref)}/{ref.document}-{ref.source_id}-v{CURRENT_VERSION}-{digest[:16]}.pdf"
         stored.save(row.file, name, ContentFile(content))
         row.save(using=source.using, force_insert=True)

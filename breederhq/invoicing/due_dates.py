@@ -25,8 +25,10 @@ from breederhq.invoicing.status import InvoiceStatus
 #: The range a due date may be set in (inclusive); anything else is a typo or a probe, refused with a 400.
 EARLIEST_DUE_DATE = date(2000, 1, 1)
 LATEST_DUE_DATE = date(2199, 12, 31)
-DUE_DATE_HELP = (f"A calendar date (YYYY-MM-DD), from {EARLIEST_DUE_DATE.isoformat()} to "
-                 f"{LATEST_DUE_DATE.isoformat()}. The invoice is overdue from the next day (UTC) while unpaid.")
+DUE_DATE_HELP = (
+    f"A calendar date (YYYY-MM-DD), from {EARLIEST_DUE_DATE.isoformat()} to "
+    f"{LATEST_DUE_DATE.isoformat()}. The invoice is overdue from the next day (UTC) while unpaid."
+)
 
 OVERDUE_HELP = "Sent, no payment claimed or taken, and the due date is before today (UTC)."
 

@@ -16,8 +16,8 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from breederhq.email import email_enqueue
-from breederhq.invoicing.documents import documents_requested, email_attachments
 from breederhq.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
+from breederhq.invoicing.documents import documents_requested, email_attachments
 from breederhq.invoicing.status import INVOICE_TRANSITIONS, InvoiceStatus
 from breederhq.money import Money
 from breederhq.observability.metrics import INVOICE_TRANSITIONS as INVOICE_TRANSITIONS_METRIC
@@ -135,8 +135,9 @@ class InvoiceKind:
         """Voided at the provider: void it here too, at its current version."""
         raise NotImplementedError
 
-    def set_reconciliation_status(self, invoice_id: int, *, tenant_id: int | None, status: str, note: str,
-                                  actor_label: str) -> None:
+    def set_reconciliation_status(
+        self, invoice_id: int, *, tenant_id: int | None, status: str, note: str, actor_label: str
+    ) -> None:
         """How the invoice agrees with the provider (`mismatch` for staff, ...), through the kind's
         own service (the rule: `check_reconciliation_change`)."""
         raise NotImplementedError
@@ -146,9 +147,20 @@ class InvoiceKind:
         whatever their tenant (one audited read), for the reconciliation job."""
         raise NotImplementedError
 
-    def refund(self, invoice_id: int, *, tenant_id: int | None, amount_cents: int, reason: str, ledger_key: str,
-               method: str, reference: str = "", refund_id: str | None = None, actor=None,
-               refunded_total_cents: int | None = None):
+    def refund(
+        self,
+        invoice_id: int,
+        *,
+        tenant_id: int | None,
+        amount_cents: int,
+        reason: str,
+        ledger_key: str,
+        method: str,
+        reference: str = "",
+        refund_id: str | None = None,
+        actor=None,
+        refunded_total_cents: int | None = None,
+    ):
         """Record money given back, through the kind's own refund service (judged under its lock):
         `ledger_key` or the provider's `refund_id` makes a repeat a replay, `refunded_total_cents`
         (the provider's cumulative total) makes the service add only the difference; `reference`
@@ -202,8 +214,12 @@ def check_send(kind: InvoiceKind, invoice) -> None:
     """Only a draft is sent. (`pending_confirmation -> sent` is in the table, but it is a rejection or
     an expiry of the buyer's claim, never a second sending.) 409 `illegal_transition` otherwise."""
     if invoice.status != InvoiceStatus.DRAFT:
-        raise IllegalTransition(entity=kind.entity, current=invoice.status, target=InvoiceStatus.SENT,
-                                allowed=sorted(INVOICE_TRANSITIONS.allowed_from(invoice.status) - {InvoiceStatus.SENT}))
+        raise IllegalTransition(
+            entity=kind.entity,
+            current=invoice.status,
+            target=InvoiceStatus.SENT,
+            allowed=sorted(INVOICE_TRANSITIONS.allowed_from(invoice.status) - {InvoiceStatus.SENT}),
+        )
 
 
 def require_claim(kind: InvoiceKind, invoice, *, target: str, what: str) -> None:
@@ -219,33 +235,63 @@ def check_reconciliation_change(kind: InvoiceKind, invoice, status: str) -> None
     `resolved` closes a disagreement, so it is only set on an invoice that disagrees with Stripe
     (409 `nothing_to_resolve` otherwise). Unknown states are 400."""
     if status not in ReconciliationStatus.values:
-        raise ValidationFailed("Unknown reconciliation status.",
-                               field_errors={"status": [f"not one of {ReconciliationStatus.values}"]})
+        raise ValidationFailed(
+            "Unknown reconciliation status.", field_errors={"status": [f"not one of {ReconciliationStatus.values}"]}
+        )
     if status == ReconciliationStatus.RESOLVED and invoice.reconciliation_status not in DISAGREEMENTS:
-        raise Conflict(f"{kind.describe(invoice)} is {invoice.reconciliation_status}: there is no disagreement "
-                       f"with Stripe to resolve.", code="nothing_to_resolve")
+        raise Conflict(
+            f"{kind.describe(invoice)} is {invoice.reconciliation_status}: there is no disagreement "
+            f"with Stripe to resolve.",
+            code="nothing_to_resolve",
+        )
 
 
-def audit(kind: InvoiceKind, invoice, *, action: str, old_status: str, actor=None, actor_label: str = "",
-          metadata: dict | None = None):
+def audit(
+    kind: InvoiceKind,
+    invoice,
+    *,
+    action: str,
+    old_status: str,
+    actor=None,
+    actor_label: str = "",
+    metadata: dict | None = None,
+):
     """One invoice audit row, in the invoice's database (and the caller's transaction)."""
     return kind.audit_model.objects.using(kind.using).create(
-        **kind.owner_columns(invoice), **kind.actor_columns(actor), invoice=invoice, action=action,
-        old_status=old_status, new_status=invoice.status, payment_mode=invoice.payment_mode_snapshot,
-        actor=actor_label, metadata=metadata or {},
+        **kind.owner_columns(invoice),
+        **kind.actor_columns(actor),
+        invoice=invoice,
+        action=action,
+        old_status=old_status,
+        new_status=invoice.status,
+        payment_mode=invoice.payment_mode_snapshot,
+        actor=actor_label,
+        metadata=metadata or {},
     )
 
 
 def confirmation(kind: InvoiceKind, invoice, *, event: str, confirmed_by=None, **columns):
     """One payment-confirmation audit row (claim, confirmation, rejection, expiry)."""
     return kind.confirmation_model.objects.using(kind.using).create(
-        **kind.owner_columns(invoice), **kind.confirmer_columns(confirmed_by), invoice=invoice, event=event,
+        **kind.owner_columns(invoice),
+        **kind.confirmer_columns(confirmed_by),
+        invoice=invoice,
+        event=event,
         **columns,
     )
 
 
-def change(kind: InvoiceKind, invoice, *, action: str, fields: dict | None = None, new_status: str | None = None,
-           actor=None, actor_label: str = "", metadata: dict | None = None):
+def change(
+    kind: InvoiceKind,
+    invoice,
+    *,
+    action: str,
+    fields: dict | None = None,
+    new_status: str | None = None,
+    actor=None,
+    actor_label: str = "",
+    metadata: dict | None = None,
+):
     """Apply one change to a locked invoice: transition check, version bump, save, audit row,
     emails, the kind's effects and the transition metric."""
     fields = dict(fields or {})
@@ -257,8 +303,9 @@ def change(kind: InvoiceKind, invoice, *, action: str, fields: dict | None = Non
         setattr(invoice, name, value)
     invoice.version += 1
     invoice.save(using=kind.using, update_fields=[*fields, "version", "updated_at"])
-    entry = audit(kind, invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label,
-                  metadata=metadata)
+    entry = audit(
+        kind, invoice, action=action, old_status=old_status, actor=actor, actor_label=actor_label, metadata=metadata
+    )
     send_emails(kind, invoice, action=action, metadata=metadata)
     documents_requested(kind, invoice, action=action, audit_entry=entry, metadata=metadata or {})
     if invoice.status == InvoiceStatus.PAID and old_status != InvoiceStatus.PAID:
@@ -306,5 +353,10 @@ def send_payment_receipts(kind: InvoiceKind, invoice, *, method: str) -> None:
     for template, audience in PAYMENT_RECEIPTS:
         to = kind.recipients(invoice, audience)
         if to:
-            email_enqueue(using=kind.using, event_key=f"{kind.name}:{invoice.pk}:v{invoice.version}:{template}",
-                          template=template, to=to, context=context)
+            email_enqueue(
+                using=kind.using,
+                event_key=f"{kind.name}:{invoice.pk}:v{invoice.version}:{template}",
+                template=template,
+                to=to,
+                context=context,
+            )

@@ -162,6 +162,8 @@ class AbstractInvoiceDocument(models.Model):
             models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name=f"{prefix}_sha256_hex"),
             models.CheckConstraint(condition=Q(size__gt=0, version__gte=1), name=f"{prefix}_size_and_version"),
             # An invoice's own document renders the invoice.
-            models.CheckConstraint(condition=~Q(kind="invoice") | Q(source_id=models.F("invoice_id")),
-                                   name=f"{prefix}_invoice_is_its_source"),
+            models.CheckConstraint(
+                condition=~Q(kind="invoice") | Q(source_id=models.F("invoice_id")),
+                name=f"{prefix}_invoice_is_its_source",
+            ),
         ]

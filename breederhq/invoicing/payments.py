@@ -31,24 +31,44 @@ class Fallback(Protocol):
 
 
 class Payments(Protocol):
-    def stripe_mode_fallback(self, *, tenant_id: int | None = None,
-                             provider_id: int | None = None) -> Fallback | None: ...
+    def stripe_mode_fallback(
+        self, *, tenant_id: int | None = None, provider_id: int | None = None
+    ) -> Fallback | None: ...
 
-    def invoice_payment_record_fallback(self, *, invoice_kind: str, invoice_id: int, tenant_id: int | None,
-                                        reason: str, amount_cents: int, currency: str,
-                                        connect_account_id: str = "") -> Any: ...
+    def invoice_payment_record_fallback(
+        self,
+        *,
+        invoice_kind: str,
+        invoice_id: int,
+        tenant_id: int | None,
+        reason: str,
+        amount_cents: int,
+        currency: str,
+        connect_account_id: str = "",
+    ) -> Any: ...
 
-    def invoice_payment_open_on_commit(self, *, invoice_kind: str, invoice_id: int, tenant_id: int | None,
-                                       using: str) -> None: ...
+    def invoice_payment_open_on_commit(
+        self, *, invoice_kind: str, invoice_id: int, tenant_id: int | None, using: str
+    ) -> None: ...
 
     def invoice_payment_cancel_on_void(self, *, invoice_kind: str, invoice_id: int, using: str) -> None: ...
 
-    def invoice_payment_close_for_manual(self, *, invoice_kind: str, invoice_id: int,
-                                         tenant_id: int | None) -> None: ...
+    def invoice_payment_close_for_manual(
+        self, *, invoice_kind: str, invoice_id: int, tenant_id: int | None
+    ) -> None: ...
 
-    def invoice_refund_through_channel(self, *, invoice_kind: str, invoice_id: int, tenant_id: int | None,
-                                       amount_cents: int, key: str, reason: str = "",
-                                       expected_version: int | None = None, actor=None) -> Any: ...
+    def invoice_refund_through_channel(
+        self,
+        *,
+        invoice_kind: str,
+        invoice_id: int,
+        tenant_id: int | None,
+        amount_cents: int,
+        key: str,
+        reason: str = "",
+        expected_version: int | None = None,
+        actor=None,
+    ) -> Any: ...
 
 
 _registered: Payments | None = None
@@ -76,8 +96,9 @@ def invoice_payment_record_fallback(**kwargs) -> Any:
 
 def invoice_payment_open_on_commit(*, invoice_kind: str, invoice_id: int, tenant_id: int | None, using: str) -> None:
     """After `using`'s transaction commits, open the invoice's card payment (the caller names its database)."""
-    _payments().invoice_payment_open_on_commit(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id,
-                                               using=using)
+    _payments().invoice_payment_open_on_commit(
+        invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id, using=using
+    )
 
 
 def invoice_payment_cancel_on_void(**kwargs) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 from fpdf import FPDF
@@ -130,17 +130,30 @@ def render_document(data: DocumentData) -> bytes:
 
     top = pdf.get_y()
     half = (width - 8) / 2
-    bottom = max(_party(pdf, "From (seller)", data.seller, x=pdf.l_margin, y=top, width=half),
-                 _party(pdf, "To (buyer)", data.buyer, x=pdf.l_margin + half + 8, y=top, width=half))
+    bottom = max(
+        _party(pdf, "From (seller)", data.seller, x=pdf.l_margin, y=top, width=half),
+        _party(pdf, "To (buyer)", data.buyer, x=pdf.l_margin + half + 8, y=top, width=half),
+    )
     pdf.set_xy(pdf.l_margin, bottom + 6)
 
     pdf.set_font(FONT, "", 9)
-    with pdf.table(col_widths=(86, 18, 35, 35), text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
-                   headings_style=_bold(pdf), line_height=5.5, first_row_as_headings=True) as table:
+    with pdf.table(
+        col_widths=(86, 18, 35, 35),
+        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        headings_style=_bold(pdf),
+        line_height=5.5,
+        first_row_as_headings=True,
+    ) as table:
         table.row(("Description", "Qty", "Unit price", "Line total"))
         for line in data.lines:
-            table.row((line.description, str(line.quantity), money(line.unit_price_cents, data.currency),
-                       money(line.total_cents, data.currency)))
+            table.row(
+                (
+                    line.description,
+                    str(line.quantity),
+                    money(line.unit_price_cents, data.currency),
+                    money(line.total_cents, data.currency),
+                )
+            )
     pdf.ln(3)
 
     totals = [("Subtotal", data.subtotal_cents), ("Tax", data.tax_cents), ("Total", data.total_cents)]
@@ -170,6 +183,6 @@ def _bold(pdf: FPDF):
 
 
 def _midnight(day: date):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

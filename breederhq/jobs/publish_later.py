@@ -86,7 +86,7 @@ def _run() -> None:
                     _publish(task, *args, tenant=tenant)
                 continue
             for start in range(0, len(calls), BATCH_MAX):
-                chunk = calls[start:start + BATCH_MAX]
+                chunk = calls[start : start + BATCH_MAX]
                 if len(chunk) == 1:
                     _publish(task, *chunk[0], tenant=tenant)
                 else:

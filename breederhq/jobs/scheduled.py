@@ -23,7 +23,7 @@ import contextvars
 import functools
 import json
 import time
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 from celery import shared_task
 from django.conf import settings
@@ -84,7 +84,7 @@ def slot_of(request) -> str | None:
 
 def slot_label(slot: str) -> str:
     start, length = slot.split("/")
-    return f"{datetime.fromtimestamp(int(start), tz=dt_timezone.utc):%Y-%m-%dT%H:%M:%SZ}+{length}s"
+    return f"{datetime.fromtimestamp(int(start), tz=UTC):%Y-%m-%dT%H:%M:%SZ}+{length}s"
 
 
 def _slot_hold_seconds(slot: str) -> int:
@@ -107,8 +107,14 @@ def _record(name: str, **fields) -> None:
         JobStatus.objects.using("default").filter(name=name).update(**fields, **counters)
 
 
-def scheduled_job(name: str, *, soft_time_limit: int = DEFAULT_SOFT_TIME_LIMIT,
-                  time_limit: int = DEFAULT_TIME_LIMIT, lock_timeout: int | None = None, **task_options):
+def scheduled_job(
+    name: str,
+    *,
+    soft_time_limit: int = DEFAULT_SOFT_TIME_LIMIT,
+    time_limit: int = DEFAULT_TIME_LIMIT,
+    lock_timeout: int | None = None,
+    **task_options,
+):
     if not soft_time_limit < time_limit:
         raise ValueError(f"job {name}: the soft time limit must come before the hard one")
     lock_timeout = lock_timeout if lock_timeout is not None else time_limit + 60
@@ -116,8 +122,14 @@ def scheduled_job(name: str, *, soft_time_limit: int = DEFAULT_SOFT_TIME_LIMIT,
         raise ValueError(f"job {name}: its lock ({lock_timeout} s) must outlast its hard time limit ({time_limit} s)")
 
     def decorate(function):
-        @shared_task(name=name, bind=True, soft_time_limit=soft_time_limit, time_limit=time_limit,
-                     lock_timeout=lock_timeout, **task_options)
+        @shared_task(
+            name=name,
+            bind=True,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
+            lock_timeout=lock_timeout,
+            **task_options,
+        )
         @functools.wraps(function)
         def run(self, *args, **kwargs):
             slot = slot_of(self.request)
@@ -137,7 +149,9 @@ def scheduled_job(name: str, *, soft_time_limit: int = DEFAULT_SOFT_TIME_LIMIT,
                 result = function(*args, **kwargs)
             except BaseException as exc:  # SoftTimeLimitExceeded included
                 _record(
-                    name, last_finished_at=timezone.now(), last_outcome=JobStatus.Outcome.FAILED,
+                    name,
+                    last_finished_at=timezone.now(),
+                    last_outcome=JobStatus.Outcome.FAILED,
                     last_error=f"{type(exc).__name__}: {exc}"[:2000],
                     last_duration_ms=int((time.monotonic() - started) * 1000),
                     increment={"runs": 1, "failures": 1},
@@ -145,9 +159,13 @@ def scheduled_job(name: str, *, soft_time_limit: int = DEFAULT_SOFT_TIME_LIMIT,
                 raise
             else:
                 _record(
-                    name, last_finished_at=timezone.now(), last_outcome=JobStatus.Outcome.SUCCEEDED,
-                    last_result=json.dumps(result, default=str)[:2000], last_error="",
-                    last_duration_ms=int((time.monotonic() - started) * 1000), increment={"runs": 1},
+                    name,
+                    last_finished_at=timezone.now(),
+                    last_outcome=JobStatus.Outcome.SUCCEEDED,
+                    last_result=json.dumps(result, default=str)[:2000],
+                    last_error="",
+                    last_duration_ms=int((time.monotonic() - started) * 1000),
+                    increment={"runs": 1},
                 )
                 return result
             finally:

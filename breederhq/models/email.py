@@ -43,10 +43,12 @@ class OutboundEmail(models.Model):
     class Meta:
         db_table = "outbound_emails"
         indexes = [
-            models.Index(fields=["next_attempt_at"], name="outbound_emails_due_idx",
-                         condition=models.Q(status="queued")),
-            models.Index(fields=["claimed_at"], name="outbound_emails_sending_idx",
-                         condition=models.Q(status="sending")),
+            models.Index(
+                fields=["next_attempt_at"], name="outbound_emails_due_idx", condition=models.Q(status="queued")
+            ),
+            models.Index(
+                fields=["claimed_at"], name="outbound_emails_sending_idx", condition=models.Q(status="sending")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -35,8 +35,9 @@ class IdempotencyKey(models.Model):
     class Meta:
         db_table = "idempotency_keys"
         constraints = [
-            models.UniqueConstraint(fields=["scope", "context", "method", "path", "key"],
-                                    name="idempotency_keys_unique_in_context"),
+            models.UniqueConstraint(
+                fields=["scope", "context", "method", "path", "key"], name="idempotency_keys_unique_in_context"
+            ),
         ]
 
     def __str__(self) -> str:

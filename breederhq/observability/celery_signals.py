@@ -41,8 +41,11 @@ def _stamp_tenant(headers=None, **kwargs):
 
 @signals.task_prerun.connect
 def _task_started(task_id=None, task=None, args=None, kwargs=None, **extra):
-    _tokens[task_id] = (context.task_id.set(task_id or ""), context.task_name.set(getattr(task, "name", "") or ""),
-                        context.tenant_id.set(_tenant_of(task, args, kwargs)))
+    _tokens[task_id] = (
+        context.task_id.set(task_id or ""),
+        context.task_name.set(getattr(task, "name", "") or ""),
+        context.tenant_id.set(_tenant_of(task, args, kwargs)),
+    )
 
 
 @signals.task_postrun.connect

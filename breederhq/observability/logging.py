@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 from breederhq.observability import context
 
-SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key|cookie|card|cvc|cvv|iban|signature",
-                           re.IGNORECASE)
+SENSITIVE_KEY = re.compile(
+    r"pass(word)?|secret|token|authorization|api[_-]?key|cookie|card|cvc|cvv|iban|signature", re.IGNORECASE
+)
 SENSITIVE_VALUE = [
     (re.compile(r"\b(sk|rk)_(live|test)_[0-9A-Za-z]+"), r"\1_\2_[REDACTED]"),
     (re.compile(r"\bwhsec_[0-9A-Za-z]+"), "whsec_[REDACTED]"),
@@ -46,8 +47,12 @@ class JsonFormatter(logging.Formatter):
         }
         extra = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
         if extra:
-            line["extra"] = scrub({k: v if isinstance(v, (str, int, float, bool, type(None), dict, list)) else repr(v)
-                                   for k, v in extra.items()})
+            line["extra"] = scrub(
+                {
+                    k: v if isinstance(v, (str, int, float, bool, type(None), dict, list)) else repr(v)
+                    for k, v in extra.items()
+                }
+            )
         if record.exc_info:
             line["exception"] = scrub(self.formatException(record.exc_info))
         return json.dumps(line, default=str)

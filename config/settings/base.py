@@ -122,9 +122,7 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / ".local" / "media")))
 # superuser, nor table owner, nor BYPASSRLS, so row-level security really applies to it.
 # Migrations run as the *owner* role (DATABASE_OWNER_USER), see breederhq.db_roles.
 DEFAULT_TENANT_DATABASE_URL = "postgres://breederhq_app:breederhq_app@127.0.0.1:5432/breederhq_tenant"
-DEFAULT_MARKETPLACE_DATABASE_URL = (
-    "postgres://breederhq_app:breederhq_app@127.0.0.1:5432/breederhq_marketplace"
-)
+DEFAULT_MARKETPLACE_DATABASE_URL = "postgres://breederhq_app:breederhq_app@127.0.0.1:5432/breederhq_marketplace"
 
 
 # Time limits PostgreSQL enforces on the application role's sessions (milliseconds, 0: none): a
@@ -135,7 +133,8 @@ DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default
 DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
 DATABASE_WORKER_STATEMENT_TIMEOUT_MS = env.int("DATABASE_WORKER_STATEMENT_TIMEOUT_MS", default=15 * 60_000)
 DATABASE_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS = env.int(
-    "DATABASE_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=10 * 60_000)
+    "DATABASE_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=10 * 60_000
+)
 
 
 def _database(url_var: str, default_url: str, test_name_var: str) -> dict:
@@ -150,11 +149,16 @@ def _database(url_var: str, default_url: str, test_name_var: str) -> dict:
     config.setdefault("OPTIONS", {})
     config["OPTIONS"].setdefault("application_name", "breederhq")
     # The web limits travel in the startup packet of every connection (breederhq/db_timeouts.py).
-    config["OPTIONS"]["options"] = " ".join(filter(None, [
-        config["OPTIONS"].get("options", ""),
-        f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
-        f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
-    ]))
+    config["OPTIONS"]["options"] = " ".join(
+        filter(
+            None,
+            [
+                config["OPTIONS"].get("options", ""),
+                f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}",
+                f"-c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+            ],
+        )
+    )
     config["TEST"] = {"NAME": env(test_name_var, default=None) or f"test_{config['NAME']}"}
     return config
 
@@ -172,10 +176,13 @@ DATABASE_ROUTERS = ["breederhq.routing.DatabaseRouter"]
 MARKETPLACE_REPLICA_ALIAS = ""
 if env("MARKETPLACE_REPLICA_DATABASE_URL", default=""):
     MARKETPLACE_REPLICA_ALIAS = "marketplace_replica"
-    DATABASES[MARKETPLACE_REPLICA_ALIAS] = _database("MARKETPLACE_REPLICA_DATABASE_URL", "", "MARKETPLACE_TEST_DATABASE_NAME")
+    DATABASES[MARKETPLACE_REPLICA_ALIAS] = _database(
+        "MARKETPLACE_REPLICA_DATABASE_URL", "", "MARKETPLACE_TEST_DATABASE_NAME"
+    )
     # A replica that does not answer must not hold the request: libpq's connect timeout (2 s at least).
     DATABASES[MARKETPLACE_REPLICA_ALIAS]["OPTIONS"]["connect_timeout"] = env.int(
-        "MARKETPLACE_REPLICA_CONNECT_TIMEOUT_SECONDS", default=2)
+        "MARKETPLACE_REPLICA_CONNECT_TIMEOUT_SECONDS", default=2
+    )
     # The test suite never creates a database for it: it reads the marketplace test database.
     DATABASES[MARKETPLACE_REPLICA_ALIAS]["TEST"] = {"MIRROR": "marketplace"}
 #: The database the replica follows.
@@ -279,10 +286,12 @@ STRIPE_CONNECT_CLIENT_ID = env("STRIPE_CONNECT_CLIENT_ID", default="")
 # Connect onboarding (payments_app/onboarding.py): the client app's pages Stripe's hosted onboarding
 # sends the account holder back to: `return` when they leave it, `refresh` when the link expired
 # (the page asks the API for a new one). {owner_type} is "tenant" or "provider".
-STRIPE_CONNECT_RETURN_URL = env("STRIPE_CONNECT_RETURN_URL",
-                                default="https://app.breederhq.test/settings/payments/{owner_type}/return")
-STRIPE_CONNECT_REFRESH_URL = env("STRIPE_CONNECT_REFRESH_URL",
-                                 default="https://app.breederhq.test/settings/payments/{owner_type}/refresh")
+STRIPE_CONNECT_RETURN_URL = env(
+    "STRIPE_CONNECT_RETURN_URL", default="https://app.breederhq.test/settings/payments/{owner_type}/return"
+)
+STRIPE_CONNECT_REFRESH_URL = env(
+    "STRIPE_CONNECT_REFRESH_URL", default="https://app.breederhq.test/settings/payments/{owner_type}/refresh"
+)
 # Seconds before a Stripe API call is abandoned (the SDK's own default is 80).
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)
 # Circuit breaker around every Stripe call: open after this many consecutive failures, try again
@@ -333,11 +342,15 @@ TENANT_INVITATION_ACCEPT_URL = env(
 # client app's pages they open ({token} is replaced; the app posts it to the API).
 ACCOUNT_VERIFY_EMAIL_TTL_HOURS = env.int("ACCOUNT_VERIFY_EMAIL_TTL_HOURS", default=48)
 ACCOUNT_PASSWORD_RESET_TTL_MINUTES = env.int("ACCOUNT_PASSWORD_RESET_TTL_MINUTES", default=60)
-ACCOUNT_VERIFY_EMAIL_URL = env("ACCOUNT_VERIFY_EMAIL_URL", default="https://app.breederhq.test/verify-email?token={token}")
-ACCOUNT_PASSWORD_RESET_URL = env("ACCOUNT_PASSWORD_RESET_URL",
-                                 default="https://app.breederhq.test/reset-password?token={token}")
-ACCOUNT_PASSWORD_RESET_REQUEST_URL = env("ACCOUNT_PASSWORD_RESET_REQUEST_URL",
-                                         default="https://app.breederhq.test/reset-password")
+ACCOUNT_VERIFY_EMAIL_URL = env(
+    "ACCOUNT_VERIFY_EMAIL_URL", default="https://app.breederhq.test/verify-email?token={token}"
+)
+ACCOUNT_PASSWORD_RESET_URL = env(
+    "ACCOUNT_PASSWORD_RESET_URL", default="https://app.breederhq.test/reset-password?token={token}"
+)
+ACCOUNT_PASSWORD_RESET_REQUEST_URL = env(
+    "ACCOUNT_PASSWORD_RESET_REQUEST_URL", default="https://app.breederhq.test/reset-password"
+)
 
 # --- API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

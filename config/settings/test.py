@@ -18,12 +18,22 @@ for _db in DATABASES.values():  # noqa: F405
 _session = env("TEST_SESSION_ID", default="test") + "-" + env("PYTEST_XDIST_WORKER", default="main")
 CELERY_KEY_PREFIX = f"{_session}:"
 CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": CELERY_KEY_PREFIX}  # noqa: F405
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {**CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS, "global_keyprefix": CELERY_KEY_PREFIX}  # noqa: F405
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    **CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS,
+    "global_keyprefix": CELERY_KEY_PREFIX,
+}  # noqa: F405
 CACHES["default"]["KEY_PREFIX"] = f"breederhq-{_session}"  # noqa: F405
 # Throttling is exercised by its own tests with low rates; the rest of the suite must not trip it.
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {  # noqa: F405
-    "auth_ip": "100000/min", "write_user": "100000/min", "write_ip": "100000/min", "public_read_ip": "100000/min",
-    "account_email": "100000/min"}}
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {  # noqa: F405
+        "auth_ip": "100000/min",
+        "write_user": "100000/min",
+        "write_ip": "100000/min",
+        "public_read_ip": "100000/min",
+        "account_email": "100000/min",
+    },
+}
 # Tests roll their database writes back but not Redis, and a test's own writes commit only in
 # transactional tests: a cached search would answer from another test's data. The search cache has
 # its own tests (tests/marketplace_app/test_search_cache.py), which turn it on.

@@ -31,13 +31,17 @@ class MarketplaceInvoiceDocumentView(ReceiptDownloadNegotiation, MarketplaceAPIV
 
     queryset = MarketplaceInvoiceDocument.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_document_download", tags=["marketplace"],
-                   responses={**DOCUMENT_FILE, **DOCUMENT_ERRORS},
-                   summary="Download the invoice's PDF (the buyer or the invoice's provider)")
+    @extend_schema(
+        operation_id="marketplace_invoices_document_download",
+        tags=["marketplace"],
+        responses={**DOCUMENT_FILE, **DOCUMENT_ERRORS},
+        summary="Download the invoice's PDF (the buyer or the invoice's provider)",
+    )
     def get(self, request, invoice_id: int):
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
-        return invoice_document_response(request, invoice_ref("marketplace_invoice", invoice),
-                                         issued=invoice.sent_at is not None)
+        return invoice_document_response(
+            request, invoice_ref("marketplace_invoice", invoice), issued=invoice.sent_at is not None
+        )
 
 
 class MarketplaceInvoiceDocumentListView(MarketplaceAPIView):
@@ -47,9 +51,12 @@ class MarketplaceInvoiceDocumentListView(MarketplaceAPIView):
     serializer_class = DocumentOut
     queryset = MarketplaceInvoiceDocument.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_documents_list", tags=["marketplace"],
-                   responses={200: DocumentOut(many=True), **READ_ERRORS},
-                   summary="The invoice's documents (invoice and credit notes)")
+    @extend_schema(
+        operation_id="marketplace_invoices_documents_list",
+        tags=["marketplace"],
+        responses={200: DocumentOut(many=True), **READ_ERRORS},
+        summary="The invoice's documents (invoice and credit notes)",
+    )
     def get(self, request, invoice_id: int):
         selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
         rows = MarketplaceInvoiceDocument.objects.using(DB).filter(invoice_id=invoice_id).order_by("id")
@@ -63,8 +70,12 @@ class MarketplaceInvoiceDocumentFileView(ReceiptDownloadNegotiation, Marketplace
 
     queryset = MarketplaceInvoiceDocument.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_documents_download", tags=["marketplace"],
-                   responses={**DOCUMENT_FILE, **READ_ERRORS}, summary="Download one of the invoice's documents")
+    @extend_schema(
+        operation_id="marketplace_invoices_documents_download",
+        tags=["marketplace"],
+        responses={**DOCUMENT_FILE, **READ_ERRORS},
+        summary="Download one of the invoice's documents",
+    )
     def get(self, request, invoice_id: int, document_id: int):
         selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
         row = MarketplaceInvoiceDocument.objects.using(DB).filter(invoice_id=invoice_id, pk=document_id).first()
@@ -80,9 +91,12 @@ class TransactionDocumentView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     queryset = MarketplaceInvoiceDocument.objects.none()
     _tenant_invoice_transaction = TransactionReceiptView._tenant_invoice_transaction
 
-    @extend_schema(operation_id="marketplace_transactions_document_download", tags=["marketplace"],
-                   responses={**DOCUMENT_FILE, **DOCUMENT_ERRORS, **problems(e400="No breeder invoice on this purchase")},
-                   summary="Download the breeder's invoice PDF for your purchase (the buyer)")
+    @extend_schema(
+        operation_id="marketplace_transactions_document_download",
+        tags=["marketplace"],
+        responses={**DOCUMENT_FILE, **DOCUMENT_ERRORS, **problems(e400="No breeder invoice on this purchase")},
+        summary="Download the breeder's invoice PDF for your purchase (the buyer)",
+    )
     def get(self, request, transaction_id: int):
         from breederhq.tenancy import tenant_context
         from tenant_app.models import Invoice
@@ -92,5 +106,6 @@ class TransactionDocumentView(ReceiptDownloadNegotiation, MarketplaceAPIView):
             invoice = Invoice.objects.filter(pk=tx.invoice_id).only("id", "tenant_id", "sent_at").first()
         if invoice is None:
             raise NotFound(f"Transaction {transaction_id} has no invoice.")
-        return invoice_document_response(request, invoice_ref("tenant_invoice", invoice),
-                                         issued=invoice.sent_at is not None)
+        return invoice_document_response(
+            request, invoice_ref("tenant_invoice", invoice), issued=invoice.sent_at is not None
+        )

@@ -20,18 +20,31 @@ class ImageOut(serializers.Serializer):
 
 
 class ImageUploadIn(StrictSerializer):
-    image = serializers.FileField(help_text="JPEG, PNG or WebP (recognised by content); at most "
-                                            "LISTING_IMAGE_MAX_BYTES and LISTING_IMAGE_MAX_PIXELS.")
+    image = serializers.FileField(
+        help_text="JPEG, PNG or WebP (recognised by content); at most "
+        "LISTING_IMAGE_MAX_BYTES and LISTING_IMAGE_MAX_PIXELS."
+    )
     caption = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False,
-                                       help_text="The listing version you last read; or send it as If-Match.")
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="The listing version you last read; or send it as If-Match.",
+    )
 
 
 class ImageOrderIn(StrictSerializer):
-    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
-                                      max_length=1000, help_text="Every image of the listing, once, in order.")
-    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False,
-                                       help_text="The listing version you last read; or send it as If-Match.")
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        max_length=1000,
+        help_text="Every image of the listing, once, in order.",
+    )
+    version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="The listing version you last read; or send it as If-Match.",
+    )
 
 
 class OwnImagesOut(serializers.Serializer):
@@ -40,8 +53,9 @@ class OwnImagesOut(serializers.Serializer):
 
 
 class ModerationOut(serializers.Serializer):
-    hidden = serializers.BooleanField(help_text="Staff took the listing off the marketplace; it cannot be "
-                                                "published until they reinstate it.")
+    hidden = serializers.BooleanField(
+        help_text="Staff took the listing off the marketplace; it cannot be published until they reinstate it."
+    )
     reason = serializers.CharField(help_text="What staff said when they hid (or reinstated) it.")
     hidden_at = serializers.DateTimeField(allow_null=True)
     reinstated_at = serializers.DateTimeField(allow_null=True)

@@ -25,8 +25,8 @@ from breederhq.api.params import QueryParams
 from breederhq.api.schema import problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.errors import ValidationFailed
-from breederhq.read_replica import ReplicaReadsMixin, marketplace_read_alias
 from breederhq.money import MAX_AMOUNT_CENTS
+from breederhq.read_replica import ReplicaReadsMixin, marketplace_read_alias
 from marketplace_app import listing_images, search_cache, search_guard
 from marketplace_app.api import serializers as s
 from marketplace_app.listing_search import listing_search, search_facets
@@ -63,7 +63,9 @@ def search_parameters(query_params) -> dict:
     if unknown:
         raise ValidationFailed(
             f"Unknown parameter: {', '.join(unknown)}. The listing search takes {', '.join(sorted(KNOWN_PARAMETERS))}.",
-            code="unknown_parameter", field_errors={name: ["Unknown parameter."] for name in unknown})
+            code="unknown_parameter",
+            field_errors={name: ["Unknown parameter."] for name in unknown},
+        )
     data = {key: value for key, value in query_params.items() if key in ListingSearchParams._declared_fields}
     if "metadata_keys" in query_params:
         data["metadata_keys"] = query_params.getlist("metadata_keys")
@@ -74,9 +76,12 @@ def search_parameters(query_params) -> dict:
     text = " ".join(filters.get("q", "").split()).lower()
     raw_page = (query_params.get("page") or "1").strip().lower()
     return {
-        "q": text or None, **facets,
-        "price_min_cents": filters.get("price_min_cents"), "price_max_cents": filters.get("price_max_cents"),
-        "metadata_keys": sorted(set(filters.get("metadata_keys") or [])) or None, "order": filters["order"],
+        "q": text or None,
+        **facets,
+        "price_min_cents": filters.get("price_min_cents"),
+        "price_max_cents": filters.get("price_max_cents"),
+        "metadata_keys": sorted(set(filters.get("metadata_keys") or [])) or None,
+        "order": filters["order"],
         "page": raw_page if raw_page == "last" else bounded_int("page", raw_page, low=1, high=MAX_PAGE),
         "page_size": page_size_of(_Params(query_params)),
     }
@@ -99,27 +104,43 @@ class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
     serializer_class = s.ListingOut
     queryset = ServiceListing.objects.none()  # for the schema; reads go through selectors
 
-    @extend_schema(operation_id="listings_search", tags=["marketplace"], parameters=[ListingSearchParams],
-                   responses={200: s.ListingWithImagesOut(many=True), **problems(
-                       e400="Invalid filter (`validation_failed`), or a parameter the search does not take "
-                            "(`unknown_parameter`, named in `errors`)",
-                       e404="A page past the last one (pages end at the count cap)",
-                       e429="Throttled: too many requests, or too many uncached searches running at once for "
-                            "this client (`throttled`, with Retry-After)",
-                       e503="The search ran past its time limit (`search_timeout`, the limit in `timeout_ms`; "
-                            "shorter when not signed in): narrow it. Repeating it within a short while gets the "
-                            "same answer from the cache")},
-                   summary="Active listings: filters and full-text search (count capped)")
+    @extend_schema(
+        operation_id="listings_search",
+        tags=["marketplace"],
+        parameters=[ListingSearchParams],
+        responses={
+            200: s.ListingWithImagesOut(many=True),
+            **problems(
+                e400="Invalid filter (`validation_failed`), or a parameter the search does not take "
+                "(`unknown_parameter`, named in `errors`)",
+                e404="A page past the last one (pages end at the count cap)",
+                e429="Throttled: too many requests, or too many uncached searches running at once for "
+                "this client (`throttled`, with Retry-After)",
+                e503="The search ran past its time limit (`search_timeout`, the limit in `timeout_ms`; "
+                "shorter when not signed in): narrow it. Repeating it within a short while gets the "
+                "same answer from the cache",
+            ),
+        },
+        summary="Active listings: filters and full-text search (count capped)",
+    )
     def get(self, request):
         params = search_parameters(request.query_params)
         signed_in = bool(request.user and request.user.is_authenticated)
-        timeout_ms = (settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS if signed_in
-                      else settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS)
+        timeout_ms = (
+            settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS
+            if signed_in
+            else settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS
+        )
         # The answer's links are absolute: the scheme and host are part of the key.
         # And the database it reads: an answer from the replica (up to its lag limit behind) is never
         # served to a client that reads the primary (one that just wrote: breederhq/read_replica.py).
-        key = (_SEARCH_ANSWER_SHAPE, request.scheme, request.get_host(), tuple(sorted(params.items())),
-               marketplace_read_alias())
+        key = (
+            _SEARCH_ANSWER_SHAPE,
+            request.scheme,
+            request.get_host(),
+            tuple(sorted(params.items())),
+            marketplace_read_alias(),
+        )
         scope = search_cache.scope_of({facet: params[facet] for facet in search_cache.SCOPE_FACETS})
         ident = PublicReadIPThrottle().get_ident(request)
 
@@ -131,9 +152,15 @@ class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
 
     def _search(self, request, params: dict, timeout_ms: int) -> dict:
         listings = listing_search(
-            query=params["q"], category=params["category"], state=params["state"], city=params["city"],
-            price_min_cents=params["price_min_cents"], price_max_cents=params["price_max_cents"],
-            metadata_keys=params["metadata_keys"], order=params["order"], timeout_ms=timeout_ms,
+            query=params["q"],
+            category=params["category"],
+            state=params["state"],
+            city=params["city"],
+            price_min_cents=params["price_min_cents"],
+            price_max_cents=params["price_max_cents"],
+            metadata_keys=params["metadata_keys"],
+            order=params["order"],
+            timeout_ms=timeout_ms,
         )
         page = self.paginate_queryset(listings)
         rows = listing_images.with_images(s.listing_rows_out(page), request=request)  # one query for the page

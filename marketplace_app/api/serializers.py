@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from breederhq.api.currency_field import CurrencyChoiceField
+from breederhq.api.disputes import invoice_dispute_field
 from breederhq.api.rendering import datetime_renderer
 from breederhq.invoicing.due_dates import DUE_DATE_HELP, OVERDUE_HELP, due_date_of_instant, is_overdue
 from breederhq.money import (
@@ -22,7 +23,6 @@ from marketplace_app.models import (
     Provider,
     ServiceListing,
 )
-from breederhq.api.disputes import invoice_dispute_field
 from tenant_app.api.serializers import StrictSerializer
 
 TRANSACTION_STATUSES = MarketplaceTransaction.Status.choices
@@ -90,7 +90,8 @@ def _billing_invoice(tx: MarketplaceTransaction) -> tuple[str, int, int | None] 
 
 class TransactionDetailOut(TransactionOut):
     dispute = invoice_dispute_field(locate=_billing_invoice)(
-        help_text="The buyer's dispute (chargeback) of the card payment of the invoice billing this, or null.")
+        help_text="The buyer's dispute (chargeback) of the card payment of the invoice billing this, or null."
+    )
 
 
 class UserRef(serializers.Serializer):
@@ -146,8 +147,10 @@ class BlockIn(StrictSerializer):
 
 # --- Marketplace invoices (service providers) ------------------------------------------------------
 
-DUE_AT_IN_HELP = ("Deprecated (removed in the next version): send `due_date`. Read as its date in UTC; "
-                  "with `due_date`, both must name the same day.")
+DUE_AT_IN_HELP = (
+    "Deprecated (removed in the next version): send `due_date`. Read as its date in UTC; "
+    "with `due_date`, both must name the same day."
+)
 DUE_AT_OUT_HELP = "Deprecated (removed in the next version): read `due_date`. Its midnight UTC."
 MARKETPLACE_INVOICE_ACTIONS = ("send", "mark_paid", "confirm_payment", "reject_payment", "void", "refund")
 
@@ -176,8 +179,9 @@ class MarketplaceInvoiceOut(serializers.Serializer):
     refunded_cents = serializers.IntegerField()
     payment_mode_snapshot = serializers.ChoiceField(choices=MarketplaceInvoice.PaymentMode.choices)
     has_receipt = serializers.SerializerMethodField(help_text="The buyer uploaded a receipt file.")
-    buyer_payment_receipt_url = serializers.URLField(allow_null=True,
-                                                     help_text="A receipt given as a URL (deprecated form).")
+    buyer_payment_receipt_url = serializers.URLField(
+        allow_null=True, help_text="A receipt given as a URL (deprecated form)."
+    )
     buyer_marked_paid_at = serializers.DateTimeField(allow_null=True)
     due_date = serializers.DateField(allow_null=True, help_text="The calendar date the invoice is due.")
     is_overdue = serializers.SerializerMethodField(help_text=OVERDUE_HELP)
@@ -208,8 +212,7 @@ class MarketplaceLineIn(StrictSerializer):
 @extend_schema_serializer(deprecate_fields=["due_at"])
 class MarketplaceInvoiceIn(StrictSerializer):
     transaction_id = serializers.IntegerField(min_value=1)
-    line_items = MarketplaceLineIn(many=True, allow_empty=False, max_length=MAX_LINES,
-                                   help_text=INVOICE_TOTAL_HELP)
+    line_items = MarketplaceLineIn(many=True, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     due_date = serializers.DateField(required=False, allow_null=True, default=None, help_text=DUE_DATE_HELP)
     due_at = serializers.DateTimeField(required=False, allow_null=True, help_text=DUE_AT_IN_HELP)
@@ -232,13 +235,18 @@ class MarketplaceInvoicePatch(StrictSerializer):
     every other action is the provider's."""
 
     action = serializers.ChoiceField(choices=MARKETPLACE_INVOICE_ACTIONS)
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The version you last read; or send it as If-Match.")
-    receipt_url = serializers.URLField(max_length=500, required=False,
-                                       help_text="mark_paid: where the payment receipt is. Deprecated: upload "
-                                                 "the file with POST invoices/{id}/receipt/ instead.")
-    amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS, required=False,
-                                            help_text="refund: how much.")
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The version you last read; or send it as If-Match."
+    )
+    receipt_url = serializers.URLField(
+        max_length=500,
+        required=False,
+        help_text="mark_paid: where the payment receipt is. Deprecated: upload "
+        "the file with POST invoices/{id}/receipt/ instead.",
+    )
+    amount_cents = serializers.IntegerField(
+        min_value=1, max_value=MAX_AMOUNT_CENTS, required=False, help_text="refund: how much."
+    )
 
     def validate(self, attrs):
         if attrs["action"] == "mark_paid" and not attrs.get("receipt_url"):
@@ -252,8 +260,9 @@ class MarketplaceInvoicePatch(StrictSerializer):
 
 
 class TransactionIn(StrictSerializer):
-    listing_id = serializers.IntegerField(min_value=1, help_text="The active listing you buy; its price and "
-                                                                  "title make the purchase.")
+    listing_id = serializers.IntegerField(
+        min_value=1, help_text="The active listing you buy; its price and title make the purchase."
+    )
 
 
 class TransactionPatch(StrictSerializer):
@@ -283,9 +292,11 @@ class ProviderOut(serializers.Serializer):
     city = serializers.CharField()
     state = serializers.CharField()
     country = serializers.CharField()
-    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, allow_blank=True,
-                                               help_text="What the provider mainly offers (a listing category), "
-                                                         "or empty.")
+    primary_category = serializers.ChoiceField(
+        choices=ServiceListing.Category.choices,
+        allow_blank=True,
+        help_text="What the provider mainly offers (a listing category), or empty.",
+    )
     currency = serializers.CharField()
     total_listings = serializers.IntegerField()
     total_transactions = serializers.IntegerField()
@@ -297,9 +308,11 @@ class ProviderDetailOut(ProviderOut):
 
 
 class SuspensionOut(serializers.Serializer):
-    suspended = serializers.BooleanField(help_text="Staff suspended the profile: it and its listings are off the "
-                                                   "public marketplace, and publishing, new purchases and new "
-                                                   "threads are refused (409 `provider_suspended`).")
+    suspended = serializers.BooleanField(
+        help_text="Staff suspended the profile: it and its listings are off the "
+        "public marketplace, and publishing, new purchases and new "
+        "threads are refused (409 `provider_suspended`)."
+    )
     reason = serializers.CharField(help_text="What staff said when they suspended (or reinstated) it.")
     suspended_at = serializers.DateTimeField(allow_null=True)
     reinstated_at = serializers.DateTimeField(allow_null=True)
@@ -322,10 +335,15 @@ class ProviderPatch(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     state = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False,
-                                               allow_blank=True, help_text="A listing category, or empty.")
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The version you last read; or send it as If-Match.")
+    primary_category = serializers.ChoiceField(
+        choices=ServiceListing.Category.choices,
+        required=False,
+        allow_blank=True,
+        help_text="A listing category, or empty.",
+    )
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The version you last read; or send it as If-Match."
+    )
 
     def validate(self, attrs):
         if not set(attrs) - {"version"}:
@@ -335,8 +353,9 @@ class ProviderPatch(StrictSerializer):
 
 class MarketplaceReceiptIn(StrictSerializer):
     receipt = serializers.FileField(help_text="PDF, PNG, JPEG or WebP (by content); at most RECEIPT_MAX_BYTES.")
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The invoice version you last read; or send it as If-Match.")
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The invoice version you last read; or send it as If-Match."
+    )
 
 
 # --- Hot lists rendered from `values()` rows ---------------------------------------------------------
@@ -346,40 +365,101 @@ class MarketplaceReceiptIn(StrictSerializer):
 # The output is exactly what ListingOut / TransactionOut / MessageOut give for the same rows
 # (tests/marketplace_app/test_row_rendering.py); those classes still define the schema.
 
-PROVIDER_REF_VALUES = ("provider_id", "provider__business_name", "provider__kind", "provider__city",
-                       "provider__state")
-LISTING_VALUES = ("id", "slug", "title", "category", "price_cents", "currency", "city", "state", "published_at",
-                  *PROVIDER_REF_VALUES)
-TRANSACTION_VALUES = ("id", "status", "client_id", "listing_id", "description", "amount_cents", "refunded_cents",
-                      "currency", "invoice_type", "invoice_id", "paid_at", "created_at", *PROVIDER_REF_VALUES)
+PROVIDER_REF_VALUES = ("provider_id", "provider__business_name", "provider__kind", "provider__city", "provider__state")
+LISTING_VALUES = (
+    "id",
+    "slug",
+    "title",
+    "category",
+    "price_cents",
+    "currency",
+    "city",
+    "state",
+    "published_at",
+    *PROVIDER_REF_VALUES,
+)
+TRANSACTION_VALUES = (
+    "id",
+    "status",
+    "client_id",
+    "listing_id",
+    "description",
+    "amount_cents",
+    "refunded_cents",
+    "currency",
+    "invoice_type",
+    "invoice_id",
+    "paid_at",
+    "created_at",
+    *PROVIDER_REF_VALUES,
+)
 MESSAGE_VALUES = ("id", "thread_id", "sender_id", "body", "read_at", "created_at")
 
 
 def _provider_ref(row: dict) -> dict:
-    return {"id": row["provider_id"], "business_name": row["provider__business_name"],
-            "kind": row["provider__kind"], "city": row["provider__city"], "state": row["provider__state"]}
+    return {
+        "id": row["provider_id"],
+        "business_name": row["provider__business_name"],
+        "kind": row["provider__kind"],
+        "city": row["provider__city"],
+        "state": row["provider__state"],
+    }
 
 
 def listing_rows_out(rows) -> list[dict]:
     _datetime = datetime_renderer()
-    return [{"id": r["id"], "slug": r["slug"], "title": r["title"], "category": r["category"],
-             "price_cents": r["price_cents"], "currency": r["currency"], "city": r["city"], "state": r["state"],
-             "provider": _provider_ref(r), "published_at": _datetime(r["published_at"])} for r in rows]
+    return [
+        {
+            "id": r["id"],
+            "slug": r["slug"],
+            "title": r["title"],
+            "category": r["category"],
+            "price_cents": r["price_cents"],
+            "currency": r["currency"],
+            "city": r["city"],
+            "state": r["state"],
+            "provider": _provider_ref(r),
+            "published_at": _datetime(r["published_at"]),
+        }
+        for r in rows
+    ]
 
 
 def transaction_rows_out(rows) -> list[dict]:
     _datetime = datetime_renderer()
-    return [{"id": r["id"], "status": r["status"], "provider": _provider_ref(r), "client_id": r["client_id"],
-             "listing_id": r["listing_id"], "description": r["description"], "amount_cents": r["amount_cents"],
-             "refunded_cents": r["refunded_cents"], "currency": r["currency"], "invoice_type": r["invoice_type"],
-             "invoice_id": r["invoice_id"], "paid_at": _datetime(r["paid_at"]),
-             "created_at": _datetime(r["created_at"])} for r in rows]
+    return [
+        {
+            "id": r["id"],
+            "status": r["status"],
+            "provider": _provider_ref(r),
+            "client_id": r["client_id"],
+            "listing_id": r["listing_id"],
+            "description": r["description"],
+            "amount_cents": r["amount_cents"],
+            "refunded_cents": r["refunded_cents"],
+            "currency": r["currency"],
+            "invoice_type": r["invoice_type"],
+            "invoice_id": r["invoice_id"],
+            "paid_at": _datetime(r["paid_at"]),
+            "created_at": _datetime(r["created_at"]),
+        }
+        for r in rows
+    ]
 
 
 def message_rows_out(rows) -> list[dict]:
     _datetime = datetime_renderer()
-    return [{"id": r["id"], "thread_id": r["thread_id"], "sender_id": r["sender_id"], "body": r["body"],
-             "read_at": _datetime(r["read_at"]), "created_at": _datetime(r["created_at"])} for r in rows]
+    return [
+        {
+            "id": r["id"],
+            "thread_id": r["thread_id"],
+            "sender_id": r["sender_id"],
+            "body": r["body"],
+            "read_at": _datetime(r["read_at"]),
+            "created_at": _datetime(r["created_at"]),
+        }
+        for r in rows
+    ]
 
 
 # --- Self-service: a provider profile and its listings ------------------------------------------------
@@ -387,15 +467,22 @@ def message_rows_out(rows) -> list[dict]:
 
 class ProviderCreateIn(StrictSerializer):
     business_name = serializers.CharField(max_length=200)
-    kind = serializers.ChoiceField(choices=Provider.Kind.choices, default=Provider.Kind.SERVICE_PROVIDER,
-                                   help_text="A breeder names its tenant (`tenant_id`, which you own).")
+    kind = serializers.ChoiceField(
+        choices=Provider.Kind.choices,
+        default=Provider.Kind.SERVICE_PROVIDER,
+        help_text="A breeder names its tenant (`tenant_id`, which you own).",
+    )
     tenant_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     city = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     state = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
-    primary_category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False,
-                                               allow_blank=True, default="",
-                                               help_text="What you mainly offer (a listing category).")
+    primary_category = serializers.ChoiceField(
+        choices=ServiceListing.Category.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="What you mainly offer (a listing category).",
+    )
     currency = CurrencyChoiceField(default="USD")
 
 
@@ -428,8 +515,9 @@ class _ListingFields(StrictSerializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=10000, required=False, allow_blank=True)
     category = serializers.ChoiceField(choices=ServiceListing.Category.choices)
-    price_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS,
-                                           help_text="In minor units of the provider's currency.")
+    price_cents = serializers.IntegerField(
+        min_value=0, max_value=MAX_AMOUNT_CENTS, help_text="In minor units of the provider's currency."
+    )
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     state = serializers.CharField(max_length=50, required=False, allow_blank=True)
     category_metadata = serializers.DictField(required=False, help_text="Free-form facts (breed, age, ...).")
@@ -453,10 +541,14 @@ class ListingPatch(_ListingFields):
     title = serializers.CharField(max_length=200, required=False)
     category = serializers.ChoiceField(choices=ServiceListing.Category.choices, required=False)
     price_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, required=False)
-    action = serializers.ChoiceField(choices=LISTING_ACTIONS, required=False,
-                                     help_text="publish (on sale, public), unpublish (paused), archive (final).")
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The version you last read; or send it as If-Match.")
+    action = serializers.ChoiceField(
+        choices=LISTING_ACTIONS,
+        required=False,
+        help_text="publish (on sale, public), unpublish (paused), archive (final).",
+    )
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The version you last read; or send it as If-Match."
+    )
 
     def validate(self, attrs):
         fields = set(attrs) - {"version", "action"}

@@ -18,7 +18,6 @@ from marketplace_app.models import (
     UserBlock,
 )
 
-
 DB = "marketplace"
 
 
@@ -54,7 +53,8 @@ def _bump_provider_stats(provider_id: int, *, listings: int = 0, transactions: i
     if changes:
         # all_objects: a soft-deleted provider's history still moves its numbers.
         Provider.all_objects.using(DB).filter(pk=provider_id).update(
-            **changes, version=F("version") + 1, updated_at=timezone.now())
+            **changes, version=F("version") + 1, updated_at=timezone.now()
+        )
 
 
 def _listing_counts(status: str) -> int:
@@ -101,8 +101,10 @@ def _live_provider(provider_id: int, *, lock: bool = False) -> Provider:
     if provider is None:
         raise NotFound(f"Provider #{provider_id} does not exist")
     if provider.deleted_at is not None or not MarketplaceUser.objects.using(DB).filter(pk=provider.user_id).exists():
-        raise Gone(f"Provider #{provider_id} has left the marketplace: it takes no new messages or purchases.",
-                   code="provider_gone")
+        raise Gone(
+            f"Provider #{provider_id} has left the marketplace: it takes no new messages or purchases.",
+            code="provider_gone",
+        )
     return provider
 
 

@@ -11,8 +11,8 @@ from django.utils.text import slugify
 from breederhq.errors import Conflict, NotFound, ValidationFailed, VersionConflict
 from breederhq.money import check_amount
 from marketplace_app import listing_score
-from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.models import LISTING_STATES, ServiceListing, ServiceListingImage
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.services.common import DB, _bump_provider_stats, _get_locked, _listing_counts, _live_provider
 
 
@@ -36,8 +36,15 @@ def listing_create(
         provider = _live_provider(provider_id)
         check_amount("price_cents", price_cents, currency=provider.currency)
         listing = ServiceListing(
-            provider=provider, slug=slug, title=title, description=description, category=category,
-            state=state.strip().upper(), city=city.strip(), price_cents=price_cents, currency=provider.currency,
+            provider=provider,
+            slug=slug,
+            title=title,
+            description=description,
+            category=category,
+            state=state.strip().upper(),
+            city=city.strip(),
+            price_cents=price_cents,
+            currency=provider.currency,
             category_metadata=category_metadata or {},
         )
         try:
@@ -48,8 +55,9 @@ def listing_create(
     return listing
 
 
-def listing_transition(*, listing_id: int, target: str, expected_version: int | None = None,
-                       provider_id: int | None = None) -> ServiceListing:
+def listing_transition(
+    *, listing_id: int, target: str, expected_version: int | None = None, provider_id: int | None = None
+) -> ServiceListing:
     """publish (-> active), pause, archive. Moves the provider's active-listing count. With
     `provider_id` the listing must be that provider's (404 otherwise); with `expected_version` a listing
     changed since the caller read it is a 409 `version_conflict`, compared under the row lock."""
@@ -93,7 +101,9 @@ def listing_update(*, listing_id: int, provider_id: int, expected_version: int, 
     if unknown:
         raise ValidationFailed("Not a listing field.", field_errors={name: ["not editable"] for name in unknown})
     if "category" in changes and changes["category"] not in ServiceListing.Category.values:
-        raise ValidationFailed("Unknown category.", field_errors={"category": [f"'{changes['category']}' is not a category."]})
+        raise ValidationFailed(
+            "Unknown category.", field_errors={"category": [f"'{changes['category']}' is not a category."]}
+        )
     if "price_cents" in changes:
         check_amount("price_cents", changes["price_cents"])
     if "title" in changes and not str(changes["title"]).strip():
@@ -116,7 +126,9 @@ def listing_update(*, listing_id: int, provider_id: int, expected_version: int, 
     return listing
 
 
-def listing_image_add(*, listing_id: int, url: str, caption: str = "", sort_order: int | None = None) -> ServiceListingImage:
+def listing_image_add(
+    *, listing_id: int, url: str, caption: str = "", sort_order: int | None = None
+) -> ServiceListingImage:
     with transaction.atomic(using=DB):
         listing = _get_locked(ServiceListing, listing_id)
         if sort_order is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from breederhq.errors import Gone, NotFound, ValidationFailed
 from breederhq.email import email_enqueue
-from marketplace_app.provider_suspension import require_not_suspended
+from breederhq.errors import Gone, NotFound, ValidationFailed
 from marketplace_app.models import MarketplaceUser, Message, MessageThread, Provider, ServiceListing
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.services.common import (
     DB,
     _get_locked,
@@ -36,13 +36,18 @@ def message_thread_open(
         _refuse_if_blocked(provider_id=provider.pk, user_id=buyer_id, action="message them")
         if provider.user_id == buyer_id:
             raise ValidationFailed("You cannot open a thread with yourself.")
-        if listing_id is not None and not ServiceListing.objects.using(DB).filter(
-            pk=listing_id, provider_id=provider.pk
-        ).exists():
+        if (
+            listing_id is not None
+            and not ServiceListing.objects.using(DB).filter(pk=listing_id, provider_id=provider.pk).exists()
+        ):
             raise ValidationFailed("That listing is not this provider's.", field_errors={"listing_id": ["Unknown."]})
         now = timezone.now()
         thread = MessageThread.objects.using(DB).create(
-            provider=provider, buyer_id=buyer_id, listing_id=listing_id, subject=subject, last_message_at=now,
+            provider=provider,
+            buyer_id=buyer_id,
+            listing_id=listing_id,
+            subject=subject,
+            last_message_at=now,
             created_at=now,
         )
         first = Message.objects.using(DB).create(thread=thread, sender_id=buyer_id, body=body, created_at=now)
@@ -80,10 +85,16 @@ def _email_new_message(thread: MessageThread, message: Message, *, recipient_id:
         return
     sender_name = MarketplaceUser.all_objects.using(DB).values_list("display_name", flat=True).get(pk=message.sender_id)
     email_enqueue(
-        using=DB, event_key=f"marketplace_message:{message.pk}", template="marketplace_new_message",
+        using=DB,
+        event_key=f"marketplace_message:{message.pk}",
+        template="marketplace_new_message",
         to=[recipient.email],
-        context={"recipient": recipient.display_name, "sender": sender_name, "subject": thread.subject,
-                 "excerpt": message.body[:200]},
+        context={
+            "recipient": recipient.display_name,
+            "sender": sender_name,
+            "subject": thread.subject,
+            "excerpt": message.body[:200],
+        },
     )
 
 

@@ -6,8 +6,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from breederhq.errors import Conflict, ValidationFailed, VersionConflict
 from breederhq.currencies import currency as currency_facts
+from breederhq.errors import Conflict, ValidationFailed, VersionConflict
 from marketplace_app.models import MarketplaceTransaction, MarketplaceUser, Provider, ServiceListing
 from marketplace_app.services.common import DB, _get_locked
 from marketplace_app.services.listings import listing_transition
@@ -35,8 +35,15 @@ def provider_create(
     currency_facts(currency)  # 400 unsupported_currency
     with transaction.atomic(using=DB):
         provider = Provider(
-            user=user, kind=kind, tenant_id=tenant_id, business_name=business_name, city=city.strip(),
-            state=state.strip().upper(), currency=currency, payment_mode=payment_mode, description=description,
+            user=user,
+            kind=kind,
+            tenant_id=tenant_id,
+            business_name=business_name,
+            city=city.strip(),
+            state=state.strip().upper(),
+            currency=currency,
+            payment_mode=payment_mode,
+            description=description,
             primary_category=primary_category,
         )
         provider.save(using=DB)
@@ -57,12 +64,18 @@ def provider_withdraw(*, provider_id: int) -> Provider:
         provider = _get_locked(Provider, provider_id, manager="all_objects")
         if provider.deleted_at is not None:
             return provider
-        open_ids = list(MarketplaceTransaction.objects.using(DB)
-                        .filter(provider_id=provider.pk, status__in=OPEN_TRANSACTION_STATES)
-                        .order_by("pk").values_list("pk", flat=True)[:20])
+        open_ids = list(
+            MarketplaceTransaction.objects.using(DB)
+            .filter(provider_id=provider.pk, status__in=OPEN_TRANSACTION_STATES)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:20]
+        )
         if open_ids:
-            raise Conflict("Finish or cancel your open sales before leaving the marketplace.",
-                           code="provider_has_open_transactions", extra={"transaction_ids": open_ids})
+            raise Conflict(
+                "Finish or cancel your open sales before leaving the marketplace.",
+                code="provider_has_open_transactions",
+                extra={"transaction_ids": open_ids},
+            )
         _provider_withdraw(user_id=provider.user_id)
         provider.refresh_from_db(using=DB)
     return provider
@@ -99,8 +112,9 @@ def provider_update_profile(*, provider_id: int, expected_version: int | None = 
     with transaction.atomic(using=DB):
         provider = _get_locked(Provider, provider_id)
         if expected_version is not None and expected_version != provider.version:
-            raise VersionConflict(entity=f"Provider #{provider_id}", expected=expected_version,
-                                  current=provider.version)
+            raise VersionConflict(
+                entity=f"Provider #{provider_id}", expected=expected_version, current=provider.version
+            )
         normalise = {"city": str.strip, "state": lambda value: value.strip().upper()}  # as provider_create stores them
         for name, value in changes.items():
             setattr(provider, name, normalise.get(name, lambda v: v)(value))
@@ -124,8 +138,13 @@ def _provider_withdraw(*, user_id: int) -> None:
     provider_id = Provider.all_objects.using(DB).filter(user_id=user_id).values_list("pk", flat=True).first()
     if provider_id is None:
         return
-    listings = (ServiceListing.objects.using(DB).filter(provider_id=provider_id)
-                .exclude(status=ServiceListing.Status.ARCHIVED).order_by("pk").values_list("pk", flat=True))
+    listings = (
+        ServiceListing.objects.using(DB)
+        .filter(provider_id=provider_id)
+        .exclude(status=ServiceListing.Status.ARCHIVED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     for listing_id in listings:
         listing_transition(listing_id=listing_id, target=ServiceListing.Status.ARCHIVED)
     provider_delete(provider_id=provider_id)
@@ -139,11 +158,10 @@ def provider_stats_fix(*, provider_id: int) -> dict[str, tuple[int, int]]:
         provider = _get_locked(Provider, provider_id, manager="all_objects")
         actual = provider_stats_recompute(provider_id=provider_id)
         changed = {
-            name: (getattr(provider, name), value)
-            for name, value in actual.items()
-            if getattr(provider, name) != value
+            name: (getattr(provider, name), value) for name, value in actual.items() if getattr(provider, name) != value
         }
         if changed:
             Provider.all_objects.using(DB).filter(pk=provider_id).update(
-                **actual, version=F("version") + 1, updated_at=timezone.now())
+                **actual, version=F("version") + 1, updated_at=timezone.now()
+            )
     return changed

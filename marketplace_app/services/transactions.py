@@ -6,10 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from breederhq.errors import Conflict, IllegalTransition, ValidationFailed
-from breederhq.money import check_amount
 from breederhq.invoicing.status import InvoiceStatus
+from breederhq.money import check_amount
 from breederhq.outbox import outbox_enqueue
-from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.models import (
     TRANSACTION_STATES,
     MarketplaceInvoice,
@@ -17,9 +16,10 @@ from marketplace_app.models import (
     Provider,
     ServiceListing,
 )
+from marketplace_app.provider_suspension import require_not_suspended
 from marketplace_app.services.common import (
-    DB,
     _REVENUE_STATES,
+    DB,
     _bump_provider_stats,
     _get_locked,
     _live_provider,
@@ -59,8 +59,12 @@ def transaction_create(
             description = description or listing.title
         check_amount("amount_cents", amount_cents, currency=provider.currency)
         tx = MarketplaceTransaction.objects.using(DB).create(
-            provider=provider, client_id=client_id, listing=listing, amount_cents=amount_cents,
-            currency=provider.currency, description=description,
+            provider=provider,
+            client_id=client_id,
+            listing=listing,
+            amount_cents=amount_cents,
+            currency=provider.currency,
+            description=description,
         )
         _bump_provider_stats(provider.pk, transactions=1)
         _touch_contact(provider_id=provider.pk, user_id=client_id)
@@ -115,8 +119,9 @@ def _attach_invoice_locked(tx: MarketplaceTransaction, *, invoice_type: str, inv
             field_errors={"invoice_type": [f"Must be '{expected}'."]},
         )
     if tx.invoice_id is not None:
-        raise Conflict(f"Transaction #{tx.pk} already has a {tx.invoice_type} invoice #{tx.invoice_id}.",
-                       code="already_invoiced")
+        raise Conflict(
+            f"Transaction #{tx.pk} already has a {tx.invoice_type} invoice #{tx.invoice_id}.", code="already_invoiced"
+        )
     TRANSACTION_STATES.check(tx.status, MarketplaceTransaction.Status.INVOICED)
     tx.invoice_type, tx.invoice_id = invoice_type, invoice_id
     tx.status = MarketplaceTransaction.Status.INVOICED
@@ -147,19 +152,24 @@ def transaction_cancel(*, transaction_id: int) -> MarketplaceTransaction:
             # Read, not locked: invoice services lock the invoice before the transaction, and `void`
             # is final, so a status read after taking the transaction's lock cannot go stale into a
             # wrong "yes".
-            invoice_status = (MarketplaceInvoice.objects.using(DB).filter(pk=tx.invoice_id)
-                              .values_list("status", flat=True).first())
+            invoice_status = (
+                MarketplaceInvoice.objects.using(DB).filter(pk=tx.invoice_id).values_list("status", flat=True).first()
+            )
             if invoice_status is not None and invoice_status != InvoiceStatus.VOID:
                 raise Conflict(
                     f"Transaction #{tx.pk} is billed by marketplace invoice #{tx.invoice_id} ({invoice_status}): "
                     f"void the invoice instead, which cancels the sale with it.",
-                    code="void_the_invoice", extra={"invoice_id": tx.invoice_id, "invoice_status": invoice_status},
+                    code="void_the_invoice",
+                    extra={"invoice_id": tx.invoice_id, "invoice_status": invoice_status},
                 )
         _transaction_move(tx, MarketplaceTransaction.Status.CANCELLED)
         if tx.invoice_type == MarketplaceTransaction.InvoiceType.TENANT:
             tenant_id = Provider.all_objects.using(DB).values_list("tenant_id", flat=True).get(pk=tx.provider_id)
-            outbox_enqueue(using=DB, topic="marketplace.transaction_cancelled",
-                           payload={"transaction_id": tx.pk, "invoice_id": tx.invoice_id, "tenant_id": tenant_id})
+            outbox_enqueue(
+                using=DB,
+                topic="marketplace.transaction_cancelled",
+                payload={"transaction_id": tx.pk, "invoice_id": tx.invoice_id, "tenant_id": tenant_id},
+            )
     return tx
 
 
@@ -175,9 +185,12 @@ def transaction_resolve_dispute(*, transaction_id: int, won: bool) -> Marketplac
     with transaction.atomic(using=DB):
         tx = _get_locked(MarketplaceTransaction, transaction_id)
         if tx.status != MarketplaceTransaction.Status.DISPUTED:
-            raise IllegalTransition(entity="MarketplaceTransaction", current=tx.status,
-                                    target="paid" if won else "refunded",
-                                    allowed=list(TRANSACTION_STATES.allowed_from(tx.status)))
+            raise IllegalTransition(
+                entity="MarketplaceTransaction",
+                current=tx.status,
+                target="paid" if won else "refunded",
+                allowed=list(TRANSACTION_STATES.allowed_from(tx.status)),
+            )
         if won:
             _transaction_move(tx, MarketplaceTransaction.Status.PAID)
         else:

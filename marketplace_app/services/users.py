@@ -20,23 +20,29 @@ def marketplace_identity_for(*, tenant_user_id: int, email: str, display_name: s
         user = MarketplaceUser.objects.using(DB).select_for_update().filter(tenant_user_id=tenant_user_id).first()
         if user is not None:
             return user
-        user = (MarketplaceUser.objects.using(DB).select_for_update()
-                .filter(email__iexact=email, tenant_user_id__isnull=True).first())
+        user = (
+            MarketplaceUser.objects.using(DB)
+            .select_for_update()
+            .filter(email__iexact=email, tenant_user_id__isnull=True)
+            .first()
+        )
         if user is not None:
             user.tenant_user_id = tenant_user_id
             user.save(using=DB, update_fields=["tenant_user_id", "updated_at"])
             return user
         try:
             with transaction.atomic(using=DB):
-                return MarketplaceUser.objects.using(DB).create(email=email, display_name=display_name[:200] or email,
-                                                                tenant_user_id=tenant_user_id)
+                return MarketplaceUser.objects.using(DB).create(
+                    email=email, display_name=display_name[:200] or email, tenant_user_id=tenant_user_id
+                )
         except IntegrityError as exc:
             # A simultaneous request of the same account made it first (nothing to lock before it existed).
             mine = MarketplaceUser.objects.using(DB).filter(tenant_user_id=tenant_user_id).first()
             if mine is not None:
                 return mine
-            raise Conflict("Another marketplace account uses this email address.",
-                           code="marketplace_email_taken") from exc
+            raise Conflict(
+                "Another marketplace account uses this email address.", code="marketplace_email_taken"
+            ) from exc
 
 
 def marketplace_user_erase(*, user_id: int) -> MarketplaceUser:

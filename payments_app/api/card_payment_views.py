@@ -33,7 +33,8 @@ class CardPaymentOut(serializers.Serializer):
     payment_intent_id = serializers.CharField(help_text="Stripe's PaymentIntent id (pi_...).")
     client_secret = serializers.CharField(
         help_text="Give it to Stripe.js (`elements({clientSecret})`, then `confirmPayment`). Only for this buyer; "
-                  "never log or store it.")
+        "never log or store it."
+    )
     publishable_key = serializers.CharField(help_text="The platform's Stripe publishable key, for `Stripe(key)`.")
     amount_cents = serializers.IntegerField(help_text="What is still due, in the currency's minor unit.")
     currency = serializers.CharField(help_text="ISO 4217, upper case.")
@@ -44,18 +45,29 @@ CARD_PAYMENT_ERRORS = {
     **READ_ERRORS,
     **problems(
         e409="`invoice_not_payable` (not sent, already paid, void), `invoice_manual_mode` (paid by bank transfer or "
-             "cash), `seller_account_cannot_take_charges`, `paid_by_card` (your payment succeeded: the invoice is "
-             "marked paid when Stripe confirms), `payment_intent_processing` (your payment is under way), "
-             "`card_payment_busy` (another request for the same invoice: retry)",
+        "cash), `seller_account_cannot_take_charges`, `paid_by_card` (your payment succeeded: the invoice is "
+        "marked paid when Stripe confirms), `payment_intent_processing` (your payment is under way), "
+        "`card_payment_busy` (another request for the same invoice: retry)",
         e429="Throttled",
         e503="`stripe_unavailable`: Stripe cannot be reached; nothing was charged, retry later",
     ),
 }
 
-EXAMPLE = OpenApiExample("A card payment", response_only=True, value={
-    "invoice_kind": "marketplace", "invoice_id": 42, "invoice_number": "MP-7-000003",
-    "payment_intent_id": "pi_3PabcDEF", "client_secret": "pi_3PabcDEF_secret_Xy12", "publishable_key": "pk_test_51...",
-    "amount_cents": 8000, "currency": "USD", "status": "requires_payment_method"})
+EXAMPLE = OpenApiExample(
+    "A card payment",
+    response_only=True,
+    value={
+        "invoice_kind": "marketplace",
+        "invoice_id": 42,
+        "invoice_number": "MP-7-000003",
+        "payment_intent_id": "pi_3PabcDEF",
+        "client_secret": "pi_3PabcDEF_secret_Xy12",
+        "publishable_key": "pk_test_51...",
+        "amount_cents": 8000,
+        "currency": "USD",
+        "status": "requires_payment_method",
+    },
+)
 
 
 def _out(card: CardPayment) -> Response:
@@ -72,12 +84,17 @@ class _CardPaymentView(MarketplaceAPIView):
 class MarketplaceInvoiceCardPaymentView(_CardPaymentView):
     queryset = MarketplaceInvoice.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_card_payment", tags=["payments"], request=None,
-                   responses={200: CardPaymentOut, **CARD_PAYMENT_ERRORS}, examples=[EXAMPLE],
-                   summary="Pay a service provider's invoice by card: the PaymentIntent for the Payment Element",
-                   description="The buyer only. Returns the invoice's one PaymentIntent for the amount still due "
-                               "(the same one on every call) and the publishable key. The invoice becomes paid "
-                               "when Stripe's `payment_intent.succeeded` webhook arrives, never by this call.")
+    @extend_schema(
+        operation_id="marketplace_invoices_card_payment",
+        tags=["payments"],
+        request=None,
+        responses={200: CardPaymentOut, **CARD_PAYMENT_ERRORS},
+        examples=[EXAMPLE],
+        summary="Pay a service provider's invoice by card: the PaymentIntent for the Payment Element",
+        description="The buyer only. Returns the invoice's one PaymentIntent for the amount still due "
+        "(the same one on every call) and the publishable key. The invoice becomes paid "
+        "when Stripe's `payment_intent.succeeded` webhook arrives, never by this call.",
+    )
     def post(self, request, invoice_id: int):
         me = request.marketplace_user.pk
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=me)
@@ -89,12 +106,16 @@ class MarketplaceInvoiceCardPaymentView(_CardPaymentView):
 class TransactionCardPaymentView(_CardPaymentView):
     queryset = MarketplaceTransaction.objects.none()
 
-    @extend_schema(operation_id="marketplace_transactions_card_payment", tags=["payments"], request=None,
-                   responses={200: CardPaymentOut, **CARD_PAYMENT_ERRORS}, examples=[EXAMPLE],
-                   summary="Pay the breeder's invoice of your purchase by card: the PaymentIntent for the "
-                           "Payment Element",
-                   description="The buyer of the purchase only (its breeder: 403 `not_your_action`). A purchase "
-                               "without a breeder's invoice yet is 409 `invoice_not_payable`.")
+    @extend_schema(
+        operation_id="marketplace_transactions_card_payment",
+        tags=["payments"],
+        request=None,
+        responses={200: CardPaymentOut, **CARD_PAYMENT_ERRORS},
+        examples=[EXAMPLE],
+        summary="Pay the breeder's invoice of your purchase by card: the PaymentIntent for the Payment Element",
+        description="The buyer of the purchase only (its breeder: 403 `not_your_action`). A purchase "
+        "without a breeder's invoice yet is 409 `invoice_not_payable`.",
+    )
     def post(self, request, transaction_id: int):
         from tenant_app.models import Invoice
 
@@ -102,12 +123,16 @@ class TransactionCardPaymentView(_CardPaymentView):
         tx = _transaction_for(me, transaction_id)
         if tx.client_id != me:
             raise PermissionDenied("Only the buyer pays for a purchase.", code="not_your_action")
-        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
-                or tx.provider.tenant_id is None:
+        if (
+            tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT
+            or tx.invoice_id is None
+            or tx.provider.tenant_id is None
+        ):
             from payments_app.card_payments import InvoiceNotPayable
 
-            raise InvoiceNotPayable("This purchase has no breeder's invoice to pay yet.",
-                                    extra={"invoice_status": None})
+            raise InvoiceNotPayable(
+                "This purchase has no breeder's invoice to pay yet.", extra={"invoice_status": None}
+            )
         tenant_id = tx.provider.tenant_id
         with tenant_context(tenant_id):
             linked = Invoice.objects.filter(pk=tx.invoice_id).values_list("contact__marketplace_user_id", flat=True)
@@ -121,8 +146,12 @@ def _transaction_for(user_id: int, transaction_id: int) -> MarketplaceTransactio
     """The purchase or sale if `user_id` is its buyer or its provider's user; otherwise it does not exist."""
     from django.db.models import Q
 
-    tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
-          .filter(Q(client_id=user_id) | Q(provider__user_id=user_id), pk=transaction_id).first())
+    tx = (
+        MarketplaceTransaction.objects.using("marketplace")
+        .select_related("provider")
+        .filter(Q(client_id=user_id) | Q(provider__user_id=user_id), pk=transaction_id)
+        .first()
+    )
     if tx is None:
         raise NotFound(f"Transaction {transaction_id} not found.")
     return tx

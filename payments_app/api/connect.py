@@ -18,17 +18,20 @@ ACCOUNT_STATUSES = [(NOT_STARTED, "No account yet"), *StripeConnectAccount.Statu
 
 class ConnectAccountOut(serializers.Serializer):
     stripe_account_id = serializers.CharField(allow_null=True, help_text="acct_...; null before onboarding starts.")
-    account_type = serializers.CharField(allow_null=True, help_text="\"express\" for accounts made through the API.")
+    account_type = serializers.CharField(allow_null=True, help_text='"express" for accounts made through the API.')
     status = serializers.ChoiceField(choices=ACCOUNT_STATUSES)
-    ready = serializers.BooleanField(help_text="Whether Stripe payment mode may be chosen (charges and payouts "
-                                               "enabled, not disabled).")
+    ready = serializers.BooleanField(
+        help_text="Whether Stripe payment mode may be chosen (charges and payouts enabled, not disabled)."
+    )
     charges_enabled = serializers.BooleanField()
     payouts_enabled = serializers.BooleanField()
     details_submitted = serializers.BooleanField()
-    requirements_currently_due = serializers.ListField(child=serializers.CharField(),
-                                                       help_text="What Stripe needs now (field names).")
-    requirements_past_due = serializers.ListField(child=serializers.CharField(),
-                                                  help_text="What is overdue: the account is restricted until given.")
+    requirements_currently_due = serializers.ListField(
+        child=serializers.CharField(), help_text="What Stripe needs now (field names)."
+    )
+    requirements_past_due = serializers.ListField(
+        child=serializers.CharField(), help_text="What is overdue: the account is restricted until given."
+    )
     requirements_current_deadline = serializers.DateTimeField(allow_null=True)
     disabled_reason = serializers.CharField(allow_blank=True, help_text="Stripe's reason, e.g. requirements.past_due.")
     updated_at = serializers.DateTimeField(allow_null=True)
@@ -50,8 +53,9 @@ class PaymentSettingsOut(serializers.Serializer):
 
 class PaymentSettingsPatch(StrictSerializer):
     payment_mode = serializers.ChoiceField(choices=PaymentMode.choices)
-    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False,
-                                       help_text="The version you read, or send it as If-Match.")
+    version = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, help_text="The version you read, or send it as If-Match."
+    )
 
 
 def state_response(account: StripeConnectAccount | None) -> Response:
@@ -59,24 +63,36 @@ def state_response(account: StripeConnectAccount | None) -> Response:
 
 
 def link_response(link: OnboardingLink, *, created: bool = False) -> Response:
-    data = OnboardingLinkOut({"object": "onboarding_link", "url": link.url, "expires_at": link.expires_at,
-                              "created": link.created, "stripe_account": onboarding_state(link.account)}).data
+    data = OnboardingLinkOut(
+        {
+            "object": "onboarding_link",
+            "url": link.url,
+            "expires_at": link.expires_at,
+            "created": link.created,
+            "stripe_account": onboarding_state(link.account),
+        }
+    ).data
     return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 def settings_response(*, mode: str, version: int, account: StripeConnectAccount | None) -> Response:
-    data = PaymentSettingsOut({"payment_mode": mode, "version": version,
-                               "stripe_account": onboarding_state(account)}).data
+    data = PaymentSettingsOut(
+        {"payment_mode": mode, "version": version, "stripe_account": onboarding_state(account)}
+    ).data
     return Response(data, headers={"ETag": version_etag(version)})
 
 
 STRIPE_ERRORS = problems(
     e409="`stripe_refused` (Stripe turned the request down: see `detail`), `stripe_account_missing` (start "
-         "onboarding first), or an Idempotency-Key in flight",
+    "onboarding first), or an Idempotency-Key in flight",
     e503="`stripe_unavailable`: Stripe cannot be reached; nothing was changed, retry later",
 )
 ONBOARDING_ERRORS = {**WRITE_ERRORS, **STRIPE_ERRORS}
-SETTINGS_ERRORS = {**WRITE_ERRORS, **problems(
-    e409="`stripe_account_not_ready` (Stripe mode needs a connected account that can take payments: finish "
-         "onboarding; `account_status` says where it is), `version_conflict` (`current_version`), or an "
-         "Idempotency-Key in flight")}
+SETTINGS_ERRORS = {
+    **WRITE_ERRORS,
+    **problems(
+        e409="`stripe_account_not_ready` (Stripe mode needs a connected account that can take payments: finish "
+        "onboarding; `account_status` says where it is), `version_conflict` (`current_version`), or an "
+        "Idempotency-Key in flight"
+    ),
+}

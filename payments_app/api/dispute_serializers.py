@@ -18,4 +18,3 @@ class DisputeFileOut(serializers.Serializer):
 
 class DisputeOut(DisputeSummaryOut):
     evidence_files = DisputeFileOut(many=True, help_text="The seller's uploaded files (empty for the buyer).")
-

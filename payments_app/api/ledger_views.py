@@ -26,15 +26,17 @@ Kind = ConnectMoneyMovement.Kind
 class MoneyMovementParams(QueryParams):
     kind = serializers.ListField(child=serializers.ChoiceField(choices=Kind.values), required=False, max_length=10)
     occurred_after = serializers.DateTimeField(required=False, help_text="Inclusive, ISO 8601 with an offset.")
-    occurred_before = serializers.DateTimeField(required=False, help_text="Exclusive, ISO 8601 with an offset (not after `occurred_after`: an empty page).")
-
+    occurred_before = serializers.DateTimeField(
+        required=False, help_text="Exclusive, ISO 8601 with an offset (not after `occurred_after`: an empty page)."
+    )
 
 
 class MoneyMovementOut(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Kind.choices)
-    direction = serializers.ChoiceField(choices=["in", "out"],
-                                        help_text="Into or out of the connected account's balance.")
+    direction = serializers.ChoiceField(
+        choices=["in", "out"], help_text="Into or out of the connected account's balance."
+    )
     amount_cents = serializers.IntegerField(help_text="In the currency's minor unit, never negative.")
     currency = serializers.CharField()
     status = serializers.CharField(help_text="Stripe's status of the object (succeeded, paid, lost, ...).")
@@ -46,8 +48,13 @@ class MoneyMovementOut(serializers.Serializer):
 
 
 PARAMETERS = [
-    OpenApiParameter("kind", {"type": "array", "items": {"type": "string", "enum": Kind.values}, "maxItems": 10},
-                     required=False, explode=True, description="Only these kinds (repeat the parameter)."),
+    OpenApiParameter(
+        "kind",
+        {"type": "array", "items": {"type": "string", "enum": Kind.values}, "maxItems": 10},
+        required=False,
+        explode=True,
+        description="Only these kinds (repeat the parameter).",
+    ),
     OpenApiParameter("occurred_after", {"type": "string", "format": "date-time"}, required=False),
     OpenApiParameter("occurred_before", {"type": "string", "format": "date-time"}, required=False),
 ]
@@ -60,10 +67,17 @@ def _filters(request) -> dict:
         data["kind"] = request.query_params.getlist("kind")
     params = MoneyMovementParams(data=data)
     if not params.is_valid():
-        raise ValidationFailed("Invalid filter.", field_errors={k: [str(e) for e in v] if isinstance(v, list) else
-                                                                [str(v)] for k, v in params.errors.items()})
-    return {"kinds": params.validated_data.get("kind"), "occurred_after": params.validated_data.get("occurred_after"),
-            "occurred_before": params.validated_data.get("occurred_before")}
+        raise ValidationFailed(
+            "Invalid filter.",
+            field_errors={
+                k: [str(e) for e in v] if isinstance(v, list) else [str(v)] for k, v in params.errors.items()
+            },
+        )
+    return {
+        "kinds": params.validated_data.get("kind"),
+        "occurred_after": params.validated_data.get("occurred_after"),
+        "occurred_before": params.validated_data.get("occurred_before"),
+    }
 
 
 class _MoneyMovementList:
@@ -73,12 +87,14 @@ class _MoneyMovementList:
 
     def _page(self, request, *, account_id: str | None, owner: int | None):
         filters = _filters(request)
+
         def read(position, limit):
             if account_id is None:  # no connected account yet: nothing has moved (paging still checked)
                 return []
             with owner_context(owner):
-                return ledger.movement_page(account_id=account_id, owner_tenant_id=owner, position=position,
-                                            limit=limit, **filters)
+                return ledger.movement_page(
+                    account_id=account_id, owner_tenant_id=owner, position=position, limit=limit, **filters
+                )
 
         rows = self.paginate_queryset(read)
         return self.get_paginated_response(MoneyMovementOut(rows, many=True).data)
@@ -88,22 +104,30 @@ class TenantMoneyMovementListView(_MoneyMovementList, TenantAPIView):
     resource_type = "money_movements"
     read_roles = MANAGER_ROLES
 
-    @extend_schema(operation_id="tenant_money_movements_list", tags=["payments"], parameters=PARAMETERS,
-                   responses={200: MoneyMovementOut(many=True), **ERRORS},
-                   summary="Your business's money movements in Stripe (owner or admin)",
-                   description="Payments, refunds, disputes, the platform's application fees, transfers and "
-                               "payouts of your connected Stripe account, newest first, as Stripe reported them.")
+    @extend_schema(
+        operation_id="tenant_money_movements_list",
+        tags=["payments"],
+        parameters=PARAMETERS,
+        responses={200: MoneyMovementOut(many=True), **ERRORS},
+        summary="Your business's money movements in Stripe (owner or admin)",
+        description="Payments, refunds, disputes, the platform's application fees, transfers and "
+        "payouts of your connected Stripe account, newest first, as Stripe reported them.",
+    )
     def get(self, request):
         return self._page(request, account_id=ledger.tenant_account_id(request.tenant_id), owner=request.tenant_id)
 
 
 class ProviderMoneyMovementListView(_MoneyMovementList, MarketplaceAPIView):
-    @extend_schema(operation_id="provider_money_movements_list", tags=["marketplace"], parameters=PARAMETERS,
-                   responses={200: MoneyMovementOut(many=True), **ERRORS},
-                   summary="Your money movements in Stripe (service providers)",
-                   description="As the tenant endpoint, for a service provider's own connected account. A breeder "
-                               "reads its business's at `GET /api/v1/tenants/me/money-movements/`. Not a "
-                               "provider: 403 `not_a_provider`.")
+    @extend_schema(
+        operation_id="provider_money_movements_list",
+        tags=["marketplace"],
+        parameters=PARAMETERS,
+        responses={200: MoneyMovementOut(many=True), **ERRORS},
+        summary="Your money movements in Stripe (service providers)",
+        description="As the tenant endpoint, for a service provider's own connected account. A breeder "
+        "reads its business's at `GET /api/v1/tenants/me/money-movements/`. Not a "
+        "provider: 403 `not_a_provider`.",
+    )
     def get(self, request):
         provider = getattr(request.marketplace_user, "provider", None)
         if provider is None or provider.deleted_at is not None:

@@ -21,8 +21,8 @@ from payments_app.api.connect import (
     settings_response,
     state_response,
 )
-from tenant_app.models import Tenant
 from payments_app.tenant_payment_settings import tenant_payment_mode_set
+from tenant_app.models import Tenant
 
 OWNER_ONLY = frozenset({"owner"})
 
@@ -37,20 +37,28 @@ class TenantPaymentSettingsView(TenantAPIView):
     read_roles = READ_ROLES
     write_roles = MANAGER_ROLES
 
-    @extend_schema(operation_id="tenant_payment_settings", tags=["payments"],
-                   responses={200: PaymentSettingsOut, **READ_ERRORS},
-                   summary="The tenant's marketplace payment mode and its Stripe account's state")
+    @extend_schema(
+        operation_id="tenant_payment_settings",
+        tags=["payments"],
+        responses={200: PaymentSettingsOut, **READ_ERRORS},
+        summary="The tenant's marketplace payment mode and its Stripe account's state",
+    )
     def get(self, request):
         tenant = Tenant.objects.get(pk=request.tenant_id)
         account = onboarding.connect_account_of(onboarding.ConnectOwner.tenant(tenant))
         return settings_response(mode=tenant.marketplace_payment_mode, version=tenant.version, account=account)
 
-    @extend_schema(operation_id="tenant_payment_settings_update", tags=["payments"], request=PaymentSettingsPatch,
-                   parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: PaymentSettingsOut, **SETTINGS_ERRORS},
-                   summary="Change the payment mode (owners and admins), at the version you last read",
-                   description="`stripe` needs a connected account that can take payments (409 "
-                               "`stripe_account_not_ready` until then). Invoices keep the mode they were created "
-                               "in. The version is the tenant's (the same as GET /tenants/me/). Audited.")
+    @extend_schema(
+        operation_id="tenant_payment_settings_update",
+        tags=["payments"],
+        request=PaymentSettingsPatch,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: PaymentSettingsOut, **SETTINGS_ERRORS},
+        summary="Change the payment mode (owners and admins), at the version you last read",
+        description="`stripe` needs a connected account that can take payments (409 "
+        "`stripe_account_not_ready` until then). Invoices keep the mode they were created "
+        "in. The version is the tenant's (the same as GET /tenants/me/). Audited.",
+    )
     def patch(self, request):
         serializer = PaymentSettingsPatch(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -59,8 +67,15 @@ class TenantPaymentSettingsView(TenantAPIView):
         try:
             tenant = tenant_payment_mode_set(actor=request.user, mode=data["payment_mode"], expected_version=version)
         except PermissionDenied as exc:
-            refuse(request, resource_type=self.resource_type, resource_id=request.tenant_id, action="update",
-                   reason=exc.detail, code=exc.code, detail=exc.detail)
+            refuse(
+                request,
+                resource_type=self.resource_type,
+                resource_id=request.tenant_id,
+                action="update",
+                reason=exc.detail,
+                code=exc.code,
+                detail=exc.detail,
+            )
         account = onboarding.connect_account_of(onboarding.ConnectOwner.tenant(tenant))
         return settings_response(mode=tenant.marketplace_payment_mode, version=tenant.version, account=account)
 
@@ -70,11 +85,13 @@ class TenantStripeAccountView(TenantAPIView):
     resource_type = "stripe_account"
     read_roles = MANAGER_ROLES
 
-    @extend_schema(operation_id="tenant_stripe_account", tags=["payments"],
-                   responses={200: ConnectAccountOut, **READ_ERRORS},
-                   summary="Onboarding state of the tenant's Stripe account (owners and admins)",
-                   description="`status` is `not_started` before onboarding. Kept current from Stripe's "
-                               "`account.updated` events.")
+    @extend_schema(
+        operation_id="tenant_stripe_account",
+        tags=["payments"],
+        responses={200: ConnectAccountOut, **READ_ERRORS},
+        summary="Onboarding state of the tenant's Stripe account (owners and admins)",
+        description="`status` is `not_started` before onboarding. Kept current from Stripe's `account.updated` events.",
+    )
     def get(self, request):
         return state_response(onboarding.connect_account_of(_owner(request)))
 
@@ -84,12 +101,16 @@ class TenantStripeOnboardingView(TenantAPIView):
     resource_type = "stripe_account"
     write_roles = OWNER_ONLY
 
-    @extend_schema(operation_id="tenant_stripe_onboarding_start", tags=["payments"], request=None,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: OnboardingLinkOut, 200: OnboardingLinkOut,
-                                                            **ONBOARDING_ERRORS},
-                   summary="Start Stripe onboarding (owners): the account is made if needed; a hosted link",
-                   description="201 when this request made the Stripe (Express) account, 200 when it existed. "
-                               "Simultaneous requests make one account. Open `url` at once: it expires.")
+    @extend_schema(
+        operation_id="tenant_stripe_onboarding_start",
+        tags=["payments"],
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: OnboardingLinkOut, 200: OnboardingLinkOut, **ONBOARDING_ERRORS},
+        summary="Start Stripe onboarding (owners): the account is made if needed; a hosted link",
+        description="201 when this request made the Stripe (Express) account, 200 when it existed. "
+        "Simultaneous requests make one account. Open `url` at once: it expires.",
+    )
     def post(self, request):
         link, created = onboarding.onboarding_start(_owner(request))
         return link_response(link, created=created)
@@ -100,9 +121,14 @@ class TenantStripeOnboardingRefreshView(TenantAPIView):
     resource_type = "stripe_account"
     write_roles = OWNER_ONLY
 
-    @extend_schema(operation_id="tenant_stripe_onboarding_refresh", tags=["payments"], request=None,
-                   parameters=[IDEMPOTENCY_KEY], responses={200: OnboardingLinkOut, **ONBOARDING_ERRORS},
-                   summary="A fresh onboarding link (owners), when the last one expired or was used")
+    @extend_schema(
+        operation_id="tenant_stripe_onboarding_refresh",
+        tags=["payments"],
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: OnboardingLinkOut, **ONBOARDING_ERRORS},
+        summary="A fresh onboarding link (owners), when the last one expired or was used",
+    )
     def post(self, request):
         return link_response(onboarding.onboarding_refresh(_owner(request)))
 
@@ -112,12 +138,22 @@ class TenantStripeAccountSyncView(TenantAPIView):
     resource_type = "stripe_account"
     write_roles = MANAGER_ROLES
 
-    @extend_schema(operation_id="tenant_stripe_account_sync", tags=["payments"], request=None,
-                   parameters=[IDEMPOTENCY_KEY], responses={200: ConnectAccountOut, **ONBOARDING_ERRORS},
-                   summary="Re-read the account from Stripe now (after returning from onboarding)")
+    @extend_schema(
+        operation_id="tenant_stripe_account_sync",
+        tags=["payments"],
+        request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: ConnectAccountOut, **ONBOARDING_ERRORS},
+        summary="Re-read the account from Stripe now (after returning from onboarding)",
+    )
     def post(self, request):
         return state_response(onboarding.connect_account_sync(_owner(request)))
 
 
-__all__ = ["TenantPaymentSettingsView", "TenantStripeAccountSyncView", "TenantStripeAccountView",
-           "TenantStripeOnboardingRefreshView", "TenantStripeOnboardingView"]
+__all__ = [
+    "TenantPaymentSettingsView",
+    "TenantStripeAccountSyncView",
+    "TenantStripeAccountView",
+    "TenantStripeOnboardingRefreshView",
+    "TenantStripeOnboardingView",
+]

@@ -11,9 +11,7 @@ from payments_app.inbox import WebhookSignatureInvalid, stripe_event_receive
 def stripe_webhook(request):
     """Stripe -> us. Verify, store, answer fast; a worker processes the event."""
     try:
-        received = stripe_event_receive(
-            payload=request.body, signature_header=request.headers.get("Stripe-Signature")
-        )
+        received = stripe_event_receive(payload=request.body, signature_header=request.headers.get("Stripe-Signature"))
     except WebhookSignatureInvalid as exc:
         return problem_http_response(exc.status, exc.code, exc.title, exc.detail)
     return JsonResponse(

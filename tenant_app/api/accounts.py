@@ -41,8 +41,9 @@ def _email():
 
 
 def _password(**kwargs):
-    return serializers.CharField(max_length=PASSWORD_MAX, trim_whitespace=False, style={"input_type": "password"},
-                                 **kwargs)
+    return serializers.CharField(
+        max_length=PASSWORD_MAX, trim_whitespace=False, style={"input_type": "password"}, **kwargs
+    )
 
 
 class SignUpIn(StrictSerializer):
@@ -82,8 +83,9 @@ class VerifiedOut(serializers.Serializer):
     email_verified_at = serializers.DateTimeField()
 
 
-SIGN_UP_ACCEPTED = ("If {email} can be used, we have sent it an email: follow its link to confirm the address, "
-                    "then sign in.")
+SIGN_UP_ACCEPTED = (
+    "If {email} can be used, we have sent it an email: follow its link to confirm the address, then sign in."
+)
 RESET_ACCEPTED = "If an account uses {email}, we have sent it a link to choose a new password."
 
 
@@ -109,21 +111,35 @@ class SignUpView(IdempotentAPIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
-        operation_id="auth_sign_up", tags=["accounts"], request=SignUpIn, parameters=[IDEMPOTENCY_KEY],
-        responses={202: AcceptedOut, **problems(
-            e400="Invalid input (field errors in `errors`); `password_too_weak` with the rules broken",
-            e413="Request body over the limit", e415="Not JSON", e422="Idempotency-Key reused with another body",
-            e429="Throttled (per client IP, and per address)")},
+        operation_id="auth_sign_up",
+        tags=["accounts"],
+        request=SignUpIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            202: AcceptedOut,
+            **problems(
+                e400="Invalid input (field errors in `errors`); `password_too_weak` with the rules broken",
+                e413="Request body over the limit",
+                e415="Not JSON",
+                e422="Idempotency-Key reused with another body",
+                e429="Throttled (per client IP, and per address)",
+            ),
+        },
         summary="Sign up: an unverified account and an emailed confirmation link",
         description="The answer is the same whether or not the address already has an account (its owner "
-                    "is emailed instead). The new account can sign in at once, but cannot buy, sell or invite "
-                    "until the address is confirmed (POST /api/v1/auth/verify-email/).")
+        "is emailed instead). The new account can sign in at once, but cannot buy, sell or invite "
+        "until the address is confirmed (POST /api/v1/auth/verify-email/).",
+    )
     def post(self, request):
         data = validated(SignUpIn, request.data)
-        accounts.account_sign_up(email=data["email"], password=data["password"], first_name=data["first_name"],
-                                 last_name=data["last_name"], ip=_ip(request))
-        return Response({"detail": SIGN_UP_ACCEPTED.format(email=accounts.normalize_email(data["email"]))},
-                        status=202)
+        accounts.account_sign_up(
+            email=data["email"],
+            password=data["password"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            ip=_ip(request),
+        )
+        return Response({"detail": SIGN_UP_ACCEPTED.format(email=accounts.normalize_email(data["email"]))}, status=202)
 
 
 TOKEN_ERRORS = problems(
@@ -131,14 +147,20 @@ TOKEN_ERRORS = problems(
     e404="`account_token_not_found`: no open link has this token",
     e409="`account_token_used` (used already) or `account_token_replaced` (a newer email replaced it)",
     e410="`account_token_expired`: ask for a new one",
-    e413="Request body over the limit", e415="Not JSON", e429="Throttled",
+    e413="Request body over the limit",
+    e415="Not JSON",
+    e429="Throttled",
 )
 
 
 class EmailVerifyView(_AnonymousView):
-    @extend_schema(operation_id="auth_verify_email", tags=["accounts"], request=TokenIn,
-                   responses={200: VerifiedOut, **TOKEN_ERRORS},
-                   summary="Confirm an email address with the emailed token (works once; no sign-in needed)")
+    @extend_schema(
+        operation_id="auth_verify_email",
+        tags=["accounts"],
+        request=TokenIn,
+        responses={200: VerifiedOut, **TOKEN_ERRORS},
+        summary="Confirm an email address with the emailed token (works once; no sign-in needed)",
+    )
     def post(self, request):
         data = validated(TokenIn, request.data)
         user = accounts.email_verify(token=data["token"], ip=_ip(request))
@@ -149,11 +171,18 @@ class EmailVerifyResendView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [AuthIPThrottle, AccountEmailThrottle]
 
-    @extend_schema(operation_id="auth_verify_email_resend", tags=["accounts"], request=None,
-                   responses={202: AcceptedOut, **problems(
-                       e401="Not signed in", e409="`email_already_verified`",
-                       e429="Throttled (per client IP, and per address)")},
-                   summary="Email a new confirmation link to the signed-in account (the previous one stops working)")
+    @extend_schema(
+        operation_id="auth_verify_email_resend",
+        tags=["accounts"],
+        request=None,
+        responses={
+            202: AcceptedOut,
+            **problems(
+                e401="Not signed in", e409="`email_already_verified`", e429="Throttled (per client IP, and per address)"
+            ),
+        },
+        summary="Email a new confirmation link to the signed-in account (the previous one stops working)",
+    )
     def post(self, request):
         accounts.verification_resend(user=request.user)
         return Response({"detail": f"We have sent a new link to {request.user.email}."}, status=202)
@@ -162,25 +191,38 @@ class EmailVerifyResendView(APIView):
 class PasswordResetView(_AnonymousView):
     throttle_classes = [AuthIPThrottle, AccountEmailThrottle]
 
-    @extend_schema(operation_id="auth_password_reset", tags=["accounts"], request=EmailIn,
-                   responses={202: AcceptedOut, **problems(
-                       e400="Invalid input (field errors in `errors`)", e413="Request body over the limit",
-                       e415="Not JSON", e429="Throttled (per client IP, and per address)")},
-                   summary="Ask for a password reset link by email",
-                   description="The answer is the same whether or not an account uses the address.")
+    @extend_schema(
+        operation_id="auth_password_reset",
+        tags=["accounts"],
+        request=EmailIn,
+        responses={
+            202: AcceptedOut,
+            **problems(
+                e400="Invalid input (field errors in `errors`)",
+                e413="Request body over the limit",
+                e415="Not JSON",
+                e429="Throttled (per client IP, and per address)",
+            ),
+        },
+        summary="Ask for a password reset link by email",
+        description="The answer is the same whether or not an account uses the address.",
+    )
     def post(self, request):
         data = validated(EmailIn, request.data)
         accounts.password_reset_request(email=data["email"])
-        return Response({"detail": RESET_ACCEPTED.format(email=accounts.normalize_email(data["email"]))},
-                        status=202)
+        return Response({"detail": RESET_ACCEPTED.format(email=accounts.normalize_email(data["email"]))}, status=202)
 
 
 class PasswordResetConfirmView(_AnonymousView):
-    @extend_schema(operation_id="auth_password_reset_confirm", tags=["accounts"], request=ResetConfirmIn,
-                   responses={204: None, **TOKEN_ERRORS},
-                   summary="Set a new password with the emailed reset token: every sign-in of the account ends",
-                   description="Weak passwords are 400 `password_too_weak` (the token stays usable). Every "
-                               "access and refresh token of the account, and every other emailed link, is void.")
+    @extend_schema(
+        operation_id="auth_password_reset_confirm",
+        tags=["accounts"],
+        request=ResetConfirmIn,
+        responses={204: None, **TOKEN_ERRORS},
+        summary="Set a new password with the emailed reset token: every sign-in of the account ends",
+        description="Weak passwords are 400 `password_too_weak` (the token stays usable). Every "
+        "access and refresh token of the account, and every other emailed link, is void.",
+    )
     def post(self, request):
         data = validated(ResetConfirmIn, request.data)
         accounts.password_reset_confirm(token=data["token"], new_password=data["new_password"], ip=_ip(request))
@@ -195,17 +237,31 @@ class PasswordChangeView(APIView):
         check_body_size(request)
         super().initial(request, *args, **kwargs)
 
-    @extend_schema(operation_id="auth_password_change", tags=["accounts"], request=PasswordChangeIn,
-                   responses={200: TokenPairResponse, **problems(
-                       e400="`wrong_password` (current_password), `password_too_weak`, `password_unchanged`",
-                       e401="Not signed in", e413="Request body over the limit", e415="Not JSON",
-                       e429="Throttled")},
-                   summary="Change the password (the current one required): every other sign-in ends, and "
-                           "this one continues with the new token pair in the answer")
+    @extend_schema(
+        operation_id="auth_password_change",
+        tags=["accounts"],
+        request=PasswordChangeIn,
+        responses={
+            200: TokenPairResponse,
+            **problems(
+                e400="`wrong_password` (current_password), `password_too_weak`, `password_unchanged`",
+                e401="Not signed in",
+                e413="Request body over the limit",
+                e415="Not JSON",
+                e429="Throttled",
+            ),
+        },
+        summary="Change the password (the current one required): every other sign-in ends, and "
+        "this one continues with the new token pair in the answer",
+    )
     def post(self, request):
         data = validated(PasswordChangeIn, request.data)
-        user = accounts.password_change(user=request.user, current_password=data["current_password"],
-                                        new_password=data["new_password"], ip=_ip(request))
+        user = accounts.password_change(
+            user=request.user,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            ip=_ip(request),
+        )
         refresh = token_pair_for(user)
         return Response({"access": str(refresh.access_token), "refresh": str(refresh)})
 
@@ -218,16 +274,27 @@ class AccountDeleteView(APIView):
         check_body_size(request)
         super().initial(request, *args, **kwargs)
 
-    @extend_schema(operation_id="auth_account_delete", tags=["accounts"], request=PasswordIn,
-                   responses={204: None, **problems(
-                       e400="`wrong_password`, or invalid input", e401="Not signed in",
-                       e409="`last_owner`: you are the only owner of the tenants in `tenant_ids`",
-                       e413="Request body over the limit", e415="Not JSON", e429="Throttled")},
-                   summary="Delete your account: your personal data is erased and every sign-in ends",
-                   description="Erases your marketplace identity (a provider profile is withdrawn, its listings "
-                               "archived), removes your memberships and anonymises the account. Invoices and "
-                               "payments of others keep their amounts. The only owner of a tenant must hand "
-                               "ownership over first.")
+    @extend_schema(
+        operation_id="auth_account_delete",
+        tags=["accounts"],
+        request=PasswordIn,
+        responses={
+            204: None,
+            **problems(
+                e400="`wrong_password`, or invalid input",
+                e401="Not signed in",
+                e409="`last_owner`: you are the only owner of the tenants in `tenant_ids`",
+                e413="Request body over the limit",
+                e415="Not JSON",
+                e429="Throttled",
+            ),
+        },
+        summary="Delete your account: your personal data is erased and every sign-in ends",
+        description="Erases your marketplace identity (a provider profile is withdrawn, its listings "
+        "archived), removes your memberships and anonymises the account. Invoices and "
+        "payments of others keep their amounts. The only owner of a tenant must hand "
+        "ownership over first.",
+    )
     def post(self, request):
         data = validated(PasswordIn, request.data)
         accounts.account_delete(user=request.user, password=data["password"], ip=_ip(request))

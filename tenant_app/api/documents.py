@@ -22,7 +22,9 @@ from tenant_app.models import Invoice, InvoiceDocument
 
 
 def _invoice(request, invoice_id: int) -> Invoice:
-    invoice = Invoice.objects.filter(tenant_id=request.tenant_id, pk=invoice_id).only("id", "tenant_id", "sent_at").first()
+    invoice = (
+        Invoice.objects.filter(tenant_id=request.tenant_id, pk=invoice_id).only("id", "tenant_id", "sent_at").first()
+    )
     if invoice is None:
         raise NotFound(f"Invoice {invoice_id} not found.")
     return invoice
@@ -34,12 +36,17 @@ class InvoiceDocumentView(ReceiptDownloadNegotiation, TenantAPIView):
     resource_type = "invoices"
     queryset = InvoiceDocument.objects.none()
 
-    @extend_schema(operation_id="invoices_document_download", tags=["invoices"],
-                   responses={**DOCUMENT_FILE, **DOCUMENT_ERRORS}, summary="Download the invoice's PDF")
+    @extend_schema(
+        operation_id="invoices_document_download",
+        tags=["invoices"],
+        responses={**DOCUMENT_FILE, **DOCUMENT_ERRORS},
+        summary="Download the invoice's PDF",
+    )
     def get(self, request, invoice_id: int):
         invoice = _invoice(request, invoice_id)
-        return invoice_document_response(request, invoice_ref("tenant_invoice", invoice),
-                                         issued=invoice.sent_at is not None)
+        return invoice_document_response(
+            request, invoice_ref("tenant_invoice", invoice), issued=invoice.sent_at is not None
+        )
 
 
 class InvoiceDocumentListView(TenantAPIView):
@@ -50,9 +57,12 @@ class InvoiceDocumentListView(TenantAPIView):
     serializer_class = DocumentOut
     queryset = InvoiceDocument.objects.none()
 
-    @extend_schema(operation_id="invoices_documents_list", tags=["invoices"],
-                   responses={200: DocumentOut(many=True), **READ_ERRORS},
-                   summary="The invoice's documents (invoice and credit notes)")
+    @extend_schema(
+        operation_id="invoices_documents_list",
+        tags=["invoices"],
+        responses={200: DocumentOut(many=True), **READ_ERRORS},
+        summary="The invoice's documents (invoice and credit notes)",
+    )
     def get(self, request, invoice_id: int):
         _invoice(request, invoice_id)
         rows = InvoiceDocument.objects.filter(tenant_id=request.tenant_id, invoice_id=invoice_id).order_by("id")
@@ -67,8 +77,12 @@ class InvoiceDocumentFileView(ReceiptDownloadNegotiation, TenantAPIView):
     resource_type = "invoices"
     queryset = InvoiceDocument.objects.none()
 
-    @extend_schema(operation_id="invoices_documents_download", tags=["invoices"],
-                   responses={**DOCUMENT_FILE, **READ_ERRORS}, summary="Download one of the invoice's documents")
+    @extend_schema(
+        operation_id="invoices_documents_download",
+        tags=["invoices"],
+        responses={**DOCUMENT_FILE, **READ_ERRORS},
+        summary="Download one of the invoice's documents",
+    )
     def get(self, request, invoice_id: int, document_id: int):
         row = InvoiceDocument.objects.filter(tenant_id=request.tenant_id, invoice_id=invoice_id, pk=document_id).first()
         if row is None:

@@ -7,9 +7,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from breederhq.api.currency_field import CurrencyChoiceField
+from breederhq.api.disputes import invoice_dispute_field
 from breederhq.api.rendering import datetime_renderer
-from breederhq.invoicing.due_dates import DUE_DATE_HELP, OVERDUE_HELP, is_overdue
 from breederhq.currencies import CURRENCY_CODES
+from breederhq.invoicing.due_dates import DUE_DATE_HELP, OVERDUE_HELP, is_overdue
 from breederhq.money import (
     INVOICE_TOTAL_HELP,
     LINE_TOTAL_HELP,
@@ -17,7 +18,6 @@ from breederhq.money import (
     MAX_LINES,
     MAX_QUANTITY,
 )
-from breederhq.api.disputes import invoice_dispute_field
 from tenant_app.models import (
     Contact,
     InvitationStatus,
@@ -32,8 +32,21 @@ CONTACT_KINDS = Contact.Kind.choices
 PAYMENT_KINDS = Payment.Kind.choices
 INVOICE_STATUSES = InvoiceStatus.choices
 
-CONTACT_FIELDS = ("kind", "first_name", "last_name", "organization_name", "email", "phone", "address_line1",
-                  "address_line2", "city", "region", "postal_code", "country", "notes")
+CONTACT_FIELDS = (
+    "kind",
+    "first_name",
+    "last_name",
+    "organization_name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "notes",
+)
 
 
 #: The currencies a request may name (one enum in the schema, `CurrencyEnum`).
@@ -84,14 +97,29 @@ def contact_rows_out(contacts) -> list[dict]:
     (measured with bench/). The JSON is exactly ContactOut's, key order included
     (tests/tenant_app/test_contact_rendering.py); ContactOut still defines the schema."""
     _datetime = datetime_renderer()
-    return [{
-        "id": c.id, "kind": c.kind, "display_name": c.display_name, "first_name": c.first_name,
-        "last_name": c.last_name, "organization_name": c.organization_name, "email": c.email, "phone": c.phone,
-        "address_line1": c.address_line1, "address_line2": c.address_line2, "city": c.city, "region": c.region,
-        "postal_code": c.postal_code, "country": c.country, "notes": c.notes,
-        "marketplace_user": c.marketplace_user,  # already {id, display_name, is_deleted} or None (the view)
-        "created_at": _datetime(c.created_at), "updated_at": _datetime(c.updated_at),
-    } for c in contacts]
+    return [
+        {
+            "id": c.id,
+            "kind": c.kind,
+            "display_name": c.display_name,
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "organization_name": c.organization_name,
+            "email": c.email,
+            "phone": c.phone,
+            "address_line1": c.address_line1,
+            "address_line2": c.address_line2,
+            "city": c.city,
+            "region": c.region,
+            "postal_code": c.postal_code,
+            "country": c.country,
+            "notes": c.notes,
+            "marketplace_user": c.marketplace_user,  # already {id, display_name, is_deleted} or None (the view)
+            "created_at": _datetime(c.created_at),
+            "updated_at": _datetime(c.updated_at),
+        }
+        for c in contacts
+    ]
 
 
 class ContactIn(StrictSerializer):
@@ -131,8 +159,11 @@ class LineOut(serializers.Serializer):
 class InvoiceIn(StrictSerializer):
     contact_id = serializers.IntegerField(min_value=1)
     lines = LineIn(many=True, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
-    currency = CurrencyChoiceField(required=False, help_text="Default: the tenant's `default_currency`. Amounts are "
-                                   "in its minor unit (JPY: yen; KWD: fils, ending in 0).")
+    currency = CurrencyChoiceField(
+        required=False,
+        help_text="Default: the tenant's `default_currency`. Amounts are "
+        "in its minor unit (JPY: yen; KWD: fils, ending in 0).",
+    )
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, default=0)
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     due_date = serializers.DateField(required=False, allow_null=True, default=None, help_text=DUE_DATE_HELP)
@@ -147,8 +178,9 @@ class InvoicePatch(StrictSerializer):
     `version` the client last saw (or `If-Match`)."""
 
     action = serializers.ChoiceField(choices=ACTIONS, required=False)
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The version you last read; or send it as If-Match.")
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The version you last read; or send it as If-Match."
+    )
     # mark_paid
     method = serializers.ChoiceField(choices=Payment.Method.choices, required=False)
     # mark_paid, confirm_payment
@@ -158,8 +190,7 @@ class InvoicePatch(StrictSerializer):
     # refund
     amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS, required=False)
     # draft update
-    lines = LineIn(many=True, required=False, allow_empty=False, max_length=MAX_LINES,
-                   help_text=INVOICE_TOTAL_HELP)
+    lines = LineIn(many=True, required=False, allow_empty=False, max_length=MAX_LINES, help_text=INVOICE_TOTAL_HELP)
     tax_cents = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT_CENTS, required=False)
     notes = serializers.CharField(required=False, allow_blank=True)
     due_date = serializers.DateField(required=False, help_text=DUE_DATE_HELP)
@@ -233,8 +264,7 @@ class PaymentOut(serializers.Serializer):
     amount_cents = serializers.IntegerField()
     currency = serializers.CharField()
     external_reference = serializers.CharField()
-    credit_note_number = serializers.CharField(source="credit_note.credit_note_number", allow_null=True,
-                                               default=None)
+    credit_note_number = serializers.CharField(source="credit_note.credit_note_number", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
 
 
@@ -277,19 +307,27 @@ class TenantProfileFields(StrictSerializer):
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     region = serializers.CharField(max_length=100, required=False, allow_blank=True)
     postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    country = serializers.RegexField(r"^([A-Z]{2})?$", max_length=2, required=False, allow_blank=True,
-                                     help_text="ISO 3166-1 alpha-2 (US, GB, ...), or empty.")
-    default_currency = CurrencyChoiceField(required=False,
-                                           help_text="New invoices get it when they name no currency.")
+    country = serializers.RegexField(
+        r"^([A-Z]{2})?$",
+        max_length=2,
+        required=False,
+        allow_blank=True,
+        help_text="ISO 3166-1 alpha-2 (US, GB, ...), or empty.",
+    )
+    default_currency = CurrencyChoiceField(required=False, help_text="New invoices get it when they name no currency.")
     invoice_number_prefix = serializers.RegexField(
-        INVOICE_PREFIX_PATTERN, max_length=12, required=False,
-        help_text="Put before the number of new invoices (INV- gives INV-000042); issued invoices keep theirs.")
+        INVOICE_PREFIX_PATTERN,
+        max_length=12,
+        required=False,
+        help_text="Put before the number of new invoices (INV- gives INV-000042); issued invoices keep theirs.",
+    )
 
 
 class TenantIn(TenantProfileFields):
     name = serializers.CharField(max_length=200)
-    slug = serializers.SlugField(max_length=80, required=False,
-                                 help_text="The tenant's unique short name; made from the name when absent.")
+    slug = serializers.SlugField(
+        max_length=80, required=False, help_text="The tenant's unique short name; made from the name when absent."
+    )
 
 
 class TenantPatch(TenantProfileFields):
@@ -317,14 +355,17 @@ class TenantMemberOut(serializers.Serializer):
 
 
 class TenantMemberIn(StrictSerializer):
-    email = serializers.EmailField(max_length=254, help_text="The address to invite (an account may or may not use it).")
+    email = serializers.EmailField(
+        max_length=254, help_text="The address to invite (an account may or may not use it)."
+    )
     role = serializers.ChoiceField(choices=TenantMembership.Role.choices, default=TenantMembership.Role.STAFF)
 
 
 class TenantMemberPatch(StrictSerializer):
     role = serializers.ChoiceField(choices=TenantMembership.Role.choices)
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The version you last read; or send it as If-Match.")
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The version you last read; or send it as If-Match."
+    )
 
 
 # --- Invitations -----------------------------------------------------------------------------------
@@ -411,8 +452,9 @@ class RefundOut(serializers.Serializer):
     currency = serializers.CharField()
     reason = serializers.CharField(source="credit_note.reason")
     method = serializers.ChoiceField(choices=Payment.Method.choices)
-    provider_reference = serializers.CharField(source="external_reference",
-                                               help_text="The processor's id (a Stripe refund or charge), if any.")
+    provider_reference = serializers.CharField(
+        source="external_reference", help_text="The processor's id (a Stripe refund or charge), if any."
+    )
     recorded_by = serializers.EmailField(source="recorded_by.email", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
 
@@ -420,5 +462,6 @@ class RefundOut(serializers.Serializer):
 class RefundIn(StrictSerializer):
     amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS)
     reason = serializers.CharField(max_length=2000)
-    version = serializers.IntegerField(min_value=1, required=False,
-                                       help_text="The invoice version you last read; or send it as If-Match.")
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="The invoice version you last read; or send it as If-Match."
+    )

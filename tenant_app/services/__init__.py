@@ -12,44 +12,44 @@ payments, refunds; the database alias in `common`); they are re-exported here, s
 """
 
 from tenant_app.services.common import DB
-from tenant_app.services.tenants import (
-    TENANT_PROFILE_FIELDS,
-    tenant_create,
-    tenant_update_profile,
-    tenant_set_payment_mode,
-)
-from tenant_app.services.memberships import (
-    MEMBERSHIP_MANAGERS,
-    membership_leave,
-    membership_change_role,
-    membership_delete,
-)
+from tenant_app.services.contacts import CONTACT_FIELDS, contact_create, contact_delete, contact_update
 from tenant_app.services.invitations import (
-    invitation_token_hash,
-    invitation_create,
-    invitation_revoke,
     invitation_accept,
+    invitation_create,
     invitation_decline,
+    invitation_revoke,
+    invitation_token_hash,
 )
-from tenant_app.services.contacts import CONTACT_FIELDS, contact_create, contact_update, contact_delete
 from tenant_app.services.invoices import (
     LineInput,
     invoice_create,
-    invoice_update_draft,
-    invoice_send,
-    invoice_void,
-    invoice_reissue,
     invoice_delete,
+    invoice_reissue,
+    invoice_send,
     invoice_set_reconciliation_status,
+    invoice_update_draft,
+    invoice_void,
+)
+from tenant_app.services.memberships import (
+    MEMBERSHIP_MANAGERS,
+    membership_change_role,
+    membership_delete,
+    membership_leave,
 )
 from tenant_app.services.payments import (
     PENDING_CONFIRMATION_TTL,
     invoice_buyer_mark_paid,
-    invoice_mark_paid,
     invoice_confirm_payment,
-    invoice_reject_payment,
-    invoice_record_payment,
     invoice_expire_payment_claim,
     invoice_expire_pending_confirmations,
+    invoice_mark_paid,
+    invoice_record_payment,
+    invoice_reject_payment,
 )
 from tenant_app.services.refunds import invoice_refund
+from tenant_app.services.tenants import (
+    TENANT_PROFILE_FIELDS,
+    tenant_create,
+    tenant_set_payment_mode,
+    tenant_update_profile,
+)

@@ -9,10 +9,21 @@ from breederhq.tenancy import require_tenant_id
 from tenant_app.models import Contact
 from tenant_app.services.common import DB
 
-
 CONTACT_FIELDS = {
-    "kind", "first_name", "last_name", "organization_name", "email", "phone", "address_line1",
-    "address_line2", "city", "region", "postal_code", "country", "notes", "marketplace_user_id",
+    "kind",
+    "first_name",
+    "last_name",
+    "organization_name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "notes",
+    "marketplace_user_id",
 }
 
 

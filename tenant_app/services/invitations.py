@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied
 from breederhq.secret_tokens import new_secret_token, secret_token_hash
-from tenant_app.notifications import invitation_email
 from breederhq.tenancy import require_tenant_id, system_read_context, tenant_context
 from tenant_app.models import InvitationStatus, MembershipAuditLog, TenantInvitation, TenantMembership, User
+from tenant_app.notifications import invitation_email
 from tenant_app.services.common import DB
 from tenant_app.services.memberships import MEMBERSHIP_MANAGERS, _check_role, _require_manager
 
@@ -22,11 +22,25 @@ def invitation_token_hash(token: str) -> str:
     return secret_token_hash(token)
 
 
-def _invitation_audit(invitation: TenantInvitation, *, action: str, user: User | None, actor: User | None,
-                      old_role: str = "", new_role: str = "") -> None:
-    MembershipAuditLog.objects.create(tenant_id=invitation.tenant_id, user=user, email=invitation.email,
-                                      invitation=invitation, action=action, old_role=old_role, new_role=new_role,
-                                      changed_by=actor)
+def _invitation_audit(
+    invitation: TenantInvitation,
+    *,
+    action: str,
+    user: User | None,
+    actor: User | None,
+    old_role: str = "",
+    new_role: str = "",
+) -> None:
+    MembershipAuditLog.objects.create(
+        tenant_id=invitation.tenant_id,
+        user=user,
+        email=invitation.email,
+        invitation=invitation,
+        action=action,
+        old_role=old_role,
+        new_role=new_role,
+        changed_by=actor,
+    )
 
 
 def _close_invitation(invitation: TenantInvitation, *, status: str, by: User | None) -> None:
@@ -54,20 +68,31 @@ def invitation_create(*, email: str, role: str, actor: User) -> TenantInvitation
         _require_manager(actor, tenant_id=tenant_id, touches_owner=role == TenantMembership.Role.OWNER)
         if TenantMembership.objects.filter(tenant_id=tenant_id, user__email__iexact=email).exists():
             raise Conflict(f"{email} is already a member of this tenant.", code="already_a_member")
-        for previous in (TenantInvitation.objects.select_for_update()
-                         .filter(tenant_id=tenant_id, email__iexact=email, status=InvitationStatus.PENDING)):
+        for previous in TenantInvitation.objects.select_for_update().filter(
+            tenant_id=tenant_id, email__iexact=email, status=InvitationStatus.PENDING
+        ):
             _close_invitation(previous, status=InvitationStatus.REVOKED, by=actor)
-            _invitation_audit(previous, action=MembershipAuditLog.Action.INVITATION_REVOKED, user=None, actor=actor,
-                              old_role=previous.role)
+            _invitation_audit(
+                previous,
+                action=MembershipAuditLog.Action.INVITATION_REVOKED,
+                user=None,
+                actor=actor,
+                old_role=previous.role,
+            )
         try:
             with transaction.atomic(using=DB):
                 invitation = TenantInvitation.objects.create(
-                    tenant_id=tenant_id, email=email, role=role, token_hash=token_hash,
-                    invited_by=actor, expires_at=timezone.now() + timedelta(days=settings.TENANT_INVITATION_TTL_DAYS),
+                    tenant_id=tenant_id,
+                    email=email,
+                    role=role,
+                    token_hash=token_hash,
+                    invited_by=actor,
+                    expires_at=timezone.now() + timedelta(days=settings.TENANT_INVITATION_TTL_DAYS),
                 )
         except IntegrityError as exc:  # another invitation to the address committed meanwhile
-            raise Conflict(f"An invitation to {email} was just sent by someone else; reload the list.",
-                           code="invitation_conflict") from exc
+            raise Conflict(
+                f"An invitation to {email} was just sent by someone else; reload the list.", code="invitation_conflict"
+            ) from exc
         _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITED, user=None, actor=actor, new_role=role)
         invitation_email(invitation, token=token, actor=actor)
     return invitation
@@ -83,21 +108,33 @@ def invitation_revoke(*, invitation_id: int, actor: User) -> TenantInvitation:
             raise NotFound(f"Invitation {invitation_id} not found.", code="invitation_not_found")
         _require_manager(actor, tenant_id=tenant_id, touches_owner=invitation.role == TenantMembership.Role.OWNER)
         if invitation.status != InvitationStatus.PENDING:
-            raise Conflict(f"Invitation {invitation_id} is {invitation.status}: only a pending one can be revoked.",
-                           code="invitation_not_pending", extra={"invitation_status": invitation.status})
+            raise Conflict(
+                f"Invitation {invitation_id} is {invitation.status}: only a pending one can be revoked.",
+                code="invitation_not_pending",
+                extra={"invitation_status": invitation.status},
+            )
         _close_invitation(invitation, status=InvitationStatus.REVOKED, by=actor)
-        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_REVOKED, user=None, actor=actor,
-                          old_role=invitation.role)
+        _invitation_audit(
+            invitation,
+            action=MembershipAuditLog.Action.INVITATION_REVOKED,
+            user=None,
+            actor=actor,
+            old_role=invitation.role,
+        )
     return invitation
 
 
 def _invitation_for_token(token: str, *, user: User) -> tuple[int, int]:
     """(invitation id, tenant id) of the invitation a token names. The token is all there is (no tenant
     yet), so the lookup is an audited system read; the caller then works in that tenant's context."""
-    with system_read_context(job="tenant_invitation:token", using=DB, user_id=user.pk,
-                             reason="an account presenting an invitation token"):
-        row = (TenantInvitation.objects.filter(token_hash=invitation_token_hash(token))
-               .values_list("pk", "tenant_id").first())
+    with system_read_context(
+        job="tenant_invitation:token", using=DB, user_id=user.pk, reason="an account presenting an invitation token"
+    ):
+        row = (
+            TenantInvitation.objects.filter(token_hash=invitation_token_hash(token))
+            .values_list("pk", "tenant_id")
+            .first()
+        )
     if row is None:
         raise NotFound("No invitation has this token: check the link in the email.", code="invitation_not_found")
     return row
@@ -110,8 +147,10 @@ def _lock_invitation_for_response(invitation_id: int, *, user: User) -> TenantIn
     if invitation.tenant.deleted_at is not None:  # the tenant is gone: so is its offer
         raise NotFound("No invitation has this token: check the link in the email.", code="invitation_not_found")
     if invitation.email.strip().lower() != (user.email or "").strip().lower():
-        raise PermissionDenied("This invitation was sent to another email address: sign in with that address to "
-                               "answer it.", code="invitation_email_mismatch")
+        raise PermissionDenied(
+            "This invitation was sent to another email address: sign in with that address to answer it.",
+            code="invitation_email_mismatch",
+        )
     refusals = {
         InvitationStatus.ACCEPTED: ("has been used already", "invitation_used"),
         InvitationStatus.DECLINED: ("was declined", "invitation_declined"),
@@ -130,14 +169,23 @@ def _inviter_lost_authority(invitation: TenantInvitation) -> Conflict | None:
     the inviter must still be an owner or admin of the tenant, and an owner to offer the owner role.
     A removed, demoted or departed inviter's pending offers are void (whatever removed them: the API,
     the back office, account deletion). Returns the refusal, or None."""
-    role = (TenantMembership.objects.filter(tenant_id=invitation.tenant_id, user_id=invitation.invited_by_id)
-            .values_list("role", flat=True).first() if invitation.invited_by_id is not None else None)
-    if role in MEMBERSHIP_MANAGERS and (invitation.role != TenantMembership.Role.OWNER
-                                        or role == TenantMembership.Role.OWNER):
+    role = (
+        TenantMembership.objects.filter(tenant_id=invitation.tenant_id, user_id=invitation.invited_by_id)
+        .values_list("role", flat=True)
+        .first()
+        if invitation.invited_by_id is not None
+        else None
+    )
+    if role in MEMBERSHIP_MANAGERS and (
+        invitation.role != TenantMembership.Role.OWNER or role == TenantMembership.Role.OWNER
+    ):
         return None
-    return Conflict("Whoever sent this invitation may no longer grant this role in the tenant, so the "
-                    "invitation was withdrawn: ask the tenant to invite you again.",
-                    code="invitation_inviter_not_authorized", extra={"invitation_status": InvitationStatus.REVOKED})
+    return Conflict(
+        "Whoever sent this invitation may no longer grant this role in the tenant, so the "
+        "invitation was withdrawn: ask the tenant to invite you again.",
+        code="invitation_inviter_not_authorized",
+        extra={"invitation_status": InvitationStatus.REVOKED},
+    )
 
 
 def invitation_accept(*, token: str, user: User) -> TenantMembership:
@@ -155,12 +203,22 @@ def invitation_accept(*, token: str, user: User) -> TenantMembership:
         if refusal is None:
             membership = TenantMembership.objects.create(tenant_id=tenant_id, user=user, role=invitation.role)
             _close_invitation(invitation, status=InvitationStatus.ACCEPTED, by=user)
-            _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_ACCEPTED, user=user,
-                              actor=user, new_role=invitation.role)
+            _invitation_audit(
+                invitation,
+                action=MembershipAuditLog.Action.INVITATION_ACCEPTED,
+                user=user,
+                actor=user,
+                new_role=invitation.role,
+            )
         else:  # the offer dies with the inviter's authority: revoked (committed), then refused
             _close_invitation(invitation, status=InvitationStatus.REVOKED, by=None)
-            _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_REVOKED, user=None, actor=None,
-                              old_role=invitation.role)
+            _invitation_audit(
+                invitation,
+                action=MembershipAuditLog.Action.INVITATION_REVOKED,
+                user=None,
+                actor=None,
+                old_role=invitation.role,
+            )
     if refusal is not None:
         raise refusal
     membership.tenant = invitation.tenant
@@ -173,6 +231,11 @@ def invitation_decline(*, token: str, user: User) -> TenantInvitation:
     with tenant_context(tenant_id, using=DB):
         invitation = _lock_invitation_for_response(invitation_id, user=user)
         _close_invitation(invitation, status=InvitationStatus.DECLINED, by=user)
-        _invitation_audit(invitation, action=MembershipAuditLog.Action.INVITATION_DECLINED, user=user, actor=user,
-                          old_role=invitation.role)
+        _invitation_audit(
+            invitation,
+            action=MembershipAuditLog.Action.INVITATION_DECLINED,
+            user=user,
+            actor=user,
+            old_role=invitation.role,
+        )
     return invitation

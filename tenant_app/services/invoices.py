@@ -10,14 +10,14 @@ from datetime import date
 from django.db import connections, transaction
 from django.utils import timezone
 
-from breederhq.errors import Conflict, NotFound, ValidationFailed
 from breederhq.currencies import check_stripe_charge
 from breederhq.currencies import currency as currency_facts
-from breederhq.money import check_amount, check_lines
+from breederhq.errors import Conflict, NotFound, ValidationFailed
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.due_dates import check_due_date
-from tenant_app.invoicing import TENANT_INVOICES as KIND
+from breederhq.money import check_amount, check_lines
 from breederhq.tenancy import require_tenant_id
+from tenant_app.invoicing import TENANT_INVOICES as KIND
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
     Contact,
@@ -61,12 +61,28 @@ def _check_version(invoice: Invoice, expected_version: int | None) -> None:
     lifecycle.check_version(KIND, invoice, expected_version)
 
 
-def _change(invoice: Invoice, *, action: str, fields: dict, new_status: str | None = None,
-            actor: User | None, actor_label: str = "", metadata: dict | None = None) -> Invoice:
+def _change(
+    invoice: Invoice,
+    *,
+    action: str,
+    fields: dict,
+    new_status: str | None = None,
+    actor: User | None,
+    actor_label: str = "",
+    metadata: dict | None = None,
+) -> Invoice:
     """Apply one change to a locked invoice: transition check, version bump, save, audit row, emails,
     effects (breederhq/invoicing/lifecycle.py `change`)."""
-    return lifecycle.change(KIND, invoice, action=action, fields=fields, new_status=new_status, actor=actor,
-                            actor_label=actor_label, metadata=metadata)
+    return lifecycle.change(
+        KIND,
+        invoice,
+        action=action,
+        fields=fields,
+        new_status=new_status,
+        actor=actor,
+        actor_label=actor_label,
+        metadata=metadata,
+    )
 
 
 def _confirmation(invoice: Invoice, *, event: str, confirmed_by: User | None = None, **columns) -> None:
@@ -78,7 +94,11 @@ def _validate_lines(lines: list[LineInput]) -> None:
         raise ValidationFailed("An invoice needs at least one line.", field_errors={"lines": ["empty"]})
     errors = []
     for index, line in enumerate(lines):
-        if not isinstance(line.unit_price_cents, int) or isinstance(line.unit_price_cents, bool) or line.unit_price_cents < 0:
+        if (
+            not isinstance(line.unit_price_cents, int)
+            or isinstance(line.unit_price_cents, bool)
+            or line.unit_price_cents < 0
+        ):
             errors.append(f"line {index}: unit_price_cents must be a non-negative integer")
         if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity < 1:
             errors.append(f"line {index}: quantity must be a positive integer")
@@ -90,20 +110,35 @@ def _validate_lines(lines: list[LineInput]) -> None:
 
 
 def _write_lines(invoice: Invoice, lines: list[LineInput]) -> int:
-    InvoiceLineItem.objects.bulk_create([
-        InvoiceLineItem(
-            tenant_id=invoice.tenant_id, invoice=invoice, description=line.description, quantity=line.quantity,
-            unit_price_cents=line.unit_price_cents, total_cents=line.quantity * line.unit_price_cents,
-            sort_order=index,
-        )
-        for index, line in enumerate(lines)
-    ])
+    InvoiceLineItem.objects.bulk_create(
+        [
+            InvoiceLineItem(
+                tenant_id=invoice.tenant_id,
+                invoice=invoice,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price_cents=line.unit_price_cents,
+                total_cents=line.quantity * line.unit_price_cents,
+                sort_order=index,
+            )
+            for index, line in enumerate(lines)
+        ]
+    )
     return sum(line.quantity * line.unit_price_cents for line in lines)
 
 
-def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | None = None, tax_cents: int = 0,
-                   notes: str = "", due_date: date | None = None, is_marketplace_invoice: bool = False,
-                   actor: User | None = None, replaces: Invoice | None = None) -> Invoice:
+def invoice_create(
+    *,
+    contact_id: int,
+    lines: list[LineInput],
+    currency: str | None = None,
+    tax_cents: int = 0,
+    notes: str = "",
+    due_date: date | None = None,
+    is_marketplace_invoice: bool = False,
+    actor: User | None = None,
+    replaces: Invoice | None = None,
+) -> Invoice:
     """A draft invoice. The tenant row is locked FOR UPDATE while its payment mode is copied into
     `payment_mode_snapshot`, so a concurrent mode switch either happens before (and is what the
     invoice gets) or waits until this invoice exists. Everything later reads the snapshot."""
@@ -126,8 +161,9 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
 
             fallback = stripe_mode_fallback(tenant_id=tenant_id)
             if fallback is not None and not fallback.allowed:
-                raise ValidationFailed(f"Stripe cannot take this payment now ({fallback.reason}).",
-                                       code="stripe_unavailable")
+                raise ValidationFailed(
+                    f"Stripe cannot take this payment now ({fallback.reason}).", code="stripe_unavailable"
+                )
             if fallback is not None:
                 mode = PaymentMode.MANUAL
         if is_marketplace_invoice and mode == PaymentMode.DISABLED:
@@ -140,10 +176,17 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
             raise NotFound(f"Contact {contact_id} not found.")
         number = _next_number(tenant_id=tenant_id, kind="invoice")
         invoice = Invoice.objects.create(
-            tenant_id=tenant_id, contact=contact, invoice_number=f"{tenant.invoice_number_prefix}{number:06d}",
+            tenant_id=tenant_id,
+            contact=contact,
+            invoice_number=f"{tenant.invoice_number_prefix}{number:06d}",
             currency=currency,
-            payment_mode_snapshot=mode, payment_mode_locked_at=timezone.now(), notes=notes, due_date=due_date,
-            is_marketplace_invoice=is_marketplace_invoice, created_by=actor, replaces=replaces,
+            payment_mode_snapshot=mode,
+            payment_mode_locked_at=timezone.now(),
+            notes=notes,
+            due_date=due_date,
+            is_marketplace_invoice=is_marketplace_invoice,
+            created_by=actor,
+            replaces=replaces,
         )
         subtotal = _write_lines(invoice, lines)
         invoice.subtotal_cents, invoice.tax_cents, invoice.total_cents = subtotal, tax_cents, subtotal + tax_cents
@@ -155,15 +198,28 @@ def invoice_create(*, contact_id: int, lines: list[LineInput], currency: str | N
         if fallback is not None:
             from breederhq.invoicing.payments import invoice_payment_record_fallback
 
-            invoice_payment_record_fallback(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=tenant_id,
-                                            reason=fallback.reason, amount_cents=invoice.total_cents,
-                                            currency=invoice.currency, connect_account_id=fallback.account_id)
+            invoice_payment_record_fallback(
+                invoice_kind="tenant",
+                invoice_id=invoice.pk,
+                tenant_id=tenant_id,
+                reason=fallback.reason,
+                amount_cents=invoice.total_cents,
+                currency=invoice.currency,
+                connect_account_id=fallback.account_id,
+            )
     return invoice
 
 
-def invoice_update_draft(*, invoice_id: int, expected_version: int, actor: User | None = None,
-                         lines: list[LineInput] | None = None, tax_cents: int | None = None,
-                         notes: str | None = None, due_date: date | None = None) -> Invoice:
+def invoice_update_draft(
+    *,
+    invoice_id: int,
+    expected_version: int,
+    actor: User | None = None,
+    lines: list[LineInput] | None = None,
+    tax_cents: int | None = None,
+    notes: str | None = None,
+    due_date: date | None = None,
+) -> Invoice:
     """Edit a draft. A sent invoice is a ledger document: never edited (void and reissue it)."""
     if lines is not None:
         _validate_lines(lines)
@@ -179,15 +235,20 @@ def invoice_update_draft(*, invoice_id: int, expected_version: int, actor: User 
         fields: dict = {}
         if tax_cents is not None:
             check_amount("tax_cents", tax_cents)
-        check_lines(lines if lines is not None else list(invoice.line_items.all()),
-                    tax_cents=invoice.tax_cents if tax_cents is None else tax_cents, currency=invoice.currency)
+        check_lines(
+            lines if lines is not None else list(invoice.line_items.all()),
+            tax_cents=invoice.tax_cents if tax_cents is None else tax_cents,
+            currency=invoice.currency,
+        )
         if lines is not None:
             invoice.line_items.all().delete()
             fields["subtotal_cents"] = _write_lines(invoice, lines)
         if tax_cents is not None:
             fields["tax_cents"] = tax_cents
         if lines is not None or tax_cents is not None:
-            fields["total_cents"] = fields.get("subtotal_cents", invoice.subtotal_cents) + fields.get("tax_cents", invoice.tax_cents)
+            fields["total_cents"] = fields.get("subtotal_cents", invoice.subtotal_cents) + fields.get(
+                "tax_cents", invoice.tax_cents
+            )
         if notes is not None:
             fields["notes"] = notes
         if due_date is not None:
@@ -204,18 +265,21 @@ def invoice_send(*, invoice_id: int, expected_version: int | None = None, actor:
             raise ValidationFailed("An invoice with a zero total is not sent.", field_errors={"total_cents": ["zero"]})
         if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
             check_stripe_charge(invoice.currency, invoice.total_cents)  # Stripe's minimum and maximum
-        invoice = _change(invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()},
-                          actor=actor)
+        invoice = _change(
+            invoice, action="sent", new_status=InvoiceStatus.SENT, fields={"sent_at": timezone.now()}, actor=actor
+        )
         if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
             from breederhq.invoicing.payments import invoice_payment_open_on_commit
 
-            invoice_payment_open_on_commit(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=invoice.tenant_id,
-                                           using=DB)
+            invoice_payment_open_on_commit(
+                invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=invoice.tenant_id, using=DB
+            )
         return invoice
 
 
-def invoice_void(*, invoice_id: int, actor: User | None = None, reason: str = "",
-                 expected_version: int | None = None) -> Invoice:
+def invoice_void(
+    *, invoice_id: int, actor: User | None = None, reason: str = "", expected_version: int | None = None
+) -> Invoice:
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
@@ -229,8 +293,14 @@ def _void_locked(invoice: Invoice, *, actor: User | None, reason: str) -> Invoic
             f"Invoice {invoice.invoice_number} has {invoice.paid_cents} paid: record a refund instead of voiding.",
             code="invoice_has_payments",
         )
-    voided = _change(invoice, action="voided", new_status=InvoiceStatus.VOID, fields={"voided_at": timezone.now()},
-                     actor=actor, metadata={"reason": reason})
+    voided = _change(
+        invoice,
+        action="voided",
+        new_status=InvoiceStatus.VOID,
+        fields={"voided_at": timezone.now()},
+        actor=actor,
+        metadata={"reason": reason},
+    )
     if invoice.payment_mode_snapshot == PaymentMode.STRIPE:
         from breederhq.invoicing.payments import invoice_payment_cancel_on_void
 
@@ -239,20 +309,33 @@ def _void_locked(invoice: Invoice, *, actor: User | None, reason: str) -> Invoic
     return voided
 
 
-def invoice_reissue(*, invoice_id: int, actor: User | None = None, lines: list[LineInput] | None = None,
-                    tax_cents: int | None = None, reason: str = "") -> Invoice:
+def invoice_reissue(
+    *,
+    invoice_id: int,
+    actor: User | None = None,
+    lines: list[LineInput] | None = None,
+    tax_cents: int | None = None,
+    reason: str = "",
+) -> Invoice:
     """Correct an issued invoice: void it and create a new draft that names it in `replaces`."""
     with transaction.atomic(using=DB):
         original = _lock_invoice(invoice_id)
         if original.status != InvoiceStatus.VOID:
             _void_locked(original, actor=actor, reason=reason or "reissued")
         if lines is None:
-            lines = [LineInput(description=li.description, unit_price_cents=li.unit_price_cents, quantity=li.quantity)
-                     for li in original.line_items.all()]
+            lines = [
+                LineInput(description=li.description, unit_price_cents=li.unit_price_cents, quantity=li.quantity)
+                for li in original.line_items.all()
+            ]
         return invoice_create(
-            contact_id=original.contact_id, lines=lines, currency=original.currency,
-            tax_cents=original.tax_cents if tax_cents is None else tax_cents, notes=original.notes,
-            due_date=original.due_date, is_marketplace_invoice=original.is_marketplace_invoice, actor=actor,
+            contact_id=original.contact_id,
+            lines=lines,
+            currency=original.currency,
+            tax_cents=original.tax_cents if tax_cents is None else tax_cents,
+            notes=original.notes,
+            due_date=original.due_date,
+            is_marketplace_invoice=original.is_marketplace_invoice,
+            actor=actor,
             replaces=original,
         )
 
@@ -263,13 +346,16 @@ def invoice_delete(*, invoice_id: int, actor: User | None = None, expected_versi
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
         if invoice.status not in (InvoiceStatus.DRAFT, InvoiceStatus.VOID):
-            raise Conflict(f"Invoice {invoice.invoice_number} is {invoice.status}: void it before deleting it.",
-                           code="invoice_issued")
+            raise Conflict(
+                f"Invoice {invoice.invoice_number} is {invoice.status}: void it before deleting it.",
+                code="invoice_issued",
+            )
         _change(invoice, action="deleted", fields={"deleted_at": timezone.now()}, actor=actor)
 
 
-def invoice_set_reconciliation_status(*, invoice_id: int, status: str, note: str = "", actor: User | None = None,
-                                      actor_label: str = "") -> Invoice:
+def invoice_set_reconciliation_status(
+    *, invoice_id: int, status: str, note: str = "", actor: User | None = None, actor_label: str = ""
+) -> Invoice:
     """What Stripe says disagrees (or agrees again) with this invoice, or staff closing a disagreement
     (`resolved`, only on an invoice that disagrees: breederhq/invoicing/lifecycle.py)."""
     with transaction.atomic(using=DB):
@@ -277,5 +363,11 @@ def invoice_set_reconciliation_status(*, invoice_id: int, status: str, note: str
         if invoice.reconciliation_status == status:
             return invoice
         lifecycle.check_reconciliation_change(KIND, invoice, status)
-        return _change(invoice, action="reconciliation", fields={"reconciliation_status": status}, actor=actor,
-                       actor_label=actor_label, metadata={"from": invoice.reconciliation_status, "note": note})
+        return _change(
+            invoice,
+            action="reconciliation",
+            fields={"reconciliation_status": status},
+            actor=actor,
+            actor_label=actor_label,
+            metadata={"from": invoice.reconciliation_status, "note": note},
+        )

@@ -12,23 +12,27 @@ from django.utils import timezone
 
 from breederhq.errors import Conflict, PermissionDenied, ValidationFailed
 from breederhq.files import files_removed_on_failure
-from breederhq.money import check_amount
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.status import PAYABLE, SETTLED, ConfirmationEvent
-from tenant_app.invoicing import TENANT_INVOICES as KIND
+from breederhq.money import check_amount
 from breederhq.tenancy import require_tenant_id
+from tenant_app.invoicing import TENANT_INVOICES as KIND
 from tenant_app.models import INVOICE_TRANSITIONS, Invoice, InvoiceStatus, Payment, PaymentMode, User
 from tenant_app.services.common import DB
 from tenant_app.services.invoices import _change, _check_version, _confirmation, _lock_invoice
-
 
 #: A buyer's unconfirmed claim of payment falls back to `sent` after this long.
 PENDING_CONFIRMATION_TTL = timedelta(days=7)
 
 
-def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference: str = "",
-                            marketplace_user_id: int | None = None,
-                            expected_version: int | None = None) -> Invoice:
+def invoice_buyer_mark_paid(
+    *,
+    invoice_id: int,
+    receipt: File | None,
+    reference: str = "",
+    marketplace_user_id: int | None = None,
+    expected_version: int | None = None,
+) -> Invoice:
     """The buyer says they paid manually: needs a receipt; the provider then
     confirms or rejects, or it falls back to `sent` after 7 days. A failed write leaves no file."""
     with files_removed_on_failure() as stored, transaction.atomic(using=DB):
@@ -48,34 +52,64 @@ def invoice_buyer_mark_paid(*, invoice_id: int, receipt: File | None, reference:
         now = timezone.now()
         stored.save(invoice.buyer_payment_receipt, getattr(receipt, "name", None) or "receipt", receipt)
         label = f"marketplace_user:{marketplace_user_id}" if marketplace_user_id else "buyer"
-        _change(invoice, action="buyer_marked_paid", new_status=InvoiceStatus.PENDING_CONFIRMATION,
-                fields={"buyer_marked_paid_at": now, "buyer_payment_receipt": invoice.buyer_payment_receipt.name},
-                actor=None, actor_label=label, metadata={"reference": reference})
+        _change(
+            invoice,
+            action="buyer_marked_paid",
+            new_status=InvoiceStatus.PENDING_CONFIRMATION,
+            fields={"buyer_marked_paid_at": now, "buyer_payment_receipt": invoice.buyer_payment_receipt.name},
+            actor=None,
+            actor_label=label,
+            metadata={"reference": reference},
+        )
         _confirmation(
-            invoice, event=ConfirmationEvent.BUYER_MARKED_PAID,
-            marked_paid_by_marketplace_user_id=marketplace_user_id, marked_paid_at=now,
-            payment_method=PaymentMode.MANUAL, payment_reference=reference,
+            invoice,
+            event=ConfirmationEvent.BUYER_MARKED_PAID,
+            marked_paid_by_marketplace_user_id=marketplace_user_id,
+            marked_paid_at=now,
+            payment_method=PaymentMode.MANUAL,
+            payment_reference=reference,
         )
     return invoice
 
 
-def _settle(invoice: Invoice, *, method: str, idempotency_key: str, external_reference: str,
-            actor: User | None, actor_label: str, action: str) -> Payment:
+def _settle(
+    invoice: Invoice,
+    *,
+    method: str,
+    idempotency_key: str,
+    external_reference: str,
+    actor: User | None,
+    actor_label: str,
+    action: str,
+) -> Payment:
     payment = Payment.objects.create(
-        tenant_id=invoice.tenant_id, invoice=invoice, kind=Payment.Kind.PAYMENT, method=method,
-        amount_cents=invoice.balance_cents, currency=invoice.currency, external_reference=external_reference,
-        idempotency_key=idempotency_key, recorded_by=actor,
+        tenant_id=invoice.tenant_id,
+        invoice=invoice,
+        kind=Payment.Kind.PAYMENT,
+        method=method,
+        amount_cents=invoice.balance_cents,
+        currency=invoice.currency,
+        external_reference=external_reference,
+        idempotency_key=idempotency_key,
+        recorded_by=actor,
     )
-    _change(invoice, action=action, new_status=InvoiceStatus.PAID,
-            fields={"paid_cents": invoice.total_cents, "paid_at": timezone.now()},
-            actor=actor, actor_label=actor_label,
-            metadata={"payment_id": payment.pk, "method": method, "amount_cents": payment.amount_cents})
+    _change(
+        invoice,
+        action=action,
+        new_status=InvoiceStatus.PAID,
+        fields={"paid_cents": invoice.total_cents, "paid_at": timezone.now()},
+        actor=actor,
+        actor_label=actor_label,
+        metadata={"payment_id": payment.pk, "method": method, "amount_cents": payment.amount_cents},
+    )
     return payment
 
 
 def _check_method(invoice: Invoice, method: str) -> None:
     if method not in Payment.Method.values:
-        raise ValidationFailed("Unknown payment method.", field_errors={"method": [f"not one of {Payment.Method.values}"]})
+        raise ValidationFailed(
+            "Unknown payment method.", field_errors={"method": [f"not one of {Payment.Method.values}"]}
+        )
     # A Stripe payment is only accepted on an invoice created in Stripe mode.
     # Money handed over in person (manual, other) is accepted whatever the mode.
     if method == Payment.Method.STRIPE and invoice.payment_mode_snapshot != PaymentMode.STRIPE:
@@ -103,9 +137,16 @@ def _existing_payment(idempotency_key: str) -> Payment | None:
     return Payment.objects.filter(idempotency_key=idempotency_key).first()
 
 
-def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, external_reference: str = "",
-                      actor: User | None = None, actor_label: str = "",
-                      expected_version: int | None = None) -> Invoice:
+def invoice_mark_paid(
+    *,
+    invoice_id: int,
+    method: str,
+    idempotency_key: str,
+    external_reference: str = "",
+    actor: User | None = None,
+    actor_label: str = "",
+    expected_version: int | None = None,
+) -> Invoice:
     """The processor (Stripe webhook) or the provider confirms the invoice is paid in full.
 
     Locks the invoice row; if it is already paid (a webhook racing a manual confirmation), this is a
@@ -118,24 +159,38 @@ def invoice_mark_paid(*, invoice_id: int, method: str, idempotency_key: str, ext
         _check_version(invoice, expected_version)
         existing = _existing_payment(idempotency_key)
         if existing is not None and existing.invoice_id != invoice.pk:
-            raise Conflict("This idempotency key was used for a payment on another invoice.",
-                           code="idempotency_key_reused")
+            raise Conflict(
+                "This idempotency key was used for a payment on another invoice.", code="idempotency_key_reused"
+            )
         if existing is not None or invoice.status in SETTLED:
             return invoice
         _check_method(invoice, method)
         INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.PAID)
-        _settle(invoice, method=method, idempotency_key=idempotency_key, external_reference=external_reference,
-                actor=actor, actor_label=actor_label, action="marked_paid")
+        _settle(
+            invoice,
+            method=method,
+            idempotency_key=idempotency_key,
+            external_reference=external_reference,
+            actor=actor,
+            actor_label=actor_label,
+            action="marked_paid",
+        )
         _confirmation(
-            invoice, event=ConfirmationEvent.CONFIRMED,
-            marked_paid_at=invoice.buyer_marked_paid_at, confirmed_by=actor, confirmed_by_actor=actor_label,
-            confirmed_at=invoice.paid_at, payment_method=method, payment_reference=external_reference,
+            invoice,
+            event=ConfirmationEvent.CONFIRMED,
+            marked_paid_at=invoice.buyer_marked_paid_at,
+            confirmed_by=actor,
+            confirmed_by_actor=actor_label,
+            confirmed_at=invoice.paid_at,
+            payment_method=method,
+            payment_reference=external_reference,
         )
     return invoice
 
 
-def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = "",
-                            expected_version: int | None = None) -> Invoice:
+def invoice_confirm_payment(
+    *, invoice_id: int, actor: User, reference: str = "", expected_version: int | None = None
+) -> Invoice:
     """The provider confirms the buyer's manual payment claim. Idempotent once paid."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
@@ -143,36 +198,65 @@ def invoice_confirm_payment(*, invoice_id: int, actor: User, reference: str = ""
         if invoice.status in SETTLED:
             return invoice
         lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.PAID, what="confirm")
-        _settle(invoice, method=Payment.Method.MANUAL, idempotency_key=f"confirm:{invoice.pk}",
-                external_reference=reference, actor=actor, actor_label="", action="payment_confirmed")
+        _settle(
+            invoice,
+            method=Payment.Method.MANUAL,
+            idempotency_key=f"confirm:{invoice.pk}",
+            external_reference=reference,
+            actor=actor,
+            actor_label="",
+            action="payment_confirmed",
+        )
         _confirmation(
-            invoice, event=ConfirmationEvent.CONFIRMED,
-            marked_paid_at=invoice.buyer_marked_paid_at, confirmed_by=actor, confirmed_at=invoice.paid_at,
-            payment_method=Payment.Method.MANUAL, payment_reference=reference,
+            invoice,
+            event=ConfirmationEvent.CONFIRMED,
+            marked_paid_at=invoice.buyer_marked_paid_at,
+            confirmed_by=actor,
+            confirmed_at=invoice.paid_at,
+            payment_method=Payment.Method.MANUAL,
+            payment_reference=reference,
         )
     return invoice
 
 
-def invoice_reject_payment(*, invoice_id: int, actor: User, reason: str,
-                           expected_version: int | None = None) -> Invoice:
+def invoice_reject_payment(
+    *, invoice_id: int, actor: User, reason: str, expected_version: int | None = None
+) -> Invoice:
     """The provider did not receive the money the buyer claims: back to `sent`."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
         lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.SENT, what="reject")
         marked_at = invoice.buyer_marked_paid_at
-        _change(invoice, action="payment_rejected", new_status=InvoiceStatus.SENT,
-                fields={"buyer_marked_paid_at": None}, actor=actor, metadata={"reason": reason})
+        _change(
+            invoice,
+            action="payment_rejected",
+            new_status=InvoiceStatus.SENT,
+            fields={"buyer_marked_paid_at": None},
+            actor=actor,
+            metadata={"reason": reason},
+        )
         _confirmation(
-            invoice, event=ConfirmationEvent.REJECTED,
-            marked_paid_at=marked_at, confirmed_by=actor, confirmed_at=timezone.now(),
-            payment_method=PaymentMode.MANUAL, metadata={"reason": reason},
+            invoice,
+            event=ConfirmationEvent.REJECTED,
+            marked_paid_at=marked_at,
+            confirmed_by=actor,
+            confirmed_at=timezone.now(),
+            payment_method=PaymentMode.MANUAL,
+            metadata={"reason": reason},
         )
     return invoice
 
 
-def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, idempotency_key: str,
-                           external_reference: str = "", actor: User | None = None) -> Payment:
+def invoice_record_payment(
+    *,
+    invoice_id: int,
+    amount_cents: int,
+    method: str,
+    idempotency_key: str,
+    external_reference: str = "",
+    actor: User | None = None,
+) -> Payment:
     """Record money received (possibly part of the balance). Idempotent by key: the same key returns
     the first payment. The invoice's balance is recalculated in the same transaction and reaching
     the total makes it `paid`."""
@@ -186,7 +270,11 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
         existing = _existing_payment(idempotency_key)
         if existing is not None:
             if (existing.invoice_id, existing.amount_cents, existing.method, existing.kind) != (
-                    invoice.pk, amount_cents, method, Payment.Kind.PAYMENT):
+                invoice.pk,
+                amount_cents,
+                method,
+                Payment.Kind.PAYMENT,
+            ):
                 raise Conflict("This idempotency key was used for a different payment.", code="idempotency_key_reused")
             return existing
         _check_method(invoice, method)
@@ -199,9 +287,15 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
                 field_errors={"amount_cents": [f"at most {invoice.balance_cents}"]},
             )
         payment = Payment.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, kind=Payment.Kind.PAYMENT, method=method,
-            amount_cents=amount_cents, currency=invoice.currency, external_reference=external_reference,
-            idempotency_key=idempotency_key, recorded_by=actor,
+            tenant_id=invoice.tenant_id,
+            invoice=invoice,
+            kind=Payment.Kind.PAYMENT,
+            method=method,
+            amount_cents=amount_cents,
+            currency=invoice.currency,
+            external_reference=external_reference,
+            idempotency_key=idempotency_key,
+            recorded_by=actor,
         )
         paid = Payment.objects.filter(invoice=invoice, kind=Payment.Kind.PAYMENT).values_list("amount_cents", flat=True)
         paid_cents = sum(paid)
@@ -209,25 +303,40 @@ def invoice_record_payment(*, invoice_id: int, amount_cents: int, method: str, i
         new_status = None
         if paid_cents == invoice.total_cents:
             new_status, fields["paid_at"] = InvoiceStatus.PAID, timezone.now()
-        _change(invoice, action="payment_recorded", new_status=new_status, fields=fields, actor=actor,
-                metadata={"payment_id": payment.pk, "method": method, "amount_cents": amount_cents})
+        _change(
+            invoice,
+            action="payment_recorded",
+            new_status=new_status,
+            fields=fields,
+            actor=actor,
+            metadata={"payment_id": payment.pk, "method": method, "amount_cents": amount_cents},
+        )
     return payment
 
 
-def invoice_expire_payment_claim(*, invoice_id: int, actor: User | None = None,
-                                 actor_label: str = "") -> Invoice:
+def invoice_expire_payment_claim(*, invoice_id: int, actor: User | None = None, actor_label: str = "") -> Invoice:
     """Expire one buyer claim now (support staff, before the 7-day sweep): back to `sent`, with the
     same confirmation audit row the sweep writes."""
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         lifecycle.require_claim(KIND, invoice, target=InvoiceStatus.SENT, what="expire")
         marked_at = invoice.buyer_marked_paid_at
-        _change(invoice, action="confirmation_expired", new_status=InvoiceStatus.SENT,
-                fields={"buyer_marked_paid_at": None}, actor=actor, actor_label=actor_label)
+        _change(
+            invoice,
+            action="confirmation_expired",
+            new_status=InvoiceStatus.SENT,
+            fields={"buyer_marked_paid_at": None},
+            actor=actor,
+            actor_label=actor_label,
+        )
         _confirmation(
-            invoice, event=ConfirmationEvent.EXPIRED,
-            marked_paid_at=marked_at, confirmed_by=actor, confirmed_by_actor=actor_label,
-            confirmed_at=timezone.now(), payment_method=PaymentMode.MANUAL,
+            invoice,
+            event=ConfirmationEvent.EXPIRED,
+            marked_paid_at=marked_at,
+            confirmed_by=actor,
+            confirmed_by_actor=actor_label,
+            confirmed_at=timezone.now(),
+            payment_method=PaymentMode.MANUAL,
         )
     return invoice
 
@@ -244,17 +353,29 @@ def invoice_expire_pending_confirmations(*, now: datetime | None = None) -> list
         tenant_id = require_tenant_id(using=DB)
         candidates = (
             Invoice.objects.select_for_update(skip_locked=True)
-            .filter(tenant_id=tenant_id, status=InvoiceStatus.PENDING_CONFIRMATION,
-                    buyer_marked_paid_at__lte=now - PENDING_CONFIRMATION_TTL)
+            .filter(
+                tenant_id=tenant_id,
+                status=InvoiceStatus.PENDING_CONFIRMATION,
+                buyer_marked_paid_at__lte=now - PENDING_CONFIRMATION_TTL,
+            )
             .order_by("id")
         )
         for invoice in candidates:
             marked_at = invoice.buyer_marked_paid_at
-            _change(invoice, action="confirmation_expired", new_status=InvoiceStatus.SENT,
-                    fields={"buyer_marked_paid_at": None}, actor=None, actor_label="system:expire_pending")
+            _change(
+                invoice,
+                action="confirmation_expired",
+                new_status=InvoiceStatus.SENT,
+                fields={"buyer_marked_paid_at": None},
+                actor=None,
+                actor_label="system:expire_pending",
+            )
             _confirmation(
-                invoice, event=ConfirmationEvent.EXPIRED,
-                marked_paid_at=marked_at, confirmed_by_actor="system:expire_pending", confirmed_at=now,
+                invoice,
+                event=ConfirmationEvent.EXPIRED,
+                marked_paid_at=marked_at,
+                confirmed_by_actor="system:expire_pending",
+                confirmed_at=now,
                 payment_method=PaymentMode.MANUAL,
             )
             expired.append(invoice.pk)

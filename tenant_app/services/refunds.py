@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from breederhq.errors import Conflict, ValidationFailed
-from breederhq.money import check_amount
 from breederhq.invoicing.status import REFUNDABLE
+from breederhq.money import check_amount
 from breederhq.tenancy import require_tenant_id
 from tenant_app.models import INVOICE_TRANSITIONS, CreditNote, Invoice, InvoiceStatus, Payment, PaymentMode, User
 from tenant_app.services.common import DB
@@ -21,8 +21,11 @@ def _refundable_cents(invoice: Invoice, amount_cents: int) -> int:
         INVOICE_TRANSITIONS.check(invoice.status, InvoiceStatus.REFUNDED)
     refundable = invoice.paid_cents - invoice.refunded_cents
     if amount_cents > refundable:
-        raise Conflict(f"{amount_cents} exceeds the refundable {refundable} of invoice {invoice.invoice_number}.",
-                       code="refund_exceeds_refundable", extra={"refundable_cents": refundable})
+        raise Conflict(
+            f"{amount_cents} exceeds the refundable {refundable} of invoice {invoice.invoice_number}.",
+            code="refund_exceeds_refundable",
+            extra={"refundable_cents": refundable},
+        )
     return refundable
 
 
@@ -35,10 +38,19 @@ def _replayed_refund(invoice: Invoice, *, idempotency_key: str, amount_cents: in
     return existing.credit_note
 
 
-def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempotency_key: str,
-                   actor: User | None = None, method: str | None = None, external_reference: str = "",
-                   expected_version: int | None = None, through_provider: bool = False,
-                   refunded_total_cents: int | None = None) -> CreditNote | None:
+def invoice_refund(
+    *,
+    invoice_id: int,
+    amount_cents: int,
+    reason: str,
+    idempotency_key: str,
+    actor: User | None = None,
+    method: str | None = None,
+    external_reference: str = "",
+    expected_version: int | None = None,
+    through_provider: bool = False,
+    refunded_total_cents: int | None = None,
+) -> CreditNote | None:
     """Give money back: issues a credit note (own number) and a refund row; partial or full.
 
     The same `idempotency_key` returns the first credit note. `expected_version` (people acting through
@@ -62,9 +74,15 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
         from breederhq.invoicing.payments import invoice_refund_through_channel
 
         return invoice_refund_through_channel(
-            invoice_kind="tenant", invoice_id=invoice_id, tenant_id=require_tenant_id(using=DB),
-            amount_cents=amount_cents, key=idempotency_key, reason=reason, expected_version=expected_version,
-            actor=actor).record
+            invoice_kind="tenant",
+            invoice_id=invoice_id,
+            tenant_id=require_tenant_id(using=DB),
+            amount_cents=amount_cents,
+            key=idempotency_key,
+            reason=reason,
+            expected_version=expected_version,
+            actor=actor,
+        ).record
     with transaction.atomic(using=DB):
         invoice = _lock_invoice(invoice_id)
         _check_version(invoice, expected_version)
@@ -77,21 +95,48 @@ def invoice_refund(*, invoice_id: int, amount_cents: int, reason: str, idempoten
             return replayed
         _refundable_cents(invoice, amount_cents)
         if method is None:
-            method = Payment.Method.STRIPE if invoice.payment_mode_snapshot == PaymentMode.STRIPE else Payment.Method.MANUAL
+            method = (
+                Payment.Method.STRIPE if invoice.payment_mode_snapshot == PaymentMode.STRIPE else Payment.Method.MANUAL
+            )
         number = _next_number(tenant_id=invoice.tenant_id, kind="credit_note")
         credit_note = CreditNote.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, credit_note_number=f"CN-{number:06d}",
-            currency=invoice.currency, amount_cents=amount_cents, reason=reason, created_by=actor,
+            tenant_id=invoice.tenant_id,
+            invoice=invoice,
+            credit_note_number=f"CN-{number:06d}",
+            currency=invoice.currency,
+            amount_cents=amount_cents,
+            reason=reason,
+            created_by=actor,
         )
         Payment.objects.create(
-            tenant_id=invoice.tenant_id, invoice=invoice, kind=Payment.Kind.REFUND, method=method,
-            amount_cents=amount_cents, currency=invoice.currency, external_reference=external_reference,
-            idempotency_key=idempotency_key, credit_note=credit_note, recorded_by=actor,
+            tenant_id=invoice.tenant_id,
+            invoice=invoice,
+            kind=Payment.Kind.REFUND,
+            method=method,
+            amount_cents=amount_cents,
+            currency=invoice.currency,
+            external_reference=external_reference,
+            idempotency_key=idempotency_key,
+            credit_note=credit_note,
+            recorded_by=actor,
         )
         refunded = invoice.refunded_cents + amount_cents
         new_status = InvoiceStatus.REFUNDED if refunded == invoice.paid_cents else InvoiceStatus.PARTIALLY_REFUNDED
-        _change(invoice, action="refunded", new_status=new_status, fields={"refunded_cents": refunded}, actor=actor,
-                metadata={"credit_note": credit_note.credit_note_number, "amount_cents": amount_cents, "reason": reason,
-                          **({"stripe_refund_id": external_reference} if method == Payment.Method.STRIPE
-                             and external_reference.startswith("re_") else {})})
+        _change(
+            invoice,
+            action="refunded",
+            new_status=new_status,
+            fields={"refunded_cents": refunded},
+            actor=actor,
+            metadata={
+                "credit_note": credit_note.credit_note_number,
+                "amount_cents": amount_cents,
+                "reason": reason,
+                **(
+                    {"stripe_refund_id": external_reference}
+                    if method == Payment.Method.STRIPE and external_reference.startswith("re_")
+                    else {}
+                ),
+            },
+        )
     return credit_note

@@ -6,17 +6,27 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from breederhq.errors import PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.currencies import CURRENCIES
 from breederhq.currencies import currency as currency_facts
+from breederhq.errors import PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.tenancy import require_tenant_id, tenant_context
 from tenant_app.models import PaymentMode, Tenant, TenantMembership, TenantProfileAuditLog, User
 from tenant_app.services.common import DB
 
-
 #: What an owner edits on the tenant's profile (payment mode has its own path).
-TENANT_PROFILE_FIELDS = ("name", "contact_email", "phone", "address_line1", "address_line2", "city", "region",
-                         "postal_code", "country", "default_currency", "invoice_number_prefix")
+TENANT_PROFILE_FIELDS = (
+    "name",
+    "contact_email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "default_currency",
+    "invoice_number_prefix",
+)
 
 
 def _check_tenant_profile(fields: dict) -> None:
@@ -25,8 +35,9 @@ def _check_tenant_profile(fields: dict) -> None:
         errors["name"] = ["A name is required."]
     if "default_currency" in fields and fields["default_currency"] not in CURRENCIES:
         currency_facts(fields["default_currency"], field="default_currency")  # 400 unsupported_currency
-    if "invoice_number_prefix" in fields and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_/-]{0,11}",
-                                                              str(fields["invoice_number_prefix"])):
+    if "invoice_number_prefix" in fields and not re.fullmatch(
+        r"[A-Za-z0-9][A-Za-z0-9_/-]{0,11}", str(fields["invoice_number_prefix"])
+    ):
         errors["invoice_number_prefix"] = ["1 to 12 letters, digits, '-', '_' or '/', starting with a letter or digit."]
     if "country" in fields and not re.fullmatch(r"([A-Z]{2})?", str(fields["country"])):
         errors["country"] = ["Two capital letters (ISO 3166-1 alpha-2), or empty."]
@@ -38,16 +49,18 @@ def _check_tenant_profile(fields: dict) -> None:
 
 def _tenant_audit(tenant: Tenant, *, action: str, changes: dict, actor: User | None) -> None:
     with tenant_context(tenant.pk, using=DB):
-        TenantProfileAuditLog.objects.create(tenant=tenant, action=action, changes=changes, version=tenant.version,
-                                             changed_by=actor)
+        TenantProfileAuditLog.objects.create(
+            tenant=tenant, action=action, changes=changes, version=tenant.version, changed_by=actor
+        )
 
 
-def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = PaymentMode.MANUAL,
-                  **profile) -> Tenant:
+def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = PaymentMode.MANUAL, **profile) -> Tenant:
     """A tenant, its owner's membership and the first row of its profile audit, in one transaction.
     `profile`: any of TENANT_PROFILE_FIELDS but name."""
     if payment_mode not in PaymentMode.values:
-        raise ValidationFailed("Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]})
+        raise ValidationFailed(
+            "Unknown payment mode.", field_errors={"payment_mode": [f"not one of {PaymentMode.values}"]}
+        )
     _check_tenant_profile({"name": name, **profile})
     with transaction.atomic(using=DB):
         try:
@@ -57,8 +70,12 @@ def tenant_create(*, name: str, slug: str, owner: User, payment_mode: str = Paym
             raise ValidationFailed("Slug taken.", field_errors={"slug": ["already in use"]}) from exc
         with tenant_context(tenant.pk, using=DB):
             TenantMembership.objects.create(tenant=tenant, user=owner, role=TenantMembership.Role.OWNER)
-        _tenant_audit(tenant, action=TenantProfileAuditLog.Action.CREATED, actor=owner, changes={
-            field: [None, getattr(tenant, field)] for field in ("slug", *TENANT_PROFILE_FIELDS)})
+        _tenant_audit(
+            tenant,
+            action=TenantProfileAuditLog.Action.CREATED,
+            actor=owner,
+            changes={field: [None, getattr(tenant, field)] for field in ("slug", *TENANT_PROFILE_FIELDS)},
+        )
     return tenant
 
 
@@ -75,8 +92,11 @@ def tenant_update_profile(*, actor: User, expected_version: int, **changes) -> T
         tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
         if expected_version != tenant.version:
             raise VersionConflict(entity=f"Tenant #{tenant_id}", expected=expected_version, current=tenant.version)
-        diff = {field: [getattr(tenant, field), value] for field, value in changes.items()
-                if getattr(tenant, field) != value}
+        diff = {
+            field: [getattr(tenant, field), value]
+            for field, value in changes.items()
+            if getattr(tenant, field) != value
+        }
         if diff:
             for field, (_, value) in diff.items():
                 setattr(tenant, field, value)

@@ -20,8 +20,9 @@ def media_root(settings, tmp_path):
 
 
 def sign_in(user, *, password: str = PASSWORD) -> dict:
-    response = Client().post("/api/v1/auth/token/", json.dumps({"email": user.email, "password": password}),
-                             content_type="application/json")
+    response = Client().post(
+        "/api/v1/auth/token/", json.dumps({"email": user.email, "password": password}), content_type="application/json"
+    )
     assert response.status_code == 200, response.content
     return response.json()
 

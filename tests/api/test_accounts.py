@@ -59,15 +59,22 @@ def sign_up(email: str, password: str = PASSWORD, client: Client | None = None, 
 
 
 def stored_counts() -> tuple[int, int, int, int]:
-    return (User.objects.count(), AccountToken.objects.count(), OutboundEmail.objects.using("default").count(),
-            AccountAuditLog.objects.count())
+    return (
+        User.objects.count(),
+        AccountToken.objects.count(),
+        OutboundEmail.objects.using("default").count(),
+        AccountAuditLog.objects.count(),
+    )
 
 
 @pytest.fixture
 def rates(settings):
     def set_rates(**overrides):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **overrides}}
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **overrides},
+        }
+
     return set_rates
 
 
@@ -176,7 +183,9 @@ def test_the_emailed_token_verifies_once_and_unlocks_inviting():
     invited = send_json(client, "post", INVITATIONS, {"email": "guest@example.test", "role": "staff"})
     assert invited.status_code == 201, invited.content
     assert list(AccountAuditLog.objects.filter(user_id=user.pk).order_by("id").values_list("action", flat=True)) == [
-        "signed_up", "email_verified"]
+        "signed_up",
+        "email_verified",
+    ]
 
 
 def test_an_unverified_account_cannot_buy():
@@ -190,11 +199,14 @@ def test_an_unverified_account_cannot_buy():
     assert response.status_code == 201, response.content
 
 
-@pytest.mark.parametrize(("token", "status", "code"), [
-    ("no-such-token", 404, "account_token_not_found"),
-    ("", 400, "validation_failed"),
-    ("x" * 500, 400, "validation_failed"),
-])
+@pytest.mark.parametrize(
+    ("token", "status", "code"),
+    [
+        ("no-such-token", 404, "account_token_not_found"),
+        ("", 400, "validation_failed"),
+        ("x" * 500, 400, "validation_failed"),
+    ],
+)
 def test_unknown_or_bad_verification_tokens(token, status, code):
     response = send_json(anonymous(), "post", VERIFY, {"token": token})
     assert (response.status_code, body(response)["code"]) == (status, code)
@@ -255,8 +267,10 @@ def test_a_reset_sets_the_password_voids_every_session_and_works_once():
     assert Client(headers={"Authorization": f"Bearer {old_session['access']}"}).get(ME).status_code == 401
     refresh = send_json(anonymous(), "post", "/api/v1/auth/token/refresh/", {"refresh": old_session["refresh"]})
     assert refresh.status_code == 401
-    assert send_json(anonymous(), "post", "/api/v1/auth/token/",
-                     {"email": user.email, "password": PASSWORD}).status_code == 401
+    assert (
+        send_json(anonymous(), "post", "/api/v1/auth/token/", {"email": user.email, "password": PASSWORD}).status_code
+        == 401
+    )
     sign_in(user, password=NEW_PASSWORD)
     again = send_json(anonymous(), "post", RESET_CONFIRM, {"token": token, "new_password": "yet-another-Pass-7"})
     assert (again.status_code, body(again)["code"]) == (409, "account_token_used")
@@ -267,7 +281,9 @@ def test_a_reset_link_also_confirms_an_unverified_address():
     user = UserFactory(email="unv@example.test", email_verified_at=None)
     send_json(anonymous(), "post", RESET, {"email": "unv@example.test"})
     token = token_in("account_password_reset", "unv@example.test")
-    assert send_json(anonymous(), "post", RESET_CONFIRM, {"token": token, "new_password": NEW_PASSWORD}).status_code == 204
+    assert (
+        send_json(anonymous(), "post", RESET_CONFIRM, {"token": token, "new_password": NEW_PASSWORD}).status_code == 204
+    )
     assert User.objects.get(pk=user.pk).email_verified_at is not None
 
 
@@ -365,8 +381,10 @@ def test_deleting_an_account_erases_the_person_everywhere():
     assert (erased.email, erased.first_name, erased.is_active) == (f"erased-{person.pk}@erased.invalid", "", False)
     assert not erased.has_usable_password()
     assert bearer(access=session["access"]).get(ME).status_code == 401
-    assert send_json(anonymous(), "post", "/api/v1/auth/token/",
-                     {"email": person.email, "password": PASSWORD}).status_code == 401
+    assert (
+        send_json(anonymous(), "post", "/api/v1/auth/token/", {"email": person.email, "password": PASSWORD}).status_code
+        == 401
+    )
     with tenant_context(tenant.pk):
         assert not TenantMembership.objects.filter(user=person).exists()
         assert MembershipAuditLog.objects.filter(user=person, action="left").count() == 1

@@ -26,7 +26,9 @@ def claims(access: str) -> dict:
 
 def settings_on_connection() -> tuple[str, str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('app.current_tenant_id', true), current_setting('app.current_user_id', true)")
+        cursor.execute(
+            "SELECT current_setting('app.current_tenant_id', true), current_setting('app.current_user_id', true)"
+        )
         return tuple(v or "" for v in cursor.fetchone())
 
 
@@ -40,7 +42,11 @@ class TestTokens:
         pair = sign_in(user)
         access = claims(pair["access"])
         assert (access["user_id"], access["tenants"], access["mku"], access["mkk"]) == (
-            str(user.pk), sorted([a.pk, b.pk]), buyer.pk, "buyer")
+            str(user.pk),
+            sorted([a.pk, b.pk]),
+            buyer.pk,
+            "buyer",
+        )
         assert claims(pair["refresh"])["token_type"] == "refresh"
 
     def test_wrong_password_and_unknown_email_are_the_same_401(self, two_tenants):
@@ -90,7 +96,9 @@ class TestTokens:
 
     def test_a_token_signed_with_another_key_is_refused(self, two_tenants):
         a, _ = two_tenants
-        forged = jwt.encode({**claims(sign_in(a.owner_user)["access"])}, "another-key-that-is-long-enough-for-hs256", algorithm="HS256")
+        forged = jwt.encode(
+            {**claims(sign_in(a.owner_user)["access"])}, "another-key-that-is-long-enough-for-hs256", algorithm="HS256"
+        )
         assert Client(headers={"Authorization": f"Bearer {forged}"}).get(CONTACTS).status_code == 401
         assert settings.SIMPLE_JWT["SIGNING_KEY"] != "another-key-that-is-long-enough-for-hs256"
 
@@ -100,9 +108,11 @@ class TestTokens:
         verified_at = body(response).pop("email_verified_at")
         assert verified_at is not None  # test people have confirmed their address
         assert {k: v for k, v in body(response).items() if k != "email_verified_at"} == {
-            "id": a.owner_user.pk, "email": a.owner_user.email,
+            "id": a.owner_user.pk,
+            "email": a.owner_user.email,
             "memberships": [{"tenant_id": a.pk, "tenant_name": "A", "role": "owner"}],
-            "marketplace_user_id": None, "marketplace_kind": None,
+            "marketplace_user_id": None,
+            "marketplace_kind": None,
         }
         assert settings_on_connection() == ("", "")
 
@@ -126,7 +136,11 @@ class TestTenantContextFromToken:
         assert response["Content-Type"] == "application/problem+json"
         audit = AuthorizationAudit.objects.using("default").get()
         assert (audit.user_id, audit.resource_type, audit.resource_id, audit.allowed) == (
-            a.owner_user.pk, "tenant", str(b.pk), False)
+            a.owner_user.pk,
+            "tenant",
+            str(b.pk),
+            False,
+        )
         assert settings_on_connection() == ("", "")
 
     def test_a_membership_added_after_sign_in_needs_a_refresh(self, two_tenants):
@@ -182,7 +196,11 @@ class TestRoles:
         with tenant_context(a.pk):
             assert Contact.objects.count() == 0
         audit = AuthorizationAudit.objects.using("default").get()
-        assert (audit.resource_type, audit.action, audit.reason) == ("contacts", "create", "role viewer may not POST here")
+        assert (audit.resource_type, audit.action, audit.reason) == (
+            "contacts",
+            "create",
+            "role viewer may not POST here",
+        )
 
     @pytest.mark.parametrize("role, allowed", [("owner", True), ("admin", True), ("staff", False), ("viewer", False)])
     def test_only_owner_and_admin_delete_contacts(self, two_tenants, role, allowed):

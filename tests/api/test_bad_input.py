@@ -51,16 +51,17 @@ def world():
     provider = ProviderFactory(user=identity, breeder=True, tenant_id=tenant.pk)
     make_listing(provider, slug="goldens")
     make_transaction(provider)
-    thread = marketplace_services.message_thread_open(buyer_id=MarketplaceUserFactory().pk,
-                                                      provider_id=provider.pk, body="Hello")
+    thread = marketplace_services.message_thread_open(
+        buyer_id=MarketplaceUserFactory().pk, provider_id=provider.pk, body="Hello"
+    )
     # A marketplace invoice the owner's identity is the buyer of (a groomer, not a breeder, bills
     # with marketplace invoices): its timeline is one of the lists.
     sale = make_transaction(ProviderFactory(), identity)
     marketplace_invoice = marketplace_services.marketplace_invoice_create(
-        transaction_id=sale.pk, line_items=[marketplace_services.LineItem("Grooming", 100)])
+        transaction_id=sale.pk, line_items=[marketplace_services.LineItem("Grooming", 100)]
+    )
     ids = {"invoice_id": invoice.pk, "thread_id": thread.pk, "marketplace_invoice_id": marketplace_invoice.pk}
-    return {"client": bearer(tenant.owner_user), "ids": ids, "tenant": tenant, "contact": contact,
-            "provider": provider}
+    return {"client": bearer(tenant.owner_user), "ids": ids, "tenant": tenant, "contact": contact, "provider": provider}
 
 
 def _url(path: str, ids: dict) -> str:
@@ -76,12 +77,33 @@ def _url(path: str, ids: dict) -> str:
 
 def test_the_schema_lists_the_paginated_endpoints():
     paths = {path for path, _ in LISTS}
-    assert {"/api/v1/marketplace/listings/", "/api/v1/contacts/", "/api/v1/marketplace/threads/",
-            "/api/v1/marketplace/threads/{thread_id}/messages/", "/api/v1/invoices/"} <= paths
+    assert {
+        "/api/v1/marketplace/listings/",
+        "/api/v1/contacts/",
+        "/api/v1/marketplace/threads/",
+        "/api/v1/marketplace/threads/{thread_id}/messages/",
+        "/api/v1/invoices/",
+    } <= paths
 
 
-BAD_NUMBERS = ["99999999999999999999999", "9223372036854775808", "1000001", "-1", "-99999999999999999999", "0",
-               "abc", "1.5", "1e3", "1 2", "０", "１", "%00", "1%00", "x" * 5000, "9" * 900]
+BAD_NUMBERS = [
+    "99999999999999999999999",
+    "9223372036854775808",
+    "1000001",
+    "-1",
+    "-99999999999999999999",
+    "0",
+    "abc",
+    "1.5",
+    "1e3",
+    "1 2",
+    "０",
+    "１",
+    "%00",
+    "1%00",
+    "x" * 5000,
+    "9" * 900,
+]
 
 
 @pytest.mark.parametrize("path,params", LISTS, ids=[path for path, _ in LISTS])
@@ -104,8 +126,14 @@ def _b64(text: str) -> str:
 
 
 #: Cursors: NUL, too long, DRF's cursor with a position that is not a time, ours with an id past BIGINT.
-BAD_CURSORS = ["%00", "x" * 5000, _b64("p=not-a-date"), _b64("o=99999999999999999999&p=2026-01-01"),
-               _b64("2026-01-01T00:00:00+00:00|99999999999999999999"), _b64("2026-01-01T00:00:00+00:00|-5")]
+BAD_CURSORS = [
+    "%00",
+    "x" * 5000,
+    _b64("p=not-a-date"),
+    _b64("o=99999999999999999999&p=2026-01-01"),
+    _b64("2026-01-01T00:00:00+00:00|99999999999999999999"),
+    _b64("2026-01-01T00:00:00+00:00|-5"),
+]
 
 
 def test_a_cursor_past_bigint_or_not_a_time_is_refused_not_a_500(world):
@@ -131,8 +159,18 @@ def test_a_page_past_the_end_is_a_404_and_page_size_is_bounded(world):
     assert response.status_code == 400 and "page_size" in body(response)["errors"]
 
 
-@pytest.mark.parametrize("query", ["q=a%00b", "state=%00", "category=" + "x" * 5000, "q=" + "y" * 1001,
-                                   "%00=1", "k" * 200 + "=1", "price_min_cents=99999999999999999999999"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "q=a%00b",
+        "state=%00",
+        "category=" + "x" * 5000,
+        "q=" + "y" * 1001,
+        "%00=1",
+        "k" * 200 + "=1",
+        "price_min_cents=99999999999999999999999",
+    ],
+)
 def test_query_strings_with_nul_or_absurd_lengths_are_a_400(world, query):
     urls = ["/api/v1/marketplace/listings/"] + ([] if query.startswith("price") else ["/api/v1/marketplace/providers/"])
     for url in urls:
@@ -144,8 +182,15 @@ def test_query_strings_with_nul_or_absurd_lengths_are_a_400(world, query):
         assert response.status_code == 400 and response["Content-Type"] == PROBLEM
 
 
-@pytest.mark.parametrize("value,status", [("0059-09-21T09:16:22-18:49", 200), ("2026-01-01T00:00:00%2B23:59", 200),
-                                          ("0001-01-01T00:00:00%2B18:00", 400), ("9999-12-31T23:59:59-18:00", 400)])
+@pytest.mark.parametrize(
+    "value,status",
+    [
+        ("0059-09-21T09:16:22-18:49", 200),
+        ("2026-01-01T00:00:00%2B23:59", 200),
+        ("0001-01-01T00:00:00%2B18:00", 400),
+        ("9999-12-31T23:59:59-18:00", 400),
+    ],
+)
 def test_a_time_filter_with_an_offset_postgresql_refuses_is_not_a_500(world, value, status):
     response = world["client"].get(f"/api/v1/invoices/?created_before={value}")
     assert response.status_code == status, response.content[:300]
@@ -163,12 +208,18 @@ def test_a_boolean_filter_refuses_what_is_not_a_boolean(world):
 # --- Bodies --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("content_type,payload", [
-    ("text/plain", "first_name=Ann"),
-    ("application/x-www-form-urlencoded", "first_name=Ann"),
-    ("multipart/form-data; boundary=xx", "--xx\r\nContent-Disposition: form-data; name=\"first_name\"\r\n\r\nAnn\r\n--xx--\r\n"),
-    ("application/xml", "<contact/>"),
-])
+@pytest.mark.parametrize(
+    "content_type,payload",
+    [
+        ("text/plain", "first_name=Ann"),
+        ("application/x-www-form-urlencoded", "first_name=Ann"),
+        (
+            "multipart/form-data; boundary=xx",
+            '--xx\r\nContent-Disposition: form-data; name="first_name"\r\n\r\nAnn\r\n--xx--\r\n',
+        ),
+        ("application/xml", "<contact/>"),
+    ],
+)
 def test_a_body_that_is_not_json_is_a_415(world, content_type, payload):
     response = world["client"].post("/api/v1/contacts/", payload, content_type=content_type)
     assert response.status_code == 415, response.content
@@ -185,9 +236,18 @@ def test_malformed_json_is_a_400(world, payload):
 
 def test_nul_in_a_json_string_is_a_400_naming_the_field(world):
     client, contact = world["client"], world["contact"]
-    response = send_json(client, "post", "/api/v1/invoices/", {
-        "contact_id": contact.pk, "lines": [{"description": "ok", "unit_price_cents": 1},
-                                            {"description": "bad\u0000", "unit_price_cents": 1}]})
+    response = send_json(
+        client,
+        "post",
+        "/api/v1/invoices/",
+        {
+            "contact_id": contact.pk,
+            "lines": [
+                {"description": "ok", "unit_price_cents": 1},
+                {"description": "bad\u0000", "unit_price_cents": 1},
+            ],
+        },
+    )
     assert response.status_code == 400 and response["Content-Type"] == PROBLEM
     assert "lines[1].description" in body(response)["errors"]
     response = send_json(client, "post", "/api/v1/contacts/", {"first_name": "A", "notes": "x\u0000y"})
@@ -210,9 +270,15 @@ def test_a_lone_surrogate_in_a_json_string_or_key_is_a_400_naming_the_field(worl
 
 def test_a_line_whose_total_passes_the_bound_is_a_400_not_a_bigint_overflow(world):
     client, contact = world["client"], world["contact"]
-    response = send_json(client, "post", "/api/v1/invoices/", {
-        "contact_id": contact.pk, "lines": [{"description": "x", "unit_price_cents": MAX_AMOUNT_CENTS,
-                                             "quantity": MAX_QUANTITY}]})
+    response = send_json(
+        client,
+        "post",
+        "/api/v1/invoices/",
+        {
+            "contact_id": contact.pk,
+            "lines": [{"description": "x", "unit_price_cents": MAX_AMOUNT_CENTS, "quantity": MAX_QUANTITY}],
+        },
+    )
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == PROBLEM
     assert "lines[0].quantity" in body(response)["errors"]
@@ -230,8 +296,9 @@ def test_lines_whose_sum_passes_the_bound_are_a_400(world):
     response = send_json(client, "post", "/api/v1/invoices/", {"contact_id": contact.pk, "lines": [big] * 2})
     assert response.status_code == 400
     at_bound = {"description": "x", "unit_price_cents": MAX_AMOUNT_CENTS, "quantity": 1}
-    response = send_json(client, "post", "/api/v1/invoices/", {"contact_id": contact.pk, "lines": [at_bound],
-                                                                "tax_cents": 1})
+    response = send_json(
+        client, "post", "/api/v1/invoices/", {"contact_id": contact.pk, "lines": [at_bound], "tax_cents": 1}
+    )
     assert response.status_code == 400 and "tax_cents" in body(response)["errors"]
     response = send_json(client, "post", "/api/v1/invoices/", {"contact_id": contact.pk, "lines": [at_bound]})
     assert response.status_code == 201, response.content
@@ -242,12 +309,19 @@ def test_a_draft_update_past_the_bound_is_a_400(world):
     client = world["client"]
     invoice_id = world["ids"]["invoice_id"]
     current = body(client.get(f"/api/v1/invoices/{invoice_id}/"))
-    response = send_json(client, "patch", f"/api/v1/invoices/{invoice_id}/", {
-        "version": current["version"],
-        "lines": [{"description": "x", "unit_price_cents": 10**13, "quantity": 10**6}]})
+    response = send_json(
+        client,
+        "patch",
+        f"/api/v1/invoices/{invoice_id}/",
+        {"version": current["version"], "lines": [{"description": "x", "unit_price_cents": 10**13, "quantity": 10**6}]},
+    )
     assert response.status_code == 400 and "lines[0].quantity" in body(response)["errors"]
-    response = send_json(client, "patch", f"/api/v1/invoices/{invoice_id}/", {
-        "version": current["version"], "tax_cents": MAX_AMOUNT_CENTS})
+    response = send_json(
+        client,
+        "patch",
+        f"/api/v1/invoices/{invoice_id}/",
+        {"version": current["version"], "tax_cents": MAX_AMOUNT_CENTS},
+    )
     assert response.status_code == 400 and "tax_cents" in body(response)["errors"]
 
 
@@ -258,13 +332,16 @@ def test_a_marketplace_invoice_past_the_bound_is_a_400():
     tx = make_transaction(provider)
     client = bearer(login)
     big = {"description": "x", "unit_price_cents": MAX_AMOUNT_CENTS, "quantity": MAX_QUANTITY}
-    response = send_json(client, "post", "/api/v1/marketplace/invoices/", {"transaction_id": tx.pk, "line_items": [big]})
+    response = send_json(
+        client, "post", "/api/v1/marketplace/invoices/", {"transaction_id": tx.pk, "line_items": [big]}
+    )
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == PROBLEM
     assert "line_items[0].quantity" in body(response)["errors"]
     half = {"description": "x", "unit_price_cents": MAX_AMOUNT_CENTS // 2 + 1}
-    response = send_json(client, "post", "/api/v1/marketplace/invoices/",
-                         {"transaction_id": tx.pk, "line_items": [half, half]})
+    response = send_json(
+        client, "post", "/api/v1/marketplace/invoices/", {"transaction_id": tx.pk, "line_items": [half, half]}
+    )
     assert response.status_code == 400 and "line_items" in body(response)["errors"]
 
 
@@ -276,8 +353,9 @@ def test_two_tenant_invoice_lines_that_fit_bigint_but_whose_sum_does_not_are_a_4
     client, contact = world["client"], world["contact"]
     with tenant_context(world["tenant"].pk):
         before = Invoice.objects.count()
-    response = send_json(client, "post", "/api/v1/invoices/",
-                         {"contact_id": contact.pk, "lines": [_NEAR_BIGINT_LINE, _NEAR_BIGINT_LINE]})
+    response = send_json(
+        client, "post", "/api/v1/invoices/", {"contact_id": contact.pk, "lines": [_NEAR_BIGINT_LINE, _NEAR_BIGINT_LINE]}
+    )
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == PROBLEM
     assert set(body(response)["errors"]) & {"lines", "lines[0].quantity", "lines[1].quantity"}
@@ -291,8 +369,12 @@ def test_two_marketplace_invoice_lines_that_fit_bigint_but_whose_sum_does_not_ar
 
     login, provider = provider_with_login()
     tx = make_transaction(provider)
-    response = send_json(bearer(login), "post", "/api/v1/marketplace/invoices/",
-                         {"transaction_id": tx.pk, "line_items": [_NEAR_BIGINT_LINE, _NEAR_BIGINT_LINE]})
+    response = send_json(
+        bearer(login),
+        "post",
+        "/api/v1/marketplace/invoices/",
+        {"transaction_id": tx.pk, "line_items": [_NEAR_BIGINT_LINE, _NEAR_BIGINT_LINE]},
+    )
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == PROBLEM
     assert set(body(response)["errors"]) & {"line_items", "line_items[0].quantity", "line_items[1].quantity"}
@@ -303,11 +385,18 @@ def test_two_marketplace_invoice_lines_that_fit_bigint_but_whose_sum_does_not_ar
 
 
 @pytest.mark.parametrize("debug", [True, False])
-@pytest.mark.parametrize("method,url,expected", [
-    ("get", "/api/", 404), ("get", "/api/v1/", 404), ("get", "/api/v2/contacts/", 404),
-    ("get", "/api/v1/no-such-thing/", 404), ("post", "/api/v1/nope", 404),
-    ("get", "/api/v1/payments/stripe/webhook", 405), ("delete", "/api/v1/marketplace/listings/", 405),
-])
+@pytest.mark.parametrize(
+    "method,url,expected",
+    [
+        ("get", "/api/", 404),
+        ("get", "/api/v1/", 404),
+        ("get", "/api/v2/contacts/", 404),
+        ("get", "/api/v1/no-such-thing/", 404),
+        ("post", "/api/v1/nope", 404),
+        ("get", "/api/v1/payments/stripe/webhook", 405),
+        ("delete", "/api/v1/marketplace/listings/", 405),
+    ],
+)
 def test_every_error_under_api_is_problem_json_whatever_debug_says(settings, debug, method, url, expected):
     settings.DEBUG = debug
     response = getattr(Client(), method)(url)
@@ -341,7 +430,8 @@ def test_the_database_refuses_an_amount_past_the_bound_too(world):
     with tenant_context(world["tenant"].pk), pytest.raises(IntegrityError, match="invoices_total_within_bound"):
         with transaction.atomic(using="default"):
             Invoice.objects.filter(pk=world["ids"]["invoice_id"]).update(
-                subtotal_cents=MAX_AMOUNT_CENTS + 1, total_cents=MAX_AMOUNT_CENTS + 1)
+                subtotal_cents=MAX_AMOUNT_CENTS + 1, total_cents=MAX_AMOUNT_CENTS + 1
+            )
     with pytest.raises(IntegrityError, match="service_listings_price_within_bound"):
         with transaction.atomic(using="marketplace"):
             ServiceListing.objects.using("marketplace").update(price_cents=MAX_AMOUNT_CENTS + 1)
@@ -349,8 +439,13 @@ def test_the_database_refuses_an_amount_past_the_bound_too(world):
 
 def _operations_with_ids() -> list[tuple[str, str]]:
     schema = json.loads(Client().get("/api/v1/schema/?format=json", HTTP_HOST="localhost").content)
-    return [(method.upper(), path) for path, operations in schema["paths"].items() if "{" in path
-            for method in operations if method in ("get", "post", "patch", "delete")]
+    return [
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        if "{" in path
+        for method in operations
+        if method in ("get", "post", "patch", "delete")
+    ]
 
 
 @pytest.mark.parametrize("method,path", _operations_with_ids(), ids=lambda value: str(value))
@@ -370,17 +465,23 @@ def test_a_refused_query_keeps_the_request_id(world):
     assert response.status_code == 400 and response["X-Request-ID"]  # logged and traceable like any answer
 
 
-@pytest.mark.parametrize("method,url,payload", [
-    ("post", "/api/v1/invoices/", {"contact_id": 10**20, "lines": [{"description": "x", "unit_price_cents": 1}]}),
-    ("post", "/api/v1/contacts/", {"first_name": "A", "notes": "x" * 10}),
-    ("post", "/api/v1/marketplace/blocks/", {"user_id": 10**20}),
-    ("post", "/api/v1/marketplace/threads/", {"provider_id": 10**20, "body": "hi"}),
-    ("post", "/api/v1/marketplace/transactions/", {"listing_id": 10**20}),
-    ("post", "/api/v1/marketplace/invoices/", {"transaction_id": 10**20, "line_items": [{"description": "x",
-                                                                                         "unit_price_cents": 1}]}),
-    ("patch", "/api/v1/invoices/{invoice_id}/", {"version": 10**20, "notes": "x"}),
-    ("patch", "/api/v1/marketplace/providers/me/", {"version": 10**20, "city": "x"}),
-])
+@pytest.mark.parametrize(
+    "method,url,payload",
+    [
+        ("post", "/api/v1/invoices/", {"contact_id": 10**20, "lines": [{"description": "x", "unit_price_cents": 1}]}),
+        ("post", "/api/v1/contacts/", {"first_name": "A", "notes": "x" * 10}),
+        ("post", "/api/v1/marketplace/blocks/", {"user_id": 10**20}),
+        ("post", "/api/v1/marketplace/threads/", {"provider_id": 10**20, "body": "hi"}),
+        ("post", "/api/v1/marketplace/transactions/", {"listing_id": 10**20}),
+        (
+            "post",
+            "/api/v1/marketplace/invoices/",
+            {"transaction_id": 10**20, "line_items": [{"description": "x", "unit_price_cents": 1}]},
+        ),
+        ("patch", "/api/v1/invoices/{invoice_id}/", {"version": 10**20, "notes": "x"}),
+        ("patch", "/api/v1/marketplace/providers/me/", {"version": 10**20, "city": "x"}),
+    ],
+)
 def test_ids_and_versions_past_bigint_in_a_body_are_a_4xx(world, method, url, payload):
     url = url.format(**world["ids"])
     response = send_json(world["client"], method, url, payload, **{"Idempotency-Key": f"k-{method}-{url}"})
@@ -420,6 +521,12 @@ def test_an_authorization_audit_keeps_at_most_100_characters_of_any_resource_id(
     from breederhq.models import AuthorizationAudit
     from breederhq.tenancy import write_authorization_audit
 
-    write_authorization_audit(user_id=None, resource_type="tenant", resource_id="7" * 500 + "\x00\ud800",
-                              action="access", allowed=False, reason="test")
+    write_authorization_audit(
+        user_id=None,
+        resource_type="tenant",
+        resource_id="7" * 500 + "\x00\ud800",
+        action="access",
+        allowed=False,
+        reason="test",
+    )
     assert AuthorizationAudit.objects.using("default").get().resource_id == "7" * 100

@@ -40,8 +40,11 @@ def pdf(size: int) -> bytes:
 
 def multipart(client, url: str, receipt: bytes, *, key: str | None, **fields):
     # The test client encodes the dict as multipart/form-data and sets Content-Length.
-    return client.post(url, {"receipt": SimpleUploadedFile("r.pdf", receipt), **fields},
-                       headers={"Idempotency-Key": key} if key else None)
+    return client.post(
+        url,
+        {"receipt": SimpleUploadedFile("r.pdf", receipt), **fields},
+        headers={"Idempotency-Key": key} if key else None,
+    )
 
 
 def assert_413(response, *, limit: int, code: str = "payload_too_large") -> None:
@@ -80,7 +83,8 @@ def _tenant_invoice_status(tenant_id: int, invoice_id: int) -> str:
 @pytest.mark.parametrize("key", KEYS)
 class TestReceipts:
     def test_a_receipt_over_djangos_memory_limit_but_under_its_own_goes_through(
-            self, key, tenant_invoice, marketplace_invoice):
+        self, key, tenant_invoice, marketplace_invoice
+    ):
         tenant, tenant_client, tenant_url, tenant_invoice_id = tenant_invoice
         response = multipart(tenant_client, tenant_url, pdf(DATA_LIMIT * 3), key=key, version=2)
         assert (response.status_code, body(response)["status"]) == (200, "pending_confirmation"), response.content
@@ -90,12 +94,18 @@ class TestReceipts:
 
     def test_a_receipt_over_its_limit_is_413(self, key, tenant_invoice, marketplace_invoice):
         tenant, tenant_client, tenant_url, tenant_invoice_id = tenant_invoice
-        assert_413(multipart(tenant_client, tenant_url, pdf(RECEIPT_LIMIT + 1), key=key, version=2),
-                   limit=RECEIPT_LIMIT, code="receipt_too_large")
+        assert_413(
+            multipart(tenant_client, tenant_url, pdf(RECEIPT_LIMIT + 1), key=key, version=2),
+            limit=RECEIPT_LIMIT,
+            code="receipt_too_large",
+        )
         assert _tenant_invoice_status(tenant.pk, tenant_invoice_id) == "sent"
         buyer_client, url, invoice_id = marketplace_invoice
-        assert_413(multipart(buyer_client, url, pdf(RECEIPT_LIMIT + 1), key=key, version=2),
-                   limit=RECEIPT_LIMIT, code="receipt_too_large")
+        assert_413(
+            multipart(buyer_client, url, pdf(RECEIPT_LIMIT + 1), key=key, version=2),
+            limit=RECEIPT_LIMIT,
+            code="receipt_too_large",
+        )
         assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice_id).status == "sent"
 
     def test_a_body_over_the_upload_limit_is_413_before_it_is_read(self, key, tenant_invoice, marketplace_invoice):
@@ -122,24 +132,34 @@ def test_json_bodies_over_the_limit_are_413_on_tenant_and_marketplace_endpoints(
     tenant, _ = two_tenants
     headers = {"Idempotency-Key": key} if key else None
     big = json.dumps({"last_name": "x", "notes": "n" * DATA_LIMIT})
-    response = bearer(tenant.owner_user).post("/api/v1/contacts/", big, content_type="application/json",
-                                              headers=headers)
+    response = bearer(tenant.owner_user).post(
+        "/api/v1/contacts/", big, content_type="application/json", headers=headers
+    )
     assert_413(response, limit=DATA_LIMIT)
     with tenant_context(tenant.pk):
         assert not Contact.objects.exists()
     provider_login, provider = provider_with_login()
     buyer_login, _ = person()
-    response = bearer(buyer_login).post("/api/v1/marketplace/threads/",
-                                        json.dumps({"provider_id": provider.pk, "body": "b" * DATA_LIMIT}),
-                                        content_type="application/json", headers=headers)
+    response = bearer(buyer_login).post(
+        "/api/v1/marketplace/threads/",
+        json.dumps({"provider_id": provider.pk, "body": "b" * DATA_LIMIT}),
+        content_type="application/json",
+        headers=headers,
+    )
     assert_413(response, limit=DATA_LIMIT)
-    response = bearer(provider_login).patch("/api/v1/marketplace/providers/me/",
-                                            json.dumps({"description": "d" * DATA_LIMIT, "version": 1}),
-                                            content_type="application/json", headers=headers)
+    response = bearer(provider_login).patch(
+        "/api/v1/marketplace/providers/me/",
+        json.dumps({"description": "d" * DATA_LIMIT, "version": 1}),
+        content_type="application/json",
+        headers=headers,
+    )
     assert_413(response, limit=DATA_LIMIT)
 
 
 def test_sign_in_bodies_over_the_limit_are_413_too(client):
-    response = client.post("/api/v1/auth/token/", json.dumps({"email": "a@b.test", "password": "p" * DATA_LIMIT}),
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/auth/token/",
+        json.dumps({"email": "a@b.test", "password": "p" * DATA_LIMIT}),
+        content_type="application/json",
+    )
     assert_413(response, limit=DATA_LIMIT)

@@ -53,9 +53,14 @@ class TestBillingASale:
         assert response.status_code == 201, response.content
         data = body(response)
         assert (data["status"], data["total_cents"], data["currency"], data["is_marketplace_invoice"]) == (
-            "draft", 120_000, tx.currency, True)
+            "draft",
+            120_000,
+            tx.currency,
+            True,
+        )
         assert [(line["description"], line["unit_price_cents"]) for line in data["lines"]] == [
-            ("Golden Retriever puppy", 120_000)]
+            ("Golden Retriever puppy", 120_000)
+        ]
         stored = sale(tx)
         assert (stored.status, stored.invoice_type, stored.invoice_id) == ("invoiced", "tenant", data["id"])
         with tenant_context(tenant.pk):  # billed to a contact linked to the buyer
@@ -71,14 +76,28 @@ class TestBillingASale:
     def test_lines_and_an_explicit_contact_are_taken(self):
         tenant, tx, buyer, _ = breeder_and_sale()
         with tenant_context(tenant.pk):
-            contact = Contact.objects.create(tenant=tenant, first_name="Maya", email="maya@example.test",
-                                             marketplace_user_id=buyer.pk)
-        response = send_json(bearer(tenant.owner_user), "post", URL, {
-            "transaction_id": tx.pk, "contact_id": contact.pk, "tax_cents": 500,
-            "lines": [{"description": "Puppy", "unit_price_cents": 100_000}, {"description": "Crate",
-                                                                              "unit_price_cents": 20_000}]})
+            contact = Contact.objects.create(
+                tenant=tenant, first_name="Maya", email="maya@example.test", marketplace_user_id=buyer.pk
+            )
+        response = send_json(
+            bearer(tenant.owner_user),
+            "post",
+            URL,
+            {
+                "transaction_id": tx.pk,
+                "contact_id": contact.pk,
+                "tax_cents": 500,
+                "lines": [
+                    {"description": "Puppy", "unit_price_cents": 100_000},
+                    {"description": "Crate", "unit_price_cents": 20_000},
+                ],
+            },
+        )
         assert (response.status_code, body(response)["total_cents"], body(response)["contact"]["id"]) == (
-            201, 120_500, contact.pk)
+            201,
+            120_500,
+            contact.pk,
+        )
 
     def test_another_tenant_gets_404_and_nothing_changes(self):
         tenant, tx, _, _ = breeder_and_sale()
@@ -86,8 +105,10 @@ class TestBillingASale:
         response = send_json(bearer(other.owner_user), "post", URL, {"transaction_id": tx.pk})
         assert (response.status_code, body(response)["code"]) == (404, "not_found")
         missing = send_json(bearer(other.owner_user), "post", URL, {"transaction_id": 2**62})
-        assert (missing.status_code, body(missing)["detail"]) == (404, body(response)["detail"].replace(
-            str(tx.pk), str(2**62)))
+        assert (missing.status_code, body(missing)["detail"]) == (
+            404,
+            body(response)["detail"].replace(str(tx.pk), str(2**62)),
+        )
         assert (sale(tx).status, tenant_invoices(tenant), tenant_invoices(other)) == ("pending_invoice", [], [])
 
     def test_a_viewer_may_not_and_bad_input_is_400(self):
@@ -95,8 +116,13 @@ class TestBillingASale:
         viewer = bearer(member(tenant, "viewer"))
         assert body(send_json(viewer, "post", URL, {"transaction_id": tx.pk}))["code"] == "role_forbidden"
         owner = bearer(tenant.owner_user)
-        for payload in ({"transaction_id": 2**70}, {"transaction_id": "x"}, {"transaction_id": tx.pk, "extra": 1},
-                        {"transaction_id": tx.pk, "tax_cents": 10**30}, {"transaction_id": tx.pk, "notes": "a\x00b"}):
+        for payload in (
+            {"transaction_id": 2**70},
+            {"transaction_id": "x"},
+            {"transaction_id": tx.pk, "extra": 1},
+            {"transaction_id": tx.pk, "tax_cents": 10**30},
+            {"transaction_id": tx.pk, "notes": "a\x00b"},
+        ):
             response = send_json(owner, "post", URL, payload)
             assert response.status_code == 400, (payload, response.content)
         assert (sale(tx).status, tenant_invoices(tenant)) == ("pending_invoice", [])
@@ -113,7 +139,9 @@ class TestBillingASale:
         _, somebody = person()
         with tenant_context(tenant.pk):
             contact = Contact.objects.create(tenant=tenant, first_name="Other", marketplace_user_id=somebody.pk)
-        response = send_json(bearer(tenant.owner_user), "post", URL, {"transaction_id": tx.pk, "contact_id": contact.pk})
+        response = send_json(
+            bearer(tenant.owner_user), "post", URL, {"transaction_id": tx.pk, "contact_id": contact.pk}
+        )
         assert (response.status_code, body(response)["code"]) == (400, "contact_not_buyer")
         assert (sale(tx).status, tenant_invoices(tenant)) == ("pending_invoice", [])
 
@@ -122,14 +150,16 @@ class TestBillingASale:
         connect_account(tenant=tenant)
         owner = bearer(tenant.owner_user)
         invoice = body(send_json(owner, "post", URL, {"transaction_id": tx.pk}))
-        sent = send_json(owner, "patch", f"/api/v1/invoices/{invoice['id']}/",
-                         {"action": "send", "version": invoice["version"]})
+        sent = send_json(
+            owner, "patch", f"/api/v1/invoices/{invoice['id']}/", {"action": "send", "version": invoice["version"]}
+        )
         assert (sent.status_code, body(sent)["status"]) == (200, "sent")
         card = body(bearer(buyer_login).post(f"/api/v1/marketplace/transactions/{tx.pk}/card-payment/"))
         assert (card["invoice_kind"], card["invoice_id"], card["amount_cents"]) == ("tenant", invoice["id"], 90_000)
         intent = copy.deepcopy(fake_stripe.succeed_intent(card["payment_intent_id"]))
         assert deliver_and_process(Client(), stripe_event("payment_intent.succeeded", intent)).outcome == (
-            f"invoice {invoice['invoice_number']} paid")
+            f"invoice {invoice['invoice_number']} paid"
+        )
         outbox_relay_due()  # the tenant invoice's payment reaches its sale
         assert body(owner.get(f"/api/v1/invoices/{invoice['id']}/"))["status"] == "paid"
         assert sale(tx).status == "paid"
@@ -142,8 +172,7 @@ def test_simultaneous_attempts_make_one_invoice_one_201_and_409s():
 
     def bill(index):
         headers = {"Authorization": access, **({"Idempotency-Key": f"attempt-{index}"} if index % 2 else {})}
-        response = Client(headers=headers).post(URL, f'{{"transaction_id": {tx.pk}}}',
-                                                content_type="application/json")
+        response = Client(headers=headers).post(URL, f'{{"transaction_id": {tx.pk}}}', content_type="application/json")
         return response.status_code, response.json().get("code"), response.json().get("id")
 
     counter = itertools.count()

@@ -22,7 +22,8 @@ def test_simultaneous_card_payment_calls_make_one_intent(fake_stripe):  # noqa: 
 
     def pay():
         response = Client(headers={"Authorization": access}).post(
-            f"/api/v1/marketplace/invoices/{invoice.pk}/card-payment/")
+            f"/api/v1/marketplace/invoices/{invoice.pk}/card-payment/"
+        )
         return response.status_code, response.json().get("payment_intent_id")
 
     results = run_together(6, pay)
@@ -51,5 +52,7 @@ def test_simultaneous_calls_after_a_cancelled_intent_make_one_replacement(fake_s
     [replacement] = {intent for _, intent in results}
     assert replacement != first
     assert len(creates(fake_stripe)) == 2
-    assert every_row(InvoicePayment).get(invoice_kind="marketplace",
-                                         invoice_id=invoice.pk).stripe_payment_intent_id == replacement
+    assert (
+        every_row(InvoicePayment).get(invoice_kind="marketplace", invoice_id=invoice.pk).stripe_payment_intent_id
+        == replacement
+    )

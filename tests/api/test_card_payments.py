@@ -41,13 +41,17 @@ SECRET = re.compile(r"^(pi_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+$")
 
 def creates(fake) -> list[dict]:
     """Payment intents Stripe really created (not answered from its idempotency cache)."""
-    return [r for r in fake.requests_to("POST", "/v1/payment_intents") if r["path"] == "/v1/payment_intents"
-            and not r["replayed"]]
+    return [
+        r
+        for r in fake.requests_to("POST", "/v1/payment_intents")
+        if r["path"] == "/v1/payment_intents" and not r["replayed"]
+    ]
 
 
 def pay_by_card(fake, intent_id):
-    return deliver_and_process(Client(), stripe_event("payment_intent.succeeded",
-                                                      copy.deepcopy(fake.succeed_intent(intent_id))))
+    return deliver_and_process(
+        Client(), stripe_event("payment_intent.succeeded", copy.deepcopy(fake.succeed_intent(intent_id)))
+    )
 
 
 def marketplace_invoice(*, mode="stripe", amount=8_000, send=True):
@@ -56,8 +60,9 @@ def marketplace_invoice(*, mode="stripe", amount=8_000, send=True):
         connect_account(provider=provider)
     buyer_login, buyer = person()
     tx = make_transaction(provider, buyer, amount_cents=amount)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                              line_items=[LineItem("Groom", amount)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", amount)]
+    )
     if send:
         marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     return bearer(buyer_login), bearer(provider_login), invoice, provider
@@ -89,9 +94,14 @@ class TestMarketplaceInvoiceByCard:
         assert first.status_code == 200, first.content
         data = body(first)
         assert SECRET.match(data["client_secret"]).group(1) == data["payment_intent_id"]
-        assert (data["invoice_kind"], data["invoice_id"], data["amount_cents"], data["currency"], data["status"],
-                data["publishable_key"]) == ("marketplace", invoice.pk, 8_000, "USD", "requires_payment_method",
-                                             "pk_test_breederhq")
+        assert (
+            data["invoice_kind"],
+            data["invoice_id"],
+            data["amount_cents"],
+            data["currency"],
+            data["status"],
+            data["publishable_key"],
+        ) == ("marketplace", invoice.pk, 8_000, "USD", "requires_payment_method", "pk_test_breederhq")
         assert first["Cache-Control"] == "no-store"
         [create] = creates(fake_stripe)
         assert create["params"]["amount"] == "8000"
@@ -102,7 +112,10 @@ class TestMarketplaceInvoiceByCard:
         assert len(creates(fake_stripe)) == 1
         row = every_row(InvoicePayment).get(invoice_kind="marketplace", invoice_id=invoice.pk)
         assert (row.stripe_payment_intent_id, row.amount_cents, row.open_state) == (
-            data["payment_intent_id"], 8_000, "opened")
+            data["payment_intent_id"],
+            8_000,
+            "opened",
+        )
 
     def test_only_the_webhook_marks_it_paid_and_then_it_is_not_payable(self, fake_stripe):
         buyer, _, invoice, _ = marketplace_invoice()
@@ -118,7 +131,10 @@ class TestMarketplaceInvoiceByCard:
         assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).status == "paid"
         late = buyer.post(url)
         assert (late.status_code, late["Content-Type"], body(late)["code"]) == (
-            409, "application/problem+json", "invoice_not_payable")
+            409,
+            "application/problem+json",
+            "invoice_not_payable",
+        )
 
     def test_strangers_get_404_and_the_provider_403(self, fake_stripe):
         _, provider, invoice, _ = marketplace_invoice()
@@ -152,7 +168,10 @@ class TestMarketplaceInvoiceByCard:
         fake_stripe.fail_next(1, status=503)
         down = buyer.post(url)
         assert (down.status_code, down["Content-Type"], body(down)["code"]) == (
-            503, "application/problem+json", "stripe_unavailable")
+            503,
+            "application/problem+json",
+            "stripe_unavailable",
+        )
         up = buyer.post(url)
         assert up.status_code == 200
         assert len(fake_stripe.objects["payment_intents"]) == 1
@@ -164,9 +183,15 @@ class TestMarketplaceInvoiceByCard:
         fake_stripe.objects["payment_intents"][intent_id]["amount"] = 1  # changed in Stripe's dashboard
         fixed = buyer.post(url)
         assert (fixed.status_code, body(fixed)["payment_intent_id"], body(fixed)["amount_cents"]) == (
-            200, intent_id, 8_000)
-        [update] = [r for r in fake_stripe.requests_to("POST", f"/v1/payment_intents/{intent_id}")
-                    if r["path"] == f"/v1/payment_intents/{intent_id}"]
+            200,
+            intent_id,
+            8_000,
+        )
+        [update] = [
+            r
+            for r in fake_stripe.requests_to("POST", f"/v1/payment_intents/{intent_id}")
+            if r["path"] == f"/v1/payment_intents/{intent_id}"
+        ]
         assert (update["params"]["amount"], update["params"]["application_fee_amount"]) == ("8000", "400")
 
 
@@ -177,8 +202,9 @@ class TestBreederInvoiceByCard:
         first = body(buyer.post(url))
         assert (first["invoice_kind"], first["invoice_id"], first["amount_cents"]) == ("tenant", invoice.pk, 25_000)
         with tenant_context(tenant.pk):  # the breeder records 100.00 received by bank transfer
-            tenant_services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=10_000, method="manual",
-                                                   idempotency_key="transfer-1")
+            tenant_services.invoice_record_payment(
+                invoice_id=invoice.pk, amount_cents=10_000, method="manual", idempotency_key="transfer-1"
+            )
         assert fake_stripe.objects["payment_intents"][first["payment_intent_id"]]["status"] == "canceled"
         second = buyer.post(url)
         assert second.status_code == 200, second.content
@@ -199,7 +225,11 @@ class TestBreederInvoiceByCard:
         assert payments == [("manual", 10_000), ("stripe", 15_000)]
         row = every_row(InvoicePayment).get(invoice_kind="tenant", invoice_id=invoice.pk)
         assert (row.stripe_payment_intent_id, row.amount_cents, row.stripe_status, row.reconciliation_status) == (
-            balance["payment_intent_id"], 15_000, "succeeded", "synced")
+            balance["payment_intent_id"],
+            15_000,
+            "succeeded",
+            "synced",
+        )
         # Reconciliation agrees: the balance intent matches its row, the cancelled one is not "missing".
         from payments_app.reconciliation import stripe_reconcile
 

@@ -11,9 +11,9 @@ from django.test import Client
 
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Invoice, Payment
+from tenant_app.services import invoice_send
 from tests.api.conftest import sign_in
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
-from tenant_app.services import invoice_send
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 
@@ -46,7 +46,8 @@ def test_simultaneous_creates_with_one_key_make_one_invoice():
 
     def create():
         response = Client(headers={"Authorization": f"Bearer {access}", "Idempotency-Key": "same"}).post(
-            "/api/v1/invoices/", payload, content_type="application/json")
+            "/api/v1/invoices/", payload, content_type="application/json"
+        )
         return response.status_code, response.get("Idempotent-Replayed")
 
     results = run_together(4, create)
@@ -66,8 +67,11 @@ def test_simultaneous_mark_paid_at_one_version_pays_once():
     payload = json.dumps({"action": "mark_paid", "version": 2, "method": "manual"})
 
     def pay():
-        return Client(headers={"Authorization": f"Bearer {access}"}).patch(
-            f"/api/v1/invoices/{invoice.pk}/", payload, content_type="application/json").status_code
+        return (
+            Client(headers={"Authorization": f"Bearer {access}"})
+            .patch(f"/api/v1/invoices/{invoice.pk}/", payload, content_type="application/json")
+            .status_code
+        )
 
     results = run_together(4, pay)
     # The first takes the row lock and bumps the version; the others then see a stale version.

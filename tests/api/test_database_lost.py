@@ -28,8 +28,14 @@ class TerminateOnFirstWrite:
             connection = context["connection"]
             pid = connection.connection.info.backend_pid
             settings = connection.settings_dict
-            with psycopg.connect(host=settings["HOST"], port=settings["PORT"] or None, dbname=settings["NAME"],
-                                 user=settings["USER"], password=settings["PASSWORD"], autocommit=True) as other:
+            with psycopg.connect(
+                host=settings["HOST"],
+                port=settings["PORT"] or None,
+                dbname=settings["NAME"],
+                user=settings["USER"],
+                password=settings["PASSWORD"],
+                autocommit=True,
+            ) as other:
                 other.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
         return execute(sql, params, many, context)
 

@@ -49,11 +49,16 @@ def pdf(name="receipt.pdf", content=PDF):
 def disputed(fake_stripe, stripe_tenant):  # noqa: F811
     """A tenant invoice of 250.00 paid by card, whose buyer disputes 100.00 of it (due in a week)."""
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
-    intent_id = payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                      tenant_id=stripe_tenant.tenant.pk).stripe_payment_intent_id
+    intent_id = payment_services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    ).stripe_payment_intent_id
     deliver(stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
-    deliver(stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_1",
-                                                                          amount=10_000, reason="product_not_received")))
+    deliver(
+        stripe_event(
+            "charge.dispute.created",
+            fake_stripe.dispute_of(intent_id, dispute_id="dp_1", amount=10_000, reason="product_not_received"),
+        )
+    )
     return stripe_tenant.tenant, invoice, intent_id
 
 
@@ -72,9 +77,16 @@ class TestShown:
         tenant, invoice, _ = disputed
         client = bearer(tenant.owner_user)
         dispute = body(client.get(f"/api/v1/invoices/{invoice.pk}/"))["dispute"]
-        assert {k: dispute[k] for k in ("id", "status", "amount_cents", "currency", "reason", "evidence_submitted")} == {
-            "id": "dp_1", "status": "needs_response", "amount_cents": 10_000, "currency": "USD",
-            "reason": "product_not_received", "evidence_submitted": False}
+        assert {
+            k: dispute[k] for k in ("id", "status", "amount_cents", "currency", "reason", "evidence_submitted")
+        } == {
+            "id": "dp_1",
+            "status": "needs_response",
+            "amount_cents": 10_000,
+            "currency": "USD",
+            "reason": "product_not_received",
+            "evidence_submitted": False,
+        }
         assert dispute["evidence_due_by"] is not None
         own = body(bearer(member(tenant, "viewer")).get(urls(invoice.pk)[0]))
         assert (own["id"], own["evidence_files"]) == ("dp_1", [])
@@ -101,8 +113,11 @@ class TestEvidence:
         [upload] = fake_stripe.requests_to("POST", "/v1/files")
         assert upload["idempotency_key"]
 
-        evidence = {"product_description": "A puppy, delivered 1 May", "uncategorized_text": "Signed handover",
-                    "files": {"receipt": body(first)["id"]}}
+        evidence = {
+            "product_description": "A puppy, delivered 1 May",
+            "uncategorized_text": "Signed handover",
+            "files": {"receipt": body(first)["id"]},
+        }
         submitted = send_json(client, "post", evidence_url, evidence, **{"Idempotency-Key": "e-1"})
         assert submitted.status_code == 200, submitted.content
         assert (body(submitted)["evidence_submitted"], body(submitted)["status"]) == (True, "under_review")
@@ -134,8 +149,13 @@ class TestEvidence:
 
     def test_after_the_deadline_nothing_goes_to_stripe(self, fake_stripe, disputed):
         tenant, invoice, intent_id = disputed
-        deliver(stripe_event("charge.dispute.updated", fake_stripe.dispute_of(
-            intent_id, dispute_id="dp_1", due_by=int(time.time()) - 60), created=int(time.time()) + 5))
+        deliver(
+            stripe_event(
+                "charge.dispute.updated",
+                fake_stripe.dispute_of(intent_id, dispute_id="dp_1", due_by=int(time.time()) - 60),
+                created=int(time.time()) + 5,
+            )
+        )
         late = send_json(bearer(tenant.owner_user), "post", urls(invoice.pk)[2], {"uncategorized_text": "late"})
         assert (late.status_code, body(late)["code"]) == (409, "evidence_deadline_passed")
         assert fake_stripe.requests_to("POST", "/v1/disputes/") == []
@@ -158,31 +178,43 @@ class TestEvidence:
         staff = send_json(bearer(member(tenant, "staff")), "post", urls(invoice.pk)[2], {"uncategorized_text": "x"})
         assert (staff.status_code, body(staff)["code"]) == (403, "role_forbidden")
         client = bearer(member(tenant, "admin"))
-        for bad, field in (({"favourite_colour": "red"}, "favourite_colour"),
-                           ({"files": {"receipt": 999_999}}, "receipt"),
-                           ({"uncategorized_text": "x" * 20_001}, "uncategorized_text"),
-                           ({}, "evidence")):
+        for bad, field in (
+            ({"favourite_colour": "red"}, "favourite_colour"),
+            ({"files": {"receipt": 999_999}}, "receipt"),
+            ({"uncategorized_text": "x" * 20_001}, "uncategorized_text"),
+            ({}, "evidence"),
+        ):
             refused = send_json(client, "post", urls(invoice.pk)[2], bad)
             assert refused.status_code == 400, (bad, refused.content)
             assert field in body(refused)["errors"], body(refused)
 
 
 class TestClosed:
-    def test_lost_takes_the_disputed_amount_from_the_invoice_once_and_reconciliation_agrees(self, fake_stripe,
-                                                                                         disputed):
+    def test_lost_takes_the_disputed_amount_from_the_invoice_once_and_reconciliation_agrees(
+        self, fake_stripe, disputed
+    ):
         tenant, invoice, intent_id = disputed
-        lost = stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="lost"))
+        lost = stripe_event(
+            "charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="lost")
+        )
         assert deliver(lost).outcome == "dispute dp_1 lost"
         assert deliver(lost).outcome in {"duplicate: dispute dp_1 already lost", "dispute dp_1 lost"}
-        deliver(stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1",
-                                                                             status="lost")))
-        late_open = stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_1"),
-                                 created=int(time.time()) - 3600)
+        deliver(
+            stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="lost"))
+        )
+        late_open = stripe_event(
+            "charge.dispute.created",
+            fake_stripe.dispute_of(intent_id, dispute_id="dp_1"),
+            created=int(time.time()) - 3600,
+        )
         assert deliver(late_open).outcome == "ignored: dispute dp_1 already closed (lost)"
         assert invoice_state(tenant, invoice.pk) == ("partially_refunded", 10_000)
         shown = body(bearer(tenant.owner_user).get(f"/api/v1/invoices/{invoice.pk}/"))
         assert (shown["dispute"]["status"], shown["refunded_cents"], shown["status"]) == (
-            "lost", 10_000, "partially_refunded")
+            "lost",
+            10_000,
+            "partially_refunded",
+        )
         run = stripe_reconcile(trigger="command")
         assert (run.synced, run.mismatch, run.missing_remote, run.missing_local) == (1, 0, 0, 0)
         with tenant_context(tenant.pk):
@@ -197,18 +229,29 @@ class TestClosed:
 
     def test_won_changes_nothing_but_the_status(self, fake_stripe, disputed):
         tenant, invoice, intent_id = disputed
-        deliver(stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1",
-                                                                             status="won")))
+        deliver(
+            stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="won"))
+        )
         assert invoice_state(tenant, invoice.pk) == ("paid", 0)
         assert body(bearer(tenant.owner_user).get(urls(invoice.pk)[0]))["status"] == "won"
 
     def test_an_older_update_arriving_late_does_not_move_it_back(self, fake_stripe, disputed):
         tenant, invoice, intent_id = disputed
         now = int(time.time())
-        deliver(stripe_event("charge.dispute.updated", fake_stripe.dispute_of(intent_id, dispute_id="dp_1",
-                                                                              status="under_review"), created=now + 60))
-        deliver(stripe_event("charge.dispute.updated", fake_stripe.dispute_of(intent_id, dispute_id="dp_1",
-                                                                              status="needs_response"), created=now + 30))
+        deliver(
+            stripe_event(
+                "charge.dispute.updated",
+                fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="under_review"),
+                created=now + 60,
+            )
+        )
+        deliver(
+            stripe_event(
+                "charge.dispute.updated",
+                fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="needs_response"),
+                created=now + 30,
+            )
+        )
         assert every_row(InvoiceDispute).get().status == "under_review"
 
 
@@ -217,10 +260,13 @@ def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(
     connect_account(provider=provider)
     buyer_login, buyer = person()
     tx = make_transaction(provider, buyer, amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    intent_id = payment_services.invoice_payment_open(invoice_kind="marketplace",
-                                                      invoice_id=invoice.pk).stripe_payment_intent_id
+    intent_id = payment_services.invoice_payment_open(
+        invoice_kind="marketplace", invoice_id=invoice.pk
+    ).stripe_payment_intent_id
     deliver(stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
     deliver(stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_m")))
     base = f"/api/v1/marketplace/invoices/{invoice.pk}/dispute/"
@@ -232,14 +278,14 @@ def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(
     assert (refused.status_code, body(refused)["code"]) == (403, "not_your_action")
     answered = send_json(bearer(provider_login), "post", base + "evidence/", {"uncategorized_text": "Groomed on time"})
     assert answered.status_code == 200, answered.content
-    assert MarketplaceInvoice.objects.get(pk=invoice.pk).audit_log.filter(
-        action="dispute_evidence_submitted").count() == 1
+    assert (
+        MarketplaceInvoice.objects.get(pk=invoice.pk).audit_log.filter(action="dispute_evidence_submitted").count() == 1
+    )
     outsider, _ = person()
     assert bearer(outsider).get(base).status_code == 404
 
 
-def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_purchase(
-        fake_stripe, stripe_tenant):  # noqa: F811
+def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_purchase(fake_stripe, stripe_tenant):  # noqa: F811
     """A breeder bills a sale with a tenant invoice: the buyer has no tenant-side view of it, so the
     dispute of its card payment shows on the purchase (read through the core's disputes port)."""
     tenant = stripe_tenant.tenant
@@ -249,14 +295,23 @@ def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_pu
     marketplace_services.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
     purchase = f"/api/v1/marketplace/transactions/{tx.pk}/"
     assert body(bearer(buyer_login).get(purchase))["dispute"] is None
-    intent_id = payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                      tenant_id=tenant.pk).stripe_payment_intent_id
+    intent_id = payment_services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=tenant.pk
+    ).stripe_payment_intent_id
     deliver(stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
-    deliver(stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_b", amount=10_000,
-                                                                          reason="fraudulent")))
+    deliver(
+        stripe_event(
+            "charge.dispute.created",
+            fake_stripe.dispute_of(intent_id, dispute_id="dp_b", amount=10_000, reason="fraudulent"),
+        )
+    )
     dispute = body(bearer(buyer_login).get(purchase))["dispute"]
     assert (dispute["id"], dispute["amount_cents"], dispute["currency"], dispute["reason"]) == (
-        "dp_b", 10_000, "USD", "fraudulent")
+        "dp_b",
+        10_000,
+        "USD",
+        "fraudulent",
+    )
     # The list of purchases stays as it was: the dispute is on the detail only (no query per row).
     listed = body(bearer(buyer_login).get("/api/v1/marketplace/transactions/"))
     assert all("dispute" not in row for row in listed["results"])
@@ -274,8 +329,9 @@ def test_the_fake_stripe_files_and_disputes_behave_like_stripe(fake_stripe, disp
     def upload():
         handle = io.BytesIO(PDF)
         handle.name = "r.pdf"
-        return stripe_client().v1.files.create(params={"purpose": "dispute_evidence", "file": handle},
-                                               options={"idempotency_key": "k-file"})
+        return stripe_client().v1.files.create(
+            params={"purpose": "dispute_evidence", "file": handle}, options={"idempotency_key": "k-file"}
+        )
 
     first, again = upload(), upload()
     assert (first.id, first.purpose, first.type) == (again.id, "dispute_evidence", "pdf")

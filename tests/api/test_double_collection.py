@@ -31,16 +31,21 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 @pytest.fixture
 def open_card_invoice(fake_stripe, stripe_tenant):  # noqa: F811
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
-    row = payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                tenant_id=stripe_tenant.tenant.pk)
+    row = payment_services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    )
     with tenant_context(stripe_tenant.tenant.pk):
         invoice = Invoice.objects.get(pk=invoice.pk)
     return stripe_tenant.tenant, invoice, row.stripe_payment_intent_id
 
 
 def mark_paid_by_hand(tenant, invoice):
-    return send_json(bearer(tenant.owner_user), "patch", f"/api/v1/invoices/{invoice.pk}/",
-                     {"action": "mark_paid", "method": "manual", "reference": "cash", "version": invoice.version})
+    return send_json(
+        bearer(tenant.owner_user),
+        "patch",
+        f"/api/v1/invoices/{invoice.pk}/",
+        {"action": "mark_paid", "method": "manual", "reference": "cash", "version": invoice.version},
+    )
 
 
 def payment_row(invoice) -> InvoicePayment:
@@ -60,8 +65,9 @@ class TestPaymentByHand:
     def test_record_payment_cancels_it_too(self, fake_stripe, open_card_invoice):
         tenant, invoice, intent_id = open_card_invoice
         with tenant_context(tenant.pk):
-            services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=10_000, method="manual",
-                                            idempotency_key="part-1")
+            services.invoice_record_payment(
+                invoice_id=invoice.pk, amount_cents=10_000, method="manual", idempotency_key="part-1"
+            )
         assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
 
     def test_it_is_refused_while_the_intent_is_processing(self, fake_stripe, open_card_invoice):
@@ -69,7 +75,10 @@ class TestPaymentByHand:
         fake_stripe.start_processing(intent_id)
         response = mark_paid_by_hand(tenant, invoice)
         assert (response.status_code, response["Content-Type"], body(response)["code"]) == (
-            409, "application/problem+json", "payment_intent_processing")
+            409,
+            "application/problem+json",
+            "payment_intent_processing",
+        )
         with tenant_context(tenant.pk):
             assert Invoice.objects.get(pk=invoice.pk).status == "sent"
             assert not Payment.objects.filter(invoice_id=invoice.pk).exists()
@@ -102,8 +111,9 @@ class TestLateCardPayment:
         assert mark_paid_by_hand(tenant, invoice).status_code == 200
         # The buyer's card went through at Stripe all the same (paid in the instant of the cancel).
         fake_stripe.objects["payment_intents"][intent_id]["status"] = "requires_payment_method"
-        event = deliver_and_process(Client(), stripe_event("payment_intent.succeeded",
-                                                           copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
+        event = deliver_and_process(
+            Client(), stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id)))
+        )
         assert event.status == "succeeded"
         assert event.outcome.startswith("mismatch: collected twice")
         # The worker returns the card money through Stripe.
@@ -121,7 +131,8 @@ class TestLateCardPayment:
             assert "collected twice" in audit.metadata["note"]
             # One payment on the ledger: the one by hand; the card money is not the invoice's.
             assert list(Payment.objects.filter(invoice_id=invoice.pk).values_list("kind", "method")) == [
-                ("payment", "manual")]
+                ("payment", "manual")
+            ]
         # Stripe's notification of that refund records nothing on the invoice.
         refunded = deliver_and_process(Client(), stripe_event("charge.refunded", fake_stripe.charge_of(intent_id)))
         assert refunded.outcome.startswith("ignored: refunds up to 0 already recorded")
@@ -129,8 +140,12 @@ class TestLateCardPayment:
         # goes back the way it came, by hand.
         with tenant_context(tenant.pk):
             stored = Invoice.objects.get(pk=invoice.pk)
-        response = send_json(bearer(tenant.owner_user), "post", f"/api/v1/invoices/{invoice.pk}/refunds/",
-                             {"amount_cents": 1_000, "reason": "x", "version": stored.version},
-                             **{"Idempotency-Key": "after"})
+        response = send_json(
+            bearer(tenant.owner_user),
+            "post",
+            f"/api/v1/invoices/{invoice.pk}/refunds/",
+            {"amount_cents": 1_000, "reason": "x", "version": stored.version},
+            **{"Idempotency-Key": "after"},
+        )
         assert (response.status_code, body(response)["method"]) == (201, "manual")
         assert len(fake_stripe.objects["refunds"]) == 1

@@ -111,19 +111,21 @@ class TestRowsFromBeforeTheUpgrade:
         data = {"first_name": "Tom", "last_name": "Becker"}
         first = send_json(client, "post", CONTACTS, data, **{"Idempotency-Key": "old"})
         row = IdempotencyKey.objects.using("default").get(key="old")
-        from breederhq.idempotency import request_fingerprint
         import json
 
-        legacy = request_fingerprint(method="POST", path=CONTACTS, content_type="application/json",
-                                     body=json.dumps(data).encode())
+        from breederhq.idempotency import request_fingerprint
+
+        legacy = request_fingerprint(
+            method="POST", path=CONTACTS, content_type="application/json", body=json.dumps(data).encode()
+        )
         IdempotencyKey.objects.using("default").filter(pk=row.pk).update(
-            context="", request_fingerprint=legacy, response_headers={})
+            context="", request_fingerprint=legacy, response_headers={}
+        )
         replay = send_json(client, "post", CONTACTS, data, **{"Idempotency-Key": "old"})
         assert replay.status_code == 201
         assert replay["Idempotent-Replayed"] == "true"
         assert body(replay)["id"] == body(first)["id"]
         assert contacts_of(a) == ["Tom"]
-
 
     def test_a_key_stored_without_a_context_is_not_replayed_into_another_tenant(self, user_in_two_tenants):
         """For a user of several tenants an old row cannot say which tenant it acted in: the key is
@@ -137,10 +139,12 @@ class TestRowsFromBeforeTheUpgrade:
         first = send_json(bearer(user, tenant_id=a.pk), "post", CONTACTS, data, **{"Idempotency-Key": "old-2"})
         assert first.status_code == 201
         row = IdempotencyKey.objects.using("default").get(key="old-2")
-        legacy = request_fingerprint(method="POST", path=CONTACTS, content_type="application/json",
-                                     body=json.dumps(data).encode())
+        legacy = request_fingerprint(
+            method="POST", path=CONTACTS, content_type="application/json", body=json.dumps(data).encode()
+        )
         IdempotencyKey.objects.using("default").filter(pk=row.pk).update(
-            context="", request_fingerprint=legacy, response_headers={})
+            context="", request_fingerprint=legacy, response_headers={}
+        )
         other = send_json(bearer(user, tenant_id=b.pk), "post", CONTACTS, data, **{"Idempotency-Key": "old-2"})
         assert (other.status_code, body(other)["code"]) == (422, "idempotency_key_reused")
         assert contacts_of(b) == []

@@ -43,8 +43,9 @@ def content_of(response) -> bytes:
 
 
 def problem(response, status_code: int, code: str):
-    assert (response.status_code, response["Content-Type"]) == (status_code, "application/problem+json"), \
+    assert (response.status_code, response["Content-Type"]) == (status_code, "application/problem+json"), (
         response.content
+    )
     assert response.json()["code"] == code
     return response.json()
 
@@ -64,18 +65,38 @@ def wait_for_document(client: Client, url: str, timeout: float = 60):
 def breeder_invoice(tenant, *, quantity: int = 2, unit_price_cents: int = 125_000, tax_cents: int = 20_000):
     """A draft with two lines, for a contact with an address (the tenant's context)."""
     with tenant_context(tenant.pk):
-        contact = ContactFactory(tenant=tenant, first_name="Jamie", last_name="Zoë Buyer",
-                                 address_line1="12 Kennel Road", city="Springfield", postal_code="12345",
-                                 country="US", email="jamie@example.test")
+        contact = ContactFactory(
+            tenant=tenant,
+            first_name="Jamie",
+            last_name="Zoë Buyer",
+            address_line1="12 Kennel Road",
+            city="Springfield",
+            postal_code="12345",
+            country="US",
+            email="jamie@example.test",
+        )
         return services.invoice_create(
-            contact_id=contact.pk, tax_cents=tax_cents, due_date=date(2030, 1, 31), notes="Thank you!",
-            lines=[services.LineInput("Puppy deposit", unit_price_cents, quantity),
-                   services.LineInput("Vaccination", 4_550)])
+            contact_id=contact.pk,
+            tax_cents=tax_cents,
+            due_date=date(2030, 1, 31),
+            notes="Thank you!",
+            lines=[
+                services.LineInput("Puppy deposit", unit_price_cents, quantity),
+                services.LineInput("Vaccination", 4_550),
+            ],
+        )
 
 
 def seller(**fields):
-    defaults = dict(name="Maple Kennels", address_line1="1 Maple Lane", city="Portland", postal_code="97201",
-                    country="US", contact_email="hello@maple.test", phone="+1 555 0100")
+    defaults = dict(
+        name="Maple Kennels",
+        address_line1="1 Maple Lane",
+        city="Portland",
+        postal_code="97201",
+        country="US",
+        contact_email="hello@maple.test",
+        phone="+1 555 0100",
+    )
     return TenantFactory(**{**defaults, **fields})
 
 
@@ -87,8 +108,11 @@ def sent_emails(folder: Path) -> list[dict]:
 def worker(start_celery_worker, tmp_path, settings):
     """A real worker whose storage is the test's MEDIA_ROOT and whose emails land in a folder."""
     outbox = tmp_path / "outbox"
-    start_celery_worker(EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend", FLAKY_EMAIL_DIR=str(outbox),
-                        MEDIA_ROOT=str(settings.MEDIA_ROOT))
+    start_celery_worker(
+        EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend",
+        FLAKY_EMAIL_DIR=str(outbox),
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+    )
     return outbox
 
 
@@ -110,14 +134,35 @@ def test_a_sent_tenant_invoice_is_rendered_by_the_worker_emailed_with_its_pdf_an
     content = content_of(response)
     with tenant_context(tenant.pk):
         row = InvoiceDocument.objects.get(invoice_id=invoice.pk)
-    assert (response["ETag"], row.size, row.kind, row.number) == (f'"{row.sha256}"', len(content), "invoice",
-                                                                 "INV-000001")
+    assert (response["ETag"], row.size, row.kind, row.number) == (
+        f'"{row.sha256}"',
+        len(content),
+        "invoice",
+        "INV-000001",
+    )
 
     text = pdf_text(content)
-    for expected in ("Invoice INV-000001", "Maple Kennels", "1 Maple Lane", "hello@maple.test", "Jamie Zoë Buyer",
-                     "12 Kennel Road", "12345 Springfield", "Due date: 2030-01-31", "Puppy deposit", "Vaccination",
-                     "1,250.00 USD", "2,500.00 USD", "45.50 USD", "2,545.50 USD", "200.00 USD", "2,745.50 USD",
-                     "Total (USD)", "quoting INV-000001 as the payment reference", "Thank you!"):
+    for expected in (
+        "Invoice INV-000001",
+        "Maple Kennels",
+        "1 Maple Lane",
+        "hello@maple.test",
+        "Jamie Zoë Buyer",
+        "12 Kennel Road",
+        "12345 Springfield",
+        "Due date: 2030-01-31",
+        "Puppy deposit",
+        "Vaccination",
+        "1,250.00 USD",
+        "2,500.00 USD",
+        "45.50 USD",
+        "2,545.50 USD",
+        "200.00 USD",
+        "2,745.50 USD",
+        "Total (USD)",
+        "quoting INV-000001 as the payment reference",
+        "Thank you!",
+    ):
         assert expected in text, expected
     assert f"Issue date: {row.created_at.date().isoformat()}" in text
 
@@ -137,13 +182,15 @@ def test_a_sent_tenant_invoice_is_rendered_by_the_worker_emailed_with_its_pdf_an
     time.sleep(1)
     emails = sent_emails(worker)
     assert [e["to"] for e in emails] == [["jamie@example.test"]]
-    assert emails[0]["attachments"] == [{"filename": "invoice-INV-000001.pdf", "mimetype": "application/pdf",
-                                         "sha256": row.sha256}]
+    assert emails[0]["attachments"] == [
+        {"filename": "invoice-INV-000001.pdf", "mimetype": "application/pdf", "sha256": row.sha256}
+    ]
 
     # Listed with its download address; asking to render again changes nothing.
     listed = owner.get(f"/api/v1/invoices/{invoice.pk}/documents/").json()["results"]
     assert [(d["kind"], d["number"], d["sha256"], d["url"]) for d in listed] == [
-        ("invoice", "INV-000001", row.sha256, f"/api/v1/invoices/{invoice.pk}/documents/{row.pk}/")]
+        ("invoice", "INV-000001", row.sha256, f"/api/v1/invoices/{invoice.pk}/documents/{row.pk}/")
+    ]
     assert content_of(owner.get(listed[0]["url"])) == content
     assert render_invoice_document.delay(invoice_ref("tenant_invoice", invoice).as_dict()) is not None
     again, created = document_ensure(invoice_ref("tenant_invoice", invoice))
@@ -158,8 +205,9 @@ def test_a_tenant_refund_issues_a_credit_note_pdf(worker):
     with tenant_context(tenant.pk):
         services.invoice_send(invoice_id=invoice.pk)
         services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="paid-1")
-        credit_note = services.invoice_refund(invoice_id=invoice.pk, amount_cents=2_550, reason="vet bill",
-                                              idempotency_key="refund-1")
+        credit_note = services.invoice_refund(
+            invoice_id=invoice.pk, amount_cents=2_550, reason="vet bill", idempotency_key="refund-1"
+        )
     owner = bearer(tenant.owner_user)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -168,13 +216,22 @@ def test_a_tenant_refund_issues_a_credit_note_pdf(worker):
             break
         time.sleep(0.3)
     assert sorted((d["kind"], d["number"]) for d in listed) == [
-        ("credit_note", credit_note.credit_note_number), ("invoice", "INV-000001")]
+        ("credit_note", credit_note.credit_note_number),
+        ("invoice", "INV-000001"),
+    ]
     note = next(d for d in listed if d["kind"] == "credit_note")
     response = owner.get(note["url"])
     assert response["Content-Disposition"] == f'attachment; filename="credit-note-{credit_note.credit_note_number}.pdf"'
     text = pdf_text(content_of(response))
-    for expected in (f"Credit note {credit_note.credit_note_number}", "Credits invoice INV-000001", "25.50 USD",
-                     "vet bill", "Maple Kennels", "Jamie Zoë Buyer", "by hand"):
+    for expected in (
+        f"Credit note {credit_note.credit_note_number}",
+        "Credits invoice INV-000001",
+        "25.50 USD",
+        "vet bill",
+        "Maple Kennels",
+        "Jamie Zoë Buyer",
+        "by hand",
+    ):
         assert expected in text, expected
 
 
@@ -185,7 +242,9 @@ def test_marketplace_invoice_and_refund_pdfs_for_the_buyer_and_the_provider_only
     buyer_login, buyer = person(display_name="Robin Buyer")
     invoice = marketplace_services.marketplace_invoice_create(
         transaction_id=make_transaction(provider, buyer, amount_cents=8_000).pk,
-        line_items=[marketplace_services.LineItem("Full groom", 4_000, 2)], tax_cents=640)
+        line_items=[marketplace_services.LineItem("Full groom", 4_000, 2)],
+        tax_cents=640,
+    )
     buyer_client, provider_client = bearer(buyer_login), bearer(provider_login)
     url = f"/api/v1/marketplace/invoices/{invoice.pk}/document/"
     problem(buyer_client.get(url), 409, "invoice_not_issued")
@@ -197,8 +256,17 @@ def test_marketplace_invoice_and_refund_pdfs_for_the_buyer_and_the_provider_only
     assert response["Content-Disposition"] == f'attachment; filename="invoice-{invoice.number}.pdf"'
     assert content_of(provider_client.get(url)) == content
     text = pdf_text(content)
-    for expected in (f"Invoice {invoice.number}", "Happy Paws Grooming", "Austin, TX", "Robin Buyer", "Full groom",
-                     "40.00 USD", "80.00 USD", "6.40 USD", "86.40 USD"):
+    for expected in (
+        f"Invoice {invoice.number}",
+        "Happy Paws Grooming",
+        "Austin, TX",
+        "Robin Buyer",
+        "Full groom",
+        "40.00 USD",
+        "80.00 USD",
+        "6.40 USD",
+        "86.40 USD",
+    ):
         assert expected in text, expected
     for outsider in (person()[0], provider_with_login()[0]):
         problem(bearer(outsider).get(url), 404, "not_found")
@@ -209,8 +277,10 @@ def test_marketplace_invoice_and_refund_pdfs_for_the_buyer_and_the_provider_only
     deadline = time.monotonic() + 60
     while len(listed := buyer_client.get(documents).json()["results"]) < 2 and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert [(d["kind"], d["number"]) for d in listed] == [("invoice", invoice.number),
-                                                          ("credit_note", f"{invoice.number}-CN1")]
+    assert [(d["kind"], d["number"]) for d in listed] == [
+        ("invoice", invoice.number),
+        ("credit_note", f"{invoice.number}-CN1"),
+    ]
     text = pdf_text(content_of(provider_client.get(listed[1]["url"])))
     assert f"Credit note {invoice.number}-CN1" in text and "12.34 USD" in text
     assert MarketplaceInvoiceDocument.objects.using("marketplace").filter(invoice_id=invoice.pk).count() == 2
@@ -294,9 +364,17 @@ def test_documents_are_immutable_and_unique_per_invoice_kind_and_version():
     row, _ = document_ensure(invoice_ref("tenant_invoice", invoice))
     with tenant_context(tenant.pk):
         with pytest.raises(IntegrityError), transaction.atomic():
-            InvoiceDocument.objects.create(tenant_id=tenant.pk, invoice_id=invoice.pk, kind="invoice",
-                                           source_id=invoice.pk, version=1, number="x", file="x.pdf",
-                                           sha256="0" * 64, size=1)
+            InvoiceDocument.objects.create(
+                tenant_id=tenant.pk,
+                invoice_id=invoice.pk,
+                kind="invoice",
+                source_id=invoice.pk,
+                version=1,
+                number="x",
+                file="x.pdf",
+                sha256="0" * 64,
+                size=1,
+            )
         with pytest.raises(ProgrammingError), transaction.atomic():  # append-only for the application role
             InvoiceDocument.objects.filter(pk=row.pk).update(sha256="1" * 64)
         assert InvoiceDocument.objects.get().sha256 == row.sha256

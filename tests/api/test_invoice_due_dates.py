@@ -24,9 +24,26 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 #: Each is refused as `due_date` by both kinds: not a date, not a calendar date, or out of range.
 BAD_DATES = [
-    "2030-02-30", "31/01/2030", "2030-1-311", "tomorrow", "", "2030-01-31T10:00:00Z", 20300131, ["2030-01-31"],
-    {"date": "2030-01-31"}, True, "2030-01-31\x00", "9" * 10_000, "99999-01-01", "0000-01-01", "-2030-01-01",
-    "10000-01-01", "9999-12-31", "1999-12-31", "2200-01-01", "0001-01-01",
+    "2030-02-30",
+    "31/01/2030",
+    "2030-1-311",
+    "tomorrow",
+    "",
+    "2030-01-31T10:00:00Z",
+    20300131,
+    ["2030-01-31"],
+    {"date": "2030-01-31"},
+    True,
+    "2030-01-31\x00",
+    "9" * 10_000,
+    "99999-01-01",
+    "0000-01-01",
+    "-2030-01-01",
+    "10000-01-01",
+    "9999-12-31",
+    "1999-12-31",
+    "2200-01-01",
+    "0001-01-01",
 ]
 LAST_WEEK = (today() - timedelta(days=7)).isoformat()
 
@@ -83,7 +100,8 @@ class TestTenantInvoices:
         _problem(patch(client, invoice_id, {"version": 1, "due_date": value}), "due_date")
         with tenant_context(a.pk):
             assert list(Invoice.objects.values_list("id", "due_date", "version")) == [
-                (invoice_id, date(2030, 1, 31), 1)]
+                (invoice_id, date(2030, 1, 31), 1)
+            ]
 
     def test_overdue_once_sent_with_a_past_due_date(self, breeder):
         _, client, contact = breeder
@@ -106,7 +124,10 @@ class TestMarketplaceInvoices:
         assert created.status_code == 201, created.content
         invoice = body(created)
         assert (invoice["due_date"], invoice["due_at"], invoice["is_overdue"]) == (
-            "2030-01-31", "2030-01-31T00:00:00Z", False)
+            "2030-01-31",
+            "2030-01-31T00:00:00Z",
+            False,
+        )
         read = body(buyer_client.get(f"{M}invoices/{invoice['id']}/"))
         assert (read["due_date"], read["due_at"]) == ("2030-01-31", "2030-01-31T00:00:00Z")
         stored = MarketplaceInvoice.objects.using("marketplace").get(pk=invoice["id"])
@@ -118,14 +139,17 @@ class TestMarketplaceInvoices:
         assert created.status_code == 201, created.content
         assert (body(created)["due_date"], body(created)["due_at"]) == ("2030-02-01", "2030-02-01T00:00:00Z")
 
-    @pytest.mark.parametrize("extra, field", [
-        ({"due_date": "2030-01-31", "due_at": "2030-02-05T12:00:00Z"}, "due_at"),
-        ({"due_at": "9999-12-31T23:59:59-05:00"}, "due_at"),   # past year 9999 in UTC
-        ({"due_at": "0001-01-01T00:00:00+05:00"}, "due_at"),   # before year 1 in UTC
-        ({"due_at": "31/01/2030"}, "due_at"),
-        ({"due_at": "1999-06-01T12:00:00Z"}, "due_date"),      # parses, but its date is out of range
-        ({"due_at": "2299-06-01T12:00:00Z"}, "due_date"),
-    ])
+    @pytest.mark.parametrize(
+        "extra, field",
+        [
+            ({"due_date": "2030-01-31", "due_at": "2030-02-05T12:00:00Z"}, "due_at"),
+            ({"due_at": "9999-12-31T23:59:59-05:00"}, "due_at"),  # past year 9999 in UTC
+            ({"due_at": "0001-01-01T00:00:00+05:00"}, "due_at"),  # before year 1 in UTC
+            ({"due_at": "31/01/2030"}, "due_at"),
+            ({"due_at": "1999-06-01T12:00:00Z"}, "due_date"),  # parses, but its date is out of range
+            ({"due_at": "2299-06-01T12:00:00Z"}, "due_date"),
+        ],
+    )
     def test_a_bad_due_at_is_400_and_writes_nothing(self, sale, extra, field):
         provider_client, _, _, tx = sale
         _problem(_marketplace_create(provider_client, tx, **extra), field)
@@ -149,6 +173,7 @@ class TestMarketplaceInvoices:
         assert [i["is_overdue"] for i in body(buyer_client.get(f"{M}invoices/"))["results"]] == [True]
         email = OutboundEmail.objects.using("marketplace").get(template="invoice_sent", to=[buyer.email])
         assert f"It is due on {LAST_WEEK}." in email.text_body and LAST_WEEK in email.html_body
-        claimed = send_json(buyer_client, "patch", url,
-                            {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"})
+        claimed = send_json(
+            buyer_client, "patch", url, {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"}
+        )
         assert (body(claimed)["status"], body(claimed)["is_overdue"]) == ("pending_confirmation", False)

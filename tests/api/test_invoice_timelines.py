@@ -42,8 +42,12 @@ def _full_marketplace_lifecycle():
 
 def test_a_full_marketplace_lifecycle_writes_invoice_and_confirmation_audit_rows():
     invoice_id, url, seller, client, provider, buyer = _full_marketplace_lifecycle()
-    changes = list(MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice_id)
-                   .order_by("id").values_list("action", "old_status", "new_status", "changed_by_id"))
+    changes = list(
+        MarketplaceInvoiceAuditLog.objects.using("marketplace")
+        .filter(invoice_id=invoice_id)
+        .order_by("id")
+        .values_list("action", "old_status", "new_status", "changed_by_id")
+    )
     assert changes == [
         ("created", "", "draft", provider.user_id),
         ("sent", "draft", "sent", provider.user_id),
@@ -51,9 +55,12 @@ def test_a_full_marketplace_lifecycle_writes_invoice_and_confirmation_audit_rows
         ("payment_confirmed", "pending_confirmation", "paid", provider.user_id),
         ("refunded", "paid", "partially_refunded", provider.user_id),
     ]
-    confirmations = list(MarketplacePaymentConfirmationAudit.objects.using("marketplace")
-                         .filter(invoice_id=invoice_id).order_by("id")
-                         .values_list("event", "marked_paid_by_id", "confirmed_by_id"))
+    confirmations = list(
+        MarketplacePaymentConfirmationAudit.objects.using("marketplace")
+        .filter(invoice_id=invoice_id)
+        .order_by("id")
+        .values_list("event", "marked_paid_by_id", "confirmed_by_id")
+    )
     assert confirmations == [("buyer_marked_paid", buyer.pk, None), ("confirmed", None, provider.user_id)]
     # Nothing of a marketplace invoice lands in the tenant database's audit tables.
     assert not InvoiceAuditLog.objects.exists() and not PaymentConfirmationAudit.objects.exists()
@@ -64,12 +71,25 @@ def test_a_full_marketplace_lifecycle_writes_invoice_and_confirmation_audit_rows
         assert answer.status_code == 200, answer.content
         entries = body(answer)["results"]
         assert [(e["source"], e["action"]) for e in entries] == [
-            ("change", "created"), ("change", "sent"), ("change", "buyer_marked_paid"),
-            ("payment_confirmation", "buyer_marked_paid"), ("change", "payment_confirmed"),
-            ("payment_confirmation", "confirmed"), ("change", "refunded")]
+            ("change", "created"),
+            ("change", "sent"),
+            ("change", "buyer_marked_paid"),
+            ("payment_confirmation", "buyer_marked_paid"),
+            ("change", "payment_confirmed"),
+            ("payment_confirmation", "confirmed"),
+            ("change", "refunded"),
+        ]
         assert entries[2]["actor"] == f"marketplace_user:{buyer.pk}"
-        assert set(entries[0]) == {"at", "source", "action", "old_status", "new_status", "payment_mode", "actor",
-                                   "metadata"}
+        assert set(entries[0]) == {
+            "at",
+            "source",
+            "action",
+            "old_status",
+            "new_status",
+            "payment_mode",
+            "actor",
+            "metadata",
+        }
     outsider_login, _ = person()
     assert bearer(outsider_login).get(f"{url}timeline/").status_code == 404
 
@@ -77,8 +97,10 @@ def test_a_full_marketplace_lifecycle_writes_invoice_and_confirmation_audit_rows
 def test_marketplace_audit_rows_are_append_only_for_the_application_role():
     invoice_id, *_ = _full_marketplace_lifecycle()
     for table in ("marketplace_invoice_audit_log", "marketplace_payment_confirmation_audit"):
-        for statement in (f"UPDATE {table} SET metadata = '{{}}' WHERE invoice_id = %s",
-                          f"DELETE FROM {table} WHERE invoice_id = %s"):
+        for statement in (
+            f"UPDATE {table} SET metadata = '{{}}' WHERE invoice_id = %s",
+            f"DELETE FROM {table} WHERE invoice_id = %s",
+        ):
             with pytest.raises(DatabaseError), transaction.atomic(using="marketplace"):
                 with connections["marketplace"].cursor() as cursor:
                     cursor.execute(statement, [invoice_id])
@@ -99,8 +121,15 @@ def test_the_tenant_timeline_has_the_same_shape_and_the_invoice_s_readers(two_te
     with tenant_context(tenant.pk):
         contact = ContactFactory(tenant=tenant)
     owner = bearer(tenant.owner_user, tenant_id=tenant.pk)
-    created = send_json(owner, "post", "/api/v1/invoices/", {"contact_id": contact.pk, "lines": [
-        {"description": "Puppy deposit", "unit_price_cents": 50_000, "quantity": 1}]})
+    created = send_json(
+        owner,
+        "post",
+        "/api/v1/invoices/",
+        {
+            "contact_id": contact.pk,
+            "lines": [{"description": "Puppy deposit", "unit_price_cents": 50_000, "quantity": 1}],
+        },
+    )
     assert created.status_code == 201, created.content
     url = f"/api/v1/invoices/{body(created)['id']}/"
     assert send_json(owner, "patch", url, {"action": "send", "version": 1}).status_code == 200
@@ -110,7 +139,16 @@ def test_the_tenant_timeline_has_the_same_shape_and_the_invoice_s_readers(two_te
     entries = body(answer)["results"]
     assert [(e["source"], e["action"], e["old_status"], e["new_status"], e["actor"]) for e in entries] == [
         ("change", "created", None, "draft", f"user:{tenant.owner_user.pk}"),
-        ("change", "sent", "draft", "sent", f"user:{tenant.owner_user.pk}")]
-    assert set(entries[0]) == {"at", "source", "action", "old_status", "new_status", "payment_mode", "actor",
-                               "metadata"}
+        ("change", "sent", "draft", "sent", f"user:{tenant.owner_user.pk}"),
+    ]
+    assert set(entries[0]) == {
+        "at",
+        "source",
+        "action",
+        "old_status",
+        "new_status",
+        "payment_mode",
+        "actor",
+        "metadata",
+    }
     assert bearer(other.owner_user, tenant_id=other.pk).get(f"{url}timeline/").status_code == 404

@@ -90,12 +90,15 @@ def test_png_and_webp_are_accepted(kind):
     assert body(response)["content_type"] == f"image/{kind.lower()}"
 
 
-@pytest.mark.parametrize("data", [
-    b"GIF89a" + b"\x00" * 100,
-    b"%PDF-1.7 not an image",
-    b"<svg xmlns='http://www.w3.org/2000/svg'></svg>",
-    b"",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GIF89a" + b"\x00" * 100,
+        b"%PDF-1.7 not an image",
+        b"<svg xmlns='http://www.w3.org/2000/svg'></svg>",
+        b"",
+    ],
+)
 def test_other_types_are_415_and_store_nothing(data):
     client, _ = provider_client()
     listing = own_listing(client)
@@ -133,7 +136,10 @@ def test_a_decompression_bomb_is_refused_from_its_header(settings):
     assert len(bomb.getvalue()) < 200_000
     response = upload(client, listing["id"], bomb.getvalue(), name="bomb.png")
     assert (response.status_code, body(response)["code"], body(response)["max_pixels"]) == (
-        413, "image_too_large", 1_000_000)
+        413,
+        "image_too_large",
+        1_000_000,
+    )
     assert not ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"]).exists()
 
 
@@ -162,15 +168,16 @@ def test_reorder_at_the_version_read_and_delete_removes_the_files(django_capture
     state = body(client.get(f"{LISTINGS}{listing['id']}/images/"))
     assert [row["id"] for row in state["images"]] == ids and state["listing_version"] == 4
 
-    stale = send_json(client, "put", f"{LISTINGS}{listing['id']}/images/order/",
-                      {"image_ids": ids[::-1], "version": 3})
+    stale = send_json(client, "put", f"{LISTINGS}{listing['id']}/images/order/", {"image_ids": ids[::-1], "version": 3})
     assert (stale.status_code, body(stale)["code"], body(stale)["current_version"]) == (409, "version_conflict", 4)
     for wrong in ([ids[0], ids[1]], [ids[0], ids[0], ids[1]], [*ids, 10**12]):
-        response = send_json(client, "put", f"{LISTINGS}{listing['id']}/images/order/",
-                             {"image_ids": wrong, "version": 4})
+        response = send_json(
+            client, "put", f"{LISTINGS}{listing['id']}/images/order/", {"image_ids": wrong, "version": 4}
+        )
         assert (response.status_code, body(response)["code"]) == (400, "image_ids_mismatch"), wrong
-    moved = send_json(client, "put", f"{LISTINGS}{listing['id']}/images/order/", {"image_ids": ids[::-1]},
-                      **{"If-Match": '"4"'})
+    moved = send_json(
+        client, "put", f"{LISTINGS}{listing['id']}/images/order/", {"image_ids": ids[::-1]}, **{"If-Match": '"4"'}
+    )
     assert moved.status_code == 200 and [row["id"] for row in body(moved)["images"]] == ids[::-1]
     assert body(moved)["listing_version"] == 5
 
@@ -237,8 +244,10 @@ def test_two_uploads_racing_for_the_last_place_one_wins(settings):
     assert sorted(results, key=str) == [(201, None), (409, "too_many_images")], results
     assert ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"]).count() == 2
     stored = set(os.listdir(os.path.join(settings.MEDIA_ROOT, "marketplace", "listing-images", str(listing["id"]))))
-    names = {os.path.basename(i.original.name)
-             for i in ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"])}
+    names = {
+        os.path.basename(i.original.name)
+        for i in ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"])
+    }
     assert stored == names  # the loser's file was not left behind
 
 

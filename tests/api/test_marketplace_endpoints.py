@@ -41,8 +41,9 @@ class TestListings:
         assert problem["detail"].startswith("The search was stopped after 200 ms. Narrow it")
         # Nothing was kept of it: the same search answers once the database is free again.
         make_listing(ProviderFactory(state="TX"), slug="groom", title="Dog grooming")
-        assert [row["slug"] for row in body(Client().get(f"{M}listings/", {"q": "grooming", "state": "TX"}))["results"]] \
-            == ["groom"]
+        assert [
+            row["slug"] for row in body(Client().get(f"{M}listings/", {"q": "grooming", "state": "TX"}))["results"]
+        ] == ["groom"]
 
     def test_search_filters_full_text_and_pages(self):
         _, provider = provider_with_login(business_name="Happy Paws")
@@ -57,7 +58,10 @@ class TestListings:
         assert slugs(price_max_cents=7000) == ["groom"]
         page = body(client.get(f"{M}listings/", {"page_size": 1}))
         assert (page["count"], len(page["results"]), page["results"][0]["provider"]["business_name"]) == (
-            2, 1, "Happy Paws")
+            2,
+            1,
+            "Happy Paws",
+        )
         for bad in ({"category": "unicorns"}, {"price_min_cents": "cheap"}, {"order": "random"}, {"page": "x"}):
             response = client.get(f"{M}listings/", bad)
             assert response.status_code in (400, 404), bad
@@ -82,8 +86,11 @@ class TestTransactions:
         make_transaction(provider, other)
         client = bearer(buyer_login)
         first = body(client.get(f"{M}transactions/", {"page_size": 2}))
-        second = body(Client(headers={"Authorization": client.defaults.get("HTTP_AUTHORIZATION", "")}).get(
-            first["next"])) if first["next"] else None
+        second = (
+            body(Client(headers={"Authorization": client.defaults.get("HTTP_AUTHORIZATION", "")}).get(first["next"]))
+            if first["next"]
+            else None
+        )
         seen = [t["id"] for t in first["results"]] + [t["id"] for t in second["results"]]
         assert seen == [t.pk for t in reversed(mine)]
         assert second["next"] is None
@@ -93,7 +100,9 @@ class TestTransactions:
         provider_login, provider = provider_with_login()
         buyer_login, buyer = person()
         tx = make_transaction(provider, buyer)
-        assert [t["id"] for t in body(bearer(provider_login).get(f"{M}transactions/", {"as": "provider"}))["results"]] == [tx.pk]
+        assert [
+            t["id"] for t in body(bearer(provider_login).get(f"{M}transactions/", {"as": "provider"}))["results"]
+        ] == [tx.pk]
         response = bearer(buyer_login).get(f"{M}transactions/", {"as": "provider"})
         assert (response.status_code, body(response)["code"]) == (403, "not_a_provider")
         assert bearer(buyer_login).get(f"{M}transactions/", {"status": "lost"}).status_code == 400
@@ -112,8 +121,12 @@ class TestThreads:
         assert opened.status_code == 201
         thread_id = body(opened)["id"]
         for text in ("one", "two", "three"):
-            assert send_json(bearer(provider_login), "post", f"{M}threads/{thread_id}/messages/",
-                             {"body": text}).status_code == 201
+            assert (
+                send_json(
+                    bearer(provider_login), "post", f"{M}threads/{thread_id}/messages/", {"body": text}
+                ).status_code
+                == 201
+            )
         url = f"{M}threads/{thread_id}/messages/"
         page = body(buyer_client.get(url, {"page_size": 3}))
         assert [m["body"] for m in page["results"]] == ["three", "two", "one"]
@@ -154,8 +167,10 @@ class TestThreads:
 
 
 def _counts(client, url, size):
-    with CaptureQueriesContext(connections["default"]) as tenant_db, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_db,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+    ):
         response = client.get(url, {"page_size": size})
     assert response.status_code == 200
     assert len(body(response)["results"]) == size
@@ -174,8 +189,12 @@ def test_marketplace_lists_run_constant_queries_per_database():
     blocked = MarketplaceUserFactory.create_batch(100)
     UserBlock.objects.using("marketplace").bulk_create([UserBlock(provider=provider, blocked_user=u) for u in blocked])
     buyer_client, provider_client = bearer(buyer_login), bearer(provider_login)
-    for client, url in ((Client(), f"{M}listings/"), (buyer_client, f"{M}transactions/"),
-                        (buyer_client, f"{M}threads/{thread.pk}/messages/"), (provider_client, f"{M}blocks/")):
+    for client, url in (
+        (Client(), f"{M}listings/"),
+        (buyer_client, f"{M}transactions/"),
+        (buyer_client, f"{M}threads/{thread.pk}/messages/"),
+        (provider_client, f"{M}blocks/"),
+    ):
         _counts(client, url, 1)  # warm: the first read of a login fills the identity cache
         per_size = {size: _counts(client, url, size) for size in (1, 10, 100)}
         assert len(set(per_size.values())) == 1, (url, per_size)
@@ -212,14 +231,21 @@ class TestBuyerReceipt:
         assert refused.status_code == 404
         bad = bearer(buyer_login).post(url, {"receipt": SimpleUploadedFile("r.pdf", b"<html>")})
         assert (bad.status_code, body(bad)["code"]) == (400, "receipt_type_refused")
-        response = bearer(buyer_login).post(url, {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x"),
-                                                  "reference": "wire 7"})
+        response = bearer(buyer_login).post(
+            url, {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x"), "reference": "wire 7"}
+        )
         with tenant_context(tenant.pk):
             stored = Invoice.objects.get(pk=invoice.pk)
             assert (stored.status, bool(stored.buyer_payment_receipt)) == ("pending_confirmation", True)
-        assert (response.status_code, body(response)) == (200, {
-            "transaction_id": tx.pk, "invoice_id": invoice.pk, "invoice_status": "pending_confirmation",
-            "invoice_version": stored.version})
+        assert (response.status_code, body(response)) == (
+            200,
+            {
+                "transaction_id": tx.pk,
+                "invoice_id": invoice.pk,
+                "invoice_status": "pending_confirmation",
+                "invoice_version": stored.version,
+            },
+        )
         assert response["ETag"] == f'"{stored.version}"'
 
     @pytest.mark.parametrize("via", ["body", "if_match"])
@@ -246,10 +272,16 @@ class TestBuyerReceipt:
         with tenant_context(tenant.pk):
             untouched = Invoice.objects.get(pk=invoice.pk)
             assert (untouched.status, untouched.version, bool(untouched.buyer_payment_receipt)) == (
-                "sent", current, False)
+                "sent",
+                current,
+                False,
+            )
         fresh = upload(current)
         assert (fresh.status_code, body(fresh)["invoice_status"], body(fresh)["invoice_version"]) == (
-            200, "pending_confirmation", current + 1)
+            200,
+            "pending_confirmation",
+            current + 1,
+        )
         # The claim is in: uploading again at the old version is stale, not a second claim.
         again = upload(current)
         assert (again.status_code, body(again)["current_version"]) == (409, current + 1)
@@ -258,9 +290,11 @@ class TestBuyerReceipt:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         _, buyer_login, tx, _ = self._breeder_sale()
-        response = bearer(buyer_login).post(f"{M}transactions/{tx.pk}/receipt/",
-                                            {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x")},
-                                            headers={"If-Match": "latest"})
+        response = bearer(buyer_login).post(
+            f"{M}transactions/{tx.pk}/receipt/",
+            {"receipt": SimpleUploadedFile("r.pdf", b"%PDF-1.4 x")},
+            headers={"If-Match": "latest"},
+        )
         assert (response.status_code, body(response)["code"]) == (400, "validation_failed")
 
 
@@ -276,8 +310,10 @@ def test_the_thread_list_runs_constant_queries_per_database():
 
 def test_threads_page_by_cursor_most_recent_first():
     buyer_login, buyer = person()
-    opened = [services.message_thread_open(buyer_id=buyer.pk, provider_id=p.pk, body="Hi").pk
-              for p in ProviderFactory.create_batch(3)]
+    opened = [
+        services.message_thread_open(buyer_id=buyer.pk, provider_id=p.pk, body="Hi").pk
+        for p in ProviderFactory.create_batch(3)
+    ]
     client = bearer(buyer_login)
     first = body(client.get(f"{M}threads/", {"page_size": 2}))
     rest = body(client.get(first["next"]))
@@ -306,8 +342,11 @@ def test_the_listing_search_page_and_its_count_are_one_query():
     last = body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": "last"}))
     assert (last["count"], len(last["results"]), last["next"]) == (5, 1, None)
     assert "_page_total_count" not in last["results"][0]
-    seen = [r["slug"] for page in (1, 2, 3)
-            for r in body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": page}))["results"]]
+    seen = [
+        r["slug"]
+        for page in (1, 2, 3)
+        for r in body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": page}))["results"]
+    ]
     assert len(seen) == len(set(seen)) == 5
 
     with CaptureQueriesContext(connections["marketplace"]) as captured:

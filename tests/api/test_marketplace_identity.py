@@ -41,16 +41,26 @@ class TestJoining:
         assert body(buyer.get(ME)) == identity
         assert body(buyer.get("/api/v1/auth/me/"))["marketplace_user_id"] == identity["id"]
         listing = make_listing(ProviderFactory(), slug="groom", title="Dog grooming", price_cents=6_500)
-        bought = send_json(buyer, "post", "/api/v1/marketplace/transactions/", {"listing_id": listing.pk},
-                           **{"Idempotency-Key": "buy-1"})
+        bought = send_json(
+            buyer,
+            "post",
+            "/api/v1/marketplace/transactions/",
+            {"listing_id": listing.pk},
+            **{"Idempotency-Key": "buy-1"},
+        )
         assert bought.status_code == 201, bought.content
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=body(bought)["id"]).client_id == identity["id"]
+        assert (
+            MarketplaceTransaction.objects.using("marketplace").get(pk=body(bought)["id"]).client_id == identity["id"]
+        )
 
     def test_an_unconfirmed_account_is_refused_and_nothing_is_made(self):
         user = UserFactory(email="unconfirmed@example.test", email_verified_at=None)
         refused = bearer(user).post(ME)
         assert (refused.status_code, refused["Content-Type"], body(refused)["code"]) == (
-            403, "application/problem+json", "email_unverified")
+            403,
+            "application/problem+json",
+            "email_unverified",
+        )
         assert not MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).exists()
         assert Client().post(ME).status_code == 401
 
@@ -73,8 +83,9 @@ class TestJoining:
 def test_simultaneous_joins_make_one_identity():
     user = UserFactory(email="racing@example.test")
     access = bearer(user).defaults["HTTP_AUTHORIZATION"]
-    results = run_together(4, lambda: (lambda r: (r.status_code, r.json().get("id")))(
-        Client(headers={"Authorization": access}).post(ME)))
+    results = run_together(
+        4, lambda: (lambda r: (r.status_code, r.json().get("id")))(Client(headers={"Authorization": access}).post(ME))
+    )
     assert {status for status, _ in results} <= {200, 201} and 201 in {status for status, _ in results}, results
     assert len({identity for _, identity in results}) == 1
     assert MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).count() == 1

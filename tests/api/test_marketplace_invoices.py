@@ -16,8 +16,10 @@ from tests.factories.marketplace import ProviderFactory, make_listing, make_tran
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 M = "/api/v1/marketplace/"
-LINES = [{"description": "Full groom", "unit_price_cents": 6000, "quantity": 1},
-         {"description": "Nail trim", "unit_price_cents": 1000, "quantity": 2}]
+LINES = [
+    {"description": "Full groom", "unit_price_cents": 6000, "quantity": 1},
+    {"description": "Nail trim", "unit_price_cents": 1000, "quantity": 2},
+]
 
 
 def _stored(invoice_id: int) -> MarketplaceInvoice:
@@ -35,21 +37,31 @@ def sale():
 class TestMarketplaceInvoices:
     def test_create_send_buyer_claims_provider_confirms(self, sale):
         provider_client, buyer_client, provider, buyer, tx = sale
-        created = send_json(provider_client, "post", f"{M}invoices/",
-                            {"transaction_id": tx.pk, "line_items": LINES, "tax_cents": 500})
+        created = send_json(
+            provider_client, "post", f"{M}invoices/", {"transaction_id": tx.pk, "line_items": LINES, "tax_cents": 500}
+        )
         assert created.status_code == 201, created.content
         invoice = body(created)
-        assert (invoice["status"], invoice["version"], invoice["subtotal_cents"], invoice["total_cents"],
-                invoice["client_id"], [l["total_cents"] for l in invoice["line_items"]]) == (
-            "draft", 1, 8000, 8500, buyer.pk, [6000, 2000])
+        assert (
+            invoice["status"],
+            invoice["version"],
+            invoice["subtotal_cents"],
+            invoice["total_cents"],
+            invoice["client_id"],
+            [l["total_cents"] for l in invoice["line_items"]],
+        ) == ("draft", 1, 8000, 8500, buyer.pk, [6000, 2000])
         assert created["ETag"] == '"1"'
         url = f"{M}invoices/{invoice['id']}/"
         sent = send_json(provider_client, "patch", url, {"action": "send"}, **{"If-Match": '"1"'})
         assert (sent.status_code, body(sent)["status"], body(sent)["version"]) == (200, "sent", 2)
-        claimed = send_json(buyer_client, "patch", url,
-                            {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"})
+        claimed = send_json(
+            buyer_client, "patch", url, {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"}
+        )
         assert (claimed.status_code, body(claimed)["status"], body(claimed)["buyer_payment_receipt_url"]) == (
-            200, "pending_confirmation", "https://files.test/r.pdf")
+            200,
+            "pending_confirmation",
+            "https://files.test/r.pdf",
+        )
         confirmed = send_json(provider_client, "patch", url, {"action": "confirm_payment", "version": 3})
         assert (confirmed.status_code, body(confirmed)["status"]) == (200, "paid")
         assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid"
@@ -84,13 +96,19 @@ class TestMarketplaceInvoices:
         url = f"{M}invoices/{invoice.pk}/"
         refused = send_json(buyer_client, "patch", url, {"action": "send", "version": 1})
         assert (refused.status_code, body(refused)["code"]) == (403, "not_your_action")
-        refused = send_json(provider_client, "patch", url,
-                            {"action": "mark_paid", "version": 1, "receipt_url": "https://files.test/r.pdf"})
+        refused = send_json(
+            provider_client,
+            "patch",
+            url,
+            {"action": "mark_paid", "version": 1, "receipt_url": "https://files.test/r.pdf"},
+        )
         assert (refused.status_code, body(refused)["code"]) == (403, "not_your_action")
         assert _stored(invoice.pk).version == 1
         other_login, other_provider = provider_with_login()
         foreign = make_transaction(other_provider, buyer)
-        response = send_json(provider_client, "post", f"{M}invoices/", {"transaction_id": foreign.pk, "line_items": LINES})
+        response = send_json(
+            provider_client, "post", f"{M}invoices/", {"transaction_id": foreign.pk, "line_items": LINES}
+        )
         assert response.status_code == 404
         buyer_post = send_json(buyer_client, "post", f"{M}invoices/", {"transaction_id": tx.pk, "line_items": LINES})
         assert (buyer_post.status_code, body(buyer_post)["code"]) == (403, "not_a_provider")
@@ -117,7 +135,10 @@ class TestMarketplaceInvoices:
         assert send_json(provider_client, "patch", url, {"action": "explode", "version": 2}).status_code == 400
         illegal = send_json(provider_client, "patch", url, {"action": "reject_payment", "version": 2})
         assert (illegal.status_code, body(illegal)["code"]) == (409, "illegal_transition")
-        assert send_json(provider_client, "post", f"{M}invoices/", {"transaction_id": tx.pk, "line_items": []}).status_code == 400
+        assert (
+            send_json(provider_client, "post", f"{M}invoices/", {"transaction_id": tx.pk, "line_items": []}).status_code
+            == 400
+        )
         assert send_json(provider_client, "post", f"{M}invoices/", "not json").status_code == 400
         stored = _stored(invoice.pk)
         assert (stored.status, stored.version) == ("sent", 2)
@@ -143,8 +164,10 @@ class TestMarketplaceInvoices:
         client.get(f"{M}invoices/", {"as": "provider"})  # warm: the first read fills the identity cache
         per_size = {}
         for size in (1, 10, 100):
-            with CaptureQueriesContext(connections["default"]) as tenant_db, \
-                    CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+            with (
+                CaptureQueriesContext(connections["default"]) as tenant_db,
+                CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+            ):
                 response = client.get(f"{M}invoices/", {"page_size": size, "as": "provider"})
             assert len(body(response)["results"]) == size
             per_size[size] = (len(tenant_db), len(marketplace_db))
@@ -164,7 +187,9 @@ class TestTransactionCancel:
         again = send_json(provider_client, "patch", url, {"action": "cancel"})
         assert (again.status_code, body(again)["code"]) == (409, "illegal_transition")
         other = make_transaction(provider, buyer)
-        assert send_json(provider_client, "patch", f"{M}transactions/{other.pk}/", {"action": "cancel"}).status_code == 200
+        assert (
+            send_json(provider_client, "patch", f"{M}transactions/{other.pk}/", {"action": "cancel"}).status_code == 200
+        )
         assert Provider.objects.using("marketplace").get(pk=provider.pk).total_transactions == 0
 
     def test_a_paid_sale_is_not_cancelled(self, sale):
@@ -189,8 +214,11 @@ class TestTransactionCancel:
         services.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=77)
         response = send_json(bearer(buyer_login), "patch", f"{M}transactions/{tx.pk}/", {"action": "cancel"})
         assert response.status_code == 200
-        messages = list(OutboxMessage.objects.using("marketplace").filter(topic="marketplace.transaction_cancelled")
-                        .values_list("payload", flat=True))
+        messages = list(
+            OutboxMessage.objects.using("marketplace")
+            .filter(topic="marketplace.transaction_cancelled")
+            .values_list("payload", flat=True)
+        )
         assert messages == [{"transaction_id": tx.pk, "invoice_id": 77, "tenant_id": breeder.tenant_id}]
 
 
@@ -204,7 +232,10 @@ class TestProviders:
         assert response.status_code == 200
         detail = body(response)
         assert (detail["business_name"], detail["description"], [l["slug"] for l in detail["listings"]]) == (
-            "Happy Paws", "Groomers", ["b", "a"])
+            "Happy Paws",
+            "Groomers",
+            ["b", "a"],
+        )
         assert "payment_mode" not in detail
         services.provider_delete(provider_id=provider.pk)
         assert Client().get(f"{M}providers/{provider.pk}/").status_code == 404
@@ -228,12 +259,18 @@ class TestProviders:
         buyer_login, _ = person()
         client = bearer(provider_login)
         assert body(client.get(f"{M}providers/me/"))["business_name"] == "Old"
-        updated = send_json(client, "patch", f"{M}providers/me/", {"business_name": "New", "city": "Dallas", "version": 1})
+        updated = send_json(
+            client, "patch", f"{M}providers/me/", {"business_name": "New", "city": "Dallas", "version": 1}
+        )
         assert (updated.status_code, body(updated)["business_name"], body(updated)["city"]) == (200, "New", "Dallas")
         stored = Provider.objects.using("marketplace").get(pk=provider.pk)
         assert (stored.business_name, stored.city, stored.state) == ("New", "Dallas", "TX")
-        for bad in ({"payment_mode": "stripe", "version": 2}, {"kind": "breeder", "version": 2}, {"version": 2},
-                    {"business_name": "", "version": 2}):
+        for bad in (
+            {"payment_mode": "stripe", "version": 2},
+            {"kind": "breeder", "version": 2},
+            {"version": 2},
+            {"business_name": "", "version": 2},
+        ):
             assert send_json(client, "patch", f"{M}providers/me/", bad).status_code == 400, bad
         refused = send_json(bearer(buyer_login), "patch", f"{M}providers/me/", {"business_name": "Mine", "version": 1})
         assert (refused.status_code, body(refused)["code"]) == (403, "not_a_provider")
@@ -257,8 +294,12 @@ def upload(client: Client, invoice_id: int, content: bytes = PDF, *, boundary: s
     headers = {name.replace("_", "-"): value for name, value in fields.pop("headers", {}).items()}
     data = {"receipt": SimpleUploadedFile("receipt.pdf", content, content_type="application/pdf"), **fields}
     boundary = boundary or BOUNDARY
-    return client.post(f"{M}invoices/{invoice_id}/receipt/", encode_multipart(boundary, data),
-                       content_type=f"multipart/form-data; boundary={boundary}", headers=headers or None)
+    return client.post(
+        f"{M}invoices/{invoice_id}/receipt/",
+        encode_multipart(boundary, data),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        headers=headers or None,
+    )
 
 
 class TestReceiptUpload:
@@ -268,14 +309,20 @@ class TestReceiptUpload:
         response = upload(buyer_client, invoice.pk, version=2)
         assert response.status_code == 200, response.content
         out = body(response)
-        assert (out["status"], out["version"], out["has_receipt"], out["buyer_payment_receipt_url"], response["ETag"]) == (
-            "pending_confirmation", 3, True, None, '"3"')
+        assert (
+            out["status"],
+            out["version"],
+            out["has_receipt"],
+            out["buyer_payment_receipt_url"],
+            response["ETag"],
+        ) == ("pending_confirmation", 3, True, None, '"3"')
         stored = _stored(invoice.pk)
         assert stored.buyer_payment_receipt.name.startswith(f"marketplace/receipts/{provider.pk}/{invoice.pk}/")
         with stored.buyer_payment_receipt.open("rb") as saved:  # through Django's storage
             assert saved.read() == PDF
-        confirmed = send_json(provider_client, "patch", f"{M}invoices/{invoice.pk}/",
-                              {"action": "confirm_payment", "version": 3})
+        confirmed = send_json(
+            provider_client, "patch", f"{M}invoices/{invoice.pk}/", {"action": "confirm_payment", "version": 3}
+        )
         assert (confirmed.status_code, body(confirmed)["status"]) == (200, "paid")
 
     def test_who_may_upload(self, sale):
@@ -291,18 +338,24 @@ class TestReceiptUpload:
         stored = _stored(invoice.pk)
         assert (stored.status, stored.version, stored.buyer_payment_receipt.name) == ("sent", 2, "")
 
-    @pytest.mark.parametrize("content, status_code, code", [
-        (b"MZ\x90\x00 an executable", 400, "receipt_type_refused"),
-        (b"", 400, "validation_failed"),
-        (b"%PDF-" + b"x" * 2048, 413, "receipt_too_large"),
-    ])
+    @pytest.mark.parametrize(
+        "content, status_code, code",
+        [
+            (b"MZ\x90\x00 an executable", 400, "receipt_type_refused"),
+            (b"", 400, "validation_failed"),
+            (b"%PDF-" + b"x" * 2048, 413, "receipt_too_large"),
+        ],
+    )
     def test_the_file_is_checked_by_content_and_size(self, sale, settings, content, status_code, code):
         _, buyer_client, _, _, tx = sale
         settings.RECEIPT_MAX_BYTES = 1024
         invoice = _sent_invoice(tx)
         response = upload(buyer_client, invoice.pk, content, version=2)
         assert (response.status_code, response["Content-Type"], body(response)["code"]) == (
-            status_code, "application/problem+json", code)
+            status_code,
+            "application/problem+json",
+            code,
+        )
         if status_code == 413:
             assert body(response)["max_bytes"] == 1024 and "1024" in body(response)["detail"]
         assert _stored(invoice.pk).status == "sent"
@@ -322,21 +375,35 @@ class TestReceiptUpload:
     def test_idempotent_retry_with_another_boundary_replays(self, sale):
         _, buyer_client, _, _, tx = sale
         invoice = _sent_invoice(tx)
-        first = upload(buyer_client, invoice.pk, version=2, boundary="first-attempt",
-                       headers={"Idempotency-Key": "receipt-1"})
-        retry = upload(buyer_client, invoice.pk, version=2, boundary="second-attempt",
-                       headers={"Idempotency-Key": "receipt-1"})
+        first = upload(
+            buyer_client, invoice.pk, version=2, boundary="first-attempt", headers={"Idempotency-Key": "receipt-1"}
+        )
+        retry = upload(
+            buyer_client, invoice.pk, version=2, boundary="second-attempt", headers={"Idempotency-Key": "receipt-1"}
+        )
         assert (first.status_code, retry.status_code, retry["Idempotent-Replayed"], body(retry)) == (
-            200, 200, "true", body(first))
-        other_file = upload(buyer_client, invoice.pk, b"%PDF-1.4 another", version=2,
-                            headers={"Idempotency-Key": "receipt-1"})
+            200,
+            200,
+            "true",
+            body(first),
+        )
+        other_file = upload(
+            buyer_client, invoice.pk, b"%PDF-1.4 another", version=2, headers={"Idempotency-Key": "receipt-1"}
+        )
         assert (other_file.status_code, body(other_file)["code"]) == (422, "idempotency_key_reused")
         assert _stored(invoice.pk).version == 3
 
     def test_the_url_form_still_works(self, sale):
         _, buyer_client, _, _, tx = sale
         invoice = _sent_invoice(tx)
-        claimed = send_json(buyer_client, "patch", f"{M}invoices/{invoice.pk}/",
-                            {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"})
+        claimed = send_json(
+            buyer_client,
+            "patch",
+            f"{M}invoices/{invoice.pk}/",
+            {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"},
+        )
         assert (claimed.status_code, body(claimed)["has_receipt"], body(claimed)["buyer_payment_receipt_url"]) == (
-            200, False, "https://files.test/r.pdf")
+            200,
+            False,
+            "https://files.test/r.pdf",
+        )

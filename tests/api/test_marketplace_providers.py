@@ -83,10 +83,18 @@ class TestProviderSearch:
         assert names(client, order="popular") == ["Beta", "Alpha"]
         assert names(client, order="newest") == ["Beta", "Alpha"]
 
-    @pytest.mark.parametrize("params", [
-        {"kind": "wizard"}, {"category": "unicorns"}, {"order": "random"}, {"page": "x"}, {"page": "99"},
-        {"q": "x" * 201}, {"country": "USA"},
-    ])
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"kind": "wizard"},
+            {"category": "unicorns"},
+            {"order": "random"},
+            {"page": "x"},
+            {"page": "99"},
+            {"q": "x" * 201},
+            {"country": "USA"},
+        ],
+    )
     def test_bad_filters_are_problems_not_500(self, params):
         ProviderFactory()
         response = Client().get(PROVIDERS, params)
@@ -102,8 +110,10 @@ class TestProviderSearch:
         for params in ({}, {"q": "grooming", "state": "TX"}, {"category": "grooming", "page": 1}):
             per_size = {}
             for size in (1, 10, 100) if not params.get("category") else (1, 10):
-                with CaptureQueriesContext(connections["default"]) as tenant_db, \
-                        CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+                with (
+                    CaptureQueriesContext(connections["default"]) as tenant_db,
+                    CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+                ):
                     response = client.get(PROVIDERS, {"page_size": size, **params})
                 assert response.status_code == 200
                 assert len(body(response)["results"]) == size
@@ -127,13 +137,19 @@ class TestProviderSearch:
         assert names(Client(), q="grooming", state="TX") == ["Grooming Co"]
 
     def test_anonymous_reads_are_throttled_per_ip(self, settings):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "public_read_ip": "3/min"}}
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "public_read_ip": "3/min"},
+        }
         provider = ProviderFactory()
         ip = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
         client = Client(REMOTE_ADDR=ip)
-        codes = [client.get(PROVIDERS).status_code, client.get(f"{PROVIDERS}{provider.pk}/").status_code,
-                 client.get("/api/v1/marketplace/listings/").status_code, client.get(PROVIDERS).status_code]
+        codes = [
+            client.get(PROVIDERS).status_code,
+            client.get(f"{PROVIDERS}{provider.pk}/").status_code,
+            client.get("/api/v1/marketplace/listings/").status_code,
+            client.get(PROVIDERS).status_code,
+        ]
         assert codes == [200, 200, 200, 429]
         blocked = client.get(PROVIDERS)
         assert (blocked["Content-Type"], body(blocked)["code"]) == ("application/problem+json", "throttled")
@@ -149,10 +165,18 @@ class TestProfileEditAtAVersion:
         assert (body(me)["version"], me["ETag"]) == (1, '"1"')
         updated = send_json(client, "patch", ME, {"business_name": "New", "version": 1})
         assert (updated.status_code, body(updated)["business_name"], body(updated)["version"], updated["ETag"]) == (
-            200, "New", 2, '"2"')
+            200,
+            "New",
+            2,
+            '"2"',
+        )
         by_header = send_json(client, "patch", ME, {"city": " Dallas ", "state": "tx"}, **{"If-Match": '"2"'})
-        assert (by_header.status_code, body(by_header)["city"], body(by_header)["state"], body(by_header)["version"]) == (
-            200, "Dallas", "TX", 3)
+        assert (
+            by_header.status_code,
+            body(by_header)["city"],
+            body(by_header)["state"],
+            body(by_header)["version"],
+        ) == (200, "Dallas", "TX", 3)
         stored = Provider.objects.using("marketplace").get(pk=provider.pk)
         assert (stored.business_name, stored.city, stored.state, stored.version) == ("New", "Dallas", "TX", 3)
 
@@ -162,7 +186,11 @@ class TestProfileEditAtAVersion:
         make_transaction(provider)  # a sale moves the counters, and with them the version
         stale = send_json(client, "patch", ME, {"business_name": "Mine", "version": 1})
         assert (stale.status_code, stale["Content-Type"], body(stale)["code"], body(stale)["current_version"]) == (
-            409, "application/problem+json", "version_conflict", 2)
+            409,
+            "application/problem+json",
+            "version_conflict",
+            2,
+        )
         stale_header = send_json(client, "patch", ME, {"business_name": "Mine"}, **{"If-Match": 'W/"1"'})
         assert (stale_header.status_code, body(stale_header)["current_version"]) == (409, 2)
         missing = send_json(client, "patch", ME, {"business_name": "Mine"})
@@ -179,7 +207,11 @@ class TestProfileEditAtAVersion:
         first = send_json(client, "patch", ME, {"business_name": "New", "version": 1}, **{"Idempotency-Key": "p-1"})
         again = send_json(client, "patch", ME, {"version": 1, "business_name": "New"}, **{"Idempotency-Key": "p-1"})
         assert (first.status_code, again.status_code, again["Idempotent-Replayed"], body(again)) == (
-            200, 200, "true", body(first))
+            200,
+            200,
+            "true",
+            body(first),
+        )
         other = send_json(client, "patch", ME, {"business_name": "Other", "version": 2}, **{"Idempotency-Key": "p-1"})
         assert (other.status_code, body(other)["code"]) == (422, "idempotency_key_reused")
         assert Provider.objects.using("marketplace").get(pk=provider.pk).version == 2
@@ -191,7 +223,9 @@ class TestProfileEditAtAVersion:
         refused = send_json(bearer(buyer_login), "patch", ME, {"business_name": "Hijack", "version": 1})
         assert (refused.status_code, body(refused)["code"]) == (403, "not_a_provider")
         assert send_json(Client(), "patch", ME, {"business_name": "Anon", "version": 1}).status_code == 401
-        assert send_json(bearer(other_login), "patch", ME, {"business_name": "Theirs 2", "version": 1}).status_code == 200
+        assert (
+            send_json(bearer(other_login), "patch", ME, {"business_name": "Theirs 2", "version": 1}).status_code == 200
+        )
         assert Provider.objects.using("marketplace").get(pk=provider.pk).business_name == "Mine"
         for bad in ({"payment_mode": "stripe", "version": 1}, {"version": 1}, {"business_name": "", "version": 1}):
             assert send_json(bearer(login), "patch", ME, bad).status_code == 400, bad

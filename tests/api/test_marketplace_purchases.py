@@ -37,9 +37,15 @@ class TestBuying:
         created = body(response)
         tx = MarketplaceTransaction.objects.get()
         assert created["id"] == tx.pk
-        assert (created["client_id"], created["listing_id"], created["amount_cents"], created["currency"],
-                created["description"], created["status"], created["provider"]["business_name"]) == (
-            buyer.pk, groom.pk, 6_500, tx.currency, "Full dog groom", tx.status, "Happy Paws")
+        assert (
+            created["client_id"],
+            created["listing_id"],
+            created["amount_cents"],
+            created["currency"],
+            created["description"],
+            created["status"],
+            created["provider"]["business_name"],
+        ) == (buyer.pk, groom.pk, 6_500, tx.currency, "Full dog groom", tx.status, "Happy Paws")
         assert [t["id"] for t in body(bearer(buyer_login).get(URL))["results"]] == [tx.pk]
         assert [t["id"] for t in body(bearer(provider_login).get(URL, {"as": "provider"}))["results"]] == [tx.pk]
         outsider_login, _ = person()

@@ -42,17 +42,25 @@ def moved(fake_stripe, stripe_tenant):  # noqa: F811
     """A paid invoice of 250.00: its payment, fee and transfer (T), a refund (T+100), a payout (T+200)
     and a dispute (T+300), each told by Stripe's webhook."""
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
-    intent_id = payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                      tenant_id=stripe_tenant.tenant.pk).stripe_payment_intent_id
+    intent_id = payment_services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    ).stripe_payment_intent_id
     deliver(stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
     deliver(stripe_event("charge.succeeded", {**fake_stripe.succeeded_charge_of(intent_id), "created": T}))
     refund = {**fake_stripe.refund_of(intent_id, amount=2_000, refund_id="re_1"), "created": T + 100}
     deliver(stripe_event("refund.created", refund))
     account = stripe_tenant.account.stripe_account_id
-    deliver(stripe_event("payout.paid", {**fake_stripe.payout(amount=20_000, payout_id="po_1"), "created": T + 200},
-                         account=account))
-    deliver(stripe_event("charge.dispute.created",
-                         {**fake_stripe.dispute_of(intent_id, dispute_id="dp_1", amount=3_000), "created": T + 300}))
+    deliver(
+        stripe_event(
+            "payout.paid", {**fake_stripe.payout(amount=20_000, payout_id="po_1"), "created": T + 200}, account=account
+        )
+    )
+    deliver(
+        stripe_event(
+            "charge.dispute.created",
+            {**fake_stripe.dispute_of(intent_id, dispute_id="dp_1", amount=3_000), "created": T + 300},
+        )
+    )
     return stripe_tenant, intent_id, refund
 
 
@@ -66,21 +74,30 @@ class TestTenantLedger:
         response = bearer(st.tenant.owner_user).get(URL)
         assert response.status_code == 200, response.content
         assert rows(response) == [
-            ("dispute", "out", 3_000, "USD"), ("payout", "out", 20_000, "USD"), ("refund", "out", 2_000, "USD"),
+            ("dispute", "out", 3_000, "USD"),
+            ("payout", "out", 20_000, "USD"),
+            ("refund", "out", 2_000, "USD"),
             # Same time (the charge's): newest id first -> transfer, fee, payment, as they were recorded.
-            ("transfer", "in", 23_750, "USD"), ("application_fee", "out", 1_250, "USD"),
+            ("transfer", "in", 23_750, "USD"),
+            ("application_fee", "out", 1_250, "USD"),
             ("payment", "in", 25_000, "USD"),
         ]
         first = body(response)["results"][0]
-        assert (first["stripe_object_id"], first["status"], first["invoice_kind"]) == ("dp_1", "needs_response",
-                                                                                       "tenant")
+        assert (first["stripe_object_id"], first["status"], first["invoice_kind"]) == (
+            "dp_1",
+            "needs_response",
+            "tenant",
+        )
         assert first["occurred_at"].startswith("2026-05-28T")
 
     def test_duplicated_and_repeated_notifications_record_each_object_once(self, fake_stripe, moved):
         st, intent_id, refund = moved
         deliver(stripe_event("refund.created", refund))  # a new event about the same refund
-        charge = {**fake_stripe.charge_of(intent_id, amount_refunded=2_000), "created": T,
-                  "refunds": {"object": "list", "data": [refund]}}
+        charge = {
+            **fake_stripe.charge_of(intent_id, amount_refunded=2_000),
+            "created": T,
+            "refunds": {"object": "list", "data": [refund]},
+        }
         deliver(stripe_event("charge.refunded", charge))  # lists the same refund again
         assert every_row(ConnectMoneyMovement).filter(kind="refund").count() == 1
         assert len(rows(bearer(st.tenant.owner_user).get(URL))) == 6
@@ -102,12 +119,15 @@ class TestTenantLedger:
         inverted = {"occurred_after": window["occurred_before"], "occurred_before": window["occurred_after"]}
         assert rows(client.get(URL, inverted)) == []
 
-    @pytest.mark.parametrize("query, field", [
-        ({"kind": "lunch"}, "kind"),
-        ({"occurred_after": "yesterday"}, "occurred_after"),
-        ({"occurred_before": "99999-01-01T00:00:00Z"}, "occurred_before"),
-        ({"cursor": "not-ours"}, "cursor"),
-    ])
+    @pytest.mark.parametrize(
+        "query, field",
+        [
+            ({"kind": "lunch"}, "kind"),
+            ({"occurred_after": "yesterday"}, "occurred_after"),
+            ({"occurred_before": "99999-01-01T00:00:00Z"}, "occurred_before"),
+            ({"cursor": "not-ours"}, "cursor"),
+        ],
+    )
     def test_a_bad_filter_is_a_400_problem_naming_it(self, moved, query, field):
         st, _, _ = moved
         response = bearer(st.tenant.owner_user).get(URL, query)
@@ -148,14 +168,23 @@ class TestProviderLedger:
     def test_a_provider_reads_its_own_accounts_movements_only(self, fake_stripe, moved):
         login, provider = provider_with_login()
         account = connect_account(provider=provider).stripe_account_id
-        deliver(stripe_event("payout.paid", {**fake_stripe.payout(amount=7_500, payout_id="po_p"), "created": T},
-                             account=account))
-        deliver(stripe_event("payout.failed", {**fake_stripe.payout(amount=7_500, payout_id="po_p", status="failed"),
-                                               "created": T}, account=account))
+        deliver(
+            stripe_event(
+                "payout.paid", {**fake_stripe.payout(amount=7_500, payout_id="po_p"), "created": T}, account=account
+            )
+        )
+        deliver(
+            stripe_event(
+                "payout.failed",
+                {**fake_stripe.payout(amount=7_500, payout_id="po_p", status="failed"), "created": T},
+                account=account,
+            )
+        )
         response = bearer(login).get(PROVIDER_URL)
         assert response.status_code == 200, response.content
         assert [(r["stripe_object_id"], r["status"], r["amount_cents"]) for r in body(response)["results"]] == [
-            ("po_p", "failed", 7_500)]
+            ("po_p", "failed", 7_500)
+        ]
         assert body(bearer(login).get(PROVIDER_URL, {"kind": "payment"}))["results"] == []
 
     def test_a_buyer_is_not_a_provider(self, moved):

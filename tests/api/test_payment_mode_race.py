@@ -51,13 +51,16 @@ def _setup(mode: str, *, account_status: str):
 def test_an_invoice_made_during_a_mode_change_has_the_mode_in_force_when_it_commits(round_):
     start, target = ("manual", "stripe") if round_ % 2 == 0 else ("stripe", "manual")
     tenant, contact, access = _setup(start, account_status="enabled")
-    invoice_body = json.dumps({"contact_id": contact.pk, "lines": [{"description": "Deposit",
-                                                                    "unit_price_cents": 50_000}]})
+    invoice_body = json.dumps(
+        {"contact_id": contact.pk, "lines": [{"description": "Deposit", "unit_price_cents": 50_000}]}
+    )
 
     def change_mode():
-        response = _client(access).patch("/api/v1/tenants/me/payment-settings/",
-                                         json.dumps({"payment_mode": target, "version": 1}),
-                                         content_type="application/json")
+        response = _client(access).patch(
+            "/api/v1/tenants/me/payment-settings/",
+            json.dumps({"payment_mode": target, "version": 1}),
+            content_type="application/json",
+        )
         return response.status_code, json.loads(response.content)
 
     def create_invoice():
@@ -79,13 +82,16 @@ def test_an_invoice_made_during_a_mode_change_has_the_mode_in_force_when_it_comm
 @pytest.mark.parametrize("round_", range(3))
 def test_no_invoice_is_made_in_stripe_mode_while_the_account_cannot_take_payments(round_):
     tenant, contact, access = _setup("manual", account_status="pending")
-    invoice_body = json.dumps({"contact_id": contact.pk, "lines": [{"description": "Deposit",
-                                                                    "unit_price_cents": 50_000}]})
+    invoice_body = json.dumps(
+        {"contact_id": contact.pk, "lines": [{"description": "Deposit", "unit_price_cents": 50_000}]}
+    )
 
     def change_mode():
-        response = _client(access).patch("/api/v1/tenants/me/payment-settings/",
-                                         json.dumps({"payment_mode": "stripe", "version": 1}),
-                                         content_type="application/json")
+        response = _client(access).patch(
+            "/api/v1/tenants/me/payment-settings/",
+            json.dumps({"payment_mode": "stripe", "version": 1}),
+            content_type="application/json",
+        )
         return response.status_code, json.loads(response.content).get("code")
 
     def create_invoice():

@@ -27,9 +27,12 @@ def patch(client, url, data, **headers):
 
 def mode_audit(tenant) -> list[tuple]:
     with tenant_context(tenant.pk):
-        return [(row.changes, row.changed_by_id, row.version) for row in
-                TenantProfileAuditLog.objects.filter(tenant=tenant, changes__has_key="marketplace_payment_mode")
-                .order_by("id")]
+        return [
+            (row.changes, row.changed_by_id, row.version)
+            for row in TenantProfileAuditLog.objects.filter(
+                tenant=tenant, changes__has_key="marketplace_payment_mode"
+            ).order_by("id")
+        ]
 
 
 class TestTenantPaymentSettings:
@@ -46,8 +49,10 @@ class TestTenantPaymentSettings:
         assert (body(changed)["payment_mode"], body(changed)["version"], changed["ETag"]) == ("disabled", 2, '"2"')
         back = patch(client, SETTINGS, {"payment_mode": "manual"}, **{"If-Match": '"2"'})
         assert (back.status_code, body(back)["version"]) == (200, 3)
-        assert mode_audit(tenant) == [({"marketplace_payment_mode": ["manual", "disabled"]}, tenant.owner_user.pk, 2),
-                                      ({"marketplace_payment_mode": ["disabled", "manual"]}, tenant.owner_user.pk, 3)]
+        assert mode_audit(tenant) == [
+            ({"marketplace_payment_mode": ["manual", "disabled"]}, tenant.owner_user.pk, 2),
+            ({"marketplace_payment_mode": ["disabled", "manual"]}, tenant.owner_user.pk, 3),
+        ]
         # The same version is the tenant's: /tenants/me/ sees the change.
         assert body(client.get("/api/v1/tenants/me/"))["version"] == 3
         assert Tenant.objects.get(pk=other.pk).marketplace_payment_mode == "manual"
@@ -76,13 +81,22 @@ class TestTenantPaymentSettings:
             refused = patch(client, SETTINGS, {"payment_mode": "manual", "version": 2})
             assert (refused.status_code, body(refused)["code"]) == (403, "role_forbidden")
         assert Tenant.objects.get(pk=tenant.pk).marketplace_payment_mode == "disabled"
-        assert [changes for changes, by, _ in mode_audit(tenant)] == [{"marketplace_payment_mode": ["manual",
-                                                                                                   "disabled"]}]
+        assert [changes for changes, by, _ in mode_audit(tenant)] == [
+            {"marketplace_payment_mode": ["manual", "disabled"]}
+        ]
 
-    @pytest.mark.parametrize("data", [{"payment_mode": "paypal", "version": 1}, {"payment_mode": "manual\x00"},
-                                      {"payment_mode": "manual", "version": 10**30}, {"version": 1},
-                                      {"payment_mode": "manual", "version": 1, "extra": 1},
-                                      {"payment_mode": ["stripe"], "version": 1}, {"payment_mode": "manual"}])
+    @pytest.mark.parametrize(
+        "data",
+        [
+            {"payment_mode": "paypal", "version": 1},
+            {"payment_mode": "manual\x00"},
+            {"payment_mode": "manual", "version": 10**30},
+            {"version": 1},
+            {"payment_mode": "manual", "version": 1, "extra": 1},
+            {"payment_mode": ["stripe"], "version": 1},
+            {"payment_mode": "manual"},
+        ],
+    )
     def test_bad_input_is_400(self, two_tenants, data):
         tenant, _ = two_tenants
         response = patch(bearer(tenant.owner_user), SETTINGS, data)
@@ -92,29 +106,36 @@ class TestTenantPaymentSettings:
     @pytest.mark.parametrize("if_match", ["nope", "", '"2"'])
     def test_a_bad_if_match_is_400(self, two_tenants, if_match):
         tenant, _ = two_tenants
-        response = patch(bearer(tenant.owner_user), SETTINGS, {"payment_mode": "disabled", "version": 1},
-                         **{"If-Match": if_match})
+        response = patch(
+            bearer(tenant.owner_user), SETTINGS, {"payment_mode": "disabled", "version": 1}, **{"If-Match": if_match}
+        )
         assert (response.status_code, body(response)["code"]) == (400, "validation_failed")
         assert Tenant.objects.get(pk=tenant.pk).version == 1
 
-    def test_stripe_mode_waits_for_an_account_that_can_take_payments(self, two_tenants, fake_stripe, client,
-                                                                       settings):
+    def test_stripe_mode_waits_for_an_account_that_can_take_payments(self, two_tenants, fake_stripe, client, settings):
         settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
         tenant, _ = two_tenants
         owner = bearer(tenant.owner_user)
         no_account = patch(owner, SETTINGS, {"payment_mode": "stripe", "version": 1})
         assert (no_account.status_code, body(no_account)["code"], body(no_account)["account_status"]) == (
-            409, "stripe_account_not_ready", "not_started")
+            409,
+            "stripe_account_not_ready",
+            "not_started",
+        )
 
         started = send_json(owner, "post", "/api/v1/tenants/me/stripe-account/onboarding/", {})
         account_id = body(started)["stripe_account"]["stripe_account_id"]
         pending = patch(owner, SETTINGS, {"payment_mode": "stripe", "version": 1})
         assert (pending.status_code, body(pending)["code"], body(pending)["account_status"]) == (
-            409, "stripe_account_not_ready", "pending")
+            409,
+            "stripe_account_not_ready",
+            "pending",
+        )
         fake_stripe.complete_onboarding(account_id, payouts=False)  # charges alone are not enough
         deliver(client, fake_stripe.account_updated(account_id))
         assert body(patch(owner, SETTINGS, {"payment_mode": "stripe", "version": 1}))["code"] == (
-            "stripe_account_not_ready")
+            "stripe_account_not_ready"
+        )
         assert (Tenant.objects.get(pk=tenant.pk).marketplace_payment_mode, mode_audit(tenant)) == ("manual", [])
 
         fake_stripe.complete_onboarding(account_id)
@@ -140,17 +161,25 @@ class TestProviderPaymentSettings:
         stale = patch(client, PROVIDER_SETTINGS, {"payment_mode": "manual", "version": 1})
         assert (stale.status_code, body(stale)["code"]) == (409, "version_conflict")
         identity = MarketplaceUser.objects.get(tenant_user_id=user.pk)
-        assert [(a.old_mode, a.new_mode, a.version, a.changed_by_id) for a in
-                ProviderPaymentModeAudit.objects.filter(provider=provider)] == [("manual", "stripe", 2, identity.pk)]
+        assert [
+            (a.old_mode, a.new_mode, a.version, a.changed_by_id)
+            for a in ProviderPaymentModeAudit.objects.filter(provider=provider)
+        ] == [("manual", "stripe", 2, identity.pk)]
         assert body(client.get("/api/v1/marketplace/providers/me/"))["payment_mode"] == "stripe"
 
     def test_a_breeder_provider_is_sent_to_its_tenant(self, two_tenants):
         tenant, _ = two_tenants
-        made = send_json(bearer(tenant.owner_user), "post", "/api/v1/marketplace/providers/me/",
-                         {"business_name": "Sunny", "kind": "breeder", "tenant_id": tenant.pk})
+        made = send_json(
+            bearer(tenant.owner_user),
+            "post",
+            "/api/v1/marketplace/providers/me/",
+            {"business_name": "Sunny", "kind": "breeder", "tenant_id": tenant.pk},
+        )
         assert made.status_code == 201
         client = bearer(tenant.owner_user)
-        for response in (client.get(PROVIDER_SETTINGS),
-                         patch(client, PROVIDER_SETTINGS, {"payment_mode": "disabled", "version": 1})):
+        for response in (
+            client.get(PROVIDER_SETTINGS),
+            patch(client, PROVIDER_SETTINGS, {"payment_mode": "disabled", "version": 1}),
+        ):
             assert (response.status_code, body(response)["code"]) == (409, "breeder_uses_tenant_settings")
         assert not ProviderPaymentModeAudit.objects.exists()

@@ -38,8 +38,9 @@ def test_set_at_creation_changed_later_and_filtered_publicly():
 
     found = body(Client().get(PROVIDERS, {"primary_category": "training"}))["results"]
     assert [row["business_name"] for row in found] == ["Sit Stay"]
-    assert [row["business_name"] for row in body(Client().get(PROVIDERS, {"primary_category": "grooming"}))["results"]] == [
-        "Tidy Paws"]
+    assert [
+        row["business_name"] for row in body(Client().get(PROVIDERS, {"primary_category": "grooming"}))["results"]
+    ] == ["Tidy Paws"]
     bad = Client().get(PROVIDERS, {"primary_category": "wizardry"})
     assert bad.status_code == 400 and "primary_category" in body(bad)["errors"]
 

@@ -32,8 +32,9 @@ def test_erasure_archives_the_listings_and_soft_deletes_the_provider():
     services.marketplace_user_erase(user_id=provider.user_id)
     withdrawn = Provider.all_objects.using("marketplace").get(pk=provider.pk)
     assert (withdrawn.deleted_at is not None, withdrawn.total_listings) == (True, 0)
-    assert set(ServiceListing.objects.using("marketplace").filter(provider=provider)
-               .values_list("status", flat=True)) == {"archived"}
+    assert set(
+        ServiceListing.objects.using("marketplace").filter(provider=provider).values_list("status", flat=True)
+    ) == {"archived"}
     assert Client().get(f"{M}listings/live/").status_code == 404
     assert Client().get(f"{M}providers/{provider.pk}/").status_code == 404
     version = withdrawn.version

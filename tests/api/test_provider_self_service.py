@@ -47,8 +47,13 @@ def test_a_verified_account_becomes_a_provider_and_lists_publishes_and_archives(
     assert (body(published)["status"], published["ETag"]) == ("active", '"2"')
     assert [row["id"] for row in body(Client().get(SEARCH, {"q": "groom"}))["results"]] == [listing["id"]]
 
-    edited = send_json(client, "patch", f"{LISTINGS}{listing['id']}/", {"title": "Deluxe bath", "price_cents": 6000},
-                       **{"If-Match": '"2"'})
+    edited = send_json(
+        client,
+        "patch",
+        f"{LISTINGS}{listing['id']}/",
+        {"title": "Deluxe bath", "price_cents": 6000},
+        **{"If-Match": '"2"'},
+    )
     assert edited.status_code == 200 and body(edited)["version"] == 3
     assert [row["title"] for row in body(Client().get(SEARCH, {"q": "deluxe"}))["results"]] == ["Deluxe bath"]
     stale = send_json(client, "patch", f"{LISTINGS}{listing['id']}/", {"title": "Lost", "version": 2})
@@ -83,23 +88,29 @@ def test_a_second_profile_is_refused():
 def test_a_breeder_provider_names_a_tenant_it_owns():
     tenant = TenantFactory()
     stranger = UserFactory()
-    refused = send_json(bearer(stranger), "post", MINE, {"business_name": "X", "kind": "breeder", "tenant_id": tenant.pk})
+    refused = send_json(
+        bearer(stranger), "post", MINE, {"business_name": "X", "kind": "breeder", "tenant_id": tenant.pk}
+    )
     assert (refused.status_code, body(refused)["code"]) == (403, "not_a_tenant_owner")
-    created = send_json(bearer(tenant.owner_user), "post", MINE,
-                        {"business_name": "Sunny", "kind": "breeder", "tenant_id": tenant.pk})
+    created = send_json(
+        bearer(tenant.owner_user), "post", MINE, {"business_name": "Sunny", "kind": "breeder", "tenant_id": tenant.pk}
+    )
     assert created.status_code == 201, created.content
     assert Provider.objects.get(pk=body(created)["id"]).tenant_id == tenant.pk
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({}, "business_name"),
-    ({"business_name": ""}, "business_name"),
-    ({"business_name": "x" * 201}, "business_name"),
-    ({"business_name": "Ok", "kind": "wizard"}, "kind"),
-    ({"business_name": "Ok", "kind": "breeder"}, "tenant_id"),
-    ({"business_name": "Ok", "currency": "XXX"}, "currency"),
-    ({"business_name": "Ok", "unknown": 1}, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "business_name"),
+        ({"business_name": ""}, "business_name"),
+        ({"business_name": "x" * 201}, "business_name"),
+        ({"business_name": "Ok", "kind": "wizard"}, "kind"),
+        ({"business_name": "Ok", "kind": "breeder"}, "tenant_id"),
+        ({"business_name": "Ok", "currency": "XXX"}, "currency"),
+        ({"business_name": "Ok", "unknown": 1}, "unknown"),
+    ],
+)
 def test_bad_provider_input_is_a_400_and_stores_nothing(payload, field):
     user = UserFactory()
     response = send_json(bearer(user), "post", MINE, payload)
@@ -107,16 +118,19 @@ def test_bad_provider_input_is_a_400_and_stores_nothing(payload, field):
     assert not Provider.objects.filter(user__tenant_user_id=user.pk).exists()
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({**GROOMING, "price_cents": -1}, "price_cents"),
-    ({**GROOMING, "price_cents": 10**14}, "price_cents"),
-    ({**GROOMING, "price_cents": 12.5}, "price_cents"),
-    ({**GROOMING, "category": "dragons"}, "category"),
-    ({**GROOMING, "title": ""}, "title"),
-    ({k: v for k, v in GROOMING.items() if k != "title"}, "title"),
-    ({**GROOMING, "category_metadata": ["not", "a", "dict"]}, "category_metadata"),
-    ({**GROOMING, "status": "active"}, "status"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({**GROOMING, "price_cents": -1}, "price_cents"),
+        ({**GROOMING, "price_cents": 10**14}, "price_cents"),
+        ({**GROOMING, "price_cents": 12.5}, "price_cents"),
+        ({**GROOMING, "category": "dragons"}, "category"),
+        ({**GROOMING, "title": ""}, "title"),
+        ({k: v for k, v in GROOMING.items() if k != "title"}, "title"),
+        ({**GROOMING, "category_metadata": ["not", "a", "dict"]}, "category_metadata"),
+        ({**GROOMING, "status": "active"}, "status"),
+    ],
+)
 def test_bad_listing_input_names_the_field_and_stores_nothing(payload, field):
     client, user = provider_client()
     response = send_json(client, "post", LISTINGS, payload)
@@ -124,13 +138,16 @@ def test_bad_listing_input_names_the_field_and_stores_nothing(payload, field):
     assert not ServiceListing.objects.filter(provider__user__tenant_user_id=user.pk).exists()
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"version": 1}, "action"),
-    ({"action": "publish", "title": "x", "version": 1}, "action"),
-    ({"action": "fly", "version": 1}, "action"),
-    ({"title": "New"}, "version"),
-    ({"price_cents": -5, "version": 1}, "price_cents"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"version": 1}, "action"),
+        ({"action": "publish", "title": "x", "version": 1}, "action"),
+        ({"action": "fly", "version": 1}, "action"),
+        ({"title": "New"}, "version"),
+        ({"price_cents": -5, "version": 1}, "price_cents"),
+    ],
+)
 def test_bad_listing_changes_are_400_and_change_nothing(payload, field):
     client, _ = provider_client()
     listing = body(send_json(client, "post", LISTINGS, GROOMING))
@@ -156,14 +173,18 @@ def test_withdrawing_is_refused_while_a_sale_is_open_and_archives_the_listings_a
     sale = make_transaction(provider, MarketplaceUserFactory())
     refused = client.delete(MINE)
     assert (refused.status_code, body(refused)["code"], body(refused)["transaction_ids"]) == (
-        409, "provider_has_open_transactions", [sale.pk])
+        409,
+        "provider_has_open_transactions",
+        [sale.pk],
+    )
     assert Provider.objects.filter(pk=provider.pk).exists()
     services.transaction_cancel(transaction_id=sale.pk)
     assert client.delete(MINE).status_code == 204
     assert Provider.all_objects.get(pk=provider.pk).deleted_at is not None
     assert ServiceListing.objects.get(pk=listing.pk).status == "archived"
     assert body(Client().get(SEARCH))["count"] == 0 or listing.pk not in [
-        row["id"] for row in body(Client().get(SEARCH))["results"]]
+        row["id"] for row in body(Client().get(SEARCH))["results"]
+    ]
 
 
 def test_a_new_person_goes_from_nothing_to_a_published_searchable_listing():
@@ -174,7 +195,9 @@ def test_a_new_person_goes_from_nothing_to_a_published_searchable_listing():
 
     anonymous = Client()
     email, password = "sam.groomer@example.test", "sam-grooms-dogs-42"
-    assert send_json(anonymous, "post", "/api/v1/auth/sign-up/", {"email": email, "password": password}).status_code == 202
+    assert (
+        send_json(anonymous, "post", "/api/v1/auth/sign-up/", {"email": email, "password": password}).status_code == 202
+    )
     tokens = body(send_json(anonymous, "post", "/api/v1/auth/token/", {"email": email, "password": password}))
     client = Client(headers={"Authorization": f"Bearer {tokens['access']}"})
     assert send_json(client, "post", MINE, {"business_name": "Sam's Grooming"}).status_code == 403
@@ -188,10 +211,12 @@ def test_a_new_person_goes_from_nothing_to_a_published_searchable_listing():
     pair = body(send_json(anonymous, "post", "/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}))
     provider = Client(headers={"Authorization": f"Bearer {pair['access']}"})
     listing = body(send_json(provider, "post", LISTINGS, {**GROOMING, "title": "Spa day for poodles"}))
-    published = send_json(provider, "patch", f"{LISTINGS}{listing['id']}/", {"action": "publish",
-                                                                            "version": listing["version"]})
+    published = send_json(
+        provider, "patch", f"{LISTINGS}{listing['id']}/", {"action": "publish", "version": listing["version"]}
+    )
     assert published.status_code == 200, published.content
     found = body(Client().get(SEARCH, {"q": "poodles"}))["results"]
     assert [(row["title"], row["provider"]["business_name"]) for row in found] == [
-        ("Spa day for poodles", "Sam's Grooming")]
+        ("Spa day for poodles", "Sam's Grooming")
+    ]
     assert Client().get(f"{SEARCH}{listing['slug']}/").status_code == 200

@@ -25,8 +25,10 @@ def steady_session_check(settings):
 
 
 def counts(client, url: str, page_size: int, **params) -> tuple[int, int]:
-    with CaptureQueriesContext(connections["default"]) as tenant_db, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_db,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+    ):
         response = client.get(url, {"page_size": page_size, **params})
     assert response.status_code == 200, response.content
     assert len(body(response)["results"]) == page_size
@@ -51,21 +53,33 @@ def tenant_with_rows(two_tenants):
             contact.marketplace_user_id = person.pk  # every row resolves across databases
             contact.save()
         invoices = [make_invoice(contact=contacts[i % 7]) for i in range(ROWS)]
-        Payment.objects.bulk_create([
-            Payment(tenant_id=a.pk, invoice=invoice, kind="payment", method="manual", amount_cents=100,
-                    currency="USD", idempotency_key=f"qc-{invoice.pk}")
-            for invoice in invoices
-        ])
+        Payment.objects.bulk_create(
+            [
+                Payment(
+                    tenant_id=a.pk,
+                    invoice=invoice,
+                    kind="payment",
+                    method="manual",
+                    amount_cents=100,
+                    currency="USD",
+                    idempotency_key=f"qc-{invoice.pk}",
+                )
+                for invoice in invoices
+            ]
+        )
         assert Contact.objects.count() == ROWS
     return a
 
 
-@pytest.mark.parametrize("url, params", [
-    ("/api/v1/contacts/", {}),
-    ("/api/v1/invoices/", {}),
-    ("/api/v1/invoices/", {"status": "draft", "ordering": "-total_cents"}),
-    ("/api/v1/payments/", {}),
-])
+@pytest.mark.parametrize(
+    "url, params",
+    [
+        ("/api/v1/contacts/", {}),
+        ("/api/v1/invoices/", {}),
+        ("/api/v1/invoices/", {"status": "draft", "ordering": "-total_cents"}),
+        ("/api/v1/payments/", {}),
+    ],
+)
 def test_tenant_lists_run_constant_queries_per_database(tenant_with_rows, url, params):
     assert_constant(bearer(tenant_with_rows.owner_user), url, **params)
 
@@ -90,6 +104,11 @@ def test_the_refund_list_runs_constant_queries(two_tenants):
         services.invoice_send(invoice_id=invoice.pk)
         services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="all")
         for index in range(ROWS):
-            services.invoice_refund(invoice_id=invoice.pk, amount_cents=100, reason=f"part {index}",
-                                    idempotency_key=f"part-{index}", actor=a.owner_user)
+            services.invoice_refund(
+                invoice_id=invoice.pk,
+                amount_cents=100,
+                reason=f"part {index}",
+                idempotency_key=f"part-{index}",
+                actor=a.owner_user,
+            )
     assert_constant(bearer(a.owner_user), f"/api/v1/invoices/{invoice.pk}/refunds/")

@@ -76,7 +76,8 @@ def test_marketplace_receipt_the_buyer_and_the_provider_download_it_nobody_else(
     provider_login, provider = provider_with_login()
     buyer_login, buyer = person()
     invoice = services.marketplace_invoice_create(
-        transaction_id=make_transaction(provider, buyer, amount_cents=100).pk, line_items=[services.LineItem("A", 100)])
+        transaction_id=make_transaction(provider, buyer, amount_cents=100).pk, line_items=[services.LineItem("A", 100)]
+    )
     services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     url = f"/api/v1/marketplace/invoices/{invoice.pk}/receipt/"
     buyer_client, provider_client = bearer(buyer_login), bearer(provider_login)
@@ -84,8 +85,12 @@ def test_marketplace_receipt_the_buyer_and_the_provider_download_it_nobody_else(
     uploaded = buyer_client.post(url, {"receipt": SimpleUploadedFile("wire.pdf", PDF), "version": 2})
     assert uploaded.status_code == 200, uploaded.content
     for client in (buyer_client, provider_client):
-        _assert_download(client.get(url, headers={"Accept": "application/pdf"}), PDF, "application/pdf",
-                         f"receipt-{invoice.number}.pdf")
+        _assert_download(
+            client.get(url, headers={"Accept": "application/pdf"}),
+            PDF,
+            "application/pdf",
+            f"receipt-{invoice.number}.pdf",
+        )
     outsider_login, _ = person()
     other_provider_login, _ = provider_with_login()
     for client in (bearer(outsider_login), bearer(other_provider_login)):
@@ -102,8 +107,12 @@ def test_breeder_invoice_receipt_the_buyer_downloads_theirs_the_breeders_staff_t
     with tenant_context(tenant.pk):
         number = Invoice.objects.get(pk=invoice.pk).invoice_number
     _assert_download(buyer_client.get(url), PDF, "application/pdf", f"receipt-{number}.pdf")
-    _assert_download(bearer(tenant.owner_user).get(f"/api/v1/invoices/{invoice.pk}/receipt/"), PDF,
-                     "application/pdf", f"receipt-{number}.pdf")
+    _assert_download(
+        bearer(tenant.owner_user).get(f"/api/v1/invoices/{invoice.pk}/receipt/"),
+        PDF,
+        "application/pdf",
+        f"receipt-{number}.pdf",
+    )
     outsider_login, _ = person()
     _problem(bearer(outsider_login).get(url), 404, "not_found")
     _problem(bearer(TenantFactory().owner_user).get(f"/api/v1/invoices/{invoice.pk}/receipt/"), 404, "not_found")

@@ -35,8 +35,9 @@ M = "/api/v1/marketplace/"
 
 
 def pay_by_card(fake, intent_id):
-    return deliver_and_process(Client(), stripe_event("payment_intent.succeeded",
-                                                      copy.deepcopy(fake.succeed_intent(intent_id))))
+    return deliver_and_process(
+        Client(), stripe_event("payment_intent.succeeded", copy.deepcopy(fake.succeed_intent(intent_id)))
+    )
 
 
 @pytest.fixture
@@ -46,10 +47,13 @@ def marketplace_card_paid(fake_stripe):  # noqa: F811
     connect_account(provider=provider)
     _, buyer = person()
     tx = make_transaction(provider, buyer, amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    intent_id = payment_services.invoice_payment_open(invoice_kind="marketplace",
-                                                      invoice_id=invoice.pk).stripe_payment_intent_id
+    intent_id = payment_services.invoice_payment_open(
+        invoice_kind="marketplace", invoice_id=invoice.pk
+    ).stripe_payment_intent_id
     assert pay_by_card(fake_stripe, intent_id).outcome == f"invoice {invoice.number} paid"
     return bearer(provider_login), MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk), intent_id
 
@@ -62,10 +66,18 @@ class TestMarketplaceRefundsReachStripe:
     def test_a_partial_refund_goes_back_through_stripe_and_is_recorded_once(self, fake_stripe, marketplace_card_paid):
         client, invoice, intent_id = marketplace_card_paid
         url = f"{M}invoices/{invoice.pk}/"
-        response = send_json(client, "patch", url, {"action": "refund", "amount_cents": 1500, "version": invoice.version},
-                             **{"Idempotency-Key": "mp-refund-1"})
+        response = send_json(
+            client,
+            "patch",
+            url,
+            {"action": "refund", "amount_cents": 1500, "version": invoice.version},
+            **{"Idempotency-Key": "mp-refund-1"},
+        )
         assert (response.status_code, body(response)["status"], body(response)["refunded_cents"]) == (
-            200, "partially_refunded", 1500)
+            200,
+            "partially_refunded",
+            1500,
+        )
         [call] = fake_stripe.requests_to("POST", "/v1/refunds")
         assert (call["params"]["payment_intent"], call["params"]["amount"]) == (intent_id, "1500")
         [refund] = fake_stripe.objects["refunds"].values()
@@ -82,24 +94,36 @@ class TestMarketplaceRefundsReachStripe:
     def test_stripe_unreachable_is_a_503_problem_and_nothing_is_recorded(self, fake_stripe, marketplace_card_paid):
         client, invoice, intent_id = marketplace_card_paid
         fake_stripe.fail_next(1, status=503)
-        response = send_json(client, "patch", f"{M}invoices/{invoice.pk}/",
-                             {"action": "refund", "amount_cents": 1500, "version": invoice.version},
-                             **{"Idempotency-Key": "mp-refund-2"})
+        response = send_json(
+            client,
+            "patch",
+            f"{M}invoices/{invoice.pk}/",
+            {"action": "refund", "amount_cents": 1500, "version": invoice.version},
+            **{"Idempotency-Key": "mp-refund-2"},
+        )
         assert (response.status_code, response["Content-Type"], body(response)["code"]) == (
-            503, "application/problem+json", "stripe_unavailable")
+            503,
+            "application/problem+json",
+            "stripe_unavailable",
+        )
         stored = MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk)
         assert (stored.status, stored.refunded_cents) == ("paid", 0)
         assert payment_row("marketplace", invoice.pk).refunded_cents == 0
         assert fake_stripe.objects["refunds"] == {}
         # The same key again, Stripe back: refunded once.
-        again = send_json(client, "patch", f"{M}invoices/{invoice.pk}/",
-                          {"action": "refund", "amount_cents": 1500, "version": invoice.version},
-                          **{"Idempotency-Key": "mp-refund-2"})
+        again = send_json(
+            client,
+            "patch",
+            f"{M}invoices/{invoice.pk}/",
+            {"action": "refund", "amount_cents": 1500, "version": invoice.version},
+            **{"Idempotency-Key": "mp-refund-2"},
+        )
         assert (again.status_code, body(again)["refunded_cents"]) == (200, 1500)
         assert len(fake_stripe.objects["refunds"]) == 1
 
     def test_a_refund_whose_answer_never_came_is_not_counted_twice_by_the_notification(
-            self, fake_stripe, marketplace_card_paid):
+        self, fake_stripe, marketplace_card_paid
+    ):
         """Stripe makes the refund but its answer is lost (timeout): 503, nothing recorded, the
         request stays pending; Stripe's charge.refunded waits for it; the client's retry with the
         same key gets the same Stripe refund back; then the notification finds it recorded."""
@@ -135,9 +159,13 @@ class TestMarketplaceRefundsReachStripe:
 
         client, invoice, intent_id = marketplace_card_paid
         entered, release = fake_stripe.hold_next("POST", "/v1/refunds")
-        lost = send_json(client, "patch", f"{M}invoices/{invoice.pk}/",
-                         {"action": "refund", "amount_cents": 2000, "version": invoice.version},
-                         **{"Idempotency-Key": "k"})
+        lost = send_json(
+            client,
+            "patch",
+            f"{M}invoices/{invoice.pk}/",
+            {"action": "refund", "amount_cents": 2000, "version": invoice.version},
+            **{"Idempotency-Key": "k"},
+        )
         release.set()
         assert lost.status_code == 503
         every_row(RefundRequest).update(updated_at=timezone.now() - timedelta(minutes=10))
@@ -150,8 +178,9 @@ class TestMarketplaceRefundsReachStripe:
 @pytest.fixture
 def tenant_card_paid(fake_stripe, stripe_tenant):  # noqa: F811
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
-    row = payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                tenant_id=stripe_tenant.tenant.pk)
+    row = payment_services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    )
     pay_by_card(fake_stripe, row.stripe_payment_intent_id)
     with tenant_context(stripe_tenant.tenant.pk):
         invoice = Invoice.objects.get(pk=invoice.pk)
@@ -159,21 +188,28 @@ def tenant_card_paid(fake_stripe, stripe_tenant):  # noqa: F811
 
 
 def refund(client, invoice, amount, key, version):
-    return send_json(client, "post", f"/api/v1/invoices/{invoice.pk}/refunds/",
-                     {"amount_cents": amount, "reason": "asked", "version": version}, **{"Idempotency-Key": key})
+    return send_json(
+        client,
+        "post",
+        f"/api/v1/invoices/{invoice.pk}/refunds/",
+        {"amount_cents": amount, "reason": "asked", "version": version},
+        **{"Idempotency-Key": key},
+    )
 
 
 def tenant_ledger(tenant, invoice):
     with tenant_context(tenant.pk):
         stored = Invoice.objects.get(pk=invoice.pk)
-        rows = list(Payment.objects.filter(invoice=stored, kind="refund").order_by("pk")
-                    .values_list("amount_cents", "method"))
+        rows = list(
+            Payment.objects.filter(invoice=stored, kind="refund").order_by("pk").values_list("amount_cents", "method")
+        )
     return stored.status, stored.refunded_cents, rows
 
 
 class TestKeysAndChannels:
     def test_a_stripe_mode_invoice_paid_by_hand_is_refunded_by_hand_without_calling_stripe(
-            self, fake_stripe, stripe_tenant):
+        self, fake_stripe, stripe_tenant
+    ):
         invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
         tenant = stripe_tenant.tenant
         payment_services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=tenant.pk)
@@ -182,7 +218,10 @@ class TestKeysAndChannels:
         before = len(fake_stripe.requests_to("POST", "/v1/refunds"))
         response = refund(bearer(tenant.owner_user), invoice, 5_000, "by-hand", paid.version)
         assert (response.status_code, body(response)["method"], body(response)["provider_reference"]) == (
-            201, "manual", "")
+            201,
+            "manual",
+            "",
+        )
         assert len(fake_stripe.requests_to("POST", "/v1/refunds")) == before
         assert tenant_ledger(tenant, invoice) == ("partially_refunded", 5_000, [(5_000, "manual")])
 
@@ -203,7 +242,10 @@ class TestKeysAndChannels:
         tenant, invoice, _ = tenant_card_paid
         response = refund(bearer(tenant.owner_user), invoice, 25_001, "big", invoice.version)
         assert (response.status_code, body(response)["code"], body(response)["refundable_cents"]) == (
-            409, "refund_exceeds_refundable", 25_000)
+            409,
+            "refund_exceeds_refundable",
+            25_000,
+        )
         assert fake_stripe.requests_to("POST", "/v1/refunds") == []
 
 
@@ -217,8 +259,9 @@ def _someone_waits_for_a_lock(timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     with psycopg.connect(**connections["default"].get_connection_params()) as other:
         while time.monotonic() < deadline:
-            if other.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                             "AND wait_event_type = 'Lock'").fetchone()[0]:
+            if other.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()[0]:
                 return True
             time.sleep(0.05)
     return False
@@ -270,13 +313,17 @@ def patient_stripe(settings, fake_stripe):  # noqa: F811
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 class TestConcurrentKeys:
     def test_two_staff_with_different_keys_at_the_same_version_are_two_requests_judged_against_what_is_left(
-            self, patient_stripe, tenant_card_paid):
+        self, patient_stripe, tenant_card_paid
+    ):
         tenant, invoice, intent_id = tenant_card_paid
         results = two_staff_at_once(patient_stripe, tenant, invoice, (15_000, 15_000))
         # The first is refunded; the second is told the truth: nothing moved, only 10000 is left
         # (not "sent but not recorded", not the first one's credit note).
         assert (results[0].status_code, results[1].status_code, body(results[1])["code"]) == (
-            201, 409, "refund_exceeds_refundable")
+            201,
+            409,
+            "refund_exceeds_refundable",
+        )
         assert body(results[1])["refundable_cents"] == 10_000
         assert len(patient_stripe.objects["refunds"]) == 1
         assert tenant_ledger(tenant, invoice) == ("partially_refunded", 15_000, [(15_000, "stripe")])
@@ -302,7 +349,9 @@ class TestReconciliation:
         assert run.mismatch == 1
         row = payment_row("tenant", invoice.pk)
         assert (row.reconciliation_status, row.reconciliation_note) == (
-            "mismatch", f"Stripe refunded 700 on {intent_id}, we recorded 0")
+            "mismatch",
+            f"Stripe refunded 700 on {intent_id}, we recorded 0",
+        )
         with tenant_context(tenant.pk):
             assert Invoice.objects.get(pk=invoice.pk).reconciliation_status == "mismatch"
 

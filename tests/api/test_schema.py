@@ -13,15 +13,29 @@ def test_the_schema_generates_without_warnings(tmp_path):
     call_command("spectacular", "--fail-on-warn", "--file", str(target))  # raises on any warning
     schema = yaml.safe_load(target.read_text())
     paths = schema["paths"]
-    for path in ("/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/token/revoke/",
-                 "/api/v1/contacts/", "/api/v1/contacts/{contact_id}/", "/api/v1/invoices/",
-                 "/api/v1/invoices/{invoice_id}/", "/api/v1/invoices/{invoice_id}/receipt/", "/api/v1/payments/",
-                 "/api/v1/marketplace/listings/", "/api/v1/marketplace/transactions/",
-                 "/api/v1/marketplace/threads/{thread_id}/messages/", "/api/v1/marketplace/blocks/",
-                 "/api/v1/marketplace/providers/", "/api/v1/marketplace/invoices/{invoice_id}/receipt/"):
+    for path in (
+        "/api/v1/auth/token/",
+        "/api/v1/auth/token/refresh/",
+        "/api/v1/auth/token/revoke/",
+        "/api/v1/contacts/",
+        "/api/v1/contacts/{contact_id}/",
+        "/api/v1/invoices/",
+        "/api/v1/invoices/{invoice_id}/",
+        "/api/v1/invoices/{invoice_id}/receipt/",
+        "/api/v1/payments/",
+        "/api/v1/marketplace/listings/",
+        "/api/v1/marketplace/transactions/",
+        "/api/v1/marketplace/threads/{thread_id}/messages/",
+        "/api/v1/marketplace/blocks/",
+        "/api/v1/marketplace/providers/",
+        "/api/v1/marketplace/invoices/{invoice_id}/receipt/",
+    ):
         assert path in paths, path
-    for receipt_path in ("/api/v1/invoices/{invoice_id}/receipt/", "/api/v1/marketplace/invoices/{invoice_id}/receipt/",
-                         "/api/v1/marketplace/transactions/{transaction_id}/receipt/"):
+    for receipt_path in (
+        "/api/v1/invoices/{invoice_id}/receipt/",
+        "/api/v1/marketplace/invoices/{invoice_id}/receipt/",
+        "/api/v1/marketplace/transactions/{transaction_id}/receipt/",
+    ):
         download = paths[receipt_path]["get"]["responses"]
         assert set(download["200"]["content"]) == {"application/pdf", "image/png", "image/jpeg", "image/webp"}
         assert set(download["404"]["content"]) == {"application/problem+json"}
@@ -44,8 +58,10 @@ def test_the_schema_generates_without_warnings(tmp_path):
     assert mark_paid["deprecated"] is True  # kept working for older clients; new ones upload the file
     me = paths["/api/v1/marketplace/providers/me/"]["patch"]
     assert {p["name"] for p in me["parameters"]} >= {"If-Match", "Idempotency-Key"}
-    for card_path in ("/api/v1/marketplace/invoices/{invoice_id}/card-payment/",
-                      "/api/v1/marketplace/transactions/{transaction_id}/card-payment/"):
+    for card_path in (
+        "/api/v1/marketplace/invoices/{invoice_id}/card-payment/",
+        "/api/v1/marketplace/transactions/{transaction_id}/card-payment/",
+    ):
         card = paths[card_path]["post"]
         assert set(card["responses"]) >= {"200", "401", "403", "404", "409", "503"}, card_path
         assert "client_secret" in str(card["responses"]["200"])
@@ -64,15 +80,20 @@ def test_the_schema_is_served():
 
 
 #: GETs of one object whose path does not end in an id.
-SINGLE_OBJECT_PATHS = {"/api/v1/auth/me/", "/api/v1/tenants/me/", "/api/v1/marketplace/providers/me/",
-                       "/api/v1/marketplace/me/",
-                       "/api/v1/invoices/{invoice_id}/dispute/",
-                       "/api/v1/marketplace/invoices/{invoice_id}/dispute/",
-                       # A listing's image set: one object, at most LISTING_IMAGES_PER_LISTING images.
-                       "/api/v1/marketplace/providers/me/listings/{listing_id}/images/",
-                       "/api/v1/tenants/me/payment-settings/", "/api/v1/tenants/me/stripe-account/",
-                       "/api/v1/marketplace/providers/me/payment-settings/",
-                       "/api/v1/marketplace/providers/me/stripe-account/"}
+SINGLE_OBJECT_PATHS = {
+    "/api/v1/auth/me/",
+    "/api/v1/tenants/me/",
+    "/api/v1/marketplace/providers/me/",
+    "/api/v1/marketplace/me/",
+    "/api/v1/invoices/{invoice_id}/dispute/",
+    "/api/v1/marketplace/invoices/{invoice_id}/dispute/",
+    # A listing's image set: one object, at most LISTING_IMAGES_PER_LISTING images.
+    "/api/v1/marketplace/providers/me/listings/{listing_id}/images/",
+    "/api/v1/tenants/me/payment-settings/",
+    "/api/v1/tenants/me/stripe-account/",
+    "/api/v1/marketplace/providers/me/payment-settings/",
+    "/api/v1/marketplace/providers/me/stripe-account/",
+}
 
 
 def _generated():
@@ -96,19 +117,34 @@ def test_every_list_operation_documents_its_filters_pages_and_envelope():
     schema, its 200 is the paginated envelope, and its errors stay problem+json (a generated client
     needs all three). Covers list endpoints added later without naming them."""
     schema, views = _generated()
-    lists = [path for path, item in schema["paths"].items() if "get" in item
-             and not path.rstrip("/").rsplit("/", 1)[-1].startswith("{") and path not in SINGLE_OBJECT_PATHS
-             and "application/json" in item["get"]["responses"]["200"]["content"]]  # not a file download
-    assert {"/api/v1/contacts/", "/api/v1/invoices/", "/api/v1/payments/", "/api/v1/marketplace/transactions/",
-            "/api/v1/marketplace/threads/", "/api/v1/marketplace/blocks/", "/api/v1/marketplace/invoices/",
-            "/api/v1/marketplace/listings/", "/api/v1/marketplace/providers/", "/api/v1/tenants/me/money-movements/",
-            "/api/v1/marketplace/providers/me/money-movements/"} <= set(lists)
+    lists = [
+        path
+        for path, item in schema["paths"].items()
+        if "get" in item
+        and not path.rstrip("/").rsplit("/", 1)[-1].startswith("{")
+        and path not in SINGLE_OBJECT_PATHS
+        and "application/json" in item["get"]["responses"]["200"]["content"]
+    ]  # not a file download
+    assert {
+        "/api/v1/contacts/",
+        "/api/v1/invoices/",
+        "/api/v1/payments/",
+        "/api/v1/marketplace/transactions/",
+        "/api/v1/marketplace/threads/",
+        "/api/v1/marketplace/blocks/",
+        "/api/v1/marketplace/invoices/",
+        "/api/v1/marketplace/listings/",
+        "/api/v1/marketplace/providers/",
+        "/api/v1/tenants/me/money-movements/",
+        "/api/v1/marketplace/providers/me/money-movements/",
+    } <= set(lists)
     for path in lists:
         operation, view = schema["paths"][path]["get"], views[(path, "get")]
         query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
         paginator = view.pagination_class() if view.pagination_class else None
-        expected = {"page_size"} | ({"cursor"} if paginator is None or hasattr(paginator, "cursor_query_param")
-                                    else {"page"})
+        expected = {"page_size"} | (
+            {"cursor"} if paginator is None or hasattr(paginator, "cursor_query_param") else {"page"}
+        )
         filterset = getattr(view, "filterset_class", None)
         if filterset is not None:
             expected |= set(filterset.base_filters)
@@ -124,8 +160,9 @@ def test_every_list_operation_documents_its_filters_pages_and_envelope():
     for path in SINGLE_OBJECT_PATHS:  # and the singletons stay single objects, without list parameters
         operation = schema["paths"][path]["get"]
         assert not {p["name"] for p in operation.get("parameters", [])} & {"page", "cursor", "page_size"}, path
-        assert "results" not in _resolve(schema, operation["responses"]["200"]["content"]["application/json"]
-                                         ["schema"]).get("properties", {}), path
+        assert "results" not in _resolve(
+            schema, operation["responses"]["200"]["content"]["application/json"]["schema"]
+        ).get("properties", {}), path
 
 
 def test_list_parameters_are_typed_from_their_filters():

@@ -28,10 +28,10 @@ import uuid
 
 import pytest
 import schemathesis
-from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from django.test.client import ClientHandler
 from hypothesis import HealthCheck, settings
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from breederhq.tenancy import tenant_context
 from tests.api.conftest import sign_in
@@ -63,16 +63,22 @@ _VERSION = "the version is required in one of two places: the body or If-Match"
 POSITIVE_EXEMPT = {
     ("POST", "/api/v1/contacts/"): _CONTACT_NAME,
     ("PATCH", "/api/v1/contacts/{contact_id}/"): _CONTACT_NAME,
-    ("PATCH", "/api/v1/invoices/{invoice_id}/"): "an action or draft fields, never both; each action needs its own fields",
+    (
+        "PATCH",
+        "/api/v1/invoices/{invoice_id}/",
+    ): "an action or draft fields, never both; each action needs its own fields",
     ("POST", "/api/v1/invoices/{invoice_id}/refunds/"): _VERSION,
     ("PATCH", "/api/v1/marketplace/providers/me/"): "at least one field to change, and the version (body or If-Match)",
-    ("POST", "/api/v1/marketplace/transactions/"): "the listing must be on sale now (its state, not the request's shape)",
+    (
+        "POST",
+        "/api/v1/marketplace/transactions/",
+    ): "the listing must be on sale now (its state, not the request's shape)",
     ("POST", "/api/v1/invoices/"): _TOTAL,
     ("POST", "/api/v1/marketplace/invoices/"): _TOTAL,
     ("PATCH", "/api/v1/marketplace/invoices/{invoice_id}/"): _VERSION,
     ("PATCH", "/api/v1/tenants/me/memberships/{membership_id}/"): _VERSION,
-    ("PUT", "/api/v1/marketplace/providers/me/listings/{listing_id}/images/order/"):
-        _VERSION + "; and every image of the listing, once",
+    ("PUT", "/api/v1/marketplace/providers/me/listings/{listing_id}/images/order/"): _VERSION
+    + "; and every image of the listing, once",
     # A receipt must be a real PDF, PNG, JPEG or WebP (checked by content): no generator makes one.
     ("POST", "/api/v1/invoices/{invoice_id}/receipt/"): "a real receipt file",
     ("POST", "/api/v1/marketplace/invoices/{invoice_id}/receipt/"): "a real receipt file",
@@ -89,12 +95,22 @@ POSITIVE_EXEMPT = {
     ("PATCH", "/api/v1/tenants/me/payment-settings/"): _VERSION + "; `stripe` needs an account that can take payments",
     ("POST", "/api/v1/tenants/me/stripe-account/onboarding/refresh/"): "an account made by onboarding first",
     ("POST", "/api/v1/tenants/me/stripe-account/sync/"): "an account made by onboarding first",
-    **{(method, f"/api/v1/marketplace/providers/me/{path}"): "a service provider (the signed-in owner is a breeder)"
-       for method, path in (("GET", "payment-settings/"), ("PATCH", "payment-settings/"), ("GET", "stripe-account/"),
-                            ("POST", "stripe-account/onboarding/"), ("POST", "stripe-account/onboarding/refresh/"),
-                            ("POST", "stripe-account/sync/"))},
+    **{
+        (method, f"/api/v1/marketplace/providers/me/{path}"): "a service provider (the signed-in owner is a breeder)"
+        for method, path in (
+            ("GET", "payment-settings/"),
+            ("PATCH", "payment-settings/"),
+            ("GET", "stripe-account/"),
+            ("POST", "stripe-account/onboarding/"),
+            ("POST", "stripe-account/onboarding/refresh/"),
+            ("POST", "stripe-account/sync/"),
+        )
+    },
     ("POST", "/api/v1/marketplace/providers/me/"): "a breeder names a tenant it owns; one profile per account",
-    ("PATCH", "/api/v1/marketplace/providers/me/listings/{listing_id}/"): "an action or field changes, with the version",
+    (
+        "PATCH",
+        "/api/v1/marketplace/providers/me/listings/{listing_id}/",
+    ): "an action or field changes, with the version",
 }
 
 
@@ -107,14 +123,19 @@ def signed_in(db, django_db_blocker):
     # The owner is also the breeder's marketplace identity: providers/me/ and the public provider
     # search have rows to work on.
     identity = MarketplaceUserFactory(kind="breeder", tenant_user_id=tenant.owner_user.pk)
-    make_listing(ProviderFactory(user=identity, breeder=True, tenant_id=tenant.pk, description="Golden retrievers"),
-                 slug="goldens", category="puppies")
+    make_listing(
+        ProviderFactory(user=identity, breeder=True, tenant_id=tenant.pk, description="Golden retrievers"),
+        slug="goldens",
+        category="puppies",
+    )
     _SIGNED_IN_TENANT["id"] = tenant.pk
     return {"Authorization": f"Bearer {sign_in(tenant.owner_user)['access']}"}
 
 
-FRESH_KEYS = {("PATCH", "/api/v1/tenants/me/payment-settings/"),
-              ("PATCH", "/api/v1/marketplace/providers/me/payment-settings/")}
+FRESH_KEYS = {
+    ("PATCH", "/api/v1/tenants/me/payment-settings/"),
+    ("PATCH", "/api/v1/marketplace/providers/me/payment-settings/"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +165,12 @@ _SIGNED_IN_TENANT: dict[str, int] = {}
 
 @pytest.mark.django_db(databases=["default", "marketplace"])
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 def test_no_server_errors_and_responses_match_the_schema(case, signed_in, settings, stripe_for_schemathesis):
     settings.MEDIA_ROOT = "/tmp/breederhq-schemathesis-media"
     excluded = []
@@ -163,16 +187,24 @@ def test_no_server_errors_and_responses_match_the_schema(case, signed_in, settin
             del case.headers["If-Match"]
         if (case.method, case.path) in POSITIVE_EXEMPT:
             excluded.append(positive_data_acceptance)
-    elif case.meta is not None and case.query and any(
-            value == "" or (isinstance(value, list) and "" in value) for value in case.query.values()):
+    elif (
+        case.meta is not None
+        and case.query
+        and any(value == "" or (isinstance(value, list) and "" in value) for value in case.query.values())
+    ):
         excluded.append(negative_data_rejection)
     case.call_and_validate(headers=signed_in, excluded_checks=excluded)  # every other check schemathesis has
 
 
 def _links(raw_schema: dict) -> list:
-    return [link for operations in raw_schema.get("paths", {}).values() for operation in operations.values()
-            if isinstance(operation, dict)
-            for response in operation.get("responses", {}).values() for link in (response.get("links") or {})]
+    return [
+        link
+        for operations in raw_schema.get("paths", {}).values()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for response in operation.get("responses", {}).values()
+        for link in (response.get("links") or {})
+    ]
 
 
 @pytest.mark.django_db(databases=["default", "marketplace"])
@@ -183,5 +215,6 @@ def test_stateful_sequences_follow_the_schemas_links(signed_in):
         assert schema.raw_schema["paths"], "the schema was served"
         return
     machine = schema.as_state_machine()
-    machine.run(settings=settings(max_examples=5, deadline=None, derandomize=True,
-                                  suppress_health_check=list(HealthCheck)))
+    machine.run(
+        settings=settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    )

@@ -30,8 +30,11 @@ def refresh(token: str):
 
 
 def refused(response) -> bool:
-    return (response.status_code == 401 and response["Content-Type"] == "application/problem+json"
-            and body(response)["code"] == "authentication_failed")
+    return (
+        response.status_code == 401
+        and response["Content-Type"] == "application/problem+json"
+        and body(response)["code"] == "authentication_failed"
+    )
 
 
 def write(access: str):
@@ -45,8 +48,11 @@ def read(access: str):
 
 
 def reuse_audits(user) -> list[tuple]:
-    return list(AuthorizationAudit.objects.using("default").filter(
-        user_id=user.pk, resource_type="refresh_token_family").values_list("action", "allowed"))
+    return list(
+        AuthorizationAudit.objects.using("default")
+        .filter(user_id=user.pk, resource_type="refresh_token_family")
+        .values_list("action", "allowed")
+    )
 
 
 class TestRotation:
@@ -220,8 +226,7 @@ class TestCredentialChanges:
         assert refused(read(pair["access"]))
         assert refused(refresh(pair["refresh"]))
 
-    def test_a_deactivation_in_another_process_reaches_reads_within_a_second_not_the_identity_cache_ttl(
-            self, settings):
+    def test_a_deactivation_in_another_process_reaches_reads_within_a_second_not_the_identity_cache_ttl(self, settings):
         settings.API_IDENTITY_CACHE_SECONDS = 30  # the User itself may be cached long...
         settings.API_REVOCATION_CACHE_SECONDS = 0.2  # ...its active flag and stamp are not
         user = UserFactory()
@@ -252,8 +257,10 @@ class UpgradedHasher(MD5PasswordHasher):
 def test_a_hash_upgrade_at_sign_in_is_not_a_password_change(settings):
     user = UserFactory()
     earlier = sign_in(user)
-    settings.PASSWORD_HASHERS = ["tests.api.test_sessions.UpgradedHasher",
-                                 "django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = [
+        "tests.api.test_sessions.UpgradedHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
     sign_in(user)  # the stored hash is upgraded and saved
     assert User.objects.get(pk=user.pk).password.startswith("md5-upgraded$")
     assert read(earlier["access"]).status_code == 200
@@ -269,8 +276,12 @@ class TestSignInTiming:
         invited.set_unusable_password()
         invited.save()
         spent = {}
-        for case, email in (("wrong password", user.email), ("unknown email", "NOBODY@example.test"),
-                            ("inactive", inactive.email), ("no usable password", invited.email)):
+        for case, email in (
+            ("wrong password", user.email),
+            ("unknown email", "NOBODY@example.test"),
+            ("inactive", inactive.email),
+            ("no usable password", invited.email),
+        ):
             CountingHasher.calls = 0
             response = send_json(Client(), "post", TOKEN, {"email": email, "password": "not-the-password"})
             assert response.status_code == 401
@@ -295,7 +306,8 @@ def test_the_daily_purge_drops_only_families_whose_tokens_have_all_expired():
     RefreshTokenFamily.objects.filter(id=fam(old)).update(last_issued_at=timezone.now() - timedelta(days=15))
     assert flush_expired_tokens() == "flushed, 1 sign-in families dropped"
     assert list(RefreshTokenFamily.objects.filter(user_id=user.pk).values_list("id", flat=True)) == [
-        uuid.UUID(fam(current))]
+        uuid.UUID(fam(current))
+    ]
     assert refresh(current["refresh"]).status_code == 200
 
 

@@ -36,15 +36,17 @@ def deliver(client, event) -> None:
     from payments_app.models import StripeWebhookEvent
 
     payload, header = signed_delivery(event, WEBHOOK_SECRET)
-    response = client.post("/api/v1/payments/stripe/webhook", payload, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=header)
+    response = client.post(
+        "/api/v1/payments/stripe/webhook", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
     assert response.status_code == 200, response.content
     services.stripe_event_process(event_pk=StripeWebhookEvent.objects.get(stripe_event_id=event["id"]).pk)
 
 
 class TestTenantOnboarding:
-    def test_the_owner_starts_onboarding_and_gets_a_hosted_link_for_one_express_account(self, two_tenants, fake_stripe,
-                                                                                         settings):
+    def test_the_owner_starts_onboarding_and_gets_a_hosted_link_for_one_express_account(
+        self, two_tenants, fake_stripe, settings
+    ):
         tenant, _ = two_tenants
         client = bearer(tenant.owner_user)
         assert body(client.get(STATE))["status"] == "not_started"
@@ -57,13 +59,17 @@ class TestTenantOnboarding:
         assert link["stripe_account"]["status"] == "pending" and link["stripe_account"]["ready"] is False
         assert "external_account" in link["stripe_account"]["requirements_currently_due"]
         remote = fake_stripe.objects["accounts"][account_id]
-        assert (remote["type"], remote["metadata"]) == ("express", {"breederhq_owner_type": "tenant",
-                                                                    "breederhq_tenant_id": str(tenant.pk)})
+        assert (remote["type"], remote["metadata"]) == (
+            "express",
+            {"breederhq_owner_type": "tenant", "breederhq_tenant_id": str(tenant.pk)},
+        )
         assert set(remote["capabilities"]) == {"card_payments", "transfers"}
         (made,) = fake_stripe.links_of(account_id)
         assert (made["type"], made["return_url"], made["refresh_url"]) == (
-            "account_onboarding", settings.STRIPE_CONNECT_RETURN_URL.format(owner_type="tenant"),
-            settings.STRIPE_CONNECT_REFRESH_URL.format(owner_type="tenant"))
+            "account_onboarding",
+            settings.STRIPE_CONNECT_RETURN_URL.format(owner_type="tenant"),
+            settings.STRIPE_CONNECT_REFRESH_URL.format(owner_type="tenant"),
+        )
         creates = fake_stripe.requests_to("POST", "/v1/accounts")
         assert len(creates) == 1 and creates[0]["idempotency_key"]
 
@@ -77,7 +83,10 @@ class TestTenantOnboarding:
         assert every_row(StripeConnectAccount).filter(owner_tenant=tenant).count() == 1
         state = body(client.get(STATE))
         assert (state["stripe_account_id"], state["account_type"], state["charges_enabled"]) == (
-            account_id, "express", False)
+            account_id,
+            "express",
+            False,
+        )
 
     def test_only_the_owner_onboards_and_owners_and_admins_read(self, two_tenants, fake_stripe):
         tenant, _ = two_tenants
@@ -87,7 +96,10 @@ class TestTenantOnboarding:
             assert (refused.status_code, body(refused)["code"]) == (403, "role_forbidden")
         assert bearer(admin).get(STATE).status_code == 200
         assert body(bearer(staff).get(STATE))["code"] == "role_forbidden"
-        assert AuthorizationAudit.objects.using("default").filter(allowed=False, resource_type="stripe_account").count() == 3
+        assert (
+            AuthorizationAudit.objects.using("default").filter(allowed=False, resource_type="stripe_account").count()
+            == 3
+        )
         assert not fake_stripe.requests_to("POST", "/v1/accounts")
         assert not every_row(StripeConnectAccount).exists()
 
@@ -134,24 +146,35 @@ class TestTenantOnboarding:
         owner = bearer(tenant.owner_user)
         account_id = body(post(owner, START))["stripe_account"]["stripe_account_id"]
         now = int(time.time())
-        fake_stripe.complete_onboarding(account_id, charges=True, payouts=False, currently_due=["external_account"],
-                                        past_due=["external_account"])
+        fake_stripe.complete_onboarding(
+            account_id, charges=True, payouts=False, currently_due=["external_account"], past_due=["external_account"]
+        )
         deliver(client, fake_stripe.account_updated(account_id, created=now - 30))
         restricted = body(owner.get(STATE))
-        assert (restricted["status"], restricted["charges_enabled"], restricted["payouts_enabled"],
-                restricted["requirements_past_due"], restricted["ready"]) == (
-            "restricted", True, False, ["external_account"], False)
+        assert (
+            restricted["status"],
+            restricted["charges_enabled"],
+            restricted["payouts_enabled"],
+            restricted["requirements_past_due"],
+            restricted["ready"],
+        ) == ("restricted", True, False, ["external_account"], False)
         fake_stripe.complete_onboarding(account_id)
         deliver(client, fake_stripe.account_updated(account_id, created=now))
         older = fake_stripe.account_updated(account_id, created=now - 10)
         older["data"]["object"].update(charges_enabled=False, payouts_enabled=False)
         deliver(client, older)  # late and older: changes nothing
         enabled = body(owner.get(STATE))
-        assert (enabled["status"], enabled["ready"], enabled["requirements_currently_due"],
-                enabled["requirements_past_due"], enabled["disabled_reason"]) == ("enabled", True, [], [], "")
+        assert (
+            enabled["status"],
+            enabled["ready"],
+            enabled["requirements_currently_due"],
+            enabled["requirements_past_due"],
+            enabled["disabled_reason"],
+        ) == ("enabled", True, [], [], "")
 
-    def test_sync_reads_the_account_from_stripe_and_an_older_event_does_not_undo_it(self, two_tenants, fake_stripe,
-                                                                                     client, settings):
+    def test_sync_reads_the_account_from_stripe_and_an_older_event_does_not_undo_it(
+        self, two_tenants, fake_stripe, client, settings
+    ):
         settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
         tenant, _ = two_tenants
         owner = bearer(tenant.owner_user)
@@ -176,15 +199,21 @@ class TestProviderOnboarding:
         row = every_row(StripeConnectAccount).get(stripe_account_id=account_id)
         assert (row.owner_type, row.owner_tenant_id, row.account_type) == ("provider", None, "express")
         assert fake_stripe.objects["accounts"][account_id]["metadata"] == {
-            "breederhq_owner_type": "provider", "breederhq_provider_id": str(row.provider_id)}
+            "breederhq_owner_type": "provider",
+            "breederhq_provider_id": str(row.provider_id),
+        }
         assert fake_stripe.links_of(account_id)[0]["return_url"].endswith("/provider/return")
         assert body(client.get(PROVIDER_STATE))["stripe_account_id"] == account_id
 
     def test_a_breeder_provider_is_sent_to_its_tenant(self, two_tenants, fake_stripe):
         tenant, _ = two_tenants
         client = bearer(tenant.owner_user)
-        made = send_json(client, "post", "/api/v1/marketplace/providers/me/",
-                         {"business_name": "Sunny", "kind": "breeder", "tenant_id": tenant.pk})
+        made = send_json(
+            client,
+            "post",
+            "/api/v1/marketplace/providers/me/",
+            {"business_name": "Sunny", "kind": "breeder", "tenant_id": tenant.pk},
+        )
         assert made.status_code == 201, made.content
         client = bearer(tenant.owner_user)  # a token that knows the new marketplace identity
         for response in (client.get(PROVIDER_STATE), post(client, PROVIDER_START)):

@@ -22,9 +22,15 @@ def invoice_url(invoice_id: int) -> str:
 
 
 def new_invoice(client, contact_id: int, *, key: str | None = None, **extra):
-    data = {"contact_id": contact_id, "lines": [{"description": "Puppy deposit", "unit_price_cents": 50_000},
-                                                {"description": "Microchip", "unit_price_cents": 4_500, "quantity": 2}],
-            "tax_cents": 1_000, **extra}
+    data = {
+        "contact_id": contact_id,
+        "lines": [
+            {"description": "Puppy deposit", "unit_price_cents": 50_000},
+            {"description": "Microchip", "unit_price_cents": 4_500, "quantity": 2},
+        ],
+        "tax_cents": 1_000,
+        **extra,
+    }
     headers = {"Idempotency-Key": key} if key else {}
     return send_json(client, "post", INVOICES, data, **headers)
 
@@ -78,13 +84,16 @@ class TestContacts:
         with tenant_context(b.pk):
             assert Contact.objects.get(pk=theirs.pk).city == ""
 
-    @pytest.mark.parametrize("payload, field", [
-        ({"first_name": 5, "last_name": []}, "last_name"),
-        ({"kind": "robot", "last_name": "X"}, "kind"),
-        ({"last_name": "X", "shoe_size": 44}, "shoe_size"),
-        ({"kind": "organization"}, "organization_name"),
-        ({"last_name": "X", "email": "not-an-email"}, "email"),
-    ])
+    @pytest.mark.parametrize(
+        "payload, field",
+        [
+            ({"first_name": 5, "last_name": []}, "last_name"),
+            ({"kind": "robot", "last_name": "X"}, "kind"),
+            ({"last_name": "X", "shoe_size": 44}, "shoe_size"),
+            ({"kind": "organization"}, "organization_name"),
+            ({"last_name": "X", "email": "not-an-email"}, "email"),
+        ],
+    )
     def test_bad_input_is_a_problem_with_field_errors(self, owner_a, payload, field):
         a, client, _ = owner_a
         response = send_json(client, "post", CONTACTS, payload)
@@ -106,7 +115,9 @@ class TestContacts:
         a, client, _ = owner_a
         with tenant_context(a.pk):
             ContactFactory(tenant=a, kind="organization", first_name="", last_name="", organization_name="Happy Paws")
-        assert [c["display_name"] for c in body(client.get(CONTACTS, {"kind": "organization"}))["results"]] == ["Happy Paws"]
+        assert [c["display_name"] for c in body(client.get(CONTACTS, {"kind": "organization"}))["results"]] == [
+            "Happy Paws"
+        ]
         assert [c["display_name"] for c in body(client.get(CONTACTS, {"q": "lope"}))["results"]] == ["Maya Lopez"]
         assert client.get(CONTACTS, {"kind": "robot"}).status_code == 400
 
@@ -118,9 +129,15 @@ class TestInvoices:
         assert created.status_code == 201
         invoice = body(created)
         assert (invoice["status"], invoice["version"], invoice["subtotal_cents"], invoice["total_cents"]) == (
-            "draft", 1, 59_000, 60_000)
+            "draft",
+            1,
+            59_000,
+            60_000,
+        )
         assert [(l["description"], l["quantity"], l["total_cents"]) for l in invoice["lines"]] == [
-            ("Puppy deposit", 1, 50_000), ("Microchip", 2, 9_000)]
+            ("Puppy deposit", 1, 50_000),
+            ("Microchip", 2, 9_000),
+        ]
         assert invoice["contact"] == {"id": contact.pk, "display_name": "Maya Lopez"}
         detail = client.get(invoice_url(invoice["id"]))
         assert detail["ETag"] == '"1"'
@@ -146,8 +163,12 @@ class TestInvoices:
         with tenant_context(b.pk):
             theirs = ContactFactory(tenant=b)
         assert new_invoice(client, theirs.pk).status_code == 404
-        bad = send_json(client, "post", INVOICES, {"contact_id": contact.pk,
-                                                   "lines": [{"description": "x", "unit_price_cents": -1, "quantity": "2"}]})
+        bad = send_json(
+            client,
+            "post",
+            INVOICES,
+            {"contact_id": contact.pk, "lines": [{"description": "x", "unit_price_cents": -1, "quantity": "2"}]},
+        )
         assert bad.status_code == 400
         assert "lines[0].unit_price_cents" in body(bad)["errors"]
         assert send_json(client, "post", INVOICES, {"contact_id": contact.pk, "lines": []}).status_code == 400
@@ -176,16 +197,19 @@ class TestInvoices:
         assert patch(client, invoice_id, {"action": "void", "version": 1}, **{"If-Match": '"2"'}).status_code == 400
         assert patch(client, invoice_id, {"action": "void"}, **{"If-Match": "banana"}).status_code == 400
 
-    @pytest.mark.parametrize("payload, field", [
-        ({"action": "teleport", "version": 1}, "action"),
-        ({"version": 1}, "action"),
-        ({"action": "send"}, "version"),
-        ({"action": "send", "version": "one"}, "version"),
-        ({"action": "mark_paid", "version": 1}, "method"),
-        ({"action": "refund", "version": 1, "reason": "x"}, "amount_cents"),
-        ({"action": "send", "version": 1, "notes": "x"}, "notes"),
-        ({"action": "send", "version": 1, "colour": "red"}, "colour"),
-    ])
+    @pytest.mark.parametrize(
+        "payload, field",
+        [
+            ({"action": "teleport", "version": 1}, "action"),
+            ({"version": 1}, "action"),
+            ({"action": "send"}, "version"),
+            ({"action": "send", "version": "one"}, "version"),
+            ({"action": "mark_paid", "version": 1}, "method"),
+            ({"action": "refund", "version": 1, "reason": "x"}, "amount_cents"),
+            ({"action": "send", "version": 1, "notes": "x"}, "notes"),
+            ({"action": "send", "version": 1, "colour": "red"}, "colour"),
+        ],
+    )
     def test_bad_patches_are_400_and_change_nothing(self, owner_a, payload, field):
         a, client, contact = owner_a
         invoice_id = body(new_invoice(client, contact.pk))["id"]
@@ -205,52 +229,77 @@ class TestInvoices:
     def test_draft_edit(self, owner_a):
         _, client, contact = owner_a
         invoice_id = body(new_invoice(client, contact.pk))["id"]
-        response = patch(client, invoice_id, {"version": 1, "lines": [{"description": "Stud", "unit_price_cents": 80_000}],
-                                              "notes": "thanks"})
-        assert (body(response)["total_cents"], body(response)["notes"], body(response)["version"]) == (81_000, "thanks", 2)
+        response = patch(
+            client,
+            invoice_id,
+            {"version": 1, "lines": [{"description": "Stud", "unit_price_cents": 80_000}], "notes": "thanks"},
+        )
+        assert (body(response)["total_cents"], body(response)["notes"], body(response)["version"]) == (
+            81_000,
+            "thanks",
+            2,
+        )
 
     def test_the_manual_payment_flow_receipt_confirm_refund_and_payments(self, owner_a):
         a, client, contact = owner_a
         invoice_id = body(new_invoice(client, contact.pk))["id"]
         patch(client, invoice_id, {"action": "send", "version": 1})
-        upload = client.post(f"{invoice_url(invoice_id)}receipt/",
-                             {"receipt": SimpleUploadedFile("r.pdf", PDF), "reference": "wire 42", "version": 2})
+        upload = client.post(
+            f"{invoice_url(invoice_id)}receipt/",
+            {"receipt": SimpleUploadedFile("r.pdf", PDF), "reference": "wire 42", "version": 2},
+        )
         assert (upload.status_code, body(upload)["status"], body(upload)["has_receipt"]) == (
-            200, "pending_confirmation", True)
+            200,
+            "pending_confirmation",
+            True,
+        )
         confirmed = patch(client, invoice_id, {"action": "confirm_payment", "version": 3, "reference": "wire 42"})
         assert (body(confirmed)["status"], body(confirmed)["paid_cents"]) == ("paid", 60_000)
-        refunded = patch(client, invoice_id, {"action": "refund", "version": 4, "amount_cents": 10_000,
-                                              "reason": "microchip not needed"})
+        refunded = patch(
+            client,
+            invoice_id,
+            {"action": "refund", "version": 4, "amount_cents": 10_000, "reason": "microchip not needed"},
+        )
         assert (body(refunded)["status"], body(refunded)["refunded_cents"]) == ("partially_refunded", 10_000)
         payments = body(client.get(PAYMENTS, {"invoice": invoice_id}))["results"]
         assert [(p["kind"], p["method"], p["amount_cents"], p["credit_note_number"]) for p in payments] == [
-            ("refund", "manual", 10_000, "CN-000001"), ("payment", "manual", 60_000, None)]
+            ("refund", "manual", 10_000, "CN-000001"),
+            ("payment", "manual", 60_000, None),
+        ]
         assert [p["kind"] for p in body(client.get(PAYMENTS, {"kind": "refund"}))["results"]] == ["refund"]
 
     def test_reject_and_mark_paid(self, owner_a):
         _, client, contact = owner_a
         invoice_id = body(new_invoice(client, contact.pk))["id"]
         patch(client, invoice_id, {"action": "send", "version": 1})
-        client.post(f"{invoice_url(invoice_id)}receipt/", {"receipt": SimpleUploadedFile("r.png", b"\x89PNG\r\n\x1a\nxx")},
-                    headers={"If-Match": '"2"'})
+        client.post(
+            f"{invoice_url(invoice_id)}receipt/",
+            {"receipt": SimpleUploadedFile("r.png", b"\x89PNG\r\n\x1a\nxx")},
+            headers={"If-Match": '"2"'},
+        )
         rejected = patch(client, invoice_id, {"action": "reject_payment", "version": 3, "reason": "no money arrived"})
         assert body(rejected)["status"] == "sent"
         paid = patch(client, invoice_id, {"action": "mark_paid", "version": 4, "method": "manual", "reference": "cash"})
         assert (body(paid)["status"], body(paid)["paid_cents"]) == ("paid", 60_000)
 
-    @pytest.mark.parametrize("name, content, status_code, code", [
-        ("r.pdf", b"MZ\x90\x00 an executable", 400, "receipt_type_refused"),
-        ("r.txt", b"just text", 400, "receipt_type_refused"),
-        ("r.pdf", b"", 400, "validation_failed"),
-        ("big.pdf", b"%PDF-" + b"x" * 2048, 413, "receipt_too_large"),
-    ])
+    @pytest.mark.parametrize(
+        "name, content, status_code, code",
+        [
+            ("r.pdf", b"MZ\x90\x00 an executable", 400, "receipt_type_refused"),
+            ("r.txt", b"just text", 400, "receipt_type_refused"),
+            ("r.pdf", b"", 400, "validation_failed"),
+            ("big.pdf", b"%PDF-" + b"x" * 2048, 413, "receipt_too_large"),
+        ],
+    )
     def test_receipts_are_checked_by_content_and_size(self, owner_a, settings, name, content, status_code, code):
         a, client, contact = owner_a
         settings.RECEIPT_MAX_BYTES = 1024
         invoice_id = body(new_invoice(client, contact.pk))["id"]
         patch(client, invoice_id, {"action": "send", "version": 1})
-        response = client.post(f"{invoice_url(invoice_id)}receipt/",
-                               {"receipt": SimpleUploadedFile(name, content, content_type="application/pdf"), "version": 2})
+        response = client.post(
+            f"{invoice_url(invoice_id)}receipt/",
+            {"receipt": SimpleUploadedFile(name, content, content_type="application/pdf"), "version": 2},
+        )
         assert (response.status_code, body(response)["code"]) == (status_code, code)
         with tenant_context(a.pk):
             invoice = Invoice.objects.get(pk=invoice_id)

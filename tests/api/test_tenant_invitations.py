@@ -32,7 +32,9 @@ REFRESH = "/api/v1/auth/token/refresh/"
 
 
 def emails_to(address: str) -> list[OutboundEmail]:
-    return list(OutboundEmail.objects.using("default").filter(template="tenant_invitation", to=[address]).order_by("id"))
+    return list(
+        OutboundEmail.objects.using("default").filter(template="tenant_invitation", to=[address]).order_by("id")
+    )
 
 
 def token_for(address: str) -> str:
@@ -52,8 +54,11 @@ def memberships_of(tenant) -> list[tuple[str, str]]:
 
 def audit_rows(tenant) -> list[tuple]:
     with tenant_context(tenant.pk):
-        return list(MembershipAuditLog.objects.order_by("id").values_list(
-            "action", "email", "user__email", "old_role", "new_role", "changed_by__email"))
+        return list(
+            MembershipAuditLog.objects.order_by("id").values_list(
+                "action", "email", "user__email", "old_role", "new_role", "changed_by__email"
+            )
+        )
 
 
 def invitation(tenant, pk: int) -> TenantInvitation:
@@ -71,8 +76,9 @@ def comparable(payload: dict) -> dict:
 
 class TestNoMembershipWithoutConsent:
     @pytest.mark.parametrize("path", [MEMBERS, INVITATIONS])
-    def test_an_existing_account_and_an_unknown_address_get_the_same_answer_and_nobody_is_added(self, two_tenants,
-                                                                                                 path):
+    def test_an_existing_account_and_an_unknown_address_get_the_same_answer_and_nobody_is_added(
+        self, two_tenants, path
+    ):
         a, b = two_tenants
         victim = member(b, "staff")
         victim_client = bearer(victim)  # a token naming tenant B only, no X-Tenant-ID
@@ -102,8 +108,11 @@ class TestNoMembershipWithoutConsent:
         invite(owner, "has-account@example.test")
         invite(owner, "no-account@example.test")
         with_account, without = emails_to("has-account@example.test")[0], emails_to("no-account@example.test")[0]
-        for a_part, b_part in ((with_account.subject, without.subject), (with_account.text_body, without.text_body),
-                               (with_account.html_body, without.html_body)):
+        for a_part, b_part in (
+            (with_account.subject, without.subject),
+            (with_account.text_body, without.text_body),
+            (with_account.html_body, without.html_body),
+        ):
             normalise = re.compile(r"(has|no)-account@example\.test|[A-Za-z0-9_-]{40,}")
             assert normalise.sub("X", a_part) == normalise.sub("X", b_part)
 
@@ -120,7 +129,11 @@ class TestInvite:
         assert response.status_code == 201, response.content
         data = body(response)
         assert (data["email"], data["role"], data["status"], data["invited_by"]["email"]) == (
-            "Groomer.Gail@Example.test", "admin", "pending", a.owner_user.email)
+            "Groomer.Gail@Example.test",
+            "admin",
+            "pending",
+            a.owner_user.email,
+        )
         expires = timezone.datetime.fromisoformat(data["expires_at"])
         assert before + timedelta(days=7) <= expires <= timezone.now() + timedelta(days=7)
         email = emails_to("Groomer.Gail@Example.test")[0]
@@ -139,11 +152,18 @@ class TestInvite:
     def test_staff_and_viewers_may_not_invite_or_list_and_the_refusal_is_audited(self, two_tenants, role):
         a, _ = two_tenants
         client = bearer(member(a, role))
-        for response in (invite(client, "late@example.test"), client.get(INVITATIONS),
-                         send_json(client, "post", MEMBERS, {"email": "late@example.test", "role": "staff"})):
+        for response in (
+            invite(client, "late@example.test"),
+            client.get(INVITATIONS),
+            send_json(client, "post", MEMBERS, {"email": "late@example.test", "role": "staff"}),
+        ):
             assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
-        assert AuthorizationAudit.objects.using("default").filter(resource_type__in=["invitations", "memberships"],
-                                                                  allowed=False).count() == 3
+        assert (
+            AuthorizationAudit.objects.using("default")
+            .filter(resource_type__in=["invitations", "memberships"], allowed=False)
+            .count()
+            == 3
+        )
         assert emails_to("late@example.test") == []
 
     def test_an_admin_invites_staff_but_only_an_owner_invites_an_owner(self, two_tenants):
@@ -227,8 +247,10 @@ class TestAccept:
         person = UserFactory()
         invite(bearer(a.owner_user), person.email, "viewer")
         pair = sign_in(person)
-        assert send_json(bearer(access=pair["access"]), "post", ACCEPT,
-                         {"token": token_for(person.email)}).status_code == 201
+        assert (
+            send_json(bearer(access=pair["access"]), "post", ACCEPT, {"token": token_for(person.email)}).status_code
+            == 201
+        )
         refreshed = body(send_json(Client(), "post", REFRESH, {"refresh": pair["refresh"]}))
         assert bearer(access=refreshed["access"]).get(CONTACTS).status_code == 200
 
@@ -336,7 +358,9 @@ class TestLists:
         invite(bearer(b.owner_user), "someone-else@example.test", "admin")
         rows = body(bearer(person).get(MINE))["results"]
         assert sorted((r["tenant_name"], r["role"], r["status"]) for r in rows) == [
-            ("A", "viewer", "pending"), ("B", "admin", "pending")]
+            ("A", "viewer", "pending"),
+            ("B", "admin", "pending"),
+        ]
         assert "token" not in json.dumps(rows)
         assert body(bearer(UserFactory()).get(MINE))["results"] == []
         # Reading one's own invitations is no cross-tenant read: nothing audited, nothing to flood.
@@ -416,7 +440,8 @@ def test_simultaneous_accepts_of_one_invitation_make_one_membership():
 
     def accept():
         response = Client(headers={"Authorization": f"Bearer {accesses.pop()}"}).post(
-            ACCEPT, payload, content_type="application/json")
+            ACCEPT, payload, content_type="application/json"
+        )
         return response.status_code, json.loads(response.content).get("code")
 
     results = run_together(3, accept)
@@ -493,8 +518,9 @@ class TestAnInvitationDiesWithItsInvitersAuthority:
         elif change == "left":
             assert bearer(admin).delete(LEAVE).status_code == 204
         else:
-            response = send_json(owner, "patch", f"{MEMBERS}{self._membership_id(a, admin)}/",
-                                 {"role": "staff", "version": 1})
+            response = send_json(
+                owner, "patch", f"{MEMBERS}{self._membership_id(a, admin)}/", {"role": "staff", "version": 1}
+            )
             assert response.status_code == 200, response.content
 
         response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
@@ -511,8 +537,12 @@ class TestAnInvitationDiesWithItsInvitersAuthority:
         second_owner = member(a, "owner")
         invitee = UserFactory(email="heir@example.test")
         assert invite(bearer(second_owner), invitee.email, "owner").status_code == 201
-        response = send_json(bearer(a.owner_user), "patch", f"{MEMBERS}{self._membership_id(a, second_owner)}/",
-                             {"role": "admin", "version": 1})
+        response = send_json(
+            bearer(a.owner_user),
+            "patch",
+            f"{MEMBERS}{self._membership_id(a, second_owner)}/",
+            {"role": "admin", "version": 1},
+        )
         assert response.status_code == 200, response.content
         response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
         assert (response.status_code, body(response)["code"]) == (409, "invitation_inviter_not_authorized")
@@ -523,8 +553,9 @@ class TestAnInvitationDiesWithItsInvitersAuthority:
         admin = member(a, "admin")
         invitee = UserFactory(email="welcome@example.test")
         assert invite(bearer(admin), invitee.email, "viewer").status_code == 201
-        response = send_json(bearer(a.owner_user), "patch", f"{MEMBERS}{self._membership_id(a, admin)}/",
-                             {"role": "owner", "version": 1})
+        response = send_json(
+            bearer(a.owner_user), "patch", f"{MEMBERS}{self._membership_id(a, admin)}/", {"role": "owner", "version": 1}
+        )
         assert response.status_code == 200, response.content
         response = send_json(bearer(invitee), "post", ACCEPT, {"token": token_for(invitee.email)})
         assert response.status_code == 201, response.content

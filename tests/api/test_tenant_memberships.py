@@ -32,8 +32,11 @@ def membership_of(tenant, user) -> TenantMembership:
 
 def audit_rows(tenant) -> list[tuple]:
     with tenant_context(tenant.pk):
-        return list(MembershipAuditLog.objects.order_by("id").values_list("user__email", "action", "old_role",
-                                                                           "new_role", "changed_by__email"))
+        return list(
+            MembershipAuditLog.objects.order_by("id").values_list(
+                "user__email", "action", "old_role", "new_role", "changed_by__email"
+            )
+        )
 
 
 class TestList:
@@ -45,7 +48,9 @@ class TestList:
         assert response.status_code == 200
         rows = body(response)["results"]
         assert [(r["user"]["email"], r["role"], r["version"]) for r in rows] == [
-            (a.owner_user.email, "owner", 1), (viewer.email, "viewer", 1)]
+            (a.owner_user.email, "owner", 1),
+            (viewer.email, "viewer", 1),
+        ]
         assert body(response)["count"] == 2
 
     def test_another_tenants_membership_is_404(self, two_tenants):
@@ -72,10 +77,15 @@ class TestAdd:
     def test_posting_an_existing_accounts_email_invites_it_and_adds_nobody(self, two_tenants):
         a, _ = two_tenants
         newcomer = UserFactory(email="Groomer.Gail@example.test")
-        response = send_json(bearer(a.owner_user), "post", MEMBERS, {"email": "groomer.gail@EXAMPLE.test", "role": "staff"})
+        response = send_json(
+            bearer(a.owner_user), "post", MEMBERS, {"email": "groomer.gail@EXAMPLE.test", "role": "staff"}
+        )
         assert response.status_code == 202, response.content
         assert (body(response)["email"], body(response)["role"], body(response)["status"]) == (
-            "groomer.gail@EXAMPLE.test", "staff", "pending")
+            "groomer.gail@EXAMPLE.test",
+            "staff",
+            "pending",
+        )
         with tenant_context(a.pk):
             assert not TenantMembership.objects.filter(user=newcomer).exists()
         assert audit_rows(a) == [(None, "invited", "", "staff", a.owner_user.email)]
@@ -139,15 +149,21 @@ class TestChangeRole:
         client = bearer(a.owner_user)
         changed = send_json(client, "patch", url(target.pk), {"role": "admin", "version": 1})
         assert (changed.status_code, body(changed)["role"], body(changed)["version"], changed["ETag"]) == (
-            200, "admin", 2, '"2"')
+            200,
+            "admin",
+            2,
+            '"2"',
+        )
         stale = send_json(client, "patch", url(target.pk), {"role": "viewer", "version": 1})
         assert (stale.status_code, body(stale)["code"], body(stale)["current_version"]) == (409, "version_conflict", 2)
         by_header = send_json(client, "patch", url(target.pk), {"role": "viewer"}, **{"If-Match": '"2"'})
         assert (by_header.status_code, body(by_header)["role"]) == (200, "viewer")
         missing = send_json(client, "patch", url(target.pk), {"role": "staff"})
         assert (missing.status_code, body(missing)["errors"]) == (400, {"version": ["required (or If-Match)"]})
-        assert audit_rows(a) == [(staff.email, "role_changed", "staff", "admin", a.owner_user.email),
-                                 (staff.email, "role_changed", "admin", "viewer", a.owner_user.email)]
+        assert audit_rows(a) == [
+            (staff.email, "role_changed", "staff", "admin", a.owner_user.email),
+            (staff.email, "role_changed", "admin", "viewer", a.owner_user.email),
+        ]
 
     def test_the_last_owner_cannot_be_demoted_but_one_of_two_can(self, two_tenants):
         a, _ = two_tenants
@@ -168,8 +184,9 @@ class TestChangeRole:
         refused = send_json(admin, "patch", url(owner_membership.pk), {"role": "viewer", "version": 1})
         assert (refused.status_code, body(refused)["code"]) == (403, "owner_role_forbidden")
         staff_user = member(a, "staff")
-        refused = send_json(bearer(staff_user), "patch", url(membership_of(a, staff_user).pk),
-                            {"role": "admin", "version": 1})
+        refused = send_json(
+            bearer(staff_user), "patch", url(membership_of(a, staff_user).pk), {"role": "admin", "version": 1}
+        )
         assert (refused.status_code, body(refused)["code"]) == (403, "role_forbidden")
         assert membership_of(a, a.owner_user).role == "owner"
         assert membership_of(a, staff_user).role == "staff"
@@ -217,7 +234,9 @@ def test_two_owners_stepping_down_at_once_leave_exactly_one_owner():
     with tenant_context(tenant.pk):
         TenantMembership.objects.create(tenant=tenant, user=second, role="owner")
         ids = [TenantMembership.objects.get(user=user).pk for user in (tenant.owner_user, second)]
-    own_rows = [(membership_id, sign_in(user)["access"]) for membership_id, user in zip(ids, (tenant.owner_user, second))]
+    own_rows = [
+        (membership_id, sign_in(user)["access"]) for membership_id, user in zip(ids, (tenant.owner_user, second))
+    ]
     pending = queue.SimpleQueue()
     for row in own_rows:
         pending.put(row)
@@ -225,7 +244,8 @@ def test_two_owners_stepping_down_at_once_leave_exactly_one_owner():
     def step_down():
         membership_id, access = pending.get()
         response = Client(headers={"Authorization": f"Bearer {access}"}).patch(
-            url(membership_id), json.dumps({"role": "admin", "version": 1}), content_type="application/json")
+            url(membership_id), json.dumps({"role": "admin", "version": 1}), content_type="application/json"
+        )
         return response.status_code, json.loads(response.content).get("code")
 
     results = run_together(2, step_down)

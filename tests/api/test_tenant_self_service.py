@@ -32,30 +32,54 @@ def refreshed(user) -> Client:
 
 def audit(tenant_id: int) -> list[tuple]:
     with tenant_context(tenant_id):
-        return list(TenantProfileAuditLog.objects.order_by("id").values_list("action", "version", "changes",
-                                                                              "changed_by_id"))
+        return list(
+            TenantProfileAuditLog.objects.order_by("id").values_list("action", "version", "changes", "changed_by_id")
+        )
 
 
 def test_a_verified_account_creates_a_tenant_and_owns_it():
     user = UserFactory()
-    response = create(bearer(user), {"name": "Sunny Kennels", "contact_email": "hello@sunny.test",
-                                     "default_currency": "EUR", "invoice_number_prefix": "SK-"},
-                      **{"Idempotency-Key": "create-1"})
+    response = create(
+        bearer(user),
+        {
+            "name": "Sunny Kennels",
+            "contact_email": "hello@sunny.test",
+            "default_currency": "EUR",
+            "invoice_number_prefix": "SK-",
+        },
+        **{"Idempotency-Key": "create-1"},
+    )
     assert response.status_code == 201, response.content
     created = body(response)
     assert (created["name"], created["role"], created["version"], response["ETag"]) == (
-        "Sunny Kennels", "owner", 1, '"1"')
+        "Sunny Kennels",
+        "owner",
+        1,
+        '"1"',
+    )
     assert created["slug"].startswith("sunny-kennels-")
     tenant = Tenant.objects.get(pk=created["id"])
     with tenant_context(tenant.pk):
         assert list(TenantMembership.objects.values_list("user_id", "role")) == [(user.pk, "owner")]
     [(action, version, changes, by)] = audit(tenant.pk)
     assert (action, version, by, changes["name"], changes["default_currency"]) == (
-        "created", 1, user.pk, [None, "Sunny Kennels"], [None, "EUR"])
+        "created",
+        1,
+        user.pk,
+        [None, "Sunny Kennels"],
+        [None, "EUR"],
+    )
     # The same key replays; nothing new is made.
-    again = create(bearer(user), {"name": "Sunny Kennels", "contact_email": "hello@sunny.test",
-                                  "default_currency": "EUR", "invoice_number_prefix": "SK-"},
-                   **{"Idempotency-Key": "create-1"})
+    again = create(
+        bearer(user),
+        {
+            "name": "Sunny Kennels",
+            "contact_email": "hello@sunny.test",
+            "default_currency": "EUR",
+            "invoice_number_prefix": "SK-",
+        },
+        **{"Idempotency-Key": "create-1"},
+    )
     assert (again.status_code, body(again)["id"]) == (201, tenant.pk)
     assert Tenant.objects.filter(name="Sunny Kennels").count() == 1
     # After a new token, the owner works in it.
@@ -125,8 +149,9 @@ def test_the_owner_edits_the_profile_at_a_version_and_each_change_is_audited():
     owner = bearer(tenant.owner_user)
     read = owner.get(ME)
     assert read["ETag"] == '"1"'
-    changed = send_json(owner, "patch", ME, {"name": "New Name", "phone": "+1 555 0100", "country": "US"},
-                        **{"If-Match": read["ETag"]})
+    changed = send_json(
+        owner, "patch", ME, {"name": "New Name", "phone": "+1 555 0100", "country": "US"}, **{"If-Match": read["ETag"]}
+    )
     assert changed.status_code == 200, changed.content
     assert (body(changed)["name"], body(changed)["version"], changed["ETag"]) == ("New Name", 2, '"2"')
     stale = send_json(owner, "patch", ME, {"name": "Lost Update", "version": 1})
@@ -152,14 +177,17 @@ def test_only_owners_edit_the_profile(role):
     assert Tenant.objects.get(pk=tenant.pk).name == "Kept"
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"name": "", "version": 1}, "name"),
-    ({"default_currency": "ABC", "version": 1}, "default_currency"),
-    ({"invoice_number_prefix": "has space", "version": 1}, "invoice_number_prefix"),
-    ({"slug": "new-slug", "version": 1}, "slug"),
-    ({"version": "one"}, "version"),
-    ({"version": 0}, "version"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "", "version": 1}, "name"),
+        ({"default_currency": "ABC", "version": 1}, "default_currency"),
+        ({"invoice_number_prefix": "has space", "version": 1}, "invoice_number_prefix"),
+        ({"slug": "new-slug", "version": 1}, "slug"),
+        ({"version": "one"}, "version"),
+        ({"version": 0}, "version"),
+    ],
+)
 def test_bad_profile_input_is_a_400_and_changes_nothing(payload, field):
     tenant = TenantFactory(name="Same")
     response = send_json(bearer(tenant.owner_user), "patch", ME, payload)
@@ -177,8 +205,9 @@ def test_simultaneous_edits_at_one_version_make_one_change():
 
     def edit():
         name = names.pop()
-        response = send_json(Client(headers={"Authorization": f"Bearer {accesses.pop()}"}), "patch", ME,
-                             {"name": name, "version": 1})
+        response = send_json(
+            Client(headers={"Authorization": f"Bearer {accesses.pop()}"}), "patch", ME, {"name": name, "version": 1}
+        )
         return response.status_code
 
     assert sorted(run_together(3, edit)) == [200, 409, 409]
@@ -191,8 +220,12 @@ def test_new_invoices_use_the_prefix_and_default_currency():
     owner = bearer(tenant.owner_user)
     send_json(owner, "patch", ME, {"invoice_number_prefix": "SUN/", "default_currency": "GBP", "version": 1})
     contact = send_json(owner, "post", "/api/v1/contacts/", {"first_name": "Maya", "email": "maya@example.test"})
-    invoice = send_json(owner, "post", "/api/v1/invoices/", {
-        "contact_id": body(contact)["id"], "lines": [{"description": "Deposit", "unit_price_cents": 25000}]})
+    invoice = send_json(
+        owner,
+        "post",
+        "/api/v1/invoices/",
+        {"contact_id": body(contact)["id"], "lines": [{"description": "Deposit", "unit_price_cents": 25000}]},
+    )
     assert invoice.status_code == 201, invoice.content
     assert re.fullmatch(r"SUN/\d{6}", body(invoice)["invoice_number"]) and body(invoice)["currency"] == "GBP"
 
@@ -212,8 +245,9 @@ def test_a_new_breeder_goes_from_nothing_to_an_issued_invoice_through_the_api(st
     start_celery_worker(EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend", FLAKY_EMAIL_DIR=str(tmp_path))
     anonymous = Client()
     email, password = "jo.breeder@example.test", "jo-has-a-good-password-7"
-    signed_up = send_json(anonymous, "post", "/api/v1/auth/sign-up/", {"email": email, "password": password,
-                                                                       "first_name": "Jo"})
+    signed_up = send_json(
+        anonymous, "post", "/api/v1/auth/sign-up/", {"email": email, "password": password, "first_name": "Jo"}
+    )
     assert signed_up.status_code == 202, signed_up.content
     tokens = body(send_json(anonymous, "post", "/api/v1/auth/token/", {"email": email, "password": password}))
     client = Client(headers={"Authorization": f"Bearer {tokens['access']}"})
@@ -228,18 +262,26 @@ def test_a_new_breeder_goes_from_nothing_to_an_issued_invoice_through_the_api(st
     token = re.search(r"code, if the app asks for it: (\S+)", message["body"]).group(1)
     assert send_json(anonymous, "post", "/api/v1/auth/verify-email/", {"token": token}).status_code == 200
 
-    created = send_json(client, "post", TENANTS, {"name": "Jo's Kennels", "invoice_number_prefix": "JO-"},
-                        **{"Idempotency-Key": "jo-1"})
+    created = send_json(
+        client, "post", TENANTS, {"name": "Jo's Kennels", "invoice_number_prefix": "JO-"}, **{"Idempotency-Key": "jo-1"}
+    )
     assert created.status_code == 201, created.content
     tenant_id = body(created)["id"]
     pair = body(send_json(anonymous, "post", "/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}))
     owner = Client(headers={"Authorization": f"Bearer {pair['access']}"})
     contact = send_json(owner, "post", "/api/v1/contacts/", {"first_name": "Maya", "email": "maya@example.test"})
     assert contact.status_code == 201, contact.content
-    invoice = body(send_json(owner, "post", "/api/v1/invoices/", {
-        "contact_id": body(contact)["id"], "lines": [{"description": "Puppy deposit", "unit_price_cents": 50000}]}))
-    sent = send_json(owner, "patch", f"/api/v1/invoices/{invoice['id']}/", {"action": "send",
-                                                                           "version": invoice["version"]})
+    invoice = body(
+        send_json(
+            owner,
+            "post",
+            "/api/v1/invoices/",
+            {"contact_id": body(contact)["id"], "lines": [{"description": "Puppy deposit", "unit_price_cents": 50000}]},
+        )
+    )
+    sent = send_json(
+        owner, "patch", f"/api/v1/invoices/{invoice['id']}/", {"action": "send", "version": invoice["version"]}
+    )
     assert sent.status_code == 200, sent.content
     assert (body(sent)["status"], body(sent)["invoice_number"]) == ("sent", "JO-000001")
     with tenant_context(tenant_id):

@@ -8,9 +8,9 @@ import random
 import pytest
 from django.test import Client
 
+from breederhq.tenancy import tenant_context
 from tests.api.conftest import PASSWORD, body, sign_in
 from tests.factories.tenant import ContactFactory
-from breederhq.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -23,8 +23,11 @@ def fresh_ip() -> str:
 @pytest.fixture
 def rates(settings):
     def set_rates(**overrides):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **overrides}}
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **overrides},
+        }
+
     return set_rates
 
 
@@ -33,8 +36,10 @@ def test_sign_in_attempts_are_limited_per_ip(two_tenants, rates):
     rates(auth_ip="3/min")
     ip, other_ip = fresh_ip(), fresh_ip()
     attempt = lambda addr, password: Client(REMOTE_ADDR=addr).post(  # noqa: E731
-        "/api/v1/auth/token/", json.dumps({"email": a.owner_user.email, "password": password}),
-        content_type="application/json")
+        "/api/v1/auth/token/",
+        json.dumps({"email": a.owner_user.email, "password": password}),
+        content_type="application/json",
+    )
     assert [attempt(ip, "wrong").status_code for _ in range(3)] == [401, 401, 401]
     blocked = attempt(ip, PASSWORD)
     assert blocked.status_code == 429
@@ -84,8 +89,9 @@ def test_the_counter_is_one_integer_per_window_in_redis(rates):
 
 
 @pytest.mark.parametrize(("seconds_into_window", "status", "retry_after"), [(10.0, 429, "28"), (45.0, 200, None)])
-def test_the_previous_window_still_counts_while_it_slides_out(rates, monkeypatch, seconds_into_window, status,
-                                                              retry_after):
+def test_the_previous_window_still_counts_while_it_slides_out(
+    rates, monkeypatch, seconds_into_window, status, retry_after
+):
     """A client that used its whole allowance at the end of one window is not handed a fresh one
     the moment the next window starts; Retry-After says when the estimate drops under the rate.
     The throttle's clock is pinned, so the answer at each moment is exact."""
@@ -100,8 +106,9 @@ def test_the_previous_window_still_counts_while_it_slides_out(rates, monkeypatch
     ip = fresh_ip()
     window = int(time.time() // 60)
     monkeypatch.setattr(PublicReadIPThrottle, "timer", staticmethod(lambda: window * 60 + seconds_into_window))
-    _client().set(f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:throttle_public_read_ip_{ip}:{window - 1}", 8,
-                  ex=120)
+    _client().set(
+        f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:throttle_public_read_ip_{ip}:{window - 1}", 8, ex=120
+    )
     answer = Client(REMOTE_ADDR=ip).get("/api/v1/marketplace/listings/")
     # The estimate is previous * (1 - elapsed/60) + current: 8 * 50/60 + 1 = 7.7 > 4 at 10 s, refused
     # until 8 * (1 - t/60) + 1 <= 4, t = 37.5 s, so Retry-After is 28 (rounded up); 8 * 15/60 + 1 = 3 at 45 s.

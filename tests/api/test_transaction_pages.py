@@ -37,7 +37,9 @@ def sales():
         at = start + timedelta(minutes=i if i not in (3, 4, 5) else 3)
         TRANSACTIONS.filter(pk=tx.pk).update(created_at=at)
     make_transaction(provider_with_login()[1], buyer)  # someone else's sale: never listed
-    newest_first = list(TRANSACTIONS.filter(provider=provider).order_by("-created_at", "-id").values_list("pk", flat=True))
+    newest_first = list(
+        TRANSACTIONS.filter(provider=provider).order_by("-created_at", "-id").values_list("pk", flat=True)
+    )
     return bearer(provider_login), provider, newest_first
 
 
@@ -53,11 +55,19 @@ def test_next_links_walk_every_sale_once_in_order_and_previous_links_walk_back(s
     assert pages[0]["previous"] is None
     while pages[-1]["next"]:
         pages.append(follow(client, pages[-1]["next"]))
-    assert [[t["id"] for t in page["results"]] for page in pages] == [newest_first[0:3], newest_first[3:6], newest_first[6:8]]
+    assert [[t["id"] for t in page["results"]] for page in pages] == [
+        newest_first[0:3],
+        newest_first[3:6],
+        newest_first[6:8],
+    ]
     back = [pages[-1]]
     while back[-1]["previous"]:
         back.append(follow(client, back[-1]["previous"]))
-    assert [[t["id"] for t in page["results"]] for page in back] == [newest_first[6:8], newest_first[3:6], newest_first[0:3]]
+    assert [[t["id"] for t in page["results"]] for page in back] == [
+        newest_first[6:8],
+        newest_first[3:6],
+        newest_first[0:3],
+    ]
     # Back at the newest page by a previous link: no previous, and its next goes on as before.
     assert back[-1]["previous"] is None
     assert [t["id"] for t in follow(client, back[-1]["next"])["results"]] == newest_first[3:6]
@@ -66,8 +76,11 @@ def test_next_links_walk_every_sale_once_in_order_and_previous_links_walk_back(s
 def test_a_status_filter_holds_on_every_page(sales):
     client, provider, _ = sales
     TRANSACTIONS.filter(provider=provider, amount_cents__in=[1001, 1004, 1006]).update(status="cancelled")
-    cancelled = list(TRANSACTIONS.filter(provider=provider, status="cancelled").order_by("-created_at", "-id")
-                     .values_list("pk", flat=True))
+    cancelled = list(
+        TRANSACTIONS.filter(provider=provider, status="cancelled")
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    )
     first = follow(client, f"{URL}?as=provider&status=cancelled&page_size=2")
     second = follow(client, first["next"])
     assert [t["id"] for t in first["results"] + second["results"]] == cancelled
@@ -81,22 +94,28 @@ def test_a_page_of_rows_is_what_the_orm_reads(sales):
     orm = list(TRANSACTIONS.filter(provider=provider).order_by("-created_at", "-id").values(*s.TRANSACTION_VALUES))
     assert selectors.transaction_page(provider_id=provider.pk, limit=100) == orm
     assert selectors.transaction_page(provider_id=provider.pk, position=position, limit=100) == orm[5:]
-    newer = selectors.transaction_page(provider_id=provider.pk, position=Position(tx.created_at, tx.pk, newer=True), limit=2)
+    newer = selectors.transaction_page(
+        provider_id=provider.pk, position=Position(tx.created_at, tx.pk, newer=True), limit=2
+    )
     assert newer == list(reversed(orm[2:4]))  # oldest first, the two just before the position
     buyer_id = orm[0]["client_id"]
     assert [r["id"] for r in selectors.transaction_page(client_id=buyer_id, limit=100)] == [
-        pk for pk in TRANSACTIONS.filter(client_id=buyer_id).order_by("-created_at", "-id").values_list("pk", flat=True)]
+        pk for pk in TRANSACTIONS.filter(client_id=buyer_id).order_by("-created_at", "-id").values_list("pk", flat=True)
+    ]
     with pytest.raises(ValueError):
         selectors.transaction_page(provider_id=provider.pk, client_id=buyer_id)
 
 
-@pytest.mark.parametrize("cursor", [
-    "not base64 at all!",
-    base64.urlsafe_b64encode(b"2026-03-01T12:00:00|5").decode(),  # no time zone
-    base64.urlsafe_b64encode(b"2026-03-01T12:00:00+00:00|five").decode(),
-    base64.urlsafe_b64encode(b"2026-03-01T12:00:00+00:00|5|sideways").decode(),
-    base64.b64encode(b"p=2026-03-01+12%3A00%3A00%2B00%3A00").decode(),  # DRF's own cursor format
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not base64 at all!",
+        base64.urlsafe_b64encode(b"2026-03-01T12:00:00|5").decode(),  # no time zone
+        base64.urlsafe_b64encode(b"2026-03-01T12:00:00+00:00|five").decode(),
+        base64.urlsafe_b64encode(b"2026-03-01T12:00:00+00:00|5|sideways").decode(),
+        base64.b64encode(b"p=2026-03-01+12%3A00%3A00%2B00%3A00").decode(),  # DRF's own cursor format
+    ],
+)
 def test_a_cursor_this_api_did_not_write_is_a_400_naming_it(sales, cursor):
     client, _, _ = sales
     response = client.get(URL, {"as": "provider", "cursor": cursor})
@@ -119,8 +138,10 @@ def test_one_query_per_page_whatever_its_size(sales):
     follow(client, f"{URL}?as=provider")  # warms the per-process identity cache
     seen = set()
     for size in (1, 4, 100):
-        with CaptureQueriesContext(connections["default"]) as tenant_db, \
-                CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+        with (
+            CaptureQueriesContext(connections["default"]) as tenant_db,
+            CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        ):
             follow(client, f"{URL}?as=provider&page_size={size}")
         seen.add((len(tenant_db), len(marketplace_db)))
     assert seen == {(0, 1)}

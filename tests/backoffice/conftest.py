@@ -56,6 +56,7 @@ def bare_staff_client():
 
 
 def work_on(client: Client, tenant: Tenant, reason: str = "ticket #123: customer asked") -> None:
-    response = client.post(reverse("backoffice:support"), {"tenant": tenant.pk, "reason": reason,
-                                                           "next": reverse("admin:index")})
+    response = client.post(
+        reverse("backoffice:support"), {"tenant": tenant.pk, "reason": reason, "next": reverse("admin:index")}
+    )
     assert response.status_code == 302, response.content[:500]

@@ -9,11 +9,11 @@ from breederhq.backoffice.models import StaffActionAudit
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as mp
 from marketplace_app.models import Provider, ServiceListing, UserBlock
+from tenant_app import services
+from tenant_app.models import Invoice, PaymentConfirmationAudit
 from tests.backoffice.conftest import work_on
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
-from tenant_app import services
-from tenant_app.models import Invoice, PaymentConfirmationAudit
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -28,8 +28,11 @@ def run(client, url, action, pks, reason="ticket #9: checked with the bank"):
 
 
 def audits():
-    return list(StaffActionAudit.objects.order_by("id").values_list(
-        "actor_username", "action", "target_model", "target_database", "target_id", "reason", "result"))
+    return list(
+        StaffActionAudit.objects.order_by("id").values_list(
+            "actor_username", "action", "target_model", "target_database", "target_id", "reason", "result"
+        )
+    )
 
 
 @pytest.fixture
@@ -46,7 +49,9 @@ def claimed():
 def _invoice(tenant, pk):
     with tenant_context(tenant.pk):
         invoice = Invoice.objects.get(pk=pk)
-        events = list(PaymentConfirmationAudit.objects.filter(invoice_id=pk).order_by("id").values_list("event", flat=True))
+        events = list(
+            PaymentConfirmationAudit.objects.filter(invoice_id=pk).order_by("id").values_list("event", flat=True)
+        )
     return invoice, events
 
 
@@ -65,8 +70,17 @@ def test_confirm_manual_payment(finance_client, claimed):
     invoice, events = _invoice(tenant, invoice.pk)
     assert (invoice.status, invoice.paid_cents) == ("paid", 40_000)
     assert events == ["buyer_marked_paid", "confirmed"]
-    assert audits() == [("fin.finance@breederhq.test", "confirm_manual_payment", "tenant_app.Invoice", "default",
-                         str(invoice.pk), "ticket #9: checked with the bank", "paid")]
+    assert audits() == [
+        (
+            "fin.finance@breederhq.test",
+            "confirm_manual_payment",
+            "tenant_app.Invoice",
+            "default",
+            str(invoice.pk),
+            "ticket #9: checked with the bank",
+            "paid",
+        )
+    ]
 
 
 def test_reject_manual_payment(finance_client, claimed):
@@ -76,8 +90,14 @@ def test_reject_manual_payment(finance_client, claimed):
     invoice, events = _invoice(tenant, invoice.pk)
     assert (invoice.status, invoice.paid_cents, invoice.buyer_marked_paid_at) == ("sent", 0, None)
     assert events == ["buyer_marked_paid", "rejected"]
-    assert audits()[0][1:] == ("reject_manual_payment", "tenant_app.Invoice", "default", str(invoice.pk),
-                               "no transfer arrived", "sent")
+    assert audits()[0][1:] == (
+        "reject_manual_payment",
+        "tenant_app.Invoice",
+        "default",
+        str(invoice.pk),
+        "no transfer arrived",
+        "sent",
+    )
 
 
 def test_expire_manual_payment(finance_client, claimed):
@@ -121,8 +141,10 @@ def test_soft_delete_and_restore_a_provider(support_client):
     assert not Provider.objects.using("marketplace").filter(pk=provider.pk).exists()
     run(support_client, url, "restore_provider", [provider.pk], reason="report was mistaken")
     assert Provider.objects.using("marketplace").get(pk=provider.pk).deleted_at is None
-    assert [(a[1], a[3], a[6]) for a in audits()] == [("soft_delete_provider", "marketplace", "deleted"),
-                                                      ("restore_provider", "marketplace", "restored")]
+    assert [(a[1], a[3], a[6]) for a in audits()] == [
+        ("soft_delete_provider", "marketplace", "deleted"),
+        ("restore_provider", "marketplace", "restored"),
+    ]
 
 
 def test_take_down_and_restore_a_listing(support_client):
@@ -144,8 +166,17 @@ def test_unblock_a_user(support_client):
     block = mp.user_block_create(provider_id=provider.pk, user_id=user.pk, reason="spam")
     run(support_client, reverse("admin:marketplace_app_userblock_changelist"), "unblock_user", [block.pk])
     assert not UserBlock.objects.using("marketplace").exists()
-    assert audits() == [("sue.support@breederhq.test", "unblock_user", "marketplace_app.UserBlock", "marketplace",
-                         str(block.pk), "ticket #9: checked with the bank", "1 block(s) removed")]
+    assert audits() == [
+        (
+            "sue.support@breederhq.test",
+            "unblock_user",
+            "marketplace_app.UserBlock",
+            "marketplace",
+            str(block.pk),
+            "ticket #9: checked with the bank",
+            "1 block(s) removed",
+        )
+    ]
 
 
 def test_marketplace_invoice_payment_claim_confirm(finance_client):
@@ -169,9 +200,9 @@ def test_a_refusal_says_why_and_the_confirmation_shows_amount_payer_and_method(f
     page = confirmation.content.decode()
     with tenant_context(tenant.pk):
         contact = str(Invoice.objects.select_related("contact").get(pk=invoice.pk).contact)
-    assert "Amount <span class=\"confirm-amount\">400.00 USD</span>" in page
-    assert f"Payer <span class=\"confirm-payer\">{contact}</span>" in page
-    assert "Method <span class=\"confirm-method\">" in page
+    assert 'Amount <span class="confirm-amount">400.00 USD</span>' in page
+    assert f'Payer <span class="confirm-payer">{contact}</span>' in page
+    assert 'Method <span class="confirm-method">' in page
 
     run(finance_client, INVOICES, "confirm_manual_payment", [invoice.pk])
     response = run(finance_client, INVOICES, "expire_manual_payment", [invoice.pk])  # already paid

@@ -23,7 +23,9 @@ def _add_messages(n: int, *, topic: str = "test.bulk", status: str = "applied") 
         cursor.execute(
             "INSERT INTO outbox_messages (message_id, topic, payload, target_db, status, attempts, last_error,"
             " created_at) SELECT gen_random_uuid(), %s, '{}', 'marketplace', %s, 0, '', now() - i * interval '1 s'"
-            " FROM generate_series(1, %s) AS i", [topic, status, n])
+            " FROM generate_series(1, %s) AS i",
+            [topic, status, n],
+        )
 
 
 def _changelist(client, **query):

@@ -10,9 +10,9 @@ import pytest
 from django.contrib import admin
 
 from demo.data import load_demo_data
+from tenant_app.models import Tenant
 from tests.backoffice.conftest import work_on
 from tests.backoffice.test_every_admin_page import MODELS, _pages
-from tenant_app.models import Tenant
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 

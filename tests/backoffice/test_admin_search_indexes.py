@@ -71,14 +71,21 @@ def _nodes(plan: dict):
 
 def test_the_walk_covers_every_registered_admin():
     assert {m._meta.label for m, _ in ADMINS} - {m._meta.label for m, _ in OURS} == set(OTHER_PACKAGES) & {
-        m._meta.label for m, _ in ADMINS}
+        m._meta.label for m, _ in ADMINS
+    }
     for model, model_admin in OURS:
         assert isinstance(model_admin, LargeTableAdminMixin), f"{model._meta.label}: counts and searches unbounded"
         for entry in model_admin.search_fields:
             assert entry[:1] in "=^", f"{model._meta.label}: {entry!r} is a substring search no btree answers"
     labels = {model._meta.label for model, _ in SEARCHES}
-    assert {"marketplace_app.ServiceListing", "marketplace_app.MarketplaceTransaction", "tenant_app.Invoice",
-            "tenant_app.Contact", "payments_app.StripeWebhookEvent", "breederhq.TenantDbOutboxMessage"} <= labels
+    assert {
+        "marketplace_app.ServiceListing",
+        "marketplace_app.MarketplaceTransaction",
+        "tenant_app.Invoice",
+        "tenant_app.Contact",
+        "payments_app.StripeWebhookEvent",
+        "breederhq.TenantDbOutboxMessage",
+    } <= labels
 
 
 @pytest.mark.parametrize("model,entry", SEARCHES, ids=[f"{m._meta.label}:{e}" for m, e in SEARCHES])
@@ -90,11 +97,15 @@ def test_each_search_field_uses_an_index_on_its_column(model, entry):
     with system_read_context(job="test") if queryset.db == "default" else nullcontext():
         plan = _plan(queryset)
     table, column = field.model._meta.db_table, field.column
-    conditions = [node.get("Index Cond", "") + node.get("Recheck Cond", "") for node in _nodes(plan)
-                  if node.get("Relation Name") == table or node.get("Index Name")]
+    conditions = [
+        node.get("Index Cond", "") + node.get("Recheck Cond", "")
+        for node in _nodes(plan)
+        if node.get("Relation Name") == table or node.get("Index Name")
+    ]
     wanted = re.compile(rf"upper\(\(?{column}\)?(::text)?\)" if entry[0] == "^" else rf"\b{column}\b")
     assert any(wanted.search(condition) for condition in conditions), (
-        f"{model._meta.label} search {entry!r}: no index on {table}.{column} is used:\n{json.dumps(plan, indent=1)}")
+        f"{model._meta.label} search {entry!r}: no index on {table}.{column} is used:\n{json.dumps(plan, indent=1)}"
+    )
 
 
 def test_a_search_finds_by_exact_id_and_by_prefix_of_a_name(superuser_client):
@@ -119,8 +130,8 @@ def test_an_unusable_value_matches_nothing_instead_of_failing(superuser_client):
 
 
 def test_a_tenant_table_is_searched_in_the_tenant_worked_on(superuser_client):
-    from tests.factories.tenant import ContactFactory
     from breederhq.tenancy import tenant_context
+    from tests.factories.tenant import ContactFactory
 
     tenant, other = TenantFactory(), TenantFactory()
     with tenant_context(tenant.pk):

@@ -22,9 +22,9 @@ from breederhq.backoffice.models import StaffActionAudit
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
-from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 from tenant_app import services
 from tenant_app.models import Invoice, PaymentConfirmationAudit, User
+from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
@@ -37,8 +37,10 @@ WAIT_SECONDS = 20
 @pytest.fixture
 def browser():
     if not (shutil.which(CHROMEDRIVER) and shutil.which(CHROMIUM)):
-        pytest.skip(f"{CHROMIUM} / {CHROMEDRIVER} are not installed and could not be installed here "
-                    f"(`make test` runs: apt-get install chromium chromium-driver)")
+        pytest.skip(
+            f"{CHROMIUM} / {CHROMEDRIVER} are not installed and could not be installed here "
+            f"(`make test` runs: apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -103,14 +105,14 @@ def _invoice_row(tenant, pk) -> Invoice:
 @pytest.fixture
 def staff_member():
     backoffice_groups_sync()
-    user = User.objects.create_user(username="sue.support@breederhq.test", email="sue.support@breederhq.test",
-                                    password=PASSWORD, is_staff=True)
+    user = User.objects.create_user(
+        username="sue.support@breederhq.test", email="sue.support@breederhq.test", password=PASSWORD, is_staff=True
+    )
     user.groups.add(Group.objects.get(name="support"), Group.objects.get(name="finance"))
     return user
 
 
-def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_server, claimed_invoice,
-                                                                 staff_member):
+def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_server, claimed_invoice, staff_member):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -156,7 +158,8 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
     submit_and_wait(find("#changelist-search input[type=submit]"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert [row.find_element(By.CSS_SELECTOR, "th.field-invoice_number").text for row in rows] == [
-        invoice.invoice_number]
+        invoice.invoice_number
+    ]
     submit_and_wait(find("#result_list th.field-invoice_number a"))
     assert invoice.invoice_number in find("#content h2, #content h1").text or invoice.invoice_number in browser.title
     assert "Pending confirmation" in find(".field-status .readonly").text
@@ -170,7 +173,7 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
     assert "are you sure" in find("#content").text.lower()
     assert invoice.invoice_number in find("#content ul").text
     find("textarea[name=reason]").send_keys(REASON)
-    submit_and_wait(find("input[type=submit][value=\"Yes, I'm sure\"]"))
+    submit_and_wait(find('input[type=submit][value="Yes, I\'m sure"]'))
 
     # The result on the page: the message, and the invoice's new state in the list and on its page.
     assert "Confirm the buyer's manual payment: 1 done, 0 refused." in find("ul.messagelist li.success").text
@@ -184,16 +187,37 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
     invoice_now = _invoice_row(tenant, invoice.pk)
     assert (invoice_now.status, invoice_now.paid_cents) == ("paid", 80_000)
     with tenant_context(tenant.pk):
-        events = list(PaymentConfirmationAudit.objects.filter(invoice_id=invoice.pk).order_by("id")
-                      .values_list("event", "confirmed_by_id"))
+        events = list(
+            PaymentConfirmationAudit.objects.filter(invoice_id=invoice.pk)
+            .order_by("id")
+            .values_list("event", "confirmed_by_id")
+        )
     assert events == [("buyer_marked_paid", None), ("confirmed", staff_member.pk)]
     assert StaffActionAudit.objects.filter(action="second_factor_enrolled", actor_id=staff_member.pk).count() == 1
-    assert list(StaffActionAudit.objects.exclude(action="second_factor_enrolled").values_list(
-        "actor_id", "actor_username", "action", "target_model", "target_database", "target_id", "reason",
-        "result")) == [(staff_member.pk, staff_member.username, "confirm_manual_payment", "tenant_app.Invoice",
-                        "default", str(invoice.pk), REASON, "paid")]
+    assert list(
+        StaffActionAudit.objects.exclude(action="second_factor_enrolled").values_list(
+            "actor_id", "actor_username", "action", "target_model", "target_database", "target_id", "reason", "result"
+        )
+    ) == [
+        (
+            staff_member.pk,
+            staff_member.username,
+            "confirm_manual_payment",
+            "tenant_app.Invoice",
+            "default",
+            str(invoice.pk),
+            REASON,
+            "paid",
+        )
+    ]
     # Every tenant page the browser opened was audited with the staff member and the reason.
-    pages = set(CrossTenantQueryAudit.objects.using("default").filter(user_id=staff_member.pk, target_tenant_id=tenant.pk,
-                                                                      reason=REASON).values_list("query_type", flat=True))
-    assert {"admin:support_session_start", "admin:tenant_app.invoice:changelist",
-            f"admin:tenant_app.invoice:change:{invoice.pk}"} <= pages
+    pages = set(
+        CrossTenantQueryAudit.objects.using("default")
+        .filter(user_id=staff_member.pk, target_tenant_id=tenant.pk, reason=REASON)
+        .values_list("query_type", flat=True)
+    )
+    assert {
+        "admin:support_session_start",
+        "admin:tenant_app.invoice:changelist",
+        f"admin:tenant_app.invoice:change:{invoice.pk}",
+    } <= pages

@@ -23,20 +23,26 @@ from breederhq.outbox import (
 )
 from breederhq.tenancy import tenant_context
 from marketplace_app.services import marketplace_user_erase
+from tenant_app.models import Contact
 from tests.backoffice.conftest import work_on
 from tests.backoffice.test_actions import run
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory
 from tests.factories.tenant import ContactFactory, TenantFactory
-from tenant_app.models import Contact
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
-OUTBOX = {alias: reverse(f"admin:breederhq_{name}dboutboxmessage_changelist")
-          for alias, name in (("default", "tenant"), ("marketplace", "marketplace"))}
-APPLIED = {alias: reverse(f"admin:breederhq_{name}dbappliedmessage_changelist")
-           for alias, name in (("default", "tenant"), ("marketplace", "marketplace"))}
-REGISTRY = {alias: reverse(f"admin:breederhq_{name}dbcrossdbreference_changelist")
-            for alias, name in (("default", "tenant"), ("marketplace", "marketplace"))}
+OUTBOX = {
+    alias: reverse(f"admin:breederhq_{name}dboutboxmessage_changelist")
+    for alias, name in (("default", "tenant"), ("marketplace", "marketplace"))
+}
+APPLIED = {
+    alias: reverse(f"admin:breederhq_{name}dbappliedmessage_changelist")
+    for alias, name in (("default", "tenant"), ("marketplace", "marketplace"))
+}
+REGISTRY = {
+    alias: reverse(f"admin:breederhq_{name}dbcrossdbreference_changelist")
+    for alias, name in (("default", "tenant"), ("marketplace", "marketplace"))
+}
 
 
 class _Outage:
@@ -85,16 +91,32 @@ def test_requeue_a_stuck_message_and_the_relay_delivers_it(support_client, erase
     assert str(message.message_id)[:8] in listed and "tenant database unreachable" in listed
     assert "tenant_app.outbox_handlers.unlink_contacts" in listed  # the handler that will apply it
 
-    response = run(support_client, OUTBOX["marketplace"], "requeue_outbox_message", [message.pk],
-                   reason="INC-42: tenant database back")
+    response = run(
+        support_client,
+        OUTBOX["marketplace"],
+        "requeue_outbox_message",
+        [message.pk],
+        reason="INC-42: tenant database back",
+    )
     assert response.status_code == 302
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("pending", 0)
     assert message.next_attempt_at <= timezone.now()
-    assert list(StaffActionAudit.objects.values_list(
-        "actor_username", "action", "target_model", "target_database", "target_id", "reason", "result")) == [
-        ("sue.support@breederhq.test", "requeue_outbox_message", "breederhq.MarketplaceDbOutboxMessage",
-         "marketplace", str(message.pk), "INC-42: tenant database back", "pending: attempts reset, due now")]
+    assert list(
+        StaffActionAudit.objects.values_list(
+            "actor_username", "action", "target_model", "target_database", "target_id", "reason", "result"
+        )
+    ) == [
+        (
+            "sue.support@breederhq.test",
+            "requeue_outbox_message",
+            "breederhq.MarketplaceDbOutboxMessage",
+            "marketplace",
+            str(message.pk),
+            "INC-42: tenant database back",
+            "pending: attempts reset, due now",
+        )
+    ]
 
     assert _linked(tenant, contact) is not None
     assert outbox_relay_due() == {RelayOutcome.APPLIED: 1}  # the sweep picks it up
@@ -104,7 +126,7 @@ def test_requeue_a_stuck_message_and_the_relay_delivers_it(support_client, erase
     # The applied page of the target database shows it, linked back to its outbox row.
     applied = support_client.get(APPLIED["default"]).content.decode()
     assert str(message.message_id) in applied
-    assert f'{OUTBOX["marketplace"]}?q={message.message_id}' in applied
+    assert f"{OUTBOX['marketplace']}?q={message.message_id}" in applied
 
 
 def test_an_applied_message_is_not_requeued(support_client, erased_buyer):
@@ -121,8 +143,15 @@ def test_finance_and_ungrouped_staff_cannot_requeue(finance_client, bare_staff_c
     _, _, message = erased_buyer
     assert finance_client.get(OUTBOX["marketplace"]).status_code == 200  # finance reads
     assert "requeue_outbox_message" not in finance_client.get(OUTBOX["marketplace"]).content.decode()
-    finance_client.post(OUTBOX["marketplace"], {"action": "requeue_outbox_message", "_selected_action": [message.pk],
-                                               "confirmed": "yes", "reason": "trying anyway"})
+    finance_client.post(
+        OUTBOX["marketplace"],
+        {
+            "action": "requeue_outbox_message",
+            "_selected_action": [message.pk],
+            "confirmed": "yes",
+            "reason": "trying anyway",
+        },
+    )
     assert bare_staff_client.get(OUTBOX["marketplace"]).status_code == 403
     message.refresh_from_db()
     assert message.status == "stuck"
@@ -131,10 +160,12 @@ def test_finance_and_ungrouped_staff_cannot_requeue(finance_client, bare_staff_c
 
 def test_the_stuck_attempts_and_age_filters(support_client, erased_buyer):
     _, _, stuck = erased_buyer
-    late = OutboxMessage.objects.using("marketplace").create(topic="marketplace.user_erased", target_db="default",
-                                                             payload={"marketplace_user_id": 0})
-    fresh = OutboxMessage.objects.using("marketplace").create(topic="marketplace.user_erased", target_db="default",
-                                                              payload={"marketplace_user_id": 0})
+    late = OutboxMessage.objects.using("marketplace").create(
+        topic="marketplace.user_erased", target_db="default", payload={"marketplace_user_id": 0}
+    )
+    fresh = OutboxMessage.objects.using("marketplace").create(
+        topic="marketplace.user_erased", target_db="default", payload={"marketplace_user_id": 0}
+    )
     OutboxMessage.objects.using("marketplace").filter(pk=late.pk).update(created_at=timezone.now() - timedelta(hours=2))
 
     def shown(query):
@@ -158,8 +189,10 @@ def test_the_dashboard_links_its_stuck_figure_to_the_filtered_page(support_clien
 
 
 def _count(client, url) -> tuple[dict[str, int], str]:
-    with CaptureQueriesContext(connections["default"]) as tenant_db, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_db,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+    ):
         response = client.get(url)
     assert response.status_code == 200
     return {"default": len(tenant_db), "marketplace": len(marketplace_db)}, response.content.decode()

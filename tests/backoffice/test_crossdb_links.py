@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 
 def _count(client, url) -> tuple[dict[str, int], str]:
-    with CaptureQueriesContext(connections["default"]) as tenant_db, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_db,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+    ):
         response = client.get(url)
     assert response.status_code == 200
     return {"default": len(tenant_db), "marketplace": len(marketplace_db)}, response.content.decode()

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.selectors import dashboard_get
-from demo.data import load_demo_data
 from breederhq.email import email_enqueue
 from breederhq.models import CrossTenantQueryAudit, MarketplaceDbOutboundEmail, OutboxMessage
+from demo.data import load_demo_data
 from marketplace_app import services as mp
 from payments_app.models import StripeWebhookEvent
 from tests.factories.marketplace import ProviderFactory, make_transaction
@@ -22,13 +22,16 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 
 def _event(n, status):
-    StripeWebhookEvent.objects.create(stripe_event_id=f"evt_{n}", event_type="invoice.paid",
-                                      stripe_created=timezone.now(), payload={}, status=status)
+    StripeWebhookEvent.objects.create(
+        stripe_event_id=f"evt_{n}", event_type="invoice.paid", stripe_created=timezone.now(), payload={}, status=status
+    )
 
 
 def _queries():
-    with CaptureQueriesContext(connections["default"]) as tenant_db, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_db,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+    ):
         board = dashboard_get()
     return board, len(tenant_db), len(marketplace_db)
 
@@ -41,8 +44,13 @@ def test_numbers(groups):
     make_transaction(provider)  # pending, neither succeeded nor failed
     for n, status in enumerate(["succeeded", "succeeded", "succeeded", "dead"]):
         _event(n, status)
-    failed = email_enqueue(using="marketplace", event_key="w:1", template="welcome", to=["a@example.test"],
-                           context={"name": "A", "url": "u"})
+    failed = email_enqueue(
+        using="marketplace",
+        event_key="w:1",
+        template="welcome",
+        to=["a@example.test"],
+        context={"name": "A", "url": "u"},
+    )
     MarketplaceDbOutboundEmail.objects.filter(pk=failed.pk).update(status="failed")
     OutboxMessage.objects.using("default").create(topic="t", target_db="marketplace", status="stuck")
     old = OutboxMessage.objects.using("marketplace").create(topic="t", target_db="default")
@@ -67,10 +75,16 @@ def test_numbers(groups):
     assert urls["sending"] == listing + "?status__exact=sending"
     assert board.email_provider["breaker"] == "closed"
     assert board.outbox == {
-        "tenant DB": {"stuck": 1, "pending_too_long": 0,
-                      "stuck_url": reverse("admin:breederhq_tenantdboutboxmessage_changelist") + "?stuck=yes"},
-        "marketplace DB": {"stuck": 0, "pending_too_long": 1,
-                           "stuck_url": reverse("admin:breederhq_marketplacedboutboxmessage_changelist") + "?stuck=yes"},
+        "tenant DB": {
+            "stuck": 1,
+            "pending_too_long": 0,
+            "stuck_url": reverse("admin:breederhq_tenantdboutboxmessage_changelist") + "?stuck=yes",
+        },
+        "marketplace DB": {
+            "stuck": 0,
+            "pending_too_long": 1,
+            "stuck_url": reverse("admin:breederhq_marketplacedboutboxmessage_changelist") + "?stuck=yes",
+        },
     }
     assert CrossTenantQueryAudit.objects.using("default").filter(query_type="system:admin_dashboard").exists()
 
@@ -93,8 +107,15 @@ def test_the_page_shows_charts(support_client):
     response = support_client.get(reverse("backoffice:dashboard"))
     assert response.status_code == 200
     body = response.content.decode()
-    for anchor in ('id="transactions"', 'id="payment-split"', 'id="invoice-states"', 'id="webhooks"',
-                   'id="emails"', 'id="outbox"', 'class="fill"'):
+    for anchor in (
+        'id="transactions"',
+        'id="payment-split"',
+        'id="invoice-states"',
+        'id="webhooks"',
+        'id="emails"',
+        'id="outbox"',
+        'class="fill"',
+    ):
         assert anchor in body
     assert "<script" not in body.split('id="content"')[-1]  # CSS bars, nothing fetched from a CDN
 
@@ -102,8 +123,11 @@ def test_the_page_shows_charts(support_client):
 def test_the_cross_tenant_read_names_the_staff_member(support_client):
     assert support_client.get(reverse("backoffice:dashboard")).status_code == 200
     read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:admin_dashboard")
-    assert (read.user_id, read.target_tenant_id, read.reason) == (support_client.user.pk, 0,
-                                                                 "read-only scan asked by staff")
+    assert (read.user_id, read.target_tenant_id, read.reason) == (
+        support_client.user.pk,
+        0,
+        "read-only scan asked by staff",
+    )
 
 
 def test_a_scheduled_job_still_reads_as_nobody():
@@ -114,8 +138,9 @@ def test_a_scheduled_job_still_reads_as_nobody():
     assert (read.user_id, read.reason) == (None, "read-only scan by a scheduled job")
 
 
-def test_an_open_email_breaker_and_the_emails_in_doubt_are_shown_with_links(support_client, settings, tmp_path,
-                                                                            monkeypatch):
+def test_an_open_email_breaker_and_the_emails_in_doubt_are_shown_with_links(
+    support_client, settings, tmp_path, monkeypatch
+):
     from breederhq.email import email_send
     from breederhq.email_breaker import email_breaker
     from breederhq.models import TenantDbOutboundEmail
@@ -125,11 +150,21 @@ def test_an_open_email_breaker_and_the_emails_in_doubt_are_shown_with_links(supp
     email_breaker.cache_clear()
     monkeypatch.setenv("FLAKY_EMAIL_DIR", str(tmp_path))
     (tmp_path / "down").write_text("")
-    email = email_enqueue(using="default", event_key="w:open", template="welcome", to=["a@example.test"],
-                          context={"name": "A", "url": "u"})
+    email = email_enqueue(
+        using="default",
+        event_key="w:open",
+        template="welcome",
+        to=["a@example.test"],
+        context={"name": "A", "url": "u"},
+    )
     email_send(using="default", pk=email.pk)  # fails: the breaker opens
-    unknown = email_enqueue(using="default", event_key="w:unknown", template="welcome", to=["b@example.test"],
-                            context={"name": "B", "url": "u"})
+    unknown = email_enqueue(
+        using="default",
+        event_key="w:unknown",
+        template="welcome",
+        to=["b@example.test"],
+        context={"name": "B", "url": "u"},
+    )
     TenantDbOutboundEmail.objects.filter(pk=unknown.pk).update(status="delivery_unknown")
     body = support_client.get(reverse("backoffice:dashboard")).content.decode()
     assert "circuit OPEN" in body

@@ -24,8 +24,9 @@ DASHBOARD = reverse("backoffice:dashboard")
 
 
 def _event(n: int, status: str, *, days_ago: int = 0) -> None:
-    event = StripeWebhookEvent.objects.create(stripe_event_id=f"evt_p{n}", event_type="invoice.paid",
-                                              stripe_created=timezone.now(), payload={}, status=status)
+    event = StripeWebhookEvent.objects.create(
+        stripe_event_id=f"evt_p{n}", event_type="invoice.paid", stripe_created=timezone.now(), payload={}, status=status
+    )
     StripeWebhookEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(days=days_ago))
 
 
@@ -41,8 +42,13 @@ def _data():
     _event(1, "succeeded")
     _event(2, "dead", days_ago=9)
     _event(3, "failed", days_ago=9)
-    email_enqueue(using="marketplace", event_key="p:1", template="welcome", to=["a@example.test"],
-                  context={"name": "A", "url": "u"})
+    email_enqueue(
+        using="marketplace",
+        event_key="p:1",
+        template="welcome",
+        to=["a@example.test"],
+        context={"name": "A", "url": "u"},
+    )
 
 
 def test_figures_compare_with_the_previous_period_and_link_to_exactly_their_rows(support_client):
@@ -73,21 +79,33 @@ def test_presets_and_custom_dates(support_client):
     today_range = support_client.get(DASHBOARD, {"period": "today"}).context["period"]
     assert (today_range.first_day, today_range.last_day, today_range.days) == (today, today, 1)
     assert support_client.get(DASHBOARD, {"period": "30d"}).context["period"].days == 30
-    custom = support_client.get(DASHBOARD, {"period": "custom", "date_from": (today - timedelta(days=21)).isoformat(),
-                                            "date_to": (today - timedelta(days=7)).isoformat()})
+    custom = support_client.get(
+        DASHBOARD,
+        {
+            "period": "custom",
+            "date_from": (today - timedelta(days=21)).isoformat(),
+            "date_to": (today - timedelta(days=7)).isoformat(),
+        },
+    )
     figures = {f.key: f for f in custom.context["period_figures"]}
     assert figures["transactions_created"].current == 2  # 8 and 20 days ago
     assert custom.context["period"].previous().days == 15
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"period": "custom", "date_from": "2026-03-10", "date_to": "2026-03-01"}, "The start date is after the end date."),
-    ({"period": "custom", "date_from": "2026-03-10"}, "Give both dates (from and to)."),
-    ({"period": "custom", "date_from": "yesterday", "date_to": "2026-03-01"}, "Enter a valid date."),
-    ({"period": "custom", "date_from": "0001-01-01", "date_to": "0001-01-02"}, "Dates must lie between the years"),
-    ({"period": "forever"}, "Select a valid choice."),
-    ({"period": "custom", "date_from": "2026-03-01\x00", "date_to": "2026-03-02"}, "Enter a valid date."),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            {"period": "custom", "date_from": "2026-03-10", "date_to": "2026-03-01"},
+            "The start date is after the end date.",
+        ),
+        ({"period": "custom", "date_from": "2026-03-10"}, "Give both dates (from and to)."),
+        ({"period": "custom", "date_from": "yesterday", "date_to": "2026-03-01"}, "Enter a valid date."),
+        ({"period": "custom", "date_from": "0001-01-01", "date_to": "0001-01-02"}, "Dates must lie between the years"),
+        ({"period": "forever"}, "Select a valid choice."),
+        ({"period": "custom", "date_from": "2026-03-01\x00", "date_to": "2026-03-02"}, "Enter a valid date."),
+    ],
+)
 def test_bad_input_gives_a_message_and_the_default_period(support_client, params, message):
     response = support_client.get(DASHBOARD, params)
     assert response.status_code == 200
@@ -96,8 +114,10 @@ def test_bad_input_gives_a_message_and_the_default_period(support_client, params
 
 
 def _queries(period):
-    with CaptureQueriesContext(connections["default"]) as tenant_db, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant_db,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+    ):
         dashboard_period_get(period)
     return len(tenant_db), len(marketplace_db)
 
@@ -107,8 +127,10 @@ def test_a_constant_number_of_queries(support_client):
     before = _queries(period)
 
     def page():
-        with CaptureQueriesContext(connections["default"]) as tenant_db, \
-                CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+        with (
+            CaptureQueriesContext(connections["default"]) as tenant_db,
+            CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        ):
             assert support_client.get(DASHBOARD, {"period": "30d"}).status_code == 200
         return len(tenant_db), len(marketplace_db)
 

@@ -8,10 +8,10 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from demo.data import load_demo_data
 from breederhq.tenancy import system_read_context, tenant_context
-from tests.backoffice.conftest import work_on
+from demo.data import load_demo_data
 from tenant_app.models import Tenant
+from tests.backoffice.conftest import work_on
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -38,8 +38,10 @@ def _row_counts() -> dict[str, int]:
     from payments_app.models import InvoicePayment, ReconciliationRun, StripeWebhookEvent
     from tenant_app.models import Invoice
 
-    counts = {model.__name__: model._base_manager.count() for model in (
-        StaffActionAudit, MarketplaceTransaction, UserBlock, ReconciliationRun, StripeWebhookEvent)}
+    counts = {
+        model.__name__: model._base_manager.count()
+        for model in (StaffActionAudit, MarketplaceTransaction, UserBlock, ReconciliationRun, StripeWebhookEvent)
+    }
     with system_read_context(job="tests"):  # every owner's payment rows (row-level security)
         counts["InvoicePayment"] = InvoicePayment._base_manager.count()
     for alias in ("default", "marketplace"):
@@ -61,8 +63,11 @@ def demo_admin(superuser_client):
 
 
 def test_every_change_list_shows_demo_rows(demo_admin):
-    empty = [model._meta.label for model in MODELS
-             if model._meta.label not in NO_DEMO_ROWS and _changelist(demo_admin, model).result_count < 1]
+    empty = [
+        model._meta.label
+        for model in MODELS
+        if model._meta.label not in NO_DEMO_ROWS and _changelist(demo_admin, model).result_count < 1
+    ]
     assert empty == [], " ".join(empty)
 
 
@@ -92,8 +97,10 @@ EXPECTED = [
 def test_the_rows_the_back_office_is_for(demo_admin):
     from django.apps import apps
 
-    found = [(label, query, _changelist(demo_admin, apps.get_model(label), query).result_count)
-             for label, query, _ in EXPECTED]
+    found = [
+        (label, query, _changelist(demo_admin, apps.get_model(label), query).result_count)
+        for label, query, _ in EXPECTED
+    ]
     assert found == EXPECTED
 
 
@@ -104,7 +111,10 @@ def test_the_demo_dispute_and_reconciliation_mismatch():
     with tenant_context(Tenant.objects.get(slug="sunny-kennels").pk):  # the tenant's row (row-level security)
         payment = InvoicePayment.objects.get(stripe_payment_intent_id="pi_demo_card")
     assert (payment.dispute_id, payment.dispute_status, payment.reconciliation_status) == (
-        "dp_demo_1", "needs_response", "mismatch")
+        "dp_demo_1",
+        "needs_response",
+        "mismatch",
+    )
     item = ReconciliationItem.objects.get()
     assert (item.status, item.invoice_id, item.stripe_object_id) == ("mismatch", payment.invoice_id, "pi_demo_card")
 

@@ -9,11 +9,11 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from demo.data import load_demo_data
 from breederhq.routing import database_for_model
 from breederhq.tenancy import tenant_context
-from tests.backoffice.conftest import work_on
+from demo.data import load_demo_data
 from tenant_app.models import Tenant
+from tests.backoffice.conftest import work_on
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -66,6 +66,13 @@ def test_every_model_page(demo, superuser_client, support_client, bare_staff_cli
 
 def test_the_walk_covers_both_databases_and_the_tenant_tables():
     labels = {m._meta.label for m in MODELS}
-    assert {"tenant_app.Invoice", "tenant_app.Contact", "tenant_app.TenantMembership", "tenant_app.Payment",
-            "tenant_app.CreditNote", "marketplace_app.MarketplaceTransaction", "marketplace_app.Provider",
-            "breederhq.MarketplaceDbOutboundEmail"} <= labels
+    assert {
+        "tenant_app.Invoice",
+        "tenant_app.Contact",
+        "tenant_app.TenantMembership",
+        "tenant_app.Payment",
+        "tenant_app.CreditNote",
+        "marketplace_app.MarketplaceTransaction",
+        "marketplace_app.Provider",
+        "breederhq.MarketplaceDbOutboundEmail",
+    } <= labels

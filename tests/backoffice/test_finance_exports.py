@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connections
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -19,10 +19,10 @@ from openpyxl import load_workbook
 
 from breederhq.backoffice.exports import DATASETS, neutralise
 from breederhq.backoffice.models import StaffActionAudit
-from demo.data import load_demo_data
-from breederhq.money import Money
 from breederhq.models import CrossTenantQueryAudit
+from breederhq.money import Money
 from breederhq.tenancy import system_read_context, tenant_context
+from demo.data import load_demo_data
 from marketplace_app.models import MarketplaceInvoice
 from payments_app.models import ConnectMoneyMovement, RefundRequest
 from tenant_app.models import Invoice, Payment
@@ -38,8 +38,14 @@ def _today():
 
 def _params(dataset="invoices", fmt="csv", **extra):
     today = _today()
-    return {"dataset": dataset, "fmt": fmt, "date_from": (today - timedelta(days=1)).isoformat(),
-            "date_to": (today + timedelta(days=1)).isoformat(), "reason": "month-end close", **extra}
+    return {
+        "dataset": dataset,
+        "fmt": fmt,
+        "date_from": (today - timedelta(days=1)).isoformat(),
+        "date_to": (today + timedelta(days=1)).isoformat(),
+        "reason": "month-end close",
+        **extra,
+    }
 
 
 def _download(client, **params):
@@ -64,8 +70,11 @@ def _totals(rows, amount="total_cents") -> dict[str, int]:
 
 
 def _db_totals(queryset, amount) -> dict[str, int]:
-    return {row["currency"]: row["total"] for row in
-            queryset.values("currency").annotate(total=Sum(amount)).order_by() if row["total"]}
+    return {
+        row["currency"]: row["total"]
+        for row in queryset.values("currency").annotate(total=Sum(amount)).order_by()
+        if row["total"]
+    }
 
 
 def test_support_staff_and_staff_without_a_group_are_refused(support_client, bare_staff_client):
@@ -87,14 +96,18 @@ def test_invoices_csv_holds_both_kinds_with_their_totals_and_is_audited(finance_
     assert {(int(r["invoice_id"]), r["invoice_number"]) for r in rows if r["kind"] == "marketplace"} == set(marketplace)
     assert _totals(r for r in rows if r["kind"] == "tenant") == tenant_totals
     assert _totals(r for r in rows if r["kind"] == "marketplace") == _db_totals(
-        MarketplaceInvoice.objects.using("marketplace"), "total_cents")
+        MarketplaceInvoice.objects.using("marketplace"), "total_cents"
+    )
     for row in rows:  # minor units as integers, formatted with the currency, UTC ISO 8601
         assert row["total"] == Money(int(row["total_cents"]), row["currency"]).format()
         assert row["created_at"].endswith("Z") and "T" in row["created_at"]
     sample = next(r for r in rows if r["kind"] == "tenant")
     invoice = tenant[(int(sample["invoice_id"]), sample["invoice_number"])]
     assert (sample["tenant_id"], sample["status"], sample["paid_cents"]) == (
-        str(invoice.tenant_id), invoice.status, str(invoice.paid_cents))
+        str(invoice.tenant_id),
+        invoice.status,
+        str(invoice.paid_cents),
+    )
 
     audit = StaffActionAudit.objects.get(action="finance_export")
     user = finance_client.get(reverse("admin:index")).wsgi_request.user
@@ -111,18 +124,23 @@ def test_payments_refunds_and_money_movements_match_the_ledger(finance_client, d
     rows = _csv_rows(finance_client, dataset=dataset)
     with system_read_context(job="test"):
         if dataset == "payments":
-            parts = [(Payment.objects.filter(kind="payment"), "tenant"),
-                     (MarketplaceInvoice.objects.using("marketplace").filter(paid_at__isnull=False), "marketplace")]
+            parts = [
+                (Payment.objects.filter(kind="payment"), "tenant"),
+                (MarketplaceInvoice.objects.using("marketplace").filter(paid_at__isnull=False), "marketplace"),
+            ]
             amount = {"marketplace": "total_cents"}
         elif dataset == "refunds":
-            parts = [(Payment.objects.filter(kind="refund"), "tenant"),
-                     (RefundRequest.objects.filter(payment__invoice_kind="marketplace"), "marketplace")]
+            parts = [
+                (Payment.objects.filter(kind="refund"), "tenant"),
+                (RefundRequest.objects.filter(payment__invoice_kind="marketplace"), "marketplace"),
+            ]
             amount = {}
         else:
             parts = [(ConnectMoneyMovement.objects.all(), None)]
             amount = {}
-        expected = [(kind, queryset.count(), _db_totals(queryset, amount.get(kind, "amount_cents")))
-                    for queryset, kind in parts]
+        expected = [
+            (kind, queryset.count(), _db_totals(queryset, amount.get(kind, "amount_cents"))) for queryset, kind in parts
+        ]
     assert sum(count for _, count, _ in expected) > 0, "the demo data has rows of this kind"
     for kind, count, totals in expected:
         mine = [r for r in rows if kind is None or r["kind"] == kind]
@@ -144,18 +162,20 @@ def test_xlsx_opens_and_has_the_same_rows_as_the_csv(finance_client):
     as_text = [{column: "" if v is None else str(v) for column, v in zip(header, row)} for row in values]
     assert as_text == csv_rows
     assert all(isinstance(row[header.index("total_cents")], int) for row in values)  # numbers, not text
-    assert list(StaffActionAudit.objects.filter(action="finance_export").values_list("target_id", flat=True)
-                .order_by("id"))[-1].startswith("xlsx ")
+    assert list(
+        StaffActionAudit.objects.filter(action="finance_export").values_list("target_id", flat=True).order_by("id")
+    )[-1].startswith("xlsx ")
 
 
 def test_a_formula_or_control_characters_in_a_name_are_neutralised(finance_client):
     tenant = TenantFactory(name="+Kennel")
     with tenant_context(tenant.pk):
-        make_invoice(contact=ContactFactory(tenant=tenant, first_name='=HYPERLINK("http://evil.test","x")',
-                                            last_name="Bell\x07"))
+        make_invoice(
+            contact=ContactFactory(tenant=tenant, first_name='=HYPERLINK("http://evil.test","x")', last_name="Bell\x07")
+        )
     rows = _csv_rows(finance_client)
     (row,) = [r for r in rows if r["tenant_id"] == str(tenant.pk)]
-    assert row["customer"] == "'=HYPERLINK(\"http://evil.test\",\"x\") Bell"
+    assert row["customer"] == '\'=HYPERLINK("http://evil.test","x") Bell'
     assert row["tenant"] == "'+Kennel"
     _, body = _download(finance_client, fmt="xlsx")
     sheet = load_workbook(io.BytesIO(body))["invoices"]
@@ -163,8 +183,15 @@ def test_a_formula_or_control_characters_in_a_name_are_neutralised(finance_clien
     customer = sheet.cell(row=2, column=header.index("customer") + 1)
     assert customer.data_type == "s" and customer.value.startswith("'=")  # text, not a formula
     # PostgreSQL refuses NUL in text, but a value from elsewhere goes through the same cell rule.
-    for raw, safe in (("\x00=1+2", "'=1+2"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
-                      ("\rx", "'\rx"), ("plain", "plain"), ("a\x00b", "ab")):
+    for raw, safe in (
+        ("\x00=1+2", "'=1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain", "plain"),
+        ("a\x00b", "ab"),
+    ):
         assert neutralise(raw) == safe
 
 
@@ -177,16 +204,19 @@ def test_a_tenant_filter_gives_only_that_tenants_rows(finance_client):
     assert [(r["kind"], r["tenant"]) for r in rows] == [("tenant", "Alpha")]
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"date_from": "2026-02-10", "date_to": "2026-02-01"}, "The start date is after the end date."),
-    ({"date_from": "2026-13-01"}, "Enter a valid date."),
-    ({"date_from": "0001-01-01"}, "Dates must lie between the years"),
-    ({"tenant": "99999999999999999999999"}, "less than or equal to"),
-    ({"tenant": "999999"}, "No tenant has this id."),
-    ({"provider": "-1"}, "greater than or equal to 1"),
-    ({"reason": "why\x00not"}, "Null characters are not allowed."),
-    ({"dataset": "everything"}, "Select a valid choice."),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"date_from": "2026-02-10", "date_to": "2026-02-01"}, "The start date is after the end date."),
+        ({"date_from": "2026-13-01"}, "Enter a valid date."),
+        ({"date_from": "0001-01-01"}, "Dates must lie between the years"),
+        ({"tenant": "99999999999999999999999"}, "less than or equal to"),
+        ({"tenant": "999999"}, "No tenant has this id."),
+        ({"provider": "-1"}, "greater than or equal to 1"),
+        ({"reason": "why\x00not"}, "Null characters are not allowed."),
+        ({"dataset": "everything"}, "Select a valid choice."),
+    ],
+)
 def test_bad_input_shows_the_form_with_a_message(finance_client, params, message):
     response = finance_client.get(EXPORT, _params(**params))
     assert response.status_code == 200 and not response.streaming
@@ -201,8 +231,10 @@ def test_a_huge_range_streams_with_a_constant_number_of_queries(finance_client, 
         contact = ContactFactory(tenant=tenant)
 
     def export():
-        with CaptureQueriesContext(connections["default"]) as tenant_db, \
-                CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+        with (
+            CaptureQueriesContext(connections["default"]) as tenant_db,
+            CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        ):
             response = finance_client.get(EXPORT, _params(date_from="2000-01-01", date_to="9000-12-31"))
             assert response.streaming
             body = b"".join(response.streaming_content).decode("utf-8-sig")
@@ -225,18 +257,27 @@ def test_the_export_page_is_linked_from_the_dashboard_and_the_change_lists(finan
     assert page.status_code == 200 and page.context["form"]["dataset"].value() == "payments"
     body = finance_client.get(reverse("backoffice:dashboard")).content.decode()
     assert f'href="{EXPORT}"' in body
-    for changelist in ("admin:payments_app_invoicepayment_changelist", "admin:marketplace_app_marketplaceinvoice_changelist",
-                       "admin:payments_app_connectmoneymovement_changelist"):
+    for changelist in (
+        "admin:payments_app_invoicepayment_changelist",
+        "admin:marketplace_app_marketplaceinvoice_changelist",
+        "admin:payments_app_connectmoneymovement_changelist",
+    ):
         body = finance_client.get(reverse(changelist)).content.decode()
         assert 'class="finance-export-link"' in body, changelist
-    assert 'class="finance-export-link"' not in support_client.get(
-        reverse("admin:marketplace_app_marketplaceinvoice_changelist")).content.decode()
+    assert (
+        'class="finance-export-link"'
+        not in support_client.get(reverse("admin:marketplace_app_marketplaceinvoice_changelist")).content.decode()
+    )
 
 
 def test_the_support_search_box_is_in_every_admin_pages_header(support_client):
     search = reverse("backoffice:search")
-    for url in (reverse("admin:index"), reverse("backoffice:dashboard"),
-                reverse("admin:marketplace_app_marketplaceinvoice_changelist"), reverse("backoffice:support")):
+    for url in (
+        reverse("admin:index"),
+        reverse("backoffice:dashboard"),
+        reverse("admin:marketplace_app_marketplaceinvoice_changelist"),
+        reverse("backoffice:support"),
+    ):
         body = support_client.get(url).content.decode()
         assert 'id="header-search"' in body and f'action="{search}"' in body, url
     # The box sends the query; the search page then asks for the reason before reading anything.

@@ -55,7 +55,8 @@ def test_finance_opens_a_marketplace_invoice_pdf(finance_client):
     _, buyer = person()
     invoice = marketplace_services.marketplace_invoice_create(
         transaction_id=make_transaction(provider, buyer, amount_cents=100).pk,
-        line_items=[marketplace_services.LineItem("Walk", 100)])
+        line_items=[marketplace_services.LineItem("Walk", 100)],
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     row, _ = document_ensure(invoice_ref("marketplace_invoice", invoice))
     link = reverse("backoffice:invoice_document", args=["marketplace", invoice.pk, row.pk])

@@ -36,15 +36,18 @@ def test_hide_and_reinstate_through_the_admin(support_client, settings, django_c
     settings.LISTING_SEARCH_CACHE_SECONDS = 60  # the hide must invalidate a cached search too
     from breederhq import request_redis
 
-    request_redis.client().delete(*request_redis.client().keys(f"{request_redis.key_prefix()}:listing-search:*") or ["-"])
+    request_redis.client().delete(
+        *request_redis.client().keys(f"{request_redis.key_prefix()}:listing-search:*") or ["-"]
+    )
     client, user = provider_client()
     listing = published_listing(client)
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
         assert found_ids() == [listing["id"]]  # now cached
 
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
-        response = run(support_client, CHANGELIST, "hide_listing", [listing["id"]],
-                       reason="Photos show a different animal")
+        response = run(
+            support_client, CHANGELIST, "hide_listing", [listing["id"]], reason="Photos show a different animal"
+        )
     assert response.status_code == 302
     stored = ServiceListing.objects.using("marketplace").get(pk=listing["id"])
     assert stored.status == "paused" and stored.moderation.hidden
@@ -55,7 +58,9 @@ def test_hide_and_reinstate_through_the_admin(support_client, settings, django_c
     own = body(client.get(f"{LISTINGS}{listing['id']}/"))
     assert own["moderation"]["hidden"] is True and own["moderation"]["reason"] == "Photos show a different animal"
     assert body(client.get(LISTINGS))["results"][0]["moderation"]["hidden"] is True
-    refused = send_json(client, "patch", f"{LISTINGS}{listing['id']}/", {"action": "publish", "version": own["version"]})
+    refused = send_json(
+        client, "patch", f"{LISTINGS}{listing['id']}/", {"action": "publish", "version": own["version"]}
+    )
     assert (refused.status_code, body(refused)["code"]) == (409, "listing_hidden")
 
     again = run(support_client, CHANGELIST, "hide_listing", [listing["id"]], reason="Second try, by mistake")
@@ -74,7 +79,8 @@ def test_hide_and_reinstate_through_the_admin(support_client, settings, django_c
 
     audits = list(StaffActionAudit.objects.order_by("id").values_list("action", "target_id", "reason", "result"))
     assert [(a[0], a[1]) for a in audits] == [("hide_listing", str(listing["id"]))] * 2 + [
-        ("reinstate_listing", str(listing["id"]))]
+        ("reinstate_listing", str(listing["id"]))
+    ]
     assert audits[1][3].startswith("refused") and audits[0][2] == "Photos show a different animal"
 
 
@@ -97,4 +103,6 @@ def test_a_hidden_draft_stays_a_draft_and_cannot_be_published(support_client):
     assert (refused.status_code, body(refused)["code"]) == (409, "listing_hidden")
     run(support_client, CHANGELIST, "reinstate_listing", [draft["id"]], reason="Fixed")
     assert ServiceListing.objects.using("marketplace").get(pk=draft["id"]).status == "draft"
-    assert send_json(client, "patch", f"{LISTINGS}{draft['id']}/", {"action": "publish", "version": 1}).status_code == 200
+    assert (
+        send_json(client, "patch", f"{LISTINGS}{draft['id']}/", {"action": "publish", "version": 1}).status_code == 200
+    )

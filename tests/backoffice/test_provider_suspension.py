@@ -43,7 +43,9 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
     settings.LISTING_SEARCH_CACHE_SECONDS = 60  # the suspension must invalidate a cached search too
     from breederhq import request_redis
 
-    request_redis.client().delete(*request_redis.client().keys(f"{request_redis.key_prefix()}:listing-search:*") or ["-"])
+    request_redis.client().delete(
+        *request_redis.client().keys(f"{request_redis.key_prefix()}:listing-search:*") or ["-"]
+    )
     client, user = provider_client()
     listing = published_listing(client)
     draft = body(send_json(client, "post", LISTINGS, {**GROOMING, "title": "Nail trim"}))
@@ -51,12 +53,17 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
         assert found_ids() == [listing["id"]]  # now cached
     assert provider.pk in public_provider_ids()
-    assert body(client.get(MINE))["suspension"] == {"suspended": False, "reason": "", "suspended_at": None,
-                                                     "reinstated_at": None}
+    assert body(client.get(MINE))["suspension"] == {
+        "suspended": False,
+        "reason": "",
+        "suspended_at": None,
+        "reinstated_at": None,
+    }
 
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
-        response = run(support_client, CHANGELIST, "suspend_provider", [provider.pk],
-                       reason="Repeated complaints about no-shows")
+        response = run(
+            support_client, CHANGELIST, "suspend_provider", [provider.pk], reason="Repeated complaints about no-shows"
+        )
     assert response.status_code == 302
     assert found_ids() == []
     assert Client().get(f"{SEARCH}{listing['slug']}/").status_code == 404
@@ -103,7 +110,8 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
 
     audits = list(StaffActionAudit.objects.order_by("id").values_list("action", "target_id", "reason", "result"))
     assert [(a[0], a[1]) for a in audits] == [("suspend_provider", str(provider.pk))] * 2 + [
-        ("reinstate_provider", str(provider.pk))]
+        ("reinstate_provider", str(provider.pk))
+    ]
     assert audits[0][2:] == ("Repeated complaints about no-shows", "suspended")
     assert audits[1][3].startswith("refused") and audits[2][3] == "reinstated"
 
@@ -123,8 +131,9 @@ def test_a_reason_is_required_and_reinstating_an_unsuspended_provider_is_refused
     assert not MarketplaceDbOutboundEmail.objects.using("marketplace").filter(template="provider_reinstated").exists()
 
 
-def test_the_provider_list_shows_suspension_in_a_constant_number_of_queries(support_client,
-                                                                            django_assert_max_num_queries):
+def test_the_provider_list_shows_suspension_in_a_constant_number_of_queries(
+    support_client, django_assert_max_num_queries
+):
     for _ in range(2):
         provider_client()
     provider = Provider.objects.using("marketplace").order_by("id").first()

@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from breederhq.backoffice.models import StaffActionAudit
 from breederhq.tenancy import tenant_context
+from tenant_app import services
 from tests.backoffice.conftest import work_on
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
-from tenant_app import services
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -48,7 +48,10 @@ def test_finance_opens_the_receipt_inline_from_the_invoice_page_and_it_is_audite
     assert _body(response) == b"%PDF-1.4 bank transfer receipt"
     audit = StaffActionAudit.objects.get(action="receipt_read")
     assert (audit.actor_username, audit.target_model, audit.target_id) == (
-        "fin.finance@breederhq.test", "tenant_app.Invoice", str(invoice.pk))
+        "fin.finance@breederhq.test",
+        "tenant_app.Invoice",
+        str(invoice.pk),
+    )
     assert audit.result == "personal data read: the buyer's receipt"
     assert "ticket #123" in audit.reason
 

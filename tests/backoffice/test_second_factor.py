@@ -37,14 +37,18 @@ INVOICES = reverse("admin:tenant_app_invoice_changelist")
 def password_login(user: User, next_url: str = INDEX) -> tuple[Client, object]:
     """Sign in through the admin's real password form; returns the client and the response."""
     client = Client()
-    response = client.post(f"{reverse('admin:login')}?next={next_url}",
-                           {"username": user.username, "password": PASSWORD, "next": next_url})
+    response = client.post(
+        f"{reverse('admin:login')}?next={next_url}", {"username": user.username, "password": PASSWORD, "next": next_url}
+    )
     return client, response
 
 
 def audits(action: str) -> list[tuple]:
-    return list(StaffActionAudit.objects.filter(action=action).order_by("id").values_list(
-        "actor_username", "target_model", "target_id", "result"))
+    return list(
+        StaffActionAudit.objects.filter(action=action)
+        .order_by("id")
+        .values_list("actor_username", "target_model", "target_id", "result")
+    )
 
 
 def recovery_codes(user) -> list[str]:
@@ -77,14 +81,30 @@ def test_a_password_alone_opens_no_admin_page(groups, superuser):
     client, response = password_login(user, next_url=INVOICES)
     # Straight from the password form to the second factor, the page asked for kept.
     assert response.status_code == 302 and response["Location"] == f"{VERIFY}?next={INVOICES}"
-    pages = [INDEX, INVOICES, USERS, reverse("admin:backoffice_staffactionaudit_changelist"),
-             reverse("backoffice:dashboard"), reverse("backoffice:support"), reverse("backoffice:view_as"),
-             RECOVERY, reverse("admin:password_change"), reverse("admin:tenant_app_user_change", args=[user.pk])]
+    pages = [
+        INDEX,
+        INVOICES,
+        USERS,
+        reverse("admin:backoffice_staffactionaudit_changelist"),
+        reverse("backoffice:dashboard"),
+        reverse("backoffice:support"),
+        reverse("backoffice:view_as"),
+        RECOVERY,
+        reverse("admin:password_change"),
+        reverse("admin:tenant_app_user_change", args=[user.pk]),
+    ]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith(VERIFY + "?next="), url
-    response = client.post(USERS, {"action": "reset_second_factor", "_selected_action": [user.pk],
-                                   "confirmed": "yes", "reason": "trying without a code"})
+    response = client.post(
+        USERS,
+        {
+            "action": "reset_second_factor",
+            "_selected_action": [user.pk],
+            "confirmed": "yes",
+            "reason": "trying without a code",
+        },
+    )
     assert response.status_code == 302 and response["Location"].startswith(VERIFY)
     # Without a device, the second-factor page leads to enrolment; the login page too.
     assert client.get(VERIFY)["Location"].startswith(ENROL)
@@ -145,8 +165,9 @@ def test_enrolment_shows_a_secret_a_first_code_confirms_it_then_recovery_codes(s
     device.refresh_from_db()
     assert device.confirmed
     assert client.get(INDEX).status_code == 200
-    assert audits(sf.ENROLLED) == [(staff.username, "tenant_app.User", str(staff.pk),
-                                    "authenticator app confirmed, 10 recovery codes issued")]
+    assert audits(sf.ENROLLED) == [
+        (staff.username, "tenant_app.User", str(staff.pk), "authenticator app confirmed, 10 recovery codes issued")
+    ]
     # Enrolled: the enrolment page is closed (it never shows a secret again).
     assert client.get(ENROL).status_code == 302
     assert "secret" not in (client.get(ENROL, follow=True).context or {}).keys()
@@ -186,15 +207,17 @@ def test_a_wrong_code_is_refused_and_repeated_failures_are_throttled(enrolled):
     assert device.throttling_failure_count == 1
 
     # Ten wrong codes in a row: the device refuses even the right code for 2**9 seconds.
-    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=10,
-                                                   throttling_failure_timestamp=timezone.now())
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_count=10, throttling_failure_timestamp=timezone.now()
+    )
     response = client.post(VERIFY, {"code": good})
     body = response.content.decode()
     assert response.status_code == 200 and "10 wrong codes in a row" in body and "Wait until then" in body
     assert client.get(INDEX)["Location"].startswith(VERIFY)
     # Recovery codes are another device, throttled on their own.
-    StaticDevice.objects.filter(user=enrolled).update(throttling_failure_count=10,
-                                                      throttling_failure_timestamp=timezone.now())
+    StaticDevice.objects.filter(user=enrolled).update(
+        throttling_failure_count=10, throttling_failure_timestamp=timezone.now()
+    )
     response = client.post(VERIFY, {"code": recovery_codes(enrolled)[0]})
     assert "10 wrong codes in a row" in response.content.decode()
     assert len(recovery_codes(enrolled)) == 10  # a refused attempt uses nothing up
@@ -214,8 +237,9 @@ def test_a_recovery_code_works_once_and_only_once(enrolled):
     assert response.status_code == 302
     assert first.get(INDEX).status_code == 200
     assert code not in recovery_codes(enrolled) and len(recovery_codes(enrolled)) == 9
-    assert audits(sf.RECOVERY_CODE_USED) == [(enrolled.username, "tenant_app.User", str(enrolled.pk),
-                                              "9 recovery codes left")]
+    assert audits(sf.RECOVERY_CODE_USED) == [
+        (enrolled.username, "tenant_app.User", str(enrolled.pk), "9 recovery codes left")
+    ]
 
     second, _ = password_login(enrolled)
     response = second.post(VERIFY, {"code": code})
@@ -233,8 +257,9 @@ def test_recovery_codes_are_regenerated_by_their_owner_and_the_old_ones_stop_wor
     assert response.status_code == 200
     new = response.context["codes"]
     assert len(new) == 10 and sorted(new) == sorted(recovery_codes(enrolled)) and not set(new) & set(old)
-    assert audits(sf.RECOVERY_CODES_REGENERATED) == [(enrolled.username, "tenant_app.User", str(enrolled.pk),
-                                                      "10 new recovery codes, the old ones no longer work")]
+    assert audits(sf.RECOVERY_CODES_REGENERATED) == [
+        (enrolled.username, "tenant_app.User", str(enrolled.pk), "10 new recovery codes, the old ones no longer work")
+    ]
     other, _ = password_login(enrolled)
     assert other.post(VERIFY, {"code": old[0]}).status_code == 200
     StaticDevice.objects.filter(user=enrolled).update(throttling_failure_timestamp=None)
@@ -249,8 +274,9 @@ def test_recovery_codes_are_regenerated_by_their_owner_and_the_old_ones_stop_wor
 
 
 def reset(client, target, reason="ticket #9: lost her phone and her codes"):
-    return client.post(USERS, {"action": "reset_second_factor", "_selected_action": [target.pk],
-                               "confirmed": "yes", "reason": reason})
+    return client.post(
+        USERS, {"action": "reset_second_factor", "_selected_action": [target.pk], "confirmed": "yes", "reason": reason}
+    )
 
 
 def test_a_superuser_resets_a_lost_device_and_the_staff_member_enrols_again(enrolled, superuser_client):
@@ -263,8 +289,12 @@ def test_a_superuser_resets_a_lost_device_and_the_staff_member_enrols_again(enro
     assert not StaticDevice.objects.filter(user=enrolled).exists()
     audit = StaffActionAudit.objects.get(action="reset_second_factor")
     assert (audit.actor_username, audit.target_model, audit.target_id, audit.reason, audit.result) == (
-        superuser_client.user.username, "tenant_app.User", str(enrolled.pk), "ticket #9: lost her phone and her codes",
-        "1 authenticator device(s) and 1 recovery code set(s) removed; signed out everywhere")
+        superuser_client.user.username,
+        "tenant_app.User",
+        str(enrolled.pk),
+        "ticket #9: lost her phone and her codes",
+        "1 authenticator device(s) and 1 recovery code set(s) removed; signed out everywhere",
+    )
 
     # Her session has ended (a reset signs out everywhere: whoever has the phone may have a session
     # too); signed in again with her password, she must enrol anew.
@@ -277,7 +307,8 @@ def test_a_superuser_resets_a_lost_device_and_the_staff_member_enrols_again(enro
 
 
 def test_only_staff_with_the_reset_right_may_reset_and_never_their_own_or_a_superusers(
-        enrolled, support_client, bare_staff_client, superuser_client):
+    enrolled, support_client, bare_staff_client, superuser_client
+):
     # Support (view rights on users, no reset right): the action is not offered.
     page = support_client.get(USERS)
     assert page.status_code == 200 and "reset_second_factor" not in page.content.decode()
@@ -287,16 +318,19 @@ def test_only_staff_with_the_reset_right_may_reset_and_never_their_own_or_a_supe
 
     # A staff member given the right (and view rights on users) may reset another staff member's ...
     helper = bare_staff_client.user
-    helper.user_permissions.add(Permission.objects.get(codename="reset_second_factor"),
-                                Permission.objects.get(codename="view_user", content_type__app_label="tenant_app"))
+    helper.user_permissions.add(
+        Permission.objects.get(codename="reset_second_factor"),
+        Permission.objects.get(codename="view_user", content_type__app_label="tenant_app"),
+    )
     root = superuser_client.user
     assert reset(bare_staff_client, helper).status_code == 302  # ... not their own
     assert reset(bare_staff_client, root).status_code == 302  # ... nor a superuser's
     assert TOTPDevice.objects.filter(user=helper).exists() and TOTPDevice.objects.filter(user=root).exists()
     assert reset(bare_staff_client, enrolled).status_code == 302
     assert not TOTPDevice.objects.filter(user=enrolled).exists()
-    results = list(StaffActionAudit.objects.filter(action="reset_second_factor").order_by("id")
-                   .values_list("target_id", "result"))
+    results = list(
+        StaffActionAudit.objects.filter(action="reset_second_factor").order_by("id").values_list("target_id", "result")
+    )
     assert results == [
         (str(helper.pk), "refused: Ask another staff member to reset your own second factor."),
         (str(root.pk), "refused: Only a superuser may reset a superuser's second factor."),
@@ -326,8 +360,8 @@ def test_no_tenant_is_resolved_for_an_unverified_staff_session(staff):
     """Anonymous to the API means anonymous to the tenant resolution too: naming a tenant writes no
     refusal on the staff member's behalf, and a tenant of theirs is not entered."""
     from breederhq.models import AuthorizationAudit
-    from tenant_app.models import TenantMembership
     from breederhq.tenancy import tenant_context
+    from tenant_app.models import TenantMembership
 
     mine, other = TenantFactory(), TenantFactory()
     with tenant_context(mine.pk):
@@ -369,7 +403,11 @@ def test_a_reset_from_the_shell_when_nobody_can_sign_in(enrolled):
     assert not TOTPDevice.objects.filter(user=enrolled).exists()
     audit = StaffActionAudit.objects.get(action="reset_second_factor")
     assert (audit.actor_id, audit.actor_username, audit.target_id, audit.reason) == (
-        0, "manage.py", str(enrolled.pk), "the only superuser lost the phone")
+        0,
+        "manage.py",
+        str(enrolled.pk),
+        "the only superuser lost the phone",
+    )
 
 
 def test_a_secret_shown_to_one_session_stops_working_when_another_session_enrols(staff):

@@ -28,8 +28,10 @@ def test_the_same_recovery_code_at_once_in_two_sessions_signs_in_one(groups):
 
     with psycopg.connect(**connections["default"].get_connection_params()) as holder:
         holder.execute("SELECT id FROM otp_static_staticdevice WHERE id = %s FOR UPDATE", [device.pk])
-        workers = [Worker(lambda c=c: c.post(reverse("admin:second_factor"), {"code": "abcd2345"}).status_code)
-                   for c in clients]
+        workers = [
+            Worker(lambda c=c: c.post(reverse("admin:second_factor"), {"code": "abcd2345"}).status_code)
+            for c in clients
+        ]
         for worker in workers:
             worker.start()
         wait_until_a_session_waits_for_a_lock(2)

@@ -24,8 +24,13 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 def add_token():
     user = UserFactory()
     token, token_hash = new_secret_token()
-    AccountToken.objects.using("default").create(user=user, purpose="verify_email", email=user.email,
-                                                 token_hash=token_hash, expires_at=timezone.now() + timedelta(hours=1))
+    AccountToken.objects.using("default").create(
+        user=user,
+        purpose="verify_email",
+        email=user.email,
+        token_hash=token_hash,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     return token_hash
 
 
@@ -35,14 +40,16 @@ def add_audit():
 
 def add_image():
     listing = make_listing(ProviderFactory())
-    ServiceListingImage.objects.using("marketplace").create(listing=listing, original="marketplace/x.jpg",
-                                                            content_type="image/jpeg", width=10, height=10)
+    ServiceListingImage.objects.using("marketplace").create(
+        listing=listing, original="marketplace/x.jpg", content_type="image/jpeg", width=10, height=10
+    )
 
 
 def add_moderation():
     listing = make_listing(ProviderFactory())
-    ListingModeration.objects.using("marketplace").create(listing=listing, hidden=True, reason="spam",
-                                                          hidden_at=timezone.now())
+    ListingModeration.objects.using("marketplace").create(
+        listing=listing, hidden=True, reason="spam", hidden_at=timezone.now()
+    )
 
 
 CASES = [
@@ -54,8 +61,10 @@ CASES = [
 
 
 def queries(client, url) -> int:
-    with CaptureQueriesContext(connections["default"]) as tenant, \
-            CaptureQueriesContext(connections["marketplace"]) as marketplace:
+    with (
+        CaptureQueriesContext(connections["default"]) as tenant,
+        CaptureQueriesContext(connections["marketplace"]) as marketplace,
+    ):
         assert client.get(url).status_code == 200
     return len(tenant) + len(marketplace)
 
@@ -74,7 +83,9 @@ def test_the_change_list_runs_constant_queries_and_is_read_only(support_client, 
 def test_a_tokens_page_shows_no_hash(superuser_client):
     token_hash = add_token()
     row = AccountToken.objects.using("default").get(token_hash=token_hash)
-    for url in (reverse("admin:tenant_app_accounttoken_changelist"),
-                reverse("admin:tenant_app_accounttoken_change", args=[row.pk])):
+    for url in (
+        reverse("admin:tenant_app_accounttoken_changelist"),
+        reverse("admin:tenant_app_accounttoken_change", args=[row.pk]),
+    ):
         page = superuser_client.get(url)
         assert page.status_code == 200 and token_hash not in page.content.decode()

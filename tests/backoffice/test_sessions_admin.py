@@ -36,16 +36,27 @@ def test_support_signs_a_user_out_everywhere_and_it_is_audited(support_client):
     assert read(theirs["access"]).status_code == 200
     audit = StaffActionAudit.objects.get()
     assert (audit.actor_username, audit.action, audit.target_model, audit.target_id, audit.reason) == (
-        "sue.support@breederhq.test", "sign_out_everywhere", "tenant_app.User", str(user.pk),
-        "ticket #12: phone stolen")
+        "sue.support@breederhq.test",
+        "sign_out_everywhere",
+        "tenant_app.User",
+        str(user.pk),
+        "ticket #12: phone stolen",
+    )
     assert audit.result.startswith("tokens issued before ")
 
 
 def test_staff_without_the_support_permission_cannot(bare_staff_client):
     user = UserFactory()
     access = sign_in(user)["access"]
-    bare_staff_client.post(USERS, {"action": "sign_out_everywhere", "_selected_action": [user.pk],
-                                   "confirmed": "yes", "reason": "no right to do this"})
+    bare_staff_client.post(
+        USERS,
+        {
+            "action": "sign_out_everywhere",
+            "_selected_action": [user.pk],
+            "confirmed": "yes",
+            "reason": "no right to do this",
+        },
+    )
     assert read(access).status_code == 200
     assert not StaffActionAudit.objects.exists()
 
@@ -55,8 +66,9 @@ def test_a_password_set_in_the_admin_voids_the_users_tokens(superuser_client):
     pair = sign_in(user)
     assert read(pair["access"]).status_code == 200
     url = reverse("admin:auth_user_password_change", args=[user.pk])
-    response = superuser_client.post(url, {"password1": "Another-pass-789", "password2": "Another-pass-789",
-                                           "usable_password": "true"})
+    response = superuser_client.post(
+        url, {"password1": "Another-pass-789", "password2": "Another-pass-789", "usable_password": "true"}
+    )
     assert response.status_code == 302, response.content[:2000]
     assert refused(read(pair["access"]))
     assert refused(send_json(Client(), "post", REFRESH, {"refresh": pair["refresh"]}))

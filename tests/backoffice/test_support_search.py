@@ -12,9 +12,9 @@ from django.urls import reverse
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from payments_app.models import InvoicePayment
+from tenant_app.models import Invoice
 from tests.factories.marketplace import MarketplaceUserFactory
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
-from tenant_app.models import Invoice
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 SEARCH = reverse("backoffice:search")
@@ -35,7 +35,10 @@ def test_support_finds_an_invoice_of_any_tenant_and_lands_in_its_context(support
         number = Invoice.objects.get(pk=invoice.pk).invoice_number
     hits, response = _search(support_client, number.lower())
     # Both tenants number from INV-000001: the same number in each tenant is two hits, each named.
-    assert {(h.kind, h.tenant_name) for h in hits} == {("tenant invoice", "Alpha Kennel"), ("tenant invoice", "Beta Cattery")}
+    assert {(h.kind, h.tenant_name) for h in hits} == {
+        ("tenant invoice", "Alpha Kennel"),
+        ("tenant invoice", "Beta Cattery"),
+    }
     beta = next(h for h in hits if h.tenant_id == b.pk)
     assert "123.45 USD" in beta.detail
     link = urlsplit(beta.url)
@@ -44,11 +47,16 @@ def test_support_finds_an_invoice_of_any_tenant_and_lands_in_its_context(support
     assert params["tenant"] == [str(b.pk)]
     assert params["next"] == [reverse("admin:tenant_app_invoice_change", args=[invoice.pk])]
     audit = CrossTenantQueryAudit.objects.using("default").filter(query_type="system:support_search").get()
-    assert audit.user_id == response.wsgi_request.user.pk and "ticket #77" in audit.reason and number.lower() in audit.reason
+    assert (
+        audit.user_id == response.wsgi_request.user.pk
+        and "ticket #77" in audit.reason
+        and number.lower() in audit.reason
+    )
 
     # Following the link: working on Beta (with a reason), then the invoice page answers.
-    landed = support_client.post(beta.url, {"tenant": b.pk, "reason": "ticket #77: buyer asks",
-                                            "next": params["next"][0]})
+    landed = support_client.post(
+        beta.url, {"tenant": b.pk, "reason": "ticket #77: buyer asks", "next": params["next"][0]}
+    )
     assert landed.status_code == 302 and landed["Location"] == params["next"][0]
     assert support_client.get(landed["Location"]).status_code == 200
 
@@ -57,10 +65,17 @@ def test_email_and_stripe_id_find_people_and_payments_in_both_databases(finance_
     tenant = TenantFactory(name="Gamma Kennel")
     with tenant_context(tenant.pk):
         invoice = make_invoice(contact=ContactFactory(tenant=tenant, email="Olive@Example.test"))
-        InvoicePayment.objects.create(invoice_kind="tenant", invoice_id=invoice.pk, owner_tenant=tenant,
-                                      provider="stripe", amount_cents=10_000, currency="USD",
-                                      stripe_payment_intent_id="pi_search_1", stripe_status="succeeded",
-                                      open_state="opened")
+        InvoicePayment.objects.create(
+            invoice_kind="tenant",
+            invoice_id=invoice.pk,
+            owner_tenant=tenant,
+            provider="stripe",
+            amount_cents=10_000,
+            currency="USD",
+            stripe_payment_intent_id="pi_search_1",
+            stripe_status="succeeded",
+            open_state="opened",
+        )
     MarketplaceUserFactory(email="olive@example.test", display_name="Olive")
     hits, _ = _search(finance_client, "olive@example.test")
     assert {(h.kind, h.tenant_name) for h in hits} == {("contact", "Gamma Kennel"), ("marketplace user", "")}

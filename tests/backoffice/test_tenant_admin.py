@@ -11,10 +11,10 @@ from django.utils import timezone
 from breederhq.backoffice.support import SESSION_KEY
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from tests.backoffice.conftest import work_on
-from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 from tenant_app import services
 from tenant_app.models import Invoice
+from tests.backoffice.conftest import work_on
+from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -59,8 +59,11 @@ def test_working_on_a_tenant_shows_only_its_rows_and_audits_every_page(superuser
     assert "999.00 USD" not in body  # tenant B's invoice is invisible
     assert 'id="support-banner"' in body and tenant_a.name in body and "ticket #42" in body
 
-    audits = list(CrossTenantQueryAudit.objects.using("default").order_by("id").values_list(
-        "user_id", "target_tenant_id", "query_type", "allowed", "reason"))
+    audits = list(
+        CrossTenantQueryAudit.objects.using("default")
+        .order_by("id")
+        .values_list("user_id", "target_tenant_id", "query_type", "allowed", "reason")
+    )
     user_id = superuser_client.user.pk
     assert audits == [
         (user_id, tenant_a.pk, "admin:support_session_start", True, "ticket #42"),
@@ -114,15 +117,23 @@ def test_invoice_page_shows_inlines_and_edits_nothing(superuser_client, two_tena
     with tenant_context(tenant.pk):
         services.invoice_send(invoice_id=invoice.pk)
         services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="pay-1")
-        services.invoice_refund(invoice_id=invoice.pk, amount_cents=2_345, reason="one puppy class cancelled",
-                                idempotency_key="refund-1")
+        services.invoice_refund(
+            invoice_id=invoice.pk, amount_cents=2_345, reason="one puppy class cancelled", idempotency_key="refund-1"
+        )
     work_on(superuser_client, tenant)
     url = reverse("admin:tenant_app_invoice_change", args=[invoice.pk])
     response = superuser_client.get(url)
     assert response.status_code == 200
     body = response.content.decode()
-    for text in ("Line 0", "123.45 USD", "23.45 USD", "CN-000001", "one puppy class cancelled", "refunded",
-                 "partially_refunded"):
+    for text in (
+        "Line 0",
+        "123.45 USD",
+        "23.45 USD",
+        "CN-000001",
+        "one puppy class cancelled",
+        "refunded",
+        "partially_refunded",
+    ):
         assert text in body, text
     assert 'name="total_cents"' not in body and 'name="paid_cents"' not in body  # no input for money
 
@@ -149,23 +160,26 @@ def test_login_and_index_pages_render_with_the_back_office_links(client, support
 
 
 def test_a_staff_member_without_support_rights_cannot_pick_a_tenant(bare_staff_client, two_tenants):
-    response = bare_staff_client.post(reverse("backoffice:support"), {"tenant": two_tenants[0][0].pk,
-                                                                      "reason": "just looking around"})
+    response = bare_staff_client.post(
+        reverse("backoffice:support"), {"tenant": two_tenants[0][0].pk, "reason": "just looking around"}
+    )
     assert response.status_code == 403
     assert SESSION_KEY not in bare_staff_client.session
     assert not CrossTenantQueryAudit.objects.using("default").exists()
 
 
 def test_next_must_stay_on_this_site(superuser_client, two_tenants):
-    response = superuser_client.post(reverse("backoffice:support"), {
-        "tenant": two_tenants[0][0].pk, "reason": "ticket #5", "next": "https://evil.example/"})
+    response = superuser_client.post(
+        reverse("backoffice:support"),
+        {"tenant": two_tenants[0][0].pk, "reason": "ticket #5", "next": "https://evil.example/"},
+    )
     assert response["Location"] == reverse("admin:index")
 
 
 def test_the_tenant_list_offers_work_on_links_and_the_picker_preselects(support_client, two_tenants):
     tenant, _ = two_tenants[1]
     body = support_client.get(reverse("admin:tenant_app_tenant_changelist")).content.decode()
-    assert f'{reverse("backoffice:support")}?tenant={tenant.pk}' in body
+    assert f"{reverse('backoffice:support')}?tenant={tenant.pk}" in body
     response = support_client.get(reverse("backoffice:support"), {"tenant": tenant.pk})
     assert response.status_code == 200
     assert f'<option value="{tenant.pk}" selected>{tenant.name}</option>' in response.content.decode()

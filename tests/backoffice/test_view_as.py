@@ -12,8 +12,8 @@ from django.utils import timezone
 from breederhq.backoffice.view_as import SESSION_KEY
 from breederhq.models import AuthorizationAudit, CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from tests.factories.tenant import ContactFactory, TenantFactory
 from tenant_app.models import Contact
+from tests.factories.tenant import ContactFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -45,13 +45,29 @@ def test_support_sees_the_api_as_the_user_and_every_request_is_audited(support_c
     assert response["X-Viewing-As"] == owner.email
     support_client.get(CONTACTS)
 
-    rows = list(CrossTenantQueryAudit.objects.using("default").filter(query_type__startswith="view_as:")
-                .values_list("user_id", "target_tenant_id", "query_type", "reason"))
-    assert rows == [(support_client.user.pk, tenant.pk, f"view_as:{owner.pk}:GET {CONTACTS}",
-                     "ticket #77: owner says contacts are missing")] * 2
+    rows = list(
+        CrossTenantQueryAudit.objects.using("default")
+        .filter(query_type__startswith="view_as:")
+        .values_list("user_id", "target_tenant_id", "query_type", "reason")
+    )
+    assert (
+        rows
+        == [
+            (
+                support_client.user.pk,
+                tenant.pk,
+                f"view_as:{owner.pk}:GET {CONTACTS}",
+                "ticket #77: owner says contacts are missing",
+            )
+        ]
+        * 2
+    )
     start_row = AuthorizationAudit.objects.using("default").get(resource_type="view_as", action="start")
-    assert (start_row.user_id, start_row.resource_id, start_row.allowed) == (support_client.user.pk,
-                                                                             f"user:{owner.pk}", True)
+    assert (start_row.user_id, start_row.resource_id, start_row.allowed) == (
+        support_client.user.pk,
+        f"user:{owner.pk}",
+        True,
+    )
 
 
 def test_view_as_is_read_only(support_client, owner_with_contacts):
@@ -84,8 +100,9 @@ def test_it_expires(support_client, owner_with_contacts):
     assert response.status_code == 403 and "X-Viewing-As" not in response
 
 
-def test_refused_for_finance_staff_accounts_and_without_a_reason(finance_client, support_client, superuser_client,
-                                                                 owner_with_contacts):
+def test_refused_for_finance_staff_accounts_and_without_a_reason(
+    finance_client, support_client, superuser_client, owner_with_contacts
+):
     _, owner = owner_with_contacts
     assert start(finance_client, owner).status_code == 403
     assert start(support_client, superuser_client.user).status_code == 200  # not offered: form error

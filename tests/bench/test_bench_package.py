@@ -36,9 +36,11 @@ def test_no_python_code_in_strings_and_modules_stay_small():
 
 
 def test_wrk_output_parser():
-    out = ("Running 8s test @ http://127.0.0.1:1/\n  Requests/sec:   1520.25\n"
-           "  Non-2xx or 3xx responses: 3\nbench-percentile 50 10200\nbench-percentile 95 15300\n"
-           "bench-percentile 99 17900\n")
+    out = (
+        "Running 8s test @ http://127.0.0.1:1/\n  Requests/sec:   1520.25\n"
+        "  Non-2xx or 3xx responses: 3\nbench-percentile 50 10200\nbench-percentile 95 15300\n"
+        "bench-percentile 99 17900\n"
+    )
     assert parse_wrk(out) == {"rps": 1520.25, "p50_ms": 10.2, "p95_ms": 15.3, "p99_ms": 17.9, "non_2xx": 3}
 
 
@@ -61,7 +63,10 @@ def test_report_writer_against_the_fixture(tmp_path):
     for name, plan in results["search_plan"]["classes"].items():
         assert f"listing search plan, {name}: '{plan['query']}'" in text and plan["plan"] in text
     for name in ("transactions first page", "messages newest page", "contacts with marketplace names"):
-        assert re.search(rf"\| API {name} \(\d+ users, a random one each request\) vs baselines \(stack / bare\) \| "
-                         r"[\d.]+x stack / [\d.]+x bare", text), name
+        assert re.search(
+            rf"\| API {name} \(\d+ users, a random one each request\) vs baselines \(stack / bare\) \| "
+            r"[\d.]+x stack / [\d.]+x bare",
+            text,
+        ), name
     if any(" MISSED" in line for line in text.splitlines() if line.startswith("|")):
         assert "## Missed targets: why, and what it would take" in text

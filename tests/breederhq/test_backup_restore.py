@@ -24,8 +24,11 @@ def scratch_databases():
     names = {alias: f"restore_{alias}_{uuid.uuid4().hex[:8]}" for alias in DATABASE_ALIASES}
     with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
         for name in names.values():
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(settings.DATABASE_OWNER_USER)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(settings.DATABASE_OWNER_USER)
+                )
+            )
     yield names
     with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
         for name in names.values():
@@ -41,8 +44,9 @@ def seed():
     staff = User.objects.create(username="ada@example.test", email="ada@example.test")
     for index in range(3):
         Tenant.objects.create(name=f"Kennel {index}", slug=f"kennel-{index}")
-    MarketplaceUser.objects.create(email="buyer@example.test", display_name="Buyer", kind="breeder",
-                                   tenant_user_id=staff.pk)
+    MarketplaceUser.objects.create(
+        email="buyer@example.test", display_name="Buyer", kind="breeder", tenant_user_id=staff.pk
+    )
 
 
 def test_backup_then_restore_gives_the_same_rows_in_every_table(tmp_path, scratch_databases):
@@ -63,8 +67,10 @@ def test_backup_then_restore_gives_the_same_rows_in_every_table(tmp_path, scratc
     # Owners and the application role's grants came back with the data.
     with psycopg.connect(admin_url_for(scratch_databases["default"]), autocommit=True) as conn:
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'tenants'").fetchone()[0]
-        can_select = conn.execute("SELECT has_table_privilege(%s, 'tenants', 'SELECT')",
-                                  [settings.DATABASES["default"].get("APP_USER", settings.DATABASES["default"]["USER"])]).fetchone()[0]
+        can_select = conn.execute(
+            "SELECT has_table_privilege(%s, 'tenants', 'SELECT')",
+            [settings.DATABASES["default"].get("APP_USER", settings.DATABASES["default"]["USER"])],
+        ).fetchone()[0]
     assert owner == settings.DATABASE_OWNER_USER
     assert can_select is True
 
@@ -89,8 +95,12 @@ def test_restore_refuses_a_corrupted_archive(tmp_path, scratch_databases):
 def test_the_commands_report_what_they_did(tmp_path, scratch_databases, capsys):
     seed()
     call_command("backup", out=str(tmp_path / "b"))
-    call_command("restore", str(tmp_path / "b"), tenant_database=scratch_databases["default"],
-                 marketplace_database=scratch_databases["marketplace"])
+    call_command(
+        "restore",
+        str(tmp_path / "b"),
+        tenant_database=scratch_databases["default"],
+        marketplace_database=scratch_databases["marketplace"],
+    )
     output = capsys.readouterr().out
     assert "backup written to" in output
     assert "restore complete" in output
@@ -113,11 +123,16 @@ def missing_database_names():
 
 
 def test_restore_command_creates_missing_target_databases_owned_by_the_owner_role(
-        tmp_path, missing_database_names, capsys):
+    tmp_path, missing_database_names, capsys
+):
     seed()
     call_command("backup", out=str(tmp_path / "b"))
-    call_command("restore", str(tmp_path / "b"), tenant_database=missing_database_names["default"],
-                 marketplace_database=missing_database_names["marketplace"])
+    call_command(
+        "restore",
+        str(tmp_path / "b"),
+        tenant_database=missing_database_names["default"],
+        marketplace_database=missing_database_names["marketplace"],
+    )
     output = capsys.readouterr().out
     for alias, name in missing_database_names.items():
         assert f"created database {name} owned by {settings.DATABASE_OWNER_USER}" in output
@@ -128,7 +143,8 @@ def test_restore_command_creates_missing_target_databases_owned_by_the_owner_rol
 
 
 def test_restore_command_says_what_to_run_when_it_may_not_create_the_database(
-        tmp_path, missing_database_names, settings):
+    tmp_path, missing_database_names, settings
+):
     seed()
     call_command("backup", out=str(tmp_path / "b"))
     from urllib.parse import quote
@@ -137,11 +153,16 @@ def test_restore_command_says_what_to_run_when_it_may_not_create_the_database(
     # A role that may not create databases (the application role) in place of a superuser.
     settings.DATABASE_ADMIN_URL = (
         f"postgres://{app.get('APP_USER') or app['USER']}:{quote(app['PASSWORD'] or '', safe='')}"
-        f"@{quote(app['HOST'] or '127.0.0.1', safe='')}:{app['PORT'] or 5432}/postgres")
+        f"@{quote(app['HOST'] or '127.0.0.1', safe='')}:{app['PORT'] or 5432}/postgres"
+    )
     target = missing_database_names["default"]
     with pytest.raises(CommandError) as raised:
-        call_command("restore", str(tmp_path / "b"), tenant_database=target,
-                     marketplace_database=missing_database_names["marketplace"])
+        call_command(
+            "restore",
+            str(tmp_path / "b"),
+            tenant_database=target,
+            marketplace_database=missing_database_names["marketplace"],
+        )
     message = str(raised.value)
     assert f"CREATE DATABASE {target} OWNER {settings.DATABASE_OWNER_USER};" in message
     assert "Run as a superuser" in message
@@ -156,5 +177,9 @@ def test_restore_command_explains_an_unreachable_server_and_a_folder_that_is_no_
     call_command("backup", out=str(tmp_path / "b"))
     settings.DATABASE_ADMIN_URL = "postgres://postgres:secret@127.0.0.1:1/postgres"
     with pytest.raises(CommandError, match=r"cannot connect with DATABASE_ADMIN_URL \(postgres://postgres:\*\*\*@"):
-        call_command("restore", str(tmp_path / "b"), tenant_database="restore_nowhere_t",
-                     marketplace_database="restore_nowhere_m")
+        call_command(
+            "restore",
+            str(tmp_path / "b"),
+            tenant_database="restore_nowhere_t",
+            marketplace_database="restore_nowhere_m",
+        )

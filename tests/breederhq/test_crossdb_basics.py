@@ -13,11 +13,16 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 def test_saving_a_reference_records_it_in_the_source_database():
     staff = User.objects.create(username="b@example.test", email="b@example.test")
-    buyer = MarketplaceUser.objects.create(email="b@example.test", display_name="B", kind="breeder",
-                                           tenant_user_id=staff.pk)
+    buyer = MarketplaceUser.objects.create(
+        email="b@example.test", display_name="B", kind="breeder", tenant_user_id=staff.pk
+    )
     ref = CrossDbReference.objects.using("marketplace").get(source_table="marketplace_users", source_id=buyer.pk)
     assert (ref.source_column, ref.target_db, ref.target_table, ref.target_id) == (
-        "tenant_user_id", "default", "users", staff.pk)
+        "tenant_user_id",
+        "default",
+        "users",
+        staff.pk,
+    )
     assert not CrossDbReference.objects.using("default").exists()
 
     buyer.tenant_user_id = None
@@ -46,8 +51,12 @@ def test_hard_delete_of_a_referenced_row_is_refused_and_names_the_referrer():
     buyer = MarketplaceUser.objects.create(email="x@example.test", display_name="X")
     # A tenant-side row pointing at the marketplace user, recorded as the tenant DB would.
     CrossDbReference.objects.using("default").create(
-        source_table="contacts", source_id=7, source_column="marketplace_user_id",
-        target_db="marketplace", target_table="marketplace_users", target_id=buyer.pk,
+        source_table="contacts",
+        source_id=7,
+        source_column="marketplace_user_id",
+        target_db="marketplace",
+        target_table="marketplace_users",
+        target_id=buyer.pk,
     )
     with pytest.raises(ReferencedRowDeletion, match="default:contacts#7.marketplace_user_id"):
         buyer.hard_delete()

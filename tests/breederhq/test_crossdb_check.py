@@ -68,22 +68,36 @@ def test_healthy_databases_pass_and_the_command_exits_zero():
 
 def test_a_reference_to_an_id_that_never_existed_is_dangling():
     contact = ContactFactory(marketplace_member_id=10**12)
-    assert run_crossdb_check()["problems"] == [{
-        "kind": "dangling_reference", "database": "default", "table": "crossdb_test_contacts",
-        "id": contact.pk, "column": "marketplace_member_id", "value": 10**12,
-        "target_db": "marketplace", "target_table": "crossdb_test_members",
-    }]
+    assert run_crossdb_check()["problems"] == [
+        {
+            "kind": "dangling_reference",
+            "database": "default",
+            "table": "crossdb_test_contacts",
+            "id": contact.pk,
+            "column": "marketplace_member_id",
+            "value": 10**12,
+            "target_db": "marketplace",
+            "target_table": "crossdb_test_members",
+        }
+    ]
 
 
 def test_a_reference_to_a_row_deleted_behind_our_back_is_reported_as_hard_deleted():
     member = MemberFactory()
     contact = ContactFactory(marketplace_member_id=member.pk)
     raw("marketplace", "DELETE FROM crossdb_test_members WHERE id = %s", [member.pk])
-    assert run_crossdb_check()["problems"] == [{
-        "kind": "reference_to_hard_deleted_row", "database": "default", "table": "crossdb_test_contacts",
-        "id": contact.pk, "column": "marketplace_member_id", "value": member.pk,
-        "target_db": "marketplace", "target_table": "crossdb_test_members",
-    }]
+    assert run_crossdb_check()["problems"] == [
+        {
+            "kind": "reference_to_hard_deleted_row",
+            "database": "default",
+            "table": "crossdb_test_contacts",
+            "id": contact.pk,
+            "column": "marketplace_member_id",
+            "value": member.pk,
+            "target_db": "marketplace",
+            "target_table": "crossdb_test_members",
+        }
+    ]
 
 
 def test_a_same_database_polymorphic_reference_is_checked_too():
@@ -93,7 +107,8 @@ def test_a_same_database_polymorphic_reference_is_checked_too():
     raw("marketplace", "DELETE FROM crossdb_test_marketplace_invoices WHERE id = %s", [invoice.pk])
     problems = run_crossdb_check()["problems"]
     assert [(p["kind"], p["id"]) for p in problems] == [
-        ("reference_to_hard_deleted_row", txn.pk), ("unknown_discriminator", odd.pk)
+        ("reference_to_hard_deleted_row", txn.pk),
+        ("unknown_discriminator", odd.pk),
     ]
     assert problems[1]["discriminator"] == "bogus"
 
@@ -102,8 +117,12 @@ def test_a_registry_row_whose_source_row_is_gone_is_reported():
     contact = ContactFactory(marketplace_member_id=MemberFactory().pk)
     raw("default", "DELETE FROM crossdb_test_contacts WHERE id = %s", [contact.pk])
     CrossDbReference.objects.using("marketplace").create(
-        source_table="no_such_table", source_id=5, source_column="x_id",
-        target_db="default", target_table="crossdb_test_invoices", target_id=1,
+        source_table="no_such_table",
+        source_id=5,
+        source_column="x_id",
+        target_db="default",
+        target_table="crossdb_test_invoices",
+        target_id=1,
     )
     problems = run_crossdb_check()["problems"]
     assert [(p["kind"], p["database"], p["table"], p["id"]) for p in problems] == [
@@ -132,8 +151,12 @@ def test_a_registry_row_for_a_same_database_target_is_a_mismatch():
     invoice = MarketplaceInvoiceFactory()
     txn = TransactionFactory(invoice_type="marketplace", invoice_id=invoice.pk)
     CrossDbReference.objects.using("marketplace").create(
-        source_table="crossdb_test_transactions", source_id=txn.pk, source_column="invoice_id",
-        target_db="marketplace", target_table="crossdb_test_marketplace_invoices", target_id=invoice.pk,
+        source_table="crossdb_test_transactions",
+        source_id=txn.pk,
+        source_column="invoice_id",
+        target_db="marketplace",
+        target_table="crossdb_test_marketplace_invoices",
+        target_id=invoice.pk,
     )
     assert kinds(run_crossdb_check()) == ["registry_mismatch"]
 
@@ -144,12 +167,12 @@ def test_stuck_and_overdue_outbox_messages_are_reported_past_the_threshold():
     fresh = OutboxMessage.objects.using("default").get()
     assert run_crossdb_check(stuck_after_minutes=30)["problems"] == []
 
-    OutboxMessage.objects.using("default").filter(pk=fresh.pk).update(
-        created_at=timezone.now() - timedelta(minutes=31)
-    )
+    OutboxMessage.objects.using("default").filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(minutes=31))
     member = MemberFactory()
     services.member_erase(member_id=member.pk)
-    OutboxMessage.objects.using("marketplace").update(status="stuck", attempts=8, last_error="boom", next_attempt_at=None)
+    OutboxMessage.objects.using("marketplace").update(
+        status="stuck", attempts=8, last_error="boom", next_attempt_at=None
+    )
     problems = run_crossdb_check(stuck_after_minutes=30)["problems"]
     assert [(p["kind"], p["database"], p["topic"], p["status"], p["attempts"], p["last_error"]) for p in problems] == [
         ("outbox_message_stuck", "default", services.INVOICE_PAID, "pending", 0, ""),
@@ -172,8 +195,10 @@ def test_the_command_prints_json_and_exits_one_when_anything_is_wrong():
     text = StringIO()
     with pytest.raises(CommandError, match="found 1 problem"):
         call_command("crossdb_check", stdout=text)
-    assert text.getvalue().splitlines()[0].startswith(
-        f"dangling_reference: database=default, table=crossdb_test_contacts, id={contact.pk}"
+    assert (
+        text.getvalue()
+        .splitlines()[0]
+        .startswith(f"dangling_reference: database=default, table=crossdb_test_contacts, id={contact.pk}")
     )
 
 
@@ -188,12 +213,19 @@ def test_the_beat_task_returns_a_summary_and_logs_each_problem(caplog):
 def test_manage_py_exit_codes_from_a_separate_process():
     def run():
         environment = {
-            "PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "TENANT_DATABASE_URL": database_url("default"), "MARKETPLACE_DATABASE_URL": database_url("marketplace"),
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "TENANT_DATABASE_URL": database_url("default"),
+            "MARKETPLACE_DATABASE_URL": database_url("marketplace"),
             "REDIS_URL": "redis://127.0.0.1:1/0",
         }
-        return subprocess.run([sys.executable, "manage.py", "crossdb_check", "--json"], cwd=BASE_DIR,
-                              env=environment, capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "manage.py", "crossdb_check", "--json"],
+            cwd=BASE_DIR,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
 
     healthy_data()
     clean = run()

@@ -52,7 +52,8 @@ def test_an_updated_row_is_examined_again_by_its_updated_at():
     report = incremental()
     assert report["checked"][USERS] == 1
     assert [(p["kind"], p["table"], p["id"]) for p in report["problems"]] == [
-        ("dangling_reference", "marketplace_users", user.pk)]
+        ("dangling_reference", "marketplace_users", user.pk)
+    ]
 
 
 def test_the_full_pass_finds_what_no_incremental_run_can_see():

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 def registry(alias, table):
     return sorted(
-        CrossDbReference.objects.using(alias).filter(source_table=table).values_list(
-            "source_id", "source_column", "target_db", "target_table", "target_id"
-        )
+        CrossDbReference.objects.using(alias)
+        .filter(source_table=table)
+        .values_list("source_id", "source_column", "target_db", "target_table", "target_id")
     )
 
 
@@ -98,17 +98,17 @@ def test_polymorphic_declaration_names_its_targets():
 def test_bulk_create_records_every_new_rows_reference_in_one_statement_per_field():
     members = [MemberFactory() for _ in range(3)]
     contacts = Contact.objects.using("default").bulk_create(
-        [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)]
-        + [Contact(name="unlinked")]
+        [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)] + [Contact(name="unlinked")]
     )
     assert registry("default", "crossdb_test_contacts") == sorted(
-        (c.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", m.pk)
-        for c, m in zip(contacts, members)
+        (c.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", m.pk) for c, m in zip(contacts, members)
     )
     invoice = InvoiceFactory()
     txns = Transaction.objects.using("marketplace").bulk_create(
-        [Transaction(invoice_type="tenant", invoice_id=invoice.pk),
-         Transaction(invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk)]
+        [
+            Transaction(invoice_type="tenant", invoice_id=invoice.pk),
+            Transaction(invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk),
+        ]
     )
     assert registry("marketplace", "crossdb_test_transactions") == [
         (txns[0].pk, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
@@ -150,7 +150,9 @@ def test_hard_delete_of_a_row_referenced_from_the_other_database_is_refused_and_
     contact = ContactFactory(marketplace_member_id=member.pk)
     with pytest.raises(ReferencedRowDeletion) as refused:
         member.hard_delete()
-    assert refused.value.extra == {"referenced_by": [f"default:crossdb_test_contacts#{contact.pk}.marketplace_member_id"]}
+    assert refused.value.extra == {
+        "referenced_by": [f"default:crossdb_test_contacts#{contact.pk}.marketplace_member_id"]
+    }
     with pytest.raises(ReferencedRowDeletion, match=f"crossdb_test_contacts#{contact.pk}"):
         Member.all_objects.using("marketplace").filter(pk=member.pk).hard_delete()
     assert Member.all_objects.filter(pk=member.pk).exists()
@@ -170,7 +172,9 @@ def test_hard_delete_of_a_row_referenced_from_its_own_database_is_refused_too():
         f"marketplace:crossdb_test_transactions#{txn.pk}.invoice_id"
     ]
     with pytest.raises(ReferencedRowDeletion):
-        MarketplaceInvoice.all_objects.using("marketplace").filter(pk__in=[marketplace_invoice.pk, other.pk]).hard_delete()
+        MarketplaceInvoice.all_objects.using("marketplace").filter(
+            pk__in=[marketplace_invoice.pk, other.pk]
+        ).hard_delete()
     # All or nothing: the unreferenced row in the same batch is still there.
     assert MarketplaceInvoice.all_objects.filter(pk__in=[marketplace_invoice.pk, other.pk]).count() == 2
     # A tenant invoice with the same id is a different row: it does not block this one.
@@ -205,25 +209,34 @@ def test_record_table_references_registers_a_table_loaded_by_raw_sql_as_record_r
     cleared = ContactFactory(marketplace_member_id=members[0].pk)  # registered now, cleared by SQL below
     moved = ContactFactory(marketplace_member_id=members[0].pk)  # registered now, repointed by SQL below
     with connections["default"].cursor() as cursor:
-        cursor.execute("INSERT INTO crossdb_test_contacts (name, marketplace_member_id) VALUES"
-                       " ('a', %s), ('b', %s), ('unlinked', NULL) RETURNING id", [members[1].pk, members[2].pk])
+        cursor.execute(
+            "INSERT INTO crossdb_test_contacts (name, marketplace_member_id) VALUES"
+            " ('a', %s), ('b', %s), ('unlinked', NULL) RETURNING id",
+            [members[1].pk, members[2].pk],
+        )
         loaded = [row[0] for row in cursor.fetchall()]
         cursor.execute("UPDATE crossdb_test_contacts SET marketplace_member_id = NULL WHERE id = %s", [cleared.pk])
-        cursor.execute("UPDATE crossdb_test_contacts SET marketplace_member_id = %s WHERE id = %s",
-                       [members[2].pk, moved.pk])
+        cursor.execute(
+            "UPDATE crossdb_test_contacts SET marketplace_member_id = %s WHERE id = %s", [members[2].pk, moved.pk]
+        )
     with connections["marketplace"].cursor() as cursor:
-        cursor.execute("INSERT INTO crossdb_test_transactions (status, invoice_type, invoice_id) VALUES"
-                       " ('pending', 'tenant', %s), ('pending', 'marketplace', %s), ('pending', NULL, NULL)"
-                       " RETURNING id", [invoice.pk, mk_invoice.pk])
+        cursor.execute(
+            "INSERT INTO crossdb_test_transactions (status, invoice_type, invoice_id) VALUES"
+            " ('pending', 'tenant', %s), ('pending', 'marketplace', %s), ('pending', NULL, NULL)"
+            " RETURNING id",
+            [invoice.pk, mk_invoice.pk],
+        )
         tenant_tx = cursor.fetchall()[0][0]
 
     assert record_table_references(Contact) == 3  # two new rows, one repointed; the unchanged row is not rewritten
     assert record_table_references(Transaction, using="marketplace") == 1
-    assert registry("default", "crossdb_test_contacts") == sorted([
-        (loaded[0], "marketplace_member_id", "marketplace", "crossdb_test_members", members[1].pk),
-        (loaded[1], "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
-        (moved.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
-    ])
+    assert registry("default", "crossdb_test_contacts") == sorted(
+        [
+            (loaded[0], "marketplace_member_id", "marketplace", "crossdb_test_members", members[1].pk),
+            (loaded[1], "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
+            (moved.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
+        ]
+    )
     assert registry("marketplace", "crossdb_test_transactions") == [
         (tenant_tx, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
     ]
@@ -236,6 +249,7 @@ def test_record_table_references_drops_a_registry_row_when_the_discriminator_mov
     tx = TransactionFactory(invoice_type="tenant", invoice_id=InvoiceFactory().pk)
     assert registry("marketplace", "crossdb_test_transactions")
     Transaction.objects.using("marketplace").filter(pk=tx.pk).update(
-        invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk)
+        invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk
+    )
     record_table_references(Transaction)
     assert registry("marketplace", "crossdb_test_transactions") == []

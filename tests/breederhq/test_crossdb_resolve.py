@@ -43,8 +43,10 @@ def test_resolution_returns_targets_in_row_order_with_soft_deleted_and_missing_m
     ]
     resolved = resolve(contacts, "marketplace_member_id")
     assert resolved[1] is None
-    assert [(r.model, r.id, r.obj.pk if r.obj else None, r.is_deleted, r.is_missing)
-            for r in (resolved[0], resolved[2], resolved[3])] == [
+    assert [
+        (r.model, r.id, r.obj.pk if r.obj else None, r.is_deleted, r.is_missing)
+        for r in (resolved[0], resolved[2], resolved[3])
+    ] == [
         (Member, alive.pk, alive.pk, False, False),
         (Member, deleted.pk, deleted.pk, True, False),
         (Member, 10**12, None, False, True),
@@ -63,7 +65,8 @@ def test_polymorphic_resolution_loads_each_target_table_from_its_own_database():
     resolved, queries = queries_per_database(lambda: resolve(rows, "invoice_id"))
     assert queries == {"default": 1, "marketplace": 1}
     assert [(r.model, r.obj.pk) for r in resolved[:2]] == [
-        (Invoice, tenant_invoice.pk), (MarketplaceInvoice, marketplace_invoice.pk)
+        (Invoice, tenant_invoice.pk),
+        (MarketplaceInvoice, marketplace_invoice.pk),
     ]
     assert resolved[2] is None
 
@@ -76,9 +79,7 @@ def test_resolving_a_field_that_is_not_a_reference_is_refused():
 
 @pytest.mark.parametrize("size", [1, 10, 100])
 def test_resolving_a_page_of_contacts_costs_one_query_whatever_its_size(size):
-    members = Member.objects.using("marketplace").bulk_create(
-        [Member(email=f"m{i}@example.test") for i in range(size)]
-    )
+    members = Member.objects.using("marketplace").bulk_create([Member(email=f"m{i}@example.test") for i in range(size)])
     Contact.objects.using("default").bulk_create(
         [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)]
     )

@@ -20,7 +20,12 @@ from breederhq.errors import Conflict, ReferencedRowDeletion
 from breederhq.models import OutboxMessage
 from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
-from marketplace_app.models import MarketplaceInvoice, MarketplaceInvoiceAuditLog, MarketplaceTransaction, MarketplaceUser
+from marketplace_app.models import (
+    MarketplaceInvoice,
+    MarketplaceInvoiceAuditLog,
+    MarketplaceTransaction,
+    MarketplaceUser,
+)
 from tenant_app.models import User
 from tests.breederhq.conftest import relay_until_quiet
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
@@ -28,8 +33,12 @@ from tests.factories.tenant import UserFactory
 
 
 def reference_targets() -> list[type[models.Model]]:
-    targets = {target for model in models_with_references() for field in reference_fields(model)
-               for target in field.target_models().values()}
+    targets = {
+        target
+        for model in models_with_references()
+        for field in reference_fields(model)
+        for target in field.target_models().values()
+    }
     return sorted((t for t in targets if not t._meta.app_label.startswith("crossdb_")), key=lambda m: m._meta.label)
 
 
@@ -53,7 +62,8 @@ def test_a_reference_target_cannot_be_hard_deleted_from_any_surface(model):
         if field.is_relation and field.remote_field.on_delete is models.CASCADE:
             parent = field.related_model
             assert parent.delete is not models.Model.delete, (
-                f"{model._meta.label}.{field.name} cascades from {parent._meta.label}, which hard-deletes")
+                f"{model._meta.label}.{field.name} cascades from {parent._meta.label}, which hard-deletes"
+            )
 
 
 pytestmark_db = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -67,8 +77,10 @@ class TestTenantUsers:
         assert user.delete() == (0, {})
         stored = User.objects.get(pk=user.pk)
         assert stored.deleted_at is not None and not stored.is_active and stored.tokens_valid_after is not None
-        assert OutboxMessage.objects.using("default").filter(topic="tenant.user_deleted",
-                                                             payload__user_id=user.pk).count() == 1
+        assert (
+            OutboxMessage.objects.using("default").filter(topic="tenant.user_deleted", payload__user_id=user.pk).count()
+            == 1
+        )
         user.delete()  # again: nothing new
         assert OutboxMessage.objects.using("default").filter(topic="tenant.user_deleted").count() == 1
         relay_until_quiet()
@@ -101,7 +113,8 @@ class TestMarketplaceInvoices:
     def draft(self):
         tx = make_transaction(ProviderFactory(), amount_cents=2500)
         return marketplace_services.marketplace_invoice_create(
-            transaction_id=tx.pk, line_items=[marketplace_services.LineItem("Walk", 2500)])
+            transaction_id=tx.pk, line_items=[marketplace_services.LineItem("Walk", 2500)]
+        )
 
     def test_delete_is_a_soft_delete_with_audit_and_outbox_and_resolves_as_deleted(self):
         invoice = self.draft()
@@ -110,8 +123,12 @@ class TestMarketplaceInvoices:
         stored = MarketplaceInvoice.all_objects.get(pk=invoice.pk)
         assert stored.deleted_at is not None
         assert MarketplaceInvoiceAuditLog.objects.filter(invoice_id=invoice.pk, action="deleted").count() == 1
-        assert OutboxMessage.objects.using("marketplace").filter(topic="marketplace.invoice_deleted",
-                                                                 payload__invoice_id=invoice.pk).count() == 1
+        assert (
+            OutboxMessage.objects.using("marketplace")
+            .filter(topic="marketplace.invoice_deleted", payload__invoice_id=invoice.pk)
+            .count()
+            == 1
+        )
         relay_until_quiet()
         tx = MarketplaceTransaction.objects.get(pk=invoice.transaction_id)
         if tx.invoice_id == invoice.pk:

@@ -133,10 +133,21 @@ class Workload:
         faults.inject(self.rng.choice(STEPS), crash=self.rng.random() < 0.5)
 
     OPERATIONS = {
-        "create_member": 6, "create_contact": 6, "relink_contact": 3, "hard_delete_contact": 1,
-        "create_invoice": 5, "create_marketplace_invoice": 2, "create_transaction": 6,
-        "soft_delete": 3, "restore": 2, "hard_delete_target": 2,
-        "pay_invoice": 5, "cancel_transaction": 4, "erase_member": 3, "relay": 4, "inject_fault": 4,
+        "create_member": 6,
+        "create_contact": 6,
+        "relink_contact": 3,
+        "hard_delete_contact": 1,
+        "create_invoice": 5,
+        "create_marketplace_invoice": 2,
+        "create_transaction": 6,
+        "soft_delete": 3,
+        "restore": 2,
+        "hard_delete_target": 2,
+        "pay_invoice": 5,
+        "cancel_transaction": 4,
+        "erase_member": 3,
+        "relay": 4,
+        "inject_fault": 4,
     }
 
     def run(self, steps: int, faults) -> None:

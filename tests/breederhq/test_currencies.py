@@ -39,8 +39,24 @@ class TestStripesLists:
     def test_zero_and_three_decimal_currencies_are_stripes(self):
         zero = {c for c, f in CURRENCIES.items() if f.exponent == 0}
         three = {c for c, f in CURRENCIES.items() if f.exponent == 3}
-        assert zero == {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-                        "XAF", "XOF", "XPF"}
+        assert zero == {
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "JPY",
+            "KMF",
+            "KRW",
+            "MGA",
+            "PYG",
+            "RWF",
+            "UGX",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        }
         assert three == {"BHD", "JOD", "KWD", "OMR", "TND"}
         assert all(CURRENCIES[c].step == 10 for c in three)
 
@@ -49,7 +65,11 @@ class TestStripesLists:
         assert (CURRENCIES["ISK"].exponent, CURRENCIES["ISK"].step, CURRENCIES["ISK"].display_exponent) == (2, 100, 0)
         # HUF and TWD are charged with two decimals (their whole-unit rule is Stripe's payouts').
         assert [(CURRENCIES[c].exponent, CURRENCIES[c].step) for c in ("HUF", "TWD")] == [(2, 1), (2, 1)]
-        assert (CURRENCIES["JPY"].min_charge, CURRENCIES["USD"].min_charge, CURRENCIES["GBP"].min_charge) == (50, 50, 30)
+        assert (CURRENCIES["JPY"].min_charge, CURRENCIES["USD"].min_charge, CURRENCIES["GBP"].min_charge) == (
+            50,
+            50,
+            30,
+        )
 
     @pytest.mark.parametrize("code", ["XYZ", "usd", "", "JP", "JPYY", None, 5, "US\x00"])
     def test_anything_else_is_refused_with_its_own_code(self, code):
@@ -110,12 +130,24 @@ class TestConversionAndFormatting:
         assert Money(amount, code).format() == shown
 
     def test_examples(self):
-        assert [format_amount(a, c) for a, c in [(123_456, "USD"), (1_500, "JPY"), (12_340, "KWD"), (50_000, "ISK"),
-                                                (7, "BHD"), (-250, "EUR")]] == [
-            "1,234.56 USD", "1,500 JPY", "12.340 KWD", "500 ISK", "0.007 BHD", "-2.50 EUR"]
+        assert [
+            format_amount(a, c)
+            for a, c in [(123_456, "USD"), (1_500, "JPY"), (12_340, "KWD"), (50_000, "ISK"), (7, "BHD"), (-250, "EUR")]
+        ] == ["1,234.56 USD", "1,500 JPY", "12.340 KWD", "500 ISK", "0.007 BHD", "-2.50 EUR"]
 
-    @pytest.mark.parametrize(("text", "code"), [("1.5", "JPY"), ("1.2345", "KWD"), ("1.235", "KWD"), ("1.001", "USD"),
-                                                 ("5.5", "ISK"), ("1e3", "USD"), ("", "USD"), ("١٢", "USD")])
+    @pytest.mark.parametrize(
+        ("text", "code"),
+        [
+            ("1.5", "JPY"),
+            ("1.2345", "KWD"),
+            ("1.235", "KWD"),
+            ("1.001", "USD"),
+            ("5.5", "ISK"),
+            ("1e3", "USD"),
+            ("", "USD"),
+            ("١٢", "USD"),
+        ],
+    )
     def test_never_rounded_silently(self, text, code):
         with pytest.raises(ValueError):
             from_units(text, code)
@@ -136,8 +168,9 @@ class TestLimits:
             check_stripe_charge(code, amount)
         except ValidationFailed as refused:
             assert not inside
-            assert refused.code == ("amount_over_stripe_maximum" if amount > facts.max_charge
-                                    else "amount_below_stripe_minimum")
+            assert refused.code == (
+                "amount_over_stripe_maximum" if amount > facts.max_charge else "amount_below_stripe_minimum"
+            )
         else:
             assert inside
 

@@ -21,7 +21,9 @@ from config.database_routing import DATABASE_ALIASES
 
 def limits(alias: str = "default") -> tuple[str, str]:
     with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')")
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')"
+        )
         return cursor.fetchone()
 
 
@@ -109,8 +111,10 @@ def test_maintenance_and_worker_limits_are_per_session_and_restored():
 def test_migrations_run_as_the_owner_without_the_limits(django_db_blocker):
     with django_db_blocker.unblock(), owner_credentials(["default"]):
         with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT current_user, current_setting('statement_timeout'), "
-                           "current_setting('idle_in_transaction_session_timeout')")
+            cursor.execute(
+                "SELECT current_user, current_setting('statement_timeout'), "
+                "current_setting('idle_in_transaction_session_timeout')"
+            )
             user, statement, idle = cursor.fetchone()
     assert (statement, idle) == ("0", "0")
     assert user != connections["default"].settings_dict["USER"]
@@ -129,10 +133,13 @@ def test_a_worker_runs_with_its_own_higher_limits(celery_worker):
 
 
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES))
-@pytest.mark.parametrize("command, args, shown", [
-    ("archive_messages", ["--batch-size", "1"], "worker (statement_timeout 15min)"),
-    ("message_partitions", [], "maintenance (statement_timeout 0)"),
-])
+@pytest.mark.parametrize(
+    "command, args, shown",
+    [
+        ("archive_messages", ["--batch-size", "1"], "worker (statement_timeout 15min)"),
+        ("message_partitions", [], "maintenance (statement_timeout 0)"),
+    ],
+)
 def test_long_management_commands_run_with_the_worker_or_maintenance_limits_not_the_webs(command, args, shown):
     """A command that can run for minutes is not cut off at the web's 30 s: the database itself
     reports the limits it ran under; afterwards the process is back to its own."""

@@ -22,8 +22,10 @@ def test_every_connection_reads_timestamptz_with_the_fast_loader_and_djangos_res
     with connection.cursor() as cursor:
         loader = cursor.cursor.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
         assert loader is fast_tz_loader(connection.timezone) and loader.timezone == connection.timezone
-        cursor.execute("SELECT '2026-03-01 12:00:00.5+00'::timestamptz, '2026-03-01 12:00:00+05:30'::timestamptz,"
-                       " '1999-12-31 23:59:59.999999-08'::timestamptz, NULL::timestamptz")
+        cursor.execute(
+            "SELECT '2026-03-01 12:00:00.5+00'::timestamptz, '2026-03-01 12:00:00+05:30'::timestamptz,"
+            " '1999-12-31 23:59:59.999999-08'::timestamptz, NULL::timestamptz"
+        )
         assert cursor.fetchone() == (
             datetime(2026, 3, 1, 12, 0, 0, 500000, tzinfo=UTC),
             datetime(2026, 3, 1, 6, 30, tzinfo=UTC),
@@ -50,9 +52,11 @@ def test_the_server_binding_cursor_sends_the_values_apart_through_djangos_cursor
     connection = connections["default"]
     sql = "SELECT %s::text || ' ' || %s::text AS greeting"
     seen = []
-    with CaptureQueriesContext(connection) as captured, \
-            connection.execute_wrapper(lambda execute, *args: seen.append(args[0]) or execute(*args)), \
-            server_binding_cursor(connection) as cursor:
+    with (
+        CaptureQueriesContext(connection) as captured,
+        connection.execute_wrapper(lambda execute, *args: seen.append(args[0]) or execute(*args)),
+        server_binding_cursor(connection) as cursor,
+    ):
         for n in range(3):
             cursor.execute(sql, [f"hello {n}", "it's -- not SQL"])
             assert cursor.fetchone() == (f"hello {n} it's -- not SQL",)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+
 import pytest
 import requests
 from django.db import connections
@@ -41,9 +42,16 @@ def provider(settings, tmp_path, monkeypatch):
 
 
 def enqueue(n: int) -> list[OutboundEmail]:
-    return [email_enqueue(using="default", event_key=f"welcome:breaker:{i}", template="welcome",
-                          to=[f"user{i}@example.test"], context={"name": f"User {i}", "url": "https://x.test"})
-            for i in range(n)]
+    return [
+        email_enqueue(
+            using="default",
+            event_key=f"welcome:breaker:{i}",
+            template="welcome",
+            to=[f"user{i}@example.test"],
+            context={"name": f"User {i}", "url": "https://x.test"},
+        )
+        for i in range(n)
+    ]
 
 
 def rows() -> dict[str, tuple[str, int]]:
@@ -168,9 +176,13 @@ def test_only_one_probe_at_a_time(provider, monkeypatch):
 
 def test_the_breaker_opened_by_a_worker_process_holds_for_every_process(provider, start_celery_worker):
     """Sends by a real worker open it; this process (another one) then sees it open."""
-    start_celery_worker(EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend",
-                        FLAKY_EMAIL_DIR=str(provider), EMAIL_BREAKER_FAIL_MAX="2",
-                        EMAIL_BREAKER_RESET_SECONDS="300", EMAIL_MAX_ATTEMPTS="10")
+    start_celery_worker(
+        EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend",
+        FLAKY_EMAIL_DIR=str(provider),
+        EMAIL_BREAKER_FAIL_MAX="2",
+        EMAIL_BREAKER_RESET_SECONDS="300",
+        EMAIL_MAX_ATTEMPTS="10",
+    )
     enqueue(2)  # sent by the worker after commit: both fail, the second opens the breaker
     deadline = time.monotonic() + 60
     while email_provider_status()["state"] != "open" and time.monotonic() < deadline:

@@ -27,8 +27,11 @@ class PeekingBackend(LocmemBackend):
         def peek():
             try:
                 with transaction.atomic(using="default"):
-                    row = OutboundEmail.objects.using("default").select_for_update(nowait=True).get(
-                        event_key="welcome:peek")
+                    row = (
+                        OutboundEmail.objects.using("default")
+                        .select_for_update(nowait=True)
+                        .get(event_key="welcome:peek")
+                    )
                     seen_during_call.append((row.status, row.attempt_key, messages[0].idempotency_key))
             except Exception as exc:  # a lock held by the sender would land here
                 seen_during_call.append(exc)
@@ -51,8 +54,13 @@ class DeduplicatingBackend(LocmemBackend):
 
 
 def enqueue(key: str) -> OutboundEmail:
-    return email_enqueue(using="default", event_key=key, template="welcome", to=["ada@example.test"],
-                         context={"name": "Ada", "url": "https://x.test"})
+    return email_enqueue(
+        using="default",
+        event_key=key,
+        template="welcome",
+        to=["ada@example.test"],
+        context={"name": "Ada", "url": "https://x.test"},
+    )
 
 
 def test_the_claim_is_committed_and_the_row_unlocked_during_the_provider_call(settings):
@@ -69,7 +77,11 @@ def test_the_claim_is_committed_and_the_row_unlocked_during_the_provider_call(se
 def abandon_claim(email: OutboundEmail, *, seconds_ago: int) -> None:
     """What a worker that died after claiming leaves behind."""
     OutboundEmail.objects.using("default").filter(pk=email.pk).update(
-        status="sending", attempts=1, attempt_key=f"{email.event_key}:dead", claimed_at=timezone.now() - timedelta(seconds=seconds_ago))
+        status="sending",
+        attempts=1,
+        attempt_key=f"{email.event_key}:dead",
+        claimed_at=timezone.now() - timedelta(seconds=seconds_ago),
+    )
 
 
 def test_a_fresh_claim_is_left_to_its_worker(settings):

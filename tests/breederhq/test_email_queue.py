@@ -35,9 +35,13 @@ def test_enqueue_renders_text_and_html_and_is_idempotent_per_event():
 
 
 def test_the_subject_and_text_read_as_written_and_only_the_html_is_escaped():
-    email = email_enqueue(using="default", event_key="invoice_sent:escape", template="invoice_sent",
-                          to=["maya@example.test"], context={"tenant": "Jo's <Kennels> & Co", "invoice_number": "JO-1",
-                                                             "total": "500.00 USD", "name": "Maya"})
+    email = email_enqueue(
+        using="default",
+        event_key="invoice_sent:escape",
+        template="invoice_sent",
+        to=["maya@example.test"],
+        context={"tenant": "Jo's <Kennels> & Co", "invoice_number": "JO-1", "total": "500.00 USD", "name": "Maya"},
+    )
     assert email.subject == "Jo's <Kennels> & Co: invoice JO-1 (500.00 USD)"
     assert "Jo's <Kennels> & Co" in email.text_body and "&#x27;" not in email.text_body
     assert "Jo&#x27;s &lt;Kennels&gt; &amp; Co" in email.html_body
@@ -117,7 +121,10 @@ def test_resend_backend_sends_our_idempotency_key(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ResendFake)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        settings.ANYMAIL = {"RESEND_API_KEY": "re_test", "RESEND_API_URL": f"http://127.0.0.1:{server.server_address[1]}/"}
+        settings.ANYMAIL = {
+            "RESEND_API_KEY": "re_test",
+            "RESEND_API_URL": f"http://127.0.0.1:{server.server_address[1]}/",
+        }
         message = EmailMultiAlternatives("Hi", "Body", "from@breederhq.test", ["to@example.test"])
         message.idempotency_key = "invoice_issued:tenant:12"
         get_connection("breederhq.mail_backends.ResendEmailBackend").send_messages([message])
@@ -134,8 +141,10 @@ def test_resend_backend_sends_our_idempotency_key(settings):
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 def test_a_real_worker_sends_after_two_provider_failures_exactly_once(start_celery_worker, tmp_path):
     start_celery_worker(
-        EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend", FLAKY_EMAIL_DIR=str(tmp_path),
-        FLAKY_EMAIL_FAILURES="2", EMAIL_RETRY_BASE_SECONDS="1",
+        EMAIL_BACKEND="tests.fakes.email_backend.FlakyFileBackend",
+        FLAKY_EMAIL_DIR=str(tmp_path),
+        FLAKY_EMAIL_FAILURES="2",
+        EMAIL_RETRY_BASE_SECONDS="1",
     )
     email = enqueue()
     deadline = time.monotonic() + 40

@@ -15,8 +15,13 @@ def test_all_up_with_a_real_worker(client, celery_worker):
     assert response.status_code == 200, body
     assert body["status"] == "up"
     assert body["down"] == [] and body["degraded"] == []
-    assert set(body["components"]) == {"database:default", "database:marketplace", "redis", "celery_worker",
-                                       "email_provider"}
+    assert set(body["components"]) == {
+        "database:default",
+        "database:marketplace",
+        "redis",
+        "celery_worker",
+        "email_provider",
+    }
     assert body["components"]["email_provider"] == {"status": "up", "breaker": "closed", "failures": 0}
     assert celery_worker.hostname in body["components"]["celery_worker"]["workers"]
 

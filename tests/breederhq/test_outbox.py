@@ -45,7 +45,12 @@ def effects():
 def test_enqueue_writes_the_message_in_the_callers_transaction():
     invoice, txn, message = paid_invoice_with_transaction()
     assert (message.topic, message.payload, message.target_db, message.status, message.attempts) == (
-        services.INVOICE_PAID, {"invoice_id": invoice.pk}, "marketplace", "pending", 0)
+        services.INVOICE_PAID,
+        {"invoice_id": invoice.pk},
+        "marketplace",
+        "pending",
+        0,
+    )
     assert not OutboxMessage.objects.using("marketplace").exists()
 
     other = InvoiceFactory()
@@ -70,9 +75,11 @@ def test_enqueue_is_refused_outside_a_transaction_for_an_unknown_topic_and_for_a
 
 def test_a_second_handler_for_a_topic_is_refused():
     with pytest.raises(ImproperlyConfigured, match="already has a handler"):
+
         @outbox_handler(services.INVOICE_PAID, applies_in="marketplace")
         def another(payload):
             pass
+
     with pytest.raises(ImproperlyConfigured, match="unknown database"):
         outbox_handler("x.y", applies_in="elsewhere")
 
@@ -83,11 +90,19 @@ def test_the_relay_applies_the_effect_and_records_the_message_id_in_the_target_d
     assert Transaction.objects.get(pk=txn.pk).status == "paid"
     assert effects() == [("invoice_paid", invoice.pk)]
     applied = AppliedMessage.objects.using("marketplace").get()
-    assert (applied.message_id, applied.source_db, applied.topic) == (message.message_id, "default", services.INVOICE_PAID)
+    assert (applied.message_id, applied.source_db, applied.topic) == (
+        message.message_id,
+        "default",
+        services.INVOICE_PAID,
+    )
     assert not AppliedMessage.objects.using("default").exists()
     message.refresh_from_db()
     assert (message.status, message.attempts, message.next_attempt_at, message.applied_at is not None) == (
-        "applied", 0, None, True)
+        "applied",
+        0,
+        None,
+        True,
+    )
 
 
 def test_applying_a_message_twice_has_one_effect():
@@ -111,7 +126,11 @@ def test_a_failing_message_is_retried_with_exponential_backoff_then_left_visible
     assert outbox_relay_message(source="default", message_pk=message.pk, now=now) == RelayOutcome.RETRY
     message.refresh_from_db()
     assert (message.status, message.attempts, message.next_attempt_at, message.last_attempt_at) == (
-        "pending", 1, now + timedelta(seconds=30), now)
+        "pending",
+        1,
+        now + timedelta(seconds=30),
+        now,
+    )
     assert message.last_error.startswith("InjectedFault: injected at relay.before_effect")
 
     # Not due yet: the sweep leaves it alone.
@@ -235,13 +254,15 @@ def test_purge_drops_old_applied_messages_but_keeps_an_id_whose_source_is_not_ma
     by_invoice = {m.payload["invoice_id"]: m for m in OutboxMessage.objects.using("default")}
     forty_days_ago = timezone.now() - timedelta(days=40)
     OutboxMessage.objects.using("default").filter(pk=by_invoice[old_invoice.pk].pk).update(applied_at=forty_days_ago)
-    AppliedMessage.objects.using("marketplace").exclude(
-        message_id=by_invoice[recent_invoice.pk].message_id
-    ).update(applied_at=forty_days_ago)
+    AppliedMessage.objects.using("marketplace").exclude(message_id=by_invoice[recent_invoice.pk].message_id).update(
+        applied_at=forty_days_ago
+    )
 
     assert outbox_purge() == {
-        "default:outbox_applied_messages": 0, "marketplace:outbox_applied_messages": 1,
-        "default:outbox_messages": 1, "marketplace:outbox_messages": 0,
+        "default:outbox_applied_messages": 0,
+        "marketplace:outbox_applied_messages": 1,
+        "default:outbox_messages": 1,
+        "marketplace:outbox_messages": 0,
     }
     assert sorted(AppliedMessage.objects.using("marketplace").values_list("message_id", flat=True)) == sorted(
         [by_invoice[recent_invoice.pk].message_id, by_invoice[half_done_invoice.pk].message_id]

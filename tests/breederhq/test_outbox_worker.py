@@ -50,8 +50,11 @@ def test_a_failure_in_the_worker_after_the_target_commit_is_not_applied_twice(fa
     state = flow.arrange()
     faults.inject("relay.after_target_commit")
     flow.act(state)
-    assert wait_until(lambda: faults.remaining("relay.after_target_commit") == 0
-               and AppliedMessage.objects.using(flow.target).exists())
+    assert wait_until(
+        lambda: (
+            faults.remaining("relay.after_target_commit") == 0 and AppliedMessage.objects.using(flow.target).exists()
+        )
+    )
     # One worker process: the sweep below runs only after the failed task rolled its source
     # transaction back, so the message is pending and unlocked when the sweep looks at it.
     assert flow.effect_done(state)

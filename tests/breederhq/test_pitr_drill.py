@@ -35,7 +35,9 @@ from breederhq.pitr import (
 )
 
 BINDIR = find_bindir()
-pytestmark = pytest.mark.skipif(BINDIR is None, reason="no PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin, PG_BIN_DIR)")
+pytestmark = pytest.mark.skipif(
+    BINDIR is None, reason="no PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin, PG_BIN_DIR)"
+)
 
 SCHEMA = {
     "drill_tenant": "CREATE TABLE tenants (id int PRIMARY KEY, name text NOT NULL)",
@@ -49,23 +51,40 @@ class DrillCluster(RestoredCluster):
     def init(self, archive: str) -> None:
         self.data_dir.mkdir()
         hand_to_server_user(self.data_dir)
-        run_tool([self.bindir / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--no-sync"])
+        run_tool(
+            [self.bindir / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write(f"archive_mode = on\narchive_command = '{archive.replace(chr(39), chr(39) * 2)}'\n"
-                       "wal_level = replica\nmax_wal_senders = 2\nfsync = off\nshared_buffers = 16MB\n")
+            conf.write(
+                f"archive_mode = on\narchive_command = '{archive.replace(chr(39), chr(39) * 2)}'\n"
+                "wal_level = replica\nmax_wal_senders = 2\nfsync = off\nshared_buffers = 16MB\n"
+            )
         self.port = free_port()
         self.socket_dir.mkdir()
         hand_to_server_user(self.data_dir)
-        run_tool([self.bindir / "pg_ctl", "-D", self.data_dir, "-l", self.log_file, "-w", "-t", "60",
-                  "-o", f"-p {self.port} -c listen_addresses='' -k {self.socket_dir}", "start"])
+        run_tool(
+            [
+                self.bindir / "pg_ctl",
+                "-D",
+                self.data_dir,
+                "-l",
+                self.log_file,
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -c listen_addresses='' -k {self.socket_dir}",
+                "start",
+            ]
+        )
 
 
 def wait_archived(cluster: RestoredCluster, segment: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        done = cluster.sql("postgres", "SELECT last_archived_wal >= %s FROM pg_stat_archiver".replace(
-            "%s", f"'{segment}'"))
+        done = cluster.sql(
+            "postgres", "SELECT last_archived_wal >= %s FROM pg_stat_archiver".replace("%s", f"'{segment}'")
+        )
         if done == "t":
             return
         time.sleep(0.1)
@@ -102,8 +121,11 @@ def live_history(workdir, archive: str, take_backup) -> tuple[DrillCluster, date
         live.sql(database, ddl)
     take_backup(live)
     write_rows(live, 1, "A")
-    target = parse_target(live.sql("postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
-                                               "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"))
+    target = parse_target(
+        live.sql(
+            "postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
+    )
     time.sleep(0.05)  # B commits strictly after T
     write_rows(live, 2, "B")
     segment = live.sql("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
@@ -130,8 +152,9 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
     hand_to_server_user(archive_dir)
 
     def take_backup(live):
-        take_base_backup({"host": str(live.socket_dir), "port": live.port, "user": "postgres"}, backups_dir,
-                         bindir=BINDIR)
+        take_base_backup(
+            {"host": str(live.socket_dir), "port": live.port, "user": "postgres"}, backups_dir, bindir=BINDIR
+        )
 
     live, target = live_history(workdir, archive_command(archive_dir), take_backup)
     live.stop()  # as after a disaster: only the backups and the archive are left
@@ -139,8 +162,19 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
     # Through the command, as an operator runs it; the drill's schema is not the application's, so
     # the test runs the drill's share of crossdb_check itself (assert_restored_to_target).
     out = io.StringIO()
-    call_command("pitr_restore", "--to", target.isoformat(), "--into", str(path / "restored"),
-                 "--backups", str(backups_dir), "--wal-archive", str(archive_dir), "--skip-check", stdout=out)
+    call_command(
+        "pitr_restore",
+        "--to",
+        target.isoformat(),
+        "--into",
+        str(path / "restored"),
+        "--backups",
+        str(backups_dir),
+        "--wal-archive",
+        str(archive_dir),
+        "--skip-check",
+        stdout=out,
+    )
     assert "recovery stopping before commit" in out.getvalue()
     assert f"both databases restored to {target.isoformat()}" in out.getvalue()
     restored = RestoredCluster(path / "restored", BINDIR)
@@ -165,7 +199,9 @@ def test_restore_refuses_a_target_before_every_base_backup(workdir):
         restore_from_archive(backups_dir, path / "archive", parse_target("2025-12-31T23:00:00Z"), path / "into")
 
 
-@pytest.mark.skipif(shutil.which("pgbackrest") is None, reason="pgbackrest is not installed (Debian package `pgbackrest`)")
+@pytest.mark.skipif(
+    shutil.which("pgbackrest") is None, reason="pgbackrest is not installed (Debian package `pgbackrest`)"
+)
 def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
     path, clusters = workdir
     repo, spool = path / "pgbackrest-repo", path / "pgbackrest-run"
@@ -178,7 +214,8 @@ def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
         "[global]\n"
         f"repo1-path={repo}\nrepo1-retention-full=2\nlock-path={spool}\nlog-path={spool}\n"
         "log-level-console=warn\nlog-level-file=off\nstart-fast=y\ncompress-type=none\n"
-        f"[drill]\npg1-path={live_dir}\npg1-socket-path={live_dir / 'socket'}\npg1-user=postgres\n")
+        f"[drill]\npg1-path={live_dir}\npg1-socket-path={live_dir / 'socket'}\npg1-user=postgres\n"
+    )
     hand_to_server_user(config)
     pgbackrest = ["pgbackrest", f"--config={config}", "--stanza=drill"]
 
@@ -196,4 +233,3 @@ def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
     clusters.append(restored)
     restore_pgbackrest("drill", target, restored.data_dir, config=str(config))
     assert_restored_to_target(restored)
-

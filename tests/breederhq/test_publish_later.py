@@ -114,12 +114,18 @@ def test_a_steady_stream_goes_out_in_few_messages_and_every_item_once_in_order()
         publish_later(single, pk, batch_task=batch)
         time.sleep(0.001)
     deadline = time.monotonic() + 10
-    published = lambda: [pk for _, args in single.threads for pk in args] + [  # noqa: E731
-        pk for _, args in batch.threads for pk in args[0]]
+    published = lambda: (
+        [pk for _, args in single.threads for pk in args]
+        + [  # noqa: E731
+            pk for _, args in batch.threads for pk in args[0]
+        ]
+    )
     while len(published()) < 60 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sorted(published()) == list(range(60))
-    assert [pk for _, args in batch.threads for pk in args[0]] == sorted(pk for _, args in batch.threads for pk in args[0])
+    assert [pk for _, args in batch.threads for pk in args[0]] == sorted(
+        pk for _, args in batch.threads for pk in args[0]
+    )
     assert len(single.threads) + len(batch.threads) <= 20
 
 

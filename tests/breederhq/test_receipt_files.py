@@ -39,8 +39,7 @@ def test_a_tenant_receipt_is_deleted_when_the_claim_fails_after_the_file_was_sav
         tenant_services.invoice_send(invoice_id=invoice.pk)
         # The audit row's payment_reference is 255 characters at most: the INSERT after the save fails.
         with pytest.raises(DataError):
-            tenant_services.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=receipt_file(),
-                                                    reference="x" * 256)
+            tenant_services.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=receipt_file(), reference="x" * 256)
         assert _stored_files(media) == []
         assert (Invoice.objects.get(pk=invoice.pk).status, PaymentConfirmationAudit.objects.count()) == ("sent", 0)
         # The same claim done right keeps its file.
@@ -52,17 +51,25 @@ def test_a_tenant_receipt_is_deleted_when_the_claim_fails_after_the_file_was_sav
 def test_a_marketplace_receipt_is_deleted_when_the_claim_fails_after_the_file_was_saved(media):
     provider, buyer = ProviderFactory(payment_mode="manual"), MarketplaceUserFactory()
     tx = make_transaction(provider, buyer, amount_cents=4000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                             line_items=[LineItem("Groom", 4000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 4000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     # buyer_payment_receipt_url is 500 characters at most: the UPDATE after the file save fails.
     with pytest.raises(DataError):
         marketplace_services.marketplace_invoice_buyer_mark_paid(
-            invoice_id=invoice.pk, buyer_id=buyer.pk, expected_version=2,
-            receipt=ContentFile(b"%PDF-1.4 wire", name="wire.pdf"), receipt_url="https://x.test/" + "a" * 500)
+            invoice_id=invoice.pk,
+            buyer_id=buyer.pk,
+            expected_version=2,
+            receipt=ContentFile(b"%PDF-1.4 wire", name="wire.pdf"),
+            receipt_url="https://x.test/" + "a" * 500,
+        )
     assert _stored_files(media) == []
     assert MarketplaceInvoice.objects.get(pk=invoice.pk).status == "sent"
     marketplace_services.marketplace_invoice_buyer_mark_paid(
-        invoice_id=invoice.pk, buyer_id=buyer.pk, expected_version=2,
-        receipt=ContentFile(b"%PDF-1.4 wire", name="wire.pdf"))
+        invoice_id=invoice.pk,
+        buyer_id=buyer.pk,
+        expected_version=2,
+        receipt=ContentFile(b"%PDF-1.4 wire", name="wire.pdf"),
+    )
     assert _stored_files(media) == [MarketplaceInvoice.objects.get(pk=invoice.pk).buyer_payment_receipt.name]

@@ -131,8 +131,13 @@ def test_every_enqueue_after_commit_goes_through_the_publisher_thread(silent_bro
 
     with transaction.atomic(using="marketplace"):
         outbox_enqueue(using="marketplace", topic="crossdb_test.transaction_cancelled", payload={"id": 0})
-        email_enqueue(using="marketplace", event_key="silent:1", template="welcome", to=["a@example.test"],
-                      context={"name": "A", "url": "https://x.test"})
+        email_enqueue(
+            using="marketplace",
+            event_key="silent:1",
+            template="welcome",
+            to=["a@example.test"],
+            context={"name": "A", "url": "https://x.test"},
+        )
     silent_broker.request_done.set()
     assert wait_until_published(60)
     assert silent_broker.connections and all(silent_broker.connections)
@@ -153,7 +158,10 @@ def test_nothing_outside_a_worker_publishes_a_task_itself():
                 continue  # the publisher thread, beat's scheduler and the job wrapper themselves
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 code = line.split("#", 1)[0]
-                if re.search(r"\.(delay|apply_async|delay_on_commit|send_task)\(", code) and "publish_later" not in code:
+                if (
+                    re.search(r"\.(delay|apply_async|delay_on_commit|send_task)\(", code)
+                    and "publish_later" not in code
+                ):
                     offenders.append(f"{path.relative_to(BASE_DIR)}:{number}: {line.strip()}")
     assert offenders == []
 

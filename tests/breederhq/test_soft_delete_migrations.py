@@ -15,8 +15,10 @@ from tenant_app.models import User
 from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.factories.tenant import UserFactory
 
-PREVIOUS = {"default": ("tenant_app", "0015_invoice_documents"),
-            "marketplace": ("marketplace_app", "0019_marketplace_invoice_refunds_by_stripe_refund_id")}
+PREVIOUS = {
+    "default": ("tenant_app", "0015_invoice_documents"),
+    "marketplace": ("marketplace_app", "0019_marketplace_invoice_refunds_by_stripe_refund_id"),
+}
 
 
 def _migrate(alias: str, target) -> None:
@@ -52,8 +54,9 @@ def test_forward_from_the_previous_schema_keeps_every_row_and_then_soft_deletes(
     assert User.objects.get(pk=user.pk).deleted_at is None
     assert MarketplaceInvoice.objects.get(pk=invoice.pk).deleted_at is None
     with connections["marketplace"].cursor() as cursor:
-        cursor.execute("SELECT convalidated FROM pg_constraint WHERE conname = "
-                       "'marketplace_invoices_only_draft_or_void_deleted'")
+        cursor.execute(
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'marketplace_invoices_only_draft_or_void_deleted'"
+        )
         assert cursor.fetchone() == (True,)
         cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 'mkt_invoices_deleted'::regclass")
         assert cursor.fetchone() == (True,)

@@ -21,11 +21,17 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 ALIAS = "marketplace"
 
-IN_AUTOCOMMIT_OR_A_TRANSACTION = pytest.mark.parametrize("in_transaction", [
-    pytest.param(False, id="autocommit, as the API reads", marks=pytest.mark.django_db(
-        databases=["default", "marketplace"], transaction=True)),
-    pytest.param(True, id="inside a caller's transaction"),
-])
+IN_AUTOCOMMIT_OR_A_TRANSACTION = pytest.mark.parametrize(
+    "in_transaction",
+    [
+        pytest.param(
+            False,
+            id="autocommit, as the API reads",
+            marks=pytest.mark.django_db(databases=["default", "marketplace"], transaction=True),
+        ),
+        pytest.param(True, id="inside a caller's transaction"),
+    ],
+)
 
 
 class Stopped(Exception):
@@ -46,6 +52,7 @@ def sent_to(statements: list[str]):
     def record(execute, sql, params, many, context):
         statements.append(sql)
         return execute(sql, params, many, context)
+
     return connections[ALIAS].execute_wrapper(record)
 
 
@@ -107,8 +114,9 @@ def test_a_statement_cancelled_by_an_operator_stays_a_database_error():
         try:
             with psycopg.connect(**connections[ALIAS].get_connection_params(), autocommit=True) as admin:
                 for _ in range(500):  # until our statement waits on the lock
-                    waiting = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
-                                            [pid]).fetchone()
+                    waiting = admin.execute(
+                        "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
+                    ).fetchone()
                     if waiting and waiting[0] == "Lock":
                         admin.execute("SELECT pg_cancel_backend(%s)", [pid])
                         cancelled.set()

@@ -30,8 +30,11 @@ def longest_self_scheduled_delay(task) -> float:
 
 
 def test_the_registry_is_not_empty():
-    assert {"breederhq.tasks.send_outbound_email", "tenant_app.tasks.expire_pending_confirmations",
-            "payments_app.tasks.process_stripe_event"} <= set(our_tasks())
+    assert {
+        "breederhq.tasks.send_outbound_email",
+        "tenant_app.tasks.expire_pending_confirmations",
+        "payments_app.tasks.process_stripe_event",
+    } <= set(our_tasks())
 
 
 @pytest.mark.parametrize("name", sorted(our_tasks()))
@@ -44,7 +47,8 @@ def test_each_task_has_limits_that_fit_in_the_visibility_timeout(name):
     outlives = hard + longest_self_scheduled_delay(task)
     assert outlives < visibility, (
         f"{name}: its hard limit plus the delay it may schedule itself ({outlives} s) reaches the "
-        f"visibility timeout ({visibility} s): Redis would run it twice")
+        f"visibility timeout ({visibility} s): Redis would run it twice"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(n for n, t in our_tasks().items() if hasattr(t, "lock_timeout")))
@@ -59,5 +63,7 @@ def test_every_scheduled_task_is_a_scheduled_job():
     from config.beat_schedule import BEAT_SCHEDULE
 
     tasks = our_tasks()
-    plain = sorted(entry["task"] for entry in BEAT_SCHEDULE.values() if not hasattr(tasks[entry["task"]], "lock_timeout"))
+    plain = sorted(
+        entry["task"] for entry in BEAT_SCHEDULE.values() if not hasattr(tasks[entry["task"]], "lock_timeout")
+    )
     assert plain == []

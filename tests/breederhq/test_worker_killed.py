@@ -42,8 +42,13 @@ def test_killed_after_the_provider_accepted_is_retried_with_the_same_key_and_del
     start_celery_worker, tmp_path
 ):
     first = start_celery_worker(**environment(tmp_path, "IdempotentFileBackend", FLAKY_EMAIL_HOLD_AFTER="1"))
-    email = email_enqueue(using="default", event_key="welcome:killed", template="welcome",
-                          to=["ada@example.test"], context={"name": "Ada", "url": "https://x.test"})
+    email = email_enqueue(
+        using="default",
+        event_key="welcome:killed",
+        template="welcome",
+        to=["ada@example.test"],
+        context={"name": "Ada", "url": "https://x.test"},
+    )
     assert wait_until(lambda: (tmp_path / "accepted").exists(), timeout=60), "the provider never accepted it"
     kill(first)
     email.refresh_from_db()
@@ -66,8 +71,13 @@ def test_without_provider_idempotency_a_killed_send_becomes_delivery_unknown_not
     start_celery_worker, tmp_path, hold
 ):
     first = start_celery_worker(**environment(tmp_path, "FlakyFileBackend", **{hold: "1"}))
-    email = email_enqueue(using="default", event_key="welcome:unknown", template="welcome",
-                          to=["ada@example.test"], context={"name": "Ada", "url": "https://x.test"})
+    email = email_enqueue(
+        using="default",
+        event_key="welcome:unknown",
+        template="welcome",
+        to=["ada@example.test"],
+        context={"name": "Ada", "url": "https://x.test"},
+    )
     marker = "entered" if hold == "FLAKY_EMAIL_HOLD" else "accepted"
     assert wait_until(lambda: (tmp_path / marker).exists(), timeout=60), "the worker never started sending"
     kill(first)

@@ -18,6 +18,14 @@ def variables_read_by_settings() -> set[str]:
         source = path.read_text()
         names |= set(_READ.findall(source)) | set(_TEST_NAME.findall(source))
     return names - TOOLING
+
+
 # Read outside the settings modules: by manage.py/wsgi/celery, by the launcher (make run) and by
 # config/gunicorn.py (WEB_CONCURRENCY).
-READ_ELSEWHERE = {"DJANGO_SETTINGS_MODULE", "PORT", "WEB_CONCURRENCY", "BREEDERHQ_LOCAL_DIR", "PROMETHEUS_MULTIPROC_DIR"}
+READ_ELSEWHERE = {
+    "DJANGO_SETTINGS_MODULE",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "BREEDERHQ_LOCAL_DIR",
+    "PROMETHEUS_MULTIPROC_DIR",
+}

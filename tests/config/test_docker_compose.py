@@ -11,8 +11,13 @@ from tests.config.settings_variables import READ_ELSEWHERE, variables_read_by_se
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 APP_SERVICES = ("migrate", "web", "worker", "beat")
 REQUIRED = {
-    "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL",
-    "REDIS_URL", "DATABASE_OWNER_USER", "DATABASE_OWNER_PASSWORD",
+    "DJANGO_SETTINGS_MODULE",
+    "SECRET_KEY",
+    "TENANT_DATABASE_URL",
+    "MARKETPLACE_DATABASE_URL",
+    "REDIS_URL",
+    "DATABASE_OWNER_USER",
+    "DATABASE_OWNER_PASSWORD",
 }
 
 

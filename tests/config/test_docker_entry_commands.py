@@ -43,8 +43,10 @@ def _url(alias: str, *, host_override: str | None = None) -> str:
     host = settings_dict["HOST"] or "127.0.0.1"
     from urllib.parse import quote
 
-    return (f"postgres://{user}:{quote(settings_dict['PASSWORD'] or '', safe='')}@{quote(host, safe='')}:"
-            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}")
+    return (
+        f"postgres://{user}:{quote(settings_dict['PASSWORD'] or '', safe='')}@{quote(host, safe='')}:"
+        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
 
 
 @pytest.fixture
@@ -64,10 +66,14 @@ def app_copy():
     _python_for_nobody(root / "venv")
     media = app / "media"
     # The build step's `python` is this test run's (its Django), whatever PATH the suite started with.
-    environment = {**os.environ, "MEDIA_ROOT": str(media),
-                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    build = subprocess.run(["sh", "docker/build-app.sh", "nobody"], cwd=app, env=environment,
-                           capture_output=True, text=True)
+    environment = {
+        **os.environ,
+        "MEDIA_ROOT": str(media),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    build = subprocess.run(
+        ["sh", "docker/build-app.sh", "nobody"], cwd=app, env=environment, capture_output=True, text=True
+    )
     assert build.returncode == 0, build.stderr
     for path in [app, *app.rglob("*")]:
         if path == media or media in path.parents:
@@ -131,14 +137,19 @@ def service_env(app_copy):
     prefix = f"docker-test-{uuid.uuid4().hex[:8]}"
     environment.update(
         SECRET_KEY="docker-entry-test-" + "x1y2z3" * 10,
-        TENANT_DATABASE_URL=_url("default"), MARKETPLACE_DATABASE_URL=_url("marketplace"),
-        REDIS_URL=os.environ["REDIS_URL"], CELERY_KEY_PREFIX=f"{prefix}:", CACHE_KEY_PREFIX=prefix,
-        MEDIA_ROOT=str(app_copy / "media"), HOME="/nonexistent",
+        TENANT_DATABASE_URL=_url("default"),
+        MARKETPLACE_DATABASE_URL=_url("marketplace"),
+        REDIS_URL=os.environ["REDIS_URL"],
+        CELERY_KEY_PREFIX=f"{prefix}:",
+        CACHE_KEY_PREFIX=prefix,
+        MEDIA_ROOT=str(app_copy / "media"),
+        HOME="/nonexistent",
         # The metrics folder is a volume in compose (writable by the app user), here a folder beside
         # the read-only app directory.
         PROMETHEUS_MULTIPROC_DIR=str(_metrics_volume(app_copy.parent / "metrics")),
         HOSTNAME=socket.gethostname(),  # as in a container: the worker names itself celery@$HOSTNAME
-        WEB_CONCURRENCY="1", PYTHONDONTWRITEBYTECODE="1",
+        WEB_CONCURRENCY="1",
+        PYTHONDONTWRITEBYTECODE="1",
     )
     environment["PATH"] = f"{app_copy.parent / 'venv' / 'bin'}:{environment['PATH']}"
     environment.pop("VIRTUAL_ENV", None)
@@ -146,13 +157,29 @@ def service_env(app_copy):
 
 
 def _run(command: str, app: Path, environment: dict, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-c", command], cwd=app, env=environment, preexec_fn=_as_nobody,
-                          capture_output=True, text=True, timeout=DEADLINE_SECONDS * 2, **kwargs)
+    return subprocess.run(
+        ["sh", "-c", command],
+        cwd=app,
+        env=environment,
+        preexec_fn=_as_nobody,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_SECONDS * 2,
+        **kwargs,
+    )
 
 
 def _start(command: str, app: Path, environment: dict) -> subprocess.Popen:
-    return subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=app, env=environment, preexec_fn=_as_nobody,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        ["sh", "-c", f"exec {command}"],
+        cwd=app,
+        env=environment,
+        preexec_fn=_as_nobody,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _stop(process: subprocess.Popen) -> str:
@@ -217,16 +244,19 @@ def test_image_entry_commands_run_as_nobody_on_a_read_only_app_directory(app_cop
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/admin/css/base.css", timeout=5) as response:
             assert response.status == 200
         saved = _run(
-            "python manage.py shell -c \"from django.core.files.base import ContentFile; "
+            'python manage.py shell -c "from django.core.files.base import ContentFile; '
             "from django.core.files.storage import default_storage; "
             "print(default_storage.save('receipts/probe.txt', ContentFile(b'ok')))\"",
-            app_copy, service_env)
+            app_copy,
+            service_env,
+        )
         assert saved.returncode == 0, saved.stderr
     finally:
         _stop(web)
 
     worker = _start(_compose_command("worker"), app_copy, service_env)
     try:
+
         def answers() -> bool:
             return _run(_healthcheck("worker", {}), app_copy, service_env).returncode == 0
 

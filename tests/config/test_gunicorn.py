@@ -15,15 +15,24 @@ USE_THE_FILE = "-c python:config.gunicorn"
 
 def gunicorn_settings(**environment: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"} | environment
-    out = subprocess.run([sys.executable, "-m", "gunicorn", *USE_THE_FILE.split(), "--print-config"],
-                         cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", *USE_THE_FILE.split(), "--print-config"],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return dict(re.findall(r"^(\w+)\s+= (.*)$", out, flags=re.MULTILINE))
 
 
 def test_three_sync_workers_serving_the_project_by_default():
     settings = gunicorn_settings()
     assert (settings["workers"], settings["worker_class"], settings["wsgi_app"]) == (
-        "3", "sync", "config.wsgi:application")
+        "3",
+        "sync",
+        "config.wsgi:application",
+    )
 
 
 def test_web_concurrency_sets_the_worker_count():

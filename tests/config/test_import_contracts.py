@@ -11,9 +11,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 def test_every_import_contract_is_kept():
     contracts = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
-    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=BASE_DIR,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=BASE_DIR, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Contracts: {len(contracts)} kept, 0 broken." in result.stdout
     assert {c["id"] for c in contracts} >= {
-        "core-imports-no-domain-app", "domain-apps-import-no-payments-app", "back-office-only-from-admin"}
+        "core-imports-no-domain-app",
+        "domain-apps-import-no-payments-app",
+        "back-office-only-from-admin",
+    }

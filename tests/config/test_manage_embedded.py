@@ -55,8 +55,9 @@ def local_dir(tmp_path):
 def manage(local_dir: Path, *args: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     environment.update(BREEDERHQ_LOCAL_DIR=str(local_dir), DJANGO_SETTINGS_MODULE="config.settings.development")
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=environment, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_manage_py_without_urls_uses_the_embedded_services(local_dir):
@@ -71,8 +72,11 @@ def test_manage_py_without_urls_uses_the_embedded_services(local_dir):
     assert lines["default"] == "breederhq_app breederhq_tenant"
     assert lines["marketplace"] == "breederhq_marketplace"
     # The embedded server's Unix socket (postmaster.pid's fifth line), not 127.0.0.1:5432.
-    socket_dir = (local_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4] if (
-        local_dir / "postgres" / "postmaster.pid").exists() else None
+    socket_dir = (
+        (local_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]
+        if (local_dir / "postgres" / "postmaster.pid").exists()
+        else None
+    )
     assert lines["host"] not in {"127.0.0.1", "localhost"}
     if socket_dir:
         assert lines["host"] == socket_dir
@@ -84,7 +88,13 @@ def test_manage_py_without_urls_uses_the_embedded_services(local_dir):
 def test_manage_py_refuses_a_partial_set_of_urls(local_dir):
     environment = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     environment.update(BREEDERHQ_LOCAL_DIR=str(local_dir), REDIS_URL="redis://127.0.0.1:6379/0")
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=environment,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "missing: MARKETPLACE_DATABASE_URL, TENANT_DATABASE_URL" in result.stderr

@@ -11,12 +11,20 @@ from django.db.migrations.loader import MigrationLoader
 
 #: Tables expected to grow large in production (listed in docs/operations/runbook.md#safe-migrations).
 LARGE_MODELS = {
-    ("tenant_app", "contact"), ("tenant_app", "invoice"), ("tenant_app", "invoicelineitem"),
-    ("tenant_app", "payment"), ("tenant_app", "invoiceauditlog"),
-    ("marketplace_app", "message"), ("marketplace_app", "marketplacetransaction"),
-    ("marketplace_app", "servicelisting"), ("marketplace_app", "messagethread"),
-    ("marketplace_app", "marketplaceinvoice"), ("payments_app", "stripewebhookevent"),
-    ("breederhq", "outboundemail"), ("breederhq", "crossdbreference"), ("breederhq", "outboxmessage"),
+    ("tenant_app", "contact"),
+    ("tenant_app", "invoice"),
+    ("tenant_app", "invoicelineitem"),
+    ("tenant_app", "payment"),
+    ("tenant_app", "invoiceauditlog"),
+    ("marketplace_app", "message"),
+    ("marketplace_app", "marketplacetransaction"),
+    ("marketplace_app", "servicelisting"),
+    ("marketplace_app", "messagethread"),
+    ("marketplace_app", "marketplaceinvoice"),
+    ("payments_app", "stripewebhookevent"),
+    ("breederhq", "outboundemail"),
+    ("breederhq", "crossdbreference"),
+    ("breederhq", "outboxmessage"),
 }
 OUR_APPS = {"tenant_app", "marketplace_app", "payments_app", "breederhq", "jobs"}
 

@@ -16,7 +16,10 @@ def import_production_settings(**environment):
     env.update(environment)
     return subprocess.run(
         [sys.executable, "-c", "import config.settings.production"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True,
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 

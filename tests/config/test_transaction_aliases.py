@@ -57,9 +57,7 @@ def _offences(path: Path) -> list[str]:
             continue
         func = node.func
         is_transaction_call = (
-            isinstance(func, ast.Attribute)
-            and isinstance(func.value, ast.Name)
-            and func.value.id == "transaction"
+            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "transaction"
         ) or (isinstance(func, ast.Name) and func.id in bare)
         if not is_transaction_call:
             continue

@@ -1,8 +1,8 @@
 """The three cross-database flows as test scenarios: arrange the rows, act, and say what "the source
 changed" and "the effect happened" mean for each (shared by the fault, workload and worker tests)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from breederhq.crossdb_check import run_crossdb_check
 from breederhq.models import AppliedMessage, CrossDbReference, OutboxMessage
@@ -64,22 +64,33 @@ def contacts_unlinked(s):
 
 FLOWS = [
     Flow(
-        "invoice_paid", "default", "marketplace", arrange_invoice_paid,
+        "invoice_paid",
+        "default",
+        "marketplace",
+        arrange_invoice_paid,
         act=lambda s: services.invoice_mark_paid(invoice_id=s["invoice"].pk),
         source_changed=lambda s: Invoice.objects.get(pk=s["invoice"].pk).status == "paid",
-        effect_done=lambda s: Transaction.objects.get(pk=s["txn"].pk).status == "paid"
-        and Transaction.objects.get(pk=s["bystander"].pk).status == "pending",
+        effect_done=lambda s: (
+            Transaction.objects.get(pk=s["txn"].pk).status == "paid"
+            and Transaction.objects.get(pk=s["bystander"].pk).status == "pending"
+        ),
         expected_effects=lambda s: [("invoice_paid", s["invoice"].pk)],
     ),
     Flow(
-        "transaction_cancelled", "marketplace", "default", arrange_transaction_cancelled,
+        "transaction_cancelled",
+        "marketplace",
+        "default",
+        arrange_transaction_cancelled,
         act=lambda s: services.transaction_cancel(transaction_id=s["txn"].pk),
         source_changed=lambda s: Transaction.objects.get(pk=s["txn"].pk).status == "cancelled",
         effect_done=lambda s: Invoice.objects.get(pk=s["invoice"].pk).status == "void",
         expected_effects=lambda s: [("transaction_cancelled", s["txn"].pk)],
     ),
     Flow(
-        "member_erased", "marketplace", "default", arrange_member_erased,
+        "member_erased",
+        "marketplace",
+        "default",
+        arrange_member_erased,
         act=lambda s: services.member_erase(member_id=s["member"].pk),
         source_changed=lambda s: Member.all_objects.get(pk=s["member"].pk).erased_at is not None,
         effect_done=contacts_unlinked,

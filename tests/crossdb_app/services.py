@@ -45,8 +45,11 @@ def transaction_cancel(*, transaction_id: int) -> Transaction:
         txn.status = Transaction.Status.CANCELLED
         txn.save(update_fields=["status"])
         if txn.invoice_type == Transaction.InvoiceType.TENANT and txn.invoice_id is not None:
-            outbox_enqueue(using="marketplace", topic=TRANSACTION_CANCELLED,
-                           payload={"invoice_id": txn.invoice_id, "transaction_id": txn.pk})
+            outbox_enqueue(
+                using="marketplace",
+                topic=TRANSACTION_CANCELLED,
+                payload={"invoice_id": txn.invoice_id, "transaction_id": txn.pk},
+            )
     return txn
 
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import factory
-from django.utils import timezone
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Contact, Tenant, TenantMembership, User

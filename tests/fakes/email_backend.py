@@ -44,8 +44,13 @@ class FlakyFileBackend(BaseEmailBackend):
             failures_file.write_text(str(failed + 1))
             raise ConnectionError(f"simulated provider outage #{failed + 1}")
         for message in email_messages:
-            record = {"to": message.to, "subject": message.subject, "body": message.body,
-                      "headers": message.extra_headers, "attachments": [_attachment(a) for a in message.attachments]}
+            record = {
+                "to": message.to,
+                "subject": message.subject,
+                "body": message.body,
+                "headers": message.extra_headers,
+                "attachments": [_attachment(a) for a in message.attachments],
+            }
             self.deliver(folder, message, record)
         if os.environ.get("FLAKY_EMAIL_HOLD_AFTER") == "1":
             (folder / "accepted").write_text(str(os.getpid()))

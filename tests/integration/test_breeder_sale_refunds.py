@@ -27,18 +27,26 @@ def test_the_breeders_refunds_show_on_the_purchase_once_each(fake_stripe):  # no
     invoice = body(send_json(owner, "post", URL, {"transaction_id": tx.pk}))
     send_json(owner, "patch", f"/api/v1/invoices/{invoice['id']}/", {"action": "send", "version": invoice["version"]})
     card = body(bearer(buyer_login).post(f"/api/v1/marketplace/transactions/{tx.pk}/card-payment/"))
-    deliver_and_process(Client(), stripe_event("payment_intent.succeeded",
-                                               copy.deepcopy(fake_stripe.succeed_intent(card["payment_intent_id"]))))
+    deliver_and_process(
+        Client(),
+        stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(card["payment_intent_id"]))),
+    )
     outbox_relay_due()
     purchase = f"/api/v1/marketplace/transactions/{tx.pk}/"
-    assert (body(bearer(buyer_login).get(purchase))["status"], body(bearer(buyer_login).get(purchase))[
-        "refunded_cents"]) == ("paid", 0)
+    assert (
+        body(bearer(buyer_login).get(purchase))["status"],
+        body(bearer(buyer_login).get(purchase))["refunded_cents"],
+    ) == ("paid", 0)
 
     def refund(amount, key):
         version = body(owner.get(f"/api/v1/invoices/{invoice['id']}/"))["version"]
-        response = send_json(owner, "post", f"/api/v1/invoices/{invoice['id']}/refunds/",
-                             {"amount_cents": amount, "reason": "goodwill", "version": version},
-                             **{"Idempotency-Key": key})
+        response = send_json(
+            owner,
+            "post",
+            f"/api/v1/invoices/{invoice['id']}/refunds/",
+            {"amount_cents": amount, "reason": "goodwill", "version": version},
+            **{"Idempotency-Key": key},
+        )
         assert response.status_code == 201, response.content
 
     refund(10_000, "r-1")

@@ -75,9 +75,12 @@ def test_the_marketplace_invoice_lifecycle_emails_buyer_and_provider():
     tx = market.transaction_create(provider_id=provider.pk, client_id=buyer.pk, amount_cents=6_500)
     invoice = market.marketplace_invoice_create(transaction_id=tx.pk, line_items=[market.LineItem("Groom", 6_500)])
     invoice = market.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=invoice.version)
-    invoice = market.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk,
-                                                         receipt_url="https://files.test/r.pdf",
-                                                         expected_version=invoice.version)
+    invoice = market.marketplace_invoice_buyer_mark_paid(
+        invoice_id=invoice.pk,
+        buyer_id=buyer.pk,
+        receipt_url="https://files.test/r.pdf",
+        expected_version=invoice.version,
+    )
     market.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
     assert emails("marketplace") == [
         ("invoice_sent", ["bea@example.test"]),

@@ -91,7 +91,10 @@ def test_erasing_a_marketplace_user_unlinks_contacts_in_every_tenant(breeder_sal
     other = TenantFactory(name="Moon Cattery")
     with tenant_context(other.pk):
         other_contact = ContactFactory(tenant=other, marketplace_user_id=buyer.pk)
-    assert CrossDbReference.objects.using("default").filter(target_table="marketplace_users", target_id=buyer.pk).count() == 2
+    assert (
+        CrossDbReference.objects.using("default").filter(target_table="marketplace_users", target_id=buyer.pk).count()
+        == 2
+    )
 
     market.marketplace_user_erase(user_id=buyer.pk)
     erased = MarketplaceUser.all_objects.using("marketplace").get(pk=buyer.pk)
@@ -101,7 +104,11 @@ def test_erasing_a_marketplace_user_unlinks_contacts_in_every_tenant(breeder_sal
     for tenant_id, contact_id in ((kennel.pk, contact.pk), (other.pk, other_contact.pk)):
         with tenant_context(tenant_id):
             assert Contact.all_objects.get(pk=contact_id).marketplace_user_id is None
-    assert not CrossDbReference.objects.using("default").filter(target_table="marketplace_users", target_id=buyer.pk).exists()
+    assert (
+        not CrossDbReference.objects.using("default")
+        .filter(target_table="marketplace_users", target_id=buyer.pk)
+        .exists()
+    )
     # Erasing again changes nothing and sends nothing.
     market.marketplace_user_erase(user_id=buyer.pk)
     assert OutboxMessage.objects.using("marketplace").filter(topic="marketplace.user_erased").count() == 1
@@ -133,7 +140,10 @@ def test_a_real_worker_relays_the_invoice_paid_flow(breeder_sale, celery_worker)
     with tenant_context(kennel.pk):
         tenant.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="pay-w")
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status != "paid":
+    while (
+        time.monotonic() < deadline
+        and MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status != "paid"
+    ):
         time.sleep(0.2)
     assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid"
     call_command("crossdb_check")

@@ -27,8 +27,13 @@ def test_only_old_unused_unreferenced_providers_are_purged():
         Provider.all_objects.using("marketplace").filter(pk=provider.pk).update(deleted_at=LONG_AGO)
     recent.delete()
     CrossDbReference.objects.using("default").create(
-        source_table="stripe_connect_accounts", source_id=1, source_column="provider_id",
-        target_db="marketplace", target_table="marketplace_providers", target_id=pointed_at.pk)
+        source_table="stripe_connect_accounts",
+        source_id=1,
+        source_column="provider_id",
+        target_db="marketplace",
+        target_table="marketplace_providers",
+        target_id=pointed_at.pk,
+    )
     assert provider_purge_deleted() == [idle.pk]
     remaining = set(Provider.all_objects.using("marketplace").values_list("pk", flat=True))
     assert remaining == {seller.pk, recent.pk, pointed_at.pk}

@@ -65,17 +65,25 @@ class Person:
         return Client(REMOTE_ADDR=self.ip, headers=headers)
 
     def call(self, method: str, url: str, data=None, *, expect: int = 200, **headers):
-        response = (send_json(self.client, method, url, data if data is not None else {}, **headers)
-                    if method in {"post", "patch"} else getattr(self.client, method)(url, headers=headers or None))
+        response = (
+            send_json(self.client, method, url, data if data is not None else {}, **headers)
+            if method in {"post", "patch"}
+            else getattr(self.client, method)(url, headers=headers or None)
+        )
         assert response.status_code == expect, (method, url, response.status_code, response.content)
         return response
 
     def sign_up(self) -> Person:
         """Sign up, confirm the address with the emailed code, sign in."""
-        self.call("post", API + "auth/sign-up/", {"email": self.email, "password": PASSWORD,
-                                                  "first_name": self.first_name}, expect=202)
-        email = OutboundEmail.objects.using("default").filter(template="account_verify_email",
-                                                              to=[self.email]).latest("id")
+        self.call(
+            "post",
+            API + "auth/sign-up/",
+            {"email": self.email, "password": PASSWORD, "first_name": self.first_name},
+            expect=202,
+        )
+        email = (
+            OutboundEmail.objects.using("default").filter(template="account_verify_email", to=[self.email]).latest("id")
+        )
         code = re.search(r"code, if the app asks for it: (\S+)", email.text_body).group(1)
         self.call("post", API + "auth/verify-email/", {"token": code})
         self.tokens = body(self.call("post", API + "auth/token/", {"email": self.email, "password": PASSWORD}))
@@ -90,8 +98,9 @@ def stripe_posts(event: dict) -> None:
     """Stripe delivers the event to our webhook endpoint with a real signature (answered at once;
     the worker applies it)."""
     payload, header = signed_delivery(event, WEBHOOK_SECRET)
-    response = Client().post(API + "payments/stripe/webhook", payload, content_type="application/json",
-                             HTTP_STRIPE_SIGNATURE=header)
+    response = Client().post(
+        API + "payments/stripe/webhook", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
     assert response.status_code == 200, response.content
 
 
@@ -118,11 +127,30 @@ def switch_to_stripe(person: Person, url: str) -> None:
 
 
 def publish_listing(seller: Person, *, title: str, category: str, price_cents: int) -> dict:
-    listing = body(seller.call("post", M + "providers/me/listings/", {
-        "title": title, "category": category, "price_cents": price_cents, "city": "Austin", "state": "TX",
-        "description": f"{title}, in Austin"}, expect=201, **key("listing")))
-    published = body(seller.call("patch", f"{M}providers/me/listings/{listing['id']}/",
-                                 {"action": "publish", "version": listing["version"]}, **key("publish")))
+    listing = body(
+        seller.call(
+            "post",
+            M + "providers/me/listings/",
+            {
+                "title": title,
+                "category": category,
+                "price_cents": price_cents,
+                "city": "Austin",
+                "state": "TX",
+                "description": f"{title}, in Austin",
+            },
+            expect=201,
+            **key("listing"),
+        )
+    )
+    published = body(
+        seller.call(
+            "patch",
+            f"{M}providers/me/listings/{listing['id']}/",
+            {"action": "publish", "version": listing["version"]},
+            **key("publish"),
+        )
+    )
     assert published["status"] == "active"
     return published
 
@@ -143,7 +171,12 @@ def pay_by_card(fake, buyer: Person, url: str, *, amount_cents: int, invoice_kin
     sends what it sends for a destination charge. Returns the payment intent id."""
     card = body(buyer.call("post", url))
     assert (card["invoice_kind"], card["amount_cents"], card["currency"], card["publishable_key"], card["status"]) == (
-        invoice_kind, amount_cents, "USD", PUBLISHABLE_KEY, "requires_payment_method")
+        invoice_kind,
+        amount_cents,
+        "USD",
+        PUBLISHABLE_KEY,
+        "requires_payment_method",
+    )
     intent_id = card["payment_intent_id"]
     assert card["client_secret"].startswith(f"{intent_id}_secret_")
     fake.succeed_intent(intent_id)  # stripe.confirmPayment() in the browser
@@ -162,8 +195,10 @@ def stripe_reports_refunds(fake, intent_id: str) -> None:
 
 
 def movements(person: Person, url: str) -> list[tuple]:
-    return sorted((row["kind"], row["direction"], row["amount_cents"], row["currency"])
-                  for row in body(person.call("get", url))["results"])
+    return sorted(
+        (row["kind"], row["direction"], row["amount_cents"], row["currency"])
+        for row in body(person.call("get", url))["results"]
+    )
 
 
 def nightly_reconciliation() -> dict:
@@ -172,12 +207,18 @@ def nightly_reconciliation() -> dict:
     from payments_app.tasks import reconcile_stripe
 
     reconcile_stripe.delay()
-    assert wait_until(lambda: ReconciliationRun.objects.filter(trigger="beat", finished_at__isnull=False).exists(),
-                      timeout=60), "the worker never finished the reconciliation"
+    assert wait_until(
+        lambda: ReconciliationRun.objects.filter(trigger="beat", finished_at__isnull=False).exists(), timeout=60
+    ), "the worker never finished the reconciliation"
     run = ReconciliationRun.objects.get(trigger="beat")
-    return {"synced": run.synced, "mismatch": run.mismatch, "missing_remote": run.missing_remote,
-            "missing_local": run.missing_local, "error": run.error,
-            "items": ReconciliationItem.objects.filter(run=run).count()}
+    return {
+        "synced": run.synced,
+        "mismatch": run.mismatch,
+        "missing_remote": run.missing_remote,
+        "missing_local": run.missing_local,
+        "error": run.error,
+        "items": ReconciliationItem.objects.filter(run=run).count(),
+    }
 
 
 NOTHING_FLAGGED = {"synced": 1, "mismatch": 0, "missing_remote": 0, "missing_local": 0, "error": "", "items": 0}
@@ -186,16 +227,21 @@ NOTHING_FLAGGED = {"synced": 1, "mismatch": 0, "missing_remote": 0, "missing_loc
 @pytest.fixture
 def worker(fake_stripe, start_celery_worker, settings):  # noqa: F811
     settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
-    return start_celery_worker(STRIPE_API_BASE=fake_stripe.url, STRIPE_SECRET_KEY="sk_test_fake",
-                               STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY)
+    return start_celery_worker(
+        STRIPE_API_BASE=fake_stripe.url, STRIPE_SECRET_KEY="sk_test_fake", STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY
+    )
 
 
 def test_a_service_provider_sells_is_paid_by_card_refunds_part_and_reconciliation_agrees(fake_stripe, worker):  # noqa: F811
     # The provider: signs up, becomes a provider, onboards to Stripe, chooses Stripe, lists.
     groomer = Person("groomer@journeys.test", "Gwen").sign_up()
-    profile = groomer.call("post", M + "providers/me/", {"business_name": "Gwen's Grooming", "city": "Austin",
-                                                         "state": "TX", "primary_category": "grooming"},
-                           expect=201, **key("provider"))
+    profile = groomer.call(
+        "post",
+        M + "providers/me/",
+        {"business_name": "Gwen's Grooming", "city": "Austin", "state": "TX", "primary_category": "grooming"},
+        expect=201,
+        **key("provider"),
+    )
     assert body(profile)["currency"] == "USD"
     groomer.refresh()
     account_id = onboard(fake_stripe, groomer, M + "providers/me/stripe-account/")
@@ -208,17 +254,27 @@ def test_a_service_provider_sells_is_paid_by_card_refunds_part_and_reconciliatio
     assert [row["id"] for row in body(groomer.call("get", M + "transactions/?as=provider"))["results"]] == [sale["id"]]
 
     # The provider invoices the sale in Stripe mode and sends it.
-    invoice = body(groomer.call("post", M + "invoices/", {
-        "transaction_id": sale["id"], "line_items": [{"description": "Full poodle groom", "unit_price_cents": 8_000}]},
-        expect=201, **key("invoice")))
+    invoice = body(
+        groomer.call(
+            "post",
+            M + "invoices/",
+            {
+                "transaction_id": sale["id"],
+                "line_items": [{"description": "Full poodle groom", "unit_price_cents": 8_000}],
+            },
+            expect=201,
+            **key("invoice"),
+        )
+    )
     assert (invoice["status"], invoice["payment_mode_snapshot"], invoice["total_cents"]) == ("draft", "stripe", 8_000)
     invoice_url = f"{M}invoices/{invoice['id']}/"
     sent = body(groomer.call("patch", invoice_url, {"action": "send", "version": invoice["version"]}, **key("send")))
     assert sent["status"] == "sent"
 
     # The buyer pays by card; only Stripe's webhooks mark the invoice paid.
-    intent_id = pay_by_card(fake_stripe, buyer, invoice_url + "card-payment/", amount_cents=8_000,
-                            invoice_kind="marketplace")
+    intent_id = pay_by_card(
+        fake_stripe, buyer, invoice_url + "card-payment/", amount_cents=8_000, invoice_kind="marketplace"
+    )
     assert wait_until(lambda: body(buyer.call("get", invoice_url))["status"] == "paid", timeout=60)
     assert fake_stripe.objects["payment_intents"][intent_id]["transfer_data"] == {"destination": account_id}
     assert body(buyer.call("get", f"{M}transactions/{sale['id']}/"))["status"] == "paid"
@@ -230,21 +286,30 @@ def test_a_service_provider_sells_is_paid_by_card_refunds_part_and_reconciliatio
 
     # The provider refunds 20.00 through the API; Stripe refunds it and reports it.
     current = body(groomer.call("get", invoice_url))
-    refunded = body(groomer.call("patch", invoice_url, {"action": "refund", "amount_cents": 2_000,
-                                                        "version": current["version"]}, **key("refund")))
+    refunded = body(
+        groomer.call(
+            "patch",
+            invoice_url,
+            {"action": "refund", "amount_cents": 2_000, "version": current["version"]},
+            **key("refund"),
+        )
+    )
     assert (refunded["status"], refunded["refunded_cents"]) == ("partially_refunded", 2_000)
     [stripe_refund] = fake_stripe.objects["refunds"].values()
     assert (stripe_refund["payment_intent"], stripe_refund["amount"]) == (intent_id, 2_000)
     stripe_reports_refunds(fake_stripe, intent_id)
-    assert wait_until(lambda: movements(groomer, ledger) == sorted([*paid, ("refund", "out", 2_000, "USD")]),
-                      timeout=60), movements(groomer, ledger)
+    assert wait_until(
+        lambda: movements(groomer, ledger) == sorted([*paid, ("refund", "out", 2_000, "USD")]), timeout=60
+    ), movements(groomer, ledger)
 
     # The buyer sees the refund on the invoice and in its timeline, counted once.
     seen = body(buyer.call("get", invoice_url))
     assert (seen["status"], seen["refunded_cents"], seen["total_cents"]) == ("partially_refunded", 2_000, 8_000)
     timeline = body(buyer.call("get", invoice_url + "timeline/"))["results"]
     assert [entry["new_status"] for entry in timeline if entry["source"] == "change"][-2:] == [
-        "paid", "partially_refunded"]
+        "paid",
+        "partially_refunded",
+    ]
 
     # The nightly reconciliation finds Stripe and us in agreement.
     assert nightly_reconciliation() == NOTHING_FLAGGED
@@ -254,14 +319,25 @@ def test_a_breeder_bills_a_sale_is_paid_by_card_refunds_part_and_reconciliation_
     # The breeder: signs up, creates its business (a tenant), onboards it to Stripe, chooses Stripe,
     # becomes the business's marketplace provider and lists a puppy.
     breeder = Person("owner@sunny-journeys.test", "Sam").sign_up()
-    tenant = body(breeder.call("post", API + "tenants/", {"name": "Sunny Journeys Kennels"}, expect=201,
-                               **key("tenant")))
+    tenant = body(
+        breeder.call("post", API + "tenants/", {"name": "Sunny Journeys Kennels"}, expect=201, **key("tenant"))
+    )
     breeder.refresh()
     account_id = onboard(fake_stripe, breeder, API + "tenants/me/stripe-account/")
     switch_to_stripe(breeder, API + "tenants/me/payment-settings/")
-    breeder.call("post", M + "providers/me/", {"business_name": "Sunny Journeys Kennels", "kind": "breeder",
-                                               "tenant_id": tenant["id"], "city": "Austin", "state": "TX"},
-                 expect=201, **key("provider"))
+    breeder.call(
+        "post",
+        M + "providers/me/",
+        {
+            "business_name": "Sunny Journeys Kennels",
+            "kind": "breeder",
+            "tenant_id": tenant["id"],
+            "city": "Austin",
+            "state": "TX",
+        },
+        expect=201,
+        **key("provider"),
+    )
     breeder.refresh()
     listing = publish_listing(breeder, title="Golden retriever puppy", category="puppies", price_cents=150_000)
 
@@ -270,8 +346,15 @@ def test_a_breeder_bills_a_sale_is_paid_by_card_refunds_part_and_reconciliation_
     sale = find_and_buy(buyer, query="golden retriever", listing_id=listing["id"])
 
     # The breeder bills the sale with its tenant invoice (to its contact for the buyer) and sends it.
-    invoice = body(breeder.call("post", API + "invoices/from-marketplace-transaction/", {"transaction_id": sale["id"]},
-                                expect=201, **key("bill")))
+    invoice = body(
+        breeder.call(
+            "post",
+            API + "invoices/from-marketplace-transaction/",
+            {"transaction_id": sale["id"]},
+            expect=201,
+            **key("bill"),
+        )
+    )
     assert (invoice["status"], invoice["total_cents"], invoice["currency"]) == ("draft", 150_000, "USD")
     contact = body(breeder.call("get", f"{API}contacts/{invoice['contact']['id']}/"))
     assert contact["email"] == buyer.email
@@ -280,8 +363,9 @@ def test_a_breeder_bills_a_sale_is_paid_by_card_refunds_part_and_reconciliation_
     assert (sent["status"], sent["payment_mode_snapshot"]) == ("sent", "stripe")
 
     # The buyer pays through its purchase; Stripe's webhooks mark the invoice (and the sale) paid.
-    intent_id = pay_by_card(fake_stripe, buyer, f"{M}transactions/{sale['id']}/card-payment/", amount_cents=150_000,
-                            invoice_kind="tenant")
+    intent_id = pay_by_card(
+        fake_stripe, buyer, f"{M}transactions/{sale['id']}/card-payment/", amount_cents=150_000, invoice_kind="tenant"
+    )
     assert fake_stripe.objects["payment_intents"][intent_id]["transfer_data"] == {"destination": account_id}
     assert wait_until(lambda: body(breeder.call("get", invoice_url))["status"] == "paid", timeout=60)
     purchase = f"{M}transactions/{sale['id']}/"
@@ -289,26 +373,37 @@ def test_a_breeder_bills_a_sale_is_paid_by_card_refunds_part_and_reconciliation_
 
     # The business sees the payment, the fee and the transfer.
     ledger = API + "tenants/me/money-movements/"
-    paid = [("application_fee", "out", 7_500, "USD"), ("payment", "in", 150_000, "USD"),
-            ("transfer", "in", 142_500, "USD")]
+    paid = [
+        ("application_fee", "out", 7_500, "USD"),
+        ("payment", "in", 150_000, "USD"),
+        ("transfer", "in", 142_500, "USD"),
+    ]
     assert wait_until(lambda: movements(breeder, ledger) == paid, timeout=60), movements(breeder, ledger)
 
     # The breeder refunds 100.00; Stripe refunds it and reports it.
     current = body(breeder.call("get", invoice_url))
-    refund = body(breeder.call("post", invoice_url + "refunds/", {"amount_cents": 10_000, "reason": "Vet check fee",
-                                                                  "version": current["version"]},
-                               expect=201, **key("refund")))
+    refund = body(
+        breeder.call(
+            "post",
+            invoice_url + "refunds/",
+            {"amount_cents": 10_000, "reason": "Vet check fee", "version": current["version"]},
+            expect=201,
+            **key("refund"),
+        )
+    )
     assert refund["amount_cents"] == 10_000
     assert [r["amount"] for r in fake_stripe.objects["refunds"].values()] == [10_000]
     stripe_reports_refunds(fake_stripe, intent_id)
-    assert wait_until(lambda: movements(breeder, ledger) == sorted([*paid, ("refund", "out", 10_000, "USD")]),
-                      timeout=60), movements(breeder, ledger)
+    assert wait_until(
+        lambda: movements(breeder, ledger) == sorted([*paid, ("refund", "out", 10_000, "USD")]), timeout=60
+    ), movements(breeder, ledger)
     after = body(breeder.call("get", invoice_url))
     assert (after["status"], after["refunded_cents"]) == ("partially_refunded", 10_000)
 
     # The buyer sees the refund on its purchase (relayed from the breeder's invoice).
-    assert wait_until(lambda: body(buyer.call("get", purchase))["refunded_cents"] == 10_000, timeout=60), \
-        body(buyer.call("get", purchase))
+    assert wait_until(lambda: body(buyer.call("get", purchase))["refunded_cents"] == 10_000, timeout=60), body(
+        buyer.call("get", purchase)
+    )
 
     # The nightly reconciliation finds Stripe and us in agreement.
     assert nightly_reconciliation() == NOTHING_FLAGGED

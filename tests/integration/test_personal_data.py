@@ -22,8 +22,9 @@ def sam():
     """The staff member who runs the command (`--staff sam`): named in both audits."""
     from tenant_app.models import User
 
-    return User.objects.create_user(username="sam", email="sam@breederhq.test", password="pw-for-tests-123",
-                                    is_staff=True)
+    return User.objects.create_user(
+        username="sam", email="sam@breederhq.test", password="pw-for-tests-123", is_staff=True
+    )
 
 
 def test_export_gathers_both_databases_and_is_audited(sam):
@@ -50,8 +51,12 @@ def test_export_gathers_both_databases_and_is_audited(sam):
     assert {c["email"] for c in export["tenant_contacts"]} == {"bea@example.test"}
     assert len(export["tenant_invoices"]) == 2
     audit = StaffActionAudit.objects.get(action="export_personal_data")
-    assert (audit.actor_username, audit.actor_id, audit.reason, audit.target_id) == ("sam", sam.pk, "SAR-17",
-                                                                                      str(buyer.pk))
+    assert (audit.actor_username, audit.actor_id, audit.reason, audit.target_id) == (
+        "sam",
+        sam.pk,
+        "SAR-17",
+        str(buyer.pk),
+    )
     # The cross-tenant read of the contacts names the staff member, not "a scheduled job".
     read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:personal_data_export")
     assert (read.user_id, read.target_tenant_id) == (sam.pk, 0)
@@ -83,8 +88,9 @@ def test_a_tenant_contact_is_exported_and_erased_across_both_databases():
     buyer = MarketplaceUserFactory(email="bea@example.test")
     kennel = TenantFactory()
     with tenant_context(kennel.pk):
-        contact = ContactFactory(tenant=kennel, marketplace_user_id=buyer.pk, email="bea@example.test",
-                                 first_name="Bea", last_name="Jones")
+        contact = ContactFactory(
+            tenant=kennel, marketplace_user_id=buyer.pk, email="bea@example.test", first_name="Bea", last_name="Jones"
+        )
         invoice = make_invoice(contact=contact, amounts=(2_500, 500))
 
     out = StringIO()
@@ -95,12 +101,23 @@ def test_a_tenant_contact_is_exported_and_erased_across_both_databases():
     assert len(export["invoice_lines"]) == 2
     assert export["marketplace"]["marketplace_user"]["email"] == "bea@example.test"
 
-    call_command("export_personal_data", contact=f"{kennel.pk}:{contact.pk}", erase=True, staff="sam",
-                 reason="erasure request 18", stdout=StringIO())
+    call_command(
+        "export_personal_data",
+        contact=f"{kennel.pk}:{contact.pk}",
+        erase=True,
+        staff="sam",
+        reason="erasure request 18",
+        stdout=StringIO(),
+    )
     outbox_relay_due()
     with tenant_context(kennel.pk):
         erased = Contact.all_objects.get(pk=contact.pk)
-        assert (erased.first_name, erased.last_name, erased.email, erased.marketplace_user_id) == ("Erased", "", "", None)
+        assert (erased.first_name, erased.last_name, erased.email, erased.marketplace_user_id) == (
+            "Erased",
+            "",
+            "",
+            None,
+        )
         assert Invoice.all_objects.get(pk=invoice.pk).total_cents == 3_000  # the ledger keeps its amounts
     assert MarketplaceUser.all_objects.using("marketplace").get(pk=buyer.pk).display_name == "Erased user"
     assert OutboxMessage.objects.using("marketplace").filter(topic="marketplace.user_erased").count() == 1

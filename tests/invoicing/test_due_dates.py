@@ -11,7 +11,12 @@ from django.urls import reverse
 
 from breederhq.errors import ValidationFailed
 from breederhq.invoicing.due_dates import (
-    check_due_date, due_date_of_instant, instant_of_due_date, is_overdue, overdue_q, today,
+    check_due_date,
+    due_date_of_instant,
+    instant_of_due_date,
+    is_overdue,
+    overdue_q,
+    today,
 )
 from tenant_app.models import User
 from tests.backoffice.conftest import work_on
@@ -20,8 +25,10 @@ from tests.staff import staff_login
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
-CHANGELISTS = {"tenant_invoice": "admin:tenant_app_invoice_changelist",
-               "marketplace_invoice": "admin:marketplace_app_marketplaceinvoice_changelist"}
+CHANGELISTS = {
+    "tenant_invoice": "admin:tenant_app_invoice_changelist",
+    "marketplace_invoice": "admin:marketplace_app_marketplaceinvoice_changelist",
+}
 
 
 def _invoice(driver, *, due: date | None, steps=("send",)) -> int:
@@ -49,8 +56,9 @@ def test_the_same_invoices_are_overdue_in_both_kinds(driver_class, client):
             "void": (_invoice(driver, due=past, steps=("send", "void")), False),
         }
         rows = {i.pk: i for i in driver.kind.queryset().filter(pk__in=[pk for pk, _ in cases.values()])}
-        by_rule = {name: is_overdue(status=rows[pk].status, due_date=rows[pk].due_date)
-                   for name, (pk, _) in cases.items()}
+        by_rule = {
+            name: is_overdue(status=rows[pk].status, due_date=rows[pk].due_date) for name, (pk, _) in cases.items()
+        }
         assert by_rule == {name: expected for name, (_, expected) in cases.items()}
         filtered = set(driver.kind.queryset().filter(overdue_q()).values_list("pk", flat=True))
         assert filtered == {pk for pk, expected in cases.values() if expected}

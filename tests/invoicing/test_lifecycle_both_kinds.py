@@ -60,8 +60,9 @@ class TenantDriver:
         tservices.invoice_void(invoice_id=pk, actor=self.owner)
 
     def refund(self, pk, amount):
-        tservices.invoice_refund(invoice_id=pk, amount_cents=amount, reason="r", idempotency_key=f"r{next(self.keys)}",
-                                 actor=self.owner)
+        tservices.invoice_refund(
+            invoice_id=pk, amount_cents=amount, reason="r", idempotency_key=f"r{next(self.keys)}", actor=self.owner
+        )
 
     def expire(self):
         tservices.invoice_expire_pending_confirmations(now=timezone.now() + timedelta(days=8))
@@ -82,27 +83,32 @@ class MarketplaceDriver:
 
     def create(self, amount):
         tx = make_transaction(self.provider, self.buyer, amount_cents=amount)
-        return mservices.marketplace_invoice_create(transaction_id=tx.pk, line_items=[mservices.LineItem("A", amount)],
-                                                    actor_id=self.provider.user_id).pk
+        return mservices.marketplace_invoice_create(
+            transaction_id=tx.pk, line_items=[mservices.LineItem("A", amount)], actor_id=self.provider.user_id
+        ).pk
 
     def send(self, pk):
-        mservices.marketplace_invoice_send(invoice_id=pk, expected_version=self._version(pk),
-                                           actor_id=self.provider.user_id)
+        mservices.marketplace_invoice_send(
+            invoice_id=pk, expected_version=self._version(pk), actor_id=self.provider.user_id
+        )
 
     def claim(self, pk):
-        mservices.marketplace_invoice_buyer_mark_paid(invoice_id=pk, buyer_id=self.buyer.pk,
-                                                      expected_version=self._version(pk), receipt=receipt_file())
+        mservices.marketplace_invoice_buyer_mark_paid(
+            invoice_id=pk, buyer_id=self.buyer.pk, expected_version=self._version(pk), receipt=receipt_file()
+        )
 
     def confirm(self, pk):
         mservices.marketplace_invoice_mark_paid(invoice_id=pk, source="manual", actor_id=self.provider.user_id)
 
     def reject(self, pk):
-        mservices.marketplace_invoice_reject_payment_claim(invoice_id=pk, expected_version=None,
-                                                           actor_id=self.provider.user_id, reason="no")
+        mservices.marketplace_invoice_reject_payment_claim(
+            invoice_id=pk, expected_version=None, actor_id=self.provider.user_id, reason="no"
+        )
 
     def void(self, pk):
-        mservices.marketplace_invoice_void(invoice_id=pk, expected_version=self._version(pk),
-                                           actor_id=self.provider.user_id)
+        mservices.marketplace_invoice_void(
+            invoice_id=pk, expected_version=self._version(pk), actor_id=self.provider.user_id
+        )
 
     def refund(self, pk, amount):
         mservices.marketplace_invoice_refund(invoice_id=pk, amount_cents=amount, actor_id=self.provider.user_id)
@@ -115,13 +121,21 @@ DRIVERS = [pytest.param(TenantDriver, id="tenant"), pytest.param(MarketplaceDriv
 
 
 def _trail(kind, pk):
-    return list(kind.audit_model.objects.using(kind.using).filter(invoice_id=pk).order_by("id")
-                .values_list("action", "old_status", "new_status"))
+    return list(
+        kind.audit_model.objects.using(kind.using)
+        .filter(invoice_id=pk)
+        .order_by("id")
+        .values_list("action", "old_status", "new_status")
+    )
 
 
 def _confirmations(kind, pk):
-    return list(kind.confirmation_model.objects.using(kind.using).filter(invoice_id=pk).order_by("id")
-                .values_list("event", flat=True))
+    return list(
+        kind.confirmation_model.objects.using(kind.using)
+        .filter(invoice_id=pk)
+        .order_by("id")
+        .values_list("event", flat=True)
+    )
 
 
 @pytest.mark.parametrize("driver_class", DRIVERS)
@@ -177,10 +191,15 @@ class InvoiceActions(RuleBasedStateMachine):
             atomic.__exit__(None, None, None)
 
     def _snapshot(self):
-        return (tuple(self.kind.model._base_manager.using(self.kind.using).order_by("id")
-                      .values_list("id", "status", "version", "refunded_cents")),
-                self.kind.audit_model.objects.using(self.kind.using).count(),
-                self.kind.confirmation_model.objects.using(self.kind.using).count())
+        return (
+            tuple(
+                self.kind.model._base_manager.using(self.kind.using)
+                .order_by("id")
+                .values_list("id", "status", "version", "refunded_cents")
+            ),
+            self.kind.audit_model.objects.using(self.kind.using).count(),
+            self.kind.confirmation_model.objects.using(self.kind.using).count(),
+        )
 
     def attempt(self, action):
         """Run one step; if it is refused, nothing at all changed."""
@@ -254,7 +273,8 @@ class InvoiceActions(RuleBasedStateMachine):
             assert events.count("buyer_marked_paid") == sum(1 for _, _, new in trail if new == "pending_confirmation")
             assert events.count("confirmed") == sum(1 for _, old, new in trail if new == "paid" and old != "paid")
             assert events.count("rejected") + events.count("expired") == sum(
-                1 for _, old, new in trail if old == "pending_confirmation" and new == "sent")
+                1 for _, old, new in trail if old == "pending_confirmation" and new == "sent"
+            )
 
 
 @pytest.mark.parametrize("driver_class", DRIVERS)
@@ -262,6 +282,11 @@ def test_random_action_sequences_keep_the_invariants_for_both_kinds(driver_class
     machine = type(f"{driver_class.__name__}Actions", (InvoiceActions,), {"driver_class": driver_class})
     run_state_machine_as_test(
         machine,
-        settings=settings(max_examples=20, stateful_step_count=20, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow]),
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=20,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
     )

@@ -36,12 +36,15 @@ def _marketplace_invoice():
 
 
 def _set_marketplace(invoice_id, status):
-    return mservices.marketplace_invoice_set_reconciliation_status(invoice_id=invoice_id, status=status) \
-        .reconciliation_status
+    return mservices.marketplace_invoice_set_reconciliation_status(
+        invoice_id=invoice_id, status=status
+    ).reconciliation_status
 
 
-KINDS = [pytest.param(_tenant_invoice, _set_tenant, id="tenant"),
-         pytest.param(_marketplace_invoice, _set_marketplace, id="marketplace")]
+KINDS = [
+    pytest.param(_tenant_invoice, _set_tenant, id="tenant"),
+    pytest.param(_marketplace_invoice, _set_marketplace, id="marketplace"),
+]
 
 
 @pytest.mark.parametrize(("make", "set_status"), KINDS)

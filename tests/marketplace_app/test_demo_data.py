@@ -18,8 +18,16 @@ from tenant_app.models import User
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
-MODELS = (MarketplaceUser, Provider, ServiceListing, ServiceListingImage, MessageThread, Message,
-          MarketplaceTransaction, MarketplaceInvoice)
+MODELS = (
+    MarketplaceUser,
+    Provider,
+    ServiceListing,
+    ServiceListingImage,
+    MessageThread,
+    Message,
+    MarketplaceTransaction,
+    MarketplaceInvoice,
+)
 
 
 def counts():
@@ -29,8 +37,16 @@ def counts():
 def test_marketplace_demo_data_is_idempotent():
     logins = load_marketplace_demo_data()
     first = counts()
-    assert first == {"MarketplaceUser": 2, "Provider": 1, "ServiceListing": 2, "ServiceListingImage": 3,
-                     "MessageThread": 1, "Message": 3, "MarketplaceTransaction": 1, "MarketplaceInvoice": 1}
+    assert first == {
+        "MarketplaceUser": 2,
+        "Provider": 1,
+        "ServiceListing": 2,
+        "ServiceListingImage": 3,
+        "MessageThread": 1,
+        "Message": 3,
+        "MarketplaceTransaction": 1,
+        "MarketplaceInvoice": 1,
+    }
     assert load_marketplace_demo_data() == logins
     assert counts() == first
     buyer = MarketplaceUser.objects.get(email="buyer@breederhq.test")
@@ -39,10 +55,17 @@ def test_marketplace_demo_data_is_idempotent():
     assert MarketplaceTransaction.objects.get().status == "paid"
     assert provider_stats_drift() == []
     assert Provider.objects.values_list("total_listings", "total_transactions", "total_revenue_cents").get() == (
-        2, 1, 6500)
+        2,
+        1,
+        6500,
+    )
 
 
 def test_load_demo_data_includes_the_marketplace_logins():
     emails = [email for email, _what in load_demo_data()]
-    assert emails == ["admin@breederhq.test", "owner@sunny-kennels.test", "buyer@breederhq.test",
-                      "groomer@breederhq.test"]
+    assert emails == [
+        "admin@breederhq.test",
+        "owner@sunny-kennels.test",
+        "buyer@breederhq.test",
+        "groomer@breederhq.test",
+    ]

@@ -28,7 +28,8 @@ def test_forward_from_the_previous_schema_keeps_every_invoice():
     provider = ProviderFactory()
     tx = make_transaction(provider, amount_cents=2500)
     invoice = services.marketplace_invoice_create(
-        transaction_id=tx.pk, line_items=[services.LineItem("Walk", 1000), services.LineItem("Bath", 750, 2)])
+        transaction_id=tx.pk, line_items=[services.LineItem("Walk", 1000), services.LineItem("Bath", 750, 2)]
+    )
     services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     try:
         _migrate(PREVIOUS)
@@ -41,8 +42,16 @@ def test_forward_from_the_previous_schema_keeps_every_invoice():
         _migrate("latest")
     stored = MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk)
     assert (stored.invoice_number, stored.number, stored.status, stored.version, stored.total_cents) == (
-        f"MP-{provider.pk}-000001", f"MP-{provider.pk}-000001", "sent", 2, 2500)
+        f"MP-{provider.pk}-000001",
+        f"MP-{provider.pk}-000001",
+        "sent",
+        2,
+        2500,
+    )
     assert [(line.quantity, line.total_cents) for line in stored.line_items.all()] == [(1, 1000), (2, 1500)]
     services.marketplace_invoice_void(invoice_id=invoice.pk, expected_version=2)
-    assert list(MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice.pk)
-                .values_list("action", flat=True)) == ["voided"]
+    assert list(
+        MarketplaceInvoiceAuditLog.objects.using("marketplace")
+        .filter(invoice_id=invoice.pk)
+        .values_list("action", flat=True)
+    ) == ["voided"]

@@ -24,7 +24,7 @@ PREVIOUS = ("marketplace_app", "0023_crossdb_check_changed_rows_indexes")
 #: The `due_at` an older release stored, and the due date it means (its date in UTC).
 INSTANTS = [
     ("2030-01-31 10:00:00+00", date(2030, 1, 31)),
-    ("2030-01-31 23:30:00-05:00", date(2030, 2, 1)),   # already 1 February in UTC
+    ("2030-01-31 23:30:00-05:00", date(2030, 2, 1)),  # already 1 February in UTC
     ("2030-02-01 01:00:00+02:00", date(2030, 1, 31)),  # still 31 January in UTC
     (None, None),
 ]
@@ -50,9 +50,13 @@ def _set_due_at(invoice_id: int, instant: str | None) -> None:
 
 def _invoices(count: int) -> list[int]:
     provider = ProviderFactory()
-    return [services.marketplace_invoice_create(transaction_id=make_transaction(provider, amount_cents=1000).pk,
-                                                line_items=[services.LineItem("Walk", 1000)]).pk
-            for _ in range(count)]
+    return [
+        services.marketplace_invoice_create(
+            transaction_id=make_transaction(provider, amount_cents=1000).pk,
+            line_items=[services.LineItem("Walk", 1000)],
+        ).pk
+        for _ in range(count)
+    ]
 
 
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
@@ -85,14 +89,21 @@ def test_the_command_backfills_rows_an_older_release_wrote_in_batches_and_keeps_
     for invoice_id in ids[:3]:
         _set_due_at(invoice_id, "2030-03-01 22:00:00-03:00")
     with connections["marketplace"].cursor() as cursor:
-        cursor.execute("UPDATE marketplace_invoices SET due_at = '2030-05-05 00:00:00+00', due_date = '2030-05-05' "
-                       "WHERE id = %s", [ids[3]])
+        cursor.execute(
+            "UPDATE marketplace_invoices SET due_at = '2030-05-05 00:00:00+00', due_date = '2030-05-05' WHERE id = %s",
+            [ids[3]],
+        )
     assert missing_due_dates() == 3
     first = backfill_batch(after_id=0, batch_size=2)
     assert first == (ids[1], 2)
     call_command("backfill_invoice_due_dates", "--batch-size", "2")
     dates = dict(MarketplaceInvoice.objects.using("marketplace").filter(pk__in=ids).values_list("id", "due_date"))
-    assert dates == {ids[0]: date(2030, 3, 2), ids[1]: date(2030, 3, 2), ids[2]: date(2030, 3, 2),
-                     ids[3]: date(2030, 5, 5), ids[4]: None}
+    assert dates == {
+        ids[0]: date(2030, 3, 2),
+        ids[1]: date(2030, 3, 2),
+        ids[2]: date(2030, 3, 2),
+        ids[3]: date(2030, 5, 5),
+        ids[4]: None,
+    }
     assert missing_due_dates() == 0
     assert backfill_batch(after_id=0, batch_size=10) == (ids[-1], 0)  # a re-run changes nothing

@@ -32,9 +32,11 @@ def test_create_snapshots_payment_mode_totals_lines_and_links_the_transaction():
     assert (invoice.status, invoice.version, invoice.payment_mode_snapshot) == ("draft", 1, "manual")
     assert (invoice.subtotal_cents, invoice.tax_cents, invoice.total_cents) == (10000, 500, 10500)
     assert invoice.number == f"MP-{provider.pk}-000001"
-    assert list(MarketplaceInvoiceLineItem.objects.filter(invoice=invoice).values_list(
-        "description", "quantity", "unit_price_cents", "total_cents", "sort_order")) == [
-        ("Groom", 2, 4000, 8000, 0), ("Nails", 1, 2000, 2000, 1)]
+    assert list(
+        MarketplaceInvoiceLineItem.objects.filter(invoice=invoice).values_list(
+            "description", "quantity", "unit_price_cents", "total_cents", "sort_order"
+        )
+    ) == [("Groom", 2, 4000, 8000, 0), ("Nails", 1, 2000, 2000, 1)]
     tx.refresh_from_db()
     assert (tx.status, tx.invoice_type, tx.invoice_id) == ("invoiced", "marketplace", invoice.pk)
 
@@ -67,7 +69,11 @@ def test_database_refuses_a_breeder_invoice_even_past_the_service():
     tx = make_transaction(breeder)
     with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
         MarketplaceInvoice.objects.create(
-            provider=breeder, transaction=tx, client=tx.client, number="X-1", payment_mode_snapshot="manual",
+            provider=breeder,
+            transaction=tx,
+            client=tx.client,
+            number="X-1",
+            payment_mode_snapshot="manual",
             payment_mode_locked_at=timezone.now(),
         )
     # ...and refuses turning a service provider with invoices into a breeder.
@@ -86,8 +92,9 @@ def test_manual_flow_buyer_claims_with_receipt_provider_confirms():
     provider, buyer, tx, invoice = _invoice()
     invoice = services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     with pytest.raises(ValidationFailed):
-        services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url=None,
-                                                     expected_version=2)
+        services.marketplace_invoice_buyer_mark_paid(
+            invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url=None, expected_version=2
+        )
     invoice.refresh_from_db()
     assert (invoice.status, invoice.version, invoice.buyer_marked_paid_at) == ("sent", 2, None)
 
@@ -152,20 +159,27 @@ def test_partial_then_full_refund_moves_transaction_and_revenue():
     tx.refresh_from_db()
     provider.refresh_from_db()
     assert (invoice.status, tx.status, tx.refunded_cents, provider.total_revenue_cents) == (
-        "refunded", "refunded", 10000, 0)
+        "refunded",
+        "refunded",
+        10000,
+        0,
+    )
 
 
 def test_pending_confirmation_expires_back_to_sent_after_seven_days():
     _provider, buyer, _tx, invoice = _invoice()
     services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk,
-                                                 receipt_url="https://files.test/r.png", expected_version=2)
+    services.marketplace_invoice_buyer_mark_paid(
+        invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url="https://files.test/r.png", expected_version=2
+    )
     _p2, buyer2, _tx2, fresh = _invoice()
     services.marketplace_invoice_send(invoice_id=fresh.pk, expected_version=1)
-    services.marketplace_invoice_buyer_mark_paid(invoice_id=fresh.pk, buyer_id=buyer2.pk,
-                                                 receipt_url="https://files.test/r2.png", expected_version=2)
+    services.marketplace_invoice_buyer_mark_paid(
+        invoice_id=fresh.pk, buyer_id=buyer2.pk, receipt_url="https://files.test/r2.png", expected_version=2
+    )
     MarketplaceInvoice.objects.filter(pk=invoice.pk).update(
-        buyer_marked_paid_at=timezone.now() - timedelta(days=7, minutes=1))
+        buyer_marked_paid_at=timezone.now() - timedelta(days=7, minutes=1)
+    )
 
     assert services.marketplace_invoice_expire_pending_confirmations() == 1
     invoice.refresh_from_db()
@@ -190,8 +204,9 @@ def test_webhook_racing_manual_confirmation_has_one_effect():
     tx = make_transaction(provider, buyer, amount_cents=10000)
     invoice = services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 10000)])
     services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk,
-                                                 receipt_url="https://files.test/r.pdf", expected_version=2)
+    services.marketplace_invoice_buyer_mark_paid(
+        invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url="https://files.test/r.pdf", expected_version=2
+    )
     barrier = threading.Barrier(4)
     results, errors = [], []
 
@@ -259,13 +274,17 @@ def test_cancel_refuses_a_sale_whose_marketplace_invoice_is_live(invoice_state):
     if invoice_state != "draft":
         invoice = services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     if invoice_state == "pending_confirmation":
-        services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk, expected_version=2,
-                                                     receipt_url="https://files.test/r.pdf")
+        services.marketplace_invoice_buyer_mark_paid(
+            invoice_id=invoice.pk, buyer_id=buyer.pk, expected_version=2, receipt_url="https://files.test/r.pdf"
+        )
     before = MarketplaceTransaction.objects.values().get(pk=tx.pk)
     with pytest.raises(Conflict) as refused:
         services.transaction_cancel(transaction_id=tx.pk)
     assert (refused.value.status, refused.value.code, refused.value.extra) == (
-        409, "void_the_invoice", {"invoice_id": invoice.pk, "invoice_status": invoice_state})
+        409,
+        "void_the_invoice",
+        {"invoice_id": invoice.pk, "invoice_status": invoice_state},
+    )
     assert MarketplaceTransaction.objects.values().get(pk=tx.pk) == before
     assert MarketplaceInvoice.objects.get(pk=invoice.pk).status == invoice_state
     assert Provider.objects.get(pk=provider.pk).total_transactions == 1
@@ -301,8 +320,11 @@ def test_the_buyer_claims_with_an_uploaded_receipt_stored_through_django_storage
     with pytest.raises(ValidationFailed):
         services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice.pk, buyer_id=buyer.pk, expected_version=2)
     claimed = services.marketplace_invoice_buyer_mark_paid(
-        invoice_id=invoice.pk, buyer_id=buyer.pk, expected_version=2,
-        receipt=ContentFile(b"%PDF-1.4 wire", name="wire.pdf"))
+        invoice_id=invoice.pk,
+        buyer_id=buyer.pk,
+        expected_version=2,
+        receipt=ContentFile(b"%PDF-1.4 wire", name="wire.pdf"),
+    )
     stored = MarketplaceInvoice.objects.get(pk=claimed.pk)
     assert (stored.status, stored.version, stored.buyer_payment_receipt_url) == ("pending_confirmation", 3, None)
     assert stored.buyer_payment_receipt.name.startswith(f"marketplace/receipts/{provider.pk}/{invoice.pk}/wire")
@@ -312,6 +334,7 @@ def test_the_buyer_claims_with_an_uploaded_receipt_stored_through_django_storage
 def test_database_accepts_a_file_receipt_but_not_no_receipt():
     _provider, _buyer, _tx, invoice = _invoice()
     MarketplaceInvoice.objects.filter(pk=invoice.pk).update(
-        buyer_marked_paid_at=timezone.now(), buyer_payment_receipt="marketplace/receipts/x.pdf")
+        buyer_marked_paid_at=timezone.now(), buyer_payment_receipt="marketplace/receipts/x.pdf"
+    )
     with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
         MarketplaceInvoice.objects.filter(pk=invoice.pk).update(buyer_payment_receipt="")

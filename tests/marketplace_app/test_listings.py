@@ -16,8 +16,14 @@ def listing_count(provider):
 
 def test_create_normalises_location_and_takes_the_provider_currency():
     provider = ProviderFactory(currency="CAD")
-    listing = services.listing_create(provider_id=provider.pk, title="Dog Walking!", category="other",
-                                      price_cents=2000, state=" on ", city=" Toronto ")
+    listing = services.listing_create(
+        provider_id=provider.pk,
+        title="Dog Walking!",
+        category="other",
+        price_cents=2000,
+        state=" on ",
+        city=" Toronto ",
+    )
     assert (listing.state, listing.city, listing.currency, listing.status) == ("ON", "Toronto", "CAD", "draft")
     assert listing.slug.startswith("dog-walking-")
     assert listing_count(provider) == 0
@@ -25,7 +31,11 @@ def test_create_normalises_location_and_takes_the_provider_currency():
 
 @pytest.mark.parametrize(
     ("fields", "field"),
-    [({"category": "dragons"}, "category"), ({"price_cents": -1}, "price_cents"), ({"price_cents": 10.5}, "price_cents")],
+    [
+        ({"category": "dragons"}, "category"),
+        ({"price_cents": -1}, "price_cents"),
+        ({"price_cents": 10.5}, "price_cents"),
+    ],
 )
 def test_create_refuses_invalid_input(fields, field):
     provider = ProviderFactory()
@@ -76,7 +86,10 @@ def test_images_keep_their_order():
     services.listing_image_add(listing_id=listing.pk, url="https://img.test/b.jpg")
     services.listing_image_add(listing_id=listing.pk, url="https://img.test/first.jpg", sort_order=-1)
     assert list(ServiceListingImage.objects.filter(listing=listing).values_list("url", "sort_order")) == [
-        ("https://img.test/first.jpg", -1), ("https://img.test/a.jpg", 0), ("https://img.test/b.jpg", 1)]
+        ("https://img.test/first.jpg", -1),
+        ("https://img.test/a.jpg", 0),
+        ("https://img.test/b.jpg", 1),
+    ]
 
 
 def test_buying_an_inactive_or_foreign_listing_is_refused():
@@ -95,8 +108,9 @@ def test_buying_an_inactive_or_foreign_listing_is_refused():
 def test_buying_a_listing_takes_its_price_and_title():
     provider = ProviderFactory()
     listing = make_listing(provider, title="Bath", price_cents=4200)
-    tx = services.transaction_create(provider_id=provider.pk, client_id=MarketplaceUserFactory().pk,
-                                     listing_id=listing.pk)
+    tx = services.transaction_create(
+        provider_id=provider.pk, client_id=MarketplaceUserFactory().pk, listing_id=listing.pk
+    )
     assert (tx.amount_cents, tx.currency, tx.description, tx.status) == (4200, "USD", "Bath", "pending_invoice")
 
 
@@ -113,4 +127,6 @@ def test_transaction_lists_by_provider_and_client_newest_first():
     assert [t.pk for t in transaction_list_for_provider(provider_id=provider.pk, status="paid")] == [first.pk]
     assert [t.pk for t in transaction_list_for_client(client_id=buyer.pk)] == [elsewhere.pk, second.pk, first.pk]
     assert [t.pk for t in transaction_list_for_client(client_id=buyer.pk, status="pending_invoice")] == [
-        elsewhere.pk, second.pk]
+        elsewhere.pk,
+        second.pk,
+    ]

@@ -136,10 +136,14 @@ def _thread_over_months(provider, buyer, *, per_month: dict[int, int]) -> tuple[
     thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="opening")
     Message.objects.filter(thread=thread).update(created_at=opened)
     messages = [
-        Message.objects.create(thread=thread, sender_id=buyer.pk, body=f"{k}/{i}",
-                               created_at=datetime(*add_months(this_month, k).timetuple()[:3], 10, tzinfo=UTC)
-                               + timedelta(minutes=i))
-        for k, count in sorted(per_month.items()) for i in range(count)
+        Message.objects.create(
+            thread=thread,
+            sender_id=buyer.pk,
+            body=f"{k}/{i}",
+            created_at=datetime(*add_months(this_month, k).timetuple()[:3], 10, tzinfo=UTC) + timedelta(minutes=i),
+        )
+        for k, count in sorted(per_month.items())
+        for i in range(count)
     ]
     MessageThread.objects.filter(pk=thread.pk).update(created_at=opened, last_message_at=messages[-1].created_at)
     everything = list(Message.objects.filter(thread=thread).order_by("-created_at", "-id"))
@@ -177,15 +181,17 @@ def test_a_deep_message_page_reads_only_the_partitions_of_its_window(provider, b
     month = month_start(everything[0].created_at)  # month 2: the newest
 
     with CaptureQueriesContext(connections["marketplace"]) as captured:
-        page = selectors.message_page(thread_id=thread.pk, span=span, before=(everything[2].created_at,
-                                                                              everything[2].id), limit=2)
+        page = selectors.message_page(
+            thread_id=thread.pk, span=span, before=(everything[2].created_at, everything[2].id), limit=2
+        )
     assert [m.pk for m in page] == [m.pk for m in everything[3:5]]
     assert len(captured) == 1
     assert _partitions_scanned(captured) == {partition_name(month)}
 
     with CaptureQueriesContext(connections["marketplace"]) as captured:
-        page = selectors.message_page(thread_id=thread.pk, span=span, before=(everything[4].created_at,
-                                                                              everything[4].id), limit=5)
+        page = selectors.message_page(
+            thread_id=thread.pk, span=span, before=(everything[4].created_at, everything[4].id), limit=5
+        )
     assert [m.pk for m in page] == [m.pk for m in everything[5:10]]  # month 1's
     assert len(captured) == 2  # the cursor's month (nothing older in it), then the two before
     assert _partitions_scanned(captured) == {partition_name(add_months(month, k)) for k in (0, -1, -2)}
@@ -289,9 +295,16 @@ def test_deleted_or_unknown_users_cannot_buy_or_open_threads(provider, buyer):
 def test_a_message_page_returns_message_fields_only(provider, buyer):
     thread, everything = _thread_over_months(provider, buyer, per_month={0: 2})
     span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
-    rows = selectors.message_page(thread_id=thread.pk, span=span, limit=5,
-                                  values=("id", "thread_id", "sender_id", "body", "read_at", "created_at"))
-    assert rows == list(Message.objects.filter(thread=thread).order_by("-created_at", "-id").values(
-        "id", "thread_id", "sender_id", "body", "read_at", "created_at"))
+    rows = selectors.message_page(
+        thread_id=thread.pk,
+        span=span,
+        limit=5,
+        values=("id", "thread_id", "sender_id", "body", "read_at", "created_at"),
+    )
+    assert rows == list(
+        Message.objects.filter(thread=thread)
+        .order_by("-created_at", "-id")
+        .values("id", "thread_id", "sender_id", "body", "read_at", "created_at")
+    )
     with pytest.raises(ValueError):
         selectors.message_page(thread_id=thread.pk, span=span, values=("thread__subject",))

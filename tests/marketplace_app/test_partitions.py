@@ -54,8 +54,12 @@ def test_messages_land_in_the_partition_of_their_month():
         when: Message.objects.create(thread=thread, sender_id=buyer.pk, body="x", created_at=when)
         for when in (last_of_this_month, next_month, far_past)
     }
-    assert partition_of(message_id=placed[last_of_this_month].id, created_at=last_of_this_month) == partition_name(this_month)
-    assert partition_of(message_id=placed[next_month].id, created_at=next_month) == partition_name(add_months(this_month, 1))
+    assert partition_of(message_id=placed[last_of_this_month].id, created_at=last_of_this_month) == partition_name(
+        this_month
+    )
+    assert partition_of(message_id=placed[next_month].id, created_at=next_month) == partition_name(
+        add_months(this_month, 1)
+    )
     assert partition_of(message_id=placed[far_past].id, created_at=far_past) == "messages_default"
     # ids come from one sequence across partitions.
     assert len({m.id for m in placed.values()}) == 3
@@ -99,12 +103,18 @@ def test_archival_moves_only_old_rows_in_batches_without_loss():
     now = timezone.now()
     cutoff = archive_cutoff(now)
     old = [
-        Message.objects.create(thread=thread, sender_id=buyer.pk, body=f"old {i}",
-                               created_at=cutoff - timedelta(days=1 + i), read_at=cutoff)
+        Message.objects.create(
+            thread=thread,
+            sender_id=buyer.pk,
+            body=f"old {i}",
+            created_at=cutoff - timedelta(days=1 + i),
+            read_at=cutoff,
+        )
         for i in range(7)
     ]
-    recent = Message.objects.create(thread=thread, sender_id=buyer.pk, body="recent",
-                                    created_at=cutoff + timedelta(days=1))
+    recent = Message.objects.create(
+        thread=thread, sender_id=buyer.pk, body="recent", created_at=cutoff + timedelta(days=1)
+    )
     before = {(m.id, m.created_at, m.body, m.read_at) for m in Message.objects.filter(thread=thread)}
     total_before = Message.objects.count() + MessageArchive.objects.count()
 
@@ -124,8 +134,9 @@ def test_archival_moves_only_old_rows_in_batches_without_loss():
 
 def test_archive_command_moves_two_year_old_messages():
     thread, buyer = _thread()
-    ancient = Message.objects.create(thread=thread, sender_id=buyer.pk, body="ancient",
-                                     created_at=timezone.now() - timedelta(days=2 * 366 + 1))
+    ancient = Message.objects.create(
+        thread=thread, sender_id=buyer.pk, body="ancient", created_at=timezone.now() - timedelta(days=2 * 366 + 1)
+    )
     call_command("archive_messages", "--batch-size", "1")
     assert MessageArchive.objects.filter(id=ancient.id, body="ancient").count() == 1
     assert not Message.objects.filter(id=ancient.id).exists()
@@ -135,8 +146,9 @@ def test_an_interrupted_archival_loses_nothing_and_the_next_run_finishes():
     thread, buyer = _thread()
     cutoff = archive_cutoff(timezone.now())
     for i in range(5):
-        Message.objects.create(thread=thread, sender_id=buyer.pk, body=f"old {i}",
-                               created_at=cutoff - timedelta(hours=1 + i))
+        Message.objects.create(
+            thread=thread, sender_id=buyer.pk, body=f"old {i}", created_at=cutoff - timedelta(hours=1 + i)
+        )
     total = Message.objects.count() + MessageArchive.objects.count()
 
     assert archive_messages(batch_size=2, max_batches=1) == 2  # stopped after one batch

@@ -68,13 +68,15 @@ def test_stats_equal_a_recomputation_after_random_operations(steps):
             pass  # refused operations must leave the counters alone; checked below like the rest
     for provider in providers:
         stored = Provider.all_objects.values("total_listings", "total_transactions", "total_revenue_cents").get(
-            pk=provider.pk)
+            pk=provider.pk
+        )
         assert stored == provider_stats_recompute(provider_id=provider.pk)
         # And the recomputation itself matches the definitions, counted here in Python.
         mine = [tx for tx in provider.transactions.all()]
         assert stored["total_transactions"] == sum(1 for tx in mine if tx.status != "cancelled")
         assert stored["total_revenue_cents"] == sum(
-            tx.amount_cents - tx.refunded_cents for tx in mine if tx.status in {"paid", "disputed", "refunded"})
+            tx.amount_cents - tx.refunded_cents for tx in mine if tx.status in {"paid", "disputed", "refunded"}
+        )
         assert stored["total_listings"] == provider.listings.filter(status="active").count()
     assert provider_stats_drift() == []
 
@@ -94,7 +96,10 @@ def test_check_command_reports_drift_fixes_it_and_exits_1(capsys):
         call_command("provider_stats_check")
     assert exited.value.code == 1
     out = capsys.readouterr().out
-    assert f"provider #{provider.pk} (Drifty): total_listings stored 5 actual 1, total_revenue_cents stored -3 actual 0" in out
+    assert (
+        f"provider #{provider.pk} (Drifty): total_listings stored 5 actual 1, total_revenue_cents stored -3 actual 0"
+        in out
+    )
     assert f"#{healthy.pk}" not in out
     assert Provider.objects.get(pk=provider.pk).total_listings == 5  # report only, nothing changed
 
@@ -133,7 +138,11 @@ def test_breeder_provider_records_its_tenant_reference():
     provider = ProviderFactory(breeder=True, tenant_id=4242)
     ref = CrossDbReference.objects.using("marketplace").get(source_table="marketplace_providers", source_id=provider.pk)
     assert (ref.source_column, ref.target_db, ref.target_table, ref.target_id) == (
-        "tenant_id", "default", "tenants", 4242)
+        "tenant_id",
+        "default",
+        "tenants",
+        4242,
+    )
 
 
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
@@ -169,17 +178,21 @@ def test_concurrent_writers_keep_the_counters_exact():
     assert provider_stats_drift() == []
 
 
-@pytest.mark.parametrize("start, amount, refund, expected_after_pay, expected_after_refund", [
-    (2**63 - 1 - 10, 1_000, 400, 2**63 - 1, 2**63 - 1 - 400),  # a sale past the top stops at it
-    (-(2**63 - 1) + 10, 1_000, 1_000, -(2**63 - 1) + 1_010, -(2**63 - 1) + 10),  # a refund near the bottom
-])
-def test_revenue_near_the_bigint_bounds_saturates_instead_of_failing_the_sale(start, amount, refund,
-                                                                             expected_after_pay,
-                                                                             expected_after_refund):
+@pytest.mark.parametrize(
+    "start, amount, refund, expected_after_pay, expected_after_refund",
+    [
+        (2**63 - 1 - 10, 1_000, 400, 2**63 - 1, 2**63 - 1 - 400),  # a sale past the top stops at it
+        (-(2**63 - 1) + 10, 1_000, 1_000, -(2**63 - 1) + 1_010, -(2**63 - 1) + 10),  # a refund near the bottom
+    ],
+)
+def test_revenue_near_the_bigint_bounds_saturates_instead_of_failing_the_sale(
+    start, amount, refund, expected_after_pay, expected_after_refund
+):
     provider = ProviderFactory()
     Provider.all_objects.filter(pk=provider.pk).update(total_revenue_cents=start)
-    tx = services.transaction_create(provider_id=provider.pk, client_id=MarketplaceUserFactory().pk,
-                                     amount_cents=amount)
+    tx = services.transaction_create(
+        provider_id=provider.pk, client_id=MarketplaceUserFactory().pk, amount_cents=amount
+    )
     services.transaction_mark_paid(transaction_id=tx.pk)
     assert Provider.all_objects.get(pk=provider.pk).total_revenue_cents == expected_after_pay
     services.transaction_refund(transaction_id=tx.pk, amount_cents=refund)

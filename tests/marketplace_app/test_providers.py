@@ -13,12 +13,17 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
 def test_breeder_provider_links_its_tenant_and_sets_the_user_kind():
     user = MarketplaceUserFactory()
-    provider = services.provider_create(user=user, kind="breeder", business_name="Sunny Kennels", tenant_id=31,
-                                        city=" Austin ", state="tx")
+    provider = services.provider_create(
+        user=user, kind="breeder", business_name="Sunny Kennels", tenant_id=31, city=" Austin ", state="tx"
+    )
     assert (provider.kind, provider.tenant_id, provider.city, provider.state) == ("breeder", 31, "Austin", "TX")
     assert MarketplaceUser.objects.get(pk=user.pk).kind == "breeder"
-    assert CrossDbReference.objects.using("marketplace").filter(
-        source_table="marketplace_providers", source_id=provider.pk, target_table="tenants", target_id=31).count() == 1
+    assert (
+        CrossDbReference.objects.using("marketplace")
+        .filter(source_table="marketplace_providers", source_id=provider.pk, target_table="tenants", target_id=31)
+        .count()
+        == 1
+    )
 
 
 @pytest.mark.parametrize(("kind", "tenant_id"), [("breeder", None), ("service_provider", 8)])

@@ -36,7 +36,8 @@ def test_transaction_rows_render_as_transaction_out():
     make_transaction(provider, buyer, description="Bath")
     paid = make_transaction(provider, buyer, amount_cents=12345)
     MarketplaceTransaction.objects.using("marketplace").filter(pk=paid.pk).update(
-        paid_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
+        paid_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    )
     transactions = MarketplaceTransaction.objects.using("marketplace").order_by("id")
     rows = s.transaction_rows_out(transactions.values(*s.TRANSACTION_VALUES))
     assert [r["paid_at"] for r in rows] == [None, "2026-01-02T03:04:05.678901Z"]

@@ -29,9 +29,11 @@ def test_review_composite_indexes_exist():
     assert tx["mkt_tx_provider_status_created"].endswith("(provider_id, status, created_at DESC)")
     assert tx["mkt_tx_client_status_created"].endswith("(client_id, status, created_at DESC)")
     assert indexes("messages")["messages_thread_created"].endswith(
-        "(thread_id, created_at DESC, id DESC) INCLUDE (read_at)")
+        "(thread_id, created_at DESC, id DESC) INCLUDE (read_at)"
+    )
     assert indexes("service_listings")["service_listings_active_search"].endswith(
-        "(category, state, city) WHERE ((status)::text = 'active'::text)")
+        "(category, state, city) WHERE ((status)::text = 'active'::text)"
+    )
     assert indexes("marketplace_invoices")["mkt_invoices_tx_status"].endswith("(transaction_id, status)")
 
 
@@ -40,7 +42,8 @@ def test_listing_gin_indexes_and_a_single_slug_index():
     assert "USING gin (category_metadata)" in listing["service_listings_metadata_gin"]
     assert listing["listings_search_document_gin"].endswith(
         "USING gin (((search_vector || array_to_tsvector(ARRAY[('category='::text || (category)::text), "
-        "('state='::text || (state)::text), ('city='::text || (city)::text)])))) WITH (fastupdate=off)")
+        "('state='::text || (state)::text), ('city='::text || (city)::text)])))) WITH (fastupdate=off)"
+    )
     # The text-only index it replaces stays one release, for the previous release's processes.
     assert "USING gin (search_vector)" in listing["service_listings_search_gin"]
     slug_indexes = [name for name, definition in listing.items() if "(slug" in definition]
@@ -53,9 +56,11 @@ def test_high_volume_ids_are_bigint_and_partitioned_messages():
     with connections["marketplace"].cursor() as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE relname = 'messages'")
         assert cursor.fetchone() == ("p",)
-        cursor.execute("SELECT col_description('marketplace_transactions'::regclass, "
-                       "(SELECT attnum FROM pg_attribute WHERE attrelid = 'marketplace_transactions'::regclass "
-                       "AND attname = 'invoice_id'))")
+        cursor.execute(
+            "SELECT col_description('marketplace_transactions'::regclass, "
+            "(SELECT attnum FROM pg_attribute WHERE attrelid = 'marketplace_transactions'::regclass "
+            "AND attname = 'invoice_id'))"
+        )
         assert "invoice_type" in cursor.fetchone()[0]
 
 

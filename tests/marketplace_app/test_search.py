@@ -19,17 +19,41 @@ def catalogue():
     denver = ProviderFactory(city="Denver", state="CO")
     gone = ProviderFactory(city="Austin", state="TX")
     listings = {
-        "groom": make_listing(austin, title="Full dog grooming", description="Bath, nails and haircut",
-                              category="grooming", price_cents=6000,
-                              category_metadata={"breed_sizes": ["small", "medium"], "mobile": True}),
-        "groom_cheap": make_listing(austin, title="Nail trim", description="Quick nail trimming for dogs",
-                                    category="grooming", price_cents=1500, category_metadata={"mobile": False}),
-        "train": make_listing(austin, title="Puppy training class", description="Obedience for puppies",
-                              category="training", price_cents=12000, category_metadata={"group": True}),
-        "denver_groom": make_listing(denver, title="Cat grooming", description="Gentle grooming for cats",
-                                     category="grooming", price_cents=7000, category_metadata={"mobile": True}),
-        "draft": make_listing(austin, title="Grooming deluxe", description="grooming", category="grooming",
-                              publish=False),
+        "groom": make_listing(
+            austin,
+            title="Full dog grooming",
+            description="Bath, nails and haircut",
+            category="grooming",
+            price_cents=6000,
+            category_metadata={"breed_sizes": ["small", "medium"], "mobile": True},
+        ),
+        "groom_cheap": make_listing(
+            austin,
+            title="Nail trim",
+            description="Quick nail trimming for dogs",
+            category="grooming",
+            price_cents=1500,
+            category_metadata={"mobile": False},
+        ),
+        "train": make_listing(
+            austin,
+            title="Puppy training class",
+            description="Obedience for puppies",
+            category="training",
+            price_cents=12000,
+            category_metadata={"group": True},
+        ),
+        "denver_groom": make_listing(
+            denver,
+            title="Cat grooming",
+            description="Gentle grooming for cats",
+            category="grooming",
+            price_cents=7000,
+            category_metadata={"mobile": True},
+        ),
+        "draft": make_listing(
+            austin, title="Grooming deluxe", description="grooming", category="grooming", publish=False
+        ),
         "paused": make_listing(austin, title="Grooming paused", description="grooming", category="grooming"),
         "archived": make_listing(austin, title="Grooming archived", description="grooming", category="grooming"),
         "deleted_provider": make_listing(gone, title="Grooming by a deleted provider", category="grooming"),
@@ -101,7 +125,11 @@ def test_relevance_puts_title_matches_first(catalogue):
 
 
 def test_newest_order_is_by_publication(catalogue):
-    assert found(listing_search(category="grooming", order="newest")) == [catalogue["denver_groom"].pk, catalogue["groom_cheap"].pk, catalogue["groom"].pk]
+    assert found(listing_search(category="grooming", order="newest")) == [
+        catalogue["denver_groom"].pk,
+        catalogue["groom_cheap"].pk,
+        catalogue["groom"].pk,
+    ]
 
 
 def test_pages_split_the_ordered_matches_and_each_carries_the_count(catalogue):
@@ -174,11 +202,17 @@ def statement_timeout() -> str:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.parametrize("in_transaction", [
-    pytest.param(False, id="autocommit, as the API reads", marks=pytest.mark.django_db(
-        databases=["default", "marketplace"], transaction=True)),
-    pytest.param(True, id="inside a caller's transaction"),
-])
+@pytest.mark.parametrize(
+    "in_transaction",
+    [
+        pytest.param(
+            False,
+            id="autocommit, as the API reads",
+            marks=pytest.mark.django_db(databases=["default", "marketplace"], transaction=True),
+        ),
+        pytest.param(True, id="inside a caller's transaction"),
+    ],
+)
 def test_a_search_past_its_time_limit_is_stopped_and_leaves_the_connection_as_it_was(in_transaction, settings):
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 300
     before = statement_timeout()

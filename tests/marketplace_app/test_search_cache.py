@@ -36,9 +36,16 @@ def austin():
 
 
 def entry_keys() -> list[str]:
-    return sorted(key for key in (key.decode() for key in request_redis.client().scan_iter(
-        match=f"{request_redis.key_prefix()}:listing-search:{search_cache._FORMAT}:*"))
-        if not key.endswith(":lock") and ":generation:" not in key and ":refused:" not in key)
+    return sorted(
+        key
+        for key in (
+            key.decode()
+            for key in request_redis.client().scan_iter(
+                match=f"{request_redis.key_prefix()}:listing-search:{search_cache._FORMAT}:*"
+            )
+        )
+        if not key.endswith(":lock") and ":generation:" not in key and ":refused:" not in key
+    )
 
 
 def search(**params) -> tuple[dict, int]:

@@ -41,8 +41,10 @@ def catalogue():
             [providers, LISTINGS],
         )
     params = connections["marketplace"].get_connection_params()
-    with psycopg.connect(**{**params, "user": settings.DATABASE_OWNER_USER,
-                            "password": settings.DATABASE_OWNER_PASSWORD}, autocommit=True) as owner:
+    with psycopg.connect(
+        **{**params, "user": settings.DATABASE_OWNER_USER, "password": settings.DATABASE_OWNER_PASSWORD},
+        autocommit=True,
+    ) as owner:
         owner.execute("ANALYZE service_listings")
         owner.execute("ANALYZE marketplace_providers")
 
@@ -63,8 +65,12 @@ def nodes(node: dict):
 
 def page_part(root: dict) -> list[dict]:
     """The nodes reading the page (not the capped count's InitPlan)."""
-    return [node for child in root.get("Plans", []) if child.get("Parent Relationship") != "InitPlan"
-            for node in nodes(child)]
+    return [
+        node
+        for child in root.get("Plans", [])
+        if child.get("Parent Relationship") != "InitPlan"
+        for node in nodes(child)
+    ]
 
 
 def test_a_common_word_walks_the_stored_order_and_stops_after_the_candidates(catalogue):

@@ -41,9 +41,12 @@ def search_cache_on(settings):
 def catalogue():
     austin = ProviderFactory(business_name="Austin Groomers", city="Austin", state="TX")
     denver = ProviderFactory(business_name="Denver Groomers", city="Denver", state="CO")
-    return {"austin": austin, "denver": denver,
-            "tx": [make_listing(austin, title=f"Dog grooming {n}") for n in range(3)],
-            "co": [make_listing(denver, title=f"Dog grooming {n}") for n in range(2)]}
+    return {
+        "austin": austin,
+        "denver": denver,
+        "tx": [make_listing(austin, title=f"Dog grooming {n}") for n in range(3)],
+        "co": [make_listing(denver, title=f"Dog grooming {n}") for n in range(2)],
+    }
 
 
 def get(params, client=None):
@@ -64,7 +67,12 @@ def test_a_refused_search_is_answered_again_from_the_refusal_cache(catalogue, se
     assert (first.status_code, first.json()["code"], queries) == (503, "search_timeout", 1)
     for _ in range(3):  # the database could answer now: the refusal stands, and costs nothing
         again, queries = get({"q": "dog"})
-        assert (again.status_code, again.json()["code"], again.json()["timeout_ms"], queries) == (503, "search_timeout", 200, 0)
+        assert (again.status_code, again.json()["code"], again.json()["timeout_ms"], queries) == (
+            503,
+            "search_timeout",
+            200,
+            0,
+        )
         assert again["Content-Type"] == "application/problem+json"
     [key] = request_redis.client().keys(f"{request_redis.key_prefix()}:listing-search:*:refused:*")
     assert 0 < request_redis.client().ttl(key) <= settings.LISTING_SEARCH_REFUSAL_CACHE_SECONDS
@@ -122,8 +130,9 @@ def test_a_client_past_its_concurrent_searches_gets_429_and_the_site_keeps_answe
 def test_a_cached_answer_needs_no_slot(catalogue, settings):
     settings.LISTING_SEARCH_CONCURRENT_PER_CLIENT = 1
     assert get({"q": "dog"})[0].status_code == 200
-    request_redis.client().zadd(f"{request_redis.key_prefix()}:listing-search-slots:127.0.0.1",
-                                {"another search": time.time() * 1000})
+    request_redis.client().zadd(
+        f"{request_redis.key_prefix()}:listing-search-slots:127.0.0.1", {"another search": time.time() * 1000}
+    )
     response, queries = get({"q": "dog"})
     assert (response.status_code, queries) == (200, 0)
     assert get({"q": "cat"})[0].status_code == 429
@@ -132,8 +141,10 @@ def test_a_cached_answer_needs_no_slot(catalogue, settings):
 def test_a_slot_lost_by_a_dead_process_expires_with_its_lease(catalogue, settings):
     settings.LISTING_SEARCH_CONCURRENT_PER_CLIENT = 1
     lease = settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS + search_guard.LEASE_MARGIN_MS
-    request_redis.client().zadd(f"{request_redis.key_prefix()}:listing-search-slots:127.0.0.1",
-                                {"died mid-search": time.time() * 1000 - lease - 1})
+    request_redis.client().zadd(
+        f"{request_redis.key_prefix()}:listing-search-slots:127.0.0.1",
+        {"died mid-search": time.time() * 1000 - lease - 1},
+    )
     assert get({"q": "dog"})[0].status_code == 200
 
 
@@ -151,9 +162,10 @@ def test_without_redis_searches_are_not_limited_and_the_site_answers(catalogue, 
 def test_the_same_search_written_differently_is_one_cache_entry(catalogue):
     first, queries = get({"q": "Dog  Grooming", "state": "tx", "city": " Austin "})
     assert (first.status_code, first.json()["count"], queries) == (200, 3, 1)
-    for params in ({"city": "Austin", "state": " TX", "q": "dog grooming"},
-                   {"q": " DOG grooming ", "state": "TX", "city": "Austin", "page": "1", "page_size": "25",
-                    "order": "relevance"}):
+    for params in (
+        {"city": "Austin", "state": " TX", "q": "dog grooming"},
+        {"q": " DOG grooming ", "state": "TX", "city": "Austin", "page": "1", "page_size": "25", "order": "relevance"},
+    ):
         response, queries = get(params)
         assert (response.status_code, response.json()["count"], queries) == (200, 3, 0), params
     other, queries = get({"q": "dog grooming", "state": "TX", "city": "austin"})
@@ -175,16 +187,28 @@ def test_an_unknown_parameter_is_refused_before_anything_is_read(catalogue, para
 
 
 def test_an_edit_makes_stale_only_the_answers_that_could_show_it(catalogue, django_capture_on_commit_callbacks):
-    searches = {"tx": {"q": "dog", "state": "TX"}, "austin": {"q": "dog", "city": "Austin"},
-                "co": {"q": "dog", "state": "CO"}, "everywhere": {"q": "dog"}}
+    searches = {
+        "tx": {"q": "dog", "state": "TX"},
+        "austin": {"q": "dog", "city": "Austin"},
+        "co": {"q": "dog", "state": "CO"},
+        "everywhere": {"q": "dog"},
+    }
     for params in searches.values():
         assert get(params)[1] == 1
     listing = catalogue["co"][0]
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
-        services.listing_update(listing_id=listing.pk, provider_id=catalogue["denver"].pk,
-                                expected_version=listing.version, title="Cat grooming")
+        services.listing_update(
+            listing_id=listing.pk,
+            provider_id=catalogue["denver"].pk,
+            expected_version=listing.version,
+            title="Cat grooming",
+        )
     assert {name: get(params)[1] for name, params in searches.items()} == {
-        "tx": 0, "austin": 0, "co": 1, "everywhere": 1}
+        "tx": 0,
+        "austin": 0,
+        "co": 1,
+        "everywhere": 1,
+    }
     assert get(searches["co"])[0].json()["count"] == 1
 
 
@@ -193,13 +217,20 @@ def test_a_listing_moved_between_states_makes_both_stale(catalogue, django_captu
     get(tx), get(co)
     listing = catalogue["tx"][0]
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
-        services.listing_update(listing_id=listing.pk, provider_id=catalogue["austin"].pk,
-                                expected_version=listing.version, state="CO", city="Denver")
+        services.listing_update(
+            listing_id=listing.pk,
+            provider_id=catalogue["austin"].pk,
+            expected_version=listing.version,
+            state="CO",
+            city="Denver",
+        )
     (tx_answer, tx_queries), (co_answer, co_queries) = get(tx), get(co)
     assert (tx_answer.json()["count"], tx_queries, co_answer.json()["count"], co_queries) == (2, 1, 3, 1)
 
 
-def test_a_provider_edit_makes_stale_the_answers_that_could_show_its_listings(catalogue, django_capture_on_commit_callbacks):
+def test_a_provider_edit_makes_stale_the_answers_that_could_show_its_listings(
+    catalogue, django_capture_on_commit_callbacks
+):
     tx, co = {"q": "dog", "state": "TX"}, {"q": "dog", "state": "CO"}
     get(tx), get(co)
     with django_capture_on_commit_callbacks(using="marketplace", execute=True):
@@ -207,7 +238,8 @@ def test_a_provider_edit_makes_stale_the_answers_that_could_show_its_listings(ca
         catalogue["denver"].save()  # as the admin does
     co_answer, co_queries = get(co)
     assert co_queries == 1 and {row["provider"]["business_name"] for row in co_answer.json()["results"]} == {
-        "Mile High Groomers"}
+        "Mile High Groomers"
+    }
     assert get(tx)[1] == 0
 
 
@@ -246,12 +278,15 @@ def test_the_score_is_recency_plus_description_and_images_and_the_command_fills_
     published = int(listing.published_at.timestamp())
     score = lambda: ServiceListing.objects.using("marketplace").get(pk=listing.pk).search_score  # noqa: E731
     assert score() == published
-    services.listing_update(listing_id=listing.pk, provider_id=catalogue["austin"].pk,
-                            expected_version=listing.version, description="x" * 250)
+    services.listing_update(
+        listing_id=listing.pk,
+        provider_id=catalogue["austin"].pk,
+        expected_version=listing.version,
+        description="x" * 250,
+    )
     services.listing_image_add(listing_id=listing.pk, url="https://img.example/1.jpg")
     assert score() == published + DESCRIBED_BONUS_SECONDS + IMAGE_BONUS_SECONDS
     ServiceListing.objects.using("marketplace").update(search_score=None)  # as before the column existed
     call_command("listing_search_scores", batch_size=2)
     assert score() == published + DESCRIBED_BONUS_SECONDS + IMAGE_BONUS_SECONDS
-    assert not ServiceListing.objects.using("marketplace").filter(
-        status="active", search_score__isnull=True).exists()
+    assert not ServiceListing.objects.using("marketplace").filter(status="active", search_score__isnull=True).exists()

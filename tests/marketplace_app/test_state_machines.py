@@ -18,17 +18,29 @@ HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[Hea
 
 # The transitions the marketplace allows, plus dispute resolution (won -> paid, lost -> refunded).
 TRANSACTION_EDGES = {
-    ("pending_invoice", "invoiced"), ("pending_invoice", "paid"), ("pending_invoice", "cancelled"),
-    ("invoiced", "paid"), ("invoiced", "cancelled"),
-    ("paid", "refunded"), ("paid", "disputed"),
-    ("disputed", "paid"), ("disputed", "refunded"),
+    ("pending_invoice", "invoiced"),
+    ("pending_invoice", "paid"),
+    ("pending_invoice", "cancelled"),
+    ("invoiced", "paid"),
+    ("invoiced", "cancelled"),
+    ("paid", "refunded"),
+    ("paid", "disputed"),
+    ("disputed", "paid"),
+    ("disputed", "refunded"),
 }
 INVOICE_EDGES = {
-    ("draft", "sent"), ("draft", "void"),
-    ("sent", "pending_confirmation"), ("sent", "paid"), ("sent", "void"),
-    ("pending_confirmation", "paid"), ("pending_confirmation", "sent"), ("pending_confirmation", "void"),
-    ("paid", "partially_refunded"), ("paid", "refunded"),
-    ("partially_refunded", "partially_refunded"), ("partially_refunded", "refunded"),
+    ("draft", "sent"),
+    ("draft", "void"),
+    ("sent", "pending_confirmation"),
+    ("sent", "paid"),
+    ("sent", "void"),
+    ("pending_confirmation", "paid"),
+    ("pending_confirmation", "sent"),
+    ("pending_confirmation", "void"),
+    ("paid", "partially_refunded"),
+    ("paid", "refunded"),
+    ("partially_refunded", "partially_refunded"),
+    ("partially_refunded", "refunded"),
 }
 
 
@@ -38,14 +50,22 @@ def test_the_code_tables_are_exactly_the_designed_ones():
 
 
 TX_OPERATIONS = ["attach_invoice", "mark_paid", "cancel", "dispute", "resolve_won", "resolve_lost", "refund_all"]
-TX_TARGET = {"attach_invoice": "invoiced", "mark_paid": "paid", "cancel": "cancelled", "dispute": "disputed",
-             "resolve_won": "paid", "resolve_lost": "refunded", "refund_all": "refunded"}
+TX_TARGET = {
+    "attach_invoice": "invoiced",
+    "mark_paid": "paid",
+    "cancel": "cancelled",
+    "dispute": "disputed",
+    "resolve_won": "paid",
+    "resolve_lost": "refunded",
+    "refund_all": "refunded",
+}
 
 
 def _apply_tx(operation: str, tx_id: int, amount: int):
     calls = {
         "attach_invoice": lambda: services.transaction_attach_invoice(
-            transaction_id=tx_id, invoice_type="tenant", invoice_id=900),
+            transaction_id=tx_id, invoice_type="tenant", invoice_id=900
+        ),
         "mark_paid": lambda: services.transaction_mark_paid(transaction_id=tx_id),
         "cancel": lambda: services.transaction_cancel(transaction_id=tx_id),
         "dispute": lambda: services.transaction_dispute(transaction_id=tx_id),
@@ -107,8 +127,13 @@ def _expected_invoice(state: str, refunded: int, total: int, operation: str) -> 
             return None
         new_refunded = refunded + amount
         return ("refunded" if new_refunded == total else "partially_refunded"), new_refunded
-    target = {"send": "sent", "buyer_claim": "pending_confirmation", "reject_claim": "sent",
-              "confirm_paid": "paid", "void": "void"}[operation]
+    target = {
+        "send": "sent",
+        "buyer_claim": "pending_confirmation",
+        "reject_claim": "sent",
+        "confirm_paid": "paid",
+        "void": "void",
+    }[operation]
     if operation == "reject_claim" and state != "pending_confirmation":
         return None
     if operation == "send" and state != "draft":
@@ -129,15 +154,20 @@ def test_invoice_state_machine(operations):
         calls = {
             "send": lambda: services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=current.version),
             "buyer_claim": lambda: services.marketplace_invoice_buyer_mark_paid(
-                invoice_id=invoice.pk, buyer_id=buyer.pk, receipt_url="https://files.test/r.pdf",
-                expected_version=current.version),
+                invoice_id=invoice.pk,
+                buyer_id=buyer.pk,
+                receipt_url="https://files.test/r.pdf",
+                expected_version=current.version,
+            ),
             "reject_claim": lambda: services.marketplace_invoice_reject_payment_claim(
-                invoice_id=invoice.pk, expected_version=current.version),
+                invoice_id=invoice.pk, expected_version=current.version
+            ),
             "confirm_paid": lambda: services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual"),
             "void": lambda: services.marketplace_invoice_void(invoice_id=invoice.pk, expected_version=current.version),
             "refund_part": lambda: services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=1000),
             "refund_rest": lambda: services.marketplace_invoice_refund(
-                invoice_id=invoice.pk, amount_cents=max(total - refunded, 1) if total - refunded else 1),
+                invoice_id=invoice.pk, amount_cents=max(total - refunded, 1) if total - refunded else 1
+            ),
         }
         expected = _expected_invoice(state, refunded, total, operation)
         before = MarketplaceInvoice.objects.values().get(pk=invoice.pk)
@@ -155,9 +185,15 @@ def test_invoice_state_machine(operations):
         assert (after.status, after.refunded_cents) == (state, refunded)
     tx.refresh_from_db()
     provider.refresh_from_db()
-    expected_tx_state = {"draft": "invoiced", "sent": "invoiced", "pending_confirmation": "invoiced",
-                         "void": "cancelled", "paid": "paid", "partially_refunded": "paid",
-                         "refunded": "refunded"}[state]
+    expected_tx_state = {
+        "draft": "invoiced",
+        "sent": "invoiced",
+        "pending_confirmation": "invoiced",
+        "void": "cancelled",
+        "paid": "paid",
+        "partially_refunded": "paid",
+        "refunded": "refunded",
+    }[state]
     assert (tx.status, tx.refunded_cents) == (expected_tx_state, refunded)
     actual = provider_stats_recompute(provider_id=provider.pk)
     assert {k: getattr(provider, k) for k in actual} == actual

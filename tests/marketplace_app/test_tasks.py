@@ -23,8 +23,9 @@ def test_maintenance_tasks_in_a_worker(celery_worker):
     provider = ProviderFactory()
     buyer = MarketplaceUserFactory()
     thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="new")
-    old = Message.objects.create(thread=thread, sender_id=buyer.pk, body="old",
-                                 created_at=timezone.now() - timedelta(days=800))
+    old = Message.objects.create(
+        thread=thread, sender_id=buyer.pk, body="old", created_at=timezone.now() - timedelta(days=800)
+    )
     assert tasks.archive_old_messages.delay(batch_size=10).get(timeout=60) == 1
     assert list(MessageArchive.objects.values_list("id", flat=True)) == [old.id]
 

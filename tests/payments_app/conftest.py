@@ -47,22 +47,34 @@ class StripeTenant:
     contact: object
 
 
-def connect_account(*, tenant=None, provider=None, status="enabled", allow_manual_fallback=True,
-                    stripe_account_id=None):
+def connect_account(
+    *, tenant=None, provider=None, status="enabled", allow_manual_fallback=True, stripe_account_id=None
+):
     from breederhq.tenancy import owner_context
 
     enabled = status == "enabled"
     with owner_context(tenant.pk if tenant else None):  # the owner's row (row-level security)
-        return _create_account(tenant=tenant, provider=provider, status=status, enabled=enabled,
-                               allow_manual_fallback=allow_manual_fallback, stripe_account_id=stripe_account_id)
+        return _create_account(
+            tenant=tenant,
+            provider=provider,
+            status=status,
+            enabled=enabled,
+            allow_manual_fallback=allow_manual_fallback,
+            stripe_account_id=stripe_account_id,
+        )
 
 
 def _create_account(*, tenant, provider, status, enabled, allow_manual_fallback, stripe_account_id):
     return StripeConnectAccount.objects.create(
         stripe_account_id=stripe_account_id or f"acct_{'t' if tenant else 'p'}{(tenant or provider).pk}",
-        owner_type="tenant" if tenant else "provider", owner_tenant=tenant,
-        provider_id=provider.pk if provider else None, status=status, charges_enabled=enabled,
-        payouts_enabled=enabled, details_submitted=True, allow_manual_fallback=allow_manual_fallback,
+        owner_type="tenant" if tenant else "provider",
+        owner_tenant=tenant,
+        provider_id=provider.pk if provider else None,
+        status=status,
+        charges_enabled=enabled,
+        payouts_enabled=enabled,
+        details_submitted=True,
+        allow_manual_fallback=allow_manual_fallback,
     )
 
 
@@ -91,8 +103,9 @@ def deliver_and_process(client, event, secret=WEBHOOK_SECRET):
     from payments_app import services
 
     body, header = signed_delivery(event, secret)
-    response = client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=header)
+    response = client.post(
+        "/api/v1/payments/stripe/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
     assert response.status_code == 200
     pk = StripeWebhookEvent.objects.get(stripe_event_id=event["id"]).pk
     return services.stripe_event_process(event_pk=pk)

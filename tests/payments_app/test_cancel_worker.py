@@ -25,8 +25,9 @@ def worker_environment(fake_stripe, **extra):
 def opened_invoice(stripe_tenant):
     """Sent (the worker opens its intent after the send commits); returns (invoice, intent id)."""
     invoice = sent_tenant_invoice(stripe_tenant)
-    assert wait_until(lambda: every_row(InvoicePayment).filter(stripe_payment_intent_id__isnull=False).exists(), timeout=60), \
-        "the worker never opened the intent"
+    assert wait_until(
+        lambda: every_row(InvoicePayment).filter(stripe_payment_intent_id__isnull=False).exists(), timeout=60
+    ), "the worker never opened the intent"
     return invoice, every_row(InvoicePayment).get().stripe_payment_intent_id
 
 
@@ -36,8 +37,11 @@ def void(invoice, tenant_id):
 
 
 def cancel_requests(fake_stripe):
-    return [(r["idempotency_key"], r.get("replayed")) for r in fake_stripe.requests_to("POST", "/v1/payment_intents/")
-            if r["path"].endswith("/cancel")]
+    return [
+        (r["idempotency_key"], r.get("replayed"))
+        for r in fake_stripe.requests_to("POST", "/v1/payment_intents/")
+        if r["path"].endswith("/cancel")
+    ]
 
 
 def row():
@@ -61,7 +65,9 @@ def test_a_worker_killed_mid_cancel_is_completed_once_by_the_redelivered_task(
     environment = worker_environment(
         fake_stripe,
         # Unacknowledged tasks come back after 3 s instead of an hour, to keep the test short.
-        CELERY_VISIBILITY_TIMEOUT="3", CELERY_UNACKED_RESTORE_INTERVAL="1", CELERY_UNACKED_RESTORE_THROTTLE="1",
+        CELERY_VISIBILITY_TIMEOUT="3",
+        CELERY_UNACKED_RESTORE_INTERVAL="1",
+        CELERY_UNACKED_RESTORE_THROTTLE="1",
     )
     first = start_celery_worker(**environment)
     invoice, intent_id = opened_invoice(stripe_tenant)

@@ -22,15 +22,21 @@ CHANGELIST = "admin:payments_app_stripeconnectaccount_changelist"
 
 @pytest.fixture
 def staff_client(client):
-    user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!")
+    user = User.objects.create_superuser(
+        username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!"
+    )
     return staff_login(client, user)
 
 
 def onboarding_account(**requirements):
     account = connect_account(tenant=TenantFactory(), status="restricted")
     every_row(StripeConnectAccount).filter(pk=account.pk).update(
-        charges_enabled=True, payouts_enabled=False, account_type="express", disabled_reason="requirements.past_due",
-        **requirements)
+        charges_enabled=True,
+        payouts_enabled=False,
+        account_type="express",
+        disabled_reason="requirements.past_due",
+        **requirements,
+    )
     return account
 
 
@@ -42,8 +48,10 @@ def _page(client, query: str = "") -> tuple[int, str]:
 
 
 def test_the_onboarding_state_is_shown_and_filterable(staff_client):
-    account = onboarding_account(requirements_currently_due=["external_account", "tos_acceptance.date"],
-                                 requirements_past_due=["external_account"])
+    account = onboarding_account(
+        requirements_currently_due=["external_account", "tos_acceptance.date"],
+        requirements_past_due=["external_account"],
+    )
     _, page = _page(staff_client, "?status=restricted&details_submitted__exact=1")
     assert account.stripe_account_id in page
     assert "2 (1): external_account, tos_acceptance.date" in page

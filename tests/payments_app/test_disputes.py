@@ -15,7 +15,7 @@ from payments_app.models import InvoicePayment
 from tenant_app.models import CreditNote, Invoice, Payment
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice, every_row
+from tests.payments_app.conftest import connect_account, deliver_and_process, every_row, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -32,8 +32,9 @@ def breeder_sale(client, fake_stripe, stripe_tenant):
     provider = ProviderFactory(breeder=True, tenant_id=stripe_tenant.tenant.pk)
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=25_000)
     marketplace_services.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
-    intent_id = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                              tenant_id=stripe_tenant.tenant.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    ).stripe_payment_intent_id
     deliver_and_process(client, stripe_event("payment_intent.succeeded", fake_stripe.succeed_intent(intent_id)))
     relay()
     assert MarketplaceTransaction.objects.get(pk=tx.pk).status == "paid"
@@ -56,20 +57,28 @@ class TestBreederSale:
         payment = every_row(InvoicePayment).get()
         assert (payment.dispute_id, payment.dispute_status) == ("dp_1", "needs_response")
 
-    def test_lost_reverses_the_payment_in_the_ledger_and_refunds_the_transaction(self, client, fake_stripe, breeder_sale):
+    def test_lost_reverses_the_payment_in_the_ledger_and_refunds_the_transaction(
+        self, client, fake_stripe, breeder_sale
+    ):
         st, invoice, tx, intent_id = breeder_sale
-        deliver_and_process(client, stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_1")))
+        deliver_and_process(
+            client, stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_1"))
+        )
         relay()
-        lost = stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="lost"))
+        lost = stripe_event(
+            "charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="lost")
+        )
         assert deliver_and_process(client, lost).outcome == "dispute dp_1 lost"
         deliver_and_process(client, lost)
         relay()
         with tenant_context(st.tenant.pk):
             invoice = Invoice.objects.get(pk=invoice.pk)
             assert (invoice.status, invoice.refunded_cents) == ("refunded", 25_000)
-            assert list(Payment.objects.filter(invoice=invoice).order_by("pk").values_list(
-                "kind", "amount_cents", "external_reference")) == [
-                ("payment", 25_000, intent_id), ("refund", 25_000, "dp_1")]
+            assert list(
+                Payment.objects.filter(invoice=invoice)
+                .order_by("pk")
+                .values_list("kind", "amount_cents", "external_reference")
+            ) == [("payment", 25_000, intent_id), ("refund", 25_000, "dp_1")]
             assert CreditNote.objects.get().reason == "dispute dp_1 lost"
         assert tx_status(tx) == ("refunded", 25_000)
         assert every_row(InvoicePayment).get().dispute_status == "lost"
@@ -78,7 +87,9 @@ class TestBreederSale:
 
     def test_won_puts_the_transaction_back_to_paid_and_leaves_the_ledger(self, client, fake_stripe, breeder_sale):
         st, invoice, tx, intent_id = breeder_sale
-        deliver_and_process(client, stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_1")))
+        deliver_and_process(
+            client, stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_1"))
+        )
         relay()
         won = stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_1", status="won"))
         deliver_and_process(client, won)
@@ -97,7 +108,9 @@ class TestBreederSale:
         self, client, fake_stripe, breeder_sale
     ):
         st, invoice, tx, intent_id = breeder_sale
-        lost = stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_9", status="lost"))
+        lost = stripe_event(
+            "charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_9", status="lost")
+        )
         deliver_and_process(client, lost)
         relay()
         assert tx_status(tx) == ("refunded", 25_000)
@@ -107,15 +120,23 @@ def test_a_service_providers_dispute_lost(client, fake_stripe):
     provider = ProviderFactory(payment_mode="stripe")
     connect_account(provider=provider)
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    intent_id = services.invoice_payment_open(invoice_kind="marketplace", invoice_id=invoice.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="marketplace", invoice_id=invoice.pk
+    ).stripe_payment_intent_id
     deliver_and_process(client, stripe_event("payment_intent.succeeded", fake_stripe.succeed_intent(intent_id)))
-    deliver_and_process(client, stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_2")))
+    deliver_and_process(
+        client, stripe_event("charge.dispute.created", fake_stripe.dispute_of(intent_id, dispute_id="dp_2"))
+    )
     relay()
     assert tx_status(tx) == ("disputed", 0)
-    deliver_and_process(client, stripe_event("charge.dispute.closed",
-                                             fake_stripe.dispute_of(intent_id, dispute_id="dp_2", status="lost")))
+    deliver_and_process(
+        client,
+        stripe_event("charge.dispute.closed", fake_stripe.dispute_of(intent_id, dispute_id="dp_2", status="lost")),
+    )
     relay()
     invoice = MarketplaceInvoice.objects.get()
     assert (invoice.status, invoice.refunded_cents) == ("refunded", 8_000)

@@ -17,7 +17,7 @@ from tenant_app import services as tenant_services
 from tenant_app.models import Invoice, InvoiceAuditLog
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import make_invoice, receipt_file
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row, owner_save
+from tests.payments_app.conftest import connect_account, every_row, owner_save, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -38,15 +38,24 @@ class TestPaymentIntent:
         intent = intents[first.stripe_payment_intent_id]
         assert (intent["amount"], intent["currency"], intent["application_fee_amount"]) == (25_000, "usd", 1_250)
         assert intent["transfer_data"] == {"destination": stripe_tenant.account.stripe_account_id}
-        assert intent["metadata"] == {"breederhq_invoice_kind": "tenant", "breederhq_invoice_id": str(invoice.pk),
-                                      "breederhq_tenant_id": str(stripe_tenant.tenant.pk)}
+        assert intent["metadata"] == {
+            "breederhq_invoice_kind": "tenant",
+            "breederhq_invoice_id": str(invoice.pk),
+            "breederhq_tenant_id": str(stripe_tenant.tenant.pk),
+        }
         # The second call found the stored id and never reached Stripe.
         posts = fake_stripe.requests_to("POST", "/v1/payment_intents")
         assert [p["idempotency_key"] for p in posts] == [f"breederhq:invoice.payment_intent:tenant:{invoice.pk}"]
         row = every_row(InvoicePayment).get()
-        assert (row.provider, row.fallback_reason, row.amount_cents, row.currency, row.application_fee_cents,
-                row.owner_tenant_id, row.stripe_status) == (
-            "stripe", "", 25_000, "USD", 1_250, stripe_tenant.tenant.pk, "requires_payment_method")
+        assert (
+            row.provider,
+            row.fallback_reason,
+            row.amount_cents,
+            row.currency,
+            row.application_fee_cents,
+            row.owner_tenant_id,
+            row.stripe_status,
+        ) == ("stripe", "", 25_000, "USD", 1_250, stripe_tenant.tenant.pk, "requires_payment_method")
 
     def test_a_crash_between_stripe_and_our_save_gets_the_same_intent_back(self, fake_stripe, stripe_tenant):
         invoice = sent_tenant_invoice(stripe_tenant)
@@ -84,7 +93,8 @@ class TestPaymentIntent:
         assert fake_stripe.requests == []
         # The send wrote the row; it stays "unopened" (the sweep retries it once the account is usable).
         assert list(every_row(InvoicePayment).values_list("invoice_id", "open_state", "stripe_payment_intent_id")) == [
-            (invoice.pk, "unopened", None)]
+            (invoice.pk, "unopened", None)
+        ]
 
     def test_the_fee_is_rounded_half_up_in_whole_cents(self):
         assert [application_fee_cents(a, "USD") for a in (0, 9, 10, 11, 12_345)] == [0, 0, 1, 1, 617]
@@ -93,8 +103,9 @@ class TestPaymentIntent:
         provider = ProviderFactory(payment_mode="stripe")
         connect_account(provider=provider)
         tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-        invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                                  line_items=[LineItem("Groom", 8_000)])
+        invoice = marketplace_services.marketplace_invoice_create(
+            transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+        )
         marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
         row = services.invoice_payment_open(invoice_kind="marketplace", invoice_id=invoice.pk)
         intent = fake_stripe.objects["payment_intents"][row.stripe_payment_intent_id]
@@ -120,19 +131,31 @@ class TestManualFallback:
             assert invoice.payment_mode_snapshot == "manual"
             audit = InvoiceAuditLog.objects.get(invoice=invoice)
             assert (audit.action, audit.payment_mode, audit.metadata) == (
-                "created", "manual", {"payment_mode_fallback": "breaker_open"})
+                "created",
+                "manual",
+                {"payment_mode_fallback": "breaker_open"},
+            )
             # The buyer can now pay by hand, with a receipt.
             tenant_services.invoice_send(invoice_id=invoice.pk)
             tenant_services.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=receipt_file())
             assert Invoice.objects.get(pk=invoice.pk).status == "pending_confirmation"
         flag = every_row(InvoicePayment).get()
-        assert (flag.invoice_kind, flag.invoice_id, flag.provider, flag.fallback_reason, flag.owner_tenant_id,
-                flag.stripe_payment_intent_id) == ("tenant", invoice.pk, "manual", "breaker_open",
-                                                   stripe_tenant.tenant.pk, None)
+        assert (
+            flag.invoice_kind,
+            flag.invoice_id,
+            flag.provider,
+            flag.fallback_reason,
+            flag.owner_tenant_id,
+            flag.stripe_payment_intent_id,
+        ) == ("tenant", invoice.pk, "manual", "breaker_open", stripe_tenant.tenant.pk, None)
         assert fake_stripe.requests == []
         # Nothing is ever put on Stripe for it.
-        assert services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                             tenant_id=stripe_tenant.tenant.pk).pk == flag.pk
+        assert (
+            services.invoice_payment_open(
+                invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+            ).pk
+            == flag.pk
+        )
         assert fake_stripe.requests == []
 
     def test_a_disabled_account_falls_back_too(self, fake_stripe, stripe_tenant):
@@ -171,12 +194,17 @@ class TestManualFallback:
         connect_account(provider=provider)
         stripe_breaker().open()
         tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-        invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                                  line_items=[LineItem("Groom", 8_000)])
+        invoice = marketplace_services.marketplace_invoice_create(
+            transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+        )
         assert invoice.payment_mode_snapshot == "manual"
         assert not every_row(InvoicePayment).exists()  # written by the relay, in the tenant database
         outbox_relay_due()
         outbox_relay_due()  # a second pass changes nothing
         flag = every_row(InvoicePayment).get()
         assert (flag.invoice_kind, flag.invoice_id, flag.provider, flag.fallback_reason) == (
-            "marketplace", invoice.pk, "manual", "breaker_open")
+            "marketplace",
+            invoice.pk,
+            "manual",
+            "breaker_open",
+        )

@@ -37,9 +37,12 @@ def test_a_tenant_database_error_does_not_fail_a_created_marketplace_invoice(fak
         raise OperationalError("the tenant database is unreachable")
 
     monkeypatch.setattr(collection, "invoice_payment_record_fallback", tenant_database_down)
-    created = send_json(bearer(login), "post", "/api/v1/marketplace/invoices/",
-                        {"transaction_id": tx.pk, "line_items": [{"description": "Groom", "unit_price_cents": 8_000,
-                                                                  "quantity": 1}]})
+    created = send_json(
+        bearer(login),
+        "post",
+        "/api/v1/marketplace/invoices/",
+        {"transaction_id": tx.pk, "line_items": [{"description": "Groom", "unit_price_cents": 8_000, "quantity": 1}]},
+    )
     assert created.status_code == 201, created.content
     invoice = MarketplaceInvoice.objects.using("marketplace").get(pk=body(created)["id"])
     assert invoice.payment_mode_snapshot == "manual"
@@ -53,4 +56,8 @@ def test_a_tenant_database_error_does_not_fail_a_created_marketplace_invoice(fak
     outbox_relay_due(now=timezone.now() + timedelta(days=2))
     flag = every_row(InvoicePayment).get()
     assert (flag.invoice_kind, flag.invoice_id, flag.provider, flag.fallback_reason) == (
-        "marketplace", invoice.pk, "manual", "breaker_open")
+        "marketplace",
+        invoice.pk,
+        "manual",
+        "breaker_open",
+    )

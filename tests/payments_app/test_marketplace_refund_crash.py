@@ -16,7 +16,12 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 
 from config.database_routing import DATABASE_ALIASES
-from marketplace_app.models import MarketplaceInvoice, MarketplaceInvoiceAuditLog, MarketplaceInvoiceRefund, MarketplaceTransaction
+from marketplace_app.models import (
+    MarketplaceInvoice,
+    MarketplaceInvoiceAuditLog,
+    MarketplaceInvoiceRefund,
+    MarketplaceTransaction,
+)
 from payments_app import services
 from payments_app.models import RefundRequest, StripeWebhookEvent
 from tests.api.conftest import body, send_json
@@ -63,7 +68,9 @@ def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, m
     refund = the_refund(fake_stripe)  # Stripe made it
     assert invoice_of(invoice).refunded_cents == 0  # the invoice has not got it
     request = every_row(RefundRequest).get()
-    assert request.status == (RefundRequest.Status.PENDING if step == "refund.accepted" else RefundRequest.Status.SUCCEEDED)
+    assert request.status == (
+        RefundRequest.Status.PENDING if step == "refund.accepted" else RefundRequest.Status.SUCCEEDED
+    )
 
     def retry():
         again = send_json(client, "patch", url, data, **{"Idempotency-Key": "k"})
@@ -91,10 +98,13 @@ def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, m
     stored = invoice_of(invoice)
     assert (stored.status, stored.refunded_cents) == ("partially_refunded", 2000)
     assert MarketplaceTransaction.objects.using("marketplace").get(pk=stored.transaction_id).refunded_cents == 2000
-    assert list(MarketplaceInvoiceRefund.objects.using("marketplace").values_list("stripe_refund_id", "amount_cents")) \
-        == [(refund["id"], 2000)]
-    assert MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice.pk,
-                                                                         action="refunded").count() == 1
+    assert list(
+        MarketplaceInvoiceRefund.objects.using("marketplace").values_list("stripe_refund_id", "amount_cents")
+    ) == [(refund["id"], 2000)]
+    assert (
+        MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice.pk, action="refunded").count()
+        == 1
+    )
     request = every_row(RefundRequest).get()
     assert (request.status, request.stripe_refund_id) == (RefundRequest.Status.SUCCEEDED, refund["id"])
     assert payment_row("marketplace", invoice.pk).refunded_cents == 2000
@@ -103,8 +113,10 @@ def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, m
 
 def test_the_database_refuses_a_second_record_of_one_stripe_refund(fake_stripe, marketplace_card_paid):  # noqa: F811
     _, invoice, _ = marketplace_card_paid
-    MarketplaceInvoiceRefund.objects.using("marketplace").create(invoice_id=invoice.pk, stripe_refund_id="re_1",
-                                                                 amount_cents=100, currency=invoice.currency)
+    MarketplaceInvoiceRefund.objects.using("marketplace").create(
+        invoice_id=invoice.pk, stripe_refund_id="re_1", amount_cents=100, currency=invoice.currency
+    )
     with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
-        MarketplaceInvoiceRefund.objects.using("marketplace").create(invoice_id=invoice.pk, stripe_refund_id="re_1",
-                                                                     amount_cents=100, currency=invoice.currency)
+        MarketplaceInvoiceRefund.objects.using("marketplace").create(
+            invoice_id=invoice.pk, stripe_refund_id="re_1", amount_cents=100, currency=invoice.currency
+        )

@@ -29,13 +29,18 @@ def paid_marketplace_invoice(fake_stripe):
     """A Stripe-mode marketplace invoice of 80.00, paid through its payment intent (webhook processed),
     and the provider's login."""
     login = UserFactory()
-    provider = ProviderFactory(payment_mode="stripe",
-                               user=MarketplaceUserFactory(kind="service_provider", tenant_user_id=login.pk))
+    provider = ProviderFactory(
+        payment_mode="stripe", user=MarketplaceUserFactory(kind="service_provider", tenant_user_id=login.pk)
+    )
     connect_account(provider=provider)
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    intent_id = services.invoice_payment_open(invoice_kind="marketplace", invoice_id=invoice.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="marketplace", invoice_id=invoice.pk
+    ).stripe_payment_intent_id
     paid = stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id)))
     assert deliver_and_process(Client(), paid).outcome == f"invoice {invoice.number} paid"
     return login, MarketplaceInvoice.objects.get(pk=invoice.pk), intent_id
@@ -65,13 +70,18 @@ def refund_recorded_after_the_handler_read_its_facts(monkeypatch, record):
 
 
 def test_an_api_refund_recorded_after_the_webhook_read_is_not_recorded_twice(
-        monkeypatch, fake_stripe, paid_marketplace_invoice):
+    monkeypatch, fake_stripe, paid_marketplace_invoice
+):
     login, invoice, intent_id = paid_marketplace_invoice
     version = invoice.version
 
     def provider_refunds_through_the_api():
-        response = send_json(bearer(login), "patch", f"/api/v1/marketplace/invoices/{invoice.pk}/",
-                             {"action": "refund", "amount_cents": 3_000, "version": version})
+        response = send_json(
+            bearer(login),
+            "patch",
+            f"/api/v1/marketplace/invoices/{invoice.pk}/",
+            {"action": "refund", "amount_cents": 3_000, "version": version},
+        )
         assert response.status_code == 200, response.content
         assert body(response)["refunded_cents"] == 3_000
 
@@ -91,8 +101,9 @@ def test_the_webhook_adds_only_what_the_api_refund_left_missing(monkeypatch, fak
     version = invoice.version
 
     def provider_refunds_through_the_service():
-        marketplace_services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=3_000,
-                                                        expected_version=version)
+        marketplace_services.marketplace_invoice_refund(
+            invoice_id=invoice.pk, amount_cents=3_000, expected_version=version
+        )
 
     refund_recorded_after_the_handler_read_its_facts(monkeypatch, provider_refunds_through_the_service)
     event = stripe_event("charge.refunded", fake_stripe.charge_of(intent_id, amount_refunded=5_000))
@@ -100,8 +111,9 @@ def test_the_webhook_adds_only_what_the_api_refund_left_missing(monkeypatch, fak
     assert state(invoice.pk) == ("partially_refunded", 5_000, version + 2, 5_000)
     # The same notification again (or an older one) finds nothing to add.
     monkeypatch.undo()
-    again = deliver_and_process(Client(), stripe_event("charge.refunded",
-                                                       fake_stripe.charge_of(intent_id, amount_refunded=5_000)))
+    again = deliver_and_process(
+        Client(), stripe_event("charge.refunded", fake_stripe.charge_of(intent_id, amount_refunded=5_000))
+    )
     assert again.outcome == f"ignored: refunds up to 5000 already recorded on invoice {invoice.number}"
     assert state(invoice.pk) == ("partially_refunded", 5_000, version + 2, 5_000)
 
@@ -111,9 +123,11 @@ def test_the_service_records_only_the_missing_part_of_a_cumulative_total(paid_ma
     _, invoice, _ = paid_marketplace_invoice
     version = invoice.version
     marketplace_services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=3_000)
-    unchanged = marketplace_services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=3_000,
-                                                                refunded_total_cents=3_000)
+    unchanged = marketplace_services.marketplace_invoice_refund(
+        invoice_id=invoice.pk, amount_cents=3_000, refunded_total_cents=3_000
+    )
     assert (unchanged.refunded_cents, unchanged.version) == (3_000, version + 1)
-    marketplace_services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=8_000,
-                                                    refunded_total_cents=8_000)
+    marketplace_services.marketplace_invoice_refund(
+        invoice_id=invoice.pk, amount_cents=8_000, refunded_total_cents=8_000
+    )
     assert state(invoice.pk) == ("refunded", 8_000, version + 2, 8_000)

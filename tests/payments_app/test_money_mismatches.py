@@ -21,8 +21,8 @@ from payments_app.models import ConnectMoneyMovement, InvoicePayment
 from tenant_app.models import Invoice, User
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
+from tests.payments_app.conftest import connect_account, deliver_and_process, every_row, sent_tenant_invoice
 from tests.staff import staff_login
-from tests.payments_app.conftest import connect_account, deliver_and_process, sent_tenant_invoice, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -46,8 +46,11 @@ class Collected:
         return invoice.status, invoice.refunded_cents, invoice.reconciliation_status
 
     def payment(self):
-        return every_row(InvoicePayment).values_list("reconciliation_status", "reconciliation_note").get(
-            invoice_kind=self.kind, invoice_id=self.invoice_id)
+        return (
+            every_row(InvoicePayment)
+            .values_list("reconciliation_status", "reconciliation_note")
+            .get(invoice_kind=self.kind, invoice_id=self.invoice_id)
+        )
 
 
 @pytest.fixture(params=["tenant", "marketplace"])
@@ -60,8 +63,9 @@ def collected(request, fake_stripe, stripe_tenant) -> Collected:
         provider = ProviderFactory(payment_mode="stripe")
         connect_account(provider=provider)
         tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=AMOUNT)
-        invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                                  line_items=[LineItem("Groom", AMOUNT)])
+        invoice = marketplace_services.marketplace_invoice_create(
+            transaction_id=tx.pk, line_items=[LineItem("Groom", AMOUNT)]
+        )
         marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
         outbox_relay_due()
         pk, tenant_id = invoice.pk, None
@@ -85,8 +89,14 @@ def test_a_paid_amount_that_disagrees_is_a_mismatch_not_a_payment(client, fake_s
 
 def test_an_invoice_paid_event_with_another_amount_is_a_mismatch_too(client, fake_stripe, collected):
     intent = fake_stripe.succeed_intent(collected.intent_id)
-    stripe_invoice = {"id": f"in_for_{intent['id']}", "object": "invoice", "amount_paid": AMOUNT + 500,
-                      "currency": "usd", "payment_intent": intent["id"], "metadata": dict(intent["metadata"])}
+    stripe_invoice = {
+        "id": f"in_for_{intent['id']}",
+        "object": "invoice",
+        "amount_paid": AMOUNT + 500,
+        "currency": "usd",
+        "payment_intent": intent["id"],
+        "metadata": dict(intent["metadata"]),
+    }
     outcome = deliver_and_process(client, stripe_event("invoice.paid", stripe_invoice)).outcome
     assert outcome.startswith(f"mismatch: Stripe paid {AMOUNT + 500} USD")
     assert collected.invoice() == ("sent", 0, "mismatch")
@@ -96,8 +106,10 @@ def test_a_payment_whose_fee_disagrees_pays_the_invoice_and_flags_it(client, fak
     intent = copy.deepcopy(fake_stripe.succeed_intent(collected.intent_id))
     intent["application_fee_amount"] = FEE + 1
     outcome = deliver_and_process(client, stripe_event("payment_intent.succeeded", intent)).outcome
-    assert outcome.endswith(f"mismatch: Stripe took an application fee {FEE + 1}, expected {FEE} "
-                            f"({collected.kind} invoice #{collected.invoice_id})")
+    assert outcome.endswith(
+        f"mismatch: Stripe took an application fee {FEE + 1}, expected {FEE} "
+        f"({collected.kind} invoice #{collected.invoice_id})"
+    )
     assert collected.invoice() == ("paid", 0, "mismatch")  # the buyer did pay the right amount
     assert collected.payment()[0] == "mismatch"
 
@@ -131,8 +143,10 @@ def test_a_transfer_of_another_amount_is_a_mismatch(client, fake_stripe, collect
     transfer = fake_stripe.transfer_of(collected.intent_id)
     transfer["amount"] = AMOUNT  # the whole amount, as if no fee had been taken
     outcome = deliver_and_process(client, stripe_event("transfer.created", transfer)).outcome
-    assert outcome.endswith(f"mismatch: transfer {AMOUNT} to the connected account, expected {AMOUNT - FEE} "
-                            f"({collected.kind} invoice #{collected.invoice_id} minus the fee)")
+    assert outcome.endswith(
+        f"mismatch: transfer {AMOUNT} to the connected account, expected {AMOUNT - FEE} "
+        f"({collected.kind} invoice #{collected.invoice_id} minus the fee)"
+    )
     assert (collected.invoice()[2], collected.payment()[0]) == ("mismatch", "mismatch")
 
 
@@ -143,7 +157,8 @@ def test_a_wrong_transfer_seen_before_its_charge_is_flagged_when_the_charge_link
     assert "mismatch" not in deliver_and_process(client, stripe_event("transfer.created", transfer)).outcome
     assert collected.invoice()[2] == "synced"  # unlinked: not known yet whose it is
     outcome = deliver_and_process(
-        client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id))).outcome
+        client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id))
+    ).outcome
     assert f"mismatch: transfer {AMOUNT - FEE - 1} to the connected account" in outcome
     assert (collected.invoice()[2], collected.payment()[0]) == ("mismatch", "mismatch")
 
@@ -180,16 +195,18 @@ def _tenant(tenant_id):
 
 @pytest.fixture
 def staff_client(client):
-    user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test",
-                                         password="pw-123456!")
+    user = User.objects.create_superuser(
+        username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!"
+    )
     return staff_login(client, user)
 
 
 def test_a_mismatch_is_visible_in_admin_and_staff_can_resolve_it(staff_client, fake_stripe, collected):
     intent = copy.deepcopy(fake_stripe.succeed_intent(collected.intent_id, amount_received=1))
     deliver_and_process(staff_client, stripe_event("payment_intent.succeeded", intent))
-    payments = staff_client.get(reverse("admin:payments_app_invoicepayment_changelist")
-                                + "?reconciliation_status=mismatch")
+    payments = staff_client.get(
+        reverse("admin:payments_app_invoicepayment_changelist") + "?reconciliation_status=mismatch"
+    )
     assert payments.status_code == 200
     assert collected.intent_id.encode() in payments.content
     if collected.kind == "tenant":  # tenant data in admin: staff say which tenant they work on, and why
@@ -202,8 +219,15 @@ def test_a_mismatch_is_visible_in_admin_and_staff_can_resolve_it(staff_client, f
     assert listed.status_code == 200
     assert listed.context["cl"].result_count == 1
     action = "resolve_reconciliation" if collected.kind == "tenant" else "resolve_marketplace_reconciliation"
-    response = staff_client.post(url, {"action": action, "_selected_action": [collected.invoice_id],
-                                       "confirmed": "yes", "reason": "buyer paid the rest by bank transfer"})
+    response = staff_client.post(
+        url,
+        {
+            "action": action,
+            "_selected_action": [collected.invoice_id],
+            "confirmed": "yes",
+            "reason": "buyer paid the rest by bank transfer",
+        },
+    )
     assert response.status_code == 302
     assert collected.invoice()[2] == "resolved"
     assert StaffActionAudit.objects.filter(action=action).count() == 1
@@ -213,9 +237,16 @@ def test_a_mismatch_is_visible_in_admin_and_staff_can_resolve_it(staff_client, f
 def application_fee_of(fake_stripe, intent_id, *, amount):
     """The `application_fee` object Stripe sends in `application_fee.created`."""
     charge = fake_stripe.succeeded_charge_of(intent_id)
-    return {"id": charge["application_fee"], "object": "application_fee", "amount": amount, "amount_refunded": 0,
-            "currency": "usd", "charge": charge["id"], "account": charge["transfer_data"]["destination"],
-            "refunded": False}
+    return {
+        "id": charge["application_fee"],
+        "object": "application_fee",
+        "amount": amount,
+        "amount_refunded": 0,
+        "currency": "usd",
+        "charge": charge["id"],
+        "account": charge["transfer_data"]["destination"],
+        "refunded": False,
+    }
 
 
 @pytest.mark.parametrize("fee_event_first", [False, True])
@@ -227,14 +258,20 @@ def test_an_application_fee_event_that_disagrees_is_a_mismatch(client, fake_stri
     if fee_event_first:  # not linked yet: the charge links it and checks it
         assert "mismatch" not in deliver_and_process(client, stripe_event("application_fee.created", fee)).outcome
         assert collected.invoice()[2] == "synced"
-        assert "mismatch: charge application fee" in deliver_and_process(
-            client, stripe_event("charge.succeeded", charge)).outcome
+        assert (
+            "mismatch: charge application fee"
+            in deliver_and_process(client, stripe_event("charge.succeeded", charge)).outcome
+        )
     else:
-        deliver_and_process(client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id)))
+        deliver_and_process(
+            client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id))
+        )
         assert collected.invoice()[2] == "synced"
         outcome = deliver_and_process(client, stripe_event("application_fee.created", fee)).outcome
-        assert outcome.endswith(f"mismatch: Stripe took an application fee {FEE + 250}, expected {FEE} "
-                                f"({collected.kind} invoice #{collected.invoice_id})")
+        assert outcome.endswith(
+            f"mismatch: Stripe took an application fee {FEE + 250}, expected {FEE} "
+            f"({collected.kind} invoice #{collected.invoice_id})"
+        )
     assert (collected.invoice()[2], collected.payment()[0]) == ("mismatch", "mismatch")
     assert every_row(ConnectMoneyMovement).filter(kind="application_fee").count() == 1
 
@@ -244,5 +281,6 @@ def test_an_application_fee_event_that_agrees_changes_nothing(client, fake_strip
     deliver_and_process(client, stripe_event("charge.succeeded", fake_stripe.succeeded_charge_of(collected.intent_id)))
     fee = application_fee_of(fake_stripe, collected.intent_id, amount=FEE)
     assert deliver_and_process(client, stripe_event("application_fee.created", fee)).outcome == (
-        f"application fee {fee['id']} already recorded (collected)")
+        f"application fee {fee['id']} already recorded (collected)"
+    )
     assert (collected.invoice()[2], collected.payment()[0]) == ("synced", "synced")

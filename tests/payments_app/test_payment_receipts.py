@@ -23,8 +23,9 @@ RECEIPTS = {"invoice_payment_receipt", "invoice_payment_received"}
 
 
 def receipts(using: str) -> list[tuple[str, list[str]]]:
-    return list(OutboundEmail.objects.using(using).filter(template__in=RECEIPTS).order_by("id")
-                .values_list("template", "to"))
+    return list(
+        OutboundEmail.objects.using(using).filter(template__in=RECEIPTS).order_by("id").values_list("template", "to")
+    )
 
 
 def pay_by_card(fake, intent_id):
@@ -40,8 +41,9 @@ def tenant_recipients(st):
 
 def test_a_card_payment_of_a_tenant_invoice_sends_the_receipts(fake_stripe, stripe_tenant):
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
-    intent_id = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                              tenant_id=stripe_tenant.tenant.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    ).stripe_payment_intent_id
     pay_by_card(fake_stripe, intent_id)
     buyer, owner = tenant_recipients(stripe_tenant)
     assert receipts("default") == [("invoice_payment_receipt", [buyer]), ("invoice_payment_received", [owner])]
@@ -70,10 +72,15 @@ def test_a_card_payment_of_a_marketplace_invoice_sends_the_receipts(fake_stripe)
     connect_account(provider=provider)
     buyer = MarketplaceUserFactory(email="bea@example.test")
     tx = make_transaction(provider, buyer, amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    intent_id = services.invoice_payment_open(invoice_kind="marketplace",
-                                              invoice_id=invoice.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="marketplace", invoice_id=invoice.pk
+    ).stripe_payment_intent_id
     pay_by_card(fake_stripe, intent_id)
-    assert receipts("marketplace") == [("invoice_payment_receipt", ["bea@example.test"]),
-                                       ("invoice_payment_received", [provider.user.email])]
+    assert receipts("marketplace") == [
+        ("invoice_payment_receipt", ["bea@example.test"]),
+        ("invoice_payment_received", [provider.user.email]),
+    ]

@@ -16,15 +16,17 @@ from payments_app.stripe_gateway import StripeUnavailable, stripe_breaker
 from payments_app.tasks import open_unopened_invoice_payments
 from tenant_app.models import User
 from tests.factories.tenant import make_invoice
+from tests.payments_app.conftest import every_row, owner_refresh, sent_tenant_invoice
 from tests.staff import staff_login
-from tests.payments_app.conftest import sent_tenant_invoice, every_row, owner_refresh
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
 @pytest.fixture
 def staff_client(client):
-    user = User.objects.create_superuser(username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!")
+    user = User.objects.create_superuser(
+        username="sam@breederhq.test", email="sam@breederhq.test", password="pw-123456!"
+    )
     return staff_login(client, user)
 
 
@@ -32,7 +34,9 @@ def test_a_fallback_is_visible_in_admin(staff_client, fake_stripe, stripe_tenant
     stripe_breaker().open()
     with tenant_context(stripe_tenant.tenant.pk):
         make_invoice(contact=stripe_tenant.contact)
-    response = staff_client.get(reverse("admin:payments_app_invoicepayment_changelist") + "?fallback_reason=breaker_open")
+    response = staff_client.get(
+        reverse("admin:payments_app_invoicepayment_changelist") + "?fallback_reason=breaker_open"
+    )
     assert response.status_code == 200
     assert b"Stripe unavailable (circuit open)" in response.content
 
@@ -59,7 +63,19 @@ def test_the_sweep_opens_what_an_outage_left_unopened_once(fake_stripe, stripe_t
     later = timezone.now() + timedelta(minutes=6)
     assert services.invoice_payments_unopened(now=later) == [row]
     every_row(InvoicePayment).filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=6))
-    assert open_unopened_invoice_payments() == {"opened": 1, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
-    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
+    assert open_unopened_invoice_payments() == {
+        "opened": 1,
+        "failed": 0,
+        "abandoned": 0,
+        "cancelled": 0,
+        "cancel_pending": 0,
+    }
+    assert open_unopened_invoice_payments() == {
+        "opened": 0,
+        "failed": 0,
+        "abandoned": 0,
+        "cancelled": 0,
+        "cancel_pending": 0,
+    }
     owner_refresh(row)
     assert list(fake_stripe.objects["payment_intents"]) == [row.stripe_payment_intent_id]

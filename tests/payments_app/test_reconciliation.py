@@ -12,7 +12,7 @@ from payments_app.reconciliation import stripe_reconcile
 from payments_app.tasks import reconcile_stripe
 from tenant_app.models import Invoice
 from tests.fakes.stripe_server import new_id, stripe_event
-from tests.payments_app.conftest import deliver_and_process, sent_tenant_invoice, every_row
+from tests.payments_app.conftest import deliver_and_process, every_row, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -34,16 +34,41 @@ def landscape(client, fake_stripe, stripe_tenant):
     fake_stripe.succeed_intent(unrecorded_intent)  # paid in Stripe, the webhook never came
     lost, lost_intent = opened(13_000)
     del fake_stripe.objects["payment_intents"][lost_intent]  # Stripe does not know it
-    stray = {"id": new_id("pi"), "object": "payment_intent", "status": "succeeded", "amount": 14_000,
-             "amount_received": 14_000, "currency": "usd", "created": 0,
-             "metadata": {"breederhq_invoice_kind": "tenant", "breederhq_invoice_id": "999999",
-                          "breederhq_tenant_id": str(tenant_id)}}
+    stray = {
+        "id": new_id("pi"),
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 14_000,
+        "amount_received": 14_000,
+        "currency": "usd",
+        "created": 0,
+        "metadata": {
+            "breederhq_invoice_kind": "tenant",
+            "breederhq_invoice_id": "999999",
+            "breederhq_tenant_id": str(tenant_id),
+        },
+    }
     fake_stripe.objects["payment_intents"][stray["id"]] = stray
-    foreign = {"id": new_id("pi"), "object": "payment_intent", "status": "succeeded", "amount": 1, "currency": "usd",
-               "created": 0, "metadata": {}}
+    foreign = {
+        "id": new_id("pi"),
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 1,
+        "currency": "usd",
+        "created": 0,
+        "metadata": {},
+    }
     fake_stripe.objects["payment_intents"][foreign["id"]] = foreign
-    return {"tenant": stripe_tenant.tenant, "paid": paid, "open": open_, "unrecorded": unrecorded, "lost": lost,
-            "stray": stray["id"], "lost_intent": lost_intent, "unrecorded_intent": unrecorded_intent}
+    return {
+        "tenant": stripe_tenant.tenant,
+        "paid": paid,
+        "open": open_,
+        "unrecorded": unrecorded,
+        "lost": lost,
+        "stray": stray["id"],
+        "lost_intent": lost_intent,
+        "unrecorded_intent": unrecorded_intent,
+    }
 
 
 def statuses():
@@ -56,33 +81,63 @@ def test_each_kind_of_disagreement_is_found_and_reported(fake_stripe, landscape)
     pages = fake_stripe.requests_to("GET", "/v1/payment_intents")
     assert len(pages) == 3
     assert [p["params"].get("starting_after") is None for p in pages] == [True, False, False]
-    assert (run.remote_objects, run.local_payments, run.synced, run.mismatch, run.missing_remote,
-            run.missing_local, run.error) == (5, 4, 2, 1, 1, 1, "")
-    assert statuses() == {landscape["paid"].pk: "synced", landscape["open"].pk: "synced",
-                          landscape["unrecorded"].pk: "mismatch", landscape["lost"].pk: "missing_remote"}
+    assert (
+        run.remote_objects,
+        run.local_payments,
+        run.synced,
+        run.mismatch,
+        run.missing_remote,
+        run.missing_local,
+        run.error,
+    ) == (5, 4, 2, 1, 1, 1, "")
+    assert statuses() == {
+        landscape["paid"].pk: "synced",
+        landscape["open"].pk: "synced",
+        landscape["unrecorded"].pk: "mismatch",
+        landscape["lost"].pk: "missing_remote",
+    }
     items = list(run.items.order_by("status").values_list("status", "invoice_id", "stripe_object_id", "detail"))
     assert items == [
-        ("mismatch", landscape["unrecorded"].pk, landscape["unrecorded_intent"],
-         "Stripe says succeeded, invoice is sent"),
-        ("missing_local", 999999, landscape["stray"],
-         f"Stripe has payment intent {landscape['stray']} (succeeded) we have no record of"),
-        ("missing_remote", landscape["lost"].pk, landscape["lost_intent"],
-         f"payment intent {landscape['lost_intent']} not in Stripe"),
+        (
+            "mismatch",
+            landscape["unrecorded"].pk,
+            landscape["unrecorded_intent"],
+            "Stripe says succeeded, invoice is sent",
+        ),
+        (
+            "missing_local",
+            999999,
+            landscape["stray"],
+            f"Stripe has payment intent {landscape['stray']} (succeeded) we have no record of",
+        ),
+        (
+            "missing_remote",
+            landscape["lost"].pk,
+            landscape["lost_intent"],
+            f"payment intent {landscape['lost_intent']} not in Stripe",
+        ),
     ]
     # The invoice itself says so too, for the people who look at invoices.
     with tenant_context(landscape["tenant"].pk):
         assert dict(Invoice.objects.values_list("pk", "reconciliation_status")) == {
-            landscape["paid"].pk: "synced", landscape["open"].pk: "synced", landscape["unrecorded"].pk: "mismatch",
-            landscape["lost"].pk: "missing_remote"}
+            landscape["paid"].pk: "synced",
+            landscape["open"].pk: "synced",
+            landscape["unrecorded"].pk: "mismatch",
+            landscape["lost"].pk: "missing_remote",
+        }
 
 
 def test_an_amount_difference_is_a_mismatch(fake_stripe, landscape):
     intent = fake_stripe.objects["payment_intents"][
-        every_row(InvoicePayment).get(invoice_id=landscape["open"].pk).stripe_payment_intent_id]
+        every_row(InvoicePayment).get(invoice_id=landscape["open"].pk).stripe_payment_intent_id
+    ]
     intent["amount"] = 10_999
     stripe_reconcile()
     payment = every_row(InvoicePayment).get(invoice_id=landscape["open"].pk)
-    assert (payment.reconciliation_status, payment.reconciliation_note) == ("mismatch", "Stripe 10999 USD, invoice 11000 USD")
+    assert (payment.reconciliation_status, payment.reconciliation_note) == (
+        "mismatch",
+        "Stripe 10999 USD, invoice 11000 USD",
+    )
 
 
 def test_running_again_after_the_fix_is_synced_and_listing_is_read_only(fake_stripe, landscape):
@@ -151,8 +206,9 @@ def _marketplace_invoice_factory():
 
     def make(amount):
         tx = make_transaction(provider, buyer, amount_cents=amount)
-        invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk,
-                                                                  line_items=[LineItem("Groom", amount)])
+        invoice = marketplace_services.marketplace_invoice_create(
+            transaction_id=tx.pk, line_items=[LineItem("Groom", amount)]
+        )
         marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
         from breederhq.outbox import outbox_relay_due
 
@@ -167,7 +223,7 @@ def _marketplace_invoice_factory():
 
 @pytest.mark.parametrize("kind", ["tenant", "marketplace"])
 def test_each_state_is_set_on_both_invoice_kinds_and_on_their_payment_rows(fake_stripe, stripe_tenant, kind):
-    make, state = (_tenant_invoice_factory(stripe_tenant) if kind == "tenant" else _marketplace_invoice_factory())
+    make, state = _tenant_invoice_factory(stripe_tenant) if kind == "tenant" else _marketplace_invoice_factory()
 
     def opened(amount):
         pk, tenant_id = make(amount)
@@ -181,23 +237,37 @@ def test_each_state_is_set_on_both_invoice_kinds_and_on_their_payment_rows(fake_
     # An intent Stripe created for one of our invoices whose id never reached us (the worker died
     # between Stripe's answer and our save; the row is still "unopened").
     unrecorded, tenant_id = make(13_000)
-    stray = {"id": new_id("pi"), "object": "payment_intent", "status": "requires_payment_method", "amount": 13_000,
-             "currency": "usd", "created": 0,
-             "metadata": {"breederhq_invoice_kind": kind, "breederhq_invoice_id": str(unrecorded),
-                          **({"breederhq_tenant_id": str(tenant_id)} if tenant_id else {})}}
+    stray = {
+        "id": new_id("pi"),
+        "object": "payment_intent",
+        "status": "requires_payment_method",
+        "amount": 13_000,
+        "currency": "usd",
+        "created": 0,
+        "metadata": {
+            "breederhq_invoice_kind": kind,
+            "breederhq_invoice_id": str(unrecorded),
+            **({"breederhq_tenant_id": str(tenant_id)} if tenant_id else {}),
+        },
+    }
     fake_stripe.objects["payment_intents"][stray["id"]] = stray
 
     run = stripe_reconcile()
 
     assert (run.synced, run.mismatch, run.missing_remote, run.missing_local) == (1, 1, 1, 1)
     assert {pk: state(pk) for pk in (agrees, wrong_amount, lost, unrecorded)} == {
-        agrees: "synced", wrong_amount: "mismatch", lost: "missing_remote", unrecorded: "missing_local"}
+        agrees: "synced",
+        wrong_amount: "mismatch",
+        lost: "missing_remote",
+        unrecorded: "missing_local",
+    }
     rows = dict(every_row(InvoicePayment).filter(invoice_kind=kind).values_list("invoice_id", "reconciliation_status"))
     assert rows == {agrees: "synced", wrong_amount: "mismatch", lost: "missing_remote", unrecorded: "synced"}
 
     # Fixed in Stripe: the next run says synced again, on the invoice too.
     fake_stripe.objects["payment_intents"][
-        every_row(InvoicePayment).get(invoice_kind=kind, invoice_id=wrong_amount).stripe_payment_intent_id]["amount"] = 11_000
+        every_row(InvoicePayment).get(invoice_kind=kind, invoice_id=wrong_amount).stripe_payment_intent_id
+    ]["amount"] = 11_000
     stripe_reconcile()
     assert state(wrong_amount) == "synced"
 
@@ -207,8 +277,9 @@ def test_an_invoice_staff_resolved_stays_resolved_while_it_still_disagrees(fake_
 
     stripe_reconcile()
     with tenant_context(landscape["tenant"].pk):
-        tenant_services.invoice_set_reconciliation_status(invoice_id=landscape["lost"].pk, status="resolved",
-                                                          note="intent deleted on purpose")
+        tenant_services.invoice_set_reconciliation_status(
+            invoice_id=landscape["lost"].pk, status="resolved", note="intent deleted on purpose"
+        )
     stripe_reconcile()
     with tenant_context(landscape["tenant"].pk):
         assert Invoice.objects.get(pk=landscape["lost"].pk).reconciliation_status == "resolved"
@@ -228,8 +299,12 @@ def test_every_table_takes_exactly_the_one_set_of_states(fake_stripe, stripe_ten
     assert ReconciliationStatus.values == expected
     assert TenantStatus is ReconciliationStatus and ReconciliationState is ReconciliationStatus
     assert MarketplaceInvoice.ReconciliationStatus is ReconciliationStatus
-    for model, field in ((Invoice, "reconciliation_status"), (MarketplaceInvoice, "reconciliation_status"),
-                         (InvoicePayment, "reconciliation_status"), (ReconciliationItem, "status")):
+    for model, field in (
+        (Invoice, "reconciliation_status"),
+        (MarketplaceInvoice, "reconciliation_status"),
+        (InvoicePayment, "reconciliation_status"),
+        (ReconciliationItem, "status"),
+    ):
         assert model._meta.get_field(field).choices == ReconciliationStatus.choices
 
     invoice = sent_tenant_invoice(stripe_tenant)

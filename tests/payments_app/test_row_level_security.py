@@ -64,19 +64,30 @@ def test_another_tenants_row_cannot_be_written(rows):
     a, b, seed_a, seed_b, platform = rows
     with tenant_context(a.pk):
         with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
-            InvoicePayment.objects.create(invoice_kind="tenant", invoice_id=seed_b["invoice"].pk + 1000,
-                                          owner_tenant=b, provider="manual", amount_cents=1, currency="USD")
+            InvoicePayment.objects.create(
+                invoice_kind="tenant",
+                invoice_id=seed_b["invoice"].pk + 1000,
+                owner_tenant=b,
+                provider="manual",
+                amount_cents=1,
+                currency="USD",
+            )
         with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
             StripeConnectAccount.objects.create(stripe_account_id="acct_sneaky", owner_type="tenant", owner_tenant=b)
         with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():  # a platform row
-            InvoicePayment.objects.create(invoice_kind="marketplace", invoice_id=424242, provider="manual",
-                                          amount_cents=1, currency="USD")
+            InvoicePayment.objects.create(
+                invoice_kind="marketplace", invoice_id=424242, provider="manual", amount_cents=1, currency="USD"
+            )
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE invoice_payments SET amount_cents = 1 WHERE id IN (%s, %s)",
-                           [seed_b["payment"].pk, platform["payment"].pk])
+            cursor.execute(
+                "UPDATE invoice_payments SET amount_cents = 1 WHERE id IN (%s, %s)",
+                [seed_b["payment"].pk, platform["payment"].pk],
+            )
             assert cursor.rowcount == 0
-            cursor.execute("UPDATE stripe_connect_accounts SET allow_manual_fallback = false WHERE id <> %s",
-                           [seed_a["account"].pk])
+            cursor.execute(
+                "UPDATE stripe_connect_accounts SET allow_manual_fallback = false WHERE id <> %s",
+                [seed_a["account"].pk],
+            )
             assert cursor.rowcount == 0
             cursor.execute("DELETE FROM stripe_connect_accounts WHERE owner_tenant_id = %s", [b.pk])
             assert cursor.rowcount == 0
@@ -105,14 +116,27 @@ def test_the_system_read_sees_every_row_writes_none_and_is_audited(rows):
 
 
 def test_the_webhook_worker_finds_the_account_through_the_audited_read_and_writes_in_its_tenant(
-        client, rows, webhook_secret):
+    client, rows, webhook_secret
+):
     a, b, seed_a, *_ = rows
-    event = stripe_event("account.updated", {"id": seed_a["account"].stripe_account_id, "object": "account",
-                                             "charges_enabled": True, "payouts_enabled": True,
-                                             "details_submitted": True, "requirements": {}})
+    event = stripe_event(
+        "account.updated",
+        {
+            "id": seed_a["account"].stripe_account_id,
+            "object": "account",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "details_submitted": True,
+            "requirements": {},
+        },
+    )
     processed = deliver_and_process(client, event)
     assert processed.outcome == f"account {seed_a['account'].stripe_account_id} is enabled"
-    assert CrossTenantQueryAudit.objects.using("default").filter(query_type="system:stripe_webhook:account.updated").exists()
+    assert (
+        CrossTenantQueryAudit.objects.using("default")
+        .filter(query_type="system:stripe_webhook:account.updated")
+        .exists()
+    )
     with tenant_context(a.pk):
         assert StripeConnectAccount.objects.get().status == "enabled"
     with tenant_context(b.pk):

@@ -23,14 +23,17 @@ from tenant_app.models import Invoice
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import make_invoice
 from tests.fixtures.broker import broker_unreachable
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row, owner_save
+from tests.payments_app.conftest import connect_account, every_row, owner_save, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
 def rows():
-    return list(every_row(InvoicePayment).order_by("pk").values_list(
-        "invoice_kind", "invoice_id", "provider", "open_state", "stripe_payment_intent_id"))
+    return list(
+        every_row(InvoicePayment)
+        .order_by("pk")
+        .values_list("invoice_kind", "invoice_id", "provider", "open_state", "stripe_payment_intent_id")
+    )
 
 
 def sweep_later():
@@ -78,9 +81,14 @@ def test_a_marketplace_send_with_redis_down_is_opened_by_the_sweep_too(fake_stri
     provider = ProviderFactory(payment_mode="stripe")
     connect_account(provider=provider)
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
-    with broker_unreachable(), django_capture_on_commit_callbacks(using="marketplace", execute=True), \
-            django_capture_on_commit_callbacks(using="default", execute=True):
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
+    with (
+        broker_unreachable(),
+        django_capture_on_commit_callbacks(using="marketplace", execute=True),
+        django_capture_on_commit_callbacks(using="default", execute=True),
+    ):
         marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
         # The payment row lives in the tenant database: the outbox, written with the send, carries it.
         outbox_relay_due()
@@ -104,7 +112,10 @@ def test_the_sweep_closes_a_row_whose_invoice_was_settled_before_its_intent_exis
     payment = every_row(InvoicePayment).get()
     expected = "void" if then == "void" else "paid"
     assert (payment.open_state, payment.open_note, payment.stripe_payment_intent_id) == (
-        "abandoned", f"invoice {invoice.invoice_number} became {expected} before its intent existed", None)
+        "abandoned",
+        f"invoice {invoice.invoice_number} became {expected} before its intent existed",
+        None,
+    )
     assert f"payment intent of tenant invoice {invoice.pk} abandoned" in caplog.text
     # Not retried: the sweep finds nothing any more, and Stripe was never asked.
     assert services.invoice_payments_unopened(now=timezone.now() + timedelta(days=1)) == []
@@ -119,7 +130,9 @@ def test_a_row_that_cannot_be_opened_yet_says_why_and_is_opened_once_it_can(fake
     assert sweep_later() == {"opened": 0, "failed": 1, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
     payment = every_row(InvoicePayment).get(invoice_id=stuck.pk)
     assert (payment.open_state, payment.open_note) == (
-        "unopened", "stripe_account_unusable: The Stripe Connect account cannot take payments.")
+        "unopened",
+        "stripe_account_unusable: The Stripe Connect account cannot take payments.",
+    )
     stripe_tenant.account.status = "enabled"
     owner_save(stripe_tenant.account)
     assert sweep_later()["opened"] == 1

@@ -28,12 +28,21 @@ def _state(st, invoice):
         return Invoice.objects.get(pk=invoice.pk).status, Payment.objects.filter(invoice_id=invoice.pk).count()
 
 
-@pytest.mark.parametrize("field, value", [
-    ("amount_received", 1500.9), ("amount_received", 1500.0), ("amount_received", "1500"), ("amount_received", True),
-    ("amount_received", None), ("application_fee_amount", "75"), ("application_fee_amount", 75.0),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("amount_received", 1500.9),
+        ("amount_received", 1500.0),
+        ("amount_received", "1500"),
+        ("amount_received", True),
+        ("amount_received", None),
+        ("application_fee_amount", "75"),
+        ("application_fee_amount", 75.0),
+    ],
+)
 def test_a_payment_whose_amount_is_not_an_integer_is_dead_lettered_and_pays_nothing(
-        client, fake_stripe, collected, field, value):
+    client, fake_stripe, collected, field, value
+):
     st, invoice, intent_id = collected
     intent = copy.deepcopy(fake_stripe.succeed_intent(intent_id))
     intent[field] = value
@@ -51,8 +60,9 @@ def test_a_payment_whose_amount_is_not_an_integer_is_dead_lettered_and_pays_noth
 
 def test_an_integer_amount_still_pays(client, fake_stripe, collected):
     st, invoice, intent_id = collected
-    event = deliver_and_process(client, stripe_event("payment_intent.succeeded",
-                                                     copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
+    event = deliver_and_process(
+        client, stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id)))
+    )
     assert event.status == "succeeded"
     assert _state(st, invoice) == ("paid", 1)
 
@@ -60,8 +70,9 @@ def test_an_integer_amount_still_pays(client, fake_stripe, collected):
 @pytest.mark.parametrize("value", [1500.0, "1500", False])
 def test_a_refund_total_that_is_not_an_integer_is_dead_lettered(client, fake_stripe, collected, value):
     st, invoice, intent_id = collected
-    deliver_and_process(client, stripe_event("payment_intent.succeeded",
-                                             copy.deepcopy(fake_stripe.succeed_intent(intent_id))))
+    deliver_and_process(
+        client, stripe_event("payment_intent.succeeded", copy.deepcopy(fake_stripe.succeed_intent(intent_id)))
+    )
     charge = fake_stripe.charge_of(intent_id, amount_refunded=0)
     charge["amount_refunded"] = value
     event = deliver_and_process(client, stripe_event("charge.refunded", charge))

@@ -26,8 +26,14 @@ def deliver(client, event, secret, **kwargs):
 def account_event(account_id, *, charges=True, payouts=True, created=None, disabled_reason=None):
     return stripe_event(
         "account.updated",
-        {"id": account_id, "object": "account", "charges_enabled": charges, "payouts_enabled": payouts,
-         "details_submitted": True, "requirements": {"disabled_reason": disabled_reason}},
+        {
+            "id": account_id,
+            "object": "account",
+            "charges_enabled": charges,
+            "payouts_enabled": payouts,
+            "details_submitted": True,
+            "requirements": {"disabled_reason": disabled_reason},
+        },
         created=created,
     )
 
@@ -51,7 +57,11 @@ class TestVerification:
         assert response.json() == {"received": True, "event": event["id"], "duplicate": False}
         stored = StripeWebhookEvent.objects.get()
         assert (stored.stripe_event_id, stored.event_type, stored.object_id, stored.status) == (
-            event["id"], "account.updated", "acct_x", "received")
+            event["id"],
+            "account.updated",
+            "acct_x",
+            "received",
+        )
         assert stored.payload["data"]["object"]["id"] == "acct_x"
 
     @pytest.mark.parametrize("how", ["wrong secret", "tampered body", "stale timestamp", "no header"])
@@ -72,10 +82,12 @@ class TestVerification:
         assert response.json()["code"] == "webhook_signature_invalid"
         assert not StripeWebhookEvent.objects.exists()
 
-    @pytest.mark.parametrize("change", [{"id": None}, {"id": ""}, {"id": 42}, {"type": None},
-                                        {"created": "yesterday"}, {"created": True}])
-    def test_a_signed_payload_that_is_not_a_stripe_event_is_dead_lettered_not_refused(self, client, webhook_secret,
-                                                                                     change):
+    @pytest.mark.parametrize(
+        "change", [{"id": None}, {"id": ""}, {"id": 42}, {"type": None}, {"created": "yesterday"}, {"created": True}]
+    )
+    def test_a_signed_payload_that_is_not_a_stripe_event_is_dead_lettered_not_refused(
+        self, client, webhook_secret, change
+    ):
         """Verified but malformed: answered 200 (a refusal makes Stripe retry for days) and kept
         dead-lettered with the reason. A null id is never stored as the string "None" (a second one
         would then pass for its duplicate)."""
@@ -219,4 +231,6 @@ def test_a_worker_that_cannot_claim_the_event_steps_aside_without_counting_an_at
     assert (event.status, event.attempts, calls) == (StripeWebhookEvent.Status.SUCCEEDED, 1, [pk])
     # The claim is released afterwards: another session can take it at once.
     with psycopg.connect(**settings_dict, autocommit=True) as other:
-        assert other.execute("SELECT pg_try_advisory_lock(%s)", [inbox_processing._EVENT_CLAIM_NAMESPACE | pk]).fetchone()[0]
+        assert other.execute(
+            "SELECT pg_try_advisory_lock(%s)", [inbox_processing._EVENT_CLAIM_NAMESPACE | pk]
+        ).fetchone()[0]

@@ -18,7 +18,7 @@ from payments_app.stripe_gateway import StripeUnavailable
 from payments_app.tasks import cancel_invoice_payment, open_unopened_invoice_payments
 from tenant_app import services as tenant_services
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row
+from tests.payments_app.conftest import connect_account, every_row, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -26,8 +26,9 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 @pytest.fixture
 def open_invoice(fake_stripe, stripe_tenant):
     invoice = sent_tenant_invoice(stripe_tenant)
-    intent_id = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                              tenant_id=stripe_tenant.tenant.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    ).stripe_payment_intent_id
     return invoice, intent_id
 
 
@@ -38,8 +39,11 @@ def void(invoice, tenant_id, capture):
 
 
 def cancels(fake_stripe):
-    return [(r["path"], r["idempotency_key"]) for r in fake_stripe.requests_to("POST", "/v1/payment_intents/")
-            if r["path"].endswith("/cancel")]
+    return [
+        (r["path"], r["idempotency_key"])
+        for r in fake_stripe.requests_to("POST", "/v1/payment_intents/")
+        if r["path"].endswith("/cancel")
+    ]
 
 
 def row():
@@ -57,8 +61,12 @@ def test_void_requests_the_cancel_and_the_worker_cancels_once_with_the_invoice_k
     assert row() == ("pending", "requires_payment_method", "")
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
-    assert cancels(fake_stripe) == [(f"/v1/payment_intents/{intent_id}/cancel",
-                                     f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}")]
+    assert cancels(fake_stripe) == [
+        (
+            f"/v1/payment_intents/{intent_id}/cancel",
+            f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}",
+        )
+    ]
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
     assert row() == ("canceled", "canceled", "")
 
@@ -76,8 +84,20 @@ def test_stripe_down_leaves_it_pending_and_the_sweep_cancels_it_with_the_same_ke
     assert error.startswith("Stripe is unavailable: payment_intent.cancel failed")
     assert services.invoice_payments_cancel_pending() == []  # too fresh: the worker may still be on it
     every_row(InvoicePayment).update(cancel_requested_at=timezone.now() - timedelta(minutes=6))
-    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 1, "cancel_pending": 0}
-    assert open_unopened_invoice_payments() == {"opened": 0, "failed": 0, "abandoned": 0, "cancelled": 0, "cancel_pending": 0}
+    assert open_unopened_invoice_payments() == {
+        "opened": 0,
+        "failed": 0,
+        "abandoned": 0,
+        "cancelled": 1,
+        "cancel_pending": 0,
+    }
+    assert open_unopened_invoice_payments() == {
+        "opened": 0,
+        "failed": 0,
+        "abandoned": 0,
+        "cancelled": 0,
+        "cancel_pending": 0,
+    }
     key = f"breederhq:invoice.payment_intent.cancel:tenant:{invoice.pk}:{intent_id}"
     assert [k for _, k in cancels(fake_stripe)] == [key, key]
     assert row() == ("canceled", "canceled", "")
@@ -91,7 +111,10 @@ def test_an_intent_the_buyer_paid_just_before_the_void_is_refused_and_flagged(
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
     payment = services.invoice_payment_cancel(invoice_kind="tenant", invoice_id=invoice.pk)
     assert (payment.cancel_status, payment.stripe_status, payment.reconciliation_status) == (
-        "refused", "succeeded", "mismatch")
+        "refused",
+        "succeeded",
+        "mismatch",
+    )
     assert payment.cancel_error == "You cannot cancel this PaymentIntent because it has a status of succeeded."
     assert services.invoice_payments_cancel_pending(now=timezone.now() + timedelta(hours=1)) == []
 
@@ -114,10 +137,15 @@ def test_voiding_an_invoice_without_an_intent_closes_its_row_and_asks_nothing_of
     callbacks = void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
     assert (len(callbacks), fake_stripe.requests) == (0, [])
     assert every_row(InvoicePayment).values_list("open_state", "open_note", "cancel_status").get() == (
-        "abandoned", "invoice voided before its intent existed", "")
+        "abandoned",
+        "invoice voided before its intent existed",
+        "",
+    )
     # The sweep never tries it again, and an open arriving late changes nothing.
     assert services.invoice_payments_unopened(now=timezone.now() + timedelta(hours=1)) == []
-    late = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk)
+    late = services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
+    )
     assert (late.open_state, late.stripe_payment_intent_id, fake_stripe.requests) == ("abandoned", None, [])
 
 
@@ -125,17 +153,25 @@ def test_a_marketplace_void_cancels_through_the_outbox(fake_stripe):
     provider = ProviderFactory(payment_mode="stripe")
     connect_account(provider=provider)
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
-    intent_id = services.invoice_payment_open(invoice_kind="marketplace", invoice_id=invoice.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="marketplace", invoice_id=invoice.pk
+    ).stripe_payment_intent_id
     marketplace_services.marketplace_invoice_void(invoice_id=invoice.pk, expected_version=2)
     assert row()[0] == ""  # the tenant database learns of it through the outbox
     outbox_relay_due()
     assert row()[0] == "pending"
     assert cancel_invoice_payment("marketplace", invoice.pk) == "canceled"
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"
-    assert cancels(fake_stripe) == [(f"/v1/payment_intents/{intent_id}/cancel",
-                                     f"breederhq:invoice.payment_intent.cancel:marketplace:{invoice.pk}:{intent_id}")]
+    assert cancels(fake_stripe) == [
+        (
+            f"/v1/payment_intents/{intent_id}/cancel",
+            f"breederhq:invoice.payment_intent.cancel:marketplace:{invoice.pk}:{intent_id}",
+        )
+    ]
 
 
 def test_an_intent_created_while_its_invoice_was_voided_is_cancelled_too(
@@ -147,15 +183,28 @@ def test_an_intent_created_while_its_invoice_was_voided_is_cancelled_too(
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
     assert row()[0] == "" and every_row(InvoicePayment).get().open_state == "abandoned"
     # What the open does after Stripe answered: store the intent, re-read the invoice (void), ask.
-    intent = StripeConnectProvider().execute(PaymentRequest(
-        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk, amount_cents=25_000,
-        currency="USD", connect_account_id=stripe_tenant.account.stripe_account_id, description="race",
-        metadata=every_row(InvoicePayment).get().metadata()))
-    every_row(InvoicePayment).update(stripe_payment_intent_id=intent.matching_id, stripe_status=intent.status,
-                                  open_state="opened")
+    intent = StripeConnectProvider().execute(
+        PaymentRequest(
+            invoice_kind="tenant",
+            invoice_id=invoice.pk,
+            tenant_id=stripe_tenant.tenant.pk,
+            amount_cents=25_000,
+            currency="USD",
+            connect_account_id=stripe_tenant.account.stripe_account_id,
+            description="race",
+            metadata=every_row(InvoicePayment).get().metadata(),
+        )
+    )
+    every_row(InvoicePayment).update(
+        stripe_payment_intent_id=intent.matching_id, stripe_status=intent.status, open_state="opened"
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert services.invoice_payment_cancel_requested(invoice_kind="tenant", invoice_id=invoice.pk,
-                                                         intent_just_stored=True) == 1
+        assert (
+            services.invoice_payment_cancel_requested(
+                invoice_kind="tenant", invoice_id=invoice.pk, intent_just_stored=True
+            )
+            == 1
+        )
     assert (row()[0], len(callbacks)) == ("pending", 1)
     services.invoice_payment_cancel(invoice_kind="tenant", invoice_id=invoice.pk)
     assert row() == ("canceled", "canceled", "")
@@ -171,8 +220,9 @@ def test_a_cancel_that_read_the_row_before_the_intent_was_stored_stays_pending(
     void(invoice, stripe_tenant.tenant.pk, django_capture_on_commit_callbacks)
     payment = every_row(InvoicePayment).get()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        saved = intent_cancel._save_cancel(payment.pk, owner=payment.owner_tenant_id, status="canceled", error="",
-                                      intent_id=None)
+        saved = intent_cancel._save_cancel(
+            payment.pk, owner=payment.owner_tenant_id, status="canceled", error="", intent_id=None
+        )
     assert (saved.cancel_status, len(callbacks)) == ("pending", 1)
     assert cancel_invoice_payment("tenant", invoice.pk) == "canceled"
     assert fake_stripe.objects["payment_intents"][intent_id]["status"] == "canceled"

@@ -26,15 +26,24 @@ from tenant_app import services as tenant_services
 from tenant_app.models import Invoice
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.fixtures.broker import broker_unreachable
-from tests.payments_app.conftest import connect_account, sent_tenant_invoice, every_row
+from tests.payments_app.conftest import connect_account, every_row, sent_tenant_invoice
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 
 #: (seconds Stripe takes to create an intent, seconds the void waits after the barrier, seconds the
 #: open waits): the void lands before the open reads the invoice, during the Stripe call, around
 #: the store, and after it; and both at once.
-INTERLEAVINGS = [(0.0, 0.0, 0.3), (0.0, 0.0, 0.0), (0.2, 0.0, 0.0), (0.2, 0.05, 0.0), (0.2, 0.15, 0.0),
-                 (0.05, 0.05, 0.0), (0.0, 0.02, 0.0), (0.0, 0.0, 0.02), (0.1, 0.3, 0.0)]
+INTERLEAVINGS = [
+    (0.0, 0.0, 0.3),
+    (0.0, 0.0, 0.0),
+    (0.2, 0.0, 0.0),
+    (0.2, 0.05, 0.0),
+    (0.2, 0.15, 0.0),
+    (0.05, 0.05, 0.0),
+    (0.0, 0.02, 0.0),
+    (0.0, 0.0, 0.02),
+    (0.1, 0.3, 0.0),
+]
 
 
 def in_thread(target, errors):
@@ -65,7 +74,9 @@ def sent_invoice(kind, stripe_tenant):
     provider = ProviderFactory(payment_mode="stripe")
     connect_account(provider=provider)
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=8_000)
-    invoice = marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)])
+    invoice = marketplace_services.marketplace_invoice_create(
+        transaction_id=tx.pk, line_items=[LineItem("Groom", 8_000)]
+    )
     marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
     outbox_relay_due()  # the "unopened" payment row
 
@@ -109,14 +120,14 @@ def race_once(fake_stripe, stripe_tenant, kind, *, stripe_seconds: float, void_a
 
     # Whatever the cancel worker would do (its enqueue failed: Redis is down in this test), the
     # 5-minute sweep does too.
-    every_row(InvoicePayment).update(cancel_requested_at=timezone.now() - timedelta(minutes=6),
-                                  created_at=timezone.now() - timedelta(minutes=6))
+    every_row(InvoicePayment).update(
+        cancel_requested_at=timezone.now() - timedelta(minutes=6), created_at=timezone.now() - timedelta(minutes=6)
+    )
     open_unopened_invoice_payments()
 
     assert invoice_status(kind, invoice_id, tenant_id) == "void"
     payment = every_row(InvoicePayment).get(invoice_kind=kind, invoice_id=invoice_id)
-    ours = [i for i in fake_stripe.objects["payment_intents"].values()
-            if i["metadata"] == payment.metadata()]
+    ours = [i for i in fake_stripe.objects["payment_intents"].values() if i["metadata"] == payment.metadata()]
     assert len(ours) <= 1  # one idempotency key per invoice: never two intents
     if payment.stripe_payment_intent_id is None:
         assert (payment.open_state, ours) == ("abandoned", [])
@@ -131,8 +142,14 @@ def race_once(fake_stripe, stripe_tenant, kind, *, stripe_seconds: float, void_a
 def test_void_and_intent_creation_racing_always_end_consistent(fake_stripe, stripe_tenant, kind):
     with broker_unreachable():
         for stripe_seconds, void_after, open_after in INTERLEAVINGS:
-            race_once(fake_stripe, stripe_tenant, kind, stripe_seconds=stripe_seconds, void_after=void_after,
-                      open_after=open_after)
+            race_once(
+                fake_stripe,
+                stripe_tenant,
+                kind,
+                stripe_seconds=stripe_seconds,
+                void_after=void_after,
+                open_after=open_after,
+            )
     # Both outcomes happened across the runs: the race was really run both ways.
     outcomes = set(every_row(InvoicePayment).values_list("open_state", flat=True))
     assert outcomes == {"abandoned", "opened"}, outcomes

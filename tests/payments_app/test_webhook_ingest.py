@@ -24,8 +24,9 @@ in_test_transaction = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
 def delivery(secret, event=None):
-    event = event or stripe_event("account.updated", {"id": "acct_x", "object": "account", "charges_enabled": True},
-                                  account="acct_platform")
+    event = event or stripe_event(
+        "account.updated", {"id": "acct_x", "object": "account", "charges_enabled": True}, account="acct_platform"
+    )
     return event, *signed_delivery(event, secret)
 
 
@@ -76,10 +77,19 @@ def test_a_new_delivery_is_one_statement_in_autocommit_and_is_enqueued_at_once(w
     # The row means what the ORM's create(payload=event, ...) stored.
     assert stored.payload == json.loads(body) == event
     assert (stored.event_type, stored.stripe_account_id, stored.livemode, stored.object_id) == (
-        "account.updated", "acct_platform", False, "acct_x")
+        "account.updated",
+        "acct_platform",
+        False,
+        "acct_x",
+    )
     assert stored.stripe_created.timestamp() == event["created"]
     assert (stored.status, stored.attempts, stored.last_error, stored.outcome, stored.processed_at) == (
-        "received", 0, "", "", None)
+        "received",
+        0,
+        "",
+        "",
+        None,
+    )
     assert stored.received_at is not None and stored.next_attempt_at is not None
 
 
@@ -115,8 +125,9 @@ def test_a_failed_event_delivered_again_is_due_now_and_enqueued(webhook_secret, 
 
 @in_test_transaction
 @pytest.mark.parametrize("status", ["succeeded", "ignored", "dead"])
-def test_a_finished_event_delivered_again_is_not_enqueued_nor_touched(webhook_secret, status,
-                                                                      django_capture_on_commit_callbacks):
+def test_a_finished_event_delivered_again_is_not_enqueued_nor_touched(
+    webhook_secret, status, django_capture_on_commit_callbacks
+):
     _, body, header = delivery(webhook_secret)
     pk = receive(body, header).pk
     StripeWebhookEvent.objects.filter(pk=pk).update(status=status, next_attempt_at=None)
@@ -152,8 +163,7 @@ def test_concurrent_deliveries_of_one_event_store_one_row_and_one_non_duplicate(
 
 @committed
 @pytest.mark.parametrize("worker_outcome", ["succeeds", "rolls back"])
-def test_a_duplicate_waits_for_a_worker_holding_a_failed_event_and_respects_its_outcome(webhook_secret,
-                                                                                        worker_outcome):
+def test_a_duplicate_waits_for_a_worker_holding_a_failed_event_and_respects_its_outcome(webhook_secret, worker_outcome):
     """A worker has the FAILED event locked while its handler runs. The redelivery's UPDATE waits for
     it, then re-checks the committed row: an event the worker finished is not touched, one it
     could not finish is due now."""
@@ -191,8 +201,9 @@ def test_a_delivery_over_http_sends_the_tenant_database_its_insert_and_nothing_e
 
     _, body, header = delivery(webhook_secret)
     with CaptureQueriesContext(connections["default"]) as queries:
-        response = Client().post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
-                                 HTTP_STRIPE_SIGNATURE=header)
+        response = Client().post(
+            "/api/v1/payments/stripe/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
     assert response.status_code == 200, response.content
     assert [q["sql"].split(" ", 2)[:2] for q in queries] == [["INSERT", "INTO"]]
 
@@ -206,8 +217,15 @@ def test_the_inbox_carries_no_pattern_indexes_and_keeps_its_unique_event_id():
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'stripe_webhook_events'")
         found = dict(cursor.fetchall())
     assert not [name for name, definition in found.items() if "pattern_ops" in definition]
-    assert sorted(found) == sorted(["stripe_webhook_events_pkey", "stripe_webhook_events_stripe_event_id_key",
-                                    "stripe_events_due_idx", "stripe_events_type_idx", "stripe_events_object_idx"])
+    assert sorted(found) == sorted(
+        [
+            "stripe_webhook_events_pkey",
+            "stripe_webhook_events_stripe_event_id_key",
+            "stripe_events_due_idx",
+            "stripe_events_type_idx",
+            "stripe_events_object_idx",
+        ]
+    )
     assert found["stripe_webhook_events_stripe_event_id_key"].startswith("CREATE UNIQUE INDEX")
     assert found["stripe_events_object_idx"].endswith("USING btree (object_id)")
 

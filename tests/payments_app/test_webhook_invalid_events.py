@@ -83,8 +83,9 @@ def test_a_signed_but_invalid_delivery_is_answered_200_and_dead_lettered(client,
 def test_an_invalid_delivery_shows_in_the_admin_with_its_reason(client, webhook_secret):
     post_signed(client, body_of(event(id="evt_" + "x" * 200)), webhook_secret)
     stored = StripeWebhookEvent.objects.get()
-    staff = get_user_model().objects.create_superuser(username="ops@breederhq.test", email="ops@breederhq.test",
-                                                      password="pw-for-tests-123")
+    staff = get_user_model().objects.create_superuser(
+        username="ops@breederhq.test", email="ops@breederhq.test", password="pw-for-tests-123"
+    )
     staff_login(client, staff)
     listing = client.get("/admin/payments_app/stripewebhookevent/?status__exact=dead")
     assert listing.status_code == 200 and stored.stripe_event_id.encode() in listing.content

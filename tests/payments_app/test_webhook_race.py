@@ -5,7 +5,6 @@ separate connections against committed data in real PostgreSQL: the payment by h
 import pytest
 
 from breederhq.errors import Conflict
-
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
 from payments_app import services
@@ -23,12 +22,17 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction
 def test_webhook_racing_a_manual_confirmation_records_one_payment(round_, client, fake_stripe, stripe_tenant):
     st = stripe_tenant
     invoice = sent_tenant_invoice(st, amount=25_000)
-    intent_id = services.invoice_payment_open(invoice_kind="tenant", invoice_id=invoice.pk,
-                                              tenant_id=st.tenant.pk).stripe_payment_intent_id
+    intent_id = services.invoice_payment_open(
+        invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=st.tenant.pk
+    ).stripe_payment_intent_id
     event = stripe_event("payment_intent.succeeded", fake_stripe.succeed_intent(intent_id))
     body, header = signed_delivery(event, WEBHOOK_SECRET)
-    assert client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
-                       HTTP_STRIPE_SIGNATURE=header).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/payments/stripe/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        ).status_code
+        == 200
+    )
     event_pk = StripeWebhookEvent.objects.get().pk
 
     def webhook():
@@ -36,8 +40,9 @@ def test_webhook_racing_a_manual_confirmation_records_one_payment(round_, client
 
     def provider_confirms_bank_transfer():
         with tenant_context(st.tenant.pk):
-            return tenant_services.invoice_mark_paid(invoice_id=invoice.pk, method="manual",
-                                                     idempotency_key=f"bank-{invoice.pk}", actor=st.tenant.owner_user)
+            return tenant_services.invoice_mark_paid(
+                invoice_id=invoice.pk, method="manual", idempotency_key=f"bank-{invoice.pk}", actor=st.tenant.owner_user
+            )
 
     # The card has paid at Stripe: a payment by hand asks Stripe first, finds the intent succeeded
     # and is refused (never a second collection); the webhook then pays the invoice once.
@@ -52,4 +57,3 @@ def test_webhook_racing_a_manual_confirmation_records_one_payment(round_, client
         assert (invoice.status, invoice.paid_cents) == ("paid", 25_000)
         assert Payment.objects.filter(invoice=invoice).count() == 1
         assert PaymentConfirmationAudit.objects.filter(invoice=invoice, event="confirmed").count() == 1
-

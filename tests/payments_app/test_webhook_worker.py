@@ -18,15 +18,28 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_
 def test_delivery_is_processed_by_the_worker(client, webhook_secret, celery_worker, settings):
     tenant = Tenant.objects.create(name="Sunny Kennels", slug="sunny")
     with tenant_context(tenant.pk):  # the tenant's row (row-level security)
-        account = StripeConnectAccount.objects.create(stripe_account_id="acct_w", owner_type="tenant",
-                                                      owner_tenant=tenant)
-    event = stripe_event("account.updated", {"id": "acct_w", "object": "account", "charges_enabled": True,
-                                             "payouts_enabled": True, "details_submitted": True,
-                                             "requirements": {"disabled_reason": None}})
+        account = StripeConnectAccount.objects.create(
+            stripe_account_id="acct_w", owner_type="tenant", owner_tenant=tenant
+        )
+    event = stripe_event(
+        "account.updated",
+        {
+            "id": "acct_w",
+            "object": "account",
+            "charges_enabled": True,
+            "payouts_enabled": True,
+            "details_submitted": True,
+            "requirements": {"disabled_reason": None},
+        },
+    )
     body, header = signed_delivery(event, webhook_secret)
     for _ in range(2):  # delivered twice, as Stripe does
-        assert client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
-                           HTTP_STRIPE_SIGNATURE=header).status_code == 200
+        assert (
+            client.post(
+                "/api/v1/payments/stripe/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+            ).status_code
+            == 200
+        )
     assert wait_until(lambda: StripeWebhookEvent.objects.get().status == "succeeded")
     assert StripeWebhookEvent.objects.count() == 1  # the duplicate delivery stored nothing new
     with tenant_context(tenant.pk):
@@ -59,23 +72,43 @@ def test_a_burst_goes_out_as_one_batch_message_and_a_worker_processes_all_of_it(
     for i in range(5):
         tenant = Tenant.objects.create(name=f"Kennel {i}", slug=f"kennel-{i}")
         with tenant_context(tenant.pk):  # each tenant's row (row-level security)
-            accounts.append(StripeConnectAccount.objects.create(
-                stripe_account_id=f"acct_b{i}", owner_type="tenant", owner_tenant=tenant))
+            accounts.append(
+                StripeConnectAccount.objects.create(
+                    stripe_account_id=f"acct_b{i}", owner_type="tenant", owner_tenant=tenant
+                )
+            )
     with PublisherHeld():  # the publisher is busy: the deliveries queue up behind it
         for account in accounts:
-            event = stripe_event("account.updated", {"id": account.stripe_account_id, "object": "account",
-                                                     "charges_enabled": True, "payouts_enabled": True,
-                                                     "details_submitted": True,
-                                                     "requirements": {"disabled_reason": None}})
+            event = stripe_event(
+                "account.updated",
+                {
+                    "id": account.stripe_account_id,
+                    "object": "account",
+                    "charges_enabled": True,
+                    "payouts_enabled": True,
+                    "details_submitted": True,
+                    "requirements": {"disabled_reason": None},
+                },
+            )
             body, header = signed_delivery(event, webhook_secret)
-            assert client.post("/api/v1/payments/stripe/webhook", body, content_type="application/json",
-                               HTTP_STRIPE_SIGNATURE=header).status_code == 200
+            assert (
+                client.post(
+                    "/api/v1/payments/stripe/webhook",
+                    body,
+                    content_type="application/json",
+                    HTTP_STRIPE_SIGNATURE=header,
+                ).status_code
+                == 200
+            )
     pks = list(StripeWebhookEvent.objects.order_by("pk").values_list("pk", flat=True))
     assert len(pks) == 5
 
     def mine():
-        return [(task, args) for task, args in queued_messages(settings)
-                if set(pks) & set(args[0] if isinstance(args[0], list) else args)]
+        return [
+            (task, args)
+            for task, args in queued_messages(settings)
+            if set(pks) & set(args[0] if isinstance(args[0], list) else args)
+        ]
 
     assert wait_until(lambda: mine(), timeout=10)
     time.sleep(0.5)  # nothing else is on its way

@@ -30,8 +30,9 @@ _NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "pg_dump", "psql")
 
 def _major(bindir: str) -> int | None:
     try:
-        out = subprocess.run([os.path.join(bindir, "pg_ctl"), "--version"], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [os.path.join(bindir, "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     return int(out.split()[-1].split(".")[0])
@@ -40,12 +41,12 @@ def _major(bindir: str) -> int | None:
 def _candidates() -> list[str]:
     found = []
     try:
-        found.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                    check=True).stdout.strip())
+        found.append(
+            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        )
     except (OSError, subprocess.CalledProcessError):
         pass
-    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]),
-                    reverse=True)
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]), reverse=True)
     try:
         import pgserver
 
@@ -95,24 +96,54 @@ class PostgresPair:
 
     def _run(self, name: str, *args: str, input: str | None = None) -> str:
         result = subprocess.run(
-            [os.path.join(self.bindir, name), *args], input=input, capture_output=True, text=True,
-            user=self.user.pw_uid if self.user else None, group=self.user.pw_gid if self.user else None,
-            cwd=self.root, env={**os.environ, "PGCONNECT_TIMEOUT": "5", "LC_ALL": "C"},
+            [os.path.join(self.bindir, name), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            user=self.user.pw_uid if self.user else None,
+            group=self.user.pw_gid if self.user else None,
+            cwd=self.root,
+            env={**os.environ, "PGCONNECT_TIMEOUT": "5", "LC_ALL": "C"},
         )
         if result.returncode:
             raise RuntimeError(f"{name} {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
     def psql(self, sql: str, *, port: int | None = None, database: str = DATABASE) -> str:
-        return self._run("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
-                         str(port or self.primary_port), "-U", "postgres", "-d", database, "-At", input=sql)
+        return self._run(
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port or self.primary_port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-At",
+            input=sql,
+        )
 
     def _start(self, data_dir: Path) -> None:
         self._run("pg_ctl", "-D", str(data_dir), "-l", str(data_dir / "server.log"), "-w", "-t", "60", "start")
 
     def start(self, *, schema_sql: str) -> None:
-        self._run("initdb", "-D", str(self.primary_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.primary_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         with open(self.primary_dir / "postgresql.conf", "a") as conf:
             conf.write(
                 f"\nport = {self.primary_port}\nlisten_addresses = '127.0.0.1'\n"
@@ -125,16 +156,31 @@ class PostgresPair:
         with open(self.primary_dir / "pg_hba.conf", "a") as hba:
             hba.write("host replication postgres 127.0.0.1/32 trust\n")
         self._start(self.primary_dir)
-        self.psql(f"CREATE ROLE {APP_ROLE} LOGIN; CREATE ROLE breederhq_owner LOGIN; CREATE DATABASE {DATABASE};",
-                  database="postgres")
+        self.psql(
+            f"CREATE ROLE {APP_ROLE} LOGIN; CREATE ROLE breederhq_owner LOGIN; CREATE DATABASE {DATABASE};",
+            database="postgres",
+        )
         self.psql(schema_sql)
         self.psql(
             f"GRANT USAGE ON SCHEMA public TO {APP_ROLE};"
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};"
             f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};"
         )
-        self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "postgres",
-                  "-D", str(self.standby_dir), "-R", "-X", "stream", "--no-sync")
+        self._run(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.primary_port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.standby_dir),
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+        )
         with open(self.standby_dir / "postgresql.conf", "a") as conf:
             conf.write(f"\nport = {self.standby_port}\n")
         self._start(self.standby_dir)
@@ -166,7 +212,14 @@ class PostgresPair:
 
     def django_settings(self, *, port: int) -> dict:
         return {
-            "ENGINE": "django.db.backends.postgresql", "NAME": DATABASE, "USER": APP_ROLE, "PASSWORD": "",
-            "HOST": "127.0.0.1", "PORT": str(port), "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True,
-            "ATOMIC_REQUESTS": False, "OPTIONS": {"application_name": "breederhq-replica-test", "connect_timeout": 2},
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": DATABASE,
+            "USER": APP_ROLE,
+            "PASSWORD": "",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "CONN_MAX_AGE": 0,
+            "CONN_HEALTH_CHECKS": True,
+            "ATOMIC_REQUESTS": False,
+            "OPTIONS": {"application_name": "breederhq-replica-test", "connect_timeout": 2},
         }

@@ -15,9 +15,9 @@ import time
 import uuid
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 from django.db.utils import load_backend
-from django.contrib.auth.models import AnonymousUser
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
@@ -51,9 +51,22 @@ def _schema_of_marketplace_test_database(bindir: str) -> str:
 
     config = connections["marketplace"].settings_dict
     result = subprocess.run(
-        [f"{bindir}/pg_dump", "--schema-only", "--no-owner", "--no-privileges", "-h", config["HOST"] or "127.0.0.1",
-         "-p", str(config["PORT"] or 5432), "-U", settings.DATABASE_OWNER_USER, config["NAME"]],
-        capture_output=True, text=True, env={"PGPASSWORD": settings.DATABASE_OWNER_PASSWORD, "PATH": "/usr/bin:/bin"},
+        [
+            f"{bindir}/pg_dump",
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "-h",
+            config["HOST"] or "127.0.0.1",
+            "-p",
+            str(config["PORT"] or 5432),
+            "-U",
+            settings.DATABASE_OWNER_USER,
+            config["NAME"],
+        ],
+        capture_output=True,
+        text=True,
+        env={"PGPASSWORD": settings.DATABASE_OWNER_PASSWORD, "PATH": "/usr/bin:/bin"},
     )
     if result.returncode:
         raise RuntimeError(f"pg_dump of the marketplace test database failed: {result.stderr}")
@@ -66,8 +79,10 @@ def pair(django_db_setup, django_db_blocker):
         server_major = connections["marketplace"].pg_version // 10000
         bindir = find_bindir(server_major)
         if bindir is None:
-            pytest.skip("no PostgreSQL binaries found (initdb, pg_ctl, pg_basebackup, pg_dump, psql): looked at "
-                        "`pg_config --bindir`, /usr/lib/postgresql/*/bin and the pgserver package")
+            pytest.skip(
+                "no PostgreSQL binaries found (initdb, pg_ctl, pg_basebackup, pg_dump, psql): looked at "
+                "`pg_config --bindir`, /usr/lib/postgresql/*/bin and the pgserver package"
+            )
         schema = _schema_of_marketplace_test_database(bindir)
         connections.close_all()
     started = PostgresPair(bindir)
@@ -88,9 +103,14 @@ def replica(pair):
         connections[alias] = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
     read_replica.forget_health()
     pair.psql("SELECT pg_wal_replay_resume()", port=pair.standby_port)
-    with override_settings(MARKETPLACE_REPLICA_ALIAS=STANDBY, MARKETPLACE_REPLICA_PRIMARY_ALIAS=PRIMARY,
-                           MARKETPLACE_REPLICA_MAX_LAG_SECONDS=30, MARKETPLACE_REPLICA_PROBE_SECONDS=0,
-                           MARKETPLACE_REPLICA_RETRY_SECONDS=0, MARKETPLACE_REPLICA_STICKY_SECONDS=30):
+    with override_settings(
+        MARKETPLACE_REPLICA_ALIAS=STANDBY,
+        MARKETPLACE_REPLICA_PRIMARY_ALIAS=PRIMARY,
+        MARKETPLACE_REPLICA_MAX_LAG_SECONDS=30,
+        MARKETPLACE_REPLICA_PROBE_SECONDS=0,
+        MARKETPLACE_REPLICA_RETRY_SECONDS=0,
+        MARKETPLACE_REPLICA_STICKY_SECONDS=30,
+    ):
         yield pair
     read_replica.forget_health()
     for alias in (PRIMARY, STANDBY):
@@ -105,13 +125,29 @@ def _listing(title: str) -> ServiceListing:
     """An active listing of a new provider, written on the test primary."""
     tag = uuid.uuid4().hex[:8]
     person = MarketplaceUser.objects.using(PRIMARY).create(
-        email=f"p-{tag}@example.test", display_name=f"P {tag}", kind=MarketplaceUser.Kind.SERVICE_PROVIDER)
+        email=f"p-{tag}@example.test", display_name=f"P {tag}", kind=MarketplaceUser.Kind.SERVICE_PROVIDER
+    )
     provider = Provider.objects.using(PRIMARY).create(
-        user_id=person.pk, kind=Provider.Kind.SERVICE_PROVIDER, business_name=f"Replica {title}", city="Austin",
-        state="TX", currency="USD", payment_mode=Provider.PaymentMode.MANUAL)
-    listing = ServiceListing(provider_id=provider.pk, slug=f"{tag}-listing", title=title, category="grooming",
-                             state="TX", city="Austin", price_cents=5000, status=ServiceListing.Status.ACTIVE,
-                             published_at=timezone.now(), search_score=int(time.time()))
+        user_id=person.pk,
+        kind=Provider.Kind.SERVICE_PROVIDER,
+        business_name=f"Replica {title}",
+        city="Austin",
+        state="TX",
+        currency="USD",
+        payment_mode=Provider.PaymentMode.MANUAL,
+    )
+    listing = ServiceListing(
+        provider_id=provider.pk,
+        slug=f"{tag}-listing",
+        title=title,
+        category="grooming",
+        state="TX",
+        city="Austin",
+        price_cents=5000,
+        status=ServiceListing.Status.ACTIVE,
+        published_at=timezone.now(),
+        search_score=int(time.time()),
+    )
     listing.save(using=PRIMARY)
     return listing
 
@@ -163,9 +199,12 @@ def test_a_client_that_wrote_reads_its_write_at_once_while_others_read_the_repli
     writer_ip, reader_ip, refused_ip = _ip(), _ip(), _ip()
     writer = bearer(UserFactory())
     # A successful unsafe request (becoming a provider) marks the writer's IP and user.
-    created = writer.post("/api/v1/marketplace/providers/me/",
-                          json.dumps({"business_name": "Sticky Paws", "city": "Austin", "state": "TX"}),
-                          content_type="application/json", REMOTE_ADDR=writer_ip)
+    created = writer.post(
+        "/api/v1/marketplace/providers/me/",
+        json.dumps({"business_name": "Sticky Paws", "city": "Austin", "state": "TX"}),
+        content_type="application/json",
+        REMOTE_ADDR=writer_ip,
+    )
     assert created.status_code == 201, created.content
     _listing("Sticky fresh coat")  # what the writer wrote, still on the primary alone
 
@@ -174,8 +213,9 @@ def test_a_client_that_wrote_reads_its_write_at_once_while_others_read_the_repli
     assert _titles(Client(REMOTE_ADDR=reader_ip), "sticky fresh coat") == []
 
     # A refused write marks nothing.
-    refused = Client(REMOTE_ADDR=refused_ip).post("/api/v1/marketplace/providers/me/", "{}",
-                                                  content_type="application/json")
+    refused = Client(REMOTE_ADDR=refused_ip).post(
+        "/api/v1/marketplace/providers/me/", "{}", content_type="application/json"
+    )
     assert refused.status_code >= 400
     assert _titles(Client(REMOTE_ADDR=refused_ip), "sticky fresh coat") == []
 

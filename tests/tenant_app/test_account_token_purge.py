@@ -29,16 +29,21 @@ def test_dead_tokens_past_retention_are_purged_in_batches(settings):
     settings.ACCOUNT_TOKEN_PURGE_BATCH = 2
     user = UserFactory()
     long_ago, lately = timezone.now() - timedelta(days=8), timezone.now() - timedelta(days=1)
-    doomed = [token(user, expires_at=long_ago), token(user, used_at=long_ago),
-              token(user, voided_at=long_ago, purpose="reset_password"), token(user, expires_at=long_ago)]
-    kept = [token(user), token(user, used_at=lately), token(user, expires_at=lately),
-            token(user, voided_at=lately)]
+    doomed = [
+        token(user, expires_at=long_ago),
+        token(user, used_at=long_ago),
+        token(user, voided_at=long_ago, purpose="reset_password"),
+        token(user, expires_at=long_ago),
+    ]
+    kept = [token(user), token(user, used_at=lately), token(user, expires_at=lately), token(user, voided_at=lately)]
 
     slot = f"{int(timezone.now().timestamp()) // 60 * 60}/60"
     result = purge_account_tokens.apply(headers={"job_slot": slot}).get()
     assert result == len(doomed)
     assert set(AccountToken.objects.using("default").values_list("pk", flat=True)) == {t.pk for t in kept}
-    assert purge_account_tokens.apply(headers={"job_slot": slot}).get() == {"skipped": f"slot {_label(slot)} already ran"}
+    assert purge_account_tokens.apply(headers={"job_slot": slot}).get() == {
+        "skipped": f"slot {_label(slot)} already ran"
+    }
     status = JobStatus.objects.using("default").get(name="tenant_app.tasks.purge_account_tokens")
     assert (status.runs, status.skips) == (1, 1)
 

@@ -146,13 +146,19 @@ def test_webhook_and_manual_confirmation_racing_give_exactly_one_payment(round_)
 
     def webhook():
         with tenant_context(tenant.pk):
-            return services.invoice_mark_paid(invoice_id=invoice.pk, method="stripe", idempotency_key="evt_1",
-                                              external_reference="pi_1", actor_label="stripe")
+            return services.invoice_mark_paid(
+                invoice_id=invoice.pk,
+                method="stripe",
+                idempotency_key="evt_1",
+                external_reference="pi_1",
+                actor_label="stripe",
+            )
 
     def staff_confirms_cash():
         with tenant_context(tenant.pk):
-            return services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="cash-1",
-                                              actor=owner)
+            return services.invoice_mark_paid(
+                invoice_id=invoice.pk, method="manual", idempotency_key="cash-1", actor=owner
+            )
 
     race(tenant, invoice, webhook, staff_confirms_cash)
     with tenant_context(tenant.pk):
@@ -160,7 +166,10 @@ def test_webhook_and_manual_confirmation_racing_give_exactly_one_payment(round_)
         assert (invoice.status, invoice.paid_cents, invoice.version) == ("paid", 25_000, 3)
         assert Payment.objects.filter(invoice=invoice).count() == 1
         assert list(InvoiceAuditLog.objects.filter(invoice=invoice).values_list("old_status", "new_status")) == [
-            ("", "draft"), ("draft", "sent"), ("sent", "paid")]
+            ("", "draft"),
+            ("draft", "sent"),
+            ("sent", "paid"),
+        ]
         assert PaymentConfirmationAudit.objects.filter(invoice=invoice, event="confirmed").count() == 1
 
 
@@ -179,8 +188,9 @@ def test_provider_confirmation_racing_a_second_confirmation_gives_one_payment(ro
 
     def mark_paid():
         with tenant_context(tenant.pk):
-            return services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="bank-9",
-                                              actor=owner)
+            return services.invoice_mark_paid(
+                invoice_id=invoice.pk, method="manual", idempotency_key="bank-9", actor=owner
+            )
 
     race(tenant, invoice, confirm, mark_paid, confirm)
     with tenant_context(tenant.pk):
@@ -199,8 +209,9 @@ def test_the_same_payment_recorded_twice_at_once_is_stored_once():
 
     def record():
         with tenant_context(tenant.pk):
-            return services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=4_000, method="manual",
-                                                   idempotency_key="same-key").pk
+            return services.invoice_record_payment(
+                invoice_id=invoice.pk, amount_cents=4_000, method="manual", idempotency_key="same-key"
+            ).pk
 
     first, second = race(tenant, invoice, record, record)
     assert first == second

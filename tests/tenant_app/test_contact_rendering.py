@@ -21,16 +21,30 @@ pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 def contacts_with_every_shape() -> list[Contact]:
     tenant = TenantFactory()
     with tenant_context(tenant.pk):
-        person = ContactFactory(tenant=tenant, first_name="Ada", last_name="", email="ada@example.test",
-                                notes="Line one\nline \"two\"", country="GB")
+        person = ContactFactory(
+            tenant=tenant,
+            first_name="Ada",
+            last_name="",
+            email="ada@example.test",
+            notes='Line one\nline "two"',
+            country="GB",
+        )
         organization = ContactFactory(tenant=tenant, kind=Contact.Kind.ORGANIZATION, organization_name="Happy Paws")
         linked = ContactFactory(tenant=tenant, first_name="Bea", last_name="Lee", marketplace_user_id=7)
         gone = ContactFactory(tenant=tenant, first_name="Cy", last_name="", marketplace_user_id=8)
         Contact.objects.filter(pk=person.pk).update(updated_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
         contacts = list(Contact.objects.filter(pk__in=[person.pk, organization.pk, linked.pk, gone.pk]).order_by("id"))
     # As the view sets it from the cross-database resolution: none, a live person, a deleted one.
-    for contact, ref in zip(contacts, [None, None, {"id": 7, "display_name": "Bea L.", "is_deleted": False},
-                                       {"id": 8, "display_name": None, "is_deleted": True}], strict=True):
+    for contact, ref in zip(
+        contacts,
+        [
+            None,
+            None,
+            {"id": 7, "display_name": "Bea L.", "is_deleted": False},
+            {"id": 8, "display_name": None, "is_deleted": True},
+        ],
+        strict=True,
+    ):
         contact.marketplace_user = ref
     return contacts
 

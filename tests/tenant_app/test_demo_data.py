@@ -1,7 +1,7 @@
 import pytest
 
-from demo.data import load_demo_data
 from breederhq.tenancy import tenant_context
+from demo.data import load_demo_data
 from tenant_app.models import Contact, Invoice, InvoiceAuditLog, Payment, Tenant, TenantMembership
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
@@ -17,7 +17,13 @@ def test_demo_tenant_is_loaded_once_with_invoices_in_every_state():
         assert TenantMembership.objects.get().user.email == "owner@sunny-kennels.test"
         assert Contact.objects.count() == 3
         assert sorted(Invoice.objects.values_list("status", flat=True)) == [
-            "draft", "paid", "partially_refunded", "pending_confirmation", "sent", "void"]
+            "draft",
+            "paid",
+            "partially_refunded",
+            "pending_confirmation",
+            "sent",
+            "void",
+        ]
         assert Payment.objects.count() == 3
         audit_rows = InvoiceAuditLog.objects.count()
     load_demo_data(back_office=False)

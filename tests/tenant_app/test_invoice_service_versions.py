@@ -35,17 +35,41 @@ def paid(tenant) -> Invoice:  # version 3
 
 
 CHANGES = {
-    "invoice_mark_paid": (sent, lambda i, owner, v: services.invoice_mark_paid(
-        invoice_id=i.pk, method="manual", idempotency_key=f"k-{i.pk}", actor=owner, expected_version=v)),
-    "invoice_confirm_payment": (claimed, lambda i, owner, v: services.invoice_confirm_payment(
-        invoice_id=i.pk, actor=owner, reference="wire", expected_version=v)),
-    "invoice_reject_payment": (claimed, lambda i, owner, v: services.invoice_reject_payment(
-        invoice_id=i.pk, actor=owner, reason="no money", expected_version=v)),
-    "invoice_buyer_mark_paid": (sent, lambda i, owner, v: services.invoice_buyer_mark_paid(
-        invoice_id=i.pk, receipt=receipt_file(), reference="wire", expected_version=v)),
-    "invoice_refund": (paid, lambda i, owner, v: services.invoice_refund(
-        invoice_id=i.pk, amount_cents=1_000, reason="late", idempotency_key=f"r-{i.pk}", actor=owner,
-        expected_version=v)),
+    "invoice_mark_paid": (
+        sent,
+        lambda i, owner, v: services.invoice_mark_paid(
+            invoice_id=i.pk, method="manual", idempotency_key=f"k-{i.pk}", actor=owner, expected_version=v
+        ),
+    ),
+    "invoice_confirm_payment": (
+        claimed,
+        lambda i, owner, v: services.invoice_confirm_payment(
+            invoice_id=i.pk, actor=owner, reference="wire", expected_version=v
+        ),
+    ),
+    "invoice_reject_payment": (
+        claimed,
+        lambda i, owner, v: services.invoice_reject_payment(
+            invoice_id=i.pk, actor=owner, reason="no money", expected_version=v
+        ),
+    ),
+    "invoice_buyer_mark_paid": (
+        sent,
+        lambda i, owner, v: services.invoice_buyer_mark_paid(
+            invoice_id=i.pk, receipt=receipt_file(), reference="wire", expected_version=v
+        ),
+    ),
+    "invoice_refund": (
+        paid,
+        lambda i, owner, v: services.invoice_refund(
+            invoice_id=i.pk,
+            amount_cents=1_000,
+            reason="late",
+            idempotency_key=f"r-{i.pk}",
+            actor=owner,
+            expected_version=v,
+        ),
+    ),
 }
 
 
@@ -80,6 +104,10 @@ def test_api_actions_pass_the_version_through_to_the_service(tenant):
     assert (stale.status_code, body(stale)["current_version"]) == (409, 3)
     with tenant_context(tenant.pk):
         assert Invoice.objects.get(pk=invoice.pk).status == "pending_confirmation"
-    ok = send_json(client, "patch", f"/api/v1/invoices/{invoice.pk}/", {"action": "reject_payment", "version": 3,
-                                                                         "reason": "no money"})
+    ok = send_json(
+        client,
+        "patch",
+        f"/api/v1/invoices/{invoice.pk}/",
+        {"action": "reject_payment", "version": 3, "reason": "no money"},
+    )
     assert (ok.status_code, body(ok)["status"], body(ok)["version"]) == (200, "sent", 4)

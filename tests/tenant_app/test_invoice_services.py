@@ -57,8 +57,9 @@ def test_create_snapshots_the_payment_mode_and_numbers_per_tenant(tenant, contac
     assert (first.subtotal_cents, first.tax_cents, first.total_cents, first.paid_cents) == (32_500, 1_000, 33_500, 0)
     assert (first.status, first.version, first.payment_mode_snapshot) == ("draft", 1, "manual")
     assert first.payment_mode_locked_at is not None
-    assert list(first.line_items.values_list("description", "quantity", "unit_price_cents", "total_cents", "tenant_id")) == [
-        ("Line 0", 1, 30_000, 30_000, tenant.pk), ("Line 1", 1, 2_500, 2_500, tenant.pk)]
+    assert list(
+        first.line_items.values_list("description", "quantity", "unit_price_cents", "total_cents", "tenant_id")
+    ) == [("Line 0", 1, 30_000, 30_000, tenant.pk), ("Line 1", 1, 2_500, 2_500, tenant.pk)]
     assert audit_trail(first) == [("created", "", "draft")]
     assert InvoiceAuditLog.objects.get(invoice=first).changed_by == owner
     other = TenantFactory()
@@ -95,8 +96,9 @@ def test_manual_payment_flow_with_confirmation(tenant, contact, owner):
     services.invoice_send(invoice_id=invoice.pk, expected_version=1, actor=owner)
     with pytest.raises(ValidationFailed):
         services.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=None)
-    services.invoice_buyer_mark_paid(invoice_id=invoice.pk, receipt=receipt_file(), reference="IBAN ref 9",
-                                     marketplace_user_id=None)
+    services.invoice_buyer_mark_paid(
+        invoice_id=invoice.pk, receipt=receipt_file(), reference="IBAN ref 9", marketplace_user_id=None
+    )
     invoice.refresh_from_db()
     assert invoice.status == "pending_confirmation"
     assert invoice.buyer_payment_receipt.name.startswith(f"tenants/{tenant.pk}/receipts/{invoice.pk}/")
@@ -104,12 +106,16 @@ def test_manual_payment_flow_with_confirmation(tenant, contact, owner):
     invoice.refresh_from_db()
     assert (invoice.status, invoice.paid_cents, invoice.version) == ("paid", 50_000, 4)
     assert audit_trail(invoice) == [
-        ("created", "", "draft"), ("sent", "draft", "sent"),
-        ("buyer_marked_paid", "sent", "pending_confirmation"), ("payment_confirmed", "pending_confirmation", "paid"),
+        ("created", "", "draft"),
+        ("sent", "draft", "sent"),
+        ("buyer_marked_paid", "sent", "pending_confirmation"),
+        ("payment_confirmed", "pending_confirmation", "paid"),
     ]
     assert list(Payment.objects.values_list("kind", "method", "amount_cents")) == [("payment", "manual", 50_000)]
     assert list(PaymentConfirmationAudit.objects.values_list("event", "payment_reference", "confirmed_by")) == [
-        ("buyer_marked_paid", "IBAN ref 9", None), ("confirmed", "IBAN ref 9", owner.pk)]
+        ("buyer_marked_paid", "IBAN ref 9", None),
+        ("confirmed", "IBAN ref 9", owner.pk),
+    ]
     # A second confirmation is a no-op.
     services.invoice_confirm_payment(invoice_id=invoice.pk, actor=owner)
     assert Payment.objects.count() == 1 and InvoiceAuditLog.objects.filter(invoice=invoice).count() == 4
@@ -151,8 +157,9 @@ def test_rejection_and_expiry_send_the_claim_back(tenant, contact, owner):
     assert statuses == {rejected.pk: "sent", stale.pk: "sent", fresh.pk: "pending_confirmation"}
     assert audit_trail(stale)[-1] == ("confirmation_expired", "pending_confirmation", "sent")
     assert InvoiceAuditLog.objects.get(invoice=stale, action="confirmation_expired").actor == "system:expire_pending"
-    assert list(PaymentConfirmationAudit.objects.filter(event__in=["rejected", "expired"])
-                .values_list("invoice_id", "event")) == [(rejected.pk, "rejected"), (stale.pk, "expired")]
+    assert list(
+        PaymentConfirmationAudit.objects.filter(event__in=["rejected", "expired"]).values_list("invoice_id", "event")
+    ) == [(rejected.pk, "rejected"), (stale.pk, "expired")]
     assert services.invoice_expire_pending_confirmations() == []
 
 
@@ -161,15 +168,21 @@ def test_partial_payments_recalculate_the_balance_and_are_idempotent(tenant, con
     with pytest.raises(IllegalTransition):
         services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=1, method="manual", idempotency_key="k0")
     services.invoice_send(invoice_id=invoice.pk)
-    first = services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=4_000, method="manual",
-                                            idempotency_key="k1", actor=owner)
-    again = services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=4_000, method="manual",
-                                            idempotency_key="k1", actor=owner)
+    first = services.invoice_record_payment(
+        invoice_id=invoice.pk, amount_cents=4_000, method="manual", idempotency_key="k1", actor=owner
+    )
+    again = services.invoice_record_payment(
+        invoice_id=invoice.pk, amount_cents=4_000, method="manual", idempotency_key="k1", actor=owner
+    )
     assert again.pk == first.pk
     with pytest.raises(Conflict, match="different payment"):
-        services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=5_000, method="manual", idempotency_key="k1")
+        services.invoice_record_payment(
+            invoice_id=invoice.pk, amount_cents=5_000, method="manual", idempotency_key="k1"
+        )
     with pytest.raises(ValidationFailed, match="exceeds the balance"):
-        services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=6_001, method="manual", idempotency_key="k2")
+        services.invoice_record_payment(
+            invoice_id=invoice.pk, amount_cents=6_001, method="manual", idempotency_key="k2"
+        )
     with pytest.raises(ValidationFailed, match="does not match"):
         services.invoice_record_payment(invoice_id=invoice.pk, amount_cents=100, method="stripe", idempotency_key="k3")
     invoice.refresh_from_db()
@@ -193,7 +206,9 @@ def test_refunds_issue_numbered_credit_notes(tenant, contact, owner):
         services.invoice_mark_paid(invoice_id=other.pk, method="manual", idempotency_key="cash")
     assert Invoice.objects.get(pk=other.pk).status == "sent"
     cn1 = services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1")
-    assert services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1") == cn1
+    assert (
+        services.invoice_refund(invoice_id=invoice.pk, amount_cents=3_000, reason="late", idempotency_key="r1") == cn1
+    )
     with pytest.raises(Conflict, match="exceeds the refundable 7000"):
         services.invoice_refund(invoice_id=invoice.pk, amount_cents=7_001, reason="x", idempotency_key="r2")
     invoice.refresh_from_db()
@@ -204,7 +219,10 @@ def test_refunds_issue_numbered_credit_notes(tenant, contact, owner):
     assert (invoice.status, invoice.paid_cents, invoice.refunded_cents) == ("refunded", 10_000, 10_000)
     assert [cn.credit_note_number for cn in (cn1, cn2, cn3)] == ["CN-000001", "CN-000002", "CN-000003"]
     assert list(Payment.objects.filter(kind="refund").order_by("id").values_list("amount_cents", "credit_note_id")) == [
-        (3_000, cn1.pk), (2_000, cn2.pk), (5_000, cn3.pk)]
+        (3_000, cn1.pk),
+        (2_000, cn2.pk),
+        (5_000, cn3.pk),
+    ]
     assert [row[2] for row in audit_trail(invoice)[-3:]] == ["partially_refunded", "partially_refunded", "refunded"]
     with pytest.raises(IllegalTransition):
         services.invoice_refund(invoice_id=invoice.pk, amount_cents=1, reason="x", idempotency_key="r5")
@@ -213,8 +231,9 @@ def test_refunds_issue_numbered_credit_notes(tenant, contact, owner):
 
 def test_a_sent_invoice_is_never_edited_or_hard_deleted(tenant, contact, owner):
     invoice = make_invoice(contact=contact, amounts=(10_000,))
-    services.invoice_update_draft(invoice_id=invoice.pk, expected_version=1,
-                                  lines=[services.LineInput("Puppy deposit", 20_000, 2)], tax_cents=500)
+    services.invoice_update_draft(
+        invoice_id=invoice.pk, expected_version=1, lines=[services.LineInput("Puppy deposit", 20_000, 2)], tax_cents=500
+    )
     invoice.refresh_from_db()
     assert (invoice.subtotal_cents, invoice.total_cents, invoice.version) == (40_000, 40_500, 2)
     services.invoice_send(invoice_id=invoice.pk, expected_version=2)
@@ -239,8 +258,9 @@ def test_a_sent_invoice_is_never_edited_or_hard_deleted(tenant, contact, owner):
 def test_correction_is_void_and_reissue(tenant, contact, owner):
     invoice = make_invoice(contact=contact, amounts=(10_000,))
     services.invoice_send(invoice_id=invoice.pk)
-    new = services.invoice_reissue(invoice_id=invoice.pk, actor=owner,
-                                   lines=[services.LineInput("Corrected", 9_000)], reason="wrong price")
+    new = services.invoice_reissue(
+        invoice_id=invoice.pk, actor=owner, lines=[services.LineInput("Corrected", 9_000)], reason="wrong price"
+    )
     invoice.refresh_from_db()
     assert (invoice.status, new.status, new.replaces_id, new.total_cents) == ("void", "draft", invoice.pk, 9_000)
     assert (invoice.invoice_number, new.invoice_number) == ("INV-000001", "INV-000002")

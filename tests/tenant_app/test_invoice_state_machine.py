@@ -32,9 +32,14 @@ KEYS = st.sampled_from(["k1", "k2", "k3", "k4"])
 
 def snapshot() -> tuple:
     return (
-        tuple(Invoice.all_objects.order_by("id").values_list("id", "status", "version", "paid_cents", "refunded_cents",
-                                                             "deleted_at")),
-        InvoiceAuditLog.objects.count(), Payment.objects.count(), CreditNote.objects.count(),
+        tuple(
+            Invoice.all_objects.order_by("id").values_list(
+                "id", "status", "version", "paid_cents", "refunded_cents", "deleted_at"
+            )
+        ),
+        InvoiceAuditLog.objects.count(),
+        Payment.objects.count(),
+        CreditNote.objects.count(),
     )
 
 
@@ -65,8 +70,9 @@ class InvoiceActions(RuleBasedStateMachine):
         except DomainError:
             assert snapshot() == before
 
-    @initialize(target=invoices, amounts=st.lists(st.integers(1, 50_000), min_size=1, max_size=3),
-                tax=st.integers(0, 5_000))
+    @initialize(
+        target=invoices, amounts=st.lists(st.integers(1, 50_000), min_size=1, max_size=3), tax=st.integers(0, 5_000)
+    )
     def first_invoice(self, amounts, tax):
         return make_invoice(contact=self.contact, amounts=tuple(amounts), tax_cents=tax, actor=self.owner).pk
 
@@ -77,8 +83,11 @@ class InvoiceActions(RuleBasedStateMachine):
     @rule(invoice_id=invoices, stale=st.booleans(), amount=st.integers(1, 90_000))
     def edit_draft(self, invoice_id, stale, amount):
         version = Invoice.all_objects.get(pk=invoice_id).version - (1 if stale else 0)
-        self.attempt(lambda: services.invoice_update_draft(
-            invoice_id=invoice_id, expected_version=version, lines=[services.LineInput("Edited", amount)]))
+        self.attempt(
+            lambda: services.invoice_update_draft(
+                invoice_id=invoice_id, expected_version=version, lines=[services.LineInput("Edited", amount)]
+            )
+        )
 
     @rule(invoice_id=invoices)
     def send(self, invoice_id):
@@ -105,17 +114,24 @@ class InvoiceActions(RuleBasedStateMachine):
         if amount == "rest":
             invoice = Invoice.all_objects.get(pk=invoice_id)
             amount = max(invoice.total_cents - invoice.paid_cents, 1)
-        self.attempt(lambda: services.invoice_record_payment(
-            invoice_id=invoice_id, amount_cents=amount, method="manual", idempotency_key=key))
+        self.attempt(
+            lambda: services.invoice_record_payment(
+                invoice_id=invoice_id, amount_cents=amount, method="manual", idempotency_key=key
+            )
+        )
 
-    @rule(invoice_id=invoices, amount=st.one_of(st.just("rest"), st.integers(1, 60_000)),
-          key=st.sampled_from(["r1", "r2", "r3"]))
+    @rule(
+        invoice_id=invoices,
+        amount=st.one_of(st.just("rest"), st.integers(1, 60_000)),
+        key=st.sampled_from(["r1", "r2", "r3"]),
+    )
     def refund(self, invoice_id, amount, key):
         if amount == "rest":
             invoice = Invoice.all_objects.get(pk=invoice_id)
             amount = max(invoice.paid_cents - invoice.refunded_cents, 1)
-        self.attempt(lambda: services.invoice_refund(
-            invoice_id=invoice_id, amount_cents=amount, reason="r", idempotency_key=key))
+        self.attempt(
+            lambda: services.invoice_refund(invoice_id=invoice_id, amount_cents=amount, reason="r", idempotency_key=key)
+        )
 
     @rule(invoice_id=invoices)
     def void(self, invoice_id):
@@ -137,8 +153,9 @@ class InvoiceActions(RuleBasedStateMachine):
             payments = Payment.objects.filter(invoice=invoice)
             assert invoice.paid_cents == (payments.filter(kind="payment").aggregate(s=Sum("amount_cents"))["s"] or 0)
             assert invoice.refunded_cents == (payments.filter(kind="refund").aggregate(s=Sum("amount_cents"))["s"] or 0)
-            assert invoice.refunded_cents == (CreditNote.objects.filter(invoice=invoice)
-                                              .aggregate(s=Sum("amount_cents"))["s"] or 0)
+            assert invoice.refunded_cents == (
+                CreditNote.objects.filter(invoice=invoice).aggregate(s=Sum("amount_cents"))["s"] or 0
+            )
             status = invoice.status
             event(f"reached {status}")
             if status == "paid":
@@ -151,8 +168,9 @@ class InvoiceActions(RuleBasedStateMachine):
                 assert 0 < invoice.refunded_cents == invoice.paid_cents
             if status == "pending_confirmation":
                 assert invoice.buyer_marked_paid_at is not None and invoice.buyer_payment_receipt.name
-            trail = list(InvoiceAuditLog.objects.filter(invoice=invoice).order_by("id")
-                         .values_list("old_status", "new_status"))
+            trail = list(
+                InvoiceAuditLog.objects.filter(invoice=invoice).order_by("id").values_list("old_status", "new_status")
+            )
             assert len(trail) == invoice.version
             assert trail[0] == ("", "draft")
             for (_, previous_new), (old, new) in zip(trail, trail[1:]):
@@ -164,6 +182,11 @@ class InvoiceActions(RuleBasedStateMachine):
 def test_random_invoice_action_sequences_keep_the_invariants():
     run_state_machine_as_test(
         InvoiceActions,
-        settings=settings(max_examples=40, stateful_step_count=30, deadline=None, database=None,
-                          suppress_health_check=[HealthCheck.too_slow]),
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
     )

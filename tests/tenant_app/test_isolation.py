@@ -9,8 +9,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from breederhq.errors import PermissionDenied
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import (
-    UnscopedTenantLookup,
     TENANT_COLUMNS,
+    UnscopedTenantLookup,
     current_tenant_id,
     support_tenant_access,
     tenant_column,
@@ -49,14 +49,23 @@ def test_every_table_with_a_tenant_column_is_a_tenant_owned_model():
         cursor.execute(
             "SELECT DISTINCT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
             "USING (table_schema, table_name) WHERE c.table_schema = 'public' AND c.column_name = ANY(%s) "
-            "AND t.table_type = 'BASE TABLE' ORDER BY 1", [list(TENANT_COLUMNS)]
+            "AND t.table_type = 'BASE TABLE' ORDER BY 1",
+            [list(TENANT_COLUMNS)],
         )
         tables = [name for (name,) in cursor.fetchall()]
     assert tables == sorted(m._meta.db_table for m in tenant_owned_models())
     assert set(tables) >= {
-        "tenant_memberships", "contacts", "invoices", "invoice_line_items", "payments", "credit_notes",
-        "invoice_audit_log", "payment_confirmation_audit", "tenant_document_sequences",
-        "invoice_payments", "stripe_connect_accounts",
+        "tenant_memberships",
+        "contacts",
+        "invoices",
+        "invoice_line_items",
+        "payments",
+        "credit_notes",
+        "invoice_audit_log",
+        "payment_confirmation_audit",
+        "tenant_document_sequences",
+        "invoice_payments",
+        "stripe_connect_accounts",
     }
 
 
@@ -70,8 +79,10 @@ def test_every_tenant_table_has_forced_rls_with_using_and_check():
             table = model._meta.db_table
             cursor.execute("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", [table])
             assert cursor.fetchone() == (True, True), table
-            cursor.execute("SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE tablename = %s "
-                           "ORDER BY policyname", [table])
+            cursor.execute(
+                "SELECT policyname, cmd, qual, with_check FROM pg_policies WHERE tablename = %s ORDER BY policyname",
+                [table],
+            )
             policies = cursor.fetchall()
             # Read-only widenings for a user's own rows (no tenant chosen): never for writes.
             own = [p for p in policies if p[0] in OWN_ROWS_POLICIES.get(table, ())]
@@ -91,15 +102,24 @@ def test_every_tenant_table_has_forced_rls_with_using_and_check():
             if column == "tenant_id":
                 assert with_check == match, table
             else:  # rows with no owner belong to the platform: only in platform_context
-                assert with_check.startswith(f"({match}") and "current_setting('app.platform_rows'::text, true)" in with_check, table
+                assert (
+                    with_check.startswith(f"({match}")
+                    and "current_setting('app.platform_rows'::text, true)" in with_check
+                ), table
 
 
 #: Tables keyed by owner_tenant_id whose unique columns are ids that Stripe issues, unique worldwide
 #: (an account id, a payment intent id, a refund id) or one row per invoice / provider / tenant
 #: (or per payment row and client key): a tenant cannot
 #: collide with another's row by choosing a value.
-GLOBALLY_UNIQUE_IDS = {"invoice_payments", "stripe_connect_accounts", "invoice_refund_requests",
-                       "stripe_connect_money_movements", "invoice_disputes", "invoice_dispute_evidence_files"}
+GLOBALLY_UNIQUE_IDS = {
+    "invoice_payments",
+    "stripe_connect_accounts",
+    "invoice_refund_requests",
+    "stripe_connect_money_movements",
+    "invoice_disputes",
+    "invoice_dispute_evidence_files",
+}
 
 
 def test_every_unique_constraint_on_a_tenant_table_includes_tenant_id():
@@ -191,8 +211,16 @@ def test_the_application_role_cannot_switch_rls_off(two_tenants):
         assert Contact.objects.count() == 1
 
 
-@pytest.mark.parametrize("table", ["invoice_audit_log", "payment_confirmation_audit", "credit_notes",
-                                   "cross_tenant_query_audit", "authorization_audit"])
+@pytest.mark.parametrize(
+    "table",
+    [
+        "invoice_audit_log",
+        "payment_confirmation_audit",
+        "credit_notes",
+        "cross_tenant_query_audit",
+        "authorization_audit",
+    ],
+)
 def test_audit_tables_are_append_only_for_the_application_role(two_tenants, table):
     a, *_ = two_tenants
     with tenant_context(a.pk), connection.cursor() as cursor:
@@ -213,7 +241,10 @@ def test_contacts_are_never_looked_up_by_marketplace_user_without_a_tenant(two_t
             Contact.all_objects.exclude(marketplace_user_id__isnull=True)
         scoped = Contact.objects.filter(tenant_id=a.pk).filter(marketplace_user_id=marketplace_user_id)
         assert [c.pk for c in scoped] == [seed_a["contact"].pk]
-        assert contact_get_by_marketplace_user(tenant_id=a.pk, marketplace_user_id=marketplace_user_id) == seed_a["contact"]
+        assert (
+            contact_get_by_marketplace_user(tenant_id=a.pk, marketplace_user_id=marketplace_user_id)
+            == seed_a["contact"]
+        )
         # Even naming the wrong tenant finds nothing: RLS holds the context's tenant.
         assert contact_get_by_marketplace_user(tenant_id=b.pk, marketplace_user_id=7000 + b.pk) is None
 
@@ -250,13 +281,20 @@ def test_a_user_sees_their_own_memberships_without_a_tenant_context(two_tenants)
 def test_support_staff_cross_tenant_access_is_audited(two_tenants):
     a, b, _, seed_b = two_tenants
     staff = UserFactory(is_staff=True)
-    with support_tenant_access(staff_user=staff, tenant_id=b.pk, reason="ticket 42", query_type="invoice_lookup",
-                               source_tenant_id=a.pk):
+    with support_tenant_access(
+        staff_user=staff, tenant_id=b.pk, reason="ticket 42", query_type="invoice_lookup", source_tenant_id=a.pk
+    ):
         assert list(Invoice.objects.values_list("pk", flat=True)) == [seed_b["invoice"].pk]
     assert Invoice.objects.count() == 0
     audit = CrossTenantQueryAudit.objects.using("default").get()
-    assert (audit.user_id, audit.source_tenant_id, audit.target_tenant_id, audit.query_type, audit.allowed,
-            audit.reason) == (staff.pk, a.pk, b.pk, "invoice_lookup", True, "ticket 42")
+    assert (
+        audit.user_id,
+        audit.source_tenant_id,
+        audit.target_tenant_id,
+        audit.query_type,
+        audit.allowed,
+        audit.reason,
+    ) == (staff.pk, a.pk, b.pk, "invoice_lookup", True, "ticket 42")
 
 
 def test_cross_tenant_access_by_a_non_staff_user_is_refused_and_audited(two_tenants):

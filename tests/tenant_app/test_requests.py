@@ -30,7 +30,9 @@ def seed_two_tenants():
 
 def settings_on(conn) -> tuple[str, str]:
     with conn.cursor() as cursor:
-        cursor.execute("SELECT current_setting('app.current_tenant_id', true), current_setting('app.current_user_id', true)")
+        cursor.execute(
+            "SELECT current_setting('app.current_tenant_id', true), current_setting('app.current_user_id', true)"
+        )
         return tuple(value or "" for value in cursor.fetchone())
 
 
@@ -59,7 +61,12 @@ class TestContactList:
         response = client.get(CONTACTS_URL, HTTP_X_TENANT_ID=str(b.pk))
         assert [c["display_name"] for c in response.json()["results"]] == ["Bea Beta", "Bob Beta"]
         audit = AuthorizationAudit.objects.using("default").get()
-        assert (audit.user_id, audit.resource_type, audit.action, audit.allowed) == (person.pk, "contacts", "list", False)
+        assert (audit.user_id, audit.resource_type, audit.action, audit.allowed) == (
+            person.pk,
+            "contacts",
+            "list",
+            False,
+        )
 
     def test_naming_a_tenant_without_membership_is_403_and_audited(self):
         a, b = seed_two_tenants()
@@ -70,7 +77,12 @@ class TestContactList:
         assert response["Content-Type"] == "application/problem+json"
         audit = AuthorizationAudit.objects.using("default").get()
         assert (audit.user_id, audit.resource_type, audit.resource_id, audit.allowed, audit.user_agent) == (
-            a.owner_user.pk, "tenant", str(b.pk), False, "curl/8")
+            a.owner_user.pk,
+            "tenant",
+            str(b.pk),
+            False,
+            "curl/8",
+        )
         assert settings_on(connection) == ("", "")
 
     def test_the_list_runs_a_constant_number_of_queries(self):
@@ -110,8 +122,11 @@ def test_user_memberships_are_the_orms_instances_with_their_tenant_loaded():
     tenants[1].delete()  # soft delete: the membership stays, the tenant is gone
     set_connection_context(tenant_id=None, user_id=person.pk)
     try:
-        expected = list(TenantMembership.objects.filter(user_id=person.pk, tenant__deleted_at__isnull=True)
-                        .select_related("tenant").order_by("tenant_id"))
+        expected = list(
+            TenantMembership.objects.filter(user_id=person.pk, tenant__deleted_at__isnull=True)
+            .select_related("tenant")
+            .order_by("tenant_id")
+        )
         with CaptureQueriesContext(connection) as captured:
             memberships = user_memberships(person.pk)
             tenant_names = [m.tenant.name for m in memberships]  # loaded: no query

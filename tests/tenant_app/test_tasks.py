@@ -32,7 +32,10 @@ def test_the_beat_task_expires_stale_claims_in_every_tenant_and_is_safe_to_rerun
     assert expire_pending_confirmations.delay().get(timeout=60) == 0
 
     with tenant_context(a.pk):
-        assert dict(Invoice.objects.values_list("pk", "status")) == {stale_a.pk: "sent", fresh_a.pk: "pending_confirmation"}
+        assert dict(Invoice.objects.values_list("pk", "status")) == {
+            stale_a.pk: "sent",
+            fresh_a.pk: "pending_confirmation",
+        }
         assert InvoiceAuditLog.objects.filter(action="confirmation_expired").count() == 1
     with tenant_context(b.pk):
         assert Invoice.objects.get().status == "sent"

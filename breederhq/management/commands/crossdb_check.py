@@ -19,19 +19,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
         parser.add_argument(
-            "--stuck-after-minutes", type=int, default=30,
+            "--stuck-after-minutes",
+            type=int,
+            default=30,
             help="A pending outbox message older than this is reported as stuck (default 30).",
         )
-        parser.add_argument("--incremental", action="store_true",
-                            help="Only the rows changed since the last incremental run (as the 15-minute job).")
-        parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                            help="Stop after the batch that crosses this; the next run of the mode resumes there.")
+        parser.add_argument(
+            "--incremental",
+            action="store_true",
+            help="Only the rows changed since the last incremental run (as the 15-minute job).",
+        )
+        parser.add_argument(
+            "--time-budget",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Stop after the batch that crosses this; the next run of the mode resumes there.",
+        )
 
     def handle(self, *args, **options):
         with session_limits(MAINTENANCE):  # a scan of every table: not cut off by the web limits
-            report = run_crossdb_check(stuck_after_minutes=options["stuck_after_minutes"],
-                                       mode="incremental" if options["incremental"] else "full",
-                                       time_budget_seconds=options["time_budget"])
+            report = run_crossdb_check(
+                stuck_after_minutes=options["stuck_after_minutes"],
+                mode="incremental" if options["incremental"] else "full",
+                time_budget_seconds=options["time_budget"],
+            )
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, sort_keys=True, default=str))
         else:
@@ -39,8 +51,9 @@ class Command(BaseCommand):
                 details = ", ".join(f"{k}={v}" for k, v in problem.items() if k != "kind")
                 self.stdout.write(f"{problem['kind']}: {details}")
             for fault in report.get("demo_faults", []):
-                self.stdout.write(f"demo data, not a problem: {fault['kind']} {fault['message_id']} "
-                                  f"({fault['demo_fault']})")
+                self.stdout.write(
+                    f"demo data, not a problem: {fault['kind']} {fault['message_id']} ({fault['demo_fault']})"
+                )
             if "skipped" in report:
                 self.stdout.write(f"skipped: {report['skipped']}")
                 return

@@ -11,8 +11,10 @@ from breederhq.pitr import PitrError, take_base_backup
 
 
 class Command(BaseCommand):
-    help = ("pg_basebackup of the whole cluster (both databases) into DIR/<UTC timestamp>/, through "
-            "DATABASE_ADMIN_URL. The WAL it needs comes from the archive (archive_mode on).")
+    help = (
+        "pg_basebackup of the whole cluster (both databases) into DIR/<UTC timestamp>/, through "
+        "DATABASE_ADMIN_URL. The WAL it needs comes from the archive (archive_mode on)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--into", required=True, metavar="DIR", help="the base backups' folder")
@@ -21,9 +23,12 @@ class Command(BaseCommand):
         if not settings.DATABASE_ADMIN_URL:
             raise CommandError("DATABASE_ADMIN_URL is not set: a base backup needs a superuser or REPLICATION role")
         parts = urlsplit(settings.DATABASE_ADMIN_URL)
-        connection = {"host": unquote(parts.hostname or "") or "/var/run/postgresql", "port": parts.port or 5432,
-                      "user": unquote(parts.username or "postgres"),
-                      "password": unquote(parts.password) if parts.password else None}
+        connection = {
+            "host": unquote(parts.hostname or "") or "/var/run/postgresql",
+            "port": parts.port or 5432,
+            "user": unquote(parts.username or "postgres"),
+            "password": unquote(parts.password) if parts.password else None,
+        }
         try:
             folder = take_base_backup(connection, Path(into).resolve())
         except PitrError as exc:

@@ -25,19 +25,25 @@ URL_VARS = {"default": "TENANT_DATABASE_URL", "marketplace": "MARKETPLACE_DATABA
 
 
 class Command(BaseCommand):
-    help = ("Restore the cluster holding both databases to one moment into a new data directory, start "
-            "it on a private socket, and run crossdb_check on it. The live databases are not touched.")
+    help = (
+        "Restore the cluster holding both databases to one moment into a new data directory, start "
+        "it on a private socket, and run crossdb_check on it. The live databases are not touched."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--to", required=True, metavar="TIME",
-                            help='the moment, ISO 8601 with a time zone: "2026-12-06T12:00:00Z"')
+        parser.add_argument(
+            "--to", required=True, metavar="TIME", help='the moment, ISO 8601 with a time zone: "2026-12-06T12:00:00Z"'
+        )
         parser.add_argument("--into", required=True, metavar="DIR", help="a new (missing or empty) data directory")
         parser.add_argument("--backups", metavar="DIR", help="pg_basebackup folders (PostgreSQL's own tools)")
         parser.add_argument("--wal-archive", metavar="DIR", help="the archive_command's folder")
         parser.add_argument("--stanza", help="restore with pgBackRest from this stanza instead")
         parser.add_argument("--pgbackrest-config", metavar="FILE", help="pgbackrest.conf (default: pgBackRest's)")
-        parser.add_argument("--keep-running", action="store_true",
-                            help="leave the restored cluster running (on its socket) after the check")
+        parser.add_argument(
+            "--keep-running",
+            action="store_true",
+            help="leave the restored cluster running (on its socket) after the check",
+        )
         parser.add_argument("--skip-check", action="store_true", help="do not run crossdb_check")
 
     def handle(self, *args, **options):
@@ -50,8 +56,9 @@ class Command(BaseCommand):
             raise CommandError("give --backups and --wal-archive (PostgreSQL's own tools) or --stanza (pgBackRest)")
         bindir = find_bindir()
         if bindir is None:
-            raise CommandError("no PostgreSQL binaries found (pg_config --bindir, /usr/lib/postgresql/*/bin, "
-                               "or set PG_BIN_DIR)")
+            raise CommandError(
+                "no PostgreSQL binaries found (pg_config --bindir, /usr/lib/postgresql/*/bin, or set PG_BIN_DIR)"
+            )
         superuser = urlsplit(settings.DATABASE_ADMIN_URL).username if settings.DATABASE_ADMIN_URL else None
         cluster = RestoredCluster(into, bindir, superuser=superuser or "postgres")
         try:
@@ -85,9 +92,15 @@ class Command(BaseCommand):
             config = settings.DATABASES[alias]
             environment[URL_VARS[alias]] = cluster.url(config.get("APP_USER") or config["USER"], config["NAME"])
         self.stdout.write("crossdb_check on the restored databases:")
-        result = subprocess.run([sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "crossdb_check"],
-                                env=environment, capture_output=True, text=True, cwd=settings.BASE_DIR)
+        result = subprocess.run(
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "crossdb_check"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            cwd=settings.BASE_DIR,
+        )
         self.stdout.write(result.stdout.rstrip())
         if result.returncode != 0:
-            raise CommandError(f"crossdb_check on the restored databases failed ({result.returncode}): "
-                               f"{result.stderr.strip()[-2000:]}")
+            raise CommandError(
+                f"crossdb_check on the restored databases failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+            )

@@ -7,9 +7,11 @@ from breederhq.backup import BackupError, restore
 
 
 class Command(BaseCommand):
-    help = ("Restore a `backup` folder into empty databases (the configured ones, or --tenant-database/"
-            "--marketplace-database; missing ones are created with the owner and application roles), "
-            "verify row counts against the manifest, then run crossdb_check.")
+    help = (
+        "Restore a `backup` folder into empty databases (the configured ones, or --tenant-database/"
+        "--marketplace-database; missing ones are created with the owner and application roles), "
+        "verify row counts against the manifest, then run crossdb_check."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("folder")
@@ -18,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--skip-check", action="store_true", help="do not run crossdb_check afterwards")
 
     def handle(self, folder, tenant_database=None, marketplace_database=None, skip_check=False, **options):
-        targets = {alias: name for alias, name in (("default", tenant_database), ("marketplace", marketplace_database)) if name}
+        targets = {
+            alias: name for alias, name in (("default", tenant_database), ("marketplace", marketplace_database)) if name
+        }
         try:
             restored = restore(Path(folder), targets=targets, log=self.stdout.write)
         except BackupError as exc:

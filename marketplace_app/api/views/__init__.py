@@ -7,25 +7,25 @@ providers; shared bases in `common`), re-exported here; marketplace_app/api/urls
 modules.
 """
 
+from marketplace_app.api.listing_search import ListingSearchParams, ListingSearchView  # noqa: F401 (schema)
+from marketplace_app.api.views.blocks import BlockDetailView, BlockListView
 from marketplace_app.api.views.common import PublicAPIView
-from marketplace_app.api.views.listings import ListingDetailView, OwnListingListView, OwnListingDetailView
+from marketplace_app.api.views.invoices import (
+    BUYER_INVOICE_ACTIONS,
+    INVOICE_AS_PARAM,
+    MarketplaceInvoiceDetailView,
+    MarketplaceInvoiceListView,
+    MarketplaceInvoiceReceiptView,
+    MarketplaceInvoiceTimelineView,
+)
+from marketplace_app.api.views.listings import ListingDetailView, OwnListingDetailView, OwnListingListView
+from marketplace_app.api.views.messaging import PROVIDER_GONE, MessageListView, ThreadListView
+from marketplace_app.api.views.providers import ProviderDetailView, ProviderFilter, ProviderListView, ProviderMeView
 from marketplace_app.api.views.transactions import (
     AS_PARAM,
     IDEMPOTENCY_KEY_REQUIRED,
-    TransactionListView,
     BuyerReceiptOut,
-    TransactionReceiptView,
     TransactionDetailView,
+    TransactionListView,
+    TransactionReceiptView,
 )
-from marketplace_app.api.views.messaging import PROVIDER_GONE, ThreadListView, MessageListView
-from marketplace_app.api.views.blocks import BlockListView, BlockDetailView
-from marketplace_app.api.views.invoices import (
-    INVOICE_AS_PARAM,
-    BUYER_INVOICE_ACTIONS,
-    MarketplaceInvoiceListView,
-    MarketplaceInvoiceDetailView,
-    MarketplaceInvoiceTimelineView,
-    MarketplaceInvoiceReceiptView,
-)
-from marketplace_app.api.views.providers import ProviderFilter, ProviderListView, ProviderDetailView, ProviderMeView
-from marketplace_app.api.listing_search import ListingSearchParams, ListingSearchView  # noqa: F401 (schema)

@@ -11,8 +11,8 @@ from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS
 from breederhq.errors import NotFound
 from marketplace_app import services
 from marketplace_app.api import serializers as s
-from marketplace_app.models import MarketplaceUser, UserBlock
 from marketplace_app.api.views.common import _ProviderView, _valid
+from marketplace_app.models import MarketplaceUser, UserBlock
 
 
 class BlockListView(_ProviderView):
@@ -20,22 +20,33 @@ class BlockListView(_ProviderView):
     serializer_class = s.BlockOut
     queryset = UserBlock.objects.none()
 
-    @extend_schema(operation_id="blocks_list", tags=["marketplace"],
-                   responses={200: s.BlockOut(many=True), **READ_ERRORS})
+    @extend_schema(
+        operation_id="blocks_list", tags=["marketplace"], responses={200: s.BlockOut(many=True), **READ_ERRORS}
+    )
     def get(self, request):
-        blocks = (UserBlock.objects.using("marketplace").filter(provider=self.provider(request))
-                  .select_related("blocked_user").order_by("-created_at", "-id"))
+        blocks = (
+            UserBlock.objects.using("marketplace")
+            .filter(provider=self.provider(request))
+            .select_related("blocked_user")
+            .order_by("-created_at", "-id")
+        )
         page = self.paginate_queryset(blocks)
         return self.get_paginated_response(s.BlockOut(page, many=True).data)
 
-    @extend_schema(operation_id="blocks_create", tags=["marketplace"], request=s.BlockIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.BlockOut, **WRITE_ERRORS})
+    @extend_schema(
+        operation_id="blocks_create",
+        tags=["marketplace"],
+        request=s.BlockIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.BlockOut, **WRITE_ERRORS},
+    )
     def post(self, request):
         data = _valid(s.BlockIn, request.data)
         if not MarketplaceUser.objects.using("marketplace").filter(pk=data["user_id"]).exists():
             raise NotFound(f"Marketplace user {data['user_id']} not found.")
-        block = services.user_block_create(provider_id=self.provider(request).pk, user_id=data["user_id"],
-                                           reason=data["reason"])
+        block = services.user_block_create(
+            provider_id=self.provider(request).pk, user_id=data["user_id"], reason=data["reason"]
+        )
         block = UserBlock.objects.using("marketplace").select_related("blocked_user").get(pk=block.pk)
         return Response(s.BlockOut(block).data, status=status.HTTP_201_CREATED)
 

@@ -21,22 +21,27 @@ from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
+from marketplace_app.api.views.common import _ProviderView, _valid
 from marketplace_app.invoicing import MARKETPLACE_INVOICES
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
 from tenant_app.accounts import require_verified_email
-from marketplace_app.api.views.common import _ProviderView, _valid
 
-
-INVOICE_AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"], required=False,
-                                    description="Invoices you were sent (client, default) or you issued (provider).")
+INVOICE_AS_PARAM = OpenApiParameter(
+    "as",
+    OpenApiTypes.STR,
+    enum=["client", "provider"],
+    required=False,
+    description="Invoices you were sent (client, default) or you issued (provider).",
+)
 #: Actions of the buyer; every other action is the provider's.
 BUYER_INVOICE_ACTIONS = frozenset({"mark_paid"})
 
 
 def _invoice_response(request, invoice_id: int, *, status_code: int = 200) -> Response:
     invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
-    return Response(s.MarketplaceInvoiceDetailOut(invoice).data, status=status_code,
-                    headers={"ETag": version_etag(invoice.version)})
+    return Response(
+        s.MarketplaceInvoiceDetailOut(invoice).data, status=status_code, headers={"ETag": version_etag(invoice.version)}
+    )
 
 
 class MarketplaceInvoiceListView(_ProviderView):
@@ -44,41 +49,64 @@ class MarketplaceInvoiceListView(_ProviderView):
     serializer_class = s.MarketplaceInvoiceOut
     queryset = MarketplaceInvoice.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_list", tags=["marketplace"],
-                   parameters=[INVOICE_AS_PARAM, OpenApiParameter("status", OpenApiTypes.STR, required=False,
-                                                                  enum=MarketplaceInvoice.Status.values)],
-                   responses={200: s.MarketplaceInvoiceOut(many=True), **READ_ERRORS})
+    @extend_schema(
+        operation_id="marketplace_invoices_list",
+        tags=["marketplace"],
+        parameters=[
+            INVOICE_AS_PARAM,
+            OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=MarketplaceInvoice.Status.values),
+        ],
+        responses={200: s.MarketplaceInvoiceOut(many=True), **READ_ERRORS},
+    )
     def get(self, request):
         side = request.query_params.get("as", "client")
         status_filter = request.query_params.get("status") or None
         if status_filter is not None and status_filter not in MarketplaceInvoice.Status.values:
             raise ValidationFailed("Unknown status.", field_errors={"status": ["not an invoice status"]})
         if side == "client":
-            invoices = selectors.marketplace_invoice_list_for_client(client_id=request.marketplace_user.pk,
-                                                                     status=status_filter)
+            invoices = selectors.marketplace_invoice_list_for_client(
+                client_id=request.marketplace_user.pk, status=status_filter
+            )
         elif side == "provider":
-            invoices = selectors.marketplace_invoice_list_for_provider(provider_id=self.provider(request).pk,
-                                                                       status=status_filter)
+            invoices = selectors.marketplace_invoice_list_for_provider(
+                provider_id=self.provider(request).pk, status=status_filter
+            )
         else:
             raise ValidationFailed("`as` is client or provider.", field_errors={"as": ["client or provider"]})
         page = self.paginate_queryset(invoices.select_related("provider").order_by("-created_at", "-id"))
         return self.get_paginated_response(s.MarketplaceInvoiceOut(page, many=True).data)
 
-    @extend_schema(operation_id="marketplace_invoices_create", tags=["marketplace"], request=s.MarketplaceInvoiceIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
-                   summary="Bill one of your sales (service providers; breeders bill with tenant invoices)")
+    @extend_schema(
+        operation_id="marketplace_invoices_create",
+        tags=["marketplace"],
+        request=s.MarketplaceInvoiceIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
+        summary="Bill one of your sales (service providers; breeders bill with tenant invoices)",
+    )
     def post(self, request):
         require_verified_email(request.user, to="sell")
         data = _valid(s.MarketplaceInvoiceIn, request.data)
         provider = self.provider(request)
-        if not MarketplaceTransaction.objects.using("marketplace").filter(
-                pk=data["transaction_id"], provider_id=provider.pk).exists():
+        if (
+            not MarketplaceTransaction.objects.using("marketplace")
+            .filter(pk=data["transaction_id"], provider_id=provider.pk)
+            .exists()
+        ):
             raise NotFound(f"Transaction {data['transaction_id']} not found.")
         invoice = services.marketplace_invoice_create(
-            transaction_id=data["transaction_id"], tax_cents=data["tax_cents"], due_date=data["due_date"],
+            transaction_id=data["transaction_id"],
+            tax_cents=data["tax_cents"],
+            due_date=data["due_date"],
             actor_id=request.marketplace_user.pk,
-            line_items=[services.LineItem(description=line["description"], quantity=line["quantity"],
-                                          unit_price_cents=line["unit_price_cents"]) for line in data["line_items"]],
+            line_items=[
+                services.LineItem(
+                    description=line["description"],
+                    quantity=line["quantity"],
+                    unit_price_cents=line["unit_price_cents"],
+                )
+                for line in data["line_items"]
+            ],
         )
         return _invoice_response(request, invoice.pk, status_code=status.HTTP_201_CREATED)
 
@@ -87,18 +115,24 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
     serializer_class = s.MarketplaceInvoiceDetailOut
     queryset = MarketplaceInvoice.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_retrieve", tags=["marketplace"],
-                   responses={200: s.MarketplaceInvoiceDetailOut, **READ_ERRORS})
+    @extend_schema(
+        operation_id="marketplace_invoices_retrieve",
+        tags=["marketplace"],
+        responses={200: s.MarketplaceInvoiceDetailOut, **READ_ERRORS},
+    )
     def get(self, request, invoice_id: int):
         return _invoice_response(request, invoice_id)
 
     @extend_schema(
-        operation_id="marketplace_invoices_update", tags=["marketplace"], request=s.MarketplaceInvoicePatch,
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
+        operation_id="marketplace_invoices_update",
+        tags=["marketplace"],
+        request=s.MarketplaceInvoicePatch,
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
         summary="A state change (`action`) at the version you last read",
         description="Provider: send, confirm_payment, reject_payment, void, refund (amount_cents). Buyer: mark_paid "
-                    "(receipt_url; deprecated: upload the file with POST invoices/{id}/receipt/) on a manual "
-                    "invoice. A stale version is 409 `version_conflict` with `current_version`.",
+        "(receipt_url; deprecated: upload the file with POST invoices/{id}/receipt/) on a manual "
+        "invoice. A stale version is 409 `version_conflict` with `current_version`.",
     )
     def patch(self, request, invoice_id: int):
         data = _valid(s.MarketplaceInvoicePatch, request.data)
@@ -110,18 +144,22 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         if (action in BUYER_INVOICE_ACTIONS) == is_provider:
             raise PermissionDenied(
                 f"Only the {'buyer' if action in BUYER_INVOICE_ACTIONS else 'provider'} may {action} this invoice.",
-                code="not_your_action")
+                code="not_your_action",
+            )
         if action == "send":
             services.marketplace_invoice_send(invoice_id=invoice_id, expected_version=version, actor_id=me)
         elif action == "mark_paid":
-            services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice_id, buyer_id=me,
-                                                         receipt_url=data["receipt_url"], expected_version=version)
+            services.marketplace_invoice_buyer_mark_paid(
+                invoice_id=invoice_id, buyer_id=me, receipt_url=data["receipt_url"], expected_version=version
+            )
         elif action == "confirm_payment":
-            services.marketplace_invoice_mark_paid(invoice_id=invoice_id, source="manual", expected_version=version,
-                                                   actor_id=me)
+            services.marketplace_invoice_mark_paid(
+                invoice_id=invoice_id, source="manual", expected_version=version, actor_id=me
+            )
         elif action == "reject_payment":
-            services.marketplace_invoice_reject_payment_claim(invoice_id=invoice_id, expected_version=version,
-                                                              actor_id=me)
+            services.marketplace_invoice_reject_payment_claim(
+                invoice_id=invoice_id, expected_version=version, actor_id=me
+            )
         elif action == "void":
             services.marketplace_invoice_void(invoice_id=invoice_id, expected_version=version, actor_id=me)
         elif action == "refund":
@@ -129,9 +167,15 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
             from breederhq.invoicing.payments import invoice_refund_through_channel
 
             invoice_refund_through_channel(
-                invoice_kind="marketplace", invoice_id=invoice_id, tenant_id=None, amount_cents=data["amount_cents"],
-                key=request.headers.get("Idempotency-Key") or f"version:{version}", expected_version=version,
-                reason="refunded by the provider", actor=me)
+                invoice_kind="marketplace",
+                invoice_id=invoice_id,
+                tenant_id=None,
+                amount_cents=data["amount_cents"],
+                key=request.headers.get("Idempotency-Key") or f"version:{version}",
+                expected_version=version,
+                reason="refunded by the provider",
+                actor=me,
+            )
         return _invoice_response(request, invoice_id)
 
 
@@ -144,9 +188,12 @@ class MarketplaceInvoiceTimelineView(MarketplaceAPIView):
     serializer_class = TimelineEntryOut
     queryset = MarketplaceInvoice.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_timeline", tags=["marketplace"],
-                   responses={200: TimelineEntryOut(many=True), **READ_ERRORS},
-                   summary="The invoice's changes and payment-confirmation steps, oldest first")
+    @extend_schema(
+        operation_id="marketplace_invoices_timeline",
+        tags=["marketplace"],
+        responses={200: TimelineEntryOut(many=True), **READ_ERRORS},
+        summary="The invoice's changes and payment-confirmation steps, oldest first",
+    )
     def get(self, request, invoice_id: int):
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
         page = self.paginate_queryset(invoice_timeline(MARKETPLACE_INVOICES, invoice))
@@ -164,18 +211,24 @@ class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIVi
     serializer_class = s.MarketplaceReceiptIn
     queryset = MarketplaceInvoice.objects.none()
 
-    @extend_schema(operation_id="marketplace_invoices_receipt_download", tags=["marketplace"],
-                   responses={**RECEIPT_FILE, **READ_ERRORS},
-                   summary="Download the buyer's receipt file (the buyer or the invoice's provider)")
+    @extend_schema(
+        operation_id="marketplace_invoices_receipt_download",
+        tags=["marketplace"],
+        responses={**RECEIPT_FILE, **READ_ERRORS},
+        summary="Download the buyer's receipt file (the buyer or the invoice's provider)",
+    )
     def get(self, request, invoice_id: int):
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=request.marketplace_user.pk)
         return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.number}")
 
-    @extend_schema(operation_id="marketplace_invoices_receipt_upload", tags=["marketplace"],
-                   request={"multipart/form-data": s.MarketplaceReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-                   responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
-                   summary="Upload your payment receipt (buyer, manual invoice): the invoice becomes "
-                           "pending_confirmation")
+    @extend_schema(
+        operation_id="marketplace_invoices_receipt_upload",
+        tags=["marketplace"],
+        request={"multipart/form-data": s.MarketplaceReceiptIn},
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: s.MarketplaceInvoiceDetailOut, **WRITE_ERRORS},
+        summary="Upload your payment receipt (buyer, manual invoice): the invoice becomes pending_confirmation",
+    )
     def post(self, request, invoice_id: int):
         data = _valid(s.MarketplaceReceiptIn, request.data)
         version = expected_version_from_request(request, data.get("version"))
@@ -184,6 +237,7 @@ class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIVi
         if invoice.provider.user_id == me:
             raise PermissionDenied("Only the buyer may mark this invoice paid.", code="not_your_action")
         check_receipt(data["receipt"])
-        services.marketplace_invoice_buyer_mark_paid(invoice_id=invoice_id, buyer_id=me, receipt=data["receipt"],
-                                                     expected_version=version)
+        services.marketplace_invoice_buyer_mark_paid(
+            invoice_id=invoice_id, buyer_id=me, receipt=data["receipt"], expected_version=version
+        )
         return _invoice_response(request, invoice_id)

@@ -30,18 +30,25 @@ from breederhq.api.versioning import IF_MATCH, expected_version_from_request, ve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
+from marketplace_app.api.views.common import _valid
 from marketplace_app.models import MarketplaceTransaction
 from tenant_app.accounts import require_verified_email
 from tenant_app.api.serializers import ReceiptIn
-from marketplace_app.api.views.common import _valid
 
-
-AS_PARAM = OpenApiParameter("as", OpenApiTypes.STR, enum=["client", "provider"], required=False,
-                            description="Your purchases (client, default) or your sales (provider).")
+AS_PARAM = OpenApiParameter(
+    "as",
+    OpenApiTypes.STR,
+    enum=["client", "provider"],
+    required=False,
+    description="Your purchases (client, default) or your sales (provider).",
+)
 
 
 IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
-    "Idempotency-Key", IDEMPOTENCY_KEY_SCHEMA, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key",
+    IDEMPOTENCY_KEY_SCHEMA,
+    OpenApiParameter.HEADER,
+    required=True,
     description="Required. Same key + same body replays the first response; another body -> 422; in flight -> 409.",
 )
 
@@ -52,34 +59,48 @@ class TransactionListView(MarketplaceAPIView):
     queryset = MarketplaceTransaction.objects.none()
 
     @extend_schema(
-        operation_id="marketplace_transactions_create", tags=["marketplace"], request=s.TransactionIn,
+        operation_id="marketplace_transactions_create",
+        tags=["marketplace"],
+        request=s.TransactionIn,
         parameters=[IDEMPOTENCY_KEY_REQUIRED],
-        responses={201: s.TransactionOut, **WRITE_ERRORS,
-                   **problems(e410="The provider left the marketplace (`provider_gone`): no new purchases")},
+        responses={
+            201: s.TransactionOut,
+            **WRITE_ERRORS,
+            **problems(e410="The provider left the marketplace (`provider_gone`): no new purchases"),
+        },
         summary="Buy a listing: a purchase (you are the buyer) at the listing's price",
         description="Needs an Idempotency-Key (a retry replays the first answer). A listing that does not exist "
-                    "or is not on sale, or your own listing, is 400 `validation_failed`; a provider that blocked "
-                    "you is 403 `blocked_by_provider`; one that left is 410 `provider_gone`. An account whose email "
-                    "address is not confirmed yet is 403 `email_unverified`.",
+        "or is not on sale, or your own listing, is 400 `validation_failed`; a provider that blocked "
+        "you is 403 `blocked_by_provider`; one that left is 410 `provider_gone`. An account whose email "
+        "address is not confirmed yet is 403 `email_unverified`.",
     )
     def post(self, request):
         if request.headers.get("Idempotency-Key") is None:
-            raise ValidationFailed("Buying needs an Idempotency-Key header.",
-                                   field_errors={"Idempotency-Key": ["required"]}, code="idempotency_key_required")
+            raise ValidationFailed(
+                "Buying needs an Idempotency-Key header.",
+                field_errors={"Idempotency-Key": ["required"]},
+                code="idempotency_key_required",
+            )
         require_verified_email(request.user, to="buy")
         data = _valid(s.TransactionIn, request.data)
         provider_id = selectors.listing_provider_id(listing_id=data["listing_id"])
         if provider_id is None:
             raise ValidationFailed("That listing is not on sale.", field_errors={"listing_id": ["Not available."]})
-        tx = services.transaction_create(provider_id=provider_id, client_id=request.marketplace_user.pk,
-                                         listing_id=data["listing_id"])
+        tx = services.transaction_create(
+            provider_id=provider_id, client_id=request.marketplace_user.pk, listing_id=data["listing_id"]
+        )
         tx = MarketplaceTransaction.objects.using("marketplace").select_related("provider").get(pk=tx.pk)
         return Response(s.TransactionOut(tx).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(operation_id="marketplace_transactions_list", tags=["marketplace"],
-                   parameters=[AS_PARAM, OpenApiParameter("status", OpenApiTypes.STR, required=False,
-                                                          enum=MarketplaceTransaction.Status.values)],
-                   responses={200: s.TransactionOut(many=True), **READ_ERRORS})
+    @extend_schema(
+        operation_id="marketplace_transactions_list",
+        tags=["marketplace"],
+        parameters=[
+            AS_PARAM,
+            OpenApiParameter("status", OpenApiTypes.STR, required=False, enum=MarketplaceTransaction.Status.values),
+        ],
+        responses={200: s.TransactionOut(many=True), **READ_ERRORS},
+    )
     def get(self, request):
         side = request.query_params.get("as", "client")
         status_filter = request.query_params.get("status") or None
@@ -94,8 +115,11 @@ class TransactionListView(MarketplaceAPIView):
             owner = {"provider_id": provider.pk}
         else:
             raise ValidationFailed("`as` is client or provider.", field_errors={"as": ["client or provider"]})
-        page = self.paginate_queryset(lambda position, limit: selectors.transaction_page(
-            **owner, status=status_filter, position=position, limit=limit))
+        page = self.paginate_queryset(
+            lambda position, limit: selectors.transaction_page(
+                **owner, status=status_filter, position=position, limit=limit
+            )
+        )
         return self.get_paginated_response(s.transaction_rows_out(page))
 
 
@@ -103,7 +127,9 @@ class BuyerReceiptOut(serializers.Serializer):
     transaction_id = serializers.IntegerField()
     invoice_id = serializers.IntegerField()
     invoice_status = serializers.CharField()
-    invoice_version = serializers.IntegerField(help_text="The breeder's invoice version after the change (also the ETag).")
+    invoice_version = serializers.IntegerField(
+        help_text="The breeder's invoice version after the change (also the ETag)."
+    )
 
 
 class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
@@ -120,19 +146,30 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     queryset = MarketplaceTransaction.objects.none()
 
     def _tenant_invoice_transaction(self, request, transaction_id: int) -> MarketplaceTransaction:
-        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
-              .filter(pk=transaction_id, client_id=request.marketplace_user.pk).first())
+        tx = (
+            MarketplaceTransaction.objects.using("marketplace")
+            .select_related("provider")
+            .filter(pk=transaction_id, client_id=request.marketplace_user.pk)
+            .first()
+        )
         if tx is None:
             raise NotFound(f"Transaction {transaction_id} not found.")
-        if tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT or tx.invoice_id is None \
-                or tx.provider.tenant_id is None:
-            raise ValidationFailed("This purchase has no breeder invoice to pay manually yet.",
-                                   code="no_tenant_invoice")
+        if (
+            tx.invoice_type != MarketplaceTransaction.InvoiceType.TENANT
+            or tx.invoice_id is None
+            or tx.provider.tenant_id is None
+        ):
+            raise ValidationFailed(
+                "This purchase has no breeder invoice to pay manually yet.", code="no_tenant_invoice"
+            )
         return tx
 
-    @extend_schema(operation_id="marketplace_transactions_receipt_download", tags=["marketplace"],
-                   responses={**RECEIPT_FILE, **READ_ERRORS, **problems(e400="No breeder invoice on this purchase")},
-                   summary="Download the receipt you uploaded for the breeder's invoice (the buyer)")
+    @extend_schema(
+        operation_id="marketplace_transactions_receipt_download",
+        tags=["marketplace"],
+        responses={**RECEIPT_FILE, **READ_ERRORS, **problems(e400="No breeder invoice on this purchase")},
+        summary="Download the receipt you uploaded for the breeder's invoice (the buyer)",
+    )
     def get(self, request, transaction_id: int):
         from breederhq.tenancy import tenant_context
         from tenant_app.models import Invoice
@@ -144,13 +181,17 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
             raise NotFound(f"Transaction {transaction_id} has no invoice.")
         return receipt_download(invoice.buyer_payment_receipt, filename=f"receipt-{invoice.invoice_number}")
 
-    @extend_schema(operation_id="marketplace_transactions_receipt_upload", tags=["marketplace"],
-                   request={"multipart/form-data": ReceiptIn}, parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-                   responses={200: BuyerReceiptOut, **WRITE_ERRORS},
-                   summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation",
-                   description="Send the invoice `version` you last saw (body or If-Match); a stale one is 409 "
-                               "`version_conflict` with `current_version`. Without one the upload is not "
-                               "version-checked (older clients).")
+    @extend_schema(
+        operation_id="marketplace_transactions_receipt_upload",
+        tags=["marketplace"],
+        request={"multipart/form-data": ReceiptIn},
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: BuyerReceiptOut, **WRITE_ERRORS},
+        summary="Upload your payment receipt: the breeder's invoice becomes pending_confirmation",
+        description="Send the invoice `version` you last saw (body or If-Match); a stale one is 409 "
+        "`version_conflict` with `current_version`. Without one the upload is not "
+        "version-checked (older clients).",
+    )
     def post(self, request, transaction_id: int):
         from breederhq.tenancy import tenant_context
         from tenant_app import services as tenant_services
@@ -165,13 +206,24 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
         tx = self._tenant_invoice_transaction(request, transaction_id)
         with tenant_context(tx.provider.tenant_id):
             tenant_services.invoice_buyer_mark_paid(
-                invoice_id=tx.invoice_id, receipt=data["receipt"], reference=data["reference"],
-                marketplace_user_id=request.marketplace_user.pk, expected_version=version,
+                invoice_id=tx.invoice_id,
+                receipt=data["receipt"],
+                reference=data["reference"],
+                marketplace_user_id=request.marketplace_user.pk,
+                expected_version=version,
             )
             invoice_status, invoice_version = Invoice.objects.values_list("status", "version").get(pk=tx.invoice_id)
-        return Response(BuyerReceiptOut({"transaction_id": tx.pk, "invoice_id": tx.invoice_id,
-                                         "invoice_status": invoice_status, "invoice_version": invoice_version}).data,
-                        headers={"ETag": version_etag(invoice_version)})
+        return Response(
+            BuyerReceiptOut(
+                {
+                    "transaction_id": tx.pk,
+                    "invoice_id": tx.invoice_id,
+                    "invoice_status": invoice_status,
+                    "invoice_version": invoice_version,
+                }
+            ).data,
+            headers={"ETag": version_etag(invoice_version)},
+        )
 
 
 class TransactionDetailView(MarketplaceAPIView):
@@ -181,23 +233,35 @@ class TransactionDetailView(MarketplaceAPIView):
     @staticmethod
     def _own(request, transaction_id: int) -> MarketplaceTransaction:
         me = request.marketplace_user.pk
-        tx = (MarketplaceTransaction.objects.using("marketplace").select_related("provider")
-              .filter(Q(client_id=me) | Q(provider__user_id=me), pk=transaction_id).first())
+        tx = (
+            MarketplaceTransaction.objects.using("marketplace")
+            .select_related("provider")
+            .filter(Q(client_id=me) | Q(provider__user_id=me), pk=transaction_id)
+            .first()
+        )
         if tx is None:
             raise NotFound(f"Transaction {transaction_id} not found.")
         return tx
 
-    @extend_schema(operation_id="marketplace_transactions_retrieve", tags=["marketplace"],
-                   responses={200: s.TransactionDetailOut, **READ_ERRORS})
+    @extend_schema(
+        operation_id="marketplace_transactions_retrieve",
+        tags=["marketplace"],
+        responses={200: s.TransactionDetailOut, **READ_ERRORS},
+    )
     def get(self, request, transaction_id: int):
         return Response(s.TransactionDetailOut(self._own(request, transaction_id)).data)
 
-    @extend_schema(operation_id="marketplace_transactions_update", tags=["marketplace"], request=s.TransactionPatch,
-                   parameters=[IDEMPOTENCY_KEY], responses={200: s.TransactionOut, **WRITE_ERRORS},
-                   summary="Cancel (buyer or provider) while unpaid",
-                   description="A paid (or already cancelled) transaction is 409 `illegal_transition`; a sale whose "
-                               "marketplace invoice is not void is 409 `void_the_invoice` (void the invoice). "
-                               "Cancelling a breeder's sale voids its unpaid tenant invoice (through the outbox).")
+    @extend_schema(
+        operation_id="marketplace_transactions_update",
+        tags=["marketplace"],
+        request=s.TransactionPatch,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.TransactionOut, **WRITE_ERRORS},
+        summary="Cancel (buyer or provider) while unpaid",
+        description="A paid (or already cancelled) transaction is 409 `illegal_transition`; a sale whose "
+        "marketplace invoice is not void is 409 `void_the_invoice` (void the invoice). "
+        "Cancelling a breeder's sale voids its unpaid tenant invoice (through the outbox).",
+    )
     def patch(self, request, transaction_id: int):
         _valid(s.TransactionPatch, request.data)
         self._own(request, transaction_id)

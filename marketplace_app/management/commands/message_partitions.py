@@ -1,7 +1,6 @@
 """Create the monthly `messages` partitions ahead of time (idempotent; beat runs it daily)."""
 
 from breederhq.db_timeouts import MAINTENANCE, LongRunningCommand
-
 from marketplace_app.partitions import ensure_message_partitions
 
 
@@ -10,7 +9,9 @@ class Command(LongRunningCommand):
     help = "Create messages_pYYYY_MM partitions for the current month and N months ahead, when missing."
 
     def add_arguments(self, parser):
-        parser.add_argument("--months-ahead", type=int, default=3, help="How many months after the current one (default 3).")
+        parser.add_argument(
+            "--months-ahead", type=int, default=3, help="How many months after the current one (default 3)."
+        )
 
     def handle(self, *args, months_ahead=3, **options):
         created = ensure_message_partitions(months_ahead=months_ahead)

@@ -19,7 +19,9 @@ class Command(BaseCommand):
     def handle(self, *args, fix=False, **options):
         drift = provider_stats_drift()
         for row in drift:
-            details = ", ".join(f"{name} stored {stored} actual {actual}" for name, (stored, actual) in row["fields"].items())
+            details = ", ".join(
+                f"{name} stored {stored} actual {actual}" for name, (stored, actual) in row["fields"].items()
+            )
             self.stdout.write(f"provider #{row['provider_id']} ({row['business_name']}): {details}")
             if fix:
                 provider_stats_fix(provider_id=row["provider_id"])

@@ -7,32 +7,32 @@ The views live in modules by entity (tenants, memberships, invitations, contacts
 refunds, payments), re-exported here; tenant_app/api/urls.py routes to those modules.
 """
 
-from tenant_app.api.views.tenants import TENANT_IF_MATCH, TenantMeView, TenantCreateView
-from tenant_app.api.views.memberships import (
-    MEMBERSHIP_IF_MATCH,
-    INVITE_ERRORS,
-    MembershipWrites,
-    MembershipListView,
-    MembershipDetailView,
-    MembershipLeaveView,
-)
+from tenant_app.api.views.contacts import ContactDetailView, ContactFilter, ContactListView
 from tenant_app.api.views.invitations import (
-    InvitationFilter,
-    InvitationListView,
-    InvitationDetailView,
     TOKEN_ERRORS,
     AccountInvitationListView,
     InvitationAcceptView,
     InvitationDeclineView,
+    InvitationDetailView,
+    InvitationFilter,
+    InvitationListView,
 )
-from tenant_app.api.views.contacts import ContactFilter, ContactListView, ContactDetailView
 from tenant_app.api.views.invoices import (
-    InvoiceFilter,
-    InvoiceListView,
     MANAGER_ACTIONS,
     InvoiceDetailView,
-    InvoiceTimelineView,
+    InvoiceFilter,
+    InvoiceListView,
     InvoiceReceiptView,
+    InvoiceTimelineView,
 )
-from tenant_app.api.views.refunds import IDEMPOTENCY_KEY_REQUIRED, InvoiceRefundListView
+from tenant_app.api.views.memberships import (
+    INVITE_ERRORS,
+    MEMBERSHIP_IF_MATCH,
+    MembershipDetailView,
+    MembershipLeaveView,
+    MembershipListView,
+    MembershipWrites,
+)
 from tenant_app.api.views.payments import PaymentFilter, PaymentListView
+from tenant_app.api.views.refunds import IDEMPOTENCY_KEY_REQUIRED, InvoiceRefundListView
+from tenant_app.api.views.tenants import TENANT_IF_MATCH, TenantCreateView, TenantMeView

@@ -23,11 +23,15 @@ def _contact_payload(contacts: list[Contact]) -> list[dict]:
     linked = resolve(contacts, "marketplace_user_id")
     out = []
     for contact, ref in zip(contacts, linked):
-        contact.marketplace_user = None if ref is None else {
-            "id": ref.id,
-            "display_name": getattr(ref.obj, "display_name", None),
-            "is_deleted": ref.is_deleted or ref.is_missing,
-        }
+        contact.marketplace_user = (
+            None
+            if ref is None
+            else {
+                "id": ref.id,
+                "display_name": getattr(ref.obj, "display_name", None),
+                "is_deleted": ref.is_deleted or ref.is_missing,
+            }
+        )
         out.append(contact)
     return s.contact_rows_out(out)
 
@@ -43,8 +47,12 @@ class ContactFilter(django_filters.FilterSet):
     def search(self, queryset, name, value):
         from django.db.models import Q
 
-        return queryset.filter(Q(first_name__icontains=value) | Q(last_name__icontains=value)
-                               | Q(organization_name__icontains=value) | Q(email__icontains=value))
+        return queryset.filter(
+            Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
+            | Q(organization_name__icontains=value)
+            | Q(email__icontains=value)
+        )
 
 
 class ContactListView(TenantAPIView):
@@ -58,14 +66,20 @@ class ContactListView(TenantAPIView):
             return Contact.objects.none()
         return selectors.contact_list(tenant_id=self.request.tenant_id)
 
-    @extend_schema(operation_id="contacts_list", tags=["contacts"], responses={200: s.ContactOut(many=True),
-                   **READ_ERRORS})
+    @extend_schema(
+        operation_id="contacts_list", tags=["contacts"], responses={200: s.ContactOut(many=True), **READ_ERRORS}
+    )
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(_contact_payload(page))
 
-    @extend_schema(operation_id="contacts_create", tags=["contacts"], request=s.ContactIn,
-                   parameters=[IDEMPOTENCY_KEY], responses={201: s.ContactOut, **WRITE_ERRORS})
+    @extend_schema(
+        operation_id="contacts_create",
+        tags=["contacts"],
+        request=s.ContactIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: s.ContactOut, **WRITE_ERRORS},
+    )
     def post(self, request):
         data = validated(s.ContactIn, request.data)
         contact = services.contact_create(**data)
@@ -89,8 +103,13 @@ class ContactDetailView(TenantAPIView):
     def get(self, request, contact_id: int):
         return Response(_contact_payload([self._get(contact_id)])[0])
 
-    @extend_schema(operation_id="contacts_update", tags=["contacts"], request=s.ContactPatch,
-                   parameters=[IDEMPOTENCY_KEY], responses={200: s.ContactOut, **WRITE_ERRORS})
+    @extend_schema(
+        operation_id="contacts_update",
+        tags=["contacts"],
+        request=s.ContactPatch,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={200: s.ContactOut, **WRITE_ERRORS},
+    )
     def patch(self, request, contact_id: int):
         data = validated(s.ContactPatch, request.data, partial=True)
         contact = services.contact_update(contact_id=contact_id, **data)

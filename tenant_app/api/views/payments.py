@@ -31,11 +31,18 @@ class PaymentListView(TenantAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Payment.objects.none()
-        return (Payment.objects.filter(tenant_id=self.request.tenant_id)
-                .select_related("invoice", "credit_note").order_by("-created_at", "-id"))
+        return (
+            Payment.objects.filter(tenant_id=self.request.tenant_id)
+            .select_related("invoice", "credit_note")
+            .order_by("-created_at", "-id")
+        )
 
-    @extend_schema(operation_id="payments_list", tags=["payments"], responses={200: s.PaymentOut(many=True),
-                   **READ_ERRORS}, summary="Payments and refunds (refunds are separate rows with a credit note)")
+    @extend_schema(
+        operation_id="payments_list",
+        tags=["payments"],
+        responses={200: s.PaymentOut(many=True), **READ_ERRORS},
+        summary="Payments and refunds (refunds are separate rows with a credit note)",
+    )
     def get(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(s.PaymentOut(page, many=True).data)

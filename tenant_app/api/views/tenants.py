@@ -22,16 +22,24 @@ from tenant_app.models import Tenant, TenantMembership
 
 
 def _tenant_payload(tenant: Tenant, role: str) -> dict:
-    return s.TenantMeOut({
-        "id": tenant.pk, "name": tenant.name, "slug": tenant.slug,
-        "marketplace_payment_mode": tenant.marketplace_payment_mode, "role": role,
-        **{field: getattr(tenant, field) for field in services.TENANT_PROFILE_FIELDS if field != "name"},
-        "version": tenant.version,
-    }).data
+    return s.TenantMeOut(
+        {
+            "id": tenant.pk,
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "marketplace_payment_mode": tenant.marketplace_payment_mode,
+            "role": role,
+            **{field: getattr(tenant, field) for field in services.TENANT_PROFILE_FIELDS if field != "name"},
+            "version": tenant.version,
+        }
+    ).data
 
 
 TENANT_IF_MATCH = OpenApiParameter(
-    "If-Match", {"type": "string", "pattern": IF_MATCH_PATTERN}, OpenApiParameter.HEADER, required=False,
+    "If-Match",
+    {"type": "string", "pattern": IF_MATCH_PATTERN},
+    OpenApiParameter.HEADER,
+    required=False,
     description='The tenant version last read, as its ETag ("3"); or `version` in the body.',
 )
 
@@ -40,29 +48,47 @@ class TenantMeView(TenantAPIView):
     resource_type = "tenant"
     write_roles = frozenset({"owner"})
 
-    @extend_schema(operation_id="tenant_me", tags=["tenant"], responses={200: s.TenantMeOut, **READ_ERRORS},
-                   summary="The tenant this request acts in, its profile, and your role there")
+    @extend_schema(
+        operation_id="tenant_me",
+        tags=["tenant"],
+        responses={200: s.TenantMeOut, **READ_ERRORS},
+        summary="The tenant this request acts in, its profile, and your role there",
+    )
     def get(self, request):
         tenant = Tenant.objects.get(pk=request.tenant_id)
-        return Response(_tenant_payload(tenant, request.tenant_membership.role),
-                        headers={"ETag": f'"{tenant.version}"'})
+        return Response(
+            _tenant_payload(tenant, request.tenant_membership.role), headers={"ETag": f'"{tenant.version}"'}
+        )
 
-    @extend_schema(operation_id="tenant_me_update", tags=["tenant"], request=s.TenantPatch,
-                   parameters=[TENANT_IF_MATCH, IDEMPOTENCY_KEY], responses={200: s.TenantMeOut, **WRITE_ERRORS},
-                   summary="Edit the tenant's profile (owners), at the version you last read",
-                   description="Name, contact details, default currency and invoice number prefix. A stale "
-                               "version is 409 `version_conflict` with `current_version`; other roles get 403 "
-                               "`role_forbidden`. Every change is audited with its old and new values.")
+    @extend_schema(
+        operation_id="tenant_me_update",
+        tags=["tenant"],
+        request=s.TenantPatch,
+        parameters=[TENANT_IF_MATCH, IDEMPOTENCY_KEY],
+        responses={200: s.TenantMeOut, **WRITE_ERRORS},
+        summary="Edit the tenant's profile (owners), at the version you last read",
+        description="Name, contact details, default currency and invoice number prefix. A stale "
+        "version is 409 `version_conflict` with `current_version`; other roles get 403 "
+        "`role_forbidden`. Every change is audited with its old and new values.",
+    )
     def patch(self, request):
         data = dict(validated(s.TenantPatch, request.data))
         version = _expected_version(request, data.pop("version", None))
         try:
             tenant = services.tenant_update_profile(actor=request.user, expected_version=version, **data)
         except PermissionDenied as exc:
-            refuse(request, resource_type="tenant", resource_id=request.tenant_id, action="update",
-                   reason=exc.detail, code=exc.code, detail=exc.detail)
-        return Response(_tenant_payload(tenant, request.tenant_membership.role),
-                        headers={"ETag": f'"{tenant.version}"'})
+            refuse(
+                request,
+                resource_type="tenant",
+                resource_id=request.tenant_id,
+                action="update",
+                reason=exc.detail,
+                code=exc.code,
+                detail=exc.detail,
+            )
+        return Response(
+            _tenant_payload(tenant, request.tenant_membership.role), headers={"ETag": f'"{tenant.version}"'}
+        )
 
 
 def _free_slug(name: str) -> str:
@@ -82,17 +108,28 @@ class TenantCreateView(IdempotentAPIView, generics.GenericAPIView):
     throttle_classes = [WriteUserThrottle, WriteIPThrottle]
     serializer_class = s.TenantIn
 
-    @extend_schema(operation_id="tenants_create", tags=["tenant"], request=s.TenantIn, parameters=[IDEMPOTENCY_KEY],
-                   responses={201: s.TenantMeOut, **WRITE_ERRORS, **problems(
-                       e403="`email_unverified`: confirm your email address first")},
-                   summary="Create a breeder business (tenant): you become its owner",
-                   description="Needs a confirmed email address. A taken `slug` is 400 with a field error. The "
-                               "access token names the tenants it was issued for: refresh it "
-                               "(POST /api/v1/auth/token/refresh/) to work in the new tenant.")
+    @extend_schema(
+        operation_id="tenants_create",
+        tags=["tenant"],
+        request=s.TenantIn,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.TenantMeOut,
+            **WRITE_ERRORS,
+            **problems(e403="`email_unverified`: confirm your email address first"),
+        },
+        summary="Create a breeder business (tenant): you become its owner",
+        description="Needs a confirmed email address. A taken `slug` is 400 with a field error. The "
+        "access token names the tenants it was issued for: refresh it "
+        "(POST /api/v1/auth/token/refresh/) to work in the new tenant.",
+    )
     def post(self, request):
         require_verified_email(request.user, to="create a business")
         data = dict(validated(s.TenantIn, request.data))
         name, slug = data.pop("name"), data.pop("slug", None)
         tenant = services.tenant_create(name=name.strip(), slug=slug or _free_slug(name), owner=request.user, **data)
-        return Response(_tenant_payload(tenant, TenantMembership.Role.OWNER), status=status.HTTP_201_CREATED,
-                        headers={"ETag": f'"{tenant.version}"', "Location": "/api/v1/tenants/me/"})
+        return Response(
+            _tenant_payload(tenant, TenantMembership.Role.OWNER),
+            status=status.HTTP_201_CREATED,
+            headers={"ETag": f'"{tenant.version}"', "Location": "/api/v1/tenants/me/"},
+        )

@@ -78,7 +78,9 @@ class TestReplay:
     def test_purge_removes_only_expired_keys(self, client):
         post(client, {"name": "A", "slug": "a"}, key="old")
         post(client, {"name": "B", "slug": "b"}, key="new")
-        IdempotencyKey.objects.using("default").filter(key="old").update(expires_at=timezone.now() - timedelta(seconds=1))
+        IdempotencyKey.objects.using("default").filter(key="old").update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
         assert purge_expired_idempotency_keys(using="default") == 1
         assert list(IdempotencyKey.objects.using("default").values_list("key", flat=True)) == ["new"]
 
@@ -146,10 +148,14 @@ def test_a_multipart_fingerprint_ignores_the_boundary_but_not_the_content():
     from breederhq.idempotency import request_fingerprint
 
     def fingerprint(boundary: str, content: bytes) -> str:
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"receipt\"; filename=\"r.pdf\"\r\n\r\n"
-                .encode() + content + f"\r\n--{boundary}--\r\n".encode())
-        return request_fingerprint(method="POST", path="/x/", body=body,
-                                   content_type=f'multipart/form-data; boundary="{boundary}"')
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="receipt"; filename="r.pdf"\r\n\r\n'.encode()
+            + content
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        return request_fingerprint(
+            method="POST", path="/x/", body=body, content_type=f'multipart/form-data; boundary="{boundary}"'
+        )
 
     assert fingerprint("aaa", b"%PDF-1") == fingerprint("bbb-longer", b"%PDF-1")
     assert fingerprint("aaa", b"%PDF-1") != fingerprint("aaa", b"%PDF-2")

@@ -20,8 +20,9 @@ def assert_problem(response, status, code):
 
 
 def test_field_errors_are_listed_per_field(client):
-    body = assert_problem(client.post(URL, {"slug": "not a slug!"}, content_type="application/json"),
-                          400, "validation_failed")
+    body = assert_problem(
+        client.post(URL, {"slug": "not a slug!"}, content_type="application/json"), 400, "validation_failed"
+    )
     assert set(body["errors"]) == {"name", "slug"}
     assert "required" in body["errors"]["name"][0]
 
@@ -43,7 +44,8 @@ def test_unknown_api_path_is_a_404_problem(client):
 def test_domain_conflict_is_a_409_problem_with_context(client):
     body = assert_problem(
         client.post(URL, {"name": "A", "slug": "a", "fail_with": 409}, content_type="application/json"),
-        409, "illegal_transition",
+        409,
+        "illegal_transition",
     )
     assert body["current_status"] == "active"
     assert body["requested_status"] == "draft"

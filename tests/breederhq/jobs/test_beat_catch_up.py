@@ -66,17 +66,25 @@ def test_beat_down_over_a_slot_runs_the_missed_job_once(tmp_path, django_db_setu
     PeriodicTask.objects.update(enabled=False)  # only the test job
     now = datetime.now(UTC)
     fire = (now - timedelta(hours=2)).replace(second=0, microsecond=0)  # daily, two hours ago
-    daily, _ = CrontabSchedule.objects.get_or_create(minute=str(fire.minute), hour=str(fire.hour), day_of_week="*",
-                                                     day_of_month="*", month_of_year="*", timezone="UTC")
+    daily, _ = CrontabSchedule.objects.get_or_create(
+        minute=str(fire.minute),
+        hour=str(fire.hour),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
     # The stored last run: three days ago. Beat was down over three fire times of the job.
     three_days_ago = now - timedelta(days=3)
-    job = PeriodicTask.objects.create(name="slot-recorder-daily", task=NAME, crontab=daily, enabled=True,
-                                      last_run_at=three_days_ago)
+    job = PeriodicTask.objects.create(
+        name="slot-recorder-daily", task=NAME, crontab=daily, enabled=True, last_run_at=three_days_ago
+    )
 
     record = tmp_path / "slots.txt"
     record.touch()
-    worker = WorkerProcess(queues="default", include="tests.breederhq.jobs.slot_job",
-                           extra_environment={"SLOT_JOB_FILE": str(record)}).start()
+    worker = WorkerProcess(
+        queues="default", include="tests.breederhq.jobs.slot_job", extra_environment={"SLOT_JOB_FILE": str(record)}
+    ).start()
     try:
         # Two beats start after the outage (a deploy, high availability): each sends the job once.
         first, second = (ScheduleDefaultsDatabaseScheduler(app=app) for _ in range(2))

@@ -21,9 +21,23 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_
 
 def start_beat(environment: dict, tmp_path, n: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
-         "--pidfile", str(tmp_path / f"beat-{n}.pid"), "--max-interval", "1"],
-        cwd=BASE_DIR, env=environment, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--pidfile",
+            str(tmp_path / f"beat-{n}.pid"),
+            "--max-interval",
+            "1",
+        ],
+        cwd=BASE_DIR,
+        env=environment,
+        start_new_session=True,
     )
 
 
@@ -51,8 +65,9 @@ def test_two_beats_run_each_slot_of_a_job_once(tmp_path, django_db_setup):
 
     record = tmp_path / "slots.txt"
     record.touch()
-    worker = WorkerProcess(queues="default", include="tests.breederhq.jobs.slot_job",
-                           extra_environment={"SLOT_JOB_FILE": str(record)}).start()
+    worker = WorkerProcess(
+        queues="default", include="tests.breederhq.jobs.slot_job", extra_environment={"SLOT_JOB_FILE": str(record)}
+    ).start()
     beats = []
     try:
         environment = worker.environment()
@@ -63,7 +78,9 @@ def test_two_beats_run_each_slot_of_a_job_once(tmp_path, django_db_setup):
             return status is not None and status.skips >= 2 and len(record.read_text().splitlines()) >= 4
 
         assert wait_until(both_beats_fired_some_slot_and_four_slots_ran, timeout=90), (
-            record.read_text(), list(JobStatus.objects.filter(name=NAME).values()))
+            record.read_text(),
+            list(JobStatus.objects.filter(name=NAME).values()),
+        )
     finally:
         for beat in beats:
             stop(beat)

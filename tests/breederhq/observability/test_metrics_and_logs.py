@@ -24,7 +24,9 @@ def test_metrics_need_the_token_when_one_is_set(client, settings):
     settings.METRICS_TOKEN = "scrape-me-please"
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
-    assert "breederhq_http_request_duration_seconds" in metric_lines(client, HTTP_AUTHORIZATION="Bearer scrape-me-please")
+    assert "breederhq_http_request_duration_seconds" in metric_lines(
+        client, HTTP_AUTHORIZATION="Bearer scrape-me-please"
+    )
 
 
 def test_without_a_token_only_loopback_may_scrape(client, settings):
@@ -46,8 +48,13 @@ def test_the_listing_search_is_labelled_by_its_select_not_by_its_time_limit(clie
     from prometheus_client import REGISTRY
 
     def searches_counted(operation: str) -> float:
-        return REGISTRY.get_sample_value("breederhq_db_query_duration_seconds_count", {
-            "database": "marketplace", "table": "service_listings", "operation": operation}) or 0
+        return (
+            REGISTRY.get_sample_value(
+                "breederhq_db_query_duration_seconds_count",
+                {"database": "marketplace", "table": "service_listings", "operation": operation},
+            )
+            or 0
+        )
 
     before = {operation: searches_counted(operation) for operation in ("SELECT", "OTHER")}
     assert client.get("/api/v1/marketplace/listings/", {"q": "grooming"}).status_code == 200
@@ -81,13 +88,23 @@ def test_log_lines_are_json_with_the_request_and_task_context():
     assert "request_id" not in format_record("after the request")
 
 
-@pytest.mark.parametrize("secret", [
-    "sk_live_51HxYzAbCdEf", "whsec_abcdef123456", "4242 4242 4242 4242", "4000-0566-5566-5556",
-    "Bearer eyJhbGciOiJIUzI1NiJ9.payload", "password=hunter2",
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk_live_51HxYzAbCdEf",
+        "whsec_abcdef123456",
+        "4242 4242 4242 4242",
+        "4000-0566-5566-5556",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.payload",
+        "password=hunter2",
+    ],
+)
 def test_secrets_and_card_numbers_never_reach_the_log(secret):
-    line = format_record("calling stripe with %s", secret, payload={"card_number": "4242424242424242",
-                                                                    "api_key": "k", "amount_cents": 1200})
+    line = format_record(
+        "calling stripe with %s",
+        secret,
+        payload={"card_number": "4242424242424242", "api_key": "k", "amount_cents": 1200},
+    )
     text = json.dumps(line)
     assert secret not in text
     assert "4242424242424242" not in text
@@ -140,5 +157,7 @@ def test_invoice_transitions_are_counted_for_both_kinds(client, settings):
     invoice = market.marketplace_invoice_create(transaction_id=tx.pk, line_items=[market.LineItem("Walk", 1_000)])
     market.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=invoice.version)
     body = metric_lines(client)
-    assert ('breederhq_invoice_transitions_total{from_status="draft",kind="marketplace_invoice",'
-            'payment_mode="manual",to_status="sent"}') in body
+    assert (
+        'breederhq_invoice_transitions_total{from_status="draft",kind="marketplace_invoice",'
+        'payment_mode="manual",to_status="sent"}'
+    ) in body

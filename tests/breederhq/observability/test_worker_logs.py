@@ -15,11 +15,16 @@ def test_worker_log_lines_are_json_with_the_task_id_and_name(tmp_path):
     from celery import current_app
 
     log = tmp_path / "worker.log"
-    worker = WorkerProcess(queues="default", include="tests.breederhq.jobs.slot_job", log_file=log,
-                           extra_environment={"LOG_FORMAT": "json"}).start()
+    worker = WorkerProcess(
+        queues="default",
+        include="tests.breederhq.jobs.slot_job",
+        log_file=log,
+        extra_environment={"LOG_FORMAT": "json"},
+    ).start()
     try:
-        result = current_app.send_task("tests.jobs.log_a_line", args=["charging with sk_live_abcdef123456"],
-                                       queue="default")
+        result = current_app.send_task(
+            "tests.jobs.log_a_line", args=["charging with sk_live_abcdef123456"], queue="default"
+        )
         result.get(timeout=60)
         deadline = time.monotonic() + 30
         while "charging with" not in log.read_text() and time.monotonic() < deadline:

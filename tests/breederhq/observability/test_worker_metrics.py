@@ -22,26 +22,33 @@ def test_metrics_scraped_from_the_web_include_the_workers_email_and_job(tmp_path
     metrics_dir.mkdir()
     worker = WorkerProcess(extra_environment={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}).start()
     try:
-        email = email_enqueue(using="default", event_key="welcome:metrics", template="welcome",
-                              to=["ada@example.test"], context={"name": "Ada", "url": "https://x.test"})
+        email = email_enqueue(
+            using="default",
+            event_key="welcome:metrics",
+            template="welcome",
+            to=["ada@example.test"],
+            context={"name": "Ada", "url": "https://x.test"},
+        )
         deadline = time.monotonic() + 60
         while OutboundEmail.objects.using("default").get(pk=email.pk).status != "sent" and time.monotonic() < deadline:
             time.sleep(0.1)
         purge_expired_idempotency_keys.delay().get(timeout=60)
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-        job_counted = ('breederhq_celery_tasks_total{outcome="success",'
-                       'task="breederhq.tasks.purge_expired_idempotency_keys"} 1.0')
+        job_counted = (
+            'breederhq_celery_tasks_total{outcome="success",task="breederhq.tasks.purge_expired_idempotency_keys"} 1.0'
+        )
         # The result is stored before the worker's success signal counts the task: wait for the count.
-        wait_until(lambda: job_counted in client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode(),
-                   timeout=30)
+        wait_until(lambda: job_counted in client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode(), timeout=30)
     finally:
         worker.stop()
     response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 200
     text = response.content.decode()
     assert 'breederhq_emails_total{result="sent",template="welcome"} 1.0' in text, text[-3000:]
-    assert ('breederhq_celery_tasks_total{outcome="success",task="breederhq.tasks.purge_expired_idempotency_keys"} 1.0'
-            in text), text[-3000:]
+    assert (
+        'breederhq_celery_tasks_total{outcome="success",task="breederhq.tasks.purge_expired_idempotency_keys"} 1.0'
+        in text
+    ), text[-3000:]
 
 
 def test_every_way_of_running_the_platform_shares_one_metrics_directory():

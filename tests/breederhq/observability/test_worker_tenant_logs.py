@@ -18,8 +18,12 @@ def test_worker_log_lines_name_the_tenant_of_the_work(tmp_path):
     from celery import current_app
 
     log = tmp_path / "worker.log"
-    worker = WorkerProcess(queues="default", include="tests.breederhq.jobs.slot_job", log_file=log,
-                           extra_environment={"LOG_FORMAT": "json"}).start()
+    worker = WorkerProcess(
+        queues="default",
+        include="tests.breederhq.jobs.slot_job",
+        log_file=log,
+        extra_environment={"LOG_FORMAT": "json"},
+    ).start()
     try:
         by_argument = current_app.send_task("tests.jobs.log_for_tenant", args=[41, "by argument"], queue="default")
         by_argument.get(timeout=60)
@@ -40,8 +44,15 @@ def test_worker_log_lines_name_the_tenant_of_the_work(tmp_path):
         worker.stop()
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     ours = {r["message"]: r for r in records if r["logger"] == "tests.jobs"}
-    assert set(ours) >= {"by argument", "by header", "no tenant", "sweep starts", "sweep visits 43",
-                         "sweep visits 44", "sweep ends"}, log.read_text()[-2000:]
+    assert set(ours) >= {
+        "by argument",
+        "by header",
+        "no tenant",
+        "sweep starts",
+        "sweep visits 43",
+        "sweep visits 44",
+        "sweep ends",
+    }, log.read_text()[-2000:]
 
     def who(message):
         r = ours[message]

@@ -5,9 +5,14 @@ from tests.crossdb_app.marketplace_side.models import Effect, Transaction
 @outbox_handler("crossdb_test.invoice_paid", applies_in="marketplace")
 def mark_transactions_paid(payload: dict) -> None:
     # Lock, re-check, act: a transaction cancelled meanwhile stays cancelled.
-    pending = Transaction.all_objects.using("marketplace").select_for_update().filter(
-        invoice_type=Transaction.InvoiceType.TENANT, invoice_id=payload["invoice_id"],
-        status=Transaction.Status.PENDING,
+    pending = (
+        Transaction.all_objects.using("marketplace")
+        .select_for_update()
+        .filter(
+            invoice_type=Transaction.InvoiceType.TENANT,
+            invoice_id=payload["invoice_id"],
+            status=Transaction.Status.PENDING,
+        )
     )
     for txn in pending:
         txn.status = Transaction.Status.PAID

@@ -13,9 +13,7 @@ def void_unpaid_invoice(payload: dict) -> None:
 
 @outbox_handler("crossdb_test.member_erased", applies_in="default")
 def unlink_contacts(payload: dict) -> None:
-    contacts = Contact.objects.using("default").select_for_update().filter(
-        marketplace_member_id=payload["member_id"]
-    )
+    contacts = Contact.objects.using("default").select_for_update().filter(marketplace_member_id=payload["member_id"])
     for contact in contacts:
         contact.marketplace_member_id = None
         contact.save(update_fields=["marketplace_member_id"])  # keeps the registry true

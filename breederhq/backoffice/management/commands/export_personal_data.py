@@ -8,26 +8,33 @@ from breederhq.errors import NotFound
 
 
 class Command(LongRunningCommand):
-    help = ("Print, as JSON, everything the platform holds on one person across both databases: a "
-            "marketplace user (--marketplace-user ID) or a tenant contact (--contact TENANT_ID:CONTACT_ID). "
-            "With --erase (contacts) the contact is anonymised instead. Audited: --staff (a staff account) and "
-            "--reason are required.")
+    help = (
+        "Print, as JSON, everything the platform holds on one person across both databases: a "
+        "marketplace user (--marketplace-user ID) or a tenant contact (--contact TENANT_ID:CONTACT_ID). "
+        "With --erase (contacts) the contact is anonymised instead. Audited: --staff (a staff account) and "
+        "--reason are required."
+    )
 
     def add_arguments(self, parser):
         who = parser.add_mutually_exclusive_group(required=True)
         who.add_argument("--marketplace-user", type=int)
         who.add_argument("--contact", help="TENANT_ID:CONTACT_ID")
         parser.add_argument("--erase", action="store_true", help="anonymise the contact (and its marketplace user)")
-        parser.add_argument("--staff", required=True,
-                            help="the staff account asking (username or email; kept in the audits)")
+        parser.add_argument(
+            "--staff", required=True, help="the staff account asking (username or email; kept in the audits)"
+        )
         parser.add_argument("--reason", required=True, help="why (e.g. the request's reference)")
 
     def handle(self, *args, marketplace_user=None, contact=None, erase=False, staff, reason, **options):
         from django.contrib.auth import get_user_model
         from django.db.models import Q
 
-        staff_user = get_user_model().objects.using("default").filter(
-            Q(username=staff) | Q(email=staff), is_staff=True, is_active=True).first()
+        staff_user = (
+            get_user_model()
+            .objects.using("default")
+            .filter(Q(username=staff) | Q(email=staff), is_staff=True, is_active=True)
+            .first()
+        )
         if staff_user is None:
             raise CommandError(f"--staff {staff!r} is not an active staff account (username or email)")
         who = {"staff_username": staff_user.get_username(), "staff_user_id": staff_user.pk}
@@ -42,8 +49,7 @@ class Command(LongRunningCommand):
             else:
                 if erase:
                     raise CommandError("--erase takes a --contact; erase a marketplace user with its service")
-                export = export_marketplace_user(marketplace_user_id=marketplace_user, **who,
-                                                 reason=reason)
+                export = export_marketplace_user(marketplace_user_id=marketplace_user, **who, reason=reason)
         except NotFound as exc:
             raise CommandError(exc.detail) from exc
         except ValueError as exc:

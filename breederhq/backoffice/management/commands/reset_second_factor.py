@@ -29,6 +29,13 @@ class Command(BaseCommand):
         result = second_factor_reset(target=user, actor=None)
         with transaction.atomic(using="default"):
             StaffActionAudit.objects.using("default").create(
-                actor_id=0, actor_username="manage.py", action=RESET, target_model=user._meta.label,
-                target_database="default", target_id=str(user.pk), reason=reason, result=result)
+                actor_id=0,
+                actor_username="manage.py",
+                action=RESET,
+                target_model=user._meta.label,
+                target_database="default",
+                target_id=str(user.pk),
+                reason=reason,
+                result=result,
+            )
         self.stdout.write(f"{user.get_username()}: {result}; they set up a new second factor at their next sign-in.")
