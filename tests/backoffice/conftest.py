@@ -19,7 +19,7 @@ def _client_for(user: User) -> Client:
     return staff_login(Client(), user)
 
 
-def make_staff(email: str, *groups: str, superuser: bool = False) -> User:
+def _staff(email: str, *groups: str, superuser: bool = False) -> User:
     """A staff member (password PASSWORD) in the back-office groups named (they must exist: `groups`)."""
     if superuser:
         user = User.objects.create_superuser(username=email, email=email, password=PASSWORD)
@@ -37,23 +37,23 @@ def groups():
 
 @pytest.fixture
 def superuser_client():
-    return _client_for(make_staff("root@breederhq.test", superuser=True))
+    return _client_for(_staff("root@breederhq.test", superuser=True))
 
 
 @pytest.fixture
 def support_client(groups):
-    return _client_for(make_staff("sue.support@breederhq.test", "support"))
+    return _client_for(_staff("sue.support@breederhq.test", "support"))
 
 
 @pytest.fixture
 def finance_client(groups):
-    return _client_for(make_staff("fin.finance@breederhq.test", "finance"))
+    return _client_for(_staff("fin.finance@breederhq.test", "finance"))
 
 
 @pytest.fixture
 def bare_staff_client():
     """Staff flag, no group, no permission."""
-    return _client_for(make_staff("nobody@breederhq.test"))
+    return _client_for(_staff("nobody@breederhq.test"))
 
 
 def work_on(client: Client, tenant: Tenant, reason: str = "ticket #123: customer asked") -> None:

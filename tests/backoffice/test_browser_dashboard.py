@@ -19,7 +19,7 @@ from breederhq.backoffice.dashboard_period import CHART_HEIGHT, preset_range
 from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as mp
 from marketplace_app.models import MarketplaceTransaction
-from tests.backoffice.conftest import PASSWORD, make_staff
+from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.marketplace import ProviderFactory, make_transaction
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
@@ -29,7 +29,7 @@ TRANSACTIONS = MarketplaceTransaction.objects.using("marketplace")
 
 @pytest.fixture
 def support_member(groups):
-    return make_staff("sue.support@breederhq.test", "support")
+    return _staff("sue.support@breederhq.test", "support")
 
 
 @pytest.fixture

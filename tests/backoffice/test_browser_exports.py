@@ -23,7 +23,7 @@ from marketplace_app import services as mp
 from marketplace_app.models import MarketplaceInvoice
 from marketplace_app.services import LineItem
 from tenant_app.models import Invoice
-from tests.backoffice.conftest import PASSWORD, make_staff
+from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 from tests.waiting import wait_until
@@ -35,7 +35,7 @@ REASON = "month-end close, March"
 
 @pytest.fixture
 def finance_member(groups):
-    return make_staff("fin.finance@breederhq.test", "finance")
+    return _staff("fin.finance@breederhq.test", "finance")
 
 
 def _tenant_invoice(tenant, cents: int, days_ago: int) -> Invoice:

@@ -20,7 +20,7 @@ from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
 from tenant_app import services
-from tests.backoffice.conftest import PASSWORD, make_staff
+from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
@@ -61,7 +61,7 @@ def _pdf() -> bytes:
 
 @pytest.fixture
 def finance_member(groups):
-    return make_staff("fin.finance@breederhq.test", "finance")
+    return _staff("fin.finance@breederhq.test", "finance")
 
 
 def _claimed_invoice(tenant, receipt: ContentFile):

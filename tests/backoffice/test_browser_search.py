@@ -15,7 +15,7 @@ from django.urls import reverse
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
-from tests.backoffice.conftest import PASSWORD, make_staff
+from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
@@ -25,7 +25,7 @@ REASON = "ticket #6001: buyer cannot find their invoice"
 
 @pytest.fixture
 def support_member(groups):
-    return make_staff("sue.support@breederhq.test", "support")
+    return _staff("sue.support@breederhq.test", "support")
 
 
 @pytest.fixture
