@@ -23,6 +23,8 @@ from breederhq.backoffice.ranges import DateRange, clean_range
 
 PRESETS = {"today": 1, "7d": 7, "30d": 30}
 DEFAULT_PERIOD = "7d"
+#: The trend chart's height in pixels (an inline SVG drawn here: nothing is loaded for it).
+CHART_HEIGHT = 24
 
 
 class PeriodForm(forms.Form):
@@ -67,6 +69,17 @@ class Figure:
     @property
     def delta(self) -> int:
         return self.current - self.previous
+
+    @property
+    def chart_bars(self) -> list[tuple[str, int, int, int]]:
+        """The trend chart's two bars, the previous period then this one, as (name, x, y, height)
+        in pixels of an SVG `CHART_HEIGHT` high, scaled to the larger count (a zero is a 1 px line)."""
+        top = max(self.current, self.previous, 1)
+        bars = []
+        for x, name, value in ((2, "previous", self.previous), (22, "current", self.current)):
+            height = max(1, round(CHART_HEIGHT * value / top))
+            bars.append((name, x, CHART_HEIGHT - height, height))
+        return bars
 
 
 def _changelist(model, column: str, period: DateRange, **filters) -> str:

@@ -4,8 +4,8 @@ or accounts by Stripe id, in both databases, without choosing a tenant first.
 Tenant tables force row-level security, so the tenant database is read through the audited
 system-read path (`breederhq.tenancy.system_read_context`: SELECT only, one `cross_tenant_query_audit`
 row naming the staff member, the query and their reason). Each tenant hit links to "work on this
-tenant" with the tenant chosen and the row's admin page as the next page, so staff land in the
-right tenant's context (audited again, with the reason).
+tenant" with the tenant chosen, the search's reason filled in and the row's admin page as the next
+page, so one click lands staff in the right tenant's context (audited again, with the reason).
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ class SearchHit:
     url: str
 
 
-def _tenant_link(tenant_id: int, change_url: str) -> str:
-    return f"{reverse('backoffice:support')}?{urlencode({'tenant': tenant_id, 'next': change_url})}"
+def _tenant_link(tenant_id: int, change_url: str, reason: str) -> str:
+    """ "Work on this tenant" with the tenant chosen and the search's reason filled in (staff confirm
+    or change it), then the row's page."""
+    query = urlencode({"tenant": tenant_id, "reason": reason, "next": change_url})
+    return f"{reverse('backoffice:support')}?{query}"
 
 
 def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
@@ -61,7 +64,7 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
                     f"{Money(invoice.total_cents, invoice.currency).format()} · {invoice.get_status_display()}",
                     invoice.tenant_id,
                     tenant_name(invoice.tenant_id),
-                    _tenant_link(invoice.tenant_id, url),
+                    _tenant_link(invoice.tenant_id, url, reason),
                 )
             )
         if "@" in query:
@@ -74,7 +77,7 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
                         contact.email,
                         contact.tenant_id,
                         tenant_name(contact.tenant_id),
-                        _tenant_link(contact.tenant_id, url),
+                        _tenant_link(contact.tenant_id, url, reason),
                     )
                 )
             for user in User.objects.filter(email__iexact=query)[:MAX_HITS_PER_KIND]:
@@ -102,7 +105,7 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
                         f"{Money(payment.amount_cents, payment.currency).format()}",
                         tenant_id,
                         tenant_name(tenant_id) if tenant_id else "",
-                        _tenant_link(tenant_id, url) if tenant_id else url,
+                        _tenant_link(tenant_id, url, reason) if tenant_id else url,
                     )
                 )
             for account in StripeConnectAccount.objects.filter(stripe_account_id=query)[:MAX_HITS_PER_KIND]:
@@ -115,7 +118,7 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
                         account.owner_type,
                         tenant_id,
                         tenant_name(tenant_id) if tenant_id else "",
-                        _tenant_link(tenant_id, url) if tenant_id else url,
+                        _tenant_link(tenant_id, url, reason) if tenant_id else url,
                     )
                 )
     for invoice in (

@@ -66,7 +66,8 @@ def support_tenant_view(request):
             )
             return HttpResponseRedirect(_safe_next(request))
     else:
-        form = SupportTenantForm(initial={"tenant": request.GET.get("tenant")})
+        # A support search hit names the tenant and the search's reason: one click to confirm them.
+        form = SupportTenantForm(initial={"tenant": request.GET.get("tenant"), "reason": request.GET.get("reason", "")})
     context = {
         **admin.site.each_context(request),
         "title": "Work on a tenant",

@@ -20,6 +20,7 @@ def _client_for(user: User) -> Client:
 
 
 def _staff(email: str, *groups: str, superuser: bool = False) -> User:
+    """A staff member (password PASSWORD) in the back-office groups named (they must exist: `groups`)."""
     if superuser:
         user = User.objects.create_superuser(username=email, email=email, password=PASSWORD)
     else:

@@ -4,14 +4,10 @@ the recovery codes), chooses the tenant to work on, finds an invoice by its numb
 confirms the buyer's manual payment through the action's confirmation page, and sees the result;
 the database has the paid invoice and the audit rows naming them and their reason.
 
-Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver) are installed by
-`make test`. The server is pytest-django's live_server (a thread of this process, on the test
-databases, connecting as the application role like every other test).
+The browser, the live server and the screenshots at each step: tests/fixtures/browser.py.
 """
 
 from __future__ import annotations
-
-import shutil
 
 import pytest
 from django.contrib.auth.models import Group
@@ -28,51 +24,8 @@ from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, 
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 PASSWORD = "pw-for-browser-123"
 REASON = "ticket #4711: the bank statement shows the transfer"
-WAIT_SECONDS = 20
-
-
-@pytest.fixture
-def browser():
-    if not (shutil.which(CHROMEDRIVER) and shutil.which(CHROMIUM)):
-        pytest.skip(
-            f"{CHROMIUM} / {CHROMEDRIVER} are not installed and could not be installed here "
-            f"(`make test` runs: apt-get install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def replaced(element):
-    """`expected_conditions.staleness_of`, also when chromedriver, asked while the page navigates,
-    answers "Node with given id does not belong to the document": a WebDriverException rather than
-    StaleElementReferenceException, for a node that is just as gone (a CI flake at the login)."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-
-    def check(_driver) -> bool:
-        try:
-            element.is_enabled()
-        except StaleElementReferenceException:
-            return True
-        except WebDriverException as exc:
-            if "does not belong to the document" in (exc.msg or ""):
-                return True
-            raise
-        return False
-
-    return check
 
 
 @pytest.fixture
@@ -112,76 +65,74 @@ def staff_member():
     return user
 
 
-def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_server, claimed_invoice, staff_member):
+def test_support_finds_an_invoice_and_confirms_its_manual_payment(page, claimed_invoice, staff_member):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     tenant, invoice = claimed_invoice
-    wait = WebDriverWait(browser, WAIT_SECONDS)
-
-    def find(css):
-        return wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
-
-    def submit_and_wait(button):
-        button.click()
-        wait.until(replaced(button))
+    find, submit_and_wait = page.find, page.submit_and_wait
 
     # Sign in through the real login form, asking for the invoice list straight away.
-    invoices_url = live_server.url + reverse("admin:tenant_app_invoice_changelist")
-    browser.get(f"{live_server.url}{reverse('admin:login')}?next={reverse('admin:tenant_app_invoice_changelist')}")
+    invoices_path = reverse("admin:tenant_app_invoice_changelist")
+    page.get(f"{reverse('admin:login')}?next={invoices_path}")
     find("#id_username").send_keys(staff_member.username)
     find("#id_password").send_keys(PASSWORD)
+    page.shot("login-form")
     submit_and_wait(find("#login-form input[type=submit]"))
 
     # First sign-in: no second factor yet, so the admin asks to set one up. The test plays the
     # authenticator app: it takes the key shown on the page and computes the current code.
     secret = find("#second-factor-secret").text
-    assert "Set up your second factor" in browser.title
+    assert "Set up your second factor" in page.driver.title
+    page.shot("second-factor-setup")
     find("#id_code").send_keys(_code_for(secret))
     submit_and_wait(find("#second-factor-form input[type=submit]"))
-    codes = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#recovery-codes li")]
+    codes = [li.text for li in page.find_all("#recovery-codes li")]
     assert len(codes) == 10
     submit_and_wait(find("#second-factor-continue"))
 
     # Tenant rows need a chosen tenant: the admin sends us to choose one, then back to the list.
     find("select[name=tenant]")
-    assert "Work on a tenant" in browser.title
-    Select(find("select[name=tenant]")).select_by_visible_text("Sunny Kennels")
-    find("textarea[name=reason]").send_keys(REASON)
-    submit_and_wait(find("input[type=submit][value='Work on this tenant']"))
+    assert "Work on a tenant" in page.driver.title
+    page.shot("choose-tenant")
+    page.work_on("Sunny Kennels", REASON)
     assert "Working on Sunny Kennels" in find("ul.messagelist").text
 
     # Find the invoice by its number and open it.
-    search = find("#searchbar")
-    search.send_keys(invoice.invoice_number)
+    find("#searchbar").send_keys(invoice.invoice_number)
     submit_and_wait(find("#changelist-search input[type=submit]"))
-    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    rows = page.find_all("#result_list tbody tr")
     assert [row.find_element(By.CSS_SELECTOR, "th.field-invoice_number").text for row in rows] == [
         invoice.invoice_number
     ]
+    page.shot("invoice-found")
     submit_and_wait(find("#result_list th.field-invoice_number a"))
-    assert invoice.invoice_number in find("#content h2, #content h1").text or invoice.invoice_number in browser.title
+    assert (
+        invoice.invoice_number in find("#content h2, #content h1").text or invoice.invoice_number in page.driver.title
+    )
     assert "Pending confirmation" in find(".field-status .readonly").text
     assert find(".field-total .readonly").text == "800.00 USD"
+    page.shot("invoice-page")
 
     # Back to the found invoice; run the action through its confirmation page.
-    browser.get(f"{invoices_url}?q={invoice.invoice_number}")
+    page.get(f"{invoices_path}?q={invoice.invoice_number}")
     find("#result_list input.action-select").click()
-    Select(find("select[name=action]")).select_by_value("confirm_manual_payment")
+    page.select("select[name=action]", value="confirm_manual_payment")
     submit_and_wait(find("button[name=index]"))
     assert "are you sure" in find("#content").text.lower()
     assert invoice.invoice_number in find("#content ul").text
     find("textarea[name=reason]").send_keys(REASON)
+    page.shot("confirm-action")
     submit_and_wait(find('input[type=submit][value="Yes, I\'m sure"]'))
 
     # The result on the page: the message, and the invoice's new state in the list and on its page.
     assert "Confirm the buyer's manual payment: 1 done, 0 refused." in find("ul.messagelist li.success").text
     assert find("#result_list td.field-status").text == "Paid"
     assert find("#result_list td.field-paid").text == "800.00 USD"
+    page.shot("confirmed")
     submit_and_wait(find("#result_list th.field-invoice_number a"))
     assert "Paid" in find(".field-status .readonly").text
     assert "confirmed" in find("#content").text
+    page.shot("invoice-paid")
 
     # And in the database: the invoice, its confirmation audit, who did it and why.
     invoice_now = _invoice_row(tenant, invoice.pk)

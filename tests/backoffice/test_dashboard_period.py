@@ -66,6 +66,10 @@ def test_figures_compare_with_the_previous_period_and_link_to_exactly_their_rows
     assert figures["transactions_paid"].trend == "flat"
     body = response.content.decode()
     assert 'id="period-figures"' in body and "▲ +3" in body and "▼ -2" in body
+    # The trend chart is SVG drawn here (nothing loaded for it): bars scaled to the larger count.
+    assert figures["transactions_created"].chart_bars == [("previous", 2, 18, 6), ("current", 22, 0, 24)]
+    assert figures["transactions_paid"].chart_bars == [("previous", 2, 23, 1), ("current", 22, 23, 1)]
+    assert body.count('<svg class="trend-chart"') == len(figures)
     for figure in figures.values():
         assert f'<a href="{figure.url.replace("&", "&amp;")}">{figure.current}</a>' in body
         listing = support_client.get(figure.url)

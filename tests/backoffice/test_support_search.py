@@ -46,6 +46,9 @@ def test_support_finds_an_invoice_of_any_tenant_and_lands_in_its_context(support
     params = parse_qs(link.query)
     assert params["tenant"] == [str(b.pk)]
     assert params["next"] == [reverse("admin:tenant_app_invoice_change", args=[invoice.pk])]
+    assert params["reason"] == ["ticket #77: buyer asks"]  # the search's reason, filled in for one click
+    form = support_client.get(beta.url).context["form"]
+    assert (form["tenant"].value(), form["reason"].value()) == (str(b.pk), "ticket #77: buyer asks")
     audit = CrossTenantQueryAudit.objects.using("default").filter(query_type="system:support_search").get()
     assert (
         audit.user_id == response.wsgi_request.user.pk
