@@ -31,8 +31,7 @@ def test_no_python_code_in_strings_and_modules_stay_small():
     for path in BENCH_DIR.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r'sys\.executable,\s*"-c"', text), f"{path.name} runs Python code from a string"
-        limit = 450 if path.name == "generate.py" else 400
-        assert len(text.splitlines()) <= limit, path.name
+        assert len(text.splitlines()) <= 400, path.name
 
 
 def test_wrk_output_parser():
