@@ -11,12 +11,14 @@ by the same statement as the application role. Everything else the statement joi
 from __future__ import annotations
 
 import json
+import os
 
 from bench.environment import admin_url
 from bench.probes.run import probe
 from bench.search_plan import TERM_CLASSES, _explain
 
-SIZES = (10_000, 100_000, 1_000_000)
+#: The points (listings), BENCH_GROWTH_SIZES (comma-separated) overriding them.
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_GROWTH_SIZES", "10000,100000,1000000").split(","))
 TABLE = "service_listings"
 
 
