@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.environment import BASE_DIR
 from bench.faults import fault_rows
 from bench.load import DURATION, ROUNDS
+from bench.report_design import design_lines
 from bench.report_format import both, latency, non_2xx, ratio_text, verdict
 from bench.report_missed import missed_target_lines
 from bench.report_search import search_lines
@@ -55,6 +56,7 @@ def write_report(results: dict, directory: Path = REPORTS) -> str:
     lines += api_lines(results.get("api"))
     lines += depth_lines(results)
     lines += search_lines(results)
+    lines += design_lines(results)
     lines += gunicorn_lines(results.get("gunicorn"))
     lines += request_cost_lines(results)
     lines += soak_lines(results.get("soak"))
@@ -69,10 +71,13 @@ SECTIONS = (
     "webhooks",
     "rls",
     "messages_sql",
+    "transactions_sql",
     "crossdb_resolution",
     "crossdb_api",
     "search_plan",
+    "search_growth",
     "search",
+    "replica",
     "api",
     "api_depth",
     "admin",

@@ -8,7 +8,7 @@ Writes bench/reports/latest.md and latest.json (`--scale full`: full.md and full
 
 The modules, by concern: environment (databases, data, settings), servers (gunicorn, drain), load
 (wrk, rounds, baselines), webhooks, search and search_plan, scenarios_http, scenarios_inprocess,
-sql_timings, faults, report (report_format, report_search, report_missed), generate (the data),
+sql_timings, sql_transactions, search_growth, replica, faults, report (report_format, report_search, report_missed), generate (the data),
 probes/ (what runs in its own Django process), lua/ (wrk scripts).
 """
 
@@ -28,12 +28,15 @@ from bench.environment import BASE_DIR, bench_environment, dataset_summary, log,
 from bench.faults import scenario_redis_down
 from bench.load import DURATION, ROUNDS, Bench
 from bench.probes.run import probe
+from bench.replica import scenario_replica
 from bench.report import SECTIONS, write_report
 from bench.search import scenario_search
+from bench.search_growth import scenario_search_growth
 from bench.search_plan import scenario_search_plan
 from bench.servers import Server, deployed_label
 from bench.soak import scenario_soak
 from bench.sql_timings import scenario_messages_sql, scenario_rls_cost
+from bench.sql_transactions import scenario_transactions_sql
 from bench.webhooks import scenario_webhooks
 
 #: Users (provider logins and tenant owners, each) the authenticated load scenarios spread over.
@@ -96,10 +99,13 @@ def main(argv: list[str]) -> int:
             "webhooks": lambda: scenario_webhooks(bench),
             "rls": lambda: scenario_rls_cost(environment),
             "messages_sql": lambda: scenario_messages_sql(environment, deep_thread),
+            "transactions_sql": lambda: scenario_transactions_sql(environment),
             "crossdb_resolution": lambda: inprocess.scenario_crossdb_resolution(environment),
             "crossdb_api": lambda: http.scenario_crossdb_api(bench, logins()),
             "search_plan": lambda: scenario_search_plan(environment),
+            "search_growth": lambda: scenario_search_growth(environment),
             "search": lambda: scenario_search(bench, users()),
+            "replica": lambda: scenario_replica(environment),
             "api": lambda: http.scenario_api(bench, users()),
             "api_depth": lambda: http.scenario_api_depth(bench, logins()),
             "admin": lambda: inprocess.scenario_admin_queries(environment),

@@ -21,8 +21,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bench import generate
 from bench.environment import BASE_DIR
+from bench.generate_text import CATEGORY_WORDS, COMMON_WORDS
 from bench.load import DURATION, ROUNDS, WARMUP, Bench, lua, summary, with_ratios, wrk_with
 from bench.targets import BROAD_SEARCH_PATH, SEARCH_ARGUMENTS, SEARCH_PATH
 
@@ -31,8 +31,8 @@ HAMMER_CONNECTIONS = 4
 
 
 def vocabulary_file() -> str:
-    """The words listing text is drawn from (bench/generate.py), one per line."""
-    words = sorted({*generate.COMMON_WORDS, *(w for ws in generate.CATEGORY_WORDS.values() for w in ws.split())})
+    """The words listing text is drawn from (bench/generate_text.py), one per line."""
+    words = sorted({*COMMON_WORDS, *(w for ws in CATEGORY_WORDS.values() for w in ws.split())})
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write("\n".join(words) + "\n")
     return handle.name

@@ -20,7 +20,7 @@ from bench.environment import admin_url
 from bench.probes.run import probe
 from bench.targets import SEARCH_ARGUMENTS
 
-#: One search per term class, from the generated vocabulary (bench/generate.py): its most common
+#: One search per term class, from the generated vocabulary (bench/generate_text.py): its most common
 #: word, a category word, the reference search (two words and a state) and its rarest common word.
 TERM_CLASSES = {
     "broad word (most common)": {"query": "dog"},

@@ -3,7 +3,7 @@
 #: The bench's reference search (`q=grooming puppy&state=TX`), as the selector's arguments.
 SEARCH_ARGUMENTS = {"query": "grooming puppy", "state": "TX"}
 SEARCH_PATH = "/api/v1/marketplace/listings/?q=grooming%20puppy&state=TX"
-#: A broad one-word search: the most common word of the listing vocabulary (bench/generate.py).
+#: A broad one-word search: the most common word of the listing vocabulary (bench/generate_text.py).
 BROAD_SEARCH_PATH = "/api/v1/marketplace/listings/?q=dog"
 
 #: Each in-process request target: (path, whose bearer token) or None for the webhook's POST.

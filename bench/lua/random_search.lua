@@ -1,4 +1,4 @@
--- Every request a different search drawn from the listing vocabulary (bench/generate.py's words,
+-- Every request a different search drawn from the listing vocabulary (bench/generate_text.py's words,
 -- one per line in args[1]): one or two random words, sometimes a state, and an upper price bound
 -- above every price that is new for each request and each run, so every request misses the
 -- search cache and reads PostgreSQL, as the first search for anything does.

@@ -1,12 +1,12 @@
 """The fixed bench logins (a tenant owner of bench-7, the provider of the deep message thread),
-made once: bench.generate.ensure_logins.
+made once: bench.generate_logins.ensure_logins.
 
     python -m bench.probes.logins   (JSON out)
 """
 
 import json
 
-from bench.generate import ensure_logins
+from bench.generate_logins import ensure_logins
 
 
 def main() -> None:

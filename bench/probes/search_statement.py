@@ -1,7 +1,8 @@
 """The statements the listing search sends for the given selector arguments (first page), with
 literal values, captured from the selector, and each search's uncapped number of matches.
 
-    python -m bench.probes.search_statement ARGUMENTS_LIST_JSON   (JSON out: [{"sql", "matches"}])
+    python -m bench.probes.search_statement ARGUMENTS_LIST_JSON
+    (JSON out: [{"sql", "matches", "matches_sql", "text_matches"}]; matches_sql counts the matches)
 
 Run with LISTING_SEARCH_STATEMENT_TIMEOUT_MS=0, so the selector sends the statement alone.
 """
@@ -25,7 +26,10 @@ def main() -> None:
         search = selectors.listing_search(**arguments)
         with CaptureQueriesContext(connections["marketplace"]) as captured:
             search.page(offset=0, limit=25)
-        with connections["marketplace"].cursor() as cursor:
+        with (
+            CaptureQueriesContext(connections["marketplace"]) as counted,
+            connections["marketplace"].cursor() as cursor,
+        ):
             cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {search.where}", list(search.params))
             matches = cursor.fetchone()[0]
             cursor.execute(
@@ -34,7 +38,14 @@ def main() -> None:
                 [arguments["query"]],
             )
             text_matches = cursor.fetchone()[0]
-        out.append({"sql": captured[0]["sql"], "matches": matches, "text_matches": text_matches})
+        out.append(
+            {
+                "sql": captured[0]["sql"],
+                "matches": matches,
+                "matches_sql": counted[0]["sql"],
+                "text_matches": text_matches,
+            }
+        )
     print(json.dumps(out))
 
 

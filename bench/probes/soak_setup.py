@@ -12,7 +12,8 @@ import django
 
 
 def main() -> None:
-    from bench.generate import BENCH_TENANT_SLUG, ensure_logins
+    from bench.generate_logins import ensure_logins
+    from bench.generate_tenant import BENCH_TENANT_SLUG
 
     logins = ensure_logins()  # django.setup() inside
     django.setup()

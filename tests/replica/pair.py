@@ -131,7 +131,9 @@ class PostgresPair:
     def _start(self, data_dir: Path) -> None:
         self._run("pg_ctl", "-D", str(data_dir), "-l", str(data_dir / "server.log"), "-w", "-t", "60", "start")
 
-    def start(self, *, schema_sql: str) -> None:
+    def start(self, *, schema_sql: str, settings: dict[str, str] | None = None) -> None:
+        """The primary with `schema_sql` loaded, then its standby. `settings`: postgresql.conf lines
+        put after the harness's own (which they override), on both servers."""
         self._run(
             "initdb",
             "-D",
@@ -153,6 +155,7 @@ class PostgresPair:
                 # A paused standby must not cancel the primary's vacuum or its own reads.
                 "max_standby_streaming_delay = -1\n"
             )
+            conf.writelines(f"{name} = {value}\n" for name, value in (settings or {}).items())
         with open(self.primary_dir / "pg_hba.conf", "a") as hba:
             hba.write("host replication postgres 127.0.0.1/32 trust\n")
         self._start(self.primary_dir)
