@@ -8,7 +8,7 @@ from tests.fakes.stripe_server.wire import new_id
 
 
 class Charges:
-    """Charges, transfers, application fees and payouts of intents: a part of `FakeStripe` (server.py), on its `objects`."""
+    """Charges, transfers, application fees and payouts: a part of `FakeStripe` (server.py), on its `objects`."""
 
     def charge_of(self, intent_id: str, *, amount_refunded: int | None = None) -> dict:
         """The charge object of a succeeded intent, as `charge.*` events carry it; `amount_refunded`
