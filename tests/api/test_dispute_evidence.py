@@ -1,6 +1,6 @@
 """Disputes through the API: shown on the invoice to its seller and buyer, the seller's evidence (files
 forwarded to Stripe, one submission before the deadline, audited), and what closing one does to the
-invoice and to reconciliation. Stripe is the fake (tests/fakes/stripe_server.py)."""
+invoice and to reconciliation. Stripe is the fake (tests/fakes/stripe_server/)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Membership management through /api/v1/tenants/me/memberships/: who may do what, versions,
 idempotency, the last-owner rule (also under concurrency) and a removed member losing access.
-Joining is by invitation only (tests/api/test_tenant_invitations.py)."""
+Joining is by invitation only (tests/api/invitations/)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class TestList:
 
 class TestAdd:
     """POST here no longer adds anyone: it invites the address, exactly as POST /tenants/me/invitations/
-    (tests/api/test_tenant_invitations.py), and answers 202 with the invitation."""
+    (tests/api/invitations/test_inviting.py), and answers 202 with the invitation."""
 
     def test_posting_an_existing_accounts_email_invites_it_and_adds_nobody(self, two_tenants):
         a, _ = two_tenants

@@ -1,7 +1,7 @@
 """The two money journeys end to end, as a client app and Stripe would drive them.
 
 Everything the people do goes through the HTTP API; everything Stripe does is the fake Stripe
-(tests/fakes/stripe_server.py) plus the signed webhooks it would POST to our endpoint. A real Celery
+(tests/fakes/stripe_server/) plus the signed webhooks it would POST to our endpoint. A real Celery
 worker (a separate process, on the real Redis and the test databases) processes those webhooks,
 opens payment intents after sends, relays outbox messages between the databases and runs the
 nightly reconciliation sent to it as beat sends it. Nothing here calls a service or writes a row:
