@@ -9,12 +9,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.crossdb_app.tenant_side", "tests.cross
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 # Tests reuse nothing between connections, so a leaked setting would show up, not hide.
-# Test databases need no durability: a commit does not wait for its WAL to reach the disk
-# (synchronous_commit=off; what every other session sees, and when, is unchanged). Migrations,
-# transactional tests and their flush commit often, and each wait for the disk costs on a busy disk.
 for _db in DATABASES.values():  # noqa: F405
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
-    _db["OPTIONS"]["options"] = f"{_db['OPTIONS'].get('options', '')} -c synchronous_commit=off".strip()
 
 # Parallel test sessions (and pytest-xdist workers) share one Redis: each gets its own key prefix
 # for broker, results, worker heartbeats and cache, so one session's worker never takes another's
