@@ -17,7 +17,7 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(VENV)/bin/python -m config.launcher run
 
-## Run the whole test suite (extra pytest arguments: make test ARGS="-k health").
+## Run the whole test suite, on every core (extra pytest arguments: make test ARGS="-k health"; ARGS="-n 0": one process).
 ## The browser test (tests/backoffice/test_browser.py) drives Debian's chromium through chromedriver;
 ## the PITR drill (tests/breederhq/test_pitr_drill.py) also restores with Debian's pgbackrest.
 test: $(INSTALLED)

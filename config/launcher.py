@@ -215,11 +215,47 @@ def manage(environment: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=environment, check=True, cwd=BASE_DIR)
 
 
+# Arguments with which the caller has already chosen how the tests are spread over processes, or
+# which only make sense in one process (a debugger, stepwise, the last failures).
+_CHOOSES_DISTRIBUTION = {"-n", "--numprocesses", "--dist", "--maxprocesses", "--pdb", "--trace"}
+_CHOOSES_DISTRIBUTION_PREFIXES = ("-n", "--numprocesses=", "--dist=", "--maxprocesses=")
+_RUNS_IN_ONE_PROCESS = {"--lf", "--last-failed", "--sw", "--stepwise", "--sw-skip", "--stepwise-skip"}
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def parallel_arguments(pytest_args: list[str], cores: int | None = None) -> list[str]:
+    """`pytest_args` with `-n <cores>` (pytest-xdist) in front, unless the caller already chose:
+    `-n 0` (or `-p no:xdist`) runs the suite in one process, and `-n 4`, `--dist`, `--pdb`, `--lf`
+    or `--sw` are left as given, here or in PYTEST_ADDOPTS. One core: no workers either."""
+    cores = available_cores() if cores is None else cores
+    given = [*pytest_args, *os.environ.get("PYTEST_ADDOPTS", "").split()]
+    for index, argument in enumerate(given):
+        following = given[index + 1] if index + 1 < len(given) else ""
+        if argument in _CHOOSES_DISTRIBUTION or argument in _RUNS_IN_ONE_PROCESS:
+            return list(pytest_args)
+        if argument.startswith(_CHOOSES_DISTRIBUTION_PREFIXES):
+            return list(pytest_args)
+        if argument == "-pno:xdist" or (argument == "-p" and following == "no:xdist"):
+            return list(pytest_args)
+    if cores < 2:
+        return list(pytest_args)
+    return ["-n", str(cores), *pytest_args]
+
+
 def run_tests(environment: dict[str, str], pytest_args: list[str]) -> int:
     # Forced, not defaulted: importing this package already defaulted it to development.
     environment["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     environment.setdefault("TEST_SESSION_ID", f"test{os.getpid()}")
     manage(environment, "db_bootstrap")
+    pytest_args = parallel_arguments(pytest_args)
+    log(f"pytest {' '.join(pytest_args)}")
     return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=environment, cwd=BASE_DIR).returncode
 
 

@@ -30,6 +30,8 @@ _MAX_ENTRIES = 10_000
 _entries: dict[tuple, tuple[float, Any]] = {}
 _lock = threading.Lock()
 _MISSING = object()
+#: The clock entries expire by; tests replace it (tests/waiting.py ManualClock) instead of sleeping.
+clock = time.monotonic
 
 
 def ttl_seconds() -> float:
@@ -42,7 +44,7 @@ def cached(key: tuple, load: Callable[[], Any], *, ttl: float | None = None) -> 
     ttl = ttl_seconds() if ttl is None else ttl
     if ttl <= 0:
         return load()
-    now = time.monotonic()
+    now = clock()
     hit = _entries.get(key, _MISSING)
     if hit is not _MISSING and hit[0] > now:
         return copy.copy(hit[1]) if hit[1] is not None else None

@@ -303,6 +303,7 @@ def test_reset_requests_are_throttled_per_address_whatever_the_client_ip(rates):
     assert len(emails("account_password_reset", address)) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_simultaneous_uses_of_one_reset_token_set_one_password():
     user = UserFactory(email="race@example.test")

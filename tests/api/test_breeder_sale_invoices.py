@@ -165,6 +165,7 @@ class TestBillingASale:
         assert sale(tx).status == "paid"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 def test_simultaneous_attempts_make_one_invoice_one_201_and_409s():
     tenant, tx, _, _ = breeder_and_sale()

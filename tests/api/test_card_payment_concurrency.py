@@ -12,7 +12,7 @@ from tests.api.test_card_payments import creates, marketplace_invoice
 from tests.api.test_concurrency import run_together
 from tests.payments_app.conftest import every_row, fake_stripe  # noqa: F401
 
-pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
+pytestmark = [pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True), pytest.mark.slow]
 
 
 def test_simultaneous_card_payment_calls_make_one_intent(fake_stripe):  # noqa: F811

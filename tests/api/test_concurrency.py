@@ -15,7 +15,7 @@ from tenant_app.services import invoice_send
 from tests.api.conftest import sign_in
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
 
 
 def run_together(count: int, request) -> list:

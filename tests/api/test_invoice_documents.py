@@ -286,6 +286,7 @@ def test_marketplace_invoice_and_refund_pdfs_for_the_buyer_and_the_provider_only
     assert MarketplaceInvoiceDocument.objects.using("marketplace").filter(invoice_id=invoice.pk).count() == 2
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=DATABASES, transaction=True)
 def test_two_concurrent_task_runs_render_and_store_one_document(settings):
     tenant = seller()

@@ -227,6 +227,7 @@ def test_the_public_detail_and_search_show_the_ordered_images_in_constant_querie
     assert search_queries() == few
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_two_uploads_racing_for_the_last_place_one_wins(settings):
     settings.LISTING_IMAGES_PER_LISTING = 2

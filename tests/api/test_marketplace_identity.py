@@ -79,6 +79,7 @@ class TestJoining:
         assert MarketplaceUser.objects.using("marketplace").filter(email__iexact="guest@example.test").count() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_simultaneous_joins_make_one_identity():
     user = UserFactory(email="racing@example.test")

@@ -310,6 +310,7 @@ def patient_stripe(settings, fake_stripe):  # noqa: F811
     stripe_gateway.stripe_client.cache_clear()
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 class TestConcurrentKeys:
     def test_two_staff_with_different_keys_at_the_same_version_are_two_requests_judged_against_what_is_left(

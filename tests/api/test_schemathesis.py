@@ -38,6 +38,8 @@ from tests.api.conftest import sign_in
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
+pytestmark = pytest.mark.slow
+
 
 class ClientWSGIApp:
     """The test client's request handler as a WSGI app: unlike Django's WSGIHandler it does not close

@@ -129,6 +129,7 @@ class TestRotation:
         assert reuse_audits(user) == [("revoke", False)]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_ten_simultaneous_refreshes_with_one_token_give_exactly_one_new_pair():
     """Each thread has its own database connections. Old code: ten 200s, ten working pairs.

@@ -197,6 +197,7 @@ def test_bad_profile_input_is_a_400_and_changes_nothing(payload, field):
     assert [row[0] for row in audit(tenant.pk)] == []
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_simultaneous_edits_at_one_version_make_one_change():
     tenant = TenantFactory(name="Start")

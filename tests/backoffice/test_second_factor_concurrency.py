@@ -16,7 +16,7 @@ from tests.backoffice.test_second_factor import password_login
 from tests.staff import authenticator
 from tests.tenant_app.test_concurrency import Worker, wait_until_a_session_waits_for_a_lock
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
 
 
 def test_the_same_recovery_code_at_once_in_two_sessions_signs_in_one(groups):

@@ -86,6 +86,7 @@ def test_a_run_stopped_by_its_time_budget_resumes_where_it_stopped(mode):
     assert found == [contacts[-1].pk]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 def test_two_runs_at_once_one_runs_and_the_other_skips():
     ContactFactory(marketplace_member_id=10**12)

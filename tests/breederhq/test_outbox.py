@@ -167,6 +167,7 @@ def test_a_handler_error_rolls_its_partial_effect_back(faults):
     assert effects() == []
 
 
+@pytest.mark.slow
 def test_two_relays_never_apply_one_message_at_the_same_time():
     invoice, txn, message = paid_invoice_with_transaction()
     inside, release = threading.Event(), threading.Event()
@@ -203,6 +204,7 @@ def test_two_relays_never_apply_one_message_at_the_same_time():
     assert effects() == [("invoice_paid", invoice.pk)]
 
 
+@pytest.mark.slow
 def test_concurrent_sweeps_apply_each_message_exactly_once():
     invoices = [InvoiceFactory() for _ in range(12)]
     for invoice in invoices:

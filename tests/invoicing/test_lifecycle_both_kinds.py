@@ -277,6 +277,7 @@ class InvoiceActions(RuleBasedStateMachine):
             )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("driver_class", DRIVERS)
 def test_random_action_sequences_keep_the_invariants_for_both_kinds(driver_class):
     machine = type(f"{driver_class.__name__}Actions", (InvoiceActions,), {"driver_class": driver_class})

@@ -197,6 +197,7 @@ def test_only_one_live_invoice_per_transaction():
     assert MarketplaceInvoice.objects.filter(transaction=tx).count() == 1
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_webhook_racing_manual_confirmation_has_one_effect():
     provider = ProviderFactory(payment_mode="manual")
@@ -235,6 +236,7 @@ def test_webhook_racing_manual_confirmation_has_one_effect():
     assert (provider.total_transactions, provider.total_revenue_cents) == (1, 10000)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_two_editors_with_the_same_version_one_wins_one_gets_409():
     _provider, _buyer, _tx, invoice = _invoice()

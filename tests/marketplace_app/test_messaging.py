@@ -226,6 +226,7 @@ def test_message_pages_walk_a_sparse_thread_in_widening_windows(provider, buyer)
     assert values == [{"id": m.id, "body": m.body} for m in everything[:2]]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 @pytest.mark.parametrize("action", ["buy", "open_thread", "message"])
 def test_an_action_racing_a_block_waits_for_it_and_is_refused(action):

@@ -55,6 +55,7 @@ def _run(step, providers, listings, transactions, buyer):
     }[kind]()
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, max_size=25))
 def test_stats_equal_a_recomputation_after_random_operations(steps):
@@ -145,6 +146,7 @@ def test_breeder_provider_records_its_tenant_reference():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_concurrent_writers_keep_the_counters_exact():
     import threading

@@ -96,6 +96,7 @@ def test_anonymous_callers_run_under_the_shorter_time_limit(catalogue, settings)
 # --- Concurrency per client -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_a_client_past_its_concurrent_searches_gets_429_and_the_site_keeps_answering(catalogue, settings):
     settings.LISTING_SEARCH_CONCURRENT_PER_CLIENT = 1

@@ -88,6 +88,7 @@ def _expected_tx(state: str, operation: str) -> str | None:
     return target if (state, target) in TRANSACTION_EDGES else None
 
 
+@pytest.mark.slow
 @HYPOTHESIS
 @given(operations=st.lists(st.sampled_from(TX_OPERATIONS), max_size=10))
 def test_transaction_state_machine(operations):
@@ -141,6 +142,7 @@ def _expected_invoice(state: str, refunded: int, total: int, operation: str) -> 
     return (target, refunded) if (state, target) in INVOICE_EDGES else None
 
 
+@pytest.mark.slow
 @HYPOTHESIS
 @given(operations=st.lists(st.sampled_from(INVOICE_OPERATIONS), max_size=10))
 def test_invoice_state_machine(operations):

@@ -28,7 +28,7 @@ from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory,
 from tests.fixtures.broker import broker_unreachable
 from tests.payments_app.conftest import connect_account, every_row, sent_tenant_invoice
 
-pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
+pytestmark = [pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True), pytest.mark.slow]
 
 #: (seconds Stripe takes to create an intent, seconds the void waits after the barrier, seconds the
 #: open waits): the void lands before the open reads the invoice, during the Stripe call, around

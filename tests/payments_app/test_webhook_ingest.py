@@ -138,6 +138,7 @@ def test_a_finished_event_delivered_again_is_not_enqueued_nor_touched(
     assert StripeWebhookEvent.objects.get(pk=pk).next_attempt_at is None
 
 
+@pytest.mark.slow
 @committed
 @pytest.mark.parametrize("first", ["rolls back", "commits"])
 def test_concurrent_deliveries_of_one_event_store_one_row_and_one_non_duplicate(webhook_secret, first):

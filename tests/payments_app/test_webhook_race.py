@@ -15,7 +15,7 @@ from tests.fakes.stripe_server import signed_delivery, stripe_event
 from tests.payments_app.conftest import WEBHOOK_SECRET, sent_tenant_invoice
 from tests.tenant_app.test_concurrency import race
 
-pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
+pytestmark = [pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True), pytest.mark.slow]
 
 
 @pytest.mark.parametrize("round_", range(4))

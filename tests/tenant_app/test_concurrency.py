@@ -13,7 +13,7 @@ from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog, Payment, PaymentConfirmationAudit, Tenant
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
 
 
 class Worker(threading.Thread):

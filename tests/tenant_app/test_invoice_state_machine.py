@@ -179,6 +179,7 @@ class InvoiceActions(RuleBasedStateMachine):
             assert trail[-1][1] == status
 
 
+@pytest.mark.slow
 def test_random_invoice_action_sequences_keep_the_invariants():
     run_state_machine_as_test(
         InvoiceActions,

@@ -207,6 +207,7 @@ class TestLeave:
 # --- Concurrency --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_simultaneous_accepts_of_one_invitation_make_one_membership():
     tenant = TenantFactory()

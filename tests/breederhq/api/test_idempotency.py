@@ -101,6 +101,7 @@ class TestFailuresAndConcurrency:
         assert "Idempotent-Replayed" not in retried
         assert Tenant.objects.count() == 1
 
+    @pytest.mark.slow
     def test_a_duplicate_while_the_first_is_in_flight_gets_409_and_one_effect(self):
         hold_request.update(entered=threading.Event(), release=threading.Event(), active=True)
         results = {}

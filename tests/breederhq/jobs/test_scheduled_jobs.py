@@ -46,6 +46,7 @@ def test_a_failure_is_recorded_and_raised():
     assert status.last_error == "ValueError: bad data in row 7"
 
 
+@pytest.mark.slow
 def test_two_ticks_at_once_run_the_job_once():
     calls.clear()
     gate["entered"].clear()
