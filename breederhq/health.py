@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.database_routing import DATABASE_ALIASES
 
@@ -40,20 +42,41 @@ def check_database(alias: str) -> dict:
     return {"status": "up"}
 
 
-def check_redis() -> dict:
+def health_redis_client() -> redis.Redis:
+    """The health checks' own Redis client: HEALTH_CHECK_TIMEOUT_SECONDS to connect and to answer,
+    and one attempt (no retry), so a Redis that accepts connections but never answers costs the
+    check one timeout, not a request's worth of them."""
+    timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )
+
+
+def _redis_error(exc: Exception) -> str:
+    if isinstance(exc, redis.TimeoutError):
+        return (
+            f"no answer within {settings.HEALTH_CHECK_TIMEOUT_SECONDS} s (HEALTH_CHECK_TIMEOUT_SECONDS): "
+            f"{type(exc).__name__}: {exc}"
+        )[:300]
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def check_redis(client: redis.Redis) -> dict:
     try:
-        redis_client().ping()
+        client.ping()
     except Exception as exc:
-        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        return {"status": "down", "error": _redis_error(exc)}
     return {"status": "up"}
 
 
-def check_celery_workers() -> dict:
+def check_celery_workers(client: redis.Redis | None = None, *, redis_up: bool = True) -> dict:
+    if not redis_up:  # the heartbeats live in Redis; asking again would only wait on it again
+        return {"status": "down", "error": "Redis unreachable, worker heartbeat unknown"}
     try:
         prefix = heartbeat_key_prefix()
-        keys = list(redis_client().scan_iter(match=f"{prefix}*", count=100))
+        keys = list((client or redis_client()).scan_iter(match=f"{prefix}*", count=100))
     except Exception as exc:
-        return {"status": "down", "error": f"Redis unreachable, worker heartbeat unknown: {exc}"[:300]}
+        return {"status": "down", "error": f"Redis unreachable, worker heartbeat unknown: {_redis_error(exc)}"[:300]}
     if not keys:
         return {"status": "down", "error": f"no Celery worker heartbeat in the last {settings.WORKER_HEARTBEAT_TTL} s"}
     workers = sorted(k.decode()[len(prefix) :] for k in keys)
@@ -80,9 +103,14 @@ def platform_health() -> dict:
     """`down`: what the platform cannot run without (503). `degraded`: a dependency that is failing
     while the platform works around it (the email provider: emails wait), reported but 200."""
     components = {f"database:{alias}": check_database(alias) for alias in DATABASE_ALIASES}
-    components["redis"] = check_redis()
-    components["celery_worker"] = check_celery_workers()
-    components["email_provider"] = check_email_provider(components["redis"]["status"] == "up")
+    client = health_redis_client()
+    try:
+        components["redis"] = check_redis(client)
+        redis_up = components["redis"]["status"] == "up"
+        components["celery_worker"] = check_celery_workers(client, redis_up=redis_up)
+    finally:
+        client.close()
+    components["email_provider"] = check_email_provider(redis_up)
     down = sorted(name for name, result in components.items() if result["status"] == "down")
     degraded = sorted(name for name, result in components.items() if result["status"] == "degraded")
     status = "down" if down else "degraded" if degraded else "up"

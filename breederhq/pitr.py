@@ -36,6 +36,8 @@ REQUIRED_BINARIES = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
 #: folder only the server's user (and root) can open, so `trust` lets the operator's check in
 #: without the application passwords and nobody else at all.
 RESTORE_HBA = "pitr_hba.conf"
+#: The variables the settings read each database's URL from, by alias.
+URL_VARS = {"default": "TENANT_DATABASE_URL", "marketplace": "MARKETPLACE_DATABASE_URL"}
 
 
 class PitrError(RuntimeError):
@@ -379,3 +381,19 @@ class RestoredCluster:
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             run_tool([self.bindir / "pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"])
+
+
+def crossdb_check_process(urls: dict[str, str], *, base_dir: Path, args: tuple[str, ...] = ()):
+    """`manage.py crossdb_check` in its own process, each database's URL replaced by `urls`
+    (alias -> URL): the application's own check, its settings and roles, against restored copies.
+    Returns the CompletedProcess (exit 1: problems found)."""
+    import sys
+
+    environment = {**os.environ, **{URL_VARS[alias]: url for alias, url in urls.items()}}
+    return subprocess.run(
+        [sys.executable, str(Path(base_dir) / "manage.py"), "crossdb_check", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        cwd=base_dir,
+    )

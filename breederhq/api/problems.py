@@ -90,6 +90,16 @@ def is_database_unavailable(error: BaseException) -> bool:
     return isinstance(error, InterfaceError) or bool(getattr(getattr(cause, "pgconn", None), "status", 0))
 
 
+def unique_violation(error: BaseException) -> str | None:
+    """The constraint's name when `error` is PostgreSQL refusing a duplicate (SQLSTATE 23505)."""
+    from django.db import IntegrityError
+
+    cause = error.__cause__
+    if not isinstance(error, IntegrityError) or getattr(cause, "sqlstate", None) != "23505":
+        return None
+    return getattr(getattr(cause, "diag", None), "constraint_name", None) or "unknown"
+
+
 def problem_exception_handler(exc, context):
     from breederhq.db_timeouts import is_database_timeout
 
@@ -115,6 +125,18 @@ def problem_exception_handler(exc, context):
             detail="The connection to the database was lost; nothing of this request was saved. Retry shortly "
             "(with the same Idempotency-Key, if you sent one).",
             headers={"Retry-After": "2"},
+        )
+    if (constraint := unique_violation(exc)) is not None:
+        # A write raced another (or met imported data) on a unique constraint: the transaction was
+        # rolled back, so nothing of this request was kept, and the same request may succeed again.
+        logger.warning("unique constraint %s refused a write: %s", constraint, exc)
+        return problem_response(
+            status_code=status.HTTP_409_CONFLICT,
+            code="already_exists",
+            title="Conflicts with an existing record",
+            detail=f"Another record already has the value this request writes (unique constraint {constraint}); "
+            "nothing was saved. Reload, then retry or change the value.",
+            constraint=constraint,
         )
     if isinstance(exc, ValidationFailed):
         return problem_response(

@@ -275,6 +275,12 @@ CELERY_BEAT_SCHEDULER = "breederhq.jobs.scheduler:ScheduleDefaultsDatabaseSchedu
 # Seconds a worker heartbeat stays valid in Redis; /healthz calls the worker down after that.
 WORKER_HEARTBEAT_INTERVAL = env.int("WORKER_HEARTBEAT_INTERVAL", default=10)
 WORKER_HEARTBEAT_TTL = WORKER_HEARTBEAT_INTERVAL * 3
+# Seconds each /healthz check waits on Redis, to connect and to answer, in one attempt: a Redis that
+# accepts connections but never answers makes /healthz answer "down" promptly (breederhq/health.py).
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=0.5)
+# After Redis failed to answer a request's command, the request path leaves it alone this long:
+# requests go on without it at once instead of each waiting a timeout (breederhq/request_redis.py).
+REQUEST_REDIS_PAUSE_SECONDS = env.float("REQUEST_REDIS_PAUSE_SECONDS", default=5.0)
 
 # --- Stripe ---------------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_placeholder")

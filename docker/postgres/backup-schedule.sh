@@ -4,7 +4,8 @@
 # a stanza is always full (pgBackRest makes a diff without a full into a full).
 set -u
 STANZA=breederhq
-until pg_isready -h /var/run/postgresql -q; do sleep 2; done
+# The server's socket folder (the postgres-socket volume; PGHOST elsewhere, as in the tests).
+until pg_isready -h "${PGHOST:-/var/run/postgresql}" -q; do sleep 2; done
 pgbackrest --stanza=$STANZA stanza-create || exit 1
 # `check` forces a WAL switch and waits for the segment to reach the repository: a broken
 # archive_command fails here, loudly, instead of leaving a gap in the recovery window.

@@ -16,6 +16,7 @@ from breederhq.errors import Conflict, NotFound, PermissionDenied, ValidationFai
 from breederhq.files import files_removed_on_failure
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.due_dates import check_due_date, instant_of_due_date
+from breederhq.invoicing.numbering import first_free_number, format_number
 from breederhq.invoicing.status import ConfirmationEvent, InvoiceStatus
 from breederhq.money import check_amount, check_lines
 from breederhq.outbox import outbox_enqueue
@@ -125,12 +126,18 @@ def marketplace_invoice_create(
             if fallback is not None:
                 mode = Provider.PaymentMode.MANUAL
         subtotal = sum(item.unit_price_cents * item.quantity for item in line_items)
-        sequence = MarketplaceInvoice.objects.using(DB).filter(provider=provider).count() + 1
+        # Numbered after the provider's invoices, soft-deleted ones included, skipping any number
+        # already taken (imported invoices); the provider row's lock serialises this.
+        provider_invoices = MarketplaceInvoice.all_objects.using(DB).filter(provider=provider)
+        prefix = f"MP-{provider.pk}-"
+        sequence = first_free_number(
+            provider_invoices, "invoice_number", prefix=prefix, start=provider_invoices.count() + 1
+        )
         invoice = MarketplaceInvoice(
             provider=provider,
             transaction=tx,
             client_id=tx.client_id,
-            invoice_number=f"MP-{provider.pk}-{sequence:06d}",
+            invoice_number=format_number(prefix, sequence),
             currency=tx.currency,
             subtotal_cents=subtotal,
             tax_cents=tax_cents,

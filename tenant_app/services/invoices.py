@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from breederhq.currencies import check_stripe_charge
@@ -15,12 +16,14 @@ from breederhq.currencies import currency as currency_facts
 from breederhq.errors import Conflict, NotFound, ValidationFailed
 from breederhq.invoicing import lifecycle
 from breederhq.invoicing.due_dates import check_due_date
+from breederhq.invoicing.numbering import first_free_number, format_number
 from breederhq.money import check_amount, check_lines
 from breederhq.tenancy import require_tenant_id
 from tenant_app.invoicing import TENANT_INVOICES as KIND
 from tenant_app.models import (
     INVOICE_TRANSITIONS,
     Contact,
+    DocumentSequence,
     Invoice,
     InvoiceLineItem,
     InvoiceStatus,
@@ -48,6 +51,16 @@ def _next_number(*, tenant_id: int, kind: str) -> int:
             [tenant_id, kind],
         )
         return cursor.fetchone()[0]
+
+
+def _allocate_number(*, tenant_id: int, kind: str, taken: QuerySet, field: str, prefix: str) -> str:
+    """The next number of the tenant's sequence for `kind` that no document in `taken` carries yet
+    (imported documents may be ahead of the sequence); the sequence moves past what it skipped."""
+    number = _next_number(tenant_id=tenant_id, kind=kind)
+    free = first_free_number(taken, field, prefix=prefix, start=number)
+    if free != number:
+        DocumentSequence.objects.using(DB).filter(tenant_id=tenant_id, kind=kind).update(last_value=free)
+    return format_number(prefix, free)
 
 
 # The lifecycle steps are the invoice core's (breederhq/invoicing/lifecycle.py), bound to this kind.
@@ -174,11 +187,17 @@ def invoice_create(
         contact = Contact.objects.filter(tenant_id=tenant_id, pk=contact_id).first()
         if contact is None:
             raise NotFound(f"Contact {contact_id} not found.")
-        number = _next_number(tenant_id=tenant_id, kind="invoice")
+        number = _allocate_number(
+            tenant_id=tenant_id,
+            kind="invoice",
+            taken=Invoice.all_objects.filter(tenant_id=tenant_id),
+            field="invoice_number",
+            prefix=tenant.invoice_number_prefix,
+        )
         invoice = Invoice.objects.create(
             tenant_id=tenant_id,
             contact=contact,
-            invoice_number=f"{tenant.invoice_number_prefix}{number:06d}",
+            invoice_number=number,
             currency=currency,
             payment_mode_snapshot=mode,
             payment_mode_locked_at=timezone.now(),

@@ -12,7 +12,7 @@ from breederhq.money import check_amount
 from breederhq.tenancy import require_tenant_id
 from tenant_app.models import INVOICE_TRANSITIONS, CreditNote, Invoice, InvoiceStatus, Payment, PaymentMode, User
 from tenant_app.services.common import DB
-from tenant_app.services.invoices import _change, _check_version, _lock_invoice, _next_number
+from tenant_app.services.invoices import _allocate_number, _change, _check_version, _lock_invoice
 from tenant_app.services.payments import _existing_payment
 
 
@@ -98,11 +98,17 @@ def invoice_refund(
             method = (
                 Payment.Method.STRIPE if invoice.payment_mode_snapshot == PaymentMode.STRIPE else Payment.Method.MANUAL
             )
-        number = _next_number(tenant_id=invoice.tenant_id, kind="credit_note")
+        number = _allocate_number(
+            tenant_id=invoice.tenant_id,
+            kind="credit_note",
+            taken=CreditNote.objects.filter(tenant_id=invoice.tenant_id),
+            field="credit_note_number",
+            prefix="CN-",
+        )
         credit_note = CreditNote.objects.create(
             tenant_id=invoice.tenant_id,
             invoice=invoice,
-            credit_note_number=f"CN-{number:06d}",
+            credit_note_number=number,
             currency=invoice.currency,
             amount_cents=amount_cents,
             reason=reason,

@@ -3,7 +3,12 @@
 import pytest
 from django.db import connections
 
+from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
+from tenant_app.models import Contact
+from tests.api.conftest import bearer, send_json
+from tests.factories.tenant import TenantFactory
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -64,3 +69,64 @@ def test_a_database_down_is_named(client, marketplace_database_unreachable):
     assert "database:marketplace" in body["down"]
     assert "database:default" not in body["down"]
     assert "OperationalError" in body["components"]["database:marketplace"]["error"]
+
+
+@pytest.fixture
+def silent_redis(settings):
+    """REDIS_URL names a socket that accepts connections and never answers (a hung Redis)."""
+    from breederhq import request_redis
+    from tests.breederhq.test_redis_silent import SilentRedis
+
+    server = SilentRedis(cap=60)
+    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
+    request_redis.reset()
+    try:
+        yield server
+    finally:
+        server.request_done.set()
+        server.close()
+        request_redis.reset()
+
+
+def attempts(server) -> int:
+    """The connections the server accepted, once each of them has ended (the client gave up)."""
+    assert wait_until(lambda: server.accepted and len(server.connections) == server.accepted, timeout=60)
+    return server.accepted
+
+
+def test_a_silent_redis_is_named_after_one_attempt_bounded_by_the_health_timeout(client, settings, silent_redis):
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 0.3
+    response = client.get("/healthz")
+    silent_redis.request_done.set()
+    body = response.json()
+    assert response.status_code == 503
+    assert body["down"] == ["celery_worker", "redis"]
+    assert body["components"]["redis"]["error"].startswith(
+        "no answer within 0.3 s (HEALTH_CHECK_TIMEOUT_SECONDS): TimeoutError"
+    )
+    # The worker check does not ask the same silent Redis again; the databases are checked as usual.
+    assert body["components"]["celery_worker"] == {
+        "status": "down",
+        "error": "Redis unreachable, worker heartbeat unknown",
+    }
+    assert body["components"]["database:default"] == {"status": "up"}
+    assert body["components"]["email_provider"] == {"status": "unknown", "breaker": "unknown"}
+    assert attempts(silent_redis) == 1
+
+
+def test_writes_that_do_not_need_redis_wait_on_a_silent_one_once_per_pause(settings, silent_redis):
+    """The write throttles count in Redis and let a request through without it; after one command
+    got no answer the request path leaves Redis alone (REQUEST_REDIS_PAUSE_SECONDS), so the next
+    writes do not each wait a timeout on it."""
+    settings.REQUEST_REDIS_PAUSE_SECONDS = 600  # the whole test stays inside one pause
+    tenant = TenantFactory()
+    api = bearer(tenant.owner_user)
+    statuses = [
+        send_json(api, "post", "/api/v1/contacts/", {"first_name": f"Kim {n}", "last_name": "Ng"}).status_code
+        for n in range(3)
+    ]
+    silent_redis.request_done.set()
+    assert statuses == [201, 201, 201]
+    with tenant_context(tenant.pk):
+        assert Contact.objects.filter(last_name="Ng").count() == 3
+    assert attempts(silent_redis) == 1

@@ -1,65 +1,88 @@
 """The point-in-time recovery drill on a cluster of its own (docs/operations/runbook.md#drill).
 
-A small PostgreSQL cluster from the suite's own binaries, archiving its WAL; two databases shaped
-like ours (a tenant-side row and a marketplace-side row pointing at it); a base backup; row A, the
-moment T, row B; then a restore to T into a new data directory, once with PostgreSQL's own tools
-and once with pgBackRest (when installed), and the checks: A in both databases, B in neither, every
-marketplace reference to a tenant row resolves (the drill's share of crossdb_check).
+A small PostgreSQL cluster from the suite's own binaries, archiving its WAL, holding both databases
+with the application's schema (the session's migrated test databases copied in with pg_dump, so the
+owner and application roles, grants and row-level security come along); a base backup; then, as
+the application role through the ORM, link A (a tenant-side invoice and the marketplace row that
+points at it), the moment T, link B. A restore to T into a new data directory, once with
+PostgreSQL's own tools and once with pgBackRest (when installed), must hold A and not B, and the
+application's own `crossdb_check` must pass on the restored pair. A pair restored to two different
+moments (the tenant database from before A, the marketplace database from T) must fail it: the
+marketplace row points at an invoice the tenant database never got.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
+from breederhq.db_roles import ensure_roles
 from breederhq.pitr import (
     PitrError,
     RestoredCluster,
     archive_command,
+    crossdb_check_process,
     find_bindir,
     free_port,
     hand_to_server_user,
     parse_target,
     restore_from_archive,
-    restore_pgbackrest,
     run_tool,
     take_base_backup,
 )
+from config.database_routing import DATABASE_ALIASES
+from tests.crossdb_app.factories import InvoiceFactory, TransactionFactory
 
 BINDIR = find_bindir()
 pytestmark = pytest.mark.skipif(
     BINDIR is None, reason="no PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin, PG_BIN_DIR)"
 )
 
-SCHEMA = {
-    "drill_tenant": "CREATE TABLE tenants (id int PRIMARY KEY, name text NOT NULL)",
-    "drill_marketplace": "CREATE TABLE buyers (id int PRIMARY KEY, name text NOT NULL, tenant_id int NOT NULL)",
-}
+#: The drill writes and restores the application's databases: the session's test databases are
+#: created (and copied from), and the ORM is pointed at the drill's cluster for the writes.
+app_databases = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
+BROKEN_LINK = {"dangling_reference", "reference_to_hard_deleted_row"}
 
 
 class DrillCluster(RestoredCluster):
     """The live side of the drill: a fresh cluster archiving its WAL."""
 
-    def init(self, archive: str) -> None:
+    def init(self, archive: str, *, settings: dict[str, str] | None = None, env: dict[str, str] | None = None) -> None:
+        """initdb, `archive_command` = `archive` and any other `settings` (postgresql.conf), and
+        start it on a private socket (port: `self.port` when set), with `env` added to the server's
+        environment (the archive_command's)."""
         self.data_dir.mkdir()
         hand_to_server_user(self.data_dir)
         run_tool(
             [self.bindir / "initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
         )
+        settings = {
+            "archive_mode": "on",
+            "wal_level": "replica",
+            "max_wal_senders": "2",
+            "fsync": "off",
+            "shared_buffers": "16MB",
+            **(settings or {}),
+            "archive_command": archive,
+        }
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"archive_mode = on\narchive_command = '{archive.replace(chr(39), chr(39) * 2)}'\n"
-                "wal_level = replica\nmax_wal_senders = 2\nfsync = off\nshared_buffers = 16MB\n"
-            )
-        self.port = free_port()
+            conf.writelines(f"{name} = '{value.replace(chr(39), chr(39) * 2)}'\n" for name, value in settings.items())
+        self.port = self.port or free_port()
         self.socket_dir.mkdir()
         hand_to_server_user(self.data_dir)
         run_tool(
@@ -75,7 +98,8 @@ class DrillCluster(RestoredCluster):
                 "-o",
                 f"-p {self.port} -c listen_addresses='' -k {self.socket_dir}",
                 "start",
-            ]
+            ],
+            env={**os.environ, **(env or {})},
         )
 
 
@@ -91,9 +115,86 @@ def wait_archived(cluster: RestoredCluster, segment: str, timeout: float = 30) -
     raise AssertionError(f"WAL segment {segment} was not archived within {timeout} s\n{cluster.log_tail()}")
 
 
-def write_rows(cluster: RestoredCluster, row_id: int, label: str) -> None:
-    cluster.sql("drill_tenant", f"INSERT INTO tenants VALUES ({row_id}, 'kennel {label}')")
-    cluster.sql("drill_marketplace", f"INSERT INTO buyers VALUES ({row_id}, 'buyer {label}', {row_id})")
+def copy_application_schema(cluster: RestoredCluster, dump_dir: Path) -> None:
+    """Both databases as the migrations left them (the session's test databases, with their
+    migration records): the roles first (roles are cluster-wide), then each database, owned by the
+    owner role, restored from a pg_dump of the test database of the same name."""
+    with (
+        psycopg.connect(
+            host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn,
+        conn.cursor() as cursor,
+    ):
+        ensure_roles(cursor, log=lambda message: None)
+    for alias in DATABASE_ALIASES:
+        source = connections[alias].settings_dict
+        name, dump = source["NAME"], dump_dir / f"{alias}.dump"
+        cluster.sql("postgres", f'CREATE DATABASE "{name}" OWNER "{settings.DATABASE_OWNER_USER}"')
+        run_tool(
+            [
+                BINDIR / "pg_dump",
+                "-h",
+                source["HOST"] or "127.0.0.1",
+                "-p",
+                str(source["PORT"] or 5432),
+                "-U",
+                settings.DATABASE_OWNER_USER,
+                "-Fc",
+                "--enable-row-security",  # the owner is subject to the policies too (FORCE)
+                "-f",
+                dump,
+                name,
+            ],
+            env={**os.environ, "PGPASSWORD": settings.DATABASE_OWNER_PASSWORD},
+        )
+        run_tool(
+            [BINDIR / "pg_restore", "--exit-on-error", "-h", cluster.socket_dir, "-p", str(cluster.port)]
+            + ["-U", "postgres", "-d", name, dump]
+        )
+
+
+@contextmanager
+def orm_on(cluster: RestoredCluster):
+    """Both connections on `cluster` (its socket, as the application role), then back."""
+    saved = {}
+    for alias in DATABASE_ALIASES:
+        connections[alias].close()
+        saved[alias] = dict(connections[alias].settings_dict)
+        connections[alias].settings_dict.update(HOST=str(cluster.socket_dir), PORT=str(cluster.port), PASSWORD="")
+    try:
+        yield
+    finally:
+        for alias in DATABASE_ALIASES:
+            connections[alias].close()
+            connections[alias].settings_dict.clear()
+            connections[alias].settings_dict.update(saved[alias])
+
+
+def write_link(cluster: RestoredCluster) -> tuple[int, int]:
+    """A tenant-side invoice and the marketplace transaction pointing at it (registered, as the
+    application writes it). Returns (invoice id, transaction id)."""
+    with orm_on(cluster):
+        invoice = InvoiceFactory()
+        transaction = TransactionFactory(invoice_type="tenant", invoice_id=invoice.pk)
+    return invoice.pk, transaction.pk
+
+
+def now_on(cluster: RestoredCluster) -> datetime:
+    return parse_target(
+        cluster.sql(
+            "postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
+    )
+
+
+def app_urls(cluster: RestoredCluster) -> dict[str, str]:
+    return {
+        alias: cluster.url(
+            connections[alias].settings_dict.get("APP_USER") or connections[alias].settings_dict["USER"],
+            connections[alias].settings_dict["NAME"],
+        )
+        for alias in DATABASE_ALIASES
+    }
 
 
 @pytest.fixture
@@ -110,41 +211,65 @@ def workdir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def live_history(workdir, archive: str, take_backup) -> tuple[DrillCluster, datetime]:
-    """Start the live cluster, take the base backup, write A, note T, write B, archive it all."""
+@dataclass
+class History:
+    live: DrillCluster
+    before_a: datetime  # after the base backup, before link A
+    target: datetime  # T: after A, before B
+    a: tuple[int, int]
+    b: tuple[int, int]
+
+
+def live_history(workdir, archive: str, take_backup) -> History:
+    """Start the live cluster with the application's databases, take the base backup, note a
+    moment, write link A, note T, write link B, archive it all."""
     path, clusters = workdir
     live = DrillCluster(path / "live", BINDIR)
     clusters.append(live)
     live.init(archive)
-    for database, ddl in SCHEMA.items():
-        live.sql("postgres", f"CREATE DATABASE {database}")
-        live.sql(database, ddl)
+    dumps = path / "dumps"
+    dumps.mkdir()
+    hand_to_server_user(dumps)
+    copy_application_schema(live, dumps)
     take_backup(live)
-    write_rows(live, 1, "A")
-    target = parse_target(
-        live.sql(
-            "postgres", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        )
-    )
+    before_a = now_on(live)
+    time.sleep(0.05)  # A commits strictly after it
+    a = write_link(live)
+    target = now_on(live)
     time.sleep(0.05)  # B commits strictly after T
-    write_rows(live, 2, "B")
+    b = write_link(live)
     segment = live.sql("postgres", "SELECT pg_walfile_name(pg_switch_wal())")
     wait_archived(live, segment)
-    return live, target
+    return History(live, before_a, target, a, b)
 
 
-def assert_restored_to_target(restored: RestoredCluster) -> None:
-    restored.start(timeout=60)
+def assert_restored_to_target(restored: RestoredCluster, history: History) -> None:
+    """A is there and B is not, in both databases, and recovery stopped at a commit."""
     assert restored.sql("postgres", "SELECT pg_is_in_recovery()") == "f"  # promoted: usable
-    assert restored.sql("drill_tenant", "SELECT string_agg(name, ',' ORDER BY id) FROM tenants") == "kennel A"
-    assert restored.sql("drill_marketplace", "SELECT string_agg(name, ',' ORDER BY id) FROM buyers") == "buyer A"
-    # The drill's share of crossdb_check: every buyer's tenant id names a restored tenant row.
-    tenant_ids = set(restored.sql("drill_tenant", "SELECT id FROM tenants").split())
-    referenced = set(restored.sql("drill_marketplace", "SELECT tenant_id FROM buyers").split())
-    assert referenced and referenced <= tenant_ids
+    tenant, marketplace = (connections[alias].settings_dict["NAME"] for alias in DATABASE_ALIASES)
+    invoice_a, transaction_a = history.a  # and nothing of B
+    assert restored.sql(tenant, "SELECT string_agg(id::text, ',' ORDER BY id) FROM crossdb_test_invoices") == str(
+        invoice_a
+    )
+    assert (
+        restored.sql(
+            marketplace,
+            "SELECT string_agg(id::text || ':' || invoice_id, ',' ORDER BY id) FROM crossdb_test_transactions",
+        )
+        == f"{transaction_a}:{invoice_a}"
+    )
     assert any("recovery stopping before commit" in line for line in restored.recovery_summary())
 
 
+def assert_crossdb_check_passes(output: str) -> None:
+    """crossdb_check's text report on the restored pair: the link's tables checked, no problem."""
+    report = output.split("crossdb_check on the restored databases:")[1].split("both databases restored")[0]
+    assert "marketplace:crossdb_test_transactions 1" in report, output  # link A, and not B
+    assert "marketplace:cross_db_references 1" in report, output
+    assert report.splitlines()[-1] == "OK", output
+
+
+@app_databases
 def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
     path, clusters = workdir
     archive_dir, backups_dir = path / "wal-archive", path / "base-backups"
@@ -156,30 +281,49 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
             {"host": str(live.socket_dir), "port": live.port, "user": "postgres"}, backups_dir, bindir=BINDIR
         )
 
-    live, target = live_history(workdir, archive_command(archive_dir), take_backup)
-    live.stop()  # as after a disaster: only the backups and the archive are left
+    history = live_history(workdir, archive_command(archive_dir), take_backup)
+    history.live.stop()  # as after a disaster: only the backups and the archive are left
 
-    # Through the command, as an operator runs it; the drill's schema is not the application's, so
-    # the test runs the drill's share of crossdb_check itself (assert_restored_to_target).
+    # Through the command, as an operator runs it: restore, replay, promote, crossdb_check.
     out = io.StringIO()
     call_command(
         "pitr_restore",
         "--to",
-        target.isoformat(),
+        history.target.isoformat(),
         "--into",
         str(path / "restored"),
         "--backups",
         str(backups_dir),
         "--wal-archive",
         str(archive_dir),
-        "--skip-check",
+        "--keep-running",
         stdout=out,
     )
-    assert "recovery stopping before commit" in out.getvalue()
-    assert f"both databases restored to {target.isoformat()}" in out.getvalue()
     restored = RestoredCluster(path / "restored", BINDIR)
     clusters.append(restored)
-    assert_restored_to_target(restored)
+    assert "recovery stopping before commit" in out.getvalue()
+    assert_crossdb_check_passes(out.getvalue())
+    assert f"both databases restored to {history.target.isoformat()}" in out.getvalue()
+    restored.port = int(out.getvalue().split(", port ")[1].split()[0])
+    assert_restored_to_target(restored, history)
+
+    # An unsound pair: the tenant database from before link A, the marketplace database from T.
+    # The marketplace row of A points at an invoice the tenant database never got, and the check
+    # says so (the invoice id counts as handed out and deleted when the tenant side's sequence, which
+    # PostgreSQL logs ahead of the rows, was replayed past it: either way a broken link is named).
+    early = RestoredCluster(path / "restored-early", BINDIR)
+    clusters.append(early)
+    restore_from_archive(backups_dir, archive_dir, history.before_a, early.data_dir)
+    early.start(timeout=60)
+    assert early.sql(connections["default"].settings_dict["NAME"], "SELECT count(*) FROM crossdb_test_invoices") == "0"
+    urls = {"default": app_urls(early)["default"], "marketplace": app_urls(restored)["marketplace"]}
+    mixed = crossdb_check_process(urls, base_dir=Path(settings.BASE_DIR), args=("--json",))
+    assert mixed.returncode == 1, mixed.stderr
+    invoice_a, transaction_a = history.a
+    problems = json.loads(mixed.stdout)["problems"]
+    assert [(p["kind"] in BROKEN_LINK, p["table"], p["id"], p["value"]) for p in problems] == [
+        (True, "crossdb_test_transactions", transaction_a, invoice_a)
+    ], problems
 
 
 def test_pitr_restore_refuses_a_time_without_zone_and_a_missing_source(tmp_path):
@@ -202,6 +346,7 @@ def test_restore_refuses_a_target_before_every_base_backup(workdir):
 @pytest.mark.skipif(
     shutil.which("pgbackrest") is None, reason="pgbackrest is not installed (Debian package `pgbackrest`)"
 )
+@app_databases
 def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
     path, clusters = workdir
     repo, spool = path / "pgbackrest-repo", path / "pgbackrest-run"
@@ -226,10 +371,25 @@ def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
         time.sleep(1.1)  # pgBackRest keeps a backup's stop time in whole seconds: T must be past it
 
     archive = f"pgbackrest --config={config} --stanza=drill archive-push %p"
-    live, target = live_history(workdir, archive, take_backup)
-    live.stop()
+    history = live_history(workdir, archive, take_backup)
+    history.live.stop()
 
+    out = io.StringIO()
+    call_command(
+        "pitr_restore",
+        "--to",
+        history.target.isoformat(),
+        "--into",
+        str(path / "restored"),
+        "--stanza",
+        "drill",
+        "--pgbackrest-config",
+        str(config),
+        "--keep-running",
+        stdout=out,
+    )
     restored = RestoredCluster(path / "restored", BINDIR)
     clusters.append(restored)
-    restore_pgbackrest("drill", target, restored.data_dir, config=str(config))
-    assert_restored_to_target(restored)
+    assert_crossdb_check_passes(out.getvalue())
+    restored.port = int(out.getvalue().split(", port ")[1].split()[0])
+    assert_restored_to_target(restored, history)

@@ -36,6 +36,7 @@ class SilentRedis:
         self.cap = cap
         self.request_done = threading.Event()
         self.connections: list[bool] = []
+        self.accepted = 0  # connections accepted so far (each one a client's attempt)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(50)
@@ -49,6 +50,7 @@ class SilentRedis:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
 
     def _hold(self, conn):

@@ -88,3 +88,67 @@ def test_the_image_runs_as_an_unprivileged_user_after_its_build_steps():
     user = next(i for i, line in enumerate(lines) if line.startswith("USER "))
     assert lines[user] == "USER breederhq" and user > build
     assert not any(line.startswith("RUN") for line in lines[user:]), "nothing runs as root after USER"
+
+
+def test_every_dependency_exists_and_can_be_waited_for():
+    """`depends_on` names services that exist; `service_healthy` only on a service with a health
+    check, `service_completed_successfully` only on a one-shot service (compose would otherwise
+    wait forever, or start nothing)."""
+    services = compose()["services"]
+    for name, service in services.items():
+        for target, rule in (service.get("depends_on") or {}).items():
+            assert target in services, f"{name} depends on a missing service {target}"
+            assert target != name
+            condition = rule["condition"]
+            if condition == "service_healthy":
+                assert services[target].get("healthcheck", {}).get("test"), f"{name} waits on {target}'s health"
+            elif condition == "service_completed_successfully":
+                assert services[target].get("restart", "no") == "no", f"{name} waits for one-shot {target}"
+            else:
+                assert condition == "service_started", (name, target, condition)
+
+
+def test_migrate_is_the_only_one_shot_service_and_every_long_running_one_restarts():
+    services = compose()["services"]
+    one_shot = {name for name, service in services.items() if service.get("restart", "no") == "no"}
+    assert one_shot == {"migrate"}
+    assert "healthcheck" not in services["migrate"] and "ports" not in services["migrate"]
+    waiting_for_migrate = {
+        name
+        for name, service in services.items()
+        if (service.get("depends_on") or {}).get("migrate") == {"condition": "service_completed_successfully"}
+    }
+    assert waiting_for_migrate == {"web", "worker", "beat"}
+
+
+def test_every_named_volume_is_declared_and_every_declared_volume_is_used():
+    document = compose()
+    declared = set(document["volumes"])
+    used = set()
+    for name, service in document["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/")):  # a bind mount: a file of the repository
+                assert (BASE_DIR / source).exists(), f"{name} mounts a missing {source}"
+            else:
+                used.add(source)
+    assert used - declared == set(), "named volumes used but not declared"
+    assert declared - used == set(), "declared volumes nobody mounts"
+
+
+def test_every_built_image_has_its_build_context_and_services_sharing_an_image_share_its_build():
+    services = compose()["services"]
+    builds = {}
+    for name, service in services.items():
+        if "build" in service:
+            assert (BASE_DIR / service["build"] / "Dockerfile").is_file(), name
+            assert builds.setdefault(service["image"], service["build"]) == service["build"], name
+    local = {service["image"] for service in services.values() if service["image"].endswith(":local")}
+    assert local <= set(builds), "a :local image no service builds"
+    # The pgbackrest service runs the postgres image's script, as the server's user.
+    assert services["pgbackrest"]["image"] == services["postgres"]["image"]
+    assert services["pgbackrest"]["command"] == ["breederhq-backup-schedule"]
+    assert (
+        "backup-schedule.sh /usr/local/bin/breederhq-backup-schedule"
+        in (BASE_DIR / "docker" / "postgres" / "Dockerfile").read_text()
+    )

@@ -2,9 +2,6 @@
 both databases as they were at TIME, in a new data directory, checked by crossdb_check
 (docs/operations/runbook.md#point-in-time-recovery)."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,14 +11,13 @@ from django.core.management.base import BaseCommand, CommandError
 from breederhq.pitr import (
     PitrError,
     RestoredCluster,
+    crossdb_check_process,
     find_bindir,
     parse_target,
     restore_from_archive,
     restore_pgbackrest,
 )
 from config.database_routing import DATABASE_ALIASES
-
-URL_VARS = {"default": "TENANT_DATABASE_URL", "marketplace": "MARKETPLACE_DATABASE_URL"}
 
 
 class Command(BaseCommand):
@@ -87,18 +83,12 @@ class Command(BaseCommand):
     def _crossdb_check(self, cluster: RestoredCluster) -> None:
         """crossdb_check in its own process, with the database URLs pointing at the restored copy
         (same roles and names as the live cluster; its private socket trusts them)."""
-        environment = dict(os.environ)
+        urls = {}
         for alias in DATABASE_ALIASES:
             config = settings.DATABASES[alias]
-            environment[URL_VARS[alias]] = cluster.url(config.get("APP_USER") or config["USER"], config["NAME"])
+            urls[alias] = cluster.url(config.get("APP_USER") or config["USER"], config["NAME"])
         self.stdout.write("crossdb_check on the restored databases:")
-        result = subprocess.run(
-            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "crossdb_check"],
-            env=environment,
-            capture_output=True,
-            text=True,
-            cwd=settings.BASE_DIR,
-        )
+        result = crossdb_check_process(urls, base_dir=Path(settings.BASE_DIR))
         self.stdout.write(result.stdout.rstrip())
         if result.returncode != 0:
             raise CommandError(
