@@ -7,6 +7,9 @@ from datetime import UTC
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema_field
+
+from breederhq.money import BIGINT_MAX
 
 
 class StrictBooleanField(forms.NullBooleanField):
@@ -48,3 +51,20 @@ class UTCIsoDateTimeField(django_filters.fields.IsoDateTimeField):
 
 class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
+
+
+class IdField(forms.IntegerField):
+    """A row id: a whole number from 1 to the largest BIGINT. `1.5`, `1e308`, `-1` or a number past
+    the column's range are invalid (400), not a float compared with a BIGINT column."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1, "maximum": BIGINT_MAX})
+class IdFilter(django_filters.NumberFilter):
+    """Filter by a related row's id (`?contact=12`)."""
+
+    field_class = IdField

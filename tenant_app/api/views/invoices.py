@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from breederhq.api.base import MANAGER_ROLES, TenantAPIView, refuse
-from breederhq.api.filters import StrictBooleanFilter, UTCIsoDateTimeFilter
+from breederhq.api.filters import IdFilter, StrictBooleanFilter, UTCIsoDateTimeFilter
 from breederhq.api.pagination import PageNumber
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS
@@ -30,7 +30,7 @@ from tenant_app.models import Invoice, InvoiceStatus
 
 class InvoiceFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=InvoiceStatus.choices)
-    contact = django_filters.NumberFilter(field_name="contact_id")
+    contact = IdFilter(field_name="contact_id")
     created_after = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     is_marketplace_invoice = StrictBooleanFilter()

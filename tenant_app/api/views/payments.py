@@ -6,6 +6,7 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 
 from breederhq.api.base import TenantAPIView
+from breederhq.api.filters import IdFilter
 from breederhq.api.pagination import PageNumber
 from breederhq.api.schema import READ_ERRORS
 from tenant_app.api import serializers as s
@@ -13,7 +14,7 @@ from tenant_app.models import Payment
 
 
 class PaymentFilter(django_filters.FilterSet):
-    invoice = django_filters.NumberFilter(field_name="invoice_id")
+    invoice = IdFilter(field_name="invoice_id")
     kind = django_filters.ChoiceFilter(choices=Payment.Kind.choices)
     method = django_filters.ChoiceFilter(choices=Payment.Method.choices)
 
