@@ -21,13 +21,11 @@ from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.payments_app.conftest import (
     connect_account,
     deliver_and_process,
     every_row,
-    fake_stripe,
     sent_tenant_invoice,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -41,8 +39,13 @@ def pay_by_card(fake, intent_id):
 
 
 @pytest.fixture
-def marketplace_card_paid(fake_stripe):  # noqa: F811
-    """A service provider's Stripe-mode invoice of 80.00, paid by card (webhook processed)."""
+def marketplace_card_paid(fake_stripe):
+    return paid_marketplace_invoice(fake_stripe)
+
+
+def paid_marketplace_invoice(fake):
+    """A service provider's Stripe-mode invoice of 80.00, paid by card (webhook processed): the
+    provider's client, the invoice and the intent id."""
     provider_login, provider = provider_with_login(payment_mode="stripe")
     connect_account(provider=provider)
     _, buyer = person()
@@ -54,7 +57,7 @@ def marketplace_card_paid(fake_stripe):  # noqa: F811
     intent_id = payment_services.invoice_payment_open(
         invoice_kind="marketplace", invoice_id=invoice.pk
     ).stripe_payment_intent_id
-    assert pay_by_card(fake_stripe, intent_id).outcome == f"invoice {invoice.number} paid"
+    assert pay_by_card(fake, intent_id).outcome == f"invoice {invoice.number} paid"
     return bearer(provider_login), MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk), intent_id
 
 
@@ -176,7 +179,7 @@ class TestMarketplaceRefundsReachStripe:
 
 
 @pytest.fixture
-def tenant_card_paid(fake_stripe, stripe_tenant):  # noqa: F811
+def tenant_card_paid(fake_stripe, stripe_tenant):
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
     row = payment_services.invoice_payment_open(
         invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
@@ -300,7 +303,7 @@ def two_staff_at_once(fake_stripe, tenant, invoice, amounts: tuple[int, int]) ->
 
 
 @pytest.fixture
-def patient_stripe(settings, fake_stripe):  # noqa: F811
+def patient_stripe(settings, fake_stripe):
     """The gateway waits long enough for a held answer."""
     from payments_app import stripe_gateway
 

@@ -14,7 +14,7 @@ from payments_app.models import StripeConnectAccount
 from tests.api.conftest import bearer, body, member, send_json
 from tests.api.test_provider_self_service import provider_client
 from tests.fakes.stripe_server import signed_delivery
-from tests.payments_app.conftest import WEBHOOK_SECRET, every_row, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import WEBHOOK_SECRET, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
