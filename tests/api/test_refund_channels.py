@@ -21,6 +21,7 @@ from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.fakes.stripe_server import stripe_event
+from tests.locks import a_session_waits_for_a_lock
 from tests.payments_app.conftest import (
     connect_account,
     deliver_and_process,
@@ -252,24 +253,6 @@ class TestKeysAndChannels:
         assert fake_stripe.requests_to("POST", "/v1/refunds") == []
 
 
-def _someone_waits_for_a_lock(timeout: float = 60.0) -> bool:
-    """True once another session of the test database waits on a row lock (polled, not timed)."""
-    import time
-
-    import psycopg
-    from django.db import connections
-
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(**connections["default"].get_connection_params()) as other:
-        while time.monotonic() < deadline:
-            if other.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).fetchone()[0]:
-                return True
-            time.sleep(0.05)
-    return False
-
-
 def two_staff_at_once(fake_stripe, tenant, invoice, amounts: tuple[int, int]) -> list:
     """Staff 0's refund is at Stripe (its answer held) while staff 1's, made at the same version
     with another key, has arrived and waits for it; then Stripe answers."""
@@ -294,7 +277,7 @@ def two_staff_at_once(fake_stripe, tenant, invoice, amounts: tuple[int, int]) ->
     assert entered.wait(15)
     second = threading.Thread(target=staff, args=(1,))
     second.start()
-    waited = _someone_waits_for_a_lock()
+    waited = a_session_waits_for_a_lock(timeout=60)
     release.set()
     first.join(60)
     second.join(60)
