@@ -93,6 +93,10 @@ STRIPE_ERRORS = problems(
     e503="`stripe_unavailable`: Stripe cannot be reached; nothing was changed, retry later",
 )
 ONBOARDING_ERRORS = {**WRITE_ERRORS, **STRIPE_ERRORS}
+ONBOARDING_START_DESCRIPTION = (
+    "201 when this request made the Stripe (Express) account, 200 when it existed. "
+    "Simultaneous requests make one account. Open `url` at once: it expires."
+)
 SETTINGS_ERRORS = {
     **WRITE_ERRORS,
     **problems(

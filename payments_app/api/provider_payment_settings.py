@@ -15,6 +15,7 @@ from marketplace_app.api.views.common import _ProviderView
 from payments_app import onboarding
 from payments_app.api.connect import (
     ONBOARDING_ERRORS,
+    ONBOARDING_START_DESCRIPTION,
     SETTINGS_ERRORS,
     ConnectAccountOut,
     OnboardingLinkOut,
@@ -103,8 +104,7 @@ class ProviderStripeAccountView(StripeAccountViewBase, _ServiceProviderView):
         parameters=[IDEMPOTENCY_KEY],
         responses={201: OnboardingLinkOut, 200: OnboardingLinkOut, **ONBOARDING_ERRORS},
         summary="Start Stripe onboarding: your account is made if needed; a hosted link",
-        description="201 when this request made the Stripe (Express) account, 200 when it existed. "
-        "Simultaneous requests make one account. Open `url` at once: it expires.",
+        description=ONBOARDING_START_DESCRIPTION,
     )
 )
 class ProviderStripeOnboardingView(StripeOnboardingViewBase, _ServiceProviderView):
