@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install bench
+.PHONY: run test install bench lint
 
 $(INSTALLED): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,3 +32,10 @@ BENCH_ARGS ?=
 bench: $(INSTALLED)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)
+
+## Lint: ruff's rules ([tool.ruff] in pyproject.toml), ruff's formatting, the import contracts
+## (docs/contributing.md). `.venv/bin/ruff format .` formats; `.venv/bin/ruff check --fix .` fixes what it can.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings $(VENV)/bin/lint-imports --no-cache

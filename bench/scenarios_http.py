@@ -67,8 +67,8 @@ def scenario_crossdb_api(bench: Bench, logins: dict) -> dict:
     headers = ["-H", f"Authorization: Bearer {token(server, logins['owner'], logins['password'])}"]
     for size in (20, 100):
         batched, per_row = interleaved(
-            lambda: wrk_with(f"{server.url}/api/v1/contacts/?page_size={size}", headers),
-            lambda: wrk_with(f"{server.url}/bench/contacts-per-row?page_size={size}", headers),
+            lambda size=size: wrk_with(f"{server.url}/api/v1/contacts/?page_size={size}", headers),
+            lambda size=size: wrk_with(f"{server.url}/bench/contacts-per-row?page_size={size}", headers),
         )
         out[str(size)] = {
             "batched_rps": median(batched, "rps"),

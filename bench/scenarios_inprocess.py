@@ -61,7 +61,7 @@ def scenario_crossdb_check(environment: dict, runs: int = 3) -> dict:
         try:  # exit 1 with a report is a check that found problems: still timed
             report = json.loads(result.stdout)
         except ValueError:
-            return {"error": (result.stderr.strip().splitlines() or ["exit code %d" % result.returncode])[-1][:300]}
+            return {"error": (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1][:300]}
     checked = report["checked"]
     return {
         "seconds": statistics.median(seconds),

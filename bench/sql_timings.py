@@ -68,7 +68,7 @@ def scenario_rls_cost(environment: dict) -> dict:
         lambda: sql_timer(admin, query, repeat=3000),
         rounds=RLS_ROUNDS,
     )
-    ratios = sorted(o / n for n, o in zip(on, off))
+    ratios = sorted(o / n for n, o in zip(on, off, strict=True))
     return {
         "rls_on_ms": statistics.median(on) * 1000,
         "rls_off_ms": statistics.median(off) * 1000,

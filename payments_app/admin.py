@@ -87,7 +87,7 @@ class StripeConnectAccountAdmin(LargeTableAdminMixin, SystemReadAdminMixin, admi
         return f"{len(due)} ({len(past)}): {', '.join(due[:4])}{'...' if len(due) > 4 else ''}"
 
 
-class ConnectMoneyMovementInline(admin.TabularInline):
+class ConnectMoneyMovementInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ConnectMoneyMovement
     fields = (
         "kind",
@@ -102,9 +102,6 @@ class ConnectMoneyMovementInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ConnectMoneyMovement)
@@ -166,7 +163,7 @@ class InvoicePaymentAdmin(LargeTableAdminMixin, SystemReadAdminMixin, ReadOnlyAd
     inlines = [ConnectMoneyMovementInline]
 
 
-class ReconciliationItemInline(admin.TabularInline):
+class ReconciliationItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ReconciliationItem
     fields = (
         "status",
@@ -181,9 +178,6 @@ class ReconciliationItemInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ReconciliationRun)

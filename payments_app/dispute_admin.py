@@ -7,15 +7,12 @@ from breederhq.backoffice.admin_tools import LargeTableAdminMixin, ReadOnlyAdmin
 from payments_app.dispute_models import DisputeEvidenceFile, InvoiceDispute
 
 
-class DisputeEvidenceFileInline(admin.TabularInline):
+class DisputeEvidenceFileInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DisputeEvidenceFile
     fields = ("stripe_file_id", "filename", "content_type", "size_bytes", "uploaded_by", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(InvoiceDispute)

@@ -8,7 +8,7 @@ import pytest
 from breederhq.db_roles import owner_credentials
 from config.database_routing import DATABASE_ALIASES
 
-pytest_plugins = ["tests.fixtures.celery_worker", "tests.fixtures.broker", "tests.fixtures.browser"]
+pytest_plugins = ["tests.fixtures.celery_worker", "tests.fixtures.broker", "tests.fixtures.stripe"]
 
 
 @pytest.fixture(scope="session")

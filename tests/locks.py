@@ -1,4 +1,5 @@
-"""A table held locked by another session, to make a statement wait (and its timeout fire)."""
+"""Locks for concurrency tests: a table held locked by another session (to make a statement wait and its
+timeout fire), and waiting until other sessions are blocked on a lock."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from contextlib import contextmanager
 
 import psycopg
 from django.db import connections
+
+from tests.waiting import wait_until
 
 
 @contextmanager
@@ -20,3 +23,20 @@ def table_locked(alias: str, table: str) -> Iterator[None]:
         other.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
         yield
         other.rollback()
+
+
+def a_session_waits_for_a_lock(expected: int = 1, *, alias: str = "default", timeout: float = 10.0) -> bool:
+    """True once `expected` other sessions of the test database are blocked on a lock (polled, not
+    timed); False after `timeout` seconds without."""
+
+    def waiting() -> bool:
+        with connections[alias].cursor() as cursor:
+            # Inside a transaction the statistics views are a snapshot taken at first use.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0] >= expected
+
+    return wait_until(waiting, timeout=timeout, interval=0.025)

@@ -27,11 +27,11 @@ def main() -> None:
             MarketplaceTransaction.objects.using("marketplace").filter(invoice_type="tenant").order_by("-id")[:size]
         )
 
-        def batched():
+        def batched(rows=rows):
             with system_read_context(job="bench"):
                 return resolve(rows, "invoice_id")
 
-        def naive():
+        def naive(rows=rows):
             with system_read_context(job="bench"):
                 return [Invoice.all_objects.filter(pk=r.invoice_id).first() for r in rows]
 

@@ -14,6 +14,7 @@ import django
 def main() -> None:
     django.setup()
     from contextlib import ExitStack
+    from functools import partial
     from statistics import median
 
     import stripe
@@ -77,7 +78,7 @@ def main() -> None:
         url, who = target
         # {n}: a value no earlier request (or run) used, above every price and below the API bound (10^13)
         unique = 10**12 + time.time_ns() // 1000 % 10**11
-        return [lambda url=url.format(n=unique + i, **logins): client.get(url, **headers[name]) for i in range(count)]
+        return [partial(client.get, url.format(n=unique + i, **logins), **headers[name]) for i in range(count)]
 
     headers = {name: bearer(target[1]) if target and target[1] else {} for name, target in REQUEST_COST_TARGETS.items()}
     for name in REQUEST_COST_TARGETS:  # warm every path (imports, connections, caches) before measuring any
@@ -108,7 +109,9 @@ def main() -> None:
     out = {
         name: {
             **{key: median([r[key] for r in measured]) for key in measured[0]},
-            "cpu_vs_baseline": median([r["cpu_ms"] / b["cpu_ms"] for r, b in zip(measured, rounds["baseline"])]),
+            "cpu_vs_baseline": median(
+                [r["cpu_ms"] / b["cpu_ms"] for r, b in zip(measured, rounds["baseline"], strict=True)]
+            ),
             "rounds": len(measured),
             "requests_per_round": REQUESTS,
             "cpu_ms_by_round": [round(r["cpu_ms"], 3) for r in measured],

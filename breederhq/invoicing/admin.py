@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from breederhq.backoffice.admin_tools import ReadOnlyAdminMixin
+
 AUDIT_FIELDS = ("changed_at", "action", "old_status", "new_status", "payment_mode", "changed_by", "actor", "metadata")
 CONFIRMATION_FIELDS = (
     "created_at",
@@ -18,19 +20,10 @@ CONFIRMATION_FIELDS = (
 )
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def timeline_inlines(*, audit_model, confirmation_model, claimant_field: str) -> list[type]:

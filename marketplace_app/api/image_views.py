@@ -96,9 +96,9 @@ class OwnListingImagesView(MarketplaceAPIView):
         "re-encoded without EXIF or other metadata. The listing's version moves (ETag).",
     )
     def post(self, request, listing_id: int):
-        from marketplace_app.api.views.common import _valid
+        from breederhq.api.params import validated
 
-        data = _valid(s.ImageUploadIn, request.data)
+        data = validated(s.ImageUploadIn, request.data)
         version = _optional_version(request, data.get("version"))
         image = listing_images.listing_image_upload(
             listing_id=listing_id,
@@ -135,9 +135,9 @@ class OwnListingImageOrderView(MarketplaceAPIView):
         summary="Put your listing's images in this order, at the listing version you last read",
     )
     def put(self, request, listing_id: int):
-        from marketplace_app.api.views.common import _valid
+        from breederhq.api.params import validated
 
-        data = _valid(s.ImageOrderIn, request.data)
+        data = validated(s.ImageOrderIn, request.data)
         version = expected_version_from_request(request, data.get("version"))
         listing = listing_images.listing_images_reorder(
             listing_id=listing_id,

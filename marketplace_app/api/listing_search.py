@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from breederhq.api.authentication import BreederHQJWTAuthentication
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.pagination import MAX_PAGE, PageNumberCappedCount, bounded_int, page_size_of
-from breederhq.api.params import QueryParams
+from breederhq.api.params import QueryParams, validated
 from breederhq.api.schema import problems
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.errors import ValidationFailed
@@ -69,9 +69,7 @@ def search_parameters(query_params) -> dict:
     data = {key: value for key, value in query_params.items() if key in ListingSearchParams._declared_fields}
     if "metadata_keys" in query_params:
         data["metadata_keys"] = query_params.getlist("metadata_keys")
-    serializer = ListingSearchParams(data=data)
-    serializer.is_valid(raise_exception=True)
-    filters = serializer.validated_data
+    filters = validated(ListingSearchParams, data)
     facets = search_facets(category=filters.get("category"), state=filters.get("state"), city=filters.get("city"))
     text = " ".join(filters.get("q", "").split()).lower()
     raw_page = (query_params.get("page") or "1").strip().lower()

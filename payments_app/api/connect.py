@@ -1,13 +1,18 @@
-"""Shapes and responses shared by the tenant and provider endpoints of Connect onboarding and payment
-settings (payments_app/api/tenant_payment_settings.py, payments_app/api/provider_payment_settings.py)."""
+"""Shapes, responses and views shared by the tenant and provider endpoints of Connect onboarding and
+payment settings (payments_app/api/tenant_payment_settings.py, payments_app/api/provider_payment_settings.py).
+
+The views are written once here; each owner kind supplies the `OwnerKind` hooks (whose settings a request
+names, how its mode is changed) and documents its endpoints in its own module."""
 
 from __future__ import annotations
 
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from breederhq.api.params import validated
 from breederhq.api.schema import WRITE_ERRORS, problems
-from breederhq.api.versioning import version_etag
+from breederhq.api.versioning import expected_version_from_request, version_etag
+from payments_app import onboarding
 from payments_app.models import StripeConnectAccount
 from payments_app.onboarding import NOT_STARTED, OnboardingLink, onboarding_state
 from tenant_app.api.serializers import StrictSerializer
@@ -88,6 +93,10 @@ STRIPE_ERRORS = problems(
     e503="`stripe_unavailable`: Stripe cannot be reached; nothing was changed, retry later",
 )
 ONBOARDING_ERRORS = {**WRITE_ERRORS, **STRIPE_ERRORS}
+ONBOARDING_START_DESCRIPTION = (
+    "201 when this request made the Stripe (Express) account, 200 when it existed. "
+    "Simultaneous requests make one account. Open `url` at once: it expires."
+)
 SETTINGS_ERRORS = {
     **WRITE_ERRORS,
     **problems(
@@ -96,3 +105,70 @@ SETTINGS_ERRORS = {
         "Idempotency-Key in flight"
     ),
 }
+
+
+# What an owner kind (tenant, service provider) tells the views below. (Comments, not docstrings, on these
+# classes: the API schema would take a class docstring for the endpoints' description.)
+class OwnerKind:
+    #: The holder's field with its payment mode.
+    mode_field: str
+
+    def settings_holder(self, request):
+        """The tenant or provider whose payment settings the request names (its `version` is theirs)."""
+        raise NotImplementedError
+
+    def holder_owner(self, holder) -> onboarding.ConnectOwner:
+        raise NotImplementedError
+
+    def connect_owner(self, request) -> onboarding.ConnectOwner:
+        """Whose connected account onboarding works on."""
+        return self.holder_owner(self.settings_holder(request))
+
+    def payment_mode_set(self, request, *, mode: str, expected_version: int | None):
+        """Change the mode through the owner kind's service; returns the holder as saved."""
+        raise NotImplementedError
+
+
+class PaymentSettingsViewBase(OwnerKind):
+    serializer_class = PaymentSettingsOut  # also what OPTIONS describes
+
+    def get(self, request):
+        return self.settings_answer(self.settings_holder(request))
+
+    def patch(self, request):
+        data = validated(PaymentSettingsPatch, request.data)
+        version = expected_version_from_request(request, data.get("version"))
+        return self.settings_answer(self.payment_mode_set(request, mode=data["payment_mode"], expected_version=version))
+
+    def settings_answer(self, holder) -> Response:
+        account = onboarding.connect_account_of(self.holder_owner(holder))
+        return settings_response(mode=getattr(holder, self.mode_field), version=holder.version, account=account)
+
+
+class StripeAccountViewBase(OwnerKind):
+    serializer_class = ConnectAccountOut  # also what OPTIONS describes
+
+    def get(self, request):
+        return state_response(onboarding.connect_account_of(self.connect_owner(request)))
+
+
+class StripeOnboardingViewBase(OwnerKind):
+    serializer_class = OnboardingLinkOut  # also what OPTIONS describes
+
+    def post(self, request):
+        link, created = onboarding.onboarding_start(self.connect_owner(request))
+        return link_response(link, created=created)
+
+
+class StripeOnboardingRefreshViewBase(OwnerKind):
+    serializer_class = OnboardingLinkOut  # also what OPTIONS describes
+
+    def post(self, request):
+        return link_response(onboarding.onboarding_refresh(self.connect_owner(request)))
+
+
+class StripeAccountSyncViewBase(OwnerKind):
+    serializer_class = ConnectAccountOut  # also what OPTIONS describes
+
+    def post(self, request):
+        return state_response(onboarding.connect_account_sync(self.connect_owner(request)))

@@ -21,7 +21,7 @@ from tests.api.test_marketplace_endpoints import person
 from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.factories.tenant import TenantFactory
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import connect_account, deliver_and_process, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import connect_account, deliver_and_process
 
 URL = "/api/v1/invoices/from-marketplace-transaction/"
 
@@ -145,7 +145,7 @@ class TestBillingASale:
         assert (response.status_code, body(response)["code"]) == (400, "contact_not_buyer")
         assert (sale(tx).status, tenant_invoices(tenant)) == ("pending_invoice", [])
 
-    def test_billed_sent_and_paid_by_card_end_to_end(self, fake_stripe):  # noqa: F811
+    def test_billed_sent_and_paid_by_card_end_to_end(self, fake_stripe):
         tenant, tx, _, buyer_login = breeder_and_sale(amount=90_000, mode="stripe")
         connect_account(tenant=tenant)
         owner = bearer(tenant.owner_user)

@@ -10,12 +10,12 @@ from config.database_routing import DATABASE_ALIASES
 from payments_app.models import InvoicePayment
 from tests.api.test_card_payments import creates, marketplace_invoice
 from tests.api.test_concurrency import run_together
-from tests.payments_app.conftest import every_row, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import every_row
 
 pytestmark = [pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True), pytest.mark.slow]
 
 
-def test_simultaneous_card_payment_calls_make_one_intent(fake_stripe):  # noqa: F811
+def test_simultaneous_card_payment_calls_make_one_intent(fake_stripe):
     fake_stripe.delay("POST", "/v1/payment_intents", 0.3)  # a slow Stripe widens the window
     buyer, _, invoice, _ = marketplace_invoice()
     access = buyer.defaults["HTTP_AUTHORIZATION"]  # the buyer's bearer token, for clients of their own
@@ -35,7 +35,7 @@ def test_simultaneous_card_payment_calls_make_one_intent(fake_stripe):  # noqa: 
     assert row.stripe_payment_intent_id == results[0][1]
 
 
-def test_simultaneous_calls_after_a_cancelled_intent_make_one_replacement(fake_stripe):  # noqa: F811
+def test_simultaneous_calls_after_a_cancelled_intent_make_one_replacement(fake_stripe):
     buyer, _, invoice, _ = marketplace_invoice()
     url = f"/api/v1/marketplace/invoices/{invoice.pk}/card-payment/"
     first = buyer.post(url).json()["payment_intent_id"]

@@ -25,13 +25,11 @@ from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, make_invoice
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.payments_app.conftest import (
     connect_account,
     deliver_and_process,
     every_row,
-    fake_stripe,
     owner_save,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -69,7 +67,7 @@ def marketplace_invoice(*, mode="stripe", amount=8_000, send=True):
 
 
 @pytest.fixture
-def breeder_sale(stripe_tenant):  # noqa: F811
+def breeder_sale(stripe_tenant):
     """A breeder (Stripe mode, enabled account) sold to a marketplace buyer and sent the tenant
     invoice of 250.00 for it."""
     tenant = stripe_tenant.tenant

@@ -24,13 +24,11 @@ from tests.api.conftest import bearer, body, member, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.payments_app.conftest import (
     connect_account,
     deliver_and_process,
     every_row,
-    fake_stripe,
     sent_tenant_invoice,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -46,7 +44,7 @@ def pdf(name="receipt.pdf", content=PDF):
 
 
 @pytest.fixture
-def disputed(fake_stripe, stripe_tenant):  # noqa: F811
+def disputed(fake_stripe, stripe_tenant):
     """A tenant invoice of 250.00 paid by card, whose buyer disputes 100.00 of it (due in a week)."""
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
     intent_id = payment_services.invoice_payment_open(
@@ -91,7 +89,7 @@ class TestShown:
         own = body(bearer(member(tenant, "viewer")).get(urls(invoice.pk)[0]))
         assert (own["id"], own["evidence_files"]) == ("dp_1", [])
 
-    def test_an_invoice_without_dispute(self, fake_stripe, stripe_tenant):  # noqa: F811
+    def test_an_invoice_without_dispute(self, fake_stripe, stripe_tenant):
         invoice = sent_tenant_invoice(stripe_tenant, amount=1_000)
         client = bearer(stripe_tenant.tenant.owner_user)
         assert body(client.get(f"/api/v1/invoices/{invoice.pk}/"))["dispute"] is None
@@ -255,7 +253,7 @@ class TestClosed:
         assert every_row(InvoiceDispute).get().status == "under_review"
 
 
-def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(fake_stripe):  # noqa: F811
+def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(fake_stripe):
     provider_login, provider = provider_with_login(payment_mode="stripe")
     connect_account(provider=provider)
     buyer_login, buyer = person()
@@ -285,7 +283,7 @@ def test_a_marketplace_invoices_dispute_the_buyer_sees_and_the_provider_answers(
     assert bearer(outsider).get(base).status_code == 404
 
 
-def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_purchase(fake_stripe, stripe_tenant):  # noqa: F811
+def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_purchase(fake_stripe, stripe_tenant):
     """A breeder bills a sale with a tenant invoice: the buyer has no tenant-side view of it, so the
     dispute of its card payment shows on the purchase (read through the core's disputes port)."""
     tenant = stripe_tenant.tenant
@@ -317,7 +315,7 @@ def test_the_buyer_of_a_breeders_sale_sees_the_tenant_invoices_dispute_on_the_pu
     assert all("dispute" not in row for row in listed["results"])
 
 
-def test_the_fake_stripe_files_and_disputes_behave_like_stripe(fake_stripe, disputed):  # noqa: F811
+def test_the_fake_stripe_files_and_disputes_behave_like_stripe(fake_stripe, disputed):
     """The calls the evidence makes, straight through the SDK: an upload replayed under its key is the
     same file, and a closed dispute refuses an update with Stripe's 400."""
     import io

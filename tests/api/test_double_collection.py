@@ -17,19 +17,17 @@ from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog, Payment
 from tests.api.conftest import bearer, body, send_json
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.payments_app.conftest import (
     deliver_and_process,
     every_row,
-    fake_stripe,
     sent_tenant_invoice,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
 @pytest.fixture
-def open_card_invoice(fake_stripe, stripe_tenant):  # noqa: F811
+def open_card_invoice(fake_stripe, stripe_tenant):
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
     row = payment_services.invoice_payment_open(
         invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
@@ -91,7 +89,7 @@ class TestPaymentByHand:
         with tenant_context(tenant.pk):
             assert Invoice.objects.get(pk=invoice.pk).status == "sent"
 
-    def test_an_invoice_without_an_intent_yet_closes_its_row(self, fake_stripe, stripe_tenant):  # noqa: F811
+    def test_an_invoice_without_an_intent_yet_closes_its_row(self, fake_stripe, stripe_tenant):
         invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
         tenant = stripe_tenant.tenant
         with tenant_context(tenant.pk):

@@ -29,6 +29,7 @@ from tests.api.conftest import bearer, member, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory
+from tests.waiting import wait_until
 
 DATABASES = ["default", "marketplace"]
 
@@ -52,14 +53,18 @@ def problem(response, status_code: int, code: str):
 
 def wait_for_document(client: Client, url: str, timeout: float = 60):
     """GET until the worker has rendered it (409 document_not_ready meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = client.get(url)
-        if response.status_code != 409 or time.monotonic() > deadline:
-            return response
-        problem(response, 409, "document_not_ready")
-        assert response["Retry-After"] == "5"
-        time.sleep(0.3)
+    last = []
+
+    def rendered() -> bool:
+        last[:] = [client.get(url)]
+        if last[0].status_code != 409:
+            return True
+        problem(last[0], 409, "document_not_ready")
+        assert last[0]["Retry-After"] == "5"
+        return False
+
+    wait_until(rendered, timeout=timeout, interval=0.3)
+    return last[0]
 
 
 def breeder_invoice(tenant, *, quantity: int = 2, unit_price_cents: int = 125_000, tax_cents: int = 20_000):
@@ -176,9 +181,7 @@ def test_a_sent_tenant_invoice_is_rendered_by_the_worker_emailed_with_its_pdf_an
     problem(Client().get(url), 401, "not_authenticated")
 
     # The invoice email went out once, with this very PDF attached.
-    deadline = time.monotonic() + 60
-    while not sent_emails(worker) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert wait_until(lambda: sent_emails(worker), timeout=60, interval=0.2)
     time.sleep(1)
     emails = sent_emails(worker)
     assert [e["to"] for e in emails] == [["jamie@example.test"]]
@@ -209,12 +212,12 @@ def test_a_tenant_refund_issues_a_credit_note_pdf(worker):
             invoice_id=invoice.pk, amount_cents=2_550, reason="vet bill", idempotency_key="refund-1"
         )
     owner = bearer(tenant.owner_user)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        listed = owner.get(f"/api/v1/invoices/{invoice.pk}/documents/").json()["results"]
-        if len(listed) == 2:
-            break
-        time.sleep(0.3)
+
+    def documents() -> list:
+        return owner.get(f"/api/v1/invoices/{invoice.pk}/documents/").json()["results"]
+
+    assert wait_until(lambda: len(documents()) == 2, timeout=60, interval=0.3)
+    listed = documents()
     assert sorted((d["kind"], d["number"]) for d in listed) == [
         ("credit_note", credit_note.credit_note_number),
         ("invoice", "INV-000001"),
@@ -274,9 +277,8 @@ def test_marketplace_invoice_and_refund_pdfs_for_the_buyer_and_the_provider_only
     marketplace_services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
     marketplace_services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=1_234)
     documents = f"/api/v1/marketplace/invoices/{invoice.pk}/documents/"
-    deadline = time.monotonic() + 60
-    while len(listed := buyer_client.get(documents).json()["results"]) < 2 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    assert wait_until(lambda: len(buyer_client.get(documents).json()["results"]) >= 2, timeout=60, interval=0.3)
+    listed = buyer_client.get(documents).json()["results"]
     assert [(d["kind"], d["number"]) for d in listed] == [
         ("invoice", invoice.number),
         ("credit_note", f"{invoice.number}-CN1"),

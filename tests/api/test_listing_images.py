@@ -18,6 +18,7 @@ from marketplace_app.models import ServiceListing, ServiceListingImage
 from tests.api.conftest import body, send_json
 from tests.api.test_concurrency import run_together
 from tests.api.test_provider_self_service import GROOMING, LISTINGS, provider_client
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -254,7 +255,6 @@ def test_two_uploads_racing_for_the_last_place_one_wins(settings):
 
 @pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
 def test_a_real_worker_makes_the_thumbnail(start_celery_worker, settings):
-    import time
 
     from breederhq.jobs.publish_later import wait_until_published
 
@@ -263,13 +263,12 @@ def test_a_real_worker_makes_the_thumbnail(start_celery_worker, settings):
     listing = own_listing(client)
     image_id = body(upload(client, listing["id"], image_bytes(size=(1200, 900))))["id"]
     wait_until_published()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        image = ServiceListingImage.objects.using("marketplace").get(pk=image_id)
-        if image.thumbnail:
-            break
-        time.sleep(0.2)
-    assert image.thumbnail, "no thumbnail within 30 s"
+
+    def stored_image():
+        return ServiceListingImage.objects.using("marketplace").get(pk=image_id)
+
+    assert wait_until(lambda: stored_image().thumbnail, timeout=30, interval=0.2), "no thumbnail within 30 s"
+    image = stored_image()
     thumbnail = Image.open(image.thumbnail.open("rb"))
     assert max(thumbnail.size) == settings.LISTING_IMAGE_THUMBNAIL_PIXELS and thumbnail.format == "JPEG"
     shown = body(client.get(f"{LISTINGS}{listing['id']}/images/"))["images"][0]

@@ -51,7 +51,7 @@ class TestListings:
         make_listing(provider, slug="train", title="Puppy training", category="training", price_cents=12000)
         make_listing(provider, slug="hidden", title="Draft groom", publish=False)
         client = Client()
-        slugs = lambda **p: [l["slug"] for l in body(client.get(f"{M}listings/", p))["results"]]  # noqa: E731
+        slugs = lambda **p: [listing["slug"] for listing in body(client.get(f"{M}listings/", p))["results"]]  # noqa: E731
         assert sorted(slugs()) == ["groom", "train"]
         assert slugs(q="haircut") == ["groom"]
         assert slugs(category="training") == ["train"]

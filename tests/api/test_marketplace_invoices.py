@@ -48,7 +48,7 @@ class TestMarketplaceInvoices:
             invoice["subtotal_cents"],
             invoice["total_cents"],
             invoice["client_id"],
-            [l["total_cents"] for l in invoice["line_items"]],
+            [line["total_cents"] for line in invoice["line_items"]],
         ) == ("draft", 1, 8000, 8500, buyer.pk, [6000, 2000])
         assert created["ETag"] == '"1"'
         url = f"{M}invoices/{invoice['id']}/"
@@ -231,7 +231,11 @@ class TestProviders:
         response = Client().get(f"{M}providers/{provider.pk}/")
         assert response.status_code == 200
         detail = body(response)
-        assert (detail["business_name"], detail["description"], [l["slug"] for l in detail["listings"]]) == (
+        assert (
+            detail["business_name"],
+            detail["description"],
+            [listing["slug"] for listing in detail["listings"]],
+        ) == (
             "Happy Paws",
             "Groomers",
             ["b", "a"],

@@ -18,13 +18,11 @@ from tests.api.conftest import bearer, body, member
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.tenant import TenantFactory
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.payments_app.conftest import (
     connect_account,
     deliver_and_process,
     every_row,
-    fake_stripe,
     sent_tenant_invoice,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -38,7 +36,7 @@ def deliver(event):
 
 
 @pytest.fixture
-def moved(fake_stripe, stripe_tenant):  # noqa: F811
+def moved(fake_stripe, stripe_tenant):
     """A paid invoice of 250.00: its payment, fee and transfer (T), a refund (T+100), a payout (T+200)
     and a dispute (T+300), each told by Stripe's webhook."""
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)

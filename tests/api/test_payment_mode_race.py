@@ -17,7 +17,7 @@ from payments_app.models import InvoicePayment, StripeConnectAccount
 from tenant_app.models import Invoice, Tenant, TenantProfileAuditLog
 from tests.api.conftest import sign_in
 from tests.factories.tenant import ContactFactory, TenantFactory
-from tests.payments_app.conftest import connect_account, every_row, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import connect_account, every_row
 from tests.tenant_app.test_concurrency import Worker, wait_until_a_session_waits_for_a_lock
 
 pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]

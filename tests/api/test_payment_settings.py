@@ -13,7 +13,7 @@ from tenant_app.models import Tenant, TenantProfileAuditLog
 from tests.api.conftest import bearer, body, member, send_json
 from tests.api.test_provider_self_service import provider_client
 from tests.api.test_stripe_onboarding import deliver
-from tests.payments_app.conftest import WEBHOOK_SECRET, connect_account, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import WEBHOOK_SECRET, connect_account
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 

@@ -49,7 +49,7 @@ def tenant_with_rows(two_tenants):
     people = MarketplaceUserFactory.create_batch(ROWS)
     with tenant_context(a.pk):
         contacts = ContactFactory.create_batch(ROWS, tenant=a)
-        for contact, person in zip(contacts, people):
+        for contact, person in zip(contacts, people, strict=True):
             contact.marketplace_user_id = person.pk  # every row resolves across databases
             contact.save()
         invoices = [make_invoice(contact=contacts[i % 7]) for i in range(ROWS)]

@@ -21,13 +21,12 @@ from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.locks import a_session_waits_for_a_lock
+from tests.payments_app.conftest import (
     connect_account,
     deliver_and_process,
     every_row,
-    fake_stripe,
     sent_tenant_invoice,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -41,8 +40,13 @@ def pay_by_card(fake, intent_id):
 
 
 @pytest.fixture
-def marketplace_card_paid(fake_stripe):  # noqa: F811
-    """A service provider's Stripe-mode invoice of 80.00, paid by card (webhook processed)."""
+def marketplace_card_paid(fake_stripe):
+    return paid_marketplace_invoice(fake_stripe)
+
+
+def paid_marketplace_invoice(fake):
+    """A service provider's Stripe-mode invoice of 80.00, paid by card (webhook processed): the
+    provider's client, the invoice and the intent id."""
     provider_login, provider = provider_with_login(payment_mode="stripe")
     connect_account(provider=provider)
     _, buyer = person()
@@ -54,7 +58,7 @@ def marketplace_card_paid(fake_stripe):  # noqa: F811
     intent_id = payment_services.invoice_payment_open(
         invoice_kind="marketplace", invoice_id=invoice.pk
     ).stripe_payment_intent_id
-    assert pay_by_card(fake_stripe, intent_id).outcome == f"invoice {invoice.number} paid"
+    assert pay_by_card(fake, intent_id).outcome == f"invoice {invoice.number} paid"
     return bearer(provider_login), MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk), intent_id
 
 
@@ -176,7 +180,7 @@ class TestMarketplaceRefundsReachStripe:
 
 
 @pytest.fixture
-def tenant_card_paid(fake_stripe, stripe_tenant):  # noqa: F811
+def tenant_card_paid(fake_stripe, stripe_tenant):
     invoice = sent_tenant_invoice(stripe_tenant, amount=25_000)
     row = payment_services.invoice_payment_open(
         invoice_kind="tenant", invoice_id=invoice.pk, tenant_id=stripe_tenant.tenant.pk
@@ -249,24 +253,6 @@ class TestKeysAndChannels:
         assert fake_stripe.requests_to("POST", "/v1/refunds") == []
 
 
-def _someone_waits_for_a_lock(timeout: float = 60.0) -> bool:
-    """True once another session of the test database waits on a row lock (polled, not timed)."""
-    import time
-
-    import psycopg
-    from django.db import connections
-
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(**connections["default"].get_connection_params()) as other:
-        while time.monotonic() < deadline:
-            if other.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).fetchone()[0]:
-                return True
-            time.sleep(0.05)
-    return False
-
-
 def two_staff_at_once(fake_stripe, tenant, invoice, amounts: tuple[int, int]) -> list:
     """Staff 0's refund is at Stripe (its answer held) while staff 1's, made at the same version
     with another key, has arrived and waits for it; then Stripe answers."""
@@ -291,7 +277,7 @@ def two_staff_at_once(fake_stripe, tenant, invoice, amounts: tuple[int, int]) ->
     assert entered.wait(15)
     second = threading.Thread(target=staff, args=(1,))
     second.start()
-    waited = _someone_waits_for_a_lock()
+    waited = a_session_waits_for_a_lock(timeout=60)
     release.set()
     first.join(60)
     second.join(60)
@@ -300,7 +286,7 @@ def two_staff_at_once(fake_stripe, tenant, invoice, amounts: tuple[int, int]) ->
 
 
 @pytest.fixture
-def patient_stripe(settings, fake_stripe):  # noqa: F811
+def patient_stripe(settings, fake_stripe):
     """The gateway waits long enough for a held answer."""
     from payments_app import stripe_gateway
 

@@ -14,7 +14,8 @@ from payments_app.models import StripeConnectAccount
 from tests.api.conftest import bearer, body, member, send_json
 from tests.api.test_provider_self_service import provider_client
 from tests.fakes.stripe_server import signed_delivery
-from tests.payments_app.conftest import WEBHOOK_SECRET, every_row, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import WEBHOOK_SECRET, every_row
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -128,10 +129,8 @@ class TestTenantOnboarding:
         lost = post(client, START)
         assert (lost.status_code, body(lost)["code"]) == (503, "stripe_unavailable")
         assert not every_row(StripeConnectAccount).exists()
-        for _ in range(100):  # Stripe finishes the request the client gave up on
-            if fake_stripe.objects["accounts"]:
-                break
-            time.sleep(0.05)
+        # Stripe finishes the request the client gave up on.
+        wait_until(lambda: fake_stripe.objects["accounts"], timeout=5, interval=0.05)
         (made,) = fake_stripe.objects["accounts"]
         fake_stripe._latency.clear()
         retried = post(client, START)

@@ -134,7 +134,7 @@ class TestInvoices:
             59_000,
             60_000,
         )
-        assert [(l["description"], l["quantity"], l["total_cents"]) for l in invoice["lines"]] == [
+        assert [(line["description"], line["quantity"], line["total_cents"]) for line in invoice["lines"]] == [
             ("Puppy deposit", 1, 50_000),
             ("Microchip", 2, 9_000),
         ]

@@ -235,7 +235,8 @@ def test_two_owners_stepping_down_at_once_leave_exactly_one_owner():
         TenantMembership.objects.create(tenant=tenant, user=second, role="owner")
         ids = [TenantMembership.objects.get(user=user).pk for user in (tenant.owner_user, second)]
     own_rows = [
-        (membership_id, sign_in(user)["access"]) for membership_id, user in zip(ids, (tenant.owner_user, second))
+        (membership_id, sign_in(user)["access"])
+        for membership_id, user in zip(ids, (tenant.owner_user, second), strict=True)
     ]
     pending = queue.SimpleQueue()
     for row in own_rows:

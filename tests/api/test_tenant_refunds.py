@@ -15,12 +15,10 @@ from tenant_app.models import CreditNote, Invoice, Payment
 from tests.api.conftest import bearer, body, member, send_json
 from tests.factories.tenant import ContactFactory, make_invoice
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import (  # noqa: F401
+from tests.payments_app.conftest import (
     deliver_and_process,
     every_row,
-    fake_stripe,
     sent_tenant_invoice,
-    stripe_tenant,
 )
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
@@ -208,7 +206,7 @@ class TestManualInvoices:
 
 
 @pytest.fixture
-def stripe_paid(fake_stripe, stripe_tenant):  # noqa: F811
+def stripe_paid(fake_stripe, stripe_tenant):
     """A Stripe-mode invoice of 250.00, paid through its payment intent (webhook processed)."""
     from django.test import Client
 

@@ -14,6 +14,7 @@ from tenant_app.models import Invoice, Tenant, TenantMembership, TenantProfileAu
 from tests.api.conftest import bearer, body, member, send_json, sign_in
 from tests.api.test_concurrency import run_together
 from tests.factories.tenant import TenantFactory, UserFactory
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -239,7 +240,6 @@ def test_new_invoices_use_the_prefix_and_default_currency():
 def test_a_new_breeder_goes_from_nothing_to_an_issued_invoice_through_the_api(start_celery_worker, tmp_path):
     """Sign up, confirm the address from the email a real worker delivered, create the business, bill
     a customer: nothing but HTTP."""
-    import time
 
     from tests.fakes.email_backend import delivered
 
@@ -255,9 +255,7 @@ def test_a_new_breeder_goes_from_nothing_to_an_issued_invoice_through_the_api(st
     refused = send_json(client, "post", TENANTS, {"name": "Jo's Kennels"})
     assert (refused.status_code, body(refused)["code"]) == (403, "email_unverified")
 
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and not delivered(tmp_path):
-        time.sleep(0.2)
+    assert wait_until(lambda: delivered(tmp_path), timeout=40, interval=0.2)
     [message] = delivered(tmp_path)
     assert message["to"] == [email]
     token = re.search(r"code, if the app asks for it: (\S+)", message["body"]).group(1)

@@ -28,7 +28,7 @@ def test_the_email_page_renders_html_in_a_sandboxed_iframe_and_the_text(superuse
         html_body=HTML_BODY,
     )
     info = (model._meta.app_label, model._meta.model_name)
-    page = superuser_client.get(reverse("admin:%s_%s_change" % info, args=[email.pk]))
+    page = superuser_client.get(reverse("admin:{}_{}_change".format(*info), args=[email.pk]))
     assert page.status_code == 200
     content = page.content.decode()
     assert (
@@ -37,4 +37,6 @@ def test_the_email_page_renders_html_in_a_sandboxed_iframe_and_the_text(superuse
     )
     assert '<script>alert("x")</script>' not in content  # only ever inside the sandbox, escaped
     assert "<pre" in content and "Hello Maya,\nwelcome aboard." in content
-    assert 'value="resend_email"' in superuser_client.get(reverse("admin:%s_%s_changelist" % info)).content.decode()
+    assert (
+        'value="resend_email"' in superuser_client.get(reverse("admin:{}_{}_changelist".format(*info))).content.decode()
+    )

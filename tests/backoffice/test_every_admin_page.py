@@ -22,13 +22,13 @@ MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 def _pages(model, model_admin, tenant):
     info = (model._meta.app_label, model._meta.model_name)
-    pages = [reverse("admin:%s_%s_changelist" % info)]
+    pages = [reverse("admin:{}_{}_changelist".format(*info))]
     alias = database_for_model(model)
     queryset = model_admin.get_queryset(_FakeRequest()).using(alias if alias != "*" else "default")
     with tenant_context(tenant.pk):
         row = queryset.order_by("pk").first()
     if row is not None:
-        pages.append(reverse("admin:%s_%s_change" % info, args=[row.pk]))
+        pages.append(reverse("admin:{}_{}_change".format(*info), args=[row.pk]))
     return pages
 
 

@@ -159,7 +159,7 @@ def test_xlsx_opens_and_has_the_same_rows_as_the_csv(finance_client):
     sheet = load_workbook(io.BytesIO(body), read_only=True)["invoices"]
     header, *values = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert tuple(header) == DATASETS["invoices"].columns
-    as_text = [{column: "" if v is None else str(v) for column, v in zip(header, row)} for row in values]
+    as_text = [{column: "" if v is None else str(v) for column, v in zip(header, row, strict=True)} for row in values]
     assert as_text == csv_rows
     assert all(isinstance(row[header.index("total_cents")], int) for row in values)  # numbers, not text
     assert list(

@@ -134,7 +134,7 @@ def test_restore_command_creates_missing_target_databases_owned_by_the_owner_rol
         marketplace_database=missing_database_names["marketplace"],
     )
     output = capsys.readouterr().out
-    for alias, name in missing_database_names.items():
+    for name in missing_database_names.values():
         assert f"created database {name} owned by {settings.DATABASE_OWNER_USER}" in output
         assert _database_owner(name) == settings.DATABASE_OWNER_USER
     assert "restore complete" in output

@@ -151,7 +151,7 @@ class Workload:
     }
 
     def run(self, steps: int, faults) -> None:
-        names, weights = zip(*self.OPERATIONS.items())
+        names, weights = zip(*self.OPERATIONS.items(), strict=True)
         for _ in range(steps):
             name = self.rng.choices(names, weights)[0]
             try:

@@ -6,7 +6,6 @@ higher limits; migrations (the owner role) and maintenance commands with none.""
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 
 import psycopg
@@ -17,6 +16,7 @@ from django.test import Client
 from breederhq.db_roles import owner_credentials
 from breederhq.db_timeouts import MAINTENANCE, WORKER, is_database_timeout, session_limits, startup_options
 from config.database_routing import DATABASE_ALIASES
+from tests.waiting import wait_until
 
 
 def limits(alias: str = "default") -> tuple[str, str]:
@@ -84,10 +84,9 @@ def test_a_session_idle_in_its_transaction_is_ended_by_the_server():
                     pid = cursor.fetchone()[0]
                 # Idle inside the transaction, until the server ends the session (seen from another one).
                 with psycopg.connect(**connections["default"].get_connection_params(), autocommit=True) as other:
-                    deadline = time.monotonic() + 30
-                    while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
-                        assert time.monotonic() < deadline, "the idle session was never ended"
-                        time.sleep(0.1)
+                    assert wait_until(
+                        lambda: not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+                    ), "the idle session was never ended"
                 with connections["default"].cursor() as cursor:
                     cursor.execute("SELECT 1")
         assert is_database_timeout(ended.value) or "idle-in-transaction" in str(ended.value)

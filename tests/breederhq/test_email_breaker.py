@@ -21,6 +21,7 @@ from breederhq.models import OutboundEmail
 from breederhq.tasks import send_due_emails
 from config.database_routing import DATABASE_ALIASES
 from tests.fakes.email_backend import delivered, provider_calls
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 
@@ -161,10 +162,7 @@ def test_only_one_probe_at_a_time(provider, monkeypatch):
     thread = threading.Thread(target=probe)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not (provider / "entered").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (provider / "entered").exists()
+        assert wait_until((provider / "entered").exists, timeout=30, interval=0.05)
         # While the probe is out, another worker's email is not claimed and the provider not called.
         other = email_send(using="default", pk=emails[1].pk)
         assert getattr(other, "waiting_for_provider", False) and (other.status, other.attempts) == ("queued", 1)
@@ -189,9 +187,7 @@ def test_the_breaker_opened_by_a_worker_process_holds_for_every_process(provider
         EMAIL_MAX_ATTEMPTS="10",
     )
     enqueue(2)  # sent by the worker after commit: both fail, the second opens the breaker
-    deadline = time.monotonic() + 60
-    while email_provider_status()["state"] != "open" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: email_provider_status()["state"] == "open", timeout=60, interval=0.2)
     email_breaker.cache_clear()  # a fresh breaker object, as in any other process
     assert email_provider_status()["state"] == "open"
     later = enqueue(4)[2:]

@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -14,6 +13,7 @@ from breederhq.email import email_enqueue, email_resend, email_send, emails_due
 from breederhq.models import OutboundEmail
 from config.database_routing import DATABASE_ALIASES
 from tests.fakes.email_backend import delivered
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 CONTEXT = {"name": "Ada", "url": "https://breederhq.test/welcome"}
@@ -147,9 +147,9 @@ def test_a_real_worker_sends_after_two_provider_failures_exactly_once(start_cele
         EMAIL_RETRY_BASE_SECONDS="1",
     )
     email = enqueue()
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and OutboundEmail.objects.using("default").get(pk=email.pk).status != "sent":
-        time.sleep(0.2)
+    wait_until(
+        lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent", timeout=40, interval=0.2
+    )
     email.refresh_from_db()
     assert (email.status, email.attempts) == ("sent", 3)
     sent = delivered(tmp_path)

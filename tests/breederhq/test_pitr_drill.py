@@ -47,6 +47,7 @@ from breederhq.pitr import (
 )
 from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app.factories import InvoiceFactory, TransactionFactory
+from tests.waiting import wait_until
 
 BINDIR = find_bindir()
 pytestmark = pytest.mark.skipif(
@@ -104,14 +105,9 @@ class DrillCluster(RestoredCluster):
 
 
 def wait_archived(cluster: RestoredCluster, segment: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = cluster.sql(
-            "postgres", "SELECT last_archived_wal >= %s FROM pg_stat_archiver".replace("%s", f"'{segment}'")
-        )
-        if done == "t":
-            return
-        time.sleep(0.1)
+    query = "SELECT last_archived_wal >= %s FROM pg_stat_archiver".replace("%s", f"'{segment}'")
+    if wait_until(lambda: cluster.sql("postgres", query) == "t", timeout=timeout):
+        return
     raise AssertionError(f"WAL segment {segment} was not archived within {timeout} s\n{cluster.log_tail()}")
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from breederhq.jobs.publish_later import publish_later
+from tests.waiting import wait_until
 
 
 class Recorder:
@@ -113,15 +114,11 @@ def test_a_steady_stream_goes_out_in_few_messages_and_every_item_once_in_order()
     for pk in range(60):
         publish_later(single, pk, batch_task=batch)
         time.sleep(0.001)
-    deadline = time.monotonic() + 10
-    published = lambda: (
-        [pk for _, args in single.threads for pk in args]
-        + [  # noqa: E731
-            pk for _, args in batch.threads for pk in args[0]
-        ]
-    )
-    while len(published()) < 60 and time.monotonic() < deadline:
-        time.sleep(0.01)
+
+    def published():
+        return [pk for _, args in single.threads for pk in args] + [pk for _, args in batch.threads for pk in args[0]]
+
+    assert wait_until(lambda: len(published()) >= 60, timeout=10, interval=0.01)
     assert sorted(published()) == list(range(60))
     assert [pk for _, args in batch.threads for pk in args[0]] == sorted(
         pk for _, args in batch.threads for pk in args[0]

@@ -24,6 +24,7 @@ from config.database_routing import DATABASE_ALIASES
 from tenant_app.models import Invoice
 from tests.api.conftest import bearer, send_json
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
+from tests.waiting import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -120,7 +121,7 @@ def test_an_invoice_send_with_redis_silent_answers_without_waiting_and_the_sweep
     app._after_fork()
     app.conf.broker_url = f"redis://{_redis_host_port()}/0"
     assert send_due_emails()["default"] == 1
-    assert _wait(lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent")
+    assert wait_until(lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent", timeout=60)
 
 
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
@@ -172,14 +173,3 @@ def _redis_host_port() -> str:
     from django.conf import settings
 
     return settings.REDIS_URL.split("://", 1)[1].rsplit("/", 1)[0]
-
-
-def _wait(predicate, timeout=60):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False

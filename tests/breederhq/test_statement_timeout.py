@@ -4,7 +4,6 @@ travels with each statement (no round trip of its own) and nothing of it outlive
 from __future__ import annotations
 
 import threading
-import time
 
 import psycopg
 import pytest
@@ -16,6 +15,7 @@ from breederhq.statement_timeout import is_statement_timeout, statement_time_lim
 from marketplace_app.models import Provider
 from tests.factories.marketplace import ProviderFactory
 from tests.locks import table_locked
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -113,15 +113,14 @@ def test_a_statement_cancelled_by_an_operator_stays_a_database_error():
     def operator():
         try:
             with psycopg.connect(**connections[ALIAS].get_connection_params(), autocommit=True) as admin:
-                for _ in range(500):  # until our statement waits on the lock
-                    waiting = admin.execute(
-                        "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
-                    ).fetchone()
-                    if waiting and waiting[0] == "Lock":
-                        admin.execute("SELECT pg_cancel_backend(%s)", [pid])
-                        cancelled.set()
-                        return
-                    time.sleep(0.01)
+
+                def waits_on_the_lock() -> bool:
+                    waiting = admin.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+                    return waiting.fetchone() == ("Lock",)
+
+                if wait_until(waits_on_the_lock, timeout=10, interval=0.01):  # until our statement waits on the lock
+                    admin.execute("SELECT pg_cancel_backend(%s)", [pid])
+                    cancelled.set()
         except BaseException as failure:  # noqa: BLE001 - reported by the test below
             failures.append(failure)
 

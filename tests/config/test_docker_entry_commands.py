@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -23,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 from django.db import connections
+
+from tests.waiting import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DEADLINE_SECONDS = 120  # a bound on waiting for a process to come up, never an assertion on speed
@@ -213,14 +214,12 @@ def _healthcheck(service: str, replacements: dict[str, str]) -> str:
 
 
 def _until(check, process: subprocess.Popen | None = None) -> bool:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        if check():
-            return True
-        time.sleep(0.5)
-    return False
+    """`check()` came true while `process` (if any) still runs."""
+
+    def exited() -> bool:
+        return process is not None and process.poll() is not None
+
+    return wait_until(lambda: exited() or check(), timeout=DEADLINE_SECONDS, interval=0.5) and not exited()
 
 
 def test_image_entry_commands_run_as_nobody_on_a_read_only_app_directory(app_copy, service_env):

@@ -4,11 +4,12 @@ delivers each message as a JSON file in a folder the test reads (locmem would st
 import hashlib
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 
 from django.core.mail.backends.base import BaseEmailBackend
+
+from tests.waiting import wait_until
 
 
 def _attachment(attachment) -> dict:
@@ -33,9 +34,7 @@ class FlakyFileBackend(BaseEmailBackend):
             calls.write(f"{os.getpid()}\n")
         if os.environ.get("FLAKY_EMAIL_HOLD") == "1":
             (folder / "entered").write_text(str(os.getpid()))
-            deadline = time.monotonic() + 60
-            while not (folder / "release").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until((folder / "release").exists, timeout=60, interval=0.05)
         if (folder / "down").exists():
             raise ConnectionError("simulated provider outage (down)")
         failures_file = folder / "failures-so-far"
@@ -54,9 +53,7 @@ class FlakyFileBackend(BaseEmailBackend):
             self.deliver(folder, message, record)
         if os.environ.get("FLAKY_EMAIL_HOLD_AFTER") == "1":
             (folder / "accepted").write_text(str(os.getpid()))
-            deadline = time.monotonic() + 60
-            while not (folder / "release").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until((folder / "release").exists, timeout=60, interval=0.05)
         return len(email_messages)
 
     def deliver(self, folder: Path, message, record: dict) -> None:

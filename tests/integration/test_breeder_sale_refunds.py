@@ -15,12 +15,12 @@ from marketplace_app.models import MarketplaceTransaction
 from tests.api.conftest import bearer, body, send_json
 from tests.api.test_breeder_sale_invoices import URL, breeder_and_sale
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import connect_account, deliver_and_process, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import connect_account, deliver_and_process
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
-def test_the_breeders_refunds_show_on_the_purchase_once_each(fake_stripe):  # noqa: F811
+def test_the_breeders_refunds_show_on_the_purchase_once_each(fake_stripe):
     tenant, tx, _, buyer_login = breeder_and_sale(amount=90_000, mode="stripe")
     connect_account(tenant=tenant)
     owner = bearer(tenant.owner_user)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from breederhq.errors import IllegalTransition
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
 from config.database_routing import DATABASE_ALIASES
@@ -43,7 +44,7 @@ def test_a_refused_action_sends_nothing():
     with tenant_context(kennel.pk):
         contact = ContactFactory(tenant=kennel, email="jamie@example.test")
         invoice = make_invoice(contact=contact)
-        with pytest.raises(Exception):
+        with pytest.raises(IllegalTransition):  # a draft has no payment to confirm
             tenant.invoice_confirm_payment(invoice_id=invoice.pk, actor=kennel.owner_user)
     assert emails() == []
 

@@ -1,7 +1,5 @@
 """The three real cross-database flows, end to end across both databases through the outbox."""
 
-import time
-
 import pytest
 from django.core.management import call_command
 
@@ -16,6 +14,7 @@ from tenant_app import services as tenant
 from tenant_app.models import Contact, Invoice
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 
@@ -139,11 +138,9 @@ def test_a_real_worker_relays_the_invoice_paid_flow(breeder_sale, celery_worker)
     kennel, _buyer, tx, invoice, _contact = breeder_sale
     with tenant_context(kennel.pk):
         tenant.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="pay-w")
-    deadline = time.monotonic() + 30
-    while (
-        time.monotonic() < deadline
-        and MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status != "paid"
-    ):
-        time.sleep(0.2)
-    assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid"
+    assert wait_until(
+        lambda: MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid",
+        timeout=30,
+        interval=0.2,
+    )
     call_command("crossdb_check")

@@ -32,7 +32,7 @@ from breederhq.models import OutboundEmail
 from config.database_routing import DATABASE_ALIASES
 from tests.api.conftest import body, send_json
 from tests.fakes.stripe_server import signed_delivery, stripe_event
-from tests.payments_app.conftest import WEBHOOK_SECRET, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import WEBHOOK_SECRET
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
@@ -225,14 +225,14 @@ NOTHING_FLAGGED = {"synced": 1, "mismatch": 0, "missing_remote": 0, "missing_loc
 
 
 @pytest.fixture
-def worker(fake_stripe, start_celery_worker, settings):  # noqa: F811
+def worker(fake_stripe, start_celery_worker, settings):
     settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
     return start_celery_worker(
         STRIPE_API_BASE=fake_stripe.url, STRIPE_SECRET_KEY="sk_test_fake", STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY
     )
 
 
-def test_a_service_provider_sells_is_paid_by_card_refunds_part_and_reconciliation_agrees(fake_stripe, worker):  # noqa: F811
+def test_a_service_provider_sells_is_paid_by_card_refunds_part_and_reconciliation_agrees(fake_stripe, worker):
     # The provider: signs up, becomes a provider, onboards to Stripe, chooses Stripe, lists.
     groomer = Person("groomer@journeys.test", "Gwen").sign_up()
     profile = groomer.call(
@@ -315,7 +315,7 @@ def test_a_service_provider_sells_is_paid_by_card_refunds_part_and_reconciliatio
     assert nightly_reconciliation() == NOTHING_FLAGGED
 
 
-def test_a_breeder_bills_a_sale_is_paid_by_card_refunds_part_and_reconciliation_agrees(fake_stripe, worker):  # noqa: F811
+def test_a_breeder_bills_a_sale_is_paid_by_card_refunds_part_and_reconciliation_agrees(fake_stripe, worker):
     # The breeder: signs up, creates its business (a tenant), onboards it to Stripe, chooses Stripe,
     # becomes the business's marketplace provider and lists a puppy.
     breeder = Person("owner@sunny-journeys.test", "Sam").sign_up()

@@ -186,7 +186,7 @@ class InvoiceActions(RuleBasedStateMachine):
 
     def teardown(self):
         self.driver.close()
-        for alias, atomic in zip(("marketplace", "default"), reversed(self._atomics)):
+        for alias, atomic in zip(("marketplace", "default"), reversed(self._atomics), strict=True):
             transaction.set_rollback(True, using=alias)
             atomic.__exit__(None, None, None)
 
@@ -265,7 +265,7 @@ class InvoiceActions(RuleBasedStateMachine):
             trail = _trail(self.kind, invoice.pk)
             assert len(trail) == invoice.version
             assert trail[0] == ("created", "", "draft")
-            for (_, _, previous_new), (_, old, new) in zip(trail, trail[1:]):
+            for (_, _, previous_new), (_, old, new) in itertools.pairwise(trail):
                 assert old == previous_new
                 assert old == new or INVOICE_TRANSITIONS.can(old, new), (old, new)
             assert trail[-1][2] == status

@@ -67,7 +67,7 @@ def test_forward_from_the_previous_schema_backfills_each_due_date_from_due_at():
         _migrate(PREVIOUS)
         assert "due_date" not in _columns()
         # What the previous release stored: an instant, in whatever offset the client sent.
-        for invoice_id, (instant, _) in zip(ids, INSTANTS):
+        for invoice_id, (instant, _) in zip(ids[:-1], INSTANTS, strict=True):
             _set_due_at(invoice_id, instant)
         _set_due_at(ids[-1], "2031-06-15 12:00:00+00")
     finally:

@@ -22,6 +22,7 @@ from tests.api.conftest import bearer
 from tests.factories.marketplace import ProviderFactory, make_listing
 from tests.factories.tenant import UserFactory
 from tests.locks import table_locked
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
 
@@ -111,9 +112,7 @@ def test_a_client_past_its_concurrent_searches_gets_429_and_the_site_keeps_answe
     with table_locked("marketplace", "service_listings"):
         thread = threading.Thread(target=slow_search)
         thread.start()
-        deadline = time.monotonic() + 10
-        while request_redis.client().zcard(slots) == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_until(lambda: request_redis.client().zcard(slots) > 0, timeout=10, interval=0.02)
         refused = Client().get(SEARCH, {"q": "cat"})
         assert refused.status_code == 429 and refused["Content-Type"] == "application/problem+json"
         assert refused.json()["code"] == "throttled" and int(refused["Retry-After"]) == 5

@@ -154,20 +154,24 @@ def test_invoice_state_machine(operations):
     for operation in operations:
         current = MarketplaceInvoice.objects.get(pk=invoice.pk)
         calls = {
-            "send": lambda: services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=current.version),
-            "buyer_claim": lambda: services.marketplace_invoice_buyer_mark_paid(
+            "send": lambda current=current: services.marketplace_invoice_send(
+                invoice_id=invoice.pk, expected_version=current.version
+            ),
+            "buyer_claim": lambda current=current: services.marketplace_invoice_buyer_mark_paid(
                 invoice_id=invoice.pk,
                 buyer_id=buyer.pk,
                 receipt_url="https://files.test/r.pdf",
                 expected_version=current.version,
             ),
-            "reject_claim": lambda: services.marketplace_invoice_reject_payment_claim(
+            "reject_claim": lambda current=current: services.marketplace_invoice_reject_payment_claim(
                 invoice_id=invoice.pk, expected_version=current.version
             ),
             "confirm_paid": lambda: services.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual"),
-            "void": lambda: services.marketplace_invoice_void(invoice_id=invoice.pk, expected_version=current.version),
+            "void": lambda current=current: services.marketplace_invoice_void(
+                invoice_id=invoice.pk, expected_version=current.version
+            ),
             "refund_part": lambda: services.marketplace_invoice_refund(invoice_id=invoice.pk, amount_cents=1000),
-            "refund_rest": lambda: services.marketplace_invoice_refund(
+            "refund_rest": lambda refunded=refunded: services.marketplace_invoice_refund(
                 invoice_id=invoice.pk, amount_cents=max(total - refunded, 1) if total - refunded else 1
             ),
         }

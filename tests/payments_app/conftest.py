@@ -1,28 +1,9 @@
+"""Helpers for the payment tests. The shared Stripe fixtures (fake_stripe, stripe_tenant) are in
+tests/fixtures/stripe.py, registered for the whole suite in tests/conftest.py."""
+
 import pytest
 
-from payments_app import stripe_gateway
-from tests.fakes.stripe_server import FakeStripe
-
 WEBHOOK_SECRET = "whsec_test_secret_for_breederhq"
-
-
-@pytest.fixture
-def fake_stripe(settings):
-    """The fake Stripe API, with the gateway (client and breaker) pointed at it and reset."""
-    server = FakeStripe().start()
-    settings.STRIPE_API_BASE = server.url
-    settings.STRIPE_SECRET_KEY = "sk_test_fake"
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    settings.STRIPE_TIMEOUT_SECONDS = 1
-    settings.STRIPE_BREAKER_FAIL_MAX = 3
-    stripe_gateway.stripe_client.cache_clear()
-    stripe_gateway.stripe_breaker.cache_clear()
-    stripe_gateway.stripe_breaker().close()
-    yield server
-    stripe_gateway.stripe_breaker().close()
-    stripe_gateway.stripe_client.cache_clear()
-    stripe_gateway.stripe_breaker.cache_clear()
-    server.stop()
 
 
 @pytest.fixture
@@ -76,17 +57,6 @@ def _create_account(*, tenant, provider, status, enabled, allow_manual_fallback,
         details_submitted=True,
         allow_manual_fallback=allow_manual_fallback,
     )
-
-
-@pytest.fixture
-def stripe_tenant(db):
-    from tests.factories.tenant import ContactFactory, TenantFactory
-
-    tenant = TenantFactory(marketplace_payment_mode="stripe")
-    account = connect_account(tenant=tenant)
-    with tenant_context(tenant.pk):
-        contact = ContactFactory(tenant=tenant)
-    return StripeTenant(tenant, account, contact)
 
 
 def sent_tenant_invoice(st: StripeTenant, *, amount=25_000, **kwargs):

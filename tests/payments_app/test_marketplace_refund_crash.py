@@ -25,13 +25,18 @@ from marketplace_app.models import (
 from payments_app import services
 from payments_app.models import RefundRequest, StripeWebhookEvent
 from tests.api.conftest import body, send_json
-from tests.api.test_refund_channels import M, marketplace_card_paid, payment_row  # noqa: F401
+from tests.api.test_refund_channels import M, paid_marketplace_invoice, payment_row
 from tests.breederhq.conftest import relay_until_quiet
 from tests.crossdb_app import faults as fault_plan
 from tests.fakes.stripe_server import stripe_event
-from tests.payments_app.conftest import deliver_and_process, every_row, fake_stripe  # noqa: F401
+from tests.payments_app.conftest import deliver_and_process, every_row
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
+
+
+@pytest.fixture
+def marketplace_card_paid(fake_stripe):
+    return paid_marketplace_invoice(fake_stripe)
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ def invoice_of(invoice) -> MarketplaceInvoice:
 
 @pytest.mark.parametrize("step", ["refund.accepted", "refund.recorded"])
 @pytest.mark.parametrize("order", ["retry_then_webhook", "webhook_then_retry"])
-def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, marketplace_card_paid, step, order):  # noqa: F811
+def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, marketplace_card_paid, step, order):
     client, invoice, intent_id = marketplace_card_paid
     url, data = f"{M}invoices/{invoice.pk}/", {"action": "refund", "amount_cents": 2000, "version": invoice.version}
     faults.inject(step, crash=True)
@@ -111,7 +116,7 @@ def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, m
     assert len(fake_stripe.objects["refunds"]) == 1
 
 
-def test_the_database_refuses_a_second_record_of_one_stripe_refund(fake_stripe, marketplace_card_paid):  # noqa: F811
+def test_the_database_refuses_a_second_record_of_one_stripe_refund(fake_stripe, marketplace_card_paid):
     _, invoice, _ = marketplace_card_paid
     MarketplaceInvoiceRefund.objects.using("marketplace").create(
         invoice_id=invoice.pk, stripe_refund_id="re_1", amount_cents=100, currency=invoice.currency

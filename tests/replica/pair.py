@@ -20,8 +20,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 APP_ROLE = "breederhq_app"
 DATABASE = "breederhq_marketplace"
@@ -197,11 +198,9 @@ class PostgresPair:
     def wait_replayed(self, timeout: float = 10.0) -> None:
         """Until the standby has replayed everything the primary wrote so far."""
         lsn = self.psql("SELECT pg_current_wal_lsn()").strip()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.psql(f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn", port=self.standby_port).strip() == "t":
-                return
-            time.sleep(0.05)
+        query = f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"
+        if wait_until(lambda: self.psql(query, port=self.standby_port).strip() == "t", timeout=timeout, interval=0.05):
+            return
         raise TimeoutError(f"the standby did not replay {lsn} within {timeout} s")
 
     def stop(self) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog, Payment, PaymentConfirmationAudit, Tenant
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
+from tests.locks import a_session_waits_for_a_lock
 
 pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
 
@@ -40,19 +40,9 @@ class Worker(threading.Thread):
 
 
 def wait_until_a_session_waits_for_a_lock(expected: int = 1) -> None:
-    """Polls pg_stat_activity until `expected` other sessions are blocked on a row lock."""
-    for _ in range(400):
-        with connection.cursor() as cursor:
-            # Inside a transaction the statistics views are a snapshot taken at first use.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] >= expected:
-                return
-        time.sleep(0.025)
-    pytest.fail("no session ever waited for the lock")
+    """Until `expected` other sessions are blocked on a row lock (tests/locks.py)."""
+    if not a_session_waits_for_a_lock(expected):
+        pytest.fail("no session ever waited for the lock")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ DomainError) changes nothing at all.
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.db import transaction
@@ -173,7 +174,7 @@ class InvoiceActions(RuleBasedStateMachine):
             )
             assert len(trail) == invoice.version
             assert trail[0] == ("", "draft")
-            for (_, previous_new), (old, new) in zip(trail, trail[1:]):
+            for (_, previous_new), (old, new) in pairwise(trail):
                 assert old == previous_new
                 assert old == new or INVOICE_TRANSITIONS.can(old, new), (old, new)
             assert trail[-1][1] == status

@@ -7,11 +7,12 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from breederhq.api.pagination import PageNumber
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS
 from breederhq.errors import NotFound
 from marketplace_app import services
 from marketplace_app.api import serializers as s
-from marketplace_app.api.views.common import _ProviderView, _valid
+from marketplace_app.api.views.common import _ProviderView
 from marketplace_app.models import MarketplaceUser, UserBlock
 
 
@@ -41,7 +42,7 @@ class BlockListView(_ProviderView):
         responses={201: s.BlockOut, **WRITE_ERRORS},
     )
     def post(self, request):
-        data = _valid(s.BlockIn, request.data)
+        data = validated(s.BlockIn, request.data)
         if not MarketplaceUser.objects.using("marketplace").filter(pk=data["user_id"]).exists():
             raise NotFound(f"Marketplace user {data['user_id']} not found.")
         block = services.user_block_create(

@@ -1,4 +1,5 @@
-"""What the marketplace views share: input validation, the public base view, the provider base view."""
+"""What the marketplace views share: the public base view, the provider base view. (Input is validated
+with breederhq/api/params.py `validated`.)"""
 
 from __future__ import annotations
 
@@ -8,12 +9,6 @@ from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.errors import PermissionDenied
 from breederhq.read_replica import ReplicaReadsMixin
-
-
-def _valid(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class PublicAPIView(ReplicaReadsMixin, MarketplaceAPIView):

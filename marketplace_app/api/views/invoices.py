@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.pagination import PageNumber
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, RECEIPT_FILE, WRITE_ERRORS
 from breederhq.api.uploads import (
     RECEIPT_UPLOAD_PARSERS,
@@ -21,7 +22,7 @@ from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
-from marketplace_app.api.views.common import _ProviderView, _valid
+from marketplace_app.api.views.common import _ProviderView
 from marketplace_app.invoicing import MARKETPLACE_INVOICES
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
 from tenant_app.accounts import require_verified_email
@@ -86,7 +87,7 @@ class MarketplaceInvoiceListView(_ProviderView):
     )
     def post(self, request):
         require_verified_email(request.user, to="sell")
-        data = _valid(s.MarketplaceInvoiceIn, request.data)
+        data = validated(s.MarketplaceInvoiceIn, request.data)
         provider = self.provider(request)
         if (
             not MarketplaceTransaction.objects.using("marketplace")
@@ -135,7 +136,7 @@ class MarketplaceInvoiceDetailView(MarketplaceAPIView):
         "invoice. A stale version is 409 `version_conflict` with `current_version`.",
     )
     def patch(self, request, invoice_id: int):
-        data = _valid(s.MarketplaceInvoicePatch, request.data)
+        data = validated(s.MarketplaceInvoicePatch, request.data)
         version = expected_version_from_request(request, data.get("version"))
         me = request.marketplace_user.pk
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=me)
@@ -230,7 +231,7 @@ class MarketplaceInvoiceReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIVi
         summary="Upload your payment receipt (buyer, manual invoice): the invoice becomes pending_confirmation",
     )
     def post(self, request, invoice_id: int):
-        data = _valid(s.MarketplaceReceiptIn, request.data)
+        data = validated(s.MarketplaceReceiptIn, request.data)
         version = expected_version_from_request(request, data.get("version"))
         me = request.marketplace_user.pk
         invoice = selectors.marketplace_invoice_get_for_user(invoice_id=invoice_id, user_id=me)

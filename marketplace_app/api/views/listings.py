@@ -7,12 +7,13 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from breederhq.api.pagination import PageNumber
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import NotFound
 from marketplace_app import listing_images, selectors, services
 from marketplace_app.api import serializers as s
-from marketplace_app.api.views.common import PublicAPIView, _ProviderView, _valid
+from marketplace_app.api.views.common import PublicAPIView, _ProviderView
 from marketplace_app.models import ServiceListing
 from tenant_app.accounts import require_verified_email
 
@@ -72,7 +73,7 @@ class OwnListingListView(_ProviderView):
     def post(self, request):
         provider = self.provider(request)
         require_verified_email(request.user, to="sell")
-        data = _valid(s.ListingCreateIn, request.data)
+        data = validated(s.ListingCreateIn, request.data)
         listing = services.listing_create(provider_id=provider.pk, **data)
         return _own_listing_response(listing, status.HTTP_201_CREATED)
 
@@ -116,7 +117,7 @@ class OwnListingDetailView(_ProviderView):
     )
     def patch(self, request, listing_id: int):
         provider = self.provider(request)
-        data = _valid(s.ListingPatch, request.data)
+        data = validated(s.ListingPatch, request.data)
         version = expected_version_from_request(request, data.pop("version", None))
         action = data.pop("action", None)
         if action is not None:

@@ -9,10 +9,10 @@ from rest_framework.response import Response
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.keyset import Position, decode_position, encode_position
 from breederhq.api.pagination import MAX_PAGE_SIZE, RecentThreadsCursor, page_size_of
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
-from marketplace_app.api.views.common import _valid
 from marketplace_app.models import MessageThread
 
 #: Opening a thread with (or writing to) a provider that left the marketplace.
@@ -39,7 +39,7 @@ class ThreadListView(MarketplaceAPIView):
         responses={201: s.ThreadOut, **WRITE_ERRORS, **PROVIDER_GONE},
     )
     def post(self, request):
-        data = _valid(s.ThreadIn, request.data)
+        data = validated(s.ThreadIn, request.data)
         thread = services.message_thread_open(buyer_id=request.marketplace_user.pk, **data)
         thread = selectors.thread_get_for_user(thread_id=thread.pk, user_id=request.marketplace_user.pk)
         return Response(s.ThreadOut(thread).data, status=status.HTTP_201_CREATED)
@@ -89,6 +89,6 @@ class MessageListView(MarketplaceAPIView):
         responses={201: s.MessageOut, **WRITE_ERRORS, **PROVIDER_GONE},
     )
     def post(self, request, thread_id: int):
-        data = _valid(s.MessageIn, request.data)
+        data = validated(s.MessageIn, request.data)
         message = services.message_send(thread_id=thread_id, sender_id=request.marketplace_user.pk, body=data["body"])
         return Response(s.MessageOut(message).data, status=status.HTTP_201_CREATED)

@@ -10,12 +10,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from breederhq.api.pagination import PageNumber
+from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
 from breederhq.errors import Conflict, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
-from marketplace_app.api.views.common import PublicAPIView, _ProviderView, _valid
+from marketplace_app.api.views.common import PublicAPIView, _ProviderView
 from marketplace_app.models import Provider, ServiceListing
 from tenant_app.accounts import require_verified_email
 
@@ -126,7 +127,7 @@ class ProviderMeView(_ProviderView):
     )
     def post(self, request):
         require_verified_email(request.user, to="sell")
-        data = _valid(s.ProviderCreateIn, request.data)
+        data = validated(s.ProviderCreateIn, request.data)
         kind, tenant_id = data.pop("kind"), data.pop("tenant_id", None)
         if kind == Provider.Kind.BREEDER:
             _require_tenant_owner(request.user, tenant_id)
@@ -182,7 +183,7 @@ class ProviderMeView(_ProviderView):
         description="Send `version` (or If-Match); a stale one is 409 `version_conflict` with `current_version`.",
     )
     def patch(self, request):
-        data = _valid(s.ProviderPatch, request.data)
+        data = validated(s.ProviderPatch, request.data)
         version = expected_version_from_request(request, data.pop("version", None))
         provider = services.provider_update_profile(
             provider_id=self.provider(request).pk, expected_version=version, **data

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.keyset import KeysetPagination
+from breederhq.api.params import validated
 from breederhq.api.schema import (
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_SCHEMA,
@@ -30,7 +31,6 @@ from breederhq.api.versioning import IF_MATCH, expected_version_from_request, ve
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
-from marketplace_app.api.views.common import _valid
 from marketplace_app.models import MarketplaceTransaction
 from tenant_app.accounts import require_verified_email
 from tenant_app.api.serializers import ReceiptIn
@@ -82,7 +82,7 @@ class TransactionListView(MarketplaceAPIView):
                 code="idempotency_key_required",
             )
         require_verified_email(request.user, to="buy")
-        data = _valid(s.TransactionIn, request.data)
+        data = validated(s.TransactionIn, request.data)
         provider_id = selectors.listing_provider_id(listing_id=data["listing_id"])
         if provider_id is None:
             raise ValidationFailed("That listing is not on sale.", field_errors={"listing_id": ["Not available."]})
@@ -197,7 +197,7 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
         from tenant_app import services as tenant_services
         from tenant_app.models import Invoice
 
-        data = _valid(ReceiptIn, request.data)
+        data = validated(ReceiptIn, request.data)
         check_receipt(data["receipt"])
         # Optional here (unlike the other mark_paid endpoints): a buyer has no read of the breeder's
         # invoice before the first upload; when sent, it is compared under the invoice's row lock.
@@ -263,7 +263,7 @@ class TransactionDetailView(MarketplaceAPIView):
         "Cancelling a breeder's sale voids its unpaid tenant invoice (through the outbox).",
     )
     def patch(self, request, transaction_id: int):
-        _valid(s.TransactionPatch, request.data)
+        validated(s.TransactionPatch, request.data)
         self._own(request, transaction_id)
         services.transaction_cancel(transaction_id=transaction_id)
         return Response(s.TransactionOut(self._own(request, transaction_id)).data)

@@ -22,7 +22,7 @@ def _contact_payload(contacts: list[Contact]) -> list[dict]:
     """Rows plus the linked marketplace person, resolved for the whole page in one query."""
     linked = resolve(contacts, "marketplace_user_id")
     out = []
-    for contact, ref in zip(contacts, linked):
+    for contact, ref in zip(contacts, linked, strict=True):
         contact.marketplace_user = (
             None
             if ref is None

@@ -10,7 +10,7 @@ from breederhq.api.base import MANAGER_ROLES, READ_ROLES, TenantAPIView, refuse
 from breederhq.api.pagination import PageNumber
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
-from breederhq.api.versioning import IF_MATCH_PATTERN
+from breederhq.api.versioning import IF_MATCH_PATTERN, version_etag
 from breederhq.api.versioning import expected_version_from_request as _expected_version
 from breederhq.errors import NotFound, PermissionDenied
 from tenant_app import selectors, services
@@ -31,7 +31,9 @@ def _membership_response(membership_id: int, *, tenant_id: int, status_code: int
     membership = selectors.membership_list(tenant_id=tenant_id).filter(pk=membership_id).first()
     if membership is None:
         raise NotFound(f"Membership {membership_id} not found.")
-    return Response(s.TenantMemberOut(membership).data, status=status_code, headers={"ETag": f'"{membership.version}"'})
+    return Response(
+        s.TenantMemberOut(membership).data, status=status_code, headers={"ETag": version_etag(membership.version)}
+    )
 
 
 INVITE_ERRORS = {

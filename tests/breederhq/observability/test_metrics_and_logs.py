@@ -81,7 +81,7 @@ def test_log_lines_are_json_with_the_request_and_task_context():
     try:
         line = format_record("invoice %s issued", 42)
     finally:
-        for var, token in zip((context.request_id, context.task_id, context.tenant_id), tokens):
+        for var, token in zip((context.request_id, context.task_id, context.tenant_id), tokens, strict=True):
             var.reset(token)
     assert line["message"] == "invoice 42 issued"
     assert (line["request_id"], line["task_id"], line["tenant"], line["level"]) == ("req-123456", "task-9", "7", "INFO")

@@ -1,12 +1,12 @@
 """A real worker logs JSON lines (LOG_FORMAT=json) with the task id and name, secrets scrubbed."""
 
 import json
-import time
 
 import pytest
 
 from config.database_routing import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
@@ -26,9 +26,7 @@ def test_worker_log_lines_are_json_with_the_task_id_and_name(tmp_path):
             "tests.jobs.log_a_line", args=["charging with sk_live_abcdef123456"], queue="default"
         )
         result.get(timeout=60)
-        deadline = time.monotonic() + 30
-        while "charging with" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: "charging with" in log.read_text(), timeout=30)
     finally:
         worker.stop()
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]

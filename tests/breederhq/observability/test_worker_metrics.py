@@ -13,7 +13,6 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_
 
 
 def test_metrics_scraped_from_the_web_include_the_workers_email_and_job(tmp_path, monkeypatch, client, settings):
-    import time
 
     from breederhq.tasks import purge_expired_idempotency_keys
 
@@ -29,9 +28,7 @@ def test_metrics_scraped_from_the_web_include_the_workers_email_and_job(tmp_path
             to=["ada@example.test"],
             context={"name": "Ada", "url": "https://x.test"},
         )
-        deadline = time.monotonic() + 60
-        while OutboundEmail.objects.using("default").get(pk=email.pk).status != "sent" and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent", timeout=60)
         purge_expired_idempotency_keys.delay().get(timeout=60)
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         job_counted = (

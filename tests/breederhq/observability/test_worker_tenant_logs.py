@@ -3,13 +3,13 @@ name: from the task's `tenant_id` argument, from the tenant header stamped when 
 a tenant's context, or from `tenant_context` inside the task; and never the previous task's tenant."""
 
 import json
-import time
 
 import pytest
 
 from breederhq.observability import context
 from config.database_routing import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
@@ -37,9 +37,7 @@ def test_worker_log_lines_name_the_tenant_of_the_work(tmp_path):
         no_tenant.get(timeout=60)
         sweep = current_app.send_task("tests.jobs.log_tenant_by_tenant", args=[[43, 44]], queue="default")
         sweep.get(timeout=60)
-        deadline = time.monotonic() + 30
-        while "sweep ends" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: "sweep ends" in log.read_text(), timeout=30)
     finally:
         worker.stop()
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
