@@ -11,7 +11,7 @@ They are not declared in the models' Meta: Django can only express an operator c
 expression index with django.contrib.postgres installed. tests/backoffice/test_admin_search_indexes.py
 EXPLAINs every admin search, so a search whose index is missing fails there.
 
-The incremental cross-database check (breederhq/crossdb_check.py) reads each source table's and
+The incremental cross-database check (breederhq/crossdb_check/) reads each source table's and
 each registry's rows changed since its watermark in (updated_at, id) order: `changed_rows_index`.
 """
 

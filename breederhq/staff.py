@@ -1,6 +1,6 @@
 """What the core needs to know about a staff member's session: is this a staff account, and has this
 session passed the second factor. The back office's second factor (breederhq/backoffice/second_factor.py)
-builds on these; the core's request plumbing (breederhq/tenancy.py) asks them without importing the
+builds on these; the core's request plumbing (breederhq/tenancy/request_context.py) asks them without importing the
 back office (docs/architecture/layers.md)."""
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def crossdb_check_task(
     """Beat job: the cross-database integrity check, logging every problem as an error. Every 15
     minutes incrementally (the rows changed since the last run), nightly in full (`mode="full"`);
     either stops after its time budget, well inside its time limit, and the next run of that mode
-    resumes where it stopped (breederhq/crossdb_check.py)."""
+    resumes where it stopped (breederhq/crossdb_check/)."""
     from breederhq.crossdb_check import run_crossdb_check
 
     report = run_crossdb_check(

@@ -22,7 +22,7 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expire_seconds": 55},
     },
-    "crossdb-check": {  # the rows changed since the last run (breederhq/crossdb_check.py)
+    "crossdb-check": {  # the rows changed since the last run (breederhq/crossdb_check/)
         "task": "breederhq.tasks.crossdb_check",
         "schedule": crontab(minute="*/15"),
     },

@@ -1,12 +1,12 @@
 """The stored PDFs of marketplace invoices and their refunds' credit notes (imported by
-marketplace_app/models.py; the columns are the invoice core's: breederhq/invoicing/models.py)."""
+marketplace_app/models/__init__.py; the columns are the invoice core's: breederhq/invoicing/models.py)."""
 
 from __future__ import annotations
 
 from django.db import models
 
 from breederhq.invoicing.models import AbstractInvoiceDocument
-from marketplace_app.models import MarketplaceInvoice
+from marketplace_app.models.invoices import MarketplaceInvoice
 
 
 class MarketplaceInvoiceDocument(AbstractInvoiceDocument):

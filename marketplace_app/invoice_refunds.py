@@ -1,7 +1,7 @@
 """The Stripe refunds recorded on marketplace invoices, one row per Stripe refund id.
 
 A card refund of a marketplace invoice is accepted by Stripe, then recorded in two databases: the
-refund request (tenant database, payments_app/refunds.py) and the invoice's refunded amount (this
+refund request (tenant database, payments_app/refunds/) and the invoice's refunded amount (this
 database). A process that dies between the two leaves one written and not the other; whoever
 finishes the refund afterwards (the client's retry, the sweep, the `refund.*` webhook, the outbox
 message `payments.refund_recorded`) records it through `marketplace_invoice_refund(...,

@@ -1,5 +1,5 @@
 """Models of a listing's images and of its moderation (marketplace database). Imported by
-marketplace_app/models.py, so they are the app's models like the others.
+marketplace_app/models/__init__.py, so they are the app's models like the others.
 
 The services that write them: marketplace_app/listing_images.py and marketplace_app/moderation.py.
 """

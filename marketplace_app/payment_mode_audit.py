@@ -2,7 +2,7 @@
 written in the transaction that makes it (payments_app/provider_payment_settings.py). Append-only: the
 application role may not update or delete it (breederhq/db_roles.py).
 
-Kept out of marketplace_app/models.py, which only imports it so the app registers the model.
+Kept out of marketplace_app/models/__init__.py, which only imports it so the app registers the model.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Model of staff's suspension of a provider (marketplace database). Imported by
-marketplace_app/models.py, so it is the app's model like the others; written only by
+marketplace_app/models/__init__.py, so it is the app's model like the others; written only by
 marketplace_app/provider_suspension.py.
 
 A table of its own rather than columns on `marketplace_providers`: suspensions are few, the

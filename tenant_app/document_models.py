@@ -1,4 +1,4 @@
-"""The stored PDFs of tenant invoices and their credit notes (imported by tenant_app/models.py;
+"""The stored PDFs of tenant invoices and their credit notes (imported by tenant_app/models/__init__.py;
 the columns are the invoice core's: breederhq/invoicing/models.py)."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.db import models
 
 from breederhq.invoicing.models import AbstractInvoiceDocument
-from tenant_app.models import Invoice, TenantOwned
+from tenant_app.models.invoices import Invoice
+from tenant_app.models.tenants import TenantOwned
 
 
 class InvoiceDocument(TenantOwned, AbstractInvoiceDocument):

@@ -1,6 +1,6 @@
 """tenant_app's answers to the core's identity port (breederhq/identity.py), registered by
 TenantAppConfig.ready(): a user's memberships and tenants, and the refresh-token family model. Moved
-here from breederhq/tenancy.py and breederhq/api/auth.py so the core imports no domain app
+here from breederhq/tenancy/ and breederhq/api/auth.py so the core imports no domain app
 (docs/architecture/layers.md)."""
 
 from __future__ import annotations

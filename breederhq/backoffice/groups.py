@@ -5,7 +5,7 @@
   restore a provider or listing, unblock a user), sees the dashboard. Edits nothing by hand.
 - `finance`: sees every admin page, works on a tenant (to reach its invoices), runs the payment
   actions (confirm, reject or expire a manual payment claim, resolve a reconciliation mismatch), sees
-  the dashboard, exports invoices, payments, refunds and money movements (breederhq/backoffice/exports.py).
+  the dashboard, exports invoices, payments, refunds and money movements (breederhq/backoffice/exports/).
 - superusers: everything (Django's `is_superuser`; no group needed).
 """
 

@@ -31,7 +31,7 @@ class JobStatus(models.Model):
 
 class JobCheckpoint(models.Model):
     """Where a job that works through a table in steps stands: one row per (job, key), e.g. the
-    cross-database check's watermark per source table (breederhq/crossdb_check.py)."""
+    cross-database check's watermark per source table (breederhq/crossdb_check/)."""
 
     job = models.CharField(max_length=200)
     key = models.CharField(max_length=200)

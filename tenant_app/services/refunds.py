@@ -70,7 +70,7 @@ def invoice_refund(
         raise ValidationFailed("An idempotency key is required.", field_errors={"idempotency_key": ["required"]})
     if through_provider:
         # A person asks: the money goes back through the channel that took it, keyed by their key
-        # (payments_app/refunds.py), and is recorded here once it has.
+        # (payments_app/refunds/), and is recorded here once it has.
         from breederhq.invoicing.payments import invoice_refund_through_channel
 
         return invoice_refund_through_channel(

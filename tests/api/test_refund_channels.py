@@ -1,5 +1,5 @@
 """Refunds through the channel that took the money, keyed by the client's Idempotency-Key, for tenant
-and marketplace invoices alike (payments_app/refunds.py), through HTTP and the fake Stripe."""
+and marketplace invoices alike (payments_app/refunds/), through HTTP and the fake Stripe."""
 
 from __future__ import annotations
 
