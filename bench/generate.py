@@ -17,6 +17,8 @@ import random
 import time
 from datetime import timedelta
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 SCALES = {
     # tenants, contacts/tenant, invoices/tenant, providers, listings/provider, transactions, threads,
     # messages in the one deep thread, messages per other thread, months of history
@@ -204,7 +206,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
 
     # --- Marketplace users first (the tenant side links contacts to them): the first `providers` are
     # the providers' logins, the rest buyers.
-    with transaction.atomic(using="marketplace"), connections["marketplace"].cursor() as cursor:
+    with transaction.atomic(using=MARKETPLACE_DB), connections[MARKETPLACE_DB].cursor() as cursor:
         insert_select(
             cursor,
             MarketplaceUser,
@@ -228,7 +230,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
     # shows that person's marketplace name. A buyer is one contact per tenant (a unique constraint).
     if (max(BENCH_TENANT_CONTACTS, p["contacts"]) + 1) // 2 > len(buyer_ids):
         raise SystemExit("too few marketplace buyers for a tenant's linked contacts to be distinct")
-    with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+    with transaction.atomic(using=TENANT_DB), connections[TENANT_DB].cursor() as cursor:
         insert_select(
             cursor,
             Tenant,
@@ -242,7 +244,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         bench_tenant_id = next(tenant_id for tenant_id, slug in tenants if slug == BENCH_TENANT_SLUG)
     invoice_ids: dict[int, list[int]] = {}
     for first in range(0, len(tenant_ids), TENANTS_PER_COMMIT):
-        with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+        with transaction.atomic(using=TENANT_DB), connections[TENANT_DB].cursor() as cursor:
             for index, tenant_id in enumerate(tenant_ids[first : first + TENANTS_PER_COMMIT], start=first):
                 cursor.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)])
                 contacts = BENCH_TENANT_CONTACTS if tenant_id == bench_tenant_id else p["contacts"]
@@ -286,7 +288,7 @@ def generate(scale: str, *, seed: int = 7, log=print) -> dict:
         )
 
     # --- Marketplace side, on one connection with the lookup tables.
-    mp = "marketplace"
+    mp = MARKETPLACE_DB
     with connections[mp].cursor() as cursor:
         cursor.execute("SELECT setseed(%s)", [seed / 100])
         load_texts(cursor)
@@ -488,10 +490,10 @@ def database_sizes() -> dict[str, int]:
     from django.db import connections
 
     sizes = {}
-    for alias in ("default", "marketplace"):
+    for alias in (TENANT_DB, MARKETPLACE_DB):
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT pg_database_size(current_database())")
-            sizes["tenant" if alias == "default" else alias] = cursor.fetchone()[0]
+            sizes["tenant" if alias == TENANT_DB else alias] = cursor.fetchone()[0]
     return sizes
 
 
@@ -519,12 +521,12 @@ def ensure_logins() -> dict:
     tenant = Tenant.objects.get(slug=BENCH_TENANT_SLUG)
     with tenant_context(tenant.pk):
         TenantMembership.objects.get_or_create(tenant=tenant, user=owner, defaults={"role": "owner"})
-    deep = MessageThread.objects.using("marketplace").order_by("pk").select_related("provider__user").first()
+    deep = MessageThread.objects.using(MARKETPLACE_DB).order_by("pk").select_related("provider__user").first()
     provider_login = login("bench-provider@bench.test")
     marketplace_user = deep.provider.user
     if marketplace_user.tenant_user_id != provider_login.pk:
         marketplace_user.tenant_user_id = provider_login.pk
-        marketplace_user.save(using="marketplace", update_fields=["tenant_user_id"])
+        marketplace_user.save(using=MARKETPLACE_DB, update_fields=["tenant_user_id"])
     return {
         "owner": owner.email,
         "provider": provider_login.email,

@@ -10,7 +10,7 @@ from django.db import connections
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 
 
 def heartbeat_key_prefix() -> str:

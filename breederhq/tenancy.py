@@ -31,6 +31,7 @@ from django.apps import apps
 from django.db import connections, migrations, models, transaction
 from django.http import JsonResponse
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import PermissionDenied
 from breederhq.observability import context as log_context
 
@@ -93,7 +94,7 @@ def tenant_owned_models() -> list[type[models.Model]]:
         (
             m
             for m in apps.get_models()
-            if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == "default"
+            if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == TENANT_DB
         ),
         key=lambda m: m._meta.db_table,
     )
@@ -167,13 +168,13 @@ def same_tenant_foreign_key(table: str, column: str, parent_table: str) -> migra
 # --- Reading and setting the context ---------------------------------------------------------------
 
 
-def current_tenant_id(*, using: str = "default") -> int | None:
+def current_tenant_id(*, using: str = TENANT_DB) -> int | None:
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {CURRENT_TENANT_SQL}")
         return cursor.fetchone()[0]
 
 
-def require_tenant_id(*, using: str = "default") -> int:
+def require_tenant_id(*, using: str = TENANT_DB) -> int:
     """The tenant of the current context; services call this instead of taking a tenant argument,
     so the tenant always comes from the authenticated membership or the task, never the caller."""
     tenant_id = current_tenant_id(using=using)
@@ -190,7 +191,7 @@ def _set_local(cursor, name: str, value: str) -> None:
 
 
 @contextmanager
-def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
+def tenant_context(tenant_id: int, *, using: str = TENANT_DB) -> Iterator[int]:
     """Run the block in one transaction whose RLS context is `tenant_id`.
 
     The setting is transaction-local, so it cannot outlive the block on a reused connection. When
@@ -218,7 +219,7 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
-def own_rows_context(user_id: int, *, using: str = "default") -> Iterator[int]:
+def own_rows_context(user_id: int, *, using: str = TENANT_DB) -> Iterator[int]:
     """Run the block in one transaction where `app.current_user_id` names the user (transaction-local),
     and no tenant: only what the policies give a user as such is visible, e.g. their own memberships,
     the invitations sent to their email. No audit: nobody reads anyone else's rows here."""
@@ -231,7 +232,7 @@ def own_rows_context(user_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
-def platform_context(*, using: str = "default") -> Iterator[None]:
+def platform_context(*, using: str = TENANT_DB) -> Iterator[None]:
     """Run the block in one transaction that may read and write the platform's own rows of a table
     keyed by `owner_tenant_id` (rows whose owner is NULL: a marketplace invoice's payment, a
     service provider's Stripe account). It reaches no tenant's rows: those still need
@@ -251,7 +252,7 @@ def platform_context(*, using: str = "default") -> Iterator[None]:
 
 
 @contextmanager
-def owner_context(tenant_id: int | None, *, using: str = "default") -> Iterator[None]:
+def owner_context(tenant_id: int | None, *, using: str = TENANT_DB) -> Iterator[None]:
     """The context that reaches a row keyed by `owner_tenant_id`: its tenant's, or the platform's
     when the owner is NULL."""
     if tenant_id is None:
@@ -264,7 +265,7 @@ def owner_context(tenant_id: int | None, *, using: str = "default") -> Iterator[
 
 @contextmanager
 def system_read_context(
-    *, job: str, using: str = "default", user_id: int | None = None, reason: str | None = None
+    *, job: str, using: str = TENANT_DB, user_id: int | None = None, reason: str | None = None
 ) -> Iterator[None]:
     """Let a scheduled job — or a staff member's back-office page — read every tenant's rows for the
     block (one transaction), audited.
@@ -302,7 +303,7 @@ def system_read_context(
 # --- Per-request context (connection checkout) -----------------------------------------------------
 
 
-def set_connection_context(*, tenant_id: int | None, user_id: int | None, using: str = "default") -> None:
+def set_connection_context(*, tenant_id: int | None, user_id: int | None, using: str = TENANT_DB) -> None:
     """Session-level settings for one request; `reset_connection_context` must follow in `finally`."""
     if tenant_id is not None:  # the request's log lines (cleared when it finishes) and the tasks it publishes
         log_context.tenant_id.set(str(tenant_id))
@@ -318,7 +319,7 @@ def set_connection_context(*, tenant_id: int | None, user_id: int | None, using:
         )
 
 
-def reset_connection_context(*, using: str = "default") -> None:
+def reset_connection_context(*, using: str = TENANT_DB) -> None:
     """Clear both settings; if that fails the connection is closed, so nothing can leak through it."""
     connection = connections[using]
     # Not only when our helpers set something: after any request whose statements could have set
@@ -336,7 +337,7 @@ def reset_connection_context(*, using: str = "default") -> None:
         connection.close()
 
 
-def user_memberships(user_id: int, *, using: str = "default") -> list:
+def user_memberships(user_id: int, *, using: str = TENANT_DB) -> list:
     """A user's own memberships in tenants that are not deleted, by tenant id, each with its `tenant`
     loaded (tenant_app/identity.py answers, through the identity port breederhq/identity.py). Readable
     before any tenant is chosen only while `app.current_user_id` names the user (the memberships
@@ -355,7 +356,7 @@ def write_authorization_audit(
     allowed: bool,
     reason: str,
     request=None,
-    using: str = "default",
+    using: str = TENANT_DB,
 ) -> None:
     from breederhq.models import AuthorizationAudit
 
@@ -488,7 +489,7 @@ class TenantContextMiddleware:
         request.tenant_membership = None
         used = _ConnectionUse()
         try:
-            with connections["default"].execute_wrapper(used):
+            with connections[TENANT_DB].execute_wrapper(used):
                 user = getattr(request, "user", None)
                 if user is not None and user.is_authenticated and not _unverified_staff(user):
                     denied = activate_request_tenant(request, user)
@@ -502,7 +503,7 @@ class TenantContextMiddleware:
             # statements to the tenant database (the Stripe webhook's inbox insert), or nothing (a
             # marketplace read served from the identity cache), cannot have changed its session.
             if used.may_have_set_session:
-                reset_connection_context(using="default")
+                reset_connection_context(using=TENANT_DB)
 
 
 def _unverified_staff(user) -> bool:
@@ -541,8 +542,8 @@ def support_tenant_access(
     from breederhq.models import CrossTenantQueryAudit
 
     allowed = bool(staff_user is not None and staff_user.is_active and staff_user.is_staff and reason.strip())
-    with transaction.atomic(using="default"):
-        CrossTenantQueryAudit.objects.using("default").create(
+    with transaction.atomic(using=TENANT_DB):
+        CrossTenantQueryAudit.objects.using(TENANT_DB).create(
             user_id=getattr(staff_user, "pk", None),
             source_tenant_id=source_tenant_id,
             target_tenant_id=tenant_id,
@@ -555,5 +556,5 @@ def support_tenant_access(
             "Cross-tenant access needs an active staff user and a stated reason.",
             code="cross_tenant_denied",
         )
-    with tenant_context(tenant_id, using="default") as scoped:
+    with tenant_context(tenant_id, using=TENANT_DB) as scoped:
         yield scoped

@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from breederhq.crossdb_check import DEMO_FAULT_KEY
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 DEMO_PASSWORD = "demo-password-123"
 #: The loggers the deliberate faults go through (the webhook inbox, the outbox relay, email sending).
@@ -166,7 +167,7 @@ def _sunny_kennels() -> None:
 def load_demo_data(*, back_office: bool = True) -> list[tuple[str, str]]:
     """Create the demo rows if missing; return (login, description) pairs to print. `back_office`
     adds what fills every admin page (Stripe events, outbox, audits...; see below)."""
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         _user(email="admin@breederhq.test", is_staff=True, is_superuser=True, first_name="Ada")
         _sunny_kennels()
     logins = [
@@ -191,17 +192,17 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
     from marketplace_app.models import MarketplaceTransaction, MarketplaceUser, MessageThread, Provider, ServiceListing
 
     def marketplace_user(*, email: str, display_name: str, kind: str) -> MarketplaceUser:
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             login = _user(email=email, first_name=display_name.split()[0])
-        found = MarketplaceUser.all_objects.using("marketplace").filter(email=email).first()
+        found = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email=email).first()
         if found is None:
             found = MarketplaceUser(email=email, display_name=display_name, kind=kind, tenant_user_id=login.pk)
-            found.save(using="marketplace")
+            found.save(using=MARKETPLACE_DB)
         return found
 
     buyer = marketplace_user(email="buyer@breederhq.test", display_name="Bea Buyer", kind="buyer")
     owner = marketplace_user(email="groomer@breederhq.test", display_name="Gus Groomer", kind="service_provider")
-    provider = Provider.all_objects.using("marketplace").filter(user=owner).first() or services.provider_create(
+    provider = Provider.all_objects.using(MARKETPLACE_DB).filter(user=owner).first() or services.provider_create(
         user=owner,
         kind="service_provider",
         business_name="Happy Paws Grooming",
@@ -235,7 +236,7 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
     ]
     listings = []
     for slug, title, description, category, price, metadata, images in demo_listings:
-        listing = ServiceListing.objects.using("marketplace").filter(slug=slug).first()
+        listing = ServiceListing.objects.using(MARKETPLACE_DB).filter(slug=slug).first()
         if listing is None:
             listing = services.listing_create(
                 provider_id=provider.pk,
@@ -253,7 +254,7 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
             listing = services.listing_transition(listing_id=listing.pk, target="active")
         listings.append(listing)
 
-    if not MessageThread.objects.using("marketplace").filter(provider=provider, buyer=buyer).exists():
+    if not MessageThread.objects.using(MARKETPLACE_DB).filter(provider=provider, buyer=buyer).exists():
         thread = services.message_thread_open(
             buyer_id=buyer.pk,
             provider_id=provider.pk,
@@ -264,7 +265,7 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
         services.message_send(thread_id=thread.pk, sender_id=owner.pk, body="Yes, 10am works. See you then!")
         services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="Booked, thank you.")
 
-    if not MarketplaceTransaction.objects.using("marketplace").filter(provider=provider, client=buyer).exists():
+    if not MarketplaceTransaction.objects.using(MARKETPLACE_DB).filter(provider=provider, client=buyer).exists():
         tx = services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, listing_id=listings[0].pk)
         invoice = services.marketplace_invoice_create(
             transaction_id=tx.pk, line_items=[services.LineItem(listings[0].title, listings[0].price_cents)]
@@ -298,8 +299,8 @@ def load_back_office_demo_data() -> None:
     tenant = Tenant.objects.get(slug="sunny-kennels")
     owner = _user(email="owner@sunny-kennels.test")
     staff = _user(email="admin@breederhq.test")
-    buyer = MarketplaceUser.all_objects.using("marketplace").get(email="buyer@breederhq.test")
-    groomer = Provider.all_objects.using("marketplace").get(business_name="Happy Paws Grooming")
+    buyer = MarketplaceUser.all_objects.using(MARKETPLACE_DB).get(email="buyer@breederhq.test")
+    groomer = Provider.all_objects.using(MARKETPLACE_DB).get(business_name="Happy Paws Grooming")
     maya = _in_tenant(tenant, lambda: Contact.objects.get(email="maya.lopez@example.test"))
     _link_contact(tenant, maya, buyer)
     _team(tenant, owner)
@@ -325,7 +326,7 @@ def _self_service(groomer) -> None:
     if not User.objects.filter(email="newcomer@breederhq.test").exists():
         account_sign_up(email="newcomer@breederhq.test", password="Demo-newcomer-2026!", first_name="Nia")
     slug = "demo-hidden-flea-dip"
-    if not ServiceListing.objects.using("marketplace").filter(slug=slug).exists():
+    if not ServiceListing.objects.using(MARKETPLACE_DB).filter(slug=slug).exists():
         listing = services.listing_create(
             provider_id=groomer.pk,
             slug=slug,
@@ -346,7 +347,7 @@ def _self_service(groomer) -> None:
     from marketplace_app.provider_suspension import provider_reinstate, provider_suspend
     from marketplace_app.suspension_models import ProviderSuspension
 
-    if not ProviderSuspension.objects.using("marketplace").filter(provider=groomer).exists():
+    if not ProviderSuspension.objects.using(MARKETPLACE_DB).filter(provider=groomer).exists():
         provider_suspend(
             provider_id=groomer.pk,
             reason="Unanswered complaints about missed appointments.",
@@ -370,7 +371,7 @@ def _invoice_documents(tenant) -> None:
     ]
     issued += [
         ("marketplace_invoice", invoice)
-        for invoice in MarketplaceInvoice.objects.using("marketplace").exclude(status=InvoiceStatus.DRAFT)
+        for invoice in MarketplaceInvoice.objects.using(MARKETPLACE_DB).exclude(status=InvoiceStatus.DRAFT)
     ]
     for kind, invoice in issued:
         try:
@@ -408,7 +409,7 @@ def _invitation_token(email: str) -> str:
     from breederhq.models import OutboundEmail
 
     body = (
-        OutboundEmail.objects.using("default")
+        OutboundEmail.objects.using(TENANT_DB)
         .filter(template="tenant_invitation", to=[email])
         .order_by("-id")
         .values_list("text_body", flat=True)
@@ -432,13 +433,13 @@ def _sunny_breeder(tenant, owner):
     from marketplace_app import services
     from marketplace_app.models import MarketplaceUser, Provider
 
-    provider = Provider.all_objects.using("marketplace").filter(tenant_id=tenant.pk).first()
+    provider = Provider.all_objects.using(MARKETPLACE_DB).filter(tenant_id=tenant.pk).first()
     if provider is not None:
         return provider
-    user = MarketplaceUser.all_objects.using("marketplace").filter(email=owner.email).first()
+    user = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email=owner.email).first()
     if user is None:
         user = MarketplaceUser(email=owner.email, display_name="Sunny Owner", kind="breeder", tenant_user_id=owner.pk)
-        user.save(using="marketplace")
+        user.save(using=MARKETPLACE_DB)
     return services.provider_create(
         user=user,
         kind="breeder",
@@ -571,12 +572,12 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         stripe_metadata,
     )
 
-    if StripeWebhookEvent.objects.using("default").filter(stripe_event_id__startswith="evt_demo_").exists():
+    if StripeWebhookEvent.objects.using(TENANT_DB).filter(stripe_event_id__startswith="evt_demo_").exists():
         return
     account_id = "acct_demo_sunny"
     # Onboarding (Stripe's account links) records the account; Stripe then tells us it is enabled.
     with tenant_context(tenant.pk):  # the account is the tenant's row (row-level security)
-        StripeConnectAccount.objects.using("default").get_or_create(
+        StripeConnectAccount.objects.using(TENANT_DB).get_or_create(
             stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant}
         )
     _stripe_event(
@@ -610,7 +611,7 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     intent = "pi_demo_card"
     metadata = stripe_metadata("tenant", invoice.pk, tenant.pk)
     with tenant_context(tenant.pk):
-        InvoicePayment.objects.using("default").create(
+        InvoicePayment.objects.using(TENANT_DB).create(
             invoice_kind="tenant",
             invoice_id=invoice.pk,
             owner_tenant=tenant,
@@ -663,21 +664,21 @@ def _stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
 
     # The dispute's message to the marketplace cannot apply while the transaction is unpaid: after
     # the last attempt the relay leaves it stuck, for support to requeue from the outbox page.
-    message = OutboxMessage.objects.using("default").filter(topic="payments.dispute_opened").first()
+    message = OutboxMessage.objects.using(TENANT_DB).filter(topic="payments.dispute_opened").first()
     if message is not None:
         why = "a dispute for a transaction that is not paid, stuck in the outbox"
         message.payload = {**message.payload, DEMO_FAULT_KEY: why}
-        message.save(using="default", update_fields=["payload"])
+        message.save(using=TENANT_DB, update_fields=["payload"])
         now = timezone.now()
         with deliberate_fault(why):
             for attempt in range(max_attempts()):
-                outbox_relay_message(source="default", message_pk=message.pk, now=now + timedelta(minutes=attempt))
+                outbox_relay_message(source=TENANT_DB, message_pk=message.pk, now=now + timedelta(minutes=attempt))
 
     # Last night's reconciliation (it lists Stripe's payment intents) found the mismatch.
-    run = ReconciliationRun.objects.using("default").create(
+    run = ReconciliationRun.objects.using(TENANT_DB).create(
         trigger="command", finished_at=timezone.now(), remote_objects=1, local_payments=1, mismatch=1
     )
-    ReconciliationItem.objects.using("default").create(
+    ReconciliationItem.objects.using(TENANT_DB).create(
         run=run,
         status="mismatch",
         invoice_kind="tenant",
@@ -696,16 +697,16 @@ def _blocks(groomer, staff) -> None:
     from marketplace_app import services
     from marketplace_app.models import MarketplaceUser, UserBlock
 
-    if UserBlock.objects.using("marketplace").filter(provider=groomer).exists():
+    if UserBlock.objects.using(MARKETPLACE_DB).filter(provider=groomer).exists():
         return
-    spammer = MarketplaceUser.all_objects.using("marketplace").filter(email="spam@example.test").first()
+    spammer = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email="spam@example.test").first()
     if spammer is None:
         spammer = MarketplaceUser(email="spam@example.test", display_name="Spammy Sam", kind="buyer")
-        spammer.save(using="marketplace")
-    mistaken = MarketplaceUser.all_objects.using("marketplace").filter(email="oops@example.test").first()
+        spammer.save(using=MARKETPLACE_DB)
+    mistaken = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email="oops@example.test").first()
     if mistaken is None:
         mistaken = MarketplaceUser(email="oops@example.test", display_name="Olive Oops", kind="buyer")
-        mistaken.save(using="marketplace")
+        mistaken.save(using=MARKETPLACE_DB)
     services.user_block_create(provider_id=groomer.pk, user_id=spammer.pk, reason="sends the same ad every day")
     lifted = services.user_block_create(provider_id=groomer.pk, user_id=mistaken.pk, reason="blocked by mistake")
     removed = services.user_block_delete(provider_id=groomer.pk, user_id=mistaken.pk)
@@ -726,7 +727,7 @@ def _undeliverable_email() -> None:
     from breederhq.email import email_enqueue, email_send
 
     email = email_enqueue(
-        using="marketplace",
+        using=MARKETPLACE_DB,
         event_key="demo:welcome-typo",
         template="welcome",
         to=["olive@example.test\nolive.oops@example.test"],
@@ -734,7 +735,7 @@ def _undeliverable_email() -> None:
     )
     with deliberate_fault("an email address with a line break, undeliverable"):
         for _ in range(settings.EMAIL_MAX_ATTEMPTS - email.attempts):
-            email_send(using="marketplace", pk=email.pk)
+            email_send(using=MARKETPLACE_DB, pk=email.pk)
 
 
 def _api_traces(buyer, owner, tenant) -> None:
@@ -751,9 +752,9 @@ def _api_traces(buyer, owner, tenant) -> None:
     # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user, and where the
     # request acted (the tenant, or the marketplace identity).
     for alias, path, scope, context in (
-        ("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
+        (TENANT_DB, "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
         (
-            "marketplace",
+            MARKETPLACE_DB,
             "/api/v1/marketplace/threads/",
             f"tenant_app.user:{buyer.tenant_user_id}",
             f"marketplace:{buyer.pk}",
@@ -785,8 +786,8 @@ def _api_traces(buyer, owner, tenant) -> None:
                 headers={"Content-Type": "application/json"},
             )
         write_authorization_audit(
-            user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
-            resource_type="invoice" if alias == "default" else "thread",
+            user_id=buyer.tenant_user_id if alias == MARKETPLACE_DB else owner.pk,
+            resource_type="invoice" if alias == TENANT_DB else "thread",
             resource_id=999,
             action="view",
             allowed=False,

@@ -19,6 +19,7 @@ from breederhq.crossdb import (
     CrossDatabaseReferencesMixin,
     SoftDeleteModel,
 )
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.invoicing.models import (
     AbstractInvoice,
@@ -176,7 +177,7 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
 
     def hard_delete(self, using=None):
         # Transactions are financial history: a provider that has any is only ever soft-deleted.
-        if MarketplaceTransaction.objects.using(using or "marketplace").filter(provider_id=self.pk).exists():
+        if MarketplaceTransaction.objects.using(using or MARKETPLACE_DB).filter(provider_id=self.pk).exists():
             raise ReferencedRowDeletion(
                 f"Provider #{self.pk} has marketplace transactions; it can only be soft-deleted "
                 f"(provider_delete), never hard-deleted.",

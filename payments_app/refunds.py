@@ -31,6 +31,7 @@ from django.db.models import Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.invoicing.status import REFUNDABLE
@@ -71,7 +72,7 @@ def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -
     settled the invoice), else None: the money came by hand and goes back by hand."""
     with owner_context(invoice_kind_of(invoice_kind).payment_owner(tenant_id)):
         payment = (
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .filter(
                 invoice_kind=invoice_kind,
                 invoice_id=invoice_id,
@@ -169,7 +170,7 @@ def invoice_refund_through_channel(
 
 def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int:
     """What requests of this payment are sending right now (reserved, not recorded yet)."""
-    rows = RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING)
+    rows = RefundRequest.objects.using(TENANT_DB).filter(payment=payment, status=Status.PENDING)
     if exclude_pk is not None:
         rows = rows.exclude(pk=exclude_pk)
     return rows.aggregate(total=Sum("amount_cents"))["total"] or 0
@@ -178,7 +179,7 @@ def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int
 def _returned_duplicates(payment: InvoicePayment) -> int:
     """Card money returned because the invoice was already paid another way: never the invoice's refund."""
     return (
-        RefundRequest.objects.using("default")
+        RefundRequest.objects.using(TENANT_DB)
         .filter(
             payment=payment,
             purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION,
@@ -194,9 +195,9 @@ def _reserve(
 ) -> tuple[RefundRequest, bool]:
     """Under the payment row's lock: replay the key's request, or judge and commit a new one."""
     owner = payment.owner_tenant_id
-    with transaction.atomic(using="default"), owner_context(owner):
-        locked = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
-        existing = RefundRequest.objects.using("default").filter(payment=locked, idempotency_key=key).first()
+    with transaction.atomic(using=TENANT_DB), owner_context(owner):
+        locked = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment.pk)
+        existing = RefundRequest.objects.using(TENANT_DB).filter(payment=locked, idempotency_key=key).first()
         if existing is not None:
             if existing.amount_cents != amount_cents or existing.purpose != RefundRequest.Purpose.REFUND:
                 raise Conflict("This idempotency key was used for a different refund.", code="idempotency_key_reused")
@@ -224,9 +225,9 @@ def _reserve(
             )
         if existing is not None:  # failed or refused before: this is a new attempt, judged again
             existing.status, existing.error = Status.PENDING, ""
-            existing.save(using="default", update_fields=["status", "error", "updated_at"])
+            existing.save(using=TENANT_DB, update_fields=["status", "error", "updated_at"])
             return existing, False
-        request = RefundRequest.objects.using("default").create(
+        request = RefundRequest.objects.using(TENANT_DB).create(
             payment=locked,
             owner_tenant_id=owner,
             idempotency_key=key,
@@ -250,7 +251,7 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
 
     owner = request.owner_tenant_id
     with owner_context(owner):
-        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+        payment = InvoicePayment.objects.using(TENANT_DB).get(pk=request.payment_id)
     try:
         result = StripeConnectProvider().refund(
             payment.stripe_payment_intent_id,
@@ -260,7 +261,7 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
         )
     except StripeUnavailable as exc:
         with owner_context(owner):
-            RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
+            RefundRequest.objects.using(TENANT_DB).filter(pk=request.pk, status=Status.PENDING).update(
                 error=str(exc)[:300], updated_at=timezone.now()
             )
         raise Unavailable(
@@ -280,8 +281,8 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
 
 
 def _close(request: RefundRequest, *, status: str, error: str) -> None:
-    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
-        RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
+    with transaction.atomic(using=TENANT_DB), owner_context(request.owner_tenant_id):
+        RefundRequest.objects.using(TENANT_DB).filter(pk=request.pk, status=Status.PENDING).update(
             status=status, error=error[:300], updated_at=timezone.now()
         )
 
@@ -290,11 +291,11 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
     """Stripe refunded it: record it once. Tenant invoices: the ledger and the request in one
     transaction. Marketplace invoices: the invoice (marketplace database) first, then the request."""
     with owner_context(request.owner_tenant_id):
-        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+        payment = InvoicePayment.objects.using(TENANT_DB).get(pk=request.payment_id)
     kind, invoice_id, tenant_id = payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id
-    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
-        locked_payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
-        locked = RefundRequest.objects.using("default").select_for_update().get(pk=request.pk)
+    with transaction.atomic(using=TENANT_DB), owner_context(request.owner_tenant_id):
+        locked_payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment.pk)
+        locked = RefundRequest.objects.using(TENANT_DB).select_for_update().get(pk=request.pk)
         if locked.status == Status.SUCCEEDED:
             return _existing_record(locked)
         record = None
@@ -310,16 +311,16 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
                 reference=refund_id,
                 actor=actor,
             )
-            if invoice_kind_of(kind).using != "default":  # the invoice is in the other database: through the outbox
+            if invoice_kind_of(kind).using != TENANT_DB:  # the invoice is in the other database: through the outbox
                 from payments_app.refund_completion import enqueue_marketplace_record
 
                 enqueue_marketplace_record(
                     request=locked, payment=locked_payment, refund_id=refund_id, actor_id=_marketplace_actor(actor)
                 )
         locked.status, locked.stripe_refund_id, locked.error = Status.SUCCEEDED, refund_id, ""
-        locked.save(using="default", update_fields=["status", "stripe_refund_id", "error", "updated_at"])
+        locked.save(using=TENANT_DB, update_fields=["status", "stripe_refund_id", "error", "updated_at"])
         locked_payment.refunded_cents += locked.amount_cents
-        locked_payment.save(using="default", update_fields=["refunded_cents", "updated_at"])
+        locked_payment.save(using=TENANT_DB, update_fields=["refunded_cents", "updated_at"])
     return record
 
 
@@ -357,7 +358,7 @@ def _marketplace_actor(actor) -> int | None:
 
 def _existing_record(request: RefundRequest):
     with owner_context(request.owner_tenant_id):
-        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+        payment = InvoicePayment.objects.using(TENANT_DB).get(pk=request.payment_id)
     return invoice_kind_of(payment.invoice_kind).refund_record(
         payment.invoice_id, tenant_id=payment.owner_tenant_id, ledger_key=f"refund_request:{request.pk}"
     )
@@ -369,7 +370,7 @@ def _existing_record(request: RefundRequest):
 def refunds_in_flight(payment: InvoicePayment) -> int:
     """For `charge.refunded`: how many requests of this payment are being sent (then it waits)."""
     with owner_context(payment.owner_tenant_id):
-        return RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING).count()
+        return RefundRequest.objects.using(TENANT_DB).filter(payment=payment, status=Status.PENDING).count()
 
 
 def refunded_for_the_invoice(payment: InvoicePayment, stripe_total: int) -> int:
@@ -400,12 +401,12 @@ def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, n
         from breederhq.jobs.publish_later import publish_after_commit
         from payments_app.tasks import resume_refund_request
 
-        publish_after_commit(resume_refund_request, request.pk, request.owner_tenant_id, using="default")
+        publish_after_commit(resume_refund_request, request.pk, request.owner_tenant_id, using=TENANT_DB)
     return request
 
 
 def _duplicate_request(payment: InvoicePayment, amount_cents: int, note: str) -> tuple[RefundRequest, bool]:
-    return RefundRequest.objects.using("default").get_or_create(
+    return RefundRequest.objects.using(TENANT_DB).get_or_create(
         payment=payment,
         idempotency_key=f"duplicate_collection:{payment.stripe_payment_intent_id}",
         defaults={
@@ -426,7 +427,7 @@ def invoice_refund_resume(*, request_pk: int, owner: int | None) -> RefundReques
     is asked whether it made that refund (our request id is on it); found, it is recorded; not
     found, the request is closed as failed and its amount is free again."""
     with owner_context(owner):
-        request = RefundRequest.objects.using("default").get(pk=request_pk)
+        request = RefundRequest.objects.using(TENANT_DB).get(pk=request_pk)
     if request.status != Status.PENDING:
         return request
     if request.purpose == RefundRequest.Purpose.REFUND:
@@ -452,7 +453,7 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 
     with owner_context(request.owner_tenant_id):
         intent_id = (
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .values_list("stripe_payment_intent_id", flat=True)
             .get(pk=request.payment_id)
         )
@@ -468,8 +469,8 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 
 
 def _note_returned(request: RefundRequest) -> None:
-    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
-        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=request.payment_id)
+    with transaction.atomic(using=TENANT_DB), owner_context(request.owner_tenant_id):
+        payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=request.payment_id)
         word = {Status.SUCCEEDED: "returned", Status.REFUSED: "NOT returned (Stripe refused)"}.get(
             request.status, request.status
         )
@@ -478,7 +479,7 @@ def _note_returned(request: RefundRequest) -> None:
             f"collected twice: card payment {payment.stripe_payment_intent_id} "
             f"{word} ({request.stripe_refund_id or request.error})"
         )[:300]
-        payment.save(using="default", update_fields=["reconciliation_status", "reconciliation_note", "updated_at"])
+        payment.save(using=TENANT_DB, update_fields=["reconciliation_status", "reconciliation_note", "updated_at"])
 
 
 def invoice_refunds_pending(
@@ -488,7 +489,7 @@ def invoice_refunds_pending(
     cutoff = (now or timezone.now()) - older_than
     with system_read_context(job="payments:refunds_pending"):
         return list(
-            RefundRequest.objects.using("default")
+            RefundRequest.objects.using(TENANT_DB)
             .filter(status=Status.PENDING, updated_at__lte=cutoff)
             .order_by("updated_at")
             .values_list("pk", "owner_tenant_id")[:limit]

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from breederhq.crossdb import CrossDatabaseReference, CrossDatabaseReferencesMixin, SoftDeleteModel, SoftDeleteQuerySet
+from breederhq.databases import TENANT_DB
 from breederhq.invoicing.models import (
     AbstractInvoice,
     AbstractInvoiceAuditLog,
@@ -108,7 +109,7 @@ class User(AbstractUser):
 
     def hard_delete(self, using=None):
         """Really delete, refused (nothing deleted) while the marketplace points at the user."""
-        return type(self).objects.using(using or "default").filter(pk=self.pk).hard_delete()
+        return type(self).objects.using(using or TENANT_DB).filter(pk=self.pk).hard_delete()
 
     def save(self, *args, **kwargs):
         """A changed password hash (any path: the API, the admin's password form, `set_password`) or a

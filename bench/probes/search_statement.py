@@ -11,6 +11,8 @@ import sys
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 
 def main() -> None:
     django.setup()
@@ -23,9 +25,9 @@ def main() -> None:
     out = []
     for arguments in json.loads(sys.argv[1]):
         search = selectors.listing_search(**arguments)
-        with CaptureQueriesContext(connections["marketplace"]) as captured:
+        with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
             search.page(offset=0, limit=25)
-        with connections["marketplace"].cursor() as cursor:
+        with connections[MARKETPLACE_DB].cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {search.where}", list(search.params))
             matches = cursor.fetchone()[0]
             cursor.execute(

@@ -12,6 +12,7 @@ import re
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.money import MAX_AMOUNT_CENTS, MAX_QUANTITY
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as marketplace_services
@@ -20,7 +21,7 @@ from tests.api.conftest import bearer, body, send_json
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 PROBLEM = "application/problem+json"
 
 
@@ -378,7 +379,7 @@ def test_two_marketplace_invoice_lines_that_fit_bigint_but_whose_sum_does_not_ar
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == PROBLEM
     assert set(body(response)["errors"]) & {"line_items", "line_items[0].quantity", "line_items[1].quantity"}
-    assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction_id=tx.pk).exists()
+    assert not MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(transaction_id=tx.pk).exists()
 
 
 # --- Errors under /api/ whatever DEBUG says -----------------------------------------------------
@@ -428,13 +429,13 @@ def test_the_database_refuses_an_amount_past_the_bound_too(world):
     from marketplace_app.models import ServiceListing
 
     with tenant_context(world["tenant"].pk), pytest.raises(IntegrityError, match="invoices_total_within_bound"):
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             Invoice.objects.filter(pk=world["ids"]["invoice_id"]).update(
                 subtotal_cents=MAX_AMOUNT_CENTS + 1, total_cents=MAX_AMOUNT_CENTS + 1
             )
     with pytest.raises(IntegrityError, match="service_listings_price_within_bound"):
-        with transaction.atomic(using="marketplace"):
-            ServiceListing.objects.using("marketplace").update(price_cents=MAX_AMOUNT_CENTS + 1)
+        with transaction.atomic(using=MARKETPLACE_DB):
+            ServiceListing.objects.using(MARKETPLACE_DB).update(price_cents=MAX_AMOUNT_CENTS + 1)
 
 
 def _operations_with_ids() -> list[tuple[str, str]]:
@@ -514,7 +515,7 @@ def test_an_x_tenant_id_that_is_no_tenant_id_is_a_400_naming_the_header(value, a
     stranger = TenantFactory()
     response = client.get("/api/v1/contacts/", HTTP_X_TENANT_ID=str(stranger.pk))
     assert response.status_code == 403
-    assert AuthorizationAudit.objects.using("default").filter(resource_id=str(stranger.pk)).exists()
+    assert AuthorizationAudit.objects.using(TENANT_DB).filter(resource_id=str(stranger.pk)).exists()
 
 
 def test_an_authorization_audit_keeps_at_most_100_characters_of_any_resource_id():
@@ -529,4 +530,4 @@ def test_an_authorization_audit_keeps_at_most_100_characters_of_any_resource_id(
         allowed=False,
         reason="test",
     )
-    assert AuthorizationAudit.objects.using("default").get().resource_id == "7" * 100
+    assert AuthorizationAudit.objects.using(TENANT_DB).get().resource_id == "7" * 100

@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit, CrossTenantQueryAudit, OutboundEmail
 from breederhq.tenancy import tenant_context
 from tenant_app.models import MembershipAuditLog, TenantInvitation, TenantMembership
@@ -20,7 +21,7 @@ from tests.api.conftest import bearer, body, member, send_json, sign_in
 from tests.api.test_concurrency import run_together
 from tests.factories.tenant import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 MEMBERS = "/api/v1/tenants/me/memberships/"
 INVITATIONS = "/api/v1/tenants/me/invitations/"
 ACCEPT = "/api/v1/invitations/accept/"
@@ -33,7 +34,7 @@ REFRESH = "/api/v1/auth/token/refresh/"
 
 def emails_to(address: str) -> list[OutboundEmail]:
     return list(
-        OutboundEmail.objects.using("default").filter(template="tenant_invitation", to=[address]).order_by("id")
+        OutboundEmail.objects.using(TENANT_DB).filter(template="tenant_invitation", to=[address]).order_by("id")
     )
 
 
@@ -159,7 +160,7 @@ class TestInvite:
         ):
             assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
         assert (
-            AuthorizationAudit.objects.using("default")
+            AuthorizationAudit.objects.using(TENANT_DB)
             .filter(resource_type__in=["invitations", "memberships"], allowed=False)
             .count()
             == 3
@@ -239,7 +240,7 @@ class TestAccept:
             ("invitation_accepted", person.email.upper(), person.email, "", "staff", person.email),
         ]
         # The lookup by token was an audited system read, naming the account.
-        lookup = CrossTenantQueryAudit.objects.using("default").get(query_type="system:tenant_invitation:token")
+        lookup = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:tenant_invitation:token")
         assert (lookup.user_id, lookup.target_tenant_id) == (person.pk, 0)
 
     def test_an_account_without_a_tenant_joins_and_works_after_a_refresh(self, two_tenants):
@@ -366,7 +367,7 @@ class TestLists:
         # Reading one's own invitations is no cross-tenant read: nothing audited, nothing to flood.
         for _ in range(3):
             assert bearer(person).get(MINE).status_code == 200
-        assert not CrossTenantQueryAudit.objects.using("default").exists()
+        assert not CrossTenantQueryAudit.objects.using(TENANT_DB).exists()
 
     def test_the_addressee_policy_shows_an_account_only_the_invitations_to_its_own_email(self, two_tenants):
         """Straight at the database, as the application role: with only the user named (no tenant),
@@ -430,7 +431,7 @@ class TestLeave:
 # --- Concurrency --------------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_simultaneous_accepts_of_one_invitation_make_one_membership():
     tenant = TenantFactory()
     person = UserFactory()
@@ -463,7 +464,7 @@ def test_the_queued_invitation_is_sent_with_text_and_html(two_tenants):
     invite(bearer(a.owner_user), "sent@example.test", "viewer")
     queued = emails_to("sent@example.test")[0]
     token = token_for("sent@example.test")
-    email_send(using="default", pk=queued.pk)
+    email_send(using=TENANT_DB, pk=queued.pk)
     [message] = mail.outbox
     assert message.to == ["sent@example.test"] and token in message.body
     [(html, kind)] = message.alternatives
@@ -476,7 +477,7 @@ def test_the_queued_invitation_is_sent_with_text_and_html(two_tenants):
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_real_worker_delivers_the_invitation_and_its_link_lets_the_invitee_join(start_celery_worker, tmp_path):
     import time
 

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connections
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -45,7 +45,7 @@ def test_redis_down_is_named(client, settings):
 
 @pytest.fixture
 def marketplace_database_unreachable():
-    connection = connections["marketplace"]
+    connection = connections[MARKETPLACE_DB]
     saved = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict.update(HOST="127.0.0.1", PORT="1")

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import TENANT_DB
 from breederhq.models import AppliedMessage, CrossDbReference, OutboxMessage
 from tests.crossdb_app import services
 from tests.crossdb_app.factories import ContactFactory, InvoiceFactory, MemberFactory, TransactionFactory
@@ -27,7 +28,7 @@ class Flow:
 
 
 def effects(alias):
-    model = TenantEffect if alias == "default" else MarketplaceEffect
+    model = TenantEffect if alias == TENANT_DB else MarketplaceEffect
     return sorted(model.objects.using(alias).values_list("kind", "object_id"))
 
 
@@ -57,7 +58,7 @@ def arrange_member_erased():
 
 def contacts_unlinked(s):
     linked = Contact.objects.filter(pk__in=[c.pk for c in s["contacts"]], marketplace_member_id__isnull=False)
-    registered = CrossDbReference.objects.using("default").filter(target_id=s["member"].pk)
+    registered = CrossDbReference.objects.using(TENANT_DB).filter(target_id=s["member"].pk)
     bystander = Contact.objects.get(pk=s["bystander"].pk).marketplace_member_id == s["other"].pk
     return not linked.exists() and not registered.exists() and bystander
 

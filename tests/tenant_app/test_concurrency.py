@@ -8,12 +8,13 @@ import time
 import pytest
 from django.db import connection, connections
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog, Payment, PaymentConfirmationAudit, Tenant
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 
 
 class Worker(threading.Thread):

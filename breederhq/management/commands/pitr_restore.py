@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.pitr import (
     PitrError,
     RestoredCluster,
@@ -19,9 +20,8 @@ from breederhq.pitr import (
     restore_from_archive,
     restore_pgbackrest,
 )
-from config.database_routing import DATABASE_ALIASES
 
-URL_VARS = {"default": "TENANT_DATABASE_URL", "marketplace": "MARKETPLACE_DATABASE_URL"}
+URL_VARS = {TENANT_DB: "TENANT_DATABASE_URL", MARKETPLACE_DB: "MARKETPLACE_DATABASE_URL"}
 
 
 class Command(BaseCommand):

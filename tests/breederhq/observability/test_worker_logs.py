@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
