@@ -76,7 +76,7 @@ def test_confirm_manual_payment(finance_client, claimed):
             "fin.finance@breederhq.test",
             "confirm_manual_payment",
             "tenant_app.Invoice",
-            "default",
+            TENANT_DB,
             str(invoice.pk),
             "ticket #9: checked with the bank",
             "paid",
@@ -94,7 +94,7 @@ def test_reject_manual_payment(finance_client, claimed):
     assert audits()[0][1:] == (
         "reject_manual_payment",
         "tenant_app.Invoice",
-        "default",
+        TENANT_DB,
         str(invoice.pk),
         "no transfer arrived",
         "sent",
@@ -143,8 +143,8 @@ def test_soft_delete_and_restore_a_provider(support_client):
     run(support_client, url, "restore_provider", [provider.pk], reason="report was mistaken")
     assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).deleted_at is None
     assert [(a[1], a[3], a[6]) for a in audits()] == [
-        ("soft_delete_provider", "marketplace", "deleted"),
-        ("restore_provider", "marketplace", "restored"),
+        ("soft_delete_provider", MARKETPLACE_DB, "deleted"),
+        ("restore_provider", MARKETPLACE_DB, "restored"),
     ]
 
 
@@ -172,7 +172,7 @@ def test_unblock_a_user(support_client):
             "sue.support@breederhq.test",
             "unblock_user",
             "marketplace_app.UserBlock",
-            "marketplace",
+            MARKETPLACE_DB,
             str(block.pk),
             "ticket #9: checked with the bank",
             "1 block(s) removed",
@@ -188,7 +188,7 @@ def test_marketplace_invoice_payment_claim_confirm(finance_client):
     invoice = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get()
     url = reverse("admin:marketplace_app_marketplaceinvoice_changelist")
     run(finance_client, url, "confirm_marketplace_payment", [invoice.pk])
-    assert audits()[0][1:4] == ("confirm_marketplace_payment", "marketplace_app.MarketplaceInvoice", "marketplace")
+    assert audits()[0][1:4] == ("confirm_marketplace_payment", "marketplace_app.MarketplaceInvoice", MARKETPLACE_DB)
     assert audits()[0][6] == "already paid"
 
 

@@ -204,7 +204,7 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(browser, live_
             staff_member.username,
             "confirm_manual_payment",
             "tenant_app.Invoice",
-            "default",
+            TENANT_DB,
             str(invoice.pk),
             REASON,
             "paid",

@@ -112,7 +112,7 @@ def test_requeue_a_stuck_message_and_the_relay_delivers_it(support_client, erase
             "sue.support@breederhq.test",
             "requeue_outbox_message",
             "breederhq.MarketplaceDbOutboxMessage",
-            "marketplace",
+            MARKETPLACE_DB,
             str(message.pk),
             "INC-42: tenant database back",
             "pending: attempts reset, due now",
@@ -125,7 +125,7 @@ def test_requeue_a_stuck_message_and_the_relay_delivers_it(support_client, erase
     assert message.status == "applied"
     assert _linked(tenant, contact) is None  # the effect happened in the tenant database
     # The applied page of the target database shows it, linked back to its outbox row.
-    applied = support_client.get(APPLIED["default"]).content.decode()
+    applied = support_client.get(APPLIED[TENANT_DB]).content.decode()
     assert str(message.message_id) in applied
     assert f"{OUTBOX[MARKETPLACE_DB]}?q={message.message_id}" in applied
 

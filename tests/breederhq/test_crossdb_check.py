@@ -126,8 +126,8 @@ def test_a_registry_row_whose_source_row_is_gone_is_reported():
     )
     problems = run_crossdb_check()["problems"]
     assert [(p["kind"], p["database"], p["table"], p["id"]) for p in problems] == [
-        ("registry_row_without_source_row", "default", "crossdb_test_contacts", contact.pk),
-        ("registry_row_without_source_row", "marketplace", "no_such_table", 5),
+        ("registry_row_without_source_row", TENANT_DB, "crossdb_test_contacts", contact.pk),
+        ("registry_row_without_source_row", MARKETPLACE_DB, "no_such_table", 5),
     ]
 
 
@@ -175,8 +175,8 @@ def test_stuck_and_overdue_outbox_messages_are_reported_past_the_threshold():
     )
     problems = run_crossdb_check(stuck_after_minutes=30)["problems"]
     assert [(p["kind"], p["database"], p["topic"], p["status"], p["attempts"], p["last_error"]) for p in problems] == [
-        ("outbox_message_stuck", "default", services.INVOICE_PAID, "pending", 0, ""),
-        ("outbox_message_stuck", "marketplace", services.MEMBER_ERASED, "stuck", 8, "boom"),
+        ("outbox_message_stuck", TENANT_DB, services.INVOICE_PAID, "pending", 0, ""),
+        ("outbox_message_stuck", MARKETPLACE_DB, services.MEMBER_ERASED, "stuck", 8, "boom"),
     ]
     assert problems[0]["message_id"] == str(fresh.message_id)
     assert [p["kind"] for p in run_crossdb_check(stuck_after_minutes=60)["problems"]] == ["outbox_message_stuck"]
@@ -264,4 +264,4 @@ def test_ids_are_looked_up_in_batches_and_a_missing_one_is_found_in_any_batch():
         ("reference_to_hard_deleted_row", contacts[4].pk, members[4].pk),
     ]
     # Five distinct ids two at a time: three lookups in the members' database.
-    assert queries_of_a_check(batch_size=5)[1]["marketplace"] == queries["marketplace"] - 2
+    assert queries_of_a_check(batch_size=5)[1][MARKETPLACE_DB] == queries[MARKETPLACE_DB] - 2

@@ -33,7 +33,7 @@ def test_a_reference_is_recorded_changed_and_cleared_with_its_column():
     first, second = MemberFactory(), MemberFactory()
     contact = ContactFactory(marketplace_member_id=first.pk)
     assert registry(TENANT_DB, "crossdb_test_contacts") == [
-        (contact.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", first.pk)
+        (contact.pk, "marketplace_member_id", MARKETPLACE_DB, "crossdb_test_members", first.pk)
     ]
     created_at = CrossDbReference.objects.using(TENANT_DB).get(source_id=contact.pk).created_at
 
@@ -64,7 +64,7 @@ def test_polymorphic_reference_is_registered_only_while_it_points_into_the_other
     marketplace_invoice = MarketplaceInvoiceFactory()
     txn = TransactionFactory(invoice_type="tenant", invoice_id=tenant_invoice.pk)
     assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
-        (txn.pk, "invoice_id", "default", "crossdb_test_invoices", tenant_invoice.pk)
+        (txn.pk, "invoice_id", TENANT_DB, "crossdb_test_invoices", tenant_invoice.pk)
     ]
 
     txn.invoice_type, txn.invoice_id = "marketplace", marketplace_invoice.pk
@@ -74,7 +74,7 @@ def test_polymorphic_reference_is_registered_only_while_it_points_into_the_other
     txn.invoice_type, txn.invoice_id = "tenant", tenant_invoice.pk
     txn.save(update_fields=["invoice_type", "invoice_id"])
     assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
-        (txn.pk, "invoice_id", "default", "crossdb_test_invoices", tenant_invoice.pk)
+        (txn.pk, "invoice_id", TENANT_DB, "crossdb_test_invoices", tenant_invoice.pk)
     ]
     # Changing only the discriminator moves the link too.
     txn.invoice_type = "marketplace"
@@ -101,7 +101,7 @@ def test_bulk_create_records_every_new_rows_reference_in_one_statement_per_field
         [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)] + [Contact(name="unlinked")]
     )
     assert registry(TENANT_DB, "crossdb_test_contacts") == sorted(
-        (c.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", m.pk) for c, m in zip(contacts, members)
+        (c.pk, "marketplace_member_id", MARKETPLACE_DB, "crossdb_test_members", m.pk) for c, m in zip(contacts, members)
     )
     invoice = InvoiceFactory()
     txns = Transaction.objects.using(MARKETPLACE_DB).bulk_create(
@@ -111,7 +111,7 @@ def test_bulk_create_records_every_new_rows_reference_in_one_statement_per_field
         ]
     )
     assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
-        (txns[0].pk, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
+        (txns[0].pk, "invoice_id", TENANT_DB, "crossdb_test_invoices", invoice.pk)
     ]
 
 
@@ -232,13 +232,13 @@ def test_record_table_references_registers_a_table_loaded_by_raw_sql_as_record_r
     assert record_table_references(Transaction, using=MARKETPLACE_DB) == 1
     assert registry(TENANT_DB, "crossdb_test_contacts") == sorted(
         [
-            (loaded[0], "marketplace_member_id", "marketplace", "crossdb_test_members", members[1].pk),
-            (loaded[1], "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
-            (moved.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
+            (loaded[0], "marketplace_member_id", MARKETPLACE_DB, "crossdb_test_members", members[1].pk),
+            (loaded[1], "marketplace_member_id", MARKETPLACE_DB, "crossdb_test_members", members[2].pk),
+            (moved.pk, "marketplace_member_id", MARKETPLACE_DB, "crossdb_test_members", members[2].pk),
         ]
     )
     assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
-        (tenant_tx, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
+        (tenant_tx, "invoice_id", TENANT_DB, "crossdb_test_invoices", invoice.pk)
     ]
     assert record_table_references(Contact) == 0  # idempotent
 

@@ -31,9 +31,9 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction
 
 EXPECTED_FAILURES = (InjectedFault, InjectedCrash, IllegalTransition, NotFound, ReferencedRowDeletion)
 TARGET_OF_TOPIC = {
-    services.INVOICE_PAID: ("marketplace", "invoice_paid", "invoice_id"),
-    services.TRANSACTION_CANCELLED: ("default", "transaction_cancelled", "transaction_id"),
-    services.MEMBER_ERASED: ("default", "member_erased", "member_id"),
+    services.INVOICE_PAID: (MARKETPLACE_DB, "invoice_paid", "invoice_id"),
+    services.TRANSACTION_CANCELLED: (TENANT_DB, "transaction_cancelled", "transaction_id"),
+    services.MEMBER_ERASED: (TENANT_DB, "member_erased", "member_id"),
 }
 
 

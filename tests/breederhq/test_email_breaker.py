@@ -91,7 +91,7 @@ def test_repeated_outages_open_the_breaker_and_emails_wait_queued(provider):
     # The sweep does not hammer it either while it is open.
     make_all_due()
     result = send_due_emails.apply().get()
-    assert result["default"] == 0 and result["provider_breaker"] == "open"
+    assert result[TENANT_DB] == 0 and result["provider_breaker"] == "open"
     # /healthz: a degraded dependency, not a failing one.
     health = platform_health()
     assert health["components"]["email_provider"]["status"] == "degraded"
@@ -108,12 +108,12 @@ def test_the_probe_closes_it_when_the_provider_recovers_and_each_email_goes_once
     wait_for_reset()
     make_all_due()
     # The sweep enqueues one email only, the probe...
-    assert send_due_emails.apply().get()["default"] == 1
+    assert send_due_emails.apply().get()[TENANT_DB] == 1
     first = OutboundEmail.objects.using(TENANT_DB).order_by("pk").first()
     assert email_send(using=TENANT_DB, pk=first.pk).status == "sent"
     assert email_provider_status()["state"] == "closed"
     # ...and once it has closed, all of them.
-    assert send_due_emails.apply().get()["default"] == FAIL_MAX + 1
+    assert send_due_emails.apply().get()[TENANT_DB] == FAIL_MAX + 1
     for row in OutboundEmail.objects.using(TENANT_DB).filter(status="queued"):
         assert email_send(using=TENANT_DB, pk=row.pk).status == "sent"
     assert {status for status, _ in rows().values()} == {"sent"} and len(rows()) == FAIL_MAX + 2

@@ -117,7 +117,7 @@ def test_an_invoice_send_with_redis_silent_answers_without_waiting_and_the_sweep
 
     app._after_fork()
     app.conf.broker_url = f"redis://{_redis_host_port()}/0"
-    assert send_due_emails()["default"] == 1
+    assert send_due_emails()[TENANT_DB] == 1
     assert _wait(lambda: OutboundEmail.objects.using(TENANT_DB).get(pk=email.pk).status == "sent")
 
 
