@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -110,8 +112,8 @@ def prepare(environment: dict, *, scale: str, fresh: bool = False) -> int:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     manage(environment, "db_bootstrap")
     reset_synchronous_commit(environment)
-    manage(environment, "migrate", "--database", "default", "--no-input", "-v", "0")
-    manage(environment, "migrate", "--database", "marketplace", "--no-input", "-v", "0")
+    manage(environment, "migrate", "--database", TENANT_DB, "--no-input", "-v", "0")
+    manage(environment, "migrate", "--database", MARKETPLACE_DB, "--no-input", "-v", "0")
     generated = subprocess.run(
         [sys.executable, "-m", "bench.generate", "--scale", scale],
         cwd=BASE_DIR,

@@ -26,6 +26,7 @@ from bench.generate_logins import ensure_logins
 from bench.generate_messages import generate_messages, generate_threads
 from bench.generate_tenant import generate_tenants
 from bench.generate_text import load_texts, make_texts
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 SCALES = {
     # tenants, contacts/tenant, invoices/tenant, providers, listings/provider, transactions, threads,
@@ -117,10 +118,10 @@ def database_sizes() -> dict[str, int]:
     from django.db import connections
 
     sizes = {}
-    for alias in ("default", "marketplace"):
+    for alias in (TENANT_DB, MARKETPLACE_DB):
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT pg_database_size(current_database())")
-            sizes["tenant" if alias == "default" else alias] = cursor.fetchone()[0]
+            sizes["tenant" if alias == TENANT_DB else alias] = cursor.fetchone()[0]
     return sizes
 
 

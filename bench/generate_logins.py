@@ -4,6 +4,7 @@ idempotent, after the data is generated."""
 from __future__ import annotations
 
 from bench.generate_tenant import BENCH_TENANT_SLUG
+from breederhq.databases import MARKETPLACE_DB
 
 BENCH_PASSWORD = "bench-password-123"
 
@@ -29,12 +30,12 @@ def ensure_logins() -> dict:
     tenant = Tenant.objects.get(slug=BENCH_TENANT_SLUG)
     with tenant_context(tenant.pk):
         TenantMembership.objects.get_or_create(tenant=tenant, user=owner, defaults={"role": "owner"})
-    deep = MessageThread.objects.using("marketplace").order_by("pk").select_related("provider__user").first()
+    deep = MessageThread.objects.using(MARKETPLACE_DB).order_by("pk").select_related("provider__user").first()
     provider_login = login("bench-provider@bench.test")
     marketplace_user = deep.provider.user
     if marketplace_user.tenant_user_id != provider_login.pk:
         marketplace_user.tenant_user_id = provider_login.pk
-        marketplace_user.save(using="marketplace", update_fields=["tenant_user_id"])
+        marketplace_user.save(using=MARKETPLACE_DB, update_fields=["tenant_user_id"])
     return {
         "owner": owner.email,
         "provider": provider_login.email,

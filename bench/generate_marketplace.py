@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from bench.generate_sql import chunks, insert_select, pick
 from bench.generate_text import CATEGORIES, text
+from breederhq.databases import MARKETPLACE_DB
 
 CITIES = [("Austin", "TX"), ("Denver", "CO"), ("Portland", "OR"), ("Boston", "MA"), ("Miami", "FL")]
-MP = "marketplace"
+MP = MARKETPLACE_DB
 
 #: The providers' counters as `provider_stats_check` recomputes them (active listings, transactions
 #: not cancelled, revenue of those that reached paid), for the providers in {providers} (a table of ids).

@@ -4,6 +4,7 @@ tenant's contacts and invoices in that tenant's RLS context, as the application 
 from __future__ import annotations
 
 from bench.generate_sql import insert_select, pick
+from breederhq.databases import TENANT_DB
 
 #: Tenants per transaction on the tenant side (two statements each, in the tenant's RLS context).
 TENANTS_PER_COMMIT = 500
@@ -25,7 +26,7 @@ def generate_tenants(p: dict, *, buyer_ids: list[int], now, log, elapsed) -> tup
 
     if (max(BENCH_TENANT_CONTACTS, p["contacts"]) + 1) // 2 > len(buyer_ids):
         raise SystemExit("too few marketplace buyers for a tenant's linked contacts to be distinct")
-    with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+    with transaction.atomic(using=TENANT_DB), connections[TENANT_DB].cursor() as cursor:
         insert_select(
             cursor,
             Tenant,
@@ -39,7 +40,7 @@ def generate_tenants(p: dict, *, buyer_ids: list[int], now, log, elapsed) -> tup
         bench_tenant_id = next(tenant_id for tenant_id, slug in tenants if slug == BENCH_TENANT_SLUG)
     invoice_ids: dict[int, list[int]] = {}
     for first in range(0, len(tenant_ids), TENANTS_PER_COMMIT):
-        with transaction.atomic(using="default"), connections["default"].cursor() as cursor:
+        with transaction.atomic(using=TENANT_DB), connections[TENANT_DB].cursor() as cursor:
             for index, tenant_id in enumerate(tenant_ids[first : first + TENANTS_PER_COMMIT], start=first):
                 cursor.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, str(tenant_id)])
                 contacts = BENCH_TENANT_CONTACTS if tenant_id == bench_tenant_id else p["contacts"]

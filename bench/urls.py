@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from bench.baseline import baseline
 from breederhq.api.base import MarketplaceAPIView
+from breederhq.databases import MARKETPLACE_DB
 from config.urls import urlpatterns as platform_urlpatterns
 from marketplace_app import selectors
 from marketplace_app.api import serializers as s
@@ -40,7 +41,7 @@ class ContactListPerRow(ContactListView):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         for contact in page:
             person = (
-                MarketplaceUser._base_manager.using("marketplace").filter(pk=contact.marketplace_user_id).first()
+                MarketplaceUser._base_manager.using(MARKETPLACE_DB).filter(pk=contact.marketplace_user_id).first()
                 if contact.marketplace_user_id is not None
                 else None
             )

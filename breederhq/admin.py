@@ -24,6 +24,7 @@ from breederhq.backoffice.admin_tools import (
 from breederhq.backoffice.selectors import OUTBOX_STUCK_AFTER
 from breederhq.backoffice.support import support_request_context, support_session_get
 from breederhq.crossdb import ResolvedReference
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_resend, email_without_secrets
 from breederhq.models import (
     APPLIED_MESSAGE_PROXIES,
@@ -380,7 +381,7 @@ class CrossDbReferenceAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Mode
         return f"deleted {ref.obj.deleted_at:%Y-%m-%d %H:%M}" if ref.is_deleted else "live"
 
 
-for _alias in ("default", "marketplace"):
+for _alias in (TENANT_DB, MARKETPLACE_DB):
     admin.site.register(OUTBOX_PROXIES[_alias], OutboxMessageAdmin)
     admin.site.register(APPLIED_MESSAGE_PROXIES[_alias], AppliedMessageAdmin)
     admin.site.register(CROSSDB_REFERENCE_PROXIES[_alias], CrossDbReferenceAdmin)

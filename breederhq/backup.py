@@ -26,7 +26,7 @@ import psycopg
 from django.conf import settings
 from psycopg import sql
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

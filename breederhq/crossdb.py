@@ -36,9 +36,9 @@ from django.db import connections, models, router, transaction
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.routing import database_for_model
-from config.database_routing import DATABASE_ALIASES
 
 # --- Declared references ---------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connections
 from psycopg import sql
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 
 
 class RoleConfigurationError(RuntimeError):

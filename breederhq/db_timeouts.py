@@ -33,6 +33,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, OutputWrapper
 from django.db import DatabaseError, connections
 
+from breederhq.databases import TENANT_DB
+
 WEB, WORKER, MAINTENANCE = "web", "worker", "maintenance"
 
 _local = threading.local()
@@ -143,7 +145,7 @@ class LongRunningCommand(BaseCommand):
     def execute(self, *args, **options):
         with session_limits(self.session_limits_kind):
             if options.get("verbosity", 1) >= 2:
-                with connections["default"].cursor() as cursor:
+                with connections[TENANT_DB].cursor() as cursor:
                     cursor.execute("SHOW statement_timeout")
                     shown = cursor.fetchone()[0]
                 err = OutputWrapper(options["stderr"]) if options.get("stderr") else self.stderr

@@ -18,9 +18,11 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
+from breederhq.databases import TENANT_DB
+
 
 class TenantIdentity(Protocol):
-    def user_memberships(self, user_id: int, *, using: str = "default") -> list: ...
+    def user_memberships(self, user_id: int, *, using: str = TENANT_DB) -> list: ...
 
     def tenant_ids(self, user_id: int) -> list[int]: ...
 

@@ -38,9 +38,9 @@ from django.db import connections, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.errors import Conflict, NotFound
 from breederhq.models import AppliedMessage, OutboxMessage
-from config.database_routing import DATABASE_ALIASES
 
 logger = logging.getLogger(__name__)
 

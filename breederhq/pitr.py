@@ -31,13 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
 #: A restored copy uses its own authentication file, written beside it: only the Unix socket, in a
 #: folder only the server's user (and root) can open, so `trust` lets the operator's check in
 #: without the application passwords and nobody else at all.
 RESTORE_HBA = "pitr_hba.conf"
 #: The variables the settings read each database's URL from, by alias.
-URL_VARS = {"default": "TENANT_DATABASE_URL", "marketplace": "MARKETPLACE_DATABASE_URL"}
+URL_VARS = {TENANT_DB: "TENANT_DATABASE_URL", MARKETPLACE_DB: "MARKETPLACE_DATABASE_URL"}
 
 
 class PitrError(RuntimeError):

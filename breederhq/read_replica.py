@@ -38,8 +38,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from breederhq import request_redis
 from breederhq.api.throttling import PublicReadIPThrottle
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.db_timeouts import is_database_timeout
-from config.database_routing import MARKETPLACE_DB
 
 logger = logging.getLogger(__name__)
 

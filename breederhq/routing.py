@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
-from config.database_routing import APP_DATABASES, DATABASE_ALIASES, EVERY_DATABASE
+from breederhq.databases import DATABASE_ALIASES
+from config.database_routing import APP_DATABASES, EVERY_DATABASE
 
 
 class UnroutedModelError(LookupError):

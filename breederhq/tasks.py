@@ -41,7 +41,7 @@ def database_session_limits() -> dict[str, dict[str, str]]:
     for operators checking a deployment, and tests."""
     from django.db import connections
 
-    from config.database_routing import DATABASE_ALIASES
+    from breederhq.databases import DATABASE_ALIASES
 
     limits = {}
     for alias in DATABASE_ALIASES:
@@ -57,8 +57,8 @@ def database_session_limits() -> dict[str, dict[str, str]]:
 @scheduled_job("breederhq.tasks.purge_expired_idempotency_keys")
 def purge_expired_idempotency_keys() -> dict[str, int]:
     """Beat: drop Idempotency-Keys older than 24 h, in each database."""
+    from breederhq.databases import DATABASE_ALIASES
     from breederhq.idempotency import purge_expired_idempotency_keys as purge
-    from config.database_routing import DATABASE_ALIASES
 
     return {alias: purge(using=alias) for alias in DATABASE_ALIASES}
 
@@ -128,9 +128,9 @@ def send_due_emails() -> dict[str, int | str]:
 
     While the provider's breaker is open nothing is enqueued (the emails wait, queued); once its
     open period is over, one email goes out as the probe, and the rest follow when it has closed."""
+    from breederhq.databases import DATABASE_ALIASES
     from breederhq.email import emails_due
     from breederhq.email_breaker import email_provider_status
-    from config.database_routing import DATABASE_ALIASES
 
     provider = email_provider_status()
     limit = 500

@@ -2,14 +2,11 @@
 See docs/architecture/databases-and-routing.md.
 
 Every installed app must appear here. The router refuses an app it does not know rather than
-guessing `default`, so a new app cannot silently land in the wrong database.
+guessing `default`, so a new app cannot silently land in the wrong database. The aliases themselves
+are spelled once, in breederhq/databases.py.
 """
 
-TENANT_DB = "default"
-MARKETPLACE_DB = "marketplace"
-#: A streaming replica of the marketplace database, configured only by MARKETPLACE_REPLICA_DATABASE_URL.
-#: No table is routed to it: the public read views choose it per request (breederhq/read_replica.py).
-MARKETPLACE_REPLICA_DB = "marketplace_replica"
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 #: Apps whose tables exist in *both* databases: the per-database core (cross-database reference
 #: registry, outbox, applied-message log, idempotency keys, audit). Code always names the alias.
@@ -44,6 +41,3 @@ APP_DATABASES: dict[str, str] = {
     "crossdb_tenant": TENANT_DB,
     "crossdb_marketplace": MARKETPLACE_DB,
 }
-
-#: The databases that hold tables (migrated, checked, backed up); never the replica.
-DATABASE_ALIASES = (TENANT_DB, MARKETPLACE_DB)

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("BREEDERHQ_LOCAL_DIR") or BASE_DIR / ".local")
 SERVICE_URL_VARS = ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL", "REDIS_URL")
@@ -263,8 +265,8 @@ def run_platform(environment: dict[str, str]) -> int:
     environment["DJANGO_SETTINGS_MODULE"] = "config.settings.development"
     port = environment.get("PORT", "8000")
     manage(environment, "db_bootstrap")
-    manage(environment, "migrate", "--database", "default", "--no-input")
-    manage(environment, "migrate", "--database", "marketplace", "--no-input")
+    manage(environment, "migrate", "--database", TENANT_DB, "--no-input")
+    manage(environment, "migrate", "--database", MARKETPLACE_DB, "--no-input")
     manage(environment, "load_demo_data")
     python = sys.executable
     processes = {

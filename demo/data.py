@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from demo.base import DEMO_PASSWORD, demo_user, in_tenant
 from demo.marketplace import load_marketplace_demo_data, self_service, sunny_breeder, user_blocks
 from demo.operations import api_traces, scheduled_jobs, undeliverable_email
@@ -32,7 +33,7 @@ __all__ = ["DEMO_PASSWORD", "load_back_office_demo_data", "load_demo_data", "loa
 def load_demo_data(*, back_office: bool = True) -> list[tuple[str, str]]:
     """Create the demo rows if missing; return (login, description) pairs to print. `back_office`
     adds what fills every admin page (Stripe events, outbox, audits...; see below)."""
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         demo_user(email="admin@breederhq.test", is_staff=True, is_superuser=True, first_name="Ada")
         sunny_kennels()
     logins = [
@@ -63,8 +64,8 @@ def load_back_office_demo_data() -> None:
     tenant = Tenant.objects.get(slug="sunny-kennels")
     owner = demo_user(email="owner@sunny-kennels.test")
     staff = demo_user(email="admin@breederhq.test")
-    buyer = MarketplaceUser.all_objects.using("marketplace").get(email="buyer@breederhq.test")
-    groomer = Provider.all_objects.using("marketplace").get(business_name="Happy Paws Grooming")
+    buyer = MarketplaceUser.all_objects.using(MARKETPLACE_DB).get(email="buyer@breederhq.test")
+    groomer = Provider.all_objects.using(MARKETPLACE_DB).get(business_name="Happy Paws Grooming")
     maya = in_tenant(tenant, lambda: Contact.objects.get(email="maya.lopez@example.test"))
     link_contact(tenant, maya, buyer)
     sunny_team(tenant, owner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from demo.base import demo_user
 
 
@@ -16,17 +17,17 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
     from marketplace_app.models import MarketplaceTransaction, MarketplaceUser, MessageThread, Provider, ServiceListing
 
     def marketplace_user(*, email: str, display_name: str, kind: str) -> MarketplaceUser:
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             login = demo_user(email=email, first_name=display_name.split()[0])
-        found = MarketplaceUser.all_objects.using("marketplace").filter(email=email).first()
+        found = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email=email).first()
         if found is None:
             found = MarketplaceUser(email=email, display_name=display_name, kind=kind, tenant_user_id=login.pk)
-            found.save(using="marketplace")
+            found.save(using=MARKETPLACE_DB)
         return found
 
     buyer = marketplace_user(email="buyer@breederhq.test", display_name="Bea Buyer", kind="buyer")
     owner = marketplace_user(email="groomer@breederhq.test", display_name="Gus Groomer", kind="service_provider")
-    provider = Provider.all_objects.using("marketplace").filter(user=owner).first() or services.provider_create(
+    provider = Provider.all_objects.using(MARKETPLACE_DB).filter(user=owner).first() or services.provider_create(
         user=owner,
         kind="service_provider",
         business_name="Happy Paws Grooming",
@@ -60,7 +61,7 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
     ]
     listings = []
     for slug, title, description, category, price, metadata, images in demo_listings:
-        listing = ServiceListing.objects.using("marketplace").filter(slug=slug).first()
+        listing = ServiceListing.objects.using(MARKETPLACE_DB).filter(slug=slug).first()
         if listing is None:
             listing = services.listing_create(
                 provider_id=provider.pk,
@@ -78,7 +79,7 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
             listing = services.listing_transition(listing_id=listing.pk, target="active")
         listings.append(listing)
 
-    if not MessageThread.objects.using("marketplace").filter(provider=provider, buyer=buyer).exists():
+    if not MessageThread.objects.using(MARKETPLACE_DB).filter(provider=provider, buyer=buyer).exists():
         thread = services.message_thread_open(
             buyer_id=buyer.pk,
             provider_id=provider.pk,
@@ -89,7 +90,7 @@ def load_marketplace_demo_data() -> list[tuple[str, str]]:
         services.message_send(thread_id=thread.pk, sender_id=owner.pk, body="Yes, 10am works. See you then!")
         services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="Booked, thank you.")
 
-    if not MarketplaceTransaction.objects.using("marketplace").filter(provider=provider, client=buyer).exists():
+    if not MarketplaceTransaction.objects.using(MARKETPLACE_DB).filter(provider=provider, client=buyer).exists():
         tx = services.transaction_create(provider_id=provider.pk, client_id=buyer.pk, listing_id=listings[0].pk)
         invoice = services.marketplace_invoice_create(
             transaction_id=tx.pk, line_items=[services.LineItem(listings[0].title, listings[0].price_cents)]
@@ -114,13 +115,13 @@ def sunny_breeder(tenant, owner):
     from marketplace_app import services
     from marketplace_app.models import MarketplaceUser, Provider
 
-    provider = Provider.all_objects.using("marketplace").filter(tenant_id=tenant.pk).first()
+    provider = Provider.all_objects.using(MARKETPLACE_DB).filter(tenant_id=tenant.pk).first()
     if provider is not None:
         return provider
-    user = MarketplaceUser.all_objects.using("marketplace").filter(email=owner.email).first()
+    user = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email=owner.email).first()
     if user is None:
         user = MarketplaceUser(email=owner.email, display_name="Sunny Owner", kind="breeder", tenant_user_id=owner.pk)
-        user.save(using="marketplace")
+        user.save(using=MARKETPLACE_DB)
     return services.provider_create(
         user=user,
         kind="breeder",
@@ -138,16 +139,16 @@ def user_blocks(groomer, staff) -> None:
     from marketplace_app import services
     from marketplace_app.models import MarketplaceUser, UserBlock
 
-    if UserBlock.objects.using("marketplace").filter(provider=groomer).exists():
+    if UserBlock.objects.using(MARKETPLACE_DB).filter(provider=groomer).exists():
         return
-    spammer = MarketplaceUser.all_objects.using("marketplace").filter(email="spam@example.test").first()
+    spammer = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email="spam@example.test").first()
     if spammer is None:
         spammer = MarketplaceUser(email="spam@example.test", display_name="Spammy Sam", kind="buyer")
-        spammer.save(using="marketplace")
-    mistaken = MarketplaceUser.all_objects.using("marketplace").filter(email="oops@example.test").first()
+        spammer.save(using=MARKETPLACE_DB)
+    mistaken = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email="oops@example.test").first()
     if mistaken is None:
         mistaken = MarketplaceUser(email="oops@example.test", display_name="Olive Oops", kind="buyer")
-        mistaken.save(using="marketplace")
+        mistaken.save(using=MARKETPLACE_DB)
     services.user_block_create(provider_id=groomer.pk, user_id=spammer.pk, reason="sends the same ad every day")
     lifted = services.user_block_create(provider_id=groomer.pk, user_id=mistaken.pk, reason="blocked by mistake")
     removed = services.user_block_delete(provider_id=groomer.pk, user_id=mistaken.pk)
@@ -171,7 +172,7 @@ def self_service(groomer) -> None:
     if not User.objects.filter(email="newcomer@breederhq.test").exists():
         account_sign_up(email="newcomer@breederhq.test", password="Demo-newcomer-2026!", first_name="Nia")
     slug = "demo-hidden-flea-dip"
-    if not ServiceListing.objects.using("marketplace").filter(slug=slug).exists():
+    if not ServiceListing.objects.using(MARKETPLACE_DB).filter(slug=slug).exists():
         listing = services.listing_create(
             provider_id=groomer.pk,
             slug=slug,
@@ -192,7 +193,7 @@ def self_service(groomer) -> None:
     from marketplace_app.provider_suspension import provider_reinstate, provider_suspend
     from marketplace_app.suspension_models import ProviderSuspension
 
-    if not ProviderSuspension.objects.using("marketplace").filter(provider=groomer).exists():
+    if not ProviderSuspension.objects.using(MARKETPLACE_DB).filter(provider=groomer).exists():
         provider_suspend(
             provider_id=groomer.pk,
             reason="Unanswered complaints about missed appointments.",

@@ -3,6 +3,7 @@ accesses, sign-in tokens) and beat's schedule."""
 
 from __future__ import annotations
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from demo.base import demo_user
 from demo.faults import deliberate_fault
 
@@ -15,7 +16,7 @@ def undeliverable_email() -> None:
     from breederhq.email import email_enqueue, email_send
 
     email = email_enqueue(
-        using="marketplace",
+        using=MARKETPLACE_DB,
         event_key="demo:welcome-typo",
         template="welcome",
         to=["olive@example.test\nolive.oops@example.test"],
@@ -23,7 +24,7 @@ def undeliverable_email() -> None:
     )
     with deliberate_fault("an email address with a line break, undeliverable"):
         for _ in range(settings.EMAIL_MAX_ATTEMPTS - email.attempts):
-            email_send(using="marketplace", pk=email.pk)
+            email_send(using=MARKETPLACE_DB, pk=email.pk)
 
 
 def api_traces(buyer, owner, tenant) -> None:
@@ -40,9 +41,9 @@ def api_traces(buyer, owner, tenant) -> None:
     # As breederhq.api.idempotency scopes keys: by the signed-in (tenant_app) user, and where the
     # request acted (the tenant, or the marketplace identity).
     for alias, path, scope, context in (
-        ("default", "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
+        (TENANT_DB, "/api/v1/contacts/", f"tenant_app.user:{owner.pk}", f"tenant:{tenant.pk}"),
         (
-            "marketplace",
+            MARKETPLACE_DB,
             "/api/v1/marketplace/threads/",
             f"tenant_app.user:{buyer.tenant_user_id}",
             f"marketplace:{buyer.pk}",
@@ -74,8 +75,8 @@ def api_traces(buyer, owner, tenant) -> None:
                 headers={"Content-Type": "application/json"},
             )
         write_authorization_audit(
-            user_id=buyer.tenant_user_id if alias == "marketplace" else owner.pk,
-            resource_type="invoice" if alias == "default" else "thread",
+            user_id=buyer.tenant_user_id if alias == MARKETPLACE_DB else owner.pk,
+            resource_type="invoice" if alias == TENANT_DB else "thread",
             resource_id=999,
             action="view",
             allowed=False,

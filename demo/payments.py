@@ -4,6 +4,7 @@ payment in manual mode, its dispute, a dead-lettered refund, and the reconciliat
 from __future__ import annotations
 
 from breederhq.crossdb_check import DEMO_FAULT_KEY
+from breederhq.databases import TENANT_DB
 from demo.faults import deliberate_fault
 from demo.sales import breeder_sale
 
@@ -60,12 +61,12 @@ def stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
         stripe_metadata,
     )
 
-    if StripeWebhookEvent.objects.using("default").filter(stripe_event_id__startswith="evt_demo_").exists():
+    if StripeWebhookEvent.objects.using(TENANT_DB).filter(stripe_event_id__startswith="evt_demo_").exists():
         return
     account_id = "acct_demo_sunny"
     # Onboarding (Stripe's account links) records the account; Stripe then tells us it is enabled.
     with tenant_context(tenant.pk):  # the account is the tenant's row (row-level security)
-        StripeConnectAccount.objects.using("default").get_or_create(
+        StripeConnectAccount.objects.using(TENANT_DB).get_or_create(
             stripe_account_id=account_id, defaults={"owner_type": "tenant", "owner_tenant": tenant}
         )
     _stripe_event(
@@ -99,7 +100,7 @@ def stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
     intent = "pi_demo_card"
     metadata = stripe_metadata("tenant", invoice.pk, tenant.pk)
     with tenant_context(tenant.pk):
-        InvoicePayment.objects.using("default").create(
+        InvoicePayment.objects.using(TENANT_DB).create(
             invoice_kind="tenant",
             invoice_id=invoice.pk,
             owner_tenant=tenant,
@@ -152,21 +153,21 @@ def stripe_demo(tenant, owner, contact, breeder, buyer) -> None:
 
     # The dispute's message to the marketplace cannot apply while the transaction is unpaid: after
     # the last attempt the relay leaves it stuck, for support to requeue from the outbox page.
-    message = OutboxMessage.objects.using("default").filter(topic="payments.dispute_opened").first()
+    message = OutboxMessage.objects.using(TENANT_DB).filter(topic="payments.dispute_opened").first()
     if message is not None:
         why = "a dispute for a transaction that is not paid, stuck in the outbox"
         message.payload = {**message.payload, DEMO_FAULT_KEY: why}
-        message.save(using="default", update_fields=["payload"])
+        message.save(using=TENANT_DB, update_fields=["payload"])
         now = timezone.now()
         with deliberate_fault(why):
             for attempt in range(max_attempts()):
-                outbox_relay_message(source="default", message_pk=message.pk, now=now + timedelta(minutes=attempt))
+                outbox_relay_message(source=TENANT_DB, message_pk=message.pk, now=now + timedelta(minutes=attempt))
 
     # Last night's reconciliation (it lists Stripe's payment intents) found the mismatch.
-    run = ReconciliationRun.objects.using("default").create(
+    run = ReconciliationRun.objects.using(TENANT_DB).create(
         trigger="command", finished_at=timezone.now(), remote_objects=1, local_payments=1, mismatch=1
     )
-    ReconciliationItem.objects.using("default").create(
+    ReconciliationItem.objects.using(TENANT_DB).create(
         run=run,
         status="mismatch",
         invoice_kind="tenant",

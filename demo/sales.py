@@ -3,6 +3,7 @@ outbox both ways) and the PDFs of every issued invoice."""
 
 from __future__ import annotations
 
+from breederhq.databases import MARKETPLACE_DB
 from demo.base import in_tenant
 
 
@@ -88,7 +89,7 @@ def invoice_documents(tenant) -> None:
     ]
     issued += [
         ("marketplace_invoice", invoice)
-        for invoice in MarketplaceInvoice.objects.using("marketplace").exclude(status=InvoiceStatus.DRAFT)
+        for invoice in MarketplaceInvoice.objects.using(MARKETPLACE_DB).exclude(status=InvoiceStatus.DRAFT)
     ]
     for kind, invoice in issued:
         try:

@@ -3,6 +3,7 @@ who is also a marketplace buyer."""
 
 from __future__ import annotations
 
+from breederhq.databases import TENANT_DB
 from demo.base import demo_user
 
 SUNNY_CONTACTS = [
@@ -121,7 +122,7 @@ def _invitation_token(email: str) -> str:
     from breederhq.models import OutboundEmail
 
     body = (
-        OutboundEmail.objects.using("default")
+        OutboundEmail.objects.using(TENANT_DB)
         .filter(template="tenant_invitation", to=[email])
         .order_by("-id")
         .values_list("text_body", flat=True)

@@ -9,6 +9,7 @@ is numbered after the invoice and the refund's place among the invoice's refunds
 
 from __future__ import annotations
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound
 from breederhq.invoicing.document_text import day, lines_of, party_lines, payment_instructions
 from breederhq.invoicing.documents import DocumentNotIssued, DocumentRef, DocumentSource
@@ -16,7 +17,7 @@ from breederhq.invoicing.models import DocumentKind
 from breederhq.invoicing.pdf import DocumentData, DocumentLine, Party
 from marketplace_app.models import MarketplaceInvoice, MarketplaceInvoiceAuditLog, MarketplaceInvoiceDocument
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 def _seller(provider) -> Party:

@@ -6,19 +6,20 @@ here from breederhq/api/auth.py, base.py and identity_cache.py so the core impor
 from __future__ import annotations
 
 from breederhq.api import identity_cache
+from breederhq.databases import MARKETPLACE_DB
 from marketplace_app.models import MarketplaceUser, Provider
 
 
 def identity_of(user_id: int) -> tuple[int | None, str | None]:
     """(marketplace user id, kind) of the global user `user_id`, or (None, None): one query."""
-    row = MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user_id).values_list("id", "kind").first()
+    row = MarketplaceUser.objects.using(MARKETPLACE_DB).filter(tenant_user_id=user_id).values_list("id", "kind").first()
     return row if row is not None else (None, None)
 
 
 def marketplace_user(marketplace_user_id) -> MarketplaceUser | None:
     """The marketplace user (not erased) with its provider, or None."""
     return (
-        MarketplaceUser.objects.using("marketplace").filter(pk=marketplace_user_id).select_related("provider").first()
+        MarketplaceUser.objects.using(MARKETPLACE_DB).filter(pk=marketplace_user_id).select_related("provider").first()
     )
 
 

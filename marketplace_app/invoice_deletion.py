@@ -14,11 +14,12 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from breederhq.crossdb import SoftDeleteManager, SoftDeleteQuerySet
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import Conflict
 from breederhq.invoicing.status import InvoiceStatus
 from breederhq.outbox import outbox_enqueue
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 DELETABLE = (InvoiceStatus.DRAFT, InvoiceStatus.VOID)
 
 

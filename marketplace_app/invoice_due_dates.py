@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from django.db import connections
 
-DB = "marketplace"
+from breederhq.databases import MARKETPLACE_DB
+
+DB = MARKETPLACE_DB
 
 
 def backfill_batch(*, after_id: int, batch_size: int, using: str = DB) -> tuple[int | None, int]:

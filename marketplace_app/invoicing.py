@@ -3,6 +3,7 @@ marketplace users as actors, the buyer and the provider's user as email recipien
 
 from __future__ import annotations
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.invoicing.lifecycle import InvoiceFacts, InvoiceKind
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -16,7 +17,7 @@ from marketplace_app.models import (
 class MarketplaceInvoiceKind(InvoiceKind):
     key = "marketplace"
     name = "marketplace_invoice"
-    using = "marketplace"
+    using = MARKETPLACE_DB
     model = MarketplaceInvoice
     audit_model = MarketplaceInvoiceAuditLog
     confirmation_model = MarketplacePaymentConfirmationAudit

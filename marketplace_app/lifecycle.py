@@ -15,9 +15,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from breederhq.crossdb import referencing_rows
+from breederhq.databases import MARKETPLACE_DB
 from marketplace_app.models import MarketplaceTransaction, MessageThread, Provider, ServiceListing
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 PROVIDER_RETENTION = timedelta(days=365)
 
 

@@ -36,6 +36,7 @@ from django.db import transaction
 from django.urls import reverse
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import Conflict, DomainError, NotFound, PayloadTooLarge, ValidationFailed, VersionConflict
 from breederhq.files import files_removed_on_failure
 from breederhq.read_replica import marketplace_read_alias
@@ -44,7 +45,7 @@ from marketplace_app.models import ServiceListing, ServiceListingImage
 
 logger = logging.getLogger(__name__)
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 #: (content type, Pillow format, file extension) by the file's first bytes.
 _KINDS = {"image/jpeg": ("JPEG", "jpg"), "image/png": ("PNG", "png"), "image/webp": ("WEBP", "webp")}

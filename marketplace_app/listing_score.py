@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from django.db import connections
 
-DB = "marketplace"
+from breederhq.databases import MARKETPLACE_DB
+
+DB = MARKETPLACE_DB
 
 DESCRIBED_MIN_CHARS = 200
 DESCRIBED_BONUS_SECONDS = 3 * 86_400

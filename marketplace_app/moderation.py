@@ -17,11 +17,12 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.email import email_enqueue
 from breederhq.errors import Conflict, ValidationFailed
 from marketplace_app.models import ListingModeration, ServiceListing
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 def require_not_hidden(listing: ServiceListing) -> None:

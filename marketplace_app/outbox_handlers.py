@@ -4,6 +4,7 @@ Each runs inside the relay's marketplace transaction, together with the applied-
 so a message applied twice has one effect.
 """
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.outbox import outbox_handler
 from marketplace_app import services
 from marketplace_app.models import MarketplaceTransaction
@@ -16,7 +17,7 @@ class TransactionNotLinkedYet(LookupError):
 
 def _billed_transaction(payload: dict) -> int:
     tx_id = (
-        MarketplaceTransaction.objects.using("marketplace")
+        MarketplaceTransaction.objects.using(MARKETPLACE_DB)
         .filter(invoice_type=MarketplaceTransaction.InvoiceType.TENANT, invoice_id=payload["invoice_id"])
         .values_list("pk", flat=True)
         .first()
@@ -26,21 +27,21 @@ def _billed_transaction(payload: dict) -> int:
     return tx_id
 
 
-@outbox_handler("tenant.invoice_paid", applies_in="marketplace")
+@outbox_handler("tenant.invoice_paid", applies_in=MARKETPLACE_DB)
 def mark_transaction_paid(payload: dict) -> None:
     tx_id = _billed_transaction(payload)
     # Idempotent, and never moves a refunded or disputed transaction backwards.
     services.transaction_mark_paid(transaction_id=tx_id)
 
 
-@outbox_handler("tenant.user_deleted", applies_in="marketplace")
+@outbox_handler("tenant.user_deleted", applies_in=MARKETPLACE_DB)
 def close_identities_of_deleted_user(payload: dict) -> None:
     from marketplace_app.tenant_users import tenant_user_deleted
 
     tenant_user_deleted(tenant_user_id=payload["user_id"])
 
 
-@outbox_handler("tenant.invoice_refunded", applies_in="marketplace")
+@outbox_handler("tenant.invoice_refunded", applies_in=MARKETPLACE_DB)
 def record_transaction_refund(payload: dict) -> None:
     """The breeder refunded (part of) the sale's invoice: the purchase shows what was refunded in
     total. A transaction not paid here yet refuses (illegal transition) and the relay retries."""

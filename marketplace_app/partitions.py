@@ -17,9 +17,10 @@ from django.db import connections, transaction
 from django.utils import timezone
 from psycopg import sql
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.db_roles import app_role_name
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 PARENT = "messages"
 DEFAULT_PARTITION = "messages_default"
 ARCHIVE_AFTER_YEARS = 2

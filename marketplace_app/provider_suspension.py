@@ -24,11 +24,12 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.email import email_enqueue
 from breederhq.errors import Conflict, ValidationFailed
 from marketplace_app.models import Provider, ProviderSuspension
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 #: The public reads' filter, in SQL over a listing `l` (an anti-join on the few suspended providers'

@@ -12,6 +12,7 @@ from django.db import connections
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound, ValidationFailed
 from breederhq.read_replica import marketplace_read_alias
 from breederhq.statement_timeout import statement_time_limit
@@ -39,7 +40,7 @@ from marketplace_app.provider_suspension import not_suspended
 if TYPE_CHECKING:
     from breederhq.api.keyset import Position
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 def listing_get_public(*, slug: str) -> ServiceListing:

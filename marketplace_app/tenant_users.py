@@ -8,7 +8,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-DB = "marketplace"
+from breederhq.databases import MARKETPLACE_DB
+
+DB = MARKETPLACE_DB
 
 
 def tenant_user_deleted(*, tenant_user_id: int) -> list[int]:

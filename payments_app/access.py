@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from breederhq.databases import TENANT_DB
 from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.tenancy import current_tenant_id, owner_context, system_read_context
 from payments_app.models import InvoicePayment, StripeConnectAccount
@@ -24,7 +25,7 @@ def owner_of(model: type[models.Model], *, job: str, **filters) -> tuple[int, in
     """(pk, owner_tenant_id) of the first row matching `filters`, found across tenants through the
     audited system read; None when there is none."""
     with system_read_context(job=job):
-        return model.objects.using("default").filter(**filters).values_list("pk", "owner_tenant_id").first()
+        return model.objects.using(TENANT_DB).filter(**filters).values_list("pk", "owner_tenant_id").first()
 
 
 def locate(model: type[models.Model], *, job: str, lock: bool = False, **filters):
@@ -35,7 +36,7 @@ def locate(model: type[models.Model], *, job: str, lock: bool = False, **filters
         return None
     pk, owner = found
     with owner_context(owner):
-        rows = model.objects.using("default")
+        rows = model.objects.using(TENANT_DB)
         if lock:
             rows = rows.select_for_update()
         return rows.filter(pk=pk).first()
@@ -49,7 +50,7 @@ def invoice_owner(*, invoice_kind: str, invoice_id: int, tenant_id: int | None =
         return None
     if tenant_id is not None:
         return tenant_id
-    current = current_tenant_id(using="default")
+    current = current_tenant_id(using=TENANT_DB)
     if current is not None:
         return current
     found = owner_of(InvoicePayment, job=job, invoice_kind=invoice_kind, invoice_id=invoice_id)

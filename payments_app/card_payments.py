@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict, Unavailable
 from breederhq.invoicing.status import PAYABLE
 from breederhq.tenancy import owner_context
@@ -78,7 +79,7 @@ def _invoice_claim(invoice_kind: str, invoice_id: int, *, wait_seconds: float):
     if invoice_id >= 1 << 47:
         raise InvoiceNotPayable(f"No payable invoice #{invoice_id}.")
     key = _CLAIM_NAMESPACE | ((1 << 47) if invoice_kind == InvoiceKind.MARKETPLACE else 0) | invoice_id
-    connection = connections["default"]
+    connection = connections[TENANT_DB]
     deadline = time.monotonic() + wait_seconds
     while True:
         with connection.cursor() as cursor:
@@ -147,7 +148,7 @@ def card_payment_prepare(*, invoice_kind: str, invoice_id: int, tenant_id: int |
 
 def _row(invoice_kind: str, invoice_id: int, owner: int | None) -> InvoicePayment | None:
     with owner_context(owner):
-        return InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+        return InvoicePayment.objects.using(TENANT_DB).filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
 
 
 def _retrieve(intent_id: str) -> dict:
@@ -182,7 +183,7 @@ def _prepare_claimed(invoice_kind: str, invoice_id: int, tenant_id: int | None, 
         intent = _update_amount(payment, intent, due=due)
     after = _payable_or_none(invoice_kind, invoice_id, tenant_id)
     if after is None:  # voided, or paid by hand, while Stripe was answering: take the intent back
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id, intent_just_stored=True)
         raise InvoiceNotPayable(f"Invoice {facts.number} stopped being payable meanwhile.")
     return CardPayment(
@@ -228,14 +229,14 @@ def _replace(payment: InvoicePayment, facts, *, due: int, account_id: str, previ
             )
         },
     ).to_dict()
-    with transaction.atomic(using="default"), owner_context(payment.owner_tenant_id):
-        row = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
+    with transaction.atomic(using=TENANT_DB), owner_context(payment.owner_tenant_id):
+        row = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment.pk)
         row.stripe_payment_intent_id, row.stripe_status = created["id"], created["status"]
         row.open_state, row.open_note = OpenState.OPENED, f"replaces {previous_id}"[:300]
         row.amount_cents, row.application_fee_cents, row.connect_account_id = due, fee, account_id
         row.cancel_status, row.cancel_error, row.cancel_requested_at = CancelStatus.NONE, "", None
         row.save(
-            using="default",
+            using=TENANT_DB,
             update_fields=[
                 "stripe_payment_intent_id",
                 "stripe_status",
@@ -272,8 +273,8 @@ def _update_amount(payment: InvoicePayment, intent: dict, *, due: int) -> dict:
             "Your card payment of this invoice has already started; wait for it to finish.",
             extra={"payment_intent": intent["id"]},
         ) from exc
-    with transaction.atomic(using="default"), owner_context(payment.owner_tenant_id):
-        InvoicePayment.objects.using("default").filter(pk=payment.pk, stripe_payment_intent_id=intent["id"]).update(
+    with transaction.atomic(using=TENANT_DB), owner_context(payment.owner_tenant_id):
+        InvoicePayment.objects.using(TENANT_DB).filter(pk=payment.pk, stripe_payment_intent_id=intent["id"]).update(
             amount_cents=due, application_fee_cents=fee, stripe_status=updated["status"], updated_at=timezone.now()
         )
     return updated

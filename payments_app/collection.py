@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict, NotFound
 from breederhq.invoicing.lifecycle import InvoiceFacts
 from breederhq.invoicing.lifecycle import invoice_kind as kind_of
@@ -42,8 +43,8 @@ def invoice_payment_record_fallback(
 
     Called by invoice creation (tenant: inside its transaction; marketplace: after its commit).
     """
-    with transaction.atomic(using="default"), owner_context(tenant_id):
-        payment, created = InvoicePayment.objects.using("default").get_or_create(
+    with transaction.atomic(using=TENANT_DB), owner_context(tenant_id):
+        payment, created = InvoicePayment.objects.using(TENANT_DB).get_or_create(
             invoice_kind=invoice_kind,
             invoice_id=invoice_id,
             defaults={
@@ -75,7 +76,7 @@ def _email_fallback_notice(*, tenant_id: int, invoice_id: int, reason: str) -> N
         )
         if to:
             email_enqueue(
-                using="default",
+                using=TENANT_DB,
                 event_key=f"stripe_fallback:tenant:{invoice_id}",
                 template="stripe_fallback_notice",
                 to=to,
@@ -97,7 +98,7 @@ def _payment_claim(facts: InvoiceFacts, *, connect_account_id: str) -> InvoicePa
     from payments_app.providers import application_fee_cents
 
     with owner_context(facts.tenant_id):
-        payment, created = InvoicePayment.objects.using("default").get_or_create(
+        payment, created = InvoicePayment.objects.using(TENANT_DB).get_or_create(
             invoice_kind=facts.kind,
             invoice_id=facts.invoice_id,
             defaults={
@@ -112,15 +113,15 @@ def _payment_claim(facts: InvoiceFacts, *, connect_account_id: str) -> InvoicePa
         )
         if not created and connect_account_id and not payment.connect_account_id:
             payment.connect_account_id = connect_account_id  # onboarded after the send
-            payment.save(using="default", update_fields=["connect_account_id", "updated_at"])
+            payment.save(using=TENANT_DB, update_fields=["connect_account_id", "updated_at"])
     return payment
 
 
 def invoice_payment_note_open_failure(*, payment_pk: int, owner_tenant_id: int | None, reason: str) -> None:
     """The sweep could not open this row (account unusable, ...): say why, for staff, and move it to
     the back of the sweep's queue (ordered by `updated_at`) so it cannot starve the others."""
-    with transaction.atomic(using="default"), owner_context(owner_tenant_id):
-        InvoicePayment.objects.using("default").filter(pk=payment_pk, open_state=OpenState.UNOPENED).update(
+    with transaction.atomic(using=TENANT_DB), owner_context(owner_tenant_id):
+        InvoicePayment.objects.using(TENANT_DB).filter(pk=payment_pk, open_state=OpenState.UNOPENED).update(
             open_note=reason[:300], updated_at=timezone.now()
         )
 
@@ -144,7 +145,7 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     facts = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=tenant_id)
     with owner_context(owner):
         existing = (
-            InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+            InvoicePayment.objects.using(TENANT_DB).filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
         )
     if existing is not None and (
         existing.stripe_payment_intent_id
@@ -173,7 +174,7 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
     account = connect_account_for(tenant_id=facts.tenant_id, provider_id=facts.provider_id)
     if account is None or not account.can_take_payments:
         raise Conflict("The Stripe Connect account cannot take payments.", code="stripe_account_unusable")
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         payment = _payment_claim(facts, connect_account_id=account.stripe_account_id)
     if (
         payment.stripe_payment_intent_id
@@ -193,8 +194,8 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
             metadata=payment.metadata(),
         )
     )
-    with transaction.atomic(using="default"), owner_context(owner):
-        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
+    with transaction.atomic(using=TENANT_DB), owner_context(owner):
+        payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment.pk)
         if not payment.stripe_payment_intent_id:
             # Even on a row a concurrent void closed meanwhile: the intent exists in Stripe now,
             # so it is recorded, and cancelled just below.
@@ -202,14 +203,14 @@ def invoice_payment_open(*, invoice_kind: str, invoice_id: int, tenant_id: int |
             payment.stripe_status = result.status
             payment.open_state, payment.open_note = OpenState.OPENED, ""
             payment.save(
-                using="default",
+                using=TENANT_DB,
                 update_fields=["stripe_payment_intent_id", "stripe_status", "open_state", "open_note", "updated_at"],
             )
     # The invoice may have been voided while Stripe was creating the intent (the void found no
     # intent to cancel): cancel it now rather than leave a payable intent on a void invoice.
     after = invoice_facts(invoice_kind=invoice_kind, invoice_id=invoice_id, tenant_id=facts.tenant_id)
     if after is None or after.status in NEVER_OPENED:  # voided, or paid by hand, meanwhile
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id, intent_just_stored=True)
     return payment
 
@@ -222,7 +223,7 @@ def invoice_payment_open_on_commit(*, invoice_kind: str, invoice_id: int, tenant
     in the tenant database). Once that commits a worker creates the Stripe intent, never inside the
     send's transaction and locks; if the enqueue is lost (Redis down) the sweep opens the row later.
     """
-    if using != "default":
+    if using != TENANT_DB:
         from breederhq.outbox import outbox_enqueue
 
         outbox_enqueue(
@@ -250,7 +251,7 @@ def invoice_payment_record_unopened(
 
     # Published off the request thread once this commits; lost (Redis down): the row is "unopened"
     # and the 5-minute sweep opens it.
-    publish_after_commit(open_invoice_payment, invoice_kind, invoice_id, facts.tenant_id, using="default")
+    publish_after_commit(open_invoice_payment, invoice_kind, invoice_id, facts.tenant_id, using=TENANT_DB)
     return payment
 
 
@@ -263,7 +264,7 @@ def invoice_payments_unopened(
     cutoff = (now or timezone.now()) - older_than
     with system_read_context(job="payments:open_unopened"):  # every tenant's rows; each is written in its own
         return list(
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .filter(
                 provider=InvoicePayment.Provider.STRIPE,
                 open_state=OpenState.UNOPENED,

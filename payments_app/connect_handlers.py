@@ -3,6 +3,7 @@ registered in payments_app/webhook_handlers.py's table through `@handles`."""
 
 from __future__ import annotations
 
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import system_read_context
 from payments_app.access import locate, owner_of
 from payments_app.models import (
@@ -130,7 +131,7 @@ def _payment_of_charge(charge_id: str) -> InvoicePayment | None:
         return None
     with system_read_context(job="stripe_webhook:charge"):  # the ledger is under row-level security
         known = (
-            ConnectMoneyMovement.objects.using("default")
+            ConnectMoneyMovement.objects.using(TENANT_DB)
             .filter(source_charge_id=charge_id)
             .exclude(invoice_payment=None)
             .values_list("invoice_payment_id", flat=True)

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationFailed
 from breederhq.tenancy import owner_context, tenant_context
 from payments_app.dispute_models import DisputeEvidenceFile, InvoiceDispute
@@ -133,7 +134,7 @@ def evidence_file_upload(*, dispute: InvoiceDispute, upload, uploaded_by: str) -
     content = upload.read()
     digest = hashlib.sha256(content).hexdigest()
     with owner_context(_owner(dispute)):
-        existing = DisputeEvidenceFile.objects.using("default").filter(dispute=dispute, sha256=digest).first()
+        existing = DisputeEvidenceFile.objects.using(TENANT_DB).filter(dispute=dispute, sha256=digest).first()
     if existing is not None:
         return existing, False
     filename = posixpath.basename(upload.name or "evidence")[-200:] or "evidence"
@@ -155,8 +156,8 @@ def evidence_file_upload(*, dispute: InvoiceDispute, upload, uploaded_by: str) -
             code="evidence_file_refused",
         ) from exc
     try:
-        with owner_context(_owner(dispute)), transaction.atomic(using="default"):
-            row = DisputeEvidenceFile.objects.using("default").create(
+        with owner_context(_owner(dispute)), transaction.atomic(using=TENANT_DB):
+            row = DisputeEvidenceFile.objects.using(TENANT_DB).create(
                 dispute=dispute,
                 owner_tenant_id=_owner(dispute),
                 stripe_file_id=created.id,
@@ -168,7 +169,7 @@ def evidence_file_upload(*, dispute: InvoiceDispute, upload, uploaded_by: str) -
             )
     except IntegrityError:  # the same content uploaded at the same moment: Stripe gave both the same file
         with owner_context(_owner(dispute)):
-            return DisputeEvidenceFile.objects.using("default").get(dispute=dispute, sha256=digest), False
+            return DisputeEvidenceFile.objects.using(TENANT_DB).get(dispute=dispute, sha256=digest), False
     return row, True
 
 
@@ -183,7 +184,7 @@ def _stripe_evidence(dispute: InvoiceDispute, text: dict, files: dict) -> dict:
     ours = {int(v) for v in files.values()}
     with owner_context(_owner(dispute)):
         known = dict(
-            DisputeEvidenceFile.objects.using("default")
+            DisputeEvidenceFile.objects.using(TENANT_DB)
             .filter(dispute=dispute, pk__in=ours)
             .values_list("pk", "stripe_file_id")
         )
@@ -208,15 +209,15 @@ def dispute_evidence_submit(
             "Send at least one evidence field or file.", field_errors={"evidence": ["empty"]}, code="evidence_empty"
         )
     fingerprint = hashlib.sha256(json.dumps(evidence, sort_keys=True).encode()).hexdigest()[:40]
-    with owner_context(_owner(dispute)), transaction.atomic(using="default"):
-        locked = InvoiceDispute.objects.using("default").select_for_update().get(pk=dispute.pk)
+    with owner_context(_owner(dispute)), transaction.atomic(using=TENANT_DB):
+        locked = InvoiceDispute.objects.using(TENANT_DB).select_for_update().get(pk=dispute.pk)
         _check_open(locked)
         if locked.submission == Submission.SUBMITTING and locked.evidence != evidence:
             raise Conflict(
                 "Other evidence for this dispute is being sent to Stripe.", code="evidence_submission_in_flight"
             )
         locked.submission, locked.evidence = Submission.SUBMITTING, evidence
-        locked.save(using="default", update_fields=["submission", "evidence", "updated_at"])
+        locked.save(using=TENANT_DB, update_fields=["submission", "evidence", "updated_at"])
     try:
         answer = call_stripe(
             "dispute.update",
@@ -226,8 +227,8 @@ def dispute_evidence_submit(
             options={"idempotency_key": idempotency_key("dispute_submit", dispute.stripe_dispute_id, fingerprint)},
         )
     except (StripeUnavailable, stripe.StripeError) as exc:
-        with owner_context(_owner(dispute)), transaction.atomic(using="default"):
-            InvoiceDispute.objects.using("default").filter(pk=dispute.pk, submission=Submission.SUBMITTING).update(
+        with owner_context(_owner(dispute)), transaction.atomic(using=TENANT_DB):
+            InvoiceDispute.objects.using(TENANT_DB).filter(pk=dispute.pk, submission=Submission.SUBMITTING).update(
                 submission=Submission.NONE, updated_at=timezone.now()
             )
         if isinstance(exc, StripeUnavailable):
@@ -238,15 +239,15 @@ def dispute_evidence_submit(
             f"Stripe refused the evidence; nothing was submitted: {getattr(exc, 'user_message', None) or exc}",
             code="dispute_not_updatable",
         ) from exc
-    with owner_context(_owner(dispute)), transaction.atomic(using="default"):
-        locked = InvoiceDispute.objects.using("default").select_for_update().get(pk=dispute.pk)
+    with owner_context(_owner(dispute)), transaction.atomic(using=TENANT_DB):
+        locked = InvoiceDispute.objects.using(TENANT_DB).select_for_update().get(pk=dispute.pk)
         if locked.submission != Submission.SUBMITTED:
             locked.submission, locked.evidence_submitted_at = Submission.SUBMITTED, timezone.now()
             locked.evidence_submitted_by = submitted_by[:100]
             if not locked.is_closed:
                 locked.status = (getattr(answer, "status", None) or locked.status)[:40]
             locked.save(
-                using="default",
+                using=TENANT_DB,
                 update_fields=["submission", "evidence_submitted_at", "evidence_submitted_by", "status", "updated_at"],
             )
             first = True
@@ -264,8 +265,8 @@ def audit_tenant_invoice(*, tenant_id: int, actor, action: str, metadata: dict):
     from tenant_app.models import Invoice
 
     def write(dispute: InvoiceDispute, evidence: dict | None = None) -> None:
-        with tenant_context(tenant_id), transaction.atomic(using="default"):
-            invoice = Invoice.objects.using("default").get(pk=dispute.invoice_id)
+        with tenant_context(tenant_id), transaction.atomic(using=TENANT_DB):
+            invoice = Invoice.objects.using(TENANT_DB).get(pk=dispute.invoice_id)
             lifecycle.audit(
                 TENANT_INVOICES,
                 invoice,
@@ -284,8 +285,8 @@ def audit_marketplace_invoice(*, actor_id: int, action: str, metadata: dict):
     from marketplace_app.models import MarketplaceInvoice
 
     def write(dispute: InvoiceDispute, evidence: dict | None = None) -> None:
-        with transaction.atomic(using="marketplace"):
-            invoice = MarketplaceInvoice.objects.using("marketplace").get(pk=dispute.invoice_id)
+        with transaction.atomic(using=MARKETPLACE_DB):
+            invoice = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=dispute.invoice_id)
             lifecycle.audit(
                 MARKETPLACE_INVOICES,
                 invoice,
@@ -300,4 +301,4 @@ def audit_marketplace_invoice(*, actor_id: int, action: str, metadata: dict):
 
 def evidence_files(dispute: InvoiceDispute) -> list[DisputeEvidenceFile]:
     with owner_context(_owner(dispute)):
-        return list(DisputeEvidenceFile.objects.using("default").filter(dispute=dispute).order_by("id"))
+        return list(DisputeEvidenceFile.objects.using(TENANT_DB).filter(dispute=dispute).order_by("id"))

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.outbox import outbox_enqueue
 from breederhq.tenancy import owner_context, system_read_context
@@ -63,7 +64,7 @@ def _upsert(payment: InvoicePayment, data: dict, event: StripeWebhookEvent) -> t
     }
     found = owner_of(InvoiceDispute, job="stripe_webhook:dispute", stripe_dispute_id=data["id"])
     with owner_context(payment.owner_tenant_id):
-        rows = InvoiceDispute.objects.using("default")
+        rows = InvoiceDispute.objects.using(TENANT_DB)
         if found is None:
             dispute = rows.create(
                 payment=payment,
@@ -85,7 +86,7 @@ def _upsert(payment: InvoicePayment, data: dict, event: StripeWebhookEvent) -> t
         for name, value in fields.items():
             setattr(dispute, name, value)
         dispute.last_event_created = event.stripe_created
-        dispute.save(using="default", update_fields=[*fields, "last_event_created", "updated_at"])
+        dispute.save(using=TENANT_DB, update_fields=[*fields, "last_event_created", "updated_at"])
         return dispute, False, True
 
 
@@ -108,7 +109,7 @@ def _settle(target, dispute: InvoiceDispute) -> str:
         )
     with owner_context(dispute.owner_tenant_id):
         dispute.settled_at = timezone.now()
-        dispute.save(using="default", update_fields=["settled_at", "updated_at"])
+        dispute.save(using=TENANT_DB, update_fields=["settled_at", "updated_at"])
     return ""
 
 
@@ -129,7 +130,7 @@ def dispute_event(event: StripeWebhookEvent) -> str:
     was = None
     if before is not None:
         with owner_context(before[1]):
-            was = InvoiceDispute.objects.using("default").values_list("status", "closed_at").get(pk=before[0])
+            was = InvoiceDispute.objects.using(TENANT_DB).values_list("status", "closed_at").get(pk=before[0])
     if was is not None and was[1] is not None:  # closed before: nothing moves any more
         return (
             f"duplicate: dispute {dispute_id} already {was[0]}"
@@ -156,10 +157,10 @@ def dispute_event(event: StripeWebhookEvent) -> str:
         problem = _settle(target, dispute) if dispute.status == "lost" else ""
         with owner_context(dispute.owner_tenant_id):
             dispute.closed_at = timezone.now()
-            dispute.save(using="default", update_fields=["closed_at", "updated_at"])
+            dispute.save(using=TENANT_DB, update_fields=["closed_at", "updated_at"])
         _note_payment(target, dispute_id=dispute_id, dispute_status=dispute.status)
         outbox_enqueue(
-            using="default",
+            using=TENANT_DB,
             topic="payments.dispute_closed",
             payload={"invoice_type": target.kind, "invoice_id": target.invoice_id, "won": dispute.status == "won"},
         )
@@ -168,7 +169,7 @@ def dispute_event(event: StripeWebhookEvent) -> str:
         _note_payment(target, dispute_id=dispute_id, dispute_status=dispute.status)
         # The marketplace transaction lives in the other database: the outbox moves it, exactly once.
         outbox_enqueue(
-            using="default",
+            using=TENANT_DB,
             topic="payments.dispute_opened",
             payload={"invoice_type": target.kind, "invoice_id": target.invoice_id},
         )
@@ -187,7 +188,7 @@ def invoice_dispute(*, invoice_kind: str, invoice_id: int, tenant_id: int | None
     owner = invoice_kind_of(invoice_kind).payment_owner(tenant_id)
     with owner_context(owner):
         return (
-            InvoiceDispute.objects.using("default")
+            InvoiceDispute.objects.using(TENANT_DB)
             .filter(invoice_kind=invoice_kind, invoice_id=invoice_id)
             .order_by("-created_at", "-id")
             .first()
@@ -243,7 +244,7 @@ def dispute_disagreements(remote: list[dict]) -> dict[str, str]:
     with system_read_context(job="reconcile_stripe"):
         local = {
             row[0]: row[1:]
-            for row in InvoiceDispute.objects.using("default")
+            for row in InvoiceDispute.objects.using(TENANT_DB)
             .filter(stripe_dispute_id__in=[d["id"] for d in closed])
             .values_list("stripe_dispute_id", "status", "settled_at")
         }

@@ -18,6 +18,7 @@ from django.db import DataError, connections, transaction
 from django.utils import timezone
 
 from breederhq.api.parsers import nul_path, storable
+from breederhq.databases import TENANT_DB
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.errors import DomainError
 from breederhq.observability.metrics import WEBHOOK_EVENTS
@@ -76,7 +77,7 @@ def _inbox_statements() -> tuple[list, str, str]:
     columns as their names and every other column as its default prepared once; INSERT; duplicate
     statement)."""
     meta = StripeWebhookEvent._meta
-    connection = connections["default"]
+    connection = connections[TENANT_DB]
     qn = connection.ops.quote_name
     table, pk = qn(meta.db_table), qn(meta.pk.column)
     event_id = qn(meta.get_field("stripe_event_id").column)
@@ -195,7 +196,7 @@ def _store_invalid(payload: bytes, event, reason: str, *, now: datetime) -> Rece
     )
     text = payload.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     reason = reason.replace("\x00", "\ufffd")
-    row, created = StripeWebhookEvent.objects.using("default").get_or_create(
+    row, created = StripeWebhookEvent.objects.using(TENANT_DB).get_or_create(
         stripe_event_id=event_id,
         defaults={
             "event_type": event.get("type") if _fits(event.get("type"), "event_type") else "invalid",
@@ -256,7 +257,7 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
     if problem is not None:
         return _store_invalid(payload, event, problem, now=now)
 
-    connection = connections["default"]
+    connection = connections[TENANT_DB]
     template, insert, duplicate_sql = _inbox_statements()
     data_object = (event.get("data") or {}).get("object") or {}
     # The columns as the ORM's INSERT would write them, without building a model instance and
@@ -308,5 +309,5 @@ def stripe_event_receive(*, payload: bytes, signature_header: str | None) -> Rec
             raise StripeWebhookEvent.DoesNotExist(f"Stripe event {event_id} vanished while stored")
     if received.status in _PROCESSABLE:
         # In autocommit (the webhook view) this runs at once; inside a caller's atomic block, on its commit.
-        transaction.on_commit(functools.partial(enqueue_processing, received.pk), using="default")
+        transaction.on_commit(functools.partial(enqueue_processing, received.pk), using=TENANT_DB)
     return received

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import NotFound
 from breederhq.observability.metrics import WEBHOOK_EVENTS
 from payments_app.inbox import INVALID_EVENT_OUTCOME, enqueue_processing
@@ -39,7 +40,7 @@ def _event_claim(event_pk: int):
     and a single one, the sweep) steps aside instead of counting an attempt of its own between the
     first worker's attempt count and its handler. Gone with the connection if the worker dies."""
     key = _EVENT_CLAIM_NAMESPACE | event_pk
-    with connections["default"].cursor() as cursor:
+    with connections[TENANT_DB].cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         claimed = cursor.fetchone()[0]
     try:
@@ -47,11 +48,11 @@ def _event_claim(event_pk: int):
     finally:
         if claimed:
             try:
-                with connections["default"].cursor() as cursor:
+                with connections[TENANT_DB].cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
             except Exception:  # the connection broke: the lock went with it; make sure it is not reused
                 logger.warning("could not release the claim on stripe event %s; closing the connection", event_pk)
-                connections["default"].close()
+                connections[TENANT_DB].close()
 
 
 def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
@@ -73,9 +74,9 @@ def stripe_event_process(*, event_pk: int) -> StripeWebhookEvent | None:
 
 
 def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         event = (
-            StripeWebhookEvent.objects.using("default").select_for_update(skip_locked=True).filter(pk=event_pk).first()
+            StripeWebhookEvent.objects.using(TENANT_DB).select_for_update(skip_locked=True).filter(pk=event_pk).first()
         )
         if event is None:
             return None  # another worker holds it, or it does not exist
@@ -84,14 +85,14 @@ def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
         if event.attempts >= settings.STRIPE_WEBHOOK_MAX_ATTEMPTS:
             event.status = StripeWebhookEvent.Status.DEAD
             event.next_attempt_at = None
-            event.save(using="default", update_fields=["status", "next_attempt_at"])
+            event.save(using=TENANT_DB, update_fields=["status", "next_attempt_at"])
             return event
         event.attempts += 1
-        event.save(using="default", update_fields=["attempts"])
+        event.save(using=TENANT_DB, update_fields=["attempts"])
 
     try:
-        with transaction.atomic(using="default"):
-            event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
+        with transaction.atomic(using=TENANT_DB):
+            event = StripeWebhookEvent.objects.using(TENANT_DB).select_for_update().get(pk=event_pk)
             if event.status not in {StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED}:
                 return event
             handler = HANDLERS.get(event.event_type)
@@ -104,13 +105,13 @@ def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
             event.last_error = ""
             event.next_attempt_at = None
             event.processed_at = timezone.now()
-            event.save(using="default")
+            event.save(using=TENANT_DB)
         WEBHOOK_EVENTS.labels(event.event_type, event.status).inc()
         return event
     except Exception as exc:
         logger.exception("stripe event %s failed", event_pk)
-        with transaction.atomic(using="default"):
-            event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
+        with transaction.atomic(using=TENANT_DB):
+            event = StripeWebhookEvent.objects.using(TENANT_DB).select_for_update().get(pk=event_pk)
             event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             if getattr(exc, "permanent", False):
                 # The event itself is wrong (an amount that is not an integer): retrying cannot help.
@@ -123,7 +124,7 @@ def _stripe_event_process_claimed(event_pk: int) -> StripeWebhookEvent | None:
             else:
                 event.status = StripeWebhookEvent.Status.FAILED
                 event.next_attempt_at = timezone.now() + retry_delay(event.attempts)
-            event.save(using="default", update_fields=["last_error", "status", "next_attempt_at", "outcome"])
+            event.save(using=TENANT_DB, update_fields=["last_error", "status", "next_attempt_at", "outcome"])
         WEBHOOK_EVENTS.labels(event.event_type, event.status).inc()
         return event
 
@@ -133,7 +134,7 @@ def stripe_events_due(*, limit: int = 500, now: datetime | None = None) -> list[
     ones whose enqueue was lost (Redis down at the time, worker killed)."""
     now = now or timezone.now()
     return list(
-        StripeWebhookEvent.objects.using("default")
+        StripeWebhookEvent.objects.using(TENANT_DB)
         .filter(
             status__in=[StripeWebhookEvent.Status.RECEIVED, StripeWebhookEvent.Status.FAILED], next_attempt_at__lte=now
         )
@@ -144,9 +145,9 @@ def stripe_events_due(*, limit: int = 500, now: datetime | None = None) -> list[
 
 def stripe_event_requeue(*, event_pk: int) -> StripeWebhookEvent:
     """Support staff: give a dead-lettered (or failed) event a fresh set of attempts, now."""
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         try:
-            event = StripeWebhookEvent.objects.using("default").select_for_update().get(pk=event_pk)
+            event = StripeWebhookEvent.objects.using(TENANT_DB).select_for_update().get(pk=event_pk)
         except StripeWebhookEvent.DoesNotExist:
             raise NotFound(f"No Stripe event #{event_pk}.") from None
         if event.status in {StripeWebhookEvent.Status.SUCCEEDED, StripeWebhookEvent.Status.IGNORED}:
@@ -156,6 +157,6 @@ def stripe_event_requeue(*, event_pk: int) -> StripeWebhookEvent:
         event.status = StripeWebhookEvent.Status.FAILED
         event.attempts = 0
         event.next_attempt_at = timezone.now()
-        event.save(using="default", update_fields=["status", "attempts", "next_attempt_at"])
-        transaction.on_commit(lambda: enqueue_processing(event.pk), using="default")
+        event.save(using=TENANT_DB, update_fields=["status", "attempts", "next_attempt_at"])
+        transaction.on_commit(lambda: enqueue_processing(event.pk), using=TENANT_DB)
     return event

@@ -12,6 +12,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict
 from breederhq.tenancy import owner_context, system_read_context
 from payments_app.models import CancelStatus, InvoicePayment, OpenState, ReconciliationState, StripeStatus
@@ -22,12 +23,12 @@ logger = logging.getLogger(__name__)
 
 def abandon_unopened(payment_pk: int, *, owner: int | None, reason: str) -> InvoicePayment:
     """Close an unopened row whose invoice will never need an intent: the sweep stops retrying it."""
-    with transaction.atomic(using="default"), owner_context(owner):
-        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
+    with transaction.atomic(using=TENANT_DB), owner_context(owner):
+        payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment_pk)
         if payment.stripe_payment_intent_id or payment.open_state != OpenState.UNOPENED:
             return payment
         payment.open_state, payment.open_note = OpenState.ABANDONED, reason[:300]
-        payment.save(using="default", update_fields=["open_state", "open_note", "updated_at"])
+        payment.save(using=TENANT_DB, update_fields=["open_state", "open_note", "updated_at"])
     logger.warning("payment intent of %s invoice %s abandoned: %s", payment.invoice_kind, payment.invoice_id, reason)
     return payment
 
@@ -57,7 +58,7 @@ def invoice_payment_cancel_requested(*, invoice_kind: str, invoice_id: int, inte
 
 
 def _cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored: bool) -> int:
-    rows = InvoicePayment.objects.using("default").filter(
+    rows = InvoicePayment.objects.using(TENANT_DB).filter(
         invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE
     )
     now = timezone.now()
@@ -81,14 +82,14 @@ def _cancel_requested(*, invoice_kind: str, invoice_id: int, intent_just_stored:
 
         # Published off the request thread once this commits; lost (Redis down): the row stays
         # "pending" and the 5-minute sweep cancels it.
-        publish_after_commit(cancel_invoice_payment, invoice_kind, invoice_id, using="default")
+        publish_after_commit(cancel_invoice_payment, invoice_kind, invoice_id, using=TENANT_DB)
     return marked
 
 
 def invoice_payment_cancel_on_void(*, invoice_kind: str, invoice_id: int, using: str) -> None:
     """Called by the invoice services inside the void's transaction on `using`. The Stripe call
     itself happens in a worker after the commit: never while the invoice row is locked."""
-    if using == "default":
+    if using == TENANT_DB:
         invoice_payment_cancel_requested(invoice_kind=invoice_kind, invoice_id=invoice_id)
     else:
         from breederhq.outbox import outbox_enqueue
@@ -117,7 +118,7 @@ def invoice_payment_cancel(*, invoice_kind: str, invoice_id: int) -> InvoicePaym
     owner = invoice_owner(invoice_kind=invoice_kind, invoice_id=invoice_id, job="payments:cancel_intent")
     with owner_context(owner):
         payment = (
-            InvoicePayment.objects.using("default").filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
+            InvoicePayment.objects.using(TENANT_DB).filter(invoice_kind=invoice_kind, invoice_id=invoice_id).first()
         )
     if payment is None or payment.cancel_status != CancelStatus.PENDING:
         return payment
@@ -166,8 +167,8 @@ def _save_cancel(
     stripe_status: str | None = None,
     intent_id: str | None = None,
 ) -> InvoicePayment:
-    with transaction.atomic(using="default"), owner_context(owner):
-        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment_pk)
+    with transaction.atomic(using=TENANT_DB), owner_context(owner):
+        payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment_pk)
         if payment.cancel_status != CancelStatus.PENDING:
             return payment  # another worker finished it meanwhile
         if status != CancelStatus.PENDING and payment.stripe_payment_intent_id != intent_id:
@@ -176,7 +177,7 @@ def _save_cancel(
             from breederhq.jobs.publish_later import publish_after_commit
             from payments_app.tasks import cancel_invoice_payment
 
-            publish_after_commit(cancel_invoice_payment, payment.invoice_kind, payment.invoice_id, using="default")
+            publish_after_commit(cancel_invoice_payment, payment.invoice_kind, payment.invoice_id, using=TENANT_DB)
             return payment
         payment.cancel_status, payment.cancel_error = status, error
         fields = ["cancel_status", "cancel_error", "updated_at"]
@@ -187,7 +188,7 @@ def _save_cancel(
             payment.reconciliation_status = ReconciliationState.MISMATCH
             payment.reconciliation_note = f"invoice voided, intent not cancelled: {error}"[:300]
             fields += ["reconciliation_status", "reconciliation_note"]
-        payment.save(using="default", update_fields=fields)
+        payment.save(using=TENANT_DB, update_fields=fields)
     return payment
 
 
@@ -198,7 +199,7 @@ def invoice_payments_cancel_pending(
     cutoff = (now or timezone.now()) - older_than
     with system_read_context(job="payments:cancel_pending"):  # every tenant's rows; each is written in its own
         return list(
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .filter(cancel_status=CancelStatus.PENDING, cancel_requested_at__lte=cutoff)
             .order_by("cancel_requested_at")[:limit]
         )
@@ -233,7 +234,7 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
     )
     with owner_context(owner):
         payment = (
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .filter(invoice_kind=invoice_kind, invoice_id=invoice_id, provider=InvoicePayment.Provider.STRIPE)
             .first()
         )
@@ -272,8 +273,8 @@ def invoice_payment_close_for_manual(*, invoice_kind: str, invoice_id: int, tena
             code="paid_by_card",
             extra={"payment_intent": intent_id},
         )
-    with transaction.atomic(using="default"), owner_context(owner):
-        InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
+    with transaction.atomic(using=TENANT_DB), owner_context(owner):
+        InvoicePayment.objects.using(TENANT_DB).filter(pk=payment.pk).update(
             stripe_status=status,
             cancel_status=CancelStatus.CANCELED,
             cancel_requested_at=timezone.now(),

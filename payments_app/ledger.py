@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from breederhq.api.keyset import Position
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import owner_context
 from payments_app.access import owner_of
 from payments_app.models import ConnectMoneyMovement, InvoicePayment, StripeConnectAccount, StripeWebhookEvent
@@ -75,8 +76,8 @@ def record_movement(
     if found is None:
         owner = account_owner(account, job=job)
         try:
-            with owner_context(owner), transaction.atomic(using="default"):  # a savepoint: a lost race is retried
-                movement = ConnectMoneyMovement.objects.using("default").create(
+            with owner_context(owner), transaction.atomic(using=TENANT_DB):  # a savepoint: a lost race is retried
+                movement = ConnectMoneyMovement.objects.using(TENANT_DB).create(
                     kind=kind,
                     stripe_object_id=object_id,
                     amount_cents=amount,
@@ -96,7 +97,7 @@ def record_movement(
                 raise
     pk, owner = found
     with owner_context(owner):
-        movement = ConnectMoneyMovement.objects.using("default").select_for_update().get(pk=pk)
+        movement = ConnectMoneyMovement.objects.using(TENANT_DB).select_for_update().get(pk=pk)
         changed = []
         for name, value in (
             ("invoice_payment_id", payment.pk if payment else None),
@@ -113,7 +114,7 @@ def record_movement(
             movement.last_event_created = event.stripe_created
             changed.append("last_event_created")
         if changed:
-            movement.save(using="default", update_fields=[*changed, "updated_at"])
+            movement.save(using=TENANT_DB, update_fields=[*changed, "updated_at"])
     return movement, False
 
 
@@ -125,7 +126,7 @@ def movement_account_of_charge(charge_id: str) -> str:
 
     with system_read_context(job="stripe_webhook:charge_account"):
         return (
-            ConnectMoneyMovement.objects.using("default")
+            ConnectMoneyMovement.objects.using(TENANT_DB)
             .filter(Q(stripe_object_id=charge_id) | Q(source_charge_id=charge_id))
             .exclude(connect_account_id="")
             .values_list("connect_account_id", flat=True)
@@ -163,7 +164,7 @@ def movement_page(
     statement. Call it in the owner's context (`owner_context(owner_tenant_id)`): the filter on the
     owner repeats what row-level security already enforces. Rows carry `created_at` (= occurred_at)
     for the keyset pagination."""
-    rows = ConnectMoneyMovement.objects.using("default").filter(connect_account_id=account_id)
+    rows = ConnectMoneyMovement.objects.using(TENANT_DB).filter(connect_account_id=account_id)
     rows = (
         rows.filter(owner_tenant_id=owner_tenant_id)
         if owner_tenant_id is not None
@@ -194,7 +195,7 @@ def tenant_account_id(tenant_id: int) -> str | None:
     """The tenant's connected account id, read in its context (None: it has none)."""
     with owner_context(tenant_id):
         return (
-            StripeConnectAccount.objects.using("default")
+            StripeConnectAccount.objects.using(TENANT_DB)
             .filter(owner_tenant_id=tenant_id)
             .values_list("stripe_account_id", flat=True)
             .first()
@@ -205,7 +206,7 @@ def provider_account_id(provider_id: int) -> str | None:
     """A service provider's connected account id (a platform row; None: it has none)."""
     with owner_context(None):
         return (
-            StripeConnectAccount.objects.using("default")
+            StripeConnectAccount.objects.using(TENANT_DB)
             .filter(provider_id=provider_id)
             .values_list("stripe_account_id", flat=True)
             .first()

@@ -35,6 +35,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict, Unavailable
 from breederhq.tenancy import owner_context
 from payments_app.models import StripeConnectAccount
@@ -42,7 +43,7 @@ from payments_app.stripe_gateway import StripeUnavailable, call_stripe, idempote
 
 logger = logging.getLogger(__name__)
 
-DB = "default"
+DB = TENANT_DB
 ACCOUNT_TYPE = "express"
 #: Retries of an account creation Stripe says is still in progress under the same key.
 IN_PROGRESS_RETRIES = 20

@@ -5,6 +5,7 @@ disputed invoice moves in the marketplace DB. A marketplace invoice voided (mark
 its Stripe payment, in the tenant DB, for its intent to be cancelled.
 """
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.outbox import outbox_handler
 from marketplace_app import services
 from marketplace_app.models import MarketplaceTransaction
@@ -18,7 +19,7 @@ class TransactionNotPaidYet(LookupError):
 
 def _transaction(payload: dict) -> MarketplaceTransaction:
     tx = (
-        MarketplaceTransaction.objects.using("marketplace")
+        MarketplaceTransaction.objects.using(MARKETPLACE_DB)
         .select_for_update()
         .filter(invoice_type=payload["invoice_type"], invoice_id=payload["invoice_id"])
         .first()
@@ -28,7 +29,7 @@ def _transaction(payload: dict) -> MarketplaceTransaction:
     return tx
 
 
-@outbox_handler("payments.dispute_opened", applies_in="marketplace")
+@outbox_handler("payments.dispute_opened", applies_in=MARKETPLACE_DB)
 def dispute_opened(payload: dict) -> None:
     tx = _transaction(payload)
     if tx.status in {Status.DISPUTED, Status.REFUNDED}:
@@ -38,7 +39,7 @@ def dispute_opened(payload: dict) -> None:
     services.transaction_dispute(transaction_id=tx.pk)
 
 
-@outbox_handler("payments.dispute_closed", applies_in="marketplace")
+@outbox_handler("payments.dispute_closed", applies_in=MARKETPLACE_DB)
 def dispute_closed(payload: dict) -> None:
     tx = _transaction(payload)
     if tx.status == Status.DISPUTED:
@@ -50,7 +51,7 @@ def dispute_closed(payload: dict) -> None:
         raise TransactionNotPaidYet(f"transaction #{tx.pk} is {tx.status}")
 
 
-@outbox_handler("payments.cancel_intent", applies_in="default")
+@outbox_handler("payments.cancel_intent", applies_in=TENANT_DB)
 def cancel_intent(payload: dict) -> None:
     """A marketplace invoice was voided: mark its Stripe payment for cancelling (tenant database)."""
     from payments_app.intent_cancel import invoice_payment_cancel_requested
@@ -58,7 +59,7 @@ def cancel_intent(payload: dict) -> None:
     invoice_payment_cancel_requested(invoice_kind=payload["invoice_kind"], invoice_id=payload["invoice_id"])
 
 
-@outbox_handler("payments.record_fallback", applies_in="default")
+@outbox_handler("payments.record_fallback", applies_in=TENANT_DB)
 def record_fallback(payload: dict) -> None:
     """A marketplace invoice fell back from Stripe to manual: its visible flag (tenant database).
     Idempotent: a second delivery finds the row."""
@@ -67,7 +68,7 @@ def record_fallback(payload: dict) -> None:
     invoice_payment_record_fallback(**payload)
 
 
-@outbox_handler("payments.open_intent", applies_in="default")
+@outbox_handler("payments.open_intent", applies_in=TENANT_DB)
 def open_intent(payload: dict) -> None:
     """A marketplace invoice was sent: write its "unopened" Stripe payment row (tenant database) and
     enqueue its opening once that commits; the sweep opens it if the enqueue is lost."""
@@ -78,7 +79,7 @@ def open_intent(payload: dict) -> None:
     )
 
 
-@outbox_handler("payments.refund_recorded", applies_in="marketplace")
+@outbox_handler("payments.refund_recorded", applies_in=MARKETPLACE_DB)
 def refund_recorded(payload: dict) -> None:
     """A card refund the tenant side recorded: the marketplace invoice gets it, once per Stripe
     refund id (payments_app/refund_completion.py)."""
@@ -87,7 +88,7 @@ def refund_recorded(payload: dict) -> None:
     record_marketplace_refund(payload)
 
 
-@outbox_handler("marketplace.invoice_deleted", applies_in="default")
+@outbox_handler("marketplace.invoice_deleted", applies_in=TENANT_DB)
 def invoice_deleted(payload: dict) -> None:
     """A (draft or void) marketplace invoice was soft-deleted: its Stripe payment row, if any, takes
     no payment (an unopened row is closed, an open intent cancelled; idempotent)."""

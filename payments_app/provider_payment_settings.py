@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import Conflict, NotFound, ValidationFailed, VersionConflict
 from marketplace_app.models import Provider, ProviderPaymentModeAudit
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 def require_service_provider(provider: Provider) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from breederhq.currencies import fee_of
+from breederhq.databases import TENANT_DB
 from payments_app.models import InvoicePayment, StripeConnectAccount
 from payments_app.stripe_gateway import StripeUnavailable, breaker_is_open, call_stripe, idempotency_key, stripe_client
 
@@ -154,11 +155,11 @@ def connect_account_for(*, tenant_id: int | None = None, provider_id: int | None
 
     if tenant_id is not None:
         with tenant_context(tenant_id):
-            return StripeConnectAccount.objects.using("default").filter(owner_tenant_id=tenant_id).first()
+            return StripeConnectAccount.objects.using(TENANT_DB).filter(owner_tenant_id=tenant_id).first()
     if provider_id is None:
         return None
     with platform_context():
-        return StripeConnectAccount.objects.using("default").filter(provider_id=provider_id).first()
+        return StripeConnectAccount.objects.using(TENANT_DB).filter(provider_id=provider_id).first()
 
 
 def _breaker_open() -> bool:

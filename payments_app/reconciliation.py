@@ -19,6 +19,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import NotFound
 from breederhq.invoicing.lifecycle import invoice_kind
 from breederhq.invoicing.status import SETTLED
@@ -143,7 +144,7 @@ def _set_invoice_state(local: dict, kind: str, invoice_id: int, state: str, note
 
 def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> ReconciliationRun:
     """Compare everything once; returns the run with its counts (items hold the disagreements)."""
-    run = ReconciliationRun.objects.using("default").create(trigger=trigger)
+    run = ReconciliationRun.objects.using(TENANT_DB).create(trigger=trigger)
     try:
         remote = stripe_payment_intents(page_size=page_size)
         refunded_remote = stripe_refunded_by_intent(page_size=page_size)
@@ -152,19 +153,19 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         run.finished_at = timezone.now()
-        run.save(using="default", update_fields=["error", "finished_at"])
+        run.save(using=TENANT_DB, update_fields=["error", "finished_at"])
         logger.error("stripe reconciliation could not list Stripe: %s", exc)
         raise
     with system_read_context(job="reconcile_stripe"):  # every tenant's payments; each written in its owner's context
         payments = list(
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .filter(provider=InvoicePayment.Provider.STRIPE)
             .exclude(stripe_payment_intent_id=None)
             .order_by("pk")
         )
     with system_read_context(job="reconcile_stripe"):  # card payments returned as collected twice
         duplicates = set(
-            RefundRequest.objects.using("default")
+            RefundRequest.objects.using(TENANT_DB)
             .filter(purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION)
             .values_list("payment_id", flat=True)
         )
@@ -196,14 +197,14 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
             if refund_problem:
                 state, note = ReconciliationState.MISMATCH, refund_problem
         counts[state] += 1
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             with owner_context(payment.owner_tenant_id):
-                InvoicePayment.objects.using("default").filter(pk=payment.pk).update(
+                InvoicePayment.objects.using(TENANT_DB).filter(pk=payment.pk).update(
                     reconciliation_status=state, reconciliation_note=note[:300], reconciled_at=now, updated_at=now
                 )
             if state != ReconciliationState.SYNCED:
                 intent = remote.get(payment.stripe_payment_intent_id) or {}
-                ReconciliationItem.objects.using("default").create(
+                ReconciliationItem.objects.using(TENANT_DB).create(
                     run=run,
                     status=state,
                     invoice_kind=payment.invoice_kind,
@@ -232,7 +233,7 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
                 ReconciliationState.MISSING_LOCAL,
                 f"Stripe has payment intent {intent_id} we have no record of",
             )
-        ReconciliationItem.objects.using("default").create(
+        ReconciliationItem.objects.using(TENANT_DB).create(
             run=run,
             status=ReconciliationState.MISSING_LOCAL,
             invoice_kind=metadata["breederhq_invoice_kind"],
@@ -246,5 +247,5 @@ def stripe_reconcile(*, trigger: str = "beat", page_size: int = PAGE_SIZE) -> Re
     run.synced, run.mismatch = counts["synced"], counts["mismatch"]
     run.missing_remote, run.missing_local = counts["missing_remote"], counts["missing_local"]
     run.finished_at = timezone.now()
-    run.save(using="default")
+    run.save(using=TENANT_DB)
     return run

@@ -22,6 +22,7 @@ the record, each through the same idempotent service call:
 
 from __future__ import annotations
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import OutboxMessage
 from breederhq.outbox import outbox_enqueue
 from breederhq.tenancy import owner_context
@@ -38,7 +39,7 @@ def record_marketplace_refund(payload: dict) -> bool:
     from marketplace_app.services import marketplace_invoice_refund
 
     if (
-        MarketplaceInvoiceRefund.objects.using("marketplace")
+        MarketplaceInvoiceRefund.objects.using(MARKETPLACE_DB)
         .filter(stripe_refund_id=payload["stripe_refund_id"])
         .exists()
     ):
@@ -57,7 +58,7 @@ def enqueue_marketplace_record(
 ) -> None:
     """In the tenant transaction that marks `request` succeeded (its marketplace record follows)."""
     outbox_enqueue(
-        using="default",
+        using=TENANT_DB,
         topic=TOPIC,
         payload={
             "refund_request_id": request.pk,
@@ -71,7 +72,7 @@ def enqueue_marketplace_record(
 
 
 def _unapplied(**payload_filter):
-    return OutboxMessage.objects.using("default").filter(
+    return OutboxMessage.objects.using(TENANT_DB).filter(
         topic=TOPIC, status__in=UNAPPLIED, **{f"payload__{k}": v for k, v in payload_filter.items()}
     )
 
@@ -95,7 +96,7 @@ def records_unapplied(payment: InvoicePayment) -> bool:
     if not refund_ids:
         return False
     recorded = set(
-        MarketplaceInvoiceRefund.objects.using("marketplace")
+        MarketplaceInvoiceRefund.objects.using(MARKETPLACE_DB)
         .filter(stripe_refund_id__in=refund_ids)
         .values_list("stripe_refund_id", flat=True)
     )
@@ -122,7 +123,7 @@ def refund_event_complete(data: dict) -> str:
         return f"ignored: no local payment for refund {data['id']}"
     with owner_context(payment.owner_tenant_id):
         candidates = list(
-            RefundRequest.objects.using("default").filter(
+            RefundRequest.objects.using(TENANT_DB).filter(
                 payment=payment,
                 purpose=RefundRequest.Purpose.REFUND,
                 status__in=[RefundRequest.Status.PENDING, RefundRequest.Status.SUCCEEDED],

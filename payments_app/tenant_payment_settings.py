@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import PermissionDenied, ValidationFailed, VersionConflict
 from breederhq.tenancy import require_tenant_id
 from tenant_app.models import PaymentMode, Tenant, TenantMembership, TenantProfileAuditLog, User
 
-DB = "default"
+DB = TENANT_DB
 #: Who may change the payment mode.
 PAYMENT_SETTINGS_ROLES = (TenantMembership.Role.OWNER, TenantMembership.Role.ADMIN)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from breederhq.databases import TENANT_DB
 from breederhq.invoicing.lifecycle import invoice_kind
 from breederhq.invoicing.status import SETTLED, InvoiceStatus, PaymentModeSnapshot
 from breederhq.tenancy import owner_context
@@ -143,7 +144,7 @@ def _note_payment(target: Target, **fields) -> None:
     for name, value in fields.items():
         setattr(target.payment, name, value)
     with owner_context(target.payment.owner_tenant_id):
-        target.payment.save(using="default", update_fields=[*fields, "updated_at"])
+        target.payment.save(using=TENANT_DB, update_fields=[*fields, "updated_at"])
 
 
 def _mark_mismatch(target: Target, note: str) -> str:

@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from tenant_app.models import AccountToken
 
-DB = "default"
+DB = TENANT_DB
 
 
 def dead_before(cutoff) -> Q:

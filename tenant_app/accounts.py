@@ -30,6 +30,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_enqueue
 from breederhq.errors import Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
 from breederhq.secret_tokens import new_secret_token, secret_token_hash
@@ -43,7 +44,7 @@ from tenant_app.models import (
     User,
 )
 
-DB = "default"
+DB = TENANT_DB
 
 
 def normalize_email(email: str) -> str:
@@ -340,7 +341,7 @@ def account_delete(*, user: User, password: str, ip: str | None = None) -> None:
     _refuse_last_owner(_last_owner_of(account.pk, _own_tenant_ids(account.pk), lock=False))
     # The marketplace first: it is idempotent, so if the tenant side below fails, deleting again finishes.
     marketplace_ids = list(
-        MarketplaceUser.all_objects.using("marketplace").filter(tenant_user_id=account.pk).values_list("pk", flat=True)
+        MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(tenant_user_id=account.pk).values_list("pk", flat=True)
     )
     for marketplace_user_id in marketplace_ids:
         marketplace_user_erase(user_id=marketplace_user_id)

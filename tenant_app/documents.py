@@ -3,6 +3,7 @@ credit notes print, read in the invoice's tenant context (row-level security).""
 
 from __future__ import annotations
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import NotFound
 from breederhq.invoicing.document_text import day, lines_of, party_lines, payment_instructions
 from breederhq.invoicing.documents import DocumentNotIssued, DocumentRef, DocumentSource
@@ -45,7 +46,7 @@ def _buyer(contact) -> Party:
 
 class TenantDocuments(DocumentSource):
     name = "tenant_invoice"
-    using = "default"
+    using = TENANT_DB
     model = InvoiceDocument
 
     def owner_of(self, invoice) -> int:

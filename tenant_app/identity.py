@@ -10,11 +10,12 @@ import functools
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import USER_SETTING
 from tenant_app.models import RefreshTokenFamily, Tenant, TenantMembership
 
 
-def user_memberships(user_id: int, *, using: str = "default") -> list:
+def user_memberships(user_id: int, *, using: str = TENANT_DB) -> list:
     """A user's own memberships in tenants that are not deleted, by tenant id, each with its `tenant`
     loaded. Readable before any tenant is chosen only while `app.current_user_id` names the user
     (the memberships policy allows that; see set_connection_context).
@@ -63,15 +64,15 @@ def tenant_ids(user_id: int) -> list[int]:
     """The ids of the tenants (not deleted) the user is a member of, for a token's claims: one query.
     Memberships are tenant rows under RLS; the policy admits a user's own rows while
     app.current_user_id names them. Transaction-local, so nothing outlives this block."""
-    with transaction.atomic(using="default"):
-        with connections["default"].cursor() as cursor:
+    with transaction.atomic(using=TENANT_DB):
+        with connections[TENANT_DB].cursor() as cursor:
             cursor.execute("SELECT set_config(%s, %s, true)", [USER_SETTING, str(user_id)])
         tenants = sorted(
-            TenantMembership.objects.using("default")
+            TenantMembership.objects.using(TENANT_DB)
             .filter(user_id=user_id, tenant__deleted_at__isnull=True)
             .values_list("tenant_id", flat=True)
         )
-        with connections["default"].cursor() as cursor:
+        with connections[TENANT_DB].cursor() as cursor:
             cursor.execute("SELECT set_config(%s, '', true)", [USER_SETTING])
     return tenants
 

@@ -4,6 +4,7 @@ admins as the seller's side of its emails."""
 
 from __future__ import annotations
 
+from breederhq.databases import TENANT_DB
 from breederhq.invoicing.lifecycle import InvoiceFacts, InvoiceKind
 from breederhq.invoicing.status import InvoiceStatus
 from breederhq.outbox import outbox_enqueue
@@ -14,7 +15,7 @@ from tenant_app.models import Invoice, InvoiceAuditLog, PaymentConfirmationAudit
 class TenantInvoiceKind(InvoiceKind):
     key = "tenant"
     name = "tenant_invoice"
-    using = "default"
+    using = TENANT_DB
     model = Invoice
     audit_model = InvoiceAuditLog
     confirmation_model = PaymentConfirmationAudit

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from breederhq.crossdb import referencing_rows
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import system_read_context, tenant_context
 from tenant_app.models import Contact, Invoice
 
@@ -38,6 +39,6 @@ def contact_purge_deleted(*, now: datetime | None = None, limit: int = 500) -> l
             contact = Contact.all_objects.select_for_update().filter(pk=contact_id, deleted_at__lt=cutoff).first()
             if contact is None or Invoice.all_objects.filter(contact_id=contact_id).exists():
                 continue  # restored, or invoiced, since we looked
-            contact.hard_delete(using="default")
+            contact.hard_delete(using=TENANT_DB)
         purged.append(contact_id)
     return purged

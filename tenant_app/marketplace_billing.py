@@ -23,6 +23,7 @@ from datetime import date
 
 from django.db import transaction
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, NotFound, ValidationFailed
 from breederhq.tenancy import require_tenant_id
 from tenant_app import selectors, services
@@ -30,7 +31,7 @@ from tenant_app.models import Contact, Invoice, User
 
 logger = logging.getLogger(__name__)
 
-MARKETPLACE = "marketplace"
+MARKETPLACE = MARKETPLACE_DB
 
 
 def _sale_locked(transaction_id: int, tenant_id: int):
@@ -96,7 +97,7 @@ def breeder_sale_invoice_create(
     to it. Without `lines`: one line, the sale's description at its amount. The currency is the sale's."""
     from marketplace_app.services.transactions import _attach_invoice_locked
 
-    tenant_id = require_tenant_id(using="default")
+    tenant_id = require_tenant_id(using=TENANT_DB)
     created: Invoice | None = None
     try:
         with transaction.atomic(using=MARKETPLACE):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from breederhq.databases import TENANT_DB
 from breederhq.email import email_enqueue
 from tenant_app.models import TenantMembership
 
@@ -16,7 +17,7 @@ def invitation_email(invitation, *, token: str, actor) -> None:
     from django.conf import settings
 
     email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key=f"tenant_invitation:{invitation.pk}",
         template="tenant_invitation",
         to=[invitation.email],

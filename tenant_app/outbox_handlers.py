@@ -6,6 +6,7 @@ message (writes), or the audited system read context to find which tenants are c
 
 import logging
 
+from breederhq.databases import TENANT_DB
 from breederhq.models import CrossDbReference
 from breederhq.outbox import outbox_handler
 from breederhq.tenancy import system_read_context, tenant_context
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 VOIDABLE = {InvoiceStatus.DRAFT, InvoiceStatus.SENT}
 
 
-@outbox_handler("marketplace.transaction_cancelled", applies_in="default")
+@outbox_handler("marketplace.transaction_cancelled", applies_in=TENANT_DB)
 def void_unpaid_invoice(payload: dict) -> None:
     with tenant_context(payload["tenant_id"]):
         invoice = Invoice.all_objects.select_for_update().filter(pk=payload["invoice_id"]).first()
@@ -36,12 +37,12 @@ def void_unpaid_invoice(payload: dict) -> None:
         )
 
 
-@outbox_handler("marketplace.user_erased", applies_in="default")
+@outbox_handler("marketplace.user_erased", applies_in=TENANT_DB)
 def unlink_contacts(payload: dict) -> None:
     marketplace_user_id = payload["marketplace_user_id"]
     # The registry says which contacts point at the person; their tenants need a system read.
     contact_ids = list(
-        CrossDbReference.objects.using("default")
+        CrossDbReference.objects.using(TENANT_DB)
         .filter(source_table=Contact._meta.db_table, target_table="marketplace_users", target_id=marketplace_user_id)
         .values_list("source_id", flat=True)
     )
@@ -55,4 +56,4 @@ def unlink_contacts(payload: dict) -> None:
             if contact.marketplace_user_id == marketplace_user_id:
                 contact.marketplace_user_id = None
                 # The mixin's save drops the registry row in the same transaction.
-                contact.save(using="default", update_fields=["marketplace_user_id", "updated_at"])
+                contact.save(using=TENANT_DB, update_fields=["marketplace_user_id", "updated_at"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import own_rows_context
 from tenant_app.models import (
     Contact,
@@ -63,7 +64,7 @@ def invitations_addressed_to(*, user: User) -> list[TenantInvitation]:
     tenants the user may not be in yet: the `addressee_read` policy on tenant_invitations lets a user
     read the invitations whose address is their account's email (read from the users table by the
     policy itself, never from the request), so this is no cross-tenant read and writes no audit."""
-    with own_rows_context(user.pk, using="default"):
+    with own_rows_context(user.pk, using=TENANT_DB):
         return list(
             TenantInvitation.objects.filter(email__iexact=user.email.strip())
             .open()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from breederhq.databases import TENANT_DB
 from breederhq.jobs.scheduled import scheduled_job
 from breederhq.tenancy import tenant_context
 
@@ -21,7 +22,7 @@ def expire_pending_confirmations(tenant_id: int | None = None) -> int:
     )
     expired = 0
     for tid in tenant_ids:
-        with tenant_context(tid, using="default"):
+        with tenant_context(tid, using=TENANT_DB):
             expired += len(invoice_expire_pending_confirmations())
     return expired
 

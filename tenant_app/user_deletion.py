@@ -16,9 +16,10 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from breederhq.crossdb import _refuse_if_referenced
+from breederhq.databases import TENANT_DB
 from breederhq.outbox import outbox_enqueue
 
-DB = "default"
+DB = TENANT_DB
 TOPIC = "tenant.user_deleted"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.db_roles import owner_credentials
-from config.database_routing import DATABASE_ALIASES
 
 pytest_plugins = ["tests.fixtures.celery_worker", "tests.fixtures.broker", "tests.fixtures.stripe"]
 

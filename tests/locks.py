@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connections
 
+from breederhq.databases import TENANT_DB
 from tests.waiting import wait_until
 
 
@@ -25,7 +26,7 @@ def table_locked(alias: str, table: str) -> Iterator[None]:
         other.rollback()
 
 
-def a_session_waits_for_a_lock(expected: int = 1, *, alias: str = "default", timeout: float = 10.0) -> bool:
+def a_session_waits_for_a_lock(expected: int = 1, *, alias: str = TENANT_DB, timeout: float = 10.0) -> bool:
     """True once `expected` other sessions of the test database are blocked on a lock (polled, not
     timed); False after `timeout` seconds without."""
 

@@ -8,6 +8,8 @@ import json
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 
 def main() -> None:
     django.setup()
@@ -43,8 +45,8 @@ def main() -> None:
         for size in (20, 100):
             admin.site._registry[model].list_per_page = size
             with (
-                CaptureQueriesContext(connections["default"]) as t,
-                CaptureQueriesContext(connections["marketplace"]) as m,
+                CaptureQueriesContext(connections[TENANT_DB]) as t,
+                CaptureQueriesContext(connections[MARKETPLACE_DB]) as m,
             ):
                 response = client.get(url)
             assert response.status_code == 200, response.status_code

@@ -9,6 +9,8 @@ import sys
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 
 def main() -> None:
     django.setup()
@@ -28,8 +30,8 @@ def main() -> None:
         for size in (20, 100):
             client.get(f"{path}?page_size={size}", HTTP_AUTHORIZATION=f"Bearer {access}")
             with (
-                CaptureQueriesContext(connections["default"]) as t,
-                CaptureQueriesContext(connections["marketplace"]) as m,
+                CaptureQueriesContext(connections[TENANT_DB]) as t,
+                CaptureQueriesContext(connections[MARKETPLACE_DB]) as m,
             ):
                 response = client.get(f"{path}?page_size={size}", HTTP_AUTHORIZATION=f"Bearer {access}")
             assert response.status_code == 200, (path, response.status_code)

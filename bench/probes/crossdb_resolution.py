@@ -10,6 +10,8 @@ import time
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 
 def main() -> None:
     django.setup()
@@ -24,7 +26,7 @@ def main() -> None:
     out = {}
     for size in (20, 100):
         rows = list(
-            MarketplaceTransaction.objects.using("marketplace").filter(invoice_type="tenant").order_by("-id")[:size]
+            MarketplaceTransaction.objects.using(MARKETPLACE_DB).filter(invoice_type="tenant").order_by("-id")[:size]
         )
 
         def batched(rows=rows):
@@ -35,13 +37,13 @@ def main() -> None:
             with system_read_context(job="bench"):
                 return [Invoice.all_objects.filter(pk=r.invoice_id).first() for r in rows]
 
-        with CaptureQueriesContext(connections["default"]) as q:
+        with CaptureQueriesContext(connections[TENANT_DB]) as q:
             batched()
         batched_queries = len(q.captured_queries)
         # Of those, the ones resolve() sent; the rest are the audited system-read context's (the audit
         # row, its transaction, set_config on and off).
         resolve_queries = sum(1 for c in q.captured_queries if 'FROM "invoices"' in c["sql"])
-        with CaptureQueriesContext(connections["default"]) as q:
+        with CaptureQueriesContext(connections[TENANT_DB]) as q:
             naive()
         naive_queries = len(q.captured_queries)
         b, n = [], []

@@ -13,6 +13,8 @@ import time
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 
 def main() -> None:
     django.setup()
@@ -20,7 +22,7 @@ def main() -> None:
     from marketplace_app.models import ServiceListing
 
     state = sys.argv[1]
-    listing = ServiceListing.objects.using("marketplace").filter(status="active", state=state).order_by("id").first()
+    listing = ServiceListing.objects.using(MARKETPLACE_DB).filter(status="active", state=state).order_by("id").first()
     title = listing.title
     edits, running = 0, True
 
@@ -31,7 +33,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     next_at = time.monotonic()
     while running:
-        version = ServiceListing.objects.using("marketplace").values_list("version", flat=True).get(pk=listing.pk)
+        version = ServiceListing.objects.using(MARKETPLACE_DB).values_list("version", flat=True).get(pk=listing.pk)
         services.listing_update(
             listing_id=listing.pk,
             provider_id=listing.provider_id,
@@ -44,7 +46,7 @@ def main() -> None:
     services.listing_update(
         listing_id=listing.pk,
         provider_id=listing.provider_id,
-        expected_version=ServiceListing.objects.using("marketplace")
+        expected_version=ServiceListing.objects.using(MARKETPLACE_DB)
         .values_list("version", flat=True)
         .get(pk=listing.pk),
         title=title,

@@ -9,6 +9,8 @@ import sys
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 
 def main() -> None:
     django.setup()
@@ -21,7 +23,7 @@ def main() -> None:
 
     thread, depth = int(sys.argv[1]), int(sys.argv[2])
     created_at, last = (
-        MessageThread.objects.using("marketplace").values_list("created_at", "last_message_at").get(pk=thread)
+        MessageThread.objects.using(MARKETPLACE_DB).values_list("created_at", "last_message_at").get(pk=thread)
     )
     span = selectors.ThreadSpan(created_at, last)
     row = (
@@ -31,11 +33,11 @@ def main() -> None:
     )
     out = {}
     for name, before in (("newest", None), ("deep", row)):
-        with CaptureQueriesContext(connections["marketplace"]) as captured:
+        with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
             selectors.message_page(thread_id=thread, span=span, before=before, limit=51, values=MESSAGE_VALUES)
         out[name] = [q["sql"] for q in captured]
     offset = selectors.message_page_queryset_unbounded(thread_id=thread).values(*MESSAGE_VALUES)[depth : depth + 51]
-    with CaptureQueriesContext(connections["marketplace"]) as captured:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
         list(offset)
     out["offset"] = [q["sql"] for q in captured]
     print(json.dumps(out))

@@ -10,6 +10,8 @@ import time
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 
 def main() -> None:
     django.setup()
@@ -72,12 +74,12 @@ def main() -> None:
     for _ in range(20):
         assert request().status_code == 200
     with (
-        CaptureQueriesContext(connections["default"]) as tenant_q,
-        CaptureQueriesContext(connections["marketplace"]) as mk_q,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant_q,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as mk_q,
     ):
         request()
     print(f"queries per request: tenant DB {len(tenant_q)}, marketplace DB {len(mk_q)}")
-    for alias, captured in (("default", tenant_q), ("marketplace", mk_q)):
+    for alias, captured in ((TENANT_DB, tenant_q), (MARKETPLACE_DB, mk_q)):
         for q in captured.captured_queries:
             print("   ", q["time"], q["sql"][:160])
             if (

@@ -10,6 +10,8 @@ import time
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 
 def main() -> None:
     django.setup()
@@ -92,7 +94,7 @@ def main() -> None:
             calls = calls_for(name, REQUESTS)
             waited[:] = [0.0, 0]
             with ExitStack() as stack:
-                for alias in ("default", "marketplace"):
+                for alias in (TENANT_DB, MARKETPLACE_DB):
                     stack.enter_context(connections[alias].execute_wrapper(timer))
                 cpu, wall = time.process_time(), time.perf_counter()
                 for call in calls:

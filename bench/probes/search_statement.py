@@ -12,6 +12,8 @@ import sys
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 
 def main() -> None:
     django.setup()
@@ -24,11 +26,11 @@ def main() -> None:
     out = []
     for arguments in json.loads(sys.argv[1]):
         search = selectors.listing_search(**arguments)
-        with CaptureQueriesContext(connections["marketplace"]) as captured:
+        with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
             search.page(offset=0, limit=25)
         with (
-            CaptureQueriesContext(connections["marketplace"]) as counted,
-            connections["marketplace"].cursor() as cursor,
+            CaptureQueriesContext(connections[MARKETPLACE_DB]) as counted,
+            connections[MARKETPLACE_DB].cursor() as cursor,
         ):
             cursor.execute(f"SELECT count(*) FROM service_listings l WHERE {search.where}", list(search.params))
             matches = cursor.fetchone()[0]

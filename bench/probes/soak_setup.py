@@ -10,6 +10,8 @@ import json
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 
 def main() -> None:
     from bench.generate_logins import ensure_logins
@@ -44,14 +46,14 @@ def main() -> None:
         )
         contacts = list(Contact.objects.filter(tenant_id=tenant_id).order_by("id").values_list("id", flat=True)[:40])
     listings = list(
-        ServiceListing.objects.using("marketplace")
+        ServiceListing.objects.using(MARKETPLACE_DB)
         .filter(status="active")
         .exclude(provider__user_id=buyer.pk)
         .order_by("id")
         .values_list("id", flat=True)[:200]
     )
     providers = list(
-        Provider.objects.using("marketplace")
+        Provider.objects.using(MARKETPLACE_DB)
         .filter(deleted_at__isnull=True)
         .order_by("id")
         .values_list("id", flat=True)[:200]

@@ -10,6 +10,8 @@ import sys
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 #: The API's default page size (breederhq.api.keyset.KeysetPagination), read one row beyond.
 LIMIT = 26
 
@@ -33,7 +35,7 @@ def main() -> None:
         depth = max(total * 2 // 3, 1)
         created_at, row_id = history.values_list("created_at", "id")[depth - 1 : depth].get()
         for page, position in (("first", None), ("deep", Position(created_at, row_id))):
-            with CaptureQueriesContext(connections["marketplace"]) as captured:
+            with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
                 selectors.transaction_page(**owner, position=position, limit=LIMIT)
             out[f"{side}_{page}"] = {"sql": [q["sql"] for q in captured], "history": total, "depth": depth}
     print(json.dumps(out))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import django
 
+from breederhq.databases import MARKETPLACE_DB
+
 
 def main() -> None:
     django.setup()
@@ -34,13 +36,13 @@ def main() -> None:
         return user
 
     threads = dict(
-        MessageThread.objects.using("marketplace")
+        MessageThread.objects.using(MARKETPLACE_DB)
         .values("provider_id")
         .annotate(first=Min("id"))
         .values_list("provider_id", "first")
     )
     providers = list(
-        Provider.objects.using("marketplace")
+        Provider.objects.using(MARKETPLACE_DB)
         .filter(deleted_at__isnull=True, id__in=threads)
         .select_related("user")
         .order_by("id")[1 : count + 1]
@@ -50,7 +52,7 @@ def main() -> None:
         user = login(f"bench-provider-{index}@bench.test")
         if provider.user.tenant_user_id != user.pk:
             provider.user.tenant_user_id = user.pk
-            provider.user.save(using="marketplace", update_fields=["tenant_user_id"])
+            provider.user.save(using=MARKETPLACE_DB, update_fields=["tenant_user_id"])
         token = str(token_pair_for(user).access_token)
         lines["transactions"].append(f"{token}\t/api/v1/marketplace/transactions/?as=provider")
         lines["messages"].append(f"{token}\t/api/v1/marketplace/threads/{threads[provider.pk]}/messages/")

@@ -25,6 +25,7 @@ from breederhq.api import identity_cache
 from breederhq.api.auth import MARKETPLACE_KIND_CLAIM, MARKETPLACE_USER_CLAIM, TENANTS_CLAIM
 from breederhq.api.idempotency import IdempotentAPIView
 from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import PermissionDenied, ValidationFailed
 from breederhq.identity import marketplace_identity
 from breederhq.observability.metrics import BLOCKED_CROSS_TENANT
@@ -85,7 +86,7 @@ class TenantRolePermission(BasePermission):
 
 
 class TenantAPIView(IdempotentAPIView, generics.GenericAPIView):
-    idempotency_database = "default"
+    idempotency_database = TENANT_DB
     permission_classes = [IsAuthenticated, TenantRolePermission]
     throttle_classes = [WriteUserThrottle, WriteIPThrottle]
     #: Named in authorization_audit rows.
@@ -168,7 +169,7 @@ class AccountAPIView(IdempotentAPIView, generics.GenericAPIView):
     """Endpoints of the signed-in account itself, outside any tenant (its invitations, for instance):
     no tenant is resolved, writes are throttled and honour Idempotency-Key like every other write."""
 
-    idempotency_database = "default"
+    idempotency_database = TENANT_DB
     permission_classes = [IsAuthenticated]
     throttle_classes = [WriteUserThrottle, WriteIPThrottle]
 
@@ -181,7 +182,7 @@ class HasMarketplaceIdentity(BasePermission):
 
 
 class MarketplaceAPIView(IdempotentAPIView, generics.GenericAPIView):
-    idempotency_database = "marketplace"
+    idempotency_database = MARKETPLACE_DB
     permission_classes = [IsAuthenticated, HasMarketplaceIdentity]
     throttle_classes = [WriteUserThrottle, WriteIPThrottle]
 

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from breederhq.api.limits import check_body_size, read_body
 from breederhq.api.problems import problem_response
+from breederhq.databases import TENANT_DB
 from breederhq.idempotency import (
     IdempotencyKeyInvalid,
     claim_key,
@@ -53,7 +54,7 @@ def _legacy_fingerprint(request, **parts) -> str:
 
 class IdempotentAPIView(APIView):
     #: The database the view writes to: the key and its stored response live there.
-    idempotency_database = "default"
+    idempotency_database = TENANT_DB
 
     def idempotency_context(self, request) -> str:
         """Where the request acts, part of the key's identity: the tenant it resolved to."""

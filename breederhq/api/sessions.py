@@ -40,6 +40,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from breederhq.api import identity_cache
+from breederhq.databases import TENANT_DB
 from breederhq.identity import tenant_identity
 
 FAMILY_CLAIM = "fam"
@@ -83,7 +84,7 @@ def credentials_changed(user) -> bool:
     if loaded is None:
         row = (
             type(user)
-            ._default_manager.using(user._state.db or "default")
+            ._default_manager.using(user._state.db or TENANT_DB)
             .filter(pk=user.pk)
             .values_list("password", "is_active")
             .first()
@@ -100,8 +101,8 @@ def credentials_changed(user) -> bool:
 def user_sign_out_everywhere(*, user_id: int) -> datetime:
     """Void every token of the user issued until now. Returns the new stamp."""
     User = get_user_model()
-    with transaction.atomic(using="default"):
-        user = User.objects.using("default").select_for_update().get(pk=user_id)
+    with transaction.atomic(using=TENANT_DB):
+        user = User.objects.using(TENANT_DB).select_for_update().get(pk=user_id)
         user.tokens_valid_after = next_revocation_stamp(user.tokens_valid_after)
         user.save(update_fields=["tokens_valid_after"])  # post_save drops this process's cached entries
     return user.tokens_valid_after
@@ -113,8 +114,8 @@ def user_sign_out_everywhere(*, user_id: int) -> datetime:
 def family_start(*, user_id: int) -> uuid.UUID:
     RefreshTokenFamily = tenant_identity().refresh_family_model()
 
-    with transaction.atomic(using="default"):
-        family = RefreshTokenFamily.objects.using("default").create(id=uuid.uuid4(), user_id=user_id)
+    with transaction.atomic(using=TENANT_DB):
+        family = RefreshTokenFamily.objects.using(TENANT_DB).create(id=uuid.uuid4(), user_id=user_id)
     return family.id
 
 
@@ -150,18 +151,18 @@ def _family_id(token) -> uuid.UUID:
 def _family_locked(family_id: uuid.UUID, user_id):
     RefreshTokenFamily = tenant_identity().refresh_family_model()
 
-    RefreshTokenFamily.objects.using("default").get_or_create(id=family_id, defaults={"user_id": int(user_id)})
-    return RefreshTokenFamily.objects.using("default").select_for_update().get(id=family_id)
+    RefreshTokenFamily.objects.using(TENANT_DB).get_or_create(id=family_id, defaults={"user_id": int(user_id)})
+    return RefreshTokenFamily.objects.using(TENANT_DB).select_for_update().get(id=family_id)
 
 
 def _use_once(token, user_id) -> bool:
     """Blacklist the token; True if this call did it, False if it was already used. The unique
     `token_blacklist_blacklistedtoken.token_id` decides between simultaneous callers."""
     jti = token[api_settings.JTI_CLAIM]
-    outstanding = OutstandingToken.objects.using("default").filter(jti=jti).first()
+    outstanding = OutstandingToken.objects.using(TENANT_DB).filter(jti=jti).first()
     if outstanding is None:  # issued elsewhere than RefreshToken.for_user: record it first
-        user = get_user_model().objects.using("default").filter(pk=user_id).first()
-        outstanding, _ = OutstandingToken.objects.using("default").get_or_create(
+        user = get_user_model().objects.using(TENANT_DB).filter(pk=user_id).first()
+        outstanding, _ = OutstandingToken.objects.using(TENANT_DB).get_or_create(
             jti=jti,
             defaults={
                 "user": user,
@@ -171,8 +172,8 @@ def _use_once(token, user_id) -> bool:
             },
         )
     try:
-        with transaction.atomic(using="default"):
-            BlacklistedToken.objects.using("default").create(token=outstanding)
+        with transaction.atomic(using=TENANT_DB):
+            BlacklistedToken.objects.using(TENANT_DB).create(token=outstanding)
     except IntegrityError:
         return False
     return True
@@ -186,7 +187,7 @@ def _family_revoke(family, *, reason: str) -> None:
     # This process's cached answers for the user: now, and again after commit (a read in between may
     # have cached the state before it).
     identity_cache.forget("revocation", user_id)
-    transaction.on_commit(lambda: identity_cache.forget("revocation", user_id), using="default")
+    transaction.on_commit(lambda: identity_cache.forget("revocation", user_id), using=TENANT_DB)
 
 
 def _reuse_detected(family, token, *, request, action: str) -> None:
@@ -228,7 +229,7 @@ def refresh_rotate(*, raw: str, request=None):
     token, user_id = _verify(raw)
     User = get_user_model()
     refused = None
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         family = _family_locked(_family_id(token), user_id)
         if family.revoked_at is not None:
             refused = "This sign-in has been revoked; sign in again."
@@ -236,7 +237,7 @@ def refresh_rotate(*, raw: str, request=None):
             _reuse_detected(family, token, request=request, action="refresh")
             refused = "Token has already been used; this sign-in is revoked, sign in again."
         else:
-            user = User.objects.using("default").filter(pk=user_id).first()
+            user = User.objects.using(TENANT_DB).filter(pk=user_id).first()
             if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
                 refused = "No active account found for the given token."
             elif stamp_claim(user.tokens_valid_after) != token.get(REVOCATION_CLAIM, 0):
@@ -253,7 +254,7 @@ def refresh_revoke(*, raw: str, request=None) -> None:
     revoked. A token already used is a reuse, as on refresh."""
     token, user_id = _verify(raw)
     refused = None
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         family = _family_locked(_family_id(token), user_id)
         if _use_once(token, user_id):
             if family.revoked_at is None:
@@ -272,8 +273,8 @@ def families_purge() -> int:
     RefreshTokenFamily = tenant_identity().refresh_family_model()
 
     cutoff = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME - timedelta(minutes=5)
-    with transaction.atomic(using="default"):
-        deleted, _ = RefreshTokenFamily.objects.using("default").filter(last_issued_at__lt=cutoff).delete()
+    with transaction.atomic(using=TENANT_DB):
+        deleted, _ = RefreshTokenFamily.objects.using(TENANT_DB).filter(last_issued_at__lt=cutoff).delete()
     return deleted
 
 
@@ -282,7 +283,7 @@ def families_purge() -> int:
 
 def _session_state(user_id: int, family: str | None):
     table = get_user_model()._meta.db_table
-    with connections["default"].cursor() as cursor:
+    with connections[TENANT_DB].cursor() as cursor:
         cursor.execute(
             f"SELECT u.is_active, u.tokens_valid_after, "
             f"(SELECT f.revoked_at IS NOT NULL FROM refresh_token_families f WHERE f.id = %s::uuid) "

@@ -15,6 +15,7 @@ from django.db import router, transaction
 from django.template.response import TemplateResponse
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import TENANT_DB
 from breederhq.errors import DomainError
 
 
@@ -27,7 +28,7 @@ class ReasonForm(forms.Form):
 
 
 def staff_action_record(*, user, action: str, obj, reason: str, result: str) -> StaffActionAudit:
-    return StaffActionAudit.objects.using("default").create(
+    return StaffActionAudit.objects.using(TENANT_DB).create(
         actor_id=user.pk,
         actor_username=user.get_username(),
         action=action,
@@ -88,7 +89,7 @@ def audited_action(name: str, description: str, *, perform, permissions=("change
                         refusals.append(f"{obj}: refused, {exc.detail}")
                     else:
                         done += 1
-                    with transaction.atomic(using="default"):
+                    with transaction.atomic(using=TENANT_DB):
                         staff_action_record(
                             user=request.user,
                             action=name,

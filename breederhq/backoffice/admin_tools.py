@@ -23,6 +23,7 @@ from django.utils.html import format_html
 
 from breederhq.backoffice.support import support_request_context, support_session_get
 from breederhq.crossdb import ResolvedReference, resolve
+from breederhq.databases import TENANT_DB
 from breederhq.money import Money
 from breederhq.routing import database_for_model
 from breederhq.tenancy import is_tenant_owned as _has_tenant_column
@@ -35,7 +36,7 @@ VIEW_DASHBOARD = "backoffice.view_dashboard"
 
 def is_tenant_owned(model) -> bool:
     """Under row-level security (a marketplace provider's `tenant_id` is only a reference)."""
-    return _has_tenant_column(model) and database_for_model(model) == "default"
+    return _has_tenant_column(model) and database_for_model(model) == TENANT_DB
 
 
 class ReadOnlyAdminMixin:

@@ -1,11 +1,13 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from breederhq.databases import TENANT_DB
 
-def _sync_groups(sender, using="default", **kwargs):
+
+def _sync_groups(sender, using=TENANT_DB, **kwargs):
     # After every migrate of the tenant database (auth tables live there), so a fresh install has
     # both groups without a manual step; `manage.py backoffice_groups` does the same on demand.
-    if using != "default":
+    if using != TENANT_DB:
         return
     from breederhq.backoffice.groups import backoffice_groups_sync
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.ranges import DateRange, clean_range
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 PRESETS = {"today": 1, "7d": 7, "30d": 30}
 DEFAULT_PERIOD = "7d"
@@ -100,7 +101,7 @@ def _definitions():
 
     return {
         MarketplaceTransaction: (
-            "marketplace",
+            MARKETPLACE_DB,
             [
                 ("transactions_created", "Marketplace transactions created", "created_at", {}),
                 ("transactions_paid", "Marketplace transactions paid", "paid_at", {}),
@@ -108,14 +109,14 @@ def _definitions():
             ],
         ),
         MarketplaceInvoice: (
-            "marketplace",
+            MARKETPLACE_DB,
             [
                 ("marketplace_invoices_created", "Marketplace invoices created", "created_at", {}),
                 ("marketplace_invoices_paid", "Marketplace invoices paid", "paid_at", {}),
             ],
         ),
         StripeWebhookEvent: (
-            "default",
+            TENANT_DB,
             [
                 ("webhooks_received", "Stripe webhook events received", "received_at", {}),
                 (
@@ -127,7 +128,7 @@ def _definitions():
             ],
         ),
         TenantDbOutboundEmail: (
-            "default",
+            TENANT_DB,
             [
                 ("emails_tenant_created", "Emails queued (tenant DB)", "created_at", {}),
                 (
@@ -139,7 +140,7 @@ def _definitions():
             ],
         ),
         MarketplaceDbOutboundEmail: (
-            "marketplace",
+            MARKETPLACE_DB,
             [
                 ("emails_marketplace_created", "Emails queued (marketplace DB)", "created_at", {}),
                 (

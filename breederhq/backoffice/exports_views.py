@@ -22,6 +22,7 @@ from breederhq.backoffice.exports import (
     export_stream,
 )
 from breederhq.backoffice.ranges import clean_range
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 MAX_ID = 2**63 - 1
 
@@ -63,9 +64,9 @@ class FinanceExportForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("date_to", exc)
         # `tenants` is a global table, providers are public: checking that one exists reads nothing private.
-        if data.get("tenant") and not Tenant.all_objects.using("default").filter(pk=data["tenant"]).exists():
+        if data.get("tenant") and not Tenant.all_objects.using(TENANT_DB).filter(pk=data["tenant"]).exists():
             self.add_error("tenant", "No tenant has this id.")
-        if data.get("provider") and not Provider.all_objects.using("marketplace").filter(pk=data["provider"]).exists():
+        if data.get("provider") and not Provider.all_objects.using(MARKETPLACE_DB).filter(pk=data["provider"]).exists():
             self.add_error("provider", "No provider has this id.")
         return data
 

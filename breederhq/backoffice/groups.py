@@ -16,6 +16,8 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from breederhq.databases import TENANT_DB
+
 SUPPORT = "support"
 FINANCE = "finance"
 SUPPORT_EXTRA = ("support_actions", "view_dashboard")
@@ -26,18 +28,18 @@ NOT_VIEWABLE = {("auth", "group"), ("auth", "permission")}
 
 def _view_permissions() -> list[Permission]:
     content_types = [
-        ContentType.objects.db_manager("default").get_for_model(model, for_concrete_model=False)
+        ContentType.objects.db_manager(TENANT_DB).get_for_model(model, for_concrete_model=False)
         for model in admin.site._registry
         if (model._meta.app_label, model._meta.model_name) not in NOT_VIEWABLE
     ]
     return list(
-        Permission.objects.using("default").filter(content_type__in=content_types, codename__startswith="view_")
+        Permission.objects.using(TENANT_DB).filter(content_type__in=content_types, codename__startswith="view_")
     )
 
 
 def _backoffice(codenames) -> list[Permission]:
     return list(
-        Permission.objects.using("default").filter(content_type__app_label="backoffice", codename__in=codenames)
+        Permission.objects.using(TENANT_DB).filter(content_type__app_label="backoffice", codename__in=codenames)
     )
 
 
@@ -47,11 +49,11 @@ def backoffice_groups_sync() -> dict[str, int]:
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():  # permissions normally appear after migrate; be sure
-        create_permissions(app_config, verbosity=0, using="default")
+        create_permissions(app_config, verbosity=0, using=TENANT_DB)
     views = _view_permissions()
     wanted = {SUPPORT: views + _backoffice(SUPPORT_EXTRA), FINANCE: views + _backoffice(FINANCE_EXTRA)}
-    with transaction.atomic(using="default"):
+    with transaction.atomic(using=TENANT_DB):
         for name, permissions in wanted.items():
-            group, _ = Group.objects.using("default").get_or_create(name=name)
+            group, _ = Group.objects.using(TENANT_DB).get_or_create(name=name)
             group.permissions.set(permissions)
     return {name: len(permissions) for name, permissions in wanted.items()}

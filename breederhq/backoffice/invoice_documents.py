@@ -17,15 +17,16 @@ from django.utils.html import format_html
 
 from breederhq.backoffice.actions import staff_action_record
 from breederhq.backoffice.support import support_request_context, support_session_get
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.invoicing.documents import PDF, DocumentDamaged, document_bytes, download_name
 
 #: kind -> (document model label, view permission of the invoice model, database)
 DOCUMENT_SOURCES = {
-    "tenant": ("tenant_app.InvoiceDocument", "tenant_app.view_invoice", "default"),
+    "tenant": ("tenant_app.InvoiceDocument", "tenant_app.view_invoice", TENANT_DB),
     "marketplace": (
         "marketplace_app.MarketplaceInvoiceDocument",
         "marketplace_app.view_marketplaceinvoice",
-        "marketplace",
+        MARKETPLACE_DB,
     ),
 }
 AUDIT_ACTION = "invoice_document_read"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import NotFound
 from breederhq.models import CrossDbReference
 from breederhq.tenancy import system_read_context
@@ -42,8 +43,8 @@ def _audit(
     reason: str,
     result: str,
 ) -> None:
-    with transaction.atomic(using="default"):
-        StaffActionAudit.objects.using("default").create(
+    with transaction.atomic(using=TENANT_DB):
+        StaffActionAudit.objects.using(TENANT_DB).create(
             actor_id=staff_user_id or 0,
             actor_username=staff_username,
             action=action,
@@ -79,7 +80,7 @@ def export_contact(
         staff_user_id=staff_user_id,
         action="export_personal_data",
         model="tenant_app.Contact",
-        database="default",
+        database=TENANT_DB,
         target_id=contact_id,
         reason=reason,
         result="exported",
@@ -125,13 +126,13 @@ def erase_contact(
             if hasattr(contact, field):
                 setattr(contact, field, "")
         contact.first_name = "Erased"
-        contact.save(using="default")
+        contact.save(using=TENANT_DB)
     _audit(
         staff_username=staff_username,
         staff_user_id=staff_user_id,
         action="erase_personal_data",
         model="tenant_app.Contact",
-        database="default",
+        database=TENANT_DB,
         target_id=contact_id,
         reason=reason,
         result="anonymised",
@@ -154,7 +155,7 @@ def export_marketplace_user(
     )
     from tenant_app.models import Contact, Invoice
 
-    user = MarketplaceUser.all_objects.using("marketplace").filter(pk=marketplace_user_id).first()
+    user = MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(pk=marketplace_user_id).first()
     if user is None:
         raise NotFound(f"No marketplace user #{marketplace_user_id}.")
     _audit(
@@ -162,12 +163,12 @@ def export_marketplace_user(
         staff_user_id=staff_user_id,
         action="export_personal_data",
         model="marketplace_app.MarketplaceUser",
-        database="marketplace",
+        database=MARKETPLACE_DB,
         target_id=marketplace_user_id,
         reason=reason,
         result="exported",
     )
-    mp = "marketplace"
+    mp = MARKETPLACE_DB
     threads = MessageThread.objects.using(mp).filter(buyer_id=user.pk)
     export = {
         "marketplace_user": _rows([user])[0],
@@ -181,7 +182,7 @@ def export_marketplace_user(
         "blocked_by_providers": _rows(UserBlock.objects.using(mp).filter(blocked_user_id=user.pk).order_by("pk")),
     }
     contact_ids = list(
-        CrossDbReference.objects.using("default")
+        CrossDbReference.objects.using(TENANT_DB)
         .filter(source_table=Contact._meta.db_table, target_table=MarketplaceUser._meta.db_table, target_id=user.pk)
         .values_list("source_id", flat=True)
     )

@@ -22,15 +22,16 @@ from rest_framework.exceptions import NotFound
 from breederhq.api.uploads import receipt_download
 from breederhq.backoffice.actions import staff_action_record
 from breederhq.backoffice.support import support_request_context, support_session_get
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 #: kind -> (model label, view permission, invoice number field, database)
 RECEIPT_SOURCES = {
-    "tenant": ("tenant_app.Invoice", "tenant_app.view_invoice", "invoice_number", "default"),
+    "tenant": ("tenant_app.Invoice", "tenant_app.view_invoice", "invoice_number", TENANT_DB),
     "marketplace": (
         "marketplace_app.MarketplaceInvoice",
         "marketplace_app.view_marketplaceinvoice",
         "invoice_number",
-        "marketplace",
+        MARKETPLACE_DB,
     ),
 }
 AUDIT_ACTION = "receipt_read"

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.money import Money
 from breederhq.tenancy import system_read_context
 
@@ -122,7 +123,7 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
                     )
                 )
     for invoice in (
-        MarketplaceInvoice.objects.using("marketplace")
+        MarketplaceInvoice.objects.using(MARKETPLACE_DB)
         .filter(invoice_number__iexact=query)
         .order_by("id")[:MAX_HITS_PER_KIND]
     ):
@@ -137,7 +138,7 @@ def support_search(*, query: str, staff_user, reason: str) -> list[SearchHit]:
             )
         )
     if "@" in query:
-        for person in MarketplaceUser.all_objects.using("marketplace").filter(email__iexact=query)[:MAX_HITS_PER_KIND]:
+        for person in MarketplaceUser.all_objects.using(MARKETPLACE_DB).filter(email__iexact=query)[:MAX_HITS_PER_KIND]:
             hits.append(
                 SearchHit(
                     "marketplace user",

@@ -26,10 +26,11 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from breederhq.backoffice.actions import staff_action_record
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict, DomainError, PermissionDenied
 from breederhq.staff import is_staff_account, session_is_verified  # noqa: F401  (sf.is_staff_account, ...)
 
-DB = "default"
+DB = TENANT_DB
 RECOVERY_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "authenticator app"
 RECOVERY_DEVICE_NAME = "recovery codes"

@@ -10,6 +10,7 @@ from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.money import Money
 from breederhq.tenancy import system_read_context
 
@@ -70,7 +71,7 @@ def email_list_url(alias: str, status: str) -> str:
     """The outbound email admin page of database `alias`, filtered to `status`."""
     from breederhq.models import MarketplaceDbOutboundEmail, TenantDbOutboundEmail
 
-    opts = {"default": TenantDbOutboundEmail, "marketplace": MarketplaceDbOutboundEmail}[alias]._meta
+    opts = {TENANT_DB: TenantDbOutboundEmail, MARKETPLACE_DB: MarketplaceDbOutboundEmail}[alias]._meta
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") + f"?status__exact={status}"
 
 
@@ -104,7 +105,7 @@ def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
     board = Dashboard()
     succeeded = Q(status__in=SUCCEEDED_TRANSACTIONS)
     for row in (
-        MarketplaceTransaction.objects.using("marketplace")
+        MarketplaceTransaction.objects.using(MARKETPLACE_DB)
         .values("currency")
         .annotate(
             total=Count("id"),
@@ -130,14 +131,14 @@ def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
                 split[mode] = split.get(mode, 0) + row["n"]
 
     add(
-        MarketplaceInvoice.objects.using("marketplace")
+        MarketplaceInvoice.objects.using(MARKETPLACE_DB)
         .values("status", "payment_mode_snapshot")
         .annotate(n=Count("id"))
         .order_by()
     )
     with system_read_context(job="admin_dashboard", user_id=staff_user_id):
         add(
-            Invoice.all_objects.using("default")
+            Invoice.all_objects.using(TENANT_DB)
             .values("status", "payment_mode_snapshot")
             .annotate(n=Count("id"))
             .order_by()
@@ -145,12 +146,12 @@ def dashboard_get(*, staff_user_id: int | None = None) -> Dashboard:
     board.invoice_states = bars(dict(sorted(states.items())))
     board.payment_split = bars(dict(sorted(split.items())))
 
-    webhook = dict(StripeWebhookEvent.objects.using("default").values_list("status").annotate(n=Count("id")).order_by())
+    webhook = dict(StripeWebhookEvent.objects.using(TENANT_DB).values_list("status").annotate(n=Count("id")).order_by())
     board.webhook_states = bars(dict(sorted(webhook.items())))
     board.webhook_total = sum(webhook.values())
     board.webhook_failed = webhook.get("failed", 0) + webhook.get("dead", 0)
 
-    for alias, label in (("default", "tenant DB"), ("marketplace", "marketplace DB")):
+    for alias, label in ((TENANT_DB, "tenant DB"), (MARKETPLACE_DB, "marketplace DB")):
         counts = _email_counts(OutboundEmail, alias)
         board.emails[label] = {**counts, "urls": {state: email_list_url(alias, state) for state in counts}}
         board.outbox[label] = {**_outbox_counts(alias, now), "stuck_url": outbox_stuck_url(alias)}

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import PermissionDenied
 from breederhq.staff import session_is_verified
 from breederhq.tenancy import write_authorization_audit
@@ -114,7 +115,7 @@ class ViewAsMiddleware:
         from tenant_app.models import User
 
         staff = request.user
-        target = User.objects.using("default").filter(pk=view_as.user_id, is_active=True).first()
+        target = User.objects.using(TENANT_DB).filter(pk=view_as.user_id, is_active=True).first()
         if target is None:
             view_as_end(request=request)
             return self.get_response(request)
@@ -152,8 +153,8 @@ class ViewAsMiddleware:
     def _audit(request, staff, target, view_as: ViewAs) -> None:
         from breederhq.models import CrossTenantQueryAudit
 
-        with transaction.atomic(using="default"):
-            CrossTenantQueryAudit.objects.using("default").create(
+        with transaction.atomic(using=TENANT_DB):
+            CrossTenantQueryAudit.objects.using(TENANT_DB).create(
                 user_id=staff.pk,
                 target_tenant_id=getattr(request, "tenant_id", None) or 0,
                 query_type=f"view_as:{target.pk}:{request.method} {request.path}"[:100],

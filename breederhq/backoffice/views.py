@@ -19,6 +19,7 @@ from breederhq.backoffice.support import (
     support_session_start,
 )
 from breederhq.backoffice.view_as import VIEW_AS_TTL, view_as_end, view_as_get, view_as_start
+from breederhq.databases import TENANT_DB
 from breederhq.errors import PermissionDenied as DomainPermissionDenied
 
 
@@ -35,7 +36,7 @@ class SupportTenantForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         # `tenants` is a global table (no RLS): choosing one reads nothing private.
-        self.fields["tenant"].queryset = Tenant.objects.using("default").order_by("name")
+        self.fields["tenant"].queryset = Tenant.objects.using(TENANT_DB).order_by("name")
 
 
 def _safe_next(request) -> str:
@@ -106,7 +107,7 @@ class ViewAsForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = (
-            User.objects.using("default").filter(is_staff=False, is_superuser=False, is_active=True).order_by("email")
+            User.objects.using(TENANT_DB).filter(is_staff=False, is_superuser=False, is_active=True).order_by("email")
         )
 
 

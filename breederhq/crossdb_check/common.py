@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.db import connections
 
+from breederhq.databases import TENANT_DB
+
 #: The key, in an outbox message's payload, that marks it as a deliberate demo fault (its value says
 #: why): listed by the check, not counted as a problem (set by demo/data.py).
 DEMO_FAULT_KEY = "demo_fault"
@@ -30,4 +32,4 @@ def _rows(alias: str, sql: str, params=()) -> list[tuple]:
 
 
 def _quoted(name: str) -> str:
-    return connections["default"].ops.quote_name(name)
+    return connections[TENANT_DB].ops.quote_name(name)

@@ -30,15 +30,15 @@ from breederhq.crossdb_check.problems import (
     _check_stale_registry_rows,
     _LastAllocatedIds,
 )
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.routing import database_for_model
 from breederhq.tenancy import system_read_context
-from config.database_routing import DATABASE_ALIASES
 
 
 @contextmanager
 def crossdb_check_lock():
     """Yields True when this process now holds the check's lock, False when another run holds it."""
-    connection = connections["default"]
+    connection = connections[TENANT_DB]
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
         acquired = cursor.fetchone()[0]
@@ -114,18 +114,18 @@ def _run(mode, stuck_after_minutes, now, batch_size, time_budget_seconds, settle
     checked: Counter[str] = Counter()
     sequences = _LastAllocatedIds()
     budget = _Budget(time_budget_seconds)
-    checkpoints = {c.key: c.position for c in JobCheckpoint.objects.using("default").filter(job=JOB)}
+    checkpoints = {c.key: c.position for c in JobCheckpoint.objects.using(TENANT_DB).filter(job=JOB)}
 
     def save(key: str, position: dict | None) -> None:
         if position is None:
-            JobCheckpoint.objects.using("default").filter(job=JOB, key=key).delete()
+            JobCheckpoint.objects.using(TENANT_DB).filter(job=JOB, key=key).delete()
         else:
-            JobCheckpoint.objects.using("default").update_or_create(job=JOB, key=key, defaults={"position": position})
+            JobCheckpoint.objects.using(TENANT_DB).update_or_create(job=JOB, key=key, defaults={"position": position})
 
     upto = now - settle  # incremental: rows changed up to then (SETTLE)
     # Tenant tables force row-level security: the check reads every tenant's rows through the
     # audited, SELECT-only system context (breederhq.tenancy), never by bypassing RLS.
-    with system_read_context(job="crossdb_check", using="default"):
+    with system_read_context(job="crossdb_check", using=TENANT_DB):
         for model in models_with_references():
             if budget.spent():
                 break
@@ -157,7 +157,7 @@ def _run(mode, stuck_after_minutes, now, batch_size, time_budget_seconds, settle
             _check_outbox(alias, problems, checked, now - timedelta(minutes=stuck_after_minutes), demo_faults)
     complete = not budget.stopped
     if mode == FULL and complete:  # the next full pass starts again from the first row
-        JobCheckpoint.objects.using("default").filter(job=JOB, key__startswith=f"{FULL}:").delete()
+        JobCheckpoint.objects.using(TENANT_DB).filter(job=JOB, key__startswith=f"{FULL}:").delete()
     return {
         "ok": not problems,
         "mode": mode,

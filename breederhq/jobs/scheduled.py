@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.health import redis_client
 from breederhq.jobs.models import JobStatus
 
@@ -101,10 +102,10 @@ def claim_slot(name: str, slot: str) -> bool:
 
 def _record(name: str, **fields) -> None:
     counters = {k: F(k) + v for k, v in fields.pop("increment", {}).items()}
-    updated = JobStatus.objects.using("default").filter(name=name).update(**fields, **counters)
+    updated = JobStatus.objects.using(TENANT_DB).filter(name=name).update(**fields, **counters)
     if not updated:
-        JobStatus.objects.using("default").get_or_create(name=name)
-        JobStatus.objects.using("default").filter(name=name).update(**fields, **counters)
+        JobStatus.objects.using(TENANT_DB).get_or_create(name=name)
+        JobStatus.objects.using(TENANT_DB).filter(name=name).update(**fields, **counters)
 
 
 def scheduled_job(

@@ -1,6 +1,7 @@
 """One proxy per database for the core models that exist in both, so the admin (and anything else
 that cannot pass `using=`) reaches each database's rows through its own class."""
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models.audit import AuthorizationAudit, CrossTenantQueryAudit
 from breederhq.models.crossdb import CrossDbReference
 from breederhq.models.email import OutboundEmail
@@ -9,7 +10,7 @@ from breederhq.models.outbox import AppliedMessage, OutboxMessage
 
 
 class TenantDbOutboundEmail(OutboundEmail):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -18,7 +19,7 @@ class TenantDbOutboundEmail(OutboundEmail):
 
 
 class MarketplaceDbOutboundEmail(OutboundEmail):
-    database_alias = "marketplace"
+    database_alias = MARKETPLACE_DB
 
     class Meta:
         proxy = True
@@ -27,7 +28,7 @@ class MarketplaceDbOutboundEmail(OutboundEmail):
 
 
 class TenantDbIdempotencyKey(IdempotencyKey):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -36,7 +37,7 @@ class TenantDbIdempotencyKey(IdempotencyKey):
 
 
 class MarketplaceDbIdempotencyKey(IdempotencyKey):
-    database_alias = "marketplace"
+    database_alias = MARKETPLACE_DB
 
     class Meta:
         proxy = True
@@ -48,7 +49,7 @@ class MarketplaceDbIdempotencyKey(IdempotencyKey):
 
 
 class TenantDbAuthorizationAudit(AuthorizationAudit):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -57,7 +58,7 @@ class TenantDbAuthorizationAudit(AuthorizationAudit):
 
 
 class MarketplaceDbAuthorizationAudit(AuthorizationAudit):
-    database_alias = "marketplace"
+    database_alias = MARKETPLACE_DB
 
     class Meta:
         proxy = True
@@ -66,7 +67,7 @@ class MarketplaceDbAuthorizationAudit(AuthorizationAudit):
 
 
 class TenantDbCrossTenantQueryAudit(CrossTenantQueryAudit):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -78,7 +79,7 @@ class TenantDbCrossTenantQueryAudit(CrossTenantQueryAudit):
 
 
 class TenantDbOutboxMessage(OutboxMessage):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -87,7 +88,7 @@ class TenantDbOutboxMessage(OutboxMessage):
 
 
 class MarketplaceDbOutboxMessage(OutboxMessage):
-    database_alias = "marketplace"
+    database_alias = MARKETPLACE_DB
 
     class Meta:
         proxy = True
@@ -96,7 +97,7 @@ class MarketplaceDbOutboxMessage(OutboxMessage):
 
 
 class TenantDbAppliedMessage(AppliedMessage):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -105,7 +106,7 @@ class TenantDbAppliedMessage(AppliedMessage):
 
 
 class MarketplaceDbAppliedMessage(AppliedMessage):
-    database_alias = "marketplace"
+    database_alias = MARKETPLACE_DB
 
     class Meta:
         proxy = True
@@ -114,7 +115,7 @@ class MarketplaceDbAppliedMessage(AppliedMessage):
 
 
 class TenantDbCrossDbReference(CrossDbReference):
-    database_alias = "default"
+    database_alias = TENANT_DB
 
     class Meta:
         proxy = True
@@ -123,7 +124,7 @@ class TenantDbCrossDbReference(CrossDbReference):
 
 
 class MarketplaceDbCrossDbReference(CrossDbReference):
-    database_alias = "marketplace"
+    database_alias = MARKETPLACE_DB
 
     class Meta:
         proxy = True
@@ -132,6 +133,6 @@ class MarketplaceDbCrossDbReference(CrossDbReference):
 
 
 #: {alias: proxy} for the pages that show one database's rows of a model in both.
-OUTBOX_PROXIES = {"default": TenantDbOutboxMessage, "marketplace": MarketplaceDbOutboxMessage}
-APPLIED_MESSAGE_PROXIES = {"default": TenantDbAppliedMessage, "marketplace": MarketplaceDbAppliedMessage}
-CROSSDB_REFERENCE_PROXIES = {"default": TenantDbCrossDbReference, "marketplace": MarketplaceDbCrossDbReference}
+OUTBOX_PROXIES = {TENANT_DB: TenantDbOutboxMessage, MARKETPLACE_DB: MarketplaceDbOutboxMessage}
+APPLIED_MESSAGE_PROXIES = {TENANT_DB: TenantDbAppliedMessage, MARKETPLACE_DB: MarketplaceDbAppliedMessage}
+CROSSDB_REFERENCE_PROXIES = {TENANT_DB: TenantDbCrossDbReference, MARKETPLACE_DB: MarketplaceDbCrossDbReference}

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from django.db import connections, transaction
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import PermissionDenied
 from breederhq.observability import context as log_context
 from breederhq.tenancy.policies import (
@@ -20,13 +21,13 @@ from breederhq.tenancy.policies import (
 )
 
 
-def current_tenant_id(*, using: str = "default") -> int | None:
+def current_tenant_id(*, using: str = TENANT_DB) -> int | None:
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {CURRENT_TENANT_SQL}")
         return cursor.fetchone()[0]
 
 
-def require_tenant_id(*, using: str = "default") -> int:
+def require_tenant_id(*, using: str = TENANT_DB) -> int:
     """The tenant of the current context; services call this instead of taking a tenant argument,
     so the tenant always comes from the authenticated membership or the task, never the caller."""
     tenant_id = current_tenant_id(using=using)
@@ -43,7 +44,7 @@ def _set_local(cursor, name: str, value: str) -> None:
 
 
 @contextmanager
-def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
+def tenant_context(tenant_id: int, *, using: str = TENANT_DB) -> Iterator[int]:
     """Run the block in one transaction whose RLS context is `tenant_id`.
 
     The setting is transaction-local, so it cannot outlive the block on a reused connection. When
@@ -71,7 +72,7 @@ def tenant_context(tenant_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
-def own_rows_context(user_id: int, *, using: str = "default") -> Iterator[int]:
+def own_rows_context(user_id: int, *, using: str = TENANT_DB) -> Iterator[int]:
     """Run the block in one transaction where `app.current_user_id` names the user (transaction-local),
     and no tenant: only what the policies give a user as such is visible, e.g. their own memberships,
     the invitations sent to their email. No audit: nobody reads anyone else's rows here."""
@@ -84,7 +85,7 @@ def own_rows_context(user_id: int, *, using: str = "default") -> Iterator[int]:
 
 
 @contextmanager
-def platform_context(*, using: str = "default") -> Iterator[None]:
+def platform_context(*, using: str = TENANT_DB) -> Iterator[None]:
     """Run the block in one transaction that may read and write the platform's own rows of a table
     keyed by `owner_tenant_id` (rows whose owner is NULL: a marketplace invoice's payment, a
     service provider's Stripe account). It reaches no tenant's rows: those still need
@@ -104,7 +105,7 @@ def platform_context(*, using: str = "default") -> Iterator[None]:
 
 
 @contextmanager
-def owner_context(tenant_id: int | None, *, using: str = "default") -> Iterator[None]:
+def owner_context(tenant_id: int | None, *, using: str = TENANT_DB) -> Iterator[None]:
     """The context that reaches a row keyed by `owner_tenant_id`: its tenant's, or the platform's
     when the owner is NULL."""
     if tenant_id is None:
@@ -117,7 +118,7 @@ def owner_context(tenant_id: int | None, *, using: str = "default") -> Iterator[
 
 @contextmanager
 def system_read_context(
-    *, job: str, using: str = "default", user_id: int | None = None, reason: str | None = None
+    *, job: str, using: str = TENANT_DB, user_id: int | None = None, reason: str | None = None
 ) -> Iterator[None]:
     """Let a scheduled job — or a staff member's back-office page — read every tenant's rows for the
     block (one transaction), audited.
@@ -161,8 +162,8 @@ def support_tenant_access(
     from breederhq.models import CrossTenantQueryAudit
 
     allowed = bool(staff_user is not None and staff_user.is_active and staff_user.is_staff and reason.strip())
-    with transaction.atomic(using="default"):
-        CrossTenantQueryAudit.objects.using("default").create(
+    with transaction.atomic(using=TENANT_DB):
+        CrossTenantQueryAudit.objects.using(TENANT_DB).create(
             user_id=getattr(staff_user, "pk", None),
             source_tenant_id=source_tenant_id,
             target_tenant_id=tenant_id,
@@ -175,5 +176,5 @@ def support_tenant_access(
             "Cross-tenant access needs an active staff user and a stated reason.",
             code="cross_tenant_denied",
         )
-    with tenant_context(tenant_id, using="default") as scoped:
+    with tenant_context(tenant_id, using=TENANT_DB) as scoped:
         yield scoped

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.apps import apps
 from django.db import migrations, models
 
+from breederhq.databases import TENANT_DB
+
 TENANT_SETTING = "app.current_tenant_id"
 USER_SETTING = "app.current_user_id"
 
@@ -60,7 +62,7 @@ def tenant_owned_models() -> list[type[models.Model]]:
         (
             m
             for m in apps.get_models()
-            if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == "default"
+            if is_tenant_owned(m) and m._meta.managed and not m._meta.proxy and database_for_model(m) == TENANT_DB
         ),
         key=lambda m: m._meta.db_table,
     )

@@ -9,6 +9,7 @@ import re
 from django.db import connections, transaction
 from django.http import JsonResponse
 
+from breederhq.databases import TENANT_DB
 from breederhq.observability import context as log_context
 from breederhq.tenancy.policies import TENANT_SETTING, USER_SETTING
 
@@ -16,7 +17,7 @@ from breederhq.tenancy.policies import TENANT_SETTING, USER_SETTING
 logger = logging.getLogger("breederhq.tenancy")
 
 
-def set_connection_context(*, tenant_id: int | None, user_id: int | None, using: str = "default") -> None:
+def set_connection_context(*, tenant_id: int | None, user_id: int | None, using: str = TENANT_DB) -> None:
     """Session-level settings for one request; `reset_connection_context` must follow in `finally`."""
     if tenant_id is not None:  # the request's log lines (cleared when it finishes) and the tasks it publishes
         log_context.tenant_id.set(str(tenant_id))
@@ -32,7 +33,7 @@ def set_connection_context(*, tenant_id: int | None, user_id: int | None, using:
         )
 
 
-def reset_connection_context(*, using: str = "default") -> None:
+def reset_connection_context(*, using: str = TENANT_DB) -> None:
     """Clear both settings; if that fails the connection is closed, so nothing can leak through it."""
     connection = connections[using]
     # Not only when our helpers set something: after any request whose statements could have set
@@ -50,7 +51,7 @@ def reset_connection_context(*, using: str = "default") -> None:
         connection.close()
 
 
-def user_memberships(user_id: int, *, using: str = "default") -> list:
+def user_memberships(user_id: int, *, using: str = TENANT_DB) -> list:
     """A user's own memberships in tenants that are not deleted, by tenant id, each with its `tenant`
     loaded (tenant_app/identity.py answers, through the identity port breederhq/identity.py). Readable
     before any tenant is chosen only while `app.current_user_id` names the user (the memberships
@@ -69,7 +70,7 @@ def write_authorization_audit(
     allowed: bool,
     reason: str,
     request=None,
-    using: str = "default",
+    using: str = TENANT_DB,
 ) -> None:
     from breederhq.models import AuthorizationAudit
 
@@ -202,7 +203,7 @@ class TenantContextMiddleware:
         request.tenant_membership = None
         used = _ConnectionUse()
         try:
-            with connections["default"].execute_wrapper(used):
+            with connections[TENANT_DB].execute_wrapper(used):
                 user = getattr(request, "user", None)
                 if user is not None and user.is_authenticated and not _unverified_staff(user):
                     denied = activate_request_tenant(request, user)
@@ -216,7 +217,7 @@ class TenantContextMiddleware:
             # statements to the tenant database (the Stripe webhook's inbox insert), or nothing (a
             # marketplace read served from the identity cache), cannot have changed its session.
             if used.may_have_set_session:
-                reset_connection_context(using="default")
+                reset_connection_context(using=TENANT_DB)
 
 
 def _unverified_staff(user) -> bool:

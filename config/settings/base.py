@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 import environ
 
+from breederhq.databases import MARKETPLACE_DB, MARKETPLACE_REPLICA_DB, TENANT_DB
 from config.beat_schedule import BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -164,8 +165,8 @@ def _database(url_var: str, default_url: str, test_name_var: str) -> dict:
 
 
 DATABASES = {
-    "default": _database("TENANT_DATABASE_URL", DEFAULT_TENANT_DATABASE_URL, "TENANT_TEST_DATABASE_NAME"),
-    "marketplace": _database(
+    TENANT_DB: _database("TENANT_DATABASE_URL", DEFAULT_TENANT_DATABASE_URL, "TENANT_TEST_DATABASE_NAME"),
+    MARKETPLACE_DB: _database(
         "MARKETPLACE_DATABASE_URL", DEFAULT_MARKETPLACE_DATABASE_URL, "MARKETPLACE_TEST_DATABASE_NAME"
     ),
 }
@@ -175,7 +176,7 @@ DATABASE_ROUTERS = ["breederhq.routing.DatabaseRouter"]
 # (breederhq/read_replica.py). Absent: everything reads the primary.
 MARKETPLACE_REPLICA_ALIAS = ""
 if env("MARKETPLACE_REPLICA_DATABASE_URL", default=""):
-    MARKETPLACE_REPLICA_ALIAS = "marketplace_replica"
+    MARKETPLACE_REPLICA_ALIAS = MARKETPLACE_REPLICA_DB
     DATABASES[MARKETPLACE_REPLICA_ALIAS] = _database(
         "MARKETPLACE_REPLICA_DATABASE_URL", "", "MARKETPLACE_TEST_DATABASE_NAME"
     )
@@ -184,9 +185,9 @@ if env("MARKETPLACE_REPLICA_DATABASE_URL", default=""):
         "MARKETPLACE_REPLICA_CONNECT_TIMEOUT_SECONDS", default=2
     )
     # The test suite never creates a database for it: it reads the marketplace test database.
-    DATABASES[MARKETPLACE_REPLICA_ALIAS]["TEST"] = {"MIRROR": "marketplace"}
+    DATABASES[MARKETPLACE_REPLICA_ALIAS]["TEST"] = {"MIRROR": MARKETPLACE_DB}
 #: The database the replica follows.
-MARKETPLACE_REPLICA_PRIMARY_ALIAS = "marketplace"
+MARKETPLACE_REPLICA_PRIMARY_ALIAS = MARKETPLACE_DB
 #: Lag beyond which public reads go to the primary; how long a client that wrote reads the primary
 #: (never shorter than the lag limit); how long one process trusts a probe of the replica, and how
 #: long it keeps away from a replica that failed.

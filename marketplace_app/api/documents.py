@@ -17,13 +17,14 @@ from breederhq.api.documents import (
 from breederhq.api.pagination import PageNumber
 from breederhq.api.schema import READ_ERRORS, problems
 from breederhq.api.uploads import ReceiptDownloadNegotiation
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound
 from breederhq.invoicing.documents import invoice_ref
 from marketplace_app import selectors
 from marketplace_app.api.views.transactions import TransactionReceiptView
 from marketplace_app.models import MarketplaceInvoiceDocument
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 class MarketplaceInvoiceDocumentView(ReceiptDownloadNegotiation, MarketplaceAPIView):

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
+from breederhq.databases import MARKETPLACE_DB
 from marketplace_app import services
 from marketplace_app.models import MarketplaceUser
 from tenant_app.accounts import require_verified_email
@@ -73,7 +74,7 @@ class MarketplaceMeView(MarketplaceAPIView):
 
         # Yours already, or an unlinked one (a guest buyer's) with your confirmed address, linked now.
         existed = (
-            MarketplaceUser.objects.using("marketplace")
+            MarketplaceUser.objects.using(MARKETPLACE_DB)
             .filter(
                 Q(tenant_user_id=request.user.pk) | Q(email__iexact=request.user.email, tenant_user_id__isnull=True)
             )

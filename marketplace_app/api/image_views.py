@@ -16,6 +16,7 @@ from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, pro
 from breederhq.api.throttling import PublicReadIPThrottle
 from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS, ReceiptDownloadNegotiation
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import PermissionDenied
 from marketplace_app import listing_images
 from marketplace_app.api import image_serializers as s
@@ -70,7 +71,9 @@ class OwnListingImagesView(MarketplaceAPIView):
         from breederhq.errors import NotFound
 
         listing = (
-            ServiceListing.objects.using("marketplace").filter(pk=listing_id, provider_id=_provider_id(request)).first()
+            ServiceListing.objects.using(MARKETPLACE_DB)
+            .filter(pk=listing_id, provider_id=_provider_id(request))
+            .first()
         )
         if listing is None:
             raise NotFound(f"Listing {listing_id} not found.")

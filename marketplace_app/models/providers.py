@@ -13,6 +13,7 @@ from breederhq.crossdb import (
     CrossDatabaseReferencesMixin,
     SoftDeleteModel,
 )
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.money import CentsField, CurrencyField, currency_check
 from marketplace_app.models.users import MarketplaceUser
@@ -123,7 +124,7 @@ class Provider(CrossDatabaseReferencesMixin, SoftDeleteModel):
         # (Imported here: the transactions module builds on this one.)
         from marketplace_app.models.transactions import MarketplaceTransaction
 
-        if MarketplaceTransaction.objects.using(using or "marketplace").filter(provider_id=self.pk).exists():
+        if MarketplaceTransaction.objects.using(using or MARKETPLACE_DB).filter(provider_id=self.pk).exists():
             raise ReferencedRowDeletion(
                 f"Provider #{self.pk} has marketplace transactions; it can only be soft-deleted "
                 f"(provider_delete), never hard-deleted.",

@@ -8,6 +8,7 @@ from django.db import connections
 from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import Gone, NotFound, PermissionDenied
 from marketplace_app.models import (
     MarketplaceContact,
@@ -18,7 +19,7 @@ from marketplace_app.models import (
     UserBlock,
 )
 
-DB = "marketplace"
+DB = MARKETPLACE_DB
 
 
 def _get_locked(model, pk, *, manager="objects"):

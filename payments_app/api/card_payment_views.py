@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from breederhq.api.base import MarketplaceAPIView
 from breederhq.api.schema import READ_ERRORS, problems
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound, PermissionDenied
 from breederhq.tenancy import tenant_context
 from marketplace_app import selectors
@@ -147,7 +148,7 @@ def _transaction_for(user_id: int, transaction_id: int) -> MarketplaceTransactio
     from django.db.models import Q
 
     tx = (
-        MarketplaceTransaction.objects.using("marketplace")
+        MarketplaceTransaction.objects.using(MARKETPLACE_DB)
         .select_related("provider")
         .filter(Q(client_id=user_id) | Q(provider__user_id=user_id), pk=transaction_id)
         .first()

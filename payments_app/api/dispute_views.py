@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from breederhq.api.base import MANAGER_ROLES, MarketplaceAPIView, TenantAPIView
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.api.uploads import RECEIPT_UPLOAD_PARSERS
+from breederhq.databases import TENANT_DB
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from payments_app import dispute_evidence as evidence
 from payments_app.api.dispute_serializers import DisputeFileOut, DisputeOut
@@ -183,7 +184,7 @@ class TenantDisputeEvidenceView(_TenantDisputeView):
 
 class _MarketplaceDisputeView(MarketplaceAPIView):
     # The effect is in the tenant database (the dispute rows): the Idempotency-Key lives there too.
-    idempotency_database = "default"
+    idempotency_database = TENANT_DB
 
     def dispute(self, request, invoice_id: int, *, provider_only: bool):
         from marketplace_app import selectors

@@ -13,6 +13,7 @@ from django.db.models import Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from breederhq.invoicing.lifecycle import invoice_kind as invoice_kind_of
 from breederhq.invoicing.status import REFUNDABLE
@@ -53,7 +54,7 @@ def card_payment(*, invoice_kind: str, invoice_id: int, tenant_id: int | None) -
     settled the invoice), else None: the money came by hand and goes back by hand."""
     with owner_context(invoice_kind_of(invoice_kind).payment_owner(tenant_id)):
         payment = (
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .filter(
                 invoice_kind=invoice_kind,
                 invoice_id=invoice_id,
@@ -151,7 +152,7 @@ def invoice_refund_through_channel(
 
 def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int:
     """What requests of this payment are sending right now (reserved, not recorded yet)."""
-    rows = RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING)
+    rows = RefundRequest.objects.using(TENANT_DB).filter(payment=payment, status=Status.PENDING)
     if exclude_pk is not None:
         rows = rows.exclude(pk=exclude_pk)
     return rows.aggregate(total=Sum("amount_cents"))["total"] or 0
@@ -160,7 +161,7 @@ def _refunding(payment: InvoicePayment, *, exclude_pk: int | None = None) -> int
 def _returned_duplicates(payment: InvoicePayment) -> int:
     """Card money returned because the invoice was already paid another way: never the invoice's refund."""
     return (
-        RefundRequest.objects.using("default")
+        RefundRequest.objects.using(TENANT_DB)
         .filter(
             payment=payment,
             purpose=RefundRequest.Purpose.DUPLICATE_COLLECTION,
@@ -176,9 +177,9 @@ def _reserve(
 ) -> tuple[RefundRequest, bool]:
     """Under the payment row's lock: replay the key's request, or judge and commit a new one."""
     owner = payment.owner_tenant_id
-    with transaction.atomic(using="default"), owner_context(owner):
-        locked = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
-        existing = RefundRequest.objects.using("default").filter(payment=locked, idempotency_key=key).first()
+    with transaction.atomic(using=TENANT_DB), owner_context(owner):
+        locked = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment.pk)
+        existing = RefundRequest.objects.using(TENANT_DB).filter(payment=locked, idempotency_key=key).first()
         if existing is not None:
             if existing.amount_cents != amount_cents or existing.purpose != RefundRequest.Purpose.REFUND:
                 raise Conflict("This idempotency key was used for a different refund.", code="idempotency_key_reused")
@@ -206,9 +207,9 @@ def _reserve(
             )
         if existing is not None:  # failed or refused before: this is a new attempt, judged again
             existing.status, existing.error = Status.PENDING, ""
-            existing.save(using="default", update_fields=["status", "error", "updated_at"])
+            existing.save(using=TENANT_DB, update_fields=["status", "error", "updated_at"])
             return existing, False
-        request = RefundRequest.objects.using("default").create(
+        request = RefundRequest.objects.using(TENANT_DB).create(
             payment=locked,
             owner_tenant_id=owner,
             idempotency_key=key,
@@ -232,7 +233,7 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
 
     owner = request.owner_tenant_id
     with owner_context(owner):
-        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+        payment = InvoicePayment.objects.using(TENANT_DB).get(pk=request.payment_id)
     try:
         result = StripeConnectProvider().refund(
             payment.stripe_payment_intent_id,
@@ -242,7 +243,7 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
         )
     except StripeUnavailable as exc:
         with owner_context(owner):
-            RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
+            RefundRequest.objects.using(TENANT_DB).filter(pk=request.pk, status=Status.PENDING).update(
                 error=str(exc)[:300], updated_at=timezone.now()
             )
         raise Unavailable(
@@ -262,8 +263,8 @@ def _send_and_record(request: RefundRequest, *, actor=None) -> RefundOutcome:
 
 
 def _close(request: RefundRequest, *, status: str, error: str) -> None:
-    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
-        RefundRequest.objects.using("default").filter(pk=request.pk, status=Status.PENDING).update(
+    with transaction.atomic(using=TENANT_DB), owner_context(request.owner_tenant_id):
+        RefundRequest.objects.using(TENANT_DB).filter(pk=request.pk, status=Status.PENDING).update(
             status=status, error=error[:300], updated_at=timezone.now()
         )
 
@@ -272,11 +273,11 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
     """Stripe refunded it: record it once. Tenant invoices: the ledger and the request in one
     transaction. Marketplace invoices: the invoice (marketplace database) first, then the request."""
     with owner_context(request.owner_tenant_id):
-        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+        payment = InvoicePayment.objects.using(TENANT_DB).get(pk=request.payment_id)
     kind, invoice_id, tenant_id = payment.invoice_kind, payment.invoice_id, payment.owner_tenant_id
-    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
-        locked_payment = InvoicePayment.objects.using("default").select_for_update().get(pk=payment.pk)
-        locked = RefundRequest.objects.using("default").select_for_update().get(pk=request.pk)
+    with transaction.atomic(using=TENANT_DB), owner_context(request.owner_tenant_id):
+        locked_payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=payment.pk)
+        locked = RefundRequest.objects.using(TENANT_DB).select_for_update().get(pk=request.pk)
         if locked.status == Status.SUCCEEDED:
             return _existing_record(locked)
         record = None
@@ -292,16 +293,16 @@ def _record_sent(request: RefundRequest, *, refund_id: str, actor=None):
                 reference=refund_id,
                 actor=actor,
             )
-            if invoice_kind_of(kind).using != "default":  # the invoice is in the other database: through the outbox
+            if invoice_kind_of(kind).using != TENANT_DB:  # the invoice is in the other database: through the outbox
                 from payments_app.refund_completion import enqueue_marketplace_record
 
                 enqueue_marketplace_record(
                     request=locked, payment=locked_payment, refund_id=refund_id, actor_id=_marketplace_actor(actor)
                 )
         locked.status, locked.stripe_refund_id, locked.error = Status.SUCCEEDED, refund_id, ""
-        locked.save(using="default", update_fields=["status", "stripe_refund_id", "error", "updated_at"])
+        locked.save(using=TENANT_DB, update_fields=["status", "stripe_refund_id", "error", "updated_at"])
         locked_payment.refunded_cents += locked.amount_cents
-        locked_payment.save(using="default", update_fields=["refunded_cents", "updated_at"])
+        locked_payment.save(using=TENANT_DB, update_fields=["refunded_cents", "updated_at"])
     return record
 
 
@@ -339,7 +340,7 @@ def _marketplace_actor(actor) -> int | None:
 
 def _existing_record(request: RefundRequest):
     with owner_context(request.owner_tenant_id):
-        payment = InvoicePayment.objects.using("default").get(pk=request.payment_id)
+        payment = InvoicePayment.objects.using(TENANT_DB).get(pk=request.payment_id)
     return invoice_kind_of(payment.invoice_kind).refund_record(
         payment.invoice_id, tenant_id=payment.owner_tenant_id, ledger_key=f"refund_request:{request.pk}"
     )

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.databases import TENANT_DB
 from breederhq.errors import Conflict
 from breederhq.tenancy import owner_context, system_read_context
 from payments_app.models import InvoicePayment, ReconciliationState, RefundRequest
@@ -24,7 +25,7 @@ from payments_app.refunds.channel import (
 def refunds_in_flight(payment: InvoicePayment) -> int:
     """For `charge.refunded`: how many requests of this payment are being sent (then it waits)."""
     with owner_context(payment.owner_tenant_id):
-        return RefundRequest.objects.using("default").filter(payment=payment, status=Status.PENDING).count()
+        return RefundRequest.objects.using(TENANT_DB).filter(payment=payment, status=Status.PENDING).count()
 
 
 def refunded_for_the_invoice(payment: InvoicePayment, stripe_total: int) -> int:
@@ -47,12 +48,12 @@ def duplicate_collection_return(*, payment: InvoicePayment, amount_cents: int, n
         from breederhq.jobs.publish_later import publish_after_commit
         from payments_app.tasks import resume_refund_request
 
-        publish_after_commit(resume_refund_request, request.pk, request.owner_tenant_id, using="default")
+        publish_after_commit(resume_refund_request, request.pk, request.owner_tenant_id, using=TENANT_DB)
     return request
 
 
 def _duplicate_request(payment: InvoicePayment, amount_cents: int, note: str) -> tuple[RefundRequest, bool]:
-    return RefundRequest.objects.using("default").get_or_create(
+    return RefundRequest.objects.using(TENANT_DB).get_or_create(
         payment=payment,
         idempotency_key=f"duplicate_collection:{payment.stripe_payment_intent_id}",
         defaults={
@@ -73,7 +74,7 @@ def invoice_refund_resume(*, request_pk: int, owner: int | None) -> RefundReques
     is asked whether it made that refund (our request id is on it); found, it is recorded; not
     found, the request is closed as failed and its amount is free again."""
     with owner_context(owner):
-        request = RefundRequest.objects.using("default").get(pk=request_pk)
+        request = RefundRequest.objects.using(TENANT_DB).get(pk=request_pk)
     if request.status != Status.PENDING:
         return request
     if request.purpose == RefundRequest.Purpose.REFUND:
@@ -99,7 +100,7 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 
     with owner_context(request.owner_tenant_id):
         intent_id = (
-            InvoicePayment.objects.using("default")
+            InvoicePayment.objects.using(TENANT_DB)
             .values_list("stripe_payment_intent_id", flat=True)
             .get(pk=request.payment_id)
         )
@@ -115,8 +116,8 @@ def _stripe_refund_made(request: RefundRequest) -> str | None:
 
 
 def _note_returned(request: RefundRequest) -> None:
-    with transaction.atomic(using="default"), owner_context(request.owner_tenant_id):
-        payment = InvoicePayment.objects.using("default").select_for_update().get(pk=request.payment_id)
+    with transaction.atomic(using=TENANT_DB), owner_context(request.owner_tenant_id):
+        payment = InvoicePayment.objects.using(TENANT_DB).select_for_update().get(pk=request.payment_id)
         word = {Status.SUCCEEDED: "returned", Status.REFUSED: "NOT returned (Stripe refused)"}.get(
             request.status, request.status
         )
@@ -125,7 +126,7 @@ def _note_returned(request: RefundRequest) -> None:
             f"collected twice: card payment {payment.stripe_payment_intent_id} "
             f"{word} ({request.stripe_refund_id or request.error})"
         )[:300]
-        payment.save(using="default", update_fields=["reconciliation_status", "reconciliation_note", "updated_at"])
+        payment.save(using=TENANT_DB, update_fields=["reconciliation_status", "reconciliation_note", "updated_at"])
 
 
 def invoice_refunds_pending(
@@ -135,7 +136,7 @@ def invoice_refunds_pending(
     cutoff = (now or timezone.now()) - older_than
     with system_read_context(job="payments:refunds_pending"):
         return list(
-            RefundRequest.objects.using("default")
+            RefundRequest.objects.using(TENANT_DB)
             .filter(status=Status.PENDING, updated_at__lte=cutoff)
             .order_by("updated_at")
             .values_list("pk", "owner_tenant_id")[:limit]

@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from breederhq.api.base import TenantAPIView
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, WRITE_ERRORS, problems
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.invoicing.due_dates import DUE_DATE_HELP
 from breederhq.money import MAX_AMOUNT_CENTS
 from tenant_app.api import serializers as s
@@ -44,7 +45,7 @@ class SaleInvoiceCreateView(TenantAPIView):
     serializer_class = s.InvoiceDetailOut
     # The sale's row (marketplace database) is what serialises attempts; the Idempotency-Key and its
     # stored answer live there too, committed with the sale pointing at its invoice.
-    idempotency_database = "marketplace"
+    idempotency_database = MARKETPLACE_DB
 
     @extend_schema(
         operation_id="invoices_create_from_marketplace_transaction",

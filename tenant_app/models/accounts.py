@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 
+from breederhq.databases import TENANT_DB
 from tenant_app.user_deletion import UserManager, user_soft_delete
 
 
@@ -89,7 +90,7 @@ class User(AbstractUser):
 
     def hard_delete(self, using=None):
         """Really delete, refused (nothing deleted) while the marketplace points at the user."""
-        return type(self).objects.using(using or "default").filter(pk=self.pk).hard_delete()
+        return type(self).objects.using(using or TENANT_DB).filter(pk=self.pk).hard_delete()
 
     def save(self, *args, **kwargs):
         """A changed password hash (any path: the API, the admin's password form, `set_password`) or a

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-DB = "default"
+from breederhq.databases import TENANT_DB
+
+DB = TENANT_DB

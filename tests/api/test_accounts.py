@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
 from marketplace_app.models import MarketplaceUser, Provider
@@ -22,7 +23,7 @@ from tests.api.test_concurrency import run_together
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 from tests.factories.tenant import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 SIGN_UP = "/api/v1/auth/sign-up/"
 VERIFY = "/api/v1/auth/verify-email/"
@@ -46,7 +47,7 @@ def anonymous() -> Client:
 
 
 def emails(template: str, to: str) -> list[OutboundEmail]:
-    return list(OutboundEmail.objects.using("default").filter(template=template, to=[to]).order_by("id"))
+    return list(OutboundEmail.objects.using(TENANT_DB).filter(template=template, to=[to]).order_by("id"))
 
 
 def token_in(template: str, to: str) -> str:
@@ -62,7 +63,7 @@ def stored_counts() -> tuple[int, int, int, int]:
     return (
         User.objects.count(),
         AccountToken.objects.count(),
-        OutboundEmail.objects.using("default").count(),
+        OutboundEmail.objects.using(TENANT_DB).count(),
         AccountAuditLog.objects.count(),
     )
 
@@ -250,7 +251,7 @@ def test_a_reset_request_answers_the_same_whether_or_not_the_address_has_an_acco
     assert body(known)["detail"].replace("known", "X") == body(unknown)["detail"].replace("nobody", "X")
     assert set(known.headers) == set(unknown.headers)
     assert len(emails("account_password_reset", "known@example.test")) == 1
-    assert OutboundEmail.objects.using("default").filter(to=["nobody@example.test"]).count() == 0
+    assert OutboundEmail.objects.using(TENANT_DB).filter(to=["nobody@example.test"]).count() == 0
 
 
 def test_a_reset_sets_the_password_voids_every_session_and_works_once():
@@ -304,7 +305,7 @@ def test_reset_requests_are_throttled_per_address_whatever_the_client_ip(rates):
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_simultaneous_uses_of_one_reset_token_set_one_password():
     user = UserFactory(email="race@example.test")
     send_json(anonymous(), "post", RESET, {"email": user.email})
@@ -389,9 +390,9 @@ def test_deleting_an_account_erases_the_person_everywhere():
     with tenant_context(tenant.pk):
         assert not TenantMembership.objects.filter(user=person).exists()
         assert MembershipAuditLog.objects.filter(user=person, action="left").count() == 1
-    gone = MarketplaceUser.all_objects.using("marketplace").get(pk=marketplace_user.pk)
+    gone = MarketplaceUser.all_objects.using(MARKETPLACE_DB).get(pk=marketplace_user.pk)
     assert gone.deleted_at is not None and gone.email.startswith("erased-")
-    assert Provider.all_objects.using("marketplace").get(pk=provider.pk).deleted_at is not None
+    assert Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk).deleted_at is not None
     listing.refresh_from_db()
     assert listing.status == "archived"
     assert AccountAuditLog.objects.filter(user_id=person.pk, action="deleted").count() == 1

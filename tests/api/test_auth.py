@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Contact, TenantMembership
@@ -15,7 +16,7 @@ from tests.api.conftest import PASSWORD, bearer, body, member, send_json, sign_i
 from tests.factories.marketplace import MarketplaceUserFactory
 from tests.factories.tenant import ContactFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 TOKEN, REFRESH, REVOKE = "/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/token/revoke/"
 CONTACTS = "/api/v1/contacts/"
 
@@ -134,7 +135,7 @@ class TestTenantContextFromToken:
         response = bearer(a.owner_user, tenant_id=b.pk).get(CONTACTS)
         assert response.status_code == 403
         assert response["Content-Type"] == "application/problem+json"
-        audit = AuthorizationAudit.objects.using("default").get()
+        audit = AuthorizationAudit.objects.using(TENANT_DB).get()
         assert (audit.user_id, audit.resource_type, audit.resource_id, audit.allowed) == (
             a.owner_user.pk,
             "tenant",
@@ -170,13 +171,13 @@ class TestTenantContextFromToken:
         for client in (bearer(groomer), _session(groomer)):
             response = client.get(CONTACTS)
             assert (response.status_code, body(response)["code"]) == (403, "not_a_breeder")
-        audits = list(AuthorizationAudit.objects.using("default").values_list("user_id", "reason", "allowed"))
+        audits = list(AuthorizationAudit.objects.using(TENANT_DB).values_list("user_id", "reason", "allowed"))
         assert audits == [(groomer.pk, "service provider (not a breeder) reaching a tenant endpoint", False)] * 2
 
     def test_anonymous_is_401(self):
         response = Client().get(CONTACTS)
         assert (response.status_code, body(response)["code"]) == (401, "not_authenticated")
-        assert not AuthorizationAudit.objects.using("default").exists()
+        assert not AuthorizationAudit.objects.using(TENANT_DB).exists()
 
 
 def _session(user) -> Client:
@@ -195,7 +196,7 @@ class TestRoles:
         assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
         with tenant_context(a.pk):
             assert Contact.objects.count() == 0
-        audit = AuthorizationAudit.objects.using("default").get()
+        audit = AuthorizationAudit.objects.using(TENANT_DB).get()
         assert (audit.resource_type, audit.action, audit.reason) == (
             "contacts",
             "create",

@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from breederhq.api.uploads import MULTIPART_OVERHEAD_BYTES
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import IdempotencyKey
 from breederhq.tenancy import tenant_context
 from marketplace_app import services
@@ -22,7 +23,7 @@ from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 DATA_LIMIT = 2_000  # DATA_UPLOAD_MAX_MEMORY_SIZE for these tests
 RECEIPT_LIMIT = 10_000  # RECEIPT_MAX_BYTES for these tests
 KEYS = [None, "big-1"]
@@ -106,7 +107,7 @@ class TestReceipts:
             limit=RECEIPT_LIMIT,
             code="receipt_too_large",
         )
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice_id).status == "sent"
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice_id).status == "sent"
 
     def test_a_body_over_the_upload_limit_is_413_before_it_is_read(self, key, tenant_invoice, marketplace_invoice):
         limit = RECEIPT_LIMIT + MULTIPART_OVERHEAD_BYTES
@@ -115,16 +116,16 @@ class TestReceipts:
         assert _tenant_invoice_status(tenant.pk, tenant_invoice_id) == "sent"
         buyer_client, url, invoice_id = marketplace_invoice
         assert_413(multipart(buyer_client, url, pdf(limit + 1), key=key, version=2), limit=limit)
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice_id).status == "sent"
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice_id).status == "sent"
         # A refused body is not a stored idempotent answer: the key still works for a proper upload.
-        assert not IdempotencyKey.objects.using("default").filter(status="completed").exists()
-        assert not IdempotencyKey.objects.using("marketplace").filter(status="completed").exists()
+        assert not IdempotencyKey.objects.using(TENANT_DB).filter(status="completed").exists()
+        assert not IdempotencyKey.objects.using(MARKETPLACE_DB).filter(status="completed").exists()
 
     def test_form_fields_over_djangos_limit_in_a_multipart_body_are_413(self, key, marketplace_invoice):
         buyer_client, url, invoice_id = marketplace_invoice
         response = multipart(buyer_client, url, pdf(100), key=key, version=2, note="n" * (DATA_LIMIT + 1))
         assert_413(response, limit=DATA_LIMIT)
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice_id).status == "sent"
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice_id).status == "sent"
 
 
 @pytest.mark.parametrize("key", KEYS)

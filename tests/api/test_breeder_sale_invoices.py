@@ -9,9 +9,9 @@ import itertools
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceTransaction
 from tenant_app.models import Contact, Invoice
@@ -41,7 +41,7 @@ def tenant_invoices(tenant) -> list[Invoice]:
 
 
 def sale(tx) -> MarketplaceTransaction:
-    return MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk)
+    return MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk)
 
 
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES))

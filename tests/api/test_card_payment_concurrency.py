@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 from payments_app.models import InvoicePayment
 from tests.api.test_card_payments import creates, marketplace_invoice
 from tests.api.test_concurrency import run_together

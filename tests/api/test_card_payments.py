@@ -11,8 +11,8 @@ import pytest
 import stripe
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
 from marketplace_app.services import LineItem
@@ -119,14 +119,14 @@ class TestMarketplaceInvoiceByCard:
         buyer, _, invoice, _ = marketplace_invoice()
         url = f"{M}invoices/{invoice.pk}/card-payment/"
         intent_id = body(buyer.post(url))["payment_intent_id"]
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).status == "sent"
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).status == "sent"
         fake_stripe.succeed_intent(intent_id)
         # Paid in Stripe, the webhook not here yet: the buyer is told, nothing is marked paid.
         early = buyer.post(url)
         assert (early.status_code, body(early)["code"]) == (409, "paid_by_card")
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).status == "sent"
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).status == "sent"
         assert pay_by_card(fake_stripe, intent_id).outcome == f"invoice {invoice.number} paid"
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).status == "paid"
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).status == "paid"
         late = buyer.post(url)
         assert (late.status_code, late["Content-Type"], body(late)["code"]) == (
             409,
@@ -251,7 +251,7 @@ class TestBreederInvoiceByCard:
         tx = make_transaction(ProviderFactory(user=breeder_identity, breeder=True), buyer)
         response = bearer(buyer_login).post(f"{M}transactions/{tx.pk}/card-payment/")
         assert (response.status_code, body(response)["code"]) == (409, "invoice_not_payable")
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "pending_invoice"
+        assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "pending_invoice"
 
 
 def test_the_fake_refuses_a_key_reused_with_other_parameters_as_stripe_does(fake_stripe):

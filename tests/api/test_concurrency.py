@@ -9,13 +9,14 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Invoice, Payment
 from tenant_app.services import invoice_send
 from tests.api.conftest import sign_in
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True), pytest.mark.slow]
 
 
 def run_together(count: int, request) -> list:
@@ -26,7 +27,7 @@ def run_together(count: int, request) -> list:
             barrier.wait(timeout=10)
             results[index] = request()
         finally:
-            for alias in ("default", "marketplace"):
+            for alias in (TENANT_DB, MARKETPLACE_DB):
                 connections[alias].close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]

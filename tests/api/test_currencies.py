@@ -10,9 +10,9 @@ import copy
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.models.per_database import MarketplaceDbOutboundEmail, TenantDbOutboundEmail
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app.models import MarketplaceInvoice, Provider
 from payments_app import services as payment_services
 from payments_app.models import InvoicePayment
@@ -111,8 +111,8 @@ def test_a_marketplace_invoice_in_jpy_or_kwd_reaches_stripe_in_minor_units(fake_
     intent = fake_stripe.objects["payment_intents"][row.stripe_payment_intent_id]
     assert (intent["amount"], intent["currency"], intent["application_fee_amount"]) == (total, currency.lower(), fee)
     assert pay(fake_stripe, row.stripe_payment_intent_id).outcome.endswith("paid")
-    assert MarketplaceInvoice.objects.using("marketplace").get(pk=body(created)["id"]).status == "paid"
-    assert MarketplaceDbOutboundEmail.objects.using("marketplace").exists()
+    assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=body(created)["id"]).status == "paid"
+    assert MarketplaceDbOutboundEmail.objects.using(MARKETPLACE_DB).exists()
 
 
 def test_three_decimal_amounts_must_end_in_zero_and_nothing_is_written(stripe_tenant):
@@ -225,9 +225,9 @@ class TestUnsupportedCurrencies:
             "unsupported_currency",
             ["currency"],
         )
-        assert not Provider.all_objects.using("marketplace").filter(business_name="Grooms").exists()
+        assert not Provider.all_objects.using(MARKETPLACE_DB).filter(business_name="Grooms").exists()
         made = send_json(bearer(login), "post", f"{M}providers/me/", {"business_name": "Grooms", "currency": "KWD"})
-        assert (made.status_code, Provider.all_objects.using("marketplace").get(business_name="Grooms").currency) == (
+        assert (made.status_code, Provider.all_objects.using(MARKETPLACE_DB).get(business_name="Grooms").currency) == (
             201,
             "KWD",
         )

@@ -7,12 +7,13 @@ import psycopg
 import pytest
 from django.db import connections
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Invoice, InvoiceLineItem
 from tests.api.conftest import bearer, send_json
 from tests.factories.tenant import ContactFactory, TenantFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 
 
 class TerminateOnFirstWrite:
@@ -49,7 +50,7 @@ def test_a_connection_lost_mid_write_is_a_503_and_the_retry_with_the_same_key_wr
     data = {"contact_id": contact.pk, "lines": [{"description": "Deposit", "unit_price_cents": 50_000}]}
 
     wrapper = TerminateOnFirstWrite(table)
-    with connections["default"].execute_wrapper(wrapper):
+    with connections[TENANT_DB].execute_wrapper(wrapper):
         lost = send_json(client, "post", "/api/v1/invoices/", data, **{"Idempotency-Key": "lost-1"})
     assert wrapper.fired
     assert lost.status_code == 503, lost.content

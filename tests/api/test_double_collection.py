@@ -9,8 +9,8 @@ import copy
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import services as payment_services
 from payments_app.models import InvoicePayment, RefundRequest
 from tenant_app import services

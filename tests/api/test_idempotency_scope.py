@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import IdempotencyKey
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from tenant_app.models import Contact, TenantMembership
 from tests.api.conftest import bearer, body, send_json
 from tests.factories.tenant import ContactFactory, TenantFactory
@@ -48,7 +48,7 @@ class TestKeysAreScopedToTheTenant:
         assert again_a["Idempotent-Replayed"] == again_b["Idempotent-Replayed"] == "true"
         assert (body(again_a)["id"], body(again_b)["id"]) == (body(in_a)["id"], body(in_b)["id"])
         assert contacts_of(a) == ["Tom"] and contacts_of(b) == ["Tom"]
-        contexts = sorted(IdempotencyKey.objects.using("default").filter(key="K").values_list("context", flat=True))
+        contexts = sorted(IdempotencyKey.objects.using(TENANT_DB).filter(key="K").values_list("context", flat=True))
         assert contexts == sorted([f"tenant:{a.pk}", f"tenant:{b.pk}"])
 
     def test_the_tenant_header_is_part_of_the_request(self):
@@ -110,7 +110,7 @@ class TestRowsFromBeforeTheUpgrade:
         client = bearer(a.owner_user)
         data = {"first_name": "Tom", "last_name": "Becker"}
         first = send_json(client, "post", CONTACTS, data, **{"Idempotency-Key": "old"})
-        row = IdempotencyKey.objects.using("default").get(key="old")
+        row = IdempotencyKey.objects.using(TENANT_DB).get(key="old")
         import json
 
         from breederhq.idempotency import request_fingerprint
@@ -118,7 +118,7 @@ class TestRowsFromBeforeTheUpgrade:
         legacy = request_fingerprint(
             method="POST", path=CONTACTS, content_type="application/json", body=json.dumps(data).encode()
         )
-        IdempotencyKey.objects.using("default").filter(pk=row.pk).update(
+        IdempotencyKey.objects.using(TENANT_DB).filter(pk=row.pk).update(
             context="", request_fingerprint=legacy, response_headers={}
         )
         replay = send_json(client, "post", CONTACTS, data, **{"Idempotency-Key": "old"})
@@ -138,11 +138,11 @@ class TestRowsFromBeforeTheUpgrade:
         data = {"first_name": "Ann", "last_name": "Old"}
         first = send_json(bearer(user, tenant_id=a.pk), "post", CONTACTS, data, **{"Idempotency-Key": "old-2"})
         assert first.status_code == 201
-        row = IdempotencyKey.objects.using("default").get(key="old-2")
+        row = IdempotencyKey.objects.using(TENANT_DB).get(key="old-2")
         legacy = request_fingerprint(
             method="POST", path=CONTACTS, content_type="application/json", body=json.dumps(data).encode()
         )
-        IdempotencyKey.objects.using("default").filter(pk=row.pk).update(
+        IdempotencyKey.objects.using(TENANT_DB).filter(pk=row.pk).update(
             context="", request_fingerprint=legacy, response_headers={}
         )
         other = send_json(bearer(user, tenant_id=b.pk), "post", CONTACTS, data, **{"Idempotency-Key": "old-2"})
@@ -166,5 +166,5 @@ class TestMarketplaceKeys:
         assert first.status_code == again.status_code == 201
         assert again["Idempotent-Replayed"] == "true"
         assert again["Content-Type"] == first["Content-Type"]
-        row = IdempotencyKey.objects.using("marketplace").get(key="m-K")
+        row = IdempotencyKey.objects.using(MARKETPLACE_DB).get(key="m-K")
         assert row.context == f"marketplace:{buyer.pk}"

@@ -10,12 +10,13 @@ import pytest
 from django.db import connections
 
 from breederhq.api import identity_cache
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import M, person, provider_with_login
 from tests.waiting import ManualClock
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 TTL = 1.0
 
 
@@ -29,7 +30,7 @@ def short_ttl(settings, monkeypatch):
 
 
 def erase_behind_our_back(marketplace_user_id: int) -> None:
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("UPDATE marketplace_users SET deleted_at = now() WHERE id = %s", [marketplace_user_id])
 
 
@@ -62,7 +63,7 @@ def test_a_deactivated_login_loses_read_access_within_the_ttl(short_ttl):
     login, _ = person()
     client = bearer(login)
     assert client.get(f"{M}transactions/").status_code == 200
-    with connections["default"].cursor() as cursor:
+    with connections[TENANT_DB].cursor() as cursor:
         cursor.execute("UPDATE users SET is_active = false WHERE id = %s", [login.pk])
     assert client.get(f"{M}transactions/").status_code == 200
     short_ttl.advance(TTL + 0.1)

@@ -16,6 +16,7 @@ from django.db import connections
 from django.test import Client
 from pypdf import PdfReader
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_send
 from breederhq.invoicing.documents import DocumentRef, document_ensure, invoice_ref
 from breederhq.models import OutboundEmail
@@ -31,7 +32,7 @@ from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory
 from tests.waiting import wait_until
 
-DATABASES = ["default", "marketplace"]
+DATABASES = [TENANT_DB, MARKETPLACE_DB]
 
 
 def pdf_text(content: bytes) -> str:
@@ -285,7 +286,7 @@ def test_marketplace_invoice_and_refund_pdfs_for_the_buyer_and_the_provider_only
     ]
     text = pdf_text(content_of(provider_client.get(listed[1]["url"])))
     assert f"Credit note {invoice.number}-CN1" in text and "12.34 USD" in text
-    assert MarketplaceInvoiceDocument.objects.using("marketplace").filter(invoice_id=invoice.pk).count() == 2
+    assert MarketplaceInvoiceDocument.objects.using(MARKETPLACE_DB).filter(invoice_id=invoice.pk).count() == 2
 
 
 @pytest.mark.slow
@@ -326,7 +327,7 @@ def test_the_email_waits_for_its_pdf_and_never_leaves_without_it(settings, tmp_p
     invoice = breeder_invoice(tenant)
     with tenant_context(tenant.pk):
         services.invoice_send(invoice_id=invoice.pk)
-    email = OutboundEmail.objects.using("default").get(template="invoice_sent")
+    email = OutboundEmail.objects.using(TENANT_DB).get(template="invoice_sent")
     assert email.attachments == [invoice_ref("tenant_invoice", invoice).as_dict()]
 
     # Storage cannot take the PDF: nothing is sent, no document row, no file; the email waits.
@@ -334,7 +335,7 @@ def test_the_email_waits_for_its_pdf_and_never_leaves_without_it(settings, tmp_p
     blocker.write_text("")
     media = settings.MEDIA_ROOT
     settings.MEDIA_ROOT = str(blocker / "media")
-    email_send(using="default", pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
     email.refresh_from_db()
     assert (mail.outbox, email.status, email.attempts) == ([], "queued", 1)
     assert "attachment not available" in email.last_error
@@ -343,8 +344,8 @@ def test_the_email_waits_for_its_pdf_and_never_leaves_without_it(settings, tmp_p
 
     # Storage back: the email's worker renders the PDF itself and sends the email with it, once.
     settings.MEDIA_ROOT = media
-    email_send(using="default", pk=email.pk)
-    email_send(using="default", pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
     email.refresh_from_db()
     assert email.status == "sent"
     assert len(mail.outbox) == 1
@@ -396,7 +397,7 @@ def test_the_list_runs_constant_queries():
     url = f"/api/v1/invoices/{invoice.pk}/documents/"
 
     def count() -> int:
-        with CaptureQueriesContext(connections["default"]) as queries:
+        with CaptureQueriesContext(connections[TENANT_DB]) as queries:
             assert owner.get(url).status_code == 200
         return len(queries)
 

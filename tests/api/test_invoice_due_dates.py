@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.invoicing.due_dates import today
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
@@ -20,7 +21,7 @@ from tests.api.test_tenant_endpoints import INVOICES, invoice_url, new_invoice, 
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 #: Each is refused as `due_date` by both kinds: not a date, not a calendar date, or out of range.
 BAD_DATES = [
@@ -130,7 +131,7 @@ class TestMarketplaceInvoices:
         )
         read = body(buyer_client.get(f"{M}invoices/{invoice['id']}/"))
         assert (read["due_date"], read["due_at"]) == ("2030-01-31", "2030-01-31T00:00:00Z")
-        stored = MarketplaceInvoice.objects.using("marketplace").get(pk=invoice["id"])
+        stored = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice["id"])
         assert (stored.due_date, stored.due_at) == (date(2030, 1, 31), datetime(2030, 1, 31, tzinfo=UTC))
 
     def test_the_deprecated_due_at_input_means_its_utc_date(self, sale):
@@ -153,14 +154,14 @@ class TestMarketplaceInvoices:
     def test_a_bad_due_at_is_400_and_writes_nothing(self, sale, extra, field):
         provider_client, _, _, tx = sale
         _problem(_marketplace_create(provider_client, tx, **extra), field)
-        assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction=tx).exists()
+        assert not MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(transaction=tx).exists()
 
     @pytest.mark.parametrize("value", BAD_DATES)
     def test_a_bad_due_date_is_400_and_writes_nothing(self, sale, value):
         provider_client, _, _, tx = sale
         _problem(_marketplace_create(provider_client, tx, due_date=value), "due_date")
-        assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction=tx).exists()
-        tx.refresh_from_db(using="marketplace")
+        assert not MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(transaction=tx).exists()
+        tx.refresh_from_db(using=MARKETPLACE_DB)
         assert (tx.status, tx.invoice_id) == ("pending_invoice", None)
 
     def test_overdue_once_sent_and_the_email_names_the_due_date(self, sale):
@@ -171,7 +172,7 @@ class TestMarketplaceInvoices:
         sent = send_json(provider_client, "patch", url, {"action": "send", "version": 1})
         assert (sent.status_code, body(sent)["is_overdue"]) == (200, True)
         assert [i["is_overdue"] for i in body(buyer_client.get(f"{M}invoices/"))["results"]] == [True]
-        email = OutboundEmail.objects.using("marketplace").get(template="invoice_sent", to=[buyer.email])
+        email = OutboundEmail.objects.using(MARKETPLACE_DB).get(template="invoice_sent", to=[buyer.email])
         assert f"It is due on {LAST_WEEK}." in email.text_body and LAST_WEEK in email.html_body
         claimed = send_json(
             buyer_client, "patch", url, {"action": "mark_paid", "version": 2, "receipt_url": "https://files.test/r.pdf"}

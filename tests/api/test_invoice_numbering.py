@@ -7,6 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from breederhq.api.problems import problem_exception_handler
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app.models import MarketplaceInvoice
 from tenant_app.models import DocumentSequence, Invoice
@@ -17,7 +18,7 @@ from tests.api.test_tenant_endpoints import new_invoice
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def test_a_tenant_whose_sequence_lags_behind_imported_invoices_gets_the_next_free_number(two_tenants):
@@ -64,7 +65,7 @@ def test_a_provider_whose_imported_numbers_run_ahead_gets_the_next_free_number()
     )
     assert created.status_code == 201, created.content
     # An imported invoice numbered ahead of the provider's count (the count gives 2 next).
-    MarketplaceInvoice.all_objects.using("marketplace").filter(pk=body(created)["id"]).update(
+    MarketplaceInvoice.all_objects.using(MARKETPLACE_DB).filter(pk=body(created)["id"]).update(
         invoice_number=f"MP-{provider.pk}-000002"
     )
 
@@ -84,7 +85,7 @@ def test_a_unique_constraint_refusal_is_a_409_problem_naming_the_constraint(two_
     tenant, _ = two_tenants
     with tenant_context(tenant.pk):
         invoice = make_invoice(contact=ContactFactory(tenant=tenant))
-        with pytest.raises(IntegrityError) as refused, transaction.atomic(using="default"):
+        with pytest.raises(IntegrityError) as refused, transaction.atomic(using=TENANT_DB):
             Invoice.objects.filter(pk=make_invoice(contact=invoice.contact).pk).update(
                 invoice_number=invoice.invoice_number
             )

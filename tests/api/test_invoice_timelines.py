@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connections, transaction
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app.models import MarketplaceInvoiceAuditLog, MarketplacePaymentConfirmationAudit
 from tenant_app.models import InvoiceAuditLog, PaymentConfirmationAudit
@@ -15,7 +16,7 @@ from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 M = "/api/v1/marketplace/"
 LINES = [{"description": "Full groom", "unit_price_cents": 6000, "quantity": 1}]
 
@@ -43,7 +44,7 @@ def _full_marketplace_lifecycle():
 def test_a_full_marketplace_lifecycle_writes_invoice_and_confirmation_audit_rows():
     invoice_id, url, seller, client, provider, buyer = _full_marketplace_lifecycle()
     changes = list(
-        MarketplaceInvoiceAuditLog.objects.using("marketplace")
+        MarketplaceInvoiceAuditLog.objects.using(MARKETPLACE_DB)
         .filter(invoice_id=invoice_id)
         .order_by("id")
         .values_list("action", "old_status", "new_status", "changed_by_id")
@@ -56,7 +57,7 @@ def test_a_full_marketplace_lifecycle_writes_invoice_and_confirmation_audit_rows
         ("refunded", "paid", "partially_refunded", provider.user_id),
     ]
     confirmations = list(
-        MarketplacePaymentConfirmationAudit.objects.using("marketplace")
+        MarketplacePaymentConfirmationAudit.objects.using(MARKETPLACE_DB)
         .filter(invoice_id=invoice_id)
         .order_by("id")
         .values_list("event", "marked_paid_by_id", "confirmed_by_id")
@@ -101,19 +102,19 @@ def test_marketplace_audit_rows_are_append_only_for_the_application_role():
             f"UPDATE {table} SET metadata = '{{}}' WHERE invoice_id = %s",
             f"DELETE FROM {table} WHERE invoice_id = %s",
         ):
-            with pytest.raises(DatabaseError), transaction.atomic(using="marketplace"):
-                with connections["marketplace"].cursor() as cursor:
+            with pytest.raises(DatabaseError), transaction.atomic(using=MARKETPLACE_DB):
+                with connections[MARKETPLACE_DB].cursor() as cursor:
                     cursor.execute(statement, [invoice_id])
 
 
 def test_a_refused_step_leaves_no_audit_row():
     invoice_id, url, seller, client, *_ = _full_marketplace_lifecycle()
-    before = MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice_id).count()
+    before = MarketplaceInvoiceAuditLog.objects.using(MARKETPLACE_DB).filter(invoice_id=invoice_id).count()
     stale = send_json(seller, "patch", url, {"action": "refund", "amount_cents": 100, "version": 1})
     assert (stale.status_code, body(stale)["code"]) == (409, "version_conflict")
     illegal = send_json(seller, "patch", url, {"action": "send", "version": 5})
     assert (illegal.status_code, body(illegal)["code"]) == (409, "illegal_transition")
-    assert MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice_id).count() == before
+    assert MarketplaceInvoiceAuditLog.objects.using(MARKETPLACE_DB).filter(invoice_id=invoice_id).count() == before
 
 
 def test_the_tenant_timeline_has_the_same_shape_and_the_invoice_s_readers(two_tenants):

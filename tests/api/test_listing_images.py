@@ -14,13 +14,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import ServiceListing, ServiceListingImage
 from tests.api.conftest import body, send_json
 from tests.api.test_concurrency import run_together
 from tests.api.test_provider_self_service import GROOMING, LISTINGS, provider_client
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 SEARCH = "/api/v1/marketplace/listings/"
 
@@ -68,7 +69,7 @@ def test_an_upload_is_stored_re_encoded_without_metadata_and_served_by_its_conte
     assert (image["content_type"], image["width"], image["height"], image["caption"]) == ("image/jpeg", 64, 48, "Front")
     assert image["thumbnail_url"] is None and response["ETag"] == '"2"'
 
-    stored = ServiceListingImage.objects.using("marketplace").get(pk=image["id"])
+    stored = ServiceListingImage.objects.using(MARKETPLACE_DB).get(pk=image["id"])
     data = stored.original.read()
     assert data.startswith(b"\xff\xd8\xff") and b"SecretCam" not in data and b"Exif" not in data
     assert not Image.open(io.BytesIO(data)).getexif()
@@ -108,8 +109,8 @@ def test_other_types_are_415_and_store_nothing(data):
         assert (response.status_code, body(response)["code"]) == (415, "unsupported_image_type"), response.content
     else:
         assert response.status_code in (400, 415)
-    assert not ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"]).exists()
-    assert ServiceListing.objects.using("marketplace").get(pk=listing["id"]).version == 1
+    assert not ServiceListingImage.objects.using(MARKETPLACE_DB).filter(listing_id=listing["id"]).exists()
+    assert ServiceListing.objects.using(MARKETPLACE_DB).get(pk=listing["id"]).version == 1
 
 
 def test_a_truncated_image_is_400_image_unreadable():
@@ -141,7 +142,7 @@ def test_a_decompression_bomb_is_refused_from_its_header(settings):
         "image_too_large",
         1_000_000,
     )
-    assert not ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"]).exists()
+    assert not ServiceListingImage.objects.using(MARKETPLACE_DB).filter(listing_id=listing["id"]).exists()
 
 
 def test_the_per_listing_limit_is_409_too_many_images(settings):
@@ -182,14 +183,14 @@ def test_reorder_at_the_version_read_and_delete_removes_the_files(django_capture
     assert moved.status_code == 200 and [row["id"] for row in body(moved)["images"]] == ids[::-1]
     assert body(moved)["listing_version"] == 5
 
-    doomed = ServiceListingImage.objects.using("marketplace").get(pk=ids[1])
+    doomed = ServiceListingImage.objects.using(MARKETPLACE_DB).get(pk=ids[1])
     path = doomed.original.path
     assert os.path.exists(path)
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         deleted = client.delete(f"{LISTINGS}{listing['id']}/images/{ids[1]}/", headers={"If-Match": '"5"'})
     assert deleted.status_code == 200, deleted.content
     assert [row["id"] for row in body(deleted)["images"]] == [ids[2], ids[0]]
-    assert not ServiceListingImage.objects.using("marketplace").filter(pk=ids[1]).exists()
+    assert not ServiceListingImage.objects.using(MARKETPLACE_DB).filter(pk=ids[1]).exists()
     assert not os.path.exists(path)  # after the commit
 
 
@@ -197,10 +198,10 @@ def test_a_failed_delete_keeps_the_row_and_its_file():
     client, _ = provider_client()
     listing = own_listing(client)
     image_id = body(upload(client, listing["id"], image_bytes()))["id"]
-    path = ServiceListingImage.objects.using("marketplace").get(pk=image_id).original.path
+    path = ServiceListingImage.objects.using(MARKETPLACE_DB).get(pk=image_id).original.path
     stale = client.delete(f"{LISTINGS}{listing['id']}/images/{image_id}/", headers={"If-Match": '"1"'})
     assert stale.status_code == 409
-    assert ServiceListingImage.objects.using("marketplace").filter(pk=image_id).exists() and os.path.exists(path)
+    assert ServiceListingImage.objects.using(MARKETPLACE_DB).filter(pk=image_id).exists() and os.path.exists(path)
 
 
 def test_the_public_detail_and_search_show_the_ordered_images_in_constant_queries():
@@ -215,7 +216,7 @@ def test_the_public_detail_and_search_show_the_ordered_images_in_constant_querie
     assert detail["images"][0]["url"].startswith("http://testserver/api/v1/marketplace/listing-images/")
 
     def search_queries() -> int:
-        with CaptureQueriesContext(connections["marketplace"]) as queries:
+        with CaptureQueriesContext(connections[MARKETPLACE_DB]) as queries:
             found = body(Client().get(SEARCH))
         assert all(len(row["images"]) == 2 for row in found["results"])
         return len(queries)
@@ -229,7 +230,7 @@ def test_the_public_detail_and_search_show_the_ordered_images_in_constant_querie
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_two_uploads_racing_for_the_last_place_one_wins(settings):
     settings.LISTING_IMAGES_PER_LISTING = 2
     client, user = provider_client()
@@ -244,16 +245,16 @@ def test_two_uploads_racing_for_the_last_place_one_wins(settings):
 
     results = run_together(2, one)
     assert sorted(results, key=str) == [(201, None), (409, "too_many_images")], results
-    assert ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"]).count() == 2
+    assert ServiceListingImage.objects.using(MARKETPLACE_DB).filter(listing_id=listing["id"]).count() == 2
     stored = set(os.listdir(os.path.join(settings.MEDIA_ROOT, "marketplace", "listing-images", str(listing["id"]))))
     names = {
         os.path.basename(i.original.name)
-        for i in ServiceListingImage.objects.using("marketplace").filter(listing_id=listing["id"])
+        for i in ServiceListingImage.objects.using(MARKETPLACE_DB).filter(listing_id=listing["id"])
     }
     assert stored == names  # the loser's file was not left behind
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_real_worker_makes_the_thumbnail(start_celery_worker, settings):
 
     from breederhq.jobs.publish_later import wait_until_published
@@ -265,7 +266,7 @@ def test_a_real_worker_makes_the_thumbnail(start_celery_worker, settings):
     wait_until_published()
 
     def stored_image():
-        return ServiceListingImage.objects.using("marketplace").get(pk=image_id)
+        return ServiceListingImage.objects.using(MARKETPLACE_DB).get(pk=image_id)
 
     assert wait_until(lambda: stored_image().thumbnail, timeout=30, interval=0.2), "no thumbnail within 30 s"
     image = stored_image()

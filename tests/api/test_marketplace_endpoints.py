@@ -7,6 +7,7 @@ from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from marketplace_app.models import UserBlock
 from tests.api.conftest import bearer, body, send_json
@@ -14,7 +15,7 @@ from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory,
 from tests.factories.tenant import UserFactory
 from tests.locks import table_locked
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 M = "/api/v1/marketplace/"
 
 
@@ -32,7 +33,7 @@ def provider_with_login(**fields):
 class TestListings:
     def test_a_search_past_its_time_limit_is_a_503_problem_saying_to_narrow_it(self, settings):
         settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS = 200  # not signed in
-        with table_locked("marketplace", "service_listings"):
+        with table_locked(MARKETPLACE_DB, "service_listings"):
             response = Client().get(f"{M}listings/", {"q": "grooming", "state": "TX"})
         assert response.status_code == 503
         assert response["Content-Type"] == "application/problem+json"
@@ -151,7 +152,7 @@ class TestThreads:
         assert (refused.status_code, body(refused)["code"]) == (403, "blocked_by_provider")
         assert send_json(bearer(buyer_login), "post", f"{M}blocks/", {"user_id": provider.user_id}).status_code == 403
         assert provider_client.delete(f"{M}blocks/{buyer.pk}/").status_code == 204
-        assert not UserBlock.objects.using("marketplace").exists()
+        assert not UserBlock.objects.using(MARKETPLACE_DB).exists()
         assert provider_client.delete(f"{M}blocks/{buyer.pk}/").status_code == 404
 
     def test_idempotent_message_send(self):
@@ -168,8 +169,8 @@ class TestThreads:
 
 def _counts(client, url, size):
     with (
-        CaptureQueriesContext(connections["default"]) as tenant_db,
-        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
     ):
         response = client.get(url, {"page_size": size})
     assert response.status_code == 200
@@ -187,7 +188,7 @@ def test_marketplace_lists_run_constant_queries_per_database():
     for i in range(100):
         services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body=f"m{i}")
     blocked = MarketplaceUserFactory.create_batch(100)
-    UserBlock.objects.using("marketplace").bulk_create([UserBlock(provider=provider, blocked_user=u) for u in blocked])
+    UserBlock.objects.using(MARKETPLACE_DB).bulk_create([UserBlock(provider=provider, blocked_user=u) for u in blocked])
     buyer_client, provider_client = bearer(buyer_login), bearer(provider_login)
     for client, url in (
         (Client(), f"{M}listings/"),
@@ -321,7 +322,7 @@ def test_threads_page_by_cursor_most_recent_first():
     assert rest["next"] is None
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_the_listing_search_page_and_its_count_are_one_query():
     """`count` comes with the page (COUNT(*) OVER ()); only an empty page needs a separate COUNT. The
     page's images are one more query, whatever the page's size.
@@ -334,7 +335,7 @@ def test_the_listing_search_page_and_its_count_are_one_query():
     for i in range(5):
         make_listing(provider, title=f"Gentle puppy grooming {i}", state="TX")
     client = Client()
-    with CaptureQueriesContext(connections["marketplace"]) as captured:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
         first = body(client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2}))
     assert len(captured) == 2  # the page with its count, the page's images
     assert first["count"] == 5 and len(first["results"]) == 2 and first["previous"] is None
@@ -349,7 +350,7 @@ def test_the_listing_search_page_and_its_count_are_one_query():
     ]
     assert len(seen) == len(set(seen)) == 5
 
-    with CaptureQueriesContext(connections["marketplace"]) as captured:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
         past_the_end = client.get(f"{M}listings/", {"q": "puppy grooming", "page_size": 2, "page": 4})
     assert past_the_end.status_code == 404 and len(captured) == 2
     nothing = body(client.get(f"{M}listings/", {"q": "zebra"}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import MarketplaceTransaction, MarketplaceUser
 from tests.api.conftest import bearer, body, send_json, sign_in
 from tests.api.test_concurrency import run_together
@@ -22,7 +23,7 @@ def refreshed(tokens: dict) -> Client:
     return bearer(access=body(response)["access"])
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 class TestJoining:
     def test_a_confirmed_account_joins_once_refreshes_and_buys(self):
         user = UserFactory(email="nia.buyer@example.test", first_name="Nia", last_name="Buyer")
@@ -35,7 +36,7 @@ class TestJoining:
         assert (identity["email"], identity["display_name"], identity["kind"]) == (user.email, "Nia Buyer", "buyer")
         again = client.post(ME)
         assert (again.status_code, body(again)) == (200, identity)
-        assert MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).count() == 1
+        assert MarketplaceUser.objects.using(MARKETPLACE_DB).filter(tenant_user_id=user.pk).count() == 1
 
         buyer = refreshed(tokens)
         assert body(buyer.get(ME)) == identity
@@ -50,7 +51,7 @@ class TestJoining:
         )
         assert bought.status_code == 201, bought.content
         assert (
-            MarketplaceTransaction.objects.using("marketplace").get(pk=body(bought)["id"]).client_id == identity["id"]
+            MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=body(bought)["id"]).client_id == identity["id"]
         )
 
     def test_an_unconfirmed_account_is_refused_and_nothing_is_made(self):
@@ -61,7 +62,7 @@ class TestJoining:
             "application/problem+json",
             "email_unverified",
         )
-        assert not MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).exists()
+        assert not MarketplaceUser.objects.using(MARKETPLACE_DB).filter(tenant_user_id=user.pk).exists()
         assert Client().post(ME).status_code == 401
 
     def test_an_address_used_by_another_linked_identity_is_409(self):
@@ -69,18 +70,18 @@ class TestJoining:
         MarketplaceUserFactory(email="shared@example.test", tenant_user_id=UserFactory().pk)
         refused = bearer(user).post(ME)
         assert (refused.status_code, body(refused)["code"]) == (409, "marketplace_email_taken")
-        assert not MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).exists()
+        assert not MarketplaceUser.objects.using(MARKETPLACE_DB).filter(tenant_user_id=user.pk).exists()
 
     def test_an_unlinked_identity_with_the_confirmed_address_is_linked_not_duplicated(self):
         user = UserFactory(email="guest@example.test")
         guest = MarketplaceUserFactory(email="guest@example.test", tenant_user_id=None)
         joined = bearer(user).post(ME)
         assert (joined.status_code, body(joined)["id"]) == (200, guest.pk)
-        assert MarketplaceUser.objects.using("marketplace").filter(email__iexact="guest@example.test").count() == 1
+        assert MarketplaceUser.objects.using(MARKETPLACE_DB).filter(email__iexact="guest@example.test").count() == 1
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_simultaneous_joins_make_one_identity():
     user = UserFactory(email="racing@example.test")
     access = bearer(user).defaults["HTTP_AUTHORIZATION"]
@@ -89,4 +90,4 @@ def test_simultaneous_joins_make_one_identity():
     )
     assert {status for status, _ in results} <= {200, 201} and 201 in {status for status, _ in results}, results
     assert len({identity for _, identity in results}) == 1
-    assert MarketplaceUser.objects.using("marketplace").filter(tenant_user_id=user.pk).count() == 1
+    assert MarketplaceUser.objects.using(MARKETPLACE_DB).filter(tenant_user_id=user.pk).count() == 1

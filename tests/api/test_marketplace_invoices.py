@@ -7,6 +7,7 @@ from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.outbox import OutboxMessage
 from marketplace_app import services
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider
@@ -14,7 +15,7 @@ from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import ProviderFactory, make_listing, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 M = "/api/v1/marketplace/"
 LINES = [
     {"description": "Full groom", "unit_price_cents": 6000, "quantity": 1},
@@ -23,7 +24,7 @@ LINES = [
 
 
 def _stored(invoice_id: int) -> MarketplaceInvoice:
-    return MarketplaceInvoice.objects.using("marketplace").get(pk=invoice_id)
+    return MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice_id)
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ class TestMarketplaceInvoices:
         )
         confirmed = send_json(provider_client, "patch", url, {"action": "confirm_payment", "version": 3})
         assert (confirmed.status_code, body(confirmed)["status"]) == (200, "paid")
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid"
+        assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "paid"
         refunded = send_json(provider_client, "patch", url, {"action": "refund", "amount_cents": 500, "version": 4})
         assert (body(refunded)["status"], body(refunded)["refunded_cents"]) == ("partially_refunded", 500)
 
@@ -112,7 +113,7 @@ class TestMarketplaceInvoices:
         assert response.status_code == 404
         buyer_post = send_json(buyer_client, "post", f"{M}invoices/", {"transaction_id": tx.pk, "line_items": LINES})
         assert (buyer_post.status_code, body(buyer_post)["code"]) == (403, "not_a_provider")
-        assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction=foreign).exists()
+        assert not MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(transaction=foreign).exists()
 
     def test_breeders_bill_with_tenant_invoices(self):
         login, identity = person("breeder")
@@ -120,7 +121,7 @@ class TestMarketplaceInvoices:
         tx = make_transaction(breeder)
         response = send_json(bearer(login), "post", f"{M}invoices/", {"transaction_id": tx.pk, "line_items": LINES})
         assert (response.status_code, body(response)["code"]) == (403, "breeder_uses_tenant_invoice")
-        assert not MarketplaceInvoice.objects.using("marketplace").exists()
+        assert not MarketplaceInvoice.objects.using(MARKETPLACE_DB).exists()
 
     def test_stale_version_missing_version_and_bad_input(self, sale):
         provider_client, _, _, _, tx = sale
@@ -144,7 +145,7 @@ class TestMarketplaceInvoices:
         assert (stored.status, stored.version) == ("sent", 2)
         voided = send_json(provider_client, "patch", url, {"action": "void", "version": 2})
         assert (voided.status_code, body(voided)["status"]) == (200, "void")
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "cancelled"
+        assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "cancelled"
 
     def test_idempotent_create_replays(self, sale):
         provider_client, _, _, _, tx = sale
@@ -152,7 +153,7 @@ class TestMarketplaceInvoices:
         first = send_json(provider_client, "post", f"{M}invoices/", payload, **{"Idempotency-Key": "inv-1"})
         again = send_json(provider_client, "post", f"{M}invoices/", payload, **{"Idempotency-Key": "inv-1"})
         assert (first.status_code, again["Idempotent-Replayed"], body(again)) == (201, "true", body(first))
-        assert MarketplaceInvoice.objects.using("marketplace").count() == 1
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).count() == 1
 
     def test_the_invoice_list_runs_constant_queries_per_database(self):
         provider_login, provider = provider_with_login()
@@ -165,8 +166,8 @@ class TestMarketplaceInvoices:
         per_size = {}
         for size in (1, 10, 100):
             with (
-                CaptureQueriesContext(connections["default"]) as tenant_db,
-                CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+                CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+                CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
             ):
                 response = client.get(f"{M}invoices/", {"page_size": size, "as": "provider"})
             assert len(body(response)["results"]) == size
@@ -181,7 +182,7 @@ class TestTransactionCancel:
         url = f"{M}transactions/{tx.pk}/"
         assert send_json(bearer(outsider_login), "patch", url, {"action": "cancel"}).status_code == 404
         assert send_json(buyer_client, "patch", url, {"action": "refund"}).status_code == 400
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "pending_invoice"
+        assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "pending_invoice"
         cancelled = send_json(buyer_client, "patch", url, {"action": "cancel"})
         assert (cancelled.status_code, body(cancelled)["status"]) == (200, "cancelled")
         again = send_json(provider_client, "patch", url, {"action": "cancel"})
@@ -190,21 +191,21 @@ class TestTransactionCancel:
         assert (
             send_json(provider_client, "patch", f"{M}transactions/{other.pk}/", {"action": "cancel"}).status_code == 200
         )
-        assert Provider.objects.using("marketplace").get(pk=provider.pk).total_transactions == 0
+        assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).total_transactions == 0
 
     def test_a_paid_sale_is_not_cancelled(self, sale):
         _, buyer_client, _, _, tx = sale
         services.transaction_mark_paid(transaction_id=tx.pk)
         refused = send_json(buyer_client, "patch", f"{M}transactions/{tx.pk}/", {"action": "cancel"})
         assert (refused.status_code, body(refused)["code"]) == (409, "illegal_transition")
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid"
+        assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "paid"
 
     def test_a_marketplace_invoiced_sale_is_voided_through_its_invoice(self, sale):
         _, buyer_client, _, _, tx = sale
         services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[services.LineItem("A", 100)])
         refused = send_json(buyer_client, "patch", f"{M}transactions/{tx.pk}/", {"action": "cancel"})
         assert (refused.status_code, body(refused)["code"]) == (409, "void_the_invoice")
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "invoiced"
+        assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "invoiced"
 
     def test_cancelling_a_breeders_sale_writes_the_outbox_message(self):
         login, identity = person("breeder")
@@ -215,7 +216,7 @@ class TestTransactionCancel:
         response = send_json(bearer(buyer_login), "patch", f"{M}transactions/{tx.pk}/", {"action": "cancel"})
         assert response.status_code == 200
         messages = list(
-            OutboxMessage.objects.using("marketplace")
+            OutboxMessage.objects.using(MARKETPLACE_DB)
             .filter(topic="marketplace.transaction_cancelled")
             .values_list("payload", flat=True)
         )
@@ -253,7 +254,7 @@ class TestProviders:
             make_listing(many, slug=f"m-{i}")
         counts = []
         for provider in (few, many):
-            with CaptureQueriesContext(connections["marketplace"]) as marketplace_db:
+            with CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db:
                 assert Client().get(f"{M}providers/{provider.pk}/").status_code == 200
             counts.append(len(marketplace_db))
         assert counts[0] == counts[1]
@@ -267,7 +268,7 @@ class TestProviders:
             client, "patch", f"{M}providers/me/", {"business_name": "New", "city": "Dallas", "version": 1}
         )
         assert (updated.status_code, body(updated)["business_name"], body(updated)["city"]) == (200, "New", "Dallas")
-        stored = Provider.objects.using("marketplace").get(pk=provider.pk)
+        stored = Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk)
         assert (stored.business_name, stored.city, stored.state) == ("New", "Dallas", "TX")
         for bad in (
             {"payment_mode": "stripe", "version": 2},
@@ -278,7 +279,7 @@ class TestProviders:
             assert send_json(client, "patch", f"{M}providers/me/", bad).status_code == 400, bad
         refused = send_json(bearer(buyer_login), "patch", f"{M}providers/me/", {"business_name": "Mine", "version": 1})
         assert (refused.status_code, body(refused)["code"]) == (403, "not_a_provider")
-        stored = Provider.objects.using("marketplace").get(pk=provider.pk)
+        stored = Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk)
         assert (stored.business_name, stored.payment_mode, stored.kind) == ("New", "manual", "service_provider")
 
 

@@ -9,6 +9,7 @@ from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from marketplace_app.models import Provider
 from tests.api.conftest import bearer, body, send_json
@@ -16,7 +17,7 @@ from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import ProviderFactory, make_listing, make_transaction
 from tests.locks import table_locked
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 PROVIDERS = "/api/v1/marketplace/providers/"
 ME = f"{PROVIDERS}me/"
 
@@ -111,8 +112,8 @@ class TestProviderSearch:
             per_size = {}
             for size in (1, 10, 100) if not params.get("category") else (1, 10):
                 with (
-                    CaptureQueriesContext(connections["default"]) as tenant_db,
-                    CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+                    CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+                    CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
                 ):
                     response = client.get(PROVIDERS, {"page_size": size, **params})
                 assert response.status_code == 200
@@ -125,7 +126,7 @@ class TestProviderSearch:
 
     def test_a_search_past_its_time_limit_is_a_503_problem_saying_to_narrow_it(self, settings):
         settings.PROVIDER_SEARCH_STATEMENT_TIMEOUT_MS = 200
-        with table_locked("marketplace", "marketplace_providers"):
+        with table_locked(MARKETPLACE_DB, "marketplace_providers"):
             response = Client().get(PROVIDERS, {"q": "grooming", "state": "TX"})
         assert response.status_code == 503
         assert response["Content-Type"] == "application/problem+json"
@@ -177,7 +178,7 @@ class TestProfileEditAtAVersion:
             body(by_header)["state"],
             body(by_header)["version"],
         ) == (200, "Dallas", "TX", 3)
-        stored = Provider.objects.using("marketplace").get(pk=provider.pk)
+        stored = Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk)
         assert (stored.business_name, stored.city, stored.state, stored.version) == ("New", "Dallas", "TX", 3)
 
     def test_a_stale_version_is_409_with_the_current_one_and_changes_nothing(self):
@@ -198,7 +199,7 @@ class TestProfileEditAtAVersion:
         disagree = send_json(client, "patch", ME, {"business_name": "Mine", "version": 2}, **{"If-Match": '"1"'})
         assert disagree.status_code == 400
         assert send_json(client, "patch", ME, {"business_name": "Mine"}, **{"If-Match": "abc"}).status_code == 400
-        stored = Provider.objects.using("marketplace").get(pk=provider.pk)
+        stored = Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk)
         assert (stored.business_name, stored.version) == ("Old", 2)
 
     def test_idempotent_patch_replays_and_another_body_is_422(self):
@@ -214,7 +215,7 @@ class TestProfileEditAtAVersion:
         )
         other = send_json(client, "patch", ME, {"business_name": "Other", "version": 2}, **{"Idempotency-Key": "p-1"})
         assert (other.status_code, body(other)["code"]) == (422, "idempotency_key_reused")
-        assert Provider.objects.using("marketplace").get(pk=provider.pk).version == 2
+        assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).version == 2
 
     def test_only_providers_edit_and_only_their_own(self):
         login, provider = provider_with_login(business_name="Mine")
@@ -226,7 +227,7 @@ class TestProfileEditAtAVersion:
         assert (
             send_json(bearer(other_login), "patch", ME, {"business_name": "Theirs 2", "version": 1}).status_code == 200
         )
-        assert Provider.objects.using("marketplace").get(pk=provider.pk).business_name == "Mine"
+        assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).business_name == "Mine"
         for bad in ({"payment_mode": "stripe", "version": 1}, {"version": 1}, {"business_name": "", "version": 1}):
             assert send_json(bearer(login), "patch", ME, bad).status_code == 400, bad
-        assert Provider.objects.using("marketplace").get(pk=provider.pk).version == 1
+        assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).version == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from marketplace_app.models import MarketplaceTransaction
 from tests.api.conftest import bearer, body, send_json
@@ -13,7 +14,7 @@ from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_listing
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 URL = "/api/v1/marketplace/transactions/"
 
 

@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from payments_app import services as payment_services
 from payments_app.models import ConnectMoneyMovement
 from tests.api.conftest import bearer, body, member
@@ -139,13 +139,13 @@ class TestTenantLedger:
         client.get(URL)  # warm the identity cache: every request below reads the same way
         seen, url, counts = [], URL + "?page_size=2", []
         while url:
-            with CaptureQueriesContext(connections["default"]) as queries:
+            with CaptureQueriesContext(connections[TENANT_DB]) as queries:
                 response = client.get(url)
             counts.append(len(queries))
             seen += [r["id"] for r in body(response)["results"]]
             url = body(response)["next"]
         assert len(seen) == len(set(seen)) == 6
-        with CaptureQueriesContext(connections["default"]) as everything:
+        with CaptureQueriesContext(connections[TENANT_DB]) as everything:
             assert len(body(client.get(URL, {"page_size": 50}))["results"]) == 6
         assert set(counts) == {len(everything)}, (counts, len(everything))
 

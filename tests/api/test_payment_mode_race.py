@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from payments_app.models import InvoicePayment, StripeConnectAccount
 from tenant_app.models import Invoice, Tenant, TenantProfileAuditLog
@@ -20,7 +21,7 @@ from tests.factories.tenant import ContactFactory, TenantFactory
 from tests.payments_app.conftest import connect_account, every_row
 from tests.tenant_app.test_concurrency import Worker, wait_until_a_session_waits_for_a_lock
 
-pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True), pytest.mark.slow]
 
 
 def _client(access: str) -> Client:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app.models import MarketplaceUser, Provider, ProviderPaymentModeAudit
 from tenant_app.models import Tenant, TenantProfileAuditLog
 from tests.api.conftest import bearer, body, member, send_json

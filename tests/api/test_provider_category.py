@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import PROVIDER_CATEGORY_VALUES, ServiceListing
 from tests.api.conftest import bearer, body, send_json
 from tests.api.test_provider_self_service import MINE
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 PROVIDERS = "/api/v1/marketplace/providers/"
 

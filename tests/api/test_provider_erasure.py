@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Gone
 from marketplace_app import services
 from marketplace_app.models import Provider, ServiceListing
@@ -13,7 +14,7 @@ from tests.api.conftest import bearer, body, send_json
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_listing
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 M = "/api/v1/marketplace/"
 
 
@@ -28,18 +29,18 @@ def test_erasure_archives_the_listings_and_soft_deletes_the_provider():
     make_listing(provider, slug="draft", publish=False)
     paused = make_listing(provider, slug="paused")
     services.listing_transition(listing_id=paused.pk, target="paused")
-    assert Provider.objects.using("marketplace").get(pk=provider.pk).total_listings == 1
+    assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).total_listings == 1
     services.marketplace_user_erase(user_id=provider.user_id)
-    withdrawn = Provider.all_objects.using("marketplace").get(pk=provider.pk)
+    withdrawn = Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk)
     assert (withdrawn.deleted_at is not None, withdrawn.total_listings) == (True, 0)
     assert set(
-        ServiceListing.objects.using("marketplace").filter(provider=provider).values_list("status", flat=True)
+        ServiceListing.objects.using(MARKETPLACE_DB).filter(provider=provider).values_list("status", flat=True)
     ) == {"archived"}
     assert Client().get(f"{M}listings/live/").status_code == 404
     assert Client().get(f"{M}providers/{provider.pk}/").status_code == 404
     version = withdrawn.version
     services.marketplace_user_erase(user_id=provider.user_id)  # again: nothing moves
-    assert Provider.all_objects.using("marketplace").get(pk=provider.pk).version == version
+    assert Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk).version == version
 
 
 def test_erasing_again_withdraws_a_provider_left_live_by_an_earlier_erasure():
@@ -48,12 +49,12 @@ def test_erasing_again_withdraws_a_provider_left_live_by_an_earlier_erasure():
     services.marketplace_user_erase(user_id=provider.user_id)
     # As erasures before providers were withdrawn left it: provider live, listing active.
     services.provider_restore(provider_id=provider.pk)
-    ServiceListing.objects.using("marketplace").filter(provider=provider).update(status="active")
+    ServiceListing.objects.using(MARKETPLACE_DB).filter(provider=provider).update(status="active")
     services.provider_stats_fix(provider_id=provider.pk)
     services.marketplace_user_erase(user_id=provider.user_id)
-    assert Provider.all_objects.using("marketplace").get(pk=provider.pk).deleted_at is not None
-    assert ServiceListing.objects.using("marketplace").get(provider=provider).status == "archived"
-    assert Provider.all_objects.using("marketplace").get(pk=provider.pk).total_listings == 0
+    assert Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk).deleted_at is not None
+    assert ServiceListing.objects.using(MARKETPLACE_DB).get(provider=provider).status == "archived"
+    assert Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk).total_listings == 0
 
 
 def test_no_new_thread_message_or_purchase_reaches_an_erased_persons_provider():

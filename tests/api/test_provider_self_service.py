@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from marketplace_app.models import MarketplaceUser, Provider, ServiceListing
 from tests.api.conftest import bearer, body, send_json
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing, make_transaction
 from tests.factories.tenant import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 MINE = "/api/v1/marketplace/providers/me/"
 LISTINGS = "/api/v1/marketplace/providers/me/listings/"
@@ -202,7 +203,7 @@ def test_a_new_person_goes_from_nothing_to_a_published_searchable_listing():
     client = Client(headers={"Authorization": f"Bearer {tokens['access']}"})
     assert send_json(client, "post", MINE, {"business_name": "Sam's Grooming"}).status_code == 403
 
-    [message] = OutboundEmail.objects.using("default").filter(to=[email], template="account_verify_email")
+    [message] = OutboundEmail.objects.using(TENANT_DB).filter(to=[email], template="account_verify_email")
     code = re.search(r"code, if the app asks for it: (\S+)", message.text_body).group(1)
     assert send_json(anonymous, "post", "/api/v1/auth/verify-email/", {"token": code}).status_code == 200
 

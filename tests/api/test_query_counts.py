@@ -6,6 +6,7 @@ import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import Contact, Payment, TenantMembership
@@ -13,7 +14,7 @@ from tests.api.conftest import bearer, body
 from tests.factories.marketplace import MarketplaceUserFactory
 from tests.factories.tenant import ContactFactory, UserFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 ROWS = 105
 
 
@@ -26,8 +27,8 @@ def steady_session_check(settings):
 
 def counts(client, url: str, page_size: int, **params) -> tuple[int, int]:
     with (
-        CaptureQueriesContext(connections["default"]) as tenant_db,
-        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
     ):
         response = client.get(url, {"page_size": page_size, **params})
     assert response.status_code == 200, response.content

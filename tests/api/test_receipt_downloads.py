@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app import services
 from tenant_app.models import Invoice
@@ -14,7 +15,7 @@ from tests.api.test_marketplace_endpoints import TestBuyerReceipt, person, provi
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 PDF = b"%PDF-1.4 bank transfer receipt"
 PNG = b"\x89PNG\r\n\x1a\n a receipt photo"
 

@@ -8,8 +8,8 @@ import copy
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
 from marketplace_app.services import LineItem
@@ -59,7 +59,7 @@ def paid_marketplace_invoice(fake):
         invoice_kind="marketplace", invoice_id=invoice.pk
     ).stripe_payment_intent_id
     assert pay_by_card(fake, intent_id).outcome == f"invoice {invoice.number} paid"
-    return bearer(provider_login), MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk), intent_id
+    return bearer(provider_login), MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk), intent_id
 
 
 def payment_row(kind: str, invoice_id: int) -> InvoicePayment:
@@ -88,11 +88,13 @@ class TestMarketplaceRefundsReachStripe:
         row = payment_row("marketplace", invoice.pk)
         assert (row.refunded_cents, row.reconciliation_status) == (1500, "synced")
         assert every_row(RefundRequest).get().stripe_refund_id == refund["id"]
-        assert MarketplaceTransaction.objects.using("marketplace").get(pk=invoice.transaction_id).refunded_cents == 1500
+        assert (
+            MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=invoice.transaction_id).refunded_cents == 1500
+        )
         # Stripe's notification of the same refund adds nothing.
         event = deliver_and_process(Client(), stripe_event("charge.refunded", fake_stripe.charge_of(intent_id)))
         assert event.outcome.startswith("ignored: refunds up to 1500 already recorded")
-        stored = MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk)
+        stored = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk)
         assert (stored.status, stored.refunded_cents) == ("partially_refunded", 1500)
 
     def test_stripe_unreachable_is_a_503_problem_and_nothing_is_recorded(self, fake_stripe, marketplace_card_paid):
@@ -110,7 +112,7 @@ class TestMarketplaceRefundsReachStripe:
             "application/problem+json",
             "stripe_unavailable",
         )
-        stored = MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk)
+        stored = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk)
         assert (stored.status, stored.refunded_cents) == ("paid", 0)
         assert payment_row("marketplace", invoice.pk).refunded_cents == 0
         assert fake_stripe.objects["refunds"] == {}
@@ -141,17 +143,17 @@ class TestMarketplaceRefundsReachStripe:
         release.set()
         assert (lost.status_code, body(lost)["code"]) == (503, "stripe_unavailable")
         assert len(fake_stripe.objects["refunds"]) == 1  # Stripe did refund
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).refunded_cents == 0
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).refunded_cents == 0
         event = deliver_and_process(Client(), stripe_event("charge.refunded", fake_stripe.charge_of(intent_id)))
         assert event.status == StripeWebhookEvent.Status.FAILED  # retried once the request is settled
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).refunded_cents == 0
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).refunded_cents == 0
         retry = send_json(client, "patch", url, data, **{"Idempotency-Key": "k"})
         assert (retry.status_code, body(retry)["refunded_cents"]) == (200, 2000)
         assert len(fake_stripe.objects["refunds"]) == 1
         StripeWebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=None)
         event = services.stripe_event_process(event_pk=event.pk)
         assert event.outcome.startswith("ignored: refunds up to 2000 already recorded")
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).refunded_cents == 2000
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).refunded_cents == 2000
         assert payment_row("marketplace", invoice.pk).refunded_cents == 2000
 
     def test_the_sweep_settles_a_request_whose_answer_never_came(self, fake_stripe, marketplace_card_paid):
@@ -175,7 +177,7 @@ class TestMarketplaceRefundsReachStripe:
         every_row(RefundRequest).update(updated_at=timezone.now() - timedelta(minutes=10))
         assert _resume_refunds() == {"refunds_settled": 1, "refunds_pending": 0}
         assert _resume_refunds() == {"refunds_settled": 0, "refunds_pending": 0}
-        assert MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk).refunded_cents == 2000
+        assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk).refunded_cents == 2000
         assert len(fake_stripe.objects["refunds"]) == 1
 
 

@@ -7,6 +7,8 @@ import yaml
 from django.core.management import call_command
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 
 def test_the_schema_generates_without_warnings(tmp_path):
     target = tmp_path / "schema.yaml"
@@ -72,7 +74,7 @@ def test_the_schema_generates_without_warnings(tmp_path):
     assert {"InvoiceStatusEnum", "TransactionStatusEnum", "ContactKindEnum"} <= set(schema["components"]["schemas"])
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 def test_the_schema_is_served():
     response = Client().get("/api/v1/schema/")
     assert response.status_code == 200

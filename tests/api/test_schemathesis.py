@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tests.api.conftest import sign_in
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
@@ -165,7 +166,7 @@ def stripe_for_schemathesis(_fake_stripe_server, settings):
 _SIGNED_IN_TENANT: dict[str, int] = {}
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 @schema.parametrize()
 @settings(
     max_examples=8,
@@ -209,7 +210,7 @@ def _links(raw_schema: dict) -> list:
     ]
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 def test_stateful_sequences_follow_the_schemas_links(signed_in):
     """Stateful testing follows OpenAPI links between operations. drf-spectacular writes none for
     this API; when the schema gains some, this runs schemathesis' state machine over them."""

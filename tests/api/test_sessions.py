@@ -14,13 +14,14 @@ from django.db import connections
 from django.test import Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit
 from tenant_app.models import User
 from tests.api.conftest import PASSWORD, bearer, body, send_json, sign_in
 from tests.api.test_concurrency import run_together
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 TOKEN, REFRESH, REVOKE = "/api/v1/auth/token/", "/api/v1/auth/token/refresh/", "/api/v1/auth/token/revoke/"
 EVERYWHERE, ME = "/api/v1/auth/sign-out-everywhere/", "/api/v1/auth/me/"
 
@@ -49,7 +50,7 @@ def read(access: str):
 
 def reuse_audits(user) -> list[tuple]:
     return list(
-        AuthorizationAudit.objects.using("default")
+        AuthorizationAudit.objects.using(TENANT_DB)
         .filter(user_id=user.pk, resource_type="refresh_token_family")
         .values_list("action", "allowed")
     )
@@ -70,7 +71,7 @@ class TestRotation:
         assert refused(read(second["access"]))
         # and staff can see why.
         assert reuse_audits(user) == [("refresh", False)]
-        audit = AuthorizationAudit.objects.using("default").get(user_id=user.pk)
+        audit = AuthorizationAudit.objects.using(TENANT_DB).get(user_id=user.pk)
         assert audit.resource_id == jwt.decode(first["refresh"], options={"verify_signature": False})["fam"]
         assert "reuse" in audit.reason
 
@@ -130,7 +131,7 @@ class TestRotation:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_ten_simultaneous_refreshes_with_one_token_give_exactly_one_new_pair():
     """Each thread has its own database connections. Old code: ten 200s, ten working pairs.
 
@@ -185,7 +186,7 @@ class TestSignOutEverywhere:
         access = sign_in(user)["access"]
         assert read(access).status_code == 200
         # Another process signs the user out: this process's signals never see it.
-        with connections["default"].cursor() as cursor:
+        with connections[TENANT_DB].cursor() as cursor:
             cursor.execute("UPDATE users SET tokens_valid_after = now() WHERE id = %s", [user.pk])
         assert refused(write(access))  # writes read live
         time.sleep(0.3)
@@ -233,7 +234,7 @@ class TestCredentialChanges:
         user = UserFactory()
         access = sign_in(user)["access"]
         assert read(access).status_code == 200
-        with connections["default"].cursor() as cursor:
+        with connections[TENANT_DB].cursor() as cursor:
             cursor.execute("UPDATE users SET is_active = false WHERE id = %s", [user.pk])
         time.sleep(0.3)
         assert read(access).status_code == 401

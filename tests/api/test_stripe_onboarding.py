@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import AuthorizationAudit
-from config.database_routing import DATABASE_ALIASES
 from payments_app.models import StripeConnectAccount
 from tests.api.conftest import bearer, body, member, send_json
 from tests.api.test_provider_self_service import provider_client
@@ -98,7 +98,7 @@ class TestTenantOnboarding:
         assert bearer(admin).get(STATE).status_code == 200
         assert body(bearer(staff).get(STATE))["code"] == "role_forbidden"
         assert (
-            AuthorizationAudit.objects.using("default").filter(allowed=False, resource_type="stripe_account").count()
+            AuthorizationAudit.objects.using(TENANT_DB).filter(allowed=False, resource_type="stripe_account").count()
             == 3
         )
         assert not fake_stripe.requests_to("POST", "/v1/accounts")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit, IdempotencyKey
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Contact, Invoice, InvoiceAuditLog, Payment
@@ -12,7 +13,7 @@ from tests.api.conftest import bearer, body, member, send_json
 from tests.factories.marketplace import MarketplaceUserFactory
 from tests.factories.tenant import ContactFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 CONTACTS, INVOICES, PAYMENTS = "/api/v1/contacts/", "/api/v1/invoices/", "/api/v1/payments/"
 PDF = b"%PDF-1.4 bank transfer receipt"
 
@@ -311,7 +312,7 @@ class TestInvoices:
         staff = bearer(member(a, "staff"))
         response = patch(staff, invoice_id, {"action": "void", "version": 1, "reason": "dup"})
         assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
-        assert AuthorizationAudit.objects.using("default").get().action == "void"
+        assert AuthorizationAudit.objects.using(TENANT_DB).get().action == "void"
         assert patch(staff, invoice_id, {"action": "send", "version": 1}).status_code == 200
         admin = bearer(member(a, "admin"))
         assert body(patch(admin, invoice_id, {"action": "void", "version": 2, "reason": "dup"}))["status"] == "void"
@@ -338,7 +339,7 @@ class TestIdempotencyThroughEndpoints:
         assert (other.status_code, body(other)["code"]) == (422, "idempotency_key_reused")
         with tenant_context(a.pk):
             assert Invoice.objects.count() == 1
-        assert IdempotencyKey.objects.using("default").get().scope == f"tenant_app.user:{a.owner_user.pk}"
+        assert IdempotencyKey.objects.using(TENANT_DB).get().scope == f"tenant_app.user:{a.owner_user.pk}"
 
     def test_a_replayed_action_does_not_act_twice(self, owner_a):
         a, client, contact = owner_a

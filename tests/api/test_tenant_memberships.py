@@ -10,6 +10,7 @@ import queue
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit
 from breederhq.tenancy import tenant_context
 from tenant_app.models import MembershipAuditLog, TenantMembership
@@ -17,7 +18,7 @@ from tests.api.conftest import bearer, body, member, send_json, sign_in
 from tests.api.test_concurrency import run_together
 from tests.factories.tenant import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 MEMBERS = "/api/v1/tenants/me/memberships/"
 
 
@@ -115,7 +116,7 @@ class TestAdd:
         UserFactory(email="late@example.test")
         response = send_json(bearer(member(a, role)), "post", MEMBERS, {"email": "late@example.test", "role": "staff"})
         assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
-        refusal = AuthorizationAudit.objects.using("default").get()
+        refusal = AuthorizationAudit.objects.using(TENANT_DB).get()
         assert (refusal.resource_type, refusal.action, refusal.allowed) == ("memberships", "create", False)
         with tenant_context(a.pk):
             assert not TenantMembership.objects.filter(user__email="late@example.test").exists()
@@ -126,7 +127,7 @@ class TestAdd:
         assert send_json(admin, "post", MEMBERS, {"email": "s@example.test", "role": "staff"}).status_code == 202
         refused = send_json(admin, "post", MEMBERS, {"email": "o@example.test", "role": "owner"})
         assert (refused.status_code, body(refused)["code"]) == (403, "owner_role_forbidden")
-        assert AuthorizationAudit.objects.using("default").get().reason.startswith("Only an owner")
+        assert AuthorizationAudit.objects.using(TENANT_DB).get().reason.startswith("Only an owner")
         with tenant_context(a.pk):
             assert not TenantMembership.objects.filter(user__email__in=["s@example.test", "o@example.test"]).exists()
 
@@ -190,7 +191,7 @@ class TestChangeRole:
         assert (refused.status_code, body(refused)["code"]) == (403, "role_forbidden")
         assert membership_of(a, a.owner_user).role == "owner"
         assert membership_of(a, staff_user).role == "staff"
-        assert AuthorizationAudit.objects.using("default").filter(allowed=False).count() == 2
+        assert AuthorizationAudit.objects.using(TENANT_DB).filter(allowed=False).count() == 2
 
 
 class TestRemove:
@@ -225,7 +226,7 @@ class TestRemove:
             assert TenantMembership.objects.filter(pk=target.pk).exists()
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_two_owners_stepping_down_at_once_leave_exactly_one_owner():
     """Each owner demotes themselves: either alone would be fine, both at once would leave none.
     The service locks every owner row before counting, so the second waits and then sees one owner."""

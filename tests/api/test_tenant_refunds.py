@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import AuthorizationAudit
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import services as payment_services
 from payments_app.models import RefundRequest
 from tenant_app import services
@@ -183,7 +183,7 @@ class TestManualInvoices:
         assert client.get(refunds_url(invoice.pk)).status_code == 200
         response = refund(client, invoice.pk, {"amount_cents": 100, "reason": "x", "version": 3})
         assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
-        audit = AuthorizationAudit.objects.using("default").get()
+        audit = AuthorizationAudit.objects.using(TENANT_DB).get()
         assert (audit.resource_type, audit.action, audit.allowed) == ("refunds", "create", False)
         assert ledger(a, invoice.pk) == (("paid", 0, 3), [])
 

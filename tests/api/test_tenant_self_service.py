@@ -9,6 +9,7 @@ import re
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Invoice, Tenant, TenantMembership, TenantProfileAuditLog
 from tests.api.conftest import bearer, body, member, send_json, sign_in
@@ -16,7 +17,7 @@ from tests.api.test_concurrency import run_together
 from tests.factories.tenant import TenantFactory, UserFactory
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 TENANTS = "/api/v1/tenants/"
 ME = "/api/v1/tenants/me/"
@@ -199,7 +200,7 @@ def test_bad_profile_input_is_a_400_and_changes_nothing(payload, field):
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_simultaneous_edits_at_one_version_make_one_change():
     tenant = TenantFactory(name="Start")
     accesses = [sign_in(tenant.owner_user)["access"] for _ in range(3)]
@@ -236,7 +237,7 @@ def test_new_invoices_use_the_prefix_and_default_currency():
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_new_breeder_goes_from_nothing_to_an_issued_invoice_through_the_api(start_celery_worker, tmp_path):
     """Sign up, confirm the address from the email a real worker delivered, create the business, bill
     a customer: nothing but HTTP."""

@@ -8,11 +8,12 @@ import random
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tests.api.conftest import PASSWORD, body, sign_in
 from tests.factories.tenant import ContactFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def fresh_ip() -> str:

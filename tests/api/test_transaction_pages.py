@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from breederhq.api.keyset import Position, decode_position, encode_position
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import ValidationFailed
 from marketplace_app import selectors
 from marketplace_app.api import serializers as s
@@ -21,9 +22,9 @@ from tests.api.conftest import bearer, body
 from tests.api.test_marketplace_endpoints import person, provider_with_login
 from tests.factories.marketplace import make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 URL = "/api/v1/marketplace/transactions/"
-TRANSACTIONS = MarketplaceTransaction.objects.using("marketplace")
+TRANSACTIONS = MarketplaceTransaction.objects.using(MARKETPLACE_DB)
 
 
 @pytest.fixture
@@ -139,8 +140,8 @@ def test_one_query_per_page_whatever_its_size(sales):
     seen = set()
     for size in (1, 4, 100):
         with (
-            CaptureQueriesContext(connections["default"]) as tenant_db,
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+            CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+            CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
         ):
             follow(client, f"{URL}?as=provider&page_size={size}")
         seen.add((len(tenant_db), len(marketplace_db)))

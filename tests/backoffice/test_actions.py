@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as mp
 from marketplace_app.models import Provider, ServiceListing, UserBlock
@@ -15,7 +16,7 @@ from tests.backoffice.conftest import work_on
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 INVOICES = reverse("admin:tenant_app_invoice_changelist")
 
@@ -75,7 +76,7 @@ def test_confirm_manual_payment(finance_client, claimed):
             "fin.finance@breederhq.test",
             "confirm_manual_payment",
             "tenant_app.Invoice",
-            "default",
+            TENANT_DB,
             str(invoice.pk),
             "ticket #9: checked with the bank",
             "paid",
@@ -93,7 +94,7 @@ def test_reject_manual_payment(finance_client, claimed):
     assert audits()[0][1:] == (
         "reject_manual_payment",
         "tenant_app.Invoice",
-        "default",
+        TENANT_DB,
         str(invoice.pk),
         "no transfer arrived",
         "sent",
@@ -137,13 +138,13 @@ def test_soft_delete_and_restore_a_provider(support_client):
     provider = ProviderFactory()
     url = reverse("admin:marketplace_app_provider_changelist")
     run(support_client, url, "soft_delete_provider", [provider.pk], reason="fraud report #7")
-    assert Provider.all_objects.using("marketplace").get(pk=provider.pk).deleted_at is not None
-    assert not Provider.objects.using("marketplace").filter(pk=provider.pk).exists()
+    assert Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk).deleted_at is not None
+    assert not Provider.objects.using(MARKETPLACE_DB).filter(pk=provider.pk).exists()
     run(support_client, url, "restore_provider", [provider.pk], reason="report was mistaken")
-    assert Provider.objects.using("marketplace").get(pk=provider.pk).deleted_at is None
+    assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).deleted_at is None
     assert [(a[1], a[3], a[6]) for a in audits()] == [
-        ("soft_delete_provider", "marketplace", "deleted"),
-        ("restore_provider", "marketplace", "restored"),
+        ("soft_delete_provider", MARKETPLACE_DB, "deleted"),
+        ("restore_provider", MARKETPLACE_DB, "restored"),
     ]
 
 
@@ -152,11 +153,11 @@ def test_take_down_and_restore_a_listing(support_client):
     listing = make_listing(provider)
     url = reverse("admin:marketplace_app_servicelisting_changelist")
     run(support_client, url, "take_down_listing", [listing.pk])
-    assert ServiceListing.objects.using("marketplace").get(pk=listing.pk).status == "paused"
-    assert Provider.objects.using("marketplace").get(pk=provider.pk).total_listings == 0
+    assert ServiceListing.objects.using(MARKETPLACE_DB).get(pk=listing.pk).status == "paused"
+    assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).total_listings == 0
     run(support_client, url, "restore_listing", [listing.pk])
-    assert ServiceListing.objects.using("marketplace").get(pk=listing.pk).status == "active"
-    assert Provider.objects.using("marketplace").get(pk=provider.pk).total_listings == 1
+    assert ServiceListing.objects.using(MARKETPLACE_DB).get(pk=listing.pk).status == "active"
+    assert Provider.objects.using(MARKETPLACE_DB).get(pk=provider.pk).total_listings == 1
     assert [a[6] for a in audits()] == ["paused", "active"]
 
 
@@ -165,13 +166,13 @@ def test_unblock_a_user(support_client):
     user = MarketplaceUserFactory()
     block = mp.user_block_create(provider_id=provider.pk, user_id=user.pk, reason="spam")
     run(support_client, reverse("admin:marketplace_app_userblock_changelist"), "unblock_user", [block.pk])
-    assert not UserBlock.objects.using("marketplace").exists()
+    assert not UserBlock.objects.using(MARKETPLACE_DB).exists()
     assert audits() == [
         (
             "sue.support@breederhq.test",
             "unblock_user",
             "marketplace_app.UserBlock",
-            "marketplace",
+            MARKETPLACE_DB,
             str(block.pk),
             "ticket #9: checked with the bank",
             "1 block(s) removed",
@@ -184,10 +185,10 @@ def test_marketplace_invoice_payment_claim_confirm(finance_client):
     from marketplace_app.models import MarketplaceInvoice
 
     load_marketplace_demo_data()
-    invoice = MarketplaceInvoice.objects.using("marketplace").get()
+    invoice = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get()
     url = reverse("admin:marketplace_app_marketplaceinvoice_changelist")
     run(finance_client, url, "confirm_marketplace_payment", [invoice.pk])
-    assert audits()[0][1:4] == ("confirm_marketplace_payment", "marketplace_app.MarketplaceInvoice", "marketplace")
+    assert audits()[0][1:4] == ("confirm_marketplace_payment", "marketplace_app.MarketplaceInvoice", MARKETPLACE_DB)
     assert audits()[0][6] == "already paid"
 
 

@@ -12,14 +12,16 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 OUTBOX = reverse("admin:breederhq_tenantdboutboxmessage_changelist")
 COUNT = re.compile(r"SELECT COUNT\(\*\)", re.IGNORECASE)
 
 
 def _add_messages(n: int, *, topic: str = "test.bulk", status: str = "applied") -> None:
-    with connections["default"].cursor() as cursor:
+    with connections[TENANT_DB].cursor() as cursor:
         cursor.execute(
             "INSERT INTO outbox_messages (message_id, topic, payload, target_db, status, attempts, last_error,"
             " created_at) SELECT gen_random_uuid(), %s, '{}', 'marketplace', %s, 0, '', now() - i * interval '1 s'"
@@ -29,7 +31,7 @@ def _add_messages(n: int, *, topic: str = "test.bulk", status: str = "applied") 
 
 
 def _changelist(client, **query):
-    with CaptureQueriesContext(connections["default"]) as queries:
+    with CaptureQueriesContext(connections[TENANT_DB]) as queries:
         response = client.get(OUTBOX, query)
     assert response.status_code == 200
     return response.context["cl"], [q["sql"] for q in queries.captured_queries]

@@ -9,12 +9,13 @@ import re
 import pytest
 from django.contrib import admin
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from demo.data import load_demo_data
 from tenant_app.models import Tenant
 from tests.backoffice.conftest import work_on
 from tests.backoffice.test_every_admin_page import MODELS, _pages
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 DEFAULT_LABEL = re.compile(r"\b([A-Z]\w*) object \((\d+)\)")
 #: Models allowed to show a default label: none (every model defines `__str__`).

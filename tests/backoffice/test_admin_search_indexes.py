@@ -22,12 +22,13 @@ from django.db import connections, models
 from django.urls import reverse
 
 from breederhq.backoffice.admin_tools import LargeTableAdminMixin, _final_field, search_lookup
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.routing import database_for_model
 from breederhq.tenancy import system_read_context
 from tests.backoffice.conftest import work_on
 from tests.factories.tenant import TenantFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 #: Registered admins that are not ours, and why their table stays small.
 OTHER_PACKAGES = {
@@ -94,7 +95,7 @@ def test_each_search_field_uses_an_index_on_its_column(model, entry):
     lookup = search_lookup(model, entry, _sample(field))
     queryset = model._base_manager.using(database_for_model(model)).filter(**lookup).values("pk")
     # Tenant tables: planned as a read across tenants (the RLS policy is part of the plan).
-    with system_read_context(job="test") if queryset.db == "default" else nullcontext():
+    with system_read_context(job="test") if queryset.db == TENANT_DB else nullcontext():
         plan = _plan(queryset)
     table, column = field.model._meta.db_table, field.column
     conditions = [

@@ -15,9 +15,9 @@ from django.urls import reverse
 
 from breederhq.backoffice.groups import backoffice_groups_sync
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from tenant_app import services
 from tenant_app.models import Invoice, PaymentConfirmationAudit, User
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
@@ -155,7 +155,7 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(page, claimed_
             staff_member.username,
             "confirm_manual_payment",
             "tenant_app.Invoice",
-            "default",
+            TENANT_DB,
             str(invoice.pk),
             REASON,
             "paid",
@@ -163,7 +163,7 @@ def test_support_finds_an_invoice_and_confirms_its_manual_payment(page, claimed_
     ]
     # Every tenant page the browser opened was audited with the staff member and the reason.
     pages = set(
-        CrossTenantQueryAudit.objects.using("default")
+        CrossTenantQueryAudit.objects.using(TENANT_DB)
         .filter(user_id=staff_member.pk, target_tenant_id=tenant.pk, reason=REASON)
         .values_list("query_type", flat=True)
     )

@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from breederhq.backoffice.dashboard_period import CHART_HEIGHT, preset_range
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from marketplace_app import services as mp
 from marketplace_app.models import MarketplaceTransaction
 from tests.backoffice.conftest import PASSWORD, _staff
@@ -24,7 +24,7 @@ from tests.factories.marketplace import ProviderFactory, make_transaction
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
 
-TRANSACTIONS = MarketplaceTransaction.objects.using("marketplace")
+TRANSACTIONS = MarketplaceTransaction.objects.using(MARKETPLACE_DB)
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 from django.utils import timezone
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as mp
 from marketplace_app.models import MarketplaceInvoice
 from marketplace_app.services import LineItem
@@ -48,7 +48,7 @@ def _tenant_invoice(tenant, cents: int, days_ago: int) -> Invoice:
 def _marketplace_invoice(cents: int, days_ago: int) -> MarketplaceInvoice:
     tx = make_transaction(ProviderFactory(), MarketplaceUserFactory(), amount_cents=cents)
     invoice = mp.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Grooming", cents)])
-    rows = MarketplaceInvoice.objects.using("marketplace").filter(pk=invoice.pk)
+    rows = MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(pk=invoice.pk)
     rows.update(created_at=timezone.now() - timedelta(days=days_ago))
     return rows.get()
 
@@ -122,5 +122,5 @@ def test_finance_downloads_the_invoices_of_a_date_range_as_csv(page, finance_mem
         f"{len(inside)} rows, done",
     )
     assert first.isoformat() in audit.reason and REASON in audit.reason
-    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:finance_export:invoices")
+    read = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:finance_export:invoices")
     assert read.user_id == finance_member.pk and REASON in read.reason

@@ -16,9 +16,9 @@ from django.urls import reverse
 from PIL import Image
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from tenant_app import services
 from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
@@ -117,10 +117,10 @@ def test_finance_previews_the_receipt_inline_and_the_read_is_audited(page, finan
     assert (audit.actor_id, audit.target_model, audit.target_database, audit.target_id, audit.result) == (
         finance_member.pk,
         "tenant_app.Invoice",
-        "default",
+        TENANT_DB,
         str(invoice.pk),
         "personal data read: the buyer's receipt",
     )
     assert audit.reason == f"working on Sunny Kennels: {REASON}"
-    read = CrossTenantQueryAudit.objects.using("default").get(query_type=f"admin:receipt:{invoice.pk}")
+    read = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type=f"admin:receipt:{invoice.pk}")
     assert (read.user_id, read.target_tenant_id, read.reason) == (finance_member.pk, tenant.pk, REASON)

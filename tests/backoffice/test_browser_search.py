@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
@@ -102,7 +102,7 @@ def test_support_finds_an_invoice_and_a_contact_of_any_tenant_and_lands_in_its_c
 
     # The audits: each search read every tenant (system read), each landing is a tenant session.
     searches = list(
-        CrossTenantQueryAudit.objects.using("default")
+        CrossTenantQueryAudit.objects.using(TENANT_DB)
         .filter(query_type="system:support_search")
         .order_by("id")
         .values_list("user_id", "reason")
@@ -112,7 +112,7 @@ def test_support_finds_an_invoice_and_a_contact_of_any_tenant_and_lands_in_its_c
         (support_member.pk, f"support search for 'Olive.Green@example.test': {REASON}"),
     ]
     tenant_pages = list(
-        CrossTenantQueryAudit.objects.using("default")
+        CrossTenantQueryAudit.objects.using(TENANT_DB)
         .filter(user_id=support_member.pk, reason=REASON)
         .exclude(query_type__startswith="system:")
         .order_by("id")

@@ -8,23 +8,24 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as mp
 from tests.backoffice.conftest import work_on
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def _count(client, url) -> tuple[dict[str, int], str]:
     with (
-        CaptureQueriesContext(connections["default"]) as tenant_db,
-        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
     ):
         response = client.get(url)
     assert response.status_code == 200
-    return {"default": len(tenant_db), "marketplace": len(marketplace_db)}, response.content.decode()
+    return {TENANT_DB: len(tenant_db), MARKETPLACE_DB: len(marketplace_db)}, response.content.decode()
 
 
 def test_transactions_link_their_tenant_invoices_in_constant_queries(superuser_client):
@@ -67,7 +68,7 @@ def test_contacts_link_their_marketplace_users_in_constant_queries(superuser_cli
 def test_a_soft_deleted_target_is_marked_and_a_missing_one_named(superuser_client):
     tenant = TenantFactory()
     gone = MarketplaceUserFactory(display_name="Gone Buyer")
-    gone.delete(using="marketplace")
+    gone.delete(using=MARKETPLACE_DB)
     with tenant_context(tenant.pk):
         ContactFactory(tenant=tenant, marketplace_user_id=gone.pk)
         ContactFactory(tenant=tenant, marketplace_user_id=987_654)

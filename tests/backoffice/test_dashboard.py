@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.selectors import dashboard_get
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_enqueue
 from breederhq.models import CrossTenantQueryAudit, MarketplaceDbOutboundEmail, OutboxMessage
 from demo.data import load_demo_data
@@ -18,7 +19,7 @@ from marketplace_app import services as mp
 from payments_app.models import StripeWebhookEvent
 from tests.factories.marketplace import ProviderFactory, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def _event(n, status):
@@ -29,8 +30,8 @@ def _event(n, status):
 
 def _queries():
     with (
-        CaptureQueriesContext(connections["default"]) as tenant_db,
-        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
     ):
         board = dashboard_get()
     return board, len(tenant_db), len(marketplace_db)
@@ -45,16 +46,16 @@ def test_numbers(groups):
     for n, status in enumerate(["succeeded", "succeeded", "succeeded", "dead"]):
         _event(n, status)
     failed = email_enqueue(
-        using="marketplace",
+        using=MARKETPLACE_DB,
         event_key="w:1",
         template="welcome",
         to=["a@example.test"],
         context={"name": "A", "url": "u"},
     )
     MarketplaceDbOutboundEmail.objects.filter(pk=failed.pk).update(status="failed")
-    OutboxMessage.objects.using("default").create(topic="t", target_db="marketplace", status="stuck")
-    old = OutboxMessage.objects.using("marketplace").create(topic="t", target_db="default")
-    OutboxMessage.objects.using("marketplace").filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    OutboxMessage.objects.using(TENANT_DB).create(topic="t", target_db=MARKETPLACE_DB, status="stuck")
+    old = OutboxMessage.objects.using(MARKETPLACE_DB).create(topic="t", target_db=TENANT_DB)
+    OutboxMessage.objects.using(MARKETPLACE_DB).filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
 
     board = dashboard_get()
     assert (board.transactions_total, board.transactions_succeeded, board.transactions_cancelled) == (3, 1, 1)
@@ -86,7 +87,7 @@ def test_numbers(groups):
             "stuck_url": reverse("admin:breederhq_marketplacedboutboxmessage_changelist") + "?stuck=yes",
         },
     }
-    assert CrossTenantQueryAudit.objects.using("default").filter(query_type="system:admin_dashboard").exists()
+    assert CrossTenantQueryAudit.objects.using(TENANT_DB).filter(query_type="system:admin_dashboard").exists()
 
 
 def test_a_constant_number_of_queries(groups):
@@ -122,7 +123,7 @@ def test_the_page_shows_charts(support_client):
 
 def test_the_cross_tenant_read_names_the_staff_member(support_client):
     assert support_client.get(reverse("backoffice:dashboard")).status_code == 200
-    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:admin_dashboard")
+    read = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:admin_dashboard")
     assert (read.user_id, read.target_tenant_id, read.reason) == (
         support_client.user.pk,
         0,
@@ -134,7 +135,7 @@ def test_a_scheduled_job_still_reads_as_nobody():
     from breederhq.crossdb_check import run_crossdb_check
 
     run_crossdb_check()
-    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:crossdb_check")
+    read = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:crossdb_check")
     assert (read.user_id, read.reason) == (None, "read-only scan by a scheduled job")
 
 
@@ -151,15 +152,15 @@ def test_an_open_email_breaker_and_the_emails_in_doubt_are_shown_with_links(
     monkeypatch.setenv("FLAKY_EMAIL_DIR", str(tmp_path))
     (tmp_path / "down").write_text("")
     email = email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key="w:open",
         template="welcome",
         to=["a@example.test"],
         context={"name": "A", "url": "u"},
     )
-    email_send(using="default", pk=email.pk)  # fails: the breaker opens
+    email_send(using=TENANT_DB, pk=email.pk)  # fails: the breaker opens
     unknown = email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key="w:unknown",
         template="welcome",
         to=["b@example.test"],

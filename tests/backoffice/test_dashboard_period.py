@@ -13,13 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.dashboard_period import dashboard_period_get, preset_range
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_enqueue
 from marketplace_app import services as mp
 from marketplace_app.models import MarketplaceTransaction
 from payments_app.models import StripeWebhookEvent
 from tests.factories.marketplace import ProviderFactory, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 DASHBOARD = reverse("backoffice:dashboard")
 
 
@@ -43,7 +44,7 @@ def _data():
     _event(2, "dead", days_ago=9)
     _event(3, "failed", days_ago=9)
     email_enqueue(
-        using="marketplace",
+        using=MARKETPLACE_DB,
         event_key="p:1",
         template="welcome",
         to=["a@example.test"],
@@ -119,8 +120,8 @@ def test_bad_input_gives_a_message_and_the_default_period(support_client, params
 
 def _queries(period):
     with (
-        CaptureQueriesContext(connections["default"]) as tenant_db,
-        CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
     ):
         dashboard_period_get(period)
     return len(tenant_db), len(marketplace_db)
@@ -132,8 +133,8 @@ def test_a_constant_number_of_queries(support_client):
 
     def page():
         with (
-            CaptureQueriesContext(connections["default"]) as tenant_db,
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+            CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+            CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
         ):
             assert support_client.get(DASHBOARD, {"period": "30d"}).status_code == 200
         return len(tenant_db), len(marketplace_db)

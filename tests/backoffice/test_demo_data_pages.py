@@ -8,12 +8,13 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import system_read_context, tenant_context
 from demo.data import load_demo_data
 from tenant_app.models import Tenant
 from tests.backoffice.conftest import work_on
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 #: Models that cannot have a demo row, each with the reason. Keep it short.
 NO_DEMO_ROWS: dict[str, str] = {
@@ -44,7 +45,7 @@ def _row_counts() -> dict[str, int]:
     }
     with system_read_context(job="tests"):  # every owner's payment rows (row-level security)
         counts["InvoicePayment"] = InvoicePayment._base_manager.count()
-    for alias in ("default", "marketplace"):
+    for alias in (TENANT_DB, MARKETPLACE_DB):
         for model in (AuthorizationAudit, IdempotencyKey, OutboundEmail, OutboxMessage):
             counts[f"{model.__name__} {alias}"] = model.objects.using(alias).count()
     with tenant_context(Tenant.objects.get(slug="sunny-kennels").pk):

@@ -8,15 +8,16 @@ import html
 import pytest
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import MarketplaceDbOutboundEmail, TenantDbOutboundEmail
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 HTML_BODY = '<p>Hello <b>Maya</b></p><script>alert("x")</script>'
 
 
 @pytest.mark.parametrize(
-    "model, alias", [(TenantDbOutboundEmail, "default"), (MarketplaceDbOutboundEmail, "marketplace")]
+    "model, alias", [(TenantDbOutboundEmail, TENANT_DB), (MarketplaceDbOutboundEmail, MARKETPLACE_DB)]
 )
 def test_the_email_page_renders_html_in_a_sandboxed_iframe_and_the_text(superuser_client, model, alias):
     email = model.objects.using(alias).create(

@@ -9,13 +9,14 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.routing import database_for_model
 from breederhq.tenancy import tenant_context
 from demo.data import load_demo_data
 from tenant_app.models import Tenant
 from tests.backoffice.conftest import work_on
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
@@ -24,7 +25,7 @@ def _pages(model, model_admin, tenant):
     info = (model._meta.app_label, model._meta.model_name)
     pages = [reverse("admin:{}_{}_changelist".format(*info))]
     alias = database_for_model(model)
-    queryset = model_admin.get_queryset(_FakeRequest()).using(alias if alias != "*" else "default")
+    queryset = model_admin.get_queryset(_FakeRequest()).using(alias if alias != "*" else TENANT_DB)
     with tenant_context(tenant.pk):
         row = queryset.order_by("pk").first()
     if row is not None:

@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 
 from breederhq.backoffice.exports import DATASETS, neutralise
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.money import Money
 from breederhq.tenancy import system_read_context, tenant_context
@@ -28,7 +29,7 @@ from payments_app.models import ConnectMoneyMovement, RefundRequest
 from tenant_app.models import Invoice, Payment
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 EXPORT = reverse("backoffice:finance_export")
 
 
@@ -90,13 +91,13 @@ def test_invoices_csv_holds_both_kinds_with_their_totals_and_is_audited(finance_
     with system_read_context(job="test"):
         tenant = {(i.pk, i.invoice_number): i for i in Invoice.all_objects.all()}
         tenant_totals = _db_totals(Invoice.all_objects.all(), "total_cents")
-    marketplace = {(i.pk, i.invoice_number): i for i in MarketplaceInvoice.objects.using("marketplace")}
+    marketplace = {(i.pk, i.invoice_number): i for i in MarketplaceInvoice.objects.using(MARKETPLACE_DB)}
     assert tenant and marketplace
     assert {(int(r["invoice_id"]), r["invoice_number"]) for r in rows if r["kind"] == "tenant"} == set(tenant)
     assert {(int(r["invoice_id"]), r["invoice_number"]) for r in rows if r["kind"] == "marketplace"} == set(marketplace)
     assert _totals(r for r in rows if r["kind"] == "tenant") == tenant_totals
     assert _totals(r for r in rows if r["kind"] == "marketplace") == _db_totals(
-        MarketplaceInvoice.objects.using("marketplace"), "total_cents"
+        MarketplaceInvoice.objects.using(MARKETPLACE_DB), "total_cents"
     )
     for row in rows:  # minor units as integers, formatted with the currency, UTC ISO 8601
         assert row["total"] == Money(int(row["total_cents"]), row["currency"]).format()
@@ -114,7 +115,7 @@ def test_invoices_csv_holds_both_kinds_with_their_totals_and_is_audited(finance_
     assert (audit.actor_id, audit.target_model, audit.result) == (user.pk, "export:invoices", f"{len(rows)} rows, done")
     assert _params()["date_from"] in audit.reason and "month-end close" in audit.reason
     assert audit.target_id.startswith("csv ")
-    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:finance_export:invoices")
+    read = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:finance_export:invoices")
     assert read.user_id == user.pk and "month-end close" in read.reason
 
 
@@ -126,7 +127,7 @@ def test_payments_refunds_and_money_movements_match_the_ledger(finance_client, d
         if dataset == "payments":
             parts = [
                 (Payment.objects.filter(kind="payment"), "tenant"),
-                (MarketplaceInvoice.objects.using("marketplace").filter(paid_at__isnull=False), "marketplace"),
+                (MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(paid_at__isnull=False), "marketplace"),
             ]
             amount = {"marketplace": "total_cents"}
         elif dataset == "refunds":
@@ -232,8 +233,8 @@ def test_a_huge_range_streams_with_a_constant_number_of_queries(finance_client, 
 
     def export():
         with (
-            CaptureQueriesContext(connections["default"]) as tenant_db,
-            CaptureQueriesContext(connections["marketplace"]) as marketplace_db,
+            CaptureQueriesContext(connections[TENANT_DB]) as tenant_db,
+            CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace_db,
         ):
             response = finance_client.get(EXPORT, _params(date_from="2000-01-01", date_to="9000-12-31"))
             assert response.streaming

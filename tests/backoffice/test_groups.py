@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from breederhq.backoffice.groups import backoffice_groups_sync
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app.models import Provider
 from tenant_app import services
@@ -17,7 +18,7 @@ from tests.backoffice.conftest import work_on
 from tests.factories.marketplace import ProviderFactory
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 INVOICES = reverse("admin:tenant_app_invoice_changelist")
 PROVIDERS = reverse("admin:marketplace_app_provider_changelist")
@@ -108,7 +109,7 @@ def test_finance_sees_payment_actions_not_support_actions(finance_client, claime
             "reason": "trying anyway",
         },
     )
-    assert Provider.all_objects.using("marketplace").get(pk=provider.pk).deleted_at is None
+    assert Provider.all_objects.using(MARKETPLACE_DB).get(pk=provider.pk).deleted_at is None
     assert not StaffActionAudit.objects.exists()
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.invoicing.documents import document_ensure, invoice_ref
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as marketplace_services
@@ -16,7 +17,7 @@ from tests.backoffice.conftest import work_on
 from tests.factories.marketplace import make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture(autouse=True)

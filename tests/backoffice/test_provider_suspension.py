@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import MarketplaceDbOutboundEmail
 from marketplace_app.models import Provider, ServiceListing
 from tests.api.conftest import bearer, body, send_json
@@ -20,7 +21,7 @@ from tests.backoffice.test_listing_moderation import found_ids, published_listin
 from tests.factories.marketplace import MarketplaceUserFactory
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 CHANGELIST = reverse("admin:marketplace_app_provider_changelist")
 SEARCH = "/api/v1/marketplace/listings/"
@@ -49,8 +50,8 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
     client, user = provider_client()
     listing = published_listing(client)
     draft = body(send_json(client, "post", LISTINGS, {**GROOMING, "title": "Nail trim"}))
-    provider = Provider.objects.using("marketplace").get(user__tenant_user_id=user.pk)
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    provider = Provider.objects.using(MARKETPLACE_DB).get(user__tenant_user_id=user.pk)
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         assert found_ids() == [listing["id"]]  # now cached
     assert provider.pk in public_provider_ids()
     assert body(client.get(MINE))["suspension"] == {
@@ -60,7 +61,7 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
         "reinstated_at": None,
     }
 
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         response = run(
             support_client, CHANGELIST, "suspend_provider", [provider.pk], reason="Repeated complaints about no-shows"
         )
@@ -70,7 +71,7 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
     assert provider.pk not in public_provider_ids()
     assert Client().get(f"{PROVIDERS}{provider.pk}/").status_code == 404
     # Its listings keep their status (reinstating puts them straight back).
-    assert ServiceListing.objects.using("marketplace").get(pk=listing["id"]).status == "active"
+    assert ServiceListing.objects.using(MARKETPLACE_DB).get(pk=listing["id"]).status == "active"
 
     own = body(client.get(MINE))
     assert own["suspension"]["suspended"] is True
@@ -79,7 +80,7 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
 
     refused = send_json(client, "patch", f"{LISTINGS}{draft['id']}/", {"action": "publish", "version": 1})
     assert (refused.status_code, body(refused)["code"]) == (409, "provider_suspended")
-    assert ServiceListing.objects.using("marketplace").get(pk=draft["id"]).status == "draft"
+    assert ServiceListing.objects.using(MARKETPLACE_DB).get(pk=draft["id"]).status == "draft"
     shopper = buyer()
     bought = send_json(shopper, "post", PURCHASES, {"listing_id": listing["id"]}, **{"Idempotency-Key": "buy-s1"})
     assert (bought.status_code, body(bought)["code"]) == (409, "provider_suspended")
@@ -89,11 +90,11 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
 
     again = run(support_client, CHANGELIST, "suspend_provider", [provider.pk], reason="Second click, by mistake")
     assert again.status_code == 302
-    [email] = MarketplaceDbOutboundEmail.objects.using("marketplace").filter(template="provider_suspended")
+    [email] = MarketplaceDbOutboundEmail.objects.using(MARKETPLACE_DB).filter(template="provider_suspended")
     assert email.to == [user.email] and "Repeated complaints about no-shows" in email.text_body
     assert "Repeated complaints about no-shows" in email.html_body and "Tidy Paws" in email.subject
 
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         run(support_client, CHANGELIST, "reinstate_provider", [provider.pk], reason="Owner explained; resolved")
     assert found_ids() == [listing["id"]]
     assert provider.pk in public_provider_ids()
@@ -101,7 +102,7 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
     suspension = body(client.get(MINE))["suspension"]
     assert suspension["suspended"] is False and suspension["reason"] == "Owner explained; resolved"
     assert suspension["reinstated_at"]
-    [reinstated] = MarketplaceDbOutboundEmail.objects.using("marketplace").filter(template="provider_reinstated")
+    [reinstated] = MarketplaceDbOutboundEmail.objects.using(MARKETPLACE_DB).filter(template="provider_reinstated")
     assert reinstated.to == [user.email] and "Owner explained; resolved" in reinstated.text_body
     published = send_json(client, "patch", f"{LISTINGS}{draft['id']}/", {"action": "publish", "version": 1})
     assert published.status_code == 200, published.content
@@ -118,7 +119,7 @@ def test_suspend_and_reinstate_through_the_admin(support_client, settings, djang
 
 def test_a_reason_is_required_and_reinstating_an_unsuspended_provider_is_refused(support_client):
     client, user = provider_client()
-    provider = Provider.objects.using("marketplace").get(user__tenant_user_id=user.pk)
+    provider = Provider.objects.using(MARKETPLACE_DB).get(user__tenant_user_id=user.pk)
     form = {"action": "suspend_provider", "_selected_action": [provider.pk], "confirmed": "yes", "reason": ""}
     page = support_client.post(CHANGELIST, form)
     assert page.status_code == 200  # the confirmation page again, with the error
@@ -128,7 +129,7 @@ def test_a_reason_is_required_and_reinstating_an_unsuspended_provider_is_refused
     run(support_client, CHANGELIST, "reinstate_provider", [provider.pk], reason="Nothing to lift here")
     [(result,)] = StaffActionAudit.objects.values_list("result")
     assert result.startswith("refused") and "not suspended" in result
-    assert not MarketplaceDbOutboundEmail.objects.using("marketplace").filter(template="provider_reinstated").exists()
+    assert not MarketplaceDbOutboundEmail.objects.using(MARKETPLACE_DB).filter(template="provider_reinstated").exists()
 
 
 def test_the_provider_list_shows_suspension_in_a_constant_number_of_queries(
@@ -136,7 +137,7 @@ def test_the_provider_list_shows_suspension_in_a_constant_number_of_queries(
 ):
     for _ in range(2):
         provider_client()
-    provider = Provider.objects.using("marketplace").order_by("id").first()
+    provider = Provider.objects.using(MARKETPLACE_DB).order_by("id").first()
     run(support_client, CHANGELIST, "suspend_provider", [provider.pk], reason="Checking the list column")
     support_client.get(CHANGELIST)  # warm the session and content type caches
 
@@ -144,7 +145,10 @@ def test_the_provider_list_shows_suspension_in_a_constant_number_of_queries(
         from django.db import connections
         from django.test.utils import CaptureQueriesContext
 
-        with CaptureQueriesContext(connections["default"]) as d, CaptureQueriesContext(connections["marketplace"]) as m:
+        with (
+            CaptureQueriesContext(connections[TENANT_DB]) as d,
+            CaptureQueriesContext(connections[MARKETPLACE_DB]) as m,
+        ):
             page = support_client.get(CHANGELIST)
         assert page.status_code == 200
         return len(d) + len(m)

@@ -19,12 +19,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from breederhq.backoffice import second_factor as sf
 from breederhq.backoffice.models import StaffActionAudit
 from breederhq.backoffice.view_as import SESSION_KEY as VIEW_AS_KEY
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from tenant_app.models import User
 from tests.backoffice.conftest import PASSWORD, _staff
 from tests.factories.tenant import TenantFactory
 from tests.staff import authenticator, staff_login, totp_code
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 INDEX = reverse("admin:index")
 VERIFY = reverse("admin:second_factor")
@@ -370,7 +371,7 @@ def test_no_tenant_is_resolved_for_an_unverified_staff_session(staff):
     for tenant in (other, mine):
         response = unverified.get("/api/v1/contacts/", HTTP_X_TENANT_ID=str(tenant.pk))
         assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
-    assert not AuthorizationAudit.objects.using("default").filter(user_id=staff.pk).exists()
+    assert not AuthorizationAudit.objects.using(TENANT_DB).filter(user_id=staff.pk).exists()
 
 
 def test_view_as_ends_when_the_staff_members_second_factor_is_reset(support_client, superuser_client):

@@ -12,19 +12,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.secret_tokens import new_secret_token
 from marketplace_app.models import ListingModeration, ServiceListingImage
 from tenant_app.models import AccountAuditLog, AccountToken
 from tests.factories.marketplace import ProviderFactory, make_listing
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def add_token():
     user = UserFactory()
     token, token_hash = new_secret_token()
-    AccountToken.objects.using("default").create(
+    AccountToken.objects.using(TENANT_DB).create(
         user=user,
         purpose="verify_email",
         email=user.email,
@@ -35,19 +36,19 @@ def add_token():
 
 
 def add_audit():
-    AccountAuditLog.objects.using("default").create(user_id=UserFactory().pk, action="signed_up")
+    AccountAuditLog.objects.using(TENANT_DB).create(user_id=UserFactory().pk, action="signed_up")
 
 
 def add_image():
     listing = make_listing(ProviderFactory())
-    ServiceListingImage.objects.using("marketplace").create(
+    ServiceListingImage.objects.using(MARKETPLACE_DB).create(
         listing=listing, original="marketplace/x.jpg", content_type="image/jpeg", width=10, height=10
     )
 
 
 def add_moderation():
     listing = make_listing(ProviderFactory())
-    ListingModeration.objects.using("marketplace").create(
+    ListingModeration.objects.using(MARKETPLACE_DB).create(
         listing=listing, hidden=True, reason="spam", hidden_at=timezone.now()
     )
 
@@ -62,8 +63,8 @@ CASES = [
 
 def queries(client, url) -> int:
     with (
-        CaptureQueriesContext(connections["default"]) as tenant,
-        CaptureQueriesContext(connections["marketplace"]) as marketplace,
+        CaptureQueriesContext(connections[TENANT_DB]) as tenant,
+        CaptureQueriesContext(connections[MARKETPLACE_DB]) as marketplace,
     ):
         assert client.get(url).status_code == 200
     return len(tenant) + len(marketplace)
@@ -82,7 +83,7 @@ def test_the_change_list_runs_constant_queries_and_is_read_only(support_client, 
 
 def test_a_tokens_page_shows_no_hash(superuser_client):
     token_hash = add_token()
-    row = AccountToken.objects.using("default").get(token_hash=token_hash)
+    row = AccountToken.objects.using(TENANT_DB).get(token_hash=token_hash)
     for url in (
         reverse("admin:tenant_app_accounttoken_changelist"),
         reverse("admin:tenant_app_accounttoken_change", args=[row.pk]),

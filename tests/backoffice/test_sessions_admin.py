@@ -8,11 +8,12 @@ from django.test import Client
 from django.urls import reverse
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from tests.api.conftest import body, send_json, sign_in
 from tests.backoffice.test_actions import run
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 USERS = reverse("admin:tenant_app_user_changelist")
 ME, REFRESH = "/api/v1/auth/me/", "/api/v1/auth/token/refresh/"
 

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from payments_app.models import InvoicePayment
@@ -16,7 +17,7 @@ from tenant_app.models import Invoice
 from tests.factories.marketplace import MarketplaceUserFactory
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 SEARCH = reverse("backoffice:search")
 
 
@@ -49,7 +50,7 @@ def test_support_finds_an_invoice_of_any_tenant_and_lands_in_its_context(support
     assert params["reason"] == ["ticket #77: buyer asks"]  # the search's reason, filled in for one click
     form = support_client.get(beta.url).context["form"]
     assert (form["tenant"].value(), form["reason"].value()) == (str(b.pk), "ticket #77: buyer asks")
-    audit = CrossTenantQueryAudit.objects.using("default").filter(query_type="system:support_search").get()
+    audit = CrossTenantQueryAudit.objects.using(TENANT_DB).filter(query_type="system:support_search").get()
     assert (
         audit.user_id == response.wsgi_request.user.pk
         and "ticket #77" in audit.reason
@@ -89,5 +90,5 @@ def test_email_and_stripe_id_find_people_and_payments_in_both_databases(finance_
 def test_search_needs_a_reason_and_a_back_office_group(support_client, bare_staff_client):
     response = support_client.get(SEARCH, {"q": "INV-000001"})
     assert response.status_code == 200 and response.context["hits"] is None
-    assert not CrossTenantQueryAudit.objects.using("default").filter(query_type="system:support_search").exists()
+    assert not CrossTenantQueryAudit.objects.using(TENANT_DB).filter(query_type="system:support_search").exists()
     assert bare_staff_client.get(SEARCH, {"q": "INV-000001", "reason": "ticket #1 x"}).status_code == 403

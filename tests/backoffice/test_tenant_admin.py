@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.support import SESSION_KEY
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from tenant_app import services
@@ -16,7 +17,7 @@ from tenant_app.models import Invoice
 from tests.backoffice.conftest import work_on
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 INVOICES = reverse("admin:tenant_app_invoice_changelist")
 
@@ -36,7 +37,7 @@ def test_without_a_chosen_tenant_staff_are_sent_to_choose_one(superuser_client, 
     response = superuser_client.get(INVOICES)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("backoffice:support") + "?next=")
-    assert not CrossTenantQueryAudit.objects.using("default").exists()
+    assert not CrossTenantQueryAudit.objects.using(TENANT_DB).exists()
 
 
 def test_a_reason_is_required_to_work_on_a_tenant(superuser_client, two_tenants):
@@ -44,7 +45,7 @@ def test_a_reason_is_required_to_work_on_a_tenant(superuser_client, two_tenants)
     response = superuser_client.post(reverse("backoffice:support"), {"tenant": tenant.pk, "reason": ""})
     assert response.status_code == 200
     assert SESSION_KEY not in superuser_client.session
-    assert not CrossTenantQueryAudit.objects.using("default").exists()
+    assert not CrossTenantQueryAudit.objects.using(TENANT_DB).exists()
 
 
 def test_working_on_a_tenant_shows_only_its_rows_and_audits_every_page(superuser_client, two_tenants):
@@ -60,7 +61,7 @@ def test_working_on_a_tenant_shows_only_its_rows_and_audits_every_page(superuser
     assert 'id="support-banner"' in body and tenant_a.name in body and "ticket #42" in body
 
     audits = list(
-        CrossTenantQueryAudit.objects.using("default")
+        CrossTenantQueryAudit.objects.using(TENANT_DB)
         .order_by("id")
         .values_list("user_id", "target_tenant_id", "query_type", "allowed", "reason")
     )
@@ -165,7 +166,7 @@ def test_a_staff_member_without_support_rights_cannot_pick_a_tenant(bare_staff_c
     )
     assert response.status_code == 403
     assert SESSION_KEY not in bare_staff_client.session
-    assert not CrossTenantQueryAudit.objects.using("default").exists()
+    assert not CrossTenantQueryAudit.objects.using(TENANT_DB).exists()
 
 
 def test_next_must_stay_on_this_site(superuser_client, two_tenants):

@@ -10,12 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.view_as import SESSION_KEY
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit, CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Contact
 from tests.factories.tenant import ContactFactory, TenantFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 CONTACTS = "/api/v1/contacts/"
 
@@ -46,7 +47,7 @@ def test_support_sees_the_api_as_the_user_and_every_request_is_audited(support_c
     support_client.get(CONTACTS)
 
     rows = list(
-        CrossTenantQueryAudit.objects.using("default")
+        CrossTenantQueryAudit.objects.using(TENANT_DB)
         .filter(query_type__startswith="view_as:")
         .values_list("user_id", "target_tenant_id", "query_type", "reason")
     )
@@ -62,7 +63,7 @@ def test_support_sees_the_api_as_the_user_and_every_request_is_audited(support_c
         ]
         * 2
     )
-    start_row = AuthorizationAudit.objects.using("default").get(resource_type="view_as", action="start")
+    start_row = AuthorizationAudit.objects.using(TENANT_DB).get(resource_type="view_as", action="start")
     assert (start_row.user_id, start_row.resource_id, start_row.allowed) == (
         support_client.user.pk,
         f"user:{owner.pk}",
@@ -77,7 +78,7 @@ def test_view_as_is_read_only(support_client, owner_with_contacts):
     assert response.status_code == 403 and response.json()["code"] == "view_as_read_only"
     with tenant_context(tenant.pk):
         assert Contact.objects.count() == 1
-    assert AuthorizationAudit.objects.using("default").filter(resource_type="view_as", allowed=False).count() == 1
+    assert AuthorizationAudit.objects.using(TENANT_DB).filter(resource_type="view_as", allowed=False).count() == 1
 
 
 def test_the_admin_keeps_the_staff_identity_and_shows_a_banner(support_client, owner_with_contacts):
@@ -108,4 +109,4 @@ def test_refused_for_finance_staff_accounts_and_without_a_reason(
     assert start(support_client, superuser_client.user).status_code == 200  # not offered: form error
     assert start(support_client, owner, reason="").status_code == 200
     assert SESSION_KEY not in support_client.session
-    assert not CrossTenantQueryAudit.objects.using("default").filter(query_type__startswith="view_as:").exists()
+    assert not CrossTenantQueryAudit.objects.using(TENANT_DB).filter(query_type__startswith="view_as:").exists()

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.models import OutboxMessage
 from breederhq.outbox import outbox_relay_due
-from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app import faults as fault_plan
 
 

@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_enqueue
 from breederhq.models import MarketplaceDbOutboundEmail, TenantDbOutboundEmail
-from config.database_routing import DATABASE_ALIASES
 from payments_app.models import StripeWebhookEvent
 from tenant_app.models import User
 from tests.staff import staff_login
@@ -43,7 +43,7 @@ def dead_event():
 )
 def test_each_database_has_its_own_changelist(staff_client, model):
     email_enqueue(
-        using="marketplace",
+        using=MARKETPLACE_DB,
         event_key="welcome:m",
         template="welcome",
         to=["m@example.test"],
@@ -112,7 +112,7 @@ def test_a_blank_reason_is_refused(staff_client):
 
 def test_resend_email_from_the_marketplace_database(staff_client):
     email = email_enqueue(
-        using="marketplace",
+        using=MARKETPLACE_DB,
         event_key="welcome:r",
         template="welcome",
         to=["r@example.test"],
@@ -131,7 +131,7 @@ def test_resend_email_from_the_marketplace_database(staff_client):
     )
     email = MarketplaceDbOutboundEmail.objects.get(pk=email.pk)
     assert (email.status, email.attempts) == ("queued", 0)
-    assert StaffActionAudit.objects.get().target_database == "marketplace"
+    assert StaffActionAudit.objects.get().target_database == MARKETPLACE_DB
     assert not TenantDbOutboundEmail.objects.exists()
 
 
@@ -142,11 +142,11 @@ def test_the_staff_action_audit_is_append_only_for_the_app_role(staff_client):
         actor_username="x",
         action="a",
         target_model="m",
-        target_database="default",
+        target_database=TENANT_DB,
         target_id="1",
         reason="because",
     )
-    with pytest.raises(ProgrammingError, match="permission denied"), connections["default"].cursor() as cursor:
+    with pytest.raises(ProgrammingError, match="permission denied"), connections[TENANT_DB].cursor() as cursor:
         cursor.execute("UPDATE staff_action_audit SET reason = 'rewritten'")
 
 
@@ -157,7 +157,7 @@ def test_an_idempotency_keys_page_shows_what_it_was_for_never_the_stored_respons
 
     from breederhq.models import TenantDbIdempotencyKey
 
-    row = TenantDbIdempotencyKey.objects.using("default").create(
+    row = TenantDbIdempotencyKey.objects.using(TENANT_DB).create(
         key="k-1",
         scope="user:1",
         context="tenant:42",
@@ -196,12 +196,12 @@ def test_a_sent_invitation_email_keeps_no_token_for_the_admin_to_show(staff_clie
         {"email": "guest@example.test", "role": "staff"},
     )
     assert response.status_code == 201
-    queued = TenantDbOutboundEmail.objects.using("default").get(template="tenant_invitation")
+    queued = TenantDbOutboundEmail.objects.using(TENANT_DB).get(template="tenant_invitation")
     token = _re.search(r"invitation code, if the app asks for it: (\S+)", queued.text_body).group(1)
     page = staff_client.get(reverse("admin:breederhq_tenantdboutboundemail_change", args=[queued.pk]))
     assert page.status_code == 200 and "guest@example.test" in page.content.decode()
     assert token not in page.content.decode()  # queued: stored, never shown
-    email_send(using="default", pk=queued.pk)
+    email_send(using=TENANT_DB, pk=queued.pk)
     queued.refresh_from_db()
     assert token not in queued.text_body + queued.html_body  # sent: not even stored
     page = staff_client.get(reverse("admin:breederhq_tenantdboutboundemail_change", args=[queued.pk]))

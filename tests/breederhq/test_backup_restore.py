@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from psycopg import sql
 
 from breederhq.backup import BackupError, admin_url_for, backup, restore, table_row_counts
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import MarketplaceUser
 from tenant_app.models import Tenant, User
 
@@ -57,19 +57,19 @@ def test_backup_then_restore_gives_the_same_rows_in_every_table(tmp_path, scratc
         entry = manifest["databases"][alias]
         assert entry["row_counts"] == live_counts(alias)
         assert entry["wal_lsn_before_dump"].count("/") == 1
-    assert manifest["databases"]["default"]["row_counts"]["tenants"] == 3
-    assert manifest["databases"]["marketplace"]["row_counts"]["cross_db_references"] == 1
+    assert manifest["databases"][TENANT_DB]["row_counts"]["tenants"] == 3
+    assert manifest["databases"][MARKETPLACE_DB]["row_counts"]["cross_db_references"] == 1
 
     restored = restore(tmp_path, targets=scratch_databases)
     for alias in DATABASE_ALIASES:
         assert restored[alias] == manifest["databases"][alias]["row_counts"]
 
     # Owners and the application role's grants came back with the data.
-    with psycopg.connect(admin_url_for(scratch_databases["default"]), autocommit=True) as conn:
+    with psycopg.connect(admin_url_for(scratch_databases[TENANT_DB]), autocommit=True) as conn:
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'tenants'").fetchone()[0]
         can_select = conn.execute(
             "SELECT has_table_privilege(%s, 'tenants', 'SELECT')",
-            [settings.DATABASES["default"].get("APP_USER", settings.DATABASES["default"]["USER"])],
+            [settings.DATABASES[TENANT_DB].get("APP_USER", settings.DATABASES[TENANT_DB]["USER"])],
         ).fetchone()[0]
     assert owner == settings.DATABASE_OWNER_USER
     assert can_select is True
@@ -98,8 +98,8 @@ def test_the_commands_report_what_they_did(tmp_path, scratch_databases, capsys):
     call_command(
         "restore",
         str(tmp_path / "b"),
-        tenant_database=scratch_databases["default"],
-        marketplace_database=scratch_databases["marketplace"],
+        tenant_database=scratch_databases[TENANT_DB],
+        marketplace_database=scratch_databases[MARKETPLACE_DB],
     )
     output = capsys.readouterr().out
     assert "backup written to" in output
@@ -130,15 +130,15 @@ def test_restore_command_creates_missing_target_databases_owned_by_the_owner_rol
     call_command(
         "restore",
         str(tmp_path / "b"),
-        tenant_database=missing_database_names["default"],
-        marketplace_database=missing_database_names["marketplace"],
+        tenant_database=missing_database_names[TENANT_DB],
+        marketplace_database=missing_database_names[MARKETPLACE_DB],
     )
     output = capsys.readouterr().out
     for name in missing_database_names.values():
         assert f"created database {name} owned by {settings.DATABASE_OWNER_USER}" in output
         assert _database_owner(name) == settings.DATABASE_OWNER_USER
     assert "restore complete" in output
-    with psycopg.connect(admin_url_for(missing_database_names["default"]), autocommit=True) as conn:
+    with psycopg.connect(admin_url_for(missing_database_names[TENANT_DB]), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM tenants").fetchone()[0] == 3
 
 
@@ -149,19 +149,19 @@ def test_restore_command_says_what_to_run_when_it_may_not_create_the_database(
     call_command("backup", out=str(tmp_path / "b"))
     from urllib.parse import quote
 
-    app = settings.DATABASES["default"]
+    app = settings.DATABASES[TENANT_DB]
     # A role that may not create databases (the application role) in place of a superuser.
     settings.DATABASE_ADMIN_URL = (
         f"postgres://{app.get('APP_USER') or app['USER']}:{quote(app['PASSWORD'] or '', safe='')}"
         f"@{quote(app['HOST'] or '127.0.0.1', safe='')}:{app['PORT'] or 5432}/postgres"
     )
-    target = missing_database_names["default"]
+    target = missing_database_names[TENANT_DB]
     with pytest.raises(CommandError) as raised:
         call_command(
             "restore",
             str(tmp_path / "b"),
             tenant_database=target,
-            marketplace_database=missing_database_names["marketplace"],
+            marketplace_database=missing_database_names[MARKETPLACE_DB],
         )
     message = str(raised.value)
     assert f"CREATE DATABASE {target} OWNER {settings.DATABASE_OWNER_USER};" in message

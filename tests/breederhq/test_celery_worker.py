@@ -2,8 +2,8 @@
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tasks import ping
-from config.database_routing import DATABASE_ALIASES
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES))]
 

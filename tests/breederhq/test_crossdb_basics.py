@@ -2,9 +2,9 @@
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.models import CrossDbReference
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app.models import MarketplaceUser
 from tenant_app.models import Tenant, User
 
@@ -16,18 +16,18 @@ def test_saving_a_reference_records_it_in_the_source_database():
     buyer = MarketplaceUser.objects.create(
         email="b@example.test", display_name="B", kind="breeder", tenant_user_id=staff.pk
     )
-    ref = CrossDbReference.objects.using("marketplace").get(source_table="marketplace_users", source_id=buyer.pk)
+    ref = CrossDbReference.objects.using(MARKETPLACE_DB).get(source_table="marketplace_users", source_id=buyer.pk)
     assert (ref.source_column, ref.target_db, ref.target_table, ref.target_id) == (
         "tenant_user_id",
-        "default",
+        TENANT_DB,
         "users",
         staff.pk,
     )
-    assert not CrossDbReference.objects.using("default").exists()
+    assert not CrossDbReference.objects.using(TENANT_DB).exists()
 
     buyer.tenant_user_id = None
     buyer.save()
-    assert not CrossDbReference.objects.using("marketplace").exists()
+    assert not CrossDbReference.objects.using(MARKETPLACE_DB).exists()
 
 
 def test_delete_is_soft_and_hidden_from_the_default_manager():
@@ -50,11 +50,11 @@ def test_queryset_delete_is_soft():
 def test_hard_delete_of_a_referenced_row_is_refused_and_names_the_referrer():
     buyer = MarketplaceUser.objects.create(email="x@example.test", display_name="X")
     # A tenant-side row pointing at the marketplace user, recorded as the tenant DB would.
-    CrossDbReference.objects.using("default").create(
+    CrossDbReference.objects.using(TENANT_DB).create(
         source_table="contacts",
         source_id=7,
         source_column="marketplace_user_id",
-        target_db="marketplace",
+        target_db=MARKETPLACE_DB,
         target_table="marketplace_users",
         target_id=buyer.pk,
     )

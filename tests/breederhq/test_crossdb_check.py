@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossDbReference, OutboxMessage
 from breederhq.tasks import crossdb_check_task
-from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app import services
 from tests.crossdb_app.factories import (
     ContactFactory,
@@ -71,12 +71,12 @@ def test_a_reference_to_an_id_that_never_existed_is_dangling():
     assert run_crossdb_check()["problems"] == [
         {
             "kind": "dangling_reference",
-            "database": "default",
+            "database": TENANT_DB,
             "table": "crossdb_test_contacts",
             "id": contact.pk,
             "column": "marketplace_member_id",
             "value": 10**12,
-            "target_db": "marketplace",
+            "target_db": MARKETPLACE_DB,
             "target_table": "crossdb_test_members",
         }
     ]
@@ -85,16 +85,16 @@ def test_a_reference_to_an_id_that_never_existed_is_dangling():
 def test_a_reference_to_a_row_deleted_behind_our_back_is_reported_as_hard_deleted():
     member = MemberFactory()
     contact = ContactFactory(marketplace_member_id=member.pk)
-    raw("marketplace", "DELETE FROM crossdb_test_members WHERE id = %s", [member.pk])
+    raw(MARKETPLACE_DB, "DELETE FROM crossdb_test_members WHERE id = %s", [member.pk])
     assert run_crossdb_check()["problems"] == [
         {
             "kind": "reference_to_hard_deleted_row",
-            "database": "default",
+            "database": TENANT_DB,
             "table": "crossdb_test_contacts",
             "id": contact.pk,
             "column": "marketplace_member_id",
             "value": member.pk,
-            "target_db": "marketplace",
+            "target_db": MARKETPLACE_DB,
             "target_table": "crossdb_test_members",
         }
     ]
@@ -104,7 +104,7 @@ def test_a_same_database_polymorphic_reference_is_checked_too():
     invoice = MarketplaceInvoiceFactory()
     txn = TransactionFactory(invoice_type="marketplace", invoice_id=invoice.pk)
     odd = TransactionFactory(invoice_type="bogus", invoice_id=1)
-    raw("marketplace", "DELETE FROM crossdb_test_marketplace_invoices WHERE id = %s", [invoice.pk])
+    raw(MARKETPLACE_DB, "DELETE FROM crossdb_test_marketplace_invoices WHERE id = %s", [invoice.pk])
     problems = run_crossdb_check()["problems"]
     assert [(p["kind"], p["id"]) for p in problems] == [
         ("reference_to_hard_deleted_row", txn.pk),
@@ -115,19 +115,19 @@ def test_a_same_database_polymorphic_reference_is_checked_too():
 
 def test_a_registry_row_whose_source_row_is_gone_is_reported():
     contact = ContactFactory(marketplace_member_id=MemberFactory().pk)
-    raw("default", "DELETE FROM crossdb_test_contacts WHERE id = %s", [contact.pk])
-    CrossDbReference.objects.using("marketplace").create(
+    raw(TENANT_DB, "DELETE FROM crossdb_test_contacts WHERE id = %s", [contact.pk])
+    CrossDbReference.objects.using(MARKETPLACE_DB).create(
         source_table="no_such_table",
         source_id=5,
         source_column="x_id",
-        target_db="default",
+        target_db=TENANT_DB,
         target_table="crossdb_test_invoices",
         target_id=1,
     )
     problems = run_crossdb_check()["problems"]
     assert [(p["kind"], p["database"], p["table"], p["id"]) for p in problems] == [
-        ("registry_row_without_source_row", "default", "crossdb_test_contacts", contact.pk),
-        ("registry_row_without_source_row", "marketplace", "no_such_table", 5),
+        ("registry_row_without_source_row", TENANT_DB, "crossdb_test_contacts", contact.pk),
+        ("registry_row_without_source_row", MARKETPLACE_DB, "no_such_table", 5),
     ]
 
 
@@ -136,9 +136,9 @@ def test_queryset_update_of_a_reference_column_is_caught_as_unregistered_or_mism
     unlinked = ContactFactory()
     relinked = ContactFactory(marketplace_member_id=first.pk)
     cleared = ContactFactory(marketplace_member_id=first.pk)
-    Contact.objects.using("default").filter(pk=unlinked.pk).update(marketplace_member_id=second.pk)
-    Contact.objects.using("default").filter(pk=relinked.pk).update(marketplace_member_id=second.pk)
-    Contact.objects.using("default").filter(pk=cleared.pk).update(marketplace_member_id=None)
+    Contact.objects.using(TENANT_DB).filter(pk=unlinked.pk).update(marketplace_member_id=second.pk)
+    Contact.objects.using(TENANT_DB).filter(pk=relinked.pk).update(marketplace_member_id=second.pk)
+    Contact.objects.using(TENANT_DB).filter(pk=cleared.pk).update(marketplace_member_id=None)
     problems = run_crossdb_check()["problems"]
     assert [(p["kind"], p["id"], p["value"]) for p in problems] == [
         ("unregistered_reference", unlinked.pk, second.pk),
@@ -150,11 +150,11 @@ def test_queryset_update_of_a_reference_column_is_caught_as_unregistered_or_mism
 def test_a_registry_row_for_a_same_database_target_is_a_mismatch():
     invoice = MarketplaceInvoiceFactory()
     txn = TransactionFactory(invoice_type="marketplace", invoice_id=invoice.pk)
-    CrossDbReference.objects.using("marketplace").create(
+    CrossDbReference.objects.using(MARKETPLACE_DB).create(
         source_table="crossdb_test_transactions",
         source_id=txn.pk,
         source_column="invoice_id",
-        target_db="marketplace",
+        target_db=MARKETPLACE_DB,
         target_table="crossdb_test_marketplace_invoices",
         target_id=invoice.pk,
     )
@@ -164,19 +164,19 @@ def test_a_registry_row_for_a_same_database_target_is_a_mismatch():
 def test_stuck_and_overdue_outbox_messages_are_reported_past_the_threshold():
     invoice = InvoiceFactory()
     services.invoice_mark_paid(invoice_id=invoice.pk)
-    fresh = OutboxMessage.objects.using("default").get()
+    fresh = OutboxMessage.objects.using(TENANT_DB).get()
     assert run_crossdb_check(stuck_after_minutes=30)["problems"] == []
 
-    OutboxMessage.objects.using("default").filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(minutes=31))
+    OutboxMessage.objects.using(TENANT_DB).filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(minutes=31))
     member = MemberFactory()
     services.member_erase(member_id=member.pk)
-    OutboxMessage.objects.using("marketplace").update(
+    OutboxMessage.objects.using(MARKETPLACE_DB).update(
         status="stuck", attempts=8, last_error="boom", next_attempt_at=None
     )
     problems = run_crossdb_check(stuck_after_minutes=30)["problems"]
     assert [(p["kind"], p["database"], p["topic"], p["status"], p["attempts"], p["last_error"]) for p in problems] == [
-        ("outbox_message_stuck", "default", services.INVOICE_PAID, "pending", 0, ""),
-        ("outbox_message_stuck", "marketplace", services.MEMBER_ERASED, "stuck", 8, "boom"),
+        ("outbox_message_stuck", TENANT_DB, services.INVOICE_PAID, "pending", 0, ""),
+        ("outbox_message_stuck", MARKETPLACE_DB, services.MEMBER_ERASED, "stuck", 8, "boom"),
     ]
     assert problems[0]["message_id"] == str(fresh.message_id)
     assert [p["kind"] for p in run_crossdb_check(stuck_after_minutes=60)["problems"]] == ["outbox_message_stuck"]
@@ -215,8 +215,8 @@ def test_manage_py_exit_codes_from_a_separate_process():
         environment = {
             "PATH": "/usr/bin:/bin",
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "TENANT_DATABASE_URL": database_url("default"),
-            "MARKETPLACE_DATABASE_URL": database_url("marketplace"),
+            "TENANT_DATABASE_URL": database_url(TENANT_DB),
+            "MARKETPLACE_DATABASE_URL": database_url(MARKETPLACE_DB),
             "REDIS_URL": "redis://127.0.0.1:1/0",
         }
         return subprocess.run(
@@ -238,7 +238,7 @@ def test_manage_py_exit_codes_from_a_separate_process():
 
 def queries_of_a_check(**options) -> tuple[dict, dict[str, int]]:
     captured = {alias: CaptureQueriesContext(connections[alias]) for alias in DATABASE_ALIASES}
-    with captured["default"], captured["marketplace"]:
+    with captured[TENANT_DB], captured[MARKETPLACE_DB]:
         report = run_crossdb_check(**options)
     return report, {alias: len(context) for alias, context in captured.items()}
 
@@ -257,11 +257,11 @@ def test_the_check_reads_set_wise_its_queries_do_not_grow_with_the_rows():
 def test_ids_are_looked_up_in_batches_and_a_missing_one_is_found_in_any_batch():
     members = [MemberFactory() for _ in range(5)]
     contacts = [ContactFactory(marketplace_member_id=member.pk) for member in members]
-    raw("marketplace", "DELETE FROM crossdb_test_members WHERE id = ANY(%s)", [[members[1].pk, members[4].pk]])
+    raw(MARKETPLACE_DB, "DELETE FROM crossdb_test_members WHERE id = ANY(%s)", [[members[1].pk, members[4].pk]])
     report, queries = queries_of_a_check(batch_size=2)
     assert [(p["kind"], p["id"], p["value"]) for p in report["problems"]] == [
         ("reference_to_hard_deleted_row", contacts[1].pk, members[1].pk),
         ("reference_to_hard_deleted_row", contacts[4].pk, members[4].pk),
     ]
     # Five distinct ids two at a time: three lookups in the members' database.
-    assert queries_of_a_check(batch_size=5)[1]["marketplace"] == queries["marketplace"] - 2
+    assert queries_of_a_check(batch_size=5)[1][MARKETPLACE_DB] == queries[MARKETPLACE_DB] - 2

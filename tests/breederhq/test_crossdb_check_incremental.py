@@ -11,8 +11,8 @@ import pytest
 from django.db import connections
 
 from breederhq.crossdb_check import FULL, INCREMENTAL, crossdb_check_lock, run_crossdb_check
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.jobs.models import JobCheckpoint
-from config.database_routing import DATABASE_ALIASES
 from tests.breederhq.test_crossdb_check import healthy_data, kinds, raw
 from tests.crossdb_app.factories import ContactFactory, MemberFactory
 from tests.factories.marketplace import MarketplaceUserFactory
@@ -61,7 +61,7 @@ def test_the_full_pass_finds_what_no_incremental_run_can_see():
     contact = ContactFactory(marketplace_member_id=member.pk)
     assert incremental()["ok"]
     # A hard delete by raw SQL touches no source row: invisible to the incremental run.
-    raw("marketplace", "DELETE FROM crossdb_test_members WHERE id = %s", [member.pk])
+    raw(MARKETPLACE_DB, "DELETE FROM crossdb_test_members WHERE id = %s", [member.pk])
     assert incremental()["ok"]
     full = run_crossdb_check(mode=FULL)
     assert [(p["kind"], p["id"]) for p in full["problems"]] == [("reference_to_hard_deleted_row", contact.pk)]

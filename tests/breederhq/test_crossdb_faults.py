@@ -10,9 +10,9 @@ records; "crash" is the process dying there (nothing catches it, open transactio
 import pytest
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.models import AppliedMessage, OutboxMessage
 from breederhq.outbox import RelayOutcome, outbox_relay_due
-from config.database_routing import DATABASE_ALIASES
 from tests.breederhq.conftest import relay_until_quiet
 from tests.crossdb_app.faults import InjectedCrash, InjectedFault
 from tests.crossdb_app.flows import FLOWS, assert_exactly_once_and_clean, effects

@@ -5,9 +5,9 @@ import pytest
 from django.db import connections
 
 from breederhq.crossdb import CrossDatabaseReference, referencing_rows
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import ReferencedRowDeletion
 from breederhq.models import CrossDbReference
-from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app.factories import (
     ContactFactory,
     InvoiceFactory,
@@ -32,20 +32,20 @@ def registry(alias, table):
 def test_a_reference_is_recorded_changed_and_cleared_with_its_column():
     first, second = MemberFactory(), MemberFactory()
     contact = ContactFactory(marketplace_member_id=first.pk)
-    assert registry("default", "crossdb_test_contacts") == [
+    assert registry(TENANT_DB, "crossdb_test_contacts") == [
         (contact.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", first.pk)
     ]
-    created_at = CrossDbReference.objects.using("default").get(source_id=contact.pk).created_at
+    created_at = CrossDbReference.objects.using(TENANT_DB).get(source_id=contact.pk).created_at
 
     contact.marketplace_member_id = second.pk
     contact.save()
-    ref = CrossDbReference.objects.using("default").get(source_id=contact.pk)
+    ref = CrossDbReference.objects.using(TENANT_DB).get(source_id=contact.pk)
     assert (ref.target_id, ref.created_at) == (second.pk, created_at)
 
     contact.marketplace_member_id = None
     contact.save(update_fields=["marketplace_member_id"])
-    assert registry("default", "crossdb_test_contacts") == []
-    assert not CrossDbReference.objects.using("marketplace").exists()
+    assert registry(TENANT_DB, "crossdb_test_contacts") == []
+    assert not CrossDbReference.objects.using(MARKETPLACE_DB).exists()
 
 
 def test_a_save_that_cannot_touch_a_reference_does_not_query_the_registry():
@@ -53,7 +53,7 @@ def test_a_save_that_cannot_touch_a_reference_does_not_query_the_registry():
 
     contact = ContactFactory(marketplace_member_id=MemberFactory().pk)
     contact.name = "Renamed"
-    with CaptureQueriesContext(connections["default"]) as queries:
+    with CaptureQueriesContext(connections[TENANT_DB]) as queries:
         contact.save(update_fields=["name"])
     assert len(queries) == 1
     assert "cross_db_references" not in queries[0]["sql"]
@@ -63,24 +63,24 @@ def test_polymorphic_reference_is_registered_only_while_it_points_into_the_other
     tenant_invoice = InvoiceFactory()
     marketplace_invoice = MarketplaceInvoiceFactory()
     txn = TransactionFactory(invoice_type="tenant", invoice_id=tenant_invoice.pk)
-    assert registry("marketplace", "crossdb_test_transactions") == [
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
         (txn.pk, "invoice_id", "default", "crossdb_test_invoices", tenant_invoice.pk)
     ]
 
     txn.invoice_type, txn.invoice_id = "marketplace", marketplace_invoice.pk
     txn.save()
-    assert registry("marketplace", "crossdb_test_transactions") == []
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == []
 
     txn.invoice_type, txn.invoice_id = "tenant", tenant_invoice.pk
     txn.save(update_fields=["invoice_type", "invoice_id"])
-    assert registry("marketplace", "crossdb_test_transactions") == [
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
         (txn.pk, "invoice_id", "default", "crossdb_test_invoices", tenant_invoice.pk)
     ]
     # Changing only the discriminator moves the link too.
     txn.invoice_type = "marketplace"
     txn.save(update_fields=["invoice_type"])
-    assert registry("marketplace", "crossdb_test_transactions") == []
-    assert not CrossDbReference.objects.using("default").exists()
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == []
+    assert not CrossDbReference.objects.using(TENANT_DB).exists()
 
 
 def test_polymorphic_declaration_names_its_targets():
@@ -97,21 +97,21 @@ def test_polymorphic_declaration_names_its_targets():
 
 def test_bulk_create_records_every_new_rows_reference_in_one_statement_per_field():
     members = [MemberFactory() for _ in range(3)]
-    contacts = Contact.objects.using("default").bulk_create(
+    contacts = Contact.objects.using(TENANT_DB).bulk_create(
         [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)] + [Contact(name="unlinked")]
     )
-    assert registry("default", "crossdb_test_contacts") == sorted(
+    assert registry(TENANT_DB, "crossdb_test_contacts") == sorted(
         (c.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", m.pk)
         for c, m in zip(contacts[:-1], members, strict=True)
     )
     invoice = InvoiceFactory()
-    txns = Transaction.objects.using("marketplace").bulk_create(
+    txns = Transaction.objects.using(MARKETPLACE_DB).bulk_create(
         [
             Transaction(invoice_type="tenant", invoice_id=invoice.pk),
             Transaction(invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk),
         ]
     )
-    assert registry("marketplace", "crossdb_test_transactions") == [
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
         (txns[0].pk, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
     ]
 
@@ -121,11 +121,11 @@ def test_queryset_update_bypasses_the_registry_and_record_references_repairs_it(
 
     old, new = MemberFactory(), MemberFactory()
     contact = ContactFactory(marketplace_member_id=old.pk)
-    Contact.objects.using("default").filter(pk=contact.pk).update(marketplace_member_id=new.pk)
-    assert registry("default", "crossdb_test_contacts")[0][4] == old.pk  # stale: documented
+    Contact.objects.using(TENANT_DB).filter(pk=contact.pk).update(marketplace_member_id=new.pk)
+    assert registry(TENANT_DB, "crossdb_test_contacts")[0][4] == old.pk  # stale: documented
 
-    record_references(Contact.objects.using("default").filter(pk=contact.pk), using="default")
-    assert registry("default", "crossdb_test_contacts")[0][4] == new.pk
+    record_references(Contact.objects.using(TENANT_DB).filter(pk=contact.pk), using=TENANT_DB)
+    assert registry(TENANT_DB, "crossdb_test_contacts")[0][4] == new.pk
 
 
 def test_hard_deleting_a_source_row_forgets_its_references_in_the_same_transaction():
@@ -133,17 +133,17 @@ def test_hard_deleting_a_source_row_forgets_its_references_in_the_same_transacti
     kept, one, many = (ContactFactory(marketplace_member_id=member.pk) for _ in range(3))
     extra = ContactFactory(marketplace_member_id=member.pk)
     one.delete()
-    Contact.objects.using("default").filter(pk__in=[many.pk, extra.pk]).delete()
-    assert [r[0] for r in registry("default", "crossdb_test_contacts")] == [kept.pk]
+    Contact.objects.using(TENANT_DB).filter(pk__in=[many.pk, extra.pk]).delete()
+    assert [r[0] for r in registry(TENANT_DB, "crossdb_test_contacts")] == [kept.pk]
 
 
 def test_soft_deleting_a_source_row_keeps_its_references():
     invoice = InvoiceFactory()
     txn = TransactionFactory(invoice_type="tenant", invoice_id=invoice.pk)
     txn.delete()
-    Transaction.objects.using("marketplace").all().delete()
+    Transaction.objects.using(MARKETPLACE_DB).all().delete()
     assert Transaction.all_objects.get(pk=txn.pk).is_deleted
-    assert len(registry("marketplace", "crossdb_test_transactions")) == 1
+    assert len(registry(MARKETPLACE_DB, "crossdb_test_transactions")) == 1
 
 
 def test_hard_delete_of_a_row_referenced_from_the_other_database_is_refused_and_names_the_referrer():
@@ -155,7 +155,7 @@ def test_hard_delete_of_a_row_referenced_from_the_other_database_is_refused_and_
         "referenced_by": [f"default:crossdb_test_contacts#{contact.pk}.marketplace_member_id"]
     }
     with pytest.raises(ReferencedRowDeletion, match=f"crossdb_test_contacts#{contact.pk}"):
-        Member.all_objects.using("marketplace").filter(pk=member.pk).hard_delete()
+        Member.all_objects.using(MARKETPLACE_DB).filter(pk=member.pk).hard_delete()
     assert Member.all_objects.filter(pk=member.pk).exists()
 
     invoice = InvoiceFactory()
@@ -173,7 +173,7 @@ def test_hard_delete_of_a_row_referenced_from_its_own_database_is_refused_too():
         f"marketplace:crossdb_test_transactions#{txn.pk}.invoice_id"
     ]
     with pytest.raises(ReferencedRowDeletion):
-        MarketplaceInvoice.all_objects.using("marketplace").filter(
+        MarketplaceInvoice.all_objects.using(MARKETPLACE_DB).filter(
             pk__in=[marketplace_invoice.pk, other.pk]
         ).hard_delete()
     # All or nothing: the unreferenced row in the same batch is still there.
@@ -193,10 +193,10 @@ def test_an_unreferenced_row_can_be_hard_deleted_once_its_referrers_let_go():
 
 def test_soft_delete_hides_rows_from_the_default_manager_and_restore_brings_them_back():
     alive, gone = MemberFactory(), MemberFactory()
-    Member.objects.using("marketplace").filter(pk=gone.pk).delete()
+    Member.objects.using(MARKETPLACE_DB).filter(pk=gone.pk).delete()
     assert list(Member.objects.values_list("pk", flat=True)) == [alive.pk]
     assert Member.all_objects.deleted().get().pk == gone.pk
-    assert Member.all_objects.using("marketplace").filter(pk=gone.pk).restore() == 1
+    assert Member.all_objects.using(MARKETPLACE_DB).filter(pk=gone.pk).restore() == 1
     assert sorted(Member.objects.values_list("pk", flat=True)) == sorted([alive.pk, gone.pk])
 
 
@@ -209,7 +209,7 @@ def test_record_table_references_registers_a_table_loaded_by_raw_sql_as_record_r
     members, invoice, mk_invoice = [MemberFactory() for _ in range(3)], InvoiceFactory(), MarketplaceInvoiceFactory()
     cleared = ContactFactory(marketplace_member_id=members[0].pk)  # registered now, cleared by SQL below
     moved = ContactFactory(marketplace_member_id=members[0].pk)  # registered now, repointed by SQL below
-    with connections["default"].cursor() as cursor:
+    with connections[TENANT_DB].cursor() as cursor:
         cursor.execute(
             "INSERT INTO crossdb_test_contacts (name, marketplace_member_id) VALUES"
             " ('a', %s), ('b', %s), ('unlinked', NULL) RETURNING id",
@@ -220,7 +220,7 @@ def test_record_table_references_registers_a_table_loaded_by_raw_sql_as_record_r
         cursor.execute(
             "UPDATE crossdb_test_contacts SET marketplace_member_id = %s WHERE id = %s", [members[2].pk, moved.pk]
         )
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(
             "INSERT INTO crossdb_test_transactions (status, invoice_type, invoice_id) VALUES"
             " ('pending', 'tenant', %s), ('pending', 'marketplace', %s), ('pending', NULL, NULL)"
@@ -230,15 +230,15 @@ def test_record_table_references_registers_a_table_loaded_by_raw_sql_as_record_r
         tenant_tx = cursor.fetchall()[0][0]
 
     assert record_table_references(Contact) == 3  # two new rows, one repointed; the unchanged row is not rewritten
-    assert record_table_references(Transaction, using="marketplace") == 1
-    assert registry("default", "crossdb_test_contacts") == sorted(
+    assert record_table_references(Transaction, using=MARKETPLACE_DB) == 1
+    assert registry(TENANT_DB, "crossdb_test_contacts") == sorted(
         [
             (loaded[0], "marketplace_member_id", "marketplace", "crossdb_test_members", members[1].pk),
             (loaded[1], "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
             (moved.pk, "marketplace_member_id", "marketplace", "crossdb_test_members", members[2].pk),
         ]
     )
-    assert registry("marketplace", "crossdb_test_transactions") == [
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == [
         (tenant_tx, "invoice_id", "default", "crossdb_test_invoices", invoice.pk)
     ]
     assert record_table_references(Contact) == 0  # idempotent
@@ -248,9 +248,9 @@ def test_record_table_references_drops_a_registry_row_when_the_discriminator_mov
     from breederhq.crossdb import record_table_references
 
     tx = TransactionFactory(invoice_type="tenant", invoice_id=InvoiceFactory().pk)
-    assert registry("marketplace", "crossdb_test_transactions")
-    Transaction.objects.using("marketplace").filter(pk=tx.pk).update(
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions")
+    Transaction.objects.using(MARKETPLACE_DB).filter(pk=tx.pk).update(
         invoice_type="marketplace", invoice_id=MarketplaceInvoiceFactory().pk
     )
     record_table_references(Transaction)
-    assert registry("marketplace", "crossdb_test_transactions") == []
+    assert registry(MARKETPLACE_DB, "crossdb_test_transactions") == []

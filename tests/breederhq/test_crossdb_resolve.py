@@ -6,7 +6,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from breederhq.crossdb import resolve
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from tests.crossdb_app.factories import (
     ContactFactory,
     InvoiceFactory,
@@ -51,7 +51,7 @@ def test_resolution_returns_targets_in_row_order_with_soft_deleted_and_missing_m
         (Member, deleted.pk, deleted.pk, True, False),
         (Member, 10**12, None, False, True),
     ]
-    assert resolved[0].obj._state.db == "marketplace"
+    assert resolved[0].obj._state.db == MARKETPLACE_DB
 
 
 def test_polymorphic_resolution_loads_each_target_table_from_its_own_database():
@@ -63,7 +63,7 @@ def test_polymorphic_resolution_loads_each_target_table_from_its_own_database():
         TransactionFactory(invoice_type="bogus", invoice_id=1),
     ]
     resolved, queries = queries_per_database(lambda: resolve(rows, "invoice_id"))
-    assert queries == {"default": 1, "marketplace": 1}
+    assert queries == {TENANT_DB: 1, MARKETPLACE_DB: 1}
     assert [(r.model, r.obj.pk) for r in resolved[:2]] == [
         (Invoice, tenant_invoice.pk),
         (MarketplaceInvoice, marketplace_invoice.pk),
@@ -79,28 +79,30 @@ def test_resolving_a_field_that_is_not_a_reference_is_refused():
 
 @pytest.mark.parametrize("size", [1, 10, 100])
 def test_resolving_a_page_of_contacts_costs_one_query_whatever_its_size(size):
-    members = Member.objects.using("marketplace").bulk_create([Member(email=f"m{i}@example.test") for i in range(size)])
-    Contact.objects.using("default").bulk_create(
+    members = Member.objects.using(MARKETPLACE_DB).bulk_create(
+        [Member(email=f"m{i}@example.test") for i in range(size)]
+    )
+    Contact.objects.using(TENANT_DB).bulk_create(
         [Contact(name=f"c{i}", marketplace_member_id=m.pk) for i, m in enumerate(members)]
     )
-    page = list(Contact.objects.using("default").order_by("pk"))
+    page = list(Contact.objects.using(TENANT_DB).order_by("pk"))
     resolved, queries = queries_per_database(lambda: resolve(page, "marketplace_member_id"))
-    assert queries == {"default": 0, "marketplace": 1}
+    assert queries == {TENANT_DB: 0, MARKETPLACE_DB: 1}
     assert [r.obj.pk for r in resolved] == [m.pk for m in members]
 
 
 @pytest.mark.parametrize("size", [1, 10, 100])
 def test_resolving_a_page_of_mixed_transactions_costs_one_query_per_database_whatever_its_size(size):
-    tenant = Invoice.objects.using("default").bulk_create([Invoice() for _ in range(size)])
-    marketplace = MarketplaceInvoice.objects.using("marketplace").bulk_create(
+    tenant = Invoice.objects.using(TENANT_DB).bulk_create([Invoice() for _ in range(size)])
+    marketplace = MarketplaceInvoice.objects.using(MARKETPLACE_DB).bulk_create(
         [MarketplaceInvoice() for _ in range(size)]
     )
     # Both kinds in every page, so both target tables are always loaded (size 1: one of each).
-    Transaction.objects.using("marketplace").bulk_create(
+    Transaction.objects.using(MARKETPLACE_DB).bulk_create(
         [Transaction(invoice_type="tenant", invoice_id=i.pk) for i in tenant]
         + [Transaction(invoice_type="marketplace", invoice_id=i.pk) for i in marketplace]
     )
-    page = list(Transaction.objects.using("marketplace").order_by("pk"))
+    page = list(Transaction.objects.using(MARKETPLACE_DB).order_by("pk"))
     resolved, queries = queries_per_database(lambda: resolve(page, "invoice_id"))
-    assert queries == {"default": 1, "marketplace": 1}
+    assert queries == {TENANT_DB: 1, MARKETPLACE_DB: 1}
     assert [r.obj.pk for r in resolved] == [i.pk for i in tenant] + [i.pk for i in marketplace]

@@ -16,9 +16,9 @@ from django.db import models
 from django.test import RequestFactory
 
 from breederhq.crossdb import models_with_references, reference_fields, resolve
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, ReferencedRowDeletion
 from breederhq.models import OutboxMessage
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -78,13 +78,13 @@ class TestTenantUsers:
         stored = User.objects.get(pk=user.pk)
         assert stored.deleted_at is not None and not stored.is_active and stored.tokens_valid_after is not None
         assert (
-            OutboxMessage.objects.using("default").filter(topic="tenant.user_deleted", payload__user_id=user.pk).count()
+            OutboxMessage.objects.using(TENANT_DB).filter(topic="tenant.user_deleted", payload__user_id=user.pk).count()
             == 1
         )
         user.delete()  # again: nothing new
-        assert OutboxMessage.objects.using("default").filter(topic="tenant.user_deleted").count() == 1
+        assert OutboxMessage.objects.using(TENANT_DB).filter(topic="tenant.user_deleted").count() == 1
         relay_until_quiet()
-        identity = MarketplaceUser.all_objects.using("marketplace").get(pk=identity.pk)
+        identity = MarketplaceUser.all_objects.using(MARKETPLACE_DB).get(pk=identity.pk)
         assert identity.deleted_at is not None and identity.tenant_user_id == user.pk
         (ref,) = resolve([identity], "tenant_user_id")
         assert ref.is_deleted and not ref.is_missing
@@ -124,7 +124,7 @@ class TestMarketplaceInvoices:
         assert stored.deleted_at is not None
         assert MarketplaceInvoiceAuditLog.objects.filter(invoice_id=invoice.pk, action="deleted").count() == 1
         assert (
-            OutboxMessage.objects.using("marketplace")
+            OutboxMessage.objects.using(MARKETPLACE_DB)
             .filter(topic="marketplace.invoice_deleted", payload__invoice_id=invoice.pk)
             .count()
             == 1
@@ -145,7 +145,7 @@ class TestMarketplaceInvoices:
         assert refused.value.code == "invoice_issued"
         stored = MarketplaceInvoice.objects.get(pk=invoice.pk)
         assert (stored.deleted_at, stored.status, stored.version) == (None, "sent", 2)
-        assert not OutboxMessage.objects.using("marketplace").filter(topic="marketplace.invoice_deleted").exists()
+        assert not OutboxMessage.objects.using(MARKETPLACE_DB).filter(topic="marketplace.invoice_deleted").exists()
 
     def test_hard_delete_is_refused_while_a_transaction_points_at_it(self):
         invoice = self.draft()

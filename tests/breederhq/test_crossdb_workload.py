@@ -9,10 +9,10 @@ from collections import Counter
 import pytest
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import IllegalTransition, NotFound, ReferencedRowDeletion
 from breederhq.models import AppliedMessage, OutboxMessage
 from breederhq.outbox import outbox_relay_due
-from config.database_routing import DATABASE_ALIASES
 from tests.breederhq.conftest import relay_until_quiet
 from tests.crossdb_app import services
 from tests.crossdb_app.factories import (
@@ -31,9 +31,9 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction
 
 EXPECTED_FAILURES = (InjectedFault, InjectedCrash, IllegalTransition, NotFound, ReferencedRowDeletion)
 TARGET_OF_TOPIC = {
-    services.INVOICE_PAID: ("marketplace", "invoice_paid", "invoice_id"),
-    services.TRANSACTION_CANCELLED: ("default", "transaction_cancelled", "transaction_id"),
-    services.MEMBER_ERASED: ("default", "member_erased", "member_id"),
+    services.INVOICE_PAID: (MARKETPLACE_DB, "invoice_paid", "invoice_id"),
+    services.TRANSACTION_CANCELLED: (TENANT_DB, "transaction_cancelled", "transaction_id"),
+    services.MEMBER_ERASED: (TENANT_DB, "member_erased", "member_id"),
 }
 
 
@@ -162,7 +162,7 @@ class Workload:
 
 
 def assert_every_committed_flow_took_effect_exactly_once():
-    expected = {"default": Counter(), "marketplace": Counter()}
+    expected = {TENANT_DB: Counter(), MARKETPLACE_DB: Counter()}
     for alias in DATABASE_ALIASES:
         for message in OutboxMessage.objects.using(alias):
             assert message.status == "applied", message

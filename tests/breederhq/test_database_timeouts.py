@@ -13,13 +13,13 @@ import pytest
 from django.db import DatabaseError, connections, transaction
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.db_roles import owner_credentials
 from breederhq.db_timeouts import MAINTENANCE, WORKER, is_database_timeout, session_limits, startup_options
-from config.database_routing import DATABASE_ALIASES
 from tests.waiting import wait_until
 
 
-def limits(alias: str = "default") -> tuple[str, str]:
+def limits(alias: str = TENANT_DB) -> tuple[str, str]:
     with connections[alias].cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')"
@@ -28,7 +28,7 @@ def limits(alias: str = "default") -> tuple[str, str]:
 
 
 @contextmanager
-def web_limits(statement_ms: int, idle_ms: int, alias: str = "default"):
+def web_limits(statement_ms: int, idle_ms: int, alias: str = TENANT_DB):
     """The connection's startup options with other web limits (as DATABASE_*_TIMEOUT_MS would give),
     for one block: the connection is reopened with them, and afterwards with the configured ones."""
     settings_dict = connections[alias].settings_dict
@@ -68,7 +68,7 @@ def test_a_statement_past_the_limit_in_a_request_is_a_503_problem():
 def test_a_statement_past_the_limit_is_cancelled():
     with web_limits(200, 60_000):
         with pytest.raises(DatabaseError) as cancelled:
-            with connections["default"].cursor() as cursor:
+            with connections[TENANT_DB].cursor() as cursor:
                 cursor.execute("SELECT pg_sleep(5)")
         assert is_database_timeout(cancelled.value)
         assert limits() == ("200ms", "1min")
@@ -78,19 +78,19 @@ def test_a_statement_past_the_limit_is_cancelled():
 def test_a_session_idle_in_its_transaction_is_ended_by_the_server():
     with web_limits(30_000, 300):
         with pytest.raises(DatabaseError) as ended:
-            with transaction.atomic(using="default"):
-                with connections["default"].cursor() as cursor:
+            with transaction.atomic(using=TENANT_DB):
+                with connections[TENANT_DB].cursor() as cursor:
                     cursor.execute("SELECT pg_backend_pid()")
                     pid = cursor.fetchone()[0]
                 # Idle inside the transaction, until the server ends the session (seen from another one).
-                with psycopg.connect(**connections["default"].get_connection_params(), autocommit=True) as other:
+                with psycopg.connect(**connections[TENANT_DB].get_connection_params(), autocommit=True) as other:
                     assert wait_until(
                         lambda: not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
                     ), "the idle session was never ended"
-                with connections["default"].cursor() as cursor:
+                with connections[TENANT_DB].cursor() as cursor:
                     cursor.execute("SELECT 1")
         assert is_database_timeout(ended.value) or "idle-in-transaction" in str(ended.value)
-    connections["default"].close()
+    connections[TENANT_DB].close()
     assert limits() == ("30s", "1min")  # a fresh connection afterwards, with the configured limits
 
 
@@ -99,7 +99,7 @@ def test_maintenance_and_worker_limits_are_per_session_and_restored():
     assert limits() == ("30s", "1min")
     with session_limits(MAINTENANCE):
         assert limits() == ("0", "0")
-        connections["default"].close()
+        connections[TENANT_DB].close()
         assert limits() == ("0", "0")  # a connection opened inside the block too
     assert limits() == ("30s", "1min")
     with session_limits(WORKER):
@@ -108,15 +108,15 @@ def test_maintenance_and_worker_limits_are_per_session_and_restored():
 
 
 def test_migrations_run_as_the_owner_without_the_limits(django_db_blocker):
-    with django_db_blocker.unblock(), owner_credentials(["default"]):
-        with connections["default"].cursor() as cursor:
+    with django_db_blocker.unblock(), owner_credentials([TENANT_DB]):
+        with connections[TENANT_DB].cursor() as cursor:
             cursor.execute(
                 "SELECT current_user, current_setting('statement_timeout'), "
                 "current_setting('idle_in_transaction_session_timeout')"
             )
             user, statement, idle = cursor.fetchone()
     assert (statement, idle) == ("0", "0")
-    assert user != connections["default"].settings_dict["USER"]
+    assert user != connections[TENANT_DB].settings_dict["USER"]
     with django_db_blocker.unblock():
         assert limits() == ("30s", "1min")  # the application role again, with its limits
 

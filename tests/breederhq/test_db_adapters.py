@@ -11,12 +11,13 @@ from django.db import connections
 from psycopg.pq import Format
 from psycopg.types.datetime import TimestamptzLoader as PythonTimestamptzLoader
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.db_adapters import TIMESTAMPTZ_OID, fast_tz_loader, server_binding_cursor
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
-@pytest.mark.parametrize("alias", ["default", "marketplace"])
+@pytest.mark.parametrize("alias", [TENANT_DB, MARKETPLACE_DB])
 def test_every_connection_reads_timestamptz_with_the_fast_loader_and_djangos_result(alias):
     connection = connections[alias]
     with connection.cursor() as cursor:
@@ -49,7 +50,7 @@ def test_with_the_binary_package_the_parsing_is_not_the_python_loader():
 def test_the_server_binding_cursor_sends_the_values_apart_through_djangos_cursor():
     from django.test.utils import CaptureQueriesContext
 
-    connection = connections["default"]
+    connection = connections[TENANT_DB]
     sql = "SELECT %s::text || ' ' || %s::text AS greeting"
     seen = []
     with (
@@ -69,6 +70,6 @@ def test_the_server_binding_cursor_sends_the_values_apart_through_djangos_cursor
 def test_the_server_binding_cursor_raises_djangos_errors():
     from django.db import DataError
 
-    connection = connections["default"]
+    connection = connections[TENANT_DB]
     with pytest.raises(DataError), server_binding_cursor(connection) as cursor:
         cursor.execute("SELECT %s::int", ["not a number"])

@@ -8,7 +8,9 @@ import logging
 import pytest
 from django.core.management import call_command
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 
 
 def test_demo_data_logs_no_error_and_crossdb_check_is_clean(caplog, capsys):
@@ -26,13 +28,13 @@ def test_a_stuck_message_is_a_problem_unless_marked_as_a_demo_fault(capsys):
     from breederhq.crossdb_check import DEMO_FAULT_KEY
     from breederhq.models import OutboxMessage
 
-    OutboxMessage.objects.using("default").create(
-        topic="t.demo", target_db="marketplace", status="stuck", payload={DEMO_FAULT_KEY: "practice for support"}
+    OutboxMessage.objects.using(TENANT_DB).create(
+        topic="t.demo", target_db=MARKETPLACE_DB, status="stuck", payload={DEMO_FAULT_KEY: "practice for support"}
     )
     call_command("crossdb_check")
     assert "demo data, not a problem: outbox_message_stuck" in capsys.readouterr().out
-    OutboxMessage.objects.using("default").create(
-        topic="t.real", target_db="marketplace", status="stuck", payload={"id": 1}
+    OutboxMessage.objects.using(TENANT_DB).create(
+        topic="t.real", target_db=MARKETPLACE_DB, status="stuck", payload={"id": 1}
     )
     with pytest.raises(CommandError, match="1 problem"):
         call_command("crossdb_check")

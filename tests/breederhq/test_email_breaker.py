@@ -14,12 +14,12 @@ import requests
 from django.db import connections
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.email import email_enqueue, email_send
 from breederhq.email_breaker import email_breaker, email_provider_status, is_provider_outage
 from breederhq.health import platform_health
 from breederhq.models import OutboundEmail
 from breederhq.tasks import send_due_emails
-from config.database_routing import DATABASE_ALIASES
 from tests.fakes.email_backend import delivered, provider_calls
 from tests.waiting import wait_until
 
@@ -45,7 +45,7 @@ def provider(settings, tmp_path, monkeypatch):
 def enqueue(n: int) -> list[OutboundEmail]:
     return [
         email_enqueue(
-            using="default",
+            using=TENANT_DB,
             event_key=f"welcome:breaker:{i}",
             template="welcome",
             to=[f"user{i}@example.test"],
@@ -56,12 +56,12 @@ def enqueue(n: int) -> list[OutboundEmail]:
 
 
 def rows() -> dict[str, tuple[str, int]]:
-    return {e.event_key: (e.status, e.attempts) for e in OutboundEmail.objects.using("default").order_by("pk")}
+    return {e.event_key: (e.status, e.attempts) for e in OutboundEmail.objects.using(TENANT_DB).order_by("pk")}
 
 
 def make_all_due() -> None:
     """As if the backoffs had passed."""
-    OutboundEmail.objects.using("default").filter(status="queued").update(next_attempt_at=timezone.now())
+    OutboundEmail.objects.using(TENANT_DB).filter(status="queued").update(next_attempt_at=timezone.now())
 
 
 def pass_the_open_period() -> None:
@@ -75,14 +75,14 @@ def pass_the_open_period() -> None:
 def open_the_breaker() -> list[OutboundEmail]:
     emails = enqueue(FAIL_MAX)
     for email in emails:
-        email_send(using="default", pk=email.pk)
+        email_send(using=TENANT_DB, pk=email.pk)
     assert email_provider_status()["state"] == "open"
     return emails
 
 
 def test_repeated_outages_open_the_breaker_and_emails_wait_queued(provider):
     emails = enqueue(6)
-    results = [email_send(using="default", pk=e.pk) for e in emails]
+    results = [email_send(using=TENANT_DB, pk=e.pk) for e in emails]
     # The first FAIL_MAX reached the provider and failed; then it stopped being called.
     assert provider_calls(provider) == FAIL_MAX
     status = email_provider_status()
@@ -108,19 +108,19 @@ def test_repeated_outages_open_the_breaker_and_emails_wait_queued(provider):
 def test_the_probe_closes_it_when_the_provider_recovers_and_each_email_goes_once(provider):
     open_the_breaker()
     late = enqueue(FAIL_MAX + 2)[FAIL_MAX:]  # two more, refused while it is open
-    assert all(getattr(email_send(using="default", pk=e.pk), "waiting_for_provider", False) for e in late)
+    assert all(getattr(email_send(using=TENANT_DB, pk=e.pk), "waiting_for_provider", False) for e in late)
     (provider / "down").unlink()  # the provider is back
     pass_the_open_period()
     make_all_due()
     # The sweep enqueues one email only, the probe...
     assert send_due_emails.apply().get()["default"] == 1
-    first = OutboundEmail.objects.using("default").order_by("pk").first()
-    assert email_send(using="default", pk=first.pk).status == "sent"
+    first = OutboundEmail.objects.using(TENANT_DB).order_by("pk").first()
+    assert email_send(using=TENANT_DB, pk=first.pk).status == "sent"
     assert email_provider_status()["state"] == "closed"
     # ...and once it has closed, all of them.
     assert send_due_emails.apply().get()["default"] == FAIL_MAX + 1
-    for row in OutboundEmail.objects.using("default").filter(status="queued"):
-        assert email_send(using="default", pk=row.pk).status == "sent"
+    for row in OutboundEmail.objects.using(TENANT_DB).filter(status="queued"):
+        assert email_send(using=TENANT_DB, pk=row.pk).status == "sent"
     assert {status for status, _ in rows().values()} == {"sent"} and len(rows()) == FAIL_MAX + 2
     sent_events = [m["headers"]["X-BreederHQ-Event"] for m in delivered(provider)]
     assert sorted(sent_events) == sorted(rows())  # each email exactly once
@@ -134,13 +134,13 @@ def test_a_failed_probe_opens_it_again(provider):
     pass_the_open_period()
     opened_at = email_provider_status()["opened_at"]
     make_all_due()
-    probe = email_send(using="default", pk=emails[0].pk)
+    probe = email_send(using=TENANT_DB, pk=emails[0].pk)
     assert (probe.status, probe.attempts) == ("queued", 2)
     assert probe.last_error == "ConnectionError: simulated provider outage (down)"
     status = email_provider_status()
     assert status["state"] == "open" and status["opened_at"] > opened_at
     # Right after, everything waits again.
-    assert getattr(email_send(using="default", pk=emails[1].pk), "waiting_for_provider", False)
+    assert getattr(email_send(using=TENANT_DB, pk=emails[1].pk), "waiting_for_provider", False)
     assert provider_calls(provider) == FAIL_MAX + 1
 
 
@@ -155,16 +155,16 @@ def test_only_one_probe_at_a_time(provider, monkeypatch):
 
     def probe():
         try:
-            outcome["probe"] = email_send(using="default", pk=emails[0].pk).status
+            outcome["probe"] = email_send(using=TENANT_DB, pk=emails[0].pk).status
         finally:
-            connections["default"].close()
+            connections[TENANT_DB].close()
 
     thread = threading.Thread(target=probe)
     thread.start()
     try:
         assert wait_until((provider / "entered").exists, timeout=30, interval=0.05)
         # While the probe is out, another worker's email is not claimed and the provider not called.
-        other = email_send(using="default", pk=emails[1].pk)
+        other = email_send(using=TENANT_DB, pk=emails[1].pk)
         assert getattr(other, "waiting_for_provider", False) and (other.status, other.attempts) == ("queued", 1)
         assert provider_calls(provider) == FAIL_MAX + 1
     finally:
@@ -173,7 +173,7 @@ def test_only_one_probe_at_a_time(provider, monkeypatch):
     assert outcome["probe"] == "sent"
     assert email_provider_status()["state"] == "closed"
     make_all_due()
-    assert email_send(using="default", pk=emails[1].pk).status == "sent"
+    assert email_send(using=TENANT_DB, pk=emails[1].pk).status == "sent"
     assert len(delivered(provider)) == 2
 
 
@@ -192,7 +192,7 @@ def test_the_breaker_opened_by_a_worker_process_holds_for_every_process(provider
     assert email_provider_status()["state"] == "open"
     later = enqueue(4)[2:]
     for email in later:  # refused here, in this process, without calling the provider
-        assert getattr(email_send(using="default", pk=email.pk), "waiting_for_provider", False)
+        assert getattr(email_send(using=TENANT_DB, pk=email.pk), "waiting_for_provider", False)
     time.sleep(1)  # the worker's messages for them, refused there too
     assert provider_calls(provider) == 2
     assert set(rows().values()) == {("queued", 1), ("queued", 0)}
@@ -228,5 +228,5 @@ def test_redis_down_sends_without_the_breaker(provider, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     email_breaker.cache_clear()
     assert email_provider_status()["state"] == "unknown"
-    assert email_send(using="default", pk=email.pk).status == "sent"
+    assert email_send(using=TENANT_DB, pk=email.pk).status == "sent"
     assert len(delivered(provider)) == 1

@@ -12,9 +12,9 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import connections, transaction
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.email import email_enqueue, email_send, emails_due
 from breederhq.models import OutboundEmail
-from config.database_routing import DATABASE_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 seen_during_call: list = []
@@ -26,9 +26,9 @@ class PeekingBackend(LocmemBackend):
     def send_messages(self, messages):
         def peek():
             try:
-                with transaction.atomic(using="default"):
+                with transaction.atomic(using=TENANT_DB):
                     row = (
-                        OutboundEmail.objects.using("default")
+                        OutboundEmail.objects.using(TENANT_DB)
                         .select_for_update(nowait=True)
                         .get(event_key="welcome:peek")
                     )
@@ -36,7 +36,7 @@ class PeekingBackend(LocmemBackend):
             except Exception as exc:  # a lock held by the sender would land here
                 seen_during_call.append(exc)
             finally:
-                connections["default"].close()
+                connections[TENANT_DB].close()
 
         thread = threading.Thread(target=peek)
         thread.start()
@@ -55,7 +55,7 @@ class DeduplicatingBackend(LocmemBackend):
 
 def enqueue(key: str) -> OutboundEmail:
     return email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key=key,
         template="welcome",
         to=["ada@example.test"],
@@ -67,7 +67,7 @@ def test_the_claim_is_committed_and_the_row_unlocked_during_the_provider_call(se
     settings.EMAIL_BACKEND = f"{__name__}.PeekingBackend"
     seen_during_call.clear()
     email = enqueue("welcome:peek")
-    sent = email_send(using="default", pk=email.pk)
+    sent = email_send(using=TENANT_DB, pk=email.pk)
     assert len(seen_during_call) == 1 and not isinstance(seen_during_call[0], Exception), seen_during_call
     status, key, given_to_provider = seen_during_call[0]
     assert status == "sending" and key == given_to_provider and key.startswith("welcome:peek:")
@@ -76,7 +76,7 @@ def test_the_claim_is_committed_and_the_row_unlocked_during_the_provider_call(se
 
 def abandon_claim(email: OutboundEmail, *, seconds_ago: int) -> None:
     """What a worker that died after claiming leaves behind."""
-    OutboundEmail.objects.using("default").filter(pk=email.pk).update(
+    OutboundEmail.objects.using(TENANT_DB).filter(pk=email.pk).update(
         status="sending",
         attempts=1,
         attempt_key=f"{email.event_key}:dead",
@@ -88,8 +88,8 @@ def test_a_fresh_claim_is_left_to_its_worker(settings):
     settings.EMAIL_BACKEND = f"{__name__}.DeduplicatingBackend"
     email = enqueue("welcome:fresh")
     abandon_claim(email, seconds_ago=1)
-    assert email.pk not in emails_due(using="default")
-    assert email_send(using="default", pk=email.pk).status == "sending"
+    assert email.pk not in emails_due(using=TENANT_DB)
+    assert email_send(using=TENANT_DB, pk=email.pk).status == "sending"
     assert mail.outbox == []
 
 
@@ -98,8 +98,8 @@ def test_a_stale_claim_is_sent_again_with_the_same_key_when_the_provider_dedupli
     DeduplicatingBackend.keys.clear()
     email = enqueue("welcome:stale")
     abandon_claim(email, seconds_ago=settings.EMAIL_SENDING_STALE_SECONDS + 5)
-    assert email.pk in emails_due(using="default")  # the sweep finds it
-    sent = email_send(using="default", pk=email.pk)
+    assert email.pk in emails_due(using=TENANT_DB)  # the sweep finds it
+    sent = email_send(using=TENANT_DB, pk=email.pk)
     assert (sent.status, sent.attempts, sent.attempt_key) == ("sent", 1, "welcome:stale:dead")
     assert DeduplicatingBackend.keys == ["welcome:stale:dead"]
 
@@ -108,8 +108,8 @@ def test_a_stale_claim_becomes_delivery_unknown_when_the_provider_cannot_dedupli
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     email = enqueue("welcome:unknown")
     abandon_claim(email, seconds_ago=settings.EMAIL_SENDING_STALE_SECONDS + 5)
-    row = email_send(using="default", pk=email.pk)
+    row = email_send(using=TENANT_DB, pk=email.pk)
     assert row.status == "delivery_unknown" and "died" in row.last_error
     assert mail.outbox == []
-    assert email.pk not in emails_due(using="default")
-    assert email_send(using="default", pk=email.pk).status == "delivery_unknown"  # and it stays so
+    assert email.pk not in emails_due(using=TENANT_DB)
+    assert email_send(using=TENANT_DB, pk=email.pk).status == "delivery_unknown"  # and it stays so

@@ -9,9 +9,9 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.email import email_enqueue, email_resend, email_send, emails_due
 from breederhq.models import OutboundEmail
-from config.database_routing import DATABASE_ALIASES
 from tests.fakes.email_backend import delivered
 from tests.waiting import wait_until
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 CONTEXT = {"name": "Ada", "url": "https://breederhq.test/welcome"}
 
 
-def enqueue(key="welcome:1", using="default"):
+def enqueue(key="welcome:1", using=TENANT_DB):
     return email_enqueue(using=using, event_key=key, template="welcome", to=["ada@example.test"], context=CONTEXT)
 
 
@@ -27,7 +27,7 @@ def test_enqueue_renders_text_and_html_and_is_idempotent_per_event():
     first = enqueue()
     again = enqueue()
     assert first.pk == again.pk
-    assert OutboundEmail.objects.using("default").count() == 1
+    assert OutboundEmail.objects.using(TENANT_DB).count() == 1
     assert first.subject == "Welcome to BreederHQ, Ada"
     assert "Your BreederHQ account is ready: https://breederhq.test/welcome" in first.text_body
     assert '<a href="https://breederhq.test/welcome">' in first.html_body
@@ -36,7 +36,7 @@ def test_enqueue_renders_text_and_html_and_is_idempotent_per_event():
 
 def test_the_subject_and_text_read_as_written_and_only_the_html_is_escaped():
     email = email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key="invoice_sent:escape",
         template="invoice_sent",
         to=["maya@example.test"],
@@ -48,22 +48,22 @@ def test_the_subject_and_text_read_as_written_and_only_the_html_is_escaped():
 
 
 def test_an_email_lives_in_the_database_of_its_event():
-    enqueue(using="marketplace")
-    assert OutboundEmail.objects.using("marketplace").count() == 1
-    assert OutboundEmail.objects.using("default").count() == 0
+    enqueue(using=MARKETPLACE_DB)
+    assert OutboundEmail.objects.using(MARKETPLACE_DB).count() == 1
+    assert OutboundEmail.objects.using(TENANT_DB).count() == 0
 
 
 def test_an_event_rolled_back_leaves_no_email():
-    with pytest.raises(RuntimeError), transaction.atomic(using="default"):
+    with pytest.raises(RuntimeError), transaction.atomic(using=TENANT_DB):
         enqueue()
         raise RuntimeError("the event failed")
-    assert not OutboundEmail.objects.using("default").exists()
+    assert not OutboundEmail.objects.using(TENANT_DB).exists()
 
 
 def test_send_delivers_once_with_both_parts():
     email = enqueue()
-    email_send(using="default", pk=email.pk)
-    email_send(using="default", pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["ada@example.test"]
@@ -80,23 +80,23 @@ def test_failures_back_off_then_give_up_and_support_can_resend(settings, tmp_pat
     monkeypatch.setenv("FLAKY_EMAIL_DIR", str(tmp_path))
     monkeypatch.setenv("FLAKY_EMAIL_FAILURES", "2")
     email = enqueue()
-    email = email_send(using="default", pk=email.pk)
+    email = email_send(using=TENANT_DB, pk=email.pk)
     assert (email.status, email.attempts) == ("queued", 1)
     assert email.last_error == "ConnectionError: simulated provider outage #1"
-    assert email.pk not in emails_due(using="default")  # backing off
-    email = email_send(using="default", pk=email.pk)
+    assert email.pk not in emails_due(using=TENANT_DB)  # backing off
+    email = email_send(using=TENANT_DB, pk=email.pk)
     assert (email.status, email.attempts, email.next_attempt_at) == ("failed", 2, None)
     assert delivered(tmp_path) == []
-    email_resend(using="default", pk=email.pk)
-    email = email_send(using="default", pk=email.pk)
+    email_resend(using=TENANT_DB, pk=email.pk)
+    email = email_send(using=TENANT_DB, pk=email.pk)
     assert email.status == "sent"
     assert len(delivered(tmp_path)) == 1
 
 
 def test_redis_down_when_the_event_happens_loses_nothing(redis_broker_down):
     email = enqueue()
-    assert email.pk in emails_due(using="default")
-    email_send(using="default", pk=email.pk)
+    assert email.pk in emails_due(using=TENANT_DB)
+    email_send(using=TENANT_DB, pk=email.pk)
     assert len(mail.outbox) == 1
 
 
@@ -148,7 +148,7 @@ def test_a_real_worker_sends_after_two_provider_failures_exactly_once(start_cele
     )
     email = enqueue()
     wait_until(
-        lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent", timeout=40, interval=0.2
+        lambda: OutboundEmail.objects.using(TENANT_DB).get(pk=email.pk).status == "sent", timeout=40, interval=0.2
     )
     email.refresh_from_db()
     assert (email.status, email.attempts) == ("sent", 3)

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connections
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from tenant_app.models import Contact
 from tests.api.conftest import bearer, send_json
 from tests.factories.tenant import TenantFactory
@@ -50,7 +50,7 @@ def test_redis_down_is_named(client, settings):
 
 @pytest.fixture
 def marketplace_database_unreachable():
-    connection = connections["marketplace"]
+    connection = connections[MARKETPLACE_DB]
     saved = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict.update(HOST="127.0.0.1", PORT="1")

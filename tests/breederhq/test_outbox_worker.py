@@ -4,10 +4,10 @@ and the beat sweep task picks up what a failure in the worker (or a lost hand-ov
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.models import AppliedMessage, OutboxMessage
 from breederhq.outbox import RelayOutcome
 from breederhq.tasks import outbox_relay_due_task
-from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app.flows import FLOWS, assert_exactly_once_and_clean
 from tests.waiting import wait_until
 

@@ -31,6 +31,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.db_roles import ensure_roles
 from breederhq.pitr import (
     PitrError,
@@ -45,7 +46,6 @@ from breederhq.pitr import (
     run_tool,
     take_base_backup,
 )
-from config.database_routing import DATABASE_ALIASES
 from tests.crossdb_app.factories import InvoiceFactory, TransactionFactory
 from tests.waiting import wait_until
 
@@ -311,8 +311,8 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
     clusters.append(early)
     restore_from_archive(backups_dir, archive_dir, history.before_a, early.data_dir)
     early.start(timeout=60)
-    assert early.sql(connections["default"].settings_dict["NAME"], "SELECT count(*) FROM crossdb_test_invoices") == "0"
-    urls = {"default": app_urls(early)["default"], "marketplace": app_urls(restored)["marketplace"]}
+    assert early.sql(connections[TENANT_DB].settings_dict["NAME"], "SELECT count(*) FROM crossdb_test_invoices") == "0"
+    urls = {TENANT_DB: app_urls(early)["default"], MARKETPLACE_DB: app_urls(restored)["marketplace"]}
     mixed = crossdb_check_process(urls, base_dir=Path(settings.BASE_DIR), args=("--json",))
     assert mixed.returncode == 1, mixed.stderr
     invoice_a, transaction_a = history.a

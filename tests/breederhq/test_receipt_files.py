@@ -10,6 +10,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import DataError
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice
@@ -19,7 +20,7 @@ from tenant_app.models import Invoice, PaymentConfirmationAudit
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.jobs.publish_later import wait_until_published
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from tenant_app.models import Invoice
 from tests.api.conftest import bearer, send_json
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
@@ -108,7 +108,7 @@ def test_an_invoice_send_with_redis_silent_answers_without_waiting_and_the_sweep
     assert response.status_code == 200, response.content
     with tenant_context(kennel.pk):
         assert Invoice.objects.get(pk=invoice.pk).status == "sent"  # committed
-    email = OutboundEmail.objects.using("default").get(template="invoice_sent")
+    email = OutboundEmail.objects.using(TENANT_DB).get(template="invoice_sent")
     assert email.status == "queued"
     assert wait_until_published(60)
     # The publish was tried (off the request) and every broker connection outlived the request.
@@ -121,7 +121,7 @@ def test_an_invoice_send_with_redis_silent_answers_without_waiting_and_the_sweep
     app._after_fork()
     app.conf.broker_url = f"redis://{_redis_host_port()}/0"
     assert send_due_emails()["default"] == 1
-    assert wait_until(lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent", timeout=60)
+    assert wait_until(lambda: OutboundEmail.objects.using(TENANT_DB).get(pk=email.pk).status == "sent", timeout=60)
 
 
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
@@ -132,10 +132,10 @@ def test_every_enqueue_after_commit_goes_through_the_publisher_thread(silent_bro
     from breederhq.models import OutboxMessage
     from breederhq.outbox import outbox_enqueue
 
-    with transaction.atomic(using="marketplace"):
-        outbox_enqueue(using="marketplace", topic="crossdb_test.transaction_cancelled", payload={"id": 0})
+    with transaction.atomic(using=MARKETPLACE_DB):
+        outbox_enqueue(using=MARKETPLACE_DB, topic="crossdb_test.transaction_cancelled", payload={"id": 0})
         email_enqueue(
-            using="marketplace",
+            using=MARKETPLACE_DB,
             event_key="silent:1",
             template="welcome",
             to=["a@example.test"],
@@ -144,8 +144,8 @@ def test_every_enqueue_after_commit_goes_through_the_publisher_thread(silent_bro
     silent_broker.request_done.set()
     assert wait_until_published(60)
     assert silent_broker.connections and all(silent_broker.connections)
-    assert OutboundEmail.objects.using("marketplace").get(event_key="silent:1").status == "queued"
-    assert OutboxMessage.objects.using("marketplace").get().status == "pending"  # the sweep relays it
+    assert OutboundEmail.objects.using(MARKETPLACE_DB).get(event_key="silent:1").status == "queued"
+    assert OutboxMessage.objects.using(MARKETPLACE_DB).get().status == "pending"  # the sweep relays it
 
 
 def test_nothing_outside_a_worker_publishes_a_task_itself():

@@ -8,6 +8,7 @@ import pytest
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.db_roles import grant_app_role, owner_credentials
 from marketplace_app import services
 from marketplace_app.models import MarketplaceInvoice
@@ -16,8 +17,8 @@ from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.factories.tenant import UserFactory
 
 PREVIOUS = {
-    "default": ("tenant_app", "0015_invoice_documents"),
-    "marketplace": ("marketplace_app", "0019_marketplace_invoice_refunds_by_stripe_refund_id"),
+    TENANT_DB: ("tenant_app", "0015_invoice_documents"),
+    MARKETPLACE_DB: ("marketplace_app", "0019_marketplace_invoice_refunds_by_stripe_refund_id"),
 }
 
 
@@ -35,7 +36,7 @@ def _columns(alias: str, table: str) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_forward_from_the_previous_schema_keeps_every_row_and_then_soft_deletes():
     user = UserFactory()
     tx = make_transaction(ProviderFactory(), amount_cents=2500)
@@ -43,9 +44,9 @@ def test_forward_from_the_previous_schema_keeps_every_row_and_then_soft_deletes(
     try:
         for alias, target in PREVIOUS.items():
             _migrate(alias, target)
-        assert "deleted_at" not in _columns("default", "users")
-        assert "deleted_at" not in _columns("marketplace", "marketplace_invoices")
-        with connections["marketplace"].cursor() as cursor:
+        assert "deleted_at" not in _columns(TENANT_DB, "users")
+        assert "deleted_at" not in _columns(MARKETPLACE_DB, "marketplace_invoices")
+        with connections[MARKETPLACE_DB].cursor() as cursor:
             cursor.execute("SELECT status, total_cents FROM marketplace_invoices WHERE id = %s", [invoice.pk])
             assert cursor.fetchone() == ("draft", 2500)
     finally:
@@ -53,7 +54,7 @@ def test_forward_from_the_previous_schema_keeps_every_row_and_then_soft_deletes(
             _migrate(alias, "latest")
     assert User.objects.get(pk=user.pk).deleted_at is None
     assert MarketplaceInvoice.objects.get(pk=invoice.pk).deleted_at is None
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(
             "SELECT convalidated FROM pg_constraint WHERE conname = 'marketplace_invoices_only_draft_or_void_deleted'"
         )

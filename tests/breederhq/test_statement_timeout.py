@@ -10,6 +10,7 @@ import pytest
 from django.db import OperationalError, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.db_adapters import server_binding_cursor
 from breederhq.statement_timeout import is_statement_timeout, statement_time_limit
 from marketplace_app.models import Provider
@@ -17,9 +18,9 @@ from tests.factories.marketplace import ProviderFactory
 from tests.locks import table_locked
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
-ALIAS = "marketplace"
+ALIAS = MARKETPLACE_DB
 
 IN_AUTOCOMMIT_OR_A_TRANSACTION = pytest.mark.parametrize(
     "in_transaction",
@@ -27,7 +28,7 @@ IN_AUTOCOMMIT_OR_A_TRANSACTION = pytest.mark.parametrize(
         pytest.param(
             False,
             id="autocommit, as the API reads",
-            marks=pytest.mark.django_db(databases=["default", "marketplace"], transaction=True),
+            marks=pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True),
         ),
         pytest.param(True, id="inside a caller's transaction"),
     ],
@@ -153,7 +154,7 @@ def test_a_limited_block_only_reads():
         Provider.objects.using(ALIAS).filter(business_name="nobody").update(description="x")
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_inside_a_transaction_the_block_leaves_no_savepoint_limit_or_error_behind():
     before = current_timeout()
     with transaction.atomic(using=ALIAS), CaptureQueriesContext(connections[ALIAS]) as logged:

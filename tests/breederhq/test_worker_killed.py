@@ -6,9 +6,9 @@ import signal
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.email import email_enqueue
 from breederhq.models import OutboundEmail
-from config.database_routing import DATABASE_ALIASES
 from tests.fakes.email_backend import delivered
 from tests.waiting import wait_until
 
@@ -35,7 +35,7 @@ def kill(worker) -> None:
 
 
 def status(email) -> str:
-    return OutboundEmail.objects.using("default").get(pk=email.pk).status
+    return OutboundEmail.objects.using(TENANT_DB).get(pk=email.pk).status
 
 
 def test_killed_after_the_provider_accepted_is_retried_with_the_same_key_and_delivered_once(
@@ -43,7 +43,7 @@ def test_killed_after_the_provider_accepted_is_retried_with_the_same_key_and_del
 ):
     first = start_celery_worker(**environment(tmp_path, "IdempotentFileBackend", FLAKY_EMAIL_HOLD_AFTER="1"))
     email = email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key="welcome:killed",
         template="welcome",
         to=["ada@example.test"],
@@ -72,7 +72,7 @@ def test_without_provider_idempotency_a_killed_send_becomes_delivery_unknown_not
 ):
     first = start_celery_worker(**environment(tmp_path, "FlakyFileBackend", **{hold: "1"}))
     email = email_enqueue(
-        using="default",
+        using=TENANT_DB,
         event_key="welcome:unknown",
         template="welcome",
         to=["ada@example.test"],

@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 

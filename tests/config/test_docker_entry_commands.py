@@ -23,13 +23,14 @@ import pytest
 import yaml
 from django.db import connections
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from tests.waiting import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DEADLINE_SECONDS = 120  # a bound on waiting for a process to come up, never an assertion on speed
 
 pytestmark = [
-    pytest.mark.django_db(databases=["default", "marketplace"], transaction=True),
+    pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True),
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run commands as another user"),
 ]
 
@@ -138,8 +139,8 @@ def service_env(app_copy):
     prefix = f"docker-test-{uuid.uuid4().hex[:8]}"
     environment.update(
         SECRET_KEY="docker-entry-test-" + "x1y2z3" * 10,
-        TENANT_DATABASE_URL=_url("default"),
-        MARKETPLACE_DATABASE_URL=_url("marketplace"),
+        TENANT_DATABASE_URL=_url(TENANT_DB),
+        MARKETPLACE_DATABASE_URL=_url(MARKETPLACE_DB),
         REDIS_URL=os.environ["REDIS_URL"],
         CELERY_KEY_PREFIX=f"{prefix}:",
         CACHE_KEY_PREFIX=prefix,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SERVICE_VARIABLES = ("TENANT_DATABASE_URL", "MARKETPLACE_DATABASE_URL", "REDIS_URL", "DATABASE_ADMIN_URL")
 
@@ -69,8 +71,8 @@ def test_manage_py_without_urls_uses_the_embedded_services(local_dir):
     probe = manage(local_dir, "shell", "-c", PROBE)
     assert probe.returncode == 0, probe.stderr
     lines = dict(line.split(" ", 1) for line in probe.stdout.splitlines() if " " in line)
-    assert lines["default"] == "breederhq_app breederhq_tenant"
-    assert lines["marketplace"] == "breederhq_marketplace"
+    assert lines[TENANT_DB] == "breederhq_app breederhq_tenant"
+    assert lines[MARKETPLACE_DB] == "breederhq_marketplace"
     # The embedded server's Unix socket (postmaster.pid's fifth line), not 127.0.0.1:5432.
     socket_dir = (
         (local_dir / "postgres" / "postmaster.pid").read_text().splitlines()[4]

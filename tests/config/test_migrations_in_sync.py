@@ -8,7 +8,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 
 
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES))

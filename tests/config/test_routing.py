@@ -4,8 +4,9 @@ import pytest
 from django.apps import apps
 from django.db import connections
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.routing import DatabaseRouter, UnroutedModelError, database_for_app, databases_holding
-from config.database_routing import APP_DATABASES, DATABASE_ALIASES, EVERY_DATABASE
+from config.database_routing import APP_DATABASES, EVERY_DATABASE
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -53,12 +54,12 @@ def test_an_app_missing_from_the_table_is_refused_loudly():
 def test_user_model_routes_to_the_tenant_database():
     user_model = apps.get_model("tenant_app", "User")
     router = DatabaseRouter()
-    assert router.db_for_read(user_model) == "default"
-    assert router.db_for_write(user_model) == "default"
-    assert router.allow_migrate("default", "tenant_app") is True
-    assert router.allow_migrate("marketplace", "tenant_app") is False
-    assert router.allow_migrate("marketplace", "marketplace_app") is True
-    assert router.allow_migrate("default", "marketplace_app") is False
+    assert router.db_for_read(user_model) == TENANT_DB
+    assert router.db_for_write(user_model) == TENANT_DB
+    assert router.allow_migrate(TENANT_DB, "tenant_app") is True
+    assert router.allow_migrate(MARKETPLACE_DB, "tenant_app") is False
+    assert router.allow_migrate(MARKETPLACE_DB, "marketplace_app") is True
+    assert router.allow_migrate(TENANT_DB, "marketplace_app") is False
 
 
 def test_per_database_core_migrates_into_both():
@@ -71,11 +72,11 @@ def test_relations_across_databases_are_refused():
     user_model = apps.get_model("tenant_app", "User")
     router = DatabaseRouter()
     tenant_side = user_model(username="a")
-    tenant_side._state.db = "default"
+    tenant_side._state.db = TENANT_DB
     other = user_model(username="b")
-    other._state.db = "marketplace"
+    other._state.db = MARKETPLACE_DB
     assert router.allow_relation(tenant_side, other) is False
-    other._state.db = "default"
+    other._state.db = TENANT_DB
     assert router.allow_relation(tenant_side, other) is True
 
 
@@ -83,7 +84,7 @@ def test_per_database_proxies_route_to_their_database():
     from breederhq.models import MarketplaceDbOutboundEmail, OutboundEmail, TenantDbOutboundEmail
 
     router = DatabaseRouter()
-    assert router.db_for_read(TenantDbOutboundEmail) == "default"
-    assert router.db_for_write(MarketplaceDbOutboundEmail) == "marketplace"
+    assert router.db_for_read(TenantDbOutboundEmail) == TENANT_DB
+    assert router.db_for_write(MarketplaceDbOutboundEmail) == MARKETPLACE_DB
     with pytest.raises(UnroutedModelError, match="name one with .using"):
         router.db_for_read(OutboundEmail)

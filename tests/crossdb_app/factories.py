@@ -1,6 +1,7 @@
 import factory
 from factory.django import DjangoModelFactory
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from tests.crossdb_app.marketplace_side.models import MarketplaceInvoice, Member, Transaction
 from tests.crossdb_app.tenant_side.models import Contact, Invoice
 
@@ -8,7 +9,7 @@ from tests.crossdb_app.tenant_side.models import Contact, Invoice
 class InvoiceFactory(DjangoModelFactory):
     class Meta:
         model = Invoice
-        database = "default"
+        database = TENANT_DB
 
     total_cents = 10_000
 
@@ -16,7 +17,7 @@ class InvoiceFactory(DjangoModelFactory):
 class MemberFactory(DjangoModelFactory):
     class Meta:
         model = Member
-        database = "marketplace"
+        database = MARKETPLACE_DB
 
     email = factory.Sequence(lambda n: f"member{n}@example.test")
 
@@ -24,7 +25,7 @@ class MemberFactory(DjangoModelFactory):
 class ContactFactory(DjangoModelFactory):
     class Meta:
         model = Contact
-        database = "default"
+        database = TENANT_DB
 
     name = factory.Sequence(lambda n: f"Contact {n}")
     marketplace_member_id = None
@@ -33,13 +34,13 @@ class ContactFactory(DjangoModelFactory):
 class MarketplaceInvoiceFactory(DjangoModelFactory):
     class Meta:
         model = MarketplaceInvoice
-        database = "marketplace"
+        database = MARKETPLACE_DB
 
 
 class TransactionFactory(DjangoModelFactory):
     class Meta:
         model = Transaction
-        database = "marketplace"
+        database = MARKETPLACE_DB
 
     invoice_type = None
     invoice_id = None

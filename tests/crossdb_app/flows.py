@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AppliedMessage, CrossDbReference, OutboxMessage
 from tests.crossdb_app import services
 from tests.crossdb_app.factories import ContactFactory, InvoiceFactory, MemberFactory, TransactionFactory
@@ -27,7 +28,7 @@ class Flow:
 
 
 def effects(alias):
-    model = TenantEffect if alias == "default" else MarketplaceEffect
+    model = TenantEffect if alias == TENANT_DB else MarketplaceEffect
     return sorted(model.objects.using(alias).values_list("kind", "object_id"))
 
 
@@ -57,7 +58,7 @@ def arrange_member_erased():
 
 def contacts_unlinked(s):
     linked = Contact.objects.filter(pk__in=[c.pk for c in s["contacts"]], marketplace_member_id__isnull=False)
-    registered = CrossDbReference.objects.using("default").filter(target_id=s["member"].pk)
+    registered = CrossDbReference.objects.using(TENANT_DB).filter(target_id=s["member"].pk)
     bystander = Contact.objects.get(pk=s["bystander"].pk).marketplace_member_id == s["other"].pk
     return not linked.exists() and not registered.exists() and bystander
 
@@ -65,8 +66,8 @@ def contacts_unlinked(s):
 FLOWS = [
     Flow(
         "invoice_paid",
-        "default",
-        "marketplace",
+        TENANT_DB,
+        MARKETPLACE_DB,
         arrange_invoice_paid,
         act=lambda s: services.invoice_mark_paid(invoice_id=s["invoice"].pk),
         source_changed=lambda s: Invoice.objects.get(pk=s["invoice"].pk).status == "paid",
@@ -78,8 +79,8 @@ FLOWS = [
     ),
     Flow(
         "transaction_cancelled",
-        "marketplace",
-        "default",
+        MARKETPLACE_DB,
+        TENANT_DB,
         arrange_transaction_cancelled,
         act=lambda s: services.transaction_cancel(transaction_id=s["txn"].pk),
         source_changed=lambda s: Transaction.objects.get(pk=s["txn"].pk).status == "cancelled",
@@ -88,8 +89,8 @@ FLOWS = [
     ),
     Flow(
         "member_erased",
-        "marketplace",
-        "default",
+        MARKETPLACE_DB,
+        TENANT_DB,
         arrange_member_erased,
         act=lambda s: services.member_erase(member_id=s["member"].pk),
         source_changed=lambda s: Member.all_objects.get(pk=s["member"].pk).erased_at is not None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import factory
 
+from breederhq.databases import MARKETPLACE_DB
 from marketplace_app import services
 from marketplace_app.models import MarketplaceUser, Provider
 
@@ -12,7 +13,7 @@ from marketplace_app.models import MarketplaceUser, Provider
 class MarketplaceUserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = MarketplaceUser
-        database = "marketplace"
+        database = MARKETPLACE_DB
 
     email = factory.Sequence(lambda n: f"user{n}@example.test")
     display_name = factory.Sequence(lambda n: f"User {n}")
@@ -24,7 +25,7 @@ class ProviderFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Provider
-        database = "marketplace"
+        database = MARKETPLACE_DB
 
     class Params:
         breeder = factory.Trait(kind=Provider.Kind.BREEDER, tenant_id=factory.Sequence(lambda n: 1000 + n))

@@ -9,8 +9,8 @@ import copy
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.outbox import outbox_relay_due
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app.models import MarketplaceTransaction
 from tests.api.conftest import bearer, body, send_json
 from tests.api.test_breeder_sale_invoices import URL, breeder_and_sale
@@ -56,5 +56,5 @@ def test_the_breeders_refunds_show_on_the_purchase_once_each(fake_stripe):
     assert (seen["status"], seen["refunded_cents"]) == ("paid", 10_000)
     refund(80_000, "r-2")
     outbox_relay_due()
-    stored = MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk)
+    stored = MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk)
     assert (stored.status, stored.refunded_cents) == ("refunded", 90_000)

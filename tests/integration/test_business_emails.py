@@ -2,10 +2,10 @@
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import IllegalTransition
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as market
 from tenant_app import services as tenant
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory
@@ -14,7 +14,7 @@ from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory, m
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
 
-def emails(using="default"):
+def emails(using=TENANT_DB):
     return list(OutboundEmail.objects.using(using).order_by("id").values_list("template", "to"))
 
 
@@ -33,9 +33,9 @@ def test_the_invoice_lifecycle_emails_the_right_people():
         ("invoice_buyer_marked_paid", ["owner@kennel.test"]),
         ("invoice_payment_rejected", ["jamie@example.test"]),
     ]
-    sent = OutboundEmail.objects.using("default").get(template="invoice_sent")
+    sent = OutboundEmail.objects.using(TENANT_DB).get(template="invoice_sent")
     assert sent.subject == f"Sunny Kennels: invoice {invoice.invoice_number} (123.45 USD)"
-    rejected = OutboundEmail.objects.using("default").get(template="invoice_payment_rejected")
+    rejected = OutboundEmail.objects.using(TENANT_DB).get(template="invoice_payment_rejected")
     assert "Reason: nothing arrived" in rejected.text_body
 
 
@@ -63,11 +63,11 @@ def test_a_new_message_emails_the_other_participant_in_the_marketplace_database(
     provider = ProviderFactory()
     thread = market.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hello!", subject="Grooming")
     market.message_send(thread_id=thread.pk, sender_id=provider.user_id, body="Tuesday works.")
-    assert emails("marketplace") == [
+    assert emails(MARKETPLACE_DB) == [
         ("marketplace_new_message", [provider.user.email]),
         ("marketplace_new_message", ["bea@example.test"]),
     ]
-    assert emails("default") == []
+    assert emails(TENANT_DB) == []
 
 
 def test_the_marketplace_invoice_lifecycle_emails_buyer_and_provider():
@@ -83,7 +83,7 @@ def test_the_marketplace_invoice_lifecycle_emails_buyer_and_provider():
         expected_version=invoice.version,
     )
     market.marketplace_invoice_mark_paid(invoice_id=invoice.pk, source="manual")
-    assert emails("marketplace") == [
+    assert emails(MARKETPLACE_DB) == [
         ("invoice_sent", ["bea@example.test"]),
         ("invoice_buyer_marked_paid", [provider.user.email]),
         ("invoice_payment_confirmed", ["bea@example.test"]),
@@ -91,7 +91,7 @@ def test_the_marketplace_invoice_lifecycle_emails_buyer_and_provider():
         ("invoice_payment_receipt", ["bea@example.test"]),
         ("invoice_payment_received", [provider.user.email]),
     ]
-    sent = OutboundEmail.objects.using("marketplace").get(template="invoice_sent")
+    sent = OutboundEmail.objects.using(MARKETPLACE_DB).get(template="invoice_sent")
     assert sent.subject.startswith("Happy Paws: invoice ")
     assert "65.00 USD" in sent.subject
 
@@ -104,11 +104,11 @@ def test_redis_down_when_an_invoice_is_issued_loses_neither_invoice_nor_email(re
         contact = ContactFactory(tenant=kennel, email="jamie@example.test")
         invoice = tenant.invoice_send(invoice_id=make_invoice(contact=contact).pk)
     assert invoice.status == "sent"
-    email = OutboundEmail.objects.using("default").get(template="invoice_sent")
-    assert email.status == "queued" and email.pk in emails_due(using="default")
+    email = OutboundEmail.objects.using(TENANT_DB).get(template="invoice_sent")
+    assert email.status == "queued" and email.pk in emails_due(using=TENANT_DB)
     # Redis is back: the sweep's send goes out once.
-    email_send(using="default", pk=email.pk)
-    email_send(using="default", pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
+    email_send(using=TENANT_DB, pk=email.pk)
     from django.core import mail
 
     assert [m.to for m in mail.outbox] == [["jamie@example.test"]]

@@ -4,10 +4,10 @@ import pytest
 from django.core.management import call_command
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AppliedMessage, CrossDbReference, OutboxMessage
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as market
 from marketplace_app.models import MarketplaceTransaction, MarketplaceUser
 from tenant_app import services as tenant
@@ -42,8 +42,8 @@ def relay_all():
 
 def test_the_transaction_records_its_tenant_invoice_in_the_registry(breeder_sale):
     _kennel, _buyer, tx, invoice, _contact = breeder_sale
-    ref = CrossDbReference.objects.using("marketplace").get(source_table="marketplace_transactions", source_id=tx.pk)
-    assert (ref.target_db, ref.target_table, ref.target_id) == ("default", "invoices", invoice.pk)
+    ref = CrossDbReference.objects.using(MARKETPLACE_DB).get(source_table="marketplace_transactions", source_id=tx.pk)
+    assert (ref.target_db, ref.target_table, ref.target_id) == (TENANT_DB, "invoices", invoice.pk)
     assert run_crossdb_check()["problems"] == []
 
 
@@ -51,15 +51,15 @@ def test_tenant_invoice_paid_marks_the_marketplace_transaction_paid_once(breeder
     kennel, _buyer, tx, invoice, _contact = breeder_sale
     with tenant_context(kennel.pk):
         tenant.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="pay-1")
-    message = OutboxMessage.objects.using("default").get(topic="tenant.invoice_paid")
+    message = OutboxMessage.objects.using(TENANT_DB).get(topic="tenant.invoice_paid")
     assert message.payload == {"invoice_id": invoice.pk, "tenant_id": kennel.pk}
-    assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "invoiced"
+    assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "invoiced"
 
     relay_all()
     relay_all()  # a second sweep finds nothing to do
     tx.refresh_from_db()
     assert tx.status == "paid"
-    assert AppliedMessage.objects.using("marketplace").filter(message_id=message.message_id).count() == 1
+    assert AppliedMessage.objects.using(MARKETPLACE_DB).filter(message_id=message.message_id).count() == 1
     assert run_crossdb_check()["problems"] == []
 
 
@@ -91,12 +91,12 @@ def test_erasing_a_marketplace_user_unlinks_contacts_in_every_tenant(breeder_sal
     with tenant_context(other.pk):
         other_contact = ContactFactory(tenant=other, marketplace_user_id=buyer.pk)
     assert (
-        CrossDbReference.objects.using("default").filter(target_table="marketplace_users", target_id=buyer.pk).count()
+        CrossDbReference.objects.using(TENANT_DB).filter(target_table="marketplace_users", target_id=buyer.pk).count()
         == 2
     )
 
     market.marketplace_user_erase(user_id=buyer.pk)
-    erased = MarketplaceUser.all_objects.using("marketplace").get(pk=buyer.pk)
+    erased = MarketplaceUser.all_objects.using(MARKETPLACE_DB).get(pk=buyer.pk)
     assert (erased.display_name, erased.is_deleted) == ("Erased user", True)
     relay_all()
 
@@ -104,13 +104,13 @@ def test_erasing_a_marketplace_user_unlinks_contacts_in_every_tenant(breeder_sal
         with tenant_context(tenant_id):
             assert Contact.all_objects.get(pk=contact_id).marketplace_user_id is None
     assert (
-        not CrossDbReference.objects.using("default")
+        not CrossDbReference.objects.using(TENANT_DB)
         .filter(target_table="marketplace_users", target_id=buyer.pk)
         .exists()
     )
     # Erasing again changes nothing and sends nothing.
     market.marketplace_user_erase(user_id=buyer.pk)
-    assert OutboxMessage.objects.using("marketplace").filter(topic="marketplace.user_erased").count() == 1
+    assert OutboxMessage.objects.using(MARKETPLACE_DB).filter(topic="marketplace.user_erased").count() == 1
     assert run_crossdb_check()["problems"] == []
 
 
@@ -124,13 +124,13 @@ def test_paid_before_the_transaction_links_the_invoice_is_retried_not_lost():
         tenant.invoice_send(invoice_id=invoice.pk)
         tenant.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="early")
     assert outbox_relay_due() == {"retry": 1}
-    message = OutboxMessage.objects.using("default").get(topic="tenant.invoice_paid")
+    message = OutboxMessage.objects.using(TENANT_DB).get(topic="tenant.invoice_paid")
     assert "no marketplace transaction bills tenant invoice" in message.last_error
 
     market.transaction_attach_invoice(transaction_id=tx.pk, invoice_type="tenant", invoice_id=invoice.pk)
-    OutboxMessage.objects.using("default").filter(pk=message.pk).update(next_attempt_at=message.created_at)
+    OutboxMessage.objects.using(TENANT_DB).filter(pk=message.pk).update(next_attempt_at=message.created_at)
     relay_all()
-    assert MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid"
+    assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "paid"
 
 
 @pytest.mark.worker
@@ -139,7 +139,7 @@ def test_a_real_worker_relays_the_invoice_paid_flow(breeder_sale, celery_worker)
     with tenant_context(kennel.pk):
         tenant.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="pay-w")
     assert wait_until(
-        lambda: MarketplaceTransaction.objects.using("marketplace").get(pk=tx.pk).status == "paid",
+        lambda: MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=tx.pk).status == "paid",
         timeout=30,
         interval=0.2,
     )

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossDbReference
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app.lifecycle import provider_purge_deleted
 from marketplace_app.models import Provider
 from tenant_app.lifecycle import contact_purge_deleted
@@ -24,18 +24,18 @@ def test_only_old_unused_unreferenced_providers_are_purged():
     make_listing(idle)
     make_transaction(seller)
     for provider in (idle, seller, pointed_at):
-        Provider.all_objects.using("marketplace").filter(pk=provider.pk).update(deleted_at=LONG_AGO)
+        Provider.all_objects.using(MARKETPLACE_DB).filter(pk=provider.pk).update(deleted_at=LONG_AGO)
     recent.delete()
-    CrossDbReference.objects.using("default").create(
+    CrossDbReference.objects.using(TENANT_DB).create(
         source_table="stripe_connect_accounts",
         source_id=1,
         source_column="provider_id",
-        target_db="marketplace",
+        target_db=MARKETPLACE_DB,
         target_table="marketplace_providers",
         target_id=pointed_at.pk,
     )
     assert provider_purge_deleted() == [idle.pk]
-    remaining = set(Provider.all_objects.using("marketplace").values_list("pk", flat=True))
+    remaining = set(Provider.all_objects.using(MARKETPLACE_DB).values_list("pk", flat=True))
     assert remaining == {seller.pk, recent.pk, pointed_at.pk}
 
 

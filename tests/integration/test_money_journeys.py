@@ -28,8 +28,8 @@ import re
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import OutboundEmail
-from config.database_routing import DATABASE_ALIASES
 from tests.api.conftest import body, send_json
 from tests.fakes.stripe_server import signed_delivery, stripe_event
 from tests.payments_app.conftest import WEBHOOK_SECRET
@@ -82,7 +82,7 @@ class Person:
             expect=202,
         )
         email = (
-            OutboundEmail.objects.using("default").filter(template="account_verify_email", to=[self.email]).latest("id")
+            OutboundEmail.objects.using(TENANT_DB).filter(template="account_verify_email", to=[self.email]).latest("id")
         )
         code = re.search(r"code, if the app asks for it: (\S+)", email.text_body).group(1)
         self.call("post", API + "auth/verify-email/", {"token": code})

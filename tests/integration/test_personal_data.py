@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as market
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
@@ -58,7 +58,7 @@ def test_export_gathers_both_databases_and_is_audited(sam):
         str(buyer.pk),
     )
     # The cross-tenant read of the contacts names the staff member, not "a scheduled job".
-    read = CrossTenantQueryAudit.objects.using("default").get(query_type="system:personal_data_export")
+    read = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:personal_data_export")
     assert (read.user_id, read.target_tenant_id) == (sam.pk, 0)
 
 
@@ -119,6 +119,6 @@ def test_a_tenant_contact_is_exported_and_erased_across_both_databases():
             None,
         )
         assert Invoice.all_objects.get(pk=invoice.pk).total_cents == 3_000  # the ledger keeps its amounts
-    assert MarketplaceUser.all_objects.using("marketplace").get(pk=buyer.pk).display_name == "Erased user"
-    assert OutboxMessage.objects.using("marketplace").filter(topic="marketplace.user_erased").count() == 1
+    assert MarketplaceUser.all_objects.using(MARKETPLACE_DB).get(pk=buyer.pk).display_name == "Erased user"
+    assert OutboxMessage.objects.using(MARKETPLACE_DB).filter(topic="marketplace.user_erased").count() == 1
     assert StaffActionAudit.objects.filter(action="erase_personal_data", target_id=str(contact.pk)).exists()

@@ -25,8 +25,8 @@ import pytest
 from django.test import Client
 from PIL import Image
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.jobs.publish_later import wait_until_published
-from config.database_routing import DATABASE_ALIASES
 from tests.api.conftest import body, send_json
 from tests.fakes.email_backend import delivered
 from tests.waiting import wait_until

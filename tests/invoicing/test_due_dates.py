@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import ValidationFailed
 from breederhq.invoicing.due_dates import (
     check_due_date,
@@ -23,7 +24,7 @@ from tests.backoffice.conftest import work_on
 from tests.invoicing.test_lifecycle_both_kinds import DRIVERS
 from tests.staff import staff_login
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 CHANGELISTS = {
     "tenant_invoice": "admin:tenant_app_invoice_changelist",

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import DomainError
 from breederhq.invoicing.status import INVOICE_TRANSITIONS
 from breederhq.tenancy import tenant_context
@@ -24,7 +25,7 @@ from tenant_app.invoicing import TENANT_INVOICES
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 class TenantDriver:
@@ -178,7 +179,7 @@ class InvoiceActions(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self._atomics = [transaction.atomic(using=alias) for alias in ("default", "marketplace")]
+        self._atomics = [transaction.atomic(using=alias) for alias in (TENANT_DB, MARKETPLACE_DB)]
         for atomic in self._atomics:
             atomic.__enter__()
         self.driver = self.driver_class()
@@ -186,7 +187,7 @@ class InvoiceActions(RuleBasedStateMachine):
 
     def teardown(self):
         self.driver.close()
-        for alias, atomic in zip(("marketplace", "default"), reversed(self._atomics), strict=True):
+        for alias, atomic in zip((MARKETPLACE_DB, TENANT_DB), reversed(self._atomics), strict=True):
             transaction.set_rollback(True, using=alias)
             atomic.__exit__(None, None, None)
 

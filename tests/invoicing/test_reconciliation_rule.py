@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, ValidationFailed
 from breederhq.tenancy import tenant_context
 from marketplace_app import services as mservices
@@ -13,7 +14,7 @@ from tenant_app import services as tservices
 from tests.factories.marketplace import ProviderFactory, make_transaction
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def _tenant_invoice():

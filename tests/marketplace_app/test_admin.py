@@ -3,12 +3,13 @@
 import pytest
 from django.urls import reverse
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from demo.data import load_marketplace_demo_data
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction, Provider
 from tenant_app.models import User
 from tests.staff import staff_login
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture

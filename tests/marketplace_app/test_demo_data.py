@@ -2,6 +2,7 @@
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from demo.data import load_demo_data, load_marketplace_demo_data
 from marketplace_app.models import (
     MarketplaceInvoice,
@@ -16,7 +17,7 @@ from marketplace_app.models import (
 from marketplace_app.selectors import provider_stats_drift
 from tenant_app.models import User
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 MODELS = (
     MarketplaceUser,

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.db_roles import grant_app_role, owner_credentials
 from marketplace_app import services
 from marketplace_app.invoice_deletion import marketplace_invoice_delete
@@ -31,20 +32,20 @@ INSTANTS = [
 
 
 def _migrate(target) -> None:
-    with owner_credentials(["marketplace"]):
-        executor = MigrationExecutor(connections["marketplace"])
+    with owner_credentials([MARKETPLACE_DB]):
+        executor = MigrationExecutor(connections[MARKETPLACE_DB])
         executor.migrate([target] if target != "latest" else executor.loader.graph.leaf_nodes("marketplace_app"))
-        grant_app_role(using="marketplace")
+        grant_app_role(using=MARKETPLACE_DB)
 
 
 def _columns() -> set[str]:
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'marketplace_invoices'")
         return {row[0] for row in cursor.fetchall()}
 
 
 def _set_due_at(invoice_id: int, instant: str | None) -> None:
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("UPDATE marketplace_invoices SET due_at = %s::timestamptz WHERE id = %s", [instant, invoice_id])
 
 
@@ -59,7 +60,7 @@ def _invoices(count: int) -> list[int]:
     ]
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_forward_from_the_previous_schema_backfills_each_due_date_from_due_at():
     ids = _invoices(len(INSTANTS) + 1)
     marketplace_invoice_delete(invoice_id=ids[1], actor_label="test")  # a deleted draft is backfilled too
@@ -72,23 +73,23 @@ def test_forward_from_the_previous_schema_backfills_each_due_date_from_due_at():
         _set_due_at(ids[-1], "2031-06-15 12:00:00+00")
     finally:
         _migrate("latest")
-    stored = {i.pk: i for i in MarketplaceInvoice.all_objects.using("marketplace").filter(pk__in=ids)}
+    stored = {i.pk: i for i in MarketplaceInvoice.all_objects.using(MARKETPLACE_DB).filter(pk__in=ids)}
     assert [stored[i].due_date for i in ids] == [*(meant for _, meant in INSTANTS), date(2031, 6, 15)]
     assert stored[ids[0]].due_at == datetime(2030, 1, 31, 10, tzinfo=UTC)  # kept until the contract step
     assert stored[ids[1]].deleted_at is not None
     assert missing_due_dates() == 0
     # The invoices carry on: sent with their due date, the service writes both columns.
     services.marketplace_invoice_send(invoice_id=ids[0], expected_version=1)
-    assert MarketplaceInvoice.objects.using("marketplace").get(pk=ids[0]).due_date == date(2030, 1, 31)
+    assert MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=ids[0]).due_date == date(2030, 1, 31)
 
 
-@pytest.mark.django_db(databases=["marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[MARKETPLACE_DB], transaction=True)
 def test_the_command_backfills_rows_an_older_release_wrote_in_batches_and_keeps_set_dates():
     ids = _invoices(5)
     # An older release still running during the rollout writes only due_at.
     for invoice_id in ids[:3]:
         _set_due_at(invoice_id, "2030-03-01 22:00:00-03:00")
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(
             "UPDATE marketplace_invoices SET due_at = '2030-05-05 00:00:00+00', due_date = '2030-05-05' WHERE id = %s",
             [ids[3]],
@@ -97,7 +98,7 @@ def test_the_command_backfills_rows_an_older_release_wrote_in_batches_and_keeps_
     first = backfill_batch(after_id=0, batch_size=2)
     assert first == (ids[1], 2)
     call_command("backfill_invoice_due_dates", "--batch-size", "2")
-    dates = dict(MarketplaceInvoice.objects.using("marketplace").filter(pk__in=ids).values_list("id", "due_date"))
+    dates = dict(MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(pk__in=ids).values_list("id", "due_date"))
     assert dates == {
         ids[0]: date(2030, 3, 2),
         ids[1]: date(2030, 3, 2),

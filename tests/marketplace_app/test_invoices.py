@@ -8,13 +8,14 @@ import pytest
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, IllegalTransition, PermissionDenied, ValidationFailed, VersionConflict
 from marketplace_app import services
 from marketplace_app.models import MarketplaceInvoice, MarketplaceInvoiceLineItem, MarketplaceTransaction, Provider
 from marketplace_app.services import LineItem
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def _invoice(*, payment_mode="manual", amount_cents=10000, tax_cents=0):
@@ -67,7 +68,7 @@ def test_breeders_cannot_have_marketplace_invoices():
 def test_database_refuses_a_breeder_invoice_even_past_the_service():
     breeder = ProviderFactory(breeder=True)
     tx = make_transaction(breeder)
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
         MarketplaceInvoice.objects.create(
             provider=breeder,
             transaction=tx,
@@ -78,13 +79,13 @@ def test_database_refuses_a_breeder_invoice_even_past_the_service():
         )
     # ...and refuses turning a service provider with invoices into a breeder.
     provider, _buyer, _tx, _invoice_row = _invoice()
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
         Provider.objects.filter(pk=provider.pk).update(kind="breeder", tenant_id=5)
 
 
 def test_database_requires_a_receipt_for_a_manual_buyer_claim():
     _provider, _buyer, _tx, invoice = _invoice()
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
         MarketplaceInvoice.objects.filter(pk=invoice.pk).update(buyer_marked_paid_at=timezone.now())
 
 
@@ -198,7 +199,7 @@ def test_only_one_live_invoice_per_transaction():
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_webhook_racing_manual_confirmation_has_one_effect():
     provider = ProviderFactory(payment_mode="manual")
     buyer = MarketplaceUserFactory()
@@ -237,7 +238,7 @@ def test_webhook_racing_manual_confirmation_has_one_effect():
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_two_editors_with_the_same_version_one_wins_one_gets_409():
     _provider, _buyer, _tx, invoice = _invoice()
     barrier = threading.Barrier(2)
@@ -290,7 +291,7 @@ def test_cancel_refuses_a_sale_whose_marketplace_invoice_is_live(invoice_state):
     assert MarketplaceTransaction.objects.values().get(pk=tx.pk) == before
     assert MarketplaceInvoice.objects.get(pk=invoice.pk).status == invoice_state
     assert Provider.objects.get(pk=provider.pk).total_transactions == 1
-    assert not OutboxMessage.objects.using("marketplace").filter(topic="marketplace.transaction_cancelled").exists()
+    assert not OutboxMessage.objects.using(MARKETPLACE_DB).filter(topic="marketplace.transaction_cancelled").exists()
 
 
 def test_cancel_of_a_paid_marketplace_sale_is_an_illegal_transition():
@@ -338,5 +339,5 @@ def test_database_accepts_a_file_receipt_but_not_no_receipt():
     MarketplaceInvoice.objects.filter(pk=invoice.pk).update(
         buyer_marked_paid_at=timezone.now(), buyer_payment_receipt="marketplace/receipts/x.pdf"
     )
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
         MarketplaceInvoice.objects.filter(pk=invoice.pk).update(buyer_payment_receipt="")

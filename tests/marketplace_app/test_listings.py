@@ -2,12 +2,13 @@
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import IllegalTransition, NotFound, ValidationFailed
 from marketplace_app import services
 from marketplace_app.models import Provider, ServiceListing, ServiceListingImage
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def listing_count(provider):

@@ -2,12 +2,13 @@
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import NotFound, PermissionDenied
 from marketplace_app import selectors, services
 from marketplace_app.models import MarketplaceContact, MarketplaceTransaction, Message, MessageThread, UserBlock
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture
@@ -158,7 +159,7 @@ def _partitions_scanned(captured) -> set[str]:
     from django.db import connections
 
     scanned = set()
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         for query in captured:
             if '"messages"' not in query["sql"]:
                 continue
@@ -180,7 +181,7 @@ def test_a_deep_message_page_reads_only_the_partitions_of_its_window(provider, b
     span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
     month = month_start(everything[0].created_at)  # month 2: the newest
 
-    with CaptureQueriesContext(connections["marketplace"]) as captured:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
         page = selectors.message_page(
             thread_id=thread.pk, span=span, before=(everything[2].created_at, everything[2].id), limit=2
         )
@@ -188,7 +189,7 @@ def test_a_deep_message_page_reads_only_the_partitions_of_its_window(provider, b
     assert len(captured) == 1
     assert _partitions_scanned(captured) == {partition_name(month)}
 
-    with CaptureQueriesContext(connections["marketplace"]) as captured:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
         page = selectors.message_page(
             thread_id=thread.pk, span=span, before=(everything[4].created_at, everything[4].id), limit=5
         )
@@ -206,7 +207,7 @@ def test_message_pages_walk_a_sparse_thread_in_widening_windows(provider, buyer)
     thread, everything = _thread_over_months(provider, buyer, per_month={0: 2, 2: 1})
     span = selectors.thread_span_for_user(thread_id=thread.pk, user_id=buyer.pk)
 
-    with CaptureQueriesContext(connections["marketplace"]) as captured:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
         newest = selectors.message_page(thread_id=thread.pk, span=span, limit=50)
     assert [m.pk for m in newest] == [m.pk for m in everything]
     # The newest message's month: one message, short; the next window (the two months before)
@@ -227,7 +228,7 @@ def test_message_pages_walk_a_sparse_thread_in_widening_windows(provider, buyer)
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 @pytest.mark.parametrize("action", ["buy", "open_thread", "message"])
 def test_an_action_racing_a_block_waits_for_it_and_is_refused(action):
     """The block is created but not yet committed when the buyer acts: the buyer's action waits for
@@ -244,7 +245,7 @@ def test_an_action_racing_a_block_waits_for_it_and_is_refused(action):
 
     def block():
         try:
-            with transaction.atomic(using="marketplace"):
+            with transaction.atomic(using=MARKETPLACE_DB):
                 services.user_block_create(provider_id=provider.pk, user_id=buyer.pk)
                 block_written.set()
                 release_block.wait(timeout=30)

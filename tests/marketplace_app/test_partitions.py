@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from marketplace_app.models import Message, MessageArchive
 from marketplace_app.partitions import (
@@ -23,7 +24,7 @@ from marketplace_app.partitions import (
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory
 
 # DDL runs on the owner's own connection, so the rows it must see have to be committed.
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 
 
 def _thread():
@@ -93,7 +94,7 @@ def test_new_partition_takes_over_rows_that_waited_in_the_default_partition():
     assert partition_of(message_id=message.id, created_at=when) == partition_name(far_month)
     assert Message.objects.filter(thread=thread).count() == 2
     # The app role can write to the new partition directly, like to the ones made by migrate.
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {partition_name(far_month)}")
         assert cursor.fetchone() == (1,)
 

@@ -6,13 +6,14 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import DomainError, ReferencedRowDeletion
 from marketplace_app import services
 from marketplace_app.models import Provider
 from marketplace_app.selectors import provider_stats_drift, provider_stats_recompute
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 operation = st.one_of(
     st.tuples(st.just("listing_create"), st.integers(0, 1)),
@@ -137,17 +138,19 @@ def test_breeder_provider_records_its_tenant_reference():
     from breederhq.models import CrossDbReference
 
     provider = ProviderFactory(breeder=True, tenant_id=4242)
-    ref = CrossDbReference.objects.using("marketplace").get(source_table="marketplace_providers", source_id=provider.pk)
+    ref = CrossDbReference.objects.using(MARKETPLACE_DB).get(
+        source_table="marketplace_providers", source_id=provider.pk
+    )
     assert (ref.source_column, ref.target_db, ref.target_table, ref.target_id) == (
         "tenant_id",
-        "default",
+        TENANT_DB,
         "tenants",
         4242,
     )
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_concurrent_writers_keep_the_counters_exact():
     import threading
 

@@ -2,13 +2,14 @@
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import ValidationFailed
 from breederhq.models import CrossDbReference
 from marketplace_app import services
 from marketplace_app.models import MarketplaceUser, Provider
 from tests.factories.marketplace import MarketplaceUserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def test_breeder_provider_links_its_tenant_and_sets_the_user_kind():
@@ -19,7 +20,7 @@ def test_breeder_provider_links_its_tenant_and_sets_the_user_kind():
     assert (provider.kind, provider.tenant_id, provider.city, provider.state) == ("breeder", 31, "Austin", "TX")
     assert MarketplaceUser.objects.get(pk=user.pk).kind == "breeder"
     assert (
-        CrossDbReference.objects.using("marketplace")
+        CrossDbReference.objects.using(MARKETPLACE_DB)
         .filter(source_table="marketplace_providers", source_id=provider.pk, target_table="tenants", target_id=31)
         .count()
         == 1
@@ -40,7 +41,7 @@ def test_kind_and_tenant_must_agree(kind, tenant_id):
 
 
 def _version(provider_id: int) -> int:
-    return Provider.all_objects.using("marketplace").values_list("version", flat=True).get(pk=provider_id)
+    return Provider.all_objects.using(MARKETPLACE_DB).values_list("version", flat=True).get(pk=provider_id)
 
 
 def test_every_service_write_to_a_provider_moves_its_version():

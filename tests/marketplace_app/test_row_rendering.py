@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services
 from marketplace_app.api import serializers as s
 from marketplace_app.models import MarketplaceTransaction, Message, ServiceListing
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def same_json(by_hand, by_serializer) -> None:
@@ -25,7 +26,7 @@ def test_listing_rows_render_as_listing_out():
     provider = ProviderFactory(business_name="Happy Paws", city="Austin", state="TX")
     make_listing(provider, slug="a", title="Groom")
     make_listing(provider, slug="b", title="Draft", publish=False)  # published_at is NULL
-    listings = ServiceListing.objects.using("marketplace").order_by("id")
+    listings = ServiceListing.objects.using(MARKETPLACE_DB).order_by("id")
     rows = s.listing_rows_out(listings.values(*s.LISTING_VALUES))
     assert [r["published_at"] is None for r in rows] == [False, True]
     same_json(rows, s.ListingOut(listings.select_related("provider"), many=True).data)
@@ -35,10 +36,10 @@ def test_transaction_rows_render_as_transaction_out():
     provider, buyer = ProviderFactory(), MarketplaceUserFactory()
     make_transaction(provider, buyer, description="Bath")
     paid = make_transaction(provider, buyer, amount_cents=12345)
-    MarketplaceTransaction.objects.using("marketplace").filter(pk=paid.pk).update(
+    MarketplaceTransaction.objects.using(MARKETPLACE_DB).filter(pk=paid.pk).update(
         paid_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     )
-    transactions = MarketplaceTransaction.objects.using("marketplace").order_by("id")
+    transactions = MarketplaceTransaction.objects.using(MARKETPLACE_DB).order_by("id")
     rows = s.transaction_rows_out(transactions.values(*s.TRANSACTION_VALUES))
     assert [r["paid_at"] for r in rows] == [None, "2026-01-02T03:04:05.678901Z"]
     same_json(rows, s.TransactionOut(transactions.select_related("provider"), many=True).data)
@@ -48,8 +49,8 @@ def test_message_rows_render_as_message_out():
     provider, buyer = ProviderFactory(), MarketplaceUserFactory()
     thread = services.message_thread_open(buyer_id=buyer.pk, provider_id=provider.pk, body="Hi")
     services.message_send(thread_id=thread.pk, sender_id=buyer.pk, body="Second")
-    Message.objects.using("marketplace").filter(thread_id=thread.pk, body="Hi").update(read_at=timezone.now())
-    messages = Message.objects.using("marketplace").filter(thread_id=thread.pk).order_by("-created_at", "-id")
+    Message.objects.using(MARKETPLACE_DB).filter(thread_id=thread.pk, body="Hi").update(read_at=timezone.now())
+    messages = Message.objects.using(MARKETPLACE_DB).filter(thread_id=thread.pk).order_by("-created_at", "-id")
     rows = s.message_rows_out(messages.values(*s.MESSAGE_VALUES))
     assert sorted(r["read_at"] is None for r in rows) == [False, True]
     same_json(rows, s.MessageOut(messages, many=True).data)
@@ -58,7 +59,7 @@ def test_message_rows_render_as_message_out():
 def test_rows_render_in_the_active_time_zone_like_drf():
     provider, buyer = ProviderFactory(), MarketplaceUserFactory()
     make_transaction(provider, buyer)
-    transactions = MarketplaceTransaction.objects.using("marketplace").order_by("id")
+    transactions = MarketplaceTransaction.objects.using(MARKETPLACE_DB).order_by("id")
     with timezone.override("America/Chicago"):
         rows = s.transaction_rows_out(transactions.values(*s.TRANSACTION_VALUES))
         assert not rows[0]["created_at"].endswith("Z")

@@ -3,20 +3,21 @@
 import pytest
 from django.db import IntegrityError, connections, transaction
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import MarketplaceTransaction
 from tests.factories.marketplace import ProviderFactory, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def indexes(table: str) -> dict[str, str]:
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
         return dict(cursor.fetchall())
 
 
 def column_type(table: str, column: str) -> str:
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(
             "SELECT data_type FROM information_schema.columns WHERE table_name = %s AND column_name = %s",
             [table, column],
@@ -53,7 +54,7 @@ def test_listing_gin_indexes_and_a_single_slug_index():
 def test_high_volume_ids_are_bigint_and_partitioned_messages():
     for table in ("marketplace_transactions", "messages", "message_threads", "message_archive"):
         assert column_type(table, "id") == "bigint", table
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("SELECT relkind FROM pg_class WHERE relname = 'messages'")
         assert cursor.fetchone() == ("p",)
         cursor.execute(
@@ -76,7 +77,7 @@ def test_high_volume_ids_are_bigint_and_partitioned_messages():
 )
 def test_transaction_invoice_checks(changes):
     tx = make_transaction(ProviderFactory())
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
         MarketplaceTransaction.objects.filter(pk=tx.pk).update(**changes)
     tx.refresh_from_db()
     assert (tx.status, tx.invoice_type, tx.invoice_id) == ("pending_invoice", None, None)
@@ -84,5 +85,5 @@ def test_transaction_invoice_checks(changes):
 
 def test_breeder_needs_a_tenant_and_service_provider_has_none():
     for fields in ({"breeder": True, "tenant_id": None}, {"tenant_id": 3}):
-        with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+        with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
             ProviderFactory(**fields)

@@ -4,13 +4,14 @@ import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import TimedOut, ValidationFailed
 from marketplace_app import services
 from marketplace_app.selectors import listing_get_public, listing_search
 from tests.factories.marketplace import ProviderFactory, make_listing
 from tests.locks import table_locked
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture
@@ -188,7 +189,7 @@ def test_a_search_with_text_and_facets_is_one_condition_the_document_index_answe
 
     search = listing_search(query="grooming puppy", state="TX", city="Austin", category="grooming")
     text_and_facets = next(part for part in search.where.split(" AND ") if LISTING_SEARCH_DOCUMENT_SQL in part)
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
         cursor.execute(f"EXPLAIN SELECT l.id FROM service_listings l WHERE {text_and_facets}", search.params[1:3])
         plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -197,7 +198,7 @@ def test_a_search_with_text_and_facets_is_one_condition_the_document_index_answe
 
 
 def statement_timeout() -> str:
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         return cursor.fetchone()[0]
 
@@ -208,7 +209,7 @@ def statement_timeout() -> str:
         pytest.param(
             False,
             id="autocommit, as the API reads",
-            marks=pytest.mark.django_db(databases=["default", "marketplace"], transaction=True),
+            marks=pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True),
         ),
         pytest.param(True, id="inside a caller's transaction"),
     ],
@@ -217,10 +218,10 @@ def test_a_search_past_its_time_limit_is_stopped_and_leaves_the_connection_as_it
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 300
     before = statement_timeout()
     assert before != "300ms"
-    assert connections["marketplace"].in_atomic_block is in_transaction
+    assert connections[MARKETPLACE_DB].in_atomic_block is in_transaction
     search = listing_search(query="grooming", state="TX")
 
-    with table_locked("marketplace", "service_listings"):
+    with table_locked(MARKETPLACE_DB, "service_listings"):
         for read in (lambda: search.page(offset=0, limit=25), search.count):
             with pytest.raises(TimedOut) as stopped:
                 read()
@@ -240,7 +241,7 @@ def test_the_time_limit_travels_with_the_search_statement(settings):
     make_listing(ProviderFactory(), title="Dog grooming")
 
     def searches() -> list[str]:
-        with CaptureQueriesContext(connections["marketplace"]) as captured:
+        with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
             found(listing_search(query="grooming"))
         return [query["sql"] for query in captured if "service_listings" in query["sql"]]
 

@@ -12,11 +12,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from breederhq import request_redis
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import search_cache, services
 from tests.factories.marketplace import ProviderFactory, make_listing
 from tests.locks import table_locked
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 SEARCH = "/api/v1/marketplace/listings/"
 
@@ -51,7 +52,7 @@ def entry_keys() -> list[str]:
 def search(**params) -> tuple[dict, int]:
     """(the answer, the statements it ran on the listings). Inside the test's transaction each also
     takes a savepoint (selectors._fetch_within_timeout), which the API's reads outside one do not."""
-    with CaptureQueriesContext(connections["marketplace"]) as queries:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as queries:
         response = Client().get(SEARCH, {"q": "grooming", "state": "TX", **params})
     assert response.status_code == 200, response.content
     return response.json(), sum("service_listings" in query["sql"] for query in queries)
@@ -89,7 +90,7 @@ def test_a_refused_search_is_not_cached(austin):
 def test_a_committed_listing_change_makes_every_cached_answer_stale(austin, django_capture_on_commit_callbacks):
     _, listings = austin
     search()
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         services.listing_transition(listing_id=listings[0].pk, target="paused")
     answer, queries = search()
     assert listings[0].slug not in slugs(answer) and answer["count"] == 2 and queries == 1
@@ -98,7 +99,7 @@ def test_a_committed_listing_change_makes_every_cached_answer_stale(austin, djan
 def test_an_uncommitted_change_leaves_the_cache_alone(austin, django_capture_on_commit_callbacks):
     _, listings = austin
     search()
-    with django_capture_on_commit_callbacks(using="marketplace", execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=False) as callbacks:
         services.listing_transition(listing_id=listings[0].pk, target="paused")
     assert callbacks  # the invalidation waits for the commit (which this test never makes)
     assert search()[1] == 0
@@ -107,7 +108,7 @@ def test_an_uncommitted_change_leaves_the_cache_alone(austin, django_capture_on_
 def test_a_provider_edit_in_the_back_office_makes_answers_naming_it_stale(austin, django_capture_on_commit_callbacks):
     provider, _ = austin
     search()
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         provider.business_name = "Renamed Groomers"
         provider.save()  # as the admin's change form does: no service involved
     answer, _ = search()
@@ -144,7 +145,7 @@ def test_a_stale_answer_is_recomputed_by_one_request_while_the_others_answer_fro
     assert not request_redis.client().exists(f"{key}:lock")  # released once stored
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_stale_answer_whose_recomputation_runs_past_the_time_limit_is_answered_again(austin, settings, caplog):
     """The database cannot recompute the stale answer in time (here: a lock it waits on): the
     request answers the stale one instead of a 503, and the next one tries again."""
@@ -153,7 +154,7 @@ def test_a_stale_answer_whose_recomputation_runs_past_the_time_limit_is_answered
     services.listing_transition(listing_id=listings[0].pk, target="paused")
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 200
     [key] = entry_keys()
-    with table_locked("marketplace", "service_listings"):
+    with table_locked(MARKETPLACE_DB, "service_listings"):
         answer, queries = search()
     assert listings[0].slug in slugs(answer) and answer["count"] == 3 and queries == 1  # tried, then stale
     assert "not recomputed in time" in caplog.text
@@ -164,7 +165,7 @@ def test_a_stale_answer_whose_recomputation_runs_past_the_time_limit_is_answered
 
 def test_a_search_never_answered_before_that_runs_past_the_time_limit_is_a_503(settings):
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 200
-    with table_locked("marketplace", "service_listings"):
+    with table_locked(MARKETPLACE_DB, "service_listings"):
         response = Client().get(SEARCH, {"q": "grooming", "state": "TX"})
     assert (response.status_code, response.json()["code"]) == (503, "search_timeout")
     assert entry_keys() == []

@@ -13,10 +13,11 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.listing_search import listing_search
 from tests.factories.marketplace import ProviderFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 
 LISTINGS = 40_000
 
@@ -26,7 +27,7 @@ def catalogue():
     # Several providers, as in any real catalogue (with one, the deleted-provider anti-join's
     # estimate says it removes every listing).
     providers = [ProviderFactory(state="TX", city="Austin").pk for _ in range(20)]
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(
             "INSERT INTO service_listings (provider_id, slug, title, description, status, category, state, city,"
             " price_cents, currency, category_metadata, published_at, search_score, version, created_at, updated_at)"
@@ -40,7 +41,7 @@ def catalogue():
             " FROM generate_series(1, %s) n",
             [providers, LISTINGS],
         )
-    params = connections["marketplace"].get_connection_params()
+    params = connections[MARKETPLACE_DB].get_connection_params()
     with psycopg.connect(
         **{**params, "user": settings.DATABASE_OWNER_USER, "password": settings.DATABASE_OWNER_PASSWORD},
         autocommit=True,
@@ -51,7 +52,7 @@ def catalogue():
 
 def plan(**search) -> dict:
     sql, params = listing_search(**search).page_sql(offset=0, limit=25)
-    with connections["marketplace"].cursor() as cursor:
+    with connections[MARKETPLACE_DB].cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
         [[document]] = cursor.fetchall()
     return (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]

@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from breederhq import request_redis
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import search_guard, services
 from marketplace_app.listing_score import DESCRIBED_BONUS_SECONDS, IMAGE_BONUS_SECONDS
 from marketplace_app.models import ServiceListing
@@ -24,7 +25,7 @@ from tests.factories.tenant import UserFactory
 from tests.locks import table_locked
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 SEARCH = "/api/v1/marketplace/listings/"
 
@@ -52,7 +53,7 @@ def catalogue():
 
 def get(params, client=None):
     """(response, statements it ran on the listings)."""
-    with CaptureQueriesContext(connections["marketplace"]) as queries:
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as queries:
         response = (client or Client()).get(SEARCH, params)
     return response, sum("service_listings" in query["sql"] for query in queries)
 
@@ -60,10 +61,10 @@ def get(params, client=None):
 # --- Refused searches -------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_refused_search_is_answered_again_from_the_refusal_cache(catalogue, settings):
     settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS = 200
-    with table_locked("marketplace", "service_listings"):
+    with table_locked(MARKETPLACE_DB, "service_listings"):
         first, queries = get({"q": "dog"})
     assert (first.status_code, first.json()["code"], queries) == (503, "search_timeout", 1)
     for _ in range(3):  # the database could answer now: the refusal stands, and costs nothing
@@ -88,7 +89,7 @@ def test_anonymous_callers_run_under_the_shorter_time_limit(catalogue, settings)
     settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS = 321
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 1234
     for client, limit in ((Client(), 321), (bearer(UserFactory()), 1234)):
-        with CaptureQueriesContext(connections["marketplace"]) as queries:
+        with CaptureQueriesContext(connections[MARKETPLACE_DB]) as queries:
             assert client.get(SEARCH, {"q": "grooming", "page_size": limit % 100}).status_code == 200
         [statement] = [q["sql"] for q in queries if "service_listings" in q["sql"]]
         assert statement.startswith(f"SET LOCAL statement_timeout = {limit}; ")
@@ -98,7 +99,7 @@ def test_anonymous_callers_run_under_the_shorter_time_limit(catalogue, settings)
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_client_past_its_concurrent_searches_gets_429_and_the_site_keeps_answering(catalogue, settings):
     settings.LISTING_SEARCH_CONCURRENT_PER_CLIENT = 1
     settings.LISTING_SEARCH_ANONYMOUS_STATEMENT_TIMEOUT_MS = 5000
@@ -109,7 +110,7 @@ def test_a_client_past_its_concurrent_searches_gets_429_and_the_site_keeps_answe
         answers["slow"] = Client().get(SEARCH, {"q": "dog", "state": "TX"})
         connections.close_all()
 
-    with table_locked("marketplace", "service_listings"):
+    with table_locked(MARKETPLACE_DB, "service_listings"):
         thread = threading.Thread(target=slow_search)
         thread.start()
         assert wait_until(lambda: request_redis.client().zcard(slots) > 0, timeout=10, interval=0.02)
@@ -196,7 +197,7 @@ def test_an_edit_makes_stale_only_the_answers_that_could_show_it(catalogue, djan
     for params in searches.values():
         assert get(params)[1] == 1
     listing = catalogue["co"][0]
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         services.listing_update(
             listing_id=listing.pk,
             provider_id=catalogue["denver"].pk,
@@ -216,7 +217,7 @@ def test_a_listing_moved_between_states_makes_both_stale(catalogue, django_captu
     tx, co = {"q": "dog", "state": "TX"}, {"q": "dog", "state": "CO"}
     get(tx), get(co)
     listing = catalogue["tx"][0]
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         services.listing_update(
             listing_id=listing.pk,
             provider_id=catalogue["austin"].pk,
@@ -233,7 +234,7 @@ def test_a_provider_edit_makes_stale_the_answers_that_could_show_its_listings(
 ):
     tx, co = {"q": "dog", "state": "TX"}, {"q": "dog", "state": "CO"}
     get(tx), get(co)
-    with django_capture_on_commit_callbacks(using="marketplace", execute=True):
+    with django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True):
         catalogue["denver"].business_name = "Mile High Groomers"
         catalogue["denver"].save()  # as the admin does
     co_answer, co_queries = get(co)
@@ -276,7 +277,7 @@ def test_relevance_reranks_the_first_candidates_and_the_rest_follow_the_stored_o
 def test_the_score_is_recency_plus_description_and_images_and_the_command_fills_it(catalogue):
     listing = catalogue["tx"][0]
     published = int(listing.published_at.timestamp())
-    score = lambda: ServiceListing.objects.using("marketplace").get(pk=listing.pk).search_score  # noqa: E731
+    score = lambda: ServiceListing.objects.using(MARKETPLACE_DB).get(pk=listing.pk).search_score  # noqa: E731
     assert score() == published
     services.listing_update(
         listing_id=listing.pk,
@@ -286,7 +287,7 @@ def test_the_score_is_recency_plus_description_and_images_and_the_command_fills_
     )
     services.listing_image_add(listing_id=listing.pk, url="https://img.example/1.jpg")
     assert score() == published + DESCRIBED_BONUS_SECONDS + IMAGE_BONUS_SECONDS
-    ServiceListing.objects.using("marketplace").update(search_score=None)  # as before the column existed
+    ServiceListing.objects.using(MARKETPLACE_DB).update(search_score=None)  # as before the column existed
     call_command("listing_search_scores", batch_size=2)
     assert score() == published + DESCRIBED_BONUS_SECONDS + IMAGE_BONUS_SECONDS
-    assert not ServiceListing.objects.using("marketplace").filter(status="active", search_score__isnull=True).exists()
+    assert not ServiceListing.objects.using(MARKETPLACE_DB).filter(status="active", search_score__isnull=True).exists()

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, DomainError, IllegalTransition
 from marketplace_app import services
 from marketplace_app.models import INVOICE_STATES, TRANSACTION_STATES, MarketplaceInvoice, MarketplaceTransaction
@@ -12,7 +13,7 @@ from marketplace_app.selectors import provider_stats_recompute
 from marketplace_app.services import LineItem
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

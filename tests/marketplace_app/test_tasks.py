@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app import services, tasks
 from marketplace_app.models import Message, MessageArchive, Provider
 from marketplace_app.partitions import add_months, list_partitions, month_start, partition_name
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
 
 # The worker reads what the test wrote, so the rows must be committed.
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)]
 
 
 def test_maintenance_tasks_in_a_worker(celery_worker):

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app.models import InvoicePayment
 from payments_app.tasks import open_unopened_invoice_payments
 from tenant_app import services as tenant_services

@@ -8,7 +8,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from payments_app.models import StripeConnectAccount
 from tenant_app.models import User
 from tests.factories.tenant import TenantFactory
@@ -41,7 +41,7 @@ def onboarding_account(**requirements):
 
 
 def _page(client, query: str = "") -> tuple[int, str]:
-    with CaptureQueriesContext(connections["default"]) as queries:
+    with CaptureQueriesContext(connections[TENANT_DB]) as queries:
         response = client.get(reverse(CHANGELIST) + query)
     assert response.status_code == 200
     return len(queries), response.content.decode()

@@ -4,7 +4,7 @@ its payouts, recorded from Stripe's events once each, in whatever order they arr
 import pytest
 from django.urls import reverse
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import ConnectMoneyMovement, InvoicePayment
 from tenant_app.models import User

@@ -4,9 +4,9 @@ the payment is reversed in the ledger; won -> the transaction is paid again."""
 import pytest
 
 from breederhq.crossdb_check import run_crossdb_check
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
 from marketplace_app.services import LineItem

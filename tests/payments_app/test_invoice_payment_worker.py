@@ -2,8 +2,8 @@
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app.models import InvoicePayment
 from tenant_app import services as tenant_services
 from tests.factories.tenant import make_invoice

@@ -3,10 +3,10 @@ the manual fallback for new invoices when Stripe is unusable (visible and audite
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.errors import Conflict, ValidationFailed
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.services import LineItem
 from payments_app import services
@@ -168,7 +168,7 @@ class TestManualFallback:
         # The tenant's owners are told, in the same transaction (one email for the event).
         from breederhq.models import OutboundEmail
 
-        notice = OutboundEmail.objects.using("default").get(template="stripe_fallback_notice")
+        notice = OutboundEmail.objects.using(TENANT_DB).get(template="stripe_fallback_notice")
         assert notice.to == [stripe_tenant.tenant.owner_user.email]
         assert "could not use Stripe (account disabled)" in notice.text_body
 

@@ -10,9 +10,9 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.models import OutboxMessage
 from breederhq.outbox import outbox_relay_due
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app.models import MarketplaceInvoice
 from payments_app import collection
 from payments_app.models import InvoicePayment
@@ -44,9 +44,9 @@ def test_a_tenant_database_error_does_not_fail_a_created_marketplace_invoice(fak
         {"transaction_id": tx.pk, "line_items": [{"description": "Groom", "unit_price_cents": 8_000, "quantity": 1}]},
     )
     assert created.status_code == 201, created.content
-    invoice = MarketplaceInvoice.objects.using("marketplace").get(pk=body(created)["id"])
+    invoice = MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=body(created)["id"])
     assert invoice.payment_mode_snapshot == "manual"
-    message = OutboxMessage.objects.using("marketplace").get(topic="payments.record_fallback")
+    message = OutboxMessage.objects.using(MARKETPLACE_DB).get(topic="payments.record_fallback")
     assert message.payload["invoice_id"] == invoice.pk
 
     outbox_relay_due()  # the tenant database still fails: the message stays, to be retried

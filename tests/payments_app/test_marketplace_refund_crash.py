@@ -15,7 +15,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.test import Client
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from marketplace_app.models import (
     MarketplaceInvoice,
     MarketplaceInvoiceAuditLog,
@@ -57,7 +57,7 @@ def reprocess(event: StripeWebhookEvent) -> StripeWebhookEvent:
 
 
 def invoice_of(invoice) -> MarketplaceInvoice:
-    return MarketplaceInvoice.objects.using("marketplace").get(pk=invoice.pk)
+    return MarketplaceInvoice.objects.using(MARKETPLACE_DB).get(pk=invoice.pk)
 
 
 @pytest.mark.parametrize("step", ["refund.accepted", "refund.recorded"])
@@ -102,12 +102,14 @@ def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, m
     relay_until_quiet()
     stored = invoice_of(invoice)
     assert (stored.status, stored.refunded_cents) == ("partially_refunded", 2000)
-    assert MarketplaceTransaction.objects.using("marketplace").get(pk=stored.transaction_id).refunded_cents == 2000
+    assert MarketplaceTransaction.objects.using(MARKETPLACE_DB).get(pk=stored.transaction_id).refunded_cents == 2000
     assert list(
-        MarketplaceInvoiceRefund.objects.using("marketplace").values_list("stripe_refund_id", "amount_cents")
+        MarketplaceInvoiceRefund.objects.using(MARKETPLACE_DB).values_list("stripe_refund_id", "amount_cents")
     ) == [(refund["id"], 2000)]
     assert (
-        MarketplaceInvoiceAuditLog.objects.using("marketplace").filter(invoice_id=invoice.pk, action="refunded").count()
+        MarketplaceInvoiceAuditLog.objects.using(MARKETPLACE_DB)
+        .filter(invoice_id=invoice.pk, action="refunded")
+        .count()
         == 1
     )
     request = every_row(RefundRequest).get()
@@ -118,10 +120,10 @@ def test_a_refund_cut_by_a_crash_is_recorded_exactly_once(faults, fake_stripe, m
 
 def test_the_database_refuses_a_second_record_of_one_stripe_refund(fake_stripe, marketplace_card_paid):
     _, invoice, _ = marketplace_card_paid
-    MarketplaceInvoiceRefund.objects.using("marketplace").create(
+    MarketplaceInvoiceRefund.objects.using(MARKETPLACE_DB).create(
         invoice_id=invoice.pk, stripe_refund_id="re_1", amount_cents=100, currency=invoice.currency
     )
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
-        MarketplaceInvoiceRefund.objects.using("marketplace").create(
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
+        MarketplaceInvoiceRefund.objects.using(MARKETPLACE_DB).create(
             invoice_id=invoice.pk, stripe_refund_id="re_1", amount_cents=100, currency=invoice.currency
         )

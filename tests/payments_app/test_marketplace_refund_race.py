@@ -10,7 +10,7 @@ import copy
 import pytest
 from django.test import Client
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice, MarketplaceTransaction
 from marketplace_app.services import LineItem

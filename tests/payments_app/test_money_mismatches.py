@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice
 from marketplace_app.services import LineItem

@@ -6,9 +6,9 @@ import copy
 import pytest
 from django.test import Client
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.services import LineItem
 from payments_app import services
@@ -46,8 +46,8 @@ def test_a_card_payment_of_a_tenant_invoice_sends_the_receipts(fake_stripe, stri
     ).stripe_payment_intent_id
     pay_by_card(fake_stripe, intent_id)
     buyer, owner = tenant_recipients(stripe_tenant)
-    assert receipts("default") == [("invoice_payment_receipt", [buyer]), ("invoice_payment_received", [owner])]
-    receipt = OutboundEmail.objects.using("default").get(template="invoice_payment_receipt")
+    assert receipts(TENANT_DB) == [("invoice_payment_receipt", [buyer]), ("invoice_payment_received", [owner])]
+    receipt = OutboundEmail.objects.using(TENANT_DB).get(template="invoice_payment_receipt")
     assert "250.00 USD" in receipt.text_body and "card, through Stripe" in receipt.text_body
     assert "<strong>250.00 USD</strong>" in receipt.html_body
 
@@ -63,8 +63,8 @@ def test_a_payment_by_hand_sends_the_same_receipts(fake_stripe, stripe_tenant):
         tenant_services.invoice_mark_paid(invoice_id=invoice.pk, method="manual", idempotency_key="cash")
         assert Invoice.objects.get(pk=invoice.pk).status == "paid"
     buyer, owner = tenant_recipients(stripe_tenant)
-    assert receipts("default") == [("invoice_payment_receipt", [buyer]), ("invoice_payment_received", [owner])]
-    assert "by hand" in OutboundEmail.objects.using("default").get(template="invoice_payment_receipt").text_body
+    assert receipts(TENANT_DB) == [("invoice_payment_receipt", [buyer]), ("invoice_payment_received", [owner])]
+    assert "by hand" in OutboundEmail.objects.using(TENANT_DB).get(template="invoice_payment_receipt").text_body
 
 
 def test_a_card_payment_of_a_marketplace_invoice_sends_the_receipts(fake_stripe):
@@ -80,7 +80,7 @@ def test_a_card_payment_of_a_marketplace_invoice_sends_the_receipts(fake_stripe)
         invoice_kind="marketplace", invoice_id=invoice.pk
     ).stripe_payment_intent_id
     pay_by_card(fake_stripe, intent_id)
-    assert receipts("marketplace") == [
+    assert receipts(MARKETPLACE_DB) == [
         ("invoice_payment_receipt", ["bea@example.test"]),
         ("invoice_payment_received", [provider.user.email]),
     ]

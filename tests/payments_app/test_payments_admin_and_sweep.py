@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import InvoicePayment, ReconciliationRun
 from payments_app.reconciliation import stripe_reconcile

@@ -4,8 +4,8 @@ recorded on the payment and in a report support staff read in admin."""
 import pytest
 from django.core.management import call_command
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import InvoicePayment, ReconciliationRun
 from payments_app.reconciliation import stripe_reconcile
@@ -329,5 +329,5 @@ def test_every_table_takes_exactly_the_one_set_of_states(fake_stripe, stripe_ten
     tx = make_transaction(provider, MarketplaceUserFactory(), amount_cents=5_000)
     marketplace_services.marketplace_invoice_create(transaction_id=tx.pk, line_items=[LineItem("Walk", 5_000)])
     MarketplaceInvoice.objects.update(reconciliation_status="missing_remote")
-    with pytest.raises(IntegrityError), transaction.atomic(using="marketplace"):
+    with pytest.raises(IntegrityError), transaction.atomic(using=MARKETPLACE_DB):
         MarketplaceInvoice.objects.update(reconciliation_status="unknown")

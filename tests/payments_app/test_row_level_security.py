@@ -7,9 +7,9 @@ its owner's context."""
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import platform_context, system_read_context, tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app.models import InvoicePayment, StripeConnectAccount
 from tests.factories.tenant import TenantFactory
 from tests.fakes.stripe_server import stripe_event
@@ -104,14 +104,14 @@ def test_another_tenants_row_cannot_be_written(rows):
 
 def test_the_system_read_sees_every_row_writes_none_and_is_audited(rows):
     a, b, *_ = rows
-    before = CrossTenantQueryAudit.objects.using("default").count()
+    before = CrossTenantQueryAudit.objects.using(TENANT_DB).count()
     with system_read_context(job="test:payments"):
         assert sorted(owners_seen("invoice_payments"), key=str) == sorted([a.pk, b.pk, None], key=str)
         with connection.cursor() as cursor:
             cursor.execute("UPDATE invoice_payments SET amount_cents = 1")
             assert cursor.rowcount == 0
-    audit = CrossTenantQueryAudit.objects.using("default").order_by("-pk").first()
-    assert CrossTenantQueryAudit.objects.using("default").count() == before + 1
+    audit = CrossTenantQueryAudit.objects.using(TENANT_DB).order_by("-pk").first()
+    assert CrossTenantQueryAudit.objects.using(TENANT_DB).count() == before + 1
     assert (audit.query_type, audit.target_tenant_id) == ("system:test:payments", 0)
 
 
@@ -133,7 +133,7 @@ def test_the_webhook_worker_finds_the_account_through_the_audited_read_and_write
     processed = deliver_and_process(client, event)
     assert processed.outcome == f"account {seed_a['account'].stripe_account_id} is enabled"
     assert (
-        CrossTenantQueryAudit.objects.using("default")
+        CrossTenantQueryAudit.objects.using(TENANT_DB)
         .filter(query_type="system:stripe_webhook:account.updated")
         .exists()
     )

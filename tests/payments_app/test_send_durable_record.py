@@ -8,10 +8,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.jobs.publish_later import wait_until_published
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice
 from marketplace_app.services import LineItem
@@ -68,7 +68,7 @@ def test_redis_down_at_send_keeps_the_row_and_the_sweep_opens_exactly_one_intent
 def test_the_row_is_part_of_the_send_a_rolled_back_send_leaves_none(fake_stripe, stripe_tenant):
     with tenant_context(stripe_tenant.tenant.pk):
         invoice = make_invoice(contact=stripe_tenant.contact, amounts=(30_000,))
-    with pytest.raises(RuntimeError), transaction.atomic(using="default"), tenant_context(stripe_tenant.tenant.pk):
+    with pytest.raises(RuntimeError), transaction.atomic(using=TENANT_DB), tenant_context(stripe_tenant.tenant.pk):
         tenant_services.invoice_send(invoice_id=invoice.pk)
         assert rows() == [("tenant", invoice.pk, "stripe", "unopened", None)]
         raise RuntimeError("the request failed after the send")
@@ -86,8 +86,8 @@ def test_a_marketplace_send_with_redis_down_is_opened_by_the_sweep_too(fake_stri
     )
     with (
         broker_unreachable(),
-        django_capture_on_commit_callbacks(using="marketplace", execute=True),
-        django_capture_on_commit_callbacks(using="default", execute=True),
+        django_capture_on_commit_callbacks(using=MARKETPLACE_DB, execute=True),
+        django_capture_on_commit_callbacks(using=TENANT_DB, execute=True),
     ):
         marketplace_services.marketplace_invoice_send(invoice_id=invoice.pk, expected_version=1)
         # The payment row lives in the tenant database: the outbox, written with the send, carries it.

@@ -5,8 +5,8 @@ import copy
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import StripeWebhookEvent
 from tenant_app.models import Invoice, Payment

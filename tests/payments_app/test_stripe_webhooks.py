@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import inbox_processing, services
 from payments_app.models import StripeConnectAccount, StripeWebhookEvent
 from payments_app.webhook_handlers import HANDLERS
@@ -221,7 +221,7 @@ def test_a_worker_that_cannot_claim_the_event_steps_aside_without_counting_an_at
     monkeypatch.setitem(HANDLERS, "test.claimed", lambda event: calls.append(event.pk) or "done")
     deliver(client, stripe_event("test.claimed", {"id": "obj_claim"}), webhook_secret)
     pk = StripeWebhookEvent.objects.get().pk
-    settings_dict = connections["default"].get_connection_params()
+    settings_dict = connections[TENANT_DB].get_connection_params()
     with psycopg.connect(**settings_dict, autocommit=True) as first_worker:
         first_worker.execute("SELECT pg_advisory_lock(%s)", [inbox_processing._EVENT_CLAIM_NAMESPACE | pk])
         assert services.stripe_event_process(event_pk=pk) is None

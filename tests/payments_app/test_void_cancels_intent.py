@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.services import LineItem
 from payments_app import intent_cancel, services
@@ -33,7 +33,7 @@ def open_invoice(fake_stripe, stripe_tenant):
 
 
 def void(invoice, tenant_id, capture):
-    with capture(using="default", execute=False) as callbacks, tenant_context(tenant_id):
+    with capture(using=TENANT_DB, execute=False) as callbacks, tenant_context(tenant_id):
         tenant_services.invoice_void(invoice_id=invoice.pk, reason="sent by mistake")
     return callbacks
 

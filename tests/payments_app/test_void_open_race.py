@@ -12,10 +12,10 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.errors import DomainError
 from breederhq.outbox import outbox_relay_due
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from marketplace_app import services as marketplace_services
 from marketplace_app.models import MarketplaceInvoice
 from marketplace_app.services import LineItem

@@ -12,8 +12,8 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB, TENANT_DB
 from breederhq.jobs import publish_later
-from config.database_routing import DATABASE_ALIASES
 from payments_app import inbox, services
 from payments_app.models import StripeWebhookEvent
 from tests.fakes.stripe_server import signed_delivery, stripe_event
@@ -59,7 +59,7 @@ class PublisherHeld:
 @committed
 def test_a_new_delivery_is_one_statement_in_autocommit_and_is_enqueued_at_once(webhook_secret):
     event, body, header = delivery(webhook_secret)
-    db = connections["default"]
+    db = connections[TENANT_DB]
     with PublisherHeld(), CaptureQueriesContext(db) as queries:
         before = publish_later.pending()
         received = receive(body, header)
@@ -97,7 +97,7 @@ def test_a_new_delivery_is_one_statement_in_autocommit_and_is_enqueued_at_once(w
 def test_a_duplicate_is_at_most_two_statements(webhook_secret):
     _, body, header = delivery(webhook_secret)
     first = receive(body, header)
-    with CaptureQueriesContext(connections["default"]) as queries:
+    with CaptureQueriesContext(connections[TENANT_DB]) as queries:
         again = receive(body, header)
     assert len(queries) <= 2, [q["sql"] for q in queries]
     assert (again.pk, again.duplicate, again.status) == (first.pk, True, "received")
@@ -201,7 +201,7 @@ def test_a_delivery_over_http_sends_the_tenant_database_its_insert_and_nothing_e
     from django.test import Client
 
     _, body, header = delivery(webhook_secret)
-    with CaptureQueriesContext(connections["default"]) as queries:
+    with CaptureQueriesContext(connections[TENANT_DB]) as queries:
         response = Client().post(
             "/api/v1/payments/stripe/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
         )
@@ -249,10 +249,10 @@ def test_the_inbox_insert_refuses_a_column_it_cannot_fill_once_for_every_row(mon
 def test_a_delivery_after_postgresql_dropped_the_connection_reconnects_and_is_stored(webhook_secret):
     """The inbox insert's cursor runs Django's health check, as connection.cursor() does: a
     persistent connection PostgreSQL has closed (a restart, an idle timeout) is replaced, not a 500."""
-    db = connections["default"]
+    db = connections[TENANT_DB]
     db.ensure_connection()
     dropped = db.connection.info.backend_pid
-    with connections["marketplace"].cursor() as cursor:  # the same role may end its own sessions
+    with connections[MARKETPLACE_DB].cursor() as cursor:  # the same role may end its own sessions
         cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [dropped])  # waits until it has ended
     db.health_check_done = False  # as at the start of each request with persistent connections
     event, body, header = delivery(webhook_secret)

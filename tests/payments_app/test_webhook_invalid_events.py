@@ -9,7 +9,7 @@ import pytest
 import stripe
 from django.contrib.auth import get_user_model
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import StripeWebhookEvent
 from tests.fakes.stripe_server import stripe_event

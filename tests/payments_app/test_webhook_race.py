@@ -4,9 +4,9 @@ separate connections against committed data in real PostgreSQL: the payment by h
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.errors import Conflict
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app import services
 from payments_app.models import StripeWebhookEvent
 from tenant_app import services as tenant_services

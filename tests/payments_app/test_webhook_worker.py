@@ -4,8 +4,8 @@ import time
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.tenancy import tenant_context
-from config.database_routing import DATABASE_ALIASES
 from payments_app.models import StripeConnectAccount, StripeWebhookEvent
 from tenant_app.models import Tenant
 from tests.fakes.stripe_server import signed_delivery, stripe_event

@@ -22,12 +22,13 @@ from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
 from breederhq import read_replica
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import MarketplaceUser, Provider, ServiceListing
 from tests.api.conftest import bearer
 from tests.factories.tenant import UserFactory
 from tests.replica.pair import PostgresPair, find_bindir
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 PRIMARY, STANDBY = "replica_primary", "replica_standby"
 SEARCH = "/api/v1/marketplace/listings/"
@@ -49,7 +50,7 @@ def _request(ip: str):
 def _schema_of_marketplace_test_database(bindir: str) -> str:
     from django.conf import settings
 
-    config = connections["marketplace"].settings_dict
+    config = connections[MARKETPLACE_DB].settings_dict
     result = subprocess.run(
         [
             f"{bindir}/pg_dump",
@@ -76,7 +77,7 @@ def _schema_of_marketplace_test_database(bindir: str) -> str:
 @pytest.fixture(scope="module")
 def pair(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
-        server_major = connections["marketplace"].pg_version // 10000
+        server_major = connections[MARKETPLACE_DB].pg_version // 10000
         bindir = find_bindir(server_major)
         if bindir is None:
             pytest.skip(
@@ -303,4 +304,4 @@ def test_without_a_replica_everything_reads_the_primary(replica):
     with override_settings(MARKETPLACE_REPLICA_ALIAS=""):
         request = Client(REMOTE_ADDR=_ip()).get("/healthz").wsgi_request
         assert read_replica.choose_read_alias(request) == PRIMARY
-        assert read_replica.marketplace_read_alias() == "marketplace"
+        assert read_replica.marketplace_read_alias() == MARKETPLACE_DB

@@ -9,19 +9,20 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.jobs.models import JobStatus
 from breederhq.secret_tokens import new_secret_token
 from tenant_app.models import AccountToken
 from tenant_app.tasks import purge_account_tokens
 from tests.factories.tenant import UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def token(user, **fields) -> AccountToken:
     now = timezone.now()
     values = {"purpose": "verify_email", "email": user.email, "expires_at": now + timedelta(hours=1), **fields}
-    return AccountToken.objects.using("default").create(user=user, token_hash=new_secret_token()[1], **values)
+    return AccountToken.objects.using(TENANT_DB).create(user=user, token_hash=new_secret_token()[1], **values)
 
 
 def test_dead_tokens_past_retention_are_purged_in_batches(settings):
@@ -40,11 +41,11 @@ def test_dead_tokens_past_retention_are_purged_in_batches(settings):
     slot = f"{int(timezone.now().timestamp()) // 60 * 60}/60"
     result = purge_account_tokens.apply(headers={"job_slot": slot}).get()
     assert result == len(doomed)
-    assert set(AccountToken.objects.using("default").values_list("pk", flat=True)) == {t.pk for t in kept}
+    assert set(AccountToken.objects.using(TENANT_DB).values_list("pk", flat=True)) == {t.pk for t in kept}
     assert purge_account_tokens.apply(headers={"job_slot": slot}).get() == {
         "skipped": f"slot {_label(slot)} already ran"
     }
-    status = JobStatus.objects.using("default").get(name="tenant_app.tasks.purge_account_tokens")
+    status = JobStatus.objects.using(TENANT_DB).get(name="tenant_app.tasks.purge_account_tokens")
     assert (status.runs, status.skips) == (1, 1)
 
 

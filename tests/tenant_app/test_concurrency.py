@@ -7,13 +7,14 @@ import threading
 import pytest
 from django.db import connections
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog, Payment, PaymentConfirmationAudit, Tenant
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 from tests.locks import a_session_waits_for_a_lock
 
-pytestmark = [pytest.mark.django_db(databases=["default", "marketplace"], transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True), pytest.mark.slow]
 
 
 class Worker(threading.Thread):

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app.api import serializers as s
 from tenant_app.models import Contact
 from tests.factories.tenant import ContactFactory, TenantFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def contacts_with_every_shape() -> list[Contact]:

@@ -1,10 +1,11 @@
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from demo.data import load_demo_data
 from tenant_app.models import Contact, Invoice, InvoiceAuditLog, Payment, Tenant, TenantMembership
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def test_demo_tenant_is_loaded_once_with_invoices_in_every_state():

@@ -3,13 +3,14 @@ VersionConflict (409) with the current version and changes nothing; None (admin,
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import VersionConflict
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog, Payment
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture

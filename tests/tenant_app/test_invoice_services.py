@@ -6,6 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import Conflict, IllegalTransition, NotFound, ValidationFailed, VersionConflict
 from breederhq.tenancy import UnscopedTenantLookup, tenant_context
 from tenant_app import services
@@ -19,7 +20,7 @@ from tenant_app.models import (
 )
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 @pytest.fixture

@@ -20,13 +20,14 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import DomainError
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import INVOICE_TRANSITIONS, CreditNote, Invoice, InvoiceAuditLog, Payment
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 KEYS = st.sampled_from(["k1", "k2", "k3", "k4"])
 
@@ -49,7 +50,7 @@ class InvoiceActions(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self._atomic = transaction.atomic(using="default")
+        self._atomic = transaction.atomic(using=TENANT_DB)
         self._atomic.__enter__()
         tenant = TenantFactory(marketplace_payment_mode="manual")
         self.owner = tenant.owner_user
@@ -59,14 +60,14 @@ class InvoiceActions(RuleBasedStateMachine):
 
     def teardown(self):
         self._context.__exit__(None, None, None)
-        transaction.set_rollback(True, using="default")
+        transaction.set_rollback(True, using=TENANT_DB)
         self._atomic.__exit__(None, None, None)
 
     def attempt(self, action):
         """Run one service; if it refuses, assert that nothing changed."""
         before = snapshot()
         try:
-            with transaction.atomic(using="default"):
+            with transaction.atomic(using=TENANT_DB):
                 action()
         except DomainError:
             assert snapshot() == before

@@ -6,6 +6,7 @@ column is called."""
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import PermissionDenied
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import (
@@ -22,7 +23,7 @@ from tenant_app.selectors import contact_get_by_marketplace_user
 from tests.factories.tenant import ContactFactory, TenantFactory, UserFactory
 from tests.tenant_app.seed import seed_every_table, seed_platform_rows
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def tenant_ids_seen(table: str, column: str = "tenant_id") -> list[int]:
@@ -286,7 +287,7 @@ def test_support_staff_cross_tenant_access_is_audited(two_tenants):
     ):
         assert list(Invoice.objects.values_list("pk", flat=True)) == [seed_b["invoice"].pk]
     assert Invoice.objects.count() == 0
-    audit = CrossTenantQueryAudit.objects.using("default").get()
+    audit = CrossTenantQueryAudit.objects.using(TENANT_DB).get()
     assert (
         audit.user_id,
         audit.source_tenant_id,
@@ -303,7 +304,7 @@ def test_cross_tenant_access_by_a_non_staff_user_is_refused_and_audited(two_tena
         with support_tenant_access(staff_user=a.owner_user, tenant_id=b.pk, reason="curious", query_type="contacts"):
             pytest.fail("entered another tenant's context")
     assert current_tenant_id() is None
-    audit = CrossTenantQueryAudit.objects.using("default").get()
+    audit = CrossTenantQueryAudit.objects.using(TENANT_DB).get()
     assert (audit.user_id, audit.target_tenant_id, audit.allowed) == (a.owner_user.pk, b.pk, False)
 
 
@@ -313,11 +314,11 @@ def test_a_system_read_sees_every_tenant_but_writes_nothing_across_tenants(two_t
     a, b, _seed_a, _seed_b = two_tenants
     with system_read_context(job="crossdb_check"):
         assert tenant_ids_seen("contacts") == sorted([a.pk, b.pk])
-        with pytest.raises(DatabaseError), transaction.atomic(using="default"):
+        with pytest.raises(DatabaseError), transaction.atomic(using=TENANT_DB):
             with connection.cursor() as cursor:
                 cursor.execute("UPDATE contacts SET notes = 'changed by a job'")
                 if cursor.rowcount == 0:  # RLS filtered every row out: nothing written, as required
                     raise DatabaseError("no row updatable")
     assert tenant_ids_seen("contacts") == []  # the setting ended with the block
-    audit = CrossTenantQueryAudit.objects.using("default").get(query_type="system:crossdb_check")
+    audit = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:crossdb_check")
     assert (audit.target_tenant_id, audit.allowed, audit.user_id) == (0, True, None)

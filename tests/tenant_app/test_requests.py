@@ -10,6 +10,7 @@ from django.db import connection, connections
 from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit
 from breederhq.tenancy import reset_connection_context, set_connection_context, tenant_context, user_memberships
 from tenant_app.models import TenantMembership
@@ -36,7 +37,7 @@ def settings_on(conn) -> tuple[str, str]:
         return tuple(value or "" for value in cursor.fetchone())
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 class TestContactList:
     def test_a_member_sees_only_their_tenants_contacts(self):
         a, b = seed_two_tenants()
@@ -60,7 +61,7 @@ class TestContactList:
         assert response.json()["code"] == "no_tenant"
         response = client.get(CONTACTS_URL, HTTP_X_TENANT_ID=str(b.pk))
         assert [c["display_name"] for c in response.json()["results"]] == ["Bea Beta", "Bob Beta"]
-        audit = AuthorizationAudit.objects.using("default").get()
+        audit = AuthorizationAudit.objects.using(TENANT_DB).get()
         assert (audit.user_id, audit.resource_type, audit.action, audit.allowed) == (
             person.pk,
             "contacts",
@@ -75,7 +76,7 @@ class TestContactList:
         response = client.get(CONTACTS_URL, HTTP_X_TENANT_ID=str(b.pk), HTTP_USER_AGENT="curl/8")
         assert response.status_code == 403
         assert response["Content-Type"] == "application/problem+json"
-        audit = AuthorizationAudit.objects.using("default").get()
+        audit = AuthorizationAudit.objects.using(TENANT_DB).get()
         assert (audit.user_id, audit.resource_type, audit.resource_id, audit.allowed, audit.user_agent) == (
             a.owner_user.pk,
             "tenant",
@@ -91,7 +92,7 @@ class TestContactList:
         client.force_login(a.owner_user)
 
         def count() -> int:
-            with CaptureQueriesContext(connections["default"]) as captured:
+            with CaptureQueriesContext(connections[TENANT_DB]) as captured:
                 assert client.get(CONTACTS_URL).status_code == 200
             return len(captured)
 
@@ -106,10 +107,10 @@ class TestContactList:
         assert client.get(CONTACTS_URL).status_code == 401  # not signed in: a bearer challenge
         client.force_login(UserFactory())
         assert client.get(CONTACTS_URL).status_code == 403
-        assert AuthorizationAudit.objects.using("default").count() == 1
+        assert AuthorizationAudit.objects.using(TENANT_DB).count() == 1
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 def test_user_memberships_are_the_orms_instances_with_their_tenant_loaded():
     """The written-out statement returns what the ORM query it replaced returned: the user's own
     memberships in tenants not deleted, by tenant id, every field, the tenant loaded with it."""
@@ -141,10 +142,10 @@ def test_user_memberships_are_the_orms_instances_with_their_tenant_loaded():
 
     assert [fields(m) for m in memberships] == [fields(m) for m in expected]
     assert [fields(m.tenant) for m in memberships] == [fields(m.tenant) for m in expected]
-    assert all(not m._state.adding and m._state.db == "default" for m in memberships)
+    assert all(not m._state.adding and m._state.db == TENANT_DB for m in memberships)
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 @override_settings(ROOT_URLCONF="tests.tenant_app.urls", DEBUG_PROPAGATE_EXCEPTIONS=False)
 def test_alternating_requests_on_one_persistent_connection_never_see_the_other_tenant(caplog):
     """Real WSGI handling (request_started/finished close or keep connections as in production),
@@ -207,14 +208,14 @@ def test_alternating_requests_on_one_persistent_connection_never_see_the_other_t
         connection.close()
 
 
-@pytest.mark.django_db(databases=["default", "marketplace"])
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 def test_a_request_that_never_touches_the_tenant_database_sends_it_nothing():
     """The reset after the request runs only when the request sent something to the tenant DB
     (a stray session setting is still cleared: see the alternating-requests test above)."""
-    with CaptureQueriesContext(connections["default"]) as tenant_db:
+    with CaptureQueriesContext(connections[TENANT_DB]) as tenant_db:
         assert Client().get("/api/v1/marketplace/listings/").status_code == 200
     assert len(tenant_db) == 0
-    with CaptureQueriesContext(connections["default"]) as tenant_db:
+    with CaptureQueriesContext(connections[TENANT_DB]) as tenant_db:
         assert Client().get("/bench-free-404/").status_code == 404
     assert len(tenant_db) == 0
 

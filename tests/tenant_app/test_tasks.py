@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.tenancy import tenant_context
 from tenant_app import services
 from tenant_app.models import Invoice, InvoiceAuditLog
 from tenant_app.tasks import expire_pending_confirmations
 from tests.factories.tenant import ContactFactory, TenantFactory, make_invoice, receipt_file
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)]
 
 
 def claimed_invoice(tenant, *, days_ago: float) -> Invoice:

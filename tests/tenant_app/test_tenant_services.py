@@ -1,5 +1,6 @@
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import NotFound, ValidationFailed
 from breederhq.models import CrossDbReference
 from breederhq.tenancy import tenant_context
@@ -7,7 +8,7 @@ from tenant_app import services
 from tenant_app.models import Contact, Tenant, TenantMembership
 from tests.factories.tenant import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def test_tenant_create_makes_the_owner_membership_and_refuses_a_taken_slug():
@@ -30,8 +31,8 @@ def test_contacts_validate_names_record_their_marketplace_link_and_soft_delete()
             services.contact_create(kind="organization", first_name="Not an org name")
         assert excinfo.value.field_errors == {"organization_name": ["an organisation needs a name"]}
         contact = services.contact_create(kind="person", first_name="Ann", marketplace_user_id=31)
-        ref = CrossDbReference.objects.using("default").get(source_table="contacts", source_id=contact.pk)
-        assert (ref.target_db, ref.target_table, ref.target_id) == ("marketplace", "marketplace_users", 31)
+        ref = CrossDbReference.objects.using(TENANT_DB).get(source_table="contacts", source_id=contact.pk)
+        assert (ref.target_db, ref.target_table, ref.target_id) == (MARKETPLACE_DB, "marketplace_users", 31)
         other = services.contact_create(kind="person", last_name="Other")
         with pytest.raises(ValidationFailed) as excinfo:
             services.contact_update(contact_id=other.pk, marketplace_user_id=31)

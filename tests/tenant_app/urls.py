@@ -5,6 +5,7 @@ from django.db import connection, transaction
 from django.http import JsonResponse
 from django.urls import include, path
 
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import tenant_context
 
 
@@ -27,7 +28,7 @@ def fail_after_reading(request):
 
 
 def fail_inside_a_transaction(request):
-    with transaction.atomic(using="default"), tenant_context(request.tenant_id):
+    with transaction.atomic(using=TENANT_DB), tenant_context(request.tenant_id):
         _visible()
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 / 0")  # aborts the transaction

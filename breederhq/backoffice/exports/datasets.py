@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from breederhq.backoffice.exports.cells import formatted
 from breederhq.backoffice.ranges import DateRange
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _tenant_invoices(req: ExportRequest):
 
     if not req.tenant_side:
         return None
-    queryset = Invoice.all_objects.using("default").select_related("tenant", "contact")
+    queryset = Invoice.all_objects.using(TENANT_DB).select_related("tenant", "contact")
     if req.tenant_id is not None:
         queryset = queryset.filter(tenant_id=req.tenant_id)
     return _between(queryset, "created_at", req).order_by("created_at", "id")
@@ -129,7 +130,7 @@ def _marketplace_invoices(req: ExportRequest, *, column: str = "created_at"):
 
     if not req.marketplace_side:
         return None
-    queryset = MarketplaceInvoice.objects.using("marketplace").select_related("provider", "client")
+    queryset = MarketplaceInvoice.objects.using(MARKETPLACE_DB).select_related("provider", "client")
     if req.provider_id is not None:
         queryset = queryset.filter(provider_id=req.provider_id)
     return _between(queryset, column, req).order_by(column, "id")
@@ -185,7 +186,7 @@ def _tenant_ledger(req: ExportRequest, kind: str):
 
     if not req.tenant_side:
         return None
-    queryset = Payment.objects.using("default").filter(kind=kind).select_related("tenant", "invoice", "credit_note")
+    queryset = Payment.objects.using(TENANT_DB).filter(kind=kind).select_related("tenant", "invoice", "credit_note")
     if req.tenant_id is not None:
         queryset = queryset.filter(tenant_id=req.tenant_id)
     return _between(queryset, "created_at", req).order_by("created_at", "id")
@@ -274,10 +275,10 @@ def _marketplace_refund_requests(req: ExportRequest):
 
     if not req.marketplace_side:
         return None
-    queryset = RefundRequest.objects.using("default").filter(payment__invoice_kind="marketplace")
+    queryset = RefundRequest.objects.using(TENANT_DB).filter(payment__invoice_kind="marketplace")
     if req.provider_id is not None:  # the provider's invoices live in the other database
         ids = list(
-            MarketplaceInvoice.objects.using("marketplace")
+            MarketplaceInvoice.objects.using(MARKETPLACE_DB)
             .filter(provider_id=req.provider_id)
             .values_list("id", flat=True)
         )
@@ -326,7 +327,7 @@ def _movements(req: ExportRequest):
 
     from payments_app.models import ConnectMoneyMovement, StripeConnectAccount
 
-    queryset = ConnectMoneyMovement.objects.using("default").select_related("invoice_payment")
+    queryset = ConnectMoneyMovement.objects.using(TENANT_DB).select_related("invoice_payment")
     if req.tenant_id is not None or req.provider_id is not None:
         owners = Q(pk__in=[])
         if req.tenant_id is not None:
@@ -334,7 +335,7 @@ def _movements(req: ExportRequest):
         if req.provider_id is not None:
             owners |= Q(provider_id=req.provider_id)
         queryset = queryset.filter(
-            connect_account_id__in=StripeConnectAccount.objects.using("default")
+            connect_account_id__in=StripeConnectAccount.objects.using(TENANT_DB)
             .filter(owners)
             .values("stripe_account_id")
         )
@@ -369,8 +370,8 @@ DATASETS: dict[str, Dataset] = {
             "Invoices (tenant and marketplace), by creation date",
             INVOICE_COLUMNS,
             (
-                Source("default", _tenant_invoices, _tenant_invoice_row),
-                Source("marketplace", _marketplace_invoices, _marketplace_invoice_row),
+                Source(TENANT_DB, _tenant_invoices, _tenant_invoice_row),
+                Source(MARKETPLACE_DB, _marketplace_invoices, _marketplace_invoice_row),
             ),
         ),
         Dataset(
@@ -378,9 +379,9 @@ DATASETS: dict[str, Dataset] = {
             "Payments received, by payment date",
             PAYMENT_COLUMNS,
             (
-                Source("default", lambda req: _tenant_ledger(req, "payment"), _tenant_payment_row),
+                Source(TENANT_DB, lambda req: _tenant_ledger(req, "payment"), _tenant_payment_row),
                 Source(
-                    "marketplace", lambda req: _marketplace_invoices(req, column="paid_at"), _marketplace_payment_row
+                    MARKETPLACE_DB, lambda req: _marketplace_invoices(req, column="paid_at"), _marketplace_payment_row
                 ),
             ),
         ),
@@ -389,15 +390,15 @@ DATASETS: dict[str, Dataset] = {
             "Refunds, by date",
             REFUND_COLUMNS,
             (
-                Source("default", lambda req: _tenant_ledger(req, "refund"), _tenant_refund_row),
-                Source("default", _marketplace_refund_requests, _marketplace_refund_row),
+                Source(TENANT_DB, lambda req: _tenant_ledger(req, "refund"), _tenant_refund_row),
+                Source(TENANT_DB, _marketplace_refund_requests, _marketplace_refund_row),
             ),
         ),
         Dataset(
             "money_movements",
             "Stripe money movements (fees, transfers, payouts), by date",
             MOVEMENT_COLUMNS,
-            (Source("default", _movements, _movement_row),),
+            (Source(TENANT_DB, _movements, _movement_row),),
         ),
     )
 }

@@ -13,6 +13,7 @@ from django.conf import settings
 from breederhq.backoffice.exports.cells import cell
 from breederhq.backoffice.exports.datasets import DATASETS, ExportRequest
 from breederhq.backoffice.models import StaffActionAudit
+from breederhq.databases import TENANT_DB
 from breederhq.tenancy import system_read_context
 
 FINANCE_EXPORTS = "backoffice.finance_exports"
@@ -44,7 +45,7 @@ def export_rows(req: ExportRequest, *, staff_user_id: int) -> Iterator[list]:
                 user_id=staff_user_id,
                 reason=f"finance export {req.dataset} {req.describe()}: {req.reason}"[:500],
             )
-            if source.database == "default"
+            if source.database == TENANT_DB
             else nullcontext()
         )
         with context:
@@ -111,7 +112,7 @@ def export_stream(req: ExportRequest, *, fmt: str, staff_user) -> Iterator[bytes
 
 def finance_export_audit(req: ExportRequest, *, fmt: str, staff_user, rows: int, outcome: str) -> StaffActionAudit:
     databases = sorted({source.database for source in DATASETS[req.dataset].sources})
-    return StaffActionAudit.objects.using("default").create(
+    return StaffActionAudit.objects.using(TENANT_DB).create(
         actor_id=staff_user.pk,
         actor_username=staff_user.get_username(),
         action=AUDIT_ACTION,

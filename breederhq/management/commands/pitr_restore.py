@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.pitr import (
     PitrError,
     RestoredCluster,
@@ -17,7 +18,6 @@ from breederhq.pitr import (
     restore_from_archive,
     restore_pgbackrest,
 )
-from config.database_routing import DATABASE_ALIASES
 
 
 class Command(BaseCommand):

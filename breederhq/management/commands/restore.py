@@ -4,6 +4,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from breederhq.backup import BackupError, restore
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 
 
 class Command(BaseCommand):
@@ -21,7 +22,9 @@ class Command(BaseCommand):
 
     def handle(self, folder, tenant_database=None, marketplace_database=None, skip_check=False, **options):
         targets = {
-            alias: name for alias, name in (("default", tenant_database), ("marketplace", marketplace_database)) if name
+            alias: name
+            for alias, name in ((TENANT_DB, tenant_database), (MARKETPLACE_DB, marketplace_database))
+            if name
         }
         try:
             restored = restore(Path(folder), targets=targets, log=self.stdout.write)

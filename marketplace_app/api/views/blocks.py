@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from breederhq.api.pagination import PageNumber
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound
 from marketplace_app import services
 from marketplace_app.api import serializers as s
@@ -26,7 +27,7 @@ class BlockListView(_ProviderView):
     )
     def get(self, request):
         blocks = (
-            UserBlock.objects.using("marketplace")
+            UserBlock.objects.using(MARKETPLACE_DB)
             .filter(provider=self.provider(request))
             .select_related("blocked_user")
             .order_by("-created_at", "-id")
@@ -43,12 +44,12 @@ class BlockListView(_ProviderView):
     )
     def post(self, request):
         data = validated(s.BlockIn, request.data)
-        if not MarketplaceUser.objects.using("marketplace").filter(pk=data["user_id"]).exists():
+        if not MarketplaceUser.objects.using(MARKETPLACE_DB).filter(pk=data["user_id"]).exists():
             raise NotFound(f"Marketplace user {data['user_id']} not found.")
         block = services.user_block_create(
             provider_id=self.provider(request).pk, user_id=data["user_id"], reason=data["reason"]
         )
-        block = UserBlock.objects.using("marketplace").select_related("blocked_user").get(pk=block.pk)
+        block = UserBlock.objects.using(MARKETPLACE_DB).select_related("blocked_user").get(pk=block.pk)
         return Response(s.BlockOut(block).data, status=status.HTTP_201_CREATED)
 
 

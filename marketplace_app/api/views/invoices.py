@@ -18,6 +18,7 @@ from breederhq.api.uploads import (
     receipt_download,
 )
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from breederhq.invoicing.timeline import TimelineEntryOut, invoice_timeline
 from marketplace_app import selectors, services
@@ -90,7 +91,7 @@ class MarketplaceInvoiceListView(_ProviderView):
         data = validated(s.MarketplaceInvoiceIn, request.data)
         provider = self.provider(request)
         if (
-            not MarketplaceTransaction.objects.using("marketplace")
+            not MarketplaceTransaction.objects.using(MARKETPLACE_DB)
             .filter(pk=data["transaction_id"], provider_id=provider.pk)
             .exists()
         ):

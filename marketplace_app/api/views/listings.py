@@ -10,6 +10,7 @@ from breederhq.api.pagination import PageNumber
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import NotFound
 from marketplace_app import listing_images, selectors, services
 from marketplace_app.api import serializers as s
@@ -49,7 +50,7 @@ class OwnListingListView(_ProviderView):
     )
     def get(self, request):
         listings = (
-            ServiceListing.objects.using("marketplace")
+            ServiceListing.objects.using(MARKETPLACE_DB)
             .filter(provider_id=self.provider(request).pk)
             .select_related("moderation")
             .order_by("-created_at", "-id")
@@ -83,7 +84,7 @@ class OwnListingDetailView(_ProviderView):
 
     def _get(self, request, listing_id: int) -> ServiceListing:
         listing = (
-            ServiceListing.objects.using("marketplace")
+            ServiceListing.objects.using(MARKETPLACE_DB)
             .select_related("moderation")
             .filter(pk=listing_id, provider_id=self.provider(request).pk)
             .first()

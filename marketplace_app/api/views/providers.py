@@ -13,6 +13,7 @@ from breederhq.api.pagination import PageNumber
 from breederhq.api.params import validated
 from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, problems
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
+from breederhq.databases import MARKETPLACE_DB
 from breederhq.errors import Conflict, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
@@ -136,7 +137,7 @@ class ProviderMeView(_ProviderView):
             email=request.user.email,
             display_name=request.user.get_full_name() or data["business_name"],
         )
-        if Provider.all_objects.using("marketplace").filter(user_id=identity.pk).exists():
+        if Provider.all_objects.using(MARKETPLACE_DB).filter(user_id=identity.pk).exists():
             raise Conflict(
                 "You have a provider profile already (a withdrawn one cannot be made again here).",
                 code="already_a_provider",

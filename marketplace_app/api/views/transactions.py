@@ -28,6 +28,7 @@ from breederhq.api.uploads import (
     receipt_download,
 )
 from breederhq.api.versioning import IF_MATCH, expected_version_from_request, version_etag
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.errors import NotFound, PermissionDenied, ValidationFailed
 from marketplace_app import selectors, services
 from marketplace_app.api import serializers as s
@@ -89,7 +90,7 @@ class TransactionListView(MarketplaceAPIView):
         tx = services.transaction_create(
             provider_id=provider_id, client_id=request.marketplace_user.pk, listing_id=data["listing_id"]
         )
-        tx = MarketplaceTransaction.objects.using("marketplace").select_related("provider").get(pk=tx.pk)
+        tx = MarketplaceTransaction.objects.using(MARKETPLACE_DB).select_related("provider").get(pk=tx.pk)
         return Response(s.TransactionOut(tx).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -141,13 +142,13 @@ class TransactionReceiptView(ReceiptDownloadNegotiation, MarketplaceAPIView):
     parser_classes = RECEIPT_UPLOAD_PARSERS
 
     # The effect is in the tenant database, so the Idempotency-Key and its response live there too.
-    idempotency_database = "default"
+    idempotency_database = TENANT_DB
     serializer_class = BuyerReceiptOut
     queryset = MarketplaceTransaction.objects.none()
 
     def _tenant_invoice_transaction(self, request, transaction_id: int) -> MarketplaceTransaction:
         tx = (
-            MarketplaceTransaction.objects.using("marketplace")
+            MarketplaceTransaction.objects.using(MARKETPLACE_DB)
             .select_related("provider")
             .filter(pk=transaction_id, client_id=request.marketplace_user.pk)
             .first()
@@ -234,7 +235,7 @@ class TransactionDetailView(MarketplaceAPIView):
     def _own(request, transaction_id: int) -> MarketplaceTransaction:
         me = request.marketplace_user.pk
         tx = (
-            MarketplaceTransaction.objects.using("marketplace")
+            MarketplaceTransaction.objects.using(MARKETPLACE_DB)
             .select_related("provider")
             .filter(Q(client_id=me) | Q(provider__user_id=me), pk=transaction_id)
             .first()

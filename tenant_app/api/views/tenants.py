@@ -14,6 +14,7 @@ from breederhq.api.schema import IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, pro
 from breederhq.api.throttling import WriteIPThrottle, WriteUserThrottle
 from breederhq.api.versioning import IF_MATCH_PATTERN
 from breederhq.api.versioning import expected_version_from_request as _expected_version
+from breederhq.databases import TENANT_DB
 from breederhq.errors import PermissionDenied
 from tenant_app import services
 from tenant_app.accounts import require_verified_email
@@ -103,7 +104,7 @@ class TenantCreateView(IdempotentAPIView, generics.GenericAPIView):
     """A signed-in, verified account creates a breeder business and becomes its owner. No tenant is
     resolved for this request (the new one does not exist yet)."""
 
-    idempotency_database = "default"
+    idempotency_database = TENANT_DB
     permission_classes = [IsAuthenticated]
     throttle_classes = [WriteUserThrottle, WriteIPThrottle]
     serializer_class = s.TenantIn

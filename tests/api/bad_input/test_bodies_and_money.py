@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.money import MAX_AMOUNT_CENTS, MAX_QUANTITY
 from breederhq.tenancy import tenant_context
 from tenant_app.models import Invoice
@@ -12,7 +13,7 @@ from tests.api.bad_input.conftest import PROBLEM
 from tests.api.conftest import bearer, body, send_json
 from tests.factories.marketplace import make_transaction
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 # --- Bodies --------------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_two_marketplace_invoice_lines_that_fit_bigint_but_whose_sum_does_not_ar
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == PROBLEM
     assert set(body(response)["errors"]) & {"line_items", "line_items[0].quantity", "line_items[1].quantity"}
-    assert not MarketplaceInvoice.objects.using("marketplace").filter(transaction_id=tx.pk).exists()
+    assert not MarketplaceInvoice.objects.using(MARKETPLACE_DB).filter(transaction_id=tx.pk).exists()
 
 
 def test_the_database_refuses_an_amount_past_the_bound_too(world):
@@ -198,10 +199,10 @@ def test_the_database_refuses_an_amount_past_the_bound_too(world):
     from marketplace_app.models import ServiceListing
 
     with tenant_context(world["tenant"].pk), pytest.raises(IntegrityError, match="invoices_total_within_bound"):
-        with transaction.atomic(using="default"):
+        with transaction.atomic(using=TENANT_DB):
             Invoice.objects.filter(pk=world["ids"]["invoice_id"]).update(
                 subtotal_cents=MAX_AMOUNT_CENTS + 1, total_cents=MAX_AMOUNT_CENTS + 1
             )
     with pytest.raises(IntegrityError, match="service_listings_price_within_bound"):
-        with transaction.atomic(using="marketplace"):
-            ServiceListing.objects.using("marketplace").update(price_cents=MAX_AMOUNT_CENTS + 1)
+        with transaction.atomic(using=MARKETPLACE_DB):
+            ServiceListing.objects.using(MARKETPLACE_DB).update(price_cents=MAX_AMOUNT_CENTS + 1)

@@ -9,11 +9,12 @@ import re
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from tests.api.bad_input.conftest import PROBLEM
 from tests.api.conftest import bearer, body, send_json
 from tests.factories.tenant import TenantFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 # --- Errors under /api/ whatever DEBUG says -----------------------------------------------------
@@ -133,7 +134,7 @@ def test_an_x_tenant_id_that_is_no_tenant_id_is_a_400_naming_the_header(value, a
     stranger = TenantFactory()
     response = client.get("/api/v1/contacts/", HTTP_X_TENANT_ID=str(stranger.pk))
     assert response.status_code == 403
-    assert AuthorizationAudit.objects.using("default").filter(resource_id=str(stranger.pk)).exists()
+    assert AuthorizationAudit.objects.using(TENANT_DB).filter(resource_id=str(stranger.pk)).exists()
 
 
 def test_an_authorization_audit_keeps_at_most_100_characters_of_any_resource_id():
@@ -148,4 +149,4 @@ def test_an_authorization_audit_keeps_at_most_100_characters_of_any_resource_id(
         allowed=False,
         reason="test",
     )
-    assert AuthorizationAudit.objects.using("default").get().resource_id == "7" * 100
+    assert AuthorizationAudit.objects.using(TENANT_DB).get().resource_id == "7" * 100

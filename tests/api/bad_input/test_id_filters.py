@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.money import BIGINT_MAX
 from tests.api.bad_input.conftest import PROBLEM
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 REFUSED = ["1.8e308", "1e50", "1.5", "-1", "0", str(BIGINT_MAX + 1), "12abc", "NaN", "Infinity", "%00"]
 

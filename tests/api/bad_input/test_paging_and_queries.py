@@ -10,10 +10,11 @@ import re
 import pytest
 from django.test import Client
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from tests.api.bad_input.conftest import PROBLEM
 from tests.api.conftest import body
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 def _list_operations() -> list[tuple[str, tuple[str, ...]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from breederhq.databases import TENANT_DB
 from breederhq.models import OutboundEmail
 from breederhq.tenancy import tenant_context
 from tenant_app.models import MembershipAuditLog, TenantInvitation, TenantMembership
@@ -22,7 +23,7 @@ REFRESH = "/api/v1/auth/token/refresh/"
 
 def emails_to(address: str) -> list[OutboundEmail]:
     return list(
-        OutboundEmail.objects.using("default").filter(template="tenant_invitation", to=[address]).order_by("id")
+        OutboundEmail.objects.using(TENANT_DB).filter(template="tenant_invitation", to=[address]).order_by("id")
     )
 
 

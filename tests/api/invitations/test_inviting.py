@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import AuthorizationAudit, CrossTenantQueryAudit
 from tenant_app.models import TenantInvitation
 from tests.api.conftest import bearer, body, member, send_json
@@ -31,7 +32,7 @@ from tests.api.invitations.conftest import (
 from tests.factories.tenant import TenantFactory, UserFactory
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 # --- The defect: membership by email needed no consent and revealed accounts --------------------------
@@ -122,7 +123,7 @@ class TestInvite:
         ):
             assert (response.status_code, body(response)["code"]) == (403, "role_forbidden")
         assert (
-            AuthorizationAudit.objects.using("default")
+            AuthorizationAudit.objects.using(TENANT_DB)
             .filter(resource_type__in=["invitations", "memberships"], allowed=False)
             .count()
             == 3
@@ -192,7 +193,7 @@ class TestLists:
         # Reading one's own invitations is no cross-tenant read: nothing audited, nothing to flood.
         for _ in range(3):
             assert bearer(person).get(MINE).status_code == 200
-        assert not CrossTenantQueryAudit.objects.using("default").exists()
+        assert not CrossTenantQueryAudit.objects.using(TENANT_DB).exists()
 
     def test_the_addressee_policy_shows_an_account_only_the_invitations_to_its_own_email(self, two_tenants):
         """Straight at the database, as the application role: with only the user named (no tenant),
@@ -233,7 +234,7 @@ def test_the_queued_invitation_is_sent_with_text_and_html(two_tenants):
     invite(bearer(a.owner_user), "sent@example.test", "viewer")
     queued = emails_to("sent@example.test")[0]
     token = token_for("sent@example.test")
-    email_send(using="default", pk=queued.pk)
+    email_send(using=TENANT_DB, pk=queued.pk)
     [message] = mail.outbox
     assert message.to == ["sent@example.test"] and token in message.body
     [(html, kind)] = message.alternatives
@@ -246,7 +247,7 @@ def test_the_queued_invitation_is_sent_with_text_and_html(two_tenants):
 
 
 @pytest.mark.worker
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_a_real_worker_delivers_the_invitation_and_its_link_lets_the_invitee_join(start_celery_worker, tmp_path):
     from tests.fakes.email_backend import delivered
 

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.models import CrossTenantQueryAudit
 from breederhq.tenancy import tenant_context
 from tenant_app.models import MembershipAuditLog, TenantInvitation, TenantMembership
@@ -32,7 +33,7 @@ from tests.api.invitations.conftest import (
 from tests.api.test_concurrency import run_together
 from tests.factories.tenant import TenantFactory, UserFactory
 
-pytestmark = pytest.mark.django_db(databases=["default", "marketplace"])
+pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 
 
 # --- Accepting and declining ------------------------------------------------------------------------
@@ -62,7 +63,7 @@ class TestAccept:
             ("invitation_accepted", person.email.upper(), person.email, "", "staff", person.email),
         ]
         # The lookup by token was an audited system read, naming the account.
-        lookup = CrossTenantQueryAudit.objects.using("default").get(query_type="system:tenant_invitation:token")
+        lookup = CrossTenantQueryAudit.objects.using(TENANT_DB).get(query_type="system:tenant_invitation:token")
         assert (lookup.user_id, lookup.target_tenant_id) == (person.pk, 0)
 
     def test_an_account_without_a_tenant_joins_and_works_after_a_refresh(self, two_tenants):
@@ -208,7 +209,7 @@ class TestLeave:
 
 
 @pytest.mark.slow
-@pytest.mark.django_db(databases=["default", "marketplace"], transaction=True)
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB], transaction=True)
 def test_simultaneous_accepts_of_one_invitation_make_one_membership():
     tenant = TenantFactory()
     person = UserFactory()

@@ -9,9 +9,9 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.idempotency import purge_expired_idempotency_keys
 from breederhq.models import IdempotencyKey
-from config.database_routing import DATABASE_ALIASES
 from tenant_app.models import Tenant
 from tests.breederhq.api.urls import crash_next_request, hold_request
 
@@ -57,7 +57,7 @@ class TestReplay:
 
     def test_keys_are_private_to_their_scope(self, client, django_user_model):
         post(client, {"name": "A", "slug": "a"}, key="k-5")
-        other = IdempotencyKey.objects.using("default").get(key="k-5")
+        other = IdempotencyKey.objects.using(TENANT_DB).get(key="k-5")
         assert other.scope == "anonymous"
         assert other.path == URL and other.method == "POST"
         assert other.expires_at - other.created_at == timedelta(hours=24)
@@ -73,16 +73,16 @@ class TestReplay:
         post(client, {"name": "A", "slug": "a"})
         post(client, {"name": "B", "slug": "b"})
         assert Tenant.objects.count() == 2
-        assert not IdempotencyKey.objects.using("default").exists()
+        assert not IdempotencyKey.objects.using(TENANT_DB).exists()
 
     def test_purge_removes_only_expired_keys(self, client):
         post(client, {"name": "A", "slug": "a"}, key="old")
         post(client, {"name": "B", "slug": "b"}, key="new")
-        IdempotencyKey.objects.using("default").filter(key="old").update(
+        IdempotencyKey.objects.using(TENANT_DB).filter(key="old").update(
             expires_at=timezone.now() - timedelta(seconds=1)
         )
-        assert purge_expired_idempotency_keys(using="default") == 1
-        assert list(IdempotencyKey.objects.using("default").values_list("key", flat=True)) == ["new"]
+        assert purge_expired_idempotency_keys(using=TENANT_DB) == 1
+        assert list(IdempotencyKey.objects.using(TENANT_DB).values_list("key", flat=True)) == ["new"]
 
 
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
@@ -93,7 +93,7 @@ class TestFailuresAndConcurrency:
         crashed = post(client, {"name": "A", "slug": "a"}, key="k-crash")
         assert crashed.status_code == 500
         assert Tenant.objects.count() == 0
-        claim = IdempotencyKey.objects.using("default").get(key="k-crash")
+        claim = IdempotencyKey.objects.using(TENANT_DB).get(key="k-crash")
         assert claim.status == IdempotencyKey.Status.IN_FLIGHT
         # The client's retry of the same request runs again: nothing of the first attempt survived.
         retried = post(client, {"name": "A", "slug": "a"}, key="k-crash")
@@ -134,9 +134,9 @@ class TestFailuresAndConcurrency:
     def test_a_claim_left_by_a_dead_process_is_taken_over(self):
         # A process died after claiming: the claim row is in flight but nobody holds its lock.
         post(Client(), {"name": "Z", "slug": "z"}, key="k-dead")  # computes the real fingerprint
-        record = IdempotencyKey.objects.using("default").get(key="k-dead")
+        record = IdempotencyKey.objects.using(TENANT_DB).get(key="k-dead")
         Tenant.objects.all().hard_delete()
-        IdempotencyKey.objects.using("default").filter(pk=record.pk).update(
+        IdempotencyKey.objects.using(TENANT_DB).filter(pk=record.pk).update(
             status=IdempotencyKey.Status.IN_FLIGHT, response_status=None, response_body=""
         )
         response = post(Client(), {"name": "Z", "slug": "z"}, key="k-dead")

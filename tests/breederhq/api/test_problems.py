@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 
 pytestmark = [pytest.mark.django_db(databases=list(DATABASE_ALIASES)), pytest.mark.urls("tests.breederhq.api.urls")]
 URL = "/api/v1/test/tenants"

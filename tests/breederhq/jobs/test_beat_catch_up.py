@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery.schedules import crontab
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.jobs.models import JobStatus
 from breederhq.jobs.scheduled import slot_for
-from config.database_routing import DATABASE_ALIASES
 from tests.breederhq.jobs.slot_job import NAME
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until

@@ -5,10 +5,10 @@ import threading
 import pytest
 from django.db import connections
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.jobs.models import JobStatus
 from breederhq.jobs.scheduled import scheduled_job
 from config.beat_schedule import BEAT_SCHEDULE
-from config.database_routing import DATABASE_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 
@@ -57,7 +57,7 @@ def test_two_ticks_at_once_run_the_job_once():
         try:
             results["first"] = slow_job.apply().get()
         finally:
-            connections["default"].close()
+            connections[TENANT_DB].close()
 
     thread = threading.Thread(target=first)
     thread.start()

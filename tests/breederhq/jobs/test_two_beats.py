@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.jobs.models import JobStatus
-from config.database_routing import DATABASE_ALIASES
 from tests.breederhq.jobs.slot_job import NAME
 from tests.fixtures.celery_worker import BASE_DIR, WorkerProcess
 from tests.waiting import wait_until

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, MARKETPLACE_DB
 from breederhq.observability import context
 from breederhq.observability.logging import JsonFormatter
 from breederhq.tasks import ping
-from config.database_routing import DATABASE_ALIASES
 
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES))
 
@@ -51,7 +51,7 @@ def test_the_listing_search_is_labelled_by_its_select_not_by_its_time_limit(clie
         return (
             REGISTRY.get_sample_value(
                 "breederhq_db_query_duration_seconds_count",
-                {"database": "marketplace", "table": "service_listings", "operation": operation},
+                {"database": MARKETPLACE_DB, "table": "service_listings", "operation": operation},
             )
             or 0
         )

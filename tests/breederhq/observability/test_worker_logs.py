@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from config.database_routing import DATABASE_ALIASES
+from breederhq.databases import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until
 

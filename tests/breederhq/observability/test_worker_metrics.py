@@ -3,9 +3,9 @@ web process): an email it sent and a job it ran."""
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES, TENANT_DB
 from breederhq.email import email_enqueue
 from breederhq.models import OutboundEmail
-from config.database_routing import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until
 
@@ -22,13 +22,13 @@ def test_metrics_scraped_from_the_web_include_the_workers_email_and_job(tmp_path
     worker = WorkerProcess(extra_environment={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}).start()
     try:
         email = email_enqueue(
-            using="default",
+            using=TENANT_DB,
             event_key="welcome:metrics",
             template="welcome",
             to=["ada@example.test"],
             context={"name": "Ada", "url": "https://x.test"},
         )
-        wait_until(lambda: OutboundEmail.objects.using("default").get(pk=email.pk).status == "sent", timeout=60)
+        wait_until(lambda: OutboundEmail.objects.using(TENANT_DB).get(pk=email.pk).status == "sent", timeout=60)
         purge_expired_idempotency_keys.delay().get(timeout=60)
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
         job_counted = (

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from breederhq.databases import DATABASE_ALIASES
 from breederhq.observability import context
-from config.database_routing import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until
 

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import CommandError
 
 from breederhq.backoffice.personal_data import erase_contact, export_contact, export_marketplace_user
+from breederhq.databases import TENANT_DB
 from breederhq.db_timeouts import LongRunningCommand
 from breederhq.errors import NotFound
 
@@ -31,7 +32,7 @@ class Command(LongRunningCommand):
 
         staff_user = (
             get_user_model()
-            .objects.using("default")
+            .objects.using(TENANT_DB)
             .filter(Q(username=staff) | Q(email=staff), is_staff=True, is_active=True)
             .first()
         )

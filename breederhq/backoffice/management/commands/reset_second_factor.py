@@ -7,6 +7,7 @@ from django.db import transaction
 
 from breederhq.backoffice.models import StaffActionAudit
 from breederhq.backoffice.second_factor import RESET, second_factor_reset
+from breederhq.databases import TENANT_DB
 
 
 class Command(BaseCommand):
@@ -23,17 +24,17 @@ class Command(BaseCommand):
 
         if len(reason.strip()) < 5:
             raise CommandError("Give a reason of at least five characters.")
-        user = User.objects.using("default").filter(Q(username=login) | Q(email=login)).first()
+        user = User.objects.using(TENANT_DB).filter(Q(username=login) | Q(email=login)).first()
         if user is None or not (user.is_staff or user.is_superuser):
             raise CommandError(f"No staff account {login!r}.")
         result = second_factor_reset(target=user, actor=None)
-        with transaction.atomic(using="default"):
-            StaffActionAudit.objects.using("default").create(
+        with transaction.atomic(using=TENANT_DB):
+            StaffActionAudit.objects.using(TENANT_DB).create(
                 actor_id=0,
                 actor_username="manage.py",
                 action=RESET,
                 target_model=user._meta.label,
-                target_database="default",
+                target_database=TENANT_DB,
                 target_id=str(user.pk),
                 reason=reason,
                 result=result,
