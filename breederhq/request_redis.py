@@ -83,6 +83,12 @@ def reset() -> None:
     _redis, _paused_until = None, 0.0
 
 
+def resume() -> None:
+    """Try Redis again on the next command, whatever an earlier failure paused (tests)."""
+    global _paused_until
+    _paused_until = 0.0
+
+
 def key_prefix() -> str:
     """The cache's KEY_PREFIX: several platforms (or test sessions) share one Redis safely."""
     return settings.CACHES["default"].get("KEY_PREFIX", "")

@@ -8,7 +8,12 @@ import pytest
 from breederhq.databases import DATABASE_ALIASES
 from breederhq.db_roles import owner_credentials
 
-pytest_plugins = ["tests.fixtures.celery_worker", "tests.fixtures.broker", "tests.fixtures.stripe"]
+pytest_plugins = [
+    "tests.fixtures.celery_worker",
+    "tests.fixtures.broker",
+    "tests.fixtures.stripe",
+    "tests.fixtures.browser",
+]
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +37,18 @@ def _fresh_identity_cache():
     identity_cache.clear()
     yield
     identity_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _request_redis_not_paused():
+    """Each test starts with the request path's Redis not paused: a test that pointed it at an
+    unreachable or silent server leaves this process leaving Redis alone for a few seconds
+    (breederhq/request_redis.py), which would send the next test's reads the fail-safe way."""
+    from breederhq import request_redis
+
+    request_redis.resume()
+    yield
+    request_redis.resume()
 
 
 @pytest.fixture(autouse=True)
