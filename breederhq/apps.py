@@ -2,7 +2,11 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _grant_app_role(sender, using, **kwargs):
+def _grant_app_role(sender, using, plan=None, **kwargs):
+    """After a migrate run of `using`: the application role's rights on the tables it made. `flush`
+    sends post_migrate too, without a plan: it makes no table, so there is nothing to grant."""
+    if plan is None:
+        return
     from breederhq.db_roles import grant_app_role
 
     grant_app_role(using=using)
@@ -14,9 +18,9 @@ class BreederhqCoreConfig(AppConfig):
     verbose_name = "BreederHQ core"
 
     def ready(self):
-        # post_migrate fires once per app after all migrations of a run; granting is idempotent and
-        # cheap, so every app's signal re-grants rather than depending on which apps have models.
-        post_migrate.connect(_grant_app_role, dispatch_uid="breederhq-grant-app-role")
+        # post_migrate fires once per app (with models) after all the migrations of a run, so this
+        # app's own signal comes when every table exists: the grants are made once per run.
+        post_migrate.connect(_grant_app_role, sender=self, dispatch_uid="breederhq-grant-app-role")
         from django.core.signals import request_finished
 
         from breederhq.observability import celery_signals  # noqa: F401  (task id in logs, task metrics)

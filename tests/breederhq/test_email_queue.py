@@ -119,7 +119,7 @@ class _ResendFake(BaseHTTPRequestHandler):
 
 def test_resend_backend_sends_our_idempotency_key(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ResendFake)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     try:
         settings.ANYMAIL = {
             "RESEND_API_KEY": "re_test",

@@ -41,7 +41,9 @@ class FakeStripe(Accounts, PaymentIntents, Charges, Refunds, Disputes, Invoices)
         self._holds: list[tuple[str, str, threading.Event, threading.Event]] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: `stop()` (shutdown) waits up to one interval for the serving loop to
+        # notice, and every payment test stops a server (the default half second, times hundreds of tests).
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     # --- control ---------------------------------------------------------------------------------
     @property
