@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 import pybreaker
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,10 @@ def shared_breaker(name: str, *, fail_max: int, reset_timeout: float, is_outage)
     an answer from a working service."""
     storage = FailSafeRedisStorage(
         pybreaker.STATE_CLOSED,
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2),
+        # One attempt per command, said explicitly (breederhq/request_redis.py explains why).
+        redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        ),
         namespace=breaker_namespace(name),
     )
     return pybreaker.CircuitBreaker(

@@ -21,7 +21,10 @@ def heartbeat_key_prefix() -> str:
 
 
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    # One attempt per command, said explicitly (breederhq/request_redis.py explains why).
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def record_worker_heartbeat(hostname: str) -> None:

@@ -1,8 +1,12 @@
 """The Redis client of the request path (throttle counters, the listing search cache).
 
 One client (and connection pool) per process; redis-py re-opens the pool after a fork. Its timeouts
-are short on purpose: what uses it lets a request through without Redis (and logs it) rather than
-holding the request while Redis is away.
+are short on purpose (REQUEST_REDIS_TIMEOUT_SECONDS, to connect and for each answer) and a command is
+tried once: what uses it lets a request through without Redis (and logs it) rather than holding the
+request while Redis is away. The one attempt is said explicitly because redis-py's own default for a
+client built without a URL is ten retries with growing sleeps between them: seconds per command
+against a Redis that is down, and the pause below would not shorten them (each retry fails at once,
+then sleeps).
 
 A Redis that accepts connections but never answers would still cost every request a timeout (two,
 with the two write throttles). So once a command got no answer (or no connection), the process
@@ -19,6 +23,8 @@ from contextlib import contextmanager
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +74,8 @@ class PausingConnection(redis.Connection):
 def client() -> redis.Redis:
     global _redis
     if _redis is None:
-        options = {"socket_timeout": 1, "socket_connect_timeout": 1}
+        timeout = settings.REQUEST_REDIS_TIMEOUT_SECONDS
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
         if settings.REDIS_URL.startswith("redis://"):  # TLS and Unix sockets keep redis-py's own classes
             options["connection_class"] = PausingConnection
         _redis = redis.Redis.from_url(settings.REDIS_URL, **options)
@@ -76,7 +83,7 @@ def client() -> redis.Redis:
 
 
 def reset() -> None:
-    """Forget the client and any pause (tests that point REDIS_URL elsewhere)."""
+    """Forget the client and any pause (tests that point REDIS_URL or the timeout elsewhere)."""
     global _redis, _paused_until
     if _redis is not None:
         _redis.close()

@@ -11,6 +11,7 @@ from breederhq.db_roles import owner_credentials
 pytest_plugins = [
     "tests.fixtures.celery_worker",
     "tests.fixtures.broker",
+    "tests.fixtures.request_redis",
     "tests.fixtures.stripe",
     "tests.fixtures.browser",
 ]

@@ -279,6 +279,10 @@ WORKER_HEARTBEAT_TTL = WORKER_HEARTBEAT_INTERVAL * 3
 # Seconds each /healthz check waits on Redis, to connect and to answer, in one attempt: a Redis that
 # accepts connections but never answers makes /healthz answer "down" promptly (breederhq/health.py).
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=0.5)
+# Seconds the request path's Redis client (throttles, search cache and guard, replica marks) waits to
+# connect and for each answer, in one attempt (no retry): what uses it goes on without Redis after
+# that (breederhq/request_redis.py).
+REQUEST_REDIS_TIMEOUT_SECONDS = env.float("REQUEST_REDIS_TIMEOUT_SECONDS", default=1.0)
 # After Redis failed to answer a request's command, the request path leaves it alone this long:
 # requests go on without it at once instead of each waiting a timeout (breederhq/request_redis.py).
 REQUEST_REDIS_PAUSE_SECONDS = env.float("REQUEST_REDIS_PAUSE_SECONDS", default=5.0)

@@ -73,13 +73,14 @@ def test_a_database_down_is_named(client, marketplace_database_unreachable):
 
 @pytest.fixture
 def silent_redis(settings):
-    """REDIS_URL names a socket that accepts connections and never answers (a hung Redis)."""
+    """REDIS_URL names a socket that accepts connections and never answers (a hung Redis); the
+    request path waits on it the short test timeout (tests/fixtures/request_redis.py)."""
     from breederhq import request_redis
     from tests.breederhq.test_redis_silent import SilentRedis
+    from tests.fixtures.request_redis import point_request_redis
 
     server = SilentRedis(cap=60)
-    settings.REDIS_URL = f"redis://127.0.0.1:{server.port}/0"
-    request_redis.reset()
+    point_request_redis(settings, f"redis://127.0.0.1:{server.port}/0")
     try:
         yield server
     finally:
@@ -130,3 +131,19 @@ def test_writes_that_do_not_need_redis_wait_on_a_silent_one_once_per_pause(setti
     with tenant_context(tenant.pk):
         assert Contact.objects.filter(last_name="Ng").count() == 3
     assert attempts(silent_redis) == 1
+
+
+def test_a_request_path_command_is_one_attempt_on_a_silent_redis(settings, silent_redis):
+    """Outside a pause each command waits one timeout and gives up, it is not retried: redis-py's
+    default for a client built without a URL retries ten times with sleeps in between, which the
+    pause would not shorten (breederhq/request_redis.py)."""
+    import redis
+
+    from breederhq import request_redis
+
+    settings.REQUEST_REDIS_PAUSE_SECONDS = 0  # no pause: each command goes to Redis
+    for _ in range(2):
+        with pytest.raises(redis.TimeoutError):
+            request_redis.client().get("anything")
+    silent_redis.request_done.set()
+    assert attempts(silent_redis) == 2
