@@ -19,9 +19,9 @@ import pwd
 import shutil
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
+from tests.scratch import scratch_dir
 from tests.waiting import wait_until
 
 APP_ROLE = "breederhq_app"
@@ -89,7 +89,7 @@ class PostgresPair:
             else:  # as the pgserver package does in a bare container
                 subprocess.run(["useradd", "-s", "/bin/sh", "pgserver"], check=True, capture_output=True)
                 self.user = pwd.getpwnam("pgserver")
-        self.root = Path(tempfile.mkdtemp(prefix="bhq-replica-"))
+        self.root = scratch_dir("bhq-replica-")  # in memory when there is room
         self.primary_dir, self.standby_dir = self.root / "primary", self.root / "standby"
         self.primary_port, self.standby_port = _free_port(), _free_port()
         if self.user is not None:
