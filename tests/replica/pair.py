@@ -21,6 +21,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+import psycopg
+
 from tests.scratch import scratch_dir
 from tests.waiting import wait_until
 
@@ -129,6 +131,21 @@ class PostgresPair:
             input=sql,
         )
 
+    def value(self, sql: str, *, port: int | None = None) -> object:
+        """The first column of the first row of one statement (None without a row), as the
+        superuser on the marketplace database: a connection, not a psql process, for the queries
+        the tests repeat (polling for replay above all)."""
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port or self.primary_port,
+            user="postgres",
+            dbname=DATABASE,
+            connect_timeout=5,
+            autocommit=True,
+        ) as conn:
+            row = conn.execute(sql).fetchone()
+        return None if row is None else row[0]
+
     def _start(self, data_dir: Path) -> None:
         self._run("pg_ctl", "-D", str(data_dir), "-l", str(data_dir / "server.log"), "-w", "-t", "60", "start")
 
@@ -200,9 +217,9 @@ class PostgresPair:
 
     def wait_replayed(self, timeout: float = 10.0) -> None:
         """Until the standby has replayed everything the primary wrote so far."""
-        lsn = self.psql("SELECT pg_current_wal_lsn()").strip()
+        lsn = self.value("SELECT pg_current_wal_lsn()::text")
         query = f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"
-        if wait_until(lambda: self.psql(query, port=self.standby_port).strip() == "t", timeout=timeout, interval=0.05):
+        if wait_until(lambda: self.value(query, port=self.standby_port) is True, timeout=timeout, interval=0.05):
             return
         raise TimeoutError(f"the standby did not replay {lsn} within {timeout} s")
 
