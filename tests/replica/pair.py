@@ -1,9 +1,11 @@
 """A real PostgreSQL primary and hot standby (streaming replication) for the replica tests.
 
 The shared test server may refuse replication connections, so the harness starts its own small pair
-from the same PostgreSQL binaries the suite uses: `initdb` into a temporary folder (a free loopback
-port, wal_level=replica, a replication line in pg_hba.conf), the marketplace test database's schema
-copied over (`pg_dump --schema-only`), then `pg_basebackup -R` for a standby on another free port.
+from the same PostgreSQL binaries the suite uses: `initdb` into a temporary folder (in memory when
+there is room, tests/scratch.py; a free loopback port, wal_level=replica, a replication line in
+pg_hba.conf), the marketplace test database's schema copied over (`pg_dump --schema-only`), then
+`pg_basebackup -R` with an immediate checkpoint for a standby on another free port. Nobody recovers
+these clusters after a crash, so they run without fsync and full-page writes.
 Run as root (containers), the servers run as an unprivileged system user, as PostgreSQL requires.
 
 `find_bindir()` looks, in order, at `pg_config --bindir`, /usr/lib/postgresql/*/bin (newest first)
