@@ -210,6 +210,11 @@ class PostgresPair:
         with open(self.standby_dir / "postgresql.conf", "a") as conf:
             conf.write(f"\nport = {self.standby_port}\n")
         self._start(self.standby_dir)
+        # One commit replayed before any test: until then the standby has no last replayed
+        # transaction, its lag reads as unknown (infinite) and every read goes to the primary, which
+        # would fail whichever test happened to run first on a worker and paused replay at once.
+        self.value("SELECT txid_current()")
+        self.wait_replayed(timeout=60)
 
     def stop_standby(self) -> None:
         self._run("pg_ctl", "-D", str(self.standby_dir), "-m", "immediate", "-w", "stop")
