@@ -1,9 +1,11 @@
 """A real PostgreSQL primary and hot standby (streaming replication) for the replica tests.
 
 The shared test server may refuse replication connections, so the harness starts its own small pair
-from the same PostgreSQL binaries the suite uses: `initdb` into a temporary folder (a free loopback
-port, wal_level=replica, a replication line in pg_hba.conf), the marketplace test database's schema
-copied over (`pg_dump --schema-only`), then `pg_basebackup -R` for a standby on another free port.
+from the same PostgreSQL binaries the suite uses: `initdb` into a temporary folder (in memory when
+there is room, tests/scratch.py; a free loopback port, wal_level=replica, a replication line in
+pg_hba.conf), the marketplace test database's schema copied over (`pg_dump --schema-only`), then
+`pg_basebackup -R` with an immediate checkpoint for a standby on another free port. Nobody recovers
+these clusters after a crash, so they run without fsync and full-page writes.
 Run as root (containers), the servers run as an unprivileged system user, as PostgreSQL requires.
 
 `find_bindir()` looks, in order, at `pg_config --bindir`, /usr/lib/postgresql/*/bin (newest first)
@@ -19,9 +21,11 @@ import pwd
 import shutil
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
+import psycopg
+
+from tests.scratch import scratch_dir
 from tests.waiting import wait_until
 
 APP_ROLE = "breederhq_app"
@@ -89,7 +93,7 @@ class PostgresPair:
             else:  # as the pgserver package does in a bare container
                 subprocess.run(["useradd", "-s", "/bin/sh", "pgserver"], check=True, capture_output=True)
                 self.user = pwd.getpwnam("pgserver")
-        self.root = Path(tempfile.mkdtemp(prefix="bhq-replica-"))
+        self.root = scratch_dir("bhq-replica-")  # in memory when there is room
         self.primary_dir, self.standby_dir = self.root / "primary", self.root / "standby"
         self.primary_port, self.standby_port = _free_port(), _free_port()
         if self.user is not None:
@@ -128,6 +132,21 @@ class PostgresPair:
             "-At",
             input=sql,
         )
+
+    def value(self, sql: str, *, port: int | None = None) -> object:
+        """The first column of the first row of one statement (None without a row), as the
+        superuser on the marketplace database: a connection, not a psql process, for the queries
+        the tests repeat (polling for replay above all)."""
+        with psycopg.connect(
+            host="127.0.0.1",
+            port=port or self.primary_port,
+            user="postgres",
+            dbname=DATABASE,
+            connect_timeout=5,
+            autocommit=True,
+        ) as conn:
+            row = conn.execute(sql).fetchone()
+        return None if row is None else row[0]
 
     def _start(self, data_dir: Path) -> None:
         self._run("pg_ctl", "-D", str(data_dir), "-l", str(data_dir / "server.log"), "-w", "-t", "60", "start")
@@ -183,11 +202,19 @@ class PostgresPair:
             "-R",
             "-X",
             "stream",
+            # An immediate checkpoint: the default ("spread") paces it over most of
+            # checkpoint_timeout, which was about 105 s of the pair's start.
+            "--checkpoint=fast",
             "--no-sync",
         )
         with open(self.standby_dir / "postgresql.conf", "a") as conf:
             conf.write(f"\nport = {self.standby_port}\n")
         self._start(self.standby_dir)
+        # One commit replayed before any test: until then the standby has no last replayed
+        # transaction, its lag reads as unknown (infinite) and every read goes to the primary, which
+        # would fail whichever test happened to run first on a worker and paused replay at once.
+        self.value("SELECT txid_current()")
+        self.wait_replayed(timeout=60)
 
     def stop_standby(self) -> None:
         self._run("pg_ctl", "-D", str(self.standby_dir), "-m", "immediate", "-w", "stop")
@@ -197,9 +224,9 @@ class PostgresPair:
 
     def wait_replayed(self, timeout: float = 10.0) -> None:
         """Until the standby has replayed everything the primary wrote so far."""
-        lsn = self.psql("SELECT pg_current_wal_lsn()").strip()
+        lsn = self.value("SELECT pg_current_wal_lsn()::text")
         query = f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"
-        if wait_until(lambda: self.psql(query, port=self.standby_port).strip() == "t", timeout=timeout, interval=0.05):
+        if wait_until(lambda: self.value(query, port=self.standby_port) is True, timeout=timeout, interval=0.05):
             return
         raise TimeoutError(f"the standby did not replay {lsn} within {timeout} s")
 

@@ -103,7 +103,7 @@ def replica(pair):
         config = connections.configure_settings({"default": pair.django_settings(port=port)})["default"]
         connections[alias] = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
     read_replica.forget_health()
-    pair.psql("SELECT pg_wal_replay_resume()", port=pair.standby_port)
+    pair.value("SELECT pg_wal_replay_resume()", port=pair.standby_port)
     with override_settings(
         MARKETPLACE_REPLICA_ALIAS=STANDBY,
         MARKETPLACE_REPLICA_PRIMARY_ALIAS=PRIMARY,
@@ -119,7 +119,7 @@ def replica(pair):
         del connections[alias]
     if not (pair.standby_dir / "postmaster.pid").exists():
         pair.start_standby()
-    pair.psql("SELECT pg_wal_replay_resume()", port=pair.standby_port)
+    pair.value("SELECT pg_wal_replay_resume()", port=pair.standby_port)
 
 
 def _listing(title: str) -> ServiceListing:
@@ -161,7 +161,7 @@ def _titles(client: Client, query: str, **extra) -> list[str]:
 
 def _pause(pair) -> None:
     pair.wait_replayed()
-    pair.psql("SELECT pg_wal_replay_pause()", port=pair.standby_port)
+    pair.value("SELECT pg_wal_replay_pause()", port=pair.standby_port)
 
 
 def test_a_write_on_the_primary_reaches_the_replica(replica):
@@ -169,7 +169,7 @@ def test_a_write_on_the_primary_reaches_the_replica(replica):
     replica.wait_replayed()
     on_standby = ServiceListing.objects.using(STANDBY).get(pk=listing.pk)
     assert on_standby.title == "Streamed shampoo"
-    assert replica.psql("SELECT pg_is_in_recovery()", port=replica.standby_port).strip() == "t"
+    assert replica.value("SELECT pg_is_in_recovery()", port=replica.standby_port) is True
 
 
 def test_an_anonymous_search_and_detail_read_the_replica(replica):
@@ -190,7 +190,7 @@ def test_an_anonymous_search_and_detail_read_the_replica(replica):
     assert reader.get(f"{PROVIDERS}{kept.provider_id}/").status_code == 200
     assert reader.get(f"{PROVIDERS}{new.provider_id}/").status_code == 404
 
-    replica.psql("SELECT pg_wal_replay_resume()", port=replica.standby_port)
+    replica.value("SELECT pg_wal_replay_resume()", port=replica.standby_port)
     replica.wait_replayed()
     assert _titles(reader, "mirror trim") == ["Mirror trim new"]
 
@@ -257,7 +257,7 @@ def test_a_replica_lagging_beyond_the_limit_sends_reads_to_the_primary(replica):
     with override_settings(MARKETPLACE_REPLICA_MAX_LAG_SECONDS=1):
         assert read_replica.replica_lag_seconds(STANDBY, PRIMARY) > 1
         assert _titles(reader, "lagging lather") == ["Lagging lather"]
-    replica.psql("SELECT pg_wal_replay_resume()", port=replica.standby_port)
+    replica.value("SELECT pg_wal_replay_resume()", port=replica.standby_port)
     replica.wait_replayed()
     assert read_replica.replica_lag_seconds(STANDBY, PRIMARY) == 0
 
