@@ -1,11 +1,11 @@
 """How the listing search grows with the marketplace: the search_plan diagnostic's statements (one
 per term class, bench/search_plan.py) under EXPLAIN ANALYZE at 10 K, 100 K and 1 M listings, from
 one data set. The largest point a scale reaches is its own `service_listings` (small scale: 10 K;
-full: 1 M); each smaller point is a scratch copy of the listings with the lowest ids (the
-generator writes them provider by provider, so a prefix is a smaller marketplace of whole
-providers with the same vocabulary, categories, states, prices and score spread) in a schema of
-its own, with the deployed indexes (same names) and fresh statistics, read through `search_path`
-by the same statement as the application role. Everything else the statement joins
+full: 1 M); each smaller point is a scratch copy of an even sample of the listings (every k-th by
+id, k = listings / size: the same vocabulary in the same proportions, and the same categories,
+states, prices and score spread; a prefix by id would be a few providers' listings, whose words
+need not include the sampled ones) in a schema of its own, with the deployed indexes (same names)
+and fresh statistics, read through `search_path` by the same statement as the application role. Everything else the statement joins
 (marketplace_providers) stays the full table; the copies are dropped afterwards."""
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def schema_name(size: int) -> str:
 
 
 def build_copy(conn, size: int, app_role: str) -> None:
-    """The `size` listings with the lowest ids in schema bench_growth_<size>, indexed as deployed."""
+    """`size` listings, every k-th by id (k = listings // size), in schema bench_growth_<size>, indexed
+    as deployed."""
     schema = schema_name(size)
     conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     conn.execute(f"CREATE SCHEMA {schema}")
@@ -51,9 +52,11 @@ def build_copy(conn, size: int, app_role: str) -> None:
             [TABLE],
         ).fetchall()
     )
+    total = conn.execute(f"SELECT count(*) FROM public.{TABLE}").fetchone()[0]
     conn.execute(
-        f"INSERT INTO {schema}.{TABLE} ({columns}) SELECT {columns} FROM public.{TABLE} ORDER BY id LIMIT %s",
-        [size],
+        f"INSERT INTO {schema}.{TABLE} ({columns}) SELECT {columns} FROM (SELECT *, row_number() OVER (ORDER BY id)"
+        f" AS bench_n FROM public.{TABLE}) numbered WHERE bench_n %% %s = 0 ORDER BY id LIMIT %s",
+        [max(1, total // size), size],
     )
     for (definition,) in conn.execute(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = %s", [TABLE]
