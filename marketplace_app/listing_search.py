@@ -109,10 +109,12 @@ class ListingSearch:
     def page_sql(self, *, offset: int, limit: int) -> tuple[str, list]:
         """The one statement `page()` sends, with its parameters (also for EXPLAIN).
 
-        It reads the first `count_cap + 1` matches in the stored order once (`m`): the page is a slice
-        of the first `count_cap` (pages end at the cap), their number is the capped count, and with a query the first
-        `candidates` of them are ordered by relevance (`part` 0), the others following in the stored
-        order (`part` 1). So counting costs no read beyond the matches a page may show."""
+        It reads the first `count_cap + 1` matches in the stored order once (`m`): their number is the
+        capped count (a window over them, before the page's LIMIT), and the page is a slice of the
+        first `count_cap` (pages end at the cap). With a query the first `candidates` of them (at most
+        the cap: the match that only proves "cap+" stays last) are ordered by relevance (`part` 0),
+        the others following in the stored order (`part` 1). So counting costs no read beyond the
+        matches a page may show."""
         columns = f"{_LISTING_COLUMNS}, l.search_score"
         if self.reranked:
             columns += ", l.search_vector"
@@ -122,20 +124,20 @@ class ListingSearch:
             ranked = (
                 f"SELECT m.*, CASE WHEN m.n <= %s THEN 0 ELSE 1 END AS part, CASE WHEN m.n <= %s"
                 f" THEN ts_rank(m.search_vector, {_TSQUERY}) ELSE 0 END AS rank"
-                f" FROM (SELECT l.*, row_number() OVER (ORDER BY {stored}) AS n FROM m l) m"
+                f" FROM (SELECT l.*, row_number() OVER (ORDER BY {stored}) AS n FROM ({matches}) l) m"
             )
-            params += [self.candidates, self.candidates, self.query]
+            ranked_first = min(self.candidates, self.count_cap)
+            params = [ranked_first, ranked_first, self.query, *params]
             order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
         else:
-            ranked = "SELECT * FROM m"
+            ranked = matches
             order = stored
+        # Pages end at the cap: the match after it only proves "cap+", and no page shows it.
         sql = (
-            f"WITH m AS MATERIALIZED ({matches})"
-            f" SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, (SELECT count(*) FROM m)"
-            f" FROM (SELECT * FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s) l"
+            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, l.matches"
+            f" FROM (SELECT l.*, count(*) OVER () AS matches FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s) l"
             f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}"
         )
-        # Pages end at the cap: the match after it only proves "cap+", and no page shows it.
         return sql, [*params, max(0, min(limit, self.count_cap - offset)), offset]
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:

@@ -246,7 +246,7 @@ def test_the_time_limit_travels_with_the_search_statement(settings):
         return [query["sql"] for query in captured if "service_listings" in query["sql"]]
 
     [statement] = searches()
-    assert statement.startswith("SET LOCAL statement_timeout = 1234; WITH ")
+    assert statement.startswith("SET LOCAL statement_timeout = 1234; SELECT ")
     settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS = 0
     [statement] = searches()
-    assert statement.startswith("WITH ")
+    assert statement.startswith("SELECT ")
