@@ -1,20 +1,22 @@
 """The public listing search (read side): filters, the stored order, relevance over the first
 candidates, and a count capped at LISTING_SEARCH_COUNT_CAP.
 
-What a search costs does not grow with the number of its matches (docs/decisions/0005-bounded-
+What a search costs does not grow with the number of its matches (docs/decisions/0006-bounded-
 listing-search.md):
-- The matches are read in a stored order (`search_score`, marketplace_app/listing_score.py, or
-  `published_at` for "newest") from a partial B-tree index, the text and the filters checked on each
-  row, and the read stops once the page is full. A common word ("dog", most listings) is then a
-  short index walk. A rare one would make that walk long, so PostgreSQL may instead find the few
-  matches through the GIN index over the listing search document (marketplace_app/
-  search_document.py) and sort them: the planner chooses from its statistics, per statement.
-- Relevance (`ts_rank`) orders only the first LISTING_SEARCH_RERANK_CANDIDATES matches in the stored
-  order; the matches after those follow in the stored order. So the first pages of a search show its
-  best text matches among its best listings, and no search ranks every match.
-- The count is exact up to LISTING_SEARCH_COUNT_CAP; past it the answer says "at least the cap"
-  (`count_capped`), from a read that stops at cap + 1 matches. Pages end at the cap too: a search
-  with more matches is narrowed to see the others.
+- The search reads its first LISTING_SEARCH_COUNT_CAP + 1 matches in a stored order, once
+  (`search_score`, marketplace_app/listing_score.py, or `published_at` for "newest"), from a
+  partial B-tree index, the text and the filters checked on each row. A common word ("dog", most
+  listings) is then a short index walk. Rare words would make that walk long, so PostgreSQL instead
+  finds their few matches through the GIN index over the listing search document (marketplace_app/
+  search_document.py) and sorts them: the planner chooses from its statistics, per statement
+  (measured at a million listings: the walk up to about 1 % of listings matching, the GIN index
+  below, which is also where each is the cheaper).
+- The page is a slice of those matches and the count is their number: exact up to the cap, past it
+  "at least the cap" (`count_capped`), proven by the read itself. Pages end at the cap too: a search
+  with more matches is narrowed to see the others. So counting reads nothing the pages could not show.
+- Relevance (`ts_rank`) orders only the first LISTING_SEARCH_RERANK_CANDIDATES of them; the matches
+  after those follow in the stored order. So the first pages of a search show its best text matches
+  among its best listings, and no search ranks every match.
 
 Written out as SQL rather than built with the ORM: this is the public marketplace's hottest read,
 and compiling the ORM query cost more CPU than the rest of the request (measured with bench/).
@@ -89,13 +91,13 @@ class ListingSearch:
     def reranked(self) -> bool:
         return self.query is not None and self.order == "relevance"
 
-    def _matches(self, *, columns: str, limit: int | None, offset: int = 0) -> tuple[str, list]:
-        """The matches in the stored order, `limit` of them from `offset`, as a subquery."""
+    def _matches(self, *, columns: str, limit: int | None) -> tuple[str, list]:
+        """The first `limit` matches in the stored order, as a subquery."""
         sql = f"SELECT {columns} FROM service_listings l WHERE {self.where} ORDER BY {_STORED_ORDER[self.order]}"
         params = list(self.params)
         if limit is not None:
-            sql += " LIMIT %s OFFSET %s"
-            params += [limit, offset]
+            sql += " LIMIT %s"
+            params.append(limit)
         return sql, params
 
     def _count_sql(self) -> tuple[str, list]:
@@ -104,40 +106,39 @@ class ListingSearch:
             [*self.params, self.count_cap + 1],
         )
 
-    def _page_sql(self, *, offset: int, limit: int) -> tuple[str, list, str]:
-        """(the page's listing rows as a subquery `l`, its params, the order they are in)."""
-        stored = _STORED_ORDER[self.order]
-        n = self.candidates
-        if not self.reranked or offset >= n:
-            sql, params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_score", limit=limit, offset=offset)
-            return sql, params, stored
-        # The first `n` matches in the stored order, ordered by relevance; any rows of the page past
-        # them continue in the stored order (`part` 1).
-        inner, inner_params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_vector, l.search_score", limit=n)
-        ranked = (
-            f"SELECT {_LISTING_COLUMNS}, l.search_score, ts_rank(l.search_vector, {_TSQUERY}) AS rank,"
-            f" 0 AS part FROM ({inner}) l"
-        )
-        params = [self.query, *inner_params]
-        rest = offset + limit - n
-        if rest > 0:
-            tail, tail_params = self._matches(
-                columns=f"{_LISTING_COLUMNS}, l.search_score, 0::real, 1", limit=rest, offset=n
-            )
-            ranked = f"({ranked}) UNION ALL ({tail})"
-            params += tail_params
-        order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
-        return f"SELECT * FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s", [*params, limit, offset], order
-
     def page_sql(self, *, offset: int, limit: int) -> tuple[str, list]:
-        """The one statement `page()` sends, with its parameters (also for EXPLAIN)."""
-        count_sql, count_params = self._count_sql()
-        page_sql, page_params, order = self._page_sql(offset=offset, limit=limit)
+        """The one statement `page()` sends, with its parameters (also for EXPLAIN).
+
+        It reads the first `count_cap + 1` matches in the stored order once (`m`): their number is the
+        capped count (a window over them, before the page's LIMIT), and the page is a slice of the
+        first `count_cap` (pages end at the cap). With a query the first `candidates` of them (at most
+        the cap: the match that only proves "cap+" stays last) are ordered by relevance (`part` 0),
+        the others following in the stored order (`part` 1). So counting costs no read beyond the
+        matches a page may show."""
+        columns = f"{_LISTING_COLUMNS}, l.search_score"
+        if self.reranked:
+            columns += ", l.search_vector"
+        matches, params = self._matches(columns=columns, limit=self.count_cap + 1)
+        stored = _STORED_ORDER[self.order]
+        if self.reranked:
+            ranked = (
+                f"SELECT m.*, CASE WHEN m.n <= %s THEN 0 ELSE 1 END AS part, CASE WHEN m.n <= %s"
+                f" THEN ts_rank(m.search_vector, {_TSQUERY}) ELSE 0 END AS rank"
+                f" FROM (SELECT l.*, row_number() OVER (ORDER BY {stored}) AS n FROM ({matches}) l) m"
+            )
+            ranked_first = min(self.candidates, self.count_cap)
+            params = [ranked_first, ranked_first, self.query, *params]
+            order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
+        else:
+            ranked = matches
+            order = stored
+        # Pages end at the cap: the match after it only proves "cap+", and no page shows it.
         sql = (
-            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, ({count_sql})"
-            f" FROM ({page_sql}) l JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}"
+            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, l.matches"
+            f" FROM (SELECT l.*, count(*) OVER () AS matches FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s) l"
+            f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}"
         )
-        return sql, [*count_params, *page_params]
+        return sql, [*params, max(0, min(limit, self.count_cap - offset)), offset]
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
         """(rows, matches counted up to `count_cap + 1`): dicts of `LISTING_PAGE_COLUMNS`' keys, in

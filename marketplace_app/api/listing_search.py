@@ -49,8 +49,9 @@ class ListingSearchParams(QueryParams):
 KNOWN_PARAMETERS = frozenset({*ListingSearchParams._declared_fields, "page", "page_size"})
 
 #: Part of every cached answer's key, so another release's answers are never read as this one's:
-#: the selector's columns, and a version to bump when `listing_rows_out` renders them differently.
-_SEARCH_ANSWER_SHAPE = ("listing-search-page-2", s.LISTING_VALUES, "images-1")
+#: the selector's columns, and a version to bump when `listing_rows_out` renders them differently or
+#: the answer's paging changes (3: the count cap, 1,000 -> 200), and the count cap itself.
+_SEARCH_ANSWER_SHAPE = ("listing-search-page-3", s.LISTING_VALUES, "images-1")
 
 
 def search_parameters(query_params) -> dict:
@@ -134,6 +135,7 @@ class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
         # served to a client that reads the primary (one that just wrote: breederhq/read_replica.py).
         key = (
             _SEARCH_ANSWER_SHAPE,
+            settings.LISTING_SEARCH_COUNT_CAP,
             request.scheme,
             request.get_host(),
             tuple(sorted(params.items())),
