@@ -143,12 +143,15 @@ class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
         )
         scope = search_cache.scope_of({facet: params[facet] for facet in search_cache.SCOPE_FACETS})
         ident = PublicReadIPThrottle().get_ident(request)
-
-        def search() -> dict:
-            with search_guard.search_slot(ident, timeout_ms=timeout_ms):
-                return self._search(request, params, timeout_ms)
-
-        return Response(search_cache.cached(key, search, scope=scope, refusal_variant=str(timeout_ms)))
+        answer = search_cache.cached(
+            key,
+            lambda: self._search(request, params, timeout_ms),
+            scope=scope,
+            refusal_variant=str(timeout_ms),
+            # Taken only for a search the cache cannot answer; given back as its answer is stored.
+            slot=lambda: search_guard.take_slot(ident, timeout_ms=timeout_ms),
+        )
+        return Response(answer)
 
     def _search(self, request, params: dict, timeout_ms: int) -> dict:
         listings = listing_search(
