@@ -11,6 +11,8 @@ listing-search.md):
   search_document.py) and sorts them: the planner chooses from its statistics, per statement
   (measured at a million listings: the walk up to about 1 % of listings matching, the GIN index
   below, which is also where each is the cheaper).
+  That holds for one word. With several terms the planner's estimate assumes them independent and
+  can be far off, so those walk a bounded number of listings, then use the GIN index (`_matches`).
 - The page is a slice of those matches and the count is their number: exact up to the cap, past it
   "at least the cap" (`count_capped`), proven by the read itself. Pages end at the cap too: a search
   with more matches is narrowed to see the others. So counting reads nothing the pages could not show.
