@@ -416,6 +416,10 @@ LISTING_SEARCH_CONCURRENT_PER_CLIENT = env.int("LISTING_SEARCH_CONCURRENT_PER_CL
 # (marketplace_app.listing_search).
 LISTING_SEARCH_COUNT_CAP = env.int("LISTING_SEARCH_COUNT_CAP", default=200)
 LISTING_SEARCH_RERANK_CANDIDATES = env.int("LISTING_SEARCH_RERANK_CANDIDATES", default=200)
+# A search of several terms (words, or words and filters) walks at most this many listings of the stored
+# order for its first cap + 1 matches; when they are not there, its few matches are found through the
+# text index instead (marketplace_app.listing_search: the planner cannot tell such a search's density).
+LISTING_SEARCH_WALK_ROWS = env.int("LISTING_SEARCH_WALK_ROWS", default=20_000)
 # PostgreSQL stops a public search's statements after this many milliseconds (0: no limit) and
 # the API answers 503 `search_timeout`: an anonymous client's broad or many-term search may not hold
 # a database backend for long (bench/: a broad search over 1M listings, 10,000 matches, takes about
