@@ -48,7 +48,12 @@ def search_lines(results: dict) -> list[str]:
             lines.append(
                 f"| listing search plan, {name}: '{c['query']}'{state} ({c['matches']:,} matches;"
                 f" the words alone {c['text_matches']:,}) | {c['plan']} ({', '.join(c['indexes'])});"
-                f" {c['execution_ms']:.2f} ms + {c['planning_ms']:.2f} ms planning | — | — |"
+                f" {c['execution_ms']:.2f} ms + {c['planning_ms']:.2f} ms planning |"
+                + (
+                    f" plan: {c['expected_plan']} | {'as expected' if c['as_expected'] else 'OTHER PLAN'} |"
+                    if "expected_plan" in c
+                    else " — | — |"
+                )
             )
         if w := p.get("after_writes"):
             lines.append(

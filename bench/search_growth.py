@@ -1,11 +1,12 @@
 """How the listing search grows with the marketplace: the search_plan diagnostic's statements (one
 per term class, bench/search_plan.py) under EXPLAIN ANALYZE at 10 K, 100 K and 1 M listings, from
 one data set. The largest point a scale reaches is its own `service_listings` (small scale: 10 K;
-full: 1 M); each smaller point is a scratch copy of the listings with the lowest ids (the
-generator writes them provider by provider, so a prefix is a smaller marketplace of whole
-providers with the same vocabulary, categories, states, prices and score spread) in a schema of
-its own, with the deployed indexes (same names) and fresh statistics, read through `search_path`
-by the same statement as the application role. Everything else the statement joins
+full: 1 M); each smaller point is a scratch copy of a random sample of the listings (row by row,
+with a fixed seed: the same vocabulary in the same proportions, and the same categories, states,
+prices and score spread; a prefix by id held none of the sampled words, and every k-th id only some
+states, since the generator writes each provider's listings together and gives providers their
+states in turn) in a schema of its own, with the deployed indexes (same names)
+and fresh statistics, read through `search_path` by the same statement as the application role. Everything else the statement joins
 (marketplace_providers) stays the full table; the copies are dropped afterwards."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from bench.search_plan import TERM_CLASSES, _explain
 #: The points (listings), BENCH_GROWTH_SIZES (comma-separated) overriding them.
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_GROWTH_SIZES", "10000,100000,1000000").split(","))
 TABLE = "service_listings"
+#: The copies' sample is the same on every run over the same data.
+SAMPLE_SEED = 7
 
 
 def scenario_search_growth(environment: dict) -> dict:
@@ -35,7 +38,8 @@ def schema_name(size: int) -> str:
 
 
 def build_copy(conn, size: int, app_role: str) -> None:
-    """The `size` listings with the lowest ids in schema bench_growth_<size>, indexed as deployed."""
+    """`size` listings, a random sample (the same on every run), in schema bench_growth_<size>,
+    indexed as deployed."""
     schema = schema_name(size)
     conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     conn.execute(f"CREATE SCHEMA {schema}")
@@ -51,9 +55,13 @@ def build_copy(conn, size: int, app_role: str) -> None:
             [TABLE],
         ).fetchall()
     )
+    total = conn.execute(f"SELECT count(*) FROM public.{TABLE}").fetchone()[0]
+    # A little more than the share, then the first `size` of them by id: exactly `size` rows.
+    percent = min(100.0, 110.0 * size / max(total, 1))
     conn.execute(
-        f"INSERT INTO {schema}.{TABLE} ({columns}) SELECT {columns} FROM public.{TABLE} ORDER BY id LIMIT %s",
-        [size],
+        f"INSERT INTO {schema}.{TABLE} ({columns}) SELECT {columns} FROM public.{TABLE}"
+        f" TABLESAMPLE BERNOULLI (%s) REPEATABLE (%s) ORDER BY id LIMIT %s",
+        [percent, SAMPLE_SEED, size],
     )
     for (definition,) in conn.execute(
         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = %s", [TABLE]

@@ -1,20 +1,24 @@
 """The public listing search (read side): filters, the stored order, relevance over the first
 candidates, and a count capped at LISTING_SEARCH_COUNT_CAP.
 
-What a search costs does not grow with the number of its matches (docs/decisions/0005-bounded-
+What a search costs does not grow with the number of its matches (docs/decisions/0006-bounded-
 listing-search.md):
-- The matches are read in a stored order (`search_score`, marketplace_app/listing_score.py, or
-  `published_at` for "newest") from a partial B-tree index, the text and the filters checked on each
-  row, and the read stops once the page is full. A common word ("dog", most listings) is then a
-  short index walk. A rare one would make that walk long, so PostgreSQL may instead find the few
-  matches through the GIN index over the listing search document (marketplace_app/
-  search_document.py) and sort them: the planner chooses from its statistics, per statement.
-- Relevance (`ts_rank`) orders only the first LISTING_SEARCH_RERANK_CANDIDATES matches in the stored
-  order; the matches after those follow in the stored order. So the first pages of a search show its
-  best text matches among its best listings, and no search ranks every match.
-- The count is exact up to LISTING_SEARCH_COUNT_CAP; past it the answer says "at least the cap"
-  (`count_capped`), from a read that stops at cap + 1 matches. Pages end at the cap too: a search
-  with more matches is narrowed to see the others.
+- The search reads its first LISTING_SEARCH_COUNT_CAP + 1 matches in a stored order, once
+  (`search_score`, marketplace_app/listing_score.py, or `published_at` for "newest"), from a
+  partial B-tree index, the text and the filters checked on each row. A common word ("dog", most
+  listings) is then a short index walk. Rare words would make that walk long, so PostgreSQL instead
+  finds their few matches through the GIN index over the listing search document (marketplace_app/
+  search_document.py) and sorts them: the planner chooses from its statistics, per statement
+  (measured at a million listings: the walk up to about 1 % of listings matching, the GIN index
+  below, which is also where each is the cheaper).
+  That holds for one word. With several terms the planner's estimate assumes them independent and
+  can be far off, so those walk a bounded number of listings, then use the GIN index (`_matches`).
+- The page is a slice of those matches and the count is their number: exact up to the cap, past it
+  "at least the cap" (`count_capped`), proven by the read itself. Pages end at the cap too: a search
+  with more matches is narrowed to see the others. So counting reads nothing the pages could not show.
+- Relevance (`ts_rank`) orders only the first LISTING_SEARCH_RERANK_CANDIDATES of them; the matches
+  after those follow in the stored order. So the first pages of a search show its best text matches
+  among its best listings, and no search ranks every match.
 
 Written out as SQL rather than built with the ORM: this is the public marketplace's hottest read,
 and compiling the ORM query cost more CPU than the rest of the request (measured with bench/).
@@ -64,6 +68,20 @@ _STORED_ORDER = {
     "newest": "l.published_at DESC NULLS LAST, l.id DESC",
 }
 
+#: The stored orders written so that no index yields them: the matches found through the GIN index are
+#: sorted, never re-read by walking the order's index (see `ListingSearch._matches`).
+_UNINDEXED_ORDER = {
+    "relevance": "l.search_score + 0 DESC NULLS LAST, l.id DESC",
+    "newest": "l.published_at + interval '0 seconds' DESC NULLS LAST, l.id DESC",
+}
+
+#: Whether a bounded walk saw every active listing (a small catalogue), so that its fewer than cap + 1
+#: matches are all of them: evaluated only then (an InitPlan runs when it is first used).
+_WALK_COMPLETE = (
+    "CASE WHEN {matches} <= %s THEN (SELECT count(*) <= %s FROM (SELECT 1 FROM service_listings a"
+    " WHERE a.status = %s LIMIT %s) a) ELSE false END"
+)
+
 #: A listing is public only while its provider is: the few soft-deleted providers are excluded by
 #: an anti-join (their index entries), not by joining every match to its provider row; the page's
 #: own rows are joined to their providers after the LIMIT.
@@ -84,72 +102,135 @@ class ListingSearch:
     timeout_ms: int
     count_cap: int
     candidates: int
+    #: The same filters checked on the columns (`search_vector`, the facet columns) rather than the
+    #: search document, for the bounded walk of a search of several terms; None: one word alone,
+    #: where the planner chooses the path itself (`_matches`).
+    walk_where: str | None = None
+    walk_params: tuple = ()
+    walk_rows: int = 0
 
     @property
     def reranked(self) -> bool:
         return self.query is not None and self.order == "relevance"
 
-    def _matches(self, *, columns: str, limit: int | None, offset: int = 0) -> tuple[str, list]:
-        """The matches in the stored order, `limit` of them from `offset`, as a subquery."""
-        sql = f"SELECT {columns} FROM service_listings l WHERE {self.where} ORDER BY {_STORED_ORDER[self.order]}"
-        params = list(self.params)
-        if limit is not None:
-            sql += " LIMIT %s OFFSET %s"
-            params += [limit, offset]
-        return sql, params
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """How the search reads its matches, in the order `page()` tries them (`_matches`)."""
+        return ("planner",) if self.walk_where is None else ("walk", "gin")
 
-    def _count_sql(self) -> tuple[str, list]:
-        return (
-            f"SELECT count(*) FROM (SELECT 1 FROM service_listings l WHERE {self.where} LIMIT %s) capped",
-            [*self.params, self.count_cap + 1],
-        )
+    def _matches(self, *, columns: str, limit: int, path: str) -> tuple[str, list]:
+        """The first `limit` matches in the stored order, as a subquery, read by `path`:
 
-    def _page_sql(self, *, offset: int, limit: int) -> tuple[str, list, str]:
-        """(the page's listing rows as a subquery `l`, its params, the order they are in)."""
+        - "planner" (one word alone): PostgreSQL chooses between walking the stored order's B-tree
+          (stopped at `limit` matches) and the GIN index then a sort; its estimate of one word's
+          matches is right.
+        - "walk" (several terms): at most `walk_rows` listings of the stored order, the filters
+          checked on the columns (cheaper per row than the document). With several terms PostgreSQL
+          multiplies their frequencies as if independent, and words each common but rarely together
+          (two categories' words: none of a million listings) were walked to the index's end.
+        - "gin": the matches found through the GIN index and sorted in an order no index yields, so
+          PostgreSQL cannot walk instead; `page()` sends it only when the walk found fewer than
+          `limit` (then the matches are few: fewer than `limit` among the first `walk_rows`).
+
+        Each gives the first `limit` matches in the stored order, or fewer when the walk stopped."""
         stored = _STORED_ORDER[self.order]
-        n = self.candidates
-        if not self.reranked or offset >= n:
-            sql, params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_score", limit=limit, offset=offset)
-            return sql, params, stored
-        # The first `n` matches in the stored order, ordered by relevance; any rows of the page past
-        # them continue in the stored order (`part` 1).
-        inner, inner_params = self._matches(columns=f"{_LISTING_COLUMNS}, l.search_vector, l.search_score", limit=n)
-        ranked = (
-            f"SELECT {_LISTING_COLUMNS}, l.search_score, ts_rank(l.search_vector, {_TSQUERY}) AS rank,"
-            f" 0 AS part FROM ({inner}) l"
-        )
-        params = [self.query, *inner_params]
-        rest = offset + limit - n
-        if rest > 0:
-            tail, tail_params = self._matches(
-                columns=f"{_LISTING_COLUMNS}, l.search_score, 0::real, 1", limit=rest, offset=n
+        if path == "walk":
+            sql = (
+                f"SELECT {columns} FROM (SELECT * FROM service_listings l WHERE l.status = %s ORDER BY {stored}"
+                f" LIMIT %s) l WHERE {self.walk_where} ORDER BY {stored} LIMIT %s"
             )
-            ranked = f"({ranked}) UNION ALL ({tail})"
-            params += tail_params
-        order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
-        return f"SELECT * FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s", [*params, limit, offset], order
+            return sql, [ServiceListing.Status.ACTIVE.value, self.walk_rows, *self.walk_params, limit]
+        order = _UNINDEXED_ORDER[self.order] if path == "gin" else stored
+        return f"SELECT {columns} FROM service_listings l WHERE {self.where} ORDER BY {order} LIMIT %s", [
+            *self.params,
+            limit,
+        ]
 
-    def page_sql(self, *, offset: int, limit: int) -> tuple[str, list]:
-        """The one statement `page()` sends, with its parameters (also for EXPLAIN)."""
-        count_sql, count_params = self._count_sql()
-        page_sql, page_params, order = self._page_sql(offset=offset, limit=limit)
+    def _count_sql(self, path: str = "planner") -> tuple[str, list]:
+        if path == "planner":
+            return (
+                f"SELECT count(*) FROM (SELECT 1 FROM service_listings l WHERE {self.where} LIMIT %s) capped",
+                [*self.params, self.count_cap + 1],
+            )
+        matches, params = self._matches(columns="l.id", limit=self.count_cap + 1, path=path)
+        if path == "walk":  # with whether the walk saw every active listing (`page_sql`)
+            return f"SELECT count(*), {_WALK_COMPLETE.format(matches='count(*)')} FROM ({matches}) capped", [
+                *self._walk_complete_params(),
+                *params,
+            ]
+        return f"SELECT count(*) FROM ({matches}) capped", params
+
+    def _walk_complete_params(self) -> list:
+        return [self.count_cap, self.walk_rows, ServiceListing.Status.ACTIVE.value, self.walk_rows + 1]
+
+    def page_sql(self, *, offset: int, limit: int, path: str | None = None) -> tuple[str, list]:
+        """The one statement `page()` sends, with its parameters (also for EXPLAIN).
+
+        It reads the first `count_cap + 1` matches in the stored order once (`m`): their number is the
+        capped count (a window over them, before the page's LIMIT), and the page is a slice of the
+        first `count_cap` (pages end at the cap). With a query the first `candidates` of them (at most
+        the cap: the match that only proves "cap+" stays last) are ordered by relevance (`part` 0),
+        the others following in the stored order (`part` 1). So counting costs no read beyond the
+        matches a page may show. `path`: how the matches are read (`_matches`; by default the first
+        of `paths`)."""
+        path = path or self.paths[0]
+        columns = f"{_LISTING_COLUMNS}, l.search_score"
+        if self.reranked:
+            columns += ", l.search_vector"
+        matches, params = self._matches(columns=columns, limit=self.count_cap + 1, path=path)
+        stored = _STORED_ORDER[self.order]
+        if self.reranked:
+            ranked = (
+                f"SELECT m.*, CASE WHEN m.n <= %s THEN 0 ELSE 1 END AS part, CASE WHEN m.n <= %s"
+                f" THEN ts_rank(m.search_vector, {_TSQUERY}) ELSE 0 END AS rank"
+                f" FROM (SELECT l.*, row_number() OVER (ORDER BY {stored}) AS n FROM ({matches}) l) m"
+            )
+            ranked_first = min(self.candidates, self.count_cap)
+            params = [ranked_first, ranked_first, self.query, *params]
+            order = "l.part, l.rank DESC, l.search_score DESC NULLS LAST, l.id DESC"
+        else:
+            ranked = matches
+            order = stored
+        # Pages end at the cap: the match after it only proves "cap+", and no page shows it.
         sql = (
-            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, ({count_sql})"
-            f" FROM ({page_sql}) l JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}"
+            f"SELECT {', '.join(column for column, _ in LISTING_PAGE_COLUMNS)}, l.matches"
+            f" FROM (SELECT l.*, count(*) OVER () AS matches FROM ({ranked}) l ORDER BY {order} LIMIT %s OFFSET %s) l"
+            f" JOIN marketplace_providers p ON p.id = l.provider_id ORDER BY {order}"
         )
-        return sql, [*count_params, *page_params]
+        params = [*params, max(0, min(limit, self.count_cap - offset)), offset]
+        if path == "walk":
+            # Whether the walk saw every active listing (a small catalogue), so that fewer than
+            # cap + 1 matches are all of them: evaluated only then (an InitPlan runs when first used).
+            sql = sql.replace(", l.matches FROM", f", l.matches, {_WALK_COMPLETE.format(matches='l.matches')} FROM", 1)
+            params = [*self._walk_complete_params(), *params]
+        return sql, params
 
     def page(self, *, offset: int, limit: int) -> tuple[list[dict], int]:
         """(rows, matches counted up to `count_cap + 1`): dicts of `LISTING_PAGE_COLUMNS`' keys, in
-        order. A page with no rows answers the count with a second statement (`count()`)."""
-        rows = _fetch_within_timeout(*self.page_sql(offset=offset, limit=limit), timeout_ms=self.timeout_ms)
+        order. A page with no rows answers the count with a second statement (`count()`). A search
+        of several terms whose bounded walk finds fewer than `count_cap + 1` matches is read again
+        through the GIN index (`_matches`): the same page and count as the walk would give, were it
+        not bounded."""
+        path = self.paths[-1]
+        if self.walk_where is not None:
+            rows = _fetch_within_timeout(
+                *self.page_sql(offset=offset, limit=limit, path="walk"), timeout_ms=self.timeout_ms
+            )
+            if rows and (rows[0][-2] > self.count_cap or rows[0][-1]):
+                return [dict(zip(_LISTING_PAGE_KEYS, row[:-2], strict=True)) for row in rows], rows[0][-2]
+            if not rows:  # past the walk's matches: all of them, or the walk stopped before the cap
+                count, complete = _fetch_within_timeout(*self._count_sql("walk"), timeout_ms=self.timeout_ms)[0]
+                if count > self.count_cap or complete:
+                    return [], count
+        rows = _fetch_within_timeout(*self.page_sql(offset=offset, limit=limit, path=path), timeout_ms=self.timeout_ms)
         if not rows:
             return [], self.count()
         return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
 
     def count(self) -> int:
-        """The number of matches, counted up to `count_cap + 1` (more than the cap: "cap+")."""
-        return _fetch_within_timeout(*self._count_sql(), timeout_ms=self.timeout_ms)[0][0]
+        """The number of matches, counted up to `count_cap + 1` (more than the cap: "cap+"): by the
+        planner's path, or for a search of several terms through the GIN index (`_matches`)."""
+        return _fetch_within_timeout(*self._count_sql(self.paths[-1]), timeout_ms=self.timeout_ms)[0][0]
 
 
 def _fetch_within_timeout(sql: str, params, *, timeout_ms: int) -> list[tuple]:
@@ -203,19 +284,32 @@ def listing_search(
     where, params = ["l.status = %s", _PROVIDER_LIVE, PROVIDER_NOT_SUSPENDED_SQL], [ServiceListing.Status.ACTIVE.value]
     facets = search_facets(category=category, state=state, city=city)
     query = query.strip() if query and query.strip() else None
+    # The bounded walk's filters (`ListingSearch._matches`): the same, on the columns. The document
+    # is `search_vector` plus the facet lexemes, which no word of the query can be
+    # (marketplace_app/search_document.py), so matching both ways selects the same listings.
+    walk_where, walk_params = list(where), list(params)
+    facet_columns = [(f"l.{column} = %s", value) for column, value in facets.items() if value]
     if query is None:
-        for column, value in facets.items():
-            if value:
-                where.append(f"l.{column} = %s")
-                params.append(value)
+        for condition, value in facet_columns:
+            where.append(condition)
+            params.append(value)
     elif (facet_query := facet_tsquery(**facets)) is not None:
         # `&&` with a query of stop words alone (an empty tsquery) would leave the facets alone:
         # numnode() keeps such a search empty, as it is without facets (a one-time filter).
         where.extend([f"{LISTING_SEARCH_DOCUMENT_SQL} @@ ({_TSQUERY} && %s::tsquery)", f"numnode({_TSQUERY}) > 0"])
         params.extend([query, facet_query, query])
+        walk_where.extend([condition for condition, _ in facet_columns])
+        walk_params.extend([value for _, value in facet_columns])
     else:
         where.append(f"{LISTING_SEARCH_DOCUMENT_SQL} @@ {_TSQUERY}")
         params.append(query)
+    if query is not None:
+        # numnode(): a query of stop words alone walks nothing (a one-time filter).
+        walk_where.extend([f"l.search_vector @@ {_TSQUERY}", f"numnode({_TSQUERY}) > 0"])
+        walk_params.extend([query, query])
+    # One word alone: the planner's estimate of its matches is right, so it chooses the path.
+    bounded_walk = query is not None and (len(query.split()) > 1 or bool(facet_columns))
+    tail, tail_params = len(where), len(params)
     if price_min_cents is not None:
         where.append("l.price_cents >= %s")
         params.append(price_min_cents)
@@ -228,6 +322,8 @@ def listing_search(
     if metadata_keys:
         where.append("l.category_metadata ?& %s::text[]")
         params.append(list(metadata_keys))
+    walk_where += where[tail:]
+    walk_params += params[tail_params:]
     return ListingSearch(
         where=" AND ".join(where),
         params=tuple(params),
@@ -236,6 +332,9 @@ def listing_search(
         timeout_ms=settings.LISTING_SEARCH_STATEMENT_TIMEOUT_MS if timeout_ms is None else timeout_ms,
         count_cap=settings.LISTING_SEARCH_COUNT_CAP,
         candidates=settings.LISTING_SEARCH_RERANK_CANDIDATES,
+        walk_where=" AND ".join(walk_where) if bounded_walk else None,
+        walk_params=tuple(walk_params),
+        walk_rows=settings.LISTING_SEARCH_WALK_ROWS,
     )
 
 

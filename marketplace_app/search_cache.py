@@ -16,7 +16,9 @@ change; a provider's, those of all its listings' facets. A search in a scope can
 whose facet equals the scope's value, so a change elsewhere leaves it cached: an edit in Denver
 keeps every Austin, TX or grooming-in-TX answer. A generation is a random token, not a counter: if
 Redis evicts the key, the next one cannot repeat an old value that an entry still carries. Reading
-an entry, the search's refusal and its scope's generation is one round trip (MGET).
+an entry, the search's refusal and its scope's generation is one round trip (MGET); storing the
+answer (or the refusal), releasing the recomputation lock and giving back the search's slot
+(marketplace_app/search_guard.py) is another (a pipeline).
 
 A refused search (its statement stopped by the time limit: 503 `search_timeout`) is remembered for
 LISTING_SEARCH_REFUSAL_CACHE_SECONDS, and asking for it again answers the same refusal at once, with
@@ -99,7 +101,12 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 
 def cached(
-    parts: tuple, compute: Callable[[], Any], *, scope: tuple[str, str] = ("all", ""), refusal_variant: str = ""
+    parts: tuple,
+    compute: Callable[[], Any],
+    *,
+    scope: tuple[str, str] = ("all", ""),
+    refusal_variant: str = "",
+    slot: Callable[[], Any] | None = None,
 ) -> Any:
     """`compute()`'s result (JSON-able; tuples come back as lists) for the search identified by
     `parts` (whose repr identifies it exactly) in `scope` (`scope_of`), from the cache when it is
@@ -107,10 +114,15 @@ def cached(
     LISTING_SEARCH_REFUSAL_CACHE_SECONDS and raised again for that long without computing; a stale
     answer whose recomputation times out is answered again as it was. Other exceptions are raised
     and nothing is cached. Refusals are remembered per `refusal_variant` too (the time limit the
-    search ran under: a caller with a longer one is not refused by another's shorter one)."""
+    search ran under: a caller with a longer one is not refused by another's shorter one).
+
+    `slot()`, when given, is called just before computing (never for an answer from the cache): it
+    may refuse (raise), or return what must be given back after (`search_guard.Slot`, or None). It
+    is given back in the same round trip that stores the answer or the refusal and releases the
+    recomputation lock."""
     seconds = settings.LISTING_SEARCH_CACHE_SECONDS
     if seconds <= 0:
-        return compute()
+        return _computed_in_slot(compute, slot)
     key, generation_key = _entry_key(parts), _generation_key(scope)
     refused_key = f"{key}:refused:{refusal_variant}"
     lock, token = f"{key}:lock", None
@@ -145,52 +157,68 @@ def cached(
                     return value  # another request is recomputing it: the stale answer meanwhile
     except redis.RedisError as exc:
         logger.warning("listing search not cached, Redis unreachable: %s", exc)
-        return compute()
+        return _computed_in_slot(compute, slot)
+    taken = None
     try:
-        fresh = compute() if token is not None else _refusal_remembered(client, refused_key, compute)
-    except TimedOut:
+        taken = slot() if slot is not None else None
+        fresh = compute()
+    except TimedOut as refusal:
         if token is None:
+            _finish(client, refusal=(refused_key, refusal), slot=taken)
             raise
         # The stale answer rather than none while the database cannot recompute it in time; the
         # next request after the lock's release tries again.
         logger.warning("listing search %s not recomputed in time, its stale answer served", key)
-        _release(client, lock, token)
+        _finish(client, lock=(lock, token), slot=taken)
         return value
-    try:
-        client.set(key, _encode([generation, time.time() + seconds, fresh]), ex=seconds + STALE_GRACE_SECONDS)
-    except redis.RedisError as exc:
-        logger.warning("listing search not cached, Redis unreachable: %s", exc)
-    _release(client, lock, token)
+    except BaseException:
+        _finish(client, lock=(lock, token), slot=taken)
+        raise
+    _finish(
+        client,
+        answer=(key, _encode([generation, time.time() + seconds, fresh]), seconds + STALE_GRACE_SECONDS),
+        lock=(lock, token),
+        slot=taken,
+    )
     return fresh
 
 
-def _refusal_remembered(client, refused_key: str, compute: Callable[[], Any]) -> Any:
-    """`compute()`; a `TimedOut` it raises is stored under the entry's refusal key, then raised."""
+def _computed_in_slot(compute: Callable[[], Any], slot: Callable[[], Any] | None) -> Any:
+    """`compute()` without the cache, in the slot `slot()` takes (given back on its own)."""
+    taken = slot() if slot is not None else None
     try:
         return compute()
-    except TimedOut as refusal:
-        seconds = settings.LISTING_SEARCH_REFUSAL_CACHE_SECONDS
-        if seconds > 0:
-            try:
-                client.set(
-                    refused_key,
-                    _encode(
-                        {"detail": refusal.detail, "code": refusal.code, "timeout_ms": refusal.extra["timeout_ms"]}
-                    ),
-                    ex=seconds,
-                )
-            except redis.RedisError as exc:
-                logger.warning("listing search refusal not cached, Redis unreachable: %s", exc)
-        raise
+    finally:
+        if taken is not None:
+            taken.give_back()
 
 
-def _release(client, lock: str, token: str | None) -> None:
-    if token is None:
+def _finish(client, *, answer=None, refusal=None, lock=None, slot=None) -> None:
+    """What follows a computation, in one round trip: the answer stored (key, bytes, seconds) or the
+    refusal remembered (key, TimedOut), the recomputation lock released if it is still the caller's
+    (key, token), the search's slot given back. Without Redis the lock and the slot expire."""
+    pipe = client.pipeline(transaction=False)
+    if answer is not None:
+        key, encoded, expires = answer
+        pipe.set(key, encoded, ex=expires)
+    refusal_seconds = settings.LISTING_SEARCH_REFUSAL_CACHE_SECONDS
+    if refusal is not None and refusal_seconds > 0:
+        key, timed_out = refusal
+        remembered = {"detail": timed_out.detail, "code": timed_out.code, "timeout_ms": timed_out.extra["timeout_ms"]}
+        pipe.set(key, _encode(remembered), ex=refusal_seconds)
+    if lock is not None and lock[1] is not None:
+        # Deleted only if it is still the caller's (it may have expired and been taken meanwhile).
+        pipe.eval(_RELEASE, 1, *lock)
+    if slot is not None:
+        slot.give_back_in(pipe)
+    if not len(pipe):
         return
     try:
-        client.eval(_RELEASE, 1, lock, token)
-    except redis.RedisError as exc:  # it expires after RECOMPUTE_LOCK_SECONDS anyway
-        logger.warning("listing search recomputation lock %s not released, Redis unreachable: %s", lock, exc)
+        pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning(
+            "listing search not cached (or its lock and slot not released, they expire), Redis unreachable: %s", exc
+        )
 
 
 def _new_generation() -> str:

@@ -6,8 +6,9 @@ waits. Each client (its IP, as the public read throttle identifies it: breederhq
 gets that many slots: a Redis sorted set of the searches it is running, by start time. Taking a slot
 first drops the entries older than their lease (a process that died mid-search), then adds this
 search only if fewer than the limit remain, in one Lua script (atomic against the client's other
-requests on every web process). The slot is given back when the search ends; its lease (the search's
-time limit plus a margin) bounds how long a lost one counts. One more search while all are taken is
+requests on every web process). The slot is given back when the search ends (by the search cache,
+in the same round trip that stores the answer: marketplace_app/search_cache.py); its lease (the
+search's time limit plus a margin) bounds how long a lost one counts. One more search while all are taken is
 refused with 429 `throttled` and a Retry-After of about one time limit (by then a slot is free).
 
 Without Redis there is no limit (logged): the site stays available, as with the throttles.
@@ -21,6 +22,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -48,22 +50,37 @@ def _slots_key(ident: str) -> str:
     return f"{request_redis.key_prefix()}:listing-search-slots:{ident}"
 
 
-@contextmanager
-def search_slot(ident: str, *, timeout_ms: int) -> Iterator[None]:
-    """Run the block in one of the client's search slots; all taken: `Throttled` (429)."""
+@dataclass(frozen=True)
+class Slot:
+    """One search slot taken in Redis: give it back when the search ends (`give_back`, or queued on
+    a pipeline with the caller's other commands: `give_back_in`, one round trip for both)."""
+
+    key: str
+    token: str
+
+    def give_back_in(self, pipe) -> None:
+        pipe.zrem(self.key, self.token)
+
+    def give_back(self) -> None:
+        try:
+            request_redis.client().zrem(self.key, self.token)
+        except redis.RedisError as exc:  # the lease ends it
+            logger.warning("listing search slot %s not given back, Redis unreachable: %s", self.key, exc)
+
+
+def take_slot(ident: str, *, timeout_ms: int) -> Slot | None:
+    """One of the client's search slots; all taken: `Throttled` (429). None when there is no limit
+    (turned off, or Redis unreachable: logged)."""
     limit = settings.LISTING_SEARCH_CONCURRENT_PER_CLIENT
     if limit <= 0:
-        yield
-        return
+        return None
     key, token = _slots_key(ident), secrets.token_hex(8)
     lease_ms = timeout_ms + LEASE_MARGIN_MS if timeout_ms > 0 else UNLIMITED_LEASE_MS
-    client = request_redis.client()
     try:
-        taken = client.eval(_TAKE, 1, key, int(time.time() * 1000), lease_ms, limit, token)
+        taken = request_redis.client().eval(_TAKE, 1, key, int(time.time() * 1000), lease_ms, limit, token)
     except redis.RedisError as exc:
         logger.warning("listing search concurrency not limited, Redis unreachable: %s", exc)
-        yield
-        return
+        return None
     if not taken:
         wait = max(1, math.ceil(timeout_ms / 1000)) if timeout_ms > 0 else 1
         raise Throttled(
@@ -73,10 +90,15 @@ def search_slot(ident: str, *, timeout_ms: int) -> Iterator[None]:
                 "again, or narrow the search."
             ),
         )
+    return Slot(key, token)
+
+
+@contextmanager
+def search_slot(ident: str, *, timeout_ms: int) -> Iterator[None]:
+    """Run the block in one of the client's search slots; all taken: `Throttled` (429)."""
+    slot = take_slot(ident, timeout_ms=timeout_ms)
     try:
         yield
     finally:
-        try:
-            client.zrem(key, token)
-        except redis.RedisError as exc:  # the lease ends it
-            logger.warning("listing search slot of %s not given back, Redis unreachable: %s", ident, exc)
+        if slot is not None:
+            slot.give_back()

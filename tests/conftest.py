@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.request_redis",
     "tests.fixtures.stripe",
     "tests.fixtures.browser",
+    "tests.fixtures.demo",
 ]
 
 

@@ -2,7 +2,9 @@
 literal values, captured from the selector, and each search's uncapped number of matches.
 
     python -m bench.probes.search_statement ARGUMENTS_LIST_JSON
-    (JSON out: [{"sql", "matches", "matches_sql", "text_matches"}]; matches_sql counts the matches)
+    (JSON out: [{"sql", "sqls", "matches", "matches_sql", "text_matches"}]; sql is the first statement
+    the page sends, sqls all of them (a search of several terms whose bounded walk stops before the cap
+    sends a second, through the GIN index); matches_sql counts the matches)
 
 Run with LISTING_SEARCH_STATEMENT_TIMEOUT_MS=0, so the selector sends the statement alone.
 """
@@ -43,6 +45,7 @@ def main() -> None:
         out.append(
             {
                 "sql": captured[0]["sql"],
+                "sqls": [query["sql"] for query in captured],
                 "matches": matches,
                 "matches_sql": counted[0]["sql"],
                 "text_matches": text_matches,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import Count, Window
 from rest_framework.exceptions import NotFound
@@ -150,19 +151,21 @@ class PageNumberCountedInPage(PageNumber):
 
 class PageNumberCappedCount(PageNumberCountedInPage):
     """`PageNumberCountedInPage` for a search whose count stops at a cap (`count_cap`): `count` is
-    exact up to the cap; past it `count` is the cap and `count_capped` is true ("1,000+"), and pages
-    end at the cap (a later page is a 404 like any page past the end)."""
+    exact up to the cap; past it `count` is the cap and `count_capped` is true ("200+"), and pages
+    end at the cap (a later page is a 404 like any page past the end). The schema states the cap this
+    deployment runs with (LISTING_SEARCH_COUNT_CAP)."""
 
     def get_paginated_response_schema(self, schema):
         answer = super().get_paginated_response_schema(schema)
+        cap = settings.LISTING_SEARCH_COUNT_CAP
         answer["properties"]["count"]["description"] = (
-            "The number of matches, exact up to the cap (LISTING_SEARCH_COUNT_CAP, 1,000 by default); "
-            "the cap itself when count_capped is true."
+            f"The number of matches, exact up to the cap ({cap:,}); the cap itself when count_capped is true."
         )
+        answer["properties"]["count"]["maximum"] = cap
         answer["properties"]["count_capped"] = {
             "type": "boolean",
             "example": False,
-            "description": 'True when there are more matches than `count` (show it as "1,000+"); the '
+            "description": f'True when there are more than {cap:,} matches (show the count as "{cap:,}+"); the '
             "pages end at the cap: narrow the search to reach the others.",
         }
         answer["required"] = [*answer.get("required", []), "count_capped"]

@@ -413,10 +413,16 @@ LISTING_SEARCH_REFUSAL_CACHE_SECONDS = env.int("LISTING_SEARCH_REFUSAL_CACHE_SEC
 # (marketplace_app.search_guard). Without Redis there is no limit.
 LISTING_SEARCH_CONCURRENT_PER_CLIENT = env.int("LISTING_SEARCH_CONCURRENT_PER_CLIENT", default=2)
 # The listing search's count is exact up to this many matches, then "at least this many" (count_capped),
-# and its pages end there. Relevance (ts_rank) orders the first LISTING_SEARCH_RERANK_CANDIDATES matches
-# in the stored order (marketplace_app.listing_search).
-LISTING_SEARCH_COUNT_CAP = env.int("LISTING_SEARCH_COUNT_CAP", default=1000)
+# and its pages end there: the search reads its first cap + 1 matches once, for the page and the count,
+# so the cap is what every uncached search costs (docs/decisions/0006-bounded-listing-search.md).
+# Relevance (ts_rank) orders the first LISTING_SEARCH_RERANK_CANDIDATES matches in the stored order
+# (marketplace_app.listing_search).
+LISTING_SEARCH_COUNT_CAP = env.int("LISTING_SEARCH_COUNT_CAP", default=200)
 LISTING_SEARCH_RERANK_CANDIDATES = env.int("LISTING_SEARCH_RERANK_CANDIDATES", default=200)
+# A search of several terms (words, or words and filters) walks at most this many listings of the stored
+# order for its first cap + 1 matches; when they are not there, its few matches are found through the
+# text index instead (marketplace_app.listing_search: the planner cannot tell such a search's density).
+LISTING_SEARCH_WALK_ROWS = env.int("LISTING_SEARCH_WALK_ROWS", default=20_000)
 # PostgreSQL stops a public search's statements after this many milliseconds (0: no limit) and
 # the API answers 503 `search_timeout`: an anonymous client's broad or many-term search may not hold
 # a database backend for long (bench/: a broad search over 1M listings, 10,000 matches, takes about

@@ -12,6 +12,8 @@ entry, and a misspelt filter is not silently ignored); the known ones become one
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -49,8 +51,9 @@ class ListingSearchParams(QueryParams):
 KNOWN_PARAMETERS = frozenset({*ListingSearchParams._declared_fields, "page", "page_size"})
 
 #: Part of every cached answer's key, so another release's answers are never read as this one's:
-#: the selector's columns, and a version to bump when `listing_rows_out` renders them differently.
-_SEARCH_ANSWER_SHAPE = ("listing-search-page-2", s.LISTING_VALUES, "images-1")
+#: the selector's columns, and a version to bump when `listing_rows_out` renders them differently or
+#: the answer's paging changes (3: the count cap, 1,000 -> 200), and the count cap itself.
+_SEARCH_ANSWER_SHAPE = ("listing-search-page-3", s.LISTING_VALUES, "images-1")
 
 
 def search_parameters(query_params) -> dict:
@@ -69,7 +72,9 @@ def search_parameters(query_params) -> dict:
     data = {key: value for key, value in query_params.items() if key in ListingSearchParams._declared_fields}
     if "metadata_keys" in query_params:
         data["metadata_keys"] = query_params.getlist("metadata_keys")
-    filters = validated(ListingSearchParams, data)
+    filters = _plainly_valid(data)
+    if filters is None:  # anything else (and every refusal, with its reasons) as the serializer sees it
+        filters = validated(ListingSearchParams, data)
     facets = search_facets(category=filters.get("category"), state=filters.get("state"), city=filters.get("city"))
     text = " ".join(filters.get("q", "").split()).lower()
     raw_page = (query_params.get("page") or "1").strip().lower()
@@ -83,6 +88,46 @@ def search_parameters(query_params) -> dict:
         "page": raw_page if raw_page == "last" else bounded_int("page", raw_page, low=1, high=MAX_PAGE),
         "page_size": page_size_of(_Params(query_params)),
     }
+
+
+#: What DRF's CharField refuses besides length (a NUL, a lone surrogate).
+_REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+_TEXT_LENGTHS = {"q": 200, "state": 50, "city": 100}
+_PRICES = ("price_min_cents", "price_max_cents")
+_CATEGORIES = frozenset(ServiceListing.Category.values)
+
+
+def _plain_text(value, max_length: int) -> str | None:
+    if not isinstance(value, str) or _REFUSED_CHARACTERS.search(value):
+        return None
+    text = value.strip()
+    return text if 0 < len(text) <= max_length else None
+
+
+def _plainly_valid(data: dict) -> dict | None:
+    """`ListingSearchParams`' validated data for parameters that are plainly valid (text within its
+    length, a known category and order, prices written as digits within their bounds), without
+    building the serializer's fields per request; None for anything else, which the serializer then
+    validates (or refuses, with its reasons). Accepting only what it certainly accepts, this gives
+    exactly its result (tests/marketplace_app/test_search_parameters.py)."""
+    filters: dict = {"order": "relevance"}
+    for name, value in data.items():
+        if name in _TEXT_LENGTHS:
+            filters[name] = _plain_text(value, _TEXT_LENGTHS[name])
+        elif name in _PRICES:
+            plain = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15
+            filters[name] = int(value) if plain and int(value) <= MAX_AMOUNT_CENTS else None
+        elif name == "category" or name == "order":
+            known = value in _CATEGORIES if name == "category" else value in SEARCH_ORDERS
+            filters[name] = value if isinstance(value, str) and known else None
+        elif name == "metadata_keys" and isinstance(value, list):
+            keys = [_plain_text(key, 50) for key in value]
+            filters[name] = None if None in keys else keys
+        else:
+            return None
+        if filters[name] is None:
+            return None
+    return filters
 
 
 class _Params:
@@ -134,6 +179,7 @@ class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
         # served to a client that reads the primary (one that just wrote: breederhq/read_replica.py).
         key = (
             _SEARCH_ANSWER_SHAPE,
+            settings.LISTING_SEARCH_COUNT_CAP,
             request.scheme,
             request.get_host(),
             tuple(sorted(params.items())),
@@ -141,12 +187,15 @@ class ListingSearchView(ReplicaReadsMixin, MarketplaceAPIView):
         )
         scope = search_cache.scope_of({facet: params[facet] for facet in search_cache.SCOPE_FACETS})
         ident = PublicReadIPThrottle().get_ident(request)
-
-        def search() -> dict:
-            with search_guard.search_slot(ident, timeout_ms=timeout_ms):
-                return self._search(request, params, timeout_ms)
-
-        return Response(search_cache.cached(key, search, scope=scope, refusal_variant=str(timeout_ms)))
+        answer = search_cache.cached(
+            key,
+            lambda: self._search(request, params, timeout_ms),
+            scope=scope,
+            refusal_variant=str(timeout_ms),
+            # Taken only for a search the cache cannot answer; given back as its answer is stored.
+            slot=lambda: search_guard.take_slot(ident, timeout_ms=timeout_ms),
+        )
+        return Response(answer)
 
     def _search(self, request, params: dict, timeout_ms: int) -> dict:
         listings = listing_search(

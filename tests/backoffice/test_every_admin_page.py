@@ -1,4 +1,5 @@
-"""Walks every model registered in the admin, with the demo data loaded: its changelist (and the
+"""Walks every model registered in the admin, with the demo data loaded (once for the module,
+tests/fixtures/demo.py): its changelist (and the
 change page of one of its rows, and the add page where adding is allowed) answer 200 to a
 superuser and to the support group, 403 to staff without a group, and send anyone else to log in.
 Tenant-owned models are walked while working on the demo tenant (the audited path)."""
@@ -12,8 +13,6 @@ from django.urls import reverse
 from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.routing import database_for_model
 from breederhq.tenancy import tenant_context
-from demo.data import load_demo_data
-from tenant_app.models import Tenant
 from tests.backoffice.conftest import work_on
 
 pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
@@ -40,20 +39,14 @@ class _FakeRequest:
         is_superuser = True
 
 
-@pytest.fixture
-def demo():
-    load_demo_data()
-    return Tenant.objects.get(slug="sunny-kennels")
-
-
 @pytest.mark.parametrize("model", MODELS, ids=[m._meta.label for m in MODELS])
-def test_every_model_page(demo, superuser_client, support_client, bare_staff_client, client, model):
+def test_every_model_page(demo_tenant, superuser_client, support_client, bare_staff_client, client, model):
     from tests.factories.tenant import UserFactory
 
     model_admin = admin.site._registry[model]
-    work_on(superuser_client, demo)
-    work_on(support_client, demo)
-    pages = _pages(model, model_admin, demo)
+    work_on(superuser_client, demo_tenant)
+    work_on(support_client, demo_tenant)
+    pages = _pages(model, model_admin, demo_tenant)
     for url in pages:
         assert superuser_client.get(url).status_code == 200, url
         restricted_to_superusers = model._meta.app_label == "auth"

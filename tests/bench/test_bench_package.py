@@ -63,6 +63,9 @@ def test_report_writer_against_the_fixture(tmp_path):
     assert "bare baseline view (no middleware" in text
     for name, plan in results["search_plan"]["classes"].items():
         assert f"listing search plan, {name}: '{plan['query']}'" in text and plan["plan"] in text
+        if "expected_plan" in plan:  # reports from before the expected plans have none
+            row = next(line for line in text.splitlines() if f"listing search plan, {name}:" in line)
+            assert row.endswith(f"| plan: {plan['expected_plan']} | as expected |"), row
     for name in ("transactions first page", "messages newest page", "contacts with marketplace names"):
         assert re.search(
             rf"\| API {name} \(\d+ users, a random one each request\) vs baselines \(stack / bare\) \| "

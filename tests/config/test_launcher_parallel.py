@@ -14,16 +14,18 @@ def _no_addopts(monkeypatch):
 
 
 def test_without_a_choice_the_suite_runs_on_every_core():
-    assert parallel_arguments([], cores=4) == ["-n", "4"]
+    assert parallel_arguments([], cores=4) == ["-n", "4", "--dist", "worksteal"]
     assert parallel_arguments(["tests/config", "-x", "-p", "no:cacheprovider"], cores=2) == [
         "-n",
         "2",
+        "--dist",
+        "worksteal",
         "tests/config",
         "-x",
         "-p",
         "no:cacheprovider",
     ]
-    assert parallel_arguments(["-m", "not slow"], cores=2) == ["-n", "2", "-m", "not slow"]
+    assert parallel_arguments(["-m", "not slow"], cores=2) == ["-n", "2", "--dist", "worksteal", "-m", "not slow"]
 
 
 @pytest.mark.parametrize(

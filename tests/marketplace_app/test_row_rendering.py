@@ -64,3 +64,33 @@ def test_rows_render_in_the_active_time_zone_like_drf():
         rows = s.transaction_rows_out(transactions.values(*s.TRANSACTION_VALUES))
         assert not rows[0]["created_at"].endswith("Z")
         same_json(rows, s.TransactionOut(transactions.select_related("provider"), many=True).data)
+
+
+def test_listing_images_read_as_sql_are_the_orm_read_rendered():
+    from django.test import RequestFactory
+
+    from marketplace_app import listing_images
+    from marketplace_app.models import ServiceListingImage
+
+    provider = ProviderFactory()
+    first, second, bare = (make_listing(provider, slug=slug) for slug in ("a", "b", "c"))
+    for listing, fields in (
+        (first, {"url": "https://img.example/1.jpg", "sort_order": 1}),
+        (first, {"original": "listings/x/original.png", "thumbnail": "listings/x/thumbnail.png", "sort_order": 0}),
+        (first, {"original": "listings/y/original.jpg", "caption": "Side", "sort_order": 0}),
+        (second, {"url": "https://img.example/2.jpg", "content_type": "image/jpeg", "width": 640, "height": 480}),
+    ):
+        ServiceListingImage.objects.using(MARKETPLACE_DB).create(listing=listing, **fields)
+    request = RequestFactory().get("/", HTTP_HOST="testserver")
+    ids = [bare.pk, second.pk, first.pk]
+    orm = {listing_id: [] for listing_id in ids}
+    for row in (
+        ServiceListingImage.objects.using(MARKETPLACE_DB)
+        .filter(listing_id__in=ids)
+        .order_by("listing_id", "sort_order", "id")
+        .values(*listing_images.IMAGE_VALUES)
+    ):
+        orm[row["listing_id"]].append(listing_images.image_row_out(row, request=request))
+    shown = listing_images.images_by_listing(ids, request=request)
+    assert [len(shown[i]) for i in ids] == [0, 1, 3]
+    same_json(shown, orm)

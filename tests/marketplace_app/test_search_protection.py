@@ -255,9 +255,37 @@ def test_the_count_is_exact_up_to_the_cap_then_capped_and_pages_end_there(catalo
     capped = get({"q": "dog", "page_size": 2, "order": "newest"})[0].json()
     assert (capped["count"], capped["count_capped"], len(capped["results"])) == (3, True, 2)
     last = get({"q": "dog", "page_size": 2, "order": "newest", "page": 2})[0].json()
-    assert (last["count"], last["count_capped"], len(last["results"]), last["next"]) == (3, True, 2, None)
+    # The last page ends at the cap: the fourth match only proved "3+".
+    assert (last["count"], last["count_capped"], len(last["results"]), last["next"]) == (3, True, 1, None)
     past = get({"q": "dog", "page_size": 2, "order": "newest", "page": 3})[0]
     assert past.status_code == 404 and past.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("order", ["relevance", "newest"])
+def test_the_page_and_its_count_come_from_one_read_of_the_first_cap_plus_one_matches(catalogue, settings, order):
+    # The catalogue's 5 "dog" listings: a cap of 5 is exact (no sixth match to read), 4 is "4+" proven
+    # by the fifth; each answer is one statement, whichever page it is.
+    settings.LISTING_SEARCH_COUNT_CAP = 5
+    settings.LISTING_SEARCH_RERANK_CANDIDATES = 2
+    for page in (1, 3):
+        answer, statements = get({"q": "dog", "page_size": 2, "page": page, "order": order})
+        assert (answer.json()["count"], answer.json()["count_capped"], statements) == (5, False, 1)
+    settings.LISTING_SEARCH_COUNT_CAP = 4
+    pages = [get({"q": "dog", "page_size": 3, "page": page, "order": order}) for page in (1, 2)]
+    assert [(a.json()["count"], a.json()["count_capped"], n) for a, n in pages] == [(4, True, 1)] * 2
+    # The pages end at the cap, and the listings they show are the first four, none twice.
+    shown = [row["id"] for answer, _ in pages for row in answer.json()["results"]]
+    assert len(shown) == len(set(shown)) == 4
+
+
+def test_the_schema_states_the_count_cap(settings):
+    settings.LISTING_SEARCH_COUNT_CAP = 300
+    schema = Client().get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    [listing] = [path for name, path in schema["paths"].items() if name.rstrip("/").endswith("/marketplace/listings")]
+    page = listing["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    page = schema["components"]["schemas"][page["$ref"].rsplit("/", 1)[1]] if "$ref" in page else page
+    assert page["properties"]["count"]["maximum"] == 300
+    assert '"300+"' in page["properties"]["count_capped"]["description"]
 
 
 def test_relevance_reranks_the_first_candidates_and_the_rest_follow_the_stored_order(settings):
