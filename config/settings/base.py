@@ -248,6 +248,9 @@ CELERY_RESULT_EXPIRES = 3600
 # Acknowledge after the task ran, and re-queue it when the worker process dies mid-task.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Seconds a worker waits, after one of its pool processes died in a task, for a result that
+# process may have sent before dying; then the task counts as lost and goes back to the queue.
+CELERY_WORKER_LOST_WAIT = env.float("CELERY_WORKER_LOST_WAIT", default=10.0)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers and beat keep Django's LOGGING (config/celery.py): JSON lines like the web.

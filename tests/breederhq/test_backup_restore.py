@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -18,21 +19,38 @@ from tenant_app.models import Tenant, User
 pytestmark = pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
 
 
+def _as_admin(statement: sql.Composable) -> None:
+    with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _drop_statement(name: str) -> sql.Composable:
+    return sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+
+
+@pytest.fixture(scope="module")
+def drop_later():
+    """Drop databases beside the tests that follow: a DROP DATABASE only waits for a checkpoint,
+    and drops requested together share one. The module waits for them, and reports a failure, at
+    its end."""
+    with ThreadPoolExecutor(2) as pool:
+        pending = []
+        yield lambda names: pending.extend(pool.submit(_as_admin, _drop_statement(name)) for name in names)
+        for done in pending:
+            done.result()
+
+
 @pytest.fixture
-def scratch_databases():
-    """Two empty databases owned by the owner role, dropped afterwards."""
+def scratch_databases(drop_later):
+    """Two empty databases owned by the owner role (created side by side), dropped afterwards."""
     names = {alias: f"restore_{alias}_{uuid.uuid4().hex[:8]}" for alias in DATABASE_ALIASES}
-    with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
-        for name in names.values():
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(name), sql.Identifier(settings.DATABASE_OWNER_USER)
-                )
-            )
+    create = sql.SQL("CREATE DATABASE {} OWNER {}")
+    owner = sql.Identifier(settings.DATABASE_OWNER_USER)
+    with ThreadPoolExecutor(len(names)) as pool:
+        for done in [pool.submit(_as_admin, create.format(sql.Identifier(name), owner)) for name in names.values()]:
+            done.result()
     yield names
-    with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
-        for name in names.values():
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop_later(names.values())
 
 
 def live_counts(alias: str) -> dict[str, int]:
@@ -113,13 +131,11 @@ def _database_owner(name: str) -> str | None:
 
 
 @pytest.fixture
-def missing_database_names():
+def missing_database_names(drop_later):
     """Names of databases that do not exist yet; whatever a test creates under them is dropped."""
     names = {alias: f"restore_new_{alias}_{uuid.uuid4().hex[:8]}" for alias in DATABASE_ALIASES}
     yield names
-    with psycopg.connect(admin_url_for("postgres"), autocommit=True) as conn:
-        for name in names.values():
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop_later(names.values())
 
 
 def test_restore_command_creates_missing_target_databases_owned_by_the_owner_role(
