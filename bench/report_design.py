@@ -102,7 +102,7 @@ def growth_lines(g: dict | None) -> list[str]:
     copies = ", ".join(f"{size:,}" for size in g["derived_by_copy"]) or "none"
     unreached = ", ".join(f"{size:,}" for size in g["unreached"]) or "none"
     lines += [
-        f"The data set's {g['listings']:,} listings, and scratch copies of its first listings by id: {copies}"
+        f"The data set's {g['listings']:,} listings, and scratch copies of a seeded random sample of them: {copies}"
         f" (bench/search_growth.py). Not reachable at this scale: {unreached}. Each cell: execution + planning"
         " ms, the plan, the matches.",
         "",

@@ -2,9 +2,10 @@
 literal values, captured from the selector, and each search's uncapped number of matches.
 
     python -m bench.probes.search_statement ARGUMENTS_LIST_JSON
-    (JSON out: [{"sql", "sqls", "matches", "matches_sql", "text_matches"}]; sql is the first statement
-    the page sends, sqls all of them (a search of several terms whose bounded walk stops before the cap
-    sends a second, through the GIN index); matches_sql counts the matches)
+    (JSON out: [{"sql", "sqls", "matches", "matches_sql", "text_matches", "walk_rows"}]; sql is the
+    first statement the page sends, sqls all of them (a search of several terms whose bounded walk stops
+    before the cap sends a second, through the GIN index); matches_sql counts the matches; walk_rows is
+    LISTING_SEARCH_WALK_ROWS, the walk's bound)
 
 Run with LISTING_SEARCH_STATEMENT_TIMEOUT_MS=0, so the selector sends the statement alone.
 """
@@ -19,6 +20,7 @@ from breederhq.databases import MARKETPLACE_DB
 
 def main() -> None:
     django.setup()
+    from django.conf import settings
     from django.db import connections
     from django.test.utils import CaptureQueriesContext
 
@@ -49,6 +51,7 @@ def main() -> None:
                 "matches": matches,
                 "matches_sql": counted[0]["sql"],
                 "text_matches": text_matches,
+                "walk_rows": settings.LISTING_SEARCH_WALK_ROWS,
             }
         )
     print(json.dumps(out))
