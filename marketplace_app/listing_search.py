@@ -147,13 +147,16 @@ class ListingSearch:
         ]
 
     def _count_sql(self, path: str = "planner") -> tuple[str, list]:
+        """The capped count by `path` (`_matches`): "planner" in no order (stopped at cap + 1 matches),
+        "walk" with whether the walk saw every active listing (`page_sql`), "gin" (sent only after a
+        walk that stopped short of the cap: then the matches are few, and sorting them is cheap)."""
         if path == "planner":
             return (
                 f"SELECT count(*) FROM (SELECT 1 FROM service_listings l WHERE {self.where} LIMIT %s) capped",
                 [*self.params, self.count_cap + 1],
             )
         matches, params = self._matches(columns="l.id", limit=self.count_cap + 1, path=path)
-        if path == "walk":  # with whether the walk saw every active listing (`page_sql`)
+        if path == "walk":
             return f"SELECT count(*), {_WALK_COMPLETE.format(matches='count(*)')} FROM ({matches}) capped", [
                 *self._walk_complete_params(),
                 *params,
@@ -223,13 +226,20 @@ class ListingSearch:
                 if count > self.count_cap or complete:
                     return [], count
         rows = _fetch_within_timeout(*self.page_sql(offset=offset, limit=limit, path=path), timeout_ms=self.timeout_ms)
-        if not rows:
-            return [], self.count()
+        if not rows:  # (after a walk that stopped short, its matches are few: no need to walk again)
+            return [], _fetch_within_timeout(*self._count_sql(path), timeout_ms=self.timeout_ms)[0][0]
         return [dict(zip(_LISTING_PAGE_KEYS, row[:-1], strict=True)) for row in rows], rows[0][-1]
 
     def count(self) -> int:
-        """The number of matches, counted up to `count_cap + 1` (more than the cap: "cap+"): by the
-        planner's path, or for a search of several terms through the GIN index (`_matches`)."""
+        """The number of matches, counted up to `count_cap + 1` (more than the cap: "cap+"). A search
+        of several terms counts its bounded walk first, as `page()` reads it: a common pair of words
+        stops there (counting through the GIN index would read and sort every one of its matches);
+        only when the walk stopped short of the cap, its matches being few, are they counted
+        through the GIN index."""
+        if self.walk_where is not None:
+            count, complete = _fetch_within_timeout(*self._count_sql("walk"), timeout_ms=self.timeout_ms)[0]
+            if count > self.count_cap or complete:
+                return count
         return _fetch_within_timeout(*self._count_sql(self.paths[-1]), timeout_ms=self.timeout_ms)[0][0]
 
 

@@ -174,12 +174,12 @@ def cached(
     except BaseException:
         _finish(client, lock=(lock, token), slot=taken)
         raise
-    _finish(
-        client,
-        answer=(key, _encode([generation, time.time() + seconds, fresh]), seconds + STALE_GRACE_SECONDS),
-        lock=(lock, token),
-        slot=taken,
-    )
+    try:
+        encoded = _encode([generation, time.time() + seconds, fresh])
+    except BaseException:  # an answer that cannot be stored still gives its lock and slot back
+        _finish(client, lock=(lock, token), slot=taken)
+        raise
+    _finish(client, answer=(key, encoded, seconds + STALE_GRACE_SECONDS), lock=(lock, token), slot=taken)
     return fresh
 
 

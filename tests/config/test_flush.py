@@ -109,3 +109,19 @@ def test_reference_rows_left_as_they_were_are_kept_and_changed_ones_made_again()
     Group.objects.filter(name="support").delete()
     call_command("flush", database=TENANT_DB, interactive=False, verbosity=0, reset_sequences=False)
     assert _reference_rows()[1] == groups  # both groups exactly as the back office defines them
+
+
+def test_reference_rows_a_flush_left_out_are_made_by_the_next_one():
+    # Django's own test cases with `available_apps` flush without post_migrate: the reference rows
+    # are gone then, and the next ordinary flush must make them again, not take "empty" as unchanged.
+    from django.contrib.auth.models import Group
+
+    call_command("flush", database=TENANT_DB, interactive=False, verbosity=0, reset_sequences=False)
+    expected = _reference_rows()
+    Group.objects.filter(name="support").delete()  # changed: this flush empties the reference rows
+    call_command(
+        "flush", database=TENANT_DB, interactive=False, verbosity=0, reset_sequences=False, inhibit_post_migrate=True
+    )
+    assert _reference_rows() == ([], {})
+    call_command("flush", database=TENANT_DB, interactive=False, verbosity=0, reset_sequences=False)
+    assert _reference_rows()[1] == expected[1] and len(_reference_rows()[0]) == len(expected[0])

@@ -75,3 +75,13 @@ def test_a_walk_stopped_before_the_cap_is_read_again_through_the_text_index(cata
 def test_one_word_alone_is_left_to_the_planner(catalogue):
     assert listing_search(query="puppy").walk_where is None
     assert listing_search(query="puppy", state="TX").walk_where is not None
+
+
+def test_a_common_pair_is_counted_by_its_walk_alone(catalogue, settings):
+    # `page=last` counts first: a pair whose walk finds more than the cap stops there, instead of
+    # reading and sorting every one of its matches through the text index.
+    settings.LISTING_SEARCH_WALK_ROWS = 12
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
+        count = listing_search(query="puppy bath").count()
+    assert (count, len(captured)) == (7, 1)
+    assert "LIMIT 12)" in captured[0]["sql"] and "search_score + 0" not in captured[0]["sql"]

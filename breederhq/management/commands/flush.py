@@ -90,7 +90,11 @@ class Command(DjangoFlushCommand):
             raise CommandError(f"Database {name} couldn't be flushed: {exc}") from exc
         if unchanged and _reference_rows_left[name] == _reference_digest(connection, reference):
             return  # the reference rows are as post_migrate made them (no cascade reached them)
-        if sql_list and not options.get("inhibit_post_migrate", False):
+        # As Django's: post_migrate unless inhibited or the database has no table yet (here also when
+        # nothing was written: the reference rows may be missing, emptied by an inhibited flush).
+        if (sql_list or reference) and not options.get("inhibit_post_migrate", False):
             emit_post_migrate_signal(options["verbosity"], False, database)
-        if reference:
-            _reference_rows_left[name] = _reference_digest(connection, reference)
+            if reference:
+                _reference_rows_left[name] = _reference_digest(connection, reference)
+        else:  # the reference rows were emptied and not made again: the next flush must make them
+            _reference_rows_left.pop(name, None)
