@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 import pybreaker
 import redis
 from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from breederhq.health import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,7 @@ def shared_breaker(name: str, *, fail_max: int, reset_timeout: float, is_outage)
     an answer from a working service."""
     storage = FailSafeRedisStorage(
         pybreaker.STATE_CLOSED,
-        # One attempt per command, said explicitly (breederhq/request_redis.py explains why).
-        redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
-        ),
+        redis_client(),  # the workers' client: 2 s timeouts, one attempt per command
         namespace=breaker_namespace(name),
     )
     return pybreaker.CircuitBreaker(

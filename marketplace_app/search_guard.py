@@ -20,8 +20,6 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
@@ -91,14 +89,3 @@ def take_slot(ident: str, *, timeout_ms: int) -> Slot | None:
             ),
         )
     return Slot(key, token)
-
-
-@contextmanager
-def search_slot(ident: str, *, timeout_ms: int) -> Iterator[None]:
-    """Run the block in one of the client's search slots; all taken: `Throttled` (429)."""
-    slot = take_slot(ident, timeout_ms=timeout_ms)
-    try:
-        yield
-    finally:
-        if slot is not None:
-            slot.give_back()

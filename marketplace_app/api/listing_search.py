@@ -92,9 +92,12 @@ def search_parameters(query_params) -> dict:
 
 #: What DRF's CharField refuses besides length (a NUL, a lone surrogate).
 _REFUSED_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
-_TEXT_LENGTHS = {"q": 200, "state": 50, "city": 100}
-_PRICES = ("price_min_cents", "price_max_cents")
-_CATEGORIES = frozenset(ServiceListing.Category.values)
+#: The bounds are read from ListingSearchParams' own fields: the rules have one home.
+_FIELDS = ListingSearchParams._declared_fields
+_TEXT_LENGTHS = {name: _FIELDS[name].max_length for name in ("q", "state", "city")}
+_PRICES = {name: _FIELDS[name].max_value for name in ("price_min_cents", "price_max_cents")}
+_CHOICES = {name: frozenset(_FIELDS[name].choices) for name in ("category", "order")}
+_METADATA_KEY_LENGTH = _FIELDS["metadata_keys"].child.max_length
 
 
 def _plain_text(value, max_length: int) -> str | None:
@@ -114,14 +117,13 @@ def _plainly_valid(data: dict) -> dict | None:
     for name, value in data.items():
         if name in _TEXT_LENGTHS:
             filters[name] = _plain_text(value, _TEXT_LENGTHS[name])
-        elif name in _PRICES:
+        elif name in _PRICES:  # digits only: at least 0, the fields' minimum
             plain = isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15
-            filters[name] = int(value) if plain and int(value) <= MAX_AMOUNT_CENTS else None
-        elif name == "category" or name == "order":
-            known = value in _CATEGORIES if name == "category" else value in SEARCH_ORDERS
-            filters[name] = value if isinstance(value, str) and known else None
+            filters[name] = int(value) if plain and int(value) <= _PRICES[name] else None
+        elif name in _CHOICES:
+            filters[name] = value if isinstance(value, str) and value in _CHOICES[name] else None
         elif name == "metadata_keys" and isinstance(value, list):
-            keys = [_plain_text(key, 50) for key in value]
+            keys = [_plain_text(key, _METADATA_KEY_LENGTH) for key in value]
             filters[name] = None if None in keys else keys
         else:
             return None
