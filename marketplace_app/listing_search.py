@@ -12,7 +12,9 @@ listing-search.md):
   (measured at a million listings: the walk up to about 1 % of listings matching, the GIN index
   below, which is also where each is the cheaper).
   That holds for one word. With several terms the planner's estimate assumes them independent and
-  can be far off, so those walk a bounded number of listings, then use the GIN index (`_matches`).
+  can be far off, so those walk a bounded number of listings, then use the GIN index (`_matches`);
+  a search whose rarest term bounds its matches within the walk's length and whose walk would stop
+  short skips the walk (marketplace_app/search_statistics.py).
 - The page is a slice of those matches and the count is their number: exact up to the cap, past it
   "at least the cap" (`count_capped`), proven by the read itself. Pages end at the cap too: a search
   with more matches is narrowed to see the others. So counting reads nothing the pages could not show.
@@ -35,6 +37,7 @@ from django.db import connections
 from breederhq.errors import TimedOut, ValidationFailed
 from breederhq.read_replica import marketplace_read_alias
 from breederhq.statement_timeout import statement_time_limit
+from marketplace_app import search_statistics
 from marketplace_app.models import ServiceListing
 from marketplace_app.provider_suspension import PROVIDER_NOT_SUSPENDED_SQL
 from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
@@ -108,6 +111,9 @@ class ListingSearch:
     walk_where: str | None = None
     walk_params: tuple = ()
     walk_rows: int = 0
+    #: A search of several terms whose walk would stop short, by the statistics of its terms: read
+    #: through the GIN index at once (marketplace_app/search_statistics.py).
+    gin_first: bool = False
 
     @property
     def reranked(self) -> bool:
@@ -116,7 +122,9 @@ class ListingSearch:
     @property
     def paths(self) -> tuple[str, ...]:
         """How the search reads its matches, in the order `page()` tries them (`_matches`)."""
-        return ("planner",) if self.walk_where is None else ("walk", "gin")
+        if self.walk_where is None:
+            return ("planner",)
+        return ("gin",) if self.gin_first else ("walk", "gin")
 
     def _matches(self, *, columns: str, limit: int, path: str) -> tuple[str, list]:
         """The first `limit` matches in the stored order, as a subquery, read by `path`:
@@ -215,7 +223,7 @@ class ListingSearch:
         through the GIN index (`_matches`): the same page and count as the walk would give, were it
         not bounded."""
         path = self.paths[-1]
-        if self.walk_where is not None:
+        if self.paths[0] == "walk":
             rows = _fetch_within_timeout(
                 *self.page_sql(offset=offset, limit=limit, path="walk"), timeout_ms=self.timeout_ms
             )
@@ -236,7 +244,7 @@ class ListingSearch:
         stops there (counting through the GIN index would read and sort every one of its matches);
         only when the walk stopped short of the cap, its matches being few, are they counted
         through the GIN index."""
-        if self.walk_where is not None:
+        if self.paths[0] == "walk":
             count, complete = _fetch_within_timeout(*self._count_sql("walk"), timeout_ms=self.timeout_ms)[0]
             if count > self.count_cap or complete:
                 return count
@@ -334,6 +342,13 @@ def listing_search(
         params.append(list(metadata_keys))
     walk_where += where[tail:]
     walk_params += params[tail_params:]
+    gin_first = bounded_walk and search_statistics.gin_first(
+        marketplace_read_alias(),
+        query=query,
+        facets=facets,
+        walk_rows=settings.LISTING_SEARCH_WALK_ROWS,
+        count_cap=settings.LISTING_SEARCH_COUNT_CAP,
+    )
     return ListingSearch(
         where=" AND ".join(where),
         params=tuple(params),
@@ -345,6 +360,7 @@ def listing_search(
         walk_where=" AND ".join(walk_where) if bounded_walk else None,
         walk_params=tuple(walk_params),
         walk_rows=settings.LISTING_SEARCH_WALK_ROWS,
+        gin_first=gin_first,
     )
 
 

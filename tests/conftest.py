@@ -42,6 +42,15 @@ def _fresh_identity_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_search_statistics():
+    """Each test starts with no search-term statistics read (marketplace_app/search_statistics.py):
+    they are kept per process for minutes, and another test's catalogue is not this one's."""
+    from marketplace_app import search_statistics
+
+    search_statistics.forget()
+
+
+@pytest.fixture(autouse=True)
 def _request_redis_not_paused():
     """Each test starts with the request path's Redis not paused: a test that pointed it at an
     unreachable or silent server leaves this process leaving Redis alone for a few seconds

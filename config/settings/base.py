@@ -423,6 +423,10 @@ LISTING_SEARCH_RERANK_CANDIDATES = env.int("LISTING_SEARCH_RERANK_CANDIDATES", d
 # order for its first cap + 1 matches; when they are not there, its few matches are found through the
 # text index instead (marketplace_app.listing_search: the planner cannot tell such a search's density).
 LISTING_SEARCH_WALK_ROWS = env.int("LISTING_SEARCH_WALK_ROWS", default=20_000)
+# How long a process keeps the statistics of the search's terms (PostgreSQL's most common lexemes of
+# the listing search document) before reading them again: they change with ANALYZE, not per request
+# (marketplace_app.search_statistics: when a search skips its walk).
+LISTING_SEARCH_STATISTICS_SECONDS = env.int("LISTING_SEARCH_STATISTICS_SECONDS", default=300)
 # PostgreSQL stops a public search's statements after this many milliseconds (0: no limit) and
 # the API answers 503 `search_timeout`: an anonymous client's broad or many-term search may not hold
 # a database backend for long (bench/: a broad search over 1M listings, 10,000 matches, takes about

@@ -54,7 +54,7 @@ def search(**params) -> tuple[dict, int]:
     with CaptureQueriesContext(connections[MARKETPLACE_DB]) as queries:
         response = Client().get(SEARCH, {"q": "grooming", "state": "TX", **params})
     assert response.status_code == 200, response.content
-    return response.json(), sum("service_listings" in query["sql"] for query in queries)
+    return response.json(), sum("FROM service_listings " in query["sql"] for query in queries)
 
 
 def slugs(answer: dict) -> set[str]:

@@ -1,16 +1,21 @@
 """A search of several terms reads its matches by a bounded walk of the stored order, then, when the
 walk stops before cap + 1 matches, through the GIN index (marketplace_app/listing_search.py,
-`ListingSearch._matches`). Whichever path answers, the page and the capped count are those of the
-planner's own path (the statement a one-word search sends): checked here with a walk bounded to a few
-listings, so that each path is taken at small scale."""
+`ListingSearch._matches`); or, when the statistics of its terms say the walk would stop short and
+its rarest term bounds its matches within the walk's length, through the GIN index at once
+(marketplace_app/search_statistics.py). Whichever path answers, the page and the capped count are
+those of the planner's own path (the statement a one-word search sends): checked here with a walk
+bounded to a few listings, so that each path is taken at small scale."""
 
 import dataclasses
 
+import psycopg
 import pytest
+from django.conf import settings as django_settings
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+from marketplace_app import search_statistics
 from marketplace_app.listing_search import listing_search
 from tests.factories.marketplace import ProviderFactory, make_listing
 
@@ -28,6 +33,9 @@ def catalogue(settings):
         if i >= 24:
             title += " kennel"
         make_listing(provider, title=f"{title} {i}", state="TX" if i % 3 else "CO")
+    # Never analyzed: no statistics, so every search of several terms walks first. Read here, so
+    # that the statements counted below are the search's own.
+    assert search_statistics.term_shares(MARKETPLACE_DB) is None
 
 
 def planner_answer(search, *, offset, limit):
@@ -85,3 +93,75 @@ def test_a_common_pair_is_counted_by_its_walk_alone(catalogue, settings):
         count = listing_search(query="puppy bath").count()
     assert (count, len(captured)) == (7, 1)
     assert "LIMIT 12)" in captured[0]["sql"] and "search_score + 0" not in captured[0]["sql"]
+
+
+def analyze_listings() -> None:
+    params = connections[MARKETPLACE_DB].get_connection_params()
+    owner = {"user": django_settings.DATABASE_OWNER_USER, "password": django_settings.DATABASE_OWNER_PASSWORD}
+    with psycopg.connect(**{**params, **owner}, autocommit=True) as connection:
+        connection.execute("ANALYZE service_listings")
+    search_statistics.forget()
+
+
+@pytest.fixture
+def analyzed(settings):
+    """200 listings with statistics: "puppy" in all, "bath" in three of four, "kennel" in four,
+    "grooming" and "nails" always together in two of five; most in TX, four in CO."""
+    settings.LISTING_SEARCH_COUNT_CAP = 6
+    settings.LISTING_SEARCH_RERANK_CANDIDATES = 4
+    settings.LISTING_SEARCH_WALK_ROWS = 60
+    provider = ProviderFactory(state="TX")
+    # One statement: 200 listings through the services would take seconds.
+    with connections[MARKETPLACE_DB].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO service_listings (provider_id, slug, title, description, status, category, state, city,"
+            " price_cents, currency, category_metadata, published_at, search_score, version, created_at, updated_at)"
+            " SELECT %s, 'paths-' || n, concat_ws(' ', 'Puppy', CASE WHEN n %% 4 = 0 THEN 'spa' ELSE 'bath' END,"
+            "  CASE WHEN n %% 5 < 2 THEN 'grooming nails' END, CASE WHEN n %% 50 = 0 THEN 'kennel' END),"
+            " '', 'active', 'grooming', CASE WHEN n %% 50 = 1 THEN 'CO' ELSE 'TX' END, %s, 5000, 'USD', '{}'::jsonb,"
+            " now() - n * interval '1 minute', 1000 - n, 1, now(), now() FROM generate_series(0, 199) n",
+            [provider.pk, provider.city],
+        )
+    analyze_listings()
+
+
+def sent(search, **page):
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
+        answer = search.page(**page)
+    return answer, [query["sql"] for query in captured]
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"query": "puppy kennel"}, {"query": "bath kennel", "state": "TX"}, {"query": "puppy", "state": "CO"}]
+)
+def test_a_search_its_rarest_term_bounds_skips_the_walk(analyzed, arguments):
+    search = listing_search(**arguments)
+    assert search.paths == ("gin",)
+    answer, statements = sent(search, offset=0, limit=4)
+    assert answer == planner_answer(search, offset=0, limit=4)
+    assert len(statements) == 1 and "search_score + 0" in statements[0] and "LIMIT 60)" not in statements[0]
+    assert search.count() == dataclasses.replace(search, walk_where=None).count()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"query": "puppy bath"},  # common together: the walk finds the cap + 1 at once
+        {"query": "grooming nails"},  # each in 2 of 5, always together: the bound is past the walk
+        {"query": "puppy -kennel"},  # an operator: not estimated
+        {"query": 'puppy "kennel"'},
+        {"query": "kennel or spa"},
+    ],
+)
+def test_other_searches_of_several_terms_walk_first(analyzed, arguments):
+    search = listing_search(**arguments)
+    assert search.paths == ("walk", "gin")
+    assert search.page(offset=0, limit=4) == planner_answer(search, offset=0, limit=4)
+
+
+def test_the_statistics_are_read_once_per_process_and_words_once_each(analyzed):
+    listing_search(query="puppy kennel")
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
+        listing_search(query="kennel puppy")
+        listing_search(query="kennel bath", state="TX")
+    assert [query["sql"] for query in captured] == [captured[0]["sql"]] and "to_tsvector" in captured[0]["sql"]
