@@ -44,7 +44,8 @@ def scenario_replica(environment: dict) -> dict:
     """A failure to set the pair up is reported, not a failed run."""
     import psycopg
 
-    from tests.replica.pair import DATABASE, PostgresPair, find_bindir
+    from tests.pg_binaries import find_bindir
+    from tests.replica.pair import DATABASE, PostgresPair
 
     with psycopg.connect(environment["MARKETPLACE_DATABASE_URL"]) as conn:
         major = conn.info.server_version // 10000

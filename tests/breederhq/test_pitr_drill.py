@@ -17,6 +17,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,6 @@ from breederhq.pitr import (
     PitrError,
     RestoredCluster,
     archive_command,
-    find_bindir,
     free_port,
     hand_to_server_user,
     parse_target,
@@ -45,12 +45,15 @@ from breederhq.pitr import (
     take_base_backup,
 )
 from tests.crossdb_app.factories import InvoiceFactory, TransactionFactory
+from tests.pg_binaries import find_bindir, major_version
 from tests.scratch import scratch_dir
 from tests.waiting import wait_until
 
-BINDIR = find_bindir()
+#: What the drill runs: its clusters' server and tools, and the copy of the test databases' schema.
+DRILL_BINARIES = ("initdb", "pg_ctl", "pg_basebackup", "postgres", "psql", "pg_dump", "pg_restore")
 pytestmark = pytest.mark.skipif(
-    BINDIR is None, reason="no PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin, PG_BIN_DIR)"
+    find_bindir(needed=DRILL_BINARIES) is None,
+    reason="no PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin, the pgserver package)",
 )
 
 BROKEN_LINK = {"dangling_reference", "reference_to_hard_deleted_row"}
@@ -110,7 +113,12 @@ def wait_archived(cluster: RestoredCluster, segment: str, timeout: float = 30) -
 def copy_application_schema(cluster: RestoredCluster, dump_dir: Path) -> None:
     """Both databases as the migrations left them (the session's test databases, with their
     migration records): the roles first (roles are cluster-wide), then each database, owned by the
-    owner role, restored from a pg_dump of the test database of the same name."""
+    owner role, restored from a pg_dump of the test database of the same name.
+
+    pg_dump is a client of the suite's own server and runs as this process's user, who reaches that
+    server as every test does; only the drill's own clusters are the server OS user's (run_tool). That
+    user may not reach the suite's server: the embedded one (config/launcher.py) has its socket in its
+    data directory, which PostgreSQL keeps private to the user it runs as."""
     with (
         psycopg.connect(
             host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname="postgres", autocommit=True
@@ -122,9 +130,9 @@ def copy_application_schema(cluster: RestoredCluster, dump_dir: Path) -> None:
         source = connections[alias].settings_dict
         name, dump = source["NAME"], dump_dir / f"{alias}.dump"
         cluster.sql("postgres", f'CREATE DATABASE "{name}" OWNER "{settings.DATABASE_OWNER_USER}"')
-        run_tool(
+        dumped = subprocess.run(
             [
-                BINDIR / "pg_dump",
+                cluster.bindir / "pg_dump",
                 "-h",
                 source["HOST"] or "127.0.0.1",
                 "-p",
@@ -138,9 +146,13 @@ def copy_application_schema(cluster: RestoredCluster, dump_dir: Path) -> None:
                 name,
             ],
             env={**os.environ, "PGPASSWORD": settings.DATABASE_OWNER_PASSWORD},
+            capture_output=True,
+            text=True,
         )
+        assert dumped.returncode == 0, f"pg_dump of {name} failed: {dumped.stderr}"
+        hand_to_server_user(dump)  # pg_restore, below, runs as the server's user
         run_tool(
-            [BINDIR / "pg_restore", "--exit-on-error", "-h", cluster.socket_dir, "-p", str(cluster.port)]
+            [cluster.bindir / "pg_restore", "--exit-on-error", "-h", cluster.socket_dir, "-p", str(cluster.port)]
             + ["-U", "postgres", "-d", name, dump]
         )
 
@@ -193,6 +205,20 @@ def app_databases(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def bindir(app_databases, monkeypatch) -> Path:
+    """The binaries of the test server's major version (pgserver's on the embedded default, often
+    newer than the system's), else newer ones: the drill's clusters take a pg_dump of the test
+    databases, which needs a pg_dump and a server at least as new. PG_BIN_DIR names them to
+    `pitr_restore` too."""
+    major = connections[TENANT_DB].pg_version // 10000
+    found = find_bindir(major, needed=DRILL_BINARIES)
+    if found is None or (major_version(found) or 0) < major:
+        pytest.skip(f"no PostgreSQL binaries of version {major} (the test server's) or newer: found {found}")
+    monkeypatch.setenv("PG_BIN_DIR", found)
+    return Path(found)
+
+
+@pytest.fixture
 def workdir():
     # Not pytest's tmp_path: the server's OS user must be able to reach it (and in memory when there
     # is room: tests/scratch.py).
@@ -216,11 +242,11 @@ class History:
     b: tuple[int, int]
 
 
-def live_history(workdir, archive: str, take_backup) -> History:
+def live_history(workdir, bindir: Path, archive: str, take_backup) -> History:
     """Start the live cluster with the application's databases, take the base backup, note a
     moment, write link A, note T, write link B, archive it all."""
     path, clusters = workdir
-    live = DrillCluster(path / "live", BINDIR)
+    live = DrillCluster(path / "live", bindir)
     clusters.append(live)
     live.init(archive)
     dumps = path / "dumps"
@@ -265,8 +291,7 @@ def assert_crossdb_check_passes(output: str) -> None:
     assert report.splitlines()[-1] == "OK", output
 
 
-@pytest.mark.usefixtures("app_databases")
-def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
+def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir, bindir):
     path, clusters = workdir
     archive_dir, backups_dir = path / "wal-archive", path / "base-backups"
     archive_dir.mkdir()
@@ -274,10 +299,10 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
 
     def take_backup(live):
         take_base_backup(
-            {"host": str(live.socket_dir), "port": live.port, "user": "postgres"}, backups_dir, bindir=BINDIR
+            {"host": str(live.socket_dir), "port": live.port, "user": "postgres"}, backups_dir, bindir=bindir
         )
 
-    history = live_history(workdir, archive_command(archive_dir), take_backup)
+    history = live_history(workdir, bindir, archive_command(archive_dir), take_backup)
     history.live.stop()  # as after a disaster: only the backups and the archive are left
 
     # Through the command, as an operator runs it: restore, replay, promote, crossdb_check.
@@ -295,7 +320,7 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
         "--keep-running",
         stdout=out,
     )
-    restored = RestoredCluster(path / "restored", BINDIR)
+    restored = RestoredCluster(path / "restored", bindir)
     clusters.append(restored)
     assert "recovery stopping before commit" in out.getvalue()
     assert_crossdb_check_passes(out.getvalue())
@@ -307,7 +332,7 @@ def test_restore_with_postgresql_tools_to_a_moment_between_two_writes(workdir):
     # The marketplace row of A points at an invoice the tenant database never got, and the check
     # says so (the invoice id counts as handed out and deleted when the tenant side's sequence, which
     # PostgreSQL logs ahead of the rows, was replayed past it: either way a broken link is named).
-    early = RestoredCluster(path / "restored-early", BINDIR)
+    early = RestoredCluster(path / "restored-early", bindir)
     clusters.append(early)
     restore_from_archive(backups_dir, archive_dir, history.before_a, early.data_dir)
     early.start(timeout=60)
@@ -346,8 +371,7 @@ def test_restore_refuses_a_target_before_every_base_backup(workdir):
 @pytest.mark.skipif(
     shutil.which("pgbackrest") is None, reason="pgbackrest is not installed (Debian package `pgbackrest`)"
 )
-@pytest.mark.usefixtures("app_databases")
-def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
+def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir, bindir):
     path, clusters = workdir
     repo, spool = path / "pgbackrest-repo", path / "pgbackrest-run"
     for folder in (repo, spool):
@@ -366,12 +390,21 @@ def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
 
     def take_backup(live):
         (config.write_text(config.read_text() + f"pg1-port={live.port}\n"))
-        run_tool([*pgbackrest, "stanza-create"])
+        try:
+            run_tool([*pgbackrest, "stanza-create"])
+        except PitrError as exc:
+            if "VersionNotSupportedError" not in str(exc):
+                raise
+            # The embedded default's server (pgserver's) can be newer than the pgBackRest installed.
+            version = run_tool(["pgbackrest", "version"]).stdout.strip()
+            pytest.skip(
+                f"{version} does not support PostgreSQL {major_version(str(bindir))}, the test server's version"
+            )
         run_tool([*pgbackrest, "--type=full", "backup"])
         time.sleep(1.1)  # pgBackRest keeps a backup's stop time in whole seconds: T must be past it
 
     archive = f"pgbackrest --config={config} --stanza=drill archive-push %p"
-    history = live_history(workdir, archive, take_backup)
+    history = live_history(workdir, bindir, archive, take_backup)
     history.live.stop()
 
     out = io.StringIO()
@@ -388,7 +421,7 @@ def test_restore_with_pgbackrest_to_a_moment_between_two_writes(workdir):
         "--keep-running",
         stdout=out,
     )
-    restored = RestoredCluster(path / "restored", BINDIR)
+    restored = RestoredCluster(path / "restored", bindir)
     clusters.append(restored)
     assert_crossdb_check_passes(out.getvalue())
     restored.port = int(out.getvalue().split(", port ")[1].split()[0])

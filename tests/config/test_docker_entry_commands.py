@@ -8,6 +8,9 @@ The commands work on copies of the migrated test databases (`CREATE DATABASE ...
 they write (beat's schedule rows) never reaches the databases other tests use and no flush follows;
 the copies are dropped while the next tests run. As in compose, web, worker and beat start together
 once migrate has finished, and are stopped together (SIGTERM, as `docker compose stop` does).
+They reach the database server as the test process does, except where the app user cannot: the
+embedded default's socket is in its server's private data directory, and a relay only the app user
+can reach stands in for it (`app_user_hosts`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from django.db import connections
 from psycopg import sql
 
 from breederhq.databases import MARKETPLACE_DB, TENANT_DB
+from tests.unix_relay import UnixRelay
 from tests.waiting import wait_until
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -48,17 +52,46 @@ def compose() -> dict:
     return yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
 
 
-def _url(alias: str, name: str) -> str:
-    """The URL of database `name` on `alias`'s server, as the application role."""
+def _url(alias: str, name: str, host: str) -> str:
+    """The URL of database `name` on `alias`'s server, reached at `host` (see `app_user_hosts`), as
+    the application role."""
     from urllib.parse import quote
 
     settings_dict = connections[alias].settings_dict
     user = settings_dict.get("APP_USER") or settings_dict["USER"]
-    host = settings_dict["HOST"] or "127.0.0.1"
     return (
         f"postgres://{user}:{quote(settings_dict['PASSWORD'] or '', safe='')}@{quote(host, safe='')}:"
         f"{settings_dict['PORT'] or 5432}/{name}"
     )
+
+
+def _app_user_reaches(socket_path: Path) -> bool:
+    """Whether the app user may connect to the Unix socket at `socket_path` (write permission on it,
+    every folder above it searchable), asked as that user."""
+    return subprocess.run(["test", "-w", str(socket_path)], preexec_fn=_as_nobody).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def app_user_hosts(app_copy):
+    """{alias: the host the app user connects to}: the server's own, unless it is a Unix socket folder
+    the app user cannot enter. The embedded default's server (config/launcher.py) keeps its socket in
+    its data directory, which PostgreSQL keeps private to the user it runs as; then the app user
+    connects through a relay (tests/unix_relay.py) whose socket only it can reach. A server on TCP
+    (CI, compose) is used directly."""
+    hosts, relays = {}, {}
+    for alias in (TENANT_DB, MARKETPLACE_DB):
+        settings_dict = connections[alias].settings_dict
+        host, port = settings_dict["HOST"] or "127.0.0.1", str(settings_dict["PORT"] or 5432)
+        name = f".s.PGSQL.{port}"
+        if host.startswith("/") and not _app_user_reaches(Path(host) / name):
+            if (host, port) not in relays:
+                folder = app_copy.parent / f"postgres-socket-{len(relays)}"
+                relays[host, port] = UnixRelay(folder, name, str(Path(host) / name), "nobody")
+            host = str(relays[host, port].folder)
+        hosts[alias] = host
+    yield hosts
+    for relay in relays.values():
+        relay.close()
 
 
 def _as_owner(server: dict, statement: sql.Composable) -> None:
@@ -209,14 +242,14 @@ def _metrics_volume(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def service_env(app_copy, image_databases):
+def service_env(app_copy, image_databases, app_user_hosts):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("TENANT_", "MARKETPLACE_", "DATABASE_"))}
     environment.update({k: str(v) for k, v in compose()["services"]["web"]["environment"].items()})
     prefix = f"docker-test-{uuid.uuid4().hex[:8]}"
     environment.update(
         SECRET_KEY="docker-entry-test-" + "x1y2z3" * 10,
-        TENANT_DATABASE_URL=_url(TENANT_DB, image_databases[TENANT_DB]),
-        MARKETPLACE_DATABASE_URL=_url(MARKETPLACE_DB, image_databases[MARKETPLACE_DB]),
+        TENANT_DATABASE_URL=_url(TENANT_DB, image_databases[TENANT_DB], app_user_hosts[TENANT_DB]),
+        MARKETPLACE_DATABASE_URL=_url(MARKETPLACE_DB, image_databases[MARKETPLACE_DB], app_user_hosts[MARKETPLACE_DB]),
         REDIS_URL=os.environ["REDIS_URL"],
         CELERY_KEY_PREFIX=f"{prefix}:",
         CACHE_KEY_PREFIX=prefix,

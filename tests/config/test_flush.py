@@ -1,7 +1,8 @@
 """`flush` (breederhq/management/commands/flush.py), which transactional tests run after every test:
-it truncates only the tables with storage, yet leaves every table empty, rows hidden from the owner
-by forced row-level security and rows in a partition included; post_migrate then makes the reference
-rows again, and the application role keeps its rights."""
+it truncates only the tables with storage or planner statistics, yet leaves every table empty, rows
+hidden from the owner by forced row-level security and rows in a partition included, and every empty
+table with the statistics of a new one; post_migrate then makes the reference rows again, and the
+application role keeps its rights."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, transaction
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from breederhq.db_roles import owner_credentials
-from breederhq.management.commands.flush import tables_with_rows
+from breederhq.management.commands.flush import tables_to_flush
 from breederhq.tenancy import tenant_context
 from marketplace_app import services
 from tests.factories.marketplace import MarketplaceUserFactory, ProviderFactory, make_listing
@@ -44,6 +45,20 @@ def _rows_per_table(alias: str) -> dict[str, int]:
         }
 
 
+def _statistics(alias: str) -> dict[str, tuple[int, int, float]]:
+    """{table: (rows, bytes of storage, pg_class.reltuples)} of every ordinary table of the schema,
+    partitions included, as the superuser (who sees every row)."""
+    with _superuser(alias) as conn:
+        tables = conn.execute(
+            "SELECT relname, pg_relation_size(oid), reltuples FROM pg_class"
+            " WHERE relnamespace = to_regnamespace(current_schema()) AND relkind = 'r'"
+        ).fetchall()
+        return {
+            table: (conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0], size, reltuples)  # noqa: S608
+            for table, size, reltuples in tables
+        }
+
+
 def _write_some_rows():
     tenant = TenantFactory()
     with tenant_context(tenant.pk):
@@ -57,7 +72,7 @@ def _write_some_rows():
 def test_a_table_the_owner_cannot_see_into_still_counts_as_written():
     _write_some_rows()
     with owner_credentials(aliases=[TENANT_DB, MARKETPLACE_DB]):
-        written = {alias: set(tables_with_rows(connections[alias])) for alias in (TENANT_DB, MARKETPLACE_DB)}
+        written = {alias: set(tables_to_flush(connections[alias])) for alias in (TENANT_DB, MARKETPLACE_DB)}
     assert "contacts" in written[TENANT_DB]
     assert "messages" in written[MARKETPLACE_DB]  # its rows are in a partition, not in the parent
     assert "service_listings" in written[MARKETPLACE_DB]
@@ -125,3 +140,30 @@ def test_reference_rows_a_flush_left_out_are_made_by_the_next_one():
     assert _reference_rows() == ([], {})
     call_command("flush", database=TENANT_DB, interactive=False, verbosity=0, reset_sequences=False)
     assert _reference_rows()[1] == expected[1] and len(_reference_rows()[0]) == len(expected[0])
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@pytest.mark.parametrize("alias", [TENANT_DB, MARKETPLACE_DB])
+def test_a_table_vacuum_found_empty_is_left_with_the_statistics_of_a_new_one(alias):
+    # Rows written and rolled back, as every test case leaves them, then a VACUUM, as autovacuum runs
+    # between tests: the dead rows are gone and the file is cut back to nothing, but the table now has
+    # statistics saying "empty" (reltuples 0), which the planner takes at its word, where a new table
+    # has none (-1, planned as ten pages). Nothing in storage: the flush must look at the statistics.
+    with pytest.raises(_RolledBack), transaction.atomic(using=TENANT_DB), transaction.atomic(using=MARKETPLACE_DB):
+        _write_some_rows()
+        raise _RolledBack
+    with _superuser(alias) as conn:
+        conn.autocommit = True
+        conn.execute("VACUUM")
+    written = "contacts" if alias == TENANT_DB else "service_listings"
+    assert _statistics(alias)[written] == (0, 0, 0)
+
+    call_command("flush", database=alias, interactive=False, verbosity=0, reset_sequences=False)
+
+    analyzed_empty = {
+        table for table, (rows, _, reltuples) in _statistics(alias).items() if not rows and reltuples >= 0
+    }
+    assert analyzed_empty == set()

@@ -8,14 +8,12 @@ pg_hba.conf), the marketplace test database's schema copied over (`pg_dump --sch
 these clusters after a crash, so they run without fsync and full-page writes.
 Run as root (containers), the servers run as an unprivileged system user, as PostgreSQL requires.
 
-`find_bindir()` looks, in order, at `pg_config --bindir`, /usr/lib/postgresql/*/bin (newest first)
-and the binaries bundled with the pgserver package (the embedded default, config/launcher.py),
-preferring the major version of the server the suite runs on.
+The binaries: `find_bindir()` (tests/pg_binaries.py), of the major version of the server the suite
+runs on when there are such.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -30,44 +28,6 @@ from tests.waiting import wait_until
 
 APP_ROLE = "breederhq_app"
 DATABASE = "breederhq_marketplace"
-_NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "pg_dump", "psql")
-
-
-def _major(bindir: str) -> int | None:
-    try:
-        out = subprocess.run(
-            [os.path.join(bindir, "pg_ctl"), "--version"], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return int(out.split()[-1].split(".")[0])
-
-
-def _candidates() -> list[str]:
-    found = []
-    try:
-        found.append(
-            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]), reverse=True)
-    try:
-        import pgserver
-
-        found.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
-    except ImportError:
-        pass
-    return [path for path in found if all(os.access(os.path.join(path, name), os.X_OK) for name in _NEEDED)]
-
-
-def find_bindir(server_major: int | None = None) -> str | None:
-    """A folder with every binary the pair needs, of `server_major` when there is one."""
-    candidates = _candidates()
-    for path in candidates:
-        if server_major is None or _major(path) == server_major:
-            return path
-    return candidates[0] if candidates else None
 
 
 def _free_port() -> int:

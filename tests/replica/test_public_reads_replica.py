@@ -26,7 +26,8 @@ from breederhq.databases import MARKETPLACE_DB, TENANT_DB
 from marketplace_app.models import MarketplaceUser, Provider, ServiceListing
 from tests.api.conftest import bearer
 from tests.factories.tenant import UserFactory
-from tests.replica.pair import PostgresPair, find_bindir
+from tests.pg_binaries import find_bindir
+from tests.replica.pair import PostgresPair
 
 pytestmark = pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])
 

@@ -1,16 +1,25 @@
-"""`flush`: Django's, run as the owner role, truncating only the tables that hold rows.
+"""`flush`: Django's, run as the owner role, truncating only the tables that are not as new.
 
 Transactional tests flush both databases after every test through this command, so what it costs
 is paid hundreds of times a run. Two differences from Django's own:
 
 * It runs as the owner role: TRUNCATE is an owner's right the application role never gets.
 * It truncates the tables that have storage (`pg_relation_size` > 0 over the table and, for a
-  partitioned one, its partitions), with CASCADE so that every table referencing them is emptied
-  too. A table whose file is empty has never had a row written since it was created or last
-  truncated (PostgreSQL extends the file when the first row is written, rolled back or not), so
-  leaving it alone changes nothing: afterwards every table is empty, as with Django's flush. The
-  size is read from the file, not by selecting rows, because row-level security (forced on the
-  tenant tables, breederhq/tenancy/policies.py) hides rows even from the owner.
+  partitioned one, its partitions) or planner statistics (`pg_class.reltuples` >= 0, the same
+  over the partitions), with CASCADE so that every table referencing them is emptied too. A table
+  with neither holds no row: PostgreSQL extends the file when the first row is written (committed
+  or not), and only a VACUUM that found every row dead cuts it back, which leaves statistics. So
+  leaving it alone leaves it as TRUNCATE would: afterwards every table is empty, as with Django's
+  flush. The size is read from the file, not by selecting rows, because row-level security (forced
+  on the tenant tables, breederhq/tenancy/policies.py) hides rows even from the owner.
+
+  The statistics matter to the planner, not to the rows. A table never vacuumed or analyzed has
+  reltuples -1, and PostgreSQL plans it as if it held ten pages; once a VACUUM or ANALYZE has seen
+  it empty (autovacuum after a test's rolled-back rows, the ANALYZE in a migration) it has 0 and is
+  planned as holding nothing, so that a walk of any index, or of none, costs as little as the
+  right one and tests of plans (tests/backoffice/test_admin_search_indexes.py) fail by chance.
+  TRUNCATE gives a table -1 again, as a fresh table has. (Column statistics, pg_statistic, stay
+  after a TRUNCATE; only a superuser may remove them.)
 
 Then, as Django's does, it sends post_migrate so content types, permissions and the back-office
 groups are created again; the receivers that only matter after a schema change (the application
@@ -28,21 +37,25 @@ from django.db import connections
 
 from breederhq.db_roles import owner_credentials
 
-#: A table's storage with its partitions' (pg_partition_tree lists nothing for a plain table).
-_STORAGE_SQL = (
-    "SELECT t.name FROM unnest(%s::text[]) AS t(name) WHERE pg_relation_size(t.name::regclass) > 0"
-    " OR EXISTS (SELECT 1 FROM pg_partition_tree(t.name::regclass) p WHERE pg_relation_size(p.relid) > 0)"
+#: The tables with storage or statistics, their partitions' included (pg_partition_tree lists nothing
+#: for a plain table; a partitioned table's own reltuples is left out: TRUNCATE does not reset it).
+_WRITTEN_SQL = (
+    "SELECT t.name FROM unnest(%s::text[]) AS t(name) WHERE EXISTS ("
+    " SELECT 1 FROM (SELECT t.name::regclass UNION ALL SELECT relid FROM pg_partition_tree(t.name::regclass))"
+    " AS r(oid) JOIN pg_class c ON c.oid = r.oid"
+    " WHERE pg_relation_size(c.oid) > 0 OR (c.relkind = 'r' AND c.reltuples >= 0))"
 )
 
 
-def tables_with_rows(connection) -> list[str]:
-    """The Django tables of `connection` whose storage is not empty (see the module docstring)."""
+def tables_to_flush(connection) -> list[str]:
+    """The Django tables of `connection` whose storage is not empty or that have planner statistics
+    (see the module docstring)."""
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
     if not tables:
         return []
     quoted = [connection.ops.quote_name(table) for table in sorted(tables)]
     with connection.cursor() as cursor:
-        cursor.execute(_STORAGE_SQL, [quoted])
+        cursor.execute(_WRITTEN_SQL, [quoted])
         return [connection.introspection.identifier_converter(name.strip('"')) for (name,) in cursor.fetchall()]
 
 
@@ -75,7 +88,7 @@ class Command(DjangoFlushCommand):
     def _flush_written_tables(self, database: str, options) -> None:
         connection = connections[database]
         name = connection.settings_dict["NAME"]
-        tables = tables_with_rows(connection)
+        tables = tables_to_flush(connection)
         existing = connection.introspection.table_names(include_views=False)
         reference = [table for table in REFERENCE_TABLES if table in existing]
         unchanged = bool(reference) and _reference_rows_left.get(name) == _reference_digest(connection, reference)

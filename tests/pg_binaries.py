@@ -1,0 +1,56 @@
+"""The PostgreSQL binaries for the throwaway clusters some tests start (the read-replica pair,
+tests/replica/pair.py, and the PITR drill, tests/breederhq/test_pitr_drill.py).
+
+`find_bindir()` looks, in order, at `pg_config --bindir`, /usr/lib/postgresql/*/bin (newest first)
+and the binaries bundled with the pgserver package (the embedded default, config/launcher.py),
+preferring the major version of the server the suite runs on: a cluster that takes a `pg_dump` of a
+test database must be at least that version, and the embedded server (pgserver's) is often newer
+than the system's binaries.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+from pathlib import Path
+
+#: What a cluster of the pair needs; the drill asks for more.
+NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "pg_dump", "psql")
+
+
+def major_version(bindir: str) -> int | None:
+    try:
+        out = subprocess.run(
+            [os.path.join(bindir, "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return int(out.split()[-1].split(".")[0])
+
+
+def candidates(needed: tuple[str, ...] = NEEDED) -> list[str]:
+    found = []
+    try:
+        found.append(
+            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]), reverse=True)
+    try:
+        import pgserver
+
+        found.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin"))
+    except ImportError:
+        pass
+    return [path for path in found if all(os.access(os.path.join(path, name), os.X_OK) for name in needed)]
+
+
+def find_bindir(server_major: int | None = None, needed: tuple[str, ...] = NEEDED) -> str | None:
+    """A folder with every binary in `needed`, of `server_major` when there is one (else the first found)."""
+    found = candidates(needed)
+    for path in found:
+        if server_major is None or major_version(path) == server_major:
+            return path
+    return found[0] if found else None
