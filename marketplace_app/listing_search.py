@@ -13,8 +13,8 @@ listing-search.md):
   below, which is also where each is the cheaper).
   That holds for one word. With several terms the planner's estimate assumes them independent and
   can be far off, so those walk a bounded number of listings, then use the GIN index (`_matches`);
-  a search whose rarest term bounds its matches within the walk's length and whose walk would stop
-  short skips the walk (marketplace_app/search_statistics.py).
+  a search whose walk the statistics of its terms say would stop short skips it
+  (marketplace_app/search_statistics.py).
 - The page is a slice of those matches and the count is their number: exact up to the cap, past it
   "at least the cap" (`count_capped`), proven by the read itself. Pages end at the cap too: a search
   with more matches is narrowed to see the others. So counting reads nothing the pages could not show.

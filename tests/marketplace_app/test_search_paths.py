@@ -1,8 +1,7 @@
 """A search of several terms reads its matches by a bounded walk of the stored order, then, when the
 walk stops before cap + 1 matches, through the GIN index (marketplace_app/listing_search.py,
-`ListingSearch._matches`); or, when the statistics of its terms say the walk would stop short and
-its rarest term bounds its matches within the walk's length, through the GIN index at once
-(marketplace_app/search_statistics.py). Whichever path answers, the page and the capped count are
+`ListingSearch._matches`); or, when the statistics of its terms say (as if they were independent)
+that the walk would stop short, through the GIN index at once (marketplace_app/search_statistics.py). Whichever path answers, the page and the capped count are
 those of the planner's own path (the statement a one-word search sends): checked here with a walk
 bounded to a few listings, so that each path is taken at small scale."""
 
@@ -134,7 +133,7 @@ def sent(search, **page):
 @pytest.mark.parametrize(
     "arguments", [{"query": "puppy kennel"}, {"query": "bath kennel", "state": "TX"}, {"query": "puppy", "state": "CO"}]
 )
-def test_a_search_its_rarest_term_bounds_skips_the_walk(analyzed, arguments):
+def test_a_search_whose_walk_would_stop_short_skips_it(analyzed, arguments):
     search = listing_search(**arguments)
     assert search.paths == ("gin",)
     answer, statements = sent(search, offset=0, limit=4)
@@ -147,7 +146,7 @@ def test_a_search_its_rarest_term_bounds_skips_the_walk(analyzed, arguments):
     "arguments",
     [
         {"query": "puppy bath"},  # common together: the walk finds the cap + 1 at once
-        {"query": "grooming nails"},  # each in 2 of 5, always together: the bound is past the walk
+        {"query": "grooming nails"},  # each in 2 of 5: expected 60 x 0.4 x 0.4 = 9.6 in the walk
         {"query": "puppy -kennel"},  # an operator: not estimated
         {"query": 'puppy "kennel"'},
         {"query": "kennel or spa"},
