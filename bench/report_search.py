@@ -31,14 +31,24 @@ def search_lines(results: dict) -> list[str]:
             f"{edits}{non_2xx(m)} | {_target_text(ratio, p99)} | {ok} |"
         )
     if h := s.get("site_under_broad_hammer"):
-        alone, hammer = h["alone"], h["hammer"]
-        lines.append(
-            f"| the rest of the site (authenticated reads, many users) while {h['hammer_connections']} clients hammer"
-            f" broad searches: vs the site alone; vs baselines (stack / bare) | {ratio_text(h['ratio_to_alone'], SITE_TARGET)}"
-            f" ({h['rps']:.0f} vs {alone['rps']:.0f} req/s, p99 {h['p99_ms']:.1f} vs {alone['p99_ms']:.1f} ms);"
-            f" {both(h)} (alone {both(alone)}); the hammer {hammer['rps']:.0f} req/s, p99 {hammer['p99_ms']:.1f} ms"
-            f"{non_2xx(h)} | ≥ {SITE_TARGET}x the site alone | {verdict(h['ratio_to_alone'], SITE_TARGET)} |"
+        clients = h["hammer_connections"]
+        deployed = h.get("limits", {}).get("for_the_clients", {})
+        limits = (
+            f" (the public-read limits as deployed, for {clients} clients: {deployed['API_THROTTLE_PUBLIC_READ_IP']},"
+            f" {deployed['LISTING_SEARCH_CONCURRENT_PER_CLIENT']} uncached searches at once)"
+            if deployed
+            else ""
         )
+        lines.append(
+            f"| the rest of the site (authenticated reads, many users) while {clients} clients hammer"
+            f" broad searches{limits}: vs the site alone; vs baselines (stack / bare) | {_hammer_text(h)}"
+            f" | ≥ {SITE_TARGET}x the site alone | {verdict(h['ratio_to_alone'], SITE_TARGET)} |"
+        )
+        if lifted := h.get("limits_lifted"):
+            lines.append(
+                f"| the same with the per-address limits lifted (every search of the hammer answered: what"
+                f" they cost the site) | {_hammer_text(lifted)} | — | — |"
+            )
     p = results.get("search_plan")
     if p and "error" in p:
         lines.append(f"| listing search plans by term class | not measured: {p['error']} | — | — |")
@@ -63,3 +73,14 @@ def search_lines(results: dict) -> list[str]:
                 f" {w['deployed']['write_ms']:.2f} vs {w['fastupdate']['write_ms']:.2f} ms | — | — |"
             )
     return lines
+
+
+def _hammer_text(h: dict) -> str:
+    alone, hammer = h["alone"], h["hammer"]
+    return (
+        f"{ratio_text(h['ratio_to_alone'], SITE_TARGET)} ({h['rps']:.0f} vs {alone['rps']:.0f} req/s, p99"
+        f" {h['p99_ms']:.1f} vs {alone['p99_ms']:.1f} ms); {both(h)} (alone {both(alone)}); the hammer"
+        f" {hammer['rps']:.0f} req/s, p99 {hammer['p99_ms']:.1f} ms"
+        + (f", {hammer['non_2xx']:,} of its answers refused (non-2xx)" if hammer.get("non_2xx") else "")
+        + non_2xx(h)
+    )

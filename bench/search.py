@@ -8,11 +8,13 @@
   second (bench/probes/listing_edits.py) makes the search's scope stale, as a live marketplace does;
 - the rest of the site (the authenticated reads, many users, bench/lua/users.lua) alone and while 4
   more clients hammer broad uncached searches: its throughput under that load against its own
-  without it.
+  without it, with the public-read limits as deployed for 4 clients (the target), and lifted (what
+  the hammer's searches cost when all are answered).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -24,6 +26,8 @@ from pathlib import Path
 from bench.environment import BASE_DIR
 from bench.generate_text import CATEGORY_WORDS, COMMON_WORDS
 from bench.load import DURATION, ROUNDS, WARMUP, Bench, lua, summary, with_ratios, wrk_with
+from bench.probes.run import probe
+from bench.servers import Server
 from bench.targets import BROAD_SEARCH_PATH, SEARCH_ARGUMENTS, SEARCH_PATH
 
 #: Clients hammering broad searches while the rest of the site is measured.
@@ -91,14 +95,73 @@ def site_mix_file(users: dict) -> str:
     return handle.name
 
 
-def site_under_hammer(bench: Bench, users: dict) -> dict:
-    """Rounds of: bare baseline, stack baseline, the site mix alone, the site mix while
-    HAMMER_CONNECTIONS clients send broad uncached searches (started first, stopped after)."""
-    mix = site_mix_file(users)
-    url = bench.stack.url
+def deployed_limits_environment(environment: dict, clients: int) -> tuple[dict, dict]:
+    """The bench's environment with the public-read limits as deployed, each scaled to `clients`
+    clients that share the bench's one address (the throttle's rate and the uncached searches at
+    once, times the clients), and those limits."""
+    lifted = ("API_THROTTLE_PUBLIC_READ_IP", "LISTING_SEARCH_CONCURRENT_PER_CLIENT")
+    deployed = probe({k: v for k, v in environment.items() if k not in lifted}, "deployed_limits")
+    count, period = deployed["public_read_ip"].split("/")
+    limits = {
+        "API_THROTTLE_PUBLIC_READ_IP": f"{int(count) * clients}/{period}",
+        "LISTING_SEARCH_CONCURRENT_PER_CLIENT": str(deployed["concurrent_per_client"] * clients),
+    }
+    return {**environment, **limits}, {"per_client": deployed, "for_the_clients": limits}
 
+
+def site_under_hammer(bench: Bench, users: dict) -> dict:
+    """Rounds of: bare baseline, stack baseline, then for each server the site mix alone and the
+    site mix while HAMMER_CONNECTIONS clients send broad uncached searches (started first, stopped
+    after). Two servers: the bench's own, whose per-address limits are lifted (the hammer's
+    searches are all answered: what they cost the site), and one with the public-read limits as
+    deployed for that many clients (what a hammering client meets: the figure the target is for)."""
+    mix = site_mix_file(users)
+    environment, limits = deployed_limits_environment(bench.environment, HAMMER_CONNECTIONS)
+    deployed = Server(environment)
+    servers = {"lifted": bench, "deployed": dataclasses.replace(bench, stack=deployed)}
+    bare_load, stack_load = bench.baselines()
+    bare, stack = [], []
+    runs: dict[str, tuple[list, list]] = {name: ([], []) for name in servers}
+    try:
+        for _ in range(ROUNDS):
+            bare.append(bench.run(bare_load))
+            stack.append(bench.run(stack_load))
+            for name, served in servers.items():
+                alone, under = runs[name]
+                alone.append(served.run(_site_load(served.stack.url, mix)))
+                under.append(served.run(_hammered_load(served.stack.url, mix)))
+    finally:
+        deployed.stop()
+        Path(mix).unlink()
+
+    def result(alone: list, under: list) -> dict:
+        under_summary = with_ratios(summary(under), summary(bare), summary(stack))
+        alone_summary = with_ratios(summary(alone), summary(bare), summary(stack))
+        return {
+            **under_summary,
+            "alone": alone_summary,
+            "ratio_to_alone": under_summary["rps"] / alone_summary["rps"],
+            "hammer": summary([r["hammer"] for r in under]),
+        }
+
+    return {
+        **result(*runs["deployed"]),
+        "limits": limits,
+        "limits_lifted": result(*runs["lifted"]),
+        "hammer_connections": HAMMER_CONNECTIONS,
+        "warmup_seconds": WARMUP,
+    }
+
+
+def _site_load(url: str, mix: str):
     def site(duration=None):
         return wrk_with(f"{url}/", ["-s", lua("users.lua")], ["--", mix], duration=duration)
+
+    return site
+
+
+def _hammered_load(url: str, mix: str):
+    site = _site_load(url, mix)
 
     def hammered(duration=None):
         hammer: dict = {}
@@ -121,24 +184,4 @@ def site_under_hammer(bench: Bench, users: dict) -> dict:
         thread.join()
         return {**result, "hammer": hammer}
 
-    bare_load, stack_load = bench.baselines()
-    bare, stack, alone, under = [], [], [], []
-    try:
-        for _ in range(ROUNDS):
-            bare.append(bench.run(bare_load))
-            stack.append(bench.run(stack_load))
-            alone.append(bench.run(site))
-            under.append(bench.run(hammered))
-    finally:
-        Path(mix).unlink()
-    hammer = summary([r["hammer"] for r in under])
-    under_summary = with_ratios(summary(under), summary(bare), summary(stack))
-    alone_summary = with_ratios(summary(alone), summary(bare), summary(stack))
-    return {
-        **under_summary,
-        "alone": alone_summary,
-        "ratio_to_alone": under_summary["rps"] / alone_summary["rps"],
-        "hammer": hammer,
-        "hammer_connections": HAMMER_CONNECTIONS,
-        "warmup_seconds": WARMUP,
-    }
+    return hammered
