@@ -156,10 +156,9 @@ def _word_lexemes(alias: str, words: list[str]) -> list[str]:
     with _lock:
         out = []
         for word in words:
-            lexemes = _lexemes.get(word, ())
             if word in _lexemes:
                 _lexemes.move_to_end(word)
-            out.extend(lexemes)
+                out.extend(_lexemes[word])
     return out
 
 
