@@ -40,6 +40,9 @@ class BreederhqCoreConfig(AppConfig):
         from breederhq.api.identity_cache import connect_invalidation
 
         connect_invalidation()
+        from breederhq.api.strict_fields import install as refuse_non_strings_in_string_fields
+
+        refuse_non_strings_in_string_fields()  # a JSON number is no string (breederhq/api/strict_fields.py)
         from breederhq.db_adapters import use_fast_timestamptz_loader
 
         use_fast_timestamptz_loader()

@@ -186,6 +186,16 @@ class TestEvidence:
             assert refused.status_code == 400, (bad, refused.content)
             assert field in body(refused)["errors"], body(refused)
 
+    def test_a_number_for_a_text_field_is_refused_and_nothing_goes_to_stripe(self, fake_stripe, disputed):
+        """The evidence's text fields are strings (breederhq/api/strict_fields.py): 400 naming each."""
+        tenant, invoice, _ = disputed
+        numbers = {"product_description": 63461, "service_date": 20260501, "customer_name": True}
+        refused = send_json(bearer(tenant.owner_user), "post", urls(invoice.pk)[2], numbers)
+        assert (refused.status_code, body(refused)["code"]) == (400, "validation_failed"), refused.content
+        assert body(refused)["errors"] == {field: ["Not a valid string."] for field in numbers}
+        assert fake_stripe.requests_to("POST", "/v1/disputes/") == []
+        assert every_row(InvoiceDispute).get().submission == ""
+
 
 class TestClosed:
     def test_lost_takes_the_disputed_amount_from_the_invoice_once_and_reconciliation_agrees(
