@@ -36,6 +36,18 @@ def scrub(value):
     return value
 
 
+class DropThrottledResponses(logging.Filter):
+    """Django logs every 4xx response on `django.request` at WARNING. A throttled request (429) is a
+    refusal the platform chose, and a client that keeps hammering gets one per request: logged one
+    by one they would be a flood of lines whose rate the client sets (thousands a second, measured
+    with bench/). They are counted instead, in the request metric with `status="429"` by route
+    (breederhq/observability/metrics.py), which is where an alert looks (docs/operations/runbook.md).
+    Every other 4xx is still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "status_code", None) != 429
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {

@@ -496,7 +496,10 @@ LOGGING = {
         "json": {"()": "breederhq.observability.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"drop_throttled": {"()": "breederhq.observability.logging.DropThrottledResponses"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # Throttled responses are counted in the metrics, not logged one by one (a flood of them would be).
+    "loggers": {"django.request": {"filters": ["drop_throttled"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
 # Bearer token for GET /metrics; without one, /metrics answers loopback clients only.

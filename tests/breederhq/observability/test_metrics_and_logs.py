@@ -161,3 +161,33 @@ def test_invoice_transitions_are_counted_for_both_kinds(client, settings):
         'breederhq_invoice_transitions_total{from_status="draft",kind="marketplace_invoice",'
         'payment_mode="manual",to_status="sent"}'
     ) in body
+
+
+def test_throttled_responses_are_counted_not_logged_one_by_one(client, settings, caplog):
+    """A client past its throttle gets a 429 per request: Django would log each (a flood whose rate
+    the client sets); they are counted in the request metric instead. Other 4xx are still logged."""
+    import random
+
+    from prometheus_client import REGISTRY
+
+    from tests.factories.marketplace import ProviderFactory
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "public_read_ip": "1/min"},
+    }
+    ProviderFactory()
+    labels = {"route": "api/v1/marketplace/providers/", "method": "GET", "status": "429"}
+
+    def refused() -> float:
+        return REGISTRY.get_sample_value("breederhq_http_request_duration_seconds_count", labels) or 0
+
+    before = refused()
+    ip, other = (f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}" for _ in range(2))
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        codes = [client.get("/api/v1/marketplace/providers/", REMOTE_ADDR=ip).status_code for _ in range(4)]
+        assert client.get("/api/v1/marketplace/providers/999999999/", REMOTE_ADDR=other).status_code == 404
+    assert codes == [200, 429, 429, 429]
+    assert refused() - before == 3
+    logged = [record for record in caplog.records if record.name == "django.request"]
+    assert [getattr(record, "status_code", None) for record in logged] == [404]
