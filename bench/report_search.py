@@ -40,13 +40,18 @@ def search_lines(results: dict) -> list[str]:
             else ""
         )
         lines.append(
-            f"| the rest of the site (authenticated reads, many users) while {clients} clients hammer"
-            f" broad searches{limits}: vs the site alone; vs baselines (stack / bare) | {_hammer_text(h)}"
-            f" | ≥ {SITE_TARGET}x the site alone | {verdict(h['ratio_to_alone'], SITE_TARGET)} |"
+            f"| the rest of the site (authenticated reads, many users) while {clients} clients flood"
+            f" broad searches{limits}, in a flood's steady state: vs the site alone; vs baselines (stack / bare)"
+            f" | {_hammer_text(h)} | ≥ {SITE_TARGET}x the site alone | {verdict(h['ratio_to_alone'], SITE_TARGET)} |"
         )
+        if paced := h.get("paced"):
+            lines.append(
+                f"| the same, each client pausing {paced['pause_ms']} ms before each search (under its rate:"
+                f" the searches the limits let through) | {_hammer_text(paced)} | — | — |"
+            )
         if lifted := h.get("limits_lifted"):
             lines.append(
-                f"| the same with the per-address limits lifted (every search of the hammer answered: what"
+                f"| the same with the per-address limits lifted (every search of the flood answered: what"
                 f" they cost the site) | {_hammer_text(lifted)} | — | — |"
             )
     p = results.get("search_plan")

@@ -8,8 +8,9 @@
   second (bench/probes/listing_edits.py) makes the search's scope stale, as a live marketplace does;
 - the rest of the site (the authenticated reads, many users, bench/lua/users.lua) alone and while 4
   more clients hammer broad uncached searches: its throughput under that load against its own
-  without it, with the public-read limits as deployed for 4 clients (the target), and lifted (what
-  the hammer's searches cost when all are answered).
+  without it: flooding against the public-read limits as deployed for 4 clients (the target),
+  pacing under those limits, and flooding with the limits lifted (what the searches cost when all
+  are answered).
 """
 
 from __future__ import annotations
@@ -110,28 +111,47 @@ def deployed_limits_environment(environment: dict, clients: int) -> tuple[dict, 
 
 
 def site_under_hammer(bench: Bench, users: dict) -> dict:
-    """Rounds of: bare baseline, stack baseline, then for each server the site mix alone and the
-    site mix while HAMMER_CONNECTIONS clients send broad uncached searches (started first, stopped
-    after). Two servers: the bench's own, whose per-address limits are lifted (the hammer's
-    searches are all answered: what they cost the site), and one with the public-read limits as
-    deployed for that many clients (what a hammering client meets: the figure the target is for)."""
-    mix = site_mix_file(users)
+    """Rounds of: bare baseline, stack baseline, then the site mix alone and while HAMMER_CONNECTIONS
+    clients send broad uncached searches (started first, stopped after), in three cases:
+
+    - `flooding` (the target): the clients send as fast as they can, against a server with the
+      public-read limits as deployed for that many clients, in the steady state of a flood (the
+      throttle's counters as a minute of it leaves them: bench/probes/throttle_state.py);
+    - `paced`: the same server, each client pausing so as to stay under its rate (about 90 % of it),
+      the counters clear: searches the limits let through;
+    - `lifted`: the bench's own server, whose per-address limits are lifted, every search answered:
+      what the searches themselves cost the site.
+    """
     environment, limits = deployed_limits_environment(bench.environment, HAMMER_CONNECTIONS)
-    deployed = Server(environment)
-    servers = {"lifted": bench, "deployed": dataclasses.replace(bench, stack=deployed)}
-    bare_load, stack_load = bench.baselines()
-    bare, stack = [], []
-    runs: dict[str, tuple[list, list]] = {name: ([], []) for name in servers}
+    # Its own cache prefix: the bench's server counts the same address in the same Redis.
+    environment = {**environment, "CACHE_KEY_PREFIX": "bench-deployed-limits"}
+    count, period = limits["for_the_clients"]["API_THROTTLE_PUBLIC_READ_IP"].split("/")
+    per_second = int(count) / {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+    pause_ms = round(1000 * HAMMER_CONNECTIONS / (0.9 * per_second))
+    mix = site_mix_file(users)
+    deployed = None
     try:
+        deployed = Server(environment)
+        served = dataclasses.replace(bench, stack=deployed)
+        cases = {
+            "flooding": (served, ["-s", lua("distinct_search.lua")], [], "flooded"),
+            "paced": (served, ["-s", lua("paced_search.lua")], ["--", str(pause_ms)], "clear"),
+            "lifted": (bench, ["-s", lua("distinct_search.lua")], [], None),
+        }
+        bare_load, stack_load = bench.baselines()
+        bare, stack = [], []
+        runs: dict[str, tuple[list, list]] = {name: ([], []) for name in cases}
         for _ in range(ROUNDS):
             bare.append(bench.run(bare_load))
             stack.append(bench.run(stack_load))
-            for name, served in servers.items():
+            for name, (server, script, trailing, throttle) in cases.items():
                 alone, under = runs[name]
-                alone.append(served.run(_site_load(served.stack.url, mix)))
-                under.append(served.run(_hammered_load(served.stack.url, mix)))
+                alone.append(server.run(_site_load(server.stack.url, mix)))
+                state = (lambda t=throttle: probe(environment, "throttle_state", t)) if throttle else None
+                under.append(server.run(_hammered_load(server.stack.url, mix, script, trailing, state)))
     finally:
-        deployed.stop()
+        if deployed is not None:
+            deployed.stop()
         Path(mix).unlink()
 
     def result(alone: list, under: list) -> dict:
@@ -145,8 +165,9 @@ def site_under_hammer(bench: Bench, users: dict) -> dict:
         }
 
     return {
-        **result(*runs["deployed"]),
+        **result(*runs["flooding"]),
         "limits": limits,
+        "paced": {**result(*runs["paced"]), "pause_ms": pause_ms},
         "limits_lifted": result(*runs["lifted"]),
         "hammer_connections": HAMMER_CONNECTIONS,
         "warmup_seconds": WARMUP,
@@ -160,10 +181,13 @@ def _site_load(url: str, mix: str):
     return site
 
 
-def _hammered_load(url: str, mix: str):
+def _hammered_load(url: str, mix: str, script: list[str], trailing: list[str], before=None):
+    """The site mix while the hammer runs; `before()` first (the throttle's counters)."""
     site = _site_load(url, mix)
 
     def hammered(duration=None):
+        if before is not None:
+            before()
         hammer: dict = {}
         length = (duration or DURATION) + 2
 
@@ -171,7 +195,8 @@ def _hammered_load(url: str, mix: str):
             hammer.update(
                 wrk_with(
                     url + BROAD_SEARCH_PATH,
-                    ["-s", lua("distinct_search.lua")],
+                    script,
+                    trailing,
                     duration=length,
                     connections=HAMMER_CONNECTIONS,
                 )

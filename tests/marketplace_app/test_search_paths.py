@@ -163,13 +163,26 @@ def test_a_search_whose_walk_would_stop_short_skips_it(analyzed, arguments):
     [
         {"query": "puppy bath"},  # common together: the walk finds the cap + 1 at once
         {"query": "grooming nails"},  # each in 2 of 5: expected 60 x 0.4 x 0.4 = 9.6 in the walk
-        {"query": "puppy -kennel"},  # an operator: not estimated
+        {"query": "puppy -kennel"},  # not plain words: operators, or punctuation read as one
         {"query": 'puppy "kennel"'},
         {"query": "kennel or spa"},
+        {"query": "kennel OR spa"},
+        {"query": "kennel or, spa"},
+        {"query": "kennel (-puppy"},
+        {"query": "kennel &-puppy"},
     ],
 )
 def test_other_searches_of_several_terms_walk_first(analyzed, arguments):
     search = listing_search(**arguments)
+    assert search.paths == ("walk", "gin")
+    assert search.page(offset=0, limit=4) == planner_answer(search, offset=0, limit=4)
+
+
+def test_a_pair_that_may_be_common_together_walks_first_however_rare_it_looks(analyzed, settings):
+    # "grooming" and "nails", each in 2 of 5: as if independent, 1.6 matches in a walk of 10 (fewer
+    # than the cap + 1), but together they may be in 80 listings, past twice the walk's length.
+    settings.LISTING_SEARCH_WALK_ROWS = 10
+    search = listing_search(query="grooming nails")
     assert search.paths == ("walk", "gin")
     assert search.page(offset=0, limit=4) == planner_answer(search, offset=0, limit=4)
 
