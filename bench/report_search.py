@@ -47,7 +47,9 @@ def search_lines(results: dict) -> list[str]:
         if paced := h.get("paced"):
             lines.append(
                 f"| the same, each client pausing {paced['pause_ms']} ms before each search (under its rate:"
-                f" the searches the limits let through) | {_hammer_text(paced)} | — | — |"
+                " the searches the limits let through; wrk pauses on a connection already open, and a sync"
+                " worker waits on it until the request arrives: what a buffering proxy in front absorbs,"
+                f" docs/operations/runbook.md#docker) | {_hammer_text(paced)} | — | — |"
             )
         if lifted := h.get("limits_lifted"):
             lines.append(

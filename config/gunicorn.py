@@ -7,7 +7,8 @@ table (bench/reports/latest.md) has 5 (gunicorn's 2 x cores + 1) and gthread far
 CPU-bound reads' p99, and 2 ahead of 3 on throughput in most runs. 3 rather than 2: a request that
 waits on Stripe (a refund calls it in the request, up to STRIPE_TIMEOUT_SECONDS) then leaves two
 workers answering, not one. Set WEB_CONCURRENCY=2 on a 2-core host for the throughput, or higher
-on a bigger one.
+on a bigger one. A sync worker waits on a connection until its request has arrived, so gunicorn
+runs behind a reverse proxy that buffers requests (docs/operations/runbook.md#docker).
 """
 
 import os
