@@ -45,10 +45,11 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,6 @@ class TermShares:
     words: ValueShares
     facets: dict[str, ValueShares]
     listings: float
-    read_at: float
 
 
 _lock = threading.Lock()
@@ -125,7 +125,6 @@ def _read_statistics(alias: str) -> TermShares | None:
         words=ValueShares(shares=shares, missing=min(_MISSING_LEXEME_SHARE, min(shares.values()) / 2)),
         facets={name: _facet_shares(*row[2:6], listings) for name, row in rows.items() if name in FACET_COLUMNS},
         listings=listings,
-        read_at=time.monotonic(),
     )
 
 
@@ -196,9 +195,13 @@ def gin_first(alias: str, *, query: str, facets: dict[str, str | None], walk_row
     words = _plain_words(query)
     if words is None:
         return False
+    # Inside a transaction (a caller's, or a test's) a failed read must not abort it: a savepoint.
+    # In autocommit, as the API reads, a failed statement leaves nothing to undo.
+    guard = transaction.atomic(using=alias) if connections[alias].in_atomic_block else nullcontext()
     try:
-        statistics = term_shares(alias)
-        lexemes = set(_word_lexemes(alias, words)) if statistics is not None else set()
+        with guard:
+            statistics = term_shares(alias)
+            lexemes = set(_word_lexemes(alias, words)) if statistics is not None else set()
     except DatabaseError as exc:  # the walk needs none of this: the search goes on without it
         logger.warning("listing search statistics not read, the search walks first: %s", exc)
         return False

@@ -34,6 +34,12 @@ def catalogue(settings):
         make_listing(provider, title=f"{title} {i}", state="TX" if i % 3 else "CO")
 
 
+def sent(search, **page):
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
+        answer = search.page(**page)
+    return answer, [query["sql"] for query in captured]
+
+
 def walking(search):
     """The search as it reads when its statistics do not skip the walk: the walk's own behaviour is
     tested here, whatever statistics autovacuum or earlier tests left (they survive a TRUNCATE)."""
@@ -68,21 +74,18 @@ def test_every_path_gives_the_planners_page_and_count(catalogue, settings, argum
             assert search.count() == dataclasses.replace(search, walk_where=None).count()
 
 
-def test_a_walk_through_the_whole_catalogue_answers_in_one_statement(catalogue, settings):
-    settings.LISTING_SEARCH_WALK_ROWS = 1000
-    search = walking(listing_search(query="puppy kennel"))
-    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
-        rows, count = search.page(offset=0, limit=4)
-    assert (len(rows), count, len(captured)) == (4, 6, 1)
-
-
-def test_a_walk_stopped_before_the_cap_is_read_again_through_the_text_index(catalogue, settings):
-    settings.LISTING_SEARCH_WALK_ROWS = 3
-    search = walking(listing_search(query="puppy kennel"))
-    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
-        rows, count = search.page(offset=0, limit=4)
-    assert (len(rows), count, len(captured)) == (4, 6, 2)
-    assert "LIMIT 3)" in captured[0]["sql"] and "search_score + 0" in captured[1]["sql"]
+@pytest.mark.parametrize(
+    "walk_rows,statements",
+    [(1000, 1), (3, 2)],
+    ids=["a walk through the whole catalogue: one statement", "stopped before the cap: read again"],
+)
+def test_a_walk_answers_alone_or_is_read_again_through_the_text_index(catalogue, settings, walk_rows, statements):
+    settings.LISTING_SEARCH_WALK_ROWS = walk_rows
+    (rows, count), sent_sql = sent(walking(listing_search(query="puppy kennel")), offset=0, limit=4)
+    assert (len(rows), count, len(sent_sql)) == (4, 6, statements)
+    assert f"LIMIT {walk_rows})" in sent_sql[0]
+    if statements == 2:
+        assert "search_score + 0" in sent_sql[1]
 
 
 def test_one_word_alone_is_left_to_the_planner(catalogue):
@@ -129,12 +132,6 @@ def analyzed(settings):
             [provider.pk, provider.city],
         )
     analyze_listings()
-
-
-def sent(search, **page):
-    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
-        answer = search.page(**page)
-    return answer, [query["sql"] for query in captured]
 
 
 @pytest.mark.parametrize(
@@ -184,6 +181,17 @@ def test_a_pair_that_may_be_common_together_walks_first_however_rare_it_looks(an
     settings.LISTING_SEARCH_WALK_ROWS = 10
     search = listing_search(query="grooming nails")
     assert search.paths == ("walk", "gin")
+    assert search.page(offset=0, limit=4) == planner_answer(search, offset=0, limit=4)
+
+
+@pytest.mark.django_db(databases=[TENANT_DB, MARKETPLACE_DB])  # inside a transaction, as a caller may be
+def test_statistics_the_database_refuses_to_read_leave_the_search_walking(analyzed, monkeypatch, caplog):
+    # A real error from PostgreSQL (not a stand-in): the statistics' statement divides by zero.
+    monkeypatch.setattr(search_statistics, "_STATISTICS_SQL", "SELECT 1 / 0 WHERE %s IS NOT NULL")
+    search = listing_search(query="puppy kennel")
+    assert search.paths == ("walk", "gin")
+    assert "statistics not read" in caplog.text
+    # The transaction it ran in is not aborted: the search's own statements still answer.
     assert search.page(offset=0, limit=4) == planner_answer(search, offset=0, limit=4)
 
 
