@@ -1,9 +1,13 @@
-"""A real worker process takes a task from the real Redis broker and returns its result."""
+"""A real worker process takes a task from the real Redis broker and returns its result, and stops
+without dropping the task it runs."""
 
 import pytest
+from celery import current_app
 
 from breederhq.databases import DATABASE_ALIASES
 from breederhq.tasks import ping
+from tests.fixtures.celery_worker import QUEUES, WorkerProcess, discard_waiting_tasks
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES))]
 
@@ -20,3 +24,41 @@ def test_tasks_are_acknowledged_late_and_requeued_when_the_worker_dies():
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.broker_transport_options["visibility_timeout"] >= 3600
+
+
+@pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
+def test_a_stopped_worker_finishes_its_task_and_leaves_nothing_for_the_next_one(tmp_path):
+    """Stopping a worker (SIGTERM, as a deploy or `docker compose stop` does) is a warm shutdown: the
+    task it is running finishes and is acknowledged, so no later worker runs it a second time."""
+    record = tmp_path / "record.txt"
+    record.touch()
+
+    def worker() -> WorkerProcess:
+        return WorkerProcess(
+            queues="default", include="tests.breederhq.jobs.slot_job", extra_environment={"SLOT_JOB_FILE": str(record)}
+        ).start()
+
+    first = worker()
+    try:
+        current_app.send_task("tests.jobs.take_time", args=[1.5], queue="default")
+        assert wait_until(lambda: "start" in record.read_text(), timeout=30)
+    finally:
+        first.stop()
+    assert record.read_text().split() == ["start", "end"]
+
+    second = worker()
+    try:
+        # A message given back to the queue would be taken before this one (one task at a time).
+        assert ping.delay().get(timeout=30) == "pong"
+    finally:
+        second.stop()
+    assert record.read_text().split() == ["start", "end"]
+
+
+def test_a_test_starts_with_its_queues_empty(django_db_setup):
+    """What an earlier test left waiting is discarded before a test's worker starts
+    (tests/fixtures/celery_worker.py), from every queue the application routes to."""
+    for queue in QUEUES:
+        current_app.send_task("breederhq.tasks.ping", queue=queue)
+    assert discard_waiting_tasks() == len(QUEUES)
+    assert discard_waiting_tasks() == 0

@@ -1,8 +1,10 @@
-"""A scheduled job for the two-beats test: each run appends its slot to SLOT_JOB_FILE. Imported by
-the test's worker (`celery worker --include`), never by the application."""
+"""Tasks for tests of the worker and beat themselves: a scheduled job for the two-beats test (each
+run appends its slot to SLOT_JOB_FILE), tasks that log, and one that takes its time. Imported by the
+test's worker (`celery worker --include`), never by the application."""
 
 import logging
 import os
+import time
 
 from celery import shared_task
 
@@ -41,3 +43,13 @@ def log_tenant_by_tenant(tenant_ids: list[int]) -> None:
         with tenant_context(tenant_id):
             log.warning("sweep visits %s", tenant_id)
     log.warning("sweep ends")
+
+
+@shared_task(name="tests.jobs.take_time", soft_time_limit=30, time_limit=40)
+def take_time(seconds: float) -> None:
+    """Appends "start" to SLOT_JOB_FILE, works for `seconds`, then appends "end" (the stop test)."""
+    with open(os.environ["SLOT_JOB_FILE"], "a") as out:
+        out.write("start\n")
+    time.sleep(seconds)
+    with open(os.environ["SLOT_JOB_FILE"], "a") as out:
+        out.write("end\n")
