@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,7 +27,15 @@ def major_version(bindir: str) -> int | None:
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return int(out.split()[-1].split(".")[0])
+    # "pg_ctl (PostgreSQL) 16.4 (Debian 16.4-1.pgdg120+1)", "pg_ctl (PostgreSQL) 18beta1"
+    found = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
+    return int(found.group(1)) if found else None
+
+
+def _folder_version(bindir: str) -> int:
+    """The major version a /usr/lib/postgresql/<version>/bin folder is named by (0 when not a number)."""
+    found = re.match(r"\d+", bindir.split("/")[-2])
+    return int(found.group()) if found else 0
 
 
 def candidates(needed: tuple[str, ...] = NEEDED) -> list[str]:
@@ -37,7 +46,7 @@ def candidates(needed: tuple[str, ...] = NEEDED) -> list[str]:
         )
     except (OSError, subprocess.CalledProcessError):
         pass
-    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(path.split("/")[-2]), reverse=True)
+    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_folder_version, reverse=True)
     try:
         import pgserver
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import socket
 import threading
 from pathlib import Path
@@ -19,7 +20,8 @@ from pathlib import Path
 
 class UnixRelay:
     """`folder/<name>` accepts connections from `user` (and root) only and relays each one, both
-    ways, to the socket at `upstream`. `close()` stops it and drops the connections still open."""
+    ways, to the socket at `upstream`. `close()` stops it, drops the connections still open and
+    removes its folder."""
 
     def __init__(self, folder: Path, name: str, upstream: str, user: str):
         entry = pwd.getpwnam(user)
@@ -89,3 +91,4 @@ class UnixRelay:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        shutil.rmtree(self.folder, ignore_errors=True)
