@@ -57,6 +57,7 @@ def app_an_hour_ahead():
 
 @pytest.mark.worker
 @pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)
+@pytest.mark.usefixtures("empty_queues")
 def test_beat_down_over_a_slot_runs_the_missed_job_once(tmp_path, django_db_setup):
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 

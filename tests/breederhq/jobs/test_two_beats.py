@@ -16,7 +16,11 @@ from tests.breederhq.jobs.slot_job import NAME
 from tests.fixtures.celery_worker import BASE_DIR, WorkerProcess
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True),
+    pytest.mark.usefixtures("empty_queues"),
+]
 
 
 def start_beat(environment: dict, tmp_path, n: int) -> subprocess.Popen:

@@ -8,7 +8,11 @@ from breederhq.databases import DATABASE_ALIASES
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True),
+    pytest.mark.usefixtures("empty_queues"),
+]
 
 
 def test_worker_log_lines_are_json_with_the_task_id_and_name(tmp_path):

@@ -9,7 +9,11 @@ from breederhq.models import OutboundEmail
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True),
+    pytest.mark.usefixtures("empty_queues"),
+]
 
 
 def test_metrics_scraped_from_the_web_include_the_workers_email_and_job(tmp_path, monkeypatch, client, settings):

@@ -11,7 +11,11 @@ from breederhq.observability import context
 from tests.fixtures.celery_worker import WorkerProcess
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(databases=list(DATABASE_ALIASES), transaction=True),
+    pytest.mark.usefixtures("empty_queues"),
+]
 
 
 def test_worker_log_lines_name_the_tenant_of_the_work(tmp_path):
