@@ -46,21 +46,27 @@ class PitrError(RuntimeError):
     pass
 
 
-def find_bindir() -> Path | None:
-    """The folder with initdb, pg_ctl, pg_basebackup and postgres: PG_BIN_DIR, `pg_config --bindir`,
-    then the newest /usr/lib/postgresql/*/bin. None when there is none."""
-    candidates = []
-    if os.environ.get("PG_BIN_DIR"):
-        candidates.append(Path(os.environ["PG_BIN_DIR"]))
+def system_bindirs() -> list[Path]:
+    """The folders of PostgreSQL binaries installed on this host: `pg_config --bindir`, then
+    /usr/lib/postgresql/*/bin, newest first (whatever they hold)."""
+    found = []
     if shutil.which("pg_config"):
         result = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         if result.returncode == 0:
-            candidates.append(Path(result.stdout.strip()))
-    candidates += sorted(
+            found.append(Path(result.stdout.strip()))
+    found += sorted(
         Path("/usr/lib/postgresql").glob("*/bin"),
         key=lambda p: int(re.sub(r"\D", "", p.parent.name) or 0),
         reverse=True,
     )
+    return list(dict.fromkeys(found))  # pg_config names one of the others, usually
+
+
+def find_bindir() -> Path | None:
+    """The folder with initdb, pg_ctl, pg_basebackup and postgres: PG_BIN_DIR, then
+    `system_bindirs()`. None when there is none."""
+    candidates = [Path(os.environ["PG_BIN_DIR"])] if os.environ.get("PG_BIN_DIR") else []
+    candidates += system_bindirs()
     for candidate in candidates:
         if all((candidate / name).is_file() for name in REQUIRED_BINARIES):
             return candidate

@@ -40,7 +40,7 @@ from breederhq.statement_timeout import statement_time_limit
 from marketplace_app import search_statistics
 from marketplace_app.models import ServiceListing
 from marketplace_app.provider_suspension import PROVIDER_NOT_SUSPENDED_SQL
-from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, facet_tsquery
+from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, TEXT_SEARCH_CONFIG, facet_tsquery
 
 SEARCH_ORDERS = ("relevance", "newest")
 
@@ -63,7 +63,7 @@ LISTING_PAGE_COLUMNS = (
 )
 _LISTING_PAGE_KEYS = tuple(key for _, key in LISTING_PAGE_COLUMNS)
 _LISTING_COLUMNS = ", ".join(column for column, _ in LISTING_PAGE_COLUMNS if column.startswith("l."))
-_TSQUERY = "websearch_to_tsquery('english'::regconfig, %s)"
+_TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}'::regconfig, %s)"
 
 #: The stored orders, each the key of a partial index on active listings (ServiceListing.Meta).
 _STORED_ORDER = {

@@ -25,6 +25,9 @@ from django.utils.deconstruct import deconstructible
 
 #: The facets, in the document's order: the listing columns a search filters on by equality.
 FACETS = ("category", "state", "city")
+#: The text-search configuration of the listing's `search_vector` (marketplace_app/models/listings.py), which
+#: every statement turning a searcher's words into lexemes must use too.
+TEXT_SEARCH_CONFIG = "english"
 
 #: The indexed expression, as the query writes it too (PostgreSQL matches the parsed expressions, so
 #: both must say the same). Bare column names: the search query reads one table.

@@ -33,7 +33,7 @@ parentheses, `or`, any punctuation the websearch parser could read as an operato
 first, as before.
 
 The statistics are read once per LISTING_SEARCH_STATISTICS_SECONDS per process (also when there were
-none); the query's words are turned into lexemes by PostgreSQL (`to_tsvector`, the search's own
+none, or reading them failed); the query's words are turned into lexemes by PostgreSQL (`to_tsvector`, the search's own
 configuration) once per word per process (an LRU of recent words of up to 40 characters).
 """
 
@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
+from marketplace_app.search_document import FACETS, TEXT_SEARCH_CONFIG
+
 logger = logging.getLogger(__name__)
 
 #: Words turned into lexemes, kept per process (the least recently used dropped first).
@@ -63,8 +65,6 @@ _MISSING_LEXEME_SHARE = 0.005
 #: `or` in any case, punctuation the websearch parser reads as an operator) walks first.
 _PLAIN_WORD = re.compile(r"[^\W_]+")
 
-#: The facets a search filters on (marketplace_app/search_document.py): their columns' statistics.
-FACET_COLUMNS = ("category", "state", "city")
 
 _STATISTICS_SQL = """
 SELECT s.attname, s.most_common_elems::text::text[], s.most_common_elem_freqs, s.most_common_vals::text::text[],
@@ -111,7 +111,7 @@ def _facet_shares(values, frequencies, n_distinct, null_frac, listings) -> Value
 
 def _read_statistics(alias: str) -> TermShares | None:
     with connections[alias].cursor() as cursor:
-        cursor.execute(_STATISTICS_SQL, [["search_vector", *FACET_COLUMNS]])
+        cursor.execute(_STATISTICS_SQL, [["search_vector", *FACETS]])
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
     words = rows.get("search_vector")
     if words is None or not words[0] or not words[1]:
@@ -123,7 +123,7 @@ def _read_statistics(alias: str) -> TermShares | None:
     listings = max(listings, 0.0)
     return TermShares(
         words=ValueShares(shares=shares, missing=min(_MISSING_LEXEME_SHARE, min(shares.values()) / 2)),
-        facets={name: _facet_shares(*row[2:6], listings) for name, row in rows.items() if name in FACET_COLUMNS},
+        facets={name: _facet_shares(*row[2:6], listings) for name, row in rows.items() if name in FACETS},
         listings=listings,
     )
 
@@ -162,8 +162,8 @@ def _word_lexemes(alias: str, words: list[str]) -> list[str]:
     if missing:
         with connections[alias].cursor() as cursor:
             cursor.execute(
-                "SELECT w, tsvector_to_array(to_tsvector('english'::regconfig, w)) FROM unnest(%s::text[]) w",
-                [missing],
+                "SELECT w, tsvector_to_array(to_tsvector(%s::regconfig, w)) FROM unnest(%s::text[]) w",
+                [TEXT_SEARCH_CONFIG, missing],
             )
             found = cursor.fetchall()
         looked_up = {word: tuple(lexemes) for word, lexemes in found}
@@ -203,7 +203,11 @@ def gin_first(alias: str, *, query: str, facets: dict[str, str | None], walk_row
             statistics = term_shares(alias)
             lexemes = set(_word_lexemes(alias, words)) if statistics is not None else set()
     except DatabaseError as exc:  # the walk needs none of this: the search goes on without it
-        logger.warning("listing search statistics not read, the search walks first: %s", exc)
+        # Taken as "no statistics" for the period, as a table without any is: every search of
+        # several terms sending a statement that fails, and logging it, would cost more than it saves.
+        with _lock:
+            _statistics[alias] = (time.monotonic(), None)
+        logger.warning("listing search statistics not read, searches walk first for a while: %s", exc)
         return False
     if statistics is None or not lexemes:
         return False  # no statistics; or stop words alone, which match nothing either way

@@ -1,8 +1,9 @@
 """The PostgreSQL binaries for the throwaway clusters some tests start (the read-replica pair,
 tests/replica/pair.py, and the PITR drill, tests/breederhq/test_pitr_drill.py).
 
-`find_bindir()` looks, in order, at `pg_config --bindir`, /usr/lib/postgresql/*/bin (newest first)
-and the binaries bundled with the pgserver package (the embedded default, config/launcher.py),
+`find_bindir()` looks, in order, at the host's installed binaries (`pg_config --bindir`, then
+/usr/lib/postgresql/*/bin newest first: `breederhq.pitr.system_bindirs`, as `pitr_restore` does) and
+the binaries bundled with the pgserver package (the embedded default, config/launcher.py),
 preferring the major version of the server the suite runs on: a cluster that takes a `pg_dump` of a
 test database must be at least that version, and the embedded server (pgserver's) is often newer
 than the system's binaries.
@@ -10,11 +11,12 @@ than the system's binaries.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import subprocess
 from pathlib import Path
+
+from breederhq.pitr import system_bindirs
 
 #: What a cluster of the pair needs; the drill asks for more.
 NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "pg_dump", "psql")
@@ -32,21 +34,8 @@ def major_version(bindir: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _folder_version(bindir: str) -> int:
-    """The major version a /usr/lib/postgresql/<version>/bin folder is named by (0 when not a number)."""
-    found = re.match(r"\d+", bindir.split("/")[-2])
-    return int(found.group()) if found else 0
-
-
 def candidates(needed: tuple[str, ...] = NEEDED) -> list[str]:
-    found = []
-    try:
-        found.append(
-            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout.strip()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    found += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_folder_version, reverse=True)
+    found = [str(path) for path in system_bindirs()]
     try:
         import pgserver
 

@@ -10,7 +10,7 @@ from django.db.models import F, Q
 from breederhq.money import CentsField, CurrencyField, amount_bound_check, currency_check
 from breederhq.state_machine import StateMachine
 from marketplace_app.models.providers import Provider
-from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, ListingSearchDocument
+from marketplace_app.search_document import LISTING_SEARCH_DOCUMENT_SQL, TEXT_SEARCH_CONFIG, ListingSearchDocument
 
 
 class ServiceListing(models.Model):
@@ -47,8 +47,8 @@ class ServiceListing(models.Model):
     # A stored generated column rather than a trigger: PostgreSQL keeps it right on every write
     # path (ORM, bulk_update, raw SQL), and it needs no code to drift from.
     search_vector = models.GeneratedField(
-        expression=SearchVector("title", weight="A", config="english")
-        + SearchVector("description", weight="B", config="english"),
+        expression=SearchVector("title", weight="A", config=TEXT_SEARCH_CONFIG)
+        + SearchVector("description", weight="B", config=TEXT_SEARCH_CONFIG),
         output_field=SearchVectorField(),
         db_persist=True,
     )

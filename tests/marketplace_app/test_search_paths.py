@@ -193,6 +193,11 @@ def test_statistics_the_database_refuses_to_read_leave_the_search_walking(analyz
     assert "statistics not read" in caplog.text
     # The transaction it ran in is not aborted: the search's own statements still answer.
     assert search.page(offset=0, limit=4) == planner_answer(search, offset=0, limit=4)
+    # Nor is the failing statement sent again by every search: not until the statistics are due.
+    with CaptureQueriesContext(connections[MARKETPLACE_DB]) as captured:
+        assert listing_search(query="kennel bath").paths == ("walk", "gin")
+    sent_sql = [query["sql"] for query in captured]
+    assert [sql for sql in sent_sql if "SAVEPOINT" not in sql] == [], sent_sql  # the guard's own, in this transaction
 
 
 def test_the_statistics_are_read_once_per_process_and_words_once_each(analyzed):
